@@ -1,0 +1,53 @@
+//! Where an event came from.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// The position of a record inside its source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Location {
+    /// A 1-based line number (text formats).
+    Line(u64),
+    /// An EVTX `EventRecordID`.
+    Record(u64),
+    /// The 0-based index of a record inside a document that holds many (CloudTrail's `Records` array),
+    /// with the line the document starts on.
+    Entry { line: u64, index: u64 },
+    /// A record whose position is unknown (an EVTX chunk that failed before its records could be read).
+    Chunk(u64),
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::Line(line) => write!(f, "{line}"),
+            Location::Record(id) => write!(f, "record {id}"),
+            Location::Entry { line, index } => write!(f, "{line} record {index}"),
+            Location::Chunk(chunk) => write!(f, "chunk {chunk}"),
+        }
+    }
+}
+
+/// The source (a file path, or `-` for standard input) and the location of one record. The source name is
+/// shared by every event of the source, so cloning provenance is cheap.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Provenance {
+    pub source: Arc<str>,
+    pub location: Location,
+}
+
+impl Provenance {
+    pub fn new(source: impl Into<Arc<str>>, location: Location) -> Self {
+        Provenance {
+            source: source.into(),
+            location,
+        }
+    }
+}
+
+/// `path:line`, `path:record 42`, the way compilers name a place.
+impl fmt::Display for Provenance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.source, self.location)
+    }
+}

@@ -1,0 +1,111 @@
+//! UTC timestamps with nanosecond precision.
+
+use std::fmt;
+
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, TimeZone, Utc};
+
+/// Nanoseconds since the Unix epoch, UTC. Covers the years 1678 to 2262, which is every log we will read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(i64);
+
+/// Why text could not be read as a timestamp.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid timestamp {text:?}: {reason}")]
+pub struct TimestampError {
+    pub text: String,
+    pub reason: &'static str,
+}
+
+impl Timestamp {
+    pub const fn from_unix_nanos(nanos: i64) -> Self {
+        Timestamp(nanos)
+    }
+
+    pub const fn unix_nanos(self) -> i64 {
+        self.0
+    }
+
+    /// From fractional Unix seconds (Zeek's `ts`), rounded to the microsecond those logs carry.
+    pub fn from_unix_seconds_f64(seconds: f64) -> Option<Self> {
+        let nanos = (seconds * 1e6).round() * 1e3;
+        (nanos.is_finite() && nanos.abs() < i64::MAX as f64).then(|| Timestamp(nanos as i64))
+    }
+
+    pub fn from_unix_millis(millis: i64) -> Option<Self> {
+        millis.checked_mul(1_000_000).map(Timestamp)
+    }
+
+    pub fn from_datetime<Tz: TimeZone>(datetime: &DateTime<Tz>) -> Option<Self> {
+        datetime.timestamp_nanos_opt().map(Timestamp)
+    }
+
+    /// A date and time without zone, taken as UTC.
+    pub fn from_naive_utc(naive: &NaiveDateTime) -> Option<Self> {
+        naive.and_utc().timestamp_nanos_opt().map(Timestamp)
+    }
+
+    /// Parses RFC 3339 (`2024-03-01T12:00:00.5Z`, `2024-03-01 12:00:00+02:00`); text without a zone
+    /// (`2024-03-01T12:00:00.123`) is taken as UTC, as EVTX and Sysmon write it.
+    pub fn parse_rfc3339(text: &str) -> Result<Self, TimestampError> {
+        let error = |reason| TimestampError {
+            text: text.to_string(),
+            reason,
+        };
+        if let Ok(dt) = DateTime::parse_from_rfc3339(text) {
+            return Timestamp::from_datetime(&dt).ok_or_else(|| error("out of range"));
+        }
+        for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
+            if let Ok(naive) = NaiveDateTime::parse_from_str(text, format) {
+                return Timestamp::from_naive_utc(&naive).ok_or_else(|| error("out of range"));
+            }
+        }
+        if let Ok(dt) = DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%:z") {
+            return Timestamp::from_datetime(&dt).ok_or_else(|| error("out of range"));
+        }
+        Err(error("expected an RFC 3339 date and time"))
+    }
+
+    pub fn to_datetime(self) -> DateTime<Utc> {
+        DateTime::from_timestamp_nanos(self.0)
+    }
+
+    /// RFC 3339 in UTC with as many fraction digits as needed (0, 3, 6 or 9).
+    pub fn to_rfc3339(self) -> String {
+        self.to_datetime().to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_rfc3339())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_round_trips_with_nanoseconds() {
+        let ts = Timestamp::parse_rfc3339("2025-11-27T07:40:10.165324123Z").unwrap_or(Timestamp(0));
+        assert_eq!(ts.to_rfc3339(), "2025-11-27T07:40:10.165324123Z");
+    }
+
+    #[test]
+    fn offsets_are_converted_to_utc() {
+        let ts = Timestamp::parse_rfc3339("2024-01-01T02:00:00+02:00");
+        assert_eq!(ts.map(|t| t.to_rfc3339()), Ok("2024-01-01T00:00:00Z".into()));
+    }
+
+    #[test]
+    fn text_without_zone_is_utc() {
+        let ts = Timestamp::parse_rfc3339("2025-11-27 07:40:10.132");
+        assert_eq!(ts.map(|t| t.to_rfc3339()), Ok("2025-11-27T07:40:10.132Z".into()));
+    }
+
+    #[test]
+    fn garbage_is_an_error_naming_the_text() {
+        let err = Timestamp::parse_rfc3339("yesterday").err();
+        assert_eq!(err.map(|e| e.to_string()), Some("invalid timestamp \"yesterday\": expected an RFC 3339 date and time".into()));
+    }
+}
