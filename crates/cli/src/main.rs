@@ -1,1 +1,56 @@
-fn main() {}
+//! `secops`: the command line of the secops security-operations platform.
+//!
+//! Each subcommand lives in its own file under `cmd/`; this file only parses arguments and maps results to
+//! exit codes: 0 success, 1 error, 2 usage error, 3 finished but some inputs or records were rejected.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+mod memory;
+mod output;
+mod progress;
+
+#[derive(Debug, Parser)]
+#[command(name = "secops", version, about = "Security operations: ingest, detect, respond.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Read logs and print them as normalized (ECS) events, with a summary per input.
+    Ingest(cmd::ingest::Args),
+    /// List the log formats secops reads.
+    Formats,
+    /// Measure throughput and peak memory.
+    #[command(subcommand)]
+    Bench(cmd::bench::Bench),
+}
+
+/// How a command ended, when it did not fail outright.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Clean,
+    /// Some inputs could not be read or some records were rejected; the rest was processed.
+    Rejections,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Ingest(args) => cmd::ingest::run(args),
+        Command::Formats => cmd::formats::run(),
+        Command::Bench(bench) => cmd::bench::run(bench),
+    };
+    match result {
+        Ok(Outcome::Clean) => ExitCode::SUCCESS,
+        Ok(Outcome::Rejections) => ExitCode::from(3),
+        Err(error) => {
+            eprintln!("secops: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -67,6 +67,10 @@ impl Object {
         self.entries.iter().map(|(k, v)| (k.as_str(), v))
     }
 
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&str, &mut Value)> {
+        self.entries.iter_mut().map(|(k, v)| (k.as_str(), v))
+    }
+
     /// Resolves a dotted path: `a.b.c` is found as the flat key `a.b.c`, as `a` -> `b` -> `c` in nested
     /// objects, or any mix (`a.b` -> `c`), trying the longest flat key first at each level.
     pub fn lookup(&self, path: &str) -> Option<&Value> {

@@ -13,8 +13,9 @@ pub enum Location {
     /// The 0-based index of a record inside a document that holds many (CloudTrail's `Records` array),
     /// with the line the document starts on.
     Entry { line: u64, index: u64 },
-    /// A record whose position is unknown (an EVTX chunk that failed before its records could be read).
-    Chunk(u64),
+    /// The n-th record of the source (1-based), for records whose own id could not be read (a corrupt
+    /// EVTX chunk).
+    Ordinal(u64),
 }
 
 impl fmt::Display for Location {
@@ -23,7 +24,7 @@ impl fmt::Display for Location {
             Location::Line(line) => write!(f, "{line}"),
             Location::Record(id) => write!(f, "record {id}"),
             Location::Entry { line, index } => write!(f, "{line} record {index}"),
-            Location::Chunk(chunk) => write!(f, "chunk {chunk}"),
+            Location::Ordinal(n) => write!(f, "#{n}"),
         }
     }
 }

@@ -1,0 +1,163 @@
+//! `secops ingest PATH...`: read logs, print normalized events, end with a summary per input.
+
+use std::io::{BufWriter, Write};
+
+use anyhow::Context;
+use secops_ingest::parallel::{read_all, Consumer};
+use secops_ingest::{expand, Format, IngestError, Input, Options, Rejection, Summary};
+
+use crate::output::{render, EventOutput, TABLE_HEADER};
+use crate::progress::inputs_bar;
+use crate::Outcome;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Files, directories (walked), glob patterns, or `-` for standard input. Gzip is undone.
+    #[arg(required = true)]
+    paths: Vec<String>,
+    /// Read every input as this format instead of detecting it (see `secops formats`).
+    #[arg(long, value_parser = parse_format)]
+    format: Option<Format>,
+    /// How to print events.
+    #[arg(long, value_enum, default_value = "jsonl")]
+    output: EventOutput,
+    /// Year of the first line of syslog files without years (default: the file's modification time).
+    #[arg(long)]
+    year: Option<i32>,
+    /// Print every rejected record on standard error (by default, the summary shows the first per reason).
+    #[arg(long)]
+    show_rejects: bool,
+    /// Worker threads (default: one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
+pub fn parse_format(name: &str) -> Result<Format, String> {
+    name.parse().map_err(|e: IngestError| e.to_string())
+}
+
+enum Item {
+    Line(String),
+    Rejected(Rejection),
+}
+
+struct Printer<W: Write> {
+    out: W,
+    show_rejects: bool,
+    summaries: Vec<Result<Summary, IngestError>>,
+    bar: indicatif::ProgressBar,
+    error: Option<std::io::Error>,
+}
+
+impl<W: Write> Consumer<Item> for Printer<W> {
+    fn record(&mut self, _index: usize, item: Item) {
+        match item {
+            Item::Line(line) if self.error.is_none() => {
+                if let Err(e) = writeln!(self.out, "{line}") {
+                    self.error = Some(e);
+                }
+            }
+            Item::Line(_) => {}
+            Item::Rejected(rejection) => {
+                if self.show_rejects {
+                    self.bar.suspend(|| eprintln!("rejected: {rejection}"));
+                }
+            }
+        }
+    }
+
+    fn done(&mut self, _index: usize, summary: Result<Summary, IngestError>) {
+        if let Ok(s) = &summary {
+            self.bar.set_message(s.source.clone());
+        }
+        self.bar.inc(1);
+        self.summaries.push(summary);
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<Outcome> {
+    let (inputs, errors) = expand(&args.paths);
+    for error in &errors {
+        eprintln!("error: {error}");
+    }
+    let options = Options {
+        format: args.format,
+        year: args.year,
+    };
+    let stdout = std::io::stdout().lock();
+    let mut printer = Printer {
+        out: BufWriter::with_capacity(256 * 1024, stdout),
+        show_rejects: args.show_rejects,
+        summaries: Vec::with_capacity(inputs.len()),
+        bar: inputs_bar(inputs.len()),
+        error: None,
+    };
+    if args.output == EventOutput::Table {
+        writeln!(printer.out, "{TABLE_HEADER}")?;
+    }
+    let output = args.output;
+    read_all(
+        &inputs,
+        &options,
+        args.threads,
+        |record| match record {
+            Ok(event) => render(&event, output).map(Item::Line),
+            Err(rejection) => Some(Item::Rejected(rejection)),
+        },
+        &mut printer,
+    );
+    printer.bar.finish_and_clear();
+    if let Some(error) = printer.error.take() {
+        // A closed pipe (`| head`) is the reader's choice, not a failure.
+        if error.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(error).context("writing events");
+        }
+    } else {
+        printer.out.flush().context("writing events")?;
+    }
+    Ok(report(&inputs, &args.paths, &printer.summaries, errors.len()))
+}
+
+/// Files met while walking a directory whose format is unknown (a README, a licence) are skipped, not
+/// failures; a file named on the command line must be readable.
+fn skipped(input: &Input, named: &[String], error: &IngestError) -> bool {
+    matches!(error, IngestError::UnknownFormat { .. }) && !named.iter().any(|n| *n == input.name())
+}
+
+/// Prints the per-input summaries and totals on standard error.
+fn report(inputs: &[Input], named: &[String], summaries: &[Result<Summary, IngestError>], argument_errors: usize) -> Outcome {
+    let (mut read, mut parsed, mut rejected, mut failed, mut skips) = (0, 0, 0, argument_errors, 0);
+    let mut by_format: std::collections::BTreeMap<Format, (usize, u64)> = Default::default();
+    for (input, summary) in inputs.iter().zip(summaries) {
+        match summary {
+            Err(e) if skipped(input, named, e) => {
+                eprintln!("skipped: {e}");
+                skips += 1;
+            }
+            Ok(s) => {
+                eprintln!("{s}");
+                read += s.read;
+                parsed += s.parsed;
+                rejected += s.rejected;
+                let entry = by_format.entry(s.format).or_default();
+                entry.0 += 1;
+                entry.1 += s.parsed;
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                failed += 1;
+            }
+        }
+    }
+    let formats: Vec<String> = by_format.iter().map(|(f, (n, p))| format!("{f}: {n} inputs, {p} events")).collect();
+    eprintln!(
+        "total: {} inputs ({failed} unreadable, {skips} skipped), {read} records read, {parsed} parsed, {rejected} rejected [{}]",
+        summaries.len() + argument_errors,
+        formats.join("; ")
+    );
+    if rejected > 0 || failed > 0 {
+        Outcome::Rejections
+    } else {
+        Outcome::Clean
+    }
+}

@@ -1,0 +1,177 @@
+//! JSON: one object per line, or whole documents (pretty-printed objects, arrays, CloudTrail's
+//! `{"Records": [...]}`) spanning several lines.
+//!
+//! Each record's shape picks its normalization: evtx_dump records (`Event.System`) go to
+//! [`super::windows`], CloudTrail records to [`super::cloudtrail`], Zeek records to [`super::zeek`]; any
+//! other object passes through as it is (ECS documents keep their fields), with `@timestamp` read.
+
+use secops_event::{Event, Location, Object, Provenance, Timestamp, Value};
+use serde_json::Value as Json;
+
+use super::{cloudtrail, windows, zeek};
+use crate::lines::{Emit, LineParser};
+use crate::Reason;
+
+/// A multi-line document larger than this is rejected rather than buffered further.
+const MAX_DOCUMENT: usize = 256 * 1024 * 1024;
+
+/// Which normalization records get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// Recognize each record.
+    Detect,
+    CloudTrail,
+    Windows,
+    Zeek,
+}
+
+#[derive(Debug)]
+pub(crate) struct JsonParser {
+    shape: Shape,
+    /// A document that started on `line` and has not closed yet.
+    pending: Option<(u64, String)>,
+}
+
+impl JsonParser {
+    pub fn new(shape: Shape) -> Self {
+        JsonParser { shape, pending: None }
+    }
+
+    fn document(&mut self, json: Json, line: u64, emit: &mut Emit<'_>) {
+        match json {
+            Json::Object(mut map) if self.shape != Shape::Windows && is_records_wrapper(&map) => {
+                if let Some(Json::Array(records)) = map.remove("Records") {
+                    self.entries(records, line, emit);
+                }
+            }
+            Json::Array(items) => self.entries(items, line, emit),
+            Json::Object(map) => {
+                let result = self.record(map, emit.provenance(Location::Line(line)));
+                emit.result(Location::Line(line), result.map(Some));
+            }
+            other => emit.reject(Location::Line(line), Reason::NotAnObject(json_type(&other))),
+        }
+    }
+
+    fn entries(&mut self, items: Vec<Json>, line: u64, emit: &mut Emit<'_>) {
+        for (index, item) in items.into_iter().enumerate() {
+            let location = Location::Entry { line, index: index as u64 };
+            match item {
+                Json::Object(map) => {
+                    let result = self.record(map, emit.provenance(location));
+                    emit.result(location, result.map(Some));
+                }
+                other => emit.reject(location, Reason::NotAnObject(json_type(&other))),
+            }
+        }
+    }
+
+    fn record(&self, map: serde_json::Map<String, Json>, provenance: Provenance) -> Result<Event, Reason> {
+        let shape = match self.shape {
+            Shape::Detect => detect_shape(&map),
+            shape => Some(shape),
+        };
+        let object = Object::from(map);
+        match shape {
+            Some(Shape::Windows) => windows::normalize(object, provenance),
+            Some(Shape::CloudTrail) => cloudtrail::normalize(object, provenance),
+            Some(Shape::Zeek) => zeek::normalize(object, None, provenance),
+            _ => plain(object, provenance),
+        }
+    }
+
+    fn try_pending(&mut self, emit: &mut Emit<'_>, at_end: bool) {
+        let Some((start, text)) = self.pending.take() else {
+            return;
+        };
+        match serde_json::from_str::<Json>(&text) {
+            Ok(json) => self.document(json, start, emit),
+            Err(e) if e.is_eof() && !at_end && text.len() < MAX_DOCUMENT => self.pending = Some((start, text)),
+            Err(e) => emit.reject(Location::Line(start), Reason::Json(format!("document starting here: {e}"))),
+        }
+    }
+}
+
+impl LineParser for JsonParser {
+    fn line(&mut self, line: &str, number: u64, emit: &mut Emit<'_>) {
+        if let Some((_, text)) = &mut self.pending {
+            text.push('\n');
+            text.push_str(line);
+            // Pretty-printed documents close at column 0; only then is a parse worth trying.
+            if line.starts_with(['}', ']']) || text.len() >= MAX_DOCUMENT {
+                self.try_pending(emit, false);
+            }
+            return;
+        }
+        let trimmed = line.trim_start_matches('\u{feff}').trim_start();
+        if !trimmed.starts_with(['{', '[']) {
+            emit.reject(Location::Line(number), Reason::Json("a line must hold a JSON object".into()));
+            return;
+        }
+        match serde_json::from_str::<Json>(trimmed) {
+            Ok(json) => self.document(json, number, emit),
+            Err(e) if e.is_eof() => self.pending = Some((number, trimmed.to_string())),
+            Err(e) => emit.reject(Location::Line(number), Reason::Json(e.to_string())),
+        }
+    }
+
+    fn finish(&mut self, emit: &mut Emit<'_>) {
+        self.try_pending(emit, true);
+    }
+}
+
+fn is_records_wrapper(map: &serde_json::Map<String, Json>) -> bool {
+    matches!(map.get("Records"), Some(Json::Array(_)))
+}
+
+fn detect_shape(map: &serde_json::Map<String, Json>) -> Option<Shape> {
+    if let Some(Json::Object(event)) = map.get("Event") {
+        if event.contains_key("System") {
+            return Some(Shape::Windows);
+        }
+    }
+    if map.contains_key("eventSource") && map.contains_key("eventName") && map.contains_key("eventTime") {
+        return Some(Shape::CloudTrail);
+    }
+    if map.contains_key("_path") || (map.contains_key("uid") && (map.contains_key("id.orig_h") || map.contains_key("id"))) {
+        return Some(Shape::Zeek);
+    }
+    None
+}
+
+fn json_type(json: &Json) -> &'static str {
+    match json {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "an array",
+        Json::Object(_) => "an object",
+    }
+}
+
+/// Any JSON object: fields kept as they are; `@timestamp` (RFC 3339 or epoch milliseconds) becomes the
+/// event time, or else the first of `timestamp`, `time`, `ts` that reads as a time.
+fn plain(mut object: Object, provenance: Provenance) -> Result<Event, Reason> {
+    let timestamp = match object.remove("@timestamp") {
+        Some(value) => Some(time_value(&value).ok_or_else(|| Reason::Json(format!("@timestamp {value} is not a time")))?),
+        None => ["timestamp", "time", "ts"].iter().find_map(|k| object.get(k).and_then(time_value)),
+    };
+    let mut event = Event::from_fields(object, provenance);
+    if let Some(ts) = timestamp {
+        event.set_timestamp(ts);
+    }
+    Ok(event)
+}
+
+/// RFC 3339 text, or a number: epoch milliseconds when large, else epoch seconds.
+pub(crate) fn time_value(value: &Value) -> Option<Timestamp> {
+    match value {
+        Value::Str(s) => Timestamp::parse_rfc3339(s).ok(),
+        Value::Int(i) if i.abs() > 100_000_000_000 => Timestamp::from_unix_millis(*i),
+        Value::Int(i) => Timestamp::from_unix_seconds_f64(*i as f64),
+        Value::Float(f) => Timestamp::from_unix_seconds_f64(*f),
+        Value::Time(t) => Some(*t),
+        _ => None,
+    }
+}
