@@ -117,7 +117,8 @@ mod tests {
 
     #[test]
     fn lines_without_time_or_level_are_rejected() {
-        assert_eq!(event("[error] x").err(), Some(Reason::malformed(FORMAT, "no [time]")));
+        assert_eq!(event("[error] x").err(), Some(Reason::malformed(FORMAT, "time is not like Sun Dec 04 04:47:44 2005")));
+        assert_eq!(event("error x").err(), Some(Reason::malformed(FORMAT, "no [time]")));
         assert_eq!(event("[Sun Dec 04 04:47:44 2005] message only").err(), Some(Reason::malformed(FORMAT, "no [level]")));
     }
 }

@@ -140,6 +140,7 @@ fn sshd(message: &str, event: &mut Event) -> bool {
         ("Connection closed by ", "ssh_connection_closed"),
         ("Received disconnect from ", "ssh_disconnect"),
         ("Disconnected from ", "ssh_disconnect"),
+        ("Disconnecting ", "ssh_disconnect"),
         ("Did not receive identification string from ", "ssh_no_identification"),
         ("Connection reset by ", "ssh_connection_reset"),
         ("Bad protocol version identification ", "ssh_bad_protocol"),
