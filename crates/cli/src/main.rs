@@ -13,7 +13,11 @@ mod output;
 mod progress;
 
 #[derive(Debug, Parser)]
-#[command(name = "secops", version, about = "Security operations: ingest, detect, respond.")]
+#[command(
+    name = "secops",
+    version,
+    about = "Security operations: ingest, detect, respond."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -10,5 +10,8 @@ pub fn peak_rss_bytes() -> Option<u64> {
 
 /// `123.4 MB`, or `n/a`.
 pub fn format_peak() -> String {
-    peak_rss_bytes().map_or_else(|| "n/a".to_string(), |b| format!("{:.1} MB", b as f64 / 1e6))
+    peak_rss_bytes().map_or_else(
+        || "n/a".to_string(),
+        |b| format!("{:.1} MB", b as f64 / 1e6),
+    )
 }

@@ -28,13 +28,22 @@ pub fn render(event: &Event, output: EventOutput) -> Option<String> {
     }
 }
 
-pub const TABLE_HEADER: &str = "TIME                      DATASET             ACTION                       OUTCOME  DETAILS";
+pub const TABLE_HEADER: &str =
+    "TIME                      DATASET             ACTION                       OUTCOME  DETAILS";
 
 fn table_row(event: &Event) -> String {
     let text = |path: &str| event.get(path).map(Value::to_string).unwrap_or_default();
-    let time = event.timestamp().map(|t| t.to_rfc3339()).unwrap_or_else(|| "-".into());
+    let time = event
+        .timestamp()
+        .map(|t| t.to_rfc3339())
+        .unwrap_or_else(|| "-".into());
     let mut details = Vec::new();
-    for (label, path) in [("user", "user.name"), ("src", "source.ip"), ("dst", "destination.ip"), ("host", "host.name")] {
+    for (label, path) in [
+        ("user", "user.name"),
+        ("src", "source.ip"),
+        ("dst", "destination.ip"),
+        ("host", "host.name"),
+    ] {
         if let Some(value) = event.get(path) {
             details.push(format!("{label}={value}"));
         }

@@ -50,7 +50,10 @@ pub(crate) fn to_json(value: &Value) -> Json {
 }
 
 fn object_to_map(object: &Object) -> Map<String, Json> {
-    object.iter().map(|(k, v)| (k.to_string(), to_json(v))).collect()
+    object
+        .iter()
+        .map(|(k, v)| (k.to_string(), to_json(v)))
+        .collect()
 }
 
 pub(crate) fn event_to_json(event: &Event) -> Json {

@@ -105,9 +105,12 @@ mod tests {
     use super::*;
 
     fn nested() -> Object {
-        let system: Object = [("EventID", Value::Int(4625)), ("Channel", "Security".into())]
-            .into_iter()
-            .collect();
+        let system: Object = [
+            ("EventID", Value::Int(4625)),
+            ("Channel", "Security".into()),
+        ]
+        .into_iter()
+        .collect();
         let event: Object = [("System", Value::Object(system))].into_iter().collect();
         let mut root = Object::new();
         root.insert("Event", event);

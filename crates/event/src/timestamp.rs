@@ -28,7 +28,7 @@ impl Timestamp {
     /// From fractional Unix seconds (Zeek's `ts`), rounded to the microsecond those logs carry.
     pub fn from_unix_seconds_f64(seconds: f64) -> Option<Self> {
         let nanos = (seconds * 1e6).round() * 1e3;
-        (nanos.is_finite() && nanos.abs() < i64::MAX as f64).then(|| Timestamp(nanos as i64))
+        (nanos.is_finite() && nanos.abs() < i64::MAX as f64).then_some(Timestamp(nanos as i64))
     }
 
     pub fn from_unix_millis(millis: i64) -> Option<Self> {
@@ -71,7 +71,8 @@ impl Timestamp {
 
     /// RFC 3339 in UTC with as many fraction digits as needed (0, 3, 6 or 9).
     pub fn to_rfc3339(self) -> String {
-        self.to_datetime().to_rfc3339_opts(SecondsFormat::AutoSi, true)
+        self.to_datetime()
+            .to_rfc3339_opts(SecondsFormat::AutoSi, true)
     }
 }
 
@@ -94,18 +95,27 @@ mod tests {
     #[test]
     fn offsets_are_converted_to_utc() {
         let ts = Timestamp::parse_rfc3339("2024-01-01T02:00:00+02:00");
-        assert_eq!(ts.map(|t| t.to_rfc3339()), Ok("2024-01-01T00:00:00Z".into()));
+        assert_eq!(
+            ts.map(|t| t.to_rfc3339()),
+            Ok("2024-01-01T00:00:00Z".into())
+        );
     }
 
     #[test]
     fn text_without_zone_is_utc() {
         let ts = Timestamp::parse_rfc3339("2025-11-27 07:40:10.132");
-        assert_eq!(ts.map(|t| t.to_rfc3339()), Ok("2025-11-27T07:40:10.132Z".into()));
+        assert_eq!(
+            ts.map(|t| t.to_rfc3339()),
+            Ok("2025-11-27T07:40:10.132Z".into())
+        );
     }
 
     #[test]
     fn garbage_is_an_error_naming_the_text() {
         let err = Timestamp::parse_rfc3339("yesterday").err();
-        assert_eq!(err.map(|e| e.to_string()), Some("invalid timestamp \"yesterday\": expected an RFC 3339 date and time".into()));
+        assert_eq!(
+            err.map(|e| e.to_string()),
+            Some("invalid timestamp \"yesterday\": expected an RFC 3339 date and time".into())
+        );
     }
 }

@@ -82,7 +82,10 @@ pub const FORMATS: &[FormatInfo] = &[
 impl Format {
     pub fn info(self) -> &'static FormatInfo {
         // Every variant has a row; the registry test below keeps it that way.
-        FORMATS.iter().find(|i| i.format == self).unwrap_or(&FORMATS[0])
+        FORMATS
+            .iter()
+            .find(|i| i.format == self)
+            .unwrap_or(&FORMATS[0])
     }
 
     pub fn name(self) -> &'static str {
@@ -107,7 +110,11 @@ impl FromStr for Format {
             .map(|i| i.format)
             .ok_or_else(|| IngestError::UnknownFormatName {
                 name: name.to_string(),
-                known: FORMATS.iter().map(|i| i.name).collect::<Vec<_>>().join(", "),
+                known: FORMATS
+                    .iter()
+                    .map(|i| i.name)
+                    .collect::<Vec<_>>()
+                    .join(", "),
             })
     }
 }
@@ -130,7 +137,11 @@ mod tests {
         ];
         assert_eq!(all.len(), FORMATS.len());
         for format in all {
-            assert_eq!(FORMATS.iter().filter(|i| i.format == format).count(), 1, "{format:?}");
+            assert_eq!(
+                FORMATS.iter().filter(|i| i.format == format).count(),
+                1,
+                "{format:?}"
+            );
             assert_eq!(format.info().format, format);
         }
     }
@@ -140,12 +151,19 @@ mod tests {
         for info in FORMATS {
             assert_eq!(info.name.parse::<Format>().ok(), Some(info.format));
         }
-        assert_eq!("Apache-Access".parse::<Format>().ok(), Some(Format::ApacheAccess));
+        assert_eq!(
+            "Apache-Access".parse::<Format>().ok(),
+            Some(Format::ApacheAccess)
+        );
     }
 
     #[test]
     fn unknown_name_lists_the_known_ones() {
-        let err = "windows".parse::<Format>().err().map(|e| e.to_string()).unwrap_or_default();
+        let err = "windows"
+            .parse::<Format>()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.contains("unknown format \"windows\""), "{err}");
         assert!(err.contains("evtx, json, syslog"), "{err}");
     }

@@ -27,7 +27,7 @@ impl Input {
     }
 
     /// The size in bytes, when known (for progress).
-    pub fn len(&self) -> Option<u64> {
+    pub fn size_bytes(&self) -> Option<u64> {
         match self {
             Input::Stdin => None,
             Input::File(path) => std::fs::metadata(path).ok().map(|m| m.len()),
@@ -84,10 +84,14 @@ fn expand_glob(pattern: &str, inputs: &mut Vec<Input>, errors: &mut Vec<IngestEr
 fn expand_path(path: &Path, inputs: &mut Vec<Input>, errors: &mut Vec<IngestError>) {
     match std::fs::metadata(path) {
         Ok(meta) if meta.is_dir() => {
-            let walk = walkdir::WalkDir::new(path).sort_by_file_name().follow_links(true);
+            let walk = walkdir::WalkDir::new(path)
+                .sort_by_file_name()
+                .follow_links(true);
             for entry in walk {
                 match entry {
-                    Ok(entry) if entry.file_type().is_file() => inputs.push(Input::File(entry.into_path())),
+                    Ok(entry) if entry.file_type().is_file() => {
+                        inputs.push(Input::File(entry.into_path()))
+                    }
                     Ok(_) => {}
                     Err(e) => errors.push(IngestError::Io {
                         path: e.path().unwrap_or(path).to_path_buf(),
@@ -162,7 +166,11 @@ mod tests {
         assert!(errors.is_empty());
         let names: Vec<_> = inputs
             .iter()
-            .map(|i| i.name().trim_start_matches(dir.path().to_str().unwrap()).to_string())
+            .map(|i| {
+                i.name()
+                    .trim_start_matches(dir.path().to_str().unwrap())
+                    .to_string()
+            })
             .collect();
         assert_eq!(names, ["/a.log", "/b.log", "/sub/c.log"]);
     }
@@ -184,7 +192,10 @@ mod tests {
     fn gzip_is_undone_and_head_is_replayed() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("auth.log.gz");
-        let mut gz = flate2::write::GzEncoder::new(File::create(&path).unwrap(), flate2::Compression::fast());
+        let mut gz = flate2::write::GzEncoder::new(
+            File::create(&path).unwrap(),
+            flate2::Compression::fast(),
+        );
         gz.write_all(b"line one\nline two\n").unwrap();
         gz.finish().unwrap();
         let mut opened = open(&Input::File(path)).unwrap();

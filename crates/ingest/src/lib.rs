@@ -33,7 +33,7 @@ mod read;
 mod sniff;
 mod summary;
 
-pub use error::{IngestError, Rejection, Reason};
+pub use error::{IngestError, Reason, Rejection};
 pub use format::{Format, FormatInfo, FORMATS};
 pub use input::{expand, Input};
 pub use lines::MAX_LINE;

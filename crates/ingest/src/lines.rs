@@ -19,8 +19,16 @@ pub(crate) struct Emit<'a> {
 }
 
 impl<'a> Emit<'a> {
-    pub fn new(source: Arc<str>, sink: &'a mut dyn FnMut(Result<Event, Rejection>), summary: &'a mut Summary) -> Self {
-        Emit { source, sink, summary }
+    pub fn new(
+        source: Arc<str>,
+        sink: &'a mut dyn FnMut(Result<Event, Rejection>),
+        summary: &'a mut Summary,
+    ) -> Self {
+        Emit {
+            source,
+            sink,
+            summary,
+        }
     }
 
     pub fn provenance(&self, location: Location) -> Provenance {
@@ -63,7 +71,11 @@ pub(crate) trait LineParser {
 
 /// Feeds every non-blank line of `reader` to `parser`. Invalid UTF-8 is replaced (the parser then decides);
 /// over-long lines and read errors are rejected with their line number.
-pub(crate) fn read_lines(mut reader: impl BufRead, parser: &mut dyn LineParser, emit: &mut Emit<'_>) {
+pub(crate) fn read_lines(
+    mut reader: impl BufRead,
+    parser: &mut dyn LineParser,
+    emit: &mut Emit<'_>,
+) {
     let mut buf = Vec::with_capacity(1024);
     let mut number = 0u64;
     loop {
@@ -71,7 +83,10 @@ pub(crate) fn read_lines(mut reader: impl BufRead, parser: &mut dyn LineParser, 
         number += 1;
         match read_bounded_line(&mut reader, &mut buf) {
             Ok(LineRead::Eof) => break,
-            Ok(LineRead::TooLong) => emit.reject(Location::Line(number), Reason::LineTooLong { limit: MAX_LINE }),
+            Ok(LineRead::TooLong) => emit.reject(
+                Location::Line(number),
+                Reason::LineTooLong { limit: MAX_LINE },
+            ),
             Ok(LineRead::Line) => {
                 let line = trim_line_end(&buf);
                 if line.iter().all(u8::is_ascii_whitespace) {
@@ -136,7 +151,10 @@ fn read_bounded_line(reader: &mut impl BufRead, buf: &mut Vec<u8>) -> std::io::R
 }
 
 fn trim_line_end(line: &[u8]) -> &[u8] {
-    let end = line.iter().rposition(|&b| b != b'\r' && b != b'\n').map_or(0, |i| i + 1);
+    let end = line
+        .iter()
+        .rposition(|&b| b != b'\r' && b != b'\n')
+        .map_or(0, |i| i + 1);
     &line[..end]
 }
 
@@ -174,6 +192,9 @@ mod tests {
         let (lines, summary) = run(&input);
         assert_eq!(lines, [(2, "next".into())]);
         assert_eq!(summary.rejected, 1);
-        assert_eq!(summary.rejections[0].first.to_string(), format!("t:1: line longer than {MAX_LINE} bytes"));
+        assert_eq!(
+            summary.rejections[0].first.to_string(),
+            format!("t:1: line longer than {MAX_LINE} bytes")
+        );
     }
 }

@@ -30,8 +30,13 @@ pub trait Consumer<T> {
 
 /// Reads `inputs` with `threads` workers (0: the rayon pool's size), mapping each record with `map` on the
 /// workers and handing the results to `consumer` on this thread, in input order.
-pub fn read_all<T, M, C>(inputs: &[Input], options: &Options, threads: usize, map: M, consumer: &mut C)
-where
+pub fn read_all<T, M, C>(
+    inputs: &[Input],
+    options: &Options,
+    threads: usize,
+    map: M,
+    consumer: &mut C,
+) where
     T: Send,
     M: Fn(Result<Event, Rejection>) -> Option<T> + Sync,
     C: Consumer<T>,
@@ -45,8 +50,13 @@ where
         consumer.done(0, summary);
         return;
     }
-    let workers = if threads == 0 { rayon::current_num_threads() } else { threads }.clamp(1, inputs.len().max(1));
-    let (senders, receivers): (Vec<SyncSender<Message<T>>>, Vec<Receiver<Message<T>>>) =
+    let workers = if threads == 0 {
+        rayon::current_num_threads()
+    } else {
+        threads
+    }
+    .clamp(1, inputs.len().max(1));
+    let (senders, receivers): (Vec<_>, Vec<Receiver<Message<T>>>) =
         inputs.iter().map(|_| sync_channel(4)).unzip();
     let next = AtomicUsize::new(0);
     rayon::in_place_scope(|scope| {
@@ -58,7 +68,9 @@ where
             let mut finished = false;
             for message in receiver.iter() {
                 match message {
-                    Message::Batch(items) => items.into_iter().for_each(|item| consumer.record(index, item)),
+                    Message::Batch(items) => items
+                        .into_iter()
+                        .for_each(|item| consumer.record(index, item)),
                     Message::Done(summary) => {
                         consumer.done(index, summary);
                         finished = true;
@@ -67,10 +79,13 @@ where
                 }
             }
             if !finished {
-                consumer.done(index, Err(IngestError::Io {
-                    path: inputs[index].name().into(),
-                    source: std::io::Error::other("the reader stopped unexpectedly"),
-                }));
+                consumer.done(
+                    index,
+                    Err(IngestError::Io {
+                        path: inputs[index].name().into(),
+                        source: std::io::Error::other("the reader stopped unexpectedly"),
+                    }),
+                );
             }
         }
     });
@@ -94,7 +109,10 @@ fn work<T: Send>(
                 batch.push(item);
                 if batch.len() == BATCH {
                     // The receiver lives until every input is drained; a send error cannot happen first.
-                    let _ = sender.send(Message::Batch(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))));
+                    let _ = sender.send(Message::Batch(std::mem::replace(
+                        &mut batch,
+                        Vec::with_capacity(BATCH),
+                    )));
                 }
             }
         });

@@ -32,10 +32,12 @@ pub fn read_input(
     let opened = open(input)?;
     let format = match options.format {
         Some(format) => format,
-        None => sniff::detect(&name, &opened.head).map_err(|reason| IngestError::UnknownFormat {
-            path: name.clone(),
-            reason,
-        })?,
+        None => {
+            sniff::detect(&name, &opened.head).map_err(|reason| IngestError::UnknownFormat {
+                path: name.clone(),
+                reason,
+            })?
+        }
     };
     let source: Arc<str> = Arc::from(name.as_str());
     let mut summary = Summary::new(name, format);
@@ -56,7 +58,10 @@ pub fn read_bytes(
     let mut emit = Emit::new(Arc::from(name), sink, &mut summary);
     if format == Format::Evtx {
         if let Err(e) = evtx::read_buffer(bytes.to_vec(), &mut emit) {
-            emit.reject(secops_event::Location::Ordinal(1), crate::Reason::Evtx(e.to_string()));
+            emit.reject(
+                secops_event::Location::Ordinal(1),
+                crate::Reason::Evtx(e.to_string()),
+            );
         }
     } else {
         read_text(format, bytes, None, options, &mut emit);
@@ -82,7 +87,13 @@ fn read_opened(
     Ok(())
 }
 
-fn read_text(format: Format, reader: impl BufRead, file_year: Option<YearHint>, options: &Options, emit: &mut Emit<'_>) {
+fn read_text(
+    format: Format,
+    reader: impl BufRead,
+    file_year: Option<YearHint>,
+    options: &Options,
+    emit: &mut Emit<'_>,
+) {
     let year = match options.year {
         Some(year) => YearHint::given(year),
         None => file_year.unwrap_or_else(|| YearHint::from_time(std::time::SystemTime::now())),

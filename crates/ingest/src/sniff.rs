@@ -42,9 +42,17 @@ pub(crate) fn detect(name: &str, head: &[u8]) -> Result<Format, Undetected> {
             Format::Json
         });
     }
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).take(5).collect();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .take(5)
+        .collect();
     // Full lines only: the last one may be cut by the sniff length.
-    let complete = if lines.len() > 1 { &lines[..lines.len() - 1] } else { &lines[..] };
+    let complete = if lines.len() > 1 {
+        &lines[..lines.len() - 1]
+    } else {
+        &lines[..]
+    };
     let all = |test: fn(&str) -> bool| !complete.is_empty() && complete.iter().all(|l| test(l));
     if all(cef::is_cef_line) {
         return Ok(Format::Cef);
@@ -65,11 +73,18 @@ fn by_extension(name: &str) -> Option<Format> {
     let lower = name.to_ascii_lowercase();
     let lower = lower.strip_suffix(".gz").unwrap_or(&lower);
     let ext = Path::new(lower).extension()?.to_str()?;
-    FORMATS.iter().find(|i| i.extensions.contains(&ext)).map(|i| i.format)
+    FORMATS
+        .iter()
+        .find(|i| i.extensions.contains(&ext))
+        .map(|i| i.format)
 }
 
 fn is_cloudtrail_document(start: &str) -> bool {
-    let compact: String = start.chars().filter(|c| !c.is_whitespace()).take(64).collect();
+    let compact: String = start
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .take(64)
+        .collect();
     compact.starts_with("{\"Records\":[") || compact.starts_with("{\"Records\":[]")
 }
 
@@ -80,7 +95,10 @@ pub(crate) fn looks_binary(head: &[u8]) -> bool {
         return true;
     }
     let text = String::from_utf8_lossy(sample);
-    let bad = text.chars().filter(|&c| c == '\u{fffd}' || (c.is_control() && !c.is_whitespace())).count();
+    let bad = text
+        .chars()
+        .filter(|&c| c == '\u{fffd}' || (c.is_control() && !c.is_whitespace()))
+        .count();
     bad * 10 > text.chars().count().max(1)
 }
 
@@ -113,8 +131,14 @@ mod tests {
 
     #[test]
     fn binary_and_unknown_text_are_not_guessed() {
-        assert_eq!(detect("x", &[0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0]), Err("binary data"));
-        assert_eq!(detect("README.md", b"# secops\n\nSome prose.\n"), Err("no known format matches its first lines"));
+        assert_eq!(
+            detect("x", &[0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0]),
+            Err("binary data")
+        );
+        assert_eq!(
+            detect("README.md", b"# secops\n\nSome prose.\n"),
+            Err("no known format matches its first lines")
+        );
         assert_eq!(detect("x", b""), Err("the input is empty"));
     }
 }

@@ -66,7 +66,11 @@ impl fmt::Display for Summary {
             self.source, self.format, self.read, self.parsed, self.rejected
         )?;
         for group in &self.rejections {
-            write!(f, "\n  {} x{}, first: {}", group.kind, group.count, group.first)?;
+            write!(
+                f,
+                "\n  {} x{}, first: {}",
+                group.kind, group.count, group.first
+            )?;
         }
         Ok(())
     }

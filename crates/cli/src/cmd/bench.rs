@@ -71,15 +71,25 @@ struct Row {
 }
 
 fn measure(name: &str, inputs: &[Input], options: &Options, runs: usize) -> anyhow::Result<Row> {
-    let bytes = inputs.iter().filter_map(Input::len).sum();
+    let bytes = inputs.iter().filter_map(Input::size_bytes).sum();
     let mut best: Option<(f64, Count)> = None;
     for _ in 0..runs.max(1) {
         let start = Instant::now();
         let mut count = Count::default();
-        read_all(inputs, options, 0, |record| Some(record.is_ok()), &mut count);
+        read_all(
+            inputs,
+            options,
+            0,
+            |record| Some(record.is_ok()),
+            &mut count,
+        );
         let seconds = start.elapsed().as_secs_f64();
         if count.failed > 0 || count.rejected > 0 {
-            bail!("{name}: {} inputs failed and {} records were rejected", count.failed, count.rejected);
+            bail!(
+                "{name}: {} inputs failed and {} records were rejected",
+                count.failed,
+                count.rejected
+            );
         }
         if best.as_ref().is_none_or(|(s, _)| seconds < *s) {
             best = Some((seconds, count));
@@ -124,16 +134,30 @@ fn evtx_crate_baseline(inputs: &[Input], runs: usize) -> anyhow::Result<Row> {
     Ok(Row {
         name: "evtx crate alone (baseline)".into(),
         inputs: paths.len(),
-        bytes: inputs.iter().filter_map(Input::len).sum(),
+        bytes: inputs.iter().filter_map(Input::size_bytes).sum(),
         events,
         seconds: best,
     })
 }
 
 /// Writes `lines` lines cycling through the non-blank lines of `sources` into `count` files under `dir`.
-fn repeat_lines(dir: &Path, stem: &str, sources: &[String], lines: usize, count: usize) -> anyhow::Result<Vec<Input>> {
-    let pool: Vec<&str> = sources.iter().flat_map(|s| s.lines()).filter(|l| !l.trim().is_empty() && !l.starts_with('#')).collect();
-    let header: Vec<&str> = sources.iter().flat_map(|s| s.lines()).filter(|l| l.starts_with('#')).collect();
+fn repeat_lines(
+    dir: &Path,
+    stem: &str,
+    sources: &[String],
+    lines: usize,
+    count: usize,
+) -> anyhow::Result<Vec<Input>> {
+    let pool: Vec<&str> = sources
+        .iter()
+        .flat_map(|s| s.lines())
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .collect();
+    let header: Vec<&str> = sources
+        .iter()
+        .flat_map(|s| s.lines())
+        .filter(|l| l.starts_with('#'))
+        .collect();
     if pool.is_empty() {
         bail!("no lines to repeat for {stem}");
     }
@@ -173,28 +197,58 @@ fn ingest(args: IngestArgs) -> anyhow::Result<Outcome> {
     let evtx_dir = args.corpus.join("evtx");
     if evtx_dir.is_dir() {
         let (inputs, _) = expand(&[evtx_dir.display().to_string()]);
-        let inputs: Vec<Input> = inputs.into_iter().filter(|i| i.name().ends_with(".evtx")).collect();
+        let inputs: Vec<Input> = inputs
+            .into_iter()
+            .filter(|i| i.name().ends_with(".evtx"))
+            .collect();
         eprintln!("bench: {} EVTX files", inputs.len());
         rows.push(evtx_crate_baseline(&inputs, args.runs)?);
-        rows.push(measure("evtx (secops, normalized)", &inputs, &Options::default(), args.runs)?);
+        rows.push(measure(
+            "evtx (secops, normalized)",
+            &inputs,
+            &Options::default(),
+            args.runs,
+        )?);
         // Windows events as evtx_dump-style JSON lines, built from the same records.
         let json_path = dir.path().join("windows.jsonl");
         write_windows_jsonl(&inputs, &json_path, args.lines / 4)?;
         let parts = split_file(&json_path, threads)?;
-        rows.push(measure("json lines (Windows events)", &parts, &Options::default(), args.runs)?);
+        rows.push(measure(
+            "json lines (Windows events)",
+            &parts,
+            &Options::default(),
+            args.runs,
+        )?);
     } else {
-        eprintln!("bench: {} not found; EVTX and Windows JSON lines skipped", evtx_dir.display());
+        eprintln!(
+            "bench: {} not found; EVTX and Windows JSON lines skipped",
+            evtx_dir.display()
+        );
     }
     let linux = args.corpus.join("linux");
     let syslog_sources = if linux.is_dir() {
-        vec![read(&linux.join("OpenSSH_2k.log"))?, read(&linux.join("Linux_2k.log"))?]
+        vec![
+            read(&linux.join("OpenSSH_2k.log"))?,
+            read(&linux.join("Linux_2k.log"))?,
+        ]
     } else {
-        eprintln!("bench: {} not found; syslog uses the bundled sample", linux.display());
+        eprintln!(
+            "bench: {} not found; syslog uses the bundled sample",
+            linux.display()
+        );
         vec![read(&samples.join("auth.log"))?]
     };
-    let year = Options { year: Some(2016), ..Options::default() };
+    let year = Options {
+        year: Some(2016),
+        ..Options::default()
+    };
     let inputs = repeat_lines(dir.path(), "syslog", &syslog_sources, args.lines, threads)?;
-    rows.push(measure("syslog (sshd, pam, su)", &inputs, &year, args.runs)?);
+    rows.push(measure(
+        "syslog (sshd, pam, su)",
+        &inputs,
+        &year,
+        args.runs,
+    )?);
     for (name, file) in [
         ("apache_access", "access.log"),
         ("apache_error", "apache_error.log"),
@@ -207,7 +261,10 @@ fn ingest(args: IngestArgs) -> anyhow::Result<Outcome> {
         let inputs = repeat_lines(dir.path(), &stem, &[source], args.lines / 4, threads)?;
         rows.push(measure(name, &inputs, &Options::default(), args.runs)?);
     }
-    println!("{:<30} {:>6} {:>10} {:>9} {:>12} {:>9}", "INPUT", "FILES", "EVENTS", "SECONDS", "EVENTS/S", "MB/S");
+    println!(
+        "{:<30} {:>6} {:>10} {:>9} {:>12} {:>9}",
+        "INPUT", "FILES", "EVENTS", "SECONDS", "EVENTS/S", "MB/S"
+    );
     for row in &rows {
         println!(
             "{:<30} {:>6} {:>10} {:>9.3} {:>12.0} {:>9.1}",
@@ -219,10 +276,19 @@ fn ingest(args: IngestArgs) -> anyhow::Result<Outcome> {
             row.bytes as f64 / 1e6 / row.seconds
         );
     }
-    if let (Some(base), Some(ours)) = (rows.first().filter(|r| r.name.starts_with("evtx crate")), rows.get(1)) {
-        println!("evtx: secops takes {:.2}x the evtx crate's own parse time", ours.seconds / base.seconds);
+    if let (Some(base), Some(ours)) = (
+        rows.first().filter(|r| r.name.starts_with("evtx crate")),
+        rows.get(1),
+    ) {
+        println!(
+            "evtx: secops takes {:.2}x the evtx crate's own parse time",
+            ours.seconds / base.seconds
+        );
     }
-    println!("threads: {threads}; peak memory (whole run): {}", format_peak());
+    println!(
+        "threads: {threads}; peak memory (whole run): {}",
+        format_peak()
+    );
     Ok(Outcome::Clean)
 }
 
@@ -233,7 +299,11 @@ fn write_windows_jsonl(inputs: &[Input], path: &Path, lines: usize) -> anyhow::R
         inputs,
         &Options::default(),
         0,
-        |record| record.ok().and_then(|e| e.get("Event").map(|v| format!("{{\"Event\":{v}}}"))),
+        |record| {
+            record
+                .ok()
+                .and_then(|e| e.get("Event").map(|v| format!("{{\"Event\":{v}}}")))
+        },
         &mut Collect(&mut records),
     );
     if records.is_empty() {

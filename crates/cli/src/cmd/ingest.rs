@@ -115,7 +115,12 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     } else {
         printer.out.flush().context("writing events")?;
     }
-    Ok(report(&inputs, &args.paths, &printer.summaries, errors.len()))
+    Ok(report(
+        &inputs,
+        &args.paths,
+        &printer.summaries,
+        errors.len(),
+    ))
 }
 
 /// Files met while walking a directory whose format is unknown (a README, a licence) are skipped, not
@@ -125,7 +130,12 @@ fn skipped(input: &Input, named: &[String], error: &IngestError) -> bool {
 }
 
 /// Prints the per-input summaries and totals on standard error.
-fn report(inputs: &[Input], named: &[String], summaries: &[Result<Summary, IngestError>], argument_errors: usize) -> Outcome {
+fn report(
+    inputs: &[Input],
+    named: &[String],
+    summaries: &[Result<Summary, IngestError>],
+    argument_errors: usize,
+) -> Outcome {
     let (mut read, mut parsed, mut rejected, mut failed, mut skips) = (0, 0, 0, argument_errors, 0);
     let mut by_format: std::collections::BTreeMap<Format, (usize, u64)> = Default::default();
     for (input, summary) in inputs.iter().zip(summaries) {
@@ -149,7 +159,10 @@ fn report(inputs: &[Input], named: &[String], summaries: &[Result<Summary, Inges
             }
         }
     }
-    let formats: Vec<String> = by_format.iter().map(|(f, (n, p))| format!("{f}: {n} inputs, {p} events")).collect();
+    let formats: Vec<String> = by_format
+        .iter()
+        .map(|(f, (n, p))| format!("{f}: {n} inputs, {p} events"))
+        .collect();
     eprintln!(
         "total: {} inputs ({failed} unreadable, {skips} skipped), {read} records read, {parsed} parsed, {rejected} rejected [{}]",
         summaries.len() + argument_errors,

@@ -55,7 +55,8 @@ fn parse(line: &str, provenance: secops_event::Provenance) -> Result<Event, Reas
     let (user, rest) = token(rest).ok_or(bad("no user field"))?;
     let rest = rest.strip_prefix('[').ok_or(bad("no [time]"))?;
     let (time, rest) = rest.split_once("] ").ok_or(bad("no [time]"))?;
-    let time = DateTime::parse_from_str(time, "%d/%b/%Y:%H:%M:%S %z").map_err(|_| bad("time is not dd/Mon/yyyy:HH:MM:SS +zzzz"))?;
+    let time = DateTime::parse_from_str(time, "%d/%b/%Y:%H:%M:%S %z")
+        .map_err(|_| bad("time is not dd/Mon/yyyy:HH:MM:SS +zzzz"))?;
     let (request, rest) = quoted(rest).ok_or(bad("no quoted request"))?;
     let (status, rest) = token(rest).ok_or(bad("no status"))?;
     let status: Option<i64> = match status {
@@ -63,7 +64,8 @@ fn parse(line: &str, provenance: secops_event::Provenance) -> Result<Event, Reas
         s => Some(s.parse().map_err(|_| bad("status is not a number"))?),
     };
     let (bytes, rest) = token(rest).unwrap_or(("-", ""));
-    let referrer_and_agent = quoted(rest).map(|(referrer, rest)| (referrer, quoted(rest).map(|(agent, _)| agent)));
+    let referrer_and_agent =
+        quoted(rest).map(|(referrer, rest)| (referrer, quoted(rest).map(|(agent, _)| agent)));
 
     let mut event = Event::new(provenance);
     event.set_timestamp(Timestamp::from_datetime(&time).ok_or(bad("time out of range"))?);
@@ -89,7 +91,10 @@ fn parse(line: &str, provenance: secops_event::Provenance) -> Result<Event, Reas
     }
     if let Some(status) = status {
         event.insert("http.response.status_code", status);
-        event.insert("event.outcome", if status < 400 { "success" } else { "failure" });
+        event.insert(
+            "event.outcome",
+            if status < 400 { "success" } else { "failure" },
+        );
     }
     if let Ok(bytes) = bytes.parse::<i64>() {
         event.insert("http.response.body.bytes", bytes);
@@ -106,26 +111,42 @@ mod tests {
     use super::*;
 
     fn event(line: &str) -> Result<Event, Reason> {
-        parse(line, secops_event::Provenance::new("access.log", Location::Line(1)))
+        parse(
+            line,
+            secops_event::Provenance::new("access.log", Location::Line(1)),
+        )
     }
 
     #[test]
     fn combined_line_maps_to_ecs() {
         let e = event(r#"203.0.113.7 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif?x=1 HTTP/1.0" 200 2326 "http://www.example.com/start.html" "Mozilla/4.08 [en] (Win98; I ;Nav)""#).unwrap();
-        assert_eq!(e.timestamp().map(|t| t.to_rfc3339()), Some("2000-10-10T20:55:36Z".into()));
-        assert_eq!(e.get("source.ip").map(|v| v.to_string()), Some("203.0.113.7".into()));
+        assert_eq!(
+            e.timestamp().map(|t| t.to_rfc3339()),
+            Some("2000-10-10T20:55:36Z".into())
+        );
+        assert_eq!(
+            e.get("source.ip").map(|v| v.to_string()),
+            Some("203.0.113.7".into())
+        );
         assert_eq!(e.get_str("user.name"), Some("frank"));
         assert_eq!(e.get_str("http.request.method"), Some("GET"));
         assert_eq!(e.get_str("url.path"), Some("/apache_pb.gif"));
         assert_eq!(e.get_str("url.query"), Some("x=1"));
-        assert_eq!(e.get("http.response.status_code").and_then(|v| v.as_i64()), Some(200));
-        assert_eq!(e.get_str("user_agent.original"), Some("Mozilla/4.08 [en] (Win98; I ;Nav)"));
+        assert_eq!(
+            e.get("http.response.status_code").and_then(|v| v.as_i64()),
+            Some(200)
+        );
+        assert_eq!(
+            e.get_str("user_agent.original"),
+            Some("Mozilla/4.08 [en] (Win98; I ;Nav)")
+        );
         assert_eq!(e.get_str("event.outcome"), Some("success"));
     }
 
     #[test]
     fn common_format_with_dashes_and_escaped_quotes() {
-        let e = event(r#"::1 - - [01/Jan/2024:00:00:00 +0000] "GET /a\"b HTTP/1.1" 404 -"#).unwrap();
+        let e =
+            event(r#"::1 - - [01/Jan/2024:00:00:00 +0000] "GET /a\"b HTTP/1.1" 404 -"#).unwrap();
         assert_eq!(e.get_str("user.name"), None);
         assert_eq!(e.get_str("url.original"), Some("/a\"b"));
         assert_eq!(e.get("http.response.body.bytes"), None);
@@ -134,14 +155,23 @@ mod tests {
 
     #[test]
     fn garbage_request_is_kept_verbatim() {
-        let e = event(r#"198.51.100.2 - - [01/Jan/2024:00:00:00 +0000] "\x16\x03\x01" 400 226 "-" "-""#).unwrap();
+        let e = event(
+            r#"198.51.100.2 - - [01/Jan/2024:00:00:00 +0000] "\x16\x03\x01" 400 226 "-" "-""#,
+        )
+        .unwrap();
         assert_eq!(e.get_str("url.original"), Some("\\x16\\x03\\x01"));
         assert_eq!(e.get_str("http.request.method"), None);
     }
 
     #[test]
     fn malformed_lines_name_what_is_wrong() {
-        assert_eq!(event("1.2.3.4 - - 10/Oct/2000 x").err(), Some(Reason::malformed(FORMAT, "no [time]")));
-        assert_eq!(event(r#"1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.0" ok 1"#).err(), Some(Reason::malformed(FORMAT, "status is not a number")));
+        assert_eq!(
+            event("1.2.3.4 - - 10/Oct/2000 x").err(),
+            Some(Reason::malformed(FORMAT, "no [time]"))
+        );
+        assert_eq!(
+            event(r#"1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.0" ok 1"#).err(),
+            Some(Reason::malformed(FORMAT, "status is not a number"))
+        );
     }
 }

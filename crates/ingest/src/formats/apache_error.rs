@@ -57,9 +57,14 @@ fn parse(line: &str, provenance: Provenance) -> Result<Event, Reason> {
             if let Ok(tid) = tid.parse::<i64>() {
                 event.insert("process.thread.id", tid);
             }
-        } else if let Some(client) = inside.strip_prefix("client ").or_else(|| inside.strip_prefix("remote ")) {
+        } else if let Some(client) = inside
+            .strip_prefix("client ")
+            .or_else(|| inside.strip_prefix("remote "))
+        {
             let (host, port) = match client.rsplit_once(':') {
-                Some((h, p)) if !h.contains(':') || h.starts_with('[') => (h.trim_matches(['[', ']']), p.parse::<i64>().ok()),
+                Some((h, p)) if !h.contains(':') || h.starts_with('[') => {
+                    (h.trim_matches(['[', ']']), p.parse::<i64>().ok())
+                }
                 _ => (client, None),
             };
             insert_host(&mut event, host, "source.ip", "source.domain");
@@ -77,7 +82,10 @@ fn parse(line: &str, provenance: Provenance) -> Result<Event, Reason> {
     if !level_seen {
         return Err(bad("no [level]"));
     }
-    if let Some((code, message)) = rest.split_once(": ").filter(|(c, _)| c.len() == 7 && c.starts_with("AH")) {
+    if let Some((code, message)) = rest
+        .split_once(": ")
+        .filter(|(c, _)| c.len() == 7 && c.starts_with("AH"))
+    {
         event.insert("error.code", code);
         event.insert("message", message);
     } else {
@@ -97,9 +105,15 @@ mod tests {
     #[test]
     fn apache_22_line() {
         let e = event("[Sun Dec 04 04:47:44 2005] [notice] workerEnv.init() ok /etc/httpd/conf/workers2.properties").unwrap();
-        assert_eq!(e.timestamp().map(|t| t.to_rfc3339()), Some("2005-12-04T04:47:44Z".into()));
+        assert_eq!(
+            e.timestamp().map(|t| t.to_rfc3339()),
+            Some("2005-12-04T04:47:44Z".into())
+        );
         assert_eq!(e.get_str("log.level"), Some("notice"));
-        assert_eq!(e.get_str("message"), Some("workerEnv.init() ok /etc/httpd/conf/workers2.properties"));
+        assert_eq!(
+            e.get_str("message"),
+            Some("workerEnv.init() ok /etc/httpd/conf/workers2.properties")
+        );
     }
 
     #[test]
@@ -108,17 +122,37 @@ mod tests {
         assert_eq!(e.get_str("apache.error.module"), Some("core"));
         assert_eq!(e.get_str("log.level"), Some("error"));
         assert_eq!(e.get("process.pid").and_then(|v| v.as_i64()), Some(1234));
-        assert_eq!(e.get("process.thread.id").and_then(|v| v.as_i64()), Some(5678));
-        assert_eq!(e.get("source.ip").map(|v| v.to_string()), Some("192.0.2.5".into()));
+        assert_eq!(
+            e.get("process.thread.id").and_then(|v| v.as_i64()),
+            Some(5678)
+        );
+        assert_eq!(
+            e.get("source.ip").map(|v| v.to_string()),
+            Some("192.0.2.5".into())
+        );
         assert_eq!(e.get("source.port").and_then(|v| v.as_i64()), Some(50012));
         assert_eq!(e.get_str("error.code"), Some("AH00126"));
-        assert!(e.get_str("message").is_some_and(|m| m.starts_with("Invalid URI")));
+        assert!(e
+            .get_str("message")
+            .is_some_and(|m| m.starts_with("Invalid URI")));
     }
 
     #[test]
     fn lines_without_time_or_level_are_rejected() {
-        assert_eq!(event("[error] x").err(), Some(Reason::malformed(FORMAT, "time is not like Sun Dec 04 04:47:44 2005")));
-        assert_eq!(event("error x").err(), Some(Reason::malformed(FORMAT, "no [time]")));
-        assert_eq!(event("[Sun Dec 04 04:47:44 2005] message only").err(), Some(Reason::malformed(FORMAT, "no [level]")));
+        assert_eq!(
+            event("[error] x").err(),
+            Some(Reason::malformed(
+                FORMAT,
+                "time is not like Sun Dec 04 04:47:44 2005"
+            ))
+        );
+        assert_eq!(
+            event("error x").err(),
+            Some(Reason::malformed(FORMAT, "no [time]"))
+        );
+        assert_eq!(
+            event("[Sun Dec 04 04:47:44 2005] message only").err(),
+            Some(Reason::malformed(FORMAT, "no [level]"))
+        );
     }
 }

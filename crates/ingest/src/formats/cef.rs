@@ -28,7 +28,9 @@ impl CefParser {
     }
 
     fn parse(&mut self, line: &str, emit: &Emit<'_>, number: u64) -> Result<Event, Reason> {
-        let start = line.find("CEF:").ok_or(Reason::malformed(FORMAT, "no CEF: header"))?;
+        let start = line
+            .find("CEF:")
+            .ok_or(Reason::malformed(FORMAT, "no CEF: header"))?;
         let mut event = Event::new(emit.provenance(Location::Line(number)));
         let prefix = line[..start].trim_end();
         if !prefix.is_empty() {
@@ -50,7 +52,8 @@ impl LineParser for CefParser {
 }
 
 pub(crate) fn is_cef_line(line: &str) -> bool {
-    line.find("CEF:").is_some_and(|i| split_header(&line[i + 4..]).is_some())
+    line.find("CEF:")
+        .is_some_and(|i| split_header(&line[i + 4..]).is_some())
 }
 
 /// The seven header fields (unescaped) and the extension text.
@@ -157,9 +160,13 @@ fn parse_rt(text: &str) -> Option<Timestamp> {
 }
 
 fn fill_cef(event: &mut Event, text: &str) -> Result<(), Reason> {
-    let (header, extension) = split_header(text).ok_or(Reason::malformed(FORMAT, "fewer than 7 |-separated header fields"))?;
-    let [version, vendor, product, device_version, signature, name, severity] = <[String; 7]>::try_from(header)
-        .map_err(|_| Reason::malformed(FORMAT, "fewer than 7 |-separated header fields"))?;
+    let (header, extension) = split_header(text).ok_or(Reason::malformed(
+        FORMAT,
+        "fewer than 7 |-separated header fields",
+    ))?;
+    let [version, vendor, product, device_version, signature, name, severity] =
+        <[String; 7]>::try_from(header)
+            .map_err(|_| Reason::malformed(FORMAT, "fewer than 7 |-separated header fields"))?;
     event.insert("event.kind", "event");
     event.insert("event.module", "cef");
     event.insert("event.dataset", "cef.log");
@@ -232,7 +239,14 @@ fn map_extension(event: &mut Event, key: &str, value: &str) {
         }
         "start" | "end" => {
             if let Some(ts) = parse_rt(value) {
-                event.insert(if key == "start" { "event.start" } else { "event.end" }, Value::Time(ts));
+                event.insert(
+                    if key == "start" {
+                        "event.start"
+                    } else {
+                        "event.end"
+                    },
+                    Value::Time(ts),
+                );
             }
         }
         _ => {}
@@ -245,7 +259,9 @@ mod tests {
 
     #[test]
     fn extension_values_run_to_the_next_key_and_unescape() {
-        let pairs = parse_extension(r"src=10.0.0.1 msg=Detected a threat. No action needed cs1=a\=b c:\\x dst=2.1.2.2");
+        let pairs = parse_extension(
+            r"src=10.0.0.1 msg=Detected a threat. No action needed cs1=a\=b c:\\x dst=2.1.2.2",
+        );
         assert_eq!(
             pairs,
             [
@@ -259,7 +275,10 @@ mod tests {
 
     #[test]
     fn header_pipes_can_be_escaped() {
-        let (fields, ext) = split_header(r"0|security|threat\|manager|1.0|100|detected a \\ in packet|10|src=1.2.3.4").unwrap();
+        let (fields, ext) = split_header(
+            r"0|security|threat\|manager|1.0|100|detected a \\ in packet|10|src=1.2.3.4",
+        )
+        .unwrap();
         assert_eq!(fields[2], "threat|manager");
         assert_eq!(fields[5], r"detected a \ in packet");
         assert_eq!(ext, "src=1.2.3.4");
@@ -267,7 +286,13 @@ mod tests {
 
     #[test]
     fn rt_accepts_millis_and_dates() {
-        assert_eq!(parse_rt("1700000000000").map(|t| t.to_rfc3339()), Some("2023-11-14T22:13:20Z".into()));
-        assert_eq!(parse_rt("Sep 19 2023 08:26:10").map(|t| t.to_rfc3339()), Some("2023-09-19T08:26:10Z".into()));
+        assert_eq!(
+            parse_rt("1700000000000").map(|t| t.to_rfc3339()),
+            Some("2023-11-14T22:13:20Z".into())
+        );
+        assert_eq!(
+            parse_rt("Sep 19 2023 08:26:10").map(|t| t.to_rfc3339()),
+            Some("2023-09-19T08:26:10Z".into())
+        );
     }
 }

@@ -16,7 +16,12 @@ pub(crate) fn normalize(object: Object, provenance: Provenance) -> Result<Event,
         .and_then(Value::as_str)
         .ok_or(Reason::malformed(FORMAT, "eventTime missing"))?;
     let timestamp = Timestamp::parse_rfc3339(time)?;
-    let text = |path: &str| object.lookup(path).and_then(Value::as_str).map(str::to_string);
+    let text = |path: &str| {
+        object
+            .lookup(path)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
     let name = text("eventName").ok_or(Reason::malformed(FORMAT, "eventName missing"))?;
     let source = text("eventSource").unwrap_or_default();
     let error_code = text("errorCode");
@@ -25,7 +30,10 @@ pub(crate) fn normalize(object: Object, provenance: Provenance) -> Result<Event,
     let user_name = text("userIdentity.userName")
         .or_else(|| text("userIdentity.sessionContext.sessionIssuer.userName"))
         .or_else(|| (identity_type.as_deref() == Some("Root")).then(|| "root".to_string()))
-        .or_else(|| text("userIdentity.arn").and_then(|arn| arn.rsplit(['/', ':']).next().map(str::to_string)));
+        .or_else(|| {
+            text("userIdentity.arn")
+                .and_then(|arn| arn.rsplit(['/', ':']).next().map(str::to_string))
+        });
     let mfa_used = text("additionalEventData.MFAUsed");
     let ip = text("sourceIPAddress");
 
@@ -52,25 +60,44 @@ pub(crate) fn normalize(object: Object, provenance: Provenance) -> Result<Event,
         ("event.id", "eventID"),
         ("user.id", "userIdentity.principalId"),
         ("aws.cloudtrail.user_identity.arn", "userIdentity.arn"),
-        ("aws.cloudtrail.user_identity.access_key_id", "userIdentity.accessKeyId"),
+        (
+            "aws.cloudtrail.user_identity.access_key_id",
+            "userIdentity.accessKeyId",
+        ),
         ("error.code", "errorCode"),
         ("error.message", "errorMessage"),
     ] {
-        let value = event.get(original).and_then(Value::as_str).map(str::to_string);
+        let value = event
+            .get(original)
+            .and_then(Value::as_str)
+            .map(str::to_string);
         event.insert_opt(ecs, value);
     }
     event.insert_opt("aws.cloudtrail.user_identity.type", identity_type);
     event.insert_opt("user.name", user_name);
-    event.insert_opt("aws.cloudtrail.console_login.mfa_used", mfa_used.map(|m| m == "Yes"));
+    event.insert_opt(
+        "aws.cloudtrail.console_login.mfa_used",
+        mfa_used.map(|m| m == "Yes"),
+    );
     Ok(event)
 }
 
 fn category(name: &str, source: &str) -> Option<&'static str> {
-    if matches!(name, "ConsoleLogin" | "GetSessionToken" | "GetFederationToken") || name.starts_with("AssumeRole") {
+    if matches!(
+        name,
+        "ConsoleLogin" | "GetSessionToken" | "GetFederationToken"
+    ) || name.starts_with("AssumeRole")
+    {
         Some("authentication")
     } else if source == "iam.amazonaws.com" {
         Some("iam")
-    } else if source == "cloudtrail.amazonaws.com" || name.starts_with("Put") || name.starts_with("Update") || name.starts_with("Delete") || name.starts_with("Create") || name.starts_with("Authorize") {
+    } else if source == "cloudtrail.amazonaws.com"
+        || name.starts_with("Put")
+        || name.starts_with("Update")
+        || name.starts_with("Delete")
+        || name.starts_with("Create")
+        || name.starts_with("Authorize")
+    {
         Some("configuration")
     } else {
         None

@@ -27,25 +27,35 @@ pub(crate) fn read_file(path: &Path, emit: &mut Emit<'_>) -> Result<(), IngestEr
 /// For gzip and standard input, which cannot seek: the whole file is read into memory.
 pub(crate) fn read_reader(mut reader: impl Read, emit: &mut Emit<'_>) -> Result<(), IngestError> {
     let mut buffer = Vec::new();
-    reader.read_to_end(&mut buffer).map_err(|source| IngestError::Io {
-        path: emit.source.to_string().into(),
-        source,
-    })?;
+    reader
+        .read_to_end(&mut buffer)
+        .map_err(|source| IngestError::Io {
+            path: emit.source.to_string().into(),
+            source,
+        })?;
     read_buffer(buffer, emit).map_err(|e| IngestError::Evtx {
         path: emit.source.to_string(),
         reason: e.to_string(),
     })
 }
 
-pub(crate) fn read_buffer(buffer: Vec<u8>, emit: &mut Emit<'_>) -> Result<(), evtx::err::EvtxError> {
+pub(crate) fn read_buffer(
+    buffer: Vec<u8>,
+    emit: &mut Emit<'_>,
+) -> Result<(), evtx::err::EvtxError> {
     let parser = EvtxParser::from_buffer(buffer)?;
     drive(parser, emit);
     Ok(())
 }
 
 fn drive<T: Read + Seek>(parser: EvtxParser<T>, emit: &mut Emit<'_>) {
-    let threads = if rayon::current_thread_index().is_some() { 1 } else { 0 };
-    let mut parser = parser.with_configuration(ParserSettings::new().num_threads(threads).indent(false));
+    let threads = if rayon::current_thread_index().is_some() {
+        1
+    } else {
+        0
+    };
+    let mut parser =
+        parser.with_configuration(ParserSettings::new().num_threads(threads).indent(false));
     let source = emit.source.clone();
     let mut ordinal = 0u64;
     let outcome = catch_unwind(AssertUnwindSafe(|| {
@@ -53,7 +63,13 @@ fn drive<T: Read + Seek>(parser: EvtxParser<T>, emit: &mut Emit<'_>) {
             let record = record?;
             let id = record.event_record_id;
             let json = record.into_json_value()?;
-            Ok((id, convert(json.data, Provenance::new(source.clone(), Location::Record(id)))))
+            Ok((
+                id,
+                convert(
+                    json.data,
+                    Provenance::new(source.clone(), Location::Record(id)),
+                ),
+            ))
         });
         for record in records {
             ordinal += 1;
@@ -67,7 +83,9 @@ fn drive<T: Read + Seek>(parser: EvtxParser<T>, emit: &mut Emit<'_>) {
     if outcome.is_err() {
         emit.reject(
             Location::Ordinal(ordinal + 1),
-            Reason::Evtx("the EVTX parser failed on this record; the rest of the file was not read".into()),
+            Reason::Evtx(
+                "the EVTX parser failed on this record; the rest of the file was not read".into(),
+            ),
         );
     }
 }
@@ -78,4 +96,3 @@ fn convert(json: serde_json::Value, provenance: Provenance) -> Result<Event, Rea
         _ => Err(Reason::NotAnObject("a non-object record")),
     }
 }
-

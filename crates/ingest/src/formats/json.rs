@@ -34,7 +34,10 @@ pub(crate) struct JsonParser {
 
 impl JsonParser {
     pub fn new(shape: Shape) -> Self {
-        JsonParser { shape, pending: None }
+        JsonParser {
+            shape,
+            pending: None,
+        }
     }
 
     fn document(&mut self, json: Json, line: u64, emit: &mut Emit<'_>) {
@@ -55,7 +58,10 @@ impl JsonParser {
 
     fn entries(&mut self, items: Vec<Json>, line: u64, emit: &mut Emit<'_>) {
         for (index, item) in items.into_iter().enumerate() {
-            let location = Location::Entry { line, index: index as u64 };
+            let location = Location::Entry {
+                line,
+                index: index as u64,
+            };
             match item {
                 Json::Object(map) => {
                     let result = self.record(map, emit.provenance(location));
@@ -66,7 +72,11 @@ impl JsonParser {
         }
     }
 
-    fn record(&self, map: serde_json::Map<String, Json>, provenance: Provenance) -> Result<Event, Reason> {
+    fn record(
+        &self,
+        map: serde_json::Map<String, Json>,
+        provenance: Provenance,
+    ) -> Result<Event, Reason> {
         let shape = match self.shape {
             Shape::Detect => detect_shape(&map),
             shape => Some(shape),
@@ -86,8 +96,13 @@ impl JsonParser {
         };
         match serde_json::from_str::<Json>(&text) {
             Ok(json) => self.document(json, start, emit),
-            Err(e) if e.is_eof() && !at_end && text.len() < MAX_DOCUMENT => self.pending = Some((start, text)),
-            Err(e) => emit.reject(Location::Line(start), Reason::Json(format!("document starting here: {e}"))),
+            Err(e) if e.is_eof() && !at_end && text.len() < MAX_DOCUMENT => {
+                self.pending = Some((start, text))
+            }
+            Err(e) => emit.reject(
+                Location::Line(start),
+                Reason::Json(format!("document starting here: {e}")),
+            ),
         }
     }
 }
@@ -105,7 +120,10 @@ impl LineParser for JsonParser {
         }
         let trimmed = line.trim_start_matches('\u{feff}').trim_start();
         if !trimmed.starts_with(['{', '[']) {
-            emit.reject(Location::Line(number), Reason::Json("a line must hold a JSON object".into()));
+            emit.reject(
+                Location::Line(number),
+                Reason::Json("a line must hold a JSON object".into()),
+            );
             return;
         }
         match serde_json::from_str::<Json>(trimmed) {
@@ -130,10 +148,15 @@ fn detect_shape(map: &serde_json::Map<String, Json>) -> Option<Shape> {
             return Some(Shape::Windows);
         }
     }
-    if map.contains_key("eventSource") && map.contains_key("eventName") && map.contains_key("eventTime") {
+    if map.contains_key("eventSource")
+        && map.contains_key("eventName")
+        && map.contains_key("eventTime")
+    {
         return Some(Shape::CloudTrail);
     }
-    if map.contains_key("_path") || (map.contains_key("uid") && (map.contains_key("id.orig_h") || map.contains_key("id"))) {
+    if map.contains_key("_path")
+        || (map.contains_key("uid") && (map.contains_key("id.orig_h") || map.contains_key("id")))
+    {
         return Some(Shape::Zeek);
     }
     None
@@ -154,8 +177,13 @@ fn json_type(json: &Json) -> &'static str {
 /// event time, or else the first of `timestamp`, `time`, `ts` that reads as a time.
 fn plain(mut object: Object, provenance: Provenance) -> Result<Event, Reason> {
     let timestamp = match object.remove("@timestamp") {
-        Some(value) => Some(time_value(&value).ok_or_else(|| Reason::Json(format!("@timestamp {value} is not a time")))?),
-        None => ["timestamp", "time", "ts"].iter().find_map(|k| object.get(k).and_then(time_value)),
+        Some(value) => Some(
+            time_value(&value)
+                .ok_or_else(|| Reason::Json(format!("@timestamp {value} is not a time")))?,
+        ),
+        None => ["timestamp", "time", "ts"]
+            .iter()
+            .find_map(|k| object.get(k).and_then(time_value)),
     };
     let mut event = Event::from_fields(object, provenance);
     if let Some(ts) = timestamp {

@@ -31,9 +31,8 @@ pub(crate) fn map(program: &str, message: &str, event: &mut Event) -> bool {
         "sshd" => sshd(message, event),
         "sudo" => sudo(message, event),
         "su" => su(message, event),
-        "useradd" | "groupadd" | "usermod" | "userdel" | "groupdel" | "gpasswd" | "passwd" | "chpasswd" => {
-            account(message, event)
-        }
+        "useradd" | "groupadd" | "usermod" | "userdel" | "groupdel" | "gpasswd" | "passwd"
+        | "chpasswd" => account(message, event),
         "CRON" | "cron" | "crond" | "crontab" => cron(base, message, event),
         "systemd-logind" => logind(message, event),
         "ftpd" | "vsftpd" | "proftpd" => ftpd(message, event),
@@ -64,8 +63,17 @@ fn source_ip_port(event: &mut Event, text: &str) {
     let Some((host, rest)) = token(text) else {
         return;
     };
-    insert_host(event, host.trim_end_matches(':'), "source.ip", "source.address");
-    if let Some(port) = rest.strip_prefix("port ").and_then(token).and_then(|(p, _)| p.trim_end_matches(':').parse::<i64>().ok()) {
+    insert_host(
+        event,
+        host.trim_end_matches(':'),
+        "source.ip",
+        "source.address",
+    );
+    if let Some(port) = rest
+        .strip_prefix("port ")
+        .and_then(token)
+        .and_then(|(p, _)| p.trim_end_matches(':').parse::<i64>().ok())
+    {
         event.insert("source.port", port);
     }
 }
@@ -75,7 +83,12 @@ fn source_ip_port(event: &mut Event, text: &str) {
 fn user_then<'a>(text: &'a str, separator: &str) -> Option<(&'a str, bool, &'a str)> {
     let (invalid, text) = match text.strip_prefix("invalid user ") {
         Some(rest) => (true, rest),
-        None => (false, text.strip_prefix("authenticating user ").or_else(|| text.strip_prefix("user ")).unwrap_or(text)),
+        None => (
+            false,
+            text.strip_prefix("authenticating user ")
+                .or_else(|| text.strip_prefix("user "))
+                .unwrap_or(text),
+        ),
     };
     let (user, rest) = text.rsplit_once(separator)?;
     Some((user, invalid, rest))
@@ -118,7 +131,8 @@ fn sshd(message: &str, event: &mut Event) -> bool {
         event.insert("user.name", user);
         return true;
     }
-    if let Some(rest) = message.strip_prefix("error: maximum authentication attempts exceeded for ") {
+    if let Some(rest) = message.strip_prefix("error: maximum authentication attempts exceeded for ")
+    {
         if let Some((user, _, rest)) = user_then(rest, " from ") {
             classify(event, "authentication", "info", "ssh_max_auth_attempts");
             outcome(event, false);
@@ -141,21 +155,40 @@ fn sshd(message: &str, event: &mut Event) -> bool {
         ("Received disconnect from ", "ssh_disconnect"),
         ("Disconnected from ", "ssh_disconnect"),
         ("Disconnecting ", "ssh_disconnect"),
-        ("Did not receive identification string from ", "ssh_no_identification"),
+        (
+            "Did not receive identification string from ",
+            "ssh_no_identification",
+        ),
         ("Connection reset by ", "ssh_connection_reset"),
         ("Bad protocol version identification ", "ssh_bad_protocol"),
         ("Connection from ", "ssh_connection"),
     ];
     for (prefix, action) in connection {
         if let Some(rest) = message.strip_prefix(prefix) {
-            classify(event, "network", if *action == "ssh_connection" { "start" } else { "end" }, action);
+            classify(
+                event,
+                "network",
+                if *action == "ssh_connection" {
+                    "start"
+                } else {
+                    "end"
+                },
+                action,
+            );
             let rest = match rest.rsplit_once("' from ") {
                 Some((_, after)) => after,
                 None => rest,
             };
             // `Disconnected from [invalid ]user NAME IP port P`: the user precedes the address.
-            let rest = match rest.strip_prefix("invalid user ").or_else(|| rest.strip_prefix("authenticating user ")).or_else(|| rest.strip_prefix("user ")) {
-                Some(with_user) => match with_user.rsplit_once(" port ").and_then(|(before, _)| before.rsplit_once(' ')) {
+            let rest = match rest
+                .strip_prefix("invalid user ")
+                .or_else(|| rest.strip_prefix("authenticating user "))
+                .or_else(|| rest.strip_prefix("user "))
+            {
+                Some(with_user) => match with_user
+                    .rsplit_once(" port ")
+                    .and_then(|(before, _)| before.rsplit_once(' '))
+                {
                     Some((user, _)) => {
                         event.insert("user.name", user);
                         &with_user[user.len() + 1..]
@@ -182,7 +215,12 @@ fn pam_more(rest: &str, event: &mut Event) -> bool {
     let Ok(count) = count.parse::<i64>() else {
         return false;
     };
-    classify(event, "authentication", "info", "pam_authentication_failure");
+    classify(
+        event,
+        "authentication",
+        "info",
+        "pam_authentication_failure",
+    );
     outcome(event, false);
     event.insert("event.count", count);
     pam_fields(rest, event);
@@ -211,7 +249,12 @@ fn pam_fields(text: &str, event: &mut Event) {
 fn pam(service: &str, message: &str, event: &mut Event) -> bool {
     event.insert("system.auth.pam.service", service);
     if let Some(rest) = message.strip_prefix("authentication failure;") {
-        classify(event, "authentication", "start", "pam_authentication_failure");
+        classify(
+            event,
+            "authentication",
+            "start",
+            "pam_authentication_failure",
+        );
         outcome(event, false);
         pam_fields(rest, event);
         return true;
@@ -254,12 +297,18 @@ fn sudo(message: &str, event: &mut Event) -> bool {
     let mut parts = rest.split(" ; ");
     let first = parts.clone().next().unwrap_or("");
     let (action, success) = if first.contains("incorrect password attempt") {
-        let count = first.split_whitespace().next().and_then(|n| n.parse::<i64>().ok());
+        let count = first
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse::<i64>().ok());
         if let Some(count) = count {
             event.insert("event.count", count);
         }
         ("sudo_auth_failure", false)
-    } else if first.contains("NOT in sudoers") || first.contains("not allowed") || first.contains("command not allowed") {
+    } else if first.contains("NOT in sudoers")
+        || first.contains("not allowed")
+        || first.contains("command not allowed")
+    {
         ("sudo_denied", false)
     } else {
         ("sudo_command", true)
@@ -290,7 +339,8 @@ fn su(message: &str, event: &mut Event) -> bool {
     } else if let Some(rest) = message.strip_prefix("FAILED su for ") {
         rest.split_once(" by ").map(|(to, by)| (to, by, false))
     } else if let Some(rest) = message.strip_prefix("(to ") {
-        rest.split_once(") ").map(|(to, by)| (to, by.split(" on ").next().unwrap_or(by), true))
+        rest.split_once(") ")
+            .map(|(to, by)| (to, by.split(" on ").next().unwrap_or(by), true))
     } else if let Some(rest) = message.strip_prefix("pam_authenticate: ") {
         event.insert("error.message", rest);
         None
@@ -317,11 +367,17 @@ fn account(message: &str, event: &mut Event) -> bool {
         event.insert_opt("group.id", kv(rest, "GID"));
         event.insert_opt("system.auth.useradd.home", kv(rest, "home"));
         event.insert_opt("system.auth.useradd.shell", kv(rest, "shell"));
-    } else if let Some(rest) = message.strip_prefix("new group: ").or_else(|| message.strip_prefix("group added to /etc/group: ")) {
+    } else if let Some(rest) = message
+        .strip_prefix("new group: ")
+        .or_else(|| message.strip_prefix("group added to /etc/group: "))
+    {
         classify(event, "iam", "creation", "group_created");
         event.insert_opt("group.name", named(rest));
         event.insert_opt("group.id", kv(rest, "GID"));
-    } else if let Some(rest) = message.strip_prefix("add '").or_else(|| message.strip_prefix("add ")) {
+    } else if let Some(rest) = message
+        .strip_prefix("add '")
+        .or_else(|| message.strip_prefix("add "))
+    {
         // `add 'bob' to group 'sudo'`, `add 'bob' to shadow group 'sudo'`
         let (user, rest) = rest.split_once(" to ").unwrap_or((rest, ""));
         let group = rest.rsplit(' ').next().unwrap_or("");
@@ -351,8 +407,15 @@ fn cron(program: &str, message: &str, event: &mut Event) -> bool {
     };
     if let Some(command) = rest.strip_prefix("CMD (") {
         classify(event, "process", "start", "cron_command");
-        event.insert("process.command_line", command.strip_suffix(')').unwrap_or(command));
-    } else if program == "crontab" || rest.starts_with("REPLACE") || rest.starts_with("DELETE") || rest.contains(" EDIT ") {
+        event.insert(
+            "process.command_line",
+            command.strip_suffix(')').unwrap_or(command),
+        );
+    } else if program == "crontab"
+        || rest.starts_with("REPLACE")
+        || rest.starts_with("DELETE")
+        || rest.contains(" EDIT ")
+    {
         let action = match rest.split(" (").next().unwrap_or(rest) {
             "REPLACE" => "crontab_replaced",
             "DELETE" => "crontab_deleted",
@@ -406,7 +469,12 @@ fn ftpd(message: &str, event: &mut Event) -> bool {
     let (ip, rest) = token(rest).unwrap_or((rest, ""));
     classify(event, "network", "start", "ftp_connection");
     insert_host(event, ip, "source.ip", "source.address");
-    if let Some(name) = rest.strip_prefix('(').and_then(|r| r.split_once(')')).map(|(n, _)| n).filter(|n| !n.is_empty()) {
+    if let Some(name) = rest
+        .strip_prefix('(')
+        .and_then(|r| r.split_once(')'))
+        .map(|(n, _)| n)
+        .filter(|n| !n.is_empty())
+    {
         event.insert("source.domain", name);
     }
     true

@@ -55,7 +55,10 @@ pub(crate) struct YearTracker {
 
 impl YearTracker {
     pub fn new(hint: YearHint) -> Self {
-        YearTracker { hint, current: None }
+        YearTracker {
+            hint,
+            current: None,
+        }
     }
 
     /// The year of a line dated in `month`.
@@ -97,17 +100,26 @@ pub(crate) struct Header<'a> {
 }
 
 /// Parses a syslog header; `years` supplies RFC 3164 years.
-pub(crate) fn parse_header<'a>(line: &'a str, years: &mut YearTracker) -> Result<Header<'a>, Reason> {
+pub(crate) fn parse_header<'a>(
+    line: &'a str,
+    years: &mut YearTracker,
+) -> Result<Header<'a>, Reason> {
     let (priority, rest) = parse_priority(line)?;
     if let Some(rest) = rest.strip_prefix("1 ") {
         return parse_5424(priority, rest);
     }
     let (timestamp, rest) = match parse_bsd_time(rest) {
-        Some((month, day, clock, rest)) => (bsd_timestamp(years.year_for(month), month, day, clock)?, rest),
+        Some((month, day, clock, rest)) => (
+            bsd_timestamp(years.year_for(month), month, day, clock)?,
+            rest,
+        ),
         None => {
             let (text, rest) = token(rest).ok_or(Reason::malformed(FORMAT, "empty line"))?;
             if !looks_iso(text) {
-                return Err(Reason::malformed(FORMAT, "no RFC 3164 or RFC 3339 timestamp"));
+                return Err(Reason::malformed(
+                    FORMAT,
+                    "no RFC 3164 or RFC 3339 timestamp",
+                ));
             }
             (Timestamp::parse_rfc3339(text)?, rest)
         }
@@ -135,7 +147,9 @@ fn parse_priority(line: &str) -> Result<(Option<u8>, &str), Reason> {
         return Ok((None, line));
     };
     let end = rest.find('>').filter(|&e| (1..=3).contains(&e));
-    let priority = end.and_then(|e| rest[..e].parse::<u8>().ok()).filter(|&p| p <= 191);
+    let priority = end
+        .and_then(|e| rest[..e].parse::<u8>().ok())
+        .filter(|&p| p <= 191);
     match (end, priority) {
         (Some(e), Some(p)) => Ok((Some(p), &rest[e + 1..])),
         _ => Err(Reason::malformed(FORMAT, "invalid <priority>")),
@@ -143,7 +157,10 @@ fn parse_priority(line: &str) -> Result<(Option<u8>, &str), Reason> {
 }
 
 /// `Mmm dd hh:mm:ss[.frac] ` -> month, day, clock, rest.
-fn parse_bsd_time(text: &str) -> Option<(u32, u32, (u32, u32, u32, u32), &str)> {
+/// Hours, minutes, seconds, nanoseconds.
+type Clock = (u32, u32, u32, u32);
+
+fn parse_bsd_time(text: &str) -> Option<(u32, u32, Clock, &str)> {
     let month = month_number(text.get(..3)?)?;
     let rest = text.get(3..)?.strip_prefix(' ')?.trim_start_matches(' ');
     let (day, rest) = token(rest)?;
@@ -152,22 +169,37 @@ fn parse_bsd_time(text: &str) -> Option<(u32, u32, (u32, u32, u32, u32), &str)> 
     Some((month, day, parse_clock(clock)?, rest))
 }
 
-fn bsd_timestamp(year: i32, month: u32, day: u32, (h, m, s, nanos): (u32, u32, u32, u32)) -> Result<Timestamp, Reason> {
+fn bsd_timestamp(
+    year: i32,
+    month: u32,
+    day: u32,
+    (h, m, s, nanos): (u32, u32, u32, u32),
+) -> Result<Timestamp, Reason> {
     NaiveDate::from_ymd_opt(year, month, day)
         .and_then(|d| d.and_hms_nano_opt(h, m, s.min(59), nanos))
         .and_then(|dt| Timestamp::from_naive_utc(&dt))
-        .ok_or(Reason::malformed(FORMAT, "day does not exist in that month"))
+        .ok_or(Reason::malformed(
+            FORMAT,
+            "day does not exist in that month",
+        ))
 }
 
 fn looks_iso(text: &str) -> bool {
     let b = text.as_bytes();
-    b.len() >= 19 && b[4] == b'-' && b[7] == b'-' && (b[10] == b'T' || b[10] == b' ') && b[..4].iter().all(u8::is_ascii_digit)
+    b.len() >= 19
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && (b[10] == b'T' || b[10] == b' ')
+        && b[..4].iter().all(u8::is_ascii_digit)
 }
 
 /// `tag[pid]: message`, `tag: message`, or a bare message (tags hold no spaces).
 fn parse_tag<'a>(rest: &'a str, header: &mut Header<'a>) {
-    let split = rest.split_once(": ").or_else(|| rest.strip_suffix(':').map(|tag| (tag, "")));
-    let Some((tag, message)) = split.filter(|(tag, _)| !tag.is_empty() && !tag.contains(' ')) else {
+    let split = rest
+        .split_once(": ")
+        .or_else(|| rest.strip_suffix(':').map(|tag| (tag, "")));
+    let Some((tag, message)) = split.filter(|(tag, _)| !tag.is_empty() && !tag.contains(' '))
+    else {
         header.message = rest;
         return;
     };
@@ -230,7 +262,10 @@ fn split_structured_data(rest: &str) -> Result<(&str, &str), Reason> {
         }
         i += 1;
     }
-    Err(Reason::malformed(FORMAT, "unterminated RFC 5424 structured data"))
+    Err(Reason::malformed(
+        FORMAT,
+        "unterminated RFC 5424 structured data",
+    ))
 }
 
 /// Sets `log.syslog.structured_data.<id>.<param>` for each parameter.
@@ -347,30 +382,48 @@ mod tests {
 
     #[test]
     fn bsd_header_with_pid() {
-        let h = header("Dec 10 06:55:46 LabSZ sshd[24200]: Invalid user webmaster from 173.234.31.186").unwrap();
-        assert_eq!(h.timestamp.map(|t| t.to_rfc3339()), Some("2016-12-10T06:55:46Z".into()));
-        assert_eq!((h.hostname, h.program, h.pid), (Some("LabSZ"), Some("sshd"), Some("24200")));
+        let h =
+            header("Dec 10 06:55:46 LabSZ sshd[24200]: Invalid user webmaster from 173.234.31.186")
+                .unwrap();
+        assert_eq!(
+            h.timestamp.map(|t| t.to_rfc3339()),
+            Some("2016-12-10T06:55:46Z".into())
+        );
+        assert_eq!(
+            (h.hostname, h.program, h.pid),
+            (Some("LabSZ"), Some("sshd"), Some("24200"))
+        );
         assert_eq!(h.message, "Invalid user webmaster from 173.234.31.186");
     }
 
     #[test]
     fn bsd_header_with_space_padded_day_and_priority() {
-        let h = header("<38>Jun  4 15:16:01 combo sshd(pam_unix)[19939]: check pass; user unknown").unwrap();
+        let h = header("<38>Jun  4 15:16:01 combo sshd(pam_unix)[19939]: check pass; user unknown")
+            .unwrap();
         assert_eq!(h.priority, Some(38));
-        assert_eq!(h.timestamp.map(|t| t.to_rfc3339()), Some("2016-06-04T15:16:01Z".into()));
+        assert_eq!(
+            h.timestamp.map(|t| t.to_rfc3339()),
+            Some("2016-06-04T15:16:01Z".into())
+        );
         assert_eq!(h.program, Some("sshd(pam_unix)"));
     }
 
     #[test]
     fn tag_without_pid_and_kernel_messages() {
         let h = header("Jun 14 15:16:01 combo kernel: Linux version 2.6.5-1.358").unwrap();
-        assert_eq!((h.program, h.pid, h.message), (Some("kernel"), None, "Linux version 2.6.5-1.358"));
+        assert_eq!(
+            (h.program, h.pid, h.message),
+            (Some("kernel"), None, "Linux version 2.6.5-1.358")
+        );
     }
 
     #[test]
     fn rsyslog_rfc3339_timestamp() {
         let h = header("2024-03-01T10:00:00.123456+01:00 web1 sudo: alice : TTY=pts/0 ; PWD=/ ; USER=root ; COMMAND=/bin/id").unwrap();
-        assert_eq!(h.timestamp.map(|t| t.to_rfc3339()), Some("2024-03-01T09:00:00.123456Z".into()));
+        assert_eq!(
+            h.timestamp.map(|t| t.to_rfc3339()),
+            Some("2024-03-01T09:00:00.123456Z".into())
+        );
         assert_eq!((h.hostname, h.program), (Some("web1"), Some("sudo")));
     }
 
@@ -379,26 +432,49 @@ mod tests {
         let line = r#"<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut="3" eventSource="Appli\"cation"] An application event"#;
         let h = header(line).unwrap();
         assert!(h.rfc5424);
-        assert_eq!((h.program, h.pid, h.msgid), (Some("evntslog"), None, Some("ID47")));
+        assert_eq!(
+            (h.program, h.pid, h.msgid),
+            (Some("evntslog"), None, Some("ID47"))
+        );
         assert_eq!(h.message, "An application event");
         let mut event = Event::new(secops_event::Provenance::new("t", Location::Line(1)));
         fill_header(&mut event, &h);
-        assert_eq!(event.get_str("log.syslog.structured_data.exampleSDID@32473.eventSource"), Some("Appli\"cation"));
-        assert_eq!(event.get("log.syslog.facility.code").and_then(|v| v.as_i64()), Some(20));
+        assert_eq!(
+            event.get_str("log.syslog.structured_data.exampleSDID@32473.eventSource"),
+            Some("Appli\"cation")
+        );
+        assert_eq!(
+            event
+                .get("log.syslog.facility.code")
+                .and_then(|v| v.as_i64()),
+            Some(20)
+        );
     }
 
     #[test]
     fn rfc5424_nil_fields_and_unterminated_data() {
         let h = header("<34>1 - - su - - - 'su root' failed").unwrap();
-        assert_eq!((h.timestamp, h.hostname, h.program), (None, None, Some("su")));
+        assert_eq!(
+            (h.timestamp, h.hostname, h.program),
+            (None, None, Some("su"))
+        );
         assert_eq!(h.message, "'su root' failed");
         assert!(header("<34>1 2003-10-11T22:14:15Z host app - - [x a=\"1\" no end").is_err());
     }
 
     #[test]
     fn garbage_is_rejected_with_a_reason() {
-        assert_eq!(header("hello world").err(), Some(Reason::malformed(FORMAT, "no RFC 3164 or RFC 3339 timestamp")));
-        assert_eq!(header("<999>Dec 10 06:55:46 x y: z").err(), Some(Reason::malformed(FORMAT, "invalid <priority>")));
+        assert_eq!(
+            header("hello world").err(),
+            Some(Reason::malformed(
+                FORMAT,
+                "no RFC 3164 or RFC 3339 timestamp"
+            ))
+        );
+        assert_eq!(
+            header("<999>Dec 10 06:55:46 x y: z").err(),
+            Some(Reason::malformed(FORMAT, "invalid <priority>"))
+        );
         assert!(header("Feb 30 06:55:46 host x: y").is_err());
     }
 
@@ -415,10 +491,16 @@ mod tests {
     #[test]
     fn file_time_year_goes_back_when_the_file_started_last_year() {
         // modified in February 2017, first line in December: the file started in 2016
-        let mut years = YearTracker::new(YearHint { year: 2017, month: Some(2) });
+        let mut years = YearTracker::new(YearHint {
+            year: 2017,
+            month: Some(2),
+        });
         assert_eq!(years.year_for(12), 2016);
         assert_eq!(years.year_for(1), 2017);
-        let mut same = YearTracker::new(YearHint { year: 2017, month: Some(6) });
+        let mut same = YearTracker::new(YearHint {
+            year: 2017,
+            month: Some(6),
+        });
         assert_eq!(same.year_for(3), 2017);
     }
 }

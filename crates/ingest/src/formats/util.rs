@@ -15,7 +15,12 @@ pub(crate) fn token(s: &str) -> Option<(&str, &str)> {
 
 /// Sets `ip_key` when `text` is an IP address, else `domain_key` (hosts given by name, such as a PAM
 /// `rhost` that was resolved).
-pub(crate) fn insert_host(event: &mut Event, text: &str, ip_key: &'static str, domain_key: &'static str) {
+pub(crate) fn insert_host(
+    event: &mut Event,
+    text: &str,
+    ip_key: &'static str,
+    domain_key: &'static str,
+) {
     match Value::ip(text) {
         Some(ip) => event.insert(ip_key, ip),
         None if !text.is_empty() && text != "-" => event.insert(domain_key, text),
@@ -45,7 +50,9 @@ pub(crate) fn basename(path: &str) -> &str {
 }
 
 pub(crate) fn month_number(abbrev: &str) -> Option<u32> {
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     MONTHS
         .iter()
         .position(|m| m.eq_ignore_ascii_case(abbrev))
@@ -60,13 +67,18 @@ pub(crate) fn parse_clock(text: &str) -> Option<(u32, u32, u32, u32)> {
     }
     let two = |i: usize| -> Option<u32> {
         let (h, l) = (b[i], b[i + 1]);
-        (h.is_ascii_digit() && l.is_ascii_digit()).then(|| u32::from(h - b'0') * 10 + u32::from(l - b'0'))
+        (h.is_ascii_digit() && l.is_ascii_digit())
+            .then(|| u32::from(h - b'0') * 10 + u32::from(l - b'0'))
     };
     let (hour, minute, second) = (two(0)?, two(3)?, two(6)?);
     let mut nanos = 0;
     if b.len() > 8 {
         let frac = text.get(9..)?;
-        if b[8] != b'.' || frac.is_empty() || frac.len() > 9 || !frac.bytes().all(|c| c.is_ascii_digit()) {
+        if b[8] != b'.'
+            || frac.is_empty()
+            || frac.len() > 9
+            || !frac.bytes().all(|c| c.is_ascii_digit())
+        {
             return None;
         }
         nanos = frac.parse::<u32>().ok()? * 10u32.pow(9 - frac.len() as u32);

@@ -23,7 +23,14 @@ pub(crate) fn normalize(mut root: Object, provenance: Provenance) -> Result<Even
     let Some(Value::Object(system)) = event_obj.get_mut("System") else {
         return Err(Reason::malformed(FORMAT, "no Event.System object"));
     };
-    for key in ["EventID", "EventRecordID", "Version", "Level", "Task", "Opcode"] {
+    for key in [
+        "EventID",
+        "EventRecordID",
+        "Version",
+        "Level",
+        "Task",
+        "Opcode",
+    ] {
         if let Some(slot) = system.get_mut(key) {
             if let Some(n) = slot.as_str().and_then(|s| s.trim().parse::<i64>().ok()) {
                 *slot = Value::Int(n);
@@ -33,7 +40,10 @@ pub(crate) fn normalize(mut root: Object, provenance: Provenance) -> Result<Even
     let event_id = system
         .get("EventID")
         .and_then(Value::as_i64)
-        .ok_or(Reason::malformed(FORMAT, "Event.System.EventID missing or not a number"))?;
+        .ok_or(Reason::malformed(
+            FORMAT,
+            "Event.System.EventID missing or not a number",
+        ))?;
     let system = system.clone();
     let mut event = Event::from_fields(root, provenance);
     fill_system(&mut event, &system, event_id)?;
@@ -50,7 +60,9 @@ fn flatten_text_attributes(object: &mut Object) {
         };
         flatten_text_attributes(inner);
         if inner.len() == 2 && inner.get("#text").is_some() {
-            if let (Some(text), Some(attributes)) = (inner.remove("#text"), inner.remove("#attributes")) {
+            if let (Some(text), Some(attributes)) =
+                (inner.remove("#text"), inner.remove("#attributes"))
+            {
                 moved.push((Str::from(format!("{key}_attributes")), attributes));
                 *value = text;
             }
@@ -73,10 +85,14 @@ pub fn channel_service(channel: &str) -> String {
         "Microsoft-Windows-Windows Defender/Operational" => return "windefend".into(),
         "Microsoft-Windows-WMI-Activity/Operational" => return "wmi".into(),
         "Windows PowerShell" => return "powershell-classic".into(),
-        "Microsoft-Windows-Windows Firewall With Advanced Security/Firewall" => return "firewall-as".into(),
+        "Microsoft-Windows-Windows Firewall With Advanced Security/Firewall" => {
+            return "firewall-as".into()
+        }
         _ => {}
     }
-    let name = channel.strip_prefix("Microsoft-Windows-").unwrap_or(channel);
+    let name = channel
+        .strip_prefix("Microsoft-Windows-")
+        .unwrap_or(channel);
     let name = name.split('/').next().unwrap_or(name);
     name.to_ascii_lowercase().replace(' ', "-")
 }
@@ -85,13 +101,23 @@ fn fill_system(event: &mut Event, system: &Object, event_id: i64) -> Result<(), 
     let time = attribute(system, "TimeCreated", "SystemTime").and_then(Value::as_str);
     match time {
         Some(text) => event.set_timestamp(Timestamp::parse_rfc3339(text)?),
-        None => return Err(Reason::malformed(FORMAT, "Event.System.TimeCreated SystemTime missing")),
+        None => {
+            return Err(Reason::malformed(
+                FORMAT,
+                "Event.System.TimeCreated SystemTime missing",
+            ))
+        }
     }
     let channel = system.get("Channel").and_then(Value::as_str).unwrap_or("");
-    let provider = attribute(system, "Provider", "Name").and_then(Value::as_str).unwrap_or("");
+    let provider = attribute(system, "Provider", "Name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     event.insert("event.kind", "event");
     event.insert("event.module", "windows");
-    event.insert("event.dataset", format!("windows.{}", channel_service(channel)));
+    event.insert(
+        "event.dataset",
+        format!("windows.{}", channel_service(channel)),
+    );
     event.insert("event.code", event_id.to_string());
     event.insert("event.provider", provider);
     event.insert("winlog.event_id", event_id);
@@ -128,7 +154,12 @@ fn fill_system(event: &mut Event, system: &Object, event_id: i64) -> Result<(), 
     Ok(())
 }
 
-type Class = (&'static str, &'static str, &'static str, Option<&'static str>);
+type Class = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+);
 
 /// ECS category, type, action and outcome of well-known events (after Elastic's winlog mappings).
 fn classify(channel: &str, provider: &str, id: i64) -> Option<Class> {
@@ -160,8 +191,18 @@ fn classify(channel: &str, provider: &str, id: i64) -> Option<Class> {
         ("Security", 4738) => ("iam", "change", "modified-user-account", ok),
         ("Security", 4740) => ("iam", "change", "locked-out-user-account", ok),
         ("Security", 4767) => ("iam", "change", "unlocked-user-account", ok),
-        ("Security", 4768) => ("authentication", "start", "kerberos-authentication-ticket-requested", None),
-        ("Security", 4769) => ("authentication", "start", "kerberos-service-ticket-requested", None),
+        ("Security", 4768) => (
+            "authentication",
+            "start",
+            "kerberos-authentication-ticket-requested",
+            None,
+        ),
+        ("Security", 4769) => (
+            "authentication",
+            "start",
+            "kerberos-service-ticket-requested",
+            None,
+        ),
         ("Security", 4771) => ("authentication", "start", "kerberos-preauth-failed", fail),
         ("Security", 4776) => ("authentication", "start", "credential-validated", None),
         ("Security", 5140 | 5145) => ("network", "access", "network-share-object-accessed", ok),
@@ -170,8 +211,12 @@ fn classify(channel: &str, provider: &str, id: i64) -> Option<Class> {
         ("System", 7045) => ("configuration", "creation", "service-installed", ok),
         ("System", 7036) => ("configuration", "change", "service-state-changed", None),
         ("System", 7040) => ("configuration", "change", "service-start-type-changed", ok),
-        ("Microsoft-Windows-PowerShell/Operational", 4103) => ("process", "info", "execute-pipeline", None),
-        ("Microsoft-Windows-PowerShell/Operational", 4104) => ("process", "info", "execute-script-block", None),
+        ("Microsoft-Windows-PowerShell/Operational", 4103) => {
+            ("process", "info", "execute-pipeline", None)
+        }
+        ("Microsoft-Windows-PowerShell/Operational", 4104) => {
+            ("process", "info", "execute-script-block", None)
+        }
         _ if provider == "Microsoft-Windows-Sysmon" => sysmon(id)?,
         _ => return None,
     };
@@ -190,7 +235,12 @@ fn sysmon(id: i64) -> Option<Class> {
         9 => ("file", "access", "raw-access-read", None),
         10 => ("process", "access", "process-access", None),
         11 => ("file", "creation", "file-created", None),
-        12 => ("registry", "change", "registry-object-added-or-deleted", None),
+        12 => (
+            "registry",
+            "change",
+            "registry-object-added-or-deleted",
+            None,
+        ),
         13 => ("registry", "change", "registry-value-set", None),
         14 => ("registry", "change", "registry-object-renamed", None),
         15 => ("file", "creation", "file-stream-created", None),
@@ -205,14 +255,20 @@ fn sysmon(id: i64) -> Option<Class> {
 }
 
 const LOGON_EVENTS: &[i64] = &[4624, 4625, 4634, 4647, 4648, 4768, 4769, 4771, 4776];
-const GROUP_EVENTS: &[i64] = &[4727, 4728, 4729, 4730, 4731, 4732, 4733, 4734, 4735, 4737, 4754, 4755, 4756, 4757, 4758];
+const GROUP_EVENTS: &[i64] = &[
+    4727, 4728, 4729, 4730, 4731, 4732, 4733, 4734, 4735, 4737, 4754, 4755, 4756, 4757, 4758,
+];
 
 /// ECS fields from `Event.EventData` by field name (the names are the same across Sysmon and Security).
 fn fill_event_data(event: &mut Event, event_id: i64) {
     let Some(Value::Object(data)) = event.get("Event.EventData").cloned() else {
         return;
     };
-    let text = |key: &str| data.get(key).map(value_text).filter(|s| !s.is_empty() && s != "-");
+    let text = |key: &str| {
+        data.get(key)
+            .map(value_text)
+            .filter(|s| !s.is_empty() && s != "-")
+    };
     let set = |event: &mut Event, ecs: &'static str, key: &str| {
         if let Some(value) = text(key) {
             event.insert(ecs, value);
@@ -231,14 +287,26 @@ fn fill_event_data(event: &mut Event, event_id: i64) {
     set(event, "destination.domain", "DestinationHostname");
     set(event, "source.domain", "SourceHostname");
     set(event, "network.transport", "Protocol");
-    set(event, "powershell.file.script_block_text", "ScriptBlockText");
+    set(
+        event,
+        "powershell.file.script_block_text",
+        "ScriptBlockText",
+    );
     set(event, "winlog.event_data.TaskName", "TaskName");
     set(event, "dll.path", "ImageLoaded");
     for (ecs, name, key) in [
         ("process.executable", "process.name", "Image"),
         ("process.executable", "process.name", "NewProcessName"),
-        ("process.parent.executable", "process.parent.name", "ParentImage"),
-        ("process.parent.executable", "process.parent.name", "ParentProcessName"),
+        (
+            "process.parent.executable",
+            "process.parent.name",
+            "ParentImage",
+        ),
+        (
+            "process.parent.executable",
+            "process.parent.name",
+            "ParentProcessName",
+        ),
     ] {
         if let Some(path) = text(key) {
             event.insert(name, basename(&path));
@@ -263,7 +331,11 @@ fn fill_event_data(event: &mut Event, event_id: i64) {
             event.insert(ecs, n);
         }
     }
-    for (ecs, key) in [("source.ip", "SourceIp"), ("destination.ip", "DestinationIp"), ("source.ip", "IpAddress")] {
+    for (ecs, key) in [
+        ("source.ip", "SourceIp"),
+        ("destination.ip", "DestinationIp"),
+        ("source.ip", "IpAddress"),
+    ] {
         if let Some(ip) = text(key).and_then(|t| Value::ip(&t)) {
             event.insert(ecs, ip);
         }
@@ -281,7 +353,10 @@ fn fill_event_data(event: &mut Event, event_id: i64) {
         };
         for pair in hashes.split(',') {
             if let Some((algorithm, digest)) = pair.split_once('=') {
-                event.insert(format!("{prefix}.{}", algorithm.trim().to_ascii_lowercase()), digest.trim());
+                event.insert(
+                    format!("{prefix}.{}", algorithm.trim().to_ascii_lowercase()),
+                    digest.trim(),
+                );
             }
         }
     }

@@ -115,7 +115,9 @@ fn unescape_hex(text: &str) -> String {
     let mut rest = text;
     while let Some(i) = rest.find("\\x") {
         out.push_str(&rest[..i]);
-        let code = rest.get(i + 2..i + 4).and_then(|h| u8::from_str_radix(h, 16).ok());
+        let code = rest
+            .get(i + 2..i + 4)
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
         match code {
             Some(byte) => {
                 out.push(char::from(byte));
@@ -132,18 +134,29 @@ fn unescape_hex(text: &str) -> String {
 }
 
 fn typed(text: &str, kind: &str, h: &Header) -> Value {
-    if let Some(inner) = kind.strip_prefix("set[").or_else(|| kind.strip_prefix("vector[")) {
+    if let Some(inner) = kind
+        .strip_prefix("set[")
+        .or_else(|| kind.strip_prefix("vector["))
+    {
         let inner = inner.trim_end_matches(']');
         if text == h.empty {
             return Value::Array(Vec::new());
         }
-        return Value::Array(text.split(h.set_separator.as_str()).map(|t| typed(t, inner, h)).collect());
+        return Value::Array(
+            text.split(h.set_separator.as_str())
+                .map(|t| typed(t, inner, h))
+                .collect(),
+        );
     }
     if text == h.empty {
         return Value::from("");
     }
     let parsed = match kind {
-        "time" => text.parse::<f64>().ok().and_then(Timestamp::from_unix_seconds_f64).map(Value::Time),
+        "time" => text
+            .parse::<f64>()
+            .ok()
+            .and_then(Timestamp::from_unix_seconds_f64)
+            .map(Value::Time),
         "addr" => Value::ip(text),
         "port" | "count" | "int" => text.parse::<i64>().ok().map(Value::Int),
         "double" | "interval" => text.parse::<f64>().ok().map(Value::Float),
@@ -175,7 +188,11 @@ fn infer_path(object: &Object) -> &'static str {
     }
 }
 
-pub(crate) fn normalize(object: Object, path: Option<&str>, provenance: Provenance) -> Result<Event, Reason> {
+pub(crate) fn normalize(
+    object: Object,
+    path: Option<&str>,
+    provenance: Provenance,
+) -> Result<Event, Reason> {
     let path = match (object.get("_path").and_then(Value::as_str), path) {
         (Some(p), _) => p.to_string(),
         (None, Some(p)) => p.to_string(),
@@ -263,7 +280,10 @@ pub(crate) fn normalize(object: Object, path: Option<&str>, provenance: Provenan
     event.insert("event.category", category);
     event.insert("event.type", kind);
     if matches!(path.as_str(), "dns" | "http" | "ssl") && event.get("network.protocol").is_none() {
-        event.insert("network.protocol", if path == "ssl" { "tls" } else { path.as_str() });
+        event.insert(
+            "network.protocol",
+            if path == "ssl" { "tls" } else { path.as_str() },
+        );
     }
     Ok(event)
 }

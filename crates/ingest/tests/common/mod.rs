@@ -1,5 +1,5 @@
 //! Helpers shared by the integration tests.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::panic, clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 
@@ -20,7 +20,10 @@ pub fn shared(sub: &str) -> Option<PathBuf> {
     if path.exists() {
         Some(path)
     } else {
-        eprintln!("SKIPPED: {} is not present (CI provides ../shared)", path.display());
+        eprintln!(
+            "SKIPPED: {} is not present (CI provides ../shared)",
+            path.display()
+        );
         None
     }
 }
@@ -34,26 +37,47 @@ pub struct Read {
 pub fn read_path(path: &Path, options: &Options) -> Read {
     let mut events = Vec::new();
     let mut rejections = Vec::new();
-    let summary = read_input(&Input::File(path.to_path_buf()), options, &mut |r| match r {
-        Ok(e) => events.push(e),
-        Err(r) => rejections.push(r),
-    })
+    let summary = read_input(
+        &Input::File(path.to_path_buf()),
+        options,
+        &mut |r| match r {
+            Ok(e) => events.push(e),
+            Err(r) => rejections.push(r),
+        },
+    )
     .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    Read { summary, events, rejections }
+    Read {
+        summary,
+        events,
+        rejections,
+    }
 }
 
 pub fn read_text(format: Format, text: &str, options: &Options) -> Read {
     let mut events = Vec::new();
     let mut rejections = Vec::new();
-    let summary = read_bytes(format, "test.log", text.as_bytes(), options, &mut |r| match r {
-        Ok(e) => events.push(e),
-        Err(r) => rejections.push(r),
-    });
-    Read { summary, events, rejections }
+    let summary = read_bytes(
+        format,
+        "test.log",
+        text.as_bytes(),
+        options,
+        &mut |r| match r {
+            Ok(e) => events.push(e),
+            Err(r) => rejections.push(r),
+        },
+    );
+    Read {
+        summary,
+        events,
+        rejections,
+    }
 }
 
 pub fn year(y: i32) -> Options {
-    Options { year: Some(y), ..Options::default() }
+    Options {
+        year: Some(y),
+        ..Options::default()
+    }
 }
 
 pub fn text(event: &Event, path: &str) -> Option<String> {
