@@ -23,6 +23,7 @@
 //! assert_eq!(event.provenance().to_string(), "auth.log:7");
 //! ```
 
+mod de;
 mod event;
 mod json;
 mod object;

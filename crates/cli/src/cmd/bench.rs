@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use secops_ingest::parallel::{read_all, Consumer};
 use secops_ingest::{expand, IngestError, Input, Options, Summary};
 
-use crate::memory::format_peak;
+use crate::memory::{format_peak, peak_rss_bytes};
 use crate::Outcome;
 
 #[derive(Debug, clap::Subcommand)]
@@ -68,12 +68,15 @@ struct Row {
     bytes: u64,
     events: u64,
     seconds: f64,
+    /// Peak resident memory during the measurement, in bytes.
+    peak: u64,
 }
 
 fn measure(name: &str, inputs: &[Input], options: &Options, runs: usize) -> anyhow::Result<Row> {
     let bytes = inputs.iter().filter_map(Input::size_bytes).sum();
-    let mut best: Option<(f64, Count)> = None;
+    let mut best: Option<(f64, Count, u64)> = None;
     for _ in 0..runs.max(1) {
+        reset_peak();
         let start = Instant::now();
         let mut count = Count::default();
         read_all(
@@ -91,18 +94,25 @@ fn measure(name: &str, inputs: &[Input], options: &Options, runs: usize) -> anyh
                 count.rejected
             );
         }
-        if best.as_ref().is_none_or(|(s, _)| seconds < *s) {
-            best = Some((seconds, count));
+        let peak = peak_rss_bytes().unwrap_or(0);
+        if best.as_ref().is_none_or(|(s, _, _)| seconds < *s) {
+            best = Some((seconds, count, peak));
         }
     }
-    let (seconds, count) = best.context("no run")?;
+    let (seconds, count, peak) = best.context("no run")?;
     Ok(Row {
         name: name.to_string(),
         inputs: inputs.len(),
         bytes,
         events: count.events,
         seconds,
+        peak,
     })
+}
+
+/// Resets the kernel's peak-RSS mark (Linux), so each measurement reports its own peak.
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 /// The `evtx` crate alone: every record to a JSON value, files in parallel, nothing else.
@@ -116,7 +126,9 @@ fn evtx_crate_baseline(inputs: &[Input], runs: usize) -> anyhow::Result<Row> {
         .collect();
     let mut best = f64::MAX;
     let mut events = 0;
+    let mut peak = 0;
     for _ in 0..runs.max(1) {
+        reset_peak();
         let start = Instant::now();
         events = paths
             .par_iter()
@@ -130,6 +142,7 @@ fn evtx_crate_baseline(inputs: &[Input], runs: usize) -> anyhow::Result<Row> {
             })
             .sum();
         best = best.min(start.elapsed().as_secs_f64());
+        peak = peak.max(peak_rss_bytes().unwrap_or(0));
     }
     Ok(Row {
         name: "evtx crate alone (baseline)".into(),
@@ -137,6 +150,7 @@ fn evtx_crate_baseline(inputs: &[Input], runs: usize) -> anyhow::Result<Row> {
         bytes: inputs.iter().filter_map(Input::size_bytes).sum(),
         events,
         seconds: best,
+        peak,
     })
 }
 
@@ -262,18 +276,19 @@ fn ingest(args: IngestArgs) -> anyhow::Result<Outcome> {
         rows.push(measure(name, &inputs, &Options::default(), args.runs)?);
     }
     println!(
-        "{:<30} {:>6} {:>10} {:>9} {:>12} {:>9}",
-        "INPUT", "FILES", "EVENTS", "SECONDS", "EVENTS/S", "MB/S"
+        "{:<30} {:>6} {:>10} {:>9} {:>12} {:>9} {:>9}",
+        "INPUT", "FILES", "EVENTS", "SECONDS", "EVENTS/S", "MB/S", "PEAK MB"
     );
     for row in &rows {
         println!(
-            "{:<30} {:>6} {:>10} {:>9.3} {:>12.0} {:>9.1}",
+            "{:<30} {:>6} {:>10} {:>9.3} {:>12.0} {:>9.1} {:>9.1}",
             row.name,
             row.inputs,
             row.events,
             row.seconds,
             row.events as f64 / row.seconds,
-            row.bytes as f64 / 1e6 / row.seconds
+            row.bytes as f64 / 1e6 / row.seconds,
+            row.peak as f64 / 1e6
         );
     }
     if let (Some(base), Some(ours)) = (

@@ -6,7 +6,6 @@
 //! other object passes through as it is (ECS documents keep their fields), with `@timestamp` read.
 
 use secops_event::{Event, Location, Object, Provenance, Timestamp, Value};
-use serde_json::Value as Json;
 
 use super::{cloudtrail, windows, zeek};
 use crate::lines::{Emit, LineParser};
@@ -40,15 +39,15 @@ impl JsonParser {
         }
     }
 
-    fn document(&mut self, json: Json, line: u64, emit: &mut Emit<'_>) {
+    fn document(&mut self, json: Value, line: u64, emit: &mut Emit<'_>) {
         match json {
-            Json::Object(mut map) if self.shape != Shape::Windows && is_records_wrapper(&map) => {
-                if let Some(Json::Array(records)) = map.remove("Records") {
+            Value::Object(mut map) if self.shape != Shape::Windows && is_records_wrapper(&map) => {
+                if let Some(Value::Array(records)) = map.remove("Records") {
                     self.entries(records, line, emit);
                 }
             }
-            Json::Array(items) => self.entries(items, line, emit),
-            Json::Object(map) => {
+            Value::Array(items) => self.entries(items, line, emit),
+            Value::Object(map) => {
                 let result = self.record(map, emit.provenance(Location::Line(line)));
                 emit.result(Location::Line(line), result.map(Some));
             }
@@ -56,14 +55,14 @@ impl JsonParser {
         }
     }
 
-    fn entries(&mut self, items: Vec<Json>, line: u64, emit: &mut Emit<'_>) {
+    fn entries(&mut self, items: Vec<Value>, line: u64, emit: &mut Emit<'_>) {
         for (index, item) in items.into_iter().enumerate() {
             let location = Location::Entry {
                 line,
                 index: index as u64,
             };
             match item {
-                Json::Object(map) => {
+                Value::Object(map) => {
                     let result = self.record(map, emit.provenance(location));
                     emit.result(location, result.map(Some));
                 }
@@ -72,16 +71,11 @@ impl JsonParser {
         }
     }
 
-    fn record(
-        &self,
-        map: serde_json::Map<String, Json>,
-        provenance: Provenance,
-    ) -> Result<Event, Reason> {
+    fn record(&self, object: Object, provenance: Provenance) -> Result<Event, Reason> {
         let shape = match self.shape {
-            Shape::Detect => detect_shape(&map),
+            Shape::Detect => detect_shape(&object),
             shape => Some(shape),
         };
-        let object = Object::from(map);
         match shape {
             Some(Shape::Windows) => windows::normalize(object, provenance),
             Some(Shape::CloudTrail) => cloudtrail::normalize(object, provenance),
@@ -94,7 +88,7 @@ impl JsonParser {
         let Some((start, text)) = self.pending.take() else {
             return;
         };
-        match serde_json::from_str::<Json>(&text) {
+        match serde_json::from_str::<Value>(&text) {
             Ok(json) => self.document(json, start, emit),
             Err(e) if e.is_eof() && !at_end && text.len() < MAX_DOCUMENT => {
                 self.pending = Some((start, text))
@@ -126,7 +120,7 @@ impl LineParser for JsonParser {
             );
             return;
         }
-        match serde_json::from_str::<Json>(trimmed) {
+        match serde_json::from_str::<Value>(trimmed) {
             Ok(json) => self.document(json, number, emit),
             Err(e) if e.is_eof() => self.pending = Some((number, trimmed.to_string())),
             Err(e) => emit.reject(Location::Line(number), Reason::Json(e.to_string())),
@@ -138,38 +132,37 @@ impl LineParser for JsonParser {
     }
 }
 
-fn is_records_wrapper(map: &serde_json::Map<String, Json>) -> bool {
-    matches!(map.get("Records"), Some(Json::Array(_)))
+fn is_records_wrapper(map: &Object) -> bool {
+    matches!(map.get("Records"), Some(Value::Array(_)))
 }
 
-fn detect_shape(map: &serde_json::Map<String, Json>) -> Option<Shape> {
-    if let Some(Json::Object(event)) = map.get("Event") {
-        if event.contains_key("System") {
+fn detect_shape(map: &Object) -> Option<Shape> {
+    if let Some(Value::Object(event)) = map.get("Event") {
+        if event.get("System").is_some() {
             return Some(Shape::Windows);
         }
     }
-    if map.contains_key("eventSource")
-        && map.contains_key("eventName")
-        && map.contains_key("eventTime")
-    {
+    if has(map, "eventSource") && has(map, "eventName") && has(map, "eventTime") {
         return Some(Shape::CloudTrail);
     }
-    if map.contains_key("_path")
-        || (map.contains_key("uid") && (map.contains_key("id.orig_h") || map.contains_key("id")))
-    {
+    if has(map, "_path") || (has(map, "uid") && (has(map, "id.orig_h") || has(map, "id"))) {
         return Some(Shape::Zeek);
     }
     None
 }
 
-fn json_type(json: &Json) -> &'static str {
+fn has(map: &Object, key: &str) -> bool {
+    map.get(key).is_some()
+}
+
+fn json_type(json: &Value) -> &'static str {
     match json {
-        Json::Null => "null",
-        Json::Bool(_) => "a boolean",
-        Json::Number(_) => "a number",
-        Json::String(_) => "a string",
-        Json::Array(_) => "an array",
-        Json::Object(_) => "an object",
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Int(_) | Value::Float(_) => "a number",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+        _ => "a string",
     }
 }
 
