@@ -69,6 +69,16 @@ pub(crate) trait LineParser {
     fn finish(&mut self, _emit: &mut Emit<'_>) {}
 }
 
+/// A format whose lines are independent: one function from a line to an event.
+pub(crate) struct PerLine(pub fn(&str, Provenance) -> Result<Event, Reason>);
+
+impl LineParser for PerLine {
+    fn line(&mut self, line: &str, number: u64, emit: &mut Emit<'_>) {
+        let result = (self.0)(line, emit.provenance(Location::Line(number)));
+        emit.result(Location::Line(number), result.map(Some));
+    }
+}
+
 /// Feeds every non-blank line of `reader` to `parser`. Invalid UTF-8 is replaced (the parser then decides);
 /// over-long lines and read errors are rejected with their line number.
 pub(crate) fn read_lines(

@@ -8,7 +8,7 @@ use secops_event::Event;
 use crate::formats::syslog::YearHint;
 use crate::formats::{apache_access, apache_error, cef, evtx, json, syslog, zeek};
 use crate::input::{open, Opened};
-use crate::lines::{read_lines, Emit, LineParser};
+use crate::lines::{read_lines, Emit, LineParser, PerLine};
 use crate::{sniff, Format, IngestError, Input, Rejection, Summary};
 
 /// Options that apply to every input of a run.
@@ -101,8 +101,8 @@ fn read_text(
     let mut parser: Box<dyn LineParser> = match format {
         Format::Syslog => Box::new(syslog::SyslogParser::new(year)),
         Format::Cef => Box::new(cef::CefParser::new(year)),
-        Format::ApacheAccess => Box::new(apache_access::AccessParser),
-        Format::ApacheError => Box::new(apache_error::ErrorParser),
+        Format::ApacheAccess => Box::new(PerLine(apache_access::parse)),
+        Format::ApacheError => Box::new(PerLine(apache_error::parse)),
         Format::Zeek => Box::new(zeek::ZeekParser::default()),
         Format::Json => Box::new(json::JsonParser::new(json::Shape::Detect)),
         Format::CloudTrail => Box::new(json::JsonParser::new(json::Shape::CloudTrail)),

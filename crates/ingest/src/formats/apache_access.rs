@@ -5,20 +5,9 @@ use chrono::DateTime;
 use secops_event::{Event, Location, Timestamp};
 
 use super::util::{insert_host, token};
-use crate::lines::{Emit, LineParser};
 use crate::Reason;
 
 const FORMAT: &str = "an access log line";
-
-#[derive(Debug)]
-pub(crate) struct AccessParser;
-
-impl LineParser for AccessParser {
-    fn line(&mut self, line: &str, number: u64, emit: &mut Emit<'_>) {
-        let result = parse(line, emit.provenance(Location::Line(number)));
-        emit.result(Location::Line(number), result.map(Some));
-    }
-}
 
 pub(crate) fn is_access_line(line: &str) -> bool {
     let provenance = secops_event::Provenance::new("-", Location::Line(1));
@@ -48,7 +37,7 @@ fn quoted(text: &str) -> Option<(String, &str)> {
     None
 }
 
-fn parse(line: &str, provenance: secops_event::Provenance) -> Result<Event, Reason> {
+pub(crate) fn parse(line: &str, provenance: secops_event::Provenance) -> Result<Event, Reason> {
     let bad = |detail| Reason::malformed(FORMAT, detail);
     let (client, rest) = token(line).ok_or(bad("empty line"))?;
     let (_ident, rest) = token(rest).ok_or(bad("no ident field"))?;

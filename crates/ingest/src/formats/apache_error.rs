@@ -6,20 +6,9 @@ use chrono::NaiveDateTime;
 use secops_event::{Event, Location, Provenance, Timestamp};
 
 use super::util::insert_host;
-use crate::lines::{Emit, LineParser};
 use crate::Reason;
 
 const FORMAT: &str = "an Apache error log line";
-
-#[derive(Debug)]
-pub(crate) struct ErrorParser;
-
-impl LineParser for ErrorParser {
-    fn line(&mut self, line: &str, number: u64, emit: &mut Emit<'_>) {
-        let result = parse(line, emit.provenance(Location::Line(number)));
-        emit.result(Location::Line(number), result.map(Some));
-    }
-}
 
 pub(crate) fn is_error_line(line: &str) -> bool {
     line.starts_with('[') && parse(line, Provenance::new("-", Location::Line(1))).is_ok()
@@ -32,7 +21,7 @@ fn parse_time(text: &str) -> Option<Timestamp> {
         .and_then(|naive| Timestamp::from_naive_utc(&naive))
 }
 
-fn parse(line: &str, provenance: Provenance) -> Result<Event, Reason> {
+pub(crate) fn parse(line: &str, provenance: Provenance) -> Result<Event, Reason> {
     let bad = |detail| Reason::malformed(FORMAT, detail);
     let rest = line.strip_prefix('[').ok_or(bad("no [time]"))?;
     let (time, mut rest) = rest.split_once("] ").ok_or(bad("no [time]"))?;
