@@ -61,8 +61,9 @@ impl<'de> Visitor<'de> for ValueVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut object = Object::with_capacity(map.size_hint().unwrap_or(8));
         while let Some((key, value)) = map.next_entry::<KeyStr, Value>()? {
-            // JSON allows duplicate keys; the last one wins, as in serde_json.
-            object.insert(key.0, value);
+            // Keys are appended without a search: a duplicate key (which RFC 8259 leaves undefined) is
+            // kept, and lookups find its first occurrence.
+            object.push(key.0, value);
         }
         Ok(Value::Object(object))
     }
@@ -99,12 +100,12 @@ mod tests {
         .unwrap();
         let object = value.as_object().unwrap();
         let keys: Vec<_> = object.iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["b", "a", "big", "b"], "order kept, duplicates kept");
         assert_eq!(
-            keys,
-            ["b", "a", "big"],
-            "order kept, duplicate key replaced in place"
+            object.get("b").and_then(Value::as_array).map(<[Value]>::len),
+            Some(4),
+            "lookups find the first duplicate"
         );
-        assert_eq!(object.get("b"), Some(&Value::Int(7)));
         assert_eq!(object.lookup("a.x"), Some(&Value::from("y")));
         assert!(matches!(object.get("big"), Some(Value::Float(_))));
     }

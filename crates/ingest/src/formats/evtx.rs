@@ -9,7 +9,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
 use evtx::{EvtxParser, ParserSettings};
-use secops_event::{Event, Location, Object, Provenance};
+use secops_event::{Event, Location, Provenance, Value};
 
 use super::windows;
 use crate::lines::Emit;
@@ -62,11 +62,11 @@ fn drive<T: Read + Seek>(parser: EvtxParser<T>, emit: &mut Emit<'_>) {
         let records = parser.serialized_records(move |record| {
             let record = record?;
             let id = record.event_record_id;
-            let json = record.into_json_value()?;
+            let json = record.into_json_bytes()?;
             Ok((
                 id,
                 convert(
-                    json.data,
+                    &json.data,
                     Provenance::new(source.clone(), Location::Record(id)),
                 ),
             ))
@@ -90,9 +90,13 @@ fn drive<T: Read + Seek>(parser: EvtxParser<T>, emit: &mut Emit<'_>) {
     }
 }
 
-fn convert(json: serde_json::Value, provenance: Provenance) -> Result<Event, Reason> {
-    match json {
-        serde_json::Value::Object(map) => windows::normalize(Object::from(map), provenance),
-        _ => Err(Reason::NotAnObject("a non-object record")),
+/// The record's JSON text, read straight into event values (no intermediate `serde_json::Value`).
+fn convert(json: &[u8], provenance: Provenance) -> Result<Event, Reason> {
+    match serde_json::from_slice::<Value>(json) {
+        Ok(Value::Object(object)) => windows::normalize(object, provenance),
+        Ok(_) => Err(Reason::NotAnObject("a non-object record")),
+        Err(e) => Err(Reason::Evtx(format!(
+            "rendered record is not valid JSON: {e}"
+        ))),
     }
 }

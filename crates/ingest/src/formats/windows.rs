@@ -14,7 +14,8 @@ use crate::Reason;
 
 const FORMAT: &str = "Windows event";
 
-/// Builds the event from a record object holding `Event`.
+/// Builds the event from a record object holding `Event`. ECS fields are filled into a new event from the
+/// borrowed record, and then the record itself is moved in, so nothing is copied.
 pub(crate) fn normalize(mut root: Object, provenance: Provenance) -> Result<Event, Reason> {
     let Some(Value::Object(event_obj)) = root.get_mut("Event") else {
         return Err(Reason::malformed(FORMAT, "no Event object"));
@@ -44,10 +45,24 @@ pub(crate) fn normalize(mut root: Object, provenance: Provenance) -> Result<Even
             FORMAT,
             "Event.System.EventID missing or not a number",
         ))?;
-    let system = system.clone();
-    let mut event = Event::from_fields(root, provenance);
-    fill_system(&mut event, &system, event_id)?;
-    fill_event_data(&mut event, event_id);
+    let mut event = Event::new(provenance);
+    let record = root.get("Event").and_then(Value::as_object);
+    if let Some(system) = record
+        .and_then(|r| r.get("System"))
+        .and_then(Value::as_object)
+    {
+        fill_system(&mut event, system, event_id)?;
+    }
+    if let Some(data) = record
+        .and_then(|r| r.get("EventData"))
+        .and_then(Value::as_object)
+    {
+        fill_event_data(&mut event, data, event_id);
+    }
+    let fields = event.fields_mut();
+    for (key, value) in root {
+        fields.push(key, value);
+    }
     Ok(event)
 }
 
@@ -73,10 +88,16 @@ fn flatten_text_attributes(object: &mut Object) {
     }
 }
 
+/// `element.#attributes.name`, or `element_attributes.name` (evtx_dump's separate-attributes layout).
 fn attribute<'a>(system: &'a Object, element: &str, name: &str) -> Option<&'a Value> {
-    system
-        .lookup(&format!("{element}.#attributes.{name}"))
-        .or_else(|| system.lookup(&format!("{element}_attributes.{name}")))
+    let inline = system
+        .get(element)
+        .and_then(Value::as_object)
+        .and_then(|e| e.get("#attributes"));
+    match inline.and_then(Value::as_object).and_then(|a| a.get(name)) {
+        Some(value) => Some(value),
+        None => system.lookup(&format!("{element}_attributes.{name}")),
+    }
 }
 
 /// The Sigma-style service name of a channel: `Microsoft-Windows-Sysmon/Operational` -> `sysmon`.
@@ -260,14 +281,11 @@ const GROUP_EVENTS: &[i64] = &[
 ];
 
 /// ECS fields from `Event.EventData` by field name (the names are the same across Sysmon and Security).
-fn fill_event_data(event: &mut Event, event_id: i64) {
-    let Some(Value::Object(data)) = event.get("Event.EventData").cloned() else {
-        return;
-    };
+fn fill_event_data(event: &mut Event, data: &Object, event_id: i64) {
     let text = |key: &str| {
         data.get(key)
-            .map(value_text)
-            .filter(|s| !s.is_empty() && s != "-")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty() && *s != "-")
     };
     let set = |event: &mut Event, ecs: &'static str, key: &str| {
         if let Some(value) = text(key) {
@@ -309,15 +327,15 @@ fn fill_event_data(event: &mut Event, event_id: i64) {
         ),
     ] {
         if let Some(path) = text(key) {
-            event.insert(name, basename(&path));
+            event.insert(name, basename(path));
             event.insert(ecs, path);
         }
     }
     if let Some(path) = text("TargetFilename") {
-        event.insert("file.name", basename(&path));
+        event.insert("file.name", basename(path));
     }
     if let Some(path) = text("ImageLoaded") {
-        event.insert("dll.name", basename(&path));
+        event.insert("dll.name", basename(path));
     }
     for (ecs, key) in [
         ("process.pid", "ProcessId"),
@@ -336,7 +354,7 @@ fn fill_event_data(event: &mut Event, event_id: i64) {
         ("destination.ip", "DestinationIp"),
         ("source.ip", "IpAddress"),
     ] {
-        if let Some(ip) = text(key).and_then(|t| Value::ip(&t)) {
+        if let Some(ip) = text(key).and_then(Value::ip) {
             event.insert(ecs, ip);
         }
     }
@@ -363,7 +381,7 @@ fn fill_event_data(event: &mut Event, event_id: i64) {
     fill_users(event, event_id, &text);
 }
 
-fn fill_users(event: &mut Event, event_id: i64, text: &dyn Fn(&str) -> Option<String>) {
+fn fill_users<'a>(event: &mut Event, event_id: i64, text: &dyn Fn(&str) -> Option<&'a str>) {
     if let Some(user) = text("User") {
         match user.split_once('\\') {
             Some((domain, name)) => {
@@ -393,13 +411,6 @@ fn fill_users(event: &mut Event, event_id: i64, text: &dyn Fn(&str) -> Option<St
     } else {
         event.insert_opt("user.target.name", target);
         event.insert_opt("user.target.domain", target_domain);
-    }
-}
-
-fn value_text(value: &Value) -> String {
-    match value {
-        Value::Str(s) => s.to_string(),
-        other => other.to_string(),
     }
 }
 
