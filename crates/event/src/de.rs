@@ -102,7 +102,10 @@ mod tests {
         let keys: Vec<_> = object.iter().map(|(k, _)| k).collect();
         assert_eq!(keys, ["b", "a", "big", "b"], "order kept, duplicates kept");
         assert_eq!(
-            object.get("b").and_then(Value::as_array).map(<[Value]>::len),
+            object
+                .get("b")
+                .and_then(Value::as_array)
+                .map(<[Value]>::len),
             Some(4),
             "lookups find the first duplicate"
         );

@@ -1,10 +1,16 @@
-//! Reading many inputs in parallel while handing results to the caller in input order.
+//! Reading many inputs in parallel and handing the results to the calling thread.
 //!
-//! Worker tasks on the rayon pool take inputs in order, turn each record into a `T` (formatting, counting,
-//! later detection: the expensive part, done in parallel) and send batches through a small bounded channel
-//! per input. The calling thread drains the channels in input order, so output is deterministic and at most
-//! a few batches per worker are buffered. A single input is read on the calling thread, which lets the EVTX
-//! reader use its own chunk-level threads.
+//! Worker tasks on the rayon pool take inputs in order and turn each record into a `T` (formatting,
+//! counting, later detection: the expensive part, done in parallel); batches of `T` go to the calling
+//! thread through bounded channels, so memory stays bounded. Two delivery orders:
+//!
+//! - [`Order::Completion`]: batches arrive as they are made, through one shared channel. Each input's
+//!   records stay in order; batches of different inputs interleave. Every worker keeps running.
+//! - [`Order::Input`]: input 0's records, then input 1's, and so on (deterministic output). A later input
+//!   may run ahead by [`INPUT_ORDER_BUFFER`] batches; past that its worker waits, so a few large inputs
+//!   are read one after another.
+//!
+//! A single input is read on the calling thread, which lets the EVTX reader use its own chunk threads.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -15,12 +21,23 @@ use crate::{read_input, IngestError, Input, Options, Rejection, Summary};
 
 const BATCH: usize = 512;
 
-enum Message<T> {
-    Batch(Vec<T>),
-    Done(Result<Summary, IngestError>),
+/// Batches a later input may buffer ahead in [`Order::Input`].
+pub const INPUT_ORDER_BUFFER: usize = 64;
+
+/// In which order the caller receives the inputs' records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Order {
+    #[default]
+    Completion,
+    Input,
 }
 
-/// What the caller receives, in input order.
+enum Message<T> {
+    Batch(usize, Vec<T>),
+    Done(usize, Result<Summary, IngestError>),
+}
+
+/// What the caller receives.
 pub trait Consumer<T> {
     /// One mapped record of input `index`.
     fn record(&mut self, index: usize, item: T);
@@ -29,10 +46,11 @@ pub trait Consumer<T> {
 }
 
 /// Reads `inputs` with `threads` workers (0: the rayon pool's size), mapping each record with `map` on the
-/// workers and handing the results to `consumer` on this thread, in input order.
+/// workers and handing the results to `consumer` on this thread in the given `order`.
 pub fn read_all<T, M, C>(
     inputs: &[Input],
     options: &Options,
+    order: Order,
     threads: usize,
     map: M,
     consumer: &mut C,
@@ -56,39 +74,56 @@ pub fn read_all<T, M, C>(
         threads
     }
     .clamp(1, inputs.len().max(1));
-    let (senders, receivers): (Vec<_>, Vec<Receiver<Message<T>>>) =
-        inputs.iter().map(|_| sync_channel(4)).unzip();
     let next = AtomicUsize::new(0);
-    rayon::in_place_scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|_| work(inputs, options, &next, &senders, &map));
-        }
-        for (index, receiver) in receivers.iter().enumerate() {
-            // A closed channel without Done means the worker died; report rather than hang or lose it.
-            let mut finished = false;
-            for message in receiver.iter() {
-                match message {
-                    Message::Batch(items) => items
-                        .into_iter()
-                        .for_each(|item| consumer.record(index, item)),
-                    Message::Done(summary) => {
-                        consumer.done(index, summary);
-                        finished = true;
-                        break;
-                    }
+    match order {
+        Order::Completion => {
+            let (sender, receiver) = sync_channel(4 * workers);
+            let senders: Vec<_> = (0..inputs.len()).map(|_| sender.clone()).collect();
+            drop(sender);
+            rayon::in_place_scope(|scope| {
+                for _ in 0..workers {
+                    scope.spawn(|_| work(inputs, options, &next, &senders, &map));
                 }
-            }
-            if !finished {
-                consumer.done(
-                    index,
-                    Err(IngestError::Io {
-                        path: inputs[index].name().into(),
-                        source: std::io::Error::other("the reader stopped unexpectedly"),
-                    }),
-                );
+                drain(&receiver, inputs.len(), consumer);
+            });
+            drop(senders);
+        }
+        Order::Input => {
+            let (senders, receivers): (Vec<_>, Vec<Receiver<Message<T>>>) = inputs
+                .iter()
+                .map(|_| sync_channel(INPUT_ORDER_BUFFER))
+                .unzip();
+            rayon::in_place_scope(|scope| {
+                for _ in 0..workers {
+                    scope.spawn(|_| work(inputs, options, &next, &senders, &map));
+                }
+                for receiver in &receivers {
+                    drain(receiver, 1, consumer);
+                }
+            });
+        }
+    }
+}
+
+/// Hands messages to the consumer until `inputs` inputs are done.
+fn drain<T, C: Consumer<T>>(receiver: &Receiver<Message<T>>, inputs: usize, consumer: &mut C) {
+    let mut done = 0;
+    while done < inputs {
+        // Workers hold senders until they finish; a closed channel before every Done cannot happen, but
+        // if it did the loop would end rather than hang.
+        let Ok(message) = receiver.recv() else {
+            return;
+        };
+        match message {
+            Message::Batch(index, items) => items
+                .into_iter()
+                .for_each(|item| consumer.record(index, item)),
+            Message::Done(index, summary) => {
+                consumer.done(index, summary);
+                done += 1;
             }
         }
-    });
+    }
 }
 
 fn work<T: Send>(
@@ -108,17 +143,111 @@ fn work<T: Send>(
             if let Some(item) = map(record) {
                 batch.push(item);
                 if batch.len() == BATCH {
-                    // The receiver lives until every input is drained; a send error cannot happen first.
-                    let _ = sender.send(Message::Batch(std::mem::replace(
-                        &mut batch,
-                        Vec::with_capacity(BATCH),
-                    )));
+                    // The receiver outlives the workers, so a send cannot fail.
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    let _ = sender.send(Message::Batch(index, full));
                 }
             }
         });
         if !batch.is_empty() {
-            let _ = sender.send(Message::Batch(batch));
+            let _ = sender.send(Message::Batch(index, batch));
         }
-        let _ = sender.send(Message::Done(summary));
+        let _ = sender.send(Message::Done(index, summary));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    struct Seen {
+        records: Vec<(usize, u64)>,
+        done: Vec<usize>,
+    }
+
+    impl Consumer<u64> for Seen {
+        fn record(&mut self, index: usize, line: u64) {
+            self.records.push((index, line));
+        }
+        fn done(&mut self, index: usize, summary: Result<Summary, IngestError>) {
+            assert!(summary.is_ok());
+            self.done.push(index);
+        }
+    }
+
+    fn inputs(dir: &std::path::Path, files: usize, lines: usize) -> Vec<Input> {
+        (0..files)
+            .map(|f| {
+                let path = dir.join(format!("{f}.jsonl"));
+                let mut out = std::fs::File::create(&path).unwrap();
+                for i in 0..lines {
+                    writeln!(out, "{{\"file\": {f}, \"i\": {i}}}").unwrap();
+                }
+                Input::File(path)
+            })
+            .collect()
+    }
+
+    fn line(record: Result<Event, Rejection>) -> Option<u64> {
+        let event = record.ok()?;
+        match event.provenance().location {
+            secops_event::Location::Line(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn input_order_delivers_each_input_whole_in_turn() {
+        let dir = tempfile::tempdir().unwrap();
+        let inputs = inputs(dir.path(), 5, 2000);
+        let mut seen = Seen {
+            records: Vec::new(),
+            done: Vec::new(),
+        };
+        read_all(
+            &inputs,
+            &Options::default(),
+            Order::Input,
+            2,
+            line,
+            &mut seen,
+        );
+        let expected: Vec<(usize, u64)> = (0..5)
+            .flat_map(|f| (1..=2000).map(move |l| (f, l)))
+            .collect();
+        assert_eq!(seen.records, expected);
+        assert_eq!(seen.done, [0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn completion_order_keeps_each_input_in_order_and_loses_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let inputs = inputs(dir.path(), 5, 3000);
+        let mut seen = Seen {
+            records: Vec::new(),
+            done: Vec::new(),
+        };
+        read_all(
+            &inputs,
+            &Options::default(),
+            Order::Completion,
+            2,
+            line,
+            &mut seen,
+        );
+        assert_eq!(seen.records.len(), 15_000);
+        for f in 0..5 {
+            let lines: Vec<u64> = seen
+                .records
+                .iter()
+                .filter(|(i, _)| *i == f)
+                .map(|(_, l)| *l)
+                .collect();
+            assert_eq!(lines, (1..=3000).collect::<Vec<_>>(), "input {f}");
+        }
+        let mut done = seen.done.clone();
+        done.sort_unstable();
+        assert_eq!(done, [0, 1, 2, 3, 4]);
     }
 }

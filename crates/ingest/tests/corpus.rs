@@ -3,7 +3,7 @@
 mod common;
 
 use common::{read_path, shared, text, year};
-use secops_ingest::parallel::{read_all, Consumer};
+use secops_ingest::parallel::{read_all, Consumer, Order};
 use secops_ingest::{expand, Format, IngestError, Options, Summary};
 
 #[derive(Default)]
@@ -34,7 +34,14 @@ fn evtx_corpus_parses_every_record() {
     let (inputs, errors) = expand(&[dir.display().to_string()]);
     assert!(errors.is_empty(), "{errors:?}");
     let mut totals = Totals::default();
-    read_all(&inputs, &Options::default(), 0, |_| Some(()), &mut totals);
+    read_all(
+        &inputs,
+        &Options::default(),
+        Order::Completion,
+        0,
+        |_| Some(()),
+        &mut totals,
+    );
     assert_eq!(totals.evtx_inputs, 453);
     assert_eq!((totals.parsed, totals.rejected), (16_181, 0));
     // Only the corpus's prose files are undetectable.

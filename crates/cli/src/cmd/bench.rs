@@ -4,11 +4,12 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use anyhow::{bail, Context};
 use rayon::prelude::*;
-use secops_ingest::parallel::{read_all, Consumer};
+use secops_ingest::parallel::{read_all, Consumer, Order};
 use secops_ingest::{expand, IngestError, Input, Options, Summary};
 
 use crate::memory::{format_peak, peak_rss_bytes};
@@ -42,26 +43,14 @@ pub fn run(bench: Bench) -> anyhow::Result<Outcome> {
     }
 }
 
-/// Counts events and rejections.
+/// Counts inputs that could not be read (records are counted on the workers).
 #[derive(Default)]
-struct Count {
-    events: u64,
-    rejected: u64,
-    failed: usize,
-}
+struct Failed(usize);
 
-impl Consumer<bool> for Count {
-    fn record(&mut self, _index: usize, ok: bool) {
-        if ok {
-            self.events += 1;
-        } else {
-            self.rejected += 1;
-        }
-    }
+impl Consumer<()> for Failed {
+    fn record(&mut self, _index: usize, _item: ()) {}
     fn done(&mut self, _index: usize, summary: Result<Summary, IngestError>) {
-        if summary.is_err() {
-            self.failed += 1;
-        }
+        self.0 += usize::from(summary.is_err());
     }
 }
 
@@ -77,37 +66,41 @@ struct Row {
 
 fn measure(name: &str, inputs: &[Input], options: &Options, runs: usize) -> anyhow::Result<Row> {
     let bytes = inputs.iter().filter_map(Input::size_bytes).sum();
-    let mut runs_seen: Vec<(f64, Count, u64)> = Vec::new();
+    // (seconds, events, peak bytes) per run
+    let mut runs_seen: Vec<(f64, u64, u64)> = Vec::new();
     for _ in 0..runs.max(1) {
         reset_peak();
+        let (events, rejected) = (AtomicU64::new(0), AtomicU64::new(0));
+        let mut failed = Failed::default();
         let start = Instant::now();
-        let mut count = Count::default();
-        read_all(
-            inputs,
-            options,
-            0,
-            |record| Some(record.is_ok()),
-            &mut count,
-        );
+        // Records are counted where they are parsed; nothing per record crosses to this thread.
+        let count = |record: Result<secops_event::Event, secops_ingest::Rejection>| {
+            let counter = if record.is_ok() { &events } else { &rejected };
+            counter.fetch_add(1, Ordering::Relaxed);
+            None::<()>
+        };
+        read_all(inputs, options, Order::Completion, 0, count, &mut failed);
         let seconds = start.elapsed().as_secs_f64();
-        if count.failed > 0 || count.rejected > 0 {
+        let rejected = rejected.load(Ordering::Relaxed);
+        if failed.0 > 0 || rejected > 0 {
             bail!(
-                "{name}: {} inputs failed and {} records were rejected",
-                count.failed,
-                count.rejected
+                "{name}: {} inputs failed and {rejected} records were rejected",
+                failed.0
             );
         }
-        let peak = peak_rss_bytes().unwrap_or(0);
-        runs_seen.push((seconds, count, peak));
+        runs_seen.push((
+            seconds,
+            events.load(Ordering::Relaxed),
+            peak_rss_bytes().unwrap_or(0),
+        ));
     }
     runs_seen.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let middle = runs_seen.len() / 2;
-    let (seconds, count, peak) = runs_seen.swap_remove(middle);
+    let (seconds, events, peak) = runs_seen[runs_seen.len() / 2];
     Ok(Row {
         name: name.to_string(),
         inputs: inputs.len(),
         bytes,
-        events: count.events,
+        events,
         seconds,
         peak,
     })
@@ -236,7 +229,10 @@ fn ingest(args: IngestArgs) -> anyhow::Result<Outcome> {
             args.runs,
         )?);
         // Windows events as evtx_dump-style JSON lines, built from the same records.
-        let parts = write_windows_jsonl(&once, dir.path(), args.lines / 4, threads)?;
+        let records = collect_lines(&once, &Options::default(), |e| {
+            e.get("Event").map(|v| format!("{{\"Event\":{v}}}"))
+        })?;
+        let parts = write_cycled(&records, dir.path(), "windows", args.lines / 4, threads)?;
         rows.push(measure(
             "json lines (Windows events)",
             &parts,
@@ -273,6 +269,13 @@ fn ingest(args: IngestArgs) -> anyhow::Result<Outcome> {
         &year,
         args.runs,
     )?);
+    // Typical JSON lines: the same syslog events as ECS documents.
+    let small = repeat_lines(dir.path(), "syslog-small", &syslog_sources, 4000, 1)?;
+    let records = collect_lines(&small, &year, |e| Some(e.to_json().to_string()))?;
+    let average = records.iter().map(String::len).sum::<usize>() / records.len();
+    let parts = write_cycled(&records, dir.path(), "ecs", args.lines, threads)?;
+    let name = format!("json lines (ECS, ~{average} B)");
+    rows.push(measure(&name, &parts, &Options::default(), args.runs)?);
     for (name, file) in [
         ("apache_access", "access.log"),
         ("apache_error", "apache_error.log"),
@@ -317,31 +320,37 @@ fn ingest(args: IngestArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Clean)
 }
 
-/// One JSON line per EVTX record, in evtx_dump's layout, cycling until `lines` are written, dealt into
-/// `parts` files.
-fn write_windows_jsonl(
+/// Reads `inputs` and keeps one line per record, as `render` makes it.
+fn collect_lines(
     inputs: &[Input],
+    options: &Options,
+    render: impl Fn(secops_event::Event) -> Option<String> + Sync,
+) -> anyhow::Result<Vec<String>> {
+    let mut lines = Vec::new();
+    read_all(
+        inputs,
+        options,
+        Order::Completion,
+        0,
+        |record| record.ok().and_then(&render),
+        &mut Collect(&mut lines),
+    );
+    if lines.is_empty() {
+        bail!("no records to write");
+    }
+    Ok(lines)
+}
+
+/// Writes `lines` lines cycling through `records`, dealt into `parts` files named after `stem`.
+fn write_cycled(
+    records: &[String],
     dir: &Path,
+    stem: &str,
     lines: usize,
     parts: usize,
 ) -> anyhow::Result<Vec<Input>> {
-    let mut records = Vec::new();
-    read_all(
-        inputs,
-        &Options::default(),
-        0,
-        |record| {
-            record
-                .ok()
-                .and_then(|e| e.get("Event").map(|v| format!("{{\"Event\":{v}}}")))
-        },
-        &mut Collect(&mut records),
-    );
-    if records.is_empty() {
-        bail!("no EVTX records to write as JSON");
-    }
     let paths: Vec<PathBuf> = (0..parts.max(1))
-        .map(|i| dir.join(format!("windows-{i}.jsonl")))
+        .map(|i| dir.join(format!("{stem}-{i}.jsonl")))
         .collect();
     let mut outs = Vec::new();
     for path in &paths {

@@ -3,7 +3,7 @@
 use std::io::{BufWriter, Write};
 
 use anyhow::Context;
-use secops_ingest::parallel::{read_all, Consumer};
+use secops_ingest::parallel::{read_all, Consumer, Order};
 use secops_ingest::{expand, Format, IngestError, Input, Options, Rejection, Summary};
 
 use crate::output::{render, EventOutput, TABLE_HEADER};
@@ -27,6 +27,10 @@ pub struct Args {
     /// Print every rejected record on standard error (by default, the summary shows the first per reason).
     #[arg(long)]
     show_rejects: bool,
+    /// Print inputs one after another in the order given (deterministic; by default the records of
+    /// inputs read in parallel interleave in batches, each input's own order kept).
+    #[arg(long)]
+    ordered: bool,
     /// Worker threads (default: one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
@@ -44,7 +48,8 @@ enum Item {
 struct Printer<W: Write> {
     out: W,
     show_rejects: bool,
-    summaries: Vec<Result<Summary, IngestError>>,
+    /// By input index; filled as inputs finish.
+    summaries: Vec<Option<Result<Summary, IngestError>>>,
     bar: indicatif::ProgressBar,
     error: Option<std::io::Error>,
 }
@@ -66,12 +71,14 @@ impl<W: Write> Consumer<Item> for Printer<W> {
         }
     }
 
-    fn done(&mut self, _index: usize, summary: Result<Summary, IngestError>) {
+    fn done(&mut self, index: usize, summary: Result<Summary, IngestError>) {
         if let Ok(s) = &summary {
             self.bar.set_message(s.source.clone());
         }
         self.bar.inc(1);
-        self.summaries.push(summary);
+        if let Some(slot) = self.summaries.get_mut(index) {
+            *slot = Some(summary);
+        }
     }
 }
 
@@ -88,7 +95,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let mut printer = Printer {
         out: BufWriter::with_capacity(256 * 1024, stdout),
         show_rejects: args.show_rejects,
-        summaries: Vec::with_capacity(inputs.len()),
+        summaries: inputs.iter().map(|_| None).collect(),
         bar: inputs_bar(inputs.len()),
         error: None,
     };
@@ -96,9 +103,15 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         writeln!(printer.out, "{TABLE_HEADER}")?;
     }
     let output = args.output;
+    let order = if args.ordered {
+        Order::Input
+    } else {
+        Order::Completion
+    };
     read_all(
         &inputs,
         &options,
+        order,
         args.threads,
         |record| match record {
             Ok(event) => render(&event, output).map(Item::Line),
@@ -115,12 +128,20 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     } else {
         printer.out.flush().context("writing events")?;
     }
-    Ok(report(
-        &inputs,
-        &args.paths,
-        &printer.summaries,
-        errors.len(),
-    ))
+    let summaries: Vec<Result<Summary, IngestError>> = inputs
+        .iter()
+        .zip(printer.summaries)
+        .map(|(input, summary)| summary.unwrap_or_else(|| Err(unfinished(input))))
+        .collect();
+    Ok(report(&inputs, &args.paths, &summaries, errors.len()))
+}
+
+/// An input the reader never reported on (a worker that died); counted as unreadable, never dropped.
+fn unfinished(input: &Input) -> IngestError {
+    IngestError::Io {
+        path: input.name().into(),
+        source: std::io::Error::other("the reader stopped before finishing this input"),
+    }
 }
 
 /// Files met while walking a directory whose format is unknown (a README, a licence) are skipped, not
