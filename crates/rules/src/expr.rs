@@ -1,0 +1,76 @@
+//! The condition AST shared by the query languages: boolean structure over field tests.
+
+use crate::Span;
+
+/// A boolean condition over one event's fields.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    And(Vec<Expr>),
+    Or(Vec<Expr>),
+    Not(Box<Expr>),
+    /// The field is present (KQL `field:*`).
+    Exists {
+        field: Field,
+    },
+    /// `field <op> value`.
+    Compare {
+        field: Field,
+        op: CompareOp,
+        value: Literal,
+    },
+}
+
+/// A field path as written (`source.ip`, `Event.EventData.CommandLine`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    pub path: String,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompareOp {
+    /// KQL `:`: exact for quoted values, wildcard for unquoted ones with `*`/`?`, CIDR on IP fields,
+    /// numeric equality for numbers. Case-sensitive, as on Elastic keyword fields.
+    Match,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+/// A value as written: unescaped text, and its wildcard pieces when it is an unquoted pattern.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Literal {
+    pub text: String,
+    pub quoted: bool,
+    /// `Some` when the value holds an unescaped `*` or `?` (never for quoted values).
+    pub wildcard: Option<Vec<Piece>>,
+    pub span: Span,
+}
+
+/// One piece of a wildcard pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    Text(String),
+    /// `*`: any run of characters, possibly empty.
+    Any,
+    /// `?`: exactly one character.
+    One,
+}
+
+impl Expr {
+    /// Every field the condition reads, in order of appearance.
+    pub fn fields(&self) -> Vec<&Field> {
+        let mut out = Vec::new();
+        self.collect_fields(&mut out);
+        out
+    }
+
+    fn collect_fields<'a>(&'a self, out: &mut Vec<&'a Field>) {
+        match self {
+            Expr::And(items) | Expr::Or(items) => items.iter().for_each(|e| e.collect_fields(out)),
+            Expr::Not(inner) => inner.collect_fields(out),
+            Expr::Exists { field } | Expr::Compare { field, .. } => out.push(field),
+        }
+    }
+}

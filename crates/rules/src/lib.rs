@@ -1,0 +1,20 @@
+//! Rule syntax, with no knowledge of events or of the engine: the TOML rule format ([`RuleFile`]), the
+//! KQL subset ([`kql`]), the condition AST they produce ([`Expr`]), and durations. Every error carries its
+//! location: a [`QueryError`] its span in the query, a [`RuleError`] the file, key and line.
+//!
+//! ```
+//! use secops_rules::{kql, Expr};
+//! let expr = kql::parse("event.category:authentication and event.outcome:failure").unwrap();
+//! assert!(matches!(expr, Expr::And(ref items) if items.len() == 2));
+//! ```
+
+mod duration;
+mod error;
+mod expr;
+pub mod kql;
+mod span;
+
+pub use duration::{Duration, DurationError};
+pub use error::{QueryError, RuleError};
+pub use expr::{CompareOp, Expr, Field, Literal, Piece};
+pub use span::Span;
