@@ -12,9 +12,16 @@ mod duration;
 mod error;
 mod expr;
 pub mod kql;
+mod rule;
 mod span;
 
 pub use duration::{Duration, DurationError};
 pub use error::{QueryError, RuleError};
 pub use expr::{CompareOp, Expr, Field, Literal, Piece};
+pub use rule::{
+    AlertSuppression, Anomaly, AttackRef, Cardinality, CheckedRule, Coverage, ExceptionEntry,
+    ExceptionItem, ExceptionType, Expectation, IndicatorOptions, Language, LogSource, Maturity,
+    Metadata, NewTerms, Rule, RuleFile, RuleTest, RuleType, Severity, Source, Technique, Threat,
+    ThreatMapping, ThreatMappingEntry, Threshold, WindowMode,
+};
 pub use span::Span;

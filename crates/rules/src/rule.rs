@@ -1,0 +1,665 @@
+//! The TOML rule format v1 (shared/reference/detection-as-code.md section 6): one rule per file,
+//! Elastic detection-rules' shape (`[metadata]`, `[rule]`, `[[rule.threat]]`) plus `[rule.log_source]`,
+//! explicit windows for stateful rules, exceptions with expiry and embedded `[[test]]` cases.
+//!
+//! [`RuleFile::parse`] deserializes with unknown keys rejected, then [`RuleFile::check`] validates what
+//! serde cannot (query syntax, durations, the table each type needs) and returns a [`CheckedRule`].
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::{kql, Duration, Expr, RuleError};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleFile {
+    pub metadata: Metadata,
+    pub rule: Rule,
+    #[serde(default, rename = "test")]
+    pub tests: Vec<RuleTest>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metadata {
+    pub creation_date: String,
+    pub updated_date: String,
+    pub maturity: Maturity,
+    pub deprecation_date: Option<String>,
+    pub deprecated_reason: Option<String>,
+    pub superseded_by: Option<String>,
+    pub min_engine_version: Option<String>,
+    #[serde(default)]
+    pub data_sources: Vec<String>,
+    pub source: Option<Source>,
+    pub owner: Option<String>,
+    pub query_schema_validation: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Maturity {
+    Development,
+    Experimental,
+    Beta,
+    Production,
+    Deprecated,
+}
+
+/// Where an imported rule came from (drives licence attribution).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    pub kind: String,
+    pub original_id: Option<String>,
+    pub original_path: Option<String>,
+    pub original_sha256: Option<String>,
+    pub license: Option<String>,
+    #[serde(default)]
+    pub authors: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    #[serde(alias = "rule_id")]
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub author: Vec<String>,
+    pub license: String,
+    #[serde(rename = "type")]
+    pub rule_type: RuleType,
+    pub language: Option<Language>,
+    pub query: Option<Spanned<String>>,
+    pub log_source: LogSource,
+    #[serde(default)]
+    pub index: Vec<String>,
+    pub severity: Severity,
+    pub risk_score: u8,
+    pub interval: Option<String>,
+    pub from: Option<String>,
+    pub max_signals: Option<u32>,
+    pub timestamp_override: Option<String>,
+    pub building_block: Option<bool>,
+    pub building_block_type: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub references: Vec<String>,
+    #[serde(default)]
+    pub false_positives: Vec<String>,
+    pub note: Option<String>,
+    pub setup: Option<String>,
+    pub alert_suppression: Option<AlertSuppression>,
+    #[serde(default)]
+    pub exception_lists: Vec<String>,
+    #[serde(default)]
+    pub exceptions: Vec<ExceptionItem>,
+    #[serde(default)]
+    pub threat: Vec<Threat>,
+    pub coverage: Option<Coverage>,
+    pub threshold: Option<Threshold>,
+    pub new_terms: Option<NewTerms>,
+    pub anomaly: Option<Anomaly>,
+    pub tiebreaker_field: Option<String>,
+    #[serde(default)]
+    pub threat_index: Vec<String>,
+    pub threat_query: Option<String>,
+    pub threat_language: Option<Language>,
+    pub threat_indicator_path: Option<String>,
+    #[serde(default)]
+    pub threat_mapping: Vec<ThreatMapping>,
+    pub indicator: Option<IndicatorOptions>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleType {
+    Query,
+    Eql,
+    Threshold,
+    NewTerms,
+    Anomaly,
+    ThreatMatch,
+    Correlation,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    #[serde(alias = "kuery")]
+    Kql,
+    Eql,
+    Sigma,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    /// Elastic's risk score band for the severity.
+    pub fn risk_band(self) -> std::ops::RangeInclusive<u8> {
+        match self {
+            Severity::Low => 0..=21,
+            Severity::Medium => 22..=47,
+            Severity::High => 48..=73,
+            Severity::Critical => 74..=100,
+        }
+    }
+}
+
+/// The Sigma log-source taxonomy: which events a rule may see.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSource {
+    pub product: Option<String>,
+    pub category: Option<String>,
+    pub service: Option<String>,
+    pub definition: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertSuppression {
+    pub group_by: Vec<String>,
+    pub duration: SuppressionDuration,
+    pub missing_fields_strategy: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuppressionDuration {
+    pub value: u64,
+    pub unit: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExceptionItem {
+    pub description: String,
+    pub comment: Option<String>,
+    /// RFC 3339; the item stops applying after it.
+    pub expire_time: Option<String>,
+    pub entries: Vec<ExceptionEntry>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExceptionEntry {
+    pub field: String,
+    #[serde(rename = "type")]
+    pub entry_type: ExceptionType,
+    #[serde(default = "included")]
+    pub operator: String,
+    pub value: Option<toml::Value>,
+}
+
+fn included() -> String {
+    "included".into()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExceptionType {
+    Match,
+    MatchAny,
+    Wildcard,
+    Exists,
+    Cidr,
+    List,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Threat {
+    pub framework: String,
+    pub tactic: AttackRef,
+    #[serde(default)]
+    pub technique: Vec<Technique>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttackRef {
+    pub id: String,
+    pub name: String,
+    pub reference: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Technique {
+    pub id: String,
+    pub name: String,
+    pub reference: Option<String>,
+    #[serde(default)]
+    pub subtechnique: Vec<AttackRef>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Coverage {
+    pub attack_version: Option<String>,
+    #[serde(default)]
+    pub detection_strategies: Vec<String>,
+    #[serde(default)]
+    pub analytics: Vec<String>,
+    #[serde(default)]
+    pub data_components: Vec<String>,
+    #[serde(default)]
+    pub platforms: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Threshold {
+    #[serde(default)]
+    pub field: Vec<String>,
+    pub value: u64,
+    pub window: Spanned<String>,
+    #[serde(default)]
+    pub window_mode: WindowMode,
+    #[serde(default)]
+    pub cardinality: Vec<Cardinality>,
+    pub count_field: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WindowMode {
+    #[default]
+    Sliding,
+    Tumbling,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cardinality {
+    pub field: String,
+    pub value: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTerms {
+    pub fields: Vec<String>,
+    pub history_window_start: Spanned<String>,
+}
+
+/// Per-entity event rate against a learned baseline (ours; not an Elastic type).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Anomaly {
+    /// The entity: events are counted per value of these fields.
+    pub by: Vec<String>,
+    /// The counting bucket (`"1h"`).
+    pub bucket: Spanned<String>,
+    /// `"median_mad"` (robust z-score) or `"ewma"`.
+    #[serde(default = "median_mad")]
+    pub method: String,
+    /// Buckets of history an entity needs before it can alert.
+    pub min_history: u32,
+    /// The score above which a bucket is anomalous (robust z-score, or standard deviations for EWMA).
+    pub threshold: f64,
+    /// Buckets kept in the baseline.
+    #[serde(default = "default_history")]
+    pub history: u32,
+}
+
+fn median_mad() -> String {
+    "median_mad".into()
+}
+
+fn default_history() -> u32 {
+    168
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThreatMapping {
+    pub entries: Vec<ThreatMappingEntry>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThreatMappingEntry {
+    pub field: String,
+    #[serde(rename = "type")]
+    pub entry_type: String,
+    pub value: String,
+    #[serde(default)]
+    pub negate: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndicatorOptions {
+    pub max_age: Option<String>,
+    pub min_confidence: Option<String>,
+    #[serde(rename = "match")]
+    pub match_kind: Option<String>,
+}
+
+/// One embedded test case (`[[test]]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleTest {
+    pub name: String,
+    #[serde(default = "unit")]
+    pub kind: String,
+    pub expect: Option<Expectation>,
+    pub alerts: Option<u64>,
+    pub min_alerts: Option<u64>,
+    pub max_alerts: Option<u64>,
+    #[serde(default)]
+    pub expect_fields: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    pub expect_groups: Vec<String>,
+    pub start: Option<String>,
+    pub now: Option<String>,
+    #[serde(default)]
+    pub events: Vec<toml::Table>,
+    pub events_file: Option<String>,
+    #[serde(default)]
+    pub raw: Vec<String>,
+    pub parser: Option<String>,
+    pub corpus: Option<String>,
+    pub year: Option<i32>,
+    #[serde(default)]
+    pub indicators: Vec<toml::Table>,
+    #[serde(default)]
+    pub history: Vec<toml::Table>,
+    #[serde(default)]
+    pub mocks: Vec<toml::Table>,
+    pub reason: Option<String>,
+}
+
+fn unit() -> String {
+    "unit".into()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Expectation {
+    Alert,
+    NoAlert,
+}
+
+/// A rule that passed every check: its query parsed and its windows read.
+#[derive(Debug, Clone)]
+pub struct CheckedRule {
+    pub file: RuleFile,
+    /// The parsed KQL query (for `language = "kql"`).
+    pub query: Option<Expr>,
+    /// The threshold, new-terms history or anomaly bucket window.
+    pub window: Option<Duration>,
+}
+
+impl RuleFile {
+    /// Deserializes `text` (the contents of `path`); unknown keys and wrong types are errors naming the
+    /// line and key.
+    pub fn parse(path: &Path, text: &str) -> Result<RuleFile, RuleError> {
+        toml::from_str(text).map_err(|e| {
+            let offset = e.span().map(|s| s.start);
+            RuleError {
+                file: path.to_path_buf(),
+                line: offset.map(|o| line_of(text, o)),
+                key: offset.and_then(|o| key_at(text, o)),
+                message: e.message().trim().to_string(),
+            }
+        })
+    }
+
+    /// Validates what deserialization cannot: the query, windows, per-type tables, risk bands.
+    pub fn check(self, path: &Path, text: &str) -> Result<CheckedRule, RuleError> {
+        let error = |key: &str, at: Option<usize>, message: String| RuleError {
+            file: path.to_path_buf(),
+            line: at.map(|o| line_of(text, o)),
+            key: Some(key.to_string()),
+            message,
+        };
+        let rule = &self.rule;
+        if !rule.severity.risk_band().contains(&rule.risk_score) {
+            let band = rule.severity.risk_band();
+            return Err(error(
+                "rule.risk_score",
+                find_key(text, "risk_score"),
+                format!(
+                    "{} is outside the {:?} band {}..={}",
+                    rule.risk_score,
+                    rule.severity,
+                    band.start(),
+                    band.end()
+                ),
+            ));
+        }
+        let query = match (rule.language, &rule.query) {
+            (Some(Language::Kql) | None, Some(query)) if rule.rule_type != RuleType::Eql => {
+                let expr = kql::parse(query.get_ref()).map_err(|e| {
+                    let start = query.span().start + query_text_offset(text, query.span().start);
+                    error(
+                        "rule.query",
+                        Some(start + e.span.start),
+                        format!("invalid KQL: {}", e.message),
+                    )
+                })?;
+                Some(expr)
+            }
+            (Some(Language::Eql), Some(_)) => None,
+            (Some(Language::Sigma), _) => None,
+            (_, None) if matches!(rule.rule_type, RuleType::Correlation) => None,
+            (_, None) => return Err(error("rule.query", None, "the rule has no query".into())),
+            (Some(Language::Kql) | None, Some(_)) => {
+                return Err(error(
+                    "rule.language",
+                    find_key(text, "language"),
+                    "eql rules need language = \"eql\"".into(),
+                ))
+            }
+        };
+        let table = |name: &str, present: bool| -> Result<(), RuleError> {
+            if !present {
+                return Err(error(
+                    &format!("rule.{name}"),
+                    None,
+                    format!("a {name} rule needs a [rule.{name}] table"),
+                ));
+            }
+            Ok(())
+        };
+        let mut window = None;
+        match rule.rule_type {
+            RuleType::Threshold => {
+                table("threshold", rule.threshold.is_some())?;
+                if let Some(t) = &rule.threshold {
+                    window = Some(parse_window(
+                        &t.window,
+                        "rule.threshold.window",
+                        path,
+                        text,
+                    )?);
+                    if t.value == 0 {
+                        return Err(error(
+                            "rule.threshold.value",
+                            find_key(text, "value"),
+                            "must be at least 1".into(),
+                        ));
+                    }
+                    if t.field.len() > 5 {
+                        return Err(error(
+                            "rule.threshold.field",
+                            find_key(text, "field"),
+                            "at most 5 group-by fields".into(),
+                        ));
+                    }
+                }
+            }
+            RuleType::NewTerms => {
+                table("new_terms", rule.new_terms.is_some())?;
+                if let Some(n) = &rule.new_terms {
+                    let span = n.history_window_start.span();
+                    let d = Duration::parse_lookback(n.history_window_start.get_ref()).map_err(
+                        |e| {
+                            error(
+                                "rule.new_terms.history_window_start",
+                                Some(span.start),
+                                e.to_string(),
+                            )
+                        },
+                    )?;
+                    window = Some(d);
+                    if n.fields.is_empty() || n.fields.len() > 3 {
+                        return Err(error(
+                            "rule.new_terms.fields",
+                            find_key(text, "fields"),
+                            "1 to 3 fields".into(),
+                        ));
+                    }
+                }
+            }
+            RuleType::Anomaly => {
+                table("anomaly", rule.anomaly.is_some())?;
+                if let Some(a) = &rule.anomaly {
+                    window = Some(parse_window(&a.bucket, "rule.anomaly.bucket", path, text)?);
+                    if !matches!(a.method.as_str(), "median_mad" | "ewma") {
+                        return Err(error(
+                            "rule.anomaly.method",
+                            find_key(text, "method"),
+                            format!(
+                                "unknown method {:?}; use \"median_mad\" or \"ewma\"",
+                                a.method
+                            ),
+                        ));
+                    }
+                    if a.min_history < 3 || a.history < a.min_history {
+                        return Err(error(
+                            "rule.anomaly.min_history",
+                            find_key(text, "min_history"),
+                            "min_history must be at least 3 and at most history".into(),
+                        ));
+                    }
+                }
+            }
+            RuleType::ThreatMatch => {
+                if rule.threat_mapping.is_empty() {
+                    return Err(error(
+                        "rule.threat_mapping",
+                        None,
+                        "a threat_match rule needs [[rule.threat_mapping]] entries".into(),
+                    ));
+                }
+            }
+            RuleType::Query | RuleType::Eql | RuleType::Correlation => {}
+        }
+        for (present, name) in [
+            (
+                rule.threshold.is_some() && rule.rule_type != RuleType::Threshold,
+                "threshold",
+            ),
+            (
+                rule.new_terms.is_some() && rule.rule_type != RuleType::NewTerms,
+                "new_terms",
+            ),
+            (
+                rule.anomaly.is_some() && rule.rule_type != RuleType::Anomaly,
+                "anomaly",
+            ),
+        ] {
+            if present {
+                return Err(error(
+                    &format!("rule.{name}"),
+                    None,
+                    format!(
+                        "[rule.{name}] does not apply to a {:?} rule",
+                        rule.rule_type
+                    ),
+                ));
+            }
+        }
+        Ok(CheckedRule {
+            file: self,
+            query,
+            window,
+        })
+    }
+}
+
+fn parse_window(
+    value: &Spanned<String>,
+    key: &str,
+    path: &Path,
+    text: &str,
+) -> Result<Duration, RuleError> {
+    value.get_ref().parse::<Duration>().map_err(|e| RuleError {
+        file: path.to_path_buf(),
+        line: Some(line_of(text, value.span().start)),
+        key: Some(key.to_string()),
+        message: e.to_string(),
+    })
+}
+
+/// The span of a string value starts at its opening quote(s); the query text starts after them.
+fn query_text_offset(text: &str, start: usize) -> usize {
+    let rest = &text[start.min(text.len())..];
+    let quotes = if rest.starts_with("'''") || rest.starts_with("\"\"\"") {
+        3
+    } else {
+        1
+    };
+    // A multi-line string's first newline right after the quotes is not part of the value.
+    let after = &rest[quotes.min(rest.len())..];
+    quotes + usize::from(quotes == 3 && after.starts_with('\n'))
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+fn find_key(text: &str, key: &str) -> Option<usize> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if trimmed
+            .strip_prefix(key)
+            .is_some_and(|r| r.trim_start().starts_with('='))
+        {
+            return Some(offset + line.len() - trimmed.len());
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// `table.key` for the key at `offset`: the nearest `[table]` header above it and the key on its line.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let before = &text[..offset.min(text.len())];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("");
+    let key = line
+        .split('=')
+        .next()
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && !k.starts_with('['));
+    let table = before[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(['[', ']']).trim().to_string());
+    match (table, key) {
+        (Some(t), Some(k)) => Some(format!("{t}.{}", k.trim_matches('"'))),
+        (None, Some(k)) => Some(k.to_string()),
+        (Some(t), None) => Some(t),
+        (None, None) => None,
+    }
+}
