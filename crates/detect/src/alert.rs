@@ -1,0 +1,117 @@
+//! Alerts: what a rule found, with everything an analyst needs to act and trace it back.
+
+use std::sync::Arc;
+
+use secops_event::{Event, Provenance, Timestamp};
+use secops_rules::{RuleType, Severity, Threat};
+
+/// Events kept whole in an alert; the provenance of up to [`MAX_PROVENANCE`] is kept besides.
+pub const MAX_EVENTS: usize = 10;
+pub const MAX_PROVENANCE: usize = 1000;
+
+/// The rule behind an alert (shared by all its alerts).
+#[derive(Debug, Clone)]
+pub struct RuleInfo {
+    pub id: String,
+    pub name: String,
+    pub author: Vec<String>,
+    pub version: u32,
+    pub rule_type: RuleType,
+    pub severity: Severity,
+    pub risk_score: u8,
+    pub threat: Vec<Threat>,
+}
+
+impl RuleInfo {
+    /// ATT&CK technique and sub-technique ids, in order.
+    pub fn techniques(&self) -> Vec<&str> {
+        self.threat
+            .iter()
+            .flat_map(|t| &t.technique)
+            .flat_map(|t| {
+                std::iter::once(t.id.as_str()).chain(t.subtechnique.iter().map(|s| s.id.as_str()))
+            })
+            .collect()
+    }
+
+    pub fn tactics(&self) -> Vec<&str> {
+        self.threat.iter().map(|t| t.tactic.id.as_str()).collect()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Alert {
+    pub id: String,
+    pub rule: Arc<RuleInfo>,
+    /// The time of the last event that made the alert.
+    pub timestamp: Timestamp,
+    pub first: Timestamp,
+    /// Group-by fields and their values (threshold rules).
+    pub group: Vec<(String, String)>,
+    /// Events counted (weighted by `count_field` for thresholds).
+    pub count: u64,
+    /// The first events, whole.
+    pub events: Vec<Event>,
+    /// Where every counted event came from (up to [`MAX_PROVENANCE`]).
+    pub provenance: Vec<Provenance>,
+}
+
+impl Alert {
+    pub(crate) fn new(
+        rule: Arc<RuleInfo>,
+        events: Vec<Event>,
+        group: Vec<(String, String)>,
+        count: u64,
+        first: Timestamp,
+        last: Timestamp,
+        provenance: Vec<Provenance>,
+    ) -> Self {
+        let mut hash = Fnv::new();
+        hash.write(rule.id.as_bytes());
+        for (k, v) in &group {
+            hash.write(k.as_bytes());
+            hash.write(v.as_bytes());
+        }
+        hash.write(&first.unix_nanos().to_le_bytes());
+        if let Some(p) = provenance.first() {
+            hash.write(p.to_string().as_bytes());
+        }
+        Alert {
+            id: format!("{:016x}", hash.finish()),
+            rule,
+            timestamp: last,
+            first,
+            group,
+            count,
+            events,
+            provenance,
+        }
+    }
+
+    /// The group values joined, for display and tests (`203.0.113.7`, `alice|10.0.0.1`).
+    pub fn group_key(&self) -> String {
+        self.group
+            .iter()
+            .map(|(_, v)| v.as_str())
+            .collect::<Vec<_>>()
+            .join("|")
+    }
+}
+
+/// FNV-1a, 64-bit: a stable id that does not change between builds (std's hasher may).
+struct Fnv(u64);
+
+impl Fnv {
+    fn new() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}

@@ -1,0 +1,33 @@
+//! The detection engine: checked rules ([`secops_rules::CheckedRule`]) are compiled once into matchers and
+//! per-type state ([`CompiledRule`]), routed by log source, and run over normalized events, producing
+//! [`Alert`]s.
+//!
+//! Data flow: `matcher.rs` compiles conditions (KQL semantics, wildcard `glob.rs`, CIDR), `logsource.rs`
+//! decides which events a rule sees, `exceptions.rs` drops excepted events, `threshold.rs` keeps windowed
+//! counts, `rule.rs` ties them together with alert suppression, and `engine.rs` runs all rules.
+//! `testing.rs` runs a rule's embedded `[[test]]` cases.
+
+mod alert;
+mod engine;
+mod exceptions;
+mod glob;
+mod logsource;
+pub mod matcher;
+mod rule;
+pub mod testing;
+mod threshold;
+
+pub use alert::{Alert, RuleInfo, MAX_EVENTS, MAX_PROVENANCE};
+pub use engine::Engine;
+pub use logsource::LogSourceFilter;
+pub use rule::{CompiledRule, RuleStats};
+pub use secops_rules::Duration;
+
+/// Why a rule could not be compiled.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CompileError {
+    #[error("rule {rule}: {what} cannot run yet")]
+    Unsupported { rule: String, what: String },
+    #[error("exception {0}")]
+    Exception(String),
+}

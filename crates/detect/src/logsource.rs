@@ -1,0 +1,69 @@
+//! Which events a rule may see, from its `[rule.log_source]` (Sigma's product / service / category).
+//!
+//! | log source | events |
+//! | --- | --- |
+//! | `product = "linux"` | `event.module = system` (syslog) |
+//! | `product = "windows"`, `"aws"`, `"zeek"`, other | `event.module` of that name (`aws` for CloudTrail) |
+//! | `service` on linux | `process.name` equal to it (`sshd`, `sudo`, `cron`), or `auth` / `syslog` datasets |
+//! | `service` elsewhere | `event.dataset = <module>.<service>` (`windows.security`, `aws.cloudtrail`, `zeek.dns`) |
+//! | `category = "webserver"` | web access logs (`apache.access`, `zeek.http`) |
+//! | other `category` | `event.category` equal to it |
+
+use secops_event::Event;
+use secops_rules::LogSource;
+
+#[derive(Debug, Clone, Default)]
+pub struct LogSourceFilter {
+    module: Option<String>,
+    linux: bool,
+    service: Option<String>,
+    category: Option<String>,
+}
+
+impl LogSourceFilter {
+    pub fn new(source: &LogSource) -> Self {
+        let product = source.product.as_deref().map(str::to_ascii_lowercase);
+        let module = product.as_deref().map(|p| match p {
+            "linux" => "system".to_string(),
+            other => other.to_string(),
+        });
+        LogSourceFilter {
+            linux: product.as_deref() == Some("linux"),
+            module,
+            service: source.service.as_deref().map(str::to_ascii_lowercase),
+            category: source.category.as_deref().map(str::to_ascii_lowercase),
+        }
+    }
+
+    pub fn matches(&self, event: &Event) -> bool {
+        let module = event.get_str("event.module");
+        if let Some(wanted) = &self.module {
+            if module != Some(wanted.as_str()) {
+                return false;
+            }
+        }
+        if let Some(service) = &self.service {
+            let dataset = event.get_str("event.dataset").unwrap_or("");
+            let ok = if self.linux {
+                match service.as_str() {
+                    "auth" => dataset == "system.auth",
+                    "syslog" => dataset.starts_with("system."),
+                    name => event.get_str("process.name") == Some(name),
+                }
+            } else {
+                dataset.split_once('.').is_some_and(|(_, s)| s == service)
+            };
+            if !ok {
+                return false;
+            }
+        }
+        match self.category.as_deref() {
+            None => true,
+            Some("webserver") => matches!(
+                event.get_str("event.dataset"),
+                Some("apache.access" | "zeek.http")
+            ),
+            Some(category) => event.get_str("event.category") == Some(category),
+        }
+    }
+}

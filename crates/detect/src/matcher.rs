@@ -1,0 +1,374 @@
+//! Conditions compiled for evaluation: a [`Matcher`] tree whose leaves test one field of an event.
+//!
+//! KQL `field:value` semantics, decided once at compile time from how the value was written:
+//! an unquoted value with `*`/`?` is a wildcard pattern; an unquoted `a.b.c.d/n` is a CIDR block (matching
+//! IP fields, or strings holding an address); anything else is an exact match, which also accepts a number,
+//! boolean or address written the same way. Comparisons are case-sensitive, as on Elastic keyword fields.
+//! A field holding an array matches when any element does.
+
+use std::cmp::Ordering;
+use std::net::IpAddr;
+
+use secops_event::{Event, Timestamp, Value};
+use secops_rules::{CompareOp, Expr, Literal, Piece};
+
+use crate::glob::Glob;
+use crate::CompileError;
+
+/// A compiled condition.
+#[derive(Debug, Clone)]
+pub enum Matcher {
+    And(Vec<Matcher>),
+    Or(Vec<Matcher>),
+    Not(Box<Matcher>),
+    Exists(String),
+    Test(String, Test),
+}
+
+/// A test of one field value.
+#[derive(Debug, Clone)]
+pub enum Test {
+    Exact(Exact),
+    Glob(Glob),
+    Cidr(Cidr),
+    Range(CompareOp, Bound),
+}
+
+/// An exact value, pre-parsed in every type a field might hold.
+#[derive(Debug, Clone)]
+pub struct Exact {
+    text: String,
+    number: Option<f64>,
+    ip: Option<IpAddr>,
+    boolean: Option<bool>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Cidr {
+    network: IpAddr,
+    prefix: u8,
+    /// The block as written: a string field holding exactly this text matches too.
+    text: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum Bound {
+    Number(f64),
+    Time(Timestamp),
+    Text(String),
+}
+
+impl Matcher {
+    /// Compiles a condition.
+    pub fn compile(expr: &Expr) -> Result<Matcher, CompileError> {
+        Ok(match expr {
+            Expr::And(items) => Matcher::And(
+                items
+                    .iter()
+                    .map(Matcher::compile)
+                    .collect::<Result<_, _>>()?,
+            ),
+            Expr::Or(items) => Matcher::Or(
+                items
+                    .iter()
+                    .map(Matcher::compile)
+                    .collect::<Result<_, _>>()?,
+            ),
+            Expr::Not(inner) => Matcher::Not(Box::new(Matcher::compile(inner)?)),
+            Expr::Exists { field } => Matcher::Exists(field.path.clone()),
+            Expr::Compare {
+                field,
+                op: CompareOp::Match,
+                value,
+            } => Matcher::Test(field.path.clone(), match_test(value)?),
+            Expr::Compare { field, op, value } => {
+                Matcher::Test(field.path.clone(), Test::Range(*op, bound(value)))
+            }
+        })
+    }
+
+    pub fn matches(&self, event: &Event) -> bool {
+        match self {
+            Matcher::And(items) => items.iter().all(|m| m.matches(event)),
+            Matcher::Or(items) => items.iter().any(|m| m.matches(event)),
+            Matcher::Not(inner) => !inner.matches(event),
+            Matcher::Exists(path) => field(event, path).is_some_and(|v| !v.is_null()),
+            Matcher::Test(path, test) => field(event, path).is_some_and(|v| test.matches(v)),
+        }
+    }
+}
+
+/// `@timestamp` lives outside the fields; everything else is a path lookup.
+fn field<'a>(event: &'a Event, path: &str) -> Option<FieldValue<'a>> {
+    if path == "@timestamp" {
+        return event.timestamp().map(FieldValue::Time);
+    }
+    event.get(path).map(FieldValue::Ref)
+}
+
+enum FieldValue<'a> {
+    Ref(&'a Value),
+    Time(Timestamp),
+}
+
+impl FieldValue<'_> {
+    fn is_null(&self) -> bool {
+        matches!(self, FieldValue::Ref(Value::Null))
+    }
+}
+
+impl Test {
+    fn matches(&self, value: FieldValue<'_>) -> bool {
+        match value {
+            FieldValue::Ref(v) => self.matches_value(v),
+            FieldValue::Time(t) => self.matches_value(&Value::Time(t)),
+        }
+    }
+
+    fn matches_value(&self, value: &Value) -> bool {
+        if let Value::Array(items) = value {
+            return items.iter().any(|item| self.matches_value(item));
+        }
+        match self {
+            Test::Exact(exact) => exact.matches_value(value),
+            Test::Glob(glob) => match value {
+                Value::Str(s) => glob.matches(s),
+                Value::Object(_) | Value::Null => false,
+                other => glob.matches(&other.to_string()),
+            },
+            Test::Cidr(cidr) => cidr.matches_value(value),
+            Test::Range(op, bound) => bound.compare(value).is_some_and(|ordering| match op {
+                CompareOp::Lt => ordering == Ordering::Less,
+                CompareOp::Le => ordering != Ordering::Greater,
+                CompareOp::Gt => ordering == Ordering::Greater,
+                CompareOp::Ge => ordering != Ordering::Less,
+                CompareOp::Match => ordering == Ordering::Equal,
+            }),
+        }
+    }
+}
+
+impl Exact {
+    pub fn new(text: &str) -> Self {
+        Exact {
+            text: text.to_string(),
+            number: text.parse::<f64>().ok().filter(|n| n.is_finite()),
+            ip: text.parse().ok(),
+            boolean: text.parse().ok(),
+        }
+    }
+
+    /// Whether a single (non-array) value equals this one.
+    pub fn matches_value(&self, value: &Value) -> bool {
+        match value {
+            Value::Str(s) => s.as_str() == self.text,
+            Value::Int(i) => self.number == Some(*i as f64),
+            Value::Float(f) => self.number == Some(*f),
+            Value::Bool(b) => self.boolean == Some(*b),
+            Value::Ip(ip) => self.ip == Some(*ip),
+            Value::Time(t) => Timestamp::parse_rfc3339(&self.text).is_ok_and(|x| x == *t),
+            Value::Null | Value::Array(_) | Value::Object(_) => false,
+        }
+    }
+}
+
+impl Cidr {
+    pub fn parse(text: &str) -> Option<Cidr> {
+        let (address, prefix) = text.split_once('/')?;
+        let network: IpAddr = address.parse().ok()?;
+        let prefix: u8 = prefix.parse().ok()?;
+        let bits = if network.is_ipv4() { 32 } else { 128 };
+        (prefix <= bits).then(|| Cidr {
+            network,
+            prefix,
+            text: text.to_string(),
+        })
+    }
+
+    /// An address inside the block, or a string equal to the block as written.
+    pub fn matches_value(&self, value: &Value) -> bool {
+        match value {
+            Value::Str(s) if s.as_str() == self.text => true,
+            other => other.as_ip().is_some_and(|ip| self.contains(ip)),
+        }
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.network, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                masked(u128::from(u32::from(net)), 32, self.prefix)
+                    == masked(u128::from(u32::from(ip)), 32, self.prefix)
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                masked(u128::from(net), 128, self.prefix)
+                    == masked(u128::from(ip), 128, self.prefix)
+            }
+            // An IPv4 address written as IPv4-mapped IPv6 matches an IPv4 block.
+            (IpAddr::V4(_), IpAddr::V6(ip)) => ip
+                .to_ipv4_mapped()
+                .is_some_and(|v4| self.contains(IpAddr::V4(v4))),
+            (IpAddr::V6(_), IpAddr::V4(_)) => false,
+        }
+    }
+}
+
+fn masked(bits: u128, width: u8, prefix: u8) -> u128 {
+    if prefix == 0 {
+        return 0;
+    }
+    let shift = u32::from(width - prefix);
+    (bits >> shift) << shift
+}
+
+impl Bound {
+    fn compare(&self, value: &Value) -> Option<Ordering> {
+        match self {
+            Bound::Number(bound) => value.as_f64().and_then(|v| v.partial_cmp(bound)),
+            Bound::Time(bound) => match value {
+                Value::Time(t) => Some(t.cmp(bound)),
+                Value::Str(s) => Timestamp::parse_rfc3339(s).ok().map(|t| t.cmp(bound)),
+                _ => None,
+            },
+            Bound::Text(bound) => value.as_str().map(|s| s.cmp(bound.as_str())),
+        }
+    }
+}
+
+fn bound(value: &Literal) -> Bound {
+    if let Ok(n) = value.text.parse::<f64>() {
+        return Bound::Number(n);
+    }
+    match Timestamp::parse_rfc3339(&value.text) {
+        Ok(t) => Bound::Time(t),
+        Err(_) => Bound::Text(value.text.clone()),
+    }
+}
+
+fn match_test(value: &Literal) -> Result<Test, CompileError> {
+    if let Some(pieces) = &value.wildcard {
+        return Ok(Test::Glob(Glob::new(pieces, false)));
+    }
+    // As in Kibana, a block in quotes is a block too (IPv6 blocks need quotes: `:` is special).
+    if value.text.contains('/') {
+        if let Some(cidr) = Cidr::parse(&value.text) {
+            return Ok(Test::Cidr(cidr));
+        }
+    }
+    Ok(Test::Exact(Exact::new(&value.text)))
+}
+
+/// A wildcard literal from plain text (`*` and `?` special), for exception entries.
+pub fn glob_from_text(text: &str, case_insensitive: bool) -> Glob {
+    let mut pieces = Vec::new();
+    let mut current = String::new();
+    for c in text.chars() {
+        match c {
+            '*' | '?' => {
+                if !current.is_empty() {
+                    pieces.push(Piece::Text(std::mem::take(&mut current)));
+                }
+                pieces.push(if c == '*' { Piece::Any } else { Piece::One });
+            }
+            c => current.push(c),
+        }
+    }
+    if !current.is_empty() {
+        pieces.push(Piece::Text(current));
+    }
+    Glob::new(&pieces, case_insensitive)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secops_event::{Location, Provenance};
+
+    fn event(fields: &[(&str, Value)]) -> Event {
+        let mut e = Event::new(Provenance::new("t", Location::Line(1)));
+        for (k, v) in fields {
+            e.insert(*k, v.clone());
+        }
+        e
+    }
+
+    fn kql(query: &str) -> Matcher {
+        Matcher::compile(&secops_rules::kql::parse(query).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn exact_matches_strings_numbers_ips_and_bools_as_written() {
+        let e = event(&[
+            ("s", Value::from("failure")),
+            ("n", Value::Int(4625)),
+            ("ip", Value::ip("10.0.0.1").unwrap()),
+            ("b", Value::Bool(true)),
+            ("sn", Value::from("4625")),
+        ]);
+        for query in [
+            "s:failure",
+            "s:\"failure\"",
+            "n:4625",
+            "ip:10.0.0.1",
+            "b:true",
+            "sn:4625",
+        ] {
+            assert!(kql(query).matches(&e), "{query}");
+        }
+        for query in ["s:Failure", "n:4624", "ip:10.0.0.2", "b:false", "missing:x"] {
+            assert!(!kql(query).matches(&e), "{query}");
+        }
+    }
+
+    #[test]
+    fn wildcards_cidr_ranges_exists_and_arrays() {
+        let e = event(&[
+            ("cmd", Value::from("powershell.exe -enc AAAA")),
+            ("ip", Value::ip("192.168.4.20").unwrap()),
+            ("sip", Value::from("2001:db8::7")),
+            ("count", Value::Int(7)),
+            (
+                "tags",
+                Value::Array(vec![Value::from("a"), Value::from("b")]),
+            ),
+            ("nothing", Value::Null),
+        ]);
+        for query in [
+            "cmd:*-enc*",
+            "cmd:powershell.exe*",
+            "cmd:*AAA?",
+            "ip:192.168.0.0/16",
+            "sip:\"2001:db8::/32\"",
+            "count >= 7 and count < 8",
+            "ip:*",
+            "tags:b",
+            "not nothing:*",
+            "@timestamp > \"2000-01-01T00:00:00Z\"",
+        ] {
+            let mut e = e.clone();
+            e.set_timestamp(Timestamp::from_unix_nanos(1_700_000_000_000_000_000));
+            assert!(kql(query).matches(&e), "{query}");
+        }
+        for query in [
+            "cmd:*-ENC*",
+            "cmd:\"*-enc*\"",
+            "ip:10.0.0.0/8",
+            "count > 7",
+            "tags:c",
+            "cmd:AAAA",
+        ] {
+            assert!(!kql(query).matches(&e), "{query}");
+        }
+    }
+
+    #[test]
+    fn cidr_edges() {
+        let block = Cidr::parse("10.20.0.0/28").unwrap();
+        assert!(block.contains("10.20.0.15".parse().unwrap()));
+        assert!(!block.contains("10.20.0.16".parse().unwrap()));
+        assert!(Cidr::parse("0.0.0.0/0")
+            .unwrap()
+            .contains("8.8.8.8".parse().unwrap()));
+        assert!(Cidr::parse("10.0.0.0/33").is_none());
+        assert!(block.contains("::ffff:10.20.0.3".parse().unwrap()));
+    }
+}

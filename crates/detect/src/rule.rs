@@ -1,0 +1,190 @@
+//! A rule compiled for the engine: its log-source filter, condition, exceptions, suppression and
+//! type-specific state.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use secops_event::{Event, Timestamp, Value};
+use secops_rules::{CheckedRule, RuleType};
+
+use crate::alert::{Alert, RuleInfo};
+use crate::exceptions::Exceptions;
+use crate::logsource::LogSourceFilter;
+use crate::matcher::Matcher;
+use crate::threshold::ThresholdState;
+use crate::{CompileError, Duration};
+
+#[derive(Debug)]
+pub struct CompiledRule {
+    pub info: Arc<RuleInfo>,
+    source: LogSourceFilter,
+    condition: Matcher,
+    exceptions: Exceptions,
+    suppression: Option<Suppression>,
+    kind: Kind,
+    pub stats: RuleStats,
+}
+
+/// What happened to the events a rule saw.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RuleStats {
+    pub matched: u64,
+    pub excepted: u64,
+    pub alerts: u64,
+    pub suppressed: u64,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Query,
+    Threshold(ThresholdState),
+}
+
+#[derive(Debug)]
+struct Suppression {
+    fields: Vec<String>,
+    duration: i64,
+    suppress_missing: bool,
+    last: HashMap<Vec<Option<String>>, Timestamp>,
+}
+
+impl CompiledRule {
+    /// Compiles a checked rule; `now` decides which exceptions have expired.
+    pub fn compile(checked: &CheckedRule, now: Timestamp) -> Result<CompiledRule, CompileError> {
+        let rule = &checked.file.rule;
+        let unsupported = |what: &str| CompileError::Unsupported {
+            rule: rule.id.clone(),
+            what: what.to_string(),
+        };
+        let condition = match &checked.query {
+            Some(expr) => Matcher::compile(expr)?,
+            None => {
+                return Err(unsupported(&format!(
+                    "{:?} rules without a KQL query",
+                    rule.rule_type
+                )))
+            }
+        };
+        let kind = match (rule.rule_type, &rule.threshold, checked.window) {
+            (RuleType::Query, ..) => Kind::Query,
+            (RuleType::Threshold, Some(spec), Some(window)) => {
+                Kind::Threshold(ThresholdState::new(spec, window))
+            }
+            (other, ..) => return Err(unsupported(&format!("rule type {other:?}"))),
+        };
+        let suppression = match &rule.alert_suppression {
+            Some(s) => {
+                let unit = match s.duration.unit.as_str() {
+                    "s" => 1,
+                    "m" => 60,
+                    "h" => 3600,
+                    other => {
+                        return Err(CompileError::Exception(format!(
+                            "alert_suppression.duration.unit {other:?}: use s, m or h"
+                        )))
+                    }
+                };
+                Some(Suppression {
+                    fields: s.group_by.clone(),
+                    duration: Duration::from_secs(s.duration.value * unit).as_nanos() as i64,
+                    suppress_missing: s.missing_fields_strategy.as_deref() != Some("doNotSuppress"),
+                    last: HashMap::new(),
+                })
+            }
+            None => None,
+        };
+        Ok(CompiledRule {
+            info: Arc::new(RuleInfo {
+                id: rule.id.clone(),
+                name: rule.name.clone(),
+                author: rule.author.clone(),
+                version: 1,
+                rule_type: rule.rule_type,
+                severity: rule.severity,
+                risk_score: rule.risk_score,
+                threat: rule.threat.clone(),
+            }),
+            source: LogSourceFilter::new(&rule.log_source),
+            condition,
+            exceptions: Exceptions::compile(&rule.exceptions, now)?,
+            suppression,
+            kind,
+            stats: RuleStats::default(),
+        })
+    }
+
+    /// Runs the rule on one event, pushing any alert.
+    pub fn process(&mut self, event: &Event, out: &mut Vec<Alert>) {
+        if self.source.matches(event) {
+            self.process_in_source(event, out);
+        }
+    }
+
+    /// Runs the rule on an event already known to come from the rule's log source (test events that name
+    /// no `event.module`).
+    pub fn process_in_source(&mut self, event: &Event, out: &mut Vec<Alert>) {
+        if !self.condition.matches(event) {
+            return;
+        }
+        self.stats.matched += 1;
+        if !self.exceptions.is_empty() && self.exceptions.matches(event) {
+            self.stats.excepted += 1;
+            return;
+        }
+        let alert = match &mut self.kind {
+            Kind::Query => {
+                let time = event.timestamp().unwrap_or(Timestamp::from_unix_nanos(0));
+                Alert::new(
+                    self.info.clone(),
+                    vec![event.clone()],
+                    Vec::new(),
+                    1,
+                    time,
+                    time,
+                    vec![event.provenance().clone()],
+                )
+            }
+            Kind::Threshold(state) => match state.observe(event) {
+                Some(c) => Alert::new(
+                    self.info.clone(),
+                    c.events,
+                    c.group,
+                    c.count,
+                    c.first,
+                    c.last,
+                    c.provenance,
+                ),
+                None => return,
+            },
+        };
+        if self.suppressed(&alert, event) {
+            self.stats.suppressed += 1;
+            return;
+        }
+        self.stats.alerts += 1;
+        out.push(alert);
+    }
+
+    /// Alert suppression: one alert per group-by values per duration (by event time).
+    fn suppressed(&mut self, alert: &Alert, event: &Event) -> bool {
+        let Some(s) = &mut self.suppression else {
+            return false;
+        };
+        let key: Vec<Option<String>> = s
+            .fields
+            .iter()
+            .map(|f| event.get(f).map(Value::to_string))
+            .collect();
+        if key.iter().any(Option::is_none) && !s.suppress_missing {
+            return false;
+        }
+        let now = alert.timestamp;
+        match s.last.get(&key) {
+            Some(last) if now.unix_nanos() - last.unix_nanos() < s.duration => true,
+            _ => {
+                s.last.insert(key, now);
+                false
+            }
+        }
+    }
+}

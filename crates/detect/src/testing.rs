@@ -1,0 +1,319 @@
+//! Running a rule's embedded `[[test]]` cases (detection-as-code.md section 6.6): events come from inline
+//! tables (`repeat`, `every`, `at`), raw log lines through a parser, or a corpus file; the rule runs alone;
+//! the alert count, groups and fields are checked. Inline events that set no `event.module` are taken to
+//! come from the rule's log source; events from parsers are routed like any other.
+
+use std::path::{Path, PathBuf};
+
+use secops_event::{Event, Location, Object, Provenance, Timestamp, Value};
+use secops_ingest::{read_bytes, read_input, Format, Input, Options};
+use secops_rules::{CheckedRule, Duration, Expectation, RuleTest};
+
+use crate::alert::Alert;
+use crate::rule::CompiledRule;
+
+/// The default base time of test events.
+pub const DEFAULT_START: &str = "2026-01-01T00:00:00Z";
+
+/// The result of one test case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestOutcome {
+    pub rule: String,
+    pub test: String,
+    pub result: TestResult,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TestResult {
+    Passed,
+    Failed(Vec<String>),
+    /// The case needs data that is not present (a shared corpus), with the reason.
+    Skipped(String),
+}
+
+/// Runs every test case of `rule`. `shared` is the folder that `corpus = "shared/..."` paths start from
+/// (the parent of `shared/`); `now` decides which exceptions have expired.
+pub fn run_tests(rule: &CheckedRule, shared: &Path, now: Timestamp) -> Vec<TestOutcome> {
+    rule.file
+        .tests
+        .iter()
+        .map(|test| TestOutcome {
+            rule: rule.file.rule.name.clone(),
+            test: test.name.clone(),
+            result: run_one(rule, test, shared, now),
+        })
+        .collect()
+}
+
+fn run_one(rule: &CheckedRule, test: &RuleTest, shared: &Path, now: Timestamp) -> TestResult {
+    let events = match test_events(test, shared) {
+        Ok(Some(events)) => events,
+        Ok(None) => {
+            return TestResult::Skipped(format!(
+                "{} is not present",
+                test.corpus.as_deref().unwrap_or("the corpus")
+            ))
+        }
+        Err(e) => return TestResult::Failed(vec![e]),
+    };
+    let now = test
+        .now
+        .as_deref()
+        .and_then(|t| Timestamp::parse_rfc3339(t).ok())
+        .unwrap_or(now);
+    let mut compiled = match CompiledRule::compile(rule, now) {
+        Ok(c) => c,
+        Err(e) => return TestResult::Failed(vec![e.to_string()]),
+    };
+    let mut alerts = Vec::new();
+    for event in &events {
+        // Inline events that name no module stand for the rule's own log source.
+        if event.get("event.module").is_none() {
+            compiled.process_in_source(event, &mut alerts);
+        } else {
+            compiled.process(event, &mut alerts);
+        }
+    }
+    let failures = check(test, &alerts);
+    if failures.is_empty() {
+        TestResult::Passed
+    } else {
+        TestResult::Failed(failures)
+    }
+}
+
+fn check(test: &RuleTest, alerts: &[Alert]) -> Vec<String> {
+    let mut failures = Vec::new();
+    let n = alerts.len() as u64;
+    let exact = test.alerts.or(match test.expect {
+        Some(Expectation::Alert) => Some(1),
+        Some(Expectation::NoAlert) => Some(0),
+        None => None,
+    });
+    if let Some(want) = exact.filter(|&w| w != n) {
+        failures.push(format!(
+            "expected {want} alert(s), got {n}{}",
+            describe(alerts)
+        ));
+    }
+    if let Some(min) = test.min_alerts.filter(|&m| n < m) {
+        failures.push(format!("expected at least {min} alert(s), got {n}"));
+    }
+    if let Some(max) = test.max_alerts.filter(|&m| n > m) {
+        failures.push(format!(
+            "expected at most {max} alert(s), got {n}{}",
+            describe(alerts)
+        ));
+    }
+    for group in &test.expect_groups {
+        if !alerts
+            .iter()
+            .any(|a| a.group.iter().any(|(_, v)| v == group) || a.group_key() == *group)
+        {
+            failures.push(format!("no alert for group {group:?}{}", describe(alerts)));
+        }
+    }
+    if let Some(first) = alerts.first() {
+        for (path, want) in &test.expect_fields {
+            let want = toml_text(want);
+            match alert_field(first, path) {
+                Some(got) if got == want => {}
+                got => failures.push(format!("{path}: expected {want:?}, got {got:?}")),
+            }
+        }
+    } else if !test.expect_fields.is_empty() {
+        failures.push("expect_fields given but no alert was raised".into());
+    }
+    failures
+}
+
+fn describe(alerts: &[Alert]) -> String {
+    if alerts.is_empty() {
+        return String::new();
+    }
+    let groups: Vec<String> = alerts
+        .iter()
+        .take(5)
+        .map(|a| format!("{}({})", a.group_key(), a.count))
+        .collect();
+    format!(" [{}]", groups.join(", "))
+}
+
+/// A field of an alert as tests name it: `threshold.count`, `rule.*`, a group-by field, or a field of the
+/// first event.
+pub fn alert_field(alert: &Alert, path: &str) -> Option<String> {
+    match path {
+        "threshold.count" => return Some(alert.count.to_string()),
+        "rule.id" => return Some(alert.rule.id.clone()),
+        "rule.name" => return Some(alert.rule.name.clone()),
+        "rule.severity" => return Some(format!("{:?}", alert.rule.severity).to_lowercase()),
+        "rule.risk_score" => return Some(alert.rule.risk_score.to_string()),
+        _ => {}
+    }
+    if let Some((_, v)) = alert.group.iter().find(|(f, _)| f == path) {
+        return Some(v.clone());
+    }
+    alert
+        .events
+        .first()
+        .and_then(|e| e.get_value(path))
+        .map(|v| v.to_string())
+}
+
+fn toml_text(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The case's events in time order, or `None` when its corpus is absent.
+fn test_events(test: &RuleTest, shared: &Path) -> Result<Option<Vec<Event>>, String> {
+    let start = Timestamp::parse_rfc3339(test.start.as_deref().unwrap_or(DEFAULT_START))
+        .map_err(|e| format!("start: {e}"))?;
+    let mut events = Vec::new();
+    for (index, table) in test.events.iter().enumerate() {
+        expand_table(table, index, start, &mut events)?;
+    }
+    if !test.raw.is_empty() {
+        let format = parser_format(test)?;
+        let options = Options {
+            format: Some(format),
+            year: test.year,
+        };
+        let text = test.raw.join("\n");
+        let summary = read_bytes(format, "raw", text.as_bytes(), &options, &mut |r| {
+            events.extend(r.ok())
+        });
+        if summary.rejected > 0 {
+            return Err(format!(
+                "{} raw line(s) did not parse: {}",
+                summary.rejected, summary.rejections[0].first
+            ));
+        }
+    }
+    if let Some(corpus) = &test.corpus {
+        let path = resolve_corpus(shared, corpus);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let options = Options {
+            format: Some(parser_format(test)?),
+            year: test.year,
+        };
+        read_input(&Input::File(path.clone()), &options, &mut |r| {
+            events.extend(r.ok())
+        })
+        .map_err(|e| e.to_string())?;
+    }
+    if let Some(file) = &test.events_file {
+        return Err(format!(
+            "events_file {file:?}: not supported yet; inline the events"
+        ));
+    }
+    // Stable: events at the same time keep their order of writing.
+    events.sort_by_key(|e| e.timestamp());
+    Ok(Some(events))
+}
+
+fn parser_format(test: &RuleTest) -> Result<Format, String> {
+    test.parser
+        .as_deref()
+        .unwrap_or("syslog")
+        .parse::<Format>()
+        .map_err(|e| e.to_string())
+}
+
+/// `shared/corpus/...` is read from the shared folder given; other paths as they are.
+fn resolve_corpus(shared: &Path, corpus: &str) -> PathBuf {
+    match corpus.strip_prefix("shared/") {
+        Some(rest) => shared.join(rest),
+        None => PathBuf::from(corpus),
+    }
+}
+
+/// One `[[test.events]]` table: `repeat` events `every` apart, from `start + at` (or `@timestamp`).
+fn expand_table(
+    table: &toml::Table,
+    index: usize,
+    start: Timestamp,
+    out: &mut Vec<Event>,
+) -> Result<(), String> {
+    let context = |m: String| format!("test.events[{index}]: {m}");
+    let repeat = match table.get("repeat") {
+        Some(toml::Value::Integer(n)) if *n >= 1 => *n as u64,
+        Some(other) => {
+            return Err(context(format!(
+                "repeat must be a positive integer, not {other}"
+            )))
+        }
+        None => 1,
+    };
+    let every = match table.get("every") {
+        Some(toml::Value::String(s)) => s
+            .parse::<Duration>()
+            .map_err(|e| context(e.to_string()))?
+            .as_nanos() as i64,
+        Some(other) => {
+            return Err(context(format!(
+                "every must be a duration string, not {other}"
+            )))
+        }
+        None => 0,
+    };
+    let base = match (table.get("@timestamp"), table.get("at")) {
+        (Some(toml::Value::String(t)), _) => {
+            Timestamp::parse_rfc3339(t).map_err(|e| context(e.to_string()))?
+        }
+        (_, Some(toml::Value::String(at))) => {
+            let offset = at.strip_prefix('+').unwrap_or(at);
+            let nanos = if offset.trim_end_matches(|c: char| c.is_ascii_alphabetic()) == "0" {
+                0
+            } else {
+                offset
+                    .parse::<Duration>()
+                    .map_err(|e| context(e.to_string()))?
+                    .as_nanos() as i64
+            };
+            Timestamp::from_unix_nanos(start.unix_nanos() + nanos)
+        }
+        (Some(other), _) | (_, Some(other)) => {
+            return Err(context(format!(
+                "@timestamp and at must be strings, not {other}"
+            )))
+        }
+        (None, None) => start,
+    };
+    for i in 0..repeat {
+        let mut event = Event::new(Provenance::new(
+            format!("test.events[{index}]"),
+            Location::Ordinal(i + 1),
+        ));
+        event.set_timestamp(Timestamp::from_unix_nanos(
+            base.unix_nanos() + every * i as i64,
+        ));
+        for (key, value) in table {
+            if !matches!(key.as_str(), "repeat" | "every" | "at" | "@timestamp") {
+                event.insert(key.as_str(), from_toml(value));
+            }
+        }
+        out.push(event);
+    }
+    Ok(())
+}
+
+fn from_toml(value: &toml::Value) -> Value {
+    match value {
+        toml::Value::String(s) => Value::from(s.as_str()),
+        toml::Value::Integer(i) => Value::Int(*i),
+        toml::Value::Float(f) => Value::Float(*f),
+        toml::Value::Boolean(b) => Value::Bool(*b),
+        toml::Value::Datetime(d) => Value::from(d.to_string()),
+        toml::Value::Array(items) => Value::Array(items.iter().map(from_toml).collect()),
+        toml::Value::Table(t) => Value::Object(
+            t.iter()
+                .map(|(k, v)| (k.as_str(), from_toml(v)))
+                .collect::<Object>(),
+        ),
+    }
+}

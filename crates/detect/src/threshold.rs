@@ -1,0 +1,156 @@
+//! Threshold rules: count matching events per group within a window; alert when the count (weighted by
+//! `count_field`, e.g. syslog's `event.count`) reaches the value and, when given, a field's distinct values
+//! reach the cardinality.
+//!
+//! Sliding windows keep each group's recent events and drop those older than the window before the last
+//! one; after an alert the group starts over. Tumbling windows count per fixed bucket
+//! (`floor(time / window)`) and alert at most once per bucket.
+
+use std::collections::{HashMap, VecDeque};
+
+use secops_event::{Event, Provenance, Timestamp, Value};
+use secops_rules::{Threshold, WindowMode};
+
+use crate::alert::{MAX_EVENTS, MAX_PROVENANCE};
+use crate::Duration;
+
+#[derive(Debug)]
+pub struct ThresholdState {
+    fields: Vec<String>,
+    value: u64,
+    window: u64,
+    mode: WindowMode,
+    count_field: Option<String>,
+    cardinality: Option<(String, u64)>,
+    groups: HashMap<Vec<String>, Group>,
+}
+
+#[derive(Debug, Default)]
+struct Group {
+    /// (time, weight, cardinality value, provenance), oldest first.
+    entries: VecDeque<(Timestamp, u64, Option<String>, Provenance)>,
+    total: u64,
+    samples: Vec<Event>,
+    bucket: Option<i64>,
+    fired: bool,
+}
+
+/// What a threshold crossing reports.
+#[derive(Debug)]
+pub struct Crossing {
+    pub group: Vec<(String, String)>,
+    pub count: u64,
+    pub first: Timestamp,
+    pub last: Timestamp,
+    pub events: Vec<Event>,
+    pub provenance: Vec<Provenance>,
+}
+
+impl ThresholdState {
+    pub fn new(spec: &Threshold, window: Duration) -> Self {
+        ThresholdState {
+            fields: spec.field.clone(),
+            value: spec.value,
+            window: window.as_nanos(),
+            mode: spec.window_mode,
+            count_field: spec.count_field.clone(),
+            cardinality: spec.cardinality.first().map(|c| (c.field.clone(), c.value)),
+            groups: HashMap::new(),
+        }
+    }
+
+    /// Counts a matching event; returns a crossing when the threshold is reached. Events without a time or
+    /// without every group-by field are not counted (returns `None`).
+    pub fn observe(&mut self, event: &Event) -> Option<Crossing> {
+        let time = event.timestamp()?;
+        let key = self
+            .fields
+            .iter()
+            .map(|f| event.get(f).map(Value::to_string))
+            .collect::<Option<Vec<_>>>()?;
+        let weight = match &self.count_field {
+            Some(f) => event
+                .get(f)
+                .and_then(Value::as_i64)
+                .filter(|&n| n > 0)
+                .map_or(1, |n| n as u64),
+            None => 1,
+        };
+        let distinct_value = match &self.cardinality {
+            Some((field, _)) => Some(event.get(field)?.to_string()),
+            None => None,
+        };
+        let group = self.groups.entry(key.clone()).or_default();
+        match self.mode {
+            WindowMode::Sliding => {
+                while group
+                    .entries
+                    .front()
+                    .is_some_and(|(t, ..)| time.unix_nanos() - t.unix_nanos() > self.window as i64)
+                {
+                    if let Some((_, w, ..)) = group.entries.pop_front() {
+                        group.total -= w;
+                    }
+                }
+                if group.entries.is_empty() {
+                    group.samples.clear();
+                }
+            }
+            WindowMode::Tumbling => {
+                let bucket = time.unix_nanos().div_euclid(self.window as i64);
+                if group.bucket != Some(bucket) {
+                    *group = Group {
+                        bucket: Some(bucket),
+                        ..Group::default()
+                    };
+                }
+                if group.fired {
+                    return None;
+                }
+            }
+        }
+        group
+            .entries
+            .push_back((time, weight, distinct_value, event.provenance().clone()));
+        group.total += weight;
+        if group.samples.len() < MAX_EVENTS {
+            group.samples.push(event.clone());
+        }
+        if group.total < self.value {
+            return None;
+        }
+        if let Some((_, needed)) = &self.cardinality {
+            let mut distinct: Vec<&str> = group
+                .entries
+                .iter()
+                .filter_map(|(_, _, v, _)| v.as_deref())
+                .collect();
+            distinct.sort_unstable();
+            distinct.dedup();
+            if (distinct.len() as u64) < *needed {
+                return None;
+            }
+        }
+        let crossing = Crossing {
+            group: self.fields.iter().cloned().zip(key).collect(),
+            count: group.total,
+            first: group.entries.front().map_or(time, |(t, ..)| *t),
+            last: time,
+            events: std::mem::take(&mut group.samples),
+            provenance: group
+                .entries
+                .iter()
+                .take(MAX_PROVENANCE)
+                .map(|(.., p)| p.clone())
+                .collect(),
+        };
+        match self.mode {
+            WindowMode::Sliding => {
+                group.entries.clear();
+                group.total = 0;
+            }
+            WindowMode::Tumbling => group.fired = true,
+        }
+        Some(crossing)
+    }
+}

@@ -1,0 +1,91 @@
+//! Acceptance on the real OpenSSH log: brute-force alerts for the heavy sources, none for light ones.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use secops_detect::Engine;
+use secops_event::Timestamp;
+use secops_ingest::{read_input, Input, Options};
+use secops_rules::RuleFile;
+
+#[test]
+fn brute_force_rule_flags_heavy_sources_and_not_light_ones() {
+    let corpus =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/linux/OpenSSH_2k.log");
+    if !corpus.exists() {
+        eprintln!(
+            "SKIPPED: {} is not present (CI provides ../shared)",
+            corpus.display()
+        );
+        return;
+    }
+    let rule_path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../rules/credential_access/credential_access_ssh_password_brute_force.toml");
+    let text = std::fs::read_to_string(&rule_path).unwrap();
+    let checked = RuleFile::parse(&rule_path, &text)
+        .and_then(|f| f.check(&rule_path, &text))
+        .unwrap();
+    let (mut engine, errors) = Engine::new(
+        std::slice::from_ref(&checked),
+        Timestamp::parse_rfc3339("2026-11-22T00:00:00Z").unwrap(),
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+
+    let mut events = Vec::new();
+    let options = Options {
+        year: Some(2016),
+        ..Options::default()
+    };
+    read_input(&Input::File(corpus), &options, &mut |r| {
+        events.extend(r.ok())
+    })
+    .unwrap();
+    let mut alerts = Vec::new();
+    for event in &events {
+        engine.process(event, &mut alerts);
+    }
+
+    // Failures per source, as the rule counts them (message-repeated lines weigh their count).
+    let mut failures: BTreeMap<String, u64> = BTreeMap::new();
+    for e in &events {
+        let counted = e.get_str("event.outcome") == Some("failure")
+            && matches!(
+                e.get_str("event.action"),
+                Some("ssh_login" | "ssh_invalid_user")
+            );
+        if let (true, Some(ip)) = (counted, e.get("source.ip")) {
+            *failures.entry(ip.to_string()).or_default() +=
+                e.get("event.count").and_then(|c| c.as_i64()).unwrap_or(1) as u64;
+        }
+    }
+    let alerted: BTreeMap<String, usize> = alerts.iter().fold(BTreeMap::new(), |mut m, a| {
+        *m.entry(a.group_key()).or_default() += 1;
+        m
+    });
+    for heavy in ["183.62.140.253", "187.141.143.180", "103.99.0.122"] {
+        assert!(
+            alerted.contains_key(heavy),
+            "{heavy} not alerted; alerts: {alerted:?}"
+        );
+    }
+    for (source, count) in &failures {
+        if *count < 10 {
+            assert!(
+                !alerted.contains_key(source),
+                "{source} has only {count} failures but alerted"
+            );
+        }
+    }
+    // Every alert reaches the threshold, within five minutes, and traces back to corpus lines.
+    for alert in &alerts {
+        assert!(alert.count >= 10, "{alert:?}");
+        assert!(alert.timestamp.unix_nanos() - alert.first.unix_nanos() <= 300_000_000_000);
+        assert!(alert
+            .provenance
+            .iter()
+            .all(|p| p.source.ends_with("OpenSSH_2k.log")));
+        assert_eq!(alert.rule.techniques(), ["T1110", "T1110.001"]);
+    }
+}

@@ -1,0 +1,241 @@
+//! Threshold windows, cardinality, exceptions with expiry and alert suppression: the alert case, the
+//! no-alert case and the boundary of each.
+
+#![allow(clippy::unwrap_used, clippy::panic)] // test helpers outside #[test] functions
+
+use std::path::Path;
+
+use secops_detect::testing::{run_tests, TestResult};
+use secops_detect::{Alert, CompiledRule};
+use secops_event::{Event, Location, Provenance, Timestamp, Value};
+use secops_rules::{CheckedRule, RuleFile};
+
+const NOW: &str = "2026-11-22T00:00:00Z";
+
+fn rule(threshold: &str, extra: &str) -> CheckedRule {
+    let text = format!(
+        r#"
+[metadata]
+creation_date = "2026-11-22"
+updated_date = "2026-11-22"
+maturity = "development"
+
+[rule]
+id = "00000000-0000-4000-8000-000000000001"
+name = "test rule"
+description = "test"
+author = ["tests"]
+license = "Apache-2.0"
+type = "threshold"
+query = "event.outcome:failure"
+severity = "low"
+risk_score = 21
+{extra}
+
+[rule.log_source]
+product = "linux"
+
+[rule.threshold]
+{threshold}
+"#
+    );
+    let path = Path::new("test.toml");
+    RuleFile::parse(path, &text)
+        .and_then(|f| f.check(path, &text))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn failure(seconds: i64, ip: &str, user: &str) -> Event {
+    let mut e = Event::new(Provenance::new("t", Location::Ordinal(seconds as u64)));
+    e.set_timestamp(Timestamp::from_unix_nanos(
+        1_767_225_600_000_000_000 + seconds * 1_000_000_000,
+    ));
+    e.insert("event.module", "system");
+    e.insert("event.outcome", "failure");
+    e.insert("source.ip", Value::ip(ip).unwrap());
+    e.insert("user.name", user);
+    e
+}
+
+fn run(rule: &CheckedRule, events: &[Event]) -> (Vec<Alert>, secops_detect::RuleStats) {
+    let mut compiled = CompiledRule::compile(rule, Timestamp::parse_rfc3339(NOW).unwrap()).unwrap();
+    let mut alerts = Vec::new();
+    for e in events {
+        compiled.process(e, &mut alerts);
+    }
+    (alerts, compiled.stats)
+}
+
+const TEN_IN_5M: &str = "field = [\"source.ip\"]\nvalue = 10\nwindow = \"5m\"";
+
+#[test]
+fn sliding_window_includes_its_boundary_and_excludes_past_it() {
+    let rule = rule(TEN_IN_5M, "");
+    // 10 events, 9 gaps: at 300 s exactly the first is still inside the window
+    let inside: Vec<Event> = (0..10)
+        .map(|i| failure(i * 300 / 9, "203.0.113.7", "root"))
+        .collect();
+    assert_eq!(
+        inside.last().unwrap().timestamp().unwrap().unix_nanos()
+            - inside[0].timestamp().unwrap().unix_nanos(),
+        300_000_000_000
+    );
+    let (alerts, _) = run(&rule, &inside);
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(
+        (alerts[0].count, alerts[0].group_key().as_str()),
+        (10, "203.0.113.7")
+    );
+    let outside: Vec<Event> = (0..10)
+        .map(|i| failure(i * 34, "203.0.113.7", "root"))
+        .collect();
+    assert!(
+        run(&rule, &outside).0.is_empty(),
+        "306 s is past the window"
+    );
+    let nine: Vec<Event> = (0..9).map(|i| failure(i, "203.0.113.7", "root")).collect();
+    assert!(run(&rule, &nine).0.is_empty(), "N-1 events");
+}
+
+#[test]
+fn groups_are_counted_apart_and_start_over_after_an_alert() {
+    let rule = rule(TEN_IN_5M, "");
+    let mut events: Vec<Event> = (0..10).map(|i| failure(i, "203.0.113.7", "root")).collect();
+    events.extend((0..9).map(|i| failure(i, "198.51.100.9", "root")));
+    events.extend((10..29).map(|i| failure(i, "203.0.113.7", "root")));
+    events.sort_by_key(|e| e.timestamp());
+    let (alerts, stats) = run(&rule, &events);
+    let groups: Vec<String> = alerts.iter().map(Alert::group_key).collect();
+    assert_eq!(
+        groups,
+        ["203.0.113.7", "203.0.113.7"],
+        "29 events: alert at 10 and 20, not at 29"
+    );
+    assert_eq!(stats.matched, 38);
+}
+
+#[test]
+fn tumbling_window_alerts_once_per_bucket_and_not_across_buckets() {
+    let rule = rule(
+        "field = [\"source.ip\"]\nvalue = 10\nwindow = \"5m\"\nwindow_mode = \"tumbling\"",
+        "",
+    );
+    // 25 events inside one bucket -> one alert
+    let (alerts, _) = run(
+        &rule,
+        &(0..25)
+            .map(|i| failure(i, "203.0.113.7", "root"))
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(alerts.len(), 1);
+    // 10 events straddling a bucket edge (5 before, 5 after 300 s) -> none
+    let straddle: Vec<Event> = (0..10)
+        .map(|i| failure(295 + i, "203.0.113.7", "root"))
+        .collect();
+    assert!(run(&rule, &straddle).0.is_empty());
+}
+
+#[test]
+fn cardinality_catches_spraying_across_users_only() {
+    let rule = rule("field = [\"source.ip\"]\nvalue = 5\nwindow = \"10m\"\n[[rule.threshold.cardinality]]\nfield = \"user.name\"\nvalue = 5", "");
+    let spray: Vec<Event> = (0..5)
+        .map(|i| failure(i * 10, "203.0.113.7", &format!("user{i}")))
+        .collect();
+    let (alerts, _) = run(&rule, &spray);
+    assert_eq!(alerts.len(), 1);
+    let one_user: Vec<Event> = (0..12)
+        .map(|i| failure(i * 10, "203.0.113.7", "root"))
+        .collect();
+    assert!(
+        run(&rule, &one_user).0.is_empty(),
+        "many failures, one user: not spraying"
+    );
+    let four_users: Vec<Event> = (0..8)
+        .map(|i| failure(i * 10, "203.0.113.7", &format!("user{}", i % 4)))
+        .collect();
+    assert!(
+        run(&rule, &four_users).0.is_empty(),
+        "boundary: 4 distinct users"
+    );
+}
+
+fn exception(expire: &str) -> String {
+    format!(
+        "\n[[rule.exceptions]]\ndescription = \"scanner\"\n{expire}\n[[rule.exceptions.entries]]\nfield = \"source.ip\"\ntype = \"cidr\"\nvalue = \"10.20.0.0/28\"\n"
+    )
+}
+
+#[test]
+fn exceptions_apply_until_they_expire() {
+    let events: Vec<Event> = (0..10).map(|i| failure(i, "10.20.0.5", "root")).collect();
+    let live = rule(
+        TEN_IN_5M,
+        &exception("expire_time = \"2027-01-01T00:00:00Z\""),
+    );
+    let (alerts, stats) = run(&live, &events);
+    assert!(alerts.is_empty());
+    assert_eq!(stats.excepted, 10);
+    let expired = rule(
+        TEN_IN_5M,
+        &exception("expire_time = \"2026-01-01T00:00:00Z\""),
+    );
+    assert_eq!(
+        run(&expired, &events).0.len(),
+        1,
+        "an expired exception no longer applies"
+    );
+    let outside: Vec<Event> = (0..10).map(|i| failure(i, "10.20.0.16", "root")).collect();
+    assert_eq!(
+        run(&live, &outside).0.len(),
+        1,
+        "first address past the /28"
+    );
+}
+
+#[test]
+fn suppression_keeps_one_alert_per_group_per_duration() {
+    let suppress = "\n[rule.alert_suppression]\ngroup_by = [\"source.ip\"]\nduration = { value = 1, unit = \"h\" }\n";
+    let rule = rule(TEN_IN_5M, suppress);
+    // three crossings 20 minutes apart, then one 61 minutes after the first
+    let mut events = Vec::new();
+    for start in [0, 1200, 2400, 3660] {
+        events.extend((0..10).map(|i| failure(start + i, "203.0.113.7", "root")));
+    }
+    let (alerts, stats) = run(&rule, &events);
+    assert_eq!(
+        alerts.len(),
+        2,
+        "{:?}",
+        alerts.iter().map(|a| a.timestamp).collect::<Vec<_>>()
+    );
+    assert_eq!(stats.suppressed, 2);
+}
+
+#[test]
+fn embedded_tests_can_fail() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../rules/credential_access/credential_access_ssh_password_brute_force.toml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replacen("value = 10", "value = 11", 1);
+    let checked = RuleFile::parse(&path, &text)
+        .and_then(|f| f.check(&path, &text))
+        .unwrap();
+    let outcomes = run_tests(
+        &checked,
+        Path::new("/nonexistent"),
+        Timestamp::parse_rfc3339(NOW).unwrap(),
+    );
+    let failed: Vec<&str> = outcomes
+        .iter()
+        .filter(|o| matches!(o.result, TestResult::Failed(_)))
+        .map(|o| o.test.as_str())
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            "ten failures in three minutes from one address alert",
+            "'message repeated' lines count with their multiplicity"
+        ]
+    );
+}
