@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod alerts_out;
 mod cmd;
 // Parsing allocates many small strings across threads; mimalloc measured faster than the system allocator
 // here and does not fragment across long multi-format runs (see README, Performance).
@@ -16,6 +17,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod memory;
 mod output;
 mod progress;
+mod ruleset;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -32,6 +34,11 @@ struct Cli {
 enum Command {
     /// Read logs and print them as normalized (ECS) events, with a summary per input.
     Ingest(cmd::ingest::Args),
+    /// Run detection rules over logs and print the alerts, with a summary.
+    Detect(cmd::detect::Args),
+    /// Inspect rules.
+    #[command(subcommand)]
+    Rules(cmd::rules::Rules),
     /// List the log formats secops reads.
     Formats,
     /// Measure throughput and peak memory.
@@ -51,6 +58,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Ingest(args) => cmd::ingest::run(args),
+        Command::Detect(args) => cmd::detect::run(args),
+        Command::Rules(rules) => cmd::rules::run(rules),
         Command::Formats => cmd::formats::run(),
         Command::Bench(bench) => cmd::bench::run(bench),
     };

@@ -64,7 +64,8 @@ fn table_row(event: &Event) -> String {
     )
 }
 
-fn clip(text: &str, width: usize) -> String {
+/// `text` cut to `width` characters, with an ellipsis when cut.
+pub fn clip(text: &str, width: usize) -> String {
     if text.chars().count() <= width {
         return text.to_string();
     }

@@ -160,3 +160,102 @@ fn unknown_format_name_is_a_usage_error_listing_known_ones() {
         stderr(&out)
     );
 }
+
+#[test]
+fn detect_with_the_bundled_pack_folds_an_attack_into_one_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("auth.log");
+    let mut lines = String::new();
+    for i in 0..25 {
+        lines.push_str(&format!("Mar  3 10:{:02}:{:02} web sshd[77]: Failed password for root from 198.51.100.23 port 4{i:04} ssh2\n", i / 6, (i % 6) * 10));
+    }
+    for i in 0..5 {
+        lines.push_str(&format!("Mar  3 11:00:0{i} web sshd[78]: Failed password for admin from 192.0.2.8 port 5{i:04} ssh2\n"));
+    }
+    std::fs::write(&log, lines).unwrap();
+    let out = secops(&[
+        "detect",
+        log.to_str().unwrap(),
+        "--year",
+        "2026",
+        "--output",
+        "jsonl",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let alerts: Vec<serde_json::Value> = String::from_utf8(out.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let alert = &alerts[0];
+    assert_eq!(alert["source.ip"], "198.51.100.23");
+    assert_eq!(alert["threshold.count"], 10);
+    assert_eq!(
+        alert["alert.suppression.events"], 10,
+        "the second crossing is folded in"
+    );
+    assert_eq!(alert["rule.author"][0], "secops");
+    assert_eq!(alert["threat.technique.id"][1], "T1110.001");
+    assert!(alert["event.provenance"][0]
+        .as_str()
+        .unwrap()
+        .ends_with("auth.log:1"));
+    let err = stderr(&out);
+    assert!(err.contains("alerts: 1 [medium 1]"), "{err}");
+}
+
+#[test]
+fn detect_reports_a_bad_rule_and_runs_the_others_unless_strict() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    let good = std::fs::read_to_string(
+        repo().join("rules/credential_access/credential_access_ssh_password_brute_force.toml"),
+    )
+    .unwrap();
+    std::fs::write(rules.join("good.toml"), &good).unwrap();
+    std::fs::write(
+        rules.join("bad.toml"),
+        good.replacen("window = \"5m\"", "window = \"soon\"", 1),
+    )
+    .unwrap();
+    let rules_arg = rules.to_str().unwrap();
+    let out = secops(&[
+        "detect",
+        "samples/auth.log",
+        "--rules",
+        rules_arg,
+        "--year",
+        "2023",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = stderr(&out);
+    assert!(
+        err.contains("bad.toml:46: rule.threshold.window: invalid duration \"soon\""),
+        "{err}"
+    );
+    assert!(err.contains("rules: 1 loaded, 1 not running"), "{err}");
+    let out = secops(&[
+        "detect",
+        "samples/auth.log",
+        "--rules",
+        rules_arg,
+        "--strict",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--strict"), "{}", stderr(&out));
+}
+
+#[test]
+fn rules_list_shows_type_severity_and_attack_ids() {
+    let out = secops(&["rules", "list"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.lines().any(|l| l.contains("threshold")
+            && l.contains("medium")
+            && l.contains("T1110,T1110.001")),
+        "{stdout}"
+    );
+}

@@ -54,6 +54,11 @@ pub struct Alert {
     pub events: Vec<Event>,
     /// Where every counted event came from (up to [`MAX_PROVENANCE`]).
     pub provenance: Vec<Provenance>,
+    /// Later alerts of the same group folded into this one by alert suppression, and their events.
+    pub suppressed: u64,
+    pub suppressed_count: u64,
+    /// The time of the last event, suppressed ones included.
+    pub last_seen: Timestamp,
 }
 
 impl Alert {
@@ -85,7 +90,20 @@ impl Alert {
             count,
             events,
             provenance,
+            suppressed: 0,
+            suppressed_count: 0,
+            last_seen: last,
         }
+    }
+
+    /// Folds a later alert of the same group into this one (alert suppression).
+    pub(crate) fn absorb(&mut self, later: &Alert) {
+        self.suppressed += 1;
+        self.suppressed_count += later.count;
+        self.last_seen = self.last_seen.max(later.timestamp);
+        let room = MAX_PROVENANCE.saturating_sub(self.provenance.len());
+        self.provenance
+            .extend(later.provenance.iter().take(room).cloned());
     }
 
     /// The group values joined, for display and tests (`203.0.113.7`, `alice|10.0.0.1`).

@@ -30,6 +30,10 @@ impl Engine {
         &self.rules
     }
 
+    pub fn rules_mut(&mut self) -> &mut [CompiledRule] {
+        &mut self.rules
+    }
+
     /// Runs every rule on `event` (events should arrive in time order for stateful rules).
     pub fn process(&mut self, event: &Event, out: &mut Vec<Alert>) {
         for rule in &mut self.rules {

@@ -20,7 +20,7 @@ mod threshold;
 pub use alert::{Alert, RuleInfo, MAX_EVENTS, MAX_PROVENANCE};
 pub use engine::Engine;
 pub use logsource::LogSourceFilter;
-pub use rule::{CompiledRule, RuleStats};
+pub use rule::{CompiledRule, RuleStats, Selection};
 pub use secops_rules::Duration;
 
 /// Why a rule could not be compiled.

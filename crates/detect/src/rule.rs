@@ -25,6 +25,16 @@ pub struct CompiledRule {
     pub stats: RuleStats,
 }
 
+/// What the stateless part of a rule decided about an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selection {
+    /// Not from the rule's log source, or the condition does not hold.
+    Skipped,
+    /// The condition holds but an exception covers the event.
+    Excepted,
+    Selected,
+}
+
 /// What happened to the events a rule saw.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RuleStats {
@@ -45,7 +55,8 @@ struct Suppression {
     fields: Vec<String>,
     duration: i64,
     suppress_missing: bool,
-    last: HashMap<Vec<Option<String>>, Timestamp>,
+    /// Per group: the time of the alert that opened the period and its index in the output.
+    last: HashMap<Vec<Option<String>>, (Timestamp, usize)>,
 }
 
 impl CompiledRule {
@@ -123,14 +134,40 @@ impl CompiledRule {
     /// Runs the rule on an event already known to come from the rule's log source (test events that name
     /// no `event.module`).
     pub fn process_in_source(&mut self, event: &Event, out: &mut Vec<Alert>) {
+        match self.select_in_source(event) {
+            Selection::Selected => {
+                self.stats.matched += 1;
+                self.observe(event, out);
+            }
+            Selection::Excepted => {
+                self.stats.matched += 1;
+                self.stats.excepted += 1;
+            }
+            Selection::Skipped => {}
+        }
+    }
+
+    /// The stateless part, safe to run on many threads: does the event reach this rule's state?
+    pub fn select(&self, event: &Event) -> Selection {
+        if self.source.matches(event) {
+            self.select_in_source(event)
+        } else {
+            Selection::Skipped
+        }
+    }
+
+    fn select_in_source(&self, event: &Event) -> Selection {
         if !self.condition.matches(event) {
-            return;
+            Selection::Skipped
+        } else if !self.exceptions.is_empty() && self.exceptions.matches(event) {
+            Selection::Excepted
+        } else {
+            Selection::Selected
         }
-        self.stats.matched += 1;
-        if !self.exceptions.is_empty() && self.exceptions.matches(event) {
-            self.stats.excepted += 1;
-            return;
-        }
+    }
+
+    /// The stateful part, for a selected event (events in time order): counts it and pushes any alert.
+    pub fn observe(&mut self, event: &Event, out: &mut Vec<Alert>) {
         let alert = match &mut self.kind {
             Kind::Query => {
                 let time = event.timestamp().unwrap_or(Timestamp::from_unix_nanos(0));
@@ -157,7 +194,7 @@ impl CompiledRule {
                 None => return,
             },
         };
-        if self.suppressed(&alert, event) {
+        if self.suppressed(&alert, event, out) {
             self.stats.suppressed += 1;
             return;
         }
@@ -165,8 +202,9 @@ impl CompiledRule {
         out.push(alert);
     }
 
-    /// Alert suppression: one alert per group-by values per duration (by event time).
-    fn suppressed(&mut self, alert: &Alert, event: &Event) -> bool {
+    /// Alert suppression: one alert per group-by values per duration (by event time). A suppressed alert is
+    /// folded into the one it repeats, when that one is still in `out`.
+    fn suppressed(&mut self, alert: &Alert, event: &Event, out: &mut [Alert]) -> bool {
         let Some(s) = &mut self.suppression else {
             return false;
         };
@@ -180,9 +218,17 @@ impl CompiledRule {
         }
         let now = alert.timestamp;
         match s.last.get(&key) {
-            Some(last) if now.unix_nanos() - last.unix_nanos() < s.duration => true,
+            Some((opened, index)) if now.unix_nanos() - opened.unix_nanos() < s.duration => {
+                if let Some(kept) = out
+                    .get_mut(*index)
+                    .filter(|k| k.rule.id == alert.rule.id && k.group == alert.group)
+                {
+                    kept.absorb(alert);
+                }
+                true
+            }
             _ => {
-                s.last.insert(key, now);
+                s.last.insert(key, (now, out.len()));
                 false
             }
         }

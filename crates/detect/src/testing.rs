@@ -144,6 +144,8 @@ fn describe(alerts: &[Alert]) -> String {
 pub fn alert_field(alert: &Alert, path: &str) -> Option<String> {
     match path {
         "threshold.count" => return Some(alert.count.to_string()),
+        "alert.suppressed" => return Some(alert.suppressed.to_string()),
+        "alert.suppressed_count" => return Some(alert.suppressed_count.to_string()),
         "rule.id" => return Some(alert.rule.id.clone()),
         "rule.name" => return Some(alert.rule.name.clone()),
         "rule.severity" => return Some(format!("{:?}", alert.rule.severity).to_lowercase()),

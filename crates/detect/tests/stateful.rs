@@ -235,6 +235,7 @@ fn embedded_tests_can_fail() {
         failed,
         [
             "ten failures in three minutes from one address alert",
+            "a long attack from one address is one alert that counts every failure",
             "'message repeated' lines count with their multiplicity"
         ]
     );

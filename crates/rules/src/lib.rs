@@ -12,6 +12,7 @@ mod duration;
 mod error;
 mod expr;
 pub mod kql;
+pub mod load;
 mod rule;
 mod span;
 

@@ -1,5 +1,7 @@
 //! One file per subcommand.
 
 pub mod bench;
+pub mod detect;
 pub mod formats;
 pub mod ingest;
+pub mod rules;

@@ -1,0 +1,168 @@
+//! How alerts are printed: a table for people, JSON lines, CSV, and a timeline for Timesketch and
+//! Timeline Explorer.
+
+use clap::ValueEnum;
+use secops_detect::Alert;
+use serde_json::{json, Map, Value as Json};
+
+use crate::output::clip;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AlertOutput {
+    Table,
+    Jsonl,
+    Csv,
+    /// CSV with Timesketch's `message`, `datetime`, `timestamp_desc` columns.
+    Timeline,
+}
+
+pub fn header(output: AlertOutput) -> Option<String> {
+    match output {
+        AlertOutput::Table => Some(format!(
+            "{:<25} {:<8} {:<44} {:<18} {:>6}  SOURCE",
+            "TIME", "SEVERITY", "RULE", "GROUP", "COUNT"
+        )),
+        AlertOutput::Jsonl => None,
+        AlertOutput::Csv => Some(
+            "timestamp,first,rule_id,rule_name,severity,risk_score,attack,group,count,source"
+                .into(),
+        ),
+        AlertOutput::Timeline => Some(
+            "message,datetime,timestamp_desc,rule_id,severity,attack,group,count,source".into(),
+        ),
+    }
+}
+
+pub fn render(alert: &Alert, output: AlertOutput) -> String {
+    let source = alert
+        .provenance
+        .first()
+        .map(|p| p.to_string())
+        .unwrap_or_default();
+    let attack = alert.rule.techniques().join(" ");
+    let severity = format!("{:?}", alert.rule.severity).to_lowercase();
+    match output {
+        AlertOutput::Table => format!(
+            "{:<25} {:<8} {:<44} {:<18} {:>6}  {}",
+            alert.timestamp.to_rfc3339(),
+            severity,
+            clip(&alert.rule.name, 44),
+            clip(&alert.group_key(), 18),
+            alert.count + alert.suppressed_count,
+            source
+        ),
+        AlertOutput::Jsonl => to_json(alert).to_string(),
+        AlertOutput::Csv => [
+            alert.timestamp.to_rfc3339(),
+            alert.first.to_rfc3339(),
+            alert.rule.id.clone(),
+            alert.rule.name.clone(),
+            severity,
+            alert.rule.risk_score.to_string(),
+            attack,
+            alert.group_key(),
+            alert.count.to_string(),
+            source,
+        ]
+        .iter()
+        .map(|f| csv_field(f))
+        .collect::<Vec<_>>()
+        .join(","),
+        AlertOutput::Timeline => [
+            format!("{} ({})", alert.rule.name, alert.group_key()),
+            alert.timestamp.to_rfc3339(),
+            "Alert Time".into(),
+            alert.rule.id.clone(),
+            severity,
+            attack,
+            alert.group_key(),
+            alert.count.to_string(),
+            source,
+        ]
+        .iter()
+        .map(|f| csv_field(f))
+        .collect::<Vec<_>>()
+        .join(","),
+    }
+}
+
+/// The alert as one JSON document (ECS-style names; `rule.author` is kept for licence attribution).
+pub fn to_json(alert: &Alert) -> Json {
+    let rule = &alert.rule;
+    let mut doc = Map::new();
+    doc.insert("@timestamp".into(), json!(alert.timestamp.to_rfc3339()));
+    doc.insert("alert.id".into(), json!(alert.id));
+    doc.insert("alert.first".into(), json!(alert.first.to_rfc3339()));
+    doc.insert("rule.id".into(), json!(rule.id));
+    doc.insert("rule.name".into(), json!(rule.name));
+    doc.insert("rule.author".into(), json!(rule.author));
+    doc.insert("rule.version".into(), json!(rule.version));
+    doc.insert(
+        "rule.type".into(),
+        json!(format!("{:?}", rule.rule_type).to_lowercase()),
+    );
+    doc.insert(
+        "rule.severity".into(),
+        json!(format!("{:?}", rule.severity).to_lowercase()),
+    );
+    doc.insert("rule.risk_score".into(), json!(rule.risk_score));
+    doc.insert("threat.tactic.id".into(), json!(rule.tactics()));
+    doc.insert("threat.technique.id".into(), json!(rule.techniques()));
+    if !alert.group.is_empty() {
+        doc.insert("threshold.count".into(), json!(alert.count));
+        doc.insert(
+            "threshold.terms".into(),
+            Json::Array(
+                alert
+                    .group
+                    .iter()
+                    .map(|(f, v)| json!({"field": f, "value": v}))
+                    .collect(),
+            ),
+        );
+        for (field, value) in &alert.group {
+            doc.insert(field.clone(), json!(value));
+        }
+    }
+    if alert.suppressed > 0 {
+        doc.insert(
+            "alert.suppression.docs_count".into(),
+            json!(alert.suppressed),
+        );
+        doc.insert(
+            "alert.suppression.events".into(),
+            json!(alert.suppressed_count),
+        );
+        doc.insert(
+            "alert.last_seen".into(),
+            json!(alert.last_seen.to_rfc3339()),
+        );
+    }
+    doc.insert(
+        "event.provenance".into(),
+        json!(alert
+            .provenance
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()),
+    );
+    doc.insert(
+        "events".into(),
+        Json::Array(alert.events.iter().map(|e| e.to_json()).collect()),
+    );
+    Json::Object(doc)
+}
+
+fn csv_field(text: &str) -> String {
+    // Formula characters are prefixed so spreadsheets do not run them (CSV injection).
+    let text = if text.starts_with(['=', '+', '-', '@']) {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    };
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
+    }
+}

@@ -1,0 +1,291 @@
+//! `secops detect PATH...`: ingest, run the rules, print alerts, and summarize.
+//!
+//! Parsing and each rule's stateless part (log source, condition, exceptions) run in parallel on the
+//! workers; only events some rule selected come back. They are put in time order, across inputs, before the
+//! stateful part of each rule sees them, so a threshold spanning two files counts right. Memory grows with
+//! the selected events, not with the input.
+
+use std::collections::BTreeMap;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use secops_detect::{Alert, Engine, Selection};
+use secops_event::{Event, Timestamp};
+use secops_ingest::parallel::{read_all, Consumer, Order};
+use secops_ingest::{expand, Format, IngestError, Options, Summary};
+use secops_rules::Severity;
+
+use crate::alerts_out::{header, render, AlertOutput};
+use crate::cmd::ingest::parse_format;
+use crate::progress::inputs_bar;
+use crate::{ruleset, Outcome};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Files, directories, glob patterns, or `-` for standard input.
+    #[arg(required = true)]
+    paths: Vec<String>,
+    /// Rule folders or files (repeatable; default: the bundled pack).
+    #[arg(long = "rules")]
+    rules: Vec<PathBuf>,
+    /// Stop when any rule fails to load (by default it is reported and the others run).
+    #[arg(long)]
+    strict: bool,
+    #[arg(long, value_enum, default_value = "table")]
+    output: AlertOutput,
+    /// Only alerts of this severity or higher.
+    #[arg(long, value_parser = parse_severity)]
+    min_severity: Option<Severity>,
+    /// Only events at or after this time (RFC 3339).
+    #[arg(long, value_parser = parse_time)]
+    since: Option<Timestamp>,
+    /// Only events before this time (RFC 3339).
+    #[arg(long, value_parser = parse_time)]
+    until: Option<Timestamp>,
+    /// Read every input as this format (see `secops formats`).
+    #[arg(long, value_parser = parse_format)]
+    format: Option<Format>,
+    /// Year of the first line of syslog files without years.
+    #[arg(long)]
+    year: Option<i32>,
+    /// Worker threads (default: one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
+fn parse_severity(text: &str) -> Result<Severity, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "low" => Ok(Severity::Low),
+        "medium" => Ok(Severity::Medium),
+        "high" => Ok(Severity::High),
+        "critical" => Ok(Severity::Critical),
+        other => Err(format!(
+            "unknown severity {other:?}: use low, medium, high or critical"
+        )),
+    }
+}
+
+fn parse_time(text: &str) -> Result<Timestamp, String> {
+    Timestamp::parse_rfc3339(text).map_err(|e| e.to_string())
+}
+
+/// An event some rule selected, with the rules that selected it.
+struct Hit {
+    event: Event,
+    rules: Vec<u32>,
+}
+
+/// Per-record result sent back from the workers.
+enum Item {
+    Hit(Hit),
+    /// An event no rule selected; `excepted` counts rules whose exception covered it.
+    Miss {
+        excepted: Vec<u32>,
+    },
+    Rejected,
+}
+
+#[derive(Default)]
+struct Collector {
+    hits: Vec<Hit>,
+    events: u64,
+    rejected: u64,
+    excepted: BTreeMap<u32, u64>,
+    summaries: Vec<Result<Summary, IngestError>>,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Consumer<Item> for Collector {
+    fn record(&mut self, _index: usize, item: Item) {
+        match item {
+            Item::Hit(hit) => {
+                self.events += 1;
+                self.hits.push(hit);
+            }
+            Item::Miss { excepted } => {
+                self.events += 1;
+                for rule in excepted {
+                    *self.excepted.entry(rule).or_default() += 1;
+                }
+            }
+            Item::Rejected => self.rejected += 1,
+        }
+    }
+
+    fn done(&mut self, _index: usize, summary: Result<Summary, IngestError>) {
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
+        self.summaries.push(summary);
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<Outcome> {
+    let (rules, rule_errors) = ruleset::load(&args.rules);
+    for error in &rule_errors {
+        eprintln!("error: {error}");
+    }
+    if args.strict && !rule_errors.is_empty() {
+        bail!("{} rule(s) failed to load (--strict)", rule_errors.len());
+    }
+    let now = Timestamp::from_datetime(&chrono_now()).context("the clock is out of range")?;
+    let (mut engine, compile_errors) = Engine::new(&rules, now);
+    for (id, error) in &compile_errors {
+        eprintln!("error: rule {id}: {error}");
+    }
+    if args.strict && !compile_errors.is_empty() {
+        bail!("{} rule(s) cannot run (--strict)", compile_errors.len());
+    }
+    let (inputs, input_errors) = expand(&args.paths);
+    for error in &input_errors {
+        eprintln!("error: {error}");
+    }
+    let options = Options {
+        format: args.format,
+        year: args.year,
+    };
+    let (since, until) = (args.since, args.until);
+    let selectors = engine.rules();
+    let mut collector = Collector {
+        bar: Some(inputs_bar(inputs.len())),
+        ..Collector::default()
+    };
+    read_all(
+        &inputs,
+        &options,
+        Order::Completion,
+        args.threads,
+        |record| {
+            let event = match record {
+                Ok(event) => event,
+                Err(_) => return Some(Item::Rejected),
+            };
+            let time = event.timestamp();
+            if since.is_some_and(|s| time.is_none_or(|t| t < s))
+                || until.is_some_and(|u| time.is_none_or(|t| t >= u))
+            {
+                return None;
+            }
+            let (mut selected, mut excepted) = (Vec::new(), Vec::new());
+            for (index, rule) in selectors.iter().enumerate() {
+                match rule.select(&event) {
+                    Selection::Selected => selected.push(index as u32),
+                    Selection::Excepted => excepted.push(index as u32),
+                    Selection::Skipped => {}
+                }
+            }
+            Some(if selected.is_empty() {
+                Item::Miss { excepted }
+            } else {
+                Item::Hit(Hit {
+                    event,
+                    rules: selected,
+                })
+            })
+        },
+        &mut collector,
+    );
+    if let Some(bar) = collector.bar.take() {
+        bar.finish_and_clear();
+    }
+    // Stateful rules need time order; a stable sort keeps each input's order among equal times.
+    collector.hits.sort_by_key(|h| h.event.timestamp());
+    let mut alerts: Vec<Alert> = Vec::new();
+    let rules_mut = engine.rules_mut();
+    for hit in &collector.hits {
+        for &index in &hit.rules {
+            if let Some(rule) = rules_mut.get_mut(index as usize) {
+                rule.stats.matched += 1;
+                rule.observe(&hit.event, &mut alerts);
+            }
+        }
+    }
+    for (&index, &count) in &collector.excepted {
+        if let Some(rule) = rules_mut.get_mut(index as usize) {
+            rule.stats.matched += count;
+            rule.stats.excepted += count;
+        }
+    }
+    alerts.sort_by_key(|a| a.timestamp);
+    if let Some(min) = args.min_severity {
+        alerts.retain(|a| a.rule.severity >= min);
+    }
+    print_alerts(&alerts, args.output)?;
+    Ok(summarize(
+        &engine,
+        &collector,
+        &alerts,
+        rules.len() + rule_errors.len(),
+        rule_errors.len() + compile_errors.len(),
+        input_errors.len(),
+    ))
+}
+
+fn chrono_now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+}
+
+fn print_alerts(alerts: &[Alert], output: AlertOutput) -> anyhow::Result<()> {
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let mut write = || -> std::io::Result<()> {
+        if let Some(header) = header(output) {
+            writeln!(out, "{header}")?;
+        }
+        for alert in alerts {
+            writeln!(out, "{}", render(alert, output))?;
+        }
+        out.flush()
+    };
+    match write() {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing alerts"),
+        _ => Ok(()),
+    }
+}
+
+fn summarize(
+    engine: &Engine,
+    collector: &Collector,
+    alerts: &[Alert],
+    rules_total: usize,
+    rules_failed: usize,
+    input_errors: usize,
+) -> Outcome {
+    let unreadable = input_errors + collector.summaries.iter().filter(|s| s.is_err()).count();
+    for summary in &collector.summaries {
+        match summary {
+            Err(e) => eprintln!("error: {e}"),
+            Ok(s) if s.rejected > 0 => eprintln!("{s}"),
+            Ok(_) => {}
+        }
+    }
+    eprintln!(
+        "rules: {} loaded, {rules_failed} not running; events: {} read, {} rejected, {unreadable} inputs unreadable",
+        rules_total - rules_failed,
+        collector.events,
+        collector.rejected
+    );
+    let mut by_severity: BTreeMap<String, usize> = BTreeMap::new();
+    for alert in alerts {
+        *by_severity
+            .entry(format!("{:?}", alert.rule.severity).to_lowercase())
+            .or_default() += 1;
+    }
+    let severities: Vec<String> = by_severity
+        .iter()
+        .map(|(s, n)| format!("{s} {n}"))
+        .collect();
+    eprintln!("alerts: {} [{}]", alerts.len(), severities.join(", "));
+    for rule in engine.rules().iter().filter(|r| r.stats.matched > 0) {
+        let s = rule.stats;
+        eprintln!(
+            "  {:<52} matched {:>7}  excepted {:>5}  alerts {:>5}  suppressed {:>4}",
+            rule.info.name, s.matched, s.excepted, s.alerts, s.suppressed
+        );
+    }
+    if collector.rejected > 0 || unreadable > 0 || rules_failed > 0 {
+        Outcome::Rejections
+    } else {
+        Outcome::Clean
+    }
+}
