@@ -43,7 +43,7 @@ pub fn render(alert: &Alert, output: AlertOutput) -> String {
     let severity = format!("{:?}", alert.rule.severity).to_lowercase();
     match output {
         AlertOutput::Table => format!(
-            "{:<25} {:<8} {:<44} {:<18} {:>6}  {}",
+            "{:<30} {:<8} {:<44} {:<18} {:>6}  {}",
             alert.timestamp.to_rfc3339(),
             severity,
             clip(&alert.rule.name, 44),
