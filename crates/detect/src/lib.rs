@@ -14,6 +14,7 @@ mod glob;
 mod logsource;
 pub mod matcher;
 mod rule;
+mod sequence;
 pub mod testing;
 mod threshold;
 
@@ -30,4 +31,6 @@ pub enum CompileError {
     Unsupported { rule: String, what: String },
     #[error("exception {0}")]
     Exception(String),
+    #[error("query: {0}")]
+    Query(String),
 }

@@ -29,9 +29,24 @@ pub enum Matcher {
 #[derive(Debug, Clone)]
 pub enum Test {
     Exact(Exact),
+    /// Case-insensitive equality of text (EQL `:`, `in~`); the text is stored lowercased.
+    ExactFolded(String),
     Glob(Glob),
     Cidr(Cidr),
     Range(CompareOp, Bound),
+    /// Prefix, suffix or substring, with the needle lowercased when case-insensitive.
+    Affix {
+        kind: Affix,
+        needle: String,
+        case_insensitive: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Affix {
+    Starts,
+    Ends,
+    Contains,
 }
 
 /// An exact value, pre-parsed in every type a field might hold.
@@ -76,13 +91,8 @@ impl Matcher {
             ),
             Expr::Not(inner) => Matcher::Not(Box::new(Matcher::compile(inner)?)),
             Expr::Exists { field } => Matcher::Exists(field.path.clone()),
-            Expr::Compare {
-                field,
-                op: CompareOp::Match,
-                value,
-            } => Matcher::Test(field.path.clone(), match_test(value)?),
             Expr::Compare { field, op, value } => {
-                Matcher::Test(field.path.clone(), Test::Range(*op, bound(value)))
+                Matcher::Test(field.path.clone(), compare_test(*op, value)?)
             }
         })
     }
@@ -131,6 +141,32 @@ impl Test {
         }
         match self {
             Test::Exact(exact) => exact.matches_value(value),
+            Test::ExactFolded(text) => match value {
+                Value::Str(s) => s.to_lowercase() == *text,
+                Value::Object(_) | Value::Null => false,
+                other => other.to_string().to_lowercase() == *text,
+            },
+            Test::Affix {
+                kind,
+                needle,
+                case_insensitive,
+            } => {
+                let haystack = match value {
+                    Value::Str(s) => s.to_string(),
+                    Value::Object(_) | Value::Null => return false,
+                    other => other.to_string(),
+                };
+                let haystack = if *case_insensitive {
+                    haystack.to_lowercase()
+                } else {
+                    haystack
+                };
+                match kind {
+                    Affix::Starts => haystack.starts_with(needle.as_str()),
+                    Affix::Ends => haystack.ends_with(needle.as_str()),
+                    Affix::Contains => haystack.contains(needle.as_str()),
+                }
+            }
             Test::Glob(glob) => match value {
                 Value::Str(s) => glob.matches(s),
                 Value::Object(_) | Value::Null => false,
@@ -142,7 +178,7 @@ impl Test {
                 CompareOp::Le => ordering != Ordering::Greater,
                 CompareOp::Gt => ordering == Ordering::Greater,
                 CompareOp::Ge => ordering != Ordering::Less,
-                CompareOp::Match => ordering == Ordering::Equal,
+                _ => ordering == Ordering::Equal,
             }),
         }
     }
@@ -242,6 +278,58 @@ fn bound(value: &Literal) -> Bound {
         Ok(t) => Bound::Time(t),
         Err(_) => Bound::Text(value.text.clone()),
     }
+}
+
+fn compare_test(op: CompareOp, value: &Literal) -> Result<Test, CompileError> {
+    let pieces = || {
+        value
+            .wildcard
+            .clone()
+            .unwrap_or_else(|| vec![Piece::Text(value.text.clone())])
+    };
+    let affix = |kind, case_insensitive: bool| Test::Affix {
+        kind,
+        needle: if case_insensitive {
+            value.text.to_lowercase()
+        } else {
+            value.text.clone()
+        },
+        case_insensitive,
+    };
+    Ok(match op {
+        CompareOp::Match => match_test(value)?,
+        CompareOp::Lt | CompareOp::Le | CompareOp::Gt | CompareOp::Ge => {
+            Test::Range(op, bound(value))
+        }
+        CompareOp::Equals {
+            case_insensitive: false,
+        } => Test::Exact(Exact::new(&value.text)),
+        CompareOp::Equals {
+            case_insensitive: true,
+        } => Test::ExactFolded(value.text.to_lowercase()),
+        CompareOp::Like { case_insensitive } => Test::Glob(Glob::new(&pieces(), case_insensitive)),
+        CompareOp::StartsWith { case_insensitive } => affix(Affix::Starts, case_insensitive),
+        CompareOp::EndsWith { case_insensitive } => affix(Affix::Ends, case_insensitive),
+        CompareOp::Contains { case_insensitive } => affix(Affix::Contains, case_insensitive),
+        CompareOp::InCidr => Test::Cidr(Cidr::parse(&value.text).ok_or_else(|| {
+            CompileError::Query(format!("cidrMatch: {:?} is not a CIDR block", value.text))
+        })?),
+    })
+}
+
+/// An EQL event query: its category (matched against `event.category`, arrays included) and condition.
+pub fn compile_event_query(query: &secops_rules::eql::EventQuery) -> Result<Matcher, CompileError> {
+    let condition = Matcher::compile(&query.condition)?;
+    Ok(match &query.category {
+        Some(category) => Matcher::And(vec![
+            Matcher::Test(
+                "event.category".into(),
+                Test::ExactFolded(category.to_lowercase()),
+            ),
+            condition,
+        ]),
+        None => condition,
+    })
 }
 
 fn match_test(value: &Literal) -> Result<Test, CompileError> {
@@ -357,6 +445,48 @@ mod tests {
             "cmd:AAAA",
         ] {
             assert!(!kql(query).matches(&e), "{query}");
+        }
+    }
+
+    fn eql(query: &str) -> Matcher {
+        match secops_rules::eql::parse(query).unwrap() {
+            secops_rules::eql::EqlQuery::Event(q) => compile_event_query(&q).unwrap(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn eql_operators_respect_case_rules() {
+        let e = event(&[
+            (
+                "event.category",
+                Value::Array(vec![Value::from("process"), Value::from("start")]),
+            ),
+            ("process.name", Value::from("CMD.exe")),
+            ("process.command_line", Value::from("cmd.exe /c whoami")),
+            ("source.ip", Value::ip("10.1.2.3").unwrap()),
+            ("process.pid", Value::Int(4)),
+        ]);
+        for query in [
+            r#"process where process.name == "CMD.exe""#,
+            r#"process where process.name : "cmd.exe""#,
+            r#"process where process.name in~ ("cmd.exe", "powershell.exe")"#,
+            r#"any where process.command_line like~ "*WHOAMI*""#,
+            r#"any where startsWith~(process.name, "cmd") and endsWith(process.name, ".exe")"#,
+            r#"any where stringContains(process.command_line, "/c")"#,
+            r#"any where cidrMatch(source.ip, "10.0.0.0/8")"#,
+            r#"any where process.pid == 4 and process.pid != 5"#,
+        ] {
+            assert!(eql(query).matches(&e), "{query}");
+        }
+        for query in [
+            r#"process where process.name == "cmd.exe""#,
+            r#"network where process.name : "cmd.exe""#,
+            r#"any where process.command_line like "*WHOAMI*""#,
+            r#"any where startsWith(process.name, "cmd")"#,
+            r#"any where cidrMatch(source.ip, "192.168.0.0/16")"#,
+        ] {
+            assert!(!eql(query).matches(&e), "{query}");
         }
     }
 

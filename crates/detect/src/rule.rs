@@ -5,13 +5,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use secops_event::{Event, Timestamp, Value};
+use secops_rules::eql::EqlQuery;
 use secops_rules::{CheckedRule, RuleType};
 
 use crate::alert::{Alert, RuleInfo};
 use crate::exceptions::Exceptions;
 use crate::logsource::LogSourceFilter;
-use crate::matcher::Matcher;
-use crate::threshold::ThresholdState;
+use crate::matcher::{compile_event_query, Matcher};
+use crate::sequence::SequenceState;
+use crate::threshold::{Crossing, ThresholdState};
 use crate::{CompileError, Duration};
 
 #[derive(Debug)]
@@ -46,8 +48,10 @@ pub struct RuleStats {
 
 #[derive(Debug)]
 enum Kind {
+    /// One alert per matching event (KQL queries and single-event EQL).
     Query,
     Threshold(ThresholdState),
+    Sequence(SequenceState),
 }
 
 #[derive(Debug)]
@@ -67,21 +71,28 @@ impl CompiledRule {
             rule: rule.id.clone(),
             what: what.to_string(),
         };
-        let condition = match &checked.query {
-            Some(expr) => Matcher::compile(expr)?,
-            None => {
+        let (condition, kind) = match (&checked.query, &checked.eql) {
+            (_, Some(EqlQuery::Event(query))) => (compile_event_query(query)?, Kind::Query),
+            (_, Some(EqlQuery::Sequence(sequence))) => {
+                let state = SequenceState::new(sequence)?;
+                (state.selector(), Kind::Sequence(state))
+            }
+            (Some(expr), None) => {
+                let kind = match (rule.rule_type, &rule.threshold, checked.window) {
+                    (RuleType::Query, ..) => Kind::Query,
+                    (RuleType::Threshold, Some(spec), Some(window)) => {
+                        Kind::Threshold(ThresholdState::new(spec, window))
+                    }
+                    (other, ..) => return Err(unsupported(&format!("rule type {other:?}"))),
+                };
+                (Matcher::compile(expr)?, kind)
+            }
+            (None, None) => {
                 return Err(unsupported(&format!(
-                    "{:?} rules without a KQL query",
+                    "{:?} rules without a KQL or EQL query",
                     rule.rule_type
                 )))
             }
-        };
-        let kind = match (rule.rule_type, &rule.threshold, checked.window) {
-            (RuleType::Query, ..) => Kind::Query,
-            (RuleType::Threshold, Some(spec), Some(window)) => {
-                Kind::Threshold(ThresholdState::new(spec, window))
-            }
-            (other, ..) => return Err(unsupported(&format!("rule type {other:?}"))),
         };
         let suppression = match &rule.alert_suppression {
             Some(s) => {
@@ -182,15 +193,11 @@ impl CompiledRule {
                 )
             }
             Kind::Threshold(state) => match state.observe(event) {
-                Some(c) => Alert::new(
-                    self.info.clone(),
-                    c.events,
-                    c.group,
-                    c.count,
-                    c.first,
-                    c.last,
-                    c.provenance,
-                ),
+                Some(c) => self.alert_from(c),
+                None => return,
+            },
+            Kind::Sequence(state) => match state.observe(event) {
+                Some(c) => self.alert_from(c),
                 None => return,
             },
         };
@@ -200,6 +207,18 @@ impl CompiledRule {
         }
         self.stats.alerts += 1;
         out.push(alert);
+    }
+
+    fn alert_from(&self, c: Crossing) -> Alert {
+        Alert::new(
+            self.info.clone(),
+            c.events,
+            c.group,
+            c.count,
+            c.first,
+            c.last,
+            c.provenance,
+        )
     }
 
     /// Alert suppression: one alert per group-by values per duration (by event time). A suppressed alert is

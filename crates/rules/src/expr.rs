@@ -36,6 +36,26 @@ pub enum CompareOp {
     Le,
     Gt,
     Ge,
+    /// EQL `==` (case-sensitive) and `:` on values without wildcards (case-insensitive): exact equality;
+    /// numbers, booleans and addresses compare as such.
+    Equals {
+        case_insensitive: bool,
+    },
+    /// EQL `like` / `like~`, and `:` with `*`/`?`: the literal's wildcard pieces must match.
+    Like {
+        case_insensitive: bool,
+    },
+    StartsWith {
+        case_insensitive: bool,
+    },
+    EndsWith {
+        case_insensitive: bool,
+    },
+    Contains {
+        case_insensitive: bool,
+    },
+    /// EQL `cidrMatch`: the field holds an address inside the literal's block.
+    InCidr,
 }
 
 /// A value as written: unescaped text, and its wildcard pieces when it is an unquoted pattern.

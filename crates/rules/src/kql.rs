@@ -479,6 +479,7 @@ mod tests {
                     CompareOp::Le => "<=",
                     CompareOp::Gt => ">",
                     CompareOp::Ge => ">=",
+                    other => panic!("KQL never makes {other:?}"),
                 };
                 let wild = if value.wildcard.is_some() { "~" } else { "" };
                 let quote = if value.quoted { "\"" } else { "" };

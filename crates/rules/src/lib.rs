@@ -9,6 +9,7 @@
 //! ```
 
 mod duration;
+pub mod eql;
 mod error;
 mod expr;
 pub mod kql;

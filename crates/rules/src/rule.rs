@@ -401,6 +401,8 @@ pub struct CheckedRule {
     pub file: RuleFile,
     /// The parsed KQL query (for `language = "kql"`).
     pub query: Option<Expr>,
+    /// The parsed EQL query (for `language = "eql"`).
+    pub eql: Option<crate::eql::EqlQuery>,
     /// The threshold, new-terms history or anomaly bucket window.
     pub window: Option<Duration>,
 }
@@ -466,6 +468,30 @@ impl RuleFile {
                     "eql rules need language = \"eql\"".into(),
                 ))
             }
+        };
+        let eql = match (rule.language, &rule.query) {
+            (Some(Language::Eql), Some(query)) => {
+                let parsed = crate::eql::parse(query.get_ref()).map_err(|e| {
+                    let start = query.span().start + query_text_offset(text, query.span().start);
+                    error(
+                        "rule.query",
+                        Some(start + e.span.start),
+                        format!("invalid EQL: {}", e.message),
+                    )
+                })?;
+                if rule.rule_type != RuleType::Eql {
+                    return Err(error(
+                        "rule.language",
+                        find_key(text, "language"),
+                        format!(
+                            "language = \"eql\" needs type = \"eql\", not {:?}",
+                            rule.rule_type
+                        ),
+                    ));
+                }
+                Some(parsed)
+            }
+            _ => None,
         };
         let table = |name: &str, present: bool| -> Result<(), RuleError> {
             if !present {
@@ -589,6 +615,7 @@ impl RuleFile {
         Ok(CheckedRule {
             file: self,
             query,
+            eql,
             window,
         })
     }
