@@ -5,6 +5,7 @@ use secops_rules::CheckedRule;
 
 use crate::alert::Alert;
 use crate::rule::CompiledRule;
+use crate::threat_match::IndicatorSet;
 use crate::CompileError;
 
 #[derive(Debug)]
@@ -15,10 +16,19 @@ pub struct Engine {
 impl Engine {
     /// Compiles every rule; a rule that cannot run is returned with its error, never run half-way.
     pub fn new(rules: &[CheckedRule], now: Timestamp) -> (Engine, Vec<(String, CompileError)>) {
+        Engine::with_indicators(rules, now, &IndicatorSet::default())
+    }
+
+    /// Like [`Engine::new`], with indicators for `threat_match` rules.
+    pub fn with_indicators(
+        rules: &[CheckedRule],
+        now: Timestamp,
+        indicators: &IndicatorSet,
+    ) -> (Engine, Vec<(String, CompileError)>) {
         let mut compiled = Vec::new();
         let mut errors = Vec::new();
         for rule in rules {
-            match CompiledRule::compile(rule, now) {
+            match CompiledRule::compile_with(rule, now, indicators) {
                 Ok(c) => compiled.push(c),
                 Err(e) => errors.push((rule.file.rule.id.clone(), e)),
             }

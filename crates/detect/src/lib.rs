@@ -4,18 +4,23 @@
 //!
 //! Data flow: `matcher.rs` compiles conditions (KQL semantics, wildcard `glob.rs`, CIDR), `logsource.rs`
 //! decides which events a rule sees, `exceptions.rs` drops excepted events, `threshold.rs` keeps windowed
-//! counts, `rule.rs` ties them together with alert suppression, and `engine.rs` runs all rules.
+//! counts, `sequence.rs` EQL sequences, `new_terms.rs` first-seen values, `anomaly.rs` per-entity rate
+//! baselines, `threat_match.rs` indicator matching; `rule.rs` ties them together with alert suppression,
+//! and `engine.rs` runs all rules.
 //! `testing.rs` runs a rule's embedded `[[test]]` cases.
 
 mod alert;
+mod anomaly;
 mod engine;
 mod exceptions;
 mod glob;
 mod logsource;
 pub mod matcher;
+mod new_terms;
 mod rule;
 mod sequence;
 pub mod testing;
+mod threat_match;
 mod threshold;
 
 pub use alert::{Alert, RuleInfo, MAX_EVENTS, MAX_PROVENANCE};
@@ -23,6 +28,7 @@ pub use engine::Engine;
 pub use logsource::LogSourceFilter;
 pub use rule::{CompiledRule, RuleStats, Selection};
 pub use secops_rules::Duration;
+pub use threat_match::IndicatorSet;
 
 /// Why a rule could not be compiled.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

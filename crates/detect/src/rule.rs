@@ -9,10 +9,13 @@ use secops_rules::eql::EqlQuery;
 use secops_rules::{CheckedRule, RuleType};
 
 use crate::alert::{Alert, RuleInfo};
+use crate::anomaly::AnomalyState;
 use crate::exceptions::Exceptions;
 use crate::logsource::LogSourceFilter;
 use crate::matcher::{compile_event_query, Matcher};
+use crate::new_terms::NewTermsState;
 use crate::sequence::SequenceState;
+use crate::threat_match::{IndicatorSet, ThreatMatchState};
 use crate::threshold::{Crossing, ThresholdState};
 use crate::{CompileError, Duration};
 
@@ -52,6 +55,9 @@ enum Kind {
     Query,
     Threshold(ThresholdState),
     Sequence(SequenceState),
+    NewTerms(NewTermsState),
+    Anomaly(AnomalyState),
+    ThreatMatch(ThreatMatchState),
 }
 
 #[derive(Debug)]
@@ -64,8 +70,18 @@ struct Suppression {
 }
 
 impl CompiledRule {
-    /// Compiles a checked rule; `now` decides which exceptions have expired.
+    /// Compiles a checked rule; `now` decides which exceptions have expired. `threat_match` rules see no
+    /// indicators (see [`CompiledRule::compile_with`]).
     pub fn compile(checked: &CheckedRule, now: Timestamp) -> Result<CompiledRule, CompileError> {
+        CompiledRule::compile_with(checked, now, &IndicatorSet::default())
+    }
+
+    /// Compiles a checked rule, giving `threat_match` rules the indicators to match.
+    pub fn compile_with(
+        checked: &CheckedRule,
+        now: Timestamp,
+        indicators: &IndicatorSet,
+    ) -> Result<CompiledRule, CompileError> {
         let rule = &checked.file.rule;
         let unsupported = |what: &str| CompileError::Unsupported {
             rule: rule.id.clone(),
@@ -83,6 +99,20 @@ impl CompiledRule {
                     (RuleType::Threshold, Some(spec), Some(window)) => {
                         Kind::Threshold(ThresholdState::new(spec, window))
                     }
+                    (RuleType::NewTerms, _, Some(window)) => match &rule.new_terms {
+                        Some(spec) => Kind::NewTerms(NewTermsState::new(&spec.fields, window)),
+                        None => {
+                            return Err(unsupported("a new_terms rule without [rule.new_terms]"))
+                        }
+                    },
+                    (RuleType::Anomaly, _, Some(bucket)) => match &rule.anomaly {
+                        Some(spec) => Kind::Anomaly(AnomalyState::new(spec, bucket)),
+                        None => return Err(unsupported("an anomaly rule without [rule.anomaly]")),
+                    },
+                    (RuleType::ThreatMatch, ..) => Kind::ThreatMatch(ThreatMatchState::new(
+                        &rule.threat_mapping,
+                        indicators.clone(),
+                    )),
                     (other, ..) => return Err(unsupported(&format!("rule type {other:?}"))),
                 };
                 (Matcher::compile(expr)?, kind)
@@ -197,6 +227,18 @@ impl CompiledRule {
                 None => return,
             },
             Kind::Sequence(state) => match state.observe(event) {
+                Some(c) => self.alert_from(c),
+                None => return,
+            },
+            Kind::NewTerms(state) => match state.observe(event) {
+                Some(c) => self.alert_from(c),
+                None => return,
+            },
+            Kind::Anomaly(state) => match state.observe(event) {
+                Some(c) => self.alert_from(c),
+                None => return,
+            },
+            Kind::ThreatMatch(state) => match state.observe(event) {
                 Some(c) => self.alert_from(c),
                 None => return,
             },

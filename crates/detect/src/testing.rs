@@ -1,7 +1,9 @@
 //! Running a rule's embedded `[[test]]` cases (detection-as-code.md section 6.6): events come from inline
 //! tables (`repeat`, `every`, `at`), raw log lines through a parser, or a corpus file; the rule runs alone;
 //! the alert count, groups and fields are checked. Inline events that set no `event.module` are taken to
-//! come from the rule's log source; events from parsers are routed like any other.
+//! come from the rule's log source; events from parsers are routed like any other. `[[test.history]]`
+//! tables (usually with a negative `at`, such as `"-10d"`) come before the events; `[[test.indicators]]`
+//! tables give `threat_match` rules their indicators (indicator field = value or list of values).
 
 use std::path::{Path, PathBuf};
 
@@ -11,6 +13,7 @@ use secops_rules::{CheckedRule, Duration, Expectation, RuleTest};
 
 use crate::alert::Alert;
 use crate::rule::CompiledRule;
+use crate::threat_match::IndicatorSet;
 
 /// The default base time of test events.
 pub const DEFAULT_START: &str = "2026-01-01T00:00:00Z";
@@ -61,7 +64,15 @@ fn run_one(rule: &CheckedRule, test: &RuleTest, shared: &Path, now: Timestamp) -
         .as_deref()
         .and_then(|t| Timestamp::parse_rfc3339(t).ok())
         .unwrap_or(now);
-    let mut compiled = match CompiledRule::compile(rule, now) {
+    let mut indicators = IndicatorSet::new();
+    for table in &test.indicators {
+        for (field, value) in table {
+            for text in toml_strings(value) {
+                indicators.add(field, &text);
+            }
+        }
+    }
+    let mut compiled = match CompiledRule::compile_with(rule, now, &indicators) {
         Ok(c) => c,
         Err(e) => return TestResult::Failed(vec![e.to_string()]),
     };
@@ -162,6 +173,14 @@ pub fn alert_field(alert: &Alert, path: &str) -> Option<String> {
         .map(|v| v.to_string())
 }
 
+fn toml_strings(value: &toml::Value) -> Vec<String> {
+    match value {
+        toml::Value::Array(items) => items.iter().flat_map(toml_strings).collect(),
+        toml::Value::String(s) => vec![s.clone()],
+        other => vec![other.to_string()],
+    }
+}
+
 fn toml_text(value: &toml::Value) -> String {
     match value {
         toml::Value::String(s) => s.clone(),
@@ -174,6 +193,10 @@ fn test_events(test: &RuleTest, shared: &Path) -> Result<Option<Vec<Event>>, Str
     let start = Timestamp::parse_rfc3339(test.start.as_deref().unwrap_or(DEFAULT_START))
         .map_err(|e| format!("start: {e}"))?;
     let mut events = Vec::new();
+    for (index, table) in test.history.iter().enumerate() {
+        expand_table(table, index, start, &mut events)
+            .map_err(|e| e.replace("test.events", "test.history"))?;
+    }
     for (index, table) in test.events.iter().enumerate() {
         expand_table(table, index, start, &mut events)?;
     }
@@ -266,6 +289,13 @@ fn expand_table(
     let base = match (table.get("@timestamp"), table.get("at")) {
         (Some(toml::Value::String(t)), _) => {
             Timestamp::parse_rfc3339(t).map_err(|e| context(e.to_string()))?
+        }
+        (_, Some(toml::Value::String(at))) if at.starts_with('-') => {
+            let nanos = at[1..]
+                .parse::<Duration>()
+                .map_err(|e| context(e.to_string()))?
+                .as_nanos() as i64;
+            Timestamp::from_unix_nanos(start.unix_nanos() - nanos)
         }
         (_, Some(toml::Value::String(at))) => {
             let offset = at.strip_prefix('+').unwrap_or(at);
