@@ -30,7 +30,7 @@ fn ingest_samples_prints_json_lines_and_a_clean_summary() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 89);
+    assert_eq!(lines.len(), 92);
     assert!(lines.iter().all(|l| l["log.source"]
         .as_str()
         .is_some_and(|s| s.starts_with("samples/"))));
@@ -40,7 +40,7 @@ fn ingest_samples_prints_json_lines_and_a_clean_summary() {
         "{err}"
     );
     assert!(
-        err.contains("89 records read, 89 parsed, 0 rejected"),
+        err.contains("92 records read, 92 parsed, 0 rejected"),
         "{err}"
     );
 }

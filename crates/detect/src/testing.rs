@@ -49,8 +49,8 @@ pub fn run_tests(rule: &CheckedRule, shared: &Path, now: Timestamp) -> Vec<TestO
 }
 
 fn run_one(rule: &CheckedRule, test: &RuleTest, shared: &Path, now: Timestamp) -> TestResult {
-    let events = match test_events(test, shared) {
-        Ok(Some(events)) => events,
+    let (history, events) = match test_events(test, shared) {
+        Ok(Some(both)) => both,
         Ok(None) => {
             return TestResult::Skipped(format!(
                 "{} is not present",
@@ -76,7 +76,16 @@ fn run_one(rule: &CheckedRule, test: &RuleTest, shared: &Path, now: Timestamp) -
         Ok(c) => c,
         Err(e) => return TestResult::Failed(vec![e.to_string()]),
     };
+    // History is baseline only: it feeds the rule's state, and its alerts are not the test's.
     let mut alerts = Vec::new();
+    for event in &history {
+        if event.get("event.module").is_none() {
+            compiled.process_in_source(event, &mut alerts);
+        } else {
+            compiled.process(event, &mut alerts);
+        }
+    }
+    alerts.clear();
     for event in &events {
         // Inline events that name no module stand for the rule's own log source.
         if event.get("event.module").is_none() {
@@ -188,15 +197,20 @@ fn toml_text(value: &toml::Value) -> String {
     }
 }
 
-/// The case's events in time order, or `None` when its corpus is absent.
-fn test_events(test: &RuleTest, shared: &Path) -> Result<Option<Vec<Event>>, String> {
+/// The case's history and events, each in time order, or `None` when its corpus is absent.
+/// A case's baseline events and its own events.
+type HistoryAndEvents = (Vec<Event>, Vec<Event>);
+
+fn test_events(test: &RuleTest, shared: &Path) -> Result<Option<HistoryAndEvents>, String> {
     let start = Timestamp::parse_rfc3339(test.start.as_deref().unwrap_or(DEFAULT_START))
         .map_err(|e| format!("start: {e}"))?;
-    let mut events = Vec::new();
+    let mut history = Vec::new();
     for (index, table) in test.history.iter().enumerate() {
-        expand_table(table, index, start, &mut events)
+        expand_table(table, index, start, &mut history)
             .map_err(|e| e.replace("test.events", "test.history"))?;
     }
+    history.sort_by_key(|e| e.timestamp());
+    let mut events = Vec::new();
     for (index, table) in test.events.iter().enumerate() {
         expand_table(table, index, start, &mut events)?;
     }
@@ -238,7 +252,7 @@ fn test_events(test: &RuleTest, shared: &Path) -> Result<Option<Vec<Event>>, Str
     }
     // Stable: events at the same time keep their order of writing.
     events.sort_by_key(|e| e.timestamp());
-    Ok(Some(events))
+    Ok(Some((history, events)))
 }
 
 fn parser_format(test: &RuleTest) -> Result<Format, String> {

@@ -52,11 +52,23 @@ impl IndicatorSet {
         self.len() == 0
     }
 
-    /// The matching event value, if `value` is an indicator of `field`.
+    /// Whether `value` is an indicator of `field`. For domain indicators, a name under a listed domain
+    /// matches too (`a.evil.example` under `evil.example`), a parent of one does not.
     fn contains(&self, field: &str, value: &Value) -> bool {
         let text = value.to_string().to_lowercase();
-        if self.exact.get(field).is_some_and(|set| set.contains(&text)) {
-            return true;
+        if let Some(set) = self.exact.get(field) {
+            if set.contains(&text) {
+                return true;
+            }
+            if field.ends_with(".domain") {
+                let mut rest = text.as_str();
+                while let Some((_, parent)) = rest.split_once('.') {
+                    if parent.contains('.') && set.contains(parent) {
+                        return true;
+                    }
+                    rest = parent;
+                }
+            }
         }
         self.blocks
             .get(field)

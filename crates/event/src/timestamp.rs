@@ -27,8 +27,12 @@ impl Timestamp {
 
     /// From fractional Unix seconds (Zeek's `ts`), rounded to the microsecond those logs carry.
     pub fn from_unix_seconds_f64(seconds: f64) -> Option<Self> {
-        let nanos = (seconds * 1e6).round() * 1e3;
-        (nanos.is_finite() && nanos.abs() < i64::MAX as f64).then_some(Timestamp(nanos as i64))
+        // Whole microseconds first: f64 cannot hold nanoseconds since 1970 exactly.
+        let micros = (seconds * 1e6).round();
+        if !micros.is_finite() || micros.abs() >= (i64::MAX / 1000) as f64 {
+            return None;
+        }
+        (micros as i64).checked_mul(1000).map(Timestamp)
     }
 
     pub fn from_unix_millis(millis: i64) -> Option<Self> {
@@ -107,6 +111,15 @@ mod tests {
         assert_eq!(
             ts.map(|t| t.to_rfc3339()),
             Ok("2025-11-27T07:40:10.132Z".into())
+        );
+    }
+
+    #[test]
+    fn zeek_float_seconds_keep_their_microseconds_exactly() {
+        let ts = Timestamp::from_unix_seconds_f64(1_715_677_199.859_066);
+        assert_eq!(
+            ts.map(|t| t.to_rfc3339()),
+            Some("2024-05-14T08:59:59.859066Z".into())
         );
     }
 

@@ -10,8 +10,8 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use secops_detect::{Alert, Engine, Selection};
-use secops_event::{Event, Timestamp};
+use secops_detect::{Alert, Engine, IndicatorSet, Selection};
+use secops_event::{Event, Timestamp, Value};
 use secops_ingest::parallel::{read_all, Consumer, Order};
 use secops_ingest::{expand, Format, IngestError, Options, Summary};
 use secops_rules::Severity;
@@ -29,6 +29,10 @@ pub struct Args {
     /// Rule folders or files (repeatable; default: the bundled pack).
     #[arg(long = "rules")]
     rules: Vec<PathBuf>,
+    /// Indicators for threat_match rules: JSON documents with ECS `threat.indicator.*` fields (ip,
+    /// url.domain, url.full, file.hash.md5/sha1/sha256), one per line or as an array (repeatable).
+    #[arg(long = "indicators")]
+    indicators: Vec<PathBuf>,
     /// Stop when any rule fails to load (by default it is reported and the others run).
     #[arg(long)]
     strict: bool,
@@ -130,7 +134,8 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         bail!("{} rule(s) failed to load (--strict)", rule_errors.len());
     }
     let now = Timestamp::from_datetime(&chrono_now()).context("the clock is out of range")?;
-    let (mut engine, compile_errors) = Engine::new(&rules, now);
+    let indicators = load_indicators(&args.indicators)?;
+    let (mut engine, compile_errors) = Engine::with_indicators(&rules, now, &indicators);
     for (id, error) in &compile_errors {
         eprintln!("error: rule {id}: {error}");
     }
@@ -220,6 +225,52 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         rule_errors.len() + compile_errors.len(),
         input_errors.len(),
     ))
+}
+
+/// ECS indicator fields read from `--indicators` files.
+const INDICATOR_FIELDS: &[&str] = &[
+    "threat.indicator.ip",
+    "threat.indicator.url.domain",
+    "threat.indicator.url.full",
+    "threat.indicator.file.hash.md5",
+    "threat.indicator.file.hash.sha1",
+    "threat.indicator.file.hash.sha256",
+];
+
+fn load_indicators(files: &[PathBuf]) -> anyhow::Result<IndicatorSet> {
+    let mut set = IndicatorSet::new();
+    for file in files {
+        let input = secops_ingest::Input::File(file.clone());
+        let options = Options {
+            format: Some(Format::Json),
+            year: None,
+        };
+        let mut documents = Vec::new();
+        let summary =
+            secops_ingest::read_input(&input, &options, &mut |r| documents.extend(r.ok()))?;
+        if summary.rejected > 0 {
+            eprintln!("{summary}");
+        }
+        for doc in &documents {
+            for field in INDICATOR_FIELDS {
+                match doc.get(field) {
+                    Some(Value::Array(items)) => {
+                        items.iter().for_each(|v| set.add(field, &v.to_string()))
+                    }
+                    Some(value) => set.add(field, &value.to_string()),
+                    None => {}
+                }
+            }
+        }
+    }
+    if !files.is_empty() {
+        eprintln!(
+            "indicators: {} loaded from {} file(s)",
+            set.len(),
+            files.len()
+        );
+    }
+    Ok(set)
 }
 
 fn chrono_now() -> chrono::DateTime<chrono::Utc> {
