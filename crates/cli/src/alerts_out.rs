@@ -97,10 +97,7 @@ pub fn to_json(alert: &Alert) -> Json {
     doc.insert("rule.name".into(), json!(rule.name));
     doc.insert("rule.author".into(), json!(rule.author));
     doc.insert("rule.version".into(), json!(rule.version));
-    doc.insert(
-        "rule.type".into(),
-        json!(format!("{:?}", rule.rule_type).to_lowercase()),
-    );
+    doc.insert("rule.type".into(), json!(rule.rule_type.as_str()));
     doc.insert(
         "rule.severity".into(),
         json!(format!("{:?}", rule.severity).to_lowercase()),

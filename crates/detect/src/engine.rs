@@ -4,7 +4,7 @@ use secops_event::{Event, Timestamp};
 use secops_rules::CheckedRule;
 
 use crate::alert::Alert;
-use crate::rule::CompiledRule;
+use crate::rule::{CompiledRule, Runtime, Selector};
 use crate::threat_match::IndicatorSet;
 use crate::CompileError;
 
@@ -42,6 +42,11 @@ impl Engine {
 
     pub fn rules_mut(&mut self) -> &mut [CompiledRule] {
         &mut self.rules
+    }
+
+    /// Every rule's selector (to share with worker threads) and runtime (to feed on one thread), by index.
+    pub fn split(&mut self) -> (Vec<&Selector>, Vec<&mut Runtime>) {
+        self.rules.iter_mut().map(CompiledRule::split).unzip()
     }
 
     /// Runs every rule on `event` (events should arrive in time order for stateful rules).

@@ -26,7 +26,7 @@ mod threshold;
 pub use alert::{Alert, RuleInfo, MAX_EVENTS, MAX_PROVENANCE};
 pub use engine::Engine;
 pub use logsource::LogSourceFilter;
-pub use rule::{CompiledRule, RuleStats, Selection};
+pub use rule::{CompiledRule, RuleStats, Runtime, Selection, Selector};
 pub use secops_rules::Duration;
 pub use threat_match::IndicatorSet;
 

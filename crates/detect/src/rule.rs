@@ -22,9 +22,23 @@ use crate::{CompileError, Duration};
 #[derive(Debug)]
 pub struct CompiledRule {
     pub info: Arc<RuleInfo>,
+    selector: Selector,
+    runtime: Runtime,
+}
+
+/// The stateless half of a rule: which events reach its state. Immutable, so many threads share it.
+#[derive(Debug)]
+pub struct Selector {
     source: LogSourceFilter,
     condition: Matcher,
     exceptions: Exceptions,
+}
+
+/// The stateful half of a rule: its type's state, alert suppression and counts. Fed selected events in
+/// time order, on one thread.
+#[derive(Debug)]
+pub struct Runtime {
+    info: Arc<RuleInfo>,
     suppression: Option<Suppression>,
     kind: Kind,
     pub stats: RuleStats,
@@ -145,50 +159,67 @@ impl CompiledRule {
             }
             None => None,
         };
+        let info = Arc::new(RuleInfo {
+            id: rule.id.clone(),
+            name: rule.name.clone(),
+            author: rule.author.clone(),
+            version: 1,
+            rule_type: rule.rule_type,
+            severity: rule.severity,
+            risk_score: rule.risk_score,
+            threat: rule.threat.clone(),
+        });
         Ok(CompiledRule {
-            info: Arc::new(RuleInfo {
-                id: rule.id.clone(),
-                name: rule.name.clone(),
-                author: rule.author.clone(),
-                version: 1,
-                rule_type: rule.rule_type,
-                severity: rule.severity,
-                risk_score: rule.risk_score,
-                threat: rule.threat.clone(),
-            }),
-            source: LogSourceFilter::new(&rule.log_source),
-            condition,
-            exceptions: Exceptions::compile(&rule.exceptions, now)?,
-            suppression,
-            kind,
-            stats: RuleStats::default(),
+            info: info.clone(),
+            selector: Selector {
+                source: LogSourceFilter::new(&rule.log_source),
+                condition,
+                exceptions: Exceptions::compile(&rule.exceptions, now)?,
+            },
+            runtime: Runtime {
+                info,
+                suppression,
+                kind,
+                stats: RuleStats::default(),
+            },
         })
+    }
+
+    pub fn stats(&self) -> RuleStats {
+        self.runtime.stats
+    }
+
+    /// Both halves at once: the selector to share with workers, the runtime to feed.
+    pub fn split(&mut self) -> (&Selector, &mut Runtime) {
+        (&self.selector, &mut self.runtime)
     }
 
     /// Runs the rule on one event, pushing any alert.
     pub fn process(&mut self, event: &Event, out: &mut Vec<Alert>) {
-        if self.source.matches(event) {
-            self.process_in_source(event, out);
-        }
+        let selection = self.selector.select(event);
+        self.runtime.take(selection, event, out);
     }
 
     /// Runs the rule on an event already known to come from the rule's log source (test events that name
     /// no `event.module`).
     pub fn process_in_source(&mut self, event: &Event, out: &mut Vec<Alert>) {
-        match self.select_in_source(event) {
-            Selection::Selected => {
-                self.stats.matched += 1;
-                self.observe(event, out);
-            }
-            Selection::Excepted => {
-                self.stats.matched += 1;
-                self.stats.excepted += 1;
-            }
-            Selection::Skipped => {}
-        }
+        let selection = self.selector.select_in_source(event);
+        self.runtime.take(selection, event, out);
     }
 
     /// The stateless part, safe to run on many threads: does the event reach this rule's state?
+    pub fn select(&self, event: &Event) -> Selection {
+        self.selector.select(event)
+    }
+
+    /// The stateful part, for a selected event (events in time order).
+    pub fn observe(&mut self, event: &Event, out: &mut Vec<Alert>) {
+        self.runtime.observe(event, out);
+    }
+}
+
+impl Selector {
+    /// Does the event reach the rule's state?
     pub fn select(&self, event: &Event) -> Selection {
         if self.source.matches(event) {
             self.select_in_source(event)
@@ -206,8 +237,25 @@ impl CompiledRule {
             Selection::Selected
         }
     }
+}
 
-    /// The stateful part, for a selected event (events in time order): counts it and pushes any alert.
+impl Runtime {
+    /// Counts a selection and, for a selected event, observes it.
+    pub fn take(&mut self, selection: Selection, event: &Event, out: &mut Vec<Alert>) {
+        match selection {
+            Selection::Selected => {
+                self.stats.matched += 1;
+                self.observe(event, out);
+            }
+            Selection::Excepted => {
+                self.stats.matched += 1;
+                self.stats.excepted += 1;
+            }
+            Selection::Skipped => {}
+        }
+    }
+
+    /// The stateful part, for a selected event (events in time order): pushes any alert.
     pub fn observe(&mut self, event: &Event, out: &mut Vec<Alert>) {
         let alert = match &mut self.kind {
             Kind::Query => {

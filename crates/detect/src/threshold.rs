@@ -30,9 +30,24 @@ struct Group {
     /// (time, weight, cardinality value, provenance), oldest first.
     entries: VecDeque<(Timestamp, u64, Option<String>, Provenance)>,
     total: u64,
+    /// Events per distinct cardinality value in the window, kept as entries come and go.
+    distinct: HashMap<String, u64>,
     samples: Vec<Event>,
     bucket: Option<i64>,
     fired: bool,
+}
+
+impl Group {
+    /// An entry left the window: one event less for its cardinality value.
+    fn forget(&mut self, value: Option<&str>) {
+        let Some(value) = value else { return };
+        if let Some(count) = self.distinct.get_mut(value) {
+            *count -= 1;
+            if *count == 0 {
+                self.distinct.remove(value);
+            }
+        }
+    }
 }
 
 /// What a threshold crossing reports.
@@ -88,8 +103,9 @@ impl ThresholdState {
                     .front()
                     .is_some_and(|(t, ..)| time.unix_nanos() - t.unix_nanos() > self.window as i64)
                 {
-                    if let Some((_, w, ..)) = group.entries.pop_front() {
+                    if let Some((_, w, value, _)) = group.entries.pop_front() {
                         group.total -= w;
+                        group.forget(value.as_deref());
                     }
                 }
                 if group.entries.is_empty() {
@@ -109,6 +125,9 @@ impl ThresholdState {
                 }
             }
         }
+        if let Some(value) = &distinct_value {
+            *group.distinct.entry(value.clone()).or_default() += 1;
+        }
         group
             .entries
             .push_back((time, weight, distinct_value, event.provenance().clone()));
@@ -120,14 +139,7 @@ impl ThresholdState {
             return None;
         }
         if let Some((_, needed)) = &self.cardinality {
-            let mut distinct: Vec<&str> = group
-                .entries
-                .iter()
-                .filter_map(|(_, _, v, _)| v.as_deref())
-                .collect();
-            distinct.sort_unstable();
-            distinct.dedup();
-            if (distinct.len() as u64) < *needed {
+            if (group.distinct.len() as u64) < *needed {
                 return None;
             }
         }
@@ -147,6 +159,7 @@ impl ThresholdState {
         match self.mode {
             WindowMode::Sliding => {
                 group.entries.clear();
+                group.distinct.clear();
                 group.total = 0;
             }
             WindowMode::Tumbling => group.fired = true,

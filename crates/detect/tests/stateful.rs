@@ -63,7 +63,7 @@ fn run(rule: &CheckedRule, events: &[Event]) -> (Vec<Alert>, secops_detect::Rule
     for e in events {
         compiled.process(e, &mut alerts);
     }
-    (alerts, compiled.stats)
+    (alerts, compiled.stats())
 }
 
 const TEN_IN_5M: &str = "field = [\"source.ip\"]\nvalue = 10\nwindow = \"5m\"";

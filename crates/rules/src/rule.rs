@@ -128,6 +128,21 @@ pub enum RuleType {
     Correlation,
 }
 
+impl RuleType {
+    /// The name used in rule files (`threat_match`, `new_terms`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleType::Query => "query",
+            RuleType::Eql => "eql",
+            RuleType::Threshold => "threshold",
+            RuleType::NewTerms => "new_terms",
+            RuleType::Anomaly => "anomaly",
+            RuleType::ThreatMatch => "threat_match",
+            RuleType::Correlation => "correlation",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Language {

@@ -19,6 +19,8 @@ use crate::Outcome;
 pub enum Bench {
     /// Parse throughput per format.
     Ingest(IngestArgs),
+    /// Detection throughput with the bundled rule pack (parsing included).
+    Detect(IngestArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -40,6 +42,7 @@ pub struct IngestArgs {
 pub fn run(bench: Bench) -> anyhow::Result<Outcome> {
     match bench {
         Bench::Ingest(args) => ingest(args),
+        Bench::Detect(args) => detect(args),
     }
 }
 
@@ -372,4 +375,165 @@ impl Consumer<String> for Collect<'_> {
         self.0.push(item);
     }
     fn done(&mut self, _index: usize, _summary: Result<Summary, IngestError>) {}
+}
+
+/// One detection pass as `secops detect` runs it. Returns (seconds, events, selected, alerts).
+fn detect_pass(
+    inputs: &[Input],
+    options: &Options,
+    rules: &[secops_rules::CheckedRule],
+) -> anyhow::Result<(f64, u64, u64, u64)> {
+    let now = secops_event::Timestamp::parse_rfc3339("2026-11-22T00:00:00Z")?;
+    let start = Instant::now();
+    let (mut engine, errors) = secops_detect::Engine::new(rules, now);
+    if let Some((id, e)) = errors.first() {
+        bail!("rule {id}: {e}");
+    }
+    let run =
+        crate::cmd::detect::detect_inputs(&mut engine, inputs, options, 0, (None, None), false);
+    Ok((
+        start.elapsed().as_secs_f64(),
+        run.events,
+        run.selected,
+        run.alerts.len() as u64,
+    ))
+}
+
+fn detect(args: IngestArgs) -> anyhow::Result<Outcome> {
+    let threads = rayon::current_num_threads();
+    let dir = tempfile::tempdir().context("creating a scratch folder")?;
+    let (rules, errors) = crate::ruleset::load(&[]);
+    if let Some(e) = errors.first() {
+        bail!("bundled rule: {e}");
+    }
+    let stateless: Vec<secops_rules::CheckedRule> = rules
+        .iter()
+        .filter(|r| r.file.rule.rule_type == secops_rules::RuleType::Query)
+        .cloned()
+        .collect();
+    let linux = args.corpus.join("linux");
+    let sources = if linux.is_dir() {
+        vec![
+            read(&linux.join("OpenSSH_2k.log"))?,
+            read(&linux.join("Linux_2k.log"))?,
+        ]
+    } else {
+        vec![read(&samples_dir().join("auth.log"))?]
+    };
+    let year = Options {
+        year: Some(2016),
+        ..Options::default()
+    };
+    let syslog = repeat_days(dir.path(), &sources, args.lines, threads)?;
+    let one_file = repeat_days(dir.path(), &sources, args.lines, 1)?;
+    let mut suites: Vec<(String, Vec<Input>, Options, &[secops_rules::CheckedRule])> = vec![
+        (
+            format!("syslog, all {} rules", rules.len()),
+            syslog.clone(),
+            year.clone(),
+            &rules,
+        ),
+        (
+            format!("syslog, {} query rules", stateless.len()),
+            syslog,
+            year.clone(),
+            &stateless,
+        ),
+        (
+            format!("syslog 1 file, all {} rules", rules.len()),
+            one_file,
+            year.clone(),
+            &rules,
+        ),
+    ];
+    let evtx_dir = args.corpus.join("evtx");
+    if evtx_dir.is_dir() {
+        let (inputs, _) = expand(&[evtx_dir.display().to_string()]);
+        let once: Vec<Input> = inputs
+            .into_iter()
+            .filter(|i| i.name().ends_with(".evtx"))
+            .collect();
+        let records = collect_lines(&once, &Options::default(), |e| {
+            e.get("Event").map(|v| format!("{{\"Event\":{v}}}"))
+        })?;
+        let parts = write_cycled(&records, dir.path(), "windows", args.lines / 4, threads)?;
+        suites.push((
+            format!("Windows JSON, all {} rules", rules.len()),
+            parts,
+            Options::default(),
+            &rules,
+        ));
+    }
+    println!(
+        "{:<32} {:>10} {:>9} {:>12} {:>9} {:>7} {:>9}",
+        "INPUT", "EVENTS", "SECONDS", "EVENTS/S", "SELECTED", "ALERTS", "PEAK MB"
+    );
+    for (name, inputs, options, set) in &suites {
+        let mut runs = Vec::new();
+        for _ in 0..args.runs.max(1) {
+            reset_peak();
+            let (seconds, events, selected, alerts) = detect_pass(inputs, options, set)?;
+            runs.push((
+                seconds,
+                events,
+                selected,
+                alerts,
+                peak_rss_bytes().unwrap_or(0),
+            ));
+        }
+        runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (seconds, events, selected, alerts, peak) = runs[runs.len() / 2];
+        println!(
+            "{name:<32} {events:>10} {seconds:>9.3} {:>12.0} {selected:>9} {alerts:>7} {:>9.1}",
+            events as f64 / seconds,
+            peak as f64 / 1e6
+        );
+    }
+    println!(
+        "threads: {threads}; median of {} runs; parsing included",
+        args.runs.max(1)
+    );
+    Ok(Outcome::Clean)
+}
+
+/// Syslog lines repeated to `lines`, each repetition moved one day later (repeating timestamps would pile
+/// every copy into the same windows, which no real log does), dealt into `parts` files in time order.
+fn repeat_days(
+    dir: &Path,
+    sources: &[String],
+    lines: usize,
+    parts: usize,
+) -> anyhow::Result<Vec<Input>> {
+    let pool: Vec<&str> = sources
+        .iter()
+        .flat_map(|s| s.lines())
+        .filter(|l| l.len() > 16)
+        .collect();
+    if pool.is_empty() {
+        bail!("no syslog lines to repeat");
+    }
+    let per_part = lines / parts.max(1);
+    let mut inputs = Vec::new();
+    for part in 0..parts.max(1) {
+        let path = dir.join(format!("days-{parts}-{part}.log"));
+        let mut out = BufWriter::new(File::create(&path)?);
+        for i in 0..per_part {
+            let line = pool[i % pool.len()];
+            let cycle = (part * per_part + i) / pool.len();
+            let stamp = chrono::NaiveDateTime::parse_from_str(
+                &format!("2016 {}", &line[..15]),
+                "%Y %b %e %H:%M:%S",
+            );
+            match stamp {
+                Ok(t) => {
+                    let moved = t + chrono::Duration::days(cycle as i64 % 300);
+                    writeln!(out, "{}{}", moved.format("%b %e %H:%M:%S"), &line[15..])?;
+                }
+                Err(_) => writeln!(out, "{line}")?,
+            }
+        }
+        out.flush()?;
+        inputs.push(Input::File(path));
+    }
+    Ok(inputs)
 }

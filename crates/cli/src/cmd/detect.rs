@@ -10,7 +10,7 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use secops_detect::{Alert, Engine, IndicatorSet, Selection};
+use secops_detect::{Alert, Engine, IndicatorSet, Runtime, Selection, Selector};
 use secops_event::{Event, Timestamp, Value};
 use secops_ingest::parallel::{read_all, Consumer, Order};
 use secops_ingest::{expand, Format, IngestError, Options, Summary};
@@ -83,34 +83,56 @@ struct Hit {
 /// Per-record result sent back from the workers.
 enum Item {
     Hit(Hit),
-    /// An event no rule selected; `excepted` counts rules whose exception covered it.
+    /// An event no rule selected; `excepted` lists rules whose exception covered it.
     Miss {
         excepted: Vec<u32>,
     },
     Rejected,
 }
 
-#[derive(Default)]
-struct Collector {
+/// Receives the workers' results. With one input, events arrive in its order (time order), so selected
+/// events go straight to the rules' runtimes; with several, they are kept and put in time order first.
+struct Collector<'r> {
+    stream: bool,
+    runtimes: Vec<&'r mut Runtime>,
+    alerts: Vec<Alert>,
     hits: Vec<Hit>,
     events: u64,
     rejected: u64,
-    excepted: BTreeMap<u32, u64>,
+    selected: u64,
     summaries: Vec<Result<Summary, IngestError>>,
-    bar: Option<indicatif::ProgressBar>,
+    bar: indicatif::ProgressBar,
 }
 
-impl Consumer<Item> for Collector {
+impl Collector<'_> {
+    fn feed(&mut self, hit: &Hit) {
+        for &index in &hit.rules {
+            if let Some(runtime) = self.runtimes.get_mut(index as usize) {
+                runtime.take(Selection::Selected, &hit.event, &mut self.alerts);
+            }
+        }
+    }
+}
+
+impl Consumer<Item> for Collector<'_> {
     fn record(&mut self, _index: usize, item: Item) {
         match item {
             Item::Hit(hit) => {
                 self.events += 1;
-                self.hits.push(hit);
+                self.selected += 1;
+                if self.stream {
+                    self.feed(&hit);
+                } else {
+                    self.hits.push(hit);
+                }
             }
             Item::Miss { excepted } => {
                 self.events += 1;
-                for rule in excepted {
-                    *self.excepted.entry(rule).or_default() += 1;
+                for index in excepted {
+                    if let Some(runtime) = self.runtimes.get_mut(index as usize) {
+                        runtime.stats.matched += 1;
+                        runtime.stats.excepted += 1;
+                    }
                 }
             }
             Item::Rejected => self.rejected += 1,
@@ -118,9 +140,7 @@ impl Consumer<Item> for Collector {
     }
 
     fn done(&mut self, _index: usize, summary: Result<Summary, IngestError>) {
-        if let Some(bar) = &self.bar {
-            bar.inc(1);
-        }
+        self.bar.inc(1);
         self.summaries.push(summary);
     }
 }
@@ -150,81 +170,135 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         format: args.format,
         year: args.year,
     };
-    let (since, until) = (args.since, args.until);
-    let selectors = engine.rules();
-    let mut collector = Collector {
-        bar: Some(inputs_bar(inputs.len())),
-        ..Collector::default()
-    };
-    read_all(
+    let run = detect_inputs(
+        &mut engine,
         &inputs,
         &options,
-        Order::Completion,
         args.threads,
-        |record| {
-            let event = match record {
-                Ok(event) => event,
-                Err(_) => return Some(Item::Rejected),
-            };
-            let time = event.timestamp();
-            if since.is_some_and(|s| time.is_none_or(|t| t < s))
-                || until.is_some_and(|u| time.is_none_or(|t| t >= u))
-            {
-                return None;
-            }
-            let (mut selected, mut excepted) = (Vec::new(), Vec::new());
-            for (index, rule) in selectors.iter().enumerate() {
-                match rule.select(&event) {
-                    Selection::Selected => selected.push(index as u32),
-                    Selection::Excepted => excepted.push(index as u32),
-                    Selection::Skipped => {}
-                }
-            }
-            Some(if selected.is_empty() {
-                Item::Miss { excepted }
-            } else {
-                Item::Hit(Hit {
-                    event,
-                    rules: selected,
-                })
-            })
-        },
-        &mut collector,
+        (args.since, args.until),
+        true,
     );
-    if let Some(bar) = collector.bar.take() {
-        bar.finish_and_clear();
-    }
-    // Stateful rules need time order; a stable sort keeps each input's order among equal times.
-    collector.hits.sort_by_key(|h| h.event.timestamp());
-    let mut alerts: Vec<Alert> = Vec::new();
-    let rules_mut = engine.rules_mut();
-    for hit in &collector.hits {
-        for &index in &hit.rules {
-            if let Some(rule) = rules_mut.get_mut(index as usize) {
-                rule.stats.matched += 1;
-                rule.observe(&hit.event, &mut alerts);
-            }
-        }
-    }
-    for (&index, &count) in &collector.excepted {
-        if let Some(rule) = rules_mut.get_mut(index as usize) {
-            rule.stats.matched += count;
-            rule.stats.excepted += count;
-        }
-    }
+    let (events, rejected, summaries, mut alerts) =
+        (run.events, run.rejected, run.summaries, run.alerts);
     alerts.sort_by_key(|a| a.timestamp);
     if let Some(min) = args.min_severity {
         alerts.retain(|a| a.rule.severity >= min);
     }
     print_alerts(&alerts, args.output)?;
+    let counts = Counts {
+        events,
+        rejected,
+        input_errors: input_errors.len(),
+    };
     Ok(summarize(
         &engine,
-        &collector,
+        &summaries,
+        &counts,
         &alerts,
         rules.len() + rule_errors.len(),
         rule_errors.len() + compile_errors.len(),
-        input_errors.len(),
     ))
+}
+
+/// What one detection run over some inputs produced.
+pub struct DetectRun {
+    pub alerts: Vec<Alert>,
+    pub events: u64,
+    pub rejected: u64,
+    pub selected: u64,
+    pub summaries: Vec<Result<Summary, IngestError>>,
+}
+
+/// Reads `inputs` and runs `engine` over them: selectors on the workers, runtimes here, in time order
+/// (streamed for a single input, sorted for several). `window` keeps events in `[since, until)`.
+pub fn detect_inputs(
+    engine: &mut Engine,
+    inputs: &[secops_ingest::Input],
+    options: &Options,
+    threads: usize,
+    window: (Option<Timestamp>, Option<Timestamp>),
+    progress: bool,
+) -> DetectRun {
+    let (since, until) = window;
+    let (selectors, runtimes) = engine.split();
+    let mut collector = Collector {
+        stream: inputs.len() <= 1,
+        runtimes,
+        alerts: Vec::new(),
+        hits: Vec::new(),
+        events: 0,
+        rejected: 0,
+        selected: 0,
+        summaries: Vec::new(),
+        bar: if progress {
+            inputs_bar(inputs.len())
+        } else {
+            indicatif::ProgressBar::hidden()
+        },
+    };
+    read_all(
+        inputs,
+        options,
+        Order::Completion,
+        threads,
+        |record| select(record, &selectors, since, until),
+        &mut collector,
+    );
+    collector.bar.finish_and_clear();
+    // Stateful rules need time order; a stable sort keeps each input's order among equal times.
+    let mut hits = std::mem::take(&mut collector.hits);
+    hits.sort_by_key(|h| h.event.timestamp());
+    for hit in &hits {
+        collector.feed(hit);
+    }
+    DetectRun {
+        alerts: collector.alerts,
+        events: collector.events,
+        rejected: collector.rejected,
+        selected: collector.selected,
+        summaries: collector.summaries,
+    }
+}
+
+/// The workers' part: time filter, then every rule's selector.
+fn select(
+    record: Result<Event, secops_ingest::Rejection>,
+    selectors: &[&Selector],
+    since: Option<Timestamp>,
+    until: Option<Timestamp>,
+) -> Option<Item> {
+    let event = match record {
+        Ok(event) => event,
+        Err(_) => return Some(Item::Rejected),
+    };
+    let time = event.timestamp();
+    if since.is_some_and(|s| time.is_none_or(|t| t < s))
+        || until.is_some_and(|u| time.is_none_or(|t| t >= u))
+    {
+        return None;
+    }
+    let (mut selected, mut excepted) = (Vec::new(), Vec::new());
+    for (index, selector) in selectors.iter().enumerate() {
+        match selector.select(&event) {
+            Selection::Selected => selected.push(index as u32),
+            Selection::Excepted => excepted.push(index as u32),
+            Selection::Skipped => {}
+        }
+    }
+    Some(if selected.is_empty() {
+        Item::Miss { excepted }
+    } else {
+        Item::Hit(Hit {
+            event,
+            rules: selected,
+        })
+    })
+}
+
+struct Counts {
+    events: u64,
+    rejected: u64,
+    input_errors: usize,
 }
 
 /// ECS indicator fields read from `--indicators` files.
@@ -296,14 +370,14 @@ fn print_alerts(alerts: &[Alert], output: AlertOutput) -> anyhow::Result<()> {
 
 fn summarize(
     engine: &Engine,
-    collector: &Collector,
+    summaries: &[Result<Summary, IngestError>],
+    counts: &Counts,
     alerts: &[Alert],
     rules_total: usize,
     rules_failed: usize,
-    input_errors: usize,
 ) -> Outcome {
-    let unreadable = input_errors + collector.summaries.iter().filter(|s| s.is_err()).count();
-    for summary in &collector.summaries {
+    let unreadable = counts.input_errors + summaries.iter().filter(|s| s.is_err()).count();
+    for summary in summaries {
         match summary {
             Err(e) => eprintln!("error: {e}"),
             Ok(s) if s.rejected > 0 => eprintln!("{s}"),
@@ -313,8 +387,8 @@ fn summarize(
     eprintln!(
         "rules: {} loaded, {rules_failed} not running; events: {} read, {} rejected, {unreadable} inputs unreadable",
         rules_total - rules_failed,
-        collector.events,
-        collector.rejected
+        counts.events,
+        counts.rejected
     );
     let mut by_severity: BTreeMap<String, usize> = BTreeMap::new();
     for alert in alerts {
@@ -327,14 +401,14 @@ fn summarize(
         .map(|(s, n)| format!("{s} {n}"))
         .collect();
     eprintln!("alerts: {} [{}]", alerts.len(), severities.join(", "));
-    for rule in engine.rules().iter().filter(|r| r.stats.matched > 0) {
-        let s = rule.stats;
+    for rule in engine.rules().iter().filter(|r| r.stats().matched > 0) {
+        let s = rule.stats();
         eprintln!(
             "  {:<52} matched {:>7}  excepted {:>5}  alerts {:>5}  suppressed {:>4}",
             rule.info.name, s.matched, s.excepted, s.alerts, s.suppressed
         );
     }
-    if collector.rejected > 0 || unreadable > 0 || rules_failed > 0 {
+    if counts.rejected > 0 || unreadable > 0 || rules_failed > 0 {
         Outcome::Rejections
     } else {
         Outcome::Clean

@@ -21,7 +21,7 @@ pub fn run(command: Rules) -> anyhow::Result<Outcome> {
     let Rules::List(args) = command;
     let (rules, errors) = ruleset::load(&args.dirs);
     println!(
-        "{:<36}  {:<10} {:<8} {:<22} NAME",
+        "{:<36}  {:<12} {:<8} {:<22} NAME",
         "ID", "TYPE", "SEVERITY", "ATT&CK"
     );
     for rule in &rules {
@@ -34,10 +34,10 @@ pub fn run(command: Rules) -> anyhow::Result<Outcome> {
                 std::iter::once(t.id.as_str()).chain(t.subtechnique.iter().map(|s| s.id.as_str()))
             })
             .collect();
-        let kind = format!("{:?}", r.rule_type).to_lowercase();
+        let kind = r.rule_type.as_str();
         let severity = format!("{:?}", r.severity).to_lowercase();
         println!(
-            "{:<36}  {:<10} {:<8} {:<22} {}",
+            "{:<36}  {:<12} {:<8} {:<22} {}",
             r.id,
             kind,
             severity,
