@@ -102,8 +102,17 @@ impl Matcher {
             Matcher::And(items) => items.iter().all(|m| m.matches(event)),
             Matcher::Or(items) => items.iter().any(|m| m.matches(event)),
             Matcher::Not(inner) => !inner.matches(event),
-            Matcher::Exists(path) => field(event, path).is_some_and(|v| !v.is_null()),
-            Matcher::Test(path, test) => field(event, path).is_some_and(|v| test.matches(v)),
+            Matcher::Exists(path) => match field(event, path) {
+                Some(v) => !v.is_null(),
+                None => !all_values(event, path).is_empty(),
+            },
+            Matcher::Test(path, test) => match field(event, path) {
+                Some(v) => test.matches(v),
+                // Paths through arrays of objects: any value found matches.
+                None => all_values(event, path)
+                    .into_iter()
+                    .any(|v| test.matches(FieldValue::Ref(v))),
+            },
         }
     }
 }
@@ -114,6 +123,12 @@ fn field<'a>(event: &'a Event, path: &str) -> Option<FieldValue<'a>> {
         return event.timestamp().map(FieldValue::Time);
     }
     event.get(path).map(FieldValue::Ref)
+}
+
+fn all_values<'a>(event: &'a Event, path: &str) -> Vec<&'a Value> {
+    let mut out = Vec::new();
+    event.fields().lookup_all(path, &mut out);
+    out
 }
 
 enum FieldValue<'a> {

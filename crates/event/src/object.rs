@@ -71,6 +71,30 @@ impl Object {
         self.entries.iter_mut().map(|(k, v)| (k.as_str(), v))
     }
 
+    /// Every value at a dotted path, descending into arrays of objects on the way
+    /// (`requestParameters.ipPermissions.items.ipRanges.items.cidrIp` reaches each block of each permission).
+    /// Values found by [`Object::lookup`] come first.
+    pub fn lookup_all<'a>(&'a self, path: &str, out: &mut Vec<&'a Value>) {
+        if let Some(value) = self.get(path) {
+            out.push(value);
+        }
+        let mut split = path.len();
+        while let Some(dot) = path[..split].rfind('.') {
+            match self.get(&path[..dot]) {
+                Some(Value::Object(inner)) => inner.lookup_all(&path[dot + 1..], out),
+                Some(Value::Array(items)) => {
+                    for item in items {
+                        if let Value::Object(inner) = item {
+                            inner.lookup_all(&path[dot + 1..], out);
+                        }
+                    }
+                }
+                _ => {}
+            }
+            split = dot;
+        }
+    }
+
     /// Resolves a dotted path: `a.b.c` is found as the flat key `a.b.c`, as `a` -> `b` -> `c` in nested
     /// objects, or any mix (`a.b` -> `c`), trying the longest flat key first at each level.
     pub fn lookup(&self, path: &str) -> Option<&Value> {
@@ -145,6 +169,26 @@ mod tests {
     fn lookup_mixes_flat_and_nested_keys() {
         let root = nested();
         assert_eq!(root.lookup("dotted.parent.child"), Some(&Value::Int(1)));
+    }
+
+    #[test]
+    fn lookup_all_descends_into_arrays_of_objects() {
+        let value = Value::from(serde_json::json!({
+            "ipPermissions": {"items": [
+                {"ipRanges": {"items": [{"cidrIp": "10.0.0.0/8"}, {"cidrIp": "0.0.0.0/0"}]}},
+                {"ipRanges": {"items": [{"cidrIp": "192.0.2.0/24"}]}}
+            ]}
+        }));
+        let object = value.as_object().unwrap();
+        let mut found = Vec::new();
+        object.lookup_all("ipPermissions.items.ipRanges.items.cidrIp", &mut found);
+        let found: Vec<String> = found.iter().map(|v| v.to_string()).collect();
+        assert_eq!(found, ["10.0.0.0/8", "0.0.0.0/0", "192.0.2.0/24"]);
+        assert_eq!(
+            object.lookup("ipPermissions.items.ipRanges.items.cidrIp"),
+            None,
+            "lookup stays single-valued"
+        );
     }
 
     #[test]
