@@ -10,7 +10,7 @@ use std::cmp::Ordering;
 use std::net::IpAddr;
 
 use secops_event::{Event, Timestamp, Value};
-use secops_rules::{CompareOp, Expr, Literal, Piece};
+use secops_rules::{CompareOp, Expr, FieldFunction, Literal, Piece};
 
 use crate::glob::Glob;
 use crate::CompileError;
@@ -23,6 +23,8 @@ pub enum Matcher {
     Not(Box<Matcher>),
     Exists(String),
     Test(String, Test),
+    /// A test of a function of the field's text (EQL `length(...)`, `entropy(...)`).
+    Derived(String, FieldFunction, Test),
 }
 
 /// A test of one field value.
@@ -91,9 +93,12 @@ impl Matcher {
             ),
             Expr::Not(inner) => Matcher::Not(Box::new(Matcher::compile(inner)?)),
             Expr::Exists { field } => Matcher::Exists(field.path.clone()),
-            Expr::Compare { field, op, value } => {
-                Matcher::Test(field.path.clone(), compare_test(*op, value)?)
-            }
+            Expr::Compare { field, op, value } => match field.function {
+                Some(function) => {
+                    Matcher::Derived(field.path.clone(), function, compare_test(*op, value)?)
+                }
+                None => Matcher::Test(field.path.clone(), compare_test(*op, value)?),
+            },
         })
     }
 
@@ -106,6 +111,13 @@ impl Matcher {
                 Some(v) => !v.is_null(),
                 None => !all_values(event, path).is_empty(),
             },
+            Matcher::Derived(path, function, test) => {
+                let mut values = Vec::new();
+                event.fields().lookup_all(path, &mut values);
+                values
+                    .into_iter()
+                    .any(|v| derive(v, *function).is_some_and(|d| test.matches_value(&d)))
+            }
             Matcher::Test(path, test) => match field(event, path) {
                 Some(v) => test.matches(v),
                 // Paths through arrays of objects: any value found matches.
@@ -123,6 +135,34 @@ fn field<'a>(event: &'a Event, path: &str) -> Option<FieldValue<'a>> {
         return event.timestamp().map(FieldValue::Time);
     }
     event.get(path).map(FieldValue::Ref)
+}
+
+/// The function of a text value: its length in characters, or its Shannon entropy in bits per character.
+fn derive(value: &Value, function: FieldFunction) -> Option<Value> {
+    let text = value.as_str()?;
+    Some(match function {
+        FieldFunction::Length => Value::Int(text.chars().count() as i64),
+        FieldFunction::Entropy => Value::Float(entropy(text)),
+    })
+}
+
+/// Shannon entropy in bits per character (0 for empty text).
+pub fn entropy(text: &str) -> f64 {
+    let mut counts: std::collections::HashMap<char, u32> = std::collections::HashMap::new();
+    let mut total = 0u32;
+    for c in text.chars() {
+        *counts.entry(c).or_default() += 1;
+        total += 1;
+    }
+    if total == 0 {
+        return 0.0;
+    }
+    let n = f64::from(total);
+    counts
+        .values()
+        .map(|&c| f64::from(c) / n)
+        .map(|p| -p * p.log2())
+        .sum()
 }
 
 fn all_values<'a>(event: &'a Event, path: &str) -> Vec<&'a Value> {
@@ -503,6 +543,29 @@ mod tests {
         ] {
             assert!(!eql(query).matches(&e), "{query}");
         }
+    }
+
+    #[test]
+    fn length_and_entropy_of_field_text() {
+        let e = event(&[
+            (
+                "dns.question.name",
+                Value::from(
+                    "mzwgcz33orugkidrovuwg2zamjzg653oebtg66banj2w24dt.x7k2.exfil-example.net",
+                ),
+            ),
+            ("short", Value::from("login.microsoftonline.com")),
+        ]);
+        assert!(eql("any where length(dns.question.name) > 60").matches(&e));
+        assert!(!eql("any where length(short) > 60").matches(&e));
+        assert!(eql("any where entropy(dns.question.name) > 4.0").matches(&e));
+        assert!(!eql("any where entropy(short) > 4.0").matches(&e));
+        assert!((entropy("aaaa") - 0.0).abs() < 1e-9);
+        assert!((entropy("abcd") - 2.0).abs() < 1e-9);
+        assert!(
+            !eql("any where length(missing) >= 0").matches(&e),
+            "no field, no value"
+        );
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The EQL subset: single-event queries (`process where cond`), and sequences
 //! (`sequence by f with maxspan=5m [q1] [q2] with runs=3 until [q3]`). Conditions support `==`, `!=`, `<`,
 //! `<=`, `>`, `>=`, `:` (case-insensitive, wildcards), `in` / `in~`, `like` / `like~`, `and`/`or`/`not`,
-//! parentheses, and the functions `startsWith`, `endsWith`, `stringContains` (each with a `~`
-//! case-insensitive form) and `cidrMatch`. Strings compare case-sensitively unless the operator says
+//! parentheses, the functions `startsWith`, `endsWith`, `stringContains` (each with a `~`
+//! case-insensitive form) and `cidrMatch`, and the value functions `length(field)` and `entropy(field)`
+//! (Shannon bits per character) on the left of a comparison. Strings compare case-sensitively unless the operator says
 //! otherwise, as in Elastic's EQL.
 //!
 //! ```
@@ -16,7 +17,7 @@
 //! assert!(s.until.is_some());
 //! ```
 
-use crate::expr::{CompareOp, Expr, Field, Literal, Piece};
+use crate::expr::{CompareOp, Expr, Field, FieldFunction, Literal, Piece};
 use crate::{Duration, QueryError, Span};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -418,7 +419,11 @@ impl Parser<'_> {
             Some(Token {
                 tok: Tok::Word(w),
                 span,
-            }) => Ok(Field { path: w, span }),
+            }) => Ok(Field {
+                path: w,
+                span,
+                function: None,
+            }),
             other => Err(self.err(
                 other.map_or(self.end(), |t| t.span),
                 "expected a field name".into(),
@@ -489,9 +494,25 @@ impl Parser<'_> {
     }
 
     fn comparison(&mut self) -> Result<Expr, QueryError> {
-        let field = self.field()?;
+        let mut field = self.field()?;
         if self.peek().is_some_and(|t| t.tok == Tok::LParen) {
-            return self.function(field);
+            let value_function = match field.path.as_str() {
+                "length" => Some(FieldFunction::Length),
+                "entropy" => Some(FieldFunction::Entropy),
+                _ => None,
+            };
+            let Some(function) = value_function else {
+                return self.function(field);
+            };
+            // `length(field) > 60`: the comparison tests the function of the field.
+            self.expect(Tok::LParen, "'('")?;
+            let inner = self.field()?;
+            self.expect(Tok::RParen, "')'")?;
+            field = Field {
+                path: inner.path,
+                span: field.span.to(inner.span),
+                function: Some(function),
+            };
         }
         let Some(op_token) = self.next() else {
             return Err(self.err(

@@ -20,11 +20,22 @@ pub enum Expr {
     },
 }
 
-/// A field path as written (`source.ip`, `Event.EventData.CommandLine`).
+/// A field path as written (`source.ip`, `Event.EventData.CommandLine`), optionally under a value
+/// function (EQL `length(dns.question.name)`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Field {
     pub path: String,
     pub span: Span,
+    pub function: Option<FieldFunction>,
+}
+
+/// A function of a field's value that a comparison tests instead of the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldFunction {
+    /// Characters of the text.
+    Length,
+    /// Shannon entropy of the text, in bits per character.
+    Entropy,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -301,6 +301,7 @@ impl Parser<'_> {
             } => self.field_test(Field {
                 path: text,
                 span: token.span,
+                function: None,
             }),
             other => Err(self.error(
                 token.span,
@@ -448,6 +449,7 @@ mod tests {
             field: Field {
                 path: path.into(),
                 span: Span::default(),
+                function: None,
             },
             op: CompareOp::Match,
             value: Literal {
