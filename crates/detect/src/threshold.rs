@@ -6,6 +6,11 @@
 //! one; after an alert the group starts over. Tumbling windows count per fixed bucket
 //! (`floor(time / window)`) and alert at most once per bucket.
 
+//!
+//! With `max_interval_cv` the counted events must also be regular in time (beaconing): the standard
+//! deviation of the gaps between them is at most that fraction of their mean. Irregular groups keep counting
+//! and may qualify later.
+
 use std::collections::{HashMap, VecDeque};
 
 use secops_event::{Event, Provenance, Timestamp, Value};
@@ -22,6 +27,7 @@ pub struct ThresholdState {
     mode: WindowMode,
     count_field: Option<String>,
     cardinality: Option<(String, u64)>,
+    max_interval_cv: Option<f64>,
     groups: HashMap<Vec<String>, Group>,
 }
 
@@ -35,6 +41,25 @@ struct Group {
     samples: Vec<Event>,
     bucket: Option<i64>,
     fired: bool,
+}
+
+/// The coefficient of variation of the gaps between consecutive entries (`None` below three entries or
+/// when every event came at once).
+fn interval_cv(entries: &VecDeque<(Timestamp, u64, Option<String>, Provenance)>) -> Option<f64> {
+    if entries.len() < 3 {
+        return None;
+    }
+    let gaps: Vec<f64> = entries
+        .iter()
+        .zip(entries.iter().skip(1))
+        .map(|((a, ..), (b, ..))| (b.unix_nanos() - a.unix_nanos()) as f64)
+        .collect();
+    let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
+    if mean <= 0.0 {
+        return None;
+    }
+    let variance = gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / gaps.len() as f64;
+    Some(variance.sqrt() / mean)
 }
 
 impl Group {
@@ -70,6 +95,7 @@ impl ThresholdState {
             mode: spec.window_mode,
             count_field: spec.count_field.clone(),
             cardinality: spec.cardinality.first().map(|c| (c.field.clone(), c.value)),
+            max_interval_cv: spec.max_interval_cv,
             groups: HashMap::new(),
         }
     }
@@ -140,6 +166,11 @@ impl ThresholdState {
         }
         if let Some((_, needed)) = &self.cardinality {
             if (group.distinct.len() as u64) < *needed {
+                return None;
+            }
+        }
+        if let Some(max) = self.max_interval_cv {
+            if interval_cv(&group.entries).is_none_or(|cv| cv > max) {
                 return None;
             }
         }

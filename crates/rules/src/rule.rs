@@ -287,6 +287,9 @@ pub struct Threshold {
     #[serde(default)]
     pub cardinality: Vec<Cardinality>,
     pub count_field: Option<String>,
+    /// Ours: alert only when the counted events are regular in time: the coefficient of variation
+    /// (standard deviation / mean) of the gaps between them is at most this (beaconing).
+    pub max_interval_cv: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
