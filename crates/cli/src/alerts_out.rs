@@ -52,7 +52,7 @@ pub fn render(alert: &Alert, output: AlertOutput) -> String {
             source
         ),
         AlertOutput::Jsonl => to_json(alert).to_string(),
-        AlertOutput::Csv => [
+        AlertOutput::Csv => csv_row(&[
             alert.timestamp.to_rfc3339(),
             alert.first.to_rfc3339(),
             alert.rule.id.clone(),
@@ -63,12 +63,8 @@ pub fn render(alert: &Alert, output: AlertOutput) -> String {
             alert.group_key(),
             alert.count.to_string(),
             source,
-        ]
-        .iter()
-        .map(|f| csv_field(f))
-        .collect::<Vec<_>>()
-        .join(","),
-        AlertOutput::Timeline => [
+        ]),
+        AlertOutput::Timeline => csv_row(&[
             format!("{} ({})", alert.rule.name, alert.group_key()),
             alert.timestamp.to_rfc3339(),
             "Alert Time".into(),
@@ -78,11 +74,7 @@ pub fn render(alert: &Alert, output: AlertOutput) -> String {
             alert.group_key(),
             alert.count.to_string(),
             source,
-        ]
-        .iter()
-        .map(|f| csv_field(f))
-        .collect::<Vec<_>>()
-        .join(","),
+        ]),
     }
 }
 
@@ -148,6 +140,14 @@ pub fn to_json(alert: &Alert) -> Json {
         Json::Array(alert.events.iter().map(|e| e.to_json()).collect()),
     );
     Json::Object(doc)
+}
+
+fn csv_row(fields: &[String]) -> String {
+    fields
+        .iter()
+        .map(|f| csv_field(f))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn csv_field(text: &str) -> String {

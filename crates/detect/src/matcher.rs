@@ -402,23 +402,7 @@ fn match_test(value: &Literal) -> Result<Test, CompileError> {
 
 /// A wildcard literal from plain text (`*` and `?` special), for exception entries.
 pub fn glob_from_text(text: &str, case_insensitive: bool) -> Glob {
-    let mut pieces = Vec::new();
-    let mut current = String::new();
-    for c in text.chars() {
-        match c {
-            '*' | '?' => {
-                if !current.is_empty() {
-                    pieces.push(Piece::Text(std::mem::take(&mut current)));
-                }
-                pieces.push(if c == '*' { Piece::Any } else { Piece::One });
-            }
-            c => current.push(c),
-        }
-    }
-    if !current.is_empty() {
-        pieces.push(Piece::Text(current));
-    }
-    Glob::new(&pieces, case_insensitive)
+    Glob::new(&Piece::parse(text), case_insensitive)
 }
 
 #[cfg(test)]

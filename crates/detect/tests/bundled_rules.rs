@@ -6,36 +6,24 @@ use std::path::{Path, PathBuf};
 
 use secops_detect::testing::{run_tests, TestResult};
 use secops_event::Timestamp;
-use secops_rules::{CheckedRule, RuleFile};
+use secops_rules::CheckedRule;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-pub fn bundled_rules() -> Vec<(PathBuf, CheckedRule)> {
-    let mut files = Vec::new();
-    let mut stack = vec![repo().join("rules")];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "toml") {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    files
-        .into_iter()
-        .map(|path| {
-            let text = std::fs::read_to_string(&path).unwrap();
-            let checked = RuleFile::parse(&path, &text)
-                .and_then(|f| f.check(&path, &text))
-                .unwrap_or_else(|e| panic!("{e}"));
-            (path, checked)
-        })
-        .collect()
+pub fn bundled_rules() -> Vec<CheckedRule> {
+    let (rules, errors) = secops_rules::load::load_dir(&repo().join("rules"));
+    assert!(
+        errors.is_empty(),
+        "{}",
+        errors
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    rules
 }
 
 #[test]
@@ -44,23 +32,17 @@ fn every_bundled_rule_passes_its_embedded_tests() {
     assert!(!rules.is_empty());
     let now = Timestamp::parse_rfc3339("2026-11-22T00:00:00Z").unwrap();
     let (mut passed, mut failed, mut skipped) = (0, Vec::new(), 0);
-    for (path, rule) in &rules {
-        assert!(
-            !rule.file.tests.is_empty(),
-            "{} has no [[test]] cases",
-            path.display()
-        );
+    for rule in &rules {
+        let name = &rule.file.rule.name;
+        assert!(!rule.file.tests.is_empty(), "{name} has no [[test]] cases");
         for outcome in run_tests(rule, &repo().join(".."), now) {
             match outcome.result {
                 TestResult::Passed => passed += 1,
-                TestResult::Failed(why) => failed.push(format!(
-                    "{} / {}: {}",
-                    path.display(),
-                    outcome.test,
-                    why.join("; ")
-                )),
+                TestResult::Failed(why) => {
+                    failed.push(format!("{} / {}: {}", name, outcome.test, why.join("; ")))
+                }
                 TestResult::Skipped(why) => {
-                    eprintln!("SKIPPED: {} / {}: {why}", path.display(), outcome.test);
+                    eprintln!("SKIPPED: {} / {}: {why}", name, outcome.test);
                     skipped += 1;
                 }
             }

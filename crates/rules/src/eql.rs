@@ -705,26 +705,7 @@ impl Parser<'_> {
 
 /// `*` and `?` in an EQL string are wildcards for `:` and `like`.
 fn wildcard_pieces(text: &str) -> Option<Vec<Piece>> {
-    if !text.contains(['*', '?']) {
-        return None;
-    }
-    let mut pieces = Vec::new();
-    let mut current = String::new();
-    for c in text.chars() {
-        match c {
-            '*' | '?' => {
-                if !current.is_empty() {
-                    pieces.push(Piece::Text(std::mem::take(&mut current)));
-                }
-                pieces.push(if c == '*' { Piece::Any } else { Piece::One });
-            }
-            c => current.push(c),
-        }
-    }
-    if !current.is_empty() {
-        pieces.push(Piece::Text(current));
-    }
-    Some(pieces)
+    text.contains(['*', '?']).then(|| Piece::parse(text))
 }
 
 #[cfg(test)]

@@ -89,6 +89,29 @@ pub enum Piece {
     One,
 }
 
+impl Piece {
+    /// Splits text at `*` and `?` into wildcard pieces (no escapes: for EQL strings and exception values).
+    pub fn parse(text: &str) -> Vec<Piece> {
+        let mut pieces = Vec::new();
+        let mut current = String::new();
+        for c in text.chars() {
+            match c {
+                '*' | '?' => {
+                    if !current.is_empty() {
+                        pieces.push(Piece::Text(std::mem::take(&mut current)));
+                    }
+                    pieces.push(if c == '*' { Piece::Any } else { Piece::One });
+                }
+                c => current.push(c),
+            }
+        }
+        if !current.is_empty() {
+            pieces.push(Piece::Text(current));
+        }
+        pieces
+    }
+}
+
 impl Expr {
     /// Every field the condition reads, in order of appearance.
     pub fn fields(&self) -> Vec<&Field> {
