@@ -2,43 +2,15 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)] // test helpers outside #[test] functions
 
-use std::path::Path;
+mod common;
 
 use secops_detect::{Alert, CompiledRule, IndicatorSet};
 use secops_event::{Event, Location, Provenance, Timestamp, Value};
-use secops_rules::RuleFile;
 
 const DAY: i64 = 86_400;
 
 fn rule(kind: &str, query: &str, table: &str, indicators: &IndicatorSet) -> CompiledRule {
-    let text = format!(
-        r#"
-[metadata]
-creation_date = "2026-11-22"
-updated_date = "2026-11-22"
-maturity = "development"
-
-[rule]
-id = "00000000-0000-4000-8000-000000000003"
-name = "type fixture"
-description = "test"
-author = ["tests"]
-license = "Apache-2.0"
-type = "{kind}"
-query = '''{query}'''
-severity = "medium"
-risk_score = 47
-
-[rule.log_source]
-product = "linux"
-
-{table}
-"#
-    );
-    let path = Path::new("types.toml");
-    let checked = RuleFile::parse(path, &text)
-        .and_then(|f| f.check(path, &text))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let checked = common::fixture(kind, "kql", query, "", table);
     CompiledRule::compile_with(
         &checked,
         Timestamp::parse_rfc3339("2026-11-22T00:00:00Z").unwrap(),

@@ -3,42 +3,13 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)] // test helpers outside #[test] functions
 
-use std::path::Path;
+mod common;
 
 use secops_detect::{Alert, CompiledRule};
 use secops_event::{Event, Location, Provenance, Timestamp, Value};
-use secops_rules::RuleFile;
 
 fn rule(query: &str) -> CompiledRule {
-    let text = format!(
-        r#"
-[metadata]
-creation_date = "2026-11-22"
-updated_date = "2026-11-22"
-maturity = "development"
-
-[rule]
-id = "00000000-0000-4000-8000-000000000002"
-name = "sequence fixture"
-description = "test"
-author = ["tests"]
-license = "Apache-2.0"
-type = "eql"
-language = "eql"
-query = '''
-{query}
-'''
-severity = "high"
-risk_score = 73
-
-[rule.log_source]
-product = "linux"
-"#
-    );
-    let path = Path::new("sequence.toml");
-    let checked = RuleFile::parse(path, &text)
-        .and_then(|f| f.check(path, &text))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let checked = common::fixture("eql", "eql", query, "", "");
     CompiledRule::compile(
         &checked,
         Timestamp::parse_rfc3339("2026-11-22T00:00:00Z").unwrap(),

@@ -5,6 +5,8 @@
 
 use std::path::Path;
 
+mod common;
+
 use secops_detect::testing::{run_tests, TestResult};
 use secops_detect::{Alert, CompiledRule};
 use secops_event::{Event, Location, Provenance, Timestamp, Value};
@@ -13,36 +15,13 @@ use secops_rules::{CheckedRule, RuleFile};
 const NOW: &str = "2026-11-22T00:00:00Z";
 
 fn rule(threshold: &str, extra: &str) -> CheckedRule {
-    let text = format!(
-        r#"
-[metadata]
-creation_date = "2026-11-22"
-updated_date = "2026-11-22"
-maturity = "development"
-
-[rule]
-id = "00000000-0000-4000-8000-000000000001"
-name = "test rule"
-description = "test"
-author = ["tests"]
-license = "Apache-2.0"
-type = "threshold"
-query = "event.outcome:failure"
-severity = "low"
-risk_score = 21
-{extra}
-
-[rule.log_source]
-product = "linux"
-
-[rule.threshold]
-{threshold}
-"#
-    );
-    let path = Path::new("test.toml");
-    RuleFile::parse(path, &text)
-        .and_then(|f| f.check(path, &text))
-        .unwrap_or_else(|e| panic!("{e}"))
+    common::fixture(
+        "threshold",
+        "kql",
+        "event.outcome:failure",
+        extra,
+        &format!("[rule.threshold]\n{threshold}"),
+    )
 }
 
 fn failure(seconds: i64, ip: &str, user: &str) -> Event {
