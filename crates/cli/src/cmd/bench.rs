@@ -447,6 +447,36 @@ fn detect(args: IngestArgs) -> anyhow::Result<Outcome> {
             &rules,
         ),
     ];
+    // Cost per rule type: the same input with only that type's rules.
+    let by_type: Vec<(String, Vec<secops_rules::CheckedRule>)> = [
+        secops_rules::RuleType::Threshold,
+        secops_rules::RuleType::Eql,
+        secops_rules::RuleType::NewTerms,
+        secops_rules::RuleType::Anomaly,
+        secops_rules::RuleType::ThreatMatch,
+    ]
+    .iter()
+    .map(|t| {
+        (
+            t.as_str().to_string(),
+            rules
+                .iter()
+                .filter(|r| r.file.rule.rule_type == *t)
+                .cloned()
+                .collect::<Vec<_>>(),
+        )
+    })
+    .filter(|(_, set)| !set.is_empty())
+    .collect();
+    let two_files = suites[0].1.clone();
+    for (kind, set) in &by_type {
+        suites.push((
+            format!("syslog 2 files, {} {kind}", set.len()),
+            two_files.clone(),
+            year.clone(),
+            set,
+        ));
+    }
     let evtx_dir = args.corpus.join("evtx");
     if evtx_dir.is_dir() {
         let (inputs, _) = expand(&[evtx_dir.display().to_string()]);

@@ -100,7 +100,7 @@ struct Collector<'r> {
     events: u64,
     rejected: u64,
     selected: u64,
-    summaries: Vec<Result<Summary, IngestError>>,
+    summaries: Vec<(usize, Result<Summary, IngestError>)>,
     bar: indicatif::ProgressBar,
 }
 
@@ -139,9 +139,9 @@ impl Consumer<Item> for Collector<'_> {
         }
     }
 
-    fn done(&mut self, _index: usize, summary: Result<Summary, IngestError>) {
+    fn done(&mut self, index: usize, summary: Result<Summary, IngestError>) {
         self.bar.inc(1);
-        self.summaries.push(summary);
+        self.summaries.push((index, summary));
     }
 }
 
@@ -185,6 +185,17 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         alerts.retain(|a| a.rule.severity >= min);
     }
     print_alerts(&alerts, args.output)?;
+    // Undetectable files met in a directory walk are skipped, as `ingest` does.
+    let summaries: Vec<Result<Summary, IngestError>> = summaries
+        .into_iter()
+        .filter_map(|(index, summary)| match (&summary, inputs.get(index)) {
+            (Err(e), Some(input)) if crate::cmd::ingest::skipped(input, &args.paths, e) => {
+                eprintln!("skipped: {e}");
+                None
+            }
+            _ => Some(summary),
+        })
+        .collect();
     let counts = Counts {
         events,
         rejected,
@@ -206,7 +217,8 @@ pub struct DetectRun {
     pub events: u64,
     pub rejected: u64,
     pub selected: u64,
-    pub summaries: Vec<Result<Summary, IngestError>>,
+    /// By input index, in the order inputs finished.
+    pub summaries: Vec<(usize, Result<Summary, IngestError>)>,
 }
 
 /// Reads `inputs` and runs `engine` over them: selectors on the workers, runtimes here, in time order

@@ -146,7 +146,7 @@ fn unfinished(input: &Input) -> IngestError {
 
 /// Files met while walking a directory whose format is unknown (a README, a licence) are skipped, not
 /// failures; a file named on the command line must be readable.
-fn skipped(input: &Input, named: &[String], error: &IngestError) -> bool {
+pub fn skipped(input: &Input, named: &[String], error: &IngestError) -> bool {
     matches!(error, IngestError::UnknownFormat { .. }) && !named.iter().any(|n| *n == input.name())
 }
 
