@@ -255,7 +255,8 @@ impl Runtime {
         }
     }
 
-    /// The stateful part, for a selected event (events in time order): pushes any alert.
+    /// The stateful part, for a selected event (events in time order): pushes any alert. Pass the same `out`
+    /// on every call: alert suppression folds a repeat into the earlier alert by its index in `out`.
     pub fn observe(&mut self, event: &Event, out: &mut Vec<Alert>) {
         let alert = match &mut self.kind {
             Kind::Query => {
