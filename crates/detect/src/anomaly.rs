@@ -4,7 +4,8 @@
 //! (empty buckets count as zero); when the MAD is zero the mean absolute deviation stands in, and at least
 //! one event of spread is assumed, so a perfectly flat baseline still needs a real jump. `ewma`: an
 //! exponentially weighted mean and variance (alpha 0.1), scored in standard deviations. Only spikes above
-//! the baseline alert, at most once per bucket, and only after `min_history` buckets were seen.
+//! the baseline alert, at most once per bucket, only after `min_history` buckets were seen, and only once
+//! the bucket holds `min_count` events.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -23,6 +24,7 @@ pub struct AnomalyState {
     min_history: usize,
     history: usize,
     threshold: f64,
+    min_count: u64,
     entities: HashMap<Vec<String>, Entity>,
 }
 
@@ -60,6 +62,7 @@ impl AnomalyState {
             min_history: spec.min_history as usize,
             history: spec.history as usize,
             threshold: spec.threshold,
+            min_count: spec.min_count,
             entities: HashMap::new(),
         }
     }
@@ -102,7 +105,7 @@ impl AnomalyState {
         if entity.provenance.len() < MAX_PROVENANCE {
             entity.provenance.push(event.provenance().clone());
         }
-        if entity.fired || entity.seen() < self.min_history {
+        if entity.fired || entity.seen() < self.min_history || entity.count < self.min_count {
             return None;
         }
         let score = entity.score(entity.count as f64, method)?;

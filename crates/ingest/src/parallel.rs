@@ -11,6 +11,8 @@
 //!   are read one after another.
 //!
 //! A single input is read on the calling thread, which lets the EVTX reader use its own chunk threads.
+//! [`read_merged`] instead reads a bounded number of inputs at once, one thread each, and merges their
+//! records by a key (time), for consumers that need one time order across inputs.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -126,6 +128,76 @@ fn drain<T, C: Consumer<T>>(receiver: &Receiver<Message<T>>, inputs: usize, cons
     }
 }
 
+/// Inputs [`read_merged`] reads at once, one thread each.
+pub const MAX_MERGED: usize = 64;
+
+/// Reads up to [`MAX_MERGED`] inputs at once, one thread each, and hands the mapped records to `consumer`
+/// merged by `key` (the earliest head first; items without a key go first). Each input is taken to be in
+/// `key` order already (log files are written in time order), so memory stays bounded: a few batches per
+/// input. Use it when records of different inputs must meet in time order; with more inputs than
+/// [`MAX_MERGED`], sort instead.
+pub fn read_merged<T, K, M, C>(
+    inputs: &[Input],
+    options: &Options,
+    map: M,
+    key: impl Fn(&T) -> Option<K>,
+    consumer: &mut C,
+) where
+    T: Send,
+    K: Ord,
+    M: Fn(Result<Event, Rejection>) -> Option<T> + Sync,
+    C: Consumer<T>,
+{
+    std::thread::scope(|scope| {
+        let receivers: Vec<Receiver<Message<T>>> = inputs
+            .iter()
+            .take(MAX_MERGED)
+            .enumerate()
+            .map(|(index, input)| {
+                let (sender, receiver) = sync_channel(4);
+                let map = &map;
+                scope.spawn(move || read_one(index, input, options, &sender, map));
+                receiver
+            })
+            .collect();
+        let mut pending: Vec<std::collections::VecDeque<T>> =
+            receivers.iter().map(|_| Default::default()).collect();
+        let mut finished = vec![false; receivers.len()];
+        loop {
+            // Every input still running needs a head before the earliest can be chosen.
+            for (index, receiver) in receivers.iter().enumerate() {
+                while pending[index].is_empty() && !finished[index] {
+                    match receiver.recv() {
+                        Ok(Message::Batch(_, items)) => pending[index].extend(items),
+                        Ok(Message::Done(_, summary)) => {
+                            consumer.done(index, summary);
+                            finished[index] = true;
+                        }
+                        Err(_) => finished[index] = true,
+                    }
+                }
+            }
+            let earliest = (0..pending.len())
+                .filter(|&i| !pending[i].is_empty())
+                .min_by(|&a, &b| {
+                    match (
+                        pending[a].front().and_then(&key),
+                        pending[b].front().and_then(&key),
+                    ) {
+                        (Some(x), Some(y)) => x.cmp(&y),
+                        (None, Some(_)) => std::cmp::Ordering::Less,
+                        (Some(_), None) => std::cmp::Ordering::Greater,
+                        (None, None) => std::cmp::Ordering::Equal,
+                    }
+                });
+            let Some(index) = earliest else { break };
+            if let Some(item) = pending[index].pop_front() {
+                consumer.record(index, item);
+            }
+        }
+    });
+}
+
 fn work<T: Send>(
     inputs: &[Input],
     options: &Options,
@@ -138,22 +210,33 @@ fn work<T: Send>(
         let (Some(input), Some(sender)) = (inputs.get(index), senders.get(index)) else {
             return;
         };
-        let mut batch = Vec::with_capacity(BATCH);
-        let summary = read_input(input, options, &mut |record| {
-            if let Some(item) = map(record) {
-                batch.push(item);
-                if batch.len() == BATCH {
-                    // The receiver outlives the workers, so a send cannot fail.
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                    let _ = sender.send(Message::Batch(index, full));
-                }
-            }
-        });
-        if !batch.is_empty() {
-            let _ = sender.send(Message::Batch(index, batch));
-        }
-        let _ = sender.send(Message::Done(index, summary));
+        read_one(index, input, options, sender, map);
     }
+}
+
+/// Reads one input, sending its mapped records in batches and then its summary.
+fn read_one<T: Send>(
+    index: usize,
+    input: &Input,
+    options: &Options,
+    sender: &SyncSender<Message<T>>,
+    map: &(dyn Fn(Result<Event, Rejection>) -> Option<T> + Sync),
+) {
+    let mut batch = Vec::with_capacity(BATCH);
+    let summary = read_input(input, options, &mut |record| {
+        if let Some(item) = map(record) {
+            batch.push(item);
+            if batch.len() == BATCH {
+                // The receiver outlives the readers, so a send cannot fail.
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                let _ = sender.send(Message::Batch(index, full));
+            }
+        }
+    });
+    if !batch.is_empty() {
+        let _ = sender.send(Message::Batch(index, batch));
+    }
+    let _ = sender.send(Message::Done(index, summary));
 }
 
 #[cfg(test)]
@@ -195,6 +278,48 @@ mod tests {
             secops_event::Location::Line(n) => Some(n),
             _ => None,
         }
+    }
+
+    #[test]
+    fn merged_reading_interleaves_inputs_by_key() {
+        let dir = tempfile::tempdir().unwrap();
+        // three inputs whose `i` values interleave: file f holds f, f+3, f+6, ...
+        let inputs: Vec<Input> = (0..3)
+            .map(|f| {
+                let path = dir.path().join(format!("{f}.jsonl"));
+                let mut out = std::fs::File::create(&path).unwrap();
+                for i in (f..3000).step_by(3) {
+                    writeln!(out, "{{\"i\": {i}}}").unwrap();
+                }
+                Input::File(path)
+            })
+            .collect();
+        let mut seen = Seen {
+            records: Vec::new(),
+            done: Vec::new(),
+        };
+        let value = |record: Result<Event, Rejection>| {
+            record
+                .ok()
+                .and_then(|e| e.get("i").and_then(|v| v.as_i64()))
+                .map(|i| i as u64)
+        };
+        read_merged(
+            &inputs,
+            &Options::default(),
+            value,
+            |i: &u64| Some(*i),
+            &mut seen,
+        );
+        let order: Vec<u64> = seen.records.iter().map(|(_, i)| *i).collect();
+        assert_eq!(
+            order,
+            (0..3000).collect::<Vec<_>>(),
+            "merged in key order across inputs"
+        );
+        let mut done = seen.done.clone();
+        done.sort_unstable();
+        assert_eq!(done, [0, 1, 2]);
     }
 
     #[test]

@@ -332,6 +332,10 @@ pub struct Anomaly {
     /// Buckets kept in the baseline.
     #[serde(default = "default_history")]
     pub history: u32,
+    /// The count a bucket must reach before it is scored at all: against a mostly empty baseline, a
+    /// handful of events is a huge score but no finding.
+    #[serde(default)]
+    pub min_count: u64,
 }
 
 fn median_mad() -> String {

@@ -1,9 +1,10 @@
 //! `secops detect PATH...`: ingest, run the rules, print alerts, and summarize.
 //!
-//! Parsing and each rule's stateless part (log source, condition, exceptions) run in parallel on the
-//! workers; only events some rule selected come back. They are put in time order, across inputs, before the
-//! stateful part of each rule sees them, so a threshold spanning two files counts right. Memory grows with
-//! the selected events, not with the input.
+//! Parsing and each rule's stateless part (log source, condition, exceptions) run in parallel; only events
+//! some rule selected come back, and the stateful part of each rule sees them in time order, so a threshold
+//! spanning two files counts right. One input streams; up to `MAX_MERGED` inputs are read at once and merged
+//! by time (each taken to be in time order), in bounded memory; with more, the selected events are kept and
+//! sorted at the end.
 
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
@@ -12,7 +13,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use secops_detect::{Alert, Engine, IndicatorSet, Runtime, Selection, Selector};
 use secops_event::{Event, Timestamp, Value};
-use secops_ingest::parallel::{read_all, Consumer, Order};
+use secops_ingest::parallel::{read_all, read_merged, Consumer, Order, MAX_MERGED};
 use secops_ingest::{expand, Format, IngestError, Options, Summary};
 use secops_rules::Severity;
 
@@ -83,11 +84,20 @@ struct Hit {
 /// Per-record result sent back from the workers.
 enum Item {
     Hit(Hit),
-    /// An event no rule selected; `excepted` lists rules whose exception covered it.
+    /// An event no rule selected but some rule's exception covered (`excepted`).
     Miss {
         excepted: Vec<u32>,
     },
-    Rejected,
+}
+
+impl Item {
+    /// The merge key: selected events by time; the rest carry nothing to order.
+    fn time(&self) -> Option<Timestamp> {
+        match self {
+            Item::Hit(hit) => hit.event.timestamp(),
+            _ => None,
+        }
+    }
 }
 
 /// Receives the workers' results. With one input, events arrive in its order (time order), so selected
@@ -97,8 +107,6 @@ struct Collector<'r> {
     runtimes: Vec<&'r mut Runtime>,
     alerts: Vec<Alert>,
     hits: Vec<Hit>,
-    events: u64,
-    rejected: u64,
     selected: u64,
     summaries: Vec<(usize, Result<Summary, IngestError>)>,
     bar: indicatif::ProgressBar,
@@ -118,7 +126,6 @@ impl Consumer<Item> for Collector<'_> {
     fn record(&mut self, _index: usize, item: Item) {
         match item {
             Item::Hit(hit) => {
-                self.events += 1;
                 self.selected += 1;
                 if self.stream {
                     self.feed(&hit);
@@ -127,7 +134,6 @@ impl Consumer<Item> for Collector<'_> {
                 }
             }
             Item::Miss { excepted } => {
-                self.events += 1;
                 for index in excepted {
                     if let Some(runtime) = self.runtimes.get_mut(index as usize) {
                         runtime.stats.matched += 1;
@@ -135,7 +141,6 @@ impl Consumer<Item> for Collector<'_> {
                     }
                 }
             }
-            Item::Rejected => self.rejected += 1,
         }
     }
 
@@ -233,13 +238,13 @@ pub fn detect_inputs(
 ) -> DetectRun {
     let (since, until) = window;
     let (selectors, runtimes) = engine.split();
+    // One input, or a few merged by time, stream straight to the runtimes; many are sorted at the end.
+    let merge = inputs.len() > 1 && inputs.len() <= MAX_MERGED;
     let mut collector = Collector {
-        stream: inputs.len() <= 1,
+        stream: inputs.len() <= MAX_MERGED,
         runtimes,
         alerts: Vec::new(),
         hits: Vec::new(),
-        events: 0,
-        rejected: 0,
         selected: 0,
         summaries: Vec::new(),
         bar: if progress {
@@ -248,14 +253,19 @@ pub fn detect_inputs(
             indicatif::ProgressBar::hidden()
         },
     };
-    read_all(
-        inputs,
-        options,
-        Order::Completion,
-        threads,
-        |record| select(record, &selectors, since, until),
-        &mut collector,
-    );
+    let pick = |record| select(record, &selectors, since, until);
+    if merge {
+        read_merged(inputs, options, pick, Item::time, &mut collector);
+    } else {
+        read_all(
+            inputs,
+            options,
+            Order::Completion,
+            threads,
+            pick,
+            &mut collector,
+        );
+    }
     collector.bar.finish_and_clear();
     // Stateful rules need time order; a stable sort keeps each input's order among equal times.
     let mut hits = std::mem::take(&mut collector.hits);
@@ -265,8 +275,18 @@ pub fn detect_inputs(
     }
     DetectRun {
         alerts: collector.alerts,
-        events: collector.events,
-        rejected: collector.rejected,
+        events: collector
+            .summaries
+            .iter()
+            .filter_map(|(_, s)| s.as_ref().ok())
+            .map(|s| s.parsed)
+            .sum(),
+        rejected: collector
+            .summaries
+            .iter()
+            .filter_map(|(_, s)| s.as_ref().ok())
+            .map(|s| s.rejected)
+            .sum(),
         selected: collector.selected,
         summaries: collector.summaries,
     }
@@ -281,7 +301,8 @@ fn select(
 ) -> Option<Item> {
     let event = match record {
         Ok(event) => event,
-        Err(_) => return Some(Item::Rejected),
+        // Rejections are counted (with their reasons) in the input summaries.
+        Err(_) => return None,
     };
     let time = event.timestamp();
     if since.is_some_and(|s| time.is_none_or(|t| t < s))
@@ -297,14 +318,15 @@ fn select(
             Selection::Skipped => {}
         }
     }
-    Some(if selected.is_empty() {
-        Item::Miss { excepted }
-    } else {
-        Item::Hit(Hit {
+    match (selected.is_empty(), excepted.is_empty()) {
+        // Nothing for the runtimes: no item crosses threads (events are counted from the summaries).
+        (true, true) => None,
+        (true, false) => Some(Item::Miss { excepted }),
+        (false, _) => Some(Item::Hit(Hit {
             event,
             rules: selected,
-        })
-    })
+        })),
+    }
 }
 
 struct Counts {
