@@ -273,20 +273,15 @@ pub fn detect_inputs(
     for hit in &hits {
         collector.feed(hit);
     }
+    let (events, rejected) = collector
+        .summaries
+        .iter()
+        .filter_map(|(_, s)| s.as_ref().ok())
+        .fold((0, 0), |(e, r), s| (e + s.parsed, r + s.rejected));
     DetectRun {
         alerts: collector.alerts,
-        events: collector
-            .summaries
-            .iter()
-            .filter_map(|(_, s)| s.as_ref().ok())
-            .map(|s| s.parsed)
-            .sum(),
-        rejected: collector
-            .summaries
-            .iter()
-            .filter_map(|(_, s)| s.as_ref().ok())
-            .map(|s| s.rejected)
-            .sum(),
+        events,
+        rejected,
         selected: collector.selected,
         summaries: collector.summaries,
     }
