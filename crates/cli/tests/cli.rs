@@ -259,3 +259,111 @@ fn rules_list_shows_type_severity_and_attack_ids() {
         "{stdout}"
     );
 }
+
+fn failed_login(minute: u32, second: u32, ip: &str) -> String {
+    format!("Mar  3 10:{minute:02}:{second:02} web sshd[77]: Failed password for root from {ip} port 40000 ssh2\n")
+}
+
+#[test]
+fn a_threshold_spanning_two_files_counts_both_in_time_order() {
+    let dir = tempfile::tempdir().unwrap();
+    // five failures in each file, interleaved in time: only together do they reach the threshold of 10
+    let (mut a, mut b) = (String::new(), String::new());
+    for i in 0..5 {
+        a.push_str(&failed_login(0, i * 10, "198.51.100.23"));
+        b.push_str(&failed_login(0, i * 10 + 5, "198.51.100.23"));
+    }
+    std::fs::write(dir.path().join("a.log"), a).unwrap();
+    std::fs::write(dir.path().join("b.log"), b).unwrap();
+    let dir_arg = dir.path().to_str().unwrap();
+    let out = secops(&["detect", dir_arg, "--year", "2026", "--output", "jsonl"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let stdout = String::from_utf8(out.stdout.clone()).unwrap();
+    let brute: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|a| a["rule.name"] == "SSH Password Brute Force from a Single Source")
+        .collect();
+    assert_eq!(brute.len(), 1, "{stdout}");
+    let sources: Vec<&str> = brute[0]["event.provenance"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert!(
+        sources.iter().any(|p| p.ends_with("a.log:1"))
+            && sources.iter().any(|p| p.ends_with("b.log:1")),
+        "{sources:?}"
+    );
+}
+
+#[test]
+fn time_window_and_severity_filters() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("auth.log");
+    let mut text = String::new();
+    for i in 0..10 {
+        text.push_str(&failed_login(0, i * 5, "198.51.100.23"));
+    }
+    text.push_str("Mar  3 11:00:00 web useradd[5]: new user: name==cmd|calc, UID=1002, GID=1002, home=/home/x, shell=/bin/sh\n");
+    std::fs::write(&log, text).unwrap();
+    let log = log.to_str().unwrap();
+    let csv = |extra: &[&str]| {
+        let mut args = vec!["detect", log, "--year", "2026", "--output", "csv"];
+        args.extend_from_slice(extra);
+        let out = secops(&args);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let all = csv(&[]);
+    assert!(
+        all.contains("SSH Password Brute Force") && all.contains("Local Account Created"),
+        "{all}"
+    );
+    let late = csv(&["--since", "2026-03-03T10:30:00Z"]);
+    assert!(
+        !late.contains("SSH Password Brute Force") && late.contains("Local Account Created"),
+        "{late}"
+    );
+    let early = csv(&["--until", "2026-03-03T10:30:00Z"]);
+    assert!(
+        early.contains("SSH Password Brute Force") && !early.contains("Local Account Created"),
+        "{early}"
+    );
+    let high = csv(&["--min-severity", "high"]);
+    assert_eq!(
+        high.lines().count(),
+        1,
+        "only the header: both alerts are medium\n{high}"
+    );
+}
+
+#[test]
+fn sequences_across_two_files_see_events_in_time_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = |time: &str| {
+        format!("Mar  3 {time} web sshd[78]: Accepted password for root from 198.51.100.23 port 40001 ssh2\n")
+    };
+    let mut failures = String::new();
+    for i in 0..5 {
+        failures.push_str(&failed_login(0, i * 5, "198.51.100.23"));
+    }
+    std::fs::write(dir.path().join("a.log"), failures).unwrap();
+    // b holds a success before the failures and one after them
+    std::fs::write(dir.path().join("b.log"), ok("09:59:00") + &ok("10:01:00")).unwrap();
+    let dir_arg = dir.path().to_str().unwrap();
+    let out = secops(&["detect", dir_arg, "--year", "2026", "--output", "jsonl"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let stdout = String::from_utf8(out.stdout.clone()).unwrap();
+    let sequence: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|a| a["rule.name"] == "SSH Brute Force Followed by a Successful Login")
+        .collect();
+    assert_eq!(sequence.len(), 1, "{stdout}");
+    assert_eq!(
+        sequence[0]["@timestamp"], "2026-03-03T10:01:00Z",
+        "completed by the later success"
+    );
+}
