@@ -6,6 +6,7 @@
 //! boolean or address written the same way. Comparisons are case-sensitive, as on Elastic keyword fields.
 //! A field holding an array matches when any element does.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::net::IpAddr;
 
@@ -58,6 +59,7 @@ pub struct Exact {
     number: Option<f64>,
     ip: Option<IpAddr>,
     boolean: Option<bool>,
+    time: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone)]
@@ -196,23 +198,17 @@ impl Test {
         }
         match self {
             Test::Exact(exact) => exact.matches_value(value),
-            Test::ExactFolded(text) => match value {
-                Value::Str(s) => s.to_lowercase() == *text,
-                Value::Object(_) | Value::Null => false,
-                other => other.to_string().to_lowercase() == *text,
-            },
+            Test::ExactFolded(text) => text_of(value).is_some_and(|t| t.to_lowercase() == *text),
             Test::Affix {
                 kind,
                 needle,
                 case_insensitive,
             } => {
-                let haystack = match value {
-                    Value::Str(s) => s.to_string(),
-                    Value::Object(_) | Value::Null => return false,
-                    other => other.to_string(),
+                let Some(haystack) = text_of(value) else {
+                    return false;
                 };
                 let haystack = if *case_insensitive {
-                    haystack.to_lowercase()
+                    Cow::Owned(haystack.to_lowercase())
                 } else {
                     haystack
                 };
@@ -222,11 +218,7 @@ impl Test {
                     Affix::Contains => haystack.contains(needle.as_str()),
                 }
             }
-            Test::Glob(glob) => match value {
-                Value::Str(s) => glob.matches(s),
-                Value::Object(_) | Value::Null => false,
-                other => glob.matches(&other.to_string()),
-            },
+            Test::Glob(glob) => text_of(value).is_some_and(|t| glob.matches(&t)),
             Test::Cidr(cidr) => cidr.matches_value(value),
             Test::Range(op, bound) => bound.compare(value).is_some_and(|ordering| match op {
                 CompareOp::Lt => ordering == Ordering::Less,
@@ -239,6 +231,16 @@ impl Test {
     }
 }
 
+/// The text a value is compared as: strings as they are (no copy), other scalars printed; objects and
+/// nulls have none.
+fn text_of(value: &Value) -> Option<Cow<'_, str>> {
+    match value {
+        Value::Str(s) => Some(Cow::Borrowed(s.as_str())),
+        Value::Object(_) | Value::Null => None,
+        other => Some(Cow::Owned(other.to_string())),
+    }
+}
+
 impl Exact {
     pub fn new(text: &str) -> Self {
         Exact {
@@ -246,6 +248,7 @@ impl Exact {
             number: text.parse::<f64>().ok().filter(|n| n.is_finite()),
             ip: text.parse().ok(),
             boolean: text.parse().ok(),
+            time: Timestamp::parse_rfc3339(text).ok(),
         }
     }
 
@@ -257,7 +260,7 @@ impl Exact {
             Value::Float(f) => self.number == Some(*f),
             Value::Bool(b) => self.boolean == Some(*b),
             Value::Ip(ip) => self.ip == Some(*ip),
-            Value::Time(t) => Timestamp::parse_rfc3339(&self.text).is_ok_and(|x| x == *t),
+            Value::Time(t) => self.time == Some(*t),
             Value::Null | Value::Array(_) | Value::Object(_) => false,
         }
     }
