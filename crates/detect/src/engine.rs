@@ -40,10 +40,6 @@ impl Engine {
         &self.rules
     }
 
-    pub fn rules_mut(&mut self) -> &mut [CompiledRule] {
-        &mut self.rules
-    }
-
     /// Every rule's selector (to share with worker threads) and runtime (to feed on one thread), by index.
     pub fn split(&mut self) -> (Vec<&Selector>, Vec<&mut Runtime>) {
         self.rules.iter_mut().map(CompiledRule::split).unzip()
