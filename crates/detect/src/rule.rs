@@ -206,16 +206,6 @@ impl CompiledRule {
         let selection = self.selector.select_in_source(event);
         self.runtime.take(selection, event, out);
     }
-
-    /// The stateless part, safe to run on many threads: does the event reach this rule's state?
-    pub fn select(&self, event: &Event) -> Selection {
-        self.selector.select(event)
-    }
-
-    /// The stateful part, for a selected event (events in time order).
-    pub fn observe(&mut self, event: &Event, out: &mut Vec<Alert>) {
-        self.runtime.observe(event, out);
-    }
 }
 
 impl Selector {
