@@ -1,31 +1,218 @@
-//! Which rules a command runs: the bundled pack, or the folders given with `--rules`.
+//! Which rules a command runs: the bundled pack, or the folders given with `--rules`, which may hold our
+//! TOML rules (`*.toml`) and Sigma rules (`*.yml`, `*.yaml`) side by side.
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
-use secops_rules::load::{load_dir, load_text};
+use anyhow::Context;
+use rayon::prelude::*;
+use secops_detect::sigma::{self, CompiledSigma, Mapping};
+use secops_rules::load::{files_with, load_dir, load_text};
+use secops_rules::sigma::{parse_file, Placeholders, SigmaDocument, SigmaError};
 use secops_rules::{CheckedRule, RuleError};
 
 include!(concat!(env!("OUT_DIR"), "/bundled_rules.rs"));
 
-/// Loads `dirs`, or the bundled pack when none is given. Errors are returned beside the rules that loaded.
-pub fn load(dirs: &[PathBuf]) -> (Vec<CheckedRule>, Vec<RuleError>) {
-    if dirs.is_empty() {
-        let mut rules = Vec::new();
-        let mut errors = Vec::new();
+/// Rule selection options shared by `detect`, `rules list` and `bench`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RuleArgs {
+    /// Rule folders or files: TOML rules and Sigma YAML (repeatable; default: the bundled pack).
+    #[arg(long = "rules")]
+    pub rules: Vec<PathBuf>,
+    /// Sigma `expand` placeholders: a folder of NAME.txt files, one value per line (`#` comments).
+    #[arg(long)]
+    pub placeholders: Option<PathBuf>,
+    /// A Sigma log-source mapping file (TOML, the shape of the bundled one); its entries come first.
+    #[arg(long = "sigma-mapping")]
+    pub sigma_mapping: Option<PathBuf>,
+    /// Only Sigma rules of these statuses (comma-separated; default: all but deprecated).
+    #[arg(long, value_delimiter = ',')]
+    pub status: Vec<String>,
+    /// Only Sigma rules of these levels (comma-separated: informational, low, medium, high, critical).
+    #[arg(long, value_delimiter = ',')]
+    pub level: Vec<String>,
+    /// Only Sigma rules carrying one of these tags, or a tag starting with it (`attack.t1059`).
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+}
+
+/// A rule file that will not run, and why (the message names the file).
+#[derive(Debug, Clone)]
+pub struct Rejection {
+    pub message: String,
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Everything loaded for a run.
+#[derive(Debug)]
+pub struct Loaded {
+    pub native: Vec<CheckedRule>,
+    pub sigma: CompiledSigma,
+    pub rejected: Vec<Rejection>,
+    /// Sigma documents left out by `--status`, `--level` or `--tag`.
+    pub filtered: usize,
+    pub load_seconds: f64,
+}
+
+impl Loaded {
+    pub fn rule_count(&self) -> usize {
+        self.native.len() + self.sigma.rules.len() + self.sigma.correlations.len()
+    }
+}
+
+/// Loads and compiles the rules `args` name.
+pub fn load(args: &RuleArgs) -> anyhow::Result<Loaded> {
+    let started = Instant::now();
+    let placeholders = match &args.placeholders {
+        Some(dir) => read_placeholders(dir)?,
+        None => Placeholders::new(),
+    };
+    let mapping = match &args.sigma_mapping {
+        Some(file) => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            Mapping::with_user(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?
+        }
+        None => Mapping::bundled(),
+    };
+    let mut native = Vec::new();
+    let mut native_errors: Vec<RuleError> = Vec::new();
+    let mut documents = Vec::new();
+    let mut sigma_errors: Vec<SigmaError> = Vec::new();
+    if args.rules.is_empty() {
         for (name, text) in BUNDLED_RULES {
             match load_text(&Path::new("rules").join(name), text) {
-                Ok(rule) => rules.push(rule),
-                Err(e) => errors.push(e),
+                Ok(rule) => native.push(rule),
+                Err(e) => native_errors.push(e),
             }
         }
-        return (rules, errors);
     }
-    let mut rules = Vec::new();
-    let mut errors = Vec::new();
-    for dir in dirs {
+    for dir in &args.rules {
+        if !dir.exists() {
+            anyhow::bail!("rules path {} does not exist", dir.display());
+        }
         let (r, e) = load_dir(dir);
-        rules.extend(r);
-        errors.extend(e);
+        native.extend(r);
+        native_errors.extend(e);
+        let mut io_errors = Vec::new();
+        let files = files_with(dir, &["yml", "yaml"], &mut io_errors);
+        native_errors.extend(io_errors);
+        let parsed: Vec<Result<Vec<SigmaDocument>, SigmaError>> = files
+            .par_iter()
+            .map(|file| match std::fs::read_to_string(file) {
+                Ok(text) => parse_file(file, &text, &placeholders),
+                Err(e) => Err(SigmaError {
+                    file: file.clone(),
+                    document: None,
+                    key: None,
+                    message: e.to_string(),
+                }),
+            })
+            .collect();
+        for result in parsed {
+            match result {
+                Ok(docs) => documents.extend(docs),
+                Err(e) => sigma_errors.push(e),
+            }
+        }
     }
-    (rules, errors)
+    let total = documents.len();
+    let documents = select(documents, args);
+    let filtered = total - documents.len();
+    let sigma = sigma::compile(&documents, &mapping);
+    let mut rejected: Vec<Rejection> = native_errors
+        .iter()
+        .map(|e| Rejection {
+            message: e.to_string(),
+        })
+        .collect();
+    rejected.extend(sigma_errors.iter().map(|e| Rejection {
+        message: e.to_string(),
+    }));
+    rejected.extend(sigma.rejected.iter().map(|r| Rejection {
+        message: format!("{}: {}", r.file.display(), r.reason),
+    }));
+    Ok(Loaded {
+        native,
+        sigma,
+        rejected,
+        filtered,
+        load_seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Applies `--status`, `--level` and `--tag`. Rules a kept correlation references stay.
+fn select(documents: Vec<SigmaDocument>, args: &RuleArgs) -> Vec<SigmaDocument> {
+    let keep = |d: &SigmaDocument| {
+        let meta = d.meta();
+        let status = meta.status.as_deref().unwrap_or("");
+        let status_ok = if args.status.is_empty() {
+            status != "deprecated"
+        } else {
+            args.status.iter().any(|s| s.eq_ignore_ascii_case(status))
+        };
+        let level_ok = args.level.is_empty()
+            || args
+                .level
+                .iter()
+                .any(|l| Some(l.to_ascii_lowercase().as_str()) == meta.level.as_deref());
+        let tags_ok = args.tags.is_empty()
+            || args.tags.iter().any(|wanted| {
+                let wanted = wanted.to_ascii_lowercase();
+                meta.tags
+                    .iter()
+                    .any(|t| t.to_ascii_lowercase().starts_with(&wanted))
+            });
+        status_ok && level_ok && tags_ok
+    };
+    let mut needed: HashSet<String> = HashSet::new();
+    for d in &documents {
+        if let SigmaDocument::Correlation(c) = d {
+            if keep(d) {
+                needed.extend(c.rules.iter().cloned());
+            }
+        }
+    }
+    documents
+        .into_iter()
+        .filter(|d| {
+            let meta = d.meta();
+            keep(d)
+                || [meta.id.as_ref(), meta.name.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .any(|k| needed.contains(k))
+        })
+        .collect()
+}
+
+/// `NAME.txt` files: one value per line; blank lines and `#` comments skipped.
+fn read_placeholders(dir: &Path) -> anyhow::Result<Placeholders> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    let entries = std::fs::read_dir(dir)
+        .with_context(|| format!("reading placeholders {}", dir.display()))?;
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "txt") {
+            let Some(name) = path.file_stem().map(|s| s.to_string_lossy().into_owned()) else {
+                continue;
+            };
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let values = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_string)
+                .collect();
+            out.insert(name, values);
+        }
+    }
+    Ok(out)
 }

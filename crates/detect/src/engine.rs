@@ -1,16 +1,36 @@
 //! The engine: every compiled rule, run over a stream of events.
+//!
+//! Rule indices: native (TOML) rules first, then Sigma rules in [`SigmaSet`] order, then Sigma
+//! correlations in dependency order. Native rules each select their own events; Sigma rules are selected
+//! together by the indexed [`SigmaSet`]; a correlation is selected when a rule it depends on matched.
+
+use std::sync::Arc;
 
 use secops_event::{Event, Timestamp};
 use secops_rules::CheckedRule;
 
-use crate::alert::Alert;
-use crate::rule::{CompiledRule, Runtime, Selector};
+use crate::alert::{Alert, RuleInfo};
+use crate::rule::{CompiledRule, Runtime, Selection, Selector};
+use crate::sigma::{CompiledSigma, Ref, SigmaSet};
 use crate::threat_match::IndicatorSet;
 use crate::CompileError;
 
 #[derive(Debug)]
 pub struct Engine {
     rules: Vec<CompiledRule>,
+    native: usize,
+    sigma: SigmaSet,
+    /// Per Sigma base rule: the engine indices of correlations depending on it.
+    dependents: Vec<Vec<u32>>,
+}
+
+/// The stateless half of every rule, shared by worker threads.
+#[derive(Debug)]
+pub struct EngineSelector<'a> {
+    native: Vec<&'a Selector>,
+    sigma: &'a SigmaSet,
+    sigma_offset: u32,
+    dependents: &'a [Vec<u32>],
 }
 
 impl Engine {
@@ -25,6 +45,16 @@ impl Engine {
         now: Timestamp,
         indicators: &IndicatorSet,
     ) -> (Engine, Vec<(String, CompileError)>) {
+        Engine::with_sigma(rules, CompiledSigma::default(), now, indicators)
+    }
+
+    /// Native rules and compiled Sigma rules together.
+    pub fn with_sigma(
+        rules: &[CheckedRule],
+        sigma: CompiledSigma,
+        now: Timestamp,
+        indicators: &IndicatorSet,
+    ) -> (Engine, Vec<(String, CompileError)>) {
         let mut compiled = Vec::new();
         let mut errors = Vec::new();
         for rule in rules {
@@ -33,22 +63,133 @@ impl Engine {
                 Err(e) => errors.push((rule.file.rule.id.clone(), e)),
             }
         }
-        (Engine { rules: compiled }, errors)
+        let native = compiled.len();
+        let base = sigma.rules.len();
+        for (info, silent) in sigma.rules.iter().zip(&sigma.silent) {
+            compiled.push(CompiledRule::external(info.clone(), None, *silent));
+        }
+        let correlation_offset = (native + base) as u32;
+        let mut dependents = vec![Vec::new(); base];
+        for (position, correlation) in sigma.correlations.into_iter().enumerate() {
+            let index = correlation_offset + position as u32;
+            let mut state = correlation.state;
+            let engine_refs = state
+                .refs()
+                .iter()
+                .map(|r| match r {
+                    Ref::Rule(r) => native as u32 + r,
+                    Ref::Correlation(p) => correlation_offset + p,
+                })
+                .collect();
+            state.set_engine_refs(engine_refs);
+            for &b in state.bases() {
+                if let Some(list) = dependents.get_mut(b as usize) {
+                    list.push(index);
+                }
+            }
+            compiled.push(CompiledRule::external(
+                correlation.info,
+                Some(state),
+                correlation.silent,
+            ));
+        }
+        (
+            Engine {
+                rules: compiled,
+                native,
+                sigma: sigma.set,
+                dependents,
+            },
+            errors,
+        )
     }
 
     pub fn rules(&self) -> &[CompiledRule] {
         &self.rules
     }
 
-    /// Every rule's selector (to share with worker threads) and runtime (to feed on one thread), by index.
-    pub fn split(&mut self) -> (Vec<&Selector>, Vec<&mut Runtime>) {
-        self.rules.iter_mut().map(CompiledRule::split).unzip()
+    pub fn rule_infos(&self) -> Vec<Arc<RuleInfo>> {
+        self.rules.iter().map(|r| r.info.clone()).collect()
+    }
+
+    /// The selector (to share with worker threads) and every rule's runtime (to feed on one thread).
+    pub fn split(&mut self) -> (EngineSelector<'_>, Vec<&mut Runtime>) {
+        let native = self.native;
+        let (selectors, runtimes): (Vec<&Selector>, Vec<&mut Runtime>) =
+            self.rules.iter_mut().map(CompiledRule::split).unzip();
+        (
+            EngineSelector {
+                native: selectors.into_iter().take(native).collect(),
+                sigma: &self.sigma,
+                sigma_offset: native as u32,
+                dependents: &self.dependents,
+            },
+            runtimes,
+        )
     }
 
     /// Runs every rule on `event` (events should arrive in time order for stateful rules).
     pub fn process(&mut self, event: &Event, out: &mut Vec<Alert>) {
-        for rule in &mut self.rules {
-            rule.process(event, out);
+        let (selector, mut runtimes) = self.split();
+        let (mut selected, mut excepted) = (Vec::new(), Vec::new());
+        selector.select(event, &mut selected, &mut excepted);
+        feed(&mut runtimes, event, &selected, &excepted, out);
+    }
+}
+
+impl EngineSelector<'_> {
+    /// Pushes the indices of rules that selected `event` onto `selected` (ascending), and of rules whose
+    /// exception covered it onto `excepted`.
+    pub fn select(&self, event: &Event, selected: &mut Vec<u32>, excepted: &mut Vec<u32>) {
+        for (index, selector) in self.native.iter().enumerate() {
+            match selector.select(event) {
+                Selection::Selected => selected.push(index as u32),
+                Selection::Excepted => excepted.push(index as u32),
+                Selection::Skipped => {}
+            }
+        }
+        let start = selected.len();
+        self.sigma.matches(event, selected);
+        let end = selected.len();
+        let mut correlations = false;
+        for i in start..end {
+            let base = selected[i];
+            selected[i] = base + self.sigma_offset;
+            if let Some(list) = self.dependents.get(base as usize) {
+                correlations |= !list.is_empty();
+                selected.extend_from_slice(list);
+            }
+        }
+        if correlations {
+            selected[end..].sort_unstable();
+            let mut tail: Vec<u32> = selected.drain(end..).collect();
+            tail.dedup();
+            selected.extend(tail);
+        }
+    }
+}
+
+/// Feeds an event's selections to the runtimes, in index order; a correlation that fires is added to
+/// the matches later (chained) correlations read.
+pub fn feed(
+    runtimes: &mut [&mut Runtime],
+    event: &Event,
+    selected: &[u32],
+    excepted: &[u32],
+    out: &mut Vec<Alert>,
+) {
+    let mut matched: Vec<u32> = selected.to_vec();
+    for &index in selected {
+        if let Some(runtime) = runtimes.get_mut(index as usize) {
+            let fired = runtime.take_in(Selection::Selected, event, &matched, out);
+            if fired && runtime.is_correlation() {
+                matched.push(index);
+            }
+        }
+    }
+    for &index in excepted {
+        if let Some(runtime) = runtimes.get_mut(index as usize) {
+            runtime.take(Selection::Excepted, event, out);
         }
     }
 }

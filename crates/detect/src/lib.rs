@@ -19,12 +19,13 @@ pub mod matcher;
 mod new_terms;
 mod rule;
 mod sequence;
+pub mod sigma;
 pub mod testing;
 mod threat_match;
 mod threshold;
 
 pub use alert::{Alert, RuleInfo, MAX_EVENTS, MAX_PROVENANCE};
-pub use engine::Engine;
+pub use engine::{feed, Engine, EngineSelector};
 pub use logsource::LogSourceFilter;
 pub use rule::{CompiledRule, RuleStats, Runtime, Selection, Selector};
 pub use secops_rules::Duration;

@@ -15,6 +15,7 @@ use crate::logsource::LogSourceFilter;
 use crate::matcher::{compile_event_query, Matcher};
 use crate::new_terms::NewTermsState;
 use crate::sequence::SequenceState;
+use crate::sigma::CorrelationState;
 use crate::threat_match::{IndicatorSet, ThreatMatchState};
 use crate::threshold::{Crossing, ThresholdState};
 use crate::{CompileError, Duration};
@@ -39,6 +40,8 @@ pub struct Selector {
 #[derive(Debug)]
 pub struct Runtime {
     info: Arc<RuleInfo>,
+    /// Fires without alerting (Sigma rules a correlation uses without `generate`).
+    silent: bool,
     suppression: Option<Suppression>,
     kind: Kind,
     pub stats: RuleStats,
@@ -72,6 +75,8 @@ enum Kind {
     NewTerms(NewTermsState),
     Anomaly(AnomalyState),
     ThreatMatch(ThreatMatchState),
+    /// A Sigma correlation over the matches of the rules it references.
+    Correlation(Box<CorrelationState>),
 }
 
 #[derive(Debug)]
@@ -178,11 +183,40 @@ impl CompiledRule {
             },
             runtime: Runtime {
                 info,
+                silent: false,
                 suppression,
                 kind,
                 stats: RuleStats::default(),
             },
         })
+    }
+
+    /// A rule whose events are selected elsewhere (Sigma rules by the engine's Sigma set, correlations by
+    /// the rules they reference): a Sigma query, or a correlation when `correlation` is given.
+    pub fn external(
+        info: Arc<RuleInfo>,
+        correlation: Option<CorrelationState>,
+        silent: bool,
+    ) -> CompiledRule {
+        CompiledRule {
+            info: info.clone(),
+            selector: Selector {
+                source: LogSourceFilter::default(),
+                // Never selects by itself.
+                condition: Matcher::Or(Vec::new()),
+                exceptions: Exceptions::default(),
+            },
+            runtime: Runtime {
+                info,
+                silent,
+                suppression: None,
+                kind: match correlation {
+                    Some(state) => Kind::Correlation(Box::new(state)),
+                    None => Kind::Query,
+                },
+                stats: RuleStats::default(),
+            },
+        }
     }
 
     pub fn stats(&self) -> RuleStats {
@@ -232,23 +266,42 @@ impl Selector {
 impl Runtime {
     /// Counts a selection and, for a selected event, observes it.
     pub fn take(&mut self, selection: Selection, event: &Event, out: &mut Vec<Alert>) {
+        self.take_in(selection, event, &[], out);
+    }
+
+    /// Like [`Runtime::take`], where `matched` lists the engine indices of the rules that matched (and
+    /// correlations that fired on) the event, which correlations read. Returns whether the rule fired.
+    pub fn take_in(
+        &mut self,
+        selection: Selection,
+        event: &Event,
+        matched: &[u32],
+        out: &mut Vec<Alert>,
+    ) -> bool {
         match selection {
             Selection::Selected => {
                 self.stats.matched += 1;
-                self.observe(event, out);
+                self.observe(event, matched, out)
             }
             Selection::Excepted => {
                 self.stats.matched += 1;
                 self.stats.excepted += 1;
+                false
             }
-            Selection::Skipped => {}
+            Selection::Skipped => false,
         }
     }
 
-    /// The stateful part, for a selected event (events in time order): pushes any alert. Pass the same `out`
-    /// on every call: alert suppression folds a repeat into the earlier alert by its index in `out`.
-    pub fn observe(&mut self, event: &Event, out: &mut Vec<Alert>) {
+    pub fn is_correlation(&self) -> bool {
+        matches!(self.kind, Kind::Correlation(_))
+    }
+
+    /// The stateful part, for a selected event (events in time order): pushes any alert, and says whether
+    /// the rule fired. Pass the same `out` on every call: alert suppression folds a repeat into the
+    /// earlier alert by its index in `out`.
+    fn observe(&mut self, event: &Event, matched: &[u32], out: &mut Vec<Alert>) -> bool {
         let alert = match &mut self.kind {
+            Kind::Query if self.silent => return true,
             Kind::Query => {
                 let time = event.timestamp().unwrap_or(Timestamp::from_unix_nanos(0));
                 Alert::new(
@@ -263,31 +316,37 @@ impl Runtime {
             }
             Kind::Threshold(state) => match state.observe(event) {
                 Some(c) => self.alert_from(c),
-                None => return,
+                None => return false,
             },
             Kind::Sequence(state) => match state.observe(event) {
                 Some(c) => self.alert_from(c),
-                None => return,
+                None => return false,
             },
             Kind::NewTerms(state) => match state.observe(event) {
                 Some(c) => self.alert_from(c),
-                None => return,
+                None => return false,
             },
             Kind::Anomaly(state) => match state.observe(event) {
                 Some(c) => self.alert_from(c),
-                None => return,
+                None => return false,
             },
             Kind::ThreatMatch(state) => match state.observe(event) {
                 Some(c) => self.alert_from(c),
-                None => return,
+                None => return false,
+            },
+            Kind::Correlation(state) => match state.observe(event, matched) {
+                Some(_) if self.silent => return true,
+                Some(c) => self.alert_from(c),
+                None => return false,
             },
         };
         if self.suppressed(&alert, event, out) {
             self.stats.suppressed += 1;
-            return;
+            return true;
         }
         self.stats.alerts += 1;
         out.push(alert);
+        true
     }
 
     fn alert_from(&self, c: Crossing) -> Alert {

@@ -15,6 +15,7 @@ mod expr;
 pub mod kql;
 pub mod load;
 mod rule;
+pub mod sigma;
 mod span;
 
 pub use duration::{Duration, DurationError};

@@ -21,6 +21,21 @@ pub enum Bench {
     Ingest(IngestArgs),
     /// Detection throughput with the bundled rule pack (parsing included).
     Detect(IngestArgs),
+    /// One full detection run with the given rules (Sigma folders, typically) over the given logs:
+    /// rules loaded and load time, events, wall time, events/s, peak memory, alerts.
+    Rules(RulesArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RulesArgs {
+    /// Log files or folders.
+    #[arg(required = true)]
+    paths: Vec<String>,
+    #[command(flatten)]
+    rules: crate::ruleset::RuleArgs,
+    /// Runs; the median wall time is reported.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
 }
 
 #[derive(Debug, clap::Args)]
@@ -43,7 +58,62 @@ pub fn run(bench: Bench) -> anyhow::Result<Outcome> {
     match bench {
         Bench::Ingest(args) => ingest(args),
         Bench::Detect(args) => detect(args),
+        Bench::Rules(args) => rules(args),
     }
+}
+
+/// `bench rules`: what `secops detect PATHS --rules ...` costs, rule loading included.
+fn rules(args: RulesArgs) -> anyhow::Result<Outcome> {
+    let (inputs, errors) = expand(&args.paths);
+    if let Some(e) = errors.first() {
+        bail!("{e}");
+    }
+    let now = secops_event::Timestamp::parse_rfc3339("2026-11-22T00:00:00Z")?;
+    // (wall, load, events, alerts, rules, rejected)
+    let mut results: Vec<(f64, f64, u64, usize, usize, usize)> = Vec::new();
+    for _ in 0..args.runs.max(1) {
+        reset_peak();
+        let start = Instant::now();
+        let loaded = crate::ruleset::load(&args.rules)?;
+        let load = start.elapsed().as_secs_f64();
+        let (rule_count, rejected) = (loaded.rule_count(), loaded.rejected.len());
+        let (mut engine, _) = secops_detect::Engine::with_sigma(
+            &loaded.native,
+            loaded.sigma,
+            now,
+            &secops_detect::IndicatorSet::default(),
+        );
+        let run = crate::cmd::detect::detect_inputs(
+            &mut engine,
+            &inputs,
+            &Options::default(),
+            0,
+            (None, None),
+            false,
+        );
+        results.push((
+            start.elapsed().as_secs_f64(),
+            load,
+            run.events,
+            run.alerts.len(),
+            rule_count,
+            rejected,
+        ));
+    }
+    results.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (wall, load, events, alerts, rule_count, rejected) = results[results.len() / 2];
+    println!("rules loaded      {rule_count} ({rejected} rejected)");
+    println!("load time         {load:.3} s");
+    println!("inputs            {}", inputs.len());
+    println!("events            {events}");
+    println!(
+        "wall time         {wall:.3} s (median of {})",
+        results.len()
+    );
+    println!("events/s          {:.0}", events as f64 / wall.max(1e-9));
+    println!("peak memory       {}", format_peak());
+    println!("alerts            {alerts}");
+    Ok(Outcome::Clean)
 }
 
 /// Counts inputs that could not be read (records are counted on the workers).
@@ -402,10 +472,11 @@ fn detect_pass(
 fn detect(args: IngestArgs) -> anyhow::Result<Outcome> {
     let threads = rayon::current_num_threads();
     let dir = tempfile::tempdir().context("creating a scratch folder")?;
-    let (rules, errors) = crate::ruleset::load(&[]);
-    if let Some(e) = errors.first() {
+    let loaded = crate::ruleset::load(&crate::ruleset::RuleArgs::default())?;
+    if let Some(e) = loaded.rejected.first() {
         bail!("bundled rule: {e}");
     }
+    let rules = loaded.native;
     let stateless: Vec<secops_rules::CheckedRule> = rules
         .iter()
         .filter(|r| r.file.rule.rule_type == secops_rules::RuleType::Query)

@@ -11,7 +11,7 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use secops_detect::{Alert, Engine, IndicatorSet, Runtime, Selection, Selector};
+use secops_detect::{feed, Alert, Engine, EngineSelector, IndicatorSet, Runtime};
 use secops_event::{Event, Timestamp, Value};
 use secops_ingest::parallel::{read_all, read_merged, Consumer, Order, MAX_MERGED};
 use secops_ingest::{expand, Format, IngestError, Options, Summary};
@@ -27,9 +27,8 @@ pub struct Args {
     /// Files, directories, glob patterns, or `-` for standard input.
     #[arg(required = true)]
     paths: Vec<String>,
-    /// Rule folders or files (repeatable; default: the bundled pack).
-    #[arg(long = "rules")]
-    rules: Vec<PathBuf>,
+    #[command(flatten)]
+    rules: ruleset::RuleArgs,
     /// Indicators for threat_match rules: JSON documents with ECS `threat.indicator.*` fields (ip,
     /// url.domain, url.full, file.hash.md5/sha1/sha256), one per line or as an array (repeatable).
     #[arg(long = "indicators")]
@@ -114,11 +113,13 @@ struct Collector<'r> {
 
 impl Collector<'_> {
     fn feed(&mut self, hit: &Hit) {
-        for &index in &hit.rules {
-            if let Some(runtime) = self.runtimes.get_mut(index as usize) {
-                runtime.take(Selection::Selected, &hit.event, &mut self.alerts);
-            }
-        }
+        feed(
+            &mut self.runtimes,
+            &hit.event,
+            &hit.rules,
+            &[],
+            &mut self.alerts,
+        );
     }
 }
 
@@ -151,16 +152,22 @@ impl Consumer<Item> for Collector<'_> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
-    let (rules, rule_errors) = ruleset::load(&args.rules);
-    for error in &rule_errors {
-        eprintln!("error: {error}");
+    let loaded = ruleset::load(&args.rules)?;
+    for rejection in &loaded.rejected {
+        eprintln!("rejected: {rejection}");
     }
-    if args.strict && !rule_errors.is_empty() {
-        bail!("{} rule(s) failed to load (--strict)", rule_errors.len());
+    if args.strict && !loaded.rejected.is_empty() {
+        bail!(
+            "{} rule(s) failed to load (--strict)",
+            loaded.rejected.len()
+        );
     }
     let now = Timestamp::from_datetime(&chrono_now()).context("the clock is out of range")?;
     let indicators = load_indicators(&args.indicators)?;
-    let (mut engine, compile_errors) = Engine::with_indicators(&rules, now, &indicators);
+    let rule_total = loaded.rule_count() + loaded.rejected.len();
+    let rules_rejected = loaded.rejected.len();
+    let (mut engine, compile_errors) =
+        Engine::with_sigma(&loaded.native, loaded.sigma, now, &indicators);
     for (id, error) in &compile_errors {
         eprintln!("error: rule {id}: {error}");
     }
@@ -211,8 +218,8 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         &summaries,
         &counts,
         &alerts,
-        rules.len() + rule_errors.len(),
-        rule_errors.len() + compile_errors.len(),
+        rule_total,
+        rules_rejected + compile_errors.len(),
     ))
 }
 
@@ -237,7 +244,7 @@ pub fn detect_inputs(
     progress: bool,
 ) -> DetectRun {
     let (since, until) = window;
-    let (selectors, runtimes) = engine.split();
+    let (selector, runtimes) = engine.split();
     // One input, or a few merged by time, stream straight to the runtimes; many are sorted at the end.
     let merge = inputs.len() > 1 && inputs.len() <= MAX_MERGED;
     let mut collector = Collector {
@@ -253,7 +260,7 @@ pub fn detect_inputs(
             indicatif::ProgressBar::hidden()
         },
     };
-    let pick = |record| select(record, &selectors, since, until);
+    let pick = |record| select(record, &selector, since, until);
     if merge {
         read_merged(inputs, options, pick, Item::time, &mut collector);
     } else {
@@ -290,7 +297,7 @@ pub fn detect_inputs(
 /// The workers' part: time filter, then every rule's selector.
 fn select(
     record: Result<Event, secops_ingest::Rejection>,
-    selectors: &[&Selector],
+    selector: &EngineSelector<'_>,
     since: Option<Timestamp>,
     until: Option<Timestamp>,
 ) -> Option<Item> {
@@ -306,13 +313,7 @@ fn select(
         return None;
     }
     let (mut selected, mut excepted) = (Vec::new(), Vec::new());
-    for (index, selector) in selectors.iter().enumerate() {
-        match selector.select(&event) {
-            Selection::Selected => selected.push(index as u32),
-            Selection::Excepted => excepted.push(index as u32),
-            Selection::Skipped => {}
-        }
-    }
+    selector.select(&event, &mut selected, &mut excepted);
     match (selected.is_empty(), excepted.is_empty()) {
         // Nothing for the runtimes: no item crosses threads (events are counted from the summaries).
         (true, true) => None,

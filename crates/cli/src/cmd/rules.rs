@@ -1,6 +1,9 @@
-//! `secops rules list`: the loaded rules with type, severity and ATT&CK ids.
+//! `secops rules list`: the loaded rules with type, severity, ATT&CK ids and (for Sigma) authors;
+//! `--rejected` lists the rule files that will not run, each with the reason.
 
-use std::path::PathBuf;
+use std::sync::Arc;
+
+use secops_detect::RuleInfo;
 
 use crate::{ruleset, Outcome};
 
@@ -12,44 +15,61 @@ pub enum Rules {
 
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {
-    /// Rule folders (default: the bundled pack).
-    #[arg(long = "rules")]
-    dirs: Vec<PathBuf>,
+    #[command(flatten)]
+    rules: ruleset::RuleArgs,
+    /// List the rejected rule files and why, instead of the loaded rules.
+    #[arg(long)]
+    rejected: bool,
 }
 
 pub fn run(command: Rules) -> anyhow::Result<Outcome> {
     let Rules::List(args) = command;
-    let (rules, errors) = ruleset::load(&args.dirs);
-    println!(
-        "{:<36}  {:<12} {:<8} {:<22} NAME",
-        "ID", "TYPE", "SEVERITY", "ATT&CK"
-    );
-    for rule in &rules {
-        let r = &rule.file.rule;
-        let attack: Vec<&str> = r
-            .threat
-            .iter()
-            .flat_map(|t| &t.technique)
-            .flat_map(|t| {
-                std::iter::once(t.id.as_str()).chain(t.subtechnique.iter().map(|s| s.id.as_str()))
-            })
-            .collect();
-        let kind = r.rule_type.as_str();
-        let severity = format!("{:?}", r.severity).to_lowercase();
+    let loaded = ruleset::load(&args.rules)?;
+    if args.rejected {
+        for rejection in &loaded.rejected {
+            println!("{rejection}");
+        }
+    } else {
         println!(
-            "{:<36}  {:<12} {:<8} {:<22} {}",
-            r.id,
-            kind,
-            severity,
-            attack.join(","),
-            r.name
+            "{:<36}  {:<12} {:<8} {:<22} NAME",
+            "ID", "TYPE", "SEVERITY", "ATT&CK"
         );
+        let mut infos: Vec<Arc<RuleInfo>> = Vec::new();
+        for rule in &loaded.native {
+            let r = &rule.file.rule;
+            infos.push(Arc::new(RuleInfo {
+                id: r.id.clone(),
+                name: r.name.clone(),
+                author: r.author.clone(),
+                version: 1,
+                rule_type: r.rule_type,
+                severity: r.severity,
+                risk_score: r.risk_score,
+                threat: r.threat.clone(),
+            }));
+        }
+        infos.extend(loaded.sigma.rules.iter().cloned());
+        infos.extend(loaded.sigma.correlations.iter().map(|c| c.info.clone()));
+        for info in &infos {
+            let severity = format!("{:?}", info.severity).to_lowercase();
+            println!(
+                "{:<36}  {:<12} {:<8} {:<22} {}",
+                info.id,
+                info.rule_type.as_str(),
+                severity,
+                info.techniques().join(","),
+                info.name
+            );
+        }
     }
-    for error in &errors {
-        eprintln!("error: {error}");
-    }
-    eprintln!("{} rules loaded, {} failed", rules.len(), errors.len());
-    Ok(if errors.is_empty() {
+    eprintln!(
+        "{} rules loaded, {} rejected, {} left out by --status/--level/--tag ({:.2} s)",
+        loaded.rule_count(),
+        loaded.rejected.len(),
+        loaded.filtered,
+        loaded.load_seconds
+    );
+    Ok(if loaded.rejected.is_empty() {
         Outcome::Clean
     } else {
         Outcome::Rejections

@@ -1,0 +1,590 @@
+//! A Sigma rule compiled for one of its targets: a tree of item tests whose fields are resolved for that
+//! target's events, the events it is routed to, and the literals one of which must appear for it to match.
+
+use std::net::IpAddr;
+
+use secops_event::{Event, Object, Timestamp, Value};
+use secops_rules::sigma::{Condition, Item, NumOp, Position, SigmaRule, TimePart, ValueTest};
+use secops_rules::Piece;
+
+use super::mapping::Target;
+use super::text;
+use crate::matcher::Cidr;
+
+/// Where a field is read from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum FieldRef {
+    /// A dotted path, as [`Event::get`] reads it.
+    Path(String),
+    /// A Windows event's `Event.EventData.<name>`, or `<name>` in the element under `Event.UserData`.
+    WinData(String),
+    /// Keyword searches: the given fields, or (`None`) every text value of the event.
+    Keywords(Option<Vec<String>>),
+}
+
+#[derive(Debug, Clone)]
+pub enum Node {
+    And(Vec<Node>),
+    Or(Vec<Node>),
+    Not(Box<Node>),
+    Item(Box<ItemTest>),
+}
+
+#[derive(Debug, Clone)]
+pub struct ItemTest {
+    pub field: FieldRef,
+    pub values: Vec<Vec<Val>>,
+    pub all: bool,
+    pub negate: bool,
+}
+
+/// A compiled value test. Case-insensitive texts are stored lowercased.
+#[derive(Debug, Clone)]
+pub enum Val {
+    Eq(String),
+    Starts(String),
+    Ends(String),
+    Contains(String),
+    Glob(Vec<Piece>),
+    Cased(Vec<Piece>),
+    Regex(regex::bytes::Regex),
+    Cidr(Cidr),
+    Compare(NumOp, f64),
+    Null,
+    Exists(bool),
+    FieldRef {
+        field: FieldRef,
+        position: Position,
+        cased: bool,
+    },
+    TimePart(TimePart, NumOp, f64),
+}
+
+/// One rule on one target.
+#[derive(Debug, Clone)]
+pub struct Unit {
+    /// Index of the rule in the set.
+    pub rule: u32,
+    pub target: Target,
+    /// Extra equalities of the target (`where`), as tests.
+    pub conditions: Vec<ItemTest>,
+    pub tree: Node,
+}
+
+/// Resolves Sigma field names for one target.
+#[derive(Debug, Clone)]
+pub struct Fields<'a> {
+    target: &'a Target,
+}
+
+impl<'a> Fields<'a> {
+    pub fn new(target: &'a Target) -> Self {
+        Fields { target }
+    }
+
+    pub fn resolve(&self, name: &str) -> FieldRef {
+        match self.target {
+            Target::Channel {
+                fields,
+                system_fields,
+                ..
+            } => {
+                let name = fields.get(name).map_or(name, String::as_str);
+                match system_fields.get(name) {
+                    Some(path) => FieldRef::Path(path.clone()),
+                    None => FieldRef::WinData(name.to_string()),
+                }
+            }
+            Target::Generic { fields, .. } => FieldRef::Path(
+                fields
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_else(|| name.to_string()),
+            ),
+        }
+    }
+
+    fn keywords(&self) -> FieldRef {
+        match self.target {
+            Target::Channel { .. } => FieldRef::Keywords(None),
+            Target::Generic { keywords, .. } => FieldRef::Keywords(keywords.clone()),
+        }
+    }
+}
+
+/// Compiles `rule` for `target`.
+pub fn compile(rule: &SigmaRule, index: u32, target: &Target) -> Result<Unit, String> {
+    let fields = Fields::new(target);
+    let searches: Vec<Node> = rule
+        .searches
+        .iter()
+        .map(|search| {
+            let groups = search
+                .groups
+                .iter()
+                .map(|group| {
+                    let items = group
+                        .iter()
+                        .map(|item| compile_item(item, &fields).map(|i| Node::Item(Box::new(i))))
+                        .collect::<Result<Vec<_>, String>>()?;
+                    Ok(single_or(items, Node::And))
+                })
+                .collect::<Result<Vec<_>, String>>()?;
+            Ok(single_or(groups, Node::Or))
+        })
+        .collect::<Result<_, String>>()?;
+    let tree = condition_tree(&rule.condition, &searches);
+    let conditions = match target {
+        Target::Channel { conditions, .. } => conditions
+            .iter()
+            .map(|(field, values)| equality(fields.resolve(field), values))
+            .collect(),
+        Target::Generic { conditions, .. } => conditions
+            .iter()
+            .map(|(field, values)| equality(FieldRef::Path(field.clone()), values))
+            .collect(),
+    };
+    Ok(Unit {
+        rule: index,
+        target: target.clone(),
+        conditions,
+        tree,
+    })
+}
+
+fn equality(field: FieldRef, values: &[String]) -> ItemTest {
+    ItemTest {
+        field,
+        values: values
+            .iter()
+            .map(|v| vec![Val::Eq(v.to_lowercase())])
+            .collect(),
+        all: false,
+        negate: false,
+    }
+}
+
+fn single_or(mut items: Vec<Node>, wrap: fn(Vec<Node>) -> Node) -> Node {
+    if items.len() == 1 {
+        items.remove(0)
+    } else {
+        wrap(items)
+    }
+}
+
+fn condition_tree(condition: &Condition, searches: &[Node]) -> Node {
+    match condition {
+        Condition::And(items) => {
+            Node::And(items.iter().map(|c| condition_tree(c, searches)).collect())
+        }
+        Condition::Or(items) => {
+            Node::Or(items.iter().map(|c| condition_tree(c, searches)).collect())
+        }
+        Condition::Not(inner) => Node::Not(Box::new(condition_tree(inner, searches))),
+        Condition::Ident(i) => searches.get(*i).cloned().unwrap_or(Node::Or(Vec::new())),
+    }
+}
+
+fn compile_item(item: &Item, fields: &Fields<'_>) -> Result<ItemTest, String> {
+    let field = match &item.field {
+        Some(name) => fields.resolve(name),
+        None => fields.keywords(),
+    };
+    let values = item
+        .values
+        .iter()
+        .map(|alternatives| {
+            alternatives
+                .iter()
+                .map(|v| compile_value(v, fields))
+                .collect()
+        })
+        .collect::<Result<Vec<Vec<Val>>, String>>()?;
+    Ok(ItemTest {
+        field,
+        values,
+        all: item.all,
+        negate: item.negate,
+    })
+}
+
+fn compile_value(value: &ValueTest, fields: &Fields<'_>) -> Result<Val, String> {
+    Ok(match value {
+        ValueTest::Pattern(pattern) if pattern.cased => Val::Cased(pattern.pieces.clone()),
+        ValueTest::Pattern(pattern) => {
+            let pieces: Vec<Piece> = pattern
+                .pieces
+                .iter()
+                .map(|p| match p {
+                    Piece::Text(t) => Piece::Text(t.to_lowercase()),
+                    other => other.clone(),
+                })
+                .collect();
+            match pieces.as_slice() {
+                [] => Val::Eq(String::new()),
+                [Piece::Text(t)] => Val::Eq(t.clone()),
+                [Piece::Text(t), Piece::Any] => Val::Starts(t.clone()),
+                [Piece::Any, Piece::Text(t)] => Val::Ends(t.clone()),
+                [Piece::Any, Piece::Text(t), Piece::Any] => Val::Contains(t.clone()),
+                _ => Val::Glob(pieces),
+            }
+        }
+        ValueTest::Regex(r) => Val::Regex(r.clone()),
+        ValueTest::Cidr(text) => {
+            let text = if text.contains('/') {
+                text.clone()
+            } else if text.contains(':') {
+                format!("{text}/128")
+            } else {
+                format!("{text}/32")
+            };
+            Val::Cidr(Cidr::parse(&text).ok_or_else(|| format!("invalid CIDR block {text:?}"))?)
+        }
+        ValueTest::Compare(op, n) => Val::Compare(*op, *n),
+        ValueTest::Null => Val::Null,
+        ValueTest::Exists(b) => Val::Exists(*b),
+        ValueTest::FieldRef {
+            field,
+            position,
+            cased,
+        } => Val::FieldRef {
+            field: fields.resolve(field),
+            position: *position,
+            cased: *cased,
+        },
+        ValueTest::TimePart(part, op, n) => Val::TimePart(*part, *op, *n),
+    })
+}
+
+// ---- evaluation ------------------------------------------------------------------------------------
+
+impl Node {
+    pub fn matches(&self, event: &Event) -> bool {
+        match self {
+            Node::And(items) => items.iter().all(|n| n.matches(event)),
+            Node::Or(items) => items.iter().any(|n| n.matches(event)),
+            Node::Not(inner) => !inner.matches(event),
+            Node::Item(item) => item.matches(event),
+        }
+    }
+}
+
+/// The value of a field in an event (`None` when absent).
+pub fn lookup<'a>(field: &FieldRef, event: &'a Event) -> Option<&'a Value> {
+    match field {
+        FieldRef::Path(path) => event.get(path),
+        FieldRef::WinData(name) => {
+            let root = event.fields().get("Event")?.as_object()?;
+            if let Some(v) = root
+                .get("EventData")
+                .and_then(Value::as_object)
+                .and_then(|d| d.get(name))
+            {
+                return Some(v);
+            }
+            let user = root.get("UserData")?.as_object()?;
+            user.iter()
+                .filter_map(|(_, v)| v.as_object())
+                .find_map(|o| o.get(name))
+        }
+        FieldRef::Keywords(_) => None,
+    }
+}
+
+impl ItemTest {
+    pub fn matches(&self, event: &Event) -> bool {
+        if let FieldRef::Keywords(fields) = &self.field {
+            return self.matches_keywords(fields.as_deref(), event);
+        }
+        let value = lookup(&self.field, event);
+        let test = |alternatives: &Vec<Val>| {
+            alternatives.iter().any(|v| v.matches(value, event)) != self.negate
+        };
+        if self.all {
+            self.values.iter().all(test)
+        } else {
+            self.values.iter().any(test)
+        }
+    }
+
+    fn matches_keywords(&self, fields: Option<&[String]>, event: &Event) -> bool {
+        let test = |alternatives: &Vec<Val>| {
+            let hit = match fields {
+                Some(fields) => fields.iter().any(|f| {
+                    event
+                        .get(f)
+                        .is_some_and(|v| alternatives.iter().any(|a| a.matches(Some(v), event)))
+                }),
+                None => any_text(event.fields(), &|v| {
+                    alternatives.iter().any(|a| a.matches(Some(v), event))
+                }),
+            };
+            hit != self.negate
+        };
+        if self.all {
+            self.values.iter().all(test)
+        } else {
+            self.values.iter().any(test)
+        }
+    }
+}
+
+/// Whether any text leaf of the object passes `test`.
+fn any_text(object: &Object, test: &dyn Fn(&Value) -> bool) -> bool {
+    object.iter().any(|(_, v)| any_text_value(v, test))
+}
+
+fn any_text_value(value: &Value, test: &dyn Fn(&Value) -> bool) -> bool {
+    match value {
+        Value::Object(o) => any_text(o, test),
+        Value::Array(items) => items.iter().any(|v| any_text_value(v, test)),
+        Value::Str(_) => test(value),
+        _ => false,
+    }
+}
+
+impl Val {
+    pub fn matches(&self, value: Option<&Value>, event: &Event) -> bool {
+        match self {
+            Val::Null => value.is_none_or(Value::is_null),
+            Val::Exists(wanted) => value.is_some_and(|v| !v.is_null()) == *wanted,
+            _ => match value {
+                None | Some(Value::Null) => false,
+                Some(Value::Array(items)) => items.iter().any(|v| self.matches_one(v, event)),
+                Some(v) => self.matches_one(v, event),
+            },
+        }
+    }
+
+    fn matches_one(&self, value: &Value, event: &Event) -> bool {
+        match self {
+            Val::Eq(n) | Val::Starts(n) | Val::Ends(n) | Val::Contains(n) => {
+                let Some(t) = text_of(value) else {
+                    return false;
+                };
+                let (hay, ascii) = text::fold(&t);
+                match self {
+                    Val::Eq(_) => text::eq(&hay, n, ascii),
+                    Val::Starts(_) => text::starts(&hay, n, ascii),
+                    Val::Ends(_) => text::ends(&hay, n, ascii),
+                    _ => text::contains(&hay, n, ascii),
+                }
+            }
+            Val::Glob(pieces) => text_of(value).is_some_and(|t| {
+                let (hay, ascii) = text::fold(&t);
+                text::glob(pieces, &hay, ascii, false)
+            }),
+            Val::Cased(pieces) => {
+                text_of(value).is_some_and(|t| text::glob(pieces, &t, false, true))
+            }
+            Val::Regex(r) => text_of(value).is_some_and(|t| r.is_match(t.as_bytes())),
+            Val::Cidr(c) => match value {
+                Value::Str(s) => s.trim().parse::<IpAddr>().is_ok_and(|ip| c.contains(ip)),
+                other => c.matches_value(other),
+            },
+            Val::Compare(op, bound) => number_of(value).is_some_and(|n| compare(*op, n, *bound)),
+            Val::TimePart(part, op, bound) => time_of(value)
+                .and_then(|t| time_part(t, *part))
+                .is_some_and(|n| compare(*op, n, *bound)),
+            Val::FieldRef {
+                field,
+                position,
+                cased,
+            } => {
+                let (Some(mine), Some(theirs)) =
+                    (text_of(value), lookup(field, event).and_then(text_of))
+                else {
+                    return false;
+                };
+                let (mine, theirs) = if *cased {
+                    (mine.into_owned(), theirs.into_owned())
+                } else {
+                    (mine.to_lowercase(), theirs.to_lowercase())
+                };
+                match position {
+                    Position::Equals => mine == theirs,
+                    Position::Contains => mine.contains(&theirs),
+                    Position::StartsWith => mine.starts_with(&theirs),
+                    Position::EndsWith => mine.ends_with(&theirs),
+                }
+            }
+            Val::Null | Val::Exists(_) => false,
+        }
+    }
+}
+
+fn compare(op: NumOp, n: f64, bound: f64) -> bool {
+    match op {
+        NumOp::Eq => n == bound,
+        NumOp::Gt => n > bound,
+        NumOp::Gte => n >= bound,
+        NumOp::Lt => n < bound,
+        NumOp::Lte => n <= bound,
+    }
+}
+
+/// The text a value is compared as: strings as they are, numbers and booleans printed.
+pub fn text_of(value: &Value) -> Option<std::borrow::Cow<'_, str>> {
+    match value {
+        Value::Str(s) => Some(std::borrow::Cow::Borrowed(s.as_str())),
+        Value::Object(_) | Value::Null | Value::Array(_) => None,
+        other => Some(std::borrow::Cow::Owned(other.to_string())),
+    }
+}
+
+fn number_of(value: &Value) -> Option<f64> {
+    match value {
+        Value::Str(s) => {
+            let s = s.trim();
+            match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+                Some(hex) => i64::from_str_radix(hex, 16).ok().map(|n| n as f64),
+                None => s.parse().ok(),
+            }
+        }
+        other => other.as_f64(),
+    }
+}
+
+fn time_of(value: &Value) -> Option<Timestamp> {
+    match value {
+        Value::Time(t) => Some(*t),
+        Value::Str(s) => Timestamp::parse_rfc3339(s).ok(),
+        _ => None,
+    }
+}
+
+fn time_part(t: Timestamp, part: TimePart) -> Option<f64> {
+    use chrono::{Datelike, Timelike};
+    let dt = chrono::DateTime::from_timestamp(
+        t.unix_nanos().div_euclid(1_000_000_000),
+        t.unix_nanos().rem_euclid(1_000_000_000) as u32,
+    )?;
+    Some(f64::from(match part {
+        TimePart::Minute => dt.minute(),
+        TimePart::Hour => dt.hour(),
+        TimePart::Day => dt.day(),
+        TimePart::Week => dt.iso_week().week(),
+        TimePart::Month => dt.month(),
+        TimePart::Year => return Some(f64::from(dt.year())),
+    }))
+}
+
+// ---- static analysis for routing and prefiltering ------------------------------------------------------
+
+/// EventIDs the tree requires (every match has one of them), when it says so.
+pub fn required_event_ids(node: &Node, event_id: &FieldRef) -> Option<Vec<u32>> {
+    match node {
+        Node::Item(item) if item.field == *event_id && !item.negate && !item.all => {
+            let mut ids = Vec::new();
+            for alternatives in &item.values {
+                for v in alternatives {
+                    match v {
+                        Val::Eq(text) => ids.push(text.parse::<u32>().ok()?),
+                        _ => return None,
+                    }
+                }
+            }
+            Some(ids)
+        }
+        Node::Item(_) | Node::Not(_) => None,
+        Node::And(items) => items.iter().find_map(|n| required_event_ids(n, event_id)),
+        Node::Or(items) => {
+            let mut all = Vec::new();
+            for n in items {
+                all.extend(required_event_ids(n, event_id)?);
+            }
+            Some(all)
+        }
+    }
+}
+
+/// Literals one of which must occur (case-insensitively) in its field for the tree to match, when such
+/// a set exists: `(field, lowercase ASCII literal)`.
+pub fn required_literals(node: &Node) -> Option<Vec<(FieldRef, String)>> {
+    match node {
+        Node::Item(item) => item_literals(item),
+        Node::Not(_) => None,
+        Node::Or(items) => {
+            let mut all = Vec::new();
+            for n in items {
+                all.extend(required_literals(n)?);
+            }
+            Some(all)
+        }
+        Node::And(items) => items
+            .iter()
+            .filter_map(required_literals)
+            .max_by_key(|lits| score(lits)),
+    }
+}
+
+/// Prefer sets whose shortest literal is longest (rarer hits), then fewer literals.
+fn score(literals: &[(FieldRef, String)]) -> (usize, std::cmp::Reverse<usize>) {
+    let shortest = literals.iter().map(|(_, l)| l.len()).min().unwrap_or(0);
+    (shortest.min(8), std::cmp::Reverse(literals.len()))
+}
+
+fn item_literals(item: &ItemTest) -> Option<Vec<(FieldRef, String)>> {
+    if item.negate || matches!(item.field, FieldRef::Keywords(_)) {
+        return None;
+    }
+    let value_literals = |alternatives: &Vec<Val>| -> Option<Vec<(FieldRef, String)>> {
+        alternatives
+            .iter()
+            .map(|v| {
+                let literal = match v {
+                    Val::Eq(t) | Val::Starts(t) | Val::Ends(t) | Val::Contains(t) => {
+                        longest_ascii_run(std::slice::from_ref(t))
+                    }
+                    Val::Glob(pieces) | Val::Cased(pieces) => {
+                        let texts: Vec<String> = pieces
+                            .iter()
+                            .filter_map(|p| match p {
+                                Piece::Text(t) => Some(t.to_lowercase()),
+                                _ => None,
+                            })
+                            .collect();
+                        longest_ascii_run(&texts)
+                    }
+                    _ => None,
+                }?;
+                // Numbers are cheap to test and often not text in the event: no literal.
+                if literal.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                Some((item.field.clone(), literal))
+            })
+            .collect()
+    };
+    if item.all {
+        item.values
+            .iter()
+            .filter_map(value_literals)
+            .max_by_key(|lits| score(lits))
+    } else {
+        let mut all = Vec::new();
+        for alternatives in &item.values {
+            all.extend(value_literals(alternatives)?);
+        }
+        Some(all)
+    }
+}
+
+/// Longest literal kept for the prefilter: any part of a required literal is required too, and long
+/// literals (hashes) only grow the automata.
+const MAX_LITERAL: usize = 16;
+
+/// The longest run of ASCII characters in any of the texts (lowercased; its last [`MAX_LITERAL`] bytes
+/// when longer), if not empty.
+fn longest_ascii_run(texts: &[String]) -> Option<String> {
+    let mut best = "";
+    for text in texts {
+        for run in text.split(|c: char| !c.is_ascii()) {
+            if run.len() > best.len() {
+                best = run;
+            }
+        }
+    }
+    let best = &best[best.len().saturating_sub(MAX_LITERAL)..];
+    (!best.is_empty()).then(|| best.to_ascii_lowercase())
+}

@@ -1,0 +1,385 @@
+//! Sigma rules in the engine: each rule compiled per log-source target ([`mapping`], [`compile`]) into
+//! one indexed [`SigmaSet`]; correlation rules ([`correlation`]) run on the stateful side over the matches
+//! of the rules they reference.
+
+pub mod compile;
+pub mod correlation;
+pub mod mapping;
+pub mod set;
+mod text;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use secops_rules::sigma::{Meta, SigmaCorrelation, SigmaDocument, SigmaRule};
+use secops_rules::{AttackRef, RuleType, Severity, Technique, Threat};
+
+use crate::alert::RuleInfo;
+pub use correlation::{CorrelationState, Ref, RefSpec};
+pub use mapping::{Mapping, Target};
+pub use set::SigmaSet;
+
+/// A Sigma document that cannot run, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    pub file: PathBuf,
+    pub title: String,
+    pub reason: String,
+}
+
+/// Sigma rules compiled for the engine: base rules (in [`SigmaSet`] order) and correlations.
+#[derive(Debug, Default)]
+pub struct CompiledSigma {
+    pub set: SigmaSet,
+    pub rules: Vec<Arc<RuleInfo>>,
+    /// Base rules referenced by a correlation that does not `generate` them: they match but do not alert.
+    pub silent: Vec<bool>,
+    /// Correlations in dependency order (a chained correlation after those it references).
+    pub correlations: Vec<CompiledCorrelation>,
+    pub rejected: Vec<Rejected>,
+}
+
+/// A compiled correlation rule.
+#[derive(Debug)]
+pub struct CompiledCorrelation {
+    pub info: Arc<RuleInfo>,
+    pub state: CorrelationState,
+    /// Referenced by another correlation that does not `generate` it: it fires without alerting.
+    pub silent: bool,
+}
+
+/// Compiles documents against a log-source mapping. Rules that cannot run are returned in `rejected`.
+pub fn compile(documents: &[SigmaDocument], mapping: &Mapping) -> CompiledSigma {
+    let mut out = CompiledSigma::default();
+    let mut units = Vec::new();
+    let mut base: Vec<&SigmaRule> = Vec::new();
+    let mut targets_of: Vec<Vec<Target>> = Vec::new();
+    for document in documents {
+        let SigmaDocument::Rule(rule) = document else {
+            continue;
+        };
+        let index = base.len() as u32;
+        let compiled = mapping.resolve(&rule.logsource).and_then(|targets| {
+            let compiled = targets
+                .iter()
+                .map(|t| compile::compile(rule, index, t))
+                .collect::<Result<Vec<_>, String>>()?;
+            Ok((targets, compiled))
+        });
+        match compiled {
+            Ok((targets, compiled)) => {
+                units.extend(compiled);
+                base.push(rule);
+                targets_of.push(targets);
+                out.rules.push(Arc::new(info(
+                    &rule.meta,
+                    rule.file.clone(),
+                    RuleType::Query,
+                )));
+            }
+            Err(reason) => out.rejected.push(Rejected {
+                file: rule.file.clone(),
+                title: rule.meta.title.clone(),
+                reason,
+            }),
+        }
+    }
+    out.silent = vec![false; base.len()];
+    out.set = SigmaSet::new(units, base.len());
+    // Correlations: names and ids of everything that can be referenced.
+    let correlations: Vec<&SigmaCorrelation> = documents
+        .iter()
+        .filter_map(|d| match d {
+            SigmaDocument::Correlation(c) => Some(c),
+            SigmaDocument::Rule(_) => None,
+        })
+        .collect();
+    let mut names: HashMap<&str, Reference> = HashMap::new();
+    for (i, rule) in base.iter().enumerate() {
+        for key in [rule.meta.id.as_deref(), rule.meta.name.as_deref()]
+            .into_iter()
+            .flatten()
+        {
+            names.insert(key, Reference::Rule(i));
+        }
+    }
+    for (i, c) in correlations.iter().enumerate() {
+        for key in [c.meta.id.as_deref(), c.meta.name.as_deref()]
+            .into_iter()
+            .flatten()
+        {
+            names.insert(key, Reference::Correlation(i));
+        }
+    }
+    // Order correlations so each comes after the correlations it references; cycles are rejected.
+    let mut order: Vec<usize> = Vec::new();
+    let mut state = vec![0u8; correlations.len()];
+    let mut failed: HashMap<usize, String> = HashMap::new();
+    for i in 0..correlations.len() {
+        visit(
+            i,
+            &correlations,
+            &names,
+            &mut state,
+            &mut order,
+            &mut failed,
+        );
+    }
+    let mut position: HashMap<usize, usize> = HashMap::new();
+    for i in order {
+        let c = correlations[i];
+        let reject = |out: &mut CompiledSigma, reason: String| {
+            out.rejected.push(Rejected {
+                file: c.file.clone(),
+                title: c.meta.title.clone(),
+                reason,
+            })
+        };
+        if let Some(reason) = failed.get(&i) {
+            reject(&mut out, reason.clone());
+            continue;
+        }
+        let mut specs = Vec::new();
+        let mut bases = Vec::new();
+        let mut problem = None;
+        for name in &c.rules {
+            match names.get(name.as_str()) {
+                Some(Reference::Rule(r)) => {
+                    specs.push(RefSpec {
+                        reference: Ref::Rule(*r as u32),
+                        target: targets_of.get(*r).and_then(|t| t.first()).cloned(),
+                        name: base[*r].meta.name.clone(),
+                        id: base[*r].meta.id.clone(),
+                    });
+                    bases.push(*r as u32);
+                }
+                Some(Reference::Correlation(k)) => match position.get(k) {
+                    Some(&p) => {
+                        let inner = &out.correlations[p].state;
+                        let target = inner
+                            .bases()
+                            .first()
+                            .and_then(|&r| targets_of.get(r as usize))
+                            .and_then(|t| t.first())
+                            .cloned();
+                        bases.extend_from_slice(inner.bases());
+                        specs.push(RefSpec {
+                            reference: Ref::Correlation(p as u32),
+                            target,
+                            name: correlations[*k].meta.name.clone(),
+                            id: correlations[*k].meta.id.clone(),
+                        });
+                    }
+                    None => {
+                        problem = Some(format!("references correlation '{name}', which cannot run"))
+                    }
+                },
+                None => {
+                    problem = Some(format!(
+                        "references '{name}', which is not a loaded rule (by id or name)"
+                    ))
+                }
+            }
+        }
+        bases.sort_unstable();
+        bases.dedup();
+        let built = match problem {
+            Some(reason) => Err(reason),
+            None => CorrelationState::new(c, specs, bases),
+        };
+        match built {
+            Ok(state) => {
+                if !c.generate {
+                    for reference in state.refs() {
+                        match reference {
+                            Ref::Rule(r) => {
+                                if let Some(s) = out.silent.get_mut(*r as usize) {
+                                    *s = true;
+                                }
+                            }
+                            Ref::Correlation(p) => {
+                                if let Some(inner) = out.correlations.get_mut(*p as usize) {
+                                    inner.silent = true;
+                                }
+                            }
+                        }
+                    }
+                }
+                position.insert(i, out.correlations.len());
+                out.correlations.push(CompiledCorrelation {
+                    info: Arc::new(info(&c.meta, c.file.clone(), RuleType::Correlation)),
+                    state,
+                    silent: false,
+                });
+            }
+            Err(reason) => reject(&mut out, reason),
+        }
+    }
+    out
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Reference {
+    Rule(usize),
+    Correlation(usize),
+}
+
+fn visit(
+    i: usize,
+    correlations: &[&SigmaCorrelation],
+    names: &HashMap<&str, Reference>,
+    state: &mut [u8],
+    order: &mut Vec<usize>,
+    failed: &mut HashMap<usize, String>,
+) {
+    match state[i] {
+        2 => return,
+        1 => {
+            failed.insert(i, "correlation references form a cycle".into());
+            return;
+        }
+        _ => {}
+    }
+    state[i] = 1;
+    for name in &correlations[i].rules {
+        if let Some(Reference::Correlation(k)) = names.get(name.as_str()) {
+            if state[*k] == 1 {
+                failed.insert(
+                    i,
+                    format!("correlation references form a cycle through '{name}'"),
+                );
+                continue;
+            }
+            visit(*k, correlations, names, state, order, failed);
+        }
+    }
+    state[i] = 2;
+    order.push(i);
+}
+
+/// Alert metadata from a Sigma document: id, title, authors, level, ATT&CK from tags.
+fn info(meta: &Meta, file: PathBuf, rule_type: RuleType) -> RuleInfo {
+    let (severity, risk_score) = match meta.level.as_deref() {
+        Some("critical") => (Severity::Critical, 99),
+        Some("high") => (Severity::High, 73),
+        Some("medium") => (Severity::Medium, 47),
+        Some("low") => (Severity::Low, 21),
+        // informational, or no level
+        _ => (Severity::Low, 5),
+    };
+    let id = meta.id.clone().unwrap_or_else(|| {
+        file.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    });
+    RuleInfo {
+        id,
+        name: meta.title.clone(),
+        author: meta.authors(),
+        version: 1,
+        rule_type,
+        severity,
+        risk_score,
+        threat: attack_from_tags(&meta.tags),
+    }
+}
+
+/// ATT&CK tactics (by their shortnames, v18 ids) and techniques from `attack.*` tags. Techniques go
+/// under each tactic the rule names (or under an unnamed tactic when it names none).
+pub fn attack_from_tags(tags: &[String]) -> Vec<Threat> {
+    let mut tactics: Vec<AttackRef> = Vec::new();
+    let mut techniques: Vec<Technique> = Vec::new();
+    for tag in tags {
+        let Some(name) = tag
+            .to_ascii_lowercase()
+            .strip_prefix("attack.")
+            .map(str::to_string)
+        else {
+            continue;
+        };
+        if let Some(id) = name
+            .strip_prefix('t')
+            .filter(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+        {
+            let id = format!("T{}", id.to_ascii_uppercase());
+            let (parent, sub) = match id.split_once('.') {
+                Some((p, _)) => (p.to_string(), Some(id.clone())),
+                None => (id.clone(), None),
+            };
+            let technique = match techniques.iter_mut().find(|t| t.id == parent) {
+                Some(t) => t,
+                None => {
+                    techniques.push(Technique {
+                        id: parent.clone(),
+                        name: parent.clone(),
+                        reference: Some(attack_url(&parent)),
+                        subtechnique: Vec::new(),
+                    });
+                    let last = techniques.len() - 1;
+                    &mut techniques[last]
+                }
+            };
+            if let Some(sub) = sub {
+                if !technique.subtechnique.iter().any(|s| s.id == sub) {
+                    technique.subtechnique.push(AttackRef {
+                        reference: Some(attack_url(&sub)),
+                        name: sub.clone(),
+                        id: sub,
+                    });
+                }
+            }
+        } else if let Some(tactic) = tactic_id(&name) {
+            tactics.push(AttackRef {
+                id: tactic.to_string(),
+                name: name.clone(),
+                reference: None,
+            });
+        }
+    }
+    if tactics.is_empty() && !techniques.is_empty() {
+        tactics.push(AttackRef {
+            id: String::new(),
+            name: String::new(),
+            reference: None,
+        });
+    }
+    tactics
+        .into_iter()
+        .map(|tactic| Threat {
+            framework: "MITRE ATT&CK".into(),
+            tactic,
+            technique: techniques.clone(),
+        })
+        .collect()
+}
+
+fn attack_url(id: &str) -> String {
+    format!(
+        "https://attack.mitre.org/techniques/{}/",
+        id.replace('.', "/")
+    )
+}
+
+/// Tactic ids by shortname (ATT&CK enterprise v18); the v19 tactics SigmaHQ already uses keep their
+/// shortname as id until the ATT&CK data says otherwise.
+fn tactic_id(shortname: &str) -> Option<&str> {
+    Some(match shortname {
+        "reconnaissance" => "TA0043",
+        "resource-development" => "TA0042",
+        "initial-access" => "TA0001",
+        "execution" => "TA0002",
+        "persistence" => "TA0003",
+        "privilege-escalation" => "TA0004",
+        "defense-evasion" => "TA0005",
+        "credential-access" => "TA0006",
+        "discovery" => "TA0007",
+        "lateral-movement" => "TA0008",
+        "collection" => "TA0009",
+        "exfiltration" => "TA0010",
+        "command-and-control" => "TA0011",
+        "impact" => "TA0040",
+        "stealth" | "defense-impairment" => shortname,
+        _ => return None,
+    })
+}

@@ -1,0 +1,651 @@
+//! Sigma rules as they are published: YAML files (one or several documents) holding detection rules and
+//! correlation rules, read into a typed AST ([`SigmaRule`], [`SigmaCorrelation`]).
+//!
+//! Semantics follow the Sigma specification 2.1 (shared/reference/detection-as-code.md section 2): search
+//! identifiers are maps (AND of items), lists of maps (OR) or keyword lists; values are case-insensitive
+//! wildcard patterns unless a modifier says otherwise ([`value`]); the condition is a boolean expression
+//! over identifiers ([`condition`]). A rule that cannot run exactly as written is rejected with the file,
+//! the document and the reason ([`SigmaError`]), never loaded half-way: legacy aggregations, `near`,
+//! unknown modifiers, unresolved placeholders, invalid regular expressions, `status: unsupported`.
+
+pub mod condition;
+pub mod value;
+pub mod yaml;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::{Duration, LogSource};
+pub use condition::Condition;
+pub use value::{Item, NumOp, Pattern, Placeholders, Position, TimePart, ValueTest};
+use yaml::Yaml;
+
+/// Why a Sigma file (or one of its documents) was not loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigmaError {
+    pub file: PathBuf,
+    /// 1-based document number in a multi-document file.
+    pub document: Option<usize>,
+    /// Where in the document (`detection.selection.Image|endswith`).
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for SigmaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(document) = self.document {
+            write!(f, ": document {document}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ": {key}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for SigmaError {}
+
+/// What every Sigma document may describe about itself.
+#[derive(Debug, Clone, Default)]
+pub struct Meta {
+    pub title: String,
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub status: Option<String>,
+    pub level: Option<String>,
+    pub description: Option<String>,
+    pub author: Option<String>,
+    pub date: Option<String>,
+    pub modified: Option<String>,
+    pub license: Option<String>,
+    pub tags: Vec<String>,
+    pub references: Vec<String>,
+    pub falsepositives: Vec<String>,
+}
+
+impl Meta {
+    /// The authors, split at commas (the Detection Rule License requires them with every match).
+    pub fn authors(&self) -> Vec<String> {
+        self.author
+            .as_deref()
+            .map(|a| {
+                a.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// A Sigma detection rule.
+#[derive(Debug, Clone)]
+pub struct SigmaRule {
+    pub file: PathBuf,
+    pub meta: Meta,
+    pub logsource: LogSource,
+    /// Search identifiers in file order, and what each searches for.
+    pub identifiers: Vec<String>,
+    pub searches: Vec<Search>,
+    pub condition: Condition,
+    pub fields: Vec<String>,
+}
+
+/// A search identifier: an OR of groups, each an AND of items (a map is one group; a list of maps
+/// several; a keyword list one group holding one field-less item).
+#[derive(Debug, Clone)]
+pub struct Search {
+    pub groups: Vec<Vec<Item>>,
+}
+
+/// A Sigma correlation rule over the matches of other rules.
+#[derive(Debug, Clone)]
+pub struct SigmaCorrelation {
+    pub file: PathBuf,
+    pub meta: Meta,
+    pub kind: CorrelationType,
+    /// Referenced rules, by id or name, in order (the order matters for `temporal_ordered`).
+    pub rules: Vec<String>,
+    pub group_by: Vec<String>,
+    pub timespan: Duration,
+    /// Bounds the aggregate must meet (all of them); empty for temporal types, where every rule must match.
+    pub condition: Vec<(CompareTo, f64)>,
+    /// The field aggregated by `value_*` types.
+    pub field: Option<String>,
+    /// `value_percentile`: which percentile (0-100).
+    pub percentile: Option<f64>,
+    /// Group-by names standing for differently named fields per rule: alias -> [(rule, field)].
+    pub aliases: Vec<(String, Vec<(String, String)>)>,
+    /// Whether the referenced rules also alert on their own.
+    pub generate: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CorrelationType {
+    EventCount,
+    ValueCount,
+    Temporal,
+    TemporalOrdered,
+    ValueSum,
+    ValueAvg,
+    ValuePercentile,
+}
+
+impl CorrelationType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CorrelationType::EventCount => "event_count",
+            CorrelationType::ValueCount => "value_count",
+            CorrelationType::Temporal => "temporal",
+            CorrelationType::TemporalOrdered => "temporal_ordered",
+            CorrelationType::ValueSum => "value_sum",
+            CorrelationType::ValueAvg => "value_avg",
+            CorrelationType::ValuePercentile => "value_percentile",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompareTo {
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+    Eq,
+    Neq,
+}
+
+impl CompareTo {
+    pub fn holds(self, value: f64, bound: f64) -> bool {
+        match self {
+            CompareTo::Gt => value > bound,
+            CompareTo::Gte => value >= bound,
+            CompareTo::Lt => value < bound,
+            CompareTo::Lte => value <= bound,
+            CompareTo::Eq => value == bound,
+            CompareTo::Neq => value != bound,
+        }
+    }
+}
+
+/// One document of a Sigma file.
+#[derive(Debug, Clone)]
+pub enum SigmaDocument {
+    Rule(SigmaRule),
+    Correlation(SigmaCorrelation),
+}
+
+impl SigmaDocument {
+    pub fn meta(&self) -> &Meta {
+        match self {
+            SigmaDocument::Rule(r) => &r.meta,
+            SigmaDocument::Correlation(c) => &c.meta,
+        }
+    }
+
+    pub fn file(&self) -> &Path {
+        match self {
+            SigmaDocument::Rule(r) => &r.file,
+            SigmaDocument::Correlation(c) => &c.file,
+        }
+    }
+}
+
+/// Parses a Sigma file. The file is one unit: if any document cannot be loaded, none is (a correlation
+/// without its rules, or half of an old rule collection, would change what the file means).
+pub fn parse_file(
+    path: &Path,
+    text: &str,
+    placeholders: &Placeholders,
+) -> Result<Vec<SigmaDocument>, SigmaError> {
+    let error = |document: Option<usize>, key: Option<String>, message: String| SigmaError {
+        file: path.to_path_buf(),
+        document,
+        key,
+        message,
+    };
+    let documents = yaml::parse_documents(text).map_err(|m| error(None, None, m))?;
+    if documents.is_empty() {
+        return Err(error(None, None, "no YAML document in the file".into()));
+    }
+    let several = documents.len() > 1;
+    let mut out = Vec::with_capacity(documents.len());
+    for (index, document) in documents.iter().enumerate() {
+        let number = several.then_some(index + 1);
+        let parsed = parse_document(path, document, placeholders)
+            .map_err(|(key, message)| error(number, key, message))?;
+        out.push(parsed);
+    }
+    Ok(out)
+}
+
+type DocError = (Option<String>, String);
+
+fn at(key: &str) -> impl Fn(String) -> DocError + '_ {
+    move |message| (Some(key.to_string()), message)
+}
+
+fn parse_document(
+    path: &Path,
+    document: &Yaml,
+    placeholders: &Placeholders,
+) -> Result<SigmaDocument, DocError> {
+    if !matches!(document, Yaml::Map(_)) {
+        return Err((
+            None,
+            format!("the document is {}, not a mapping", document.kind()),
+        ));
+    }
+    if document.get("action").is_some() {
+        return Err((
+            Some("action".into()),
+            "Sigma 1 rule collections ('action: global/reset/repeat') are not supported".into(),
+        ));
+    }
+    let meta = parse_meta(document)?;
+    if meta.status.as_deref() == Some("unsupported") {
+        return Err((
+            Some("status".into()),
+            "status 'unsupported': the rule's authors mark it as not runnable by Sigma backends"
+                .into(),
+        ));
+    }
+    if let Some(correlation) = document.get("correlation") {
+        return parse_correlation(path, meta, correlation, document)
+            .map(SigmaDocument::Correlation);
+    }
+    if document.get("filter").is_some() {
+        return Err((
+            Some("filter".into()),
+            "Sigma meta-filters are not supported yet; express the exclusion as an exception"
+                .into(),
+        ));
+    }
+    let logsource = match document.get("logsource") {
+        Some(Yaml::Map(entries)) => {
+            let text = |key: &str| -> Result<Option<String>, DocError> {
+                match entries.iter().find(|(k, _)| k == key).map(|(_, v)| v) {
+                    None | Some(Yaml::Null) => Ok(None),
+                    Some(v) => v
+                        .scalar_text()
+                        .map(|s| Some(s.to_ascii_lowercase()))
+                        .ok_or_else(|| (Some(format!("logsource.{key}")), "not a scalar".into())),
+                }
+            };
+            LogSource {
+                product: text("product")?,
+                category: text("category")?,
+                service: text("service")?,
+                definition: text("definition")?,
+            }
+        }
+        Some(other) => {
+            return Err((
+                Some("logsource".into()),
+                format!("is {}, not a mapping", other.kind()),
+            ))
+        }
+        None => return Err((Some("logsource".into()), "missing (required)".into())),
+    };
+    let Some(Yaml::Map(detection)) = document.get("detection") else {
+        return Err((
+            Some("detection".into()),
+            "missing or not a mapping (required)".into(),
+        ));
+    };
+    let mut identifiers = Vec::new();
+    let mut searches = Vec::new();
+    let mut condition_text = None;
+    for (name, value) in detection {
+        match name.as_str() {
+            "condition" => condition_text = Some(value),
+            "timeframe" => {
+                return Err((
+                    Some("detection.timeframe".into()),
+                    "legacy 'timeframe' belongs to aggregations; Sigma 2 uses correlation rules"
+                        .into(),
+                ))
+            }
+            _ => {
+                let key = format!("detection.{name}");
+                let search = parse_search(value, placeholders, &key)?;
+                identifiers.push(name.clone());
+                searches.push(search);
+            }
+        }
+    }
+    let condition = match condition_text {
+        Some(Yaml::Str(text)) => condition::parse(text, &identifiers),
+        // A list of conditions is their OR.
+        Some(Yaml::Seq(items)) if !items.is_empty() => items
+            .iter()
+            .map(|item| match item {
+                Yaml::Str(text) => condition::parse(text, &identifiers),
+                other => Err(format!("a condition is {}", other.kind())),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Condition::Or),
+        Some(other) => Err(format!("is {}, not a string", other.kind())),
+        None => Err("missing (required)".into()),
+    }
+    .map_err(at("detection.condition"))?;
+    let fields = string_list(document, "fields")?;
+    Ok(SigmaDocument::Rule(SigmaRule {
+        file: path.to_path_buf(),
+        meta,
+        logsource,
+        identifiers,
+        searches,
+        condition,
+        fields,
+    }))
+}
+
+fn parse_search(value: &Yaml, placeholders: &Placeholders, key: &str) -> Result<Search, DocError> {
+    let map_group = |entries: &[(String, Yaml)], key: &str| -> Result<Vec<Item>, DocError> {
+        if entries.is_empty() {
+            return Err((Some(key.to_string()), "an empty mapping".into()));
+        }
+        entries
+            .iter()
+            .map(|(field, value)| {
+                let key = format!("{key}.{field}");
+                Item::parse(Some(field), value, placeholders).map_err(at(&key))
+            })
+            .collect()
+    };
+    let groups = match value {
+        Yaml::Map(entries) => vec![map_group(entries, key)?],
+        Yaml::Seq(items) if items.is_empty() => {
+            return Err((Some(key.to_string()), "an empty list".into()))
+        }
+        Yaml::Seq(items) => {
+            let mut groups = Vec::new();
+            let mut keywords = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                match item {
+                    Yaml::Map(entries) => groups.push(map_group(entries, &format!("{key}[{i}]"))?),
+                    Yaml::Seq(_) => {
+                        return Err((Some(format!("{key}[{i}]")), "a nested list".into()))
+                    }
+                    scalar => keywords.push(scalar.clone()),
+                }
+            }
+            if !keywords.is_empty() {
+                let item =
+                    Item::parse(None, &Yaml::Seq(keywords), placeholders).map_err(at(key))?;
+                groups.push(vec![item]);
+            }
+            groups
+        }
+        scalar @ (Yaml::Str(_) | Yaml::Int(_) | Yaml::Float(_) | Yaml::Bool(_)) => {
+            vec![vec![
+                Item::parse(None, scalar, placeholders).map_err(at(key))?
+            ]]
+        }
+        Yaml::Null => return Err((Some(key.to_string()), "empty (null)".into())),
+    };
+    Ok(Search { groups })
+}
+
+fn parse_meta(document: &Yaml) -> Result<Meta, DocError> {
+    let text = |key: &str| -> Result<Option<String>, DocError> {
+        match document.get(key) {
+            None | Some(Yaml::Null) => Ok(None),
+            Some(v) => v
+                .scalar_text()
+                .map(Some)
+                .ok_or_else(|| (Some(key.to_string()), format!("is {}, not text", v.kind()))),
+        }
+    };
+    let title = text("title")?.ok_or((Some("title".into()), "missing (required)".into()))?;
+    let level = text("level")?.map(|l| l.to_ascii_lowercase());
+    if let Some(level) = &level {
+        if !["informational", "low", "medium", "high", "critical"].contains(&level.as_str()) {
+            return Err((
+                Some("level".into()),
+                format!("'{level}' is not one of informational, low, medium, high, critical"),
+            ));
+        }
+    }
+    Ok(Meta {
+        title,
+        id: text("id")?,
+        name: text("name")?,
+        status: text("status")?.map(|s| s.to_ascii_lowercase()),
+        level,
+        description: text("description")?,
+        author: text("author")?,
+        date: text("date")?,
+        modified: text("modified")?,
+        license: text("license")?,
+        tags: string_list(document, "tags")?,
+        references: string_list(document, "references")?,
+        falsepositives: string_list(document, "falsepositives")?,
+    })
+}
+
+fn string_list(document: &Yaml, key: &str) -> Result<Vec<String>, DocError> {
+    match document.get(key) {
+        None | Some(Yaml::Null) => Ok(Vec::new()),
+        Some(Yaml::Seq(items)) => items
+            .iter()
+            .filter(|i| !matches!(i, Yaml::Null))
+            .map(|i| {
+                i.scalar_text()
+                    .ok_or_else(|| (Some(key.to_string()), format!("holds {}", i.kind())))
+            })
+            .collect(),
+        Some(other) => other
+            .scalar_text()
+            .map(|s| vec![s])
+            .ok_or_else(|| (Some(key.to_string()), format!("is {}", other.kind()))),
+    }
+}
+
+fn parse_correlation(
+    path: &Path,
+    meta: Meta,
+    correlation: &Yaml,
+    document: &Yaml,
+) -> Result<SigmaCorrelation, DocError> {
+    let key = |k: &str| format!("correlation.{k}");
+    let kind = match correlation.get("type").and_then(Yaml::as_str) {
+        Some("event_count") => CorrelationType::EventCount,
+        Some("value_count") => CorrelationType::ValueCount,
+        Some("temporal") => CorrelationType::Temporal,
+        Some("temporal_ordered") => CorrelationType::TemporalOrdered,
+        Some("value_sum") => CorrelationType::ValueSum,
+        Some("value_avg") => CorrelationType::ValueAvg,
+        Some("value_percentile") => CorrelationType::ValuePercentile,
+        Some(other) => {
+            return Err((
+                Some(key("type")),
+                format!("unknown correlation type '{other}'"),
+            ))
+        }
+        None => return Err((Some(key("type")), "missing (required)".into())),
+    };
+    let rules = string_list(correlation, "rules").map_err(|(_, m)| (Some(key("rules")), m))?;
+    if rules.is_empty() {
+        return Err((Some(key("rules")), "missing or empty (required)".into()));
+    }
+    let group_by =
+        string_list(correlation, "group-by").map_err(|(_, m)| (Some(key("group-by")), m))?;
+    let timespan_text = correlation
+        .get("timespan")
+        .and_then(Yaml::scalar_text)
+        .ok_or((Some(key("timespan")), "missing (required)".to_string()))?;
+    let timespan = parse_timespan(&timespan_text).map_err(at(&key("timespan")))?;
+    let mut condition = Vec::new();
+    let mut field = None;
+    let mut percentile = None;
+    match correlation.get("condition") {
+        None | Some(Yaml::Null) => {}
+        Some(Yaml::Map(entries)) => {
+            for (op, value) in entries {
+                let number = || -> Result<f64, DocError> {
+                    match value {
+                        Yaml::Int(i) => Ok(*i as f64),
+                        Yaml::Float(f) => Ok(*f),
+                        other => Err((
+                            Some(format!("correlation.condition.{op}")),
+                            format!("is {}, not a number", other.kind()),
+                        )),
+                    }
+                };
+                let compare = match op.as_str() {
+                    "gt" => CompareTo::Gt,
+                    "gte" => CompareTo::Gte,
+                    "lt" => CompareTo::Lt,
+                    "lte" => CompareTo::Lte,
+                    "eq" => CompareTo::Eq,
+                    "neq" => CompareTo::Neq,
+                    "field" => {
+                        field = value.scalar_text();
+                        continue;
+                    }
+                    "percentile" => {
+                        percentile = Some(number()?);
+                        continue;
+                    }
+                    other => {
+                        return Err((
+                            Some(key("condition")),
+                            format!(
+                                "unknown operator '{other}' (gt, gte, lt, lte, eq, neq, field)"
+                            ),
+                        ))
+                    }
+                };
+                condition.push((compare, number()?));
+            }
+        }
+        Some(other) => {
+            return Err((
+                Some(key("condition")),
+                format!("is {}, not a mapping", other.kind()),
+            ))
+        }
+    }
+    let temporal = matches!(
+        kind,
+        CorrelationType::Temporal | CorrelationType::TemporalOrdered
+    );
+    if !temporal && condition.is_empty() {
+        return Err((
+            Some(key("condition")),
+            format!(
+                "{} needs a condition (gt, gte, lt, lte, eq, neq)",
+                kind.as_str()
+            ),
+        ));
+    }
+    let needs_field = matches!(
+        kind,
+        CorrelationType::ValueCount
+            | CorrelationType::ValueSum
+            | CorrelationType::ValueAvg
+            | CorrelationType::ValuePercentile
+    );
+    if needs_field && field.is_none() {
+        return Err((
+            Some(key("condition.field")),
+            format!("{} needs the field to aggregate", kind.as_str()),
+        ));
+    }
+    if let Some(p) = percentile {
+        if !(0.0..=100.0).contains(&p) {
+            return Err((
+                Some(key("condition.percentile")),
+                "must be between 0 and 100".into(),
+            ));
+        }
+    }
+    let mut aliases = Vec::new();
+    match correlation.get("aliases") {
+        None | Some(Yaml::Null) => {}
+        Some(Yaml::Map(entries)) => {
+            for (alias, mapping) in entries {
+                let Yaml::Map(per_rule) = mapping else {
+                    return Err((
+                        Some(format!("correlation.aliases.{alias}")),
+                        "not a mapping of rule to field".into(),
+                    ));
+                };
+                let pairs = per_rule
+                    .iter()
+                    .map(|(rule, field)| {
+                        field.scalar_text().map(|f| (rule.clone(), f)).ok_or((
+                            Some(format!("correlation.aliases.{alias}.{rule}")),
+                            "not a field name".to_string(),
+                        ))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                aliases.push((alias.clone(), pairs));
+            }
+        }
+        Some(other) => {
+            return Err((
+                Some(key("aliases")),
+                format!("is {}, not a mapping", other.kind()),
+            ))
+        }
+    }
+    let generate = match correlation
+        .get("generate")
+        .or_else(|| document.get("generate"))
+    {
+        None | Some(Yaml::Null) => false,
+        Some(Yaml::Bool(b)) => *b,
+        Some(other) => {
+            return Err((
+                Some(key("generate")),
+                format!("is {}, not true or false", other.kind()),
+            ))
+        }
+    };
+    Ok(SigmaCorrelation {
+        file: path.to_path_buf(),
+        meta,
+        kind,
+        rules,
+        group_by,
+        timespan,
+        condition,
+        field,
+        percentile,
+        aliases,
+        generate,
+    })
+}
+
+/// `\d+[smhdwMy]` as Sigma writes timespans (lowercase units; `M` months and `y` years by pySigma).
+fn parse_timespan(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a timespan like 10m"))?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        "M" => 30 * 86_400,
+        "y" => 365 * 86_400,
+        _ => return Err(format!("{text:?}: the unit must be s, m, h, d, w, M or y")),
+    };
+    if n == 0 {
+        return Err("a timespan of zero".into());
+    }
+    n.checked_mul(seconds)
+        .filter(|&s| s <= 100 * 365 * 86_400)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("{text:?} is too long"))
+}
