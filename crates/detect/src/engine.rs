@@ -178,7 +178,16 @@ pub fn feed(
     excepted: &[u32],
     out: &mut Vec<Alert>,
 ) {
-    let mut matched: Vec<u32> = selected.to_vec();
+    // Rules that matched; correlations join only when they fire.
+    let mut matched: Vec<u32> = selected
+        .iter()
+        .copied()
+        .filter(|&i| {
+            runtimes
+                .get(i as usize)
+                .is_some_and(|r| !r.is_correlation())
+        })
+        .collect();
     for &index in selected {
         if let Some(runtime) = runtimes.get_mut(index as usize) {
             let fired = runtime.take_in(Selection::Selected, event, &matched, out);

@@ -39,18 +39,33 @@ fn sigmahq_rule_folders_load() {
     assert!(loaded > 3700, "only {loaded} rules loaded");
 }
 
+/// SigmaHQ's `unsupported/` rules are refused: by status, legacy syntax or rule collections. Four of the
+/// 87 are valid Sigma whose fields do not exist in their log source; the parser cannot know that, and they
+/// are listed here so a change either way is noticed (a per-log-source field check is the planned fix).
 #[test]
-fn unsupported_folder_probe() {
+fn unsupported_folder_is_rejected_except_the_known_field_cases() {
     let Some(dir) = corpus() else { return };
     let (docs, errors) = load_sigma(&dir.join("unsupported"), &Placeholders::new());
-    let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
     for e in &errors {
-        *reasons
-            .entry(format!("{:?} {}", e.key, e.message))
-            .or_default() += 1;
+        assert!(!e.message.is_empty(), "{e}");
     }
-    for d in &docs {
-        eprintln!("LOADED {}", d.file().display());
-    }
-    eprintln!("{reasons:#?}");
+    let mut loaded: Vec<String> = docs
+        .iter()
+        .filter_map(|d| {
+            d.file()
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .collect();
+    loaded.sort();
+    assert_eq!(
+        loaded,
+        [
+            "file_event_executable_and_script_creation_by_office_using_file_ext.yml",
+            "lnx_auditd_omigod_scx_runasprovider_executescript.yml",
+            "sysmon_non_priv_program_files_move.yml",
+            "win_suspicious_werfault_connection_outbound.yml",
+        ]
+    );
+    assert_eq!(errors.len(), 83);
 }

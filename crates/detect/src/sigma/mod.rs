@@ -1,4 +1,4 @@
-//! Sigma rules in the engine: each rule compiled per log-source target ([`mapping`], [`compile`]) into
+//! Sigma rules in the engine: each rule compiled per log-source target ([`mapping`], [`mod@compile`]) into
 //! one indexed [`SigmaSet`]; correlation rules ([`correlation`]) run on the stateful side over the matches
 //! of the rules they reference.
 

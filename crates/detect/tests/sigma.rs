@@ -1,0 +1,446 @@
+//! Sigma semantics on events: every modifier, the escape rules, keywords, null and empty values,
+//! log-source routing (a Linux rule never sees Windows events), the Security 4688 field renames, and
+//! each correlation type (alert, no alert, boundary).
+
+#![allow(clippy::unwrap_used, clippy::panic)] // test helpers outside #[test] functions
+
+use std::path::Path;
+
+use secops_detect::sigma::{self, Mapping};
+use secops_detect::{Alert, Engine, IndicatorSet};
+use secops_event::{Event, Timestamp};
+use secops_ingest::{read_bytes, Format, Options};
+use secops_rules::sigma::{parse_file, Placeholders, SigmaDocument};
+
+fn docs(yaml: &str, placeholders: &Placeholders) -> Vec<SigmaDocument> {
+    parse_file(Path::new("test.yml"), yaml, placeholders).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn events(jsonl: &str) -> Vec<Event> {
+    let mut out = Vec::new();
+    read_bytes(
+        Format::Json,
+        "events",
+        jsonl.as_bytes(),
+        &Options::default(),
+        &mut |r| out.push(r.unwrap_or_else(|e| panic!("{e:?}"))),
+    );
+    out
+}
+
+fn alerts_for(documents: &[SigmaDocument], events: &[Event]) -> Vec<Alert> {
+    let compiled = sigma::compile(documents, &Mapping::bundled());
+    assert!(compiled.rejected.is_empty(), "{:?}", compiled.rejected);
+    let now = Timestamp::parse_rfc3339("2026-11-22T00:00:00Z").unwrap();
+    let (mut engine, _) = Engine::with_sigma(&[], compiled, now, &IndicatorSet::default());
+    let mut alerts = Vec::new();
+    for event in events {
+        engine.process(event, &mut alerts);
+    }
+    alerts
+}
+
+/// A Sysmon process-creation event with the given EventData fields.
+fn sysmon(data: &str) -> String {
+    format!(
+        r##"{{"Event":{{"System":{{"Provider":{{"#attributes":{{"Name":"Microsoft-Windows-Sysmon"}}}},"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","Computer":"ws1","TimeCreated":{{"#attributes":{{"SystemTime":"2024-05-14T10:00:00Z"}}}}}},"EventData":{{{data}}}}}}}"##
+    )
+}
+
+/// Does a process_creation rule with this detection match a Sysmon event with this EventData?
+fn matches(detection: &str, data: &str) -> bool {
+    let yaml = format!(
+        "title: t\nid: 11111111-1111-4111-8111-111111111111\nlogsource:\n    product: windows\n    category: process_creation\ndetection:\n{detection}\nlevel: high\n"
+    );
+    !alerts_for(&docs(&yaml, &Placeholders::new()), &events(&sysmon(data))).is_empty()
+}
+
+#[test]
+fn plain_values_are_case_insensitive_wildcards_with_exact_escapes() {
+    let d = "    selection:\n        Image: 'C:\\Windows\\\\*\\cmd.exe'\n    condition: selection";
+    assert!(matches(d, r#""Image":"c:\\windows\\system32\\CMD.EXE""#));
+    assert!(!matches(d, r#""Image":"C:\\Tools\\cmd.exe""#));
+    // `\*` is a literal star, `?` one character.
+    let d = "    selection:\n        CommandLine: 'a\\*b?'\n    condition: selection";
+    assert!(matches(d, r#""CommandLine":"A*bX""#));
+    assert!(!matches(d, r#""CommandLine":"AxbX""#));
+    // `\\*` is a backslash then a wildcard; `\\\*` a backslash then a literal star.
+    let d = "    selection:\n        CommandLine: 'x\\\\*'\n    condition: selection";
+    assert!(matches(d, r#""CommandLine":"x\\anything""#));
+    let d = "    selection:\n        CommandLine: 'x\\\\\\*'\n    condition: selection";
+    assert!(matches(d, r#""CommandLine":"x\\*""#));
+    assert!(!matches(d, r#""CommandLine":"x\\y""#));
+    // A lone backslash before a letter is a backslash.
+    let d = "    selection:\n        Image|endswith: '\\rundll32.exe'\n    condition: selection";
+    assert!(matches(d, r#""Image":"C:\\Windows\\rundll32.exe""#));
+}
+
+#[test]
+fn position_all_cased_and_neq_modifiers() {
+    let d = "    selection:\n        CommandLine|contains|all:\n            - '-nop'\n            - 'hidden'\n    condition: selection";
+    assert!(matches(d, r#""CommandLine":"powershell -NoP -w HIDDEN""#));
+    assert!(!matches(d, r#""CommandLine":"powershell -nop""#));
+    let d = "    selection:\n        CommandLine|startswith: 'power'\n    condition: selection";
+    assert!(matches(d, r#""CommandLine":"PowerShell x""#));
+    assert!(!matches(d, r#""CommandLine":"x powershell""#));
+    let d = "    selection:\n        Image|cased: 'Evil.exe'\n    condition: selection";
+    assert!(matches(d, r#""Image":"Evil.exe""#));
+    assert!(!matches(d, r#""Image":"evil.exe""#));
+    let d = "    selection:\n        User|neq: 'SYSTEM'\n    condition: selection";
+    assert!(matches(d, r#""User":"alice""#));
+    assert!(!matches(d, r#""User":"system""#));
+}
+
+#[test]
+fn re_cidr_exists_numeric_and_fieldref_modifiers() {
+    let d = "    selection:\n        CommandLine|re: '-e(nc)?\\s+[A-Za-z0-9+/=]{8,}'\n    condition: selection";
+    assert!(matches(
+        d,
+        r#""CommandLine":"powershell -enc SQBFAFgAIAAo""#
+    ));
+    assert!(!matches(
+        d,
+        r#""CommandLine":"powershell -ENC SQBFAFgAIAAo""#
+    ));
+    let d = "    selection:\n        CommandLine|re|i: '-ENC\\s'\n    condition: selection";
+    assert!(matches(d, r#""CommandLine":"x -enc y""#));
+    let d = "    selection:\n        CommandLine|re|s: 'a.b'\n    condition: selection";
+    assert!(matches(d, r#""CommandLine":"a\nb""#));
+    let d = "    selection:\n        CommandLine|re|m: '^b$'\n    condition: selection";
+    assert!(matches(d, r#""CommandLine":"a\nb\nc""#));
+    let d = "    selection:\n        SourceIp|cidr: '10.0.0.0/8'\n    condition: selection";
+    assert!(matches(d, r#""SourceIp":"10.2.3.4""#));
+    assert!(!matches(d, r#""SourceIp":"11.2.3.4""#));
+    let d = "    selection:\n        ParentImage|exists: true\n    condition: selection";
+    assert!(matches(d, r#""ParentImage":"x""#));
+    assert!(!matches(d, r#""Image":"x""#));
+    let d = "    selection:\n        ParentImage|exists: false\n    condition: selection";
+    assert!(matches(d, r#""Image":"x""#));
+    let d = "    selection:\n        ProcessId|gte: 1000\n    condition: selection";
+    assert!(matches(d, r#""ProcessId":"1000""#));
+    assert!(!matches(d, r#""ProcessId":"999""#));
+    let d = "    selection:\n        ProcessId|lt: 10\n    condition: selection";
+    assert!(matches(d, r#""ProcessId":"0x4""#));
+    let d = "    selection:\n        Image|fieldref: ParentImage\n    condition: selection";
+    assert!(matches(
+        d,
+        r#""Image":"C:\\a.exe","ParentImage":"c:\\A.EXE""#
+    ));
+    assert!(!matches(
+        d,
+        r#""Image":"C:\\a.exe","ParentImage":"C:\\b.exe""#
+    ));
+    let d =
+        "    selection:\n        CommandLine|fieldref|endswith: Image\n    condition: selection";
+    assert!(matches(d, r#""Image":"a.exe","CommandLine":"run a.exe""#));
+}
+
+#[test]
+fn encoding_and_windash_modifiers() {
+    // base64("whoami") = d2hvYW1p
+    let d = "    selection:\n        CommandLine|base64: 'whoami'\n    condition: selection";
+    assert!(matches(d, r#""CommandLine":"d2hvYW1p""#));
+    assert!(
+        !matches(d, r#""CommandLine":"D2HVYW1P""#),
+        "encoded values are case-sensitive"
+    );
+    // The value at each offset inside a longer encoded text.
+    let d = "    selection:\n        CommandLine|base64offset|contains: 'http://'\n    condition: selection";
+    for text in ["http://x", "ahttp://x", "abhttp://x"] {
+        let encoded = base64_encode(text.as_bytes());
+        assert!(
+            matches(d, &format!(r#""CommandLine":"-e {encoded}""#)),
+            "{text}"
+        );
+    }
+    // wide: UTF-16LE before base64 (PowerShell -EncodedCommand).
+    let d = "    selection:\n        CommandLine|wide|base64offset|contains: 'iex'\n    condition: selection";
+    let utf16: Vec<u8> = "x = iex (y)"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    assert!(matches(
+        d,
+        &format!(r#""CommandLine":"{}""#, base64_encode(&utf16))
+    ));
+    let d = "    selection:\n        CommandLine|utf16be|base64: 'ab'\n    condition: selection";
+    assert!(matches(
+        d,
+        &format!(r#""CommandLine":"{}""#, base64_encode(&[0, b'a', 0, b'b']))
+    ));
+    let d = "    selection:\n        CommandLine|utf16|base64: 'a'\n    condition: selection";
+    assert!(matches(
+        d,
+        &format!(
+            r#""CommandLine":"{}""#,
+            base64_encode(&[0xFF, 0xFE, b'a', 0])
+        )
+    ));
+    let d = "    selection:\n        CommandLine|windash|contains: ' -exec bypass'\n    condition: selection";
+    for dash in ["-", "/", "\u{2013}", "\u{2014}", "\u{2015}"] {
+        assert!(
+            matches(d, &format!(r#""CommandLine":"ps {dash}exec bypass""#)),
+            "{dash}"
+        );
+    }
+    assert!(!matches(d, r#""CommandLine":"ps +exec bypass""#));
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn keywords_null_empty_and_expand() {
+    let d =
+        "    keywords:\n        - 'mimikatz'\n        - 'sekurlsa*logon'\n    condition: keywords";
+    assert!(matches(d, r#""CommandLine":"x SEKURLSA::logonpasswords""#));
+    assert!(!matches(d, r#""CommandLine":"x""#));
+    let d = "    selection:\n        '|all':\n            - 'a1'\n            - 'b2'\n    condition: selection";
+    assert!(matches(d, r#""CommandLine":"a1","Image":"b2""#));
+    assert!(!matches(d, r#""CommandLine":"a1""#));
+    let d = "    selection:\n        ParentImage: null\n    condition: selection";
+    assert!(matches(d, r#""Image":"x""#));
+    assert!(!matches(d, r#""ParentImage":"x""#));
+    let d = "    selection:\n        CommandLine: ''\n    condition: selection";
+    assert!(matches(d, r#""CommandLine":"""#));
+    assert!(!matches(d, r#""CommandLine":"x""#));
+    let yaml = "title: t\nlogsource:\n    product: windows\n    category: process_creation\ndetection:\n    selection:\n        User|expand: '%Admins%'\n    condition: selection\n";
+    let e = parse_file(Path::new("p.yml"), yaml, &Placeholders::new()).unwrap_err();
+    assert!(e.message.contains("%Admins%"), "{e}");
+    let placeholders =
+        Placeholders::from([("Admins".to_string(), vec!["bob".into(), "eve".into()])]);
+    let found = alerts_for(
+        &docs(yaml, &placeholders),
+        &events(&sysmon(r#""User":"EVE""#)),
+    );
+    assert_eq!(found.len(), 1);
+}
+
+#[test]
+fn unrunnable_rules_are_rejected_with_the_reason() {
+    for (detection, needle) in [
+        (
+            "    selection:\n        Image|foo: x\n    condition: selection",
+            "unknown modifier 'foo'",
+        ),
+        (
+            "    selection:\n        Image: x\n    condition: selection | count() by Image > 5",
+            "legacy aggregation",
+        ),
+        (
+            "    selection:\n        Image: x\n    condition: selection and nothere",
+            "'nothere'",
+        ),
+        (
+            "    selection:\n        Image|re: '(x'\n    condition: selection",
+            "invalid regular expression",
+        ),
+        (
+            "    selection:\n        Image|all: x\n    condition: selection",
+            "'all' needs a list",
+        ),
+        (
+            "    selection:\n        Image|cidr: 'nope'\n    condition: selection",
+            "invalid CIDR",
+        ),
+    ] {
+        let yaml = format!("title: t\nlogsource:\n    product: windows\ndetection:\n{detection}\n");
+        let e = parse_file(Path::new("bad.yml"), &yaml, &Placeholders::new()).unwrap_err();
+        assert!(e.to_string().contains(needle), "{e}");
+        assert!(e.to_string().starts_with("bad.yml"), "{e}");
+    }
+}
+
+#[test]
+fn routing_honours_product_and_4688_renames() {
+    // A Linux rule never runs on Windows events, even when its keyword is there.
+    let linux = "title: l\nlogsource:\n    product: linux\ndetection:\n    keywords:\n        - 'mimikatz'\n    condition: keywords\n";
+    let windows_event = events(&sysmon(r#""CommandLine":"mimikatz""#));
+    assert!(alerts_for(&docs(linux, &Placeholders::new()), &windows_event).is_empty());
+    let syslog = r#"{"@timestamp":"2024-05-14T10:00:00Z","event":{"module":"system"},"message":"ran mimikatz"}"#;
+    assert_eq!(
+        alerts_for(&docs(linux, &Placeholders::new()), &events(syslog)).len(),
+        1
+    );
+    // Image and ParentImage are NewProcessName and ParentProcessName in Security 4688.
+    let rule = "title: p\nauthor: A. Author, B. Author\ntags:\n    - attack.execution\n    - attack.t1059.001\nlogsource:\n    product: windows\n    category: process_creation\ndetection:\n    selection:\n        Image|endswith: '\\powershell.exe'\n        ParentImage|endswith: '\\winword.exe'\n    condition: selection\nlevel: high\n";
+    let security = r##"{"Event":{"System":{"Provider":{"#attributes":{"Name":"Microsoft-Windows-Security-Auditing"}},"EventID":4688,"Channel":"Security","Computer":"ws1","TimeCreated":{"#attributes":{"SystemTime":"2024-05-14T10:00:00Z"}}},"EventData":{"NewProcessName":"C:\\Windows\\powershell.exe","ParentProcessName":"C:\\Office\\WINWORD.EXE"}}}"##;
+    let found = alerts_for(&docs(rule, &Placeholders::new()), &events(security));
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].rule.author, ["A. Author", "B. Author"]);
+    assert_eq!(found[0].rule.techniques(), ["T1059", "T1059.001"]);
+    assert_eq!(found[0].rule.tactics(), ["TA0002"]);
+    let sysmon_event =
+        sysmon(r#""Image":"C:\\Windows\\powershell.exe","ParentImage":"C:\\Office\\winword.exe""#);
+    assert_eq!(
+        alerts_for(&docs(rule, &Placeholders::new()), &events(&sysmon_event)).len(),
+        1
+    );
+    // The same fields under their Sysmon names in a 4688 event do not count.
+    let wrong = security
+        .replace("NewProcessName", "Image")
+        .replace("ParentProcessName", "ParentImage");
+    assert!(alerts_for(&docs(rule, &Placeholders::new()), &events(&wrong)).is_empty());
+}
+
+// ---- correlations -------------------------------------------------------------------------------
+
+const BASE: &str = "title: Failed logon\nname: failed_logon\nlogsource:\n    product: windows\n    service: security\ndetection:\n    selection:\n        EventID: 4625\n    condition: selection\n---\ntitle: Successful logon\nname: successful_logon\nlogsource:\n    product: windows\n    service: security\ndetection:\n    selection:\n        EventID: 4624\n    condition: selection\n";
+
+fn logon(id: u32, second: u32, user: &str, ip: &str) -> String {
+    format!(
+        r##"{{"Event":{{"System":{{"EventID":{id},"Channel":"Security","Computer":"dc1","TimeCreated":{{"#attributes":{{"SystemTime":"2024-05-14T10:{:02}:{:02}Z"}}}}}},"EventData":{{"TargetUserName":"{user}","IpAddress":"{ip}"}}}}}}"##,
+        second / 60,
+        second % 60
+    )
+}
+
+fn run_correlation(correlation: &str, lines: &[String]) -> Vec<Alert> {
+    let yaml = format!("{BASE}---\n{correlation}");
+    alerts_for(
+        &docs(&yaml, &Placeholders::new()),
+        &events(&lines.join("\n")),
+    )
+}
+
+#[test]
+fn event_count_alerts_at_the_threshold_within_the_timespan_only() {
+    let c = "title: Brute force\ncorrelation:\n    type: event_count\n    rules:\n        - failed_logon\n    group-by:\n        - TargetUserName\n    timespan: 1m\n    condition:\n        gte: 3\nlevel: high\n";
+    let three = [
+        logon(4625, 0, "bob", "1.1.1.1"),
+        logon(4625, 20, "bob", "1.1.1.1"),
+        logon(4625, 40, "bob", "1.1.1.1"),
+    ];
+    let alerts = run_correlation(c, &three);
+    assert_eq!(
+        alerts.len(),
+        1,
+        "only the correlation alerts (generate is false)"
+    );
+    assert_eq!(
+        alerts[0].group,
+        [("TargetUserName".to_string(), "bob".to_string())]
+    );
+    assert_eq!(alerts[0].count, 3);
+    // Two only: no alert.
+    assert!(run_correlation(c, &three[..2]).is_empty());
+    // Boundary: the third event 61 s after the first falls outside the 1m window.
+    let spread = [
+        logon(4625, 0, "bob", "x"),
+        logon(4625, 30, "bob", "x"),
+        logon(4625, 61, "bob", "x"),
+    ];
+    assert!(run_correlation(c, &spread).is_empty());
+    let edge = [
+        logon(4625, 0, "bob", "x"),
+        logon(4625, 30, "bob", "x"),
+        logon(4625, 60, "bob", "x"),
+    ];
+    assert_eq!(run_correlation(c, &edge).len(), 1);
+    // Other users are other groups.
+    let mixed = [
+        logon(4625, 0, "bob", "x"),
+        logon(4625, 1, "amy", "x"),
+        logon(4625, 2, "bob", "x"),
+    ];
+    assert!(run_correlation(c, &mixed).is_empty());
+}
+
+#[test]
+fn value_count_counts_distinct_values() {
+    let c = "title: Spray\ncorrelation:\n    type: value_count\n    rules:\n        - failed_logon\n    group-by:\n        - IpAddress\n    timespan: 5m\n    condition:\n        field: TargetUserName\n        gte: 3\n";
+    let users = [
+        logon(4625, 0, "a", "9.9.9.9"),
+        logon(4625, 1, "b", "9.9.9.9"),
+        logon(4625, 2, "a", "9.9.9.9"),
+    ];
+    assert!(run_correlation(c, &users).is_empty(), "two distinct users");
+    let mut more = users.to_vec();
+    more.push(logon(4625, 3, "c", "9.9.9.9"));
+    assert_eq!(run_correlation(c, &more).len(), 1);
+}
+
+#[test]
+fn temporal_and_temporal_ordered() {
+    let t = "title: Both\ncorrelation:\n    type: temporal\n    rules:\n        - successful_logon\n        - failed_logon\n    group-by:\n        - TargetUserName\n    timespan: 1m\n";
+    let success_then_fail = [logon(4624, 0, "bob", "x"), logon(4625, 10, "bob", "x")];
+    assert_eq!(run_correlation(t, &success_then_fail).len(), 1, "any order");
+    let far = [logon(4624, 0, "bob", "x"), logon(4625, 70, "bob", "x")];
+    assert!(run_correlation(t, &far).is_empty());
+    let o = "title: Fail then success\ncorrelation:\n    type: temporal_ordered\n    rules:\n        - failed_logon\n        - successful_logon\n    group-by:\n        - TargetUserName\n    timespan: 1m\n";
+    assert!(
+        run_correlation(o, &success_then_fail).is_empty(),
+        "wrong order"
+    );
+    let fail_then_success = [logon(4625, 0, "bob", "x"), logon(4624, 59, "bob", "x")];
+    assert_eq!(run_correlation(o, &fail_then_success).len(), 1);
+    let late = [logon(4625, 0, "bob", "x"), logon(4624, 61, "bob", "x")];
+    assert!(run_correlation(o, &late).is_empty());
+}
+
+#[test]
+fn chained_correlation_and_aggregates() {
+    // The spec's example: many failures (event_count), then a success (temporal_ordered).
+    let c = "title: Many failures\nname: many_failures\ncorrelation:\n    type: event_count\n    rules:\n        - failed_logon\n    group-by:\n        - TargetUserName\n    timespan: 5m\n    condition:\n        gte: 2\n---\ntitle: Brute force then success\ncorrelation:\n    type: temporal_ordered\n    rules:\n        - many_failures\n        - successful_logon\n    group-by:\n        - TargetUserName\n    timespan: 10m\nlevel: critical\n";
+    let lines = [
+        logon(4625, 0, "bob", "x"),
+        logon(4625, 5, "bob", "x"),
+        logon(4624, 30, "bob", "x"),
+    ];
+    let alerts = run_correlation(c, &lines);
+    assert_eq!(
+        alerts.len(),
+        1,
+        "{:?}",
+        alerts.iter().map(|a| &a.rule.name).collect::<Vec<_>>()
+    );
+    assert_eq!(alerts[0].rule.name, "Brute force then success");
+    let one_failure = [logon(4625, 0, "bob", "x"), logon(4624, 30, "bob", "x")];
+    let found = run_correlation(c, &one_failure);
+    assert!(
+        found.is_empty(),
+        "{:?}",
+        found
+            .iter()
+            .map(|a| (&a.rule.name, a.count))
+            .collect::<Vec<_>>()
+    );
+    // value_sum over a numeric field.
+    let s = "title: Sum\ncorrelation:\n    type: value_sum\n    rules:\n        - failed_logon\n    group-by:\n        - TargetUserName\n    timespan: 5m\n    condition:\n        field: IpAddress\n        gt: 10\n";
+    let low = [logon(4625, 0, "bob", "4"), logon(4625, 1, "bob", "5")];
+    assert!(run_correlation(s, &low).is_empty());
+    let high = [logon(4625, 0, "bob", "4"), logon(4625, 1, "bob", "7")];
+    assert_eq!(run_correlation(s, &high).len(), 1);
+}
+
+#[test]
+fn correlations_that_cannot_run_are_rejected() {
+    let c = "title: Few\ncorrelation:\n    type: event_count\n    rules:\n        - failed_logon\n    group-by:\n        - TargetUserName\n    timespan: 5m\n    condition:\n        lt: 2\n";
+    let compiled = sigma::compile(
+        &docs(&format!("{BASE}---\n{c}"), &Placeholders::new()),
+        &Mapping::bundled(),
+    );
+    assert_eq!(compiled.rejected.len(), 1);
+    assert!(compiled.rejected[0].reason.contains("upper bounds"));
+    let c = "title: Dangling\ncorrelation:\n    type: event_count\n    rules:\n        - nosuch\n    timespan: 5m\n    condition:\n        gte: 2\n";
+    let compiled = sigma::compile(&docs(c, &Placeholders::new()), &Mapping::bundled());
+    assert!(compiled.rejected[0].reason.contains("'nosuch'"));
+}
