@@ -4,13 +4,12 @@
 //! correlations in dependency order. Native rules each select their own events; Sigma rules are selected
 //! together by the indexed [`SigmaSet`]; a correlation is selected when a rule it depends on matched.
 
-use std::sync::Arc;
-
 use secops_event::{Event, Timestamp};
 use secops_rules::CheckedRule;
 
-use crate::alert::{Alert, RuleInfo};
+use crate::alert::Alert;
 use crate::rule::{CompiledRule, Runtime, Selection, Selector};
+use crate::sigma::set::sort_dedup_from;
 use crate::sigma::{CompiledSigma, Ref, SigmaSet};
 use crate::threat_match::IndicatorSet;
 use crate::CompileError;
@@ -108,10 +107,6 @@ impl Engine {
         &self.rules
     }
 
-    pub fn rule_infos(&self) -> Vec<Arc<RuleInfo>> {
-        self.rules.iter().map(|r| r.info.clone()).collect()
-    }
-
     /// The selector (to share with worker threads) and every rule's runtime (to feed on one thread).
     pub fn split(&mut self) -> (EngineSelector<'_>, Vec<&mut Runtime>) {
         let native = self.native;
@@ -161,10 +156,7 @@ impl EngineSelector<'_> {
             }
         }
         if correlations {
-            selected[end..].sort_unstable();
-            let mut tail: Vec<u32> = selected.drain(end..).collect();
-            tail.dedup();
-            selected.extend(tail);
+            sort_dedup_from(selected, end);
         }
     }
 }

@@ -86,7 +86,7 @@ pub fn compile(documents: &[SigmaDocument], mapping: &Mapping) -> CompiledSigma 
         }
     }
     out.silent = vec![false; base.len()];
-    out.set = SigmaSet::new(units, base.len());
+    out.set = SigmaSet::new(units);
     // Correlations: names and ids of everything that can be referenced.
     let correlations: Vec<&SigmaCorrelation> = documents
         .iter()

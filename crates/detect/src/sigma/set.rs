@@ -65,8 +65,6 @@ pub struct SigmaSet {
     channels: HashMap<String, Route>,
     every_channel: Route,
     modules: HashMap<String, Vec<u32>>,
-    /// Number of rules (units map to rule indices below this).
-    rules: usize,
 }
 
 #[derive(Debug, Default)]
@@ -84,12 +82,9 @@ thread_local! {
 const EVENT_ID: &str = "winlog.event_id";
 
 impl SigmaSet {
-    /// Indexes compiled units; `rules` is the number of distinct rules they belong to.
-    pub fn new(units: Vec<Unit>, rules: usize) -> SigmaSet {
-        let mut set = SigmaSet {
-            rules,
-            ..SigmaSet::default()
-        };
+    /// Indexes compiled units.
+    pub fn new(units: Vec<Unit>) -> SigmaSet {
+        let mut set = SigmaSet::default();
         let event_id = FieldRef::Path(EVENT_ID.to_string());
         let mut literal_ids: HashMap<(FieldRef, String), u32> = HashMap::new();
         let mut field_literals: HashMap<FieldRef, Vec<(String, u32)>> = HashMap::new();
@@ -178,14 +173,6 @@ impl SigmaSet {
         set
     }
 
-    pub fn rule_count(&self) -> usize {
-        self.rules
-    }
-
-    pub fn unit_count(&self) -> usize {
-        self.units.len()
-    }
-
     /// Pushes the index of every rule matching `event` (ascending, without repeats) onto `out`.
     pub fn matches(&self, event: &Event, out: &mut Vec<u32>) {
         if self.units.is_empty() {
@@ -232,19 +219,7 @@ impl SigmaSet {
                     }
                 }
             }
-            let found = &mut out[start..];
-            found.sort_unstable();
-            let unique = {
-                let mut w = 0;
-                for r in 0..found.len() {
-                    if r == 0 || found[r] != found[w - 1] {
-                        found[w] = found[r];
-                        w += 1;
-                    }
-                }
-                w
-            };
-            out.truncate(start + unique);
+            sort_dedup_from(out, start);
         });
     }
 
@@ -281,6 +256,22 @@ impl SigmaSet {
         }
         false
     }
+}
+
+/// Sorts `list[start..]` and removes repeats there, in place.
+pub(crate) fn sort_dedup_from(list: &mut Vec<u32>, start: usize) {
+    let Some(tail) = list.get_mut(start..) else {
+        return;
+    };
+    tail.sort_unstable();
+    let mut kept = 0;
+    for read in 0..tail.len() {
+        if kept == 0 || tail[read] != tail[kept - 1] {
+            tail[kept] = tail[read];
+            kept += 1;
+        }
+    }
+    list.truncate(start + kept);
 }
 
 fn scan_value(scan: &FieldScan, value: &Value, found: &mut [u32], generation: u32) {
