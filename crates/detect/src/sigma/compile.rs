@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use secops_event::{Event, Object, Timestamp, Value};
-use secops_rules::sigma::{Condition, Item, NumOp, Position, SigmaRule, TimePart, ValueTest};
+use secops_rules::sigma::{CompareTo, Condition, Item, Position, SigmaRule, TimePart, ValueTest};
 use secops_rules::Piece;
 
 use super::mapping::Target;
@@ -49,7 +49,7 @@ pub enum Val {
     Cased(Vec<Piece>),
     Regex(regex::bytes::Regex),
     Cidr(Cidr),
-    Compare(NumOp, f64),
+    Compare(CompareTo, f64),
     Null,
     Exists(bool),
     FieldRef {
@@ -57,7 +57,7 @@ pub enum Val {
         position: Position,
         cased: bool,
     },
-    TimePart(TimePart, NumOp, f64),
+    TimePart(TimePart, CompareTo, f64),
 }
 
 /// One rule on one target.
@@ -382,10 +382,10 @@ impl Val {
                 Value::Str(s) => s.trim().parse::<IpAddr>().is_ok_and(|ip| c.contains(ip)),
                 other => c.matches_value(other),
             },
-            Val::Compare(op, bound) => number_of(value).is_some_and(|n| compare(*op, n, *bound)),
+            Val::Compare(op, bound) => number_of(value).is_some_and(|n| op.holds(n, *bound)),
             Val::TimePart(part, op, bound) => time_of(value)
                 .and_then(|t| time_part(t, *part))
-                .is_some_and(|n| compare(*op, n, *bound)),
+                .is_some_and(|n| op.holds(n, *bound)),
             Val::FieldRef {
                 field,
                 position,
@@ -410,16 +410,6 @@ impl Val {
             }
             Val::Null | Val::Exists(_) => false,
         }
-    }
-}
-
-fn compare(op: NumOp, n: f64, bound: f64) -> bool {
-    match op {
-        NumOp::Eq => n == bound,
-        NumOp::Gt => n > bound,
-        NumOp::Gte => n >= bound,
-        NumOp::Lt => n < bound,
-        NumOp::Lte => n <= bound,
     }
 }
 

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use crate::{Duration, LogSource};
 pub use condition::Condition;
-pub use value::{Item, NumOp, Pattern, Placeholders, Position, TimePart, ValueTest};
+pub use value::{Item, Pattern, Placeholders, Position, TimePart, ValueTest};
 use yaml::Yaml;
 
 /// Why a Sigma file (or one of its documents) was not loaded.

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use base64::Engine as _;
 
 use super::yaml::Yaml;
+use super::CompareTo;
 use crate::Piece;
 
 /// A detection item: one field (or none, for keywords) tested against its values.
@@ -40,7 +41,7 @@ pub enum ValueTest {
     /// `cidr`: an address inside the block (`network/prefix`, as written).
     Cidr(String),
     /// `gt`, `gte`, `lt`, `lte`: a numeric comparison.
-    Compare(NumOp, f64),
+    Compare(CompareTo, f64),
     /// `null`: the field is absent or null.
     Null,
     /// `exists: true|false`.
@@ -52,7 +53,7 @@ pub enum ValueTest {
         cased: bool,
     },
     /// `minute`, `hour`, `day`, `week`, `month`, `year`: a part of the field's time, compared.
-    TimePart(TimePart, NumOp, f64),
+    TimePart(TimePart, CompareTo, f64),
 }
 
 /// A wildcard pattern: pieces of literal text, `*` and `?`.
@@ -61,15 +62,6 @@ pub struct Pattern {
     pub pieces: Vec<Piece>,
     /// `cased` (and encoded values): compare exactly instead of case-insensitively.
     pub cased: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NumOp {
-    Eq,
-    Gt,
-    Gte,
-    Lt,
-    Lte,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,7 +102,7 @@ enum Kind {
     Cidr,
     Exists,
     FieldRef,
-    Compare(NumOp),
+    Compare(CompareTo),
     Time(TimePart),
 }
 
@@ -219,10 +211,10 @@ fn parse_modifiers<'a>(names: impl Iterator<Item = &'a str>) -> Result<Modifiers
             "cidr" => set_kind(&mut m, Kind::Cidr, name)?,
             "exists" => set_kind(&mut m, Kind::Exists, name)?,
             "fieldref" => set_kind(&mut m, Kind::FieldRef, name)?,
-            "gt" => set_kind(&mut m, Kind::Compare(NumOp::Gt), name)?,
-            "gte" => set_kind(&mut m, Kind::Compare(NumOp::Gte), name)?,
-            "lt" => set_kind(&mut m, Kind::Compare(NumOp::Lt), name)?,
-            "lte" => set_kind(&mut m, Kind::Compare(NumOp::Lte), name)?,
+            "gt" => set_kind(&mut m, Kind::Compare(CompareTo::Gt), name)?,
+            "gte" => set_kind(&mut m, Kind::Compare(CompareTo::Gte), name)?,
+            "lt" => set_kind(&mut m, Kind::Compare(CompareTo::Lt), name)?,
+            "lte" => set_kind(&mut m, Kind::Compare(CompareTo::Lte), name)?,
             "minute" | "hour" | "day" | "week" | "month" | "year" => {
                 let part = match name {
                     "minute" => TimePart::Minute,
@@ -304,7 +296,7 @@ fn value_tests(
         }
         Kind::Compare(op) => number(value, &text).map(|n| vec![ValueTest::Compare(op, n)]),
         Kind::Time(part) => {
-            number(value, &text).map(|n| vec![ValueTest::TimePart(part, NumOp::Eq, n)])
+            number(value, &text).map(|n| vec![ValueTest::TimePart(part, CompareTo::Eq, n)])
         }
         Kind::FieldRef => Ok(vec![ValueTest::FieldRef {
             field: text,
