@@ -230,15 +230,8 @@ fn compile_value(value: &ValueTest, fields: &Fields<'_>) -> Result<Val, String> 
             }
         }
         ValueTest::Regex(r) => Val::Regex(r.clone()),
-        ValueTest::Cidr(text) => {
-            let text = if text.contains('/') {
-                text.clone()
-            } else if text.contains(':') {
-                format!("{text}/128")
-            } else {
-                format!("{text}/32")
-            };
-            Val::Cidr(Cidr::parse(&text).ok_or_else(|| format!("invalid CIDR block {text:?}"))?)
+        ValueTest::Cidr(block) => {
+            Val::Cidr(Cidr::parse(block).ok_or_else(|| format!("invalid CIDR block {block:?}"))?)
         }
         ValueTest::Compare(op, n) => Val::Compare(*op, *n),
         ValueTest::Null => Val::Null,

@@ -38,7 +38,7 @@ pub enum ValueTest {
     /// classes (`\w`, `\d`, `\s`, `.`) and case folding are ASCII (unless the pattern holds non-ASCII
     /// literals); the search runs on the UTF-8 bytes.
     Regex(regex::bytes::Regex),
-    /// `cidr`: an address inside the block (`network/prefix`, as written).
+    /// `cidr`: an address inside the block (`network/prefix`; a bare address as /32 or /128).
     Cidr(String),
     /// `gt`, `gte`, `lt`, `lte`: a numeric comparison.
     Compare(CompareTo, f64),
@@ -287,13 +287,9 @@ fn value_tests(
                 .map(|r| vec![ValueTest::Regex(r)])
                 .map_err(|e| format!("invalid regular expression {text:?}: {e}"))
         }
-        Kind::Cidr => {
-            if valid_cidr(&text) {
-                Ok(vec![ValueTest::Cidr(text)])
-            } else {
-                Err(format!("invalid CIDR block {text:?}"))
-            }
-        }
+        Kind::Cidr => cidr_block(&text)
+            .map(|block| vec![ValueTest::Cidr(block)])
+            .ok_or_else(|| format!("invalid CIDR block {text:?}")),
         Kind::Compare(op) => number(value, &text).map(|n| vec![ValueTest::Compare(op, n)]),
         Kind::Time(part) => {
             number(value, &text).map(|n| vec![ValueTest::TimePart(part, CompareTo::Eq, n)])
@@ -590,13 +586,16 @@ fn expand(text: &str, placeholders: &Placeholders) -> Result<Vec<String>, String
     Ok(results)
 }
 
-fn valid_cidr(text: &str) -> bool {
-    let Some((address, prefix)) = text.split_once('/') else {
-        return text.parse::<std::net::IpAddr>().is_ok();
+/// A valid block as `address/prefix` (a bare address is its own /32 or /128 block).
+fn cidr_block(text: &str) -> Option<String> {
+    let (address, prefix) = match text.split_once('/') {
+        Some((address, prefix)) => (address, Some(prefix.parse::<u8>().ok()?)),
+        None => (text, None),
     };
-    match (address.parse::<std::net::IpAddr>(), prefix.parse::<u8>()) {
-        (Ok(std::net::IpAddr::V4(_)), Ok(p)) => p <= 32,
-        (Ok(std::net::IpAddr::V6(_)), Ok(p)) => p <= 128,
-        _ => false,
-    }
+    let width = match address.parse::<std::net::IpAddr>().ok()? {
+        std::net::IpAddr::V4(_) => 32,
+        std::net::IpAddr::V6(_) => 128,
+    };
+    let prefix = prefix.unwrap_or(width);
+    (prefix <= width).then(|| format!("{address}/{prefix}"))
 }
