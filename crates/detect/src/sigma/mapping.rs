@@ -2,6 +2,7 @@
 //! the user) and its resolution of a rule's `logsource` into [`Target`]s.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use secops_rules::LogSource;
 use serde::Deserialize;
@@ -78,6 +79,8 @@ impl OneOrMany {
 #[derive(Debug, Clone)]
 pub struct Mapping {
     files: Vec<MappingFile>,
+    /// Windows System field names, merged over the files (the first file wins), shared by every target.
+    system_fields: Arc<HashMap<String, String>>,
 }
 
 /// Events a rule's log source names, and how its fields are found in them.
@@ -92,7 +95,7 @@ pub enum Target {
         /// Further equalities on (Sigma-named) fields, each any of its values.
         conditions: Vec<(String, Vec<String>)>,
         fields: HashMap<String, String>,
-        system_fields: HashMap<String, String>,
+        system_fields: Arc<HashMap<String, String>>,
     },
     /// Other events, routed by `event.module`.
     Generic {
@@ -109,24 +112,25 @@ impl Mapping {
     /// The bundled mapping.
     pub fn bundled() -> Mapping {
         // The bundled file is checked by a unit test; should it ever fail to parse, no source maps.
-        let file = toml::from_str(BUNDLED).unwrap_or_default();
-        Mapping { files: vec![file] }
+        Mapping::from_files(vec![toml::from_str(BUNDLED).unwrap_or_default()])
     }
 
     /// The bundled mapping with a user's file in front (its entries are tried first).
     pub fn with_user(text: &str) -> Result<Mapping, String> {
         let user: MappingFile = toml::from_str(text).map_err(|e| e.to_string())?;
-        let mut mapping = Mapping::bundled();
-        mapping.files.insert(0, user);
-        Ok(mapping)
+        let bundled = toml::from_str(BUNDLED).unwrap_or_default();
+        Ok(Mapping::from_files(vec![user, bundled]))
     }
 
-    fn system_fields(&self) -> HashMap<String, String> {
-        let mut out = HashMap::new();
-        for file in self.files.iter().rev() {
-            out.extend(file.windows.system_fields.clone());
+    fn from_files(files: Vec<MappingFile>) -> Mapping {
+        let mut system_fields = HashMap::new();
+        for file in files.iter().rev() {
+            system_fields.extend(file.windows.system_fields.clone());
         }
-        out
+        Mapping {
+            files,
+            system_fields: Arc::new(system_fields),
+        }
     }
 
     fn service_channels(&self, service: &str) -> Option<Vec<String>> {
@@ -173,7 +177,7 @@ impl Mapping {
                 event_ids: Vec::new(),
                 conditions: Vec::new(),
                 fields: HashMap::new(),
-                system_fields: self.system_fields(),
+                system_fields: self.system_fields.clone(),
             });
         }
         if !targets.is_empty() {
@@ -237,7 +241,7 @@ impl Mapping {
                 .map(|(k, v)| (k.clone(), v.values()))
                 .collect(),
             fields: entry.fields.clone().into_iter().collect(),
-            system_fields: self.system_fields(),
+            system_fields: self.system_fields.clone(),
         }
     }
 }
