@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use secops_event::{Event, Provenance, Timestamp};
-use secops_rules::{RuleType, Severity, Threat};
+use secops_rules::{Rule, RuleType, Severity, Threat};
 
 /// Events kept whole in an alert; the provenance of up to [`MAX_PROVENANCE`] is kept besides.
 pub const MAX_EVENTS: usize = 10;
@@ -23,6 +23,20 @@ pub struct RuleInfo {
 }
 
 impl RuleInfo {
+    /// The alert metadata of a native (TOML) rule.
+    pub fn of_rule(rule: &Rule) -> RuleInfo {
+        RuleInfo {
+            id: rule.id.clone(),
+            name: rule.name.clone(),
+            author: rule.author.clone(),
+            version: 1,
+            rule_type: rule.rule_type,
+            severity: rule.severity,
+            risk_score: rule.risk_score,
+            threat: rule.threat.clone(),
+        }
+    }
+
     /// ATT&CK technique and sub-technique ids, in order.
     pub fn techniques(&self) -> Vec<&str> {
         self.threat

@@ -164,16 +164,7 @@ impl CompiledRule {
             }
             None => None,
         };
-        let info = Arc::new(RuleInfo {
-            id: rule.id.clone(),
-            name: rule.name.clone(),
-            author: rule.author.clone(),
-            version: 1,
-            rule_type: rule.rule_type,
-            severity: rule.severity,
-            risk_score: rule.risk_score,
-            threat: rule.threat.clone(),
-        });
+        let info = Arc::new(RuleInfo::of_rule(rule));
         Ok(CompiledRule {
             info: info.clone(),
             selector: Selector {

@@ -35,19 +35,12 @@ pub fn run(command: Rules) -> anyhow::Result<Outcome> {
             "ID", "TYPE", "SEVERITY", "ATT&CK"
         );
         let mut infos: Vec<Arc<RuleInfo>> = Vec::new();
-        for rule in &loaded.native {
-            let r = &rule.file.rule;
-            infos.push(Arc::new(RuleInfo {
-                id: r.id.clone(),
-                name: r.name.clone(),
-                author: r.author.clone(),
-                version: 1,
-                rule_type: r.rule_type,
-                severity: r.severity,
-                risk_score: r.risk_score,
-                threat: r.threat.clone(),
-            }));
-        }
+        infos.extend(
+            loaded
+                .native
+                .iter()
+                .map(|rule| Arc::new(RuleInfo::of_rule(&rule.file.rule))),
+        );
         infos.extend(loaded.sigma.rules.iter().cloned());
         infos.extend(loaded.sigma.correlations.iter().map(|c| c.info.clone()));
         for info in &infos {
