@@ -8,8 +8,8 @@ use std::time::Instant;
 use anyhow::Context;
 use rayon::prelude::*;
 use secops_detect::sigma::{self, CompiledSigma, Mapping};
-use secops_rules::load::{files_with, load_dir, load_text};
-use secops_rules::sigma::{parse_file, Placeholders, SigmaDocument, SigmaError};
+use secops_rules::load::{files_with, load_file, load_sigma_file, load_text};
+use secops_rules::sigma::{Placeholders, SigmaDocument, SigmaError};
 use secops_rules::{CheckedRule, RuleError};
 
 include!(concat!(env!("OUT_DIR"), "/bundled_rules.rs"));
@@ -97,23 +97,22 @@ pub fn load(args: &RuleArgs) -> anyhow::Result<Loaded> {
         if !dir.exists() {
             anyhow::bail!("rules path {} does not exist", dir.display());
         }
-        let (r, e) = load_dir(dir);
-        native.extend(r);
-        native_errors.extend(e);
-        let mut io_errors = Vec::new();
-        let files = files_with(dir, &["yml", "yaml"], &mut io_errors);
-        native_errors.extend(io_errors);
-        let parsed: Vec<Result<Vec<SigmaDocument>, SigmaError>> = files
+        // One walk finds both kinds of rule file.
+        let mut walk_errors = Vec::new();
+        let files = files_with(dir, &["toml", "yml", "yaml"], &mut walk_errors);
+        native_errors.extend(walk_errors);
+        let (toml, yaml): (Vec<&PathBuf>, Vec<&PathBuf>) = files
+            .iter()
+            .partition(|f| f.extension().is_some_and(|e| e == "toml"));
+        for file in toml {
+            match load_file(file) {
+                Ok(rule) => native.push(rule),
+                Err(e) => native_errors.push(e),
+            }
+        }
+        let parsed: Vec<Result<Vec<SigmaDocument>, SigmaError>> = yaml
             .par_iter()
-            .map(|file| match std::fs::read_to_string(file) {
-                Ok(text) => parse_file(file, &text, &placeholders),
-                Err(e) => Err(SigmaError {
-                    file: file.clone(),
-                    document: None,
-                    key: None,
-                    message: e.to_string(),
-                }),
-            })
+            .map(|file| load_sigma_file(file, &placeholders))
             .collect();
         for result in parsed {
             match result {

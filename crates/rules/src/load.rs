@@ -9,17 +9,20 @@ pub fn load_text(path: &Path, text: &str) -> Result<CheckedRule, RuleError> {
     RuleFile::parse(path, text)?.check(path, text)
 }
 
+/// Reads, parses and checks one TOML rule file.
+pub fn load_file(path: &Path) -> Result<CheckedRule, RuleError> {
+    let text = std::fs::read_to_string(path).map_err(|e| io_error(path, &e))?;
+    load_text(path, &text)
+}
+
 /// Every `*.toml` below `dir` (sorted), each loaded on its own: one bad rule does not stop the others.
 pub fn load_dir(dir: &Path) -> (Vec<CheckedRule>, Vec<RuleError>) {
     let mut rules = Vec::new();
     let mut errors = Vec::new();
-    for path in toml_files(dir, &mut errors) {
-        match std::fs::read_to_string(&path) {
-            Ok(text) => match load_text(&path, &text) {
-                Ok(rule) => rules.push(rule),
-                Err(e) => errors.push(e),
-            },
-            Err(e) => errors.push(io_error(&path, &e)),
+    for path in files_with(dir, &["toml"], &mut errors) {
+        match load_file(&path) {
+            Ok(rule) => rules.push(rule),
+            Err(e) => errors.push(e),
         }
     }
     (rules, errors)
@@ -32,10 +35,6 @@ fn io_error(path: &Path, e: &std::io::Error) -> RuleError {
         key: None,
         message: e.to_string(),
     }
-}
-
-fn toml_files(dir: &Path, errors: &mut Vec<RuleError>) -> Vec<PathBuf> {
-    files_with(dir, &["toml"], errors)
 }
 
 /// Files below `dir` (or `dir` itself) whose extension is one of `extensions`, sorted.
@@ -70,6 +69,16 @@ pub fn files_with(dir: &Path, extensions: &[&str], errors: &mut Vec<RuleError>) 
     files
 }
 
+/// Reads and parses one Sigma file (all its documents, or the reason it cannot load).
+pub fn load_sigma_file(
+    path: &Path,
+    placeholders: &crate::sigma::Placeholders,
+) -> Result<Vec<crate::sigma::SigmaDocument>, crate::sigma::SigmaError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| crate::sigma::SigmaError::of_file(path, e.to_string()))?;
+    crate::sigma::parse_file(path, &text, placeholders)
+}
+
 /// Every Sigma file (`*.yml`, `*.yaml`) below `path` (or `path` itself), sorted; each file loads on its
 /// own, so one bad file does not stop the others.
 pub fn load_sigma(
@@ -80,31 +89,17 @@ pub fn load_sigma(
     Vec<crate::sigma::SigmaError>,
 ) {
     let mut documents = Vec::new();
-    let mut errors = Vec::new();
     let mut io_errors = Vec::new();
-    for file in files_with(path, &["yml", "yaml"], &mut io_errors) {
-        match std::fs::read_to_string(&file) {
-            Ok(text) => match crate::sigma::parse_file(&file, &text, placeholders) {
-                Ok(docs) => documents.extend(docs),
-                Err(e) => errors.push(e),
-            },
-            Err(e) => errors.push(sigma_io_error(&file, &e)),
+    let files = files_with(path, &["yml", "yaml"], &mut io_errors);
+    let mut errors: Vec<crate::sigma::SigmaError> = io_errors
+        .into_iter()
+        .map(|e| crate::sigma::SigmaError::of_file(&e.file, e.message))
+        .collect();
+    for file in files {
+        match load_sigma_file(&file, placeholders) {
+            Ok(docs) => documents.extend(docs),
+            Err(e) => errors.push(e),
         }
     }
-    errors.extend(io_errors.into_iter().map(|e| crate::sigma::SigmaError {
-        file: e.file,
-        document: None,
-        key: None,
-        message: e.message,
-    }));
     (documents, errors)
-}
-
-fn sigma_io_error(path: &Path, e: &std::io::Error) -> crate::sigma::SigmaError {
-    crate::sigma::SigmaError {
-        file: path.to_path_buf(),
-        document: None,
-        key: None,
-        message: e.to_string(),
-    }
 }

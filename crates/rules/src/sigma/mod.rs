@@ -31,6 +31,18 @@ pub struct SigmaError {
     pub message: String,
 }
 
+impl SigmaError {
+    /// An error about the file as a whole (unreadable, not YAML).
+    pub fn of_file(file: &Path, message: String) -> SigmaError {
+        SigmaError {
+            file: file.to_path_buf(),
+            document: None,
+            key: None,
+            message,
+        }
+    }
+}
+
 impl fmt::Display for SigmaError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.file.display())?;
@@ -199,22 +211,24 @@ pub fn parse_file(
     text: &str,
     placeholders: &Placeholders,
 ) -> Result<Vec<SigmaDocument>, SigmaError> {
-    let error = |document: Option<usize>, key: Option<String>, message: String| SigmaError {
-        file: path.to_path_buf(),
-        document,
-        key,
-        message,
-    };
-    let documents = yaml::parse_documents(text).map_err(|m| error(None, None, m))?;
+    let documents = yaml::parse_documents(text).map_err(|m| SigmaError::of_file(path, m))?;
     if documents.is_empty() {
-        return Err(error(None, None, "no YAML document in the file".into()));
+        return Err(SigmaError::of_file(
+            path,
+            "no YAML document in the file".into(),
+        ));
     }
     let several = documents.len() > 1;
     let mut out = Vec::with_capacity(documents.len());
     for (index, document) in documents.iter().enumerate() {
         let number = several.then_some(index + 1);
-        let parsed = parse_document(path, document, placeholders)
-            .map_err(|(key, message)| error(number, key, message))?;
+        let parsed =
+            parse_document(path, document, placeholders).map_err(|(key, message)| SigmaError {
+                file: path.to_path_buf(),
+                document: number,
+                key,
+                message,
+            })?;
         out.push(parsed);
     }
     Ok(out)
