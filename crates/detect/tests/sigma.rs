@@ -42,16 +42,26 @@ fn alerts_for(documents: &[SigmaDocument], events: &[Event]) -> Vec<Alert> {
 
 /// A Sysmon process-creation event with the given EventData fields.
 fn sysmon(data: &str) -> String {
+    sysmon_event(1, data)
+}
+
+/// A Sysmon event of this EventID with the given EventData fields.
+fn sysmon_event(id: u32, data: &str) -> String {
     format!(
-        r##"{{"Event":{{"System":{{"Provider":{{"#attributes":{{"Name":"Microsoft-Windows-Sysmon"}}}},"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","Computer":"ws1","TimeCreated":{{"#attributes":{{"SystemTime":"2024-05-14T10:00:00Z"}}}}}},"EventData":{{{data}}}}}}}"##
+        r##"{{"Event":{{"System":{{"Provider":{{"#attributes":{{"Name":"Microsoft-Windows-Sysmon"}}}},"EventID":{id},"Channel":"Microsoft-Windows-Sysmon/Operational","Computer":"ws1","TimeCreated":{{"#attributes":{{"SystemTime":"2024-05-14T10:00:00Z"}}}}}},"EventData":{{{data}}}}}}}"##
+    )
+}
+
+/// A Windows rule of this category with this detection.
+fn windows_rule(category: &str, detection: &str) -> String {
+    format!(
+        "title: t\nid: 11111111-1111-4111-8111-111111111111\nlogsource:\n    product: windows\n    category: {category}\ndetection:\n{detection}\nlevel: high\n"
     )
 }
 
 /// Does a process_creation rule with this detection match a Sysmon event with this EventData?
 fn matches(detection: &str, data: &str) -> bool {
-    let yaml = format!(
-        "title: t\nid: 11111111-1111-4111-8111-111111111111\nlogsource:\n    product: windows\n    category: process_creation\ndetection:\n{detection}\nlevel: high\n"
-    );
+    let yaml = windows_rule("process_creation", detection);
     !alerts_for(&docs(&yaml, &Placeholders::new()), &events(&sysmon(data))).is_empty()
 }
 
@@ -109,8 +119,16 @@ fn re_cidr_exists_numeric_and_fieldref_modifiers() {
     let d = "    selection:\n        CommandLine|re|m: '^b$'\n    condition: selection";
     assert!(matches(d, r#""CommandLine":"a\nb\nc""#));
     let d = "    selection:\n        SourceIp|cidr: '10.0.0.0/8'\n    condition: selection";
-    assert!(matches(d, r#""SourceIp":"10.2.3.4""#));
-    assert!(!matches(d, r#""SourceIp":"11.2.3.4""#));
+    let network = |data: &str| {
+        let yaml = windows_rule("network_connection", d);
+        !alerts_for(
+            &docs(&yaml, &Placeholders::new()),
+            &events(&sysmon_event(3, data)),
+        )
+        .is_empty()
+    };
+    assert!(network(r#""SourceIp":"10.2.3.4""#));
+    assert!(!network(r#""SourceIp":"11.2.3.4""#));
     let d = "    selection:\n        ParentImage|exists: true\n    condition: selection";
     assert!(matches(d, r#""ParentImage":"x""#));
     assert!(!matches(d, r#""Image":"x""#));
@@ -267,6 +285,104 @@ fn unrunnable_rules_are_rejected_with_the_reason() {
         assert!(e.to_string().contains(needle), "{e}");
         assert!(e.to_string().starts_with("bad.yml"), "{e}");
     }
+}
+
+/// Compiles one rule against a mapping: its alerts on the events, or the reason it was rejected.
+fn run_with(mapping: &Mapping, yaml: &str, jsonl: &str) -> Result<usize, String> {
+    let compiled = sigma::compile(&docs(yaml, &Placeholders::new()), mapping);
+    if let Some(r) = compiled.rejected.first() {
+        return Err(r.reason.clone());
+    }
+    let now = Timestamp::parse_rfc3339("2026-11-22T00:00:00Z").unwrap();
+    let (mut engine, _) = Engine::with_sigma(&[], compiled, now, &IndicatorSet::default());
+    let mut alerts = Vec::new();
+    for event in events(jsonl) {
+        engine.process(&event, &mut alerts);
+    }
+    Ok(alerts.len())
+}
+
+#[test]
+fn fields_the_log_source_never_carries_reject_or_drop_out_of_the_rule() {
+    let bundled = Mapping::bundled();
+    // Needed by the condition: Sysmon file events (EventID 11) carry no ParentImage.
+    let needs_parent = windows_rule(
+        "file_event",
+        "    file:\n        TargetFilename|endswith: '\\ntds.dit'\n    parent:\n        ParentImage|endswith: '\\w3wp.exe'\n    condition: file and parent",
+    );
+    let enriched = sysmon_event(
+        11,
+        r#""Image":"C:\\x.exe","TargetFilename":"C:\\t\\ntds.dit","ParentImage":"C:\\w3wp.exe""#,
+    );
+    let e = run_with(&bundled, &needs_parent, &enriched).unwrap_err();
+    assert!(e.contains("can never match"), "{e}");
+    assert!(
+        e.contains("sysmon EventID 11 events carry no ParentImage"),
+        "{e}"
+    );
+    // A user's list of the same name adds the enriched field: the rule loads and matches.
+    let user = Mapping::with_user("[event_fields]\nsysmon_11 = [\"ParentImage\"]\n").unwrap();
+    assert_eq!(run_with(&user, &needs_parent, &enriched), Ok(1));
+
+    // In a filter only, the missing field takes away nothing the rule needs: it loads and matches.
+    let filtered = windows_rule(
+        "network_connection",
+        "    selection:\n        Image|endswith: '\\rundll32.exe'\n    filter:\n        CommandLine|endswith: 'PcaPatchSdbTask'\n    condition: selection and not filter",
+    );
+    let connection = sysmon_event(
+        3,
+        r#""Image":"C:\\Windows\\rundll32.exe","DestinationIp":"1.2.3.4""#,
+    );
+    assert_eq!(run_with(&bundled, &filtered, &connection), Ok(1));
+
+    // A filter of carried fields that only acts together with a missing one is dead: rejected.
+    let dead = windows_rule(
+        "network_connection",
+        "    selection:\n        Image|endswith: '\\werfault.exe'\n    parent:\n        ParentImage: 'C:\\svchost.exe'\n    ranges:\n        DestinationIp|cidr: '10.0.0.0/8'\n    condition: selection and not (parent and ranges)",
+    );
+    let e = run_with(&bundled, &dead, &connection).unwrap_err();
+    assert!(
+        e.contains(
+            "ranges can never take effect on sysmon EventID 3 events, which carry no ParentImage"
+        ),
+        "{e}"
+    );
+
+    // `null` and `exists: false` hold on a field that is never there: the search is always true.
+    let absent = windows_rule(
+        "network_connection",
+        "    selection:\n        Image|endswith: '\\rundll32.exe'\n    nocmd:\n        CommandLine: null\n    condition: selection and nocmd",
+    );
+    assert_eq!(run_with(&bundled, &absent, &connection), Ok(1));
+
+    // process_creation: OriginalFileName is Sysmon's only; the rule keeps its Sysmon target.
+    let original = windows_rule(
+        "process_creation",
+        "    selection:\n        OriginalFileName: 'Cmd.Exe'\n    condition: selection",
+    );
+    assert_eq!(
+        run_with(
+            &bundled,
+            &original,
+            &sysmon(r#""OriginalFileName":"Cmd.Exe""#)
+        ),
+        Ok(1)
+    );
+
+    // auditd: record fields by the audit field dictionary, EXECVE arguments by number.
+    let auditd = |detection: &str| {
+        format!("title: t\nlogsource:\n    product: linux\n    service: auditd\ndetection:\n{detection}\n")
+    };
+    let execve = r#"{"@timestamp":"2024-05-14T10:00:00Z","event.module":"auditd","type":"EXECVE","a0":"sh","a12":"-c"}"#;
+    let args =
+        auditd("    selection:\n        type: EXECVE\n        a12: '-c'\n    condition: selection");
+    assert_eq!(run_with(&bundled, &args, execve), Ok(1));
+    let cmdline = auditd("    selection:\n        type: SYSCALL\n        cmdline|contains: scx\n    condition: selection");
+    let e = run_with(&bundled, &cmdline, execve).unwrap_err();
+    assert!(
+        e.contains("event.module auditd events carry no cmdline"),
+        "{e}"
+    );
 }
 
 #[test]

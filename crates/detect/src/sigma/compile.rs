@@ -249,6 +249,174 @@ fn compile_value(value: &ValueTest, fields: &Fields<'_>) -> Result<Val, String> 
     })
 }
 
+// ---- fields the target's events lack ----------------------------------------------------------------
+
+/// What a rule can do on a target whose events (by the mapping's field lists) lack fields it reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    /// The rule runs as written: every field it reads is carried, or the missing ones only take away
+    /// parts of the condition that are themselves about missing fields.
+    Full,
+    /// The condition can never hold: it needs the named fields.
+    Never { fields: Vec<String> },
+    /// The named searches read only carried fields yet lose all effect, because the parts of the
+    /// condition around them need the missing fields.
+    Dead {
+        searches: Vec<String>,
+        fields: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tri {
+    False,
+    True,
+    Open,
+}
+
+/// Evaluates the rule as far as its missing fields decide it: every item on a field the target's events
+/// never carry is what it gives on an absent field (`null` and `exists: false` hold, everything else
+/// fails), and the condition is simplified around those constants.
+pub fn reach(rule: &SigmaRule, target: &Target) -> Reach {
+    let Some(list) = target.event_fields() else {
+        return Reach::Full;
+    };
+    let fields = Fields::new(target);
+    // Windows System fields (paths there) are on every event.
+    let carried = |name: &str| match (target, fields.resolve(name)) {
+        (_, FieldRef::WinData(n)) | (Target::Generic { .. }, FieldRef::Path(n)) => {
+            list.contains(&n)
+        }
+        _ => true,
+    };
+    let mut missing: Vec<String> = Vec::new();
+    let mut known_only = vec![true; rule.searches.len()];
+    let constants: Vec<Tri> = rule
+        .searches
+        .iter()
+        .enumerate()
+        .map(|(i, search)| {
+            let groups = search.groups.iter().map(|group| {
+                let items = group.iter().map(|item| match &item.field {
+                    Some(name) if !carried(name) => {
+                        known_only[i] = false;
+                        if !missing.contains(name) {
+                            missing.push(name.clone());
+                        }
+                        if absent_result(item) {
+                            Tri::True
+                        } else {
+                            Tri::False
+                        }
+                    }
+                    _ => Tri::Open,
+                });
+                let items: Vec<Tri> = items.collect();
+                if items.contains(&Tri::False) {
+                    Tri::False
+                } else if items.iter().all(|t| *t == Tri::True) {
+                    Tri::True
+                } else {
+                    Tri::Open
+                }
+            });
+            let groups: Vec<Tri> = groups.collect();
+            if groups.contains(&Tri::True) {
+                Tri::True
+            } else if groups.iter().all(|t| *t == Tri::False) {
+                Tri::False
+            } else {
+                Tri::Open
+            }
+        })
+        .collect();
+    if missing.is_empty() {
+        return Reach::Full;
+    }
+    missing.sort();
+    let left = match fold(&rule.condition, &constants) {
+        Ok(false) => return Reach::Never { fields: missing },
+        Ok(true) => Vec::new(),
+        Err(left) => left,
+    };
+    let mut referenced = Vec::new();
+    identifiers(&rule.condition, &mut referenced);
+    let mut dead: Vec<String> = referenced
+        .into_iter()
+        .filter(|i| known_only.get(*i).copied().unwrap_or(false) && !left.contains(i))
+        .filter_map(|i| rule.identifiers.get(i).cloned())
+        .collect();
+    dead.sort();
+    dead.dedup();
+    if dead.is_empty() {
+        Reach::Full
+    } else {
+        Reach::Dead {
+            searches: dead,
+            fields: missing,
+        }
+    }
+}
+
+/// What an item gives on an absent field.
+fn absent_result(item: &Item) -> bool {
+    let test = |alternatives: &Vec<ValueTest>| {
+        alternatives
+            .iter()
+            .any(|v| matches!(v, ValueTest::Null | ValueTest::Exists(false)))
+            != item.negate
+    };
+    if item.all {
+        item.values.iter().all(test)
+    } else {
+        item.values.iter().any(test)
+    }
+}
+
+/// The condition with decided searches replaced by their value: a constant, or (`Err`) the searches
+/// the simplified condition still reads.
+fn fold(condition: &Condition, constants: &[Tri]) -> Result<bool, Vec<usize>> {
+    let junction = |items: &[Condition], absorbing: bool| {
+        let mut left = Vec::new();
+        let mut open = false;
+        for item in items {
+            match fold(item, constants) {
+                Ok(b) if b == absorbing => return Ok(absorbing),
+                Ok(_) => {}
+                Err(ids) => {
+                    open = true;
+                    left.extend(ids);
+                }
+            }
+        }
+        if open {
+            Err(left)
+        } else {
+            Ok(!absorbing)
+        }
+    };
+    match condition {
+        Condition::And(items) => junction(items, false),
+        Condition::Or(items) => junction(items, true),
+        Condition::Not(inner) => fold(inner, constants).map(|b| !b),
+        Condition::Ident(i) => match constants.get(*i) {
+            Some(Tri::True) => Ok(true),
+            Some(Tri::False) => Ok(false),
+            _ => Err(vec![*i]),
+        },
+    }
+}
+
+fn identifiers(condition: &Condition, out: &mut Vec<usize>) {
+    match condition {
+        Condition::And(items) | Condition::Or(items) => {
+            items.iter().for_each(|c| identifiers(c, out))
+        }
+        Condition::Not(inner) => identifiers(inner, out),
+        Condition::Ident(i) => out.push(*i),
+    }
+}
+
 // ---- evaluation ------------------------------------------------------------------------------------
 
 impl Node {

@@ -1,7 +1,7 @@
 //! Sigma log sources to events: the mapping file (`data/sigma_logsources.toml`, embedded, extensible by
 //! the user) and its resolution of a rule's `logsource` into [`Target`]s.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use secops_rules::LogSource;
@@ -17,6 +17,9 @@ struct MappingFile {
     windows: WindowsSection,
     #[serde(default)]
     source: Vec<SourceEntry>,
+    /// Named lists of the fields an event carries (`{n}` in a name stands for a number).
+    #[serde(default)]
+    event_fields: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -44,6 +47,9 @@ struct ChannelCategory {
     conditions: BTreeMap<String, OneOrMany>,
     #[serde(default)]
     fields: BTreeMap<String, String>,
+    /// Names of `event_fields` lists: the fields these events carry (none: not known).
+    #[serde(default)]
+    event_fields: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -57,6 +63,8 @@ struct SourceEntry {
     #[serde(default)]
     fields: BTreeMap<String, String>,
     keywords: Option<Vec<String>>,
+    #[serde(default)]
+    event_fields: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -81,6 +89,57 @@ pub struct Mapping {
     files: Vec<MappingFile>,
     /// Windows System field names, merged over the files (the first file wins), shared by every target.
     system_fields: Arc<HashMap<String, String>>,
+    /// The field list of each entry's `event_fields` names (lists of one name merged over the files:
+    /// a user's list adds to the bundled one, for logs enriched with more fields).
+    field_lists: HashMap<Vec<String>, Arc<FieldList>>,
+}
+
+/// The fields an event carries: names, and patterns where `{n}` stands for a number (`a{n}`: `a0`,
+/// `a12`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldList {
+    names: HashSet<String>,
+    /// Patterns split at `{n}`.
+    numbered: Vec<Vec<String>>,
+}
+
+impl FieldList {
+    fn add(&mut self, name: &str) {
+        if name.contains("{n}") {
+            let parts: Vec<String> = name.split("{n}").map(str::to_string).collect();
+            if !self.numbered.contains(&parts) {
+                self.numbered.push(parts);
+            }
+        } else {
+            self.names.insert(name.to_string());
+        }
+    }
+
+    /// Whether events carry this field.
+    pub fn contains(&self, name: &str) -> bool {
+        self.names.contains(name) || self.numbered.iter().any(|p| numbered_match(p, name))
+    }
+}
+
+/// Whether `name` is the parts joined by runs of one or more ASCII digits.
+fn numbered_match(parts: &[String], name: &str) -> bool {
+    let Some((first, rest)) = parts.split_first() else {
+        return false;
+    };
+    let Some(mut tail) = name.strip_prefix(first.as_str()) else {
+        return false;
+    };
+    for part in rest {
+        let digits = tail.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return false;
+        }
+        match tail[digits..].strip_prefix(part.as_str()) {
+            Some(t) => tail = t,
+            None => return false,
+        }
+    }
+    tail.is_empty()
 }
 
 /// Events a rule's log source names, and how its fields are found in them.
@@ -96,6 +155,10 @@ pub enum Target {
         conditions: Vec<(String, Vec<String>)>,
         fields: HashMap<String, String>,
         system_fields: Arc<HashMap<String, String>>,
+        /// The EventData / UserData fields these events carry, when the mapping lists them.
+        event_fields: Option<Arc<FieldList>>,
+        /// The source as people name it (`sysmon EventID 11`).
+        label: String,
     },
     /// Other events, routed by `event.module`.
     Generic {
@@ -105,32 +168,94 @@ pub enum Target {
         fields: HashMap<String, String>,
         /// Fields read by keyword searches (`None`: every text value).
         keywords: Option<Vec<String>>,
+        /// The fields these events carry, when the mapping lists them.
+        event_fields: Option<Arc<FieldList>>,
     },
+}
+
+impl Target {
+    /// The fields the target's events carry, when known.
+    pub fn event_fields(&self) -> Option<&FieldList> {
+        match self {
+            Target::Channel { event_fields, .. } | Target::Generic { event_fields, .. } => {
+                event_fields.as_deref()
+            }
+        }
+    }
+
+    /// The events, as a person would name them in a message.
+    pub fn label(&self) -> String {
+        match self {
+            Target::Channel { label, .. } => label.clone(),
+            Target::Generic { modules, .. } => format!("event.module {}", modules.join(" or ")),
+        }
+    }
 }
 
 impl Mapping {
     /// The bundled mapping.
     pub fn bundled() -> Mapping {
-        // The bundled file is checked by a unit test; should it ever fail to parse, no source maps.
-        Mapping::from_files(vec![toml::from_str(BUNDLED).unwrap_or_default()])
+        // The bundled file is checked by a unit test; should it ever fail to load, no source maps.
+        toml::from_str(BUNDLED)
+            .map_err(|e| e.to_string())
+            .and_then(|file| Mapping::from_files(vec![file]))
+            .unwrap_or_else(|_| Mapping {
+                files: Vec::new(),
+                system_fields: Arc::default(),
+                field_lists: HashMap::new(),
+            })
     }
 
     /// The bundled mapping with a user's file in front (its entries are tried first).
     pub fn with_user(text: &str) -> Result<Mapping, String> {
         let user: MappingFile = toml::from_str(text).map_err(|e| e.to_string())?;
-        let bundled = toml::from_str(BUNDLED).unwrap_or_default();
-        Ok(Mapping::from_files(vec![user, bundled]))
+        let bundled = toml::from_str(BUNDLED).map_err(|e| e.to_string())?;
+        Mapping::from_files(vec![user, bundled])
     }
 
-    fn from_files(files: Vec<MappingFile>) -> Mapping {
+    fn from_files(files: Vec<MappingFile>) -> Result<Mapping, String> {
         let mut system_fields = HashMap::new();
+        let mut lists: HashMap<&str, Vec<&str>> = HashMap::new();
         for file in files.iter().rev() {
             system_fields.extend(file.windows.system_fields.clone());
+            for (name, fields) in &file.event_fields {
+                lists
+                    .entry(name)
+                    .or_default()
+                    .extend(fields.iter().map(String::as_str));
+            }
         }
-        Mapping {
+        let mut field_lists = HashMap::new();
+        let wanted = files.iter().flat_map(|f| {
+            let windows = f.windows.category.iter().map(|c| &c.event_fields);
+            windows.chain(f.source.iter().map(|s| &s.event_fields))
+        });
+        for names in wanted.filter(|n| !n.is_empty()) {
+            if field_lists.contains_key(names) {
+                continue;
+            }
+            let mut list = FieldList::default();
+            for name in names {
+                let fields = lists.get(name.as_str()).ok_or_else(|| {
+                    format!(
+                        "the mapping names event_fields list '{name}', which it does not define"
+                    )
+                })?;
+                for field in fields {
+                    list.add(field);
+                }
+            }
+            field_lists.insert(names.clone(), Arc::new(list));
+        }
+        Ok(Mapping {
             files,
             system_fields: Arc::new(system_fields),
-        }
+            field_lists,
+        })
+    }
+
+    fn field_list(&self, names: &[String]) -> Option<Arc<FieldList>> {
+        self.field_lists.get(names).cloned()
     }
 
     fn service_channels(&self, service: &str) -> Option<Vec<String>> {
@@ -178,6 +303,8 @@ impl Mapping {
                 conditions: Vec::new(),
                 fields: HashMap::new(),
                 system_fields: self.system_fields.clone(),
+                event_fields: None,
+                label: format!("Windows {}", service.unwrap_or("events")),
             });
         }
         if !targets.is_empty() {
@@ -194,7 +321,11 @@ impl Mapping {
                     && entry.category.as_deref() == category
                     && service_matches
                 {
-                    targets.push(generic_target(entry, service.unwrap_or("")));
+                    targets.push(generic_target(
+                        entry,
+                        service.unwrap_or(""),
+                        self.field_list(&entry.event_fields),
+                    ));
                 }
             }
             if !targets.is_empty() {
@@ -216,6 +347,7 @@ impl Mapping {
                     conditions,
                     fields: HashMap::new(),
                     keywords: None,
+                    event_fields: None,
                 }])
             }
             (p, Some(c)) => Err(format!(
@@ -232,6 +364,16 @@ impl Mapping {
     }
 
     fn channel_target(&self, channels: Vec<String>, entry: &ChannelCategory) -> Target {
+        let source = entry
+            .service
+            .clone()
+            .unwrap_or_else(|| entry.channels.join(", "));
+        let ids: Vec<String> = entry.event_ids.iter().map(u32::to_string).collect();
+        let label = match ids.as_slice() {
+            [] => source,
+            [id] => format!("{source} EventID {id}"),
+            _ => format!("{source} EventIDs {}", ids.join(", ")),
+        };
         Target::Channel {
             channels: channels.iter().map(|c| c.to_lowercase()).collect(),
             event_ids: entry.event_ids.clone(),
@@ -242,11 +384,17 @@ impl Mapping {
                 .collect(),
             fields: entry.fields.clone().into_iter().collect(),
             system_fields: self.system_fields.clone(),
+            event_fields: self.field_list(&entry.event_fields),
+            label,
         }
     }
 }
 
-fn generic_target(entry: &SourceEntry, service: &str) -> Target {
+fn generic_target(
+    entry: &SourceEntry,
+    service: &str,
+    event_fields: Option<Arc<FieldList>>,
+) -> Target {
     let mut modules = Vec::new();
     let mut conditions = Vec::new();
     for (field, values) in &entry.conditions {
@@ -266,6 +414,7 @@ fn generic_target(entry: &SourceEntry, service: &str) -> Target {
         conditions,
         fields: entry.fields.clone().into_iter().collect(),
         keywords: entry.keywords.clone(),
+        event_fields,
     }
 }
 
@@ -316,6 +465,35 @@ mod tests {
             fields.get("ParentImage").map(String::as_str),
             Some("ParentProcessName")
         );
+    }
+
+    #[test]
+    fn field_lists_match_names_and_numbered_patterns_and_merge_with_a_users() {
+        let mut list = FieldList::default();
+        for name in ["type", "a{n}", "a{n}[{n}]"] {
+            list.add(name);
+        }
+        for yes in ["type", "a0", "a12", "a1[3]"] {
+            assert!(list.contains(yes), "{yes}");
+        }
+        for no in ["a", "ab", "a1x", "a1[]", "a1[2", "Type", "cmdline"] {
+            assert!(!list.contains(no), "{no}");
+        }
+        let file_event = source(Some("windows"), Some("file_event"), None);
+        let bundled = Mapping::bundled().resolve(&file_event).unwrap();
+        let fields = bundled[0].event_fields().unwrap();
+        assert!(fields.contains("TargetFilename") && !fields.contains("ParentImage"));
+        let user = Mapping::with_user("[event_fields]\nsysmon_11 = [\"ParentImage\"]\n").unwrap();
+        let fields = user.resolve(&file_event).unwrap()[0]
+            .event_fields()
+            .cloned()
+            .unwrap();
+        assert!(fields.contains("TargetFilename") && fields.contains("ParentImage"));
+        let e = Mapping::with_user(
+            "[[windows.category]]\ncategory = \"x\"\nservice = \"sysmon\"\nevent_fields = [\"nosuch\"]\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("'nosuch'"), "{e}");
     }
 
     #[test]

@@ -61,6 +61,7 @@ pub fn compile(documents: &[SigmaDocument], mapping: &Mapping) -> CompiledSigma 
         };
         let index = base.len() as u32;
         let compiled = mapping.resolve(&rule.logsource).and_then(|targets| {
+            let targets = reachable(rule, targets)?;
             let compiled = targets
                 .iter()
                 .map(|t| compile::compile(rule, index, t))
@@ -217,6 +218,48 @@ pub fn compile(documents: &[SigmaDocument], mapping: &Mapping) -> CompiledSigma 
         }
     }
     out
+}
+
+/// The targets on which the rule can match, given the fields their events carry. An error when there
+/// are none, or when on every one a search of carried fields loses all effect for want of a field:
+/// such a rule was written for events that carry more (enriched logs), and would not do here what it
+/// says.
+fn reachable(rule: &SigmaRule, targets: Vec<Target>) -> Result<Vec<Target>, String> {
+    let mut kept = Vec::new();
+    let mut never = Vec::new();
+    let mut dead = Vec::new();
+    let mut whole = false;
+    for target in targets {
+        match compile::reach(rule, &target) {
+            compile::Reach::Full => {
+                whole = true;
+                kept.push(target);
+            }
+            compile::Reach::Never { fields } => never.push(format!(
+                "{} events carry no {}",
+                target.label(),
+                fields.join(", ")
+            )),
+            compile::Reach::Dead { searches, fields } => {
+                dead.push(format!(
+                    "{} can never take effect on {} events, which carry no {}",
+                    searches.join(", "),
+                    target.label(),
+                    fields.join(", ")
+                ));
+                kept.push(target);
+            }
+        }
+    }
+    const HINT: &str =
+        "if your logs carry them, list them under event_fields in a --sigma-mapping file";
+    if kept.is_empty() {
+        return Err(format!("can never match: {}; {HINT}", never.join("; ")));
+    }
+    if !whole {
+        return Err(format!("{}; {HINT}", dead.join("; ")));
+    }
+    Ok(kept)
 }
 
 #[derive(Debug, Clone, Copy)]

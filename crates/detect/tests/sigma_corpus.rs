@@ -1,10 +1,11 @@
-//! SigmaHQ's regression samples (`../shared/corpus/sigma/regression_data`): every case whose rule is
-//! present must match its EVTX sample and its JSON rendering at least `match_count` times. Skipped, with
-//! a message, without `../shared`.
+//! SigmaHQ's rules and regression samples from `../shared/corpus/sigma` (skipped, with a message,
+//! without it): the four rule folders load except rules rejected with a reason, every `unsupported/`
+//! rule is rejected, and every regression case whose rule is present matches its EVTX sample and its
+//! JSON rendering at least `match_count` times.
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use secops_detect::sigma::{self, Mapping};
@@ -13,7 +14,7 @@ use secops_event::Timestamp;
 use secops_ingest::{expand, read_input, Options};
 use secops_rules::load::load_sigma;
 use secops_rules::sigma::yaml::{parse_documents, Yaml};
-use secops_rules::sigma::{Placeholders, SigmaDocument};
+use secops_rules::sigma::{Placeholders, SigmaDocument, SigmaError};
 
 fn corpus() -> Option<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/sigma");
@@ -22,6 +23,113 @@ fn corpus() -> Option<PathBuf> {
     } else {
         eprintln!("SKIPPED: ../shared/corpus/sigma is not present");
         None
+    }
+}
+
+const FOLDERS: [&str; 4] = [
+    "rules",
+    "rules-emerging-threats",
+    "rules-threat-hunting",
+    "rules-compliance",
+];
+
+fn load_folders(root: &Path, folders: &[&str]) -> (Vec<SigmaDocument>, Vec<SigmaError>) {
+    let (mut docs, mut errors) = (Vec::new(), Vec::new());
+    for folder in folders {
+        let (d, e) = load_sigma(&root.join(folder), &Placeholders::new());
+        docs.extend(d);
+        errors.extend(e);
+    }
+    (docs, errors)
+}
+
+fn yaml_files(dir: &Path, out: &mut BTreeSet<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            yaml_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "yml" || e == "yaml") {
+            out.insert(path);
+        }
+    }
+}
+
+/// Parses and compiles the folders; returns the rules that run, and every rejected file with its
+/// reason (parse errors and rules that cannot run alike).
+fn load_and_compile(root: &Path, folders: &[&str]) -> (usize, BTreeMap<PathBuf, String>) {
+    let (docs, errors) = load_folders(root, folders);
+    let compiled = sigma::compile(&docs, &Mapping::bundled());
+    let mut rejected = BTreeMap::new();
+    for e in errors {
+        rejected.insert(e.file.clone(), e.message);
+    }
+    for r in compiled.rejected {
+        rejected.insert(r.file, r.reason);
+    }
+    (compiled.rules.len() + compiled.correlations.len(), rejected)
+}
+
+#[test]
+fn sigmahq_rule_folders_load_except_rules_rejected_with_a_reason() {
+    let Some(root) = corpus() else { return };
+    let (running, rejected) = load_and_compile(&root, &FOLDERS);
+    let mut files = BTreeSet::new();
+    for folder in FOLDERS {
+        yaml_files(&root.join(folder), &mut files);
+    }
+    let mut by_reason: BTreeMap<&str, usize> = BTreeMap::new();
+    for (file, reason) in &rejected {
+        assert!(files.contains(file), "{}", file.display());
+        assert!(reason.len() > 10, "{}: {reason:?}", file.display());
+        eprintln!("rejected: {}: {reason}", file.display());
+        *by_reason
+            .entry(reason.split(':').next().unwrap_or(reason))
+            .or_default() += 1;
+    }
+    eprintln!(
+        "{} files, {running} rules run, {} rejected: {by_reason:#?}",
+        files.len(),
+        rejected.len()
+    );
+    // SigmaHQ's folders hold about 3,750 rules; those rejected are for log sources with no mapping
+    // (macOS, application logs, ...) and rules needing fields their events never carry.
+    assert!(running > 3550, "only {running} rules run");
+    assert!(rejected.len() < 200, "{} rejected", rejected.len());
+}
+
+#[test]
+fn every_unsupported_rule_is_rejected_with_a_reason() {
+    let Some(root) = corpus() else { return };
+    let (running, rejected) = load_and_compile(&root, &["unsupported"]);
+    assert_eq!(running, 0);
+    let mut files = BTreeSet::new();
+    yaml_files(&root.join("unsupported"), &mut files);
+    assert_eq!(files.len(), 87);
+    assert_eq!(rejected.keys().cloned().collect::<BTreeSet<_>>(), files);
+    // Four are valid Sigma refused only for fields their log source never carries.
+    for (name, field) in [
+        (
+            "file_event_executable_and_script_creation_by_office_using_file_ext.yml",
+            "FileMagicBytes, FileName",
+        ),
+        ("sysmon_non_priv_program_files_move.yml", "IntegrityLevel"),
+        (
+            "win_suspicious_werfault_connection_outbound.yml",
+            "ParentImage",
+        ),
+        (
+            "lnx_auditd_omigod_scx_runasprovider_executescript.yml",
+            "cmdline",
+        ),
+    ] {
+        let (_, reason) = rejected
+            .iter()
+            .find(|(f, _)| f.file_name().is_some_and(|n| n == name))
+            .unwrap();
+        assert!(
+            reason.contains(&format!("carry no {field}")),
+            "{name}: {reason}"
+        );
     }
 }
 
@@ -113,17 +221,9 @@ fn run(documents: &[SigmaDocument], file: &Path) -> Vec<Alert> {
 fn every_present_regression_case_matches_evtx_and_json() {
     let Some(root) = corpus() else { return };
     let mut by_id: HashMap<String, SigmaDocument> = HashMap::new();
-    for folder in [
-        "rules",
-        "rules-emerging-threats",
-        "rules-threat-hunting",
-        "rules-compliance",
-    ] {
-        let (docs, _) = load_sigma(&root.join(folder), &Placeholders::new());
-        for doc in docs {
-            if let Some(id) = doc.meta().id.clone() {
-                by_id.insert(id, doc);
-            }
+    for doc in load_folders(&root, &FOLDERS).0 {
+        if let Some(id) = doc.meta().id.clone() {
+            by_id.insert(id, doc);
         }
     }
     let cases = cases(&root);
