@@ -231,6 +231,10 @@ fn keywords_null_empty_and_expand() {
         "    keywords:\n        - 'mimikatz'\n        - 'sekurlsa*logon'\n    condition: keywords";
     assert!(matches(d, r#""CommandLine":"x SEKURLSA::logonpasswords""#));
     assert!(!matches(d, r#""CommandLine":"x""#));
+    // Caseless characters (emoji) are prefiltered byte for byte, next to ASCII ignoring its case.
+    let d = "    selection:\n        CommandLine|contains: '🦆x'\n    condition: selection";
+    assert!(matches(d, r#""CommandLine":"a 🦆X b""#));
+    assert!(!matches(d, r#""CommandLine":"a 🦆 x""#));
     let d = "    selection:\n        '|all':\n            - 'a1'\n            - 'b2'\n    condition: selection";
     assert!(matches(d, r#""CommandLine":"a1","Image":"b2""#));
     assert!(!matches(d, r#""CommandLine":"a1""#));

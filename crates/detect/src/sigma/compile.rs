@@ -106,7 +106,8 @@ impl<'a> Fields<'a> {
 
     fn keywords(&self) -> FieldRef {
         match self.target {
-            Target::Channel { .. } => FieldRef::Keywords(None),
+            // The record as written; its ECS fields are copies.
+            Target::Channel { .. } => FieldRef::Keywords(Some(vec!["Event".to_string()])),
             Target::Generic { keywords, .. } => FieldRef::Keywords(keywords.clone()),
         }
     }
@@ -472,9 +473,11 @@ impl ItemTest {
         let test = |alternatives: &Vec<Val>| {
             let hit = match fields {
                 Some(fields) => fields.iter().any(|f| {
-                    event
-                        .get(f)
-                        .is_some_and(|v| alternatives.iter().any(|a| a.matches(Some(v), event)))
+                    event.get(f).is_some_and(|v| {
+                        any_text_value(v, &|v| {
+                            alternatives.iter().any(|a| a.matches(Some(v), event))
+                        })
+                    })
                 }),
                 None => any_text(event.fields(), &|v| {
                     alternatives.iter().any(|a| a.matches(Some(v), event))
@@ -650,7 +653,7 @@ pub fn required_event_ids(node: &Node, event_id: &FieldRef) -> Option<Vec<u32>> 
 }
 
 /// Literals one of which must occur (case-insensitively) in its field for the tree to match, when such
-/// a set exists: `(field, lowercase ASCII literal)`.
+/// a set exists: `(field, literal, ASCII lowercased)`.
 pub fn required_literals(node: &Node) -> Option<Vec<(FieldRef, String)>> {
     match node {
         Node::Item(item) => item_literals(item),
@@ -676,7 +679,7 @@ fn score(literals: &[(FieldRef, String)]) -> (usize, std::cmp::Reverse<usize>) {
 }
 
 fn item_literals(item: &ItemTest) -> Option<Vec<(FieldRef, String)>> {
-    if item.negate || matches!(item.field, FieldRef::Keywords(_)) {
+    if item.negate {
         return None;
     }
     let value_literals = |alternatives: &Vec<Val>| -> Option<Vec<(FieldRef, String)>> {
@@ -685,7 +688,7 @@ fn item_literals(item: &ItemTest) -> Option<Vec<(FieldRef, String)>> {
             .map(|v| {
                 let literal = match v {
                     Val::Eq(t) | Val::Starts(t) | Val::Ends(t) | Val::Contains(t) => {
-                        longest_ascii_run(std::slice::from_ref(t))
+                        longest_prefilter_run(std::slice::from_ref(t))
                     }
                     Val::Glob(pieces) | Val::Cased(pieces) => {
                         let texts: Vec<String> = pieces
@@ -695,7 +698,7 @@ fn item_literals(item: &ItemTest) -> Option<Vec<(FieldRef, String)>> {
                                 _ => None,
                             })
                             .collect();
-                        longest_ascii_run(&texts)
+                        longest_prefilter_run(&texts)
                     }
                     _ => None,
                 }?;
@@ -725,17 +728,32 @@ fn item_literals(item: &ItemTest) -> Option<Vec<(FieldRef, String)>> {
 /// literals (hashes) only grow the automata.
 const MAX_LITERAL: usize = 16;
 
-/// The longest run of ASCII characters in any of the texts (lowercased; its last [`MAX_LITERAL`] bytes
-/// when longer), if not empty.
-fn longest_ascii_run(texts: &[String]) -> Option<String> {
+/// The longest run of characters the prefilter can find byte for byte in any of the texts: ASCII (found
+/// ignoring ASCII case) and characters without case, such as emoji (lowercased; its last
+/// [`MAX_LITERAL`] bytes, whole characters, when longer), if not empty.
+fn longest_prefilter_run(texts: &[String]) -> Option<String> {
     let mut best = "";
     for text in texts {
-        for run in text.split(|c: char| !c.is_ascii()) {
+        for run in text.split(|c: char| !c.is_ascii() && has_case(c)) {
             if run.len() > best.len() {
                 best = run;
             }
         }
     }
-    let best = &best[best.len().saturating_sub(MAX_LITERAL)..];
+    let mut start = best.len().saturating_sub(MAX_LITERAL);
+    while !best.is_char_boundary(start) {
+        start += 1;
+    }
+    let best = &best[start..];
     (!best.is_empty()).then(|| best.to_ascii_lowercase())
+}
+
+/// Whether a character has another case (its text can differ in events that match case-insensitively).
+fn has_case(c: char) -> bool {
+    let mut lower = c.to_lowercase();
+    let mut upper = c.to_uppercase();
+    !(lower.next() == Some(c)
+        && lower.next().is_none()
+        && upper.next() == Some(c)
+        && upper.next().is_none())
 }

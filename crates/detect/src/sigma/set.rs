@@ -3,8 +3,9 @@
 //! 1. Routing: Windows-style events by channel and EventID (the target's EventIDs, or those the rule's
 //!    own condition requires), other events by `event.module`.
 //! 2. Prefilter: each rule's required literals (one of which must appear in its field for the rule to
-//!    match) go into one Aho-Corasick automaton per field; a field is scanned at most once per event, and
-//!    only when a routed rule asks, and a rule whose literals are all absent is never evaluated.
+//!    match) go into one Aho-Corasick automaton per field (keyword searches: one over the text values
+//!    they read); a field is scanned at most once per event, and only when a routed rule asks, and a rule
+//!    whose literals are all absent is never evaluated.
 //!
 //! Per-event work uses thread-local scratch space: no allocation in the hot path for ASCII text.
 
@@ -144,8 +145,7 @@ impl SigmaSet {
             let automaton = AhoCorasickBuilder::new()
                 .ascii_case_insensitive(true)
                 .match_kind(MatchKind::Standard)
-                .kind(Some(AhoCorasickKind::NoncontiguousNFA))
-                .dense_depth(0)
+                .kind(Some(AhoCorasickKind::ContiguousNFA))
                 .build(literals.iter().map(|(l, _)| l.as_str()));
             let Ok(automaton) = automaton else {
                 // Too large an automaton: its rules are evaluated without the prefilter.
@@ -246,8 +246,23 @@ impl SigmaSet {
             };
             if scratch.scanned[scan as usize] != generation {
                 scratch.scanned[scan as usize] = generation;
-                if let Some(value) = lookup(&field_scan.field, event) {
-                    scan_value(field_scan, value, &mut scratch.found, generation);
+                let found = &mut scratch.found;
+                match &field_scan.field {
+                    // Keyword searches read every text value (of the record, or of some fields).
+                    FieldRef::Keywords(None) => event
+                        .fields()
+                        .iter()
+                        .for_each(|(_, v)| scan_value(field_scan, v, true, found, generation)),
+                    FieldRef::Keywords(Some(roots)) => {
+                        for value in roots.iter().filter_map(|root| event.get(root)) {
+                            scan_value(field_scan, value, true, found, generation);
+                        }
+                    }
+                    field => {
+                        if let Some(value) = lookup(field, event) {
+                            scan_value(field_scan, value, false, found, generation);
+                        }
+                    }
                 }
             }
             if scratch.found[literal as usize] == generation {
@@ -274,26 +289,38 @@ pub(crate) fn sort_dedup_from(list: &mut Vec<u32>, start: usize) {
     list.truncate(start + kept);
 }
 
-fn scan_value(scan: &FieldScan, value: &Value, found: &mut [u32], generation: u32) {
-    match value {
-        Value::Array(items) => items
-            .iter()
-            .for_each(|v| scan_value(scan, v, found, generation)),
-        other => {
-            let Some(text) = text_of(other) else {
-                return;
-            };
-            let Ok(matches) = scan
-                .automaton
-                .try_find_overlapping_iter(aho_corasick::Input::new(text.as_bytes()))
-            else {
-                return;
-            };
-            for m in matches {
-                if let Some(&literal) = scan.literals.get(m.pattern().as_usize()) {
-                    found[literal as usize] = generation;
-                }
+/// Scans a field's value (each item of an array); with `deep`, as keyword searches read events, only
+/// the text values, at any depth.
+fn scan_value(scan: &FieldScan, value: &Value, deep: bool, found: &mut [u32], generation: u32) {
+    let text = match value {
+        Value::Array(items) => {
+            for item in items {
+                scan_value(scan, item, deep, found, generation);
             }
+            return;
+        }
+        Value::Object(object) if deep => {
+            for (_, item) in object.iter() {
+                scan_value(scan, item, deep, found, generation);
+            }
+            return;
+        }
+        Value::Str(s) if deep => std::borrow::Cow::Borrowed(s.as_str()),
+        _ if deep => return,
+        other => match text_of(other) {
+            Some(text) => text,
+            None => return,
+        },
+    };
+    let Ok(matches) = scan
+        .automaton
+        .try_find_overlapping_iter(aho_corasick::Input::new(text.as_bytes()))
+    else {
+        return;
+    };
+    for m in matches {
+        if let Some(&literal) = scan.literals.get(m.pattern().as_usize()) {
+            found[literal as usize] = generation;
         }
     }
 }
