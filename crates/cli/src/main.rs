@@ -44,6 +44,8 @@ enum Command {
     /// Measure throughput and peak memory.
     #[command(subcommand)]
     Bench(cmd::bench::Bench),
+    /// ATT&CK coverage of the rules: terminal matrix, Navigator layer, HTML heatmap, gaps.
+    Coverage(cmd::coverage::Args),
 }
 
 /// How a command ended, when it did not fail outright.
@@ -62,6 +64,7 @@ fn main() -> ExitCode {
         Command::Rules(rules) => cmd::rules::run(rules),
         Command::Formats => cmd::formats::run(),
         Command::Bench(bench) => cmd::bench::run(bench),
+        Command::Coverage(args) => cmd::coverage::run(args),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

@@ -367,3 +367,87 @@ fn sequences_across_two_files_see_events_in_time_order() {
         "completed by the later success"
     );
 }
+
+fn shared(path: &str) -> Option<PathBuf> {
+    let dir = repo().join("..").join("shared").join(path);
+    if dir.exists() {
+        Some(dir)
+    } else {
+        eprintln!("SKIPPED: ../shared/{path} is not present");
+        None
+    }
+}
+
+#[test]
+fn coverage_writes_a_navigator_layer_and_heatmap_that_agree_with_the_rules() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let out_arg = out_dir.path().to_string_lossy().into_owned();
+    // The small bundle written for the attack crate's tests: only some of the pack's techniques exist.
+    let out = secops(&[
+        "coverage",
+        "--attack",
+        "crates/attack/tests/data",
+        "--out",
+        &out_arg,
+        "--gaps",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(stdout.contains("Credential Access (TA0006)"), "{stdout}");
+    assert!(stdout.contains("Techniques no rule covers:"), "{stdout}");
+    assert!(stdout.contains("T1566 Phishing"), "{stdout}");
+    assert!(stdout.contains("not live in ATT&CK 18.1"), "{stdout}");
+
+    let Some(attack) = shared("corpus/attack") else {
+        return;
+    };
+    let Some(sigma) = shared("corpus/sigma/rules") else {
+        return;
+    };
+    let out = secops(&[
+        "coverage",
+        "--attack",
+        &attack.to_string_lossy(),
+        "--out",
+        &out_arg,
+        "--rules",
+        "rules",
+        "--rules",
+        &sigma.to_string_lossy(),
+    ]);
+    assert!(
+        out.status.code() == Some(0) || out.status.code() == Some(3),
+        "{}",
+        stderr(&out)
+    );
+    let layer: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.path().join("layer.json")).unwrap()).unwrap();
+    assert_eq!(layer["versions"]["layer"], "4.5");
+    assert_eq!(layer["domain"], "enterprise-attack");
+    assert!(layer["name"].is_string());
+    let entries = layer["techniques"].as_array().unwrap();
+    assert!(entries.len() > 300, "{}", entries.len());
+    for entry in entries {
+        let id = entry["techniqueID"].as_str().unwrap();
+        assert!(
+            id.starts_with('T') && entry["tactic"].is_string(),
+            "{entry}"
+        );
+        assert!(entry["score"].as_u64().unwrap() >= 1, "{entry}");
+    }
+    // The matrix agrees with the rules: every technique of the bundled SSH brute-force rule is scored
+    // under its tactic, and the score counts the rules naming it.
+    let score = |technique: &str, tactic: &str| {
+        entries
+            .iter()
+            .find(|e| e["techniqueID"] == technique && e["tactic"] == tactic)
+            .map(|e| e["score"].as_u64().unwrap())
+    };
+    let listed = secops(&["rules", "list", "--rules", "rules"]);
+    let listing = String::from_utf8_lossy(&listed.stdout).into_owned();
+    let t1110 = listing.lines().filter(|l| l.contains("T1110")).count() as u64;
+    assert!(t1110 >= 1);
+    assert!(score("T1110", "credential-access").unwrap() >= t1110);
+    let html = std::fs::read_to_string(out_dir.path().join("coverage.html")).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.contains("Credential Access"));
+}

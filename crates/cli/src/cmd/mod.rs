@@ -1,6 +1,7 @@
 //! One file per subcommand.
 
 pub mod bench;
+pub mod coverage;
 pub mod detect;
 pub mod formats;
 pub mod ingest;

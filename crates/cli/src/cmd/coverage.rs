@@ -1,0 +1,204 @@
+//! `secops coverage`: which ATT&CK techniques the rules cover. Prints the tactic-by-technique matrix,
+//! writes an ATT&CK Navigator layer (format 4.5) and an HTML heatmap, and lists the techniques no rule
+//! covers.
+
+use std::collections::BTreeSet;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use secops_attack::coverage::{Coverage, RuleMapping};
+use secops_attack::Catalogue;
+use secops_detect::RuleInfo;
+
+use crate::{ruleset, Outcome};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Rule folders or files (added to --rules; default: the bundled pack).
+    paths: Vec<PathBuf>,
+    #[command(flatten)]
+    rules: ruleset::RuleArgs,
+    #[command(flatten)]
+    attack: AttackArgs,
+    /// Folder for `layer.json` (Navigator layer 4.5) and `coverage.html` (heatmap).
+    #[arg(long, default_value = "coverage")]
+    out: PathBuf,
+    /// Only techniques on these platforms (Windows, Linux, macOS, ...; repeatable).
+    #[arg(long = "platform")]
+    platforms: Vec<String>,
+    /// Also list every technique no rule covers, per tactic.
+    #[arg(long)]
+    gaps: bool,
+}
+
+/// Where ATT&CK data comes from.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct AttackArgs {
+    /// The ATT&CK Enterprise STIX bundle, or a folder holding `enterprise-attack*.json` (default:
+    /// $SECOPS_ATTACK).
+    #[arg(long = "attack")]
+    pub attack: Option<PathBuf>,
+}
+
+impl AttackArgs {
+    /// The path given or set in the environment, if any.
+    pub fn path(&self) -> Option<PathBuf> {
+        self.attack
+            .clone()
+            .or_else(|| std::env::var_os("SECOPS_ATTACK").map(PathBuf::from))
+    }
+
+    /// Loads the catalogue; an error when no path is known.
+    pub fn load(&self) -> anyhow::Result<Catalogue> {
+        let path = self.path().context(
+            "ATT&CK data is needed: pass --attack PATH (the enterprise-attack STIX bundle, or a folder \
+             holding it; MITRE publishes it at github.com/mitre-attack/attack-stix-data) or set SECOPS_ATTACK",
+        )?;
+        Ok(Catalogue::load(&path)?)
+    }
+}
+
+/// The ATT&CK claims of every loaded rule.
+pub fn mappings(loaded: &ruleset::Loaded) -> Vec<RuleMapping> {
+    let mut out: Vec<RuleMapping> = loaded
+        .native
+        .iter()
+        .map(|rule| {
+            mapping(
+                &RuleInfo::of_rule(&rule.file.rule),
+                !rule.file.tests.is_empty(),
+            )
+        })
+        .collect();
+    out.extend(loaded.sigma.rules.iter().map(|info| mapping(info, false)));
+    out.extend(
+        loaded
+            .sigma
+            .correlations
+            .iter()
+            .map(|c| mapping(&c.info, false)),
+    );
+    out
+}
+
+fn mapping(info: &RuleInfo, tested: bool) -> RuleMapping {
+    let mut techniques = Vec::new();
+    for threat in &info.threat {
+        let tactic = (!threat.tactic.id.is_empty()).then(|| threat.tactic.id.clone());
+        for technique in &threat.technique {
+            techniques.push((tactic.clone(), technique.id.clone()));
+            for sub in &technique.subtechnique {
+                techniques.push((tactic.clone(), sub.id.clone()));
+            }
+        }
+    }
+    RuleMapping {
+        id: info.id.clone(),
+        name: info.name.clone(),
+        tested,
+        techniques,
+    }
+}
+
+pub fn run(mut args: Args) -> anyhow::Result<Outcome> {
+    args.rules.rules.append(&mut args.paths);
+    let catalogue = args.attack.load()?;
+    let loaded = ruleset::load(&args.rules)?;
+    for rejection in &loaded.rejected {
+        eprintln!("rejected: {rejection}");
+    }
+    let coverage = Coverage::new(&catalogue, mappings(&loaded));
+    let color = std::io::stdout().is_terminal();
+    let width = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(100);
+    print!("{}", coverage.matrix_text(&args.platforms, width, color));
+    // Techniques, not cells: a technique serving two tactics counts once.
+    let mut total = BTreeSet::new();
+    let mut covered = BTreeSet::new();
+    for (_, cells) in coverage.matrix(&args.platforms) {
+        for (technique, n) in cells {
+            total.insert(&technique.id);
+            if n > 0 {
+                covered.insert(&technique.id);
+            }
+        }
+    }
+    let (total, covered) = (total.len(), covered.len());
+    let mapped = coverage
+        .rules()
+        .iter()
+        .filter(|r| !r.techniques.is_empty())
+        .count();
+    println!(
+        "\n{covered} of {total} techniques covered by {mapped} of {} rules (ATT&CK {})",
+        coverage.rules().len(),
+        catalogue.version.as_deref().unwrap_or("?")
+    );
+    if !coverage.unknown.is_empty() {
+        println!(
+            "Mapped techniques not live in ATT&CK {} (unknown, revoked or deprecated; not counted):",
+            catalogue.version.as_deref().unwrap_or("?")
+        );
+    }
+    for (id, rules) in &coverage.unknown {
+        let mut names: Vec<&str> = rules
+            .iter()
+            .take(3)
+            .map(|&r| coverage.rules()[r].name.as_str())
+            .collect();
+        let more = format!("and {} more", rules.len().saturating_sub(3));
+        if rules.len() > 3 {
+            names.push(&more);
+        }
+        println!("  {id}: {} rules ({})", rules.len(), names.join("; "));
+    }
+    if args.gaps {
+        println!("\nTechniques no rule covers:");
+        for (tactic, missing) in coverage.gaps(&args.platforms) {
+            if missing.is_empty() {
+                continue;
+            }
+            println!("{} ({}): {}", tactic.name, tactic.id, missing.len());
+            for technique in missing {
+                println!("  {} {}", technique.id, technique.name);
+            }
+        }
+    }
+    write_reports(&coverage, &args.out, &args.platforms)?;
+    Ok(if loaded.rejected.is_empty() {
+        Outcome::Clean
+    } else {
+        Outcome::Rejections
+    })
+}
+
+fn write_reports(coverage: &Coverage<'_>, out: &Path, platforms: &[String]) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let description = if platforms.is_empty() {
+        "Rules per technique, from secops coverage".to_string()
+    } else {
+        format!(
+            "Rules per technique on {}, from secops coverage",
+            platforms.join(", ")
+        )
+    };
+    let layer = coverage.layer("secops rule coverage", &description);
+    let layer_path = out.join("layer.json");
+    std::fs::write(&layer_path, serde_json::to_string_pretty(&layer)?)
+        .with_context(|| format!("writing {}", layer_path.display()))?;
+    let html_path = out.join("coverage.html");
+    std::fs::write(
+        &html_path,
+        coverage.html("secops ATT&CK coverage", platforms),
+    )
+    .with_context(|| format!("writing {}", html_path.display()))?;
+    eprintln!(
+        "wrote {} (open it in the ATT&CK Navigator) and {}",
+        layer_path.display(),
+        html_path.display()
+    );
+    Ok(())
+}
