@@ -1,7 +1,8 @@
 //! `secops`: the command line of the secops security-operations platform.
 //!
 //! Each subcommand lives in its own file under `cmd/`; this file only parses arguments and maps results to
-//! exit codes: 0 success, 1 error, 2 usage error, 3 finished but some inputs or records were rejected.
+//! exit codes: 0 success, 1 error or failed checks, 2 usage error, 3 finished but some inputs or records
+//! were rejected.
 
 use std::process::ExitCode;
 
@@ -54,6 +55,8 @@ pub enum Outcome {
     Clean,
     /// Some inputs could not be read or some records were rejected; the rest was processed.
     Rejections,
+    /// Checks ran and some failed (rule tests, validation).
+    Failures,
 }
 
 fn main() -> ExitCode {
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
         Ok(Outcome::Rejections) => ExitCode::from(3),
+        Ok(Outcome::Failures) => ExitCode::FAILURE,
         Err(error) => {
             eprintln!("secops: {error:#}");
             ExitCode::FAILURE

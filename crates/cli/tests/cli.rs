@@ -451,3 +451,40 @@ fn coverage_writes_a_navigator_layer_and_heatmap_that_agree_with_the_rules() {
     let html = std::fs::read_to_string(out_dir.path().join("coverage.html")).unwrap();
     assert!(html.starts_with("<!DOCTYPE html>") && html.contains("Credential Access"));
 }
+
+#[test]
+fn rules_test_reports_each_case_and_ends_with_the_counts() {
+    let out = secops(&["rules", "test"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let last = stdout.lines().last().unwrap();
+    assert!(last.ends_with("passed, 0 failed"), "{last}");
+    assert!(stdout.contains("ok    SSH Password Brute Force from a Single Source / nine failures"));
+
+    // A rule whose threshold was lowered fails its own boundary case, with expected against actual.
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(
+        repo().join("rules/credential_access/credential_access_ssh_password_brute_force.toml"),
+    )
+    .unwrap();
+    let broken = text.replacen("value = 10\n", "value = 9\n", 1);
+    assert_ne!(broken, text);
+    std::fs::write(dir.path().join("broken.toml"), broken).unwrap();
+    let out = secops(&[
+        "rules",
+        "test",
+        &dir.path().to_string_lossy(),
+        "--filter",
+        "nine",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        stdout.contains("FAIL  SSH Password Brute Force from a Single Source / nine failures stay below the threshold"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("expected 0 alert(s), got 1"), "{stdout}");
+    assert!(stdout.contains("actual: 1 alert(s)"), "{stdout}");
+    assert!(stdout.contains("source.ip="), "{stdout}");
+    assert_eq!(stdout.lines().last(), Some("0 passed, 1 failed"));
+}

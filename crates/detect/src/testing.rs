@@ -24,6 +24,9 @@ pub struct TestOutcome {
     pub rule: String,
     pub test: String,
     pub result: TestResult,
+    /// The alerts the case raised, one line each (group, count, time of the first event), for the
+    /// expected-against-actual report of a failure.
+    pub actual: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,24 +43,57 @@ pub fn run_tests(rule: &CheckedRule, shared: &Path, now: Timestamp) -> Vec<TestO
     rule.file
         .tests
         .iter()
-        .map(|test| TestOutcome {
-            rule: rule.file.rule.name.clone(),
-            test: test.name.clone(),
-            result: run_one(rule, test, shared, now),
+        .map(|test| {
+            let (result, alerts) = run_one(rule, test, shared, now);
+            TestOutcome {
+                rule: rule.file.rule.name.clone(),
+                test: test.name.clone(),
+                result,
+                actual: alerts.iter().map(alert_line).collect(),
+            }
         })
         .collect()
 }
 
-fn run_one(rule: &CheckedRule, test: &RuleTest, shared: &Path, now: Timestamp) -> TestResult {
+/// One alert as a failure report shows it.
+fn alert_line(alert: &Alert) -> String {
+    let group = if alert.group.is_empty() {
+        String::new()
+    } else {
+        let fields: Vec<String> = alert
+            .group
+            .iter()
+            .map(|(f, v)| format!("{f}={v}"))
+            .collect();
+        format!("{} ", fields.join(" "))
+    };
+    let at = alert
+        .events
+        .first()
+        .and_then(Event::timestamp)
+        .map(|t| t.to_rfc3339())
+        .unwrap_or_default();
+    format!("{group}count={} first={at}", alert.count)
+}
+
+fn run_one(
+    rule: &CheckedRule,
+    test: &RuleTest,
+    shared: &Path,
+    now: Timestamp,
+) -> (TestResult, Vec<Alert>) {
     let (history, events) = match test_events(test, shared) {
         Ok(Some(both)) => both,
         Ok(None) => {
-            return TestResult::Skipped(format!(
-                "{} is not present",
-                test.corpus.as_deref().unwrap_or("the corpus")
-            ))
+            return (
+                TestResult::Skipped(format!(
+                    "{} is not present",
+                    test.corpus.as_deref().unwrap_or("the corpus")
+                )),
+                Vec::new(),
+            )
         }
-        Err(e) => return TestResult::Failed(vec![e]),
+        Err(e) => return (TestResult::Failed(vec![e]), Vec::new()),
     };
     let now = test
         .now
@@ -74,7 +110,7 @@ fn run_one(rule: &CheckedRule, test: &RuleTest, shared: &Path, now: Timestamp) -
     }
     let mut compiled = match CompiledRule::compile_with(rule, now, &indicators) {
         Ok(c) => c,
-        Err(e) => return TestResult::Failed(vec![e.to_string()]),
+        Err(e) => return (TestResult::Failed(vec![e.to_string()]), Vec::new()),
     };
     // History is baseline only: it feeds the rule's state, and its alerts are not the test's.
     let mut alerts = Vec::new();
@@ -95,11 +131,12 @@ fn run_one(rule: &CheckedRule, test: &RuleTest, shared: &Path, now: Timestamp) -
         }
     }
     let failures = check(test, &alerts);
-    if failures.is_empty() {
+    let result = if failures.is_empty() {
         TestResult::Passed
     } else {
         TestResult::Failed(failures)
-    }
+    };
+    (result, alerts)
 }
 
 fn check(test: &RuleTest, alerts: &[Alert]) -> Vec<String> {
