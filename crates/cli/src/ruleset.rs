@@ -66,6 +66,14 @@ impl Loaded {
     }
 }
 
+/// The bundled pack's files as (path, text), paths as in the repository (`rules/...`).
+pub fn bundled_texts() -> Vec<(PathBuf, String)> {
+    BUNDLED_RULES
+        .iter()
+        .map(|(name, text)| (Path::new("rules").join(name), text.to_string()))
+        .collect()
+}
+
 /// Loads and compiles the rules `args` name.
 pub fn load(args: &RuleArgs) -> anyhow::Result<Loaded> {
     let started = Instant::now();

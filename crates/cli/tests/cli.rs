@@ -488,3 +488,113 @@ fn rules_test_reports_each_case_and_ends_with_the_counts() {
     assert!(stdout.contains("source.ip="), "{stdout}");
     assert_eq!(stdout.lines().last(), Some("0 passed, 1 failed"));
 }
+
+#[test]
+fn rules_validate_passes_the_pack_and_names_each_problem_of_a_broken_rule() {
+    let attack = "crates/attack/tests/data";
+    let out = secops(&[
+        "rules",
+        "validate",
+        "--attack",
+        attack,
+        "--now",
+        "2026-11-22T00:00:00Z",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    // The small ATT&CK bundle lacks most of the pack's techniques: only ATT&CK findings are allowed.
+    assert!(
+        stdout
+            .lines()
+            .filter(|l| l.starts_with("error["))
+            .all(|l| l.starts_with("error[attack]")),
+        "{stdout}"
+    );
+    if let Some(real) = shared("corpus/attack") {
+        let out = secops(&["rules", "validate", "--attack", &real.to_string_lossy()]);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(out.status.code(), Some(0), "{stdout}{}", stderr(&out));
+        assert!(stdout.ends_with("0 errors, 0 warnings\n"), "{stdout}");
+    }
+
+    // One rule broken three ways: a technique of another tactic, an expired exception, a failing case.
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(
+        repo().join("rules/credential_access/credential_access_ssh_password_brute_force.toml"),
+    )
+    .unwrap();
+    let broken = text
+        .replacen(
+            "id = \"T1110\"\nname = \"Brute Force\"",
+            "id = \"T1566\"\nname = \"Phishing\"",
+            1,
+        )
+        .replacen(
+            "description = \"Internal vulnerability scanner\"",
+            "description = \"Internal vulnerability scanner\"\nexpire_time = \"2026-01-01T00:00:00Z\"",
+            1,
+        )
+        .replacen("value = 10\n", "value = 9\n", 1);
+    let file = dir.path().join("credential_access_broken.toml");
+    std::fs::write(&file, &broken).unwrap();
+    let dir_arg = dir.path().to_string_lossy().into_owned();
+    let args = [
+        "rules",
+        "validate",
+        &dir_arg,
+        "--attack",
+        attack,
+        "--now",
+        "2026-11-22T00:00:00Z",
+    ];
+    let out = secops(&args);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line_of = |needle: &str| broken.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    let file_text = file.display().to_string();
+    for expected in [
+        format!(
+            "error[attack] {file_text}:{}: technique T1566 (Phishing) does not belong to tactic Credential Access (TA0006); it serves Initial Access (TA0001)",
+            line_of("id = \"T1566\"")
+        ),
+        format!(
+            "error[attack] {file_text}:{}: sub-technique T1110.001 is not a sub-technique of T1566",
+            line_of("id = \"T1110.001\"")
+        ),
+        format!(
+            "error[exceptions] {file_text}:{}: exception \"Internal vulnerability scanner\" expired on 2026-01-01T00:00:00Z: remove it, or renew it with a new expire_time",
+            line_of("expire_time")
+        ),
+        format!(
+            "error[tests] {file_text}:{}: case \"nine failures stay below the threshold\" fails: expected 0 alert(s), got 1",
+            line_of("name = \"nine failures")
+        ),
+    ] {
+        assert!(stdout.contains(&expected), "missing {expected:?} in\n{stdout}");
+    }
+
+    // The same findings for CI: JSON, and SARIF 2.1.0 with locations.
+    let json = secops(&[&args[..], &["--format", "json"]].concat());
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert!(doc["errors"].as_u64().unwrap() >= 4);
+    let sarif = secops(&[&args[..], &["--format", "sarif"]].concat());
+    assert_eq!(sarif.status.code(), Some(1));
+    let log: serde_json::Value = serde_json::from_slice(&sarif.stdout).unwrap();
+    assert_eq!(log["version"], "2.1.0");
+    let results = log["runs"][0]["results"].as_array().unwrap();
+    let expired = results
+        .iter()
+        .find(|r| r["ruleId"] == "exceptions")
+        .unwrap();
+    assert_eq!(expired["level"], "error");
+    assert_eq!(
+        expired["locations"][0]["physicalLocation"]["region"]["startLine"],
+        line_of("expire_time")
+    );
+    let rule_ids: Vec<&str> = log["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert!(rule_ids.contains(&"attack") && rule_ids.contains(&"tests"));
+}

@@ -7,7 +7,7 @@
 //! counts, `sequence.rs` EQL sequences, `new_terms.rs` first-seen values, `anomaly.rs` per-entity rate
 //! baselines, `threat_match.rs` indicator matching; `rule.rs` ties them together with alert suppression,
 //! and `engine.rs` runs all rules.
-//! `testing.rs` runs a rule's embedded `[[test]]` cases.
+//! `testing.rs` runs a rule's embedded `[[test]]` cases; `validate.rs` checks rule files as CI does.
 
 mod alert;
 mod anomaly;
@@ -23,6 +23,7 @@ pub mod sigma;
 pub mod testing;
 mod threat_match;
 mod threshold;
+pub mod validate;
 
 pub use alert::{Alert, RuleInfo, MAX_EVENTS, MAX_PROVENANCE};
 pub use engine::{feed, Engine, EngineSelector};

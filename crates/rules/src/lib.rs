@@ -21,6 +21,7 @@ mod span;
 pub use duration::{Duration, DurationError};
 pub use error::{QueryError, RuleError};
 pub use expr::{CompareOp, Expr, Field, FieldFunction, Literal, Piece};
+pub use rule::key_line;
 pub use rule::{
     AlertSuppression, Anomaly, AttackRef, Cardinality, CheckedRule, Coverage, ExceptionEntry,
     ExceptionItem, ExceptionType, Expectation, IndicatorOptions, Language, LogSource, Maturity,

@@ -670,6 +670,11 @@ fn query_text_offset(text: &str, start: usize) -> usize {
     quotes + usize::from(quotes == 3 && after.starts_with('\n'))
 }
 
+/// The 1-based line of the first `key = ...` in a rule's text, for messages about that key.
+pub fn key_line(text: &str, key: &str) -> Option<usize> {
+    find_key(text, key).map(|offset| line_of(text, offset))
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }

@@ -2,13 +2,19 @@
 //! `--rejected` lists the rule files that will not run, each with the reason.
 //! `secops rules test`: every rule's embedded `[[test]]` cases, pass or fail, with expected against
 //! actual alerts for each failure, ending with `N passed, N failed`.
+//! `secops rules validate`: the CI checks of detection-as-code.md section 6.11, for people (one line per
+//! finding), scripts (`--format json`) and code annotations (`--format sarif`); exit 1 on any error.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use secops_detect::sigma::{self, Mapping};
 use secops_detect::testing::{run_tests, TestResult};
+use secops_detect::validate::{self, Finding, Level};
 use secops_detect::RuleInfo;
 use secops_event::Timestamp;
+use secops_rules::load::{files_with, load_sigma_file};
+use secops_rules::sigma::Placeholders;
 
 use crate::{ruleset, Outcome};
 
@@ -18,6 +24,38 @@ pub enum Rules {
     List(ListArgs),
     /// Run every rule's embedded [[test]] cases.
     Test(TestArgs),
+    /// Check rule files as CI does: schema, ids and names, file names, dates, ATT&CK, exceptions, tests.
+    Validate(ValidateArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ValidateArgs {
+    /// Rule folders or files (default: the bundled pack).
+    paths: Vec<PathBuf>,
+    #[command(flatten)]
+    attack: crate::cmd::coverage::AttackArgs,
+    /// How to print the findings.
+    #[arg(long, value_enum, default_value = "human")]
+    format: ValidateFormat,
+    /// The folder `corpus = "shared/..."` test paths start from (default: the parent of the current folder).
+    #[arg(long = "data-root", default_value = "..")]
+    data_root: PathBuf,
+    /// The evaluation time for exception expiry and test cases (default: now).
+    #[arg(long)]
+    now: Option<String>,
+    /// Do not run the rules' test cases (static checks only).
+    #[arg(long)]
+    no_tests: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ValidateFormat {
+    /// One line per finding, then a summary.
+    Human,
+    /// A JSON document: findings, error and warning counts.
+    Json,
+    /// SARIF 2.1.0, for CI code annotations.
+    Sarif,
 }
 
 #[derive(Debug, clap::Args)]
@@ -50,7 +88,182 @@ pub fn run(command: Rules) -> anyhow::Result<Outcome> {
     match command {
         Rules::List(args) => list(args),
         Rules::Test(args) => test(args),
+        Rules::Validate(args) => validate(args),
     }
+}
+
+fn parse_now(text: Option<&str>) -> anyhow::Result<Timestamp> {
+    match text {
+        Some(text) => {
+            Timestamp::parse_rfc3339(text).map_err(|e| anyhow::anyhow!("--now {text:?}: {e}"))
+        }
+        None => Timestamp::from_datetime(&chrono::Utc::now())
+            .ok_or_else(|| anyhow::anyhow!("the clock is out of range")),
+    }
+}
+
+fn validate(args: ValidateArgs) -> anyhow::Result<Outcome> {
+    let catalogue = match args.attack.path() {
+        Some(_) => Some(args.attack.load()?),
+        None => None,
+    };
+    let now = parse_now(args.now.as_deref())?;
+    let mut files: Vec<(PathBuf, String)> = Vec::new();
+    let mut findings = Vec::new();
+    let mut sigma_files = Vec::new();
+    if args.paths.is_empty() {
+        files = ruleset::bundled_texts();
+    }
+    for path in &args.paths {
+        if !path.exists() {
+            anyhow::bail!("rules path {} does not exist", path.display());
+        }
+        let mut walk_errors = Vec::new();
+        for file in files_with(path, &["toml", "yml", "yaml"], &mut walk_errors) {
+            if file.extension().is_some_and(|e| e == "toml") {
+                match std::fs::read_to_string(&file) {
+                    Ok(text) => files.push((file, text)),
+                    Err(e) => walk_errors.push(secops_rules::RuleError {
+                        file,
+                        line: None,
+                        key: None,
+                        message: e.to_string(),
+                    }),
+                }
+            } else {
+                sigma_files.push(file);
+            }
+        }
+        findings.extend(walk_errors.into_iter().map(|e| Finding {
+            level: Level::Error,
+            check: "schema",
+            file: e.file,
+            line: e.line,
+            message: e.message,
+        }));
+    }
+    let options = validate::Options {
+        attack: catalogue.as_ref(),
+        now,
+        data_root: &args.data_root,
+        run_tests: !args.no_tests,
+    };
+    let (valid, rule_findings) = validate::validate(&files, &options);
+    findings.extend(rule_findings);
+    // Sigma files: they must load and be able to run.
+    let sigma_count = sigma_files.len();
+    let mut documents = Vec::new();
+    for file in &sigma_files {
+        match load_sigma_file(file, &Placeholders::new()) {
+            Ok(docs) => documents.extend(docs),
+            Err(e) => findings.push(Finding {
+                level: Level::Error,
+                check: "sigma",
+                file: e.file.clone(),
+                line: None,
+                message: e.to_string(),
+            }),
+        }
+    }
+    for rejected in sigma::compile(&documents, &Mapping::bundled()).rejected {
+        findings.push(Finding {
+            level: Level::Error,
+            check: "sigma",
+            file: rejected.file,
+            line: None,
+            message: rejected.reason,
+        });
+    }
+    let errors = findings.iter().filter(|f| f.level == Level::Error).count();
+    let warnings = findings.len() - errors;
+    let checked = files.len() + sigma_count;
+    match args.format {
+        ValidateFormat::Human => {
+            for f in &findings {
+                let place = match (f.file.as_os_str().is_empty(), f.line) {
+                    (true, _) => String::new(),
+                    (false, Some(line)) => format!("{}:{line}: ", f.file.display()),
+                    (false, None) => format!("{}: ", f.file.display()),
+                };
+                println!("{}[{}] {place}{}", f.level.as_str(), f.check, f.message);
+            }
+            println!(
+                "{checked} rule files checked ({valid} TOML rules loaded, {sigma_count} Sigma files): {errors} errors, {warnings} warnings"
+            );
+        }
+        ValidateFormat::Json => {
+            let list: Vec<serde_json::Value> = findings
+                .iter()
+                .map(|f| {
+                    serde_json::json!({
+                        "level": f.level.as_str(),
+                        "check": f.check,
+                        "file": f.file.display().to_string(),
+                        "line": f.line,
+                        "message": f.message,
+                    })
+                })
+                .collect();
+            let doc = serde_json::json!({
+                "files": checked,
+                "errors": errors,
+                "warnings": warnings,
+                "findings": list,
+            });
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        }
+        ValidateFormat::Sarif => println!("{}", serde_json::to_string_pretty(&sarif(&findings))?),
+    }
+    Ok(if errors > 0 {
+        Outcome::Failures
+    } else {
+        Outcome::Clean
+    })
+}
+
+/// Findings as a SARIF 2.1.0 log: one run, one reporting rule per check.
+fn sarif(findings: &[Finding]) -> serde_json::Value {
+    let rules: Vec<serde_json::Value> = validate::CHECKS
+        .iter()
+        .chain(&[(
+            "sigma",
+            "Sigma rules load and can run on the mapped log sources",
+        )])
+        .map(|(id, text)| serde_json::json!({"id": id, "shortDescription": {"text": text}}))
+        .collect();
+    let results: Vec<serde_json::Value> = findings
+        .iter()
+        .map(|f| {
+            let mut location = serde_json::json!({
+                "artifactLocation": {"uri": f.file.to_string_lossy().replace('\\', "/")}
+            });
+            if let Some(line) = f.line {
+                location["region"] = serde_json::json!({"startLine": line});
+            }
+            let mut result = serde_json::json!({
+                "ruleId": f.check,
+                "level": f.level.as_str(),
+                "message": {"text": f.message},
+            });
+            if !f.file.as_os_str().is_empty() {
+                result["locations"] = serde_json::json!([{"physicalLocation": location}]);
+            }
+            result
+        })
+        .collect();
+    serde_json::json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "secops",
+                "version": env!("CARGO_PKG_VERSION"),
+                "informationUri": "https://github.com/secops/secops",
+                "rules": rules,
+            }},
+            "results": results,
+        }],
+    })
 }
 
 fn test(mut args: TestArgs) -> anyhow::Result<Outcome> {

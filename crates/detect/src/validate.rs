@@ -1,0 +1,644 @@
+//! `rules validate`: the checks of detection-as-code.md section 6.11 over TOML rule files, each finding
+//! with its file, line, check and a message a rule author can act on.
+//!
+//! Per rule: the schema (unknown keys rejected) and queries (through loading), the id's form, the file
+//! name and its primary-tactic prefix, building blocks in their folder, dates, the risk band (loading),
+//! the `Tactic:` tag, ATT&CK ids against the loaded release (existence, revocation, deprecation, the
+//! technique's tactic, duplicate tactics, coverage ids), exceptions (entries, expiry), the test cases a
+//! maturity requires, benign cases' reasons, and every case run. Across rules: unique ids and names.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use secops_attack::{Catalogue, Mapping};
+use secops_event::Timestamp;
+use secops_rules::{
+    key_line, CheckedRule, ExceptionType, Expectation, Maturity, RuleFile, RuleTest, RuleType,
+};
+
+use crate::matcher::Cidr;
+use crate::testing::{run_tests, TestResult};
+
+/// How bad a finding is: errors fail validation, warnings do not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Warning,
+    Error,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Warning => "warning",
+            Level::Error => "error",
+        }
+    }
+}
+
+/// One problem found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub level: Level,
+    /// The check that found it (`attack`, `tests`, `file-name`, ...).
+    pub check: &'static str,
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+/// Every check, with what it covers (for SARIF's rule list and the documentation).
+pub const CHECKS: &[(&str, &str)] = &[
+    (
+        "schema",
+        "the file parses, with unknown keys rejected, and its queries and windows are valid",
+    ),
+    (
+        "id",
+        "the rule id is a lowercase UUID, unique across the rules",
+    ),
+    ("name", "the rule name is unique across the rules"),
+    (
+        "file-name",
+        "the file name matches ^[a-z0-9_]+\\.toml$ and starts with the primary tactic",
+    ),
+    (
+        "building-block",
+        "building blocks live in rules_building_block/, and only they do",
+    ),
+    (
+        "dates",
+        "dates are YYYY-MM-DD, updated_date is not before creation_date, deprecation is explained",
+    ),
+    (
+        "tags",
+        "a rule mapped to ATT&CK carries the Tactic: tag of its primary tactic",
+    ),
+    (
+        "attack",
+        "ATT&CK tactics and techniques exist in the loaded release, are live, and belong together",
+    ),
+    (
+        "exceptions",
+        "exception entries are complete and valid, and none has expired",
+    ),
+    (
+        "tests",
+        "the cases the maturity requires exist, benign allowances have reasons, every case passes",
+    ),
+];
+
+/// What the checks need besides the rules.
+#[derive(Debug, Clone, Copy)]
+pub struct Options<'a> {
+    /// ATT&CK data; without it the ATT&CK checks are skipped with a warning.
+    pub attack: Option<&'a Catalogue>,
+    /// Exceptions that expired before this fail; test cases run at it.
+    pub now: Timestamp,
+    /// Where `corpus = "shared/..."` test paths start.
+    pub data_root: &'a Path,
+    /// Run every rule's test cases.
+    pub run_tests: bool,
+}
+
+/// Validates rule files given as (path, text).
+pub fn validate(files: &[(PathBuf, String)], options: &Options<'_>) -> (usize, Vec<Finding>) {
+    let mut findings = Vec::new();
+    if options.attack.is_none() {
+        findings.push(Finding {
+            level: Level::Warning,
+            check: "attack",
+            file: PathBuf::new(),
+            line: None,
+            message:
+                "ATT&CK checks skipped: no ATT&CK data (pass --attack PATH or set SECOPS_ATTACK)"
+                    .into(),
+        });
+    }
+    let mut ids: HashMap<String, Vec<&Path>> = HashMap::new();
+    let mut names: HashMap<String, Vec<&Path>> = HashMap::new();
+    let mut valid = 0;
+    for (path, text) in files {
+        let rule = match RuleFile::parse(path, text).and_then(|f| f.check(path, text)) {
+            Ok(rule) => rule,
+            Err(e) => {
+                findings.push(Finding {
+                    level: Level::Error,
+                    check: "schema",
+                    file: path.clone(),
+                    line: e.line,
+                    message: match &e.key {
+                        Some(key) => format!("{key}: {}", e.message),
+                        None => e.message.clone(),
+                    },
+                });
+                continue;
+            }
+        };
+        valid += 1;
+        ids.entry(rule.file.rule.id.clone()).or_default().push(path);
+        names
+            .entry(rule.file.rule.name.clone())
+            .or_default()
+            .push(path);
+        let mut check = Checker {
+            path,
+            text,
+            findings: &mut findings,
+        };
+        check.rule(&rule, options);
+    }
+    for (kind, map) in [("id", &ids), ("name", &names)] {
+        for (value, paths) in map {
+            if paths.len() > 1 {
+                for path in paths {
+                    let others: Vec<String> = paths
+                        .iter()
+                        .filter(|p| *p != path)
+                        .map(|p| p.display().to_string())
+                        .collect();
+                    findings.push(Finding {
+                        level: Level::Error,
+                        check: if kind == "id" { "id" } else { "name" },
+                        file: path.to_path_buf(),
+                        line: None,
+                        message: format!(
+                            "rule {kind} {value:?} is also used by {}",
+                            others.join(", ")
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    findings.sort_by(|a, b| {
+        (&a.file, a.line, a.check, &a.message).cmp(&(&b.file, b.line, b.check, &b.message))
+    });
+    (valid, findings)
+}
+
+struct Checker<'a> {
+    path: &'a Path,
+    text: &'a str,
+    findings: &'a mut Vec<Finding>,
+}
+
+impl Checker<'_> {
+    fn push(&mut self, level: Level, check: &'static str, key: Option<&str>, message: String) {
+        self.findings.push(Finding {
+            level,
+            check,
+            file: self.path.to_path_buf(),
+            line: key.and_then(|k| key_line(self.text, k)),
+            message,
+        });
+    }
+
+    fn error(&mut self, check: &'static str, key: Option<&str>, message: String) {
+        self.push(Level::Error, check, key, message);
+    }
+
+    fn rule(&mut self, rule: &CheckedRule, options: &Options<'_>) {
+        self.identity(rule);
+        self.dates(rule);
+        self.attack(rule, options.attack);
+        self.exceptions(rule, options.now);
+        self.tests(rule, options);
+    }
+
+    fn identity(&mut self, rule: &CheckedRule) {
+        let r = &rule.file.rule;
+        if !is_uuid(&r.id) {
+            self.error(
+                "id",
+                Some("id"),
+                format!("rule id {:?} is not a lowercase UUID", r.id),
+            );
+        }
+        let file_name = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let well_formed = file_name.strip_suffix(".toml").is_some_and(|stem| {
+            !stem.is_empty()
+                && stem
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        });
+        if !well_formed {
+            self.error(
+                "file-name",
+                None,
+                format!("file name {file_name:?} does not match ^[a-z0-9_]+\\.toml$"),
+            );
+        }
+        if let Some(primary) = r.threat.first() {
+            let prefix = snake_case(&primary.tactic.name);
+            if well_formed && !file_name.starts_with(&format!("{prefix}_")) {
+                self.error(
+                    "file-name",
+                    None,
+                    format!(
+                        "file name {file_name:?} does not start with the primary tactic: {prefix}_"
+                    ),
+                );
+            }
+            let tag = format!("Tactic: {}", primary.tactic.name);
+            if !r.tags.iter().any(|t| t.eq_ignore_ascii_case(&tag)) {
+                self.error(
+                    "tags",
+                    Some("tags"),
+                    format!("the rule maps to ATT&CK but lacks the tag {tag:?}"),
+                );
+            }
+        }
+        let in_bbr_folder = self
+            .path
+            .components()
+            .any(|c| c.as_os_str() == "rules_building_block");
+        let building_block = r.building_block == Some(true) || r.building_block_type.is_some();
+        if building_block && !in_bbr_folder {
+            self.error(
+                "building-block",
+                Some("building_block"),
+                "a building-block rule belongs in rules_building_block/".into(),
+            );
+        }
+        if in_bbr_folder && !building_block {
+            self.error(
+                "building-block",
+                None,
+                "rules in rules_building_block/ must set building_block = true".into(),
+            );
+        }
+    }
+
+    fn dates(&mut self, rule: &CheckedRule) {
+        let m = &rule.file.metadata;
+        let created = self.date("creation_date", &m.creation_date);
+        let updated = self.date("updated_date", &m.updated_date);
+        if let (Some(c), Some(u)) = (created, updated) {
+            if u < c {
+                self.error(
+                    "dates",
+                    Some("updated_date"),
+                    format!(
+                        "updated_date {} is before creation_date {}",
+                        m.updated_date, m.creation_date
+                    ),
+                );
+            }
+        }
+        if let Some(d) = &m.deprecation_date {
+            self.date("deprecation_date", d);
+        }
+        if m.maturity == Maturity::Deprecated && m.deprecated_reason.is_none() {
+            self.error(
+                "dates",
+                Some("maturity"),
+                "a deprecated rule needs a deprecated_reason".into(),
+            );
+        }
+    }
+
+    fn date(&mut self, key: &str, text: &str) -> Option<(u32, u32, u32)> {
+        let parsed = parse_date(text);
+        if parsed.is_none() {
+            self.error(
+                "dates",
+                Some(key),
+                format!("{key} {text:?} is not a date (YYYY-MM-DD)"),
+            );
+        }
+        parsed
+    }
+
+    fn attack(&mut self, rule: &CheckedRule, catalogue: Option<&Catalogue>) {
+        let r = &rule.file.rule;
+        if r.threat.is_empty() {
+            if rule.file.metadata.maturity == Maturity::Production {
+                self.error(
+                    "attack",
+                    None,
+                    "a production rule needs an ATT&CK mapping ([[rule.threat]])".into(),
+                );
+            }
+            return;
+        }
+        let mut seen: Vec<&str> = Vec::new();
+        for threat in &r.threat {
+            if seen.contains(&threat.tactic.id.as_str()) {
+                self.error(
+                    "attack",
+                    Some("framework"),
+                    format!(
+                        "tactic {} is mapped twice; put its techniques under one [[rule.threat]]",
+                        threat.tactic.id
+                    ),
+                );
+            }
+            seen.push(&threat.tactic.id);
+            if threat.framework != "MITRE ATT&CK" {
+                self.error(
+                    "attack",
+                    Some("framework"),
+                    format!("framework {:?} is not \"MITRE ATT&CK\"", threat.framework),
+                );
+            }
+            let Some(catalogue) = catalogue else {
+                continue;
+            };
+            let mut techniques = Vec::new();
+            for t in &threat.technique {
+                techniques.push((t.id.as_str(), t.name.as_str(), None));
+                for s in &t.subtechnique {
+                    techniques.push((s.id.as_str(), s.name.as_str(), Some(t.id.as_str())));
+                }
+            }
+            let mapping = Mapping {
+                tactic_id: &threat.tactic.id,
+                tactic_name: &threat.tactic.name,
+                techniques,
+            };
+            for message in catalogue.check(&mapping) {
+                let key = message
+                    .split_whitespace()
+                    .nth(1)
+                    .map(|id| format!("id = \"{id}\""));
+                let line = key.as_deref().and_then(|k| line_of_text(self.text, k));
+                self.findings.push(Finding {
+                    level: Level::Error,
+                    check: "attack",
+                    file: self.path.to_path_buf(),
+                    line,
+                    message,
+                });
+            }
+        }
+        if let (Some(coverage), Some(catalogue)) = (&r.coverage, catalogue) {
+            if let (Some(want), Some(have)) = (&coverage.attack_version, &catalogue.version) {
+                if want != have {
+                    self.push(
+                        Level::Warning,
+                        "attack",
+                        Some("attack_version"),
+                        format!("the mapping is for ATT&CK {want}; the loaded data is {have}"),
+                    );
+                }
+            }
+            let ids = coverage
+                .detection_strategies
+                .iter()
+                .chain(&coverage.analytics)
+                .chain(&coverage.data_components);
+            for id in ids {
+                if !catalogue.has_detection_id(id) {
+                    self.error(
+                        "attack",
+                        None,
+                        format!(
+                            "coverage id {id} does not exist in ATT&CK {}",
+                            catalogue.version.as_deref().unwrap_or("data")
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    fn exceptions(&mut self, rule: &CheckedRule, now: Timestamp) {
+        for item in &rule.file.rule.exceptions {
+            if let Some(expiry) = &item.expire_time {
+                match Timestamp::parse_rfc3339(expiry) {
+                    Ok(t) if t <= now => self.error(
+                        "exceptions",
+                        Some("expire_time"),
+                        format!(
+                            "exception {:?} expired on {expiry}: remove it, or renew it with a new expire_time",
+                            item.description
+                        ),
+                    ),
+                    Ok(_) => {}
+                    Err(e) => self.error(
+                        "exceptions",
+                        Some("expire_time"),
+                        format!("exception {:?}: expire_time {e}", item.description),
+                    ),
+                }
+            }
+            if item.entries.is_empty() {
+                self.error(
+                    "exceptions",
+                    None,
+                    format!(
+                        "exception {:?} has no entries (it would suppress every alert)",
+                        item.description
+                    ),
+                );
+            }
+            for entry in &item.entries {
+                let values: Vec<String> = match &entry.value {
+                    Some(toml::Value::Array(items)) => items.iter().map(value_text).collect(),
+                    Some(v) => vec![value_text(v)],
+                    None => Vec::new(),
+                };
+                let needs_value = !matches!(entry.entry_type, ExceptionType::Exists);
+                if needs_value && values.is_empty() {
+                    self.error(
+                        "exceptions",
+                        None,
+                        format!(
+                            "exception {:?}: entry on {} needs a value",
+                            item.description, entry.field
+                        ),
+                    );
+                }
+                if !matches!(entry.operator.as_str(), "included" | "excluded") {
+                    self.error(
+                        "exceptions",
+                        Some("operator"),
+                        format!(
+                            "exception {:?}: operator {:?} is neither included nor excluded",
+                            item.description, entry.operator
+                        ),
+                    );
+                }
+                if entry.entry_type == ExceptionType::Cidr {
+                    for v in values.iter().filter(|v| Cidr::parse(v).is_none()) {
+                        self.error(
+                            "exceptions",
+                            None,
+                            format!(
+                                "exception {:?}: {v:?} is not a CIDR block",
+                                item.description
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn tests(&mut self, rule: &CheckedRule, options: &Options<'_>) {
+        let file = &rule.file;
+        let positive = file.tests.iter().filter(|t| expects_alerts(t)).count();
+        let negative = file
+            .tests
+            .iter()
+            .filter(|t| t.kind != "benign" && expects_none(t))
+            .count();
+        if file.metadata.maturity == Maturity::Production {
+            if positive == 0 {
+                self.error(
+                    "tests",
+                    None,
+                    "a production rule needs a case that alerts (expect = \"alert\")".into(),
+                );
+            }
+            if negative == 0 {
+                self.error(
+                    "tests",
+                    None,
+                    "a production rule needs a case that does not alert (expect = \"no_alert\")"
+                        .into(),
+                );
+            }
+            let aggregating = match file.rule.rule_type {
+                RuleType::Threshold | RuleType::Correlation => true,
+                RuleType::Eql => matches!(rule.eql, Some(secops_rules::eql::EqlQuery::Sequence(_))),
+                _ => false,
+            };
+            if aggregating && negative < 2 {
+                self.error(
+                    "tests",
+                    None,
+                    format!(
+                        "a production {} rule needs boundary cases that do not alert (one event short, events \
+                         spread outside the window): {negative} found",
+                        file.rule.rule_type.as_str()
+                    ),
+                );
+            }
+        }
+        for test in &file.tests {
+            let allows = test.max_alerts.unwrap_or(0) > 0;
+            if test.kind == "benign" && allows && test.reason.is_none() {
+                self.error(
+                    "tests",
+                    None,
+                    format!(
+                        "benign case {:?} allows {} alert(s) without a reason",
+                        test.name,
+                        test.max_alerts.unwrap_or(0)
+                    ),
+                );
+            }
+            if !matches!(test.kind.as_str(), "unit" | "replay" | "benign") {
+                self.error(
+                    "tests",
+                    None,
+                    format!(
+                        "case {:?}: kind {:?} is not unit, replay or benign",
+                        test.name, test.kind
+                    ),
+                );
+            }
+        }
+        if !options.run_tests {
+            return;
+        }
+        for outcome in run_tests(rule, options.data_root, options.now) {
+            let line = line_of_text(self.text, &format!("name = \"{}\"", outcome.test));
+            let (level, message) = match outcome.result {
+                TestResult::Passed => continue,
+                TestResult::Failed(why) => (
+                    Level::Error,
+                    format!("case {:?} fails: {}", outcome.test, why.join("; ")),
+                ),
+                TestResult::Skipped(why) => (
+                    Level::Warning,
+                    format!("case {:?} skipped: {why}", outcome.test),
+                ),
+            };
+            self.findings.push(Finding {
+                level,
+                check: "tests",
+                file: self.path.to_path_buf(),
+                line,
+                message,
+            });
+        }
+    }
+}
+
+fn expects_alerts(test: &RuleTest) -> bool {
+    test.expect == Some(Expectation::Alert)
+        || test.alerts.is_some_and(|n| n > 0)
+        || test.min_alerts.is_some_and(|n| n > 0)
+}
+
+fn expects_none(test: &RuleTest) -> bool {
+    test.expect == Some(Expectation::NoAlert)
+        || test.alerts == Some(0)
+        || (test.max_alerts == Some(0) && test.expect.is_none())
+}
+
+fn value_text(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The 1-based line of the first line containing `needle`.
+fn line_of_text(text: &str, needle: &str) -> Option<usize> {
+    text.lines().position(|l| l.contains(needle)).map(|i| i + 1)
+}
+
+/// `Credential Access` -> `credential_access`.
+fn snake_case(name: &str) -> String {
+    name.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect::<Vec<_>>()
+        .join("_")
+}
+
+/// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, lowercase hexadecimal.
+fn is_uuid(id: &str) -> bool {
+    let groups: Vec<&str> = id.split('-').collect();
+    groups.len() == 5
+        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| {
+            g.len() == n
+                && g.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
+}
+
+/// `YYYY-MM-DD` with a real month and day.
+fn parse_date(text: &str) -> Option<(u32, u32, u32)> {
+    let mut parts = text.split('-');
+    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        return None;
+    }
+    let (y, m, d): (u32, u32, u32) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
+    chrono::NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, m, d)?;
+    Some((y, m, d))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_ids_and_dates() {
+        assert_eq!(snake_case("Command and Control"), "command_and_control");
+        assert!(is_uuid("5b8f3c1e-2d4a-4f6b-9c7e-1a2b3c4d5e6f"));
+        assert!(!is_uuid("5B8F3C1E-2d4a-4f6b-9c7e-1a2b3c4d5e6f"));
+        assert!(!is_uuid("5b8f3c1e-2d4a-4f6b-9c7e"));
+        assert_eq!(parse_date("2026-02-28"), Some((2026, 2, 28)));
+        assert_eq!(parse_date("2026-02-30"), None);
+        assert_eq!(parse_date("2026/02/28"), None);
+    }
+}
