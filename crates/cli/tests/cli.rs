@@ -598,3 +598,41 @@ fn rules_validate_passes_the_pack_and_names_each_problem_of_a_broken_rule() {
         .collect();
     assert!(rule_ids.contains(&"attack") && rule_ids.contains(&"tests"));
 }
+
+#[test]
+fn rules_fp_reports_alerts_per_million_events_and_fails_rules_over_budget() {
+    let out = secops(&[
+        "rules", "fp", "--benign", "samples", "--year", "2023", "--budget", "0",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(stdout.starts_with("  ALERTS  PER MILLION"), "{stdout}");
+    let over = stdout
+        .lines()
+        .filter(|l| l.ends_with("OVER BUDGET"))
+        .count();
+    assert!(over > 0, "{stdout}");
+    assert!(
+        stdout.ends_with(&format!(
+            "{over} rules over the budget of 0 alerts per million events\n"
+        )),
+        "{stdout}"
+    );
+    // Every listed rate is the rule's alerts over the events counted.
+    let events: f64 = stdout
+        .lines()
+        .find(|l| l.contains(" events ("))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    for line in stdout.lines().filter(|l| l.ends_with("OVER BUDGET")) {
+        let mut words = line.split_whitespace();
+        let alerts: f64 = words.next().unwrap().parse().unwrap();
+        let rate: f64 = words.next().unwrap().parse().unwrap();
+        assert!((rate - alerts * 1e6 / events).abs() < 0.1, "{line}");
+    }
+    let out = secops(&[
+        "rules", "fp", "--benign", "samples", "--year", "2023", "--budget", "1000000",
+    ]);
+    assert_ne!(out.status.code(), Some(1), "{}", stderr(&out));
+}
