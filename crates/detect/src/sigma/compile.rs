@@ -312,23 +312,9 @@ pub fn reach(rule: &SigmaRule, target: &Target) -> Reach {
                     }
                     _ => Tri::Open,
                 });
-                let items: Vec<Tri> = items.collect();
-                if items.contains(&Tri::False) {
-                    Tri::False
-                } else if items.iter().all(|t| *t == Tri::True) {
-                    Tri::True
-                } else {
-                    Tri::Open
-                }
+                junction(items.collect(), Tri::False)
             });
-            let groups: Vec<Tri> = groups.collect();
-            if groups.contains(&Tri::True) {
-                Tri::True
-            } else if groups.iter().all(|t| *t == Tri::False) {
-                Tri::False
-            } else {
-                Tri::Open
-            }
+            junction(groups.collect(), Tri::True)
         })
         .collect();
     if missing.is_empty() {
@@ -356,6 +342,22 @@ pub fn reach(rule: &SigmaRule, target: &Target) -> Reach {
             searches: dead,
             fields: missing,
         }
+    }
+}
+
+/// An AND (`absorbing` False) or OR (`absorbing` True) of three-valued parts: the absorbing value if any
+/// part has it, the other constant if all parts do, else open.
+fn junction(parts: Vec<Tri>, absorbing: Tri) -> Tri {
+    if parts.contains(&absorbing) {
+        absorbing
+    } else if parts.iter().all(|t| *t != Tri::Open) {
+        if absorbing == Tri::True {
+            Tri::False
+        } else {
+            Tri::True
+        }
+    } else {
+        Tri::Open
     }
 }
 
