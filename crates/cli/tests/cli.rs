@@ -398,6 +398,37 @@ fn coverage_writes_a_navigator_layer_and_heatmap_that_agree_with_the_rules() {
     assert!(stdout.contains("T1566 Phishing"), "{stdout}");
     assert!(stdout.contains("not live in ATT&CK 18.1"), "{stdout}");
 
+    // Visibility: on SSH logs alone, the Windows and cloud rules see nothing; on every sample, all see some.
+    let visibility = |logs: &str| {
+        let out = secops(&[
+            "coverage",
+            "--attack",
+            "crates/attack/tests/data",
+            "--out",
+            &out_arg,
+            "--logs",
+            logs,
+            "--year",
+            "2023",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let ssh_only = visibility("samples/auth.log");
+    assert!(
+        ssh_only.contains("Visibility: 31 events from 1 inputs;"),
+        "{ssh_only}"
+    );
+    assert!(ssh_only.contains("  windows / security: "), "{ssh_only}");
+    assert!(ssh_only.contains("  aws / cloudtrail: "), "{ssh_only}");
+    assert!(!ssh_only.contains("linux / sshd"), "{ssh_only}");
+    let all = visibility("samples");
+    let line = all.lines().find(|l| l.starts_with("Visibility:")).unwrap();
+    assert!(
+        line.contains("; 0 of ") && line.ends_with(" rules see none of them"),
+        "{all}"
+    );
+
     let Some(attack) = shared("corpus/attack") else {
         return;
     };

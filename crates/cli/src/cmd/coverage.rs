@@ -1,15 +1,16 @@
 //! `secops coverage`: which ATT&CK techniques the rules cover. Prints the tactic-by-technique matrix,
 //! writes an ATT&CK Navigator layer (format 4.5) and an HTML heatmap, and lists the techniques no rule
-//! covers.
+//! covers; with `--logs`, the rules whose log sources those logs lack.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use secops_attack::coverage::{Coverage, RuleMapping};
 use secops_attack::Catalogue;
-use secops_detect::RuleInfo;
+use secops_detect::{LogSourceFilter, RuleInfo};
+use secops_rules::LogSource;
 
 use crate::{ruleset, Outcome};
 
@@ -30,6 +31,13 @@ pub struct Args {
     /// Also list every technique no rule covers, per tactic.
     #[arg(long)]
     gaps: bool,
+    /// Logs you ingest (files, folders, globs): list the log sources that rules need and these logs
+    /// lack, the visibility gap.
+    #[arg(long = "logs")]
+    logs: Vec<String>,
+    /// Year of the first line of syslog files without years (with --logs).
+    #[arg(long)]
+    year: Option<i32>,
 }
 
 /// Where ATT&CK data comes from.
@@ -167,12 +175,106 @@ pub fn run(mut args: Args) -> anyhow::Result<Outcome> {
             }
         }
     }
+    if !args.logs.is_empty() {
+        visibility(&loaded, &args.logs, args.year)?;
+    }
     write_reports(&coverage, &args.out, &args.platforms)?;
     Ok(if loaded.rejected.is_empty() {
         Outcome::Clean
     } else {
         Outcome::Rejections
     })
+}
+
+/// Reads the logs and lists, by log source, the rules no event of them could reach.
+fn visibility(loaded: &ruleset::Loaded, logs: &[String], year: Option<i32>) -> anyhow::Result<()> {
+    let (inputs, errors) = secops_ingest::expand(logs);
+    if let Some(e) = errors.first() {
+        anyhow::bail!("{e}");
+    }
+    let filters: Vec<LogSourceFilter> = loaded
+        .native
+        .iter()
+        .map(|r| LogSourceFilter::new(&r.file.rule.log_source))
+        .collect();
+    let mut native_seen = vec![false; filters.len()];
+    let mut sigma_seen = vec![false; loaded.sigma.rules.len()];
+    let mut routed = Vec::new();
+    let mut events = 0u64;
+    let options = secops_ingest::Options { format: None, year };
+    for input in &inputs {
+        let read = secops_ingest::read_input(input, &options, &mut |record| {
+            let Ok(event) = record else { return };
+            events += 1;
+            for (seen, filter) in native_seen.iter_mut().zip(&filters) {
+                *seen = *seen || filter.matches(&event);
+            }
+            routed.clear();
+            loaded.sigma.set.routed(&event, &mut routed);
+            for &r in &routed {
+                if let Some(seen) = sigma_seen.get_mut(r as usize) {
+                    *seen = true;
+                }
+            }
+        });
+        if let Err(e) = read {
+            eprintln!("skipped: {e}");
+        }
+    }
+    let mut blind: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for (rule, seen) in loaded.native.iter().zip(&native_seen) {
+        if !seen {
+            blind
+                .entry(source_label(&rule.file.rule.log_source))
+                .or_default()
+                .push(&rule.file.rule.name);
+        }
+    }
+    for ((info, source), seen) in loaded
+        .sigma
+        .rules
+        .iter()
+        .zip(&loaded.sigma.logsources)
+        .zip(&sigma_seen)
+    {
+        if !seen {
+            blind
+                .entry(source_label(source))
+                .or_default()
+                .push(&info.name);
+        }
+    }
+    let total: usize = blind.values().map(Vec::len).sum();
+    println!(
+        "\nVisibility: {events} events from {} inputs; {total} of {} rules see none of them",
+        inputs.len(),
+        filters.len() + sigma_seen.len()
+    );
+    let mut sources: Vec<(&String, &Vec<&str>)> = blind.iter().collect();
+    sources.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then_with(|| a.0.cmp(b.0)));
+    for (source, rules) in sources {
+        let mut names: Vec<&str> = rules.iter().take(3).copied().collect();
+        let more = format!("and {} more", rules.len().saturating_sub(3));
+        if rules.len() > 3 {
+            names.push(&more);
+        }
+        println!("  {source}: {} rules ({})", rules.len(), names.join("; "));
+    }
+    Ok(())
+}
+
+/// `product / category / service` as a rule names it.
+fn source_label(source: &LogSource) -> String {
+    let parts: Vec<&str> = [&source.product, &source.category, &source.service]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    if parts.is_empty() {
+        "any".into()
+    } else {
+        parts.join(" / ")
+    }
 }
 
 fn write_reports(coverage: &Coverage<'_>, out: &Path, platforms: &[String]) -> anyhow::Result<()> {

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use secops_rules::sigma::{Meta, SigmaCorrelation, SigmaDocument, SigmaRule};
-use secops_rules::{AttackRef, RuleType, Severity, Technique, Threat};
+use secops_rules::{AttackRef, LogSource, RuleType, Severity, Technique, Threat};
 
 use crate::alert::RuleInfo;
 pub use correlation::{CorrelationState, Ref, RefSpec};
@@ -33,6 +33,8 @@ pub struct Rejected {
 pub struct CompiledSigma {
     pub set: SigmaSet,
     pub rules: Vec<Arc<RuleInfo>>,
+    /// Each base rule's log source (in `rules` order).
+    pub logsources: Vec<LogSource>,
     /// Base rules referenced by a correlation that does not `generate` them: they match but do not alert.
     pub silent: Vec<bool>,
     /// Correlations in dependency order (a chained correlation after those it references).
@@ -73,6 +75,7 @@ pub fn compile(documents: &[SigmaDocument], mapping: &Mapping) -> CompiledSigma 
                 units.extend(compiled);
                 base.push(rule);
                 targets_of.push(targets);
+                out.logsources.push(rule.logsource.clone());
                 out.rules.push(Arc::new(info(
                     &rule.meta,
                     rule.file.clone(),

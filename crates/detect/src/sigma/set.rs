@@ -223,6 +223,39 @@ impl SigmaSet {
         });
     }
 
+    /// Pushes the index of every rule whose log source the event belongs to (routed to one of its
+    /// targets, whose extra equalities hold), whether or not its condition matches: what the rules can
+    /// see in a set of logs.
+    pub fn routed(&self, event: &Event, out: &mut Vec<u32>) {
+        let start = out.len();
+        let mut visit = |unit: u32| {
+            if let Some(compiled) = self.units.get(unit as usize) {
+                if compiled.conditions.iter().all(|c| c.matches(event)) {
+                    out.push(compiled.rule);
+                }
+            }
+        };
+        if let Some(channel) = event.get_str("winlog.channel") {
+            let channel = channel.to_lowercase();
+            let id = event
+                .get(EVENT_ID)
+                .and_then(Value::as_i64)
+                .and_then(|i| u32::try_from(i).ok());
+            let routed = self.channels.get(channel.as_str());
+            let lists = routed.map(|r| r.candidates(id)).unwrap_or([&[], &[]]);
+            for list in lists.into_iter().chain(self.every_channel.candidates(id)) {
+                list.iter().for_each(|&u| visit(u));
+            }
+        }
+        if let Some(list) = event
+            .get_str("event.module")
+            .and_then(|m| self.modules.get(m))
+        {
+            list.iter().for_each(|&u| visit(u));
+        }
+        sort_dedup_from(out, start);
+    }
+
     fn evaluate(&self, unit: u32, event: &Event, scratch: &mut Scratch, out: &mut Vec<u32>) {
         let Some(compiled) = self.units.get(unit as usize) else {
             return;
