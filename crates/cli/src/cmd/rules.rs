@@ -24,7 +24,7 @@ use crate::{ruleset, Outcome};
 pub enum Rules {
     /// List the rules that would run.
     List(ListArgs),
-    /// Run every rule's embedded [[test]] cases.
+    /// Run every rule's embedded `[[test]]` cases.
     Test(TestArgs),
     /// Check rule files as CI does: schema, ids and names, file names, dates, ATT&CK, exceptions, tests.
     Validate(ValidateArgs),
