@@ -667,3 +667,87 @@ fn rules_fp_reports_alerts_per_million_events_and_fails_rules_over_budget() {
     ]);
     assert_ne!(out.status.code(), Some(1), "{}", stderr(&out));
 }
+
+#[test]
+fn the_version_lock_bumps_changed_rules_and_validate_holds_rules_to_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    let original = std::fs::read_to_string(
+        repo().join("rules/credential_access/credential_access_ssh_password_brute_force.toml"),
+    )
+    .unwrap();
+    let file = rules.join("credential_access_ssh_password_brute_force.toml");
+    std::fs::write(&file, &original).unwrap();
+    let lock = dir.path().join("rules.lock.json");
+    let (rules_arg, lock_arg) = (
+        rules.to_string_lossy().into_owned(),
+        lock.to_string_lossy().into_owned(),
+    );
+    let locked = secops(&["rules", "lock", &rules_arg, "--lock", &lock_arg]);
+    assert_eq!(locked.status.code(), Some(0), "{}", stderr(&locked));
+    let entry = |lock: &Path| -> serde_json::Value {
+        let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(lock).unwrap()).unwrap();
+        doc["5b8f3c1e-2d4a-4f6b-9c7e-1a2b3c4d5e6f"].clone()
+    };
+    assert_eq!(entry(&lock)["version"], 1);
+    let validate = || {
+        let out = secops(&[
+            "rules",
+            "validate",
+            &rules_arg,
+            "--lock",
+            &lock_arg,
+            "--no-tests",
+        ]);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    assert_eq!(validate().0, Some(0));
+
+    // The logic changes but updated_date does not: an error on the updated_date line.
+    let changed = original.replacen("value = 10\n", "value = 12\n", 1);
+    std::fs::write(&file, &changed).unwrap();
+    let (code, stdout) = validate();
+    assert_eq!(code, Some(1), "{stdout}");
+    let line = changed
+        .lines()
+        .position(|l| l.starts_with("updated_date"))
+        .unwrap()
+        + 1;
+    assert!(
+        stdout.contains(&format!(
+            "error[lock] {}:{line}: the rule changed since the lock (version 1) but updated_date is still 2026-11-22",
+            file.display()
+        )),
+        "{stdout}"
+    );
+    // With the date bumped it is a warning until the lock is updated, which makes it version 2.
+    let dated = changed.replacen(
+        "updated_date = \"2026-11-22\"",
+        "updated_date = \"2026-11-23\"",
+        1,
+    );
+    std::fs::write(&file, &dated).unwrap();
+    let (code, stdout) = validate();
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        stdout.contains("warning[lock]") && stdout.contains("will make it version 2"),
+        "{stdout}"
+    );
+    let relocked = secops(&["rules", "lock", &rules_arg, "--lock", &lock_arg]);
+    assert!(String::from_utf8_lossy(&relocked.stdout).contains("changed, version 1 -> 2"));
+    assert_eq!(entry(&lock)["version"], 2);
+    assert_eq!(validate().0, Some(0));
+    // A locked rule may not change its type, nor leave production for a lower maturity.
+    let demoted = dated.replacen("maturity = \"production\"", "maturity = \"beta\"", 1);
+    std::fs::write(&file, &demoted).unwrap();
+    let (code, stdout) = validate();
+    assert_eq!(code, Some(1));
+    assert!(
+        stdout.contains("a locked production rule cannot be demoted to beta"),
+        "{stdout}"
+    );
+}

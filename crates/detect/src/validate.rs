@@ -5,13 +5,16 @@
 //! name and its primary-tactic prefix, building blocks in their folder, dates, the risk band (loading),
 //! the `Tactic:` tag, ATT&CK ids against the loaded release (existence, revocation, deprecation, the
 //! technique's tactic, duplicate tactics, coverage ids), exceptions (entries, expiry), the test cases a
-//! maturity requires, benign cases' reasons, and every case run. Across rules: unique ids and names.
+//! maturity requires, benign cases' reasons, every case run, and the version lock (a changed rule bumps
+//! `updated_date`, keeps its type, is not demoted). Across rules: unique ids and names, locked rules
+//! present.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use secops_attack::{Catalogue, Mapping};
 use secops_event::Timestamp;
+use secops_rules::lock::{rule_hash, Lock};
 use secops_rules::{
     key_line, CheckedRule, ExceptionType, Expectation, Maturity, RuleFile, RuleTest, RuleType,
 };
@@ -85,6 +88,10 @@ pub const CHECKS: &[(&str, &str)] = &[
         "tests",
         "the cases the maturity requires exist, benign allowances have reasons, every case passes",
     ),
+    (
+        "lock",
+        "changed rules bump updated_date, locked rules keep their type and are not demoted",
+    ),
 ];
 
 /// What the checks need besides the rules.
@@ -98,6 +105,8 @@ pub struct Options<'a> {
     pub data_root: &'a Path,
     /// Run every rule's test cases.
     pub run_tests: bool,
+    /// The version lock to check rules against.
+    pub lock: Option<&'a Lock>,
 }
 
 /// Validates rule files given as (path, text).
@@ -170,6 +179,27 @@ pub fn validate(files: &[(PathBuf, String)], options: &Options<'_>) -> (usize, V
             }
         }
     }
+    if let Some(lock) = options.lock {
+        let missing: Vec<&str> = lock
+            .entries
+            .iter()
+            .filter(|(id, _)| !ids.contains_key(*id))
+            .map(|(_, entry)| entry.name.as_str())
+            .collect();
+        if let Some(first) = missing.first() {
+            findings.push(Finding {
+                level: Level::Warning,
+                check: "lock",
+                file: PathBuf::new(),
+                line: None,
+                message: format!(
+                    "{} locked rules are not among the rules checked (first: {first:?}); deprecate rules \
+                     rather than delete them",
+                    missing.len()
+                ),
+            });
+        }
+    }
     findings.sort_by(|a, b| {
         (&a.file, a.line, a.check, &a.message).cmp(&(&b.file, b.line, b.check, &b.message))
     });
@@ -203,6 +233,72 @@ impl Checker<'_> {
         self.attack(rule, options.attack);
         self.exceptions(rule, options.now);
         self.tests(rule, options);
+        if let Some(lock) = options.lock {
+            self.lock(rule, lock);
+        }
+    }
+
+    fn lock(&mut self, rule: &CheckedRule, lock: &Lock) {
+        let r = &rule.file.rule;
+        let m = &rule.file.metadata;
+        let Ok(hash) = rule_hash(self.text) else {
+            return;
+        };
+        let Some(entry) = lock.entries.get(&r.id) else {
+            let level = if m.maturity == Maturity::Deprecated {
+                Level::Error
+            } else {
+                Level::Warning
+            };
+            self.push(
+                level,
+                "lock",
+                Some("id"),
+                "the rule is not in the lock: run `secops rules lock`".into(),
+            );
+            return;
+        };
+        if entry.rule_type != r.rule_type.as_str() {
+            self.error(
+                "lock",
+                Some("type"),
+                format!(
+                    "type changed from {} to {}: a locked rule keeps its type (write a new rule)",
+                    entry.rule_type,
+                    r.rule_type.as_str()
+                ),
+            );
+        }
+        let maturity = maturity_name(m.maturity);
+        if entry.maturity == "production" && !matches!(maturity, "production" | "deprecated") {
+            self.error(
+                "lock",
+                Some("maturity"),
+                format!("a locked production rule cannot be demoted to {maturity}"),
+            );
+        }
+        if entry.sha256 != hash {
+            if entry.updated_date == m.updated_date {
+                self.error(
+                    "lock",
+                    Some("updated_date"),
+                    format!(
+                        "the rule changed since the lock (version {}) but updated_date is still {}",
+                        entry.version, m.updated_date
+                    ),
+                );
+            } else {
+                self.push(
+                    Level::Warning,
+                    "lock",
+                    None,
+                    format!(
+                        "changed since the lock: `secops rules lock` will make it version {}",
+                        entry.version + 1
+                    ),
+                );
+            }
+        }
     }
 
     fn identity(&mut self, rule: &CheckedRule) {
@@ -593,6 +689,17 @@ fn value_text(value: &toml::Value) -> String {
 /// The 1-based line of the first line containing `needle`.
 fn line_of_text(text: &str, needle: &str) -> Option<usize> {
     text.lines().position(|l| l.contains(needle)).map(|i| i + 1)
+}
+
+/// The maturity as rule files spell it.
+pub fn maturity_name(maturity: Maturity) -> &'static str {
+    match maturity {
+        Maturity::Development => "development",
+        Maturity::Experimental => "experimental",
+        Maturity::Beta => "beta",
+        Maturity::Production => "production",
+        Maturity::Deprecated => "deprecated",
+    }
 }
 
 /// `Credential Access` -> `credential_access`.

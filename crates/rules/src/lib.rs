@@ -14,6 +14,7 @@ mod error;
 mod expr;
 pub mod kql;
 pub mod load;
+pub mod lock;
 mod rule;
 pub mod sigma;
 mod span;

@@ -16,6 +16,7 @@ use secops_detect::validate::{self, Finding, Level};
 use secops_detect::RuleInfo;
 use secops_event::Timestamp;
 use secops_rules::load::{files_with, load_sigma_file};
+use secops_rules::lock::{rule_hash, Lock, LockInput};
 use secops_rules::sigma::Placeholders;
 
 use crate::{ruleset, Outcome};
@@ -31,6 +32,8 @@ pub enum Rules {
     /// Measure false positives: run the rules over benign logs and report alerts per rule per million
     /// events.
     Fp(FpArgs),
+    /// Record each rule's hash in the version lock, bumping the version of changed rules.
+    Lock(LockArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -66,7 +69,22 @@ pub struct ValidateArgs {
     /// Do not run the rules' test cases (static checks only).
     #[arg(long)]
     no_tests: bool,
+    /// The version lock to check against (default: etc/rules.lock.json when it exists).
+    #[arg(long)]
+    lock: Option<PathBuf>,
 }
+
+#[derive(Debug, clap::Args)]
+pub struct LockArgs {
+    /// Rule folders or files (default: the bundled pack).
+    paths: Vec<PathBuf>,
+    /// The lock file to update.
+    #[arg(long, default_value = DEFAULT_LOCK)]
+    lock: PathBuf,
+}
+
+/// Where the version lock lives, relative to the rules repository's root.
+const DEFAULT_LOCK: &str = "etc/rules.lock.json";
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum ValidateFormat {
@@ -110,7 +128,112 @@ pub fn run(command: Rules) -> anyhow::Result<Outcome> {
         Rules::Test(args) => test(args),
         Rules::Validate(args) => validate(args),
         Rules::Fp(args) => fp(args),
+        Rules::Lock(args) => lock(args),
     }
+}
+
+/// Rule files found for a command.
+struct RuleTexts {
+    /// TOML rules as (path, text).
+    files: Vec<(PathBuf, String)>,
+    sigma_files: Vec<PathBuf>,
+    /// Files that could not be read.
+    findings: Vec<Finding>,
+}
+
+/// The bundled pack without paths, else every rule file below them.
+fn rule_texts(paths: &[PathBuf]) -> anyhow::Result<RuleTexts> {
+    if paths.is_empty() {
+        return Ok(RuleTexts {
+            files: ruleset::bundled_texts(),
+            sigma_files: Vec::new(),
+            findings: Vec::new(),
+        });
+    }
+    let (mut files, mut sigma_files, mut findings) = (Vec::new(), Vec::new(), Vec::new());
+    for path in paths {
+        if !path.exists() {
+            anyhow::bail!("rules path {} does not exist", path.display());
+        }
+        let mut walk_errors = Vec::new();
+        for file in files_with(path, &["toml", "yml", "yaml"], &mut walk_errors) {
+            if file.extension().is_some_and(|e| e == "toml") {
+                match std::fs::read_to_string(&file) {
+                    Ok(text) => files.push((file, text)),
+                    Err(e) => walk_errors.push(secops_rules::RuleError {
+                        file,
+                        line: None,
+                        key: None,
+                        message: e.to_string(),
+                    }),
+                }
+            } else {
+                sigma_files.push(file);
+            }
+        }
+        findings.extend(walk_errors.into_iter().map(|e| Finding {
+            level: Level::Error,
+            check: "schema",
+            file: e.file,
+            line: e.line,
+            message: e.message,
+        }));
+    }
+    Ok(RuleTexts {
+        files,
+        sigma_files,
+        findings,
+    })
+}
+
+fn read_lock(path: &std::path::Path) -> anyhow::Result<Lock> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+    Lock::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+fn lock(args: LockArgs) -> anyhow::Result<Outcome> {
+    let RuleTexts {
+        files, findings, ..
+    } = rule_texts(&args.paths)?;
+    if let Some(f) = findings.first() {
+        anyhow::bail!("{}: {}", f.file.display(), f.message);
+    }
+    let mut lock = if args.lock.exists() {
+        read_lock(&args.lock)?
+    } else {
+        Lock::default()
+    };
+    let mut inputs = Vec::new();
+    for (path, text) in &files {
+        let rule = secops_rules::load::load_text(path, text)
+            .map_err(|e| anyhow::anyhow!("{e} (fix it before locking)"))?;
+        let sha256 = rule_hash(text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        inputs.push(LockInput {
+            id: rule.file.rule.id.clone(),
+            name: rule.file.rule.name.clone(),
+            rule_type: rule.file.rule.rule_type.as_str().to_string(),
+            maturity: validate::maturity_name(rule.file.metadata.maturity).to_string(),
+            updated_date: rule.file.metadata.updated_date.clone(),
+            sha256,
+        });
+    }
+    let changes = lock.update(&inputs);
+    for change in &changes {
+        println!("{change}");
+    }
+    if let Some(parent) = args.lock.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&args.lock, lock.to_text())
+        .map_err(|e| anyhow::anyhow!("writing {}: {e}", args.lock.display()))?;
+    println!(
+        "{}: {} rules locked, {} changed",
+        args.lock.display(),
+        lock.entries.len(),
+        changes.len()
+    );
+    Ok(Outcome::Clean)
 }
 
 /// Width of the bars in `rules fp`.
@@ -210,45 +333,22 @@ fn validate(args: ValidateArgs) -> anyhow::Result<Outcome> {
         None => None,
     };
     let now = parse_now(args.now.as_deref())?;
-    let mut files: Vec<(PathBuf, String)> = Vec::new();
-    let mut findings = Vec::new();
-    let mut sigma_files = Vec::new();
-    if args.paths.is_empty() {
-        files = ruleset::bundled_texts();
-    }
-    for path in &args.paths {
-        if !path.exists() {
-            anyhow::bail!("rules path {} does not exist", path.display());
-        }
-        let mut walk_errors = Vec::new();
-        for file in files_with(path, &["toml", "yml", "yaml"], &mut walk_errors) {
-            if file.extension().is_some_and(|e| e == "toml") {
-                match std::fs::read_to_string(&file) {
-                    Ok(text) => files.push((file, text)),
-                    Err(e) => walk_errors.push(secops_rules::RuleError {
-                        file,
-                        line: None,
-                        key: None,
-                        message: e.to_string(),
-                    }),
-                }
-            } else {
-                sigma_files.push(file);
-            }
-        }
-        findings.extend(walk_errors.into_iter().map(|e| Finding {
-            level: Level::Error,
-            check: "schema",
-            file: e.file,
-            line: e.line,
-            message: e.message,
-        }));
-    }
+    let RuleTexts {
+        files,
+        sigma_files,
+        mut findings,
+    } = rule_texts(&args.paths)?;
+    let lock_path = args
+        .lock
+        .clone()
+        .or_else(|| Some(PathBuf::from(DEFAULT_LOCK)).filter(|p| p.exists()));
+    let lock = lock_path.as_deref().map(read_lock).transpose()?;
     let options = validate::Options {
         attack: catalogue.as_ref(),
         now,
         data_root: &args.data_root,
         run_tests: !args.no_tests,
+        lock: lock.as_ref(),
     };
     let (valid, rule_findings) = validate::validate(&files, &options);
     findings.extend(rule_findings);
