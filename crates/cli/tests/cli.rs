@@ -751,3 +751,72 @@ fn the_version_lock_bumps_changed_rules_and_validate_holds_rules_to_it() {
         "{stdout}"
     );
 }
+
+#[test]
+fn rules_new_scaffolds_a_loading_rule_whose_stub_cases_fail_until_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir_arg = dir.path().to_string_lossy().into_owned();
+    let out = secops(&[
+        "rules",
+        "new",
+        "--name",
+        "Brute Force Then Sudo",
+        "--type",
+        "threshold",
+        "--tactic",
+        "privilege-escalation",
+        "--service",
+        "sudo",
+        "--dir",
+        &dir_arg,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let path = dir
+        .path()
+        .join("privilege_escalation/privilege_escalation_brute_force_then_sudo.toml");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        path.to_string_lossy()
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.contains("id = \"TA0004\"") && text.contains("[rule.threshold]"),
+        "{text}"
+    );
+    // A second rule gets another id; the same name again is refused.
+    let again = secops(&[
+        "rules",
+        "new",
+        "--name",
+        "Brute Force Then Sudo",
+        "--dir",
+        &dir_arg,
+    ]);
+    assert_eq!(again.status.code(), Some(0));
+    let other = std::fs::read_to_string(dir.path().join("brute_force_then_sudo.toml")).unwrap();
+    let id = |t: &str| {
+        t.lines()
+            .find(|l| l.starts_with("id = "))
+            .unwrap()
+            .to_string()
+    };
+    assert_ne!(id(&text), id(&other));
+    let clash = secops(&[
+        "rules",
+        "new",
+        "--name",
+        "Brute Force Then Sudo",
+        "--dir",
+        &dir_arg,
+    ]);
+    assert_eq!(clash.status.code(), Some(1));
+    assert!(stderr(&clash).contains("exists already"));
+
+    let tested = secops(&["rules", "test", &dir_arg]);
+    assert_eq!(tested.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&tested.stdout).into_owned();
+    assert!(stdout.contains("an unwritten stub"), "{stdout}");
+    assert_eq!(stdout.lines().last(), Some("0 passed, 4 failed"));
+    let validated = secops(&["rules", "validate", &dir_arg]);
+    assert_eq!(validated.status.code(), Some(1));
+}

@@ -34,6 +34,34 @@ pub enum Rules {
     Fp(FpArgs),
     /// Record each rule's hash in the version lock, bumping the version of changed rules.
     Lock(LockArgs),
+    /// Write a new rule file: a fresh id, today's dates, the type's tables, and test stubs that fail
+    /// until written.
+    New(NewArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct NewArgs {
+    /// The rule's name.
+    #[arg(long)]
+    name: String,
+    /// query, eql, threshold, new_terms, anomaly or threat_match.
+    #[arg(long = "type", default_value = "query")]
+    rule_type: String,
+    /// The primary ATT&CK tactic, by shortname (credential-access): the rule's folder and file prefix.
+    #[arg(long)]
+    tactic: Option<String>,
+    /// The folder rules live in.
+    #[arg(long, default_value = "rules")]
+    dir: PathBuf,
+    /// The log source's product (Sigma taxonomy).
+    #[arg(long, default_value = "linux")]
+    product: String,
+    /// The log source's category.
+    #[arg(long)]
+    category: Option<String>,
+    /// The log source's service.
+    #[arg(long)]
+    service: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -129,7 +157,160 @@ pub fn run(command: Rules) -> anyhow::Result<Outcome> {
         Rules::Validate(args) => validate(args),
         Rules::Fp(args) => fp(args),
         Rules::Lock(args) => lock(args),
+        Rules::New(args) => new_rule(args),
     }
+}
+
+fn new_rule(args: NewArgs) -> anyhow::Result<Outcome> {
+    const TODO: &str = "event.action:\"TODO\"";
+    let (language, query, table) = match args.rule_type.as_str() {
+        "query" => ("kql", TODO, String::new()),
+        "eql" => ("eql", "process where process.name == \"TODO\"", String::new()),
+        "threshold" => (
+            "kql",
+            TODO,
+            "\n[rule.threshold]\nfield = [\"source.ip\"]\nvalue = 10\nwindow = \"5m\"\n".to_string(),
+        ),
+        "new_terms" => (
+            "kql",
+            TODO,
+            "\n[rule.new_terms]\nfields = [\"user.name\"]\nhistory_window_start = \"now-14d\"\n"
+                .to_string(),
+        ),
+        "anomaly" => (
+            "kql",
+            TODO,
+            "\n[rule.anomaly]\nby = [\"host.name\"]\nbucket = \"1h\"\nmin_history = 24\nthreshold = 3.5\n"
+                .to_string(),
+        ),
+        "threat_match" => (
+            "kql",
+            "destination.ip:*",
+            "\n[[rule.threat_mapping]]\n[[rule.threat_mapping.entries]]\nfield = \"destination.ip\"\n\
+             type = \"mapping\"\nvalue = \"threat.indicator.ip\"\n"
+                .to_string(),
+        ),
+        other => anyhow::bail!(
+            "unknown rule type {other:?}: use query, eql, threshold, new_terms, anomaly or threat_match"
+        ),
+    };
+    let (folder, threat, tag) = match &args.tactic {
+        Some(shortname) => {
+            let id = sigma::tactic_id(shortname)
+                .filter(|id| id.starts_with("TA"))
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "unknown ATT&CK tactic {shortname:?} (use a shortname such as credential-access)"
+                    )
+                })?;
+            let name = tactic_name(shortname);
+            (
+                shortname.replace('-', "_"),
+                format!(
+                    "\n[[rule.threat]]\nframework = \"MITRE ATT&CK\"\n[rule.threat.tactic]\nid = \"{id}\"\n\
+                     name = \"{name}\"\nreference = \"https://attack.mitre.org/tactics/{id}/\"\n"
+                ),
+                format!("\"Tactic: {name}\", "),
+            )
+        }
+        None => (String::new(), String::new(), String::new()),
+    };
+    let stem = snake(&args.name);
+    if stem.is_empty() {
+        anyhow::bail!("the name {:?} gives an empty file name", args.name);
+    }
+    let file_name = if folder.is_empty() {
+        format!("{stem}.toml")
+    } else {
+        format!("{folder}_{stem}.toml")
+    };
+    let path = args.dir.join(&folder).join(file_name);
+    if path.exists() {
+        anyhow::bail!("{} exists already", path.display());
+    }
+    let today = chrono::Utc::now().format("%Y-%m-%d");
+    let mut log_source = format!("product = {}\n", toml_string(&args.product));
+    for (key, value) in [("category", &args.category), ("service", &args.service)] {
+        if let Some(v) = value {
+            log_source.push_str(&format!("{key} = {}\n", toml_string(v)));
+        }
+    }
+    let id = uuid::Uuid::new_v4();
+    let name = toml_string(&args.name);
+    let rule_type = &args.rule_type;
+    let text = format!(
+        r#"[metadata]
+creation_date = "{today}"
+updated_date = "{today}"
+maturity = "development"
+
+[rule]
+id = "{id}"
+name = {name}
+description = "TODO: what the rule detects and why it matters."
+author = ["TODO"]
+license = "Apache-2.0"
+type = "{rule_type}"
+language = "{language}"
+query = '''
+{query}
+'''
+severity = "medium"
+risk_score = 47
+tags = [{tag}"Use Case: Threat Detection"]
+
+[rule.log_source]
+{log_source}{table}{threat}
+[[test]]
+name = "TODO: events that must alert"
+expect = "alert"
+
+[[test]]
+name = "TODO: similar events that must not alert"
+expect = "no_alert"
+"#
+    );
+    // What is written must load.
+    secops_rules::load::load_text(&path, &text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&path, text).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+    println!("{}", path.display());
+    Ok(Outcome::Clean)
+}
+
+/// `command-and-control` -> `Command and Control`.
+fn tactic_name(shortname: &str) -> String {
+    shortname
+        .split('-')
+        .enumerate()
+        .map(|(i, word)| match word {
+            "and" if i > 0 => "and".to_string(),
+            _ => {
+                let mut chars = word.chars();
+                chars
+                    .next()
+                    .map(|c| c.to_uppercase().chain(chars).collect())
+                    .unwrap_or_default()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A file-name stem from a rule name.
+fn snake(name: &str) -> String {
+    name.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect::<Vec<_>>()
+        .join("_")
+}
+
+/// A TOML basic string.
+fn toml_string(text: &str) -> String {
+    toml::Value::String(text.to_string()).to_string()
 }
 
 /// Rule files found for a command.

@@ -409,7 +409,7 @@ fn attack_url(id: &str) -> String {
 
 /// Tactic ids by shortname (ATT&CK enterprise v18); the v19 tactics SigmaHQ already uses keep their
 /// shortname as id until the ATT&CK data says otherwise.
-fn tactic_id(shortname: &str) -> Option<&str> {
+pub fn tactic_id(shortname: &str) -> Option<&str> {
     Some(match shortname {
         "reconnaissance" => "TA0043",
         "resource-development" => "TA0042",
