@@ -820,3 +820,50 @@ fn rules_new_scaffolds_a_loading_rule_whose_stub_cases_fail_until_written() {
     let validated = secops(&["rules", "validate", &dir_arg]);
     assert_eq!(validated.status.code(), Some(1));
 }
+
+#[test]
+fn rules_stats_reads_alerts_and_reports_volume_suggestions_and_silent_rules() {
+    let detected = secops(&["detect", "samples", "--year", "2023", "--output", "jsonl"]);
+    let mut alerts = String::from_utf8_lossy(&detected.stdout).into_owned();
+    let count = alerts.lines().count();
+    assert!(count > 10);
+    alerts.push_str("{\"not\": \"an alert\"}\n");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("alerts.jsonl");
+    std::fs::write(&file, &alerts).unwrap();
+    let out = secops(&[
+        "rules",
+        "stats",
+        &file.to_string_lossy(),
+        "--top",
+        "100",
+        "--min-alerts",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "alerts.jsonl:{}: not an alert: no rule.id",
+            count + 1
+        )),
+        "{}",
+        stderr(&out)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        stdout.starts_with(&format!("{count} alerts from ")),
+        "{stdout}"
+    );
+    // Every rule line's count adds up to the alerts read.
+    let listed: usize = stdout
+        .lines()
+        .skip(2)
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.split_whitespace().next()?.parse::<usize>().ok())
+        .sum();
+    assert_eq!(listed, count, "{stdout}");
+    assert!(stdout.contains("Suggested exceptions"), "{stdout}");
+    assert!(stdout.contains("[[rule.exceptions.entries]]"), "{stdout}");
+    assert!(stdout.contains("loaded rules never fired:"), "{stdout}");
+    assert!(stdout.ends_with("1 lines were not alerts\n"), "{stdout}");
+}

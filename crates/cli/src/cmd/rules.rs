@@ -37,6 +37,25 @@ pub enum Rules {
     /// Write a new rule file: a fresh id, today's dates, the type's tables, and test stubs that fail
     /// until written.
     New(NewArgs),
+    /// Tuning: alerts per rule over time, the noisiest rules, suggested exceptions, rules that never
+    /// fired, from alerts written by `secops detect --output jsonl`.
+    Stats(StatsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatsArgs {
+    /// Alert files (JSON lines from `secops detect --output jsonl`), or `-` for standard input.
+    #[arg(required = true)]
+    alerts: Vec<String>,
+    /// The rules to report as never fired (default: the bundled pack).
+    #[command(flatten)]
+    rules: ruleset::RuleArgs,
+    /// How many rules to show.
+    #[arg(long, default_value_t = 20)]
+    top: usize,
+    /// Suggest exceptions only for rules with at least this many alerts.
+    #[arg(long = "min-alerts", default_value_t = 3)]
+    min_alerts: usize,
 }
 
 #[derive(Debug, clap::Args)]
@@ -158,7 +177,236 @@ pub fn run(command: Rules) -> anyhow::Result<Outcome> {
         Rules::Fp(args) => fp(args),
         Rules::Lock(args) => lock(args),
         Rules::New(args) => new_rule(args),
+        Rules::Stats(args) => stats(args),
     }
+}
+
+/// Sparkline levels, low to high.
+const SPARK: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+/// Columns of a rule's alerts-over-time sparkline.
+const SPAN: usize = 24;
+/// Fields that describe what happened rather than who or where: never proposed as exceptions.
+const DESCRIPTIVE: &[&str] = &["@timestamp", "message", "tags", "labels"];
+const DESCRIPTIVE_PREFIXES: &[&str] = &["event.", "log.", "ecs.", "agent.", "winlog.", "Event."];
+
+/// One alert as `rules stats` reads it.
+struct AlertRecord {
+    rule_id: String,
+    rule_name: String,
+    time: Option<Timestamp>,
+    /// Text fields of the first event and the group fields, for exception suggestions.
+    fields: Vec<(String, String)>,
+}
+
+fn stats(args: StatsArgs) -> anyhow::Result<Outcome> {
+    let (inputs, errors) = secops_ingest::expand(&args.alerts);
+    if let Some(e) = errors.first() {
+        anyhow::bail!("{e}");
+    }
+    let mut alerts = Vec::new();
+    let mut bad = 0usize;
+    for input in &inputs {
+        let name = input.name();
+        let text = match input {
+            secops_ingest::Input::Stdin => {
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)?;
+                text
+            }
+            _ => std::fs::read_to_string(&name)
+                .map_err(|e| anyhow::anyhow!("reading {name}: {e}"))?,
+        };
+        for (number, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            match alert_record(line) {
+                Ok(record) => alerts.push(record),
+                Err(reason) => {
+                    bad += 1;
+                    eprintln!("{name}:{}: not an alert: {reason}", number + 1);
+                }
+            }
+        }
+    }
+    let loaded = ruleset::load(&args.rules)?;
+    let times: Vec<Timestamp> = alerts.iter().filter_map(|a| a.time).collect();
+    let (start, end) = match (times.iter().min(), times.iter().max()) {
+        (Some(s), Some(e)) => (*s, *e),
+        _ => {
+            println!(
+                "no alerts with a time in {} inputs ({bad} lines rejected)",
+                inputs.len()
+            );
+            return Ok(if bad > 0 {
+                Outcome::Rejections
+            } else {
+                Outcome::Clean
+            });
+        }
+    };
+    let mut by_rule: BTreeMap<&str, Vec<&AlertRecord>> = BTreeMap::new();
+    for alert in &alerts {
+        by_rule.entry(&alert.rule_id).or_default().push(alert);
+    }
+    let mut rows: Vec<(&str, Vec<&AlertRecord>)> = by_rule.into_iter().collect();
+    rows.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then_with(|| a.0.cmp(b.0)));
+    let span = (end.unix_nanos() - start.unix_nanos()).max(1);
+    println!(
+        "{} alerts from {} rules, {} to {}",
+        alerts.len(),
+        rows.len(),
+        start.to_rfc3339(),
+        end.to_rfc3339()
+    );
+    println!("{:>7}  {:<SPAN$}  RULE", "ALERTS", "OVER TIME");
+    for (_, list) in rows.iter().take(args.top) {
+        let mut buckets = [0usize; SPAN];
+        for alert in list {
+            if let Some(t) = alert.time {
+                let at = (t.unix_nanos() - start.unix_nanos()) as f64 / span as f64;
+                buckets[((at * SPAN as f64) as usize).min(SPAN - 1)] += 1;
+            }
+        }
+        let most = buckets.iter().copied().max().unwrap_or(0).max(1);
+        let line: String = buckets
+            .iter()
+            .map(|&n| match n {
+                0 => ' ',
+                n => SPARK[((n * (SPARK.len() - 1)) / most).min(SPARK.len() - 1)],
+            })
+            .collect();
+        println!("{:>7}  {line}  {}", list.len(), list[0].rule_name);
+    }
+    if rows.len() > args.top {
+        println!("        ... and {} more rules", rows.len() - args.top);
+    }
+    // Suggested exceptions for the noisiest rules: entity values behind most of their alerts.
+    println!("\nSuggested exceptions (a value behind most of a rule's alerts):");
+    let mut suggested = 0;
+    for (id, list) in rows.iter().take(args.top) {
+        if list.len() < args.min_alerts {
+            continue;
+        }
+        let mut counts: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+        for alert in list {
+            let mut seen = std::collections::BTreeSet::new();
+            for (field, value) in &alert.fields {
+                if seen.insert((field.as_str(), value.as_str())) {
+                    *counts.entry((field.as_str(), value.as_str())).or_default() += 1;
+                }
+            }
+        }
+        let mut top: Vec<((&str, &str), usize)> = counts
+            .into_iter()
+            .filter(|(_, n)| *n * 2 > list.len())
+            .collect();
+        top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let Some(((field, value), _)) = top.first() else {
+            continue;
+        };
+        suggested += 1;
+        let candidates: Vec<String> = top
+            .iter()
+            .take(3)
+            .map(|((f, v), n)| format!("{f} = {v:?} in {n} of {}", list.len()))
+            .collect();
+        println!("  {} ({id}): {}", list[0].rule_name, candidates.join("; "));
+        println!(
+            "    [[rule.exceptions]]\n    description = \"TODO: why {field} {value} is benign\"\n    \
+             [[rule.exceptions.entries]]\n    field = {}\n    type = \"match\"\n    value = {}",
+            toml_string(field),
+            toml_string(value)
+        );
+    }
+    if suggested == 0 {
+        println!(
+            "  none: no value lies behind most alerts of a rule with {} or more",
+            args.min_alerts
+        );
+    }
+    // Rules that never fired in this period.
+    let fired: std::collections::BTreeSet<&str> = rows.iter().map(|(id, _)| *id).collect();
+    let mut silent: Vec<(String, String)> = loaded
+        .native
+        .iter()
+        .map(|r| (r.file.rule.name.clone(), r.file.rule.id.clone()))
+        .chain(
+            loaded
+                .sigma
+                .rules
+                .iter()
+                .map(|i| (i.name.clone(), i.id.clone())),
+        )
+        .filter(|(_, id)| !fired.contains(id.as_str()))
+        .collect();
+    silent.sort();
+    println!(
+        "\n{} of {} loaded rules never fired:",
+        silent.len(),
+        loaded.rule_count()
+    );
+    for (name, id) in silent.iter().take(args.top) {
+        println!("  {name} ({id})");
+    }
+    if silent.len() > args.top {
+        println!("  ... and {} more", silent.len() - args.top);
+    }
+    if bad > 0 {
+        println!("{bad} lines were not alerts");
+    }
+    Ok(if bad > 0 {
+        Outcome::Rejections
+    } else {
+        Outcome::Clean
+    })
+}
+
+/// Reads one JSON line written by `secops detect --output jsonl`.
+fn alert_record(line: &str) -> Result<AlertRecord, String> {
+    let value: serde_json::Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    let text = |key: &str| value.get(key).and_then(|v| v.as_str()).map(str::to_string);
+    let rule_id = text("rule.id").ok_or("no rule.id")?;
+    let rule_name = text("rule.name").unwrap_or_else(|| rule_id.clone());
+    let time = text("@timestamp").and_then(|t| Timestamp::parse_rfc3339(&t).ok());
+    let mut fields = Vec::new();
+    let mut add = |key: &str, v: &serde_json::Value| {
+        let descriptive = DESCRIPTIVE.contains(&key)
+            || DESCRIPTIVE_PREFIXES.iter().any(|p| key.starts_with(p))
+            || key.starts_with("rule.")
+            || key.starts_with("alert.")
+            || key.starts_with("threat.")
+            || key.starts_with("threshold.");
+        let text = match v {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Number(n) => n.to_string(),
+            _ => return,
+        };
+        if !descriptive {
+            fields.push((key.to_string(), text));
+        }
+    };
+    if let Some(object) = value.as_object() {
+        for (key, v) in object {
+            add(key, v);
+        }
+    }
+    if let Some(first) = value
+        .get("events")
+        .and_then(|e| e.as_array())
+        .and_then(|e| e.first())
+        .and_then(|e| e.as_object())
+    {
+        for (key, v) in first {
+            add(key, v);
+        }
+    }
+    Ok(AlertRecord {
+        rule_id,
+        rule_name,
+        time,
+        fields,
+    })
 }
 
 fn new_rule(args: NewArgs) -> anyhow::Result<Outcome> {
