@@ -702,8 +702,8 @@ pub fn maturity_name(maturity: Maturity) -> &'static str {
     }
 }
 
-/// `Credential Access` -> `credential_access`.
-fn snake_case(name: &str) -> String {
+/// `Credential Access` -> `credential_access`: file names and their tactic prefixes.
+pub fn snake_case(name: &str) -> String {
     name.split(|c: char| !c.is_ascii_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(str::to_ascii_lowercase)

@@ -463,7 +463,7 @@ fn new_rule(args: NewArgs) -> anyhow::Result<Outcome> {
         }
         None => (String::new(), String::new(), String::new()),
     };
-    let stem = snake(&args.name);
+    let stem = validate::snake_case(&args.name);
     if stem.is_empty() {
         anyhow::bail!("the name {:?} gives an empty file name", args.name);
     }
@@ -545,15 +545,6 @@ fn tactic_name(shortname: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// A file-name stem from a rule name.
-fn snake(name: &str) -> String {
-    name.split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_ascii_lowercase)
-        .collect::<Vec<_>>()
-        .join("_")
 }
 
 /// A TOML basic string.
