@@ -367,6 +367,41 @@ impl<'c> Coverage<'c> {
         out
     }
 
+    /// A Markdown table for reviews and CI artefacts: per tactic, each covered technique with its rules
+    /// and how many of them carry tests; then the count of uncovered techniques.
+    pub fn markdown(&self, platforms: &[String]) -> String {
+        let mut out = String::from("| tactic | technique | rules | tested | rule names |\n| --- | --- | ---: | ---: | --- |\n");
+        let mut uncovered = 0;
+        for (tactic, cells) in self.matrix(platforms) {
+            for (technique, n) in cells {
+                if n == 0 {
+                    uncovered += 1;
+                    continue;
+                }
+                let rules = self.covering(&tactic.shortname, &technique.id);
+                let tested = rules.iter().filter(|&&r| self.rules[r].tested).count();
+                let mut names: Vec<String> = rules
+                    .iter()
+                    .take(5)
+                    .map(|&r| markdown_cell(&self.rules[r].name))
+                    .collect();
+                if rules.len() > 5 {
+                    names.push(format!("and {} more", rules.len() - 5));
+                }
+                let _ = writeln!(
+                    out,
+                    "| {} | {} {} | {n} | {tested} | {} |",
+                    markdown_cell(&tactic.name),
+                    technique.id,
+                    markdown_cell(&technique.name),
+                    names.join("; ")
+                );
+            }
+        }
+        let _ = writeln!(out, "\n{uncovered} technique cells have no rule.");
+        out
+    }
+
     /// A self-contained HTML heatmap: tactics as columns, techniques shaded by the number of rules,
     /// each naming its rules on hover.
     pub fn html(&self, title: &str, platforms: &[String]) -> String {
@@ -455,6 +490,15 @@ fn shade(n: usize, max: usize) -> (&'static str, &'static str) {
     } else {
         (COLORS[3], "#fff")
     }
+}
+
+/// Text for a Markdown table cell: HTML escaped (Markdown becomes HTML), pipes escaped, line breaks as
+/// spaces.
+fn markdown_cell(text: &str) -> String {
+    escape(text)
+        .replace("&#10;", " ")
+        .replace('|', "\\|")
+        .replace('\r', " ")
 }
 
 /// Text for HTML element content and attribute values.

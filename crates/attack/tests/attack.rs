@@ -174,6 +174,19 @@ fn coverage_counts_rules_per_technique_and_writes_layer_matrix_and_heatmap() {
     assert!(text.contains("T1110 2"), "{text}");
     assert!(text.contains("T1566 ·"), "{text}");
 
+    let markdown = coverage.markdown(&[]);
+    assert!(
+        markdown.contains("| Credential Access | T1110 Brute Force | 2 | 2 | SSH brute force; SSH password guessing |"),
+        "{markdown}"
+    );
+    assert!(markdown.contains(
+        "| Initial Access | T1078 Valid Accounts | 1 | 0 | &lt;script&gt;alert(1)&lt;/script&gt; |"
+    ));
+    assert!(
+        markdown.ends_with("\n1 technique cells have no rule.\n"),
+        "{markdown}"
+    );
+
     let html = coverage.html("Coverage <pack>", &[]);
     assert!(html.contains("<title>Coverage &lt;pack&gt;</title>"));
     assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));

@@ -22,7 +22,7 @@ pub struct Args {
     rules: ruleset::RuleArgs,
     #[command(flatten)]
     attack: AttackArgs,
-    /// Folder for `layer.json` (Navigator layer 4.5) and `coverage.html` (heatmap).
+    /// Folder for `layer.json` (Navigator layer 4.5), `coverage.html` (heatmap) and `coverage.md` (table).
     #[arg(long, default_value = "coverage")]
     out: PathBuf,
     /// Only techniques on these platforms (Windows, Linux, macOS, ...; repeatable).
@@ -291,6 +291,9 @@ fn write_reports(coverage: &Coverage<'_>, out: &Path, platforms: &[String]) -> a
     let layer_path = out.join("layer.json");
     std::fs::write(&layer_path, serde_json::to_string_pretty(&layer)?)
         .with_context(|| format!("writing {}", layer_path.display()))?;
+    let markdown_path = out.join("coverage.md");
+    std::fs::write(&markdown_path, coverage.markdown(platforms))
+        .with_context(|| format!("writing {}", markdown_path.display()))?;
     let html_path = out.join("coverage.html");
     std::fs::write(
         &html_path,
@@ -298,9 +301,10 @@ fn write_reports(coverage: &Coverage<'_>, out: &Path, platforms: &[String]) -> a
     )
     .with_context(|| format!("writing {}", html_path.display()))?;
     eprintln!(
-        "wrote {} (open it in the ATT&CK Navigator) and {}",
+        "wrote {} (open it in the ATT&CK Navigator), {} and {}",
         layer_path.display(),
-        html_path.display()
+        html_path.display(),
+        markdown_path.display()
     );
     Ok(())
 }
