@@ -9,10 +9,17 @@ use anyhow::Context;
 use rayon::prelude::*;
 use secops_detect::sigma::{self, CompiledSigma, Mapping};
 use secops_rules::load::{files_with, load_file, load_sigma_file, load_text};
+use secops_rules::lock::Lock;
 use secops_rules::sigma::{Placeholders, SigmaDocument, SigmaError};
 use secops_rules::{CheckedRule, RuleError};
 
 include!(concat!(env!("OUT_DIR"), "/bundled_rules.rs"));
+
+/// The bundled pack's version lock.
+const BUNDLED_LOCK: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../etc/rules.lock.json"
+));
 
 /// Rule selection options shared by `detect`, `rules list` and `bench`.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -93,10 +100,12 @@ pub fn load(args: &RuleArgs) -> anyhow::Result<Loaded> {
     let mut native_errors: Vec<RuleError> = Vec::new();
     let mut documents = Vec::new();
     let mut sigma_errors: Vec<SigmaError> = Vec::new();
+    let mut lock_errors = Vec::new();
     if args.rules.is_empty() {
+        let lock = Lock::parse(BUNDLED_LOCK).unwrap_or_default();
         for (name, text) in BUNDLED_RULES {
             match load_text(&Path::new("rules").join(name), text) {
-                Ok(rule) => native.push(rule),
+                Ok(rule) => native.push(locked(rule, &lock)),
                 Err(e) => native_errors.push(e),
             }
         }
@@ -105,6 +114,19 @@ pub fn load(args: &RuleArgs) -> anyhow::Result<Loaded> {
         if !dir.exists() {
             anyhow::bail!("rules path {} does not exist", dir.display());
         }
+        let lock = match lock_near(dir) {
+            Some(path) => match std::fs::read_to_string(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|text| Lock::parse(&text))
+            {
+                Ok(lock) => lock,
+                Err(e) => {
+                    lock_errors.push(format!("{}: version lock: {e}", path.display()));
+                    Lock::default()
+                }
+            },
+            None => Lock::default(),
+        };
         // One walk finds both kinds of rule file.
         let mut walk_errors = Vec::new();
         let files = files_with(dir, &["toml", "yml", "yaml"], &mut walk_errors);
@@ -114,7 +136,7 @@ pub fn load(args: &RuleArgs) -> anyhow::Result<Loaded> {
             .partition(|f| f.extension().is_some_and(|e| e == "toml"));
         for file in toml {
             match load_file(file) {
-                Ok(rule) => native.push(rule),
+                Ok(rule) => native.push(locked(rule, &lock)),
                 Err(e) => native_errors.push(e),
             }
         }
@@ -139,6 +161,7 @@ pub fn load(args: &RuleArgs) -> anyhow::Result<Loaded> {
             message: e.to_string(),
         })
         .collect();
+    rejected.extend(lock_errors.into_iter().map(|message| Rejection { message }));
     rejected.extend(sigma_errors.iter().map(|e| Rejection {
         message: e.to_string(),
     }));
@@ -152,6 +175,26 @@ pub fn load(args: &RuleArgs) -> anyhow::Result<Loaded> {
         filtered,
         load_seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The rule at the version its lock records.
+fn locked(mut rule: CheckedRule, lock: &Lock) -> CheckedRule {
+    if let Some(entry) = lock.entries.get(&rule.file.rule.id) {
+        rule.version = entry.version;
+    }
+    rule
+}
+
+/// The version lock of a rules folder: `etc/rules.lock.json` in it or beside it, as a repository of
+/// rules lays them out (`rules/` and `etc/`).
+fn lock_near(dir: &Path) -> Option<PathBuf> {
+    let base = if dir.is_file() { dir.parent()? } else { dir };
+    [
+        base.join("etc/rules.lock.json"),
+        base.join("../etc/rules.lock.json"),
+    ]
+    .into_iter()
+    .find(|p| p.is_file())
 }
 
 /// Applies `--status`, `--level` and `--tag`. Rules a kept correlation references stay.

@@ -867,3 +867,59 @@ fn rules_stats_reads_alerts_and_reports_volume_suggestions_and_silent_rules() {
     assert!(stdout.contains("loaded rules never fired:"), "{stdout}");
     assert!(stdout.ends_with("1 lines were not alerts\n"), "{stdout}");
 }
+
+#[test]
+fn alerts_carry_the_version_the_lock_beside_the_rules_records() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("rules")).unwrap();
+    std::fs::create_dir_all(dir.path().join("etc")).unwrap();
+    let name = "privilege_escalation_linux_su_to_root.toml";
+    std::fs::copy(
+        repo().join("rules/privilege_escalation").join(name),
+        dir.path().join("rules").join(name),
+    )
+    .unwrap();
+    let rules = dir.path().join("rules").to_string_lossy().into_owned();
+    let lock = dir.path().join("etc/rules.lock.json");
+    let locked = secops(&["rules", "lock", &rules, "--lock", &lock.to_string_lossy()]);
+    assert_eq!(locked.status.code(), Some(0), "{}", stderr(&locked));
+    // As if the rule had changed six times since it was first locked.
+    let text = std::fs::read_to_string(&lock)
+        .unwrap()
+        .replace("\"version\": 1", "\"version\": 7");
+    std::fs::write(&lock, text).unwrap();
+    let out = secops(&[
+        "detect",
+        "samples/auth.log",
+        "--year",
+        "2023",
+        "--rules",
+        &rules,
+        "--output",
+        "jsonl",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let alert: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(alert["rule.name"], "Successful su to root");
+    assert_eq!(alert["rule.version"], 7);
+    // The bundled pack carries its own lock.
+    let bundled = secops(&[
+        "detect",
+        "samples/auth.log",
+        "--year",
+        "2023",
+        "--output",
+        "jsonl",
+    ]);
+    let first = String::from_utf8_lossy(&bundled.stdout)
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    let alert: serde_json::Value = serde_json::from_str(&first).unwrap();
+    let lock: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(repo().join("etc/rules.lock.json")).unwrap())
+            .unwrap();
+    let id = alert["rule.id"].as_str().unwrap();
+    assert_eq!(alert["rule.version"], lock[id]["version"]);
+}

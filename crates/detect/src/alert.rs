@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use secops_event::{Event, Provenance, Timestamp};
-use secops_rules::{Rule, RuleType, Severity, Threat};
+use secops_rules::{CheckedRule, RuleType, Severity, Threat};
 
 /// Events kept whole in an alert; the provenance of up to [`MAX_PROVENANCE`] is kept besides.
 pub const MAX_EVENTS: usize = 10;
@@ -23,13 +23,14 @@ pub struct RuleInfo {
 }
 
 impl RuleInfo {
-    /// The alert metadata of a native (TOML) rule.
-    pub fn of_rule(rule: &Rule) -> RuleInfo {
+    /// The alert metadata of a native (TOML) rule, at its locked version.
+    pub fn of_rule(checked: &CheckedRule) -> RuleInfo {
+        let rule = &checked.file.rule;
         RuleInfo {
             id: rule.id.clone(),
             name: rule.name.clone(),
             author: rule.author.clone(),
-            version: 1,
+            version: checked.version,
             rule_type: rule.rule_type,
             severity: rule.severity,
             risk_score: rule.risk_score,

@@ -164,7 +164,7 @@ impl CompiledRule {
             }
             None => None,
         };
-        let info = Arc::new(RuleInfo::of_rule(rule));
+        let info = Arc::new(RuleInfo::of_rule(checked));
         Ok(CompiledRule {
             info: info.clone(),
             selector: Selector {

@@ -427,6 +427,8 @@ pub struct CheckedRule {
     pub eql: Option<crate::eql::EqlQuery>,
     /// The threshold, new-terms history or anomaly bucket window.
     pub window: Option<Duration>,
+    /// The rule's version from the version lock (1 until a lock says otherwise).
+    pub version: u32,
 }
 
 impl RuleFile {
@@ -639,6 +641,7 @@ impl RuleFile {
             query,
             eql,
             window,
+            version: 1,
         })
     }
 }

@@ -72,12 +72,7 @@ pub fn mappings(loaded: &ruleset::Loaded) -> Vec<RuleMapping> {
     let mut out: Vec<RuleMapping> = loaded
         .native
         .iter()
-        .map(|rule| {
-            mapping(
-                &RuleInfo::of_rule(&rule.file.rule),
-                !rule.file.tests.is_empty(),
-            )
-        })
+        .map(|rule| mapping(&RuleInfo::of_rule(rule), !rule.file.tests.is_empty()))
         .collect();
     out.extend(loaded.sigma.rules.iter().map(|info| mapping(info, false)));
     out.extend(

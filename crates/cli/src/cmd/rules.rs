@@ -969,7 +969,7 @@ fn list(args: ListArgs) -> anyhow::Result<Outcome> {
             loaded
                 .native
                 .iter()
-                .map(|rule| Arc::new(RuleInfo::of_rule(&rule.file.rule))),
+                .map(|rule| Arc::new(RuleInfo::of_rule(rule))),
         );
         infos.extend(loaded.sigma.rules.iter().cloned());
         infos.extend(loaded.sigma.correlations.iter().map(|c| c.info.clone()));
