@@ -923,3 +923,56 @@ fn alerts_carry_the_version_the_lock_beside_the_rules_records() {
     let id = alert["rule.id"].as_str().unwrap();
     assert_eq!(alert["rule.version"], lock[id]["version"]);
 }
+
+#[test]
+fn rules_validate_finds_fields_the_log_source_never_carries() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(
+        repo().join("rules/privilege_escalation/privilege_escalation_linux_su_to_root.toml"),
+    )
+    .unwrap();
+    let typo = text.replacen("user.effective.name:root", "user.efective.name:root", 1);
+    assert_ne!(typo, text);
+    let file = dir
+        .path()
+        .join("privilege_escalation_linux_su_to_root.toml");
+    std::fs::write(&file, &typo).unwrap();
+    let dir_arg = dir.path().to_string_lossy().into_owned();
+    let validate = |logs: &str| {
+        let out = secops(&[
+            "rules",
+            "validate",
+            &dir_arg,
+            "--no-tests",
+            "--fields-from",
+            logs,
+            "--year",
+            "2023",
+        ]);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, stdout) = validate("samples/auth.log");
+    assert_eq!(code, Some(1), "{stdout}");
+    let line = typo
+        .lines()
+        .position(|l| l.contains("user.efective.name"))
+        .unwrap()
+        + 1;
+    assert!(
+        stdout.contains(&format!(
+            "error[fields] {}:{line}: field user.efective.name occurs in none of the",
+            file.display()
+        )),
+        "{stdout}"
+    );
+    // The correct field is carried: no fields finding for the original rule.
+    std::fs::write(&file, &text).unwrap();
+    let (_, stdout) = validate("samples/auth.log");
+    assert!(!stdout.contains("error[fields]"), "{stdout}");
+    // Logs without events of the rule's source: a warning, not a verdict.
+    let (_, stdout) = validate("samples/access.log");
+    assert!(stdout.contains("warning[fields]"), "{stdout}");
+}

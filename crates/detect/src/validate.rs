@@ -9,16 +9,19 @@
 //! `updated_date`, keeps its type, is not demoted). Across rules: unique ids and names, locked rules
 //! present.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use secops_attack::{Catalogue, Mapping};
-use secops_event::Timestamp;
+use secops_event::{Event, Object, Timestamp, Value};
+use secops_rules::eql::EqlQuery;
 use secops_rules::lock::{rule_hash, Lock};
+use secops_rules::Expr;
 use secops_rules::{
     key_line, CheckedRule, ExceptionType, Expectation, Maturity, RuleFile, RuleTest, RuleType,
 };
 
+use crate::logsource::LogSourceFilter;
 use crate::matcher::Cidr;
 use crate::testing::{run_tests, TestResult};
 
@@ -92,6 +95,10 @@ pub const CHECKS: &[(&str, &str)] = &[
         "lock",
         "changed rules bump updated_date, locked rules keep their type and are not demoted",
     ),
+    (
+        "fields",
+        "every field a rule reads occurs in the given sample events of its log source",
+    ),
 ];
 
 /// What the checks need besides the rules.
@@ -107,6 +114,9 @@ pub struct Options<'a> {
     pub run_tests: bool,
     /// The version lock to check rules against.
     pub lock: Option<&'a Lock>,
+    /// Events of the log sources the rules are for (sample logs): a field a rule reads must occur in an
+    /// event of its log source. `None` skips the field check.
+    pub events: Option<&'a [Event]>,
 }
 
 /// Validates rule files given as (path, text).
@@ -235,6 +245,51 @@ impl Checker<'_> {
         self.tests(rule, options);
         if let Some(lock) = options.lock {
             self.lock(rule, lock);
+        }
+        if let Some(events) = options.events {
+            self.fields(rule, events);
+        }
+    }
+
+    fn fields(&mut self, rule: &CheckedRule, events: &[Event]) {
+        let r = &rule.file.rule;
+        if rule.file.metadata.query_schema_validation == Some(false) {
+            return;
+        }
+        let filter = LogSourceFilter::new(&r.log_source);
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut matched = 0;
+        for event in events.iter().filter(|e| filter.matches(e)) {
+            matched += 1;
+            field_paths(event.fields(), "", &mut seen);
+        }
+        if matched == 0 {
+            self.push(
+                Level::Warning,
+                "fields",
+                Some("product"),
+                "no sample event is of this rule's log source: its fields were not checked".into(),
+            );
+            return;
+        }
+        let mut missing: Vec<String> = rule_fields(rule)
+            .into_iter()
+            .filter(|f| !seen.contains(f.as_str()))
+            .collect();
+        missing.sort();
+        missing.dedup();
+        for field in missing {
+            let line = line_of_text(self.text, &field);
+            self.findings.push(Finding {
+                level: Level::Error,
+                check: "fields",
+                file: self.path.to_path_buf(),
+                line,
+                message: format!(
+                    "field {field} occurs in none of the {matched} sample events of the rule's log source \
+                     (a typo, or a field its logs lack; set query_schema_validation = false to skip)"
+                ),
+            });
         }
     }
 
@@ -601,7 +656,7 @@ impl Checker<'_> {
             }
             let aggregating = match file.rule.rule_type {
                 RuleType::Threshold | RuleType::Correlation => true,
-                RuleType::Eql => matches!(rule.eql, Some(secops_rules::eql::EqlQuery::Sequence(_))),
+                RuleType::Eql => matches!(rule.eql, Some(EqlQuery::Sequence(_))),
                 _ => false,
             };
             if aggregating && negative < 2 {
@@ -664,6 +719,72 @@ impl Checker<'_> {
                 message,
             });
         }
+    }
+}
+
+/// Every dotted path in an object: keys, and keys under nested objects (also inside arrays).
+fn field_paths(object: &Object, prefix: &str, out: &mut HashSet<String>) {
+    for (key, value) in object.iter() {
+        let path = format!("{prefix}{key}");
+        let mut nested = |v: &Value| {
+            if let Value::Object(o) = v {
+                field_paths(o, &format!("{path}."), out);
+            }
+        };
+        match value {
+            Value::Array(items) => items.iter().for_each(&mut nested),
+            other => nested(other),
+        }
+        out.insert(path);
+    }
+}
+
+/// The event fields a native rule reads: its query, group-by, counting and entity fields, exception
+/// entries and indicator mappings.
+fn rule_fields(rule: &CheckedRule) -> Vec<String> {
+    let r = &rule.file.rule;
+    let mut out = Vec::new();
+    if let Some(query) = &rule.query {
+        expr_fields(query, &mut out);
+    }
+    match &rule.eql {
+        Some(EqlQuery::Event(q)) => expr_fields(&q.condition, &mut out),
+        Some(EqlQuery::Sequence(s)) => {
+            for step in s.steps.iter().chain(&s.until) {
+                expr_fields(&step.query.condition, &mut out);
+                out.extend(step.by.iter().map(|f| f.path.clone()));
+            }
+        }
+        None => {}
+    }
+    if let Some(t) = &r.threshold {
+        out.extend(t.field.iter().cloned());
+        out.extend(t.cardinality.iter().map(|c| c.field.clone()));
+        out.extend(t.count_field.iter().cloned());
+    }
+    if let Some(n) = &r.new_terms {
+        out.extend(n.fields.iter().cloned());
+    }
+    if let Some(a) = &r.anomaly {
+        out.extend(a.by.iter().cloned());
+    }
+    if let Some(s) = &r.alert_suppression {
+        out.extend(s.group_by.iter().cloned());
+    }
+    for item in &r.exceptions {
+        out.extend(item.entries.iter().map(|e| e.field.clone()));
+    }
+    for mapping in &r.threat_mapping {
+        out.extend(mapping.entries.iter().map(|e| e.field.clone()));
+    }
+    out
+}
+
+fn expr_fields(expr: &Expr, out: &mut Vec<String>) {
+    match expr {
+        Expr::And(items) | Expr::Or(items) => items.iter().for_each(|e| expr_fields(e, out)),
+        Expr::Not(inner) => expr_fields(inner, out),
+        Expr::Exists { field } | Expr::Compare { field, .. } => out.push(field.path.clone()),
     }
 }
 

@@ -119,6 +119,13 @@ pub struct ValidateArgs {
     /// The version lock to check against (default: etc/rules.lock.json when it exists).
     #[arg(long)]
     lock: Option<PathBuf>,
+    /// Sample logs (files, folders, globs): every field a rule reads must occur in an event of its log
+    /// source there.
+    #[arg(long = "fields-from")]
+    fields_from: Vec<String>,
+    /// Year of the first line of syslog files without years (with --fields-from).
+    #[arg(long)]
+    year: Option<i32>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -606,6 +613,27 @@ fn rule_texts(paths: &[PathBuf]) -> anyhow::Result<RuleTexts> {
     })
 }
 
+/// Every event in the logs (rejected records are skipped; unreadable inputs are errors).
+fn read_events(paths: &[String], year: Option<i32>) -> anyhow::Result<Vec<secops_event::Event>> {
+    let (inputs, errors) = secops_ingest::expand(paths);
+    if let Some(e) = errors.first() {
+        anyhow::bail!("{e}");
+    }
+    let options = secops_ingest::Options { format: None, year };
+    let mut events = Vec::new();
+    for input in &inputs {
+        let read = secops_ingest::read_input(input, &options, &mut |record| {
+            if let Ok(event) = record {
+                events.push(event);
+            }
+        });
+        if let Err(e) = read {
+            eprintln!("skipped: {e}");
+        }
+    }
+    Ok(events)
+}
+
 fn read_lock(path: &std::path::Path) -> anyhow::Result<Lock> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
@@ -763,12 +791,18 @@ fn validate(args: ValidateArgs) -> anyhow::Result<Outcome> {
         .clone()
         .or_else(|| Some(PathBuf::from(DEFAULT_LOCK)).filter(|p| p.exists()));
     let lock = lock_path.as_deref().map(read_lock).transpose()?;
+    let events = if args.fields_from.is_empty() {
+        None
+    } else {
+        Some(read_events(&args.fields_from, args.year)?)
+    };
     let options = validate::Options {
         attack: catalogue.as_ref(),
         now,
         data_root: &args.data_root,
         run_tests: !args.no_tests,
         lock: lock.as_ref(),
+        events: events.as_deref(),
     };
     let (valid, rule_findings) = validate::validate(&files, &options);
     findings.extend(rule_findings);
