@@ -976,3 +976,69 @@ fn rules_validate_finds_fields_the_log_source_never_carries() {
     let (_, stdout) = validate("samples/access.log");
     assert!(stdout.contains("warning[fields]"), "{stdout}");
 }
+
+#[test]
+fn rule_cases_read_ndjson_fixtures_beside_the_rule_and_benign_allowances_need_reasons() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(
+        repo().join("rules/privilege_escalation/privilege_escalation_linux_su_to_root.toml"),
+    )
+    .unwrap();
+    // The rule's own cases give way to fixture-based ones.
+    let head = &text[..text.find("[[test]]").unwrap()];
+    let cases = r#"
+[[test]]
+name = "su to root from the fixture alerts"
+expect = "alert"
+events_file = "fixtures/su_root.ndjson"
+
+[[test]]
+name = "su to another user does not alert"
+expect = "no_alert"
+events_file = "fixtures/su_other.ndjson"
+
+[[test]]
+name = "a missing fixture fails"
+expect = "alert"
+events_file = "fixtures/nowhere.ndjson"
+
+[[test]]
+name = "a benign allowance without a reason fails"
+kind = "benign"
+max_alerts = 2
+events_file = "fixtures/su_other.ndjson"
+"#;
+    std::fs::write(
+        dir.path()
+            .join("privilege_escalation_linux_su_to_root.toml"),
+        format!("{head}{cases}"),
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("fixtures")).unwrap();
+    let event = |user: &str| {
+        format!(
+            "{{\"@timestamp\":\"2026-01-01T00:00:0{}Z\",\"event.module\":\"system\",\"event.dataset\":\"system.auth\",\"process.name\":\"su\",\"event.action\":\"su\",\"event.outcome\":\"success\",\"user.name\":\"alice\",\"user.effective.name\":\"{user}\"}}\n",
+            user.len()
+        )
+    };
+    std::fs::write(dir.path().join("fixtures/su_root.ndjson"), event("root")).unwrap();
+    std::fs::write(dir.path().join("fixtures/su_other.ndjson"), event("backup")).unwrap();
+    let out = secops(&["rules", "test", &dir.path().to_string_lossy()]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("ok    Successful su to root / su to root from the fixture alerts"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("ok    Successful su to root / su to another user does not alert"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("FAIL  Successful su to root / a missing fixture fails"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("nowhere.ndjson: no such file"), "{stdout}");
+    assert!(stdout.contains("needs a reason"), "{stdout}");
+    assert_eq!(stdout.lines().last(), Some("2 passed, 2 failed"));
+}

@@ -4,6 +4,8 @@
 //! come from the rule's log source; events from parsers are routed like any other. `[[test.history]]`
 //! tables (usually with a negative `at`, such as `"-10d"`) come before the events; `[[test.indicators]]`
 //! tables give `threat_match` rules their indicators (indicator field = value or list of values).
+//! `events_file` names an NDJSON fixture of ECS events, relative to the rule's file (or under
+//! `shared/`).
 
 use std::path::{Path, PathBuf};
 
@@ -93,7 +95,17 @@ fn run_one(
             Vec::new(),
         );
     }
-    let (history, events) = match test_events(test, shared) {
+    if test.kind == "benign" && test.max_alerts.unwrap_or(0) > 0 && test.reason.is_none() {
+        return (
+            TestResult::Failed(vec![
+                "a benign case that allows alerts needs a reason (the reviewed known false positive)"
+                    .into(),
+            ]),
+            Vec::new(),
+        );
+    }
+    let rule_dir = rule.path.parent().unwrap_or(Path::new(""));
+    let (history, events) = match test_events(test, shared, rule_dir) {
         Ok(Some(both)) => both,
         Ok(None) => {
             return (
@@ -249,7 +261,11 @@ fn toml_text(value: &toml::Value) -> String {
 /// A case's baseline events and its own events.
 type HistoryAndEvents = (Vec<Event>, Vec<Event>);
 
-fn test_events(test: &RuleTest, shared: &Path) -> Result<Option<HistoryAndEvents>, String> {
+fn test_events(
+    test: &RuleTest,
+    shared: &Path,
+    rule_dir: &Path,
+) -> Result<Option<HistoryAndEvents>, String> {
     let start = Timestamp::parse_rfc3339(test.start.as_deref().unwrap_or(DEFAULT_START))
         .map_err(|e| format!("start: {e}"))?;
     let mut history = Vec::new();
@@ -294,9 +310,31 @@ fn test_events(test: &RuleTest, shared: &Path) -> Result<Option<HistoryAndEvents
         .map_err(|e| e.to_string())?;
     }
     if let Some(file) = &test.events_file {
-        return Err(format!(
-            "events_file {file:?}: not supported yet; inline the events"
-        ));
+        let path = match file.strip_prefix("shared/") {
+            Some(_) => resolve_corpus(shared, file),
+            None => rule_dir.join(file),
+        };
+        if !path.exists() {
+            if file.starts_with("shared/") {
+                return Ok(None);
+            }
+            return Err(format!("events_file {}: no such file", path.display()));
+        }
+        let options = Options {
+            format: Some(Format::Json),
+            year: None,
+        };
+        let mut rejected = None;
+        read_input(&Input::File(path.clone()), &options, &mut |r| match r {
+            Ok(event) => events.push(event),
+            Err(e) => {
+                rejected.get_or_insert(e.to_string());
+            }
+        })
+        .map_err(|e| e.to_string())?;
+        if let Some(reason) = rejected {
+            return Err(format!("events_file {}: {reason}", path.display()));
+        }
     }
     // Stable: events at the same time keep their order of writing.
     events.sort_by_key(|e| e.timestamp());

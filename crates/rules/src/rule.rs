@@ -429,6 +429,8 @@ pub struct CheckedRule {
     pub window: Option<Duration>,
     /// The rule's version from the version lock (1 until a lock says otherwise).
     pub version: u32,
+    /// The file the rule was read from (test fixtures are found relative to it).
+    pub path: std::path::PathBuf,
 }
 
 impl RuleFile {
@@ -642,6 +644,7 @@ impl RuleFile {
             eql,
             window,
             version: 1,
+            path: path.to_path_buf(),
         })
     }
 }
