@@ -194,31 +194,12 @@ impl SigmaSet {
             }
             let start = out.len();
             let scratch = &mut *scratch;
-            if let Some(channel) = event.get_str("winlog.channel") {
-                scratch.channel.clear();
-                scratch
-                    .channel
-                    .extend(channel.chars().flat_map(char::to_lowercase));
-                let id = event
-                    .get(EVENT_ID)
-                    .and_then(Value::as_i64)
-                    .and_then(|i| u32::try_from(i).ok());
-                let routed = self.channels.get(scratch.channel.as_str());
-                let lists = routed.map(|r| r.candidates(id)).unwrap_or([&[], &[]]);
-                let every = self.every_channel.candidates(id);
-                for list in lists.into_iter().chain(every) {
-                    for &unit in list {
-                        self.evaluate(unit, event, scratch, out);
-                    }
-                }
-            }
-            if let Some(module) = event.get_str("event.module") {
-                if let Some(list) = self.modules.get(module) {
-                    for &unit in list {
-                        self.evaluate(unit, event, scratch, out);
-                    }
-                }
-            }
+            // The channel buffer leaves the scratch space while the rest of it is lent to `evaluate`.
+            let mut channel = std::mem::take(&mut scratch.channel);
+            self.each_routed_unit(event, &mut channel, &mut |unit| {
+                self.evaluate(unit, event, scratch, out)
+            });
+            scratch.channel = channel;
             sort_dedup_from(out, start);
         });
     }
@@ -228,15 +209,22 @@ impl SigmaSet {
     /// see in a set of logs.
     pub fn routed(&self, event: &Event, out: &mut Vec<u32>) {
         let start = out.len();
-        let mut visit = |unit: u32| {
+        self.each_routed_unit(event, &mut String::new(), &mut |unit| {
             if let Some(compiled) = self.units.get(unit as usize) {
                 if compiled.conditions.iter().all(|c| c.matches(event)) {
                     out.push(compiled.rule);
                 }
             }
-        };
-        if let Some(channel) = event.get_str("winlog.channel") {
-            let channel = channel.to_lowercase();
+        });
+        sort_dedup_from(out, start);
+    }
+
+    /// Calls `visit` with every unit the event is routed to: by channel (lowercased into `channel`) and
+    /// EventID, and by `event.module`. A unit may come more than once.
+    fn each_routed_unit(&self, event: &Event, channel: &mut String, visit: &mut dyn FnMut(u32)) {
+        if let Some(name) = event.get_str("winlog.channel") {
+            channel.clear();
+            channel.extend(name.chars().flat_map(char::to_lowercase));
             let id = event
                 .get(EVENT_ID)
                 .and_then(Value::as_i64)
@@ -244,16 +232,15 @@ impl SigmaSet {
             let routed = self.channels.get(channel.as_str());
             let lists = routed.map(|r| r.candidates(id)).unwrap_or([&[], &[]]);
             for list in lists.into_iter().chain(self.every_channel.candidates(id)) {
-                list.iter().for_each(|&u| visit(u));
+                list.iter().for_each(|&unit| visit(unit));
             }
         }
         if let Some(list) = event
             .get_str("event.module")
             .and_then(|m| self.modules.get(m))
         {
-            list.iter().for_each(|&u| visit(u));
+            list.iter().for_each(|&unit| visit(unit));
         }
-        sort_dedup_from(out, start);
     }
 
     fn evaluate(&self, unit: u32, event: &Event, scratch: &mut Scratch, out: &mut Vec<u32>) {
