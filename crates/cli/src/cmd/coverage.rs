@@ -183,10 +183,6 @@ pub fn run(mut args: Args) -> anyhow::Result<Outcome> {
 
 /// Reads the logs and lists, by log source, the rules no event of them could reach.
 fn visibility(loaded: &ruleset::Loaded, logs: &[String], year: Option<i32>) -> anyhow::Result<()> {
-    let (inputs, errors) = secops_ingest::expand(logs);
-    if let Some(e) = errors.first() {
-        anyhow::bail!("{e}");
-    }
     let filters: Vec<LogSourceFilter> = loaded
         .native
         .iter()
@@ -195,27 +191,18 @@ fn visibility(loaded: &ruleset::Loaded, logs: &[String], year: Option<i32>) -> a
     let mut native_seen = vec![false; filters.len()];
     let mut sigma_seen = vec![false; loaded.sigma.rules.len()];
     let mut routed = Vec::new();
-    let mut events = 0u64;
-    let options = secops_ingest::Options { format: None, year };
-    for input in &inputs {
-        let read = secops_ingest::read_input(input, &options, &mut |record| {
-            let Ok(event) = record else { return };
-            events += 1;
-            for (seen, filter) in native_seen.iter_mut().zip(&filters) {
-                *seen = *seen || filter.matches(&event);
-            }
-            routed.clear();
-            loaded.sigma.set.routed(&event, &mut routed);
-            for &r in &routed {
-                if let Some(seen) = sigma_seen.get_mut(r as usize) {
-                    *seen = true;
-                }
-            }
-        });
-        if let Err(e) = read {
-            eprintln!("skipped: {e}");
+    let counts = crate::cmd::each_event(logs, year, &mut |event| {
+        for (seen, filter) in native_seen.iter_mut().zip(&filters) {
+            *seen = *seen || filter.matches(&event);
         }
-    }
+        routed.clear();
+        loaded.sigma.set.routed(&event, &mut routed);
+        for &r in &routed {
+            if let Some(seen) = sigma_seen.get_mut(r as usize) {
+                *seen = true;
+            }
+        }
+    })?;
     let mut blind: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     for (rule, seen) in loaded.native.iter().zip(&native_seen) {
         if !seen {
@@ -241,8 +228,9 @@ fn visibility(loaded: &ruleset::Loaded, logs: &[String], year: Option<i32>) -> a
     }
     let total: usize = blind.values().map(Vec::len).sum();
     println!(
-        "\nVisibility: {events} events from {} inputs; {total} of {} rules see none of them",
-        inputs.len(),
+        "\nVisibility: {} events from {} inputs; {total} of {} rules see none of them",
+        counts.events,
+        counts.inputs,
         filters.len() + sigma_seen.len()
     );
     let mut sources: Vec<(&String, &Vec<&str>)> = blind.iter().collect();

@@ -162,7 +162,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             loaded.rejected.len()
         );
     }
-    let now = Timestamp::from_datetime(&chrono_now()).context("the clock is out of range")?;
+    let now = crate::cmd::clock_now()?;
     let indicators = load_indicators(&args.indicators)?;
     let rule_total = loaded.rule_count() + loaded.rejected.len();
     let rules_rejected = loaded.rejected.len();
@@ -375,10 +375,6 @@ fn load_indicators(files: &[PathBuf]) -> anyhow::Result<IndicatorSet> {
         );
     }
     Ok(set)
-}
-
-fn chrono_now() -> chrono::DateTime<chrono::Utc> {
-    chrono::Utc::now()
 }
 
 fn print_alerts(alerts: &[Alert], output: AlertOutput) -> anyhow::Result<()> {

@@ -6,3 +6,58 @@ pub mod detect;
 pub mod formats;
 pub mod ingest;
 pub mod rules;
+
+use secops_event::{Event, Timestamp};
+
+/// The current time as events carry it.
+pub fn clock_now() -> anyhow::Result<Timestamp> {
+    Timestamp::from_datetime(&chrono::Utc::now())
+        .ok_or_else(|| anyhow::anyhow!("the clock is out of range"))
+}
+
+/// What [`each_event`] read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EventCounts {
+    pub inputs: usize,
+    pub events: u64,
+    pub rejected: u64,
+}
+
+/// Calls `f` with every event of the logs (files, folders, globs), in input order. Inputs that cannot
+/// be read are reported and skipped; rejected records are counted, and the first reason of each input
+/// reported.
+pub fn each_event(
+    paths: &[String],
+    year: Option<i32>,
+    f: &mut dyn FnMut(Event),
+) -> anyhow::Result<EventCounts> {
+    let (inputs, errors) = secops_ingest::expand(paths);
+    if let Some(e) = errors.first() {
+        anyhow::bail!("{e}");
+    }
+    let options = secops_ingest::Options { format: None, year };
+    let mut counts = EventCounts {
+        inputs: inputs.len(),
+        ..EventCounts::default()
+    };
+    for input in &inputs {
+        let mut first_rejection = None;
+        let read = secops_ingest::read_input(input, &options, &mut |record| match record {
+            Ok(event) => {
+                counts.events += 1;
+                f(event);
+            }
+            Err(rejection) => {
+                counts.rejected += 1;
+                first_rejection.get_or_insert(rejection.to_string());
+            }
+        });
+        if let Err(e) = read {
+            eprintln!("skipped: {e}");
+        }
+        if let Some(rejection) = first_rejection {
+            eprintln!("rejected: {rejection}");
+        }
+    }
+    Ok(counts)
+}

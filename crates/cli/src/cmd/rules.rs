@@ -613,24 +613,14 @@ fn rule_texts(paths: &[PathBuf]) -> anyhow::Result<RuleTexts> {
     })
 }
 
-/// Every event in the logs (rejected records are skipped; unreadable inputs are errors).
+/// Every event in the sample logs.
 fn read_events(paths: &[String], year: Option<i32>) -> anyhow::Result<Vec<secops_event::Event>> {
-    let (inputs, errors) = secops_ingest::expand(paths);
-    if let Some(e) = errors.first() {
-        anyhow::bail!("{e}");
-    }
-    let options = secops_ingest::Options { format: None, year };
     let mut events = Vec::new();
-    for input in &inputs {
-        let read = secops_ingest::read_input(input, &options, &mut |record| {
-            if let Ok(event) = record {
-                events.push(event);
-            }
-        });
-        if let Err(e) = read {
-            eprintln!("skipped: {e}");
-        }
-    }
+    let counts = crate::cmd::each_event(paths, year, &mut |event| events.push(event))?;
+    eprintln!(
+        "sample logs: {} events, {} records rejected, from {} inputs",
+        counts.events, counts.rejected, counts.inputs
+    );
     Ok(events)
 }
 
@@ -770,8 +760,7 @@ fn parse_now(text: Option<&str>) -> anyhow::Result<Timestamp> {
         Some(text) => {
             Timestamp::parse_rfc3339(text).map_err(|e| anyhow::anyhow!("--now {text:?}: {e}"))
         }
-        None => Timestamp::from_datetime(&chrono::Utc::now())
-            .ok_or_else(|| anyhow::anyhow!("the clock is out of range")),
+        None => crate::cmd::clock_now(),
     }
 }
 
