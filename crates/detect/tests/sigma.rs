@@ -31,6 +31,11 @@ fn events(jsonl: &str) -> Vec<Event> {
 fn alerts_for(documents: &[SigmaDocument], events: &[Event]) -> Vec<Alert> {
     let compiled = sigma::compile(documents, &Mapping::bundled());
     assert!(compiled.rejected.is_empty(), "{:?}", compiled.rejected);
+    run_engine(compiled, events)
+}
+
+/// The alerts of compiled Sigma rules over the events.
+fn run_engine(compiled: sigma::CompiledSigma, events: &[Event]) -> Vec<Alert> {
     let now = Timestamp::parse_rfc3339("2026-11-22T00:00:00Z").unwrap();
     let (mut engine, _) = Engine::with_sigma(&[], compiled, now, &IndicatorSet::default());
     let mut alerts = Vec::new();
@@ -297,13 +302,7 @@ fn run_with(mapping: &Mapping, yaml: &str, jsonl: &str) -> Result<usize, String>
     if let Some(r) = compiled.rejected.first() {
         return Err(r.reason.clone());
     }
-    let now = Timestamp::parse_rfc3339("2026-11-22T00:00:00Z").unwrap();
-    let (mut engine, _) = Engine::with_sigma(&[], compiled, now, &IndicatorSet::default());
-    let mut alerts = Vec::new();
-    for event in events(jsonl) {
-        engine.process(&event, &mut alerts);
-    }
-    Ok(alerts.len())
+    Ok(run_engine(compiled, &events(jsonl)).len())
 }
 
 #[test]
