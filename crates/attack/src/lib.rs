@@ -16,17 +16,18 @@ use std::path::{Path, PathBuf};
 /// An ATT&CK bundle that cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum AttackError {
-    #[error("{path}: {source}")]
+    // The cause is part of the message (not a `source`), so it is said once in error chains.
+    #[error("{}: {error}", path.display())]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("{path}: not a STIX bundle: {source}")]
+    #[error("{}: not a STIX bundle: {error}", path.display())]
     Json {
         path: PathBuf,
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
-    #[error("{path}: {message}")]
+    #[error("{}: {message}", path.display())]
     Content { path: PathBuf, message: String },
 }
 
@@ -96,16 +97,16 @@ impl Catalogue {
         } else {
             path.to_path_buf()
         };
-        let bytes = std::fs::read(&file).map_err(|source| AttackError::Io {
+        let bytes = std::fs::read(&file).map_err(|error| AttackError::Io {
             path: file.clone(),
-            source,
+            error,
         })?;
         let name = file
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         stix::parse(&bytes, &name).map_err(|e| match e {
-            stix::ParseError::Json(source) => AttackError::Json { path: file, source },
+            stix::ParseError::Json(error) => AttackError::Json { path: file, error },
             stix::ParseError::Content(message) => AttackError::Content {
                 path: file,
                 message,
@@ -273,9 +274,9 @@ fn on_platforms(technique: &Technique, platforms: &[String]) -> bool {
 
 /// The bundle in a folder: `enterprise-attack*.json`, the last by name (the newest release).
 fn bundle_in(dir: &Path) -> Result<PathBuf, AttackError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| AttackError::Io {
+    let entries = std::fs::read_dir(dir).map_err(|error| AttackError::Io {
         path: dir.to_path_buf(),
-        source,
+        error,
     })?;
     let mut found: Vec<PathBuf> = entries
         .flatten()
