@@ -45,6 +45,9 @@ enum Command {
     /// Measure throughput and peak memory.
     #[command(subcommand)]
     Bench(cmd::bench::Bench),
+    /// Convert Sigma rules to native rules, and export native rules as Sigma.
+    #[command(subcommand)]
+    Sigma(cmd::sigma::Sigma),
     /// ATT&CK coverage of the rules: terminal matrix, Navigator layer, HTML heatmap, gaps.
     Coverage(cmd::coverage::Args),
 }
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
         Command::Formats => cmd::formats::run(),
         Command::Bench(bench) => cmd::bench::run(bench),
         Command::Coverage(args) => cmd::coverage::run(args),
+        Command::Sigma(command) => cmd::sigma::run(command),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

@@ -1042,3 +1042,160 @@ events_file = "fixtures/su_other.ndjson"
     assert!(stdout.contains("needs a reason"), "{stdout}");
     assert_eq!(stdout.lines().last(), Some("2 passed, 2 failed"));
 }
+
+#[test]
+fn sigma_convert_writes_native_rules_that_pass_their_regression_samples() {
+    let Some(sigma) = shared("corpus/sigma") else {
+        return;
+    };
+    let Some(attack) = shared("corpus/attack") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let folder = sigma.join("rules/windows/process_creation");
+    let out = secops(&[
+        "sigma",
+        "convert",
+        folder.to_str().unwrap(),
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--attack",
+        attack.to_str().unwrap(),
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let converted: usize = err
+        .lines()
+        .find_map(|l| l.strip_prefix("converted "))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("a summary line");
+    assert!(converted > 1_000, "{converted}");
+    // An encoded-PowerShell rule lands under its tactic with Sigma's provenance, ATT&CK names from the
+    // bundle and its regression sample beside it.
+    let file = dir
+        .path()
+        .join("execution/execution_suspicious_encoded_powershell_command_line.toml");
+    let text = std::fs::read_to_string(&file).expect("the converted rule");
+    assert!(text.contains("language = \"sigma\""), "{text}");
+    assert!(text.contains("kind = \"sigma\""), "{text}");
+    assert!(text.contains("license = \"DRL-1.1\""), "{text}");
+    assert!(text.contains("name = \"PowerShell\""), "{text}");
+    assert!(
+        text.contains("[rule.detection.selection]") || text.contains("[[rule.detection."),
+        "{text}"
+    );
+    // The converted folder tests green: every regression sample matches its converted rule.
+    let test = secops(&["rules", "test", dir.path().to_str().unwrap()]);
+    let report = String::from_utf8_lossy(&test.stdout).into_owned();
+    assert_eq!(test.status.code(), Some(0), "{report}{}", stderr(&test));
+    let last = report.lines().last().unwrap_or("");
+    assert!(last.ends_with("passed, 0 failed"), "{last}");
+    assert!(!last.starts_with("0 passed"), "{last}");
+    // Converting again does not overwrite without --force.
+    let again = secops(&[
+        "sigma",
+        "convert",
+        sigma
+            .join("rules/windows/process_creation/proc_creation_win_powershell_base64_encoded_cmd.yml")
+            .to_str()
+            .unwrap(),
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        stderr(&again).contains("exists (--force replaces it)"),
+        "{}",
+        stderr(&again)
+    );
+}
+
+#[test]
+fn sigma_convert_refuses_a_rule_that_cannot_run_and_names_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let rule = dir.path().join("mac.yml");
+    std::fs::write(
+        &rule,
+        "title: Mac rule\nlogsource:\n    product: macos\n    category: process_creation\n\
+         detection:\n    selection:\n        Image|endswith: /osascript\n    condition: selection\n",
+    )
+    .unwrap();
+    let broken = dir.path().join("broken.yml");
+    std::fs::write(
+        &broken,
+        "title: Broken\nlogsource:\n    product: windows\n    category: process_creation\n\
+         detection:\n    selection:\n        Image|sideways: x\n    condition: selection\n",
+    )
+    .unwrap();
+    let out = secops(&[
+        "sigma",
+        "convert",
+        dir.path().to_str().unwrap(),
+        "--out",
+        dir.path().join("out").to_str().unwrap(),
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("mac.yml: will not run, so not converted: no log source is mapped for category 'process_creation' of product 'macos'"),
+        "{err}"
+    );
+    assert!(
+        err.contains("broken.yml: detection.selection.Image|sideways: unknown modifier 'sideways'"),
+        "{err}"
+    );
+    assert!(
+        err.contains("converted 0 rule(s), 2 file(s) failed"),
+        "{err}"
+    );
+}
+
+#[test]
+fn sigma_export_writes_the_pack_as_sigma_that_loads_back_and_names_what_has_no_sigma_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = secops(&["sigma", "export", "--out", dir.path().to_str().unwrap()]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains(
+            "credential_access_ssh_brute_force_then_success.toml: EQL sequences have no Sigma form"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("new_terms rules have no Sigma form"), "{err}");
+    let yaml = std::fs::read_to_string(dir.path().join("execution_windows_encoded_powershell.yml"))
+        .expect("the exported rule");
+    assert!(yaml.contains("category: process_creation"), "{yaml}");
+    assert!(yaml.contains("- attack.t1059.001"), "{yaml}");
+    // A threshold rule becomes a base rule and an event_count correlation.
+    let burst = std::fs::read_to_string(
+        dir.path()
+            .join("credential_access_windows_logon_failure_burst.yml"),
+    )
+    .expect("the exported threshold rule");
+    assert!(burst.contains("type: event_count"), "{burst}");
+    // The exported folder runs as Sigma: attacks in the sample logs of Windows, Linux and AWS still
+    // alert.
+    let detect = secops(&[
+        "detect",
+        "samples",
+        "--rules",
+        dir.path().to_str().unwrap(),
+        "--output",
+        "jsonl",
+    ]);
+    let alerts = String::from_utf8_lossy(&detect.stdout).into_owned();
+    for title in [
+        "PowerShell Run with an Encoded Command",
+        "Windows Security Log Cleared",
+        "Local Account Created on a Linux Host",
+        "AWS Security Group Opened to the Internet",
+    ] {
+        assert!(
+            alerts.contains(title),
+            "{title}: {alerts}{}",
+            stderr(&detect)
+        );
+    }
+}

@@ -10,7 +10,7 @@ use secops_rules::CheckedRule;
 use crate::alert::Alert;
 use crate::rule::{CompiledRule, Runtime, Selection, Selector};
 use crate::sigma::set::sort_dedup_from;
-use crate::sigma::{CompiledSigma, Ref, SigmaSet};
+use crate::sigma::{CompiledSigma, Mapping, Ref, SigmaSet};
 use crate::threat_match::IndicatorSet;
 use crate::CompileError;
 
@@ -56,8 +56,12 @@ impl Engine {
     ) -> (Engine, Vec<(String, CompileError)>) {
         let mut compiled = Vec::new();
         let mut errors = Vec::new();
+        let mapping = sigma
+            .mapping
+            .as_deref()
+            .unwrap_or_else(|| Mapping::shared_bundled());
         for rule in rules {
-            match CompiledRule::compile_with(rule, now, indicators) {
+            match CompiledRule::compile_mapped(rule, now, indicators, mapping) {
                 Ok(c) => compiled.push(c),
                 Err(e) => errors.push((rule.file.rule.id.clone(), e)),
             }

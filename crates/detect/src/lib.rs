@@ -11,8 +11,10 @@
 
 mod alert;
 mod anomaly;
+pub mod convert;
 mod engine;
 mod exceptions;
+pub mod export;
 mod glob;
 mod logsource;
 pub mod matcher;

@@ -15,7 +15,7 @@ use crate::logsource::LogSourceFilter;
 use crate::matcher::{compile_event_query, Matcher};
 use crate::new_terms::NewTermsState;
 use crate::sequence::SequenceState;
-use crate::sigma::CorrelationState;
+use crate::sigma::{compile_detection, CorrelationState, Mapping, SigmaSet};
 use crate::threat_match::{IndicatorSet, ThreatMatchState};
 use crate::threshold::{Crossing, ThresholdState};
 use crate::{CompileError, Duration};
@@ -31,8 +31,39 @@ pub struct CompiledRule {
 #[derive(Debug)]
 pub struct Selector {
     source: LogSourceFilter,
-    condition: Matcher,
+    condition: Condition,
     exceptions: Exceptions,
+}
+
+/// What an event must satisfy, in the rule's language.
+#[derive(Debug)]
+enum Condition {
+    /// KQL or EQL, after the log-source filter.
+    Query(Matcher),
+    /// A Sigma detection (`language = "sigma"`): routed to its targets by the Sigma mapping, which
+    /// stands for the log-source filter.
+    Sigma(Box<SigmaSet>),
+}
+
+impl Condition {
+    fn matches(&self, event: &Event) -> bool {
+        match self {
+            Condition::Query(matcher) => matcher.matches(event),
+            Condition::Sigma(set) => {
+                let mut matched = Vec::new();
+                set.matches(event, &mut matched);
+                !matched.is_empty()
+            }
+        }
+    }
+
+    /// For events taken to be of the rule's log source: Sigma detections skip routing.
+    fn matches_in_source(&self, event: &Event) -> bool {
+        match self {
+            Condition::Query(matcher) => matcher.matches(event),
+            Condition::Sigma(set) => set.matches_unrouted(event),
+        }
+    }
 }
 
 /// The stateful half of a rule: its type's state, alert suppression and counts. Fed selected events in
@@ -95,24 +126,45 @@ impl CompiledRule {
         CompiledRule::compile_with(checked, now, &IndicatorSet::default())
     }
 
-    /// Compiles a checked rule, giving `threat_match` rules the indicators to match.
+    /// Compiles a checked rule, giving `threat_match` rules the indicators to match; Sigma detections
+    /// map through the bundled Sigma mapping.
     pub fn compile_with(
         checked: &CheckedRule,
         now: Timestamp,
         indicators: &IndicatorSet,
+    ) -> Result<CompiledRule, CompileError> {
+        CompiledRule::compile_mapped(checked, now, indicators, Mapping::shared_bundled())
+    }
+
+    /// Compiles a checked rule; a Sigma detection (`language = "sigma"`) maps to events through
+    /// `mapping`.
+    pub fn compile_mapped(
+        checked: &CheckedRule,
+        now: Timestamp,
+        indicators: &IndicatorSet,
+        mapping: &Mapping,
     ) -> Result<CompiledRule, CompileError> {
         let rule = &checked.file.rule;
         let unsupported = |what: &str| CompileError::Unsupported {
             rule: rule.id.clone(),
             what: what.to_string(),
         };
+        let sigma = match &checked.sigma {
+            Some(detection) => Some(
+                compile_detection(detection, mapping)
+                    .map_err(|reason| CompileError::Query(format!("sigma detection: {reason}")))?,
+            ),
+            None => None,
+        };
         let (condition, kind) = match (&checked.query, &checked.eql) {
-            (_, Some(EqlQuery::Event(query))) => (compile_event_query(query)?, Kind::Query),
+            (_, Some(EqlQuery::Event(query))) => {
+                (Condition::Query(compile_event_query(query)?), Kind::Query)
+            }
             (_, Some(EqlQuery::Sequence(sequence))) => {
                 let state = SequenceState::new(sequence)?;
-                (state.selector(), Kind::Sequence(state))
+                (Condition::Query(state.selector()), Kind::Sequence(state))
             }
-            (Some(expr), None) => {
+            (query, None) => {
                 let kind = match (rule.rule_type, &rule.threshold, checked.window) {
                     (RuleType::Query, ..) => Kind::Query,
                     (RuleType::Threshold, Some(spec), Some(window)) => {
@@ -134,13 +186,16 @@ impl CompiledRule {
                     )),
                     (other, ..) => return Err(unsupported(&format!("rule type {other:?}"))),
                 };
-                (Matcher::compile(expr)?, kind)
-            }
-            (None, None) => {
-                return Err(unsupported(&format!(
-                    "{:?} rules without a KQL or EQL query",
-                    rule.rule_type
-                )))
+                match (query, sigma) {
+                    (Some(expr), _) => (Condition::Query(Matcher::compile(expr)?), kind),
+                    (None, Some(set)) => (Condition::Sigma(Box::new(set)), kind),
+                    (None, None) => {
+                        return Err(unsupported(&format!(
+                            "{:?} rules without a KQL, EQL or Sigma condition",
+                            rule.rule_type
+                        )))
+                    }
+                }
             }
         };
         let suppression = match &rule.alert_suppression {
@@ -165,10 +220,15 @@ impl CompiledRule {
             None => None,
         };
         let info = Arc::new(RuleInfo::of_rule(checked));
+        // A Sigma detection's targets already say which events it may see.
+        let source = match condition {
+            Condition::Query(_) => LogSourceFilter::new(&rule.log_source),
+            Condition::Sigma(_) => LogSourceFilter::default(),
+        };
         Ok(CompiledRule {
             info: info.clone(),
             selector: Selector {
-                source: LogSourceFilter::new(&rule.log_source),
+                source,
                 condition,
                 exceptions: Exceptions::compile(&rule.exceptions, now)?,
             },
@@ -194,7 +254,7 @@ impl CompiledRule {
             selector: Selector {
                 source: LogSourceFilter::default(),
                 // Never selects by itself.
-                condition: Matcher::Or(Vec::new()),
+                condition: Condition::Query(Matcher::Or(Vec::new())),
                 exceptions: Exceptions::default(),
             },
             runtime: Runtime {
@@ -237,14 +297,22 @@ impl Selector {
     /// Does the event reach the rule's state?
     pub fn select(&self, event: &Event) -> Selection {
         if self.source.matches(event) {
-            self.select_in_source(event)
+            self.select_routed(event)
         } else {
             Selection::Skipped
         }
     }
 
     fn select_in_source(&self, event: &Event) -> Selection {
-        if !self.condition.matches(event) {
+        self.select_if(self.condition.matches_in_source(event), event)
+    }
+
+    fn select_routed(&self, event: &Event) -> Selection {
+        self.select_if(self.condition.matches(event), event)
+    }
+
+    fn select_if(&self, condition_holds: bool, event: &Event) -> Selection {
+        if !condition_holds {
             Selection::Skipped
         } else if !self.exceptions.is_empty() && self.exceptions.matches(event) {
             Selection::Excepted

@@ -75,6 +75,9 @@ pub struct Rule {
     pub rule_type: RuleType,
     pub language: Option<Language>,
     pub query: Option<Spanned<String>>,
+    /// `language = "sigma"`: a Sigma detection verbatim (identifiers as tables or arrays of tables, keys
+    /// with their `|modifiers`, `condition`); a null value is written `{ null = true }`.
+    pub detection: Option<toml::Table>,
     pub log_source: LogSource,
     #[serde(default)]
     pub index: Vec<String>,
@@ -425,6 +428,8 @@ pub struct CheckedRule {
     pub query: Option<Expr>,
     /// The parsed EQL query (for `language = "eql"`).
     pub eql: Option<crate::eql::EqlQuery>,
+    /// The Sigma detection (for `language = "sigma"`), its log source the rule's.
+    pub sigma: Option<crate::sigma::SigmaRule>,
     /// The threshold, new-terms history or anomaly bucket window.
     pub window: Option<Duration>,
     /// The rule's version from the version lock (1 until a lock says otherwise).
@@ -484,8 +489,21 @@ impl RuleFile {
                 Some(expr)
             }
             (Some(Language::Eql), Some(_)) => None,
-            (Some(Language::Sigma), _) => None,
+            (Some(Language::Sigma), None) => None,
+            (Some(Language::Sigma), Some(_)) => return Err(error(
+                "rule.query",
+                find_key(text, "query"),
+                "language = \"sigma\" rules hold their detection in [rule.detection], not query"
+                    .into(),
+            )),
             (_, None) if matches!(rule.rule_type, RuleType::Correlation) => None,
+            (_, None) if rule.detection.is_some() => {
+                return Err(error(
+                    "rule.detection",
+                    None,
+                    "[rule.detection] needs language = \"sigma\"".into(),
+                ))
+            }
             (_, None) => return Err(error("rule.query", None, "the rule has no query".into())),
             (Some(Language::Kql) | None, Some(_)) => {
                 return Err(error(
@@ -519,6 +537,37 @@ impl RuleFile {
             }
             _ => None,
         };
+        let sigma = match (rule.language, &rule.detection) {
+            (Some(Language::Sigma), Some(detection)) => {
+                Some(self.sigma_rule(path, text, detection)?)
+            }
+            (Some(Language::Sigma), None) => {
+                return Err(error(
+                    "rule.detection",
+                    None,
+                    "a language = \"sigma\" rule needs a [rule.detection] table".into(),
+                ))
+            }
+            (_, Some(_)) => {
+                return Err(error(
+                    "rule.detection",
+                    None,
+                    "[rule.detection] needs language = \"sigma\"".into(),
+                ))
+            }
+            _ => None,
+        };
+        if sigma.is_some() && matches!(rule.rule_type, RuleType::Eql | RuleType::Correlation) {
+            return Err(error(
+                "rule.language",
+                find_key(text, "language"),
+                format!(
+                    "language = \"sigma\" selects events for query, threshold, new_terms, anomaly and \
+                     threat_match rules, not {}",
+                    rule.rule_type.as_str()
+                ),
+            ));
+        }
         let table = |name: &str, present: bool| -> Result<(), RuleError> {
             if !present {
                 return Err(error(
@@ -642,9 +691,52 @@ impl RuleFile {
             file: self,
             query,
             eql,
+            sigma,
             window,
             version: 1,
             path: path.to_path_buf(),
+        })
+    }
+}
+
+impl RuleFile {
+    /// The `[rule.detection]` table as a Sigma rule of the rule's log source, with errors located at the
+    /// detection key they concern.
+    fn sigma_rule(
+        &self,
+        path: &Path,
+        text: &str,
+        detection: &toml::Table,
+    ) -> Result<crate::sigma::SigmaRule, RuleError> {
+        use crate::sigma::{self, yaml::Yaml};
+        let rule = &self.rule;
+        let meta = sigma::Meta {
+            title: rule.name.clone(),
+            id: Some(rule.id.clone()),
+            description: Some(rule.description.clone()),
+            author: Some(rule.author.join(", ")),
+            ..sigma::Meta::default()
+        };
+        let yaml = Yaml::from_toml(&toml::Value::Table(detection.clone()));
+        sigma::rule_from_detection(path, meta, rule.log_source.clone(), &yaml).map_err(|e| {
+            // `detection.selection.Image|endswith` -> the line of that key under [rule.detection...].
+            let key = e.key.map(|k| format!("rule.{k}"));
+            let line = key
+                .as_deref()
+                .and_then(|k| k.rsplit('.').next())
+                .and_then(|last| {
+                    let last = last.split('[').next().unwrap_or(last);
+                    find_key(text, last)
+                        .or_else(|| find_key(text, &format!("\"{last}\"")))
+                        .or_else(|| find_key(text, &format!("'{last}'")))
+                })
+                .map(|o| line_of(text, o));
+            RuleError {
+                file: path.to_path_buf(),
+                line,
+                key,
+                message: e.message,
+            }
         })
     }
 }

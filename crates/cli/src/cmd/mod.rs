@@ -6,6 +6,7 @@ pub mod detect;
 pub mod formats;
 pub mod ingest;
 pub mod rules;
+pub mod sigma;
 
 use secops_event::{Event, Timestamp};
 

@@ -92,6 +92,9 @@ impl<'a> Fields<'a> {
                 let name = fields.get(name).map_or(name, String::as_str);
                 match system_fields.get(name) {
                     Some(path) => FieldRef::Path(path.clone()),
+                    // EventData names have no dots: a dotted name is the event's own field (ECS,
+                    // `process.command_line`), as rules exported from our native format name them.
+                    None if name.contains('.') => FieldRef::Path(name.to_string()),
                     None => FieldRef::WinData(name.to_string()),
                 }
             }
@@ -438,7 +441,10 @@ pub fn lookup<'a>(field: &FieldRef, event: &'a Event) -> Option<&'a Value> {
     match field {
         FieldRef::Path(path) => event.get(path),
         FieldRef::WinData(name) => {
-            let root = event.fields().get("Event")?.as_object()?;
+            let Some(root) = event.fields().get("Event").and_then(Value::as_object) else {
+                // Events written by hand (rule test cases) may hold the path as one dotted key.
+                return event.get(&format!("Event.EventData.{name}"));
+            };
             if let Some(v) = root
                 .get("EventData")
                 .and_then(Value::as_object)
@@ -461,8 +467,33 @@ impl ItemTest {
             return self.matches_keywords(fields.as_deref(), event);
         }
         let value = lookup(&self.field, event);
+        if value.is_none() {
+            if let FieldRef::Path(path) = &self.field {
+                // A path through arrays of objects (CloudTrail's `...items.cidrIp`): any element.
+                let mut found = Vec::new();
+                event.fields().lookup_all(path, &mut found);
+                if !found.is_empty() {
+                    return self.matches_any(&found, event);
+                }
+            }
+        }
         let test = |alternatives: &Vec<Val>| {
             alternatives.iter().any(|v| v.matches(value, event)) != self.negate
+        };
+        if self.all {
+            self.values.iter().all(test)
+        } else {
+            self.values.iter().any(test)
+        }
+    }
+
+    /// The item over several values of its field: each value list holds when any value matches.
+    fn matches_any(&self, values: &[&Value], event: &Event) -> bool {
+        let test = |alternatives: &Vec<Val>| {
+            values
+                .iter()
+                .any(|value| alternatives.iter().any(|a| a.matches(Some(value), event)))
+                != self.negate
         };
         if self.all {
             self.values.iter().all(test)

@@ -193,6 +193,13 @@ impl Target {
 }
 
 impl Mapping {
+    /// The bundled mapping, read once per process (native rules in the Sigma language compile with it
+    /// unless a user mapping is given).
+    pub fn shared_bundled() -> &'static Mapping {
+        static BUNDLED_MAPPING: std::sync::OnceLock<Mapping> = std::sync::OnceLock::new();
+        BUNDLED_MAPPING.get_or_init(Mapping::bundled)
+    }
+
     /// The bundled mapping.
     pub fn bundled() -> Mapping {
         // The bundled file is checked by a unit test; should it ever fail to load, no source maps.
@@ -310,26 +317,29 @@ impl Mapping {
         if !targets.is_empty() {
             return Ok(targets);
         }
-        // Other sources: entries whose product, category and service are exactly the rule's.
-        for file in &self.files {
-            for entry in &file.source {
-                let service_matches = match (entry.service.as_deref(), service) {
-                    (Some("*"), Some(_)) => true,
-                    (a, b) => a == b,
-                };
-                if entry.product.as_deref() == product
-                    && entry.category.as_deref() == category
-                    && service_matches
-                {
-                    targets.push(generic_target(
-                        entry,
-                        service.unwrap_or(""),
-                        self.field_list(&entry.event_fields),
-                    ));
+        // Other sources: entries whose product, category and service are exactly the rule's; failing
+        // those, entries for any service of the product (`service = "*"`).
+        for any_service in [false, true] {
+            for file in &self.files {
+                for entry in &file.source {
+                    let service_matches = match (entry.service.as_deref(), service) {
+                        (Some("*"), Some(_)) => any_service,
+                        (a, b) => a == b && !any_service,
+                    };
+                    if entry.product.as_deref() == product
+                        && entry.category.as_deref() == category
+                        && service_matches
+                    {
+                        targets.push(generic_target(
+                            entry,
+                            service.unwrap_or(""),
+                            self.field_list(&entry.event_fields),
+                        ));
+                    }
                 }
-            }
-            if !targets.is_empty() {
-                return Ok(targets);
+                if !targets.is_empty() {
+                    return Ok(targets);
+                }
             }
         }
         match (product, category) {

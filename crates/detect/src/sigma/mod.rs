@@ -40,6 +40,9 @@ pub struct CompiledSigma {
     /// Correlations in dependency order (a chained correlation after those it references).
     pub correlations: Vec<CompiledCorrelation>,
     pub rejected: Vec<Rejected>,
+    /// The mapping the rules were compiled with (`None`: the bundled one); native rules in the Sigma
+    /// language compile with the same.
+    pub mapping: Option<Arc<Mapping>>,
 }
 
 /// A compiled correlation rule.
@@ -53,7 +56,10 @@ pub struct CompiledCorrelation {
 
 /// Compiles documents against a log-source mapping. Rules that cannot run are returned in `rejected`.
 pub fn compile(documents: &[SigmaDocument], mapping: &Mapping) -> CompiledSigma {
-    let mut out = CompiledSigma::default();
+    let mut out = CompiledSigma {
+        mapping: Some(Arc::new(mapping.clone())),
+        ..CompiledSigma::default()
+    };
     let mut units = Vec::new();
     let mut base: Vec<&SigmaRule> = Vec::new();
     let mut targets_of: Vec<Vec<Target>> = Vec::new();
@@ -221,6 +227,17 @@ pub fn compile(documents: &[SigmaDocument], mapping: &Mapping) -> CompiledSigma 
         }
     }
     out
+}
+
+/// One rule's detection on its own (a native rule with `language = "sigma"`): its targets through
+/// `mapping`, checked for reach as Sigma files are, indexed in a set of its own.
+pub fn compile_detection(rule: &SigmaRule, mapping: &Mapping) -> Result<SigmaSet, String> {
+    let targets = reachable(rule, mapping.resolve(&rule.logsource)?)?;
+    let units = targets
+        .iter()
+        .map(|t| compile::compile(rule, 0, t))
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(SigmaSet::new(units))
 }
 
 /// The targets on which the rule can match, given the fields their events carry. An error when there

@@ -204,6 +204,12 @@ impl SigmaSet {
         });
     }
 
+    /// Whether any unit's condition holds on an event taken to be of its log source, unrouted (test
+    /// events that name no source).
+    pub fn matches_unrouted(&self, event: &Event) -> bool {
+        self.units.iter().any(|unit| unit.tree.matches(event))
+    }
+
     /// Pushes the index of every rule whose log source the event belongs to (routed to one of its
     /// targets, whose extra equalities hold), whether or not its condition matches: what the rules can
     /// see in a set of logs.

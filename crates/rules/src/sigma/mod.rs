@@ -302,10 +302,60 @@ fn parse_document(
         }
         None => return Err((Some("logsource".into()), "missing (required)".into())),
     };
-    let Some(Yaml::Map(detection)) = document.get("detection") else {
+    let Some(detection) = document.get("detection") else {
         return Err((
             Some("detection".into()),
             "missing or not a mapping (required)".into(),
+        ));
+    };
+    let (identifiers, searches, condition) = parse_detection(detection, placeholders)?;
+    let fields = string_list(document, "fields")?;
+    Ok(SigmaDocument::Rule(SigmaRule {
+        file: path.to_path_buf(),
+        meta,
+        logsource,
+        identifiers,
+        searches,
+        condition,
+        fields,
+    }))
+}
+
+/// A rule from a detection written elsewhere than a Sigma file (a native rule's `[rule.detection]`,
+/// `language = "sigma"`): the same identifiers, modifiers and condition, checked the same way.
+pub fn rule_from_detection(
+    path: &Path,
+    meta: Meta,
+    logsource: LogSource,
+    detection: &Yaml,
+) -> Result<SigmaRule, SigmaError> {
+    let (identifiers, searches, condition) = parse_detection(detection, &Placeholders::new())
+        .map_err(|(key, message)| SigmaError {
+            file: path.to_path_buf(),
+            document: None,
+            key,
+            message,
+        })?;
+    Ok(SigmaRule {
+        file: path.to_path_buf(),
+        meta,
+        logsource,
+        identifiers,
+        searches,
+        condition,
+        fields: Vec::new(),
+    })
+}
+
+/// The `detection` mapping: search identifiers in order, what each searches for, and the condition.
+fn parse_detection(
+    detection: &Yaml,
+    placeholders: &Placeholders,
+) -> Result<(Vec<String>, Vec<Search>, Condition), DocError> {
+    let Yaml::Map(detection) = detection else {
+        return Err((
+            Some("detection".into()),
+            format!("is {}, not a mapping", detection.kind()),
         ));
     };
     let mut identifiers = Vec::new();
@@ -344,16 +394,7 @@ fn parse_document(
         None => Err("missing (required)".into()),
     }
     .map_err(at("detection.condition"))?;
-    let fields = string_list(document, "fields")?;
-    Ok(SigmaDocument::Rule(SigmaRule {
-        file: path.to_path_buf(),
-        meta,
-        logsource,
-        identifiers,
-        searches,
-        condition,
-        fields,
-    }))
+    Ok((identifiers, searches, condition))
 }
 
 fn parse_search(value: &Yaml, placeholders: &Placeholders, key: &str) -> Result<Search, DocError> {

@@ -173,3 +173,211 @@ impl<'de> Visitor<'de> for YamlVisitor {
         Ok(Yaml::Map(entries))
     }
 }
+
+/// TOML has no null: a Sigma `null` value is written `{ null = true }` in a native rule's
+/// `[rule.detection]` (a value is never a table in Sigma, so the form cannot be mistaken).
+const TOML_NULL_KEY: &str = "null";
+
+impl Yaml {
+    /// A `[rule.detection]` value read from TOML. Dates and times become their text.
+    pub fn from_toml(value: &toml::Value) -> Yaml {
+        match value {
+            toml::Value::String(s) => Yaml::Str(s.clone()),
+            toml::Value::Integer(i) => Yaml::Int(*i),
+            toml::Value::Float(f) => Yaml::Float(*f),
+            toml::Value::Boolean(b) => Yaml::Bool(*b),
+            toml::Value::Datetime(d) => Yaml::Str(d.to_string()),
+            toml::Value::Array(items) => Yaml::Seq(items.iter().map(Yaml::from_toml).collect()),
+            toml::Value::Table(table) if is_toml_null(table) => Yaml::Null,
+            toml::Value::Table(table) => Yaml::Map(
+                table
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Yaml::from_toml(v)))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The node as YAML text at `indent` spaces (a mapping or list starts on its own lines). Strings are
+    /// single-quoted unless plainly safe, so no value is read back as another type.
+    pub fn write_yaml(&self, indent: usize, out: &mut String) {
+        let pad = " ".repeat(indent);
+        match self {
+            Yaml::Map(entries) => {
+                for (key, value) in entries {
+                    out.push_str(&pad);
+                    out.push_str(&yaml_scalar(key));
+                    out.push(':');
+                    value.write_nested(indent, out);
+                }
+            }
+            Yaml::Seq(items) => {
+                for item in items {
+                    out.push_str(&pad);
+                    out.push('-');
+                    match item {
+                        Yaml::Map(entries) if !entries.is_empty() => {
+                            // The first entry shares the dash's line; the rest align under it.
+                            let mut inner = String::new();
+                            item.write_yaml(indent + 2, &mut inner);
+                            out.push(' ');
+                            out.push_str(inner.trim_start());
+                        }
+                        other => other.write_nested(indent, out),
+                    }
+                }
+            }
+            scalar => {
+                out.push_str(&pad);
+                out.push_str(&scalar.scalar_yaml());
+                out.push('\n');
+            }
+        }
+    }
+
+    /// After `key:` or `-`: a scalar on the same line, a collection on the next lines.
+    fn write_nested(&self, indent: usize, out: &mut String) {
+        match self {
+            Yaml::Map(entries) if !entries.is_empty() => {
+                out.push('\n');
+                self.write_yaml(indent + 4, out);
+            }
+            Yaml::Seq(items) if !items.is_empty() => {
+                out.push('\n');
+                self.write_yaml(indent + 4, out);
+            }
+            Yaml::Map(_) => out.push_str(" {}\n"),
+            Yaml::Seq(_) => out.push_str(" []\n"),
+            scalar => {
+                out.push(' ');
+                out.push_str(&scalar.scalar_yaml());
+                out.push('\n');
+            }
+        }
+    }
+
+    fn scalar_yaml(&self) -> String {
+        match self {
+            Yaml::Null => "null".into(),
+            Yaml::Bool(b) => b.to_string(),
+            Yaml::Int(i) => i.to_string(),
+            Yaml::Float(f) => format!("{f:?}"),
+            Yaml::Str(s) => yaml_scalar(s),
+            Yaml::Seq(_) | Yaml::Map(_) => String::new(),
+        }
+    }
+}
+
+fn is_toml_null(table: &toml::Table) -> bool {
+    table.len() == 1 && table.get(TOML_NULL_KEY) == Some(&toml::Value::Boolean(true))
+}
+
+/// A string as a YAML scalar: plain when nothing in it could change its meaning, single-quoted
+/// otherwise (a quote inside is doubled; line breaks need double quotes).
+fn yaml_scalar(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '|' | '/' | ' '))
+        && !s.starts_with([' ', '-', '.'])
+        && !s.ends_with(' ')
+        && !matches!(
+            s.to_ascii_lowercase().as_str(),
+            "null" | "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n" | "~"
+        )
+        && s.parse::<f64>().is_err();
+    if plain {
+        s.to_string()
+    } else if s.contains(['\n', '\r', '\t']) {
+        serde_json::to_string(s).unwrap_or_else(|_| format!("'{}'", s.replace('\'', "''")))
+    } else {
+        format!("'{}'", s.replace('\'', "''"))
+    }
+}
+
+impl serde::Serialize for Yaml {
+    /// As a native rule's `[rule.detection]` holds it (null as `{ null = true }`).
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self {
+            Yaml::Null => {
+                let mut map = serializer.serialize_map(Some(1))?;
+                map.serialize_entry(TOML_NULL_KEY, &true)?;
+                map.end()
+            }
+            Yaml::Bool(b) => serializer.serialize_bool(*b),
+            Yaml::Int(i) => serializer.serialize_i64(*i),
+            Yaml::Float(f) => serializer.serialize_f64(*f),
+            Yaml::Str(s) => serializer.serialize_str(s),
+            Yaml::Seq(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+            Yaml::Map(entries) => {
+                let mut map = serializer.serialize_map(Some(entries.len()))?;
+                for (k, v) in entries {
+                    map.serialize_entry(k, v)?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn written_yaml_reads_back_as_the_same_values() {
+        let doc = Yaml::Map(vec![
+            ("title".into(), Yaml::Str("Who's there: a test".into())),
+            (
+                "detection".into(),
+                Yaml::Map(vec![
+                    (
+                        "selection".into(),
+                        Yaml::Seq(vec![
+                            Yaml::Map(vec![
+                                ("Image|endswith".into(), Yaml::Str("\\cmd.exe".into())),
+                                ("EventID".into(), Yaml::Int(1)),
+                            ]),
+                            Yaml::Map(vec![("User".into(), Yaml::Null)]),
+                        ]),
+                    ),
+                    (
+                        "keywords".into(),
+                        Yaml::Seq(vec![
+                            Yaml::Str("true".into()),
+                            Yaml::Str("12".into()),
+                            Yaml::Str("- dash".into()),
+                            Yaml::Str("line\nbreak".into()),
+                        ]),
+                    ),
+                    (
+                        "condition".into(),
+                        Yaml::Str("selection or keywords".into()),
+                    ),
+                ]),
+            ),
+        ]);
+        let mut text = String::new();
+        doc.write_yaml(0, &mut text);
+        let back = parse_documents(&text).unwrap();
+        assert_eq!(back, vec![doc], "{text}");
+    }
+
+    #[test]
+    fn toml_null_tables_are_sigma_nulls() {
+        let table: toml::Table =
+            toml::from_str("a = { null = true }\nb = [\"x\", { null = true }]").unwrap();
+        let yaml = Yaml::from_toml(&toml::Value::Table(table));
+        assert_eq!(yaml.get("a"), Some(&Yaml::Null));
+        assert_eq!(
+            yaml.get("b"),
+            Some(&Yaml::Seq(vec![Yaml::Str("x".into()), Yaml::Null]))
+        );
+    }
+}
