@@ -747,7 +747,54 @@ fn the_version_lock_bumps_changed_rules_and_validate_holds_rules_to_it() {
     let (code, stdout) = validate();
     assert_eq!(code, Some(1));
     assert!(
-        stdout.contains("a locked production rule cannot be demoted to beta"),
+        stdout.contains(
+            "a locked production rule cannot be demoted to beta: maturity moves forward only"
+        ),
+        "{stdout}"
+    );
+    // Deprecation: a reason and a date, then the rule is frozen.
+    let deprecated = dated.replacen("maturity = \"production\"", "maturity = \"deprecated\"", 1);
+    std::fs::write(&file, &deprecated).unwrap();
+    let (code, stdout) = validate();
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stdout.contains("a deprecated rule needs a deprecated_reason"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("a deprecated rule needs a deprecation_date"),
+        "{stdout}"
+    );
+    let explained = deprecated.replacen(
+        "maturity = \"deprecated\"\n",
+        "maturity = \"deprecated\"\ndeprecation_date = \"2026-11-23\"\ndeprecated_reason = \"superseded\"\n",
+        1,
+    );
+    std::fs::write(&file, &explained).unwrap();
+    assert_eq!(validate().0, Some(0));
+    let relocked = secops(&["rules", "lock", &rules_arg, "--lock", &lock_arg]);
+    assert_eq!(relocked.status.code(), Some(0), "{}", stderr(&relocked));
+    assert_eq!(entry(&lock)["maturity"], "deprecated");
+    // Revived, or changed after deprecation: both refused.
+    std::fs::write(&file, &dated).unwrap();
+    let (code, stdout) = validate();
+    assert_eq!(code, Some(1));
+    assert!(
+        stdout.contains("a locked deprecated rule cannot be demoted to production"),
+        "{stdout}"
+    );
+    let edited = explained
+        .replacen("value = 12\n", "value = 14\n", 1)
+        .replacen(
+            "updated_date = \"2026-11-23\"",
+            "updated_date = \"2026-11-24\"",
+            1,
+        );
+    std::fs::write(&file, &edited).unwrap();
+    let (code, stdout) = validate();
+    assert_eq!(code, Some(1));
+    assert!(
+        stdout.contains("the rule changed after it was deprecated: a deprecated rule is frozen"),
         "{stdout}"
     );
 }

@@ -96,6 +96,10 @@ pub const CHECKS: &[(&str, &str)] = &[
         "changed rules bump updated_date, locked rules keep their type and are not demoted",
     ),
     (
+        "note",
+        "production rules carry an investigation guide (note) for the analyst who gets the alert",
+    ),
+    (
         "fields",
         "every field a rule reads occurs in the given sample events of its log source",
     ),
@@ -240,6 +244,7 @@ impl Checker<'_> {
     fn rule(&mut self, rule: &CheckedRule, options: &Options<'_>) {
         self.identity(rule);
         self.dates(rule);
+        self.note(rule);
         self.attack(rule, options.attack);
         self.exceptions(rule, options.now);
         self.tests(rule, options);
@@ -324,15 +329,33 @@ impl Checker<'_> {
                 ),
             );
         }
-        let maturity = maturity_name(m.maturity);
-        if entry.maturity == "production" && !matches!(maturity, "production" | "deprecated") {
-            self.error(
+        match Maturity::from_name(&entry.maturity) {
+            Some(locked) if !locked.may_become(m.maturity) => self.error(
                 "lock",
                 Some("maturity"),
-                format!("a locked production rule cannot be demoted to {maturity}"),
-            );
+                format!(
+                    "a locked {} rule cannot be demoted to {}: maturity moves forward only \
+                     (development, experimental, beta, production, deprecated)",
+                    locked.as_str(),
+                    m.maturity.as_str()
+                ),
+            ),
+            Some(_) => {}
+            None => self.error(
+                "lock",
+                None,
+                format!("the lock records an unknown maturity {:?}", entry.maturity),
+            ),
         }
-        if entry.sha256 != hash {
+        if entry.sha256 != hash && entry.maturity == Maturity::Deprecated.as_str() {
+            self.error(
+                "lock",
+                None,
+                "the rule changed after it was deprecated: a deprecated rule is frozen (write a new \
+                 rule, and name it in superseded_by)"
+                    .into(),
+            );
+        } else if entry.sha256 != hash {
             if entry.updated_date == m.updated_date {
                 self.error(
                     "lock",
@@ -424,6 +447,20 @@ impl Checker<'_> {
         }
     }
 
+    fn note(&mut self, rule: &CheckedRule) {
+        let guide = rule.file.rule.note.as_deref().map(str::trim);
+        if rule.file.metadata.maturity == Maturity::Production && guide.is_none_or(str::is_empty) {
+            self.push(
+                Level::Warning,
+                "note",
+                Some("maturity"),
+                "a production rule should carry an investigation guide (note): what the alert means, \
+                 what to check, how to respond"
+                    .into(),
+            );
+        }
+    }
+
     fn dates(&mut self, rule: &CheckedRule) {
         let m = &rule.file.metadata;
         let created = self.date("creation_date", &m.creation_date);
@@ -443,11 +480,31 @@ impl Checker<'_> {
         if let Some(d) = &m.deprecation_date {
             self.date("deprecation_date", d);
         }
-        if m.maturity == Maturity::Deprecated && m.deprecated_reason.is_none() {
-            self.error(
+        if m.maturity == Maturity::Deprecated {
+            if m.deprecated_reason.is_none() {
+                self.error(
+                    "dates",
+                    Some("maturity"),
+                    "a deprecated rule needs a deprecated_reason".into(),
+                );
+            }
+            if m.deprecation_date.is_none() {
+                self.error(
+                    "dates",
+                    Some("maturity"),
+                    "a deprecated rule needs a deprecation_date".into(),
+                );
+            }
+        } else if m.deprecation_date.is_some() || m.deprecated_reason.is_some() {
+            self.push(
+                Level::Warning,
                 "dates",
                 Some("maturity"),
-                "a deprecated rule needs a deprecated_reason".into(),
+                format!(
+                    "deprecation_date or deprecated_reason on a {} rule: set maturity = \"deprecated\" \
+                     or remove them",
+                    m.maturity.as_str()
+                ),
             );
         }
     }
@@ -810,17 +867,6 @@ fn value_text(value: &toml::Value) -> String {
 /// The 1-based line of the first line containing `needle`.
 fn line_of_text(text: &str, needle: &str) -> Option<usize> {
     text.lines().position(|l| l.contains(needle)).map(|i| i + 1)
-}
-
-/// The maturity as rule files spell it.
-pub fn maturity_name(maturity: Maturity) -> &'static str {
-    match maturity {
-        Maturity::Development => "development",
-        Maturity::Experimental => "experimental",
-        Maturity::Beta => "beta",
-        Maturity::Production => "production",
-        Maturity::Deprecated => "deprecated",
-    }
 }
 
 /// `Credential Access` -> `credential_access`: file names and their tactic prefixes.

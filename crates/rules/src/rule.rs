@@ -49,6 +49,40 @@ pub enum Maturity {
     Deprecated,
 }
 
+impl Maturity {
+    /// The lifecycle in order: a rule moves forward only, and deprecated is final.
+    pub const LIFECYCLE: [Maturity; 5] = [
+        Maturity::Development,
+        Maturity::Experimental,
+        Maturity::Beta,
+        Maturity::Production,
+        Maturity::Deprecated,
+    ];
+
+    /// The maturity as rule files spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Maturity::Development => "development",
+            Maturity::Experimental => "experimental",
+            Maturity::Beta => "beta",
+            Maturity::Production => "production",
+            Maturity::Deprecated => "deprecated",
+        }
+    }
+
+    /// The maturity a rule file (or the version lock) names.
+    pub fn from_name(name: &str) -> Option<Maturity> {
+        Maturity::LIFECYCLE.into_iter().find(|m| m.as_str() == name)
+    }
+
+    /// Whether a rule at this maturity may become `next`: the same, or a later state
+    /// (development -> experimental -> beta -> production -> deprecated; steps may be skipped).
+    pub fn may_become(self, next: Maturity) -> bool {
+        let rank = |m: Maturity| Maturity::LIFECYCLE.iter().position(|&l| l == m);
+        rank(next) >= rank(self)
+    }
+}
+
 /// Where an imported rule came from (drives licence attribution).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -813,5 +847,25 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
         (None, Some(k)) => Some(k.to_string()),
         (Some(t), None) => Some(t),
         (None, None) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Maturity;
+
+    #[test]
+    fn maturity_moves_forward_only_and_deprecated_is_final() {
+        use Maturity::*;
+        assert!(Development.may_become(Production));
+        assert!(Beta.may_become(Beta));
+        assert!(Production.may_become(Deprecated));
+        assert!(!Production.may_become(Beta));
+        assert!(!Experimental.may_become(Development));
+        assert!(!Deprecated.may_become(Production));
+        for m in Maturity::LIFECYCLE {
+            assert_eq!(Maturity::from_name(m.as_str()), Some(m));
+        }
+        assert_eq!(Maturity::from_name("stable"), None);
     }
 }

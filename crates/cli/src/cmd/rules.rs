@@ -651,7 +651,7 @@ fn lock(args: LockArgs) -> anyhow::Result<Outcome> {
             id: rule.file.rule.id.clone(),
             name: rule.file.rule.name.clone(),
             rule_type: rule.file.rule.rule_type.as_str().to_string(),
-            maturity: validate::maturity_name(rule.file.metadata.maturity).to_string(),
+            maturity: rule.file.metadata.maturity.as_str().to_string(),
             updated_date: rule.file.metadata.updated_date.clone(),
             sha256,
         });
