@@ -303,22 +303,10 @@ fn parse_document(
         None => return Err((Some("logsource".into()), "missing (required)".into())),
     };
     let Some(detection) = document.get("detection") else {
-        return Err((
-            Some("detection".into()),
-            "missing or not a mapping (required)".into(),
-        ));
+        return Err((Some("detection".into()), "missing (required)".into()));
     };
-    let (identifiers, searches, condition) = parse_detection(detection, placeholders)?;
     let fields = string_list(document, "fields")?;
-    Ok(SigmaDocument::Rule(SigmaRule {
-        file: path.to_path_buf(),
-        meta,
-        logsource,
-        identifiers,
-        searches,
-        condition,
-        fields,
-    }))
+    detection_rule(path, meta, logsource, detection, placeholders, fields).map(SigmaDocument::Rule)
 }
 
 /// A rule from a detection written elsewhere than a Sigma file (a native rule's `[rule.detection]`,
@@ -329,13 +317,31 @@ pub fn rule_from_detection(
     logsource: LogSource,
     detection: &Yaml,
 ) -> Result<SigmaRule, SigmaError> {
-    let (identifiers, searches, condition) = parse_detection(detection, &Placeholders::new())
-        .map_err(|(key, message)| SigmaError {
-            file: path.to_path_buf(),
-            document: None,
-            key,
-            message,
-        })?;
+    detection_rule(
+        path,
+        meta,
+        logsource,
+        detection,
+        &Placeholders::new(),
+        Vec::new(),
+    )
+    .map_err(|(key, message)| SigmaError {
+        file: path.to_path_buf(),
+        document: None,
+        key,
+        message,
+    })
+}
+
+fn detection_rule(
+    path: &Path,
+    meta: Meta,
+    logsource: LogSource,
+    detection: &Yaml,
+    placeholders: &Placeholders,
+    fields: Vec<String>,
+) -> Result<SigmaRule, DocError> {
+    let (identifiers, searches, condition) = parse_detection(detection, placeholders)?;
     Ok(SigmaRule {
         file: path.to_path_buf(),
         meta,
@@ -343,7 +349,7 @@ pub fn rule_from_detection(
         identifiers,
         searches,
         condition,
-        fields: Vec::new(),
+        fields,
     })
 }
 
