@@ -1,0 +1,473 @@
+//! Alerts as detection records them: deduplicated, then acknowledged, closed with a resolution, or
+//! attached to a case, each change in the alert's event log.
+//!
+//! Deduplication: an alert is known by its rule, group key and first event time (its fingerprint), so
+//! running detection again over the same logs adds nothing. Within the rule's suppression window
+//! (`dedupe_window`), a new alert for the same rule and group folds into the open alert it repeats: the
+//! count grows and the last-seen time moves on.
+
+use sha2::{Digest, Sha256};
+
+use crate::backend::{Row, Tx, Value};
+use crate::{Store, StoreError};
+
+/// An alert to record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAlert {
+    pub rule_id: String,
+    pub rule_name: String,
+    pub rule_version: u32,
+    pub severity: String,
+    pub risk_score: u8,
+    /// The values the rule grouped by (`source.ip=203.0.113.7`), empty for single-event alerts.
+    pub group_key: String,
+    /// Event times, UTC nanoseconds.
+    pub first_seen: i64,
+    pub last_seen: i64,
+    pub event_count: u64,
+    /// Nanoseconds within which a repeat folds into the open alert (0: only exact repeats).
+    pub dedupe_window: i64,
+    /// The whole alert as JSON (what `detect --output jsonl` prints).
+    pub document: String,
+}
+
+/// What became of an alert given to [`Store::record_alerts`], with the stored alert's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    Inserted(i64),
+    /// Folded into an open alert of the same rule and group within the window.
+    Merged(i64),
+    /// Already recorded (a re-run over the same events).
+    Duplicate(i64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertStatus {
+    Open,
+    Acknowledged,
+    Closed,
+}
+
+impl AlertStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertStatus::Open => "open",
+            AlertStatus::Acknowledged => "acknowledged",
+            AlertStatus::Closed => "closed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<AlertStatus> {
+        [
+            AlertStatus::Open,
+            AlertStatus::Acknowledged,
+            AlertStatus::Closed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+}
+
+/// A stored alert.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertRecord {
+    pub id: i64,
+    pub rule_id: String,
+    pub rule_name: String,
+    pub rule_version: u32,
+    pub severity: String,
+    pub risk_score: u8,
+    pub group_key: String,
+    pub first_seen: i64,
+    pub last_seen: i64,
+    pub event_count: u64,
+    pub status: AlertStatus,
+    pub resolution: Option<String>,
+    pub case_id: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub document: String,
+}
+
+/// Which alerts to list (all conditions hold; newest first).
+#[derive(Debug, Clone, Default)]
+pub struct AlertFilter {
+    pub status: Option<AlertStatus>,
+    pub rule: Option<String>,
+    pub ids: Vec<i64>,
+    /// Last seen at or after (UTC nanoseconds).
+    pub since: Option<i64>,
+    pub limit: Option<u32>,
+}
+
+/// A line of an alert's or a case's event log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventLine {
+    pub at: i64,
+    pub actor: String,
+    pub kind: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+const COLUMNS: &str = "id, rule_id, rule_name, rule_version, severity, risk_score, group_key, \
+    first_seen, last_seen, event_count, status, resolution, case_id, created_at, updated_at, document";
+
+impl Store {
+    /// Records alerts in one transaction (all or none), deduplicating as the module says.
+    pub fn record_alerts(
+        &mut self,
+        alerts: &[NewAlert],
+        actor: &str,
+        now: i64,
+    ) -> Result<Vec<Recorded>, StoreError> {
+        self.transaction(true, |tx| {
+            alerts
+                .iter()
+                .map(|alert| record_one(tx, alert, actor, now))
+                .collect()
+        })
+    }
+
+    /// Alerts matching the filter, newest first.
+    pub fn alerts(&mut self, filter: &AlertFilter) -> Result<Vec<AlertRecord>, StoreError> {
+        let mut sql = format!("SELECT {COLUMNS} FROM alerts WHERE 1 = 1");
+        let mut params = Vec::new();
+        if let Some(status) = filter.status {
+            sql.push_str(" AND status = ?");
+            params.push(Value::from(status.as_str()));
+        }
+        if let Some(rule) = &filter.rule {
+            sql.push_str(" AND (rule_id = ? OR rule_name = ?)");
+            params.push(Value::from(rule.as_str()));
+            params.push(Value::from(rule.as_str()));
+        }
+        if let Some(since) = filter.since {
+            sql.push_str(" AND last_seen >= ?");
+            params.push(Value::Int(since));
+        }
+        if !filter.ids.is_empty() {
+            sql.push_str(" AND id IN (");
+            sql.push_str(&vec!["?"; filter.ids.len()].join(", "));
+            sql.push(')');
+            params.extend(filter.ids.iter().map(|&id| Value::Int(id)));
+        }
+        sql.push_str(" ORDER BY last_seen DESC, id DESC");
+        if let Some(limit) = filter.limit {
+            sql.push_str(" LIMIT ?");
+            params.push(Value::Int(limit.into()));
+        }
+        self.transaction(false, |tx| {
+            tx.query(&sql, &params)?.iter().map(alert_of).collect()
+        })
+    }
+
+    /// One alert by id.
+    pub fn alert(&mut self, id: i64) -> Result<AlertRecord, StoreError> {
+        self.transaction(false, |tx| fetch(tx, id))
+    }
+
+    /// Marks an open alert as seen by someone who is on it.
+    pub fn acknowledge_alert(
+        &mut self,
+        id: i64,
+        actor: &str,
+        now: i64,
+    ) -> Result<AlertRecord, StoreError> {
+        self.change_alert(id, actor, now, "acknowledged", |alert| {
+            if alert.status != AlertStatus::Open {
+                return Err(StoreError::Invalid(format!(
+                    "alert {id} is {}: only open alerts can be acknowledged",
+                    alert.status.as_str()
+                )));
+            }
+            Ok(("status = ?", vec![Value::from("acknowledged")]))
+        })
+    }
+
+    /// Closes an alert with a resolution (`false_positive`, `true_positive`, `benign`, `duplicate`...).
+    pub fn close_alert(
+        &mut self,
+        id: i64,
+        actor: &str,
+        resolution: &str,
+        now: i64,
+    ) -> Result<AlertRecord, StoreError> {
+        if resolution.trim().is_empty() {
+            return Err(StoreError::Invalid(
+                "closing an alert needs a resolution".into(),
+            ));
+        }
+        self.change_alert(id, actor, now, "closed", |alert| {
+            if alert.status == AlertStatus::Closed {
+                return Err(StoreError::Invalid(format!("alert {id} is closed already")));
+            }
+            Ok((
+                "status = ?, resolution = ?",
+                vec![Value::from("closed"), Value::from(resolution)],
+            ))
+        })
+    }
+
+    /// Attaches alerts to a case (an alert belongs to one case at a time).
+    pub(crate) fn link_alerts_in(
+        tx: &mut dyn Tx,
+        ids: &[i64],
+        case_id: i64,
+        actor: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        for &id in ids {
+            let alert = fetch(tx, id)?;
+            if let Some(other) = alert.case_id.filter(|&c| c != case_id) {
+                return Err(StoreError::Invalid(format!(
+                    "alert {id} belongs to another case (id {other})"
+                )));
+            }
+            tx.execute(
+                "UPDATE alerts SET case_id = ?, updated_at = ? WHERE id = ?",
+                &[Value::Int(case_id), Value::Int(now), Value::Int(id)],
+            )?;
+            log(
+                tx,
+                id,
+                actor,
+                now,
+                "linked_to_case",
+                alert.case_id.map(|c| c.to_string()),
+                Some(case_id.to_string()),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The alert's event log, oldest first.
+    pub fn alert_events(&mut self, id: i64) -> Result<Vec<EventLine>, StoreError> {
+        self.transaction(false, |tx| {
+            fetch(tx, id)?;
+            tx.query(
+                "SELECT at, actor, kind, before, after FROM alert_events WHERE alert_id = ? ORDER BY id",
+                &[Value::Int(id)],
+            )?
+            .iter()
+            .map(event_line)
+            .collect()
+        })
+    }
+
+    /// One change to one alert: checked against its current state, applied and logged together.
+    fn change_alert(
+        &mut self,
+        id: i64,
+        actor: &str,
+        now: i64,
+        kind: &str,
+        mut change: impl FnMut(&AlertRecord) -> Result<(&'static str, Vec<Value>), StoreError>,
+    ) -> Result<AlertRecord, StoreError> {
+        self.transaction(true, |tx| {
+            let before = fetch(tx, id)?;
+            let (set, mut params) = change(&before)?;
+            params.push(Value::Int(now));
+            params.push(Value::Int(id));
+            tx.execute(
+                &format!("UPDATE alerts SET {set}, updated_at = ? WHERE id = ?"),
+                &params,
+            )?;
+            let after = fetch(tx, id)?;
+            log(
+                tx,
+                id,
+                actor,
+                now,
+                kind,
+                Some(state_json(&before)),
+                Some(state_json(&after)),
+            )?;
+            Ok(after)
+        })
+    }
+}
+
+fn record_one(
+    tx: &mut dyn Tx,
+    alert: &NewAlert,
+    actor: &str,
+    now: i64,
+) -> Result<Recorded, StoreError> {
+    let fingerprint = fingerprint(alert);
+    if let Some(row) = tx.query_one(
+        "SELECT alert_id FROM alert_fingerprints WHERE fingerprint = ?",
+        &[Value::from(fingerprint.as_str())],
+    )? {
+        return Ok(Recorded::Duplicate(row.int(0)?));
+    }
+    let open = if alert.dedupe_window > 0 {
+        tx.query_one(
+            "SELECT id, last_seen, event_count FROM alerts
+             WHERE rule_id = ? AND group_key = ? AND status <> 'closed'
+               AND last_seen >= ? AND first_seen <= ?
+             ORDER BY last_seen DESC LIMIT 1",
+            &[
+                Value::from(alert.rule_id.as_str()),
+                Value::from(alert.group_key.as_str()),
+                Value::Int(alert.first_seen.saturating_sub(alert.dedupe_window)),
+                Value::Int(alert.last_seen.saturating_add(alert.dedupe_window)),
+            ],
+        )?
+    } else {
+        None
+    };
+    let count = i64::try_from(alert.event_count).unwrap_or(i64::MAX);
+    let recorded = match open {
+        Some(row) => {
+            let id = row.int(0)?;
+            let (last, events) = (row.int(1)?, row.int(2)?);
+            let (new_last, new_count) = (last.max(alert.last_seen), events.saturating_add(count));
+            tx.execute(
+                "UPDATE alerts SET last_seen = ?, event_count = ?, updated_at = ? WHERE id = ?",
+                &[
+                    Value::Int(new_last),
+                    Value::Int(new_count),
+                    Value::Int(now),
+                    Value::Int(id),
+                ],
+            )?;
+            log(
+                tx,
+                id,
+                actor,
+                now,
+                "merged",
+                Some(format!("{{\"last_seen\":{last},\"event_count\":{events}}}")),
+                Some(format!(
+                    "{{\"last_seen\":{new_last},\"event_count\":{new_count}}}"
+                )),
+            )?;
+            Recorded::Merged(id)
+        }
+        None => {
+            let row = tx
+                .query_one(
+                    "INSERT INTO alerts (rule_id, rule_name, rule_version, severity, risk_score, group_key,
+                        first_seen, last_seen, event_count, status, created_at, updated_at, document)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, ?) RETURNING id",
+                    &[
+                        Value::from(alert.rule_id.as_str()),
+                        Value::from(alert.rule_name.as_str()),
+                        Value::Int(alert.rule_version.into()),
+                        Value::from(alert.severity.as_str()),
+                        Value::Int(alert.risk_score.into()),
+                        Value::from(alert.group_key.as_str()),
+                        Value::Int(alert.first_seen),
+                        Value::Int(alert.last_seen),
+                        Value::Int(count),
+                        Value::Int(now),
+                        Value::Int(now),
+                        Value::from(alert.document.as_str()),
+                    ],
+                )?
+                .ok_or_else(|| StoreError::Database("INSERT returned no id".into()))?;
+            let id = row.int(0)?;
+            log(tx, id, actor, now, "created", None, None)?;
+            Recorded::Inserted(id)
+        }
+    };
+    let id = match recorded {
+        Recorded::Inserted(id) | Recorded::Merged(id) | Recorded::Duplicate(id) => id,
+    };
+    tx.execute(
+        "INSERT INTO alert_fingerprints (fingerprint, alert_id) VALUES (?, ?)",
+        &[Value::from(fingerprint), Value::Int(id)],
+    )?;
+    Ok(recorded)
+}
+
+/// Rule, group and first event time identify an alert across runs.
+fn fingerprint(alert: &NewAlert) -> String {
+    let mut hash = Sha256::new();
+    hash.update(alert.rule_id.as_bytes());
+    hash.update([0]);
+    hash.update(alert.group_key.as_bytes());
+    hash.update([0]);
+    hash.update(alert.first_seen.to_be_bytes());
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn fetch(tx: &mut dyn Tx, id: i64) -> Result<AlertRecord, StoreError> {
+    let row = tx
+        .query_one(
+            &format!("SELECT {COLUMNS} FROM alerts WHERE id = ?"),
+            &[Value::Int(id)],
+        )?
+        .ok_or(StoreError::NotFound {
+            what: "alert",
+            id: id.to_string(),
+        })?;
+    alert_of(&row)
+}
+
+fn alert_of(row: &Row) -> Result<AlertRecord, StoreError> {
+    let status = row.text(10)?;
+    Ok(AlertRecord {
+        id: row.int(0)?,
+        rule_id: row.text(1)?,
+        rule_name: row.text(2)?,
+        rule_version: u32::try_from(row.int(3)?).unwrap_or(u32::MAX),
+        severity: row.text(4)?,
+        risk_score: u8::try_from(row.int(5)?).unwrap_or(u8::MAX),
+        group_key: row.text(6)?,
+        first_seen: row.int(7)?,
+        last_seen: row.int(8)?,
+        event_count: u64::try_from(row.int(9)?).unwrap_or(0),
+        status: AlertStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("alert status {status:?}")))?,
+        resolution: row.opt_text(11)?,
+        case_id: row.opt_int(12)?,
+        created_at: row.int(13)?,
+        updated_at: row.int(14)?,
+        document: row.text(15)?,
+    })
+}
+
+/// The parts of an alert people change, as JSON for the event log.
+fn state_json(alert: &AlertRecord) -> String {
+    serde_json::json!({
+        "status": alert.status.as_str(),
+        "resolution": alert.resolution,
+        "case_id": alert.case_id,
+    })
+    .to_string()
+}
+
+fn log(
+    tx: &mut dyn Tx,
+    id: i64,
+    actor: &str,
+    now: i64,
+    kind: &str,
+    before: Option<String>,
+    after: Option<String>,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO alert_events (alert_id, at, actor, kind, before, after) VALUES (?, ?, ?, ?, ?, ?)",
+        &[
+            Value::Int(id),
+            Value::Int(now),
+            Value::from(actor),
+            Value::from(kind),
+            Value::from(before),
+            Value::from(after),
+        ],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn event_line(row: &Row) -> Result<EventLine, StoreError> {
+    Ok(EventLine {
+        at: row.int(0)?,
+        actor: row.text(1)?,
+        kind: row.text(2)?,
+        before: row.opt_text(3)?,
+        after: row.opt_text(4)?,
+    })
+}

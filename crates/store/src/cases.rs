@@ -1,0 +1,891 @@
+//! Cases and what hangs off them: tasks, observables, timeline entries, comments, linked alerts, and the
+//! append-only case event log. The store keeps the records and the log; what a change may be (the
+//! lifecycle, closing requirements) is decided by `secops-case`, inside the same transaction through
+//! [`Store::update_case`], so two people changing one case cannot both act on a stale state.
+
+use serde_json::json;
+
+use crate::alerts::{event_line, EventLine};
+use crate::backend::{Row, Tx, Value};
+use crate::{Store, StoreError};
+
+/// A case to open.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NewCase {
+    pub title: String,
+    pub description: String,
+    pub severity: String,
+    pub tlp: String,
+    pub pap: String,
+    pub state: String,
+    pub assignee: Option<String>,
+    pub playbook: Option<String>,
+    pub tags: Vec<String>,
+    /// Earliest malicious activity known (UTC nanoseconds), for MTTD.
+    pub incident_start: Option<i64>,
+    /// When detection first saw it (the earliest linked alert), for MTTD and MTTC.
+    pub detected_at: Option<i64>,
+    pub alert_ids: Vec<i64>,
+    pub tasks: Vec<NewTask>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NewTask {
+    pub group: String,
+    pub title: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewObservable {
+    pub kind: String,
+    /// Normalized by the caller (lower-cased domains, canonical addresses).
+    pub value: String,
+    pub is_ioc: bool,
+    pub tlp: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTimelineEntry {
+    pub at: i64,
+    pub title: String,
+    pub body: String,
+    pub source: String,
+    pub tactic: Option<String>,
+    pub technique: Option<String>,
+}
+
+/// A stored case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseRecord {
+    pub id: i64,
+    pub number: i64,
+    pub title: String,
+    pub description: String,
+    pub severity: String,
+    pub tlp: String,
+    pub pap: String,
+    pub state: String,
+    pub resolution: Option<String>,
+    pub root_cause: Option<String>,
+    pub lessons_learned: Option<String>,
+    pub assignee: Option<String>,
+    pub playbook: Option<String>,
+    pub tags: Vec<String>,
+    pub incident_start: Option<i64>,
+    pub detected_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub closed_at: Option<i64>,
+}
+
+/// The fields of a case a change may set; `None` leaves a field as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CaseUpdate {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub severity: Option<String>,
+    pub tlp: Option<String>,
+    pub pap: Option<String>,
+    pub state: Option<String>,
+    pub resolution: Option<Option<String>>,
+    pub root_cause: Option<Option<String>>,
+    pub lessons_learned: Option<Option<String>>,
+    pub assignee: Option<Option<String>>,
+    pub tags: Option<Vec<String>>,
+    pub incident_start: Option<Option<i64>>,
+    pub closed_at: Option<Option<i64>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskRecord {
+    pub id: i64,
+    pub case_id: i64,
+    pub position: i64,
+    pub group: String,
+    pub title: String,
+    pub description: String,
+    pub status: String,
+    pub assignee: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservableRecord {
+    pub id: i64,
+    pub case_id: i64,
+    pub kind: String,
+    pub value: String,
+    pub is_ioc: bool,
+    pub tlp: String,
+    pub description: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimelineRecord {
+    pub id: i64,
+    pub case_id: i64,
+    pub at: i64,
+    pub title: String,
+    pub body: String,
+    pub source: String,
+    pub tactic: Option<String>,
+    pub technique: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommentRecord {
+    pub id: i64,
+    pub case_id: i64,
+    pub author: String,
+    pub body: String,
+    pub created_at: i64,
+}
+
+/// A line of a case's event log, with its case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseEvent {
+    pub case_id: i64,
+    pub line: EventLine,
+}
+
+/// Which cases to list (newest first).
+#[derive(Debug, Clone, Default)]
+pub struct CaseFilter {
+    pub state: Option<String>,
+    pub assignee: Option<String>,
+    /// Leave out closed cases.
+    pub open_only: bool,
+}
+
+const CASE_COLUMNS: &str = "id, number, title, description, severity, tlp, pap, state, resolution, \
+    root_cause, lessons_learned, assignee, playbook, tags, incident_start, detected_at, created_at, \
+    updated_at, closed_at";
+const TASK_COLUMNS: &str =
+    "id, case_id, position, task_group, title, description, status, assignee, created_at, updated_at";
+
+impl Store {
+    /// Opens a case with its tasks and linked alerts, in one transaction; the case gets the next number.
+    pub fn create_case(
+        &mut self,
+        case: &NewCase,
+        actor: &str,
+        now: i64,
+    ) -> Result<CaseRecord, StoreError> {
+        if case.title.trim().is_empty() {
+            return Err(StoreError::Invalid("a case needs a title".into()));
+        }
+        self.transaction(true, |tx| {
+            let number = tx
+                .query_one(
+                    "UPDATE counters SET value = value + 1 WHERE name = 'case_number' RETURNING value",
+                    &[],
+                )?
+                .ok_or_else(|| StoreError::Corrupt("the case_number counter is missing".into()))?
+                .int(0)?;
+            let id = tx
+                .query_one(
+                    "INSERT INTO cases (number, title, description, severity, tlp, pap, state, assignee,
+                        playbook, tags, incident_start, detected_at, created_at, updated_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    &[
+                        Value::Int(number),
+                        Value::from(case.title.as_str()),
+                        Value::from(case.description.as_str()),
+                        Value::from(case.severity.as_str()),
+                        Value::from(case.tlp.as_str()),
+                        Value::from(case.pap.as_str()),
+                        Value::from(case.state.as_str()),
+                        Value::from(case.assignee.clone()),
+                        Value::from(case.playbook.clone()),
+                        Value::from(json!(case.tags).to_string()),
+                        Value::from(case.incident_start),
+                        Value::from(case.detected_at),
+                        Value::Int(now),
+                        Value::Int(now),
+                    ],
+                )?
+                .ok_or_else(|| StoreError::Database("INSERT returned no id".into()))?
+                .int(0)?;
+            let created = fetch_case(tx, id)?;
+            case_log(
+                tx,
+                id,
+                actor,
+                now,
+                "case_created",
+                None,
+                Some(case_json(&created)),
+            )?;
+            for task in &case.tasks {
+                insert_task(tx, id, task, actor, now)?;
+            }
+            Store::link_alerts_in(tx, &case.alert_ids, id, actor, now)?;
+            for alert in &case.alert_ids {
+                case_log(
+                    tx,
+                    id,
+                    actor,
+                    now,
+                    "alert_linked",
+                    None,
+                    Some(alert.to_string()),
+                )?;
+            }
+            Ok(created)
+        })
+    }
+
+    /// A case by its number.
+    pub fn case(&mut self, number: i64) -> Result<CaseRecord, StoreError> {
+        self.transaction(false, |tx| case_by_number(tx, number))
+    }
+
+    /// Cases matching the filter, newest first.
+    pub fn cases(&mut self, filter: &CaseFilter) -> Result<Vec<CaseRecord>, StoreError> {
+        let mut sql = format!("SELECT {CASE_COLUMNS} FROM cases WHERE 1 = 1");
+        let mut params = Vec::new();
+        if let Some(state) = &filter.state {
+            sql.push_str(" AND state = ?");
+            params.push(Value::from(state.as_str()));
+        }
+        if let Some(assignee) = &filter.assignee {
+            sql.push_str(" AND assignee = ?");
+            params.push(Value::from(assignee.as_str()));
+        }
+        if filter.open_only {
+            sql.push_str(" AND closed_at IS NULL");
+        }
+        sql.push_str(" ORDER BY number DESC");
+        self.transaction(false, |tx| {
+            tx.query(&sql, &params)?.iter().map(case_of).collect()
+        })
+    }
+
+    /// Changes a case: `decide` sees the case as it is now (inside the transaction) and returns the
+    /// event kind and the fields to set, or refuses. The change and its log line are one write.
+    pub fn update_case(
+        &mut self,
+        number: i64,
+        actor: &str,
+        now: i64,
+        mut decide: impl FnMut(&CaseRecord) -> Result<(String, CaseUpdate), StoreError>,
+    ) -> Result<CaseRecord, StoreError> {
+        self.transaction(true, |tx| {
+            let before = case_by_number(tx, number)?;
+            let (kind, update) = decide(&before)?;
+            let (sets, mut params) = update_sql(&update);
+            if sets.is_empty() {
+                return Ok(before);
+            }
+            params.push(Value::Int(now));
+            params.push(Value::Int(before.id));
+            tx.execute(
+                &format!(
+                    "UPDATE cases SET {}, updated_at = ? WHERE id = ?",
+                    sets.join(", ")
+                ),
+                &params,
+            )?;
+            let after = fetch_case(tx, before.id)?;
+            let (was, is) = changed_fields(&before, &after);
+            case_log(tx, before.id, actor, now, &kind, Some(was), Some(is))?;
+            Ok(after)
+        })
+    }
+
+    /// Links more alerts to a case.
+    pub fn link_alerts(
+        &mut self,
+        number: i64,
+        alert_ids: &[i64],
+        actor: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.transaction(true, |tx| {
+            let case = case_by_number(tx, number)?;
+            Store::link_alerts_in(tx, alert_ids, case.id, actor, now)?;
+            for alert in alert_ids {
+                case_log(
+                    tx,
+                    case.id,
+                    actor,
+                    now,
+                    "alert_linked",
+                    None,
+                    Some(alert.to_string()),
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The ids of the alerts linked to a case.
+    pub fn case_alert_ids(&mut self, number: i64) -> Result<Vec<i64>, StoreError> {
+        self.transaction(false, |tx| {
+            let case = case_by_number(tx, number)?;
+            tx.query(
+                "SELECT id FROM alerts WHERE case_id = ? ORDER BY first_seen, id",
+                &[Value::Int(case.id)],
+            )?
+            .iter()
+            .map(|r| r.int(0))
+            .collect()
+        })
+    }
+
+    pub fn add_task(
+        &mut self,
+        number: i64,
+        task: &NewTask,
+        actor: &str,
+        now: i64,
+    ) -> Result<TaskRecord, StoreError> {
+        self.transaction(true, |tx| {
+            let case = case_by_number(tx, number)?;
+            insert_task(tx, case.id, task, actor, now)
+        })
+    }
+
+    pub fn tasks(&mut self, number: i64) -> Result<Vec<TaskRecord>, StoreError> {
+        self.transaction(false, |tx| {
+            let case = case_by_number(tx, number)?;
+            tx.query(
+                &format!(
+                    "SELECT {TASK_COLUMNS} FROM tasks WHERE case_id = ? ORDER BY position, id"
+                ),
+                &[Value::Int(case.id)],
+            )?
+            .iter()
+            .map(task_of)
+            .collect()
+        })
+    }
+
+    /// Sets a task's status (and assignee, when given); `decide` sees the task and may refuse.
+    pub fn update_task(
+        &mut self,
+        number: i64,
+        task_id: i64,
+        actor: &str,
+        now: i64,
+        mut decide: impl FnMut(&CaseRecord, &TaskRecord) -> Result<(String, Option<String>), StoreError>,
+    ) -> Result<TaskRecord, StoreError> {
+        self.transaction(true, |tx| {
+            let case = case_by_number(tx, number)?;
+            let before = fetch_task(tx, task_id)?;
+            if before.case_id != case.id {
+                return Err(StoreError::NotFound {
+                    what: "task",
+                    id: format!("{task_id} of case {number}"),
+                });
+            }
+            let (status, assignee) = decide(&case, &before)?;
+            tx.execute(
+                "UPDATE tasks SET status = ?, assignee = COALESCE(?, assignee), updated_at = ? WHERE id = ?",
+                &[
+                    Value::from(status.as_str()),
+                    Value::from(assignee.clone()),
+                    Value::Int(now),
+                    Value::Int(task_id),
+                ],
+            )?;
+            let after = fetch_task(tx, task_id)?;
+            case_log(
+                tx,
+                case.id,
+                actor,
+                now,
+                "task_status_changed",
+                Some(json!({"task": task_id, "title": before.title, "status": before.status}).to_string()),
+                Some(json!({"task": task_id, "title": after.title, "status": after.status}).to_string()),
+            )?;
+            Ok(after)
+        })
+    }
+
+    /// Adds an observable; one already on the case (same kind and value) is returned as it is.
+    pub fn add_observable(
+        &mut self,
+        number: i64,
+        observable: &NewObservable,
+        actor: &str,
+        now: i64,
+    ) -> Result<(ObservableRecord, bool), StoreError> {
+        self.transaction(true, |tx| {
+            let case = case_by_number(tx, number)?;
+            let existing = tx.query_one(
+                "SELECT id, case_id, kind, value, is_ioc, tlp, description, created_at FROM observables
+                 WHERE case_id = ? AND kind = ? AND value = ?",
+                &[
+                    Value::Int(case.id),
+                    Value::from(observable.kind.as_str()),
+                    Value::from(observable.value.as_str()),
+                ],
+            )?;
+            if let Some(row) = existing {
+                return Ok((observable_of(&row)?, false));
+            }
+            let row = tx
+                .query_one(
+                    "INSERT INTO observables (case_id, kind, value, is_ioc, tlp, description, created_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?)
+                     RETURNING id, case_id, kind, value, is_ioc, tlp, description, created_at",
+                    &[
+                        Value::Int(case.id),
+                        Value::from(observable.kind.as_str()),
+                        Value::from(observable.value.as_str()),
+                        Value::Int(observable.is_ioc.into()),
+                        Value::from(observable.tlp.as_str()),
+                        Value::from(observable.description.as_str()),
+                        Value::Int(now),
+                    ],
+                )?
+                .ok_or_else(|| StoreError::Database("INSERT returned nothing".into()))?;
+            let record = observable_of(&row)?;
+            case_log(
+                tx,
+                case.id,
+                actor,
+                now,
+                "observable_added",
+                None,
+                Some(json!({"kind": record.kind, "value": record.value, "ioc": record.is_ioc}).to_string()),
+            )?;
+            Ok((record, true))
+        })
+    }
+
+    pub fn observables(&mut self, number: i64) -> Result<Vec<ObservableRecord>, StoreError> {
+        self.transaction(false, |tx| {
+            let case = case_by_number(tx, number)?;
+            tx.query(
+                "SELECT id, case_id, kind, value, is_ioc, tlp, description, created_at FROM observables
+                 WHERE case_id = ? ORDER BY kind, value",
+                &[Value::Int(case.id)],
+            )?
+            .iter()
+            .map(observable_of)
+            .collect()
+        })
+    }
+
+    pub fn add_timeline_entry(
+        &mut self,
+        number: i64,
+        entry: &NewTimelineEntry,
+        actor: &str,
+        now: i64,
+    ) -> Result<TimelineRecord, StoreError> {
+        self.transaction(true, |tx| {
+            let case = case_by_number(tx, number)?;
+            let row = tx
+                .query_one(
+                    "INSERT INTO timeline (case_id, at, title, body, source, tactic, technique, created_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                     RETURNING id, case_id, at, title, body, source, tactic, technique",
+                    &[
+                        Value::Int(case.id),
+                        Value::Int(entry.at),
+                        Value::from(entry.title.as_str()),
+                        Value::from(entry.body.as_str()),
+                        Value::from(entry.source.as_str()),
+                        Value::from(entry.tactic.clone()),
+                        Value::from(entry.technique.clone()),
+                        Value::Int(now),
+                    ],
+                )?
+                .ok_or_else(|| StoreError::Database("INSERT returned nothing".into()))?;
+            let record = timeline_of(&row)?;
+            case_log(
+                tx,
+                case.id,
+                actor,
+                now,
+                "timeline_entry_added",
+                None,
+                Some(json!({"at": record.at, "title": record.title}).to_string()),
+            )?;
+            Ok(record)
+        })
+    }
+
+    /// The case's timeline, in event time order.
+    pub fn timeline(&mut self, number: i64) -> Result<Vec<TimelineRecord>, StoreError> {
+        self.transaction(false, |tx| {
+            let case = case_by_number(tx, number)?;
+            tx.query(
+                "SELECT id, case_id, at, title, body, source, tactic, technique FROM timeline
+                 WHERE case_id = ? ORDER BY at, id",
+                &[Value::Int(case.id)],
+            )?
+            .iter()
+            .map(timeline_of)
+            .collect()
+        })
+    }
+
+    pub fn add_comment(
+        &mut self,
+        number: i64,
+        body: &str,
+        actor: &str,
+        now: i64,
+    ) -> Result<CommentRecord, StoreError> {
+        if body.trim().is_empty() {
+            return Err(StoreError::Invalid("an empty comment".into()));
+        }
+        self.transaction(true, |tx| {
+            let case = case_by_number(tx, number)?;
+            let row = tx
+                .query_one(
+                    "INSERT INTO comments (case_id, author, body, created_at) VALUES (?, ?, ?, ?)
+                     RETURNING id, case_id, author, body, created_at",
+                    &[
+                        Value::Int(case.id),
+                        Value::from(actor),
+                        Value::from(body),
+                        Value::Int(now),
+                    ],
+                )?
+                .ok_or_else(|| StoreError::Database("INSERT returned nothing".into()))?;
+            let record = CommentRecord {
+                id: row.int(0)?,
+                case_id: row.int(1)?,
+                author: row.text(2)?,
+                body: row.text(3)?,
+                created_at: row.int(4)?,
+            };
+            case_log(
+                tx,
+                case.id,
+                actor,
+                now,
+                "comment_created",
+                None,
+                Some(json!({"comment": record.id}).to_string()),
+            )?;
+            Ok(record)
+        })
+    }
+
+    pub fn comments(&mut self, number: i64) -> Result<Vec<CommentRecord>, StoreError> {
+        self.transaction(false, |tx| {
+            let case = case_by_number(tx, number)?;
+            tx.query(
+                "SELECT id, case_id, author, body, created_at FROM comments WHERE case_id = ? ORDER BY id",
+                &[Value::Int(case.id)],
+            )?
+            .iter()
+            .map(|row| {
+                Ok(CommentRecord {
+                    id: row.int(0)?,
+                    case_id: row.int(1)?,
+                    author: row.text(2)?,
+                    body: row.text(3)?,
+                    created_at: row.int(4)?,
+                })
+            })
+            .collect()
+        })
+    }
+
+    /// A case's event log, oldest first.
+    pub fn case_events(&mut self, number: i64) -> Result<Vec<EventLine>, StoreError> {
+        self.transaction(false, |tx| {
+            let case = case_by_number(tx, number)?;
+            tx.query(
+                "SELECT at, actor, kind, before, after FROM case_events WHERE case_id = ? ORDER BY id",
+                &[Value::Int(case.id)],
+            )?
+            .iter()
+            .map(event_line)
+            .collect()
+        })
+    }
+
+    /// Every case's event log (for metrics), in order.
+    pub fn all_case_events(&mut self) -> Result<Vec<CaseEvent>, StoreError> {
+        self.transaction(false, |tx| {
+            tx.query(
+                "SELECT case_id, at, actor, kind, before, after FROM case_events ORDER BY case_id, id",
+                &[],
+            )?
+            .iter()
+            .map(|row| {
+                Ok(CaseEvent {
+                    case_id: row.int(0)?,
+                    line: event_line(&Row(row.0[1..].to_vec()))?,
+                })
+            })
+            .collect()
+        })
+    }
+}
+
+fn update_sql(update: &CaseUpdate) -> (Vec<&'static str>, Vec<Value>) {
+    let mut sets = Vec::new();
+    let mut params = Vec::new();
+    let mut text = |column: &'static str, value: &Option<String>| {
+        if let Some(v) = value {
+            sets.push(column);
+            params.push(Value::from(v.as_str()));
+        }
+    };
+    text("title = ?", &update.title);
+    text("description = ?", &update.description);
+    text("severity = ?", &update.severity);
+    text("tlp = ?", &update.tlp);
+    text("pap = ?", &update.pap);
+    text("state = ?", &update.state);
+    let mut optional = |column: &'static str, value: &Option<Option<String>>| {
+        if let Some(v) = value {
+            sets.push(column);
+            params.push(Value::from(v.clone()));
+        }
+    };
+    optional("resolution = ?", &update.resolution);
+    optional("root_cause = ?", &update.root_cause);
+    optional("lessons_learned = ?", &update.lessons_learned);
+    optional("assignee = ?", &update.assignee);
+    if let Some(tags) = &update.tags {
+        sets.push("tags = ?");
+        params.push(Value::from(json!(tags).to_string()));
+    }
+    for (column, value) in [
+        ("incident_start = ?", &update.incident_start),
+        ("closed_at = ?", &update.closed_at),
+    ] {
+        if let Some(v) = value {
+            sets.push(column);
+            params.push(Value::from(*v));
+        }
+    }
+    (sets, params)
+}
+
+/// The fields that differ between two versions of a case, as two JSON objects.
+fn changed_fields(before: &CaseRecord, after: &CaseRecord) -> (String, String) {
+    let (b, a) = (case_value(before), case_value(after));
+    let mut was = serde_json::Map::new();
+    let mut is = serde_json::Map::new();
+    if let (serde_json::Value::Object(b), serde_json::Value::Object(a)) = (b, a) {
+        for (key, new) in a {
+            let old = b.get(&key).cloned().unwrap_or(serde_json::Value::Null);
+            if key != "updated_at" && old != new {
+                was.insert(key.clone(), old);
+                is.insert(key, new);
+            }
+        }
+    }
+    (
+        serde_json::Value::Object(was).to_string(),
+        serde_json::Value::Object(is).to_string(),
+    )
+}
+
+fn case_value(case: &CaseRecord) -> serde_json::Value {
+    json!({
+        "number": case.number,
+        "title": case.title,
+        "description": case.description,
+        "severity": case.severity,
+        "tlp": case.tlp,
+        "pap": case.pap,
+        "state": case.state,
+        "resolution": case.resolution,
+        "root_cause": case.root_cause,
+        "lessons_learned": case.lessons_learned,
+        "assignee": case.assignee,
+        "playbook": case.playbook,
+        "tags": case.tags,
+        "incident_start": case.incident_start,
+        "detected_at": case.detected_at,
+        "closed_at": case.closed_at,
+        "updated_at": case.updated_at,
+    })
+}
+
+fn case_json(case: &CaseRecord) -> String {
+    case_value(case).to_string()
+}
+
+fn insert_task(
+    tx: &mut dyn Tx,
+    case_id: i64,
+    task: &NewTask,
+    actor: &str,
+    now: i64,
+) -> Result<TaskRecord, StoreError> {
+    if task.title.trim().is_empty() {
+        return Err(StoreError::Invalid("a task needs a title".into()));
+    }
+    let position = tx
+        .query_one(
+            "SELECT COUNT(*) FROM tasks WHERE case_id = ?",
+            &[Value::Int(case_id)],
+        )?
+        .map(|r| r.int(0))
+        .transpose()?
+        .unwrap_or(0)
+        + 1;
+    let id = tx
+        .query_one(
+            "INSERT INTO tasks (case_id, position, task_group, title, description, status, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, 'todo', ?, ?) RETURNING id",
+            &[
+                Value::Int(case_id),
+                Value::Int(position),
+                Value::from(task.group.as_str()),
+                Value::from(task.title.as_str()),
+                Value::from(task.description.as_str()),
+                Value::Int(now),
+                Value::Int(now),
+            ],
+        )?
+        .ok_or_else(|| StoreError::Database("INSERT returned no id".into()))?
+        .int(0)?;
+    let record = fetch_task(tx, id)?;
+    case_log(
+        tx,
+        case_id,
+        actor,
+        now,
+        "task_created",
+        None,
+        Some(json!({"task": id, "group": record.group, "title": record.title}).to_string()),
+    )?;
+    Ok(record)
+}
+
+fn case_log(
+    tx: &mut dyn Tx,
+    case_id: i64,
+    actor: &str,
+    now: i64,
+    kind: &str,
+    before: Option<String>,
+    after: Option<String>,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO case_events (case_id, at, actor, kind, before, after) VALUES (?, ?, ?, ?, ?, ?)",
+        &[
+            Value::Int(case_id),
+            Value::Int(now),
+            Value::from(actor),
+            Value::from(kind),
+            Value::from(before),
+            Value::from(after),
+        ],
+    )?;
+    Ok(())
+}
+
+fn case_by_number(tx: &mut dyn Tx, number: i64) -> Result<CaseRecord, StoreError> {
+    let row = tx
+        .query_one(
+            &format!("SELECT {CASE_COLUMNS} FROM cases WHERE number = ?"),
+            &[Value::Int(number)],
+        )?
+        .ok_or(StoreError::NotFound {
+            what: "case",
+            id: number.to_string(),
+        })?;
+    case_of(&row)
+}
+
+fn fetch_case(tx: &mut dyn Tx, id: i64) -> Result<CaseRecord, StoreError> {
+    let row = tx
+        .query_one(
+            &format!("SELECT {CASE_COLUMNS} FROM cases WHERE id = ?"),
+            &[Value::Int(id)],
+        )?
+        .ok_or(StoreError::NotFound {
+            what: "case id",
+            id: id.to_string(),
+        })?;
+    case_of(&row)
+}
+
+fn case_of(row: &Row) -> Result<CaseRecord, StoreError> {
+    let tags = row.text(13)?;
+    Ok(CaseRecord {
+        id: row.int(0)?,
+        number: row.int(1)?,
+        title: row.text(2)?,
+        description: row.text(3)?,
+        severity: row.text(4)?,
+        tlp: row.text(5)?,
+        pap: row.text(6)?,
+        state: row.text(7)?,
+        resolution: row.opt_text(8)?,
+        root_cause: row.opt_text(9)?,
+        lessons_learned: row.opt_text(10)?,
+        assignee: row.opt_text(11)?,
+        playbook: row.opt_text(12)?,
+        tags: serde_json::from_str(&tags)
+            .map_err(|e| StoreError::Corrupt(format!("case tags {tags:?}: {e}")))?,
+        incident_start: row.opt_int(14)?,
+        detected_at: row.opt_int(15)?,
+        created_at: row.int(16)?,
+        updated_at: row.int(17)?,
+        closed_at: row.opt_int(18)?,
+    })
+}
+
+fn fetch_task(tx: &mut dyn Tx, id: i64) -> Result<TaskRecord, StoreError> {
+    let row = tx
+        .query_one(
+            &format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?"),
+            &[Value::Int(id)],
+        )?
+        .ok_or(StoreError::NotFound {
+            what: "task",
+            id: id.to_string(),
+        })?;
+    task_of(&row)
+}
+
+fn task_of(row: &Row) -> Result<TaskRecord, StoreError> {
+    Ok(TaskRecord {
+        id: row.int(0)?,
+        case_id: row.int(1)?,
+        position: row.int(2)?,
+        group: row.text(3)?,
+        title: row.text(4)?,
+        description: row.text(5)?,
+        status: row.text(6)?,
+        assignee: row.opt_text(7)?,
+        created_at: row.int(8)?,
+        updated_at: row.int(9)?,
+    })
+}
+
+fn observable_of(row: &Row) -> Result<ObservableRecord, StoreError> {
+    Ok(ObservableRecord {
+        id: row.int(0)?,
+        case_id: row.int(1)?,
+        kind: row.text(2)?,
+        value: row.text(3)?,
+        is_ioc: row.int(4)? != 0,
+        tlp: row.text(5)?,
+        description: row.text(6)?,
+        created_at: row.int(7)?,
+    })
+}
+
+fn timeline_of(row: &Row) -> Result<TimelineRecord, StoreError> {
+    Ok(TimelineRecord {
+        id: row.int(0)?,
+        case_id: row.int(1)?,
+        at: row.int(2)?,
+        title: row.text(3)?,
+        body: row.text(4)?,
+        source: row.text(5)?,
+        tactic: row.opt_text(6)?,
+        technique: row.opt_text(7)?,
+    })
+}

@@ -1,0 +1,132 @@
+//! Where alerts and cases live: one [`Store`] over SQLite (the embedded default: one file, created on
+//! first use) or PostgreSQL (for a team that outgrows one machine).
+//!
+//! Read in this order: `backend.rs` (what each database provides: statements in a transaction), `sqlite.rs`
+//! and `postgres.rs` (the two implementations), `migrate.rs` (versioned schema), then the operations,
+//! written once over the backend: `alerts.rs` (recorded from detection, deduplicated, acknowledged and
+//! closed) and `cases.rs` (cases, tasks, observables, timeline, comments). Every change to an alert or a
+//! case appends to its event log in the same transaction as the change itself: nothing is updated
+//! without a trace, and a crash leaves either both or neither.
+//!
+//! ```
+//! use secops_store::{Store, NewAlert, Recorded};
+//! let dir = tempfile::tempdir().unwrap();
+//! let mut store = Store::open(&dir.path().join("secops.db").display().to_string()).unwrap();
+//! let alert = NewAlert {
+//!     rule_id: "r1".into(), rule_name: "SSH brute force".into(), rule_version: 1,
+//!     severity: "medium".into(), risk_score: 47, group_key: "203.0.113.7".into(),
+//!     first_seen: 1_000, last_seen: 2_000, event_count: 12, dedupe_window: 0,
+//!     document: "{}".into(),
+//! };
+//! let first = store.record_alerts(&[alert.clone()], "detect", 5_000).unwrap();
+//! assert!(matches!(first[0], Recorded::Inserted(_)));
+//! // The same alert from a second run over the same logs is recognised.
+//! let again = store.record_alerts(&[alert], "detect", 6_000).unwrap();
+//! assert!(matches!(again[0], Recorded::Duplicate(_)));
+//! ```
+
+mod alerts;
+pub mod backend;
+mod cases;
+pub mod migrate;
+mod postgres;
+mod sqlite;
+
+use std::path::Path;
+
+pub use alerts::{AlertFilter, AlertRecord, AlertStatus, EventLine, NewAlert, Recorded};
+pub use backend::{Backend, Dialect, Row, Tx, Value};
+pub use cases::{
+    CaseEvent, CaseFilter, CaseRecord, CaseUpdate, CommentRecord, NewCase, NewObservable, NewTask,
+    NewTimelineEntry, ObservableRecord, TaskRecord, TimelineRecord,
+};
+pub use postgres::Postgres;
+pub use sqlite::Sqlite;
+
+/// What went wrong, with the database or record it concerns.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open {target}: {message}")]
+    Open { target: String, message: String },
+    #[error("database: {0}")]
+    Database(String),
+    #[error("schema migration {version}: {message}")]
+    Migration { version: i64, message: String },
+    #[error(
+        "the database has schema version {found}, newer than this program knows ({known}): upgrade secops"
+    )]
+    Newer { found: i64, known: i64 },
+    #[error("{what} {id} does not exist")]
+    NotFound { what: &'static str, id: String },
+    #[error("unexpected data in the database: {0}")]
+    Corrupt(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The store: a migrated database and the operations on it.
+pub struct Store {
+    backend: Box<dyn Backend>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("dialect", &self.backend.dialect())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The PostgreSQL schema used unless a URL's `?schema=` names another.
+pub const DEFAULT_SCHEMA: &str = "secops";
+
+impl Store {
+    /// Opens `target`: a `postgres://` or `postgresql://` URL (optionally ending in `?schema=NAME`), or
+    /// else the path of a SQLite file (created with its folder when missing). Brings the schema up to
+    /// date.
+    pub fn open(target: &str) -> Result<Store, StoreError> {
+        let backend: Box<dyn Backend> =
+            if target.starts_with("postgres://") || target.starts_with("postgresql://") {
+                let (url, schema) = match target.split_once("?schema=") {
+                    Some((url, schema)) => (url, schema),
+                    None => (target, DEFAULT_SCHEMA),
+                };
+                Box::new(Postgres::connect(url, schema)?)
+            } else {
+                Box::new(Sqlite::open(Path::new(target))?)
+            };
+        Store::with_backend(backend)
+    }
+
+    /// A store over a backend opened by the caller; migrates it.
+    pub fn with_backend(mut backend: Box<dyn Backend>) -> Result<Store, StoreError> {
+        migrate::migrate(backend.as_mut(), now_nanos())?;
+        Ok(Store { backend })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.backend.dialect()
+    }
+
+    /// Runs `work` in one transaction.
+    fn transaction<T>(
+        &mut self,
+        exclusive: bool,
+        mut work: impl FnMut(&mut dyn Tx) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut out = None;
+        self.backend.transaction(exclusive, &mut |tx| {
+            out = Some(work(tx)?);
+            Ok(())
+        })?;
+        out.ok_or_else(|| StoreError::Database("the transaction returned nothing".into()))
+    }
+}
+
+/// The current time in UTC nanoseconds (for records the caller does not time).
+pub fn now_nanos() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

@@ -1,0 +1,196 @@
+//! Versioned schema migrations: each runs once, in its own transaction, in order, and is recorded in
+//! `schema_migrations`. Opening a database brings it up to date; a database newer than this program is
+//! refused rather than misread.
+
+use crate::backend::{Backend, Value};
+use crate::StoreError;
+
+/// One schema change. `{id}` in the statements stands for the dialect's auto-numbered key.
+struct Migration {
+    version: i64,
+    name: &'static str,
+    statements: &'static [&'static str],
+}
+
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "alerts",
+        statements: &[
+            "CREATE TABLE alerts (
+                id {id},
+                rule_id TEXT NOT NULL,
+                rule_name TEXT NOT NULL,
+                rule_version BIGINT NOT NULL,
+                severity TEXT NOT NULL,
+                risk_score BIGINT NOT NULL,
+                group_key TEXT NOT NULL,
+                first_seen BIGINT NOT NULL,
+                last_seen BIGINT NOT NULL,
+                event_count BIGINT NOT NULL,
+                status TEXT NOT NULL,
+                resolution TEXT,
+                case_id BIGINT,
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL,
+                document TEXT NOT NULL
+            )",
+            "CREATE INDEX alerts_by_rule_group ON alerts (rule_id, group_key, last_seen)",
+            "CREATE INDEX alerts_by_status ON alerts (status, last_seen)",
+            // Every alert ever recorded, by rule, group and first event time: a re-run over the same
+            // logs finds its alerts here and adds nothing.
+            "CREATE TABLE alert_fingerprints (
+                fingerprint TEXT PRIMARY KEY,
+                alert_id BIGINT NOT NULL REFERENCES alerts (id)
+            )",
+            "CREATE TABLE alert_events (
+                id {id},
+                alert_id BIGINT NOT NULL REFERENCES alerts (id),
+                at BIGINT NOT NULL,
+                actor TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                before TEXT,
+                after TEXT
+            )",
+            "CREATE INDEX alert_events_by_alert ON alert_events (alert_id, id)",
+        ],
+    },
+    Migration {
+        version: 2,
+        name: "cases",
+        statements: &[
+            "CREATE TABLE counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL)",
+            "INSERT INTO counters (name, value) VALUES ('case_number', 0)",
+            "CREATE TABLE cases (
+                id {id},
+                number BIGINT NOT NULL UNIQUE,
+                title TEXT NOT NULL,
+                description TEXT NOT NULL,
+                severity TEXT NOT NULL,
+                tlp TEXT NOT NULL,
+                pap TEXT NOT NULL,
+                state TEXT NOT NULL,
+                resolution TEXT,
+                root_cause TEXT,
+                lessons_learned TEXT,
+                assignee TEXT,
+                playbook TEXT,
+                tags TEXT NOT NULL,
+                incident_start BIGINT,
+                detected_at BIGINT,
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL,
+                closed_at BIGINT
+            )",
+            "CREATE TABLE tasks (
+                id {id},
+                case_id BIGINT NOT NULL REFERENCES cases (id),
+                position BIGINT NOT NULL,
+                task_group TEXT NOT NULL,
+                title TEXT NOT NULL,
+                description TEXT NOT NULL,
+                status TEXT NOT NULL,
+                assignee TEXT,
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL
+            )",
+            "CREATE TABLE observables (
+                id {id},
+                case_id BIGINT NOT NULL REFERENCES cases (id),
+                kind TEXT NOT NULL,
+                value TEXT NOT NULL,
+                is_ioc BIGINT NOT NULL,
+                tlp TEXT NOT NULL,
+                description TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                UNIQUE (case_id, kind, value)
+            )",
+            "CREATE TABLE timeline (
+                id {id},
+                case_id BIGINT NOT NULL REFERENCES cases (id),
+                at BIGINT NOT NULL,
+                title TEXT NOT NULL,
+                body TEXT NOT NULL,
+                source TEXT NOT NULL,
+                tactic TEXT,
+                technique TEXT,
+                created_at BIGINT NOT NULL
+            )",
+            "CREATE TABLE comments (
+                id {id},
+                case_id BIGINT NOT NULL REFERENCES cases (id),
+                author TEXT NOT NULL,
+                body TEXT NOT NULL,
+                created_at BIGINT NOT NULL
+            )",
+            // Append-only: who changed what, when, with the values before and after (JSON).
+            "CREATE TABLE case_events (
+                id {id},
+                case_id BIGINT NOT NULL REFERENCES cases (id),
+                at BIGINT NOT NULL,
+                actor TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                before TEXT,
+                after TEXT
+            )",
+            "CREATE INDEX case_events_by_case ON case_events (case_id, id)",
+            "CREATE TABLE users (
+                name TEXT PRIMARY KEY,
+                display_name TEXT NOT NULL,
+                created_at BIGINT NOT NULL
+            )",
+        ],
+    },
+];
+
+/// The newest schema version this program knows.
+pub fn latest() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+/// Brings the database up to date; returns the versions applied.
+pub fn migrate(backend: &mut dyn Backend, now: i64) -> Result<Vec<i64>, StoreError> {
+    let dialect = backend.dialect();
+    let mut applied = Vec::new();
+    // Exclusive: two processes opening a new database at once migrate one after the other.
+    backend.transaction(true, &mut |tx| {
+        tx.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+            &[],
+        )?;
+        let current = tx
+            .query_one("SELECT MAX(version) FROM schema_migrations", &[])?
+            .map(|row| row.opt_int(0))
+            .transpose()?
+            .flatten()
+            .unwrap_or(0);
+        if current > latest() {
+            return Err(StoreError::Newer {
+                found: current,
+                known: latest(),
+            });
+        }
+        applied.clear();
+        for migration in MIGRATIONS.iter().filter(|m| m.version > current) {
+            for statement in migration.statements {
+                tx.execute(&dialect.ddl(statement), &[])
+                    .map_err(|e| StoreError::Migration {
+                        version: migration.version,
+                        message: e.to_string(),
+                    })?;
+            }
+            tx.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                &[
+                    Value::Int(migration.version),
+                    Value::from(migration.name),
+                    Value::Int(now),
+                ],
+            )?;
+            applied.push(migration.version);
+        }
+        Ok(())
+    })?;
+    Ok(applied)
+}

@@ -1,0 +1,205 @@
+//! PostgreSQL, for teams that outgrow one machine: the same statements, with `?` placeholders
+//! numbered for PostgreSQL, in the schema the connection names (`secops` unless told otherwise).
+
+use postgres::types::{to_sql_checked, IsNull, ToSql, Type};
+use postgres::{Client, NoTls};
+
+use crate::backend::{Backend, Dialect, Row, Tx, Value};
+use crate::StoreError;
+
+pub struct Postgres {
+    client: Client,
+}
+
+impl std::fmt::Debug for Postgres {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Postgres").finish_non_exhaustive()
+    }
+}
+
+impl Postgres {
+    /// Connects to `url` (`postgres://user@host:port/database`) and works in `schema`, creating it
+    /// when missing.
+    pub fn connect(url: &str, schema: &str) -> Result<Postgres, StoreError> {
+        let open_error = |message: String| StoreError::Open {
+            target: redact(url),
+            message,
+        };
+        if schema.is_empty()
+            || !schema
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Err(open_error(format!(
+                "schema {schema:?}: use lowercase letters, digits and _"
+            )));
+        }
+        let mut client = Client::connect(url, NoTls).map_err(|e| open_error(e.to_string()))?;
+        // The name was checked above: only [a-z0-9_] reaches this statement.
+        client
+            .batch_execute(&format!(
+                "CREATE SCHEMA IF NOT EXISTS {schema}; SET search_path TO {schema}"
+            ))
+            .map_err(|e| open_error(e.to_string()))?;
+        Ok(Postgres { client })
+    }
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl Backend for Postgres {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    fn transaction(
+        &mut self,
+        exclusive: bool,
+        work: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.client.transaction().map_err(sql_error)?;
+        if exclusive {
+            // One writer at a time for read-then-write work, as SQLite's BEGIN IMMEDIATE gives.
+            tx.execute("SELECT pg_advisory_xact_lock(7362527)", &[])
+                .map_err(sql_error)?;
+        }
+        let mut wrapper = PostgresTx { tx };
+        work(&mut wrapper)?;
+        wrapper.tx.commit().map_err(sql_error)
+    }
+}
+
+struct PostgresTx<'c> {
+    tx: postgres::Transaction<'c>,
+}
+
+impl Tx for PostgresTx<'_> {
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
+        let sql = numbered(sql);
+        let params: Vec<Param<'_>> = params.iter().map(Param).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
+        self.tx.execute(sql.as_str(), &refs).map_err(sql_error)
+    }
+
+    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
+        let sql = numbered(sql);
+        let params: Vec<Param<'_>> = params.iter().map(Param).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
+        let rows = self.tx.query(sql.as_str(), &refs).map_err(sql_error)?;
+        rows.iter()
+            .map(|row| {
+                (0..row.len())
+                    .map(|i| {
+                        let ty = row.columns()[i].type_().clone();
+                        let value = if ty == Type::INT8 {
+                            row.try_get::<_, Option<i64>>(i).map(|v| v.map(Value::Int))
+                        } else if ty == Type::INT4 {
+                            row.try_get::<_, Option<i32>>(i)
+                                .map(|v| v.map(|v| Value::Int(v.into())))
+                        } else if ty == Type::FLOAT8 {
+                            row.try_get::<_, Option<f64>>(i)
+                                .map(|v| v.map(Value::Float))
+                        } else {
+                            row.try_get::<_, Option<String>>(i)
+                                .map(|v| v.map(Value::Text))
+                        };
+                        value.map(|v| v.unwrap_or(Value::Null)).map_err(sql_error)
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Row)
+            })
+            .collect()
+    }
+}
+
+/// `?` placeholders as `$1`, `$2`, ... (outside quoted text).
+fn numbered(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut n = 0;
+    let mut quoted = false;
+    for c in sql.chars() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                out.push(c);
+            }
+            '?' if !quoted => {
+                n += 1;
+                out.push('$');
+                out.push_str(&n.to_string());
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[derive(Debug)]
+struct Param<'a>(&'a Value);
+
+impl ToSql for Param<'_> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut postgres::types::private::BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self.0 {
+            Value::Null => Ok(IsNull::Yes),
+            Value::Int(v) if *ty == Type::INT4 => i32::try_from(*v)?.to_sql(ty, out),
+            Value::Int(v) => v.to_sql(ty, out),
+            Value::Float(v) => v.to_sql(ty, out),
+            Value::Text(v) => v.as_str().to_sql(ty, out),
+        }
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        [
+            Type::INT8,
+            Type::INT4,
+            Type::FLOAT8,
+            Type::TEXT,
+            Type::VARCHAR,
+        ]
+        .contains(ty)
+    }
+
+    to_sql_checked!();
+}
+
+fn sql_error(e: postgres::Error) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_outside_quotes() {
+        assert_eq!(
+            numbered("SELECT a FROM t WHERE b = ? AND c = '?' AND d = ?"),
+            "SELECT a FROM t WHERE b = $1 AND c = '?' AND d = $2"
+        );
+    }
+
+    #[test]
+    fn passwords_stay_out_of_messages() {
+        assert_eq!(
+            redact("postgres://secops:hunter2@db:5432/x"),
+            "postgres://secops:***@db:5432/x"
+        );
+        assert_eq!(redact("postgres://u@h/x"), "postgres://u@h/x");
+    }
+}

@@ -1,0 +1,719 @@
+//! One conformance suite, run against SQLite (a temporary file) and PostgreSQL (127.0.0.1:5432,
+//! database `test`, or `SECOPS_TEST_DATABASE_URL`; each test in a schema of its own, dropped after).
+//! Without a reachable PostgreSQL the PostgreSQL half says SKIPPED, except under CI (`CI` set), where
+//! it fails: CI's machine runs PostgreSQL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use secops_store::{
+    AlertFilter, AlertStatus, CaseFilter, CaseUpdate, NewAlert, NewCase, NewObservable, NewTask,
+    NewTimelineEntry, Recorded, Store, StoreError,
+};
+
+const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// Where a test's store lives; dropping it removes a PostgreSQL schema.
+enum Place {
+    Sqlite(tempfile::TempDir),
+    Postgres { url: String, schema: String },
+}
+
+impl Place {
+    fn target(&self) -> String {
+        match self {
+            Place::Sqlite(dir) => dir.path().join("secops.db").display().to_string(),
+            Place::Postgres { url, schema } => format!("{url}?schema={schema}"),
+        }
+    }
+
+    fn open(&self) -> Store {
+        Store::open(&self.target()).unwrap()
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        if let Place::Postgres { url, schema } = self {
+            if let Ok(mut client) = postgres_client(url) {
+                let _ = client.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+            }
+        }
+    }
+}
+
+fn postgres_client(url: &str) -> Result<postgres::Client, postgres::Error> {
+    postgres::Client::connect(url, postgres::NoTls)
+}
+
+static SCHEMAS: AtomicU32 = AtomicU32::new(0);
+
+fn sqlite() -> Place {
+    Place::Sqlite(tempfile::tempdir().unwrap())
+}
+
+/// A fresh schema on the test PostgreSQL, or `None` (with a message) when there is none outside CI.
+fn postgres(test: &str) -> Option<Place> {
+    let url = std::env::var("SECOPS_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_PG.into());
+    match postgres_client(&url) {
+        Ok(_) => {
+            let n = SCHEMAS.fetch_add(1, Ordering::SeqCst);
+            let schema = format!("t{}_{n}_{test}", std::process::id());
+            Some(Place::Postgres { url, schema })
+        }
+        Err(e) if std::env::var_os("CI").is_some() => {
+            panic!("CI runs PostgreSQL on 127.0.0.1:5432, but {url} is unreachable: {e}")
+        }
+        Err(e) => {
+            eprintln!("SKIPPED: {test} on PostgreSQL: {url} is unreachable: {e}");
+            None
+        }
+    }
+}
+
+/// Each check runs on SQLite and on PostgreSQL.
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(#[test] fn $name() { super::$name(&super::sqlite()); })*
+        }
+        mod on_postgres {
+            $(#[test] fn $name() {
+                if let Some(place) = super::postgres(stringify!($name)) {
+                    super::$name(&place);
+                }
+            })*
+        }
+    };
+}
+
+conformance!(
+    migrations_apply_once_and_a_newer_schema_is_refused,
+    alerts_are_deduplicated_across_runs_and_merged_within_the_window,
+    alert_changes_follow_their_lifecycle_and_are_logged,
+    alerts_are_listed_by_status_rule_and_time,
+    cases_number_in_order_and_keep_tasks_alerts_and_a_log,
+    a_failed_change_leaves_nothing_behind,
+    case_updates_log_before_and_after_and_refusals_change_nothing,
+    observables_timeline_and_comments,
+    concurrent_writers_lose_nothing,
+    a_writer_killed_mid_transaction_leaves_whole_batches,
+);
+
+fn alert(rule: &str, group: &str, first: i64, last: i64, count: u64, window: i64) -> NewAlert {
+    NewAlert {
+        rule_id: rule.into(),
+        rule_name: format!("Rule {rule}"),
+        rule_version: 2,
+        severity: "high".into(),
+        risk_score: 73,
+        group_key: group.into(),
+        first_seen: first,
+        last_seen: last,
+        event_count: count,
+        dedupe_window: window,
+        document: format!("{{\"rule\":\"{rule}\",\"group\":\"{group}\"}}"),
+    }
+}
+
+const MINUTE: i64 = 60_000_000_000;
+
+fn migrations_apply_once_and_a_newer_schema_is_refused(place: &Place) {
+    let store = place.open();
+    drop(store);
+    // Opening again applies nothing and keeps the data.
+    let mut store = place.open();
+    store
+        .record_alerts(&[alert("r", "g", 0, 0, 1, 0)], "t", 1)
+        .unwrap();
+    drop(store);
+    let mut store = place.open();
+    assert_eq!(store.alerts(&AlertFilter::default()).unwrap().len(), 1);
+    drop(store);
+    // A database from a newer secops is refused, not misread.
+    match place {
+        Place::Sqlite(dir) => {
+            let c = rusqlite::Connection::open(dir.path().join("secops.db")).unwrap();
+            c.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)",
+                [],
+            )
+            .unwrap();
+        }
+        Place::Postgres { url, schema } => {
+            let mut c = postgres_client(url).unwrap();
+            c.batch_execute(&format!(
+                "INSERT INTO {schema}.schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)"
+            ))
+            .unwrap();
+        }
+    }
+    let error = Store::open(&place.target()).unwrap_err();
+    assert!(
+        matches!(error, StoreError::Newer { found: 999, .. }),
+        "{error}"
+    );
+}
+
+fn alerts_are_deduplicated_across_runs_and_merged_within_the_window(place: &Place) {
+    let mut store = place.open();
+    let first = alert("brute", "203.0.113.7", 0, MINUTE, 12, 10 * MINUTE);
+    let recorded = store
+        .record_alerts(std::slice::from_ref(&first), "detect", 100)
+        .unwrap();
+    let Recorded::Inserted(id) = recorded[0] else {
+        panic!("{recorded:?}")
+    };
+    // A second run over the same logs: the same alert again, nothing added.
+    assert_eq!(
+        store
+            .record_alerts(std::slice::from_ref(&first), "detect", 200)
+            .unwrap(),
+        vec![Recorded::Duplicate(id)]
+    );
+    // Five minutes later, same rule and group, within the window: folded in.
+    let repeat = alert(
+        "brute",
+        "203.0.113.7",
+        6 * MINUTE,
+        7 * MINUTE,
+        5,
+        10 * MINUTE,
+    );
+    assert_eq!(
+        store
+            .record_alerts(std::slice::from_ref(&repeat), "detect", 300)
+            .unwrap(),
+        vec![Recorded::Merged(id)]
+    );
+    // And a re-run of that repeat is a duplicate, not counted twice.
+    assert_eq!(
+        store.record_alerts(&[repeat], "detect", 400).unwrap(),
+        vec![Recorded::Duplicate(id)]
+    );
+    let stored = store.alert(id).unwrap();
+    assert_eq!((stored.event_count, stored.last_seen), (17, 7 * MINUTE));
+    // Another group, or outside the window: alerts of their own.
+    let other = store
+        .record_alerts(
+            &[
+                alert(
+                    "brute",
+                    "198.51.100.9",
+                    6 * MINUTE,
+                    7 * MINUTE,
+                    5,
+                    10 * MINUTE,
+                ),
+                alert(
+                    "brute",
+                    "203.0.113.7",
+                    30 * MINUTE,
+                    31 * MINUTE,
+                    5,
+                    10 * MINUTE,
+                ),
+            ],
+            "detect",
+            500,
+        )
+        .unwrap();
+    assert!(
+        matches!(other[..], [Recorded::Inserted(a), Recorded::Inserted(b)] if a != id && b != id && a != b)
+    );
+    // A closed alert does not take repeats.
+    store.close_alert(id, "ana", "true_positive", 600).unwrap();
+    let after_close = alert(
+        "brute",
+        "203.0.113.7",
+        8 * MINUTE,
+        9 * MINUTE,
+        2,
+        10 * MINUTE,
+    );
+    assert!(matches!(
+        store.record_alerts(&[after_close], "detect", 700).unwrap()[0],
+        Recorded::Inserted(_)
+    ));
+    // Without a window only exact repeats are one.
+    let single = alert("query", "", 50 * MINUTE, 50 * MINUTE, 1, 0);
+    let next = alert("query", "", 51 * MINUTE, 51 * MINUTE, 1, 0);
+    let r = store.record_alerts(&[single, next], "detect", 800).unwrap();
+    assert!(matches!(
+        r[..],
+        [Recorded::Inserted(_), Recorded::Inserted(_)]
+    ));
+    assert_eq!(store.alerts(&AlertFilter::default()).unwrap().len(), 6);
+}
+
+fn alert_changes_follow_their_lifecycle_and_are_logged(place: &Place) {
+    let mut store = place.open();
+    let id = match store
+        .record_alerts(&[alert("r", "g", 0, 0, 1, 0)], "detect", 10)
+        .unwrap()[0]
+    {
+        Recorded::Inserted(id) => id,
+        other => panic!("{other:?}"),
+    };
+    let acked = store.acknowledge_alert(id, "ana", 20).unwrap();
+    assert_eq!(acked.status, AlertStatus::Acknowledged);
+    let again = store.acknowledge_alert(id, "ana", 30).unwrap_err();
+    assert!(again.to_string().contains("only open alerts"), "{again}");
+    let empty = store.close_alert(id, "ana", " ", 40).unwrap_err();
+    assert!(empty.to_string().contains("needs a resolution"), "{empty}");
+    let closed = store.close_alert(id, "bob", "false_positive", 50).unwrap();
+    assert_eq!(
+        (closed.status, closed.resolution.as_deref()),
+        (AlertStatus::Closed, Some("false_positive"))
+    );
+    assert!(store.close_alert(id, "bob", "x", 60).is_err());
+    let log = store.alert_events(id).unwrap();
+    let kinds: Vec<(&str, &str)> = log
+        .iter()
+        .map(|e| (e.kind.as_str(), e.actor.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("created", "detect"),
+            ("acknowledged", "ana"),
+            ("closed", "bob")
+        ]
+    );
+    assert!(log[2]
+        .before
+        .as_deref()
+        .unwrap()
+        .contains("\"acknowledged\""));
+    assert!(log[2].after.as_deref().unwrap().contains("false_positive"));
+    let missing = store.alert(id + 1000).unwrap_err();
+    assert!(
+        matches!(missing, StoreError::NotFound { what: "alert", .. }),
+        "{missing}"
+    );
+}
+
+fn alerts_are_listed_by_status_rule_and_time(place: &Place) {
+    let mut store = place.open();
+    let alerts: Vec<NewAlert> = (0..5)
+        .map(|i| {
+            alert(
+                if i % 2 == 0 { "even" } else { "odd" },
+                &format!("g{i}"),
+                i * MINUTE,
+                i * MINUTE,
+                1,
+                0,
+            )
+        })
+        .collect();
+    store.record_alerts(&alerts, "detect", 1).unwrap();
+    let all = store.alerts(&AlertFilter::default()).unwrap();
+    assert_eq!(all.len(), 5);
+    assert!(
+        all.windows(2).all(|w| w[0].last_seen >= w[1].last_seen),
+        "newest first"
+    );
+    let even = store
+        .alerts(&AlertFilter {
+            rule: Some("even".into()),
+            ..AlertFilter::default()
+        })
+        .unwrap();
+    assert_eq!(even.len(), 3);
+    store.acknowledge_alert(even[0].id, "ana", 2).unwrap();
+    let open = store
+        .alerts(&AlertFilter {
+            status: Some(AlertStatus::Open),
+            since: Some(MINUTE),
+            limit: Some(10),
+            ..AlertFilter::default()
+        })
+        .unwrap();
+    assert_eq!(open.len(), 3, "{open:?}");
+    let by_id = store
+        .alerts(&AlertFilter {
+            ids: vec![all[0].id, all[1].id],
+            ..AlertFilter::default()
+        })
+        .unwrap();
+    assert_eq!(by_id.len(), 2);
+    assert_eq!(by_id[0].document, all[0].document);
+}
+
+fn new_case(title: &str, alert_ids: Vec<i64>) -> NewCase {
+    NewCase {
+        title: title.into(),
+        description: "From alerts".into(),
+        severity: "high".into(),
+        tlp: "amber".into(),
+        pap: "amber".into(),
+        state: "new".into(),
+        playbook: Some("brute_force".into()),
+        tags: vec!["ssh".into()],
+        detected_at: Some(5),
+        alert_ids,
+        tasks: vec![
+            NewTask {
+                group: "identification".into(),
+                title: "Scope the source".into(),
+                description: String::new(),
+            },
+            NewTask {
+                group: "containment".into(),
+                title: "Block the source".into(),
+                description: String::new(),
+            },
+        ],
+        ..NewCase::default()
+    }
+}
+
+fn cases_number_in_order_and_keep_tasks_alerts_and_a_log(place: &Place) {
+    let mut store = place.open();
+    let ids: Vec<i64> = store
+        .record_alerts(
+            &[alert("a", "1", 0, 0, 1, 0), alert("a", "2", 0, 0, 1, 0)],
+            "detect",
+            1,
+        )
+        .unwrap()
+        .into_iter()
+        .map(|r| match r {
+            Recorded::Inserted(id) => id,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let first = store
+        .create_case(&new_case("One", ids.clone()), "ana", 10)
+        .unwrap();
+    let second = store
+        .create_case(&new_case("Two", vec![]), "ana", 11)
+        .unwrap();
+    assert_eq!((first.number, second.number), (1, 2));
+    assert_eq!(first.tags, vec!["ssh".to_string()]);
+    assert_eq!(store.case_alert_ids(1).unwrap(), ids);
+    assert_eq!(store.alert(ids[0]).unwrap().case_id, Some(first.id));
+    // An alert belongs to one case.
+    let taken = store.link_alerts(2, &ids[..1], "ana", 12).unwrap_err();
+    assert!(
+        taken.to_string().contains("belongs to another case"),
+        "{taken}"
+    );
+    let tasks = store.tasks(1).unwrap();
+    assert_eq!(
+        tasks
+            .iter()
+            .map(|t| (t.position, t.title.as_str(), t.status.as_str()))
+            .collect::<Vec<_>>(),
+        vec![
+            (1, "Scope the source", "todo"),
+            (2, "Block the source", "todo")
+        ]
+    );
+    let kinds: Vec<String> = store
+        .case_events(1)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "case_created",
+            "task_created",
+            "task_created",
+            "alert_linked",
+            "alert_linked"
+        ]
+    );
+    let listed = store.cases(&CaseFilter::default()).unwrap();
+    assert_eq!(
+        listed.iter().map(|c| c.number).collect::<Vec<_>>(),
+        vec![2, 1]
+    );
+    let missing = store.case(99).unwrap_err();
+    assert!(
+        matches!(missing, StoreError::NotFound { what: "case", .. }),
+        "{missing}"
+    );
+}
+
+fn a_failed_change_leaves_nothing_behind(place: &Place) {
+    let mut store = place.open();
+    // A case naming an alert that does not exist is refused whole: no case, no tasks, no number used.
+    let error = store
+        .create_case(&new_case("Broken", vec![4242]), "ana", 1)
+        .unwrap_err();
+    assert!(
+        matches!(error, StoreError::NotFound { what: "alert", .. }),
+        "{error}"
+    );
+    assert!(store.cases(&CaseFilter::default()).unwrap().is_empty());
+    let ok = store
+        .create_case(&new_case("Fine", vec![]), "ana", 2)
+        .unwrap();
+    assert_eq!(ok.number, 1);
+    assert_eq!(
+        store
+            .all_case_events()
+            .unwrap()
+            .iter()
+            .filter(|e| e.case_id == ok.id)
+            .count(),
+        3
+    );
+}
+
+fn case_updates_log_before_and_after_and_refusals_change_nothing(place: &Place) {
+    let mut store = place.open();
+    store
+        .create_case(&new_case("Case", vec![]), "ana", 1)
+        .unwrap();
+    let moved = store
+        .update_case(1, "bob", 2, |case| {
+            assert_eq!(case.state, "new");
+            Ok((
+                "state_changed".into(),
+                CaseUpdate {
+                    state: Some("triage".into()),
+                    assignee: Some(Some("bob".into())),
+                    ..CaseUpdate::default()
+                },
+            ))
+        })
+        .unwrap();
+    assert_eq!(
+        (moved.state.as_str(), moved.assignee.as_deref()),
+        ("triage", Some("bob"))
+    );
+    let refused = store
+        .update_case(1, "eve", 3, |_| {
+            Err(StoreError::Invalid("not allowed".into()))
+        })
+        .unwrap_err();
+    assert_eq!(refused, StoreError::Invalid("not allowed".into()));
+    assert_eq!(store.case(1).unwrap().updated_at, 2);
+    let events = store.case_events(1).unwrap();
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last.kind.as_str(), last.actor.as_str(), last.at),
+        ("state_changed", "bob", 2)
+    );
+    let before: serde_json::Value = serde_json::from_str(last.before.as_deref().unwrap()).unwrap();
+    let after: serde_json::Value = serde_json::from_str(last.after.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        before,
+        serde_json::json!({"state": "new", "assignee": null})
+    );
+    assert_eq!(
+        after,
+        serde_json::json!({"state": "triage", "assignee": "bob"})
+    );
+    // Tasks change with a log line too.
+    let task = store.tasks(1).unwrap()[0].clone();
+    let done = store
+        .update_task(1, task.id, "bob", 4, |_, t| {
+            assert_eq!(t.status, "todo");
+            Ok(("done".into(), None))
+        })
+        .unwrap();
+    assert_eq!(done.status, "done");
+    assert_eq!(
+        store.case_events(1).unwrap().last().unwrap().kind,
+        "task_status_changed"
+    );
+    let wrong_case = store
+        .create_case(&new_case("Other", vec![]), "ana", 5)
+        .unwrap();
+    assert!(store
+        .update_task(wrong_case.number, task.id, "bob", 6, |_, _| Ok((
+            "done".into(),
+            None
+        )))
+        .is_err());
+}
+
+fn observables_timeline_and_comments(place: &Place) {
+    let mut store = place.open();
+    store
+        .create_case(&new_case("Case", vec![]), "ana", 1)
+        .unwrap();
+    let ip = NewObservable {
+        kind: "ip-src".into(),
+        value: "203.0.113.7".into(),
+        is_ioc: true,
+        tlp: "amber".into(),
+        description: "brute-force source".into(),
+    };
+    let (first, added) = store.add_observable(1, &ip, "ana", 2).unwrap();
+    assert!(added && first.is_ioc);
+    let (again, added) = store.add_observable(1, &ip, "ana", 3).unwrap();
+    assert!(!added);
+    assert_eq!(again.id, first.id);
+    for (at, title) in [
+        (30, "Login succeeded"),
+        (10, "First failure"),
+        (20, "Burst"),
+    ] {
+        store
+            .add_timeline_entry(
+                1,
+                &NewTimelineEntry {
+                    at,
+                    title: title.into(),
+                    body: String::new(),
+                    source: "alert".into(),
+                    tactic: Some("TA0006".into()),
+                    technique: Some("T1110".into()),
+                },
+                "ana",
+                4,
+            )
+            .unwrap();
+    }
+    let titles: Vec<String> = store
+        .timeline(1)
+        .unwrap()
+        .into_iter()
+        .map(|t| t.title)
+        .collect();
+    assert_eq!(titles, vec!["First failure", "Burst", "Login succeeded"]);
+    store
+        .add_comment(1, "Blocked at the edge.", "bob", 5)
+        .unwrap();
+    assert!(store.add_comment(1, "  ", "bob", 6).is_err());
+    let comments = store.comments(1).unwrap();
+    assert_eq!(
+        (comments[0].author.as_str(), comments[0].body.as_str()),
+        ("bob", "Blocked at the edge.")
+    );
+    let kinds: Vec<String> = store
+        .case_events(1)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds.iter().filter(|k| *k == "observable_added").count(), 1);
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| *k == "timeline_entry_added")
+            .count(),
+        3
+    );
+    assert_eq!(kinds.last().map(String::as_str), Some("comment_created"));
+}
+
+fn concurrent_writers_lose_nothing(place: &Place) {
+    drop(place.open()); // migrated once before the writers start
+    let threads: Vec<_> = (0..4)
+        .map(|w| {
+            let target = place.target();
+            std::thread::spawn(move || {
+                let mut store = Store::open(&target).unwrap();
+                for i in 0..8 {
+                    let group = format!("w{w}-{i}");
+                    let alerts: Vec<NewAlert> = (0..5)
+                        .map(|k| alert("conc", &group, k * MINUTE, k * MINUTE, 1, 0))
+                        .collect();
+                    store.record_alerts(&alerts, "detect", 1).unwrap();
+                    store
+                        .create_case(&new_case(&group, vec![]), "ana", 2)
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let mut store = place.open();
+    assert_eq!(
+        store.alerts(&AlertFilter::default()).unwrap().len(),
+        4 * 8 * 5
+    );
+    let mut numbers: Vec<i64> = store
+        .cases(&CaseFilter::default())
+        .unwrap()
+        .into_iter()
+        .map(|c| c.number)
+        .collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, (1..=32).collect::<Vec<i64>>());
+}
+
+/// The child process of [`a_writer_killed_mid_transaction_leaves_whole_batches`]: writes batches of
+/// 20 alerts to `SECOPS_STORE_CRASH_TARGET` until killed. Ignored in normal runs; the parent runs it
+/// with `--ignored`.
+#[test]
+#[ignore = "a child process of the crash test, not a test of its own"]
+fn crash_writer() {
+    let target = std::env::var("SECOPS_STORE_CRASH_TARGET")
+        .expect("SECOPS_STORE_CRASH_TARGET names the store to write to");
+    let mut store = Store::open(&target).unwrap();
+    println!("writing");
+    for batch in 0.. {
+        let alerts: Vec<NewAlert> = (0..20)
+            .map(|k| {
+                alert(
+                    "crash",
+                    &format!("batch{batch}"),
+                    k * MINUTE,
+                    k * MINUTE,
+                    1,
+                    0,
+                )
+            })
+            .collect();
+        store.record_alerts(&alerts, "detect", 1).unwrap();
+    }
+}
+
+fn a_writer_killed_mid_transaction_leaves_whole_batches(place: &Place) {
+    drop(place.open());
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "crash_writer", "--ignored", "--nocapture"])
+        .env("SECOPS_STORE_CRASH_TARGET", place.target())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut store = place.open();
+    // Let it write a good number of batches, then kill it without warning.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while store.alerts(&AlertFilter::default()).unwrap().len() < 200
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(store);
+    let mut store = place.open();
+    let alerts = store.alerts(&AlertFilter::default()).unwrap();
+    assert!(
+        alerts.len() >= 200,
+        "the writer wrote {} alerts",
+        alerts.len()
+    );
+    let mut per_batch = std::collections::HashMap::new();
+    for a in &alerts {
+        *per_batch.entry(a.group_key.clone()).or_insert(0) += 1;
+    }
+    assert!(
+        per_batch.values().all(|&n| n == 20),
+        "a batch was cut: {per_batch:?}"
+    );
+    // The database is whole and takes writes.
+    store
+        .record_alerts(&[alert("after", "x", 0, 0, 1, 0)], "detect", 2)
+        .unwrap();
+    if let Place::Sqlite(dir) = place {
+        let c = rusqlite::Connection::open(dir.path().join("secops.db")).unwrap();
+        let check: String = c
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok");
+    }
+}
