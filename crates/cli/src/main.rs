@@ -19,6 +19,7 @@ mod memory;
 mod output;
 mod progress;
 mod ruleset;
+mod store;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -45,6 +46,9 @@ enum Command {
     /// Measure throughput and peak memory.
     #[command(subcommand)]
     Bench(cmd::bench::Bench),
+    /// Work with stored alerts: list, show, acknowledge, close.
+    #[command(subcommand)]
+    Alerts(cmd::alerts::Alerts),
     /// Convert Sigma rules to native rules, and export native rules as Sigma.
     #[command(subcommand)]
     Sigma(cmd::sigma::Sigma),
@@ -72,6 +76,7 @@ fn main() -> ExitCode {
         Command::Bench(bench) => cmd::bench::run(bench),
         Command::Coverage(args) => cmd::coverage::run(args),
         Command::Sigma(command) => cmd::sigma::run(command),
+        Command::Alerts(command) => cmd::alerts::run(command),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

@@ -56,6 +56,13 @@ pub struct Args {
     /// Worker threads (default: one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Record the alerts in the store (the default one unless --db or --database-url names one):
+    /// repeats of a stored alert within its rule's suppression window fold into it, and a second run
+    /// over the same logs adds nothing.
+    #[arg(long)]
+    store: bool,
+    #[command(flatten)]
+    store_at: crate::store::StoreArgs,
 }
 
 fn parse_severity(text: &str) -> Result<Severity, String> {
@@ -153,6 +160,11 @@ impl Consumer<Item> for Collector<'_> {
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let loaded = ruleset::load(&args.rules)?;
+    // Open the store first: a store that cannot be opened stops the run before any work.
+    let recording =
+        args.store || args.store_at.db.is_some() || args.store_at.database_url.is_some();
+    let mut store = recording.then(|| args.store_at.open()).transpose()?;
+    let suppressions = crate::store::suppressions(&loaded.native);
     for rejection in &loaded.rejected {
         eprintln!("rejected: {rejection}");
     }
@@ -197,6 +209,9 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         alerts.retain(|a| a.rule.severity >= min);
     }
     print_alerts(&alerts, args.output)?;
+    if let Some(store) = store.as_mut() {
+        record(store, &alerts, &suppressions)?;
+    }
     // Undetectable files met in a directory walk are skipped, as `ingest` does.
     let summaries: Vec<Result<Summary, IngestError>> = summaries
         .into_iter()
@@ -221,6 +236,33 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         rule_total,
         rules_rejected + compile_errors.len(),
     ))
+}
+
+/// Records the alerts in one transaction and says what became of them.
+fn record(
+    store: &mut secops_store::Store,
+    alerts: &[Alert],
+    suppressions: &std::collections::HashMap<String, crate::store::Suppression>,
+) -> anyhow::Result<()> {
+    let new: Vec<secops_store::NewAlert> = alerts
+        .iter()
+        .map(|a| crate::store::new_alert(a, suppressions))
+        .collect();
+    let recorded = store
+        .record_alerts(&new, "detect", secops_store::now_nanos())
+        .context("recording the alerts")?;
+    let (mut inserted, mut merged, mut known) = (0, 0, 0);
+    for r in &recorded {
+        match r {
+            secops_store::Recorded::Inserted(_) => inserted += 1,
+            secops_store::Recorded::Merged(_) => merged += 1,
+            secops_store::Recorded::Duplicate(_) => known += 1,
+        }
+    }
+    eprintln!(
+        "store: {inserted} new alerts, {merged} folded into open alerts, {known} already recorded"
+    );
+    Ok(())
 }
 
 /// What one detection run over some inputs produced.

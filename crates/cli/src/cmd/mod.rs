@@ -1,5 +1,6 @@
 //! One file per subcommand.
 
+pub mod alerts;
 pub mod bench;
 pub mod coverage;
 pub mod detect;
