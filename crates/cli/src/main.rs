@@ -49,6 +49,8 @@ enum Command {
     /// Work with stored alerts: list, show, acknowledge, close.
     #[command(subcommand)]
     Alerts(cmd::alerts::Alerts),
+    /// Incident response cases: open from alerts, work, close, report, metrics.
+    Case(cmd::case::Args),
     /// Convert Sigma rules to native rules, and export native rules as Sigma.
     #[command(subcommand)]
     Sigma(cmd::sigma::Sigma),
@@ -67,6 +69,7 @@ pub enum Outcome {
 }
 
 fn main() -> ExitCode {
+    quiet_on_closed_pipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Ingest(args) => cmd::ingest::run(args),
@@ -77,6 +80,7 @@ fn main() -> ExitCode {
         Command::Coverage(args) => cmd::coverage::run(args),
         Command::Sigma(command) => cmd::sigma::run(command),
         Command::Alerts(command) => cmd::alerts::run(command),
+        Command::Case(args) => cmd::case::run(args),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
@@ -87,4 +91,22 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `secops ... | head` closes the pipe early; Rust's printing then panics. End quietly instead, with
+/// the status a shell gives a program killed by SIGPIPE, as other command-line tools do.
+fn quiet_on_closed_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }

@@ -15,11 +15,11 @@ use crate::alerts_out::to_json;
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct StoreArgs {
     /// The SQLite store file, created on first use (default: $SECOPS_DB, else secops.db here).
-    #[arg(long = "db", conflicts_with = "database_url")]
+    #[arg(long = "db", conflicts_with = "database_url", global = true)]
     pub db: Option<PathBuf>,
     /// A PostgreSQL store instead: postgres://user@host:port/database, optionally ending in
     /// ?schema=NAME (default schema: secops). Also $SECOPS_DATABASE_URL.
-    #[arg(long = "database-url")]
+    #[arg(long = "database-url", global = true)]
     pub database_url: Option<String>,
 }
 

@@ -27,6 +27,8 @@ pub struct NewCase {
     pub detected_at: Option<i64>,
     pub alert_ids: Vec<i64>,
     pub tasks: Vec<NewTask>,
+    pub observables: Vec<NewObservable>,
+    pub timeline: Vec<NewTimelineEntry>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -223,6 +225,12 @@ impl Store {
             for task in &case.tasks {
                 insert_task(tx, id, task, actor, now)?;
             }
+            for observable in &case.observables {
+                insert_observable(tx, id, observable, actor, now)?;
+            }
+            for entry in &case.timeline {
+                insert_timeline_entry(tx, id, entry, actor, now)?;
+            }
             Store::link_alerts_in(tx, &case.alert_ids, id, actor, now)?;
             for alert in &case.alert_ids {
                 case_log(
@@ -417,45 +425,7 @@ impl Store {
     ) -> Result<(ObservableRecord, bool), StoreError> {
         self.transaction(true, |tx| {
             let case = case_by_number(tx, number)?;
-            let existing = tx.query_one(
-                "SELECT id, case_id, kind, value, is_ioc, tlp, description, created_at FROM observables
-                 WHERE case_id = ? AND kind = ? AND value = ?",
-                &[
-                    Value::Int(case.id),
-                    Value::from(observable.kind.as_str()),
-                    Value::from(observable.value.as_str()),
-                ],
-            )?;
-            if let Some(row) = existing {
-                return Ok((observable_of(&row)?, false));
-            }
-            let row = tx
-                .query_one(
-                    "INSERT INTO observables (case_id, kind, value, is_ioc, tlp, description, created_at)
-                     VALUES (?, ?, ?, ?, ?, ?, ?)
-                     RETURNING id, case_id, kind, value, is_ioc, tlp, description, created_at",
-                    &[
-                        Value::Int(case.id),
-                        Value::from(observable.kind.as_str()),
-                        Value::from(observable.value.as_str()),
-                        Value::Int(observable.is_ioc.into()),
-                        Value::from(observable.tlp.as_str()),
-                        Value::from(observable.description.as_str()),
-                        Value::Int(now),
-                    ],
-                )?
-                .ok_or_else(|| StoreError::Database("INSERT returned nothing".into()))?;
-            let record = observable_of(&row)?;
-            case_log(
-                tx,
-                case.id,
-                actor,
-                now,
-                "observable_added",
-                None,
-                Some(json!({"kind": record.kind, "value": record.value, "ioc": record.is_ioc}).to_string()),
-            )?;
-            Ok((record, true))
+            insert_observable(tx, case.id, observable, actor, now)
         })
     }
 
@@ -482,34 +452,7 @@ impl Store {
     ) -> Result<TimelineRecord, StoreError> {
         self.transaction(true, |tx| {
             let case = case_by_number(tx, number)?;
-            let row = tx
-                .query_one(
-                    "INSERT INTO timeline (case_id, at, title, body, source, tactic, technique, created_at)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                     RETURNING id, case_id, at, title, body, source, tactic, technique",
-                    &[
-                        Value::Int(case.id),
-                        Value::Int(entry.at),
-                        Value::from(entry.title.as_str()),
-                        Value::from(entry.body.as_str()),
-                        Value::from(entry.source.as_str()),
-                        Value::from(entry.tactic.clone()),
-                        Value::from(entry.technique.clone()),
-                        Value::Int(now),
-                    ],
-                )?
-                .ok_or_else(|| StoreError::Database("INSERT returned nothing".into()))?;
-            let record = timeline_of(&row)?;
-            case_log(
-                tx,
-                case.id,
-                actor,
-                now,
-                "timeline_entry_added",
-                None,
-                Some(json!({"at": record.at, "title": record.title}).to_string()),
-            )?;
-            Ok(record)
+            insert_timeline_entry(tx, case.id, entry, actor, now)
         })
     }
 
@@ -757,6 +700,92 @@ fn insert_task(
         "task_created",
         None,
         Some(json!({"task": id, "group": record.group, "title": record.title}).to_string()),
+    )?;
+    Ok(record)
+}
+
+/// Adds an observable unless the case has it (same kind and value); says whether it was added.
+fn insert_observable(
+    tx: &mut dyn Tx,
+    case_id: i64,
+    observable: &NewObservable,
+    actor: &str,
+    now: i64,
+) -> Result<(ObservableRecord, bool), StoreError> {
+    let existing = tx.query_one(
+        "SELECT id, case_id, kind, value, is_ioc, tlp, description, created_at FROM observables
+         WHERE case_id = ? AND kind = ? AND value = ?",
+        &[
+            Value::Int(case_id),
+            Value::from(observable.kind.as_str()),
+            Value::from(observable.value.as_str()),
+        ],
+    )?;
+    if let Some(row) = existing {
+        return Ok((observable_of(&row)?, false));
+    }
+    let row = tx
+        .query_one(
+            "INSERT INTO observables (case_id, kind, value, is_ioc, tlp, description, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)
+             RETURNING id, case_id, kind, value, is_ioc, tlp, description, created_at",
+            &[
+                Value::Int(case_id),
+                Value::from(observable.kind.as_str()),
+                Value::from(observable.value.as_str()),
+                Value::Int(observable.is_ioc.into()),
+                Value::from(observable.tlp.as_str()),
+                Value::from(observable.description.as_str()),
+                Value::Int(now),
+            ],
+        )?
+        .ok_or_else(|| StoreError::Database("INSERT returned nothing".into()))?;
+    let record = observable_of(&row)?;
+    case_log(
+        tx,
+        case_id,
+        actor,
+        now,
+        "observable_added",
+        None,
+        Some(json!({"kind": record.kind, "value": record.value, "ioc": record.is_ioc}).to_string()),
+    )?;
+    Ok((record, true))
+}
+
+fn insert_timeline_entry(
+    tx: &mut dyn Tx,
+    case_id: i64,
+    entry: &NewTimelineEntry,
+    actor: &str,
+    now: i64,
+) -> Result<TimelineRecord, StoreError> {
+    let row = tx
+        .query_one(
+            "INSERT INTO timeline (case_id, at, title, body, source, tactic, technique, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+             RETURNING id, case_id, at, title, body, source, tactic, technique",
+            &[
+                Value::Int(case_id),
+                Value::Int(entry.at),
+                Value::from(entry.title.as_str()),
+                Value::from(entry.body.as_str()),
+                Value::from(entry.source.as_str()),
+                Value::from(entry.tactic.clone()),
+                Value::from(entry.technique.clone()),
+                Value::Int(now),
+            ],
+        )?
+        .ok_or_else(|| StoreError::Database("INSERT returned nothing".into()))?;
+    let record = timeline_of(&row)?;
+    case_log(
+        tx,
+        case_id,
+        actor,
+        now,
+        "timeline_entry_added",
+        None,
+        Some(json!({"at": record.at, "title": record.title}).to_string()),
     )?;
     Ok(record)
 }

@@ -63,6 +63,13 @@ pub struct Args {
     store: bool,
     #[command(flatten)]
     store_at: crate::store::StoreArgs,
+    /// After recording, open a case for each group of related open alerts not yet in one (same
+    /// host, user or source within --case-window), with the best-fitting playbook.
+    #[arg(long = "open-cases")]
+    open_cases: bool,
+    /// How far apart alerts grouped into one case may be.
+    #[arg(long = "case-window", default_value = "1h")]
+    case_window: String,
 }
 
 fn parse_severity(text: &str) -> Result<Severity, String> {
@@ -161,8 +168,14 @@ impl Consumer<Item> for Collector<'_> {
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let loaded = ruleset::load(&args.rules)?;
     // Open the store first: a store that cannot be opened stops the run before any work.
-    let recording =
-        args.store || args.store_at.db.is_some() || args.store_at.database_url.is_some();
+    let recording = args.store
+        || args.open_cases
+        || args.store_at.db.is_some()
+        || args.store_at.database_url.is_some();
+    let case_window: secops_rules::Duration = args
+        .case_window
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--case-window: {e}"))?;
     let mut store = recording.then(|| args.store_at.open()).transpose()?;
     let suppressions = crate::store::suppressions(&loaded.native);
     for rejection in &loaded.rejected {
@@ -211,6 +224,18 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     print_alerts(&alerts, args.output)?;
     if let Some(store) = store.as_mut() {
         record(store, &alerts, &suppressions)?;
+        if args.open_cases {
+            let playbooks = secops_case::playbook::Playbooks::bundled()?;
+            let fields: Vec<String> = secops_case::grouping::ENTITY_FIELDS
+                .iter()
+                .map(|f| f.to_string())
+                .collect();
+            let who = crate::store::actor(None);
+            let window = i64::try_from(case_window.as_nanos()).unwrap_or(i64::MAX);
+            let opened =
+                crate::cmd::case::group_into_cases(store, &playbooks, &fields, window, &who)?;
+            eprintln!("store: {opened} case(s) opened from related alerts");
+        }
     }
     // Undetectable files met in a directory walk are skipped, as `ingest` does.
     let summaries: Vec<Result<Summary, IngestError>> = summaries

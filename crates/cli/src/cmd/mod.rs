@@ -2,6 +2,7 @@
 
 pub mod alerts;
 pub mod bench;
+pub mod case;
 pub mod coverage;
 pub mod detect;
 pub mod formats;

@@ -45,8 +45,13 @@ pub enum Rules {
 #[derive(Debug, clap::Args)]
 pub struct StatsArgs {
     /// Alert files (JSON lines from `secops detect --output jsonl`), or `-` for standard input.
-    #[arg(required = true)]
+    #[arg(required_unless_present_any = ["store", "db", "database_url"])]
     alerts: Vec<String>,
+    /// Read the alerts recorded in the store (`detect --store`) instead of files.
+    #[arg(long, conflicts_with = "alerts")]
+    store: bool,
+    #[command(flatten)]
+    store_at: crate::store::StoreArgs,
     /// The rules to report as never fired (default: the bundled pack).
     #[command(flatten)]
     rules: ruleset::RuleArgs,
@@ -206,12 +211,30 @@ struct AlertRecord {
 }
 
 fn stats(args: StatsArgs) -> anyhow::Result<Outcome> {
-    let (inputs, errors) = secops_ingest::expand(&args.alerts);
+    let from_store =
+        args.store || args.store_at.db.is_some() || args.store_at.database_url.is_some();
+    let (inputs, errors) = if from_store {
+        (Vec::new(), Vec::new())
+    } else {
+        secops_ingest::expand(&args.alerts)
+    };
     if let Some(e) = errors.first() {
         anyhow::bail!("{e}");
     }
     let mut alerts = Vec::new();
     let mut bad = 0usize;
+    if from_store {
+        let mut store = args.store_at.open()?;
+        for stored in store.alerts(&secops_store::AlertFilter::default())? {
+            match alert_record(&stored.document) {
+                Ok(record) => alerts.push(record),
+                Err(reason) => {
+                    bad += 1;
+                    eprintln!("stored alert {}: not an alert: {reason}", stored.id);
+                }
+            }
+        }
+    }
     for input in &inputs {
         let name = input.name();
         let text = match input {

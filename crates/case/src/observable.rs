@@ -1,0 +1,237 @@
+//! Observables: typed values (MISP type names), normalized so the same thing is stored once
+//! (canonical addresses, lower-cased names and hashes, refanged URLs), and the ones an alert carries.
+
+use std::net::IpAddr;
+
+use crate::CaseError;
+
+/// The kinds of observable, with MISP's names, and whether they are indicators of the adversary (as
+/// opposed to our own users and hosts, which are observables but not IoCs).
+pub const KINDS: &[(&str, bool)] = &[
+    ("ip-src", true),
+    ("ip-dst", true),
+    ("domain", true),
+    ("hostname", true),
+    ("url", true),
+    ("md5", true),
+    ("sha1", true),
+    ("sha256", true),
+    ("email-src", true),
+    ("user-agent", true),
+    ("filename", true),
+    ("target-user", false),
+    ("target-machine", false),
+];
+
+/// Whether values of this kind are indicators by default.
+pub fn is_ioc_kind(kind: &str) -> bool {
+    KINDS.iter().any(|(k, ioc)| *k == kind && *ioc)
+}
+
+/// The value in its one stored form, or why it is not a value of that kind.
+pub fn normalize(kind: &str, value: &str) -> Result<String, CaseError> {
+    let invalid = |why: &str| CaseError::Invalid(format!("observable {kind} {value:?}: {why}"));
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(invalid("empty"));
+    }
+    match kind {
+        "ip-src" | "ip-dst" => {
+            let text = refang(value);
+            let bare = text.trim_start_matches('[').trim_end_matches(']');
+            bare.parse::<IpAddr>()
+                .map(|ip| ip.to_string())
+                .map_err(|_| invalid("not an IP address"))
+        }
+        "domain" | "hostname" => {
+            let name = refang(value).trim_end_matches('.').to_lowercase();
+            if name.contains(['/', ' ', '@']) || name.is_empty() {
+                Err(invalid("not a host name"))
+            } else {
+                Ok(name)
+            }
+        }
+        "url" => {
+            let url = refang(value);
+            match url.split_once("://") {
+                Some((scheme, rest)) if !rest.is_empty() => {
+                    // Scheme and host are case-insensitive; the path is not.
+                    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+                    Ok(format!(
+                        "{}://{}{path}",
+                        scheme.to_lowercase(),
+                        host.to_lowercase()
+                    ))
+                }
+                _ => Err(invalid("not a URL (scheme://host/...)")),
+            }
+        }
+        "md5" | "sha1" | "sha256" => {
+            let want = match kind {
+                "md5" => 32,
+                "sha1" => 40,
+                _ => 64,
+            };
+            let hash = value.to_lowercase();
+            if hash.len() == want && hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+                Ok(hash)
+            } else {
+                Err(invalid(&format!("not {want} hexadecimal digits")))
+            }
+        }
+        "email-src" => {
+            let email = refang(value).to_lowercase();
+            if email.contains('@') {
+                Ok(email)
+            } else {
+                Err(invalid("not an e-mail address"))
+            }
+        }
+        "user-agent" | "filename" | "target-user" | "target-machine" => Ok(value.to_string()),
+        other => Err(CaseError::Invalid(format!(
+            "unknown observable kind {other:?}; use one of {}",
+            KINDS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
+/// Undoes the usual defanging: `hxxp`, `[.]`, `(.)`, `[:]`, `[at]`.
+fn refang(value: &str) -> String {
+    let mut out = value
+        .replace("[.]", ".")
+        .replace("(.)", ".")
+        .replace("[dot]", ".")
+        .replace("[:]", ":")
+        .replace("[at]", "@")
+        .replace("[@]", "@");
+    for (defanged, scheme) in [("hxxps://", "https://"), ("hxxp://", "http://")] {
+        if out.to_lowercase().starts_with(defanged) {
+            out = format!("{scheme}{}", &out[defanged.len()..]);
+        }
+    }
+    out
+}
+
+/// The fields of an alert document (ECS, as `detect` writes alerts) that name observables.
+const ALERT_FIELDS: &[(&str, &str)] = &[
+    ("source.ip", "ip-src"),
+    ("client.ip", "ip-src"),
+    ("destination.ip", "ip-dst"),
+    ("server.ip", "ip-dst"),
+    ("dns.question.name", "domain"),
+    ("url.domain", "domain"),
+    ("url.full", "url"),
+    ("url.original", "url"),
+    ("file.hash.md5", "md5"),
+    ("file.hash.sha1", "sha1"),
+    ("file.hash.sha256", "sha256"),
+    ("process.hash.sha256", "sha256"),
+    ("email.from.address", "email-src"),
+    ("user_agent.original", "user-agent"),
+    ("file.name", "filename"),
+    ("user.name", "target-user"),
+    ("user.target.name", "target-user"),
+    ("host.name", "target-machine"),
+];
+
+/// The observables in an alert document: its group values and its events' fields, normalized and
+/// without repeats (values that do not normalize are left out: a URL field holding a bare path).
+pub fn from_alert(document: &serde_json::Value) -> Vec<(String, String)> {
+    let mut found: Vec<(String, String)> = Vec::new();
+    let mut add = |field: &str, value: &serde_json::Value| {
+        let Some((_, kind)) = ALERT_FIELDS.iter().find(|(f, _)| *f == field) else {
+            return;
+        };
+        let texts: Vec<String> = match value {
+            serde_json::Value::String(s) => vec![s.clone()],
+            serde_json::Value::Array(items) => items
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+            serde_json::Value::Number(n) => vec![n.to_string()],
+            _ => Vec::new(),
+        };
+        for text in texts {
+            if let Ok(value) = normalize(kind, &text) {
+                let pair = (kind.to_string(), value);
+                if !found.contains(&pair) {
+                    found.push(pair);
+                }
+            }
+        }
+    };
+    if let Some(doc) = document.as_object() {
+        for (field, value) in doc {
+            add(field, value);
+        }
+        for event in doc
+            .get("events")
+            .and_then(|e| e.as_array())
+            .into_iter()
+            .flatten()
+        {
+            if let Some(fields) = event.as_object() {
+                for (field, value) in fields {
+                    add(field, value);
+                }
+            }
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_normalize_to_one_form() {
+        assert_eq!(normalize("ip-src", " 203.0.113.7 ").unwrap(), "203.0.113.7");
+        assert_eq!(normalize("ip-dst", "2001:DB8::0:1").unwrap(), "2001:db8::1");
+        assert_eq!(normalize("ip-src", "203[.]0.113.7").unwrap(), "203.0.113.7");
+        assert_eq!(
+            normalize("domain", "Evil.Example.COM.").unwrap(),
+            "evil.example.com"
+        );
+        assert_eq!(
+            normalize("url", "hxxp://Evil[.]Example.com/Path?A=1").unwrap(),
+            "http://evil.example.com/Path?A=1"
+        );
+        assert_eq!(
+            normalize("sha256", &"AB".repeat(32)).unwrap(),
+            "ab".repeat(32)
+        );
+        assert!(normalize("md5", "xyz").is_err());
+        assert!(normalize("ip-src", "not-an-ip")
+            .unwrap_err()
+            .to_string()
+            .contains("not an IP"));
+        assert!(normalize("colour", "red")
+            .unwrap_err()
+            .to_string()
+            .contains("unknown observable kind"));
+    }
+
+    #[test]
+    fn alerts_give_their_observables() {
+        let doc = serde_json::json!({
+            "source.ip": "203.0.113.7",
+            "events": [
+                {"source.ip": "203.0.113.7", "user.name": "root", "host.name": "bastion",
+                 "url.original": "/index.php"},
+                {"user.name": "admin"}
+            ]
+        });
+        let found = from_alert(&doc);
+        assert_eq!(
+            found,
+            vec![
+                ("ip-src".to_string(), "203.0.113.7".to_string()),
+                ("target-user".to_string(), "root".to_string()),
+                ("target-machine".to_string(), "bastion".to_string()),
+                ("target-user".to_string(), "admin".to_string()),
+            ]
+        );
+        assert!(is_ioc_kind("ip-src") && !is_ioc_kind("target-user"));
+    }
+}
