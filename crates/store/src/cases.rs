@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use crate::alerts::{event_line, EventLine};
+use crate::alerts::{append_event, event_line, fetch_one, EventLine, EventLog};
 use crate::backend::{Row, Tx, Value};
 use crate::{Store, StoreError};
 
@@ -168,6 +168,36 @@ const CASE_COLUMNS: &str = "id, number, title, description, severity, tlp, pap, 
     updated_at, closed_at";
 const TASK_COLUMNS: &str =
     "id, case_id, position, task_group, title, description, status, assignee, created_at, updated_at";
+
+impl Store {
+    /// Runs `work` on a case (by number) in one write transaction.
+    fn on_case<T>(
+        &mut self,
+        number: i64,
+        mut work: impl FnMut(&mut dyn Tx, &CaseRecord) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.transaction(true, |tx| {
+            let case = case_by_number(tx, number)?;
+            work(tx, &case)
+        })
+    }
+
+    /// The rows a query selects for a case (its id is the one parameter), each read by `read`.
+    fn case_rows<T>(
+        &mut self,
+        number: i64,
+        sql: &str,
+        read: fn(&Row) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        self.transaction(false, |tx| {
+            let case = case_by_number(tx, number)?;
+            tx.query(sql, &[Value::Int(case.id)])?
+                .iter()
+                .map(read)
+                .collect()
+        })
+    }
+}
 
 impl Store {
     /// Opens a case with its tasks and linked alerts, in one transaction; the case gets the next number.
@@ -333,16 +363,11 @@ impl Store {
 
     /// The ids of the alerts linked to a case.
     pub fn case_alert_ids(&mut self, number: i64) -> Result<Vec<i64>, StoreError> {
-        self.transaction(false, |tx| {
-            let case = case_by_number(tx, number)?;
-            tx.query(
-                "SELECT id FROM alerts WHERE case_id = ? ORDER BY first_seen, id",
-                &[Value::Int(case.id)],
-            )?
-            .iter()
-            .map(|r| r.int(0))
-            .collect()
-        })
+        self.case_rows(
+            number,
+            "SELECT id FROM alerts WHERE case_id = ? ORDER BY first_seen, id",
+            |r| r.int(0),
+        )
     }
 
     pub fn add_task(
@@ -352,25 +377,17 @@ impl Store {
         actor: &str,
         now: i64,
     ) -> Result<TaskRecord, StoreError> {
-        self.transaction(true, |tx| {
-            let case = case_by_number(tx, number)?;
+        self.on_case(number, |tx, case| {
             insert_task(tx, case.id, task, actor, now)
         })
     }
 
     pub fn tasks(&mut self, number: i64) -> Result<Vec<TaskRecord>, StoreError> {
-        self.transaction(false, |tx| {
-            let case = case_by_number(tx, number)?;
-            tx.query(
-                &format!(
-                    "SELECT {TASK_COLUMNS} FROM tasks WHERE case_id = ? ORDER BY position, id"
-                ),
-                &[Value::Int(case.id)],
-            )?
-            .iter()
-            .map(task_of)
-            .collect()
-        })
+        self.case_rows(
+            number,
+            &format!("SELECT {TASK_COLUMNS} FROM tasks WHERE case_id = ? ORDER BY position, id"),
+            task_of,
+        )
     }
 
     /// Sets a task's status (and assignee, when given); `decide` sees the task and may refuse.
@@ -423,24 +440,18 @@ impl Store {
         actor: &str,
         now: i64,
     ) -> Result<(ObservableRecord, bool), StoreError> {
-        self.transaction(true, |tx| {
-            let case = case_by_number(tx, number)?;
+        self.on_case(number, |tx, case| {
             insert_observable(tx, case.id, observable, actor, now)
         })
     }
 
     pub fn observables(&mut self, number: i64) -> Result<Vec<ObservableRecord>, StoreError> {
-        self.transaction(false, |tx| {
-            let case = case_by_number(tx, number)?;
-            tx.query(
-                "SELECT id, case_id, kind, value, is_ioc, tlp, description, created_at FROM observables
-                 WHERE case_id = ? ORDER BY kind, value",
-                &[Value::Int(case.id)],
-            )?
-            .iter()
-            .map(observable_of)
-            .collect()
-        })
+        self.case_rows(
+            number,
+            "SELECT id, case_id, kind, value, is_ioc, tlp, description, created_at FROM observables
+             WHERE case_id = ? ORDER BY kind, value",
+            observable_of,
+        )
     }
 
     pub fn add_timeline_entry(
@@ -450,25 +461,19 @@ impl Store {
         actor: &str,
         now: i64,
     ) -> Result<TimelineRecord, StoreError> {
-        self.transaction(true, |tx| {
-            let case = case_by_number(tx, number)?;
+        self.on_case(number, |tx, case| {
             insert_timeline_entry(tx, case.id, entry, actor, now)
         })
     }
 
     /// The case's timeline, in event time order.
     pub fn timeline(&mut self, number: i64) -> Result<Vec<TimelineRecord>, StoreError> {
-        self.transaction(false, |tx| {
-            let case = case_by_number(tx, number)?;
-            tx.query(
-                "SELECT id, case_id, at, title, body, source, tactic, technique FROM timeline
-                 WHERE case_id = ? ORDER BY at, id",
-                &[Value::Int(case.id)],
-            )?
-            .iter()
-            .map(timeline_of)
-            .collect()
-        })
+        self.case_rows(
+            number,
+            "SELECT id, case_id, at, title, body, source, tactic, technique FROM timeline
+             WHERE case_id = ? ORDER BY at, id",
+            timeline_of,
+        )
     }
 
     pub fn add_comment(
@@ -495,13 +500,7 @@ impl Store {
                     ],
                 )?
                 .ok_or_else(|| StoreError::Database("INSERT returned nothing".into()))?;
-            let record = CommentRecord {
-                id: row.int(0)?,
-                case_id: row.int(1)?,
-                author: row.text(2)?,
-                body: row.text(3)?,
-                created_at: row.int(4)?,
-            };
+            let record = comment_of(&row)?;
             case_log(
                 tx,
                 case.id,
@@ -516,38 +515,20 @@ impl Store {
     }
 
     pub fn comments(&mut self, number: i64) -> Result<Vec<CommentRecord>, StoreError> {
-        self.transaction(false, |tx| {
-            let case = case_by_number(tx, number)?;
-            tx.query(
-                "SELECT id, case_id, author, body, created_at FROM comments WHERE case_id = ? ORDER BY id",
-                &[Value::Int(case.id)],
-            )?
-            .iter()
-            .map(|row| {
-                Ok(CommentRecord {
-                    id: row.int(0)?,
-                    case_id: row.int(1)?,
-                    author: row.text(2)?,
-                    body: row.text(3)?,
-                    created_at: row.int(4)?,
-                })
-            })
-            .collect()
-        })
+        self.case_rows(
+            number,
+            "SELECT id, case_id, author, body, created_at FROM comments WHERE case_id = ? ORDER BY id",
+            comment_of,
+        )
     }
 
     /// A case's event log, oldest first.
     pub fn case_events(&mut self, number: i64) -> Result<Vec<EventLine>, StoreError> {
-        self.transaction(false, |tx| {
-            let case = case_by_number(tx, number)?;
-            tx.query(
-                "SELECT at, actor, kind, before, after FROM case_events WHERE case_id = ? ORDER BY id",
-                &[Value::Int(case.id)],
-            )?
-            .iter()
-            .map(event_line)
-            .collect()
-        })
+        self.case_rows(
+            number,
+            "SELECT at, actor, kind, before, after FROM case_events WHERE case_id = ? ORDER BY id",
+            event_line,
+        )
     }
 
     /// Every case's event log (for metrics), in order.
@@ -799,44 +780,27 @@ fn case_log(
     before: Option<String>,
     after: Option<String>,
 ) -> Result<(), StoreError> {
-    tx.execute(
-        "INSERT INTO case_events (case_id, at, actor, kind, before, after) VALUES (?, ?, ?, ?, ?, ?)",
-        &[
-            Value::Int(case_id),
-            Value::Int(now),
-            Value::from(actor),
-            Value::from(kind),
-            Value::from(before),
-            Value::from(after),
-        ],
-    )?;
-    Ok(())
+    append_event(tx, EventLog::Case, case_id, actor, now, kind, before, after)
 }
 
 fn case_by_number(tx: &mut dyn Tx, number: i64) -> Result<CaseRecord, StoreError> {
-    let row = tx
-        .query_one(
-            &format!("SELECT {CASE_COLUMNS} FROM cases WHERE number = ?"),
-            &[Value::Int(number)],
-        )?
-        .ok_or(StoreError::NotFound {
-            what: "case",
-            id: number.to_string(),
-        })?;
-    case_of(&row)
+    fetch_one(
+        tx,
+        &format!("SELECT {CASE_COLUMNS} FROM cases WHERE number = ?"),
+        number,
+        "case",
+        case_of,
+    )
 }
 
 fn fetch_case(tx: &mut dyn Tx, id: i64) -> Result<CaseRecord, StoreError> {
-    let row = tx
-        .query_one(
-            &format!("SELECT {CASE_COLUMNS} FROM cases WHERE id = ?"),
-            &[Value::Int(id)],
-        )?
-        .ok_or(StoreError::NotFound {
-            what: "case id",
-            id: id.to_string(),
-        })?;
-    case_of(&row)
+    fetch_one(
+        tx,
+        &format!("SELECT {CASE_COLUMNS} FROM cases WHERE id = ?"),
+        id,
+        "case id",
+        case_of,
+    )
 }
 
 fn case_of(row: &Row) -> Result<CaseRecord, StoreError> {
@@ -866,16 +830,13 @@ fn case_of(row: &Row) -> Result<CaseRecord, StoreError> {
 }
 
 fn fetch_task(tx: &mut dyn Tx, id: i64) -> Result<TaskRecord, StoreError> {
-    let row = tx
-        .query_one(
-            &format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?"),
-            &[Value::Int(id)],
-        )?
-        .ok_or(StoreError::NotFound {
-            what: "task",
-            id: id.to_string(),
-        })?;
-    task_of(&row)
+    fetch_one(
+        tx,
+        &format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?"),
+        id,
+        "task",
+        task_of,
+    )
 }
 
 fn task_of(row: &Row) -> Result<TaskRecord, StoreError> {
@@ -903,6 +864,16 @@ fn observable_of(row: &Row) -> Result<ObservableRecord, StoreError> {
         tlp: row.text(5)?,
         description: row.text(6)?,
         created_at: row.int(7)?,
+    })
+}
+
+fn comment_of(row: &Row) -> Result<CommentRecord, StoreError> {
+    Ok(CommentRecord {
+        id: row.int(0)?,
+        case_id: row.int(1)?,
+        author: row.text(2)?,
+        body: row.text(3)?,
+        created_at: row.int(4)?,
     })
 }
 
