@@ -4,7 +4,7 @@
 //! Read in this order: `backend.rs` (what each database provides: statements in a transaction), `sqlite.rs`
 //! and `postgres.rs` (the two implementations), `migrate.rs` (versioned schema), then the operations,
 //! written once over the backend: `alerts.rs` (recorded from detection, deduplicated, acknowledged and
-//! closed) and `cases.rs` (cases, tasks, observables, timeline, comments). Every change to an alert or a
+//! closed), `cases.rs` (cases and their event log) and `work.rs` (tasks, observables, timeline, comments). Every change to an alert or a
 //! case appends to its event log in the same transaction as the change itself: nothing is updated
 //! without a trace, and a crash leaves either both or neither.
 //!
@@ -31,17 +31,19 @@ mod cases;
 pub mod migrate;
 mod postgres;
 mod sqlite;
+mod work;
 
 use std::path::Path;
 
 pub use alerts::{AlertFilter, AlertRecord, AlertStatus, EventLine, NewAlert, Recorded};
 pub use backend::{Backend, Dialect, Row, Tx, Value};
-pub use cases::{
-    CaseEvent, CaseFilter, CaseRecord, CaseUpdate, CommentRecord, NewCase, NewObservable, NewTask,
-    NewTimelineEntry, ObservableRecord, TaskRecord, TimelineRecord,
-};
+pub use cases::{CaseEvent, CaseFilter, CaseRecord, CaseUpdate, NewCase};
 pub use postgres::Postgres;
 pub use sqlite::Sqlite;
+pub use work::{
+    CommentRecord, NewObservable, NewTask, NewTimelineEntry, ObservableRecord, TaskRecord,
+    TimelineRecord,
+};
 
 /// What went wrong, with the database or record it concerns.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
