@@ -1,12 +1,13 @@
 //! Where alerts and cases live: one [`Store`] over SQLite (the embedded default: one file, created on
 //! first use) or PostgreSQL (for a team that outgrows one machine).
 //!
-//! Read in this order: `backend.rs` (what each database provides: statements in a transaction), `sqlite.rs`
-//! and `postgres.rs` (the two implementations), `migrate.rs` (versioned schema), then the operations,
-//! written once over the backend: `alerts.rs` (recorded from detection, deduplicated, acknowledged and
-//! closed), `cases.rs` (cases and their event log) and `work.rs` (tasks, observables, timeline, comments). Every change to an alert or a
-//! case appends to its event log in the same transaction as the change itself: nothing is updated
-//! without a trace, and a crash leaves either both or neither.
+//! Read in this order: `backend.rs` (what each database provides: statements in a transaction),
+//! `sqlite.rs` and `postgres.rs` (the two implementations), `migrate.rs` (versioned schema), then the
+//! operations, written once over the backend: `alerts.rs` (recorded from detection, deduplicated,
+//! acknowledged and closed), `cases.rs` (cases and their event log) and `work.rs` (tasks,
+//! observables, timeline, comments). Every change to an alert or a case appends to its event log in
+//! the same transaction as the change itself: nothing is updated without a trace, and a crash leaves
+//! either both or neither.
 //!
 //! ```
 //! use secops_store::{Store, NewAlert, Recorded};
