@@ -120,7 +120,14 @@ impl Playbook {
         Ok(Playbook {
             name: h.name,
             title: h.title,
-            description: h.description.trim().to_string(),
+            // Lines wrapped in the file are one paragraph; blank lines separate paragraphs.
+            description: h
+                .description
+                .trim()
+                .split("\n\n")
+                .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
+                .collect::<Vec<_>>()
+                .join("\n\n"),
             severity,
             tlp,
             pap,

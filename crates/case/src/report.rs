@@ -319,7 +319,7 @@ fn table(out: &mut String, headers: &[&str], rows: Vec<Vec<String>>) {
 const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;max-width:62rem;margin:2rem auto;padding:0 1rem;color:#1d1d1f}\
 h1{font-size:1.5rem}h2{font-size:1.1rem;margin-top:1.8rem;border-bottom:1px solid #ccc}\
 table{border-collapse:collapse;width:100%;margin:.4rem 0}th,td{border:1px solid #d0d0d0;padding:.25rem .45rem;text-align:left;vertical-align:top}\
-th{background:#f2f2f2}.tlp{display:inline-block;padding:.1rem .5rem;background:#000;color:#ffc000;font-weight:600}\
+th{background:#f2f2f2}table.summary th{width:11rem;font-weight:500}.tlp{display:inline-block;padding:.1rem .5rem;background:#000;color:#ffc000;font-weight:600}\
 p.text{white-space:pre-wrap}@media print{body{margin:0;max-width:none}h2{break-after:avoid}tr{break-inside:avoid}}";
 
 pub fn html(file: &CaseFile) -> String {
@@ -338,14 +338,11 @@ pub fn html(file: &CaseFile) -> String {
         c.number,
         h(&c.title)
     );
-    table(
-        &mut out,
-        &["", ""],
-        summary_rows(c)
-            .into_iter()
-            .map(|(k, v)| vec![k.to_string(), v])
-            .collect(),
-    );
+    out.push_str("<table class=\"summary\"><tbody>");
+    for (k, v) in summary_rows(c) {
+        let _ = write!(out, "<tr><th>{}</th><td>{}</td></tr>", h(k), h(&v));
+    }
+    out.push_str("</tbody></table>\n");
     for (title, text) in [
         ("Description", Some(c.description.as_str())),
         ("Root cause", c.root_cause.as_deref()),
