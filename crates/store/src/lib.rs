@@ -29,6 +29,7 @@
 mod alerts;
 pub mod backend;
 mod cases;
+mod indicators;
 pub mod migrate;
 mod postgres;
 mod sqlite;
@@ -39,6 +40,7 @@ use std::path::Path;
 pub use alerts::{AlertFilter, AlertRecord, AlertStatus, EventLine, NewAlert, Recorded};
 pub use backend::{Backend, Dialect, Row, Tx, Value};
 pub use cases::{CaseEvent, CaseFilter, CaseRecord, CaseUpdate, NewCase};
+pub use indicators::{IndicatorFilter, IndicatorRecord, NewIndicator, Stored};
 pub use postgres::Postgres;
 pub use sqlite::Sqlite;
 pub use work::{

@@ -141,6 +141,35 @@ const MIGRATIONS: &[Migration] = &[
             )",
         ],
     },
+    Migration {
+        version: 3,
+        name: "indicators",
+        statements: &[
+            "CREATE TABLE indicators (
+                id {id},
+                kind TEXT NOT NULL,
+                value TEXT NOT NULL,
+                source TEXT NOT NULL,
+                native_id TEXT,
+                confidence BIGINT,
+                tlp TEXT NOT NULL,
+                tags TEXT NOT NULL,
+                description TEXT NOT NULL,
+                first_seen BIGINT,
+                last_seen BIGINT,
+                valid_until BIGINT,
+                imported_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL,
+                to_ids BIGINT NOT NULL,
+                expires_at BIGINT NOT NULL,
+                warninglists TEXT NOT NULL,
+                UNIQUE (kind, value, source)
+            )",
+            "CREATE INDEX indicators_by_value ON indicators (kind, value)",
+            "CREATE INDEX indicators_by_expiry ON indicators (expires_at)",
+            "CREATE TABLE intel_state (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        ],
+    },
 ];
 
 /// The newest schema version this program knows.

@@ -7,9 +7,10 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use secops_intel::{Indicator, Kind};
 use secops_store::{
-    AlertFilter, AlertStatus, CaseFilter, CaseUpdate, NewAlert, NewCase, NewObservable, NewTask,
-    NewTimelineEntry, Recorded, Store, StoreError,
+    AlertFilter, AlertStatus, CaseFilter, CaseUpdate, IndicatorFilter, NewAlert, NewCase,
+    NewIndicator, NewObservable, NewTask, NewTimelineEntry, Recorded, Store, StoreError, Stored,
 };
 
 const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -99,6 +100,7 @@ conformance!(
     observables_timeline_and_comments,
     concurrent_writers_lose_nothing,
     a_writer_killed_mid_transaction_leaves_whole_batches,
+    indicators_are_refreshed_not_duplicated_and_expire,
 );
 
 fn alert(rule: &str, group: &str, first: i64, last: i64, count: u64, window: i64) -> NewAlert {
@@ -716,4 +718,105 @@ fn a_writer_killed_mid_transaction_leaves_whole_batches(place: &Place) {
             .unwrap();
         assert_eq!(check, "ok");
     }
+}
+
+fn ioc(kind: Kind, value: &str, source: &str, expires_at: i64) -> NewIndicator {
+    let mut indicator = Indicator::new(kind, value.into(), source);
+    indicator.first_seen = Some(100);
+    indicator.confidence = Some(50);
+    indicator.tags = vec!["c2".into()];
+    NewIndicator {
+        indicator,
+        expires_at,
+        warninglists: Vec::new(),
+    }
+}
+
+fn indicators_are_refreshed_not_duplicated_and_expire(place: &Place) {
+    let mut store = place.open();
+    let mut public_dns = ioc(Kind::Ip, "8.8.8.8", "feed-a", 10_000);
+    public_dns.warninglists = vec!["List of known IPv4 public DNS resolvers".into()];
+    let first = store
+        .store_indicators(
+            &[
+                ioc(Kind::Ip, "203.0.113.7", "feed-a", 1_000),
+                ioc(Kind::Domain, "evil.example", "feed-a", 5_000),
+                ioc(Kind::Ip, "203.0.113.7", "feed-b", 2_000),
+                public_dns,
+            ],
+            10,
+        )
+        .unwrap();
+    assert!(first.iter().all(|s| matches!(s, Stored::Added(_))));
+    // The same indicator again from feed-a: refreshed, with the later expiry and higher confidence.
+    let mut again = ioc(Kind::Ip, "203.0.113.7", "feed-a", 3_000);
+    again.indicator.confidence = Some(90);
+    again.indicator.first_seen = Some(50);
+    again.indicator.tags = vec!["pikabot".into()];
+    let Stored::Updated(id) = store.store_indicators(&[again], 20).unwrap()[0] else {
+        panic!("not updated")
+    };
+    let record = store.indicator(id).unwrap();
+    assert_eq!(record.expires_at, 3_000);
+    assert_eq!(record.indicator.confidence, Some(90));
+    assert_eq!(record.indicator.first_seen, Some(50));
+    assert_eq!(
+        record.indicator.tags,
+        vec!["c2".to_string(), "pikabot".to_string()]
+    );
+    assert_eq!(
+        store.indicators(&IndicatorFilter::default()).unwrap().len(),
+        4
+    );
+    // What matches at a time: unexpired, for detection, not warninglisted.
+    let active = |store: &mut Store, at| {
+        store
+            .indicators(&IndicatorFilter {
+                active_at: Some(at),
+                ..IndicatorFilter::default()
+            })
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.indicator.value, r.indicator.source))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(active(&mut store, 2_500).len(), 2);
+    assert_eq!(
+        active(&mut store, 4_000),
+        vec![("evil.example".to_string(), "feed-a".to_string())]
+    );
+    let found = store
+        .indicators(&IndicatorFilter {
+            search: Some("EVIL".into()),
+            ..IndicatorFilter::default()
+        })
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    let literal = store
+        .indicators(&IndicatorFilter {
+            search: Some("%".into()),
+            ..IndicatorFilter::default()
+        })
+        .unwrap();
+    assert!(
+        literal.is_empty(),
+        "LIKE wildcards in the search are literal"
+    );
+    // Only feed-b's copy had expired by then.
+    assert_eq!(store.prune_indicators(2_500).unwrap(), 1);
+    assert_eq!(
+        store.indicators(&IndicatorFilter::default()).unwrap().len(),
+        3
+    );
+    assert_eq!(store.intel_state("taxii").unwrap(), None);
+    store
+        .set_intel_state("taxii", "2024-01-01T00:00:00Z")
+        .unwrap();
+    store
+        .set_intel_state("taxii", "2024-02-01T00:00:00Z")
+        .unwrap();
+    assert_eq!(
+        store.intel_state("taxii").unwrap().as_deref(),
+        Some("2024-02-01T00:00:00Z")
+    );
 }

@@ -1,0 +1,264 @@
+//! Indicators of compromise, one row per kind, value and source: imported again, an indicator is
+//! updated in place (seen later, trusted more, kept longer), never duplicated. Each row keeps when it
+//! stops matching (`expires_at`, from its validity and decay) and the warninglists that cover it.
+
+use secops_intel::{Indicator, Kind};
+
+use crate::alerts::fetch_one;
+use crate::backend::{Row, Tx, Value};
+use crate::{Store, StoreError};
+
+/// A stored indicator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndicatorRecord {
+    pub id: i64,
+    pub indicator: Indicator,
+    pub updated_at: i64,
+    /// UTC nanoseconds after which it no longer matches.
+    pub expires_at: i64,
+    /// Names of the warninglists that cover its value (then it never matches).
+    pub warninglists: Vec<String>,
+}
+
+/// An indicator to store, with what import decided about it.
+#[derive(Debug, Clone)]
+pub struct NewIndicator {
+    pub indicator: Indicator,
+    pub expires_at: i64,
+    pub warninglists: Vec<String>,
+}
+
+/// Whether storing added or refreshed a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    Added(i64),
+    Updated(i64),
+}
+
+/// Which indicators to list.
+#[derive(Debug, Clone, Default)]
+pub struct IndicatorFilter {
+    pub kind: Option<Kind>,
+    pub source: Option<String>,
+    /// Values containing this text.
+    pub search: Option<String>,
+    /// Only those that match at this time: for detection, unexpired, not warninglisted.
+    pub active_at: Option<i64>,
+    /// Only those that became known (imported or updated) at or after this time.
+    pub changed_since: Option<i64>,
+    pub limit: Option<u32>,
+}
+
+const COLUMNS: &str = "id, kind, value, source, native_id, confidence, tlp, tags, description, \
+    first_seen, last_seen, valid_until, imported_at, updated_at, to_ids, expires_at, warninglists";
+
+impl Store {
+    /// Stores indicators in one transaction: new ones added, known ones (same kind, value and source)
+    /// refreshed: first seen the earliest, last seen, validity and expiry the latest, confidence the
+    /// highest, tags merged.
+    pub fn store_indicators(
+        &mut self,
+        indicators: &[NewIndicator],
+        now: i64,
+    ) -> Result<Vec<Stored>, StoreError> {
+        self.transaction(true, |tx| {
+            indicators.iter().map(|n| store_one(tx, n, now)).collect()
+        })
+    }
+
+    pub fn indicators(
+        &mut self,
+        filter: &IndicatorFilter,
+    ) -> Result<Vec<IndicatorRecord>, StoreError> {
+        let mut sql = format!("SELECT {COLUMNS} FROM indicators WHERE 1 = 1");
+        let mut params = Vec::new();
+        if let Some(kind) = filter.kind {
+            sql.push_str(" AND kind = ?");
+            params.push(Value::from(kind.as_str()));
+        }
+        if let Some(source) = &filter.source {
+            sql.push_str(" AND source = ?");
+            params.push(Value::from(source.as_str()));
+        }
+        if let Some(search) = &filter.search {
+            // Literal text: LIKE's wildcards in it are escaped.
+            let escaped = search
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            sql.push_str(" AND LOWER(value) LIKE ? ESCAPE '\\'");
+            params.push(Value::from(format!("%{escaped}%")));
+        }
+        if let Some(at) = filter.active_at {
+            sql.push_str(" AND expires_at > ? AND to_ids = 1 AND warninglists = ''");
+            params.push(Value::Int(at));
+        }
+        if let Some(since) = filter.changed_since {
+            sql.push_str(" AND updated_at >= ?");
+            params.push(Value::Int(since));
+        }
+        sql.push_str(" ORDER BY id");
+        if let Some(limit) = filter.limit {
+            sql.push_str(" LIMIT ?");
+            params.push(Value::Int(limit.into()));
+        }
+        self.transaction(false, |tx| {
+            tx.query(&sql, &params)?.iter().map(record_of).collect()
+        })
+    }
+
+    pub fn indicator(&mut self, id: i64) -> Result<IndicatorRecord, StoreError> {
+        self.transaction(false, |tx| {
+            fetch_one(
+                tx,
+                &format!("SELECT {COLUMNS} FROM indicators WHERE id = ?"),
+                id,
+                "indicator",
+                record_of,
+            )
+        })
+    }
+
+    /// Deletes indicators that expired before `before`; returns how many.
+    pub fn prune_indicators(&mut self, before: i64) -> Result<u64, StoreError> {
+        self.transaction(true, |tx| {
+            tx.execute(
+                "DELETE FROM indicators WHERE expires_at <= ?",
+                &[Value::Int(before)],
+            )
+        })
+    }
+
+    /// A value kept by name (the last `added_after` of a TAXII collection).
+    pub fn intel_state(&mut self, name: &str) -> Result<Option<String>, StoreError> {
+        self.transaction(false, |tx| {
+            tx.query_one(
+                "SELECT value FROM intel_state WHERE name = ?",
+                &[Value::from(name)],
+            )?
+            .map(|r| r.text(0))
+            .transpose()
+        })
+    }
+
+    pub fn set_intel_state(&mut self, name: &str, value: &str) -> Result<(), StoreError> {
+        self.transaction(true, |tx| {
+            tx.execute(
+                "INSERT INTO intel_state (name, value) VALUES (?, ?)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                &[Value::from(name), Value::from(value)],
+            )?;
+            Ok(())
+        })
+    }
+}
+
+fn store_one(tx: &mut dyn Tx, new: &NewIndicator, now: i64) -> Result<Stored, StoreError> {
+    let i = &new.indicator;
+    let existing = tx.query_one(
+        &format!("SELECT {COLUMNS} FROM indicators WHERE kind = ? AND value = ? AND source = ?"),
+        &[
+            Value::from(i.kind.as_str()),
+            Value::from(i.value.as_str()),
+            Value::from(i.source.as_str()),
+        ],
+    )?;
+    let lists = new.warninglists.join(",");
+    match existing {
+        Some(row) => {
+            let old = record_of(&row)?;
+            let o = &old.indicator;
+            let earliest = |a: Option<i64>, b: Option<i64>| match (a, b) {
+                (Some(x), Some(y)) => Some(x.min(y)),
+                (x, y) => x.or(y),
+            };
+            let latest = |a: Option<i64>, b: Option<i64>| a.max(b);
+            let mut tags = o.tags.clone();
+            tags.extend(i.tags.iter().filter(|t| !o.tags.contains(t)).cloned());
+            tx.execute(
+                "UPDATE indicators SET confidence = ?, tlp = ?, tags = ?, description = ?, first_seen = ?,
+                    last_seen = ?, valid_until = ?, updated_at = ?, to_ids = ?, expires_at = ?, warninglists = ?
+                 WHERE id = ?",
+                &[
+                    Value::from(o.confidence.max(i.confidence).map(i64::from)),
+                    Value::from(i.tlp.as_str()),
+                    Value::from(serde_json::json!(tags).to_string()),
+                    Value::from(if i.description.is_empty() { o.description.as_str() } else { i.description.as_str() }),
+                    Value::from(earliest(o.first_seen, i.first_seen)),
+                    Value::from(latest(o.last_seen, i.last_seen)),
+                    Value::from(latest(o.valid_until, i.valid_until)),
+                    Value::Int(now),
+                    Value::Int(i64::from(o.to_ids || i.to_ids)),
+                    Value::Int(old.expires_at.max(new.expires_at)),
+                    Value::from(lists),
+                    Value::Int(old.id),
+                ],
+            )?;
+            Ok(Stored::Updated(old.id))
+        }
+        None => {
+            let id = tx
+                .query_one(
+                    "INSERT INTO indicators (kind, value, source, native_id, confidence, tlp, tags, description,
+                        first_seen, last_seen, valid_until, imported_at, updated_at, to_ids, expires_at, warninglists)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    &[
+                        Value::from(i.kind.as_str()),
+                        Value::from(i.value.as_str()),
+                        Value::from(i.source.as_str()),
+                        Value::from(i.native_id.clone()),
+                        Value::from(i.confidence.map(i64::from)),
+                        Value::from(i.tlp.as_str()),
+                        Value::from(serde_json::json!(i.tags).to_string()),
+                        Value::from(i.description.as_str()),
+                        Value::from(i.first_seen),
+                        Value::from(i.last_seen),
+                        Value::from(i.valid_until),
+                        Value::Int(if i.imported_at == 0 { now } else { i.imported_at }),
+                        Value::Int(now),
+                        Value::Int(i64::from(i.to_ids)),
+                        Value::Int(new.expires_at),
+                        Value::from(lists),
+                    ],
+                )?
+                .ok_or_else(|| StoreError::Database("INSERT returned no id".into()))?
+                .int(0)?;
+            Ok(Stored::Added(id))
+        }
+    }
+}
+
+fn record_of(row: &Row) -> Result<IndicatorRecord, StoreError> {
+    let kind_text = row.text(1)?;
+    let kind = Kind::parse(&kind_text)
+        .ok_or_else(|| StoreError::Corrupt(format!("indicator kind {kind_text:?}")))?;
+    let tags = row.text(7)?;
+    let lists = row.text(16)?;
+    Ok(IndicatorRecord {
+        id: row.int(0)?,
+        indicator: Indicator {
+            kind,
+            value: row.text(2)?,
+            source: row.text(3)?,
+            native_id: row.opt_text(4)?,
+            confidence: row.opt_int(5)?.map(|c| c.clamp(0, 100) as u8),
+            tlp: row.text(6)?,
+            tags: serde_json::from_str(&tags)
+                .map_err(|e| StoreError::Corrupt(format!("indicator tags {tags:?}: {e}")))?,
+            description: row.text(8)?,
+            first_seen: row.opt_int(9)?,
+            last_seen: row.opt_int(10)?,
+            valid_until: row.opt_int(11)?,
+            imported_at: row.int(12)?,
+            to_ids: row.int(14)? != 0,
+        },
+        updated_at: row.int(13)?,
+        expires_at: row.int(15)?,
+        warninglists: lists
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+    })
+}
