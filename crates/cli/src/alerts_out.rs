@@ -3,6 +3,7 @@
 
 use clap::ValueEnum;
 use secops_detect::Alert;
+use secops_intel::Kind;
 use serde_json::{json, Map, Value as Json};
 
 use crate::output::clip;
@@ -127,6 +128,12 @@ pub fn to_json(alert: &Alert) -> Json {
             json!(alert.last_seen.to_rfc3339()),
         );
     }
+    if !alert.enrichments.is_empty() {
+        doc.insert(
+            "threat.enrichments".into(),
+            Json::Array(alert.enrichments.iter().map(enrichment).collect()),
+        );
+    }
     doc.insert(
         "event.provenance".into(),
         json!(alert
@@ -139,6 +146,59 @@ pub fn to_json(alert: &Alert) -> Json {
         "events".into(),
         Json::Array(alert.events.iter().map(|e| e.to_json()).collect()),
     );
+    Json::Object(doc)
+}
+
+/// An indicator match as ECS and Elastic's indicator-match alerts write it.
+fn enrichment(e: &secops_detect::Enrichment) -> Json {
+    let i = &e.indicator;
+    let indicator_type = match i.kind {
+        Kind::Ip if i.value.contains(':') => "ipv6-addr",
+        Kind::Ip => "ipv4-addr",
+        Kind::Domain | Kind::Hostname => "domain-name",
+        Kind::Url => "url",
+        Kind::Md5 | Kind::Sha1 | Kind::Sha256 => "file",
+        Kind::Email => "email-addr",
+    };
+    let confidence = match i.confidence {
+        None => "Not Specified",
+        Some(c) if c >= 70 => "High",
+        Some(c) if c >= 30 => "Medium",
+        Some(0) => "None",
+        Some(_) => "Low",
+    };
+    let mut doc = Map::new();
+    doc.insert("matched.atomic".into(), json!(e.atomic));
+    doc.insert("matched.field".into(), json!(e.field));
+    doc.insert("matched.type".into(), json!("indicator_match_rule"));
+    doc.insert("indicator.type".into(), json!(indicator_type));
+    doc.insert(
+        i.kind
+            .indicator_field()
+            .trim_start_matches("threat.")
+            .into(),
+        json!(i.value),
+    );
+    doc.insert("indicator.provider".into(), json!(i.source));
+    doc.insert("indicator.confidence".into(), json!(confidence));
+    if let Some(score) = i.confidence {
+        doc.insert("indicator.confidence_score".into(), json!(score));
+    }
+    doc.insert("indicator.marking.tlp".into(), json!(i.tlp.to_uppercase()));
+    if let Some(id) = &i.native_id {
+        doc.insert("indicator.id".into(), json!(id));
+    }
+    if !i.description.is_empty() {
+        doc.insert("indicator.description".into(), json!(i.description));
+    }
+    for (key, time) in [
+        ("indicator.first_seen", i.first_seen),
+        ("indicator.last_seen", i.last_seen),
+    ] {
+        if let Some(t) = time {
+            doc.insert(key.into(), json!(secops_intel::format_time(t)));
+        }
+    }
     Json::Object(doc)
 }
 

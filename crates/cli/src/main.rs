@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 mod alerts_out;
 mod cmd;
+mod intel;
 // Parsing allocates many small strings across threads; mimalloc measured faster than the system allocator
 // here and does not fragment across long multi-format runs (see README, Performance).
 #[global_allocator]
@@ -51,6 +52,8 @@ enum Command {
     Alerts(cmd::alerts::Alerts),
     /// Incident response cases: open from alerts, work, close, report, metrics.
     Case(cmd::case::Args),
+    /// Threat intelligence: import indicators (STIX, TAXII, MISP, CSV), list, export, retro-hunt.
+    Intel(cmd::intel::Args),
     /// Convert Sigma rules to native rules, and export native rules as Sigma.
     #[command(subcommand)]
     Sigma(cmd::sigma::Sigma),
@@ -81,6 +84,7 @@ fn main() -> ExitCode {
         Command::Sigma(command) => cmd::sigma::run(command),
         Command::Alerts(command) => cmd::alerts::run(command),
         Command::Case(args) => cmd::case::run(args),
+        Command::Intel(args) => cmd::intel::run(args),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

@@ -74,6 +74,17 @@ pub struct Alert {
     pub suppressed_count: u64,
     /// The time of the last event, suppressed ones included.
     pub last_seen: Timestamp,
+    /// Indicator matches (`threat_match` rules): the event field and value, and the indicator.
+    pub enrichments: Vec<Enrichment>,
+}
+
+/// What an indicator match found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enrichment {
+    /// The event field, and the value in it that matched.
+    pub field: String,
+    pub atomic: String,
+    pub indicator: std::sync::Arc<secops_intel::Indicator>,
 }
 
 impl Alert {
@@ -108,6 +119,7 @@ impl Alert {
             suppressed: 0,
             suppressed_count: 0,
             last_seen: last,
+            enrichments: Vec::new(),
         }
     }
 

@@ -27,7 +27,7 @@ mod threat_match;
 mod threshold;
 pub mod validate;
 
-pub use alert::{Alert, RuleInfo, MAX_EVENTS, MAX_PROVENANCE};
+pub use alert::{Alert, Enrichment, RuleInfo, MAX_EVENTS, MAX_PROVENANCE};
 pub use engine::{feed, Engine, EngineSelector};
 pub use logsource::LogSourceFilter;
 pub use rule::{CompiledRule, RuleStats, Runtime, Selection, Selector};

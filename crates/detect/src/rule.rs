@@ -390,7 +390,11 @@ impl Runtime {
                 None => return false,
             },
             Kind::ThreatMatch(state) => match state.observe(event) {
-                Some(c) => self.alert_from(c),
+                Some((c, enrichments)) => {
+                    let mut alert = self.alert_from(c);
+                    alert.enrichments = enrichments;
+                    alert
+                }
                 None => return false,
             },
             Kind::Correlation(state) => match state.observe(event, matched) {

@@ -127,7 +127,12 @@ fn run_one(
     for table in &test.indicators {
         for (field, value) in table {
             for text in toml_strings(value) {
-                indicators.add(field, &text);
+                if let Err(e) = indicators.add(field, &text) {
+                    return (
+                        TestResult::Failed(vec![format!("indicator {field}: {e}")]),
+                        Vec::new(),
+                    );
+                }
             }
         }
     }

@@ -1,23 +1,25 @@
-//! Indicator matching (`threat_match` rules): event fields against indicator sets.
+//! Indicator matching (`threat_match` rules): event fields against indicators.
 //!
-//! An [`IndicatorSet`] maps an indicator field (`threat.indicator.ip`, `threat.indicator.url.full`,
-//! `threat.indicator.file.hash.sha256`, ...) to values; IP indicators may be CIDR blocks. A rule's
-//! `[[rule.threat_mapping]]` items are ORed and their entries ANDed: each entry says which event field must
-//! hold a value of which indicator field. The intel crate fills the sets from feeds; tests give them inline.
+//! An [`IndicatorSet`] is a shared handle on the intel crate's lookup index: addresses inside listed
+//! networks, names at or under listed domains, equal hashes, URLs and e-mail addresses, with values a
+//! warninglist covers never matching. A rule's `[[rule.threat_mapping]]` items are ORed and their
+//! entries ANDed: each entry says which event field must hold a value of which indicator field
+//! (`threat.indicator.ip`, `threat.indicator.url.domain`, ...). An alert carries what matched: the
+//! event field and value and the indicator, with its source and confidence (`threat.enrichments`).
 
-use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use secops_event::{Event, Value};
+use secops_intel::{Indicator, IndicatorIndex, IntelError};
 use secops_rules::ThreatMapping;
 
-use crate::matcher::Cidr;
+use crate::alert::Enrichment;
 use crate::threshold::Crossing;
 
-/// Indicators by indicator field.
+/// The indicators `threat_match` rules match; cheap to clone.
 #[derive(Debug, Clone, Default)]
 pub struct IndicatorSet {
-    exact: HashMap<String, HashSet<String>>,
-    blocks: HashMap<String, Vec<Cidr>>,
+    index: Arc<IndicatorIndex>,
 }
 
 impl IndicatorSet {
@@ -25,54 +27,39 @@ impl IndicatorSet {
         IndicatorSet::default()
     }
 
-    /// Adds one indicator value under its field; a value with `/` under an IP field is a CIDR block.
-    /// Domains, hashes and the like compare case-insensitively, so they are stored lowercased.
-    pub fn add(&mut self, field: &str, value: &str) {
-        if field.ends_with(".ip") {
-            if let Some(block) = value.contains('/').then(|| Cidr::parse(value)).flatten() {
-                self.blocks
-                    .entry(field.to_string())
-                    .or_default()
-                    .push(block);
-                return;
-            }
+    /// A set over an index built by the caller (from the store, feeds, warninglists).
+    pub fn from_index(index: IndicatorIndex) -> Self {
+        IndicatorSet {
+            index: Arc::new(index),
         }
-        self.exact
-            .entry(field.to_string())
-            .or_default()
-            .insert(value.trim().to_lowercase());
+    }
+
+    /// Adds a value under an ECS indicator field (`threat.indicator.ip`, ...); CIDR blocks under the
+    /// IP field. A value that is not of the field's kind is refused with the reason.
+    pub fn add(&mut self, field: &str, value: &str) -> Result<(), IntelError> {
+        Arc::make_mut(&mut self.index).add_field(field, value, "inline")
+    }
+
+    /// Adds an indicator.
+    pub fn add_indicator(&mut self, indicator: Indicator) {
+        Arc::make_mut(&mut self.index).add(indicator);
     }
 
     pub fn len(&self) -> usize {
-        self.exact.values().map(HashSet::len).sum::<usize>()
-            + self.blocks.values().map(Vec::len).sum::<usize>()
+        self.index.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.index.is_empty()
     }
 
-    /// Whether `value` is an indicator of `field`. For domain indicators, a name under a listed domain
-    /// matches too (`a.evil.example` under `evil.example`), a parent of one does not.
-    fn contains(&self, field: &str, value: &Value) -> bool {
-        let text = value.to_string().to_lowercase();
-        if let Some(set) = self.exact.get(field) {
-            if set.contains(&text) {
-                return true;
-            }
-            if field.ends_with(".domain") {
-                let mut rest = text.as_str();
-                while let Some((_, parent)) = rest.split_once('.') {
-                    if parent.contains('.') && set.contains(parent) {
-                        return true;
-                    }
-                    rest = parent;
-                }
-            }
-        }
-        self.blocks
-            .get(field)
-            .is_some_and(|blocks| blocks.iter().any(|b| b.matches_value(value)))
+    /// Matches a warninglist suppressed.
+    pub fn suppressed(&self) -> u64 {
+        self.index.suppressed()
+    }
+
+    fn lookup(&self, field: &str, value: &Value) -> Option<&Arc<Indicator>> {
+        self.index.lookup(field, &value.to_string())
     }
 }
 
@@ -98,39 +85,51 @@ impl ThreatMatchState {
         }
     }
 
-    pub fn observe(&mut self, event: &Event) -> Option<Crossing> {
+    /// The alert an event raises, with what matched.
+    pub fn observe(&mut self, event: &Event) -> Option<(Crossing, Vec<Enrichment>)> {
         for mapping in &self.mappings {
             let mut matched = Vec::new();
+            let mut enrichments = Vec::new();
             let all = mapping.iter().all(|(field, indicator_field, negate)| {
-                let hit = event
-                    .get(field)
-                    .is_some_and(|v| any(v, &|x| self.indicators.contains(indicator_field, x)));
-                if hit && !negate {
-                    if let Some(v) = event.get(field) {
-                        matched.push((field.clone(), v.to_string()));
-                    }
+                let hit = event.get(field).and_then(|v| {
+                    first(v, &|x| {
+                        self.indicators
+                            .lookup(indicator_field, x)
+                            .map(|i| (x.to_string(), i.clone()))
+                    })
+                });
+                let found = hit.is_some();
+                if let (Some((atomic, indicator)), false) = (hit, *negate) {
+                    matched.push((field.clone(), atomic.clone()));
+                    enrichments.push(Enrichment {
+                        field: field.clone(),
+                        atomic,
+                        indicator,
+                    });
                 }
-                hit != *negate
+                found != *negate
             });
             if all && !matched.is_empty() {
                 let time = event.timestamp()?;
-                return Some(Crossing {
+                let crossing = Crossing {
                     group: matched,
                     count: 1,
                     first: time,
                     last: time,
                     events: vec![event.clone()],
                     provenance: vec![event.provenance().clone()],
-                });
+                };
+                return Some((crossing, enrichments));
             }
         }
         None
     }
 }
 
-fn any(value: &Value, test: &dyn Fn(&Value) -> bool) -> bool {
+/// The first element (of an array, or the value itself) for which `test` gives something.
+fn first<T>(value: &Value, test: &dyn Fn(&Value) -> Option<T>) -> Option<T> {
     match value {
-        Value::Array(items) => items.iter().any(test),
+        Value::Array(items) => items.iter().find_map(test),
         other => test(other),
     }
 }

@@ -1,7 +1,8 @@
 //! Indicator decay, MISP's polynomial model (shared/reference/ir-intel-vuln.md section 2.6):
 //!
 //! `score(t) = base × (1 − (t / τ)^(1/δ))`, floored at 0, with `t` in days since the indicator was last
-//! seen (else first seen, else imported), `τ` the lifetime and `δ` the decay speed. An indicator
+//! seen (a sighting), else since it was imported (a STIX `valid_from` says when it became valid, not
+//! that anyone saw it), `τ` the lifetime and `δ` the decay speed. An indicator
 //! decays when its score falls below the model's threshold, at `t = τ × (1 − threshold / base)^δ`.
 //! The base score is the indicator's confidence when its source gave one, else the model's default.
 //!
@@ -163,10 +164,7 @@ impl Models {
         let base = indicator
             .confidence
             .map_or(model.default_base_score, f64::from);
-        let start = indicator
-            .last_seen
-            .or(indicator.first_seen)
-            .unwrap_or(indicator.imported_at);
+        let start = indicator.last_seen.unwrap_or(indicator.imported_at);
         let decay = start.saturating_add((model.days_to_decay(base) * DAY) as i64);
         indicator.valid_until.map_or(decay, |v| v.min(decay))
     }
@@ -177,10 +175,7 @@ impl Models {
         let base = indicator
             .confidence
             .map_or(model.default_base_score, f64::from);
-        let start = indicator
-            .last_seen
-            .or(indicator.first_seen)
-            .unwrap_or(indicator.imported_at);
+        let start = indicator.last_seen.unwrap_or(indicator.imported_at);
         model.score(base, (now - start) as f64 / DAY)
     }
 }

@@ -201,7 +201,7 @@ impl IndicatorIndex {
 
     /// The indicator an event value of the given ECS indicator field matches, if any: an address
     /// inside a network, a name at or under a domain, or an equal hash, URL or address.
-    pub fn lookup(&self, field: &str, value: &str) -> Option<&Indicator> {
+    pub fn lookup(&self, field: &str, value: &str) -> Option<&Arc<Indicator>> {
         let (kind, found) = match field {
             "threat.indicator.ip" => {
                 let ip = value.trim().parse::<IpAddr>().ok()?;

@@ -230,6 +230,9 @@ pub fn tlp_of(text: &str) -> Option<&'static str> {
     })
 }
 
+/// The extensions a folder walk reads.
+const DATA_EXTENSIONS: &[&str] = &["json", "csv", "txt", "tsv", "list", "stix"];
+
 /// Imports every file a path names with `format` (detected per file when `None`): a file, a MISP
 /// feed folder, or a folder of files.
 pub fn import_path(
@@ -252,9 +255,25 @@ pub fn import_path(
             .filter(|p| p.is_file())
             .collect();
         files.sort();
+        // In a folder, files are read by their extension; the others (a licence, a README) are
+        // named in the report, and a file that cannot be read is reported and the rest read.
         let mut all = Import::default();
         for file in files {
-            all.merge(import_path(&file, format, csv)?);
+            let known = file
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| DATA_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
+            if !known {
+                all.other(&format!(
+                    "file skipped in a folder walk (not {})",
+                    DATA_EXTENSIONS.join(", ")
+                ));
+                continue;
+            }
+            match import_path(&file, format, csv) {
+                Ok(import) => all.merge(import),
+                Err(e) => all.reject(file.display().to_string(), format!("not read: {e}")),
+            }
         }
         return Ok(all);
     }

@@ -11,8 +11,8 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use secops_detect::{feed, Alert, Engine, EngineSelector, IndicatorSet, Runtime};
-use secops_event::{Event, Timestamp, Value};
+use secops_detect::{feed, Alert, Engine, EngineSelector, Runtime};
+use secops_event::{Event, Timestamp};
 use secops_ingest::parallel::{read_all, read_merged, Consumer, Order, MAX_MERGED};
 use secops_ingest::{expand, Format, IngestError, Options, Summary};
 use secops_rules::Severity;
@@ -33,6 +33,12 @@ pub struct Args {
     /// url.domain, url.full, file.hash.md5/sha1/sha256), one per line or as an array (repeatable).
     #[arg(long = "indicators")]
     indicators: Vec<PathBuf>,
+    /// Indicators for threat_match rules from intelligence files or folders (STIX, MISP events or
+    /// feeds, CSV feeds, plain lists); with a store, its active indicators are used too.
+    #[arg(long = "intel")]
+    intel: Vec<PathBuf>,
+    #[command(flatten)]
+    judges: crate::intel::JudgeArgs,
     /// Stop when any rule fails to load (by default it is reported and the others run).
     #[arg(long)]
     strict: bool,
@@ -188,7 +194,14 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         );
     }
     let now = crate::cmd::clock_now()?;
-    let indicators = load_indicators(&args.indicators)?;
+    let judges = args.judges.load()?;
+    let indicators = crate::intel::indicator_set(
+        store.as_mut(),
+        &args.intel,
+        &args.indicators,
+        &judges,
+        now.unix_nanos(),
+    )?;
     let rule_total = loaded.rule_count() + loaded.rejected.len();
     let rules_rejected = loaded.rejected.len();
     let (mut engine, compile_errors) =
@@ -396,52 +409,6 @@ struct Counts {
     events: u64,
     rejected: u64,
     input_errors: usize,
-}
-
-/// ECS indicator fields read from `--indicators` files.
-const INDICATOR_FIELDS: &[&str] = &[
-    "threat.indicator.ip",
-    "threat.indicator.url.domain",
-    "threat.indicator.url.full",
-    "threat.indicator.file.hash.md5",
-    "threat.indicator.file.hash.sha1",
-    "threat.indicator.file.hash.sha256",
-];
-
-fn load_indicators(files: &[PathBuf]) -> anyhow::Result<IndicatorSet> {
-    let mut set = IndicatorSet::new();
-    for file in files {
-        let input = secops_ingest::Input::File(file.clone());
-        let options = Options {
-            format: Some(Format::Json),
-            year: None,
-        };
-        let mut documents = Vec::new();
-        let summary =
-            secops_ingest::read_input(&input, &options, &mut |r| documents.extend(r.ok()))?;
-        if summary.rejected > 0 {
-            eprintln!("{summary}");
-        }
-        for doc in &documents {
-            for field in INDICATOR_FIELDS {
-                match doc.get(field) {
-                    Some(Value::Array(items)) => {
-                        items.iter().for_each(|v| set.add(field, &v.to_string()))
-                    }
-                    Some(value) => set.add(field, &value.to_string()),
-                    None => {}
-                }
-            }
-        }
-    }
-    if !files.is_empty() {
-        eprintln!(
-            "indicators: {} loaded from {} file(s)",
-            set.len(),
-            files.len()
-        );
-    }
-    Ok(set)
 }
 
 fn print_alerts(alerts: &[Alert], output: AlertOutput) -> anyhow::Result<()> {

@@ -7,6 +7,7 @@ pub mod coverage;
 pub mod detect;
 pub mod formats;
 pub mod ingest;
+pub mod intel;
 pub mod rules;
 pub mod sigma;
 
