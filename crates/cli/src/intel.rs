@@ -74,7 +74,12 @@ pub struct Judged {
 pub fn judge(import: &Import, judges: &Judges, now: i64) -> Judged {
     let mut judged = Judged::default();
     for indicator in &import.indicators {
-        let expires_at = judges.models.expires_at(indicator);
+        let mut indicator = indicator.clone();
+        if indicator.imported_at == 0 {
+            // Read just now (TAXII objects, documents in memory): decay starts here.
+            indicator.imported_at = now;
+        }
+        let expires_at = judges.models.expires_at(&indicator);
         let hits: Vec<String> = judges
             .lists
             .as_ref()
@@ -96,7 +101,7 @@ pub fn judge(import: &Import, judges: &Judges, now: i64) -> Judged {
             judged.expired += 1;
         }
         judged.indicators.push(NewIndicator {
-            indicator: indicator.clone(),
+            indicator,
             expires_at,
             warninglists: hits,
         });

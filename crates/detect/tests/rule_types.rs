@@ -214,9 +214,9 @@ const THREAT: &str = "[[rule.threat_mapping]]\n[[rule.threat_mapping.entries]]\n
 
 fn indicators() -> IndicatorSet {
     let mut set = IndicatorSet::new();
-    set.add("threat.indicator.ip", "203.0.113.200");
-    set.add("threat.indicator.ip", "198.51.100.0/24");
-    set.add("threat.indicator.url.domain", "Evil.Example.NET");
+    set.add("threat.indicator.ip", "203.0.113.200").unwrap();
+    set.add("threat.indicator.ip", "198.51.100.0/24").unwrap();
+    set.add("threat.indicator.url.domain", "Evil.Example.NET").unwrap();
     set
 }
 

@@ -279,12 +279,12 @@ fn ureq_get(url: &str) -> anyhow::Result<String> {
     let mut response = ureq::get(url)
         .call()
         .with_context(|| format!("fetching {url}"))?;
-    Ok(response
+    response
         .body_mut()
         .with_config()
         .limit(512 * 1024 * 1024)
         .read_to_string()
-        .with_context(|| format!("reading {url}"))?)
+        .with_context(|| format!("reading {url}"))
 }
 
 /// Judges and stores an import; returns the report.
