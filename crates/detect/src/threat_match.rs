@@ -59,7 +59,12 @@ impl IndicatorSet {
     }
 
     fn lookup(&self, field: &str, value: &Value) -> Option<&Arc<Indicator>> {
-        self.index.lookup(field, &value.to_string())
+        match value {
+            // Addresses and text go in as they are: no string is built per event.
+            Value::Ip(ip) if field == "threat.indicator.ip" => self.index.lookup_ip(*ip),
+            Value::Str(text) => self.index.lookup(field, text),
+            other => self.index.lookup(field, &other.to_string()),
+        }
     }
 }
 

@@ -46,12 +46,44 @@ pub(crate) fn ip_of(key: u128, v4: bool) -> IpAddr {
     }
 }
 
+/// A hasher for integer keys: one multiply and a fold. Network keys are integers the index chose
+/// (addresses with host bits cleared), so SipHash's flooding defence buys nothing here, and lookups
+/// run once per event field.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct IntHasher(u64);
+
+impl std::hash::Hasher for IntHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        let mixed = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = mixed ^ (mixed >> 29);
+    }
+
+    fn write_u128(&mut self, n: u128) {
+        self.write_u64(n as u64);
+        self.write_u64((n >> 64) as u64);
+    }
+}
+
+type IntMap<V> = HashMap<u128, V, std::hash::BuildHasherDefault<IntHasher>>;
+
 /// Networks (and single addresses) by prefix length in the 128-bit space.
 #[derive(Debug, Clone)]
 pub(crate) struct Networks<T> {
     /// Prefix lengths present, longest first.
     lengths: Vec<u32>,
-    by_length: HashMap<u32, HashMap<u128, T>>,
+    by_length: HashMap<u32, IntMap<T>>,
 }
 
 impl<T> Default for Networks<T> {
@@ -202,15 +234,10 @@ impl IndicatorIndex {
     /// The indicator an event value of the given ECS indicator field matches, if any: an address
     /// inside a network, a name at or under a domain, or an equal hash, URL or address.
     pub fn lookup(&self, field: &str, value: &str) -> Option<&Arc<Indicator>> {
+        if field == "threat.indicator.ip" {
+            return self.lookup_ip(value.trim().parse::<IpAddr>().ok()?);
+        }
         let (kind, found) = match field {
-            "threat.indicator.ip" => {
-                let ip = value.trim().parse::<IpAddr>().ok()?;
-                let ip = match ip {
-                    IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-                    v4 => v4,
-                };
-                (Kind::Ip, self.networks.find(ip))
-            }
             "threat.indicator.url.domain" => {
                 let name = value.trim().trim_end_matches('.').to_lowercase();
                 let exact = self.exact.get(&(Kind::Hostname, name.clone()));
@@ -233,6 +260,22 @@ impl IndicatorIndex {
             }
         }
         Some(indicator)
+    }
+
+    /// The indicator an address matches (inside a listed network, the most specific first).
+    pub fn lookup_ip(&self, ip: IpAddr) -> Option<&Arc<Indicator>> {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+            v4 => v4,
+        };
+        let found = self.networks.find(ip)?;
+        if let Some(lists) = &self.warninglists {
+            if !lists.hits(Kind::Ip, &ip.to_string()).is_empty() {
+                self.suppressed.fetch_add(1, Ordering::Relaxed);
+                return None;
+            }
+        }
+        Some(found)
     }
 
     /// The listed domain `name` is, or is under.

@@ -235,6 +235,12 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         alerts.retain(|a| a.rule.severity >= min);
     }
     print_alerts(&alerts, args.output)?;
+    if indicators.suppressed() > 0 {
+        eprintln!(
+            "warninglists: {} indicator match(es) suppressed (the values are on a warninglist)",
+            indicators.suppressed()
+        );
+    }
     if let Some(store) = store.as_mut() {
         record(store, &alerts, &suppressions)?;
         if args.open_cases {
