@@ -1,7 +1,7 @@
 //! Observables: typed values (MISP type names), normalized so the same thing is stored once
 //! (canonical addresses, lower-cased names and hashes, refanged URLs), and the ones an alert carries.
 
-use std::net::IpAddr;
+use secops_intel::Kind;
 
 use crate::CaseError;
 
@@ -28,88 +28,34 @@ pub fn is_ioc_kind(kind: &str) -> bool {
     KINDS.iter().any(|(k, ioc)| *k == kind && *ioc)
 }
 
-/// The value in its one stored form, or why it is not a value of that kind.
+/// The value in its one stored form, or why it is not a value of that kind. Indicator kinds take the
+/// intel crate's normal forms (so an observable and an indicator of the same value agree); names of
+/// our own users, hosts and files are kept as written.
 pub fn normalize(kind: &str, value: &str) -> Result<String, CaseError> {
-    let invalid = |why: &str| CaseError::Invalid(format!("observable {kind} {value:?}: {why}"));
-    let value = value.trim();
-    if value.is_empty() {
-        return Err(invalid("empty"));
+    let intel_kind = match kind {
+        "ip-src" | "ip-dst" => Some(Kind::Ip),
+        "domain" => Some(Kind::Domain),
+        "hostname" => Some(Kind::Hostname),
+        "url" => Some(Kind::Url),
+        "md5" => Some(Kind::Md5),
+        "sha1" => Some(Kind::Sha1),
+        "sha256" => Some(Kind::Sha256),
+        "email-src" => Some(Kind::Email),
+        "user-agent" | "filename" | "target-user" | "target-machine" => None,
+        other => {
+            return Err(CaseError::Invalid(format!(
+                "unknown observable kind {other:?}; use one of {}",
+                KINDS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
+            )))
+        }
+    };
+    let trimmed = value.trim();
+    match intel_kind {
+        Some(k) => secops_intel::normalize(k, trimmed)
+            .map_err(|e| CaseError::Invalid(format!("observable {kind}: {e}"))),
+        None if trimmed.is_empty() => Err(CaseError::Invalid(format!("observable {kind}: empty"))),
+        None => Ok(trimmed.to_string()),
     }
-    match kind {
-        "ip-src" | "ip-dst" => {
-            let text = refang(value);
-            let bare = text.trim_start_matches('[').trim_end_matches(']');
-            bare.parse::<IpAddr>()
-                .map(|ip| ip.to_string())
-                .map_err(|_| invalid("not an IP address"))
-        }
-        "domain" | "hostname" => {
-            let name = refang(value).trim_end_matches('.').to_lowercase();
-            if name.contains(['/', ' ', '@']) || name.is_empty() {
-                Err(invalid("not a host name"))
-            } else {
-                Ok(name)
-            }
-        }
-        "url" => {
-            let url = refang(value);
-            match url.split_once("://") {
-                Some((scheme, rest)) if !rest.is_empty() => {
-                    // Scheme and host are case-insensitive; the path is not.
-                    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-                    Ok(format!(
-                        "{}://{}{path}",
-                        scheme.to_lowercase(),
-                        host.to_lowercase()
-                    ))
-                }
-                _ => Err(invalid("not a URL (scheme://host/...)")),
-            }
-        }
-        "md5" | "sha1" | "sha256" => {
-            let want = match kind {
-                "md5" => 32,
-                "sha1" => 40,
-                _ => 64,
-            };
-            let hash = value.to_lowercase();
-            if hash.len() == want && hash.bytes().all(|b| b.is_ascii_hexdigit()) {
-                Ok(hash)
-            } else {
-                Err(invalid(&format!("not {want} hexadecimal digits")))
-            }
-        }
-        "email-src" => {
-            let email = refang(value).to_lowercase();
-            if email.contains('@') {
-                Ok(email)
-            } else {
-                Err(invalid("not an e-mail address"))
-            }
-        }
-        "user-agent" | "filename" | "target-user" | "target-machine" => Ok(value.to_string()),
-        other => Err(CaseError::Invalid(format!(
-            "unknown observable kind {other:?}; use one of {}",
-            KINDS.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
-        ))),
-    }
-}
-
-/// Undoes the usual defanging: `hxxp`, `[.]`, `(.)`, `[:]`, `[at]`.
-fn refang(value: &str) -> String {
-    let mut out = value
-        .replace("[.]", ".")
-        .replace("(.)", ".")
-        .replace("[dot]", ".")
-        .replace("[:]", ":")
-        .replace("[at]", "@")
-        .replace("[@]", "@");
-    for (defanged, scheme) in [("hxxps://", "https://"), ("hxxp://", "http://")] {
-        if out.to_lowercase().starts_with(defanged) {
-            out = format!("{scheme}{}", &out[defanged.len()..]);
-        }
-    }
-    out
 }
 
 /// The fields of an alert document (ECS, as `detect` writes alerts) that name observables.

@@ -229,7 +229,10 @@ fn threat_match_fires_on_an_indicator_but_not_on_warninglisted_or_expired_ones()
         first["indicator.id"],
         "indicator--a1c0a6b4-8b63-4f4b-9d3b-4c0ad0b1e001"
     );
-    assert!(stderr.contains("warninglists: 1 indicator match(es) suppressed"), "{stderr}");
+    assert!(
+        stderr.contains("warninglists: 1 indicator match(es) suppressed"),
+        "{stderr}"
+    );
     // Without the warninglists at match time, the public resolver inside the /24 would alert.
     let unlisted = secops(
         dir.path(),

@@ -216,7 +216,8 @@ fn indicators() -> IndicatorSet {
     let mut set = IndicatorSet::new();
     set.add("threat.indicator.ip", "203.0.113.200").unwrap();
     set.add("threat.indicator.ip", "198.51.100.0/24").unwrap();
-    set.add("threat.indicator.url.domain", "Evil.Example.NET").unwrap();
+    set.add("threat.indicator.url.domain", "Evil.Example.NET")
+        .unwrap();
     set
 }
 

@@ -470,7 +470,12 @@ fn detect_pass(
     options: &Options,
     rules: &[secops_rules::CheckedRule],
 ) -> anyhow::Result<(f64, u64, u64, u64)> {
-    detect_pass_with(inputs, options, rules, &secops_detect::IndicatorSet::default())
+    detect_pass_with(
+        inputs,
+        options,
+        rules,
+        &secops_detect::IndicatorSet::default(),
+    )
 }
 
 /// [`detect_pass`] with indicators for threat_match rules.
@@ -710,7 +715,11 @@ fn intel(args: IntelArgs) -> anyhow::Result<Outcome> {
             listed.push(ip);
         }
         index.add(Indicator::new(Kind::Ip, value, "bench"));
-        index.add(Indicator::new(Kind::Domain, format!("d{n}.bench-c2.example"), "bench"));
+        index.add(Indicator::new(
+            Kind::Domain,
+            format!("d{n}.bench-c2.example"),
+            "bench",
+        ));
     }
     let build = start.elapsed().as_secs_f64();
     let index_mb = peak_rss_bytes().unwrap_or(0).saturating_sub(before) as f64 / 1e6;
@@ -746,7 +755,8 @@ fn intel(args: IntelArgs) -> anyhow::Result<Outcome> {
     let (mut without, mut with) = (Vec::new(), Vec::new());
     for _ in 0..args.runs.max(1) {
         for (set, runs) in [(&empty, &mut without), (&indicators, &mut with)] {
-            let (seconds, events, _, alerts) = detect_pass_with(&inputs, &Options::default(), &rules, set)?;
+            let (seconds, events, _, alerts) =
+                detect_pass_with(&inputs, &Options::default(), &rules, set)?;
             runs.push((seconds, events, alerts));
         }
     }
