@@ -211,17 +211,7 @@ fn csv_row(fields: &[String]) -> String {
 }
 
 fn csv_field(text: &str) -> String {
-    // Formula characters are prefixed so spreadsheets do not run them (CSV injection).
-    let text = if text.starts_with(['=', '+', '-', '@']) {
-        format!("'{text}")
-    } else {
-        text.to_string()
-    };
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text
-    }
+    secops_intel::csv::cell(text)
 }
 
 #[cfg(test)]

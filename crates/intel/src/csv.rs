@@ -326,24 +326,27 @@ pub fn import_list(source: &str, text: &str) -> Import {
     import
 }
 
+/// One CSV cell: quoted when it must be, and text a spreadsheet would run as a formula (`=`, `+`, `-`,
+/// `@` first) prefixed with `'` (CSV injection).
+pub fn cell(text: &str) -> String {
+    let text = if text.starts_with(['=', '+', '-', '@']) {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    };
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
+    }
+}
+
 /// Indicators as CSV (`kind,value,...`), text cells that a spreadsheet would run as formulas
 /// neutralized.
 pub fn export(indicators: &[Indicator]) -> String {
     let mut out = String::from(
         "kind,value,confidence,tlp,first_seen,last_seen,valid_until,source,tags,description\n",
     );
-    let cell = |text: &str| {
-        let text = if text.starts_with(['=', '+', '-', '@']) {
-            format!("'{text}")
-        } else {
-            text.to_string()
-        };
-        if text.contains([',', '"', '\n', '\r']) {
-            format!("\"{}\"", text.replace('"', "\"\""))
-        } else {
-            text
-        }
-    };
     let time = |t: Option<i64>| t.map(crate::format_time).unwrap_or_default();
     for i in indicators {
         let row = [
