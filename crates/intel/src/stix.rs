@@ -295,6 +295,9 @@ fn lex(pattern: &str) -> Result<Vec<Token>, String> {
                                 while i < chars.len() && chars[i] != ']' {
                                     i += 1;
                                 }
+                                if i == chars.len() {
+                                    return Err("an index '[' is not closed".into());
+                                }
                                 i += 1;
                             }
                             c if c.is_ascii_alphanumeric()
@@ -768,6 +771,26 @@ mod tests {
             .unwrap_err()
             .contains("expected ']'"));
         assert!(atoms_of("[ipv4-addr:value = '1.2.3.4]")
+            .unwrap_err()
+            .contains("not closed"));
+    }
+
+    #[test]
+    fn damaged_patterns_end_in_errors() {
+        for broken in [
+            "[file:hashes[",
+            "[a:b[0",
+            "[a:b.'c",
+            "[",
+            "]",
+            "(",
+            "[a:b = ",
+            "[a:b IN ('x',",
+            "'",
+        ] {
+            assert!(atoms_of(broken).is_err(), "{broken}");
+        }
+        assert!(atoms_of("[file:hashes[")
             .unwrap_err()
             .contains("not closed"));
     }
