@@ -211,3 +211,34 @@ fn load_ecs(set: &mut IndicatorSet, files: &[PathBuf]) -> anyhow::Result<usize> 
     }
     Ok(added)
 }
+
+/// Matches are sightings: each matched indicator's last-seen time moves to the latest event that
+/// matched it, and its expiry is computed again from there. Returns how many indicators were seen.
+pub fn record_sightings(
+    store: &mut Store,
+    alerts: &[secops_detect::Alert],
+    judges: &Judges,
+    now: i64,
+) -> anyhow::Result<usize> {
+    let mut seen: std::collections::HashMap<(String, String, String), secops_intel::Indicator> =
+        std::collections::HashMap::new();
+    for alert in alerts {
+        let at = alert.last_seen.unix_nanos();
+        for e in &alert.enrichments {
+            let i = &e.indicator;
+            let key = (i.kind.to_string(), i.value.clone(), i.source.clone());
+            let entry = seen.entry(key).or_insert_with(|| (**i).clone());
+            entry.last_seen = entry.last_seen.max(Some(at));
+        }
+    }
+    let updates: Vec<NewIndicator> = seen
+        .into_values()
+        .map(|indicator| NewIndicator {
+            expires_at: judges.models.expires_at(&indicator),
+            indicator,
+            warninglists: Vec::new(),
+        })
+        .collect();
+    store.store_indicators(&updates, now)?;
+    Ok(updates.len())
+}

@@ -233,6 +233,13 @@ fn threat_match_fires_on_an_indicator_but_not_on_warninglisted_or_expired_ones()
         stderr.contains("warninglists: 1 indicator match(es) suppressed"),
         "{stderr}"
     );
+    // Matches are sightings: the indicator's last-seen time is the connection's.
+    assert!(stderr.contains("intel: 2 indicator(s) sighted"), "{stderr}");
+    let shown = text(&secops(dir.path(), &["intel", "show", "1", "--db", "x.db"])).0;
+    assert!(
+        shown.contains("last seen    2026-11-30T10:00:00Z"),
+        "{shown}"
+    );
     // Without the warninglists at match time, the public resolver inside the /24 would alert.
     let unlisted = secops(
         dir.path(),

@@ -243,6 +243,10 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     }
     if let Some(store) = store.as_mut() {
         record(store, &alerts, &suppressions)?;
+        let sightings = crate::intel::record_sightings(store, &alerts, &judges, now.unix_nanos())?;
+        if sightings > 0 {
+            eprintln!("intel: {sightings} indicator(s) sighted (last seen and expiry moved on)");
+        }
         if args.open_cases {
             let playbooks = secops_case::playbook::Playbooks::bundled()?;
             let fields: Vec<String> = secops_case::grouping::ENTITY_FIELDS

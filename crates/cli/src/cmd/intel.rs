@@ -640,6 +640,8 @@ fn retro_hunt(
             .collect();
         let recorded = store.record_alerts(&new, "retro-hunt", now)?;
         eprintln!("store: {} alert(s) recorded", recorded.len());
+        let sightings = crate::intel::record_sightings(store, &alerts, judges, now)?;
+        eprintln!("intel: {sightings} indicator(s) sighted (last seen and expiry moved on)");
     }
     eprintln!(
         "retro-hunt: {} event(s) searched, {} past sighting(s)",
