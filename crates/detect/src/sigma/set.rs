@@ -204,6 +204,11 @@ impl SigmaSet {
         });
     }
 
+    /// The units, to index again with more (native rules in the Sigma language join the engine's set).
+    pub fn into_units(self) -> Vec<Unit> {
+        self.units
+    }
+
     /// Whether any unit's condition holds on an event taken to be of its log source, unrouted (test
     /// events that name no source).
     pub fn matches_unrouted(&self, event: &Event) -> bool {
