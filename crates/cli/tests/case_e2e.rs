@@ -30,6 +30,18 @@ struct Secops {
 }
 
 impl Secops {
+    /// Against a SQLite store in a folder of its own.
+    fn sqlite() -> Secops {
+        let dir = tempfile::tempdir().unwrap();
+        Secops {
+            store: vec![
+                "--db".into(),
+                dir.path().join("secops.db").display().to_string(),
+            ],
+            dir,
+        }
+    }
+
     fn run(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_secops"))
             .args(args)
@@ -314,14 +326,7 @@ fn incident_response_on_sqlite() {
     let Some(log) = openssh() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let secops = Secops {
-        store: vec![
-            "--db".into(),
-            dir.path().join("secops.db").display().to_string(),
-        ],
-        dir,
-    };
+    let secops = Secops::sqlite();
     incident_response(&secops, &log);
 }
 
@@ -363,14 +368,7 @@ fn detect_can_open_cases_for_related_alerts_and_stats_read_the_store() {
     let Some(log) = openssh() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let secops = Secops {
-        store: vec![
-            "--db".into(),
-            dir.path().join("secops.db").display().to_string(),
-        ],
-        dir,
-    };
+    let secops = Secops::sqlite();
     let log = log.to_str().unwrap();
     let out = secops.run(&[
         "detect",
