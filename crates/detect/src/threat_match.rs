@@ -58,7 +58,7 @@ impl IndicatorSet {
         self.index.suppressed()
     }
 
-    fn lookup(&self, field: &str, value: &Value) -> Option<&Arc<Indicator>> {
+    fn lookup(&self, field: &str, value: &Value) -> Option<Arc<Indicator>> {
         match value {
             // Addresses and text go in as they are: no string is built per event.
             Value::Ip(ip) if field == "threat.indicator.ip" => self.index.lookup_ip(*ip),
@@ -100,7 +100,7 @@ impl ThreatMatchState {
                     first(v, &|x| {
                         self.indicators
                             .lookup(indicator_field, x)
-                            .map(|i| (x.to_string(), i.clone()))
+                            .map(|i| (x.to_string(), i))
                     })
                 });
                 let found = hit.is_some();

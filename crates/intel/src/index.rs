@@ -144,26 +144,90 @@ pub(crate) fn parse_network(text: &str) -> Option<(IpAddr, Option<u8>)> {
     Some((ip, bits))
 }
 
-/// The indicators detection matches against.
+/// The indicators detection matches against, kept compact: each indicator's value and times in a
+/// small entry, and its source, TLP, description and tags interned, since a feed repeats them for
+/// every value. A matching value gets its whole [`Indicator`] back.
 #[derive(Debug, Default)]
 pub struct IndicatorIndex {
-    networks: Networks<Arc<Indicator>>,
-    domains: HashMap<String, Arc<Indicator>>,
-    exact: HashMap<(Kind, String), Arc<Indicator>>,
+    entries: Vec<Entry>,
+    networks: Networks<u32>,
+    domains: HashMap<Box<str>, u32>,
+    exact: HashMap<(Kind, Box<str>), u32>,
+    strings: Interner<str>,
+    tags: Interner<[String]>,
     warninglists: Option<Arc<Warninglists>>,
     suppressed: AtomicU64,
-    count: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    kind: Kind,
+    confidence: Option<u8>,
+    to_ids: bool,
+    value: Box<str>,
+    native_id: Option<Box<str>>,
+    first_seen: Option<i64>,
+    last_seen: Option<i64>,
+    valid_until: Option<i64>,
+    imported_at: i64,
+    source: u32,
+    tlp: u32,
+    description: u32,
+    tags: u32,
+}
+
+/// Values stored once, by number.
+#[derive(Debug)]
+struct Interner<T: ?Sized> {
+    values: Vec<Arc<T>>,
+    numbers: HashMap<Arc<T>, u32>,
+}
+
+impl<T: ?Sized> Default for Interner<T> {
+    fn default() -> Self {
+        Interner {
+            values: Vec::new(),
+            numbers: HashMap::new(),
+        }
+    }
+}
+
+impl<T: ?Sized> Clone for Interner<T> {
+    fn clone(&self) -> Self {
+        Interner {
+            values: self.values.clone(),
+            numbers: self.numbers.clone(),
+        }
+    }
+}
+
+impl<T: ?Sized + Eq + std::hash::Hash> Interner<T> {
+    fn number(&mut self, value: Arc<T>) -> u32 {
+        if let Some(&n) = self.numbers.get(&value) {
+            return n;
+        }
+        let n = self.values.len() as u32;
+        self.values.push(value.clone());
+        self.numbers.insert(value, n);
+        n
+    }
+
+    fn get(&self, n: u32) -> Option<&Arc<T>> {
+        self.values.get(n as usize)
+    }
 }
 
 impl Clone for IndicatorIndex {
     fn clone(&self) -> Self {
         IndicatorIndex {
+            entries: self.entries.clone(),
             networks: self.networks.clone(),
             domains: self.domains.clone(),
             exact: self.exact.clone(),
+            strings: self.strings.clone(),
+            tags: self.tags.clone(),
             warninglists: self.warninglists.clone(),
             suppressed: AtomicU64::new(self.suppressed.load(Ordering::Relaxed)),
-            count: self.count,
         }
     }
 }
@@ -179,24 +243,50 @@ impl IndicatorIndex {
         self
     }
 
-    /// Adds an indicator (its value already normalized); a repeat of a value is ignored.
+    /// Adds an indicator (its value already normalized); a repeat of a value keeps the first.
     pub fn add(&mut self, indicator: Indicator) {
-        let indicator = Arc::new(indicator);
+        let number = self.entries.len() as u32;
         let added = match indicator.kind {
             Kind::Ip => match parse_network(&indicator.value) {
-                Some((ip, bits)) => self.networks.insert(ip, bits, indicator.clone()),
+                Some((ip, bits)) => self.networks.insert(ip, bits, number),
                 None => false,
             },
-            Kind::Domain => self
-                .domains
-                .insert(indicator.value.clone(), indicator.clone())
-                .is_none(),
-            kind => self
-                .exact
-                .insert((kind, indicator.value.clone()), indicator.clone())
-                .is_none(),
+            Kind::Domain => match self.domains.entry(indicator.value.as_str().into()) {
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(number);
+                    true
+                }
+                std::collections::hash_map::Entry::Occupied(_) => false,
+            },
+            kind => match self.exact.entry((kind, indicator.value.as_str().into())) {
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(number);
+                    true
+                }
+                std::collections::hash_map::Entry::Occupied(_) => false,
+            },
         };
-        self.count += usize::from(added);
+        if !added {
+            return;
+        }
+        let entry = Entry {
+            kind: indicator.kind,
+            confidence: indicator.confidence,
+            to_ids: indicator.to_ids,
+            source: self.strings.number(Arc::from(indicator.source.as_str())),
+            tlp: self.strings.number(Arc::from(indicator.tlp.as_str())),
+            description: self
+                .strings
+                .number(Arc::from(indicator.description.as_str())),
+            tags: self.tags.number(Arc::from(indicator.tags)),
+            value: indicator.value.into_boxed_str(),
+            native_id: indicator.native_id.map(String::into_boxed_str),
+            first_seen: indicator.first_seen,
+            last_seen: indicator.last_seen,
+            valid_until: indicator.valid_until,
+            imported_at: indicator.imported_at,
+        };
+        self.entries.push(entry);
     }
 
     /// Adds a value given under an ECS indicator field (`threat.indicator.ip` ...), as rule tests
@@ -219,11 +309,11 @@ impl IndicatorIndex {
     }
 
     pub fn len(&self) -> usize {
-        self.count
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.entries.is_empty()
     }
 
     /// How many matches warninglists suppressed so far.
@@ -233,14 +323,14 @@ impl IndicatorIndex {
 
     /// The indicator an event value of the given ECS indicator field matches, if any: an address
     /// inside a network, a name at or under a domain, or an equal hash, URL or address.
-    pub fn lookup(&self, field: &str, value: &str) -> Option<&Arc<Indicator>> {
+    pub fn lookup(&self, field: &str, value: &str) -> Option<Arc<Indicator>> {
         if field == "threat.indicator.ip" {
             return self.lookup_ip(value.trim().parse::<IpAddr>().ok()?);
         }
         let (kind, found) = match field {
             "threat.indicator.url.domain" => {
                 let name = value.trim().trim_end_matches('.').to_lowercase();
-                let exact = self.exact.get(&(Kind::Hostname, name.clone()));
+                let exact = self.exact.get(&(Kind::Hostname, name.as_str().into()));
                 (Kind::Domain, exact.or_else(|| self.domain_of(&name)))
             }
             other => {
@@ -249,37 +339,73 @@ impl IndicatorIndex {
                         && !matches!(k, Kind::Ip | Kind::Domain | Kind::Hostname)
                 })?;
                 let value = normalize(kind, value).ok()?;
-                (kind, self.exact.get(&(kind, value)))
+                (kind, self.exact.get(&(kind, value.into_boxed_str())))
             }
         };
-        let indicator = found?;
-        if let Some(lists) = &self.warninglists {
-            if !lists.hits(kind, value).is_empty() {
-                self.suppressed.fetch_add(1, Ordering::Relaxed);
-                return None;
-            }
+        let number = *found?;
+        if self.warninglisted(kind, value) {
+            return None;
         }
-        Some(indicator)
+        self.indicator(number)
     }
 
     /// The indicator an address matches (inside a listed network, the most specific first).
-    pub fn lookup_ip(&self, ip: IpAddr) -> Option<&Arc<Indicator>> {
+    pub fn lookup_ip(&self, ip: IpAddr) -> Option<Arc<Indicator>> {
         let ip = match ip {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
             v4 => v4,
         };
-        let found = self.networks.find(ip)?;
-        if let Some(lists) = &self.warninglists {
-            if !lists.hits(Kind::Ip, &ip.to_string()).is_empty() {
-                self.suppressed.fetch_add(1, Ordering::Relaxed);
-                return None;
-            }
+        let number = *self.networks.find(ip)?;
+        if self.warninglisted(Kind::Ip, &ip.to_string()) {
+            return None;
         }
-        Some(found)
+        self.indicator(number)
+    }
+
+    /// Whether a warninglist covers the value (counted as a suppressed match).
+    fn warninglisted(&self, kind: Kind, value: &str) -> bool {
+        let listed = self
+            .warninglists
+            .as_ref()
+            .is_some_and(|lists| !lists.hits(kind, value).is_empty());
+        if listed {
+            self.suppressed.fetch_add(1, Ordering::Relaxed);
+        }
+        listed
+    }
+
+    /// The whole indicator of an entry.
+    fn indicator(&self, number: u32) -> Option<Arc<Indicator>> {
+        let e = self.entries.get(number as usize)?;
+        let text = |n: u32| {
+            self.strings
+                .get(n)
+                .map(|s| s.to_string())
+                .unwrap_or_default()
+        };
+        Some(Arc::new(Indicator {
+            kind: e.kind,
+            value: e.value.to_string(),
+            source: text(e.source),
+            native_id: e.native_id.as_deref().map(str::to_string),
+            confidence: e.confidence,
+            tlp: text(e.tlp),
+            tags: self
+                .tags
+                .get(e.tags)
+                .map(|t| t.to_vec())
+                .unwrap_or_default(),
+            description: text(e.description),
+            first_seen: e.first_seen,
+            last_seen: e.last_seen,
+            valid_until: e.valid_until,
+            imported_at: e.imported_at,
+            to_ids: e.to_ids,
+        }))
     }
 
     /// The listed domain `name` is, or is under.
-    fn domain_of(&self, name: &str) -> Option<&Arc<Indicator>> {
+    fn domain_of(&self, name: &str) -> Option<&u32> {
         let mut rest = name;
         loop {
             if let Some(found) = self.domains.get(rest) {
