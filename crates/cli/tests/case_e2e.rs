@@ -404,6 +404,9 @@ fn detect_can_open_cases_for_related_alerts_and_stats_read_the_store() {
         stats.contains("SSH Password Brute Force from a Single Source"),
         "{stats}"
     );
+    // Suggestions leave out what the rule's own query fixes.
+    assert!(stats.contains("host.name = \"LabSZ\""), "{stats}");
+    assert!(!stats.contains("process.name = \"sshd\""), "{stats}");
     // Mistakes are named.
     let missing = secops.refused(&["alerts", "show", "9999"]);
     assert!(missing.contains("alert 9999 does not exist"), "{missing}");

@@ -35,6 +35,26 @@ impl LogSourceFilter {
         }
     }
 
+    /// The event fields the filter fixes (what every event the rule sees has in common).
+    pub fn fields(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.module.is_some() {
+            out.push("event.module");
+        }
+        if let Some(service) = &self.service {
+            match (self.linux, service.as_str()) {
+                (true, "auth" | "syslog") | (false, _) => out.push("event.dataset"),
+                (true, _) => out.push("process.name"),
+            }
+        }
+        match self.category.as_deref() {
+            Some("webserver") => out.push("event.dataset"),
+            Some(_) => out.push("event.category"),
+            None => {}
+        }
+        out
+    }
+
     pub fn matches(&self, event: &Event) -> bool {
         let module = event.get_str("event.module");
         if let Some(wanted) = &self.module {

@@ -796,6 +796,25 @@ fn field_paths(object: &Object, prefix: &str, out: &mut HashSet<String>) {
     }
 }
 
+/// The fields a native rule's condition (KQL or EQL) tests: values there are what the rule is about,
+/// not noise to except.
+pub fn condition_fields(rule: &CheckedRule) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(query) = &rule.query {
+        expr_fields(query, &mut out);
+    }
+    match &rule.eql {
+        Some(EqlQuery::Event(q)) => expr_fields(&q.condition, &mut out),
+        Some(EqlQuery::Sequence(s)) => {
+            for step in s.steps.iter().chain(&s.until) {
+                expr_fields(&step.query.condition, &mut out);
+            }
+        }
+        None => {}
+    }
+    out
+}
+
 /// The event fields a native rule reads: its query, group-by, counting and entity fields, exception
 /// entries and indicator mappings.
 fn rule_fields(rule: &CheckedRule) -> Vec<String> {

@@ -311,17 +311,30 @@ fn stats(args: StatsArgs) -> anyhow::Result<Outcome> {
     if rows.len() > args.top {
         println!("        ... and {} more rules", rows.len() - args.top);
     }
-    // Suggested exceptions for the noisiest rules: entity values behind most of their alerts.
+    // Suggested exceptions for the noisiest rules: entity values behind most of their alerts, except
+    // in fields the rule's own condition or log source fixes (an SSH rule's process.name is sshd by
+    // definition).
     println!("\nSuggested exceptions (a value behind most of a rule's alerts):");
+    let tested: std::collections::HashMap<&str, Vec<String>> = loaded
+        .native
+        .iter()
+        .map(|r| {
+            let mut fields = validate::condition_fields(r);
+            let source = secops_detect::LogSourceFilter::new(&r.file.rule.log_source);
+            fields.extend(source.fields().into_iter().map(str::to_string));
+            (r.file.rule.id.as_str(), fields)
+        })
+        .collect();
     let mut suggested = 0;
     for (id, list) in rows.iter().take(args.top) {
         if list.len() < args.min_alerts {
             continue;
         }
+        let own = tested.get(id).map(Vec::as_slice).unwrap_or_default();
         let mut counts: BTreeMap<(&str, &str), usize> = BTreeMap::new();
         for alert in list {
             let mut seen = std::collections::BTreeSet::new();
-            for (field, value) in &alert.fields {
+            for (field, value) in alert.fields.iter().filter(|(f, _)| !own.contains(f)) {
                 if seen.insert((field.as_str(), value.as_str())) {
                     *counts.entry((field.as_str(), value.as_str())).or_default() += 1;
                 }
