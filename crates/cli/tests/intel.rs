@@ -357,7 +357,8 @@ fn medallion(data: &Path, dir: &Path) -> Option<Medallion> {
         .spawn()
         .unwrap();
     let server = Medallion(child, port);
-    for _ in 0..100 {
+    // Python and Flask take a few seconds to start on a busy machine.
+    for _ in 0..300 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             return Some(server);
         }
