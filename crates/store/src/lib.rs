@@ -86,17 +86,15 @@ impl std::fmt::Debug for Store {
 pub const DEFAULT_SCHEMA: &str = "secops";
 
 impl Store {
-    /// Opens `target`: a `postgres://` or `postgresql://` URL (optionally ending in `?schema=NAME`), or
+    /// Opens `target`: a `postgres://` or `postgresql://` URL (optionally with a `schema=NAME` query
+    /// parameter beside the driver's own), or
     /// else the path of a SQLite file (created with its folder when missing). Brings the schema up to
     /// date.
     pub fn open(target: &str) -> Result<Store, StoreError> {
         let backend: Box<dyn Backend> =
             if target.starts_with("postgres://") || target.starts_with("postgresql://") {
-                let (url, schema) = match target.split_once("?schema=") {
-                    Some((url, schema)) => (url, schema),
-                    None => (target, DEFAULT_SCHEMA),
-                };
-                Box::new(Postgres::connect(url, schema)?)
+                let (url, schema) = split_schema(target);
+                Box::new(Postgres::connect(&url, &schema)?)
             } else {
                 Box::new(Sqlite::open(Path::new(target))?)
             };
@@ -128,10 +126,59 @@ impl Store {
     }
 }
 
+/// A PostgreSQL URL without its `schema=` query parameter, and the schema it names (default
+/// [`DEFAULT_SCHEMA`]); other parameters stay with the URL.
+fn split_schema(target: &str) -> (String, String) {
+    let Some((base, query)) = target.split_once('?') else {
+        return (target.to_string(), DEFAULT_SCHEMA.to_string());
+    };
+    let mut schema = DEFAULT_SCHEMA.to_string();
+    let rest: Vec<&str> = query
+        .split('&')
+        .filter(|p| match p.strip_prefix("schema=") {
+            Some(s) => {
+                schema = s.to_string();
+                false
+            }
+            None => !p.is_empty(),
+        })
+        .collect();
+    let url = if rest.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    (url, schema)
+}
+
 /// The current time in UTC nanoseconds (for records the caller does not time).
 pub fn now_nanos() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schema_parameter_is_taken_out_of_the_url() {
+        assert_eq!(
+            split_schema("postgres://u@h/db"),
+            ("postgres://u@h/db".to_string(), "secops".to_string())
+        );
+        assert_eq!(
+            split_schema("postgres://u@h/db?schema=team_a"),
+            ("postgres://u@h/db".to_string(), "team_a".to_string())
+        );
+        assert_eq!(
+            split_schema("postgres://u@h/db?connect_timeout=5&schema=x&application_name=secops"),
+            (
+                "postgres://u@h/db?connect_timeout=5&application_name=secops".to_string(),
+                "x".to_string()
+            )
+        );
+    }
 }
