@@ -1246,3 +1246,154 @@ fn sigma_export_writes_the_pack_as_sigma_that_loads_back_and_names_what_has_no_s
         );
     }
 }
+
+const SSH_FAILURE: &str = r#"
+[metadata]
+creation_date = "2026-12-01"
+updated_date = "2026-12-01"
+maturity = "experimental"
+
+[rule]
+id = "1f0c9d3a-6a0e-4d8e-9a44-2b7f5b9c0a01"
+name = "SSH Authentication Failure"
+description = "One failed SSH authentication."
+author = ["secops"]
+license = "Apache-2.0"
+type = "query"
+language = "kql"
+query = "event.category:authentication and event.outcome:failure"
+severity = "low"
+risk_score = 21
+
+[rule.log_source]
+product = "linux"
+service = "sshd"
+"#;
+
+const REPEATED_FAILURES: &str = r#"
+[metadata]
+creation_date = "2026-12-01"
+updated_date = "2026-12-01"
+maturity = "experimental"
+
+[rule]
+id = "5e2b7c1d-8f4a-4b3e-9c6d-0a1b2c3d4e5f"
+name = "Repeated SSH Failures from One Source"
+description = "Three failed SSH authentications from one address within ten minutes."
+author = ["secops"]
+license = "Apache-2.0"
+type = "correlation"
+severity = "medium"
+risk_score = 47
+
+[rule.correlation]
+type = "event_count"
+rules = ["SSH Authentication Failure"]
+group_by = ["source.ip"]
+timespan = "10m"
+condition = { gte = 3 }
+
+[[test]]
+name = "three failures from one source alert"
+expect = "alert"
+parser = "syslog"
+year = 2026
+raw = [
+  "Jan  1 00:00:01 bastion sshd[100]: Failed password for root from 203.0.113.9 port 4000 ssh2",
+  "Jan  1 00:01:01 bastion sshd[101]: Failed password for root from 203.0.113.9 port 4001 ssh2",
+  "Jan  1 00:02:01 bastion sshd[102]: Failed password for admin from 203.0.113.9 port 4002 ssh2",
+]
+expect_groups = ["203.0.113.9"]
+
+[[test]]
+name = "three failures from three sources do not"
+expect = "no_alert"
+parser = "syslog"
+year = 2026
+raw = [
+  "Jan  1 00:00:01 bastion sshd[100]: Failed password for root from 203.0.113.9 port 4000 ssh2",
+  "Jan  1 00:01:01 bastion sshd[101]: Failed password for root from 203.0.113.10 port 4001 ssh2",
+  "Jan  1 00:02:01 bastion sshd[102]: Failed password for root from 203.0.113.11 port 4002 ssh2",
+]
+
+[[test]]
+name = "three failures spread over half an hour do not"
+expect = "no_alert"
+parser = "syslog"
+year = 2026
+raw = [
+  "Jan  1 00:00:01 bastion sshd[100]: Failed password for root from 203.0.113.9 port 4000 ssh2",
+  "Jan  1 00:15:01 bastion sshd[101]: Failed password for root from 203.0.113.9 port 4001 ssh2",
+  "Jan  1 00:30:01 bastion sshd[102]: Failed password for root from 203.0.113.9 port 4002 ssh2",
+]
+"#;
+
+#[test]
+fn native_correlation_rules_test_run_and_silence_the_rules_they_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(
+        rules.join("credential_access_ssh_failure.toml"),
+        SSH_FAILURE,
+    )
+    .unwrap();
+    std::fs::write(
+        rules.join("credential_access_repeated_ssh_failures.toml"),
+        REPEATED_FAILURES,
+    )
+    .unwrap();
+    let rules_arg = rules.to_str().unwrap();
+    let tested = secops(&["rules", "test", rules_arg]);
+    let report = String::from_utf8_lossy(&tested.stdout).into_owned();
+    assert_eq!(tested.status.code(), Some(0), "{report}{}", stderr(&tested));
+    assert!(report.ends_with("3 passed, 0 failed\n"), "{report}");
+    // Detection over a log: one correlation alert, and the failures it reads do not alert alone.
+    let log = dir.path().join("auth.log");
+    std::fs::write(
+        &log,
+        "Jan  1 00:00:01 bastion sshd[100]: Failed password for root from 203.0.113.9 port 4000 ssh2\n\
+         Jan  1 00:01:01 bastion sshd[101]: Failed password for root from 203.0.113.9 port 4001 ssh2\n\
+         Jan  1 00:02:01 bastion sshd[102]: Failed password for admin from 203.0.113.9 port 4002 ssh2\n\
+         Jan  1 00:03:01 bastion sshd[103]: Failed password for admin from 198.51.100.4 port 4003 ssh2\n",
+    )
+    .unwrap();
+    let out = secops(&[
+        "detect",
+        log.to_str().unwrap(),
+        "--rules",
+        rules_arg,
+        "--year",
+        "2026",
+        "--output",
+        "jsonl",
+    ]);
+    let alerts = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(alerts.lines().count(), 1, "{alerts}{}", stderr(&out));
+    assert!(
+        alerts.contains("\"rule.name\":\"Repeated SSH Failures from One Source\""),
+        "{alerts}"
+    );
+    assert!(alerts.contains("\"source.ip\":\"203.0.113.9\""), "{alerts}");
+    // A correlation over a rule that is not loaded is reported, and the rest runs.
+    let lonely = dir.path().join("lonely");
+    std::fs::create_dir(&lonely).unwrap();
+    std::fs::write(
+        lonely.join("credential_access_repeated_ssh_failures.toml"),
+        REPEATED_FAILURES,
+    )
+    .unwrap();
+    let out = secops(&[
+        "detect",
+        log.to_str().unwrap(),
+        "--rules",
+        lonely.to_str().unwrap(),
+        "--year",
+        "2026",
+    ]);
+    assert!(
+        stderr(&out).contains("correlation: SSH Authentication Failure not a loaded rule"),
+        "{}",
+        stderr(&out)
+    );
+}

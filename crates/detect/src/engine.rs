@@ -10,7 +10,11 @@ use secops_rules::CheckedRule;
 use crate::alert::Alert;
 use crate::rule::{CompiledRule, Runtime, Selection, Selector};
 use crate::sigma::set::sort_dedup_from;
-use crate::sigma::{CompiledSigma, Mapping, Ref, SigmaSet};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::alert::RuleInfo;
+use crate::sigma::{CompiledSigma, CorrelationState, Mapping, Ref, RefSpec, SigmaSet};
 use crate::threat_match::IndicatorSet;
 use crate::CompileError;
 
@@ -23,7 +27,7 @@ pub struct Engine {
     /// indices, in that order.
     sigma_base: u32,
     native_sigma: Vec<u32>,
-    /// Per Sigma base rule: the engine indices of correlations depending on it.
+    /// Per engine index: the engine indices of the correlations that read the rule's matches.
     dependents: Vec<Vec<u32>>,
 }
 
@@ -66,10 +70,27 @@ impl Engine {
             .mapping
             .as_deref()
             .unwrap_or_else(|| Mapping::shared_bundled());
+        // Native correlation rules are placed now and built once every rule has its index.
+        let mut native_correlations = Vec::new();
+        let mut native_names: Vec<(String, String)> = Vec::new();
         for rule in rules {
+            let r = &rule.file.rule;
+            if let Some(correlation) = &rule.correlation {
+                native_correlations.push((compiled.len(), correlation, rule));
+                compiled.push(CompiledRule::external(
+                    Arc::new(RuleInfo::of_rule(rule)),
+                    None,
+                    false,
+                ));
+                native_names.push((String::new(), String::new()));
+                continue;
+            }
             match CompiledRule::compile_mapped(rule, now, indicators, mapping) {
-                Ok(c) => compiled.push(c),
-                Err(e) => errors.push((rule.file.rule.id.clone(), e)),
+                Ok(c) => {
+                    compiled.push(c);
+                    native_names.push((r.id.clone(), r.name.clone()));
+                }
+                Err(e) => errors.push((r.id.clone(), e)),
             }
         }
         let native = compiled.len();
@@ -94,7 +115,8 @@ impl Engine {
             compiled.push(CompiledRule::external(info.clone(), None, *silent));
         }
         let correlation_offset = (native + base) as u32;
-        let mut dependents = vec![Vec::new(); base];
+        // Per engine index: the correlations that read the rule's matches.
+        let mut dependents = vec![Vec::new(); native + base + sigma.correlations.len()];
         for (position, correlation) in sigma.correlations.into_iter().enumerate() {
             let index = correlation_offset + position as u32;
             let mut state = correlation.state;
@@ -104,11 +126,12 @@ impl Engine {
                 .map(|r| match r {
                     Ref::Rule(r) => native as u32 + r,
                     Ref::Correlation(p) => correlation_offset + p,
+                    Ref::Engine(e) => *e,
                 })
                 .collect();
             state.set_engine_refs(engine_refs);
             for &b in state.bases() {
-                if let Some(list) = dependents.get_mut(b as usize) {
+                if let Some(list) = dependents.get_mut(native + b as usize) {
                     list.push(index);
                 }
             }
@@ -117,6 +140,78 @@ impl Engine {
                 Some(state),
                 correlation.silent,
             ));
+        }
+        // Native correlations: references by id or name, to native rules or Sigma base rules.
+        let mut names: HashMap<&str, u32> = HashMap::new();
+        for (n, (id, name)) in native_names.iter().enumerate() {
+            for key in [id, name].into_iter().filter(|k| !k.is_empty()) {
+                names.entry(key.as_str()).or_insert(n as u32);
+            }
+        }
+        for (r, info) in sigma.rules.iter().enumerate() {
+            for key in [&info.id, &info.name] {
+                names.entry(key.as_str()).or_insert((native + r) as u32);
+            }
+        }
+        let mut silence = Vec::new();
+        for (index, correlation, rule) in native_correlations {
+            let mut specs = Vec::new();
+            let mut unknown = Vec::new();
+            for reference in &correlation.rules {
+                match names.get(reference.as_str()) {
+                    Some(&e) => specs.push(RefSpec {
+                        reference: Ref::Engine(e),
+                        target: None,
+                        name: Some(reference.clone()),
+                        id: Some(reference.clone()),
+                    }),
+                    None => unknown.push(reference.as_str()),
+                }
+            }
+            if !unknown.is_empty() {
+                errors.push((
+                    rule.file.rule.id.clone(),
+                    CompileError::Query(format!(
+                        "correlation: {} not a loaded rule (by id or name; correlations of correlations are Sigma-only)",
+                        unknown.join(", ")
+                    )),
+                ));
+                continue;
+            }
+            let bases: Vec<u32> = specs
+                .iter()
+                .filter_map(|s| match s.reference {
+                    Ref::Engine(e) => Some(e),
+                    _ => None,
+                })
+                .collect();
+            match CorrelationState::new(correlation, specs, bases.clone()) {
+                Ok(mut state) => {
+                    state.set_engine_refs(bases.clone());
+                    for &b in &bases {
+                        if let Some(list) = dependents.get_mut(b as usize) {
+                            list.push(index as u32);
+                        }
+                    }
+                    if !correlation.generate {
+                        silence.extend(bases);
+                    }
+                    compiled[index] = CompiledRule::external(
+                        Arc::new(RuleInfo::of_rule(rule)),
+                        Some(state),
+                        false,
+                    );
+                }
+                Err(reason) => errors.push((
+                    rule.file.rule.id.clone(),
+                    CompileError::Query(format!("correlation: {reason}")),
+                )),
+            }
+        }
+        for e in silence {
+            if let Some(rule) = compiled.get_mut(e as usize) {
+                rule.silence();
+            }
         }
         (
             Engine {
@@ -166,9 +261,15 @@ impl EngineSelector<'_> {
     /// Pushes the indices of rules that selected `event` onto `selected` (ascending), and of rules whose
     /// exception covered it onto `excepted`.
     pub fn select(&self, event: &Event, selected: &mut Vec<u32>, excepted: &mut Vec<u32>) {
+        let mut dependents: Vec<u32> = Vec::new();
         for (index, selector) in self.native.iter().enumerate() {
             match selector.select(event) {
-                Selection::Selected => selected.push(index as u32),
+                Selection::Selected => {
+                    selected.push(index as u32);
+                    if let Some(list) = self.dependents.get(index) {
+                        dependents.extend_from_slice(list);
+                    }
+                }
                 Selection::Excepted => excepted.push(index as u32),
                 Selection::Skipped => {}
             }
@@ -176,8 +277,7 @@ impl EngineSelector<'_> {
         let start = selected.len();
         self.sigma.matches(event, selected);
         let end = selected.len();
-        let mut dependents: Vec<u32> = Vec::new();
-        let mut natives = false;
+        let mut natives = !dependents.is_empty();
         let mut write = start;
         for read in start..end {
             let index = selected[read];
@@ -196,9 +296,13 @@ impl EngineSelector<'_> {
                 }
                 selected[write] = n;
                 natives = true;
+                if let Some(list) = self.dependents.get(n as usize) {
+                    dependents.extend_from_slice(list);
+                }
             } else {
-                selected[write] = index + self.sigma_offset;
-                if let Some(list) = self.dependents.get(index as usize) {
+                let engine_index = index + self.sigma_offset;
+                selected[write] = engine_index;
+                if let Some(list) = self.dependents.get(engine_index as usize) {
                     dependents.extend_from_slice(list);
                 }
             }

@@ -274,6 +274,11 @@ impl CompiledRule {
         self.runtime.stats
     }
 
+    /// A rule a correlation reads without `generate`: it matches, but does not alert by itself.
+    pub(crate) fn silence(&mut self) {
+        self.runtime.silent = true;
+    }
+
     /// A Sigma-language rule's units, numbered `index`, for the engine's shared Sigma set (one
     /// routing table and prefilter for every Sigma detection); the rule then no longer selects by
     /// itself: the set selects it, and its exceptions still apply. `None` for other rules.

@@ -42,11 +42,22 @@ pub enum TestResult {
 /// Runs every test case of `rule`. `shared` is the folder that `corpus = "shared/..."` paths start from
 /// (the parent of `shared/`); `now` decides which exceptions have expired.
 pub fn run_tests(rule: &CheckedRule, shared: &Path, now: Timestamp) -> Vec<TestOutcome> {
+    run_tests_in(rule, &[], shared, now)
+}
+
+/// Like [`run_tests`], with the other rules loaded beside it: a correlation rule's cases run with the
+/// rules it references (by id or name), through an engine, and only its own alerts count.
+pub fn run_tests_in(
+    rule: &CheckedRule,
+    rules: &[CheckedRule],
+    shared: &Path,
+    now: Timestamp,
+) -> Vec<TestOutcome> {
     rule.file
         .tests
         .iter()
         .map(|test| {
-            let (result, alerts) = run_one(rule, test, shared, now);
+            let (result, alerts) = run_one(rule, rules, test, shared, now);
             TestOutcome {
                 rule: rule.file.rule.name.clone(),
                 test: test.name.clone(),
@@ -83,6 +94,7 @@ pub const STUB_PREFIX: &str = "TODO";
 
 fn run_one(
     rule: &CheckedRule,
+    rules: &[CheckedRule],
     test: &RuleTest,
     shared: &Path,
     now: Timestamp,
@@ -136,28 +148,20 @@ fn run_one(
             }
         }
     }
-    let mut compiled = match CompiledRule::compile_with(rule, now, &indicators) {
-        Ok(c) => c,
-        Err(e) => return (TestResult::Failed(vec![e.to_string()]), Vec::new()),
+    let mut runner = match Runner::new(rule, rules, now, &indicators) {
+        Ok(r) => r,
+        Err(e) => return (TestResult::Failed(vec![e]), Vec::new()),
     };
     // History is baseline only: it feeds the rule's state, and its alerts are not the test's.
     let mut alerts = Vec::new();
     for event in &history {
-        if event.get("event.module").is_none() {
-            compiled.process_in_source(event, &mut alerts);
-        } else {
-            compiled.process(event, &mut alerts);
-        }
+        runner.process(event, &mut alerts);
     }
     alerts.clear();
     for event in &events {
-        // Inline events that name no module stand for the rule's own log source.
-        if event.get("event.module").is_none() {
-            compiled.process_in_source(event, &mut alerts);
-        } else {
-            compiled.process(event, &mut alerts);
-        }
+        runner.process(event, &mut alerts);
     }
+    alerts.retain(|a| a.rule.id == rule.file.rule.id);
     let failures = check(test, &alerts);
     let result = if failures.is_empty() {
         TestResult::Passed
@@ -165,6 +169,58 @@ fn run_one(
         TestResult::Failed(failures)
     };
     (result, alerts)
+}
+
+/// What a case's events go through: the rule alone, or (a correlation) an engine with the rules it
+/// references.
+enum Runner {
+    Rule(Box<CompiledRule>),
+    Engine(Box<crate::Engine>),
+}
+
+impl Runner {
+    fn new(
+        rule: &CheckedRule,
+        rules: &[CheckedRule],
+        now: Timestamp,
+        indicators: &IndicatorSet,
+    ) -> Result<Runner, String> {
+        let Some(correlation) = &rule.correlation else {
+            return CompiledRule::compile_with(rule, now, indicators)
+                .map(|c| Runner::Rule(Box::new(c)))
+                .map_err(|e| e.to_string());
+        };
+        let mut set: Vec<CheckedRule> = Vec::new();
+        for reference in &correlation.rules {
+            let found = rules.iter().find(|r| {
+                let r = &r.file.rule;
+                (r.id == *reference || r.name == *reference) && r.id != rule.file.rule.id
+            });
+            match found {
+                Some(r) => set.push(r.clone()),
+                None => return Err(format!(
+                    "the correlation references {reference:?}, which is not among the rules loaded"
+                )),
+            }
+        }
+        set.push(rule.clone());
+        let (engine, errors) = crate::Engine::with_indicators(&set, now, indicators);
+        match errors.first() {
+            Some((id, e)) => Err(format!("rule {id}: {e}")),
+            None => Ok(Runner::Engine(Box::new(engine))),
+        }
+    }
+
+    fn process(&mut self, event: &Event, alerts: &mut Vec<Alert>) {
+        match self {
+            // Inline events that name no module stand for the rule's own log source.
+            Runner::Rule(rule) if event.get("event.module").is_none() => {
+                rule.process_in_source(event, alerts)
+            }
+            Runner::Rule(rule) => rule.process(event, alerts),
+            Runner::Engine(engine) => engine.process(event, alerts),
+        }
+    }
 }
 
 fn check(test: &RuleTest, alerts: &[Alert]) -> Vec<String> {

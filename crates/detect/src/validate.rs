@@ -23,7 +23,7 @@ use secops_rules::{
 
 use crate::logsource::LogSourceFilter;
 use crate::matcher::Cidr;
-use crate::testing::{run_tests, TestResult};
+use crate::testing::{run_tests_in, TestResult};
 
 /// How bad a finding is: errors fail validation, warnings do not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -139,24 +139,26 @@ pub fn validate(files: &[(PathBuf, String)], options: &Options<'_>) -> (usize, V
     }
     let mut ids: HashMap<String, Vec<&Path>> = HashMap::new();
     let mut names: HashMap<String, Vec<&Path>> = HashMap::new();
-    let mut valid = 0;
+    // Every rule first: a correlation's cases run with the rules it references.
+    let mut loaded: Vec<(&PathBuf, &String, CheckedRule)> = Vec::new();
     for (path, text) in files {
-        let rule = match RuleFile::parse(path, text).and_then(|f| f.check(path, text)) {
-            Ok(rule) => rule,
-            Err(e) => {
-                findings.push(Finding {
-                    level: Level::Error,
-                    check: "schema",
-                    file: path.clone(),
-                    line: e.line,
-                    message: match &e.key {
-                        Some(key) => format!("{key}: {}", e.message),
-                        None => e.message.clone(),
-                    },
-                });
-                continue;
-            }
-        };
+        match RuleFile::parse(path, text).and_then(|f| f.check(path, text)) {
+            Ok(rule) => loaded.push((path, text, rule)),
+            Err(e) => findings.push(Finding {
+                level: Level::Error,
+                check: "schema",
+                file: path.clone(),
+                line: e.line,
+                message: match &e.key {
+                    Some(key) => format!("{key}: {}", e.message),
+                    None => e.message.clone(),
+                },
+            }),
+        }
+    }
+    let all: Vec<CheckedRule> = loaded.iter().map(|(_, _, r)| r.clone()).collect();
+    let mut valid = 0;
+    for (path, text, rule) in &loaded {
         valid += 1;
         ids.entry(rule.file.rule.id.clone()).or_default().push(path);
         names
@@ -167,8 +169,9 @@ pub fn validate(files: &[(PathBuf, String)], options: &Options<'_>) -> (usize, V
             path,
             text,
             findings: &mut findings,
+            rules: &all,
         };
-        check.rule(&rule, options);
+        check.rule(rule, options);
     }
     for (kind, map) in [("id", &ids), ("name", &names)] {
         for (value, paths) in map {
@@ -224,6 +227,8 @@ struct Checker<'a> {
     path: &'a Path,
     text: &'a str,
     findings: &'a mut Vec<Finding>,
+    /// Every rule being validated (a correlation's cases need the rules it references).
+    rules: &'a [CheckedRule],
 }
 
 impl Checker<'_> {
@@ -755,7 +760,7 @@ impl Checker<'_> {
         if !options.run_tests {
             return;
         }
-        for outcome in run_tests(rule, options.data_root, options.now) {
+        for outcome in run_tests_in(rule, self.rules, options.data_root, options.now) {
             let line = line_of_text(self.text, &format!("name = \"{}\"", outcome.test));
             let (level, message) = match outcome.result {
                 TestResult::Passed => continue,

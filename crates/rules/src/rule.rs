@@ -112,6 +112,10 @@ pub struct Rule {
     /// `language = "sigma"`: a Sigma detection verbatim (identifiers as tables or arrays of tables, keys
     /// with their `|modifiers`, `condition`); a null value is written `{ null = true }`.
     pub detection: Option<toml::Table>,
+    /// `type = "correlation"`: Sigma 2.1 correlation semantics over other rules' matches (`type`,
+    /// `rules` by id or name, `group_by`, `timespan`, `condition`, `aliases`, `generate`).
+    pub correlation: Option<toml::Table>,
+    #[serde(default)]
     pub log_source: LogSource,
     #[serde(default)]
     pub index: Vec<String>,
@@ -464,6 +468,8 @@ pub struct CheckedRule {
     pub eql: Option<crate::eql::EqlQuery>,
     /// The Sigma detection (for `language = "sigma"`), its log source the rule's.
     pub sigma: Option<crate::sigma::SigmaRule>,
+    /// The correlation (for `type = "correlation"`).
+    pub correlation: Option<crate::sigma::SigmaCorrelation>,
     /// The threshold, new-terms history or anomaly bucket window.
     pub window: Option<Duration>,
     /// The rule's version from the version lock (1 until a lock says otherwise).
@@ -721,11 +727,42 @@ impl RuleFile {
                 ));
             }
         }
+        if rule.rule_type != RuleType::Correlation && rule.log_source == LogSource::default() {
+            return Err(error(
+                "rule.log_source",
+                None,
+                "the rule needs a [rule.log_source] naming a product, category or service (only \
+                 correlation rules, which read other rules' matches, go without)"
+                    .into(),
+            ));
+        }
+        let correlation = match (rule.rule_type, &rule.correlation) {
+            (RuleType::Correlation, Some(table)) => Some(self.correlation(path, text, table)?),
+            (RuleType::Correlation, None) => {
+                return Err(error(
+                    "rule.correlation",
+                    None,
+                    "a correlation rule needs a [rule.correlation] table".into(),
+                ))
+            }
+            (other, Some(_)) => {
+                return Err(error(
+                    "rule.correlation",
+                    None,
+                    format!(
+                        "[rule.correlation] does not apply to a {} rule",
+                        other.as_str()
+                    ),
+                ))
+            }
+            (_, None) => None,
+        };
         Ok(CheckedRule {
             file: self,
             query,
             eql,
             sigma,
+            correlation,
             window,
             version: 1,
             path: path.to_path_buf(),
@@ -734,6 +771,61 @@ impl RuleFile {
 }
 
 impl RuleFile {
+    /// The `[rule.correlation]` table as a correlation (`group_by` is Sigma's `group-by`).
+    fn correlation(
+        &self,
+        path: &Path,
+        text: &str,
+        table: &toml::Table,
+    ) -> Result<crate::sigma::SigmaCorrelation, RuleError> {
+        use crate::sigma::{self, yaml::Yaml};
+        let rule = &self.rule;
+        let Yaml::Map(entries) = Yaml::from_toml(&toml::Value::Table(table.clone())) else {
+            return Err(RuleError {
+                file: path.to_path_buf(),
+                line: key_line(text, "rules"),
+                key: Some("rule.correlation".into()),
+                message: "not a table".into(),
+            });
+        };
+        let entries = entries
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    if k == "group_by" {
+                        "group-by".to_string()
+                    } else {
+                        k
+                    },
+                    v,
+                )
+            })
+            .collect();
+        let meta = sigma::Meta {
+            title: rule.name.clone(),
+            id: Some(rule.id.clone()),
+            name: Some(rule.name.clone()),
+            description: Some(rule.description.clone()),
+            author: Some(rule.author.join(", ")),
+            ..sigma::Meta::default()
+        };
+        sigma::correlation_from_yaml(path, meta, &Yaml::Map(entries)).map_err(|e| {
+            let key = e
+                .key
+                .map(|k| format!("rule.{}", k.replace("group-by", "group_by")));
+            let line = key
+                .as_deref()
+                .and_then(|k| k.rsplit('.').next())
+                .and_then(|last| key_line(text, last));
+            RuleError {
+                file: path.to_path_buf(),
+                line,
+                key,
+                message: e.message,
+            }
+        })
+    }
+
     /// The `[rule.detection]` table as a Sigma rule of the rule's log source, with errors located at the
     /// detection key they concern.
     fn sigma_rule(
@@ -867,5 +959,81 @@ mod tests {
             assert_eq!(Maturity::from_name(m.as_str()), Some(m));
         }
         assert_eq!(Maturity::from_name("stable"), None);
+    }
+}
+
+#[cfg(test)]
+mod correlation_tests {
+    use std::path::Path;
+
+    const BASE: &str = r#"
+[metadata]
+creation_date = "2026-12-01"
+updated_date = "2026-12-01"
+maturity = "experimental"
+
+[rule]
+id = "5e2b7c1d-8f4a-4b3e-9c6d-0a1b2c3d4e5f"
+name = "Repeated Failures"
+description = "d"
+author = ["secops"]
+license = "Apache-2.0"
+type = "correlation"
+severity = "medium"
+risk_score = 47
+
+[rule.correlation]
+type = "event_count"
+rules = ["failure"]
+group_by = ["source.ip"]
+timespan = "10m"
+condition = { gte = 3 }
+"#;
+
+    fn load(text: &str) -> Result<super::CheckedRule, crate::RuleError> {
+        crate::load::load_text(Path::new("c.toml"), text)
+    }
+
+    #[test]
+    fn correlation_rules_read_their_table_and_refuse_what_does_not_fit() {
+        let rule = load(BASE).unwrap();
+        let c = rule.correlation.unwrap();
+        assert_eq!(
+            (c.group_by.clone(), c.rules.clone()),
+            (vec!["source.ip".to_string()], vec!["failure".to_string()])
+        );
+        assert_eq!(c.timespan.as_nanos(), 600_000_000_000);
+        let e = load(&BASE.replace("type = \"event_count\"", "type = \"event_sum\"")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("rule.correlation.type"), "{e}");
+        assert!(e.message.contains("event_sum"), "{e}");
+        let e = load(&BASE.replace("timespan = \"10m\"\n", "")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("rule.correlation.timespan"), "{e}");
+        let no_table = BASE
+            .split("[rule.correlation]")
+            .next()
+            .unwrap_or("")
+            .to_string();
+        assert!(load(&no_table)
+            .unwrap_err()
+            .message
+            .contains("needs a [rule.correlation] table"));
+        let on_query = BASE.replace(
+            "type = \"correlation\"",
+            "type = \"query\"\nlanguage = \"kql\"\nquery = \"a:b\"\nlog_source = { product = \"linux\" }",
+        );
+        let e = load(&on_query).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("rule.correlation"), "{e}");
+        assert!(e.message.contains("does not apply to a query rule"), "{e}");
+        let without_source = BASE
+            .replace(
+                "type = \"correlation\"",
+                "type = \"query\"\nlanguage = \"kql\"\nquery = \"a:b\"",
+            )
+            .split("[rule.correlation]")
+            .next()
+            .unwrap_or("")
+            .to_string();
+        let e = load(&without_source).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("rule.log_source"), "{e}");
     }
 }

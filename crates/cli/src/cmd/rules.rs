@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use secops_detect::sigma::{self, Mapping};
-use secops_detect::testing::{run_tests, TestResult};
+use secops_detect::testing::{run_tests_in, TestResult};
 use secops_detect::validate::{self, Finding, Level};
 use secops_detect::RuleInfo;
 use secops_event::Timestamp;
@@ -964,7 +964,7 @@ fn test(mut args: TestArgs) -> anyhow::Result<Outcome> {
     let (mut passed, mut failed, mut skipped) = (0usize, 0usize, 0usize);
     for rule in &loaded.native {
         let name = &rule.file.rule.name;
-        for outcome in run_tests(rule, &args.data_root, now) {
+        for outcome in run_tests_in(rule, &loaded.native, &args.data_root, now) {
             if let Some(f) = &filter {
                 if !name.to_lowercase().contains(f) && !outcome.test.to_lowercase().contains(f) {
                     continue;

@@ -23,12 +23,13 @@ use super::mapping::Target;
 use crate::alert::{MAX_EVENTS, MAX_PROVENANCE};
 use crate::threshold::Crossing;
 
-/// A referenced rule: a Sigma base rule (its index among base rules) or an earlier correlation (its
-/// position among correlations).
+/// A referenced rule: a Sigma base rule (its index among base rules), an earlier correlation (its
+/// position among correlations), or (for native correlation rules) a rule by its engine index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ref {
     Rule(u32),
     Correlation(u32),
+    Engine(u32),
 }
 
 /// What the engine tells a correlation about a reference (built by the engine's compiler).

@@ -213,6 +213,8 @@ pub fn compile(documents: &[SigmaDocument], mapping: &Mapping) -> CompiledSigma 
                                     inner.silent = true;
                                 }
                             }
+                            // Sigma files reference Sigma rules only.
+                            Ref::Engine(_) => {}
                         }
                     }
                 }

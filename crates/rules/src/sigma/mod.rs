@@ -505,6 +505,23 @@ fn string_list(document: &Yaml, key: &str) -> Result<Vec<String>, DocError> {
     }
 }
 
+/// A correlation written elsewhere than a Sigma file (a native rule's `[rule.correlation]`): the same
+/// keys as a Sigma `correlation` section, checked the same way.
+pub fn correlation_from_yaml(
+    path: &Path,
+    meta: Meta,
+    correlation: &Yaml,
+) -> Result<SigmaCorrelation, SigmaError> {
+    parse_correlation(path, meta, correlation, &Yaml::Map(Vec::new())).map_err(|(key, message)| {
+        SigmaError {
+            file: path.to_path_buf(),
+            document: None,
+            key,
+            message,
+        }
+    })
+}
+
 fn parse_correlation(
     path: &Path,
     meta: Meta,
