@@ -1397,3 +1397,91 @@ fn native_correlation_rules_test_run_and_silence_the_rules_they_read() {
         stderr(&out)
     );
 }
+
+#[test]
+fn sigma_correlations_convert_to_native_correlations_that_alert_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let sigma = dir.path().join("sigma");
+    std::fs::create_dir(&sigma).unwrap();
+    std::fs::write(
+        sigma.join("ssh_failures.yml"),
+        "title: SSH Authentication Failure\nid: 0f0e0d0c-0b0a-4909-8807-060504030201\nname: ssh_failure\n\
+         status: test\nlogsource:\n    product: linux\n    service: sshd\ndetection:\n    keywords:\n\
+         \x20       - 'Failed password'\n    condition: keywords\nlevel: low\n---\n\
+         title: Repeated SSH Failures from One Source\nid: 1a2b3c4d-5e6f-4a0b-8c1d-2e3f4a5b6c7d\n\
+         status: test\ncorrelation:\n    type: event_count\n    rules:\n        - ssh_failure\n\
+         \x20   group-by:\n        - source.ip\n    timespan: 10m\n    condition:\n        gte: 3\n\
+         tags:\n    - attack.credential-access\n    - attack.t1110\nlevel: medium\n",
+    )
+    .unwrap();
+    let out_dir = dir.path().join("native");
+    let converted = secops(&[
+        "sigma",
+        "convert",
+        sigma.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    let err = stderr(&converted);
+    assert_eq!(converted.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("converted 2 rule(s), 0 file(s) failed"),
+        "{err}"
+    );
+    let correlation = std::fs::read_to_string(
+        out_dir
+            .join("credential_access/credential_access_repeated_ssh_failures_from_one_source.toml"),
+    )
+    .expect("the converted correlation");
+    assert!(
+        correlation.contains("type = \"correlation\""),
+        "{correlation}"
+    );
+    assert!(
+        correlation.contains("group_by = [\"source.ip\"]"),
+        "{correlation}"
+    );
+    // The reference now names the converted rule by its id.
+    assert!(
+        correlation.contains("rules = [\"0f0e0d0c-0b0a-4909-8807-060504030201\"]"),
+        "{correlation}"
+    );
+    let log = dir.path().join("auth.log");
+    std::fs::write(
+        &log,
+        "Jan  1 00:00:01 bastion sshd[100]: Failed password for root from 203.0.113.9 port 4000 ssh2\n\
+         Jan  1 00:01:01 bastion sshd[101]: Failed password for root from 203.0.113.9 port 4001 ssh2\n\
+         Jan  1 00:02:01 bastion sshd[102]: Failed password for admin from 203.0.113.9 port 4002 ssh2\n\
+         Jan  1 00:03:01 bastion sshd[103]: Failed password for admin from 198.51.100.4 port 4003 ssh2\n",
+    )
+    .unwrap();
+    let run = |rules: &Path| {
+        let out = secops(&[
+            "detect",
+            log.to_str().unwrap(),
+            "--rules",
+            rules.to_str().unwrap(),
+            "--year",
+            "2026",
+            "--output",
+            "jsonl",
+        ]);
+        let alerts: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        alerts
+            .iter()
+            .map(|a| {
+                (
+                    a["rule.name"].to_string(),
+                    a["source.ip"].to_string(),
+                    a["threshold.count"].to_string(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let from_yaml = run(&sigma);
+    assert_eq!(from_yaml.len(), 1, "{from_yaml:?}");
+    assert_eq!(run(&out_dir), from_yaml);
+}

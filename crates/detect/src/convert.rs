@@ -1,5 +1,5 @@
 //! `sigma convert`: a Sigma detection rule written as the equivalent native TOML rule (rule format v1,
-//! `language = "sigma"`), as shared/reference/detection-as-code.md section 6.10 describes it: the
+//! `language = "sigma"`; a correlation as `type = "correlation"`), as shared/reference/detection-as-code.md section 6.10 describes it: the
 //! detection verbatim under `[rule.detection]`, Sigma's provenance and licence in `[metadata.source]`,
 //! `level` and `status` mapped (sections 6.2 and 6.3), `attack.*` tags turned into `[[rule.threat]]` with
 //! each technique under a tactic it serves in the loaded ATT&CK data (the tag's tactic decides when it
@@ -89,15 +89,83 @@ pub fn to_native(
     fixture: Option<&Fixture>,
     options: &Options<'_>,
 ) -> Result<Converted, String> {
+    if document.get("correlation").is_some() {
+        return Err("a correlation document: use correlation_to_native".into());
+    }
     let detection = document
         .get("detection")
         .filter(|d| matches!(d, Yaml::Map(_)))
         .ok_or("the document has no detection mapping")?;
-    if document.get("correlation").is_some() {
-        return Err(
-            "correlation rules are not converted: run the Sigma file as it is (--rules)".into(),
-        );
+    convert(
+        document,
+        meta,
+        Body::Detection(detection.clone()),
+        fixture,
+        options,
+    )
+}
+
+/// Converts a Sigma correlation document into a native `type = "correlation"` rule. `references`
+/// maps the Sigma ids and names of rules converted alongside to their native ids, so the correlation
+/// names what will be loaded; other references are kept as written.
+pub fn correlation_to_native(
+    document: &Yaml,
+    meta: &Meta,
+    references: &std::collections::HashMap<String, String>,
+    options: &Options<'_>,
+) -> Result<Converted, String> {
+    let Some(Yaml::Map(entries)) = document.get("correlation") else {
+        return Err("the document has no correlation mapping".into());
+    };
+    let mut out: Vec<(String, Yaml)> = Vec::new();
+    for (key, value) in entries {
+        let value = match (key.as_str(), value) {
+            ("rules", Yaml::Seq(items)) => Yaml::Seq(
+                items
+                    .iter()
+                    .map(|r| match r.as_str().and_then(|name| references.get(name)) {
+                        Some(id) => Yaml::Str(id.clone()),
+                        None => r.clone(),
+                    })
+                    .collect(),
+            ),
+            (_, other) => other.clone(),
+        };
+        let key = if key == "group-by" {
+            "group_by".to_string()
+        } else {
+            key.clone()
+        };
+        out.push((key, value));
     }
+    // `generate` may stand beside the correlation section in Sigma.
+    if let Some(generate) = document.get("generate") {
+        if !out.iter().any(|(k, _)| k == "generate") {
+            out.push(("generate".into(), generate.clone()));
+        }
+    }
+    convert(
+        document,
+        meta,
+        Body::Correlation(Yaml::Map(out)),
+        None,
+        options,
+    )
+}
+
+/// What the rule tests: a Sigma detection, or a correlation over other rules.
+enum Body {
+    Detection(Yaml),
+    Correlation(Yaml),
+}
+
+fn convert(
+    document: &Yaml,
+    meta: &Meta,
+    body: Body,
+    fixture: Option<&Fixture>,
+    options: &Options<'_>,
+) -> Result<Converted, String> {
     let mut notes = Vec::new();
     let logsource = |key: &str| {
         document
@@ -172,21 +240,31 @@ pub fn to_native(
                 authors
             },
             license,
-            rule_type: "query",
-            language: "sigma",
+            rule_type: match body {
+                Body::Detection(_) => "query",
+                Body::Correlation(_) => "correlation",
+            },
+            language: matches!(body, Body::Detection(_)).then_some("sigma"),
             severity,
             risk_score,
             building_block: building_block.then_some(true),
             tags,
             references: meta.references.clone(),
             false_positives: meta.falsepositives.clone(),
-            log_source: LogSourceOut {
+            log_source: matches!(body, Body::Detection(_)).then(|| LogSourceOut {
                 product: logsource("product"),
                 category: logsource("category"),
                 service: logsource("service"),
                 definition: logsource("definition"),
+            }),
+            detection: match &body {
+                Body::Detection(d) => Some(d.clone()),
+                Body::Correlation(_) => None,
             },
-            detection: detection.clone(),
+            correlation: match body {
+                Body::Correlation(c) => Some(c),
+                Body::Detection(_) => None,
+            },
             threat,
         },
         test: fixture
@@ -426,7 +504,8 @@ struct RuleOut {
     license: String,
     #[serde(rename = "type")]
     rule_type: &'static str,
-    language: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    language: Option<&'static str>,
     severity: &'static str,
     risk_score: u8,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -436,8 +515,12 @@ struct RuleOut {
     references: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     false_positives: Vec<String>,
-    log_source: LogSourceOut,
-    detection: Yaml,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_source: Option<LogSourceOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detection: Option<Yaml>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    correlation: Option<Yaml>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     threat: Vec<ThreatOut>,
 }

@@ -198,9 +198,11 @@ impl Runner {
             });
             match found {
                 Some(r) => set.push(r.clone()),
-                None => return Err(format!(
+                None => {
+                    return Err(format!(
                     "the correlation references {reference:?}, which is not among the rules loaded"
-                )),
+                ))
+                }
             }
         }
         set.push(rule.clone());

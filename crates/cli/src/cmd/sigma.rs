@@ -129,13 +129,13 @@ fn convert_file(
     let sha256 = hex(&Sha256::digest(text.as_bytes()));
     let original_path = original_path(file);
     let mut written = 0;
+    // Sigma ids and names of the rules converted from this file, to their native ids: a correlation
+    // names the native rules.
+    let mut references: std::collections::HashMap<String, String> = Default::default();
+    let mut correlations = Vec::new();
     for (document, parsed) in raw.iter().zip(&documents) {
         let SigmaDocument::Rule(rule) = parsed else {
-            eprintln!(
-                "skipped: {}: correlation {:?}: correlation rules run from Sigma files as they are",
-                file.display(),
-                parsed.meta().title
-            );
+            correlations.push((document, parsed));
             continue;
         };
         let fresh_id = uuid::Uuid::new_v4().to_string();
@@ -181,6 +181,12 @@ fn convert_file(
         };
         let done = convert::to_native(document, &rule.meta, fixture.as_ref(), &options)
             .map_err(|e| anyhow::anyhow!(e))?;
+        let native_id = secops_rules::RuleFile::parse(Path::new(&done.file_name), &done.text)
+            .map(|f| f.rule.id)
+            .map_err(|e| anyhow::anyhow!("the converted rule does not load: {e}"))?;
+        for key in [&rule.meta.id, &rule.meta.name].into_iter().flatten() {
+            references.insert(key.clone(), native_id.clone());
+        }
         // The result must load and compile as a native rule.
         let check_path = target
             .clone()
@@ -189,27 +195,56 @@ fn convert_file(
             .map_err(|e| anyhow::anyhow!("the converted rule does not load: {e}"))?;
         secops_detect::CompiledRule::compile(&checked, secops_event::Timestamp::from_unix_nanos(0))
             .map_err(|e| anyhow::anyhow!("the converted rule does not compile: {e}"))?;
-        for note in &done.notes {
-            eprintln!("note: {}: {note}", done.file_name);
-        }
-        match &target {
-            Some(target) => {
-                if target.exists() && !args.force {
-                    anyhow::bail!("{} exists (--force replaces it)", target.display());
-                }
-                if let Some(dir) = target.parent() {
-                    std::fs::create_dir_all(dir)
-                        .with_context(|| format!("creating {}", dir.display()))?;
-                }
-                std::fs::write(target, &done.text)
-                    .with_context(|| format!("writing {}", target.display()))?;
-                eprintln!("wrote {}", target.display());
-            }
-            None => print!("{}", done.text),
-        }
+        write_rule(&done, target.as_deref(), args.force)?;
+        written += 1;
+    }
+    for (document, parsed) in correlations {
+        let fresh_id = uuid::Uuid::new_v4().to_string();
+        let options = convert::Options {
+            attack,
+            fresh_id: &fresh_id,
+            today,
+            original_path: &original_path,
+            original_sha256: &sha256,
+        };
+        let done = convert::correlation_to_native(document, parsed.meta(), &references, &options)
+            .map_err(|e| anyhow::anyhow!(e))?;
+        let target = args
+            .out
+            .as_ref()
+            .map(|out| out.join(&done.folder).join(&done.file_name));
+        let check_path = target
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(&done.file_name));
+        load_text(&check_path, &done.text)
+            .map_err(|e| anyhow::anyhow!("the converted correlation does not load: {e}"))?;
+        write_rule(&done, target.as_deref(), args.force)?;
         written += 1;
     }
     Ok(written)
+}
+
+/// Writes a converted rule under its target (refusing to replace one without `force`), or prints it.
+fn write_rule(done: &convert::Converted, target: Option<&Path>, force: bool) -> anyhow::Result<()> {
+    for note in &done.notes {
+        eprintln!("note: {}: {note}", done.file_name);
+    }
+    match target {
+        Some(target) => {
+            if target.exists() && !force {
+                anyhow::bail!("{} exists (--force replaces it)", target.display());
+            }
+            if let Some(dir) = target.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            std::fs::write(target, &done.text)
+                .with_context(|| format!("writing {}", target.display()))?;
+            eprintln!("wrote {}", target.display());
+        }
+        None => print!("{}", done.text),
+    }
+    Ok(())
 }
 
 /// The Sigma file as `[metadata.source]` names it: from its rules folder on (`rules/windows/...`)
