@@ -9,6 +9,9 @@ use crate::StoreError;
 
 pub struct Postgres {
     client: Client,
+    /// Statements prepared on this connection, by their text: a statement costs one round trip
+    /// instead of two after its first use.
+    prepared: std::collections::HashMap<String, postgres::Statement>,
 }
 
 impl std::fmt::Debug for Postgres {
@@ -41,7 +44,10 @@ impl Postgres {
                 "CREATE SCHEMA IF NOT EXISTS {schema}; SET search_path TO {schema}"
             ))
             .map_err(|e| open_error(e.to_string()))?;
-        Ok(Postgres { client })
+        Ok(Postgres {
+            client,
+            prepared: std::collections::HashMap::new(),
+        })
     }
 }
 
@@ -69,13 +75,14 @@ impl Backend for Postgres {
         exclusive: bool,
         work: &mut dyn FnMut(&mut dyn Tx) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.client.transaction().map_err(sql_error)?;
+        let Postgres { client, prepared } = self;
+        let mut tx = client.transaction().map_err(sql_error)?;
         if exclusive {
             // One writer at a time for read-then-write work, as SQLite's BEGIN IMMEDIATE gives.
             tx.execute("SELECT pg_advisory_xact_lock(7362527)", &[])
                 .map_err(sql_error)?;
         }
-        let mut wrapper = PostgresTx { tx };
+        let mut wrapper = PostgresTx { tx, prepared };
         work(&mut wrapper)?;
         wrapper.tx.commit().map_err(sql_error)
     }
@@ -83,21 +90,34 @@ impl Backend for Postgres {
 
 struct PostgresTx<'c> {
     tx: postgres::Transaction<'c>,
+    prepared: &'c mut std::collections::HashMap<String, postgres::Statement>,
+}
+
+impl PostgresTx<'_> {
+    /// The statement for `sql` (`?` placeholders), prepared once per connection.
+    fn statement(&mut self, sql: &str) -> Result<postgres::Statement, StoreError> {
+        if let Some(statement) = self.prepared.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.tx.prepare(&numbered(sql)).map_err(sql_error)?;
+        self.prepared.insert(sql.to_string(), statement.clone());
+        Ok(statement)
+    }
 }
 
 impl Tx for PostgresTx<'_> {
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
-        let sql = numbered(sql);
+        let statement = self.statement(sql)?;
         let params: Vec<Param<'_>> = params.iter().map(Param).collect();
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
-        self.tx.execute(sql.as_str(), &refs).map_err(sql_error)
+        self.tx.execute(&statement, &refs).map_err(sql_error)
     }
 
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
-        let sql = numbered(sql);
+        let statement = self.statement(sql)?;
         let params: Vec<Param<'_>> = params.iter().map(Param).collect();
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();
-        let rows = self.tx.query(sql.as_str(), &refs).map_err(sql_error)?;
+        let rows = self.tx.query(&statement, &refs).map_err(sql_error)?;
         rows.iter()
             .map(|row| {
                 (0..row.len())
