@@ -824,19 +824,11 @@ pub fn condition_fields(rule: &CheckedRule) -> Vec<String> {
 /// entries and indicator mappings.
 fn rule_fields(rule: &CheckedRule) -> Vec<String> {
     let r = &rule.file.rule;
-    let mut out = Vec::new();
-    if let Some(query) = &rule.query {
-        expr_fields(query, &mut out);
-    }
-    match &rule.eql {
-        Some(EqlQuery::Event(q)) => expr_fields(&q.condition, &mut out),
-        Some(EqlQuery::Sequence(s)) => {
-            for step in s.steps.iter().chain(&s.until) {
-                expr_fields(&step.query.condition, &mut out);
-                out.extend(step.by.iter().map(|f| f.path.clone()));
-            }
+    let mut out = condition_fields(rule);
+    if let Some(EqlQuery::Sequence(s)) = &rule.eql {
+        for step in s.steps.iter().chain(&s.until) {
+            out.extend(step.by.iter().map(|f| f.path.clone()));
         }
-        None => {}
     }
     if let Some(t) = &r.threshold {
         out.extend(t.field.iter().cloned());
