@@ -7,6 +7,7 @@ use anyhow::Context;
 use secops_event::Timestamp;
 use secops_store::{AlertFilter, AlertRecord, AlertStatus};
 
+use crate::output::clip;
 use crate::store::{actor, StoreArgs};
 use crate::Outcome;
 
@@ -212,14 +213,4 @@ fn change(
 pub fn time(nanos: i64) -> String {
     let text = Timestamp::from_unix_nanos(nanos).to_rfc3339();
     text.get(..19).map_or(text.clone(), |t| format!("{t}Z"))
-}
-
-fn clip(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
-        text.to_string()
-    } else {
-        let mut s: String = text.chars().take(width.saturating_sub(1)).collect();
-        s.push('…');
-        s
-    }
 }

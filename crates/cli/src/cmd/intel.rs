@@ -13,6 +13,7 @@ use secops_intel::{format_time, Format, Import, Kind};
 use secops_store::{IndicatorFilter, IndicatorRecord, Store, Stored};
 
 use crate::intel::{judge, JudgeArgs, Judges};
+use crate::output::clip;
 use crate::store::StoreArgs;
 use crate::Outcome;
 
@@ -452,16 +453,6 @@ fn state(r: &IndicatorRecord, now: i64) -> &'static str {
         "context"
     } else {
         "active"
-    }
-}
-
-fn clip(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
-        text.to_string()
-    } else {
-        let mut s: String = text.chars().take(width - 1).collect();
-        s.push('…');
-        s
     }
 }
 
