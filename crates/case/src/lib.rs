@@ -203,7 +203,7 @@ pub fn open_from_alerts(
 }
 
 /// The values of a field of an alert document that is a string or a list of strings.
-fn strings<'a>(document: &'a serde_json::Value, field: &str) -> Vec<&'a str> {
+pub(crate) fn strings<'a>(document: &'a serde_json::Value, field: &str) -> Vec<&'a str> {
     match document.get(field) {
         Some(serde_json::Value::String(s)) => vec![s.as_str()],
         Some(serde_json::Value::Array(items)) => items.iter().filter_map(|v| v.as_str()).collect(),

@@ -65,22 +65,12 @@ impl CaseFile {
         }
         for a in &self.alerts {
             let doc: serde_json::Value = serde_json::from_str(&a.document).unwrap_or_default();
-            let list = |field: &str| -> Vec<String> {
-                doc.get(field)
-                    .and_then(|v| v.as_array())
-                    .map(|v| {
-                        v.iter()
-                            .filter_map(|s| s.as_str().map(str::to_string))
-                            .collect()
-                    })
-                    .unwrap_or_default()
-            };
-            let tactic = list("threat.tactic.id")
-                .into_iter()
-                .next()
+            let tactic = crate::strings(&doc, "threat.tactic.id")
+                .first()
+                .copied()
                 .unwrap_or_default();
-            for technique in list("threat.technique.id") {
-                add(&tactic, &technique);
+            for technique in crate::strings(&doc, "threat.technique.id") {
+                add(tactic, technique);
             }
         }
         out.sort();
