@@ -152,12 +152,7 @@ fn split_schema(target: &str) -> (String, String) {
 }
 
 /// The current time in UTC nanoseconds (for records the caller does not time).
-pub fn now_nanos() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+pub use secops_intel::now_nanos;
 
 #[cfg(test)]
 mod tests {
