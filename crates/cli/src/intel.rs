@@ -239,6 +239,8 @@ pub fn record_sightings(
             warninglists: Vec::new(),
         })
         .collect();
-    store.store_indicators(&updates, now)?;
+    if !updates.is_empty() {
+        store.store_indicators(&updates, now)?;
+    }
     Ok(updates.len())
 }
