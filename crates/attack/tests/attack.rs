@@ -195,13 +195,7 @@ fn coverage_counts_rules_per_technique_and_writes_layer_matrix_and_heatmap() {
 }
 
 fn shared_attack() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/attack");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("SKIPPED: ../shared/corpus/attack is not present");
-        None
-    }
+    secops_testkit::shared("corpus/attack")
 }
 
 #[test]

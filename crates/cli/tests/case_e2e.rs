@@ -9,18 +9,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 fn openssh() -> Option<PathBuf> {
-    let log = repo().join("../shared/corpus/linux/OpenSSH_2k.log");
-    if log.is_file() {
-        Some(log)
-    } else {
-        eprintln!("SKIPPED: ../shared/corpus/linux/OpenSSH_2k.log is not present");
-        None
-    }
+    secops_testkit::shared("corpus/linux/OpenSSH_2k.log")
 }
 
 /// Runs secops against one store; `--db FILE` or `--database-url URL` comes first.
@@ -335,18 +325,10 @@ fn incident_response_on_postgres() {
     let Some(log) = openssh() else {
         return;
     };
-    let url = std::env::var("SECOPS_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let mut client = match postgres::Client::connect(&url, postgres::NoTls) {
-        Ok(client) => client,
-        Err(e) if std::env::var_os("CI").is_some() => {
-            panic!("CI runs PostgreSQL on 127.0.0.1:5432, but {url} is unreachable: {e}")
-        }
-        Err(e) => {
-            eprintln!("SKIPPED: incident response on PostgreSQL: {url} is unreachable: {e}");
-            return;
-        }
+    let Some(url) = secops_testkit::postgres_url("incident response") else {
+        return;
     };
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
     let schema = format!("e2e_{}", std::process::id());
     let secops = Secops {
         store: vec!["--database-url".into(), format!("{url}?schema={schema}")],

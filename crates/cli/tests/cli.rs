@@ -2,6 +2,7 @@
 
 #![allow(clippy::expect_used)] // test helpers outside #[test] functions
 
+use secops_testkit::shared;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -366,16 +367,6 @@ fn sequences_across_two_files_see_events_in_time_order() {
         sequence[0]["@timestamp"], "2026-03-03T10:01:00Z",
         "completed by the later success"
     );
-}
-
-fn shared(path: &str) -> Option<PathBuf> {
-    let dir = repo().join("..").join("shared").join(path);
-    if dir.exists() {
-        Some(dir)
-    } else {
-        eprintln!("SKIPPED: ../shared/{path} is not present");
-        None
-    }
 }
 
 #[test]

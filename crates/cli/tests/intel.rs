@@ -6,23 +6,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers
 
+use secops_testkit::shared;
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn shared(path: &str) -> Option<PathBuf> {
-    let p = repo().join("../shared").join(path);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("SKIPPED: ../shared/{path} is not present");
-        None
-    }
-}
 
 fn secops(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_secops"))
@@ -323,13 +310,9 @@ fn medallion(data: &Path, dir: &Path) -> Option<Medallion> {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status();
-    if !found.is_ok_and(|s| s.success()) {
-        if std::env::var_os("CI").is_some() {
-            panic!("CI installs medallion (pip install medallion), but python3 cannot import it");
-        }
-        eprintln!("SKIPPED: the TAXII test needs medallion (pip install medallion)");
-        return None;
-    }
+    secops_testkit::require(found.is_ok_and(|s| s.success()).then_some(()), || {
+        "the TAXII test needs medallion (pip install medallion)".into()
+    })?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

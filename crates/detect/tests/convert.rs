@@ -23,13 +23,7 @@ fn repo() -> PathBuf {
 }
 
 fn sigma_corpus() -> Option<PathBuf> {
-    let dir = repo().join("../shared/corpus/sigma");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("SKIPPED: ../shared/corpus/sigma is not present");
-        None
-    }
+    secops_testkit::shared("corpus/sigma")
 }
 
 fn now() -> Timestamp {

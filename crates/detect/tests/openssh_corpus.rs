@@ -12,15 +12,9 @@ use secops_rules::RuleFile;
 
 #[test]
 fn brute_force_rule_flags_heavy_sources_and_not_light_ones() {
-    let corpus =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/linux/OpenSSH_2k.log");
-    if !corpus.exists() {
-        eprintln!(
-            "SKIPPED: {} is not present (CI provides ../shared)",
-            corpus.display()
-        );
+    let Some(corpus) = secops_testkit::shared("corpus/linux/OpenSSH_2k.log") else {
         return;
-    }
+    };
     let rule_path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../rules/credential_access/credential_access_ssh_password_brute_force.toml");
     let text = std::fs::read_to_string(&rule_path).unwrap();

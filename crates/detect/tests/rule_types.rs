@@ -5,7 +5,8 @@
 mod common;
 
 use secops_detect::{Alert, CompiledRule, IndicatorSet};
-use secops_event::{Event, Location, Provenance, Timestamp, Value};
+use secops_event::{Event, Timestamp};
+use secops_testkit::events::at;
 
 const DAY: i64 = 86_400;
 
@@ -20,21 +21,10 @@ fn rule(kind: &str, query: &str, table: &str, indicators: &IndicatorSet) -> Comp
 }
 
 fn event(seconds: i64, fields: &[(&str, &str)]) -> Event {
-    let mut e = Event::new(Provenance::new(
-        "t",
-        Location::Ordinal(seconds.unsigned_abs()),
-    ));
-    e.set_timestamp(Timestamp::from_unix_nanos(
-        1_767_225_600_000_000_000 + seconds * 1_000_000_000,
-    ));
-    e.insert("event.module", "system");
-    for (k, v) in fields {
-        match Value::ip(v) {
-            Some(ip) if k.ends_with(".ip") => e.insert(*k, ip),
-            _ => e.insert(*k, *v),
-        }
-    }
-    e
+    at(seconds)
+        .text("event.module", "system")
+        .texts(fields)
+        .build()
 }
 
 fn run(rule: &mut CompiledRule, events: &[Event]) -> Vec<Alert> {

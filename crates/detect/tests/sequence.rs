@@ -6,7 +6,8 @@
 mod common;
 
 use secops_detect::{Alert, CompiledRule};
-use secops_event::{Event, Location, Provenance, Timestamp, Value};
+use secops_event::{Event, Location, Timestamp};
+use secops_testkit::events::at;
 
 fn rule(query: &str) -> CompiledRule {
     let checked = common::fixture("eql", "eql", query, "", "");
@@ -23,19 +24,16 @@ const BRUTE_THEN_SUCCESS: &str = r#"sequence by source.ip with maxspan=10m
 until [authentication where event.action == "source_blocked"]"#;
 
 fn auth(seconds: i64, ip: &str, outcome: &str) -> Event {
-    let mut e = Event::new(Provenance::new(
-        "auth.log",
-        Location::Line(seconds as u64 + 1),
-    ));
-    e.set_timestamp(Timestamp::from_unix_nanos(
-        1_767_225_600_000_000_000 + seconds * 1_000_000_000,
-    ));
-    e.insert("event.module", "system");
-    e.insert("event.category", "authentication");
-    e.insert("event.action", "ssh_login");
-    e.insert("event.outcome", outcome);
-    e.insert("source.ip", Value::ip(ip).unwrap());
-    e
+    at(seconds)
+        .from("auth.log", Location::Line(seconds as u64 + 1))
+        .texts(&[
+            ("event.module", "system"),
+            ("event.category", "authentication"),
+            ("event.action", "ssh_login"),
+            ("event.outcome", outcome),
+            ("source.ip", ip),
+        ])
+        .build()
 }
 
 fn blocked(seconds: i64, ip: &str) -> Event {

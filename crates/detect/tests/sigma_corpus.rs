@@ -17,13 +17,7 @@ use secops_rules::sigma::yaml::{parse_documents, Yaml};
 use secops_rules::sigma::{Placeholders, SigmaDocument, SigmaError};
 
 fn corpus() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/sigma");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("SKIPPED: ../shared/corpus/sigma is not present");
-        None
-    }
+    secops_testkit::shared("corpus/sigma")
 }
 
 const FOLDERS: [&str; 4] = [

@@ -3,13 +3,14 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)] // test helpers outside #[test] functions
 
+use secops_testkit::events::at;
 use std::path::Path;
 
 mod common;
 
 use secops_detect::testing::{run_tests, TestResult};
 use secops_detect::{Alert, CompiledRule};
-use secops_event::{Event, Location, Provenance, Timestamp, Value};
+use secops_event::{Event, Timestamp};
 use secops_rules::{CheckedRule, RuleFile};
 
 const NOW: &str = "2026-11-22T00:00:00Z";
@@ -25,15 +26,14 @@ fn rule(threshold: &str, extra: &str) -> CheckedRule {
 }
 
 fn failure(seconds: i64, ip: &str, user: &str) -> Event {
-    let mut e = Event::new(Provenance::new("t", Location::Ordinal(seconds as u64)));
-    e.set_timestamp(Timestamp::from_unix_nanos(
-        1_767_225_600_000_000_000 + seconds * 1_000_000_000,
-    ));
-    e.insert("event.module", "system");
-    e.insert("event.outcome", "failure");
-    e.insert("source.ip", Value::ip(ip).unwrap());
-    e.insert("user.name", user);
-    e
+    at(seconds)
+        .texts(&[
+            ("event.module", "system"),
+            ("event.outcome", "failure"),
+            ("source.ip", ip),
+            ("user.name", user),
+        ])
+        .build()
 }
 
 fn run(rule: &CheckedRule, events: &[Event]) -> (Vec<Alert>, secops_detect::RuleStats) {

@@ -8,53 +8,7 @@ mod common;
 
 use secops_ingest::{read_bytes, Format, Options, FORMATS};
 
-/// A small deterministic generator (xorshift), so failures reproduce.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
-fn mutate(rng: &mut Rng, input: &[u8], donors: &[Vec<u8>]) -> Vec<u8> {
-    let mut out = input.to_vec();
-    for _ in 0..1 + rng.below(8) {
-        let at = rng.below(out.len().max(1));
-        match rng.below(6) {
-            0 if !out.is_empty() => out[at] = rng.next() as u8,
-            1 => out.truncate(at),
-            2 if !out.is_empty() => {
-                let end = (at + rng.below(64)).min(out.len());
-                let piece = out[at..end].to_vec();
-                out.splice(at..at, piece);
-            }
-            3 => {
-                let donor = &donors[rng.below(donors.len())];
-                let start = rng.below(donor.len());
-                let end = (start + rng.below(200)).min(donor.len());
-                out.splice(
-                    at.min(out.len())..at.min(out.len()),
-                    donor[start..end].iter().copied(),
-                );
-            }
-            4 => out.insert(
-                at.min(out.len()),
-                [b'\n', b'"', b'\\', b'|', b'=', b'[', b'{', 0, 0xff][rng.below(9)],
-            ),
-            _ if !out.is_empty() => {
-                out.remove(at.min(out.len() - 1));
-            }
-            _ => {}
-        }
-    }
-    out
-}
+use secops_testkit::mutate::{self, Rng};
 
 fn samples() -> Vec<Vec<u8>> {
     [
@@ -79,7 +33,7 @@ fn samples() -> Vec<Vec<u8>> {
 #[test]
 fn mutated_inputs_never_panic_and_every_record_is_accounted_for() {
     let donors = samples();
-    let mut rng = Rng(0x5EC0_95EC_0951_7E57);
+    let mut rng = Rng::new(0x5EC0_95EC_0951_7E57);
     let options = Options {
         year: Some(2024),
         ..Options::default()
@@ -87,7 +41,7 @@ fn mutated_inputs_never_panic_and_every_record_is_accounted_for() {
     for info in FORMATS.iter().filter(|i| i.format != Format::Evtx) {
         for round in 0..300 {
             let base = &donors[rng.below(donors.len())];
-            let input = mutate(&mut rng, base, &donors);
+            let input = mutate::bytes(&mut rng, base, &donors);
             let (mut events, mut rejections) = (0u64, 0u64);
             let summary = read_bytes(info.format, "mutant", &input, &options, &mut |r| match r {
                 Ok(_) => events += 1,
@@ -121,7 +75,7 @@ fn mutated_evtx_never_panics() {
         .filter(|p| p.extension().is_some_and(|e| e == "evtx"))
         .collect();
     files.sort();
-    let mut rng = Rng(0xE77C_0FF5_E7ED_0001);
+    let mut rng = Rng::new(0xE77C_0FF5_E7ED_0001);
     for path in files.iter().take(6) {
         let bytes = std::fs::read(path).unwrap();
         for round in 0..12 {
@@ -130,7 +84,7 @@ fn mutated_evtx_never_panics() {
             for _ in 0..1 + rng.below(40) {
                 let at = 4096 + rng.below(damaged.len().saturating_sub(4096));
                 if at < damaged.len() {
-                    damaged[at] = rng.next() as u8;
+                    damaged[at] = rng.next_u64() as u8;
                 }
             }
             if rng.below(3) == 0 {

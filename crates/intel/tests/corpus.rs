@@ -13,13 +13,7 @@ use secops_intel::warninglist::Warninglists;
 use secops_intel::{import_path, Import, Kind};
 
 fn corpus() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/intel");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("SKIPPED: ../shared/corpus/intel is not present");
-        None
-    }
+    secops_testkit::shared("corpus/intel")
 }
 
 fn import(path: &Path) -> Import {

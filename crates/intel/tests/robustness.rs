@@ -9,21 +9,7 @@
 use secops_intel::csv::Mapping;
 use secops_intel::{import_text, Format};
 
-/// A small deterministic generator (xorshift), so failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+use secops_testkit::mutate::Rng;
 
 const STIX: &str = r#"{"type": "bundle", "id": "bundle--1", "objects": [
  {"type": "indicator", "id": "indicator--1", "pattern_type": "stix", "valid_from": "2026-01-01T00:00:00Z",
@@ -87,7 +73,7 @@ fn mutate(rng: &mut Rng, input: &str) -> String {
 
 #[test]
 fn damaged_intelligence_never_panics_and_every_record_is_accounted_for() {
-    let mut rng = Rng(0x5eed_1234_abcd_ef01);
+    let mut rng = Rng::new(0x5eed_1234_abcd_ef01);
     let formats = [Format::Stix, Format::Misp, Format::Csv, Format::List];
     let inputs = [STIX, MISP, CSV, LIST];
     let (mut imported, mut refused) = (0, 0);
@@ -130,7 +116,7 @@ fn damaged_stix_patterns_end_in_indicators_or_reasons() {
         "([url:value IN ('http://a.example/', 'http://b.example/')] AND [x:y != 3]) WITHIN 5 SECONDS",
         "[network-traffic:dst_ref.value = '198.51.100.9'] START t'2026-01-01T00:00:00Z' STOP t'2026-02-01T00:00:00Z'",
     ];
-    let mut rng = Rng(0x0dd_ba11);
+    let mut rng = Rng::new(0x0dd_ba11);
     for round in 0..20_000 {
         let pattern = mutate(&mut rng, patterns[round % patterns.len()]);
         let bundle = serde_json::json!({"type": "bundle", "objects": [

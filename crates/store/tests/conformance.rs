@@ -13,8 +13,6 @@ use secops_store::{
     NewIndicator, NewObservable, NewTask, NewTimelineEntry, Recorded, Store, StoreError, Stored,
 };
 
-const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/test";
-
 /// Where a test's store lives; dropping it removes a PostgreSQL schema.
 enum Place {
     Sqlite(tempfile::TempDir),
@@ -56,21 +54,10 @@ fn sqlite() -> Place {
 
 /// A fresh schema on the test PostgreSQL, or `None` (with a message) when there is none outside CI.
 fn postgres(test: &str) -> Option<Place> {
-    let url = std::env::var("SECOPS_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_PG.into());
-    match postgres_client(&url) {
-        Ok(_) => {
-            let n = SCHEMAS.fetch_add(1, Ordering::SeqCst);
-            let schema = format!("t{}_{n}_{test}", std::process::id());
-            Some(Place::Postgres { url, schema })
-        }
-        Err(e) if std::env::var_os("CI").is_some() => {
-            panic!("CI runs PostgreSQL on 127.0.0.1:5432, but {url} is unreachable: {e}")
-        }
-        Err(e) => {
-            eprintln!("SKIPPED: {test} on PostgreSQL: {url} is unreachable: {e}");
-            None
-        }
-    }
+    let url = secops_testkit::postgres_url(test)?;
+    let n = SCHEMAS.fetch_add(1, Ordering::SeqCst);
+    let schema = format!("t{}_{n}_{test}", std::process::id());
+    Some(Place::Postgres { url, schema })
 }
 
 /// Each check runs on SQLite and on PostgreSQL.

@@ -14,18 +14,9 @@ pub fn sample(name: &str) -> PathBuf {
     repo_root().join("samples").join(name)
 }
 
-/// `../shared/corpus/<sub>` when the shared corpora are present; otherwise says the test is skipped.
+/// `../shared/corpus/<sub>` (see [`secops_testkit::shared`]).
 pub fn shared(sub: &str) -> Option<PathBuf> {
-    let path = repo_root().join("../shared/corpus").join(sub);
-    if path.exists() {
-        Some(path)
-    } else {
-        eprintln!(
-            "SKIPPED: {} is not present (CI provides ../shared)",
-            path.display()
-        );
-        None
-    }
+    secops_testkit::shared(&format!("corpus/{sub}"))
 }
 
 pub struct Read {

@@ -1,0 +1,589 @@
+//! Snapshots of what a person reads from `secops`: alert tables and exports, summaries, rule
+//! validation in its three forms, rule tests, coverage, case reports and metrics, intelligence listings.
+//!
+//! Recorded on the code before the service-layer refactor (issue 13) and kept unchanged through it, they
+//! prove that moving operations below the binary moved no output. Each snapshot is a transcript: the
+//! command, its exit code, standard output and standard error (and files it wrote), with what changes
+//! from run to run (the temporary folder, the time now) replaced by a marker.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test helpers outside #[test] functions
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use secops_testkit::{repo_root, shared};
+
+/// Runs `secops` in the repository root, with a temporary folder for stores and written files.
+struct Session {
+    dir: tempfile::TempDir,
+}
+
+impl Session {
+    fn new() -> Self {
+        Session {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).to_string_lossy().into_owned()
+    }
+
+    /// The transcript of one command.
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_secops"))
+            .args(args)
+            .current_dir(repo_root())
+            .env("SECOPS_USER", "analyst")
+            .env_remove("SECOPS_DB")
+            .env_remove("SECOPS_DATABASE_URL")
+            .env_remove("SECOPS_ATTACK")
+            .env_remove("SECOPS_WARNINGLISTS")
+            .env_remove("SECOPS_DECAY_MODELS")
+            .output()
+            .expect("the secops binary runs");
+        let mut text = format!("$ secops {}\n", args.join(" "));
+        let _ = writeln!(text, "exit: {}", out.status.code().unwrap_or(-1));
+        for (name, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+            if !bytes.is_empty() {
+                let _ = write!(text, "--- {name}\n{}", String::from_utf8_lossy(bytes));
+                if !text.ends_with('\n') {
+                    text.push_str("⏎ (no newline at the end)\n");
+                }
+            }
+        }
+        self.normalize(&text)
+    }
+
+    /// A file the command wrote, under a heading.
+    fn file(&self, path: &Path) -> String {
+        let text =
+            std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        self.normalize(&format!("--- file {}\n{text}", path.display()))
+    }
+
+    /// The temporary folder becomes `[TMP]`, times within a few days of now `[NOW]`.
+    fn normalize(&self, text: &str) -> String {
+        let tmp = self.dir.path().to_string_lossy().into_owned();
+        let text = text.replace(&tmp, "[TMP]");
+        let text = text.replace(&repo_root().to_string_lossy().into_owned(), "[REPO]");
+        let load_time = regex::Regex::new(r"\(\d+\.\d\d s\)").unwrap();
+        recent_times(&load_time.replace_all(&text, "([SECONDS] s)"))
+    }
+}
+
+/// Replaces times near now (RFC 3339, `YYYY-MM-DD HH:MM:SS UTC`, bare dates and 19-digit nanoseconds)
+/// with markers; times of the logs and rules (years before) stay.
+fn recent_times(text: &str) -> String {
+    let now = chrono::Utc::now();
+    let near = |t: chrono::DateTime<chrono::Utc>| (t - now).num_days().abs() <= 2;
+    let stamp = regex::Regex::new(
+        r"\d{4}-\d\d-\d\d(?:[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z| UTC)?)?|\b1[6-9]\d{17}\b",
+    )
+    .unwrap();
+    stamp
+        .replace_all(text, |c: &regex::Captures| {
+            let m = &c[0];
+            if m.len() == 19 && m.bytes().all(|b| b.is_ascii_digit()) {
+                let t = m
+                    .parse::<i64>()
+                    .ok()
+                    .and_then(|n| chrono::DateTime::from_timestamp(n / 1_000_000_000, 0));
+                return if t.is_some_and(near) {
+                    "[NOW_NS]".into()
+                } else {
+                    m.to_string()
+                };
+            }
+            let date = chrono::NaiveDate::parse_from_str(&m[..10], "%Y-%m-%d").ok();
+            let t = date
+                .and_then(|d| d.and_hms_opt(12, 0, 0))
+                .map(|d| d.and_utc());
+            match t {
+                Some(t) if near(t) && m.len() == 10 => "[TODAY]".into(),
+                Some(t) if near(t) => "[NOW]".into(),
+                _ => m.to_string(),
+            }
+        })
+        .into_owned()
+}
+
+/// Human durations (`1066d 19h`, `4m 2s`) from now-dependent times: `[DURATION]`.
+fn durations(text: &str) -> String {
+    regex::Regex::new(r"\b\d+(?:d|h|m|s)(?: \d+(?:h|m|s))?\b")
+        .unwrap()
+        .replace_all(text, "[DURATION]")
+        .into_owned()
+}
+
+fn snapshot(name: &str, text: &str) {
+    insta::with_settings!({ prepend_module_to_snapshot => false, omit_expression => true }, {
+        insta::assert_snapshot!(name, text);
+    });
+}
+
+// ---- detection ------------------------------------------------------------------------------------
+
+#[test]
+fn detect_prints_a_table_and_a_summary() {
+    let s = Session::new();
+    snapshot(
+        "detect_table",
+        &s.run(&["detect", "samples", "--year", "2023"]),
+    );
+}
+
+#[test]
+fn detect_exports_csv_timeline_and_json_lines() {
+    let s = Session::new();
+    for output in ["csv", "timeline", "jsonl"] {
+        snapshot(
+            &format!("detect_{output}"),
+            &s.run(&["detect", "samples", "--year", "2023", "--output", output]),
+        );
+    }
+}
+
+#[test]
+fn detect_filters_by_time_and_severity() {
+    let s = Session::new();
+    snapshot(
+        "detect_filtered",
+        &s.run(&[
+            "detect",
+            "samples",
+            "--year",
+            "2023",
+            "--min-severity",
+            "high",
+            "--since",
+            "2024-05-14T08:00:00Z",
+            "--until",
+            "2024-05-14T09:30:00Z",
+        ]),
+    );
+}
+
+#[test]
+fn detect_reports_unreadable_inputs_and_rejected_records() {
+    let s = Session::new();
+    let bad = s.path("mixed.jsonl");
+    std::fs::write(
+        &bad,
+        "{\"@timestamp\": \"2024-05-14T08:00:00Z\", \"event.module\": \"system\"}\n{broken\n",
+    )
+    .unwrap();
+    snapshot(
+        "detect_rejections",
+        &s.run(&[
+            "detect",
+            &bad,
+            "no/such/file.log",
+            "samples/auth.log",
+            "--year",
+            "2023",
+        ]),
+    );
+}
+
+// ---- ingest and formats -----------------------------------------------------------------------------
+
+#[test]
+fn ingest_prints_events_and_a_summary_per_input() {
+    let s = Session::new();
+    snapshot(
+        "ingest_table",
+        &s.run(&[
+            "ingest",
+            "samples/auth.log",
+            "samples/access.log",
+            "--year",
+            "2023",
+            "--output",
+            "table",
+            "--ordered",
+        ]),
+    );
+    snapshot(
+        "ingest_summary",
+        &s.run(&["ingest", "samples", "--year", "2023", "--output", "none"]),
+    );
+}
+
+#[test]
+fn formats_lists_every_reader() {
+    snapshot("formats", &Session::new().run(&["formats"]));
+}
+
+// ---- rules --------------------------------------------------------------------------------------------
+
+#[test]
+fn rules_list_shows_the_bundled_pack() {
+    snapshot("rules_list", &Session::new().run(&["rules", "list"]));
+}
+
+#[test]
+fn rules_list_names_rejected_files_and_why() {
+    let s = Session::new();
+    let dir = s.dir.path().join("rules");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("not_toml.toml"), "[rule\nid = 1\n").unwrap();
+    std::fs::write(
+        dir.join("bad_sigma.yml"),
+        "title: Bad\nlogsource:\n  product: windows\ndetection:\n  sel:\n    Image|nosuchmodifier: x\n  condition: sel\n",
+    )
+    .unwrap();
+    let dir = dir.to_string_lossy().into_owned();
+    snapshot(
+        "rules_list_rejected",
+        &s.run(&["rules", "list", "--rules", &dir, "--rejected"]),
+    );
+}
+
+#[test]
+fn rules_test_runs_every_bundled_case() {
+    snapshot(
+        "rules_test",
+        &Session::new().run(&["rules", "test", "--now", "2026-11-22T00:00:00Z"]),
+    );
+}
+
+/// One bundled rule broken three ways: a technique of another tactic, an expired exception, a failing
+/// case.
+fn broken_rule(s: &Session) -> String {
+    let text = std::fs::read_to_string(
+        repo_root().join("rules/credential_access/credential_access_ssh_password_brute_force.toml"),
+    )
+    .unwrap();
+    let broken = text
+        .replacen(
+            "id = \"T1110\"\nname = \"Brute Force\"",
+            "id = \"T1566\"\nname = \"Phishing\"",
+            1,
+        )
+        .replacen(
+            "description = \"Internal vulnerability scanner\"",
+            "description = \"Internal vulnerability scanner\"\nexpire_time = \"2026-01-01T00:00:00Z\"",
+            1,
+        )
+        .replacen("value = 10\n", "value = 9\n", 1);
+    let dir = s.dir.path().join("broken");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("credential_access_broken.toml"), broken).unwrap();
+    dir.to_string_lossy().into_owned()
+}
+
+#[test]
+fn rules_validate_reports_for_people_scripts_and_code_annotations() {
+    let s = Session::new();
+    let dir = broken_rule(&s);
+    for format in ["human", "json", "sarif"] {
+        snapshot(
+            &format!("rules_validate_{format}"),
+            &s.run(&[
+                "rules",
+                "validate",
+                &dir,
+                "--attack",
+                "crates/attack/tests/data",
+                "--now",
+                "2026-11-22T00:00:00Z",
+                "--format",
+                format,
+            ]),
+        );
+    }
+}
+
+#[test]
+fn rules_validate_passes_the_bundled_pack_against_real_attack_data() {
+    let Some(attack) = shared("corpus/attack") else {
+        return;
+    };
+    let s = Session::new();
+    snapshot(
+        "rules_validate_pack",
+        &s.run(&[
+            "rules",
+            "validate",
+            "--attack",
+            &attack.to_string_lossy(),
+            "--now",
+            "2026-11-22T00:00:00Z",
+            "--no-tests",
+            "--fields-from",
+            "samples",
+            "--year",
+            "2023",
+        ])
+        .replace(&attack.to_string_lossy().into_owned(), "[ATTACK]"),
+    );
+}
+
+#[test]
+fn rules_fp_charts_alerts_per_million_events() {
+    snapshot(
+        "rules_fp",
+        &Session::new().run(&[
+            "rules", "fp", "--benign", "samples", "--year", "2023", "--budget", "50000",
+        ]),
+    );
+}
+
+#[test]
+fn rules_stats_reads_alert_files() {
+    let s = Session::new();
+    let out = Command::new(env!("CARGO_BIN_EXE_secops"))
+        .args(["detect", "samples", "--year", "2023", "--output", "jsonl"])
+        .current_dir(repo_root())
+        .output()
+        .unwrap();
+    let alerts = s.path("alerts.jsonl");
+    std::fs::write(&alerts, &out.stdout).unwrap();
+    snapshot(
+        "rules_stats",
+        &s.run(&["rules", "stats", &alerts, "--min-alerts", "1"]),
+    );
+}
+
+#[test]
+fn rules_new_writes_a_scaffold() {
+    let s = Session::new();
+    let dir = s.path("new");
+    let transcript = s.run(&[
+        "rules",
+        "new",
+        "--name",
+        "Suspicious Thing",
+        "--type",
+        "threshold",
+        "--tactic",
+        "credential-access",
+        "--dir",
+        &dir,
+        "--category",
+        "authentication",
+    ]);
+    let written: Vec<PathBuf> = walk(Path::new(&dir));
+    let mut text = transcript;
+    for file in &written {
+        text.push_str(&s.file(file));
+    }
+    let uuid =
+        regex::Regex::new(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+            .unwrap();
+    snapshot("rules_new", &uuid.replace_all(&text, "[UUID]"));
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+// ---- coverage ---------------------------------------------------------------------------------------
+
+#[test]
+fn coverage_prints_the_matrix_and_writes_layer_heatmap_and_table() {
+    let Some(attack) = shared("corpus/attack") else {
+        return;
+    };
+    let s = Session::new();
+    let out = s.path("coverage");
+    let mut text = s.run(&[
+        "coverage",
+        "--attack",
+        &attack.to_string_lossy(),
+        "--out",
+        &out,
+        "--platform",
+        "Linux",
+        "--gaps",
+        "--logs",
+        "samples/auth.log",
+        "--year",
+        "2023",
+    ]);
+    for file in walk(Path::new(&out)) {
+        text.push_str(&s.file(&file));
+    }
+    snapshot(
+        "coverage",
+        &text.replace(&attack.to_string_lossy().into_owned(), "[ATTACK]"),
+    );
+}
+
+// ---- sigma --------------------------------------------------------------------------------------------
+
+#[test]
+fn sigma_export_prints_native_rules_as_sigma() {
+    snapshot(
+        "sigma_export",
+        &Session::new().run(&[
+            "sigma",
+            "export",
+            "rules/credential_access/credential_access_ssh_password_brute_force.toml",
+            "rules/execution/execution_windows_encoded_powershell.toml",
+        ]),
+    );
+}
+
+#[test]
+fn sigma_convert_prints_a_native_rule() {
+    let Some(sigma) = shared("corpus/sigma") else {
+        return;
+    };
+    let attack = shared("corpus/attack").unwrap_or_default();
+    let rule =
+        sigma.join("rules/windows/process_creation/proc_creation_win_whoami_all_execution.yml");
+    let s = Session::new();
+    snapshot(
+        "sigma_convert",
+        &s.run(&[
+            "sigma",
+            "convert",
+            &rule.to_string_lossy(),
+            "--attack",
+            &attack.to_string_lossy(),
+        ])
+        .replace(&sigma.to_string_lossy().into_owned(), "[SIGMA]")
+        .replace(&attack.to_string_lossy().into_owned(), "[ATTACK]"),
+    );
+}
+
+// ---- store, alerts, cases -----------------------------------------------------------------------------
+
+#[test]
+fn alerts_and_cases_as_an_analyst_works_them() {
+    let s = Session::new();
+    let db = s.path("secops.db");
+    let with_db = |args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--db", &db]);
+        s.run(&all)
+    };
+    let mut text = with_db(&["detect", "samples", "--year", "2023", "--store"]);
+    text += &with_db(&["alerts", "list", "--limit", "8"]);
+    text += &with_db(&["alerts", "list", "--output", "jsonl", "--limit", "2"]);
+    text += &with_db(&["alerts", "show", "2"]);
+    text += &with_db(&["alerts", "ack", "1", "2", "--as", "tester"]);
+    text += &with_db(&["alerts", "close", "27", "--resolution", "false_positive"]);
+    snapshot("alerts", &text);
+
+    let mut text = with_db(&["case", "new", "--from-alerts", "1,2", "--as", "tester"]);
+    text += &with_db(&[
+        "case",
+        "new",
+        "--title",
+        "Phishing <script>alert(1)</script> | report",
+        "--severity",
+        "low",
+        "--assignee",
+        "bob",
+    ]);
+    text += &with_db(&["case", "group", "--window", "2h"]);
+    text += &with_db(&["case", "move", "1", "recovery"]);
+    text += &with_db(&["case", "move", "1", "triage"]);
+    text += &with_db(&["case", "assign", "1", "carol"]);
+    text += &with_db(&["case", "task", "1", "--add", "Reset the account's password"]);
+    text += &with_db(&["case", "task", "1", "40", "in_progress"]);
+    text += &with_db(&["case", "note", "1", "Seen from the bastion only."]);
+    text += &with_db(&["case", "observable", "1", "ip-src", "203.0.113[.]44"]);
+    text += &with_db(&[
+        "case",
+        "timeline",
+        "1",
+        "2024-01-01T00:00:00Z",
+        "First access",
+        "--technique",
+        "T1078",
+    ]);
+    text += &with_db(&[
+        "case",
+        "close",
+        "1",
+        "--resolution",
+        "true_positive_with_impact",
+    ]);
+    text += &with_db(&["case", "task", "1", "40", "done"]);
+    text += &with_db(&[
+        "case",
+        "close",
+        "1",
+        "--resolution",
+        "true_positive_with_impact",
+        "--root-cause",
+        "A weak password on svc-backup",
+        "--lessons",
+        "Lock service accounts out of interactive logins",
+    ]);
+    text += &with_db(&["case", "reopen", "1", "--reason", "The attacker came back"]);
+    text += &with_db(&["case", "list"]);
+    text += &with_db(&["case", "show", "1"]);
+    snapshot("cases", &text);
+
+    let report = with_db(&["case", "report", "1"]);
+    snapshot("case_report_markdown", &report);
+    let html = with_db(&["case", "report", "2", "--format", "html"]);
+    snapshot("case_report_html", &html);
+    let metrics =
+        with_db(&["case", "metrics"]) + &with_db(&["case", "metrics", "--format", "json"]);
+    let seconds = regex::Regex::new(r#"_seconds":\d+"#).unwrap();
+    snapshot(
+        "case_metrics",
+        &seconds.replace_all(&durations(&metrics), r#"_seconds":[N]"#),
+    );
+}
+
+// ---- intelligence -------------------------------------------------------------------------------------
+
+#[test]
+fn intel_imports_lists_and_exports_indicators() {
+    let Some(intel) = shared("corpus/intel") else {
+        return;
+    };
+    let s = Session::new();
+    let db = s.path("secops.db");
+    let with_db = |args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--db", &db]);
+        s.run(&all)
+    };
+    let feodo = intel.join("abusech/feodo-ipblocklist-2024-04-04.csv");
+    let stix = intel.join("stix/indicator-for-c2-ip-address.json");
+    let mut text = with_db(&["intel", "import", &feodo.to_string_lossy()]);
+    text += &with_db(&["intel", "import", &stix.to_string_lossy()]);
+    text += &with_db(&["intel", "list", "--limit", "6"]);
+    text += &with_db(&["intel", "search", "85.239"]);
+    text += &with_db(&["intel", "show", "2"]);
+    text += &with_db(&["intel", "stats"]);
+    text += &with_db(&["intel", "export", "--format", "csv"]);
+    text += &with_db(&[
+        "intel",
+        "retro-hunt",
+        "samples",
+        "--year",
+        "2023",
+        "--since",
+        "1d",
+    ]);
+    snapshot(
+        "intel",
+        &text.replace(&intel.to_string_lossy().into_owned(), "[INTEL]"),
+    );
+}
