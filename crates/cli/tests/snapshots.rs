@@ -6,7 +6,7 @@
 //! command, its exit code, standard output and standard error (and files it wrote), with what changes
 //! from run to run (the temporary folder, the time now) replaced by a marker.
 
-#![allow(clippy::expect_used, clippy::unwrap_used)] // test helpers outside #[test] functions
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)] // test helpers outside #[test] functions
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
