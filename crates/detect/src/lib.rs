@@ -7,14 +7,12 @@
 //! counts, `sequence.rs` EQL sequences, `new_terms.rs` first-seen values, `anomaly.rs` per-entity rate
 //! baselines, `threat_match.rs` indicator matching; `rule.rs` ties them together with alert suppression,
 //! and `engine.rs` runs all rules.
-//! `testing.rs` runs a rule's embedded `[[test]]` cases; `validate.rs` checks rule files as CI does.
+//! Detection engineering over this engine (rule tests, validation, Sigma conversion) is `secops-lab`'s.
 
 mod alert;
 mod anomaly;
-pub mod convert;
 mod engine;
 mod exceptions;
-pub mod export;
 mod glob;
 mod logsource;
 pub mod matcher;
@@ -22,10 +20,8 @@ mod new_terms;
 mod rule;
 mod sequence;
 pub mod sigma;
-pub mod testing;
 mod threat_match;
 mod threshold;
-pub mod validate;
 
 pub use alert::{Alert, Enrichment, RuleInfo, MAX_EVENTS, MAX_PROVENANCE};
 pub use engine::{feed, Engine, EngineSelector};

@@ -15,6 +15,7 @@ mod expr;
 pub mod kql;
 pub mod load;
 pub mod lock;
+pub mod naming;
 mod rule;
 pub mod sigma;
 mod span;

@@ -11,10 +11,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use secops_detect::sigma::{self, Mapping};
-use secops_detect::testing::{run_tests_in, TestResult};
-use secops_detect::validate::{self, Finding, Level};
 use secops_detect::RuleInfo;
 use secops_event::Timestamp;
+use secops_lab::testing::{run_tests_in, TestResult};
+use secops_lab::validate::{self, Finding, Level};
 use secops_rules::load::{files_with, load_sigma_file};
 use secops_rules::lock::{rule_hash, Lock, LockInput};
 use secops_rules::sigma::Placeholders;
@@ -487,7 +487,7 @@ fn new_rule(args: NewArgs) -> anyhow::Result<Outcome> {
     };
     let (folder, threat, tag) = match &args.tactic {
         Some(shortname) => {
-            let id = sigma::tactic_id(shortname)
+            let id = secops_rules::sigma::tags::tactic_id(shortname)
                 .filter(|id| id.starts_with("TA"))
                 .ok_or_else(|| {
                     anyhow::anyhow!(
@@ -506,7 +506,7 @@ fn new_rule(args: NewArgs) -> anyhow::Result<Outcome> {
         }
         None => (String::new(), String::new(), String::new()),
     };
-    let stem = validate::snake_case(&args.name);
+    let stem = secops_rules::naming::snake_case(&args.name);
     if stem.is_empty() {
         anyhow::bail!("the name {:?} gives an empty file name", args.name);
     }

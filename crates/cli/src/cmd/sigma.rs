@@ -6,9 +6,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use secops_detect::convert::{self, Fixture};
-use secops_detect::export;
 use secops_detect::sigma::{self, Mapping};
+use secops_lab::convert::{self, Fixture};
+use secops_lab::export;
 use secops_rules::load::{files_with, load_text};
 use secops_rules::sigma::yaml;
 use secops_rules::sigma::{parse_file, Placeholders, SigmaDocument};

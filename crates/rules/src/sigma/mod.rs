@@ -9,6 +9,7 @@
 //! unknown modifiers, unresolved placeholders, invalid regular expressions, `status: unsupported`.
 
 pub mod condition;
+pub mod tags;
 pub mod value;
 pub mod yaml;
 

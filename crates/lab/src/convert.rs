@@ -12,8 +12,8 @@ use secops_rules::sigma::yaml::Yaml;
 use secops_rules::sigma::Meta;
 use serde::Serialize;
 
-use crate::sigma::{attack_from_tags, tactic_id};
-use crate::validate::{is_uuid, snake_case};
+use secops_rules::naming::{is_uuid, snake_case};
+use secops_rules::sigma::tags::{attack_from_tags, tactic_id};
 
 /// What the conversion needs besides the Sigma document.
 #[derive(Debug, Clone, Copy)]

@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use secops_detect::testing::{run_tests, TestResult};
 use secops_event::Timestamp;
-use secops_rules::CheckedRule;
+use secops_lab::testing::{run_tests, TestResult};
+use secops_rules::{CheckedRule, RuleFile};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -58,5 +58,35 @@ fn every_bundled_rule_passes_its_embedded_tests() {
         failed.is_empty(),
         "failing rule tests:\n{}",
         failed.join("\n")
+    );
+}
+
+#[test]
+fn embedded_tests_can_fail() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../rules/credential_access/credential_access_ssh_password_brute_force.toml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replacen("value = 10", "value = 11", 1);
+    let checked = RuleFile::parse(&path, &text)
+        .and_then(|f| f.check(&path, &text))
+        .unwrap();
+    let outcomes = run_tests(
+        &checked,
+        Path::new("/nonexistent"),
+        Timestamp::parse_rfc3339("2026-11-22T00:00:00Z").unwrap(),
+    );
+    let failed: Vec<&str> = outcomes
+        .iter()
+        .filter(|o| matches!(o.result, TestResult::Failed(_)))
+        .map(|o| o.test.as_str())
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            "ten failures in three minutes from one address alert",
+            "a long attack from one address is one alert that counts every failure",
+            "'message repeated' lines count with their multiplicity"
+        ]
     );
 }

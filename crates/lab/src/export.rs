@@ -85,7 +85,7 @@ pub fn to_sigma(rule: &CheckedRule) -> Result<Exported, String> {
 fn base_name(rule: &CheckedRule) -> String {
     format!(
         "{}_events",
-        crate::validate::snake_case(&rule.file.rule.name)
+        secops_rules::naming::snake_case(&rule.file.rule.name)
     )
 }
 
@@ -111,7 +111,7 @@ fn base_document(rule: &CheckedRule, detection: Yaml) -> Yaml {
     };
     let mut tags = Vec::new();
     for threat in &r.threat {
-        let tactic = crate::validate::snake_case(&threat.tactic.name).replace('_', "-");
+        let tactic = secops_rules::naming::snake_case(&threat.tactic.name).replace('_', "-");
         tags.push(format!("attack.{tactic}"));
         for technique in &threat.technique {
             tags.push(format!("attack.{}", technique.id.to_ascii_lowercase()));

@@ -13,9 +13,9 @@ use secops_event::{Event, Location, Object, Provenance, Timestamp, Value};
 use secops_ingest::{read_bytes, read_input, Format, Input, Options};
 use secops_rules::{CheckedRule, Duration, Expectation, RuleTest};
 
-use crate::alert::Alert;
-use crate::rule::CompiledRule;
-use crate::threat_match::IndicatorSet;
+use secops_detect::Alert;
+use secops_detect::CompiledRule;
+use secops_detect::IndicatorSet;
 
 /// The default base time of test events.
 pub const DEFAULT_START: &str = "2026-01-01T00:00:00Z";
@@ -175,7 +175,7 @@ fn run_one(
 /// references.
 enum Runner {
     Rule(Box<CompiledRule>),
-    Engine(Box<crate::Engine>),
+    Engine(Box<secops_detect::Engine>),
 }
 
 impl Runner {
@@ -206,7 +206,7 @@ impl Runner {
             }
         }
         set.push(rule.clone());
-        let (engine, errors) = crate::Engine::with_indicators(&set, now, indicators);
+        let (engine, errors) = secops_detect::Engine::with_indicators(&set, now, indicators);
         match errors.first() {
             Some((id, e)) => Err(format!("rule {id}: {e}")),
             None => Ok(Runner::Engine(Box::new(engine))),

@@ -7,12 +7,12 @@
 
 use std::path::{Path, PathBuf};
 
-use secops_detect::convert::{self, Fixture};
-use secops_detect::export;
 use secops_detect::sigma::{self, Mapping};
-use secops_detect::testing::{run_tests, TestResult};
 use secops_detect::CompiledRule;
 use secops_event::Timestamp;
+use secops_lab::convert::{self, Fixture};
+use secops_lab::export;
+use secops_lab::testing::{run_tests, TestResult};
 use secops_rules::load::{files_with, load_text};
 use secops_rules::sigma::yaml::{parse_documents, Yaml};
 use secops_rules::sigma::{parse_file, Placeholders, SigmaDocument};

@@ -21,9 +21,10 @@ use secops_rules::{
     key_line, CheckedRule, ExceptionType, Expectation, Maturity, RuleFile, RuleTest, RuleType,
 };
 
-use crate::logsource::LogSourceFilter;
-use crate::matcher::Cidr;
 use crate::testing::{run_tests_in, TestResult};
+use secops_detect::matcher::Cidr;
+use secops_detect::LogSourceFilter;
+use secops_rules::naming::{is_uuid, snake_case};
 
 /// How bad a finding is: errors fail validation, warnings do not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -885,26 +886,6 @@ fn line_of_text(text: &str, needle: &str) -> Option<usize> {
     text.lines().position(|l| l.contains(needle)).map(|i| i + 1)
 }
 
-/// `Credential Access` -> `credential_access`: file names and their tactic prefixes.
-pub fn snake_case(name: &str) -> String {
-    name.split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_ascii_lowercase)
-        .collect::<Vec<_>>()
-        .join("_")
-}
-
-/// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, lowercase hexadecimal.
-pub(crate) fn is_uuid(id: &str) -> bool {
-    let groups: Vec<&str> = id.split('-').collect();
-    groups.len() == 5
-        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| {
-            g.len() == n
-                && g.bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        })
-}
-
 /// `YYYY-MM-DD` with a real month and day.
 fn parse_date(text: &str) -> Option<(u32, u32, u32)> {
     let mut parts = text.split('-');
@@ -922,11 +903,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_ids_and_dates() {
-        assert_eq!(snake_case("Command and Control"), "command_and_control");
-        assert!(is_uuid("5b8f3c1e-2d4a-4f6b-9c7e-1a2b3c4d5e6f"));
-        assert!(!is_uuid("5B8F3C1E-2d4a-4f6b-9c7e-1a2b3c4d5e6f"));
-        assert!(!is_uuid("5b8f3c1e-2d4a-4f6b-9c7e"));
+    fn dates_are_real_calendar_days() {
         assert_eq!(parse_date("2026-02-28"), Some((2026, 2, 28)));
         assert_eq!(parse_date("2026-02-30"), None);
         assert_eq!(parse_date("2026/02/28"), None);

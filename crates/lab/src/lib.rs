@@ -1,0 +1,13 @@
+//! Detection engineering over the engine: everything a detection engineer runs on rules rather than on
+//! logs.
+//!
+//! In reading order: `testing.rs` runs a rule's embedded `[[test]]` cases (inline events, history,
+//! indicators, raw lines through a parser, corpus files) and reports the alerts each raised;
+//! `validate.rs` checks rule files as CI does (schema, names, dates, ATT&CK through `secops-attack`,
+//! exceptions, the version lock and the maturity lifecycle, fields against sample logs, the tests);
+//! `convert.rs` writes a Sigma detection as a native TOML rule; `export.rs` writes a native rule as Sigma.
+
+pub mod convert;
+pub mod export;
+pub mod testing;
+pub mod validate;
