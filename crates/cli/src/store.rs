@@ -61,13 +61,7 @@ pub fn suppressions(rules: &[CheckedRule]) -> HashMap<String, Suppression> {
         .iter()
         .filter_map(|rule| {
             let s = rule.file.rule.alert_suppression.as_ref()?;
-            let unit = match s.duration.unit.as_str() {
-                "s" => 1,
-                "m" => 60,
-                "h" => 3600,
-                _ => return None,
-            };
-            let window = i64::try_from(s.duration.value.checked_mul(unit)?)
+            let window = i64::try_from(s.duration.seconds()?)
                 .ok()?
                 .checked_mul(1_000_000_000)?;
             let suppression = Suppression {

@@ -10,7 +10,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use secops_event::{Event, Value};
-use secops_rules::Anomaly;
+use secops_rules::{Anomaly, AnomalyMethod};
 
 use crate::alert::{MAX_EVENTS, MAX_PROVENANCE};
 use crate::threshold::Crossing;
@@ -54,10 +54,9 @@ impl AnomalyState {
         AnomalyState {
             by: spec.by.clone(),
             bucket: bucket.as_nanos() as i64,
-            method: if spec.method == "ewma" {
-                Method::Ewma
-            } else {
-                Method::MedianMad
+            method: match spec.method {
+                AnomalyMethod::Ewma => Method::Ewma,
+                AnomalyMethod::MedianMad => Method::MedianMad,
             },
             min_history: spec.min_history as usize,
             history: spec.history as usize,

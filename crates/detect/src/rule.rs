@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use secops_event::{Event, Timestamp, Value};
 use secops_rules::eql::EqlQuery;
-use secops_rules::{CheckedRule, RuleType};
+use secops_rules::{CheckedRule, MissingFields, RuleType};
 
 use crate::alert::{Alert, RuleInfo};
 use crate::anomaly::AnomalyState;
@@ -18,7 +18,7 @@ use crate::sequence::SequenceState;
 use crate::sigma::{compile_detection, CorrelationState, Mapping, SigmaSet};
 use crate::threat_match::{IndicatorSet, ThreatMatchState};
 use crate::threshold::{Crossing, ThresholdState};
-use crate::{CompileError, Duration};
+use crate::CompileError;
 
 #[derive(Debug)]
 pub struct CompiledRule {
@@ -199,24 +199,17 @@ impl CompiledRule {
             }
         };
         let suppression = match &rule.alert_suppression {
-            Some(s) => {
-                let unit = match s.duration.unit.as_str() {
-                    "s" => 1,
-                    "m" => 60,
-                    "h" => 3600,
-                    other => {
-                        return Err(CompileError::Exception(format!(
-                            "alert_suppression.duration.unit {other:?}: use s, m or h"
-                        )))
-                    }
-                };
-                Some(Suppression {
-                    fields: s.group_by.clone(),
-                    duration: Duration::from_secs(s.duration.value * unit).as_nanos() as i64,
-                    suppress_missing: s.missing_fields_strategy.as_deref() != Some("doNotSuppress"),
-                    last: HashMap::new(),
-                })
-            }
+            Some(s) => Some(Suppression {
+                fields: s.group_by.clone(),
+                duration: s
+                    .duration
+                    .seconds()
+                    .and_then(|secs| secs.checked_mul(1_000_000_000))
+                    .and_then(|n| i64::try_from(n).ok())
+                    .unwrap_or(i64::MAX),
+                suppress_missing: s.missing_fields_strategy != Some(MissingFields::DoNotSuppress),
+                last: HashMap::new(),
+            }),
             None => None,
         };
         let info = Arc::new(RuleInfo::of_rule(checked));

@@ -25,9 +25,10 @@ pub use error::{QueryError, RuleError};
 pub use expr::{CompareOp, Expr, Field, FieldFunction, Literal, Piece};
 pub use rule::key_line;
 pub use rule::{
-    AlertSuppression, Anomaly, AttackRef, Cardinality, CheckedRule, Coverage, ExceptionEntry,
-    ExceptionItem, ExceptionType, Expectation, IndicatorOptions, Language, LogSource, Maturity,
-    Metadata, NewTerms, Rule, RuleFile, RuleTest, RuleType, Severity, Source, Technique, Threat,
-    ThreatMapping, ThreatMappingEntry, Threshold, WindowMode,
+    AlertSuppression, Anomaly, AnomalyMethod, AttackRef, Cardinality, CheckedRule, Coverage,
+    ExceptionEntry, ExceptionItem, ExceptionType, Expectation, IndicatorOptions, Language,
+    LogSource, Maturity, Metadata, MissingFields, NewTerms, Rule, RuleFile, RuleTest, RuleType,
+    Severity, Source, SuppressionDuration, SuppressionUnit, Technique, Threat, ThreatMapping,
+    ThreatMappingEntry, Threshold, WindowMode,
 };
 pub use span::Span;

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::{kql, Duration, Expr, RuleError};
@@ -229,14 +229,53 @@ pub struct LogSource {
 pub struct AlertSuppression {
     pub group_by: Vec<String>,
     pub duration: SuppressionDuration,
-    pub missing_fields_strategy: Option<String>,
+    pub missing_fields_strategy: Option<MissingFields>,
+}
+
+/// What suppression does with events that lack a `group_by` field (Elastic's `missing_fields_strategy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum MissingFields {
+    /// Such events are suppressed together, as one group (the default).
+    #[serde(rename = "suppress")]
+    Suppress,
+    /// Each such event alerts on its own.
+    #[serde(rename = "doNotSuppress")]
+    DoNotSuppress,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SuppressionDuration {
     pub value: u64,
-    pub unit: String,
+    pub unit: SuppressionUnit,
+}
+
+impl SuppressionDuration {
+    /// The window in seconds (`None` when it overflows).
+    pub fn seconds(&self) -> Option<u64> {
+        self.value.checked_mul(self.unit.seconds())
+    }
+}
+
+/// The unit of an alert suppression window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum SuppressionUnit {
+    #[serde(rename = "s")]
+    Seconds,
+    #[serde(rename = "m")]
+    Minutes,
+    #[serde(rename = "h")]
+    Hours,
+}
+
+impl SuppressionUnit {
+    pub fn seconds(self) -> u64 {
+        match self {
+            SuppressionUnit::Seconds => 1,
+            SuppressionUnit::Minutes => 60,
+            SuppressionUnit::Hours => 3600,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -363,9 +402,8 @@ pub struct Anomaly {
     pub by: Vec<String>,
     /// The counting bucket (`"1h"`).
     pub bucket: Spanned<String>,
-    /// `"median_mad"` (robust z-score) or `"ewma"`.
-    #[serde(default = "median_mad")]
-    pub method: String,
+    #[serde(default)]
+    pub method: AnomalyMethod,
     /// Buckets of history an entity needs before it can alert.
     pub min_history: u32,
     /// The score above which a bucket is anomalous (robust z-score, or standard deviations for EWMA).
@@ -379,8 +417,15 @@ pub struct Anomaly {
     pub min_count: u64,
 }
 
-fn median_mad() -> String {
-    "median_mad".into()
+/// How an anomaly rule scores a bucket against the entity's baseline.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnomalyMethod {
+    /// Robust z-score: distance from the median in median absolute deviations.
+    #[default]
+    MedianMad,
+    /// Exponentially weighted moving average and deviation.
+    Ewma,
 }
 
 fn default_history() -> u32 {
@@ -672,16 +717,6 @@ impl RuleFile {
                 table("anomaly", rule.anomaly.is_some())?;
                 if let Some(a) = &rule.anomaly {
                     window = Some(parse_window(&a.bucket, "rule.anomaly.bucket", path, text)?);
-                    if !matches!(a.method.as_str(), "median_mad" | "ewma") {
-                        return Err(error(
-                            "rule.anomaly.method",
-                            find_key(text, "method"),
-                            format!(
-                                "unknown method {:?}; use \"median_mad\" or \"ewma\"",
-                                a.method
-                            ),
-                        ));
-                    }
                     if a.min_history < 3 || a.history < a.min_history {
                         return Err(error(
                             "rule.anomaly.min_history",
@@ -918,7 +953,8 @@ fn find_key(text: &str, key: &str) -> Option<usize> {
     None
 }
 
-/// `table.key` for the key at `offset`: the nearest `[table]` header above it and the key on its line.
+/// `table.key` for the key at `offset`: the nearest `[table]` header above it and the key on its line
+/// (`table.key.inner` inside an inline table, `key = { inner = ... }`).
 fn key_at(text: &str, offset: usize) -> Option<String> {
     let before = &text[..offset.min(text.len())];
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
@@ -927,7 +963,11 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
         .split('=')
         .next()
         .map(str::trim)
-        .filter(|k| !k.is_empty() && !k.starts_with('['));
+        .filter(|k| !k.is_empty() && !k.starts_with('['))
+        .map(|k| match inline_key(&before[line_start..]) {
+            Some(inner) => format!("{k}.{inner}"),
+            None => k.to_string(),
+        });
     let table = before[..line_start]
         .lines()
         .rev()
@@ -936,10 +976,19 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
         .map(|l| l.trim_matches(['[', ']']).trim().to_string());
     match (table, key) {
         (Some(t), Some(k)) => Some(format!("{t}.{}", k.trim_matches('"'))),
-        (None, Some(k)) => Some(k.to_string()),
+        (None, Some(k)) => Some(k),
         (Some(t), None) => Some(t),
         (None, None) => None,
     }
+}
+
+/// The key inside an inline table that the end of `line` (a line up to an offset) is in, if any.
+fn inline_key(line: &str) -> Option<String> {
+    let (_, value) = line.split_once('=')?;
+    let inner = value.trim_start().strip_prefix('{')?;
+    let assignment = &inner[..inner.rfind('=')?];
+    let name = assignment.rsplit(['{', ',']).next()?.trim();
+    (!name.is_empty()).then(|| name.trim_matches('"').to_string())
 }
 
 #[cfg(test)]

@@ -121,3 +121,44 @@ fn unknown_field_type_in_exceptions_is_rejected() {
     assert_eq!(err.key.as_deref(), Some("rule.exceptions.entries.type"));
     assert!(err.message.contains("unknown variant `regex`"), "{err}");
 }
+
+#[test]
+fn misspelt_suppression_unit_and_missing_fields_strategy_name_file_line_and_key() {
+    let (path, text) = bundled("persistence/persistence_windows_service_installed.toml");
+    let line_of =
+        |text: &str, needle: &str| text.lines().position(|l| l.contains(needle)).map(|n| n + 1);
+    let unit = text.replacen("unit = \"h\"", "unit = \"hours\"", 1);
+    let err = load(&path, &unit).expect_err("an unknown unit must not load");
+    assert!(err
+        .file
+        .ends_with("persistence_windows_service_installed.toml"));
+    assert_eq!(err.line, line_of(&unit, "unit = \"hours\""), "{err}");
+    assert_eq!(
+        err.key.as_deref(),
+        Some("rule.alert_suppression.duration.unit"),
+        "{err}"
+    );
+    assert!(err.message.contains("unknown variant `hours`"), "{err}");
+
+    let strategy = text.replacen(
+        "duration = { value = 1, unit = \"h\" }",
+        "duration = { value = 1, unit = \"h\" }\nmissing_fields_strategy = \"doNotSupress\"",
+        1,
+    );
+    let err = load(&path, &strategy).expect_err("an unknown strategy must not load");
+    assert_eq!(
+        err.line,
+        line_of(&strategy, "missing_fields_strategy"),
+        "{err}"
+    );
+    assert_eq!(
+        err.key.as_deref(),
+        Some("rule.alert_suppression.missing_fields_strategy"),
+        "{err}"
+    );
+    assert!(
+        err.message.contains("unknown variant `doNotSupress`"),
+        "{err}"
+    );
+    assert!(err.message.contains("doNotSuppress"), "{err}");
+}
