@@ -198,20 +198,17 @@ impl CompiledRule {
                 }
             }
         };
-        let suppression = match &rule.alert_suppression {
-            Some(s) => Some(Suppression {
-                fields: s.group_by.clone(),
-                duration: s
-                    .duration
-                    .seconds()
-                    .and_then(|secs| secs.checked_mul(1_000_000_000))
-                    .and_then(|n| i64::try_from(n).ok())
-                    .unwrap_or(i64::MAX),
-                suppress_missing: s.missing_fields_strategy != Some(MissingFields::DoNotSuppress),
-                last: HashMap::new(),
-            }),
-            None => None,
-        };
+        let suppression = rule.alert_suppression.as_ref().map(|s| Suppression {
+            fields: s.group_by.clone(),
+            duration: s
+                .duration
+                .seconds()
+                .and_then(|secs| secs.checked_mul(1_000_000_000))
+                .and_then(|n| i64::try_from(n).ok())
+                .unwrap_or(i64::MAX),
+            suppress_missing: s.missing_fields_strategy != Some(MissingFields::DoNotSuppress),
+            last: HashMap::new(),
+        });
         let info = Arc::new(RuleInfo::of_rule(checked));
         // A Sigma detection's targets already say which events it may see.
         let source = match condition {
