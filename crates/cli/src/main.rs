@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod alerts_out;
+mod args;
 mod cmd;
-mod intel;
 // Parsing allocates many small strings across threads; mimalloc measured faster than the system allocator
 // here and does not fragment across long multi-format runs (see README, Performance).
 #[global_allocator]
@@ -19,7 +19,6 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod memory;
 mod output;
 mod progress;
-mod ruleset;
 mod store;
 
 #[derive(Debug, Parser)]

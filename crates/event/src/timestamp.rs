@@ -35,6 +35,16 @@ impl Timestamp {
         (micros as i64).checked_mul(1000).map(Timestamp)
     }
 
+    /// The system clock's time now: the one clock of the workspace (services take it through an
+    /// injectable clock, so tests can pin it). A clock before 1970 reads as 1970, one past 2262 as 2262.
+    pub fn now() -> Self {
+        let nanos = match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
+            Err(_) => 0,
+        };
+        Timestamp(nanos)
+    }
+
     pub fn from_unix_millis(millis: i64) -> Option<Self> {
         millis.checked_mul(1_000_000).map(Timestamp)
     }

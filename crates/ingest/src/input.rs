@@ -26,6 +26,14 @@ impl Input {
         }
     }
 
+    /// Whether `error` only means this input is not a log: a file of unknown format met while walking a
+    /// directory (a README, a licence) is skipped, not a failure; a file named itself (`named`, the
+    /// arguments as given) must be readable.
+    pub fn skipped_in_walk(&self, named: &[String], error: &crate::IngestError) -> bool {
+        matches!(error, crate::IngestError::UnknownFormat { .. })
+            && !named.iter().any(|n| *n == self.name())
+    }
+
     /// The size in bytes, when known (for progress).
     pub fn size_bytes(&self) -> Option<u64> {
         match self {

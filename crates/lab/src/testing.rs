@@ -291,7 +291,7 @@ pub fn alert_field(alert: &Alert, path: &str) -> Option<String> {
         "alert.suppressed_count" => return Some(alert.suppressed_count.to_string()),
         "rule.id" => return Some(alert.rule.id.clone()),
         "rule.name" => return Some(alert.rule.name.clone()),
-        "rule.severity" => return Some(format!("{:?}", alert.rule.severity).to_lowercase()),
+        "rule.severity" => return Some(alert.rule.severity.as_str().to_string()),
         "rule.risk_score" => return Some(alert.rule.risk_score.to_string()),
         _ => {}
     }

@@ -191,7 +191,7 @@ fn change(
     ) -> Result<AlertRecord, secops_store::StoreError>,
 ) -> anyhow::Result<Outcome> {
     let mut store = args.store.open()?;
-    let who = actor(args.actor.as_deref());
+    let who = actor(args.actor.as_deref()).name;
     let mut failed = 0;
     for &id in &args.ids {
         match apply(&mut store, id, &who, secops_store::now_nanos()) {

@@ -65,7 +65,7 @@ pub struct RulesArgs {
     #[arg(required = true)]
     paths: Vec<String>,
     #[command(flatten)]
-    rules: crate::ruleset::RuleArgs,
+    rules: crate::args::RuleArgs,
     /// Runs; the median wall time is reported.
     #[arg(long, default_value_t = 3)]
     runs: usize,
@@ -109,7 +109,7 @@ fn rules(args: RulesArgs) -> anyhow::Result<Outcome> {
     for _ in 0..args.runs.max(1) {
         reset_peak();
         let start = Instant::now();
-        let loaded = crate::ruleset::load(&args.rules)?;
+        let loaded = args.rules.load()?;
         let load = start.elapsed().as_secs_f64();
         let (rule_count, rejected) = (loaded.rule_count(), loaded.rejected.len());
         let (mut engine, _) = secops_detect::Engine::with_sigma(
@@ -118,14 +118,7 @@ fn rules(args: RulesArgs) -> anyhow::Result<Outcome> {
             now,
             &secops_detect::IndicatorSet::default(),
         );
-        let run = crate::cmd::detect::detect_inputs(
-            &mut engine,
-            &inputs,
-            &Options::default(),
-            0,
-            (None, None),
-            false,
-        );
+        let run = crate::cmd::run_pipeline(&mut engine, &inputs, &Options::default(), false);
         results.push((
             start.elapsed().as_secs_f64(),
             load,
@@ -509,8 +502,7 @@ fn detect_pass_with(
     if let Some((id, e)) = errors.first() {
         bail!("rule {id}: {e}");
     }
-    let run =
-        crate::cmd::detect::detect_inputs(&mut engine, inputs, options, 0, (None, None), false);
+    let run = crate::cmd::run_pipeline(&mut engine, inputs, options, false);
     Ok((
         start.elapsed().as_secs_f64(),
         run.events,
@@ -522,7 +514,7 @@ fn detect_pass_with(
 fn detect(args: IngestArgs) -> anyhow::Result<Outcome> {
     let threads = rayon::current_num_threads();
     let dir = tempfile::tempdir().context("creating a scratch folder")?;
-    let loaded = crate::ruleset::load(&crate::ruleset::RuleArgs::default())?;
+    let loaded = crate::args::RuleArgs::default().load()?;
     if let Some(e) = loaded.rejected.first() {
         bail!("bundled rule: {e}");
     }
@@ -766,7 +758,7 @@ fn intel(args: IntelArgs) -> anyhow::Result<Outcome> {
     std::io::Write::flush(&mut out)?;
     drop(out);
     let inputs = vec![Input::File(path)];
-    let loaded = crate::ruleset::load(&crate::ruleset::RuleArgs::default())?;
+    let loaded = crate::args::RuleArgs::default().load()?;
     let rules = loaded.native;
     // The two configurations take turns, so drift on a shared machine falls on both alike.
     let empty = secops_detect::IndicatorSet::default();

@@ -10,7 +10,7 @@ use secops_case::metrics::{self, human, Stat};
 use secops_case::playbook::Playbooks;
 use secops_case::report::{self, CaseFile};
 use secops_case::{Actor, CaseState, Closing, FromAlerts, Resolution, Severity, TaskStatus, Tlp};
-use secops_store::{AlertFilter, AlertStatus, CaseFilter, NewTask, NewTimelineEntry, Store};
+use secops_store::{CaseFilter, NewTask, NewTimelineEntry, Store};
 
 use crate::cmd::alerts::time;
 use crate::store::{actor, StoreArgs};
@@ -169,7 +169,7 @@ fn parse_resolution(text: &str) -> Result<Resolution, String> {
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let mut store = args.store.open()?;
-    let who = actor(args.actor.as_deref());
+    let who = actor(args.actor.as_deref()).name;
     let playbooks = match &args.playbooks {
         Some(dir) => Playbooks::with_folder(dir)?,
         None => Playbooks::bundled()?,
@@ -418,52 +418,26 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                 .parse()
                 .map_err(|e| anyhow::anyhow!("--window: {e}"))?;
             let window = i64::try_from(window.as_nanos()).unwrap_or(i64::MAX);
-            let opened = group_into_cases(&mut store, &playbooks, &by, window, &who)?;
-            eprintln!("{opened} case(s) opened");
+            let opened = secops_service::cases::group_into_cases(
+                &mut store,
+                &playbooks,
+                &by,
+                window,
+                &secops_service::Actor::user(who),
+                &secops_service::SystemClock,
+            )?;
+            for o in &opened {
+                println!(
+                    "case {}: {} ({} alerts)",
+                    o.case.number,
+                    o.case.title,
+                    o.alert_ids.len()
+                );
+            }
+            eprintln!("{} case(s) opened", opened.len());
         }
     }
     Ok(Outcome::Clean)
-}
-
-/// Opens a case for each group of related open alerts that are in no case; returns how many.
-pub fn group_into_cases(
-    store: &mut Store,
-    playbooks: &Playbooks,
-    fields: &[String],
-    window: i64,
-    who: &str,
-) -> anyhow::Result<usize> {
-    let alerts: Vec<_> = store
-        .alerts(&AlertFilter {
-            status: Some(AlertStatus::Open),
-            ..AlertFilter::default()
-        })?
-        .into_iter()
-        .filter(|a| a.case_id.is_none())
-        .collect();
-    let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
-    let groups = secops_case::grouping::group(&alerts, &fields, window);
-    for ids in &groups {
-        let case = secops_case::open_from_alerts(
-            store,
-            playbooks,
-            &FromAlerts {
-                alert_ids: ids.clone(),
-                ..FromAlerts::default()
-            },
-            Actor {
-                name: who,
-                now: secops_store::now_nanos(),
-            },
-        )?;
-        println!(
-            "case {}: {} ({} alerts)",
-            case.number,
-            case.title,
-            ids.len()
-        );
-    }
-    Ok(groups.len())
 }
 
 fn show(store: &mut Store, number: i64) -> anyhow::Result<String> {

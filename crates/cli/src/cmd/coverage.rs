@@ -12,14 +12,14 @@ use secops_attack::Catalogue;
 use secops_detect::{LogSourceFilter, RuleInfo};
 use secops_rules::LogSource;
 
-use crate::{ruleset, Outcome};
+use crate::Outcome;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Rule folders or files (added to --rules; default: the bundled pack).
     paths: Vec<PathBuf>,
     #[command(flatten)]
-    rules: ruleset::RuleArgs,
+    rules: crate::args::RuleArgs,
     #[command(flatten)]
     attack: AttackArgs,
     /// Folder for `layer.json` (Navigator layer 4.5), `coverage.html` (heatmap) and `coverage.md` (table).
@@ -68,7 +68,7 @@ impl AttackArgs {
 }
 
 /// The ATT&CK claims of every loaded rule.
-pub fn mappings(loaded: &ruleset::Loaded) -> Vec<RuleMapping> {
+pub fn mappings(loaded: &secops_service::ruleset::Loaded) -> Vec<RuleMapping> {
     let mut out: Vec<RuleMapping> = loaded
         .native
         .iter()
@@ -107,7 +107,7 @@ fn mapping(info: &RuleInfo, tested: bool) -> RuleMapping {
 pub fn run(mut args: Args) -> anyhow::Result<Outcome> {
     args.rules.rules.append(&mut args.paths);
     let catalogue = args.attack.load()?;
-    let loaded = ruleset::load(&args.rules)?;
+    let loaded = args.rules.load()?;
     for rejection in &loaded.rejected {
         eprintln!("rejected: {rejection}");
     }
@@ -182,7 +182,11 @@ pub fn run(mut args: Args) -> anyhow::Result<Outcome> {
 }
 
 /// Reads the logs and lists, by log source, the rules no event of them could reach.
-fn visibility(loaded: &ruleset::Loaded, logs: &[String], year: Option<i32>) -> anyhow::Result<()> {
+fn visibility(
+    loaded: &secops_service::ruleset::Loaded,
+    logs: &[String],
+    year: Option<i32>,
+) -> anyhow::Result<()> {
     let filters: Vec<LogSourceFilter> = loaded
         .native
         .iter()

@@ -144,12 +144,6 @@ fn unfinished(input: &Input) -> IngestError {
     }
 }
 
-/// Files met while walking a directory whose format is unknown (a README, a licence) are skipped, not
-/// failures; a file named on the command line must be readable.
-pub fn skipped(input: &Input, named: &[String], error: &IngestError) -> bool {
-    matches!(error, IngestError::UnknownFormat { .. }) && !named.iter().any(|n| *n == input.name())
-}
-
 /// Prints the per-input summaries and totals on standard error.
 fn report(
     inputs: &[Input],
@@ -161,7 +155,7 @@ fn report(
     let mut by_format: std::collections::BTreeMap<Format, (usize, u64)> = Default::default();
     for (input, summary) in inputs.iter().zip(summaries) {
         match summary {
-            Err(e) if skipped(input, named, e) => {
+            Err(e) if input.skipped_in_walk(named, e) => {
                 eprintln!("skipped: {e}");
                 skips += 1;
             }

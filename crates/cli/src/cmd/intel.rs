@@ -12,10 +12,11 @@ use secops_intel::taxii::Client;
 use secops_intel::{format_time, Format, Import, Kind};
 use secops_store::{IndicatorFilter, IndicatorRecord, Store, Stored};
 
-use crate::intel::{judge, JudgeArgs, Judges};
+use crate::args::JudgeArgs;
 use crate::output::clip;
 use crate::store::StoreArgs;
 use crate::Outcome;
+use secops_service::intel::{judge, Judges};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -119,7 +120,7 @@ pub struct RetroHuntArgs {
     #[arg(long, default_value = "30d")]
     since: String,
     #[command(flatten)]
-    rules: crate::ruleset::RuleArgs,
+    rules: crate::args::RuleArgs,
     /// Year of the first line of syslog files without years.
     #[arg(long)]
     year: Option<i32>,
@@ -140,6 +141,9 @@ fn parse_kind(text: &str) -> Result<Kind, String> {
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let mut store = args.store.open()?;
     let judges = args.judges.load()?;
+    for (file, reason) in &judges.refused {
+        eprintln!("warninglist refused: {file}: {reason}");
+    }
     let now = secops_intel::now_nanos();
     match args.command {
         Command::Import {
@@ -571,7 +575,7 @@ fn retro_hunt(
         index.add(r.indicator);
     }
     let indicators = secops_detect::IndicatorSet::from_index(index);
-    let mut loaded = crate::ruleset::load(&hunt.rules)?;
+    let mut loaded = hunt.rules.load()?;
     loaded
         .native
         .retain(|r| r.file.rule.rule_type == secops_rules::RuleType::ThreatMatch);
@@ -594,8 +598,7 @@ fn retro_hunt(
         format: None,
         year: hunt.year,
     };
-    let run =
-        crate::cmd::detect::detect_inputs(&mut engine, &inputs, &options, 0, (None, None), true);
+    let run = crate::cmd::run_pipeline(&mut engine, &inputs, &options, true);
     let mut alerts = run.alerts;
     alerts.sort_by_key(|a| a.timestamp);
     let mut out = String::new();
@@ -624,14 +627,16 @@ fn retro_hunt(
     }
     print!("{out}");
     if hunt.record {
-        let suppressions = crate::store::suppressions(&loaded.native);
-        let new: Vec<_> = alerts
-            .iter()
-            .map(|a| crate::store::new_alert(a, &suppressions))
-            .collect();
-        let recorded = store.record_alerts(&new, "retro-hunt", now)?;
-        eprintln!("store: {} alert(s) recorded", recorded.len());
-        let sightings = crate::intel::record_sightings(store, &alerts, judges, now)?;
+        let suppressions = secops_service::record::suppressions(&loaded.native);
+        let recorded = secops_service::record::record(
+            store,
+            &alerts,
+            &suppressions,
+            &secops_service::Actor::service("retro-hunt"),
+            now,
+        )?;
+        eprintln!("store: {} alert(s) recorded", recorded.total());
+        let sightings = secops_service::intel::record_sightings(store, &alerts, judges, now)?;
         eprintln!("intel: {sightings} indicator(s) sighted (last seen and expiry moved on)");
     }
     eprintln!(

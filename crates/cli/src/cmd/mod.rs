@@ -12,6 +12,39 @@ pub mod rules;
 pub mod sigma;
 
 use secops_event::{Event, Timestamp};
+use secops_service::pipeline::{PipelineOptions, PipelineRun};
+
+/// Runs the detection pipeline over `inputs` with nothing more than their read options, with a progress
+/// bar when `progress` is set (and standard error is a terminal).
+pub fn run_pipeline(
+    engine: &mut secops_detect::Engine,
+    inputs: &[secops_ingest::Input],
+    read: &secops_ingest::Options,
+    progress: bool,
+) -> PipelineRun {
+    let options = PipelineOptions {
+        read: read.clone(),
+        ..PipelineOptions::default()
+    };
+    let cancel = secops_service::Cancel::new();
+    if progress {
+        secops_service::pipeline::run(
+            engine,
+            inputs,
+            &options,
+            &crate::progress::InputsBar::new(),
+            &cancel,
+        )
+    } else {
+        secops_service::pipeline::run(
+            engine,
+            inputs,
+            &options,
+            &secops_service::NoProgress,
+            &cancel,
+        )
+    }
+}
 
 /// The current time as events carry it.
 pub fn clock_now() -> anyhow::Result<Timestamp> {

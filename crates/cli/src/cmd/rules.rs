@@ -19,7 +19,7 @@ use secops_rules::load::{files_with, load_sigma_file};
 use secops_rules::lock::{rule_hash, Lock, LockInput};
 use secops_rules::sigma::Placeholders;
 
-use crate::{ruleset, Outcome};
+use crate::Outcome;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Rules {
@@ -54,7 +54,7 @@ pub struct StatsArgs {
     store_at: crate::store::StoreArgs,
     /// The rules to report as never fired (default: the bundled pack).
     #[command(flatten)]
-    rules: ruleset::RuleArgs,
+    rules: crate::args::RuleArgs,
     /// How many rules to show.
     #[arg(long, default_value_t = 20)]
     top: usize,
@@ -94,7 +94,7 @@ pub struct FpArgs {
     #[arg(long = "benign", required = true)]
     benign: Vec<String>,
     #[command(flatten)]
-    rules: ruleset::RuleArgs,
+    rules: crate::args::RuleArgs,
     /// Year of the first line of syslog files without years.
     #[arg(long)]
     year: Option<i32>,
@@ -160,7 +160,7 @@ pub struct TestArgs {
     /// Rule folders or files (added to --rules; default: the bundled pack).
     paths: Vec<PathBuf>,
     #[command(flatten)]
-    rules: ruleset::RuleArgs,
+    rules: crate::args::RuleArgs,
     /// Only rules or cases whose name contains this (case-insensitive).
     #[arg(long)]
     filter: Option<String>,
@@ -175,7 +175,7 @@ pub struct TestArgs {
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {
     #[command(flatten)]
-    rules: ruleset::RuleArgs,
+    rules: crate::args::RuleArgs,
     /// List the rejected rule files and why, instead of the loaded rules.
     #[arg(long)]
     rejected: bool,
@@ -259,7 +259,7 @@ fn stats(args: StatsArgs) -> anyhow::Result<Outcome> {
             }
         }
     }
-    let loaded = ruleset::load(&args.rules)?;
+    let loaded = args.rules.load()?;
     let times: Vec<Timestamp> = alerts.iter().filter_map(|a| a.time).collect();
     let (start, end) = match (times.iter().min(), times.iter().max()) {
         (Some(s), Some(e)) => (*s, *e),
@@ -608,7 +608,7 @@ struct RuleTexts {
 fn rule_texts(paths: &[PathBuf]) -> anyhow::Result<RuleTexts> {
     if paths.is_empty() {
         return Ok(RuleTexts {
-            files: ruleset::bundled_texts(),
+            files: secops_service::ruleset::bundled_texts(),
             sigma_files: Vec::new(),
             findings: Vec::new(),
         });
@@ -714,7 +714,7 @@ fn lock(args: LockArgs) -> anyhow::Result<Outcome> {
 const BAR: usize = 30;
 
 fn fp(args: FpArgs) -> anyhow::Result<Outcome> {
-    let loaded = ruleset::load(&args.rules)?;
+    let loaded = args.rules.load()?;
     for rejection in &loaded.rejected {
         eprintln!("rejected: {rejection}");
     }
@@ -737,12 +737,10 @@ fn fp(args: FpArgs) -> anyhow::Result<Outcome> {
         format: None,
         year: args.year,
     };
-    let run = crate::cmd::detect::detect_inputs(
+    let run = crate::cmd::run_pipeline(
         &mut engine,
         &inputs,
         &options,
-        0,
-        (None, None),
         std::io::stderr().is_terminal(),
     );
     let mut per_rule: BTreeMap<(String, String), u64> = BTreeMap::new();
@@ -949,7 +947,7 @@ fn sarif(findings: &[Finding]) -> serde_json::Value {
 
 fn test(mut args: TestArgs) -> anyhow::Result<Outcome> {
     args.rules.rules.append(&mut args.paths);
-    let loaded = ruleset::load(&args.rules)?;
+    let loaded = args.rules.load()?;
     for rejection in &loaded.rejected {
         println!("ERROR {rejection}");
     }
@@ -1013,7 +1011,7 @@ fn test(mut args: TestArgs) -> anyhow::Result<Outcome> {
 }
 
 fn list(args: ListArgs) -> anyhow::Result<Outcome> {
-    let loaded = ruleset::load(&args.rules)?;
+    let loaded = args.rules.load()?;
     if args.rejected {
         for rejection in &loaded.rejected {
             println!("{rejection}");
@@ -1033,7 +1031,7 @@ fn list(args: ListArgs) -> anyhow::Result<Outcome> {
         infos.extend(loaded.sigma.rules.iter().cloned());
         infos.extend(loaded.sigma.correlations.iter().map(|c| c.info.clone()));
         for info in &infos {
-            let severity = format!("{:?}", info.severity).to_lowercase();
+            let severity = info.severity.as_str();
             println!(
                 "{:<36}  {:<12} {:<8} {:<22} {}",
                 info.id,

@@ -15,7 +15,7 @@ use secops_rules::sigma::{parse_file, Placeholders, SigmaDocument};
 use sha2::{Digest, Sha256};
 
 use crate::cmd::coverage::AttackArgs;
-use crate::{ruleset, Outcome};
+use crate::Outcome;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Sigma {
@@ -271,7 +271,7 @@ fn hex(bytes: &[u8]) -> String {
 
 fn export(args: &ExportArgs) -> anyhow::Result<Outcome> {
     let files: Vec<(PathBuf, String)> = if args.paths.is_empty() {
-        ruleset::bundled_texts()
+        secops_service::ruleset::bundled_texts()
     } else {
         let mut walk_errors = Vec::new();
         let mut out = Vec::new();

@@ -1,27 +1,24 @@
-//! Threat intelligence for commands: where indicators come from (`--intel` files, the store's
-//! active indicators, ECS `--indicators` documents), the warninglists and decay models that judge
-//! them, and the lookup set `threat_match` rules use.
+//! Threat intelligence for operations: the warninglists and decay models that judge indicators, the
+//! lookup set `threat_match` rules use (from the store's active indicators, intelligence files and ECS
+//! indicator documents), and sightings (matches move an indicator's last seen and expiry).
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::Context;
-use secops_detect::IndicatorSet;
+use secops_detect::{Alert, IndicatorSet};
 use secops_intel::decay::Models;
 use secops_intel::warninglist::Warninglists;
-use secops_intel::{Import, IndicatorIndex};
+use secops_intel::{Import, Indicator, IndicatorIndex};
 use secops_store::{IndicatorFilter, NewIndicator, Store};
 
-/// Warninglists and decay models, shared by `detect` and `intel`.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct JudgeArgs {
-    /// MISP warninglists: a folder of `<name>/list.json` (default: $SECOPS_WARNINGLISTS). Values they
-    /// cover are never indicators, at import and at match time.
-    #[arg(long, global = true)]
+use crate::ServiceError;
+
+/// Where the judges come from: a folder of MISP warninglists (`<name>/list.json`) and a folder of MISP
+/// decaying models (built-in defaults per kind without one).
+#[derive(Debug, Clone, Default)]
+pub struct JudgeSources {
     pub warninglists: Option<PathBuf>,
-    /// MISP decaying models: a folder of model JSON files (default: $SECOPS_DECAY_MODELS; built-in
-    /// defaults per kind otherwise).
-    #[arg(long = "decay-models", global = true)]
     pub decay_models: Option<PathBuf>,
 }
 
@@ -30,34 +27,28 @@ pub struct JudgeArgs {
 pub struct Judges {
     pub lists: Option<Arc<Warninglists>>,
     pub models: Models,
+    /// Warninglist files that were refused: (file, reason).
+    pub refused: Vec<(String, String)>,
 }
 
-impl JudgeArgs {
-    pub fn load(&self) -> anyhow::Result<Judges> {
-        let env = |name: &str| std::env::var_os(name).map(PathBuf::from);
-        let lists = match self
-            .warninglists
-            .clone()
-            .or_else(|| env("SECOPS_WARNINGLISTS"))
-        {
+impl Judges {
+    pub fn load(sources: &JudgeSources) -> Result<Judges, ServiceError> {
+        let (lists, refused) = match &sources.warninglists {
             Some(dir) => {
-                let (lists, report) = Warninglists::load(&dir)?;
-                for (file, reason) in &report.refused {
-                    eprintln!("warninglist refused: {file}: {reason}");
-                }
-                Some(Arc::new(lists))
+                let (lists, report) = Warninglists::load(dir)?;
+                (Some(Arc::new(lists)), report.refused)
             }
-            None => None,
+            None => (None, Vec::new()),
         };
-        let models = match self
-            .decay_models
-            .clone()
-            .or_else(|| env("SECOPS_DECAY_MODELS"))
-        {
-            Some(dir) => Models::load(&dir)?,
+        let models = match &sources.decay_models {
+            Some(dir) => Models::load(dir)?,
             None => Models::default(),
         };
-        Ok(Judges { lists, models })
+        Ok(Judges {
+            lists,
+            models,
+            refused,
+        })
     }
 }
 
@@ -109,19 +100,41 @@ pub fn judge(import: &Import, judges: &Judges, now: i64) -> Judged {
     judged
 }
 
-/// The indicators detection matches: the store's active ones, and those of `--intel` files that are
-/// unexpired, meant for detection and on no warninglist. Reports what it left out.
+/// Where the indicators detection matches come from.
+#[derive(Debug, Clone, Default)]
+pub struct IndicatorSources {
+    /// Intelligence files or folders (STIX, MISP, CSV feeds, lists): their unexpired indicators meant
+    /// for detection and on no warninglist.
+    pub files: Vec<PathBuf>,
+    /// ECS indicator documents (`threat.indicator.*` fields), one per line or as an array.
+    pub ecs_files: Vec<PathBuf>,
+}
+
+/// The lookup set, and what went into it.
+#[derive(Debug)]
+pub struct BuiltIndicators {
+    pub set: IndicatorSet,
+    pub from_store: usize,
+    pub from_files: usize,
+    pub from_ecs: usize,
+    /// Expired, warninglisted or not for detection.
+    pub left_out: usize,
+    /// Problems with single records, each naming its file (the rest was used).
+    pub notes: Vec<String>,
+}
+
+/// Builds the indicator set: the store's active indicators and those of the sources.
 pub fn indicator_set(
     store: Option<&mut Store>,
-    files: &[PathBuf],
-    ecs_files: &[PathBuf],
+    sources: &IndicatorSources,
     judges: &Judges,
     now: i64,
-) -> anyhow::Result<IndicatorSet> {
+) -> Result<BuiltIndicators, ServiceError> {
     let mut index = IndicatorIndex::new();
     if let Some(lists) = &judges.lists {
         index = index.with_warninglists(lists.clone());
     }
+    let mut notes = Vec::new();
     let mut from_store = 0;
     if let Some(store) = store {
         for record in store.indicators(&IndicatorFilter {
@@ -133,15 +146,17 @@ pub fn indicator_set(
         }
     }
     let (mut from_files, mut left_out) = (0, 0);
-    for file in files {
+    for file in &sources.files {
         let import = secops_intel::import_path(file, None, &secops_intel::csv::Mapping::default())
-            .with_context(|| format!("reading indicators from {}", file.display()))?;
+            .map_err(|e| {
+                ServiceError::invalid(&format!("reading indicators from {}", file.display()), e)
+            })?;
         if !import.rejected.is_empty() {
-            eprintln!(
+            notes.push(format!(
                 "intel: {}: {} record(s) not indicators (`secops intel import` lists why)",
                 file.display(),
                 import.rejected.len()
-            );
+            ));
         }
         for n in judge(&import, judges, now).indicators {
             if n.expires_at > now && n.indicator.to_ids && n.warninglists.is_empty() {
@@ -153,18 +168,21 @@ pub fn indicator_set(
         }
     }
     let mut set = IndicatorSet::from_index(index);
-    let from_ecs = load_ecs(&mut set, ecs_files)?;
-    if from_store + from_files + from_ecs > 0 || left_out > 0 {
-        eprintln!(
-            "indicators: {} for matching ({from_store} from the store, {from_files} from --intel, {from_ecs} from --indicators); \
-             {left_out} expired, warninglisted or not for detection left out",
-            set.len()
-        );
+    let mut from_ecs = 0;
+    for file in &sources.ecs_files {
+        from_ecs += load_ecs(&mut set, file, &mut notes)?;
     }
-    Ok(set)
+    Ok(BuiltIndicators {
+        set,
+        from_store,
+        from_files,
+        from_ecs,
+        left_out,
+        notes,
+    })
 }
 
-/// ECS indicator fields read from `--indicators` documents.
+/// ECS indicator fields read from indicator documents.
 const ECS_FIELDS: &[&str] = &[
     "threat.indicator.ip",
     "threat.indicator.url.domain",
@@ -175,36 +193,38 @@ const ECS_FIELDS: &[&str] = &[
     "threat.indicator.email.address",
 ];
 
-/// Adds the values of ECS indicator documents (JSON, one per line or an array); returns how many.
-fn load_ecs(set: &mut IndicatorSet, files: &[PathBuf]) -> anyhow::Result<usize> {
+/// Adds the values of one ECS indicator file; returns how many.
+fn load_ecs(
+    set: &mut IndicatorSet,
+    file: &Path,
+    notes: &mut Vec<String>,
+) -> Result<usize, ServiceError> {
     let mut added = 0;
-    for file in files {
-        let mut documents = Vec::new();
-        let summary = secops_ingest::read_input(
-            &secops_ingest::Input::File(file.clone()),
-            &secops_ingest::Options {
-                format: Some(secops_ingest::Format::Json),
-                year: None,
-            },
-            &mut |r| documents.extend(r.ok()),
-        )?;
-        if summary.rejected > 0 {
-            eprintln!("{summary}");
-        }
-        for doc in &documents {
-            for field in ECS_FIELDS {
-                let values: Vec<String> = match doc.get(field) {
-                    Some(secops_event::Value::Array(items)) => {
-                        items.iter().map(|v| v.to_string()).collect()
-                    }
-                    Some(value) => vec![value.to_string()],
-                    None => Vec::new(),
-                };
-                for value in values {
-                    match set.add(field, &value) {
-                        Ok(()) => added += 1,
-                        Err(e) => eprintln!("{}: {field}: {e}", file.display()),
-                    }
+    let mut documents = Vec::new();
+    let summary = secops_ingest::read_input(
+        &secops_ingest::Input::File(file.to_path_buf()),
+        &secops_ingest::Options {
+            format: Some(secops_ingest::Format::Json),
+            year: None,
+        },
+        &mut |r| documents.extend(r.ok()),
+    )?;
+    if summary.rejected > 0 {
+        notes.push(summary.to_string());
+    }
+    for doc in &documents {
+        for field in ECS_FIELDS {
+            let values: Vec<String> = match doc.get(field) {
+                Some(secops_event::Value::Array(items)) => {
+                    items.iter().map(|v| v.to_string()).collect()
+                }
+                Some(value) => vec![value.to_string()],
+                None => Vec::new(),
+            };
+            for value in values {
+                match set.add(field, &value) {
+                    Ok(()) => added += 1,
+                    Err(e) => notes.push(format!("{}: {field}: {e}", file.display())),
                 }
             }
         }
@@ -216,12 +236,11 @@ fn load_ecs(set: &mut IndicatorSet, files: &[PathBuf]) -> anyhow::Result<usize> 
 /// matched it, and its expiry is computed again from there. Returns how many indicators were seen.
 pub fn record_sightings(
     store: &mut Store,
-    alerts: &[secops_detect::Alert],
+    alerts: &[Alert],
     judges: &Judges,
     now: i64,
-) -> anyhow::Result<usize> {
-    let mut seen: std::collections::HashMap<(String, String, String), secops_intel::Indicator> =
-        std::collections::HashMap::new();
+) -> Result<usize, ServiceError> {
+    let mut seen: HashMap<(String, String, String), Indicator> = HashMap::new();
     for alert in alerts {
         let at = alert.last_seen.unix_nanos();
         for e in &alert.enrichments {

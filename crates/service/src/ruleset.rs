@@ -1,17 +1,19 @@
-//! Which rules a command runs: the bundled pack, or the folders given with `--rules`, which may hold our
-//! TOML rules (`*.toml`) and Sigma rules (`*.yml`, `*.yaml`) side by side.
+//! Which rules an operation runs: the bundled pack (embedded at build time from `rules/`), or the
+//! folders named, which may hold our TOML rules (`*.toml`) and Sigma rules (`*.yml`, `*.yaml`) side by
+//! side. One bad file does not stop the others: it is a [`Rejection`] in the result.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::Context;
 use rayon::prelude::*;
 use secops_detect::sigma::{self, CompiledSigma, Mapping};
 use secops_rules::load::{files_with, load_file, load_sigma_file, load_text};
 use secops_rules::lock::Lock;
 use secops_rules::sigma::{Placeholders, SigmaDocument, SigmaError};
 use secops_rules::{CheckedRule, RuleError};
+
+use crate::ServiceError;
 
 include!(concat!(env!("OUT_DIR"), "/bundled_rules.rs"));
 
@@ -21,26 +23,20 @@ const BUNDLED_LOCK: &str = include_str!(concat!(
     "/../../etc/rules.lock.json"
 ));
 
-/// Rule selection options shared by `detect`, `rules list` and `bench`.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct RuleArgs {
-    /// Rule folders or files: TOML rules and Sigma YAML (repeatable; default: the bundled pack).
-    #[arg(long = "rules")]
+/// Which rules to load.
+#[derive(Debug, Clone, Default)]
+pub struct RuleSelection {
+    /// Rule folders or files: TOML rules and Sigma YAML (none: the bundled pack).
     pub rules: Vec<PathBuf>,
     /// Sigma `expand` placeholders: a folder of NAME.txt files, one value per line (`#` comments).
-    #[arg(long)]
     pub placeholders: Option<PathBuf>,
     /// A Sigma log-source mapping file (TOML, the shape of the bundled one); its entries come first.
-    #[arg(long = "sigma-mapping")]
     pub sigma_mapping: Option<PathBuf>,
-    /// Only Sigma rules of these statuses (comma-separated; default: all but deprecated).
-    #[arg(long, value_delimiter = ',')]
+    /// Only Sigma rules of these statuses (none: all but deprecated).
     pub status: Vec<String>,
-    /// Only Sigma rules of these levels (comma-separated: informational, low, medium, high, critical).
-    #[arg(long, value_delimiter = ',')]
+    /// Only Sigma rules of these levels.
     pub level: Vec<String>,
     /// Only Sigma rules carrying one of these tags, or a tag starting with it (`attack.t1059`).
-    #[arg(long = "tag")]
     pub tags: Vec<String>,
 }
 
@@ -81,8 +77,9 @@ pub fn bundled_texts() -> Vec<(PathBuf, String)> {
         .collect()
 }
 
-/// Loads and compiles the rules `args` name.
-pub fn load(args: &RuleArgs) -> anyhow::Result<Loaded> {
+/// Loads and compiles the rules `args` name. Fails only when a named folder, the placeholders or the
+/// mapping cannot be read.
+pub fn load(args: &RuleSelection) -> Result<Loaded, ServiceError> {
     let started = Instant::now();
     let placeholders = match &args.placeholders {
         Some(dir) => read_placeholders(dir)?,
@@ -90,9 +87,12 @@ pub fn load(args: &RuleArgs) -> anyhow::Result<Loaded> {
     };
     let mapping = match &args.sigma_mapping {
         Some(file) => {
-            let text = std::fs::read_to_string(file)
-                .with_context(|| format!("reading {}", file.display()))?;
-            Mapping::with_user(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?
+            let text = std::fs::read_to_string(file).map_err(|source| ServiceError::Read {
+                path: file.clone(),
+                source,
+            })?;
+            Mapping::with_user(&text)
+                .map_err(|e| ServiceError::invalid(&file.display().to_string(), e))?
         }
         None => Mapping::bundled(),
     };
@@ -112,7 +112,10 @@ pub fn load(args: &RuleArgs) -> anyhow::Result<Loaded> {
     }
     for dir in &args.rules {
         if !dir.exists() {
-            anyhow::bail!("rules path {} does not exist", dir.display());
+            return Err(ServiceError::Missing(format!(
+                "rules path {} does not exist",
+                dir.display()
+            )));
         }
         let lock = match lock_near(dir) {
             Some(path) => match std::fs::read_to_string(&path)
@@ -198,7 +201,7 @@ fn lock_near(dir: &Path) -> Option<PathBuf> {
 }
 
 /// Applies `--status`, `--level` and `--tag`. Rules a kept correlation references stay.
-fn select(documents: Vec<SigmaDocument>, args: &RuleArgs) -> Vec<SigmaDocument> {
+fn select(documents: Vec<SigmaDocument>, args: &RuleSelection) -> Vec<SigmaDocument> {
     let keep = |d: &SigmaDocument| {
         let meta = d.meta();
         let status = meta.status.as_deref().unwrap_or("");
@@ -243,18 +246,23 @@ fn select(documents: Vec<SigmaDocument>, args: &RuleArgs) -> Vec<SigmaDocument> 
 }
 
 /// `NAME.txt` files: one value per line; blank lines and `#` comments skipped.
-fn read_placeholders(dir: &Path) -> anyhow::Result<Placeholders> {
+fn read_placeholders(dir: &Path) -> Result<Placeholders, ServiceError> {
     let mut out: HashMap<String, Vec<String>> = HashMap::new();
-    let entries = std::fs::read_dir(dir)
-        .with_context(|| format!("reading placeholders {}", dir.display()))?;
+    let failed = |source| ServiceError::Read {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let entries = std::fs::read_dir(dir).map_err(failed)?;
     for entry in entries {
-        let path = entry?.path();
+        let path = entry.map_err(failed)?.path();
         if path.extension().is_some_and(|e| e == "txt") {
             let Some(name) = path.file_stem().map(|s| s.to_string_lossy().into_owned()) else {
                 continue;
             };
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("reading {}", path.display()))?;
+            let text = std::fs::read_to_string(&path).map_err(|source| ServiceError::Read {
+                path: path.clone(),
+                source,
+            })?;
             let values = text
                 .lines()
                 .map(str::trim)

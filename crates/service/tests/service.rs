@@ -1,0 +1,185 @@
+//! The service as an interface other than the command line uses it: detection over `samples/` into a
+//! SQLite store, a case opened from the alerts, with no binary involved. What it gives must be what the
+//! command line gives: the alert documents and case contents are checked against the command line's own
+//! snapshots (`crates/cli/tests/snapshots/`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers
+
+use std::path::Path;
+
+use secops_case::playbook::Playbooks;
+use secops_case::FromAlerts;
+use secops_event::Timestamp;
+use secops_ingest::Options;
+use secops_service::detect::{detect, Context, DetectRequest, Notice, Observer};
+use secops_service::intel::{JudgeSources, Judges};
+use secops_service::pipeline::PipelineOptions;
+use secops_service::{document, Actor, Cancel, FixedClock, NoProgress};
+use secops_store::{AlertFilter, Store};
+use secops_testkit::repo_root;
+
+/// The command line's snapshot `name`, without its header.
+fn cli_snapshot(name: &str) -> String {
+    let path = repo_root().join(format!("crates/cli/tests/snapshots/{name}.snap"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.splitn(3, "---\n")
+        .nth(2)
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The lines of a transcript's section: after `--- stdout` up to the next `--- ` or `$ ` line.
+fn stdout_of(transcript: &str, command: &str) -> Vec<String> {
+    let start = transcript
+        .find(&format!("$ secops {command}"))
+        .unwrap_or_else(|| panic!("no `{command}` in the snapshot"));
+    transcript[start..]
+        .lines()
+        .skip_while(|l| *l != "--- stdout")
+        .skip(1)
+        .take_while(|l| !l.starts_with("--- ") && !l.starts_with("$ "))
+        .map(str::to_string)
+        .collect()
+}
+
+#[derive(Default)]
+struct Notices(Vec<String>);
+
+impl Observer for Notices {
+    fn notice(&mut self, notice: Notice) {
+        self.0.push(notice.to_string());
+    }
+}
+
+fn samples_request() -> DetectRequest {
+    DetectRequest {
+        paths: vec!["samples".into()],
+        pipeline: PipelineOptions {
+            read: Options {
+                format: None,
+                year: Some(2023),
+            },
+            ..PipelineOptions::default()
+        },
+        ..DetectRequest::default()
+    }
+}
+
+#[test]
+fn detection_into_a_store_and_a_case_give_what_the_command_line_gives() {
+    // The command line ran in the repository's root: inputs are named as it named them.
+    std::env::set_current_dir(repo_root()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("secops.db").to_string_lossy()).unwrap();
+    let judges = Judges::load(&JudgeSources::default()).unwrap();
+    let clock = FixedClock(Timestamp::parse_rfc3339("2026-12-01T09:00:00Z").unwrap());
+    let analyst = Actor::user("tester");
+    let mut notices = Notices::default();
+    let report = detect(
+        &samples_request(),
+        Context {
+            store: Some(&mut store),
+            judges: &judges,
+            actor: &analyst,
+            clock: &clock,
+            cancel: &Cancel::new(),
+        },
+        &mut notices,
+        &NoProgress,
+    )
+    .unwrap();
+    assert!(notices.0.is_empty(), "{:?}", notices.0);
+    assert_eq!(
+        (report.events, report.rejected, report.unreadable()),
+        (92, 0, 0)
+    );
+
+    // The same alert documents, in the same order, as `secops detect samples --output jsonl`.
+    let documents: Vec<String> = report
+        .alerts
+        .iter()
+        .map(|a| document::to_json(a).to_string())
+        .collect();
+    let cli = stdout_of(&cli_snapshot("detect_jsonl"), "detect samples");
+    assert_eq!(documents, cli);
+
+    let recorded = report.recorded.unwrap();
+    assert_eq!(
+        (recorded.inserted, recorded.merged, recorded.known),
+        (27, 0, 0)
+    );
+    let stored = store.alerts(&AlertFilter::default()).unwrap();
+    assert_eq!(stored.len(), 27);
+    assert!(stored.iter().all(|a| a.created_at == clock.0.unix_nanos()));
+
+    // A case from the first two alerts, as `secops case new --from-alerts 1,2` opened it.
+    let case = secops_service::cases::open_from_alerts(
+        &mut store,
+        &Playbooks::bundled().unwrap(),
+        &FromAlerts {
+            alert_ids: vec![1, 2],
+            ..FromAlerts::default()
+        },
+        &analyst,
+        &clock,
+    )
+    .unwrap();
+    let cases = cli_snapshot("cases");
+    let opened = stdout_of(&cases, "case new --from-alerts 1,2");
+    assert_eq!(
+        opened,
+        [format!(
+            "case {}: {} ({}, playbook {})",
+            case.number,
+            case.title,
+            case.severity,
+            case.playbook.as_deref().unwrap_or("none")
+        )]
+    );
+    assert_eq!(case.created_at, clock.0.unix_nanos());
+    let shown = stdout_of(&cases, "case show 1");
+    for o in store.observables(case.number).unwrap() {
+        let line = format!("  {:<15}  {}", o.kind, o.value);
+        assert!(shown.contains(&line), "{line:?} not in {shown:#?}");
+    }
+    let timeline = store.timeline(case.number).unwrap();
+    assert_eq!(timeline.len(), 2);
+    for t in timeline {
+        let line = format!(
+            "  {}Z  {}  {}",
+            &Timestamp::from_unix_nanos(t.at).to_rfc3339()[..19],
+            t.technique.as_deref().unwrap_or("-"),
+            t.title
+        );
+        assert!(shown.contains(&line), "{line:?} not in {shown:#?}");
+    }
+    let log = store.case_events(case.number).unwrap();
+    assert!(log
+        .iter()
+        .all(|e| e.actor == "tester" && e.at == clock.0.unix_nanos()));
+}
+
+#[test]
+fn a_cancelled_run_reads_nothing_more_and_says_so() {
+    std::env::set_current_dir(repo_root()).unwrap();
+    let judges = Judges::load(&JudgeSources::default()).unwrap();
+    let cancel = Cancel::new();
+    cancel.cancel();
+    let report = detect(
+        &samples_request(),
+        Context {
+            store: None,
+            judges: &judges,
+            actor: &Actor::service("test"),
+            clock: &FixedClock(Timestamp::from_unix_nanos(0)),
+            cancel: &cancel,
+        },
+        &mut Notices::default(),
+        &NoProgress,
+    )
+    .unwrap();
+    assert!(report.cancelled);
+    assert!(report.alerts.is_empty());
+    assert!(report.recorded.is_none());
+    assert!(Path::new("samples").is_dir());
+}
