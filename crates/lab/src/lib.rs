@@ -5,9 +5,14 @@
 //! indicators, raw lines through a parser, corpus files) and reports the alerts each raised;
 //! `validate.rs` checks rule files as CI does (schema, names, dates, ATT&CK through `secops-attack`,
 //! exceptions, the version lock and the maturity lifecycle, fields against sample logs, the tests);
-//! `convert.rs` writes a Sigma detection as a native TOML rule; `export.rs` writes a native rule as Sigma.
+//! `files.rs` finds rule files, validates them (TOML and Sigma) and updates the version lock;
+//! `tuning.rs` summarizes alerts already raised (volume over time, exceptions to consider, silent
+//! rules); `convert.rs` writes a Sigma detection as a native TOML rule; `export.rs` writes a native rule
+//! as Sigma.
 
 pub mod convert;
 pub mod export;
+pub mod files;
 pub mod testing;
+pub mod tuning;
 pub mod validate;

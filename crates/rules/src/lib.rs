@@ -19,6 +19,7 @@ pub mod naming;
 mod rule;
 pub mod sigma;
 mod span;
+pub mod template;
 
 pub use duration::{Duration, DurationError};
 pub use error::{QueryError, RuleError};

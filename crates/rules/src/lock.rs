@@ -40,10 +40,23 @@ pub struct LockInput {
     pub sha256: String,
 }
 
+/// Why a lock or a rule's hash could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LockError {
+    /// The lock file is not a lock (JSON of the lock's shape).
+    #[error("{0}")]
+    Lock(String),
+    /// The rule file is not TOML.
+    #[error("{0}")]
+    Toml(String),
+    #[error("the file has no [rule] table")]
+    NoRuleTable,
+}
+
 impl Lock {
     /// Parses a lock file's text.
-    pub fn parse(text: &str) -> Result<Lock, String> {
-        serde_json::from_str(text).map_err(|e| e.to_string())
+    pub fn parse(text: &str) -> Result<Lock, LockError> {
+        serde_json::from_str(text).map_err(|e| LockError::Lock(e.to_string()))
     }
 
     /// The file's text: pretty JSON, ids sorted, ending with a newline.
@@ -92,11 +105,10 @@ impl Lock {
 }
 
 /// The hash of a rule file's `[rule]` table (the text must parse as TOML).
-pub fn rule_hash(text: &str) -> Result<String, String> {
-    let table: toml::Table = toml::from_str(text).map_err(|e| e.message().to_string())?;
-    let rule = table
-        .get("rule")
-        .ok_or_else(|| "the file has no [rule] table".to_string())?;
+pub fn rule_hash(text: &str) -> Result<String, LockError> {
+    let table: toml::Table =
+        toml::from_str(text).map_err(|e| LockError::Toml(e.message().to_string()))?;
+    let rule = table.get("rule").ok_or(LockError::NoRuleTable)?;
     let mut canonical = String::new();
     write_canonical(rule, None, &mut canonical);
     let digest = Sha256::digest(canonical.as_bytes());

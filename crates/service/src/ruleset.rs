@@ -120,7 +120,7 @@ pub fn load(args: &RuleSelection) -> Result<Loaded, ServiceError> {
         let lock = match lock_near(dir) {
             Some(path) => match std::fs::read_to_string(&path)
                 .map_err(|e| e.to_string())
-                .and_then(|text| Lock::parse(&text))
+                .and_then(|text| Lock::parse(&text).map_err(|e| e.to_string()))
             {
                 Ok(lock) => lock,
                 Err(e) => {

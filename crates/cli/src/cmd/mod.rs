@@ -11,7 +11,7 @@ pub mod intel;
 pub mod rules;
 pub mod sigma;
 
-use secops_event::{Event, Timestamp};
+use secops_event::Event;
 use secops_service::pipeline::{PipelineOptions, PipelineRun};
 
 /// Runs the detection pipeline over `inputs` with nothing more than their read options, with a progress
@@ -44,12 +44,6 @@ pub fn run_pipeline(
             &cancel,
         )
     }
-}
-
-/// The current time as events carry it.
-pub fn clock_now() -> anyhow::Result<Timestamp> {
-    Timestamp::from_datetime(&chrono::Utc::now())
-        .ok_or_else(|| anyhow::anyhow!("the clock is out of range"))
 }
 
 /// What [`each_event`] read.
