@@ -16,8 +16,8 @@ pub mod report;
 pub mod vocabulary;
 
 use secops_store::{
-    AlertFilter, AlertRecord, CaseRecord, CaseUpdate, NewCase, NewObservable, NewTask,
-    NewTimelineEntry, ObservableRecord, Store, StoreError, TaskRecord,
+    AlertFilter, AlertRecord, CaseRecord, CaseUpdate, CommentRecord, NewCase, NewObservable,
+    NewTask, NewTimelineEntry, ObservableRecord, Store, StoreError, TaskRecord, TimelineRecord,
 };
 
 pub use lifecycle::CaseState;
@@ -488,4 +488,34 @@ pub fn add_observable(
         description: description.into(),
     };
     Ok(store.add_observable(number, &new, actor.name, actor.now)?)
+}
+
+/// Adds a task to a case.
+pub fn add_task(
+    store: &mut Store,
+    number: i64,
+    task: &NewTask,
+    actor: Actor<'_>,
+) -> Result<TaskRecord, CaseError> {
+    Ok(store.add_task(number, task, actor.name, actor.now)?)
+}
+
+/// Adds a note (a comment) to a case.
+pub fn add_note(
+    store: &mut Store,
+    number: i64,
+    text: &str,
+    actor: Actor<'_>,
+) -> Result<CommentRecord, CaseError> {
+    Ok(store.add_comment(number, text, actor.name, actor.now)?)
+}
+
+/// Adds an entry to a case's timeline.
+pub fn add_timeline_entry(
+    store: &mut Store,
+    number: i64,
+    entry: &NewTimelineEntry,
+    actor: Actor<'_>,
+) -> Result<TimelineRecord, CaseError> {
+    Ok(store.add_timeline_entry(number, entry, actor.name, actor.now)?)
 }
