@@ -215,6 +215,21 @@ fn encode(text: &str) -> String {
         .collect()
 }
 
+/// The body of an http(s) GET (a feed published at a URL), up to 512 MiB.
+pub fn fetch(url: &str) -> Result<String, IntelError> {
+    let failed = |what: &str, e: &dyn std::fmt::Display| IntelError::Source {
+        origin: format!("{what} {url}"),
+        message: e.to_string(),
+    };
+    let mut response = ureq::get(url).call().map_err(|e| failed("fetching", &e))?;
+    response
+        .body_mut()
+        .with_config()
+        .limit(512 * 1024 * 1024)
+        .read_to_string()
+        .map_err(|e| failed("reading", &e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,6 +20,45 @@ pub struct IndicatorRecord {
     pub warninglists: Vec<String>,
 }
 
+/// Whether a stored indicator matches now, and if not why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum IndicatorState {
+    /// A warninglist covers its value: it never matches.
+    Listed,
+    /// Past its expiry.
+    Expired,
+    /// Context only, not meant for detection (MISP `to_ids` false).
+    Context,
+    /// Matches.
+    Active,
+}
+
+impl IndicatorState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IndicatorState::Listed => "listed",
+            IndicatorState::Expired => "expired",
+            IndicatorState::Context => "context",
+            IndicatorState::Active => "active",
+        }
+    }
+}
+
+impl IndicatorRecord {
+    /// Its state at `now` (UTC nanoseconds).
+    pub fn state(&self, now: i64) -> IndicatorState {
+        if !self.warninglists.is_empty() {
+            IndicatorState::Listed
+        } else if self.expires_at <= now {
+            IndicatorState::Expired
+        } else if !self.indicator.to_ids {
+            IndicatorState::Context
+        } else {
+            IndicatorState::Active
+        }
+    }
+}
+
 /// An indicator to store, with what import decided about it.
 #[derive(Debug, Clone)]
 pub struct NewIndicator {

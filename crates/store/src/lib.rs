@@ -40,7 +40,7 @@ use std::path::Path;
 pub use alerts::{AlertFilter, AlertRecord, AlertStatus, EventLine, NewAlert, Recorded};
 pub use backend::{Backend, Dialect, Row, Tx, Value};
 pub use cases::{CaseEvent, CaseFilter, CaseRecord, CaseUpdate, NewCase};
-pub use indicators::{IndicatorFilter, IndicatorRecord, NewIndicator, Stored};
+pub use indicators::{IndicatorFilter, IndicatorRecord, IndicatorState, NewIndicator, Stored};
 pub use postgres::Postgres;
 pub use sqlite::Sqlite;
 pub use work::{
