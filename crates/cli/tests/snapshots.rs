@@ -109,12 +109,13 @@ fn recent_times(text: &str) -> String {
         .into_owned()
 }
 
-/// Human durations (`1066d 19h`, `4m 2s`) from now-dependent times: `[DURATION]`.
+/// Human durations (`1066d 19h`, `4m 2s`) from now-dependent times: `[DURATION]`; the padding after
+/// them (which follows their length) becomes one space.
 fn durations(text: &str) -> String {
-    regex::Regex::new(r"\b\d+(?:d|h|m|s)(?: \d+(?:h|m|s))?\b")
-        .unwrap()
-        .replace_all(text, "[DURATION]")
-        .into_owned()
+    let duration = regex::Regex::new(r"\b\d+(?:d|h|m|s)(?: \d+(?:h|m|s))?\b").unwrap();
+    let padding = regex::Regex::new(r" {2,}").unwrap();
+    let text = duration.replace_all(text, "[DURATION]");
+    padding.replace_all(&text, " ").into_owned()
 }
 
 fn snapshot(name: &str, text: &str) {

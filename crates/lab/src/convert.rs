@@ -30,6 +30,19 @@ pub struct Options<'a> {
     pub original_sha256: &'a str,
 }
 
+/// Why a Sigma document could not be converted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConvertError {
+    #[error("a correlation document: use correlation_to_native")]
+    Correlation,
+    #[error("the document has no detection mapping")]
+    NoDetection,
+    #[error("the document has no correlation mapping")]
+    NoCorrelation,
+    #[error("writing TOML: {0}")]
+    Toml(String),
+}
+
 /// A replay case from a regression sample.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fixture {
@@ -88,14 +101,14 @@ pub fn to_native(
     meta: &Meta,
     fixture: Option<&Fixture>,
     options: &Options<'_>,
-) -> Result<Converted, String> {
+) -> Result<Converted, ConvertError> {
     if document.get("correlation").is_some() {
-        return Err("a correlation document: use correlation_to_native".into());
+        return Err(ConvertError::Correlation);
     }
     let detection = document
         .get("detection")
         .filter(|d| matches!(d, Yaml::Map(_)))
-        .ok_or("the document has no detection mapping")?;
+        .ok_or(ConvertError::NoDetection)?;
     convert(
         document,
         meta,
@@ -113,9 +126,9 @@ pub fn correlation_to_native(
     meta: &Meta,
     references: &std::collections::HashMap<String, String>,
     options: &Options<'_>,
-) -> Result<Converted, String> {
+) -> Result<Converted, ConvertError> {
     let Some(Yaml::Map(entries)) = document.get("correlation") else {
-        return Err("the document has no correlation mapping".into());
+        return Err(ConvertError::NoCorrelation);
     };
     let mut out: Vec<(String, Yaml)> = Vec::new();
     for (key, value) in entries {
@@ -165,7 +178,7 @@ fn convert(
     body: Body,
     fixture: Option<&Fixture>,
     options: &Options<'_>,
-) -> Result<Converted, String> {
+) -> Result<Converted, ConvertError> {
     let mut notes = Vec::new();
     let logsource = |key: &str| {
         document
@@ -292,7 +305,7 @@ fn convert(
          authors with every copy and every match.\n\n",
         options.original_path, file.rule.license
     );
-    text.push_str(&toml::to_string(&file).map_err(|e| format!("writing TOML: {e}"))?);
+    text.push_str(&toml::to_string(&file).map_err(|e| ConvertError::Toml(e.to_string()))?);
     let folder = if building_block {
         "rules_building_block".to_string()
     } else {

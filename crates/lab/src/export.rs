@@ -14,8 +14,12 @@
 //! threat_match rules, value functions (`length`, `entropy`), exception lists by reference and
 //! `excluded` entries. Alert suppression is dropped with a note.
 
+use std::path::Path;
+
+use secops_detect::sigma::{self, Mapping};
 use secops_rules::eql::EqlQuery;
 use secops_rules::sigma::yaml::Yaml;
+use secops_rules::sigma::{parse_file, Placeholders};
 use secops_rules::{
     CheckedRule, CompareOp, ExceptionEntry, ExceptionType, Expr, Literal, Piece, RuleType, Severity,
 };
@@ -29,8 +33,41 @@ pub struct Exported {
     pub notes: Vec<String>,
 }
 
+/// Why a rule was not exported.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExportError {
+    /// The rule uses something Sigma cannot say (the reason names it).
+    #[error("{0}")]
+    NoSigmaForm(String),
+    /// The Sigma written does not load back (a bug of the export).
+    #[error("the Sigma written does not load: {0}")]
+    DoesNotLoad(String),
+    /// The Sigma written loads but cannot run on the bundled mapping.
+    #[error("the Sigma written will not run: {0}")]
+    WillNotRun(String),
+}
+
+/// Writes `rule` as Sigma, and checks that what is written loads and runs as Sigma (`name` is the file
+/// name it is checked under).
+pub fn to_sigma_checked(rule: &CheckedRule, name: &Path) -> Result<Exported, ExportError> {
+    let exported = to_sigma(rule)?;
+    let documents = parse_file(name, &exported.text, &Placeholders::new())
+        .map_err(|e| ExportError::DoesNotLoad(e.to_string()))?;
+    if let Some(rejected) = sigma::compile(&documents, Mapping::shared_bundled())
+        .rejected
+        .first()
+    {
+        return Err(ExportError::WillNotRun(rejected.reason.clone()));
+    }
+    Ok(exported)
+}
+
 /// Writes `rule` as Sigma.
-pub fn to_sigma(rule: &CheckedRule) -> Result<Exported, String> {
+pub fn to_sigma(rule: &CheckedRule) -> Result<Exported, ExportError> {
+    build(rule).map_err(ExportError::NoSigmaForm)
+}
+
+fn build(rule: &CheckedRule) -> Result<Exported, String> {
     let r = &rule.file.rule;
     let mut notes = Vec::new();
     let detection = match (&rule.sigma, &r.detection, &rule.query, &rule.eql) {

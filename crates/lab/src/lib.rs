@@ -7,9 +7,11 @@
 //! exceptions, the version lock and the maturity lifecycle, fields against sample logs, the tests);
 //! `files.rs` finds rule files, validates them (TOML and Sigma) and updates the version lock;
 //! `tuning.rs` summarizes alerts already raised (volume over time, exceptions to consider, silent
-//! rules); `convert.rs` writes a Sigma detection as a native TOML rule; `export.rs` writes a native rule
+//! rules); `convert.rs` writes a Sigma detection as a native TOML rule and `conversion.rs` does it for files
+//! (checked, written, with regression samples); `export.rs` writes a native rule
 //! as Sigma.
 
+pub mod conversion;
 pub mod convert;
 pub mod export;
 pub mod files;
