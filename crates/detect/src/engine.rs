@@ -171,10 +171,9 @@ impl Engine {
             if !unknown.is_empty() {
                 errors.push((
                     rule.file.rule.id.clone(),
-                    CompileError::Query(format!(
-                        "correlation: {} not a loaded rule (by id or name; correlations of correlations are Sigma-only)",
-                        unknown.join(", ")
-                    )),
+                    CompileError::UnknownReferences(
+                        unknown.iter().map(|u| u.to_string()).collect(),
+                    ),
                 ));
                 continue;
             }
@@ -202,10 +201,9 @@ impl Engine {
                         false,
                     );
                 }
-                Err(reason) => errors.push((
-                    rule.file.rule.id.clone(),
-                    CompileError::Query(format!("correlation: {reason}")),
-                )),
+                Err(reason) => {
+                    errors.push((rule.file.rule.id.clone(), CompileError::Correlation(reason)))
+                }
             }
         }
         for e in silence {

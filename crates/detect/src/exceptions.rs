@@ -35,7 +35,10 @@ impl Exceptions {
         for item in items {
             if let Some(expire) = &item.expire_time {
                 let expire = Timestamp::parse_rfc3339(expire).map_err(|e| {
-                    CompileError::Exception(format!("{:?}: expire_time: {e}", item.description))
+                    CompileError::ExceptionExpiry {
+                        item: item.description.clone(),
+                        reason: e.to_string(),
+                    }
                 })?;
                 if expire <= now {
                     continue;
@@ -75,7 +78,11 @@ fn strings(value: Option<&toml::Value>) -> Vec<String> {
 }
 
 fn entry(e: &secops_rules::ExceptionEntry, item: &str) -> Result<Entry, CompileError> {
-    let error = |m: &str| CompileError::Exception(format!("{item:?}: entry on {}: {m}", e.field));
+    let error = |m: &str| CompileError::ExceptionEntry {
+        item: item.to_string(),
+        field: e.field.clone(),
+        reason: m.to_string(),
+    };
     let values = strings(e.value.as_ref());
     let one = || {
         values

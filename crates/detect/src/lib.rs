@@ -30,13 +30,35 @@ pub use rule::{CompiledRule, RuleStats, Runtime, Selection, Selector};
 pub use secops_rules::Duration;
 pub use threat_match::IndicatorSet;
 
-/// Why a rule could not be compiled.
+/// Why a rule could not be compiled: one variant per cause. Engines report them with the rule's id.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CompileError {
+    /// The rule's type lacks the table it needs, or the rule has no condition this engine runs.
     #[error("rule {rule}: {what} cannot run yet")]
     Unsupported { rule: String, what: String },
-    #[error("exception {0}")]
-    Exception(String),
-    #[error("query: {0}")]
-    Query(String),
+    /// An exception item's `expire_time` is not an RFC 3339 time.
+    #[error("exception {item:?}: expire_time: {reason}")]
+    ExceptionExpiry { item: String, reason: String },
+    /// An exception entry lacks what its type needs, or its type is not supported.
+    #[error("exception {item:?}: entry on {field}: {reason}")]
+    ExceptionEntry {
+        item: String,
+        field: String,
+        reason: String,
+    },
+    /// A `cidrMatch` on a value that is not a CIDR block.
+    #[error("query: cidrMatch: {0:?} is not a CIDR block")]
+    Cidr(String),
+    /// A `language = "sigma"` detection that cannot run here.
+    #[error("query: sigma detection: {0}")]
+    SigmaDetection(sigma::SigmaCompileError),
+    /// A correlation names rules that are not loaded.
+    #[error(
+        "query: correlation: {} not a loaded rule (by id or name; correlations of correlations are Sigma-only)",
+        .0.join(", ")
+    )]
+    UnknownReferences(Vec<String>),
+    /// A correlation that cannot run.
+    #[error("query: correlation: {0}")]
+    Correlation(sigma::CorrelationError),
 }

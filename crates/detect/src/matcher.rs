@@ -369,9 +369,9 @@ fn compare_test(op: CompareOp, value: &Literal) -> Result<Test, CompileError> {
         CompareOp::StartsWith { case_insensitive } => affix(Affix::Starts, case_insensitive),
         CompareOp::EndsWith { case_insensitive } => affix(Affix::Ends, case_insensitive),
         CompareOp::Contains { case_insensitive } => affix(Affix::Contains, case_insensitive),
-        CompareOp::InCidr => Test::Cidr(Cidr::parse(&value.text).ok_or_else(|| {
-            CompileError::Query(format!("cidrMatch: {:?} is not a CIDR block", value.text))
-        })?),
+        CompareOp::InCidr => Test::Cidr(
+            Cidr::parse(&value.text).ok_or_else(|| CompileError::Cidr(value.text.to_string()))?,
+        ),
     })
 }
 

@@ -150,10 +150,9 @@ impl CompiledRule {
             what: what.to_string(),
         };
         let sigma = match &checked.sigma {
-            Some(detection) => Some(
-                compile_detection(detection, mapping)
-                    .map_err(|reason| CompileError::Query(format!("sigma detection: {reason}")))?,
-            ),
+            Some(detection) => {
+                Some(compile_detection(detection, mapping).map_err(CompileError::SigmaDetection)?)
+            }
             None => None,
         };
         let (condition, kind) = match (&checked.query, &checked.eql) {

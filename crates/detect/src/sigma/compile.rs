@@ -9,6 +9,7 @@ use secops_rules::Piece;
 
 use super::mapping::Target;
 use super::text;
+use super::SigmaCompileError;
 use crate::matcher::Cidr;
 
 /// Where a field is read from.
@@ -117,7 +118,7 @@ impl<'a> Fields<'a> {
 }
 
 /// Compiles `rule` for `target`.
-pub fn compile(rule: &SigmaRule, index: u32, target: &Target) -> Result<Unit, String> {
+pub fn compile(rule: &SigmaRule, index: u32, target: &Target) -> Result<Unit, SigmaCompileError> {
     let fields = Fields::new(target);
     let searches: Vec<Node> = rule
         .searches
@@ -130,13 +131,13 @@ pub fn compile(rule: &SigmaRule, index: u32, target: &Target) -> Result<Unit, St
                     let items = group
                         .iter()
                         .map(|item| compile_item(item, &fields).map(|i| Node::Item(Box::new(i))))
-                        .collect::<Result<Vec<_>, String>>()?;
+                        .collect::<Result<Vec<_>, SigmaCompileError>>()?;
                     Ok(single_or(items, Node::And))
                 })
-                .collect::<Result<Vec<_>, String>>()?;
+                .collect::<Result<Vec<_>, SigmaCompileError>>()?;
             Ok(single_or(groups, Node::Or))
         })
-        .collect::<Result<_, String>>()?;
+        .collect::<Result<_, SigmaCompileError>>()?;
     let tree = condition_tree(&rule.condition, &searches);
     let conditions = match target {
         Target::Channel { conditions, .. } => conditions
@@ -189,7 +190,7 @@ fn condition_tree(condition: &Condition, searches: &[Node]) -> Node {
     }
 }
 
-fn compile_item(item: &Item, fields: &Fields<'_>) -> Result<ItemTest, String> {
+fn compile_item(item: &Item, fields: &Fields<'_>) -> Result<ItemTest, SigmaCompileError> {
     let field = match &item.field {
         Some(name) => fields.resolve(name),
         None => fields.keywords(),
@@ -203,7 +204,7 @@ fn compile_item(item: &Item, fields: &Fields<'_>) -> Result<ItemTest, String> {
                 .map(|v| compile_value(v, fields))
                 .collect()
         })
-        .collect::<Result<Vec<Vec<Val>>, String>>()?;
+        .collect::<Result<Vec<Vec<Val>>, _>>()?;
     Ok(ItemTest {
         field,
         values,
@@ -212,7 +213,7 @@ fn compile_item(item: &Item, fields: &Fields<'_>) -> Result<ItemTest, String> {
     })
 }
 
-fn compile_value(value: &ValueTest, fields: &Fields<'_>) -> Result<Val, String> {
+fn compile_value(value: &ValueTest, fields: &Fields<'_>) -> Result<Val, SigmaCompileError> {
     Ok(match value {
         ValueTest::Pattern(pattern) if pattern.cased => Val::Cased(pattern.pieces.clone()),
         ValueTest::Pattern(pattern) => {
@@ -235,7 +236,7 @@ fn compile_value(value: &ValueTest, fields: &Fields<'_>) -> Result<Val, String> 
         }
         ValueTest::Regex(r) => Val::Regex(r.clone()),
         ValueTest::Cidr(block) => {
-            Val::Cidr(Cidr::parse(block).ok_or_else(|| format!("invalid CIDR block {block:?}"))?)
+            Val::Cidr(Cidr::parse(block).ok_or_else(|| SigmaCompileError::Cidr(block.clone()))?)
         }
         ValueTest::Compare(op, n) => Val::Compare(*op, *n),
         ValueTest::Null => Val::Null,

@@ -74,12 +74,23 @@ struct Group {
     count: u64,
 }
 
+/// Why a correlation cannot run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CorrelationError {
+    #[error(
+        "a {0} condition with only upper bounds (lt/lte) needs evaluation when a window closes, which is not supported"
+    )]
+    UpperBoundsOnly(&'static str),
+    #[error("{0} needs at least two rules")]
+    TooFewRules(&'static str),
+}
+
 impl CorrelationState {
     pub fn new(
         c: &SigmaCorrelation,
         refs: Vec<RefSpec>,
         bases: Vec<u32>,
-    ) -> Result<CorrelationState, String> {
+    ) -> Result<CorrelationState, CorrelationError> {
         let temporal = matches!(
             c.kind,
             CorrelationType::Temporal | CorrelationType::TemporalOrdered
@@ -89,13 +100,10 @@ impl CorrelationState {
                 .iter()
                 .all(|(op, _)| matches!(op, CompareTo::Lt | CompareTo::Lte))
         {
-            return Err(format!(
-                "a {} condition with only upper bounds (lt/lte) needs evaluation when a window closes, which is not supported",
-                c.kind.as_str()
-            ));
+            return Err(CorrelationError::UpperBoundsOnly(c.kind.as_str()));
         }
         if temporal && refs.len() < 2 && c.condition.is_empty() {
-            return Err(format!("{} needs at least two rules", c.kind.as_str()));
+            return Err(CorrelationError::TooFewRules(c.kind.as_str()));
         }
         let field_for = |spec: &RefSpec, name: &str| -> FieldRef {
             let aliased =

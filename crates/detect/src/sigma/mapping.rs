@@ -192,6 +192,41 @@ impl Target {
     }
 }
 
+/// Why a mapping file cannot be used, or a log source has nowhere to run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MappingError {
+    /// A mapping file that does not parse.
+    #[error("{}{message}", line.map(|l| format!("line {l}: ")).unwrap_or_default())]
+    File {
+        line: Option<usize>,
+        message: String,
+    },
+    #[error("the mapping names event_fields list '{0}', which it does not define")]
+    UndefinedFieldList(String),
+    #[error("the mapping's category {category} names unknown service {service}")]
+    UnknownService { category: String, service: String },
+    #[error("no Windows event log channel is mapped for service '{0}'")]
+    NoWindowsService(String),
+    #[error(
+        "no Windows event source is mapped for category '{0}' (Sysmon and the Security log have none)"
+    )]
+    NoWindowsCategory(String),
+    #[error(
+        "no log source is mapped for category '{category}'{} (add one with --sigma-mapping)",
+        product.as_ref().map(|p| format!(" of product '{p}'")).unwrap_or_default()
+    )]
+    NoCategory {
+        category: String,
+        product: Option<String>,
+    },
+    #[error(
+        "no log source is mapped for service '{0}' without a product (add one with --sigma-mapping)"
+    )]
+    NoService(String),
+    #[error("the logsource names no product, category or service")]
+    Empty,
+}
+
 impl Mapping {
     /// The bundled mapping, read once per process (native rules in the Sigma language compile with it
     /// unless a user mapping is given).
@@ -204,7 +239,10 @@ impl Mapping {
     pub fn bundled() -> Mapping {
         // The bundled file is checked by a unit test; should it ever fail to load, no source maps.
         toml::from_str(BUNDLED)
-            .map_err(|e| e.to_string())
+            .map_err(|e| MappingError::File {
+                line: None,
+                message: e.to_string(),
+            })
             .and_then(|file| Mapping::from_files(vec![file]))
             .unwrap_or_else(|_| Mapping {
                 files: Vec::new(),
@@ -214,13 +252,21 @@ impl Mapping {
     }
 
     /// The bundled mapping with a user's file in front (its entries are tried first).
-    pub fn with_user(text: &str) -> Result<Mapping, String> {
-        let user: MappingFile = toml::from_str(text).map_err(|e| e.to_string())?;
-        let bundled = toml::from_str(BUNDLED).map_err(|e| e.to_string())?;
+    pub fn with_user(text: &str) -> Result<Mapping, MappingError> {
+        let user: MappingFile = toml::from_str(text).map_err(|e| MappingError::File {
+            line: e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1),
+            message: e.message().trim().to_string(),
+        })?;
+        let bundled = toml::from_str(BUNDLED).map_err(|e| MappingError::File {
+            line: None,
+            message: format!("the bundled mapping: {}", e.message().trim()),
+        })?;
         Mapping::from_files(vec![user, bundled])
     }
 
-    fn from_files(files: Vec<MappingFile>) -> Result<Mapping, String> {
+    fn from_files(files: Vec<MappingFile>) -> Result<Mapping, MappingError> {
         let mut system_fields = HashMap::new();
         let mut lists: HashMap<&str, Vec<&str>> = HashMap::new();
         for file in files.iter().rev() {
@@ -243,11 +289,9 @@ impl Mapping {
             }
             let mut list = FieldList::default();
             for name in names {
-                let fields = lists.get(name.as_str()).ok_or_else(|| {
-                    format!(
-                        "the mapping names event_fields list '{name}', which it does not define"
-                    )
-                })?;
+                let fields = lists
+                    .get(name.as_str())
+                    .ok_or_else(|| MappingError::UndefinedFieldList(name.clone()))?;
                 for field in fields {
                     list.add(field);
                 }
@@ -272,7 +316,7 @@ impl Mapping {
     }
 
     /// Where a rule with this log source runs. An error says why it cannot run anywhere.
-    pub fn resolve(&self, source: &LogSource) -> Result<Vec<Target>, String> {
+    pub fn resolve(&self, source: &LogSource) -> Result<Vec<Target>, MappingError> {
         let product = source.product.as_deref();
         let category = source.category.as_deref();
         let service = source.service.as_deref();
@@ -291,7 +335,10 @@ impl Mapping {
                     let mut channels = entry.channels.clone();
                     if let Some(s) = &entry.service {
                         channels.extend(self.service_channels(s).ok_or_else(|| {
-                            format!("the mapping's category {category} names unknown service {s}")
+                            MappingError::UnknownService {
+                                category: category.to_string(),
+                                service: s.clone(),
+                            }
                         })?);
                     }
                     targets.push(self.channel_target(channels, entry));
@@ -299,9 +346,9 @@ impl Mapping {
             }
         } else if product == Some("windows") {
             let channels = match service {
-                Some(s) => self.service_channels(s).ok_or_else(|| {
-                    format!("no Windows event log channel is mapped for service '{s}'")
-                })?,
+                Some(s) => self
+                    .service_channels(s)
+                    .ok_or_else(|| MappingError::NoWindowsService(s.to_string()))?,
                 None => Vec::new(),
             };
             targets.push(Target::Channel {
@@ -343,9 +390,7 @@ impl Mapping {
             }
         }
         match (product, category) {
-            (Some("windows"), Some(c)) => Err(format!(
-                "no Windows event source is mapped for category '{c}' (Sysmon and the Security log have none)"
-            )),
+            (Some("windows"), Some(c)) => Err(MappingError::NoWindowsCategory(c.to_string())),
             (Some(p), None) => {
                 // An unmapped product: its events by module, fields by their own names.
                 let mut conditions = Vec::new();
@@ -360,15 +405,13 @@ impl Mapping {
                     event_fields: None,
                 }])
             }
-            (p, Some(c)) => Err(format!(
-                "no log source is mapped for category '{c}'{} (add one with --sigma-mapping)",
-                p.map(|p| format!(" of product '{p}'")).unwrap_or_default()
-            )),
+            (p, Some(c)) => Err(MappingError::NoCategory {
+                category: c.to_string(),
+                product: p.map(str::to_string),
+            }),
             (None, None) => match service {
-                Some(s) => Err(format!(
-                    "no log source is mapped for service '{s}' without a product (add one with --sigma-mapping)"
-                )),
-                None => Err("the logsource names no product, category or service".into()),
+                Some(s) => Err(MappingError::NoService(s.to_string())),
+                None => Err(MappingError::Empty),
             },
         }
     }
@@ -503,7 +546,10 @@ mod tests {
             "[[windows.category]]\ncategory = \"x\"\nservice = \"sysmon\"\nevent_fields = [\"nosuch\"]\n",
         )
         .unwrap_err();
-        assert!(e.contains("'nosuch'"), "{e}");
+        assert_eq!(e, MappingError::UndefinedFieldList("nosuch".into()));
+        assert!(e.to_string().contains("'nosuch'"), "{e}");
+        let e = Mapping::with_user("[[windows.category]\n").unwrap_err();
+        assert!(matches!(e, MappingError::File { line: Some(1), .. }), "{e}");
     }
 
     #[test]
@@ -512,11 +558,12 @@ mod tests {
         let e = m
             .resolve(&source(Some("windows"), Some("file_access"), None))
             .unwrap_err();
-        assert!(e.contains("file_access"), "{e}");
+        assert_eq!(e, MappingError::NoWindowsCategory("file_access".into()));
+        assert!(e.to_string().contains("file_access"), "{e}");
         let e = m
             .resolve(&source(Some("windows"), None, Some("nosuch")))
             .unwrap_err();
-        assert!(e.contains("nosuch"), "{e}");
+        assert_eq!(e, MappingError::NoWindowsService("nosuch".into()));
         // An unmapped product runs on events of that module.
         let t = m
             .resolve(&source(Some("okta"), None, Some("okta")))

@@ -17,8 +17,8 @@ use secops_rules::sigma::{Meta, SigmaCorrelation, SigmaDocument, SigmaRule};
 use secops_rules::{LogSource, RuleType, Severity};
 
 use crate::alert::RuleInfo;
-pub use correlation::{CorrelationState, Ref, RefSpec};
-pub use mapping::{Mapping, Target};
+pub use correlation::{CorrelationError, CorrelationState, Ref, RefSpec};
+pub use mapping::{Mapping, MappingError, Target};
 pub use set::SigmaSet;
 
 /// A Sigma document that cannot run, and why.
@@ -55,6 +55,25 @@ pub struct CompiledCorrelation {
     pub silent: bool,
 }
 
+const HINT: &str =
+    "if your logs carry them, list them under event_fields in a --sigma-mapping file";
+
+/// Why a Sigma rule cannot run here.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SigmaCompileError {
+    /// Its log source has nowhere to run.
+    #[error(transparent)]
+    Mapping(#[from] MappingError),
+    /// On every target, events lack fields its every match needs (each reason names the target).
+    #[error("can never match: {}; {HINT}", .0.join("; "))]
+    NeverMatches(Vec<String>),
+    /// On every target, some search loses all effect for want of a field.
+    #[error("{}; {HINT}", .0.join("; "))]
+    SearchesDead(Vec<String>),
+    #[error("invalid CIDR block {0:?}")]
+    Cidr(String),
+}
+
 /// Compiles documents against a log-source mapping. Rules that cannot run are returned in `rejected`.
 pub fn compile(documents: &[SigmaDocument], mapping: &Mapping) -> CompiledSigma {
     let mut out = CompiledSigma {
@@ -69,14 +88,17 @@ pub fn compile(documents: &[SigmaDocument], mapping: &Mapping) -> CompiledSigma 
             continue;
         };
         let index = base.len() as u32;
-        let compiled = mapping.resolve(&rule.logsource).and_then(|targets| {
-            let targets = reachable(rule, targets)?;
-            let compiled = targets
-                .iter()
-                .map(|t| compile::compile(rule, index, t))
-                .collect::<Result<Vec<_>, String>>()?;
-            Ok((targets, compiled))
-        });
+        let compiled = mapping
+            .resolve(&rule.logsource)
+            .map_err(SigmaCompileError::from)
+            .and_then(|targets| {
+                let targets = reachable(rule, targets)?;
+                let compiled = targets
+                    .iter()
+                    .map(|t| compile::compile(rule, index, t))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok((targets, compiled))
+            });
         match compiled {
             Ok((targets, compiled)) => {
                 units.extend(compiled);
@@ -92,7 +114,7 @@ pub fn compile(documents: &[SigmaDocument], mapping: &Mapping) -> CompiledSigma 
             Err(reason) => out.rejected.push(Rejected {
                 file: rule.file.clone(),
                 title: rule.meta.title.clone(),
-                reason,
+                reason: reason.to_string(),
             }),
         }
     }
@@ -197,7 +219,7 @@ pub fn compile(documents: &[SigmaDocument], mapping: &Mapping) -> CompiledSigma 
         bases.dedup();
         let built = match problem {
             Some(reason) => Err(reason),
-            None => CorrelationState::new(c, specs, bases),
+            None => CorrelationState::new(c, specs, bases).map_err(|e| e.to_string()),
         };
         match built {
             Ok(state) => {
@@ -234,12 +256,15 @@ pub fn compile(documents: &[SigmaDocument], mapping: &Mapping) -> CompiledSigma 
 
 /// One rule's detection on its own (a native rule with `language = "sigma"`): its targets through
 /// `mapping`, checked for reach as Sigma files are, indexed in a set of its own.
-pub fn compile_detection(rule: &SigmaRule, mapping: &Mapping) -> Result<SigmaSet, String> {
+pub fn compile_detection(
+    rule: &SigmaRule,
+    mapping: &Mapping,
+) -> Result<SigmaSet, SigmaCompileError> {
     let targets = reachable(rule, mapping.resolve(&rule.logsource)?)?;
     let units = targets
         .iter()
         .map(|t| compile::compile(rule, 0, t))
-        .collect::<Result<Vec<_>, String>>()?;
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(SigmaSet::new(units))
 }
 
@@ -247,7 +272,7 @@ pub fn compile_detection(rule: &SigmaRule, mapping: &Mapping) -> Result<SigmaSet
 /// are none, or when on every one a search of carried fields loses all effect for want of a field:
 /// such a rule was written for events that carry more (enriched logs), and would not do here what it
 /// says.
-fn reachable(rule: &SigmaRule, targets: Vec<Target>) -> Result<Vec<Target>, String> {
+fn reachable(rule: &SigmaRule, targets: Vec<Target>) -> Result<Vec<Target>, SigmaCompileError> {
     let mut kept = Vec::new();
     let mut never = Vec::new();
     let mut dead = Vec::new();
@@ -274,13 +299,11 @@ fn reachable(rule: &SigmaRule, targets: Vec<Target>) -> Result<Vec<Target>, Stri
             }
         }
     }
-    const HINT: &str =
-        "if your logs carry them, list them under event_fields in a --sigma-mapping file";
     if kept.is_empty() {
-        return Err(format!("can never match: {}; {HINT}", never.join("; ")));
+        return Err(SigmaCompileError::NeverMatches(never));
     }
     if !whole {
-        return Err(format!("{}; {HINT}", dead.join("; ")));
+        return Err(SigmaCompileError::SearchesDead(dead));
     }
     Ok(kept)
 }
