@@ -588,3 +588,33 @@ fn intel_imports_lists_and_exports_indicators() {
         &text.replace(&intel.to_string_lossy().into_owned(), "[INTEL]"),
     );
 }
+
+#[test]
+fn rules_validate_points_sarif_at_the_token_of_a_bad_sigma_condition() {
+    let s = Session::new();
+    let dir = s.dir.path().join("sigma");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(
+        dir.join("bad_condition.yml"),
+        "title: Bad condition\nid: 5b8f3c1e-2d4a-4f6b-9c7e-1a2b3c4d5e6f\nstatus: test\nlogsource:\n  \
+         product: windows\n  category: process_creation\ndetection:\n  selection:\n    \
+         Image|endswith: '\\whoami.exe'\n  condition: selection and not filter\nlevel: low\n",
+    )
+    .unwrap();
+    let dir = dir.to_string_lossy().into_owned();
+    for format in ["human", "sarif"] {
+        snapshot(
+            &format!("rules_validate_sigma_{format}"),
+            &s.run(&[
+                "rules",
+                "validate",
+                &dir,
+                "--no-tests",
+                "--now",
+                "2026-11-22T00:00:00Z",
+                "--format",
+                format,
+            ]),
+        );
+    }
+}

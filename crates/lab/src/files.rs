@@ -74,6 +74,7 @@ impl RuleFiles {
                     check: "schema",
                     file: e.file,
                     line: e.line,
+                    column: None,
                     message: e.message,
                 }));
         }
@@ -119,7 +120,8 @@ pub fn validate_files(files: &RuleFiles, options: &validate::Options<'_>) -> Val
                 level: Level::Error,
                 check: "sigma",
                 file: e.file.clone(),
-                line: None,
+                line: e.line,
+                column: e.column,
                 message: e.to_string(),
             }),
         }
@@ -130,6 +132,7 @@ pub fn validate_files(files: &RuleFiles, options: &validate::Options<'_>) -> Val
             check: "sigma",
             file: rejected.file,
             line: None,
+            column: None,
             message: rejected.reason,
         });
     }

@@ -50,6 +50,8 @@ pub struct Finding {
     pub check: &'static str,
     pub file: PathBuf,
     pub line: Option<usize>,
+    /// 1-based, when the check knows it (the token of a Sigma condition).
+    pub column: Option<usize>,
     pub message: String,
 }
 
@@ -133,6 +135,7 @@ pub fn validate(files: &[(PathBuf, String)], options: &Options<'_>) -> (usize, V
             check: "attack",
             file: PathBuf::new(),
             line: None,
+            column: None,
             message:
                 "ATT&CK checks skipped: no ATT&CK data (pass --attack PATH or set SECOPS_ATTACK)"
                     .into(),
@@ -150,6 +153,7 @@ pub fn validate(files: &[(PathBuf, String)], options: &Options<'_>) -> (usize, V
                 check: "schema",
                 file: path.clone(),
                 line: e.line,
+                column: None,
                 message: match &e.key {
                     Some(key) => format!("{key}: {}", e.message),
                     None => e.message.clone(),
@@ -188,6 +192,7 @@ pub fn validate(files: &[(PathBuf, String)], options: &Options<'_>) -> (usize, V
                         check: if kind == "id" { "id" } else { "name" },
                         file: path.to_path_buf(),
                         line: None,
+                        column: None,
                         message: format!(
                             "rule {kind} {value:?} is also used by {}",
                             others.join(", ")
@@ -210,6 +215,7 @@ pub fn validate(files: &[(PathBuf, String)], options: &Options<'_>) -> (usize, V
                 check: "lock",
                 file: PathBuf::new(),
                 line: None,
+                column: None,
                 message: format!(
                     "{} locked rules are not among the rules checked (first: {first:?}); deprecate rules \
                      rather than delete them",
@@ -239,6 +245,7 @@ impl Checker<'_> {
             check,
             file: self.path.to_path_buf(),
             line: key.and_then(|k| key_line(self.text, k)),
+            column: None,
             message,
         });
     }
@@ -296,6 +303,7 @@ impl Checker<'_> {
                 check: "fields",
                 file: self.path.to_path_buf(),
                 line,
+                column: None,
                 message: format!(
                     "field {field} occurs in none of the {matched} sample events of the rule's log source \
                      (a typo, or a field its logs lack; set query_schema_validation = false to skip)"
@@ -585,6 +593,7 @@ impl Checker<'_> {
                     check: "attack",
                     file: self.path.to_path_buf(),
                     line,
+                    column: None,
                     message,
                 });
             }
@@ -779,6 +788,7 @@ impl Checker<'_> {
                 check: "tests",
                 file: self.path.to_path_buf(),
                 line,
+                column: None,
                 message,
             });
         }

@@ -162,3 +162,17 @@ fn misspelt_suppression_unit_and_missing_fields_strategy_name_file_line_and_key(
     );
     assert!(err.message.contains("doNotSuppress"), "{err}");
 }
+
+#[test]
+fn a_bad_sigma_condition_is_located_at_its_token_in_each_document() {
+    use secops_rules::sigma::{parse_file, Placeholders};
+    let text = "title: Fine\nlogsource:\n  product: linux\ndetection:\n  a:\n    x: 1\n  condition: a\n\
+                ---\n# the second document\ntitle: Broken\nlogsource:\n  product: linux\ndetection:\n  \
+                sel:\n    x: 1\n  condition: \"sel or (other\"\n";
+    let err = parse_file(Path::new("two.yml"), text, &Placeholders::new()).unwrap_err();
+    assert_eq!(err.document, Some(2));
+    assert_eq!(err.key.as_deref(), Some("detection.condition"));
+    assert_eq!((err.line, err.column), (Some(16), Some(23)), "{err}");
+    let line = text.lines().nth(15).unwrap();
+    assert_eq!(&line[22..27], "other");
+}

@@ -10,7 +10,9 @@
 //!
 //! Identifiers are resolved while parsing: a [`Condition`] refers to search identifiers by index, and
 //! `x of pattern` lists the identifiers the pattern matched (identifiers starting with `_` only when the
-//! pattern does too; `them` never includes them).
+//! pattern does too; `them` never includes them). Errors carry the byte span of the token at fault.
+
+use crate::Span;
 
 /// A parsed condition over a rule's search identifiers (indices into its list).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,58 +30,87 @@ enum Token {
     Word(String),
 }
 
+/// Why a condition does not parse, and where in its text (a byte span; at the end for what is
+/// missing).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ConditionError {
+    pub message: String,
+    pub span: Span,
+}
+
 /// Parses `text` against the rule's identifiers.
-pub fn parse(text: &str, identifiers: &[String]) -> Result<Condition, String> {
-    if text.contains('|') {
-        return Err(format!(
-            "condition {text:?} uses a legacy aggregation ('| count() by ...'); \
-             Sigma 2 expresses it as a correlation rule"
-        ));
+pub fn parse(text: &str, identifiers: &[String]) -> Result<Condition, ConditionError> {
+    if let Some(bar) = text.find('|') {
+        return Err(ConditionError {
+            message: format!(
+                "condition {text:?} uses a legacy aggregation ('| count() by ...'); \
+                 Sigma 2 expresses it as a correlation rule"
+            ),
+            span: Span::new(bar, text.len()),
+        });
     }
     let tokens = tokenize(text)?;
     let mut parser = Parser {
         tokens,
         position: 0,
         identifiers,
+        end: text.len(),
     };
     let condition = parser.or_expr()?;
     match parser.tokens.get(parser.position) {
         None => Ok(condition),
-        Some(token) => Err(format!(
-            "condition {text:?}: unexpected {} after a complete expression",
-            describe(token)
-        )),
+        Some((token, span)) => Err(ConditionError {
+            message: format!(
+                "condition {text:?}: unexpected {} after a complete expression",
+                describe(token)
+            ),
+            span: *span,
+        }),
     }
 }
 
-fn tokenize(text: &str) -> Result<Vec<Token>, String> {
+fn tokenize(text: &str) -> Result<Vec<(Token, Span)>, ConditionError> {
     let mut tokens = Vec::new();
     let mut word = String::new();
-    for c in text.chars() {
+    let mut word_start = 0;
+    for (at, c) in text.char_indices() {
         match c {
             '(' | ')' | ' ' | '\t' | '\n' | '\r' => {
                 if !word.is_empty() {
-                    tokens.push(Token::Word(std::mem::take(&mut word)));
+                    tokens.push((
+                        Token::Word(std::mem::take(&mut word)),
+                        Span::new(word_start, at),
+                    ));
                 }
                 match c {
-                    '(' => tokens.push(Token::Open),
-                    ')' => tokens.push(Token::Close),
+                    '(' => tokens.push((Token::Open, Span::new(at, at + 1))),
+                    ')' => tokens.push((Token::Close, Span::new(at, at + 1))),
                     _ => {}
                 }
             }
-            c if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '*' | '.') => word.push(c),
+            c if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '*' | '.') => {
+                if word.is_empty() {
+                    word_start = at;
+                }
+                word.push(c);
+            }
             other => {
-                return Err(format!(
-                    "condition {text:?}: unexpected character {other:?}"
-                ))
+                return Err(ConditionError {
+                    message: format!("condition {text:?}: unexpected character {other:?}"),
+                    span: Span::new(at, at + other.len_utf8()),
+                })
             }
         }
     }
     if !word.is_empty() {
-        tokens.push(Token::Word(word));
+        tokens.push((Token::Word(word), Span::new(word_start, text.len())));
     }
     if tokens.is_empty() {
-        return Err("the condition is empty".into());
+        return Err(ConditionError {
+            message: "the condition is empty".into(),
+            span: Span::new(0, text.len()),
+        });
     }
     Ok(tokens)
 }
@@ -93,20 +124,36 @@ fn describe(token: &Token) -> String {
 }
 
 struct Parser<'a> {
-    tokens: Vec<Token>,
+    tokens: Vec<(Token, Span)>,
     position: usize,
     identifiers: &'a [String],
+    /// The text's length: where errors about what is missing point.
+    end: usize,
 }
 
 impl Parser<'_> {
     fn peek_word(&self) -> Option<&str> {
         match self.tokens.get(self.position) {
-            Some(Token::Word(w)) => Some(w.as_str()),
+            Some((Token::Word(w), _)) => Some(w.as_str()),
             _ => None,
         }
     }
 
-    fn or_expr(&mut self) -> Result<Condition, String> {
+    /// The span of the token at `position`, or the end of the text.
+    fn span_at(&self, position: usize) -> Span {
+        self.tokens
+            .get(position)
+            .map_or(Span::new(self.end, self.end), |(_, span)| *span)
+    }
+
+    fn error(&self, position: usize, message: impl Into<String>) -> ConditionError {
+        ConditionError {
+            message: message.into(),
+            span: self.span_at(position),
+        }
+    }
+
+    fn or_expr(&mut self) -> Result<Condition, ConditionError> {
         let mut items = vec![self.and_expr()?];
         while self.peek_word() == Some("or") {
             self.position += 1;
@@ -119,7 +166,7 @@ impl Parser<'_> {
         })
     }
 
-    fn and_expr(&mut self) -> Result<Condition, String> {
+    fn and_expr(&mut self) -> Result<Condition, ConditionError> {
         let mut items = vec![self.not_expr()?];
         while self.peek_word() == Some("and") {
             self.position += 1;
@@ -132,7 +179,7 @@ impl Parser<'_> {
         })
     }
 
-    fn not_expr(&mut self) -> Result<Condition, String> {
+    fn not_expr(&mut self) -> Result<Condition, ConditionError> {
         if self.peek_word() == Some("not") {
             self.position += 1;
             return Ok(Condition::Not(Box::new(self.not_expr()?)));
@@ -140,40 +187,52 @@ impl Parser<'_> {
         self.primary()
     }
 
-    fn primary(&mut self) -> Result<Condition, String> {
-        let token = self
-            .tokens
-            .get(self.position)
-            .cloned()
-            .ok_or("the condition ends where an identifier, 'not' or '(' should follow")?;
+    fn primary(&mut self) -> Result<Condition, ConditionError> {
+        let here = self.position;
+        let (token, _) = self.tokens.get(here).cloned().ok_or_else(|| {
+            self.error(
+                here,
+                "the condition ends where an identifier, 'not' or '(' should follow",
+            )
+        })?;
         self.position += 1;
         match token {
             Token::Open => {
                 let inner = self.or_expr()?;
                 match self.tokens.get(self.position) {
-                    Some(Token::Close) => {
+                    Some((Token::Close, _)) => {
                         self.position += 1;
                         Ok(inner)
                     }
-                    _ => Err("a '(' is not closed".into()),
+                    _ => Err(self.error(here, "a '(' is not closed")),
                 }
             }
-            Token::Close => Err("unexpected ')'".into()),
+            Token::Close => Err(self.error(here, "unexpected ')'")),
             Token::Word(word) => match word.as_str() {
-                "and" | "or" | "of" | "them" => Err(format!(
-                    "unexpected '{word}' where an identifier, 'not' or '(' should be"
+                "and" | "or" | "of" | "them" => Err(self.error(
+                    here,
+                    format!("unexpected '{word}' where an identifier, 'not' or '(' should be"),
                 )),
-                "near" => Err("'near' (legacy temporal proximity) is not supported; \
-                     Sigma 2 expresses it as a temporal correlation rule"
-                    .into()),
+                "near" => Err(self.error(
+                    here,
+                    "'near' (legacy temporal proximity) is not supported; \
+                     Sigma 2 expresses it as a temporal correlation rule",
+                )),
                 "1" | "any" | "all" if self.peek_word() == Some("of") => {
                     self.position += 1;
                     let target = match self.tokens.get(self.position) {
-                        Some(Token::Word(w)) => w.clone(),
-                        _ => return Err(format!("'{word} of' needs a pattern or 'them'")),
+                        Some((Token::Word(w), _)) => w.clone(),
+                        _ => {
+                            return Err(self.error(
+                                self.position,
+                                format!("'{word} of' needs a pattern or 'them'"),
+                            ))
+                        }
                     };
                     self.position += 1;
-                    let matched = self.matching(&target)?;
+                    let matched = self
+                        .matching(&target)
+                        .map_err(|message| self.error(self.position - 1, message))?;
                     let items = matched
                         .into_iter()
                         .map(Condition::Ident)
@@ -186,8 +245,9 @@ impl Parser<'_> {
                 }
                 name => match self.identifiers.iter().position(|i| i == name) {
                     Some(index) => Ok(Condition::Ident(index)),
-                    None => Err(format!(
-                        "the condition names '{name}', which is not a search identifier"
+                    None => Err(self.error(
+                        here,
+                        format!("the condition names '{name}', which is not a search identifier"),
                     )),
                 },
             },
@@ -310,7 +370,23 @@ mod tests {
             ("", "empty"),
         ] {
             let error = parse(text, &ids).unwrap_err();
-            assert!(error.contains(needle), "{text:?}: {error}");
+            assert!(error.message.contains(needle), "{text:?}: {error}");
         }
+    }
+
+    #[test]
+    fn errors_point_at_the_token_at_fault() {
+        let ids = ids(&["selection", "filter"]);
+        let at = |text: &str| -> String {
+            let e = parse(text, &ids).unwrap_err();
+            text[e.span.start..e.span.end].to_string()
+        };
+        assert_eq!(at("selection and not missing"), "missing");
+        assert_eq!(at("selection or (filter"), "(");
+        assert_eq!(at("selection ) filter"), ")");
+        assert_eq!(at("1 of nomatch_*"), "nomatch_*");
+        assert_eq!(at("selection and ä"), "ä");
+        let e = parse("selection and", &ids).unwrap_err();
+        assert_eq!(e.span, Span::new(13, 13));
     }
 }

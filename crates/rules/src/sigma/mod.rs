@@ -29,6 +29,9 @@ pub struct SigmaError {
     pub document: Option<usize>,
     /// Where in the document (`detection.selection.Image|endswith`).
     pub key: Option<String>,
+    /// 1-based line and column in the file, where known (the token at fault in a condition).
+    pub line: Option<usize>,
+    pub column: Option<usize>,
     pub message: String,
 }
 
@@ -39,6 +42,8 @@ impl SigmaError {
             file: file.to_path_buf(),
             document: None,
             key: None,
+            line: None,
+            column: None,
             message,
         }
     }
@@ -212,7 +217,8 @@ pub fn parse_file(
     text: &str,
     placeholders: &Placeholders,
 ) -> Result<Vec<SigmaDocument>, SigmaError> {
-    let documents = yaml::parse_documents(text).map_err(|m| SigmaError::of_file(path, m))?;
+    let documents =
+        yaml::parse_documents(text).map_err(|e| SigmaError::of_file(path, e.to_string()))?;
     if documents.is_empty() {
         return Err(SigmaError::of_file(
             path,
@@ -223,16 +229,66 @@ pub fn parse_file(
     let mut out = Vec::with_capacity(documents.len());
     for (index, document) in documents.iter().enumerate() {
         let number = several.then_some(index + 1);
-        let parsed =
-            parse_document(path, document, placeholders).map_err(|(key, message)| SigmaError {
+        let parsed = parse_document(path, document, placeholders).map_err(|(key, message)| {
+            let (line, column) = if key.as_deref() == Some("detection.condition") {
+                condition_position(text, index, document).unzip()
+            } else {
+                (None, None)
+            };
+            SigmaError {
                 file: path.to_path_buf(),
                 document: number,
                 key,
+                line,
+                column,
                 message,
-            })?;
+            }
+        })?;
         out.push(parsed);
     }
     Ok(out)
+}
+
+/// Where in the file the token at fault in document `index`'s condition stands (1-based line and
+/// column), when the condition is a one-line scalar after `condition:`.
+fn condition_position(text: &str, index: usize, document: &Yaml) -> Option<(usize, usize)> {
+    let condition = document.get("detection")?.get("condition")?.as_str()?;
+    let identifiers: Vec<String> = match document.get("detection")? {
+        Yaml::Map(entries) => entries
+            .iter()
+            .filter(|(k, _)| k != "condition")
+            .map(|(k, _)| k.clone())
+            .collect(),
+        _ => return None,
+    };
+    let error = condition::parse(condition, &identifiers).err()?;
+    // The document's lines: documents are separated by `---` lines.
+    let mut document_number = 0;
+    let mut seen_content = false;
+    for (number, line) in text.lines().enumerate() {
+        if line.trim_end() == "---" {
+            if seen_content {
+                document_number += 1;
+            }
+            continue;
+        }
+        seen_content |= !line.trim().is_empty() && !line.trim_start().starts_with('#');
+        if document_number != index || !line.starts_with([' ', '\t']) {
+            continue;
+        }
+        let Some(value) = line.trim_start().strip_prefix("condition:") else {
+            continue;
+        };
+        let value_start = line.len() - value.trim_start().len();
+        let quoted = value.trim_start().starts_with(['\'', '"']);
+        let start = value_start + usize::from(quoted);
+        if !line[start..].starts_with(condition) {
+            return Some((number + 1, value_start + 1));
+        }
+        let column = line[..start + error.span.start].chars().count() + 1;
+        return Some((number + 1, column));
+    }
+    None
 }
 
 type DocError = (Option<String>, String);
@@ -330,6 +386,8 @@ pub fn rule_from_detection(
         file: path.to_path_buf(),
         document: None,
         key,
+        line: None,
+        column: None,
         message,
     })
 }
@@ -387,12 +445,12 @@ fn parse_detection(
         }
     }
     let condition = match condition_text {
-        Some(Yaml::Str(text)) => condition::parse(text, &identifiers),
+        Some(Yaml::Str(text)) => condition::parse(text, &identifiers).map_err(|e| e.message),
         // A list of conditions is their OR.
         Some(Yaml::Seq(items)) if !items.is_empty() => items
             .iter()
             .map(|item| match item {
-                Yaml::Str(text) => condition::parse(text, &identifiers),
+                Yaml::Str(text) => condition::parse(text, &identifiers).map_err(|e| e.message),
                 other => Err(format!("a condition is {}", other.kind())),
             })
             .collect::<Result<Vec<_>, _>>()
@@ -413,7 +471,7 @@ fn parse_search(value: &Yaml, placeholders: &Placeholders, key: &str) -> Result<
             .iter()
             .map(|(field, value)| {
                 let key = format!("{key}.{field}");
-                Item::parse(Some(field), value, placeholders).map_err(at(&key))
+                Item::parse(Some(field), value, placeholders).map_err(|e| at(&key)(e.0))
             })
             .collect()
     };
@@ -435,15 +493,15 @@ fn parse_search(value: &Yaml, placeholders: &Placeholders, key: &str) -> Result<
                 }
             }
             if !keywords.is_empty() {
-                let item =
-                    Item::parse(None, &Yaml::Seq(keywords), placeholders).map_err(at(key))?;
+                let item = Item::parse(None, &Yaml::Seq(keywords), placeholders)
+                    .map_err(|e| at(key)(e.0))?;
                 groups.push(vec![item]);
             }
             groups
         }
         scalar @ (Yaml::Str(_) | Yaml::Int(_) | Yaml::Float(_) | Yaml::Bool(_)) => {
             vec![vec![
-                Item::parse(None, scalar, placeholders).map_err(at(key))?
+                Item::parse(None, scalar, placeholders).map_err(|e| at(key)(e.0))?
             ]]
         }
         Yaml::Null => return Err((Some(key.to_string()), "empty (null)".into())),
@@ -518,6 +576,8 @@ pub fn correlation_from_yaml(
             file: path.to_path_buf(),
             document: None,
             key,
+            line: None,
+            column: None,
             message,
         }
     })

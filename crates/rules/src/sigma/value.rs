@@ -122,13 +122,23 @@ struct Modifiers {
 /// Most variants one value may expand to (`windash` over many dashes grows as 5^n).
 const MAX_VARIANTS: usize = 1024;
 
+/// Why a detection item cannot be read: a modifier unknown or misplaced, a value its modifiers cannot
+/// take, a placeholder missing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ItemError(pub String);
+
 impl Item {
     /// Builds an item from a detection key (`Field|mod|mod`, or `None` for a keyword list) and its value.
     pub fn parse(
         key: Option<&str>,
         value: &Yaml,
         placeholders: &Placeholders,
-    ) -> Result<Item, String> {
+    ) -> Result<Item, ItemError> {
+        Item::build(key, value, placeholders).map_err(ItemError)
+    }
+
+    fn build(key: Option<&str>, value: &Yaml, placeholders: &Placeholders) -> Result<Item, String> {
         let (field, modifiers) = match key {
             Some(key) => {
                 let mut parts = key.split('|');

@@ -58,13 +58,20 @@ impl Yaml {
     }
 }
 
+/// Why a file is not YAML we read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum YamlError {
+    #[error("file is {0} bytes; rule files over {MAX_FILE_BYTES} bytes are refused")]
+    TooLarge(usize),
+    /// Not YAML, or over a budget: the parser's message names the problem, its line and column.
+    #[error("{0}")]
+    Syntax(String),
+}
+
 /// Parses every document of a file (`---` separated), within budgets.
-pub fn parse_documents(text: &str) -> Result<Vec<Yaml>, String> {
+pub fn parse_documents(text: &str) -> Result<Vec<Yaml>, YamlError> {
     if text.len() > MAX_FILE_BYTES {
-        return Err(format!(
-            "file is {} bytes; rule files over {MAX_FILE_BYTES} bytes are refused",
-            text.len()
-        ));
+        return Err(YamlError::TooLarge(text.len()));
     }
     let mut budget = serde_saphyr::Budget::default();
     budget.max_events = 200_000;
@@ -79,7 +86,7 @@ pub fn parse_documents(text: &str) -> Result<Vec<Yaml>, String> {
     serde_saphyr::from_multiple_with_options::<Yaml>(text, options).map_err(|e| {
         // The error's first line names the problem and its line and column.
         let message = e.to_string();
-        message.lines().next().unwrap_or("invalid YAML").to_string()
+        YamlError::Syntax(message.lines().next().unwrap_or("invalid YAML").to_string())
     })
 }
 

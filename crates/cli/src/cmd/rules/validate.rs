@@ -147,8 +147,13 @@ fn sarif(findings: &[Finding]) -> serde_json::Value {
             let mut location = serde_json::json!({
                 "artifactLocation": {"uri": f.file.to_string_lossy().replace('\\', "/")}
             });
-            if let Some(line) = f.line {
-                location["region"] = serde_json::json!({"startLine": line});
+            match (f.line, f.column) {
+                (Some(line), Some(column)) => {
+                    location["region"] =
+                        serde_json::json!({"startLine": line, "startColumn": column});
+                }
+                (Some(line), None) => location["region"] = serde_json::json!({"startLine": line}),
+                _ => {}
             }
             let mut result = serde_json::json!({
                 "ruleId": f.check,
