@@ -115,7 +115,7 @@ fn indicator(source: &str, object: &Value, location: &str, import: &mut Import) 
         import.reject(location, "an indicator without a pattern");
         return;
     };
-    let atoms = match parse(pattern).and_then(|p| atoms(&p)) {
+    let atoms = match parse(pattern).and_then(|p| Ok(atoms(&p)?)) {
         Ok(atoms) => atoms,
         Err(reason) => {
             import.reject(location, format!("pattern {pattern:?}: {reason}"));
@@ -220,108 +220,120 @@ enum Token {
     Number(String),
 }
 
-fn lex(pattern: &str) -> Result<Vec<Token>, String> {
+fn lex(pattern: &str) -> Result<(Vec<Token>, Vec<usize>), PatternError> {
     let chars: Vec<char> = pattern.chars().collect();
     let mut tokens = Vec::new();
+    let mut offsets = Vec::new();
     let mut i = 0;
     while i < chars.len() {
-        let c = chars[i];
-        match c {
-            c if c.is_whitespace() => i += 1,
-            '(' => {
-                tokens.push(Token::Open);
-                i += 1
-            }
-            ')' => {
-                tokens.push(Token::Close);
-                i += 1
-            }
-            '[' => {
-                tokens.push(Token::LBracket);
-                i += 1
-            }
-            // Separates the values of IN (...).
-            ',' => {
-                tokens.push(Token::Word(",".into()));
-                i += 1
-            }
-            ']' => {
-                tokens.push(Token::RBracket);
-                i += 1
-            }
-            '=' | '!' | '<' | '>' => {
-                let two = chars.get(i + 1) == Some(&'=');
-                let op: String = chars[i..i + 1 + usize::from(two)].iter().collect();
-                if op == "!" {
-                    return Err("'!' without '='".into());
-                }
-                tokens.push(Token::Op(op));
-                i += 1 + usize::from(two);
-            }
-            '\'' => {
-                let (s, next) = quoted(&chars, i)?;
-                tokens.push(Token::Str(s));
-                i = next;
-            }
-            // t'...', h'...', b'...' literals.
-            't' | 'h' | 'b' if chars.get(i + 1) == Some(&'\'') => {
-                let (s, next) = quoted(&chars, i + 1)?;
-                tokens.push(Token::Str(s));
-                i = next;
-            }
-            c if c.is_ascii_digit() || c == '-' => {
-                let start = i;
-                while i < chars.len()
-                    && (chars[i].is_ascii_digit() || matches!(chars[i], '.' | '-'))
-                {
-                    i += 1;
-                }
-                tokens.push(Token::Number(chars[start..i].iter().collect()));
-            }
-            c if c.is_ascii_alphabetic() || c == '_' => {
-                let start = i;
-                while i < chars.len()
-                    && (chars[i].is_ascii_alphanumeric() || matches!(chars[i], '_' | '-'))
-                {
-                    i += 1;
-                }
-                if chars.get(i) == Some(&':') {
-                    // An object path: type:property, with .name, .'quoted name' and [index] steps.
-                    i += 1;
-                    while i < chars.len() {
-                        match chars[i] {
-                            '\'' => i = quoted(&chars, i)?.1,
-                            '[' => {
-                                while i < chars.len() && chars[i] != ']' {
-                                    i += 1;
-                                }
-                                if i == chars.len() {
-                                    return Err("an index '[' is not closed".into());
-                                }
-                                i += 1;
-                            }
-                            c if c.is_ascii_alphanumeric()
-                                || matches!(c, '_' | '-' | '.' | '*') =>
-                            {
-                                i += 1
-                            }
-                            _ => break,
-                        }
-                    }
-                    tokens.push(Token::Path(chars[start..i].iter().collect()));
-                } else {
-                    tokens.push(Token::Word(
-                        chars[start..i]
-                            .iter()
-                            .collect::<String>()
-                            .to_ascii_uppercase(),
-                    ));
-                }
-            }
-            other => return Err(format!("unexpected {other:?}")),
+        let (start, before) = (i, tokens.len());
+        lex_one(&chars, &mut i, &mut tokens).map_err(|message| PatternError {
+            message: format!("cannot read the pattern: {message}"),
+            offset: Some(start),
+        })?;
+        if tokens.len() > before {
+            offsets.push(start);
         }
     }
-    Ok(tokens)
+    Ok((tokens, offsets))
+}
+
+/// Reads the token (or white space) at `*at` and moves past it.
+fn lex_one(chars: &[char], at: &mut usize, tokens: &mut Vec<Token>) -> Result<(), String> {
+    let mut i = *at;
+    let c = chars[i];
+    match c {
+        c if c.is_whitespace() => i += 1,
+        '(' => {
+            tokens.push(Token::Open);
+            i += 1
+        }
+        ')' => {
+            tokens.push(Token::Close);
+            i += 1
+        }
+        '[' => {
+            tokens.push(Token::LBracket);
+            i += 1
+        }
+        // Separates the values of IN (...).
+        ',' => {
+            tokens.push(Token::Word(",".into()));
+            i += 1
+        }
+        ']' => {
+            tokens.push(Token::RBracket);
+            i += 1
+        }
+        '=' | '!' | '<' | '>' => {
+            let two = chars.get(i + 1) == Some(&'=');
+            let op: String = chars[i..i + 1 + usize::from(two)].iter().collect();
+            if op == "!" {
+                return Err("'!' without '='".into());
+            }
+            tokens.push(Token::Op(op));
+            i += 1 + usize::from(two);
+        }
+        '\'' => {
+            let (s, next) = quoted(&chars, i)?;
+            tokens.push(Token::Str(s));
+            i = next;
+        }
+        // t'...', h'...', b'...' literals.
+        't' | 'h' | 'b' if chars.get(i + 1) == Some(&'\'') => {
+            let (s, next) = quoted(&chars, i + 1)?;
+            tokens.push(Token::Str(s));
+            i = next;
+        }
+        c if c.is_ascii_digit() || c == '-' => {
+            let start = i;
+            while i < chars.len() && (chars[i].is_ascii_digit() || matches!(chars[i], '.' | '-')) {
+                i += 1;
+            }
+            tokens.push(Token::Number(chars[start..i].iter().collect()));
+        }
+        c if c.is_ascii_alphabetic() || c == '_' => {
+            let start = i;
+            while i < chars.len()
+                && (chars[i].is_ascii_alphanumeric() || matches!(chars[i], '_' | '-'))
+            {
+                i += 1;
+            }
+            if chars.get(i) == Some(&':') {
+                // An object path: type:property, with .name, .'quoted name' and [index] steps.
+                i += 1;
+                while i < chars.len() {
+                    match chars[i] {
+                        '\'' => i = quoted(&chars, i)?.1,
+                        '[' => {
+                            while i < chars.len() && chars[i] != ']' {
+                                i += 1;
+                            }
+                            if i == chars.len() {
+                                return Err("an index '[' is not closed".into());
+                            }
+                            i += 1;
+                        }
+                        c if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '*') => {
+                            i += 1
+                        }
+                        _ => break,
+                    }
+                }
+                tokens.push(Token::Path(chars[start..i].iter().collect()));
+            } else {
+                tokens.push(Token::Word(
+                    chars[start..i]
+                        .iter()
+                        .collect::<String>()
+                        .to_ascii_uppercase(),
+                ));
+            }
+        }
+        other => return Err(format!("unexpected {other:?}")),
+    }
+    *at = i;
+    Ok(())
 }
 
 /// A single-quoted string from `start` (the quote): its value (`\'` and `\\` unescaped) and the index
@@ -569,15 +581,51 @@ impl Parser {
     }
 }
 
-fn parse(pattern: &str) -> Result<Pattern, String> {
-    let tokens = lex(pattern).map_err(|e| format!("cannot read the pattern: {e}"))?;
+/// Why a pattern does not parse, and the character (0-based) where reading stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PatternError {
+    message: String,
+    offset: Option<usize>,
+}
+
+impl std::fmt::Display for PatternError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)?;
+        match self.offset {
+            Some(at) => write!(f, " (at character {})", at + 1),
+            None => Ok(()),
+        }
+    }
+}
+
+impl From<String> for PatternError {
+    /// A pattern that parses but is not a value lookup: no position.
+    fn from(message: String) -> Self {
+        PatternError {
+            message,
+            offset: None,
+        }
+    }
+}
+
+fn parse(pattern: &str) -> Result<Pattern, PatternError> {
+    let (tokens, offsets) = lex(pattern)?;
+    let end = pattern.chars().count();
     let mut parser = Parser { tokens, at: 0 };
-    let pattern = parser.pattern()?;
+    // A parser error is about the last token read (or the end, when the pattern stops short).
+    let stopped = |at: usize| Some(offsets.get(at.saturating_sub(1)).copied().unwrap_or(end));
+    let pattern = parser.pattern().map_err(|message| PatternError {
+        message,
+        offset: stopped(parser.at),
+    })?;
     if parser.at < parser.tokens.len() {
-        return Err(format!(
-            "unexpected {:?} after the pattern",
-            parser.tokens[parser.at]
-        ));
+        return Err(PatternError {
+            message: format!(
+                "unexpected {:?} after the pattern",
+                parser.tokens[parser.at]
+            ),
+            offset: offsets.get(parser.at).copied(),
+        });
     }
     Ok(pattern)
 }
@@ -725,7 +773,22 @@ mod tests {
     use super::*;
 
     fn atoms_of(p: &str) -> Result<Vec<(String, String)>, String> {
-        parse(p).and_then(|p| atoms(&p))
+        parse(p).map_err(|e| e.to_string()).and_then(|p| atoms(&p))
+    }
+
+    #[test]
+    fn pattern_errors_say_where_reading_stopped() {
+        let offset = |p: &str| parse(p).unwrap_err().offset;
+        // A lexing error: at the character.
+        assert_eq!(offset("[ipv4-addr:value ! '1.2.3.4']"), Some(17));
+        // An unclosed string: at its opening quote.
+        assert_eq!(offset("[ipv4-addr:value = '1.2.3.4]"), Some(19));
+        // A token where another was expected: at that token.
+        assert_eq!(offset("[ipv4-addr:value = '1.2.3.4' )"), Some(29));
+        // The pattern stops short: at its end.
+        assert_eq!(offset("[ipv4-addr:value = '1.2.3.4'"), Some(28));
+        let e = parse("[ipv4-addr:value = '1.2.3.4' )").unwrap_err();
+        assert!(e.to_string().ends_with("(at character 30)"), "{e}");
     }
 
     #[test]
