@@ -275,13 +275,13 @@ fn lex_one(chars: &[char], at: &mut usize, tokens: &mut Vec<Token>) -> Result<()
             i += 1 + usize::from(two);
         }
         '\'' => {
-            let (s, next) = quoted(&chars, i)?;
+            let (s, next) = quoted(chars, i)?;
             tokens.push(Token::Str(s));
             i = next;
         }
         // t'...', h'...', b'...' literals.
         't' | 'h' | 'b' if chars.get(i + 1) == Some(&'\'') => {
-            let (s, next) = quoted(&chars, i + 1)?;
+            let (s, next) = quoted(chars, i + 1)?;
             tokens.push(Token::Str(s));
             i = next;
         }
@@ -304,7 +304,7 @@ fn lex_one(chars: &[char], at: &mut usize, tokens: &mut Vec<Token>) -> Result<()
                 i += 1;
                 while i < chars.len() {
                     match chars[i] {
-                        '\'' => i = quoted(&chars, i)?.1,
+                        '\'' => i = quoted(chars, i)?.1,
                         '[' => {
                             while i < chars.len() && chars[i] != ']' {
                                 i += 1;
