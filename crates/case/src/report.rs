@@ -78,11 +78,9 @@ impl CaseFile {
     }
 }
 
-/// UTC to the second.
+/// UTC to the second, as printed documents lay it out.
 fn time(nanos: i64) -> String {
-    chrono::DateTime::from_timestamp(nanos.div_euclid(1_000_000_000), 0)
-        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-        .unwrap_or_else(|| nanos.to_string())
+    secops_event::Timestamp::from_unix_nanos(nanos).to_printable()
 }
 
 fn opt_time(nanos: Option<i64>) -> String {

@@ -73,3 +73,8 @@ pub fn clip(text: &str, width: usize) -> String {
     clipped.push('…');
     clipped
 }
+
+/// A time (UTC nanoseconds) to the second, as analysts read times in tables.
+pub fn time(nanos: i64) -> String {
+    secops_event::Timestamp::from_unix_nanos(nanos).to_seconds()
+}

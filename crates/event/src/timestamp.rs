@@ -88,6 +88,19 @@ impl Timestamp {
         self.to_datetime()
             .to_rfc3339_opts(SecondsFormat::AutoSi, true)
     }
+
+    /// To the second, the one form people read times in (tables, listings, exports):
+    /// `2024-05-14T09:21:13Z`.
+    pub fn to_seconds(self) -> String {
+        self.to_datetime().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    }
+
+    /// The same instant laid out for printed documents (case reports): `2024-05-14 09:21:13 UTC`.
+    pub fn to_printable(self) -> String {
+        self.to_datetime()
+            .format("%Y-%m-%d %H:%M:%S UTC")
+            .to_string()
+    }
 }
 
 impl fmt::Display for Timestamp {

@@ -347,7 +347,10 @@ pub fn export(indicators: &[Indicator]) -> String {
     let mut out = String::from(
         "kind,value,confidence,tlp,first_seen,last_seen,valid_until,source,tags,description\n",
     );
-    let time = |t: Option<i64>| t.map(crate::format_time).unwrap_or_default();
+    let time = |t: Option<i64>| {
+        t.map(|t| secops_event::Timestamp::from_unix_nanos(t).to_seconds())
+            .unwrap_or_default()
+    };
     for i in indicators {
         let row = [
             i.kind.as_str().to_string(),

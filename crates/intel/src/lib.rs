@@ -183,14 +183,6 @@ pub fn detect(path: &Path, text: Option<&str>) -> Format {
     }
 }
 
-/// The current time in UTC nanoseconds.
-pub fn now_nanos() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 /// RFC 3339 (or a bare date) as UTC nanoseconds.
 pub fn parse_time(text: &str) -> Option<i64> {
     let text = text.trim();
@@ -207,13 +199,6 @@ pub fn parse_time(text: &str) -> Option<i64> {
         .and_hms_opt(0, 0, 0)?
         .and_utc()
         .timestamp_nanos_opt()
-}
-
-/// A time for people and files (RFC 3339, seconds).
-pub fn format_time(nanos: i64) -> String {
-    chrono::DateTime::from_timestamp(nanos.div_euclid(1_000_000_000), 0)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_default()
 }
 
 /// TLP 2.0 names from MISP tags, STIX marking ids and plain words; TLP 1.0 white is clear.
@@ -297,7 +282,7 @@ pub fn import_text(
     format: Format,
     csv: &csv::Mapping,
 ) -> Result<Import, IntelError> {
-    let now = now_nanos();
+    let now = secops_event::Timestamp::now().unix_nanos();
     let mut import = match format {
         Format::Stix => stix::import(source, text)?,
         Format::Misp | Format::MispFeed => misp::import_event_text(source, text)?,

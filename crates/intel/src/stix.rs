@@ -694,7 +694,7 @@ pub fn export(indicators: &[Indicator]) -> Value {
                 Kind::Email => "email-addr:value",
             };
             let escaped = i.value.replace('\\', "\\\\").replace('\'', "\\'");
-            let created = crate::format_time(i.imported_at);
+            let created = secops_event::Timestamp::from_unix_nanos(i.imported_at).to_seconds();
             let mut o = json!({
                 "type": "indicator",
                 "spec_version": "2.1",
@@ -703,14 +703,14 @@ pub fn export(indicators: &[Indicator]) -> Value {
                 "modified": created,
                 "pattern": format!("[{path} = '{escaped}']"),
                 "pattern_type": "stix",
-                "valid_from": crate::format_time(i.first_seen.unwrap_or(i.imported_at)),
+                "valid_from": secops_event::Timestamp::from_unix_nanos(i.first_seen.unwrap_or(i.imported_at)).to_seconds(),
                 "indicator_types": ["malicious-activity"],
             });
             if let Some(c) = i.confidence {
                 o["confidence"] = json!(c);
             }
             if let Some(v) = i.valid_until {
-                o["valid_until"] = json!(crate::format_time(v));
+                o["valid_until"] = json!(secops_event::Timestamp::from_unix_nanos(v).to_seconds());
             }
             if !i.description.is_empty() {
                 o["description"] = json!(i.description);
@@ -731,7 +731,7 @@ pub fn export(indicators: &[Indicator]) -> Value {
         .collect();
     json!({
         "type": "bundle",
-        "id": format!("bundle--{}", uuid_from(&objects.len().to_string(), &crate::now_nanos().to_string())),
+        "id": format!("bundle--{}", uuid_from(&objects.len().to_string(), &secops_event::Timestamp::now().unix_nanos().to_string())),
         "objects": objects,
     })
 }

@@ -119,7 +119,10 @@ fn enrichment(e: &secops_detect::Enrichment) -> Json {
         ("indicator.last_seen", i.last_seen),
     ] {
         if let Some(t) = time {
-            doc.insert(key.into(), json!(secops_intel::format_time(t)));
+            doc.insert(
+                key.into(),
+                json!(secops_event::Timestamp::from_unix_nanos(t).to_seconds()),
+            );
         }
     }
     Json::Object(doc)

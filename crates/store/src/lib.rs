@@ -103,7 +103,10 @@ impl Store {
 
     /// A store over a backend opened by the caller; migrates it.
     pub fn with_backend(mut backend: Box<dyn Backend>) -> Result<Store, StoreError> {
-        migrate::migrate(backend.as_mut(), now_nanos())?;
+        migrate::migrate(
+            backend.as_mut(),
+            secops_event::Timestamp::now().unix_nanos(),
+        )?;
         Ok(Store { backend })
     }
 
@@ -151,8 +154,6 @@ fn split_schema(target: &str) -> (String, String) {
     (url, schema)
 }
 
-/// The current time in UTC nanoseconds (for records the caller does not time).
-pub use secops_intel::now_nanos;
 
 #[cfg(test)]
 mod tests {

@@ -7,7 +7,7 @@ use anyhow::Context;
 use secops_event::Timestamp;
 use secops_store::{AlertFilter, AlertRecord, AlertStatus};
 
-use crate::output::clip;
+use crate::output::{clip, time};
 use crate::store::{actor, StoreArgs};
 use crate::Outcome;
 
@@ -194,7 +194,7 @@ fn change(
     let who = actor(args.actor.as_deref()).name;
     let mut failed = 0;
     for &id in &args.ids {
-        match apply(&mut store, id, &who, secops_store::now_nanos()) {
+        match apply(&mut store, id, &who, Timestamp::now().unix_nanos()) {
             Ok(a) => println!("alert {id}: {}", a.status.as_str()),
             Err(e) => {
                 failed += 1;
@@ -207,10 +207,4 @@ fn change(
     } else {
         Outcome::Clean
     })
-}
-
-/// UTC seconds, as analysts read times.
-pub fn time(nanos: i64) -> String {
-    let text = Timestamp::from_unix_nanos(nanos).to_rfc3339();
-    text.get(..19).map_or(text.clone(), |t| format!("{t}Z"))
 }

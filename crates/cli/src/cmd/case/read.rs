@@ -8,7 +8,7 @@ use secops_case::metrics::{self, human, Stat};
 use secops_case::report;
 use secops_store::{CaseFilter, Store};
 
-use crate::cmd::alerts::time;
+use crate::output::time;
 
 pub fn list(store: &mut Store, state: Option<String>, open: bool) -> anyhow::Result<()> {
     let cases = store.cases(&CaseFilter {

@@ -5,11 +5,12 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use secops_intel::{format_time, Kind};
+use secops_intel::Kind;
+
 use secops_service::intel::Judges;
 use secops_store::{IndicatorFilter, IndicatorRecord, Store};
 
-use crate::output::clip;
+use crate::output::{clip, time};
 use crate::Outcome;
 
 pub fn list(
@@ -103,7 +104,7 @@ fn table(records: &[IndicatorRecord], now: i64) -> String {
                 .map(|c| c.to_string())
                 .unwrap_or_else(|| "-".into()),
             i.tlp,
-            format_time(r.expires_at),
+            time(r.expires_at),
             r.state(now).as_str(),
             i.source
         );
@@ -113,7 +114,7 @@ fn table(records: &[IndicatorRecord], now: i64) -> String {
 
 fn show_one(r: &IndicatorRecord, judges: &Judges, now: i64) -> String {
     let i = &r.indicator;
-    let time = |t: Option<i64>| t.map(format_time).unwrap_or_else(|| "-".into());
+    let or_dash = |t: Option<i64>| t.map(time).unwrap_or_else(|| "-".into());
     let mut out = String::new();
     let _ = writeln!(out, "indicator {}: {} {}", r.id, i.kind, i.value);
     let _ = writeln!(out, "  state        {}", r.state(now).as_str());
@@ -132,13 +133,13 @@ fn show_one(r: &IndicatorRecord, judges: &Judges, now: i64) -> String {
         judges.models.score_at(i, now)
     );
     let _ = writeln!(out, "  TLP          {}", i.tlp.to_uppercase());
-    let _ = writeln!(out, "  first seen   {}", time(i.first_seen));
-    let _ = writeln!(out, "  last seen    {}", time(i.last_seen));
-    let _ = writeln!(out, "  valid until  {}", time(i.valid_until));
+    let _ = writeln!(out, "  first seen   {}", or_dash(i.first_seen));
+    let _ = writeln!(out, "  last seen    {}", or_dash(i.last_seen));
+    let _ = writeln!(out, "  valid until  {}", or_dash(i.valid_until));
     let _ = writeln!(
         out,
         "  expires      {} ({})",
-        format_time(r.expires_at),
+        time(r.expires_at),
         judges.models.for_kind(i.kind).name
     );
     let _ = writeln!(
@@ -158,8 +159,8 @@ fn show_one(r: &IndicatorRecord, judges: &Judges, now: i64) -> String {
     let _ = writeln!(
         out,
         "  imported     {}  updated {}",
-        format_time(i.imported_at),
-        format_time(r.updated_at)
+        time(i.imported_at),
+        time(r.updated_at)
     );
     out
 }

@@ -5,7 +5,6 @@ use std::fmt::Write as _;
 
 use secops_event::Timestamp;
 use secops_ingest::Options;
-use secops_intel::format_time;
 use secops_service::intel::Judges;
 use secops_service::pipeline::PipelineOptions;
 use secops_service::retro_hunt::{retro_hunt, RetroHuntRequest};
@@ -13,6 +12,7 @@ use secops_service::FixedClock;
 use secops_store::Store;
 
 use super::RetroHuntArgs;
+use crate::output::time;
 use crate::progress::InputsBar;
 use crate::Outcome;
 
@@ -50,7 +50,7 @@ pub fn run(
     eprintln!(
         "retro-hunt: {} indicator(s) new or updated since {}",
         found.indicators,
-        format_time(since)
+        time(since)
     );
     for (id, e) in &found.not_running {
         eprintln!("error: rule {id}: {e}");
