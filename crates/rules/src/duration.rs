@@ -1,4 +1,5 @@
-//! Durations as rules write them: `30s`, `5m`, `1h`, `14d`, and Elastic's `now-14d`.
+//! Durations as rules write them: `30s`, `5m`, `1h`, `14d`, and Elastic's `now-14d`; Sigma's timespans
+//! (which add weeks, months and years) through the same parser with Sigma's units.
 
 use std::fmt;
 use std::str::FromStr;
@@ -8,12 +9,35 @@ use std::str::FromStr;
 pub struct Duration(u64);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "invalid duration {text:?}: expected a whole number and a unit (ms, s, m, h, d), like \"5m\""
-)]
+#[error("invalid duration {text:?}: expected a whole number and a unit ({units}), like \"5m\"")]
 pub struct DurationError {
     pub text: String,
+    /// The units that were allowed, as a list to read.
+    pub units: String,
 }
+
+const SECOND: u64 = 1_000_000_000;
+
+/// The units of the native rule format and the command line.
+pub const UNITS: &[(&str, u64)] = &[
+    ("ms", 1_000_000),
+    ("s", SECOND),
+    ("m", 60 * SECOND),
+    ("h", 3600 * SECOND),
+    ("d", 86_400 * SECOND),
+];
+
+/// Sigma's timespan units, as pySigma reads them: weeks, months of 30 days and years of 365 besides
+/// seconds to days (`M` is months, `m` minutes).
+pub const SIGMA_UNITS: &[(&str, u64)] = &[
+    ("s", SECOND),
+    ("m", 60 * SECOND),
+    ("h", 3600 * SECOND),
+    ("d", 86_400 * SECOND),
+    ("w", 7 * 86_400 * SECOND),
+    ("M", 30 * 86_400 * SECOND),
+    ("y", 365 * 86_400 * SECOND),
+];
 
 impl Duration {
     pub const fn from_secs(seconds: u64) -> Self {
@@ -28,6 +52,30 @@ impl Duration {
         self.0
     }
 
+    /// Parses a whole number and one of `units` (`5m`); zero and overflow are errors.
+    pub fn parse_in(text: &str, units: &[(&str, u64)]) -> Result<Self, DurationError> {
+        let error = || DurationError {
+            text: text.to_string(),
+            units: units.iter().map(|(u, _)| *u).collect::<Vec<_>>().join(", "),
+        };
+        let trimmed = text.trim();
+        let split = trimmed
+            .find(|c: char| !c.is_ascii_digit())
+            .ok_or_else(error)?;
+        let (number, unit) = trimmed.split_at(split);
+        let number: u64 = number.parse().map_err(|_| error())?;
+        let nanos_per = units
+            .iter()
+            .find(|(name, _)| *name == unit)
+            .map(|(_, nanos)| *nanos)
+            .ok_or_else(error)?;
+        let nanos = number
+            .checked_mul(nanos_per)
+            .filter(|&n| n > 0)
+            .ok_or_else(error)?;
+        Ok(Duration(nanos))
+    }
+
     /// Parses `now-14d` as `14d` (Elastic's history and lookback syntax).
     pub fn parse_lookback(text: &str) -> Result<Self, DurationError> {
         text.trim().strip_prefix("now-").unwrap_or(text).parse()
@@ -38,28 +86,7 @@ impl FromStr for Duration {
     type Err = DurationError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let error = || DurationError {
-            text: text.to_string(),
-        };
-        let trimmed = text.trim();
-        let split = trimmed
-            .find(|c: char| !c.is_ascii_digit())
-            .ok_or_else(error)?;
-        let (number, unit) = trimmed.split_at(split);
-        let number: u64 = number.parse().map_err(|_| error())?;
-        let nanos_per = match unit {
-            "ms" => 1_000_000,
-            "s" => 1_000_000_000,
-            "m" => 60_000_000_000,
-            "h" => 3_600_000_000_000,
-            "d" => 86_400_000_000_000,
-            _ => return Err(error()),
-        };
-        let nanos = number
-            .checked_mul(nanos_per)
-            .filter(|&n| n > 0)
-            .ok_or_else(error)?;
-        Ok(Duration(nanos))
+        Duration::parse_in(text, UNITS)
     }
 }
 

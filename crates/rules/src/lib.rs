@@ -21,7 +21,7 @@ pub mod sigma;
 mod span;
 pub mod template;
 
-pub use duration::{Duration, DurationError};
+pub use duration::{Duration, DurationError, SIGMA_UNITS, UNITS};
 pub use error::{QueryError, RuleError};
 pub use expr::{CompareOp, Expr, Field, FieldFunction, Literal, Piece};
 pub use rule::key_line;

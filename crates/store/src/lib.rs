@@ -154,7 +154,6 @@ fn split_schema(target: &str) -> (String, String) {
     (url, schema)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

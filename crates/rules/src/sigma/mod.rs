@@ -16,7 +16,7 @@ pub mod yaml;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::{Duration, LogSource};
+use crate::{Duration, LogSource, SIGMA_UNITS};
 pub use condition::Condition;
 pub use value::{Item, Pattern, Placeholders, Position, TimePart, ValueTest};
 use yaml::Yaml;
@@ -760,31 +760,11 @@ fn parse_correlation(
     })
 }
 
-/// `\d+[smhdwMy]` as Sigma writes timespans (lowercase units; `M` months and `y` years by pySigma).
+/// A Sigma timespan (`10m`, `1M`), at most a hundred years.
 fn parse_timespan(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a timespan like 10m"))?;
-    let seconds = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        "M" => 30 * 86_400,
-        "y" => 365 * 86_400,
-        _ => return Err(format!("{text:?}: the unit must be s, m, h, d, w, M or y")),
-    };
-    if n == 0 {
-        return Err("a timespan of zero".into());
+    let span = Duration::parse_in(text, SIGMA_UNITS).map_err(|e| e.to_string())?;
+    if span > Duration::from_secs(100 * 365 * 86_400) {
+        return Err(format!("{:?} is too long", text.trim()));
     }
-    n.checked_mul(seconds)
-        .filter(|&s| s <= 100 * 365 * 86_400)
-        .map(Duration::from_secs)
-        .ok_or_else(|| format!("{text:?} is too long"))
+    Ok(span)
 }
