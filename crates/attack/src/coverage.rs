@@ -501,19 +501,8 @@ fn markdown_cell(text: &str) -> String {
         .replace('\r', " ")
 }
 
-/// Text for HTML element content and attribute values.
+/// Text for HTML element content and attribute values, line breaks kept as `&#10;` (tooltips show
+/// them).
 pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            '\n' => out.push_str("&#10;"),
-            other => out.push(other),
-        }
-    }
-    out
+    secops_event::escape::html(text).replace('\n', "&#10;")
 }

@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 
+use secops_event::escape::html as h;
 use secops_store::{
     AlertFilter, AlertRecord, CaseRecord, CommentRecord, EventLine, ObservableRecord, Store,
     TaskRecord, TimelineRecord,
@@ -270,22 +271,6 @@ fn describe(e: &EventLine) -> String {
         (_, serde_json::Value::Null) | (_, serde_json::Value::Object(_)) => e.kind.clone(),
         (_, other) => format!("{} ({})", e.kind, show(other)),
     }
-}
-
-/// HTML text: the five characters that matter escaped.
-fn h(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn table(out: &mut String, headers: &[&str], rows: Vec<Vec<String>>) {

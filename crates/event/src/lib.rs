@@ -24,6 +24,7 @@
 //! ```
 
 mod de;
+pub mod escape;
 mod event;
 mod json;
 mod object;
