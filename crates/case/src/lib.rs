@@ -22,7 +22,8 @@ use secops_store::{
 
 pub use lifecycle::CaseState;
 use playbook::{Playbook, Playbooks};
-pub use vocabulary::{Pap, Resolution, Severity, TaskStatus, Tlp};
+pub use secops_intel::Tlp;
+pub use vocabulary::{Pap, Resolution, Severity, TaskStatus};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CaseError {

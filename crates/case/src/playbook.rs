@@ -6,8 +6,9 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::vocabulary::{Pap, Severity, Tlp};
+use crate::vocabulary::{Pap, Severity};
 use crate::CaseError;
+use crate::Tlp;
 
 const BUNDLED: &[(&str, &str)] = &[
     (

@@ -1,5 +1,5 @@
-//! The closed vocabularies of a case: severity, TLP 2.0, PAP, resolution, task status. Each reads the
-//! forms people type and is stored in one spelling.
+//! The closed vocabularies of a case: severity, PAP, resolution, task status (TLP 2.0 is the intel
+//! crate's, shared with indicators). Each reads the forms people type and is stored in one spelling.
 
 macro_rules! vocabulary {
     ($(#[$doc:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
@@ -47,11 +47,6 @@ vocabulary!(
 );
 
 vocabulary!(
-    /// Traffic Light Protocol 2.0: who may see the case's information.
-    Tlp { Clear => "clear", Green => "green", Amber => "amber", AmberStrict => "amber+strict", Red => "red" }
-);
-
-vocabulary!(
     /// Permissible Actions Protocol: what may be done with the information (active steps against it).
     Pap { Clear => "clear", Green => "green", Amber => "amber", Red => "red" }
 );
@@ -86,8 +81,6 @@ mod tests {
 
     #[test]
     fn vocabularies_read_what_people_type() {
-        assert_eq!(Tlp::parse("AMBER+STRICT"), Some(Tlp::AmberStrict));
-        assert_eq!(Tlp::parse("amber-strict"), Some(Tlp::AmberStrict));
         assert_eq!(Severity::parse("High"), Some(Severity::High));
         assert_eq!(
             Resolution::parse("false-positive"),

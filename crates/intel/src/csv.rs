@@ -356,7 +356,7 @@ pub fn export(indicators: &[Indicator]) -> String {
             i.kind.as_str().to_string(),
             i.value.clone(),
             i.confidence.map(|c| c.to_string()).unwrap_or_default(),
-            i.tlp.clone(),
+            i.tlp.to_string(),
             time(i.first_seen),
             time(i.last_seen),
             time(i.valid_until),

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use crate::kind::{normalize, Kind};
 use crate::warninglist::Warninglists;
-use crate::Indicator;
+use crate::{Indicator, Tlp};
 
 /// Addresses as 128-bit numbers: IPv4 as IPv4-mapped IPv6, so one table serves both.
 pub(crate) fn key_of(ip: IpAddr) -> u128 {
@@ -171,7 +171,7 @@ struct Entry {
     valid_until: Option<i64>,
     imported_at: i64,
     source: u32,
-    tlp: u32,
+    tlp: Tlp,
     description: u32,
     tags: u32,
 }
@@ -274,7 +274,7 @@ impl IndicatorIndex {
             confidence: indicator.confidence,
             to_ids: indicator.to_ids,
             source: self.strings.number(Arc::from(indicator.source.as_str())),
-            tlp: self.strings.number(Arc::from(indicator.tlp.as_str())),
+            tlp: indicator.tlp,
             description: self
                 .strings
                 .number(Arc::from(indicator.description.as_str())),
@@ -389,7 +389,7 @@ impl IndicatorIndex {
             source: text(e.source),
             native_id: e.native_id.as_deref().map(str::to_string),
             confidence: e.confidence,
-            tlp: text(e.tlp),
+            tlp: e.tlp,
             tags: self
                 .tags
                 .get(e.tags)

@@ -17,6 +17,7 @@ pub mod kind;
 pub mod misp;
 pub mod stix;
 pub mod taxii;
+mod tlp;
 pub mod warninglist;
 
 use std::collections::BTreeMap;
@@ -24,6 +25,7 @@ use std::path::Path;
 
 pub use index::IndicatorIndex;
 pub use kind::{normalize, Kind};
+pub use tlp::Tlp;
 
 /// Why intelligence could not be read or a value used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,8 +53,7 @@ pub struct Indicator {
     pub native_id: Option<String>,
     /// 0-100, when the source says.
     pub confidence: Option<u8>,
-    /// TLP 2.0 name (`clear`, `green`, `amber`, `amber+strict`, `red`).
-    pub tlp: String,
+    pub tlp: Tlp,
     pub tags: Vec<String>,
     pub description: String,
     /// Times in UTC nanoseconds.
@@ -74,7 +75,7 @@ impl Indicator {
             source: source.to_string(),
             native_id: None,
             confidence: None,
-            tlp: "clear".into(),
+            tlp: Tlp::Clear,
             tags: Vec::new(),
             description: String::new(),
             first_seen: None,
@@ -199,20 +200,6 @@ pub fn parse_time(text: &str) -> Option<i64> {
         .and_hms_opt(0, 0, 0)?
         .and_utc()
         .timestamp_nanos_opt()
-}
-
-/// TLP 2.0 names from MISP tags, STIX marking ids and plain words; TLP 1.0 white is clear.
-pub fn tlp_of(text: &str) -> Option<&'static str> {
-    let t = text.trim().to_lowercase();
-    let name = t.strip_prefix("tlp:").unwrap_or(&t);
-    Some(match name {
-        "clear" | "white" => "clear",
-        "green" => "green",
-        "amber" => "amber",
-        "amber+strict" => "amber+strict",
-        "red" => "red",
-        _ => return None,
-    })
 }
 
 /// The extensions a folder walk reads.

@@ -13,7 +13,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::kind::{normalize, Kind};
-use crate::{parse_time, tlp_of, Import, Indicator, IntelError};
+use crate::{parse_time, Import, Indicator, IntelError, Tlp};
 
 /// Types that hold no indicator at all.
 const CONTEXT_TYPES: &[&str] = &[
@@ -200,7 +200,10 @@ fn read_event(source: &str, event: &Value, import: &mut Import) {
         };
         let own_tags = tags(attribute);
         let all_tags: Vec<String> = own_tags.iter().chain(&event_tags).cloned().collect();
-        let tlp = all_tags.iter().find_map(|t| tlp_of(t)).unwrap_or("clear");
+        let tlp = all_tags
+            .iter()
+            .find_map(|t| Tlp::parse(t))
+            .unwrap_or(Tlp::Clear);
         let parts: Vec<&str> = value.split('|').collect();
         for (kind, part) in kinds {
             let Some(raw) = parts.get(part) else {
@@ -215,11 +218,11 @@ fn read_event(source: &str, event: &Value, import: &mut Import) {
                     let mut i = Indicator::new(kind, normalized, &provider);
                     i.native_id = Some(uuid.clone());
                     i.to_ids = flag(attribute.get("to_ids"));
-                    i.tlp = tlp.into();
+                    i.tlp = tlp;
                     i.confidence = confidence_of(&all_tags);
                     i.tags = all_tags
                         .iter()
-                        .filter(|t| tlp_of(t).is_none())
+                        .filter(|t| Tlp::parse(t).is_none())
                         .cloned()
                         .collect();
                     let comment = text_of(attribute.get("comment")).unwrap_or_default();

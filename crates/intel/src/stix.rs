@@ -10,45 +10,45 @@
 use serde_json::{json, Value};
 
 use crate::kind::{normalize, Kind};
-use crate::{parse_time, tlp_of, Import, Indicator, IntelError};
+use crate::{parse_time, Import, Indicator, IntelError, Tlp};
 
 /// TLP marking-definition ids, 1.0 and 2.0.
-const TLP_MARKINGS: &[(&str, &str)] = &[
+const TLP_MARKINGS: &[(&str, Tlp)] = &[
     (
         "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9",
-        "clear",
+        Tlp::Clear,
     ),
     (
         "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da",
-        "green",
+        Tlp::Green,
     ),
     (
         "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82",
-        "amber",
+        Tlp::Amber,
     ),
     (
         "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed",
-        "red",
+        Tlp::Red,
     ),
     (
         "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487",
-        "clear",
+        Tlp::Clear,
     ),
     (
         "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb",
-        "green",
+        Tlp::Green,
     ),
     (
         "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421",
-        "amber",
+        Tlp::Amber,
     ),
     (
         "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003",
-        "amber+strict",
+        Tlp::AmberStrict,
     ),
     (
         "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1",
-        "red",
+        Tlp::Red,
     ),
 ];
 
@@ -141,9 +141,9 @@ fn indicator(source: &str, object: &Value, location: &str, import: &mut Import) 
                 .into_iter()
                 .flatten()
                 .filter_map(Value::as_str)
-                .find_map(tlp_of)
+                .find_map(Tlp::parse)
         })
-        .unwrap_or("clear");
+        .unwrap_or(Tlp::Clear);
     let mut tags: Vec<String> = ["indicator_types", "labels"]
         .iter()
         .filter_map(|k| object.get(*k).and_then(Value::as_array))
@@ -173,7 +173,7 @@ fn indicator(source: &str, object: &Value, location: &str, import: &mut Import) 
                     .get("confidence")
                     .and_then(Value::as_u64)
                     .map(|c| c.min(100) as u8);
-                i.tlp = tlp.into();
+                i.tlp = tlp;
                 i.tags = tags.clone();
                 i.description = description.clone();
                 i.first_seen = text("valid_from").and_then(parse_time);
@@ -718,12 +718,12 @@ pub fn export(indicators: &[Indicator]) -> Value {
             if !i.tags.is_empty() {
                 o["labels"] = json!(i.tags);
             }
-            let marking = match i.tlp.as_str() {
-                "green" => 5,
-                "amber" => 6,
-                "amber+strict" => 7,
-                "red" => 8,
-                _ => 4,
+            let marking = match i.tlp {
+                Tlp::Clear => 4,
+                Tlp::Green => 5,
+                Tlp::Amber => 6,
+                Tlp::AmberStrict => 7,
+                Tlp::Red => 8,
             };
             o["object_marking_refs"] = json!([TLP_MARKINGS[marking].0]);
             o
@@ -861,7 +861,7 @@ mod tests {
     #[test]
     fn export_round_trips_through_import() {
         let mut i = Indicator::new(Kind::Sha256, "ab".repeat(32), "feed");
-        i.tlp = "amber".into();
+        i.tlp = Tlp::Amber;
         i.confidence = Some(70);
         let mut u = Indicator::new(Kind::Url, "http://evil.example/it's".into(), "feed");
         u.imported_at = 1;

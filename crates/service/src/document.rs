@@ -107,7 +107,10 @@ fn enrichment(e: &secops_detect::Enrichment) -> Json {
     if let Some(score) = i.confidence {
         doc.insert("indicator.confidence_score".into(), json!(score));
     }
-    doc.insert("indicator.marking.tlp".into(), json!(i.tlp.to_uppercase()));
+    doc.insert(
+        "indicator.marking.tlp".into(),
+        json!(i.tlp.as_str().to_uppercase()),
+    );
     if let Some(id) = &i.native_id {
         doc.insert("indicator.id".into(), json!(id));
     }

@@ -2,7 +2,7 @@
 //! updated in place (seen later, trusted more, kept longer), never duplicated. Each row keeps when it
 //! stops matching (`expires_at`, from its validity and decay) and the warninglists that cover it.
 
-use secops_intel::{Indicator, Kind};
+use secops_intel::{Indicator, Kind, Tlp};
 
 use crate::alerts::fetch_one;
 use crate::backend::{Row, Tx, Value};
@@ -274,6 +274,9 @@ fn record_of(row: &Row) -> Result<IndicatorRecord, StoreError> {
         .ok_or_else(|| StoreError::Corrupt(format!("indicator kind {kind_text:?}")))?;
     let tags = row.text(7)?;
     let lists = row.text(16)?;
+    let tlp_text = row.text(6)?;
+    let tlp = Tlp::parse(&tlp_text)
+        .ok_or_else(|| StoreError::Corrupt(format!("indicator TLP {tlp_text:?}")))?;
     Ok(IndicatorRecord {
         id: row.int(0)?,
         indicator: Indicator {
@@ -282,7 +285,7 @@ fn record_of(row: &Row) -> Result<IndicatorRecord, StoreError> {
             source: row.text(3)?,
             native_id: row.opt_text(4)?,
             confidence: row.opt_int(5)?.map(|c| c.clamp(0, 100) as u8),
-            tlp: row.text(6)?,
+            tlp,
             tags: serde_json::from_str(&tags)
                 .map_err(|e| StoreError::Corrupt(format!("indicator tags {tags:?}: {e}")))?,
             description: row.text(8)?,

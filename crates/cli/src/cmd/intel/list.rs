@@ -132,7 +132,7 @@ fn show_one(r: &IndicatorRecord, judges: &Judges, now: i64) -> String {
             .unwrap_or_else(|| "-".into()),
         judges.models.score_at(i, now)
     );
-    let _ = writeln!(out, "  TLP          {}", i.tlp.to_uppercase());
+    let _ = writeln!(out, "  TLP          {}", i.tlp.as_str().to_uppercase());
     let _ = writeln!(out, "  first seen   {}", or_dash(i.first_seen));
     let _ = writeln!(out, "  last seen    {}", or_dash(i.last_seen));
     let _ = writeln!(out, "  valid until  {}", or_dash(i.valid_until));
