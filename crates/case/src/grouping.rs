@@ -1,6 +1,7 @@
 //! Grouping related alerts into one case: alerts that share an entity (host, user or source address)
 //! and come within a window of each other belong together, transitively.
 
+use secops_alert::AlertDocument;
 use secops_store::AlertRecord;
 
 /// The entity fields grouping looks at, as alert documents and their events name them.
@@ -53,11 +54,11 @@ pub fn group(alerts: &[AlertRecord], fields: &[&str], window: i64) -> Vec<Vec<i6
 
 /// The (field, value) pairs of an alert: its document's fields and its events' fields.
 fn entities(alert: &AlertRecord, fields: &[&str]) -> Vec<(String, String)> {
-    let Ok(doc) = serde_json::from_str::<serde_json::Value>(&alert.document) else {
+    let Ok(doc) = AlertDocument::parse(&alert.document) else {
         return Vec::new();
     };
     let mut out = Vec::new();
-    let mut take = |object: &serde_json::Map<String, serde_json::Value>| {
+    for object in doc.objects() {
         for field in fields {
             if let Some(value) = object.get(*field).and_then(|v| match v {
                 serde_json::Value::String(s) => Some(s.clone()),
@@ -70,19 +71,6 @@ fn entities(alert: &AlertRecord, fields: &[&str]) -> Vec<(String, String)> {
                 }
             }
         }
-    };
-    if let Some(object) = doc.as_object() {
-        take(object);
-        for event in object
-            .get("events")
-            .and_then(|e| e.as_array())
-            .into_iter()
-            .flatten()
-        {
-            if let Some(fields) = event.as_object() {
-                take(fields);
-            }
-        }
     }
     out
 }
@@ -92,7 +80,15 @@ mod tests {
     use super::*;
     use secops_store::AlertStatus;
 
-    fn alert(id: i64, first: i64, doc: serde_json::Value) -> AlertRecord {
+    /// A stored alert whose document has `fields` besides the ones every document has.
+    fn alert(id: i64, first: i64, fields: serde_json::Value) -> AlertRecord {
+        let mut doc = serde_json::json!({
+            "@timestamp": "2024-05-14T09:21:13Z", "alert.id": format!("a{id}"),
+            "alert.first": "2024-05-14T09:21:13Z", "rule.id": "r", "rule.name": "R",
+        });
+        if let (Some(doc), Some(fields)) = (doc.as_object_mut(), fields.as_object()) {
+            doc.extend(fields.clone());
+        }
         AlertRecord {
             id,
             rule_id: "r".into(),

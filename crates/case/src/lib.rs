@@ -15,6 +15,7 @@ pub mod playbook;
 pub mod report;
 pub mod vocabulary;
 
+use secops_alert::AlertDocument;
 use secops_store::{
     AlertFilter, AlertRecord, CaseRecord, CaseUpdate, CommentRecord, NewCase, NewObservable,
     NewTask, NewTimelineEntry, ObservableRecord, Store, StoreError, TaskRecord, TimelineRecord,
@@ -97,9 +98,10 @@ pub fn open_from_alerts(
         }
         .into());
     }
-    let documents: Vec<serde_json::Value> = alerts
+    // A document that does not read contributes nothing but its store fields.
+    let documents: Vec<Option<AlertDocument>> = alerts
         .iter()
-        .map(|a| serde_json::from_str(&a.document).unwrap_or(serde_json::Value::Null))
+        .map(|a| AlertDocument::parse(&a.document).ok())
         .collect();
     let rules: Vec<(&str, &str)> = alerts
         .iter()
@@ -107,7 +109,8 @@ pub fn open_from_alerts(
         .collect();
     let techniques: Vec<&str> = documents
         .iter()
-        .flat_map(|d| strings(d, "threat.technique.id"))
+        .flatten()
+        .flat_map(|d| d.techniques.iter().map(String::as_str))
         .collect();
     let playbook: Option<&Playbook> = match &request.playbook {
         Some(name) => Some(playbooks.get(name).ok_or_else(|| {
@@ -137,7 +140,7 @@ pub fn open_from_alerts(
         .clone()
         .unwrap_or_else(|| default_title(&alerts, playbook));
     let mut observables = Vec::new();
-    for document in &documents {
+    for document in documents.iter().flatten() {
         for (kind, value) in observable::from_alert(document) {
             if !observables
                 .iter()
@@ -161,12 +164,8 @@ pub fn open_from_alerts(
             title: format!("{} ({} events)", a.rule_name, a.event_count),
             body: format!("alert {}: {}", a.id, a.group_key),
             source: "alert".into(),
-            tactic: strings(d, "threat.tactic.id")
-                .first()
-                .map(|s| s.to_string()),
-            technique: strings(d, "threat.technique.id")
-                .first()
-                .map(|s| s.to_string()),
+            tactic: d.as_ref().and_then(|d| d.tactics.first()).cloned(),
+            technique: d.as_ref().and_then(|d| d.techniques.first()).cloned(),
         })
         .collect();
     let case = NewCase {
@@ -201,15 +200,6 @@ pub fn open_from_alerts(
         timeline,
     };
     Ok(store.create_case(&case, actor.name, actor.now)?)
-}
-
-/// The values of a field of an alert document that is a string or a list of strings.
-pub(crate) fn strings<'a>(document: &'a serde_json::Value, field: &str) -> Vec<&'a str> {
-    match document.get(field) {
-        Some(serde_json::Value::String(s)) => vec![s.as_str()],
-        Some(serde_json::Value::Array(items)) => items.iter().filter_map(|v| v.as_str()).collect(),
-        _ => Vec::new(),
-    }
 }
 
 fn default_title(alerts: &[AlertRecord], playbook: Option<&Playbook>) -> String {

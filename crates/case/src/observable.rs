@@ -1,6 +1,7 @@
 //! Observables: typed values (MISP type names), normalized so the same thing is stored once
 //! (canonical addresses, lower-cased names and hashes, refanged URLs), and the ones an alert carries.
 
+use secops_alert::AlertDocument;
 use secops_intel::Kind;
 
 use crate::CaseError;
@@ -82,44 +83,16 @@ const ALERT_FIELDS: &[(&str, &str)] = &[
 
 /// The observables in an alert document: its group values and its events' fields, normalized and
 /// without repeats (values that do not normalize are left out: a URL field holding a bare path).
-pub fn from_alert(document: &serde_json::Value) -> Vec<(String, String)> {
+pub fn from_alert(document: &AlertDocument) -> Vec<(String, String)> {
     let mut found: Vec<(String, String)> = Vec::new();
-    let mut add = |field: &str, value: &serde_json::Value| {
+    for (field, text) in document.fields() {
         let Some((_, kind)) = ALERT_FIELDS.iter().find(|(f, _)| *f == field) else {
-            return;
+            continue;
         };
-        let texts: Vec<String> = match value {
-            serde_json::Value::String(s) => vec![s.clone()],
-            serde_json::Value::Array(items) => items
-                .iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect(),
-            serde_json::Value::Number(n) => vec![n.to_string()],
-            _ => Vec::new(),
-        };
-        for text in texts {
-            if let Ok(value) = normalize(kind, &text) {
-                let pair = (kind.to_string(), value);
-                if !found.contains(&pair) {
-                    found.push(pair);
-                }
-            }
-        }
-    };
-    if let Some(doc) = document.as_object() {
-        for (field, value) in doc {
-            add(field, value);
-        }
-        for event in doc
-            .get("events")
-            .and_then(|e| e.as_array())
-            .into_iter()
-            .flatten()
-        {
-            if let Some(fields) = event.as_object() {
-                for (field, value) in fields {
-                    add(field, value);
-                }
+        if let Ok(value) = normalize(kind, &text) {
+            let pair = (kind.to_string(), value);
+            if !found.contains(&pair) {
+                found.push(pair);
             }
         }
     }
@@ -161,6 +134,8 @@ mod tests {
     #[test]
     fn alerts_give_their_observables() {
         let doc = serde_json::json!({
+            "@timestamp": "2024-05-14T09:21:13Z", "alert.id": "a1", "alert.first": "2024-05-14T09:21:13Z",
+            "rule.id": "r1", "rule.name": "Brute force",
             "source.ip": "203.0.113.7",
             "events": [
                 {"source.ip": "203.0.113.7", "user.name": "root", "host.name": "bastion",
@@ -168,6 +143,7 @@ mod tests {
                 {"user.name": "admin"}
             ]
         });
+        let doc = AlertDocument::parse(&doc.to_string()).unwrap_or_else(|e| panic!("{e}"));
         let found = from_alert(&doc);
         assert_eq!(
             found,

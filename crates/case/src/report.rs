@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 
+use secops_alert::AlertDocument;
 use secops_event::escape::html as h;
 use secops_store::{
     AlertFilter, AlertRecord, CaseRecord, CommentRecord, EventLine, ObservableRecord, Store,
@@ -64,13 +65,13 @@ impl CaseFile {
                 t.technique.as_deref().unwrap_or(""),
             );
         }
-        for a in &self.alerts {
-            let doc: serde_json::Value = serde_json::from_str(&a.document).unwrap_or_default();
-            let tactic = crate::strings(&doc, "threat.tactic.id")
-                .first()
-                .copied()
-                .unwrap_or_default();
-            for technique in crate::strings(&doc, "threat.technique.id") {
+        for doc in self
+            .alerts
+            .iter()
+            .filter_map(|a| AlertDocument::parse(&a.document).ok())
+        {
+            let tactic = doc.tactics.first().map_or("", String::as_str);
+            for technique in &doc.techniques {
                 add(tactic, technique);
             }
         }

@@ -50,7 +50,7 @@ pub fn render(alert: &Alert, output: AlertOutput) -> String {
             alert.count + alert.suppressed_count,
             source
         ),
-        AlertOutput::Jsonl => secops_service::document::to_json(alert).to_string(),
+        AlertOutput::Jsonl => alert.document().to_line(),
         AlertOutput::Csv => csv_row(&[
             alert.timestamp.to_rfc3339(),
             alert.first.to_rfc3339(),

@@ -97,18 +97,9 @@ impl Alert {
         last: Timestamp,
         provenance: Vec<Provenance>,
     ) -> Self {
-        let mut hash = Fnv::new();
-        hash.write(rule.id.as_bytes());
-        for (k, v) in &group {
-            hash.write(k.as_bytes());
-            hash.write(v.as_bytes());
-        }
-        hash.write(&first.unix_nanos().to_le_bytes());
-        if let Some(p) = provenance.first() {
-            hash.write(p.to_string().as_bytes());
-        }
+        let source = provenance.first().map(|p| p.to_string());
         Alert {
-            id: format!("{:016x}", hash.finish()),
+            id: secops_alert::alert_id(&rule.id, &group, first.unix_nanos(), source.as_deref()),
             rule,
             timestamp: last,
             first,
@@ -140,23 +131,5 @@ impl Alert {
             .map(|(_, v)| v.as_str())
             .collect::<Vec<_>>()
             .join("|")
-    }
-}
-
-/// FNV-1a, 64-bit: a stable id that does not change between builds (std's hasher may).
-struct Fnv(u64);
-
-impl Fnv {
-    fn new() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 ^= u64::from(b);
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    fn finish(&self) -> u64 {
-        self.0
     }
 }

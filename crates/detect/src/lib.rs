@@ -11,6 +11,7 @@
 
 mod alert;
 mod anomaly;
+mod document;
 mod engine;
 mod exceptions;
 mod glob;

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use secops_alert::AlertDocument;
 use secops_detect::LogSourceFilter;
 use secops_event::Timestamp;
 use secops_rules::CheckedRule;
@@ -47,44 +48,37 @@ pub enum NotAnAlert {
 impl AlertSample {
     /// Reads an alert document (a line of `secops detect --output jsonl`, or a stored alert's).
     pub fn from_document(text: &str) -> Result<AlertSample, NotAnAlert> {
-        let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| NotAnAlert::Json(e.to_string()))?;
-        let text = |key: &str| value.get(key).and_then(|v| v.as_str()).map(str::to_string);
-        let rule_id = text("rule.id").ok_or(NotAnAlert::NoRule)?;
-        let rule_name = text("rule.name").unwrap_or_else(|| rule_id.clone());
-        let time = text("@timestamp").and_then(|t| Timestamp::parse_rfc3339(&t).ok());
+        let doc = AlertDocument::parse(text).map_err(|e| {
+            if e.to_string().contains("rule.id") {
+                NotAnAlert::NoRule
+            } else {
+                NotAnAlert::Json(e.to_string())
+            }
+        })?;
+        // The text and number fields of the group and of the first event, in their order.
         let mut fields = Vec::new();
-        let mut add = |key: &str, v: &serde_json::Value| {
-            let descriptive = DESCRIPTIVE.contains(&key)
-                || DESCRIPTIVE_PREFIXES.iter().any(|p| key.starts_with(p));
-            let text = match v {
-                serde_json::Value::String(s) => s.clone(),
-                serde_json::Value::Number(n) => n.to_string(),
-                _ => return,
-            };
-            if !descriptive {
-                fields.push((key.to_string(), text));
-            }
-        };
-        if let Some(object) = value.as_object() {
-            for (key, v) in object {
-                add(key, v);
-            }
-        }
-        if let Some(first) = value
-            .get("events")
-            .and_then(|e| e.as_array())
-            .and_then(|e| e.first())
-            .and_then(|e| e.as_object())
-        {
-            for (key, v) in first {
-                add(key, v);
+        for object in doc.objects().take(2) {
+            for (key, value) in object {
+                let descriptive = DESCRIPTIVE.contains(&key.as_str())
+                    || DESCRIPTIVE_PREFIXES.iter().any(|p| key.starts_with(p));
+                let text = match value {
+                    serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::Number(n) => n.to_string(),
+                    _ => continue,
+                };
+                if !descriptive {
+                    fields.push((key.clone(), text));
+                }
             }
         }
         Ok(AlertSample {
-            rule_id,
-            rule_name,
-            time,
+            time: Timestamp::parse_rfc3339(&doc.timestamp).ok(),
+            rule_name: if doc.rule_name.is_empty() {
+                doc.rule_id.clone()
+            } else {
+                doc.rule_name
+            },
+            rule_id: doc.rule_id,
             fields,
         })
     }

@@ -7,7 +7,7 @@ use secops_detect::Alert;
 use secops_rules::CheckedRule;
 use secops_store::{NewAlert, Recorded, Store};
 
-use crate::{document, Actor, ServiceError};
+use crate::{Actor, ServiceError};
 
 /// A native rule's alert suppression: the window within which repeats fold into one stored alert,
 /// and the fields whose values make a repeat.
@@ -57,15 +57,7 @@ pub fn new_alert(alert: &Alert, suppressions: &HashMap<String, Suppression>) -> 
                 .collect(),
             _ => Vec::new(),
         };
-    let group_key = if pairs.is_empty() {
-        alert.id.clone()
-    } else {
-        pairs
-            .iter()
-            .map(|(f, v)| format!("{f}={v}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
+    let group_key = secops_alert::group_key(&pairs, &alert.id);
     NewAlert {
         rule_id: rule.id.clone(),
         rule_name: rule.name.clone(),
@@ -77,7 +69,7 @@ pub fn new_alert(alert: &Alert, suppressions: &HashMap<String, Suppression>) -> 
         last_seen: alert.last_seen.unix_nanos(),
         event_count: alert.count + alert.suppressed_count,
         dedupe_window: suppression.map_or(0, |s| s.window),
-        document: document::to_json(alert).to_string(),
+        document: alert.document().to_line(),
     }
 }
 

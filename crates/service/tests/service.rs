@@ -14,7 +14,7 @@ use secops_ingest::Options;
 use secops_service::detect::{detect, Context, DetectRequest, Notice, Observer};
 use secops_service::intel::{JudgeSources, Judges};
 use secops_service::pipeline::PipelineOptions;
-use secops_service::{document, Actor, Cancel, FixedClock, NoProgress};
+use secops_service::{Actor, Cancel, FixedClock, NoProgress};
 use secops_store::{AlertFilter, Store};
 use secops_testkit::repo_root;
 
@@ -98,7 +98,7 @@ fn detection_into_a_store_and_a_case_give_what_the_command_line_gives() {
     let documents: Vec<String> = report
         .alerts
         .iter()
-        .map(|a| document::to_json(a).to_string())
+        .map(|a| a.document().to_line())
         .collect();
     let cli = stdout_of(&cli_snapshot("detect_jsonl"), "detect samples");
     assert_eq!(documents, cli);

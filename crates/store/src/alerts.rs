@@ -322,7 +322,8 @@ fn record_one(
         Some(row) => {
             let id = row.int(0)?;
             let (last, events) = (row.int(1)?, row.int(2)?);
-            let (new_last, new_count) = (last.max(alert.last_seen), events.saturating_add(count));
+            let (new_last, new_count) =
+                secops_alert::fold((last, events), (alert.last_seen, count));
             tx.execute(
                 "UPDATE alerts SET last_seen = ?, event_count = ?, updated_at = ? WHERE id = ?",
                 &[
