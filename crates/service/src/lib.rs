@@ -10,7 +10,7 @@
 //!
 //! In reading order: `context.rs` (actor, clock, cancellation, progress), `error.rs`, `ruleset.rs`
 //! (which rules run: the bundled pack or folders), `pipeline.rs` (the streaming detection pipeline over
-//! inputs), `record.rs` (alerts into the store), `intel.rs`
+//! inputs), `record.rs` (alerts into the store), `alerts.rs` (stored alerts paged, acknowledged, closed), `intel.rs`
 //! (judging indicators, the indicator set, sightings), `feeds.rs` (indicators into the store from
 //! files, URLs and TAXII), `retro_hunt.rs` (old logs searched for new indicators), `cases.rs` (cases
 //! and the work on them), `detect.rs` (detection as one operation).
@@ -40,6 +40,7 @@
 mod context;
 mod error;
 
+pub mod alerts;
 pub mod cases;
 pub mod detect;
 pub mod feeds;

@@ -97,7 +97,26 @@ pub struct AlertFilter {
     pub ids: Vec<i64>,
     /// Last seen at or after (UTC nanoseconds).
     pub since: Option<i64>,
+    /// Only alerts after this one in the listing's order (newest first): the next page.
+    pub after: Option<AlertCursor>,
     pub limit: Option<u32>,
+}
+
+/// A position in the alert listing (newest first, by last seen then id): where a page ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertCursor {
+    pub last_seen: i64,
+    pub id: i64,
+}
+
+impl AlertRecord {
+    /// The cursor that lists the alerts after this one.
+    pub fn cursor(&self) -> AlertCursor {
+        AlertCursor {
+            last_seen: self.last_seen,
+            id: self.id,
+        }
+    }
 }
 
 /// A line of an alert's or a case's event log.
@@ -145,6 +164,14 @@ impl Store {
         if let Some(since) = filter.since {
             sql.push_str(" AND last_seen >= ?");
             params.push(Value::Int(since));
+        }
+        if let Some(after) = filter.after {
+            sql.push_str(" AND (last_seen < ? OR (last_seen = ? AND id < ?))");
+            params.extend([
+                Value::Int(after.last_seen),
+                Value::Int(after.last_seen),
+                Value::Int(after.id),
+            ]);
         }
         if !filter.ids.is_empty() {
             sql.push_str(" AND id IN (");

@@ -91,6 +91,9 @@ pub struct CaseFilter {
     pub assignee: Option<String>,
     /// Leave out closed cases.
     pub open_only: bool,
+    /// Only cases numbered below this one (the listing is newest first): the next page.
+    pub before_number: Option<i64>,
+    pub limit: Option<u32>,
 }
 
 const CASE_COLUMNS: &str = "id, number, title, description, severity, tlp, pap, state, resolution, \
@@ -224,7 +227,15 @@ impl Store {
         if filter.open_only {
             sql.push_str(" AND closed_at IS NULL");
         }
+        if let Some(number) = filter.before_number {
+            sql.push_str(" AND number < ?");
+            params.push(Value::Int(number));
+        }
         sql.push_str(" ORDER BY number DESC");
+        if let Some(limit) = filter.limit {
+            sql.push_str(" LIMIT ?");
+            params.push(Value::Int(limit.into()));
+        }
         self.transaction(false, |tx| {
             tx.query(&sql, &params)?.iter().map(case_of).collect()
         })

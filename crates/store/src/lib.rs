@@ -37,7 +37,9 @@ mod work;
 
 use std::path::Path;
 
-pub use alerts::{AlertFilter, AlertRecord, AlertStatus, EventLine, NewAlert, Recorded};
+pub use alerts::{
+    AlertCursor, AlertFilter, AlertRecord, AlertStatus, EventLine, NewAlert, Recorded,
+};
 pub use backend::{Backend, Dialect, Row, Tx, Value};
 pub use cases::{CaseEvent, CaseFilter, CaseRecord, CaseUpdate, NewCase};
 pub use indicators::{IndicatorFilter, IndicatorRecord, IndicatorState, NewIndicator, Stored};

@@ -170,6 +170,12 @@ const MIGRATIONS: &[Migration] = &[
             "CREATE TABLE intel_state (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
         ],
     },
+    Migration {
+        version: 4,
+        name: "alert paging",
+        // Alerts are listed newest first and paged by (last_seen, id): one index walk per page.
+        statements: &["CREATE INDEX alerts_by_last_seen ON alerts (last_seen, id)"],
+    },
 ];
 
 /// The newest schema version this program knows.

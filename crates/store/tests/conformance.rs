@@ -88,7 +88,78 @@ conformance!(
     concurrent_writers_lose_nothing,
     a_writer_killed_mid_transaction_leaves_whole_batches,
     indicators_are_refreshed_not_duplicated_and_expire,
+    alerts_and_cases_page_by_keyset_without_gaps_or_repeats,
 );
+
+/// Pages of `size` through alerts whose times tie in places: every alert once, in the listing's order.
+fn alerts_and_cases_page_by_keyset_without_gaps_or_repeats(place: &Place) {
+    let mut store = place.open();
+    let alerts: Vec<NewAlert> = (0..11)
+        .map(|i| {
+            alert(
+                "r",
+                &format!("g{i}"),
+                (i / 3) * MINUTE,
+                (i / 3) * MINUTE,
+                1,
+                0,
+            )
+        })
+        .collect();
+    store.record_alerts(&alerts, "detect", 1).unwrap();
+    let all: Vec<i64> = store
+        .alerts(&AlertFilter::default())
+        .unwrap()
+        .iter()
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(all.len(), 11);
+    let (mut paged, mut after, mut pages) = (Vec::new(), None, 0);
+    loop {
+        let page = store
+            .alerts(&AlertFilter {
+                after,
+                limit: Some(4),
+                ..AlertFilter::default()
+            })
+            .unwrap();
+        paged.extend(page.iter().map(|a| a.id));
+        pages += 1;
+        match page.last() {
+            Some(last) if page.len() == 4 => after = Some(last.cursor()),
+            _ => break,
+        }
+    }
+    assert_eq!(paged, all);
+    assert_eq!(pages, 3);
+    for n in 0..5 {
+        store
+            .create_case(
+                &NewCase {
+                    title: format!("case {n}"),
+                    ..NewCase::default()
+                },
+                "ana",
+                1,
+            )
+            .unwrap();
+    }
+    let mut page = |before: Option<i64>| -> Vec<i64> {
+        store
+            .cases(&CaseFilter {
+                before_number: before,
+                limit: Some(2),
+                ..CaseFilter::default()
+            })
+            .unwrap()
+            .iter()
+            .map(|c| c.number)
+            .collect()
+    };
+    assert_eq!(page(None), [5, 4]);
+    assert_eq!(page(Some(4)), [3, 2]);
+    assert_eq!(page(Some(2)), [1]);
+}
 
 fn alert(rule: &str, group: &str, first: i64, last: i64, count: u64, window: i64) -> NewAlert {
     NewAlert {

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use anyhow::Context;
-use secops_event::Timestamp;
+use secops_service::{alerts, Actor, ServiceError, SystemClock};
 use secops_store::{AlertFilter, AlertRecord, AlertStatus};
 
 use crate::output::{clip, time};
@@ -76,13 +76,13 @@ pub fn run(command: Alerts) -> anyhow::Result<Outcome> {
     match command {
         Alerts::List(args) => list(&args),
         Alerts::Show(args) => show(&args),
-        Alerts::Ack(args) => change(&args, |store, id, who, now| {
-            store.acknowledge_alert(id, who, now)
+        Alerts::Ack(args) => change(&args, |store, id, who| {
+            alerts::acknowledge(store, id, who, &SystemClock)
         }),
         Alerts::Close(args) => {
             let resolution = args.resolution.clone();
-            change(&args.change, move |store, id, who, now| {
-                store.close_alert(id, who, &resolution, now)
+            change(&args.change, move |store, id, who| {
+                alerts::close(store, id, &resolution, who, &SystemClock)
             })
         }
     }
@@ -90,12 +90,12 @@ pub fn run(command: Alerts) -> anyhow::Result<Outcome> {
 
 fn list(args: &ListArgs) -> anyhow::Result<Outcome> {
     let mut store = args.store.open()?;
-    let alerts = store.alerts(&AlertFilter {
+    let filter = AlertFilter {
         status: args.status,
         rule: args.rule.clone(),
-        limit: Some(args.limit),
         ..AlertFilter::default()
-    })?;
+    };
+    let alerts = alerts::list(&mut store, &filter, args.limit)?.items;
     let mut out = String::new();
     if args.output == "jsonl" {
         for a in &alerts {
@@ -183,18 +183,13 @@ fn describe(a: &AlertRecord, out: &mut String) -> std::fmt::Result {
 
 fn change(
     args: &ChangeArgs,
-    apply: impl Fn(
-        &mut secops_store::Store,
-        i64,
-        &str,
-        i64,
-    ) -> Result<AlertRecord, secops_store::StoreError>,
+    apply: impl Fn(&mut secops_store::Store, i64, &Actor) -> Result<AlertRecord, ServiceError>,
 ) -> anyhow::Result<Outcome> {
     let mut store = args.store.open()?;
-    let who = actor(args.actor.as_deref()).name;
+    let who = actor(args.actor.as_deref());
     let mut failed = 0;
     for &id in &args.ids {
-        match apply(&mut store, id, &who, Timestamp::now().unix_nanos()) {
+        match apply(&mut store, id, &who) {
             Ok(a) => println!("alert {id}: {}", a.status.as_str()),
             Err(e) => {
                 failed += 1;
