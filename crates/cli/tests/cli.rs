@@ -540,22 +540,7 @@ fn rules_validate_passes_the_pack_and_names_each_problem_of_a_broken_rule() {
 
     // One rule broken three ways: a technique of another tactic, an expired exception, a failing case.
     let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(
-        repo().join("rules/credential_access/credential_access_ssh_password_brute_force.toml"),
-    )
-    .unwrap();
-    let broken = text
-        .replacen(
-            "id = \"T1110\"\nname = \"Brute Force\"",
-            "id = \"T1566\"\nname = \"Phishing\"",
-            1,
-        )
-        .replacen(
-            "description = \"Internal vulnerability scanner\"",
-            "description = \"Internal vulnerability scanner\"\nexpire_time = \"2026-01-01T00:00:00Z\"",
-            1,
-        )
-        .replacen("value = 10\n", "value = 9\n", 1);
+    let broken = secops_testkit::broken_brute_force_rule();
     let file = dir.path().join("credential_access_broken.toml");
     std::fs::write(&file, &broken).unwrap();
     let dir_arg = dir.path().to_string_lossy().into_owned();

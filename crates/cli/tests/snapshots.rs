@@ -253,22 +253,7 @@ fn rules_test_runs_every_bundled_case() {
 /// One bundled rule broken three ways: a technique of another tactic, an expired exception, a failing
 /// case.
 fn broken_rule(s: &Session) -> String {
-    let text = std::fs::read_to_string(
-        repo_root().join("rules/credential_access/credential_access_ssh_password_brute_force.toml"),
-    )
-    .unwrap();
-    let broken = text
-        .replacen(
-            "id = \"T1110\"\nname = \"Brute Force\"",
-            "id = \"T1566\"\nname = \"Phishing\"",
-            1,
-        )
-        .replacen(
-            "description = \"Internal vulnerability scanner\"",
-            "description = \"Internal vulnerability scanner\"\nexpire_time = \"2026-01-01T00:00:00Z\"",
-            1,
-        )
-        .replacen("value = 10\n", "value = 9\n", 1);
+    let broken = secops_testkit::broken_brute_force_rule();
     let dir = s.dir.path().join("broken");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("credential_access_broken.toml"), broken).unwrap();

@@ -104,13 +104,7 @@ pub fn convert_file(
             continue;
         };
         let fresh_id = new_id();
-        let convert_options = convert::Options {
-            attack: options.attack,
-            fresh_id: &fresh_id,
-            today: options.today,
-            original_path: &original_path,
-            original_sha256: &sha256,
-        };
+        let convert_options = convert_options(options, &fresh_id, &original_path, &sha256);
         let sample = convert::regression_sample(file, document);
         // The rule's folder and name are known only after conversion; convert once to learn them.
         let draft = convert::to_native(document, &rule.meta, None, &convert_options)?;
@@ -160,13 +154,7 @@ pub fn convert_file(
     }
     for (document, parsed) in correlations {
         let fresh_id = new_id();
-        let convert_options = convert::Options {
-            attack: options.attack,
-            fresh_id: &fresh_id,
-            today: options.today,
-            original_path: &original_path,
-            original_sha256: &sha256,
-        };
+        let convert_options = convert_options(options, &fresh_id, &original_path, &sha256);
         let done =
             convert::correlation_to_native(document, parsed.meta(), &references, &convert_options)?;
         let target = options
@@ -180,6 +168,22 @@ pub fn convert_file(
         written += 1;
     }
     Ok(written)
+}
+
+/// The conversion's options for one rule of a file.
+fn convert_options<'a>(
+    options: &FileOptions<'a>,
+    fresh_id: &'a str,
+    original_path: &'a str,
+    original_sha256: &'a str,
+) -> convert::Options<'a> {
+    convert::Options {
+        attack: options.attack,
+        fresh_id,
+        today: options.today,
+        original_path,
+        original_sha256,
+    }
 }
 
 fn create_dir(dir: &Path) -> Result<(), FileError> {

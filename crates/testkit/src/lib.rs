@@ -18,6 +18,32 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// The bundled SSH brute-force rule broken three ways, for tests of `rules validate`: a technique of
+/// another tactic (T1566 under Credential Access), an expired exception, and a threshold its own test
+/// cases no longer meet.
+pub fn broken_brute_force_rule() -> String {
+    let path =
+        repo_root().join("rules/credential_access/credential_access_ssh_password_brute_force.toml");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let broken = text
+        .replacen(
+            "id = \"T1110\"\nname = \"Brute Force\"",
+            "id = \"T1566\"\nname = \"Phishing\"",
+            1,
+        )
+        .replacen(
+            "description = \"Internal vulnerability scanner\"",
+            "description = \"Internal vulnerability scanner\"\nexpire_time = \"2026-01-01T00:00:00Z\"",
+            1,
+        )
+        .replacen("value = 10\n", "value = 9\n", 1);
+    assert_ne!(
+        broken, text,
+        "the bundled rule changed: the fixture no longer breaks it"
+    );
+    broken
+}
+
 /// `samples/<name>` in the repository.
 pub fn sample(name: &str) -> PathBuf {
     repo_root().join("samples").join(name)
