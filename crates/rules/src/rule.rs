@@ -240,6 +240,22 @@ pub struct LogSource {
     pub definition: Option<String>,
 }
 
+impl LogSource {
+    /// `product / category / service` as the rule names them (`any` when it names none).
+    pub fn label(&self) -> String {
+        let parts: Vec<&str> = [&self.product, &self.category, &self.service]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        if parts.is_empty() {
+            "any".into()
+        } else {
+            parts.join(" / ")
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertSuppression {

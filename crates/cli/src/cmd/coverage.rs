@@ -2,15 +2,14 @@
 //! writes an ATT&CK Navigator layer (format 4.5) and an HTML heatmap, and lists the techniques no rule
 //! covers; with `--logs`, the rules whose log sources those logs lack.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use secops_attack::coverage::{Coverage, RuleMapping};
+use secops_attack::coverage::Coverage;
 use secops_attack::Catalogue;
-use secops_detect::{LogSourceFilter, RuleInfo};
-use secops_rules::LogSource;
+use secops_lab::coverage::{mappings, Visibility};
 
 use crate::Outcome;
 
@@ -67,43 +66,6 @@ impl AttackArgs {
     }
 }
 
-/// The ATT&CK claims of every loaded rule.
-pub fn mappings(loaded: &secops_service::ruleset::Loaded) -> Vec<RuleMapping> {
-    let mut out: Vec<RuleMapping> = loaded
-        .native
-        .iter()
-        .map(|rule| mapping(&RuleInfo::of_rule(rule), !rule.file.tests.is_empty()))
-        .collect();
-    out.extend(loaded.sigma.rules.iter().map(|info| mapping(info, false)));
-    out.extend(
-        loaded
-            .sigma
-            .correlations
-            .iter()
-            .map(|c| mapping(&c.info, false)),
-    );
-    out
-}
-
-fn mapping(info: &RuleInfo, tested: bool) -> RuleMapping {
-    let mut techniques = Vec::new();
-    for threat in &info.threat {
-        let tactic = (!threat.tactic.id.is_empty()).then(|| threat.tactic.id.clone());
-        for technique in &threat.technique {
-            techniques.push((tactic.clone(), technique.id.clone()));
-            for sub in &technique.subtechnique {
-                techniques.push((tactic.clone(), sub.id.clone()));
-            }
-        }
-    }
-    RuleMapping {
-        id: info.id.clone(),
-        name: info.name.clone(),
-        tested,
-        techniques,
-    }
-}
-
 pub fn run(mut args: Args) -> anyhow::Result<Outcome> {
     args.rules.rules.append(&mut args.paths);
     let catalogue = args.attack.load()?;
@@ -111,7 +73,7 @@ pub fn run(mut args: Args) -> anyhow::Result<Outcome> {
     for rejection in &loaded.rejected {
         eprintln!("rejected: {rejection}");
     }
-    let coverage = Coverage::new(&catalogue, mappings(&loaded));
+    let coverage = Coverage::new(&catalogue, mappings(&loaded.native, &loaded.sigma));
     let color = std::io::stdout().is_terminal();
     let width = std::env::var("COLUMNS")
         .ok()
@@ -187,59 +149,17 @@ fn visibility(
     logs: &[String],
     year: Option<i32>,
 ) -> anyhow::Result<()> {
-    let filters: Vec<LogSourceFilter> = loaded
-        .native
-        .iter()
-        .map(|r| LogSourceFilter::new(&r.file.rule.log_source))
-        .collect();
-    let mut native_seen = vec![false; filters.len()];
-    let mut sigma_seen = vec![false; loaded.sigma.rules.len()];
-    let mut routed = Vec::new();
-    let counts = crate::cmd::each_event(logs, year, &mut |event| {
-        for (seen, filter) in native_seen.iter_mut().zip(&filters) {
-            *seen = *seen || filter.matches(&event);
-        }
-        routed.clear();
-        loaded.sigma.set.routed(&event, &mut routed);
-        for &r in &routed {
-            if let Some(seen) = sigma_seen.get_mut(r as usize) {
-                *seen = true;
-            }
-        }
-    })?;
-    let mut blind: BTreeMap<String, Vec<&str>> = BTreeMap::new();
-    for (rule, seen) in loaded.native.iter().zip(&native_seen) {
-        if !seen {
-            blind
-                .entry(source_label(&rule.file.rule.log_source))
-                .or_default()
-                .push(&rule.file.rule.name);
-        }
-    }
-    for ((info, source), seen) in loaded
-        .sigma
-        .rules
-        .iter()
-        .zip(&loaded.sigma.logsources)
-        .zip(&sigma_seen)
-    {
-        if !seen {
-            blind
-                .entry(source_label(source))
-                .or_default()
-                .push(&info.name);
-        }
-    }
-    let total: usize = blind.values().map(Vec::len).sum();
+    let mut check = Visibility::new(&loaded.native, &loaded.sigma);
+    let counts = crate::cmd::each_event(logs, year, &mut |event| check.see(&event))?;
+    let blind = check.blind();
+    let total: usize = blind.iter().map(|(_, rules)| rules.len()).sum();
     println!(
         "\nVisibility: {} events from {} inputs; {total} of {} rules see none of them",
         counts.events,
         counts.inputs,
-        filters.len() + sigma_seen.len()
+        check.rules()
     );
-    let mut sources: Vec<(&String, &Vec<&str>)> = blind.iter().collect();
-    sources.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then_with(|| a.0.cmp(b.0)));
-    for (source, rules) in sources {
+    for (source, rules) in &blind {
         let mut names: Vec<&str> = rules.iter().take(3).copied().collect();
         let more = format!("and {} more", rules.len().saturating_sub(3));
         if rules.len() > 3 {
@@ -248,20 +168,6 @@ fn visibility(
         println!("  {source}: {} rules ({})", rules.len(), names.join("; "));
     }
     Ok(())
-}
-
-/// `product / category / service` as a rule names it.
-fn source_label(source: &LogSource) -> String {
-    let parts: Vec<&str> = [&source.product, &source.category, &source.service]
-        .into_iter()
-        .flatten()
-        .map(String::as_str)
-        .collect();
-    if parts.is_empty() {
-        "any".into()
-    } else {
-        parts.join(" / ")
-    }
 }
 
 fn write_reports(coverage: &Coverage<'_>, out: &Path, platforms: &[String]) -> anyhow::Result<()> {
