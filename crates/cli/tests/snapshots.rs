@@ -56,6 +56,13 @@ impl Session {
         self.normalize(&text)
     }
 
+    /// The transcript of a command on the store `db` (`--db` added at the end).
+    fn run_on(&self, db: &str, args: &[&str]) -> String {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--db", db]);
+        self.run(&all)
+    }
+
     /// A file the command wrote, under a heading.
     fn file(&self, path: &Path) -> String {
         let text =
@@ -458,11 +465,7 @@ fn sigma_convert_prints_a_native_rule() {
 fn alerts_and_cases_as_an_analyst_works_them() {
     let s = Session::new();
     let db = s.path("secops.db");
-    let with_db = |args: &[&str]| {
-        let mut all: Vec<&str> = args.to_vec();
-        all.extend(["--db", &db]);
-        s.run(&all)
-    };
+    let with_db = |args: &[&str]| s.run_on(&db, args);
     let mut text = with_db(&["detect", "samples", "--year", "2023", "--store"]);
     text += &with_db(&["alerts", "list", "--limit", "8"]);
     text += &with_db(&["alerts", "list", "--output", "jsonl", "--limit", "2"]);
@@ -545,11 +548,7 @@ fn intel_imports_lists_and_exports_indicators() {
     };
     let s = Session::new();
     let db = s.path("secops.db");
-    let with_db = |args: &[&str]| {
-        let mut all: Vec<&str> = args.to_vec();
-        all.extend(["--db", &db]);
-        s.run(&all)
-    };
+    let with_db = |args: &[&str]| s.run_on(&db, args);
     let feodo = intel.join("abusech/feodo-ipblocklist-2024-04-04.csv");
     let stix = intel.join("stix/indicator-for-c2-ip-address.json");
     let mut text = with_db(&["intel", "import", &feodo.to_string_lossy()]);

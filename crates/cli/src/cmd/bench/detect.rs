@@ -110,14 +110,9 @@ pub fn run(args: IngestArgs) -> anyhow::Result<Outcome> {
         .filter(|r| r.file.rule.rule_type == secops_rules::RuleType::Query)
         .cloned()
         .collect();
-    let linux = args.corpus.join("linux");
-    let sources = if linux.is_dir() {
-        vec![
-            read(&linux.join("OpenSSH_2k.log"))?,
-            read(&linux.join("Linux_2k.log"))?,
-        ]
-    } else {
-        vec![read(&samples_dir().join("auth.log"))?]
+    let sources = match linux_logs(&args.corpus)? {
+        Some(logs) => logs,
+        None => vec![read(&samples_dir().join("auth.log"))?],
     };
     let year = Options {
         year: Some(2016),

@@ -101,18 +101,15 @@ pub fn run(args: IngestArgs) -> anyhow::Result<Outcome> {
             evtx_dir.display()
         );
     }
-    let linux = args.corpus.join("linux");
-    let syslog_sources = if linux.is_dir() {
-        vec![
-            read(&linux.join("OpenSSH_2k.log"))?,
-            read(&linux.join("Linux_2k.log"))?,
-        ]
-    } else {
-        eprintln!(
-            "bench: {} not found; syslog uses the bundled sample",
-            linux.display()
-        );
-        vec![read(&samples.join("auth.log"))?]
+    let syslog_sources = match linux_logs(&args.corpus)? {
+        Some(logs) => logs,
+        None => {
+            eprintln!(
+                "bench: {} not found; syslog uses the bundled sample",
+                args.corpus.join("linux").display()
+            );
+            vec![read(&samples.join("auth.log"))?]
+        }
     };
     let year = Options {
         year: Some(2016),

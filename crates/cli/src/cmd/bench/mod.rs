@@ -216,6 +216,18 @@ fn samples_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples")
 }
 
+/// The real OpenSSH and Linux logs of the shared corpora, when they are there.
+fn linux_logs(corpus: &Path) -> anyhow::Result<Option<Vec<String>>> {
+    let linux = corpus.join("linux");
+    if !linux.is_dir() {
+        return Ok(None);
+    }
+    Ok(Some(vec![
+        read(&linux.join("OpenSSH_2k.log"))?,
+        read(&linux.join("Linux_2k.log"))?,
+    ]))
+}
+
 fn read(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
 }
