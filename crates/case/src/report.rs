@@ -89,17 +89,26 @@ fn opt_time(nanos: Option<i64>) -> String {
     nanos.map(time).unwrap_or_else(|| "-".into())
 }
 
-/// A Markdown table cell: pipes escaped, line breaks as spaces.
+/// A Markdown table cell: line breaks as spaces, other control characters shown as escapes, and what
+/// would start markup (pipes, HTML, links and images) escaped. Case text comes from logs.
 fn cell(text: &str) -> String {
-    text.replace('\\', "\\\\")
-        .replace('|', "\\|")
-        .replace(['\n', '\r'], " ")
+    let flat = text.replace(['\n', '\r'], " ");
+    let mut out = String::with_capacity(flat.len());
+    for c in secops_event::escape::terminal(&flat).chars() {
+        // `<` opens HTML and autolinks (a lone `>` opens nothing), `[` links and images.
+        if matches!(c, '\\' | '|' | '<' | '[' | ']') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
-/// Markdown text outside tables: characters that would start markup are escaped.
+/// Markdown text outside tables: control characters shown as escapes, characters that would start
+/// markup escaped.
 fn md(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
+    for c in secops_event::escape::terminal(text).chars() {
         if matches!(
             c,
             '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '#' | '|'
@@ -445,6 +454,12 @@ mod tests {
             "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;"
         );
         assert_eq!(cell("a|b\nc"), "a\\|b c");
+        // Script, links and tracking images from log text stay text in any Markdown renderer.
+        assert_eq!(
+            cell("<img src=x onerror=alert(1)>[a](http://x)![](http://y)\u{1b}[2J"),
+            "\\<img src=x onerror=alert(1)>\\[a\\](http://x)!\\[\\](http://y)\\\\x1b\\[2J"
+        );
+        assert_eq!(md("ok\u{202e}"), "ok\\\\u{202e}");
         assert_eq!(
             md("# not a heading [link](x)"),
             "\\# not a heading \\[link\\](x)"

@@ -4,7 +4,7 @@
 use clap::ValueEnum;
 use secops_detect::Alert;
 
-use crate::output::clip;
+use crate::output::{clip, safe};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AlertOutput {
@@ -48,7 +48,7 @@ pub fn render(alert: &Alert, output: AlertOutput) -> String {
             clip(&alert.rule.name, 44),
             clip(&alert.group_key(), 18),
             alert.count + alert.suppressed_count,
-            source
+            safe(&source)
         ),
         AlertOutput::Jsonl => alert.document().to_line(),
         AlertOutput::Csv => csv_row(&[

@@ -90,7 +90,7 @@ fn main() -> ExitCode {
         Ok(Outcome::Rejections) => ExitCode::from(3),
         Ok(Outcome::Failures) => ExitCode::FAILURE,
         Err(error) => {
-            eprintln!("secops: {error:#}");
+            eprintln!("secops: {}", output::safe(&format!("{error:#}")));
             ExitCode::FAILURE
         }
     }

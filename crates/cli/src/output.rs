@@ -64,14 +64,16 @@ fn table_row(event: &Event) -> String {
     )
 }
 
-/// `text` cut to `width` characters, with an ellipsis when cut.
+/// `text` made safe for a terminal (control characters and bidi overrides shown as escapes) and cut to
+/// `width` characters, with an ellipsis when cut; an escape is never split.
 pub fn clip(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
-        return text.to_string();
-    }
-    let mut clipped: String = text.chars().take(width.saturating_sub(1)).collect();
-    clipped.push('…');
-    clipped
+    secops_event::escape::terminal_clipped(text, width)
+}
+
+/// `text` made safe for a terminal: log text is attacker-controlled, so every human-readable line that
+/// carries it goes through here (or [`clip`]).
+pub fn safe(text: &str) -> std::borrow::Cow<'_, str> {
+    secops_event::escape::terminal(text)
 }
 
 /// A time (UTC nanoseconds) to the second, as analysts read times in tables.

@@ -1461,3 +1461,62 @@ fn sigma_correlations_convert_to_native_correlations_that_alert_alike() {
     assert_eq!(from_yaml.len(), 1, "{from_yaml:?}");
     assert_eq!(run(&out_dir), from_yaml);
 }
+
+/// Control characters, escape sequences and bidi overrides that no human-readable output may carry raw
+/// (newlines only as line ends).
+fn raw_controls(text: &str) -> Vec<char> {
+    text.chars()
+        .filter(|&c| {
+            (c.is_control() && c != '\n')
+                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}')
+        })
+        .collect()
+}
+
+#[test]
+fn hostile_log_text_reaches_no_terminal_output_raw() {
+    // A user name carries a window-title escape, a screen clear, and a bidi override; the sudo rule
+    // groups by host and user, so it reaches alert groups and case titles.
+    let hostile = "in\u{1b}]0;owned\u{7}\u{1b}[2Jtern\u{202e}gpj.exe";
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("auth.log");
+    let text = std::fs::read_to_string(repo().join("samples/auth.log")).unwrap();
+    std::fs::write(&log, text.replace("intern", hostile)).unwrap();
+    let db = dir.path().join("secops.db");
+    let (log, db) = (log.to_string_lossy(), db.to_string_lossy());
+    let mut outputs = Vec::new();
+    for args in [
+        vec!["detect", &log, "--year", "2023", "--db", &db],
+        vec!["detect", &log, "--year", "2023", "--output", "csv"],
+        vec!["detect", &log, "--year", "2023", "--output", "timeline"],
+        vec!["ingest", &log, "--year", "2023", "--output", "table"],
+        vec!["alerts", "list", "--db", &db],
+        vec!["case", "group", "--db", &db],
+        vec!["case", "list", "--db", &db],
+        vec!["case", "show", "1", "--db", &db],
+        vec!["case", "report", "1", "--db", &db],
+    ] {
+        let out = secops(&args);
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let raw = raw_controls(&all);
+        assert!(raw.is_empty(), "{args:?} printed {raw:?} raw:\n{all}");
+        outputs.push(all);
+    }
+    // The text is shown, visibly and in full, where a person reads it.
+    let shown = r"in\x1b]0;owned\x07\x1b[2Jtern\u{202e}gpj.exe";
+    assert!(
+        outputs[4].contains("user.name=in\\x1b]0;owned"),
+        "{}",
+        outputs[4]
+    );
+    assert!(outputs[7].contains(shown), "{}", outputs[7]);
+    for id in 1..=3 {
+        let out = secops(&["alerts", "show", &id.to_string(), "--db", &db]);
+        let all = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(raw_controls(&all).is_empty(), "{all}");
+    }
+}

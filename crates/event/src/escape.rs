@@ -1,5 +1,7 @@
 //! Text from logs made inert for where it is shown. Log text is attacker-controlled: every output that
-//! puts it in a markup language goes through here.
+//! puts it before a person (a terminal, a markup language) goes through here.
+
+use std::borrow::Cow;
 
 /// HTML element content and attribute values: the five characters that matter escaped.
 pub fn html(text: &str) -> String {
@@ -17,9 +19,98 @@ pub fn html(text: &str) -> String {
     out
 }
 
+/// What a terminal must not receive raw: C0 controls (newline and tab included: they forge or hide
+/// rows), DEL, C1 controls, and the bidirectional formatting characters that reorder what is shown.
+fn unsafe_for_terminal(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        )
+}
+
+/// How an unsafe character is shown: `\n`, `\t`, `\r`, `\x1b` for C0 and DEL, `\u{202e}` above.
+fn shown(c: char, out: &mut String) {
+    use std::fmt::Write as _;
+    let _ = match c {
+        '\n' => out.write_str("\\n"),
+        '\t' => out.write_str("\\t"),
+        '\r' => out.write_str("\\r"),
+        c if (c as u32) < 0x80 => write!(out, "\\x{:02x}", c as u32),
+        c => write!(out, "\\u{{{:x}}}", c as u32),
+    };
+}
+
+/// Text for a terminal: escape sequences, other control characters and bidi overrides shown as visible
+/// escapes (`\x1b`, `\n`, `\u{202e}`), everything else as it is. Borrowed when nothing needs escaping.
+pub fn terminal(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(unsafe_for_terminal) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_for_terminal(c) {
+            shown(c, &mut out);
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// [`terminal`] text cut to `width` characters, with an ellipsis when cut; an escape is kept whole or
+/// left out whole, never split.
+pub fn terminal_clipped(text: &str, width: usize) -> String {
+    let safe = terminal(text);
+    if safe.chars().count() <= width {
+        return safe.into_owned();
+    }
+    let room = width.saturating_sub(1);
+    let mut out = String::new();
+    let mut used = 0;
+    let mut piece = String::new();
+    for c in text.chars() {
+        piece.clear();
+        if unsafe_for_terminal(c) {
+            shown(c, &mut piece);
+        } else {
+            piece.push(c);
+        }
+        let n = piece.chars().count();
+        if used + n > room {
+            break;
+        }
+        out.push_str(&piece);
+        used += n;
+    }
+    out.push('…');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn terminal_text_shows_controls_and_bidi_overrides_as_escapes() {
+        let hostile = "root\u{1b}]0;owned\u{7}\u{1b}[2J\nalert 1 forged\u{202e}txt.exe\u{0}\u{9b}";
+        let safe = terminal(hostile);
+        assert_eq!(
+            safe,
+            "root\\x1b]0;owned\\x07\\x1b[2J\\nalert 1 forged\\u{202e}txt.exe\\x00\\u{9b}"
+        );
+        assert!(!safe.chars().any(unsafe_for_terminal));
+        assert!(matches!(terminal("plain café ✓"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn clipping_never_splits_an_escape() {
+        assert_eq!(terminal_clipped("abc\u{1b}[31m", 6), "abc…");
+        assert_eq!(terminal_clipped("ab\u{1b}cdef", 8), "ab\\x1bc…");
+        assert_eq!(terminal_clipped("ab\u{1b}cd", 8), "ab\\x1bcd");
+        assert_eq!(terminal_clipped("exactly8", 8), "exactly8");
+        assert_eq!(terminal_clipped("nine char", 8), "nine ch…");
+    }
 
     #[test]
     fn markup_and_quotes_are_escaped_and_the_rest_kept() {

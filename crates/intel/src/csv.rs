@@ -329,10 +329,23 @@ pub fn import_list(source: &str, text: &str) -> Import {
 /// One CSV cell: quoted when it must be, and text a spreadsheet would run as a formula (`=`, `+`, `-`,
 /// `@` first) prefixed with `'` (CSV injection).
 pub fn cell(text: &str) -> String {
-    let text = if text.starts_with(['=', '+', '-', '@']) {
+    // Values are kept, but control characters other than line breaks (which quoting keeps inside the
+    // cell) and bidi overrides are shown as escapes: a spreadsheet or a `cat` in a terminal would
+    // otherwise act on them.
+    let text: String = text
+        .split_inclusive(['\n', '\r'])
+        .map(|part| {
+            let (body, end) = match part.strip_suffix(['\n', '\r']) {
+                Some(body) => (body, &part[body.len()..]),
+                None => (part, ""),
+            };
+            format!("{}{end}", secops_event::escape::terminal(body))
+        })
+        .collect();
+    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{text}")
     } else {
-        text.to_string()
+        text
     };
     if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))

@@ -7,7 +7,7 @@ use anyhow::Context;
 use secops_service::{alerts, Actor, ServiceError, SystemClock};
 use secops_store::{AlertFilter, AlertRecord, AlertStatus};
 
-use crate::output::{clip, time};
+use crate::output::{clip, safe, time};
 use crate::store::{actor, StoreArgs};
 use crate::Outcome;
 
@@ -142,9 +142,9 @@ fn show(args: &IdArgs) -> anyhow::Result<Outcome> {
     describe(&a, &mut out)?;
     writeln!(out, "\nlog:")?;
     for e in store.alert_events(a.id)? {
-        write!(out, "  {}  {:<12}  {}", time(e.at), e.actor, e.kind)?;
+        write!(out, "  {}  {:<12}  {}", time(e.at), safe(&e.actor), e.kind)?;
         if let (Some(before), Some(after)) = (&e.before, &e.after) {
-            write!(out, "  {before} -> {after}")?;
+            write!(out, "  {} -> {}", safe(before), safe(after))?;
         }
         writeln!(out)?;
     }
@@ -155,14 +155,15 @@ fn show(args: &IdArgs) -> anyhow::Result<Outcome> {
 }
 
 fn describe(a: &AlertRecord, out: &mut String) -> std::fmt::Result {
-    writeln!(out, "alert {}: {}", a.id, a.rule_name)?;
+    writeln!(out, "alert {}: {}", a.id, safe(&a.rule_name))?;
     writeln!(
         out,
         "  rule       {} (version {})",
-        a.rule_id, a.rule_version
+        safe(&a.rule_id),
+        a.rule_version
     )?;
     writeln!(out, "  severity   {} (risk {})", a.severity, a.risk_score)?;
-    writeln!(out, "  group      {}", a.group_key)?;
+    writeln!(out, "  group      {}", safe(&a.group_key))?;
     writeln!(
         out,
         "  seen       {} .. {} ({} events)",
@@ -172,7 +173,7 @@ fn describe(a: &AlertRecord, out: &mut String) -> std::fmt::Result {
     )?;
     write!(out, "  status     {}", a.status.as_str())?;
     if let Some(r) = &a.resolution {
-        write!(out, " ({r})")?;
+        write!(out, " ({})", safe(r))?;
     }
     writeln!(out)?;
     if let Some(case) = a.case_id {

@@ -19,6 +19,7 @@ use secops_service::{Cancel, ServiceError, SystemClock};
 use crate::alerts_out::{header, render, AlertOutput};
 use crate::args::{JudgeArgs, RuleArgs};
 use crate::cmd::ingest::parse_format;
+use crate::output::safe;
 use crate::progress::InputsBar;
 use crate::Outcome;
 
@@ -102,7 +103,7 @@ struct Printer {
 
 impl Observer for Printer {
     fn notice(&mut self, notice: Notice) {
-        eprintln!("{notice}");
+        eprintln!("{}", safe(&notice.to_string()));
     }
 
     fn alerts(&mut self, alerts: &[Alert]) {
@@ -211,7 +212,7 @@ fn summarize(report: &DetectReport, open_cases: bool) -> Outcome {
             println!(
                 "case {}: {} ({} alerts)",
                 opened.case.number,
-                opened.case.title,
+                safe(&opened.case.title),
                 opened.alert_ids.len()
             );
         }
@@ -255,7 +256,11 @@ fn summarize(report: &DetectReport, open_cases: bool) -> Outcome {
         let s = &rule.stats;
         eprintln!(
             "  {:<52} matched {:>7}  excepted {:>5}  alerts {:>5}  suppressed {:>4}",
-            rule.name, s.matched, s.excepted, s.alerts, s.suppressed
+            safe(&rule.name),
+            s.matched,
+            s.excepted,
+            s.alerts,
+            s.suppressed
         );
     }
     if report.rejected > 0 || unreadable > 0 || report.rules_failed > 0 {

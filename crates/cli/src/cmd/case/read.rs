@@ -8,7 +8,7 @@ use secops_case::metrics::{self, human, Stat};
 use secops_case::report;
 use secops_store::{CaseFilter, Store};
 
-use crate::output::time;
+use crate::output::{safe, time};
 
 pub fn list(store: &mut Store, state: Option<String>, open: bool) -> anyhow::Result<()> {
     let cases = store.cases(&CaseFilter {
@@ -26,9 +26,9 @@ pub fn list(store: &mut Store, state: Option<String>, open: bool) -> anyhow::Res
             c.number,
             c.state,
             c.severity,
-            c.assignee.as_deref().unwrap_or("-"),
+            safe(c.assignee.as_deref().unwrap_or("-")),
             time(c.created_at),
-            c.title
+            safe(&c.title)
         );
     }
     eprintln!("{} case(s)", cases.len());
@@ -68,7 +68,7 @@ pub fn show(store: &mut Store, number: i64) -> anyhow::Result<String> {
     let file = secops_service::cases::file(store, number)?;
     let c = &file.case;
     let mut out = String::new();
-    writeln!(out, "case {}: {}", c.number, c.title)?;
+    writeln!(out, "case {}: {}", c.number, safe(&c.title))?;
     writeln!(
         out,
         "  state {}  severity {}  TLP:{}  PAP:{}  assignee {}  playbook {}",
@@ -76,18 +76,21 @@ pub fn show(store: &mut Store, number: i64) -> anyhow::Result<String> {
         c.severity,
         c.tlp.to_uppercase(),
         c.pap.to_uppercase(),
-        c.assignee.as_deref().unwrap_or("-"),
-        c.playbook.as_deref().unwrap_or("-")
+        safe(c.assignee.as_deref().unwrap_or("-")),
+        safe(c.playbook.as_deref().unwrap_or("-"))
     )?;
     if let Some(r) = &c.resolution {
-        writeln!(out, "  resolution {r}")?;
+        writeln!(out, "  resolution {}", safe(r))?;
     }
     writeln!(out, "\ntasks:")?;
     for t in &file.tasks {
         writeln!(
             out,
             "  {:>4}  {:<11}  {:<15}  {}",
-            t.id, t.status, t.group, t.title
+            t.id,
+            t.status,
+            safe(&t.group),
+            safe(&t.title)
         )?;
     }
     writeln!(out, "\nobservables:")?;
@@ -96,7 +99,7 @@ pub fn show(store: &mut Store, number: i64) -> anyhow::Result<String> {
             out,
             "  {:<15}  {}{}",
             o.kind,
-            o.value,
+            safe(&o.value),
             if o.is_ioc { "  (IoC)" } else { "" }
         )?;
     }
@@ -106,8 +109,8 @@ pub fn show(store: &mut Store, number: i64) -> anyhow::Result<String> {
             out,
             "  {}  {}  {}",
             time(t.at),
-            t.technique.as_deref().unwrap_or("-"),
-            t.title
+            safe(t.technique.as_deref().unwrap_or("-")),
+            safe(&t.title)
         )?;
     }
     writeln!(
@@ -121,11 +124,11 @@ pub fn show(store: &mut Store, number: i64) -> anyhow::Result<String> {
     )?;
     writeln!(out, "\nlog:")?;
     for e in &file.events {
-        write!(out, "  {}  {:<10}  {}", time(e.at), e.actor, e.kind)?;
+        write!(out, "  {}  {:<10}  {}", time(e.at), safe(&e.actor), e.kind)?;
         if let (Some(before), Some(after)) = (&e.before, &e.after) {
-            write!(out, "  {before} -> {after}")?;
+            write!(out, "  {} -> {}", safe(before), safe(after))?;
         } else if let Some(after) = &e.after {
-            write!(out, "  {after}")?;
+            write!(out, "  {}", safe(after))?;
         }
         writeln!(out)?;
     }

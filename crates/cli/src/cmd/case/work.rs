@@ -8,6 +8,7 @@ use secops_service::cases::{Desk, NewCase};
 use secops_store::{NewTask, NewTimelineEntry};
 
 use super::Command;
+use crate::output::safe;
 
 pub fn run(desk: &mut Desk<'_>, playbooks: &Playbooks, command: Command) -> anyhow::Result<()> {
     match command {
@@ -44,9 +45,9 @@ pub fn run(desk: &mut Desk<'_>, playbooks: &Playbooks, command: Command) -> anyh
             println!(
                 "case {}: {} ({}, playbook {})",
                 case.number,
-                case.title,
+                safe(&case.title),
                 case.severity,
-                case.playbook.as_deref().unwrap_or("none")
+                safe(case.playbook.as_deref().unwrap_or("none"))
             );
         }
         Command::Assign { number, user, none } => {
@@ -56,7 +57,7 @@ pub fn run(desk: &mut Desk<'_>, playbooks: &Playbooks, command: Command) -> anyh
             let case = desk.assign(number, user.as_deref())?;
             println!(
                 "case {number}: assigned to {}",
-                case.assignee.as_deref().unwrap_or("nobody")
+                safe(case.assignee.as_deref().unwrap_or("nobody"))
             );
         }
         Command::Move { number, state } => {
@@ -93,7 +94,7 @@ pub fn run(desk: &mut Desk<'_>, playbooks: &Playbooks, command: Command) -> anyh
             println!(
                 "case {number}: {} {} {}",
                 o.kind,
-                o.value,
+                safe(&o.value),
                 if added {
                     "added"
                 } else {
@@ -138,7 +139,7 @@ pub fn run(desk: &mut Desk<'_>, playbooks: &Playbooks, command: Command) -> anyh
             let case = desk.close(number, &closing)?;
             println!(
                 "case {number}: closed ({})",
-                case.resolution.as_deref().unwrap_or("-")
+                safe(case.resolution.as_deref().unwrap_or("-"))
             );
         }
         Command::Reopen { number, reason } => {
@@ -157,7 +158,7 @@ pub fn run(desk: &mut Desk<'_>, playbooks: &Playbooks, command: Command) -> anyh
                 println!(
                     "case {}: {} ({} alerts)",
                     o.case.number,
-                    o.case.title,
+                    safe(&o.case.title),
                     o.alert_ids.len()
                 );
             }
@@ -202,7 +203,9 @@ fn task(
             let task = desk.set_task(number, id, status, assignee.as_deref())?;
             println!(
                 "case {number}: task {} {}: {}",
-                task.id, task.title, task.status
+                task.id,
+                safe(&task.title),
+                task.status
             );
         }
         _ => bail!("give a task id and a status, or --add TITLE"),

@@ -10,7 +10,7 @@ use secops_intel::Kind;
 use secops_service::intel::Judges;
 use secops_store::{IndicatorFilter, IndicatorRecord, Store};
 
-use crate::output::{clip, time};
+use crate::output::{clip, safe, time};
 use crate::Outcome;
 
 pub fn list(
@@ -106,7 +106,7 @@ fn table(records: &[IndicatorRecord], now: i64) -> String {
             i.tlp,
             time(r.expires_at),
             r.state(now).as_str(),
-            i.source
+            safe(&i.source)
         );
     }
     out
@@ -116,13 +116,13 @@ fn show_one(r: &IndicatorRecord, judges: &Judges, now: i64) -> String {
     let i = &r.indicator;
     let or_dash = |t: Option<i64>| t.map(time).unwrap_or_else(|| "-".into());
     let mut out = String::new();
-    let _ = writeln!(out, "indicator {}: {} {}", r.id, i.kind, i.value);
+    let _ = writeln!(out, "indicator {}: {} {}", r.id, i.kind, safe(&i.value));
     let _ = writeln!(out, "  state        {}", r.state(now).as_str());
     let _ = writeln!(
         out,
         "  source       {} ({})",
-        i.source,
-        i.native_id.as_deref().unwrap_or("-")
+        safe(&i.source),
+        safe(i.native_id.as_deref().unwrap_or("-"))
     );
     let _ = writeln!(
         out,
@@ -148,13 +148,13 @@ fn show_one(r: &IndicatorRecord, judges: &Judges, now: i64) -> String {
         if i.to_ids { "yes" } else { "no (context)" }
     );
     if !r.warninglists.is_empty() {
-        let _ = writeln!(out, "  warninglists {}", r.warninglists.join(", "));
+        let _ = writeln!(out, "  warninglists {}", safe(&r.warninglists.join(", ")));
     }
     if !i.tags.is_empty() {
-        let _ = writeln!(out, "  tags         {}", i.tags.join(", "));
+        let _ = writeln!(out, "  tags         {}", safe(&i.tags.join(", ")));
     }
     if !i.description.is_empty() {
-        let _ = writeln!(out, "  description  {}", i.description);
+        let _ = writeln!(out, "  description  {}", safe(&i.description));
     }
     let _ = writeln!(
         out,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use secops_detect::RuleInfo;
 
+use crate::output::safe;
 use crate::Outcome;
 
 #[derive(Debug, clap::Args)]
@@ -20,7 +21,7 @@ pub fn run(args: ListArgs) -> anyhow::Result<Outcome> {
     let loaded = args.rules.load()?;
     if args.rejected {
         for rejection in &loaded.rejected {
-            println!("{rejection}");
+            println!("{}", safe(&rejection.to_string()));
         }
     } else {
         println!(
@@ -40,11 +41,11 @@ pub fn run(args: ListArgs) -> anyhow::Result<Outcome> {
             let severity = info.severity.as_str();
             println!(
                 "{:<36}  {:<12} {:<8} {:<22} {}",
-                info.id,
+                safe(&info.id),
                 info.rule_type.as_str(),
                 severity,
-                info.techniques().join(","),
-                info.name
+                safe(&info.techniques().join(",")),
+                safe(&info.name)
             );
         }
     }
