@@ -148,8 +148,30 @@ impl Store {
         })
     }
 
-    /// Alerts matching the filter, newest first.
+    /// Alerts matching the filter, newest first. Any number of `ids` (an incident of 60,000 alerts):
+    /// they are asked for in chunks the databases' parameter limits allow.
     pub fn alerts(&mut self, filter: &AlertFilter) -> Result<Vec<AlertRecord>, StoreError> {
+        const CHUNK: usize = 1000;
+        if filter.ids.len() <= CHUNK {
+            return self.alerts_in(filter);
+        }
+        let mut all = Vec::new();
+        for ids in filter.ids.chunks(CHUNK) {
+            all.extend(self.alerts_in(&AlertFilter {
+                ids: ids.to_vec(),
+                limit: None,
+                ..filter.clone()
+            })?);
+        }
+        all.sort_by(|a, b| b.last_seen.cmp(&a.last_seen).then(b.id.cmp(&a.id)));
+        all.dedup_by_key(|a| a.id);
+        if let Some(limit) = filter.limit {
+            all.truncate(limit as usize);
+        }
+        Ok(all)
+    }
+
+    fn alerts_in(&mut self, filter: &AlertFilter) -> Result<Vec<AlertRecord>, StoreError> {
         let mut sql = format!("SELECT {COLUMNS} FROM alerts WHERE 1 = 1");
         let mut params = Vec::new();
         if let Some(status) = filter.status {

@@ -156,6 +156,15 @@ fn split_schema(target: &str) -> (String, String) {
     (url, schema)
 }
 
+/// A database's message, cut to a readable length (some quote whole statements).
+pub(crate) fn bounded(message: String) -> String {
+    const MAX: usize = 500;
+    match message.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &message[..cut]),
+        None => message,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

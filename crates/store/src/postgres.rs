@@ -199,7 +199,12 @@ impl ToSql for Param<'_> {
 }
 
 fn sql_error(e: postgres::Error) -> StoreError {
-    StoreError::Database(e.to_string())
+    // The server's own message (`db error` alone says nothing), never a whole statement.
+    let message = match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => e.to_string(),
+    };
+    StoreError::Database(crate::bounded(message))
 }
 
 #[cfg(test)]

@@ -119,5 +119,10 @@ impl rusqlite::ToSql for Param<'_> {
 }
 
 fn sql_error(e: rusqlite::Error) -> StoreError {
-    StoreError::Database(e.to_string())
+    // An input error quotes the whole statement: the message and the offset say enough.
+    let message = match &e {
+        rusqlite::Error::SqlInputError { msg, offset, .. } => format!("{msg} (at {offset})"),
+        other => other.to_string(),
+    };
+    StoreError::Database(crate::bounded(message))
 }

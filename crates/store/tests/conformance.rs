@@ -89,7 +89,38 @@ conformance!(
     a_writer_killed_mid_transaction_leaves_whole_batches,
     indicators_are_refreshed_not_duplicated_and_expire,
     alerts_and_cases_page_by_keyset_without_gaps_or_repeats,
+    any_number_of_alert_ids_can_be_asked_for,
 );
+
+/// An incident of tens of thousands of alerts: more ids than either database takes as parameters.
+fn any_number_of_alert_ids_can_be_asked_for(place: &Place) {
+    let mut store = place.open();
+    let alerts: Vec<NewAlert> = (0..3)
+        .map(|i| alert("r", &format!("g{i}"), i * MINUTE, i * MINUTE, 1, 0))
+        .collect();
+    store.record_alerts(&alerts, "detect", 1).unwrap();
+    let stored: Vec<i64> = store
+        .alerts(&AlertFilter::default())
+        .unwrap()
+        .iter()
+        .map(|a| a.id)
+        .collect();
+    // 70,000 ids (SQLite takes 32,766 parameters, PostgreSQL 65,535), the stored ones among them.
+    let mut ids: Vec<i64> = (1_000_000..1_070_000).collect();
+    ids.extend(&stored);
+    let found = store
+        .alerts(&AlertFilter {
+            ids,
+            limit: Some(2),
+            ..AlertFilter::default()
+        })
+        .unwrap();
+    assert_eq!(
+        found.iter().map(|a| a.id).collect::<Vec<_>>(),
+        stored[..2].to_vec(),
+        "newest first, limited"
+    );
+}
 
 /// Pages of `size` through alerts whose times tie in places: every alert once, in the listing's order.
 fn alerts_and_cases_page_by_keyset_without_gaps_or_repeats(place: &Place) {
