@@ -20,16 +20,25 @@ pub struct StoreArgs {
 }
 
 impl StoreArgs {
-    /// Opens (and migrates) the store.
-    pub fn open(&self) -> anyhow::Result<Store> {
-        let target = match (&self.database_url, &self.db) {
+    /// The store named: `--database-url`, `--db`, `$SECOPS_DATABASE_URL`, `$SECOPS_DB`, else `secops.db`.
+    fn target(&self) -> String {
+        match (&self.database_url, &self.db) {
             (Some(url), _) => url.clone(),
             (None, Some(path)) => path.display().to_string(),
             (None, None) => std::env::var("SECOPS_DATABASE_URL")
                 .or_else(|_| std::env::var("SECOPS_DB"))
                 .unwrap_or_else(|_| "secops.db".into()),
-        };
-        Store::open(&target).context("opening the store")
+        }
+    }
+
+    /// Opens (and migrates) the store, creating it on first use: for commands that record.
+    pub fn open(&self) -> anyhow::Result<Store> {
+        Store::open(&self.target()).context("opening the store")
+    }
+
+    /// Opens a store that exists: for commands that only read.
+    pub fn open_existing(&self) -> anyhow::Result<Store> {
+        Store::open_existing(&self.target()).context("opening the store")
     }
 }
 

@@ -1520,3 +1520,51 @@ fn hostile_log_text_reaches_no_terminal_output_raw() {
         assert!(raw_controls(&all).is_empty(), "{all}");
     }
 }
+
+#[test]
+fn store_location_mistakes_are_refused_and_create_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("typo.db");
+    let missing_arg = missing.to_string_lossy().into_owned();
+    // A read-only command on a store that is not there: an error, and no new store.
+    for args in [
+        vec!["alerts", "list", "--db", &missing_arg],
+        vec!["case", "list", "--db", &missing_arg],
+        vec!["intel", "list", "--db", &missing_arg],
+        vec!["rules", "stats", "--db", &missing_arg],
+    ] {
+        let out = secops(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(
+            stderr(&out).contains("no store there"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert!(!missing.exists(), "{args:?} created {}", missing.display());
+    }
+    // No folders are created for a mistyped path, even by a command that records.
+    let nested = dir.path().join("no/such/folder/secops.db");
+    let out = secops(&[
+        "detect",
+        "samples/auth.log",
+        "--db",
+        &nested.to_string_lossy(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
+    assert!(!dir.path().join("no").exists());
+    // Other databases and connection strings are refused, not taken for file names.
+    for url in [
+        "mysql://root@127.0.0.1/test",
+        "host=127.0.0.1 dbname=test user=postgres",
+    ] {
+        let out = secops(&["alerts", "list", "--database-url", url]);
+        assert_eq!(out.status.code(), Some(1), "{url}");
+        let err = stderr(&out);
+        assert!(
+            err.contains("unknown scheme") || err.contains("key=value"),
+            "{err}"
+        );
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}

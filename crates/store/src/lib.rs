@@ -93,6 +93,7 @@ impl Store {
     /// else the path of a SQLite file (created with its folder when missing). Brings the schema up to
     /// date.
     pub fn open(target: &str) -> Result<Store, StoreError> {
+        refuse_unknown(target)?;
         let backend: Box<dyn Backend> =
             if target.starts_with("postgres://") || target.starts_with("postgresql://") {
                 let (url, schema) = split_schema(target);
@@ -101,6 +102,22 @@ impl Store {
                 Box::new(Sqlite::open(Path::new(target))?)
             };
         Store::with_backend(backend)
+    }
+
+    /// Opens a store that must exist already: for commands that only read, so a mistyped `--db` is an
+    /// error, not a new empty store. (A PostgreSQL target is opened as by [`Store::open`].)
+    pub fn open_existing(target: &str) -> Result<Store, StoreError> {
+        refuse_unknown(target)?;
+        let is_postgres = target.starts_with("postgres://") || target.starts_with("postgresql://");
+        if !is_postgres && !Path::new(target).is_file() {
+            return Err(StoreError::Open {
+                target: target.to_string(),
+                message: "no store there (record alerts with `secops detect --store`, or name the \
+                          store with --db or --database-url)"
+                    .into(),
+            });
+        }
+        Store::open(target)
     }
 
     /// A store over a backend opened by the caller; migrates it.
@@ -154,6 +171,29 @@ fn split_schema(target: &str) -> (String, String) {
         format!("{base}?{}", rest.join("&"))
     };
     (url, schema)
+}
+
+/// Targets that name another database or a connection string this program does not take: refused,
+/// not read as a SQLite file name.
+fn refuse_unknown(target: &str) -> Result<(), StoreError> {
+    let refuse = |message: String| {
+        Err(StoreError::Open {
+            target: target.to_string(),
+            message,
+        })
+    };
+    if let Some((scheme, _)) = target.split_once("://") {
+        if !matches!(scheme, "postgres" | "postgresql") {
+            return refuse(format!(
+                "unknown scheme {scheme:?}: a store is a SQLite file path or a postgres:// URL"
+            ));
+        }
+    } else if target.contains('=') && target.contains(' ') {
+        return refuse(
+            "a key=value connection string: give PostgreSQL as a postgres:// URL".to_string(),
+        );
+    }
+    Ok(())
 }
 
 /// A database's message, cut to a readable length (some quote whole statements).

@@ -20,13 +20,16 @@ pub struct Sqlite {
 }
 
 impl Sqlite {
-    /// Opens (creating if needed) the database file.
+    /// Opens the database file, creating it when missing; its folder must exist (a mistyped path does
+    /// not grow folders).
     pub fn open(path: &Path) -> Result<Sqlite, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
-                target: path.display().to_string(),
-                message: e.to_string(),
-            })?;
+            if !dir.is_dir() {
+                return Err(StoreError::Open {
+                    target: path.display().to_string(),
+                    message: format!("the folder {} does not exist", dir.display()),
+                });
+            }
         }
         let open_error = |e: rusqlite::Error| StoreError::Open {
             target: path.display().to_string(),

@@ -89,7 +89,7 @@ pub fn run(command: Alerts) -> anyhow::Result<Outcome> {
 }
 
 fn list(args: &ListArgs) -> anyhow::Result<Outcome> {
-    let mut store = args.store.open()?;
+    let mut store = args.store.open_existing()?;
     let filter = AlertFilter {
         status: args.status,
         rule: args.rule.clone(),
@@ -136,7 +136,7 @@ fn list(args: &ListArgs) -> anyhow::Result<Outcome> {
 }
 
 fn show(args: &IdArgs) -> anyhow::Result<Outcome> {
-    let mut store = args.store.open()?;
+    let mut store = args.store.open_existing()?;
     let a = store.alert(args.id)?;
     let mut out = String::new();
     describe(&a, &mut out)?;

@@ -168,7 +168,18 @@ fn parse_resolution(text: &str) -> Result<Resolution, String> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
-    let mut store = args.store.open()?;
+    let reading = matches!(
+        args.command,
+        Command::List { .. }
+            | Command::Show { .. }
+            | Command::Report { .. }
+            | Command::Metrics { .. }
+    );
+    let mut store = if reading {
+        args.store.open_existing()?
+    } else {
+        args.store.open()?
+    };
     let who = actor(args.actor.as_deref());
     let playbooks = match &args.playbooks {
         Some(dir) => Playbooks::with_folder(dir)?,

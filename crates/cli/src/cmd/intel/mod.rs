@@ -135,7 +135,19 @@ fn parse_kind(text: &str) -> Result<Kind, String> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
-    let mut store = args.store.open()?;
+    let reading = matches!(
+        args.command,
+        Command::List { .. }
+            | Command::Search { .. }
+            | Command::Show { .. }
+            | Command::Stats
+            | Command::Export { .. }
+    );
+    let mut store = if reading {
+        args.store.open_existing()?
+    } else {
+        args.store.open()?
+    };
     let judges = args.judges.load()?;
     for (file, reason) in &judges.refused {
         eprintln!("warninglist refused: {file}: {reason}");

@@ -47,7 +47,7 @@ pub fn run(args: StatsArgs) -> anyhow::Result<Outcome> {
     let mut alerts = Vec::new();
     let mut bad = 0usize;
     if from_store {
-        let mut store = args.store_at.open()?;
+        let mut store = args.store_at.open_existing()?;
         for stored in store.alerts(&secops_store::AlertFilter::default())? {
             match AlertSample::from_document(&stored.document) {
                 Ok(sample) => alerts.push(sample),
