@@ -90,8 +90,8 @@ pub const DEFAULT_SCHEMA: &str = "secops";
 impl Store {
     /// Opens `target`: a `postgres://` or `postgresql://` URL (optionally with a `schema=NAME` query
     /// parameter beside the driver's own), or
-    /// else the path of a SQLite file (created with its folder when missing). Brings the schema up to
-    /// date.
+    /// else the path of a SQLite file (created when missing; its folder must exist). Other URL schemes
+    /// and key=value connection strings are refused. Brings the schema up to date.
     pub fn open(target: &str) -> Result<Store, StoreError> {
         refuse_unknown(target)?;
         let backend: Box<dyn Backend> =
