@@ -1568,3 +1568,16 @@ fn store_location_mistakes_are_refused_and_create_nothing() {
     }
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+#[test]
+fn detect_with_no_rule_that_can_run_fails_instead_of_reporting_clean_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().to_string_lossy().into_owned();
+    let out = secops(&["detect", "samples/auth.log", "--rules", &empty]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no rule can run"), "{}", stderr(&out));
+    std::fs::write(dir.path().join("broken.toml"), "[rule\n").unwrap();
+    let out = secops(&["detect", "samples/auth.log", "--rules", &empty]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("rejected: "), "{}", stderr(&out));
+}

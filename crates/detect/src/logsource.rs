@@ -9,7 +9,7 @@
 //! | `category = "webserver"` | web access logs (`apache.access`, `zeek.http`) |
 //! | other `category` | `event.category` equal to it |
 
-use secops_event::Event;
+use secops_event::{Event, Value};
 use secops_rules::LogSource;
 
 #[derive(Debug, Clone, Default)]
@@ -83,7 +83,38 @@ impl LogSourceFilter {
                 event.get_str("event.dataset"),
                 Some("apache.access" | "zeek.http")
             ),
-            Some(category) => event.get_str("event.category") == Some(category),
+            // ECS `event.category` is a list (`["authentication", "session"]`); one name will do.
+            Some(category) => match event.get("event.category") {
+                Some(Value::Array(items)) => items.iter().any(|v| v.as_str() == Some(category)),
+                Some(value) => value.as_str() == Some(category),
+                None => false,
+            },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secops_event::{Location, Provenance};
+
+    #[test]
+    fn a_category_matches_a_single_value_or_any_element_of_the_ecs_list() {
+        let filter = LogSourceFilter::new(&LogSource {
+            category: Some("authentication".into()),
+            ..LogSource::default()
+        });
+        let event = |category: Value| {
+            let mut e = Event::new(Provenance::new("t", Location::Line(1)));
+            e.insert("event.category", category);
+            e
+        };
+        assert!(filter.matches(&event("authentication".into())));
+        assert!(filter.matches(&event(Value::Array(vec![
+            "session".into(),
+            "authentication".into()
+        ]))));
+        assert!(!filter.matches(&event(Value::Array(vec!["session".into()]))));
+        assert!(!filter.matches(&event("process".into())));
     }
 }

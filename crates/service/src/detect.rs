@@ -208,6 +208,12 @@ pub fn detect(
             what: "cannot run",
         });
     }
+    if rules_total == rules_rejected + not_compiled {
+        // Reading the logs would check nothing, and a clean exit would say they were clean.
+        return Err(ServiceError::Missing(
+            "no rule can run, so nothing would be checked (see the rejections above)".into(),
+        ));
+    }
     let (inputs, input_errors) = expand(&request.paths);
     let unusable = input_errors.len();
     for error in input_errors {
