@@ -113,17 +113,7 @@ pub fn open_from_alerts(
         .flat_map(|d| d.techniques.iter().map(String::as_str))
         .collect();
     let playbook: Option<&Playbook> = match &request.playbook {
-        Some(name) => Some(playbooks.get(name).ok_or_else(|| {
-            CaseError::Invalid(format!(
-                "no playbook {name:?}; there are {}",
-                playbooks
-                    .list
-                    .iter()
-                    .map(|p| p.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-        })?),
+        Some(name) => Some(named(playbooks, name)?),
         None => playbooks.select(&rules, &techniques),
     };
     let alert_severity = alerts
@@ -184,18 +174,7 @@ pub fn open_from_alerts(
         incident_start: alerts.iter().map(|a| a.first_seen).min(),
         detected_at: alerts.iter().map(|a| a.created_at).min(),
         alert_ids: request.alert_ids.clone(),
-        tasks: playbook
-            .map(|p| {
-                p.tasks
-                    .iter()
-                    .map(|t| NewTask {
-                        group: t.group.clone(),
-                        title: t.title.clone(),
-                        description: t.description.clone(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
+        tasks: playbook.map(tasks_of).unwrap_or_default(),
         observables,
         timeline,
     };
@@ -226,26 +205,82 @@ fn default_title(alerts: &[AlertRecord], playbook: Option<&Playbook>) -> String 
     }
 }
 
+/// A case opened by hand: what is not given comes from the playbook, if one is named, else medium
+/// severity and TLP amber.
+#[derive(Debug, Clone, Default)]
+pub struct ByHand {
+    pub title: String,
+    pub description: String,
+    pub severity: Option<Severity>,
+    pub tlp: Option<Tlp>,
+    /// A playbook by name: its tasks, tags, PAP and defaults come with it; an unknown name is refused.
+    pub playbook: Option<String>,
+}
+
 /// Opens a case by hand.
 pub fn open(
     store: &mut Store,
-    title: &str,
-    description: &str,
-    severity: Severity,
-    tlp: Tlp,
+    playbooks: &Playbooks,
+    request: &ByHand,
     actor: Actor<'_>,
 ) -> Result<CaseRecord, CaseError> {
+    let playbook = request
+        .playbook
+        .as_deref()
+        .map(|name| named(playbooks, name))
+        .transpose()?;
     let case = NewCase {
-        title: title.into(),
-        description: description.into(),
-        severity: severity.as_str().into(),
-        tlp: tlp.as_str().into(),
-        pap: Pap::Amber.as_str().into(),
+        title: request.title.clone(),
+        description: request.description.clone(),
+        severity: request
+            .severity
+            .or(playbook.map(|p| p.severity))
+            .unwrap_or(Severity::Medium)
+            .as_str()
+            .into(),
+        tlp: request
+            .tlp
+            .or(playbook.map(|p| p.tlp))
+            .unwrap_or(Tlp::Amber)
+            .as_str()
+            .into(),
+        pap: playbook.map_or(Pap::Amber, |p| p.pap).as_str().into(),
         state: CaseState::New.as_str().into(),
+        playbook: playbook.map(|p| p.name.clone()),
+        tags: playbook.map(|p| p.tags.clone()).unwrap_or_default(),
+        tasks: playbook.map(tasks_of).unwrap_or_default(),
         detected_at: Some(actor.now),
         ..NewCase::default()
     };
     Ok(store.create_case(&case, actor.name, actor.now)?)
+}
+
+/// A playbook by name, or why not (naming those there are).
+fn named<'p>(playbooks: &'p Playbooks, name: &str) -> Result<&'p Playbook, CaseError> {
+    playbooks.get(name).ok_or_else(|| {
+        CaseError::Invalid(format!(
+            "no playbook {name:?}; there are {}",
+            playbooks
+                .list
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })
+}
+
+/// A playbook's tasks, for a new case.
+fn tasks_of(playbook: &Playbook) -> Vec<NewTask> {
+    playbook
+        .tasks
+        .iter()
+        .map(|t| NewTask {
+            group: t.group.clone(),
+            title: t.title.clone(),
+            description: t.description.clone(),
+        })
+        .collect()
 }
 
 /// Runs a change whose checks happen inside the store's transaction, keeping the domain error.

@@ -1581,3 +1581,47 @@ fn detect_with_no_rule_that_can_run_fails_instead_of_reporting_clean_logs() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("rejected: "), "{}", stderr(&out));
 }
+
+#[test]
+fn a_case_opened_by_hand_takes_the_playbook_it_names_and_refuses_an_unknown_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("secops.db").to_string_lossy().into_owned();
+    let out = secops(&[
+        "case",
+        "new",
+        "--title",
+        "Reported mail",
+        "--playbook",
+        "phishing",
+        "--db",
+        &db,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(said.contains("playbook phishing"), "{said}");
+    let shown =
+        String::from_utf8_lossy(&secops(&["case", "show", "1", "--db", &db]).stdout).into_owned();
+    let tasks = shown
+        .lines()
+        .skip_while(|l| *l != "tasks:")
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .count();
+    assert!(tasks > 0, "the playbook's tasks: {shown}");
+    let out = secops(&[
+        "case",
+        "new",
+        "--title",
+        "x",
+        "--playbook",
+        "nosuch",
+        "--db",
+        &db,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no playbook \"nosuch\""),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -2,7 +2,7 @@
 //! lifecycle at a [`Desk`].
 
 use secops_case::playbook::Playbooks;
-use secops_case::{CaseState, Closing, FromAlerts, Severity, TaskStatus, Tlp};
+use secops_case::{CaseState, Closing, FromAlerts, TaskStatus};
 use secops_store::{
     AlertFilter, AlertStatus, CaseRecord, CommentRecord, NewTask, NewTimelineEntry,
     ObservableRecord, Store, TaskRecord, TimelineRecord,
@@ -75,13 +75,10 @@ pub fn open_from_alerts(
     )?)
 }
 
-/// A case opened by hand.
+/// A case opened by hand (what is not given comes from the playbook, if one is named).
 #[derive(Debug, Clone)]
 pub struct NewCase {
-    pub title: String,
-    pub description: String,
-    pub severity: Severity,
-    pub tlp: Tlp,
+    pub case: secops_case::ByHand,
     pub assignee: Option<String>,
 }
 
@@ -103,15 +100,13 @@ fn act<'a>(actor: &'a Actor, clock: &dyn Clock) -> secops_case::Actor<'a> {
 }
 
 impl Desk<'_> {
-    pub fn open(&mut self, new: &NewCase) -> Result<CaseRecord, ServiceError> {
-        let case = secops_case::open(
-            self.store,
-            &new.title,
-            &new.description,
-            new.severity,
-            new.tlp,
-            act(self.actor, self.clock),
-        )?;
+    pub fn open(
+        &mut self,
+        playbooks: &Playbooks,
+        new: &NewCase,
+    ) -> Result<CaseRecord, ServiceError> {
+        let actor = act(self.actor, self.clock);
+        let case = secops_case::open(self.store, playbooks, &new.case, actor)?;
         match &new.assignee {
             Some(user) => self.assign(case.number, Some(user)),
             None => Ok(case),

@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context};
 use secops_case::playbook::Playbooks;
-use secops_case::{CaseState, Closing, FromAlerts, Severity, TaskStatus, Tlp};
+use secops_case::{ByHand, CaseState, Closing, FromAlerts, TaskStatus};
 use secops_service::cases::{Desk, NewCase};
 use secops_store::{NewTask, NewTimelineEntry};
 
@@ -25,13 +25,19 @@ pub fn run(desk: &mut Desk<'_>, playbooks: &Playbooks, command: Command) -> anyh
                 let Some(title) = title else {
                     bail!("name the alerts (--from-alerts 1,2) or give the case a --title");
                 };
-                desk.open(&NewCase {
-                    title,
-                    description,
-                    severity: severity.unwrap_or(Severity::Medium),
-                    tlp: tlp.unwrap_or(Tlp::Amber),
-                    assignee,
-                })?
+                desk.open(
+                    playbooks,
+                    &NewCase {
+                        case: ByHand {
+                            title,
+                            description,
+                            severity,
+                            tlp,
+                            playbook,
+                        },
+                        assignee,
+                    },
+                )?
             } else {
                 let request = FromAlerts {
                     alert_ids: from_alerts,
