@@ -1625,3 +1625,95 @@ fn a_case_opened_by_hand_takes_the_playbook_it_names_and_refuses_an_unknown_one(
         stderr(&out)
     );
 }
+
+/// Ten `detect` runs start together on a store none of them finds: every one succeeds, and together
+/// they record each alert once. Twenty rounds, each on a new store.
+#[allow(clippy::unwrap_used)] // a test helper
+fn concurrent_first_use(store_args: &dyn Fn(usize) -> Vec<String>, rounds: usize) {
+    for round in 0..rounds {
+        let children: Vec<std::process::Child> = (0..10)
+            .map(|_| {
+                Command::new(env!("CARGO_BIN_EXE_secops"))
+                    .args([
+                        "detect",
+                        "samples/auth.log",
+                        "--year",
+                        "2023",
+                        "--output",
+                        "jsonl",
+                    ])
+                    .args(store_args(round))
+                    .current_dir(repo())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(0), "round {round}: {err}");
+            // Each run accounts for all six alerts: new, folded or already recorded.
+            let line = err
+                .lines()
+                .find(|l| l.starts_with("store: "))
+                .unwrap_or_default();
+            let counts: Vec<u64> = line
+                .split(|c: char| !c.is_ascii_digit())
+                .filter_map(|n| n.parse().ok())
+                .collect();
+            assert_eq!(counts.iter().sum::<u64>(), 6, "round {round}: {line}");
+        }
+        let mut list = vec![
+            "alerts".to_string(),
+            "list".into(),
+            "--output".into(),
+            "jsonl".into(),
+        ];
+        list.extend(store_args(round));
+        let list: Vec<&str> = list.iter().map(String::as_str).collect();
+        let out = secops(&list);
+        let stored = String::from_utf8_lossy(&out.stdout).lines().count();
+        assert_eq!(stored, 6, "round {round}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn ten_first_uses_of_a_new_sqlite_store_at_once_all_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |round: usize| dir.path().join(format!("store{round}.db"));
+    concurrent_first_use(
+        &|round| vec!["--db".into(), path(round).to_string_lossy().into_owned()],
+        20,
+    );
+}
+
+#[test]
+fn ten_first_uses_of_a_new_postgres_schema_at_once_all_succeed() {
+    let Some(url) = secops_testkit::postgres_url("concurrent first use") else {
+        return;
+    };
+    let tag = std::process::id();
+    let schema = |round: usize| format!("first_use_{tag}_{round}");
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        concurrent_first_use(
+            &|round| {
+                vec![
+                    "--database-url".into(),
+                    format!("{url}?schema={}", schema(round)),
+                ]
+            },
+            20,
+        )
+    }));
+    if let Ok(mut client) = postgres::Client::connect(&url, postgres::NoTls) {
+        for round in 0..20 {
+            let _ =
+                client.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", schema(round)));
+        }
+    }
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}

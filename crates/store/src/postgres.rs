@@ -20,6 +20,9 @@ impl std::fmt::Debug for Postgres {
     }
 }
 
+/// The advisory lock that serializes creating schemas (another number than the writers' lock).
+const SCHEMA_LOCK: i64 = 7_362_528;
+
 impl Postgres {
     /// Connects to `url` (`postgres://user@host:port/database`) and works in `schema`, creating it
     /// when missing.
@@ -37,13 +40,22 @@ impl Postgres {
                 "schema {schema:?}: use lowercase letters, digits and _"
             )));
         }
-        let mut client = Client::connect(url, NoTls).map_err(|e| open_error(e.to_string()))?;
-        // The name was checked above: only [a-z0-9_] reaches this statement.
-        client
-            .batch_execute(&format!(
-                "CREATE SCHEMA IF NOT EXISTS {schema}; SET search_path TO {schema}"
-            ))
-            .map_err(|e| open_error(e.to_string()))?;
+        let mut client =
+            Client::connect(url, NoTls).map_err(|e| open_error(database_message(&e)))?;
+        // The name was checked above: only [a-z0-9_] reaches this statement. Two first uses at once
+        // would race in CREATE SCHEMA IF NOT EXISTS (a duplicate key in the catalogue): the session
+        // lock makes them take turns (an error drops the connection, and the lock with it).
+        // Each statement is its own transaction, so the schema is committed before the lock is let go.
+        for statement in [
+            format!("SELECT pg_advisory_lock({SCHEMA_LOCK})"),
+            format!("CREATE SCHEMA IF NOT EXISTS {schema}"),
+            format!("SELECT pg_advisory_unlock({SCHEMA_LOCK})"),
+            format!("SET search_path TO {schema}"),
+        ] {
+            client
+                .batch_execute(&statement)
+                .map_err(|e| open_error(database_message(&e)))?;
+        }
         Ok(Postgres {
             client,
             prepared: std::collections::HashMap::new(),
@@ -199,12 +211,15 @@ impl ToSql for Param<'_> {
 }
 
 fn sql_error(e: postgres::Error) -> StoreError {
-    // The server's own message (`db error` alone says nothing), never a whole statement.
-    let message = match e.as_db_error() {
+    StoreError::Database(database_message(&e))
+}
+
+/// The server's own message (`db error` alone says nothing), never a whole statement.
+fn database_message(e: &postgres::Error) -> String {
+    crate::bounded(match e.as_db_error() {
         Some(db) => format!("{}: {}", db.code().code(), db.message()),
         None => e.to_string(),
-    };
-    StoreError::Database(crate::bounded(message))
+    })
 }
 
 #[cfg(test)]

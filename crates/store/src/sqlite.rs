@@ -37,11 +37,22 @@ impl Sqlite {
         };
         let connection = Connection::open(path).map_err(open_error)?;
         connection.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
-        connection
-            .execute_batch(
+        // Switching a new file to WAL needs it to itself, and SQLite answers "locked" at once rather
+        // than wait when another process is doing the same: first uses at once take turns here.
+        let started = std::time::Instant::now();
+        let mut pause = Duration::from_millis(5);
+        loop {
+            match connection.execute_batch(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
-            )
-            .map_err(open_error)?;
+            ) {
+                Ok(()) => break,
+                Err(e) if busy(&e) && started.elapsed() < BUSY_TIMEOUT => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(250));
+                }
+                Err(e) => return Err(open_error(e)),
+            }
+        }
         Ok(Sqlite { connection })
     }
 }
@@ -119,6 +130,14 @@ impl rusqlite::ToSql for Param<'_> {
             Value::Text(v) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
         })
     }
+}
+
+/// SQLite's "busy" or "locked": another connection holds what this one needs, for now.
+fn busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
 
 fn sql_error(e: rusqlite::Error) -> StoreError {
