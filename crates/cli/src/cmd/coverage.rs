@@ -74,7 +74,8 @@ pub fn run(mut args: Args) -> anyhow::Result<Outcome> {
         eprintln!("rejected: {rejection}");
     }
     let coverage = Coverage::new(&catalogue, mappings(&loaded.native, &loaded.sigma));
-    let color = std::io::stdout().is_terminal();
+    // Colour only on a terminal, and never when NO_COLOR is set (no-color.org).
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let width = std::env::var("COLUMNS")
         .ok()
         .and_then(|c| c.parse().ok())
