@@ -98,7 +98,10 @@ pub(crate) fn read_lines(
                 Reason::LineTooLong { limit: MAX_LINE },
             ),
             Ok(LineRead::Line) => {
+                // A crash can leave a run of NUL bytes (space the file system gave the file but the
+                // writer never filled) with the next real record right after it, on the same line.
                 let line = trim_line_end(&buf);
+                let line = &line[line.iter().take_while(|&&b| b == 0).count()..];
                 if line.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
@@ -193,6 +196,23 @@ mod tests {
     fn numbers_lines_skips_blank_ones_and_strips_crlf() {
         let (lines, _) = run(b"a\r\n\n  \nb\nc");
         assert_eq!(lines, [(1, "a".into()), (4, "b".into()), (5, "c".into())]);
+    }
+
+    #[test]
+    fn nul_padding_from_a_crash_does_not_swallow_the_next_record() {
+        let mut input = b"first\n".to_vec();
+        input.extend([0u8; 4096]);
+        input.extend(b"second\n\0\0\0\nthird\n");
+        let (lines, summary) = run(&input);
+        assert_eq!(
+            lines,
+            [
+                (1, "first".into()),
+                (2, "second".into()),
+                (4, "third".into())
+            ]
+        );
+        assert_eq!(summary.rejected, 0);
     }
 
     #[test]
