@@ -1717,3 +1717,35 @@ fn ten_first_uses_of_a_new_postgres_schema_at_once_all_succeed() {
         std::panic::resume_unwind(panic);
     }
 }
+
+#[test]
+fn a_fifo_named_directly_is_refused_instead_of_waiting_for_ever() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe");
+    let made = Command::new("mkfifo").arg(&fifo).status();
+    if !made.is_ok_and(|s| s.success()) {
+        panic!("mkfifo is part of coreutils: it must run here");
+    }
+    // Nothing writes to the pipe: reading it would block; the run must end on its own.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_secops"))
+        .args(["ingest", &fifo.to_string_lossy()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("secops ingest blocked on a FIFO");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not a regular file"),
+        "{}",
+        stderr(&out)
+    );
+}

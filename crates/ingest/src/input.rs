@@ -132,6 +132,14 @@ pub(crate) fn open(input: &Input) -> Result<Opened, IngestError> {
     let (raw, modified): (Box<dyn Read + Send>, _) = match input {
         Input::Stdin => (Box::new(io::stdin()), None),
         Input::File(path) => {
+            // Opening a FIFO waits for a writer, for ever if none comes: only regular files (and
+            // `-` for a pipe) are read. `metadata` follows links, so a link to a file is a file.
+            let meta = std::fs::metadata(path).map_err(io_error)?;
+            if !meta.is_file() {
+                return Err(io_error(io::Error::other(
+                    "not a regular file (a pipe, socket or device); pipe it to `-` instead",
+                )));
+            }
             let file = File::open(path).map_err(io_error)?;
             let modified = file.metadata().and_then(|m| m.modified()).ok();
             (Box::new(file), modified)
