@@ -1749,3 +1749,51 @@ fn a_fifo_named_directly_is_refused_instead_of_waiting_for_ever() {
         stderr(&out)
     );
 }
+
+#[test]
+fn hostile_indicator_values_and_rule_titles_reach_no_terminal_output_raw() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("secops.db").to_string_lossy().into_owned();
+    let bundle = dir.path().join("bundle.json");
+    std::fs::write(
+        &bundle,
+        r#"{"type": "bundle", "id": "bundle--1", "objects": [{"type": "indicator", "id": "indicator--1",
+            "pattern_type": "stix", "valid_from": "2026-01-01T00:00:00Z",
+            "description": "see \u001b]8;;http://attacker.example\u0007here\u001b]8;;\u0007",
+            "pattern": "[url:value = 'http://evil.example/\u001b[2J\u202eexe.txt']"}]}"#,
+    )
+    .unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(
+        rules.join("title.yml"),
+        "title: \"Looks fine\\e]0;owned\\a\\u202e\"\nlogsource:\n  product: linux\ndetection:\n  \
+         sel:\n    user.name: root\n  condition: sel\nlevel: low\n",
+    )
+    .unwrap();
+    let (bundle, rules) = (bundle.to_string_lossy(), rules.to_string_lossy());
+    for args in [
+        vec!["intel", "import", &bundle, "--db", &db],
+        vec!["intel", "list", "--db", &db],
+        vec!["intel", "show", "1", "--db", &db],
+        vec!["intel", "search", "evil", "--db", &db],
+        vec!["intel", "export", "--format", "csv", "--db", &db],
+        vec!["rules", "list", "--rules", &rules],
+    ] {
+        let out = secops(&args);
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{args:?}: {all}");
+        let raw = raw_controls(&all);
+        assert!(raw.is_empty(), "{args:?} printed {raw:?} raw:\n{all}");
+        if args[1] != "import" {
+            assert!(
+                all.contains(r"\x1b"),
+                "{args:?} shows the escape visibly:\n{all}"
+            );
+        }
+    }
+}
