@@ -492,17 +492,28 @@ fn shade(n: usize, max: usize) -> (&'static str, &'static str) {
     }
 }
 
-/// Text for a Markdown table cell: HTML escaped (Markdown becomes HTML), pipes escaped, line breaks as
-/// spaces.
+/// Text for a Markdown table cell: control characters shown as escapes, HTML escaped (Markdown becomes
+/// HTML), pipes escaped, line breaks as spaces.
 fn markdown_cell(text: &str) -> String {
-    escape(text)
-        .replace("&#10;", " ")
-        .replace('|', "\\|")
-        .replace('\r', " ")
+    let flat = text.replace(['\n', '\r'], " ");
+    escape(&secops_event::escape::terminal(&flat)).replace('|', "\\|")
 }
 
 /// Text for HTML element content and attribute values, line breaks kept as `&#10;` (tooltips show
 /// them).
 pub fn escape(text: &str) -> String {
     secops_event::escape::html(text).replace('\n', "&#10;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_cells_show_controls_and_keep_markup_inert() {
+        assert_eq!(
+            markdown_cell("Rule\u{1b}]0;x\u{7} <b>|\nnext\u{202e}"),
+            "Rule\\x1b]0;x\\x07 &lt;b&gt;\\| next\\u{202e}"
+        );
+    }
 }
