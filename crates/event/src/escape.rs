@@ -119,4 +119,40 @@ mod tests {
             "&lt;img src=x onerror=&#39;a(&quot;1&quot;)&#39;&gt; &amp; é"
         );
     }
+
+    /// Random text drawn from the characters that matter (controls, C1, bidi formatting, escapes,
+    /// wide and combining text) never reaches a rendered line raw, and clipping keeps the limit.
+    #[test]
+    fn random_text_never_renders_a_control_or_bidi_character() {
+        const ALPHABET: &[char] = &[
+            'a', 'Z', '0', ' ', '\\', '"', '\'', '[', '\u{0}', '\u{7}', '\u{8}', '\t', '\n', '\r',
+            '\u{1b}', '\u{1f}', '\u{7f}', '\u{80}', '\u{9b}', '\u{9f}', '\u{61c}', '\u{200e}',
+            '\u{200f}', '\u{202a}', '\u{202e}', '\u{2066}', '\u{2069}', 'é', '漢', '\u{301}', '✓',
+        ];
+        let mut rng = secops_testkit::mutate::Rng::new(0x5afe_7e47);
+        for _ in 0..5000 {
+            let len = rng.below(40);
+            let text: String = (0..len)
+                .map(|_| ALPHABET[rng.below(ALPHABET.len())])
+                .collect();
+            let safe = terminal(&text);
+            assert!(
+                !safe.chars().any(unsafe_for_terminal),
+                "{text:?} -> {safe:?}"
+            );
+            let width = rng.below(30) + 1;
+            let clipped = terminal_clipped(&text, width);
+            assert!(
+                clipped.chars().count() <= width.max(1),
+                "{text:?} at {width} -> {clipped:?}"
+            );
+            assert!(!clipped.chars().any(unsafe_for_terminal), "{clipped:?}");
+            // What is kept is the rendering of a beginning of the text: whole escapes only.
+            let kept = clipped.strip_suffix('…').unwrap_or(&clipped);
+            let whole = (0..=text.len())
+                .filter(|&i| text.is_char_boundary(i))
+                .any(|i| terminal(&text[..i]) == kept);
+            assert!(whole, "{kept:?} splits an escape of {safe:?}");
+        }
+    }
 }
