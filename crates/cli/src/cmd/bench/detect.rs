@@ -171,13 +171,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<Outcome> {
             set,
         ));
     }
-    let evtx_dir = args.corpus.join("evtx");
-    if evtx_dir.is_dir() {
-        let (inputs, _) = expand(&[evtx_dir.display().to_string()]);
-        let once: Vec<Input> = inputs
-            .into_iter()
-            .filter(|i| i.name().ends_with(".evtx"))
-            .collect();
+    if let Some(once) = evtx_files(&args.corpus) {
         let records = collect_lines(&once, &Options::default(), |e| {
             e.get("Event").map(|v| format!("{{\"Event\":{v}}}"))
         })?;

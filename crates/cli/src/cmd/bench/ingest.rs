@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use rayon::prelude::*;
 use secops_ingest::parallel::{read_all, Consumer, Order};
-use secops_ingest::{expand, IngestError, Input, Options, Summary};
+use secops_ingest::{IngestError, Input, Options, Summary};
 
 use crate::memory::{format_peak, peak_rss_bytes};
 use crate::Outcome;
@@ -63,12 +63,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<Outcome> {
     let samples = samples_dir();
     let mut rows = Vec::new();
     let evtx_dir = args.corpus.join("evtx");
-    if evtx_dir.is_dir() {
-        let (inputs, _) = expand(&[evtx_dir.display().to_string()]);
-        let once: Vec<Input> = inputs
-            .into_iter()
-            .filter(|i| i.name().ends_with(".evtx"))
-            .collect();
+    if let Some(once) = evtx_files(&args.corpus) {
         eprintln!(
             "bench: {} EVTX files, read {} times per run",
             once.len(),

@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use secops_ingest::parallel::{read_all, Consumer, Order};
-use secops_ingest::{IngestError, Input, Options, Summary};
+use secops_ingest::{expand, IngestError, Input, Options, Summary};
 
 use crate::memory::peak_rss_bytes;
 use crate::Outcome;
@@ -214,6 +214,21 @@ fn samples_dir() -> PathBuf {
         return here;
     }
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples")
+}
+
+/// The EVTX files of the shared corpora, when they are there.
+fn evtx_files(corpus: &Path) -> Option<Vec<Input>> {
+    let dir = corpus.join("evtx");
+    if !dir.is_dir() {
+        return None;
+    }
+    let (inputs, _) = expand(&[dir.display().to_string()]);
+    Some(
+        inputs
+            .into_iter()
+            .filter(|i| i.name().ends_with(".evtx"))
+            .collect(),
+    )
 }
 
 /// The real OpenSSH and Linux logs of the shared corpora, when they are there.
