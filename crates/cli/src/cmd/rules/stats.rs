@@ -2,9 +2,10 @@
 //! over time as sparklines, suggested exceptions, rules that never fired. The analysis is
 //! `secops_lab::tuning`'s.
 
-use secops_lab::tuning::{summarize, AlertSample, KnownRule, Tuning, TuningOptions};
+use secops_lab::tuning::{summarize, AlertSample, KnownRule, Role, Tuning, TuningOptions};
 
 use crate::args::RuleArgs;
+use crate::output::safe;
 use crate::Outcome;
 
 #[derive(Debug, clap::Args)]
@@ -140,7 +141,7 @@ fn print(tuning: &Tuning, args: &StatsArgs, loaded_rules: usize) {
                 n => SPARK[((n * (SPARK.len() - 1)) / most).min(SPARK.len() - 1)],
             })
             .collect();
-        println!("{:>7}  {line}  {}", rule.alerts, rule.rule_name);
+        println!("{:>7}  {line}  {}", rule.alerts, safe(&rule.rule_name));
     }
     if tuning.rules.len() > args.top {
         println!(
@@ -153,21 +154,47 @@ fn print(tuning: &Tuning, args: &StatsArgs, loaded_rules: usize) {
         let candidates: Vec<String> = s
             .candidates
             .iter()
-            .map(|(f, v, n)| format!("{f} = {v:?} in {n} of {}", s.alerts))
+            .map(|c| {
+                let warning = if c.role == Role::Target {
+                    " (the monitored side: excepting it would silence the rule there)"
+                } else {
+                    ""
+                };
+                format!(
+                    "{} = {} in {} of {}{warning}",
+                    c.field,
+                    toml_string(&c.value),
+                    c.alerts,
+                    s.alerts
+                )
+            })
             .collect();
         println!(
             "  {} ({}): {}",
-            s.rule_name,
-            s.rule_id,
-            candidates.join("; ")
+            safe(&s.rule_name),
+            safe(&s.rule_id),
+            safe(&candidates.join("; "))
         );
-        if let Some((field, value, _)) = s.candidates.first() {
-            println!(
-                "    [[rule.exceptions]]\n    description = \"TODO: why {field} {value} is benign\"\n    \
-                 [[rule.exceptions.entries]]\n    field = {}\n    type = \"match\"\n    value = {}",
-                toml_string(field),
-                toml_string(value)
-            );
+        match s.proposed() {
+            Some(c) => {
+                // TOML strings, each line escaped again for the terminal (TOML keeps bidi controls)
+                for line in [
+                    "[[rule.exceptions]]".to_string(),
+                    format!(
+                        "description = {}",
+                        toml_string(&format!("TODO: why {} {} is benign", c.field, c.value))
+                    ),
+                    "[[rule.exceptions.entries]]".to_string(),
+                    format!("field = {}", toml_string(&c.field)),
+                    "type = \"match\"".to_string(),
+                    format!("value = {}", toml_string(&c.value)),
+                ] {
+                    println!("    {}", safe(&line));
+                }
+            }
+            None => {
+                println!("    no exception proposed: the only common value is the monitored side")
+            }
         }
     }
     if tuning.suggestions.is_empty() {
@@ -182,7 +209,7 @@ fn print(tuning: &Tuning, args: &StatsArgs, loaded_rules: usize) {
         loaded_rules
     );
     for (name, id) in tuning.silent.iter().take(args.top) {
-        println!("  {name} ({id})");
+        println!("  {} ({})", safe(name), safe(id));
     }
     if tuning.silent.len() > args.top {
         println!("  ... and {} more", tuning.silent.len() - args.top);
