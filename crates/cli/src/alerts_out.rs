@@ -4,7 +4,7 @@
 use clap::ValueEnum;
 use secops_detect::Alert;
 
-use crate::output::{clip, safe};
+use crate::output::{cell, safe};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AlertOutput {
@@ -42,11 +42,11 @@ pub fn render(alert: &Alert, output: AlertOutput) -> String {
     let severity = alert.rule.severity.as_str().to_string();
     match output {
         AlertOutput::Table => format!(
-            "{:<30} {:<8} {:<44} {:<18} {:>6}  {}",
+            "{:<30} {:<8} {} {} {:>6}  {}",
             alert.timestamp.to_rfc3339(),
             severity,
-            clip(&alert.rule.name, 44),
-            clip(&alert.group_key(), 18),
+            cell(&alert.rule.name, 44),
+            cell(&alert.group_key(), 18),
             alert.count + alert.suppressed_count,
             safe(&source)
         ),

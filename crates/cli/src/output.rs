@@ -56,10 +56,10 @@ fn table_row(event: &Event) -> String {
     }
     let action = text("event.action");
     format!(
-        "{time:<25} {:<19} {:<28} {:<8} {}",
-        clip(&text("event.dataset"), 19),
-        clip(if action.is_empty() { "-" } else { &action }, 28),
-        clip(&text("event.outcome"), 8),
+        "{time:<25} {} {} {} {}",
+        cell(&text("event.dataset"), 19),
+        cell(if action.is_empty() { "-" } else { &action }, 28),
+        cell(&text("event.outcome"), 8),
         clip(&details.join(" ").replace(['\n', '\r', '\t'], " "), 160)
     )
 }
@@ -68,6 +68,12 @@ fn table_row(event: &Event) -> String {
 /// `width` characters, with an ellipsis when cut; an escape is never split.
 pub fn clip(text: &str, width: usize) -> String {
     secops_event::escape::terminal_clipped(text, width)
+}
+
+/// [`clip`] padded to exactly `width` terminal columns, for a table column that stays aligned whatever
+/// the text's script (`{:<N}` counts characters, and a wide character takes two columns).
+pub fn cell(text: &str, width: usize) -> String {
+    secops_event::escape::terminal_cell(text, width)
 }
 
 /// `text` made safe for a terminal: log text is attacker-controlled, so every human-readable line that

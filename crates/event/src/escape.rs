@@ -58,25 +58,46 @@ pub fn terminal(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// [`terminal`] text cut to `width` characters, with an ellipsis when cut; an escape is kept whole or
-/// left out whole, never split.
+/// How many terminal columns a character that is safe to show takes: two for wide (East Asian) ones,
+/// none for combining marks and zero-width ones.
+fn columns(c: char) -> usize {
+    unicode_width::UnicodeWidthChar::width(c).unwrap_or(0)
+}
+
+/// How many terminal columns [`terminal`] text takes.
+pub fn width(text: &str) -> usize {
+    terminal(text).chars().map(columns).sum()
+}
+
+/// [`terminal`] text cut to `width` terminal columns (wide characters count two), with an ellipsis
+/// when cut; an escape is kept whole or left out whole, never split, and so is a character with the
+/// combining marks after it.
 pub fn terminal_clipped(text: &str, width: usize) -> String {
     let safe = terminal(text);
-    if safe.chars().count() <= width {
+    if safe.chars().map(columns).sum::<usize>() <= width {
         return safe.into_owned();
     }
     let room = width.saturating_sub(1);
     let mut out = String::new();
     let mut used = 0;
     let mut piece = String::new();
-    for c in text.chars() {
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
         piece.clear();
         if unsafe_for_terminal(c) {
             shown(c, &mut piece);
         } else {
             piece.push(c);
+            // marks that combine with this character go with it
+            while let Some(&next) = chars.peek() {
+                if unsafe_for_terminal(next) || columns(next) != 0 {
+                    break;
+                }
+                piece.push(next);
+                chars.next();
+            }
         }
-        let n = piece.chars().count();
+        let n: usize = piece.chars().map(columns).sum();
         if used + n > room {
             break;
         }
@@ -85,6 +106,15 @@ pub fn terminal_clipped(text: &str, width: usize) -> String {
     }
     out.push('…');
     out
+}
+
+/// [`terminal_clipped`] text padded with spaces to exactly `width` columns: a table cell that stays
+/// aligned whatever the text's scripts.
+pub fn terminal_cell(text: &str, width: usize) -> String {
+    let mut cell = terminal_clipped(text, width);
+    let used: usize = cell.chars().map(columns).sum();
+    cell.extend(std::iter::repeat_n(' ', width.saturating_sub(used)));
+    cell
 }
 
 #[cfg(test)]
@@ -110,6 +140,21 @@ mod tests {
         assert_eq!(terminal_clipped("ab\u{1b}cd", 8), "ab\\x1bcd");
         assert_eq!(terminal_clipped("exactly8", 8), "exactly8");
         assert_eq!(terminal_clipped("nine char", 8), "nine ch…");
+    }
+
+    #[test]
+    fn clipping_counts_terminal_columns() {
+        // wide characters take two columns, combining marks none and stay with their letter
+        assert_eq!(terminal_clipped("漢字漢字漢字", 12), "漢字漢字漢字");
+        assert_eq!(terminal_clipped("漢字漢字漢字", 11), "漢字漢字漢…");
+        assert_eq!(terminal_clipped("漢字漢字漢字", 6), "漢字…");
+        assert_eq!(
+            terminal_clipped("e\u{301}e\u{301}e\u{301}xyz", 4),
+            "e\u{301}e\u{301}e\u{301}…"
+        );
+        assert_eq!(terminal_cell("漢字", 6), "漢字  ");
+        assert_eq!(terminal_cell("a\u{1b}b", 4), "a…  ");
+        assert_eq!(width("漢\u{1b}"), 6);
     }
 
     #[test]
@@ -143,8 +188,14 @@ mod tests {
             let width = rng.below(30) + 1;
             let clipped = terminal_clipped(&text, width);
             assert!(
-                clipped.chars().count() <= width.max(1),
+                clipped.chars().map(columns).sum::<usize>() <= width.max(1),
                 "{text:?} at {width} -> {clipped:?}"
+            );
+            let cell = terminal_cell(&text, width);
+            assert_eq!(
+                cell.chars().map(columns).sum::<usize>(),
+                width,
+                "{text:?} at {width} -> {cell:?}"
             );
             assert!(!clipped.chars().any(unsafe_for_terminal), "{clipped:?}");
             // What is kept is the rendering of a beginning of the text: whole escapes only.

@@ -7,7 +7,7 @@ use anyhow::Context;
 use secops_service::{alerts, Actor, ServiceError, SystemClock};
 use secops_store::{AlertFilter, AlertRecord, AlertStatus};
 
-use crate::output::{clip, safe, time};
+use crate::output::{cell, clip, safe, time};
 use crate::store::{actor, StoreArgs};
 use crate::Outcome;
 
@@ -119,13 +119,13 @@ fn list(args: &ListArgs) -> anyhow::Result<Outcome> {
         for a in &alerts {
             writeln!(
                 out,
-                "{:>6}  {:<20}  {:<8}  {:<12}  {:>6}  {:<44}  {}",
+                "{:>6}  {:<20}  {:<8}  {:<12}  {:>6}  {}  {}",
                 a.id,
                 time(a.last_seen),
                 a.severity,
                 a.status.as_str(),
                 a.event_count,
-                clip(&a.rule_name, 44),
+                cell(&a.rule_name, 44),
                 clip(&a.group_key, 60),
             )?;
         }

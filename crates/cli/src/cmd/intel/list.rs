@@ -10,7 +10,7 @@ use secops_intel::Kind;
 use secops_service::intel::Judges;
 use secops_store::{IndicatorFilter, IndicatorRecord, Store};
 
-use crate::output::{clip, safe, time};
+use crate::output::{cell, safe, time};
 use crate::Outcome;
 
 pub fn list(
@@ -96,10 +96,10 @@ fn table(records: &[IndicatorRecord], now: i64) -> String {
         let i = &r.indicator;
         let _ = writeln!(
             out,
-            "{:>6}  {:<8}  {:<44}  {:>4}  {:<6}  {:<20}  {:<8}  {}",
+            "{:>6}  {:<8}  {}  {:>4}  {:<6}  {:<20}  {:<8}  {}",
             r.id,
             i.kind.as_str(),
-            clip(&i.value, 44),
+            cell(&i.value, 44),
             i.confidence
                 .map(|c| c.to_string())
                 .unwrap_or_else(|| "-".into()),
@@ -189,7 +189,7 @@ fn stats_of(records: &[IndicatorRecord], now: i64) -> String {
         rows.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
         for (name, n) in rows.into_iter().take(20) {
             let bar = "█".repeat((n * 30).div_ceil(max));
-            let _ = writeln!(out, "  {:<40} {:>7}  {bar}", clip(name, 40), n);
+            let _ = writeln!(out, "  {} {:>7}  {bar}", cell(name, 40), n);
         }
     }
     out
