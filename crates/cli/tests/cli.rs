@@ -891,6 +891,117 @@ fn rules_stats_reads_alerts_and_reports_volume_suggestions_and_silent_rules() {
     assert!(stdout.ends_with("1 lines were not alerts\n"), "{stdout}");
 }
 
+/// A cut EVTX file is not a clean run: every command that reads it names the chunks, offsets and record
+/// ids it lost and exits 3, whether the file is named, gzipped or piped.
+#[test]
+fn a_cut_evtx_file_reports_its_lost_records_and_exits_3() {
+    let Some(evtx) = shared("corpus/evtx") else {
+        return;
+    };
+    let original =
+        std::fs::read(evtx.join(
+            "EVTX-ATTACK-SAMPLES/AutomatedTestingTools/PanacheSysmon_vs_AtomicRedTeam01.evtx",
+        ))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cut = dir.path().join("cut.evtx");
+    std::fs::write(&cut, &original[..4096 + 9 * 65536 + 6080]).unwrap();
+    let gz = dir.path().join("cut.evtx.gz");
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut encoder, &original[..4096 + 9 * 65536 + 6080]).unwrap();
+    std::fs::write(&gz, encoder.finish().unwrap()).unwrap();
+    let lost = [
+        "358 read, 358 parsed, 0 rejected, 207 lost",
+        "  lost: chunk 9 (file offset 0x91000): records 359-397 lost (39): the file ends inside this chunk (6080 of 65536 bytes present)",
+        "  lost: chunks 10-14 (file offset 0xa1000): records 398-565 lost (168): not in the file, which ends early",
+    ];
+    for path in [&cut, &gz] {
+        let path = path.to_string_lossy();
+        let out = secops(&["ingest", &path, "--output", "none"]);
+        assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+        for line in lost {
+            assert!(stderr(&out).contains(line), "{path}: {}", stderr(&out));
+        }
+        assert!(
+            stderr(&out).contains("358 parsed, 0 rejected, 207 lost [evtx"),
+            "{}",
+            stderr(&out)
+        );
+        let out = secops(&["detect", &path, "--output", "jsonl"]);
+        assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+        assert!(stderr(&out).contains(lost[1]), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("events: 358 read, 0 rejected, 207 lost"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    // through a pipe
+    let mut child = Command::new(env!("CARGO_BIN_EXE_secops"))
+        .args(["ingest", "-", "--format", "evtx", "--output", "none"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        child.stdin.as_mut().unwrap(),
+        &original[..4096 + 9 * 65536 + 6080],
+    )
+    .unwrap();
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains(lost[2]), "{}", stderr(&out));
+}
+
+/// A brute force's alerts all carry the attacked host: excepting it would blind the rule where it
+/// matters, so it is shown with a warning and never proposed (the real OpenSSH log of LabSZ).
+#[test]
+fn rules_stats_never_proposes_excepting_the_host_a_brute_force_attacks() {
+    let Some(linux) = shared("corpus/linux") else {
+        return;
+    };
+    let log = linux.join("OpenSSH_2k.log");
+    let detected = secops(&[
+        "detect",
+        &log.to_string_lossy(),
+        "--year",
+        "2016",
+        "--output",
+        "jsonl",
+    ]);
+    assert_eq!(detected.status.code(), Some(0), "{}", stderr(&detected));
+    let dir = tempfile::tempdir().unwrap();
+    let alerts = dir.path().join("alerts.jsonl");
+    std::fs::write(&alerts, &detected.stdout).unwrap();
+    let out = secops(&[
+        "rules",
+        "stats",
+        &alerts.to_string_lossy(),
+        "--min-alerts",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<&str> = stdout.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("  SSH Password Brute Force from a Single Source ("))
+        .unwrap_or_else(|| panic!("no suggestion for the brute-force rule:\n{stdout}"));
+    assert!(
+        lines[at].contains(
+            "host.name = \"LabSZ\" in 7 of 7 (the monitored side: excepting it would silence the rule there)"
+        ),
+        "{}",
+        lines[at]
+    );
+    assert_eq!(
+        lines[at + 1],
+        "    no exception proposed: the only common value is the monitored side"
+    );
+    assert!(!stdout.contains("field = \"host."), "{stdout}");
+}
+
 #[test]
 fn alerts_carry_the_version_the_lock_beside_the_rules_records() {
     let dir = tempfile::tempdir().unwrap();

@@ -16,6 +16,8 @@ pub enum Location {
     /// The n-th record of the source (1-based), for records whose own id could not be read (a corrupt
     /// EVTX chunk).
     Ordinal(u64),
+    /// A byte offset into the file, for a record whose id could not be trusted (a damaged EVTX record).
+    Offset(u64),
 }
 
 impl fmt::Display for Location {
@@ -25,6 +27,7 @@ impl fmt::Display for Location {
             Location::Record(id) => write!(f, "record {id}"),
             Location::Entry { line, index } => write!(f, "{line} record {index}"),
             Location::Ordinal(n) => write!(f, "#{n}"),
+            Location::Offset(offset) => write!(f, "offset {offset:#x}"),
         }
     }
 }

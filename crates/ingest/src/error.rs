@@ -58,6 +58,8 @@ pub enum Reason {
     NoHeader,
     #[error("EVTX: {0}")]
     Evtx(String),
+    #[error("EVTX: {0}")]
+    EvtxUnverified(String),
     #[error("read error: {0}")]
     Io(String),
 }
@@ -75,6 +77,7 @@ impl Reason {
             Reason::FieldCount { .. } => "Zeek field count",
             Reason::NoHeader => "Zeek header missing",
             Reason::Evtx(_) => "EVTX record",
+            Reason::EvtxUnverified(_) => "EVTX checksum",
             Reason::Io(_) => "read error",
         }
     }

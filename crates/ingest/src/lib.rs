@@ -8,7 +8,8 @@
 //! 2. `sniff`: the format is detected from the name and first bytes, unless the caller names it
 //!    ([`Options::format`]). [`FORMATS`] is the registry.
 //! 3. `formats/`: one parser per format fills ECS fields and keeps the source's own fields.
-//! 4. [`read_input`] drives one input and returns a [`Summary`]: `read = parsed + rejected`;
+//! 4. [`read_input`] drives one input and returns a [`Summary`]: `read = parsed + rejected`, and records
+//!    the input promised but that could not be read at all are `lost`, each stretch with where and why;
 //!    [`parallel::read_all`] reads many on the rayon pool and hands results back in input order.
 //!
 //! ```
@@ -38,4 +39,4 @@ pub use format::{Format, FormatInfo, FORMATS};
 pub use input::{expand, Input};
 pub use lines::MAX_LINE;
 pub use read::{read_bytes, read_input, Options};
-pub use summary::{RejectionGroup, Summary};
+pub use summary::{Loss, RejectionGroup, Summary, MAX_LOSSES};

@@ -49,6 +49,16 @@ impl<'a> Emit<'a> {
         (self.sink)(Err(rejection));
     }
 
+    /// Counts records the input promised that could not be read.
+    pub fn lose(&mut self, loss: crate::Loss) {
+        self.summary.count_lost(loss);
+    }
+
+    /// Records something about the input as a whole.
+    pub fn note(&mut self, note: String) {
+        self.summary.notes.push(note);
+    }
+
     /// Emits a parser's answer for the record at `location`; `Ok(None)` is a line that holds no record.
     pub fn result(&mut self, location: Location, result: Result<Option<Event>, Reason>) {
         match result {

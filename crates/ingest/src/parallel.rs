@@ -10,7 +10,7 @@
 //!   may run ahead by [`INPUT_ORDER_BUFFER`] batches; past that its worker waits, so a few large inputs
 //!   are read one after another.
 //!
-//! A single input is read on the calling thread, which lets the EVTX reader use its own chunk threads.
+//! A single input is read on the calling thread (the EVTX reader still parses its chunks on the pool).
 //! [`read_merged`] instead reads a bounded number of inputs at once, one thread each, and merges their
 //! records by a key (time), for consumers that need one time order across inputs.
 

@@ -58,9 +58,13 @@ pub fn read_bytes(
     let mut emit = Emit::new(Arc::from(name), sink, &mut summary);
     if format == Format::Evtx {
         if let Err(e) = evtx::read_buffer(bytes.to_vec(), &mut emit) {
+            let reason = match e {
+                IngestError::Evtx { reason, .. } => reason,
+                other => other.to_string(),
+            };
             emit.reject(
                 secops_event::Location::Ordinal(1),
-                crate::Reason::Evtx(e.to_string()),
+                crate::Reason::Evtx(reason),
             );
         }
     } else {

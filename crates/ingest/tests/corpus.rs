@@ -235,6 +235,11 @@ fn truncated_and_corrupted_evtx_are_rejected_per_record_without_panic() {
         truncated.parsed > 0 && truncated.parsed < full.parsed,
         "{truncated}"
     );
+    assert_eq!(
+        truncated.parsed + truncated.lost,
+        full.parsed,
+        "{truncated}"
+    );
     // Scribble over record data in the first chunk.
     let mut corrupt = bytes.clone();
     for b in corrupt.iter_mut().skip(4096 + 512 + 100).take(2000) {
@@ -248,12 +253,24 @@ fn truncated_and_corrupted_evtx_are_rejected_per_record_without_panic() {
         &mut |_| {},
     );
     assert_eq!(damaged.read, damaged.parsed + damaged.rejected);
-    assert!(damaged.rejected > 0, "{damaged}");
+    assert_eq!(
+        damaged.parsed + damaged.rejected + damaged.lost,
+        full.parsed,
+        "{damaged}"
+    );
+    assert!(damaged.incomplete(), "{damaged}");
     assert!(
         damaged
             .rejections
             .iter()
             .all(|g| g.first.to_string().starts_with("bad.evtx:")),
+        "{damaged}"
+    );
+    assert!(
+        damaged
+            .losses
+            .iter()
+            .all(|l| l.to_string().starts_with("chunk 0 (file offset 0x1000)")),
         "{damaged}"
     );
 }

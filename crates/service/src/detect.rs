@@ -111,6 +111,8 @@ pub struct DetectReport {
     pub alerts: Vec<Alert>,
     pub events: u64,
     pub rejected: u64,
+    /// Records inputs promised that could not be read (damaged or cut EVTX files).
+    pub lost: u64,
     /// Per input, in the order inputs finished; files skipped in a directory walk are left out.
     pub summaries: Vec<Result<Summary, IngestError>>,
     /// Files of unknown format met in a directory walk.
@@ -270,6 +272,7 @@ pub fn detect(
         alerts,
         events: run.events,
         rejected: run.rejected,
+        lost: run.lost,
         summaries,
         skipped,
         input_errors: unusable,

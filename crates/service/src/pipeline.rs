@@ -33,6 +33,8 @@ pub struct PipelineRun {
     pub alerts: Vec<Alert>,
     pub events: u64,
     pub rejected: u64,
+    /// Records inputs promised that could not be read (see [`Summary::lost`]).
+    pub lost: u64,
     /// Events some rule selected.
     pub selected: u64,
     /// By input index, in the order inputs finished.
@@ -81,15 +83,18 @@ pub fn run(
     for hit in &hits {
         collector.feed(hit);
     }
-    let (events, rejected) = collector
+    let (events, rejected, lost) = collector
         .summaries
         .iter()
         .filter_map(|(_, s)| s.as_ref().ok())
-        .fold((0, 0), |(e, r), s| (e + s.parsed, r + s.rejected));
+        .fold((0, 0, 0), |(e, r, l), s| {
+            (e + s.parsed, r + s.rejected, l + s.lost)
+        });
     PipelineRun {
         alerts: collector.alerts,
         events,
         rejected,
+        lost,
         selected: collector.selected,
         summaries: collector.summaries,
         cancelled: cancel.is_cancelled(),

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use secops_detect::Alert;
 use secops_event::Timestamp;
-use secops_ingest::{Format, Options};
+use secops_ingest::{Format, Options, Summary};
 use secops_rules::Severity;
 use secops_service::detect::{self, CaseGrouping, DetectReport, DetectRequest, Notice, Observer};
 use secops_service::intel::IndicatorSources;
@@ -228,12 +228,21 @@ fn summarize(report: &DetectReport, open_cases: bool) -> Outcome {
     for summary in &report.summaries {
         match summary {
             Err(e) => eprintln!("error: {e}"),
-            Ok(s) if s.rejected > 0 => eprintln!("{s}"),
+            Ok(s) if s.incomplete() || !s.notes.is_empty() => {
+                for line in s.lines() {
+                    eprintln!("{}", safe(&line));
+                }
+            }
             Ok(_) => {}
         }
     }
+    let lost = if report.lost > 0 {
+        format!(", {} lost", report.lost)
+    } else {
+        String::new()
+    };
     eprintln!(
-        "rules: {} loaded, {} not running; events: {} read, {} rejected, {unreadable} inputs unreadable",
+        "rules: {} loaded, {} not running; events: {} read, {} rejected{lost}, {unreadable} inputs unreadable",
         report.rules_total - report.rules_failed,
         report.rules_failed,
         report.events,
@@ -263,7 +272,11 @@ fn summarize(report: &DetectReport, open_cases: bool) -> Outcome {
             s.suppressed
         );
     }
-    if report.rejected > 0 || unreadable > 0 || report.rules_failed > 0 {
+    let damaged = report
+        .summaries
+        .iter()
+        .any(|s| s.as_ref().is_ok_and(Summary::incomplete));
+    if report.rejected > 0 || damaged || unreadable > 0 || report.rules_failed > 0 {
         Outcome::Rejections
     } else {
         Outcome::Clean

@@ -6,7 +6,7 @@ use anyhow::Context;
 use secops_ingest::parallel::{read_all, Consumer, Order};
 use secops_ingest::{expand, Format, IngestError, Input, Options, Rejection, Summary};
 
-use crate::output::{render, EventOutput, TABLE_HEADER};
+use crate::output::{render, safe, EventOutput, TABLE_HEADER};
 use crate::progress::inputs_bar;
 use crate::Outcome;
 
@@ -152,6 +152,7 @@ fn report(
     argument_errors: usize,
 ) -> Outcome {
     let (mut read, mut parsed, mut rejected, mut failed, mut skips) = (0, 0, 0, argument_errors, 0);
+    let (mut lost, mut losses, mut damaged) = (0, false, false);
     let mut by_format: std::collections::BTreeMap<Format, (usize, u64)> = Default::default();
     for (input, summary) in inputs.iter().zip(summaries) {
         match summary {
@@ -160,10 +161,15 @@ fn report(
                 skips += 1;
             }
             Ok(s) => {
-                eprintln!("{s}");
+                for line in s.lines() {
+                    eprintln!("{}", safe(&line));
+                }
                 read += s.read;
                 parsed += s.parsed;
                 rejected += s.rejected;
+                lost += s.lost;
+                losses |= !s.losses.is_empty();
+                damaged |= s.incomplete();
                 let entry = by_format.entry(s.format).or_default();
                 entry.0 += 1;
                 entry.1 += s.parsed;
@@ -178,12 +184,17 @@ fn report(
         .iter()
         .map(|(f, (n, p))| format!("{f}: {n} inputs, {p} events"))
         .collect();
+    let lost = if losses {
+        format!(", {lost} lost")
+    } else {
+        String::new()
+    };
     eprintln!(
-        "total: {} inputs ({failed} unreadable, {skips} skipped), {read} records read, {parsed} parsed, {rejected} rejected [{}]",
+        "total: {} inputs ({failed} unreadable, {skips} skipped), {read} records read, {parsed} parsed, {rejected} rejected{lost} [{}]",
         summaries.len() + argument_errors,
         formats.join("; ")
     );
-    if rejected > 0 || failed > 0 {
+    if damaged || failed > 0 {
         Outcome::Rejections
     } else {
         Outcome::Clean
