@@ -397,3 +397,48 @@ fn every_evtx_sample_is_read_whole() {
     }
     assert_eq!(files, 453);
 }
+
+/// Nesting is bounded without recursion: a line nested beyond the JSON parser's limit, and a document
+/// nested 5,000 deep over as many lines, are rejected with the reason; the record before them arrives.
+#[test]
+fn deep_nesting_is_rejected_not_followed() {
+    let line = format!("{{\"a\": {}1{}}}", "[".repeat(10_000), "]".repeat(10_000));
+    let deep = "[\n".repeat(5_000);
+    let text = format!("{{\"user\": \"before\"}}\n{line}\n{deep}");
+    let read = common::read_text(Format::Json, &text, &Options::default());
+    let s = &read.summary;
+    assert_eq!(s.parsed, 1, "{s}");
+    let reasons: Vec<String> = read.rejections.iter().map(|r| r.to_string()).collect();
+    assert!(
+        reasons[0].contains("test.log:2: invalid JSON: recursion limit"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[1].starts_with("test.log:3: invalid JSON: document starting here is not valid JSON at line 4099: nested deeper than 4096 levels"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.last().unwrap().contains("never closes"),
+        "{reasons:?}"
+    );
+}
+
+/// A broken document does not swallow the records after it: a JSON-lines record whose string never
+/// ends, or whose braces do not balance, is rejected on its own line and the next lines are read.
+#[test]
+fn a_broken_record_does_not_swallow_the_lines_after_it() {
+    let text = "{\"user\": \"a\"}\n{\"user\": \"never closed\n{\"user\": \"b\"}\n{\"user\": {\"name\": \"c\"}\n{\"user\": \"d\"}\n";
+    let read = common::read_text(Format::Json, text, &Options::default());
+    let users: Vec<String> = read
+        .events
+        .iter()
+        .filter_map(|e| common::text(e, "user"))
+        .collect();
+    assert_eq!(users, ["a", "b", "d"]);
+    let lines: Vec<String> = read
+        .rejections
+        .iter()
+        .map(|r| r.provenance.location.to_string())
+        .collect();
+    assert_eq!(lines, ["2", "4"]);
+}

@@ -7,12 +7,10 @@
 
 use secops_event::{Event, Location, Object, Provenance, Timestamp, Value};
 
+use super::json_document::{Document, Piece, MAX_DOCUMENT};
 use super::{cloudtrail, windows, zeek};
 use crate::lines::{Emit, LineParser};
 use crate::Reason;
-
-/// A multi-line document larger than this is rejected rather than buffered further.
-const MAX_DOCUMENT: usize = 256 * 1024 * 1024;
 
 /// Which normalization records get.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,15 +25,15 @@ pub(crate) enum Shape {
 #[derive(Debug)]
 pub(crate) struct JsonParser {
     shape: Shape,
-    /// A document that started on `line` and has not closed yet.
-    pending: Option<(u64, String)>,
+    /// A document that started on an earlier line and has not closed yet.
+    document: Option<Document>,
 }
 
 impl JsonParser {
     pub fn new(shape: Shape) -> Self {
         JsonParser {
             shape,
-            pending: None,
+            document: None,
         }
     }
 
@@ -84,32 +82,69 @@ impl JsonParser {
         }
     }
 
-    fn try_pending(&mut self, emit: &mut Emit<'_>, at_end: bool) {
-        let Some((start, text)) = self.pending.take() else {
+    /// What a multi-line document handed over: an element of its streamed array, or the whole of it.
+    fn piece(&mut self, piece: Piece, start: u64, emit: &mut Emit<'_>) {
+        let too_large = || Reason::Json(format!("larger than {MAX_DOCUMENT} bytes"));
+        match piece {
+            Piece::Element { index, text } => {
+                let location = Location::Entry { line: start, index };
+                match text.map(|t| serde_json::from_str::<Value>(&t)) {
+                    Some(Ok(Value::Object(map))) => {
+                        let result = self.record(map, emit.provenance(location));
+                        emit.result(location, result.map(Some));
+                    }
+                    Some(Ok(other)) => {
+                        emit.reject(location, Reason::NotAnObject(json_type(&other)))
+                    }
+                    Some(Err(e)) => emit.reject(location, Reason::Json(e.to_string())),
+                    None => emit.reject(location, too_large()),
+                }
+            }
+            Piece::Whole(Some(text)) => match serde_json::from_str::<Value>(&text) {
+                Ok(json) => self.document(json, start, emit),
+                Err(e) => emit.reject(
+                    Location::Line(start),
+                    Reason::Json(format!("document starting here: {e}")),
+                ),
+            },
+            Piece::Whole(None) => emit.reject(Location::Line(start), too_large()),
+        }
+    }
+
+    /// Feeds a line to the open document.
+    fn continue_document(&mut self, line: &str, number: u64, emit: &mut Emit<'_>) {
+        let Some(document) = &mut self.document else {
             return;
         };
-        match serde_json::from_str::<Value>(&text) {
-            Ok(json) => self.document(json, start, emit),
-            Err(e) if e.is_eof() && !at_end && text.len() < MAX_DOCUMENT => {
-                self.pending = Some((start, text))
-            }
-            Err(e) => emit.reject(
+        let mut pieces = Vec::new();
+        let result = document.feed(line, number, &mut |piece| pieces.push(piece));
+        let (start, done) = (document.start, document.done());
+        if done || result.is_err() {
+            self.document = None;
+        }
+        for piece in pieces {
+            self.piece(piece, start, emit);
+        }
+        if let Err(broken) = result {
+            emit.reject(
                 Location::Line(start),
-                Reason::Json(format!("document starting here: {e}")),
-            ),
+                Reason::Json(format!(
+                    "document starting here is not valid JSON at line {}: {}",
+                    broken.line, broken.reason
+                )),
+            );
+            // A line that breaks a document where it starts may be a record of its own.
+            if broken.at_line_start && broken.line > start {
+                self.line(line, number, emit);
+            }
         }
     }
 }
 
 impl LineParser for JsonParser {
     fn line(&mut self, line: &str, number: u64, emit: &mut Emit<'_>) {
-        if let Some((_, text)) = &mut self.pending {
-            text.push('\n');
-            text.push_str(line);
-            // Pretty-printed documents close at column 0; only then is a parse worth trying.
-            if line.starts_with(['}', ']']) || text.len() >= MAX_DOCUMENT {
-                self.try_pending(emit, false);
-            }
+        if self.document.is_some() {
+            self.continue_document(line, number, emit);
             return;
         }
         let trimmed = line.trim_start_matches('\u{feff}').trim_start();
@@ -122,13 +157,25 @@ impl LineParser for JsonParser {
         }
         match serde_json::from_str::<Value>(trimmed) {
             Ok(json) => self.document(json, number, emit),
-            Err(e) if e.is_eof() => self.pending = Some((number, trimmed.to_string())),
+            Err(e) if e.is_eof() => {
+                // Read again as a document that goes on over the next lines.
+                let unwrap = self.shape != Shape::Windows;
+                self.document = Some(Document::new(number, unwrap));
+                self.continue_document(trimmed, number, emit);
+            }
             Err(e) => emit.reject(Location::Line(number), Reason::Json(e.to_string())),
         }
     }
 
     fn finish(&mut self, emit: &mut Emit<'_>) {
-        self.try_pending(emit, true);
+        if let Some(document) = self.document.take() {
+            emit.reject(
+                Location::Line(document.start),
+                Reason::Json(
+                    "document starting here never closes: the input ends inside it".into(),
+                ),
+            );
+        }
     }
 }
 

@@ -6,6 +6,7 @@ pub mod cef;
 pub mod cloudtrail;
 pub mod evtx;
 pub mod json;
+mod json_document;
 pub mod linux_auth;
 pub mod syslog;
 pub mod windows;

@@ -36,10 +36,10 @@ use crate::{IngestError, Reason};
 use layout::{Found, Header, Layout, MISSING, ZEROED};
 use records::{Mapper, Shared, Tally, Verdict};
 
-/// EVTX files cannot be larger than this by their format (65,535 chunks of 64 KiB after the header);
-/// a log not closed cleanly can run a little past its header's count, so twice that is the limit for
-/// what is copied from a pipe or a gzip stream.
-const MAX_SPOOLED: u64 = 2 * (4096 + 65_535 * 65_536);
+/// The most a pipe or a gzip stream is copied to disk for: the largest file the EVTX header can count
+/// (65,535 chunks of 64 KiB after the 4 KiB header). A larger log is read from a file, not a stream:
+/// a gzip bomb must not fill the disk.
+const MAX_SPOOLED: u64 = 4096 + 65_535 * 65_536;
 
 pub(crate) fn read_file(path: &Path, emit: &mut Emit<'_>) -> Result<(), IngestError> {
     let file = File::open(path).map_err(|source| IngestError::Io {
@@ -62,7 +62,8 @@ pub(crate) fn read_reader(reader: impl Read, emit: &mut Emit<'_>) -> Result<(), 
         return Err(IngestError::Evtx {
             path: emit.source.to_string(),
             reason: format!(
-                "the stream is longer than {MAX_SPOOLED} bytes, more than any EVTX file can hold"
+                "the stream is longer than {MAX_SPOOLED} bytes, the most an EVTX header can count: \
+                 decompress it to a file and read that"
             ),
         });
     }
