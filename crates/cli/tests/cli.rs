@@ -1632,6 +1632,108 @@ fn hostile_log_text_reaches_no_terminal_output_raw() {
     }
 }
 
+/// Random log text (controls, C1, bidi formatting, escape look-alikes, wide and combining characters)
+/// in a user name and a user agent goes through every command a person reads: nothing reaches an output
+/// raw, and where the value is shown whole it reads back exactly. A megabyte-long user name is cut in
+/// tables and kept whole in JSON lines.
+#[test]
+fn random_log_text_never_reaches_an_output_raw_and_reads_back_exactly() {
+    const ALPHABET: &[char] = &[
+        'a', 'Z', '0', '\\', 'n', 'x', 'u', '{', '}', '1', 'b', '[', ']', '<', '|', '*', '=', ',',
+        '\u{0}', '\u{7}', '\u{8}', '\t', '\u{b}', '\u{c}', '\u{1b}', '\u{1f}', '\u{7f}', '\u{80}',
+        '\u{85}', '\u{9b}', '\u{9f}', '\u{61c}', '\u{200e}', '\u{200f}', '\u{202a}', '\u{202e}',
+        '\u{2066}', '\u{2069}', 'é', '漢', '\u{301}', '✓', '\u{feff}',
+    ];
+    let auth = std::fs::read_to_string(repo().join("samples/auth.log")).unwrap();
+    let access = std::fs::read_to_string(repo().join("samples/access.log")).unwrap();
+    let mut rng = secops_testkit::mutate::Rng::new(0x0dd_1095);
+    for round in 0..3 {
+        let random: String = (0..8 + rng.below(32))
+            .map(|_| ALPHABET[rng.below(ALPHABET.len())])
+            .collect();
+        let user = format!("u{random}");
+        let dir = tempfile::tempdir().unwrap();
+        let (auth_log, access_log) = (dir.path().join("auth.log"), dir.path().join("access.log"));
+        std::fs::write(&auth_log, auth.replace("intern", &user)).unwrap();
+        std::fs::write(&access_log, access.replace("(https://sqlmap.org)", &user)).unwrap();
+        let db = dir.path().join("secops.db");
+        let (auth_log, access_log, db) = (
+            auth_log.to_string_lossy(),
+            access_log.to_string_lossy(),
+            db.to_string_lossy(),
+        );
+        // (named formats: a NUL in the first lines makes a file look binary to format detection)
+        let mut commands: Vec<Vec<&str>> = Vec::new();
+        for (log, format) in [(&auth_log, "syslog"), (&access_log, "apache_access")] {
+            let read = ["--year", "2023", "--format", format];
+            for args in [
+                vec!["detect", log],
+                vec!["detect", log, "--output", "csv"],
+                vec!["detect", log, "--output", "timeline"],
+                vec!["ingest", log, "--output", "table"],
+                vec!["detect", log, "--db", &db, "--open-cases"],
+            ] {
+                commands.push(args.into_iter().chain(read).collect());
+            }
+        }
+        commands.extend([
+            vec!["alerts", "list", "--db", &db],
+            vec!["alerts", "show", "1", "--db", &db],
+            vec!["alerts", "show", "2", "--db", &db],
+            vec!["case", "list", "--db", &db],
+            vec!["case", "show", "1", "--db", &db],
+            vec!["case", "show", "2", "--db", &db],
+            vec!["case", "report", "1", "--db", &db],
+            vec!["case", "report", "2", "--db", &db],
+        ]);
+        let mut everything = String::new();
+        for args in &commands {
+            let out = secops(args);
+            let all = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let raw = raw_controls(&all);
+            assert!(
+                raw.is_empty(),
+                "round {round}: {args:?} printed {raw:?} raw:\n{all}"
+            );
+            everything.push_str(&all);
+        }
+        // Shown whole somewhere (a case, an alert), escaped so that it reads back exactly (the user
+        // name as syslog parses it: up to the first white space).
+        let parsed: String = user.chars().take_while(|c| !c.is_whitespace()).collect();
+        let shown = secops_event::escape::terminal(&parsed);
+        assert!(
+            everything.contains(shown.as_ref()),
+            "round {round}: {parsed:?} as {shown:?}"
+        );
+        assert_eq!(secops_event::escape::unescape(&shown), parsed);
+    }
+
+    // A megabyte-long user name: tables cut it, JSON lines keep it whole.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("auth.log");
+    let huge = "x".repeat(1 << 20);
+    std::fs::write(&log, auth.replace("intern", &huge)).unwrap();
+    let log = log.to_string_lossy();
+    for args in [
+        vec!["detect", &log, "--year", "2023"],
+        vec!["ingest", &log, "--year", "2023", "--output", "table"],
+    ] {
+        let out = secops(&args);
+        let longest = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.chars().count())
+            .max()
+            .unwrap_or(0);
+        assert!(longest < 400, "{args:?}: a line of {longest} characters");
+    }
+    let out = secops(&["detect", &log, "--year", "2023", "--output", "jsonl"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&huge));
+}
+
 #[test]
 fn store_location_mistakes_are_refused_and_create_nothing() {
     let dir = tempfile::tempdir().unwrap();

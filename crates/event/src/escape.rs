@@ -41,21 +41,103 @@ fn shown(c: char, out: &mut String) {
     };
 }
 
+/// Whether a backslash followed by `rest` would read as one of the escapes [`shown`] writes (or as an
+/// escaped backslash): then it is doubled, so that every rendering reads back to the text it came from.
+/// Other backslashes stay single, and Windows paths stay readable (`C:\Windows\System32`).
+fn ambiguous_backslash(rest: &str) -> bool {
+    let mut chars = rest.chars();
+    match chars.next() {
+        Some(c) if unsafe_for_terminal(c) => true,
+        Some('n' | 't' | 'r' | '\\') => true,
+        Some('x') => chars.take(2).filter(char::is_ascii_hexdigit).count() == 2,
+        Some('u') => chars.next() == Some('{'),
+        _ => false,
+    }
+}
+
+/// Appends how the character at `text[at..]` is shown; returns the bytes it took.
+fn render(text: &str, at: usize, out: &mut String) -> Option<usize> {
+    let c = text[at..].chars().next()?;
+    let after = at + c.len_utf8();
+    if unsafe_for_terminal(c) {
+        shown(c, out);
+    } else if c == '\\' && ambiguous_backslash(&text[after..]) {
+        out.push_str("\\\\");
+    } else {
+        out.push(c);
+    }
+    Some(c.len_utf8())
+}
+
+fn needs_escaping(text: &str) -> bool {
+    text.char_indices().any(|(at, c)| {
+        unsafe_for_terminal(c) || (c == '\\' && ambiguous_backslash(&text[at + 1..]))
+    })
+}
+
 /// Text for a terminal: escape sequences, other control characters and bidi overrides shown as visible
-/// escapes (`\x1b`, `\n`, `\u{202e}`), everything else as it is. Borrowed when nothing needs escaping.
+/// escapes (`\x1b`, `\n`, `\u{202e}`), everything else as it is, and a backslash doubled where it would
+/// otherwise read as one of those escapes: [`unescape`] gives the text back. Borrowed when nothing needs
+/// escaping.
 pub fn terminal(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(unsafe_for_terminal) {
+    if !needs_escaping(text) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if unsafe_for_terminal(c) {
-            shown(c, &mut out);
-        } else {
-            out.push(c);
-        }
+    let mut at = 0;
+    while let Some(len) = render(text, at, &mut out) {
+        at += len;
     }
     Cow::Owned(out)
+}
+
+/// The text [`terminal`] was given, from what it showed: `\\` is a backslash, `\n`, `\t`, `\r`,
+/// `\xHH` and `\u{H..}` the characters they name; any other backslash is itself.
+pub fn unescape(shown: &str) -> String {
+    let mut out = String::with_capacity(shown.len());
+    let mut rest = shown;
+    while let Some(at) = rest.find('\\') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at + 1..];
+        let (c, used) = match tail.as_bytes().first() {
+            Some(b'\\') => (Some('\\'), 1),
+            Some(b'n') => (Some('\n'), 1),
+            Some(b't') => (Some('\t'), 1),
+            Some(b'r') => (Some('\r'), 1),
+            Some(b'x') => match tail
+                .get(1..3)
+                .filter(|h| h.chars().all(|c| c.is_ascii_hexdigit()))
+            {
+                Some(hex) => (
+                    u32::from_str_radix(hex, 16).ok().and_then(char::from_u32),
+                    3,
+                ),
+                None => (None, 0),
+            },
+            Some(b'u') if tail[1..].starts_with('{') => match tail.find('}') {
+                Some(end) => (
+                    u32::from_str_radix(&tail[2..end], 16)
+                        .ok()
+                        .and_then(char::from_u32),
+                    end + 1,
+                ),
+                None => (None, 0),
+            },
+            _ => (None, 0),
+        };
+        match c {
+            Some(c) => {
+                out.push(c);
+                rest = &tail[used..];
+            }
+            None => {
+                out.push('\\');
+                rest = tail;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// How many terminal columns a character that is safe to show takes: two for wide (East Asian) ones,
@@ -81,20 +163,20 @@ pub fn terminal_clipped(text: &str, width: usize) -> String {
     let mut out = String::new();
     let mut used = 0;
     let mut piece = String::new();
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
+    let mut at = 0;
+    while let Some(len) = {
         piece.clear();
-        if unsafe_for_terminal(c) {
-            shown(c, &mut piece);
-        } else {
-            piece.push(c);
+        render(text, at, &mut piece)
+    } {
+        at += len;
+        if !piece.starts_with('\\') {
             // marks that combine with this character go with it
-            while let Some(&next) = chars.peek() {
-                if unsafe_for_terminal(next) || columns(next) != 0 {
+            while let Some(next) = text[at..].chars().next() {
+                if unsafe_for_terminal(next) || columns(next) != 0 || next == '\\' {
                     break;
                 }
                 piece.push(next);
-                chars.next();
+                at += next.len_utf8();
             }
         }
         let n: usize = piece.chars().map(columns).sum();
@@ -131,6 +213,35 @@ mod tests {
         );
         assert!(!safe.chars().any(unsafe_for_terminal));
         assert!(matches!(terminal("plain café ✓"), Cow::Borrowed(_)));
+        assert_eq!(unescape(&safe), hostile);
+    }
+
+    #[test]
+    fn a_backslash_is_doubled_only_where_it_would_read_as_an_escape() {
+        // a Windows path keeps its backslashes, except before n, t, r, x + two hex digits, u{ or \\
+        assert!(matches!(
+            terminal(r"C:\Windows\System32\cmd.exe"),
+            Cow::Borrowed(_)
+        ));
+        assert_eq!(
+            terminal(r"C:\Windows\notepad.exe"),
+            r"C:\Windows\\notepad.exe"
+        );
+        // a log line that spells an escape out is not mistaken for one
+        assert_eq!(terminal("\\x1b[2J and \u{1b}"), r"\\x1b[2J and \x1b");
+        assert_eq!(terminal(r"\xg1 \u202e \q"), r"\xg1 \u202e \q");
+        // a backslash before a control character is doubled: the control's escape starts with one
+        assert_eq!(terminal("\\\n"), r"\\\n");
+        for text in [
+            r"C:\Windows\notepad.exe",
+            "\\x1b\u{1b}",
+            "\\\n",
+            r"\\\",
+            r"\u{zz}",
+            "end\\",
+        ] {
+            assert_eq!(unescape(&terminal(text)), text);
+        }
     }
 
     #[test]
@@ -170,9 +281,10 @@ mod tests {
     #[test]
     fn random_text_never_renders_a_control_or_bidi_character() {
         const ALPHABET: &[char] = &[
-            'a', 'Z', '0', ' ', '\\', '"', '\'', '[', '\u{0}', '\u{7}', '\u{8}', '\t', '\n', '\r',
-            '\u{1b}', '\u{1f}', '\u{7f}', '\u{80}', '\u{9b}', '\u{9f}', '\u{61c}', '\u{200e}',
-            '\u{200f}', '\u{202a}', '\u{202e}', '\u{2066}', '\u{2069}', 'é', '漢', '\u{301}', '✓',
+            'a', 'Z', '0', ' ', '\\', '\\', 'n', 't', 'r', 'x', 'u', '{', '}', '1', 'b', 'f', '"',
+            '\'', '[', '\u{0}', '\u{7}', '\u{8}', '\t', '\n', '\r', '\u{1b}', '\u{1f}', '\u{7f}',
+            '\u{80}', '\u{9b}', '\u{9f}', '\u{61c}', '\u{200e}', '\u{200f}', '\u{202a}',
+            '\u{202e}', '\u{2066}', '\u{2069}', 'é', '漢', '\u{301}', '✓',
         ];
         let mut rng = secops_testkit::mutate::Rng::new(0x5afe_7e47);
         for _ in 0..5000 {
@@ -185,6 +297,7 @@ mod tests {
                 !safe.chars().any(unsafe_for_terminal),
                 "{text:?} -> {safe:?}"
             );
+            assert_eq!(unescape(&safe), text, "{safe:?}");
             let width = rng.below(30) + 1;
             let clipped = terminal_clipped(&text, width);
             assert!(
@@ -198,12 +311,19 @@ mod tests {
                 "{text:?} at {width} -> {cell:?}"
             );
             assert!(!clipped.chars().any(unsafe_for_terminal), "{clipped:?}");
-            // What is kept is the rendering of a beginning of the text: whole escapes only.
+            // What is kept is a beginning of the whole rendering that ends between two characters'
+            // renderings: whole escapes only.
             let kept = clipped.strip_suffix('…').unwrap_or(&clipped);
-            let whole = (0..=text.len())
-                .filter(|&i| text.is_char_boundary(i))
-                .any(|i| terminal(&text[..i]) == kept);
-            assert!(whole, "{kept:?} splits an escape of {safe:?}");
+            let mut boundaries = vec![0];
+            let (mut rendered, mut at) = (String::new(), 0);
+            while let Some(len) = render(&text, at, &mut rendered) {
+                at += len;
+                boundaries.push(rendered.len());
+            }
+            assert!(
+                safe.starts_with(kept) && boundaries.contains(&kept.len()),
+                "{kept:?} splits an escape of {safe:?}"
+            );
         }
     }
 }
