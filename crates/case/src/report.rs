@@ -104,6 +104,25 @@ fn cell(text: &str) -> String {
     out
 }
 
+/// A Markdown table cell holding a code span: what is inside shows as it is (markup, links and backslash
+/// escapes are inert in code), so only the table's `|` is escaped, control characters are shown as
+/// escapes, and the fence is longer than any run of backticks in the text.
+fn code_cell(text: &str) -> String {
+    let flat = text.replace(['\n', '\r'], " ");
+    let shown = secops_event::escape::terminal(&flat).replace('|', "\\|");
+    let mut longest = 0;
+    let mut run = 0;
+    for c in shown.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    if longest == 0 {
+        return format!("`{shown}`");
+    }
+    let fence = "`".repeat(longest + 1);
+    format!("{fence} {shown} {fence}")
+}
+
 /// Markdown text outside tables: control characters shown as escapes, characters that would start
 /// markup escaped.
 fn md(text: &str) -> String {
@@ -176,9 +195,9 @@ pub fn markdown(file: &CaseFile) -> String {
     for o in &file.observables {
         let _ = writeln!(
             out,
-            "| {} | `{}` | {} | {} |",
+            "| {} | {} | {} | {} |",
             cell(&o.kind),
-            cell(&o.value).replace('`', "'"),
+            code_cell(&o.value),
             if o.is_ioc { "yes" } else { "no" },
             cell(&o.description)
         );
@@ -460,6 +479,8 @@ mod tests {
             "\\<img src=x onerror=alert(1)>\\[a\\](http://x)!\\[\\](http://y)\\\\x1b\\[2J"
         );
         assert_eq!(md("ok\u{202e}"), "ok\\\\u{202e}");
+        assert_eq!(code_cell("192.0.2.1"), "`192.0.2.1`");
+        assert_eq!(code_cell("a`b|<i>\u{1b}"), "`` a`b\\|<i>\\x1b ``");
         assert_eq!(
             md("# not a heading [link](x)"),
             "\\# not a heading \\[link\\](x)"

@@ -1734,6 +1734,80 @@ fn random_log_text_never_reaches_an_output_raw_and_reads_back_exactly() {
     assert!(String::from_utf8_lossy(&out.stdout).contains(&huge));
 }
 
+/// A CloudTrail user name written as markup (script, a link, a tracking image) reaches the case report
+/// as text: the Markdown report rendered by a CommonMark renderer (pulldown-cmark) and the HTML report
+/// hold no element, link or image from it.
+#[test]
+fn markup_in_log_text_stays_text_in_rendered_case_reports() {
+    let hostile = "<img src=x onerror=alert(1)>[click](http://evil.example/)![](http://track.example/p.gif)<script>alert(2)</script>";
+    let json_text = serde_json::to_string(hostile).unwrap();
+    let text = std::fs::read_to_string(repo().join("samples/cloudtrail.jsonl")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("cloudtrail.jsonl");
+    std::fs::write(
+        &log,
+        text.replace("\"maria\"", &json_text)
+            .replace("user/maria", "user/x"),
+    )
+    .unwrap();
+    let db = dir.path().join("secops.db").to_string_lossy().into_owned();
+    let out = secops(&[
+        "detect",
+        &log.to_string_lossy(),
+        "--db",
+        &db,
+        "--open-cases",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mut reports = 0;
+    for case in 1..=10 {
+        let md = secops(&["case", "report", &case.to_string(), "--db", &db]);
+        if md.status.code() != Some(0) {
+            break;
+        }
+        let md = String::from_utf8_lossy(&md.stdout).into_owned();
+        if !md.contains("onerror") {
+            continue;
+        }
+        let mut html = String::new();
+        pulldown_cmark::html::push_html(&mut html, pulldown_cmark::Parser::new(&md));
+        for forbidden in ["<img", "<a ", "<script", "<iframe"] {
+            assert!(
+                !html.contains(forbidden),
+                "case {case}: {forbidden} in\n{html}"
+            );
+        }
+        // shown as it was written, in a code span and in text
+        assert!(
+            html.contains(&format!(
+                "<code>{}</code>",
+                secops_event::escape::html(hostile).replace("&#39;", "'")
+            )),
+            "{html}"
+        );
+        assert!(
+            html.contains("&lt;img src=x onerror=alert(1)&gt;[click]"),
+            "{html}"
+        );
+        let page = secops(&[
+            "case",
+            "report",
+            &case.to_string(),
+            "--format",
+            "html",
+            "--db",
+            &db,
+        ]);
+        let page = String::from_utf8_lossy(&page.stdout).into_owned();
+        assert!(
+            !page.contains("<img src=x") && !page.contains("<script>alert"),
+            "{page}"
+        );
+        reports += 1;
+    }
+    assert!(reports > 0, "no case report carried the user name");
+}
+
 #[test]
 fn store_location_mistakes_are_refused_and_create_nothing() {
     let dir = tempfile::tempdir().unwrap();

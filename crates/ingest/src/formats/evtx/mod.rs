@@ -1,10 +1,10 @@
 //! Binary EVTX files, read with the `evtx` crate and normalized by [`super::windows`].
 //!
-//! Every record the file promises is accounted for: [`layout`] reads the file header and the chunk
+//! Every record the file promises is accounted for: `layout` reads the file header and the chunk
 //! headers (what they promise, and where the oldest records are in a log that has wrapped around); the
-//! crate's pipeline parses the chunks, and [`records`] ties each record to its chunk, checks the chunk
+//! crate's pipeline parses the chunks, and `records` ties each record to its chunk, checks the chunk
 //! against its own CRC32s and turns it into an event or a rejection naming the record and its file
-//! offset; [`layout::losses`] sets what was found against what was promised, so a cut or damaged file
+//! offset; `layout::losses` sets what was found against what was promised, so a cut or damaged file
 //! reports the chunks, offsets and record ids it lost (and the run exits 3).
 //!
 //! A chunk whose records fail their CRC32 yields rejections, not events: its bytes are not what the log
