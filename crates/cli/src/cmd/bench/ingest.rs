@@ -16,8 +16,10 @@ use crate::Outcome;
 
 use super::*;
 
-/// The `evtx` crate alone: every record to a JSON value, files in parallel, nothing else.
-fn evtx_crate_baseline(inputs: &[Input], runs: usize) -> anyhow::Result<Row> {
+/// The `evtx` crate alone: every record to a JSON value, files in parallel (each on one thread), or one
+/// file on every thread (`name` says which), nothing else.
+fn evtx_crate_baseline(name: &str, inputs: &[Input], runs: usize) -> anyhow::Result<Row> {
+    let threads_per_file = if inputs.len() == 1 { 0 } else { 1 };
     let paths: Vec<&Path> = inputs
         .iter()
         .filter_map(|i| match i {
@@ -37,7 +39,9 @@ fn evtx_crate_baseline(inputs: &[Input], runs: usize) -> anyhow::Result<Row> {
                 let Ok(parser) = evtx::EvtxParser::from_path(path) else {
                     return 0;
                 };
-                let settings = evtx::ParserSettings::new().num_threads(1).indent(false);
+                let settings = evtx::ParserSettings::new()
+                    .num_threads(threads_per_file)
+                    .indent(false);
                 let mut parser = parser.with_configuration(settings);
                 parser.records_json_value().filter(|r| r.is_ok()).count() as u64
             })
@@ -48,7 +52,7 @@ fn evtx_crate_baseline(inputs: &[Input], runs: usize) -> anyhow::Result<Row> {
     times.sort_by(f64::total_cmp);
     let best = times[times.len() / 2];
     Ok(Row {
-        name: "evtx crate alone (baseline)".into(),
+        name: name.into(),
         inputs: paths.len(),
         bytes: inputs.iter().filter_map(Input::size_bytes).sum(),
         events,
@@ -72,10 +76,31 @@ pub fn run(args: IngestArgs) -> anyhow::Result<Outcome> {
         let inputs: Vec<Input> = (0..args.evtx_passes.max(1))
             .flat_map(|_| once.iter().cloned())
             .collect();
-        rows.push(evtx_crate_baseline(&inputs, args.runs)?);
+        rows.push(evtx_crate_baseline(
+            "evtx crate alone (baseline)",
+            &inputs,
+            args.runs,
+        )?);
         rows.push(measure(
             "evtx (secops, normalized)",
             &inputs,
+            &Options::default(),
+            args.runs,
+        )?);
+        // One large log: chunk parallelism inside one file, and the accounting on a long run of chunks.
+        let (large, chunks, records) = super::evtx_log::build(&once, dir.path())?;
+        eprintln!(
+            "bench: one EVTX log of {chunks} chunks and {records} records, built from the corpus"
+        );
+        let large = [large];
+        rows.push(evtx_crate_baseline(
+            "evtx crate, one log (baseline)",
+            &large,
+            args.runs,
+        )?);
+        rows.push(measure(
+            "evtx, one log (secops)",
+            &large,
             &Options::default(),
             args.runs,
         )?);
@@ -152,14 +177,16 @@ pub fn run(args: IngestArgs) -> anyhow::Result<Outcome> {
             row.peak as f64 / 1e6
         );
     }
-    if let (Some(base), Some(ours)) = (
-        rows.first().filter(|r| r.name.starts_with("evtx crate")),
-        rows.get(1),
-    ) {
-        println!(
-            "evtx: secops takes {:.2}x the evtx crate's own parse time",
-            ours.seconds / base.seconds
-        );
+    for (base, ours, what) in [(0, 1, "the corpus"), (2, 3, "one log")] {
+        if let (Some(base), Some(ours)) = (
+            rows.get(base).filter(|r| r.name.starts_with("evtx crate")),
+            rows.get(ours),
+        ) {
+            println!(
+                "evtx, {what}: secops takes {:.2}x the evtx crate's own parse time",
+                ours.seconds / base.seconds
+            );
+        }
     }
     println!(
         "threads: {threads}; peak memory (whole run): {}",

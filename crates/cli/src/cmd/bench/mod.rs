@@ -4,6 +4,7 @@
 //! what they share: the measured run, the peak-memory reset and the input generators.
 
 mod detect;
+mod evtx_log;
 mod ingest;
 mod intel;
 mod store;
