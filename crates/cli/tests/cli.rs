@@ -936,6 +936,16 @@ fn a_cut_evtx_file_reports_its_lost_records_and_exits_3() {
             stderr(&out)
         );
     }
+    // asking for recovery changes nothing here (a cut chunk cannot be parsed), and says so
+    let cut_arg = cut.to_string_lossy();
+    let out = secops(&["ingest", &cut_arg, "--evtx-recover", "--output", "none"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains(lost[2]), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("note: 0 records recovered"),
+        "{}",
+        stderr(&out)
+    );
     // through a pipe
     let mut child = Command::new(env!("CARGO_BIN_EXE_secops"))
         .args(["ingest", "-", "--format", "evtx", "--output", "none"])

@@ -19,6 +19,9 @@ pub struct Options {
     /// The year of the first line of RFC 3164 syslog (which carries none). Without it, the year comes from
     /// the file's modification time.
     pub year: Option<i32>,
+    /// EVTX: also read what the checksums cannot vouch for (records of chunks whose header or records
+    /// fail their CRC32) and carve records from chunks' unused space; such events are tagged `recovered`.
+    pub evtx_recover: bool,
 }
 
 /// Reads one input, sending each record to `sink` as an event or a rejection, and returns the counts.
@@ -57,7 +60,7 @@ pub fn read_bytes(
     let mut summary = Summary::new(name.to_string(), format);
     let mut emit = Emit::new(Arc::from(name), sink, &mut summary);
     if format == Format::Evtx {
-        if let Err(e) = evtx::read_buffer(bytes.to_vec(), &mut emit) {
+        if let Err(e) = evtx::read_buffer(bytes.to_vec(), options.evtx_recover, &mut emit) {
             let reason = match e {
                 IngestError::Evtx { reason, .. } => reason,
                 other => other.to_string(),
@@ -82,8 +85,8 @@ fn read_opened(
 ) -> Result<(), IngestError> {
     if format == Format::Evtx {
         return match input {
-            Input::File(path) if !opened.gzip => evtx::read_file(path, emit),
-            _ => evtx::read_reader(opened.reader, emit),
+            Input::File(path) if !opened.gzip => evtx::read_file(path, options.evtx_recover, emit),
+            _ => evtx::read_reader(opened.reader, options.evtx_recover, emit),
         };
     }
     let year = opened.modified.map(syslog::year_of);

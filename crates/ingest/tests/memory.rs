@@ -104,6 +104,7 @@ fn a_gzip_bomb_is_read_in_bounded_memory() {
     let options = Options {
         year: Some(2016),
         format: Some(Format::Syslog),
+        evtx_recover: false,
     };
     let (read, peak) = peak_bytes(|| common::read_path(&zeros, &options));
     assert_eq!(read.summary.rejected, 1, "{}", read.summary);

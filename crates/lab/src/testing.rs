@@ -346,6 +346,7 @@ fn test_events(
         let options = Options {
             format: Some(format),
             year: test.year,
+            evtx_recover: false,
         };
         let text = test.raw.join("\n");
         let summary = read_bytes(format, "raw", text.as_bytes(), &options, &mut |r| {
@@ -366,6 +367,7 @@ fn test_events(
         let options = Options {
             format: Some(parser_format(test)?),
             year: test.year,
+            evtx_recover: false,
         };
         read_input(&Input::File(path.clone()), &options, &mut |r| {
             events.extend(r.ok())
@@ -386,6 +388,7 @@ fn test_events(
         let options = Options {
             format: Some(Format::Json),
             year: None,
+            evtx_recover: false,
         };
         let mut rejected = None;
         read_input(&Input::File(path.clone()), &options, &mut |r| match r {

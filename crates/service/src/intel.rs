@@ -206,6 +206,7 @@ fn load_ecs(
         &secops_ingest::Options {
             format: Some(secops_ingest::Format::Json),
             year: None,
+            evtx_recover: false,
         },
         &mut |r| documents.extend(r.ok()),
     )?;

@@ -58,6 +58,7 @@ fn samples_request() -> DetectRequest {
             read: Options {
                 format: None,
                 year: Some(2023),
+                evtx_recover: false,
             },
             ..PipelineOptions::default()
         },

@@ -60,6 +60,10 @@ pub struct Args {
     /// Year of the first line of syslog files without years.
     #[arg(long)]
     year: Option<i32>,
+    /// EVTX: also read records the checksums cannot vouch for (chunks whose header or records fail
+    /// their CRC32) and carve records from unused chunk space, tagged `recovered`.
+    #[arg(long)]
+    evtx_recover: bool,
     /// Worker threads (default: one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
@@ -135,6 +139,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             read: Options {
                 format: args.format,
                 year: args.year,
+                evtx_recover: args.evtx_recover,
             },
             threads: args.threads,
             since: args.since,

@@ -24,6 +24,10 @@ pub struct Args {
     /// Year of the first line of syslog files without years (default: the file's modification time).
     #[arg(long)]
     year: Option<i32>,
+    /// EVTX: also read records the checksums cannot vouch for (chunks whose header or records fail
+    /// their CRC32) and carve records from unused chunk space, tagged `recovered`.
+    #[arg(long)]
+    evtx_recover: bool,
     /// Print every rejected record on standard error (by default, the summary shows the first per reason).
     #[arg(long)]
     show_rejects: bool,
@@ -90,6 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let options = Options {
         format: args.format,
         year: args.year,
+        evtx_recover: args.evtx_recover,
     };
     let stdout = std::io::stdout().lock();
     let mut printer = Printer {

@@ -66,7 +66,11 @@ pub fn each_event(
     if let Some(e) = errors.first() {
         anyhow::bail!("{e}");
     }
-    let options = secops_ingest::Options { format: None, year };
+    let options = secops_ingest::Options {
+        format: None,
+        year,
+        evtx_recover: false,
+    };
     let mut counts = EventCounts {
         inputs: inputs.len(),
         ..EventCounts::default()

@@ -40,6 +40,7 @@ pub fn run(
             read: Options {
                 format: None,
                 year: hunt.year,
+                evtx_recover: false,
             },
             ..PipelineOptions::default()
         },

@@ -47,6 +47,7 @@ pub fn run(args: FpArgs) -> anyhow::Result<Outcome> {
     let options = secops_ingest::Options {
         format: None,
         year: args.year,
+        evtx_recover: false,
     };
     let run = crate::cmd::run_pipeline(
         &mut engine,

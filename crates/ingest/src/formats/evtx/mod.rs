@@ -41,17 +41,25 @@ use records::{Mapper, Shared, Tally, Verdict};
 /// a gzip bomb must not fill the disk.
 const MAX_SPOOLED: u64 = 4096 + 65_535 * 65_536;
 
-pub(crate) fn read_file(path: &Path, emit: &mut Emit<'_>) -> Result<(), IngestError> {
+pub(crate) fn read_file(
+    path: &Path,
+    recover: bool,
+    emit: &mut Emit<'_>,
+) -> Result<(), IngestError> {
     let file = File::open(path).map_err(|source| IngestError::Io {
         path: path.into(),
         source,
     })?;
-    read_seekable(file, emit)
+    read_seekable(file, recover, emit)
 }
 
 /// For gzip and standard input, which cannot seek: the stream is copied to a temporary file first (the
 /// oldest records of a wrapped log can be anywhere), up to the largest size an EVTX file can have.
-pub(crate) fn read_reader(reader: impl Read, emit: &mut Emit<'_>) -> Result<(), IngestError> {
+pub(crate) fn read_reader(
+    reader: impl Read,
+    recover: bool,
+    emit: &mut Emit<'_>,
+) -> Result<(), IngestError> {
     let io_error = |source| IngestError::Io {
         path: emit.source.to_string().into(),
         source,
@@ -67,16 +75,21 @@ pub(crate) fn read_reader(reader: impl Read, emit: &mut Emit<'_>) -> Result<(), 
             ),
         });
     }
-    read_seekable(spool, emit)
+    read_seekable(spool, recover, emit)
 }
 
 /// Bytes already in memory (tests and fuzzing).
-pub(crate) fn read_buffer(buffer: Vec<u8>, emit: &mut Emit<'_>) -> Result<(), IngestError> {
-    read_seekable(std::io::Cursor::new(buffer), emit)
+pub(crate) fn read_buffer(
+    buffer: Vec<u8>,
+    recover: bool,
+    emit: &mut Emit<'_>,
+) -> Result<(), IngestError> {
+    read_seekable(std::io::Cursor::new(buffer), recover, emit)
 }
 
 fn read_seekable<R: Read + Seek + Send>(
     mut file: R,
+    recover: bool,
     emit: &mut Emit<'_>,
 ) -> Result<(), IngestError> {
     let path = emit.source.to_string();
@@ -109,7 +122,8 @@ fn read_seekable<R: Read + Seek + Send>(
         ParserSettings::new()
             .num_threads(threads)
             .indent(false)
-            .validate_checksums(false),
+            .validate_checksums(false)
+            .recover_records(recover),
     );
     let promised = |slot: u64| match layout.slots.get(slot as usize) {
         Some(Header::Intact(promise)) => Some(*promise),
@@ -124,6 +138,7 @@ fn read_seekable<R: Read + Seek + Send>(
         by_first_id: layout.by_first_id.clone(),
         ranges,
         dirty_newest,
+        recover,
     });
     let mut tally = Tally::default();
     let mut ordinal = 0u64;
@@ -148,6 +163,14 @@ fn read_seekable<R: Read + Seek + Send>(
     }));
     let parser_failed = outcome.is_err();
     account(&layout, &mut tally, parser_failed, emit);
+    if recover {
+        let (recovered, copies) = tally.recovered();
+        emit.note(format!(
+            "{recovered} records recovered (tagged `recovered`): carved from unused chunk space or \
+             read from chunks whose checksums fail; their content is not verified ({copies} carved \
+             copies of records already read left out)"
+        ));
+    }
     Ok(())
 }
 
@@ -214,7 +237,9 @@ fn account(layout: &Layout, tally: &mut Tally, parser_failed: bool, emit: &mut E
     let next_record_id = layout.header_intact.then_some(layout.header.next_record_id);
     let from_start = layout.order.first() == Some(&0);
     for loss in layout::losses(&found, next_record_id, from_start) {
-        emit.lose(loss);
+        for loss in tally.not_recovered(loss) {
+            emit.lose(loss);
+        }
     }
 }
 

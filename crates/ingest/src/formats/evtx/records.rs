@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use evtx::err::EvtxError;
 use evtx::EvtxRecord;
-use secops_event::{Event, Location, Provenance};
+use secops_event::{Event, Location, Provenance, Value};
 
 use super::layout::{chunk_offset, promise, records_checksum_holds, Promise, CHUNK_HEADER_SIZE};
 use super::{cause, convert};
@@ -24,6 +24,8 @@ pub(super) struct Shared {
     pub ranges: Vec<(Promise, u64)>,
     /// The chunk holding the newest records of a log marked dirty: a stale records CRC32 is expected.
     pub dirty_newest: Option<u64>,
+    /// Read what the checksums cannot vouch for, and carved records, as events tagged `recovered`.
+    pub recover: bool,
 }
 
 impl Shared {
@@ -46,6 +48,16 @@ pub(super) enum Item {
     },
     /// A record of a chunk whose header cannot be believed: that chunk is accounted for as lost.
     Untrusted,
+    /// Asked for by `recover`: a record carved from unused space or read from a chunk whose checksums
+    /// fail, in chunk `chunk` when that chunk's header is intact.
+    Recovered {
+        chunk: Option<u64>,
+        /// Carved from unused space: not one of the records the chunk header promises.
+        carved: bool,
+        id: u64,
+        offset: u64,
+        outcome: Result<Event, Reason>,
+    },
     /// A record the parser could not read, with what is known of where it was.
     Failed {
         chunk: Option<u64>,
@@ -132,20 +144,27 @@ impl Mapper {
                 verified: records_checksum_holds(chunk.data, chunk.header),
             }
         });
+        let id = record.event_record_id;
+        let offset = record.binxml_offset.saturating_sub(RECORD_HEADER_SIZE);
+        let unverified = state.slot.is_none()
+            || record.recovered
+            || (!state.verified && shared.dirty_newest != state.slot);
+        if unverified && shared.recover {
+            return Item::Recovered {
+                chunk: state.slot,
+                carved: record.recovered,
+                id,
+                offset,
+                outcome: render(record, shared),
+            };
+        }
         let Some(slot) = state.slot else {
             return Item::Untrusted;
         };
-        let id = record.event_record_id;
-        let offset = record.binxml_offset.saturating_sub(RECORD_HEADER_SIZE);
-        let outcome = if !state.verified && shared.dirty_newest != Some(slot) {
+        let outcome = if unverified {
             Outcome::Unverified
         } else {
-            let provenance = Provenance::new(shared.source.clone(), Location::Record(id));
-            match record
-                .into_json_bytes()
-                .map_err(|e| Reason::Evtx(cause(&e)))
-                .and_then(|json| convert(&json.data, provenance))
-            {
+            match render(record, shared) {
                 Ok(event) => Outcome::Event(event),
                 Err(reason) => Outcome::Rejected(reason),
             }
@@ -157,6 +176,16 @@ impl Mapper {
             outcome,
         }
     }
+}
+
+/// A record as an event.
+fn render(record: EvtxRecord<'_>, shared: &Shared) -> Result<Event, Reason> {
+    let id = record.event_record_id;
+    let provenance = Provenance::new(shared.source.clone(), Location::Record(id));
+    record
+        .into_json_bytes()
+        .map_err(|e| Reason::Evtx(cause(&e)))
+        .and_then(|json| convert(&json.data, provenance))
 }
 
 /// What became of one intact chunk's promised ids.
@@ -172,6 +201,12 @@ struct Account {
 #[derive(Default)]
 pub(super) struct Tally {
     accounts: BTreeMap<u64, Account>,
+    /// Ids of recovered records from chunks whose header is not intact (or carved): they take their
+    /// place out of the losses.
+    recovered_ids: HashSet<u64>,
+    recovered: u64,
+    /// Carved copies of records already read, left out.
+    carved_copies: u64,
 }
 
 /// Where a record goes: an event, or a rejection at a location.
@@ -187,6 +222,43 @@ impl Tally {
     pub fn item(&mut self, item: Item, promised: impl Fn(u64) -> Option<Promise>) -> Verdict {
         match item {
             Item::Untrusted => Verdict::Skip,
+            Item::Recovered {
+                chunk,
+                carved,
+                id,
+                offset,
+                outcome,
+            } => {
+                let at = chunk.map_or(offset, |c| chunk_offset(c) + offset);
+                // a promised record of an intact chunk is claimed as any other; a carved one, or one of
+                // a chunk whose header cannot be believed, is kept to be taken out of the losses, once
+                let fresh = match chunk {
+                    Some(c) if !carved => self.claim(c, id, &promised).is_ok(),
+                    _ => {
+                        !self.accounts.values().any(|a| a.seen.contains(&id))
+                            && self.recovered_ids.insert(id)
+                    }
+                };
+                if !fresh && carved {
+                    // unused space keeps old copies of records read in full elsewhere
+                    self.carved_copies += 1;
+                    return Verdict::Skip;
+                }
+                if !fresh {
+                    return Verdict::Reject(
+                        Location::Offset(at),
+                        Reason::Evtx(format!("a recovered record claims id {id}, already read")),
+                    );
+                }
+                match outcome {
+                    Ok(mut event) => {
+                        event.insert("tags", Value::Array(vec![Value::from("recovered")]));
+                        self.recovered += 1;
+                        Verdict::Event(event)
+                    }
+                    Err(reason) => Verdict::Reject(Location::Record(id), reason),
+                }
+            }
             Item::Record {
                 chunk,
                 id,
@@ -250,6 +322,44 @@ impl Tally {
         }
     }
 
+    /// How many records were recovered, and how many carved copies of records already read were left
+    /// out.
+    pub fn recovered(&self) -> (u64, u64) {
+        (self.recovered, self.carved_copies)
+    }
+
+    /// `loss` without the ids recovered from it: the stretches still lost.
+    pub fn not_recovered(&self, loss: Loss) -> Vec<Loss> {
+        let Some((first, last)) = loss.records else {
+            return vec![loss];
+        };
+        if self.recovered_ids.is_empty() {
+            return vec![loss];
+        }
+        let mut ids: Vec<u64> = self
+            .recovered_ids
+            .iter()
+            .copied()
+            .filter(|id| (first..=last).contains(id))
+            .collect();
+        ids.sort_unstable();
+        let mut out = Vec::new();
+        let mut next = first;
+        for id in ids
+            .into_iter()
+            .chain(std::iter::once(last.saturating_add(1)))
+        {
+            if id > next {
+                out.push(Loss {
+                    records: Some((next, id - 1)),
+                    ..loss.clone()
+                });
+            }
+            next = id.saturating_add(1);
+        }
+        out
+    }
+
     /// The parser could not read chunk `slot` at all.
     pub fn chunk_failed(&mut self, slot: u64, cause: String) {
         self.accounts.entry(slot).or_default().failed = Some(cause);
@@ -282,6 +392,9 @@ impl Tally {
         };
         if !(first..=last).contains(&id) {
             return Err("outside the ids its chunk header names");
+        }
+        if self.recovered_ids.contains(&id) {
+            return Err("already recovered from another chunk");
         }
         if !self.accounts.entry(chunk).or_default().seen.insert(id) {
             return Err("already read in this chunk");
@@ -389,6 +502,7 @@ mod tests {
             by_first_id: Default::default(),
             ranges: vec![(promise(1, 90), 0), (promise(91, 180), 3)],
             dirty_newest: None,
+            recover: false,
         };
         assert_eq!(shared.chunk_of_id(1), Some(0));
         assert_eq!(shared.chunk_of_id(91), Some(3));
