@@ -217,6 +217,18 @@ fn check_against(original: &Original, read: &common::Read, what: &str) {
     );
 }
 
+/// Makes chunk `slot`'s stored records CRC32 wrong and its header CRC32 right again: the records
+/// fail their checksum, the header is intact.
+fn stale_records_checksum(file: &mut [u8], slot: usize) {
+    let at = 4096 + slot * 65536;
+    file[at + 52] ^= 0xFF;
+    let mut header = crc32fast::Hasher::new();
+    header.update(&file[at..at + 120]);
+    header.update(&file[at + 128..at + 512]);
+    let crc = header.finalize();
+    file[at + 124..at + 128].copy_from_slice(&crc.to_le_bytes());
+}
+
 fn multi_chunk_samples() -> Vec<(String, Vec<u8>)> {
     let Some(dir) = common::shared("evtx") else {
         return Vec::new();
@@ -352,15 +364,7 @@ fn a_records_checksum_mismatch_rejects_the_chunks_records_unless_the_log_is_dirt
     let (first, last) = original.chunks[&(newest as u64)];
     // the newest chunk's stored records CRC32 made stale, its header CRC32 made right again
     let mut stale = bytes.clone();
-    let at = 4096 + newest * 65536;
-    stale[at + 52] ^= 0xFF;
-    let crc = {
-        let mut h = crc32fast::Hasher::new();
-        h.update(&stale[at..at + 120]);
-        h.update(&stale[at + 128..at + 512]);
-        h.finalize()
-    };
-    stale[at + 124..at + 128].copy_from_slice(&crc.to_le_bytes());
+    stale_records_checksum(&mut stale, newest);
 
     let read = evtx_read(&stale);
     check_against(&original, &read, &name);
@@ -489,15 +493,7 @@ fn evtx_recovery_reads_what_the_checksums_cannot_vouch_for() {
     let mut damaged = bytes.clone();
     let (header_bad, records_bad) = (3usize, 5usize);
     damaged[4096 + header_bad * 65536 + 124] ^= 0xFF;
-    damaged[4096 + records_bad * 65536 + 52] ^= 0xFF;
-    let at = 4096 + records_bad * 65536;
-    let crc = {
-        let mut h = crc32fast::Hasher::new();
-        h.update(&damaged[at..at + 120]);
-        h.update(&damaged[at + 128..at + 512]);
-        h.finalize()
-    };
-    damaged[at + 124..at + 128].copy_from_slice(&crc.to_le_bytes());
+    stale_records_checksum(&mut damaged, records_bad);
     let size = |slot: usize| {
         let (first, last) = original.chunks[&(slot as u64)];
         last - first + 1
