@@ -964,6 +964,56 @@ fn a_cut_evtx_file_reports_its_lost_records_and_exits_3() {
     assert!(stderr(&out).contains(lost[2]), "{}", stderr(&out));
 }
 
+/// `bench generate` writes the inputs the detection benchmarks read: the brute force raises two alerts
+/// per source (brute force and password spraying), the OpenSSH copies run a day apart, the EVTX corpus is
+/// copied whole.
+#[test]
+fn bench_generate_writes_the_detection_benchmark_inputs() {
+    let Some(corpus) = shared("corpus") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = secops(&[
+        "bench",
+        "generate",
+        &dir.path().to_string_lossy(),
+        "--corpus",
+        &corpus.to_string_lossy(),
+        "--openssh-bytes",
+        "500000",
+        "--sources",
+        "50",
+        "--evtx-copies",
+        "2",
+        "--windows-events",
+        "100",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let openssh = std::fs::read_to_string(dir.path().join("openssh-days.log")).unwrap();
+    assert!(openssh.len() >= 500_000);
+    let days: std::collections::BTreeSet<&str> = openssh.lines().map(|l| &l[..6]).collect();
+    assert_eq!(days.len(), 3, "three copies a day apart: {days:?}");
+    let brute = dir.path().join("bruteforce.log");
+    let detected = secops(&[
+        "detect",
+        &brute.to_string_lossy(),
+        "--year",
+        "2016",
+        "--output",
+        "jsonl",
+    ]);
+    let alerts = String::from_utf8_lossy(&detected.stdout).lines().count();
+    assert_eq!(alerts, 100, "{}", stderr(&detected));
+    let copies = walk(&dir.path().join("evtx-copies")).len();
+    assert_eq!(copies, 2 * 453);
+    let windows = std::fs::read_to_string(dir.path().join("windows.jsonl")).unwrap();
+    assert_eq!(
+        windows.lines().count(),
+        16_181,
+        "every record once at least"
+    );
+}
+
 /// A brute force's alerts all carry the attacked host: excepting it would blind the rule where it
 /// matters, so it is shown with a warning and never proposed (the real OpenSSH log of LabSZ).
 #[test]
@@ -1010,6 +1060,23 @@ fn rules_stats_never_proposes_excepting_the_host_a_brute_force_attacks() {
         "    no exception proposed: the only common value is the monitored side"
     );
     assert!(!stdout.contains("field = \"host."), "{stdout}");
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
 }
 
 #[test]

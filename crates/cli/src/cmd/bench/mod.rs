@@ -5,6 +5,7 @@
 
 mod detect;
 mod evtx_log;
+mod generate;
 mod ingest;
 mod intel;
 mod store;
@@ -38,6 +39,10 @@ pub enum Bench {
     /// duplicate), listed, and cases opened from them; on SQLite, and on PostgreSQL with
     /// --database-url.
     Store(StoreBenchArgs),
+    /// Writes the large inputs detection is measured on (built from the shared corpora): OpenSSH_2k
+    /// repeated a day apart, a distributed brute force, the EVTX corpus copied, Windows events as JSON
+    /// lines.
+    Generate(generate::GenerateArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -101,6 +106,7 @@ pub fn run(bench: Bench) -> anyhow::Result<Outcome> {
         Bench::Rules(args) => detect::rules(args),
         Bench::Intel(args) => intel::run(args),
         Bench::Store(args) => store::run(args),
+        Bench::Generate(args) => generate::run(args),
     }
 }
 
