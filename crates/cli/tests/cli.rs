@@ -1063,6 +1063,7 @@ fn rules_stats_never_proposes_excepting_the_host_a_brute_force_attacks() {
 }
 
 /// Every file under `dir`.
+#[allow(clippy::unwrap_used)] // a test helper
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
