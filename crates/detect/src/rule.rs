@@ -95,6 +95,8 @@ pub struct RuleStats {
     pub excepted: u64,
     pub alerts: u64,
     pub suppressed: u64,
+    /// Entities (groups) whose state was dropped because too many were live at once.
+    pub evicted: u64,
 }
 
 #[derive(Debug)]
@@ -397,10 +399,14 @@ impl Runtime {
                     vec![event.provenance().clone()],
                 )
             }
-            Kind::Threshold(state) => match state.observe(event) {
-                Some(c) => self.alert_from(c),
-                None => return false,
-            },
+            Kind::Threshold(state) => {
+                let crossing = state.observe(event);
+                self.stats.evicted += state.take_evicted();
+                match crossing {
+                    Some(c) => self.alert_from(c),
+                    None => return false,
+                }
+            }
             Kind::Sequence(state) => match state.observe(event) {
                 Some(c) => self.alert_from(c),
                 None => return false,

@@ -10,6 +10,11 @@
 //! With `max_interval_cv` the counted events must also be regular in time (beaconing): the standard
 //! deviation of the gaps between them is at most that fraction of their mean. Irregular groups keep counting
 //! and may qualify later.
+//!
+//! State is bounded whatever the input: groups with nothing left in their window (sliding) or from an
+//! earlier bucket (tumbling) are dropped as event time moves on, and past [`MAX_GROUPS`] live groups the
+//! tenth whose latest event is oldest is evicted at once; evictions are counted for the rule's stats (a
+//! flood of spoofed sources cannot push the detector out of memory, and says so).
 
 use std::collections::{HashMap, VecDeque};
 
@@ -18,6 +23,9 @@ use secops_rules::{Threshold, WindowMode};
 
 use crate::alert::{MAX_EVENTS, MAX_PROVENANCE};
 use crate::Duration;
+
+/// Live groups a threshold rule keeps before evicting the least recently seen.
+pub const MAX_GROUPS: usize = 100_000;
 
 #[derive(Debug)]
 pub struct ThresholdState {
@@ -29,6 +37,10 @@ pub struct ThresholdState {
     cardinality: Option<(String, u64)>,
     max_interval_cv: Option<f64>,
     groups: HashMap<Vec<String>, Group>,
+    /// Event time of the last sweep of expired groups.
+    swept: Option<Timestamp>,
+    max_groups: usize,
+    evicted: u64,
 }
 
 #[derive(Debug, Default)]
@@ -41,6 +53,8 @@ struct Group {
     samples: Vec<Event>,
     bucket: Option<i64>,
     fired: bool,
+    /// The time of the group's latest event.
+    latest: Option<Timestamp>,
 }
 
 /// The coefficient of variation of the gaps between consecutive entries (`None` below three entries or
@@ -97,7 +111,50 @@ impl ThresholdState {
             cardinality: spec.cardinality.first().map(|c| (c.field.clone(), c.value)),
             max_interval_cv: spec.max_interval_cv,
             groups: HashMap::new(),
+            swept: None,
+            max_groups: MAX_GROUPS,
+            evicted: 0,
         }
+    }
+
+    /// Groups evicted because too many were live, since the last call.
+    pub fn take_evicted(&mut self) -> u64 {
+        std::mem::take(&mut self.evicted)
+    }
+
+    /// Drops the groups the window has left behind, once per window of event time.
+    fn sweep(&mut self, now: Timestamp) {
+        let window = self.window as i64;
+        if self
+            .swept
+            .is_some_and(|s| now.unix_nanos() - s.unix_nanos() < window)
+        {
+            return;
+        }
+        self.swept = Some(now);
+        let bucket = now.unix_nanos().div_euclid(window.max(1));
+        let mode = self.mode;
+        self.groups.retain(|_, group| match mode {
+            WindowMode::Sliding => group
+                .latest
+                .is_some_and(|t| now.unix_nanos() - t.unix_nanos() <= window),
+            WindowMode::Tumbling => group.bucket == Some(bucket),
+        });
+    }
+
+    /// Makes room for a new group: the tenth of the groups whose latest event is oldest goes.
+    fn evict(&mut self) {
+        let mut ages: Vec<(i64, Vec<String>)> = self
+            .groups
+            .iter()
+            .map(|(key, g)| (g.latest.map_or(i64::MIN, |t| t.unix_nanos()), key.clone()))
+            .collect();
+        let count = (ages.len() / 10).max(1);
+        ages.select_nth_unstable_by_key(count - 1, |(t, _)| *t);
+        for (_, key) in ages.into_iter().take(count) {
+            self.groups.remove(&key);
+        }
+        self.evicted += count as u64;
     }
 
     /// Counts a matching event; returns a crossing when the threshold is reached. Events without a time or
@@ -121,7 +178,12 @@ impl ThresholdState {
             Some((field, _)) => Some(event.get(field)?.to_string()),
             None => None,
         };
+        self.sweep(time);
+        if !self.groups.contains_key(&key) && self.groups.len() >= self.max_groups {
+            self.evict();
+        }
         let group = self.groups.entry(key.clone()).or_default();
+        group.latest = Some(group.latest.map_or(time, |t| t.max(time)));
         match self.mode {
             WindowMode::Sliding => {
                 while group
@@ -196,5 +258,71 @@ impl ThresholdState {
             WindowMode::Tumbling => group.fired = true,
         }
         Some(crossing)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secops_testkit::events::at;
+
+    fn state(mode: WindowMode, max_groups: usize) -> ThresholdState {
+        ThresholdState {
+            fields: vec!["source.ip".into()],
+            value: 10,
+            window: Duration::from_secs(300).as_nanos(),
+            mode,
+            count_field: None,
+            cardinality: None,
+            max_interval_cv: None,
+            groups: HashMap::new(),
+            swept: None,
+            max_groups,
+            evicted: 0,
+        }
+    }
+
+    fn failure(seconds: i64, source: usize) -> Event {
+        at(seconds)
+            .text(
+                "source.ip",
+                &format!("198.18.{}.{}", source / 256, source % 256),
+            )
+            .build()
+    }
+
+    #[test]
+    fn groups_the_window_has_left_behind_are_dropped() {
+        for mode in [WindowMode::Sliding, WindowMode::Tumbling] {
+            let mut state = state(mode, MAX_GROUPS);
+            // a day of single failures from a new source every second: never a crossing
+            for i in 0..86_400 {
+                assert!(state.observe(&failure(i, i as usize)).is_none());
+            }
+            // only the sources of the last window or two are still held
+            assert!(
+                state.groups.len() <= 601,
+                "{mode:?}: {}",
+                state.groups.len()
+            );
+            assert_eq!(state.take_evicted(), 0);
+        }
+    }
+
+    #[test]
+    fn past_the_cap_the_least_recently_seen_groups_go_and_are_counted() {
+        let mut state = state(WindowMode::Sliding, 100);
+        // one brute force runs on while a thousand spoofed sources pass inside the window
+        let mut crossings = 0;
+        for i in 0..1000 {
+            state.observe(&failure(i / 10, 10_000 + i as usize));
+            if i % 10 == 0 && state.observe(&failure(i / 10, 1)).is_some() {
+                crossings += 1;
+            }
+        }
+        assert!(state.groups.len() <= 100);
+        assert!(state.take_evicted() >= 900);
+        // the attacker, seen all along, kept its state: a crossing every ten failures
+        assert_eq!(crossings, 10);
     }
 }

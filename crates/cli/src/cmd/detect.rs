@@ -276,6 +276,12 @@ fn summarize(report: &DetectReport, open_cases: bool) -> Outcome {
             s.alerts,
             s.suppressed
         );
+        if s.evicted > 0 {
+            eprintln!(
+                "    state of {} entities dropped: more were live at once than the rule keeps",
+                s.evicted
+            );
+        }
     }
     let damaged = report
         .summaries
