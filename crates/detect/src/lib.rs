@@ -13,6 +13,7 @@ mod alert;
 mod anomaly;
 mod document;
 mod engine;
+mod entities;
 mod exceptions;
 mod glob;
 mod logsource;

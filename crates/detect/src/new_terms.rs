@@ -4,10 +4,9 @@
 //! A rule needs history before it can call anything new: it learns for one full window from the first
 //! event it sees, and alerts only after that (Elastic gets the same from querying the history range).
 
-use std::collections::HashMap;
-
 use secops_event::{Event, Timestamp, Value};
 
+use crate::entities::{Entities, MAX_ENTITIES};
 use crate::threshold::Crossing;
 use crate::Duration;
 
@@ -16,8 +15,8 @@ pub struct NewTermsState {
     fields: Vec<String>,
     window: i64,
     started: Option<Timestamp>,
-    /// Last time each combination was seen.
-    seen: HashMap<Vec<String>, Timestamp>,
+    /// Last time each combination was seen (forgotten once the window has passed: it is new again).
+    seen: Entities<Option<Timestamp>>,
 }
 
 impl NewTermsState {
@@ -26,8 +25,13 @@ impl NewTermsState {
             fields: fields.to_vec(),
             window: window.as_nanos() as i64,
             started: None,
-            seen: HashMap::new(),
+            seen: Entities::new(Some(window.as_nanos() as i64), MAX_ENTITIES),
         }
+    }
+
+    /// Combinations forgotten because too many were live, since the last call.
+    pub fn take_evicted(&mut self) -> u64 {
+        self.seen.take_evicted()
     }
 
     pub fn observe(&mut self, event: &Event) -> Option<Crossing> {
@@ -39,7 +43,7 @@ impl NewTermsState {
             .collect::<Option<Vec<_>>>()?;
         let started = *self.started.get_or_insert(time);
         let learning = time.unix_nanos() - started.unix_nanos() < self.window;
-        let previous = self.seen.insert(terms.clone(), time);
+        let previous = self.seen.entry(&terms, time).replace(time);
         let new = previous.is_none_or(|last| time.unix_nanos() - last.unix_nanos() > self.window);
         if learning || !new {
             return None;

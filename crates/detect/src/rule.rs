@@ -407,14 +407,22 @@ impl Runtime {
                     None => return false,
                 }
             }
-            Kind::Sequence(state) => match state.observe(event) {
-                Some(c) => self.alert_from(c),
-                None => return false,
-            },
-            Kind::NewTerms(state) => match state.observe(event) {
-                Some(c) => self.alert_from(c),
-                None => return false,
-            },
+            Kind::Sequence(state) => {
+                let crossing = state.observe(event);
+                self.stats.evicted += state.take_evicted();
+                match crossing {
+                    Some(c) => self.alert_from(c),
+                    None => return false,
+                }
+            }
+            Kind::NewTerms(state) => {
+                let crossing = state.observe(event);
+                self.stats.evicted += state.take_evicted();
+                match crossing {
+                    Some(c) => self.alert_from(c),
+                    None => return false,
+                }
+            }
             Kind::Anomaly(state) => match state.observe(event) {
                 Some(c) => self.alert_from(c),
                 None => return false,

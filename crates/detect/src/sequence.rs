@@ -7,12 +7,11 @@
 //! A partial older than `maxspan` (first event to this one) is dropped when it would advance. An event
 //! matching `until` for a key drops that key's partials.
 
-use std::collections::HashMap;
-
 use secops_event::{Event, Provenance, Timestamp, Value};
 use secops_rules::eql::Sequence;
 
 use crate::alert::{MAX_EVENTS, MAX_PROVENANCE};
+use crate::entities::{Entities, MAX_ENTITIES};
 use crate::matcher::{compile_event_query, Matcher};
 use crate::threshold::Crossing;
 use crate::CompileError;
@@ -22,7 +21,8 @@ pub struct SequenceState {
     steps: Vec<(Matcher, Vec<String>)>,
     until: Option<(Matcher, Vec<String>)>,
     maxspan: Option<i64>,
-    partials: HashMap<Vec<String>, Vec<Option<Partial>>>,
+    /// Per join key, the latest partial at each stage (dropped once `maxspan` has passed).
+    partials: Entities<Vec<Option<Partial>>>,
 }
 
 #[derive(Debug, Clone)]
@@ -45,12 +45,18 @@ impl SequenceState {
             Some(u) => Some((compile_event_query(&u.query)?, fields(&u.by))),
             None => None,
         };
+        let maxspan = sequence.maxspan.map(|d| d.as_nanos() as i64);
         Ok(SequenceState {
             steps,
             until,
-            maxspan: sequence.maxspan.map(|d| d.as_nanos() as i64),
-            partials: HashMap::new(),
+            maxspan,
+            partials: Entities::new(maxspan, MAX_ENTITIES),
         })
+    }
+
+    /// Join keys dropped because too many were live, since the last call.
+    pub fn take_evicted(&mut self) -> u64 {
+        self.partials.take_evicted()
     }
 
     /// A matcher true for any event a step or `until` could use (the rule's stateless selection).
@@ -89,10 +95,10 @@ impl SequenceState {
             let Some(key) = Self::key(event, fields) else {
                 continue;
             };
-            let stages = self
-                .partials
-                .entry(key.clone())
-                .or_insert_with(|| vec![None; n]);
+            let stages = self.partials.entry(&key, time);
+            if stages.len() < n {
+                stages.resize(n, None);
+            }
             if j == 0 {
                 stages[0] = Some(Partial {
                     start: time,

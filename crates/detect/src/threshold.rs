@@ -11,21 +11,18 @@
 //! deviation of the gaps between them is at most that fraction of their mean. Irregular groups keep counting
 //! and may qualify later.
 //!
-//! State is bounded whatever the input: groups with nothing left in their window (sliding) or from an
-//! earlier bucket (tumbling) are dropped as event time moves on, and past [`MAX_GROUPS`] live groups the
-//! tenth whose latest event is oldest is evicted at once; evictions are counted for the rule's stats (a
-//! flood of spoofed sources cannot push the detector out of memory, and says so).
+//! Groups are [`Entities`]: dropped once the window has left them behind, at most
+//! [`crate::entities::MAX_ENTITIES`] live, evictions counted.
 
 use std::collections::{HashMap, VecDeque};
+
+use crate::entities::{Entities, MAX_ENTITIES};
 
 use secops_event::{Event, Provenance, Timestamp, Value};
 use secops_rules::{Threshold, WindowMode};
 
 use crate::alert::{MAX_EVENTS, MAX_PROVENANCE};
 use crate::Duration;
-
-/// Live groups a threshold rule keeps before evicting the least recently seen.
-pub const MAX_GROUPS: usize = 100_000;
 
 #[derive(Debug)]
 pub struct ThresholdState {
@@ -36,11 +33,7 @@ pub struct ThresholdState {
     count_field: Option<String>,
     cardinality: Option<(String, u64)>,
     max_interval_cv: Option<f64>,
-    groups: HashMap<Vec<String>, Group>,
-    /// Event time of the last sweep of expired groups.
-    swept: Option<Timestamp>,
-    max_groups: usize,
-    evicted: u64,
+    groups: Entities<Group>,
 }
 
 #[derive(Debug, Default)]
@@ -53,8 +46,6 @@ struct Group {
     samples: Vec<Event>,
     bucket: Option<i64>,
     fired: bool,
-    /// The time of the group's latest event.
-    latest: Option<Timestamp>,
 }
 
 /// The coefficient of variation of the gaps between consecutive entries (`None` below three entries or
@@ -110,51 +101,13 @@ impl ThresholdState {
             count_field: spec.count_field.clone(),
             cardinality: spec.cardinality.first().map(|c| (c.field.clone(), c.value)),
             max_interval_cv: spec.max_interval_cv,
-            groups: HashMap::new(),
-            swept: None,
-            max_groups: MAX_GROUPS,
-            evicted: 0,
+            groups: Entities::new(Some(window.as_nanos() as i64), MAX_ENTITIES),
         }
     }
 
     /// Groups evicted because too many were live, since the last call.
     pub fn take_evicted(&mut self) -> u64 {
-        std::mem::take(&mut self.evicted)
-    }
-
-    /// Drops the groups the window has left behind, once per window of event time.
-    fn sweep(&mut self, now: Timestamp) {
-        let window = self.window as i64;
-        if self
-            .swept
-            .is_some_and(|s| now.unix_nanos() - s.unix_nanos() < window)
-        {
-            return;
-        }
-        self.swept = Some(now);
-        let bucket = now.unix_nanos().div_euclid(window.max(1));
-        let mode = self.mode;
-        self.groups.retain(|_, group| match mode {
-            WindowMode::Sliding => group
-                .latest
-                .is_some_and(|t| now.unix_nanos() - t.unix_nanos() <= window),
-            WindowMode::Tumbling => group.bucket == Some(bucket),
-        });
-    }
-
-    /// Makes room for a new group: the tenth of the groups whose latest event is oldest goes.
-    fn evict(&mut self) {
-        let mut ages: Vec<(i64, Vec<String>)> = self
-            .groups
-            .iter()
-            .map(|(key, g)| (g.latest.map_or(i64::MIN, |t| t.unix_nanos()), key.clone()))
-            .collect();
-        let count = (ages.len() / 10).max(1);
-        ages.select_nth_unstable_by_key(count - 1, |(t, _)| *t);
-        for (_, key) in ages.into_iter().take(count) {
-            self.groups.remove(&key);
-        }
-        self.evicted += count as u64;
+        self.groups.take_evicted()
     }
 
     /// Counts a matching event; returns a crossing when the threshold is reached. Events without a time or
@@ -178,12 +131,7 @@ impl ThresholdState {
             Some((field, _)) => Some(event.get(field)?.to_string()),
             None => None,
         };
-        self.sweep(time);
-        if !self.groups.contains_key(&key) && self.groups.len() >= self.max_groups {
-            self.evict();
-        }
-        let group = self.groups.entry(key.clone()).or_default();
-        group.latest = Some(group.latest.map_or(time, |t| t.max(time)));
+        let group = self.groups.entry(&key, time);
         match self.mode {
             WindowMode::Sliding => {
                 while group
@@ -267,18 +215,16 @@ mod tests {
     use secops_testkit::events::at;
 
     fn state(mode: WindowMode, max_groups: usize) -> ThresholdState {
+        let window = Duration::from_secs(300).as_nanos();
         ThresholdState {
             fields: vec!["source.ip".into()],
             value: 10,
-            window: Duration::from_secs(300).as_nanos(),
+            window,
             mode,
             count_field: None,
             cardinality: None,
             max_interval_cv: None,
-            groups: HashMap::new(),
-            swept: None,
-            max_groups,
-            evicted: 0,
+            groups: Entities::new(Some(window as i64), max_groups),
         }
     }
 
@@ -294,7 +240,7 @@ mod tests {
     #[test]
     fn groups_the_window_has_left_behind_are_dropped() {
         for mode in [WindowMode::Sliding, WindowMode::Tumbling] {
-            let mut state = state(mode, MAX_GROUPS);
+            let mut state = state(mode, MAX_ENTITIES);
             // a day of single failures from a new source every second: never a crossing
             for i in 0..86_400 {
                 assert!(state.observe(&failure(i, i as usize)).is_none());
