@@ -7,12 +7,13 @@
 //! the baseline alert, at most once per bucket, only after `min_history` buckets were seen, and only once
 //! the bucket holds `min_count` events.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use secops_event::{Event, Value};
 use secops_rules::{Anomaly, AnomalyMethod};
 
 use crate::alert::{MAX_EVENTS, MAX_PROVENANCE};
+use crate::entities::{Entities, MAX_ENTITIES};
 use crate::threshold::Crossing;
 use crate::Duration;
 
@@ -25,7 +26,9 @@ pub struct AnomalyState {
     history: usize,
     threshold: f64,
     min_count: u64,
-    entities: HashMap<Vec<String>, Entity>,
+    /// Never dropped for silence (a dormant entity waking up is what such rules look for), only evicted
+    /// past the cap.
+    entities: Entities<Entity>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,8 +65,13 @@ impl AnomalyState {
             history: spec.history as usize,
             threshold: spec.threshold,
             min_count: spec.min_count,
-            entities: HashMap::new(),
+            entities: Entities::new(None, MAX_ENTITIES),
         }
+    }
+
+    /// Entities evicted because too many were live, since the last call.
+    pub fn take_evicted(&mut self) -> u64 {
+        self.entities.take_evicted()
     }
 
     pub fn observe(&mut self, event: &Event) -> Option<Crossing> {
@@ -75,7 +83,7 @@ impl AnomalyState {
             .collect::<Option<Vec<_>>>()?;
         let bucket = time.unix_nanos().div_euclid(self.bucket);
         let (method, history) = (self.method, self.history);
-        let entity = self.entities.entry(key.clone()).or_insert_with(|| Entity {
+        let entity = self.entities.entry_or(&key, time, || Entity {
             bucket,
             ..Entity::default()
         });

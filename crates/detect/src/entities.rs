@@ -29,7 +29,7 @@ struct Entry<V> {
     value: V,
 }
 
-impl<V: Default> Entities<V> {
+impl<V> Entities<V> {
     /// Entities kept `keep` nanoseconds after their latest event, at most `max` at once.
     pub fn new(keep: Option<i64>, max: usize) -> Self {
         Entities {
@@ -43,15 +43,23 @@ impl<V: Default> Entities<V> {
 
     /// The state of `key` at event time `now` (default when new), after dropping what the window has
     /// left behind and, when full, making room.
-    pub fn entry(&mut self, key: &[String], now: Timestamp) -> &mut V {
+    pub fn entry(&mut self, key: &[String], now: Timestamp) -> &mut V
+    where
+        V: Default,
+    {
+        self.entry_or(key, now, V::default)
+    }
+
+    /// [`Entities::entry`], with `make` for a new entity.
+    pub fn entry_or(&mut self, key: &[String], now: Timestamp, make: impl FnOnce() -> V) -> &mut V {
         let now = now.unix_nanos();
         self.sweep(now);
         if !self.map.contains_key(key) && self.map.len() >= self.max {
             self.evict();
         }
-        let entry = self.map.entry(key.to_vec()).or_insert(Entry {
+        let entry = self.map.entry(key.to_vec()).or_insert_with(|| Entry {
             latest: now,
-            value: V::default(),
+            value: make(),
         });
         entry.latest = entry.latest.max(now);
         &mut entry.value

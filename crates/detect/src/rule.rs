@@ -423,10 +423,14 @@ impl Runtime {
                     None => return false,
                 }
             }
-            Kind::Anomaly(state) => match state.observe(event) {
-                Some(c) => self.alert_from(c),
-                None => return false,
-            },
+            Kind::Anomaly(state) => {
+                let crossing = state.observe(event);
+                self.stats.evicted += state.take_evicted();
+                match crossing {
+                    Some(c) => self.alert_from(c),
+                    None => return false,
+                }
+            }
             Kind::ThreatMatch(state) => match state.observe(event) {
                 Some((c, enrichments)) => {
                     let mut alert = self.alert_from(c);
