@@ -112,6 +112,19 @@ enum Kind {
     Correlation(Box<CorrelationState>),
 }
 
+impl Kind {
+    /// Entities whose state was evicted since the last call (stateful kinds keep bounded state).
+    fn take_evicted(&mut self) -> u64 {
+        match self {
+            Kind::Threshold(state) => state.take_evicted(),
+            Kind::Sequence(state) => state.take_evicted(),
+            Kind::NewTerms(state) => state.take_evicted(),
+            Kind::Anomaly(state) => state.take_evicted(),
+            Kind::Query | Kind::ThreatMatch(_) | Kind::Correlation(_) => 0,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Suppression {
     fields: Vec<String>,
@@ -366,7 +379,9 @@ impl Runtime {
         match selection {
             Selection::Selected => {
                 self.stats.matched += 1;
-                self.observe(event, matched, out)
+                let fired = self.observe(event, matched, out);
+                self.stats.evicted += self.kind.take_evicted();
+                fired
             }
             Selection::Excepted => {
                 self.stats.matched += 1;
@@ -399,38 +414,22 @@ impl Runtime {
                     vec![event.provenance().clone()],
                 )
             }
-            Kind::Threshold(state) => {
-                let crossing = state.observe(event);
-                self.stats.evicted += state.take_evicted();
-                match crossing {
-                    Some(c) => self.alert_from(c),
-                    None => return false,
-                }
-            }
-            Kind::Sequence(state) => {
-                let crossing = state.observe(event);
-                self.stats.evicted += state.take_evicted();
-                match crossing {
-                    Some(c) => self.alert_from(c),
-                    None => return false,
-                }
-            }
-            Kind::NewTerms(state) => {
-                let crossing = state.observe(event);
-                self.stats.evicted += state.take_evicted();
-                match crossing {
-                    Some(c) => self.alert_from(c),
-                    None => return false,
-                }
-            }
-            Kind::Anomaly(state) => {
-                let crossing = state.observe(event);
-                self.stats.evicted += state.take_evicted();
-                match crossing {
-                    Some(c) => self.alert_from(c),
-                    None => return false,
-                }
-            }
+            Kind::Threshold(state) => match state.observe(event) {
+                Some(c) => self.alert_from(c),
+                None => return false,
+            },
+            Kind::Sequence(state) => match state.observe(event) {
+                Some(c) => self.alert_from(c),
+                None => return false,
+            },
+            Kind::NewTerms(state) => match state.observe(event) {
+                Some(c) => self.alert_from(c),
+                None => return false,
+            },
+            Kind::Anomaly(state) => match state.observe(event) {
+                Some(c) => self.alert_from(c),
+                None => return false,
+            },
             Kind::ThreatMatch(state) => match state.observe(event) {
                 Some((c, enrichments)) => {
                     let mut alert = self.alert_from(c);
