@@ -41,6 +41,9 @@ pub struct PipelineRun {
     pub summaries: Vec<(usize, Result<Summary, IngestError>)>,
     /// The run was asked to stop: events read after that were not looked at.
     pub cancelled: bool,
+    /// How long after the run started the rules raised the first alert (the engine's side: today the
+    /// alerts are handed over when the run ends).
+    pub first_alert: Option<std::time::Duration>,
 }
 
 /// Reads `inputs` and runs `engine` over them (see the module's documentation).
@@ -54,6 +57,8 @@ pub fn run(
     let (selector, runtimes) = engine.split();
     let merge = inputs.len() > 1 && inputs.len() <= MAX_MERGED;
     let mut collector = Collector {
+        started: std::time::Instant::now(),
+        first_alert: None,
         stream: inputs.len() <= MAX_MERGED,
         runtimes,
         alerts: Vec::new(),
@@ -98,6 +103,7 @@ pub fn run(
         selected: collector.selected,
         summaries: collector.summaries,
         cancelled: cancel.is_cancelled(),
+        first_alert: collector.first_alert,
     }
 }
 
@@ -129,6 +135,8 @@ impl Item {
 /// Receives the workers' results. With one input, or a few merged, events arrive in time order, so
 /// selected events go straight to the rules' runtimes; with more, they are kept and sorted first.
 struct Collector<'r, 'p> {
+    started: std::time::Instant,
+    first_alert: Option<std::time::Duration>,
     stream: bool,
     runtimes: Vec<&'r mut Runtime>,
     alerts: Vec<Alert>,
@@ -147,6 +155,9 @@ impl Collector<'_, '_> {
             &[],
             &mut self.alerts,
         );
+        if self.first_alert.is_none() && !self.alerts.is_empty() {
+            self.first_alert = Some(self.started.elapsed());
+        }
     }
 }
 
