@@ -8,6 +8,9 @@
 /// Elements and other documents larger than this are rejected (and skipped, not buffered).
 pub(crate) const MAX_DOCUMENT: usize = 256 * 1024 * 1024;
 
+/// The key of CloudTrail's array of records.
+const RECORDS: &str = "Records";
+
 /// Containers nested deeper than this end the document: no record is that deep.
 const MAX_DEPTH: usize = 4096;
 
@@ -78,7 +81,7 @@ pub(crate) struct Document {
     oversized: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 enum StringKind {
     Key(Option<String>),
     Value,
@@ -132,28 +135,29 @@ impl Document {
     }
 
     fn step(&mut self, c: char, out: &mut dyn FnMut(Piece)) -> Result<(), String> {
-        if let Some(kind) = &mut self.string {
-            if let StringKind::Key(Some(key)) = kind {
-                key.push(c);
+        if self.string.is_some() {
+            let closing = !self.escaped && c == '"';
+            // Only whether a top-level key is `Records` matters: a longer key need not be kept whole.
+            if let Some(StringKind::Key(Some(key))) = &mut self.string {
+                if !closing && key.len() <= RECORDS.len() {
+                    key.push(c);
+                }
             }
-            let kind = kind.clone();
             self.keep(c);
-            if self.escaped {
-                self.escaped = false;
-            } else if c == '\\' {
-                self.escaped = true;
-            } else if c == '"' {
-                self.string = None;
-                match kind {
-                    StringKind::Key(key) => {
-                        if let Some(mut key) = key {
-                            key.pop();
+            if closing {
+                match self.string.take() {
+                    Some(StringKind::Key(key)) => {
+                        if let Some(key) = key {
                             self.last_key = key;
                         }
                         self.expect = Expect::Colon;
                     }
-                    StringKind::Value => self.value_ended(out),
+                    _ => self.value_ended(out),
                 }
+            } else if self.escaped {
+                self.escaped = false;
+            } else if c == '\\' {
+                self.escaped = true;
             } else if c == '\n' {
                 return Err("a string runs past the end of its line".into());
             }
@@ -185,7 +189,7 @@ impl Document {
                     && (self.stack.is_empty()
                         || (self.records_wrapper
                             && self.stack == [Container::Object]
-                            && self.last_key == "Records"));
+                            && self.last_key == RECORDS));
                 if streams {
                     self.stream = Some(self.stack.len() + 1);
                     self.streamed = true;
@@ -370,6 +374,9 @@ mod tests {
         // without unwrapping, or for another object, the document comes whole
         let (pieces, _) = read(text, false);
         assert!(matches!(&pieces[..], [Piece::Whole(Some(t))] if t.contains("\"B\"")));
+        // only the key `Records` itself, not a longer one that starts with it
+        let (pieces, _) = read("{\n \"RecordsOld\": [{\"a\": 1}]\n}", true);
+        assert!(matches!(&pieces[..], [Piece::Whole(Some(_))]), "{pieces:?}");
         let (pieces, _) = read("{\n \"a\": {\"Records\": [1]}\n}", true);
         assert_eq!(
             pieces,
