@@ -9,8 +9,6 @@
 //! run on from one chunk to the next), the first readable chunk's record number, and past the last
 //! readable chunk by the file header's next record id.
 
-use std::collections::HashMap;
-
 use std::io::{Read, Seek, SeekFrom};
 
 use evtx::{EvtxChunkData, EvtxChunkHeader, EvtxFileHeader, HeaderFlags};
@@ -55,8 +53,9 @@ pub(super) struct Layout {
     pub order: Vec<u64>,
     /// The chunk holding the newest records, which a log not closed cleanly may still have been writing.
     pub newest: Option<u64>,
-    /// Intact chunks by the first record id their header names (how a record finds its chunk).
-    pub by_first_id: HashMap<u64, u64>,
+    /// Intact chunks' promises and chunk numbers, by first record id (then chunk number): how a record
+    /// finds its chunk.
+    pub intact: Vec<(Promise, u64)>,
 }
 
 impl Layout {
@@ -111,51 +110,53 @@ impl Layout {
                 },
             });
         }
-        let ranges: Vec<Option<Promise>> = headers
+        let mut intact: Vec<(Promise, u64)> = headers
             .iter()
-            .map(|h| match h {
-                Header::Intact(promise) => Some(*promise),
+            .zip(0..)
+            .filter_map(|(h, slot)| match h {
+                Header::Intact(promise) => Some((*promise, slot)),
                 _ => None,
             })
             .collect();
+        intact.sort_by_key(|(promise, slot)| (promise.first, *slot));
         // Windows starts reading a log at its oldest records: the chunk whose header names the lowest id.
         // When that chunk's own header is damaged, a clean file header still says where it is (a log
         // marked dirty can be ahead of its header, so it is not asked).
-        let lowest = (0..slots)
-            .filter_map(|slot| Some((ranges[slot as usize]?.first, slot)))
-            .min()
-            .map(|(_, slot)| slot);
+        let lowest = intact.first().map(|(_, slot)| *slot);
         let named = header.first_chunk_number;
         let oldest = match lowest {
             _ if header_intact
                 && !header.flags.contains(HeaderFlags::DIRTY)
                 && named < slots
-                && ranges.get(named as usize).copied().flatten().is_none() =>
+                && !matches!(headers[named as usize], Header::Intact(_)) =>
             {
                 named
             }
             Some(slot) => slot,
             None => 0,
         };
-        let newest = (0..slots)
-            .filter_map(|slot| Some((ranges[slot as usize]?.last, slot)))
+        let newest = intact
+            .iter()
+            .map(|(promise, slot)| (promise.last, *slot))
             .max()
             .map(|(_, slot)| slot);
         let order = (oldest..slots).chain(0..oldest).collect();
-        let mut by_first_id = HashMap::new();
-        for (slot, promise) in ranges.iter().enumerate() {
-            if let Some(promise) = promise {
-                by_first_id.entry(promise.first).or_insert(slot as u64);
-            }
-        }
         Ok(Layout {
             header,
             header_intact,
             slots: headers,
             order,
             newest,
-            by_first_id,
+            intact,
         })
+    }
+
+    /// What chunk `slot`'s header promises, if it is intact.
+    pub fn promised(&self, slot: u64) -> Option<Promise> {
+        match self.slots.get(slot as usize) {
+            Some(Header::Intact(promise)) => Some(*promise),
+            _ => None,
+        }
     }
 
     /// What the file header says about the log as a whole, for the summary.

@@ -125,18 +125,10 @@ fn read_seekable<R: Read + Seek + Send>(
             .validate_checksums(false)
             .recover_records(recover),
     );
-    let promised = |slot: u64| match layout.slots.get(slot as usize) {
-        Some(Header::Intact(promise)) => Some(*promise),
-        _ => None,
-    };
-    let mut ranges: Vec<_> = (0..layout.slots.len() as u64)
-        .filter_map(|slot| Some((promised(slot)?, slot)))
-        .collect();
-    ranges.sort_by_key(|(promise, _)| promise.first);
+    let promised = |slot: u64| layout.promised(slot);
     let shared = Arc::new(Shared {
         source: emit.source.clone(),
-        by_first_id: layout.by_first_id.clone(),
-        ranges,
+        ranges: layout.intact.clone(),
         dirty_newest,
         recover,
     });

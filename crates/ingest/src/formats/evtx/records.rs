@@ -18,9 +18,7 @@ const RECORD_HEADER_SIZE: u64 = 24;
 /// What the mapper needs to know of the file, shared by the parser's workers.
 pub(super) struct Shared {
     pub source: Arc<str>,
-    /// Intact chunks by the first record id their header names.
-    pub by_first_id: std::collections::HashMap<u64, u64>,
-    /// Intact chunks' promises in id order, to find the chunk of a record known only by its id.
+    /// Intact chunks' promises and numbers by first id (see [`super::layout::Layout::intact`]).
     pub ranges: Vec<(Promise, u64)>,
     /// The chunk holding the newest records of a log marked dirty: a stale records CRC32 is expected.
     pub dirty_newest: Option<u64>,
@@ -29,6 +27,14 @@ pub(super) struct Shared {
 }
 
 impl Shared {
+    /// The intact chunk whose header names `first` as its first id (the lowest numbered, if several).
+    fn chunk_starting_at(&self, first: u64) -> Option<u64> {
+        let at = self.ranges.partition_point(|(p, _)| p.first < first);
+        let (promise, slot) = self.ranges.get(at)?;
+        (promise.first == first).then_some(*slot)
+    }
+
+    /// The intact chunk whose header's range holds record `id`.
     fn chunk_of_id(&self, id: u64) -> Option<u64> {
         let at = self.ranges.partition_point(|(p, _)| p.first <= id);
         let (promise, slot) = self.ranges.get(at.checked_sub(1)?)?;
@@ -138,9 +144,8 @@ impl Mapper {
                 .is_some_and(|header| promise(header).is_ok());
             ChunkState {
                 slot: intact
-                    .then(|| shared.by_first_id.get(&chunk.header.first_event_record_id))
-                    .flatten()
-                    .copied(),
+                    .then(|| shared.chunk_starting_at(chunk.header.first_event_record_id))
+                    .flatten(),
                 verified: records_checksum_holds(chunk.data, chunk.header),
             }
         });
@@ -499,7 +504,6 @@ mod tests {
     fn a_record_finds_its_chunk_by_id() {
         let shared = Shared {
             source: Arc::from("x"),
-            by_first_id: Default::default(),
             ranges: vec![(promise(1, 90), 0), (promise(91, 180), 3)],
             dirty_newest: None,
             recover: false,
@@ -509,5 +513,7 @@ mod tests {
         assert_eq!(shared.chunk_of_id(180), Some(3));
         assert_eq!(shared.chunk_of_id(181), None);
         assert_eq!(shared.chunk_of_id(0), None);
+        assert_eq!(shared.chunk_starting_at(91), Some(3));
+        assert_eq!(shared.chunk_starting_at(92), None);
     }
 }
