@@ -4,11 +4,18 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules");
+    // The manifest folder as cargo gives it to this run, not as it was when the script was compiled: a
+    // build script reused from another checkout must not read that checkout's (or no) rules.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into());
+    let root = Path::new(&manifest).join("../../rules");
     println!("cargo:rerun-if-changed={}", root.display());
     let mut files = Vec::new();
     collect(&root, &mut files);
     files.sort();
+    if files.is_empty() {
+        eprintln!("error: no rule files under {}: the bundled pack would be empty", root.display());
+        std::process::exit(1);
+    }
     let mut code = String::from("/// The bundled rules: (path below `rules/`, file text).\npub const BUNDLED_RULES: &[(&str, &str)] = &[\n");
     for file in &files {
         println!("cargo:rerun-if-changed={}", file.display());
