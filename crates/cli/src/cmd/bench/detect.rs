@@ -266,16 +266,12 @@ fn repeat_days(
         for i in 0..per_part {
             let line = pool[i % pool.len()];
             let cycle = (part * per_part + i) / pool.len();
-            let stamp = chrono::NaiveDateTime::parse_from_str(
-                &format!("2016 {}", &line[..15]),
-                "%Y %b %e %H:%M:%S",
-            );
-            match stamp {
-                Ok(t) => {
-                    let moved = t + chrono::Duration::days(cycle as i64 % 300);
-                    writeln!(out, "{}{}", moved.format("%b %e %H:%M:%S"), &line[15..])?;
+            match syslog_time(line) {
+                Some((time, rest)) => {
+                    let moved = time + chrono::Duration::days(cycle as i64 % 300);
+                    writeln!(out, "{}{rest}", syslog_stamp(moved))?;
                 }
-                Err(_) => writeln!(out, "{line}")?,
+                None => writeln!(out, "{line}")?,
             }
         }
         out.flush()?;

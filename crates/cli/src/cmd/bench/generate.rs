@@ -72,18 +72,8 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<Outcome> {
 /// Repeats the OpenSSH log to `bytes`, each copy a day after the one before (the dates run on; syslog's
 /// missing year advances at each New Year). Returns the lines written.
 fn openssh_days(source: &str, path: &Path, bytes: u64) -> anyhow::Result<u64> {
-    let lines: Vec<(chrono::NaiveDateTime, &str)> = source
-        .lines()
-        .filter_map(|line| {
-            let stamp = line.get(..15)?;
-            let time = chrono::NaiveDateTime::parse_from_str(
-                &format!("2016 {stamp}"),
-                "%Y %b %e %H:%M:%S",
-            )
-            .ok()?;
-            Some((time, &line[15..]))
-        })
-        .collect();
+    let lines: Vec<(chrono::NaiveDateTime, &str)> =
+        source.lines().filter_map(syslog_time).collect();
     if lines.is_empty() {
         bail!("no OpenSSH lines with a time");
     }
@@ -92,7 +82,7 @@ fn openssh_days(source: &str, path: &Path, bytes: u64) -> anyhow::Result<u64> {
     for copy in 0.. {
         for (time, rest) in &lines {
             let moved = *time + chrono::Duration::days(copy);
-            let line = format!("{}{rest}\n", moved.format("%b %e %H:%M:%S"));
+            let line = format!("{}{rest}\n", syslog_stamp(moved));
             out.write_all(line.as_bytes())?;
             written += line.len() as u64;
             count += 1;
@@ -118,6 +108,7 @@ fn brute_force(path: &Path, sources: usize) -> anyhow::Result<u64> {
         let members = (block * 100..((block + 1) * 100).min(sources)).collect::<Vec<_>>();
         for attempt in 0..10 {
             let time = start + chrono::Duration::seconds(block as i64 * 60 + attempt as i64 * 5);
+            let stamp = syslog_stamp(time).to_string();
             for &source in &members {
                 let ip = format!(
                     "198.{}.{}.{}",
@@ -127,8 +118,7 @@ fn brute_force(path: &Path, sources: usize) -> anyhow::Result<u64> {
                 );
                 writeln!(
                     out,
-                    "{} bastion sshd[{}]: Failed password for user{attempt} from {ip} port {} ssh2",
-                    time.format("%b %e %H:%M:%S"),
+                    "{stamp} bastion sshd[{}]: Failed password for user{attempt} from {ip} port {} ssh2",
                     10_000 + source % 50_000,
                     40_000 + (source * 10 + attempt) % 20_000,
                 )?;

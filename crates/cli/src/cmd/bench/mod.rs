@@ -250,6 +250,20 @@ fn linux_logs(corpus: &Path) -> anyhow::Result<Option<Vec<String>>> {
     ]))
 }
 
+/// An RFC 3164 syslog line's time, read in 2016 (the year of the corpora's logs), and the rest of the
+/// line after the stamp.
+fn syslog_time(line: &str) -> Option<(chrono::NaiveDateTime, &str)> {
+    let stamp = line.get(..15)?;
+    let time = chrono::NaiveDateTime::parse_from_str(&format!("2016 {stamp}"), "%Y %b %e %H:%M:%S")
+        .ok()?;
+    Some((time, &line[15..]))
+}
+
+/// `time` as an RFC 3164 stamp (`Dec 10 07:13:43`).
+fn syslog_stamp(time: chrono::NaiveDateTime) -> impl std::fmt::Display {
+    time.format("%b %e %H:%M:%S")
+}
+
 fn read(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
 }
