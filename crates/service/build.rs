@@ -13,7 +13,10 @@ fn main() {
     collect(&root, &mut files);
     files.sort();
     if files.is_empty() {
-        eprintln!("error: no rule files under {}: the bundled pack would be empty", root.display());
+        eprintln!(
+            "error: no rule files under {}: the bundled pack would be empty",
+            root.display()
+        );
         std::process::exit(1);
     }
     let mut code = String::from("/// The bundled rules: (path below `rules/`, file text).\npub const BUNDLED_RULES: &[(&str, &str)] = &[\n");

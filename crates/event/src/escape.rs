@@ -146,9 +146,9 @@ fn columns(c: char) -> usize {
     unicode_width::UnicodeWidthChar::width(c).unwrap_or(0)
 }
 
-/// How many terminal columns [`terminal`] text takes.
-pub fn width(text: &str) -> usize {
-    terminal(text).chars().map(columns).sum()
+/// How many terminal columns text that is already safe to show takes.
+fn columns_of(shown: &str) -> usize {
+    shown.chars().map(columns).sum()
 }
 
 /// [`terminal`] text cut to `width` terminal columns (wide characters count two), with an ellipsis
@@ -156,7 +156,7 @@ pub fn width(text: &str) -> usize {
 /// combining marks after it.
 pub fn terminal_clipped(text: &str, width: usize) -> String {
     let safe = terminal(text);
-    if safe.chars().map(columns).sum::<usize>() <= width {
+    if columns_of(&safe) <= width {
         return safe.into_owned();
     }
     let room = width.saturating_sub(1);
@@ -179,7 +179,7 @@ pub fn terminal_clipped(text: &str, width: usize) -> String {
                 at += next.len_utf8();
             }
         }
-        let n: usize = piece.chars().map(columns).sum();
+        let n = columns_of(&piece);
         if used + n > room {
             break;
         }
@@ -194,7 +194,7 @@ pub fn terminal_clipped(text: &str, width: usize) -> String {
 /// aligned whatever the text's scripts.
 pub fn terminal_cell(text: &str, width: usize) -> String {
     let mut cell = terminal_clipped(text, width);
-    let used: usize = cell.chars().map(columns).sum();
+    let used = columns_of(&cell);
     cell.extend(std::iter::repeat_n(' ', width.saturating_sub(used)));
     cell
 }
@@ -265,7 +265,7 @@ mod tests {
         );
         assert_eq!(terminal_cell("漢字", 6), "漢字  ");
         assert_eq!(terminal_cell("a\u{1b}b", 4), "a…  ");
-        assert_eq!(width("漢\u{1b}"), 6);
+        assert_eq!(columns_of(&terminal("漢\u{1b}")), 6);
     }
 
     #[test]
@@ -301,15 +301,11 @@ mod tests {
             let width = rng.below(30) + 1;
             let clipped = terminal_clipped(&text, width);
             assert!(
-                clipped.chars().map(columns).sum::<usize>() <= width.max(1),
+                columns_of(&clipped) <= width.max(1),
                 "{text:?} at {width} -> {clipped:?}"
             );
             let cell = terminal_cell(&text, width);
-            assert_eq!(
-                cell.chars().map(columns).sum::<usize>(),
-                width,
-                "{text:?} at {width} -> {cell:?}"
-            );
+            assert_eq!(columns_of(&cell), width, "{text:?} at {width} -> {cell:?}");
             assert!(!clipped.chars().any(unsafe_for_terminal), "{clipped:?}");
             // What is kept is a beginning of the whole rendering that ends between two characters'
             // renderings: whole escapes only.
