@@ -904,11 +904,13 @@ fn a_cut_evtx_file_reports_its_lost_records_and_exits_3() {
         ))
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
+    // cut 6,080 bytes into chunk 9
+    let cut_bytes = &original[..4096 + 9 * 65536 + 6080];
     let cut = dir.path().join("cut.evtx");
-    std::fs::write(&cut, &original[..4096 + 9 * 65536 + 6080]).unwrap();
+    std::fs::write(&cut, cut_bytes).unwrap();
     let gz = dir.path().join("cut.evtx.gz");
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    std::io::Write::write_all(&mut encoder, &original[..4096 + 9 * 65536 + 6080]).unwrap();
+    std::io::Write::write_all(&mut encoder, cut_bytes).unwrap();
     std::fs::write(&gz, encoder.finish().unwrap()).unwrap();
     let lost = [
         "358 read, 358 parsed, 0 rejected, 207 lost",
@@ -953,11 +955,7 @@ fn a_cut_evtx_file_reports_its_lost_records_and_exits_3() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::io::Write::write_all(
-        child.stdin.as_mut().unwrap(),
-        &original[..4096 + 9 * 65536 + 6080],
-    )
-    .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), cut_bytes).unwrap();
     drop(child.stdin.take());
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
