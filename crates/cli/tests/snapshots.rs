@@ -198,6 +198,32 @@ fn detect_reports_unreadable_inputs_and_rejected_records() {
 // ---- ingest and formats -----------------------------------------------------------------------------
 
 #[test]
+fn damaged_evtx_reports_what_it_lost_and_recovered() {
+    let Some(evtx) = shared("corpus/evtx") else {
+        return;
+    };
+    let s = Session::new();
+    let original =
+        std::fs::read(evtx.join(
+            "EVTX-ATTACK-SAMPLES/AutomatedTestingTools/PanacheSysmon_vs_AtomicRedTeam01.evtx",
+        ))
+        .unwrap();
+    // cut 6,080 bytes into chunk 9, and chunk 3's stored header checksum damaged
+    let mut damaged = original[..4096 + 9 * 65536 + 6080].to_vec();
+    damaged[4096 + 3 * 65536 + 124] ^= 0xFF;
+    let file = s.path("damaged.evtx");
+    std::fs::write(&file, &damaged).unwrap();
+    snapshot(
+        "ingest_damaged_evtx",
+        &s.run(&["ingest", &file, "--output", "none"]),
+    );
+    snapshot(
+        "ingest_damaged_evtx_recovered",
+        &s.run(&["ingest", &file, "--output", "none", "--evtx-recover"]),
+    );
+}
+
+#[test]
 fn ingest_prints_events_and_a_summary_per_input() {
     let s = Session::new();
     snapshot(
