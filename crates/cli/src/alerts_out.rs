@@ -1,5 +1,7 @@
 //! How alerts are printed: a table for people, JSON lines, CSV, and a timeline for Timesketch and
-//! Timeline Explorer.
+//! Timeline Explorer. Counts are events, repeats folded in by alert suppression included. In the order
+//! raised, an alert is written again when repeats folded into it: the later line or row with the same
+//! `alert_id` supersedes the earlier.
 
 use clap::ValueEnum;
 use secops_detect::Alert;
@@ -23,11 +25,12 @@ pub fn header(output: AlertOutput) -> Option<String> {
         )),
         AlertOutput::Jsonl => None,
         AlertOutput::Csv => Some(
-            "timestamp,first,rule_id,rule_name,severity,risk_score,attack,group,count,source"
+            "timestamp,first,rule_id,rule_name,severity,risk_score,attack,group,count,source,alert_id"
                 .into(),
         ),
         AlertOutput::Timeline => Some(
-            "message,datetime,timestamp_desc,rule_id,severity,attack,group,count,source".into(),
+            "message,datetime,timestamp_desc,rule_id,severity,attack,group,count,source,alert_id"
+                .into(),
         ),
     }
 }
@@ -60,8 +63,9 @@ pub fn render(alert: &Alert, output: AlertOutput) -> String {
             alert.rule.risk_score.to_string(),
             attack,
             alert.group_key(),
-            alert.count.to_string(),
+            (alert.count + alert.suppressed_count).to_string(),
             source,
+            alert.id.clone(),
         ]),
         AlertOutput::Timeline => csv_row(&[
             format!("{} ({})", alert.rule.name, alert.group_key()),
@@ -71,9 +75,29 @@ pub fn render(alert: &Alert, output: AlertOutput) -> String {
             severity,
             attack,
             alert.group_key(),
-            alert.count.to_string(),
+            (alert.count + alert.suppressed_count).to_string(),
             source,
+            alert.id.clone(),
         ]),
+    }
+}
+
+/// An alert raised again when its suppression window closed, with the repeats folded into it: it
+/// supersedes the line written when it was raised (same `alert_id`). JSON lines, CSV and timeline
+/// write the whole alert again; the table says what was folded in.
+pub fn render_update(alert: &Alert, output: AlertOutput) -> String {
+    match output {
+        AlertOutput::Table => format!(
+            "{:<30} {:<8} {} {} {:>6}  update: {} more until {}",
+            alert.timestamp.to_rfc3339(),
+            alert.rule.severity.as_str(),
+            cell(&alert.rule.name, 44),
+            cell(&alert.group_key(), 18),
+            alert.count + alert.suppressed_count,
+            alert.suppressed,
+            alert.last_seen.to_rfc3339()
+        ),
+        other => render(alert, other),
     }
 }
 

@@ -140,6 +140,11 @@ fn detect_prints_a_table_and_a_summary() {
         "detect_table",
         &s.run(&["detect", "samples", "--year", "2023"]),
     );
+    // Each alert once, complete, in time order.
+    snapshot(
+        "detect_table_time_order",
+        &s.run(&["detect", "samples", "--year", "2023", "--order", "time"]),
+    );
 }
 
 #[test]

@@ -124,6 +124,12 @@ impl Alert {
             .extend(later.provenance.iter().take(room).cloned());
     }
 
+    /// Whether repeats were folded into this alert: raised as [`Raised::Closed`], it then supersedes the
+    /// alert first raised with the same id.
+    pub fn is_update(&self) -> bool {
+        self.suppressed > 0
+    }
+
     /// The group values joined, for display and tests (`203.0.113.7`, `alice|10.0.0.1`).
     pub fn group_key(&self) -> String {
         self.group
@@ -131,5 +137,48 @@ impl Alert {
             .map(|(_, v)| v.as_str())
             .collect::<Vec<_>>()
             .join("|")
+    }
+}
+
+/// An alert as it becomes known. A rule with alert suppression raises an alert as `Opened` the moment its
+/// condition holds (never delayed by the window), folds repeats of the same group into it for the
+/// suppression duration, and raises it again, with the same id, as `Closed` when the window has passed
+/// (or the input ends, or the rule holds too many open windows). Every other alert is `Final` at once.
+#[derive(Debug, Clone)]
+pub enum Raised {
+    Final(Alert),
+    Opened(Alert),
+    Closed(Alert),
+}
+
+impl Raised {
+    pub fn alert(&self) -> &Alert {
+        match self {
+            Raised::Final(a) | Raised::Opened(a) | Raised::Closed(a) => a,
+        }
+    }
+
+    /// Whether the alert is complete: nothing more will fold into it.
+    pub fn is_final(&self) -> bool {
+        !matches!(self, Raised::Opened(_))
+    }
+}
+
+/// Where rules put what they raise (see [`Raised`]).
+pub trait AlertSink {
+    fn raise(&mut self, raised: Raised);
+}
+
+/// The final alerts, in the order they were raised: an `Opened` alert takes its place at once and is
+/// replaced by its `Closed` self (for tests and small runs; a stream writes them out instead).
+impl AlertSink for Vec<Alert> {
+    fn raise(&mut self, raised: Raised) {
+        match raised {
+            Raised::Final(alert) | Raised::Opened(alert) => self.push(alert),
+            Raised::Closed(alert) => match self.iter().rposition(|a| a.id == alert.id) {
+                Some(index) => self[index] = alert,
+                None => self.push(alert),
+            },
+        }
     }
 }

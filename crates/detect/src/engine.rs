@@ -7,7 +7,7 @@
 use secops_event::{Event, Timestamp};
 use secops_rules::CheckedRule;
 
-use crate::alert::Alert;
+use crate::alert::AlertSink;
 use crate::rule::{CompiledRule, Runtime, Selection, Selector};
 use crate::sigma::set::sort_dedup_from;
 use std::collections::HashMap;
@@ -247,11 +247,18 @@ impl Engine {
     }
 
     /// Runs every rule on `event` (events should arrive in time order for stateful rules).
-    pub fn process(&mut self, event: &Event, out: &mut Vec<Alert>) {
+    pub fn process(&mut self, event: &Event, out: &mut dyn AlertSink) {
         let (selector, mut runtimes) = self.split();
         let (mut selected, mut excepted) = (Vec::new(), Vec::new());
         selector.select(event, &mut selected, &mut excepted);
         feed(&mut runtimes, event, &selected, &excepted, out);
+    }
+
+    /// The input has ended: raises every alert still open for repeats (see [`crate::Raised`]).
+    pub fn finish(&mut self, out: &mut dyn AlertSink) {
+        for rule in &mut self.rules {
+            rule.finish(out);
+        }
     }
 }
 
@@ -326,7 +333,7 @@ pub fn feed(
     event: &Event,
     selected: &[u32],
     excepted: &[u32],
-    out: &mut Vec<Alert>,
+    out: &mut dyn AlertSink,
 ) {
     // Rules that matched; correlations join only when they fire.
     let mut matched: Vec<u32> = selected

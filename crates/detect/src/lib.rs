@@ -25,7 +25,7 @@ pub mod sigma;
 mod threat_match;
 mod threshold;
 
-pub use alert::{Alert, Enrichment, RuleInfo, MAX_EVENTS, MAX_PROVENANCE};
+pub use alert::{Alert, AlertSink, Enrichment, Raised, RuleInfo, MAX_EVENTS, MAX_PROVENANCE};
 pub use engine::{feed, Engine, EngineSelector};
 pub use logsource::LogSourceFilter;
 pub use rule::{CompiledRule, RuleStats, Runtime, Selection, Selector};

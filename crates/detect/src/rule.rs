@@ -8,7 +8,7 @@ use secops_event::{Event, Timestamp, Value};
 use secops_rules::eql::EqlQuery;
 use secops_rules::{CheckedRule, MissingFields, RuleType};
 
-use crate::alert::{Alert, RuleInfo};
+use crate::alert::{Alert, AlertSink, Raised, RuleInfo};
 use crate::anomaly::AnomalyState;
 use crate::exceptions::Exceptions;
 use crate::logsource::LogSourceFilter;
@@ -125,13 +125,87 @@ impl Kind {
     }
 }
 
+/// Alert suppression: one alert per group-by values per duration (by event time); repeats within the
+/// window fold into the open alert, which is raised again when the window closes.
 #[derive(Debug)]
 struct Suppression {
     fields: Vec<String>,
     duration: i64,
     suppress_missing: bool,
-    /// Per group: the time of the alert that opened the period and its index in the output.
-    last: HashMap<Vec<Option<String>>, (Timestamp, usize)>,
+    /// Per group: the alert that opened the window, folded into as repeats come.
+    open: HashMap<Vec<Option<String>>, Open>,
+    /// The earliest event time at which some open window closes.
+    next_close: Option<i64>,
+}
+
+#[derive(Debug)]
+struct Open {
+    opened: i64,
+    alert: Alert,
+}
+
+impl Suppression {
+    fn new(fields: Vec<String>, duration: i64, suppress_missing: bool) -> Self {
+        Suppression {
+            fields,
+            duration,
+            suppress_missing,
+            open: HashMap::new(),
+            next_close: None,
+        }
+    }
+
+    /// Raises every open alert whose window has passed at event time `now` as closed.
+    fn close_due(&mut self, now: i64, out: &mut dyn AlertSink) {
+        if self.next_close.is_none_or(|t| now < t) {
+            return;
+        }
+        let duration = self.duration;
+        let mut closed: Vec<(i64, Alert)> = Vec::new();
+        self.open.retain(|_, open| {
+            if now.saturating_sub(open.opened) < duration {
+                return true;
+            }
+            closed.push((open.opened, open.alert.clone()));
+            false
+        });
+        self.next_close = self
+            .open
+            .values()
+            .map(|o| o.opened.saturating_add(duration))
+            .min();
+        // In the order the windows opened (the map's order is arbitrary).
+        closed.sort_by_key(|(opened, _)| *opened);
+        for (_, alert) in closed {
+            out.raise(Raised::Closed(alert));
+        }
+    }
+
+    /// Closes the tenth of the open windows that opened first, to make room; returns how many.
+    fn close_oldest(&mut self, out: &mut dyn AlertSink) -> u64 {
+        let mut ages: Vec<(i64, Vec<Option<String>>)> = self
+            .open
+            .iter()
+            .map(|(key, open)| (open.opened, key.clone()))
+            .collect();
+        ages.sort();
+        let count = (ages.len() / 10).max(1);
+        for (_, key) in ages.into_iter().take(count) {
+            if let Some(open) = self.open.remove(&key) {
+                out.raise(Raised::Closed(open.alert));
+            }
+        }
+        count as u64
+    }
+
+    fn close_all(&mut self, out: &mut dyn AlertSink) {
+        let mut all: Vec<Open> = self.open.drain().map(|(_, open)| open).collect();
+        all.sort_by_key(|o| o.opened);
+        for open in all {
+            out.raise(Raised::Closed(open.alert));
+        }
+        self.next_close = None;
+    }
 }
 
 impl CompiledRule {
@@ -212,16 +286,16 @@ impl CompiledRule {
                 }
             }
         };
-        let suppression = rule.alert_suppression.as_ref().map(|s| Suppression {
-            fields: s.group_by.clone(),
-            duration: s
-                .duration
-                .seconds()
-                .and_then(|secs| secs.checked_mul(1_000_000_000))
-                .and_then(|n| i64::try_from(n).ok())
-                .unwrap_or(i64::MAX),
-            suppress_missing: s.missing_fields_strategy != Some(MissingFields::DoNotSuppress),
-            last: HashMap::new(),
+        let suppression = rule.alert_suppression.as_ref().map(|s| {
+            Suppression::new(
+                s.group_by.clone(),
+                s.duration
+                    .seconds()
+                    .and_then(|secs| secs.checked_mul(1_000_000_000))
+                    .and_then(|n| i64::try_from(n).ok())
+                    .unwrap_or(i64::MAX),
+                s.missing_fields_strategy != Some(MissingFields::DoNotSuppress),
+            )
         });
         let info = Arc::new(RuleInfo::of_rule(checked));
         // A Sigma detection's targets already say which events it may see.
@@ -313,17 +387,22 @@ impl CompiledRule {
         (&self.selector, &mut self.runtime)
     }
 
-    /// Runs the rule on one event, pushing any alert.
-    pub fn process(&mut self, event: &Event, out: &mut Vec<Alert>) {
+    /// Runs the rule on one event, raising any alert.
+    pub fn process(&mut self, event: &Event, out: &mut dyn AlertSink) {
         let selection = self.selector.select(event);
         self.runtime.take(selection, event, out);
     }
 
     /// Runs the rule on an event already known to come from the rule's log source (test events that name
     /// no `event.module`).
-    pub fn process_in_source(&mut self, event: &Event, out: &mut Vec<Alert>) {
+    pub fn process_in_source(&mut self, event: &Event, out: &mut dyn AlertSink) {
         let selection = self.selector.select_in_source(event);
         self.runtime.take(selection, event, out);
+    }
+
+    /// The input has ended: raises the alerts whose suppression windows are still open.
+    pub fn finish(&mut self, out: &mut dyn AlertSink) {
+        self.runtime.finish(out);
     }
 }
 
@@ -363,7 +442,7 @@ impl Selector {
 
 impl Runtime {
     /// Counts a selection and, for a selected event, observes it.
-    pub fn take(&mut self, selection: Selection, event: &Event, out: &mut Vec<Alert>) {
+    pub fn take(&mut self, selection: Selection, event: &Event, out: &mut dyn AlertSink) {
         self.take_in(selection, event, &[], out);
     }
 
@@ -374,7 +453,7 @@ impl Runtime {
         selection: Selection,
         event: &Event,
         matched: &[u32],
-        out: &mut Vec<Alert>,
+        out: &mut dyn AlertSink,
     ) -> bool {
         match selection {
             Selection::Selected => {
@@ -396,10 +475,35 @@ impl Runtime {
         matches!(self.kind, Kind::Correlation(_))
     }
 
-    /// The stateful part, for a selected event (events in time order): pushes any alert, and says whether
-    /// the rule fired. Pass the same `out` on every call: alert suppression folds a repeat into the
-    /// earlier alert by its index in `out`.
-    fn observe(&mut self, event: &Event, matched: &[u32], out: &mut Vec<Alert>) -> bool {
+    /// Whether the rule holds alerts open for repeats to fold into (alert suppression).
+    pub fn suppresses(&self) -> bool {
+        self.suppression.is_some()
+    }
+
+    /// Event time has reached `now`: raises the open alerts whose suppression windows have passed.
+    pub fn advance(&mut self, now: Timestamp, out: &mut dyn AlertSink) {
+        if let Some(s) = &mut self.suppression {
+            s.close_due(now.unix_nanos(), out);
+        }
+    }
+
+    /// The time of the earliest alert still open for repeats (nothing raised later can be earlier than
+    /// it once it closes).
+    pub fn earliest_open(&self) -> Option<Timestamp> {
+        let s = self.suppression.as_ref()?;
+        s.open.values().map(|o| o.alert.timestamp).min()
+    }
+
+    /// The input has ended: raises every alert still open for repeats.
+    pub fn finish(&mut self, out: &mut dyn AlertSink) {
+        if let Some(s) = &mut self.suppression {
+            s.close_all(out);
+        }
+    }
+
+    /// The stateful part, for a selected event (events in time order): raises any alert, and says whether
+    /// the rule fired.
+    fn observe(&mut self, event: &Event, matched: &[u32], out: &mut dyn AlertSink) -> bool {
         let alert = match &mut self.kind {
             Kind::Query if self.silent => return true,
             Kind::Query => {
@@ -444,13 +548,53 @@ impl Runtime {
                 None => return false,
             },
         };
-        if self.suppressed(&alert, event, out) {
-            self.stats.suppressed += 1;
-            return true;
-        }
-        self.stats.alerts += 1;
-        out.push(alert);
+        self.raise(alert, event, out);
         true
+    }
+
+    /// Raises a new alert: final at once, or opening its suppression window, or folded into the alert
+    /// whose window it falls in.
+    fn raise(&mut self, alert: Alert, event: &Event, out: &mut dyn AlertSink) {
+        let Some(s) = &mut self.suppression else {
+            self.stats.alerts += 1;
+            out.raise(Raised::Final(alert));
+            return;
+        };
+        let key: Vec<Option<String>> = s
+            .fields
+            .iter()
+            .map(|f| event.get(f).map(Value::to_string))
+            .collect();
+        if key.iter().any(Option::is_none) && !s.suppress_missing {
+            self.stats.alerts += 1;
+            out.raise(Raised::Final(alert));
+            return;
+        }
+        let now = alert.timestamp.unix_nanos();
+        s.close_due(now, out);
+        if let Some(open) = s.open.get_mut(&key) {
+            // Within the window (close_due closed the others). Folded only into an alert of the same
+            // group (the suppression fields may differ from a threshold's group-by).
+            if open.alert.group == alert.group {
+                open.alert.absorb(&alert);
+            }
+            self.stats.suppressed += 1;
+            return;
+        }
+        if s.open.len() >= crate::entities::MAX_ENTITIES {
+            self.stats.evicted += s.close_oldest(out);
+        }
+        let close = now.saturating_add(s.duration);
+        s.next_close = Some(s.next_close.map_or(close, |t| t.min(close)));
+        s.open.insert(
+            key,
+            Open {
+                opened: now,
+                alert: alert.clone(),
+            },
+        );
+        self.stats.alerts += 1;
+        out.raise(Raised::Opened(alert));
     }
 
     fn alert_from(&self, c: Crossing) -> Alert {
@@ -463,37 +607,5 @@ impl Runtime {
             c.last,
             c.provenance,
         )
-    }
-
-    /// Alert suppression: one alert per group-by values per duration (by event time). A suppressed alert is
-    /// folded into the one it repeats, when that one is still in `out`.
-    fn suppressed(&mut self, alert: &Alert, event: &Event, out: &mut [Alert]) -> bool {
-        let Some(s) = &mut self.suppression else {
-            return false;
-        };
-        let key: Vec<Option<String>> = s
-            .fields
-            .iter()
-            .map(|f| event.get(f).map(Value::to_string))
-            .collect();
-        if key.iter().any(Option::is_none) && !s.suppress_missing {
-            return false;
-        }
-        let now = alert.timestamp;
-        match s.last.get(&key) {
-            Some((opened, index)) if now.unix_nanos() - opened.unix_nanos() < s.duration => {
-                if let Some(kept) = out
-                    .get_mut(*index)
-                    .filter(|k| k.rule.id == alert.rule.id && k.group == alert.group)
-                {
-                    kept.absorb(alert);
-                }
-                true
-            }
-            _ => {
-                s.last.insert(key, (now, out.len()));
-                false
-            }
-        }
     }
 }

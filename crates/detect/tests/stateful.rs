@@ -40,6 +40,7 @@ fn run(rule: &CheckedRule, events: &[Event]) -> (Vec<Alert>, secops_detect::Rule
     for e in events {
         compiled.process(e, &mut alerts);
     }
+    compiled.finish(&mut alerts);
     (alerts, compiled.stats())
 }
 
@@ -186,4 +187,60 @@ fn suppression_keeps_one_alert_per_group_per_duration() {
         alerts.iter().map(|a| a.timestamp).collect::<Vec<_>>()
     );
     assert_eq!(stats.suppressed, 2);
+    assert_eq!((alerts[0].suppressed, alerts[0].suppressed_count), (2, 20));
+    assert_eq!(alerts[0].last_seen, at(2409).build().timestamp().unwrap());
+    assert_eq!(alerts[1].suppressed, 0);
+}
+
+/// Records what a rule raises, in order.
+#[derive(Default)]
+struct Raises(Vec<(&'static str, String, u64)>);
+
+impl secops_detect::AlertSink for Raises {
+    fn raise(&mut self, raised: secops_detect::Raised) {
+        let kind = match &raised {
+            secops_detect::Raised::Final(_) => "final",
+            secops_detect::Raised::Opened(_) => "opened",
+            secops_detect::Raised::Closed(_) => "closed",
+        };
+        let a = raised.alert();
+        self.0.push((kind, a.id.clone(), a.suppressed));
+    }
+}
+
+#[test]
+fn a_suppressed_alert_is_raised_at_once_and_again_when_its_window_closes() {
+    let suppress = "\n[rule.alert_suppression]\ngroup_by = [\"source.ip\"]\nduration = { value = 1, unit = \"h\" }\n";
+    let rule = rule(TEN_IN_5M, suppress);
+    let mut compiled =
+        CompiledRule::compile(&rule, Timestamp::parse_rfc3339(NOW).unwrap()).unwrap();
+    let mut raises = Raises::default();
+    let mut feed = |start: i64, ip: &str, raises: &mut Raises| {
+        for i in 0..10 {
+            compiled.process(&failure(start + i, ip, "root"), raises);
+        }
+    };
+    feed(0, "203.0.113.7", &mut raises);
+    // The first crossing is out the moment the condition holds, not when its window closes.
+    assert_eq!(raises.0.len(), 1);
+    assert_eq!(raises.0[0].0, "opened");
+    let first = raises.0[0].1.clone();
+    feed(1200, "203.0.113.7", &mut raises);
+    feed(2400, "203.0.113.7", &mut raises);
+    assert_eq!(raises.0.len(), 1, "repeats fold in silently");
+    // Another source's crossing an hour later: its own alert; the first source's window stays open
+    // until event time passes it on one of this rule's events.
+    feed(3000, "198.51.100.4", &mut raises);
+    assert_eq!(raises.0.len(), 2);
+    feed(3660, "203.0.113.7", &mut raises);
+    let kinds: Vec<&str> = raises.0.iter().map(|r| r.0).collect();
+    assert_eq!(kinds, ["opened", "opened", "closed", "opened"]);
+    assert_eq!((raises.0[2].1.as_str(), raises.0[2].2), (first.as_str(), 2));
+    compiled.finish(&mut raises);
+    let kinds: Vec<&str> = raises.0.iter().map(|r| r.0).collect();
+    assert_eq!(
+        kinds,
+        ["opened", "opened", "closed", "opened", "closed", "closed"]
+    );
+    assert!(raises.0[4..].iter().all(|r| r.2 == 0));
 }

@@ -23,6 +23,7 @@
 //! assert_eq!(event.provenance().to_string(), "auth.log:7");
 //! ```
 
+pub mod codec;
 mod de;
 pub mod escape;
 mod event;

@@ -3,6 +3,7 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Cursor, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::IngestError;
@@ -124,7 +125,10 @@ pub(crate) struct Opened {
     pub modified: Option<SystemTime>,
 }
 
-pub(crate) fn open(input: &Input) -> Result<Opened, IngestError> {
+pub(crate) fn open(
+    input: &Input,
+    counters: Option<Arc<crate::Counters>>,
+) -> Result<Opened, IngestError> {
     let io_error = |source| IngestError::Io {
         path: PathBuf::from(input.name()),
         source,
@@ -142,7 +146,16 @@ pub(crate) fn open(input: &Input) -> Result<Opened, IngestError> {
             }
             let file = File::open(path).map_err(io_error)?;
             let modified = file.metadata().and_then(|m| m.modified()).ok();
-            (Box::new(file), modified)
+            match counters {
+                Some(counters) => (
+                    Box::new(Counted {
+                        inner: file,
+                        counters,
+                    }),
+                    modified,
+                ),
+                None => (Box::new(file), modified),
+            }
         }
     };
     let mut raw = BufReader::with_capacity(64 * 1024, raw);
@@ -164,6 +177,22 @@ pub(crate) fn open(input: &Input) -> Result<Opened, IngestError> {
         gzip,
         modified,
     })
+}
+
+/// A reader that counts the bytes it reads into shared counters.
+struct Counted<R> {
+    inner: R,
+    counters: Arc<crate::Counters>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.counters
+            .bytes
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
 }
 
 #[cfg(test)]
@@ -214,7 +243,7 @@ mod tests {
         );
         gz.write_all(b"line one\nline two\n").unwrap();
         gz.finish().unwrap();
-        let mut opened = open(&Input::File(path)).unwrap();
+        let mut opened = open(&Input::File(path), None).unwrap();
         assert!(opened.gzip);
         assert_eq!(opened.head, b"line one\nline two\n");
         let mut all = String::new();

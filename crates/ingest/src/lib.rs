@@ -38,5 +38,5 @@ pub use error::{IngestError, Reason, Rejection};
 pub use format::{Format, FormatInfo, FORMATS};
 pub use input::{expand, Input};
 pub use lines::MAX_LINE;
-pub use read::{read_bytes, read_input, Options};
+pub use read::{read_bytes, read_input, Counters, Options};
 pub use summary::{Loss, RejectionGroup, Summary, MAX_LOSSES};

@@ -16,6 +16,8 @@ pub(crate) struct Emit<'a> {
     pub source: Arc<str>,
     sink: &'a mut dyn FnMut(Result<Event, Rejection>),
     pub summary: &'a mut Summary,
+    /// Records are counted here too as they go, for a progress display.
+    pub counters: Option<Arc<crate::Counters>>,
 }
 
 impl<'a> Emit<'a> {
@@ -28,6 +30,7 @@ impl<'a> Emit<'a> {
             source,
             sink,
             summary,
+            counters: None,
         }
     }
 
@@ -37,6 +40,7 @@ impl<'a> Emit<'a> {
 
     pub fn event(&mut self, event: Event) {
         self.summary.count_parsed();
+        self.count();
         (self.sink)(Ok(event));
     }
 
@@ -46,7 +50,16 @@ impl<'a> Emit<'a> {
             reason,
         };
         self.summary.count_rejected(&rejection);
+        self.count();
         (self.sink)(Err(rejection));
+    }
+
+    fn count(&self) {
+        if let Some(counters) = &self.counters {
+            counters
+                .records
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     /// Counts records the input promised that could not be read.

@@ -10,7 +10,9 @@
 //!   may run ahead by [`INPUT_ORDER_BUFFER`] batches; past that its worker waits, so a few large inputs
 //!   are read one after another.
 //!
-//! A single input is read on the calling thread (the EVTX reader still parses its chunks on the pool).
+//! A single input is parsed on one thread (parsing carries state from record to record: the syslog
+//! year, Zeek's header, a multi-line JSON document; it is also the cheap part), and its records are
+//! mapped by the workers, batch by batch, and handed over in the input's own order.
 //! [`read_merged`] instead reads a bounded number of inputs at once, one thread each, and merges their
 //! records by a key (time), for consumers that need one time order across inputs.
 
@@ -61,21 +63,16 @@ pub fn read_all<T, M, C>(
     M: Fn(Result<Event, Rejection>) -> Option<T> + Sync,
     C: Consumer<T>,
 {
-    if inputs.len() == 1 {
-        let summary = read_input(&inputs[0], options, &mut |record| {
-            if let Some(item) = map(record) {
-                consumer.record(0, item);
-            }
-        });
-        consumer.done(0, summary);
-        return;
-    }
     let workers = if threads == 0 {
         rayon::current_num_threads()
     } else {
         threads
+    };
+    if inputs.len() == 1 {
+        read_single(&inputs[0], options, workers, &map, consumer);
+        return;
     }
-    .clamp(1, inputs.len().max(1));
+    let workers = workers.clamp(1, inputs.len().max(1));
     let next = AtomicUsize::new(0);
     match order {
         Order::Completion => {
@@ -105,6 +102,85 @@ pub fn read_all<T, M, C>(
             });
         }
     }
+}
+
+/// Batches of one input being mapped at once, beyond those the workers hold.
+const IN_FLIGHT: usize = 4;
+
+/// Reads one input on a thread of its own, maps its records on `workers` threads, and hands the results
+/// to `consumer` on this thread in the input's order. With one worker the records are mapped on the
+/// reading thread.
+fn read_single<T, M, C>(input: &Input, options: &Options, workers: usize, map: &M, consumer: &mut C)
+where
+    T: Send,
+    M: Fn(Result<Event, Rejection>) -> Option<T> + Sync,
+    C: Consumer<T>,
+{
+    type Batch = (u64, Vec<Result<Event, Rejection>>);
+    if workers <= 1 {
+        let summary = read_input(input, options, &mut |record| {
+            if let Some(item) = map(record) {
+                consumer.record(0, item);
+            }
+        });
+        consumer.done(0, summary);
+        return;
+    }
+    let (batches, to_map) = sync_channel::<Batch>(IN_FLIGHT);
+    let to_map = std::sync::Mutex::new(to_map);
+    let (mapped, results) = sync_channel::<(u64, Vec<T>)>(IN_FLIGHT + workers);
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(move || {
+            let mut sequence = 0u64;
+            let mut batch = Vec::with_capacity(BATCH);
+            let summary = read_input(input, options, &mut |record| {
+                batch.push(record);
+                if batch.len() >= BATCH {
+                    // The workers only stop when this sender is gone: a send cannot fail before.
+                    let _ = batches.send((
+                        sequence,
+                        std::mem::replace(&mut batch, Vec::with_capacity(BATCH)),
+                    ));
+                    sequence += 1;
+                }
+            });
+            if !batch.is_empty() {
+                let _ = batches.send((sequence, batch));
+            }
+            summary
+        });
+        for _ in 0..workers {
+            let (to_map, mapped) = (&to_map, mapped.clone());
+            scope.spawn(move || loop {
+                let next = match to_map.lock() {
+                    Ok(receiver) => receiver.recv(),
+                    Err(_) => return,
+                };
+                let Ok((sequence, records)) = next else {
+                    return;
+                };
+                let items: Vec<T> = records.into_iter().filter_map(map).collect();
+                if mapped.send((sequence, items)).is_err() {
+                    return;
+                }
+            });
+        }
+        drop(mapped);
+        // Batches finish out of order by at most the number in flight: put them back in order.
+        let mut waiting = std::collections::BTreeMap::new();
+        let mut next = 0u64;
+        for (sequence, items) in results {
+            waiting.insert(sequence, items);
+            while let Some(items) = waiting.remove(&next) {
+                items.into_iter().for_each(|item| consumer.record(0, item));
+                next += 1;
+            }
+        }
+        match reader.join() {
+            Ok(summary) => consumer.done(0, summary),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    });
 }
 
 /// Hands messages to the consumer until `inputs` inputs are done.

@@ -1,6 +1,7 @@
 //! Reading one input end to end: open, detect the format, parse, count.
 
 use std::io::BufRead;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use secops_event::Event;
@@ -22,6 +23,18 @@ pub struct Options {
     /// EVTX: also read what the checksums cannot vouch for (records of chunks whose header or records
     /// fail their CRC32) and carve records from chunks' unused space; such events are tagged `recovered`.
     pub evtx_recover: bool,
+    /// Where reading counts its bytes and records as it goes, for a progress display.
+    pub counters: Option<Arc<Counters>>,
+}
+
+/// How far reading has got, updated as it goes (shared with whoever shows progress).
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Bytes read from the inputs' files (compressed bytes for gzip; EVTX files are read by their own
+    /// reader and not counted).
+    pub bytes: AtomicU64,
+    /// Records read (events and rejections).
+    pub records: AtomicU64,
 }
 
 /// Reads one input, sending each record to `sink` as an event or a rejection, and returns the counts.
@@ -32,7 +45,7 @@ pub fn read_input(
     sink: &mut dyn FnMut(Result<Event, Rejection>),
 ) -> Result<Summary, IngestError> {
     let name = input.name();
-    let opened = open(input)?;
+    let opened = open(input, options.counters.clone())?;
     let format = match options.format {
         Some(format) => format,
         None => {
@@ -45,6 +58,7 @@ pub fn read_input(
     let source: Arc<str> = Arc::from(name.as_str());
     let mut summary = Summary::new(name, format);
     let mut emit = Emit::new(source, sink, &mut summary);
+    emit.counters = options.counters.clone();
     read_opened(format, opened, input, options, &mut emit)?;
     Ok(summary)
 }

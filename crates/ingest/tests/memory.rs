@@ -105,6 +105,7 @@ fn a_gzip_bomb_is_read_in_bounded_memory() {
         year: Some(2016),
         format: Some(Format::Syslog),
         evtx_recover: false,
+        counters: None,
     };
     let (read, peak) = peak_bytes(|| common::read_path(&zeros, &options));
     assert_eq!(read.summary.rejected, 1, "{}", read.summary);

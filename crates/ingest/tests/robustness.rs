@@ -99,6 +99,7 @@ fn evtx_read_with(bytes: &[u8], recover: bool) -> common::Read {
     let mut rejections = Vec::new();
     let options = Options {
         evtx_recover: recover,
+        counters: None,
         ..Options::default()
     };
     let summary = read_bytes(

@@ -41,6 +41,10 @@ const DESCRIPTIVE_PREFIXES: &[&str] = &[
 /// One alert as tuning reads it.
 #[derive(Debug, Clone)]
 pub struct AlertSample {
+    /// The alert's id (`alert.id`; empty when the document has none). In a stream of alert documents a
+    /// later one with the same id supersedes the earlier (an alert raised again when its suppression
+    /// window closed).
+    pub id: String,
     pub rule_id: String,
     pub rule_name: String,
     pub time: Option<Timestamp>,
@@ -84,6 +88,7 @@ impl AlertSample {
             }
         }
         Ok(AlertSample {
+            id: doc.id,
             time: Timestamp::parse_rfc3339(&doc.timestamp).ok(),
             rule_name: if doc.rule_name.is_empty() {
                 doc.rule_id.clone()
@@ -372,6 +377,7 @@ mod tests {
 
     fn alert(source: &str) -> AlertSample {
         AlertSample {
+            id: String::new(),
             rule_id: "r".into(),
             rule_name: "SSH brute force".into(),
             time: Some(Timestamp::from_unix_nanos(0)),

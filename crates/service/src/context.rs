@@ -97,6 +97,8 @@ pub trait Progress {
     fn start(&self, _total: u64) {}
     /// One more part is done.
     fn advance(&self) {}
+    /// One large part (a single input of `bytes` bytes) is being read: `counters` say how far it is.
+    fn reading(&self, _counters: &std::sync::Arc<secops_ingest::Counters>, _bytes: u64) {}
     /// The work is over (finished or cancelled).
     fn finish(&self) {}
 }

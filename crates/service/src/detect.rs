@@ -1,10 +1,11 @@
 //! Detection over logs, as `secops detect` runs it: load the rules, build the indicator set, run the
 //! pipeline, and, with a store, record the alerts, their sightings and cases for related alerts.
 
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
 use secops_case::playbook::Playbooks;
-use secops_detect::{Alert, CompileError, Engine, RuleStats};
+use secops_detect::{Alert, AlertSink, CompileError, Engine, Raised, RuleStats};
 use secops_ingest::{expand, IngestError, Summary};
 use secops_rules::Severity;
 use secops_store::Store;
@@ -12,9 +13,10 @@ use secops_store::Store;
 use crate::cases::{group_into_cases, Opened};
 use crate::intel::{indicator_set, record_sightings, IndicatorSources, Judges};
 use crate::pipeline::{self, PipelineOptions};
-use crate::record::{record, suppressions, RecordSummary};
+use crate::record::{record_each, suppressions, RecordSummary, Suppression};
 use crate::ruleset::{self, Rejection, RuleSelection};
 use crate::{Actor, Cancel, Clock, Progress, ServiceError};
+use secops_store::{AlertFold, Recorded};
 
 /// What to detect over and how.
 #[derive(Debug, Clone, Default)]
@@ -63,6 +65,8 @@ pub enum Notice {
     RuleNotRunning { rule: String, error: CompileError },
     /// A path that names no input (missing file, glob matching nothing).
     InputUnusable(IngestError),
+    /// Something went wrong in the run itself (sorting many inputs' events on disk).
+    Pipeline(String),
 }
 
 impl fmt::Display for Notice {
@@ -86,15 +90,20 @@ impl fmt::Display for Notice {
             ),
             Notice::RuleNotRunning { rule, error } => write!(f, "error: rule {rule}: {error}"),
             Notice::InputUnusable(e) => write!(f, "error: {e}"),
+            Notice::Pipeline(problem) => write!(f, "error: {problem}"),
         }
     }
 }
 
-/// Watches a detection run: notices as they happen, the alerts once they are final.
+/// Watches a detection run: notices and alerts as they happen.
 pub trait Observer {
     fn notice(&mut self, _notice: Notice) {}
-    /// The run's alerts, in time order, before they are recorded.
-    fn alerts(&mut self, _alerts: &[Alert]) {}
+    /// An alert of at least the minimum severity to show, in the order the request asked for
+    /// ([`crate::pipeline::AlertOrder`]). In the order raised, a [`Raised::Closed`] alert repeats the
+    /// id of an alert given before (as [`Raised::Opened`]) with repeats folded into it, and supersedes
+    /// it (one whose window closed with nothing folded in is not given again); in time order, every
+    /// alert is [`Raised::Final`] and given once.
+    fn alert(&mut self, _alert: &Raised) {}
 }
 
 /// A rule that saw events, and what it did with them.
@@ -107,8 +116,12 @@ pub struct RuleActivity {
 /// What a detection run did.
 #[derive(Debug)]
 pub struct DetectReport {
-    /// In time order, `min_severity` applied.
-    pub alerts: Vec<Alert>,
+    /// Alerts raised, `min_severity` applied (each once, however many times it was written).
+    pub alerts: u64,
+    /// Of them, by severity.
+    pub severities: BTreeMap<Severity, u64>,
+    /// Alerts written after a later one (see [`crate::pipeline::AlertOrder::Time`]).
+    pub out_of_order: u64,
     pub events: u64,
     pub rejected: u64,
     /// Records inputs promised that could not be read (damaged or cut EVTX files).
@@ -221,25 +234,43 @@ pub fn detect(
     for error in input_errors {
         observer.notice(Notice::InputUnusable(error));
     }
+    let mut recorder = Recorder {
+        observer,
+        min_severity: request.min_severity,
+        store: context.store,
+        suppressions: &suppressions,
+        judges,
+        now: now.unix_nanos(),
+        clock: context.clock,
+        pending: Vec::new(),
+        closed: Vec::new(),
+        open: HashMap::new(),
+        alerts: 0,
+        severities: BTreeMap::new(),
+        recorded: RecordSummary::default(),
+        sighted: HashSet::new(),
+        failed: None,
+        cancel: context.cancel,
+    };
     let run = pipeline::run(
         &mut engine,
         &inputs,
         &request.pipeline,
+        &mut recorder,
         progress,
         context.cancel,
     );
-    let mut alerts = run.alerts;
-    alerts.sort_by_key(|a| a.timestamp);
-    if let Some(min) = request.min_severity {
-        alerts.retain(|a| a.rule.severity >= min);
+    recorder.flush();
+    if let Some(problem) = &run.problem {
+        recorder.observer.notice(Notice::Pipeline(problem.clone()));
     }
-    observer.alerts(&alerts);
-    let (mut recorded, mut sightings, mut cases) = (None, 0, Vec::new());
-    if let Some(store) = context.store {
-        let at = context.clock.now().unix_nanos();
-        let detect = Actor::service("detect");
-        recorded = Some(record(store, &alerts, &suppressions, &detect, at)?);
-        sightings = record_sightings(store, &alerts, judges, now.unix_nanos())?;
+    if let Some(e) = recorder.failed.take() {
+        return Err(e);
+    }
+    let (alerts, severities) = (recorder.alerts, std::mem::take(&mut recorder.severities));
+    let (mut recorded, sightings, mut cases) = (None, recorder.sighted.len(), Vec::new());
+    if let Some(store) = recorder.store {
+        recorded = Some(recorder.recorded);
         if let Some(grouping) = &request.open_cases {
             let playbooks = Playbooks::bundled()?;
             cases = group_into_cases(
@@ -270,6 +301,8 @@ pub fn detect(
         .collect();
     Ok(DetectReport {
         alerts,
+        severities,
+        out_of_order: run.out_of_order,
         events: run.events,
         rejected: run.rejected,
         lost: run.lost,
@@ -285,4 +318,147 @@ pub fn detect(
         cases,
         cancelled: run.cancelled,
     })
+}
+
+/// Where the run's alerts go: the minimum severity applied, the observer told, and, with a store, each
+/// alert recorded as it is raised (in batches, with its indicator sightings), and the repeats folded
+/// into it recorded when its suppression window closes.
+struct Recorder<'a, 'o> {
+    observer: &'o mut dyn Observer,
+    min_severity: Option<Severity>,
+    store: Option<&'a mut Store>,
+    suppressions: &'a HashMap<String, Suppression>,
+    judges: &'a Judges,
+    now: i64,
+    clock: &'a dyn Clock,
+    /// Alerts not yet recorded, and whether each is open for repeats.
+    pending: Vec<(Alert, bool)>,
+    /// Closed alerts with repeats folded in, not yet recorded.
+    closed: Vec<Alert>,
+    /// What became of the alerts still open for repeats, by alert id.
+    open: HashMap<String, Recorded>,
+    alerts: u64,
+    severities: BTreeMap<Severity, u64>,
+    recorded: RecordSummary,
+    /// Indicators sighted (kind, value, source).
+    sighted: HashSet<(String, String, String)>,
+    /// The store failed: nothing more is recorded, the run stops and reports it.
+    failed: Option<ServiceError>,
+    cancel: &'a Cancel,
+}
+
+/// Alerts recorded in one transaction.
+const RECORD_BATCH: usize = 512;
+
+impl Recorder<'_, '_> {
+    fn flush(&mut self) {
+        if self.failed.is_some() {
+            return;
+        }
+        if let Err(e) = self.record() {
+            self.failed = Some(e);
+            self.cancel.cancel();
+        }
+    }
+
+    fn record(&mut self) -> Result<(), ServiceError> {
+        let Some(store) = self.store.as_deref_mut() else {
+            return Ok(());
+        };
+        let at = self.clock.now().unix_nanos();
+        let detect = Actor::service("detect");
+        let pending = std::mem::take(&mut self.pending);
+        let alerts: Vec<Alert> = pending.iter().map(|(a, _)| a.clone()).collect();
+        if !alerts.is_empty() {
+            let (summary, results) = record_each(store, &alerts, self.suppressions, &detect, at)?;
+            self.recorded.inserted += summary.inserted;
+            self.recorded.merged += summary.merged;
+            self.recorded.known += summary.known;
+            for ((alert, opened), result) in pending.into_iter().zip(results) {
+                if opened {
+                    self.open.insert(alert.id, result);
+                }
+            }
+        }
+        let closed = std::mem::take(&mut self.closed);
+        let folds: Vec<AlertFold> = closed
+            .iter()
+            .filter_map(|alert| {
+                let (id, document) = match self.open.remove(&alert.id)? {
+                    Recorded::Inserted(id) => (id, Some(alert.document().to_line())),
+                    Recorded::Merged(id) => (id, None),
+                    // An earlier run recorded it, repeats and all.
+                    Recorded::Duplicate(_) => return None,
+                };
+                Some(AlertFold {
+                    id,
+                    last_seen: alert.last_seen.unix_nanos(),
+                    events: alert.suppressed_count,
+                    document,
+                })
+            })
+            .collect();
+        if !folds.is_empty() {
+            store.fold_into_alerts(&folds, &detect.name, at)?;
+        }
+        let sighting: Vec<&Alert> = alerts
+            .iter()
+            .chain(&closed)
+            .filter(|a| !a.enrichments.is_empty())
+            .collect();
+        if !sighting.is_empty() {
+            let owned: Vec<Alert> = sighting.into_iter().cloned().collect();
+            record_sightings(store, &owned, self.judges, self.now)?;
+            for alert in &owned {
+                for e in &alert.enrichments {
+                    let i = &e.indicator;
+                    self.sighted
+                        .insert((i.kind.to_string(), i.value.clone(), i.source.clone()));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl AlertSink for Recorder<'_, '_> {
+    fn raise(&mut self, raised: Raised) {
+        let alert = raised.alert();
+        if self
+            .min_severity
+            .is_some_and(|min| alert.rule.severity < min)
+        {
+            return;
+        }
+        let update = alert.is_update();
+        match &raised {
+            Raised::Closed(_) if !update => {}
+            _ => self.observer.alert(&raised),
+        }
+        if !matches!(raised, Raised::Closed(_)) {
+            self.alerts += 1;
+            *self.severities.entry(alert.rule.severity).or_default() += 1;
+        }
+        if self.store.is_none() || self.failed.is_some() {
+            return;
+        }
+        match raised {
+            Raised::Final(alert) => self.pending.push((alert, false)),
+            Raised::Opened(alert) => self.pending.push((alert, true)),
+            Raised::Closed(alert) if update => self.closed.push(alert),
+            Raised::Closed(alert) => {
+                // Nothing folded in: what was recorded (or is about to be) stands.
+                if self.open.remove(&alert.id).is_none() {
+                    for (pending, open) in &mut self.pending {
+                        if pending.id == alert.id {
+                            *open = false;
+                        }
+                    }
+                }
+            }
+        }
+        if self.pending.len() + self.closed.len() >= RECORD_BATCH {
+            self.flush();
+        }
+    }
 }

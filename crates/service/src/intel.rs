@@ -207,6 +207,7 @@ fn load_ecs(
             format: Some(secops_ingest::Format::Json),
             year: None,
             evtx_recover: false,
+            counters: None,
         },
         &mut |r| documents.extend(r.ok()),
     )?;

@@ -33,7 +33,7 @@
 //!     cancel: &Cancel::new(),
 //! };
 //! let report = detect(&request, context, &mut Quiet, &NoProgress)?;
-//! println!("{} alerts from {} events", report.alerts.len(), report.events);
+//! println!("{} alerts from {} events", report.alerts, report.events);
 //! # Ok::<(), secops_service::ServiceError>(())
 //! ```
 
@@ -49,6 +49,7 @@ pub mod pipeline;
 pub mod record;
 pub mod retro_hunt;
 pub mod ruleset;
+mod spill;
 
 pub use context::{Actor, ActorKind, Cancel, Clock, FixedClock, NoProgress, Progress, SystemClock};
 pub use error::ServiceError;

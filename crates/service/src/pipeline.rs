@@ -3,14 +3,23 @@
 //! the selected events in time order so a threshold spanning two files counts right.
 //!
 //! One input streams in its own order; up to [`MAX_MERGED`] inputs are read at once and merged by time
-//! (each taken to be in time order), in bounded memory; with more, the selected events are kept and
-//! sorted at the end.
+//! (each taken to be in time order), in bounded memory; with more, the selected events are sorted in
+//! bounded memory (sorted runs on disk, `spill.rs`) and fed at the end.
+//!
+//! Alerts leave as the rules raise them ([`AlertOrder::Raised`]): the caller's sink gets each alert the
+//! moment its condition holds, and an alert held open for repeats (alert suppression) again, with the
+//! same id, when its window closes. [`AlertOrder::Time`] instead holds complete alerts in a bounded
+//! reorder buffer and writes each once, in time order.
 
-use secops_detect::{feed, Alert, Engine, EngineSelector, Runtime};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+
+use secops_detect::{feed, Alert, AlertSink, Engine, EngineSelector, Raised, Runtime};
 use secops_event::{Event, Timestamp};
 use secops_ingest::parallel::{read_all, read_merged, Consumer, Order, MAX_MERGED};
 use secops_ingest::{IngestError, Input, Options, Rejection, Summary};
 
+use crate::spill::{Hit, Sorter};
 use crate::{Cancel, Progress};
 
 /// How to run the pipeline.
@@ -24,13 +33,44 @@ pub struct PipelineOptions {
     pub since: Option<Timestamp>,
     /// Only events before this time.
     pub until: Option<Timestamp>,
+    /// In which order alerts reach the sink.
+    pub order: AlertOrder,
 }
 
-/// What one run over some inputs produced.
+/// In which order alerts reach the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AlertOrder {
+    /// As raised: an alert the moment its rule's condition holds ([`Raised::Final`] or, for a rule with
+    /// alert suppression, [`Raised::Opened`]), and an opened alert again as [`Raised::Closed`] when
+    /// its window closes, with the repeats folded into it.
+    #[default]
+    Raised,
+    /// Each alert once, complete ([`Raised::Final`]), in time order (stable: alerts of one time in the
+    /// order raised). Alerts wait in a reorder buffer of at most [`REORDER_BUFFER`] until no earlier
+    /// alert can come: every window open for repeats is later, and the events read are [`REORDER_LAG`]
+    /// past them. An alert the buffer had to let go early, or raised for an event more than the lag out
+    /// of order, is written late and counted ([`PipelineRun::out_of_order`]).
+    Time,
+}
+
+/// Alerts [`AlertOrder::Time`] holds at most.
+pub const REORDER_BUFFER: usize = 10_000;
+
+/// How far (event time, nanoseconds) the events read must be past an alert before
+/// [`AlertOrder::Time`] writes it: inputs are read in their own order, which is time order give or
+/// take a little.
+pub const REORDER_LAG: i64 = 5 * 60 * 1_000_000_000;
+
+/// What one run over some inputs produced (the alerts went to the sink).
 #[derive(Debug)]
 pub struct PipelineRun {
-    /// In the order the rules raised them.
-    pub alerts: Vec<Alert>,
+    /// Something went wrong on the way that the inputs' summaries do not say (sorting the selected
+    /// events of many inputs on disk).
+    pub problem: Option<String>,
+    /// Alerts raised (an alert opened and later closed counts once).
+    pub alerts: u64,
+    /// [`AlertOrder::Time`]: alerts written after a later one.
+    pub out_of_order: u64,
     pub events: u64,
     pub rejected: u64,
     /// Records inputs promised that could not be read (see [`Summary::lost`]).
@@ -41,40 +81,53 @@ pub struct PipelineRun {
     pub summaries: Vec<(usize, Result<Summary, IngestError>)>,
     /// The run was asked to stop: events read after that were not looked at.
     pub cancelled: bool,
-    /// How long after the run started the rules raised the first alert (the engine's side: today the
-    /// alerts are handed over when the run ends).
+    /// How long after the run started the first alert reached the sink.
     pub first_alert: Option<std::time::Duration>,
 }
 
-/// Reads `inputs` and runs `engine` over them (see the module's documentation).
+/// Reads `inputs`, runs `engine` over them and hands the alerts to `out` (see the module's
+/// documentation).
 pub fn run(
     engine: &mut Engine,
     inputs: &[Input],
     options: &PipelineOptions,
+    out: &mut dyn AlertSink,
     progress: &dyn Progress,
     cancel: &Cancel,
 ) -> PipelineRun {
     let (selector, runtimes) = engine.split();
     let merge = inputs.len() > 1 && inputs.len() <= MAX_MERGED;
+    let suppressing = (0..runtimes.len())
+        .filter(|&i| runtimes[i].suppresses())
+        .collect();
     let mut collector = Collector {
-        started: std::time::Instant::now(),
-        first_alert: None,
         stream: inputs.len() <= MAX_MERGED,
         runtimes,
-        alerts: Vec::new(),
-        hits: Vec::new(),
+        suppressing,
+        alerts: Stream::new(options.order, out),
+        latest: None,
+        fed: 0,
+        hits: Sorter::default(),
         selected: 0,
         summaries: Vec::new(),
         progress,
     };
     progress.start(inputs.len() as u64);
+    let mut read = options.read.clone();
+    if let [Input::File(path)] = inputs {
+        // One input: progress by its bytes.
+        let counters = std::sync::Arc::new(secops_ingest::Counters::default());
+        let bytes = std::fs::metadata(path).map_or(0, |m| m.len());
+        progress.reading(&counters, bytes);
+        read.counters = Some(counters);
+    }
     let pick = |record| select(record, &selector, options, cancel);
     if merge {
-        read_merged(inputs, &options.read, pick, Item::time, &mut collector);
+        read_merged(inputs, &read, pick, Item::time, &mut collector);
     } else {
         read_all(
             inputs,
-            &options.read,
+            &read,
             Order::Completion,
             options.threads,
             pick,
@@ -83,11 +136,9 @@ pub fn run(
     }
     progress.finish();
     // Stateful rules need time order; a stable sort keeps each input's order among equal times.
-    let mut hits = std::mem::take(&mut collector.hits);
-    hits.sort_by_key(|h| h.event.timestamp());
-    for hit in &hits {
-        collector.feed(hit);
-    }
+    let hits = std::mem::take(&mut collector.hits);
+    let problem = hits.drain(&mut |hit| collector.feed(hit));
+    collector.finish();
     let (events, rejected, lost) = collector
         .summaries
         .iter()
@@ -96,21 +147,17 @@ pub fn run(
             (e + s.parsed, r + s.rejected, l + s.lost)
         });
     PipelineRun {
-        alerts: collector.alerts,
+        problem,
+        alerts: collector.alerts.raised,
+        out_of_order: collector.alerts.out_of_order,
         events,
         rejected,
         lost,
         selected: collector.selected,
         summaries: collector.summaries,
         cancelled: cancel.is_cancelled(),
-        first_alert: collector.first_alert,
+        first_alert: collector.alerts.first,
     }
-}
-
-/// An event some rule selected, with the rules that selected it.
-struct Hit {
-    event: Event,
-    rules: Vec<u32>,
 }
 
 /// Per-record result sent back from the workers.
@@ -134,19 +181,26 @@ impl Item {
 
 /// Receives the workers' results. With one input, or a few merged, events arrive in time order, so
 /// selected events go straight to the rules' runtimes; with more, they are kept and sorted first.
-struct Collector<'r, 'p> {
-    started: std::time::Instant,
-    first_alert: Option<std::time::Duration>,
+struct Collector<'r, 'p, 'o> {
     stream: bool,
     runtimes: Vec<&'r mut Runtime>,
-    alerts: Vec<Alert>,
-    hits: Vec<Hit>,
+    /// The runtimes that hold alerts open for repeats.
+    suppressing: Vec<usize>,
+    alerts: Stream<'o>,
+    /// The latest event time fed.
+    latest: Option<Timestamp>,
+    /// Events fed since windows were last looked at.
+    fed: u32,
+    hits: Sorter,
     selected: u64,
     summaries: Vec<(usize, Result<Summary, IngestError>)>,
     progress: &'p dyn Progress,
 }
 
-impl Collector<'_, '_> {
+/// Selected events fed between looks at open windows and the reorder buffer.
+const LOOK_EVERY: u32 = 256;
+
+impl Collector<'_, '_, '_> {
     fn feed(&mut self, hit: &Hit) {
         feed(
             &mut self.runtimes,
@@ -155,13 +209,155 @@ impl Collector<'_, '_> {
             &[],
             &mut self.alerts,
         );
-        if self.first_alert.is_none() && !self.alerts.is_empty() {
-            self.first_alert = Some(self.started.elapsed());
+        if let Some(time) = hit.event.timestamp() {
+            self.latest = Some(self.latest.map_or(time, |l| l.max(time)));
+        }
+        self.fed += 1;
+        if self.fed >= LOOK_EVERY || self.alerts.held.len() > REORDER_BUFFER {
+            self.fed = 0;
+            self.look();
+        }
+    }
+
+    /// Closes the windows event time has passed, and writes what the reorder buffer may let go.
+    fn look(&mut self) {
+        let Some(latest) = self.latest else { return };
+        for &index in &self.suppressing {
+            self.runtimes[index].advance(latest, &mut self.alerts);
+        }
+        if self.alerts.order == AlertOrder::Time {
+            let open = self
+                .suppressing
+                .iter()
+                .filter_map(|&i| self.runtimes[i].earliest_open())
+                .min();
+            let settled =
+                Timestamp::from_unix_nanos(latest.unix_nanos().saturating_sub(REORDER_LAG));
+            self.alerts
+                .release(Some(open.map_or(settled, |o| o.min(settled))));
+        }
+    }
+
+    /// The input has ended: every open alert closes, and the reorder buffer empties.
+    fn finish(&mut self) {
+        for runtime in &mut self.runtimes {
+            runtime.finish(&mut self.alerts);
+        }
+        self.alerts.release(None);
+    }
+}
+
+/// Alerts on their way to the caller's sink, in the order asked for.
+struct Stream<'o> {
+    order: AlertOrder,
+    out: &'o mut dyn AlertSink,
+    started: std::time::Instant,
+    first: Option<std::time::Duration>,
+    raised: u64,
+    /// [`AlertOrder::Time`]: complete alerts by (time, order raised).
+    held: BinaryHeap<Reverse<Held>>,
+    sequence: u64,
+    /// Alerts open for repeats, by id: their place in the order raised.
+    opened: HashMap<String, u64>,
+    written_up_to: Option<Timestamp>,
+    out_of_order: u64,
+}
+
+struct Held {
+    time: Timestamp,
+    sequence: u64,
+    alert: Alert,
+}
+
+impl PartialEq for Held {
+    fn eq(&self, other: &Self) -> bool {
+        (self.time, self.sequence) == (other.time, other.sequence)
+    }
+}
+
+impl Eq for Held {}
+
+impl PartialOrd for Held {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Held {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.time, self.sequence).cmp(&(other.time, other.sequence))
+    }
+}
+
+impl<'o> Stream<'o> {
+    fn new(order: AlertOrder, out: &'o mut dyn AlertSink) -> Self {
+        Stream {
+            order,
+            out,
+            started: std::time::Instant::now(),
+            first: None,
+            raised: 0,
+            held: BinaryHeap::new(),
+            sequence: 0,
+            opened: HashMap::new(),
+            written_up_to: None,
+            out_of_order: 0,
+        }
+    }
+
+    fn write(&mut self, raised: Raised) {
+        if self.first.is_none() {
+            self.first = Some(self.started.elapsed());
+        }
+        self.out.raise(raised);
+    }
+
+    /// [`AlertOrder::Time`]: writes the held alerts up to `until` (all of them when `None`), and any
+    /// beyond the buffer's bound.
+    fn release(&mut self, until: Option<Timestamp>) {
+        while let Some(Reverse(top)) = self.held.peek() {
+            let due = until.is_none_or(|u| top.time <= u) || self.held.len() > REORDER_BUFFER;
+            if !due {
+                break;
+            }
+            let Some(Reverse(held)) = self.held.pop() else {
+                break;
+            };
+            if self.written_up_to.is_some_and(|w| held.time < w) {
+                self.out_of_order += 1;
+            }
+            self.written_up_to = Some(self.written_up_to.map_or(held.time, |w| w.max(held.time)));
+            self.write(Raised::Final(held.alert));
         }
     }
 }
 
-impl Consumer<Item> for Collector<'_, '_> {
+impl AlertSink for Stream<'_> {
+    fn raise(&mut self, raised: Raised) {
+        if !matches!(raised, Raised::Closed(_)) {
+            self.raised += 1;
+        }
+        match (self.order, raised) {
+            (AlertOrder::Raised, raised) => self.write(raised),
+            // The runtime holds an opened alert until it closes, complete; it keeps its place.
+            (AlertOrder::Time, Raised::Opened(alert)) => {
+                self.sequence += 1;
+                self.opened.insert(alert.id, self.sequence);
+            }
+            (AlertOrder::Time, Raised::Final(alert) | Raised::Closed(alert)) => {
+                self.sequence += 1;
+                let sequence = self.opened.remove(&alert.id).unwrap_or(self.sequence);
+                self.held.push(Reverse(Held {
+                    time: alert.timestamp,
+                    sequence,
+                    alert,
+                }));
+            }
+        }
+    }
+}
+
+impl Consumer<Item> for Collector<'_, '_, '_> {
     fn record(&mut self, _index: usize, item: Item) {
         match item {
             Item::Hit(hit) => {

@@ -98,14 +98,26 @@ pub fn record(
     actor: &Actor,
     now: i64,
 ) -> Result<RecordSummary, ServiceError> {
+    record_each(store, alerts, suppressions, actor, now).map(|(summary, _)| summary)
+}
+
+/// [`record`], also saying what became of each alert, in order.
+pub fn record_each(
+    store: &mut Store,
+    alerts: &[Alert],
+    suppressions: &HashMap<String, Suppression>,
+    actor: &Actor,
+    now: i64,
+) -> Result<(RecordSummary, Vec<Recorded>), ServiceError> {
     let new: Vec<NewAlert> = alerts.iter().map(|a| new_alert(a, suppressions)).collect();
     let mut summary = RecordSummary::default();
-    for r in store.record_alerts(&new, &actor.name, now)? {
+    let results = store.record_alerts(&new, &actor.name, now)?;
+    for r in &results {
         match r {
             Recorded::Inserted(_) => summary.inserted += 1,
             Recorded::Merged(_) => summary.merged += 1,
             Recorded::Duplicate(_) => summary.known += 1,
         }
     }
-    Ok(summary)
+    Ok((summary, results))
 }

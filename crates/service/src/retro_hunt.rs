@@ -78,14 +78,16 @@ pub fn retro_hunt(
     }
     let (mut engine, not_running) = Engine::with_indicators(&loaded.native, now, &set);
     let (inputs, input_errors) = expand(&request.paths);
+    // Matches of stored indicators in past logs: few, and shown together, so kept.
+    let mut alerts: Vec<Alert> = Vec::new();
     let run = pipeline::run(
         &mut engine,
         &inputs,
         &request.pipeline,
+        &mut alerts,
         progress,
         &Cancel::new(),
     );
-    let mut alerts = run.alerts;
     alerts.sort_by_key(|a| a.timestamp);
     let recorded = if request.record {
         let at = now.unix_nanos();

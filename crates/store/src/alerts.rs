@@ -31,6 +31,19 @@ pub struct NewAlert {
     pub document: String,
 }
 
+/// Repeats folded into a recorded alert after it was recorded (its suppression window closed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertFold {
+    pub id: i64,
+    /// The last repeat's event time, UTC nanoseconds.
+    pub last_seen: i64,
+    /// Events the repeats add.
+    pub events: u64,
+    /// The alert's document with the repeats in it, when the alert was recorded from this one (an alert
+    /// that merged into an earlier one keeps that one's document).
+    pub document: Option<String>,
+}
+
 /// What became of an alert given to [`Store::record_alerts`], with the stored alert's id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recorded {
@@ -145,6 +158,54 @@ impl Store {
                 .iter()
                 .map(|alert| record_one(tx, alert, actor, now))
                 .collect()
+        })
+    }
+
+    /// Folds repeats into recorded alerts in one transaction: last seen moves on, the count grows, the
+    /// document is replaced when given; each change is in the alert's event log.
+    pub fn fold_into_alerts(
+        &mut self,
+        folds: &[AlertFold],
+        actor: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.transaction(true, |tx| {
+            for fold in folds {
+                let before = fetch(tx, fold.id)?;
+                let count = i64::try_from(fold.events).unwrap_or(i64::MAX);
+                let (last, events) = secops_alert::fold(
+                    (before.last_seen, i64::try_from(before.event_count).unwrap_or(i64::MAX)),
+                    (fold.last_seen, count),
+                );
+                let mut params = vec![Value::Int(last), Value::Int(events), Value::Int(now)];
+                let set_document = match &fold.document {
+                    Some(document) => {
+                        params.push(Value::from(document.as_str()));
+                        ", document = ?"
+                    }
+                    None => "",
+                };
+                params.push(Value::Int(fold.id));
+                tx.execute(
+                    &format!(
+                        "UPDATE alerts SET last_seen = ?, event_count = ?, updated_at = ?{set_document} WHERE id = ?"
+                    ),
+                    &params,
+                )?;
+                log(
+                    tx,
+                    fold.id,
+                    actor,
+                    now,
+                    "merged",
+                    Some(format!(
+                        "{{\"last_seen\":{},\"event_count\":{}}}",
+                        before.last_seen, before.event_count
+                    )),
+                    Some(format!("{{\"last_seen\":{last},\"event_count\":{events}}}")),
+                )?;
+            }
+            Ok(())
         })
     }
 

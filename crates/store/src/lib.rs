@@ -38,7 +38,7 @@ mod work;
 use std::path::Path;
 
 pub use alerts::{
-    AlertCursor, AlertFilter, AlertRecord, AlertStatus, EventLine, NewAlert, Recorded,
+    AlertCursor, AlertFilter, AlertFold, AlertRecord, AlertStatus, EventLine, NewAlert, Recorded,
 };
 pub use backend::{Backend, Dialect, Row, Tx, Value};
 pub use cases::{CaseEvent, CaseFilter, CaseRecord, CaseUpdate, NewCase};

@@ -7,16 +7,18 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 use anyhow::Context;
-use secops_detect::Alert;
+use std::time::{Duration, Instant};
+
+use secops_detect::Raised;
 use secops_event::Timestamp;
 use secops_ingest::{Format, Options, Summary};
 use secops_rules::Severity;
 use secops_service::detect::{self, CaseGrouping, DetectReport, DetectRequest, Notice, Observer};
 use secops_service::intel::IndicatorSources;
-use secops_service::pipeline::PipelineOptions;
+use secops_service::pipeline::{AlertOrder, PipelineOptions};
 use secops_service::{Cancel, ServiceError, SystemClock};
 
-use crate::alerts_out::{header, render, AlertOutput};
+use crate::alerts_out::{header, render, render_update, AlertOutput};
 use crate::args::{JudgeArgs, RuleArgs};
 use crate::cmd::ingest::parse_format;
 use crate::output::safe;
@@ -45,6 +47,12 @@ pub struct Args {
     strict: bool,
     #[arg(long, value_enum, default_value = "table")]
     output: AlertOutput,
+    /// Order of the alerts: `raised` writes each the moment its rule's condition holds, and an alert
+    /// that folds repeats (alert suppression) again with the same id when its window closes (the later
+    /// line supersedes); `time` writes each alert once, complete, in time order (later: alerts wait
+    /// until no earlier one can come).
+    #[arg(long, value_enum, default_value = "raised")]
+    order: OrderArg,
     /// Only alerts of this severity or higher.
     #[arg(long, value_parser = parse_severity)]
     min_severity: Option<Severity>,
@@ -83,6 +91,12 @@ pub struct Args {
     case_window: String,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum OrderArg {
+    Raised,
+    Time,
+}
+
 fn parse_severity(text: &str) -> Result<Severity, String> {
     match text.to_ascii_lowercase().as_str() {
         "low" => Ok(Severity::Low),
@@ -99,10 +113,57 @@ fn parse_time(text: &str) -> Result<Timestamp, String> {
     Timestamp::parse_rfc3339(text).map_err(|e| e.to_string())
 }
 
-/// Prints notices on standard error as they come, and the alerts once final.
+/// Prints notices on standard error and alerts on standard output as they come.
 struct Printer {
     output: AlertOutput,
+    out: BufWriter<std::io::Stdout>,
+    header: bool,
+    /// When the buffer last went out: alerts are not left waiting in it for long.
+    flushed: Option<Instant>,
     written: std::io::Result<()>,
+}
+
+/// How long a written alert may wait in the output buffer (while more keep coming).
+const FLUSH_EVERY: Duration = Duration::from_millis(100);
+
+impl Printer {
+    fn new(output: AlertOutput) -> Self {
+        Printer {
+            output,
+            out: BufWriter::new(std::io::stdout()),
+            header: false,
+            flushed: None,
+            written: Ok(()),
+        }
+    }
+
+    fn write(&mut self, line: Option<&str>) -> std::io::Result<()> {
+        if !self.header {
+            self.header = true;
+            if let Some(header) = header(self.output) {
+                writeln!(self.out, "{header}")?;
+            }
+        }
+        if let Some(line) = line {
+            writeln!(self.out, "{line}")?;
+        }
+        if self.flushed.is_none_or(|t| t.elapsed() >= FLUSH_EVERY) {
+            self.out.flush()?;
+            self.flushed = Some(Instant::now());
+        }
+        Ok(())
+    }
+
+    /// Writes the header if no alert did, and what is still buffered.
+    fn finish(&mut self) -> std::io::Result<()> {
+        if self.written.is_ok() {
+            self.written = self.write(None).and_then(|()| self.out.flush());
+        }
+        match std::mem::replace(&mut self.written, Ok(())) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e),
+            _ => Ok(()),
+        }
+    }
 }
 
 impl Observer for Printer {
@@ -110,8 +171,16 @@ impl Observer for Printer {
         eprintln!("{}", safe(&notice.to_string()));
     }
 
-    fn alerts(&mut self, alerts: &[Alert]) {
-        self.written = print_alerts(alerts, self.output);
+    fn alert(&mut self, alert: &Raised) {
+        // After a failed write (a closed pipe) nothing more is written; the run goes on.
+        if self.written.is_err() {
+            return;
+        }
+        let line = match alert {
+            Raised::Closed(alert) => render_update(alert, self.output),
+            Raised::Final(alert) | Raised::Opened(alert) => render(alert, self.output),
+        };
+        self.written = self.write(Some(&line));
     }
 }
 
@@ -140,10 +209,15 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                 format: args.format,
                 year: args.year,
                 evtx_recover: args.evtx_recover,
+                counters: None,
             },
             threads: args.threads,
             since: args.since,
             until: args.until,
+            order: match args.order {
+                OrderArg::Raised => AlertOrder::Raised,
+                OrderArg::Time => AlertOrder::Time,
+            },
         },
         open_cases: args.open_cases.then(|| CaseGrouping {
             window: i64::try_from(case_window.as_nanos()).unwrap_or(i64::MAX),
@@ -161,35 +235,15 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         clock: &SystemClock,
         cancel: &Cancel::new(),
     };
-    let mut printer = Printer {
-        output: args.output,
-        written: Ok(()),
-    };
+    let mut printer = Printer::new(args.output);
     let report = match detect::detect(&request, context, &mut printer, &InputsBar::new()) {
         Err(ServiceError::Strict { count, what }) => {
             anyhow::bail!("{count} rule(s) {what} (--strict)")
         }
         other => other?,
     };
-    printer.written.context("writing alerts")?;
+    printer.finish().context("writing alerts")?;
     Ok(summarize(&report, args.open_cases))
-}
-
-fn print_alerts(alerts: &[Alert], output: AlertOutput) -> std::io::Result<()> {
-    let mut out = BufWriter::new(std::io::stdout().lock());
-    let mut write = || -> std::io::Result<()> {
-        if let Some(header) = header(output) {
-            writeln!(out, "{header}")?;
-        }
-        for alert in alerts {
-            writeln!(out, "{}", render(alert, output))?;
-        }
-        out.flush()
-    };
-    match write() {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e),
-        _ => Ok(()),
-    }
 }
 
 /// What happened after the alerts: indicator matches left out, the store, then the summary.
@@ -253,19 +307,24 @@ fn summarize(report: &DetectReport, open_cases: bool) -> Outcome {
         report.events,
         report.rejected
     );
-    let mut by_severity: BTreeMap<&str, usize> = BTreeMap::new();
-    for alert in &report.alerts {
-        *by_severity.entry(alert.rule.severity.as_str()).or_default() += 1;
-    }
+    let by_severity: BTreeMap<&str, u64> = report
+        .severities
+        .iter()
+        .map(|(severity, n)| (severity.as_str(), *n))
+        .collect();
     let severities: Vec<String> = by_severity
         .iter()
         .map(|(s, n)| format!("{s} {n}"))
         .collect();
-    eprintln!(
-        "alerts: {} [{}]",
-        report.alerts.len(),
-        severities.join(", ")
-    );
+    eprintln!("alerts: {} [{}]", report.alerts, severities.join(", "));
+    if report.out_of_order > 0 {
+        eprintln!(
+            "order: {} alert(s) written after a later one (more than the reorder buffer held, or events \
+             more than {} minutes out of order)",
+            report.out_of_order,
+            secops_service::pipeline::REORDER_LAG / 60_000_000_000
+        );
+    }
     for rule in &report.activity {
         let s = &rule.stats;
         eprintln!(

@@ -95,6 +95,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         format: args.format,
         year: args.year,
         evtx_recover: args.evtx_recover,
+        counters: None,
     };
     let stdout = std::io::stdout().lock();
     let mut printer = Printer {

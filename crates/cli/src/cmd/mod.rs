@@ -14,12 +14,14 @@ pub mod sigma;
 use secops_event::Event;
 use secops_service::pipeline::{PipelineOptions, PipelineRun};
 
-/// Runs the detection pipeline over `inputs` with nothing more than their read options, with a progress
-/// bar when `progress` is set (and standard error is a terminal).
+/// Runs the detection pipeline over `inputs` with nothing more than their read options, handing the
+/// alerts to `out` as raised, with a progress bar when `progress` is set (and standard error is a
+/// terminal).
 pub fn run_pipeline(
     engine: &mut secops_detect::Engine,
     inputs: &[secops_ingest::Input],
     read: &secops_ingest::Options,
+    out: &mut dyn secops_detect::AlertSink,
     progress: bool,
 ) -> PipelineRun {
     let options = PipelineOptions {
@@ -32,6 +34,7 @@ pub fn run_pipeline(
             engine,
             inputs,
             &options,
+            out,
             &crate::progress::InputsBar::new(),
             &cancel,
         )
@@ -40,9 +43,25 @@ pub fn run_pipeline(
             engine,
             inputs,
             &options,
+            out,
             &secops_service::NoProgress,
             &cancel,
         )
+    }
+}
+
+/// Alerts counted by rule (name, id), each once however often it is raised again.
+#[derive(Debug, Default)]
+pub struct AlertsPerRule(pub std::collections::BTreeMap<(String, String), u64>);
+
+impl secops_detect::AlertSink for AlertsPerRule {
+    fn raise(&mut self, raised: secops_detect::Raised) {
+        if let secops_detect::Raised::Final(a) | secops_detect::Raised::Opened(a) = raised {
+            *self
+                .0
+                .entry((a.rule.name.clone(), a.rule.id.clone()))
+                .or_default() += 1;
+        }
     }
 }
 
@@ -70,6 +89,7 @@ pub fn each_event(
         format: None,
         year,
         evtx_recover: false,
+        counters: None,
     };
     let mut counts = EventCounts {
         inputs: inputs.len(),

@@ -41,6 +41,7 @@ pub fn run(
                 format: None,
                 year: hunt.year,
                 evtx_recover: false,
+                counters: None,
             },
             ..PipelineOptions::default()
         },

@@ -1,7 +1,6 @@
 //! `secops rules fp --benign LOGS`: false positives measured, alerts per rule per million benign events,
 //! as a bar chart; rules over `--budget` fail.
 
-use std::collections::BTreeMap;
 use std::io::IsTerminal;
 
 use crate::Outcome;
@@ -48,20 +47,17 @@ pub fn run(args: FpArgs) -> anyhow::Result<Outcome> {
         format: None,
         year: args.year,
         evtx_recover: false,
+        counters: None,
     };
+    let mut per_rule = crate::cmd::AlertsPerRule::default();
     let run = crate::cmd::run_pipeline(
         &mut engine,
         &inputs,
         &options,
+        &mut per_rule,
         std::io::stderr().is_terminal(),
     );
-    let mut per_rule: BTreeMap<(String, String), u64> = BTreeMap::new();
-    for alert in &run.alerts {
-        *per_rule
-            .entry((alert.rule.name.clone(), alert.rule.id.clone()))
-            .or_default() += 1;
-    }
-    let mut rows: Vec<((String, String), u64)> = per_rule.into_iter().collect();
+    let mut rows: Vec<((String, String), u64)> = per_rule.0.into_iter().collect();
     rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     let per_million = |n: u64| n as f64 * 1_000_000.0 / run.events.max(1) as f64;
     let most = rows.first().map_or(1, |r| r.1).max(1);
@@ -87,7 +83,7 @@ pub fn run(args: FpArgs) -> anyhow::Result<Outcome> {
         run.rejected,
         inputs.len(),
         rows.len(),
-        run.alerts.len()
+        run.alerts
     );
     if let Some(budget) = args.budget {
         println!("{over} rules over the budget of {budget} alerts per million events");

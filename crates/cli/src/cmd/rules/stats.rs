@@ -59,6 +59,7 @@ pub fn run(args: StatsArgs) -> anyhow::Result<Outcome> {
             }
         }
     }
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for input in &inputs {
         let name = input.name();
         let text = match input {
@@ -75,7 +76,19 @@ pub fn run(args: StatsArgs) -> anyhow::Result<Outcome> {
                 continue;
             }
             match AlertSample::from_document(line) {
-                Ok(sample) => alerts.push(sample),
+                // A later line with the same alert id supersedes the earlier (`detect` writes an alert
+                // again when repeats folded into it).
+                Ok(sample) if !sample.id.is_empty() && seen.contains_key(&sample.id) => {
+                    if let Some(&index) = seen.get(&sample.id) {
+                        alerts[index] = sample;
+                    }
+                }
+                Ok(sample) => {
+                    if !sample.id.is_empty() {
+                        seen.insert(sample.id.clone(), alerts.len());
+                    }
+                    alerts.push(sample)
+                }
                 Err(reason) => {
                     bad += 1;
                     eprintln!("{name}:{}: not an alert: {reason}", number + 1);

@@ -1,0 +1,324 @@
+//! A compact binary form of an [`Event`] that reads back exactly (JSON would lose the difference between a
+//! text and an address or a time), for events set aside on disk while a run sorts more of them than it
+//! keeps in memory. Not a storage or exchange format: written and read by the same build, within one run.
+//!
+//! Layout, little-endian: a flag byte and the timestamp's nanoseconds when set; the provenance (source
+//! text, location tag and numbers); the fields as a count and key/value pairs. Values are a tag byte and
+//! their payload; lengths and counts are LEB128.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::{Event, Location, Object, Provenance, Str, Timestamp, Value};
+
+/// Nesting deeper than this is refused when reading (events are written by parsers that bound it
+/// lower).
+const MAX_DEPTH: usize = 512;
+
+/// Appends `event` to `out`.
+pub fn encode(event: &Event, out: &mut Vec<u8>) {
+    match event.timestamp() {
+        Some(t) => {
+            out.push(1);
+            out.extend_from_slice(&t.unix_nanos().to_le_bytes());
+        }
+        None => out.push(0),
+    }
+    let provenance = event.provenance();
+    bytes(provenance.source.as_bytes(), out);
+    match provenance.location {
+        Location::Line(n) => tagged(0, &[n], out),
+        Location::Record(n) => tagged(1, &[n], out),
+        Location::Entry { line, index } => tagged(2, &[line, index], out),
+        Location::Ordinal(n) => tagged(3, &[n], out),
+        Location::Offset(n) => tagged(4, &[n], out),
+    }
+    object(event.fields(), out);
+}
+
+/// Why bytes do not read back as an event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not an encoded event: {0}")]
+pub struct DecodeError(&'static str);
+
+/// Reads events back; sources met before are shared rather than allocated again.
+#[derive(Debug, Default)]
+pub struct Decoder {
+    sources: HashMap<Box<str>, Arc<str>>,
+}
+
+impl Decoder {
+    pub fn new() -> Self {
+        Decoder::default()
+    }
+
+    /// The event encoded at the start of `input`; `input` is moved past it.
+    pub fn decode(&mut self, input: &mut &[u8]) -> Result<Event, DecodeError> {
+        let timestamp = match byte(input)? {
+            0 => None,
+            1 => Some(Timestamp::from_unix_nanos(i64::from_le_bytes(fixed(
+                input,
+            )?))),
+            _ => return Err(DecodeError("timestamp flag")),
+        };
+        let source = text(input)?;
+        let source = match self.sources.get(source) {
+            Some(shared) => shared.clone(),
+            None => {
+                let shared: Arc<str> = Arc::from(source);
+                self.sources.insert(source.into(), shared.clone());
+                shared
+            }
+        };
+        let location = match byte(input)? {
+            0 => Location::Line(varint(input)?),
+            1 => Location::Record(varint(input)?),
+            2 => Location::Entry {
+                line: varint(input)?,
+                index: varint(input)?,
+            },
+            3 => Location::Ordinal(varint(input)?),
+            4 => Location::Offset(varint(input)?),
+            _ => return Err(DecodeError("location tag")),
+        };
+        let fields = read_object(input, 0)?;
+        let mut event = Event::from_fields(fields, Provenance::new(source, location));
+        if let Some(t) = timestamp {
+            event.set_timestamp(t);
+        }
+        Ok(event)
+    }
+}
+
+fn tagged(tag: u8, numbers: &[u64], out: &mut Vec<u8>) {
+    out.push(tag);
+    for &n in numbers {
+        put_varint(n, out);
+    }
+}
+
+fn put_varint(mut n: u64, out: &mut Vec<u8>) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn bytes(b: &[u8], out: &mut Vec<u8>) {
+    put_varint(b.len() as u64, out);
+    out.extend_from_slice(b);
+}
+
+fn object(fields: &Object, out: &mut Vec<u8>) {
+    put_varint(fields.len() as u64, out);
+    for (key, value) in fields.iter() {
+        bytes(key.as_bytes(), out);
+        self::value(value, out);
+    }
+}
+
+fn value(v: &Value, out: &mut Vec<u8>) {
+    match v {
+        Value::Null => out.push(0),
+        Value::Bool(b) => {
+            out.push(1);
+            out.push(u8::from(*b));
+        }
+        Value::Int(i) => {
+            out.push(2);
+            out.extend_from_slice(&i.to_le_bytes());
+        }
+        Value::Float(f) => {
+            out.push(3);
+            out.extend_from_slice(&f.to_bits().to_le_bytes());
+        }
+        Value::Str(s) => {
+            out.push(4);
+            bytes(s.as_bytes(), out);
+        }
+        Value::Ip(IpAddr::V4(ip)) => {
+            out.push(5);
+            out.extend_from_slice(&ip.octets());
+        }
+        Value::Ip(IpAddr::V6(ip)) => {
+            out.push(6);
+            out.extend_from_slice(&ip.octets());
+        }
+        Value::Time(t) => {
+            out.push(7);
+            out.extend_from_slice(&t.unix_nanos().to_le_bytes());
+        }
+        Value::Array(items) => {
+            out.push(8);
+            put_varint(items.len() as u64, out);
+            for item in items {
+                value(item, out);
+            }
+        }
+        Value::Object(o) => {
+            out.push(9);
+            object(o, out);
+        }
+    }
+}
+
+fn byte(input: &mut &[u8]) -> Result<u8, DecodeError> {
+    let (&b, rest) = input.split_first().ok_or(DecodeError("cut short"))?;
+    *input = rest;
+    Ok(b)
+}
+
+fn fixed<const N: usize>(input: &mut &[u8]) -> Result<[u8; N], DecodeError> {
+    if input.len() < N {
+        return Err(DecodeError("cut short"));
+    }
+    let (head, rest) = input.split_at(N);
+    *input = rest;
+    head.try_into().map_err(|_| DecodeError("cut short"))
+}
+
+fn varint(input: &mut &[u8]) -> Result<u64, DecodeError> {
+    let mut n = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = byte(input)?;
+        n |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Ok(n);
+        }
+    }
+    Err(DecodeError("number too long"))
+}
+
+fn text<'a>(input: &mut &'a [u8]) -> Result<&'a str, DecodeError> {
+    let len = usize::try_from(varint(input)?).map_err(|_| DecodeError("length"))?;
+    if input.len() < len {
+        return Err(DecodeError("cut short"));
+    }
+    let (head, rest) = input.split_at(len);
+    *input = rest;
+    std::str::from_utf8(head).map_err(|_| DecodeError("text is not UTF-8"))
+}
+
+fn count(input: &mut &[u8]) -> Result<usize, DecodeError> {
+    let n = usize::try_from(varint(input)?).map_err(|_| DecodeError("count"))?;
+    // Every element takes at least one byte: a count beyond what is left is damage, not a reason to
+    // reserve memory.
+    if n > input.len() {
+        return Err(DecodeError("count beyond the data"));
+    }
+    Ok(n)
+}
+
+fn read_object(input: &mut &[u8], depth: usize) -> Result<Object, DecodeError> {
+    if depth > MAX_DEPTH {
+        return Err(DecodeError("nested too deep"));
+    }
+    let n = count(input)?;
+    let mut fields = Object::with_capacity(n);
+    for _ in 0..n {
+        let key = Str::from(text(input)?);
+        let value = read_value(input, depth + 1)?;
+        fields.push(key, value);
+    }
+    Ok(fields)
+}
+
+fn read_value(input: &mut &[u8], depth: usize) -> Result<Value, DecodeError> {
+    if depth > MAX_DEPTH {
+        return Err(DecodeError("nested too deep"));
+    }
+    Ok(match byte(input)? {
+        0 => Value::Null,
+        1 => Value::Bool(byte(input)? != 0),
+        2 => Value::Int(i64::from_le_bytes(fixed(input)?)),
+        3 => Value::Float(f64::from_bits(u64::from_le_bytes(fixed(input)?))),
+        4 => Value::Str(Str::from(text(input)?)),
+        5 => Value::Ip(IpAddr::from(fixed::<4>(input)?)),
+        6 => Value::Ip(IpAddr::from(fixed::<16>(input)?)),
+        7 => Value::Time(Timestamp::from_unix_nanos(i64::from_le_bytes(fixed(
+            input,
+        )?))),
+        8 => {
+            let n = count(input)?;
+            let mut items = Vec::with_capacity(n);
+            for _ in 0..n {
+                items.push(read_value(input, depth + 1)?);
+            }
+            Value::Array(items)
+        }
+        9 => Value::Object(read_object(input, depth + 1)?),
+        _ => return Err(DecodeError("value tag")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Event {
+        let mut event = Event::new(Provenance::new(
+            "logs/Security.evtx",
+            Location::Entry { line: 3, index: 7 },
+        ));
+        event.set_timestamp(Timestamp::from_unix_nanos(1_715_673_820_118_273_000));
+        event.insert("event.code", Value::Int(4625));
+        event.insert("source.ip", Value::ip("203.0.113.7").unwrap_or_default());
+        event.insert(
+            "destination.ip",
+            Value::ip("2001:db8::1").unwrap_or_default(),
+        );
+        event.insert("message", Value::Str("naïve \u{202e} text\n".into()));
+        event.insert("ratio", Value::Float(-0.125));
+        event.insert("ok", Value::Bool(false));
+        event.insert("gone", Value::Null);
+        event.insert("seen", Value::Time(Timestamp::from_unix_nanos(-5)));
+        let mut inner = Object::new();
+        inner.insert(
+            "k",
+            Value::Array(vec![Value::Int(i64::MIN), Value::Str("".into())]),
+        );
+        event.insert("nested", Value::Object(inner));
+        event
+    }
+
+    #[test]
+    fn events_read_back_exactly_and_share_their_source() {
+        let (a, mut b) = (sample(), sample());
+        b.insert("event.code", Value::Int(4624));
+        let mut bytes = Vec::new();
+        encode(&a, &mut bytes);
+        encode(&b, &mut bytes);
+        let mut decoder = Decoder::new();
+        let mut input = bytes.as_slice();
+        let (x, y) = (decoder.decode(&mut input), decoder.decode(&mut input));
+        assert!(input.is_empty());
+        let (x, y) = (
+            x.unwrap_or_else(|e| panic!("{e}")),
+            y.unwrap_or_else(|e| panic!("{e}")),
+        );
+        for (read, written) in [(&x, &a), (&y, &b)] {
+            assert_eq!(read.timestamp(), written.timestamp());
+            assert_eq!(read.provenance(), written.provenance());
+            assert_eq!(read.fields(), written.fields());
+        }
+        assert!(Arc::ptr_eq(&x.provenance().source, &y.provenance().source));
+    }
+
+    #[test]
+    fn damaged_bytes_are_an_error_never_a_panic() {
+        let mut bytes = Vec::new();
+        encode(&sample(), &mut bytes);
+        for cut in 0..bytes.len() {
+            let mut input = &bytes[..cut];
+            assert!(Decoder::new().decode(&mut input).is_err(), "cut at {cut}");
+        }
+        for i in 0..bytes.len() {
+            let mut flipped = bytes.clone();
+            flipped[i] ^= 0xff;
+            let mut input = flipped.as_slice();
+            let _ = Decoder::new().decode(&mut input);
+        }
+    }
+}
