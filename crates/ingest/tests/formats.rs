@@ -503,3 +503,67 @@ fn gzip_inputs_are_detected_after_decompression() {
         (Format::Syslog, 31)
     );
 }
+
+/// One input is parsed on one thread and its records mapped on several: they come back in the input's
+/// order, the syslog year rolling over where it should, whatever the number of workers.
+#[test]
+fn one_input_mapped_on_many_workers_keeps_its_order_and_its_year() {
+    use secops_ingest::parallel::{read_all, Consumer, Order};
+    struct Collect(Vec<String>, usize);
+    impl Consumer<String> for Collect {
+        fn record(&mut self, _index: usize, item: String) {
+            self.0.push(item);
+        }
+        fn done(
+            &mut self,
+            _index: usize,
+            summary: Result<secops_ingest::Summary, secops_ingest::IngestError>,
+        ) {
+            self.1 = summary.map(|s| s.parsed as usize).unwrap_or(0);
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auth.log");
+    // 20,000 lines (many batches) from December into January, with a rejected line now and then.
+    let mut text = String::new();
+    for i in 0..20_000u32 {
+        let (month, day) = if i < 10_000 { ("Dec", 31) } else { ("Jan", 1) };
+        if i % 997 == 0 {
+            text.push_str("\u{1}\u{2} not a syslog line\n");
+        }
+        text.push_str(&format!(
+            "{month} {day:>2} {:02}:{:02}:{:02} host sshd[{i}]: Failed password for root from 203.0.113.9 port {i} ssh2\n",
+            i / 3600 % 24,
+            i / 60 % 60,
+            i % 60
+        ));
+    }
+    std::fs::write(&path, text).unwrap();
+    let inputs = [Input::File(path)];
+    let options = Options {
+        format: Some(Format::Syslog),
+        ..year(2016)
+    };
+    let map = |record: Result<secops_event::Event, secops_ingest::Rejection>| match record {
+        Ok(event) => Some(format!(
+            "{} {}",
+            event.provenance(),
+            event
+                .timestamp()
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_default()
+        )),
+        Err(rejection) => Some(format!("rejected {}", rejection.provenance)),
+    };
+    let mut one = Collect(Vec::new(), 0);
+    read_all(&inputs, &options, Order::Input, 1, map, &mut one);
+    assert_eq!(one.1, 20_000);
+    assert!(one.0[1].ends_with(" 2016-12-31T00:00:00Z"), "{}", one.0[1]);
+    assert!(one.0.last().unwrap().ends_with("Z") && one.0.last().unwrap().contains(" 2017-01-01T"));
+    for workers in [2, 3, 8] {
+        let mut many = Collect(Vec::new(), 0);
+        read_all(&inputs, &options, Order::Input, workers, map, &mut many);
+        assert_eq!(many.1, one.1);
+        assert!(many.0 == one.0, "{workers} workers changed the order");
+    }
+}

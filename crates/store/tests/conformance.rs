@@ -9,8 +9,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use secops_intel::{Indicator, Kind};
 use secops_store::{
-    AlertFilter, AlertStatus, CaseFilter, CaseUpdate, IndicatorFilter, NewAlert, NewCase,
-    NewIndicator, NewObservable, NewTask, NewTimelineEntry, Recorded, Store, StoreError, Stored,
+    AlertFilter, AlertFold, AlertStatus, CaseFilter, CaseUpdate, IndicatorFilter, NewAlert,
+    NewCase, NewIndicator, NewObservable, NewTask, NewTimelineEntry, Recorded, Store, StoreError,
+    Stored,
 };
 
 /// Where a test's store lives; dropping it removes a PostgreSQL schema.
@@ -90,7 +91,88 @@ conformance!(
     indicators_are_refreshed_not_duplicated_and_expire,
     alerts_and_cases_page_by_keyset_without_gaps_or_repeats,
     any_number_of_alert_ids_can_be_asked_for,
+    repeats_folded_in_after_recording_move_the_alert_on_and_are_logged,
 );
+
+/// An alert recorded when raised, and the repeats folded into it recorded when its window closes.
+fn repeats_folded_in_after_recording_move_the_alert_on_and_are_logged(place: &Place) {
+    let mut store = place.open();
+    let recorded = store
+        .record_alerts(&[alert("r", "g", 0, 10, 10, 60 * MINUTE)], "detect", 100)
+        .unwrap();
+    let Recorded::Inserted(id) = recorded[0] else {
+        panic!("{recorded:?}")
+    };
+    let closed = "{\"rule\":\"r\",\"alert.suppression.events\":20}".to_string();
+    store
+        .fold_into_alerts(
+            &[AlertFold {
+                id,
+                last_seen: 40 * MINUTE,
+                events: 20,
+                document: Some(closed.clone()),
+            }],
+            "detect",
+            200,
+        )
+        .unwrap();
+    let stored = store.alert(id).unwrap();
+    assert_eq!(
+        (stored.last_seen, stored.event_count, stored.updated_at),
+        (40 * MINUTE, 30, 200)
+    );
+    assert_eq!(stored.document, closed);
+    // Without a document (an alert that merged into an earlier one), only the counts move on; an
+    // earlier last-seen never moves it back.
+    store
+        .fold_into_alerts(
+            &[AlertFold {
+                id,
+                last_seen: 5,
+                events: 2,
+                document: None,
+            }],
+            "detect",
+            300,
+        )
+        .unwrap();
+    let stored = store.alert(id).unwrap();
+    assert_eq!((stored.last_seen, stored.event_count), (40 * MINUTE, 32));
+    assert_eq!(stored.document, closed);
+    let log: Vec<String> = store
+        .alert_events(id)
+        .unwrap()
+        .into_iter()
+        .map(|e| format!("{} {}", e.kind, e.after.unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        log,
+        [
+            "created ".to_string(),
+            format!(
+                "merged {{\"last_seen\":{},\"event_count\":30}}",
+                40 * MINUTE
+            ),
+            format!(
+                "merged {{\"last_seen\":{},\"event_count\":32}}",
+                40 * MINUTE
+            ),
+        ]
+    );
+    // An alert that is not there is an error, and nothing changes.
+    assert!(store
+        .fold_into_alerts(
+            &[AlertFold {
+                id: id + 1000,
+                last_seen: 0,
+                events: 1,
+                document: None,
+            }],
+            "detect",
+            400,
+        )
+        .is_err());
+}
 
 /// An incident of tens of thousands of alerts: more ids than either database takes as parameters.
 fn any_number_of_alert_ids_can_be_asked_for(place: &Place) {
