@@ -221,7 +221,12 @@ impl Collector<'_, '_, '_> {
 
     /// Closes the windows event time has passed, and writes what the reorder buffer may let go.
     fn look(&mut self) {
-        let Some(latest) = self.latest else { return };
+        let Some(latest) = self.latest else {
+            // No event had a time: nothing can be placed, but the buffer keeps its bound.
+            self.alerts
+                .release(Some(Timestamp::from_unix_nanos(i64::MIN)));
+            return;
+        };
         for &index in &self.suppressing {
             self.runtimes[index].advance(latest, &mut self.alerts);
         }
