@@ -161,23 +161,20 @@ impl Suppression {
             return;
         }
         let duration = self.duration;
-        let mut closed: Vec<(i64, Alert)> = Vec::new();
-        self.open.retain(|_, open| {
-            if now.saturating_sub(open.opened) < duration {
-                return true;
-            }
-            closed.push((open.opened, open.alert.clone()));
-            false
-        });
+        let mut closed: Vec<Open> = self
+            .open
+            .extract_if(|_, open| now.saturating_sub(open.opened) >= duration)
+            .map(|(_, open)| open)
+            .collect();
         self.next_close = self
             .open
             .values()
             .map(|o| o.opened.saturating_add(duration))
             .min();
         // In the order the windows opened (the map's order is arbitrary).
-        closed.sort_by_key(|(opened, _)| *opened);
-        for (_, alert) in closed {
-            out.raise(Raised::Closed(alert));
+        closed.sort_by_key(|o| o.opened);
+        for open in closed {
+            out.raise(Raised::Closed(open.alert));
         }
     }
 

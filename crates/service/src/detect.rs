@@ -11,7 +11,7 @@ use secops_rules::Severity;
 use secops_store::Store;
 
 use crate::cases::{group_into_cases, Opened};
-use crate::intel::{indicator_set, record_sightings, IndicatorSources, Judges};
+use crate::intel::{indicator_set, record_sightings, IndicatorSources, Judges, SightedIndicator};
 use crate::pipeline::{self, PipelineOptions};
 use crate::record::{record_each, suppressions, RecordSummary, Suppression};
 use crate::ruleset::{self, Rejection, RuleSelection};
@@ -340,8 +340,8 @@ struct Recorder<'a, 'o> {
     alerts: u64,
     severities: BTreeMap<Severity, u64>,
     recorded: RecordSummary,
-    /// Indicators sighted (kind, value, source).
-    sighted: HashSet<(String, String, String)>,
+    /// Indicators sighted.
+    sighted: HashSet<SightedIndicator>,
     /// The store failed: nothing more is recorded, the run stops and reports it.
     failed: Option<ServiceError>,
     cancel: &'a Cancel,
@@ -367,16 +367,16 @@ impl Recorder<'_, '_> {
         };
         let at = self.clock.now().unix_nanos();
         let detect = Actor::service("detect");
-        let pending = std::mem::take(&mut self.pending);
-        let alerts: Vec<Alert> = pending.iter().map(|(a, _)| a.clone()).collect();
+        let (alerts, opened): (Vec<Alert>, Vec<bool>) =
+            std::mem::take(&mut self.pending).into_iter().unzip();
         if !alerts.is_empty() {
             let (summary, results) = record_each(store, &alerts, self.suppressions, &detect, at)?;
             self.recorded.inserted += summary.inserted;
             self.recorded.merged += summary.merged;
             self.recorded.known += summary.known;
-            for ((alert, opened), result) in pending.into_iter().zip(results) {
+            for ((alert, opened), result) in alerts.iter().zip(opened).zip(results) {
                 if opened {
-                    self.open.insert(alert.id, result);
+                    self.open.insert(alert.id.clone(), result);
                 }
             }
         }
@@ -401,22 +401,8 @@ impl Recorder<'_, '_> {
         if !folds.is_empty() {
             store.fold_into_alerts(&folds, &detect.name, at)?;
         }
-        let sighting: Vec<&Alert> = alerts
-            .iter()
-            .chain(&closed)
-            .filter(|a| !a.enrichments.is_empty())
-            .collect();
-        if !sighting.is_empty() {
-            let owned: Vec<Alert> = sighting.into_iter().cloned().collect();
-            record_sightings(store, &owned, self.judges, self.now)?;
-            for alert in &owned {
-                for e in &alert.enrichments {
-                    let i = &e.indicator;
-                    self.sighted
-                        .insert((i.kind.to_string(), i.value.clone(), i.source.clone()));
-                }
-            }
-        }
+        let sighted = record_sightings(store, alerts.iter().chain(&closed), self.judges, self.now)?;
+        self.sighted.extend(sighted);
         Ok(())
     }
 }

@@ -234,15 +234,18 @@ fn load_ecs(
     Ok(added)
 }
 
+/// An indicator as sightings know it: kind, value, source.
+pub type SightedIndicator = (String, String, String);
+
 /// Matches are sightings: each matched indicator's last-seen time moves to the latest event that
-/// matched it, and its expiry is computed again from there. Returns how many indicators were seen.
-pub fn record_sightings(
+/// matched it, and its expiry is computed again from there. Returns the indicators seen.
+pub fn record_sightings<'a>(
     store: &mut Store,
-    alerts: &[Alert],
+    alerts: impl IntoIterator<Item = &'a Alert>,
     judges: &Judges,
     now: i64,
-) -> Result<usize, ServiceError> {
-    let mut seen: HashMap<(String, String, String), Indicator> = HashMap::new();
+) -> Result<Vec<SightedIndicator>, ServiceError> {
+    let mut seen: HashMap<SightedIndicator, Indicator> = HashMap::new();
     for alert in alerts {
         let at = alert.last_seen.unix_nanos();
         for e in &alert.enrichments {
@@ -252,16 +255,19 @@ pub fn record_sightings(
             entry.last_seen = entry.last_seen.max(Some(at));
         }
     }
-    let updates: Vec<NewIndicator> = seen
-        .into_values()
-        .map(|indicator| NewIndicator {
-            expires_at: judges.models.expires_at(&indicator),
-            indicator,
-            warninglists: Vec::new(),
+    let (sighted, updates): (Vec<SightedIndicator>, Vec<NewIndicator>) = seen
+        .into_iter()
+        .map(|(key, indicator)| {
+            let update = NewIndicator {
+                expires_at: judges.models.expires_at(&indicator),
+                indicator,
+                warninglists: Vec::new(),
+            };
+            (key, update)
         })
-        .collect();
+        .unzip();
     if !updates.is_empty() {
         store.store_indicators(&updates, now)?;
     }
-    Ok(updates.len())
+    Ok(sighted)
 }

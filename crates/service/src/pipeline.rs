@@ -269,14 +269,19 @@ struct Stream<'o> {
 }
 
 struct Held {
-    time: Timestamp,
     sequence: u64,
     alert: Alert,
 }
 
+impl Held {
+    fn key(&self) -> (Timestamp, u64) {
+        (self.alert.timestamp, self.sequence)
+    }
+}
+
 impl PartialEq for Held {
     fn eq(&self, other: &Self) -> bool {
-        (self.time, self.sequence) == (other.time, other.sequence)
+        self.key() == other.key()
     }
 }
 
@@ -290,7 +295,7 @@ impl PartialOrd for Held {
 
 impl Ord for Held {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.time, self.sequence).cmp(&(other.time, other.sequence))
+        self.key().cmp(&other.key())
     }
 }
 
@@ -321,17 +326,19 @@ impl<'o> Stream<'o> {
     /// beyond the buffer's bound.
     fn release(&mut self, until: Option<Timestamp>) {
         while let Some(Reverse(top)) = self.held.peek() {
-            let due = until.is_none_or(|u| top.time <= u) || self.held.len() > REORDER_BUFFER;
+            let due =
+                until.is_none_or(|u| top.alert.timestamp <= u) || self.held.len() > REORDER_BUFFER;
             if !due {
                 break;
             }
             let Some(Reverse(held)) = self.held.pop() else {
                 break;
             };
-            if self.written_up_to.is_some_and(|w| held.time < w) {
+            let time = held.alert.timestamp;
+            if self.written_up_to.is_some_and(|w| time < w) {
                 self.out_of_order += 1;
             }
-            self.written_up_to = Some(self.written_up_to.map_or(held.time, |w| w.max(held.time)));
+            self.written_up_to = Some(self.written_up_to.map_or(time, |w| w.max(time)));
             self.write(Raised::Final(held.alert));
         }
     }
@@ -352,11 +359,7 @@ impl AlertSink for Stream<'_> {
             (AlertOrder::Time, Raised::Final(alert) | Raised::Closed(alert)) => {
                 self.sequence += 1;
                 let sequence = self.opened.remove(&alert.id).unwrap_or(self.sequence);
-                self.held.push(Reverse(Held {
-                    time: alert.timestamp,
-                    sequence,
-                    alert,
-                }));
+                self.held.push(Reverse(Held { sequence, alert }));
             }
         }
     }

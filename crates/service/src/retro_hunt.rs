@@ -98,7 +98,7 @@ pub fn retro_hunt(
             &Actor::service("retro-hunt"),
             at,
         )?;
-        Some((summary, record_sightings(store, &alerts, judges, at)?))
+        Some((summary, record_sightings(store, &alerts, judges, at)?.len()))
     } else {
         None
     };

@@ -78,17 +78,15 @@ pub fn run(args: StatsArgs) -> anyhow::Result<Outcome> {
             match AlertSample::from_document(line) {
                 // A later line with the same alert id supersedes the earlier (`detect` writes an alert
                 // again when repeats folded into it).
-                Ok(sample) if !sample.id.is_empty() && seen.contains_key(&sample.id) => {
-                    if let Some(&index) = seen.get(&sample.id) {
-                        alerts[index] = sample;
+                Ok(sample) => match seen.get(&sample.id) {
+                    Some(&index) => alerts[index] = sample,
+                    None => {
+                        if !sample.id.is_empty() {
+                            seen.insert(sample.id.clone(), alerts.len());
+                        }
+                        alerts.push(sample)
                     }
-                }
-                Ok(sample) => {
-                    if !sample.id.is_empty() {
-                        seen.insert(sample.id.clone(), alerts.len());
-                    }
-                    alerts.push(sample)
-                }
+                },
                 Err(reason) => {
                     bad += 1;
                     eprintln!("{name}:{}: not an alert: {reason}", number + 1);
