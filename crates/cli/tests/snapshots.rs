@@ -148,6 +148,40 @@ fn detect_prints_a_table_and_a_summary() {
 }
 
 #[test]
+fn detect_in_time_order_says_what_came_too_late_to_be_placed() {
+    let s = Session::new();
+    // Ten minutes of `su` to root, then one an hour earlier: by then the alerts up to five minutes
+    // before the latest event have been written.
+    let mut log = String::new();
+    for i in 0..600 {
+        log.push_str(&format!(
+            "Mar  3 12:{:02}:{:02} bastion su: (to root) deploy on pts/0\n",
+            i / 60,
+            i % 60
+        ));
+    }
+    log.push_str("Mar  3 11:00:00 bastion su: (to root) late on pts/1\n");
+    let path = s.path("su.log");
+    std::fs::write(&path, log).unwrap();
+    // Only high alerts are printed (none here); the summary still counts the late one.
+    snapshot(
+        "detect_time_order_late",
+        &s.run(&[
+            "detect",
+            &path,
+            "--year",
+            "2026",
+            "--order",
+            "time",
+            "--output",
+            "csv",
+            "--min-severity",
+            "high",
+        ]),
+    );
+}
+
+#[test]
 fn detect_exports_csv_timeline_and_json_lines() {
     let s = Session::new();
     for output in ["csv", "timeline", "jsonl"] {
