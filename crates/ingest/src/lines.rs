@@ -11,27 +11,42 @@ use crate::{Reason, Rejection, Summary};
 /// memory.
 pub const MAX_LINE: usize = 4 * 1024 * 1024;
 
+/// What a reader hands on: a record, or a line it left for the caller's workers to parse
+/// ([`Emit::defer`]).
+pub(crate) enum Item {
+    Record(Result<Event, Rejection>),
+    Deferred(crate::formats::json::Deferred),
+}
+
 /// Where parsers send what they make of a record; counts everything into the summary.
 pub(crate) struct Emit<'a> {
     pub source: Arc<str>,
-    sink: &'a mut dyn FnMut(Result<Event, Rejection>),
+    sink: &'a mut dyn FnMut(Item),
     pub summary: &'a mut Summary,
     /// Records are counted here too as they go, for a progress display.
     pub counters: Option<Arc<crate::Counters>>,
+    /// Whether records are counted here (else whoever receives them counts them, in their order).
+    pub tally: bool,
+    /// Whether a parser may hand on a line that needs no state from the lines before it unparsed, for
+    /// workers to parse in parallel.
+    pub defer: bool,
 }
 
 impl<'a> Emit<'a> {
-    pub fn new(
-        source: Arc<str>,
-        sink: &'a mut dyn FnMut(Result<Event, Rejection>),
-        summary: &'a mut Summary,
-    ) -> Self {
+    pub fn new(source: Arc<str>, sink: &'a mut dyn FnMut(Item), summary: &'a mut Summary) -> Self {
         Emit {
             source,
             sink,
             summary,
             counters: None,
+            tally: true,
+            defer: false,
         }
+    }
+
+    /// Hands on a line unparsed (only when [`Emit::defer`] allows it).
+    pub fn deferred(&mut self, line: crate::formats::json::Deferred) {
+        (self.sink)(Item::Deferred(line));
     }
 
     pub fn provenance(&self, location: Location) -> Provenance {
@@ -39,9 +54,7 @@ impl<'a> Emit<'a> {
     }
 
     pub fn event(&mut self, event: Event) {
-        self.summary.count_parsed();
-        self.count();
-        (self.sink)(Ok(event));
+        self.record(Ok(event));
     }
 
     pub fn reject(&mut self, location: Location, reason: Reason) {
@@ -49,17 +62,15 @@ impl<'a> Emit<'a> {
             provenance: self.provenance(location),
             reason,
         };
-        self.summary.count_rejected(&rejection);
-        self.count();
-        (self.sink)(Err(rejection));
+        self.record(Err(rejection));
     }
 
-    fn count(&self) {
-        if let Some(counters) = &self.counters {
-            counters
-                .records
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    fn record(&mut self, record: Result<Event, Rejection>) {
+        if self.tally {
+            self.summary.count(&record);
+            count_progress(self.counters.as_deref());
         }
+        (self.sink)(Item::Record(record));
     }
 
     /// Counts records the input promised that could not be read.
@@ -79,6 +90,15 @@ impl<'a> Emit<'a> {
             Ok(None) => {}
             Err(reason) => self.reject(location, reason),
         }
+    }
+}
+
+/// Counts one record for a progress display.
+pub(crate) fn count_progress(counters: Option<&crate::Counters>) {
+    if let Some(counters) = counters {
+        counters
+            .records
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -208,7 +228,7 @@ mod tests {
 
     fn run(input: &[u8]) -> (Vec<(u64, String)>, Summary) {
         let mut summary = Summary::new("t".into(), Format::Syslog);
-        let mut sink = |_r: Result<Event, Rejection>| {};
+        let mut sink = |_r: Item| {};
         let mut emit = Emit::new("t".into(), &mut sink, &mut summary);
         let mut parser = Collect(Vec::new());
         read_lines(input, &mut parser, &mut emit);

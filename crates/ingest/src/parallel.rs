@@ -21,6 +21,8 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use secops_event::Event;
 
+use crate::lines::{count_progress, Emit, Item};
+use crate::read::read_items;
 use crate::{read_input, IngestError, Input, Options, Rejection, Summary};
 
 const BATCH: usize = 512;
@@ -108,15 +110,16 @@ pub fn read_all<T, M, C>(
 const IN_FLIGHT: usize = 4;
 
 /// Reads one input on a thread of its own, maps its records on `workers` threads, and hands the results
-/// to `consumer` on this thread in the input's order. With one worker the records are mapped on the
-/// reading thread.
+/// to `consumer` on this thread in the input's order. Lines that parse on their own (JSON lines) are
+/// parsed by the workers too, so the reading thread only splits the input. With one worker the
+/// records are parsed and mapped on the reading thread.
 fn read_single<T, M, C>(input: &Input, options: &Options, workers: usize, map: &M, consumer: &mut C)
 where
     T: Send,
     M: Fn(Result<Event, Rejection>) -> Option<T> + Sync,
     C: Consumer<T>,
 {
-    type Batch = (u64, Vec<Result<Event, Rejection>>);
+    type Batch = (u64, Vec<Item>);
     if workers <= 1 {
         let summary = read_input(input, options, &mut |record| {
             if let Some(item) = map(record) {
@@ -128,13 +131,13 @@ where
     }
     let (batches, to_map) = sync_channel::<Batch>(IN_FLIGHT);
     let to_map = std::sync::Mutex::new(to_map);
-    let (mapped, results) = sync_channel::<(u64, Vec<T>)>(IN_FLIGHT + workers);
+    let (mapped, results) = sync_channel::<(u64, Vec<T>, Summary)>(IN_FLIGHT + workers);
     std::thread::scope(|scope| {
         let reader = scope.spawn(move || {
             let mut sequence = 0u64;
             let mut batch = Vec::with_capacity(BATCH);
-            let summary = read_input(input, options, &mut |record| {
-                batch.push(record);
+            let summary = read_items(input, options, true, &mut |item| {
+                batch.push(item);
                 if batch.len() >= BATCH {
                     // The workers only stop when this sender is gone: a send cannot fail before.
                     let _ = batches.send((
@@ -156,31 +159,76 @@ where
                     Ok(receiver) => receiver.recv(),
                     Err(_) => return,
                 };
-                let Ok((sequence, records)) = next else {
+                let Ok((sequence, items)) = next else {
                     return;
                 };
-                let items: Vec<T> = records.into_iter().filter_map(map).collect();
-                if mapped.send((sequence, items)).is_err() {
+                let (mapped_items, counted) = finish_batch(items, options, map);
+                if mapped.send((sequence, mapped_items, counted)).is_err() {
                     return;
                 }
             });
         }
         drop(mapped);
-        // Batches finish out of order by at most the number in flight: put them back in order.
+        // Batches finish out of order by at most the number in flight: put them back in order, and
+        // count their records in that order.
+        let mut counted: Option<Summary> = None;
         let mut waiting = std::collections::BTreeMap::new();
         let mut next = 0u64;
-        for (sequence, items) in results {
-            waiting.insert(sequence, items);
-            while let Some(items) = waiting.remove(&next) {
+        for (sequence, items, batch_counts) in results {
+            waiting.insert(sequence, (items, batch_counts));
+            while let Some((items, batch_counts)) = waiting.remove(&next) {
+                match &mut counted {
+                    Some(counted) => counted.absorb(batch_counts),
+                    None => counted = Some(batch_counts),
+                }
                 items.into_iter().for_each(|item| consumer.record(0, item));
                 next += 1;
             }
         }
         match reader.join() {
-            Ok(summary) => consumer.done(0, summary),
+            Ok(summary) => consumer.done(
+                0,
+                summary.map(|mut summary| {
+                    if let Some(counted) = counted {
+                        summary.absorb(counted);
+                    }
+                    summary
+                }),
+            ),
             Err(panic) => std::panic::resume_unwind(panic),
         }
     });
+}
+
+/// On a worker: parses a batch's deferred lines, counts every record in order, and maps them.
+fn finish_batch<T>(
+    items: Vec<Item>,
+    options: &Options,
+    map: &(dyn Fn(Result<Event, Rejection>) -> Option<T> + Sync),
+) -> (Vec<T>, Summary) {
+    let mut counted = Summary::new(String::new(), crate::Format::Json);
+    let mut mapped = Vec::with_capacity(items.len());
+    let counters = options.counters.as_deref();
+    for item in items {
+        match item {
+            Item::Record(record) => {
+                counted.count(&record);
+                count_progress(counters);
+                mapped.extend(map(record));
+            }
+            Item::Deferred(line) => {
+                let mut sink = |item| {
+                    if let Item::Record(record) = item {
+                        mapped.extend(map(record));
+                    }
+                };
+                let mut emit = Emit::new(line.source.clone(), &mut sink, &mut counted);
+                emit.counters = options.counters.clone();
+                line.finish(&mut emit);
+            }
+        }
+    }
+    (mapped, counted)
 }
 
 /// Hands messages to the consumer until `inputs` inputs are done.

@@ -9,7 +9,7 @@ use secops_event::Event;
 use crate::formats::syslog::YearHint;
 use crate::formats::{apache_access, apache_error, cef, evtx, json, syslog, zeek};
 use crate::input::{open, Opened};
-use crate::lines::{read_lines, Emit, LineParser, PerLine};
+use crate::lines::{read_lines, Emit, Item, LineParser, PerLine};
 use crate::{sniff, Format, IngestError, Input, Rejection, Summary};
 
 /// Options that apply to every input of a run.
@@ -44,6 +44,22 @@ pub fn read_input(
     options: &Options,
     sink: &mut dyn FnMut(Result<Event, Rejection>),
 ) -> Result<Summary, IngestError> {
+    read_items(input, options, false, &mut |item| match item {
+        Item::Record(record) => sink(record),
+        // Nothing defers when not asked to.
+        Item::Deferred(_) => {}
+    })
+}
+
+/// [`read_input`], handing on items: with `defer`, lines that parse on their own (a JSON object on one
+/// line) are left unparsed and uncounted, and the caller (its workers) finishes and counts them in
+/// order; every other record is handed on uncounted too, so that one count keeps the input's order.
+pub(crate) fn read_items(
+    input: &Input,
+    options: &Options,
+    defer: bool,
+    sink: &mut dyn FnMut(Item),
+) -> Result<Summary, IngestError> {
     let name = input.name();
     let opened = open(input, options.counters.clone())?;
     let format = match options.format {
@@ -59,6 +75,8 @@ pub fn read_input(
     let mut summary = Summary::new(name, format);
     let mut emit = Emit::new(source, sink, &mut summary);
     emit.counters = options.counters.clone();
+    emit.tally = !defer;
+    emit.defer = defer;
     read_opened(format, opened, input, options, &mut emit)?;
     Ok(summary)
 }
@@ -72,7 +90,12 @@ pub fn read_bytes(
     sink: &mut dyn FnMut(Result<Event, Rejection>),
 ) -> Summary {
     let mut summary = Summary::new(name.to_string(), format);
-    let mut emit = Emit::new(Arc::from(name), sink, &mut summary);
+    let mut sink = |item| {
+        if let Item::Record(record) = item {
+            sink(record)
+        }
+    };
+    let mut emit = Emit::new(Arc::from(name), &mut sink, &mut summary);
     if format == Format::Evtx {
         if let Err(e) = evtx::read_buffer(bytes.to_vec(), options.evtx_recover, &mut emit) {
             let reason = match e {

@@ -111,6 +111,35 @@ impl Summary {
         self.rejected > 0 || !self.losses.is_empty()
     }
 
+    /// Counts one record, parsed or rejected.
+    pub(crate) fn count(&mut self, record: &Result<secops_event::Event, Rejection>) {
+        match record {
+            Ok(_) => self.count_parsed(),
+            Err(rejection) => self.count_rejected(rejection),
+        }
+    }
+
+    /// Adds the records another summary counted (of a later stretch of the same input) to these: kinds of
+    /// rejection new here come after those seen before, as if counted one after another.
+    pub(crate) fn absorb(&mut self, later: Summary) {
+        self.read += later.read;
+        self.parsed += later.parsed;
+        self.rejected += later.rejected;
+        for group in later.rejections {
+            match self.rejections.iter_mut().find(|g| g.kind == group.kind) {
+                Some(mine) => mine.count += group.count,
+                None => self.rejections.push(group),
+            }
+        }
+        self.lost += later.lost;
+        for loss in later.losses {
+            if self.losses.len() < MAX_LOSSES {
+                self.losses.push(loss);
+            }
+        }
+        self.notes.extend(later.notes);
+    }
+
     pub(crate) fn count_parsed(&mut self) {
         self.read += 1;
         self.parsed += 1;

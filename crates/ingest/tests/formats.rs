@@ -567,3 +567,107 @@ fn one_input_mapped_on_many_workers_keeps_its_order_and_its_year() {
         assert!(many.0 == one.0, "{workers} workers changed the order");
     }
 }
+
+/// JSON lines are parsed by the workers when several map one input: every kind of line (records of
+/// each shape, wrappers and arrays, broken lines, a document over several lines, strings holding
+/// brackets and escaped quotes, nesting at and past the limit) reads exactly as on one thread, in the
+/// same order, with the same summary.
+#[test]
+fn json_lines_parsed_on_many_workers_read_as_on_one() {
+    use secops_ingest::parallel::{read_all, Consumer, Order};
+    struct Collect(Vec<String>, String);
+    impl Consumer<String> for Collect {
+        fn record(&mut self, _index: usize, item: String) {
+            self.0.push(item);
+        }
+        fn done(
+            &mut self,
+            _index: usize,
+            summary: Result<secops_ingest::Summary, secops_ingest::IngestError>,
+        ) {
+            self.1 = summary
+                .map(|s| s.to_string())
+                .unwrap_or_else(|e| e.to_string());
+        }
+    }
+    let windows = r##"{"Event":{"System":{"Provider":{"#attributes":{"Name":"Microsoft-Windows-Sysmon"}},"EventID":1,"TimeCreated":{"#attributes":{"SystemTime":"2019-04-27T15:57:53.3688632Z"}},"Channel":"Microsoft-Windows-Sysmon/Operational","Computer":"IEWIN7"},"EventData":{"Image":"C:\\Windows\\System32\\cmd.exe","CommandLine":"cmd /c \"echo {[}]\""}}}""##;
+    let deep = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+    let kinds: Vec<String> = vec![
+        windows.to_string(),
+        r#"{"@timestamp":"2024-05-01T10:00:00Z","user":{"name":"alice"},"message":"say \"}\" and \\"}"#.into(),
+        r#"{"Records":[{"eventSource":"iam.amazonaws.com","eventName":"CreateUser","eventTime":"2024-05-01T10:00:01Z"},7]}"#.into(),
+        r#"[{"ts":1714557602,"uid":"C1","id.orig_h":"10.0.0.1","_path":"conn"},"text"]"#.into(),
+        r#"{"user": "never closed"#.into(),
+        r#"{"a":1}}"#.into(),
+        r#"{"@timestamp":"not a time"}"#.into(),
+        "{\n  \"user\": \"pretty\",\n  \"n\": [1,\n 2]\n}".into(),
+        format!("{{\"a\":{}}}", deep(126)),
+        format!("{{\"a\":{}}}", deep(127)),
+        "\u{feff}  {\"bom\": true}".into(),
+        "not json".into(),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mixed.jsonl");
+    let mut text = String::new();
+    for i in 0..3_000 {
+        text.push_str(&kinds[i % kinds.len()]);
+        text.push('\n');
+    }
+    std::fs::write(&path, text).unwrap();
+    let inputs = [Input::File(path)];
+    let options = Options {
+        format: Some(Format::Json),
+        ..Options::default()
+    };
+    let map = |record: Result<secops_event::Event, secops_ingest::Rejection>| match record {
+        Ok(event) => Some(format!(
+            "{} {:?} {}",
+            event.provenance(),
+            event.timestamp().map(|t| t.to_rfc3339()),
+            secops_event::Value::Object(event.fields().clone())
+        )),
+        Err(rejection) => Some(format!("rejected {rejection}")),
+    };
+    let mut one = Collect(Vec::new(), String::new());
+    read_all(&inputs, &options, Order::Input, 1, map, &mut one);
+    assert!(
+        one.1.contains(": 3000 read,") || one.1.contains(" read, "),
+        "{}",
+        one.1
+    );
+    // Nesting is refused exactly where serde_json refuses it, on the reading thread or a worker.
+    let of_kind = |k: usize| {
+        let line = 1 + kinds[..k].iter().map(|t| t.lines().count()).sum::<usize>();
+        let tag = format!("mixed.jsonl:{line}");
+        one.0
+            .iter()
+            .find(|r| r.contains(&format!("{tag}:")) || r.contains(&format!("{tag} ")))
+            .cloned()
+            .unwrap_or_default()
+    };
+    for (k, levels) in [(8, 127), (9, 128)] {
+        let accepted = serde_json::from_str::<serde_json::Value>(&kinds[k]).is_ok();
+        let record = of_kind(k);
+        assert_eq!(
+            !record.starts_with("rejected"),
+            accepted,
+            "{levels} levels: {}",
+            &record[..80.min(record.len())]
+        );
+    }
+    assert!(of_kind(9).contains("recursion limit"), "{}", of_kind(9));
+    assert!(
+        one.0.iter().filter(|r| r.starts_with("rejected")).count() >= 6 * 3_000 / kinds.len(),
+        "{:?}",
+        &one.0[..kinds.len() + 4]
+    );
+    for workers in [2, 3] {
+        let mut many = Collect(Vec::new(), String::new());
+        read_all(&inputs, &options, Order::Input, workers, map, &mut many);
+        assert_eq!(many.1, one.1, "{workers} workers: summary");
+        assert_eq!(many.0.len(), one.0.len(), "{workers} workers: records");
+        for (a, b) in one.0.iter().zip(&many.0) {
+            assert_eq!(a, b, "{workers} workers");
+        }
+    }
+}

@@ -561,6 +561,10 @@ impl Val {
                     return false;
                 };
                 let (hay, ascii) = text::fold(&t);
+                // ASCII text never holds a needle that is not ASCII.
+                if ascii && !n.is_ascii() {
+                    return false;
+                }
                 match self {
                     Val::Eq(_) => text::eq(&hay, n, ascii),
                     Val::Starts(_) => text::starts(&hay, n, ascii),

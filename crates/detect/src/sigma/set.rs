@@ -4,8 +4,9 @@
 //!    own condition requires), other events by `event.module`.
 //! 2. Prefilter: each rule's required literals (one of which must appear in its field for the rule to
 //!    match) go into one Aho-Corasick automaton per field (keyword searches: one over the text values
-//!    they read); a field is scanned at most once per event, and only when a routed rule asks, and a rule
-//!    whose literals are all absent is never evaluated.
+//!    they read). An event's route names the fields its rules need scanned; each is scanned once, and
+//!    the literals found lead (through their postings) to the routed rules worth evaluating: the cost
+//!    follows what the event holds, not how many rules its route has.
 //!
 //! Per-event work uses thread-local scratch space: no allocation in the hot path for ASCII text.
 
@@ -18,10 +19,45 @@ use secops_event::{Event, Value};
 use super::compile::{lookup, required_event_ids, required_literals, text_of, FieldRef, Unit};
 use super::mapping::Target;
 
+/// The units routed one way, with what matching them needs: the units to evaluate whatever the event
+/// holds (no prefilter), and the field scans whose literals gate the others.
+#[derive(Debug, Default)]
+struct UnitList {
+    units: Vec<u32>,
+    ungated: Vec<u32>,
+    scans: Vec<u32>,
+}
+
+impl UnitList {
+    fn push(&mut self, unit: u32) {
+        if self.units.last() != Some(&unit) {
+            self.units.push(unit);
+        }
+    }
+
+    /// Fills `ungated` and `scans` once every unit's prefilter is known.
+    fn plan(&mut self, required: &[Option<Vec<u32>>], literal_scan: &[u32]) {
+        self.ungated.clear();
+        self.scans.clear();
+        for &unit in &self.units {
+            match required.get(unit as usize) {
+                Some(Some(literals)) => self.scans.extend(
+                    literals
+                        .iter()
+                        .filter_map(|&l| literal_scan.get(l as usize).copied()),
+                ),
+                _ => self.ungated.push(unit),
+            }
+        }
+        self.scans.sort_unstable();
+        self.scans.dedup();
+    }
+}
+
 #[derive(Debug, Default)]
 struct Route {
-    by_id: HashMap<u32, Vec<u32>>,
-    any: Vec<u32>,
+    by_id: HashMap<u32, UnitList>,
+    any: UnitList,
 }
 
 impl Route {
@@ -30,19 +66,19 @@ impl Route {
             self.any.push(unit);
         } else {
             for id in ids {
-                let list = self.by_id.entry(*id).or_default();
-                if list.last() != Some(&unit) {
-                    list.push(unit);
-                }
+                self.by_id.entry(*id).or_default().push(unit);
             }
         }
     }
 
-    fn candidates(&self, id: Option<u32>) -> [&[u32]; 2] {
-        let by_id = id
-            .and_then(|id| self.by_id.get(&id))
-            .map_or(&[][..], Vec::as_slice);
-        [by_id, &self.any]
+    fn candidates(&self, id: Option<u32>) -> [Option<&UnitList>; 2] {
+        [id.and_then(|id| self.by_id.get(&id)), Some(&self.any)]
+    }
+
+    fn lists_mut(&mut self) -> impl Iterator<Item = &mut UnitList> {
+        self.by_id
+            .values_mut()
+            .chain(std::iter::once(&mut self.any))
     }
 }
 
@@ -60,20 +96,57 @@ pub struct SigmaSet {
     units: Vec<Unit>,
     /// Per unit: literal ids one of which must be present (`None`: always evaluate).
     required: Vec<Option<Vec<u32>>>,
-    /// Per literal: the field scan that finds it.
-    literal_field: Vec<u32>,
+    /// Per literal: the units it gates (whose `required` holds it).
+    postings: Vec<Vec<u32>>,
     scans: Vec<FieldScan>,
     channels: HashMap<String, Route>,
     every_channel: Route,
-    modules: HashMap<String, Vec<u32>>,
+    modules: HashMap<String, UnitList>,
 }
 
+/// Per-thread marks, each valid when equal to the current event's generation.
 #[derive(Debug, Default)]
 struct Scratch {
     generation: u32,
+    /// Per scan: done for this event.
     scanned: Vec<u32>,
+    /// Per literal: found (its postings walked) for this event.
     found: Vec<u32>,
+    /// Per unit: routed to this event.
+    routed: Vec<u32>,
+    /// Per unit: evaluated for this event.
+    evaluated: Vec<u32>,
+    /// Literals found by the current scan.
+    hits: Vec<u32>,
     channel: String,
+}
+
+impl Scratch {
+    /// Starts a new event: every mark from earlier events becomes stale.
+    fn next_event(&mut self, scans: usize, literals: usize, units: usize) {
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            for marks in [
+                &mut self.scanned,
+                &mut self.found,
+                &mut self.routed,
+                &mut self.evaluated,
+            ] {
+                marks.iter_mut().for_each(|g| *g = 0);
+            }
+            self.generation = 1;
+        }
+        for (marks, len) in [
+            (&mut self.scanned, scans),
+            (&mut self.found, literals),
+            (&mut self.routed, units),
+            (&mut self.evaluated, units),
+        ] {
+            if marks.len() < len {
+                marks.resize(len, 0);
+            }
+        }
+    }
 }
 
 thread_local! {
@@ -81,6 +154,9 @@ thread_local! {
 }
 
 const EVENT_ID: &str = "winlog.event_id";
+
+/// The largest keyword-search automaton built as a DFA (bytes).
+const MAX_KEYWORD_DFA: usize = 8 << 20;
 
 impl SigmaSet {
     /// Indexes compiled units.
@@ -142,11 +218,23 @@ impl SigmaSet {
         }
         let mut scan_of_field: HashMap<FieldRef, u32> = HashMap::new();
         for (field, literals) in field_literals {
-            let automaton = AhoCorasickBuilder::new()
-                .ascii_case_insensitive(true)
-                .match_kind(MatchKind::Standard)
-                .kind(Some(AhoCorasickKind::ContiguousNFA))
-                .build(literals.iter().map(|(l, _)| l.as_str()));
+            let build = |kind| {
+                AhoCorasickBuilder::new()
+                    .ascii_case_insensitive(true)
+                    .match_kind(MatchKind::Standard)
+                    .kind(Some(kind))
+                    .build(literals.iter().map(|(l, _)| l.as_str()))
+            };
+            // Keyword searches scan every text value of the events they are routed to, most of the
+            // bytes scanned: a DFA (several times faster per byte, larger) when it stays small.
+            let dfa = matches!(field, FieldRef::Keywords(_))
+                .then(|| build(AhoCorasickKind::DFA).ok())
+                .flatten()
+                .filter(|dfa| dfa.memory_usage() <= MAX_KEYWORD_DFA);
+            let automaton = match dfa {
+                Some(dfa) => Ok(dfa),
+                None => build(AhoCorasickKind::ContiguousNFA),
+            };
             let Ok(automaton) = automaton else {
                 // Too large an automaton: its rules are evaluated without the prefilter.
                 for (_, id) in &literals {
@@ -165,10 +253,32 @@ impl SigmaSet {
                 literals: literals.iter().map(|(_, id)| *id).collect(),
             });
         }
-        set.literal_field = literal_fields
+        // A literal without a scan (its automaton could not be built) cannot gate: its units run ungated.
+        let literal_scan: Vec<u32> = literal_fields
             .iter()
             .map(|f| scan_of_field.get(f).copied().unwrap_or(u32::MAX))
             .collect();
+        for required in set.required.iter_mut() {
+            if required
+                .as_ref()
+                .is_some_and(|r| r.iter().any(|&l| literal_scan[l as usize] == u32::MAX))
+            {
+                *required = None;
+            }
+        }
+        set.postings = vec![Vec::new(); literal_scan.len()];
+        for (unit, required) in set.required.iter().enumerate() {
+            for &literal in required.iter().flatten() {
+                set.postings[literal as usize].push(unit as u32);
+            }
+        }
+        let (required, routes) = (&set.required, &literal_scan);
+        set.channels
+            .values_mut()
+            .chain(std::iter::once(&mut set.every_channel))
+            .flat_map(Route::lists_mut)
+            .chain(set.modules.values_mut())
+            .for_each(|list| list.plan(required, routes));
         set.units = units;
         set
     }
@@ -180,26 +290,32 @@ impl SigmaSet {
         }
         SCRATCH.with(|scratch| {
             let mut scratch = scratch.borrow_mut();
-            scratch.generation = scratch.generation.wrapping_add(1);
-            if scratch.generation == 0 {
-                scratch.scanned.iter_mut().for_each(|g| *g = 0);
-                scratch.found.iter_mut().for_each(|g| *g = 0);
-                scratch.generation = 1;
-            }
-            if scratch.scanned.len() < self.scans.len() {
-                scratch.scanned.resize(self.scans.len(), 0);
-            }
-            if scratch.found.len() < self.literal_field.len() {
-                scratch.found.resize(self.literal_field.len(), 0);
-            }
-            let start = out.len();
             let scratch = &mut *scratch;
-            // The channel buffer leaves the scratch space while the rest of it is lent to `evaluate`.
+            scratch.next_event(self.scans.len(), self.postings.len(), self.units.len());
+            let start = out.len();
+            // The channel buffer leaves the scratch space while the rest of it is lent out.
             let mut channel = std::mem::take(&mut scratch.channel);
-            self.each_routed_unit(event, &mut channel, &mut |unit| {
-                self.evaluate(unit, event, scratch, out)
-            });
+            let mut lists: [Option<&UnitList>; 5] = [None; 5];
+            self.route(event, &mut channel, &mut lists);
             scratch.channel = channel;
+            let generation = scratch.generation;
+            // Mark what the route holds, and evaluate the units no literal gates.
+            for list in lists.iter().flatten() {
+                for &unit in &list.units {
+                    scratch.routed[unit as usize] = generation;
+                }
+            }
+            for list in lists.iter().flatten() {
+                for &unit in &list.ungated {
+                    self.evaluate(unit, event, scratch, out);
+                }
+            }
+            // Scan the fields the route needs; each literal found offers the routed units it gates.
+            for list in lists.iter().flatten() {
+                for &scan in &list.scans {
+                    self.scan(scan, event, scratch, out);
+                }
+            }
             sort_dedup_from(out, start);
         });
     }
@@ -233,6 +349,21 @@ impl SigmaSet {
     /// Calls `visit` with every unit the event is routed to: by channel (lowercased into `channel`) and
     /// EventID, and by `event.module`. A unit may come more than once.
     fn each_routed_unit(&self, event: &Event, channel: &mut String, visit: &mut dyn FnMut(u32)) {
+        let mut lists: [Option<&UnitList>; 5] = [None; 5];
+        self.route(event, channel, &mut lists);
+        for list in lists.iter().flatten() {
+            list.units.iter().for_each(|&unit| visit(unit));
+        }
+    }
+
+    /// The unit lists an event is routed to: by channel (lowercased into `channel`) and EventID, and by
+    /// `event.module`. A unit may be on more than one.
+    fn route<'s>(
+        &'s self,
+        event: &Event,
+        channel: &mut String,
+        lists: &mut [Option<&'s UnitList>; 5],
+    ) {
         if let Some(name) = event.get_str("winlog.channel") {
             channel.clear();
             channel.extend(name.chars().flat_map(char::to_lowercase));
@@ -240,67 +371,76 @@ impl SigmaSet {
                 .get(EVENT_ID)
                 .and_then(Value::as_i64)
                 .and_then(|i| u32::try_from(i).ok());
-            let routed = self.channels.get(channel.as_str());
-            let lists = routed.map(|r| r.candidates(id)).unwrap_or([&[], &[]]);
-            for list in lists.into_iter().chain(self.every_channel.candidates(id)) {
-                list.iter().for_each(|&unit| visit(unit));
-            }
+            let [a, b] = self
+                .channels
+                .get(channel.as_str())
+                .map_or([None, None], |r| r.candidates(id));
+            let [c, d] = self.every_channel.candidates(id);
+            lists[..4].copy_from_slice(&[a, b, c, d]);
         }
-        if let Some(list) = event
+        lists[4] = event
             .get_str("event.module")
-            .and_then(|m| self.modules.get(m))
-        {
-            list.iter().for_each(|&unit| visit(unit));
-        }
+            .and_then(|m| self.modules.get(m));
     }
 
+    /// Evaluates a routed unit once per event.
     fn evaluate(&self, unit: u32, event: &Event, scratch: &mut Scratch, out: &mut Vec<u32>) {
         let Some(compiled) = self.units.get(unit as usize) else {
             return;
         };
-        if let Some(Some(required)) = self.required.get(unit as usize) {
-            if !self.any_present(required, event, scratch) {
-                return;
-            }
+        if scratch.evaluated[unit as usize] == scratch.generation {
+            return;
         }
+        scratch.evaluated[unit as usize] = scratch.generation;
         if compiled.conditions.iter().all(|c| c.matches(event)) && compiled.tree.matches(event) {
             out.push(compiled.rule);
         }
     }
 
-    fn any_present(&self, literals: &[u32], event: &Event, scratch: &mut Scratch) -> bool {
+    /// Runs one field scan (once per event) and evaluates the routed units its literals gate.
+    fn scan(&self, scan: u32, event: &Event, scratch: &mut Scratch, out: &mut Vec<u32>) {
+        let Some(field_scan) = self.scans.get(scan as usize) else {
+            return;
+        };
         let generation = scratch.generation;
-        for &literal in literals {
-            let scan = self.literal_field[literal as usize];
-            let Some(field_scan) = self.scans.get(scan as usize) else {
-                return true;
-            };
-            if scratch.scanned[scan as usize] != generation {
-                scratch.scanned[scan as usize] = generation;
-                let found = &mut scratch.found;
-                match &field_scan.field {
-                    // Keyword searches read every text value (of the record, or of some fields).
-                    FieldRef::Keywords(None) => event
-                        .fields()
-                        .iter()
-                        .for_each(|(_, v)| scan_value(field_scan, v, true, found, generation)),
-                    FieldRef::Keywords(Some(roots)) => {
-                        for value in roots.iter().filter_map(|root| event.get(root)) {
-                            scan_value(field_scan, value, true, found, generation);
-                        }
-                    }
-                    field => {
-                        if let Some(value) = lookup(field, event) {
-                            scan_value(field_scan, value, false, found, generation);
-                        }
-                    }
+        if scratch.scanned[scan as usize] == generation {
+            return;
+        }
+        scratch.scanned[scan as usize] = generation;
+        let mut hits = std::mem::take(&mut scratch.hits);
+        hits.clear();
+        match &field_scan.field {
+            // Keyword searches read every text value (of the record, or of some fields).
+            FieldRef::Keywords(None) => event
+                .fields()
+                .iter()
+                .for_each(|(_, v)| scan_value(field_scan, v, true, &mut hits)),
+            FieldRef::Keywords(Some(roots)) => {
+                for value in roots.iter().filter_map(|root| event.get(root)) {
+                    scan_value(field_scan, value, true, &mut hits);
                 }
             }
-            if scratch.found[literal as usize] == generation {
-                return true;
+            field => {
+                if let Some(value) = lookup(field, event) {
+                    scan_value(field_scan, value, false, &mut hits);
+                }
             }
         }
-        false
+        for &literal in &hits {
+            let Some(found) = scratch.found.get_mut(literal as usize) else {
+                continue;
+            };
+            if *found == generation {
+                continue;
+            }
+            *found = generation;
+            for &unit in self.postings.get(literal as usize).into_iter().flatten() {
+                if scratch.routed[unit as usize] == generation {
+                    self.evaluate(unit, event, scratch, out);
+                }
+            }
+        }
+        scratch.hits = hits;
     }
 }
 
@@ -320,19 +460,19 @@ pub(crate) fn sort_dedup_from(list: &mut Vec<u32>, start: usize) {
     list.truncate(start + kept);
 }
 
-/// Scans a field's value (each item of an array); with `deep`, as keyword searches read events, only
-/// the text values, at any depth.
-fn scan_value(scan: &FieldScan, value: &Value, deep: bool, found: &mut [u32], generation: u32) {
+/// Scans a field's value (each item of an array) and pushes the literals found onto `hits`; with
+/// `deep`, as keyword searches read events, only the text values, at any depth.
+fn scan_value(scan: &FieldScan, value: &Value, deep: bool, hits: &mut Vec<u32>) {
     let text = match value {
         Value::Array(items) => {
             for item in items {
-                scan_value(scan, item, deep, found, generation);
+                scan_value(scan, item, deep, hits);
             }
             return;
         }
         Value::Object(object) if deep => {
             for (_, item) in object.iter() {
-                scan_value(scan, item, deep, found, generation);
+                scan_value(scan, item, deep, hits);
             }
             return;
         }
@@ -351,7 +491,7 @@ fn scan_value(scan: &FieldScan, value: &Value, deep: bool, found: &mut [u32], ge
     };
     for m in matches {
         if let Some(&literal) = scan.literals.get(m.pattern().as_usize()) {
-            found[literal as usize] = generation;
+            hits.push(literal);
         }
     }
 }

@@ -38,48 +38,11 @@ impl JsonParser {
     }
 
     fn document(&mut self, json: Value, line: u64, emit: &mut Emit<'_>) {
-        match json {
-            Value::Object(mut map) if self.shape != Shape::Windows && is_records_wrapper(&map) => {
-                if let Some(Value::Array(records)) = map.remove("Records") {
-                    self.entries(records, line, emit);
-                }
-            }
-            Value::Array(items) => self.entries(items, line, emit),
-            Value::Object(map) => {
-                let result = self.record(map, emit.provenance(Location::Line(line)));
-                emit.result(Location::Line(line), result.map(Some));
-            }
-            other => emit.reject(Location::Line(line), Reason::NotAnObject(json_type(&other))),
-        }
-    }
-
-    fn entries(&mut self, items: Vec<Value>, line: u64, emit: &mut Emit<'_>) {
-        for (index, item) in items.into_iter().enumerate() {
-            let location = Location::Entry {
-                line,
-                index: index as u64,
-            };
-            match item {
-                Value::Object(map) => {
-                    let result = self.record(map, emit.provenance(location));
-                    emit.result(location, result.map(Some));
-                }
-                other => emit.reject(location, Reason::NotAnObject(json_type(&other))),
-            }
-        }
+        document(self.shape, json, line, emit);
     }
 
     fn record(&self, object: Object, provenance: Provenance) -> Result<Event, Reason> {
-        let shape = match self.shape {
-            Shape::Detect => detect_shape(&object),
-            shape => Some(shape),
-        };
-        match shape {
-            Some(Shape::Windows) => windows::normalize(object, provenance),
-            Some(Shape::CloudTrail) => cloudtrail::normalize(object, provenance),
-            Some(Shape::Zeek) => zeek::normalize(object, None, provenance),
-            _ => plain(object, provenance),
-        }
+        record(self.shape, object, provenance)
     }
 
     /// What a multi-line document handed over: an element of its streamed array, or the whole of it.
@@ -141,6 +104,116 @@ impl JsonParser {
     }
 }
 
+/// A JSON value read whole: records of a CloudTrail wrapper or an array, or one record.
+fn document(shape: Shape, json: Value, line: u64, emit: &mut Emit<'_>) {
+    match json {
+        Value::Object(mut map) if shape != Shape::Windows && is_records_wrapper(&map) => {
+            if let Some(Value::Array(records)) = map.remove("Records") {
+                entries(shape, records, line, emit);
+            }
+        }
+        Value::Array(items) => entries(shape, items, line, emit),
+        Value::Object(map) => {
+            let result = record(shape, map, emit.provenance(Location::Line(line)));
+            emit.result(Location::Line(line), result.map(Some));
+        }
+        other => emit.reject(Location::Line(line), Reason::NotAnObject(json_type(&other))),
+    }
+}
+
+fn entries(shape: Shape, items: Vec<Value>, line: u64, emit: &mut Emit<'_>) {
+    for (index, item) in items.into_iter().enumerate() {
+        let location = Location::Entry {
+            line,
+            index: index as u64,
+        };
+        match item {
+            Value::Object(map) => {
+                let result = record(shape, map, emit.provenance(location));
+                emit.result(location, result.map(Some));
+            }
+            other => emit.reject(location, Reason::NotAnObject(json_type(&other))),
+        }
+    }
+}
+
+fn record(shape: Shape, object: Object, provenance: Provenance) -> Result<Event, Reason> {
+    let shape = match shape {
+        Shape::Detect => detect_shape(&object),
+        shape => Some(shape),
+    };
+    match shape {
+        Some(Shape::Windows) => windows::normalize(object, provenance),
+        Some(Shape::CloudTrail) => cloudtrail::normalize(object, provenance),
+        Some(Shape::Zeek) => zeek::normalize(object, None, provenance),
+        _ => plain(object, provenance),
+    }
+}
+
+/// A line holding one whole JSON value, handed on unparsed: it needs nothing from the lines before it,
+/// so a worker thread can parse it ([`Deferred::finish`]) while the reader goes on.
+#[derive(Debug)]
+pub(crate) struct Deferred {
+    text: String,
+    number: u64,
+    shape: Shape,
+    pub source: std::sync::Arc<str>,
+}
+
+impl Deferred {
+    /// Parses the line as the reader would have: its records (or its rejection) go to `emit`.
+    pub fn finish(self, emit: &mut Emit<'_>) {
+        match serde_json::from_str::<Value>(&self.text) {
+            Ok(json) => document(self.shape, json, self.number, emit),
+            Err(e) => emit.reject(Location::Line(self.number), Reason::Json(e.to_string())),
+        }
+    }
+}
+
+/// Whether `text` (starting with `{` or `[`) closes the bracket it opens exactly at its end, outside
+/// any string: a value that cannot go on over the next lines. Whether it is valid JSON is left to the
+/// parser.
+fn closes_on_its_line(text: &str) -> bool {
+    let bytes = text.trim_end().as_bytes();
+    let mut depth = 0usize;
+    let mut at = 0;
+    while at < bytes.len() {
+        match bytes[at] {
+            b'"' => {
+                // Skip the string: to the next quote not escaped.
+                let mut end = at + 1;
+                loop {
+                    if end >= bytes.len() {
+                        return false;
+                    }
+                    match memchr::memchr2(b'"', b'\\', &bytes[end..]) {
+                        Some(i) if bytes[end + i] == b'\\' => end += i + 2,
+                        Some(i) => {
+                            end += i;
+                            break;
+                        }
+                        None => return false,
+                    }
+                }
+                at = end;
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                if depth == 0 {
+                    return false;
+                }
+                depth -= 1;
+                if depth == 0 {
+                    return at + 1 == bytes.len();
+                }
+            }
+            _ => {}
+        }
+        at += 1;
+    }
+    false
+}
+
 impl LineParser for JsonParser {
     fn line(&mut self, line: &str, number: u64, emit: &mut Emit<'_>) {
         if self.document.is_some() {
@@ -153,6 +226,15 @@ impl LineParser for JsonParser {
                 Location::Line(number),
                 Reason::Json("a line must hold a JSON object".into()),
             );
+            return;
+        }
+        if emit.defer && closes_on_its_line(trimmed) {
+            emit.deferred(Deferred {
+                text: trimmed.to_string(),
+                number,
+                shape: self.shape,
+                source: emit.source.clone(),
+            });
             return;
         }
         match serde_json::from_str::<Value>(trimmed) {
