@@ -1,6 +1,7 @@
 //! Sigma semantics on events: every modifier, the escape rules, keywords, null and empty values,
-//! log-source routing (a Linux rule never sees Windows events), the Security 4688 field renames, and
-//! each correlation type (alert, no alert, boundary).
+//! log-source routing (a Linux rule never sees Windows events), the Security 4688 field renames, the
+//! Windows field model (unnamed `Data` values, EventData names with spaces), and each correlation type
+//! (alert, no alert, boundary).
 
 #![allow(clippy::unwrap_used, clippy::panic)] // test helpers outside #[test] functions
 
@@ -418,6 +419,101 @@ fn routing_honours_product_and_4688_renames() {
         .replace("NewProcessName", "Image")
         .replace("ParentProcessName", "ParentImage");
     assert!(alerts_for(&docs(rule, &Placeholders::new()), &events(&wrong)).is_empty());
+}
+
+/// A Windows event of this channel, provider and EventID, with the given `EventData` members.
+fn windows_event(channel: &str, provider: &str, id: u32, data: &str) -> String {
+    format!(
+        r##"{{"Event":{{"System":{{"Provider":{{"#attributes":{{"Name":"{provider}"}}}},"EventID":{id},"Channel":"{channel}","Computer":"sql1","TimeCreated":{{"#attributes":{{"SystemTime":"2024-05-14T10:00:00Z"}}}}}},"EventData":{{{data}}}}}}}"##
+    )
+}
+
+/// The number of alerts of a Windows rule (`logsource` lines, detection) on one event.
+fn fires(logsource: &str, detection: &str, event: &str) -> usize {
+    let yaml = format!(
+        "title: t\nid: 11111111-1111-4111-8111-111111111111\nlogsource:\n    product: windows\n{logsource}\ndetection:\n{detection}\nlevel: high\n"
+    );
+    alerts_for(&docs(&yaml, &Placeholders::new()), &events(event)).len()
+}
+
+/// `<Data>` elements without a `Name` (MSSQL, ESENT, classic PowerShell) reach Sigma's `Data` field as
+/// their values, any of which may match: the EVTX reader renders them as `Data: {"#text": [...]}`
+/// (several) or `Data: {"#text": "..."}` (one).
+#[test]
+fn unnamed_data_values_are_matched_as_data() {
+    // MSSQL login failure, event 18456 of the Application log.
+    let mssql = windows_event(
+        "Application",
+        "MSSQLSERVER",
+        18456,
+        r##""Data":{"#text":["sa"," Reason: Password did not match that for the login provided."," [CLIENT: 10.0.2.17]"]}"##,
+    );
+    let application = "    service: application";
+    let failed = "    selection:\n        Provider_Name: 'MSSQLSERVER'\n        EventID: 18456\n        Data|contains: 'Reason: Password did not match'\n    condition: selection";
+    assert_eq!(fires(application, failed, &mssql), 1);
+    let client =
+        "    selection:\n        Data|contains: '[CLIENT: 10.0.2.17]'\n    condition: selection";
+    assert_eq!(fires(application, client, &mssql), 1, "any value matches");
+    let other = "    selection:\n        Data|contains: 'Reason: Could not find a login'\n    condition: selection";
+    assert_eq!(fires(application, other, &mssql), 0);
+    // Classic PowerShell engine start (400): the third value holds the host application.
+    let classic = windows_event(
+        "Windows PowerShell",
+        "PowerShell",
+        400,
+        r##""Data":{"#text":["Available","None","\tNewEngineState=Available\r\n\tHostApplication=powershell.exe -nop -w hidden -enc SQBFAFgA\r\n\tEngineVersion=5.1"]}"##,
+    );
+    let start = "    category: ps_classic_start";
+    let hidden = "    selection:\n        Data|contains|all:\n            - 'HostApplication='\n            - ' -w hidden '\n    condition: selection";
+    assert_eq!(fires(start, hidden, &classic), 1);
+    // One unnamed value.
+    let esent = windows_event(
+        "Application",
+        "ESENT",
+        325,
+        r##""Data":{"#text":"ntdsutil (1234) C:\\Temp\\ntds.dit"}"##,
+    );
+    let ntds = "    selection:\n        Provider_Name: 'ESENT'\n        Data|contains: '\\ntds.dit'\n    condition: selection";
+    assert_eq!(fires(application, ntds, &esent), 1);
+}
+
+/// EventData names with spaces (Windows Defender) are reachable by the space-less spelling Sigma rules
+/// use, and the record keeps its own names.
+#[test]
+fn event_data_names_with_spaces_are_reachable_without_them() {
+    let channel = "Microsoft-Windows-Windows Defender/Operational";
+    let provider = "Microsoft-Windows-Windows Defender";
+    // 5007, the configuration changed: an exclusion added.
+    let changed = windows_event(
+        channel,
+        provider,
+        5007,
+        r##""Product Name":"%%827","Old Value":"","New Value":"HKLM\\SOFTWARE\\Microsoft\\Windows Defender\\Exclusions\\Paths\\C:\\Users\\Public = 0x0""##,
+    );
+    let windefend = "    service: windefend";
+    let exclusion = "    selection:\n        EventID: 5007\n        NewValue|contains: '\\Microsoft\\Windows Defender\\Exclusions\\'\n    condition: selection";
+    assert_eq!(fires(windefend, exclusion, &changed), 1);
+    let old = "    selection:\n        OldValue|contains: 'Exclusions'\n    condition: selection";
+    assert_eq!(fires(windefend, old, &changed), 0);
+    // 1116, malware detected: the antivirus category's Signature is the threat's name.
+    let detected = windows_event(
+        channel,
+        provider,
+        1116,
+        r##""Threat Name":"Trojan:PowerShell/Powersploit.M","Process Name":"C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe","Path":"file:_C:\\AtomicRedTeam\\Get-Keystrokes.ps1""##,
+    );
+    let antivirus = "    category: antivirus";
+    let signature =
+        "    selection:\n        Signature|contains: 'Powersploit'\n    condition: selection";
+    assert_eq!(fires(antivirus, signature, &detected), 1);
+    let process = "    selection:\n        ProcessName|endswith: '\\powershell.exe'\n    condition: selection";
+    assert_eq!(fires(windefend, process, &detected), 1);
+    let event = &events(&detected)[0];
+    assert_eq!(
+        event.get_str("Event.EventData.Threat Name"),
+        Some("Trojan:PowerShell/Powersploit.M"),
+        "the record's own name is kept"
+    );
 }
 
 // ---- correlations -------------------------------------------------------------------------------

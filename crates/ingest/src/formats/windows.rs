@@ -21,6 +21,10 @@ pub(crate) fn normalize(mut root: Object, provenance: Provenance) -> Result<Even
         return Err(Reason::malformed(FORMAT, "no Event object"));
     };
     flatten_text_attributes(event_obj);
+    if let Some(Value::Object(data)) = event_obj.get_mut("EventData") {
+        unnamed_data_values(data);
+        space_less_names(data);
+    }
     let Some(Value::Object(system)) = event_obj.get_mut("System") else {
         return Err(Reason::malformed(FORMAT, "no Event.System object"));
     };
@@ -85,6 +89,39 @@ fn flatten_text_attributes(object: &mut Object) {
     }
     for (key, attributes) in moved {
         object.insert(key, attributes);
+    }
+}
+
+/// `<Data>` elements without a `Name` (classic PowerShell, MSSQL, ESENT, MsiInstaller) come out of the
+/// EVTX reader as `Data: {"#text": [v1, v2, ...]}` (or one value): `Data` becomes the values themselves, so
+/// a Sigma `Data` test matches any of them, as pySigma's Windows pipeline does.
+fn unnamed_data_values(data: &mut Object) {
+    if let Some(slot) = data.get_mut("Data") {
+        if let Value::Object(inner) = slot {
+            if inner.len() == 1 {
+                if let Some(values) = inner.remove("#text") {
+                    *slot = values;
+                }
+            }
+        }
+    }
+}
+
+/// EventData names with spaces (Windows Defender's `Threat Name`, `Source Name`, `New Value`) are also
+/// reachable by their space-less spelling, which is how Sigma rules write them: `ThreatName` is added
+/// beside `Threat Name` (a copy; the record keeps its own names), unless the record has that name already.
+fn space_less_names(data: &mut Object) {
+    let mut aliases: Vec<(Str, Value)> = Vec::new();
+    for (key, value) in data.iter() {
+        if key.contains(' ') {
+            let alias: String = key.chars().filter(|c| *c != ' ').collect();
+            if !alias.is_empty() && data.get(&alias).is_none() {
+                aliases.push((Str::from(alias), value.clone()));
+            }
+        }
+    }
+    for (key, value) in aliases {
+        data.insert(key, value);
     }
 }
 
