@@ -699,3 +699,33 @@ fn json_lines_parsed_on_many_workers_read_as_on_one() {
         }
     }
 }
+
+/// RFC 3164 lines carry no year: without `--year` it comes from the file's modification time, and a
+/// first line dated after that time (31 December in a file last written on 3 December) is from the
+/// year before, not the future.
+#[test]
+fn a_syslog_file_starting_after_its_modification_date_starts_the_year_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auth.log");
+    std::fs::write(
+        &path,
+        "Dec 31 23:58:01 bastion sshd[4121]: Invalid user oracle from 198.51.100.23 port 51122\n\
+         Jan  1 00:00:05 bastion sshd[4122]: Failed password for root from 198.51.100.23 port 51123 ssh2\n",
+    )
+    .unwrap();
+    // 2026-12-03T10:00:00Z
+    let modified = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_796_292_000);
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+    let read = read_path(&path, &Options::default());
+    let times: Vec<String> = read
+        .events
+        .iter()
+        .map(|e| e.timestamp().map(|t| t.to_rfc3339()).unwrap_or_default())
+        .collect();
+    assert_eq!(times, ["2025-12-31T23:58:01Z", "2026-01-01T00:00:05Z"]);
+}

@@ -1,8 +1,9 @@
 //! Syslog: RFC 3164 (BSD) and RFC 5424, and the RFC 3339-stamped lines rsyslog writes by default.
 //!
 //! RFC 3164 timestamps carry no year. The first line's year is `--year` when given; otherwise it is the
-//! file's modification year, minus one when the first line's month lies after the modification month (the
-//! file was started last year). Inside one file the year advances when the month jumps back by more than
+//! file's modification year, minus one when the first line's date lies more than a day after the
+//! modification date (the file was started last year: it holds no line from after its last write; the
+//! day is slack for local times ahead of UTC). Inside one file the year advances when the month jumps back by more than
 //! half a year (December to January); a line that jumps forward by as much, after a rollover, is a late
 //! line of the previous year. Times without a zone are taken as UTC.
 
@@ -22,21 +23,39 @@ const FORMAT: &str = "syslog";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct YearHint {
     pub year: i32,
-    /// The month of the reference time, when the year was read off a clock (file time, now) rather than
-    /// given: first lines with a later month belong to the year before.
-    pub month: Option<u32>,
+    /// The date (month, day) of the reference time, when the year was read off a clock (file time,
+    /// now) rather than given: a first line dated after it (by more than a day, for time zones: syslog
+    /// writes local time) belongs to the year before, since a file holds no line from after its last
+    /// write.
+    pub date: Option<(u32, u32)>,
 }
 
 impl YearHint {
     pub fn given(year: i32) -> Self {
-        YearHint { year, month: None }
+        YearHint { year, date: None }
     }
 
     pub fn from_time(time: SystemTime) -> Self {
         let date = chrono::DateTime::<chrono::Utc>::from(time);
         YearHint {
             year: date.year(),
-            month: Some(date.month()),
+            date: Some((date.month(), date.day())),
+        }
+    }
+
+    /// The year of a first line dated `month`/`day`.
+    fn first_year(&self, month: u32, day: u32) -> i32 {
+        let Some((reference_month, reference_day)) = self.date else {
+            return self.year;
+        };
+        // Days counted as in a leap year, so that 29 February has its place; a day of slack.
+        let ordinal = |m: u32, d: u32| {
+            chrono::NaiveDate::from_ymd_opt(2000, m, d).map_or(0, |date| date.ordinal())
+        };
+        if ordinal(month, day) > ordinal(reference_month, reference_day) + 1 {
+            self.year - 1
+        } else {
+            self.year
         }
     }
 }
@@ -61,14 +80,11 @@ impl YearTracker {
         }
     }
 
-    /// The year of a line dated in `month`.
-    pub fn year_for(&mut self, month: u32) -> i32 {
+    /// The year of a line dated `month`/`day`.
+    pub fn year_for(&mut self, month: u32, day: u32) -> i32 {
         match self.current {
             None => {
-                let year = match self.hint.month {
-                    Some(reference) if month > reference => self.hint.year - 1,
-                    _ => self.hint.year,
-                };
+                let year = self.hint.first_year(month, day);
                 self.current = Some((year, month));
                 year
             }
@@ -110,7 +126,7 @@ pub(crate) fn parse_header<'a>(
     }
     let (timestamp, rest) = match parse_bsd_time(rest) {
         Some((month, day, clock, rest)) => (
-            bsd_timestamp(years.year_for(month), month, day, clock)?,
+            bsd_timestamp(years.year_for(month, day), month, day, clock)?,
             rest,
         ),
         None => {
@@ -481,11 +497,11 @@ mod tests {
     #[test]
     fn year_rolls_over_at_new_year_and_late_lines_stay_in_the_old_year() {
         let mut years = YearTracker::new(YearHint::given(2016));
-        assert_eq!(years.year_for(12), 2016);
-        assert_eq!(years.year_for(12), 2016);
-        assert_eq!(years.year_for(1), 2017);
-        assert_eq!(years.year_for(12), 2016, "a late December line");
-        assert_eq!(years.year_for(2), 2017);
+        assert_eq!(years.year_for(12, 31), 2016);
+        assert_eq!(years.year_for(12, 31), 2016);
+        assert_eq!(years.year_for(1, 1), 2017);
+        assert_eq!(years.year_for(12, 31), 2016, "a late December line");
+        assert_eq!(years.year_for(2, 3), 2017);
     }
 
     #[test]
@@ -493,14 +509,40 @@ mod tests {
         // modified in February 2017, first line in December: the file started in 2016
         let mut years = YearTracker::new(YearHint {
             year: 2017,
-            month: Some(2),
+            date: Some((2, 14)),
         });
-        assert_eq!(years.year_for(12), 2016);
-        assert_eq!(years.year_for(1), 2017);
+        assert_eq!(years.year_for(12, 30), 2016);
+        assert_eq!(years.year_for(1, 2), 2017);
         let mut same = YearTracker::new(YearHint {
             year: 2017,
-            month: Some(6),
+            date: Some((6, 1)),
         });
-        assert_eq!(same.year_for(3), 2017);
+        assert_eq!(same.year_for(3, 9), 2017);
+    }
+
+    /// A file modified on 3 December whose first line is dated 31 December cannot have been written
+    /// this December: the line is from the year before (it was dated in the future, 2027, before).
+    /// A day's slack covers local times ahead of UTC.
+    #[test]
+    fn a_first_line_dated_after_the_file_time_is_from_the_year_before() {
+        let hint = |month, day| YearHint {
+            year: 2026,
+            date: Some((month, day)),
+        };
+        assert_eq!(YearTracker::new(hint(12, 3)).year_for(12, 31), 2025);
+        assert_eq!(YearTracker::new(hint(12, 3)).year_for(12, 5), 2025);
+        assert_eq!(
+            YearTracker::new(hint(12, 3)).year_for(12, 4),
+            2026,
+            "one day ahead: a time zone"
+        );
+        assert_eq!(YearTracker::new(hint(12, 3)).year_for(12, 3), 2026);
+        assert_eq!(YearTracker::new(hint(12, 3)).year_for(11, 30), 2026);
+        assert_eq!(YearTracker::new(hint(2, 28)).year_for(2, 29), 2026);
+        assert_eq!(YearTracker::new(hint(3, 1)).year_for(3, 2), 2026);
+        // The rollover inside the file goes on from there.
+        let mut years = YearTracker::new(hint(1, 2));
+        assert_eq!(years.year_for(12, 31), 2025);
+        assert_eq!(years.year_for(1, 1), 2026);
     }
 }
