@@ -346,7 +346,9 @@ fn summarize(report: &DetectReport, open_cases: bool) -> Outcome {
         .summaries
         .iter()
         .any(|s| s.as_ref().is_ok_and(Summary::incomplete));
-    if report.rejected > 0 || damaged || unreadable > 0 || report.rules_failed > 0 {
+    // Rules that cannot run are reported above (and fail `--strict`); 3 says records were not read, so
+    // that a script can tell a skipped rule from lost evidence.
+    if report.rejected > 0 || damaged || unreadable > 0 {
         Outcome::Rejections
     } else {
         Outcome::Clean
