@@ -729,3 +729,36 @@ fn a_syslog_file_starting_after_its_modification_date_starts_the_year_before() {
         .collect();
     assert_eq!(times, ["2025-12-31T23:58:01Z", "2026-01-01T00:00:05Z"]);
 }
+
+/// PAM's `uid=`/`euid=` belong to the calling process (sshd runs as root), not to the user who failed
+/// to log in: they are `process.real_user.id` and `process.user.id`, and `user.id` is left unset, so
+/// that a failure is not taken for root's (older `sshd(pam_unix)` and newer `pam_unix(sshd:auth)` lines).
+#[test]
+fn pam_failures_name_the_user_not_the_calling_process() {
+    let text = "Jun 14 15:16:01 combo sshd(pam_unix)[19939]: authentication failure; logname= uid=0 euid=0 tty=NODEVssh ruser= rhost=218.188.2.4 \n\
+                Jun 15 02:04:59 combo sshd(pam_unix)[20882]: authentication failure; logname= uid=0 euid=0 tty=NODEVssh ruser= rhost=220-135-151-1.hinet-ip.hinet.net  user=root\n\
+                Dec 10 06:55:48 LabSZ sshd[24200]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=173.234.31.186  user=webmaster\n";
+    let read = read_text(Format::Syslog, text, &year(2016));
+    assert_eq!(read.summary.parsed, 3, "{}", read.summary);
+    let field = |e: &secops_event::Event, name: &str| e.get(name).map(|v| v.to_string());
+    for event in &read.events {
+        assert_eq!(event.get_str("event.outcome"), Some("failure"));
+        assert_eq!(
+            field(event, "user.id"),
+            None,
+            "uid=0 is sshd's, not the user's"
+        );
+        assert_eq!(field(event, "process.real_user.id").as_deref(), Some("0"));
+        assert_eq!(field(event, "process.user.id").as_deref(), Some("0"));
+    }
+    let names: Vec<Option<&str>> = read.events.iter().map(|e| e.get_str("user.name")).collect();
+    assert_eq!(names, [None, Some("root"), Some("webmaster")]);
+    assert_eq!(
+        field(&read.events[0], "source.ip").as_deref(),
+        Some("218.188.2.4")
+    );
+    assert_eq!(
+        read.events[1].get_str("source.domain"),
+        Some("220-135-151-1.hinet-ip.hinet.net")
+    );
+}

@@ -237,8 +237,13 @@ fn pam_fields(text: &str, event: &mut Event) {
     if let Some(ruser) = kv(text, "ruser").filter(|u| !u.is_empty()) {
         event.insert("source.user.name", ruser);
     }
+    // `uid` and `euid` are the calling process's (sshd, su, login: usually root), not the user
+    // authenticating, who is `user`.
     if let Some(uid) = kv(text, "uid").filter(|u| !u.is_empty()) {
-        event.insert("user.id", uid);
+        event.insert("process.real_user.id", uid);
+    }
+    if let Some(euid) = kv(text, "euid").filter(|u| !u.is_empty()) {
+        event.insert("process.user.id", euid);
     }
     if let Some(tty) = kv(text, "tty").filter(|u| !u.is_empty()) {
         event.insert("system.auth.tty", tty);
