@@ -236,14 +236,7 @@ impl SigmaSet {
                 None => build(AhoCorasickKind::ContiguousNFA),
             };
             let Ok(automaton) = automaton else {
-                // Too large an automaton: its rules are evaluated without the prefilter.
-                for (_, id) in &literals {
-                    for required in set.required.iter_mut() {
-                        if required.as_ref().is_some_and(|r| r.contains(id)) {
-                            *required = None;
-                        }
-                    }
-                }
+                // Too large an automaton: its literals get no scan, and their rules run ungated (below).
                 continue;
             };
             scan_of_field.insert(field.clone(), set.scans.len() as u32);

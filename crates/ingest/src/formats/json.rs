@@ -37,14 +37,6 @@ impl JsonParser {
         }
     }
 
-    fn document(&mut self, json: Value, line: u64, emit: &mut Emit<'_>) {
-        document(self.shape, json, line, emit);
-    }
-
-    fn record(&self, object: Object, provenance: Provenance) -> Result<Event, Reason> {
-        record(self.shape, object, provenance)
-    }
-
     /// What a multi-line document handed over: an element of its streamed array, or the whole of it.
     fn piece(&mut self, piece: Piece, start: u64, emit: &mut Emit<'_>) {
         let too_large = || Reason::Json(format!("larger than {MAX_DOCUMENT} bytes"));
@@ -53,7 +45,7 @@ impl JsonParser {
                 let location = Location::Entry { line: start, index };
                 match text.map(|t| serde_json::from_str::<Value>(&t)) {
                     Some(Ok(Value::Object(map))) => {
-                        let result = self.record(map, emit.provenance(location));
+                        let result = record(self.shape, map, emit.provenance(location));
                         emit.result(location, result.map(Some));
                     }
                     Some(Ok(other)) => {
@@ -64,7 +56,7 @@ impl JsonParser {
                 }
             }
             Piece::Whole(Some(text)) => match serde_json::from_str::<Value>(&text) {
-                Ok(json) => self.document(json, start, emit),
+                Ok(json) => document(self.shape, json, start, emit),
                 Err(e) => emit.reject(
                     Location::Line(start),
                     Reason::Json(format!("document starting here: {e}")),
@@ -238,7 +230,7 @@ impl LineParser for JsonParser {
             return;
         }
         match serde_json::from_str::<Value>(trimmed) {
-            Ok(json) => self.document(json, number, emit),
+            Ok(json) => document(self.shape, json, number, emit),
             Err(e) if e.is_eof() => {
                 // Read again as a document that goes on over the next lines.
                 let unwrap = self.shape != Shape::Windows;

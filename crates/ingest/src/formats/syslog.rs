@@ -3,9 +3,9 @@
 //! RFC 3164 timestamps carry no year. The first line's year is `--year` when given; otherwise it is the
 //! file's modification year, minus one when the first line's date lies more than a day after the
 //! modification date (the file was started last year: it holds no line from after its last write; the
-//! day is slack for local times ahead of UTC). Inside one file the year advances when the month jumps back by more than
-//! half a year (December to January); a line that jumps forward by as much, after a rollover, is a late
-//! line of the previous year. Times without a zone are taken as UTC.
+//! day is slack for local times ahead of UTC). Inside one file the year advances when the month jumps
+//! back by more than half a year (December to January); a line that jumps forward by as much, after a
+//! rollover, is a late line of the previous year. Times without a zone are taken as UTC.
 
 use std::time::SystemTime;
 

@@ -22,7 +22,6 @@ pub(crate) fn normalize(mut root: Object, provenance: Provenance) -> Result<Even
     };
     flatten_text_attributes(event_obj);
     if let Some(Value::Object(data)) = event_obj.get_mut("EventData") {
-        unnamed_data_values(data);
         space_less_names(data);
     }
     let Some(Value::Object(system)) = event_obj.get_mut("System") else {
@@ -70,7 +69,11 @@ pub(crate) fn normalize(mut root: Object, provenance: Provenance) -> Result<Even
     Ok(event)
 }
 
-/// `{"#attributes": {...}, "#text": x}` -> `x`, with `<key>_attributes` beside it; recursive.
+/// `{"#attributes": {...}, "#text": x}` -> `x`, with `<key>_attributes` beside it, and an element holding
+/// only its text, `{"#text": x}` -> `x`; recursive. The second is how the EVTX reader renders `<Data>`
+/// elements without a `Name` (classic PowerShell, MSSQL, ESENT, MsiInstaller: `Data: {"#text": [v1, v2]}`),
+/// so `EventData.Data` holds the values and a Sigma `Data` test matches any of them, as pySigma's Windows
+/// pipeline does.
 fn flatten_text_attributes(object: &mut Object) {
     let mut moved: Vec<(Str, Value)> = Vec::new();
     for (key, value) in object.iter_mut() {
@@ -78,7 +81,11 @@ fn flatten_text_attributes(object: &mut Object) {
             continue;
         };
         flatten_text_attributes(inner);
-        if inner.len() == 2 && inner.get("#text").is_some() {
+        if inner.len() == 1 {
+            if let Some(text) = inner.remove("#text") {
+                *value = text;
+            }
+        } else if inner.len() == 2 && inner.get("#text").is_some() {
             if let (Some(text), Some(attributes)) =
                 (inner.remove("#text"), inner.remove("#attributes"))
             {
@@ -89,21 +96,6 @@ fn flatten_text_attributes(object: &mut Object) {
     }
     for (key, attributes) in moved {
         object.insert(key, attributes);
-    }
-}
-
-/// `<Data>` elements without a `Name` (classic PowerShell, MSSQL, ESENT, MsiInstaller) come out of the
-/// EVTX reader as `Data: {"#text": [v1, v2, ...]}` (or one value): `Data` becomes the values themselves, so
-/// a Sigma `Data` test matches any of them, as pySigma's Windows pipeline does.
-fn unnamed_data_values(data: &mut Object) {
-    if let Some(slot) = data.get_mut("Data") {
-        if let Value::Object(inner) = slot {
-            if inner.len() == 1 {
-                if let Some(values) = inner.remove("#text") {
-                    *slot = values;
-                }
-            }
-        }
     }
 }
 
