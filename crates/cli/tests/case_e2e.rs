@@ -381,7 +381,7 @@ fn detect_can_open_cases_for_related_alerts_and_stats_read_the_store() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("0 case(s) opened"));
     // Tuning statistics from the stored alerts.
     let stats = secops.ok(&["rules", "stats"]);
-    assert!(stats.starts_with("15 alerts from 3 rules"), "{stats}");
+    assert!(stats.starts_with("22 alerts from 4 rules"), "{stats}");
     assert!(
         stats.contains("SSH Password Brute Force from a Single Source"),
         "{stats}"

@@ -726,17 +726,22 @@ fn the_version_lock_bumps_changed_rules_and_validate_holds_rules_to_it() {
         .position(|l| l.starts_with("updated_date"))
         .unwrap()
         + 1;
+    let updated = changed
+        .lines()
+        .find_map(|l| l.strip_prefix("updated_date = \""))
+        .and_then(|d| d.strip_suffix('"'))
+        .unwrap();
     assert!(
         stdout.contains(&format!(
-            "error[lock] {}:{line}: the rule changed since the lock (version 1) but updated_date is still 2026-11-22",
+            "error[lock] {}:{line}: the rule changed since the lock (version 1) but updated_date is still {updated}",
             file.display()
         )),
         "{stdout}"
     );
     // With the date bumped it is a warning until the lock is updated, which makes it version 2.
     let dated = changed.replacen(
-        "updated_date = \"2026-11-22\"",
-        "updated_date = \"2026-11-23\"",
+        &format!("updated_date = \"{updated}\""),
+        "updated_date = \"2026-11-30\"",
         1,
     );
     std::fs::write(&file, &dated).unwrap();
@@ -2204,4 +2209,66 @@ fn hostile_indicator_values_and_rule_titles_reach_no_terminal_output_raw() {
             );
         }
     }
+}
+
+/// Every alert the bundled pack raises on the shared Linux and EVTX corpora is listed, with the attack it
+/// points at, in `rules/CORPUS_ALERTS.md`; and every listed alert is raised, as often as listed.
+#[test]
+fn bundled_pack_alerts_on_the_shared_corpora_are_the_listed_ones() {
+    let Some(corpus) = shared("corpus") else {
+        return;
+    };
+    let prefix = format!("{}/", corpus.display());
+    let mut raised: std::collections::BTreeMap<(String, String), u64> = Default::default();
+    for input in ["linux", "evtx"] {
+        let path = corpus.join(input);
+        let out = secops(&[
+            "detect",
+            path.to_str().unwrap(),
+            "--output",
+            "jsonl",
+            "--order",
+            "time",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        for line in String::from_utf8(out.stdout).unwrap().lines() {
+            let alert: serde_json::Value = serde_json::from_str(line).unwrap();
+            let rule = alert["rule.name"].as_str().unwrap().to_string();
+            let first = alert["event.provenance"][0].as_str().unwrap();
+            let (source, _) = first.rsplit_once(':').unwrap();
+            let source = source.strip_prefix(&prefix).unwrap_or(source).to_string();
+            *raised.entry((rule, source)).or_default() += 1;
+        }
+    }
+    let listing = std::fs::read_to_string(repo().join("rules/CORPUS_ALERTS.md")).unwrap();
+    let mut listed: std::collections::BTreeMap<(String, String), u64> = Default::default();
+    for row in listing.lines().filter(|l| l.starts_with("| ")) {
+        let cells: Vec<&str> = row.trim_matches('|').split(" | ").map(str::trim).collect();
+        let [rule, input, count, reason] = cells.as_slice() else {
+            panic!("a row of four cells: {row}");
+        };
+        if *rule == "rule" || rule.starts_with("---") {
+            continue;
+        }
+        assert!(reason.len() > 20, "a reason for {rule} on {input}");
+        let count: u64 = count.parse().unwrap_or_else(|_| panic!("a count: {row}"));
+        let previous = listed.insert((rule.to_string(), input.to_string()), count);
+        assert!(previous.is_none(), "listed twice: {row}");
+    }
+    let unlisted: Vec<_> = raised
+        .iter()
+        .filter(|(key, n)| listed.get(*key) != Some(n))
+        .collect();
+    let gone: Vec<_> = listed
+        .iter()
+        .filter(|(key, n)| raised.get(*key) != Some(n))
+        .collect();
+    assert!(
+        unlisted.is_empty() && gone.is_empty(),
+        "raised but not listed so: {unlisted:#?}\nlisted but not raised so: {gone:#?}"
+    );
+    assert!(listed
+        .keys()
+        .any(|(rule, input)| rule == "SSH Brute Force Seen Through PAM"
+            && input == "linux/Linux_2k.log"));
 }

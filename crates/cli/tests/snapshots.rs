@@ -103,6 +103,10 @@ fn recent_times(text: &str) -> String {
                     m.to_string()
                 };
             }
+            // The bundled rules' own dates are content, however recent.
+            if m.len() == 10 && rule_dates().contains(m) {
+                return m.to_string();
+            }
             let date = chrono::NaiveDate::parse_from_str(&m[..10], "%Y-%m-%d").ok();
             let t = date
                 .and_then(|d| d.and_hms_opt(12, 0, 0))
@@ -114,6 +118,35 @@ fn recent_times(text: &str) -> String {
             }
         })
         .into_owned()
+}
+
+/// The `creation_date` and `updated_date` values of the bundled rules.
+fn rule_dates() -> &'static std::collections::HashSet<String> {
+    static DATES: std::sync::OnceLock<std::collections::HashSet<String>> =
+        std::sync::OnceLock::new();
+    DATES.get_or_init(|| {
+        let mut dates = std::collections::HashSet::new();
+        let mut folders = vec![repo_root().join("rules")];
+        while let Some(folder) = folders.pop() {
+            for entry in std::fs::read_dir(&folder).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    folders.push(path);
+                } else if path.extension().is_some_and(|e| e == "toml") {
+                    let text = std::fs::read_to_string(&path).unwrap_or_default();
+                    for line in text.lines() {
+                        let value = line
+                            .strip_prefix("creation_date = \"")
+                            .or_else(|| line.strip_prefix("updated_date = \""));
+                        if let Some(date) = value.and_then(|v| v.strip_suffix('"')) {
+                            dates.insert(date.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        dates
+    })
 }
 
 /// Human durations (`1066d 19h`, `4m 2s`) from now-dependent times: `[DURATION]`; the padding after
@@ -431,6 +464,9 @@ fn rules_new_writes_a_scaffold() {
     let uuid =
         regex::Regex::new(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
             .unwrap();
+    // The new rule is dated today (a date the bundled rules may share, which the normalizing keeps).
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let text = text.replace(&format!("\"{today}\""), "\"[TODAY]\"");
     snapshot("rules_new", &uuid.replace_all(&text, "[UUID]"));
 }
 

@@ -516,6 +516,68 @@ fn event_data_names_with_spaces_are_reachable_without_them() {
     );
 }
 
+/// A Security 4688 (version 2) event as Microsoft documents it: `dadmin` of CONTOSO starts rundll32
+/// from explorer at medium integrity.
+fn security_4688(subject_domain: &str, subject_user: &str, label: &str) -> String {
+    windows_event(
+        "Security",
+        "Microsoft-Windows-Security-Auditing",
+        4688,
+        &format!(
+            r#""SubjectUserSid":"S-1-5-21-1377283216-344919071-3415362939-500","SubjectUserName":"{subject_user}","SubjectDomainName":"{subject_domain}","SubjectLogonId":"0x4a5af0","NewProcessId":"0x2bc","NewProcessName":"C:\\Windows\\System32\\rundll32.exe","TokenElevationType":"%%1938","ProcessId":"0xe74","CommandLine":"rundll32.exe shell32.dll,Control_RunDLL","TargetUserSid":"S-1-0-0","TargetUserName":"-","TargetDomainName":"-","TargetLogonId":"0x0","ParentProcessName":"C:\\Windows\\explorer.exe","MandatoryLabel":"{label}""#
+        ),
+    )
+}
+
+/// Sysmon 1's field names reach Security 4688's: each rename of the mapping fires on a 4688 event, and a
+/// value that differs does not.
+#[test]
+fn process_creation_fields_reach_security_4688_by_their_sysmon_names() {
+    let creation = "    category: process_creation";
+    let event = security_4688("CONTOSO", "dadmin", "S-1-16-8192");
+    let rule = |selection: &str| format!("    selection:\n{selection}\n    condition: selection");
+    let cases = [
+        ("        Image|endswith: '\\rundll32.exe'", 1),
+        ("        ParentImage|endswith: '\\explorer.exe'", 1),
+        ("        ParentImage|endswith: '\\cmd.exe'", 0),
+        // Integrity levels by name (as Sysmon writes them) and as SIDs (as some rules list them).
+        ("        IntegrityLevel: 'Medium'", 1),
+        ("        IntegrityLevel: 'medium'", 1),
+        (
+            "        IntegrityLevel:\n            - 'High'\n            - 'System'",
+            0,
+        ),
+        ("        IntegrityLevel: 'S-1-16-8192'", 1),
+        ("        LogonId: '0x4a5af0'", 1),
+        ("        LogonId: '0x3e7'", 0),
+        // Sysmon's decimal ids are 4688's hexadecimal ones: 700 is 0x2bc, 3700 0xe74.
+        ("        ProcessId: 700", 1),
+        ("        ProcessId: 701", 0),
+        ("        ParentProcessId: 3700", 1),
+        ("        ParentProcessId: 700", 0),
+        ("        User: 'CONTOSO\\dadmin'", 1),
+        ("        User|endswith: '\\DADMIN'", 1),
+        (
+            "        User|contains:\n            - 'AUTHORI'\n            - 'AUTORI'",
+            0,
+        ),
+    ];
+    for (selection, expected) in cases {
+        assert_eq!(
+            fires(creation, &rule(selection), &event),
+            expected,
+            "{selection}"
+        );
+    }
+    // A service account's process: User is DOMAIN\name, as in Sysmon.
+    let service = security_4688("NT AUTHORITY", "LOCAL SERVICE", "S-1-16-16384");
+    let system = "        User|contains:\n            - 'AUTHORI'\n            - 'AUTORI'\n        IntegrityLevel: 'System'";
+    assert_eq!(fires(creation, &rule(system), &service), 1);
+    // A field 4688 does not carry takes the rule off 4688 (it still runs on Sysmon 1).
+    let hashes = "        Hashes|contains: 'IMPHASH=0'";
+    assert_eq!(fires(creation, &rule(hashes), &event), 0);
+}
+
 // ---- correlations -------------------------------------------------------------------------------
 
 const BASE: &str = "title: Failed logon\nname: failed_logon\nlogsource:\n    product: windows\n    service: security\ndetection:\n    selection:\n        EventID: 4625\n    condition: selection\n---\ntitle: Successful logon\nname: successful_logon\nlogsource:\n    product: windows\n    service: security\ndetection:\n    selection:\n        EventID: 4624\n    condition: selection\n";

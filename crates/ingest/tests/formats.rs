@@ -762,3 +762,123 @@ fn pam_failures_name_the_user_not_the_calling_process() {
         Some("220-135-151-1.hinet-ip.hinet.net")
     );
 }
+
+/// Authentication failures and logins that only name themselves in words sshd, klogind, ftpd and login
+/// use: each gets an outcome, and the user and source it names (lines as those programs write them;
+/// the first ones as in loghub's OpenSSH and Linux logs).
+#[test]
+fn authentication_messages_beyond_failed_password_carry_outcome_user_and_source() {
+    let lines = [
+        "Dec 10 09:32:20 LabSZ sshd[24680]: error: Received disconnect from 103.99.0.122: 14: No more user authentication methods available. [preauth]",
+        "Dec 10 07:51:15 LabSZ sshd[24324]: error: Received disconnect from 195.154.37.122: 3: com.jcraft.jsch.JSchException: Auth fail [preauth]",
+        "Dec 10 07:13:56 LabSZ sshd[24227]: Disconnecting: Too many authentication failures for root [preauth]",
+        "Dec 11 10:00:01 web1 sshd[4100]: Disconnecting authenticating user root 203.0.113.9 port 50022: Too many authentication failures [preauth]",
+        "Dec 11 10:00:02 web1 sshd[4101]: Disconnecting invalid user admin 2001:db8::7 port 50023: Too many authentication failures [preauth]",
+        "Dec 11 10:00:03 web1 sshd[4102]: Received disconnect from 198.51.100.4 port 40000:14: No more user authentication methods available. [preauth]",
+        "Jun 30 20:53:04 combo klogind[19272]: Authentication failed from 163.27.187.39 (163.27.187.39): Permission denied in replay cache code ",
+        "Jun 30 20:53:04 combo klogind[19272]: Kerberos authentication failed ",
+        "Jul 24 02:38:23 combo ftpd[16781]: ANONYMOUS FTP LOGIN FROM 84.102.20.2,  (anonymous)",
+        "Jul  7 08:06:15 combo  -- root[2421]: ROOT LOGIN ON tty2",
+        "Jul  7 08:07:00 combo login[2500]: FAILED LOGIN 1 FROM (null) FOR alice, Authentication failure",
+        "Jul  7 08:08:00 combo login[2501]: LOGIN ON pts/1 BY alice FROM 10.0.0.5",
+    ];
+    let read = read_text(Format::Syslog, &lines.join("\n"), &year(2016));
+    assert_eq!(read.summary.parsed, 12, "{}", read.summary);
+    let text = |e: &secops_event::Event, name: &str| e.get(name).map(|v| v.to_string());
+    let seen: Vec<_> = read
+        .events
+        .iter()
+        .map(|e| {
+            (
+                e.get_str("event.action").unwrap_or("-").to_string(),
+                e.get_str("event.outcome").unwrap_or("-").to_string(),
+                e.get_str("user.name").unwrap_or("-").to_string(),
+                text(e, "source.ip")
+                    .or_else(|| text(e, "source.domain"))
+                    .unwrap_or_else(|| "-".into()),
+            )
+        })
+        .collect();
+    let expected = [
+        (
+            "ssh_client_gave_up_authentication",
+            "failure",
+            "-",
+            "103.99.0.122",
+        ),
+        (
+            "ssh_client_gave_up_authentication",
+            "failure",
+            "-",
+            "195.154.37.122",
+        ),
+        ("ssh_too_many_auth_failures", "failure", "root", "-"),
+        (
+            "ssh_too_many_auth_failures",
+            "failure",
+            "root",
+            "203.0.113.9",
+        ),
+        (
+            "ssh_too_many_auth_failures",
+            "failure",
+            "admin",
+            "2001:db8::7",
+        ),
+        (
+            "ssh_client_gave_up_authentication",
+            "failure",
+            "-",
+            "198.51.100.4",
+        ),
+        (
+            "kerberos_remote_login_failed",
+            "failure",
+            "-",
+            "163.27.187.39",
+        ),
+        ("kerberos_authentication_failed", "failure", "-", "-"),
+        ("ftp_anonymous_login", "success", "anonymous", "84.102.20.2"),
+        ("login", "success", "root", "-"),
+        ("login", "failure", "alice", "-"),
+        ("login", "success", "alice", "10.0.0.5"),
+    ];
+    for (i, (got, want)) in seen.iter().zip(expected).enumerate() {
+        assert_eq!(
+            (
+                got.0.as_str(),
+                got.1.as_str(),
+                got.2.as_str(),
+                got.3.as_str()
+            ),
+            want,
+            "line {}: {}",
+            i + 1,
+            lines[i]
+        );
+    }
+    for event in &read.events {
+        assert_eq!(event.get_str("event.dataset"), Some("system.auth"));
+    }
+    assert_eq!(
+        read.events[4]
+            .get("system.auth.ssh.invalid_user")
+            .map(|v| v.to_string())
+            .as_deref(),
+        Some("true")
+    );
+    assert_eq!(read.events[9].get_str("process.name"), Some("login"));
+    assert_eq!(read.events[9].get_str("system.auth.tty"), Some("tty2"));
+    assert_eq!(
+        read.events[1].get_str("system.auth.ssh.disconnect_reason"),
+        Some("com.jcraft.jsch.JSchException: Auth fail")
+    );
+    // A disconnect that is not about authentication stays a network event.
+    let bye = "Dec 11 10:00:04 web1 sshd[4103]: Received disconnect from 198.51.100.4 port 40001:11: disconnected by user";
+    let read = read_text(Format::Syslog, bye, &year(2016));
+    assert_eq!(
+        read.events[0].get_str("event.action"),
+        Some("ssh_disconnect")
+    );
+    assert_eq!(read.events[0].get_str("event.outcome"), None);
+}

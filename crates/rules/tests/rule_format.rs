@@ -35,7 +35,7 @@ fn bundled_threshold_rule_loads_with_every_part() {
     assert_eq!(threshold.count_field.as_deref(), Some("event.count"));
     assert_eq!(rule.threat[0].technique[0].subtechnique[0].id, "T1110.001");
     assert_eq!(rule.exceptions[0].entries[0].field, "source.ip");
-    assert_eq!(checked.file.tests.len(), 6);
+    assert_eq!(checked.file.tests.len(), 7);
     assert_eq!(checked.file.tests[5].raw.len(), 6);
     let Some(Expr::And(parts)) = &checked.query else {
         panic!("query is an and: {:?}", checked.query)

@@ -1,13 +1,14 @@
 //! A Sigma rule compiled for one of its targets: a tree of item tests whose fields are resolved for that
 //! target's events, the events it is routed to, and the literals one of which must appear for it to match.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use secops_event::{Event, Object, Timestamp, Value};
 use secops_rules::sigma::{CompareTo, Condition, Item, Position, SigmaRule, TimePart, ValueTest};
 use secops_rules::Piece;
 
-use super::mapping::Target;
+use super::mapping::{Target, ValueMap};
 use super::text;
 use super::SigmaCompileError;
 use crate::matcher::Cidr;
@@ -19,8 +20,18 @@ pub enum FieldRef {
     Path(String),
     /// A Windows event's `Event.EventData.<name>`, or `<name>` in the element under `Event.UserData`.
     WinData(String),
+    /// Several fields' texts joined with text between them (a mapping's template, as Security 4688's
+    /// `{SubjectDomainName}\\{SubjectUserName}` for Sysmon's `User`); absent when any field is.
+    Joined(Vec<JoinPart>),
     /// Keyword searches: the given fields, or (`None`) every text value of the event.
     Keywords(Option<Vec<String>>),
+}
+
+/// A piece of a [`FieldRef::Joined`] field.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum JoinPart {
+    Field(FieldRef),
+    Text(String),
 }
 
 #[derive(Debug, Clone)]
@@ -91,13 +102,10 @@ impl<'a> Fields<'a> {
                 ..
             } => {
                 let name = fields.get(name).map_or(name, String::as_str);
-                match system_fields.get(name) {
-                    Some(path) => FieldRef::Path(path.clone()),
-                    // EventData names have no dots: a dotted name is the event's own field (ECS,
-                    // `process.command_line`), as rules exported from our native format name them.
-                    None if name.contains('.') => FieldRef::Path(name.to_string()),
-                    None => FieldRef::WinData(name.to_string()),
+                if name.contains('{') {
+                    return FieldRef::Joined(template(name, |n| windows_field(system_fields, n)));
                 }
+                windows_field(system_fields, name)
             }
             Target::Generic { fields, .. } => FieldRef::Path(
                 fields
@@ -108,6 +116,14 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// How the target's events write values of the (Sigma-named) field, when it differs.
+    fn value_map(&self, name: &str) -> Option<&ValueMap> {
+        match self.target {
+            Target::Channel { values, .. } => values.get(name),
+            Target::Generic { .. } => None,
+        }
+    }
+
     fn keywords(&self) -> FieldRef {
         match self.target {
             // The record as written; its ECS fields are copies.
@@ -115,6 +131,39 @@ impl<'a> Fields<'a> {
             Target::Generic { keywords, .. } => FieldRef::Keywords(keywords.clone()),
         }
     }
+}
+
+fn windows_field(
+    system_fields: &std::collections::HashMap<String, String>,
+    name: &str,
+) -> FieldRef {
+    match system_fields.get(name) {
+        Some(path) => FieldRef::Path(path.clone()),
+        // EventData names have no dots: a dotted name is the event's own field (ECS,
+        // `process.command_line`), as rules exported from our native format name them.
+        None if name.contains('.') => FieldRef::Path(name.to_string()),
+        None => FieldRef::WinData(name.to_string()),
+    }
+}
+
+/// A template's pieces: `{name}` a field, everything else text (an unclosed `{` is text).
+fn template(text: &str, field: impl Fn(&str) -> FieldRef) -> Vec<JoinPart> {
+    let mut parts = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}').map(|c| open + c) else {
+            break;
+        };
+        if open > 0 {
+            parts.push(JoinPart::Text(rest[..open].to_string()));
+        }
+        parts.push(JoinPart::Field(field(&rest[open + 1..close])));
+        rest = &rest[close + 1..];
+    }
+    if !rest.is_empty() {
+        parts.push(JoinPart::Text(rest.to_string()));
+    }
+    parts
 }
 
 /// Compiles `rule` for `target`.
@@ -195,13 +244,20 @@ fn compile_item(item: &Item, fields: &Fields<'_>) -> Result<ItemTest, SigmaCompi
         Some(name) => fields.resolve(name),
         None => fields.keywords(),
     };
+    let rewrite = item
+        .field
+        .as_deref()
+        .and_then(|name| fields.value_map(name));
     let values = item
         .values
         .iter()
         .map(|alternatives| {
             alternatives
                 .iter()
-                .map(|v| compile_value(v, fields))
+                .map(|v| match rewrite.and_then(|map| rewritten(v, map)) {
+                    Some(v) => compile_value(&v, fields),
+                    None => compile_value(v, fields),
+                })
                 .collect()
         })
         .collect::<Result<Vec<Vec<Val>>, _>>()?;
@@ -211,6 +267,19 @@ fn compile_item(item: &Item, fields: &Fields<'_>) -> Result<ItemTest, SigmaCompi
         all: item.all,
         negate: item.negate,
     })
+}
+
+/// A whole-text value (no wildcards) as the target's events write it, when the map rewrites it.
+fn rewritten(value: &ValueTest, map: &ValueMap) -> Option<ValueTest> {
+    let ValueTest::Pattern(pattern) = value else {
+        return None;
+    };
+    let [Piece::Text(text)] = pattern.pieces.as_slice() else {
+        return None;
+    };
+    let mut pattern = pattern.clone();
+    pattern.pieces = vec![Piece::Text(map.rewrite(text)?)];
+    Some(ValueTest::Pattern(pattern))
 }
 
 fn compile_value(value: &ValueTest, fields: &Fields<'_>) -> Result<Val, SigmaCompileError> {
@@ -288,11 +357,16 @@ pub fn reach(rule: &SigmaRule, target: &Target) -> Reach {
     };
     let fields = Fields::new(target);
     // Windows System fields (paths there) are on every event.
-    let carried = |name: &str| match (target, fields.resolve(name)) {
-        (_, FieldRef::WinData(n)) | (Target::Generic { .. }, FieldRef::Path(n)) => {
-            list.contains(&n)
-        }
+    let carried_ref = |field: &FieldRef| match (target, field) {
+        (_, FieldRef::WinData(n)) | (Target::Generic { .. }, FieldRef::Path(n)) => list.contains(n),
         _ => true,
+    };
+    let carried = |name: &str| match fields.resolve(name) {
+        FieldRef::Joined(parts) => parts.iter().all(|p| match p {
+            JoinPart::Field(f) => carried_ref(f),
+            JoinPart::Text(_) => true,
+        }),
+        other => carried_ref(&other),
     };
     let mut missing: Vec<String> = Vec::new();
     let mut known_only = vec![true; rule.searches.len()];
@@ -458,7 +532,32 @@ pub fn lookup<'a>(field: &FieldRef, event: &'a Event) -> Option<&'a Value> {
                 .filter_map(|(_, v)| v.as_object())
                 .find_map(|o| o.get(name))
         }
-        FieldRef::Keywords(_) => None,
+        FieldRef::Joined(_) | FieldRef::Keywords(_) => None,
+    }
+}
+
+/// The value of a field in an event, joined fields included (`None` when absent).
+pub fn field_value<'a>(field: &FieldRef, event: &'a Event) -> Option<Cow<'a, Value>> {
+    match field {
+        FieldRef::Joined(parts) => {
+            let mut text = String::new();
+            for part in parts {
+                match part {
+                    JoinPart::Text(t) => text.push_str(t),
+                    JoinPart::Field(f) => text.push_str(&field_text(f, event)?),
+                }
+            }
+            Some(Cow::Owned(Value::from(text)))
+        }
+        other => lookup(other, event).map(Cow::Borrowed),
+    }
+}
+
+/// The text of a field in an event, as [`text_of`] gives it (`None` when absent or not text-like).
+pub fn field_text<'a>(field: &FieldRef, event: &'a Event) -> Option<Cow<'a, str>> {
+    match field_value(field, event)? {
+        Cow::Borrowed(v) => text_of(v),
+        Cow::Owned(v) => text_of(&v).map(|t| Cow::Owned(t.into_owned())),
     }
 }
 
@@ -467,7 +566,8 @@ impl ItemTest {
         if let FieldRef::Keywords(fields) = &self.field {
             return self.matches_keywords(fields.as_deref(), event);
         }
-        let value = lookup(&self.field, event);
+        let value = field_value(&self.field, event);
+        let value = value.as_deref();
         if value.is_none() {
             if let FieldRef::Path(path) = &self.field {
                 // A path through arrays of objects (CloudTrail's `...items.cidrIp`): any element.
@@ -593,9 +693,7 @@ impl Val {
                 position,
                 cased,
             } => {
-                let (Some(mine), Some(theirs)) =
-                    (text_of(value), lookup(field, event).and_then(text_of))
-                else {
+                let (Some(mine), Some(theirs)) = (text_of(value), field_text(field, event)) else {
                     return false;
                 };
                 let (mine, theirs) = if *cased {

@@ -18,7 +18,7 @@ use std::collections::{HashMap, VecDeque};
 use secops_event::{Event, Provenance, Timestamp};
 use secops_rules::sigma::{CompareTo, CorrelationType, SigmaCorrelation};
 
-use super::compile::{lookup, text_of, FieldRef, Fields};
+use super::compile::{field_text, FieldRef, Fields};
 use super::mapping::Target;
 use crate::alert::{MAX_EVENTS, MAX_PROVENANCE};
 use crate::threshold::Crossing;
@@ -174,11 +174,11 @@ impl CorrelationState {
         let mut key = Vec::with_capacity(self.group_names.len());
         for field in self.group_fields.get(first_hit)? {
             // An event without a group-by field cannot be grouped.
-            let value = lookup(field, event).and_then(text_of)?;
+            let value = field_text(field, event)?;
             key.push(value.into_owned());
         }
         let value = match self.value_fields.get(first_hit) {
-            Some(Some(field)) => Some(lookup(field, event).and_then(text_of)?.into_owned()),
+            Some(Some(field)) => Some(field_text(field, event)?.into_owned()),
             _ => None,
         };
         let stages = self.refs.len();

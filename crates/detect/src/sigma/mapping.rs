@@ -45,11 +45,65 @@ struct ChannelCategory {
     event_ids: Vec<u32>,
     #[serde(default, rename = "where")]
     conditions: BTreeMap<String, OneOrMany>,
+    /// Renames: a Sigma field name to the name these events give it, or to a template joining several
+    /// of their fields (`"{SubjectDomainName}\\{SubjectUserName}"`).
     #[serde(default)]
     fields: BTreeMap<String, String>,
+    /// How a rule's values for a (Sigma-named) field are written in these events: a table (`High` to
+    /// `S-1-16-12288`, keys compared case-insensitively) or `"hex"` (a decimal number as `0x` and
+    /// lower-case hex digits).
+    #[serde(default)]
+    values: BTreeMap<String, ValueRule>,
     /// Names of `event_fields` lists: the fields these events carry (none: not known).
     #[serde(default)]
     event_fields: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum ValueRule {
+    Format(String),
+    Table(BTreeMap<String, String>),
+}
+
+/// How a rule's values for one field are rewritten for a target's events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ValueMap {
+    /// Whole values, by their lower-cased text; other values stay as written.
+    Table(HashMap<String, String>),
+    /// Decimal numbers as `0x` and lower-case hex digits (Security events write process ids so).
+    Hex,
+}
+
+impl ValueMap {
+    /// The value as the events write it, when this map rewrites it.
+    pub fn rewrite(&self, value: &str) -> Option<String> {
+        match self {
+            ValueMap::Table(table) => table.get(&value.to_lowercase()).cloned(),
+            ValueMap::Hex => {
+                if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                value.parse::<u64>().ok().map(|n| format!("{n:#x}"))
+            }
+        }
+    }
+}
+
+fn value_map(field: &str, rule: &ValueRule) -> Result<ValueMap, MappingError> {
+    match rule {
+        ValueRule::Format(format) if format == "hex" => Ok(ValueMap::Hex),
+        ValueRule::Format(format) => Err(MappingError::ValueFormat {
+            field: field.to_string(),
+            format: format.clone(),
+        }),
+        ValueRule::Table(table) => Ok(ValueMap::Table(
+            table
+                .iter()
+                .map(|(k, v)| (k.to_lowercase(), v.clone()))
+                .collect(),
+        )),
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -154,6 +208,8 @@ pub enum Target {
         /// Further equalities on (Sigma-named) fields, each any of its values.
         conditions: Vec<(String, Vec<String>)>,
         fields: HashMap<String, String>,
+        /// Rewrites of rule values, by Sigma field name.
+        values: HashMap<String, ValueMap>,
         system_fields: Arc<HashMap<String, String>>,
         /// The EventData / UserData fields these events carry, when the mapping lists them.
         event_fields: Option<Arc<FieldList>>,
@@ -201,6 +257,10 @@ pub enum MappingError {
         line: Option<usize>,
         message: String,
     },
+    #[error(
+        "the mapping's values for field {field} name format '{format}' (the one format is \"hex\")"
+    )]
+    ValueFormat { field: String, format: String },
     #[error("the mapping names event_fields list '{0}', which it does not define")]
     UndefinedFieldList(String),
     #[error("the mapping's category {category} names unknown service {service}")]
@@ -270,6 +330,11 @@ impl Mapping {
         let mut system_fields = HashMap::new();
         let mut lists: HashMap<&str, Vec<&str>> = HashMap::new();
         for file in files.iter().rev() {
+            for entry in &file.windows.category {
+                for (field, rule) in &entry.values {
+                    value_map(field, rule)?;
+                }
+            }
             system_fields.extend(file.windows.system_fields.clone());
             for (name, fields) in &file.event_fields {
                 lists
@@ -341,7 +406,7 @@ impl Mapping {
                             }
                         })?);
                     }
-                    targets.push(self.channel_target(channels, entry));
+                    targets.push(self.channel_target(channels, entry)?);
                 }
             }
         } else if product == Some("windows") {
@@ -356,6 +421,7 @@ impl Mapping {
                 event_ids: Vec::new(),
                 conditions: Vec::new(),
                 fields: HashMap::new(),
+                values: HashMap::new(),
                 system_fields: self.system_fields.clone(),
                 event_fields: None,
                 label: format!("Windows {}", service.unwrap_or("events")),
@@ -416,7 +482,11 @@ impl Mapping {
         }
     }
 
-    fn channel_target(&self, channels: Vec<String>, entry: &ChannelCategory) -> Target {
+    fn channel_target(
+        &self,
+        channels: Vec<String>,
+        entry: &ChannelCategory,
+    ) -> Result<Target, MappingError> {
         let source = entry
             .service
             .clone()
@@ -427,7 +497,12 @@ impl Mapping {
             [id] => format!("{source} EventID {id}"),
             _ => format!("{source} EventIDs {}", ids.join(", ")),
         };
-        Target::Channel {
+        let values = entry
+            .values
+            .iter()
+            .map(|(field, rule)| Ok((field.clone(), value_map(field, rule)?)))
+            .collect::<Result<_, MappingError>>()?;
+        Ok(Target::Channel {
             channels: channels.iter().map(|c| c.to_lowercase()).collect(),
             event_ids: entry.event_ids.clone(),
             conditions: entry
@@ -436,10 +511,11 @@ impl Mapping {
                 .map(|(k, v)| (k.clone(), v.values()))
                 .collect(),
             fields: entry.fields.clone().into_iter().collect(),
+            values,
             system_fields: self.system_fields.clone(),
             event_fields: self.field_list(&entry.event_fields),
             label,
-        }
+        })
     }
 }
 
@@ -550,6 +626,28 @@ mod tests {
         assert!(e.to_string().contains("'nosuch'"), "{e}");
         let e = Mapping::with_user("[[windows.category]\n").unwrap_err();
         assert!(matches!(e, MappingError::File { line: Some(1), .. }), "{e}");
+    }
+
+    #[test]
+    fn value_maps_rewrite_whole_values_and_unknown_formats_are_errors() {
+        let table = ValueMap::Table([("high".to_string(), "S-1-16-12288".to_string())].into());
+        assert_eq!(table.rewrite("HIGH").as_deref(), Some("S-1-16-12288"));
+        assert_eq!(table.rewrite("Medium"), None);
+        assert_eq!(ValueMap::Hex.rewrite("700").as_deref(), Some("0x2bc"));
+        for kept in ["0x2bc", "", "-1", "7 0", "99999999999999999999999"] {
+            assert_eq!(ValueMap::Hex.rewrite(kept), None, "{kept}");
+        }
+        let e = Mapping::with_user(
+            "[[windows.category]]\ncategory = \"x\"\nservice = \"sysmon\"\nvalues = { ProcessId = \"octal\" }\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            MappingError::ValueFormat {
+                field: "ProcessId".into(),
+                format: "octal".into()
+            }
+        );
     }
 
     #[test]

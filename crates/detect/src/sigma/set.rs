@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use secops_event::{Event, Value};
 
-use super::compile::{lookup, required_event_ids, required_literals, text_of, FieldRef, Unit};
+use super::compile::{field_value, required_event_ids, required_literals, text_of, FieldRef, Unit};
 use super::mapping::Target;
 
 /// The units routed one way, with what matching them needs: the units to evaluate whatever the event
@@ -414,8 +414,8 @@ impl SigmaSet {
                 }
             }
             field => {
-                if let Some(value) = lookup(field, event) {
-                    scan_value(field_scan, value, false, &mut hits);
+                if let Some(value) = field_value(field, event) {
+                    scan_value(field_scan, &value, false, &mut hits);
                 }
             }
         }

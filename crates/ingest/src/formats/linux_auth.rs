@@ -5,7 +5,7 @@
 //! Every mapped message gets `event.category`, `event.type`, `event.action` and, for authentication,
 //! `event.outcome`. `message repeated N times: [ ... ]` is mapped as its inner message with `event.count=N`.
 
-use secops_event::Event;
+use secops_event::{Event, Value};
 
 use super::util::{insert_host, kv, token};
 
@@ -36,6 +36,11 @@ pub(crate) fn map(program: &str, message: &str, event: &mut Event) -> bool {
         "CRON" | "cron" | "crond" | "crontab" => cron(base, message, event),
         "systemd-logind" => logind(message, event),
         "ftpd" | "vsftpd" | "proftpd" => ftpd(message, event),
+        "klogind" | "kshd" | "krlogind" | "krshd" => kerberos_remote(message, event),
+        // login writes its process title (`-- root`, `login -- alice`) as the tag on older systems.
+        _ if base == "login" || base.starts_with("-- ") || base.starts_with("login -- ") => {
+            login(message, event)
+        }
         _ => false,
     }
 }
@@ -141,6 +146,9 @@ fn sshd(message: &str, event: &mut Event) -> bool {
             return true;
         }
     }
+    if let Some(done) = authentication_disconnect(message, event) {
+        return done;
+    }
     if let Some(rest) = message.strip_prefix("reverse mapping checking getaddrinfo for ") {
         // `HOST [IP] failed - POSSIBLE BREAK-IN ATTEMPT!`
         let (host, rest) = rest.split_once(" [").unwrap_or((rest, ""));
@@ -207,6 +215,200 @@ fn sshd(message: &str, event: &mut Event) -> bool {
     false
 }
 
+/// Disconnections that end an authentication in failure: the server's `Too many authentication
+/// failures`, and the client's giving up (`No more user authentication methods available`, SSH
+/// disconnect reason 14; a client library's `Auth fail`). `None`: not one of them.
+fn authentication_disconnect(message: &str, event: &mut Event) -> Option<bool> {
+    // `Disconnecting: Too many authentication failures for root` (OpenSSH before 7.5).
+    if let Some(rest) = message.strip_prefix("Disconnecting: Too many authentication failures") {
+        classify(
+            event,
+            "authentication",
+            "info",
+            "ssh_too_many_auth_failures",
+        );
+        outcome(event, false);
+        if let Some(user) = rest.strip_prefix(" for ").map(str::trim) {
+            let (user, invalid) = match user.strip_prefix("invalid user ") {
+                Some(user) => (user, true),
+                None => (user, false),
+            };
+            event.insert("user.name", user);
+            if invalid {
+                event.insert("system.auth.ssh.invalid_user", true);
+            }
+        }
+        return Some(true);
+    }
+    // `Disconnecting authenticating user root 1.2.3.4 port 22: Too many authentication failures`
+    // (OpenSSH 7.5 and later; `invalid user NAME` for unknown accounts).
+    if let Some(rest) = message.strip_prefix("Disconnecting ") {
+        if let Some((who, _)) = rest.split_once(": Too many authentication failures") {
+            classify(
+                event,
+                "authentication",
+                "info",
+                "ssh_too_many_auth_failures",
+            );
+            outcome(event, false);
+            let invalid = who.starts_with("invalid user ");
+            let who = who
+                .strip_prefix("invalid user ")
+                .or_else(|| who.strip_prefix("authenticating user "))
+                .or_else(|| who.strip_prefix("user "))
+                .unwrap_or(who);
+            // NAME IP port P: the name may hold spaces, the address and port do not.
+            let address = who
+                .rsplit_once(" port ")
+                .and_then(|(before, _)| before.rsplit_once(' '));
+            match address {
+                Some((user, _)) => {
+                    event.insert("user.name", user);
+                    source_ip_port(event, &who[user.len() + 1..]);
+                }
+                None => source_ip_port(event, who),
+            }
+            if invalid {
+                event.insert("system.auth.ssh.invalid_user", true);
+            }
+            return Some(true);
+        }
+        return None;
+    }
+    // `error: Received disconnect from 1.2.3.4: 14: No more user authentication methods available.`
+    // (older), `Received disconnect from 1.2.3.4 port 5000:14: ...` (newer); the text after the
+    // reason code is the client's.
+    let rest = message
+        .strip_prefix("error: Received disconnect from ")
+        .or_else(|| message.strip_prefix("Received disconnect from "))?;
+    // The reason code follows the address (`IP: 14:`) or its port (`IP port P:14:`); IPv6
+    // addresses hold colons but no `: `.
+    let (address, reason) = match rest.find(" port ") {
+        Some(at) => {
+            let colon = at + rest[at..].find(':')?;
+            (&rest[..colon], &rest[colon + 1..])
+        }
+        None => rest.split_once(": ")?,
+    };
+    let (code, text) = reason.trim_start().split_once(':')?;
+    let code = code.trim();
+    let text = text.trim();
+    let gave_up = code == "14"
+        || text.starts_with("No more user authentication methods available")
+        || text.ends_with("Auth fail")
+        || text.ends_with("Auth cancel");
+    if !gave_up {
+        return None;
+    }
+    classify(
+        event,
+        "authentication",
+        "info",
+        "ssh_client_gave_up_authentication",
+    );
+    outcome(event, false);
+    source_ip_port(event, address);
+    event.insert("system.auth.ssh.disconnect_reason", text);
+    Some(true)
+}
+
+/// klogind / kshd (Kerberos rlogin and rsh): `Authentication failed from 163.27.187.39
+/// (163.27.187.39): Permission denied in replay cache code`, `Kerberos authentication failed`.
+fn kerberos_remote(message: &str, event: &mut Event) -> bool {
+    let message = message.trim_end();
+    if let Some(rest) = message.strip_prefix("Authentication failed from ") {
+        classify(
+            event,
+            "authentication",
+            "start",
+            "kerberos_remote_login_failed",
+        );
+        outcome(event, false);
+        let (address, rest) = token(rest).unwrap_or((rest, ""));
+        insert_host(
+            event,
+            address.trim_end_matches(':'),
+            "source.ip",
+            "source.domain",
+        );
+        if let Some((name, reason)) = rest.strip_prefix('(').and_then(|r| r.split_once(')')) {
+            if Value::ip(name).is_none() && !name.is_empty() {
+                event.insert("source.domain", name);
+            }
+            let reason = reason.trim_start_matches(':').trim();
+            if !reason.is_empty() {
+                event.insert("event.reason", reason);
+            }
+        }
+        return true;
+    }
+    if message == "Kerberos authentication failed" {
+        classify(
+            event,
+            "authentication",
+            "info",
+            "kerberos_authentication_failed",
+        );
+        outcome(event, false);
+        return true;
+    }
+    false
+}
+
+/// login(1): `ROOT LOGIN ON tty2`, `LOGIN ON tty1 BY alice`, either `FROM host`; `FAILED LOGIN 1 FROM
+/// host FOR root, Authentication failure`; `TOO MANY LOGIN TRIES (5) FROM host FOR root, ...`.
+fn login(message: &str, event: &mut Event) -> bool {
+    let message = message.trim_end();
+    let (on, from) = match message.split_once(" FROM ") {
+        Some((on, from)) => (on, Some(from)),
+        None => (message, None),
+    };
+    let source = |event: &mut Event, host: &str| {
+        if host != "(null)" {
+            insert_host(event, host, "source.ip", "source.domain");
+        }
+    };
+    if let Some(tty) = on.strip_prefix("ROOT LOGIN ON ") {
+        classify(event, "authentication", "start", "login");
+        outcome(event, true);
+        event.insert("user.name", "root");
+        event.insert("system.auth.tty", tty);
+        if let Some(host) = from {
+            source(event, host);
+        }
+        return true;
+    }
+    if let Some((tty, user)) = on
+        .strip_prefix("LOGIN ON ")
+        .and_then(|r| r.split_once(" BY "))
+    {
+        classify(event, "authentication", "start", "login");
+        outcome(event, true);
+        event.insert("user.name", user);
+        event.insert("system.auth.tty", tty);
+        if let Some(host) = from {
+            source(event, host);
+        }
+        return true;
+    }
+    let failed = on.starts_with("FAILED LOGIN ") || on.starts_with("TOO MANY LOGIN TRIES ");
+    if let (true, Some(from)) = (failed, from) {
+        let Some((host, rest)) = from.split_once(" FOR ") else {
+            return false;
+        };
+        classify(event, "authentication", "start", "login");
+        outcome(event, false);
+        source(event, host);
+        let (user, reason) = rest.split_once(", ").unwrap_or((rest, ""));
+        event.insert("user.name", user);
+        if !reason.is_empty() {
+            event.insert("event.reason", reason);
+        }
+        return true;
+    }
+    false
+}
+
 /// `5 more authentication failures; logname= uid=0 ... rhost=... user=root`
 fn pam_more(rest: &str, event: &mut Event) -> bool {
     let Some((count, rest)) = rest.split_once(" more authentication failure") else {
@@ -222,6 +424,8 @@ fn pam_more(rest: &str, event: &mut Event) -> bool {
         "pam_authentication_failure",
     );
     outcome(event, false);
+    // sshd's summary of the failures PAM saw after the first one it logged itself.
+    event.insert("system.auth.pam.service", "sshd");
     event.insert("event.count", count);
     pam_fields(rest, event);
     true
@@ -229,6 +433,9 @@ fn pam_more(rest: &str, event: &mut Event) -> bool {
 
 fn pam_fields(text: &str, event: &mut Event) {
     if let Some(rhost) = kv(text, "rhost").filter(|h| !h.is_empty()) {
+        // `source.address` holds it as written, an address or a host name (ECS), so rules can
+        // group by the source whichever it is.
+        event.insert("source.address", rhost);
         insert_host(event, rhost, "source.ip", "source.domain");
     }
     if let Some(user) = kv(text, "user").filter(|u| !u.is_empty()) {
@@ -466,8 +673,26 @@ fn logind(message: &str, event: &mut Event) -> bool {
     false
 }
 
-/// `connection from 24.54.76.216 (24-54-76-216.bflony.adelphia.net) at Sun Jul 10 03:55:15 2005`
+/// `connection from 24.54.76.216 (24-54-76-216.bflony.adelphia.net) at Sun Jul 10 03:55:15 2005`;
+/// wu-ftpd's `ANONYMOUS FTP LOGIN FROM 84.102.20.2,  (anonymous)` (the host, then the password an
+/// anonymous user gave, by convention an e-mail address).
 fn ftpd(message: &str, event: &mut Event) -> bool {
+    if let Some(rest) = message.strip_prefix("ANONYMOUS FTP LOGIN FROM ") {
+        classify(event, "authentication", "start", "ftp_anonymous_login");
+        outcome(event, true);
+        event.insert("user.name", "anonymous");
+        let (host, _) = rest.split_once(',').unwrap_or((rest, ""));
+        // `host [ip]` in some versions.
+        let (name, ip) = match host.trim().split_once(" [") {
+            Some((name, ip)) => (name, ip.trim_end_matches(']')),
+            None => (host.trim(), host.trim()),
+        };
+        insert_host(event, ip, "source.ip", "source.domain");
+        if name != ip {
+            event.insert("source.domain", name);
+        }
+        return true;
+    }
     let Some(rest) = message.strip_prefix("connection from ") else {
         return false;
     };

@@ -152,7 +152,8 @@ pub(crate) fn parse_header<'a>(
         rest
     } else {
         header.hostname = (!first.is_empty()).then_some(first);
-        after
+        // Some writers pad the tag (`combo  -- root[2421]:`).
+        after.trim_start_matches(' ')
     };
     parse_tag(rest, &mut header);
     Ok(header)
@@ -214,8 +215,7 @@ fn parse_tag<'a>(rest: &'a str, header: &mut Header<'a>) {
     let split = rest
         .split_once(": ")
         .or_else(|| rest.strip_suffix(':').map(|tag| (tag, "")));
-    let Some((tag, message)) = split.filter(|(tag, _)| !tag.is_empty() && !tag.contains(' '))
-    else {
+    let Some((tag, message)) = split.filter(|(tag, _)| !tag.is_empty() && tag_shape(tag)) else {
         header.message = rest;
         return;
     };
@@ -226,6 +226,16 @@ fn parse_tag<'a>(rest: &'a str, header: &mut Header<'a>) {
             header.pid = Some(pid);
         }
         None => header.program = Some(tag),
+    }
+}
+
+/// Tags hold no spaces, except the process title login(1) gives itself on older systems (`-- root`,
+/// `login -- alice`), which it logs as its tag.
+fn tag_shape(tag: &str) -> bool {
+    let title = tag.strip_prefix("login ").unwrap_or(tag);
+    match title.strip_prefix("-- ") {
+        Some(user) => !user.is_empty() && !user.contains(' '),
+        None => !tag.contains(' '),
     }
 }
 
@@ -336,6 +346,12 @@ pub(crate) fn fill_header(event: &mut Event, header: &Header<'_>) {
         event.insert("log.syslog.appname", program);
         // `sshd(pam_unix)` is sshd's PAM module speaking.
         let name = program.split_once('(').map_or(program, |(p, _)| p);
+        // login(1)'s process title (`-- root`) is login speaking.
+        let name = if name.starts_with("-- ") || name.starts_with("login -- ") {
+            "login"
+        } else {
+            name
+        };
         event.insert("process.name", name);
     }
     if let Some(pid) = header.pid {
