@@ -126,22 +126,18 @@ fn rule_dates() -> &'static std::collections::HashSet<String> {
         std::sync::OnceLock::new();
     DATES.get_or_init(|| {
         let mut dates = std::collections::HashSet::new();
-        let mut folders = vec![repo_root().join("rules")];
-        while let Some(folder) = folders.pop() {
-            for entry in std::fs::read_dir(&folder).into_iter().flatten().flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    folders.push(path);
-                } else if path.extension().is_some_and(|e| e == "toml") {
-                    let text = std::fs::read_to_string(&path).unwrap_or_default();
-                    for line in text.lines() {
-                        let value = line
-                            .strip_prefix("creation_date = \"")
-                            .or_else(|| line.strip_prefix("updated_date = \""));
-                        if let Some(date) = value.and_then(|v| v.strip_suffix('"')) {
-                            dates.insert(date.to_string());
-                        }
-                    }
+        let rules = walk(&repo_root().join("rules"));
+        for path in rules
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            for line in text.lines() {
+                let value = line
+                    .strip_prefix("creation_date = \"")
+                    .or_else(|| line.strip_prefix("updated_date = \""));
+                if let Some(date) = value.and_then(|v| v.strip_suffix('"')) {
+                    dates.insert(date.to_string());
                 }
             }
         }

@@ -539,26 +539,29 @@ pub fn lookup<'a>(field: &FieldRef, event: &'a Event) -> Option<&'a Value> {
 /// The value of a field in an event, joined fields included (`None` when absent).
 pub fn field_value<'a>(field: &FieldRef, event: &'a Event) -> Option<Cow<'a, Value>> {
     match field {
-        FieldRef::Joined(parts) => {
-            let mut text = String::new();
-            for part in parts {
-                match part {
-                    JoinPart::Text(t) => text.push_str(t),
-                    JoinPart::Field(f) => text.push_str(&field_text(f, event)?),
-                }
-            }
-            Some(Cow::Owned(Value::from(text)))
-        }
+        FieldRef::Joined(parts) => joined(parts, event).map(|t| Cow::Owned(Value::from(t))),
         other => lookup(other, event).map(Cow::Borrowed),
     }
 }
 
 /// The text of a field in an event, as [`text_of`] gives it (`None` when absent or not text-like).
 pub fn field_text<'a>(field: &FieldRef, event: &'a Event) -> Option<Cow<'a, str>> {
-    match field_value(field, event)? {
-        Cow::Borrowed(v) => text_of(v),
-        Cow::Owned(v) => text_of(&v).map(|t| Cow::Owned(t.into_owned())),
+    match field {
+        FieldRef::Joined(parts) => joined(parts, event).map(Cow::Owned),
+        other => lookup(other, event).and_then(text_of),
     }
+}
+
+/// A joined field's text: absent when any of its fields is.
+fn joined(parts: &[JoinPart], event: &Event) -> Option<String> {
+    let mut text = String::new();
+    for part in parts {
+        match part {
+            JoinPart::Text(t) => text.push_str(t),
+            JoinPart::Field(f) => text.push_str(&field_text(f, event)?),
+        }
+    }
+    Some(text)
 }
 
 impl ItemTest {

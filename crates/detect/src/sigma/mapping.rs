@@ -54,6 +54,9 @@ struct ChannelCategory {
     /// lower-case hex digits).
     #[serde(default)]
     values: BTreeMap<String, ValueRule>,
+    /// `values` read (when the mapping loads).
+    #[serde(skip)]
+    value_maps: HashMap<String, ValueMap>,
     /// Names of `event_fields` lists: the fields these events carry (none: not known).
     #[serde(default)]
     event_fields: Vec<String>,
@@ -326,15 +329,17 @@ impl Mapping {
         Mapping::from_files(vec![user, bundled])
     }
 
-    fn from_files(files: Vec<MappingFile>) -> Result<Mapping, MappingError> {
+    fn from_files(mut files: Vec<MappingFile>) -> Result<Mapping, MappingError> {
+        for entry in files.iter_mut().flat_map(|f| f.windows.category.iter_mut()) {
+            entry.value_maps = entry
+                .values
+                .iter()
+                .map(|(field, rule)| Ok((field.clone(), value_map(field, rule)?)))
+                .collect::<Result<_, MappingError>>()?;
+        }
         let mut system_fields = HashMap::new();
         let mut lists: HashMap<&str, Vec<&str>> = HashMap::new();
         for file in files.iter().rev() {
-            for entry in &file.windows.category {
-                for (field, rule) in &entry.values {
-                    value_map(field, rule)?;
-                }
-            }
             system_fields.extend(file.windows.system_fields.clone());
             for (name, fields) in &file.event_fields {
                 lists
@@ -406,7 +411,7 @@ impl Mapping {
                             }
                         })?);
                     }
-                    targets.push(self.channel_target(channels, entry)?);
+                    targets.push(self.channel_target(channels, entry));
                 }
             }
         } else if product == Some("windows") {
@@ -482,11 +487,7 @@ impl Mapping {
         }
     }
 
-    fn channel_target(
-        &self,
-        channels: Vec<String>,
-        entry: &ChannelCategory,
-    ) -> Result<Target, MappingError> {
+    fn channel_target(&self, channels: Vec<String>, entry: &ChannelCategory) -> Target {
         let source = entry
             .service
             .clone()
@@ -497,12 +498,7 @@ impl Mapping {
             [id] => format!("{source} EventID {id}"),
             _ => format!("{source} EventIDs {}", ids.join(", ")),
         };
-        let values = entry
-            .values
-            .iter()
-            .map(|(field, rule)| Ok((field.clone(), value_map(field, rule)?)))
-            .collect::<Result<_, MappingError>>()?;
-        Ok(Target::Channel {
+        Target::Channel {
             channels: channels.iter().map(|c| c.to_lowercase()).collect(),
             event_ids: entry.event_ids.clone(),
             conditions: entry
@@ -511,11 +507,11 @@ impl Mapping {
                 .map(|(k, v)| (k.clone(), v.values()))
                 .collect(),
             fields: entry.fields.clone().into_iter().collect(),
-            values,
+            values: entry.value_maps.clone(),
             system_fields: self.system_fields.clone(),
             event_fields: self.field_list(&entry.event_fields),
             label,
-        })
+        }
     }
 }
 

@@ -7,7 +7,7 @@
 
 use secops_event::{Event, Value};
 
-use super::util::{insert_host, kv, token};
+use super::util::{insert_host, kv, login_title_user, token};
 
 /// Maps the message of `program`; returns whether it was recognized as a security event.
 pub(crate) fn map(program: &str, message: &str, event: &mut Event) -> bool {
@@ -38,9 +38,7 @@ pub(crate) fn map(program: &str, message: &str, event: &mut Event) -> bool {
         "ftpd" | "vsftpd" | "proftpd" => ftpd(message, event),
         "klogind" | "kshd" | "krlogind" | "krshd" => kerberos_remote(message, event),
         // login writes its process title (`-- root`, `login -- alice`) as the tag on older systems.
-        _ if base == "login" || base.starts_with("-- ") || base.starts_with("login -- ") => {
-            login(message, event)
-        }
+        _ if base == "login" || login_title_user(base).is_some() => login(message, event),
         _ => false,
     }
 }
@@ -146,8 +144,8 @@ fn sshd(message: &str, event: &mut Event) -> bool {
             return true;
         }
     }
-    if let Some(done) = authentication_disconnect(message, event) {
-        return done;
+    if too_many_failures(message, event) || client_gave_up(message, event) {
+        return true;
     }
     if let Some(rest) = message.strip_prefix("reverse mapping checking getaddrinfo for ") {
         // `HOST [IP] failed - POSSIBLE BREAK-IN ATTEMPT!`
@@ -188,24 +186,7 @@ fn sshd(message: &str, event: &mut Event) -> bool {
                 None => rest,
             };
             // `Disconnected from [invalid ]user NAME IP port P`: the user precedes the address.
-            let rest = match rest
-                .strip_prefix("invalid user ")
-                .or_else(|| rest.strip_prefix("authenticating user "))
-                .or_else(|| rest.strip_prefix("user "))
-            {
-                Some(with_user) => match with_user
-                    .rsplit_once(" port ")
-                    .and_then(|(before, _)| before.rsplit_once(' '))
-                {
-                    Some((user, _)) => {
-                        event.insert("user.name", user);
-                        &with_user[user.len() + 1..]
-                    }
-                    None => with_user,
-                },
-                None => rest,
-            };
-            source_ip_port(event, rest);
+            user_and_source(event, rest);
             return true;
         }
     }
@@ -215,69 +196,80 @@ fn sshd(message: &str, event: &mut Event) -> bool {
     false
 }
 
-/// Disconnections that end an authentication in failure: the server's `Too many authentication
-/// failures`, and the client's giving up (`No more user authentication methods available`, SSH
-/// disconnect reason 14; a client library's `Auth fail`). `None`: not one of them.
-fn authentication_disconnect(message: &str, event: &mut Event) -> Option<bool> {
-    // `Disconnecting: Too many authentication failures for root` (OpenSSH before 7.5).
-    if let Some(rest) = message.strip_prefix("Disconnecting: Too many authentication failures") {
-        classify(
-            event,
-            "authentication",
-            "info",
-            "ssh_too_many_auth_failures",
-        );
-        outcome(event, false);
-        if let Some(user) = rest.strip_prefix(" for ").map(str::trim) {
-            let (user, invalid) = match user.strip_prefix("invalid user ") {
-                Some(user) => (user, true),
-                None => (user, false),
-            };
-            event.insert("user.name", user);
-            if invalid {
-                event.insert("system.auth.ssh.invalid_user", true);
-            }
-        }
-        return Some(true);
+/// sshd's `Too many authentication failures`: `Disconnecting: Too many authentication failures for
+/// [invalid user ]NAME` (OpenSSH before 7.5), `Disconnecting authenticating user NAME IP port P: Too many
+/// authentication failures` (7.5 and later; `invalid user NAME` for unknown accounts).
+fn too_many_failures(message: &str, event: &mut Event) -> bool {
+    const FAILURES: &str = "Too many authentication failures";
+    let before_7_5 = message
+        .strip_prefix("Disconnecting: ")
+        .and_then(|rest| rest.strip_prefix(FAILURES));
+    let since_7_5 = message
+        .strip_prefix("Disconnecting ")
+        .and_then(|rest| rest.split_once(": Too many authentication failures"))
+        .map(|(who, _)| who);
+    if before_7_5.is_none() && since_7_5.is_none() {
+        return false;
     }
-    // `Disconnecting authenticating user root 1.2.3.4 port 22: Too many authentication failures`
-    // (OpenSSH 7.5 and later; `invalid user NAME` for unknown accounts).
-    if let Some(rest) = message.strip_prefix("Disconnecting ") {
-        if let Some((who, _)) = rest.split_once(": Too many authentication failures") {
-            classify(
-                event,
-                "authentication",
-                "info",
-                "ssh_too_many_auth_failures",
-            );
-            outcome(event, false);
-            let invalid = who.starts_with("invalid user ");
-            let who = who
-                .strip_prefix("invalid user ")
-                .or_else(|| who.strip_prefix("authenticating user "))
-                .or_else(|| who.strip_prefix("user "))
-                .unwrap_or(who);
-            // NAME IP port P: the name may hold spaces, the address and port do not.
-            let address = who
-                .rsplit_once(" port ")
-                .and_then(|(before, _)| before.rsplit_once(' '));
-            match address {
-                Some((user, _)) => {
-                    event.insert("user.name", user);
-                    source_ip_port(event, &who[user.len() + 1..]);
-                }
-                None => source_ip_port(event, who),
+    classify(
+        event,
+        "authentication",
+        "info",
+        "ssh_too_many_auth_failures",
+    );
+    outcome(event, false);
+    let invalid = match (before_7_5, since_7_5) {
+        (Some(rest), _) => match rest.strip_prefix(" for ").map(str::trim) {
+            Some(user) => {
+                let (user, invalid) = match user.strip_prefix("invalid user ") {
+                    Some(user) => (user, true),
+                    None => (user, false),
+                };
+                event.insert("user.name", user);
+                invalid
             }
-            if invalid {
-                event.insert("system.auth.ssh.invalid_user", true);
-            }
-            return Some(true);
-        }
-        return None;
+            None => false,
+        },
+        (None, Some(who)) => user_and_source(event, who),
+        (None, None) => false,
+    };
+    if invalid {
+        event.insert("system.auth.ssh.invalid_user", true);
     }
+    true
+}
+
+/// The client giving an authentication up: `No more user authentication methods available` (SSH
+/// disconnect reason 14), a client library's `Auth fail`.
+fn client_gave_up(message: &str, event: &mut Event) -> bool {
     // `error: Received disconnect from 1.2.3.4: 14: No more user authentication methods available.`
     // (older), `Received disconnect from 1.2.3.4 port 5000:14: ...` (newer); the text after the
     // reason code is the client's.
+    let Some((address, code, text)) = disconnect_reason(message) else {
+        return false;
+    };
+    let gave_up = code == "14"
+        || text.starts_with("No more user authentication methods available")
+        || text.ends_with("Auth fail")
+        || text.ends_with("Auth cancel");
+    if !gave_up {
+        return false;
+    }
+    classify(
+        event,
+        "authentication",
+        "info",
+        "ssh_client_gave_up_authentication",
+    );
+    outcome(event, false);
+    source_ip_port(event, address);
+    event.insert("system.auth.ssh.disconnect_reason", text);
+    true
+}
+
+/// `[error: ]Received disconnect from 1.2.3.4: 14: TEXT` (older), `... from 1.2.3.4 port 5000:14:
+/// TEXT` (newer): the address, the reason code and the client's text.
+fn disconnect_reason(message: &str) -> Option<(&str, &str, &str)> {
     let rest = message
         .strip_prefix("error: Received disconnect from ")
         .or_else(|| message.strip_prefix("Received disconnect from "))?;
@@ -291,25 +283,32 @@ fn authentication_disconnect(message: &str, event: &mut Event) -> Option<bool> {
         None => rest.split_once(": ")?,
     };
     let (code, text) = reason.trim_start().split_once(':')?;
-    let code = code.trim();
-    let text = text.trim();
-    let gave_up = code == "14"
-        || text.starts_with("No more user authentication methods available")
-        || text.ends_with("Auth fail")
-        || text.ends_with("Auth cancel");
-    if !gave_up {
-        return None;
-    }
-    classify(
-        event,
-        "authentication",
-        "info",
-        "ssh_client_gave_up_authentication",
-    );
-    outcome(event, false);
-    source_ip_port(event, address);
-    event.insert("system.auth.ssh.disconnect_reason", text);
-    Some(true)
+    Some((address, code.trim(), text.trim()))
+}
+
+/// `[invalid user |authenticating user |user ]NAME IP port P ...`, or the address alone: the user, when
+/// one is named, into `user.name` (names may hold spaces, the address and port do not), then the
+/// source address and port. Whether the user was an invalid one.
+fn user_and_source(event: &mut Event, text: &str) -> bool {
+    let named = text
+        .strip_prefix("invalid user ")
+        .or_else(|| text.strip_prefix("authenticating user "))
+        .or_else(|| text.strip_prefix("user "));
+    let rest = match named {
+        Some(with_user) => match with_user
+            .rsplit_once(" port ")
+            .and_then(|(before, _)| before.rsplit_once(' '))
+        {
+            Some((user, _)) => {
+                event.insert("user.name", user);
+                &with_user[user.len() + 1..]
+            }
+            None => with_user,
+        },
+        None => text,
+    };
+    source_ip_port(event, rest);
+    text.starts_with("invalid user ")
 }
 
 /// klogind / kshd (Kerberos rlogin and rsh): `Authentication failed from 163.27.187.39

@@ -13,7 +13,7 @@ use chrono::{Datelike, NaiveDate};
 use secops_event::{Event, Location, Timestamp};
 
 use super::linux_auth;
-use super::util::{month_number, parse_clock, token};
+use super::util::{login_title_user, month_number, parse_clock, token};
 use crate::lines::{Emit, LineParser};
 use crate::Reason;
 
@@ -232,8 +232,7 @@ fn parse_tag<'a>(rest: &'a str, header: &mut Header<'a>) {
 /// Tags hold no spaces, except the process title login(1) gives itself on older systems (`-- root`,
 /// `login -- alice`), which it logs as its tag.
 fn tag_shape(tag: &str) -> bool {
-    let title = tag.strip_prefix("login ").unwrap_or(tag);
-    match title.strip_prefix("-- ") {
+    match login_title_user(tag) {
         Some(user) => !user.is_empty() && !user.contains(' '),
         None => !tag.contains(' '),
     }
@@ -347,7 +346,7 @@ pub(crate) fn fill_header(event: &mut Event, header: &Header<'_>) {
         // `sshd(pam_unix)` is sshd's PAM module speaking.
         let name = program.split_once('(').map_or(program, |(p, _)| p);
         // login(1)'s process title (`-- root`) is login speaking.
-        let name = if name.starts_with("-- ") || name.starts_with("login -- ") {
+        let name = if login_title_user(name).is_some() {
             "login"
         } else {
             name

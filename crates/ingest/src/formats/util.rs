@@ -86,6 +86,14 @@ pub(crate) fn parse_clock(text: &str) -> Option<(u32, u32, u32, u32)> {
     (hour < 24 && minute < 60 && second < 61).then_some((hour, minute, second, nanos))
 }
 
+/// The user in login(1)'s process title, which older systems log as its syslog tag (`-- root`,
+/// `login -- alice`); `None` for any other tag.
+pub(crate) fn login_title_user(tag: &str) -> Option<&str> {
+    tag.strip_prefix("login ")
+        .unwrap_or(tag)
+        .strip_prefix("-- ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
