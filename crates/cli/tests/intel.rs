@@ -115,6 +115,9 @@ const ZEEK: &str = r#"{"_path":"conn","ts":"2026-11-30T10:00:00Z","uid":"C1","id
 {"_path":"dns","ts":"2026-11-30T10:00:15Z","uid":"D1","id.orig_h":"10.0.0.5","id.orig_p":50004,"id.resp_h":"10.0.0.2","id.resp_p":53,"proto":"udp","query":"cdn.evil-c2.example","qtype_name":"A","rcode_name":"NOERROR"}
 "#;
 
+/// The clock of the tests that judge indicators: the samples' indicators are dated 2026-11-30.
+const NOW: &str = "2026-12-01T00:00:00Z";
+
 #[test]
 fn threat_match_fires_on_an_indicator_but_not_on_warninglisted_or_expired_ones() {
     let Some(warninglists) = shared("corpus/intel/warninglists") else {
@@ -132,6 +135,8 @@ fn threat_match_fires_on_an_indicator_but_not_on_warninglisted_or_expired_ones()
             "bundle.json",
             "--db",
             "x.db",
+            "--now",
+            NOW,
             "--warninglists",
             lists,
         ],
@@ -151,7 +156,7 @@ fn threat_match_fires_on_an_indicator_but_not_on_warninglisted_or_expired_ones()
     assert!(stdout.contains("1 already expired"), "{stdout}");
     let active = text(&secops(
         dir.path(),
-        &["intel", "list", "--active", "--db", "x.db"],
+        &["intel", "list", "--active", "--db", "x.db", "--now", NOW],
     ))
     .0;
     assert_eq!(
@@ -166,6 +171,8 @@ fn threat_match_fires_on_an_indicator_but_not_on_warninglisted_or_expired_ones()
             "zeek.json",
             "--db",
             "x.db",
+            "--now",
+            NOW,
             "--warninglists",
             lists,
             "--output",
@@ -222,7 +229,7 @@ fn threat_match_fires_on_an_indicator_but_not_on_warninglisted_or_expired_ones()
     );
     // Matches are sightings: the indicator's last-seen time is the connection's.
     assert!(stderr.contains("intel: 2 indicator(s) sighted"), "{stderr}");
-    let shown = text(&secops(dir.path(), &["intel", "show", "1", "--db", "x.db"])).0;
+    let shown = text(&secops(dir.path(), &["intel", "show", "1", "--db", "x.db", "--now", NOW])).0;
     assert!(
         shown.contains("last seen    2026-11-30T10:00:00Z"),
         "{shown}"
@@ -230,7 +237,7 @@ fn threat_match_fires_on_an_indicator_but_not_on_warninglisted_or_expired_ones()
     // Without the warninglists at match time, the public resolver inside the /24 would alert.
     let unlisted = secops(
         dir.path(),
-        &["detect", "zeek.json", "--db", "x.db", "--output", "jsonl"],
+        &["detect", "zeek.json", "--db", "x.db", "--output", "jsonl", "--now", NOW],
     );
     assert!(text(&unlisted).0.contains("\"matched.atomic\":\"8.8.8.8\""));
     // Straight from the file, without a store, the same judgement applies.
@@ -245,6 +252,8 @@ fn threat_match_fires_on_an_indicator_but_not_on_warninglisted_or_expired_ones()
             lists,
             "--output",
             "jsonl",
+            "--now",
+            NOW,
         ],
     );
     let (direct_alerts, direct_err) = text(&direct);
@@ -430,6 +439,9 @@ fn a_taxii_collection_is_pulled_with_paging_and_its_indicators_match() {
             "t.db",
             "--output",
             "jsonl",
+            // The collection's indicators date from 2014-2017: judged as of then.
+            "--now",
+            "2015-01-01T00:00:00Z",
         ],
     );
     let (alerts, stderr) = text(&detect);
@@ -502,4 +514,108 @@ fn a_retro_hunt_finds_past_sightings_of_new_indicators() {
         "{}",
         text(&later).1
     );
+}
+
+/// STIX 2.1 indicators with their producer's dates: an address last modified in 2015, and a file
+/// named by two hashes AND-ed in one observation (STIX 2.1 section 9: each hash names the file).
+const DATED: &str = r#"{"type": "bundle", "id": "bundle--7a1c4f7e-0c5e-4d33-9d1a-2f1f6a9b0c01", "objects": [
+ {"type": "indicator", "spec_version": "2.1", "id": "indicator--7a1c4f7e-0c5e-4d33-9d1a-2f1f6a9b0c02",
+  "created": "2015-03-01T00:00:00Z", "modified": "2015-03-02T00:00:00Z", "pattern_type": "stix",
+  "pattern": "[ipv4-addr:value = '198.51.100.23']", "valid_from": "2015-03-01T00:00:00Z"},
+ {"type": "indicator", "spec_version": "2.1", "id": "indicator--7a1c4f7e-0c5e-4d33-9d1a-2f1f6a9b0c03",
+  "created": "2026-11-20T00:00:00Z", "modified": "2026-11-20T00:00:00Z", "pattern_type": "stix",
+  "pattern": "[file:hashes.'SHA-256' = 'aec070645fe53ee3b3763059376134f058cc337247c978add178b6ccdfb0019f' AND file:hashes.MD5 = '3773a88f65a5e780c8dff9cdc3a056f3']",
+  "valid_from": "2026-11-20T00:00:00Z"}
+]}"#;
+
+/// A MISP event whose attribute was last changed on 2015-03-01 (`timestamp`, Unix seconds).
+const MISP_DATED: &str = r#"{"Event": {"info": "Old C2", "date": "2015-03-01", "uuid": "5c1d3e0a-8f1e-4b8e-9d4a-0b6f2e1d7c01",
+ "Attribute": [{"type": "ip-dst", "category": "Network activity", "value": "198.51.100.24", "to_ids": true,
+  "uuid": "5c1d3e0a-8f1e-4b8e-9d4a-0b6f2e1d7c02", "timestamp": "1425168000"}]}}"#;
+
+#[test]
+fn decay_runs_from_the_sources_dates_and_a_reimport_does_not_revive() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("dated.json"), DATED).unwrap();
+    std::fs::write(dir.path().join("event.json"), MISP_DATED).unwrap();
+    let run = |args: &[&str], now: &str| {
+        let mut all = args.to_vec();
+        all.extend(["--db", "d.db", "--now", now]);
+        text(&secops(dir.path(), &all))
+    };
+    let (first, err) = run(&["intel", "import", "dated.json", "event.json"], NOW);
+    assert!(
+        first.contains("dated.json: 3 indicator(s) (ip 1, md5 1, sha256 1); 3 new"),
+        "{first}{err}"
+    );
+    assert!(first.contains("  split: dated.json: indicator--7a1c4f7e-0c5e-4d33-9d1a-2f1f6a9b0c03: one file's hashes AND-ed, one indicator per hash"), "{first}");
+    // Both 2015 addresses are dated by their sources: decayed long before the import.
+    assert_eq!(first.matches("1 already expired").count(), 2, "{first}");
+    let active = |now: &str| run(&["intel", "list", "--active"], now).0;
+    let listed = active(NOW);
+    assert_eq!(listed.lines().count(), 3, "header and the two hashes:\n{listed}");
+    assert!(!listed.contains("198.51.100.2"), "{listed}");
+    // Importing them again does not bring them back.
+    run(&["intel", "import", "dated.json", "event.json"], NOW);
+    assert_eq!(active(NOW), listed);
+    let shown = run(&["intel", "show", "1"], NOW).0;
+    assert!(shown.contains("state        expired"), "{shown}");
+    assert!(shown.contains("score now 0.0"), "{shown}");
+    // As of a week after their sources dated them, both matched.
+    let then = "2015-03-08T00:00:00Z";
+    let listed = active(then);
+    assert!(
+        listed.contains("198.51.100.23") && listed.contains("198.51.100.24"),
+        "{listed}"
+    );
+    let shown = run(&["intel", "show", "1"], then).0;
+    assert!(shown.contains("state        active"), "{shown}");
+    assert!(!shown.contains("score now 0.0"), "{shown}");
+}
+
+#[test]
+fn a_retro_hunt_over_old_logs_never_turns_an_indicators_clock_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = |name: &str, ts: &str| {
+        std::fs::write(
+            dir.path().join(name),
+            format!("{{\"_path\":\"conn\",\"ts\":\"{ts}\",\"uid\":\"C1\",\"id.orig_h\":\"10.0.0.9\",\"id.orig_p\":50100,\"id.resp_h\":\"192.0.2.77\",\"id.resp_p\":443,\"proto\":\"tcp\",\"conn_state\":\"SF\"}}\n"),
+        )
+        .unwrap();
+    };
+    conn("2015.json", "2015-06-01T08:00:00Z");
+    conn("2014.json", "2014-06-01T08:00:00Z");
+    conn("today.json", "2026-11-30T10:00:00Z");
+    // A list without dates: its decay clock starts at the import.
+    std::fs::write(dir.path().join("c2.txt"), "192.0.2.77\n").unwrap();
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--db", "r.db", "--now", NOW]);
+        text(&secops(dir.path(), &all))
+    };
+    run(&["intel", "import", "c2.txt"]);
+    let hunt = |file: &str| {
+        let (out, err) = run(&["intel", "retro-hunt", file, "--since", "30d", "--record"]);
+        assert!(err.contains("1 past sighting(s)"), "{out}{err}");
+    };
+    let show = || run(&["intel", "show", "1"]).0;
+    // A sighting in 2015 is recorded, but the indicator imported today stays fresh: score, state
+    // and matching agree.
+    hunt("2015.json");
+    let shown = show();
+    assert!(shown.contains("last seen    2015-06-01T08:00:00Z"), "{shown}");
+    assert!(shown.contains("state        active"), "{shown}");
+    assert!(shown.contains("score now 80.0"), "{shown}");
+    assert!(run(&["intel", "list", "--active"]).0.contains("192.0.2.77"));
+    // An older sighting leaves the later one.
+    hunt("2014.json");
+    assert!(show().contains("last seen    2015-06-01T08:00:00Z"), "{}", show());
+    // Matched today, then found again in 2015's logs: last seen stays today's.
+    let (alerts, err) = run(&["detect", "today.json", "--output", "jsonl"]);
+    assert_eq!(alerts.lines().count(), 1, "{alerts}{err}");
+    assert!(show().contains("last seen    2026-11-30T10:00:00Z"), "{}", show());
+    hunt("2015.json");
+    let shown = show();
+    assert!(shown.contains("last seen    2026-11-30T10:00:00Z"), "{shown}");
+    assert!(shown.contains("state        active"), "{shown}");
 }

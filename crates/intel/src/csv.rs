@@ -282,6 +282,8 @@ pub fn import(source: &str, text: &str, mapping: &Mapping) -> Result<Import, Int
                 i.native_id = Some(format!("line {}", n + 1));
                 i.first_seen = get(first_at).and_then(parse_time);
                 i.last_seen = get(last_at).and_then(parse_time);
+                // A feed's first-seen column is its date of the indicator.
+                i.source_date = i.first_seen;
                 i.confidence = get(confidence_at)
                     .and_then(|c| c.parse::<u8>().ok())
                     .map(|c| c.min(100));

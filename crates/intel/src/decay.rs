@@ -1,8 +1,10 @@
 //! Indicator decay, MISP's polynomial model (shared/reference/ir-intel-vuln.md section 2.6):
 //!
-//! `score(t) = base × (1 − (t / τ)^(1/δ))`, floored at 0, with `t` in days since the indicator was last
-//! seen (a sighting), else since it was imported (a STIX `valid_from` says when it became valid, not
-//! that anyone saw it), `τ` the lifetime and `δ` the decay speed. An indicator
+//! `score(t) = base × (1 − (t / τ)^(1/δ))`, floored at 0, with `t` in days since the later of its last
+//! sighting and its source's date of it (STIX `modified`, MISP `timestamp`, else when it became valid
+//! or was created; its import when the source gives no date: [`Indicator::decay_start`]), `τ` the
+//! lifetime and `δ` the decay speed. A 2015 indicator imported today is already decayed, however often
+//! it is imported again; a sighting in old logs never moves the clock back. An indicator
 //! decays when its score falls below the model's threshold, at `t = τ × (1 − threshold / base)^δ`.
 //! The base score is the indicator's confidence when its source gave one, else the model's default.
 //!
@@ -164,8 +166,8 @@ impl Models {
         let base = indicator
             .confidence
             .map_or(model.default_base_score, f64::from);
-        let start = indicator.last_seen.unwrap_or(indicator.imported_at);
-        let decay = start.saturating_add((model.days_to_decay(base) * DAY) as i64);
+        let decay = indicator
+            .decay_start().saturating_add((model.days_to_decay(base) * DAY) as i64);
         indicator.valid_until.map_or(decay, |v| v.min(decay))
     }
 
@@ -175,8 +177,7 @@ impl Models {
         let base = indicator
             .confidence
             .map_or(model.default_base_score, f64::from);
-        let start = indicator.last_seen.unwrap_or(indicator.imported_at);
-        model.score(base, (now - start) as f64 / DAY)
+        model.score(base, (now - indicator.decay_start()) as f64 / DAY)
     }
 }
 

@@ -168,6 +168,7 @@ struct Entry {
     native_id: Option<Box<str>>,
     first_seen: Option<i64>,
     last_seen: Option<i64>,
+    source_date: Option<i64>,
     valid_until: Option<i64>,
     imported_at: i64,
     source: u32,
@@ -283,6 +284,7 @@ impl IndicatorIndex {
             native_id: indicator.native_id.map(String::into_boxed_str),
             first_seen: indicator.first_seen,
             last_seen: indicator.last_seen,
+            source_date: indicator.source_date,
             valid_until: indicator.valid_until,
             imported_at: indicator.imported_at,
         };
@@ -399,6 +401,7 @@ impl IndicatorIndex {
             first_seen: e.first_seen,
             last_seen: e.last_seen,
             valid_until: e.valid_until,
+            source_date: e.source_date,
             imported_at: e.imported_at,
             to_ids: e.to_ids,
         }))

@@ -60,7 +60,11 @@ pub struct Indicator {
     pub first_seen: Option<i64>,
     pub last_seen: Option<i64>,
     pub valid_until: Option<i64>,
-    /// When it was read (the decay clock's start when the source gives no sighting time).
+    /// The source's own date of the indicator: when it last changed it (STIX `modified`, MISP
+    /// `timestamp`), else when it became valid or was created.
+    pub source_date: Option<i64>,
+    /// When it was read (stands in for the source's date when the source gives none); 0 until an
+    /// import is judged (`secops_service::intel::judge` stamps the judging time).
     pub imported_at: i64,
     /// For detection (MISP `to_ids`); indicators kept for context only are false.
     pub to_ids: bool,
@@ -81,9 +85,19 @@ impl Indicator {
             first_seen: None,
             last_seen: None,
             valid_until: None,
+            source_date: None,
             imported_at: 0,
             to_ids: true,
         }
+    }
+
+    /// When its decay clock starts: the latest of its last sighting and the source's date of it
+    /// (when it was imported, if the source dates it not at all). Sightings and imports only ever
+    /// move it later, so score, expiry and state, all computed from it, agree and never revive
+    /// an indicator its source dated long ago.
+    pub fn decay_start(&self) -> i64 {
+        let dated = self.source_date.unwrap_or(self.imported_at);
+        self.last_seen.map_or(dated, |seen| seen.max(dated))
     }
 }
 
@@ -95,6 +109,9 @@ pub struct Import {
     /// Objects that are not indicators at all (STIX reports, relationships, MISP events' text
     /// attributes), counted by type.
     pub other: BTreeMap<String, usize>,
+    /// Where a compound pattern of one object's alternative identifiers (a file's hashes AND-ed)
+    /// became one indicator per identifier.
+    pub split: Vec<String>,
 }
 
 /// A record that could not become an indicator: where it was and why.
@@ -128,6 +145,7 @@ impl Import {
     fn merge(&mut self, other: Import) {
         self.indicators.extend(other.indicators);
         self.rejected.extend(other.rejected);
+        self.split.extend(other.split);
         for (k, v) in other.other {
             *self.other.entry(k).or_default() += v;
         }
@@ -269,17 +287,11 @@ pub fn import_text(
     format: Format,
     csv: &csv::Mapping,
 ) -> Result<Import, IntelError> {
-    let now = secops_event::Timestamp::now().unix_nanos();
-    let mut import = match format {
+    // `imported_at` stays 0 here: judging stamps it with its own (perhaps pinned) time.
+    Ok(match format {
         Format::Stix => stix::import(source, text)?,
         Format::Misp | Format::MispFeed => misp::import_event_text(source, text)?,
         Format::Csv => csv::import(source, text, csv)?,
         Format::List => csv::import_list(source, text),
-    };
-    for i in &mut import.indicators {
-        if i.imported_at == 0 {
-            i.imported_at = now;
-        }
-    }
-    Ok(import)
+    })
 }

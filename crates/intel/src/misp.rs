@@ -231,14 +231,14 @@ fn read_event(source: &str, event: &Value, import: &mut Import) {
                     } else {
                         format!("{info}: {comment}")
                     };
+                    let changed = text_of(attribute.get("timestamp"))
+                        .and_then(|t| t.parse::<i64>().ok())
+                        .map(|s| s.saturating_mul(1_000_000_000));
                     i.first_seen = text_of(attribute.get("first_seen"))
                         .and_then(|t| parse_time(&t))
-                        .or_else(|| {
-                            text_of(attribute.get("timestamp"))
-                                .and_then(|t| t.parse::<i64>().ok())
-                                .map(|s| s.saturating_mul(1_000_000_000))
-                        })
+                        .or(changed)
                         .or(date);
+                    i.source_date = changed.or(i.first_seen);
                     i.last_seen = text_of(attribute.get("last_seen")).and_then(|t| parse_time(&t));
                     import.indicators.push(i);
                 }

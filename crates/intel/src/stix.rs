@@ -116,7 +116,12 @@ fn indicator(source: &str, object: &Value, location: &str, import: &mut Import) 
         return;
     };
     let atoms = match parse(pattern).and_then(|p| Ok(atoms(&p)?)) {
-        Ok(atoms) => atoms,
+        Ok(atoms) => {
+            if atoms.iter().any(|a| a.of_one_object) {
+                import.split.push(location.to_string());
+            }
+            atoms
+        }
         Err(reason) => {
             import.reject(location, format!("pattern {pattern:?}: {reason}"));
             return;
@@ -157,7 +162,7 @@ fn indicator(source: &str, object: &Value, location: &str, import: &mut Import) 
         .flatten()
         .collect::<Vec<_>>()
         .join(": ");
-    for (path, value) in atoms {
+    for Atom { path, value, .. } in atoms {
         let Some(kind) = kind_of(&path) else {
             import.reject(
                 location,
@@ -177,6 +182,9 @@ fn indicator(source: &str, object: &Value, location: &str, import: &mut Import) 
                 i.tags = tags.clone();
                 i.description = description.clone();
                 i.first_seen = text("valid_from").and_then(parse_time);
+                i.source_date = ["modified", "valid_from", "created"]
+                    .into_iter()
+                    .find_map(|key| text(key).and_then(parse_time));
                 i.valid_until = text("valid_until").and_then(parse_time);
                 import.indicators.push(i);
             }
@@ -630,8 +638,28 @@ fn parse(pattern: &str) -> Result<Pattern, PatternError> {
     Ok(pattern)
 }
 
-/// The (path, value) atoms of a pattern that is a disjunction of equalities, or why it is not one.
-fn atoms(pattern: &Pattern) -> Result<Vec<(String, String)>, String> {
+/// One value a pattern looks up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Atom {
+    path: String,
+    value: String,
+    /// One of several AND-ed identifiers of one object (a file's hashes): each alone identifies it.
+    of_one_object: bool,
+}
+
+impl Atom {
+    fn new(path: &str, value: &str) -> Atom {
+        Atom {
+            path: path.to_string(),
+            value: value.to_string(),
+            of_one_object: false,
+        }
+    }
+}
+
+/// The atoms of a pattern that is a disjunction of equalities (an AND of one file's hashes counts as
+/// their disjunction: each hash alone names the file), or why it is not one.
+fn atoms(pattern: &Pattern) -> Result<Vec<Atom>, String> {
     match pattern {
         Pattern::Observation(_, true) => Err(
             "qualifiers (WITHIN, REPEATS, START/STOP) need event counting, not a value lookup"
@@ -648,14 +676,14 @@ fn atoms(pattern: &Pattern) -> Result<Vec<(String, String)>, String> {
     }
 }
 
-fn comparison_atoms(c: &Comparison) -> Result<Vec<(String, String)>, String> {
+fn comparison_atoms(c: &Comparison) -> Result<Vec<Atom>, String> {
     match c {
         Comparison::Test {
             path,
             op,
             negated: false,
             value: Some(value),
-        } if op == "=" => Ok(vec![(path.clone(), value.clone())]),
+        } if op == "=" => Ok(vec![Atom::new(path, value)]),
         Comparison::Test {
             path,
             op,
@@ -663,7 +691,7 @@ fn comparison_atoms(c: &Comparison) -> Result<Vec<(String, String)>, String> {
             value: Some(values),
         } if op == "IN" => Ok(values
             .split('\u{1f}')
-            .map(|v| (path.clone(), v.to_string()))
+            .map(|v| Atom::new(path, v))
             .collect()),
         Comparison::Test { op, negated, .. } => Err(format!(
             "the comparison {}{op} is not an equality",
@@ -674,8 +702,28 @@ fn comparison_atoms(c: &Comparison) -> Result<Vec<(String, String)>, String> {
             .map(comparison_atoms)
             .collect::<Result<Vec<_>, _>>()
             .map(|v| v.concat()),
-        Comparison::And(_) => Err("comparisons joined by AND: a compound indicator".into()),
+        Comparison::And(parts) => parts
+            .iter()
+            .map(|part| match part {
+                Comparison::Test {
+                    path,
+                    op,
+                    negated: false,
+                    value: Some(value),
+                } if op == "=" && is_file_hash(path) => Some(Atom {
+                    of_one_object: true,
+                    ..Atom::new(path, value)
+                }),
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| "comparisons joined by AND: a compound indicator".into()),
     }
+}
+
+/// Whether a path is one of a file object's hashes (`file:hashes.MD5`, `file:hashes.'SHA-256'`).
+fn is_file_hash(path: &str) -> bool {
+    path.to_ascii_lowercase().starts_with("file:hashes.")
 }
 
 /// The indicators as a STIX 2.1 bundle (TLP 2.0 markings; ids stable per kind and value).
@@ -694,13 +742,16 @@ pub fn export(indicators: &[Indicator]) -> Value {
                 Kind::Email => "email-addr:value",
             };
             let escaped = i.value.replace('\\', "\\\\").replace('\'', "\\'");
-            let created = secops_event::Timestamp::from_unix_nanos(i.imported_at).to_seconds();
+            let dated = i.source_date.unwrap_or(i.imported_at);
+            let modified = secops_event::Timestamp::from_unix_nanos(dated).to_seconds();
+            let created =
+                secops_event::Timestamp::from_unix_nanos(dated.min(i.imported_at)).to_seconds();
             let mut o = json!({
                 "type": "indicator",
                 "spec_version": "2.1",
                 "id": format!("indicator--{}", stable_uuid(i)),
                 "created": created,
-                "modified": created,
+                "modified": modified,
                 "pattern": format!("[{path} = '{escaped}']"),
                 "pattern_type": "stix",
                 "valid_from": secops_event::Timestamp::from_unix_nanos(i.first_seen.unwrap_or(i.imported_at)).to_seconds(),
@@ -773,7 +824,10 @@ mod tests {
     use super::*;
 
     fn atoms_of(p: &str) -> Result<Vec<(String, String)>, String> {
-        parse(p).map_err(|e| e.to_string()).and_then(|p| atoms(&p))
+        parse(p)
+            .map_err(|e| e.to_string())
+            .and_then(|p| atoms(&p))
+            .map(|atoms| atoms.into_iter().map(|a| (a.path, a.value)).collect())
     }
 
     #[test]
@@ -806,6 +860,34 @@ mod tests {
             atoms_of("[url:value = 'http://x.example/it\\'s']").unwrap()[0].1,
             "http://x.example/it's"
         );
+    }
+
+    #[test]
+    fn hashes_of_one_file_anded_are_one_indicator_each() {
+        // STIX 2.1 section 9 writes a file by several hashes in one observation.
+        let pattern = "[file:hashes.'SHA-256' = 'aec070645fe53ee3b3763059376134f058cc337247c978add178b6ccdfb0019f' AND file:hashes.MD5 = '3773a88f65a5e780c8dff9cdc3a056f3']";
+        let atoms = atoms(&parse(pattern).unwrap()).unwrap();
+        assert_eq!(atoms.len(), 2);
+        assert!(atoms.iter().all(|a| a.of_one_object));
+        assert_eq!(atoms[1].path, "file:hashes.MD5");
+        // A hash and a name together are a compound (the name alone identifies nothing).
+        let mixed = atoms_of("[file:hashes.MD5 = '3773a88f65a5e780c8dff9cdc3a056f3' AND file:name = 'x.exe']");
+        assert!(mixed.unwrap_err().contains("compound"));
+        // Hashes in two observations may be two files: still a compound.
+        let two = atoms_of("[file:hashes.MD5 = '3773a88f65a5e780c8dff9cdc3a056f3'] AND [file:hashes.MD5 = '0773a88f65a5e780c8dff9cdc3a056f3']");
+        assert!(two.unwrap_err().contains("compound"));
+        let bundle = format!(
+            r#"{{"type":"bundle","id":"bundle--1","objects":[{{"type":"indicator","spec_version":"2.1","id":"indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f","created":"2016-04-06T20:03:48.000Z","modified":"2016-04-06T20:03:48.000Z","valid_from":"2016-01-01T00:00:00Z","pattern_type":"stix","pattern":"{}"}}]}}"#,
+            pattern
+        );
+        let import = import("f.json", &bundle).unwrap();
+        assert_eq!(import.indicators.len(), 2, "{:?}", import.rejected);
+        assert_eq!(
+            import.split,
+            vec!["f.json: indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f".to_string()]
+        );
+        assert_eq!(import.indicators[0].kind, Kind::Sha256);
+        assert_eq!(import.indicators[1].kind, Kind::Md5);
     }
 
     #[test]

@@ -49,7 +49,8 @@ pub fn store_import(
     now: i64,
 ) -> Result<StoredImport, ServiceError> {
     let judged = judge(import, judges, now);
-    let stored = store.store_indicators(&judged.indicators, now)?;
+    let stored =
+        store.store_indicators(&judged.indicators, now, &|i| judges.models.expires_at(i))?;
     let added = stored
         .iter()
         .filter(|s| matches!(s, Stored::Added(_)))

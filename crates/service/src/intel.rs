@@ -70,7 +70,6 @@ pub fn judge(import: &Import, judges: &Judges, now: i64) -> Judged {
             // Read just now (TAXII objects, documents in memory): decay starts here.
             indicator.imported_at = now;
         }
-        let expires_at = judges.models.expires_at(&indicator);
         let hits: Vec<String> = judges
             .lists
             .as_ref()
@@ -88,12 +87,11 @@ pub fn judge(import: &Import, judges: &Judges, now: i64) -> Judged {
                 hits.clone(),
             ));
         }
-        if expires_at <= now {
+        if judges.models.expires_at(&indicator) <= now {
             judged.expired += 1;
         }
         judged.indicators.push(NewIndicator {
             indicator,
-            expires_at,
             warninglists: hits,
         });
     }
@@ -159,7 +157,8 @@ pub fn indicator_set(
             ));
         }
         for n in judge(&import, judges, now).indicators {
-            if n.expires_at > now && n.indicator.to_ids && n.warninglists.is_empty() {
+            let active = judges.models.expires_at(&n.indicator) > now;
+            if active && n.indicator.to_ids && n.warninglists.is_empty() {
                 index.add(n.indicator);
                 from_files += 1;
             } else {
@@ -238,7 +237,8 @@ fn load_ecs(
 pub type SightedIndicator = (String, String, String);
 
 /// Matches are sightings: each matched indicator's last-seen time moves to the latest event that
-/// matched it, and its expiry is computed again from there. Returns the indicators seen.
+/// matched it (never backwards: a retro-hunt over old logs leaves a later sighting in place), and its
+/// expiry is computed again from the result. Returns the indicators seen.
 pub fn record_sightings<'a>(
     store: &mut Store,
     alerts: impl IntoIterator<Item = &'a Alert>,
@@ -259,7 +259,6 @@ pub fn record_sightings<'a>(
         .into_iter()
         .map(|(key, indicator)| {
             let update = NewIndicator {
-                expires_at: judges.models.expires_at(&indicator),
                 indicator,
                 warninglists: Vec::new(),
             };
@@ -267,7 +266,7 @@ pub fn record_sightings<'a>(
         })
         .unzip();
     if !updates.is_empty() {
-        store.store_indicators(&updates, now)?;
+        store.store_indicators(&updates, now, &|i| judges.models.expires_at(i))?;
     }
     Ok(sighted)
 }

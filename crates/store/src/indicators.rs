@@ -59,13 +59,16 @@ impl IndicatorRecord {
     }
 }
 
-/// An indicator to store, with what import decided about it.
+/// An indicator to store, with the warninglists that cover it.
 #[derive(Debug, Clone)]
 pub struct NewIndicator {
     pub indicator: Indicator,
-    pub expires_at: i64,
     pub warninglists: Vec<String>,
 }
+
+/// When an indicator stops matching (UTC nanoseconds), from its validity and decay: the store asks it
+/// of each indicator as stored, after a refresh merged the old and the new.
+pub type Expiry<'a> = &'a dyn Fn(&Indicator) -> i64;
 
 /// Whether storing added or refreshed a row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,19 +92,25 @@ pub struct IndicatorFilter {
 }
 
 const COLUMNS: &str = "id, kind, value, source, native_id, confidence, tlp, tags, description, \
-    first_seen, last_seen, valid_until, imported_at, updated_at, to_ids, expires_at, warninglists";
+    first_seen, last_seen, valid_until, imported_at, updated_at, to_ids, expires_at, warninglists, \
+    source_date";
 
 impl Store {
     /// Stores indicators in one transaction: new ones added, known ones (same kind, value and source)
-    /// refreshed: first seen the earliest, last seen, validity and expiry the latest, confidence the
-    /// highest, tags merged.
+    /// refreshed: first seen the earliest; last seen, the source's date and validity the latest (so
+    /// none moves backwards); confidence the highest; tags merged; the expiry `expiry` gives for
+    /// the result.
     pub fn store_indicators(
         &mut self,
         indicators: &[NewIndicator],
         now: i64,
+        expiry: Expiry<'_>,
     ) -> Result<Vec<Stored>, StoreError> {
         self.transaction(true, |tx| {
-            indicators.iter().map(|n| store_one(tx, n, now)).collect()
+            indicators
+                .iter()
+                .map(|n| store_one(tx, n, now, expiry))
+                .collect()
         })
     }
 
@@ -193,7 +202,12 @@ impl Store {
     }
 }
 
-fn store_one(tx: &mut dyn Tx, new: &NewIndicator, now: i64) -> Result<Stored, StoreError> {
+fn store_one(
+    tx: &mut dyn Tx,
+    new: &NewIndicator,
+    now: i64,
+    expiry: Expiry<'_>,
+) -> Result<Stored, StoreError> {
     let i = &new.indicator;
     let existing = tx.query_one(
         &format!("SELECT {COLUMNS} FROM indicators WHERE kind = ? AND value = ? AND source = ?"),
@@ -215,33 +229,56 @@ fn store_one(tx: &mut dyn Tx, new: &NewIndicator, now: i64) -> Result<Stored, St
             let latest = |a: Option<i64>, b: Option<i64>| a.max(b);
             let mut tags = o.tags.clone();
             tags.extend(i.tags.iter().filter(|t| !o.tags.contains(t)).cloned());
+            let merged = Indicator {
+                confidence: o.confidence.max(i.confidence),
+                tlp: i.tlp,
+                tags,
+                description: if i.description.is_empty() {
+                    o.description.clone()
+                } else {
+                    i.description.clone()
+                },
+                first_seen: earliest(o.first_seen, i.first_seen),
+                last_seen: latest(o.last_seen, i.last_seen),
+                valid_until: latest(o.valid_until, i.valid_until),
+                source_date: latest(o.source_date, i.source_date),
+                to_ids: o.to_ids || i.to_ids,
+                ..o.clone()
+            };
             tx.execute(
                 "UPDATE indicators SET confidence = ?, tlp = ?, tags = ?, description = ?, first_seen = ?,
-                    last_seen = ?, valid_until = ?, updated_at = ?, to_ids = ?, expires_at = ?, warninglists = ?
+                    last_seen = ?, valid_until = ?, updated_at = ?, to_ids = ?, expires_at = ?, warninglists = ?,
+                    source_date = ?
                  WHERE id = ?",
                 &[
-                    Value::from(o.confidence.max(i.confidence).map(i64::from)),
-                    Value::from(i.tlp.as_str()),
-                    Value::from(serde_json::json!(tags).to_string()),
-                    Value::from(if i.description.is_empty() { o.description.as_str() } else { i.description.as_str() }),
-                    Value::from(earliest(o.first_seen, i.first_seen)),
-                    Value::from(latest(o.last_seen, i.last_seen)),
-                    Value::from(latest(o.valid_until, i.valid_until)),
+                    Value::from(merged.confidence.map(i64::from)),
+                    Value::from(merged.tlp.as_str()),
+                    Value::from(serde_json::json!(merged.tags).to_string()),
+                    Value::from(merged.description.as_str()),
+                    Value::from(merged.first_seen),
+                    Value::from(merged.last_seen),
+                    Value::from(merged.valid_until),
                     Value::Int(now),
-                    Value::Int(i64::from(o.to_ids || i.to_ids)),
-                    Value::Int(old.expires_at.max(new.expires_at)),
+                    Value::Int(i64::from(merged.to_ids)),
+                    Value::Int(expiry(&merged)),
                     Value::from(lists),
+                    Value::from(merged.source_date),
                     Value::Int(old.id),
                 ],
             )?;
             Ok(Stored::Updated(old.id))
         }
         None => {
+            let imported = Indicator {
+                imported_at: if i.imported_at == 0 { now } else { i.imported_at },
+                ..i.clone()
+            };
             let id = tx
                 .query_one(
                     "INSERT INTO indicators (kind, value, source, native_id, confidence, tlp, tags, description,
-                        first_seen, last_seen, valid_until, imported_at, updated_at, to_ids, expires_at, warninglists)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                        first_seen, last_seen, valid_until, imported_at, updated_at, to_ids, expires_at, warninglists,
+                        source_date)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                     &[
                         Value::from(i.kind.as_str()),
                         Value::from(i.value.as_str()),
@@ -254,11 +291,12 @@ fn store_one(tx: &mut dyn Tx, new: &NewIndicator, now: i64) -> Result<Stored, St
                         Value::from(i.first_seen),
                         Value::from(i.last_seen),
                         Value::from(i.valid_until),
-                        Value::Int(if i.imported_at == 0 { now } else { i.imported_at }),
+                        Value::Int(imported.imported_at),
                         Value::Int(now),
                         Value::Int(i64::from(i.to_ids)),
-                        Value::Int(new.expires_at),
+                        Value::Int(expiry(&imported)),
                         Value::from(lists),
+                        Value::from(i.source_date),
                     ],
                 )?
                 .ok_or_else(|| StoreError::Database("INSERT returned no id".into()))?
@@ -292,6 +330,7 @@ fn record_of(row: &Row) -> Result<IndicatorRecord, StoreError> {
             first_seen: row.opt_int(9)?,
             last_seen: row.opt_int(10)?,
             valid_until: row.opt_int(11)?,
+            source_date: row.opt_int(17)?,
             imported_at: row.int(12)?,
             to_ids: row.int(14)? != 0,
         },

@@ -176,6 +176,12 @@ const MIGRATIONS: &[Migration] = &[
         // Alerts are listed newest first and paged by (last_seen, id): one index walk per page.
         statements: &["CREATE INDEX alerts_by_last_seen ON alerts (last_seen, id)"],
     },
+    Migration {
+        version: 5,
+        name: "indicator source dates",
+        // The source's own date of an indicator: decay starts from it (or a later sighting).
+        statements: &["ALTER TABLE indicators ADD COLUMN source_date BIGINT"],
+    },
 ];
 
 /// The newest schema version this program knows.

@@ -891,16 +891,21 @@ fn a_writer_killed_mid_transaction_leaves_whole_batches(place: &Place) {
     }
 }
 
+/// An indicator valid until `expires_at` (the tests' expiry is the validity).
 fn ioc(kind: Kind, value: &str, source: &str, expires_at: i64) -> NewIndicator {
     let mut indicator = Indicator::new(kind, value.into(), source);
     indicator.first_seen = Some(100);
     indicator.confidence = Some(50);
     indicator.tags = vec!["c2".into()];
+    indicator.valid_until = Some(expires_at);
     NewIndicator {
         indicator,
-        expires_at,
         warninglists: Vec::new(),
     }
+}
+
+fn validity(i: &Indicator) -> i64 {
+    i.valid_until.unwrap_or(i64::MAX)
 }
 
 fn indicators_are_refreshed_not_duplicated_and_expire(place: &Place) {
@@ -916,6 +921,7 @@ fn indicators_are_refreshed_not_duplicated_and_expire(place: &Place) {
                 public_dns,
             ],
             10,
+            &validity,
         )
         .unwrap();
     assert!(first.iter().all(|s| matches!(s, Stored::Added(_))));
@@ -924,7 +930,7 @@ fn indicators_are_refreshed_not_duplicated_and_expire(place: &Place) {
     again.indicator.confidence = Some(90);
     again.indicator.first_seen = Some(50);
     again.indicator.tags = vec!["pikabot".into()];
-    let Stored::Updated(id) = store.store_indicators(&[again], 20).unwrap()[0] else {
+    let Stored::Updated(id) = store.store_indicators(&[again], 20, &validity).unwrap()[0] else {
         panic!("not updated")
     };
     let record = store.indicator(id).unwrap();

@@ -16,7 +16,7 @@ use secops_rules::Severity;
 use secops_service::detect::{self, CaseGrouping, DetectReport, DetectRequest, Notice, Observer};
 use secops_service::intel::IndicatorSources;
 use secops_service::pipeline::{AlertOrder, PipelineOptions};
-use secops_service::{Cancel, ServiceError, SystemClock};
+use secops_service::{Cancel, Clock, FixedClock, ServiceError, SystemClock};
 
 use crate::alerts_out::{header, render, render_update, AlertOutput};
 use crate::args::{JudgeArgs, RuleArgs};
@@ -42,6 +42,10 @@ pub struct Args {
     intel: Vec<PathBuf>,
     #[command(flatten)]
     judges: JudgeArgs,
+    /// Run as of this time (RFC 3339) instead of the clock: which indicators are active, when rule
+    /// exceptions expire, the time alerts and sightings are recorded at.
+    #[arg(long, value_parser = parse_time)]
+    now: Option<Timestamp>,
     /// Stop when any rule fails to load (by default it is reported and the others run).
     #[arg(long)]
     strict: bool,
@@ -228,11 +232,16 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         }),
     };
     let judges = args.judges.load()?;
+    let pinned = args.now.map(FixedClock);
+    let clock: &dyn Clock = match &pinned {
+        Some(pinned) => pinned,
+        None => &SystemClock,
+    };
     let context = detect::Context {
         store: store.as_mut(),
         judges: &judges,
         actor: &crate::store::actor(None),
-        clock: &SystemClock,
+        clock,
         cancel: &Cancel::new(),
     };
     let mut printer = Printer::new(args.output);

@@ -9,6 +9,7 @@ use secops_service::feeds::{read_source, store_import, StoredImport, TaxiiPull};
 use secops_service::intel::Judges;
 use secops_store::Store;
 
+use crate::output::safe;
 use crate::Outcome;
 
 pub fn import(
@@ -95,8 +96,23 @@ fn report(name: &str, import: &Import, stored: &StoredImport) -> String {
     for (what, n) in &import.other {
         let _ = writeln!(out, "  other: {n} {what}");
     }
+    for location in import.split.iter().take(50) {
+        let _ = writeln!(
+            out,
+            "  split: {}: one file's hashes AND-ed, one indicator per hash",
+            safe(location)
+        );
+    }
+    if import.split.len() > 50 {
+        let _ = writeln!(out, "  ... and {} more split", import.split.len() - 50);
+    }
     for r in import.rejected.iter().take(50) {
-        let _ = writeln!(out, "  not an indicator: {}: {}", r.location, r.reason);
+        let _ = writeln!(
+            out,
+            "  not an indicator: {}: {}",
+            safe(&r.location),
+            safe(&r.reason)
+        );
     }
     if import.rejected.len() > 50 {
         let _ = writeln!(
@@ -108,8 +124,9 @@ fn report(name: &str, import: &Import, stored: &StoredImport) -> String {
     for (kind, value, lists) in judged.warninglisted.iter().take(20) {
         let _ = writeln!(
             out,
-            "  warninglisted (kept, never matched): {kind} {value}: {}",
-            lists.join(", ")
+            "  warninglisted (kept, never matched): {kind} {}: {}",
+            safe(value),
+            safe(&lists.join(", "))
         );
     }
     if judged.warninglisted.len() > 20 {

@@ -20,6 +20,10 @@ pub struct Args {
     store: StoreArgs,
     #[command(flatten)]
     judges: JudgeArgs,
+    /// Judge as of this time (RFC 3339) instead of the clock: decay, expiry and what is active, as
+    /// they were or will be then.
+    #[arg(long, global = true)]
+    now: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -152,7 +156,12 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     for (file, reason) in &judges.refused {
         eprintln!("warninglist refused: {file}: {reason}");
     }
-    let now = secops_event::Timestamp::now().unix_nanos();
+    let now = match &args.now {
+        Some(text) => secops_event::Timestamp::parse_rfc3339(text)
+            .map_err(|e| anyhow::anyhow!("--now {text:?}: {e}"))?,
+        None => secops_event::Timestamp::now(),
+    }
+    .unix_nanos();
     match args.command {
         Command::Import {
             sources,
