@@ -20,7 +20,7 @@ pub enum AlertOutput {
 pub fn header(output: AlertOutput) -> Option<String> {
     match output {
         AlertOutput::Table => Some(format!(
-            "{:<25} {:<8} {:<44} {:<18} {:>6}  SOURCE",
+            "{:<30} {:<8} {:<44} {:<18} {:>6}  SOURCE",
             "TIME", "SEVERITY", "RULE", "GROUP", "COUNT"
         )),
         AlertOutput::Jsonl => None,

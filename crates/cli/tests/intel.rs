@@ -229,7 +229,11 @@ fn threat_match_fires_on_an_indicator_but_not_on_warninglisted_or_expired_ones()
     );
     // Matches are sightings: the indicator's last-seen time is the connection's.
     assert!(stderr.contains("intel: 2 indicator(s) sighted"), "{stderr}");
-    let shown = text(&secops(dir.path(), &["intel", "show", "1", "--db", "x.db", "--now", NOW])).0;
+    let shown = text(&secops(
+        dir.path(),
+        &["intel", "show", "1", "--db", "x.db", "--now", NOW],
+    ))
+    .0;
     assert!(
         shown.contains("last seen    2026-11-30T10:00:00Z"),
         "{shown}"
@@ -237,7 +241,16 @@ fn threat_match_fires_on_an_indicator_but_not_on_warninglisted_or_expired_ones()
     // Without the warninglists at match time, the public resolver inside the /24 would alert.
     let unlisted = secops(
         dir.path(),
-        &["detect", "zeek.json", "--db", "x.db", "--output", "jsonl", "--now", NOW],
+        &[
+            "detect",
+            "zeek.json",
+            "--db",
+            "x.db",
+            "--output",
+            "jsonl",
+            "--now",
+            NOW,
+        ],
     );
     assert!(text(&unlisted).0.contains("\"matched.atomic\":\"8.8.8.8\""));
     // Straight from the file, without a store, the same judgement applies.
@@ -553,7 +566,11 @@ fn decay_runs_from_the_sources_dates_and_a_reimport_does_not_revive() {
     assert_eq!(first.matches("1 already expired").count(), 2, "{first}");
     let active = |now: &str| run(&["intel", "list", "--active"], now).0;
     let listed = active(NOW);
-    assert_eq!(listed.lines().count(), 3, "header and the two hashes:\n{listed}");
+    assert_eq!(
+        listed.lines().count(),
+        3,
+        "header and the two hashes:\n{listed}"
+    );
     assert!(!listed.contains("198.51.100.2"), "{listed}");
     // Importing them again does not bring them back.
     run(&["intel", "import", "dated.json", "event.json"], NOW);
@@ -603,19 +620,33 @@ fn a_retro_hunt_over_old_logs_never_turns_an_indicators_clock_back() {
     // and matching agree.
     hunt("2015.json");
     let shown = show();
-    assert!(shown.contains("last seen    2015-06-01T08:00:00Z"), "{shown}");
+    assert!(
+        shown.contains("last seen    2015-06-01T08:00:00Z"),
+        "{shown}"
+    );
     assert!(shown.contains("state        active"), "{shown}");
     assert!(shown.contains("score now 80.0"), "{shown}");
     assert!(run(&["intel", "list", "--active"]).0.contains("192.0.2.77"));
     // An older sighting leaves the later one.
     hunt("2014.json");
-    assert!(show().contains("last seen    2015-06-01T08:00:00Z"), "{}", show());
+    assert!(
+        show().contains("last seen    2015-06-01T08:00:00Z"),
+        "{}",
+        show()
+    );
     // Matched today, then found again in 2015's logs: last seen stays today's.
     let (alerts, err) = run(&["detect", "today.json", "--output", "jsonl"]);
     assert_eq!(alerts.lines().count(), 1, "{alerts}{err}");
-    assert!(show().contains("last seen    2026-11-30T10:00:00Z"), "{}", show());
+    assert!(
+        show().contains("last seen    2026-11-30T10:00:00Z"),
+        "{}",
+        show()
+    );
     hunt("2015.json");
     let shown = show();
-    assert!(shown.contains("last seen    2026-11-30T10:00:00Z"), "{shown}");
+    assert!(
+        shown.contains("last seen    2026-11-30T10:00:00Z"),
+        "{shown}"
+    );
     assert!(shown.contains("state        active"), "{shown}");
 }

@@ -211,6 +211,31 @@ fn detect_in_time_order_says_what_came_too_late_to_be_placed() {
 }
 
 #[test]
+fn detect_names_the_event_record_id_of_an_exported_evtx_record() {
+    let Some(evtx) = shared("corpus/evtx/EVTX-ATTACK-SAMPLES/Credential Access") else {
+        return;
+    };
+    let s = Session::new();
+    // Security 4794: an attempt was made to set the DSRM administrator password.
+    let rules = s.dir.path().join("sigma");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(
+        rules.join("dsrm.yml"),
+        "title: DSRM Administrator Password Set\nid: 3c1e7a52-6d0b-4e8f-9a31-5b2d7c4e8f10\nstatus: test\n\
+         logsource:\n  product: windows\n  service: security\ndetection:\n  selection:\n    \
+         EventID: 4794\n  condition: selection\nlevel: high\n",
+    )
+    .unwrap();
+    let file = evtx.join("4794_DSRM_password_change_t1098.evtx");
+    let (file, rules) = (file.to_string_lossy(), rules.to_string_lossy());
+    let mut text = String::new();
+    for output in ["table", "csv"] {
+        text += &s.run(&["detect", &file, "--rules", &rules, "--output", output]);
+    }
+    snapshot("detect_evtx_record_ids", &text);
+}
+
+#[test]
 fn detect_exports_csv_timeline_and_json_lines() {
     let s = Session::new();
     for output in ["csv", "timeline", "jsonl"] {

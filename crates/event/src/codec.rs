@@ -33,6 +33,7 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) {
         Location::Entry { line, index } => tagged(2, &[line, index], out),
         Location::Ordinal(n) => tagged(3, &[n], out),
         Location::Offset(n) => tagged(4, &[n], out),
+        Location::EventRecord { id, file_record } => tagged(5, &[id, file_record], out),
     }
     object(event.fields(), out);
 }
@@ -80,6 +81,10 @@ impl Decoder {
             },
             3 => Location::Ordinal(varint(input)?),
             4 => Location::Offset(varint(input)?),
+            5 => Location::EventRecord {
+                id: varint(input)?,
+                file_record: varint(input)?,
+            },
             _ => return Err(DecodeError("location tag")),
         };
         let fields = read_object(input, 0)?;
@@ -304,6 +309,28 @@ mod tests {
             assert_eq!(read.fields(), written.fields());
         }
         assert!(Arc::ptr_eq(&x.provenance().source, &y.provenance().source));
+    }
+
+    #[test]
+    fn every_kind_of_location_reads_back() {
+        for location in [
+            Location::Line(7),
+            Location::Record(9),
+            Location::EventRecord {
+                id: 3_139_859,
+                file_record: 1,
+            },
+            Location::Entry { line: 3, index: 7 },
+            Location::Ordinal(2),
+            Location::Offset(0x1200),
+        ] {
+            let event =
+                Event::from_fields(sample().fields().clone(), Provenance::new("x", location));
+            let mut bytes = Vec::new();
+            encode(&event, &mut bytes);
+            let read = Decoder::new().decode(&mut bytes.as_slice());
+            assert_eq!(read.map(|e| e.provenance().location), Ok(location));
+        }
     }
 
     #[test]

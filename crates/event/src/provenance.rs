@@ -8,8 +8,12 @@ use std::sync::Arc;
 pub enum Location {
     /// A 1-based line number (text formats).
     Line(u64),
-    /// An EVTX `EventRecordID`.
+    /// An EVTX record by the id its record header gives it: its number in the file, and its
+    /// `EventRecordID` (what Event Viewer shows) unless the log was exported and renumbered.
     Record(u64),
+    /// An EVTX record whose `EventRecordID` differs from its number in the file (an exported log:
+    /// the file renumbers from 1, the events keep the ids the host gave them).
+    EventRecord { id: u64, file_record: u64 },
     /// The 0-based index of a record inside a document that holds many (CloudTrail's `Records` array),
     /// with the line the document starts on.
     Entry { line: u64, index: u64 },
@@ -20,11 +24,27 @@ pub enum Location {
     Offset(u64),
 }
 
+impl Location {
+    /// An EVTX record's number in its file (what losses and rejections name).
+    pub fn file_record(self) -> Option<u64> {
+        match self {
+            Location::Record(id)
+            | Location::EventRecord {
+                file_record: id, ..
+            } => Some(id),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Location::Line(line) => write!(f, "{line}"),
             Location::Record(id) => write!(f, "record {id}"),
+            Location::EventRecord { id, file_record } => {
+                write!(f, "record {id} (file record {file_record})")
+            }
             Location::Entry { line, index } => write!(f, "{line} record {index}"),
             Location::Ordinal(n) => write!(f, "#{n}"),
             Location::Offset(offset) => write!(f, "offset {offset:#x}"),

@@ -274,3 +274,55 @@ fn truncated_and_corrupted_evtx_are_rejected_per_record_without_panic() {
         "{damaged}"
     );
 }
+
+/// Event Viewer finds a record by its `EventRecordID`; an exported log renumbers its records from 1.
+/// Every EVTX event's provenance names the EventRecordID, and its number in the file beside it
+/// when they differ.
+#[test]
+fn evtx_provenance_names_the_event_record_id_event_viewer_shows() {
+    let Some(dir) = shared("evtx") else { return };
+    let dsrm =
+        dir.join("EVTX-ATTACK-SAMPLES/Credential Access/4794_DSRM_password_change_t1098.evtx");
+    let read = read_path(&dsrm, &Options::default());
+    assert_eq!(read.events.len(), 1);
+    let provenance = read.events[0].provenance();
+    assert_eq!(
+        provenance.location,
+        secops_event::Location::EventRecord {
+            id: 3_139_859,
+            file_record: 1
+        }
+    );
+    assert!(
+        provenance
+            .to_string()
+            .ends_with("4794_DSRM_password_change_t1098.evtx:record 3139859 (file record 1)"),
+        "{provenance}"
+    );
+    let (mut renumbered, mut same) = (0, 0);
+    for file in walkdir(&dir) {
+        if file.extension().is_none_or(|e| e != "evtx") {
+            continue;
+        }
+        for event in read_path(&file, &Options::default()).events {
+            let shown = match event.provenance().location {
+                secops_event::Location::Record(id) => {
+                    same += 1;
+                    id
+                }
+                secops_event::Location::EventRecord { id, file_record } => {
+                    assert_ne!(id, file_record);
+                    renumbered += 1;
+                    id
+                }
+                other => panic!("{}: {other:?}", file.display()),
+            };
+            // (a record without an EventRecordID is named by its number in the file)
+            if let Some(id) = text(&event, "winlog.record_id") {
+                assert_eq!(id, shown.to_string(), "{}", event.provenance());
+            }
+        }
+    }
+    assert_eq!(same + renumbered, 16_181);
+    assert!(renumbered > 0 && same > 0, "{renumbered} {same}");
+}

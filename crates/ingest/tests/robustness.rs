@@ -119,11 +119,9 @@ fn evtx_read_with(bytes: &[u8], recover: bool) -> common::Read {
     }
 }
 
+/// A record's number in its file (its provenance also names its EventRecordID when that differs).
 fn record_id(location: Location) -> Option<u64> {
-    match location {
-        Location::Record(id) => Some(id),
-        _ => None,
-    }
+    location.file_record()
 }
 
 fn by_id(events: &[secops_event::Event]) -> BTreeMap<u64, serde_json::Value> {

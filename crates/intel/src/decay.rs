@@ -167,7 +167,8 @@ impl Models {
             .confidence
             .map_or(model.default_base_score, f64::from);
         let decay = indicator
-            .decay_start().saturating_add((model.days_to_decay(base) * DAY) as i64);
+            .decay_start()
+            .saturating_add((model.days_to_decay(base) * DAY) as i64);
         indicator.valid_until.map_or(decay, |v| v.min(decay))
     }
 

@@ -689,10 +689,7 @@ fn comparison_atoms(c: &Comparison) -> Result<Vec<Atom>, String> {
             op,
             negated: false,
             value: Some(values),
-        } if op == "IN" => Ok(values
-            .split('\u{1f}')
-            .map(|v| Atom::new(path, v))
-            .collect()),
+        } if op == "IN" => Ok(values.split('\u{1f}').map(|v| Atom::new(path, v)).collect()),
         Comparison::Test { op, negated, .. } => Err(format!(
             "the comparison {}{op} is not an equality",
             if *negated { "NOT " } else { "" }
@@ -871,7 +868,9 @@ mod tests {
         assert!(atoms.iter().all(|a| a.of_one_object));
         assert_eq!(atoms[1].path, "file:hashes.MD5");
         // A hash and a name together are a compound (the name alone identifies nothing).
-        let mixed = atoms_of("[file:hashes.MD5 = '3773a88f65a5e780c8dff9cdc3a056f3' AND file:name = 'x.exe']");
+        let mixed = atoms_of(
+            "[file:hashes.MD5 = '3773a88f65a5e780c8dff9cdc3a056f3' AND file:name = 'x.exe']",
+        );
         assert!(mixed.unwrap_err().contains("compound"));
         // Hashes in two observations may be two files: still a compound.
         let two = atoms_of("[file:hashes.MD5 = '3773a88f65a5e780c8dff9cdc3a056f3'] AND [file:hashes.MD5 = '0773a88f65a5e780c8dff9cdc3a056f3']");

@@ -270,7 +270,11 @@ fn store_one(
         }
         None => {
             let imported = Indicator {
-                imported_at: if i.imported_at == 0 { now } else { i.imported_at },
+                imported_at: if i.imported_at == 0 {
+                    now
+                } else {
+                    i.imported_at
+                },
                 ..i.clone()
             };
             let id = tx

@@ -7,7 +7,7 @@
 //! `Event.System.EventID` is always the number), and `EventID` / `EventRecordID` given as strings become
 //! integers.
 
-use secops_event::{Event, Object, Provenance, Str, Timestamp, Value};
+use secops_event::{Event, Location, Object, Provenance, Str, Timestamp, Value};
 
 use super::util::basename;
 use crate::Reason;
@@ -48,6 +48,25 @@ pub(crate) fn normalize(mut root: Object, provenance: Provenance) -> Result<Even
             FORMAT,
             "Event.System.EventID missing or not a number",
         ))?;
+    // Event Viewer finds a record by its EventRecordID: an exported log renumbers the records in
+    // its file, so provenance names both numbers when they differ.
+    let provenance = match (
+        provenance.location,
+        system.get("EventRecordID").and_then(Value::as_i64),
+    ) {
+        (Location::Record(file_record), Some(id))
+            if u64::try_from(id).is_ok_and(|id| id != file_record) =>
+        {
+            Provenance::new(
+                provenance.source,
+                Location::EventRecord {
+                    id: id.unsigned_abs(),
+                    file_record,
+                },
+            )
+        }
+        _ => provenance,
+    };
     let mut event = Event::new(provenance);
     let record = root.get("Event").and_then(Value::as_object);
     if let Some(system) = record
