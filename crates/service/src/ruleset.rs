@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use rayon::prelude::*;
-use secops_detect::sigma::{self, CompiledSigma, Mapping};
+use secops_detect::sigma::{self, CompiledSigma, FieldCheck, Mapping};
 use secops_rules::load::{files_with, load_file, load_sigma_file, load_text};
 use secops_rules::lock::Lock;
 use secops_rules::sigma::{Placeholders, SigmaDocument, SigmaError};
-use secops_rules::{CheckedRule, RuleError};
+use secops_rules::{CheckedRule, LogSource, RuleError};
 
 use crate::ServiceError;
 
@@ -44,6 +44,8 @@ pub struct RuleSelection {
 #[derive(Debug, Clone)]
 pub struct Rejection {
     pub message: String,
+    /// The log source of a Sigma rule rejected by compilation (its mapping or its fields).
+    pub logsource: Option<LogSource>,
 }
 
 impl std::fmt::Display for Rejection {
@@ -66,6 +68,64 @@ pub struct Loaded {
 impl Loaded {
     pub fn rule_count(&self) -> usize {
         self.native.len() + self.sigma.rules.len() + self.sigma.correlations.len()
+    }
+
+    /// Every loaded rule's field check, with its log source, in listing order (native rules,
+    /// Sigma rules, correlations). Native rules read ECS fields, which no mapping lists: unverified.
+    pub fn field_checks(&self) -> Vec<(LogSource, FieldCheck)> {
+        let native = self.native.iter().map(|rule| {
+            (
+                rule.file.rule.log_source.clone(),
+                FieldCheck::Unverified(vec![
+                    "ECS fields, checked by `rules test` and `rules validate --fields-from`".into(),
+                ]),
+            )
+        });
+        let sigma = self
+            .sigma
+            .logsources
+            .iter()
+            .cloned()
+            .zip(self.sigma.checks.iter().cloned());
+        let correlations = self
+            .sigma
+            .correlations
+            .iter()
+            .map(|c| (LogSource::default(), c.check.clone()));
+        native.chain(sigma).chain(correlations).collect()
+    }
+
+    /// How many loaded rules the field check proved, how many it could not verify, and how many
+    /// rules were rejected (by it or for any other reason).
+    pub fn check_counts(&self) -> CheckCounts {
+        let checks = self.field_checks();
+        let proven = checks
+            .iter()
+            .filter(|(_, c)| *c == FieldCheck::Proven)
+            .count();
+        CheckCounts {
+            proven,
+            unverified: checks.len() - proven,
+            rejected: self.rejected.len(),
+        }
+    }
+}
+
+/// Loaded rules by what the field check says of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CheckCounts {
+    pub proven: usize,
+    pub unverified: usize,
+    pub rejected: usize,
+}
+
+impl std::fmt::Display for CheckCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} proven, {} unverified, {} rejected",
+            self.proven, self.unverified, self.rejected
+        )
     }
 }
 
@@ -162,14 +222,20 @@ pub fn load(args: &RuleSelection) -> Result<Loaded, ServiceError> {
         .iter()
         .map(|e| Rejection {
             message: e.to_string(),
+            logsource: None,
         })
         .collect();
-    rejected.extend(lock_errors.into_iter().map(|message| Rejection { message }));
+    rejected.extend(lock_errors.into_iter().map(|message| Rejection {
+        message,
+        logsource: None,
+    }));
     rejected.extend(sigma_errors.iter().map(|e| Rejection {
         message: e.to_string(),
+        logsource: None,
     }));
     rejected.extend(sigma.rejected.iter().map(|r| Rejection {
         message: format!("{}: {}", r.file.display(), r.reason),
+        logsource: r.logsource.clone(),
     }));
     Ok(Loaded {
         native,

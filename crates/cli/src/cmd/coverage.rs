@@ -103,6 +103,11 @@ pub fn run(mut args: Args) -> anyhow::Result<Outcome> {
         coverage.rules().len(),
         catalogue.version.as_deref().unwrap_or("?")
     );
+    // What "covered" rests on: rules whose fields the mapping vouches for, and those it cannot.
+    println!(
+        "Field check: {} (`rules list --unverified` says where)",
+        loaded.check_counts()
+    );
     if !coverage.unknown.is_empty() {
         println!(
             "Mapped techniques not live in ATT&CK {} (unknown, revoked or deprecated; not counted):",

@@ -27,6 +27,62 @@ pub struct Rejected {
     pub file: PathBuf,
     pub title: String,
     pub reason: String,
+    /// A rule's log source (correlations have none).
+    pub logsource: Option<LogSource>,
+}
+
+/// What the static field check could say of a rule that loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldCheck {
+    /// Every target it runs on lists the fields its events carry, and the rule finds there the
+    /// fields a match needs.
+    Proven,
+    /// It runs on targets whose events' fields the mapping does not list (named): the fields it reads
+    /// could not be checked there.
+    Unverified(Vec<String>),
+}
+
+impl FieldCheck {
+    /// The check of a rule running on `targets`.
+    pub fn of(targets: &[Target]) -> FieldCheck {
+        let mut unlisted: Vec<String> = targets
+            .iter()
+            .filter(|t| t.event_fields().is_none())
+            .map(Target::label)
+            .collect();
+        unlisted.dedup();
+        if unlisted.is_empty() {
+            FieldCheck::Proven
+        } else {
+            FieldCheck::Unverified(unlisted)
+        }
+    }
+
+    /// Proven when every check is.
+    fn all<'a>(checks: impl IntoIterator<Item = &'a FieldCheck>) -> FieldCheck {
+        let mut unlisted: Vec<String> = Vec::new();
+        for check in checks {
+            if let FieldCheck::Unverified(labels) = check {
+                for label in labels {
+                    if !unlisted.contains(label) {
+                        unlisted.push(label.clone());
+                    }
+                }
+            }
+        }
+        if unlisted.is_empty() {
+            FieldCheck::Proven
+        } else {
+            FieldCheck::Unverified(unlisted)
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            FieldCheck::Proven => "proven",
+            FieldCheck::Unverified(_) => "unverified",
+        }
+    }
 }
 
 /// Sigma rules compiled for the engine: base rules (in [`SigmaSet`] order) and correlations.
@@ -36,6 +92,8 @@ pub struct CompiledSigma {
     pub rules: Vec<Arc<RuleInfo>>,
     /// Each base rule's log source (in `rules` order).
     pub logsources: Vec<LogSource>,
+    /// Each base rule's field check (in `rules` order).
+    pub checks: Vec<FieldCheck>,
     /// Base rules referenced by a correlation that does not `generate` them: they match but do not alert.
     pub silent: Vec<bool>,
     /// Correlations in dependency order (a chained correlation after those it references).
@@ -53,6 +111,8 @@ pub struct CompiledCorrelation {
     pub state: CorrelationState,
     /// Referenced by another correlation that does not `generate` it: it fires without alerting.
     pub silent: bool,
+    /// Proven when every rule it counts is.
+    pub check: FieldCheck,
 }
 
 const HINT: &str =
@@ -103,6 +163,7 @@ pub fn compile(documents: &[SigmaDocument], mapping: &Mapping) -> CompiledSigma 
             Ok((targets, compiled)) => {
                 units.extend(compiled);
                 base.push(rule);
+                out.checks.push(FieldCheck::of(&targets));
                 targets_of.push(targets);
                 out.logsources.push(rule.logsource.clone());
                 out.rules.push(Arc::new(info(
@@ -115,6 +176,7 @@ pub fn compile(documents: &[SigmaDocument], mapping: &Mapping) -> CompiledSigma 
                 file: rule.file.clone(),
                 title: rule.meta.title.clone(),
                 reason: reason.to_string(),
+                logsource: Some(rule.logsource.clone()),
             }),
         }
     }
@@ -167,6 +229,7 @@ pub fn compile(documents: &[SigmaDocument], mapping: &Mapping) -> CompiledSigma 
                 file: c.file.clone(),
                 title: c.meta.title.clone(),
                 reason,
+                logsource: None,
             })
         };
         if let Some(reason) = failed.get(&i) {
@@ -242,10 +305,17 @@ pub fn compile(documents: &[SigmaDocument], mapping: &Mapping) -> CompiledSigma 
                     }
                 }
                 position.insert(i, out.correlations.len());
+                let check = FieldCheck::all(
+                    state
+                        .bases()
+                        .iter()
+                        .filter_map(|&r| out.checks.get(r as usize)),
+                );
                 out.correlations.push(CompiledCorrelation {
                     info: Arc::new(info(&c.meta, c.file.clone(), RuleType::Correlation)),
                     state,
                     silent: false,
+                    check,
                 });
             }
             Err(reason) => reject(&mut out, reason),
