@@ -6,6 +6,14 @@
 //! Also here, because every writer and reader must agree on them: an alert's identity (rule, group,
 //! first event; [`alert_id`], [`group_key`]) and how a repeat of an open alert folds into it ([`fold`]).
 //!
+//! Aggregation (alert suppression) in the document: an alert opened under aggregation names the
+//! entity it folds repeats by (`alert.suppression.terms`, field and value per slot, and the window in
+//! seconds, `alert.suppression.duration`) from its first writing on. Its identity stays the first
+//! match's (`alert.id`); each later writing of the same id carries everything folded so far
+//! (`alert.suppression.docs_count` alerts, `alert.suppression.events` events, `alert.last_seen`, and
+//! the provenance of every event) and supersedes the earlier. The store keys such an alert by its
+//! group, else its entity ([`group_key`]), so folding there and in a run agree.
+//!
 //! ```
 //! use secops_alert::AlertDocument;
 //!
@@ -51,7 +59,7 @@ pub struct AlertDocument {
     pub rule_version: u32,
     #[serde(rename = "rule.type", default)]
     pub rule_type: String,
-    /// `low`, `medium`, `high` or `critical`.
+    /// `informational`, `low`, `medium`, `high` or `critical`.
     #[serde(rename = "rule.severity", default)]
     pub severity: String,
     #[serde(rename = "rule.risk_score", default)]
@@ -92,6 +100,20 @@ pub struct AlertDocument {
         default
     )]
     pub suppressed_events: Option<u64>,
+    /// The entity repeats fold by (an alert opened under aggregation).
+    #[serde(
+        rename = "alert.suppression.terms",
+        skip_serializing_if = "Vec::is_empty",
+        default
+    )]
+    pub suppression_terms: Vec<Term>,
+    /// The aggregation window, seconds of event time.
+    #[serde(
+        rename = "alert.suppression.duration",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
+    pub suppression_duration: Option<u64>,
     /// The last event, suppressed ones included (set when some were suppressed).
     #[serde(
         rename = "alert.last_seen",

@@ -118,7 +118,11 @@ pub fn open_from_alerts(
     };
     let alert_severity = alerts
         .iter()
-        .filter_map(|a| Severity::parse(&a.severity))
+        .filter_map(|a| match a.severity.as_str() {
+            // a case has no informational severity: its least is low
+            "informational" => Some(Severity::Low),
+            other => Severity::parse(other),
+        })
         .max();
     let severity = request
         .severity

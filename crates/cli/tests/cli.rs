@@ -2231,13 +2231,16 @@ fn bundled_pack_alerts_on_the_shared_corpora_are_the_listed_ones() {
             "time",
         ]);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        // In time order each alert is written once, complete: every event it stands for is in its
+        // provenance.
         for line in String::from_utf8(out.stdout).unwrap().lines() {
             let alert: serde_json::Value = serde_json::from_str(line).unwrap();
             let rule = alert["rule.name"].as_str().unwrap().to_string();
-            let first = alert["event.provenance"][0].as_str().unwrap();
-            let (source, _) = first.rsplit_once(':').unwrap();
-            let source = source.strip_prefix(&prefix).unwrap_or(source).to_string();
-            *raised.entry((rule, source)).or_default() += 1;
+            for place in alert["event.provenance"].as_array().unwrap() {
+                let (source, _) = place.as_str().unwrap().rsplit_once(':').unwrap();
+                let source = source.strip_prefix(&prefix).unwrap_or(source).to_string();
+                *raised.entry((rule.clone(), source)).or_default() += 1;
+            }
         }
     }
     let listing = std::fs::read_to_string(repo().join("rules/CORPUS_ALERTS.md")).unwrap();
@@ -2410,4 +2413,144 @@ fn sigmahq_rules_on_sources_with_field_lists_are_proven_or_rejected() {
         "field check: {} proven, {} unverified, {} rejected",
         total[0], total[1], total[2]
     )));
+}
+
+/// Alert aggregation: a burst of one Sigma rule's matches from one source against one host folds into
+/// a handful of alerts that keep every event's provenance; the first is written at once and updated
+/// later under the same id; `--aggregate none` gives one alert per match; a rule's own
+/// `alert_aggregation` and `--aggregate FIELDS` override the default entity. `informational` stays
+/// its own severity.
+#[test]
+fn repeated_alerts_of_a_rule_fold_by_entity_without_losing_a_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = String::new();
+    for i in 0..3000u32 {
+        log.push_str(&format!(
+            "Dec  3 10:{:02}:{:02} web1 sshd[{}]: Failed password for root from 203.0.113.9 port {} ssh2\n",
+            i / 60,
+            i % 60,
+            2000 + i,
+            40000 + i
+        ));
+    }
+    for i in 0..5u32 {
+        log.push_str(&format!(
+            "Dec  3 11:30:0{i} web1 sshd[9{i}]: Failed password for admin from 198.51.100.4 port 5100{i} ssh2\n"
+        ));
+    }
+    std::fs::write(dir.path().join("auth.log"), log).unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    let sigma = |name: &str, id: &str, level: &str, extra: &str| {
+        std::fs::write(
+            rules.join(format!("{name}.yml")),
+            format!(
+                "title: {name}\nid: {id}\nstatus: test\nlogsource:\n  product: linux\n  service: sshd\n\
+                 detection:\n  keywords:\n    - 'Failed password'\n  condition: keywords\nlevel: {level}\n{extra}"
+            ),
+        )
+        .unwrap();
+    };
+    sigma("failed", "7d4e1c2a-5b3f-4a6e-8c9d-0e1f2a3b4c01", "high", "");
+    let (log, rules) = (
+        dir.path().join("auth.log").to_string_lossy().into_owned(),
+        rules.to_string_lossy().into_owned(),
+    );
+    let detect = |extra: &[&str]| {
+        let mut args = vec![
+            "detect", &log, "--rules", &rules, "--year", "2026", "--output", "jsonl",
+        ];
+        args.extend_from_slice(extra);
+        let out = secops(&args);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        // The last writing of each id is the alert.
+        let mut alerts: Vec<serde_json::Value> = Vec::new();
+        for line in &lines {
+            match alerts
+                .iter_mut()
+                .find(|a| a["alert.id"] == line["alert.id"])
+            {
+                Some(a) => *a = line.clone(),
+                None => alerts.push(line.clone()),
+            }
+        }
+        (lines, alerts)
+    };
+    let events = |alerts: &[serde_json::Value]| -> usize {
+        alerts
+            .iter()
+            .map(|a| a["event.provenance"].as_array().unwrap().len())
+            .sum()
+    };
+    let (lines, alerts) = detect(&[]);
+    // 3,000 from one source: three alerts of 1,000 events' provenance; 5 from another: one.
+    assert_eq!(
+        alerts.len(),
+        4,
+        "{:#?}",
+        &alerts
+            .iter()
+            .map(|a| &a["alert.suppression.terms"])
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(events(&alerts), 3005);
+    let first = &alerts[0];
+    assert_eq!(
+        first["alert.suppression.terms"],
+        serde_json::json!([{"field": "host.name", "value": "web1"}, {"field": "source.ip", "value": "203.0.113.9"}])
+    );
+    assert_eq!(first["alert.suppression.duration"], 3600);
+    assert_eq!(first["alert.suppression.docs_count"], 999);
+    assert_eq!(first["alert.last_seen"], "2026-12-03T10:16:39Z");
+    assert_eq!(first["events"].as_array().unwrap().len(), 10);
+    // Raised at once, the first line is the first match, written before any repeat folded in.
+    assert_eq!(lines[0]["alert.id"], first["alert.id"]);
+    assert!(lines[0].get("alert.suppression.docs_count").is_none());
+    assert_eq!(lines[0]["event.provenance"].as_array().unwrap().len(), 1);
+    // Per match.
+    let (_, each) = detect(&["--aggregate", "none"]);
+    assert_eq!((each.len(), events(&each)), (3005, 3005));
+    // By the user alone, over ten minutes: the root burst in five windows, admin in one.
+    let (_, by_user) = detect(&["--aggregate", "user.name", "--aggregate-window", "10m"]);
+    assert_eq!((by_user.len(), events(&by_user)), (6, 3005));
+    // A rule's own aggregation wins over the default; informational is its own severity.
+    std::fs::remove_file(dir.path().join("rules/failed.yml")).unwrap();
+    let rules_dir = dir.path().join("rules");
+    std::fs::write(
+        rules_dir.join("info.yml"),
+        "title: info\nid: 7d4e1c2a-5b3f-4a6e-8c9d-0e1f2a3b4c02\nstatus: test\nlogsource:\n  product: linux\n  \
+         service: sshd\ndetection:\n  keywords:\n    - 'Failed password'\n  condition: keywords\nlevel: informational\n\
+         alert_aggregation:\n  by: [user.name]\n  window: 1d\n",
+    )
+    .unwrap();
+    let (_, own) = detect(&[]);
+    assert_eq!(
+        (own.len(), events(&own)),
+        (4, 3005),
+        "root in three alerts of 1,000, admin in one"
+    );
+    assert!(own.iter().all(|a| a["rule.severity"] == "informational"));
+    assert_eq!(own[0]["alert.suppression.duration"], 86400);
+    let (_, low) = detect(&["--min-severity", "low"]);
+    assert!(low.is_empty());
+    let (_, info) = detect(&["--min-severity", "informational"]);
+    assert_eq!(info.len(), 4);
+    // A bad aggregation is a clear error naming the rule's key.
+    std::fs::write(
+        rules_dir.join("bad.yml"),
+        "title: bad\nid: 7d4e1c2a-5b3f-4a6e-8c9d-0e1f2a3b4c03\nstatus: test\nlogsource:\n  product: linux\n\
+         detection:\n  keywords:\n    - 'x'\n  condition: keywords\nalert_aggregation:\n  window: 1h\n",
+    )
+    .unwrap();
+    let listed = secops(&["rules", "list", "--rules", &rules, "--rejected"]);
+    let text = String::from_utf8_lossy(&listed.stdout).into_owned();
+    assert!(
+        text.contains("bad.yml") && text.contains("alert_aggregation.by"),
+        "{text}"
+    );
 }

@@ -69,9 +69,14 @@ pub struct Alert {
     pub events: Vec<Event>,
     /// Where every counted event came from (up to [`MAX_PROVENANCE`]).
     pub provenance: Vec<Provenance>,
-    /// Later alerts of the same group folded into this one by alert suppression, and their events.
+    /// Later alerts of the same entity and group folded into this one by alert aggregation
+    /// (suppression), and their events.
     pub suppressed: u64,
     pub suppressed_count: u64,
+    /// The entity repeats fold by (field and value per slot the event filled), and the window in
+    /// nanoseconds: set when the alert opened under aggregation.
+    pub entity: Vec<(String, String)>,
+    pub window: Option<i64>,
     /// The time of the last event, suppressed ones included.
     pub last_seen: Timestamp,
     /// Indicator matches (`threat_match` rules): the event field and value, and the indicator.
@@ -109,19 +114,36 @@ impl Alert {
             provenance,
             suppressed: 0,
             suppressed_count: 0,
+            entity: Vec::new(),
+            window: None,
             last_seen: last,
             enrichments: Vec::new(),
         }
     }
 
-    /// Folds a later alert of the same group into this one (alert suppression).
+    /// Marks the alert as opened under aggregation: the entity it folds repeats by, and the window.
+    pub(crate) fn aggregated(&mut self, entity: &[Option<(String, String)>], window: i64) {
+        self.entity = entity.iter().flatten().cloned().collect();
+        self.window = Some(window);
+    }
+
+    /// Folds a later alert of the same entity and group into this one (alert aggregation): its
+    /// count, time, first events while fewer than [`MAX_EVENTS`] are kept, and provenance (the caller
+    /// opens a new alert rather than pass [`MAX_PROVENANCE`]).
     pub(crate) fn absorb(&mut self, later: &Alert) {
         self.suppressed += 1;
         self.suppressed_count += later.count;
         self.last_seen = self.last_seen.max(later.timestamp);
+        let room = MAX_EVENTS.saturating_sub(self.events.len());
+        self.events.extend(later.events.iter().take(room).cloned());
         let room = MAX_PROVENANCE.saturating_sub(self.provenance.len());
         self.provenance
             .extend(later.provenance.iter().take(room).cloned());
+        for e in &later.enrichments {
+            if !self.enrichments.contains(e) {
+                self.enrichments.push(e.clone());
+            }
+        }
     }
 
     /// Whether repeats were folded into this alert: raised as [`Raised::Closed`], it then supersedes the
@@ -130,9 +152,15 @@ impl Alert {
         self.suppressed > 0
     }
 
-    /// The group values joined, for display and tests (`203.0.113.7`, `alice|10.0.0.1`).
+    /// The group values joined, for display and tests (`203.0.113.7`, `alice|10.0.0.1`); an alert
+    /// without group-by values shows the entity it aggregates by.
     pub fn group_key(&self) -> String {
-        self.group
+        let pairs = if self.group.is_empty() {
+            &self.entity
+        } else {
+            &self.group
+        };
+        pairs
             .iter()
             .map(|(_, v)| v.as_str())
             .collect::<Vec<_>>()

@@ -42,6 +42,17 @@ impl Alert {
                 .collect(),
             suppressed_alerts: suppressed.then_some(self.suppressed),
             suppressed_events: suppressed.then_some(self.suppressed_count),
+            suppression_terms: self
+                .entity
+                .iter()
+                .map(|(field, value)| Term {
+                    field: field.clone(),
+                    value: value.clone(),
+                })
+                .collect(),
+            suppression_duration: self
+                .window
+                .map(|w| u64::try_from(w / 1_000_000_000).unwrap_or(0)),
             last_seen: suppressed.then(|| self.last_seen.to_rfc3339()),
             enrichments: self.enrichments.iter().map(enrichment).collect(),
             provenance: self.provenance.iter().map(|p| p.to_string()).collect(),

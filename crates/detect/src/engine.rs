@@ -16,7 +16,7 @@ use std::sync::Arc;
 use crate::alert::RuleInfo;
 use crate::sigma::{CompiledSigma, CorrelationState, Mapping, Ref, RefSpec, SigmaSet};
 use crate::threat_match::IndicatorSet;
-use crate::CompileError;
+use crate::{AggregatePolicy, CompileError};
 
 #[derive(Debug)]
 pub struct Engine {
@@ -111,8 +111,12 @@ impl Engine {
             units.extend(native_units);
             SigmaSet::new(units)
         };
-        for (info, silent) in sigma.rules.iter().zip(&sigma.silent) {
-            compiled.push(CompiledRule::external(info.clone(), None, *silent));
+        for (r, (info, silent)) in sigma.rules.iter().zip(&sigma.silent).enumerate() {
+            let mut rule = CompiledRule::external(info.clone(), None, *silent);
+            if let Some(declared) = sigma.declared.get(r) {
+                rule.declare(declared.clone());
+            }
+            compiled.push(rule);
         }
         let correlation_offset = (native + base) as u32;
         // Per engine index: the correlations that read the rule's matches.
@@ -135,11 +139,10 @@ impl Engine {
                     list.push(index);
                 }
             }
-            compiled.push(CompiledRule::external(
-                correlation.info,
-                Some(state),
-                correlation.silent,
-            ));
+            let mut rule =
+                CompiledRule::external(correlation.info, Some(state), correlation.silent);
+            rule.declare(correlation.declared);
+            compiled.push(rule);
         }
         // Native correlations: references by id or name, to native rules or Sigma base rules.
         let mut names: HashMap<&str, u32> = HashMap::new();
@@ -226,6 +229,14 @@ impl Engine {
 
     pub fn rules(&self) -> &[CompiledRule] {
         &self.rules
+    }
+
+    /// Applies a run's alert aggregation policy to every rule (before the first event); until then
+    /// rules aggregate as they declare.
+    pub fn aggregate(&mut self, policy: &AggregatePolicy) {
+        for rule in &mut self.rules {
+            rule.split().1.aggregate(policy);
+        }
     }
 
     /// The selector (to share with worker threads) and every rule's runtime (to feed on one thread).

@@ -5,10 +5,11 @@
 //! Data flow: `matcher.rs` compiles conditions (KQL semantics, wildcard `glob.rs`, CIDR), `logsource.rs`
 //! decides which events a rule sees, `exceptions.rs` drops excepted events, `threshold.rs` keeps windowed
 //! counts, `sequence.rs` EQL sequences, `new_terms.rs` first-seen values, `anomaly.rs` per-entity rate
-//! baselines, `threat_match.rs` indicator matching; `rule.rs` ties them together with alert suppression,
+//! baselines, `threat_match.rs` indicator matching; `rule.rs` ties them together with alert aggregation (`aggregation.rs`: what folds),
 //! and `engine.rs` runs all rules.
 //! Detection engineering over this engine (rule tests, validation, Sigma conversion) is `secops-lab`'s.
 
+mod aggregation;
 mod alert;
 mod anomaly;
 mod document;
@@ -25,6 +26,7 @@ pub mod sigma;
 mod threat_match;
 mod threshold;
 
+pub use aggregation::{AggregatePolicy, Aggregation, Declared, DEFAULT_ENTITY, DEFAULT_WINDOW};
 pub use alert::{Alert, AlertSink, Enrichment, Raised, RuleInfo, MAX_EVENTS, MAX_PROVENANCE};
 pub use engine::{feed, Engine, EngineSelector};
 pub use logsource::LogSourceFilter;

@@ -4,11 +4,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use secops_event::{Event, Timestamp, Value};
+use secops_event::{Event, Timestamp};
 use secops_rules::eql::EqlQuery;
-use secops_rules::{CheckedRule, MissingFields, RuleType};
+use secops_rules::{CheckedRule, RuleType};
 
-use crate::alert::{Alert, AlertSink, Raised, RuleInfo};
+use crate::aggregation::{AggregatePolicy, Aggregation, Declared, EntityValue};
+use crate::alert::{Alert, AlertSink, Raised, RuleInfo, MAX_PROVENANCE};
 use crate::anomaly::AnomalyState;
 use crate::exceptions::Exceptions;
 use crate::logsource::LogSourceFilter;
@@ -73,6 +74,8 @@ pub struct Runtime {
     info: Arc<RuleInfo>,
     /// Fires without alerting (Sigma rules a correlation uses without `generate`).
     silent: bool,
+    /// What the rule itself says about aggregation (kept so a run's policy can be applied).
+    declared: Declared,
     suppression: Option<Suppression>,
     kind: Kind,
     pub stats: RuleStats,
@@ -125,18 +128,20 @@ impl Kind {
     }
 }
 
-/// Alert suppression: one alert per group-by values per duration (by event time); repeats within the
-/// window fold into the open alert, which is raised again when the window closes.
+/// Alert aggregation (Elastic's alert suppression): one alert per entity (and group) per window of
+/// event time; repeats within the window fold into the open alert, which is raised again when the
+/// window closes or it holds as much provenance as an alert keeps (see `aggregation.rs`).
 #[derive(Debug)]
 struct Suppression {
-    fields: Vec<String>,
-    duration: i64,
-    suppress_missing: bool,
-    /// Per group: the alert that opened the window, folded into as repeats come.
-    open: HashMap<Vec<Option<String>>, Open>,
+    aggregation: Aggregation,
+    /// Per entity and group: the alert that opened the window, folded into as repeats come.
+    open: HashMap<OpenKey, Open>,
     /// The earliest event time at which some open window closes.
     next_close: Option<i64>,
 }
+
+/// An open alert's entity values and the alert's own group (a threshold's group-by values).
+type OpenKey = (Vec<EntityValue>, Vec<(String, String)>);
 
 #[derive(Debug)]
 struct Open {
@@ -145,11 +150,9 @@ struct Open {
 }
 
 impl Suppression {
-    fn new(fields: Vec<String>, duration: i64, suppress_missing: bool) -> Self {
+    fn new(aggregation: Aggregation) -> Self {
         Suppression {
-            fields,
-            duration,
-            suppress_missing,
+            aggregation,
             open: HashMap::new(),
             next_close: None,
         }
@@ -160,7 +163,7 @@ impl Suppression {
         if self.next_close.is_none_or(|t| now < t) {
             return;
         }
-        let duration = self.duration;
+        let duration = self.aggregation.window;
         let mut closed: Vec<Open> = self
             .open
             .extract_if(|_, open| now.saturating_sub(open.opened) >= duration)
@@ -180,7 +183,7 @@ impl Suppression {
 
     /// Closes the tenth of the open windows that opened first, to make room; returns how many.
     fn close_oldest(&mut self, out: &mut dyn AlertSink) -> u64 {
-        let mut ages: Vec<(i64, Vec<Option<String>>)> = self
+        let mut ages: Vec<(i64, OpenKey)> = self
             .open
             .iter()
             .map(|(key, open)| (open.opened, key.clone()))
@@ -283,17 +286,10 @@ impl CompiledRule {
                 }
             }
         };
-        let suppression = rule.alert_suppression.as_ref().map(|s| {
-            Suppression::new(
-                s.group_by.clone(),
-                s.duration
-                    .seconds()
-                    .and_then(|secs| secs.checked_mul(1_000_000_000))
-                    .and_then(|n| i64::try_from(n).ok())
-                    .unwrap_or(i64::MAX),
-                s.missing_fields_strategy != Some(MissingFields::DoNotSuppress),
-            )
-        });
+        let declared = Declared::of_suppression(rule.alert_suppression.as_ref());
+        let suppression = AggregatePolicy::Declared
+            .resolve(&declared)
+            .map(Suppression::new);
         let info = Arc::new(RuleInfo::of_rule(checked));
         // A Sigma detection's targets already say which events it may see.
         let source = match condition {
@@ -310,6 +306,7 @@ impl CompiledRule {
             runtime: Runtime {
                 info,
                 silent: false,
+                declared,
                 suppression,
                 kind,
                 stats: RuleStats::default(),
@@ -335,6 +332,7 @@ impl CompiledRule {
             runtime: Runtime {
                 info,
                 silent,
+                declared: Declared::Nothing,
                 suppression: None,
                 kind: match correlation {
                     Some(state) => Kind::Correlation(Box::new(state)),
@@ -347,6 +345,13 @@ impl CompiledRule {
 
     pub fn stats(&self) -> RuleStats {
         self.runtime.stats
+    }
+
+    /// What the rule says about aggregation (a Sigma rule's `alert_aggregation`), applied as rules
+    /// declare it until a run's policy says otherwise.
+    pub(crate) fn declare(&mut self, declared: Declared) {
+        self.runtime.declared = declared;
+        self.runtime.aggregate(&AggregatePolicy::Declared);
     }
 
     /// A rule a correlation reads without `generate`: it matches, but does not alert by itself.
@@ -472,9 +477,14 @@ impl Runtime {
         matches!(self.kind, Kind::Correlation(_))
     }
 
-    /// Whether the rule holds alerts open for repeats to fold into (alert suppression).
+    /// Whether the rule holds alerts open for repeats to fold into (alert aggregation).
     pub fn suppresses(&self) -> bool {
         self.suppression.is_some()
+    }
+
+    /// Applies a run's aggregation policy (before the first event).
+    pub fn aggregate(&mut self, policy: &AggregatePolicy) {
+        self.suppression = policy.resolve(&self.declared).map(Suppression::new);
     }
 
     /// Event time has reached `now`: raises the open alerts whose suppression windows have passed.
@@ -549,39 +559,40 @@ impl Runtime {
         true
     }
 
-    /// Raises a new alert: final at once, or opening its suppression window, or folded into the alert
-    /// whose window it falls in.
-    fn raise(&mut self, alert: Alert, event: &Event, out: &mut dyn AlertSink) {
+    /// Raises a new alert: final at once, or opening its aggregation window, or folded into the alert
+    /// whose window it falls in (one of the same entity and group that still has room for its
+    /// provenance; a full one is closed and the new alert opens in its place).
+    fn raise(&mut self, mut alert: Alert, event: &Event, out: &mut dyn AlertSink) {
         let Some(s) = &mut self.suppression else {
             self.stats.alerts += 1;
             out.raise(Raised::Final(alert));
             return;
         };
-        let key: Vec<Option<String>> = s
-            .fields
-            .iter()
-            .map(|f| event.get(f).map(Value::to_string))
-            .collect();
-        if key.iter().any(Option::is_none) && !s.suppress_missing {
+        let entity = s.aggregation.entity(event);
+        if entity.iter().any(Option::is_none) && !s.aggregation.fold_missing {
             self.stats.alerts += 1;
             out.raise(Raised::Final(alert));
             return;
         }
         let now = alert.timestamp.unix_nanos();
         s.close_due(now, out);
+        let key: OpenKey = (entity, alert.group.clone());
         if let Some(open) = s.open.get_mut(&key) {
-            // Within the window (close_due closed the others). Folded only into an alert of the same
-            // group (the suppression fields may differ from a threshold's group-by).
-            if open.alert.group == alert.group {
+            // Within the window (close_due closed the others).
+            if open.alert.provenance.len() + alert.provenance.len() <= MAX_PROVENANCE {
                 open.alert.absorb(&alert);
+                self.stats.suppressed += 1;
+                return;
             }
-            self.stats.suppressed += 1;
-            return;
+            if let Some(full) = s.open.remove(&key) {
+                out.raise(Raised::Closed(full.alert));
+            }
         }
         if s.open.len() >= crate::entities::MAX_ENTITIES {
             self.stats.evicted += s.close_oldest(out);
         }
-        let close = now.saturating_add(s.duration);
+        alert.aggregated(&key.0, s.aggregation.window);
+        let close = now.saturating_add(s.aggregation.window);
         s.next_close = Some(s.next_close.map_or(close, |t| t.min(close)));
         s.open.insert(
             key,

@@ -55,7 +55,7 @@ pub struct Fixture {
 /// A converted rule.
 #[derive(Debug, Clone)]
 pub struct Converted {
-    /// The folder by primary tactic (`execution`; `rules_building_block` for informational rules).
+    /// The folder by primary tactic (`execution`; `rules_building_block` for rules without a level).
     pub folder: String,
     /// `<tactic>_<title>.toml`, as `rules validate` wants file names.
     pub file_name: String,
@@ -192,6 +192,8 @@ fn convert(
         Some("high") => ("high", 73, false),
         Some("medium") => ("medium", 47, false),
         Some("low") => ("low", 21, false),
+        Some("informational") => ("informational", 5, false),
+        // no level: a building block (a signal other rules build on)
         _ => ("low", 21, true),
     };
     let maturity = match meta.status.as_deref() {

@@ -21,7 +21,7 @@ use secops_rules::eql::EqlQuery;
 use secops_rules::sigma::yaml::Yaml;
 use secops_rules::sigma::{parse_file, Placeholders};
 use secops_rules::{
-    CheckedRule, CompareOp, ExceptionEntry, ExceptionType, Expr, Literal, Piece, RuleType, Severity,
+    CheckedRule, CompareOp, ExceptionEntry, ExceptionType, Expr, Literal, Piece, RuleType,
 };
 
 /// A rule as Sigma.
@@ -141,10 +141,7 @@ fn base_document(rule: &CheckedRule, detection: Yaml) -> Yaml {
     };
     let level = match (r.severity, r.building_block == Some(true)) {
         (_, true) => "informational",
-        (Severity::Low, _) => "low",
-        (Severity::Medium, _) => "medium",
-        (Severity::High, _) => "high",
-        (Severity::Critical, _) => "critical",
+        (severity, false) => severity.as_str(),
     };
     let mut tags = Vec::new();
     for threat in &r.threat {
@@ -264,12 +261,7 @@ fn threshold_document(rule: &CheckedRule) -> Result<Yaml, String> {
             ),
         };
     correlation.insert(0, ("type".into(), Yaml::Str(kind.into())));
-    let level = match r.severity {
-        Severity::Low => "low",
-        Severity::Medium => "medium",
-        Severity::High => "high",
-        Severity::Critical => "critical",
-    };
+    let level = r.severity.as_str();
     Ok(Yaml::Map(vec![
         ("title".into(), Yaml::Str(r.name.clone())),
         ("id".into(), Yaml::Str(r.id.clone())),

@@ -390,3 +390,37 @@ fn native_sigma_rules_run_in_the_engines_shared_sigma_set_with_their_exceptions(
         (2, 1)
     );
 }
+
+/// An `informational` Sigma rule stays informational as a native rule (not a low-severity building
+/// block), loads, and exports back as informational.
+#[test]
+fn an_informational_rule_converts_and_exports_as_informational() {
+    let text = "title: Whoami Run\nid: 5f0c1a7e-2b4d-4e6f-8a9b-0c1d2e3f4a51\nstatus: test\n\
+                description: whoami ran.\nauthor: secops tests\nlogsource:\n  product: windows\n  \
+                category: process_creation\ndetection:\n  selection:\n    Image|endswith: '\\whoami.exe'\n  \
+                condition: selection\nlevel: informational\ntags:\n  - attack.discovery\n  - attack.t1033\n";
+    let documents = parse_file(Path::new("info.yml"), text, &Placeholders::new()).unwrap();
+    let SigmaDocument::Rule(rule) = &documents[0] else {
+        panic!("a rule")
+    };
+    let raw = parse_documents(text).unwrap();
+    let converted = convert::to_native(&raw[0], &rule.meta, None, &OPTIONS).unwrap();
+    assert!(
+        converted.text.contains("severity = \"informational\""),
+        "{}",
+        converted.text
+    );
+    assert!(
+        !converted.text.contains("building_block"),
+        "{}",
+        converted.text
+    );
+    assert_ne!(converted.folder, "rules_building_block");
+    let native = load_text(Path::new("rules/discovery/x.toml"), &converted.text).unwrap();
+    assert_eq!(
+        native.file.rule.severity,
+        secops_rules::Severity::Informational
+    );
+    let exported = export::to_sigma(&native).unwrap().text;
+    assert!(exported.contains("level: informational"), "{exported}");
+}

@@ -26,10 +26,10 @@ pub use error::{QueryError, RuleError};
 pub use expr::{CompareOp, Expr, Field, FieldFunction, Literal, Piece};
 pub use rule::key_line;
 pub use rule::{
-    AlertSuppression, Anomaly, AnomalyMethod, AttackRef, Cardinality, CheckedRule, Coverage,
-    ExceptionEntry, ExceptionItem, ExceptionType, Expectation, IndicatorOptions, Language,
-    LogSource, Maturity, Metadata, MissingFields, NewTerms, Rule, RuleFile, RuleTest, RuleType,
-    Severity, Source, SuppressionDuration, SuppressionUnit, Technique, Threat, ThreatMapping,
-    ThreatMappingEntry, Threshold, WindowMode,
+    AlertAggregation, AlertSuppression, Anomaly, AnomalyMethod, AttackRef, Cardinality,
+    CheckedRule, Coverage, ExceptionEntry, ExceptionItem, ExceptionType, Expectation,
+    IndicatorOptions, Language, LogSource, Maturity, Metadata, MissingFields, NewTerms, Rule,
+    RuleFile, RuleTest, RuleType, Severity, Source, SuppressionDuration, SuppressionUnit,
+    Technique, Threat, ThreatMapping, ThreatMappingEntry, Threshold, WindowMode,
 };
 pub use span::Span;

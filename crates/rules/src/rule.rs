@@ -196,6 +196,8 @@ pub enum Language {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// Context, not a finding to act on (Sigma's `informational`): below `low`, filtered apart.
+    Informational,
     Low,
     Medium,
     High,
@@ -212,6 +214,7 @@ impl Severity {
     /// The spelling everywhere: rule files, alert documents, the store, output.
     pub fn as_str(self) -> &'static str {
         match self {
+            Severity::Informational => "informational",
             Severity::Low => "low",
             Severity::Medium => "medium",
             Severity::High => "high",
@@ -219,10 +222,22 @@ impl Severity {
         }
     }
 
+    /// The severity a rule file or command line spells.
+    pub fn parse(text: &str) -> Option<Severity> {
+        Some(match text.to_ascii_lowercase().as_str() {
+            "informational" | "info" => Severity::Informational,
+            "low" => Severity::Low,
+            "medium" => Severity::Medium,
+            "high" => Severity::High,
+            "critical" => Severity::Critical,
+            _ => return None,
+        })
+    }
+
     /// Elastic's risk score band for the severity.
     pub fn risk_band(self) -> std::ops::RangeInclusive<u8> {
         match self {
-            Severity::Low => 0..=21,
+            Severity::Informational | Severity::Low => 0..=21,
             Severity::Medium => 22..=47,
             Severity::High => 48..=73,
             Severity::Critical => 74..=100,
@@ -262,6 +277,20 @@ pub struct AlertSuppression {
     pub group_by: Vec<String>,
     pub duration: SuppressionDuration,
     pub missing_fields_strategy: Option<MissingFields>,
+}
+
+/// How a rule's repeated alerts fold into one, as the rule declares it (a Sigma rule's
+/// `alert_aggregation`; a native rule's `[rule.alert_suppression]` is Elastic's form of the same).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlertAggregation {
+    /// Every match its own alert.
+    PerEvent,
+    /// Alerts with the same values of these fields within the window (none: the run's) fold into
+    /// the first.
+    By {
+        fields: Vec<String>,
+        window: Option<crate::Duration>,
+    },
 }
 
 /// What suppression does with events that lack a `group_by` field (Elastic's `missing_fields_strategy`).

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
 use secops_case::playbook::Playbooks;
-use secops_detect::{Alert, AlertSink, CompileError, Engine, Raised, RuleStats};
+use secops_detect::{AggregatePolicy, Alert, AlertSink, CompileError, Engine, Raised, RuleStats};
 use secops_ingest::{expand, IngestError, Summary};
 use secops_rules::Severity;
 use secops_store::Store;
@@ -30,6 +30,8 @@ pub struct DetectRequest {
     pub strict: bool,
     /// Only alerts of this severity or higher.
     pub min_severity: Option<Severity>,
+    /// How repeated alerts fold (default: rules' own settings, else the default entity over an hour).
+    pub aggregate: AggregatePolicy,
     pub pipeline: PipelineOptions,
     /// With a store: open a case for each group of related open alerts not yet in one.
     pub open_cases: Option<CaseGrouping>,
@@ -213,6 +215,7 @@ pub fn detect(
     let rules_total = loaded.rule_count() + rules_rejected;
     let (mut engine, compile_errors) =
         Engine::with_sigma(&loaded.native, loaded.sigma, now, &indicators);
+    engine.aggregate(&request.aggregate);
     let not_compiled = compile_errors.len();
     for (rule, error) in compile_errors {
         observer.notice(Notice::RuleNotRunning { rule, error });

@@ -36,15 +36,18 @@ pub fn suppressions(rules: &[CheckedRule]) -> HashMap<String, Suppression> {
 }
 
 /// An alert as the store records it: the whole alert document, and what identifies it across runs
-/// (rule, group, first event time). Alerts without group-by fields are grouped by the rule's
-/// suppression fields when it has them, else each stands alone (by its id: rule, time and the first
-/// event's file and line).
+/// (rule, group, first event time). Alerts without group-by fields are grouped by the entity they
+/// aggregate by, else the rule's suppression fields when it has them, else each stands alone (by its
+/// id: rule, time and the first event's file and line); the window a repeat folds within is the
+/// alert's aggregation window, else the rule's suppression's.
 pub fn new_alert(alert: &Alert, suppressions: &HashMap<String, Suppression>) -> NewAlert {
     let rule = &alert.rule;
     let suppression = suppressions.get(&rule.id);
     let pairs: Vec<(String, String)> =
         match (alert.group.is_empty(), suppression, alert.events.first()) {
             (false, ..) => alert.group.clone(),
+            // aggregated: by the entity it folds repeats by
+            (true, ..) if alert.window.is_some() => alert.entity.clone(),
             (true, Some(s), Some(event)) => s
                 .fields
                 .iter()
@@ -68,7 +71,7 @@ pub fn new_alert(alert: &Alert, suppressions: &HashMap<String, Suppression>) -> 
         first_seen: alert.first.unix_nanos(),
         last_seen: alert.last_seen.unix_nanos(),
         event_count: alert.count + alert.suppressed_count,
-        dedupe_window: suppression.map_or(0, |s| s.window),
+        dedupe_window: alert.window.or(suppression.map(|s| s.window)).unwrap_or(0),
         document: alert.document().to_line(),
     }
 }

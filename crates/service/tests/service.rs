@@ -104,15 +104,15 @@ fn detection_into_a_store_and_a_case_give_what_the_command_line_gives() {
     // The same alert documents, in the same order, as `secops detect samples --output jsonl`.
     let cli = stdout_of(&cli_snapshot("detect_jsonl"), "detect samples");
     assert_eq!(notices.1, cli);
-    assert_eq!(report.alerts, 27);
+    assert_eq!(report.alerts, 24);
 
     let recorded = report.recorded.unwrap();
     assert_eq!(
         (recorded.inserted, recorded.merged, recorded.known),
-        (27, 0, 0)
+        (24, 0, 0)
     );
     let stored = store.alerts(&AlertFilter::default()).unwrap();
-    assert_eq!(stored.len(), 27);
+    assert_eq!(stored.len(), 24);
     assert!(stored.iter().all(|a| a.created_at == clock.0.unix_nanos()));
 
     // A case from the first two alerts, as `secops case new --from-alerts 1,2` opened it.

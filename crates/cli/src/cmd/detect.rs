@@ -2,14 +2,13 @@
 //! service's (`secops_service::detect`); this file turns arguments into its request and prints what it
 //! reports.
 
-use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 use anyhow::Context;
 use std::time::{Duration, Instant};
 
-use secops_detect::Raised;
+use secops_detect::{AggregatePolicy, Raised};
 use secops_event::Timestamp;
 use secops_ingest::{Format, Options, Summary};
 use secops_rules::Severity;
@@ -57,9 +56,18 @@ pub struct Args {
     /// until no earlier one can come).
     #[arg(long, value_enum, default_value = "raised")]
     order: OrderArg,
-    /// Only alerts of this severity or higher.
+    /// Only alerts of this severity or higher (informational, low, medium, high, critical).
     #[arg(long, value_parser = parse_severity)]
     min_severity: Option<Severity>,
+    /// How repeated alerts of a rule fold into one open alert (raised at once, updated as repeats
+    /// come): `default` (a rule's own alert_suppression / alert_aggregation, else by host and the
+    /// source, else user, the event names), `rules` (only what rules declare), `none` (one alert per
+    /// match), or `FIELD,FIELD...` (every rule by these fields).
+    #[arg(long, default_value = "default")]
+    aggregate: String,
+    /// How long (event time) an aggregated alert stays open for repeats.
+    #[arg(long = "aggregate-window", default_value = "1h")]
+    aggregate_window: String,
     /// Only events at or after this time (RFC 3339).
     #[arg(long, value_parser = parse_time)]
     since: Option<Timestamp>,
@@ -102,15 +110,36 @@ enum OrderArg {
 }
 
 fn parse_severity(text: &str) -> Result<Severity, String> {
-    match text.to_ascii_lowercase().as_str() {
-        "low" => Ok(Severity::Low),
-        "medium" => Ok(Severity::Medium),
-        "high" => Ok(Severity::High),
-        "critical" => Ok(Severity::Critical),
-        other => Err(format!(
-            "unknown severity {other:?}: use low, medium, high or critical"
-        )),
-    }
+    Severity::parse(text).ok_or_else(|| {
+        format!("unknown severity {text:?}: use informational, low, medium, high or critical")
+    })
+}
+
+/// `--aggregate` and `--aggregate-window` as a policy.
+fn aggregate_policy(mode: &str, window: &str) -> anyhow::Result<AggregatePolicy> {
+    let window: secops_rules::Duration = window
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--aggregate-window: {e}"))?;
+    let window = i64::try_from(window.as_nanos()).unwrap_or(i64::MAX);
+    Ok(match mode {
+        "default" => AggregatePolicy::Default { window },
+        "rules" => AggregatePolicy::Declared,
+        "none" => AggregatePolicy::PerEvent,
+        fields => {
+            let fields: Vec<String> = fields
+                .split(',')
+                .map(str::trim)
+                .filter(|f| !f.is_empty())
+                .map(str::to_string)
+                .collect();
+            if fields.is_empty() || fields.iter().any(|f| f.contains(char::is_whitespace)) {
+                anyhow::bail!(
+                    "--aggregate {mode:?}: use default, rules, none, or field names separated by commas"
+                );
+            }
+            AggregatePolicy::By { fields, window }
+        }
+    })
 }
 
 fn parse_time(text: &str) -> Result<Timestamp, String> {
@@ -197,6 +226,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         .case_window
         .parse()
         .map_err(|e| anyhow::anyhow!("--case-window: {e}"))?;
+    let aggregate = aggregate_policy(&args.aggregate, &args.aggregate_window)?;
     // Open the store first: a store that cannot be opened stops the run before any work.
     let mut store = recording.then(|| args.store_at.open()).transpose()?;
     let request = DetectRequest {
@@ -208,6 +238,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         },
         strict: args.strict,
         min_severity: args.min_severity,
+        aggregate,
         pipeline: PipelineOptions {
             read: Options {
                 format: args.format,
@@ -316,14 +347,12 @@ fn summarize(report: &DetectReport, open_cases: bool) -> Outcome {
         report.events,
         report.rejected
     );
-    let by_severity: BTreeMap<&str, u64> = report
+    // Most severe first.
+    let severities: Vec<String> = report
         .severities
         .iter()
-        .map(|(severity, n)| (severity.as_str(), *n))
-        .collect();
-    let severities: Vec<String> = by_severity
-        .iter()
-        .map(|(s, n)| format!("{s} {n}"))
+        .rev()
+        .map(|(severity, n)| format!("{severity} {n}"))
         .collect();
     eprintln!("alerts: {} [{}]", report.alerts, severities.join(", "));
     if report.out_of_order > 0 {

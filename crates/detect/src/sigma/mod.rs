@@ -94,6 +94,8 @@ pub struct CompiledSigma {
     pub logsources: Vec<LogSource>,
     /// Each base rule's field check (in `rules` order).
     pub checks: Vec<FieldCheck>,
+    /// What each base rule says about alert aggregation (in `rules` order).
+    pub declared: Vec<crate::Declared>,
     /// Base rules referenced by a correlation that does not `generate` them: they match but do not alert.
     pub silent: Vec<bool>,
     /// Correlations in dependency order (a chained correlation after those it references).
@@ -113,6 +115,8 @@ pub struct CompiledCorrelation {
     pub silent: bool,
     /// Proven when every rule it counts is.
     pub check: FieldCheck,
+    /// What it says about alert aggregation.
+    pub declared: crate::Declared,
 }
 
 const HINT: &str =
@@ -166,6 +170,8 @@ pub fn compile(documents: &[SigmaDocument], mapping: &Mapping) -> CompiledSigma 
                 out.checks.push(FieldCheck::of(&targets));
                 targets_of.push(targets);
                 out.logsources.push(rule.logsource.clone());
+                out.declared
+                    .push(crate::Declared::of_sigma(rule.meta.aggregation.as_ref()));
                 out.rules.push(Arc::new(info(
                     &rule.meta,
                     rule.file.clone(),
@@ -316,6 +322,7 @@ pub fn compile(documents: &[SigmaDocument], mapping: &Mapping) -> CompiledSigma 
                     state,
                     silent: false,
                     check,
+                    declared: crate::Declared::of_sigma(c.meta.aggregation.as_ref()),
                 });
             }
             Err(reason) => reject(&mut out, reason),
@@ -424,7 +431,8 @@ fn info(meta: &Meta, file: PathBuf, rule_type: RuleType) -> RuleInfo {
         Some("high") => (Severity::High, 73),
         Some("medium") => (Severity::Medium, 47),
         Some("low") => (Severity::Low, 21),
-        // informational, or no level
+        Some("informational") => (Severity::Informational, 5),
+        // no level
         _ => (Severity::Low, 5),
     };
     let id = meta.id.clone().unwrap_or_else(|| {

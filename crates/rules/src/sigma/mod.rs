@@ -80,6 +80,9 @@ pub struct Meta {
     pub tags: Vec<String>,
     pub references: Vec<String>,
     pub falsepositives: Vec<String>,
+    /// How the rule's repeated alerts fold into one (`alert_aggregation`, a custom attribute as the
+    /// specification allows them); none: the run's default.
+    pub aggregation: Option<crate::AlertAggregation>,
 }
 
 impl Meta {
@@ -543,11 +546,72 @@ fn parse_meta(document: &Yaml) -> Result<Meta, DocError> {
         tags: string_list(document, "tags")?,
         references: string_list(document, "references")?,
         falsepositives: string_list(document, "falsepositives")?,
+        aggregation: parse_aggregation(document)?,
     })
 }
 
+/// `alert_aggregation: none` (every match its own alert), or `alert_aggregation: {by: [FIELD, ...],
+/// window: 30m}` (matches with the same values of the fields within the window fold into one alert;
+/// without `window`, the run's).
+fn parse_aggregation(document: &Yaml) -> Result<Option<crate::AlertAggregation>, DocError> {
+    const KEY: &str = "alert_aggregation";
+    let value = match document.get(KEY) {
+        None | Some(Yaml::Null) => return Ok(None),
+        Some(value) => value,
+    };
+    if let Some(text) = value.scalar_text() {
+        return match text.as_str() {
+            "none" => Ok(Some(crate::AlertAggregation::PerEvent)),
+            other => Err((
+                Some(KEY.into()),
+                format!("'{other}': use 'none' or a mapping with 'by' and 'window'"),
+            )),
+        };
+    }
+    let Yaml::Map(entries) = value else {
+        return Err((
+            Some(KEY.into()),
+            format!("is {}, not a mapping", value.kind()),
+        ));
+    };
+    let mut fields = Vec::new();
+    let mut window = None;
+    for (key, value) in entries {
+        match key.as_str() {
+            "by" => fields = strings(Some(value), &format!("{KEY}.by"))?,
+            "window" => {
+                let text = value
+                    .scalar_text()
+                    .ok_or_else(|| (Some(format!("{KEY}.window")), "not a timespan".to_string()))?;
+                window = Some(
+                    crate::Duration::parse_in(&text, crate::SIGMA_UNITS)
+                        .map_err(|e| (Some(format!("{KEY}.window")), e.to_string()))?,
+                );
+            }
+            other => {
+                return Err((
+                    Some(format!("{KEY}.{other}")),
+                    "unknown key: use 'by' and 'window'".into(),
+                ))
+            }
+        }
+    }
+    if fields.is_empty() {
+        return Err((
+            Some(format!("{KEY}.by")),
+            "missing: the fields whose values make one entity".into(),
+        ));
+    }
+    Ok(Some(crate::AlertAggregation::By { fields, window }))
+}
+
 fn string_list(document: &Yaml, key: &str) -> Result<Vec<String>, DocError> {
-    match document.get(key) {
+    strings(document.get(key), key)
+}
+
+/// A scalar or a list of scalars as strings; `key` names it in errors.
+fn strings(value: Option<&Yaml>, key: &str) -> Result<Vec<String>, DocError> {
+    match value {
         None | Some(Yaml::Null) => Ok(Vec::new()),
         Some(Yaml::Seq(items)) => items
             .iter()
