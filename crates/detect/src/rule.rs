@@ -138,7 +138,14 @@ struct Suppression {
     open: HashMap<OpenKey, Open>,
     /// The earliest event time at which some open window closes.
     next_close: Option<i64>,
+    /// Provenance entries the open alerts hold: past [`MAX_HELD`], the oldest close early.
+    held: usize,
 }
+
+/// Provenance entries one rule's open alerts may hold together (a few MB): a rule matching millions of
+/// events within a window closes its oldest alerts early (the next repeat opens a new one) rather than
+/// hold them all.
+const MAX_HELD: usize = 100_000;
 
 /// An open alert's entity values and the alert's own group (a threshold's group-by values).
 type OpenKey = (Vec<EntityValue>, Vec<(String, String)>);
@@ -155,6 +162,7 @@ impl Suppression {
             aggregation,
             open: HashMap::new(),
             next_close: None,
+            held: 0,
         }
     }
 
@@ -177,6 +185,7 @@ impl Suppression {
         // In the order the windows opened (the map's order is arbitrary).
         closed.sort_by_key(|o| o.opened);
         for open in closed {
+            self.held = self.held.saturating_sub(open.alert.provenance.len());
             out.raise(Raised::Closed(open.alert));
         }
     }
@@ -192,6 +201,7 @@ impl Suppression {
         let count = (ages.len() / 10).max(1);
         for (_, key) in ages.into_iter().take(count) {
             if let Some(open) = self.open.remove(&key) {
+                self.held = self.held.saturating_sub(open.alert.provenance.len());
                 out.raise(Raised::Closed(open.alert));
             }
         }
@@ -205,6 +215,7 @@ impl Suppression {
             out.raise(Raised::Closed(open.alert));
         }
         self.next_close = None;
+        self.held = 0;
     }
 }
 
@@ -580,20 +591,30 @@ impl Runtime {
         if let Some(open) = s.open.get_mut(&key) {
             // Within the window (close_due closed the others).
             if open.alert.provenance.len() + alert.provenance.len() <= MAX_PROVENANCE {
+                let before = open.alert.provenance.len();
                 open.alert.absorb(&alert);
+                s.held += open.alert.provenance.len() - before;
                 self.stats.suppressed += 1;
+                while s.held > MAX_HELD && !s.open.is_empty() {
+                    self.stats.evicted += s.close_oldest(out);
+                }
                 return;
             }
             if let Some(full) = s.open.remove(&key) {
+                s.held = s.held.saturating_sub(full.alert.provenance.len());
                 out.raise(Raised::Closed(full.alert));
             }
         }
-        if s.open.len() >= crate::entities::MAX_ENTITIES {
+        while !s.open.is_empty()
+            && (s.open.len() >= crate::entities::MAX_ENTITIES
+                || s.held + alert.provenance.len() > MAX_HELD)
+        {
             self.stats.evicted += s.close_oldest(out);
         }
         alert.aggregated(&key.0, s.aggregation.window);
         let close = now.saturating_add(s.aggregation.window);
         s.next_close = Some(s.next_close.map_or(close, |t| t.min(close)));
+        s.held += alert.provenance.len();
         s.open.insert(
             key,
             Open {

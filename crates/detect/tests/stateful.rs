@@ -244,3 +244,36 @@ fn a_suppressed_alert_is_raised_at_once_and_again_when_its_window_closes() {
     );
     assert!(raises.0[4..].iter().all(|r| r.2 == 0));
 }
+
+/// However many entities repeat at once, one rule's open alerts hold at most 100,000 events'
+/// provenance: the oldest close early and the next repeat opens a new alert. No match is lost, and
+/// no alert holds more than 1,000.
+#[test]
+fn aggregation_holds_bounded_provenance_and_loses_no_match() {
+    let suppress = "\n[rule.alert_suppression]\ngroup_by = [\"source.ip\"]\nduration = { value = 1, unit = \"h\" }\n";
+    let rule = common::fixture("query", "kql", "event.outcome:failure", suppress, "");
+    // 101 sources, 1,000 failures each, interleaved within the hour.
+    let events: Vec<Event> = (0..101_000i64)
+        .map(|i| {
+            at(i / 30)
+                .texts(&[
+                    ("event.module", "system"),
+                    ("event.outcome", "failure"),
+                    ("source.ip", &format!("203.0.113.{}", i % 101)),
+                ])
+                .from("auth.log", secops_event::Location::Line(i as u64 + 1))
+                .build()
+        })
+        .collect();
+    let (alerts, stats) = run(&rule, &events);
+    let held: usize = alerts.iter().map(|a| a.provenance.len()).sum();
+    assert_eq!(held, 101_000);
+    assert!(alerts.iter().all(|a| a.provenance.len() <= 1000));
+    // Without the bound 101 alerts of 1,000 would be open at the end; with it some closed early.
+    assert!(
+        stats.evicted > 0 && alerts.len() > 101,
+        "{} {stats:?}",
+        alerts.len()
+    );
+    assert_eq!(stats.alerts as usize, alerts.len());
+}
