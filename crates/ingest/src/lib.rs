@@ -24,6 +24,7 @@
 //! assert_eq!(events[0].get_str("user.name"), Some("root"));
 //! ```
 
+pub mod community_id;
 mod error;
 mod format;
 pub mod formats;

@@ -882,3 +882,41 @@ fn authentication_messages_beyond_failed_password_carry_outcome_user_and_source(
     );
     assert_eq!(read.events[0].get_str("event.outcome"), None);
 }
+
+/// One TCP flow seen by Zeek, a firewall (CEF) and Sysmon (event 3, from the far end's view): the
+/// same `network.community_id` on all three, whichever side each names as the source.
+#[test]
+fn one_flow_gets_one_community_id_across_zeek_cef_and_sysmon() {
+    let zeek = read_text(
+        Format::Zeek,
+        "{\"_path\":\"conn\",\"ts\":\"2026-12-01T10:00:00Z\",\"uid\":\"C1\",\"id.orig_h\":\"10.0.0.5\",\"id.orig_p\":49712,\"id.resp_h\":\"203.0.113.9\",\"id.resp_p\":443,\"proto\":\"tcp\",\"conn_state\":\"SF\"}\n",
+        &Options::default(),
+    );
+    let cef = read_text(
+        Format::Cef,
+        "CEF:0|Example|Firewall|1.0|100|Allowed|3|rt=Dec 01 2026 10:00:00 src=10.0.0.5 spt=49712 dst=203.0.113.9 dpt=443 proto=TCP act=allow\n",
+        &Options::default(),
+    );
+    // Windows events as JSON (evtx_dump's shape) are recognized per record.
+    let sysmon = read_text(
+        Format::Json,
+        r##"{"Event":{"System":{"Provider":{"#attributes":{"Name":"Microsoft-Windows-Sysmon"}},"EventID":3,"TimeCreated":{"#attributes":{"SystemTime":"2026-12-01T10:00:00Z"}},"EventRecordID":7,"Channel":"Microsoft-Windows-Sysmon/Operational","Computer":"web1.example"},"EventData":{"Image":"C:\\inetpub\\w3svc.exe","Protocol":"tcp","Initiated":"false","SourceIp":"203.0.113.9","SourcePort":443,"DestinationIp":"10.0.0.5","DestinationPort":49712}}}
+"##,
+        &Options::default(),
+    );
+    let id = |read: &common::Read| {
+        assert_eq!(read.summary.rejected, 0, "{:?}", read.rejections);
+        text(&read.events[0], "network.community_id")
+    };
+    let expected = Some(secops_ingest::community_id::v1(
+        0,
+        "10.0.0.5".parse().unwrap(),
+        "203.0.113.9".parse().unwrap(),
+        6,
+        Some((49712, 443)),
+    ));
+    assert!(expected.as_deref().unwrap().starts_with("1:"));
+    assert_eq!(id(&zeek), expected);
+    assert_eq!(id(&cef), expected);
+    assert_eq!(id(&sysmon), expected);
+}

@@ -40,6 +40,7 @@ impl CefParser {
             event.fields_mut().remove("message");
         }
         fill_cef(&mut event, &line[start + 4..])?;
+        crate::community_id::fill(&mut event);
         Ok(event)
     }
 }

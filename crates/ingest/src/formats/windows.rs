@@ -81,6 +81,7 @@ pub(crate) fn normalize(mut root: Object, provenance: Provenance) -> Result<Even
     {
         fill_event_data(&mut event, data, event_id);
     }
+    crate::community_id::fill(&mut event);
     let fields = event.fields_mut();
     for (key, value) in root {
         fields.push(key, value);

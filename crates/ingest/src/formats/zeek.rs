@@ -285,5 +285,6 @@ pub(crate) fn normalize(
             if path == "ssl" { "tls" } else { path.as_str() },
         );
     }
+    crate::community_id::fill(&mut event);
     Ok(event)
 }
