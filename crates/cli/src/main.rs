@@ -58,6 +58,9 @@ enum Command {
     Sigma(cmd::sigma::Sigma),
     /// ATT&CK coverage of the rules: terminal matrix, Navigator layer, HTML heatmap, gaps.
     Coverage(cmd::coverage::Args),
+    /// Hosts, users and addresses across log sources: check the inventory, show what a name resolves to.
+    #[command(subcommand)]
+    Entity(cmd::entity::Entity),
 }
 
 /// How a command ended, when it did not fail outright.
@@ -84,6 +87,7 @@ fn main() -> ExitCode {
         Command::Alerts(command) => cmd::alerts::run(command),
         Command::Case(args) => cmd::case::run(args),
         Command::Intel(args) => cmd::intel::run(args),
+        Command::Entity(command) => cmd::entity::run(command),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

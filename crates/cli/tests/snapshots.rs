@@ -732,3 +732,63 @@ fn rules_validate_points_sarif_at_the_token_of_a_bad_sigma_condition() {
         );
     }
 }
+
+#[test]
+fn entity_check_and_show_explain_each_mapping() {
+    let s = Session::new();
+    let inventory = s.path("inventory.toml");
+    std::fs::write(
+        &inventory,
+        "format = 1\n\n[[host]]\nid = \"ws-0042\"\nnames = [\"ws-0042.corp.example\"]\ncriticality = \"high\"\n\
+         owner = \"alice\"\ntags = [\"workstation\"]\n\n[[host]]\nid = \"dc01\"\nnames = [\"DC01.corp.example\"]\n\
+         addresses = [{ ip = \"10.0.0.10\" }]\ncriticality = \"critical\"\nexposure = \"internal\"\n\n[[user]]\n\
+         id = \"alice.smith\"\naliases = ['CORP\\alice', \"alice@corp.example\"]\nvip = true\n\n[[network]]\n\
+         name = \"office\"\ncidr = \"10.0.0.0/24\"\n",
+    )
+    .unwrap();
+    let broken = s.path("broken.toml");
+    std::fs::write(
+        &broken,
+        "[[host]]\nid = \"web1\"\naddresses = [{ ip = \"10.0.0.300\" }]\n\n[[host]]\nid = \"web1\"\n",
+    )
+    .unwrap();
+    // Zeek DHCP: 10.0.0.5 leased to WS-A for an hour, later to ws-b.
+    std::fs::write(
+        s.path("dhcp.log"),
+        "{\"_path\":\"dhcp\",\"ts\":\"2026-12-01T09:00:00Z\",\"uids\":[\"C1\"],\"client_addr\":\"10.0.0.5\",\"server_addr\":\"10.0.0.1\",\"mac\":\"00:11:22:33:44:55\",\"host_name\":\"WS-A\",\"assigned_addr\":\"10.0.0.5\",\"lease_time\":3600.0,\"msg_types\":[\"REQUEST\",\"ACK\"]}\n\
+         {\"_path\":\"dhcp\",\"ts\":\"2026-12-01T10:30:00Z\",\"uids\":[\"C2\"],\"client_addr\":\"10.0.0.5\",\"server_addr\":\"10.0.0.1\",\"mac\":\"66:77:88:99:aa:bb\",\"host_name\":\"ws-b\",\"assigned_addr\":\"10.0.0.5\",\"lease_time\":3600.0,\"msg_types\":[\"REQUEST\",\"ACK\"]}\n",
+    )
+    .unwrap();
+    // Security 4624 from WS-0042 at 10.0.0.7, and a Kerberos service ticket (4769) for alice from there.
+    let security = |id: u32, record: u32, time: &str, data: &str| {
+        format!(
+            "{{\"Event\":{{\"System\":{{\"Provider\":{{\"#attributes\":{{\"Name\":\"Microsoft-Windows-Security-Auditing\"}}}},\"EventID\":{id},\"TimeCreated\":{{\"#attributes\":{{\"SystemTime\":\"{time}\"}}}},\"EventRecordID\":{record},\"Channel\":\"Security\",\"Computer\":\"DC01.corp.example\"}},\"EventData\":{{{data}}}}}}}\n"
+        )
+    };
+    std::fs::write(
+        s.path("security.jsonl"),
+        security(4624, 1, "2026-12-01T09:05:00Z", "\"TargetUserName\":\"alice\",\"TargetDomainName\":\"CORP\",\"LogonType\":3,\"WorkstationName\":\"WS-0042\",\"IpAddress\":\"::ffff:10.0.0.7\",\"IpPort\":\"49712\"")
+            + &security(4769, 2, "2026-12-01T09:06:00Z", "\"TargetUserName\":\"alice@CORP.EXAMPLE\",\"ServiceName\":\"cifs/dc01\",\"IpAddress\":\"::ffff:10.0.0.7\",\"Status\":\"0x0\""),
+    )
+    .unwrap();
+    let mut text = s.run(&["entity", "check", &inventory]);
+    text += &s.run(&["entity", "check", &broken]);
+    text += &s.run(&[
+        "entity",
+        "show",
+        "10.0.0.5",
+        "WS-0042",
+        "CORP\\alice",
+        "alice",
+        "10.0.0.10",
+        "--inventory",
+        &inventory,
+        "--logs",
+        &s.path("dhcp.log"),
+        "--logs",
+        &s.path("security.jsonl"),
+        "--at",
+        "2026-12-01T10:45:00Z",
+    ]);
+    snapshot("entity", &text);
+}

@@ -25,6 +25,9 @@ pub enum ServiceError {
     /// Rules failed to load or compile and the caller asked for all or nothing.
     #[error("{count} rule(s) {what} (strict)")]
     Strict { count: usize, what: &'static str },
+    /// An asset and identity inventory with problems, every one with its line.
+    #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
+    Inventory(Vec<secops_entity::InventoryError>),
     /// The operation needs something the request does not give (no threat_match rule to retro-hunt).
     #[error("{0}")]
     Missing(String),

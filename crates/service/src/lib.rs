@@ -43,6 +43,7 @@ mod error;
 pub mod alerts;
 pub mod cases;
 pub mod detect;
+pub mod entities;
 pub mod feeds;
 pub mod intel;
 pub mod pipeline;

@@ -5,6 +5,7 @@ pub mod bench;
 pub mod case;
 pub mod coverage;
 pub mod detect;
+pub mod entity;
 pub mod formats;
 pub mod ingest;
 pub mod intel;

@@ -1,0 +1,536 @@
+//! The asset and identity inventory: one file (TOML) of hosts, users and networks, the one the whole
+//! product reads (entity resolution now; vulnerability ranking and response guardrails later).
+//!
+//! ```toml
+//! format = 1
+//!
+//! [[host]]
+//! id = "ws-0042"                                    # canonical id, unique
+//! names = ["WS-0042", "ws-0042.corp.example"]       # what logs call it (case-insensitive)
+//! addresses = [
+//!   { ip = "10.0.0.5", from = "2026-11-01T00:00:00Z", until = "2026-12-01T00:00:00Z" },
+//!   { ip = "10.0.9.5" },                            # no window: always
+//! ]
+//! owner = "alice"
+//! criticality = "high"                              # low, medium (default), high, critical
+//! exposure = "internal"                             # internal (default), dmz, internet
+//! vip = false
+//! tags = ["workstation"]
+//!
+//! [[user]]
+//! id = "alice"
+//! aliases = ['CORP\alice', "alice@corp.example", "alice"]
+//! criticality = "high"
+//! vip = true
+//!
+//! [[network]]
+//! name = "dmz"
+//! cidr = "192.0.2.0/24"
+//! exposure = "dmz"
+//! ```
+//!
+//! Everything is checked when the file is read, and every problem is reported with its line: unknown
+//! keys, bad addresses, networks or times, a window that ends before it starts, an id used twice, a
+//! name or alias claimed by two entities, one address given to two hosts over overlapping windows.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+
+use serde::Deserialize;
+
+use crate::names::{self, UserName};
+
+/// How much a host or user matters (weights risk; guards response).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Criticality {
+    Low,
+    #[default]
+    Medium,
+    High,
+    Critical,
+}
+
+impl Criticality {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Criticality::Low => "low",
+            Criticality::Medium => "medium",
+            Criticality::High => "high",
+            Criticality::Critical => "critical",
+        }
+    }
+}
+
+/// Where a host or network can be reached from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Exposure {
+    #[default]
+    Internal,
+    Dmz,
+    Internet,
+}
+
+impl Exposure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Exposure::Internal => "internal",
+            Exposure::Dmz => "dmz",
+            Exposure::Internet => "internet",
+        }
+    }
+}
+
+/// A problem in an inventory file, at a line when it has one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct InventoryError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for InventoryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{line}: {}", self.file, self.message),
+            None => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+/// An address a host held, over a window (UTC nanoseconds; open ends unbounded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub ip: IpAddr,
+    pub from: Option<i64>,
+    pub until: Option<i64>,
+}
+
+impl Lease {
+    /// Whether the window holds `at`: from inclusive, until exclusive.
+    pub fn holds(&self, at: i64) -> bool {
+        self.from.is_none_or(|f| f <= at) && self.until.is_none_or(|u| at < u)
+    }
+
+    fn overlaps(&self, other: &Lease) -> bool {
+        let start = self
+            .from
+            .unwrap_or(i64::MIN)
+            .max(other.from.unwrap_or(i64::MIN));
+        let end = self
+            .until
+            .unwrap_or(i64::MAX)
+            .min(other.until.unwrap_or(i64::MAX));
+        start < end
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    pub id: String,
+    pub names: Vec<String>,
+    pub addresses: Vec<Lease>,
+    pub owner: Option<String>,
+    pub criticality: Criticality,
+    pub exposure: Exposure,
+    pub vip: bool,
+    pub tags: Vec<String>,
+    /// Where it is written.
+    pub line: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: String,
+    pub aliases: Vec<String>,
+    pub criticality: Criticality,
+    pub vip: bool,
+    pub tags: Vec<String>,
+    pub line: usize,
+}
+
+/// An address block (`10.0.8.0/24`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    bits: u128,
+    prefix: u8,
+    v4: bool,
+}
+
+impl Cidr {
+    pub fn parse(text: &str) -> Option<Cidr> {
+        let (ip, prefix) = text.trim().split_once('/')?;
+        let ip: IpAddr = ip.parse().ok()?;
+        let prefix: u8 = prefix.parse().ok()?;
+        let (bits, width, v4) = match ip {
+            IpAddr::V4(v4) => (u128::from(u32::from(v4)), 32, true),
+            IpAddr::V6(v6) => (u128::from(v6), 128, false),
+        };
+        if prefix > width {
+            return None;
+        }
+        let host_bits = u32::from(width - prefix);
+        let mask = if host_bits >= 128 {
+            0
+        } else {
+            !0u128 << host_bits
+        };
+        Some(Cidr {
+            bits: bits & mask,
+            prefix,
+            v4,
+        })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let (bits, width, v4) = match ip {
+            IpAddr::V4(a) => (u128::from(u32::from(a)), 32u8, true),
+            IpAddr::V6(a) => (u128::from(a), 128u8, false),
+        };
+        if v4 != self.v4 {
+            return false;
+        }
+        let host_bits = u32::from(width - self.prefix);
+        let mask = if host_bits >= 128 {
+            0
+        } else {
+            !0u128 << host_bits
+        };
+        bits & mask == self.bits
+    }
+
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Network {
+    pub name: String,
+    pub cidr: Cidr,
+    pub text: String,
+    pub exposure: Exposure,
+    pub criticality: Criticality,
+    pub line: usize,
+}
+
+/// A whole inventory, checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Inventory {
+    pub hosts: Vec<Host>,
+    pub users: Vec<User>,
+    pub networks: Vec<Network>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDoc {
+    format: Option<u32>,
+    #[serde(default)]
+    host: Vec<HostDoc>,
+    #[serde(default)]
+    user: Vec<UserDoc>,
+    #[serde(default)]
+    network: Vec<NetworkDoc>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HostDoc {
+    id: String,
+    #[serde(default)]
+    names: Vec<String>,
+    #[serde(default)]
+    addresses: Vec<AddressDoc>,
+    owner: Option<String>,
+    #[serde(default)]
+    criticality: Criticality,
+    #[serde(default)]
+    exposure: Exposure,
+    #[serde(default)]
+    vip: bool,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddressDoc {
+    ip: String,
+    from: Option<String>,
+    until: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserDoc {
+    id: String,
+    #[serde(default)]
+    aliases: Vec<String>,
+    #[serde(default)]
+    criticality: Criticality,
+    #[serde(default)]
+    vip: bool,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NetworkDoc {
+    name: String,
+    cidr: String,
+    #[serde(default)]
+    exposure: Exposure,
+    #[serde(default)]
+    criticality: Criticality,
+}
+
+/// The line (1-based) of the `n`-th (0-based) `[[table]]` header, for messages about that entry.
+fn entry_lines(text: &str, table: &str) -> Vec<usize> {
+    let header = format!("[[{table}]]");
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| l.trim() == header)
+        .map(|(i, _)| i + 1)
+        .collect()
+}
+
+fn time(text: &str) -> Option<i64> {
+    secops_event::Timestamp::parse_rfc3339(text)
+        .ok()
+        .map(|t| t.unix_nanos())
+}
+
+impl Inventory {
+    /// Reads and checks an inventory; every problem is reported, each with its line.
+    pub fn parse(file: &str, text: &str) -> Result<Inventory, Vec<InventoryError>> {
+        let error = |line: Option<usize>, message: String| InventoryError {
+            file: file.to_string(),
+            line,
+            message,
+        };
+        let doc: FileDoc = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            vec![error(line, e.message().to_string())]
+        })?;
+        let mut errors = Vec::new();
+        if let Some(format) = doc.format {
+            if format != 1 {
+                errors.push(error(
+                    Some(1),
+                    format!("format {format}: this program reads format 1"),
+                ));
+            }
+        }
+        let (host_lines, user_lines, network_lines) = (
+            entry_lines(text, "host"),
+            entry_lines(text, "user"),
+            entry_lines(text, "network"),
+        );
+        let mut inventory = Inventory::default();
+        let mut ids: HashMap<String, usize> = HashMap::new();
+        let mut names: HashMap<String, (String, usize)> = HashMap::new();
+        for (n, h) in doc.host.into_iter().enumerate() {
+            let line = host_lines.get(n).copied().unwrap_or(0);
+            let id = names::host(&h.id);
+            if id.is_empty() {
+                errors.push(error(Some(line), "a host without an id".into()));
+                continue;
+            }
+            if let Some(first) = ids.insert(format!("host:{id}"), line) {
+                errors.push(error(
+                    Some(line),
+                    format!("host {id} is also defined at line {first}"),
+                ));
+            }
+            let mut all_names = vec![h.id.clone()];
+            all_names.extend(h.names.iter().cloned());
+            for name in &all_names {
+                if !names::is_host_name(name) {
+                    errors.push(error(
+                        Some(line),
+                        format!(
+                            "host {id}: {name:?} is not a host name (addresses go under addresses)"
+                        ),
+                    ));
+                    continue;
+                }
+                let key = names::host(name);
+                match names.get(&key) {
+                    Some((other, at)) if *other != id => errors.push(error(
+                        Some(line),
+                        format!("host {id}: name {name:?} also names host {other} (line {at})"),
+                    )),
+                    _ => {
+                        names.insert(key, (id.clone(), line));
+                    }
+                }
+            }
+            let mut addresses = Vec::new();
+            for a in &h.addresses {
+                let Ok(ip) = a.ip.trim().parse::<IpAddr>() else {
+                    errors.push(error(
+                        Some(line),
+                        format!("host {id}: {:?} is not an IP address", a.ip),
+                    ));
+                    continue;
+                };
+                let bound = |t: &Option<String>, key: &str, errors: &mut Vec<InventoryError>| {
+                    t.as_deref().and_then(|t| {
+                        let parsed = time(t);
+                        if parsed.is_none() {
+                            errors.push(error(
+                                Some(line),
+                                format!(
+                                    "host {id}: address {ip} {key} {t:?} is not an RFC 3339 time"
+                                ),
+                            ));
+                        }
+                        parsed
+                    })
+                };
+                let lease = Lease {
+                    ip,
+                    from: bound(&a.from, "from", &mut errors),
+                    until: bound(&a.until, "until", &mut errors),
+                };
+                if let (Some(f), Some(u)) = (lease.from, lease.until) {
+                    if u <= f {
+                        errors.push(error(
+                            Some(line),
+                            format!("host {id}: address {ip} ends before it starts"),
+                        ));
+                        continue;
+                    }
+                }
+                addresses.push(lease);
+            }
+            inventory.hosts.push(Host {
+                id,
+                names: h.names,
+                addresses,
+                owner: h.owner,
+                criticality: h.criticality,
+                exposure: h.exposure,
+                vip: h.vip,
+                tags: h.tags,
+                line,
+            });
+        }
+        // One address, two hosts, overlapping windows: which one an event names cannot be told.
+        for (i, a) in inventory.hosts.iter().enumerate() {
+            for b in &inventory.hosts[i + 1..] {
+                for la in &a.addresses {
+                    for lb in b.addresses.iter().filter(|lb| lb.ip == la.ip) {
+                        if la.overlaps(lb) {
+                            errors.push(error(
+                                Some(b.line),
+                                format!(
+                                    "host {}: address {} is also host {}'s (line {}) over an overlapping window",
+                                    b.id, la.ip, a.id, a.line
+                                ),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        let mut aliases: HashMap<String, (String, usize)> = HashMap::new();
+        for (n, u) in doc.user.into_iter().enumerate() {
+            let line = user_lines.get(n).copied().unwrap_or(0);
+            let id = u.id.trim().to_ascii_lowercase();
+            if id.is_empty() {
+                errors.push(error(Some(line), "a user without an id".into()));
+                continue;
+            }
+            if let Some(first) = ids.insert(format!("user:{id}"), line) {
+                errors.push(error(
+                    Some(line),
+                    format!("user {id} is also defined at line {first}"),
+                ));
+            }
+            for alias in &u.aliases {
+                let Some(parsed) = UserName::parse(alias) else {
+                    errors.push(error(
+                        Some(line),
+                        format!("user {id}: alias {alias:?} names nobody"),
+                    ));
+                    continue;
+                };
+                let key = parsed.key();
+                match aliases.get(&key) {
+                    Some((other, at)) if *other != id => errors.push(error(
+                        Some(line),
+                        format!("user {id}: alias {alias:?} is also user {other}'s (line {at})"),
+                    )),
+                    _ => {
+                        aliases.insert(key, (id.clone(), line));
+                    }
+                }
+            }
+            inventory.users.push(User {
+                id,
+                aliases: u.aliases,
+                criticality: u.criticality,
+                vip: u.vip,
+                tags: u.tags,
+                line,
+            });
+        }
+        for (n, net) in doc.network.into_iter().enumerate() {
+            let line = network_lines.get(n).copied().unwrap_or(0);
+            match Cidr::parse(&net.cidr) {
+                Some(cidr) => inventory.networks.push(Network {
+                    name: net.name,
+                    cidr,
+                    text: net.cidr,
+                    exposure: net.exposure,
+                    criticality: net.criticality,
+                    line,
+                }),
+                None => errors.push(error(
+                    Some(line),
+                    format!(
+                        "network {}: {:?} is not an address block like 10.0.8.0/24",
+                        net.name, net.cidr
+                    ),
+                )),
+            }
+        }
+        if errors.is_empty() {
+            Ok(inventory)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The most specific network holding an address.
+    pub fn network_of(&self, ip: IpAddr) -> Option<&Network> {
+        self.networks
+            .iter()
+            .filter(|n| n.cidr.contains(ip))
+            .max_by_key(|n| n.cidr.prefix())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_hold_their_addresses() {
+        let net = Cidr::parse("10.0.8.77/24").unwrap();
+        assert!(net.contains("10.0.8.1".parse().unwrap()));
+        assert!(!net.contains("10.0.9.1".parse().unwrap()));
+        assert!(!net.contains("::1".parse().unwrap()));
+        assert!(Cidr::parse("0.0.0.0/0")
+            .unwrap()
+            .contains("8.8.8.8".parse().unwrap()));
+        assert!(Cidr::parse("10.0.0.0/33").is_none());
+    }
+}

@@ -1,0 +1,14 @@
+//! Entities across log sources: which host or person an address, a name or an account spelling means.
+//!
+//! Read in this order: `names.rs` (host and user spellings in one normal form), `inventory.rs` (the asset
+//! and identity inventory file: hosts with addresses over validity windows, users with their aliases,
+//! networks; criticality, exposure, owner, VIP), `resolve.rs` (the [`Resolver`]: the inventory first,
+//! then what the logs say, learned in time order, each mapping with its evidence).
+
+pub mod inventory;
+pub mod names;
+pub mod resolve;
+
+pub use inventory::{Criticality, Exposure, Host, Inventory, InventoryError, Lease, Network, User};
+pub use names::{UserForm, UserName};
+pub use resolve::{Claim, Evidence, EvidenceKind, Resolver, Seen};

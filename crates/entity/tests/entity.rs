@@ -1,0 +1,217 @@
+//! The inventory's checks, and resolution from it and from real-format log lines (Zeek DHCP, Windows
+//! logons), time-aware and explainable.
+
+#![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
+
+use secops_entity::{EvidenceKind, Inventory, Resolver, UserName};
+use secops_event::Event;
+use secops_ingest::{read_bytes, Format, Options};
+
+fn events(format: Format, text: &str) -> Vec<Event> {
+    let mut out = Vec::new();
+    let summary = read_bytes(
+        format,
+        "fixture.log",
+        text.as_bytes(),
+        &Options::default(),
+        &mut |r| out.push(r.unwrap_or_else(|e| panic!("{e}"))),
+    );
+    assert_eq!(summary.rejected, 0);
+    out
+}
+
+fn at(text: &str) -> i64 {
+    secops_event::Timestamp::parse_rfc3339(text)
+        .unwrap()
+        .unix_nanos()
+}
+
+const INVENTORY: &str = r#"format = 1
+
+[[host]]
+id = "ws-0042"
+names = ["ws-0042.corp.example"]
+criticality = "high"
+owner = "alice"
+
+[[host]]
+id = "dc01"
+names = ["DC01.corp.example"]
+addresses = [{ ip = "10.0.0.10" }]
+criticality = "critical"
+
+[[user]]
+id = "alice.smith"
+aliases = ['CORP\alice', "alice@corp.example"]
+vip = true
+
+[[network]]
+name = "servers"
+cidr = "10.0.0.0/28"
+criticality = "high"
+"#;
+
+#[test]
+fn every_problem_of_an_inventory_is_reported_with_its_line() {
+    let text = r#"[[host]]
+id = "web1"
+names = ["web1.example"]
+addresses = [{ ip = "10.0.0.300" }, { ip = "10.0.0.7", from = "2026-12-02T00:00:00Z", until = "2026-12-01T00:00:00Z" }]
+
+[[host]]
+id = "web2"
+names = ["WEB1.example"]
+addresses = [{ ip = "10.0.0.8" }]
+
+[[host]]
+id = "web3"
+addresses = [{ ip = "10.0.0.8", from = "2026-01-01T00:00:00Z" }]
+
+[[host]]
+id = "web2"
+
+[[user]]
+id = "bob"
+aliases = ['CORP\bob']
+
+[[user]]
+id = "robert"
+aliases = ['corp\Bob']
+
+[[network]]
+name = "bad"
+cidr = "10.0.0.0/40"
+"#;
+    let errors = Inventory::parse("inv.toml", text).unwrap_err();
+    let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+    for expected in [
+        "inv.toml:1: host web1: \"10.0.0.300\" is not an IP address",
+        "inv.toml:1: host web1: address 10.0.0.7 ends before it starts",
+        "inv.toml:6: host web2: name \"WEB1.example\" also names host web1 (line 1)",
+        "inv.toml:11: host web3: address 10.0.0.8 is also host web2's (line 6) over an overlapping window",
+        "inv.toml:15: host web2 is also defined at line 6",
+        "inv.toml:22: user robert: alias \"corp\\\\Bob\" is also user bob's (line 18)",
+        "inv.toml:26: network bad: \"10.0.0.0/40\" is not an address block like 10.0.8.0/24",
+    ] {
+        assert!(lines.iter().any(|l| l == expected), "{expected:?} not in {lines:#?}");
+    }
+    let unknown = Inventory::parse(
+        "inv.toml",
+        "[[host]]\nid = \"a\"\nnames = []\nrole = \"x\"\n",
+    )
+    .unwrap_err();
+    assert!(
+        unknown[0]
+            .to_string()
+            .starts_with("inv.toml:4: unknown field `role`"),
+        "{unknown:?}"
+    );
+    assert!(Inventory::parse("inv.toml", INVENTORY).is_ok());
+}
+
+/// Zeek `dhcp.log` (JSON, the fields Zeek's DHCP analyzer writes): 10.0.0.5 leased to ws-a for an
+/// hour, then, after the lease ran out, to ws-b.
+const DHCP: &str = r#"{"_path":"dhcp","ts":"2026-12-01T09:00:00Z","uids":["C1"],"client_addr":"10.0.0.5","server_addr":"10.0.0.1","mac":"00:11:22:33:44:55","host_name":"WS-A","client_fqdn":"ws-a.corp.example","domain":"corp.example","assigned_addr":"10.0.0.5","lease_time":3600.0,"msg_types":["REQUEST","ACK"]}
+{"_path":"dhcp","ts":"2026-12-01T10:30:00Z","uids":["C2"],"client_addr":"10.0.0.5","server_addr":"10.0.0.1","mac":"66:77:88:99:aa:bb","host_name":"ws-b","assigned_addr":"10.0.0.5","lease_time":3600.0,"msg_types":["DISCOVER","OFFER","REQUEST","ACK"]}
+"#;
+
+#[test]
+fn an_address_that_changes_hands_mid_log_belongs_to_each_host_in_turn() {
+    let mut resolver = Resolver::new(Inventory::default());
+    for e in events(Format::Zeek, DHCP) {
+        resolver.learn(&e);
+    }
+    let ip = "10.0.0.5".parse().unwrap();
+    let host = |t: &str| resolver.host_of_ip(ip, at(t)).map(|c| c.host.clone());
+    assert_eq!(host("2026-12-01T08:59:59Z"), None);
+    assert_eq!(host("2026-12-01T09:30:00Z").as_deref(), Some("ws-a"));
+    assert_eq!(
+        host("2026-12-01T10:00:00Z"),
+        None,
+        "the lease ran out at 10:00"
+    );
+    assert_eq!(host("2026-12-01T10:45:00Z").as_deref(), Some("ws-b"));
+    let claim = resolver.host_of_ip(ip, at("2026-12-01T09:30:00Z")).unwrap();
+    assert_eq!(claim.evidence.kind, EvidenceKind::Dhcp);
+    assert_eq!(claim.evidence.source, "fixture.log:1");
+    assert_eq!(resolver.claims(ip).len(), 2);
+}
+
+/// Windows Security 4624 events (as evtx_dump writes them): a network logon from WS-0042 at
+/// 10.0.0.7, then the address reused by WS-0099.
+fn logon(time: &str, record: u32, workstation: &str, ip: &str) -> String {
+    format!(
+        r##"{{"Event":{{"System":{{"Provider":{{"#attributes":{{"Name":"Microsoft-Windows-Security-Auditing"}}}},"EventID":4624,"TimeCreated":{{"#attributes":{{"SystemTime":"{time}"}}}},"EventRecordID":{record},"Channel":"Security","Computer":"DC01.corp.example"}},"EventData":{{"TargetUserName":"alice","TargetDomainName":"CORP","LogonType":3,"WorkstationName":"{workstation}","IpAddress":"{ip}","IpPort":"49712","AuthenticationPackageName":"Kerberos"}}}}}}
+"##
+    )
+}
+
+#[test]
+fn logons_name_the_workstation_behind_an_address_until_another_claims_it() {
+    let inventory = Inventory::parse("inv.toml", INVENTORY).unwrap();
+    let mut resolver = Resolver::new(inventory);
+    let text = logon("2026-12-01T09:00:00Z", 1, "WS-0042", "::ffff:10.0.0.7")
+        + &logon("2026-12-01T12:00:00Z", 2, "WS-0099", "10.0.0.7");
+    for e in events(Format::Json, &text) {
+        resolver.learn(&e);
+    }
+    let ip = "10.0.0.7".parse().unwrap();
+    let morning = resolver.host_of_ip(ip, at("2026-12-01T11:00:00Z")).unwrap();
+    // NetBIOS WS-0042 is the inventory's ws-0042 (listed by its FQDN).
+    assert_eq!(
+        (morning.host.as_str(), morning.evidence.kind),
+        ("ws-0042", EvidenceKind::Logon)
+    );
+    assert_eq!(morning.until, Some(at("2026-12-01T12:00:00Z")));
+    assert_eq!(
+        resolver
+            .host_of_ip(ip, at("2026-12-01T13:00:00Z"))
+            .unwrap()
+            .host,
+        "ws-0099"
+    );
+    // The inventory's own address wins at any time.
+    assert_eq!(
+        resolver
+            .host_of_ip("10.0.0.10".parse().unwrap(), 0)
+            .unwrap()
+            .host,
+        "dc01"
+    );
+    assert_eq!(resolver.host("dc01.CORP.example.").as_deref(), Some("dc01"));
+    assert_eq!(
+        resolver.times("ws-0042"),
+        Some((at("2026-12-01T09:00:00Z"), at("2026-12-01T09:00:00Z")))
+    );
+    assert_eq!(resolver.inventory().network_of(ip).unwrap().name, "servers");
+}
+
+#[test]
+fn user_spellings_join_only_where_the_inventory_says_so() {
+    let spellings = ["CORP\\alice", "alice@corp.example", "alice"];
+    let ids = |resolver: &Resolver| -> Vec<String> {
+        spellings
+            .iter()
+            .map(|s| resolver.user(&UserName::parse(s).unwrap()))
+            .collect()
+    };
+    let bare = Resolver::new(Inventory::default());
+    assert_eq!(ids(&bare), ["corp\\alice", "alice@corp.example", "alice"]);
+    let listed = Resolver::new(Inventory::parse("inv.toml", INVENTORY).unwrap());
+    // The inventory lists the SAM and UPN spellings, not the bare name: that one stays apart.
+    assert_eq!(ids(&listed), ["alice.smith", "alice.smith", "alice"]);
+    assert!(listed
+        .known_user(&UserName::parse("alice").unwrap())
+        .is_none());
+    assert!(
+        listed
+            .known_user(&UserName::parse("CORP\\ALICE").unwrap())
+            .unwrap()
+            .vip
+    );
+    // An id is one of its user's spellings too.
+    assert_eq!(
+        listed.user(&UserName::parse("Alice.Smith").unwrap()),
+        "alice.smith"
+    );
+}
