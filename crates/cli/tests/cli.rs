@@ -2554,3 +2554,93 @@ fn repeated_alerts_of_a_rule_fold_by_entity_without_losing_a_match() {
         "{text}"
     );
 }
+
+/// Entity resolution while detecting: an address that changes hands mid-log (Zeek DHCP) names each
+/// connection's host as it was at the connection's time, and the inventory names the server.
+#[test]
+fn detect_resolves_each_connection_to_the_host_that_held_its_address_then() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+    write(
+        "dhcp.log",
+        "{\"_path\":\"dhcp\",\"ts\":\"2026-12-01T09:00:00Z\",\"uids\":[\"C1\"],\"client_addr\":\"10.0.0.5\",\"server_addr\":\"10.0.0.1\",\"mac\":\"00:11:22:33:44:55\",\"host_name\":\"WS-A\",\"assigned_addr\":\"10.0.0.5\",\"lease_time\":3600.0,\"msg_types\":[\"REQUEST\",\"ACK\"]}\n\
+         {\"_path\":\"dhcp\",\"ts\":\"2026-12-01T10:30:00Z\",\"uids\":[\"C2\"],\"client_addr\":\"10.0.0.5\",\"server_addr\":\"10.0.0.1\",\"mac\":\"66:77:88:99:aa:bb\",\"host_name\":\"ws-b\",\"assigned_addr\":\"10.0.0.5\",\"lease_time\":3600.0,\"msg_types\":[\"REQUEST\",\"ACK\"]}\n",
+    );
+    let conn = |time: &str, uid: &str| {
+        format!("{{\"_path\":\"conn\",\"ts\":\"{time}\",\"uid\":\"{uid}\",\"id.orig_h\":\"10.0.0.5\",\"id.orig_p\":49712,\"id.resp_h\":\"10.0.0.10\",\"id.resp_p\":445,\"proto\":\"tcp\",\"conn_state\":\"SF\"}}\n")
+    };
+    write(
+        "conn.log",
+        &(conn("2026-12-01T09:30:00Z", "C3")
+            + &conn("2026-12-01T10:15:00Z", "C4")
+            + &conn("2026-12-01T10:45:00Z", "C5")),
+    );
+    write(
+        "inventory.toml",
+        "[[host]]\nid = \"dc01\"\nnames = [\"DC01.corp.example\"]\naddresses = [{ ip = \"10.0.0.10\" }]\n",
+    );
+    std::fs::create_dir(dir.path().join("rules")).unwrap();
+    write(
+        "rules/smb.yml",
+        "title: SMB Connection\nid: 2b7c9e41-0d3a-4f5e-8a6b-7c8d9e0f1a21\nstatus: test\nlogsource:\n  product: zeek\n  \
+         service: conn\ndetection:\n  selection:\n    id.resp_p: 445\n  condition: selection\nlevel: low\n",
+    );
+    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    let run = |extra: &[&str]| {
+        let (dhcp, conn, rules) = (path("dhcp.log"), path("conn.log"), path("rules"));
+        let mut args = vec![
+            "detect",
+            &dhcp,
+            &conn,
+            "--rules",
+            &rules,
+            "--aggregate",
+            "none",
+            "--output",
+            "jsonl",
+        ];
+        args.extend_from_slice(extra);
+        let out = secops(&args);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let inventory = path("inventory.toml");
+    let alerts = run(&["--inventory", &inventory]);
+    let hosts: Vec<(serde_json::Value, serde_json::Value)> = alerts
+        .iter()
+        .map(|a| {
+            let e = &a["events"][0];
+            (
+                e["secops.entity.source.host"].clone(),
+                e["secops.entity.destination.host"].clone(),
+            )
+        })
+        .collect();
+    use serde_json::{json, Value::Null};
+    assert_eq!(
+        hosts,
+        [
+            (json!("ws-a"), json!("dc01")),
+            (Null, json!("dc01")),
+            (json!("ws-b"), json!("dc01"))
+        ],
+        "the lease ran out at 10:00; ws-b leased it at 10:30"
+    );
+    let related = &alerts[0]["events"][0]["related.hosts"];
+    assert_eq!(related, &json!(["ws-a", "dc01"]));
+    assert_eq!(
+        alerts[0]["events"][0]["related.ip"],
+        json!(["10.0.0.5", "10.0.0.10"])
+    );
+    // ECS fields stay as the log wrote them.
+    assert_eq!(alerts[0]["events"][0]["source.ip"], "10.0.0.5");
+    // Without --entities nothing is added.
+    let plain = run(&[]);
+    assert!(plain[0]["events"][0]
+        .get("secops.entity.source.host")
+        .is_none());
+}

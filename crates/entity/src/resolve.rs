@@ -396,6 +396,97 @@ impl Resolver {
         }
     }
 
+    /// Adds what the event's entities resolve to, at its time, without touching its ECS fields:
+    /// `secops.entity.host` (the host it happened on), `secops.entity.source.host` and
+    /// `secops.entity.destination.host` (the hosts behind its addresses or names),
+    /// `secops.entity.user`, and ECS `related.ip`, `related.user` and `related.hosts` (what the event
+    /// names and what that resolves to).
+    pub fn enrich(&self, event: &mut Event) {
+        let at = event.timestamp().map(|t| t.unix_nanos());
+        let text = |field: &str| {
+            event
+                .get(field)
+                .map(Value::to_string)
+                .filter(|v| !v.is_empty())
+        };
+        let ip = |field: &str| event.get(field).and_then(Value::as_ip);
+        let mut related_ip: Vec<String> = Vec::new();
+        let mut related_user: Vec<String> = Vec::new();
+        let mut related_hosts: Vec<String> = Vec::new();
+        let add = |list: &mut Vec<String>, value: String| {
+            if !list.contains(&value) {
+                list.push(value);
+            }
+        };
+        let host = text("host.name").and_then(|n| {
+            add(&mut related_hosts, n.clone());
+            self.host(&n)
+        });
+        let side = |side: &str, related_ip: &mut Vec<String>, related_hosts: &mut Vec<String>| {
+            let address = ip(&format!("{side}.ip"));
+            if let Some(a) = address {
+                add(related_ip, a.to_string());
+            }
+            let named = text(&format!("{side}.domain")).filter(|n| names::is_host_name(n));
+            if let Some(n) = &named {
+                add(related_hosts, n.clone());
+            }
+            let resolved = match (address, at) {
+                (Some(a), Some(at)) => self.host_of_ip(a, at).map(|c| c.host.clone()),
+                _ => None,
+            };
+            resolved.or_else(|| named.and_then(|n| self.host(&n)))
+        };
+        let source = side("source", &mut related_ip, &mut related_hosts);
+        let destination = side("destination", &mut related_ip, &mut related_hosts);
+        let user = text("user.name")
+            .and_then(|n| {
+                add(&mut related_user, n.clone());
+                UserName::from_parts(&n, text("user.domain").as_deref())
+            })
+            .map(|u| self.user(&u));
+        if let Some(target) = text("user.target.name") {
+            add(&mut related_user, target);
+        }
+        for id in [&host, &source, &destination].into_iter().flatten() {
+            add(&mut related_hosts, id.clone());
+        }
+        if let Some(id) = &user {
+            add(&mut related_user, id.clone());
+        }
+        for (field, value) in [
+            ("secops.entity.host", host),
+            ("secops.entity.source.host", source),
+            ("secops.entity.destination.host", destination),
+            ("secops.entity.user", user),
+        ] {
+            if let Some(value) = value {
+                event.insert(field, value);
+            }
+        }
+        for (field, values) in [
+            ("related.ip", related_ip),
+            ("related.user", related_user),
+            ("related.hosts", related_hosts),
+        ] {
+            if values.is_empty() {
+                continue;
+            }
+            let mut all: Vec<Value> = match event.get(field) {
+                Some(Value::Array(existing)) => existing.clone(),
+                Some(one) => vec![one.clone()],
+                None => Vec::new(),
+            };
+            for v in values {
+                let v = Value::from(v);
+                if !all.contains(&v) {
+                    all.push(v);
+                }
+            }
+            event.insert(field, Value::Array(all));
+        }
+    }
+
     /// Every host id the resolver knows: the inventory's and those learned, sorted.
     pub fn host_ids(&self) -> Vec<String> {
         let mut ids: BTreeMap<String, ()> = BTreeMap::new();

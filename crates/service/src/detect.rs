@@ -32,6 +32,9 @@ pub struct DetectRequest {
     pub min_severity: Option<Severity>,
     /// How repeated alerts fold (default: rules' own settings, else the default entity over an hour).
     pub aggregate: AggregatePolicy,
+    /// Resolve entities (hosts, users, addresses) while detecting: `Some` with the inventory file, if
+    /// any. Events get `secops.entity.*` and `related.*` before the rules' stateful part.
+    pub entities: Option<Option<std::path::PathBuf>>,
     pub pipeline: PipelineOptions,
     /// With a store: open a case for each group of related open alerts not yet in one.
     pub open_cases: Option<CaseGrouping>,
@@ -255,13 +258,21 @@ pub fn detect(
         failed: None,
         cancel: context.cancel,
     };
-    let run = pipeline::run(
+    let mut resolver = match &request.entities {
+        Some(inventory) => Some(secops_entity::Resolver::new(match inventory {
+            Some(path) => crate::entities::load_inventory(path)?,
+            None => secops_entity::Inventory::default(),
+        })),
+        None => None,
+    };
+    let run = pipeline::run_resolving(
         &mut engine,
         &inputs,
         &request.pipeline,
         &mut recorder,
         progress,
         context.cancel,
+        resolver.as_mut(),
     );
     recorder.flush();
     if let Some(problem) = &run.problem {

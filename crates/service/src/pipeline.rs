@@ -15,6 +15,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
 use secops_detect::{feed, Alert, AlertSink, Engine, EngineSelector, Raised, Runtime};
+use secops_entity::Resolver;
 use secops_event::{Event, Timestamp};
 use secops_ingest::parallel::{read_all, read_merged, Consumer, Order, MAX_MERGED};
 use secops_ingest::{IngestError, Input, Options, Rejection, Summary};
@@ -95,7 +96,24 @@ pub fn run(
     progress: &dyn Progress,
     cancel: &Cancel,
 ) -> PipelineRun {
+    run_resolving(engine, inputs, options, out, progress, cancel, None)
+}
+
+/// [`run`], resolving entities on the way: events that say which host held an address or where a
+/// user worked from reach `resolver` in time order (selected by a rule or not), and every selected
+/// event is enriched by it (`secops.entity.*`, `related.*`) before the rules' stateful part sees it,
+/// so joins and groups can use resolved entities.
+pub fn run_resolving(
+    engine: &mut Engine,
+    inputs: &[Input],
+    options: &PipelineOptions,
+    out: &mut dyn AlertSink,
+    progress: &dyn Progress,
+    cancel: &Cancel,
+    resolver: Option<&mut Resolver>,
+) -> PipelineRun {
     let (selector, runtimes) = engine.split();
+    let learning = resolver.is_some();
     let merge = inputs.len() > 1 && inputs.len() <= MAX_MERGED;
     let suppressing = (0..runtimes.len())
         .filter(|&i| runtimes[i].suppresses())
@@ -111,6 +129,7 @@ pub fn run(
         selected: 0,
         summaries: Vec::new(),
         progress,
+        resolver,
     };
     progress.start(inputs.len() as u64);
     let mut read = options.read.clone();
@@ -121,7 +140,7 @@ pub fn run(
         progress.reading(&counters, bytes);
         read.counters = Some(counters);
     }
-    let pick = |record| select(record, &selector, options, cancel);
+    let pick = |record| select(record, &selector, options, cancel, learning);
     if merge {
         read_merged(inputs, &read, pick, Item::time, &mut collector);
     } else {
@@ -137,7 +156,15 @@ pub fn run(
     progress.finish();
     // Stateful rules need time order; a stable sort keeps each input's order among equal times.
     let hits = std::mem::take(&mut collector.hits);
-    let problem = hits.drain(&mut |hit| collector.feed(hit));
+    let problem = hits.drain(&mut |hit| {
+        if collector.resolver.is_some() {
+            let mut hit = hit.clone();
+            collector.resolve(&mut hit.event);
+            collector.feed(&hit);
+        } else {
+            collector.feed(hit);
+        }
+    });
     collector.finish();
     let (events, rejected, lost) = collector
         .summaries
@@ -195,12 +222,24 @@ struct Collector<'r, 'p, 'o> {
     selected: u64,
     summaries: Vec<(usize, Result<Summary, IngestError>)>,
     progress: &'p dyn Progress,
+    /// Entity resolution, when asked for.
+    resolver: Option<&'r mut Resolver>,
 }
 
 /// Selected events fed between looks at open windows and the reorder buffer.
 const LOOK_EVERY: u32 = 256;
 
 impl Collector<'_, '_, '_> {
+    /// Learns what the event says about entities (in time order), then enriches it.
+    fn resolve(&mut self, event: &mut Event) {
+        if let Some(resolver) = self.resolver.as_deref_mut() {
+            if Resolver::carries_evidence(event) {
+                resolver.learn(event);
+            }
+            resolver.enrich(event);
+        }
+    }
+
     fn feed(&mut self, hit: &Hit) {
         feed(
             &mut self.runtimes,
@@ -368,9 +407,11 @@ impl AlertSink for Stream<'_> {
 impl Consumer<Item> for Collector<'_, '_, '_> {
     fn record(&mut self, _index: usize, item: Item) {
         match item {
-            Item::Hit(hit) => {
-                self.selected += 1;
+            Item::Hit(mut hit) => {
+                // An event only the resolver wanted (evidence no rule selected) has no rules.
+                self.selected += u64::from(!hit.rules.is_empty());
                 if self.stream {
+                    self.resolve(&mut hit.event);
                     self.feed(&hit);
                 } else {
                     self.hits.push(hit);
@@ -399,6 +440,7 @@ fn select(
     selector: &EngineSelector<'_>,
     options: &PipelineOptions,
     cancel: &Cancel,
+    learning: bool,
 ) -> Option<Item> {
     // Rejections are counted (with their reasons) in the input summaries.
     let event = record.ok()?;
@@ -414,6 +456,11 @@ fn select(
     let (mut selected, mut excepted) = (Vec::new(), Vec::new());
     selector.select(&event, &mut selected, &mut excepted);
     match (selected.is_empty(), excepted.is_empty()) {
+        // Evidence for the resolver, selected by no rule: it crosses to be learned in time order.
+        (true, true) if learning && Resolver::carries_evidence(&event) => Some(Item::Hit(Hit {
+            event,
+            rules: Vec::new(),
+        })),
         // Nothing for the runtimes: no item crosses threads (events are counted from the summaries).
         (true, true) => None,
         (true, false) => Some(Item::Miss { excepted }),

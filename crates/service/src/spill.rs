@@ -18,8 +18,9 @@ pub const RUN: usize = 4_096;
 /// Runs merged at once (one read buffer each).
 pub const MAX_RUNS: usize = 64;
 
-/// An event some rule selected, with the rules that selected it.
-#[derive(Debug)]
+/// An event some rule selected, with the rules that selected it (none: evidence for entity
+/// resolution alone).
+#[derive(Debug, Clone)]
 pub(crate) struct Hit {
     pub event: Event,
     pub rules: Vec<u32>,

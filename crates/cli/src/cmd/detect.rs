@@ -68,6 +68,14 @@ pub struct Args {
     /// How long (event time) an aggregated alert stays open for repeats.
     #[arg(long = "aggregate-window", default_value = "1h")]
     aggregate_window: String,
+    /// Resolve entities while detecting: events get `secops.entity.host`, `.source.host`,
+    /// `.destination.host`, `.user` and ECS `related.*`, from what the logs say (DHCP, logons,
+    /// Kerberos, NTLM) and the inventory if given.
+    #[arg(long)]
+    entities: bool,
+    /// The asset and identity inventory (implies --entities; default: $SECOPS_INVENTORY).
+    #[arg(long)]
+    inventory: Option<PathBuf>,
     /// Only events at or after this time (RFC 3339).
     #[arg(long, value_parser = parse_time)]
     since: Option<Timestamp>,
@@ -239,6 +247,13 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         strict: args.strict,
         min_severity: args.min_severity,
         aggregate,
+        entities: {
+            let inventory = args
+                .inventory
+                .clone()
+                .or_else(|| std::env::var_os("SECOPS_INVENTORY").map(PathBuf::from));
+            (args.entities || inventory.is_some()).then_some(inventory)
+        },
         pipeline: PipelineOptions {
             read: Options {
                 format: args.format,

@@ -25,28 +25,42 @@ pub fn run_pipeline(
     out: &mut dyn secops_detect::AlertSink,
     progress: bool,
 ) -> PipelineRun {
+    run_pipeline_resolving(engine, inputs, read, out, progress, None)
+}
+
+/// [`run_pipeline`] with entity resolution on when a resolver is given.
+pub fn run_pipeline_resolving(
+    engine: &mut secops_detect::Engine,
+    inputs: &[secops_ingest::Input],
+    read: &secops_ingest::Options,
+    out: &mut dyn secops_detect::AlertSink,
+    progress: bool,
+    resolver: Option<&mut secops_entity::Resolver>,
+) -> PipelineRun {
     let options = PipelineOptions {
         read: read.clone(),
         ..PipelineOptions::default()
     };
     let cancel = secops_service::Cancel::new();
     if progress {
-        secops_service::pipeline::run(
+        secops_service::pipeline::run_resolving(
             engine,
             inputs,
             &options,
             out,
             &crate::progress::InputsBar::new(),
             &cancel,
+            resolver,
         )
     } else {
-        secops_service::pipeline::run(
+        secops_service::pipeline::run_resolving(
             engine,
             inputs,
             &options,
             out,
             &secops_service::NoProgress,
             &cancel,
+            resolver,
         )
     }
 }

@@ -130,6 +130,35 @@ pub(super) fn detect_pass_with(
     ))
 }
 
+/// [`detect_pass`] with entity resolution on (no inventory: what the logs say).
+fn detect_pass_resolving(
+    inputs: &[Input],
+    options: &Options,
+    rules: &[secops_rules::CheckedRule],
+) -> anyhow::Result<(f64, u64, u64, u64)> {
+    let now = secops_event::Timestamp::parse_rfc3339("2026-11-22T00:00:00Z")?;
+    let start = Instant::now();
+    let (mut engine, errors) = secops_detect::Engine::new(rules, now);
+    if let Some((id, e)) = errors.first() {
+        bail!("rule {id}: {e}");
+    }
+    let mut resolver = secops_entity::Resolver::default();
+    let run = crate::cmd::run_pipeline_resolving(
+        &mut engine,
+        inputs,
+        options,
+        &mut Discard,
+        false,
+        Some(&mut resolver),
+    );
+    Ok((
+        start.elapsed().as_secs_f64(),
+        run.events,
+        run.selected,
+        run.alerts,
+    ))
+}
+
 pub fn run(args: IngestArgs) -> anyhow::Result<Outcome> {
     let threads = rayon::current_num_threads();
     let dir = tempfile::tempdir().context("creating a scratch folder")?;
@@ -220,11 +249,28 @@ pub fn run(args: IngestArgs) -> anyhow::Result<Outcome> {
         "{:<32} {:>10} {:>9} {:>12} {:>9} {:>7} {:>9}",
         "INPUT", "EVENTS", "SECONDS", "EVENTS/S", "SELECTED", "ALERTS", "PEAK MB"
     );
-    for (name, inputs, options, set) in &suites {
+    let modes: &[bool] = if args.entities {
+        &[false, true]
+    } else {
+        &[false]
+    };
+    for ((name, inputs, options, set), &resolving) in suites
+        .iter()
+        .flat_map(|suite| modes.iter().map(move |m| (suite, m)))
+    {
+        let name = if resolving {
+            format!("{name} +entities")
+        } else {
+            name.clone()
+        };
         let mut runs = Vec::new();
         for _ in 0..args.runs.max(1) {
             reset_peak();
-            let (seconds, events, selected, alerts) = detect_pass(inputs, options, set)?;
+            let (seconds, events, selected, alerts) = if resolving {
+                detect_pass_resolving(inputs, options, set)?
+            } else {
+                detect_pass(inputs, options, set)?
+            };
             runs.push((
                 seconds,
                 events,

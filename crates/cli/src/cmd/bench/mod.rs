@@ -97,6 +97,9 @@ pub struct IngestArgs {
     /// How many times the EVTX corpus is read per run (one pass takes about 0.15 s, too short to time).
     #[arg(long, default_value_t = 5)]
     evtx_passes: usize,
+    /// `bench detect`: also measure each input with entity resolution on (`detect --entities`).
+    #[arg(long)]
+    entities: bool,
 }
 
 pub fn run(bench: Bench) -> anyhow::Result<Outcome> {
