@@ -11,4 +11,4 @@ pub mod resolve;
 
 pub use inventory::{Criticality, Exposure, Host, Inventory, InventoryError, Lease, Network, User};
 pub use names::{UserForm, UserName};
-pub use resolve::{Claim, Evidence, EvidenceKind, Resolver, Seen};
+pub use resolve::{Claim, Evidence, EvidenceKind, Index, Resolver, Seen};

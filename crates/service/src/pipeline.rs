@@ -15,7 +15,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
 use secops_detect::{feed, Alert, AlertSink, Engine, EngineSelector, Raised, Runtime};
-use secops_entity::Resolver;
+use secops_entity::{Index, Resolver};
 use secops_event::{Event, Timestamp};
 use secops_ingest::parallel::{read_all, read_merged, Consumer, Order, MAX_MERGED};
 use secops_ingest::{IngestError, Input, Options, Rejection, Summary};
@@ -113,7 +113,9 @@ pub fn run_resolving(
     resolver: Option<&mut Resolver>,
 ) -> PipelineRun {
     let (selector, runtimes) = engine.split();
-    let learning = resolver.is_some();
+    // The name-based half of enrichment runs on the readers' threads; addresses need the claims
+    // learned so far, in time order, on this one.
+    let index = resolver.as_ref().map(|r| r.index());
     let merge = inputs.len() > 1 && inputs.len() <= MAX_MERGED;
     let suppressing = (0..runtimes.len())
         .filter(|&i| runtimes[i].suppresses())
@@ -140,7 +142,7 @@ pub fn run_resolving(
         progress.reading(&counters, bytes);
         read.counters = Some(counters);
     }
-    let pick = |record| select(record, &selector, options, cancel, learning);
+    let pick = |record| select(record, &selector, options, cancel, index.as_deref());
     if merge {
         read_merged(inputs, &read, pick, Item::time, &mut collector);
     } else {
@@ -159,7 +161,7 @@ pub fn run_resolving(
     let problem = hits.drain(&mut |hit| {
         if collector.resolver.is_some() {
             let mut hit = hit.clone();
-            collector.resolve(&mut hit.event);
+            collector.resolve(&mut hit);
             collector.feed(&hit);
         } else {
             collector.feed(hit);
@@ -230,13 +232,16 @@ struct Collector<'r, 'p, 'o> {
 const LOOK_EVERY: u32 = 256;
 
 impl Collector<'_, '_, '_> {
-    /// Learns what the event says about entities (in time order), then enriches it.
-    fn resolve(&mut self, event: &mut Event) {
+    /// Learns what the event says about entities (in time order), then names the hosts holding its
+    /// addresses (the readers' threads did the names).
+    fn resolve(&mut self, hit: &mut Hit) {
         if let Some(resolver) = self.resolver.as_deref_mut() {
-            if Resolver::carries_evidence(event) {
-                resolver.learn(event);
+            if hit.evidence {
+                resolver.learn(&hit.event);
             }
-            resolver.enrich(event);
+            if resolver.has_claims() && !hit.rules.is_empty() {
+                resolver.enrich_addresses(&mut hit.event);
+            }
         }
     }
 
@@ -411,7 +416,7 @@ impl Consumer<Item> for Collector<'_, '_, '_> {
                 // An event only the resolver wanted (evidence no rule selected) has no rules.
                 self.selected += u64::from(!hit.rules.is_empty());
                 if self.stream {
-                    self.resolve(&mut hit.event);
+                    self.resolve(&mut hit);
                     self.feed(&hit);
                 } else {
                     self.hits.push(hit);
@@ -440,7 +445,7 @@ fn select(
     selector: &EngineSelector<'_>,
     options: &PipelineOptions,
     cancel: &Cancel,
-    learning: bool,
+    entities: Option<&Index>,
 ) -> Option<Item> {
     // Rejections are counted (with their reasons) in the input summaries.
     let event = record.ok()?;
@@ -455,18 +460,27 @@ fn select(
     }
     let (mut selected, mut excepted) = (Vec::new(), Vec::new());
     selector.select(&event, &mut selected, &mut excepted);
+    let evidence = entities.is_some() && Resolver::carries_evidence(&event);
     match (selected.is_empty(), excepted.is_empty()) {
         // Evidence for the resolver, selected by no rule: it crosses to be learned in time order.
-        (true, true) if learning && Resolver::carries_evidence(&event) => Some(Item::Hit(Hit {
+        (true, true) if evidence => Some(Item::Hit(Hit {
             event,
             rules: Vec::new(),
+            evidence,
         })),
         // Nothing for the runtimes: no item crosses threads (events are counted from the summaries).
         (true, true) => None,
         (true, false) => Some(Item::Miss { excepted }),
-        (false, _) => Some(Item::Hit(Hit {
-            event,
-            rules: selected,
-        })),
+        (false, _) => {
+            let mut event = event;
+            if let Some(index) = entities {
+                index.enrich(&mut event);
+            }
+            Some(Item::Hit(Hit {
+                event,
+                rules: selected,
+                evidence,
+            }))
+        }
     }
 }

@@ -24,6 +24,9 @@ pub const MAX_RUNS: usize = 64;
 pub(crate) struct Hit {
     pub event: Event,
     pub rules: Vec<u32>,
+    /// Evidence for entity resolution (known on the readers' threads; recomputed when read back
+    /// from disk).
+    pub evidence: bool,
 }
 
 #[derive(Debug)]
@@ -171,7 +174,11 @@ impl RunReader {
             .decoder
             .decode(&mut input)
             .map_err(|e| invalid(e.to_string()))?;
-        Ok(Some(Hit { event, rules }))
+        Ok(Some(Hit {
+            evidence: secops_entity::Resolver::carries_evidence(&event),
+            event,
+            rules,
+        }))
     }
 }
 
@@ -238,6 +245,7 @@ mod tests {
         Hit {
             event,
             rules: vec![n as u32, 7],
+            evidence: false,
         }
     }
 
