@@ -2644,3 +2644,68 @@ fn detect_resolves_each_connection_to_the_host_that_held_its_address_then() {
         .get("secops.entity.source.host")
         .is_none());
 }
+
+/// Risk-based alerting: ten low alerts on one host within a day raise one risk alert naming them;
+/// the same ten spread over ten hosts raise none.
+#[test]
+fn ten_low_alerts_on_one_host_raise_one_risk_alert_and_ten_hosts_raise_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(
+        rules.join("sudo.yml"),
+        "title: Sudo Password Failures\nid: 4a9d2e71-3b5c-4f60-8d1e-2c3b4a5d6e71\nstatus: test\nlogsource:\n  \
+         product: linux\n  service: sudo\ndetection:\n  keywords:\n    - 'incorrect password attempts'\n  \
+         condition: keywords\nlevel: low\ntags:\n  - attack.privilege-escalation\n  - attack.t1548.003\n",
+    )
+    .unwrap();
+    let log = |host: &dyn Fn(u32) -> String| -> String {
+        (0..10u32)
+            .map(|i| {
+                format!(
+                    "Dec  3 {:02}:00:00 {} sudo:   user{i} : 3 incorrect password attempts ; TTY=pts/0 ; PWD=/home/user{i} ; USER=root ; COMMAND=/bin/bash\n",
+                    8 + i,
+                    host(i)
+                )
+            })
+            .collect()
+    };
+    std::fs::write(dir.path().join("one.log"), log(&|_| "web1".to_string())).unwrap();
+    std::fs::write(dir.path().join("ten.log"), log(&|i| format!("web{i}"))).unwrap();
+    let run = |file: &str| {
+        let path = dir.path().join(file).to_string_lossy().into_owned();
+        let rules = rules.to_string_lossy().into_owned();
+        let out = secops(&[
+            "detect", &path, "--rules", &rules, "--year", "2026", "--risk", "--output", "jsonl",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let one = run("one.log");
+    let risk: Vec<&serde_json::Value> = one
+        .iter()
+        .filter(|a| a["rule.name"] == "Entity Risk Threshold Reached")
+        .collect();
+    assert_eq!(risk.len(), 1, "{one:#?}");
+    assert_eq!(risk[0]["secops.entity.host"], "web1");
+    assert_eq!(risk[0]["rule.severity"], "high");
+    let named: Vec<&serde_json::Value> = risk[0]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["risk.contributor.rule"])
+        .collect();
+    // 21 points each, halving every 24 hours: five hour-apart alerts make 99.2, the sixth 100+.
+    assert_eq!(named.len(), 6, "{:#?}", risk[0]);
+    assert!(named.iter().all(|r| *r == "Sudo Password Failures"));
+    assert_eq!(one.len(), 11, "ten alerts and the risk alert");
+    let ten = run("ten.log");
+    assert_eq!(ten.len(), 10);
+    assert!(ten
+        .iter()
+        .all(|a| a["rule.name"] == "Sudo Password Failures"));
+}

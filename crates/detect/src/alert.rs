@@ -121,6 +121,20 @@ impl Alert {
         }
     }
 
+    /// An alert raised outside the engine's rules (entity risk, which rules' alerts feed): its rule,
+    /// first events, group, count, first and last times and provenance; its id as any alert's.
+    pub fn raised_by(
+        rule: Arc<RuleInfo>,
+        events: Vec<Event>,
+        group: Vec<(String, String)>,
+        count: u64,
+        first: Timestamp,
+        last: Timestamp,
+        provenance: Vec<Provenance>,
+    ) -> Self {
+        Alert::new(rule, events, group, count, first, last, provenance)
+    }
+
     /// Marks the alert as opened under aggregation: the entity it folds repeats by, and the window.
     pub(crate) fn aggregated(&mut self, entity: &[Option<(String, String)>], window: i64) {
         self.entity = entity.iter().flatten().cloned().collect();

@@ -3,12 +3,15 @@
 //! Read in this order: `names.rs` (host and user spellings in one normal form), `inventory.rs` (the asset
 //! and identity inventory file: hosts with addresses over validity windows, users with their aliases,
 //! networks; criticality, exposure, owner, VIP), `resolve.rs` (the [`Resolver`]: the inventory first,
-//! then what the logs say, learned in time order, each mapping with its evidence).
+//! then what the logs say, learned in time order, each mapping with its evidence), `risk.rs` (risk per
+//! entity: alerts add to their hosts' and users' scores, which decay; crossing raises a risk alert).
 
 pub mod inventory;
 pub mod names;
 pub mod resolve;
+pub mod risk;
 
 pub use inventory::{Criticality, Exposure, Host, Inventory, InventoryError, Lease, Network, User};
 pub use names::{UserForm, UserName};
 pub use resolve::{Claim, Evidence, EvidenceKind, Index, Resolver, Seen};
+pub use risk::{Contribution, RiskCrossing, RiskLedger, RiskModel};

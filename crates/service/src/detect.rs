@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
+use std::sync::Arc;
 
 use secops_case::playbook::Playbooks;
 use secops_detect::{AggregatePolicy, Alert, AlertSink, CompileError, Engine, Raised, RuleStats};
@@ -35,6 +36,9 @@ pub struct DetectRequest {
     /// Resolve entities (hosts, users, addresses) while detecting: `Some` with the inventory file, if
     /// any. Events get `secops.entity.*` and `related.*` before the rules' stateful part.
     pub entities: Option<Option<std::path::PathBuf>>,
+    /// Risk-based alerting: alerts add to their hosts' and users' risk, and an entity crossing into
+    /// risk raises an alert of the risk rule.
+    pub risk: Option<secops_entity::RiskModel>,
     pub pipeline: PipelineOptions,
     /// With a store: open a case for each group of related open alerts not yet in one.
     pub open_cases: Option<CaseGrouping>,
@@ -240,7 +244,20 @@ pub fn detect(
     for error in input_errors {
         observer.notice(Notice::InputUnusable(error));
     }
+    let mut resolver = match &request.entities {
+        Some(inventory) => Some(secops_entity::Resolver::new(match inventory {
+            Some(path) => crate::entities::load_inventory(path)?,
+            None => secops_entity::Inventory::default(),
+        })),
+        None => None,
+    };
     let mut recorder = Recorder {
+        risk: request.risk.clone().map(|model| {
+            let index = resolver
+                .as_ref()
+                .map_or_else(|| Arc::new(secops_entity::Index::default()), |r| r.index());
+            crate::risk::Risk::new(model, index)
+        }),
         observer,
         min_severity: request.min_severity,
         store: context.store,
@@ -257,13 +274,6 @@ pub fn detect(
         sighted: HashSet::new(),
         failed: None,
         cancel: context.cancel,
-    };
-    let mut resolver = match &request.entities {
-        Some(inventory) => Some(secops_entity::Resolver::new(match inventory {
-            Some(path) => crate::entities::load_inventory(path)?,
-            None => secops_entity::Inventory::default(),
-        })),
-        None => None,
     };
     let run = pipeline::run_resolving(
         &mut engine,
@@ -338,6 +348,8 @@ pub fn detect(
 /// alert recorded as it is raised (in batches, with its indicator sightings), and the repeats folded
 /// into it recorded when its suppression window closes.
 struct Recorder<'a, 'o> {
+    /// Risk-based alerting, when asked for.
+    risk: Option<crate::risk::Risk>,
     observer: &'o mut dyn Observer,
     min_severity: Option<Severity>,
     store: Option<&'a mut Store>,
@@ -423,6 +435,20 @@ impl Recorder<'_, '_> {
 
 impl AlertSink for Recorder<'_, '_> {
     fn raise(&mut self, raised: Raised) {
+        // Every alert counts toward risk the first time it is raised, whatever the severity shown.
+        let risky = match (&mut self.risk, &raised) {
+            (Some(risk), Raised::Final(alert) | Raised::Opened(alert)) => risk.observe(alert),
+            _ => Vec::new(),
+        };
+        self.take(raised);
+        for alert in risky {
+            self.take(Raised::Final(alert));
+        }
+    }
+}
+
+impl Recorder<'_, '_> {
+    fn take(&mut self, raised: Raised) {
         let alert = raised.alert();
         if self
             .min_severity

@@ -49,6 +49,7 @@ pub mod intel;
 pub mod pipeline;
 pub mod record;
 pub mod retro_hunt;
+pub mod risk;
 pub mod ruleset;
 mod spill;
 

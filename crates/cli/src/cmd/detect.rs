@@ -76,6 +76,16 @@ pub struct Args {
     /// The asset and identity inventory (implies --entities; default: $SECOPS_INVENTORY).
     #[arg(long)]
     inventory: Option<PathBuf>,
+    /// Risk-based alerting: each alert adds its rule's risk score to its host and user (weighted by
+    /// the inventory's criticality, halving every --risk-half-life); an entity reaching
+    /// --risk-threshold, or collecting three ATT&CK tactics in a day, raises one "Entity Risk
+    /// Threshold Reached" alert naming its top contributors.
+    #[arg(long)]
+    risk: bool,
+    #[arg(long = "risk-threshold", default_value_t = 100.0, requires = "risk")]
+    risk_threshold: f64,
+    #[arg(long = "risk-half-life", default_value = "24h", requires = "risk")]
+    risk_half_life: String,
     /// Only events at or after this time (RFC 3339).
     #[arg(long, value_parser = parse_time)]
     since: Option<Timestamp>,
@@ -247,6 +257,19 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         strict: args.strict,
         min_severity: args.min_severity,
         aggregate,
+        risk: if args.risk {
+            let half_life: secops_rules::Duration = args
+                .risk_half_life
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--risk-half-life: {e}"))?;
+            Some(secops_entity::RiskModel {
+                threshold: args.risk_threshold,
+                half_life: i64::try_from(half_life.as_nanos()).unwrap_or(i64::MAX),
+                ..secops_entity::RiskModel::default()
+            })
+        } else {
+            None
+        },
         entities: {
             let inventory = args
                 .inventory
