@@ -2709,3 +2709,63 @@ fn ten_low_alerts_on_one_host_raise_one_risk_alert_and_ten_hosts_raise_none() {
         .iter()
         .all(|a| a["rule.name"] == "Sudo Password Failures"));
 }
+
+/// A rule across sources joins on resolved entities, not raw strings: an SMB session seen by Zeek
+/// (to 10.0.0.10) and a service installed on DC01.corp.example (System 7045) are one host only
+/// through the inventory.
+#[test]
+fn a_cross_source_correlation_joins_on_resolved_entities() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+    std::fs::create_dir(dir.path().join("rules")).unwrap();
+    write(
+        "rules/smb.yml",
+        "title: SMB Session\nid: 6c1d2e3f-4a5b-4c6d-8e7f-0a1b2c3d4e51\nname: smb_session\nstatus: test\n\
+         logsource:\n  product: zeek\n  service: conn\ndetection:\n  selection:\n    id.resp_p: 445\n  \
+         condition: selection\nlevel: low\n---\n\
+         title: Service Installed\nid: 6c1d2e3f-4a5b-4c6d-8e7f-0a1b2c3d4e52\nname: service_installed\nstatus: test\n\
+         logsource:\n  product: windows\n  service: system\ndetection:\n  selection:\n    EventID: 7045\n  \
+         condition: selection\nlevel: low\n---\n\
+         title: SMB Session Then a Service Installed on the Target\nid: 6c1d2e3f-4a5b-4c6d-8e7f-0a1b2c3d4e53\n\
+         status: test\ncorrelation:\n  type: temporal_ordered\n  rules:\n    - smb_session\n    - service_installed\n  \
+         group-by:\n    - target\n  aliases:\n    target:\n      smb_session: secops.entity.destination.host\n      \
+         service_installed: secops.entity.host\n  timespan: 10m\nlevel: high\ntags:\n  - attack.lateral-movement\n  \
+         - attack.t1021.002\n  - attack.t1569.002\n",
+    );
+    write(
+        "conn.log",
+        "{\"_path\":\"conn\",\"ts\":\"2026-12-01T10:00:00Z\",\"uid\":\"C1\",\"id.orig_h\":\"10.0.0.5\",\"id.orig_p\":49712,\"id.resp_h\":\"10.0.0.10\",\"id.resp_p\":445,\"proto\":\"tcp\",\"conn_state\":\"SF\"}\n",
+    );
+    let service = |time: &str, computer: &str, record: u32| {
+        format!("{{\"Event\":{{\"System\":{{\"Provider\":{{\"#attributes\":{{\"Name\":\"Service Control Manager\"}}}},\"EventID\":7045,\"TimeCreated\":{{\"#attributes\":{{\"SystemTime\":\"{time}\"}}}},\"EventRecordID\":{record},\"Channel\":\"System\",\"Computer\":\"{computer}\"}},\"EventData\":{{\"ServiceName\":\"PSEXESVC\",\"ImagePath\":\"%SystemRoot%\\\\PSEXESVC.exe\",\"ServiceType\":\"user mode service\",\"StartType\":\"demand start\",\"AccountName\":\"LocalSystem\"}}}}}}\n")
+    };
+    write(
+        "system.jsonl",
+        &(service("2026-12-01T10:02:00Z", "DC01.corp.example", 1)
+            + &service("2026-12-01T10:03:00Z", "WS-9.corp.example", 2)),
+    );
+    write(
+        "inventory.toml",
+        "[[host]]\nid = \"dc01\"\nnames = [\"DC01.corp.example\"]\naddresses = [{ ip = \"10.0.0.10\" }]\n",
+    );
+    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    let run = |extra: &[&str]| {
+        let (conn, system, rules) = (path("conn.log"), path("system.jsonl"), path("rules"));
+        let mut args = vec!["detect", &conn, &system, "--rules", &rules, "--output", "jsonl"];
+        args.extend_from_slice(extra);
+        let out = secops(&args);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|a| a["rule.name"] == "SMB Session Then a Service Installed on the Target")
+            .collect::<Vec<_>>()
+    };
+    let inventory = path("inventory.toml");
+    let joined = run(&["--inventory", &inventory]);
+    assert_eq!(joined.len(), 1, "{joined:#?}");
+    assert_eq!(joined[0]["target"], "dc01");
+    // Raw strings (10.0.0.10, DC01.corp.example) never meet.
+    assert!(run(&[]).is_empty());
+}
