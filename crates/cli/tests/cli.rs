@@ -2751,7 +2751,9 @@ fn a_cross_source_correlation_joins_on_resolved_entities() {
     let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
     let run = |extra: &[&str]| {
         let (conn, system, rules) = (path("conn.log"), path("system.jsonl"), path("rules"));
-        let mut args = vec!["detect", &conn, &system, "--rules", &rules, "--output", "jsonl"];
+        let mut args = vec![
+            "detect", &conn, &system, "--rules", &rules, "--output", "jsonl",
+        ];
         args.extend_from_slice(extra);
         let out = secops(&args);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -2768,4 +2770,81 @@ fn a_cross_source_correlation_joins_on_resolved_entities() {
     assert_eq!(joined[0]["target"], "dc01");
     // Raw strings (10.0.0.10, DC01.corp.example) never meet.
     assert!(run(&[]).is_empty());
+}
+
+/// `rules test` resolves entities as `detect --entities` does: rules select on events as read, and
+/// their state groups by what the case's own events resolve (two addresses of one workstation, each
+/// named by a Windows logon, are one group).
+#[test]
+fn rule_cases_resolve_entities_from_their_own_events() {
+    let logon = |time: &str, ip: &str| {
+        format!(
+            r##"{{\"Event\":{{\"System\":{{\"Provider\":{{\"#attributes\":{{\"Name\":\"Microsoft-Windows-Security-Auditing\"}}}},\"EventID\":4624,\"TimeCreated\":{{\"#attributes\":{{\"SystemTime\":\"{time}\"}}}},\"EventRecordID\":1,\"Channel\":\"Security\",\"Computer\":\"DC01.corp.example\"}},\"EventData\":{{\"TargetUserName\":\"alice\",\"TargetDomainName\":\"CORP\",\"LogonType\":3,\"WorkstationName\":\"WS-0042\",\"IpAddress\":\"{ip}\"}}}}}}"##
+        )
+    };
+    let conn = |time: &str, ip: &str| {
+        format!(
+            r#"{{\"_path\":\"conn\",\"ts\":\"{time}\",\"uid\":\"C1\",\"id.orig_h\":\"{ip}\",\"id.orig_p\":49800,\"id.resp_h\":\"198.51.100.9\",\"id.resp_p\":4444,\"proto\":\"tcp\",\"conn_state\":\"SF\"}}"#
+        )
+    };
+    let both = [
+        logon("2026-12-01T09:00:00Z", "10.0.0.7"),
+        conn("2026-12-01T09:05:00Z", "10.0.0.7"),
+        logon("2026-12-01T09:10:00Z", "10.0.0.8"),
+        conn("2026-12-01T09:15:00Z", "10.0.0.8"),
+    ]
+    .map(|e| format!("\"{e}\""))
+    .join(", ");
+    let bare = [
+        conn("2026-12-01T09:05:00Z", "10.0.0.7"),
+        conn("2026-12-01T09:15:00Z", "10.0.0.8"),
+    ]
+    .map(|e| format!("\"{e}\""))
+    .join(", ");
+    let rule = format!(
+        r#"[metadata]
+creation_date = "2026-12-01"
+updated_date = "2026-12-01"
+maturity = "experimental"
+
+[rule]
+id = "3e4f5a6b-7c8d-4e9f-a0b1-c2d3e4f5a601"
+name = "Repeated Connections to Port 4444 From One Workstation"
+description = "Two connections to port 4444 from one workstation within an hour, whichever address it had."
+author = ["secops"]
+license = "Apache-2.0"
+type = "threshold"
+language = "kql"
+query = "destination.port:4444"
+severity = "low"
+risk_score = 21
+
+[rule.threshold]
+field = ["secops.entity.source.host"]
+value = 2
+window = "1h"
+
+[rule.log_source]
+product = "zeek"
+
+[[test]]
+name = "logons name both addresses, so both connections are the workstation's"
+expect = "alert"
+expect_groups = ["ws-0042"]
+parser = "json"
+raw = [{both}]
+
+[[test]]
+name = "without the logons the addresses name nobody"
+expect = "no_alert"
+parser = "json"
+raw = [{bare}]
+"#
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("command_and_control_from_ws.toml"), rule).unwrap();
+    let out = secops(&["rules", "test", dir.path().to_str().unwrap()]);
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{report}{}", stderr(&out));
+    assert!(report.ends_with("2 passed, 0 failed\n"), "{report}");
 }

@@ -257,6 +257,15 @@ impl Engine {
         )
     }
 
+    /// Like [`Engine::process`], with the event as read deciding the selections and `resolved` (the
+    /// same event with entities resolved) reaching the rules' state: as `detect --entities` runs it.
+    pub fn process_resolved(&mut self, event: &Event, resolved: &Event, out: &mut dyn AlertSink) {
+        let (selector, mut runtimes) = self.split();
+        let (mut selected, mut excepted) = (Vec::new(), Vec::new());
+        selector.select(event, &mut selected, &mut excepted);
+        feed(&mut runtimes, resolved, &selected, &excepted, out);
+    }
+
     /// Runs every rule on `event` (events should arrive in time order for stateful rules).
     pub fn process(&mut self, event: &Event, out: &mut dyn AlertSink) {
         let (selector, mut runtimes) = self.split();

@@ -413,6 +413,18 @@ impl CompiledRule {
         self.runtime.take(selection, event, out);
     }
 
+    /// Like [`CompiledRule::process`] (or, for an event naming no module, `process_in_source`), with
+    /// the event as read deciding the selection and `resolved` (the same event with entities
+    /// resolved) reaching the state: as `detect --entities` runs it.
+    pub fn process_resolved(&mut self, event: &Event, resolved: &Event, out: &mut dyn AlertSink) {
+        let selection = if event.get("event.module").is_none() {
+            self.selector.select_in_source(event)
+        } else {
+            self.selector.select(event)
+        };
+        self.runtime.take(selection, resolved, out);
+    }
+
     /// The input has ended: raises the alerts whose suppression windows are still open.
     pub fn finish(&mut self, out: &mut dyn AlertSink) {
         self.runtime.finish(out);

@@ -152,14 +152,25 @@ fn run_one(
         Ok(r) => r,
         Err(e) => return (TestResult::Failed(vec![e]), Vec::new()),
     };
+    // Entities resolve as `detect --entities` resolves them (from what the case's own events say):
+    // rules select on the events as read, and their state (joins, groups) sees the resolved ones.
+    let mut resolver = secops_entity::Resolver::default();
+    let mut resolve = |event: &Event| {
+        let mut event = event.clone();
+        if secops_entity::Resolver::carries_evidence(&event) {
+            resolver.learn(&event);
+        }
+        resolver.enrich(&mut event);
+        event
+    };
     // History is baseline only: it feeds the rule's state, and its alerts are not the test's.
     let mut alerts = Vec::new();
     for event in &history {
-        runner.process(event, &mut alerts);
+        runner.process(event, &resolve(event), &mut alerts);
     }
     alerts.clear();
     for event in &events {
-        runner.process(event, &mut alerts);
+        runner.process(event, &resolve(event), &mut alerts);
     }
     // Suppression windows still open close now; a history alert's window is not the test's.
     let mut closing = Vec::new();
@@ -221,14 +232,12 @@ impl Runner {
         }
     }
 
-    fn process(&mut self, event: &Event, alerts: &mut Vec<Alert>) {
+    /// Selects on `event`; the state sees `resolved`. Inline events that name no module stand for the
+    /// rule's own log source.
+    fn process(&mut self, event: &Event, resolved: &Event, alerts: &mut Vec<Alert>) {
         match self {
-            // Inline events that name no module stand for the rule's own log source.
-            Runner::Rule(rule) if event.get("event.module").is_none() => {
-                rule.process_in_source(event, alerts)
-            }
-            Runner::Rule(rule) => rule.process(event, alerts),
-            Runner::Engine(engine) => engine.process(event, alerts),
+            Runner::Rule(rule) => rule.process_resolved(event, resolved, alerts),
+            Runner::Engine(engine) => engine.process_resolved(event, resolved, alerts),
         }
     }
 
