@@ -22,6 +22,17 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// Runs `secops` with `args`, which must exit 0, and reads its JSON lines (`detect --output jsonl`).
+fn detect_alerts(args: &[&str]) -> Vec<serde_json::Value> {
+    let out = secops(args);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    String::from_utf8(out.stdout)
+        .expect("JSON lines are UTF-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line a JSON document"))
+        .collect()
+}
+
 #[test]
 fn ingest_samples_prints_json_lines_and_a_clean_summary() {
     let out = secops(&["ingest", "samples", "--year", "2023"]);
@@ -2600,13 +2611,7 @@ fn detect_resolves_each_connection_to_the_host_that_held_its_address_then() {
             "jsonl",
         ];
         args.extend_from_slice(extra);
-        let out = secops(&args);
-        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-            .collect::<Vec<_>>()
+        detect_alerts(&args)
     };
     let inventory = path("inventory.toml");
     let alerts = run(&["--inventory", &inventory]);
@@ -2675,15 +2680,9 @@ fn ten_low_alerts_on_one_host_raise_one_risk_alert_and_ten_hosts_raise_none() {
     let run = |file: &str| {
         let path = dir.path().join(file).to_string_lossy().into_owned();
         let rules = rules.to_string_lossy().into_owned();
-        let out = secops(&[
+        detect_alerts(&[
             "detect", &path, "--rules", &rules, "--year", "2026", "--risk", "--output", "jsonl",
-        ]);
-        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-            .collect::<Vec<_>>()
+        ])
     };
     let one = run("one.log");
     let risk: Vec<&serde_json::Value> = one
@@ -2755,12 +2754,8 @@ fn a_cross_source_correlation_joins_on_resolved_entities() {
             "detect", &conn, &system, "--rules", &rules, "--output", "jsonl",
         ];
         args.extend_from_slice(extra);
-        let out = secops(&args);
-        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        detect_alerts(&args)
+            .into_iter()
             .filter(|a| a["rule.name"] == "SMB Session Then a Service Installed on the Target")
             .collect::<Vec<_>>()
     };
