@@ -2843,3 +2843,64 @@ raw = [{bare}]
     assert_eq!(out.status.code(), Some(0), "{report}{}", stderr(&out));
     assert!(report.ends_with("2 passed, 0 failed\n"), "{report}");
 }
+
+/// Risk kept in the store: a run over newer logs starts from what earlier runs added, and a second run
+/// over the same logs adds nothing.
+#[test]
+fn risk_carries_over_from_earlier_runs_through_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(
+        rules.join("sudo.yml"),
+        "title: Sudo Password Failures\nid: 4a9d2e71-3b5c-4f60-8d1e-2c3b4a5d6e71\nstatus: test\nlogsource:\n  \
+         product: linux\n  service: sudo\ndetection:\n  keywords:\n    - 'incorrect password attempts'\n  \
+         condition: keywords\nlevel: low\n",
+    )
+    .unwrap();
+    let lines = |hours: std::ops::Range<u32>| -> String {
+        hours
+            .map(|h| format!("Dec  3 {h:02}:00:00 web1 sudo:   user{h} : 3 incorrect password attempts ; TTY=pts/0 ; PWD=/home/user{h} ; USER=root ; COMMAND=/bin/bash\n"))
+            .collect()
+    };
+    std::fs::write(dir.path().join("morning.log"), lines(8..12)).unwrap();
+    std::fs::write(dir.path().join("noon.log"), lines(12..14)).unwrap();
+    let db = dir.path().join("r.db").to_string_lossy().into_owned();
+    let rules = rules.to_string_lossy().into_owned();
+    let risk_alerts = |file: &str, store: bool| {
+        let path = dir.path().join(file).to_string_lossy().into_owned();
+        let mut args = vec![
+            "detect", &path, "--rules", &rules, "--year", "2026", "--risk", "--output", "jsonl",
+        ];
+        if store {
+            args.extend(["--db", &db]);
+        }
+        detect_alerts(&args)
+            .into_iter()
+            .filter(|a| a["rule.name"] == "Entity Risk Threshold Reached")
+            .collect::<Vec<_>>()
+    };
+    // Four lows: about 82 points, under the threshold.
+    assert!(risk_alerts("morning.log", true).is_empty());
+    // Again: the same alerts, already counted; still nothing.
+    assert!(risk_alerts("morning.log", true).is_empty());
+    // Two more at noon: alone they are 42 points; with the morning's, past 100.
+    assert!(risk_alerts("noon.log", false).is_empty());
+    let crossed = risk_alerts("noon.log", true);
+    assert_eq!(crossed.len(), 1, "{crossed:#?}");
+    let named: Vec<&str> = crossed[0]["event.provenance"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert_eq!(named.len(), 6, "{named:?}");
+    assert_eq!(
+        named
+            .iter()
+            .filter(|p| p.starts_with("earlier run:"))
+            .count(),
+        4,
+        "the morning's four come from the store: {named:?}"
+    );
+}

@@ -125,6 +125,43 @@ impl RiskLedger {
         score * 0.5f64.powf((now - at) as f64 / self.model.half_life as f64)
     }
 
+    /// Whether an entity has state in this ledger yet.
+    pub fn knows(&self, kind: &'static str, entity: &str) -> bool {
+        self.entities.contains_key(&(kind, entity.to_string()))
+    }
+
+    /// Starts an entity from what earlier runs added (oldest first), without alerting: an entity
+    /// already over the threshold is taken to have alerted then, and stays disarmed until its score
+    /// falls below half of it.
+    pub fn seed(&mut self, kind: &'static str, entity: &str, earlier: Vec<Contribution>) {
+        let Some(first) = earlier.first().map(|c| c.at) else {
+            return;
+        };
+        let half_life = self.model.half_life;
+        let state = self
+            .entities
+            .entry((kind, entity.to_string()))
+            .or_insert_with(|| State {
+                armed: true,
+                at: first,
+                ..State::default()
+            });
+        for c in earlier {
+            let at = c.at.max(state.at);
+            if at > state.at && half_life > 0 {
+                state.score *= 0.5f64.powf((at - state.at) as f64 / half_life as f64);
+            }
+            state.score += c.points;
+            state.at = at;
+            state.recent.push(c);
+            if state.recent.len() > KEPT {
+                state.recent.remove(0);
+            }
+        }
+        state.armed = state.score < self.model.threshold;
+        state.alerts = state.recent.len();
+    }
+
     /// Adds one alert's contribution to an entity; says when the entity crosses into risk.
     pub fn add(
         &mut self,

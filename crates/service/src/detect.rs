@@ -428,6 +428,9 @@ impl Recorder<'_, '_> {
             store.fold_into_alerts(&folds, &detect.name, at)?;
         }
         let sighted = record_sightings(store, alerts.iter().chain(&closed), self.judges, self.now)?;
+        if let Some(risk) = &mut self.risk {
+            store.record_risk(&risk.take_pending())?;
+        }
         self.sighted.extend(sighted);
         Ok(())
     }
@@ -437,7 +440,16 @@ impl AlertSink for Recorder<'_, '_> {
     fn raise(&mut self, raised: Raised) {
         // Every alert counts toward risk the first time it is raised, whatever the severity shown.
         let risky = match (&mut self.risk, &raised) {
-            (Some(risk), Raised::Final(alert) | Raised::Opened(alert)) => risk.observe(alert),
+            (Some(risk), Raised::Final(alert) | Raised::Opened(alert)) if self.failed.is_none() => {
+                match risk.observe(alert, self.store.as_deref_mut()) {
+                    Ok(raised) => raised,
+                    Err(e) => {
+                        self.failed = Some(e);
+                        self.cancel.cancel();
+                        Vec::new()
+                    }
+                }
+            }
             _ => Vec::new(),
         };
         self.take(raised);

@@ -7,19 +7,27 @@ use std::sync::Arc;
 
 use secops_detect::{Alert, RuleInfo};
 use secops_entity::{risk, Contribution, Index, RiskCrossing, RiskLedger, RiskModel, UserName};
-use secops_event::{Event, Timestamp, Value};
+use secops_event::{Event, Location, Provenance, Timestamp, Value};
 use secops_rules::{RuleType, Severity};
+use secops_store::{RiskContribution, Store};
+
+use crate::ServiceError;
 
 /// The id of the risk rule (its alerts never add to risk themselves).
 pub const RISK_RULE_ID: &str = "9f3b2c1e-6a4d-4c8e-b1f7-2d5e8a0c4b63";
 
-/// Risk scoring over one run.
+/// Risk scoring over one run, continuing from the store's earlier contributions when there is one.
 #[derive(Debug)]
 pub struct Risk {
     ledger: RiskLedger,
     index: Arc<Index>,
     rule: Arc<RuleInfo>,
+    /// Contributions of this run, for the store.
+    pending: Vec<RiskContribution>,
 }
+
+/// How far back (in half-lives) earlier contributions still count: 2^-10 of their points is left.
+const HISTORY_HALF_LIVES: i64 = 10;
 
 impl Risk {
     pub fn new(model: RiskModel, index: Arc<Index>) -> Risk {
@@ -36,16 +44,27 @@ impl Risk {
                 risk_score: 73,
                 threat: Vec::new(),
             }),
+            pending: Vec::new(),
         }
     }
 
+    /// This run's contributions not yet stored.
+    pub fn take_pending(&mut self) -> Vec<RiskContribution> {
+        std::mem::take(&mut self.pending)
+    }
+
     /// The risk alerts an alert raised for the first time brings about (none for the risk rule's own).
-    pub fn observe(&mut self, alert: &Alert) -> Vec<Alert> {
+    /// An entity met for the first time in the run starts from the store's contributions before it.
+    pub fn observe(
+        &mut self,
+        alert: &Alert,
+        mut store: Option<&mut Store>,
+    ) -> Result<Vec<Alert>, ServiceError> {
         if alert.rule.id == RISK_RULE_ID {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         let Some(event) = alert.events.first() else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
         let text = |field: &str| {
             event
@@ -91,11 +110,44 @@ impl Risk {
                 at,
                 tactics: tactics.clone(),
             };
+            if let (false, Some(store)) = (self.ledger.knows(kind, &id), store.as_deref_mut()) {
+                let since = at.saturating_sub(
+                    self.ledger
+                        .model()
+                        .half_life
+                        .saturating_mul(HISTORY_HALF_LIVES),
+                );
+                let earlier = store
+                    .risk_contributions(kind, &id, since, at)?
+                    .into_iter()
+                    .map(|c| Contribution {
+                        alert_id: c.alert_id,
+                        rule: c.rule,
+                        provenance: None,
+                        points: c.points,
+                        at: c.at,
+                        tactics: c.tactics,
+                    })
+                    .collect();
+                self.ledger.seed(kind, &id, earlier);
+            }
+            if store.is_some() {
+                // Kept for the store only when there is one: a run without it holds nothing more.
+                self.pending.push(RiskContribution {
+                    kind: kind.to_string(),
+                    entity: id.clone(),
+                    alert_id: contribution.alert_id.clone(),
+                    rule: contribution.rule.clone(),
+                    points: contribution.points,
+                    at,
+                    tactics: contribution.tactics.clone(),
+                });
+            }
             if let Some(crossing) = self.ledger.add(kind, &id, contribution) {
                 raised.push(self.alert(&crossing));
             }
         }
-        raised
+        Ok(raised)
     }
 
     /// The risk alert of a crossing: the entity as its group, one event per top contributor.
@@ -110,8 +162,12 @@ impl Risk {
         let events: Vec<Event> = crossing
             .top
             .iter()
-            .filter_map(|c| {
-                let provenance = c.provenance.clone()?;
+            .enumerate()
+            .map(|(n, c)| {
+                // A contribution an earlier run stored names its alert, not its event.
+                let provenance = c.provenance.clone().unwrap_or_else(|| {
+                    Provenance::new("earlier run", Location::Ordinal(n as u64 + 1))
+                });
                 let mut e = Event::new(provenance);
                 e.set_timestamp(Timestamp::from_unix_nanos(c.at));
                 e.insert("event.kind", "signal");
@@ -127,14 +183,10 @@ impl Risk {
                         Value::Array(c.tactics.iter().map(|t| Value::from(t.as_str())).collect()),
                     );
                 }
-                Some(e)
+                e
             })
             .collect();
-        let provenance = crossing
-            .top
-            .iter()
-            .filter_map(|c| c.provenance.clone())
-            .collect();
+        let provenance = events.iter().map(|e| e.provenance().clone()).collect();
         Alert::raised_by(
             self.rule.clone(),
             events,

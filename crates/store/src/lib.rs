@@ -32,6 +32,7 @@ mod cases;
 mod indicators;
 pub mod migrate;
 mod postgres;
+mod risk;
 mod sqlite;
 mod work;
 
@@ -44,6 +45,7 @@ pub use backend::{Backend, Dialect, Row, Tx, Value};
 pub use cases::{CaseEvent, CaseFilter, CaseRecord, CaseUpdate, NewCase};
 pub use indicators::{IndicatorFilter, IndicatorRecord, IndicatorState, NewIndicator, Stored};
 pub use postgres::Postgres;
+pub use risk::RiskContribution;
 pub use sqlite::Sqlite;
 pub use work::{
     CommentRecord, NewObservable, NewTask, NewTimelineEntry, ObservableRecord, TaskRecord,

@@ -182,6 +182,24 @@ const MIGRATIONS: &[Migration] = &[
         // The source's own date of an indicator: decay starts from it (or a later sighting).
         statements: &["ALTER TABLE indicators ADD COLUMN source_date BIGINT"],
     },
+    Migration {
+        version: 6,
+        name: "entity risk",
+        statements: &[
+            "CREATE TABLE risk_contributions (
+                id {id},
+                entity_kind TEXT NOT NULL,
+                entity TEXT NOT NULL,
+                alert_id TEXT NOT NULL,
+                rule TEXT NOT NULL,
+                points_milli BIGINT NOT NULL,
+                at BIGINT NOT NULL,
+                tactics TEXT NOT NULL,
+                UNIQUE (entity_kind, entity, alert_id)
+            )",
+            "CREATE INDEX risk_by_entity ON risk_contributions (entity_kind, entity, at)",
+        ],
+    },
 ];
 
 /// The newest schema version this program knows.

@@ -92,7 +92,48 @@ conformance!(
     alerts_and_cases_page_by_keyset_without_gaps_or_repeats,
     any_number_of_alert_ids_can_be_asked_for,
     repeats_folded_in_after_recording_move_the_alert_on_and_are_logged,
+    risk_contributions_are_kept_once_per_entity_and_alert,
 );
+
+/// Risk contributions: recorded once per entity and alert, read back by entity and time.
+fn risk_contributions_are_kept_once_per_entity_and_alert(place: &Place) {
+    let mut store = place.open();
+    let c = |entity: &str, alert: &str, at: i64| secops_store::RiskContribution {
+        kind: "host".into(),
+        entity: entity.into(),
+        alert_id: alert.into(),
+        rule: "Sudo Failure".into(),
+        points: 31.5,
+        at,
+        tactics: vec!["TA0004".into(), "TA0008".into()],
+    };
+    let first = [
+        c("web1", "a1", 100),
+        c("web1", "a2", 200),
+        c("web2", "a1", 150),
+    ];
+    assert_eq!(store.record_risk(&first).unwrap(), 3);
+    // The same alerts again (a second run over the same logs) add nothing; a new one is added.
+    assert_eq!(
+        store
+            .record_risk(&[c("web1", "a2", 200), c("web1", "a3", 300)])
+            .unwrap(),
+        1
+    );
+    let web1 = store.risk_contributions("host", "web1", 0, 300).unwrap();
+    assert_eq!(web1, vec![c("web1", "a1", 100), c("web1", "a2", 200)]);
+    assert_eq!(
+        store
+            .risk_contributions("host", "web1", 150, i64::MAX)
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(store
+        .risk_contributions("user", "web1", 0, i64::MAX)
+        .unwrap()
+        .is_empty());
+}
 
 /// An alert recorded when raised, and the repeats folded into it recorded when its window closes.
 fn repeats_folded_in_after_recording_move_the_alert_on_and_are_logged(place: &Place) {
