@@ -2842,6 +2842,38 @@ raw = [{bare}]
     let report = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(out.status.code(), Some(0), "{report}{}", stderr(&out));
     assert!(report.ends_with("2 passed, 0 failed\n"), "{report}");
+    // `detect` resolves entities unasked when a loaded rule reads them, and says so.
+    let events = dir.path().join("events.jsonl");
+    let lines: Vec<String> = [
+        logon("2026-12-01T09:00:00Z", "10.0.0.7"),
+        conn("2026-12-01T09:05:00Z", "10.0.0.7"),
+        logon("2026-12-01T09:10:00Z", "10.0.0.8"),
+        conn("2026-12-01T09:15:00Z", "10.0.0.8"),
+    ]
+    .iter()
+    .map(|e| e.replace("\\\"", "\""))
+    .collect();
+    std::fs::write(&events, lines.join("\n") + "\n").unwrap();
+    let out = secops(&[
+        "detect",
+        events.to_str().unwrap(),
+        "--rules",
+        dir.path().to_str().unwrap(),
+        "--output",
+        "jsonl",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("entities: resolved, since a loaded rule reads secops.entity.*"),
+        "{}",
+        stderr(&out)
+    );
+    let alerts = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(alerts.lines().count(), 1, "{alerts}");
+    assert!(
+        alerts.contains("\"secops.entity.source.host\":\"ws-0042\""),
+        "{alerts}"
+    );
 }
 
 /// Risk kept in the store: a run over newer logs starts from what earlier runs added, and a second run

@@ -76,6 +76,8 @@ pub enum Notice {
     InputUnusable(IngestError),
     /// Something went wrong in the run itself (sorting many inputs' events on disk).
     Pipeline(String),
+    /// Entities are resolved though not asked for: a loaded rule reads them.
+    EntitiesForRules,
 }
 
 impl fmt::Display for Notice {
@@ -100,6 +102,9 @@ impl fmt::Display for Notice {
             Notice::RuleNotRunning { rule, error } => write!(f, "error: rule {rule}: {error}"),
             Notice::InputUnusable(e) => write!(f, "error: {e}"),
             Notice::Pipeline(problem) => write!(f, "error: {problem}"),
+            Notice::EntitiesForRules => f.write_str(
+                "entities: resolved, since a loaded rule reads secops.entity.* (as with --entities)",
+            ),
         }
     }
 }
@@ -220,6 +225,7 @@ pub fn detect(
     }
     let indicators = built.set;
     let rules_total = loaded.rule_count() + rules_rejected;
+    let reads_entities = loaded.reads_entities();
     let (mut engine, compile_errors) =
         Engine::with_sigma(&loaded.native, loaded.sigma, now, &indicators);
     engine.aggregate(&request.aggregate);
@@ -244,7 +250,15 @@ pub fn detect(
     for error in input_errors {
         observer.notice(Notice::InputUnusable(error));
     }
-    let mut resolver = match &request.entities {
+    let entities = match &request.entities {
+        Some(inventory) => Some(inventory.clone()),
+        None if reads_entities => {
+            observer.notice(Notice::EntitiesForRules);
+            Some(None)
+        }
+        None => None,
+    };
+    let mut resolver = match &entities {
         Some(inventory) => Some(secops_entity::Resolver::new(match inventory {
             Some(path) => crate::entities::load_inventory(path)?,
             None => secops_entity::Inventory::default(),

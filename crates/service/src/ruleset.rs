@@ -63,6 +63,8 @@ pub struct Loaded {
     /// Sigma documents left out by `--status`, `--level` or `--tag`.
     pub filtered: usize,
     pub load_seconds: f64,
+    /// A Sigma correlation groups by resolved entities.
+    pub sigma_correlations_read_entities: bool,
 }
 
 impl Loaded {
@@ -93,6 +95,36 @@ impl Loaded {
             .iter()
             .map(|c| (LogSource::default(), c.check.clone()));
         native.chain(sigma).chain(correlations).collect()
+    }
+
+    /// Whether a loaded rule reads resolved entities (`secops.entity.*` in a query, a threshold,
+    /// new-terms or suppression field, or a correlation's group-by and aliases): then a run resolves
+    /// entities without being asked.
+    pub fn reads_entities(&self) -> bool {
+        const FIELD: &str = "secops.entity.";
+        let correlation = |c: &secops_rules::sigma::SigmaCorrelation| {
+            c.group_by.iter().any(|f| f.contains(FIELD))
+                || c.aliases
+                    .iter()
+                    .any(|(_, fields)| fields.iter().any(|(_, f)| f.contains(FIELD)))
+        };
+        let native = self.native.iter().any(|rule| {
+            let r = &rule.file.rule;
+            r.query
+                .as_ref()
+                .is_some_and(|q| q.get_ref().contains(FIELD))
+                || r.threshold
+                    .as_ref()
+                    .is_some_and(|t| t.field.iter().any(|f| f.contains(FIELD)))
+                || r.new_terms
+                    .as_ref()
+                    .is_some_and(|n| n.fields.iter().any(|f| f.contains(FIELD)))
+                || r.alert_suppression
+                    .as_ref()
+                    .is_some_and(|s| s.group_by.iter().any(|f| f.contains(FIELD)))
+                || rule.correlation.as_ref().is_some_and(correlation)
+        });
+        native || self.sigma_correlations_read_entities
     }
 
     /// How many loaded rules the field check proved, how many it could not verify, and how many
@@ -217,6 +249,15 @@ pub fn load(args: &RuleSelection) -> Result<Loaded, ServiceError> {
     let total = documents.len();
     let documents = select(documents, args);
     let filtered = total - documents.len();
+    let sigma_correlations_read_entities = documents.iter().any(|d| match d {
+        SigmaDocument::Correlation(c) => {
+            c.group_by.iter().any(|f| f.contains("secops.entity."))
+                || c.aliases
+                    .iter()
+                    .any(|(_, fields)| fields.iter().any(|(_, f)| f.contains("secops.entity.")))
+        }
+        SigmaDocument::Rule(_) => false,
+    });
     let sigma = sigma::compile(&documents, &mapping);
     let mut rejected: Vec<Rejection> = native_errors
         .iter()
@@ -243,6 +284,7 @@ pub fn load(args: &RuleSelection) -> Result<Loaded, ServiceError> {
         rejected,
         filtered,
         load_seconds: started.elapsed().as_secs_f64(),
+        sigma_correlations_read_entities,
     })
 }
 
