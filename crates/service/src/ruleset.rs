@@ -101,13 +101,7 @@ impl Loaded {
     /// new-terms or suppression field, or a correlation's group-by and aliases): then a run resolves
     /// entities without being asked.
     pub fn reads_entities(&self) -> bool {
-        const FIELD: &str = "secops.entity.";
-        let correlation = |c: &secops_rules::sigma::SigmaCorrelation| {
-            c.group_by.iter().any(|f| f.contains(FIELD))
-                || c.aliases
-                    .iter()
-                    .any(|(_, fields)| fields.iter().any(|(_, f)| f.contains(FIELD)))
-        };
+        const FIELD: &str = ENTITY_FIELDS;
         let native = self.native.iter().any(|rule| {
             let r = &rule.file.rule;
             r.query
@@ -122,7 +116,10 @@ impl Loaded {
                 || r.alert_suppression
                     .as_ref()
                     .is_some_and(|s| s.group_by.iter().any(|f| f.contains(FIELD)))
-                || rule.correlation.as_ref().is_some_and(correlation)
+                || rule
+                    .correlation
+                    .as_ref()
+                    .is_some_and(correlation_reads_entities)
         });
         native || self.sigma_correlations_read_entities
     }
@@ -159,6 +156,17 @@ impl std::fmt::Display for CheckCounts {
             self.proven, self.unverified, self.rejected
         )
     }
+}
+
+/// The prefix of the fields entity resolution writes.
+const ENTITY_FIELDS: &str = "secops.entity.";
+
+/// Whether a correlation groups by resolved entities (its group-by, or a field an alias stands for).
+fn correlation_reads_entities(c: &secops_rules::sigma::SigmaCorrelation) -> bool {
+    c.group_by.iter().any(|f| f.contains(ENTITY_FIELDS))
+        || c.aliases
+            .iter()
+            .any(|(_, fields)| fields.iter().any(|(_, f)| f.contains(ENTITY_FIELDS)))
 }
 
 /// The bundled pack's files as (path, text), paths as in the repository (`rules/...`).
@@ -250,12 +258,7 @@ pub fn load(args: &RuleSelection) -> Result<Loaded, ServiceError> {
     let documents = select(documents, args);
     let filtered = total - documents.len();
     let sigma_correlations_read_entities = documents.iter().any(|d| match d {
-        SigmaDocument::Correlation(c) => {
-            c.group_by.iter().any(|f| f.contains("secops.entity."))
-                || c.aliases
-                    .iter()
-                    .any(|(_, fields)| fields.iter().any(|(_, f)| f.contains("secops.entity.")))
-        }
+        SigmaDocument::Correlation(c) => correlation_reads_entities(c),
         SigmaDocument::Rule(_) => false,
     });
     let sigma = sigma::compile(&documents, &mapping);
