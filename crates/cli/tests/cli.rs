@@ -2765,6 +2765,30 @@ fn a_cross_source_correlation_joins_on_resolved_entities() {
     assert_eq!(joined[0]["target"], "dc01");
     // Raw strings (10.0.0.10, DC01.corp.example) never meet.
     assert!(run(&[]).is_empty());
+    // Coverage over the Zeek log alone names the source the rule misses.
+    let Some(attack) = shared("corpus/attack") else {
+        return;
+    };
+    let out = secops(&[
+        "coverage",
+        "--attack",
+        &attack.to_string_lossy(),
+        "--out",
+        &path("coverage"),
+        "--rules",
+        &path("rules"),
+        "--logs",
+        &path("conn.log"),
+    ]);
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        report.contains(
+            "Rules across sources missing one of their sources in these logs:\n  \
+             SMB Session Then a Service Installed on the Target: no events for windows / system"
+        ),
+        "{report}{}",
+        stderr(&out)
+    );
 }
 
 /// `rules test` resolves entities as `detect --entities` does: rules select on events as read, and

@@ -107,4 +107,65 @@ impl<'a> Visibility<'a> {
         sources.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then_with(|| a.0.cmp(&b.0)));
         sources
     }
+
+    /// Rules across log sources (correlations over rules of more than one source) that miss one of
+    /// their sources in these logs: each with the sources no event reached.
+    pub fn partial(&self) -> Vec<(&'a str, Vec<String>)> {
+        let (sigma, native): (&'a CompiledSigma, &'a [CheckedRule]) = (self.sigma, self.native);
+        let mut out = Vec::new();
+        let mut judge = |name: &'a str, bases: Vec<(String, bool)>| {
+            let mut sources: BTreeMap<String, bool> = BTreeMap::new();
+            for (label, seen) in bases {
+                *sources.entry(label).or_default() |= seen;
+            }
+            let missing: Vec<String> = sources
+                .iter()
+                .filter(|(_, seen)| !**seen)
+                .map(|(label, _)| label.clone())
+                .collect();
+            if sources.len() > 1 && !missing.is_empty() {
+                out.push((name, missing));
+            }
+        };
+        for c in &sigma.correlations {
+            let bases = c
+                .state
+                .bases()
+                .iter()
+                .filter_map(|&b| {
+                    let b = b as usize;
+                    Some((sigma.logsources.get(b)?.label(), *self.sigma_seen.get(b)?))
+                })
+                .collect();
+            judge(&c.info.name, bases);
+        }
+        for rule in native {
+            let Some(correlation) = &rule.correlation else {
+                continue;
+            };
+            let bases =
+                correlation
+                    .rules
+                    .iter()
+                    .filter_map(|reference| {
+                        let native = self.native.iter().zip(&self.native_seen).find(|(r, _)| {
+                            r.file.rule.id == *reference || r.file.rule.name == *reference
+                        });
+                        if let Some((r, seen)) = native {
+                            return Some((r.file.rule.log_source.label(), *seen));
+                        }
+                        let (i, _) =
+                            self.sigma.rules.iter().enumerate().find(|(_, info)| {
+                                info.id == *reference || info.name == *reference
+                            })?;
+                        Some((
+                            self.sigma.logsources.get(i)?.label(),
+                            *self.sigma_seen.get(i)?,
+                        ))
+                    })
+                    .collect();
+            judge(&rule.file.rule.name, bases);
+        }
+        out
+    }
 }

@@ -11,6 +11,7 @@ use secops_attack::coverage::Coverage;
 use secops_attack::Catalogue;
 use secops_lab::coverage::{mappings, Visibility};
 
+use crate::output::safe;
 use crate::Outcome;
 
 #[derive(Debug, clap::Args)]
@@ -172,6 +173,17 @@ fn visibility(
             names.push(&more);
         }
         println!("  {source}: {} rules ({})", rules.len(), names.join("; "));
+    }
+    let partial = check.partial();
+    if !partial.is_empty() {
+        println!("Rules across sources missing one of their sources in these logs:");
+        for (rule, missing) in &partial {
+            println!(
+                "  {}: no events for {}",
+                safe(rule),
+                safe(&missing.join(", "))
+            );
+        }
     }
     Ok(())
 }
