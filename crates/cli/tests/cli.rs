@@ -2959,4 +2959,20 @@ fn risk_carries_over_from_earlier_runs_through_the_store() {
         4,
         "the morning's four come from the store: {named:?}"
     );
+    // The host's stored risk, as `entity show` reads it.
+    let shown = secops(&[
+        "entity",
+        "show",
+        "web1",
+        "--db",
+        &db,
+        "--at",
+        "2026-12-03T13:00:00Z",
+    ]);
+    let text = String::from_utf8_lossy(&shown.stdout).into_owned();
+    assert!(
+        text.contains("  risk         117.4 at 2026-12-03T13:00:00Z from 6 alert(s)"),
+        "{text}{}",
+        stderr(&shown)
+    );
 }

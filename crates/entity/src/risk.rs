@@ -38,6 +38,16 @@ impl Default for RiskModel {
     }
 }
 
+impl RiskModel {
+    /// What `points` added at `from` are worth at `to` (later: halved every half-life).
+    pub fn decayed(&self, points: f64, from: i64, to: i64) -> f64 {
+        if to <= from || self.half_life <= 0 {
+            return points;
+        }
+        points * 0.5f64.powf((to - from) as f64 / self.half_life as f64)
+    }
+}
+
 /// How much an entity's criticality multiplies what alerts add.
 pub fn weight(criticality: Criticality) -> f64 {
     match criticality {

@@ -74,3 +74,52 @@ pub fn learn(
     }
     Ok(learned)
 }
+
+/// An entity's risk as the store has it, at a time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRisk {
+    pub score: f64,
+    /// When it is taken (the time asked for, else the latest contribution's).
+    pub at: i64,
+    /// Contributions counted (within ten half-lives before `at`).
+    pub alerts: usize,
+    /// Rules by the points they added (decayed to `at`), most first.
+    pub rules: Vec<(String, f64)>,
+}
+
+/// The stored risk of a host or user (`kind`), at `at` or at its latest contribution; `None` when the
+/// store has none.
+pub fn stored_risk(
+    store: &mut secops_store::Store,
+    kind: &str,
+    entity: &str,
+    at: Option<i64>,
+    model: &secops_entity::RiskModel,
+) -> Result<Option<StoredRisk>, ServiceError> {
+    let until = at.map_or(i64::MAX, |t| t.saturating_add(1));
+    let all = store.risk_contributions(kind, entity, i64::MIN, until)?;
+    let Some(latest) = all.last().map(|c| c.at) else {
+        return Ok(None);
+    };
+    let at = at.unwrap_or(latest);
+    let since = at.saturating_sub(model.half_life.saturating_mul(10));
+    let mut score = 0.0;
+    let mut alerts = 0;
+    let mut rules: Vec<(String, f64)> = Vec::new();
+    for c in all.iter().filter(|c| c.at >= since) {
+        let points = model.decayed(c.points, c.at, at);
+        score += points;
+        alerts += 1;
+        match rules.iter_mut().find(|(r, _)| *r == c.rule) {
+            Some((_, p)) => *p += points,
+            None => rules.push((c.rule.clone(), points)),
+        }
+    }
+    rules.sort_by(|a, b| b.1.total_cmp(&a.1));
+    Ok(Some(StoredRisk {
+        score,
+        at,
+        alerts,
+        rules,
+    }))
+}

@@ -37,9 +37,12 @@ pub struct ShowArgs {
     /// Year of the first line of syslog files without years.
     #[arg(long)]
     year: Option<i32>,
-    /// Also say which host held each address at this time (RFC 3339).
+    /// Also say which host held each address at this time (RFC 3339), and take risk scores then.
     #[arg(long)]
     at: Option<String>,
+    /// A store to read hosts' and users' risk from (what `detect --risk` recorded).
+    #[command(flatten)]
+    store: crate::store::StoreArgs,
 }
 
 pub fn run(command: Entity) -> anyhow::Result<Outcome> {
@@ -91,9 +94,19 @@ fn show(args: ShowArgs) -> anyhow::Result<Outcome> {
         ..secops_ingest::Options::default()
     };
     let learned = learn(inventory.as_deref(), &inputs, &options)?;
+    let mut store = if args.store.db.is_some() || args.store.database_url.is_some() {
+        Some(args.store.open_existing()?)
+    } else {
+        None
+    };
     let mut out = String::new();
     for name in &args.names {
         out.push_str(&describe(&learned.resolver, name, at));
+        if let (Some(store), Some((kind, id))) =
+            (store.as_mut(), entity_of(&learned.resolver, name))
+        {
+            out.push_str(&risk_line(store, kind, &id, at)?);
+        }
     }
     print!("{out}");
     report(&learned);
@@ -112,6 +125,50 @@ fn report(learned: &Learned) {
         "learned from {} event(s) in {} input(s), {} carrying evidence; {} record(s) rejected",
         learned.events, learned.inputs, learned.evidence, learned.rejected
     );
+}
+
+/// The host or user a name shows as, for its stored risk.
+fn entity_of(resolver: &Resolver, name: &str) -> Option<(&'static str, String)> {
+    if name.trim().parse::<IpAddr>().is_ok() {
+        return None;
+    }
+    let user = UserName::parse(name)?;
+    if resolver.known_user(&user).is_some()
+        || (user.form != UserForm::Bare && resolver.known_host(name).is_none())
+    {
+        return Some(("user", resolver.user(&user)));
+    }
+    resolver.host(name).map(|id| ("host", id))
+}
+
+/// The stored risk of an entity, as one line.
+fn risk_line(
+    store: &mut secops_store::Store,
+    kind: &'static str,
+    id: &str,
+    at: Option<i64>,
+) -> anyhow::Result<String> {
+    let model = secops_entity::RiskModel::default();
+    Ok(
+        match secops_service::entities::stored_risk(store, kind, id, at, &model)? {
+            None => "  risk         none recorded\n".to_string(),
+            Some(r) => {
+                let top: Vec<String> = r
+                    .rules
+                    .iter()
+                    .take(3)
+                    .map(|(rule, points)| format!("{} {points:.1}", safe(rule)))
+                    .collect();
+                format!(
+                    "  risk         {:.1} at {} from {} alert(s) (halving every 24 h; {})\n",
+                    r.score,
+                    time(r.at),
+                    r.alerts,
+                    top.join(", ")
+                )
+            }
+        },
+    )
 }
 
 fn time(nanos: i64) -> String {
