@@ -2650,6 +2650,20 @@ fn detect_resolves_each_connection_to_the_host_that_held_its_address_then() {
         .is_none());
 }
 
+/// A low-level Sigma rule on sudo's password failures (one ATT&CK tactic), for the risk tests.
+const SUDO_FAILURES: &str = "title: Sudo Password Failures\nid: 4a9d2e71-3b5c-4f60-8d1e-2c3b4a5d6e71\nstatus: test\n\
+    logsource:\n  product: linux\n  service: sudo\ndetection:\n  keywords:\n    - 'incorrect password attempts'\n  \
+    condition: keywords\nlevel: low\ntags:\n  - attack.privilege-escalation\n  - attack.t1548.003\n";
+
+/// One sudo line (as sudo writes it) of three wrong passwords by `user<user>` on `host`, at `hour`:00
+/// on 3 December.
+fn sudo_failure(hour: u32, host: &str, user: u32) -> String {
+    format!(
+        "Dec  3 {hour:02}:00:00 {host} sudo:   user{user} : 3 incorrect password attempts ; TTY=pts/0 ; \
+         PWD=/home/user{user} ; USER=root ; COMMAND=/bin/bash\n"
+    )
+}
+
 /// Risk-based alerting: ten low alerts on one host within a day raise one risk alert naming them;
 /// the same ten spread over ten hosts raise none.
 #[test]
@@ -2657,22 +2671,10 @@ fn ten_low_alerts_on_one_host_raise_one_risk_alert_and_ten_hosts_raise_none() {
     let dir = tempfile::tempdir().unwrap();
     let rules = dir.path().join("rules");
     std::fs::create_dir(&rules).unwrap();
-    std::fs::write(
-        rules.join("sudo.yml"),
-        "title: Sudo Password Failures\nid: 4a9d2e71-3b5c-4f60-8d1e-2c3b4a5d6e71\nstatus: test\nlogsource:\n  \
-         product: linux\n  service: sudo\ndetection:\n  keywords:\n    - 'incorrect password attempts'\n  \
-         condition: keywords\nlevel: low\ntags:\n  - attack.privilege-escalation\n  - attack.t1548.003\n",
-    )
-    .unwrap();
+    std::fs::write(rules.join("sudo.yml"), SUDO_FAILURES).unwrap();
     let log = |host: &dyn Fn(u32) -> String| -> String {
         (0..10u32)
-            .map(|i| {
-                format!(
-                    "Dec  3 {:02}:00:00 {} sudo:   user{i} : 3 incorrect password attempts ; TTY=pts/0 ; PWD=/home/user{i} ; USER=root ; COMMAND=/bin/bash\n",
-                    8 + i,
-                    host(i)
-                )
-            })
+            .map(|i| sudo_failure(8 + i, &host(i), i))
             .collect()
     };
     std::fs::write(dir.path().join("one.log"), log(&|_| "web1".to_string())).unwrap();
@@ -2907,17 +2909,9 @@ fn risk_carries_over_from_earlier_runs_through_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let rules = dir.path().join("rules");
     std::fs::create_dir(&rules).unwrap();
-    std::fs::write(
-        rules.join("sudo.yml"),
-        "title: Sudo Password Failures\nid: 4a9d2e71-3b5c-4f60-8d1e-2c3b4a5d6e71\nstatus: test\nlogsource:\n  \
-         product: linux\n  service: sudo\ndetection:\n  keywords:\n    - 'incorrect password attempts'\n  \
-         condition: keywords\nlevel: low\n",
-    )
-    .unwrap();
+    std::fs::write(rules.join("sudo.yml"), SUDO_FAILURES).unwrap();
     let lines = |hours: std::ops::Range<u32>| -> String {
-        hours
-            .map(|h| format!("Dec  3 {h:02}:00:00 web1 sudo:   user{h} : 3 incorrect password attempts ; TTY=pts/0 ; PWD=/home/user{h} ; USER=root ; COMMAND=/bin/bash\n"))
-            .collect()
+        hours.map(|h| sudo_failure(h, "web1", h)).collect()
     };
     std::fs::write(dir.path().join("morning.log"), lines(8..12)).unwrap();
     std::fs::write(dir.path().join("noon.log"), lines(12..14)).unwrap();

@@ -93,7 +93,10 @@ pub struct Enrichment {
 }
 
 impl Alert {
-    pub(crate) fn new(
+    /// An alert of `rule` from its first events, group, count, first and last times and provenance;
+    /// its id from the rule, group, first time and first provenance. The engine's rules make them, and
+    /// so does what rules' alerts feed (entity risk).
+    pub fn new(
         rule: Arc<RuleInfo>,
         events: Vec<Event>,
         group: Vec<(String, String)>,
@@ -119,20 +122,6 @@ impl Alert {
             last_seen: last,
             enrichments: Vec::new(),
         }
-    }
-
-    /// An alert raised outside the engine's rules (entity risk, which rules' alerts feed): its rule,
-    /// first events, group, count, first and last times and provenance; its id as any alert's.
-    pub fn raised_by(
-        rule: Arc<RuleInfo>,
-        events: Vec<Event>,
-        group: Vec<(String, String)>,
-        count: u64,
-        first: Timestamp,
-        last: Timestamp,
-        provenance: Vec<Provenance>,
-    ) -> Self {
-        Alert::new(rule, events, group, count, first, last, provenance)
     }
 
     /// Marks the alert as opened under aggregation: the entity it folds repeats by, and the window.

@@ -109,11 +109,6 @@ pub struct Lease {
 }
 
 impl Lease {
-    /// Whether the window holds `at`: from inclusive, until exclusive.
-    pub fn holds(&self, at: i64) -> bool {
-        self.from.is_none_or(|f| f <= at) && self.until.is_none_or(|u| at < u)
-    }
-
     fn overlaps(&self, other: &Lease) -> bool {
         let start = self
             .from

@@ -18,23 +18,33 @@ pub fn host(name: &str) -> String {
         .to_ascii_lowercase()
 }
 
-/// The first label of a host name in normal form (`ws-0042` of `ws-0042.corp.example`); an address is
-/// kept whole.
-pub fn short_host(name: &str) -> String {
-    let full = host(name);
+/// The first label of a name already in normal form (`ws-0042` of `ws-0042.corp.example`); an
+/// address, or a name whose first label is empty, is kept whole.
+pub fn first_label(full: &str) -> &str {
     if full.parse::<IpAddr>().is_ok() {
         return full;
     }
     match full.split_once('.') {
-        Some((first, _)) if !first.is_empty() => first.to_string(),
+        Some((first, _)) if !first.is_empty() => first,
         _ => full,
     }
 }
 
-/// Whether a host name is worth resolving: not empty, not `-`, not an address, not localhost.
-pub fn is_host_name(name: &str) -> bool {
+/// The first label of a host name, in normal form (see [`first_label`]).
+pub fn short_host(name: &str) -> String {
+    first_label(&host(name)).to_string()
+}
+
+/// A host name in normal form when it is worth resolving: not empty, not `-`, not an address, not
+/// localhost.
+pub fn resolvable_host(name: &str) -> Option<String> {
     let n = host(name);
-    !(n.is_empty() || n == "-" || n == "localhost" || n.parse::<IpAddr>().is_ok())
+    (!(n.is_empty() || n == "-" || n == "localhost" || n.parse::<IpAddr>().is_ok())).then_some(n)
+}
+
+/// Whether a host name is worth resolving ([`resolvable_host`]).
+pub fn is_host_name(name: &str) -> bool {
+    resolvable_host(name).is_some()
 }
 
 /// A user name as a log spells it: the name and, when the spelling carries one, the domain.

@@ -7,7 +7,7 @@
 //! address or workstation a user worked from. Every mapping keeps its evidence (kind, time, where it
 //! was read), so `secops entity show` can say when each one held and on what grounds.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -54,6 +54,13 @@ pub struct Claim {
     /// `None`: until another claim on the address.
     pub until: Option<i64>,
     pub evidence: Evidence,
+}
+
+impl Claim {
+    /// Whether the claim holds at `at`: from inclusive, until exclusive, open ends unbounded.
+    pub fn holds(&self, at: i64) -> bool {
+        self.from.is_none_or(|f| f <= at) && self.until.is_none_or(|u| at < u)
+    }
 }
 
 /// A user seen working from a host or address.
@@ -137,37 +144,30 @@ impl Index {
         &self.inventory
     }
 
-    /// The inventory's host a name means, if it knows one.
-    pub fn known_host(&self, name: &str) -> Option<&Host> {
-        let full = names::host(name);
-        let index = match self.host_names.get(&full) {
+    /// The inventory's host a name in normal form means: by the full name, else by its first label.
+    fn lookup(&self, full: &str) -> Option<&Host> {
+        let index = match self.host_names.get(full) {
             Some(found) => *found,
             None => self
                 .host_names
-                .get(&names::short_host(name))
+                .get(names::first_label(full))
                 .copied()
                 .flatten(),
         }?;
         self.inventory.hosts.get(index)
     }
 
+    /// The inventory's host a name means, if it knows one.
+    pub fn known_host(&self, name: &str) -> Option<&Host> {
+        self.lookup(&names::host(name))
+    }
+
     /// The canonical id of a host name: the inventory's, else the name's first label.
     pub fn host(&self, name: &str) -> Option<String> {
-        let full = names::host(name);
-        if full.is_empty() || full == "-" || full == "localhost" || full.parse::<IpAddr>().is_ok() {
-            return None;
-        }
-        let short = full
-            .split_once('.')
-            .map_or(full.as_str(), |(first, _)| first);
-        let known = match self.host_names.get(&full) {
-            Some(found) => *found,
-            None => self.host_names.get(short).copied().flatten(),
-        };
-        Some(match known.and_then(|i| self.inventory.hosts.get(i)) {
+        let full = names::resolvable_host(name)?;
+        Some(match self.lookup(&full) {
             Some(h) => h.id.clone(),
-            None if short.is_empty() => full.clone(),
-            None => short.to_string(),
+            None => names::first_label(&full).to_string(),
         })
     }
 
@@ -432,16 +432,13 @@ impl Resolver {
     /// first, then the latest learned claim begun by then and not ended.
     pub fn host_of_ip(&self, ip: IpAddr, at: i64) -> Option<&Claim> {
         let claims = self.claims.get(&ip)?;
-        let holds = |c: &&Claim| c.from.is_none_or(|f| f <= at) && c.until.is_none_or(|u| at < u);
         claims
             .iter()
-            .filter(|c| c.evidence.kind == EvidenceKind::Inventory)
-            .find(holds)
+            .find(|c| c.evidence.kind == EvidenceKind::Inventory && c.holds(at))
             .or_else(|| {
                 claims
                     .iter()
-                    .filter(|c| c.evidence.kind != EvidenceKind::Inventory)
-                    .filter(holds)
+                    .filter(|c| c.evidence.kind != EvidenceKind::Inventory && c.holds(at))
                     .max_by_key(|c| c.from)
             })
     }
@@ -528,19 +525,27 @@ impl Resolver {
         });
     }
 
-    /// Whether an event says which host held an address or where a user worked from (such events
-    /// must be learned in time order; others only mark when their host and user appeared).
-    pub fn carries_evidence(event: &Event) -> bool {
-        match event.get_str("event.dataset") {
-            Some("zeek.dhcp") => true,
-            _ => {
-                event.get_str("event.module") == Some("windows")
-                    && matches!(
-                        event.get("winlog.event_id").and_then(Value::as_i64),
-                        Some(4624 | 4625 | 4648 | 4768 | 4769 | 4776)
-                    )
-            }
+    /// The kind of evidence an event carries, if any: a Zeek DHCP lease, a Windows logon (4624, 4625,
+    /// 4648), a Kerberos ticket (4768, 4769) or an NTLM validation (4776). Such events must be learned
+    /// in time order; others only mark when their host and user appeared.
+    pub fn evidence_of(event: &Event) -> Option<EvidenceKind> {
+        if event.get_str("event.dataset") == Some("zeek.dhcp") {
+            return Some(EvidenceKind::Dhcp);
         }
+        if event.get_str("event.module") != Some("windows") {
+            return None;
+        }
+        match event.get("winlog.event_id").and_then(Value::as_i64)? {
+            4624 | 4625 | 4648 => Some(EvidenceKind::Logon),
+            4768 | 4769 => Some(EvidenceKind::Kerberos),
+            4776 => Some(EvidenceKind::Ntlm),
+            _ => None,
+        }
+    }
+
+    /// Whether an event carries evidence ([`Resolver::evidence_of`]).
+    pub fn carries_evidence(event: &Event) -> bool {
+        Resolver::evidence_of(event).is_some()
     }
 
     /// Learns from one event (events in time order): the evidence it carries, and that its host and
@@ -564,8 +569,10 @@ impl Resolver {
             let id = self.user(&name);
             self.saw(id, at);
         }
-        let dataset = event.get_str("event.dataset").unwrap_or("");
-        if dataset == "zeek.dhcp" {
+        let Some(kind) = Resolver::evidence_of(event) else {
+            return;
+        };
+        if kind == EvidenceKind::Dhcp {
             let ip = ["assigned_addr", "assigned_ip"]
                 .iter()
                 .find_map(|f| event.get(f).and_then(Value::as_ip));
@@ -578,20 +585,10 @@ impl Resolver {
                     .and_then(Value::as_f64)
                     .map_or(DEFAULT_LEASE, |s| (s * 1e9) as i64);
                 self.saw(host.clone(), at);
-                self.claim(
-                    ip,
-                    host,
-                    at,
-                    Some(at.saturating_add(lease)),
-                    evidence(EvidenceKind::Dhcp),
-                );
+                self.claim(ip, host, at, Some(at.saturating_add(lease)), evidence(kind));
             }
             return;
         }
-        if event.get_str("event.module") != Some("windows") {
-            return;
-        }
-        let code = event.get("winlog.event_id").and_then(Value::as_i64);
         let data = |name: &str| {
             event
                 .get(&format!("Event.EventData.{name}"))
@@ -606,15 +603,15 @@ impl Resolver {
                     .filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
             })
         };
-        match code {
-            Some(4624 | 4625 | 4648) => {
+        match kind {
+            EvidenceKind::Logon => {
                 let workstation = data("WorkstationName").and_then(|w| self.host(&w));
                 if let (Some(ip), Some(host)) = (address(), workstation) {
                     self.saw(host.clone(), at);
-                    self.claim(ip, host, at, None, evidence(EvidenceKind::Logon));
+                    self.claim(ip, host, at, None, evidence(kind));
                 }
             }
-            Some(4768 | 4769) => {
+            EvidenceKind::Kerberos => {
                 let user = data("TargetUserName")
                     .and_then(|u| UserName::from_parts(&u, data("TargetDomainName").as_deref()));
                 if let (Some(ip), Some(user)) = (address(), user) {
@@ -626,11 +623,11 @@ impl Resolver {
                     self.seen.push(Seen {
                         user,
                         from,
-                        evidence: evidence(EvidenceKind::Kerberos),
+                        evidence: evidence(kind),
                     });
                 }
             }
-            Some(4776) => {
+            EvidenceKind::Ntlm => {
                 let user = data("TargetUserName").and_then(|u| UserName::parse(&u));
                 let workstation = data("Workstation").and_then(|w| self.host(&w));
                 if let (Some(user), Some(host)) = (user, workstation) {
@@ -638,11 +635,11 @@ impl Resolver {
                     self.seen.push(Seen {
                         user,
                         from: host,
-                        evidence: evidence(EvidenceKind::Ntlm),
+                        evidence: evidence(kind),
                     });
                 }
             }
-            _ => {}
+            EvidenceKind::Dhcp | EvidenceKind::Inventory => {}
         }
     }
 
@@ -678,20 +675,6 @@ impl Resolver {
             push_related(event, "related.hosts", &host);
             event.insert(field, host);
         }
-    }
-
-    /// Every host id the resolver knows: the inventory's and those learned, sorted.
-    pub fn host_ids(&self) -> Vec<String> {
-        let mut ids: BTreeMap<String, ()> = BTreeMap::new();
-        for h in &self.inventory().hosts {
-            ids.insert(h.id.clone(), ());
-        }
-        for claims in self.claims.values() {
-            for c in claims {
-                ids.insert(c.host.clone(), ());
-            }
-        }
-        ids.into_keys().collect()
     }
 }
 

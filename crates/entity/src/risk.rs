@@ -125,14 +125,7 @@ impl RiskLedger {
     pub fn score(&self, kind: &'static str, entity: &str, now: i64) -> f64 {
         self.entities
             .get(&(kind, entity.to_string()))
-            .map_or(0.0, |s| self.decayed(s.score, s.at, now))
-    }
-
-    fn decayed(&self, score: f64, at: i64, now: i64) -> f64 {
-        if now <= at || self.model.half_life <= 0 {
-            return score;
-        }
-        score * 0.5f64.powf((now - at) as f64 / self.model.half_life as f64)
+            .map_or(0.0, |s| self.model.decayed(s.score, s.at, now))
     }
 
     /// Whether an entity has state in this ledger yet.
@@ -147,7 +140,7 @@ impl RiskLedger {
         let Some(first) = earlier.first().map(|c| c.at) else {
             return;
         };
-        let half_life = self.model.half_life;
+        let model = &self.model;
         let state = self
             .entities
             .entry((kind, entity.to_string()))
@@ -158,17 +151,14 @@ impl RiskLedger {
             });
         for c in earlier {
             let at = c.at.max(state.at);
-            if at > state.at && half_life > 0 {
-                state.score *= 0.5f64.powf((at - state.at) as f64 / half_life as f64);
-            }
-            state.score += c.points;
+            state.score = model.decayed(state.score, state.at, at) + c.points;
             state.at = at;
             state.recent.push(c);
             if state.recent.len() > KEPT {
                 state.recent.remove(0);
             }
         }
-        state.armed = state.score < self.model.threshold;
+        state.armed = state.score < model.threshold;
         state.alerts = state.recent.len();
     }
 
@@ -189,14 +179,7 @@ impl RiskLedger {
                 ..State::default()
             });
         let at = contribution.at.max(state.at);
-        let decay = |score: f64, from: i64| {
-            if at <= from || model.half_life <= 0 {
-                score
-            } else {
-                score * 0.5f64.powf((at - from) as f64 / model.half_life as f64)
-            }
-        };
-        state.score = decay(state.score, state.at) + contribution.points;
+        state.score = model.decayed(state.score, state.at, at) + contribution.points;
         state.at = at;
         if !state.armed && state.score < model.threshold / 2.0 {
             state.armed = true;

@@ -258,13 +258,13 @@ pub fn detect(
         }
         None => None,
     };
-    let mut resolver = match &entities {
-        Some(inventory) => Some(secops_entity::Resolver::new(match inventory {
-            Some(path) => crate::entities::load_inventory(path)?,
-            None => secops_entity::Inventory::default(),
-        })),
-        None => None,
-    };
+    let mut resolver = entities
+        .map(|inventory| match inventory {
+            Some(path) => crate::entities::load_inventory(&path),
+            None => Ok(secops_entity::Inventory::default()),
+        })
+        .transpose()?
+        .map(secops_entity::Resolver::new);
     let mut recorder = Recorder {
         risk: request.risk.clone().map(|model| {
             let index = resolver

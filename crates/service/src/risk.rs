@@ -92,13 +92,8 @@ impl Risk {
             let Some(id) = id else { continue };
             let criticality = match kind {
                 "host" => self.index.known_host(&id).map(|h| h.criticality),
-                _ => self
-                    .index
-                    .known_user(&UserName::parse(&id).unwrap_or(UserName {
-                        name: id.clone(),
-                        domain: None,
-                        form: secops_entity::UserForm::Bare,
-                    }))
+                _ => UserName::parse(&id)
+                    .and_then(|u| self.index.known_user(&u))
                     .map(|u| u.criticality),
             }
             .unwrap_or_default();
@@ -187,7 +182,7 @@ impl Risk {
             })
             .collect();
         let provenance = events.iter().map(|e| e.provenance().clone()).collect();
-        Alert::raised_by(
+        Alert::new(
             self.rule.clone(),
             events,
             vec![(field, crossing.entity.clone())],

@@ -101,21 +101,20 @@ impl Loaded {
     /// new-terms or suppression field, or a correlation's group-by and aliases): then a run resolves
     /// entities without being asked.
     pub fn reads_entities(&self) -> bool {
-        const FIELD: &str = ENTITY_FIELDS;
         let native = self.native.iter().any(|rule| {
             let r = &rule.file.rule;
             r.query
                 .as_ref()
-                .is_some_and(|q| q.get_ref().contains(FIELD))
+                .is_some_and(|q| q.get_ref().contains(ENTITY_FIELDS))
                 || r.threshold
                     .as_ref()
-                    .is_some_and(|t| t.field.iter().any(|f| f.contains(FIELD)))
+                    .is_some_and(|t| t.field.iter().any(|f| f.contains(ENTITY_FIELDS)))
                 || r.new_terms
                     .as_ref()
-                    .is_some_and(|n| n.fields.iter().any(|f| f.contains(FIELD)))
+                    .is_some_and(|n| n.fields.iter().any(|f| f.contains(ENTITY_FIELDS)))
                 || r.alert_suppression
                     .as_ref()
-                    .is_some_and(|s| s.group_by.iter().any(|f| f.contains(FIELD)))
+                    .is_some_and(|s| s.group_by.iter().any(|f| f.contains(ENTITY_FIELDS)))
                 || rule
                     .correlation
                     .as_ref()
