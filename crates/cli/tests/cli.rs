@@ -42,7 +42,7 @@ fn ingest_samples_prints_json_lines_and_a_clean_summary() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 92);
+    assert_eq!(lines.len(), 93);
     assert!(lines.iter().all(|l| l["log.source"]
         .as_str()
         .is_some_and(|s| s.starts_with("samples/"))));
@@ -52,7 +52,7 @@ fn ingest_samples_prints_json_lines_and_a_clean_summary() {
         "{err}"
     );
     assert!(
-        err.contains("92 records read, 92 parsed, 0 rejected"),
+        err.contains("93 records read, 93 parsed, 0 rejected"),
         "{err}"
     );
 }
@@ -2247,6 +2247,21 @@ fn bundled_pack_alerts_on_the_shared_corpora_are_the_listed_ones() {
         for line in String::from_utf8(out.stdout).unwrap().lines() {
             let alert: serde_json::Value = serde_json::from_str(line).unwrap();
             let rule = alert["rule.name"].as_str().unwrap().to_string();
+            // The labs behind these samples share addresses (10.0.2.x) and account names: no
+            // lateral-movement alert may join events of different hosts.
+            let lateral = alert["threat.tactic.id"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|t| t == "TA0008"));
+            if lateral {
+                let hosts: std::collections::BTreeSet<String> = alert["events"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter_map(|e| e["host.name"].as_str())
+                    .map(|h| h.split('.').next().unwrap_or(h).to_ascii_lowercase())
+                    .collect();
+                assert!(hosts.len() <= 1, "{rule} joined hosts {hosts:?}: {line}");
+            }
             for place in alert["event.provenance"].as_array().unwrap() {
                 let (source, _) = place.as_str().unwrap().rsplit_once(':').unwrap();
                 let source = source.strip_prefix(&prefix).unwrap_or(source).to_string();
@@ -2285,6 +2300,126 @@ fn bundled_pack_alerts_on_the_shared_corpora_are_the_listed_ones() {
         .keys()
         .any(|(rule, input)| rule == "SSH Brute Force Seen Through PAM"
             && input == "linux/Linux_2k.log"));
+}
+
+/// The bundled lateral-movement rules on the shared corpus's lateral-movement samples, each file run on
+/// its own: per file, the technique, target host and account an alert must name (remote service
+/// creation, PsExec-style share and pipe use, WMI and scheduled-task execution on a target).
+#[test]
+fn lateral_movement_samples_alert_with_technique_host_and_account() {
+    let Some(evtx) = shared("corpus/evtx") else {
+        return;
+    };
+    let attack = "EVTX-ATTACK-SAMPLES/Lateral Movement";
+    let mitre = "EVTX-to-MITRE-Attack/TA0008-Lateral Movement/T1021.002-SMB Windows Admin Shares";
+    let expected: &[(&str, &str, &str, &str, &str)] = &[
+        // Remote service creation.
+        (
+            attack,
+            "LM_Remote_Service01_5145_svcctl.evtx",
+            "T1569.002",
+            "WIN-77LTAPHIQ1R.example.corp",
+            "Administrator",
+        ),
+        (
+            mitre,
+            "ID4688,4697,5140-5145 PSexec remote execution + admin share.evtx",
+            "T1569.002",
+            "srvdefender01.offsec.lan",
+            "admmig",
+        ),
+        // PsExec-style share and pipe use.
+        (
+            mitre,
+            "ID4688,4697,5140-5145 PSexec remote execution + admin share.evtx",
+            "T1570",
+            "srvdefender01.offsec.lan",
+            "admmig",
+        ),
+        (
+            attack,
+            "LM_renamed_psexecsvc_5145.evtx",
+            "T1570",
+            "IEWIN7",
+            "IEUser",
+        ),
+        (
+            attack,
+            "LM_REMCOM_5145_TargetHost.evtx",
+            "T1570",
+            "PC01.example.corp",
+            "IEUser",
+        ),
+        (
+            mitre,
+            "ID5145-remote shell execution via SMB admin share.evtx",
+            "T1021.002",
+            "srvdefender01.offsec.lan",
+            "admmig",
+        ),
+        // WMI execution on a target.
+        (
+            attack,
+            "LM_WMI_4624_4688_TargetHost.evtx",
+            "T1047",
+            "WIN-77LTAPHIQ1R.example.corp",
+            "Administrator",
+        ),
+        (
+            attack,
+            "LM_wmiexec_impacket_sysmon_whoami.evtx",
+            "T1047",
+            "IEWIN7",
+            "IEUser",
+        ),
+        // Scheduled-task execution on a target.
+        (
+            attack,
+            "LM_ScheduledTask_ATSVC_target_host.evtx",
+            "T1053.005",
+            "WIN-77LTAPHIQ1R.example.corp",
+            "Administrator",
+        ),
+        (
+            attack,
+            "remote task update 4624 4702 same logonid.evtx",
+            "T1053.005",
+            "01566s-win16-ir.threebeesco.com",
+            "a-jbrown",
+        ),
+    ];
+    let mut missing = Vec::new();
+    for (folder, file, technique, host, account) in expected {
+        let path = evtx.join(folder).join(file);
+        let alerts = detect_alerts(&[
+            "detect",
+            path.to_str().expect("a UTF-8 path"),
+            "--output",
+            "jsonl",
+        ]);
+        let found = alerts.iter().any(|a| {
+            let techniques = a["threat.technique.id"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            techniques.iter().any(|t| t == technique)
+                && a["threat.tactic.id"]
+                    .as_array()
+                    .is_some_and(|t| t.iter().any(|t| t == "TA0008"))
+                && a["events"].as_array().is_some_and(|events| {
+                    events
+                        .iter()
+                        .any(|e| e["host.name"] == *host && e["user.name"] == *account)
+                })
+        });
+        if !found {
+            let raised: Vec<_> = alerts.iter().map(|a| a["rule.name"].clone()).collect();
+            missing.push(format!(
+                "{file}: ({technique}, {host}, {account}); raised {raised:?}"
+            ));
+        }
+    }
+    assert!(missing.is_empty(), "{missing:#?}");
 }
 
 /// The static field check: a Sigma rule reading a field that no event it runs on carries is rejected

@@ -86,7 +86,12 @@ impl Engine {
                 continue;
             }
             match CompiledRule::compile_mapped(rule, now, indicators, mapping) {
-                Ok(c) => {
+                Ok(mut c) => {
+                    // A building block (Elastic's `building_block_type`) matches for the
+                    // correlations that read it and raises no alert of its own.
+                    if r.building_block == Some(true) || r.building_block_type.is_some() {
+                        c.silence();
+                    }
                     compiled.push(c);
                     native_names.push((r.id.clone(), r.name.clone()));
                 }
@@ -355,20 +360,17 @@ pub fn feed(
     excepted: &[u32],
     out: &mut dyn AlertSink,
 ) {
-    // Rules that matched; correlations join only when they fire.
+    // Rules that matched: queries when selected; stateful rules and correlations only when they fire
+    // (a sequence's first step is not the sequence).
     let mut matched: Vec<u32> = selected
         .iter()
         .copied()
-        .filter(|&i| {
-            runtimes
-                .get(i as usize)
-                .is_some_and(|r| !r.is_correlation())
-        })
+        .filter(|&i| runtimes.get(i as usize).is_some_and(|r| r.matches_alone()))
         .collect();
     for &index in selected {
         if let Some(runtime) = runtimes.get_mut(index as usize) {
             let fired = runtime.take_in(Selection::Selected, event, &matched, out);
-            if fired && runtime.is_correlation() {
+            if fired && !runtime.matches_alone() && !matched.contains(&index) {
                 matched.push(index);
             }
         }

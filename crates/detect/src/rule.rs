@@ -500,6 +500,12 @@ impl Runtime {
         matches!(self.kind, Kind::Correlation(_))
     }
 
+    /// Whether the rule matches by itself on one event (a query); a stateful rule (threshold,
+    /// sequence, ...) matches, for the correlations that read it, only when it fires.
+    pub fn matches_alone(&self) -> bool {
+        matches!(self.kind, Kind::Query)
+    }
+
     /// Whether the rule holds alerts open for repeats to fold into (alert aggregation).
     pub fn suppresses(&self) -> bool {
         self.suppression.is_some()
@@ -578,7 +584,11 @@ impl Runtime {
                 None => return false,
             },
         };
-        self.raise(alert, event, out);
+        // A silenced stateful rule (a building block, a base of a correlation) fires for the
+        // correlations only.
+        if !self.silent {
+            self.raise(alert, event, out);
+        }
         true
     }
 

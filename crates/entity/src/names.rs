@@ -115,7 +115,9 @@ impl UserName {
     /// The normal form: `corp\alice`, `alice@corp.example` or `alice`.
     pub fn key(&self) -> String {
         match (&self.form, &self.domain) {
-            (UserForm::Sam, Some(d)) => format!("{d}\\{}", self.name),
+            // Windows writes one domain as NetBIOS (`CORP`) or DNS (`CORP.EXAMPLE`, Kerberos logons):
+            // a SAM name keeps the first label, as host names do.
+            (UserForm::Sam, Some(d)) => format!("{}\\{}", first_label(d), self.name),
             (UserForm::Upn, Some(d)) => format!("{}@{d}", self.name),
             _ => self.name.clone(),
         }
@@ -142,6 +144,8 @@ mod tests {
             (sam.key(), sam.form),
             ("corp\\alice".to_string(), UserForm::Sam)
         );
+        let kerberos = UserName::from_parts("Alice", Some("CORP.EXAMPLE")).unwrap();
+        assert_eq!(kerberos.key(), "corp\\alice");
         let upn = UserName::parse("alice@Corp.Example").unwrap();
         assert_eq!(upn.key(), "alice@corp.example");
         assert_eq!(UserName::parse("alice").unwrap().key(), "alice");

@@ -154,7 +154,16 @@ fn run_one(
     };
     // Entities resolve as `detect --entities` resolves them (from what the case's own events say):
     // rules select on the events as read, and their state (joins, groups) sees the resolved ones.
-    let mut resolver = secops_entity::Resolver::default();
+    let mut resolver = match &test.inventory {
+        None => secops_entity::Resolver::default(),
+        Some(text) => match secops_entity::Inventory::parse("test.inventory", text) {
+            Ok(inventory) => secops_entity::Resolver::new(inventory),
+            Err(errors) => {
+                let errors = errors.iter().map(|e| e.to_string()).collect();
+                return (TestResult::Failed(errors), Vec::new());
+            }
+        },
+    };
     let mut resolve = |event: &Event| {
         let mut event = event.clone();
         if secops_entity::Resolver::carries_evidence(&event) {
@@ -366,23 +375,26 @@ fn test_events(
         expand_table(table, index, start, &mut events)?;
     }
     if !test.raw.is_empty() {
-        let format = parser_format(test)?;
-        let options = Options {
-            format: Some(format),
-            year: test.year,
-            evtx_recover: false,
-            counters: None,
-        };
-        let text = test.raw.join("\n");
-        let summary = read_bytes(format, "raw", text.as_bytes(), &options, &mut |r| {
-            events.extend(r.ok())
-        });
-        if summary.rejected > 0 {
-            return Err(format!(
-                "{} raw line(s) did not parse: {}",
-                summary.rejected, summary.rejections[0].first
-            ));
-        }
+        read_raw(
+            parser_format(test)?,
+            test.year,
+            &test.raw,
+            "raw",
+            &mut events,
+        )?;
+    }
+    for (index, input) in test.input.iter().enumerate() {
+        let format = input
+            .parser
+            .parse::<Format>()
+            .map_err(|e| format!("test.input[{index}].parser: {e}"))?;
+        read_raw(
+            format,
+            input.year,
+            &input.raw,
+            &format!("test.input[{index}]"),
+            &mut events,
+        )?;
     }
     if let Some(corpus) = &test.corpus {
         let path = resolve_corpus(shared, corpus);
@@ -432,6 +444,33 @@ fn test_events(
     // Stable: events at the same time keep their order of writing.
     events.sort_by_key(|e| e.timestamp());
     Ok(Some((history, events)))
+}
+
+/// Raw lines through one parser; any line that does not parse fails the case, naming it.
+fn read_raw(
+    format: Format,
+    year: Option<i32>,
+    raw: &[String],
+    name: &str,
+    events: &mut Vec<Event>,
+) -> Result<(), String> {
+    let options = Options {
+        format: Some(format),
+        year,
+        evtx_recover: false,
+        counters: None,
+    };
+    let text = raw.join("\n");
+    let summary = read_bytes(format, name, text.as_bytes(), &options, &mut |r| {
+        events.extend(r.ok())
+    });
+    if summary.rejected > 0 {
+        return Err(format!(
+            "{name}: {} raw line(s) did not parse: {}",
+            summary.rejected, summary.rejections[0].first
+        ));
+    }
+    Ok(())
 }
 
 fn parser_format(test: &RuleTest) -> Result<Format, String> {

@@ -148,6 +148,7 @@ impl Role {
             "sourceIPAddress",
             "cef.extensions.src",
             "cef.extensions.suser",
+            "secops.entity.source.",
         ];
         const TARGET: &[&str] = &[
             "host.",
@@ -158,6 +159,10 @@ impl Role {
             "cloud.instance.",
             "url.domain",
             "Computer",
+            // What the host fields resolve to: the same monitored side.
+            "secops.entity.host",
+            "secops.entity.destination.",
+            "related.hosts",
         ];
         if TARGET.iter().any(|p| field.starts_with(p)) {
             Role::Target

@@ -290,9 +290,11 @@ impl Checker<'_> {
             );
             return;
         }
+        // `secops.entity.*` is what entity resolution adds (from the inventory and other events),
+        // not a field logs carry.
         let mut missing: Vec<String> = rule_fields(rule)
             .into_iter()
-            .filter(|f| !seen.contains(f.as_str()))
+            .filter(|f| !seen.contains(f.as_str()) && !f.starts_with("secops.entity."))
             .collect();
         missing.sort();
         missing.dedup();

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use secops_event::Timestamp;
-use secops_lab::testing::{run_tests, TestResult};
+use secops_lab::testing::{run_tests, run_tests_in, TestResult};
 use secops_rules::{CheckedRule, RuleFile};
 
 fn repo() -> PathBuf {
@@ -35,7 +35,7 @@ fn every_bundled_rule_passes_its_embedded_tests() {
     for rule in &rules {
         let name = &rule.file.rule.name;
         assert!(!rule.file.tests.is_empty(), "{name} has no [[test]] cases");
-        for outcome in run_tests(rule, &repo().join(".."), now) {
+        for outcome in run_tests_in(rule, &rules, &repo().join(".."), now) {
             match outcome.result {
                 TestResult::Passed => passed += 1,
                 TestResult::Failed(why) => {

@@ -28,8 +28,8 @@ pub use rule::key_line;
 pub use rule::{
     AlertAggregation, AlertSuppression, Anomaly, AnomalyMethod, AttackRef, Cardinality,
     CheckedRule, Coverage, ExceptionEntry, ExceptionItem, ExceptionType, Expectation,
-    IndicatorOptions, Language, LogSource, Maturity, Metadata, MissingFields, NewTerms, Rule,
-    RuleFile, RuleTest, RuleType, Severity, Source, SuppressionDuration, SuppressionUnit,
+    IndicatorOptions, Language, LogSource, Maturity, Metadata, MissingFields, NewTerms, RawInput,
+    Rule, RuleFile, RuleTest, RuleType, Severity, Source, SuppressionDuration, SuppressionUnit,
     Technique, Threat, ThreatMapping, ThreatMappingEntry, Threshold, WindowMode,
 };
 pub use span::Span;

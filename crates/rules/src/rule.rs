@@ -544,6 +544,13 @@ pub struct RuleTest {
     pub parser: Option<String>,
     pub corpus: Option<String>,
     pub year: Option<i32>,
+    /// More raw lines, each list through its own parser (`[[test.input]]`): a case over several log
+    /// sources (a syslog line, then a Zeek record, then a Windows event).
+    #[serde(default)]
+    pub input: Vec<RawInput>,
+    /// An asset and identity inventory (the inventory file's TOML) the case's entities resolve
+    /// through, as `detect --inventory` gives one.
+    pub inventory: Option<String>,
     #[serde(default)]
     pub indicators: Vec<toml::Table>,
     #[serde(default)]
@@ -551,6 +558,15 @@ pub struct RuleTest {
     #[serde(default)]
     pub mocks: Vec<toml::Table>,
     pub reason: Option<String>,
+}
+
+/// One `[[test.input]]`: raw lines and the parser (and syslog year) that reads them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInput {
+    pub parser: String,
+    pub raw: Vec<String>,
+    pub year: Option<i32>,
 }
 
 fn unit() -> String {

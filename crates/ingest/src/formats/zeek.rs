@@ -267,6 +267,21 @@ pub(crate) fn normalize(
     for (ecs, original) in table {
         copy(&mut event, ecs, original);
     }
+    if path == "http" {
+        // ECS splits the request target: `url.path` and `url.query` beside `url.original`.
+        let split = event
+            .get_str("url.original")
+            .map(|uri| match uri.split_once('?') {
+                Some((path, query)) => (path.to_string(), Some(query.to_string())),
+                None => (uri.to_string(), None),
+            });
+        if let Some((path, query)) = split {
+            event.insert("url.path", path);
+            if let Some(query) = query {
+                event.insert("url.query", query);
+            }
+        }
+    }
     if let Some(seconds) = event.get("duration").and_then(Value::as_f64) {
         event.insert("event.duration", (seconds * 1e9).round() as i64);
     }
