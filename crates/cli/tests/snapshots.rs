@@ -771,8 +771,42 @@ fn entity_check_and_show_explain_each_mapping() {
             + &security(4769, 2, "2026-12-01T09:06:00Z", "\"TargetUserName\":\"alice@CORP.EXAMPLE\",\"ServiceName\":\"cifs/dc01\",\"IpAddress\":\"::ffff:10.0.0.7\",\"Status\":\"0x0\""),
     )
     .unwrap();
+    // The same kind of inventory as CSV exports, one kind per file; a folder of them reads as one.
+    std::fs::create_dir_all(s.path("inventory.d")).unwrap();
+    std::fs::write(
+        s.path("inventory.d/hosts.csv"),
+        "host,names,ip,from,until,owner,criticality,exposure,vip,tags\n\
+         ws-0042,ws-0042.corp.example,,,,alice,high,,,workstation\n\
+         dc01,DC01.corp.example,10.0.0.10,,,,critical,internal,,\n",
+    )
+    .unwrap();
+    std::fs::write(
+        s.path("inventory.d/users.csv"),
+        "user,aliases,criticality,vip,tags\nalice.smith,CORP\\alice|alice@corp.example,,true,\n",
+    )
+    .unwrap();
+    std::fs::write(
+        s.path("more-users.csv"),
+        "user,aliases,criticality,vip,tags\nasmith,alice@CORP.example,highest,maybe,\n",
+    )
+    .unwrap();
     let mut text = s.run(&["entity", "check", &inventory]);
     text += &s.run(&["entity", "check", &broken]);
+    text += &s.run(&["entity", "check", &s.path("inventory.d")]);
+    text += &s.run(&[
+        "entity",
+        "check",
+        &s.path("inventory.d"),
+        &s.path("more-users.csv"),
+    ]);
+    text += &s.run(&[
+        "entity",
+        "show",
+        "alice@corp.example",
+        "10.0.0.10",
+        "--inventory",
+        &s.path("inventory.d"),
+    ]);
     text += &s.run(&[
         "entity",
         "show",

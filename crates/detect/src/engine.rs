@@ -370,7 +370,7 @@ pub fn feed(
     for &index in selected {
         if let Some(runtime) = runtimes.get_mut(index as usize) {
             let fired = runtime.take_in(Selection::Selected, event, &matched, out);
-            if fired && !runtime.matches_alone() && !matched.contains(&index) {
+            if fired && !runtime.matches_alone() {
                 matched.push(index);
             }
         }

@@ -1,5 +1,6 @@
-//! The asset and identity inventory: one file (TOML) of hosts, users and networks, the one the whole
-//! product reads (entity resolution now; vulnerability ranking and response guardrails later).
+//! The asset and identity inventory: hosts, users and networks, the one the whole product reads (entity
+//! resolution now; vulnerability ranking and response guardrails later). A TOML file as below, or CSV
+//! exports (one kind per file, see `inventory_csv.rs`); several files are read and checked as one.
 //!
 //! ```toml
 //! format = 1
@@ -29,8 +30,8 @@
 //! exposure = "dmz"
 //! ```
 //!
-//! Everything is checked when the file is read, and every problem is reported with its line: unknown
-//! keys, bad addresses, networks or times, a window that ends before it starts, an id used twice, a
+//! Everything is checked when the files are read, and every problem is reported with its file and line:
+//! unknown keys, bad addresses, networks or times, a window that ends before it starts, an id used twice, a
 //! name or alias claimed by two entities, one address given to two hosts over overlapping windows.
 
 use std::collections::HashMap;
@@ -133,7 +134,7 @@ pub struct Host {
     pub vip: bool,
     pub tags: Vec<String>,
     /// Where it is written.
-    pub line: usize,
+    pub place: Place,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,7 +144,7 @@ pub struct User {
     pub criticality: Criticality,
     pub vip: bool,
     pub tags: Vec<String>,
-    pub line: usize,
+    pub place: Place,
 }
 
 /// An address block (`10.0.8.0/24`).
@@ -208,7 +209,7 @@ pub struct Network {
     pub text: String,
     pub exposure: Exposure,
     pub criticality: Criticality,
-    pub line: usize,
+    pub place: Place,
 }
 
 /// A whole inventory, checked.
@@ -233,54 +234,54 @@ struct FileDoc {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct HostDoc {
-    id: String,
+pub(crate) struct HostDoc {
+    pub(crate) id: String,
     #[serde(default)]
-    names: Vec<String>,
+    pub(crate) names: Vec<String>,
     #[serde(default)]
-    addresses: Vec<AddressDoc>,
-    owner: Option<String>,
+    pub(crate) addresses: Vec<AddressDoc>,
+    pub(crate) owner: Option<String>,
     #[serde(default)]
-    criticality: Criticality,
+    pub(crate) criticality: Criticality,
     #[serde(default)]
-    exposure: Exposure,
+    pub(crate) exposure: Exposure,
     #[serde(default)]
-    vip: bool,
+    pub(crate) vip: bool,
     #[serde(default)]
-    tags: Vec<String>,
+    pub(crate) tags: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AddressDoc {
-    ip: String,
-    from: Option<String>,
-    until: Option<String>,
+pub(crate) struct AddressDoc {
+    pub(crate) ip: String,
+    pub(crate) from: Option<String>,
+    pub(crate) until: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct UserDoc {
-    id: String,
+pub(crate) struct UserDoc {
+    pub(crate) id: String,
     #[serde(default)]
-    aliases: Vec<String>,
+    pub(crate) aliases: Vec<String>,
     #[serde(default)]
-    criticality: Criticality,
+    pub(crate) criticality: Criticality,
     #[serde(default)]
-    vip: bool,
+    pub(crate) vip: bool,
     #[serde(default)]
-    tags: Vec<String>,
+    pub(crate) tags: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NetworkDoc {
-    name: String,
-    cidr: String,
+pub(crate) struct NetworkDoc {
+    pub(crate) name: String,
+    pub(crate) cidr: String,
     #[serde(default)]
-    exposure: Exposure,
+    pub(crate) exposure: Exposure,
     #[serde(default)]
-    criticality: Criticality,
+    pub(crate) criticality: Criticality,
 }
 
 /// The line (1-based) of the `n`-th (0-based) `[[table]]` header, for messages about that entry.
@@ -299,48 +300,159 @@ fn time(text: &str) -> Option<i64> {
         .map(|t| t.unix_nanos())
 }
 
+/// Where an entry is written.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Place {
+    pub file: String,
+    pub line: usize,
+}
+
+impl Place {
+    /// The file's name without its folders, and the line (`assets.csv:12`), as reports show it.
+    pub fn short(&self) -> String {
+        let name = std::path::Path::new(&self.file)
+            .file_name()
+            .map_or_else(|| self.file.clone(), |n| n.to_string_lossy().into_owned());
+        format!("{name}:{}", self.line)
+    }
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+/// The entries of one or more files, read but not yet checked.
+#[derive(Debug, Default)]
+pub(crate) struct Entries {
+    pub(crate) hosts: Vec<(Place, HostDoc)>,
+    pub(crate) users: Vec<(Place, UserDoc)>,
+    pub(crate) networks: Vec<(Place, NetworkDoc)>,
+}
+
+impl Entries {
+    fn extend(&mut self, other: Entries) {
+        self.hosts.extend(other.hosts);
+        self.users.extend(other.users);
+        self.networks.extend(other.networks);
+    }
+}
+
+/// Reads one TOML inventory file into entries.
+fn read_toml(file: &str, text: &str) -> Result<Entries, Vec<InventoryError>> {
+    let error = |line: Option<usize>, message: String| InventoryError {
+        file: file.to_string(),
+        line,
+        message,
+    };
+    let doc: FileDoc = toml::from_str(text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        vec![error(line, e.message().to_string())]
+    })?;
+    if let Some(format) = doc.format {
+        if format != 1 {
+            return Err(vec![error(
+                Some(1),
+                format!("format {format}: this program reads format 1"),
+            )]);
+        }
+    }
+    let place = |lines: &[usize], n: usize| Place {
+        file: file.to_string(),
+        line: lines.get(n).copied().unwrap_or(0),
+    };
+    let (host_lines, user_lines, network_lines) = (
+        entry_lines(text, "host"),
+        entry_lines(text, "user"),
+        entry_lines(text, "network"),
+    );
+    Ok(Entries {
+        hosts: doc
+            .host
+            .into_iter()
+            .enumerate()
+            .map(|(n, h)| (place(&host_lines, n), h))
+            .collect(),
+        users: doc
+            .user
+            .into_iter()
+            .enumerate()
+            .map(|(n, u)| (place(&user_lines, n), u))
+            .collect(),
+        networks: doc
+            .network
+            .into_iter()
+            .enumerate()
+            .map(|(n, net)| (place(&network_lines, n), net))
+            .collect(),
+    })
+}
+
+/// Whether a file is read as CSV (by its name) rather than TOML.
+pub fn is_csv(file: &str) -> bool {
+    file.to_ascii_lowercase().ends_with(".csv")
+}
+
 impl Inventory {
-    /// Reads and checks an inventory; every problem is reported, each with its line.
+    /// Reads and checks an inventory file (CSV when its name ends in `.csv`, else TOML); every
+    /// problem is reported, each with its line.
     pub fn parse(file: &str, text: &str) -> Result<Inventory, Vec<InventoryError>> {
-        let error = |line: Option<usize>, message: String| InventoryError {
-            file: file.to_string(),
-            line,
+        Inventory::parse_all(&[(file, text)])
+    }
+
+    /// Reads several files as one inventory (a hosts CSV, a users CSV, a TOML of networks...), checked
+    /// together: an id, name, alias or address claimed twice is reported across files too.
+    pub fn parse_all(files: &[(&str, &str)]) -> Result<Inventory, Vec<InventoryError>> {
+        let mut entries = Entries::default();
+        let mut errors = Vec::new();
+        for (file, text) in files {
+            let (read, problems) = if is_csv(file) {
+                crate::inventory_csv::read(file, text)
+            } else {
+                read_toml(file, text).map_or_else(|e| (Entries::default(), e), |e| (e, Vec::new()))
+            };
+            entries.extend(read);
+            errors.extend(problems);
+        }
+        let inventory = Inventory::checked(entries, &mut errors);
+        if errors.is_empty() {
+            Ok(inventory)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Checks entries read from files; problems go to `errors`.
+    fn checked(entries: Entries, errors: &mut Vec<InventoryError>) -> Inventory {
+        let error = |place: &Place, message: String| InventoryError {
+            file: place.file.clone(),
+            line: Some(place.line),
             message,
         };
-        let doc: FileDoc = toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-            vec![error(line, e.message().to_string())]
-        })?;
-        let mut errors = Vec::new();
-        if let Some(format) = doc.format {
-            if format != 1 {
-                errors.push(error(
-                    Some(1),
-                    format!("format {format}: this program reads format 1"),
-                ));
+        // Another entry's place, as a message names it: its line in the same file, else file and line.
+        let other = |here: &Place, there: &Place| {
+            if here.file == there.file {
+                format!("line {}", there.line)
+            } else {
+                there.to_string()
             }
-        }
-        let (host_lines, user_lines, network_lines) = (
-            entry_lines(text, "host"),
-            entry_lines(text, "user"),
-            entry_lines(text, "network"),
-        );
+        };
         let mut inventory = Inventory::default();
-        let mut ids: HashMap<String, usize> = HashMap::new();
-        let mut names: HashMap<String, (String, usize)> = HashMap::new();
-        for (n, h) in doc.host.into_iter().enumerate() {
-            let line = host_lines.get(n).copied().unwrap_or(0);
+        let mut ids: HashMap<String, Place> = HashMap::new();
+        let mut names: HashMap<String, (String, Place)> = HashMap::new();
+        for (place, h) in entries.hosts {
             let id = names::host(&h.id);
             if id.is_empty() {
-                errors.push(error(Some(line), "a host without an id".into()));
+                errors.push(error(&place, "a host without an id".into()));
                 continue;
             }
-            if let Some(first) = ids.insert(format!("host:{id}"), line) {
+            if let Some(first) = ids.insert(format!("host:{id}"), place.clone()) {
                 errors.push(error(
-                    Some(line),
-                    format!("host {id} is also defined at line {first}"),
+                    &place,
+                    format!("host {id} is also defined at {}", other(&place, &first)),
                 ));
             }
             let mut all_names = vec![h.id.clone()];
@@ -348,7 +460,7 @@ impl Inventory {
             for name in &all_names {
                 if !names::is_host_name(name) {
                     errors.push(error(
-                        Some(line),
+                        &place,
                         format!(
                             "host {id}: {name:?} is not a host name (addresses go under addresses)"
                         ),
@@ -357,12 +469,15 @@ impl Inventory {
                 }
                 let key = names::host(name);
                 match names.get(&key) {
-                    Some((other, at)) if *other != id => errors.push(error(
-                        Some(line),
-                        format!("host {id}: name {name:?} also names host {other} (line {at})"),
+                    Some((owner, at)) if *owner != id => errors.push(error(
+                        &place,
+                        format!(
+                            "host {id}: name {name:?} also names host {owner} ({})",
+                            other(&place, at)
+                        ),
                     )),
                     _ => {
-                        names.insert(key, (id.clone(), line));
+                        names.insert(key, (id.clone(), place.clone()));
                     }
                 }
             }
@@ -370,7 +485,7 @@ impl Inventory {
             for a in &h.addresses {
                 let Ok(ip) = a.ip.trim().parse::<IpAddr>() else {
                     errors.push(error(
-                        Some(line),
+                        &place,
                         format!("host {id}: {:?} is not an IP address", a.ip),
                     ));
                     continue;
@@ -380,7 +495,7 @@ impl Inventory {
                         let parsed = time(t);
                         if parsed.is_none() {
                             errors.push(error(
-                                Some(line),
+                                &place,
                                 format!(
                                     "host {id}: address {ip} {key} {t:?} is not an RFC 3339 time"
                                 ),
@@ -391,13 +506,13 @@ impl Inventory {
                 };
                 let lease = Lease {
                     ip,
-                    from: bound(&a.from, "from", &mut errors),
-                    until: bound(&a.until, "until", &mut errors),
+                    from: bound(&a.from, "from", errors),
+                    until: bound(&a.until, "until", errors),
                 };
                 if let (Some(f), Some(u)) = (lease.from, lease.until) {
                     if u <= f {
                         errors.push(error(
-                            Some(line),
+                            &place,
                             format!("host {id}: address {ip} ends before it starts"),
                         ));
                         continue;
@@ -414,20 +529,21 @@ impl Inventory {
                 exposure: h.exposure,
                 vip: h.vip,
                 tags: h.tags,
-                line,
+                place,
             });
         }
-        // One address, two hosts, overlapping windows: which one an event names cannot be told.
+        // One address, two hosts, overlapping windows: which one an event names cannot be told. (One
+        // host's own rows may repeat an address over overlapping windows: it is still that host's.)
         for (i, a) in inventory.hosts.iter().enumerate() {
             for b in &inventory.hosts[i + 1..] {
                 for la in &a.addresses {
                     for lb in b.addresses.iter().filter(|lb| lb.ip == la.ip) {
                         if la.overlaps(lb) {
                             errors.push(error(
-                                Some(b.line),
+                                &b.place,
                                 format!(
-                                    "host {}: address {} is also host {}'s (line {}) over an overlapping window",
-                                    b.id, la.ip, a.id, a.line
+                                    "host {}: address {} is also host {}'s ({}) over an overlapping window",
+                                    b.id, la.ip, a.id, other(&b.place, &a.place)
                                 ),
                             ));
                         }
@@ -435,36 +551,38 @@ impl Inventory {
                 }
             }
         }
-        let mut aliases: HashMap<String, (String, usize)> = HashMap::new();
-        for (n, u) in doc.user.into_iter().enumerate() {
-            let line = user_lines.get(n).copied().unwrap_or(0);
+        let mut aliases: HashMap<String, (String, Place)> = HashMap::new();
+        for (place, u) in entries.users {
             let id = u.id.trim().to_ascii_lowercase();
             if id.is_empty() {
-                errors.push(error(Some(line), "a user without an id".into()));
+                errors.push(error(&place, "a user without an id".into()));
                 continue;
             }
-            if let Some(first) = ids.insert(format!("user:{id}"), line) {
+            if let Some(first) = ids.insert(format!("user:{id}"), place.clone()) {
                 errors.push(error(
-                    Some(line),
-                    format!("user {id} is also defined at line {first}"),
+                    &place,
+                    format!("user {id} is also defined at {}", other(&place, &first)),
                 ));
             }
             for alias in &u.aliases {
                 let Some(parsed) = UserName::parse(alias) else {
                     errors.push(error(
-                        Some(line),
+                        &place,
                         format!("user {id}: alias {alias:?} names nobody"),
                     ));
                     continue;
                 };
                 let key = parsed.key();
                 match aliases.get(&key) {
-                    Some((other, at)) if *other != id => errors.push(error(
-                        Some(line),
-                        format!("user {id}: alias {alias:?} is also user {other}'s (line {at})"),
+                    Some((owner, at)) if *owner != id => errors.push(error(
+                        &place,
+                        format!(
+                            "user {id}: alias {alias:?} is also user {owner}'s ({})",
+                            other(&place, at)
+                        ),
                     )),
                     _ => {
-                        aliases.insert(key, (id.clone(), line));
+                        aliases.insert(key, (id.clone(), place.clone()));
                     }
                 }
             }
@@ -474,11 +592,14 @@ impl Inventory {
                 criticality: u.criticality,
                 vip: u.vip,
                 tags: u.tags,
-                line,
+                place,
             });
         }
-        for (n, net) in doc.network.into_iter().enumerate() {
-            let line = network_lines.get(n).copied().unwrap_or(0);
+        for (place, net) in entries.networks {
+            if net.name.trim().is_empty() {
+                errors.push(error(&place, "a network without a name".into()));
+                continue;
+            }
             match Cidr::parse(&net.cidr) {
                 Some(cidr) => inventory.networks.push(Network {
                     name: net.name,
@@ -486,10 +607,10 @@ impl Inventory {
                     text: net.cidr,
                     exposure: net.exposure,
                     criticality: net.criticality,
-                    line,
+                    place,
                 }),
                 None => errors.push(error(
-                    Some(line),
+                    &place,
                     format!(
                         "network {}: {:?} is not an address block like 10.0.8.0/24",
                         net.name, net.cidr
@@ -497,11 +618,7 @@ impl Inventory {
                 )),
             }
         }
-        if errors.is_empty() {
-            Ok(inventory)
-        } else {
-            Err(errors)
-        }
+        inventory
     }
 
     /// The most specific network holding an address.

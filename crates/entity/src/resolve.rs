@@ -390,7 +390,7 @@ impl Resolver {
                     evidence: Evidence {
                         kind: EvidenceKind::Inventory,
                         at: lease.from.unwrap_or(i64::MIN),
-                        source: format!("inventory line {}", h.line),
+                        source: format!("inventory {}", h.place.short()),
                     },
                 });
             }

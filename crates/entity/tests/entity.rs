@@ -215,3 +215,113 @@ fn user_spellings_join_only_where_the_inventory_says_so() {
         "alice.smith"
     );
 }
+
+/// The TOML inventory above as three CSV files (the shape a CMDB or directory export takes): hosts
+/// with one row per address, users, networks.
+const HOSTS_CSV: &str = "host,names,ip,from,until,owner,criticality,exposure,vip,tags
+# workstations and servers, one row per address and lease
+ws-0042,ws-0042.corp.example,,,,alice,high,,,
+dc01,DC01.corp.example,10.0.0.10,,,,critical,,,domain-controller
+dc01,,10.0.1.10,2026-11-01T00:00:00Z,2026-12-01T00:00:00Z,,critical,,,
+";
+const USERS_CSV: &str = "user,aliases,criticality,vip,tags
+alice.smith,CORP\\alice|alice@corp.example,,yes,
+";
+const NETWORKS_CSV: &str = "network,cidr,exposure,criticality
+servers,10.0.0.0/28,,high
+";
+
+#[test]
+fn a_csv_inventory_reads_as_the_toml_one_across_files() {
+    let csv = Inventory::parse_all(&[
+        ("hosts.csv", HOSTS_CSV),
+        ("users.csv", USERS_CSV),
+        ("networks.csv", NETWORKS_CSV),
+    ])
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    let toml = Inventory::parse("inv.toml", INVENTORY).unwrap();
+    let hosts = |i: &Inventory| -> Vec<(String, Vec<String>, Option<String>, String)> {
+        i.hosts
+            .iter()
+            .map(|h| {
+                (
+                    h.id.clone(),
+                    h.names.clone(),
+                    h.owner.clone(),
+                    h.criticality.as_str().to_string(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(hosts(&csv), hosts(&toml));
+    let dc = &csv.hosts[1];
+    assert_eq!(dc.addresses.len(), 2, "two rows, two addresses");
+    assert_eq!(dc.addresses[1].from, Some(at("2026-11-01T00:00:00Z")));
+    assert_eq!(dc.tags, ["domain-controller"]);
+    assert_eq!(dc.place.short(), "hosts.csv:4");
+    assert_eq!(csv.users[0].aliases, toml.users[0].aliases);
+    assert!(csv.users[0].vip);
+    assert_eq!(csv.networks[0].cidr, toml.networks[0].cidr);
+    // Resolution from it is the same: both spellings are one user, and the address in its window.
+    let resolver = Resolver::new(csv);
+    assert_eq!(
+        resolver.user(&UserName::parse("alice@CORP.example").unwrap()),
+        "alice.smith"
+    );
+    let held = |t: &str| {
+        resolver
+            .host_of_ip("10.0.1.10".parse().unwrap(), at(t))
+            .map(|c| (c.host.clone(), c.evidence.source.clone()))
+    };
+    assert_eq!(
+        held("2026-11-15T00:00:00Z"),
+        Some(("dc01".into(), "inventory hosts.csv:4".into()))
+    );
+    assert_eq!(held("2026-12-02T00:00:00Z"), None);
+}
+
+#[test]
+fn every_problem_of_a_csv_inventory_is_reported_with_its_file_and_line() {
+    let lines = |files: &[(&str, &str)]| -> Vec<String> {
+        Inventory::parse_all(files)
+            .unwrap_err()
+            .iter()
+            .map(|e| e.to_string())
+            .collect()
+    };
+    let found = lines(&[(
+        "hosts.csv",
+        "host,ip,criticality,owner\nweb1,10.0.0.300,high,bob\nweb1,10.0.0.8,medium,carol\nweb2,10.0.0.9,urgent,\nweb3,10.0.0.9\n",
+    )]);
+    for expected in [
+        "hosts.csv:3: host web1: criticality medium contradicts high at line 2",
+        "hosts.csv:3: host web1: owner \"carol\" contradicts \"bob\" at line 2",
+        "hosts.csv:4: criticality \"urgent\": use low, medium, high or critical",
+        "hosts.csv:5: 2 cells where the header names 4",
+    ] {
+        assert!(
+            found.iter().any(|l| l == expected),
+            "{expected:?} not in {found:#?}"
+        );
+    }
+    assert_eq!(
+        lines(&[("assets.csv", "host,role\nweb1,proxy\n")]),
+        ["assets.csv:1: unknown column \"role\" in a host inventory: use host, names, ip, from, until, owner, criticality, exposure, vip, tags"]
+    );
+    assert_eq!(
+        lines(&[("x.csv", "name,ip\nweb1,10.0.0.1\n")]),
+        ["x.csv:1: a CSV inventory holds one kind, named by a column of its header: host, user or network"]
+    );
+    // Checked together: an alias in the CSV that the TOML gives to someone else, and a host twice.
+    let found = lines(&[
+        ("inv.toml", INVENTORY),
+        ("users.csv", "user,aliases\nasmith,alice@corp.example\n"),
+        ("hosts.csv", "host,ip\nDC01,10.0.0.11\n"),
+    ]);
+    for expected in [
+        "users.csv:2: user asmith: alias \"alice@corp.example\" is also user alice.smith's (inv.toml:15)",
+        "hosts.csv:2: host dc01 is also defined at inv.toml:9",
+    ] {
+        assert!(found.iter().any(|l| l == expected), "{expected:?} not in {found:#?}");
+    }
+}

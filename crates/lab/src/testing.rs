@@ -401,12 +401,7 @@ fn test_events(
         if !path.exists() {
             return Ok(None);
         }
-        let options = Options {
-            format: Some(parser_format(test)?),
-            year: test.year,
-            evtx_recover: false,
-            counters: None,
-        };
+        let options = options(parser_format(test)?, test.year);
         read_input(&Input::File(path.clone()), &options, &mut |r| {
             events.extend(r.ok())
         })
@@ -423,12 +418,7 @@ fn test_events(
             }
             return Err(format!("events_file {}: no such file", path.display()));
         }
-        let options = Options {
-            format: Some(Format::Json),
-            year: None,
-            evtx_recover: false,
-            counters: None,
-        };
+        let options = options(Format::Json, None);
         let mut rejected = None;
         read_input(&Input::File(path.clone()), &options, &mut |r| match r {
             Ok(event) => events.push(event),
@@ -446,6 +436,16 @@ fn test_events(
     Ok(Some((history, events)))
 }
 
+/// How a case's inputs are read: one parser, a year for syslog, no recovery of damaged EVTX.
+fn options(format: Format, year: Option<i32>) -> Options {
+    Options {
+        format: Some(format),
+        year,
+        evtx_recover: false,
+        counters: None,
+    }
+}
+
 /// Raw lines through one parser; any line that does not parse fails the case, naming it.
 fn read_raw(
     format: Format,
@@ -454,12 +454,7 @@ fn read_raw(
     name: &str,
     events: &mut Vec<Event>,
 ) -> Result<(), String> {
-    let options = Options {
-        format: Some(format),
-        year,
-        evtx_recover: false,
-        counters: None,
-    };
+    let options = options(format, year);
     let text = raw.join("\n");
     let summary = read_bytes(format, name, text.as_bytes(), &options, &mut |r| {
         events.extend(r.ok())

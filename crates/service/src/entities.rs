@@ -1,7 +1,7 @@
 //! Entities for operations: the asset and identity inventory read and checked, and a resolver that has
 //! learned from logs what they say about hosts, addresses and users.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use secops_entity::{Inventory, Resolver};
 use secops_event::Event;
@@ -9,13 +9,59 @@ use secops_ingest::{Input, Options};
 
 use crate::ServiceError;
 
-/// Reads and checks an inventory file.
+/// Reads and checks an inventory: a file (TOML, or CSV by its name), or a folder whose `.toml` and
+/// `.csv` files are read as one inventory, in name order.
 pub fn load_inventory(path: &Path) -> Result<Inventory, ServiceError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ServiceError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Inventory::parse(&path.display().to_string(), &text).map_err(ServiceError::Inventory)
+    load_inventories(&[path.to_path_buf()])
+}
+
+/// Reads several inventory files or folders and checks them as one (an id, name, alias or address
+/// claimed twice is reported across files too).
+pub fn load_inventories(paths: &[PathBuf]) -> Result<Inventory, ServiceError> {
+    let read = |path: &Path| {
+        std::fs::read_to_string(path).map_err(|source| ServiceError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    let mut files: Vec<(String, String)> = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let listing = std::fs::read_dir(path).map_err(|source| ServiceError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let mut found: Vec<PathBuf> = listing
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.is_file()
+                        && p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                            e.eq_ignore_ascii_case("toml") || e.eq_ignore_ascii_case("csv")
+                        })
+                })
+                .collect();
+            found.sort();
+            if found.is_empty() {
+                return Err(ServiceError::Inventory(vec![
+                    secops_entity::InventoryError {
+                        file: path.display().to_string(),
+                        line: None,
+                        message: "a folder without .toml or .csv inventory files".into(),
+                    },
+                ]));
+            }
+            for file in found {
+                files.push((file.display().to_string(), read(&file)?));
+            }
+        } else {
+            files.push((path.display().to_string(), read(path)?));
+        }
+    }
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(f, t)| (f.as_str(), t.as_str()))
+        .collect();
+    Inventory::parse_all(&refs).map_err(ServiceError::Inventory)
 }
 
 /// A resolver and what it learned from.

@@ -73,7 +73,8 @@ pub struct Args {
     /// Kerberos, NTLM) and the inventory if given.
     #[arg(long)]
     entities: bool,
-    /// The asset and identity inventory (implies --entities; default: $SECOPS_INVENTORY).
+    /// The asset and identity inventory: a TOML or CSV file, or a folder of them (implies
+    /// --entities; default: $SECOPS_INVENTORY).
     #[arg(long)]
     inventory: Option<PathBuf>,
     /// Risk-based alerting: each alert adds its rule's risk score to its host and user (weighted by

@@ -6,17 +6,19 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use secops_entity::{Claim, Resolver, UserForm, UserName};
-use secops_service::entities::{learn, load_inventory, Learned};
+use secops_service::entities::{learn, load_inventories, Learned};
 
 use crate::output::safe;
 use crate::Outcome;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Entity {
-    /// Check an inventory file (TOML: hosts, users, networks): every problem with its line.
+    /// Check an inventory (TOML or CSV files of hosts, users, networks; a folder of them), checked
+    /// as one: every problem with its file and line.
     Check {
-        /// The inventory file.
-        file: PathBuf,
+        /// Inventory files or folders.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
     /// What a host name, user spelling or address resolves to, from the inventory and the logs, with
     /// the evidence of each mapping and when it held.
@@ -28,7 +30,8 @@ pub struct ShowArgs {
     /// Host names, user spellings (`CORP\alice`, `alice@corp.example`) or addresses.
     #[arg(required = true)]
     names: Vec<String>,
-    /// The asset and identity inventory (default: $SECOPS_INVENTORY, else none).
+    /// The asset and identity inventory: a TOML or CSV file, or a folder of them (default:
+    /// $SECOPS_INVENTORY, else none).
     #[arg(long)]
     inventory: Option<PathBuf>,
     /// Logs to learn from (DHCP leases, Windows logons, Kerberos and NTLM authentications).
@@ -47,11 +50,12 @@ pub struct ShowArgs {
 
 pub fn run(command: Entity) -> anyhow::Result<Outcome> {
     match command {
-        Entity::Check { file } => match load_inventory(&file) {
+        Entity::Check { files } => match load_inventories(&files) {
             Ok(inventory) => {
+                let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
                 println!(
                     "{}: {} host(s), {} user(s), {} network(s)",
-                    safe(&file.display().to_string()),
+                    safe(&names.join(", ")),
                     inventory.hosts.len(),
                     inventory.users.len(),
                     inventory.networks.len()
@@ -203,12 +207,12 @@ fn describe(resolver: &Resolver, name: &str, at: Option<i64>) -> String {
         if let Some(net) = resolver.inventory().network_of(ip) {
             let _ = writeln!(
                 out,
-                "  network      {} {} (exposure {}, criticality {}; inventory line {})",
+                "  network      {} {} (exposure {}, criticality {}; inventory {})",
                 safe(&net.name),
                 safe(&net.text),
                 net.exposure.as_str(),
                 net.criticality.as_str(),
-                net.line
+                safe(&net.place.short())
             );
         }
         let claims = resolver.claims(ip);
@@ -243,7 +247,12 @@ fn describe(resolver: &Resolver, name: &str, at: Option<i64>) -> String {
         let id = resolver.user(&user);
         match known_user {
             Some(u) => {
-                let _ = writeln!(out, "user {} (inventory line {})", safe(&u.id), u.line);
+                let _ = writeln!(
+                    out,
+                    "user {} (inventory {})",
+                    safe(&u.id),
+                    safe(&u.place.short())
+                );
                 let _ = writeln!(out, "  aliases      {}", safe(&u.aliases.join(", ")));
                 let _ = writeln!(
                     out,
@@ -296,7 +305,12 @@ fn describe(resolver: &Resolver, name: &str, at: Option<i64>) -> String {
     }
     match resolver.known_host(name) {
         Some(h) => {
-            let _ = writeln!(out, "host {} (inventory line {})", safe(&h.id), h.line);
+            let _ = writeln!(
+                out,
+                "host {} (inventory {})",
+                safe(&h.id),
+                safe(&h.place.short())
+            );
             if !h.names.is_empty() {
                 let _ = writeln!(out, "  names        {}", safe(&h.names.join(", ")));
             }
