@@ -128,6 +128,34 @@ pub struct AlertDocument {
         default
     )]
     pub enrichments: Vec<Enrichment>,
+    /// The risk of the alert's host and user as it stood with this alert counted (`detect --risk`).
+    #[serde(rename = "secops.risk", skip_serializing_if = "Vec::is_empty", default)]
+    pub risk: Vec<EntityRisk>,
+    /// The same, under ECS's entity risk fields (as Elastic writes them on alerts).
+    #[serde(
+        rename = "host.risk.calculated_level",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
+    pub host_risk_level: Option<String>,
+    #[serde(
+        rename = "host.risk.calculated_score_norm",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
+    pub host_risk_norm: Option<f64>,
+    #[serde(
+        rename = "user.risk.calculated_level",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
+    pub user_risk_level: Option<String>,
+    #[serde(
+        rename = "user.risk.calculated_score_norm",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
+    pub user_risk_norm: Option<f64>,
     /// Where every counted event came from (`file:line`, `file:record 7`).
     #[serde(rename = "event.provenance", default)]
     pub provenance: Vec<String>,
@@ -145,6 +173,51 @@ fn first_version() -> u32 {
 
 fn is_first_version(version: &u32) -> bool {
     *version == 1
+}
+
+/// A host's or user's risk score when an alert was raised: the decayed sum of what its alerts added,
+/// that sum as a share of the risk threshold (0-100, capped), and the level Elastic's entity risk bands
+/// give that share ([`risk_level`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntityRisk {
+    /// `host` or `user`.
+    pub kind: String,
+    /// The resolved id (`secops.entity.host`, `secops.entity.user`).
+    pub id: String,
+    pub score: f64,
+    pub score_norm: f64,
+    pub level: String,
+}
+
+impl EntityRisk {
+    /// An entity's risk from its score and the threshold at which it alerts (scores to one decimal).
+    pub fn new(kind: &str, id: &str, score: f64, threshold: f64) -> EntityRisk {
+        let norm = if threshold > 0.0 {
+            (score / threshold * 100.0).clamp(0.0, 100.0)
+        } else {
+            100.0
+        };
+        let round = |v: f64| (v * 10.0).round() / 10.0;
+        EntityRisk {
+            kind: kind.to_string(),
+            id: id.to_string(),
+            score: round(score),
+            score_norm: round(norm),
+            level: risk_level(norm).to_string(),
+        }
+    }
+}
+
+/// Elastic's entity risk levels on a 0-100 score: Unknown below 20, Low below 40, Moderate below 70,
+/// High below 90, Critical from 90.
+pub fn risk_level(norm: f64) -> &'static str {
+    match norm {
+        n if n >= 90.0 => "Critical",
+        n if n >= 70.0 => "High",
+        n if n >= 40.0 => "Moderate",
+        n if n >= 20.0 => "Low",
+        _ => "Unknown",
+    }
 }
 
 /// A group-by field and its value.

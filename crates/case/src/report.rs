@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use secops_alert::AlertDocument;
+use secops_alert::{AlertDocument, EntityRisk};
 use secops_event::escape::html as h;
 use secops_store::{
     AlertFilter, AlertRecord, CaseRecord, CommentRecord, EventLine, ObservableRecord, Store,
@@ -78,7 +78,41 @@ impl CaseFile {
         out.sort();
         out
     }
+
+    /// The hosts' and users' risk the case's alerts were raised with (`detect --risk`): per entity, the
+    /// highest, highest first.
+    pub fn risk(&self) -> Vec<EntityRisk> {
+        let mut out: Vec<EntityRisk> = Vec::new();
+        for doc in self
+            .alerts
+            .iter()
+            .filter_map(|a| AlertDocument::parse(&a.document).ok())
+        {
+            for r in doc.risk {
+                match out.iter_mut().find(|o| o.kind == r.kind && o.id == r.id) {
+                    Some(o) if o.score < r.score => *o = r,
+                    Some(_) => {}
+                    None => out.push(r),
+                }
+            }
+        }
+        out.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
+        out
+    }
 }
+
+/// A risk row as the reports lay it out: kind, entity, peak score, share of the threshold, level.
+fn risk_row(r: &EntityRisk) -> Vec<String> {
+    vec![
+        r.kind.clone(),
+        r.id.clone(),
+        r.score.to_string(),
+        r.score_norm.to_string(),
+        r.level.clone(),
+    ]
+}
+
+const RISK_HEADERS: [&str; 5] = ["kind", "entity", "peak score", "of threshold (%)", "level"];
 
 /// UTC to the second, as printed documents lay it out.
 fn time(nanos: i64) -> String {
@@ -161,6 +195,19 @@ pub fn markdown(file: &CaseFile) -> String {
     let _ = writeln!(out, "## ATT&CK\n\n| tactic | technique |\n| --- | --- |");
     for (tactic, technique) in file.attack() {
         let _ = writeln!(out, "| {} | {} |", cell(&tactic), cell(&technique));
+    }
+    let risk = file.risk();
+    if !risk.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n## Entity risk\n\n| {} |\n|{}",
+            RISK_HEADERS.join(" | "),
+            " --- |".repeat(RISK_HEADERS.len())
+        );
+        for r in &risk {
+            let cells: Vec<String> = risk_row(r).iter().map(|c| cell(c)).collect();
+            let _ = writeln!(out, "| {} |", cells.join(" | "));
+        }
     }
     let _ = writeln!(out, "\n## Timeline\n\n| time | what | tactic | technique | source |\n| --- | --- | --- | --- | --- |");
     for t in &file.timeline {
@@ -362,6 +409,11 @@ pub fn html(file: &CaseFile) -> String {
         &["tactic", "technique"],
         file.attack().into_iter().map(|(a, b)| vec![a, b]).collect(),
     );
+    let risk = file.risk();
+    if !risk.is_empty() {
+        out.push_str("<h2>Entity risk</h2>");
+        table(&mut out, &RISK_HEADERS, risk.iter().map(risk_row).collect());
+    }
     out.push_str("<h2>Timeline</h2>");
     table(
         &mut out,

@@ -44,15 +44,22 @@ pub fn render(alert: &Alert, output: AlertOutput) -> String {
     let attack = alert.rule.techniques().join(" ");
     let severity = alert.rule.severity.as_str().to_string();
     match output {
-        AlertOutput::Table => format!(
-            "{:<30} {:<8} {} {} {:>6}  {}",
-            alert.timestamp.to_rfc3339(),
-            severity,
-            cell(&alert.rule.name, 44),
-            cell(&alert.group_key(), 18),
-            alert.count + alert.suppressed_count,
-            safe(&source)
-        ),
+        AlertOutput::Table => {
+            let mut line = format!(
+                "{:<30} {:<8} {} {} {:>6}  {}",
+                alert.timestamp.to_rfc3339(),
+                severity,
+                cell(&alert.rule.name, 44),
+                cell(&alert.group_key(), 18),
+                alert.count + alert.suppressed_count,
+                safe(&source)
+            );
+            if !alert.risk.is_empty() {
+                line.push_str("  risk ");
+                line.push_str(&risk_summary(&alert.risk));
+            }
+            line
+        }
         AlertOutput::Jsonl => alert.document().to_line(),
         AlertOutput::Csv => csv_row(&[
             alert.timestamp.to_rfc3339(),
@@ -80,6 +87,14 @@ pub fn render(alert: &Alert, output: AlertOutput) -> String {
             alert.id.clone(),
         ]),
     }
+}
+
+/// Entities' risk as a person reads it: `host ws-0042 87.5 High, user alice 21 Low` (ids escaped).
+pub fn risk_summary(risk: &[secops_alert::EntityRisk]) -> String {
+    risk.iter()
+        .map(|r| format!("{} {} {} {}", r.kind, safe(&r.id), r.score, r.level))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// An alert raised again when its suppression window closed, with the repeats folded into it: it

@@ -2839,6 +2839,36 @@ fn ten_low_alerts_on_one_host_raise_one_risk_alert_and_ten_hosts_raise_none() {
     assert_eq!(named.len(), 6, "{:#?}", risk[0]);
     assert!(named.iter().all(|r| *r == "Sudo Password Failures"));
     assert_eq!(one.len(), 11, "ten alerts and the risk alert");
+    // Each alert carries its host's and user's risk with it counted, as Elastic shows entity risk on
+    // alerts: the host's rises alert by alert, each user (user0..user9) has one alert's worth.
+    let host_risk: Vec<(f64, String)> = one
+        .iter()
+        .filter(|a| a["rule.name"] == "Sudo Password Failures")
+        .map(|a| {
+            let host = a["secops.risk"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["kind"] == "host")
+                .unwrap_or_else(|| panic!("{a:#?}"));
+            assert_eq!(host["id"], "web1");
+            assert_eq!(a["host.risk.calculated_level"], host["level"]);
+            assert_eq!(a["user.risk.calculated_level"], "Low", "{a:#?}");
+            (
+                host["score"].as_f64().unwrap(),
+                host["level"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(host_risk.len(), 10);
+    assert_eq!(host_risk[0], (21.0, "Low".to_string()));
+    assert_eq!(host_risk[4], (99.2, "Critical".to_string()));
+    assert!(
+        host_risk.windows(2).all(|w| w[1].0 > w[0].0),
+        "{host_risk:?}"
+    );
+    assert_eq!(risk[0]["host.risk.calculated_level"], "Critical");
+    assert_eq!(risk[0]["host.risk.calculated_score_norm"], 100.0);
     let ten = run("ten.log");
     assert_eq!(ten.len(), 10);
     assert!(ten
@@ -3087,6 +3117,49 @@ fn risk_carries_over_from_earlier_runs_through_the_store() {
             .count(),
         4,
         "the morning's four come from the store: {named:?}"
+    );
+    // The risk alert's host risk shows where analysts work: on the stored alert and on a case
+    // opened from it (the highest each entity reached among the case's alerts).
+    let listed = secops(&["alerts", "list", "--db", &db, "--output", "jsonl"]);
+    let stored: Vec<serde_json::Value> = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ids: Vec<String> = stored.iter().map(|a| a["store.id"].to_string()).collect();
+    let risk_id = stored
+        .iter()
+        .find(|a| a["rule.name"] == "Entity Risk Threshold Reached")
+        .map(|a| a["store.id"].to_string())
+        .unwrap();
+    let shown = secops(&["alerts", "show", &risk_id, "--db", &db]);
+    let text = String::from_utf8_lossy(&shown.stdout).into_owned();
+    assert!(
+        text.contains("  risk       host web1 117.4 Critical\n"),
+        "{text}"
+    );
+    let opened = secops(&["case", "new", "--from-alerts", &ids.join(","), "--db", &db]);
+    assert_eq!(opened.status.code(), Some(0), "{}", stderr(&opened));
+    let case =
+        String::from_utf8_lossy(&secops(&["case", "show", "1", "--db", &db]).stdout).into_owned();
+    let risk_lines: Vec<&str> = case
+        .lines()
+        .skip_while(|l| !l.starts_with("risk "))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    assert_eq!(
+        risk_lines
+            .first()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>()),
+        Some(vec!["host", "web1", "117.4", "Critical"]),
+        "{case}"
+    );
+    assert_eq!(risk_lines.len(), 7, "web1 and the six users: {case}");
+    let report =
+        String::from_utf8_lossy(&secops(&["case", "report", "1", "--db", &db]).stdout).into_owned();
+    assert!(
+        report.contains("## Entity risk\n\n| kind | entity | peak score | of threshold (%) | level |\n| --- | --- | --- | --- | --- |\n| host | web1 | 117.4 | 100 | Critical |\n"),
+        "{report}"
     );
     // The host's stored risk, as `entity show` reads it.
     let shown = secops(&[

@@ -176,6 +176,44 @@ fn detect_prints_a_table_and_a_summary() {
     );
 }
 
+/// Risk-based alerting as an analyst reads it: each alert with its host's and user's risk, and the
+/// risk alert when one host's low alerts add up.
+#[test]
+fn detect_with_risk_shows_each_alerts_entity_risk() {
+    let s = Session::new();
+    std::fs::create_dir_all(s.path("risk-rules")).unwrap();
+    std::fs::write(
+        s.path("risk-rules/sudo.yml"),
+        "title: Sudo Password Failures\nid: 4a9d2e71-3b5c-4f60-8d1e-2c3b4a5d6e71\nstatus: test\n\
+         logsource:\n  product: linux\n  service: sudo\ndetection:\n  keywords:\n    - 'incorrect password attempts'\n  \
+         condition: keywords\nlevel: low\ntags:\n  - attack.privilege-escalation\n  - attack.t1548.003\n",
+    )
+    .unwrap();
+    let lines: String = (0..6u32)
+        .map(|i| {
+            format!(
+                "Dec  3 {:02}:00:00 web1 sudo:   user{} : 3 incorrect password attempts ; TTY=pts/0 ; \
+                 PWD=/home/user{i} ; USER=root ; COMMAND=/bin/bash\n",
+                8 + i,
+                i % 2
+            )
+        })
+        .collect();
+    std::fs::write(s.path("sudo.log"), lines).unwrap();
+    snapshot(
+        "detect_risk",
+        &s.run(&[
+            "detect",
+            &s.path("sudo.log"),
+            "--rules",
+            &s.path("risk-rules"),
+            "--year",
+            "2026",
+            "--risk",
+        ]),
+    );
+}
+
 #[test]
 fn detect_in_time_order_says_what_came_too_late_to_be_placed() {
     let s = Session::new();

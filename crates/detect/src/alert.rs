@@ -81,6 +81,8 @@ pub struct Alert {
     pub last_seen: Timestamp,
     /// Indicator matches (`threat_match` rules): the event field and value, and the indicator.
     pub enrichments: Vec<Enrichment>,
+    /// The risk of the alert's host and user with this alert counted (set by risk scoring).
+    pub risk: Vec<secops_alert::EntityRisk>,
 }
 
 /// What an indicator match found.
@@ -121,6 +123,7 @@ impl Alert {
             window: None,
             last_seen: last,
             enrichments: Vec::new(),
+            risk: Vec::new(),
         }
     }
 

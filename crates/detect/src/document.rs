@@ -13,6 +13,7 @@ impl Alert {
         let rule = &self.rule;
         let grouped = !self.group.is_empty();
         let suppressed = self.suppressed > 0;
+        let risk_of = |kind: &str| self.risk.iter().find(|r| r.kind == kind);
         AlertDocument {
             timestamp: self.timestamp.to_rfc3339(),
             id: self.id.clone(),
@@ -55,6 +56,11 @@ impl Alert {
                 .map(|w| u64::try_from(w / 1_000_000_000).unwrap_or(0)),
             last_seen: suppressed.then(|| self.last_seen.to_rfc3339()),
             enrichments: self.enrichments.iter().map(enrichment).collect(),
+            risk: self.risk.clone(),
+            host_risk_level: risk_of("host").map(|r| r.level.clone()),
+            host_risk_norm: risk_of("host").map(|r| r.score_norm),
+            user_risk_level: risk_of("user").map(|r| r.level.clone()),
+            user_risk_norm: risk_of("user").map(|r| r.score_norm),
             provenance: self.provenance.iter().map(|p| p.to_string()).collect(),
             events: self.events.iter().map(|e| e.to_json()).collect(),
             schema_version: secops_alert::SCHEMA_VERSION,

@@ -451,11 +451,16 @@ impl Recorder<'_, '_> {
 }
 
 impl AlertSink for Recorder<'_, '_> {
-    fn raise(&mut self, raised: Raised) {
+    fn raise(&mut self, mut raised: Raised) {
         // Every alert counts toward risk the first time it is raised, whatever the severity shown.
-        let risky = match (&mut self.risk, &raised) {
+        let opened = matches!(raised, Raised::Opened(_));
+        let risky = match (&mut self.risk, &mut raised) {
+            (Some(risk), Raised::Closed(alert)) => {
+                risk.carry(alert);
+                Vec::new()
+            }
             (Some(risk), Raised::Final(alert) | Raised::Opened(alert)) if self.failed.is_none() => {
-                match risk.observe(alert, self.store.as_deref_mut()) {
+                match risk.observe(alert, opened, self.store.as_deref_mut()) {
                     Ok(raised) => raised,
                     Err(e) => {
                         self.failed = Some(e);

@@ -3,7 +3,10 @@
 //! inventory's criticality weighs it), and an entity crossing into risk raises one alert of the
 //! [`RISK_RULE_ID`] rule that names its top contributors.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+
+use secops_alert::EntityRisk;
 
 use secops_detect::{Alert, RuleInfo};
 use secops_entity::{risk, Contribution, Index, RiskCrossing, RiskLedger, RiskModel, UserName};
@@ -24,6 +27,8 @@ pub struct Risk {
     rule: Arc<RuleInfo>,
     /// Contributions of this run, for the store.
     pending: Vec<RiskContribution>,
+    /// Alerts open for repeats: the risk they were raised with, for when they close.
+    opened: HashMap<String, Vec<EntityRisk>>,
 }
 
 /// How far back (in half-lives) earlier contributions still count: 2^-10 of their points is left.
@@ -45,6 +50,7 @@ impl Risk {
                 threat: Vec::new(),
             }),
             pending: Vec::new(),
+            opened: HashMap::new(),
         }
     }
 
@@ -53,11 +59,20 @@ impl Risk {
         std::mem::take(&mut self.pending)
     }
 
-    /// The risk alerts an alert raised for the first time brings about (none for the risk rule's own).
-    /// An entity met for the first time in the run starts from the store's contributions before it.
+    /// An alert raised again when its window closed gets the risk it was first raised with.
+    pub fn carry(&mut self, alert: &mut Alert) {
+        if let Some(risk) = self.opened.remove(&alert.id) {
+            alert.risk = risk;
+        }
+    }
+
+    /// The risk alerts an alert raised for the first time brings about (none for the risk rule's own),
+    /// and the alert's host and user risk with it counted (`alert.risk`). An entity met for the first
+    /// time in the run starts from the store's contributions before it.
     pub fn observe(
         &mut self,
-        alert: &Alert,
+        alert: &mut Alert,
+        opened: bool,
         mut store: Option<&mut Store>,
     ) -> Result<Vec<Alert>, ServiceError> {
         if alert.rule.id == RISK_RULE_ID {
@@ -138,9 +153,20 @@ impl Risk {
                     tactics: contribution.tactics.clone(),
                 });
             }
-            if let Some(crossing) = self.ledger.add(kind, &id, contribution) {
+            let crossing = self.ledger.add(kind, &id, contribution);
+            let score = self.ledger.score(kind, &id, at);
+            alert.risk.push(EntityRisk::new(
+                kind,
+                &id,
+                score,
+                self.ledger.model().threshold,
+            ));
+            if let Some(crossing) = crossing {
                 raised.push(self.alert(&crossing));
             }
+        }
+        if opened && !alert.risk.is_empty() {
+            self.opened.insert(alert.id.clone(), alert.risk.clone());
         }
         Ok(raised)
     }
@@ -182,7 +208,7 @@ impl Risk {
             })
             .collect();
         let provenance = events.iter().map(|e| e.provenance().clone()).collect();
-        Alert::new(
+        let mut alert = Alert::new(
             self.rule.clone(),
             events,
             vec![(field, crossing.entity.clone())],
@@ -190,6 +216,13 @@ impl Risk {
             Timestamp::from_unix_nanos(first),
             Timestamp::from_unix_nanos(crossing.at),
             provenance,
-        )
+        );
+        alert.risk.push(EntityRisk::new(
+            crossing.kind,
+            &crossing.entity,
+            crossing.score,
+            self.ledger.model().threshold,
+        ));
+        alert
     }
 }

@@ -164,6 +164,15 @@ fn describe(a: &AlertRecord, out: &mut String) -> std::fmt::Result {
     )?;
     writeln!(out, "  severity   {} (risk {})", a.severity, a.risk_score)?;
     writeln!(out, "  group      {}", safe(&a.group_key))?;
+    if let Ok(doc) = secops_alert::AlertDocument::parse(&a.document) {
+        if !doc.risk.is_empty() {
+            writeln!(
+                out,
+                "  risk       {}",
+                crate::alerts_out::risk_summary(&doc.risk)
+            )?;
+        }
+    }
     writeln!(
         out,
         "  seen       {} .. {} ({} events)",

@@ -82,6 +82,20 @@ pub fn show(store: &mut Store, number: i64) -> anyhow::Result<String> {
     if let Some(r) = &c.resolution {
         writeln!(out, "  resolution {}", safe(r))?;
     }
+    let risk = file.risk();
+    if !risk.is_empty() {
+        writeln!(out, "\nrisk (the highest its alerts were raised with):")?;
+        for r in &risk {
+            writeln!(
+                out,
+                "  {:<5} {:<30} {:>6}  {}",
+                r.kind,
+                safe(&r.id),
+                r.score,
+                r.level
+            )?;
+        }
+    }
     writeln!(out, "\ntasks:")?;
     for t in &file.tasks {
         writeln!(
