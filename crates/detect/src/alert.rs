@@ -192,6 +192,12 @@ impl Raised {
         }
     }
 
+    pub fn alert_mut(&mut self) -> &mut Alert {
+        match self {
+            Raised::Final(a) | Raised::Opened(a) | Raised::Closed(a) => a,
+        }
+    }
+
     /// Whether the alert is complete: nothing more will fold into it.
     pub fn is_final(&self) -> bool {
         !matches!(self, Raised::Opened(_))

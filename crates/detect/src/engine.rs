@@ -29,6 +29,37 @@ pub struct Engine {
     native_sigma: Vec<u32>,
     /// Per engine index: the engine indices of the correlations that read the rule's matches.
     dependents: Vec<Vec<u32>>,
+    /// Per engine index: whether the rule's state (or a correlation over it) reads resolved entities.
+    entity_readers: Vec<bool>,
+}
+
+/// The prefix of the fields entity resolution writes.
+pub const ENTITY_FIELDS: &str = "secops.entity.";
+
+/// Whether a native rule's state reads resolved entities: `secops.entity.*` in its query (an EQL
+/// sequence's join keys), threshold, new-terms or suppression fields, or its correlation's group-by
+/// and aliases.
+pub fn reads_entities(rule: &CheckedRule) -> bool {
+    let r = &rule.file.rule;
+    let entity = |f: &String| f.contains(ENTITY_FIELDS);
+    r.query
+        .as_ref()
+        .is_some_and(|q| q.get_ref().contains(ENTITY_FIELDS))
+        || r.threshold
+            .as_ref()
+            .is_some_and(|t| t.field.iter().any(entity))
+        || r.new_terms
+            .as_ref()
+            .is_some_and(|n| n.fields.iter().any(entity))
+        || r.alert_suppression
+            .as_ref()
+            .is_some_and(|s| s.group_by.iter().any(entity))
+        || rule.correlation.as_ref().is_some_and(|c| {
+            c.group_by.iter().any(entity)
+                || c.aliases
+                    .iter()
+                    .any(|(_, fields)| fields.iter().any(|(_, f)| entity(f)))
+        })
 }
 
 /// The stateless half of every rule, shared by worker threads.
@@ -73,6 +104,8 @@ impl Engine {
         // Native correlation rules are placed now and built once every rule has its index.
         let mut native_correlations = Vec::new();
         let mut native_names: Vec<(String, String)> = Vec::new();
+        // Engine indices whose events must be enriched before their state sees them.
+        let mut readers: Vec<u32> = Vec::new();
         for rule in rules {
             let r = &rule.file.rule;
             if let Some(correlation) = &rule.correlation {
@@ -87,6 +120,9 @@ impl Engine {
             }
             match CompiledRule::compile_mapped(rule, now, indicators, mapping) {
                 Ok(mut c) => {
+                    if reads_entities(rule) {
+                        readers.push(compiled.len() as u32);
+                    }
                     // A building block (Elastic's `building_block_type`) matches for the
                     // correlations that read it and raises no alert of its own.
                     if r.building_block == Some(true) || r.building_block_type.is_some() {
@@ -139,6 +175,7 @@ impl Engine {
                 })
                 .collect();
             state.set_engine_refs(engine_refs);
+            mark_readers(&state, index, &mut readers);
             for &b in state.bases() {
                 if let Some(list) = dependents.get_mut(native + b as usize) {
                     list.push(index);
@@ -195,6 +232,7 @@ impl Engine {
             match CorrelationState::new(correlation, specs, bases.clone()) {
                 Ok(mut state) => {
                     state.set_engine_refs(bases.clone());
+                    mark_readers(&state, index as u32, &mut readers);
                     for &b in &bases {
                         if let Some(list) = dependents.get_mut(b as usize) {
                             list.push(index as u32);
@@ -219,8 +257,15 @@ impl Engine {
                 rule.silence();
             }
         }
+        let mut entity_readers = vec![false; compiled.len()];
+        for r in readers {
+            if let Some(flag) = entity_readers.get_mut(r as usize) {
+                *flag = true;
+            }
+        }
         (
             Engine {
+                entity_readers,
                 rules: compiled,
                 native,
                 sigma: set,
@@ -236,9 +281,22 @@ impl Engine {
         &self.rules
     }
 
+    /// Per engine index: whether the rule's state, or a correlation over its matches, reads resolved
+    /// entities (`secops.entity.*`). Events only other rules select need no resolution before the
+    /// rules see them (their alerts can be enriched when raised).
+    pub fn entity_readers(&self) -> &[bool] {
+        &self.entity_readers
+    }
+
     /// Applies a run's alert aggregation policy to every rule (before the first event); until then
     /// rules aggregate as they declare.
     pub fn aggregate(&mut self, policy: &AggregatePolicy) {
+        if let AggregatePolicy::By { fields, .. } = policy {
+            if fields.iter().any(|f| f.contains(ENTITY_FIELDS)) {
+                // Every rule's alerts fold by resolved entities.
+                self.entity_readers.iter_mut().for_each(|r| *r = true);
+            }
+        }
         for rule in &mut self.rules {
             rule.split().1.aggregate(policy);
         }
@@ -284,6 +342,17 @@ impl Engine {
         for rule in &mut self.rules {
             rule.finish(out);
         }
+    }
+}
+
+/// Marks a correlation that groups or counts by resolved entities, and the rules it reads them from.
+fn mark_readers(state: &CorrelationState, index: u32, readers: &mut Vec<u32>) {
+    let refs = state.refs_reading_entities();
+    if refs.iter().any(|r| *r) {
+        readers.push(index);
+    }
+    for (&engine, _) in state.engine_refs().iter().zip(&refs).filter(|(_, r)| **r) {
+        readers.push(engine);
     }
 }
 

@@ -529,11 +529,13 @@ impl Resolver {
     /// 4648), a Kerberos ticket (4768, 4769) or an NTLM validation (4776). Such events must be learned
     /// in time order; others only mark when their host and user appeared.
     pub fn evidence_of(event: &Event) -> Option<EvidenceKind> {
-        if event.get_str("event.dataset") == Some("zeek.dhcp") {
-            return Some(EvidenceKind::Dhcp);
-        }
-        if event.get_str("event.module") != Some("windows") {
-            return None;
+        // One lookup for the events that carry none (every event of a run is asked).
+        match event.get_str("event.module") {
+            Some("windows") => {}
+            Some("zeek") if event.get_str("event.dataset") == Some("zeek.dhcp") => {
+                return Some(EvidenceKind::Dhcp)
+            }
+            _ => return None,
         }
         match event.get("winlog.event_id").and_then(Value::as_i64)? {
             4624 | 4625 | 4648 => Some(EvidenceKind::Logon),
@@ -655,6 +657,9 @@ impl Resolver {
     /// learned so far (time order): `secops.entity.source.host` and `.destination.host` (over what
     /// their names said), added to `related.hosts`.
     pub fn enrich_addresses(&self, event: &mut Event) {
+        if !self.has_claims() {
+            return;
+        }
         let Some(at) = event.timestamp().map(|t| t.unix_nanos()) else {
             return;
         };

@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use secops_entity::{Inventory, Resolver};
-use secops_event::Event;
 use secops_ingest::{Input, Options};
 
+use crate::spill::{Hit, Sorter};
 use crate::ServiceError;
 
 /// Reads and checks an inventory: a file (TOML, or CSV by its name), or a folder whose `.toml` and
@@ -75,6 +75,8 @@ pub struct Learned {
     pub rejected: u64,
     /// Inputs that could not be read, each with the reason (the others were read).
     pub unreadable: Vec<String>,
+    /// Sorting the evidence on disk went wrong (it was kept in memory, or some could not be read back).
+    pub problem: Option<String>,
 }
 
 /// Builds a resolver from an inventory (none: an empty one) and the logs: evidence is learned in event
@@ -95,14 +97,22 @@ pub fn learn(
         evidence: 0,
         rejected: 0,
         unreadable: Vec::new(),
+        problem: None,
     };
-    let mut evidence: Vec<Event> = Vec::new();
+    // Evidence is learned in time order across inputs: sorted in bounded memory (runs on disk, as
+    // detection sorts the selected events of many inputs), however many logons the logs hold.
+    let mut evidence = Sorter::default();
     for input in inputs {
         let read = secops_ingest::read_input(input, options, &mut |record| match record {
             Ok(event) => {
                 learned.events += 1;
                 if Resolver::carries_evidence(&event) {
-                    evidence.push(event);
+                    learned.evidence += 1;
+                    evidence.push(Hit {
+                        event,
+                        rules: Vec::new(),
+                        evidence: true,
+                    });
                 } else {
                     learned.resolver.learn(&event);
                 }
@@ -113,11 +123,8 @@ pub fn learn(
             learned.unreadable.push(e.to_string());
         }
     }
-    evidence.sort_by_key(|e| e.timestamp().map(|t| t.unix_nanos()));
-    learned.evidence = evidence.len();
-    for event in &evidence {
-        learned.resolver.learn(event);
-    }
+    let resolver = &mut learned.resolver;
+    learned.problem = evidence.drain(&mut |hit| resolver.learn(&hit.event));
     Ok(learned)
 }
 

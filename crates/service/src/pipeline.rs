@@ -112,6 +112,9 @@ pub fn run_resolving(
     cancel: &Cancel,
     resolver: Option<&mut Resolver>,
 ) -> PipelineRun {
+    // Only events a rule reads resolved entities from are enriched before the rules see them; the
+    // events of every alert are enriched when it is raised.
+    let readers = engine.entity_readers().to_vec();
     let (selector, runtimes) = engine.split();
     // The name-based half of enrichment runs on the readers' threads; addresses need the claims
     // learned so far, in time order, on this one.
@@ -132,6 +135,7 @@ pub fn run_resolving(
         summaries: Vec::new(),
         progress,
         resolver,
+        readers: &readers,
     };
     progress.start(inputs.len() as u64);
     let mut read = options.read.clone();
@@ -142,7 +146,15 @@ pub fn run_resolving(
         progress.reading(&counters, bytes);
         read.counters = Some(counters);
     }
-    let pick = |record| select(record, &selector, options, cancel, index.as_deref());
+    let pick = |record| {
+        select(
+            record,
+            &selector,
+            options,
+            cancel,
+            index.as_deref().map(|i| (i, readers.as_slice())),
+        )
+    };
     if merge {
         read_merged(inputs, &read, pick, Item::time, &mut collector);
     } else {
@@ -226,6 +238,8 @@ struct Collector<'r, 'p, 'o> {
     progress: &'p dyn Progress,
     /// Entity resolution, when asked for.
     resolver: Option<&'r mut Resolver>,
+    /// Per engine index: whether the rule reads resolved entities ([`Engine::entity_readers`]).
+    readers: &'r [bool],
 }
 
 /// Selected events fed between looks at open windows and the reorder buffer.
@@ -239,9 +253,20 @@ impl Collector<'_, '_, '_> {
             if hit.evidence {
                 resolver.learn(&hit.event);
             }
-            if resolver.has_claims() && !hit.rules.is_empty() {
+            if resolver.has_claims() && reads_entities(self.readers, &hit.rules) {
                 resolver.enrich_addresses(&mut hit.event);
             }
+        }
+    }
+
+    /// Where the rules' alerts go: the stream, through entity enrichment when resolving.
+    fn sink<'s, 'o>(
+        alerts: &'s mut Stream<'o>,
+        resolver: Option<&'s Resolver>,
+    ) -> Enriching<'s, Stream<'o>> {
+        Enriching {
+            resolver,
+            out: alerts,
         }
     }
 
@@ -251,7 +276,7 @@ impl Collector<'_, '_, '_> {
             &hit.event,
             &hit.rules,
             &[],
-            &mut self.alerts,
+            &mut Self::sink(&mut self.alerts, self.resolver.as_deref()),
         );
         if let Some(time) = hit.event.timestamp() {
             self.latest = Some(self.latest.map_or(time, |l| l.max(time)));
@@ -271,8 +296,9 @@ impl Collector<'_, '_, '_> {
                 .release(Some(Timestamp::from_unix_nanos(i64::MIN)));
             return;
         };
+        let mut sink = Self::sink(&mut self.alerts, self.resolver.as_deref());
         for &index in &self.suppressing {
-            self.runtimes[index].advance(latest, &mut self.alerts);
+            self.runtimes[index].advance(latest, &mut sink);
         }
         if self.alerts.order == AlertOrder::Time {
             let open = self
@@ -289,10 +315,36 @@ impl Collector<'_, '_, '_> {
 
     /// The input has ended: every open alert closes, and the reorder buffer empties.
     fn finish(&mut self) {
+        let mut sink = Self::sink(&mut self.alerts, self.resolver.as_deref());
         for runtime in &mut self.runtimes {
-            runtime.finish(&mut self.alerts);
+            runtime.finish(&mut sink);
         }
         self.alerts.release(None);
+    }
+}
+
+/// Whether a rule among `rules` reads resolved entities (an unknown index is taken to).
+fn reads_entities(readers: &[bool], rules: &[u32]) -> bool {
+    rules
+        .iter()
+        .any(|&r| readers.get(r as usize).copied().unwrap_or(true))
+}
+
+/// Alerts with their events' entities resolved (names, and the hosts holding their addresses at their
+/// time), whether or not their rule read them: what an analyst and risk scoring see.
+struct Enriching<'s, S: AlertSink> {
+    resolver: Option<&'s Resolver>,
+    out: &'s mut S,
+}
+
+impl<S: AlertSink> AlertSink for Enriching<'_, S> {
+    fn raise(&mut self, mut raised: Raised) {
+        if let Some(resolver) = self.resolver {
+            for event in &mut raised.alert_mut().events {
+                resolver.enrich(event);
+            }
+        }
+        self.out.raise(raised);
     }
 }
 
@@ -445,7 +497,7 @@ fn select(
     selector: &EngineSelector<'_>,
     options: &PipelineOptions,
     cancel: &Cancel,
-    entities: Option<&Index>,
+    entities: Option<(&Index, &[bool])>,
 ) -> Option<Item> {
     // Rejections are counted (with their reasons) in the input summaries.
     let event = record.ok()?;
@@ -473,8 +525,10 @@ fn select(
         (true, false) => Some(Item::Miss { excepted }),
         (false, _) => {
             let mut event = event;
-            if let Some(index) = entities {
-                index.enrich(&mut event);
+            if let Some((index, readers)) = entities {
+                if reads_entities(readers, &selected) {
+                    index.enrich(&mut event);
+                }
             }
             Some(Item::Hit(Hit {
                 event,

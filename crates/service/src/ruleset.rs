@@ -101,25 +101,7 @@ impl Loaded {
     /// new-terms or suppression field, or a correlation's group-by and aliases): then a run resolves
     /// entities without being asked.
     pub fn reads_entities(&self) -> bool {
-        let native = self.native.iter().any(|rule| {
-            let r = &rule.file.rule;
-            r.query
-                .as_ref()
-                .is_some_and(|q| q.get_ref().contains(ENTITY_FIELDS))
-                || r.threshold
-                    .as_ref()
-                    .is_some_and(|t| t.field.iter().any(|f| f.contains(ENTITY_FIELDS)))
-                || r.new_terms
-                    .as_ref()
-                    .is_some_and(|n| n.fields.iter().any(|f| f.contains(ENTITY_FIELDS)))
-                || r.alert_suppression
-                    .as_ref()
-                    .is_some_and(|s| s.group_by.iter().any(|f| f.contains(ENTITY_FIELDS)))
-                || rule
-                    .correlation
-                    .as_ref()
-                    .is_some_and(correlation_reads_entities)
-        });
+        let native = self.native.iter().any(secops_detect::reads_entities);
         native || self.sigma_correlations_read_entities
     }
 
@@ -157,15 +139,13 @@ impl std::fmt::Display for CheckCounts {
     }
 }
 
-/// The prefix of the fields entity resolution writes.
-const ENTITY_FIELDS: &str = "secops.entity.";
-
 /// Whether a correlation groups by resolved entities (its group-by, or a field an alias stands for).
 fn correlation_reads_entities(c: &secops_rules::sigma::SigmaCorrelation) -> bool {
-    c.group_by.iter().any(|f| f.contains(ENTITY_FIELDS))
+    let entity = |f: &String| f.contains(secops_detect::ENTITY_FIELDS);
+    c.group_by.iter().any(entity)
         || c.aliases
             .iter()
-            .any(|(_, fields)| fields.iter().any(|(_, f)| f.contains(ENTITY_FIELDS)))
+            .any(|(_, fields)| fields.iter().any(|(_, f)| entity(f)))
 }
 
 /// The bundled pack's files as (path, text), paths as in the repository (`rules/...`).

@@ -275,3 +275,53 @@ fn time_order_gives_each_alert_once_in_time_order_and_counts_what_its_bound_let_
         report.out_of_order
     );
 }
+
+/// Entity resolution is paid only where it is read: of the bundled pack, the rules whose state joins
+/// or counts by `secops.entity.*` and the rules a correlation reads them from; the alerts of every rule
+/// are enriched when raised.
+#[test]
+fn only_rules_that_read_resolved_entities_have_their_events_enriched_first() {
+    let loaded =
+        secops_service::ruleset::load(&secops_service::ruleset::RuleSelection::default()).unwrap();
+    assert!(loaded.reads_entities());
+    let now = Timestamp::parse_rfc3339("2026-12-04T00:00:00Z").unwrap();
+    let (engine, errors) = secops_detect::Engine::with_sigma(
+        &loaded.native,
+        loaded.sigma,
+        now,
+        &secops_detect::IndicatorSet::default(),
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+    let readers: std::collections::BTreeMap<String, bool> = engine
+        .rules()
+        .iter()
+        .zip(engine.entity_readers())
+        .map(|(r, &reads)| (r.info.name.clone(), reads))
+        .collect();
+    let reads = |name: &str| {
+        *readers
+            .get(name)
+            .unwrap_or_else(|| panic!("no rule {name:?} in {readers:#?}"))
+    };
+    // Joins by resolved host or user.
+    assert!(reads(
+        "SSH Pivot Chain: A Login to a Host, Then a Login From It to Another"
+    ));
+    assert!(reads(
+        "Service Installed Right After a Network Logon From Another Host"
+    ));
+    assert!(reads(
+        "SSH Account Brute-Forced, Then the Host Connects Out"
+    ));
+    // The correlation's base rule it reads the brute-forced host from.
+    assert!(reads("SSH Brute Force Followed by a Successful Login"));
+    // Rules that read only what the log says.
+    assert!(!reads("Spike in Authentication Failures on a Linux Host"));
+    assert!(!reads("SSH Scanning for Invalid User Names"));
+    let count = readers.values().filter(|r| **r).count();
+    assert!(
+        count < readers.len() / 3,
+        "{count} of {} rules read entities",
+        readers.len()
+    );
+}

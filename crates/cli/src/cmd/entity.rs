@@ -125,6 +125,9 @@ fn report(learned: &Learned) {
     for e in &learned.unreadable {
         eprintln!("skipped: {}", safe(e));
     }
+    if let Some(problem) = &learned.problem {
+        eprintln!("warning: {}", safe(problem));
+    }
     eprintln!(
         "learned from {} event(s) in {} input(s), {} carrying evidence; {} record(s) rejected",
         learned.events, learned.inputs, learned.evidence, learned.rejected

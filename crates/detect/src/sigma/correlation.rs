@@ -155,6 +155,29 @@ impl CorrelationState {
         &self.bases
     }
 
+    /// Per reference: whether the fields it is grouped or counted by are resolved entities
+    /// (`secops.entity.*`), so its rule's events must be enriched before this correlation sees them.
+    pub fn refs_reading_entities(&self) -> Vec<bool> {
+        let reads =
+            |f: &FieldRef| matches!(f, FieldRef::Path(p) if p.starts_with(crate::ENTITY_FIELDS));
+        (0..self.refs.len())
+            .map(|r| {
+                self.group_fields
+                    .get(r)
+                    .is_some_and(|g| g.iter().any(reads))
+                    || self
+                        .value_fields
+                        .get(r)
+                        .is_some_and(|v| v.as_ref().is_some_and(reads))
+            })
+            .collect()
+    }
+
+    /// The engine indices of the references (set by the engine).
+    pub fn engine_refs(&self) -> &[u32] {
+        &self.engine_refs
+    }
+
     pub fn set_engine_refs(&mut self, engine_refs: Vec<u32>) {
         self.engine_refs = engine_refs;
     }

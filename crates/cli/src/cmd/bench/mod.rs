@@ -97,9 +97,13 @@ pub struct IngestArgs {
     /// How many times the EVTX corpus is read per run (one pass takes about 0.15 s, too short to time).
     #[arg(long, default_value_t = 5)]
     evtx_passes: usize,
-    /// `bench detect`: also measure each input with entity resolution on (`detect --entities`).
+    /// `bench detect`: also measure each input with entity resolution on (`detect --entities`), the
+    /// two modes' runs alternating.
     #[arg(long)]
     entities: bool,
+    /// `bench detect`: only the rows whose input name contains this (`--only "1 file"`).
+    #[arg(long)]
+    only: Option<String>,
 }
 
 pub fn run(bench: Bench) -> anyhow::Result<Outcome> {
