@@ -21,6 +21,8 @@ use crate::names::{self, UserName};
 pub enum EvidenceKind {
     Inventory,
     Dhcp,
+    /// A Zeek DNS answer naming an internal address (A/AAAA, or PTR), for its TTL.
+    Dns,
     Logon,
     Kerberos,
     Ntlm,
@@ -31,6 +33,7 @@ impl EvidenceKind {
         match self {
             EvidenceKind::Inventory => "inventory",
             EvidenceKind::Dhcp => "DHCP lease",
+            EvidenceKind::Dns => "DNS answer",
             EvidenceKind::Logon => "Windows logon",
             EvidenceKind::Kerberos => "Kerberos",
             EvidenceKind::Ntlm => "NTLM",
@@ -227,12 +230,23 @@ impl Index {
                 ids[slot].1 = memo(self.generation, 0, name, "", || self.host(name));
             }
         }
+        // A cloud principal the inventory lists is that user; otherwise the name the log gives.
+        if let Some(arn) = seen.principal {
+            users.add_text(arn);
+            ids[3].1 = memo(self.generation, 2, arn, "", || {
+                UserName::parse(arn)
+                    .and_then(|u| self.known_user(&u))
+                    .map(|u| u.id.clone())
+            });
+        }
         if let Some(name) = seen.user {
             users.add_text(name);
-            let domain = seen.user_domain.unwrap_or("");
-            ids[3].1 = memo(self.generation, 1, name, domain, || {
-                UserName::from_parts(name, seen.user_domain).map(|u| self.user(&u))
-            });
+            if ids[3].1.is_none() {
+                let domain = seen.user_domain.unwrap_or("");
+                ids[3].1 = memo(self.generation, 1, name, domain, || {
+                    UserName::from_parts(name, seen.user_domain).map(|u| self.user(&u))
+                });
+            }
         }
         if let Some(target) = seen.target {
             users.add_text(target);
@@ -333,6 +347,8 @@ struct Named<'a> {
     destination_domain: Option<&'a str>,
     user: Option<&'a str>,
     user_domain: Option<&'a str>,
+    /// A cloud principal (CloudTrail's `userIdentity.arn`): the user when the inventory lists it.
+    principal: Option<&'a str>,
     target: Option<&'a str>,
     source_ip: Option<IpAddr>,
     destination_ip: Option<IpAddr>,
@@ -343,12 +359,13 @@ struct Named<'a> {
 }
 
 impl<'a> Named<'a> {
-    const KEYS: [&'static str; 8] = [
+    const KEYS: [&'static str; 9] = [
         "host.name",
         "source.domain",
         "destination.domain",
         "user.name",
         "user.domain",
+        "aws.cloudtrail.user_identity.arn",
         "user.target.name",
         "source.ip",
         "destination.ip",
@@ -364,6 +381,7 @@ impl<'a> Named<'a> {
             }
             "user.name" => self.user = text(),
             "user.domain" => self.user_domain = text(),
+            "aws.cloudtrail.user_identity.arn" => self.principal = text(),
             "user.target.name" => self.target = text(),
             "source.ip" => self.source_ip = value.as_ip(),
             "destination.ip" => self.destination_ip = value.as_ip(),
@@ -525,15 +543,19 @@ impl Resolver {
         });
     }
 
-    /// The kind of evidence an event carries, if any: a Zeek DHCP lease, a Windows logon (4624, 4625,
-    /// 4648), a Kerberos ticket (4768, 4769) or an NTLM validation (4776). Such events must be learned
+    /// The kind of evidence an event carries, if any: a Zeek DHCP lease, a Zeek DNS answer naming an
+    /// internal address, a Windows logon (4624, 4625, 4648), a Kerberos ticket (4768, 4769) or an NTLM validation (4776). Such events must be learned
     /// in time order; others only mark when their host and user appeared.
     pub fn evidence_of(event: &Event) -> Option<EvidenceKind> {
         // One lookup for the events that carry none (every event of a run is asked).
         match event.get_str("event.module") {
             Some("windows") => {}
-            Some("zeek") if event.get_str("event.dataset") == Some("zeek.dhcp") => {
-                return Some(EvidenceKind::Dhcp)
+            Some("zeek") => {
+                return match event.get_str("event.dataset") {
+                    Some("zeek.dhcp") => Some(EvidenceKind::Dhcp),
+                    Some("zeek.dns") if !dns_answers(event).is_empty() => Some(EvidenceKind::Dns),
+                    _ => None,
+                }
             }
             _ => return None,
         }
@@ -565,10 +587,16 @@ impl Resolver {
         if let Some(id) = text("host.name").and_then(|h| self.host(&h)) {
             self.saw(id, at);
         }
-        if let Some(name) =
-            text("user.name").and_then(|n| UserName::from_parts(&n, text("user.domain").as_deref()))
-        {
-            let id = self.user(&name);
+        let principal = text("aws.cloudtrail.user_identity.arn")
+            .and_then(|arn| UserName::parse(&arn))
+            .and_then(|u| self.known_user(&u))
+            .map(|u| u.id.clone());
+        let user = principal.or_else(|| {
+            text("user.name")
+                .and_then(|n| UserName::from_parts(&n, text("user.domain").as_deref()))
+                .map(|u| self.user(&u))
+        });
+        if let Some(id) = user {
             self.saw(id, at);
         }
         let Some(kind) = Resolver::evidence_of(event) else {
@@ -588,6 +616,15 @@ impl Resolver {
                     .map_or(DEFAULT_LEASE, |s| (s * 1e9) as i64);
                 self.saw(host.clone(), at);
                 self.claim(ip, host, at, Some(at.saturating_add(lease)), evidence(kind));
+            }
+            return;
+        }
+        if kind == EvidenceKind::Dns {
+            for (ip, name, ttl) in dns_answers(event) {
+                if let Some(host) = self.host(&name) {
+                    self.saw(host.clone(), at);
+                    self.claim(ip, host, at, Some(at.saturating_add(ttl)), evidence(kind));
+                }
             }
             return;
         }
@@ -641,7 +678,7 @@ impl Resolver {
                     });
                 }
             }
-            EvidenceKind::Dhcp | EvidenceKind::Inventory => {}
+            EvidenceKind::Dhcp | EvidenceKind::Dns | EvidenceKind::Inventory => {}
         }
     }
 
@@ -681,6 +718,104 @@ impl Resolver {
             event.insert(field, host);
         }
     }
+}
+
+/// How long a DNS answer holds when the record gives no TTL.
+const DEFAULT_TTL: i64 = 3_600_000_000_000;
+
+/// Whether an address is one of an organization's own (RFC 1918, shared 100.64/10, IPv6 unique local):
+/// only those are learned from DNS answers, which also name every site on the internet.
+fn internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_private() || (a == 100 && (64..128).contains(&b))
+        }
+        IpAddr::V6(v6) => (v6.segments()[0] & 0xfe00) == 0xfc00,
+    }
+}
+
+/// The address a reverse-lookup name stands for (`5.0.0.10.in-addr.arpa`, nibbles under `ip6.arpa`).
+fn reverse_name(name: &str) -> Option<IpAddr> {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    if let Some(rest) = name.strip_suffix(".in-addr.arpa") {
+        let mut octets: Vec<&str> = rest.split('.').collect();
+        if octets.len() != 4 {
+            return None;
+        }
+        octets.reverse();
+        return octets.join(".").parse().ok();
+    }
+    let rest = name.strip_suffix(".ip6.arpa")?;
+    let nibbles: Vec<&str> = rest.split('.').collect();
+    if nibbles.len() != 32 || nibbles.iter().any(|n| n.len() != 1) {
+        return None;
+    }
+    let hex: String = nibbles.iter().rev().copied().collect();
+    let groups: Vec<&str> = (0..8).filter_map(|i| hex.get(i * 4..i * 4 + 4)).collect();
+    groups.join(":").parse().ok()
+}
+
+/// What a Zeek DNS record says about internal hosts: (address, host name, how long, nanoseconds) per
+/// answer of a successful A, AAAA or PTR query. In an A/AAAA answer list a name (a CNAME) stands
+/// for the addresses after it; a PTR query names the address its own name stands for.
+fn dns_answers(event: &Event) -> Vec<(IpAddr, String, i64)> {
+    let text = |field: &str| event.get_str(field).filter(|t| !t.is_empty() && *t != "-");
+    if text("rcode_name").is_some_and(|r| !r.eq_ignore_ascii_case("NOERROR")) {
+        return Vec::new();
+    }
+    let (Some(query), Some(qtype)) = (text("query"), text("qtype_name")) else {
+        return Vec::new();
+    };
+    // Zeek writes vectors as JSON arrays; a TSV log's reader may leave them comma-joined.
+    let list = |field: &str| -> Vec<String> {
+        match event.get(field) {
+            Some(Value::Array(items)) => items.iter().map(Value::to_string).collect(),
+            Some(Value::Null) | None => Vec::new(),
+            Some(one) => one
+                .to_string()
+                .split(',')
+                .map(|v| v.trim().to_string())
+                .collect(),
+        }
+    };
+    let answers = list("answers");
+    let ttls: Vec<i64> = list("TTLs")
+        .iter()
+        .map(|t| {
+            t.parse::<f64>()
+                .ok()
+                .filter(|s| *s > 0.0)
+                .map_or(DEFAULT_TTL, |s| (s * 1e9) as i64)
+        })
+        .collect();
+    let ttl = |i: usize| ttls.get(i).copied().unwrap_or(DEFAULT_TTL);
+    let mut found = Vec::new();
+    match qtype {
+        "A" | "AAAA" => {
+            let mut name = query.to_string();
+            for (i, answer) in answers.iter().enumerate() {
+                match answer.parse::<IpAddr>() {
+                    Ok(ip) if internal(ip) && names::is_host_name(&name) => {
+                        found.push((ip, name.clone(), ttl(i)))
+                    }
+                    Ok(_) => {}
+                    Err(_) => name = answer.clone(),
+                }
+            }
+        }
+        "PTR" => {
+            if let Some(ip) = reverse_name(query).filter(|ip| internal(*ip)) {
+                for (i, answer) in answers.iter().enumerate() {
+                    if names::is_host_name(answer) {
+                        found.push((ip, answer.trim_end_matches('.').to_string(), ttl(i)));
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    found
 }
 
 /// Names each thread has resolved lately, by index generation, kind and the raw spelling: logs repeat

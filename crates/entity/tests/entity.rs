@@ -325,3 +325,79 @@ fn every_problem_of_a_csv_inventory_is_reported_with_its_file_and_line() {
         assert!(found.iter().any(|l| l == expected), "{expected:?} not in {found:#?}");
     }
 }
+
+/// Zeek `dns.log` (JSON, the fields Zeek's DNS analyzer writes): an internal A answer, one behind a
+/// CNAME, a PTR answer, an answer for a site on the internet and a failed query.
+const DNS: &str = r#"{"ts":"2026-12-01T09:00:00Z","uid":"D1","id.orig_h":"10.0.0.7","id.orig_p":53211,"id.resp_h":"10.0.0.2","id.resp_p":53,"proto":"udp","trans_id":4711,"rtt":0.001,"query":"fs01.corp.example","qclass":1,"qclass_name":"C_INTERNET","qtype":1,"qtype_name":"A","rcode":0,"rcode_name":"NOERROR","AA":true,"TC":false,"RD":true,"RA":true,"Z":0,"answers":["10.0.0.20"],"TTLs":[1200.0],"rejected":false}
+{"ts":"2026-12-01T09:01:00Z","uid":"D2","id.orig_h":"10.0.0.7","id.orig_p":53212,"id.resp_h":"10.0.0.2","id.resp_p":53,"proto":"udp","trans_id":4712,"query":"intranet.corp.example","qclass":1,"qclass_name":"C_INTERNET","qtype":1,"qtype_name":"A","rcode":0,"rcode_name":"NOERROR","AA":true,"TC":false,"RD":true,"RA":true,"Z":0,"answers":["web02.corp.example","10.0.0.21"],"TTLs":[3600.0,600.0],"rejected":false}
+{"ts":"2026-12-01T09:02:00Z","uid":"D3","id.orig_h":"10.0.0.7","id.orig_p":53213,"id.resp_h":"10.0.0.2","id.resp_p":53,"proto":"udp","trans_id":4713,"query":"30.0.0.10.in-addr.arpa","qclass":1,"qclass_name":"C_INTERNET","qtype":12,"qtype_name":"PTR","rcode":0,"rcode_name":"NOERROR","AA":true,"TC":false,"RD":true,"RA":true,"Z":0,"answers":["PRINT01.corp.example"],"TTLs":[1200.0],"rejected":false}
+{"ts":"2026-12-01T09:03:00Z","uid":"D4","id.orig_h":"10.0.0.7","id.orig_p":53214,"id.resp_h":"10.0.0.2","id.resp_p":53,"proto":"udp","trans_id":4714,"query":"www.example.com","qclass":1,"qclass_name":"C_INTERNET","qtype":1,"qtype_name":"A","rcode":0,"rcode_name":"NOERROR","AA":false,"TC":false,"RD":true,"RA":true,"Z":0,"answers":["93.184.215.14"],"TTLs":[300.0],"rejected":false}
+{"ts":"2026-12-01T09:04:00Z","uid":"D5","id.orig_h":"10.0.0.7","id.orig_p":53215,"id.resp_h":"10.0.0.2","id.resp_p":53,"proto":"udp","trans_id":4715,"query":"gone.corp.example","qclass":1,"qclass_name":"C_INTERNET","qtype":1,"qtype_name":"A","rcode":3,"rcode_name":"NXDOMAIN","AA":true,"TC":false,"RD":true,"RA":true,"Z":0,"rejected":false}
+"#;
+
+#[test]
+fn internal_dns_answers_name_their_addresses_for_their_ttl() {
+    let mut resolver = Resolver::new(Inventory::default());
+    let events = events(Format::Zeek, DNS);
+    let evidence: Vec<bool> = events.iter().map(Resolver::carries_evidence).collect();
+    assert_eq!(evidence, [true, true, true, false, false]);
+    for e in &events {
+        resolver.learn(e);
+    }
+    let host = |ip: &str, t: &str| {
+        resolver
+            .host_of_ip(ip.parse().unwrap(), at(t))
+            .map(|c| (c.host.clone(), c.evidence.kind))
+    };
+    assert_eq!(
+        host("10.0.0.20", "2026-12-01T09:10:00Z"),
+        Some(("fs01".into(), EvidenceKind::Dns))
+    );
+    assert_eq!(
+        host("10.0.0.20", "2026-12-01T09:20:00Z"),
+        None,
+        "1200 s TTL"
+    );
+    // Behind the CNAME, the address is the CNAME target's, for the address record's TTL.
+    assert_eq!(
+        host("10.0.0.21", "2026-12-01T09:05:00Z"),
+        Some(("web02".into(), EvidenceKind::Dns))
+    );
+    assert_eq!(host("10.0.0.21", "2026-12-01T09:12:00Z"), None);
+    assert_eq!(
+        host("10.0.0.30", "2026-12-01T09:03:00Z"),
+        Some(("print01".into(), EvidenceKind::Dns))
+    );
+    // Names on the internet are not hosts of ours.
+    assert!(resolver.claims("93.184.215.14".parse().unwrap()).is_empty());
+    assert_eq!(EvidenceKind::Dns.as_str(), "DNS answer");
+}
+
+/// A CloudTrail record (the fields AWS documents for `userIdentity` of an IAM user).
+const CLOUDTRAIL: &str = r#"{"eventVersion":"1.08","userIdentity":{"type":"IAMUser","principalId":"AIDAEXAMPLEALICE","arn":"arn:aws:iam::111122223333:user/alice","accountId":"111122223333","accessKeyId":"AKIAEXAMPLEKEY","userName":"alice"},"eventTime":"2026-12-01T10:00:00Z","eventSource":"iam.amazonaws.com","eventName":"CreateAccessKey","awsRegion":"us-east-1","sourceIPAddress":"198.51.100.20","userAgent":"aws-cli/2.15.0","requestParameters":{"userName":"alice"},"responseElements":null,"requestID":"r-1","eventID":"e-1","readOnly":false,"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":"111122223333"}
+"#;
+
+#[test]
+fn a_cloud_principal_is_the_user_the_inventory_lists_it_for() {
+    let mut event = events(Format::CloudTrail, CLOUDTRAIL).remove(0);
+    let bare = Resolver::new(Inventory::default());
+    let mut plain = event.clone();
+    bare.enrich(&mut plain);
+    // Not listed: the name CloudTrail gives, which meets only itself.
+    assert_eq!(plain.get_str("secops.entity.user"), Some("alice"));
+    let inventory = Inventory::parse(
+        "inv.toml",
+        "[[user]]\nid = \"alice.smith\"\naliases = ['CORP\\alice', \"arn:aws:iam::111122223333:user/alice\"]\n",
+    )
+    .unwrap();
+    let mut resolver = Resolver::new(inventory);
+    resolver.enrich(&mut event);
+    assert_eq!(event.get_str("secops.entity.user"), Some("alice.smith"));
+    let related = event.get("related.user").unwrap().to_string();
+    assert!(
+        related.contains("arn:aws:iam::111122223333:user/alice"),
+        "{related}"
+    );
+    resolver.learn(&event);
+    assert!(resolver.times("alice.smith").is_some());
+}

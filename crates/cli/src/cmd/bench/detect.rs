@@ -130,6 +130,9 @@ pub(super) fn detect_pass_with(
     ))
 }
 
+/// One measured pass: seconds, events, selected, alerts, peak resident bytes.
+type Pass = (f64, u64, u64, u64, u64);
+
 /// [`detect_pass`] with entity resolution on (no inventory: what the logs say).
 fn detect_pass_resolving(
     inputs: &[Input],
@@ -258,7 +261,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<Outcome> {
     // weighs on both alike; the change between them is printed after each pair.
     let wanted = |name: &str| args.only.as_deref().is_none_or(|only| name.contains(only));
     for (name, inputs, options, set) in suites.iter().filter(|s| wanted(&s.0)) {
-        let mut runs: Vec<Vec<(f64, u64, u64, u64, u64)>> = vec![Vec::new(); modes.len()];
+        let mut runs: Vec<Vec<Pass>> = vec![Vec::new(); modes.len()];
         for _ in 0..args.runs.max(1) {
             for (m, &resolving) in modes.iter().enumerate() {
                 reset_peak();
