@@ -2876,6 +2876,91 @@ fn ten_low_alerts_on_one_host_raise_one_risk_alert_and_ten_hosts_raise_none() {
         .all(|a| a["rule.name"] == "Sudo Password Failures"));
 }
 
+/// Risk by distinct log sources: three low alerts on one host, from its auth log, its kernel log and
+/// its Windows Security log, raise a risk alert for the host although their score (63) is under the
+/// threshold and they share one tactic; the same host with two of the sources raises none.
+#[test]
+fn alerts_from_three_log_sources_on_one_host_raise_a_risk_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(rules.join("sudo.yml"), SUDO_FAILURES).unwrap();
+    std::fs::write(
+        rules.join("kernel.yml"),
+        "title: Kernel Refused a Privileged Operation\nid: 5b0e3f82-4c6d-4a71-9e2f-3d4c5b6e7f82\nstatus: test\n\
+         logsource:\n  product: linux\ndetection:\n  keywords:\n    - 'operation not permitted'\n  condition: keywords\n\
+         level: low\ntags:\n  - attack.privilege-escalation\n",
+    )
+    .unwrap();
+    std::fs::write(
+        rules.join("privileges.yml"),
+        "title: Special Privileges Assigned to a New Logon\nid: 6c1f4093-5d7e-4b82-8f30-4e5d6c7f8093\nstatus: test\n\
+         logsource:\n  product: windows\n  service: security\ndetection:\n  selection:\n    EventID: 4672\n  \
+         condition: selection\nlevel: low\ntags:\n  - attack.privilege-escalation\n",
+    )
+    .unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_string_lossy().into_owned()
+    };
+    let sudo = write("auth.log", &sudo_failure(8, "web1", 1));
+    let kernel = write(
+        "kern.log",
+        "Dec  3 09:00:00 web1 kernel: [ 812.339201] audit: operation not permitted for pid 4242 (insmod)\n",
+    );
+    let security = write(
+        "security.jsonl",
+        "{\"Event\":{\"System\":{\"Provider\":{\"#attributes\":{\"Name\":\"Microsoft-Windows-Security-Auditing\"}},\"EventID\":4672,\"TimeCreated\":{\"#attributes\":{\"SystemTime\":\"2026-12-03T10:00:00Z\"}},\"EventRecordID\":77,\"Channel\":\"Security\",\"Computer\":\"web1.corp.example\"},\"EventData\":{\"SubjectUserName\":\"svc_backup\",\"SubjectDomainName\":\"CORP\",\"SubjectLogonId\":\"0x3e7\",\"PrivilegeList\":\"SeBackupPrivilege\"}}}\n",
+    );
+    let rules = rules.to_string_lossy().into_owned();
+    let risk = |inputs: &[&str]| {
+        let mut args = vec!["detect"];
+        args.extend_from_slice(inputs);
+        args.extend([
+            "--rules", &rules, "--year", "2026", "--risk", "--output", "jsonl",
+        ]);
+        detect_alerts(&args)
+            .into_iter()
+            .filter(|a| a["rule.name"] == "Entity Risk Threshold Reached")
+            .collect::<Vec<_>>()
+    };
+    let three = risk(&[&sudo, &kernel, &security]);
+    assert_eq!(three.len(), 1, "{three:#?}");
+    assert_eq!(three[0]["secops.entity.host"], "web1");
+    let events = three[0]["events"].as_array().unwrap();
+    assert_eq!(
+        events[0]["risk.reason"], "alerts from 3 log sources within 24 hours",
+        "{events:#?}"
+    );
+    let mut sources: Vec<String> = events
+        .iter()
+        .flat_map(|e| e["risk.contributor.sources"].as_array().unwrap().clone())
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect();
+    sources.sort();
+    assert_eq!(
+        sources,
+        ["system.auth", "system.syslog", "windows.security"]
+    );
+    assert!(risk(&[&sudo, &kernel]).is_empty());
+    // Off when asked.
+    let mut args = vec!["detect", &sudo, &kernel, &security];
+    args.extend([
+        "--rules",
+        &rules,
+        "--year",
+        "2026",
+        "--risk",
+        "--risk-sources",
+        "0",
+    ]);
+    args.extend(["--output", "jsonl"]);
+    assert!(detect_alerts(&args)
+        .iter()
+        .all(|a| a["rule.name"] != "Entity Risk Threshold Reached"));
+}
+
 /// A rule across sources joins on resolved entities, not raw strings: an SMB session seen by Zeek
 /// (to 10.0.0.10) and a service installed on DC01.corp.example (System 7045) are one host only
 /// through the inventory.

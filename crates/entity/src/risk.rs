@@ -1,11 +1,13 @@
 //! Risk per entity, the risk-based alerting pattern (Splunk RBA, Elastic entity risk): every alert adds
 //! its rule's risk score to the hosts and users it names, weighted by their criticality, and the sum
 //! decays with a half-life; an entity whose score crosses the threshold, or that collects alerts of
-//! several ATT&CK tactics within a day, raises one risk alert naming its top contributors. Ten low
-//! alerts on one host in a day cross; the same ten spread over ten hosts do not.
+//! several ATT&CK tactics, or from several log sources, within a day, raises one risk alert naming its
+//! top contributors. Ten low alerts on one host in a day cross; the same ten spread over ten hosts do
+//! not.
 //!
 //! Defaults: scores as rules state them (21, 47, 73, 99 by severity in the bundled pack), a 24-hour
-//! half-life, a threshold of 100, three distinct tactics within 24 hours, criticality weights low 0.5,
+//! half-life, a threshold of 100, three distinct tactics or three distinct log sources (the alerts'
+//! `event.dataset`) within 24 hours, criticality weights low 0.5,
 //! medium 1, high 1.5, critical 2. An entity that fired is re-armed once its score falls below half the
 //! threshold.
 
@@ -24,6 +26,8 @@ pub struct RiskModel {
     pub threshold: f64,
     /// Distinct tactics within `tactic_window` at which an entity alerts (0: never on tactics).
     pub tactics: usize,
+    /// Distinct log sources within `tactic_window` at which an entity alerts (0: never on sources).
+    pub sources: usize,
     pub tactic_window: i64,
 }
 
@@ -33,6 +37,7 @@ impl Default for RiskModel {
             half_life: 24 * HOUR,
             threshold: 100.0,
             tactics: 3,
+            sources: 3,
             tactic_window: 24 * HOUR,
         }
     }
@@ -69,6 +74,8 @@ pub struct Contribution {
     pub points: f64,
     pub at: i64,
     pub tactics: Vec<String>,
+    /// The log sources of the alert's events (`zeek.conn`, `windows.security`).
+    pub sources: Vec<String>,
 }
 
 /// An entity crossing into risk: why, and the alerts that brought it there, most points first.
@@ -81,6 +88,8 @@ pub struct RiskCrossing {
     pub at: i64,
     /// Distinct tactics within the tactic window.
     pub tactics: Vec<String>,
+    /// Distinct log sources within the tactic window.
+    pub sources: Vec<String>,
     pub reason: String,
     pub top: Vec<Contribution>,
     /// All the alerts counted while it was armed.
@@ -201,6 +210,14 @@ impl RiskLedger {
             .collect();
         tactics.sort();
         tactics.dedup();
+        let mut sources: Vec<String> = state
+            .recent
+            .iter()
+            .filter(|c| at - c.at <= model.tactic_window)
+            .flat_map(|c| c.sources.iter().cloned())
+            .collect();
+        sources.sort();
+        sources.dedup();
         if !state.armed {
             return None;
         }
@@ -213,6 +230,12 @@ impl RiskLedger {
             format!(
                 "{} ATT&CK tactics within {} hours",
                 tactics.len(),
+                model.tactic_window / HOUR
+            )
+        } else if model.sources > 0 && sources.len() >= model.sources {
+            format!(
+                "alerts from {} log sources within {} hours",
+                sources.len(),
                 model.tactic_window / HOUR
             )
         } else {
@@ -228,6 +251,7 @@ impl RiskLedger {
             score: state.score,
             at,
             tactics,
+            sources,
             reason,
             top,
             alerts: state.alerts,
@@ -247,6 +271,7 @@ mod tests {
             points: 21.0,
             at,
             tactics: vec!["TA0004".into()],
+            sources: vec!["system.auth".into()],
         }
     }
 
@@ -267,6 +292,46 @@ mod tests {
             .is_none());
         // A day and a half later the score has halved and more: the entity is re-armed.
         assert!(one.score("host", "web1", 10 * HOUR + 48 * HOUR) < 50.0);
+    }
+
+    #[test]
+    fn three_log_sources_in_a_day_cross_without_the_score() {
+        let mut ledger = RiskLedger::default();
+        let mut fired = Vec::new();
+        for (n, source) in ["zeek.conn", "windows.security", "zeek.conn", "system.auth"]
+            .iter()
+            .enumerate()
+        {
+            let c = Contribution {
+                sources: vec![source.to_string()],
+                points: 5.0,
+                ..low(n as i64, n as i64 * HOUR)
+            };
+            fired.extend(ledger.add("host", "ws-0042", c));
+        }
+        assert_eq!(fired.len(), 1, "{fired:?}");
+        assert_eq!(
+            fired[0].alerts, 4,
+            "the third source came with the fourth alert"
+        );
+        assert_eq!(
+            fired[0].sources,
+            ["system.auth", "windows.security", "zeek.conn"]
+        );
+        assert_eq!(fired[0].reason, "alerts from 3 log sources within 24 hours");
+        // Two sources a day apart are not three within a day.
+        let mut apart = RiskLedger::default();
+        for (n, source) in ["zeek.conn", "windows.security", "system.auth"]
+            .iter()
+            .enumerate()
+        {
+            let c = Contribution {
+                sources: vec![source.to_string()],
+                points: 5.0,
+                ..low(n as i64, n as i64 * 25 * HOUR)
+            };
+            assert!(apart.add("host", "ws-0042", c).is_none());
+        }
     }
 
     #[test]

@@ -96,6 +96,19 @@ impl Risk {
                 .map(|u| self.index.user(&u))
         });
         let at = alert.first.unix_nanos();
+        // The log sources the alert's events came from (a correlation's may be several).
+        let mut sources: Vec<String> = alert
+            .events
+            .iter()
+            .filter_map(|e| {
+                e.get_str("event.dataset")
+                    .or_else(|| e.get_str("event.module"))
+                    .filter(|d| !d.is_empty())
+                    .map(str::to_string)
+            })
+            .collect();
+        sources.sort();
+        sources.dedup();
         let tactics: Vec<String> = alert
             .rule
             .tactics()
@@ -119,6 +132,7 @@ impl Risk {
                 points: f64::from(alert.rule.risk_score) * risk::weight(criticality),
                 at,
                 tactics: tactics.clone(),
+                sources: sources.clone(),
             };
             if let (false, Some(store)) = (self.ledger.knows(kind, &id), store.as_deref_mut()) {
                 let since = at.saturating_sub(
@@ -137,6 +151,7 @@ impl Risk {
                         points: c.points,
                         at: c.at,
                         tactics: c.tactics,
+                        sources: c.sources,
                     })
                     .collect();
                 self.ledger.seed(kind, &id, earlier);
@@ -151,6 +166,7 @@ impl Risk {
                     points: contribution.points,
                     at,
                     tactics: contribution.tactics.clone(),
+                    sources: contribution.sources.clone(),
                 });
             }
             let crossing = self.ledger.add(kind, &id, contribution);
@@ -198,11 +214,16 @@ impl Risk {
                 e.insert("risk.contributor.alert_id", c.alert_id.as_str());
                 e.insert("risk.contributor.rule", c.rule.as_str());
                 e.insert("risk.contributor.points", c.points);
-                if !c.tactics.is_empty() {
-                    e.insert(
-                        "risk.contributor.tactics",
-                        Value::Array(c.tactics.iter().map(|t| Value::from(t.as_str())).collect()),
-                    );
+                for (field, list) in [
+                    ("risk.contributor.tactics", &c.tactics),
+                    ("risk.contributor.sources", &c.sources),
+                ] {
+                    if !list.is_empty() {
+                        e.insert(
+                            field,
+                            Value::Array(list.iter().map(|t| Value::from(t.as_str())).collect()),
+                        );
+                    }
                 }
                 e
             })

@@ -200,6 +200,12 @@ const MIGRATIONS: &[Migration] = &[
             "CREATE INDEX risk_by_entity ON risk_contributions (entity_kind, entity, at)",
         ],
     },
+    Migration {
+        version: 7,
+        name: "risk sources",
+        // The log sources of a contribution's alert, for risk by distinct sources across runs.
+        statements: &["ALTER TABLE risk_contributions ADD COLUMN sources TEXT NOT NULL DEFAULT ''"],
+    },
 ];
 
 /// The newest schema version this program knows.

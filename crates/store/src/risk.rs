@@ -18,6 +18,8 @@ pub struct RiskContribution {
     /// Event time, UTC nanoseconds.
     pub at: i64,
     pub tactics: Vec<String>,
+    /// The log sources of the alert's events (`zeek.conn`).
+    pub sources: Vec<String>,
 }
 
 impl Store {
@@ -28,8 +30,8 @@ impl Store {
             let mut added = 0;
             for c in items {
                 added += tx.execute(
-                    "INSERT INTO risk_contributions (entity_kind, entity, alert_id, rule, points_milli, at, tactics)
-                     VALUES (?, ?, ?, ?, ?, ?, ?)
+                    "INSERT INTO risk_contributions (entity_kind, entity, alert_id, rule, points_milli, at, tactics, sources)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                      ON CONFLICT (entity_kind, entity, alert_id) DO NOTHING",
                     &[
                         Value::from(c.kind.as_str()),
@@ -39,6 +41,7 @@ impl Store {
                         Value::Int((c.points * 1000.0).round() as i64),
                         Value::Int(c.at),
                         Value::from(c.tactics.join(",")),
+                        Value::from(c.sources.join(",")),
                     ],
                 )?;
             }
@@ -56,7 +59,7 @@ impl Store {
     ) -> Result<Vec<RiskContribution>, StoreError> {
         self.transaction(false, |tx| {
             tx.query(
-                "SELECT alert_id, rule, points_milli, at, tactics FROM risk_contributions
+                "SELECT alert_id, rule, points_milli, at, tactics, sources FROM risk_contributions
                  WHERE entity_kind = ? AND entity = ? AND at >= ? AND at < ? ORDER BY at, id",
                 &[
                     Value::from(kind),
@@ -67,7 +70,13 @@ impl Store {
             )?
             .iter()
             .map(|row| {
-                let tactics = row.text(4)?;
+                let list = |text: String| -> Vec<String> {
+                    text.split(',')
+                        .filter(|t| !t.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                };
+                let (tactics, sources) = (row.text(4)?, row.text(5)?);
                 Ok(RiskContribution {
                     kind: kind.to_string(),
                     entity: entity.to_string(),
@@ -75,11 +84,8 @@ impl Store {
                     rule: row.text(1)?,
                     points: row.int(2)? as f64 / 1000.0,
                     at: row.int(3)?,
-                    tactics: tactics
-                        .split(',')
-                        .filter(|t| !t.is_empty())
-                        .map(str::to_string)
-                        .collect(),
+                    tactics: list(tactics),
+                    sources: list(sources),
                 })
             })
             .collect()

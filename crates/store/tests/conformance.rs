@@ -106,6 +106,7 @@ fn risk_contributions_are_kept_once_per_entity_and_alert(place: &Place) {
         points: 31.5,
         at,
         tactics: vec!["TA0004".into(), "TA0008".into()],
+        sources: vec!["system.auth".into(), "zeek.conn".into()],
     };
     let first = [
         c("web1", "a1", 100),

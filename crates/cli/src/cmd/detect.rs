@@ -79,14 +79,18 @@ pub struct Args {
     inventory: Option<PathBuf>,
     /// Risk-based alerting: each alert adds its rule's risk score to its host and user (weighted by
     /// the inventory's criticality, halving every --risk-half-life); an entity reaching
-    /// --risk-threshold, or collecting three ATT&CK tactics in a day, raises one "Entity Risk
-    /// Threshold Reached" alert naming its top contributors.
+    /// --risk-threshold, or collecting three ATT&CK tactics or --risk-sources log sources in a day,
+    /// raises one "Entity Risk Threshold Reached" alert naming its top contributors.
     #[arg(long)]
     risk: bool,
     #[arg(long = "risk-threshold", default_value_t = 100.0, requires = "risk")]
     risk_threshold: f64,
     #[arg(long = "risk-half-life", default_value = "24h", requires = "risk")]
     risk_half_life: String,
+    /// Distinct log sources (`event.dataset`) of one entity's alerts within a day that raise a risk
+    /// alert whatever the score (0: never).
+    #[arg(long = "risk-sources", default_value_t = 3, requires = "risk")]
+    risk_sources: usize,
     /// Only events at or after this time (RFC 3339).
     #[arg(long, value_parser = parse_time)]
     since: Option<Timestamp>,
@@ -266,6 +270,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             Some(secops_entity::RiskModel {
                 threshold: args.risk_threshold,
                 half_life: i64::try_from(half_life.as_nanos()).unwrap_or(i64::MAX),
+                sources: args.risk_sources,
                 ..secops_entity::RiskModel::default()
             })
         } else {
