@@ -202,22 +202,20 @@ impl RiskLedger {
         if state.recent.len() > KEPT {
             state.recent.remove(0);
         }
-        let mut tactics: Vec<String> = state
-            .recent
-            .iter()
-            .filter(|c| at - c.at <= model.tactic_window)
-            .flat_map(|c| c.tactics.iter().cloned())
-            .collect();
-        tactics.sort();
-        tactics.dedup();
-        let mut sources: Vec<String> = state
-            .recent
-            .iter()
-            .filter(|c| at - c.at <= model.tactic_window)
-            .flat_map(|c| c.sources.iter().cloned())
-            .collect();
-        sources.sort();
-        sources.dedup();
+        // What the contributions within the window name, each once.
+        let distinct = |list: fn(&Contribution) -> &Vec<String>| {
+            let mut all: Vec<String> = state
+                .recent
+                .iter()
+                .filter(|c| at - c.at <= model.tactic_window)
+                .flat_map(|c| list(c).iter().cloned())
+                .collect();
+            all.sort();
+            all.dedup();
+            all
+        };
+        let tactics = distinct(|c| &c.tactics);
+        let sources = distinct(|c| &c.sources);
         if !state.armed {
             return None;
         }
