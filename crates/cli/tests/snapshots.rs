@@ -384,6 +384,29 @@ fn ingest_prints_events_and_a_summary_per_input() {
     );
 }
 
+/// Logs into the event lake, twice: the second run finds every event already there.
+#[test]
+fn ingest_into_the_lake_writes_each_event_once() {
+    let s = Session::new();
+    let lake = s.path("lake");
+    let args = [
+        "ingest",
+        "samples/auth.log",
+        "samples/windows.jsonl",
+        "--year",
+        "2023",
+        "--lake",
+        &lake,
+    ];
+    let mut text = s.run(&args);
+    text += &s.run(&args);
+    snapshot("ingest_lake", &text);
+    let partitions = secops_lake::lake_files(std::path::Path::new(&lake)).unwrap();
+    assert!(partitions.iter().any(|p| p
+        .to_string_lossy()
+        .contains("dt=2024-01-01/source=system.auth")));
+}
+
 #[test]
 fn formats_lists_every_reader() {
     snapshot("formats", &Session::new().run(&["formats"]));

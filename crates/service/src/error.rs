@@ -14,6 +14,8 @@ pub enum ServiceError {
     Intel(#[from] secops_intel::IntelError),
     #[error(transparent)]
     Ingest(#[from] secops_ingest::IngestError),
+    #[error(transparent)]
+    Lake(#[from] secops_lake::LakeError),
     #[error("reading {}: {source}", path.display())]
     Read {
         path: PathBuf,

@@ -46,6 +46,7 @@ pub mod detect;
 pub mod entities;
 pub mod feeds;
 pub mod intel;
+pub mod lake;
 pub mod pipeline;
 pub mod record;
 pub mod retro_hunt;

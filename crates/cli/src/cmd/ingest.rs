@@ -38,6 +38,10 @@ pub struct Args {
     /// Worker threads (default: one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Write the events into the event lake at this folder (Parquet, by day and source; an event
+    /// the lake already holds is not written again) instead of printing them.
+    #[arg(long, value_name = "DIR")]
+    lake: Option<std::path::PathBuf>,
 }
 
 pub fn parse_format(name: &str) -> Result<Format, String> {
@@ -97,6 +101,9 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         evtx_recover: args.evtx_recover,
         counters: None,
     };
+    if let Some(lake) = &args.lake {
+        return into_lake(&args, &inputs, &options, lake, errors.len());
+    }
     let stdout = std::io::stdout().lock();
     let mut printer = Printer {
         out: BufWriter::with_capacity(256 * 1024, stdout),
@@ -140,6 +147,48 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         .map(|(input, summary)| summary.unwrap_or_else(|| Err(unfinished(input))))
         .collect();
     Ok(report(&inputs, &args.paths, &summaries, errors.len()))
+}
+
+/// `--lake`: the events into the lake, the inputs' summaries and what the lake took.
+fn into_lake(
+    args: &Args,
+    inputs: &[Input],
+    options: &Options,
+    lake: &std::path::Path,
+    argument_errors: usize,
+) -> anyhow::Result<Outcome> {
+    let cancel = secops_service::Cancel::new();
+    let run = secops_service::lake::ingest(
+        inputs,
+        options,
+        args.threads,
+        lake,
+        &crate::progress::InputsBar::new(),
+        &cancel,
+    )?;
+    let mut by_input: Vec<Option<Result<Summary, IngestError>>> =
+        inputs.iter().map(|_| None).collect();
+    for (index, summary) in run.summaries {
+        if let Some(slot) = by_input.get_mut(index) {
+            *slot = Some(summary);
+        }
+    }
+    let summaries: Vec<Result<Summary, IngestError>> = inputs
+        .iter()
+        .zip(by_input)
+        .map(|(input, summary)| summary.unwrap_or_else(|| Err(unfinished(input))))
+        .collect();
+    let outcome = report(inputs, &args.paths, &summaries, argument_errors);
+    let s = run.stats;
+    eprintln!(
+        "lake {}: {} events written in {} files, {} already in the lake, {} values kept in _fields (not of their column's type)",
+        safe(&lake.display().to_string()),
+        s.written,
+        s.files,
+        s.duplicates,
+        s.fallbacks
+    );
+    Ok(outcome)
 }
 
 /// An input the reader never reported on (a worker that died); counted as unreadable, never dropped.

@@ -1,0 +1,85 @@
+//! The event lake: normalized events as Parquet files any Parquet engine reads (DataFusion, DuckDB,
+//! Spark), partitioned Hive-style by UTC day and source (`dt=2026-12-01/source=windows.security/`),
+//! each file sorted by time and compressed with zstd, each event once.
+//!
+//! Read in this order: `schema.rs` (the typed ECS columns, and `_id`, `_source`, `_fields` for the
+//! rest), `write.rs` (the writer: partitions, ids, bounded memory, files written whole or not at all).
+
+pub mod schema;
+pub mod write;
+
+use std::path::{Path, PathBuf};
+
+pub use write::{event_id, LakeWriter, WriteStats};
+
+/// What went wrong, with the file.
+#[derive(Debug, thiserror::Error)]
+pub enum LakeError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Parquet {
+        path: PathBuf,
+        source: parquet::errors::ParquetError,
+    },
+    #[error("building a batch of rows: {0}")]
+    Arrow(arrow_schema::ArrowError),
+}
+
+/// The Parquet files of one partition folder, in name order (none when it does not exist).
+pub fn partition_files(dir: &Path) -> Result<Vec<PathBuf>, LakeError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(LakeError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "parquet")
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Every Parquet file of the lake at `root`, partition by partition.
+pub fn lake_files(root: &Path) -> Result<Vec<PathBuf>, LakeError> {
+    let mut files = Vec::new();
+    for day in sorted_dirs(root)? {
+        for source in sorted_dirs(&day)? {
+            files.extend(partition_files(&source)?);
+        }
+    }
+    Ok(files)
+}
+
+fn sorted_dirs(dir: &Path) -> Result<Vec<PathBuf>, LakeError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(LakeError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    Ok(dirs)
+}
