@@ -61,6 +61,9 @@ enum Command {
     /// Hosts, users and addresses across log sources: check the inventory, show what a name resolves to.
     #[command(subcommand)]
     Entity(cmd::entity::Entity),
+    /// The event lake: merge small files, remove old days (write it with `ingest --lake`).
+    #[command(subcommand)]
+    Lake(cmd::lake::Lake),
 }
 
 /// How a command ended, when it did not fail outright.
@@ -88,6 +91,7 @@ fn main() -> ExitCode {
         Command::Case(args) => cmd::case::run(args),
         Command::Intel(args) => cmd::intel::run(args),
         Command::Entity(command) => cmd::entity::run(command),
+        Command::Lake(command) => cmd::lake::run(command),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

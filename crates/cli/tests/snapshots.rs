@@ -400,11 +400,29 @@ fn ingest_into_the_lake_writes_each_event_once() {
     ];
     let mut text = s.run(&args);
     text += &s.run(&args);
+    // Two runs into one partition leave two files; compaction merges them. Then retention.
+    text += &s.run(&["ingest", "samples/cloudtrail.json", "--lake", &lake]);
+    text += &s.run(&["ingest", "samples/cloudtrail.jsonl", "--lake", &lake]);
+    text += &s.run(&["lake", "compact", &lake]);
+    text += &s.run(&[
+        "lake",
+        "prune",
+        &lake,
+        "--older-than",
+        "30d",
+        "--now",
+        "2024-06-01T00:00:00Z",
+    ]);
     snapshot("ingest_lake", &text);
     let partitions = secops_lake::lake_files(std::path::Path::new(&lake)).unwrap();
-    assert!(partitions.iter().any(|p| p
-        .to_string_lossy()
-        .contains("dt=2024-01-01/source=system.auth")));
+    assert!(partitions
+        .iter()
+        .all(|p| p.to_string_lossy().contains("dt=2024-05-14/")));
+    let cloudtrail = partitions
+        .iter()
+        .filter(|p| p.to_string_lossy().contains("source=aws.cloudtrail"))
+        .count();
+    assert_eq!(cloudtrail, 1, "the two runs' files merged");
 }
 
 #[test]

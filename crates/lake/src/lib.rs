@@ -3,13 +3,16 @@
 //! each file sorted by time and compressed with zstd, each event once.
 //!
 //! Read in this order: `schema.rs` (the typed ECS columns, and `_id`, `_source`, `_fields` for the
-//! rest), `write.rs` (the writer: partitions, ids, bounded memory, files written whole or not at all).
+//! rest), `write.rs` (the writer: partitions, ids, bounded memory, files written whole or not at all),
+//! `maintain.rs` (small files merged, old days removed).
 
+pub mod maintain;
 pub mod schema;
 pub mod write;
 
 use std::path::{Path, PathBuf};
 
+pub use maintain::{compact, prune, CompactStats, PruneStats};
 pub use write::{event_id, LakeWriter, WriteStats};
 
 /// What went wrong, with the file.
@@ -65,7 +68,7 @@ pub fn lake_files(root: &Path) -> Result<Vec<PathBuf>, LakeError> {
     Ok(files)
 }
 
-fn sorted_dirs(dir: &Path) -> Result<Vec<PathBuf>, LakeError> {
+pub(crate) fn sorted_dirs(dir: &Path) -> Result<Vec<PathBuf>, LakeError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),

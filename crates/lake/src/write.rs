@@ -260,33 +260,36 @@ impl LakeWriter {
             rows.first().map_or("", |r| &r.id[..8.min(r.id.len())]),
             self.sequence
         );
-        let path = dir.join(&name);
-        let temporary = dir.join(format!(".{name}.tmp"));
         let batch = batch(&rows)?;
-        let file = File::create(&temporary).map_err(|source| LakeError::Io {
-            path: temporary.clone(),
-            source,
-        })?;
-        let properties = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::default()))
-            .set_max_row_group_row_count(Some(ROW_GROUP))
-            .build();
-        let parquet = |source| LakeError::Parquet {
-            path: temporary.clone(),
-            source,
-        };
-        let mut writer =
-            ArrowWriter::try_new(file, batch.schema(), Some(properties)).map_err(parquet)?;
-        writer.write(&batch).map_err(parquet)?;
-        writer.close().map_err(parquet)?;
-        std::fs::rename(&temporary, &path).map_err(|source| LakeError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        write_batch(&dir, &name, &batch)?;
         self.stats.written += rows.len() as u64;
         self.stats.files += 1;
         Ok(())
     }
+}
+
+/// Writes `batch` as the Parquet file `name` in `dir`, through a temporary name so that a reader never
+/// sees half a file.
+pub(crate) fn write_batch(dir: &Path, name: &str, batch: &RecordBatch) -> Result<(), LakeError> {
+    let path = dir.join(name);
+    let temporary = dir.join(format!(".{name}.tmp"));
+    let file = File::create(&temporary).map_err(|source| LakeError::Io {
+        path: temporary.clone(),
+        source,
+    })?;
+    let properties = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_max_row_group_row_count(Some(ROW_GROUP))
+        .build();
+    let parquet = |source| LakeError::Parquet {
+        path: temporary.clone(),
+        source,
+    };
+    let mut writer =
+        ArrowWriter::try_new(file, batch.schema(), Some(properties)).map_err(parquet)?;
+    writer.write(batch).map_err(parquet)?;
+    writer.close().map_err(parquet)?;
+    std::fs::rename(&temporary, &path).map_err(|source| LakeError::Io { path, source })
 }
 
 /// The rows as one Arrow batch of the lake's schema.

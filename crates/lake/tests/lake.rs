@@ -196,3 +196,78 @@ fn a_value_that_does_not_fit_its_column_is_kept_in_fields() {
     assert!(doc.get("destination.port").is_none());
     assert_eq!(text(&batch, "_source").value(0), "proxy.log:7");
 }
+
+#[test]
+fn small_files_merge_into_one_per_partition_and_old_days_go() {
+    let events = sample_events();
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path();
+    // Three runs, each over a third of the events: partitions get a file per run.
+    for part in events.chunks(events.len() / 3 + 1) {
+        let mut writer = LakeWriter::new(lake).unwrap();
+        for e in part {
+            writer.write(e).unwrap();
+        }
+        writer.finish().unwrap();
+    }
+    let before = lake_files(lake).unwrap();
+    // A run stopped between writing a merged file and removing what it replaced leaves rows twice.
+    let copied = before
+        .iter()
+        .find(|p| p.to_string_lossy().contains("source=system.auth"))
+        .unwrap()
+        .clone();
+    let copy = copied.with_file_name("part-0-copy.parquet");
+    std::fs::copy(&copied, &copy).unwrap();
+    let copied_rows = batches(lake)
+        .iter()
+        .filter(|(p, _)| *p == copy)
+        .map(|(_, b)| b.num_rows())
+        .sum::<usize>() as u64;
+    let stats = secops_lake::compact(lake).unwrap();
+    assert_eq!(stats.duplicates, copied_rows);
+    assert_eq!(stats.files_before, before.len() as u64 + 1);
+    let after = lake_files(lake).unwrap();
+    assert_eq!(stats.files_after, after.len() as u64);
+    assert!(
+        after.len() < before.len(),
+        "{} -> {}",
+        before.len(),
+        after.len()
+    );
+    let mut ids = HashSet::new();
+    for (path, batch) in batches(lake) {
+        let times = batch
+            .column_by_name("@timestamp")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<TimestampNanosecondArray>()
+            .unwrap()
+            .clone();
+        let values: Vec<i64> = times.iter().map(|t| t.unwrap_or(i64::MIN)).collect();
+        assert!(
+            values.windows(2).all(|w| w[0] <= w[1]),
+            "{}",
+            path.display()
+        );
+        let id = text(&batch, "_id");
+        for row in 0..batch.num_rows() {
+            assert!(
+                ids.insert(id.value(row).to_string()),
+                "an id twice after compaction"
+            );
+        }
+    }
+    assert_eq!(ids.len(), events.len());
+
+    // Retention: days before 2024-05-14 go, that day and later stay.
+    let pruned = secops_lake::prune(lake, "2024-05-14").unwrap();
+    assert_eq!(pruned.days, ["2005-12-04"]);
+    assert!(pruned.rows >= 1);
+    let left: usize = batches(lake).iter().map(|(_, b)| b.num_rows()).sum();
+    assert_eq!(left as u64 + pruned.rows, events.len() as u64);
+    assert!(lake_files(lake)
+        .unwrap()
+        .iter()
+        .all(|p| !p.to_string_lossy().contains("dt=2005-12-04")));
+}

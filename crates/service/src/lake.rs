@@ -83,3 +83,27 @@ pub fn ingest(
         cancelled: cancel.is_cancelled(),
     })
 }
+
+/// Merges each partition's small files (see [`secops_lake::compact`]).
+pub fn compact(lake: &Path) -> Result<secops_lake::CompactStats, ServiceError> {
+    Ok(secops_lake::compact(lake)?)
+}
+
+/// Removes the days that ended more than `older_than` (nanoseconds) before `now`: a day goes when
+/// all of it is older (with 30 days on 2026-12-04, days up to 2026-11-03 go).
+pub fn prune(
+    lake: &Path,
+    older_than: i64,
+    now: secops_event::Timestamp,
+) -> Result<secops_lake::PruneStats, ServiceError> {
+    if older_than <= 0 {
+        return Err(ServiceError::invalid(
+            "--older-than",
+            "a retention age is more than nothing",
+        ));
+    }
+    let cutoff =
+        secops_event::Timestamp::from_unix_nanos(now.unix_nanos().saturating_sub(older_than));
+    let before: String = cutoff.to_rfc3339().chars().take(10).collect();
+    Ok(secops_lake::prune(lake, &before)?)
+}

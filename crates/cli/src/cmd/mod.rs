@@ -9,6 +9,7 @@ pub mod entity;
 pub mod formats;
 pub mod ingest;
 pub mod intel;
+pub mod lake;
 pub mod rules;
 pub mod sigma;
 
