@@ -64,6 +64,9 @@ enum Command {
     /// The event lake: merge small files, remove old days (write it with `ingest --lake`).
     #[command(subcommand)]
     Lake(cmd::lake::Lake),
+    /// Hunt over the event lake with a pipe query language (ES|QL-shaped).
+    #[command(subcommand)]
+    Hunt(cmd::hunt::Hunt),
 }
 
 /// How a command ended, when it did not fail outright.
@@ -92,6 +95,7 @@ fn main() -> ExitCode {
         Command::Intel(args) => cmd::intel::run(args),
         Command::Entity(command) => cmd::entity::run(command),
         Command::Lake(command) => cmd::lake::run(command),
+        Command::Hunt(command) => cmd::hunt::run(command),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

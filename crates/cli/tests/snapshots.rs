@@ -425,6 +425,38 @@ fn ingest_into_the_lake_writes_each_event_once() {
     assert_eq!(cloudtrail, 1, "the two runs' files merged");
 }
 
+/// A hunt over a lake of the bundled samples: stacking as a table and as CSV, and a planning error
+/// that names the field and where it is.
+#[test]
+fn hunt_run_answers_from_the_lake_and_names_unknown_fields() {
+    let s = Session::new();
+    let lake = s.path("lake");
+    s.run(&["ingest", "samples", "--year", "2024", "--lake", &lake]);
+    let stacking = "FROM events | WHERE user.name IS NOT NULL\n\
+        | STATS events = count(*), hosts = count_distinct(host.name) BY event.dataset\n\
+        | SORT events DESC, event.dataset";
+    let mut text = s.run(&["hunt", "run", stacking, "--lake", &lake]);
+    text += &s.run(&[
+        "hunt",
+        "run",
+        "FROM logs-system.auth-* | WHERE @timestamp > now() - 1 day | STATS n = count(*) BY user.name | SORT n DESC, user.name | LIMIT 3",
+        "--lake",
+        &lake,
+        "--now",
+        "2025-01-01T12:00:00Z",
+        "--output",
+        "csv",
+    ]);
+    text += &s.run(&[
+        "hunt",
+        "run",
+        "FROM events\n| WHERE proces.name == \"cmd.exe\"",
+        "--lake",
+        &lake,
+    ]);
+    snapshot("hunt_run", &text);
+}
+
 #[test]
 fn formats_lists_every_reader() {
     snapshot("formats", &Session::new().run(&["formats"]));

@@ -16,6 +16,8 @@ pub enum ServiceError {
     Ingest(#[from] secops_ingest::IngestError),
     #[error(transparent)]
     Lake(#[from] secops_lake::LakeError),
+    #[error(transparent)]
+    Hunt(#[from] secops_hunt::HuntError),
     #[error("reading {}: {source}", path.display())]
     Read {
         path: PathBuf,

@@ -45,6 +45,7 @@ pub mod cases;
 pub mod detect;
 pub mod entities;
 pub mod feeds;
+pub mod hunt;
 pub mod intel;
 pub mod lake;
 pub mod pipeline;

@@ -7,6 +7,7 @@ pub mod coverage;
 pub mod detect;
 pub mod entity;
 pub mod formats;
+pub mod hunt;
 pub mod ingest;
 pub mod intel;
 pub mod lake;

@@ -1,0 +1,58 @@
+//! `secops hunt ...`: questions asked of the event lake in the hunt language.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use secops_event::Timestamp;
+use secops_service::hunt::Output;
+
+use crate::Outcome;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Hunt {
+    /// Run a query over the event lake (`FROM events | WHERE ... | STATS ... BY ...`).
+    Run(RunArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HuntOutput {
+    Table,
+    Jsonl,
+    Csv,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The query.
+    query: String,
+    /// The lake folder (written by `ingest --lake`).
+    #[arg(long)]
+    lake: PathBuf,
+    /// What `now()` means (RFC 3339; default: the clock), so a hunt gives the same rows every run.
+    #[arg(long)]
+    now: Option<String>,
+    #[arg(long, value_enum, default_value = "table")]
+    output: HuntOutput,
+}
+
+pub fn run(command: Hunt) -> anyhow::Result<Outcome> {
+    match command {
+        Hunt::Run(args) => {
+            let now = match &args.now {
+                Some(text) => Timestamp::parse_rfc3339(text)
+                    .map_err(|e| anyhow::anyhow!("--now {text:?}: {e}"))?,
+                None => Timestamp::now(),
+            };
+            let output = match args.output {
+                HuntOutput::Table => Output::Table,
+                HuntOutput::Jsonl => Output::Jsonl,
+                HuntOutput::Csv => Output::Csv,
+            };
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let stats = secops_service::hunt::run(&args.query, &args.lake, now, output, &mut out)?;
+            out.flush()?;
+            eprintln!("{} row(s)", stats.rows);
+            Ok(Outcome::Clean)
+        }
+    }
+}

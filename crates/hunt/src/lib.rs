@@ -1,0 +1,192 @@
+//! Hunts over the event lake: a query of the hunt language (`secops-hunt-lang`) planned straight into
+//! DataFusion (`plan.rs`), run over the lake's Parquet files with its partitions (`dt`, `source`) as
+//! columns, and its rows written as they come (JSON lines, CSV) or as a table.
+//!
+//! DataFusion is the heaviest dependency of the project: only this crate uses it.
+
+pub mod plan;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::ListingOptions;
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use futures::StreamExt;
+
+pub use plan::{Planning, EVENTS};
+
+/// Memory the engine may hold before it spills sorts, joins and aggregations to disk.
+pub const MEMORY_LIMIT: usize = 512 * 1024 * 1024;
+
+/// Why a hunt could not run, and where.
+#[derive(Debug, thiserror::Error)]
+pub enum HuntError {
+    /// The query does not parse (the message has line, column and stage).
+    #[error("{0}")]
+    Parse(String),
+    #[error("line {line}, column {column} (stage {stage}, {command}): {message}")]
+    Plan {
+        message: String,
+        line: usize,
+        column: usize,
+        stage: usize,
+        command: String,
+    },
+    #[error("the lake {path}: {message}")]
+    Lake { path: PathBuf, message: String },
+    #[error("running the query: {0}")]
+    Run(String),
+    #[error("writing the results: {0}")]
+    Write(String),
+}
+
+/// How rows are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// A table for people (rows gathered first).
+    Table,
+    /// One JSON object per row, as rows come.
+    Jsonl,
+    /// CSV with a header, as rows come.
+    Csv,
+}
+
+/// What a run gave.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunStats {
+    pub rows: u64,
+}
+
+/// Runs `text` over the lake at `lake`, writing its rows to `out`.
+pub fn run(
+    text: &str,
+    lake: &Path,
+    planning: &Planning,
+    output: Output,
+    out: &mut dyn Write,
+) -> Result<RunStats, HuntError> {
+    let query = secops_hunt_lang::parse(text).map_err(|e| HuntError::Parse(e.describe(text)))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .map_err(|e| HuntError::Run(e.to_string()))?;
+    runtime.block_on(async {
+        let ctx = session(lake).await?;
+        let frame = plan::plan(&ctx, text, &query, planning).await?;
+        let mut stream = frame
+            .execute_stream()
+            .await
+            .map_err(|e| HuntError::Run(e.to_string()))?;
+        let mut stats = RunStats::default();
+        let mut table = Vec::new();
+        let mut first = true;
+        while let Some(batch) = stream.next().await {
+            let batch = batch.map_err(|e| HuntError::Run(e.to_string()))?;
+            stats.rows += batch.num_rows() as u64;
+            match output {
+                // Log text never reaches a terminal unescaped; JSON escapes control characters itself.
+                Output::Table => table.push(escaped(&batch, |t| {
+                    secops_event::escape::terminal(t).into_owned()
+                })?),
+                Output::Jsonl => write_json(&batch, out)?,
+                Output::Csv => {
+                    write_csv(&escaped(&batch, csv_text)?, first, out)?;
+                    first = false;
+                }
+            }
+        }
+        if output == Output::Table {
+            let text = datafusion::arrow::util::pretty::pretty_format_batches(&table)
+                .map_err(|e| HuntError::Write(e.to_string()))?;
+            writeln!(out, "{text}").map_err(|e| HuntError::Write(e.to_string()))?;
+        }
+        Ok(stats)
+    })
+}
+
+/// A session over the lake: its files as the `events` table, partitions as `dt` and `source`.
+async fn session(lake: &Path) -> Result<SessionContext, HuntError> {
+    let lake_error = |message: String| HuntError::Lake {
+        path: lake.to_path_buf(),
+        message,
+    };
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(FairSpillPool::new(MEMORY_LIMIT)))
+        .build_arc()
+        .map_err(|e| lake_error(e.to_string()))?;
+    let config = SessionConfig::new().with_target_partitions(2);
+    let ctx = SessionContext::new_with_config_rt(config, runtime);
+    let root = std::fs::canonicalize(lake).map_err(|e| lake_error(e.to_string()))?;
+    let url = format!("file://{}/", root.display());
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(vec![
+            ("dt".to_string(), DataType::Utf8),
+            ("source".to_string(), DataType::Utf8),
+        ]);
+    ctx.register_listing_table(
+        EVENTS,
+        &url,
+        options,
+        Some(secops_lake::schema::arrow_schema()),
+        None,
+    )
+    .await
+    .map_err(|e| lake_error(e.to_string()))?;
+    Ok(ctx)
+}
+
+/// A CSV cell's text: shown safely on a terminal, and never read as a formula by a spreadsheet (a
+/// leading `=`, `+`, `-`, `@` gets a `'`).
+fn csv_text(text: &str) -> String {
+    let shown = secops_event::escape::terminal(text);
+    if shown.starts_with(['=', '+', '-', '@']) {
+        format!("'{shown}")
+    } else {
+        shown.into_owned()
+    }
+}
+
+/// The batch with every text column's values passed through `show`.
+fn escaped(batch: &RecordBatch, show: impl Fn(&str) -> String) -> Result<RecordBatch, HuntError> {
+    use datafusion::arrow::array::{Array, ArrayRef, StringArray};
+    let columns: Vec<ArrayRef> = batch
+        .columns()
+        .iter()
+        .map(
+            |column| match column.as_any().downcast_ref::<StringArray>() {
+                Some(text) => {
+                    Arc::new(text.iter().map(|v| v.map(&show)).collect::<StringArray>()) as ArrayRef
+                }
+                None => Arc::clone(column),
+            },
+        )
+        .collect();
+    RecordBatch::try_new(batch.schema(), columns).map_err(|e| HuntError::Write(e.to_string()))
+}
+
+fn write_json(batch: &RecordBatch, out: &mut dyn Write) -> Result<(), HuntError> {
+    // Every column in every row, null or not: a reader sees the same keys throughout.
+    let mut writer = datafusion::arrow::json::WriterBuilder::new()
+        .with_explicit_nulls(true)
+        .build::<_, datafusion::arrow::json::writer::LineDelimited>(out);
+    writer
+        .write(batch)
+        .and_then(|()| writer.finish())
+        .map_err(|e| HuntError::Write(e.to_string()))
+}
+
+fn write_csv(batch: &RecordBatch, header: bool, out: &mut dyn Write) -> Result<(), HuntError> {
+    let mut writer = datafusion::arrow::csv::WriterBuilder::new()
+        .with_header(header)
+        .build(out);
+    writer
+        .write(batch)
+        .map_err(|e| HuntError::Write(e.to_string()))
+}
