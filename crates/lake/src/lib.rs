@@ -32,10 +32,10 @@ pub enum LakeError {
     Arrow(arrow_schema::ArrowError),
 }
 
-/// The Parquet files of one partition folder, in name order (none when it does not exist).
-pub fn partition_files(dir: &Path) -> Result<Vec<PathBuf>, LakeError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
+/// The entries of a folder (none when it does not exist), sorted.
+fn entries(dir: &Path) -> Result<Vec<PathBuf>, LakeError> {
+    let listing = match std::fs::read_dir(dir) {
+        Ok(listing) => listing,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(source) => {
             return Err(LakeError::Io {
@@ -44,17 +44,23 @@ pub fn partition_files(dir: &Path) -> Result<Vec<PathBuf>, LakeError> {
             })
         }
     };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
+    let mut paths: Vec<PathBuf> = listing.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    Ok(paths)
+}
+
+/// The Parquet files of one partition folder, in name order (none when it does not exist); files
+/// being written (`.name.tmp`) are not among them.
+pub fn partition_files(dir: &Path) -> Result<Vec<PathBuf>, LakeError> {
+    Ok(entries(dir)?
+        .into_iter()
         .filter(|p| {
             p.extension().is_some_and(|e| e == "parquet")
                 && !p
                     .file_name()
                     .is_some_and(|n| n.to_string_lossy().starts_with('.'))
         })
-        .collect();
-    files.sort();
-    Ok(files)
+        .collect())
 }
 
 /// Every Parquet file of the lake at `root`, partition by partition.
@@ -68,21 +74,7 @@ pub fn lake_files(root: &Path) -> Result<Vec<PathBuf>, LakeError> {
     Ok(files)
 }
 
+/// The sub-folders of a folder, sorted.
 pub(crate) fn sorted_dirs(dir: &Path) -> Result<Vec<PathBuf>, LakeError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(LakeError::Io {
-                path: dir.to_path_buf(),
-                source,
-            })
-        }
-    };
-    let mut dirs: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir())
-        .collect();
-    dirs.sort();
-    Ok(dirs)
+    Ok(entries(dir)?.into_iter().filter(|p| p.is_dir()).collect())
 }
