@@ -457,6 +457,28 @@ fn hunt_run_answers_from_the_lake_and_names_unknown_fields() {
     snapshot("hunt_run", &text);
 }
 
+/// `hunt validate` over hunt files in Elastic's shapes: one line per query that fails to parse or plan,
+/// EQL beside ES|QL skipped and counted.
+#[test]
+fn hunt_validate_reports_each_failing_query_and_the_counts() {
+    let s = Session::new();
+    std::fs::create_dir_all(s.path("hunts/queries")).unwrap();
+    std::fs::write(
+        s.path("hunts/queries/rare_users.toml"),
+        "[hunt]\nname = \"Rare users\"\nlanguage = [\"ES|QL\", \"EQL\"]\nquery = [\n'''\nfrom logs-system.auth-*\n| where @timestamp > now() - 7 days\n| stats n = count(*) by user.name\n| where n <= 2\n''',\n'''\nfrom logs-*\n| where process.Ext.token.integrity_level_name == \"high\"\n''',\n'''\nprocess where process.name == \"cmd.exe\"\n'''\n]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        s.path("hunts/rule.toml"),
+        "[rule]\nname = \"Broken\"\nlanguage = \"esql\"\nquery = '''\nfrom logs-*\n| where event.action = \"x\"\n'''\n",
+    )
+    .unwrap();
+    snapshot(
+        "hunt_validate",
+        &s.run(&["hunt", "validate", &s.path("hunts")]),
+    );
+}
+
 #[test]
 fn formats_lists_every_reader() {
     snapshot("formats", &Session::new().run(&["formats"]));

@@ -110,6 +110,35 @@ pub fn run(
     })
 }
 
+/// Parses and plans `text` without data (an empty `events` table of the lake's columns): what
+/// `hunt validate` checks. The first error is returned, with its place.
+pub fn validate(text: &str, planning: &Planning) -> Result<(), HuntError> {
+    let query = secops_hunt_lang::parse(text).map_err(|e| HuntError::Parse(e.describe(text)))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| HuntError::Run(e.to_string()))?;
+    runtime.block_on(async {
+        let ctx = SessionContext::new();
+        let mut fields: Vec<datafusion::arrow::datatypes::Field> =
+            secops_lake::schema::arrow_schema()
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone())
+                .collect();
+        for partition in ["dt", "source"] {
+            fields.push(datafusion::arrow::datatypes::Field::new(
+                partition,
+                DataType::Utf8,
+                true,
+            ));
+        }
+        let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(fields));
+        ctx.register_batch(EVENTS, RecordBatch::new_empty(schema))
+            .map_err(|e| HuntError::Run(e.to_string()))?;
+        plan::plan(&ctx, text, &query, planning).await.map(|_| ())
+    })
+}
+
 /// A session over the lake: its files as the `events` table, partitions as `dt` and `source`.
 async fn session(lake: &Path) -> Result<SessionContext, HuntError> {
     let lake_error = |message: String| HuntError::Lake {

@@ -20,3 +20,123 @@ pub fn run(
     };
     Ok(secops_hunt::run(query, lake, &planning, output, out)?)
 }
+
+/// One query of a validated file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    pub file: std::path::PathBuf,
+    /// Its place among the file's queries (from 1).
+    pub number: usize,
+    /// `None`: parsed and planned; else the first error, with its line, column and stage.
+    pub error: Option<String>,
+    /// The error is the parser's (the query is not read at all).
+    pub unparsed: bool,
+}
+
+/// What `hunt validate` found.
+#[derive(Debug, Default)]
+pub struct Validation {
+    pub checked: Vec<Checked>,
+    /// Queries in another language (EQL, SQL, OSQuery) beside the ES|QL ones, not checked.
+    pub skipped: usize,
+    /// Files that could not be read as TOML, with the reason.
+    pub unreadable: Vec<String>,
+}
+
+impl Validation {
+    pub fn parsed(&self) -> usize {
+        self.checked.iter().filter(|c| !c.unparsed).count()
+    }
+
+    pub fn planned(&self) -> usize {
+        self.checked.iter().filter(|c| c.error.is_none()).count()
+    }
+}
+
+/// The first word of a query after comments, lower case: `from` or `row` for ES|QL.
+fn first_word(query: &str) -> String {
+    let mut rest = query;
+    loop {
+        rest = rest.trim_start();
+        match rest.strip_prefix("//") {
+            Some(after) => rest = after.split_once('\n').map_or("", |(_, r)| r),
+            None => break,
+        }
+    }
+    rest.split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
+
+/// Reads hunt files (Elastic's hunting TOML: `[hunt] query = [...]`; ES|QL rule TOML: `[rule] query`
+/// with `language = "esql"`), folders walked for `.toml`, and parses and plans every ES|QL query
+/// without data.
+pub fn validate(paths: &[std::path::PathBuf], now: secops_event::Timestamp) -> Validation {
+    let planning = secops_hunt::Planning {
+        now: now.unix_nanos(),
+    };
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut found: Vec<std::path::PathBuf> = walkdir::WalkDir::new(path)
+                .into_iter()
+                .filter_map(Result::ok)
+                .map(|e| e.into_path())
+                .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    let mut validation = Validation::default();
+    for file in files {
+        let doc: toml::Value = match std::fs::read_to_string(&file)
+            .map_err(|e| e.to_string())
+            .and_then(|t| toml::from_str(&t).map_err(|e| e.to_string()))
+        {
+            Ok(doc) => doc,
+            Err(e) => {
+                validation
+                    .unreadable
+                    .push(format!("{}: {e}", file.display()));
+                continue;
+            }
+        };
+        let mut queries: Vec<String> = Vec::new();
+        if let Some(list) = doc
+            .get("hunt")
+            .and_then(|h| h.get("query"))
+            .and_then(|q| q.as_array())
+        {
+            queries.extend(list.iter().filter_map(|q| q.as_str().map(str::to_string)));
+        }
+        if let Some(rule) = doc.get("rule") {
+            match rule.get("language").and_then(|l| l.as_str()) {
+                Some("esql") => queries.extend(
+                    rule.get("query")
+                        .and_then(|q| q.as_str())
+                        .map(str::to_string),
+                ),
+                Some(_) => validation.skipped += 1,
+                None => {}
+            }
+        }
+        for (n, query) in queries.iter().enumerate() {
+            if !matches!(first_word(query).as_str(), "from" | "row") {
+                validation.skipped += 1;
+                continue;
+            }
+            let result = secops_hunt::validate(query, &planning);
+            validation.checked.push(Checked {
+                file: file.clone(),
+                number: n + 1,
+                unparsed: matches!(result, Err(secops_hunt::HuntError::Parse(_))),
+                error: result.err().map(|e| e.to_string()),
+            });
+        }
+    }
+    validation
+}

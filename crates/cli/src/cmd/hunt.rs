@@ -6,12 +6,20 @@ use std::path::PathBuf;
 use secops_event::Timestamp;
 use secops_service::hunt::Output;
 
+use crate::output::safe;
 use crate::Outcome;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Hunt {
     /// Run a query over the event lake (`FROM events | WHERE ... | STATS ... BY ...`).
     Run(RunArgs),
+    /// Parse and plan, without data, every ES|QL query of hunt files (Elastic's hunting TOML and ES|QL
+    /// rule TOML; folders walked): one line per query that fails, then the counts.
+    Validate {
+        /// Files or folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -37,6 +45,36 @@ pub struct RunArgs {
 
 pub fn run(command: Hunt) -> anyhow::Result<Outcome> {
     match command {
+        Hunt::Validate { paths } => {
+            let v = secops_service::hunt::validate(&paths, Timestamp::now());
+            for e in &v.unreadable {
+                println!("{}", safe(e));
+            }
+            for c in &v.checked {
+                if let Some(error) = &c.error {
+                    println!(
+                        "{} query {}: {}",
+                        safe(&c.file.display().to_string()),
+                        c.number,
+                        safe(error)
+                    );
+                }
+            }
+            let failed = v.checked.len() - v.planned();
+            println!(
+                "{} parsed, {} planned, {} failed ({} in another language skipped, {} unreadable file(s))",
+                v.parsed(),
+                v.planned(),
+                failed,
+                v.skipped,
+                v.unreadable.len()
+            );
+            Ok(if failed > 0 || !v.unreadable.is_empty() {
+                Outcome::Failures
+            } else {
+                Outcome::Clean
+            })
+        }
         Hunt::Run(args) => {
             let now = match &args.now {
                 Some(text) => Timestamp::parse_rfc3339(text)
