@@ -54,12 +54,20 @@ pub fn reads_entities(rule: &CheckedRule) -> bool {
         || r.alert_suppression
             .as_ref()
             .is_some_and(|s| s.group_by.iter().any(entity))
-        || rule.correlation.as_ref().is_some_and(|c| {
-            c.group_by.iter().any(entity)
-                || c.aliases
-                    .iter()
-                    .any(|(_, fields)| fields.iter().any(|(_, f)| entity(f)))
-        })
+        || rule
+            .correlation
+            .as_ref()
+            .is_some_and(correlation_reads_entities)
+}
+
+/// Whether a correlation (native or Sigma) groups by resolved entities: its group-by, or a field an
+/// alias stands for.
+pub fn correlation_reads_entities(c: &secops_rules::sigma::SigmaCorrelation) -> bool {
+    let entity = |f: &String| f.contains(ENTITY_FIELDS);
+    c.group_by.iter().any(entity)
+        || c.aliases
+            .iter()
+            .any(|(_, fields)| fields.iter().any(|(_, f)| entity(f)))
 }
 
 /// The stateless half of every rule, shared by worker threads.

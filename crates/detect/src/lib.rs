@@ -28,7 +28,9 @@ mod threshold;
 
 pub use aggregation::{AggregatePolicy, Aggregation, Declared, DEFAULT_ENTITY, DEFAULT_WINDOW};
 pub use alert::{Alert, AlertSink, Enrichment, Raised, RuleInfo, MAX_EVENTS, MAX_PROVENANCE};
-pub use engine::{feed, reads_entities, Engine, EngineSelector, ENTITY_FIELDS};
+pub use engine::{
+    correlation_reads_entities, feed, reads_entities, Engine, EngineSelector, ENTITY_FIELDS,
+};
 pub use logsource::LogSourceFilter;
 pub use rule::{CompiledRule, RuleStats, Runtime, Selection, Selector};
 pub use secops_rules::Duration;

@@ -171,6 +171,38 @@ impl Command {
     }
 }
 
+/// A time span's unit, whatever spelling it was written in (`day`, `days`, `d`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeUnit {
+    Millisecond,
+    Second,
+    Minute,
+    Hour,
+    Day,
+    Week,
+    Month,
+    Quarter,
+    Year,
+}
+
+impl TimeUnit {
+    /// The unit a word after a number names (lower case), if any.
+    pub fn parse(word: &str) -> Option<TimeUnit> {
+        Some(match word {
+            "millisecond" | "milliseconds" | "ms" => TimeUnit::Millisecond,
+            "second" | "seconds" | "sec" | "s" => TimeUnit::Second,
+            "minute" | "minutes" | "min" | "m" => TimeUnit::Minute,
+            "hour" | "hours" | "h" => TimeUnit::Hour,
+            "day" | "days" | "d" => TimeUnit::Day,
+            "week" | "weeks" | "w" => TimeUnit::Week,
+            "month" | "months" | "mo" => TimeUnit::Month,
+            "quarter" | "quarters" | "q" => TimeUnit::Quarter,
+            "year" | "years" | "yr" | "y" => TimeUnit::Year,
+            _ => return None,
+        })
+    }
+}
+
 /// A constant.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Literal {

@@ -24,7 +24,7 @@ pub mod parse;
 pub mod print;
 
 pub use ast::{Command, Expr, ExprKind, Literal, Name, Query, Span, Stage};
-pub use parse::{parse, ParseError};
+pub use parse::{first_command, is_esql, parse, ParseError};
 
 /// The version of the language this crate reads. Saved hunts record the version they were written
 /// for; a later version that changes the meaning of a query bumps it.

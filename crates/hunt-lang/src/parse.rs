@@ -5,7 +5,7 @@
 
 use crate::ast::{
     Aggregate, Assign, BinaryOp, Command, Expr, ExprKind, Literal, Name, Nulls, Order, Query,
-    SortKey, Span, Stage,
+    SortKey, Span, Stage, TimeUnit,
 };
 
 /// Why a query could not be read, and where.
@@ -38,39 +38,6 @@ pub(crate) const RESERVED: &[&str] = &[
     "on", "with", "asc", "desc", "nulls", "metadata",
 ];
 
-/// Time units after a number (`7 days`, `1 hour`).
-const UNITS: &[&str] = &[
-    "millisecond",
-    "milliseconds",
-    "ms",
-    "second",
-    "seconds",
-    "sec",
-    "minute",
-    "minutes",
-    "min",
-    "m",
-    "hour",
-    "hours",
-    "h",
-    "day",
-    "days",
-    "d",
-    "week",
-    "weeks",
-    "w",
-    "month",
-    "months",
-    "mo",
-    "quarter",
-    "quarters",
-    "q",
-    "year",
-    "years",
-    "yr",
-    "y",
-];
-
 /// Parses a whole query.
 pub fn parse(text: &str) -> Result<Query> {
     let mut parser = Parser {
@@ -79,6 +46,25 @@ pub fn parse(text: &str) -> Result<Query> {
         stage: None,
     };
     parser.query()
+}
+
+/// The first command word of a text, after spaces and comments, lower case (`from`, `row`): what
+/// tells an ES|QL query from EQL or SQL written beside it (`process where ...`, `select ...`).
+pub fn first_command(text: &str) -> String {
+    let mut parser = Parser {
+        text,
+        pos: 0,
+        stage: None,
+    };
+    if parser.skip().is_err() {
+        return String::new();
+    }
+    parser.word().to_ascii_lowercase()
+}
+
+/// Whether a text is an ES|QL query by its first command (`FROM` or `ROW`).
+pub fn is_esql(text: &str) -> bool {
+    matches!(first_command(text).as_str(), "from" | "row")
 }
 
 struct Parser<'a> {
@@ -1041,7 +1027,7 @@ impl<'a> Parser<'a> {
         let follows_call = self.text[self.pos + unit.len()..]
             .trim_start()
             .starts_with('(');
-        if !unit.is_empty() && UNITS.contains(&unit.as_str()) && !follows_call {
+        if TimeUnit::parse(&unit).is_some() && !follows_call {
             self.pos += unit.len();
             return Ok(Expr::new(
                 ExprKind::Duration {

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use secops_hunt_lang::{parse, Command};
+use secops_hunt_lang::{is_esql, parse, Command};
 
 fn toml_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -21,23 +21,6 @@ fn toml_files(dir: &Path, out: &mut Vec<PathBuf>) {
             out.push(path);
         }
     }
-}
-
-/// The first word of a query after comments and spaces, lower case.
-fn first_word(query: &str) -> String {
-    let mut rest = query;
-    loop {
-        rest = rest.trim_start();
-        if let Some(after) = rest.strip_prefix("//") {
-            rest = after.split_once('\n').map_or("", |(_, r)| r);
-        } else {
-            break;
-        }
-    }
-    rest.split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
-        .next()
-        .unwrap_or("")
-        .to_ascii_lowercase()
 }
 
 /// (file, query) for every ES|QL query: hunts' `query` entries that are ES|QL, and ES|QL rules'
@@ -68,7 +51,7 @@ fn esql_queries(root: &Path) -> (Vec<(PathBuf, String)>, usize) {
             }
         }
         for query in found {
-            if matches!(first_word(&query).as_str(), "from" | "row") {
+            if is_esql(&query) {
                 queries.push((file.clone(), query));
             } else {
                 other += 1;

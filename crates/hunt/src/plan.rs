@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{DataType, IntervalMonthDayNano, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, IntervalMonthDayNano, TimeUnit as ArrowTimeUnit};
 use datafusion::common::{Column, ScalarValue};
 use datafusion::dataframe::DataFrame;
 use datafusion::functions::expr_fn as f;
@@ -13,6 +13,7 @@ use datafusion::logical_expr::{binary_expr, cast, lit, when, Expr as DfExpr, Ope
 use datafusion::prelude::{ident, SessionContext};
 use secops_hunt_lang::ast::{
     Aggregate, Assign, BinaryOp, Command, Expr, ExprKind, Literal, Name, Nulls, Order, Span, Stage,
+    TimeUnit,
 };
 use secops_hunt_lang::Query;
 
@@ -535,7 +536,7 @@ fn literal(l: &Literal) -> DfExpr {
     }
 }
 
-/// A time span as an interval.
+/// A time span as an interval (the parser only makes spans of units it knows).
 fn interval(amount: i64, unit: &str) -> Option<IntervalMonthDayNano> {
     const SECOND: i64 = 1_000_000_000;
     let nanos = |per: i64| Some(IntervalMonthDayNano::new(0, 0, amount.checked_mul(per)?));
@@ -553,17 +554,16 @@ fn interval(amount: i64, unit: &str) -> Option<IntervalMonthDayNano> {
             0,
         ))
     };
-    match unit {
-        "millisecond" | "milliseconds" | "ms" => nanos(1_000_000),
-        "second" | "seconds" | "sec" | "s" => nanos(SECOND),
-        "minute" | "minutes" | "min" | "m" => nanos(60 * SECOND),
-        "hour" | "hours" | "h" => nanos(3600 * SECOND),
-        "day" | "days" | "d" => days(1),
-        "week" | "weeks" | "w" => days(7),
-        "month" | "months" | "mo" => months(1),
-        "quarter" | "quarters" | "q" => months(3),
-        "year" | "years" | "yr" | "y" => months(12),
-        _ => None,
+    match TimeUnit::parse(unit)? {
+        TimeUnit::Millisecond => nanos(1_000_000),
+        TimeUnit::Second => nanos(SECOND),
+        TimeUnit::Minute => nanos(60 * SECOND),
+        TimeUnit::Hour => nanos(3600 * SECOND),
+        TimeUnit::Day => days(1),
+        TimeUnit::Week => days(7),
+        TimeUnit::Month => months(1),
+        TimeUnit::Quarter => months(3),
+        TimeUnit::Year => months(12),
     }
 }
 
@@ -573,7 +573,9 @@ fn cast_type(name: &str) -> Option<DataType> {
         "long" | "integer" | "int" | "unsigned_long" => DataType::Int64,
         "double" | "float" => DataType::Float64,
         "boolean" | "bool" => DataType::Boolean,
-        "datetime" | "date" => DataType::Timestamp(TimeUnit::Nanosecond, Some(Arc::from("UTC"))),
+        "datetime" | "date" => {
+            DataType::Timestamp(ArrowTimeUnit::Nanosecond, Some(Arc::from("UTC")))
+        }
         _ => return None,
     })
 }

@@ -76,6 +76,11 @@ pub struct LakeWriter {
 /// The id of an event: a digest of the name of the file it was read from, where in it, and its
 /// fields, so the same file read again (from anywhere) gives the same ids.
 pub fn event_id(event: &Event) -> String {
+    id_of(event, &event.to_json())
+}
+
+/// [`event_id`] from the event's fields already as JSON.
+fn id_of(event: &Event, json: &serde_json::Value) -> String {
     let provenance = event.provenance();
     let name = Path::new(provenance.source.as_ref())
         .file_name()
@@ -88,7 +93,7 @@ pub fn event_id(event: &Event) -> String {
     hash.update([0]);
     hash.update(provenance.location.to_string().as_bytes());
     hash.update([0]);
-    hash.update(event.to_json().to_string().as_bytes());
+    hash.update(json.to_string().as_bytes());
     let digest = hash.finalize();
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -173,7 +178,9 @@ impl LakeWriter {
                 },
             );
         }
-        let id = event_id(event);
+        // The fields as JSON once: the id digests them, and `_fields` keeps what no column takes.
+        let mut rest = event.to_json();
+        let id = id_of(event, &rest);
         let Some(partition) = self.partitions.get_mut(&key) else {
             return Ok(());
         };
@@ -181,7 +188,6 @@ impl LakeWriter {
             self.stats.duplicates += 1;
             return Ok(());
         }
-        let mut rest = event.to_json();
         let mut cells = Vec::with_capacity(COLUMNS.len());
         for column in COLUMNS {
             if column.ty == Type::Time {

@@ -53,22 +53,6 @@ impl Validation {
     }
 }
 
-/// The first word of a query after comments, lower case: `from` or `row` for ES|QL.
-fn first_word(query: &str) -> String {
-    let mut rest = query;
-    loop {
-        rest = rest.trim_start();
-        match rest.strip_prefix("//") {
-            Some(after) => rest = after.split_once('\n').map_or("", |(_, r)| r),
-            None => break,
-        }
-    }
-    rest.split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
-        .next()
-        .unwrap_or("")
-        .to_ascii_lowercase()
-}
-
 /// Reads hunt files (Elastic's hunting TOML: `[hunt] query = [...]`; ES|QL rule TOML: `[rule] query`
 /// with `language = "esql"`), folders walked for `.toml`, and parses and plans every ES|QL query
 /// without data.
@@ -125,7 +109,7 @@ pub fn validate(paths: &[std::path::PathBuf], now: secops_event::Timestamp) -> V
             }
         }
         for (n, query) in queries.iter().enumerate() {
-            if !matches!(first_word(query).as_str(), "from" | "row") {
+            if !secops_hunt_lang::is_esql(query) {
                 validation.skipped += 1;
                 continue;
             }

@@ -139,15 +139,6 @@ impl std::fmt::Display for CheckCounts {
     }
 }
 
-/// Whether a correlation groups by resolved entities (its group-by, or a field an alias stands for).
-fn correlation_reads_entities(c: &secops_rules::sigma::SigmaCorrelation) -> bool {
-    let entity = |f: &String| f.contains(secops_detect::ENTITY_FIELDS);
-    c.group_by.iter().any(entity)
-        || c.aliases
-            .iter()
-            .any(|(_, fields)| fields.iter().any(|(_, f)| entity(f)))
-}
-
 /// The bundled pack's files as (path, text), paths as in the repository (`rules/...`).
 pub fn bundled_texts() -> Vec<(PathBuf, String)> {
     BUNDLED_RULES
@@ -237,7 +228,7 @@ pub fn load(args: &RuleSelection) -> Result<Loaded, ServiceError> {
     let documents = select(documents, args);
     let filtered = total - documents.len();
     let sigma_correlations_read_entities = documents.iter().any(|d| match d {
-        SigmaDocument::Correlation(c) => correlation_reads_entities(c),
+        SigmaDocument::Correlation(c) => secops_detect::correlation_reads_entities(c),
         SigmaDocument::Rule(_) => false,
     });
     let sigma = sigma::compile(&documents, &mapping);

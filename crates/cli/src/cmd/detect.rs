@@ -165,7 +165,8 @@ fn aggregate_policy(mode: &str, window: &str) -> anyhow::Result<AggregatePolicy>
     })
 }
 
-fn parse_time(text: &str) -> Result<Timestamp, String> {
+/// An RFC 3339 time given on the command line (`--since`, `--now`).
+pub(crate) fn parse_time(text: &str) -> Result<Timestamp, String> {
     Timestamp::parse_rfc3339(text).map_err(|e| e.to_string())
 }
 

@@ -37,8 +37,8 @@ pub struct RunArgs {
     #[arg(long)]
     lake: PathBuf,
     /// What `now()` means (RFC 3339; default: the clock), so a hunt gives the same rows every run.
-    #[arg(long)]
-    now: Option<String>,
+    #[arg(long, value_parser = crate::cmd::detect::parse_time)]
+    now: Option<Timestamp>,
     #[arg(long, value_enum, default_value = "table")]
     output: HuntOutput,
 }
@@ -76,11 +76,7 @@ pub fn run(command: Hunt) -> anyhow::Result<Outcome> {
             })
         }
         Hunt::Run(args) => {
-            let now = match &args.now {
-                Some(text) => Timestamp::parse_rfc3339(text)
-                    .map_err(|e| anyhow::anyhow!("--now {text:?}: {e}"))?,
-                None => Timestamp::now(),
-            };
+            let now = args.now.unwrap_or_else(Timestamp::now);
             let output = match args.output {
                 HuntOutput::Table => Output::Table,
                 HuntOutput::Jsonl => Output::Jsonl,

@@ -23,8 +23,8 @@ pub enum Lake {
         #[arg(long = "older-than")]
         older_than: String,
         /// The time to count from (RFC 3339; default: now).
-        #[arg(long)]
-        now: Option<String>,
+        #[arg(long, value_parser = crate::cmd::detect::parse_time)]
+        now: Option<Timestamp>,
     },
 }
 
@@ -50,11 +50,7 @@ pub fn run(command: Lake) -> anyhow::Result<Outcome> {
             let age: secops_rules::Duration = older_than
                 .parse()
                 .map_err(|e| anyhow::anyhow!("--older-than: {e}"))?;
-            let now = match now {
-                Some(text) => Timestamp::parse_rfc3339(&text)
-                    .map_err(|e| anyhow::anyhow!("--now {text:?}: {e}"))?,
-                None => Timestamp::now(),
-            };
+            let now = now.unwrap_or_else(Timestamp::now);
             let age = i64::try_from(age.as_nanos()).unwrap_or(i64::MAX);
             let s = secops_service::lake::prune(&dir, age, now)?;
             for day in &s.days {
