@@ -37,7 +37,7 @@ enum Command {
     /// Read logs and print them as normalized (ECS) events, with a summary per input.
     Ingest(cmd::ingest::Args),
     /// Run detection rules over logs and print the alerts, with a summary.
-    Detect(cmd::detect::Args),
+    Detect(Box<cmd::detect::Args>),
     /// Inspect rules.
     #[command(subcommand)]
     Rules(cmd::rules::Rules),
@@ -84,7 +84,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Ingest(args) => cmd::ingest::run(args),
-        Command::Detect(args) => cmd::detect::run(args),
+        Command::Detect(args) => cmd::detect::run(*args),
         Command::Rules(rules) => cmd::rules::run(rules),
         Command::Formats => cmd::formats::run(),
         Command::Bench(bench) => cmd::bench::run(bench),

@@ -457,6 +457,59 @@ fn hunt_run_answers_from_the_lake_and_names_unknown_fields() {
     snapshot("hunt_run", &text);
 }
 
+/// `detect --lake`: the events read and each alert go into the lake once (a second run adds nothing),
+/// and a hunt over `.alerts-security.*` reads the alerts by their Kibana names.
+#[test]
+fn detect_lake_writes_events_and_alerts_once_and_hunts_read_the_alerts() {
+    let s = Session::new();
+    let lake = s.path("lake");
+    let first = s.run(&[
+        "detect", "samples", "--year", "2024", "--lake", &lake, "--output", "jsonl",
+    ]);
+    // Each alert once (an alert opened for repeats is written again when it closes).
+    let alerts = first
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["alert.id"].to_string())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    assert!(alerts > 10, "{first}");
+    let mut text = String::new();
+    for line in first.lines().filter(|l| l.starts_with("lake ")) {
+        text += line;
+        text += "\n";
+    }
+    let again = s.run(&[
+        "detect", "samples", "--year", "2024", "--lake", &lake, "--output", "jsonl",
+    ]);
+    for line in again.lines().filter(|l| l.starts_with("lake ")) {
+        text += line;
+        text += "\n";
+    }
+    let by_rule = s.run(&[
+        "hunt",
+        "run",
+        "FROM .alerts-security.* | STATS alerts = count(*) BY kibana.alert.severity | SORT kibana.alert.severity",
+        "--lake",
+        &lake,
+    ]);
+    text += &by_rule;
+    let counted = s.run(&[
+        "hunt",
+        "run",
+        "FROM .alerts-security.* | STATS n = count(*)",
+        "--lake",
+        &lake,
+        "--output",
+        "csv",
+    ]);
+    assert!(
+        counted.contains(&format!("\n{alerts}\n")),
+        "{counted} vs {alerts} alerts"
+    );
+    snapshot("detect_lake", &text);
+}
+
 /// `hunt validate` over hunt files in Elastic's shapes: one line per query that fails to parse or plan,
 /// EQL beside ES|QL skipped and counted.
 #[test]
@@ -465,7 +518,7 @@ fn hunt_validate_reports_each_failing_query_and_the_counts() {
     std::fs::create_dir_all(s.path("hunts/queries")).unwrap();
     std::fs::write(
         s.path("hunts/queries/rare_users.toml"),
-        "[hunt]\nname = \"Rare users\"\nlanguage = [\"ES|QL\", \"EQL\"]\nquery = [\n'''\nfrom logs-system.auth-*\n| where @timestamp > now() - 7 days\n| stats n = count(*) by user.name\n| where n <= 2\n''',\n'''\nfrom logs-*\n| where process.Ext.token.integrity_level_name == \"high\"\n''',\n'''\nprocess where process.name == \"cmd.exe\"\n'''\n]\n",
+        "[hunt]\nname = \"Rare users\"\nlanguage = [\"ES|QL\", \"EQL\"]\nquery = [\n'''\nfrom logs-system.auth-*\n| where @timestamp > now() - 7 days\n| stats n = count(*) by user.name\n| where n <= 2\n''',\n'''\nfrom logs-*\n| where process.integrity == \"high\"\n''',\n'''\nprocess where process.name == \"cmd.exe\"\n'''\n]\n",
     )
     .unwrap();
     std::fs::write(

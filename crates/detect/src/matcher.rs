@@ -148,24 +148,7 @@ fn derive(value: &Value, function: FieldFunction) -> Option<Value> {
     })
 }
 
-/// Shannon entropy in bits per character (0 for empty text).
-pub fn entropy(text: &str) -> f64 {
-    let mut counts: std::collections::HashMap<char, u32> = std::collections::HashMap::new();
-    let mut total = 0u32;
-    for c in text.chars() {
-        *counts.entry(c).or_default() += 1;
-        total += 1;
-    }
-    if total == 0 {
-        return 0.0;
-    }
-    let n = f64::from(total);
-    counts
-        .values()
-        .map(|&c| f64::from(c) / n)
-        .map(|p| -p * p.log2())
-        .sum()
-}
+pub use secops_rules::expr::entropy;
 
 fn all_values<'a>(event: &'a Event, path: &str) -> Vec<&'a Value> {
     let mut out = Vec::new();

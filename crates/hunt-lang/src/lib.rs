@@ -20,6 +20,7 @@
 //! ```
 
 pub mod ast;
+pub mod files;
 pub mod parse;
 pub mod print;
 

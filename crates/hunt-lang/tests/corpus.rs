@@ -6,57 +6,19 @@
 
 use std::path::{Path, PathBuf};
 
-use secops_hunt_lang::{is_esql, parse, Command};
+use secops_hunt_lang::files::{queries_in, toml_files};
+use secops_hunt_lang::{parse, Command};
 
-fn toml_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            toml_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "toml") {
-            out.push(path);
-        }
-    }
-}
-
-/// (file, query) for every ES|QL query: hunts' `query` entries that are ES|QL, and ES|QL rules'
-/// `[rule] query`; with the count of other entries (EQL, SQL) left out.
+/// (file, query) for every ES|QL query of the folder; with the count of other entries (EQL, SQL)
+/// left out.
 fn esql_queries(root: &Path) -> (Vec<(PathBuf, String)>, usize) {
-    let mut files = Vec::new();
-    toml_files(root, &mut files);
     let mut queries = Vec::new();
     let mut other = 0;
-    for file in files {
-        let doc: toml::Value = toml::from_str(&std::fs::read_to_string(&file).unwrap())
+    for file in toml_files(&[root.to_path_buf()]) {
+        let found = queries_in(&std::fs::read_to_string(&file).unwrap())
             .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        let mut found: Vec<String> = Vec::new();
-        if let Some(list) = doc
-            .get("hunt")
-            .and_then(|h| h.get("query"))
-            .and_then(|q| q.as_array())
-        {
-            found.extend(list.iter().filter_map(|q| q.as_str().map(str::to_string)));
-        }
-        if let Some(rule) = doc.get("rule") {
-            if rule.get("language").and_then(|l| l.as_str()) == Some("esql") {
-                found.extend(
-                    rule.get("query")
-                        .and_then(|q| q.as_str())
-                        .map(str::to_string),
-                );
-            }
-        }
-        for query in found {
-            if is_esql(&query) {
-                queries.push((file.clone(), query));
-            } else {
-                other += 1;
-            }
-        }
+        other += found.other;
+        queries.extend(found.esql.into_iter().map(|q| (file.clone(), q)));
     }
     (queries, other)
 }

@@ -4,6 +4,9 @@
 //!
 //! DataFusion is the heaviest dependency of the project: only this crate uses it.
 
+mod extract;
+pub mod fields;
+mod functions;
 pub mod plan;
 
 use std::io::Write;
@@ -63,7 +66,9 @@ pub struct RunStats {
     pub rows: u64,
 }
 
-/// Runs `text` over the lake at `lake`, writing its rows to `out`.
+/// Runs `text` over the lake at `lake`, writing its rows to `out` as they come (a table gathers
+/// them first). The query runs on its own thread; batches reach this one through a small bounded
+/// channel, so memory stays bounded while `out` is slow, and a failed write stops the query.
 pub fn run(
     text: &str,
     lake: &Path,
@@ -71,36 +76,20 @@ pub fn run(
     output: Output,
     out: &mut dyn Write,
 ) -> Result<RunStats, HuntError> {
-    let query = secops_hunt_lang::parse(text).map_err(|e| HuntError::Parse(e.describe(text)))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .build()
-        .map_err(|e| HuntError::Run(e.to_string()))?;
-    runtime.block_on(async {
-        let ctx = session(lake).await?;
-        let frame = plan::plan(&ctx, text, &query, planning).await?;
-        let mut stream = frame
-            .execute_stream()
-            .await
-            .map_err(|e| HuntError::Run(e.to_string()))?;
-        let mut stats = RunStats::default();
-        let mut table = Vec::new();
-        let mut first = true;
-        while let Some(batch) = stream.next().await {
-            let batch = batch.map_err(|e| HuntError::Run(e.to_string()))?;
-            stats.rows += batch.num_rows() as u64;
-            match output {
-                // Log text never reaches a terminal unescaped; JSON escapes control characters itself.
-                Output::Table => table.push(escaped(&batch, |t| {
-                    secops_event::escape::terminal(t).into_owned()
-                })?),
-                Output::Jsonl => write_json(&batch, out)?,
-                Output::Csv => {
-                    write_csv(&escaped(&batch, csv_text)?, first, out)?;
-                    first = false;
-                }
-            }
-        }
+    let (sender, batches) = std::sync::mpsc::sync_channel::<RecordBatch>(2);
+    std::thread::scope(|scope| {
+        let worker = std::thread::Builder::new()
+            .name("hunt".into())
+            .stack_size(PLANNING_STACK)
+            .spawn_scoped(scope, move || produce(text, lake, planning, &sender))
+            .map_err(|e| HuntError::Run(format!("starting the query: {e}")))?;
+        let written = write_batches(batches, output, out);
+        let produced = worker
+            .join()
+            .map_err(|_| HuntError::Run("the query stopped unexpectedly".into()))?;
+        // A write error ends the run; else the query's own error, if any.
+        let (stats, table) = written?;
+        produced?;
         if output == Output::Table {
             let text = datafusion::arrow::util::pretty::pretty_format_batches(&table)
                 .map_err(|e| HuntError::Write(e.to_string()))?;
@@ -110,9 +99,142 @@ pub fn run(
     })
 }
 
+/// Stack for planning: DataFusion's planner and optimizer recurse over the expression tree, and the
+/// corpus has queries with CASEs of hundreds of arms.
+const PLANNING_STACK: usize = 64 * 1024 * 1024;
+
+/// Runs `work` on a thread with [`PLANNING_STACK`] of stack, whatever thread the caller is on.
+fn with_stack<T: Send>(work: impl FnOnce() -> Result<T, HuntError> + Send) -> Result<T, HuntError> {
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("hunt".into())
+            .stack_size(PLANNING_STACK)
+            .spawn_scoped(scope, work)
+            .map_err(|e| HuntError::Run(format!("starting the query: {e}")))?
+            .join()
+            .map_err(|_| HuntError::Run("the query stopped unexpectedly".into()))?
+    })
+}
+
+/// Plans and executes the query, sending its batches until they end or the reader is gone.
+fn produce(
+    text: &str,
+    lake: &Path,
+    planning: &Planning,
+    sender: &std::sync::mpsc::SyncSender<RecordBatch>,
+) -> Result<(), HuntError> {
+    let query = secops_hunt_lang::parse(text).map_err(|e| HuntError::Parse(e.describe(text)))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_stack_size(PLANNING_STACK / 4)
+        .build()
+        .map_err(|e| HuntError::Run(e.to_string()))?;
+    runtime.block_on(async {
+        let ctx = session(lake).await?;
+        let frame = plan::plan(&ctx, text, &query, planning).await?;
+        let mut stream = frame
+            .execute_stream()
+            .await
+            .map_err(|e| HuntError::Run(e.to_string()))?;
+        while let Some(batch) = stream.next().await {
+            let batch = batch.map_err(|e| HuntError::Run(e.to_string()))?;
+            if sender.send(batch).is_err() {
+                // The writer stopped (its error is the run's); the query is dropped here.
+                break;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Writes JSON lines and CSV as batches come; a table's batches are returned to print once the
+/// query has ended well.
+fn write_batches(
+    batches: std::sync::mpsc::Receiver<RecordBatch>,
+    output: Output,
+    out: &mut dyn Write,
+) -> Result<(RunStats, Vec<RecordBatch>), HuntError> {
+    let mut stats = RunStats::default();
+    let mut table = Vec::new();
+    let mut first = true;
+    for batch in batches {
+        stats.rows += batch.num_rows() as u64;
+        let batch = if output == Output::Jsonl {
+            batch
+        } else {
+            lists_as_text(&batch)?
+        };
+        match output {
+            // Log text never reaches a terminal unescaped; JSON escapes control characters itself.
+            Output::Table => table.push(escaped(&batch, |t| {
+                secops_event::escape::terminal(t).into_owned()
+            })?),
+            Output::Jsonl => write_json(&batch, out)?,
+            Output::Csv => {
+                write_csv(&escaped(&batch, csv_text)?, first, out)?;
+                first = false;
+            }
+        }
+    }
+    Ok((stats, table))
+}
+
+/// The batch with every list or struct column (STATS `values`, `mv_*` results) as text (`[a, b]`),
+/// for CSV and tables; JSON keeps lists as arrays.
+fn lists_as_text(batch: &RecordBatch) -> Result<RecordBatch, HuntError> {
+    use datafusion::arrow::array::{Array, ArrayRef, StringBuilder};
+    use datafusion::arrow::datatypes::{Field, Schema};
+    use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+    let nested = |t: &DataType| {
+        matches!(
+            t,
+            DataType::List(_)
+                | DataType::LargeList(_)
+                | DataType::FixedSizeList(..)
+                | DataType::Struct(_)
+        )
+    };
+    if !batch
+        .schema()
+        .fields()
+        .iter()
+        .any(|f| nested(f.data_type()))
+    {
+        return Ok(batch.clone());
+    }
+    let mut fields = Vec::new();
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        if !nested(field.data_type()) {
+            fields.push(field.as_ref().clone());
+            columns.push(Arc::clone(column));
+            continue;
+        }
+        let options = FormatOptions::default();
+        let formatter = ArrayFormatter::try_new(column.as_ref(), &options)
+            .map_err(|e| HuntError::Write(e.to_string()))?;
+        let mut text = StringBuilder::new();
+        for i in 0..column.len() {
+            if column.is_null(i) {
+                text.append_null();
+            } else {
+                text.append_value(formatter.value(i).to_string());
+            }
+        }
+        fields.push(Field::new(field.name(), DataType::Utf8, true));
+        columns.push(Arc::new(text.finish()));
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+        .map_err(|e| HuntError::Write(e.to_string()))
+}
+
 /// Parses and plans `text` without data (an empty `events` table of the lake's columns): what
 /// `hunt validate` checks. The first error is returned, with its place.
 pub fn validate(text: &str, planning: &Planning) -> Result<(), HuntError> {
+    with_stack(|| validate_here(text, planning))
+}
+
+fn validate_here(text: &str, planning: &Planning) -> Result<(), HuntError> {
     let query = secops_hunt_lang::parse(text).map_err(|e| HuntError::Parse(e.describe(text)))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()

@@ -2,14 +2,21 @@
 //! SQL text). Every field is checked against the relation's columns as the stage is planned, so an
 //! unknown field is an error naming it, its stage and its place in the query, before anything runs.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, IntervalMonthDayNano, TimeUnit as ArrowTimeUnit};
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::NullEquality;
 use datafusion::common::{Column, ScalarValue};
 use datafusion::dataframe::DataFrame;
 use datafusion::functions::expr_fn as f;
 use datafusion::functions_aggregate::expr_fn as agg;
-use datafusion::logical_expr::{binary_expr, cast, lit, when, Expr as DfExpr, Operator, SortExpr};
+use datafusion::functions_nested::expr_fn as f_nested;
+use datafusion::logical_expr::{
+    binary_expr, cast, lit, try_cast, when, Expr as DfExpr, ExprFunctionExt, ExprSchemable,
+    JoinType, LogicalPlanBuilder, Operator, SortExpr,
+};
 use datafusion::prelude::{ident, SessionContext};
 use secops_hunt_lang::ast::{
     Aggregate, Assign, BinaryOp, Command, Expr, ExprKind, Literal, Name, Nulls, Order, Span, Stage,
@@ -17,6 +24,9 @@ use secops_hunt_lang::ast::{
 };
 use secops_hunt_lang::Query;
 
+use crate::extract::{Dissect, Grok};
+use crate::fields::{self, Scope};
+use crate::functions::{self, Parser};
 use crate::HuntError;
 
 /// What the planner needs besides the query.
@@ -37,6 +47,7 @@ pub async fn plan(
     planning: &Planning,
 ) -> Result<DataFrame, HuntError> {
     let mut frame: Option<DataFrame> = None;
+    let mut scope = Scope::default();
     for (n, stage) in query.stages.iter().enumerate() {
         let at = Place {
             text,
@@ -44,7 +55,11 @@ pub async fn plan(
             command: stage.command.keyword(),
         };
         frame = Some(match (&stage.command, frame) {
-            (Command::From { sources, .. }, None) => from(ctx, sources, &at, stage.span).await?,
+            (Command::From { sources, .. }, None) => {
+                let (frame, from_scope) = from(ctx, sources, &at, stage.span).await?;
+                scope = from_scope;
+                frame
+            }
             (Command::From { .. }, Some(_)) => {
                 return Err(at.error("FROM only starts a query", stage.span))
             }
@@ -55,7 +70,9 @@ pub async fn plan(
                 let planner = Planner {
                     at: &at,
                     planning,
+                    scope: &scope,
                     frame: &frame,
+                    aggregates: None,
                 };
                 planner.stage(command, stage, frame.clone())?
             }
@@ -90,66 +107,48 @@ impl Place<'_> {
     }
 }
 
-/// `FROM`: the lake's events; an Elastic index pattern naming one dataset (`logs-system.auth-*`)
-/// reads that source's partitions only.
+/// `FROM`: the lake's events, narrowed to the sources the index patterns name (`fields::scope`).
 async fn from(
     ctx: &SessionContext,
     sources: &[String],
     at: &Place<'_>,
     span: Span,
-) -> Result<DataFrame, HuntError> {
+) -> Result<(DataFrame, Scope), HuntError> {
+    let scope = fields::scope(sources).map_err(|message| at.error(message, span))?;
     let frame = ctx
         .table(EVENTS)
         .await
         .map_err(|e| at.error(format!("the lake: {e}"), span))?;
-    let mut datasets = Vec::new();
-    for source in sources {
-        match source_dataset(source) {
-            Some(Some(dataset)) => datasets.push(dataset),
-            Some(None) => return Ok(frame),
-            None => {
-                return Err(at.error(
-                    format!(
-                        "unknown source {source:?}: use events, or an index pattern such as logs-* or logs-system.auth-*"
-                    ),
-                    span,
-                ))
-            }
-        }
-    }
-    let list = datasets.into_iter().map(lit).collect();
-    frame
-        .filter(ident("source").in_list(list, false))
-        .map_err(|e| at.error(e.to_string(), span))
-}
-
-/// What a source names: `Some(None)` every event, `Some(Some(dataset))` one dataset's, `None` nothing
-/// known.
-fn source_dataset(source: &str) -> Option<Option<String>> {
-    let source = source.trim();
-    if source == EVENTS || source == "logs-*" || source == "*" {
-        return Some(None);
-    }
-    let dataset = source.strip_prefix("logs-")?;
-    let dataset = dataset
-        .strip_suffix("-*")
-        .or_else(|| dataset.strip_suffix('*'))
-        .unwrap_or(dataset);
-    if dataset.is_empty() || dataset.contains('*') {
-        return Some(None);
-    }
-    Some(Some(dataset.to_string()))
+    let frame = match &scope.filter {
+        Some(filter) => frame
+            .filter(filter.clone())
+            .map_err(|e| at.error(e.to_string(), span))?,
+        None => frame,
+    };
+    // Columns by their bare names from here on: a stage that makes a column of the same name
+    // (DISSECT's `message`) replaces it rather than standing beside a qualified twin.
+    let bare: Vec<DfExpr> = frame
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| ident(f.name()).alias(f.name()))
+        .collect();
+    let frame = frame.select(bare).map_err(|e| at.error(short(&e), span))?;
+    Ok((frame, scope))
 }
 
 struct Planner<'a> {
     at: &'a Place<'a>,
     planning: &'a Planning,
+    scope: &'a Scope,
     frame: &'a DataFrame,
+    /// In STATS: the aggregates met so far; an aggregate call becomes a reference to its column.
+    aggregates: Option<&'a RefCell<Vec<DfExpr>>>,
 }
 
 impl Planner<'_> {
     fn df(&self, span: Span) -> impl Fn(datafusion::error::DataFusionError) -> HuntError + '_ {
-        move |e| self.at.error(e.to_string(), span)
+        move |e| self.at.error(short(&e), span)
     }
 
     fn stage(
@@ -164,11 +163,7 @@ impl Planner<'_> {
             Command::Eval(assigns) => {
                 let mut frame = frame;
                 for a in assigns {
-                    let planner = Planner {
-                        at: self.at,
-                        planning: self.planning,
-                        frame: &frame,
-                    };
+                    let planner = self.over(&frame);
                     let value = planner.expr(&a.expr)?;
                     let name = output_name(a);
                     frame = frame.with_column(&name, value).map_err(self.df(span))?;
@@ -176,55 +171,124 @@ impl Planner<'_> {
                 Ok(frame)
             }
             Command::Keep(patterns) => {
-                let names = self.matching(patterns, span)?;
+                // A field that is not a column yet (one read from `_fields`) becomes one.
+                let mut frame = frame;
+                let mut names: Vec<String> = Vec::new();
+                for pattern in patterns {
+                    let found = self.matching(pattern);
+                    if found.is_empty() && !pattern.as_str().contains('*') {
+                        let value = self.field(pattern, span)?;
+                        frame = frame
+                            .with_column(pattern.as_str(), value)
+                            .map_err(self.df(span))?;
+                        names.push(pattern.as_str().to_string());
+                    } else if pattern.as_str().contains('*') && self.has(fields::FIELDS) {
+                        // The field map's names the pattern covers become columns too
+                        // (`KEEP powershell.file.*`).
+                        for name in fields::MAPPED_NAMES {
+                            if glob(pattern.as_str(), name)
+                                && !self.has(name)
+                                && !names.iter().any(|n| n == name)
+                            {
+                                if let Ok(value) = self.field(&Name((*name).to_string()), span) {
+                                    frame =
+                                        frame.with_column(name, value).map_err(self.df(span))?;
+                                    names.push((*name).to_string());
+                                }
+                            }
+                        }
+                    }
+                    for c in found {
+                        if !names.contains(&c) {
+                            names.push(c);
+                        }
+                    }
+                }
                 frame
                     .select(names.iter().map(|n| ident(n.as_str())).collect::<Vec<_>>())
                     .map_err(self.df(span))
             }
             Command::Drop(patterns) => {
-                let names = self.matching(patterns, span)?;
+                let mut names: Vec<String> = Vec::new();
+                for pattern in patterns {
+                    let found = self.matching(pattern);
+                    if found.is_empty() && !pattern.as_str().contains('*') {
+                        // Dropping a field that is no column: it must still be a known field.
+                        self.field(pattern, span)?;
+                    }
+                    names.extend(found);
+                }
                 let refs: Vec<&str> = names.iter().map(String::as_str).collect();
                 frame.drop_columns(&refs).map_err(self.df(span))
             }
             Command::Rename(pairs) => {
                 let mut frame = frame;
                 for (old, new) in pairs {
-                    self.field(old, span)?;
-                    frame = frame
-                        .with_column_renamed(
-                            Column::new_unqualified(old.as_str()).flat_name(),
-                            new.as_str(),
-                        )
-                        .map_err(self.df(span))?;
+                    let planner = self.over(&frame);
+                    frame = if planner.has(old.as_str()) {
+                        frame
+                            .with_column_renamed(
+                                Column::new_unqualified(old.as_str()).flat_name(),
+                                new.as_str(),
+                            )
+                            .map_err(self.df(span))?
+                    } else {
+                        let value = planner.field(old, span)?;
+                        frame
+                            .with_column(new.as_str(), value)
+                            .map_err(self.df(span))?
+                    };
                 }
                 Ok(frame)
             }
             Command::Stats {
-                inline: false,
+                inline,
                 aggregates,
                 by,
-            } => {
-                let groups = by
-                    .iter()
-                    .map(|a| Ok(self.expr(&a.expr)?.alias(output_name(a))))
-                    .collect::<Result<Vec<_>, HuntError>>()?;
-                let aggregates = aggregates
-                    .iter()
-                    .map(|a| self.aggregate(a))
-                    .collect::<Result<Vec<_>, HuntError>>()?;
-                // ES|QL puts the aggregates first, then the keys.
-                let names: Vec<String> = aggregates
-                    .iter()
-                    .map(|e| e.schema_name().to_string())
-                    .chain(groups.iter().map(|e| e.schema_name().to_string()))
-                    .collect();
-                frame
-                    .aggregate(groups, aggregates)
-                    .and_then(|f| {
-                        f.select(names.iter().map(|n| ident(n.as_str())).collect::<Vec<_>>())
-                    })
-                    .map_err(self.df(span))
+            } => self.stats(frame, *inline, aggregates, by, span),
+            Command::MvExpand(name) => {
+                let value = self.list(self.field(name, span)?, span)?;
+                let (state, plan) = frame
+                    .with_column(name.as_str(), value)
+                    .map_err(self.df(span))?
+                    .into_parts();
+                let plan = LogicalPlanBuilder::from(plan)
+                    .unnest_column(Column::new_unqualified(name.as_str()))
+                    .and_then(LogicalPlanBuilder::build)
+                    .map_err(self.df(span))?;
+                Ok(DataFrame::new(state, plan))
             }
+            Command::Dissect {
+                field,
+                pattern,
+                separator,
+            } => {
+                let dissect = Dissect::compile(pattern, separator.as_deref())
+                    .map_err(|m| self.at.error(m, span))?;
+                let keys = dissect.keys.clone();
+                let types = vec![None; keys.len()];
+                let parse: Parser = Arc::new(move |t| dissect.parse(t));
+                self.extract(
+                    frame,
+                    field,
+                    pattern,
+                    ("dissect", parse),
+                    &keys,
+                    &types,
+                    span,
+                )
+            }
+            Command::Grok { field, pattern } => {
+                let grok = Grok::compile(pattern).map_err(|m| self.at.error(m, span))?;
+                let keys = grok.keys.clone();
+                let types = grok.types.clone();
+                let parse: Parser = Arc::new(move |t| grok.parse(t));
+                self.extract(frame, field, pattern, ("grok", parse), &keys, &types, span)
+            }
+            Command::Completion { .. } => Err(self.at.error(
+                "COMPLETION calls a language model; hunts do not send event data to one",
+                span,
+            )),
             Command::Sort(keys) => {
                 let keys = keys
                     .iter()
@@ -250,93 +314,369 @@ impl Planner<'_> {
         }
     }
 
-    /// The relation's columns a KEEP or DROP pattern list names; a pattern naming none is an error.
-    fn matching(&self, patterns: &[Name], span: Span) -> Result<Vec<String>, HuntError> {
-        let columns: Vec<String> = self
-            .frame
+    /// The relation's columns a KEEP or DROP pattern names (`*` any run of characters).
+    fn matching(&self, pattern: &Name) -> Vec<String> {
+        self.frame
             .schema()
             .fields()
             .iter()
             .map(|f| f.name().clone())
-            .collect();
-        let mut out = Vec::new();
-        for pattern in patterns {
-            let found: Vec<&String> = columns
-                .iter()
-                .filter(|c| glob(pattern.as_str(), c))
-                .collect();
-            if found.is_empty() {
-                return Err(self
-                    .at
-                    .error(format!("no column matches {}", pattern.as_str()), span));
-            }
-            for c in found {
-                if !out.contains(c) {
-                    out.push(c.clone());
-                }
-            }
-        }
-        Ok(out)
+            .filter(|c| glob(pattern.as_str(), c))
+            .collect()
     }
 
-    /// A field of the relation, or an error naming it.
-    fn field(&self, name: &Name, span: Span) -> Result<DfExpr, HuntError> {
-        let known = self
-            .frame
+    /// Whether the relation has a column of that name.
+    fn has(&self, name: &str) -> bool {
+        self.frame
             .schema()
             .fields()
             .iter()
-            .any(|f| f.name() == name.as_str());
-        if known {
-            Ok(ident(name.as_str()))
-        } else {
-            Err(self.at.error(
-                format!("unknown field {}: not a column here", name.as_str()),
-                span,
-            ))
+            .any(|f| f.name() == name)
+    }
+
+    /// A field of the relation, resolved through the field map or `_fields` when it is not a column
+    /// (`fields::resolve`), or an error naming it.
+    fn field(&self, name: &Name, span: Span) -> Result<DfExpr, HuntError> {
+        if self.has(name.as_str()) {
+            return Ok(ident(name.as_str()));
+        }
+        fields::resolve(name.as_str(), self.scope, &|c| self.has(c)).ok_or_else(|| {
+            let reason = if self.has(fields::FIELDS) {
+                "not a column, not in the field map, not an ECS field and not under a namespace of the query's sources"
+            } else {
+                "not a column here"
+            };
+            self.at
+                .error(format!("unknown field {}: {reason}", name.as_str()), span)
+        })
+    }
+
+    /// The same planner over another relation (after a stage changed it).
+    fn over<'b>(&'b self, frame: &'b DataFrame) -> Planner<'b> {
+        Planner {
+            at: self.at,
+            planning: self.planning,
+            scope: self.scope,
+            frame,
+            aggregates: None,
         }
     }
 
-    fn aggregate(&self, a: &Aggregate) -> Result<DfExpr, HuntError> {
-        let span = a.expr.span;
-        let ExprKind::Call { name, args, star } = &a.expr.kind else {
-            return Err(self.at.error("STATS takes aggregate functions", span));
+    /// STATS and INLINE STATS. Each item may be an expression of aggregates
+    /// (`round(avg(x), 1)`, `count(*) / count_distinct(host.name)`): its aggregates are computed
+    /// first, then the expression over them. INLINE STATS keeps every row and adds the figures of
+    /// its group (joined back on the keys, null keys being one group as in STATS).
+    fn stats(
+        &self,
+        frame: DataFrame,
+        inline: bool,
+        items: &[Aggregate],
+        by: &[Assign],
+        span: Span,
+    ) -> Result<DataFrame, HuntError> {
+        let mut frame = frame;
+        // Keys that are expressions become columns first, so both sides name them alike.
+        let mut keys: Vec<String> = Vec::new();
+        for a in by {
+            let name = output_name(a);
+            let planner = self.over(&frame);
+            let is_column = matches!(&a.expr.kind, ExprKind::Field(f) if planner.has(f.as_str()))
+                && a.name.is_none();
+            if !is_column {
+                let value = planner.expr(&a.expr)?;
+                frame = frame.with_column(&name, value).map_err(self.df(span))?;
+            }
+            keys.retain(|k| k != &name);
+            keys.push(name);
+        }
+        let collected = RefCell::new(Vec::new());
+        let mut outputs: Vec<(String, DfExpr)> = Vec::new();
+        {
+            let planner = Planner {
+                aggregates: Some(&collected),
+                ..self.over(&frame)
+            };
+            for item in items {
+                let start = collected.borrow().len();
+                let value = planner.expr(&item.expr)?;
+                if collected.borrow().len() == start {
+                    return Err(self.at.error(
+                        format!("{} uses no aggregate function", item.expr),
+                        item.expr.span,
+                    ));
+                }
+                if let Some(filter) = &item.filter {
+                    let condition = planner.over(&frame).expr(filter)?;
+                    for aggregate in collected.borrow_mut()[start..].iter_mut() {
+                        *aggregate = with_filter(aggregate.clone(), condition.clone());
+                    }
+                }
+                let name = item
+                    .name
+                    .as_ref()
+                    .map_or_else(|| item.expr.to_string(), |n| n.as_str().to_string());
+                // A name given twice: the later item wins, as in ES|QL.
+                outputs.retain(|(n, _)| n != &name);
+                outputs.push((name, value));
+            }
+        }
+        let aggregates: Vec<DfExpr> = collected
+            .into_inner()
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| e.alias(format!("__agg{i}")))
+            .collect();
+        let groups: Vec<DfExpr> = keys.iter().map(|k| ident(k.as_str())).collect();
+        if !inline {
+            let mut select: Vec<DfExpr> = outputs
+                .into_iter()
+                .map(|(name, value)| value.alias(name))
+                .collect();
+            select.extend(keys.iter().map(|k| ident(k.as_str())));
+            return frame
+                .aggregate(groups, aggregates)
+                .and_then(|f| f.select(select))
+                .map_err(self.df(span));
+        }
+        // INLINE STATS: the group's figures, joined back to each row of the group.
+        let renamed: Vec<String> = (0..keys.len()).map(|i| format!("__key{i}")).collect();
+        let mut select: Vec<DfExpr> = outputs
+            .iter()
+            .map(|(name, value)| value.clone().alias(name.as_str()))
+            .collect();
+        select.extend(
+            keys.iter()
+                .zip(&renamed)
+                .map(|(k, r)| ident(k.as_str()).alias(r.as_str())),
+        );
+        let figures = frame
+            .clone()
+            .aggregate(groups, aggregates)
+            .and_then(|f| f.select(select))
+            .map_err(self.df(span))?;
+        let shadowed: Vec<&str> = outputs
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .filter(|n| self.over(&frame).has(n) && !keys.iter().any(|k| k == n))
+            .collect();
+        let left = frame.drop_columns(&shadowed).map_err(self.df(span))?;
+        let (state, left_plan) = left.into_parts();
+        let right_plan = LogicalPlanBuilder::from(figures.into_unoptimized_plan())
+            .alias("__inline")
+            .and_then(LogicalPlanBuilder::build)
+            .map_err(self.df(span))?;
+        let left_columns: Vec<Column> = keys.iter().map(Column::new_unqualified).collect();
+        let right_columns: Vec<Column> = renamed
+            .iter()
+            .map(|r| Column::new(Some("__inline"), r.as_str()))
+            .collect();
+        let joined = LogicalPlanBuilder::from(left_plan)
+            .join_detailed(
+                right_plan,
+                JoinType::Inner,
+                (left_columns, right_columns),
+                None,
+                NullEquality::NullEqualsNull,
+            )
+            .and_then(LogicalPlanBuilder::build)
+            .map_err(self.df(span))?;
+        let joined = DataFrame::new(state, joined);
+        let drop: Vec<&str> = renamed.iter().map(String::as_str).collect();
+        joined.drop_columns(&drop).map_err(self.df(span))
+    }
+
+    /// DISSECT and GROK: the parser's parts as columns (replacing columns of the same names).
+    #[allow(clippy::too_many_arguments)]
+    fn extract(
+        &self,
+        frame: DataFrame,
+        field: &Expr,
+        pattern: &str,
+        (name, parse): (&str, Parser),
+        keys: &[String],
+        types: &[Option<String>],
+        span: Span,
+    ) -> Result<DataFrame, HuntError> {
+        let text = cast(self.expr(field)?, DataType::Utf8);
+        let mut parts = Vec::new();
+        for (index, (key, ty)) in keys.iter().zip(types).enumerate() {
+            let parser = functions::parser_udf(name, index, Arc::clone(&parse));
+            let mut value = parser.call(vec![text.clone(), lit(pattern), lit(key.as_str())]);
+            match ty.as_deref() {
+                None | Some("string" | "keyword") => {}
+                Some("int" | "integer" | "long") => value = try_cast(value, DataType::Int64),
+                Some("float" | "double") => value = try_cast(value, DataType::Float64),
+                Some("boolean" | "bool") => value = try_cast(value, DataType::Boolean),
+                Some(other) => {
+                    return Err(self
+                        .at
+                        .error(format!("unknown type {other} for {key}"), span))
+                }
+            }
+            parts.push((key, value));
+        }
+        // All parts from the text as it was before this stage (a key may name the parsed field).
+        let mut frame = frame;
+        let mut staged = Vec::new();
+        for (n, (_, value)) in parts.iter().enumerate() {
+            let temp = format!("__part{n}");
+            frame = frame
+                .with_column(&temp, value.clone())
+                .map_err(self.df(span))?;
+            staged.push(temp);
+        }
+        for ((key, _), temp) in parts.iter().zip(&staged) {
+            frame = frame
+                .with_column(key, ident(temp.as_str()))
+                .map_err(self.df(span))?;
+        }
+        let drop: Vec<&str> = staged.iter().map(String::as_str).collect();
+        frame.drop_columns(&drop).map_err(self.df(span))
+    }
+
+    /// Two sides of a comparison or arithmetic made comparable as ES|QL would: a multi-value is its
+    /// only value (null when it holds several), and a text beside a number, a boolean or a time is
+    /// read as one (a value from `_fields` whose type no mapping gives).
+    fn comparable(&self, l: DfExpr, r: DfExpr, span: Span) -> Result<(DfExpr, DfExpr), HuntError> {
+        let single = |e: DfExpr, ty: DataType| -> (DfExpr, DataType) {
+            match ty {
+                DataType::List(inner) => {
+                    let only = when(
+                        f_nested::cardinality(e.clone()).eq(lit(1u64)),
+                        f_nested::array_element(e, lit(1i64)),
+                    )
+                    .end()
+                    .unwrap_or_else(|_| lit(ScalarValue::Null));
+                    (only, inner.data_type().clone())
+                }
+                other => (e, other),
+            }
         };
+        let (l, lt) = single(l.clone(), self.type_of(&l, span)?);
+        let (r, rt) = single(r.clone(), self.type_of(&r, span)?);
+        let target = |other: &DataType| -> Option<DataType> {
+            if other.is_numeric() {
+                Some(DataType::Float64)
+            } else if matches!(other, DataType::Boolean | DataType::Timestamp(..)) {
+                Some(other.clone())
+            } else {
+                None
+            }
+        };
+        Ok(match (is_text(&lt), is_text(&rt)) {
+            (true, false) => match target(&rt) {
+                Some(t) => (try_cast(l, t), r),
+                None => (l, r),
+            },
+            (false, true) => match target(&lt) {
+                Some(t) => (l, try_cast(r, t)),
+                None => (l, r),
+            },
+            _ => (l, r),
+        })
+    }
+
+    /// The type of a value of this stage (in STATS, aggregates stand for their results).
+    fn type_of(&self, value: &DfExpr, span: Span) -> Result<DataType, HuntError> {
+        let value = match self.aggregates {
+            Some(collected) => {
+                let collected = collected.borrow();
+                value
+                    .clone()
+                    .transform_up(|e| {
+                        if let DfExpr::Column(c) = &e {
+                            if let Some(n) = c.name.strip_prefix("__agg") {
+                                if let Some(a) =
+                                    n.parse::<usize>().ok().and_then(|n| collected.get(n))
+                                {
+                                    return Ok(Transformed::yes(a.clone()));
+                                }
+                            }
+                        }
+                        Ok(Transformed::no(e))
+                    })
+                    .map_err(self.df(span))?
+                    .data
+            }
+            None => value.clone(),
+        };
+        value.get_type(self.frame.schema()).map_err(self.df(span))
+    }
+
+    /// A value as a list: lists as they are, a text as its values (`functions::mv_list`).
+    fn list(&self, value: DfExpr, span: Span) -> Result<DfExpr, HuntError> {
+        let ty = self.type_of(&value, span)?;
+        Ok(match ty {
+            DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..) => value,
+            _ => functions::mv_list().call(vec![cast(value, DataType::Utf8)]),
+        })
+    }
+
+    /// An aggregate function call, or `None` when `name` names no aggregate (with these arguments).
+    fn aggregate_call(
+        &self,
+        name: &str,
+        args: &[Expr],
+        star: bool,
+        span: Span,
+    ) -> Result<Option<DfExpr>, HuntError> {
+        let plain = self.over(self.frame);
         let arg = |n: usize| -> Result<DfExpr, HuntError> {
             args.get(n)
                 .ok_or_else(|| self.at.error(format!("{name} needs an argument"), span))
-                .and_then(|e| self.expr(e))
+                .and_then(|e| plain.expr(e))
         };
-        let mut value = match name.as_str() {
-            "count" if *star || args.is_empty() => agg::count(lit(1i64)),
+        Ok(Some(match name {
+            "count" if star || args.is_empty() => agg::count(lit(1i64)),
             "count" => agg::count(arg(0)?),
             "count_distinct" => agg::count_distinct(arg(0)?),
             "min" => agg::min(arg(0)?),
             "max" => agg::max(arg(0)?),
             "avg" => agg::avg(arg(0)?),
             "sum" => agg::sum(arg(0)?),
-            "values" => agg::array_agg(arg(0)?),
-            other => {
-                return Err(self
-                    .at
-                    .error(format!("unknown aggregate function {other}"), span))
+            "std_dev" | "stddev" => agg::stddev_pop(arg(0)?),
+            "median" => agg::median(arg(0)?),
+            "percentile" => {
+                let value = arg(0)?;
+                let share = match args.get(1).map(|e| &e.kind) {
+                    Some(ExprKind::Literal(Literal::Integer(p))) => *p as f64 / 100.0,
+                    Some(ExprKind::Literal(Literal::Decimal(p))) => *p / 100.0,
+                    _ => {
+                        return Err(self
+                            .at
+                            .error("percentile takes a field and a constant percent", span))
+                    }
+                };
+                agg::percentile_cont(value.sort(true, false), lit(share))
             }
-        };
-        if let Some(filter) = &a.filter {
-            let condition = self.expr(filter)?;
-            value = match value {
-                DfExpr::AggregateFunction(mut call) => {
-                    call.params.filter = Some(Box::new(condition));
-                    DfExpr::AggregateFunction(call)
+            // VALUES: the distinct values, nulls left out.
+            "values" => {
+                let value = arg(0)?;
+                let is_list = matches!(plain.type_of(&value, span)?, DataType::List(_));
+                let gathered = with_filter(
+                    agg::array_agg(value.clone())
+                        .distinct()
+                        .build()
+                        .map_err(self.df(span))?,
+                    value.is_not_null(),
+                );
+                // Values of lists are one list of their items, as ES|QL's multi-values are.
+                if is_list {
+                    f_nested::array_distinct(f_nested::flatten(gathered))
+                } else {
+                    gathered
                 }
-                other => other,
-            };
-        }
-        let name = a
-            .name
-            .as_ref()
-            .map_or_else(|| a.expr.to_string(), |n| n.as_str().to_string());
-        Ok(value.alias(name))
+            }
+            "first" | "last" if args.len() == 2 => {
+                let (value, order) = (arg(0)?, arg(1)?);
+                if name == "first" {
+                    agg::first_value(value, vec![order.sort(true, false)])
+                } else {
+                    agg::last_value(value, vec![order.sort(true, false)])
+                }
+            }
+            _ => return Ok(None),
+        }))
     }
 
     fn expr(&self, e: &Expr) -> Result<DfExpr, HuntError> {
@@ -365,7 +705,11 @@ impl Planner<'_> {
                 let (l, r) = (self.expr(left)?, self.expr(right)?);
                 match op {
                     BinaryOp::CaseEq => f::lower(l).eq(f::lower(r)),
-                    op => binary_expr(l, operator(*op), r),
+                    BinaryOp::And | BinaryOp::Or => binary_expr(l, operator(*op), r),
+                    op => {
+                        let (l, r) = self.comparable(l, r, span)?;
+                        binary_expr(l, operator(*op), r)
+                    }
                 }
             }
             ExprKind::In {
@@ -377,7 +721,11 @@ impl Planner<'_> {
                     .iter()
                     .map(|e| self.expr(e))
                     .collect::<Result<Vec<_>, _>>()?;
-                self.expr(expr)?.in_list(list, *negated)
+                let mut value = self.expr(expr)?;
+                if let Some(first) = list.first() {
+                    value = self.comparable(value, first.clone(), span)?.0;
+                }
+                value.in_list(list, *negated)
             }
             ExprKind::Like {
                 expr,
@@ -391,6 +739,17 @@ impl Planner<'_> {
                     let ExprKind::Literal(Literal::String(pattern)) = &p.kind else {
                         return Err(self.at.error("a pattern is a string", p.span));
                     };
+                    if *regex {
+                        regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| {
+                            self.at.error(
+                                format!(
+                                    "{pattern:?} is not a regular expression: {}",
+                                    e.to_string().lines().last().unwrap_or("")
+                                ),
+                                p.span,
+                            )
+                        })?;
+                    }
                     let test = if *regex {
                         binary_expr(
                             value.clone(),
@@ -426,57 +785,286 @@ impl Planner<'_> {
                 cast(self.expr(expr)?, ty)
             }
             ExprKind::Call { name, args, star } => self.call(name, args, *star, span)?,
-            ExprKind::Match { .. } | ExprKind::Options(_) => {
-                return Err(self.at.error("full-text match is not planned yet", span))
+            // `field : "words"` and `match(field, "words")`: the words as a phrase anywhere in
+            // the text, any case (the lake has no analyzers; documented in the README).
+            ExprKind::Match { field, query } => self.phrase(field, query, span)?,
+            ExprKind::Options(_) => {
+                return Err(self
+                    .at
+                    .error("options belong to a function's arguments", span))
             }
         })
     }
 
-    fn call(&self, name: &str, args: &[Expr], star: bool, span: Span) -> Result<DfExpr, HuntError> {
-        let values = args
-            .iter()
-            .map(|a| self.expr(a))
-            .collect::<Result<Vec<_>, _>>()?;
-        let one = |values: &[DfExpr]| -> Result<DfExpr, HuntError> {
-            match values {
-                [v] => Ok(v.clone()),
-                _ => Err(self.at.error(format!("{name} takes one argument"), span)),
-            }
+    fn phrase(&self, field: &Expr, query: &Expr, span: Span) -> Result<DfExpr, HuntError> {
+        let ExprKind::Literal(Literal::String(words)) = &query.kind else {
+            return Err(self.at.error("a match takes a string", query.span));
         };
+        let text = cast(self.expr(field)?, DataType::Utf8);
+        let _ = span;
+        Ok(f::lower(text).like(lit(format!("%{}%", like_escape(&words.to_lowercase())))))
+    }
+
+    fn call(&self, name: &str, args: &[Expr], star: bool, span: Span) -> Result<DfExpr, HuntError> {
+        if let Some(collected) = self.aggregates {
+            if let Some(aggregate) = self.aggregate_call(name, args, star, span)? {
+                let mut collected = collected.borrow_mut();
+                let column = format!("__agg{}", collected.len());
+                collected.push(aggregate);
+                return Ok(ident(column));
+            }
+        } else if self
+            .aggregate_call(name, args, star, span)
+            .ok()
+            .flatten()
+            .is_some()
+            && !matches!(name, "first" | "last")
+        {
+            return Err(self
+                .at
+                .error(format!("{name} is an aggregate: use it in STATS"), span));
+        }
         if star {
             return Err(self
                 .at
                 .error(format!("{name}(*) is an aggregate: use it in STATS"), span));
         }
-        Ok(match name {
-            "now" => lit(ScalarValue::TimestampNanosecond(
-                Some(self.planning.now),
-                Some("UTC".into()),
-            )),
-            "to_lower" => f::lower(one(&values)?),
-            "to_upper" => f::upper(one(&values)?),
-            "length" => f::character_length(one(&values)?),
-            "starts_with" | "ends_with" => match values.as_slice() {
-                [s, p] => {
-                    if name == "starts_with" {
-                        f::starts_with(s.clone(), p.clone())
-                    } else {
-                        f::ends_with(s.clone(), p.clone())
-                    }
+        match name {
+            "kql" => return self.kql(args, span),
+            "match" => {
+                return match args {
+                    [field, query, ..] => self.phrase(field, query, span),
+                    _ => Err(self.at.error("match takes a field and a string", span)),
                 }
-                _ => return Err(self.at.error(format!("{name} takes two arguments"), span)),
-            },
+            }
+            "json_extract" => return self.json_extract(args, span),
+            _ => {}
+        }
+        let values = args
+            .iter()
+            .map(|a| self.expr(a))
+            .collect::<Result<Vec<_>, _>>()?;
+        let n = values.len();
+        let arity = |want: std::ops::RangeInclusive<usize>| -> Result<(), HuntError> {
+            if want.contains(&n) {
+                Ok(())
+            } else if want.start() == want.end() {
+                Err(self.at.error(
+                    format!("{name} takes {} argument(s), not {n}", want.start()),
+                    span,
+                ))
+            } else {
+                Err(self.at.error(
+                    format!(
+                        "{name} takes {} to {} arguments, not {n}",
+                        want.start(),
+                        want.end()
+                    ),
+                    span,
+                ))
+            }
+        };
+        let v = |i: usize| {
+            values
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| lit(ScalarValue::Null))
+        };
+        let text = |i: usize| cast(v(i), DataType::Utf8);
+        let list = |i: usize| self.list(v(i), span);
+        let udf = |u: datafusion::logical_expr::ScalarUDF, args: Vec<DfExpr>| u.call(args);
+        Ok(match name {
+            "now" => {
+                arity(0..=0)?;
+                lit(ScalarValue::TimestampNanosecond(
+                    Some(self.planning.now),
+                    Some("UTC".into()),
+                ))
+            }
+            "to_lower" => {
+                arity(1..=1)?;
+                f::lower(text(0))
+            }
+            "to_upper" => {
+                arity(1..=1)?;
+                f::upper(text(0))
+            }
+            "length" => {
+                arity(1..=1)?;
+                cast(f::character_length(text(0)), DataType::Int64)
+            }
+            "starts_with" => {
+                arity(2..=2)?;
+                f::starts_with(text(0), text(1))
+            }
+            "ends_with" => {
+                arity(2..=2)?;
+                f::ends_with(text(0), text(1))
+            }
+            "contains" => {
+                arity(2..=2)?;
+                f::strpos(text(0), text(1)).gt(lit(0i64))
+            }
             // ES|QL's CONCAT is null when any part is (DataFusion's `concat` skips nulls; `||` not).
-            "concat" => values
-                .into_iter()
-                .reduce(|a, b| binary_expr(a, Operator::StringConcat, b))
-                .ok_or_else(|| self.at.error("concat takes its parts", span))?,
-            "coalesce" => f::coalesce(values),
-            "to_string" => cast(one(&values)?, DataType::Utf8),
-            "to_long" | "to_integer" => cast(one(&values)?, DataType::Int64),
-            "to_double" => cast(one(&values)?, DataType::Float64),
-            "abs" => f::abs(one(&values)?),
+            "concat" => {
+                arity(1..=usize::MAX)?;
+                (0..n)
+                    .map(text)
+                    .reduce(|a, b| binary_expr(a, Operator::StringConcat, b))
+                    .unwrap_or_else(|| lit(""))
+            }
+            "coalesce" => {
+                arity(1..=usize::MAX)?;
+                f::coalesce(values.clone())
+            }
+            "greatest" => {
+                arity(1..=64)?;
+                f::greatest(values.clone())
+            }
+            "least" => {
+                arity(1..=64)?;
+                f::least(values.clone())
+            }
+            "to_string" | "to_str" | "to_version" => {
+                arity(1..=1)?;
+                match self.type_of(&v(0), span)? {
+                    DataType::List(_) => f_nested::array_to_string(v(0), lit(",")),
+                    _ => text(0),
+                }
+            }
+            "to_long" | "to_integer" | "to_int" | "to_unsigned_long" => {
+                arity(1..=1)?;
+                try_cast(v(0), DataType::Int64)
+            }
+            "to_double" => {
+                arity(1..=1)?;
+                try_cast(v(0), DataType::Float64)
+            }
+            "to_boolean" | "to_bool" => {
+                arity(1..=1)?;
+                try_cast(v(0), DataType::Boolean)
+            }
+            "to_datetime" | "to_date" => {
+                arity(1..=1)?;
+                try_cast(v(0), time_type())
+            }
+            "to_ip" => {
+                arity(1..=1)?;
+                udf(functions::to_ip(), vec![text(0)])
+            }
+            "abs" => {
+                arity(1..=1)?;
+                f::abs(v(0))
+            }
+            "round" => {
+                arity(1..=2)?;
+                f::round(values.clone())
+            }
+            "floor" | "ceil" | "sqrt" | "log10" | "exp" => {
+                arity(1..=1)?;
+                let x = cast(v(0), DataType::Float64);
+                match name {
+                    "floor" => f::floor(x),
+                    "ceil" => f::ceil(x),
+                    "sqrt" => f::sqrt(x),
+                    "log10" => f::log10(x),
+                    _ => f::exp(x),
+                }
+            }
+            "pow" => {
+                arity(2..=2)?;
+                f::power(cast(v(0), DataType::Float64), cast(v(1), DataType::Float64))
+            }
+            "replace" => {
+                arity(3..=3)?;
+                f::regexp_replace(text(0), text(1), java_replacement(v(2)), Some(lit("g")))
+            }
+            "locate" => {
+                arity(2..=3)?;
+                cast(f::strpos(text(0), text(1)), DataType::Int64)
+            }
+            "substring" => {
+                arity(2..=3)?;
+                if n == 3 {
+                    f::substring(text(0), v(1), v(2))
+                } else {
+                    f::substr(text(0), v(1))
+                }
+            }
+            "left" => {
+                arity(2..=2)?;
+                f::left(text(0), v(1))
+            }
+            "right" => {
+                arity(2..=2)?;
+                f::right(text(0), v(1))
+            }
+            "reverse" => {
+                arity(1..=1)?;
+                f::reverse(text(0))
+            }
+            "repeat" => {
+                arity(2..=2)?;
+                f::repeat(text(0), v(1))
+            }
+            "space" => {
+                arity(1..=1)?;
+                f::repeat(lit(" "), v(0))
+            }
+            "trim" => {
+                arity(1..=1)?;
+                f::btrim(vec![text(0)])
+            }
+            "ltrim" => {
+                arity(1..=1)?;
+                f::ltrim(vec![text(0)])
+            }
+            "rtrim" => {
+                arity(1..=1)?;
+                f::rtrim(vec![text(0)])
+            }
+            "split" => {
+                arity(2..=2)?;
+                f_nested::string_to_array(text(0), text(1), lit(ScalarValue::Utf8(None)))
+            }
+            "url_decode" => {
+                arity(1..=1)?;
+                udf(functions::url_decode(), vec![text(0)])
+            }
+            "from_base64" => {
+                arity(1..=1)?;
+                udf(functions::from_base64(), vec![text(0)])
+            }
+            "to_base64" => {
+                arity(1..=1)?;
+                udf(functions::to_base64(), vec![text(0)])
+            }
+            "entropy" => {
+                arity(1..=1)?;
+                udf(functions::entropy(), vec![text(0)])
+            }
+            "is_private" => {
+                arity(1..=1)?;
+                udf(functions::is_private(), vec![text(0)])
+            }
+            "st_x" | "st_y" => {
+                arity(1..=1)?;
+                udf(functions::st_coordinate(name), vec![text(0)])
+            }
+            "to_geopoint" => {
+                arity(1..=1)?;
+                udf(functions::to_geopoint(), vec![text(0)])
+            }
+            "st_distance" => {
+                arity(2..=2)?;
+                udf(functions::st_distance(), vec![text(0), text(1)])
+            }
+            "cidr_match" => {
+                arity(2..=256)?;
+                udf(functions::cidr_match(n - 1), (0..n).map(text).collect())
+            }
             "case" => {
+                arity(1..=usize::MAX)?;
                 // case(cond, value, cond, value, ..., [else])
                 let mut pairs = values.chunks_exact(2);
                 let first = pairs
@@ -492,20 +1080,401 @@ impl Planner<'_> {
                 };
                 result.map_err(self.df(span))?
             }
-            "date_trunc" => match values.as_slice() {
-                [interval, time] => f::date_bin(
-                    interval.clone(),
-                    time.clone(),
+            "date_trunc" | "bucket" => {
+                arity(2..=2)?;
+                // ES|QL: date_trunc(span, time); BUCKET(time, span).
+                let (interval, time) = if name == "bucket" {
+                    (v(1), v(0))
+                } else {
+                    (v(0), v(1))
+                };
+                f::date_bin(
+                    interval,
+                    time,
                     lit(ScalarValue::TimestampNanosecond(
                         Some(0),
                         Some("UTC".into()),
                     )),
-                ),
-                _ => return Err(self.at.error("date_trunc takes a span and a time", span)),
-            },
+                )
+            }
+            "date_diff" => {
+                arity(3..=3)?;
+                let unit = match args.first().map(|e| &e.kind) {
+                    Some(ExprKind::Literal(Literal::String(u))) => u.clone(),
+                    _ => return Err(self.at.error("date_diff's unit is a string", span)),
+                };
+                let per = diff_unit(&unit).ok_or_else(|| {
+                    self.at.error(
+                        format!("date_diff unit {unit:?}: use nanoseconds to weeks (months and years vary in length)"),
+                        span,
+                    )
+                })?;
+                let nanos = |e: DfExpr| cast(cast(e, time_type()), DataType::Int64);
+                binary_expr(
+                    binary_expr(nanos(v(2)), Operator::Minus, nanos(v(1))),
+                    Operator::Divide,
+                    lit(per),
+                )
+            }
+            "date_extract" => {
+                arity(2..=2)?;
+                let part = match args.first().map(|e| &e.kind) {
+                    Some(ExprKind::Literal(Literal::String(p))) => extract_part(p),
+                    _ => None,
+                }
+                .ok_or_else(|| self.at.error("date_extract takes a known part name", span))?;
+                cast(f::date_part(lit(part), v(1)), DataType::Int64)
+            }
+            "date_format" => {
+                arity(1..=2)?;
+                let (format, time) = if n == 2 {
+                    match args.first().map(|e| &e.kind) {
+                        Some(ExprKind::Literal(Literal::String(p))) => (java_format(p), v(1)),
+                        _ => return Err(self.at.error("date_format's format is a string", span)),
+                    }
+                } else {
+                    ("%Y-%m-%dT%H:%M:%S%.3fZ".to_string(), v(0))
+                };
+                f::to_char(time, lit(format))
+            }
+            "mv_count" => {
+                arity(1..=1)?;
+                cast(f_nested::cardinality(list(0)?), DataType::Int64)
+            }
+            "mv_first" | "first" => {
+                arity(1..=1)?;
+                f_nested::array_element(list(0)?, lit(1i64))
+            }
+            "mv_last" | "last" => {
+                arity(1..=1)?;
+                f_nested::array_element(list(0)?, lit(-1i64))
+            }
+            "mv_concat" => {
+                arity(2..=2)?;
+                f_nested::array_to_string(list(0)?, text(1))
+            }
+            "mv_dedupe" => {
+                arity(1..=1)?;
+                f_nested::array_distinct(list(0)?)
+            }
+            "mv_sort" => {
+                arity(1..=2)?;
+                f_nested::array_sort(list(0)?, lit("ASC"), lit("NULLS LAST"))
+            }
+            "mv_min" => {
+                arity(1..=1)?;
+                f_nested::array_min(list(0)?)
+            }
+            "mv_max" => {
+                arity(1..=1)?;
+                f_nested::array_max(list(0)?)
+            }
+            "mv_contains" => {
+                arity(2..=2)?;
+                f_nested::array_has(list(0)?, v(1))
+            }
+            "mv_append" => {
+                arity(2..=2)?;
+                f_nested::array_concat(vec![list(0)?, list(1)?])
+            }
+            "mv_intersection" => {
+                arity(2..=2)?;
+                f_nested::array_intersect(list(0)?, list(1)?)
+            }
+            "mv_slice" => {
+                arity(2..=3)?;
+                // ES|QL counts from 0, inclusive at both ends; DataFusion from 1.
+                let from = binary_expr(v(1), Operator::Plus, lit(1i64));
+                let to = if n == 3 {
+                    binary_expr(v(2), Operator::Plus, lit(1i64))
+                } else {
+                    from.clone()
+                };
+                f_nested::array_slice(list(0)?, from, to, None)
+            }
             other => return Err(self.at.error(format!("unknown function {other}"), span)),
         })
     }
+
+    /// `kql("...")`: Kibana KQL, parsed by our KQL parser, each field resolved as the query's are.
+    fn kql(&self, args: &[Expr], span: Span) -> Result<DfExpr, HuntError> {
+        let [Expr {
+            kind: ExprKind::Literal(Literal::String(text)),
+            ..
+        }] = args
+        else {
+            return Err(self.at.error("kql takes one string", span));
+        };
+        let expr = secops_rules::kql::parse(text)
+            .map_err(|e| self.at.error(format!("in the KQL {text:?}: {e}"), span))?;
+        self.kql_expr(&expr, span)
+    }
+
+    fn kql_expr(&self, e: &secops_rules::Expr, span: Span) -> Result<DfExpr, HuntError> {
+        use secops_rules::{CompareOp, Expr as Kql, FieldFunction};
+        Ok(match e {
+            Kql::And(items) => items
+                .iter()
+                .map(|i| self.kql_expr(i, span))
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .reduce(DfExpr::and)
+                .unwrap_or_else(|| lit(true)),
+            Kql::Or(items) => items
+                .iter()
+                .map(|i| self.kql_expr(i, span))
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .reduce(DfExpr::or)
+                .unwrap_or_else(|| lit(false)),
+            Kql::Not(inner) => datafusion::logical_expr::not(self.kql_expr(inner, span)?),
+            Kql::Exists { field } => self.field(&Name(field.path.clone()), span)?.is_not_null(),
+            Kql::Compare { field, op, value } => {
+                let mut subject = self.field(&Name(field.path.clone()), span)?;
+                match field.function {
+                    Some(FieldFunction::Length) => {
+                        subject = cast(
+                            f::character_length(cast(subject, DataType::Utf8)),
+                            DataType::Int64,
+                        );
+                    }
+                    Some(FieldFunction::Entropy) => {
+                        subject = functions::entropy().call(vec![cast(subject, DataType::Utf8)]);
+                    }
+                    None => {}
+                }
+                let numeric = matches!(
+                    self.type_of(&subject, span),
+                    Ok(DataType::Int64 | DataType::Float64 | DataType::Int32)
+                );
+                let number = value.text.parse::<f64>().ok().filter(|_| !value.quoted);
+                let constant = match (numeric, number) {
+                    (true, Some(x)) if x.fract() == 0.0 => lit(x as i64),
+                    (true, Some(x)) => lit(x),
+                    _ => lit(value.text.clone()),
+                };
+                let as_text = || cast(subject.clone(), DataType::Utf8);
+                match op {
+                    CompareOp::Match => {
+                        if let Some(pieces) = &value.wildcard {
+                            as_text().like(lit(like_of_pieces(pieces)))
+                        } else if !value.quoted
+                            && value.text.contains('/')
+                            && secops_entity::inventory::Cidr::parse(&value.text).is_some()
+                        {
+                            functions::cidr_match(1).call(vec![as_text(), lit(value.text.clone())])
+                        } else if numeric && number.is_some() {
+                            subject.eq(constant)
+                        } else {
+                            as_text().eq(lit(value.text.clone()))
+                        }
+                    }
+                    CompareOp::Lt | CompareOp::Le | CompareOp::Gt | CompareOp::Ge => {
+                        let (subject, constant) = match (numeric, number) {
+                            (false, Some(x)) => (try_cast(subject, DataType::Float64), lit(x)),
+                            _ => (subject, constant),
+                        };
+                        match op {
+                            CompareOp::Lt => subject.lt(constant),
+                            CompareOp::Le => subject.lt_eq(constant),
+                            CompareOp::Gt => subject.gt(constant),
+                            _ => subject.gt_eq(constant),
+                        }
+                    }
+                    other => {
+                        return Err(self
+                            .at
+                            .error(format!("KQL has no {other:?} comparison"), span))
+                    }
+                }
+            }
+        })
+    }
+
+    /// `json_extract(text, path)`: the value at a dotted path (`$.` optional) of a JSON text; over
+    /// `_source` (Elastic's whole document) it reads the event's fields.
+    fn json_extract(&self, args: &[Expr], span: Span) -> Result<DfExpr, HuntError> {
+        let [subject, Expr {
+            kind: ExprKind::Literal(Literal::String(path)),
+            ..
+        }] = args
+        else {
+            return Err(self
+                .at
+                .error("json_extract takes a text and a constant path", span));
+        };
+        let path = path.strip_prefix("$.").unwrap_or(path);
+        if matches!(&subject.kind, ExprKind::Field(f) if f.as_str() == "_source") {
+            let resolved = self.field(&Name(path.to_string()), span);
+            return Ok(match resolved {
+                Ok(value) => cast(value, DataType::Utf8),
+                Err(_) => fields::json(&[leak_path(path)], fields::FieldType::Text),
+            });
+        }
+        let text = cast(self.expr(subject)?, DataType::Utf8);
+        Ok(fields::json_of(text, path))
+    }
+}
+
+/// A path that outlives planning (the UDF takes it as a literal; see `fields::json`).
+fn leak_path(path: &str) -> &'static str {
+    fields::leak(path.to_string())
+}
+
+/// ES|QL's VALUES and per-aggregate WHERE: a filter on an aggregate call.
+fn with_filter(aggregate: DfExpr, condition: DfExpr) -> DfExpr {
+    match aggregate {
+        DfExpr::AggregateFunction(mut call) => {
+            call.params.filter = Some(Box::new(match call.params.filter.take() {
+                Some(earlier) => earlier.as_ref().clone().and(condition),
+                None => condition,
+            }));
+            DfExpr::AggregateFunction(call)
+        }
+        DfExpr::Alias(alias) => with_filter(*alias.expr, condition).alias(alias.name),
+        other => other,
+    }
+}
+
+fn is_text(ty: &DataType) -> bool {
+    matches!(
+        ty,
+        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
+    )
+}
+
+fn time_type() -> DataType {
+    DataType::Timestamp(ArrowTimeUnit::Nanosecond, Some(Arc::from("UTC")))
+}
+
+/// A date_diff unit in nanoseconds.
+fn diff_unit(unit: &str) -> Option<i64> {
+    const S: i64 = 1_000_000_000;
+    Some(match unit.to_ascii_lowercase().as_str() {
+        "nanosecond" | "nanoseconds" | "ns" => 1,
+        "microsecond" | "microseconds" | "mcs" => 1_000,
+        "millisecond" | "milliseconds" | "ms" => 1_000_000,
+        "second" | "seconds" | "ss" | "s" => S,
+        "minute" | "minutes" | "mi" | "n" => 60 * S,
+        "hour" | "hours" | "hh" => 3600 * S,
+        "day" | "days" | "dd" | "d" => 86_400 * S,
+        "week" | "weeks" | "wk" | "ww" => 7 * 86_400 * S,
+        _ => return None,
+    })
+}
+
+/// A date_extract part (Java ChronoField names) as DataFusion's date_part name.
+fn extract_part(part: &str) -> Option<&'static str> {
+    Some(match part.to_ascii_uppercase().as_str() {
+        "YEAR" => "year",
+        "MONTH_OF_YEAR" => "month",
+        "DAY_OF_MONTH" => "day",
+        "DAY_OF_WEEK" => "dow",
+        "DAY_OF_YEAR" => "doy",
+        "HOUR_OF_DAY" => "hour",
+        "MINUTE_OF_HOUR" => "minute",
+        "SECOND_OF_MINUTE" => "second",
+        "ALIGNED_WEEK_OF_YEAR" => "week",
+        _ => return None,
+    })
+}
+
+/// A Java date pattern (`yyyy-MM-dd HH:mm:ss`) as a chrono one (`%Y-%m-%d %H:%M:%S`).
+fn java_format(pattern: &str) -> String {
+    let mut out = String::new();
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let mut run = 1;
+        while i + run < chars.len() && chars[i + run] == c {
+            run += 1;
+        }
+        let piece = match (c, run) {
+            ('y' | 'u', 2) => "%y".to_string(),
+            ('y' | 'u', _) => "%Y".to_string(),
+            ('M', 1 | 2) => "%m".to_string(),
+            ('M', 3) => "%b".to_string(),
+            ('M', _) => "%B".to_string(),
+            ('d', _) => "%d".to_string(),
+            ('H', _) => "%H".to_string(),
+            ('h', _) => "%I".to_string(),
+            ('m', _) => "%M".to_string(),
+            ('s', _) => "%S".to_string(),
+            ('S', n) => format!("%{n}f"),
+            ('a', _) => "%p".to_string(),
+            ('E', 1..=3) => "%a".to_string(),
+            ('E', _) => "%A".to_string(),
+            ('Z' | 'X' | 'x', _) => "%z".to_string(),
+            ('\'', _) => {
+                // Quoted literal text.
+                let mut j = i + 1;
+                let mut literal = String::new();
+                while j < chars.len() && chars[j] != '\'' {
+                    literal.push(chars[j]);
+                    j += 1;
+                }
+                i = j + 1;
+                out.push_str(&literal.replace('%', "%%"));
+                continue;
+            }
+            ('%', _) => "%%".repeat(run),
+            (other, n) => other.to_string().repeat(n),
+        };
+        out.push_str(&piece);
+        i += run;
+    }
+    out
+}
+
+/// A Java regex replacement (`$1`) as the regex crate's (`${1}`), for a constant.
+fn java_replacement(value: DfExpr) -> DfExpr {
+    match value {
+        DfExpr::Literal(ScalarValue::Utf8(Some(text)), meta) => {
+            let mut out = String::new();
+            let mut chars = text.chars().peekable();
+            while let Some(c) = chars.next() {
+                match c {
+                    '$' if chars.peek().is_some_and(char::is_ascii_digit) => {
+                        let mut digits = String::new();
+                        while let Some(d) = chars.peek().copied().filter(char::is_ascii_digit) {
+                            digits.push(d);
+                            chars.next();
+                        }
+                        out.push_str(&format!("${{{digits}}}"));
+                    }
+                    '\\' => match chars.next() {
+                        Some('$') => out.push_str("$$"),
+                        Some(other) => out.push(other),
+                        None => out.push('\\'),
+                    },
+                    '$' => out.push_str("$$"),
+                    c => out.push(c),
+                }
+            }
+            DfExpr::Literal(ScalarValue::Utf8(Some(out)), meta)
+        }
+        other => cast(other, DataType::Utf8),
+    }
+}
+
+/// KQL wildcard pieces as a LIKE pattern.
+fn like_of_pieces(pieces: &[secops_rules::Piece]) -> String {
+    let mut out = String::new();
+    for p in pieces {
+        match p {
+            secops_rules::Piece::Text(t) => out.push_str(&like_escape(t)),
+            secops_rules::Piece::Any => out.push('%'),
+            secops_rules::Piece::One => out.push('_'),
+        }
+    }
+    out
+}
+
+fn like_escape(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }
 
 fn operator(op: BinaryOp) -> Operator {
@@ -629,4 +1598,17 @@ fn output_name(a: &Assign) -> String {
     a.name
         .as_ref()
         .map_or_else(|| a.expr.to_string(), |n| n.as_str().to_string())
+}
+
+/// A DataFusion error without its list of every valid field (the lake has dozens).
+fn short(e: &datafusion::error::DataFusionError) -> String {
+    let text = e.to_string();
+    let text = match text.find("Valid fields are") {
+        Some(at) => text[..at]
+            .trim_end_matches(['.', ' ', '\\', 'n', '\n'])
+            .to_string(),
+        None => text,
+    };
+    text.replace("Schema error: ", "")
+        .replace("Error during planning: ", "")
 }

@@ -1,7 +1,8 @@
 //! The lake's columns: the ECS fields hunts filter, group and join on most, each with its type, then
 //! three of the lake's own (`_id`, `_source`, `_fields`). Every other field of an event, and a value
 //! that does not fit its column's type (a `source.port` of `"http"`), is kept in `_fields` as JSON,
-//! reachable by its dotted name. Parquet dictionary-encodes each column page while its values repeat
+//! reachable by its dotted name. Several values in a text column (`event.category` of
+//! `["process","network"]`) are kept as their JSON array's text, read back as a multi-value. Parquet dictionary-encodes each column page while its values repeat
 //! (hosts, datasets, actions), and falls back to plain encoding when they do not (command lines).
 //!
 //! The partition columns are in the path, Hive-style: `dt=2026-12-01/source=windows.security/`.

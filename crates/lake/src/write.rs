@@ -139,6 +139,16 @@ fn cell(value: &Value, ty: Type) -> Option<Cell> {
         }
         // A list of one is its value (ECS allows either for `event.category`).
         (_, Value::Array(items)) if items.len() == 1 => items.first().and_then(|v| cell(v, ty)),
+        // Several values in a text column: their JSON array's text (`["process","network"]`),
+        // which the hunt language reads back as a multi-value.
+        (Type::Text, Value::Array(items))
+            if items.len() > 1
+                && items
+                    .iter()
+                    .all(|v| !matches!(v, Value::Array(_) | Value::Object(_))) =>
+        {
+            Some(Cell::Text(value.to_string()))
+        }
         _ => None,
     }
 }

@@ -128,3 +128,23 @@ impl Expr {
         }
     }
 }
+
+/// Shannon entropy in bits per character (0 for empty text): EQL `entropy(...)` and the hunt
+/// language's `entropy()`.
+pub fn entropy(text: &str) -> f64 {
+    let mut counts: std::collections::HashMap<char, u32> = std::collections::HashMap::new();
+    let mut total = 0u32;
+    for c in text.chars() {
+        *counts.entry(c).or_default() += 1;
+        total += 1;
+    }
+    if total == 0 {
+        return 0.0;
+    }
+    let n = f64::from(total);
+    counts
+        .values()
+        .map(|&c| f64::from(c) / n)
+        .map(|p| -p * p.log2())
+        .sum()
+}

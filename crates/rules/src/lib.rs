@@ -11,7 +11,7 @@
 mod duration;
 pub mod eql;
 mod error;
-mod expr;
+pub mod expr;
 pub mod kql;
 pub mod load;
 pub mod lock;

@@ -42,6 +42,8 @@ pub struct DetectRequest {
     pub pipeline: PipelineOptions,
     /// With a store: open a case for each group of related open alerts not yet in one.
     pub open_cases: Option<CaseGrouping>,
+    /// Write every event read, and each alert once complete, into the event lake at this folder.
+    pub lake: Option<std::path::PathBuf>,
 }
 
 /// How alerts are grouped into cases.
@@ -157,6 +159,8 @@ pub struct DetectReport {
     pub recorded: Option<RecordSummary>,
     pub sightings: usize,
     pub cases: Vec<Opened>,
+    /// With `lake`: what was written into it (events and alerts).
+    pub lake: Option<secops_lake::WriteStats>,
     pub cancelled: bool,
 }
 
@@ -265,7 +269,34 @@ pub fn detect(
         })
         .transpose()?
         .map(secops_entity::Resolver::new);
+    // The lake's writer runs on its own thread, fed through a bounded channel: readers wait for it
+    // rather than memory growing. A writer that fails drops its end; the error is reported at the end.
+    let (lake_sender, lake_writer) = match &request.lake {
+        Some(dir) => {
+            let mut writer = secops_lake::LakeWriter::new(dir)?;
+            let (sender, events) = std::sync::mpsc::sync_channel::<secops_event::Event>(4096);
+            let handle = std::thread::Builder::new()
+                .name("lake".into())
+                .spawn(move || {
+                    for event in events {
+                        writer.write(&event)?;
+                    }
+                    writer.finish()
+                })
+                .map_err(|e| ServiceError::Missing(format!("starting the lake writer: {e}")))?;
+            (Some(sender), Some(handle))
+        }
+        None => (None, None),
+    };
+    let tap_sender = lake_sender.clone();
+    let tap = move |event: &secops_event::Event| {
+        if let Some(sender) = &tap_sender {
+            // A failed writer reports its error when joined.
+            let _ = sender.send(event.clone());
+        }
+    };
     let mut recorder = Recorder {
+        lake: lake_sender,
         risk: request.risk.clone().map(|model| {
             let index = resolver
                 .as_ref()
@@ -297,8 +328,21 @@ pub fn detect(
         progress,
         context.cancel,
         resolver.as_mut(),
+        request
+            .lake
+            .is_some()
+            .then_some(&tap as &(dyn Fn(&secops_event::Event) + Sync)),
     );
     recorder.flush();
+    drop(tap);
+    recorder.lake = None;
+    let lake =
+        match lake_writer {
+            Some(handle) => Some(handle.join().map_err(|_| {
+                ServiceError::Missing("the lake writer stopped unexpectedly".into())
+            })??),
+            None => None,
+        };
     if let Some(problem) = &run.problem {
         recorder.observer.notice(Notice::Pipeline(problem.clone()));
     }
@@ -354,6 +398,7 @@ pub fn detect(
         recorded,
         sightings,
         cases,
+        lake,
         cancelled: run.cancelled,
     })
 }
@@ -362,6 +407,8 @@ pub fn detect(
 /// alert recorded as it is raised (in batches, with its indicator sightings), and the repeats folded
 /// into it recorded when its suppression window closes.
 struct Recorder<'a, 'o> {
+    /// `detect --lake`: each alert, once complete, goes to the lake's writer.
+    lake: Option<std::sync::mpsc::SyncSender<secops_event::Event>>,
     /// Risk-based alerting, when asked for.
     risk: Option<crate::risk::Risk>,
     observer: &'o mut dyn Observer,
@@ -495,6 +542,9 @@ impl Recorder<'_, '_> {
         if !matches!(raised, Raised::Closed(_)) {
             self.alerts += 1;
             *self.severities.entry(alert.rule.severity).or_default() += 1;
+        }
+        if let (Some(lake), Raised::Final(alert) | Raised::Closed(alert)) = (&self.lake, &raised) {
+            let _ = lake.send(crate::lake::alert_event(alert));
         }
         if self.store.is_none() || self.failed.is_some() {
             return;

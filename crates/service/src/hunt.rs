@@ -60,28 +60,13 @@ pub fn validate(paths: &[std::path::PathBuf], now: secops_event::Timestamp) -> V
     let planning = secops_hunt::Planning {
         now: now.unix_nanos(),
     };
-    let mut files = Vec::new();
-    for path in paths {
-        if path.is_dir() {
-            let mut found: Vec<std::path::PathBuf> = walkdir::WalkDir::new(path)
-                .into_iter()
-                .filter_map(Result::ok)
-                .map(|e| e.into_path())
-                .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-                .collect();
-            found.sort();
-            files.extend(found);
-        } else {
-            files.push(path.clone());
-        }
-    }
     let mut validation = Validation::default();
-    for file in files {
-        let doc: toml::Value = match std::fs::read_to_string(&file)
+    for file in secops_hunt_lang::files::toml_files(paths) {
+        let found = match std::fs::read_to_string(&file)
             .map_err(|e| e.to_string())
-            .and_then(|t| toml::from_str(&t).map_err(|e| e.to_string()))
+            .and_then(|t| secops_hunt_lang::files::queries_in(&t))
         {
-            Ok(doc) => doc,
+            Ok(found) => found,
             Err(e) => {
                 validation
                     .unreadable
@@ -89,30 +74,8 @@ pub fn validate(paths: &[std::path::PathBuf], now: secops_event::Timestamp) -> V
                 continue;
             }
         };
-        let mut queries: Vec<String> = Vec::new();
-        if let Some(list) = doc
-            .get("hunt")
-            .and_then(|h| h.get("query"))
-            .and_then(|q| q.as_array())
-        {
-            queries.extend(list.iter().filter_map(|q| q.as_str().map(str::to_string)));
-        }
-        if let Some(rule) = doc.get("rule") {
-            match rule.get("language").and_then(|l| l.as_str()) {
-                Some("esql") => queries.extend(
-                    rule.get("query")
-                        .and_then(|q| q.as_str())
-                        .map(str::to_string),
-                ),
-                Some(_) => validation.skipped += 1,
-                None => {}
-            }
-        }
-        for (n, query) in queries.iter().enumerate() {
-            if !secops_hunt_lang::is_esql(query) {
-                validation.skipped += 1;
-                continue;
-            }
+        validation.skipped += found.other;
+        for (n, query) in found.esql.iter().enumerate() {
             let result = secops_hunt::validate(query, &planning);
             validation.checked.push(Checked {
                 file: file.clone(),

@@ -1,10 +1,15 @@
 //! Logs into the event lake: inputs read in parallel, every event written once into its day and
 //! source partition (`secops ingest LOGS --lake DIR`). Rejected records are counted in the inputs'
 //! summaries, as `ingest` counts them; a lake that cannot be written stops the run with the file.
+//!
+//! `detect --lake` writes the events it reads too, and each alert, once complete, as an event of the
+//! source `secops.alerts` ([`alert_event`]): hunts read them as `.alerts-security.*`, with the Kibana
+//! alert field names Elastic's own alert queries use.
 
 use std::path::Path;
 
-use secops_event::Event;
+use secops_detect::Alert;
+use secops_event::{Event, Location, Object, Provenance, Value};
 use secops_ingest::parallel::{read_all, Consumer, Order};
 use secops_ingest::{IngestError, Input, Options, Summary};
 use secops_lake::{LakeWriter, WriteStats};
@@ -107,3 +112,83 @@ pub fn prune(
     let before: String = cutoff.to_rfc3339().chars().take(10).collect();
     Ok(secops_lake::prune(lake, &before)?)
 }
+
+/// The source alerts are written under.
+pub const ALERTS_DATASET: &str = "secops.alerts";
+
+/// An alert as a lake event: its document's keys (`rule.name`, `alert.id`, ...), the ECS fields of
+/// its first event that hunts group alerts by (host, user, addresses, process, module, category),
+/// and Kibana's names (`kibana.alert.rule.name`, `kibana.alert.severity`, ...).
+pub fn alert_event(alert: &Alert) -> Event {
+    let document = alert.document();
+    let mut fields = Object::new();
+    if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(&document) {
+        for (key, value) in map {
+            // The events travel separately in the lake; the alert keeps their provenance.
+            if key == "events" || key == "@timestamp" {
+                continue;
+            }
+            fields.insert(key, Value::from(value));
+        }
+    }
+    if let Some(first) = alert.events.first() {
+        for key in COPIED {
+            if let Some(value) = first.get(key) {
+                if fields.get(key).is_none() {
+                    fields.insert(*key, value.clone());
+                }
+            }
+        }
+        if let Some(dataset) = first.get("event.dataset") {
+            fields.insert("kibana.alert.original_event.dataset", dataset.clone());
+        }
+    }
+    let rule = &alert.rule;
+    fields.insert("event.kind", "signal");
+    fields.insert("event.dataset", ALERTS_DATASET);
+    fields.insert("kibana.alert.uuid", alert.id.clone());
+    fields.insert("kibana.alert.rule.name", rule.name.clone());
+    fields.insert("kibana.alert.rule.rule_id", rule.id.clone());
+    fields.insert("kibana.alert.rule.uuid", rule.id.clone());
+    fields.insert("kibana.alert.rule.type", rule.rule_type.as_str());
+    fields.insert("kibana.alert.severity", rule.severity.as_str());
+    fields.insert("kibana.alert.risk_score", i64::from(rule.risk_score));
+    fields.insert("kibana.alert.workflow_status", "open");
+    fields.insert("kibana.alert.original_time", alert.first.to_rfc3339());
+    let tactics: Vec<Value> = rule.tactics().into_iter().map(Value::from).collect();
+    if !tactics.is_empty() {
+        fields.insert("kibana.alert.rule.threat.tactic.id", Value::Array(tactics));
+    }
+    let techniques: Vec<Value> = rule.techniques().into_iter().map(Value::from).collect();
+    if !techniques.is_empty() {
+        fields.insert(
+            "kibana.alert.rule.threat.technique.id",
+            Value::Array(techniques),
+        );
+    }
+    let mut event = Event::from_fields(
+        fields,
+        Provenance::new(format!("alert {}", alert.id), Location::Line(1)),
+    );
+    event.set_timestamp(alert.timestamp);
+    event
+}
+
+/// The first event's fields an alert carries, as Elastic's alert documents carry the source event's.
+const COPIED: &[&str] = &[
+    "host.name",
+    "host.id",
+    "user.name",
+    "user.domain",
+    "source.ip",
+    "destination.ip",
+    "process.name",
+    "process.executable",
+    "process.command_line",
+    "process.entity_id",
+    "process.parent.name",
+    "event.module",
+    "event.category",
+    "event.action",
+    "message",
+];

@@ -96,13 +96,15 @@ pub fn run(
     progress: &dyn Progress,
     cancel: &Cancel,
 ) -> PipelineRun {
-    run_resolving(engine, inputs, options, out, progress, cancel, None)
+    run_resolving(engine, inputs, options, out, progress, cancel, None, None)
 }
 
 /// [`run`], resolving entities on the way: events that say which host held an address or where a
 /// user worked from reach `resolver` in time order (selected by a rule or not), and every selected
 /// event is enriched by it (`secops.entity.*`, `related.*`) before the rules' stateful part sees it,
-/// so joins and groups can use resolved entities.
+/// so joins and groups can use resolved entities. `tap` sees every event read (on the readers'
+/// threads), selected or not.
+#[allow(clippy::too_many_arguments)]
 pub fn run_resolving(
     engine: &mut Engine,
     inputs: &[Input],
@@ -111,6 +113,7 @@ pub fn run_resolving(
     progress: &dyn Progress,
     cancel: &Cancel,
     resolver: Option<&mut Resolver>,
+    tap: Option<&(dyn Fn(&Event) + Sync)>,
 ) -> PipelineRun {
     // Only events a rule reads resolved entities from are enriched before the rules see them; the
     // events of every alert are enriched when it is raised.
@@ -146,7 +149,11 @@ pub fn run_resolving(
         progress.reading(&counters, bytes);
         read.counters = Some(counters);
     }
-    let pick = |record| {
+    let pick = |record: Result<Event, Rejection>| {
+        // Every event read, whatever the rules select (`detect --lake` writes them).
+        if let (Some(tap), Ok(event)) = (tap, &record) {
+            tap(event);
+        }
         select(
             record,
             &selector,

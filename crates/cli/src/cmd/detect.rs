@@ -124,6 +124,10 @@ pub struct Args {
     /// How far apart alerts grouped into one case may be.
     #[arg(long = "case-window", default_value = "1h")]
     case_window: String,
+    /// Also write every event read, and each alert (source `secops.alerts`), into the event lake at
+    /// this folder (an event the lake already holds is not written again).
+    #[arg(long)]
+    lake: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -306,6 +310,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                 .map(|f| f.to_string())
                 .collect(),
         }),
+        lake: args.lake.clone(),
     };
     let judges = args.judges.load()?;
     let pinned = args.now.map(FixedClock);
@@ -328,6 +333,16 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         other => other?,
     };
     printer.finish().context("writing alerts")?;
+    if let (Some(dir), Some(s)) = (&args.lake, &report.lake) {
+        eprintln!(
+            "lake {}: {} events and alerts written in {} files, {} already in the lake, {} values kept in _fields (not of their column's type)",
+            crate::output::safe(&dir.display().to_string()),
+            s.written,
+            s.files,
+            s.duplicates,
+            s.fallbacks
+        );
+    }
     Ok(summarize(&report, args.open_cases))
 }
 

@@ -53,6 +53,7 @@ pub fn run_pipeline_resolving(
             &crate::progress::InputsBar::new(),
             &cancel,
             resolver,
+            None,
         )
     } else {
         secops_service::pipeline::run_resolving(
@@ -63,6 +64,7 @@ pub fn run_pipeline_resolving(
             &secops_service::NoProgress,
             &cancel,
             resolver,
+            None,
         )
     }
 }
