@@ -70,6 +70,30 @@ pub struct Aggregate {
     pub filter: Option<Expr>,
 }
 
+/// How JOIN keeps rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinKind {
+    /// Rows with a match, once per match, with the subquery's columns.
+    Inner,
+    /// Every row, with the subquery's columns where there is a match.
+    Left,
+    /// Rows without a match.
+    Anti,
+    /// Rows with a match, once.
+    Semi,
+}
+
+impl JoinKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JoinKind::Inner => "inner",
+            JoinKind::Left => "left",
+            JoinKind::Anti => "anti",
+            JoinKind::Semi => "semi",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Order {
     Asc,
@@ -137,6 +161,37 @@ pub enum Command {
         table: String,
         on: Vec<Name>,
     },
+    /// `JOIN [kind=]inner|left|anti|semi (subquery) ON key, ... [WITHIN span]`: rows of the
+    /// subquery with the same keys (and, with WITHIN, `@timestamp`s at most the span apart).
+    Join {
+        kind: JoinKind,
+        query: Box<Query>,
+        on: Vec<Name>,
+        within: Option<Expr>,
+    },
+    /// `STREAM name = lag(x) | lead(x) | row_number() | running aggregate, ... [BY keys] [SORT keys]`:
+    /// previous-row and running figures per group, rows in order.
+    Stream {
+        items: Vec<Assign>,
+        by: Vec<Name>,
+        sort: Vec<SortKey>,
+    },
+    /// `TOP n field [BY keys]`, `RARE n field [BY keys]`: the n most or least common values, with
+    /// their counts (per group).
+    Top {
+        rare: bool,
+        count: u64,
+        field: Name,
+        by: Vec<Name>,
+    },
+    /// `DEDUP field, ...`: the first row (by time, when rows have one) of each combination.
+    Dedup(Vec<Name>),
+    /// `TREE descendants|ancestors [DEPTH n]`: the processes below or above the rows' processes, over
+    /// `process.entity_id` and `process.parent.entity_id`, with their depth.
+    Tree {
+        ancestors: bool,
+        depth: Option<u64>,
+    },
     /// `COMPLETION [name =] prompt WITH { "key": value, ... }`: a call to a language model. It parses
     /// (the corpus has it) and is refused when planned.
     Completion {
@@ -167,6 +222,12 @@ impl Command {
             Command::MvExpand(_) => "MV_EXPAND",
             Command::LookupJoin { .. } => "LOOKUP JOIN",
             Command::Completion { .. } => "COMPLETION",
+            Command::Join { .. } => "JOIN",
+            Command::Stream { .. } => "STREAM",
+            Command::Top { rare: false, .. } => "TOP",
+            Command::Top { rare: true, .. } => "RARE",
+            Command::Dedup(_) => "DEDUP",
+            Command::Tree { .. } => "TREE",
         }
     }
 }
@@ -329,6 +390,12 @@ pub enum ExprKind {
     Match {
         field: Box<Expr>,
         query: Box<Expr>,
+    },
+    /// `expr [NOT] IN (FROM ... | ...)`: the value is among the subquery's single column.
+    InQuery {
+        expr: Box<Expr>,
+        query: Box<Query>,
+        negated: bool,
     },
     /// `{ "name": constant, ... }`: a function's named options (`match(f, "x", {"fuzziness": 1})`).
     Options(Vec<(String, Literal)>),

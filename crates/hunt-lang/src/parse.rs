@@ -4,8 +4,8 @@
 //! unknown command, an unknown time unit or trailing text is an error.
 
 use crate::ast::{
-    Aggregate, Assign, BinaryOp, Command, Expr, ExprKind, Literal, Name, Nulls, Order, Query,
-    SortKey, Span, Stage, TimeUnit,
+    Aggregate, Assign, BinaryOp, Command, Expr, ExprKind, JoinKind, Literal, Name, Nulls, Order,
+    Query, SortKey, Span, Stage, TimeUnit,
 };
 
 /// Why a query could not be read, and where.
@@ -45,7 +45,7 @@ pub fn parse(text: &str) -> Result<Query> {
         pos: 0,
         stage: None,
     };
-    parser.query()
+    parser.query(false)
 }
 
 /// The first command word of a text, after spaces and comments, lower case (`from`, `row`): what
@@ -225,7 +225,9 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn query(&mut self) -> Result<Query> {
+    /// A query; `nested` (a subquery in parentheses) ends before its `)`.
+    fn query(&mut self, nested: bool) -> Result<Query> {
+        let outer = self.stage.clone();
         let mut stages = Vec::new();
         loop {
             self.skip()?;
@@ -250,7 +252,7 @@ impl<'a> Parser<'a> {
                 command,
                 span: Span::new(start, self.pos),
             });
-            if self.rest().is_empty() {
+            if self.rest().is_empty() || (nested && self.rest().starts_with(')')) {
                 break;
             }
             if !self.symbol("|")? {
@@ -264,7 +266,18 @@ impl<'a> Parser<'a> {
                 );
             }
         }
+        if nested {
+            self.stage = outer;
+        }
         Ok(Query { stages })
+    }
+
+    /// `( query )`.
+    fn subquery(&mut self) -> Result<Query> {
+        self.expect_symbol("(")?;
+        let query = self.query(true)?;
+        self.expect_symbol(")")?;
+        Ok(query)
     }
 
     fn command(&mut self, keyword: &str, span: Span) -> Result<Command> {
@@ -315,6 +328,45 @@ impl<'a> Parser<'a> {
                 }
             }
             "completion" => self.completion()?,
+            "join" => self.join()?,
+            "stream" => self.stream()?,
+            "top" | "rare" => {
+                let count = self.count()?;
+                let field = self.name(false)?;
+                let by = if self.keyword("by")? {
+                    self.names(false)?
+                } else {
+                    Vec::new()
+                };
+                Command::Top {
+                    rare: keyword == "rare",
+                    count,
+                    field,
+                    by,
+                }
+            }
+            "dedup" => Command::Dedup(self.names(false)?),
+            "tree" => {
+                let ancestors = if self.keyword("ancestors")? {
+                    true
+                } else if self.keyword("descendants")? {
+                    false
+                } else {
+                    return self.error(
+                        format!(
+                            "expected DESCENDANTS or ANCESTORS but found {}",
+                            self.found()
+                        ),
+                        self.here(),
+                    );
+                };
+                let depth = if self.keyword("depth")? {
+                    Some(self.count()?)
+                } else {
+                    None
+                };
+                Command::Tree { ancestors, depth }
+            }
             other => {
                 return self.error(format!("unknown command {:?}", other.to_uppercase()), span)
             }
@@ -355,6 +407,72 @@ impl<'a> Parser<'a> {
             Vec::new()
         };
         Ok(Command::From { sources, metadata })
+    }
+
+    fn join(&mut self) -> Result<Command> {
+        let kind = if self.keyword("kind")? {
+            self.expect_symbol("=")?;
+            self.join_kind()?
+        } else {
+            self.skip()?;
+            if matches!(self.peek(), Some('(')) {
+                JoinKind::Inner
+            } else {
+                self.join_kind()?
+            }
+        };
+        let query = Box::new(self.subquery()?);
+        self.expect_keyword("on")?;
+        let on = self.names(false)?;
+        let within = if self.keyword("within")? {
+            Some(self.additive()?)
+        } else {
+            None
+        };
+        Ok(Command::Join {
+            kind,
+            query,
+            on,
+            within,
+        })
+    }
+
+    fn join_kind(&mut self) -> Result<JoinKind> {
+        for (word, kind) in [
+            ("inner", JoinKind::Inner),
+            ("left", JoinKind::Left),
+            ("anti", JoinKind::Anti),
+            ("semi", JoinKind::Semi),
+        ] {
+            if self.keyword(word)? {
+                return Ok(kind);
+            }
+        }
+        self.error(
+            format!(
+                "expected a join kind (inner, left, anti, semi) but found {}",
+                self.found()
+            ),
+            self.here(),
+        )
+    }
+
+    fn stream(&mut self) -> Result<Command> {
+        let items = self.assigns()?;
+        let by = if self.keyword("by")? {
+            self.names(false)?
+        } else {
+            Vec::new()
+        };
+        let sort = if self.keyword("sort")? {
+            match self.sort()? {
+                Command::Sort(keys) => keys,
+                _ => Vec::new(),
+            }
+        } else {
+            Vec::new()
+        };
+        Ok(Command::Stream { items, by, sort })
     }
 
     fn rename(&mut self) -> Result<Command> {
@@ -756,6 +874,24 @@ impl<'a> Parser<'a> {
         let save = self.pos;
         let negated = self.keyword("not")?;
         if self.keyword("in")? {
+            self.skip()?;
+            let save_in = self.pos;
+            if self.symbol("(")? {
+                self.skip()?;
+                let word = self.word().to_ascii_lowercase();
+                self.pos = save_in;
+                if word == "from" {
+                    let query = Box::new(self.subquery()?);
+                    return Ok(Expr::new(
+                        ExprKind::InQuery {
+                            expr: Box::new(left),
+                            query,
+                            negated,
+                        },
+                        Span::new(start, self.pos),
+                    ));
+                }
+            }
             self.expect_symbol("(")?;
             let mut list = vec![self.expr()?];
             while self.symbol(",")? {

@@ -56,6 +56,33 @@ fn string(f: &mut dyn fmt::Write, text: &str) -> fmt::Result {
     f.write_char('"')
 }
 
+fn sort_keys(f: &mut fmt::Formatter<'_>, keys: &[SortKey]) -> fmt::Result {
+    list(f, keys, |f, k: &SortKey| {
+        write!(f, "{}", k.expr)?;
+        match k.order {
+            Some(Order::Asc) => f.write_str(" ASC")?,
+            Some(Order::Desc) => f.write_str(" DESC")?,
+            None => {}
+        }
+        match k.nulls {
+            Some(Nulls::First) => f.write_str(" NULLS FIRST"),
+            Some(Nulls::Last) => f.write_str(" NULLS LAST"),
+            None => Ok(()),
+        }
+    })
+}
+
+/// A subquery inside parentheses: its stages on one line.
+fn nested(f: &mut fmt::Formatter<'_>, query: &Query) -> fmt::Result {
+    for (n, stage) in query.stages.iter().enumerate() {
+        if n > 0 {
+            f.write_str(" | ")?;
+        }
+        write!(f, "{}", stage.command)?;
+    }
+    Ok(())
+}
+
 fn list<T>(
     f: &mut fmt::Formatter<'_>,
     items: &[T],
@@ -135,19 +162,60 @@ impl fmt::Display for Command {
             }
             Command::Sort(keys) => {
                 f.write_char(' ')?;
-                list(f, keys, |f, k: &SortKey| {
-                    write!(f, "{}", k.expr)?;
-                    match k.order {
-                        Some(Order::Asc) => f.write_str(" ASC")?,
-                        Some(Order::Desc) => f.write_str(" DESC")?,
-                        None => {}
-                    }
-                    match k.nulls {
-                        Some(Nulls::First) => f.write_str(" NULLS FIRST"),
-                        Some(Nulls::Last) => f.write_str(" NULLS LAST"),
-                        None => Ok(()),
-                    }
-                })
+                sort_keys(f, keys)
+            }
+            Command::Join {
+                kind,
+                query,
+                on,
+                within,
+            } => {
+                write!(f, " kind={} (", kind.as_str())?;
+                nested(f, query)?;
+                f.write_str(") ON ")?;
+                list(f, on, |f, n| write!(f, "{n}"))?;
+                if let Some(w) = within {
+                    write!(f, " WITHIN {w}")?;
+                }
+                Ok(())
+            }
+            Command::Stream { items, by, sort } => {
+                f.write_char(' ')?;
+                list(f, items, assign)?;
+                if !by.is_empty() {
+                    f.write_str(" BY ")?;
+                    list(f, by, |f, n| write!(f, "{n}"))?;
+                }
+                if !sort.is_empty() {
+                    f.write_str(" SORT ")?;
+                    sort_keys(f, sort)?;
+                }
+                Ok(())
+            }
+            Command::Top {
+                count, field, by, ..
+            } => {
+                write!(f, " {count} {field}")?;
+                if !by.is_empty() {
+                    f.write_str(" BY ")?;
+                    list(f, by, |f, n| write!(f, "{n}"))?;
+                }
+                Ok(())
+            }
+            Command::Dedup(names) => {
+                f.write_char(' ')?;
+                list(f, names, |f, n| write!(f, "{n}"))
+            }
+            Command::Tree { ancestors, depth } => {
+                f.write_str(if *ancestors {
+                    " ANCESTORS"
+                } else {
+                    " DESCENDANTS"
+                })?;
+                if let Some(d) = depth {
+                    write!(f, " DEPTH {d}")?;
+                }
+                Ok(())
             }
             Command::Limit(n) => write!(f, " {n}"),
             Command::Dissect {
@@ -246,7 +314,8 @@ fn level(e: &Expr) -> u8 {
         ExprKind::In { .. }
         | ExprKind::Like { .. }
         | ExprKind::IsNull { .. }
-        | ExprKind::Match { .. } => PREDICATE,
+        | ExprKind::Match { .. }
+        | ExprKind::InQuery { .. } => PREDICATE,
         ExprKind::Negate(_) => NEGATE,
         ExprKind::Cast { .. } => CAST,
         // A negative constant prints with its sign: it binds like a negation.
@@ -362,6 +431,24 @@ impl fmt::Display for Expr {
                 Operand(field, ADDITIVE),
                 Operand(query, ADDITIVE)
             ),
+            ExprKind::InQuery {
+                expr,
+                query,
+                negated,
+            } => {
+                write!(f, "{} ", Operand(expr, ADDITIVE))?;
+                if *negated {
+                    f.write_str("NOT ")?;
+                }
+                f.write_str("IN (")?;
+                for (n, stage) in query.stages.iter().enumerate() {
+                    if n > 0 {
+                        f.write_str(" | ")?;
+                    }
+                    write!(f, "{}", stage.command)?;
+                }
+                f.write_char(')')
+            }
         }
     }
 }

@@ -206,3 +206,36 @@ fn precedence_and_quoting_survive_printing() {
         assert_eq!(parse(printed).unwrap(), query, "{printed}");
     }
 }
+
+/// The commands ES|QL lacks (JOIN, IN subquery, STREAM, TOP, RARE, DEDUP, TREE) parse, print and
+/// parse back to the same tree.
+#[test]
+fn our_commands_beyond_esql_round_trip() {
+    let queries = [
+        "FROM logs-system.auth-* | WHERE @timestamp > now() - 1 day\n\
+         | JOIN kind=anti (FROM logs-system.auth-* | WHERE @timestamp < now() - 1 day | KEEP user.name, source.ip) ON user.name, source.ip",
+        "FROM events | JOIN left (FROM logs-zeek.conn-* | KEEP source.ip, destination.ip) ON source.ip WITHIN 5 minutes",
+        "FROM events | WHERE user.name NOT IN (FROM events | WHERE event.outcome == \"failure\" | KEEP user.name)",
+        "FROM logs-zeek.conn-* | STREAM prev = lag(@timestamp), n = count(*) BY source.ip, destination.ip SORT @timestamp",
+        "FROM events | TOP 10 process.name BY host.name | RARE 3 user.agent.original",
+        "FROM events | DEDUP host.name, user.name",
+        "FROM logs-endpoint.events.process-* | WHERE process.name == \"cmd.exe\" | TREE descendants DEPTH 4",
+        "FROM events | TREE ancestors",
+    ];
+    for text in queries {
+        let query = parse(text).unwrap_or_else(|e| panic!("{text}: {}", e.describe(text)));
+        let printed = query.to_string();
+        let again =
+            parse(&printed).unwrap_or_else(|e| panic!("{printed}: {}", e.describe(&printed)));
+        assert_eq!(again, query, "{printed}");
+        assert_eq!(again.to_string(), printed);
+    }
+    let error = |text: &str| parse(text).unwrap_err().describe(text);
+    assert_eq!(
+        error("FROM events | JOIN sideways (FROM events) ON x"),
+        "line 1, column 20 (stage 2, JOIN): expected a join kind (inner, left, anti, semi) but found \"sideways\""
+    );
+    let unclosed = error("FROM events | JOIN anti (FROM events | KEEP x ON x");
+    assert!(unclosed.contains("(stage 2, KEEP)"), "{unclosed}");
+    assert!(error("FROM events | TREE sideways").contains("expected DESCENDANTS or ANCESTORS"));
+}

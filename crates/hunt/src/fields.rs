@@ -3,7 +3,7 @@
 //!
 //! A field is found, in this order:
 //! 1. as a column of the relation (the lake's typed columns, or one an earlier stage made);
-//! 2. through the field map ([`mapped`]): Elastic names whose value the lake holds under another name
+//! 2. through the field map (`mapped`): Elastic names whose value the lake holds under another name
 //!    (`winlog.event_data.*` is the EVTX reader's `Event.EventData.*`, `agent.id` the host) or derives
 //!    (`host.os.type` from the source, `data_stream.dataset` the dataset);
 //! 3. in `_fields` by its dotted name, when it is an ECS field ([`ecs_type`], ECS 9.5, with its type)

@@ -15,12 +15,13 @@ use datafusion::functions_aggregate::expr_fn as agg;
 use datafusion::functions_nested::expr_fn as f_nested;
 use datafusion::logical_expr::{
     binary_expr, cast, lit, try_cast, when, Expr as DfExpr, ExprFunctionExt, ExprSchemable,
-    JoinType, LogicalPlanBuilder, Operator, SortExpr,
+    JoinType, LogicalPlanBuilder, Operator, SortExpr, WindowFrame, WindowFrameBound,
+    WindowFrameUnits,
 };
 use datafusion::prelude::{ident, SessionContext};
 use secops_hunt_lang::ast::{
-    Aggregate, Assign, BinaryOp, Command, Expr, ExprKind, Literal, Name, Nulls, Order, Span, Stage,
-    TimeUnit,
+    Aggregate, Assign, BinaryOp, Command, Expr, ExprKind, JoinKind, Literal, Name, Nulls, Order,
+    SortKey, Span, Stage, TimeUnit,
 };
 use secops_hunt_lang::Query;
 
@@ -46,6 +47,23 @@ pub async fn plan(
     query: &Query,
     planning: &Planning,
 ) -> Result<DataFrame, HuntError> {
+    let base = ctx.table(EVENTS).await.map_err(|e| HuntError::Plan {
+        message: format!("the lake: {e}"),
+        line: 1,
+        column: 1,
+        stage: 1,
+        command: "FROM".into(),
+    })?;
+    plan_query(&base, text, query, planning)
+}
+
+/// Plans a query (or a subquery of JOIN and IN) over the lake's table.
+fn plan_query(
+    base: &DataFrame,
+    text: &str,
+    query: &Query,
+    planning: &Planning,
+) -> Result<DataFrame, HuntError> {
     let mut frame: Option<DataFrame> = None;
     let mut scope = Scope::default();
     for (n, stage) in query.stages.iter().enumerate() {
@@ -56,7 +74,7 @@ pub async fn plan(
         };
         frame = Some(match (&stage.command, frame) {
             (Command::From { sources, .. }, None) => {
-                let (frame, from_scope) = from(ctx, sources, &at, stage.span).await?;
+                let (frame, from_scope) = from(base, sources, &at, stage.span)?;
                 scope = from_scope;
                 frame
             }
@@ -73,6 +91,7 @@ pub async fn plan(
                     scope: &scope,
                     frame: &frame,
                     aggregates: None,
+                    base,
                 };
                 planner.stage(command, stage, frame.clone())?
             }
@@ -108,17 +127,14 @@ impl Place<'_> {
 }
 
 /// `FROM`: the lake's events, narrowed to the sources the index patterns name (`fields::scope`).
-async fn from(
-    ctx: &SessionContext,
+fn from(
+    base: &DataFrame,
     sources: &[String],
     at: &Place<'_>,
     span: Span,
 ) -> Result<(DataFrame, Scope), HuntError> {
     let scope = fields::scope(sources).map_err(|message| at.error(message, span))?;
-    let frame = ctx
-        .table(EVENTS)
-        .await
-        .map_err(|e| at.error(format!("the lake: {e}"), span))?;
+    let frame = base.clone();
     let frame = match &scope.filter {
         Some(filter) => frame
             .filter(filter.clone())
@@ -144,6 +160,8 @@ struct Planner<'a> {
     frame: &'a DataFrame,
     /// In STATS: the aggregates met so far; an aggregate call becomes a reference to its column.
     aggregates: Option<&'a RefCell<Vec<DfExpr>>>,
+    /// The lake's table, for subqueries (JOIN, IN) and process trees.
+    base: &'a DataFrame,
 }
 
 impl Planner<'_> {
@@ -285,6 +303,44 @@ impl Planner<'_> {
                 let parse: Parser = Arc::new(move |t| grok.parse(t));
                 self.extract(frame, field, pattern, ("grok", parse), &keys, &types, span)
             }
+            Command::Join {
+                kind,
+                query,
+                on,
+                within,
+            } => self.join(frame, *kind, query, on, within.as_ref(), span),
+            Command::Stream { items, by, sort } => self.stream(frame, items, by, sort, span),
+            Command::Top {
+                rare,
+                count,
+                field,
+                by,
+            } => self.top(frame, *rare, *count, field, by, span),
+            Command::Dedup(keys) => {
+                let keys = keys
+                    .iter()
+                    .map(|k| self.field(k, span))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let order: Vec<SortExpr> = if self.has("@timestamp") {
+                    vec![ident("@timestamp").sort(true, false)]
+                } else {
+                    Vec::new()
+                };
+                let rank = window(
+                    datafusion::functions_window::expr_fn::row_number(),
+                    keys,
+                    order,
+                    None,
+                )
+                .map_err(self.df(span))?
+                .alias("__rank");
+                frame
+                    .window(vec![rank])
+                    .and_then(|f| f.filter(ident("__rank").eq(lit(1u64))))
+                    .and_then(|f| f.drop_columns(&["__rank"]))
+                    .map_err(self.df(span))
+            }
+            Command::Tree { ancestors, depth } => self.tree(frame, *ancestors, *depth, span),
             Command::Completion { .. } => Err(self.at.error(
                 "COMPLETION calls a language model; hunts do not send event data to one",
                 span,
@@ -359,6 +415,7 @@ impl Planner<'_> {
             scope: self.scope,
             frame,
             aggregates: None,
+            base: self.base,
         }
     }
 
@@ -483,6 +540,357 @@ impl Planner<'_> {
         let joined = DataFrame::new(state, joined);
         let drop: Vec<&str> = renamed.iter().map(String::as_str).collect();
         joined.drop_columns(&drop).map_err(self.df(span))
+    }
+
+    /// JOIN: the subquery's rows matched on the keys (and, with WITHIN, `@timestamp`s at most the
+    /// span apart). The subquery's columns that the rows already have get a `1` after their name
+    /// (KQL's convention); anti and semi joins keep the rows' own columns only.
+    fn join(
+        &self,
+        frame: DataFrame,
+        kind: JoinKind,
+        query: &Query,
+        on: &[Name],
+        within: Option<&Expr>,
+        span: Span,
+    ) -> Result<DataFrame, HuntError> {
+        let mut sub = plan_query(self.base, self.at.text, query, self.planning)?;
+        let mut frame = frame;
+        // Keys that are fields read from `_fields` become columns on both sides first.
+        for key in on {
+            if !self.over(&frame).has(key.as_str()) {
+                let value = self.over(&frame).field(key, span)?;
+                frame = frame
+                    .with_column(key.as_str(), value)
+                    .map_err(self.df(span))?;
+            }
+            if !self.over(&sub).has(key.as_str()) {
+                let value = self.over(&sub).field(key, span)?;
+                sub = sub
+                    .with_column(key.as_str(), value)
+                    .map_err(self.df(span))?;
+            }
+        }
+        let left_names: Vec<String> = frame
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let keys: Vec<&str> = on.iter().map(Name::as_str).collect();
+        let mut right_select = Vec::new();
+        let mut key_columns = Vec::new();
+        let mut right_time = None;
+        for field in sub.schema().fields() {
+            let name = field.name();
+            if let Some(i) = keys.iter().position(|k| k == name) {
+                let alias = format!("__rk{i}");
+                right_select.push(ident(name.as_str()).alias(alias.as_str()));
+                key_columns.push((i, alias));
+                continue;
+            }
+            let alias = if left_names.contains(name) {
+                format!("{name}1")
+            } else {
+                name.clone()
+            };
+            if name == "@timestamp" {
+                right_time = Some(alias.clone());
+            }
+            right_select.push(ident(name.as_str()).alias(alias.as_str()));
+        }
+        if key_columns.len() != keys.len() {
+            return Err(self.at.error(
+                "a JOIN key is missing from the subquery's columns (KEEP it)",
+                span,
+            ));
+        }
+        key_columns.sort();
+        let right = sub.select(right_select).map_err(self.df(span))?;
+        let filter = match within {
+            None => None,
+            Some(e) => {
+                let (Some(right_time), true) =
+                    (right_time, left_names.iter().any(|n| n == "@timestamp"))
+                else {
+                    return Err(self.at.error(
+                        "WITHIN compares @timestamp on both sides; keep it in both",
+                        e.span,
+                    ));
+                };
+                let span_nanos = match &e.kind {
+                    ExprKind::Duration {
+                        amount: Literal::Integer(amount),
+                        unit,
+                    } => TimeUnit::parse(unit)
+                        .and_then(unit_nanos)
+                        .and_then(|n| n.checked_mul(*amount)),
+                    _ => None,
+                }
+                .ok_or_else(|| {
+                    self.at.error(
+                        "WITHIN takes a time span such as 5 minutes (up to weeks)",
+                        e.span,
+                    )
+                })?;
+                let nanos = |c: &str| cast(ident(c), DataType::Int64);
+                let gap = binary_expr(nanos("@timestamp"), Operator::Minus, nanos(&right_time));
+                Some(f::abs(gap).lt_eq(lit(span_nanos)))
+            }
+        };
+        let join_type = match kind {
+            JoinKind::Inner => JoinType::Inner,
+            JoinKind::Left => JoinType::Left,
+            JoinKind::Anti => JoinType::LeftAnti,
+            JoinKind::Semi => JoinType::LeftSemi,
+        };
+        let left_keys: Vec<&str> = keys.clone();
+        let right_keys: Vec<String> = key_columns.into_iter().map(|(_, a)| a).collect();
+        let right_refs: Vec<&str> = right_keys.iter().map(String::as_str).collect();
+        let joined = join_on(frame, right, join_type, &left_keys, &right_refs, filter)
+            .map_err(self.df(span))?;
+        match kind {
+            JoinKind::Anti | JoinKind::Semi => Ok(joined),
+            JoinKind::Inner | JoinKind::Left => {
+                joined.drop_columns(&right_refs).map_err(self.df(span))
+            }
+        }
+    }
+
+    /// STREAM: previous-row and running figures per group, in the SORT order (time when none is
+    /// given): lag, lead, row_number, and count, sum, min, max, avg from the first row to this one.
+    fn stream(
+        &self,
+        frame: DataFrame,
+        items: &[Assign],
+        by: &[Name],
+        sort: &[SortKey],
+        span: Span,
+    ) -> Result<DataFrame, HuntError> {
+        let partition = by
+            .iter()
+            .map(|k| self.field(k, span))
+            .collect::<Result<Vec<_>, _>>()?;
+        let order: Vec<SortExpr> = if sort.is_empty() {
+            if !self.has("@timestamp") {
+                return Err(self
+                    .at
+                    .error("STREAM needs SORT when rows have no @timestamp", span));
+            }
+            vec![ident("@timestamp").sort(true, false)]
+        } else {
+            sort.iter()
+                .map(|k| {
+                    let asc = k.order != Some(Order::Desc);
+                    Ok(SortExpr::new(
+                        self.expr(&k.expr)?,
+                        asc,
+                        k.nulls == Some(Nulls::First),
+                    ))
+                })
+                .collect::<Result<_, HuntError>>()?
+        };
+        let mut windows = Vec::new();
+        for item in items {
+            let ExprKind::Call { name, args, star } = &item.expr.kind else {
+                return Err(self.at.error(
+                    "STREAM takes lag, lead, row_number or a running aggregate",
+                    item.expr.span,
+                ));
+            };
+            let arg = |i: usize| -> Result<DfExpr, HuntError> {
+                args.get(i)
+                    .ok_or_else(|| {
+                        self.at
+                            .error(format!("{name} needs an argument"), item.expr.span)
+                    })
+                    .and_then(|e| self.expr(e))
+            };
+            let offset = match args.get(1).map(|e| &e.kind) {
+                Some(ExprKind::Literal(Literal::Integer(n))) => Some(*n),
+                Some(_) => {
+                    return Err(self
+                        .at
+                        .error(format!("{name}'s offset is a whole number"), item.expr.span))
+                }
+                None => None,
+            };
+            let running = Some(WindowFrame::new_bounds(
+                WindowFrameUnits::Rows,
+                WindowFrameBound::Preceding(ScalarValue::UInt64(None)),
+                WindowFrameBound::CurrentRow,
+            ));
+            let (function, frame_bounds) = match name.as_str() {
+                // The offset is 1 unless given (a null offset would mean 0 to DataFusion).
+                "lag" => (
+                    datafusion::functions_window::expr_fn::lag(arg(0)?, Some(offset.unwrap_or(1)), None),
+                    None,
+                ),
+                "lead" => (
+                    datafusion::functions_window::expr_fn::lead(arg(0)?, Some(offset.unwrap_or(1)), None),
+                    None,
+                ),
+                "row_number" => (datafusion::functions_window::expr_fn::row_number(), None),
+                "count" if *star || args.is_empty() => (agg::count(lit(1i64)), running),
+                "count" => (agg::count(arg(0)?), running),
+                "sum" => (agg::sum(arg(0)?), running),
+                "min" => (agg::min(arg(0)?), running),
+                "max" => (agg::max(arg(0)?), running),
+                "avg" => (agg::avg(arg(0)?), running),
+                other => {
+                    return Err(self.at.error(
+                        format!("STREAM has no {other}: use lag, lead, row_number, count, sum, min, max or avg"),
+                        item.expr.span,
+                    ))
+                }
+            };
+            let value = window(function, partition.clone(), order.clone(), frame_bounds)
+                .map_err(self.df(span))?;
+            windows.push(value.alias(output_name(item)));
+        }
+        // One window node per figure: DataFusion's physical planner wants one set of sort keys
+        // per node.
+        let mut frame = frame;
+        for w in windows {
+            frame = frame.window(vec![w]).map_err(self.df(span))?;
+        }
+        Ok(frame)
+    }
+
+    /// TOP and RARE: each group's n most (least) common values of the field, with their count and
+    /// their share of the group's rows that have a value.
+    fn top(
+        &self,
+        frame: DataFrame,
+        rare: bool,
+        n: u64,
+        field: &Name,
+        by: &[Name],
+        span: Span,
+    ) -> Result<DataFrame, HuntError> {
+        let value = self.field(field, span)?;
+        let mut groups: Vec<DfExpr> = by
+            .iter()
+            .map(|k| Ok(self.field(k, span)?.alias(k.as_str())))
+            .collect::<Result<_, HuntError>>()?;
+        groups.push(value.clone().alias(field.as_str()));
+        let keys: Vec<DfExpr> = by.iter().map(|k| ident(k.as_str())).collect();
+        let counted = frame
+            .filter(value.is_not_null())
+            .and_then(|f| f.aggregate(groups, vec![agg::count(lit(1i64)).alias("count")]))
+            .map_err(self.df(span))?;
+        let total = window(agg::sum(ident("count")), keys.clone(), Vec::new(), None)
+            .map_err(self.df(span))?
+            .alias("__total");
+        let rank = window(
+            datafusion::functions_window::expr_fn::row_number(),
+            keys.clone(),
+            vec![
+                ident("count").sort(rare, false),
+                ident(field.as_str()).sort(true, false),
+            ],
+            None,
+        )
+        .map_err(self.df(span))?
+        .alias("__rank");
+        let mut select: Vec<DfExpr> = keys.clone();
+        select.push(ident(field.as_str()));
+        select.push(ident("count"));
+        select.push(
+            binary_expr(
+                binary_expr(
+                    lit(100.0),
+                    Operator::Multiply,
+                    cast(ident("count"), DataType::Float64),
+                ),
+                Operator::Divide,
+                cast(ident("__total"), DataType::Float64),
+            )
+            .alias("percent"),
+        );
+        let mut order: Vec<SortExpr> = keys.iter().map(|k| k.clone().sort(true, false)).collect();
+        order.push(ident("__rank").sort(true, false));
+        counted
+            .window(vec![total])
+            .and_then(|f| f.window(vec![rank]))
+            .and_then(|f| f.filter(ident("__rank").lt_eq(lit(n))))
+            .and_then(|f| f.sort(order))
+            .and_then(|f| f.select(select))
+            .map_err(self.df(span))
+    }
+
+    /// TREE: the processes below (DESCENDANTS) or above (ANCESTORS) the rows' processes, as their
+    /// creation events (rows with a `process.parent.entity_id`) from every source of the lake, each
+    /// with `tree.depth` (0 for the rows' own processes, 1 for children or parents, ...).
+    fn tree(
+        &self,
+        frame: DataFrame,
+        ancestors: bool,
+        depth: Option<u64>,
+        span: Span,
+    ) -> Result<DataFrame, HuntError> {
+        const ID: &str = "process.entity_id";
+        const PARENT: &str = "process.parent.entity_id";
+        let depth = depth.unwrap_or(5);
+        if depth > MAX_TREE_DEPTH {
+            return Err(self.at.error(
+                format!("TREE goes at most {MAX_TREE_DEPTH} levels deep"),
+                span,
+            ));
+        }
+        for column in [ID, PARENT] {
+            if !self.has(column) {
+                return Err(self
+                    .at
+                    .error(format!("TREE needs {column} in the rows (keep it)"), span));
+            }
+        }
+        let universe = self
+            .base
+            .clone()
+            .filter(ident(ID).is_not_null().and(ident(PARENT).is_not_null()))
+            .map_err(self.df(span))?;
+        let bare: Vec<DfExpr> = universe
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| ident(f.name()).alias(f.name()))
+            .collect();
+        let universe = universe.select(bare).map_err(self.df(span))?;
+        // The ids each level is looked up by: the rows' own processes first.
+        let mut ids = frame
+            .select(vec![ident(ID).alias("__id")])
+            .and_then(|f| f.filter(ident("__id").is_not_null()))
+            .and_then(DataFrame::distinct)
+            .map_err(self.df(span))?;
+        let mut levels: Option<DataFrame> = None;
+        for level in 0..=depth {
+            // Level 0 is the rows' own processes; below, children by their parent; above,
+            // parents by their own id.
+            let look_by = if level > 0 && !ancestors { PARENT } else { ID };
+            let found = join_on(
+                universe.clone(),
+                ids.clone(),
+                JoinType::LeftSemi,
+                &[look_by],
+                &["__id"],
+                None,
+            )
+            .and_then(|f| f.with_column("tree.depth", lit(level as i64)))
+            .map_err(self.df(span))?;
+            let next = if ancestors { PARENT } else { ID };
+            ids = found
+                .clone()
+                .select(vec![ident(next).alias("__id")])
+                .and_then(|f| f.filter(ident("__id").is_not_null()))
+                .and_then(DataFrame::distinct)
+                .map_err(self.df(span))?;
+            levels = Some(match levels {
+                None => found,
+                Some(all) => all.union(found).map_err(self.df(span))?,
+            });
+        }
+        levels.ok_or_else(|| self.at.error("an empty tree", span))
     }
 
     /// DISSECT and GROK: the parser's parts as columns (replacing columns of the same names).
@@ -792,6 +1200,39 @@ impl Planner<'_> {
                 return Err(self
                     .at
                     .error("options belong to a function's arguments", span))
+            }
+            ExprKind::InQuery {
+                expr,
+                query,
+                negated,
+            } => {
+                let sub = plan_query(self.base, self.at.text, query, self.planning)?;
+                let columns = sub.schema().fields().len();
+                if columns != 1 {
+                    return Err(self.at.error(
+                        format!(
+                            "an IN subquery gives one column (KEEP it); this one gives {columns}"
+                        ),
+                        span,
+                    ));
+                }
+                let value = self.expr(expr)?;
+                // The subquery's column under a name of its own, so the join it becomes is
+                // never ambiguous.
+                let only = sub.schema().field(0).name().clone();
+                let sub = sub
+                    .select(vec![ident(only.as_str()).alias("__in")])
+                    .map_err(self.df(span))?;
+                let plan = LogicalPlanBuilder::from(sub.into_unoptimized_plan())
+                    .alias("__in_subquery")
+                    .and_then(LogicalPlanBuilder::build)
+                    .map_err(self.df(span))?;
+                let plan = Arc::new(plan);
+                if *negated {
+                    datafusion::logical_expr::not_in_subquery(value, plan)
+                } else {
+                    datafusion::logical_expr::in_subquery(value, plan)
+                }
             }
         })
     }
@@ -1334,6 +1775,82 @@ fn with_filter(aggregate: DfExpr, condition: DfExpr) -> DfExpr {
         DfExpr::Alias(alias) => with_filter(*alias.expr, condition).alias(alias.name),
         other => other,
     }
+}
+
+/// Joins two relations on columns named by their bare (dotted) names.
+fn join_on(
+    left: DataFrame,
+    right: DataFrame,
+    join_type: JoinType,
+    left_keys: &[&str],
+    right_keys: &[&str],
+    filter: Option<DfExpr>,
+) -> datafusion::error::Result<DataFrame> {
+    let (state, left) = left.into_parts();
+    let right = right.into_unoptimized_plan();
+    let plan = LogicalPlanBuilder::from(left)
+        .join(
+            right,
+            join_type,
+            (
+                left_keys
+                    .iter()
+                    .map(|k| Column::new_unqualified(*k))
+                    .collect::<Vec<_>>(),
+                right_keys
+                    .iter()
+                    .map(|k| Column::new_unqualified(*k))
+                    .collect::<Vec<_>>(),
+            ),
+            filter,
+        )?
+        .build()?;
+    Ok(DataFrame::new(state, plan))
+}
+
+/// How deep TREE may go (each level is a join over the process creation events).
+pub const MAX_TREE_DEPTH: u64 = 16;
+
+/// A window function (or an aggregate used as one) over partitions in an order.
+fn window(
+    function: DfExpr,
+    partition: Vec<DfExpr>,
+    order: Vec<SortExpr>,
+    frame: Option<WindowFrame>,
+) -> datafusion::error::Result<DfExpr> {
+    let function = match function {
+        DfExpr::AggregateFunction(call) => DfExpr::WindowFunction(Box::new(
+            datafusion::logical_expr::expr::WindowFunction::new(
+                datafusion::logical_expr::WindowFunctionDefinition::AggregateUDF(call.func),
+                call.params.args,
+            ),
+        )),
+        other => other,
+    };
+    // No ORDER BY at all (not an empty one) gives the whole-partition frame.
+    let builder = if order.is_empty() {
+        function.partition_by(partition)
+    } else {
+        function.partition_by(partition).order_by(order)
+    };
+    match frame {
+        Some(frame) => builder.window_frame(frame).build(),
+        None => builder.build(),
+    }
+}
+
+/// A time unit in nanoseconds (fixed-length units only).
+fn unit_nanos(unit: TimeUnit) -> Option<i64> {
+    const S: i64 = 1_000_000_000;
+    Some(match unit {
+        TimeUnit::Millisecond => 1_000_000,
+        TimeUnit::Second => S,
+        TimeUnit::Minute => 60 * S,
+        TimeUnit::Hour => 3600 * S,
+        TimeUnit::Day => 86_400 * S,
+        TimeUnit::Week => 7 * 86_400 * S,
+        _ => return None,
+    })
 }
 
 fn is_text(ty: &DataType) -> bool {

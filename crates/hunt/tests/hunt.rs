@@ -560,3 +560,194 @@ fn dissect_grok_mv_expand_and_inline_stats_give_the_rows_es_ql_gives() {
         vec![serde_json::json!({"n_ips": 2, "span": 60, "one": "10.1.2.3"})]
     );
 }
+
+/// A process chain as an endpoint agent ships it (ECS JSON lines): explorer -> winword -> cmd ->
+/// powershell, and an unrelated svchost.
+const PROCESSES: &str = r#"{"@timestamp":"2024-05-14T10:00:00Z","event":{"dataset":"endpoint.events.process","category":["process"],"type":["start"]},"host":{"name":"ws1"},"process":{"name":"winword.exe","entity_id":"P2","parent":{"entity_id":"P1","name":"explorer.exe"}}}
+{"@timestamp":"2024-05-14T10:00:05Z","event":{"dataset":"endpoint.events.process","category":["process"],"type":["start"]},"host":{"name":"ws1"},"process":{"name":"cmd.exe","entity_id":"P3","parent":{"entity_id":"P2","name":"winword.exe"}}}
+{"@timestamp":"2024-05-14T10:00:09Z","event":{"dataset":"endpoint.events.process","category":["process"],"type":["start"]},"host":{"name":"ws1"},"process":{"name":"powershell.exe","entity_id":"P4","parent":{"entity_id":"P3","name":"cmd.exe"}}}
+{"@timestamp":"2024-05-14T10:00:10Z","event":{"dataset":"endpoint.events.process","category":["process"],"type":["start"]},"host":{"name":"ws1"},"process":{"name":"svchost.exe","entity_id":"P9","parent":{"entity_id":"P8","name":"services.exe"}}}
+{"@timestamp":"2024-05-14T10:00:20Z","event":{"dataset":"endpoint.events.network","category":["network"],"type":["connection"]},"host":{"name":"ws1"},"process":{"name":"powershell.exe","entity_id":"P4"},"destination":{"ip":"198.51.100.9"}}
+"#;
+
+fn lake_of(jsonl: &str) -> (tempfile::TempDir, Vec<Event>) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.jsonl");
+    std::fs::write(&file, jsonl).unwrap();
+    let mut events = sample_events();
+    read_input(&Input::File(file), &Options::default(), &mut |r| {
+        events.push(r.unwrap())
+    })
+    .unwrap();
+    let lake_dir = tempfile::tempdir().unwrap();
+    lake(lake_dir.path(), &events);
+    (lake_dir, events)
+}
+
+#[test]
+fn joins_and_in_subqueries_answer_as_set_operations_on_the_events() {
+    let (dir, events) = lake_of(SHIPPED);
+    let users = |outcome: &str| -> std::collections::BTreeSet<String> {
+        events
+            .iter()
+            .filter(|e| e.get_str("event.dataset") == Some("okta.system"))
+            .filter(|e| {
+                e.get("okta.outcome.result")
+                    .map(ToString::to_string)
+                    .as_deref()
+                    == Some(outcome)
+            })
+            .filter_map(|e| e.get_str("user.name").map(str::to_string))
+            .collect()
+    };
+    let (failed, succeeded) = (users("FAILURE"), users("SUCCESS"));
+    let names = |rows: Vec<serde_json::Value>| -> Vec<String> {
+        rows.iter()
+            .map(|r| r["user.name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // Anti: users who failed and never succeeded (first seen's shape).
+    let anti = names(rows(
+        dir.path(),
+        "FROM logs-okta* | WHERE okta.outcome.result == \"FAILURE\"\n\
+         | JOIN kind=anti (FROM logs-okta* | WHERE okta.outcome.result == \"SUCCESS\" | KEEP user.name) ON user.name\n\
+         | STATS n = count(*) BY user.name | SORT user.name",
+    ));
+    assert_eq!(
+        anti,
+        failed.difference(&succeeded).cloned().collect::<Vec<_>>()
+    );
+    // Semi and IN (subquery) agree: users who failed and also succeeded.
+    let semi = names(rows(
+        dir.path(),
+        "FROM logs-okta* | WHERE okta.outcome.result == \"FAILURE\"\n\
+         | JOIN semi (FROM logs-okta* | WHERE okta.outcome.result == \"SUCCESS\" | KEEP user.name) ON user.name\n\
+         | STATS n = count(*) BY user.name | SORT user.name",
+    ));
+    let within = names(rows(
+        dir.path(),
+        "FROM logs-okta* | WHERE okta.outcome.result == \"FAILURE\"\n\
+         | WHERE user.name IN (FROM logs-okta* | WHERE okta.outcome.result == \"SUCCESS\" | KEEP user.name)\n\
+         | STATS n = count(*) BY user.name | SORT user.name",
+    ));
+    let both: Vec<String> = failed.intersection(&succeeded).cloned().collect();
+    assert_eq!(semi, both);
+    assert_eq!(within, both);
+    // Inner with WITHIN: a failure and a success of one user at most a minute apart; the
+    // subquery's own @timestamp comes back as @timestamp1.
+    let pairs = rows(
+        dir.path(),
+        "FROM logs-okta* | WHERE okta.outcome.result == \"FAILURE\"\n\
+         | JOIN (FROM logs-okta* | WHERE okta.outcome.result == \"SUCCESS\" | KEEP user.name, @timestamp, source.ip) ON user.name WITHIN 1 minute\n\
+         | KEEP user.name, @timestamp, @timestamp1, source.ip1 | SORT @timestamp",
+    );
+    assert_eq!(pairs.len(), 2, "{pairs:?}");
+    assert_eq!(pairs[0]["source.ip1"], "10.1.2.3");
+    let none = rows(
+        dir.path(),
+        "FROM logs-okta* | WHERE okta.outcome.result == \"FAILURE\"\n\
+         | JOIN (FROM logs-okta* | WHERE okta.outcome.result == \"SUCCESS\" | KEEP user.name, @timestamp) ON user.name WITHIN 30 seconds",
+    );
+    assert!(
+        none.is_empty(),
+        "the failures were 55 and 60 s before: {none:?}"
+    );
+}
+
+#[test]
+fn stream_lag_top_rare_and_dedup_match_the_events_counted_directly() {
+    let events = sample_events();
+    let dir = tempfile::tempdir().unwrap();
+    lake(dir.path(), &events);
+    // Gaps between one host's auth events, in seconds, from lag().
+    let got = rows(
+        dir.path(),
+        "FROM logs-system.auth-* | STREAM prev = lag(@timestamp), seen = count(*) BY host.name SORT @timestamp\n\
+         | EVAL gap = date_diff(\"seconds\", prev, @timestamp) | WHERE gap IS NOT NULL\n\
+         | STATS n = count(*), total = sum(gap), most = max(seen) BY host.name | SORT n DESC, host.name",
+    );
+    let mut times: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for e in &events {
+        if e.get_str("event.dataset") == Some("system.auth") {
+            times
+                .entry(e.get_str("host.name").unwrap().to_string())
+                .or_default()
+                .push(e.timestamp().unwrap().unix_nanos());
+        }
+    }
+    assert_eq!(got.len(), times.values().filter(|t| t.len() > 1).count());
+    for row in &got {
+        let mut t = times[row["host.name"].as_str().unwrap()].clone();
+        t.sort();
+        let total: i64 = t.windows(2).map(|w| (w[1] - w[0]) / 1_000_000_000).sum();
+        assert_eq!(row["n"], (t.len() - 1) as i64);
+        assert_eq!(row["total"], total);
+        assert_eq!(
+            row["most"],
+            t.len() as i64,
+            "the running count reaches the host's events"
+        );
+    }
+    // TOP and RARE: counts and shares per value.
+    let top = rows(dir.path(), "FROM logs-system.auth-* | TOP 2 user.name");
+    let mut counts: BTreeMap<String, i64> = BTreeMap::new();
+    for e in &events {
+        if e.get_str("event.dataset") == Some("system.auth") {
+            if let Some(u) = e.get_str("user.name") {
+                *counts.entry(u.to_string()).or_default() += 1;
+            }
+        }
+    }
+    let mut ranked: Vec<(String, i64)> = counts.clone().into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let all: i64 = counts.values().sum();
+    assert_eq!(top.len(), 2);
+    assert_eq!(top[0]["user.name"], ranked[0].0.as_str());
+    assert_eq!(top[0]["count"], ranked[0].1);
+    let share = top[0]["percent"].as_f64().unwrap();
+    assert!((share - 100.0 * ranked[0].1 as f64 / all as f64).abs() < 1e-9);
+    let rare = rows(dir.path(), "FROM logs-system.auth-* | RARE 1 user.name");
+    ranked.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
+    assert_eq!(rare[0]["user.name"], ranked[0].0.as_str());
+    // DEDUP: one row per user.
+    let dedup = rows(
+        dir.path(),
+        "FROM logs-system.auth-* | WHERE user.name IS NOT NULL | DEDUP user.name",
+    );
+    assert_eq!(dedup.len(), counts.len());
+}
+
+#[test]
+fn process_trees_go_down_and_up_the_entity_ids() {
+    let (dir, _) = lake_of(PROCESSES);
+    let tree = |query: &str| -> Vec<(String, i64)> {
+        let mut got: Vec<(String, i64)> = rows(dir.path(), query)
+            .iter()
+            .map(|r| {
+                (
+                    r["process.name"].as_str().unwrap().to_string(),
+                    r["tree.depth"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        got.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
+        got
+    };
+    assert_eq!(
+        tree("FROM logs-endpoint.events.process-* | WHERE process.name == \"winword.exe\" | TREE descendants"),
+        vec![("winword.exe".into(), 0), ("cmd.exe".into(), 1), ("powershell.exe".into(), 2)]
+    );
+    assert_eq!(
+        tree("FROM logs-endpoint.events.process-* | WHERE process.name == \"winword.exe\" | TREE descendants DEPTH 1"),
+        vec![("winword.exe".into(), 0), ("cmd.exe".into(), 1)]
+    );
+    // From a network event of powershell up to its ancestors (its own creation event first).
+    assert_eq!(
+        tree("FROM logs-endpoint.events.network-* | TREE ancestors"),
+        vec![
+            ("powershell.exe".into(), 0),
+            ("cmd.exe".into(), 1),
+            ("winword.exe".into(), 2)
+        ]
+    );
+}
