@@ -412,3 +412,51 @@ impl fmt::Display for Name {
         crate::print::name(f, &self.0)
     }
 }
+
+impl Query {
+    /// This query and every subquery in it (JOIN's, and IN's in WHERE and EVAL), depth first.
+    pub fn visit_queries(&self, f: &mut dyn FnMut(&Query)) {
+        f(self);
+        for stage in &self.stages {
+            let mut exprs: Vec<&Expr> = Vec::new();
+            match &stage.command {
+                Command::Join { query, .. } => query.visit_queries(f),
+                Command::Where(e) => exprs.push(e),
+                Command::Eval(assigns) => exprs.extend(assigns.iter().map(|a| &a.expr)),
+                _ => {}
+            }
+            let mut nested: Vec<&Query> = Vec::new();
+            for e in exprs {
+                collect_in_queries(e, &mut nested);
+            }
+            for q in nested {
+                q.visit_queries(f);
+            }
+        }
+    }
+}
+
+/// The subqueries of IN inside an expression.
+fn collect_in_queries<'a>(e: &'a Expr, out: &mut Vec<&'a Query>) {
+    if let ExprKind::InQuery { expr, query, .. } = &e.kind {
+        out.push(query);
+        collect_in_queries(expr, out);
+        return;
+    }
+    match &e.kind {
+        ExprKind::Call { args, .. } => args.iter().for_each(|a| collect_in_queries(a, out)),
+        ExprKind::Not(x) | ExprKind::Negate(x) => collect_in_queries(x, out),
+        ExprKind::Binary { left, right, .. } => {
+            collect_in_queries(left, out);
+            collect_in_queries(right, out);
+        }
+        ExprKind::In { expr, list, .. } => {
+            collect_in_queries(expr, out);
+            list.iter().for_each(|x| collect_in_queries(x, out));
+        }
+        ExprKind::IsNull { expr, .. } | ExprKind::Cast { expr, .. } => {
+            collect_in_queries(expr, out);
+        }
+        _ => {}
+    }
+}

@@ -441,12 +441,7 @@ impl fmt::Display for Expr {
                     f.write_str("NOT ")?;
                 }
                 f.write_str("IN (")?;
-                for (n, stage) in query.stages.iter().enumerate() {
-                    if n > 0 {
-                        f.write_str(" | ")?;
-                    }
-                    write!(f, "{}", stage.command)?;
-                }
+                nested(f, query)?;
                 f.write_char(')')
             }
         }

@@ -8,6 +8,7 @@ mod extract;
 pub mod fields;
 mod functions;
 pub mod plan;
+mod raw;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -61,9 +62,11 @@ pub enum Output {
 }
 
 /// What a run gave.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunStats {
     pub rows: u64,
+    /// What reading raw sources met: unreadable files, records rejected (each with its place).
+    pub notes: Vec<String>,
 }
 
 /// Runs `text` over the lake at `lake`, writing its rows to `out` as they come (a table gathers
@@ -72,6 +75,18 @@ pub struct RunStats {
 pub fn run(
     text: &str,
     lake: &Path,
+    planning: &Planning,
+    output: Output,
+    out: &mut dyn Write,
+) -> Result<RunStats, HuntError> {
+    run_over(text, Some(lake), planning, output, out)
+}
+
+/// [`run`], with the lake optional: a query whose every FROM names log files or folders (`FROM
+/// "logs/Security.evtx"`) runs without one.
+pub fn run_over(
+    text: &str,
+    lake: Option<&Path>,
     planning: &Planning,
     output: Output,
     out: &mut dyn Write,
@@ -88,8 +103,8 @@ pub fn run(
             .join()
             .map_err(|_| HuntError::Run("the query stopped unexpectedly".into()))?;
         // A write error ends the run; else the query's own error, if any.
-        let (stats, table) = written?;
-        produced?;
+        let (mut stats, table) = written?;
+        stats.notes = produced?;
         if output == Output::Table {
             let text = datafusion::arrow::util::pretty::pretty_format_batches(&table)
                 .map_err(|e| HuntError::Write(e.to_string()))?;
@@ -117,13 +132,32 @@ fn with_stack<T: Send>(work: impl FnOnce() -> Result<T, HuntError> + Send) -> Re
 }
 
 /// Plans and executes the query, sending its batches until they end or the reader is gone.
+/// Returns what reading raw sources met.
 fn produce(
     text: &str,
-    lake: &Path,
+    lake: Option<&Path>,
     planning: &Planning,
     sender: &std::sync::mpsc::SyncSender<RecordBatch>,
-) -> Result<(), HuntError> {
+) -> Result<Vec<String>, HuntError> {
     let query = secops_hunt_lang::parse(text).map_err(|e| HuntError::Parse(e.describe(text)))?;
+    let raw_paths = raw_sources(&query);
+    if lake.is_none() && raw_paths.is_empty() {
+        return Err(HuntError::Run(
+            "no lake to read: give --lake, or FROM log files or folders (a path with a /)".into(),
+        ));
+    }
+    // Raw sources are read into a lake of their own for this query: the same rows as ingesting
+    // them, in bounded memory; it is removed when the query ends.
+    let mut notes = Vec::new();
+    let mut raw_lakes = Vec::new();
+    for path in &raw_paths {
+        let dir = tempfile::Builder::new()
+            .prefix("secops-hunt-")
+            .tempdir()
+            .map_err(|e| HuntError::Run(format!("a temporary lake for {path}: {e}")))?;
+        notes.extend(raw::read_into(path, dir.path())?);
+        raw_lakes.push((path.clone(), dir));
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_stack_size(PLANNING_STACK / 4)
@@ -131,7 +165,17 @@ fn produce(
         .map_err(|e| HuntError::Run(e.to_string()))?;
     runtime.block_on(async {
         let ctx = session(lake).await?;
-        let frame = plan::plan(&ctx, text, &query, planning).await?;
+        let mut raw = std::collections::HashMap::new();
+        for (n, (path, dir)) in raw_lakes.iter().enumerate() {
+            let name = format!("__raw{n}");
+            register_lake(&ctx, &name, dir.path()).await?;
+            let frame = ctx
+                .table(name.as_str())
+                .await
+                .map_err(|e| HuntError::Run(e.to_string()))?;
+            raw.insert(path.clone(), frame);
+        }
+        let frame = plan::plan(&ctx, text, &query, planning, &raw).await?;
         let mut stream = frame
             .execute_stream()
             .await
@@ -143,8 +187,26 @@ fn produce(
                 break;
             }
         }
-        Ok(())
-    })
+        Ok::<(), HuntError>(())
+    })?;
+    Ok(notes)
+}
+
+/// The FROM sources of a query (subqueries included) that name log files or folders.
+fn raw_sources(query: &secops_hunt_lang::Query) -> Vec<String> {
+    let mut out = Vec::new();
+    query.visit_queries(&mut |q| {
+        for stage in &q.stages {
+            if let secops_hunt_lang::Command::From { sources, .. } = &stage.command {
+                for s in sources {
+                    if raw::is_path(s) && !out.contains(s) {
+                        out.push(s.clone());
+                    }
+                }
+            }
+        }
+    });
+    out
 }
 
 /// Writes JSON lines and CSV as batches come; a table's batches are returned to print once the
@@ -241,39 +303,66 @@ fn validate_here(text: &str, planning: &Planning) -> Result<(), HuntError> {
         .map_err(|e| HuntError::Run(e.to_string()))?;
     runtime.block_on(async {
         let ctx = SessionContext::new();
-        let mut fields: Vec<datafusion::arrow::datatypes::Field> =
-            secops_lake::schema::arrow_schema()
-                .fields()
-                .iter()
-                .map(|f| f.as_ref().clone())
-                .collect();
-        for partition in ["dt", "source"] {
-            fields.push(datafusion::arrow::datatypes::Field::new(
-                partition,
-                DataType::Utf8,
-                true,
-            ));
-        }
-        let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(fields));
-        ctx.register_batch(EVENTS, RecordBatch::new_empty(schema))
+        ctx.register_batch(EVENTS, RecordBatch::new_empty(table_schema()))
             .map_err(|e| HuntError::Run(e.to_string()))?;
-        plan::plan(&ctx, text, &query, planning).await.map(|_| ())
+        // Raw sources plan as the lake's schema without reading them.
+        let events = ctx
+            .table(EVENTS)
+            .await
+            .map_err(|e| HuntError::Run(e.to_string()))?;
+        let raw = raw_sources(&query)
+            .into_iter()
+            .map(|p| (p, events.clone()))
+            .collect();
+        plan::plan(&ctx, text, &query, planning, &raw)
+            .await
+            .map(|_| ())
     })
 }
 
-/// A session over the lake: its files as the `events` table, partitions as `dt` and `source`.
-async fn session(lake: &Path) -> Result<SessionContext, HuntError> {
-    let lake_error = |message: String| HuntError::Lake {
-        path: lake.to_path_buf(),
-        message,
-    };
+/// A session over the lake: its files as the `events` table, partitions as `dt` and `source` (an
+/// empty `events` table without a lake).
+async fn session(lake: Option<&Path>) -> Result<SessionContext, HuntError> {
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_pool(Arc::new(FairSpillPool::new(MEMORY_LIMIT)))
         .build_arc()
-        .map_err(|e| lake_error(e.to_string()))?;
+        .map_err(|e| HuntError::Run(e.to_string()))?;
     let config = SessionConfig::new().with_target_partitions(2);
     let ctx = SessionContext::new_with_config_rt(config, runtime);
-    let root = std::fs::canonicalize(lake).map_err(|e| lake_error(e.to_string()))?;
+    match lake {
+        Some(lake) => register_lake(&ctx, EVENTS, lake).await?,
+        None => {
+            ctx.register_batch(EVENTS, RecordBatch::new_empty(table_schema()))
+                .map_err(|e| HuntError::Run(e.to_string()))?;
+        }
+    }
+    Ok(ctx)
+}
+
+/// The lake's columns and its partition columns: what a lake table reads as.
+fn table_schema() -> Arc<datafusion::arrow::datatypes::Schema> {
+    let mut fields: Vec<datafusion::arrow::datatypes::Field> = secops_lake::schema::arrow_schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    for partition in ["dt", "source"] {
+        fields.push(datafusion::arrow::datatypes::Field::new(
+            partition,
+            DataType::Utf8,
+            true,
+        ));
+    }
+    Arc::new(datafusion::arrow::datatypes::Schema::new(fields))
+}
+
+/// Registers the lake at `dir` as the table `name`.
+async fn register_lake(ctx: &SessionContext, name: &str, dir: &Path) -> Result<(), HuntError> {
+    let lake_error = |message: String| HuntError::Lake {
+        path: dir.to_path_buf(),
+        message,
+    };
+    let root = std::fs::canonicalize(dir).map_err(|e| lake_error(e.to_string()))?;
     let url = format!("file://{}/", root.display());
     let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
         .with_file_extension(".parquet")
@@ -282,15 +371,14 @@ async fn session(lake: &Path) -> Result<SessionContext, HuntError> {
             ("source".to_string(), DataType::Utf8),
         ]);
     ctx.register_listing_table(
-        EVENTS,
+        name,
         &url,
         options,
         Some(secops_lake::schema::arrow_schema()),
         None,
     )
     .await
-    .map_err(|e| lake_error(e.to_string()))?;
-    Ok(ctx)
+    .map_err(|e| lake_error(e.to_string()))
 }
 
 /// A CSV cell's text: shown safely on a terminal, and never read as a formula by a spreadsheet (a

@@ -3,6 +3,7 @@
 //! unknown field is an error naming it, its stage and its place in the query, before anything runs.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, IntervalMonthDayNano, TimeUnit as ArrowTimeUnit};
@@ -46,6 +47,7 @@ pub async fn plan(
     text: &str,
     query: &Query,
     planning: &Planning,
+    raw: &HashMap<String, DataFrame>,
 ) -> Result<DataFrame, HuntError> {
     let base = ctx.table(EVENTS).await.map_err(|e| HuntError::Plan {
         message: format!("the lake: {e}"),
@@ -54,18 +56,26 @@ pub async fn plan(
         stage: 1,
         command: "FROM".into(),
     })?;
-    plan_query(&base, text, query, planning)
+    let tables = Tables { base: &base, raw };
+    plan_query(&tables, text, query, planning)
+}
+
+/// What FROM reads: the lake's table, and raw sources read for this query by their text.
+struct Tables<'a> {
+    base: &'a DataFrame,
+    raw: &'a HashMap<String, DataFrame>,
 }
 
 /// Plans a query (or a subquery of JOIN and IN) over the lake's table.
 fn plan_query(
-    base: &DataFrame,
+    base: &Tables<'_>,
     text: &str,
     query: &Query,
     planning: &Planning,
 ) -> Result<DataFrame, HuntError> {
     let mut frame: Option<DataFrame> = None;
     let mut scope = Scope::default();
+    let mut events_time = true;
     for (n, stage) in query.stages.iter().enumerate() {
         let at = Place {
             text,
@@ -93,7 +103,43 @@ fn plan_query(
                     aggregates: None,
                     base,
                 };
-                planner.stage(command, stage, frame.clone())?
+                match command {
+                    // Right after FROM, `@timestamp` is the events' own: a time bound is also a
+                    // bound on the day partitions, so whole days are never opened.
+                    Command::Where(e) if events_time => {
+                        let condition = planner.expr(e)?;
+                        let days: Vec<DfExpr> = day_bounds(&condition)
+                            .into_iter()
+                            .filter(|(_, bound)| {
+                                matches!(
+                                    planner.type_of(bound, stage.span),
+                                    Ok(DataType::Timestamp(..))
+                                ) && planner.has("dt")
+                            })
+                            .map(|(later, bound)| {
+                                let day = f::to_char(bound, lit("%Y-%m-%d"));
+                                if later {
+                                    ident("dt").gt_eq(day)
+                                } else {
+                                    ident("dt").lt_eq(day)
+                                }
+                            })
+                            .collect();
+                        let mut frame = frame
+                            .filter(condition)
+                            .map_err(|e| at.error(short(&e), stage.span))?;
+                        for bound in days {
+                            frame = frame
+                                .filter(bound)
+                                .map_err(|e| at.error(short(&e), stage.span))?;
+                        }
+                        frame
+                    }
+                    _ => {
+                        events_time = false;
+                        planner.stage(command, stage, frame.clone())?
+                    }
+                }
             }
         });
     }
@@ -128,19 +174,42 @@ impl Place<'_> {
 
 /// `FROM`: the lake's events, narrowed to the sources the index patterns name (`fields::scope`).
 fn from(
-    base: &DataFrame,
+    tables: &Tables<'_>,
     sources: &[String],
     at: &Place<'_>,
     span: Span,
 ) -> Result<(DataFrame, Scope), HuntError> {
-    let scope = fields::scope(sources).map_err(|message| at.error(message, span))?;
-    let frame = base.clone();
-    let frame = match &scope.filter {
-        Some(filter) => frame
-            .filter(filter.clone())
-            .map_err(|e| at.error(e.to_string(), span))?,
-        None => frame,
+    let (raw, lake): (Vec<&String>, Vec<&String>) =
+        sources.iter().partition(|s| tables.raw.contains_key(*s));
+    let lake: Vec<String> = lake.into_iter().cloned().collect();
+    let mut frames: Vec<DataFrame> = raw
+        .iter()
+        .filter_map(|s| tables.raw.get(*s).cloned())
+        .collect();
+    let scope = if lake.is_empty() {
+        // Raw logs carry whatever their fields are.
+        Scope {
+            every_namespace: true,
+            ..Scope::default()
+        }
+    } else {
+        let scope = fields::scope(&lake).map_err(|message| at.error(message, span))?;
+        let frame = tables.base.clone();
+        frames.push(match &scope.filter {
+            Some(filter) => frame
+                .filter(filter.clone())
+                .map_err(|e| at.error(e.to_string(), span))?,
+            None => frame,
+        });
+        scope
     };
+    let mut frames = frames.into_iter();
+    let mut frame = frames
+        .next()
+        .ok_or_else(|| at.error("FROM names no source", span))?;
+    for other in frames {
+        frame = frame.union(other).map_err(|e| at.error(short(&e), span))?;
+    }
     // Columns by their bare names from here on: a stage that makes a column of the same name
     // (DISSECT's `message`) replaces it rather than standing beside a qualified twin.
     let bare: Vec<DfExpr> = frame
@@ -160,8 +229,8 @@ struct Planner<'a> {
     frame: &'a DataFrame,
     /// In STATS: the aggregates met so far; an aggregate call becomes a reference to its column.
     aggregates: Option<&'a RefCell<Vec<DfExpr>>>,
-    /// The lake's table, for subqueries (JOIN, IN) and process trees.
-    base: &'a DataFrame,
+    /// The lake's table and raw sources, for subqueries (JOIN, IN) and process trees.
+    base: &'a Tables<'a>,
 }
 
 impl Planner<'_> {
@@ -845,9 +914,12 @@ impl Planner<'_> {
                     .error(format!("TREE needs {column} in the rows (keep it)"), span));
             }
         }
-        let universe = self
-            .base
-            .clone()
+        // Every process creation the query can see: the lake's and raw sources'.
+        let mut universe = self.base.base.clone();
+        for raw in self.base.raw.values() {
+            universe = universe.union(raw.clone()).map_err(self.df(span))?;
+        }
+        let universe = universe
             .filter(ident(ID).is_not_null().and(ident(PARENT).is_not_null()))
             .map_err(self.df(span))?;
         let bare: Vec<DfExpr> = universe
@@ -878,13 +950,18 @@ impl Planner<'_> {
             )
             .and_then(|f| f.with_column("tree.depth", lit(level as i64)))
             .map_err(self.df(span))?;
-            let next = if ancestors { PARENT } else { ID };
-            ids = found
-                .clone()
-                .select(vec![ident(next).alias("__id")])
-                .and_then(|f| f.filter(ident("__id").is_not_null()))
-                .and_then(DataFrame::distinct)
-                .map_err(self.df(span))?;
+            // Going down, the next level's parents are this level's processes (level 0's are
+            // the rows' own, whether or not their creation was logged); going up, they are the
+            // parents this level's creation events name.
+            if ancestors || level > 0 {
+                let next = if ancestors { PARENT } else { ID };
+                ids = found
+                    .clone()
+                    .select(vec![ident(next).alias("__id")])
+                    .and_then(|f| f.filter(ident("__id").is_not_null()))
+                    .and_then(DataFrame::distinct)
+                    .map_err(self.df(span))?;
+            }
             levels = Some(match levels {
                 None => found,
                 Some(all) => all.union(found).map_err(self.df(span))?,
@@ -1806,6 +1883,46 @@ fn join_on(
         )?
         .build()?;
     Ok(DataFrame::new(state, plan))
+}
+
+/// The time bounds of a condition's top-level `@timestamp` comparisons: `(true, x)` for
+/// `@timestamp >= x` (or `>`), `(false, x)` for `<` and `<=`. The caller turns each into a bound on
+/// the day partitions (`dt`, the UTC day of `@timestamp`); constant bounds fold to literals, and the
+/// listing table then skips whole days.
+fn day_bounds(condition: &DfExpr) -> Vec<(bool, DfExpr)> {
+    let mut out = Vec::new();
+    let mut conjuncts = vec![condition];
+    while let Some(e) = conjuncts.pop() {
+        let DfExpr::BinaryExpr(b) = e else {
+            continue;
+        };
+        if b.op == Operator::And {
+            conjuncts.push(&b.left);
+            conjuncts.push(&b.right);
+            continue;
+        }
+        let is_time = |x: &DfExpr| matches!(x, DfExpr::Column(c) if c.name == "@timestamp");
+        let (op, bound) = if is_time(&b.left) {
+            (b.op, b.right.as_ref())
+        } else if is_time(&b.right) {
+            let flipped = match b.op {
+                Operator::Gt => Operator::Lt,
+                Operator::GtEq => Operator::LtEq,
+                Operator::Lt => Operator::Gt,
+                Operator::LtEq => Operator::GtEq,
+                other => other,
+            };
+            (flipped, b.left.as_ref())
+        } else {
+            continue;
+        };
+        match op {
+            Operator::Gt | Operator::GtEq => out.push((true, bound.clone())),
+            Operator::Lt | Operator::LtEq => out.push((false, bound.clone())),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// How deep TREE may go (each level is a join over the process creation events).

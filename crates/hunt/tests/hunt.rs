@@ -390,23 +390,9 @@ const SHIPPED: &str = r#"{"@timestamp":"2024-05-14T09:00:00Z","event":{"dataset"
 {"@timestamp":"2024-05-14T09:02:00Z","event":{"dataset":"okta.system","action":"user.session.start","category":["authentication"]},"okta":{"actor":{"alternate_id":"bob@corp.example"},"outcome":{"result":"FAILURE","reason":"LOCKED_OUT"}},"source":{"ip":"198.51.100.20"},"user":{"name":"bob"},"url":{"original":"https://idp.corp.example/app/salesforce/exk1/sso?next=%2Fhome%20page"}}
 "#;
 
-fn shipped_lake() -> (tempfile::TempDir, Vec<Event>) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("okta.jsonl");
-    std::fs::write(&file, SHIPPED).unwrap();
-    let mut events = sample_events();
-    read_input(&Input::File(file), &Options::default(), &mut |r| {
-        events.push(r.unwrap())
-    })
-    .unwrap();
-    let lake_dir = tempfile::tempdir().unwrap();
-    lake(lake_dir.path(), &events);
-    (lake_dir, events)
-}
-
 #[test]
 fn elastic_names_resolve_through_the_field_map_and_the_sources_namespaces() {
-    let (dir, events) = shipped_lake();
+    let (dir, events) = lake_of(SHIPPED);
     // Okta's own fields, read from `_fields` under the source's namespace.
     let got = rows(
         dir.path(),
@@ -471,7 +457,7 @@ fn elastic_names_resolve_through_the_field_map_and_the_sources_namespaces() {
 
 #[test]
 fn kql_cidr_and_private_addresses_filter_as_the_events_say() {
-    let (dir, events) = shipped_lake();
+    let (dir, events) = lake_of(SHIPPED);
     let got = rows(
         dir.path(),
         "FROM events | WHERE kql(\"event.dataset:okta.system and not okta.outcome.result:SUCCESS and user.name:(alice or bo*)\")\n\
@@ -505,7 +491,7 @@ fn kql_cidr_and_private_addresses_filter_as_the_events_say() {
 
 #[test]
 fn dissect_grok_mv_expand_and_inline_stats_give_the_rows_es_ql_gives() {
-    let (dir, _) = shipped_lake();
+    let (dir, _) = lake_of(SHIPPED);
     // DISSECT and GROK over the URL; url_decode of its query.
     let got = rows(
         dir.path(),
@@ -750,4 +736,225 @@ fn process_trees_go_down_and_up_the_entity_ids() {
             ("winword.exe".into(), 2)
         ]
     );
+}
+
+/// A question asked of the same lake in the hunt language and, in SQL, of DuckDB (from PyPI).
+struct Asked {
+    name: &'static str,
+    hunt: &'static str,
+    sql: &'static str,
+}
+
+/// The six hunt families on a lake built from `../shared/corpus/evtx` and `../shared/corpus/linux`
+/// (syslog read as 2024), `now` pinned to 2024-12-10T12:00:00Z.
+const ASKED: &[Asked] = &[
+    Asked {
+        name: "stacking: executables run on one host at most twice",
+        hunt: "FROM logs-endpoint.events.process-*\n\
+               | STATS hosts = count_distinct(host.name), n = count(*) BY process.executable\n\
+               | WHERE hosts == 1 AND n <= 2",
+        sql: "SELECT count(DISTINCT \"host.name\") AS hosts, count(*) AS n, \"process.executable\"
+              FROM lake WHERE source IN ('windows.sysmon', 'windows.security', 'endpoint.events.process')
+                AND \"event.category\" = 'process'
+              GROUP BY \"process.executable\"
+              HAVING count(DISTINCT \"host.name\") = 1 AND count(*) <= 2",
+    },
+    Asked {
+        name: "first seen: addresses in the last week never seen before it",
+        hunt: "FROM logs-system.auth-* | WHERE @timestamp >= now() - 7 days AND source.ip IS NOT NULL\n\
+               | JOIN kind=anti (FROM logs-system.auth-* | WHERE @timestamp < now() - 7 days AND source.ip IS NOT NULL | KEEP source.ip) ON source.ip\n\
+               | STATS first = to_long(min(@timestamp)), n = count(*) BY source.ip",
+        sql: "SELECT epoch_ns(min(\"@timestamp\")) AS first, count(*) AS n, \"source.ip\" FROM lake AS r
+              WHERE source = 'system.auth' AND \"source.ip\" IS NOT NULL
+                AND \"@timestamp\" >= TIMESTAMPTZ '2024-12-10 12:00:00+00' - INTERVAL 7 DAY
+                AND NOT EXISTS (SELECT 1 FROM lake AS b WHERE b.source = 'system.auth'
+                  AND b.\"@timestamp\" < TIMESTAMPTZ '2024-12-10 12:00:00+00' - INTERVAL 7 DAY
+                  AND b.\"source.ip\" = r.\"source.ip\")
+              GROUP BY \"source.ip\"",
+    },
+    Asked {
+        name: "beaconing: regular gaps between one address's attempts (lag)",
+        hunt: "FROM logs-system.auth-* | WHERE source.ip IS NOT NULL\n\
+               | STREAM prev = lag(@timestamp) BY source.ip SORT @timestamp\n\
+               | EVAL gap = date_diff(\"seconds\", prev, @timestamp) | WHERE gap IS NOT NULL\n\
+               | STATS n = count(*), mean = avg(gap), sd = std_dev(gap) BY source.ip | WHERE n >= 20",
+        sql: "WITH g AS (SELECT \"source.ip\", (epoch_ns(\"@timestamp\") - epoch_ns(lag(\"@timestamp\")
+                  OVER (PARTITION BY \"source.ip\" ORDER BY \"@timestamp\"))) // 1000000000 AS gap
+                FROM lake WHERE source = 'system.auth' AND \"source.ip\" IS NOT NULL)
+              SELECT count(*) AS n, avg(gap) AS mean, stddev_pop(gap) AS sd, \"source.ip\" FROM g
+              WHERE gap IS NOT NULL GROUP BY \"source.ip\" HAVING count(*) >= 20",
+    },
+    Asked {
+        name: "process tree: everything three levels below cmd.exe (Sysmon ProcessGuid)",
+        hunt: "FROM logs-windows.sysmon_operational-* | WHERE process.name == \"cmd.exe\"\n\
+               | TREE descendants DEPTH 3 | KEEP process.entity_id, process.name, tree.depth",
+        sql: "WITH RECURSIVE u AS (SELECT * FROM lake
+                  WHERE \"process.entity_id\" IS NOT NULL AND \"process.parent.entity_id\" IS NOT NULL),
+              ids(id, depth) AS (
+                SELECT DISTINCT \"process.entity_id\", 0 FROM lake
+                  WHERE source = 'windows.sysmon' AND \"process.name\" = 'cmd.exe' AND \"process.entity_id\" IS NOT NULL
+                UNION
+                SELECT DISTINCT u.\"process.entity_id\", ids.depth + 1 FROM u JOIN ids
+                  ON u.\"process.parent.entity_id\" = ids.id WHERE ids.depth < 3)
+              SELECT u.\"process.entity_id\", u.\"process.name\", ids.depth AS \"tree.depth\"
+              FROM ids JOIN u ON u.\"process.entity_id\" = ids.id",
+    },
+    Asked {
+        name: "lateral movement: network and RDP logons per account and source, fanning out over hosts",
+        hunt: "FROM logs-system.security-* | WHERE event.code == \"4624\" AND winlog.event_data.LogonType IN (\"3\", \"10\")\n\
+               | STATS hosts = count_distinct(host.name), first = to_long(min(@timestamp)) BY user.name, source.ip\n\
+               | WHERE hosts >= 1",
+        sql: "SELECT count(DISTINCT \"host.name\") AS hosts, epoch_ns(min(\"@timestamp\")) AS first,
+                \"user.name\", \"source.ip\" FROM lake
+              WHERE source = 'windows.security' AND \"event.code\" = '4624'
+                AND json_extract_string(_fields, '$.Event.EventData.LogonType') IN ('3', '10')
+              GROUP BY \"user.name\", \"source.ip\" HAVING count(DISTINCT \"host.name\") >= 1",
+    },
+];
+
+/// Rows as sorted lists of their values by column name, numbers as f64 (compared with a tolerance).
+fn comparable(rows: &[serde_json::Value]) -> Vec<Vec<(String, serde_json::Value)>> {
+    let mut out: Vec<Vec<(String, serde_json::Value)>> = rows
+        .iter()
+        .map(|r| {
+            let mut cells: Vec<(String, serde_json::Value)> = r
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            cells.sort_by(|a, b| a.0.cmp(&b.0));
+            cells
+        })
+        .collect();
+    out.sort_by_key(|r| serde_json::to_string(r).unwrap());
+    out
+}
+
+fn same_value(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => x == y || (x - y).abs() <= 1e-9 * x.abs().max(y.abs()),
+        _ => a == b,
+    }
+}
+
+#[test]
+fn the_hunt_families_give_exactly_the_rows_duckdb_gives_over_the_same_parquet() {
+    let Some(evtx) = secops_testkit::shared("corpus/evtx") else {
+        return;
+    };
+    let Some(linux) = secops_testkit::shared("corpus/linux") else {
+        return;
+    };
+    let duckdb = std::process::Command::new("python3")
+        .args(["-c", "import duckdb"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if secops_testkit::require(duckdb.then_some(()), || {
+        "python3 with duckdb (pip install duckdb; .ci/run installs it)".into()
+    })
+    .is_none()
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut writer = LakeWriter::new(dir.path()).unwrap();
+    let options = Options {
+        year: Some(2024),
+        ..Options::default()
+    };
+    let (inputs, errors) =
+        secops_ingest::expand(&[evtx.display().to_string(), linux.display().to_string()]);
+    assert!(errors.is_empty(), "{errors:?}");
+    for input in &inputs {
+        let _ = read_input(input, &options, &mut |r| {
+            if let Ok(e) = r {
+                writer.write(&e).unwrap();
+            }
+        });
+    }
+    writer.finish().unwrap();
+    let planning = Planning {
+        now: secops_event::Timestamp::parse_rfc3339("2024-12-10T12:00:00Z")
+            .unwrap()
+            .unix_nanos(),
+    };
+    let script = secops_testkit::repo_root().join("crates/hunt/tests/ask_duckdb.py");
+    for asked in ASKED {
+        let mut out = Vec::new();
+        run(asked.hunt, dir.path(), &planning, Output::Jsonl, &mut out)
+            .unwrap_or_else(|e| panic!("{}: {e}", asked.name));
+        let ours: Vec<serde_json::Value> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let answer = std::process::Command::new("python3")
+            .arg(&script)
+            .arg(dir.path())
+            .arg(asked.sql)
+            .output()
+            .unwrap();
+        assert!(
+            answer.status.success(),
+            "{}: {}",
+            asked.name,
+            String::from_utf8_lossy(&answer.stderr)
+        );
+        let theirs: Vec<serde_json::Value> = String::from_utf8(answer.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert!(!ours.is_empty(), "{}: no rows", asked.name);
+        let (a, b) = (comparable(&ours), comparable(&theirs));
+        assert_eq!(
+            a.len(),
+            b.len(),
+            "{}: {} rows, DuckDB {}",
+            asked.name,
+            a.len(),
+            b.len()
+        );
+        for (x, y) in a.iter().zip(&b) {
+            let same = x.len() == y.len()
+                && x.iter()
+                    .zip(y)
+                    .all(|((kx, vx), (ky, vy))| kx == ky && same_value(vx, vy));
+            assert!(same, "{}:\n ours   {x:?}\n DuckDB {y:?}", asked.name);
+        }
+    }
+    // The same question over the raw EVTX files (no lake) and over the lake of those files.
+    let folder = evtx.join("EVTX-ATTACK-SAMPLES/Lateral Movement");
+    let raw_dir = tempfile::tempdir().unwrap();
+    let mut writer = LakeWriter::new(raw_dir.path()).unwrap();
+    let (inputs, _) = secops_ingest::expand(&[folder.display().to_string()]);
+    for input in &inputs {
+        let _ = read_input(input, &Options::default(), &mut |r| {
+            if let Ok(e) = r {
+                writer.write(&e).unwrap();
+            }
+        });
+    }
+    writer.finish().unwrap();
+    let question = "| WHERE event.code == \"4624\"\n\
+        | STATS n = count(*), hosts = count_distinct(host.name) BY user.name, winlog.logon.type\n\
+        | SORT n DESC, user.name, winlog.logon.type";
+    let over_lake = rows(raw_dir.path(), &format!("FROM events {question}"));
+    let mut out = Vec::new();
+    secops_hunt::run_over(
+        &format!("FROM \"{}\" {question}", folder.display()),
+        None,
+        &planning,
+        Output::Jsonl,
+        &mut out,
+    )
+    .unwrap();
+    let over_files: Vec<serde_json::Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!over_files.is_empty());
+    assert_eq!(over_files, over_lake);
 }

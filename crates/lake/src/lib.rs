@@ -13,7 +13,7 @@ pub mod write;
 use std::path::{Path, PathBuf};
 
 pub use maintain::{compact, prune, CompactStats, PruneStats};
-pub use write::{event_id, LakeWriter, WriteStats};
+pub use write::{event_id, prepare, LakeWriter, Prepared, WriteStats};
 
 /// What went wrong, with the file.
 #[derive(Debug, thiserror::Error)]

@@ -1,15 +1,18 @@
 //! Writing events into the lake: each event goes to its partition (its day and its source, the event's
 //! `event.dataset`), is kept once (an event whose id the partition already holds, from an earlier run
 //! or earlier in this one, is counted and skipped), and leaves in Parquet files of rows sorted by time,
-//! compressed with zstd. Memory is bounded: a partition is written out at [`ROWS_PER_FILE`] rows, and
-//! when [`MAX_BUFFERED`] rows wait across partitions the largest is written out.
+//! compressed with zstd. Memory is bounded: waiting rows are kept column by column (Arrow builders,
+//! about the size of the data), a partition is written out at [`ROWS_PER_FILE`] rows, when
+//! [`MAX_BUFFERED`] rows wait across partitions the largest is written out, and the ids of idle
+//! partitions are let go past [`MAX_IDS`] (read back from their files if they are written to again).
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray};
+use arrow_array::builder::{Int64Builder, StringBuilder, TimestampNanosecondBuilder};
+use arrow_array::{ArrayRef, RecordBatch, StringArray, UInt32Array};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
@@ -24,6 +27,9 @@ use crate::LakeError;
 pub const ROWS_PER_FILE: usize = 262_144;
 /// Rows waiting across all partitions before the largest is written out.
 pub const MAX_BUFFERED: usize = 524_288;
+/// Event ids held across partitions (16 bytes each, about 32 MB per million with the set's overhead)
+/// before idle partitions' ids are let go.
+pub const MAX_IDS: usize = 4_194_304;
 /// Rows per Parquet row group (the unit files are pruned by).
 const ROW_GROUP: usize = 65_536;
 
@@ -41,25 +47,61 @@ pub struct WriteStats {
 }
 
 #[derive(Debug, Clone)]
-enum Cell {
+pub(crate) enum Cell {
     Text(String),
     Int(i64),
 }
 
+/// One typed column's waiting values.
 #[derive(Debug)]
-struct Row {
-    time: Option<i64>,
-    id: String,
-    source: String,
-    cells: Vec<Option<Cell>>,
-    fields: String,
+enum Builder {
+    Text(StringBuilder),
+    Int(Int64Builder),
+    Time(TimestampNanosecondBuilder),
 }
 
-#[derive(Debug, Default)]
+/// A partition's waiting rows, column by column.
+#[derive(Debug)]
+struct Pending {
+    /// Each row's time, for sorting at flush.
+    times: Vec<Option<i64>>,
+    columns: Vec<Builder>,
+    ids: StringBuilder,
+    sources: StringBuilder,
+    fields: StringBuilder,
+}
+
+impl Pending {
+    fn new() -> Pending {
+        Pending {
+            times: Vec::new(),
+            columns: COLUMNS
+                .iter()
+                .map(|c| match c.ty {
+                    Type::Time => {
+                        Builder::Time(TimestampNanosecondBuilder::new().with_timezone("UTC"))
+                    }
+                    Type::Integer => Builder::Int(Int64Builder::new()),
+                    Type::Text | Type::Boolean => Builder::Text(StringBuilder::new()),
+                })
+                .collect(),
+            ids: StringBuilder::new(),
+            sources: StringBuilder::new(),
+            fields: StringBuilder::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.times.len()
+    }
+}
+
+#[derive(Debug)]
 struct Partition {
-    rows: Vec<Row>,
-    /// Ids already in the partition's files or written in this run.
-    ids: HashSet<String>,
+    rows: Pending,
+    /// Ids already in the partition's files or written in this run (`None`: let go; read again
+    /// from the files when needed).
+    ids: Option<HashSet<u128>>,
 }
 
 /// Writes events into a lake folder.
@@ -68,9 +110,84 @@ pub struct LakeWriter {
     root: PathBuf,
     partitions: HashMap<(String, String), Partition>,
     buffered: usize,
+    /// Ids held across partitions' sets.
+    ids_held: usize,
     stats: WriteStats,
     /// Files written by this writer, for unique names.
     sequence: u64,
+}
+
+/// An event made ready for the lake: its partition, id, typed cells and the JSON of the rest. The
+/// costly part of writing (JSON, digest, field lookups), so it can run on the readers' threads while
+/// one writer appends.
+#[derive(Debug)]
+pub struct Prepared {
+    partition: (String, String),
+    id: String,
+    time: Option<i64>,
+    source: String,
+    cells: Vec<Option<Cell>>,
+    fields: String,
+    fallbacks: u64,
+}
+
+/// Prepares `event` for [`LakeWriter::write_prepared`].
+pub fn prepare(event: &Event) -> Prepared {
+    // The fields as JSON once: the id digests them, and `_fields` keeps what no column takes.
+    let mut rest = event.to_json();
+    let id = id_of(event, &rest);
+    // Top-level keys looked up by hash; a column under a nested object (`Event.EventData`, nested
+    // ECS JSON) is looked up by its dotted path only when the event has such an object.
+    let fields = event.fields();
+    let flat: HashMap<&str, &Value> = fields.iter().collect();
+    let nested: Vec<&str> = fields
+        .iter()
+        .filter(|(_, v)| matches!(v, Value::Object(_)))
+        .map(|(k, _)| k)
+        .collect();
+    let mut cells = Vec::with_capacity(COLUMNS.len());
+    let mut fallbacks = 0;
+    for column in COLUMNS {
+        if column.ty == Type::Time {
+            cells.push(None);
+            if let Some(map) = rest.as_object_mut() {
+                map.shift_remove(column.name);
+            }
+            continue;
+        }
+        let value = flat.get(column.name).copied().or_else(|| {
+            nested
+                .iter()
+                .any(|k| {
+                    column
+                        .name
+                        .strip_prefix(k)
+                        .is_some_and(|r| r.starts_with('.'))
+                })
+                .then(|| event.get(column.name))
+                .flatten()
+        });
+        let typed = value.and_then(|v| cell(v, column.ty));
+        match (&typed, value) {
+            (Some(_), _) => {
+                if let Some(map) = rest.as_object_mut() {
+                    map.shift_remove(column.name);
+                }
+            }
+            (None, Some(Value::Null) | None) => {}
+            (None, Some(_)) => fallbacks += 1,
+        }
+        cells.push(typed);
+    }
+    Prepared {
+        partition: partition_of(event),
+        id,
+        time: event.timestamp().map(|t| t.unix_nanos()),
+        source: event.provenance().to_string(),
+        cells,
+        fields: rest.to_string(),
+        fallbacks,
+    }
 }
 
 /// The id of an event: a digest of the name of the file it was read from, where in it, and its
@@ -164,6 +281,7 @@ impl LakeWriter {
             root: root.to_path_buf(),
             partitions: HashMap::new(),
             buffered: 0,
+            ids_held: 0,
             stats: WriteStats::default(),
             sequence: 0,
         })
@@ -177,58 +295,52 @@ impl LakeWriter {
 
     /// Adds one event (written out later, or at [`LakeWriter::finish`]).
     pub fn write(&mut self, event: &Event) -> Result<(), LakeError> {
-        let key = partition_of(event);
-        if !self.partitions.contains_key(&key) {
+        self.write_prepared(prepare(event))
+    }
+
+    /// Adds one event already [`prepare`]d (on another thread, typically).
+    pub fn write_prepared(&mut self, row: Prepared) -> Result<(), LakeError> {
+        let key = row.partition.clone();
+        let needs_ids = self.partitions.get(&key).is_none_or(|p| p.ids.is_none());
+        if needs_ids {
             let ids = read_ids(&self.partition_dir(&key))?;
-            self.partitions.insert(
-                key.clone(),
-                Partition {
-                    rows: Vec::new(),
-                    ids,
-                },
-            );
+            self.ids_held += ids.len();
+            self.partitions
+                .entry(key.clone())
+                .or_insert_with(|| Partition {
+                    rows: Pending::new(),
+                    ids: None,
+                })
+                .ids = Some(ids);
         }
-        // The fields as JSON once: the id digests them, and `_fields` keeps what no column takes.
-        let mut rest = event.to_json();
-        let id = id_of(event, &rest);
         let Some(partition) = self.partitions.get_mut(&key) else {
             return Ok(());
         };
-        if !partition.ids.insert(id.clone()) {
+        let Some(ids) = partition.ids.as_mut() else {
+            return Ok(());
+        };
+        if !ids.insert(id_bits(&row.id)) {
             self.stats.duplicates += 1;
             return Ok(());
         }
-        let mut cells = Vec::with_capacity(COLUMNS.len());
-        for column in COLUMNS {
-            if column.ty == Type::Time {
-                cells.push(None);
-                if let Some(map) = rest.as_object_mut() {
-                    map.remove(column.name);
-                }
-                continue;
+        self.ids_held += 1;
+        self.stats.fallbacks += row.fallbacks;
+        let pending = &mut partition.rows;
+        for (builder, cell) in pending.columns.iter_mut().zip(row.cells) {
+            match (builder, cell) {
+                (Builder::Time(b), _) => b.append_option(row.time),
+                (Builder::Text(b), Some(Cell::Text(t))) => b.append_value(t),
+                (Builder::Text(b), _) => b.append_null(),
+                (Builder::Int(b), Some(Cell::Int(i))) => b.append_value(i),
+                (Builder::Int(b), _) => b.append_null(),
             }
-            let value = event.get(column.name);
-            let typed = value.and_then(|v| cell(v, column.ty));
-            match (&typed, value) {
-                (Some(_), _) => {
-                    if let Some(map) = rest.as_object_mut() {
-                        map.remove(column.name);
-                    }
-                }
-                (None, Some(Value::Null) | None) => {}
-                (None, Some(_)) => self.stats.fallbacks += 1,
-            }
-            cells.push(typed);
         }
-        partition.rows.push(Row {
-            time: event.timestamp().map(|t| t.unix_nanos()),
-            id,
-            source: event.provenance().to_string(),
-            cells,
-            fields: rest.to_string(),
-        });
+        pending.times.push(row.time);
+        pending.ids.append_value(&row.id);
+        pending.sources.append_value(&row.source);
+        pending.fields.append_value(&row.fields);
         self.buffered += 1;
-        if partition.rows.len() >= ROWS_PER_FILE {
+        if pending.len() >= ROWS_PER_FILE {
             self.flush(&key)?;
         } else if self.buffered >= MAX_BUFFERED {
             let largest = self
@@ -240,7 +352,32 @@ impl LakeWriter {
                 self.flush(&largest)?;
             }
         }
+        if self.ids_held > MAX_IDS {
+            self.let_go_of_ids(&key);
+        }
         Ok(())
+    }
+
+    /// Lets go of the id sets of partitions with nothing waiting (the largest first) until at most
+    /// half of [`MAX_IDS`] are held; `keep`'s stays.
+    fn let_go_of_ids(&mut self, keep: &(String, String)) {
+        let mut idle: Vec<((String, String), usize)> = self
+            .partitions
+            .iter()
+            .filter(|(k, p)| *k != keep && p.rows.len() == 0)
+            .filter_map(|(k, p)| p.ids.as_ref().map(|ids| (k.clone(), ids.len())))
+            .collect();
+        idle.sort_by_key(|b| std::cmp::Reverse(b.1));
+        for (key, _) in idle {
+            if self.ids_held <= MAX_IDS / 2 {
+                break;
+            }
+            if let Some(p) = self.partitions.get_mut(&key) {
+                if let Some(ids) = p.ids.take() {
+                    self.ids_held -= ids.len();
+                }
+            }
+        }
     }
 
     /// Writes out everything still waiting; returns what the writer did.
@@ -259,26 +396,37 @@ impl LakeWriter {
         let Some(partition) = self.partitions.get_mut(key) else {
             return Ok(());
         };
-        if partition.rows.is_empty() {
+        if partition.rows.len() == 0 {
             return Ok(());
         }
-        let mut rows = std::mem::take(&mut partition.rows);
+        let rows = std::mem::replace(&mut partition.rows, Pending::new());
         self.buffered -= rows.len();
-        rows.sort_by_key(|r| r.time.unwrap_or(i64::MIN));
         std::fs::create_dir_all(&dir).map_err(|source| LakeError::Io {
             path: dir.clone(),
             source,
         })?;
         self.sequence += 1;
-        let name = format!(
-            "part-{}-{}-{}.parquet",
-            rows.first().and_then(|r| r.time).unwrap_or(0),
-            rows.first().map_or("", |r| &r.id[..8.min(r.id.len())]),
-            self.sequence
-        );
-        let batch = batch(&rows)?;
+        let count = rows.len();
+        let batch = sorted_batch(rows)?;
+        let first_time = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<arrow_array::TimestampNanosecondArray>()
+            .and_then(|t| t.iter().next().flatten())
+            .unwrap_or(0);
+        let first_id = batch
+            .column_by_name(ID)
+            .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+            .and_then(|c| {
+                c.iter()
+                    .next()
+                    .flatten()
+                    .map(|s| s[..8.min(s.len())].to_string())
+            })
+            .unwrap_or_default();
+        let name = format!("part-{first_time}-{first_id}-{}.parquet", self.sequence);
         write_batch(&dir, &name, &batch)?;
-        self.stats.written += rows.len() as u64;
+        self.stats.written += count as u64;
         self.stats.files += 1;
         Ok(())
     }
@@ -308,48 +456,50 @@ pub(crate) fn write_batch(dir: &Path, name: &str, batch: &RecordBatch) -> Result
     std::fs::rename(&temporary, &path).map_err(|source| LakeError::Io { path, source })
 }
 
-/// The rows as one Arrow batch of the lake's schema.
-fn batch(rows: &[Row]) -> Result<RecordBatch, LakeError> {
-    let mut columns: Vec<ArrayRef> = Vec::with_capacity(COLUMNS.len() + 3);
-    for (n, column) in COLUMNS.iter().enumerate() {
-        let array: ArrayRef = match column.ty {
-            Type::Time => Arc::new(
-                TimestampNanosecondArray::from(rows.iter().map(|r| r.time).collect::<Vec<_>>())
-                    .with_timezone("UTC"),
-            ),
-            Type::Integer => Arc::new(Int64Array::from(
-                rows.iter()
-                    .map(|r| match r.cells.get(n) {
-                        Some(Some(Cell::Int(i))) => Some(*i),
-                        _ => None,
-                    })
-                    .collect::<Vec<_>>(),
-            )),
-            Type::Text | Type::Boolean => Arc::new(StringArray::from(
-                rows.iter()
-                    .map(|r| match r.cells.get(n) {
-                        Some(Some(Cell::Text(t))) => Some(t.as_str()),
-                        _ => None,
-                    })
-                    .collect::<Vec<_>>(),
-            )),
-        };
-        columns.push(array);
+/// The waiting rows as one Arrow batch of the lake's schema, sorted by time (stable: a file's order
+/// kept among equal times; rows without a time first).
+fn sorted_batch(rows: Pending) -> Result<RecordBatch, LakeError> {
+    let Pending {
+        times,
+        columns,
+        mut ids,
+        mut sources,
+        mut fields,
+    } = rows;
+    let mut order: Vec<u32> = (0..times.len() as u32).collect();
+    order.sort_by_key(|&i| times.get(i as usize).copied().flatten().unwrap_or(i64::MIN));
+    let order = UInt32Array::from(order);
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(COLUMNS.len() + 3);
+    for builder in columns {
+        arrays.push(match builder {
+            Builder::Text(mut b) => Arc::new(b.finish()),
+            Builder::Int(mut b) => Arc::new(b.finish()),
+            Builder::Time(mut b) => Arc::new(b.finish()),
+        });
     }
-    columns.push(Arc::new(StringArray::from(
-        rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
-    )));
-    columns.push(Arc::new(StringArray::from(
-        rows.iter().map(|r| r.source.as_str()).collect::<Vec<_>>(),
-    )));
-    columns.push(Arc::new(StringArray::from(
-        rows.iter().map(|r| r.fields.as_str()).collect::<Vec<_>>(),
-    )));
-    RecordBatch::try_new(arrow_schema(), columns).map_err(LakeError::Arrow)
+    arrays.push(Arc::new(ids.finish()));
+    arrays.push(Arc::new(sources.finish()));
+    arrays.push(Arc::new(fields.finish()));
+    let arrays = arrays
+        .iter()
+        .map(|a| arrow_select::take::take(a.as_ref(), &order, None))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(LakeError::Arrow)?;
+    RecordBatch::try_new(arrow_schema(), arrays).map_err(LakeError::Arrow)
+}
+
+/// An id's 32 hex digits as its 128 bits (ids that are not, from an older writer, are hashed).
+fn id_bits(id: &str) -> u128 {
+    u128::from_str_radix(id, 16).unwrap_or_else(|_| {
+        let digest = Sha256::digest(id.as_bytes());
+        digest[..16]
+            .iter()
+            .fold(0u128, |acc, b| (acc << 8) | u128::from(*b))
+    })
 }
 
 /// The ids a partition's files hold (none when it has no files yet).
-fn read_ids(dir: &Path) -> Result<HashSet<String>, LakeError> {
+fn read_ids(dir: &Path) -> Result<HashSet<u128>, LakeError> {
     let mut ids = HashSet::new();
     for path in crate::partition_files(dir)? {
         let open = |source| LakeError::Io {
@@ -370,7 +520,7 @@ fn read_ids(dir: &Path) -> Result<HashSet<String>, LakeError> {
                 .column_by_name(ID)
                 .and_then(|c| c.as_any().downcast_ref::<StringArray>())
             {
-                ids.extend(column.iter().flatten().map(str::to_string));
+                ids.extend(column.iter().flatten().map(id_bits));
             }
         }
     }

@@ -10,7 +10,7 @@ use crate::ServiceError;
 /// Runs `query` over the lake at `lake`, `now()` meaning `now` (nanoseconds, UTC).
 pub fn run(
     query: &str,
-    lake: &Path,
+    lake: Option<&Path>,
     now: secops_event::Timestamp,
     output: Output,
     out: &mut dyn Write,
@@ -18,7 +18,7 @@ pub fn run(
     let planning = secops_hunt::Planning {
         now: now.unix_nanos(),
     };
-    Ok(secops_hunt::run(query, lake, &planning, output, out)?)
+    Ok(secops_hunt::run_over(query, lake, &planning, output, out)?)
 }
 
 /// One query of a validated file.

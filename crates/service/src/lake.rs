@@ -12,7 +12,7 @@ use secops_detect::Alert;
 use secops_event::{Event, Location, Object, Provenance, Value};
 use secops_ingest::parallel::{read_all, Consumer, Order};
 use secops_ingest::{IngestError, Input, Options, Summary};
-use secops_lake::{LakeWriter, WriteStats};
+use secops_lake::{LakeWriter, Prepared, WriteStats};
 
 use crate::{Cancel, Progress, ServiceError};
 
@@ -34,12 +34,12 @@ struct Writer<'p> {
     cancel: &'p Cancel,
 }
 
-impl Consumer<Event> for Writer<'_> {
-    fn record(&mut self, _index: usize, event: Event) {
+impl Consumer<Prepared> for Writer<'_> {
+    fn record(&mut self, _index: usize, row: Prepared) {
         if self.failed.is_some() || self.cancel.is_cancelled() {
             return;
         }
-        if let Err(e) = self.lake.write(&event) {
+        if let Err(e) = self.lake.write_prepared(row) {
             self.failed = Some(e);
             self.cancel.cancel();
         }
@@ -73,7 +73,8 @@ pub fn ingest(
         options,
         Order::Completion,
         threads,
-        |record| record.ok(),
+        // The costly part of writing (JSON, digest, columns) on the readers' threads.
+        |record| record.ok().map(|event| secops_lake::prepare(&event)),
         &mut writer,
     );
     progress.finish();

@@ -33,9 +33,10 @@ pub enum HuntOutput {
 pub struct RunArgs {
     /// The query.
     query: String,
-    /// The lake folder (written by `ingest --lake`).
+    /// The lake folder (written by `ingest --lake`); not needed when every FROM names log files or
+    /// folders (`FROM "logs/Security.evtx"`).
     #[arg(long)]
-    lake: PathBuf,
+    lake: Option<PathBuf>,
     /// What `now()` means (RFC 3339; default: the clock), so a hunt gives the same rows every run.
     #[arg(long, value_parser = crate::cmd::detect::parse_time)]
     now: Option<Timestamp>,
@@ -83,8 +84,17 @@ pub fn run(command: Hunt) -> anyhow::Result<Outcome> {
                 HuntOutput::Csv => Output::Csv,
             };
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            let stats = secops_service::hunt::run(&args.query, &args.lake, now, output, &mut out)?;
+            let stats = secops_service::hunt::run(
+                &args.query,
+                args.lake.as_deref(),
+                now,
+                output,
+                &mut out,
+            )?;
             out.flush()?;
+            for note in &stats.notes {
+                eprintln!("{}", safe(note));
+            }
             eprintln!("{} row(s)", stats.rows);
             Ok(Outcome::Clean)
         }

@@ -6,6 +6,7 @@
 mod detect;
 mod evtx_log;
 mod generate;
+mod hunt;
 mod ingest;
 mod intel;
 mod store;
@@ -43,6 +44,10 @@ pub enum Bench {
     /// repeated a day apart, a distributed brute force, the EVTX corpus copied, Windows events as JSON
     /// lines.
     Generate(generate::GenerateArgs),
+    /// The event lake and hunts at scale: generated events (hosts, users, executables and
+    /// connections with stated distributions) written to a lake from JSON lines and directly, then a
+    /// stacking hunt, a one-user lookup and a beaconing hunt with lag, timed with peak memory.
+    Hunt(hunt::HuntArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -114,6 +119,7 @@ pub fn run(bench: Bench) -> anyhow::Result<Outcome> {
         Bench::Intel(args) => intel::run(args),
         Bench::Store(args) => store::run(args),
         Bench::Generate(args) => generate::run(args),
+        Bench::Hunt(args) => hunt::run(args),
     }
 }
 
