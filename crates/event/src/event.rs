@@ -87,6 +87,18 @@ impl Event {
     pub fn to_json(&self) -> serde_json::Value {
         crate::json::event_to_json(self)
     }
+
+    /// The event's JSON text (the same text as `to_json().to_string()`), written straight to `out`
+    /// without building a JSON value; top-level fields `skip` names are left out, and `@timestamp`
+    /// unless `with_time`.
+    pub fn write_json<W: std::io::Write>(
+        &self,
+        with_time: bool,
+        skip: &dyn Fn(&str) -> bool,
+        out: W,
+    ) -> serde_json::Result<()> {
+        crate::json::write_event(self, with_time, skip, out)
+    }
 }
 
 fn is_placeholder(value: &Value) -> bool {

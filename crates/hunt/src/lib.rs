@@ -20,6 +20,9 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::ListingOptions;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
 
@@ -59,6 +62,8 @@ pub enum Output {
     Jsonl,
     /// CSV with a header, as rows come.
     Csv,
+    /// One Parquet file (zstd), values exact (lists stay lists); written once the rows are in.
+    Parquet,
 }
 
 /// What a run gave.
@@ -219,8 +224,27 @@ fn write_batches(
     let mut stats = RunStats::default();
     let mut table = Vec::new();
     let mut first = true;
+    let write_error = |e: &dyn std::fmt::Display| HuntError::Write(e.to_string());
+    // Parquet gathers in a temporary file (its footer comes last), then goes out whole.
+    let mut parquet: Option<ArrowWriter<std::fs::File>> = None;
     for batch in batches {
         stats.rows += batch.num_rows() as u64;
+        if output == Output::Parquet {
+            if parquet.is_none() {
+                let file = tempfile::tempfile().map_err(|e| write_error(&e))?;
+                let properties = WriterProperties::builder()
+                    .set_compression(Compression::ZSTD(ZstdLevel::default()))
+                    .build();
+                parquet = Some(
+                    ArrowWriter::try_new(file, batch.schema(), Some(properties))
+                        .map_err(|e| write_error(&e))?,
+                );
+            }
+            if let Some(writer) = parquet.as_mut() {
+                writer.write(&batch).map_err(|e| write_error(&e))?;
+            }
+            continue;
+        }
         let batch = if output == Output::Jsonl {
             batch
         } else {
@@ -236,7 +260,15 @@ fn write_batches(
                 write_csv(&escaped(&batch, csv_text)?, first, out)?;
                 first = false;
             }
+            Output::Parquet => {}
         }
+    }
+    if let Some(mut writer) = parquet {
+        use std::io::Seek;
+        writer.finish().map_err(|e| write_error(&e))?;
+        let file = writer.inner_mut();
+        file.rewind().map_err(|e| write_error(&e))?;
+        std::io::copy(file, out).map_err(|e| write_error(&e))?;
     }
     Ok((stats, table))
 }

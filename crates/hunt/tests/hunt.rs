@@ -958,3 +958,29 @@ fn the_hunt_families_give_exactly_the_rows_duckdb_gives_over_the_same_parquet() 
     assert!(!over_files.is_empty());
     assert_eq!(over_files, over_lake);
 }
+
+#[test]
+fn parquet_output_holds_the_rows_json_lines_give_with_lists_kept() {
+    let (dir, _) = lake_of(SHIPPED);
+    let query = "FROM logs-okta* | STATS n = count(*), ips = values(source.ip) BY user.name | SORT user.name";
+    let json = rows(dir.path(), query);
+    let mut out = Vec::new();
+    let stats = run(query, dir.path(), &now(), Output::Parquet, &mut out).unwrap();
+    assert_eq!(stats.rows, json.len() as u64);
+    let file = dir.path().join("rows.parquet");
+    std::fs::write(&file, &out).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        std::fs::File::open(&file).unwrap(),
+    )
+    .unwrap()
+    .build()
+    .unwrap();
+    let batches: Vec<_> = reader.map(Result::unwrap).collect();
+    let total: usize = batches.iter().map(|b| b.num_rows()).sum();
+    assert_eq!(total, json.len());
+    let schema = batches[0].schema();
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(names, vec!["n", "ips", "user.name"]);
+    let ips = format!("{:?}", schema.field(1).data_type());
+    assert!(ips.starts_with("List"), "values stay a list: {ips}");
+}

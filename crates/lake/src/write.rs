@@ -131,73 +131,111 @@ pub struct Prepared {
     fallbacks: u64,
 }
 
-/// Prepares `event` for [`LakeWriter::write_prepared`].
+/// Each typed column's place in [`COLUMNS`], by name.
+static COLUMN_INDEX: std::sync::LazyLock<HashMap<&'static str, usize>> =
+    std::sync::LazyLock::new(|| {
+        COLUMNS
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name, i))
+            .collect()
+    });
+
+/// Prepares `event` for [`LakeWriter::write_prepared`]: one pass over its fields fills the typed
+/// columns (a column under a nested object, such as nested ECS JSON, by its dotted path), and the
+/// event's JSON text is written twice without building a JSON value: whole into the id's digest,
+/// and without the fields the columns took as `_fields`.
 pub fn prepare(event: &Event) -> Prepared {
-    // The fields as JSON once: the id digests them, and `_fields` keeps what no column takes.
-    let mut rest = event.to_json();
-    let id = id_of(event, &rest);
-    // Top-level keys looked up by hash; a column under a nested object (`Event.EventData`, nested
-    // ECS JSON) is looked up by its dotted path only when the event has such an object.
+    let id = id_of(event);
     let fields = event.fields();
-    let flat: HashMap<&str, &Value> = fields.iter().collect();
-    let nested: Vec<&str> = fields
-        .iter()
-        .filter(|(_, v)| matches!(v, Value::Object(_)))
-        .map(|(k, _)| k)
-        .collect();
-    let mut cells = Vec::with_capacity(COLUMNS.len());
+    let mut cells: Vec<Option<Cell>> = vec![None; COLUMNS.len()];
+    let mut seen = vec![false; COLUMNS.len()];
+    let mut taken: Vec<&str> = Vec::new();
     let mut fallbacks = 0;
-    for column in COLUMNS {
-        if column.ty == Type::Time {
-            cells.push(None);
-            if let Some(map) = rest.as_object_mut() {
-                map.shift_remove(column.name);
-            }
+    let mut nested: Vec<&str> = Vec::new();
+    for (key, value) in fields.iter() {
+        if matches!(value, Value::Object(_)) {
+            nested.push(key);
+        }
+        let Some(&i) = COLUMN_INDEX.get(key) else {
+            continue;
+        };
+        // The first value of a key counts (as lookups find it).
+        if std::mem::replace(&mut seen[i], true) {
             continue;
         }
-        let value = flat.get(column.name).copied().or_else(|| {
-            nested
-                .iter()
-                .any(|k| {
-                    column
-                        .name
-                        .strip_prefix(k)
-                        .is_some_and(|r| r.starts_with('.'))
-                })
-                .then(|| event.get(column.name))
-                .flatten()
-        });
-        let typed = value.and_then(|v| cell(v, column.ty));
-        match (&typed, value) {
-            (Some(_), _) => {
-                if let Some(map) = rest.as_object_mut() {
-                    map.shift_remove(column.name);
+        let ty = COLUMNS[i].ty;
+        if ty == Type::Time {
+            continue;
+        }
+        match cell(value, ty) {
+            Some(c) => {
+                cells[i] = Some(c);
+                taken.push(key);
+            }
+            None if !value.is_null() => fallbacks += 1,
+            None => {}
+        }
+    }
+    if !nested.is_empty() {
+        for (i, column) in COLUMNS.iter().enumerate() {
+            if seen[i] || column.ty == Type::Time {
+                continue;
+            }
+            let under_nested = nested.iter().any(|k| {
+                column
+                    .name
+                    .strip_prefix(k)
+                    .is_some_and(|r| r.starts_with('.'))
+            });
+            if !under_nested {
+                continue;
+            }
+            if let Some(value) = event.get(column.name) {
+                match cell(value, column.ty) {
+                    Some(c) => cells[i] = Some(c),
+                    None if !value.is_null() => fallbacks += 1,
+                    None => {}
                 }
             }
-            (None, Some(Value::Null) | None) => {}
-            (None, Some(_)) => fallbacks += 1,
         }
-        cells.push(typed);
     }
+    let mut rest = Vec::with_capacity(256);
+    // Writing to memory cannot fail; a value serde cannot write would leave `_fields` short, never
+    // the row.
+    let _ = event.write_json(false, &|k| taken.contains(&k), &mut rest);
     Prepared {
         partition: partition_of(event),
         id,
         time: event.timestamp().map(|t| t.unix_nanos()),
         source: event.provenance().to_string(),
         cells,
-        fields: rest.to_string(),
+        fields: String::from_utf8(rest).unwrap_or_default(),
         fallbacks,
     }
 }
 
 /// The id of an event: a digest of the name of the file it was read from, where in it, and its
-/// fields, so the same file read again (from anywhere) gives the same ids.
+/// fields (its JSON text), so the same file read again (from anywhere) gives the same ids.
 pub fn event_id(event: &Event) -> String {
-    id_of(event, &event.to_json())
+    id_of(event)
 }
 
-/// [`event_id`] from the event's fields already as JSON.
-fn id_of(event: &Event, json: &serde_json::Value) -> String {
+/// Feeds what is written into a digest.
+struct Digesting<'a>(&'a mut Sha256);
+
+impl std::io::Write for Digesting<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn id_of(event: &Event) -> String {
     let provenance = event.provenance();
     let name = Path::new(provenance.source.as_ref())
         .file_name()
@@ -210,7 +248,8 @@ fn id_of(event: &Event, json: &serde_json::Value) -> String {
     hash.update([0]);
     hash.update(provenance.location.to_string().as_bytes());
     hash.update([0]);
-    hash.update(json.to_string().as_bytes());
+    // The event's JSON text, as `to_json().to_string()` gives it, streamed into the digest.
+    let _ = event.write_json(true, &|_| false, Digesting(&mut hash));
     let digest = hash.finalize();
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -27,6 +27,8 @@ pub enum HuntOutput {
     Table,
     Jsonl,
     Csv,
+    /// One Parquet file on standard output (redirect it to a file).
+    Parquet,
 }
 
 #[derive(Debug, clap::Args)]
@@ -82,6 +84,13 @@ pub fn run(command: Hunt) -> anyhow::Result<Outcome> {
                 HuntOutput::Table => Output::Table,
                 HuntOutput::Jsonl => Output::Jsonl,
                 HuntOutput::Csv => Output::Csv,
+                HuntOutput::Parquet => {
+                    use std::io::IsTerminal;
+                    if std::io::stdout().is_terminal() {
+                        anyhow::bail!("Parquet is binary: send it to a file (--output parquet > rows.parquet)");
+                    }
+                    Output::Parquet
+                }
             };
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             let stats = secops_service::hunt::run(
