@@ -28,8 +28,18 @@ use futures::StreamExt;
 
 pub use plan::{Planning, EVENTS};
 
-/// Memory the engine may hold before it spills sorts, joins and aggregations to disk.
-pub const MEMORY_LIMIT: usize = 512 * 1024 * 1024;
+/// Memory the engine may hold before it spills sorts, joins and aggregations to disk, unless
+/// `SECOPS_HUNT_MEMORY_MB` says otherwise.
+pub const MEMORY_LIMIT: usize = 256 * 1024 * 1024;
+
+/// The engine's memory pool: [`MEMORY_LIMIT`], or `SECOPS_HUNT_MEMORY_MB` megabytes.
+pub fn memory_limit() -> usize {
+    std::env::var("SECOPS_HUNT_MEMORY_MB")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&mb| mb >= 16)
+        .map_or(MEMORY_LIMIT, |mb| mb * 1024 * 1024)
+}
 
 /// Why a hunt could not run, and where.
 #[derive(Debug, thiserror::Error)]
@@ -356,7 +366,7 @@ fn validate_here(text: &str, planning: &Planning) -> Result<(), HuntError> {
 /// empty `events` table without a lake).
 async fn session(lake: Option<&Path>) -> Result<SessionContext, HuntError> {
     let runtime = RuntimeEnvBuilder::new()
-        .with_memory_pool(Arc::new(FairSpillPool::new(MEMORY_LIMIT)))
+        .with_memory_pool(Arc::new(FairSpillPool::new(memory_limit())))
         .build_arc()
         .map_err(|e| HuntError::Run(e.to_string()))?;
     let config = SessionConfig::new().with_target_partitions(2);

@@ -546,12 +546,7 @@ impl Planner<'_> {
                 outputs.push((name, value));
             }
         }
-        let aggregates: Vec<DfExpr> = collected
-            .into_inner()
-            .into_iter()
-            .enumerate()
-            .map(|(i, e)| e.alias(format!("__agg{i}")))
-            .collect();
+        let collected = collected.into_inner();
         let groups: Vec<DfExpr> = keys.iter().map(|k| ident(k.as_str())).collect();
         if !inline {
             let mut select: Vec<DfExpr> = outputs
@@ -559,11 +554,32 @@ impl Planner<'_> {
                 .map(|(name, value)| value.alias(name))
                 .collect();
             select.extend(keys.iter().map(|k| ident(k.as_str())));
+            // One distinct count beside counts, sums, minimums and maximums (the stacking shape):
+            // distinct pairs first, then the groups, so no group holds a set of its values.
+            if let Some((first, second)) = two_phase(&collected) {
+                let mut pairs = groups.clone();
+                pairs.push(first.0.alias("__distinct"));
+                return frame
+                    .aggregate(pairs, first.1)
+                    .and_then(|f| f.aggregate(groups, second))
+                    .and_then(|f| f.select(select))
+                    .map_err(self.df(span));
+            }
+            let aggregates: Vec<DfExpr> = collected
+                .into_iter()
+                .enumerate()
+                .map(|(i, e)| e.alias(format!("__agg{i}")))
+                .collect();
             return frame
                 .aggregate(groups, aggregates)
                 .and_then(|f| f.select(select))
                 .map_err(self.df(span));
         }
+        let aggregates: Vec<DfExpr> = collected
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| e.alias(format!("__agg{i}")))
+            .collect();
         // INLINE STATS: the group's figures, joined back to each row of the group.
         let renamed: Vec<String> = (0..keys.len()).map(|i| format!("__key{i}")).collect();
         let mut select: Vec<DfExpr> = outputs
@@ -1837,6 +1853,49 @@ impl Planner<'_> {
 /// A path that outlives planning (the UDF takes it as a literal; see `fields::json`).
 fn leak_path(path: &str) -> &'static str {
     fields::leak(path.to_string())
+}
+
+/// The two aggregations that compute STATS whose aggregates are one `count_distinct(x)` (any number
+/// of times) beside `count`, `sum`, `min` and `max` without filters: first by the keys and `x`
+/// (`__distinct`) with partial figures, then by the keys, the distinct count counting the `x`s.
+/// `None` when the aggregates are of another shape.
+#[allow(clippy::type_complexity)]
+fn two_phase(aggregates: &[DfExpr]) -> Option<((DfExpr, Vec<DfExpr>), Vec<DfExpr>)> {
+    let mut distinct: Option<DfExpr> = None;
+    let mut first = Vec::new();
+    let mut second = Vec::new();
+    for (i, e) in aggregates.iter().enumerate() {
+        let DfExpr::AggregateFunction(call) = e else {
+            return None;
+        };
+        let params = &call.params;
+        if params.filter.is_some() || !params.order_by.is_empty() {
+            return None;
+        }
+        let name = call.func.name().to_ascii_lowercase();
+        let out = format!("__agg{i}");
+        if params.distinct {
+            let [arg] = params.args.as_slice() else {
+                return None;
+            };
+            if name != "count" || distinct.as_ref().is_some_and(|d| d != arg) {
+                return None;
+            }
+            distinct = Some(arg.clone());
+            second.push(agg::count(ident("__distinct")).alias(out));
+            continue;
+        }
+        let part = format!("__part{i}");
+        let merged = match name.as_str() {
+            "count" | "sum" => agg::sum(ident(part.as_str())),
+            "min" => agg::min(ident(part.as_str())),
+            "max" => agg::max(ident(part.as_str())),
+            _ => return None,
+        };
+        first.push(e.clone().alias(part.as_str()));
+        second.push(merged.alias(out));
+    }
+    Some(((distinct?, first), second))
 }
 
 /// ES|QL's VALUES and per-aggregate WHERE: a filter on an aggregate call.
