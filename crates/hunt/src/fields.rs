@@ -424,7 +424,8 @@ pub fn scope(sources: &[String]) -> Result<Scope, String> {
     Ok(scope)
 }
 
-fn like_escape(text: &str) -> String {
+/// Text as a LIKE pattern that matches only itself (`\\`, `%`, `_` escaped).
+pub(crate) fn like_escape(text: &str) -> String {
     text.replace('\\', "\\\\")
         .replace('%', "\\%")
         .replace('_', "\\_")
@@ -575,7 +576,7 @@ fn mapped(name: &str, has: &dyn Fn(&str) -> bool) -> Option<DfExpr> {
             }
             if let Some(rest) = name.strip_prefix("winlog.event_data.") {
                 let ours = format!("Event.EventData.{rest}");
-                return Some(json(&[name, leak(ours)], FieldType::Text));
+                return Some(json(&[name, ours.as_str()], FieldType::Text));
             }
             if let Some(rest) = name.strip_prefix("aws.cloudtrail.") {
                 // The CloudTrail reader keeps the record's own names: `user_identity.type` is
@@ -586,7 +587,7 @@ fn mapped(name: &str, has: &dyn Fn(&str) -> bool) -> Option<DfExpr> {
                     .map(camel_case)
                     .collect::<Vec<_>>()
                     .join(".");
-                return Some(json(&[name, leak(ours)], FieldType::Text));
+                return Some(json(&[name, ours.as_str()], FieldType::Text));
             }
             return None;
         }
@@ -643,21 +644,6 @@ fn camel_case(segment: &str) -> String {
         }
     }
     out
-}
-
-/// Paths are few and planning is short-lived; the UDF call wants a `&str` literal.
-pub fn leak(s: String) -> &'static str {
-    static PATHS: LazyLock<std::sync::Mutex<HashMap<String, &'static str>>> =
-        LazyLock::new(Default::default);
-    let Ok(mut paths) = PATHS.lock() else {
-        return "";
-    };
-    if let Some(p) = paths.get(&s) {
-        return p;
-    }
-    let p: &'static str = Box::leak(s.clone().into_boxed_str());
-    paths.insert(s, p);
-    p
 }
 
 /// The function reading a `_fields` path as `ty` (`lake_text(_fields, 'okta.actor.id')`).

@@ -154,6 +154,20 @@ fn row_udf(
     )
 }
 
+/// The function of one text by its name in the language (`url_decode`, `entropy`, ...).
+pub fn of_one_text(name: &str) -> Option<ScalarUDF> {
+    Some(match name {
+        "to_ip" => to_ip(),
+        "url_decode" => url_decode(),
+        "from_base64" => from_base64(),
+        "to_base64" => to_base64(),
+        "entropy" => entropy(),
+        "is_private" => is_private(),
+        "to_geopoint" => to_geopoint(),
+        _ => return None,
+    })
+}
+
 /// `cidr_match(ip, block, ...)`: whether the address lies in one of the blocks.
 pub fn cidr_match(blocks: usize) -> ScalarUDF {
     row_udf("cidr_match", blocks + 1, Out::Bool, |row| {

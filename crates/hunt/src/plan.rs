@@ -27,7 +27,7 @@ use secops_hunt_lang::ast::{
 use secops_hunt_lang::Query;
 
 use crate::extract::{Dissect, Grok};
-use crate::fields::{self, Scope};
+use crate::fields::{self, like_escape, Scope};
 use crate::functions::{self, Parser};
 use crate::HuntError;
 
@@ -1407,6 +1407,11 @@ impl Planner<'_> {
         let text = |i: usize| cast(v(i), DataType::Utf8);
         let list = |i: usize| self.list(v(i), span);
         let udf = |u: datafusion::logical_expr::ScalarUDF, args: Vec<DfExpr>| u.call(args);
+        // Functions of one text that DataFusion has no twin for.
+        if let Some(function) = functions::of_one_text(name) {
+            arity(1..=1)?;
+            return Ok(udf(function, vec![text(0)]));
+        }
         Ok(match name {
             "now" => {
                 arity(0..=0)?;
@@ -1481,10 +1486,6 @@ impl Planner<'_> {
             "to_datetime" | "to_date" => {
                 arity(1..=1)?;
                 try_cast(v(0), time_type())
-            }
-            "to_ip" => {
-                arity(1..=1)?;
-                udf(functions::to_ip(), vec![text(0)])
             }
             "abs" => {
                 arity(1..=1)?;
@@ -1561,33 +1562,9 @@ impl Planner<'_> {
                 arity(2..=2)?;
                 f_nested::string_to_array(text(0), text(1), lit(ScalarValue::Utf8(None)))
             }
-            "url_decode" => {
-                arity(1..=1)?;
-                udf(functions::url_decode(), vec![text(0)])
-            }
-            "from_base64" => {
-                arity(1..=1)?;
-                udf(functions::from_base64(), vec![text(0)])
-            }
-            "to_base64" => {
-                arity(1..=1)?;
-                udf(functions::to_base64(), vec![text(0)])
-            }
-            "entropy" => {
-                arity(1..=1)?;
-                udf(functions::entropy(), vec![text(0)])
-            }
-            "is_private" => {
-                arity(1..=1)?;
-                udf(functions::is_private(), vec![text(0)])
-            }
             "st_x" | "st_y" => {
                 arity(1..=1)?;
                 udf(functions::st_coordinate(name), vec![text(0)])
-            }
-            "to_geopoint" => {
-                arity(1..=1)?;
-                udf(functions::to_geopoint(), vec![text(0)])
             }
             "st_distance" => {
                 arity(2..=2)?;
@@ -1842,17 +1819,12 @@ impl Planner<'_> {
             let resolved = self.field(&Name(path.to_string()), span);
             return Ok(match resolved {
                 Ok(value) => cast(value, DataType::Utf8),
-                Err(_) => fields::json(&[leak_path(path)], fields::FieldType::Text),
+                Err(_) => fields::json(&[path], fields::FieldType::Text),
             });
         }
         let text = cast(self.expr(subject)?, DataType::Utf8);
         Ok(fields::json_of(text, path))
     }
-}
-
-/// A path that outlives planning (the UDF takes it as a literal; see `fields::json`).
-fn leak_path(path: &str) -> &'static str {
-    fields::leak(path.to_string())
 }
 
 /// The two aggregations that compute STATS whose aggregates are one `count_distinct(x)` (any number
@@ -2162,12 +2134,6 @@ fn like_of_pieces(pieces: &[secops_rules::Piece]) -> String {
         }
     }
     out
-}
-
-fn like_escape(text: &str) -> String {
-    text.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
 }
 
 fn operator(op: BinaryOp) -> Operator {

@@ -838,6 +838,24 @@ fn same_value(a: &serde_json::Value, b: &serde_json::Value) -> bool {
     }
 }
 
+/// A lake of the logs under `paths` (files or folders), as `ingest --lake` writes it.
+fn lake_of_files(paths: &[&Path], options: &Options) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let mut writer = LakeWriter::new(dir.path()).unwrap();
+    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    let (inputs, errors) = secops_ingest::expand(&names);
+    assert!(errors.is_empty(), "{errors:?}");
+    for input in &inputs {
+        let _ = read_input(input, options, &mut |r| {
+            if let Ok(e) = r {
+                writer.write(&e).unwrap();
+            }
+        });
+    }
+    writer.finish().unwrap();
+    dir
+}
+
 #[test]
 fn the_hunt_families_give_exactly_the_rows_duckdb_gives_over_the_same_parquet() {
     let Some(evtx) = secops_testkit::shared("corpus/evtx") else {
@@ -857,23 +875,13 @@ fn the_hunt_families_give_exactly_the_rows_duckdb_gives_over_the_same_parquet() 
     {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let mut writer = LakeWriter::new(dir.path()).unwrap();
-    let options = Options {
-        year: Some(2024),
-        ..Options::default()
-    };
-    let (inputs, errors) =
-        secops_ingest::expand(&[evtx.display().to_string(), linux.display().to_string()]);
-    assert!(errors.is_empty(), "{errors:?}");
-    for input in &inputs {
-        let _ = read_input(input, &options, &mut |r| {
-            if let Ok(e) = r {
-                writer.write(&e).unwrap();
-            }
-        });
-    }
-    writer.finish().unwrap();
+    let dir = lake_of_files(
+        &[evtx.as_path(), linux.as_path()],
+        &Options {
+            year: Some(2024),
+            ..Options::default()
+        },
+    );
     let planning = Planning {
         now: secops_event::Timestamp::parse_rfc3339("2024-12-10T12:00:00Z")
             .unwrap()
@@ -926,17 +934,7 @@ fn the_hunt_families_give_exactly_the_rows_duckdb_gives_over_the_same_parquet() 
     }
     // The same question over the raw EVTX files (no lake) and over the lake of those files.
     let folder = evtx.join("EVTX-ATTACK-SAMPLES/Lateral Movement");
-    let raw_dir = tempfile::tempdir().unwrap();
-    let mut writer = LakeWriter::new(raw_dir.path()).unwrap();
-    let (inputs, _) = secops_ingest::expand(&[folder.display().to_string()]);
-    for input in &inputs {
-        let _ = read_input(input, &Options::default(), &mut |r| {
-            if let Ok(e) = r {
-                writer.write(&e).unwrap();
-            }
-        });
-    }
-    writer.finish().unwrap();
+    let raw_dir = lake_of_files(&[folder.as_path()], &Options::default());
     let question = "| WHERE event.code == \"4624\"\n\
         | STATS n = count(*), hosts = count_distinct(host.name) BY user.name, winlog.logon.type\n\
         | SORT n DESC, user.name, winlog.logon.type";
