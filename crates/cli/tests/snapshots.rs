@@ -17,12 +17,15 @@ use secops_testkit::{repo_root, shared};
 /// Runs `secops` in the repository root, with a temporary folder for stores and written files.
 struct Session {
     dir: tempfile::TempDir,
+    /// Variables every command gets (an object store's address and keys).
+    env: Vec<(&'static str, String)>,
 }
 
 impl Session {
     fn new() -> Self {
         Session {
             dir: tempfile::tempdir().unwrap(),
+            env: Vec::new(),
         }
     }
 
@@ -41,6 +44,7 @@ impl Session {
             .env_remove("SECOPS_ATTACK")
             .env_remove("SECOPS_WARNINGLISTS")
             .env_remove("SECOPS_DECAY_MODELS")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()
             .expect("the secops binary runs");
         let mut text = format!("$ secops {}\n", args.join(" "));
@@ -384,11 +388,9 @@ fn ingest_prints_events_and_a_summary_per_input() {
     );
 }
 
-/// Logs into the event lake, twice: the second run finds every event already there.
-#[test]
-fn ingest_into_the_lake_writes_each_event_once() {
-    let s = Session::new();
-    let lake = s.path("lake");
+/// Logs into the event lake at `lake`, twice (the second run finds every event already there); two
+/// runs into one partition, merged by compaction; then retention.
+fn lake_transcript(s: &Session, lake: &str) -> String {
     let args = [
         "ingest",
         "samples/auth.log",
@@ -396,24 +398,30 @@ fn ingest_into_the_lake_writes_each_event_once() {
         "--year",
         "2023",
         "--lake",
-        &lake,
+        lake,
     ];
     let mut text = s.run(&args);
     text += &s.run(&args);
-    // Two runs into one partition leave two files; compaction merges them. Then retention.
-    text += &s.run(&["ingest", "samples/cloudtrail.json", "--lake", &lake]);
-    text += &s.run(&["ingest", "samples/cloudtrail.jsonl", "--lake", &lake]);
-    text += &s.run(&["lake", "compact", &lake]);
+    text += &s.run(&["ingest", "samples/cloudtrail.json", "--lake", lake]);
+    text += &s.run(&["ingest", "samples/cloudtrail.jsonl", "--lake", lake]);
+    text += &s.run(&["lake", "compact", lake]);
     text += &s.run(&[
         "lake",
         "prune",
-        &lake,
+        lake,
         "--older-than",
         "30d",
         "--now",
         "2024-06-01T00:00:00Z",
     ]);
-    snapshot("ingest_lake", &text);
+    text
+}
+
+#[test]
+fn ingest_into_the_lake_writes_each_event_once() {
+    let s = Session::new();
+    let lake = s.path("lake");
+    snapshot("ingest_lake", &lake_transcript(&s, &lake));
     let partitions = secops_lake::lake_files(std::path::Path::new(&lake)).unwrap();
     assert!(partitions
         .iter()
@@ -423,6 +431,57 @@ fn ingest_into_the_lake_writes_each_event_once() {
         .filter(|p| p.to_string_lossy().contains("source=aws.cloudtrail"))
         .count();
     assert_eq!(cloudtrail, 1, "the two runs' files merged");
+}
+
+/// The same commands on a lake in an S3 bucket (SeaweedFS on loopback) say exactly what they say on a
+/// folder; two `hunt run` processes at once (two query nodes) answer as the folder's lake does.
+#[test]
+fn the_lake_in_an_s3_bucket_answers_as_a_folder_does() {
+    let Some(store) = secops_testkit::seaweed("secops on a lake in an S3 bucket") else {
+        return;
+    };
+    let folder = Session::new();
+    let on_folder = lake_transcript(&folder, &folder.path("lake"));
+    let mut bucket = Session::new();
+    bucket.env = store.env();
+    let on_bucket = lake_transcript(&bucket, "s3://lake/cli/events")
+        .replace("s3://lake/cli/events", "[TMP]/lake");
+    assert_eq!(on_bucket, on_folder);
+
+    let stacking = "FROM events | STATS events = count(*), hosts = count_distinct(host.name) BY event.dataset | SORT event.dataset";
+    let expected = folder.run(&[
+        "hunt",
+        "run",
+        stacking,
+        "--lake",
+        &folder.path("lake"),
+        "--output",
+        "csv",
+    ]);
+    assert!(expected.contains("aws.cloudtrail"), "{expected}");
+    let answers: Vec<String> = std::thread::scope(|scope| {
+        let nodes: Vec<_> = (0..2)
+            .map(|_| {
+                scope.spawn(|| {
+                    bucket
+                        .run(&[
+                            "hunt",
+                            "run",
+                            stacking,
+                            "--lake",
+                            "s3://lake/cli/events",
+                            "--output",
+                            "csv",
+                        ])
+                        .replace("s3://lake/cli/events", "[TMP]/lake")
+                })
+            })
+            .collect();
+        nodes.into_iter().map(|n| n.join().unwrap()).collect()
+    });
+    for answer in answers {
+        assert_eq!(answer, expected);
+    }
 }
 
 /// A hunt over a lake of the bundled samples: stacking as a table and as CSV, and a planning error

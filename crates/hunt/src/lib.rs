@@ -10,8 +10,8 @@ mod functions;
 pub mod plan;
 mod raw;
 
+use secops_lake::Lake;
 use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
@@ -55,8 +55,8 @@ pub enum HuntError {
         stage: usize,
         command: String,
     },
-    #[error("the lake {path}: {message}")]
-    Lake { path: PathBuf, message: String },
+    #[error("the lake {lake}: {message}")]
+    Lake { lake: String, message: String },
     #[error("running the query: {0}")]
     Run(String),
     #[error("writing the results: {0}")]
@@ -89,7 +89,7 @@ pub struct RunStats {
 /// channel, so memory stays bounded while `out` is slow, and a failed write stops the query.
 pub fn run(
     text: &str,
-    lake: &Path,
+    lake: &Lake,
     planning: &Planning,
     output: Output,
     out: &mut dyn Write,
@@ -101,7 +101,7 @@ pub fn run(
 /// "logs/Security.evtx"`) runs without one.
 pub fn run_over(
     text: &str,
-    lake: Option<&Path>,
+    lake: Option<&Lake>,
     planning: &Planning,
     output: Output,
     out: &mut dyn Write,
@@ -150,7 +150,7 @@ fn with_stack<T: Send>(work: impl FnOnce() -> Result<T, HuntError> + Send) -> Re
 /// Returns what reading raw sources met.
 fn produce(
     text: &str,
-    lake: Option<&Path>,
+    lake: Option<&Lake>,
     planning: &Planning,
     sender: &std::sync::mpsc::SyncSender<RecordBatch>,
 ) -> Result<Vec<String>, HuntError> {
@@ -176,6 +176,8 @@ fn produce(
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_stack_size(PLANNING_STACK / 4)
+        // A lake in a bucket is read over the network, with timeouts.
+        .enable_all()
         .build()
         .map_err(|e| HuntError::Run(e.to_string()))?;
     runtime.block_on(async {
@@ -183,7 +185,7 @@ fn produce(
         let mut raw = std::collections::HashMap::new();
         for (n, (path, dir)) in raw_lakes.iter().enumerate() {
             let name = format!("__raw{n}");
-            register_lake(&ctx, &name, dir.path()).await?;
+            register_lake(&ctx, &name, &Lake::folder(dir.path())).await?;
             let frame = ctx
                 .table(name.as_str())
                 .await
@@ -364,7 +366,7 @@ fn validate_here(text: &str, planning: &Planning) -> Result<(), HuntError> {
 
 /// A session over the lake: its files as the `events` table, partitions as `dt` and `source` (an
 /// empty `events` table without a lake).
-async fn session(lake: Option<&Path>) -> Result<SessionContext, HuntError> {
+async fn session(lake: Option<&Lake>) -> Result<SessionContext, HuntError> {
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_pool(Arc::new(FairSpillPool::new(memory_limit())))
         .build_arc()
@@ -398,14 +400,24 @@ fn table_schema() -> Arc<datafusion::arrow::datatypes::Schema> {
     Arc::new(datafusion::arrow::datatypes::Schema::new(fields))
 }
 
-/// Registers the lake at `dir` as the table `name`.
-async fn register_lake(ctx: &SessionContext, name: &str, dir: &Path) -> Result<(), HuntError> {
+/// Registers `lake` as the table `name` (a bucket's store registered with the session first).
+async fn register_lake(ctx: &SessionContext, name: &str, lake: &Lake) -> Result<(), HuntError> {
     let lake_error = |message: String| HuntError::Lake {
-        path: dir.to_path_buf(),
+        lake: lake.to_string(),
         message,
     };
-    let root = std::fs::canonicalize(dir).map_err(|e| lake_error(e.to_string()))?;
-    let url = format!("file://{}/", root.display());
+    let url = match (lake.folder_path(), lake.object_store()) {
+        (Some(dir), _) => {
+            let root = std::fs::canonicalize(dir).map_err(|e| lake_error(e.to_string()))?;
+            format!("file://{}/", root.display())
+        }
+        (None, Some((base, store, url))) => {
+            let base = url::Url::parse(&base).map_err(|e| lake_error(e.to_string()))?;
+            ctx.register_object_store(&base, store);
+            url
+        }
+        (None, None) => return Err(lake_error("neither a folder nor a bucket".into())),
+    };
     let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
         .with_file_extension(".parquet")
         .with_table_partition_cols(vec![

@@ -7,9 +7,20 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use secops_event::Event;
-use secops_hunt::{run, HuntError, Output, Planning};
+use secops_hunt::{HuntError, Output, Planning, RunStats};
 use secops_ingest::{read_input, Input, Options};
-use secops_lake::LakeWriter;
+use secops_lake::{Lake, LakeWriter};
+
+/// A hunt over the lake folder `dir`.
+fn run(
+    query: &str,
+    dir: &Path,
+    planning: &Planning,
+    output: Output,
+    out: &mut dyn std::io::Write,
+) -> Result<RunStats, HuntError> {
+    secops_hunt::run(query, &Lake::folder(dir), planning, output, out)
+}
 
 fn sample_events() -> Vec<Event> {
     let root = secops_testkit::repo_root().join("samples");
@@ -981,4 +992,92 @@ fn parquet_output_holds_the_rows_json_lines_give_with_lists_kept() {
     assert_eq!(names, vec!["n", "ips", "user.name"]);
     let ips = format!("{:?}", schema.field(1).data_type());
     assert!(ips.starts_with("List"), "values stay a list: {ips}");
+}
+
+/// The lake in a bucket of a real S3-compatible store (SeaweedFS on loopback): written in two runs
+/// (the second adds only what the first had not), compacted and pruned there, and read by two query
+/// nodes at once (each its own client and engine), each answering exactly as the same lake in a
+/// folder does.
+#[test]
+fn a_lake_in_an_s3_bucket_is_shared_by_query_nodes_and_kept_like_a_folder() {
+    let Some(store) = secops_testkit::seaweed("the lake in an S3 bucket") else {
+        return;
+    };
+    let settings = store.env();
+    let settings: Vec<(&str, String)> = settings.iter().map(|(k, v)| (*k, v.clone())).collect();
+    let open = || Lake::open_with("s3://lake/team/events", &settings).unwrap();
+    let events = sample_events();
+    let folder = tempfile::tempdir().unwrap();
+    let mut writer = LakeWriter::new(folder.path()).unwrap();
+    for e in &events {
+        writer.write(e).unwrap();
+    }
+    let in_folder = writer.finish().unwrap();
+
+    let half = events.len() / 2;
+    let mut writer = LakeWriter::open(open());
+    for e in &events[..half] {
+        writer.write(e).unwrap();
+    }
+    let first = writer.finish().unwrap();
+    let mut writer = LakeWriter::open(open());
+    for e in &events {
+        writer.write(e).unwrap();
+    }
+    let second = writer.finish().unwrap();
+    assert!(first.written > 0);
+    assert_eq!(first.written + second.written, in_folder.written);
+    assert_eq!(second.duplicates, first.written + first.duplicates);
+    let bucket = open();
+    assert_eq!(
+        bucket.days().unwrap(),
+        Lake::folder(folder.path()).days().unwrap()
+    );
+
+    let compacted = secops_lake::compact(&bucket).unwrap();
+    assert!(
+        compacted.files_after < compacted.files_before,
+        "{compacted:?}"
+    );
+    assert_eq!(compacted.rows, in_folder.written);
+
+    let questions = [
+        "FROM events | STATS n = count(*), hosts = count_distinct(host.name) BY event.dataset | SORT event.dataset",
+        "FROM logs-system.auth-* | WHERE event.outcome == \"failure\" | STATS n = count(*) BY source.ip | SORT n DESC, source.ip",
+    ];
+    let ask = |query: &str| {
+        let mut out = Vec::new();
+        secops_hunt::run(query, &open(), &now(), Output::Jsonl, &mut out)
+            .unwrap_or_else(|e| panic!("{query}: {e}"));
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect::<Vec<serde_json::Value>>()
+    };
+    for query in questions {
+        let expected = rows(folder.path(), query);
+        assert!(!expected.is_empty(), "{query}");
+        let answers: Vec<Vec<serde_json::Value>> = std::thread::scope(|s| {
+            let nodes: Vec<_> = (0..2).map(|_| s.spawn(|| ask(query))).collect();
+            nodes.into_iter().map(|n| n.join().unwrap()).collect()
+        });
+        for answer in answers {
+            assert_eq!(answer, expected, "{query}");
+        }
+    }
+
+    // Retention removes the same days, files aside (the bucket's were compacted), as in the folder.
+    let before = "2024-05-14";
+    let from_folder = secops_lake::prune(&Lake::folder(folder.path()), before).unwrap();
+    let from_bucket = secops_lake::prune(&bucket, before).unwrap();
+    assert!(!from_bucket.days.is_empty());
+    assert_eq!(from_bucket.days, from_folder.days);
+    assert_eq!(from_bucket.rows, from_folder.rows);
+    assert_eq!(
+        bucket.days().unwrap(),
+        Lake::folder(folder.path()).days().unwrap()
+    );
+    let query = questions[0];
+    assert_eq!(ask(query), rows(folder.path(), query));
 }

@@ -4,15 +4,18 @@
 //!
 //! Read in this order: `schema.rs` (the typed ECS columns, and `_id`, `_source`, `_fields` for the
 //! rest), `write.rs` (the writer: partitions, ids, bounded memory, files written whole or not at all),
-//! `maintain.rs` (small files merged, old days removed).
+//! `maintain.rs` (small files merged, old days removed), `store.rs` (a folder or an S3-compatible
+//! bucket: listing, reading, writing and removing files the same way for both).
 
 pub mod maintain;
 pub mod schema;
+pub mod store;
 pub mod write;
 
 use std::path::{Path, PathBuf};
 
 pub use maintain::{compact, prune, CompactStats, PruneStats};
+pub use store::{is_bucket, Lake, LakeFile};
 pub use write::{event_id, prepare, LakeWriter, Prepared, WriteStats};
 
 /// What went wrong, with the file.
@@ -28,6 +31,9 @@ pub enum LakeError {
         path: PathBuf,
         source: parquet::errors::ParquetError,
     },
+    /// The object store refused or failed a request.
+    #[error("{location}: {message}")]
+    Store { location: String, message: String },
     #[error("building a batch of rows: {0}")]
     Arrow(arrow_schema::ArrowError),
 }

@@ -9,15 +9,12 @@
 //! is merged back into one by its `_id` the next time.
 
 use std::collections::HashSet;
-use std::fs::File;
-use std::path::{Path, PathBuf};
 
 use arrow_array::{Array, RecordBatch, StringArray, TimestampNanosecondArray, UInt32Array};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::schema::ID;
-use crate::write::{write_batch, ROWS_PER_FILE};
-use crate::{partition_files, sorted_dirs, LakeError};
+use crate::write::ROWS_PER_FILE;
+use crate::{Lake, LakeError, LakeFile};
 
 /// Files with fewer rows than this are merged by [`compact`].
 pub const SMALL_FILE: u64 = 65_536;
@@ -42,57 +39,31 @@ pub struct PruneStats {
     pub rows: u64,
 }
 
-fn rows_of(path: &Path) -> Result<u64, LakeError> {
-    let file = File::open(path).map_err(|source| LakeError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|source| LakeError::Parquet {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    Ok(u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0))
-}
-
-fn read_file(path: &Path) -> Result<Vec<RecordBatch>, LakeError> {
-    let parquet = |source| LakeError::Parquet {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = File::open(path).map_err(|source| LakeError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(parquet)?
-        .build()
-        .map_err(parquet)?;
-    reader
-        .map(|b| b.map_err(LakeError::Arrow))
-        .collect::<Result<Vec<_>, _>>()
-}
-
-/// Merges the small files of every partition of the lake at `root`.
-pub fn compact(root: &Path) -> Result<CompactStats, LakeError> {
+/// Merges the small files of every partition of `lake`.
+pub fn compact(lake: &Lake) -> Result<CompactStats, LakeError> {
     let mut stats = CompactStats::default();
-    for day in sorted_dirs(root)? {
-        for partition in sorted_dirs(&day)? {
-            compact_partition(&partition, &mut stats)?;
+    for day in lake.days()? {
+        for source in lake.sources(&day)? {
+            compact_partition(lake, &day, &source, &mut stats)?;
         }
     }
     Ok(stats)
 }
 
-fn compact_partition(dir: &Path, stats: &mut CompactStats) -> Result<(), LakeError> {
-    let files = partition_files(dir)?;
+fn compact_partition(
+    lake: &Lake,
+    day: &str,
+    source: &str,
+    stats: &mut CompactStats,
+) -> Result<(), LakeError> {
+    let files = lake.files(day, source)?;
     stats.partitions += 1;
     stats.files_before += files.len() as u64;
     // Groups of small files whose rows stay under one file's worth.
-    let mut groups: Vec<(Vec<PathBuf>, u64)> = Vec::new();
+    let mut groups: Vec<(Vec<LakeFile>, u64)> = Vec::new();
     let mut kept = 0;
     for path in files {
-        let rows = rows_of(&path)?;
+        let rows = lake.rows(&path)?;
         stats.rows += rows;
         if rows >= SMALL_FILE {
             kept += 1;
@@ -113,8 +84,8 @@ fn compact_partition(dir: &Path, stats: &mut CompactStats) -> Result<(), LakeErr
             continue;
         }
         let mut batches = Vec::new();
-        for path in &group {
-            batches.extend(read_file(path)?);
+        for file in &group {
+            batches.extend(lake.read(file, None)?);
         }
         let Some(first) = batches.first() else {
             continue;
@@ -150,48 +121,33 @@ fn compact_partition(dir: &Path, stats: &mut CompactStats) -> Result<(), LakeErr
         let merged = RecordBatch::try_new(schema, columns).map_err(LakeError::Arrow)?;
         let name = group
             .first()
-            .and_then(|p| p.file_name())
-            .map(|n| n.to_string_lossy().replace("part-", "merged-"))
+            .map(|f| f.name.replace("part-", "merged-"))
             .unwrap_or_else(|| "merged.parquet".into());
-        write_batch(dir, &name, &merged)?;
-        for path in &group {
-            std::fs::remove_file(path).map_err(|source| LakeError::Io {
-                path: path.clone(),
-                source,
-            })?;
-        }
+        lake.write(day, source, &name, &merged)?;
+        // The merged file's name may be one of the group's (a merge of merges): keep it.
+        let replaced: Vec<LakeFile> = group.into_iter().filter(|f| f.name != name).collect();
+        lake.remove(&replaced)?;
         stats.files_after += 1;
     }
     Ok(())
 }
 
-/// Removes the days of the lake at `root` before `before` (`YYYY-MM-DD`, UTC), whole; events without
-/// a time (`dt=unknown`) are kept.
-pub fn prune(root: &Path, before: &str) -> Result<PruneStats, LakeError> {
+/// Removes the days of `lake` before `before` (`YYYY-MM-DD`, UTC), whole; events without a time
+/// (`dt=unknown`) are kept.
+pub fn prune(lake: &Lake, before: &str) -> Result<PruneStats, LakeError> {
     let mut stats = PruneStats::default();
-    for day in sorted_dirs(root)? {
-        let Some(date) = day
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_prefix("dt="))
-            .map(str::to_string)
-        else {
-            continue;
-        };
+    for date in lake.days()? {
         let is_date = date.len() == 10 && date.chars().filter(|c| *c == '-').count() == 2;
         if !is_date || date.as_str() >= before {
             continue;
         }
-        for partition in sorted_dirs(&day)? {
-            for file in partition_files(&partition)? {
-                stats.rows += rows_of(&file)?;
+        for source in lake.sources(&date)? {
+            for file in lake.files(&date, &source)? {
+                stats.rows += lake.rows(&file)?;
                 stats.files += 1;
             }
         }
-        std::fs::remove_dir_all(&day).map_err(|source| LakeError::Io {
-            path: day.clone(),
-            source,
-        })?;
+        lake.remove_day(&date)?;
         stats.days.push(date);
     }
     Ok(stats)

@@ -7,21 +7,16 @@
 //! partitions are let go past [`MAX_IDS`] (read back from their files if they are written to again).
 
 use std::collections::{HashMap, HashSet};
-use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use arrow_array::builder::{Int64Builder, StringBuilder, TimestampNanosecondBuilder};
 use arrow_array::{ArrayRef, RecordBatch, StringArray, UInt32Array};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::{ArrowWriter, ProjectionMask};
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
 use secops_event::{Event, Value};
 use sha2::{Digest, Sha256};
 
 use crate::schema::{arrow_schema, Type, COLUMNS, ID};
-use crate::LakeError;
+use crate::{Lake, LakeError};
 
 /// Rows a partition gathers before they are written as one file.
 pub const ROWS_PER_FILE: usize = 262_144;
@@ -30,8 +25,6 @@ pub const MAX_BUFFERED: usize = 524_288;
 /// Event ids held across partitions (16 bytes each, about 32 MB per million with the set's overhead)
 /// before idle partitions' ids are let go.
 pub const MAX_IDS: usize = 4_194_304;
-/// Rows per Parquet row group (the unit files are pruned by).
-const ROW_GROUP: usize = 65_536;
 
 /// What a write did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -107,7 +100,7 @@ struct Partition {
 /// Writes events into a lake folder.
 #[derive(Debug)]
 pub struct LakeWriter {
-    root: PathBuf,
+    lake: Lake,
     partitions: HashMap<(String, String), Partition>,
     buffered: usize,
     /// Ids held across partitions' sets.
@@ -316,20 +309,19 @@ impl LakeWriter {
             path: root.to_path_buf(),
             source,
         })?;
-        Ok(LakeWriter {
-            root: root.to_path_buf(),
+        Ok(LakeWriter::open(Lake::folder(root)))
+    }
+
+    /// A writer into `lake` (a folder or a bucket).
+    pub fn open(lake: Lake) -> LakeWriter {
+        LakeWriter {
+            lake,
             partitions: HashMap::new(),
             buffered: 0,
             ids_held: 0,
             stats: WriteStats::default(),
             sequence: 0,
-        })
-    }
-
-    fn partition_dir(&self, (day, source): &(String, String)) -> PathBuf {
-        self.root
-            .join(format!("dt={day}"))
-            .join(format!("source={source}"))
+        }
     }
 
     /// Adds one event (written out later, or at [`LakeWriter::finish`]).
@@ -342,7 +334,7 @@ impl LakeWriter {
         let key = row.partition.clone();
         let needs_ids = self.partitions.get(&key).is_none_or(|p| p.ids.is_none());
         if needs_ids {
-            let ids = read_ids(&self.partition_dir(&key))?;
+            let ids = read_ids(&self.lake, &key)?;
             self.ids_held += ids.len();
             self.partitions
                 .entry(key.clone())
@@ -431,7 +423,6 @@ impl LakeWriter {
     /// Writes a partition's waiting rows as one file, sorted by time (stable: a file's order kept
     /// among equal times), through a temporary name so a reader never sees half a file.
     fn flush(&mut self, key: &(String, String)) -> Result<(), LakeError> {
-        let dir = self.partition_dir(key);
         let Some(partition) = self.partitions.get_mut(key) else {
             return Ok(());
         };
@@ -440,10 +431,6 @@ impl LakeWriter {
         }
         let rows = std::mem::replace(&mut partition.rows, Pending::new());
         self.buffered -= rows.len();
-        std::fs::create_dir_all(&dir).map_err(|source| LakeError::Io {
-            path: dir.clone(),
-            source,
-        })?;
         self.sequence += 1;
         let count = rows.len();
         let batch = sorted_batch(rows)?;
@@ -464,35 +451,11 @@ impl LakeWriter {
             })
             .unwrap_or_default();
         let name = format!("part-{first_time}-{first_id}-{}.parquet", self.sequence);
-        write_batch(&dir, &name, &batch)?;
+        self.lake.write(&key.0, &key.1, &name, &batch)?;
         self.stats.written += count as u64;
         self.stats.files += 1;
         Ok(())
     }
-}
-
-/// Writes `batch` as the Parquet file `name` in `dir`, through a temporary name so that a reader never
-/// sees half a file.
-pub(crate) fn write_batch(dir: &Path, name: &str, batch: &RecordBatch) -> Result<(), LakeError> {
-    let path = dir.join(name);
-    let temporary = dir.join(format!(".{name}.tmp"));
-    let file = File::create(&temporary).map_err(|source| LakeError::Io {
-        path: temporary.clone(),
-        source,
-    })?;
-    let properties = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .set_max_row_group_row_count(Some(ROW_GROUP))
-        .build();
-    let parquet = |source| LakeError::Parquet {
-        path: temporary.clone(),
-        source,
-    };
-    let mut writer =
-        ArrowWriter::try_new(file, batch.schema(), Some(properties)).map_err(parquet)?;
-    writer.write(batch).map_err(parquet)?;
-    writer.close().map_err(parquet)?;
-    std::fs::rename(&temporary, &path).map_err(|source| LakeError::Io { path, source })
 }
 
 /// The waiting rows as one Arrow batch of the lake's schema, sorted by time (stable: a file's order
@@ -538,23 +501,10 @@ fn id_bits(id: &str) -> u128 {
 }
 
 /// The ids a partition's files hold (none when it has no files yet).
-fn read_ids(dir: &Path) -> Result<HashSet<u128>, LakeError> {
+fn read_ids(lake: &Lake, (day, source): &(String, String)) -> Result<HashSet<u128>, LakeError> {
     let mut ids = HashSet::new();
-    for path in crate::partition_files(dir)? {
-        let open = |source| LakeError::Io {
-            path: path.clone(),
-            source,
-        };
-        let parquet = |source| LakeError::Parquet {
-            path: path.clone(),
-            source,
-        };
-        let file = File::open(&path).map_err(open)?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet)?;
-        let mask = ProjectionMask::columns(builder.parquet_schema(), [ID]);
-        let reader = builder.with_projection(mask).build().map_err(parquet)?;
-        for batch in reader {
-            let batch = batch.map_err(LakeError::Arrow)?;
+    for file in lake.files(day, source)? {
+        for batch in lake.read(&file, Some(&[ID]))? {
             if let Some(column) = batch
                 .column_by_name(ID)
                 .and_then(|c| c.as_any().downcast_ref::<StringArray>())

@@ -224,7 +224,7 @@ fn small_files_merge_into_one_per_partition_and_old_days_go() {
         .filter(|(p, _)| *p == copy)
         .map(|(_, b)| b.num_rows())
         .sum::<usize>() as u64;
-    let stats = secops_lake::compact(lake).unwrap();
+    let stats = secops_lake::compact(&secops_lake::Lake::folder(lake)).unwrap();
     assert_eq!(stats.duplicates, copied_rows);
     assert_eq!(stats.files_before, before.len() as u64 + 1);
     let after = lake_files(lake).unwrap();
@@ -261,7 +261,7 @@ fn small_files_merge_into_one_per_partition_and_old_days_go() {
     assert_eq!(ids.len(), events.len());
 
     // Retention: days before 2024-05-14 go, that day and later stay.
-    let pruned = secops_lake::prune(lake, "2024-05-14").unwrap();
+    let pruned = secops_lake::prune(&secops_lake::Lake::folder(lake), "2024-05-14").unwrap();
     assert_eq!(pruned.days, ["2005-12-04"]);
     assert!(pruned.rows >= 1);
     let left: usize = batches(lake).iter().map(|(_, b)| b.num_rows()).sum();

@@ -42,8 +42,9 @@ pub struct DetectRequest {
     pub pipeline: PipelineOptions,
     /// With a store: open a case for each group of related open alerts not yet in one.
     pub open_cases: Option<CaseGrouping>,
-    /// Write every event read, and each alert once complete, into the event lake at this folder.
-    pub lake: Option<std::path::PathBuf>,
+    /// Write every event read, and each alert once complete, into the event lake at this folder
+    /// (or `s3://bucket/prefix`).
+    pub lake: Option<String>,
 }
 
 /// How alerts are grouped into cases.
@@ -273,7 +274,7 @@ pub fn detect(
     // rather than memory growing. A writer that fails drops its end; the error is reported at the end.
     let (lake_sender, lake_writer) = match &request.lake {
         Some(dir) => {
-            let mut writer = secops_lake::LakeWriter::new(dir)?;
+            let mut writer = secops_lake::LakeWriter::open(secops_lake::Lake::open(dir)?);
             let (sender, events) = std::sync::mpsc::sync_channel::<secops_event::Event>(4096);
             let handle = std::thread::Builder::new()
                 .name("lake".into())

@@ -1,7 +1,6 @@
 //! Hunts: a query of the hunt language over the event lake, its rows written as they come.
 
 use std::io::Write;
-use std::path::Path;
 
 pub use secops_hunt::{Output, RunStats};
 
@@ -10,7 +9,7 @@ use crate::ServiceError;
 /// Runs `query` over the lake at `lake`, `now()` meaning `now` (nanoseconds, UTC).
 pub fn run(
     query: &str,
-    lake: Option<&Path>,
+    lake: Option<&str>,
     now: secops_event::Timestamp,
     output: Output,
     out: &mut dyn Write,
@@ -18,7 +17,14 @@ pub fn run(
     let planning = secops_hunt::Planning {
         now: now.unix_nanos(),
     };
-    Ok(secops_hunt::run_over(query, lake, &planning, output, out)?)
+    let lake = lake.map(secops_lake::Lake::open).transpose()?;
+    Ok(secops_hunt::run_over(
+        query,
+        lake.as_ref(),
+        &planning,
+        output,
+        out,
+    )?)
 }
 
 /// One query of a validated file.

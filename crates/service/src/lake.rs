@@ -6,8 +6,6 @@
 //! source `secops.alerts` ([`alert_event`]): hunts read them as `.alerts-security.*`, with the Kibana
 //! alert field names Elastic's own alert queries use.
 
-use std::path::Path;
-
 use secops_detect::Alert;
 use secops_event::{Event, Location, Object, Provenance, Value};
 use secops_ingest::parallel::{read_all, Consumer, Order};
@@ -51,17 +49,17 @@ impl Consumer<Prepared> for Writer<'_> {
     }
 }
 
-/// Reads `inputs` and writes their events into the lake at `lake`.
+/// Reads `inputs` and writes their events into the lake at `lake` (a folder, or `s3://bucket/prefix`).
 pub fn ingest(
     inputs: &[Input],
     options: &Options,
     threads: usize,
-    lake: &Path,
+    lake: &str,
     progress: &dyn Progress,
     cancel: &Cancel,
 ) -> Result<LakeIngest, ServiceError> {
     let mut writer = Writer {
-        lake: LakeWriter::new(lake)?,
+        lake: LakeWriter::open(secops_lake::Lake::open(lake)?),
         failed: None,
         summaries: Vec::new(),
         progress,
@@ -91,14 +89,14 @@ pub fn ingest(
 }
 
 /// Merges each partition's small files (see [`secops_lake::compact`]).
-pub fn compact(lake: &Path) -> Result<secops_lake::CompactStats, ServiceError> {
-    Ok(secops_lake::compact(lake)?)
+pub fn compact(lake: &str) -> Result<secops_lake::CompactStats, ServiceError> {
+    Ok(secops_lake::compact(&secops_lake::Lake::open(lake)?)?)
 }
 
 /// Removes the days that ended more than `older_than` (nanoseconds) before `now`: a day goes when
 /// all of it is older (with 30 days on 2026-12-04, days up to 2026-11-03 go).
 pub fn prune(
-    lake: &Path,
+    lake: &str,
     older_than: i64,
     now: secops_event::Timestamp,
 ) -> Result<secops_lake::PruneStats, ServiceError> {
@@ -111,7 +109,10 @@ pub fn prune(
     let cutoff =
         secops_event::Timestamp::from_unix_nanos(now.unix_nanos().saturating_sub(older_than));
     let before: String = cutoff.to_rfc3339().chars().take(10).collect();
-    Ok(secops_lake::prune(lake, &before)?)
+    Ok(secops_lake::prune(
+        &secops_lake::Lake::open(lake)?,
+        &before,
+    )?)
 }
 
 /// The source alerts are written under.

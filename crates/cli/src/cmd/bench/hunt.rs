@@ -244,6 +244,7 @@ pub fn run(args: HuntArgs) -> anyhow::Result<Outcome> {
         write_lake(&args, &lake, &mut out)?;
     }
     let planning = secops_hunt::Planning { now: NOW };
+    let lake = secops_lake::Lake::folder(&lake);
     for (name, query) in HUNTS {
         let mut times = Vec::new();
         let mut rows = 0;
@@ -296,7 +297,7 @@ fn write_lake(args: &HuntArgs, lake: &Path, out: &mut dyn Write) -> anyhow::Resu
         &[Input::File(json.clone())],
         &Options::default(),
         0,
-        lake,
+        &lake.to_string_lossy(),
         &secops_service::NoProgress,
         &secops_service::Cancel::new(),
     )?;
@@ -343,7 +344,7 @@ fn write_lake(args: &HuntArgs, lake: &Path, out: &mut dyn Write) -> anyhow::Resu
             peak_rss_bytes().unwrap_or(0) as f64 / 1e6
         )?;
     }
-    let merged = secops_lake::maintain::compact(lake)?;
+    let merged = secops_lake::maintain::compact(&secops_lake::Lake::folder(lake))?;
     writeln!(out, "compacted: {merged:?}")?;
     Ok(())
 }
