@@ -388,6 +388,54 @@ fn ingest_prints_events_and_a_summary_per_input() {
     );
 }
 
+/// `hunt explain` (the plan, partitions and row groups pruned, rows scanned, spill), a row cap said
+/// when it cut rows, and `--lenient` naming the field it planned as null.
+#[test]
+fn hunt_explain_max_rows_and_lenient() {
+    let s = Session::new();
+    let lake = s.path("lake");
+    s.run(&["ingest", "samples", "--year", "2024", "--lake", &lake]);
+    let day = "FROM events | WHERE @timestamp >= \"2024-05-14T00:00:00Z\" AND @timestamp < \"2024-05-15T00:00:00Z\"\n\
+        | STATS n = count(*) BY event.dataset | SORT event.dataset";
+    let mut text = s.run(&["hunt", "explain", day, "--lake", &lake]);
+    let by_dataset = "FROM events | STATS n = count(*) BY event.dataset | SORT event.dataset";
+    text += &s.run(&[
+        "hunt",
+        "run",
+        by_dataset,
+        "--lake",
+        &lake,
+        "--output",
+        "csv",
+        "--max-rows",
+        "3",
+    ]);
+    text += &s.run(&[
+        "hunt",
+        "run",
+        by_dataset,
+        "--lake",
+        &lake,
+        "--output",
+        "csv",
+        "--max-rows",
+        "100",
+    ]);
+    text += &s.run(&[
+        "hunt",
+        "run",
+        "FROM logs-system.auth-* | STATS n = count(*) BY source.geo.contry",
+        "--lake",
+        &lake,
+        "--lenient",
+    ]);
+    let time = regex::Regex::new(r"time: \d+\.\d\d s").unwrap();
+    snapshot(
+        "hunt_explain",
+        &time.replace_all(&text, "time: [SECONDS] s"),
+    );
+}
+
 /// Logs into the event lake at `lake`, twice (the second run finds every event already there); two
 /// runs into one partition, merged by compaction; then retention.
 fn lake_transcript(s: &Session, lake: &str) -> String {

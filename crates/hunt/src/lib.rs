@@ -9,6 +9,7 @@ pub mod fields;
 mod functions;
 pub mod plan;
 mod raw;
+mod stop;
 
 use secops_lake::Lake;
 use std::io::Write;
@@ -26,7 +27,10 @@ use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
 
-pub use plan::{Planning, EVENTS};
+pub use plan::{Planned, Planning, EVENTS};
+
+mod explain;
+pub use explain::{explain, Explained};
 
 /// Memory the engine may hold before it spills sorts, joins and aggregations to disk, unless
 /// `SECOPS_HUNT_MEMORY_MB` says otherwise.
@@ -59,6 +63,9 @@ pub enum HuntError {
     Lake { lake: String, message: String },
     #[error("running the query: {0}")]
     Run(String),
+    /// The query was stopped: cancelled, or past its time limit.
+    #[error("the query stopped: {0}")]
+    Stopped(String),
     #[error("writing the results: {0}")]
     Write(String),
 }
@@ -82,6 +89,79 @@ pub struct RunStats {
     pub rows: u64,
     /// What reading raw sources met: unreadable files, records rejected (each with its place).
     pub notes: Vec<String>,
+    /// Fields planned as null (`lenient`), each with its place.
+    pub warnings: Vec<String>,
+    /// The rows stopped at [`Limits::max_rows`] while the query had more.
+    pub capped: bool,
+}
+
+/// What bounds a run besides memory.
+#[derive(Debug, Clone, Default)]
+pub struct Limits {
+    /// At most this many rows are written; [`RunStats::capped`] says whether there were more.
+    pub max_rows: Option<u64>,
+    /// The query stops after this long ([`HuntError::Stopped`]); rows already written stay written.
+    pub timeout: Option<std::time::Duration>,
+    /// Set from any thread to stop the query ([`HuntError::Stopped`]).
+    pub cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// The engine's memory before it spills (default [`memory_limit`]).
+    pub memory: Option<usize>,
+}
+
+impl Limits {
+    /// A watch on the limits, on a thread of its own: the engine's timers may not fire while every
+    /// worker computes, and a stop must come through regardless. `None` without a timeout or a token.
+    fn watch(&self) -> Option<Watch> {
+        if self.timeout.is_none() && self.cancel.is_none() {
+            return None;
+        }
+        let (stop, stopped) = tokio::sync::oneshot::channel::<String>();
+        let over = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let deadline = self.timeout.map(|t| (std::time::Instant::now() + t, t));
+        let cancel = self.cancel.clone();
+        let ended = Arc::clone(&over);
+        let watcher = std::thread::Builder::new()
+            .name("hunt-limits".into())
+            .spawn(move || loop {
+                let relaxed = std::sync::atomic::Ordering::Relaxed;
+                if ended.load(relaxed) {
+                    return;
+                }
+                let reason = if cancel.as_ref().is_some_and(|c| c.load(relaxed)) {
+                    Some("cancelled".to_string())
+                } else {
+                    deadline
+                        .filter(|(at, _)| std::time::Instant::now() >= *at)
+                        .map(|(_, t)| format!("past its time limit of {:.1} s", t.as_secs_f64()))
+                };
+                if let Some(reason) = reason {
+                    let _ = stop.send(reason);
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            });
+        // A watch that could not start stops the run at once rather than let it run unbounded.
+        Some(match watcher {
+            Ok(_) => Watch { stopped, over },
+            Err(e) => {
+                let (stop, stopped) = tokio::sync::oneshot::channel::<String>();
+                let _ = stop.send(format!("its limits could not be watched: {e}"));
+                Watch { stopped, over }
+            }
+        })
+    }
+}
+
+/// The receiving end of [`Limits::watch`]; the watching thread ends when this is dropped.
+struct Watch {
+    stopped: tokio::sync::oneshot::Receiver<String>,
+    over: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.over.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// Runs `text` over the lake at `lake`, writing its rows to `out` as they come (a table gathers
@@ -106,20 +186,36 @@ pub fn run_over(
     output: Output,
     out: &mut dyn Write,
 ) -> Result<RunStats, HuntError> {
+    run_with(text, lake, planning, &Limits::default(), output, out)
+}
+
+/// [`run_over`] within `limits`: a row cap (reported), a time limit, a cancel token, a memory pool.
+pub fn run_with(
+    text: &str,
+    lake: Option<&Lake>,
+    planning: &Planning,
+    limits: &Limits,
+    output: Output,
+    out: &mut dyn Write,
+) -> Result<RunStats, HuntError> {
     let (sender, batches) = std::sync::mpsc::sync_channel::<RecordBatch>(2);
     std::thread::scope(|scope| {
         let worker = std::thread::Builder::new()
             .name("hunt".into())
             .stack_size(PLANNING_STACK)
-            .spawn_scoped(scope, move || produce(text, lake, planning, &sender))
+            .spawn_scoped(scope, move || {
+                produce(text, lake, planning, limits, Sink::Rows(&sender))
+            })
             .map_err(|e| HuntError::Run(format!("starting the query: {e}")))?;
-        let written = write_batches(batches, output, out);
+        let written = write_batches(batches, output, limits.max_rows, out);
         let produced = worker
             .join()
             .map_err(|_| HuntError::Run("the query stopped unexpectedly".into()))?;
         // A write error ends the run; else the query's own error, if any.
         let (mut stats, table) = written?;
-        stats.notes = produced?;
+        let (notes, warnings) = produced?;
+        stats.notes = notes;
+        stats.warnings = warnings;
         if output == Output::Table {
             let text = datafusion::arrow::util::pretty::pretty_format_batches(&table)
                 .map_err(|e| HuntError::Write(e.to_string()))?;
@@ -146,14 +242,23 @@ fn with_stack<T: Send>(work: impl FnOnce() -> Result<T, HuntError> + Send) -> Re
     })
 }
 
+/// Where a query's rows go.
+enum Sink<'a> {
+    /// To the writer, batch by batch.
+    Rows(&'a std::sync::mpsc::SyncSender<RecordBatch>),
+    /// Counted, and the plan's figures kept (EXPLAIN).
+    Explain(&'a mut Option<Explained>),
+}
+
 /// Plans and executes the query, sending its batches until they end or the reader is gone.
-/// Returns what reading raw sources met.
+/// Returns what reading raw sources met, and what lenient planning let through.
 fn produce(
     text: &str,
     lake: Option<&Lake>,
     planning: &Planning,
-    sender: &std::sync::mpsc::SyncSender<RecordBatch>,
-) -> Result<Vec<String>, HuntError> {
+    limits: &Limits,
+    sink: Sink<'_>,
+) -> Result<(Vec<String>, Vec<String>), HuntError> {
     let query = secops_hunt_lang::parse(text).map_err(|e| HuntError::Parse(e.describe(text)))?;
     let raw_paths = raw_sources(&query);
     if lake.is_none() && raw_paths.is_empty() {
@@ -180,8 +285,10 @@ fn produce(
         .enable_all()
         .build()
         .map_err(|e| HuntError::Run(e.to_string()))?;
-    runtime.block_on(async {
-        let ctx = session(lake).await?;
+    // Planning (listing the lake included), then the query, run until they end or the limits stop
+    // them.
+    let planned = runtime.block_on(until_stopped(limits, async {
+        let ctx = session(lake, limits.memory.unwrap_or_else(memory_limit)).await?;
         let mut raw = std::collections::HashMap::new();
         for (n, (path, dir)) in raw_lakes.iter().enumerate() {
             let name = format!("__raw{n}");
@@ -192,21 +299,99 @@ fn produce(
                 .map_err(|e| HuntError::Run(e.to_string()))?;
             raw.insert(path.clone(), frame);
         }
-        let frame = plan::plan(&ctx, text, &query, planning, &raw).await?;
-        let mut stream = frame
-            .execute_stream()
-            .await
-            .map_err(|e| HuntError::Run(e.to_string()))?;
-        while let Some(batch) = stream.next().await {
-            let batch = batch.map_err(|e| HuntError::Run(e.to_string()))?;
-            if sender.send(batch).is_err() {
-                // The writer stopped (its error is the run's); the query is dropped here.
-                break;
-            }
+        let planned = plan::plan(&ctx, text, &query, planning, &raw).await?;
+        Ok((ctx, planned))
+    }));
+    let (ctx, planned) = match planned {
+        Ok(planned) => planned,
+        Err(e) => {
+            runtime.shutdown_background();
+            return Err(e);
         }
-        Ok::<(), HuntError>(())
-    })?;
-    Ok(notes)
+    };
+    // The query runs as a task of its own: an operator may compute for a long time without giving
+    // way (a join's output), and the stop must not wait for it. Stopped, the task is aborted and
+    // the runtime left to wind down in the background.
+    let frame = planned.frame;
+    let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = Arc::clone(&stopping);
+    let outcome = match sink {
+        Sink::Rows(sender) => {
+            // Batches come back through a channel of the runtime's own and go to the writer from
+            // this thread, so the writer's channel closes when this returns, whatever the task.
+            let (batches, mut received) = tokio::sync::mpsc::channel::<RecordBatch>(2);
+            let task = runtime.spawn(async move {
+                let run = |e: datafusion::error::DataFusionError| HuntError::Run(e.to_string());
+                let context = Arc::new(frame.task_ctx());
+                let plan = frame.create_physical_plan().await.map_err(run)?;
+                let plan = stop::stoppable(plan, &flag).map_err(run)?;
+                let mut stream =
+                    datafusion::physical_plan::execute_stream(plan, context).map_err(run)?;
+                while let Some(batch) = stream.next().await {
+                    let batch = batch.map_err(|e| HuntError::Run(e.to_string()))?;
+                    if batches.send(batch).await.is_err() {
+                        break;
+                    }
+                }
+                Ok::<(), HuntError>(())
+            });
+            let abort = task.abort_handle();
+            let outcome = runtime.block_on(until_stopped(limits, async {
+                while let Some(batch) = received.recv().await {
+                    if sender.send(batch).is_err() {
+                        // The writer stopped (its error, or the row cap): so does the query.
+                        break;
+                    }
+                }
+                drop(received);
+                task.await
+                    .map_err(|e| HuntError::Run(format!("the query stopped unexpectedly: {e}")))?
+            }));
+            (outcome.map(|()| None), abort)
+        }
+        Sink::Explain(slot) => {
+            let task = runtime.spawn(async move { explain::measure(&ctx, frame, &flag).await });
+            let abort = task.abort_handle();
+            let outcome = runtime.block_on(until_stopped(limits, async {
+                task.await
+                    .map_err(|e| HuntError::Run(format!("the query stopped unexpectedly: {e}")))?
+            }));
+            (outcome.map(|explained| Some((slot, explained))), abort)
+        }
+    };
+    // Stopped, the task is aborted and the runtime left to wind down in the background.
+    let explained = match outcome {
+        (Ok(explained), _) => explained,
+        (Err(e), abort) => {
+            // Every operator's next batch is an error from here, wherever the query computes.
+            stopping.store(true, std::sync::atomic::Ordering::Relaxed);
+            abort.abort();
+            runtime.shutdown_background();
+            return Err(e);
+        }
+    };
+    if let Some((slot, explained)) = explained {
+        *slot = Some(explained);
+    }
+    Ok((notes, planned.warnings))
+}
+
+/// `work`'s result, or [`HuntError::Stopped`] as soon as the limits say stop.
+async fn until_stopped<T>(
+    limits: &Limits,
+    work: impl std::future::Future<Output = Result<T, HuntError>>,
+) -> Result<T, HuntError> {
+    let Some(mut watch) = limits.watch() else {
+        return work.await;
+    };
+    let work = std::pin::pin!(work);
+    match futures::future::select(work, &mut watch.stopped).await {
+        futures::future::Either::Left((done, _)) => done,
+        futures::future::Either::Right((Ok(reason), _)) => Err(HuntError::Stopped(reason)),
+        futures::future::Either::Right((Err(_), _)) => {
+            Err(HuntError::Stopped("its limits' watch ended".into()))
+        }
+    }
 }
 
 /// The FROM sources of a query (subqueries included) that name log files or folders.
@@ -231,6 +416,7 @@ fn raw_sources(query: &secops_hunt_lang::Query) -> Vec<String> {
 fn write_batches(
     batches: std::sync::mpsc::Receiver<RecordBatch>,
     output: Output,
+    max_rows: Option<u64>,
     out: &mut dyn Write,
 ) -> Result<(RunStats, Vec<RecordBatch>), HuntError> {
     let mut stats = RunStats::default();
@@ -240,6 +426,21 @@ fn write_batches(
     // Parquet gathers in a temporary file (its footer comes last), then goes out whole.
     let mut parquet: Option<ArrowWriter<std::fs::File>> = None;
     for batch in batches {
+        // Past the cap: one more row is all it takes to know there were more.
+        let batch = match max_rows {
+            Some(max) if stats.rows >= max => {
+                if batch.num_rows() > 0 {
+                    stats.capped = true;
+                    break;
+                }
+                continue;
+            }
+            Some(max) if stats.rows + batch.num_rows() as u64 > max => {
+                stats.capped = true;
+                batch.slice(0, usize::try_from(max - stats.rows).unwrap_or(0))
+            }
+            _ => batch,
+        };
         stats.rows += batch.num_rows() as u64;
         if output == Output::Parquet {
             if parquet.is_none() {
@@ -336,11 +537,12 @@ fn lists_as_text(batch: &RecordBatch) -> Result<RecordBatch, HuntError> {
 
 /// Parses and plans `text` without data (an empty `events` table of the lake's columns): what
 /// `hunt validate` checks. The first error is returned, with its place.
-pub fn validate(text: &str, planning: &Planning) -> Result<(), HuntError> {
+/// With `planning.lenient`, what was planned as null comes back.
+pub fn validate(text: &str, planning: &Planning) -> Result<Vec<String>, HuntError> {
     with_stack(|| validate_here(text, planning))
 }
 
-fn validate_here(text: &str, planning: &Planning) -> Result<(), HuntError> {
+fn validate_here(text: &str, planning: &Planning) -> Result<Vec<String>, HuntError> {
     let query = secops_hunt_lang::parse(text).map_err(|e| HuntError::Parse(e.describe(text)))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -360,18 +562,21 @@ fn validate_here(text: &str, planning: &Planning) -> Result<(), HuntError> {
             .collect();
         plan::plan(&ctx, text, &query, planning, &raw)
             .await
-            .map(|_| ())
+            .map(|planned| planned.warnings)
     })
 }
 
 /// A session over the lake: its files as the `events` table, partitions as `dt` and `source` (an
 /// empty `events` table without a lake).
-async fn session(lake: Option<&Lake>) -> Result<SessionContext, HuntError> {
+async fn session(lake: Option<&Lake>, memory: usize) -> Result<SessionContext, HuntError> {
     let runtime = RuntimeEnvBuilder::new()
-        .with_memory_pool(Arc::new(FairSpillPool::new(memory_limit())))
+        .with_memory_pool(Arc::new(FairSpillPool::new(memory)))
         .build_arc()
         .map_err(|e| HuntError::Run(e.to_string()))?;
-    let config = SessionConfig::new().with_target_partitions(2);
+    let mut config = SessionConfig::new().with_target_partitions(2);
+    // What a sort keeps back for merging its spilled runs: a sixteenth of the pool (DataFusion's
+    // 10 MB default would leave a small pool unable to merge what it spilled).
+    config.options_mut().execution.sort_spill_reservation_bytes = (memory / 16).max(1 << 20);
     let ctx = SessionContext::new_with_config_rt(config, runtime);
     match lake {
         Some(lake) => register_lake(&ctx, EVENTS, lake).await?,

@@ -32,10 +32,21 @@ use crate::functions::{self, Parser};
 use crate::HuntError;
 
 /// What the planner needs besides the query.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Planning {
     /// The time `now()` means (nanoseconds since the epoch, UTC).
     pub now: i64,
+    /// A field nothing resolves is planned as null with a warning instead of refused (such a
+    /// query does not count as planned).
+    pub lenient: bool,
+}
+
+/// A planned query, and what lenient planning let through.
+#[derive(Debug)]
+pub struct Planned {
+    pub frame: DataFrame,
+    /// Fields planned as null (`--lenient`), each with its place.
+    pub warnings: Vec<String>,
 }
 
 /// The table every lake source reads.
@@ -48,7 +59,7 @@ pub async fn plan(
     query: &Query,
     planning: &Planning,
     raw: &HashMap<String, DataFrame>,
-) -> Result<DataFrame, HuntError> {
+) -> Result<Planned, HuntError> {
     let base = ctx.table(EVENTS).await.map_err(|e| HuntError::Plan {
         message: format!("the lake: {e}"),
         line: 1,
@@ -56,14 +67,24 @@ pub async fn plan(
         stage: 1,
         command: "FROM".into(),
     })?;
-    let tables = Tables { base: &base, raw };
-    plan_query(&tables, text, query, planning)
+    let tables = Tables {
+        base: &base,
+        raw,
+        warnings: RefCell::new(Vec::new()),
+    };
+    let frame = plan_query(&tables, text, query, planning)?;
+    Ok(Planned {
+        frame,
+        warnings: tables.warnings.into_inner(),
+    })
 }
 
 /// What FROM reads: the lake's table, and raw sources read for this query by their text.
 struct Tables<'a> {
     base: &'a DataFrame,
     raw: &'a HashMap<String, DataFrame>,
+    /// What lenient planning let through, subqueries included.
+    warnings: RefCell<Vec<String>>,
 }
 
 /// Plans a query (or a subquery of JOIN and IN) over the lake's table.
@@ -465,15 +486,25 @@ impl Planner<'_> {
         if self.has(name.as_str()) {
             return Ok(ident(name.as_str()));
         }
-        fields::resolve(name.as_str(), self.scope, &|c| self.has(c)).ok_or_else(|| {
-            let reason = if self.has(fields::FIELDS) {
-                "not a column, not in the field map, not an ECS field and not under a namespace of the query's sources"
-            } else {
-                "not a column here"
-            };
-            self.at
-                .error(format!("unknown field {}: {reason}", name.as_str()), span)
-        })
+        if let Some(resolved) = fields::resolve(name.as_str(), self.scope, &|c| self.has(c)) {
+            return Ok(resolved);
+        }
+        let reason = if self.has(fields::FIELDS) {
+            "not a column, not in the field map, not an ECS field and not under a namespace of the query's sources"
+        } else {
+            "not a column here"
+        };
+        let error = self
+            .at
+            .error(format!("unknown field {}: {reason}", name.as_str()), span);
+        if !self.planning.lenient {
+            return Err(error);
+        }
+        self.base
+            .warnings
+            .borrow_mut()
+            .push(format!("{error}; planned as null (--lenient)"));
+        Ok(lit(ScalarValue::Utf8(None)))
     }
 
     /// The same planner over another relation (after a stage changed it).

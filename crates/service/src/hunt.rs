@@ -2,28 +2,66 @@
 
 use std::io::Write;
 
-pub use secops_hunt::{Output, RunStats};
+pub use secops_hunt::{Explained, Limits, Output, RunStats};
 
 use crate::ServiceError;
 
-/// Runs `query` over the lake at `lake`, `now()` meaning `now` (nanoseconds, UTC).
+/// How a hunt runs besides its text: `now()`, lenient planning, and its limits (rows, time, a
+/// cancel token, memory).
+#[derive(Debug, Clone, Default)]
+pub struct HuntOptions {
+    /// What `now()` means.
+    pub now: Option<secops_event::Timestamp>,
+    /// Fields nothing resolves planned as null, with a warning each.
+    pub lenient: bool,
+    pub limits: Limits,
+}
+
+impl HuntOptions {
+    fn planning(&self) -> secops_hunt::Planning {
+        secops_hunt::Planning {
+            now: self
+                .now
+                .unwrap_or_else(secops_event::Timestamp::now)
+                .unix_nanos(),
+            lenient: self.lenient,
+        }
+    }
+}
+
+/// Runs `query` over the lake at `lake` (a folder or `s3://bucket/prefix`; none when every FROM
+/// names log files), its rows written to `out` as they come.
 pub fn run(
     query: &str,
     lake: Option<&str>,
-    now: secops_event::Timestamp,
+    options: &HuntOptions,
     output: Output,
     out: &mut dyn Write,
 ) -> Result<RunStats, ServiceError> {
-    let planning = secops_hunt::Planning {
-        now: now.unix_nanos(),
-    };
     let lake = lake.map(secops_lake::Lake::open).transpose()?;
-    Ok(secops_hunt::run_over(
+    Ok(secops_hunt::run_with(
         query,
         lake.as_ref(),
-        &planning,
+        &options.planning(),
+        &options.limits,
         output,
         out,
+    )?)
+}
+
+/// Runs `query` with its rows counted, not written, and says what it cost (partitions and row
+/// groups pruned, rows scanned, spill).
+pub fn explain(
+    query: &str,
+    lake: Option<&str>,
+    options: &HuntOptions,
+) -> Result<Explained, ServiceError> {
+    let lake = lake.map(secops_lake::Lake::open).transpose()?;
+    Ok(secops_hunt::explain(
+        query,
+        lake.as_ref(),
+        &options.planning(),
+        &options.limits,
     )?)
 }
 
@@ -37,6 +75,8 @@ pub struct Checked {
     pub error: Option<String>,
     /// The error is the parser's (the query is not read at all).
     pub unparsed: bool,
+    /// Planned only because fields were planned as null (`--lenient`): not counted as planned.
+    pub lenient: Vec<String>,
 }
 
 /// What `hunt validate` found.
@@ -55,16 +95,32 @@ impl Validation {
     }
 
     pub fn planned(&self) -> usize {
-        self.checked.iter().filter(|c| c.error.is_none()).count()
+        self.checked
+            .iter()
+            .filter(|c| c.error.is_none() && c.lenient.is_empty())
+            .count()
+    }
+
+    /// Queries that plan only with fields planned as null.
+    pub fn only_lenient(&self) -> usize {
+        self.checked
+            .iter()
+            .filter(|c| c.error.is_none() && !c.lenient.is_empty())
+            .count()
     }
 }
 
 /// Reads hunt files (Elastic's hunting TOML: `[hunt] query = [...]`; ES|QL rule TOML: `[rule] query`
 /// with `language = "esql"`), folders walked for `.toml`, and parses and plans every ES|QL query
-/// without data.
-pub fn validate(paths: &[std::path::PathBuf], now: secops_event::Timestamp) -> Validation {
+/// without data; with `lenient`, a field nothing resolves is planned as null and the query noted.
+pub fn validate(
+    paths: &[std::path::PathBuf],
+    now: secops_event::Timestamp,
+    lenient: bool,
+) -> Validation {
     let planning = secops_hunt::Planning {
         now: now.unix_nanos(),
+        lenient,
     };
     let mut validation = Validation::default();
     for file in secops_hunt_lang::files::toml_files(paths) {
@@ -87,6 +143,7 @@ pub fn validate(paths: &[std::path::PathBuf], now: secops_event::Timestamp) -> V
                 file: file.clone(),
                 number: n + 1,
                 unparsed: matches!(result, Err(secops_hunt::HuntError::Parse(_))),
+                lenient: result.as_ref().map(Vec::clone).unwrap_or_default(),
                 error: result.err().map(|e| e.to_string()),
             });
         }

@@ -243,7 +243,10 @@ pub fn run(args: HuntArgs) -> anyhow::Result<Outcome> {
         }
         write_lake(&args, &lake, &mut out)?;
     }
-    let planning = secops_hunt::Planning { now: NOW };
+    let planning = secops_hunt::Planning {
+        now: NOW,
+        lenient: false,
+    };
     let lake = secops_lake::Lake::folder(&lake);
     for (name, query) in HUNTS {
         let mut times = Vec::new();
