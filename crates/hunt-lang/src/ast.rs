@@ -192,6 +192,23 @@ pub enum Command {
         ancestors: bool,
         depth: Option<u64>,
     },
+    /// `LET name = (query)`: a query named for the FROMs after it (subqueries included). LETs come
+    /// before the query's FROM.
+    Let {
+        name: Name,
+        query: Box<Query>,
+    },
+    /// `UNION (query), ...`: the rows so far, then each query's; columns matched by name (a column
+    /// one side lacks is null there).
+    Union(Vec<Query>),
+    /// `TIMECHART [SPAN = span] aggregates [BY keys]`: the aggregates per time bucket of
+    /// `@timestamp` (and key), every bucket from the first to the last present for every key, counts
+    /// of an empty bucket 0.
+    Timechart {
+        span: Option<Expr>,
+        aggregates: Vec<Aggregate>,
+        by: Vec<Name>,
+    },
     /// `COMPLETION [name =] prompt WITH { "key": value, ... }`: a call to a language model. It parses
     /// (the corpus has it) and is refused when planned.
     Completion {
@@ -228,6 +245,9 @@ impl Command {
             Command::Top { rare: true, .. } => "RARE",
             Command::Dedup(_) => "DEDUP",
             Command::Tree { .. } => "TREE",
+            Command::Let { .. } => "LET",
+            Command::Union(_) => "UNION",
+            Command::Timechart { .. } => "TIMECHART",
         }
     }
 }
@@ -420,7 +440,8 @@ impl Query {
         for stage in &self.stages {
             let mut exprs: Vec<&Expr> = Vec::new();
             match &stage.command {
-                Command::Join { query, .. } => query.visit_queries(f),
+                Command::Join { query, .. } | Command::Let { query, .. } => query.visit_queries(f),
+                Command::Union(queries) => queries.iter().for_each(|q| q.visit_queries(f)),
                 Command::Where(e) => exprs.push(e),
                 Command::Eval(assigns) => exprs.extend(assigns.iter().map(|a| &a.expr)),
                 _ => {}

@@ -346,6 +346,22 @@ impl<'a> Parser<'a> {
                 }
             }
             "dedup" => Command::Dedup(self.names(false)?),
+            "let" => {
+                let name = self.name(false)?;
+                self.expect_symbol("=")?;
+                Command::Let {
+                    name,
+                    query: Box::new(self.subquery()?),
+                }
+            }
+            "union" => {
+                let mut queries = vec![self.subquery()?];
+                while self.symbol(",")? {
+                    queries.push(self.subquery()?);
+                }
+                Command::Union(queries)
+            }
+            "timechart" => self.timechart()?,
             "tree" => {
                 let ancestors = if self.keyword("ancestors")? {
                     true
@@ -525,6 +541,38 @@ impl<'a> Parser<'a> {
             inline,
             aggregates,
             by,
+        })
+    }
+
+    fn timechart(&mut self) -> Result<Command> {
+        let span = if self.keyword("span")? {
+            self.expect_symbol("=")?;
+            Some(self.primary()?)
+        } else {
+            None
+        };
+        let Command::Stats { aggregates, by, .. } = self.stats(false)? else {
+            return self.error("TIMECHART takes aggregates", self.here());
+        };
+        if aggregates.is_empty() {
+            return self.error("TIMECHART needs an aggregate (count(*), ...)", self.here());
+        }
+        let mut keys = Vec::new();
+        for key in by {
+            match (key.name, key.expr.kind) {
+                (None, ExprKind::Field(name)) => keys.push(name),
+                _ => {
+                    return self.error(
+                        "TIMECHART groups BY fields (the time bucket is its own)",
+                        key.expr.span,
+                    )
+                }
+            }
+        }
+        Ok(Command::Timechart {
+            span,
+            aggregates,
+            by: keys,
         })
     }
 

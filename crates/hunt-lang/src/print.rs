@@ -83,6 +83,20 @@ fn nested(f: &mut fmt::Formatter<'_>, query: &Query) -> fmt::Result {
     Ok(())
 }
 
+/// STATS's and TIMECHART's aggregates: `name = expr WHERE filter, ...`.
+fn aggregate_list(f: &mut fmt::Formatter<'_>, aggregates: &[Aggregate]) -> fmt::Result {
+    list(f, aggregates, |f, a: &Aggregate| {
+        if let Some(n) = &a.name {
+            write!(f, "{n} = ")?;
+        }
+        write!(f, "{}", a.expr)?;
+        if let Some(w) = &a.filter {
+            write!(f, " WHERE {w}")?;
+        }
+        Ok(())
+    })
+}
+
 fn list<T>(
     f: &mut fmt::Formatter<'_>,
     items: &[T],
@@ -143,16 +157,7 @@ impl fmt::Display for Command {
             Command::Stats { aggregates, by, .. } => {
                 if !aggregates.is_empty() {
                     f.write_char(' ')?;
-                    list(f, aggregates, |f, a: &Aggregate| {
-                        if let Some(n) = &a.name {
-                            write!(f, "{n} = ")?;
-                        }
-                        write!(f, "{}", a.expr)?;
-                        if let Some(w) = &a.filter {
-                            write!(f, " WHERE {w}")?;
-                        }
-                        Ok(())
-                    })?;
+                    aggregate_list(f, aggregates)?;
                 }
                 if !by.is_empty() {
                     f.write_str(" BY ")?;
@@ -196,6 +201,35 @@ impl fmt::Display for Command {
                 count, field, by, ..
             } => {
                 write!(f, " {count} {field}")?;
+                if !by.is_empty() {
+                    f.write_str(" BY ")?;
+                    list(f, by, |f, n| write!(f, "{n}"))?;
+                }
+                Ok(())
+            }
+            Command::Let { name, query } => {
+                write!(f, " {name} = (")?;
+                nested(f, query)?;
+                f.write_char(')')
+            }
+            Command::Union(queries) => {
+                f.write_char(' ')?;
+                list(f, queries, |f, q| {
+                    f.write_char('(')?;
+                    nested(f, q)?;
+                    f.write_char(')')
+                })
+            }
+            Command::Timechart {
+                span,
+                aggregates,
+                by,
+            } => {
+                if let Some(span) = span {
+                    write!(f, " SPAN = {span}")?;
+                }
+                f.write_char(' ')?;
+                aggregate_list(f, aggregates)?;
                 if !by.is_empty() {
                     f.write_str(" BY ")?;
                     list(f, by, |f, n| write!(f, "{n}"))?;

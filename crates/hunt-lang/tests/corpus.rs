@@ -207,8 +207,8 @@ fn precedence_and_quoting_survive_printing() {
     }
 }
 
-/// The commands ES|QL lacks (JOIN, IN subquery, STREAM, TOP, RARE, DEDUP, TREE) parse, print and
-/// parse back to the same tree.
+/// The commands ES|QL lacks (JOIN, IN subquery, STREAM, TOP, RARE, DEDUP, TREE, LET, UNION,
+/// TIMECHART) parse, print and parse back to the same tree.
 #[test]
 fn our_commands_beyond_esql_round_trip() {
     let queries = [
@@ -221,6 +221,12 @@ fn our_commands_beyond_esql_round_trip() {
         "FROM events | DEDUP host.name, user.name",
         "FROM logs-endpoint.events.process-* | WHERE process.name == \"cmd.exe\" | TREE descendants DEPTH 4",
         "FROM events | TREE ancestors",
+        "LET failed = (FROM logs-system.auth-* | WHERE event.outcome == \"failure\")\n\
+         | LET seen = (FROM failed | KEEP user.name)\n\
+         | FROM failed | JOIN kind=semi (FROM seen) ON user.name",
+        "FROM logs-system.auth-* | KEEP user.name | UNION (FROM logs-aws.cloudtrail-* | KEEP user.name), (FROM events | KEEP user.name)",
+        "FROM logs-system.auth-* | TIMECHART SPAN = 1 hour n = count(*), u = count_distinct(user.name) WHERE event.outcome == \"failure\" BY host.name",
+        "FROM events | TIMECHART count(*)",
     ];
     for text in queries {
         let query = parse(text).unwrap_or_else(|e| panic!("{text}: {}", e.describe(text)));
@@ -238,4 +244,7 @@ fn our_commands_beyond_esql_round_trip() {
     let unclosed = error("FROM events | JOIN anti (FROM events | KEEP x ON x");
     assert!(unclosed.contains("(stage 2, KEEP)"), "{unclosed}");
     assert!(error("FROM events | TREE sideways").contains("expected DESCENDANTS or ANCESTORS"));
+    assert!(error("FROM events | TIMECHART BY host.name").contains("needs an aggregate"));
+    assert!(error("FROM events | TIMECHART count(*) BY h = host.name").contains("BY fields"));
+    assert!(error("LET x FROM events").contains("(stage 1, LET)"));
 }

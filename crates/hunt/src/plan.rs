@@ -71,6 +71,7 @@ pub async fn plan(
         base: &base,
         raw,
         warnings: RefCell::new(Vec::new()),
+        lets: RefCell::new(HashMap::new()),
     };
     let frame = plan_query(&tables, text, query, planning)?;
     Ok(Planned {
@@ -85,6 +86,8 @@ struct Tables<'a> {
     raw: &'a HashMap<String, DataFrame>,
     /// What lenient planning let through, subqueries included.
     warnings: RefCell<Vec<String>>,
+    /// The queries LET named so far.
+    lets: RefCell<HashMap<String, DataFrame>>,
 }
 
 /// Plans a query (or a subquery of JOIN and IN) over the lake's table.
@@ -103,6 +106,16 @@ fn plan_query(
             stage: n + 1,
             command: stage.command.keyword(),
         };
+        if let Command::Let { name, query } = &stage.command {
+            if frame.is_some() {
+                return Err(at.error("LET comes before the query's FROM", stage.span));
+            }
+            let named = plan_query(base, text, query, planning)?;
+            base.lets
+                .borrow_mut()
+                .insert(name.as_str().to_string(), named);
+            continue;
+        }
         frame = Some(match (&stage.command, frame) {
             (Command::From { sources, .. }, None) => {
                 let (frame, from_scope) = from(base, sources, &at, stage.span)?;
@@ -200,12 +213,14 @@ fn from(
     at: &Place<'_>,
     span: Span,
 ) -> Result<(DataFrame, Scope), HuntError> {
-    let (raw, lake): (Vec<&String>, Vec<&String>) =
-        sources.iter().partition(|s| tables.raw.contains_key(*s));
-    let lake: Vec<String> = lake.into_iter().cloned().collect();
-    let mut frames: Vec<DataFrame> = raw
+    let lets = tables.lets.borrow();
+    let (own, lake): (Vec<&String>, Vec<&String>) = sources
         .iter()
-        .filter_map(|s| tables.raw.get(*s).cloned())
+        .partition(|s| tables.raw.contains_key(*s) || lets.contains_key(*s));
+    let lake: Vec<String> = lake.into_iter().cloned().collect();
+    let mut frames: Vec<DataFrame> = own
+        .iter()
+        .filter_map(|s| lets.get(*s).or_else(|| tables.raw.get(*s)).cloned())
         .collect();
     let scope = if lake.is_empty() {
         // Raw logs carry whatever their fields are.
@@ -229,7 +244,10 @@ fn from(
         .next()
         .ok_or_else(|| at.error("FROM names no source", span))?;
     for other in frames {
-        frame = frame.union(other).map_err(|e| at.error(short(&e), span))?;
+        // A LET's columns need not be the lake's: matched by name.
+        frame = frame
+            .union_by_name(other)
+            .map_err(|e| at.error(short(&e), span))?;
     }
     // Columns by their bare names from here on: a stage that makes a column of the same name
     // (DISSECT's `message`) replaces it rather than standing beside a qualified twin.
@@ -431,6 +449,20 @@ impl Planner<'_> {
                     .map_err(self.df(span))
             }
             Command::Tree { ancestors, depth } => self.tree(frame, *ancestors, *depth, span),
+            Command::Union(queries) => {
+                let mut frame = frame;
+                for query in queries {
+                    let other = plan_query(self.base, self.at.text, query, self.planning)?;
+                    frame = frame.union_by_name(other).map_err(self.df(span))?;
+                }
+                Ok(frame)
+            }
+            Command::Let { .. } => Err(self.at.error("LET comes before the query's FROM", span)),
+            Command::Timechart {
+                span: every,
+                aggregates,
+                by,
+            } => self.timechart(frame, every.as_ref(), aggregates, by, span),
             Command::Completion { .. } => Err(self.at.error(
                 "COMPLETION calls a language model; hunts do not send event data to one",
                 span,
@@ -656,6 +688,160 @@ impl Planner<'_> {
         let joined = DataFrame::new(state, joined);
         let drop: Vec<&str> = renamed.iter().map(String::as_str).collect();
         joined.drop_columns(&drop).map_err(self.df(span))
+    }
+
+    /// TIMECHART: STATS by time bucket (`@timestamp`, the span's bucket start) and keys, then every
+    /// bucket from the first to the last for every key combination present, an empty one with counts
+    /// of 0 (other figures null); in time order.
+    fn timechart(
+        &self,
+        frame: DataFrame,
+        every: Option<&Expr>,
+        aggregates: &[Aggregate],
+        by: &[Name],
+        span: Span,
+    ) -> Result<DataFrame, HuntError> {
+        const TIME: &str = "@timestamp";
+        let interval = match every {
+            Some(every) => self.expr(every)?,
+            None => lit(ScalarValue::IntervalMonthDayNano(Some(
+                IntervalMonthDayNano::new(0, 0, 3_600_000_000_000),
+            ))),
+        };
+        if !matches!(
+            self.type_of(&interval, span)?,
+            DataType::Interval(_) | DataType::Duration(_)
+        ) {
+            return Err(self
+                .at
+                .error("TIMECHART's SPAN is a time span (1 hour, 5 minutes)", span));
+        }
+        if !self.has(TIME) {
+            return Err(self.at.error("TIMECHART needs @timestamp", span));
+        }
+        let bucket = f::date_bin(
+            interval.clone(),
+            ident(TIME),
+            lit(ScalarValue::TimestampNanosecond(
+                Some(0),
+                Some("UTC".into()),
+            )),
+        );
+        let bucketed = frame
+            .with_column("__bucket", bucket)
+            .map_err(self.df(span))?;
+        let mut keys: Vec<Assign> = vec![Assign {
+            name: None,
+            expr: Expr {
+                kind: ExprKind::Field(Name("__bucket".into())),
+                span,
+            },
+        }];
+        keys.extend(by.iter().map(|k| Assign {
+            name: None,
+            expr: Expr {
+                kind: ExprKind::Field(k.clone()),
+                span,
+            },
+        }));
+        let figures =
+            self.over(&bucketed)
+                .stats(bucketed.clone(), false, aggregates, &keys, span)?;
+        let names: Vec<String> = aggregates
+            .iter()
+            .map(|a| {
+                a.name
+                    .as_ref()
+                    .map_or_else(|| a.expr.to_string(), |n| n.as_str().to_string())
+            })
+            .collect();
+        // Every bucket between the first and the last present.
+        let bounds = figures
+            .clone()
+            .aggregate(
+                vec![],
+                vec![
+                    datafusion::functions_aggregate::expr_fn::min(ident("__bucket")).alias("__lo"),
+                    datafusion::functions_aggregate::expr_fn::max(ident("__bucket")).alias("__hi"),
+                ],
+            )
+            .and_then(|f| {
+                f.select(vec![f_nested::gen_series(
+                    ident("__lo"),
+                    ident("__hi"),
+                    interval,
+                )
+                .alias("__series")])
+            })
+            .and_then(|f| f.unnest_columns(&["__series"]))
+            .and_then(|f| f.select(vec![ident("__series").alias("__grid")]))
+            .map_err(self.df(span))?;
+        // For every key combination present.
+        let renamed: Vec<String> = (0..by.len()).map(|i| format!("__key{i}")).collect();
+        let grid = if by.is_empty() {
+            bounds
+        } else {
+            let combinations = figures
+                .clone()
+                .select(
+                    by.iter()
+                        .zip(&renamed)
+                        .map(|(k, r)| ident(k.as_str()).alias(r.as_str()))
+                        .collect::<Vec<DfExpr>>(),
+                )
+                .and_then(DataFrame::distinct)
+                .map_err(self.df(span))?;
+            join_on(bounds, combinations, JoinType::Inner, &[], &[], None).map_err(self.df(span))?
+        };
+        let mut left_keys = vec!["__grid"];
+        left_keys.extend(renamed.iter().map(String::as_str));
+        let mut right_keys = vec!["__bucket"];
+        right_keys.extend(by.iter().map(Name::as_str));
+        let (state, left) = grid.into_parts();
+        let joined = LogicalPlanBuilder::from(left)
+            .join_detailed(
+                figures.into_unoptimized_plan(),
+                JoinType::Left,
+                (
+                    left_keys
+                        .iter()
+                        .map(|k| Column::new_unqualified(*k))
+                        .collect::<Vec<_>>(),
+                    right_keys
+                        .iter()
+                        .map(|k| Column::new_unqualified(*k))
+                        .collect::<Vec<_>>(),
+                ),
+                None,
+                NullEquality::NullEqualsNull,
+            )
+            .and_then(LogicalPlanBuilder::build)
+            .map_err(self.df(span))?;
+        let joined = DataFrame::new(state, joined);
+        let mut select = vec![ident("__grid").alias(TIME)];
+        select.extend(
+            by.iter()
+                .zip(&renamed)
+                .map(|(k, r)| ident(r.as_str()).alias(k.as_str())),
+        );
+        for (name, item) in names.iter().zip(aggregates) {
+            let column = Column::new_unqualified(name.as_str());
+            let counted = matches!(
+                &item.expr.kind,
+                ExprKind::Call { name, .. } if matches!(name.to_ascii_lowercase().as_str(), "count" | "count_distinct")
+            );
+            select.push(if counted {
+                f::coalesce(vec![DfExpr::Column(column), lit(0i64)]).alias(name.as_str())
+            } else {
+                DfExpr::Column(column).alias(name.as_str())
+            });
+        }
+        let mut order = vec![ident(TIME).sort(true, false)];
+        order.extend(by.iter().map(|k| ident(k.as_str()).sort(true, true)));
+        joined
+            .select(select)
+            .and_then(|f| f.sort(order))
+            .map_err(self.df(span))
     }
 
     /// JOIN: the subquery's rows matched on the keys (and, with WITHIN, `@timestamp`s at most the
@@ -1622,6 +1808,64 @@ impl Planner<'_> {
                 };
                 result.map_err(self.df(span))?
             }
+            "bucket" if n == 4 => {
+                // BUCKET(field, count, from, to): the smallest usual span giving at most `count`
+                // buckets from `from` to `to` (ES|QL's auto buckets).
+                let literal = |i: usize| args.get(i).map(|e| &e.kind);
+                let count = match literal(1) {
+                    Some(ExprKind::Literal(Literal::Integer(c))) if *c > 0 => *c,
+                    _ => {
+                        return Err(self
+                            .at
+                            .error("BUCKET's count is a whole number above 0", span))
+                    }
+                };
+                let time = |i: usize| match literal(i) {
+                    Some(ExprKind::Literal(Literal::String(t))) => {
+                        let full = if t.len() == 10 {
+                            format!("{t}T00:00:00Z")
+                        } else {
+                            t.clone()
+                        };
+                        secops_event::Timestamp::parse_rfc3339(&full)
+                            .ok()
+                            .map(|t| t.unix_nanos())
+                    }
+                    _ => None,
+                };
+                let number = |i: usize| match literal(i) {
+                    Some(ExprKind::Literal(Literal::Integer(x))) => Some(*x as f64),
+                    Some(ExprKind::Literal(Literal::Decimal(x))) => Some(*x),
+                    _ => None,
+                };
+                match ((time(2), time(3)), (number(2), number(3))) {
+                    ((Some(from), Some(to)), _) => {
+                        let range = (to - from).max(1);
+                        let span = auto_time_span(range, count).ok_or_else(|| {
+                            self.at.error("BUCKET: the range needs more buckets than a week's span gives (ask for more)", span)
+                        })?;
+                        f::date_bin(
+                            lit(ScalarValue::IntervalMonthDayNano(Some(IntervalMonthDayNano::new(0, 0, span)))),
+                            v(0),
+                            lit(ScalarValue::TimestampNanosecond(Some(0), Some("UTC".into()))),
+                        )
+                    }
+                    (_, (Some(from), Some(to))) => {
+                        let width = nice_width((to - from).abs() / count as f64);
+                        binary_expr(
+                            f::floor(binary_expr(cast(v(0), DataType::Float64), Operator::Divide, lit(width))),
+                            Operator::Multiply,
+                            lit(width),
+                        )
+                    }
+                    _ => {
+                        return Err(self.at.error(
+                            "BUCKET(field, count, from, to): from and to are both times (\"2024-05-14T00:00:00Z\") or both numbers",
+                            span,
+                        ))
+                    }
+                }
+            }
             "date_trunc" | "bucket" => {
                 arity(2..=2)?;
                 // ES|QL: date_trunc(span, time); BUCKET(time, span).
@@ -1945,6 +2189,31 @@ fn join_on(
         )?
         .build()?;
     Ok(DataFrame::new(state, plan))
+}
+
+/// The smallest of the usual bucket spans (1 s to 7 days) giving at most `count` buckets over
+/// `range` nanoseconds; none when even a week's would give more.
+fn auto_time_span(range: i64, count: i64) -> Option<i64> {
+    const SECOND: i64 = 1_000_000_000;
+    [
+        1, 5, 10, 30, 60, 300, 600, 1_800, 3_600, 10_800, 43_200, 86_400, 604_800,
+    ]
+    .into_iter()
+    .map(|s| s * SECOND)
+    .find(|span| (range + span - 1) / span <= count)
+}
+
+/// The smallest width of 1, 2 or 5 times a power of ten at least `raw` (1 for nothing).
+fn nice_width(raw: f64) -> f64 {
+    if !raw.is_finite() || raw <= 0.0 {
+        return 1.0;
+    }
+    let power = 10f64.powf(raw.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * power)
+        .find(|w| *w >= raw)
+        .unwrap_or(10.0 * power)
 }
 
 /// The time bounds of a condition's top-level `@timestamp` comparisons: `(true, x)` for

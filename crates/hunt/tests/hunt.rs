@@ -1176,19 +1176,19 @@ fn a_running_query_stops_when_cancelled_or_past_its_time_limit() {
         other => panic!("expected the query stopped by its time limit, got {other:?}"),
     }
 
-    // A sort of half a million joined rows in an 8 MB pool spills to disk, says so in EXPLAIN, and gives
+    // A sort of a million joined rows in a 16 MB pool spills to disk, says so in EXPLAIN, and gives
     // the rows the roomy pool gives.
     let lake = Lake::folder(dir.path());
     let sort = "FROM logs-custom.load-* | KEEP host.name, event.dataset \
-        | JOIN (FROM logs-custom.load-* | KEEP event.dataset, @timestamp | LIMIT 25) ON event.dataset \
+        | JOIN (FROM logs-custom.load-* | KEEP event.dataset, @timestamp | LIMIT 50) ON event.dataset \
         | SORT host.name, @timestamp | KEEP host.name, @timestamp";
     let tight = secops_hunt::Limits {
-        memory: Some(8 << 20),
+        memory: Some(16 << 20),
         ..Default::default()
     };
     let cramped = secops_hunt::explain(sort, Some(&lake), &now(), &tight).unwrap();
     let roomy = secops_hunt::explain(sort, Some(&lake), &now(), &Default::default()).unwrap();
-    assert_eq!(cramped.rows_out, 500_000);
+    assert_eq!(cramped.rows_out, 1_000_000);
     assert!(
         cramped.spills > 0 && cramped.spilled_bytes > 0,
         "{cramped:?}"
@@ -1274,4 +1274,148 @@ fn explain_says_what_was_pruned_scanned_and_spilled() {
     .unwrap();
     assert_eq!(all.partitions_read, total);
     assert_eq!(all.rows_scanned, events.len() as u64);
+}
+
+/// LET names a query for the FROMs after it (a JOIN's subquery too), UNION appends rows matched by
+/// column name, and TIMECHART counts per hour and key with every hour from the first to the last
+/// present for every key, an empty one counted 0: each checked against the events counted directly.
+#[test]
+fn let_union_and_timechart_answer_as_the_events_say() {
+    let events = sample_events();
+    let dir = tempfile::tempdir().unwrap();
+    lake(dir.path(), &events);
+    let auth: Vec<&Event> = events
+        .iter()
+        .filter(|e| e.get_str("event.dataset") == Some("system.auth"))
+        .collect();
+    let outcome = |e: &Event| e.get_str("event.outcome").map(str::to_string);
+
+    // LET, then FROM it: the same rows as the query written out.
+    let named = rows(
+        dir.path(),
+        "LET failed = (FROM logs-system.auth-* | WHERE event.outcome == \"failure\")\n\
+         | FROM failed | STATS n = count(*) BY source.ip | SORT n DESC, source.ip",
+    );
+    let written = rows(
+        dir.path(),
+        "FROM logs-system.auth-* | WHERE event.outcome == \"failure\"\n\
+         | STATS n = count(*) BY source.ip | SORT n DESC, source.ip",
+    );
+    assert!(!named.is_empty());
+    assert_eq!(named, written);
+    // A LET read by a JOIN's subquery: failures of users who also succeeded.
+    let users = |wanted: &str| -> std::collections::BTreeSet<String> {
+        auth.iter()
+            .filter(|e| outcome(e).as_deref() == Some(wanted))
+            .filter_map(|e| e.get_str("user.name").map(str::to_string))
+            .collect()
+    };
+    let succeeded = users("success");
+    let expected = auth
+        .iter()
+        .filter(|e| outcome(e).as_deref() == Some("failure"))
+        .filter(|e| {
+            e.get_str("user.name")
+                .is_some_and(|u| succeeded.contains(u))
+        })
+        .count();
+    let got = rows(
+        dir.path(),
+        "LET ok = (FROM logs-system.auth-* | WHERE event.outcome == \"success\" | KEEP user.name)\n\
+         | FROM logs-system.auth-* | WHERE event.outcome == \"failure\"\n\
+         | JOIN kind=semi (FROM ok) ON user.name | STATS n = count(*)",
+    );
+    assert_eq!(got, [serde_json::json!({"n": expected})]);
+
+    // UNION: the rows of both, a column one side lacks null there.
+    let cloudtrail = events
+        .iter()
+        .filter(|e| e.get_str("event.dataset") == Some("aws.cloudtrail"))
+        .count();
+    let got = rows(
+        dir.path(),
+        "FROM logs-system.auth-* | KEEP user.name, source.ip\n\
+         | UNION (FROM logs-aws.cloudtrail-* | KEEP user.name)\n\
+         | STATS n = count(*), with_ip = count(source.ip)",
+    );
+    let with_ip = auth.iter().filter(|e| e.get("source.ip").is_some()).count();
+    assert!(cloudtrail > 0 && with_ip > 0);
+    assert_eq!(
+        got,
+        [serde_json::json!({"n": auth.len() + cloudtrail, "with_ip": with_ip})]
+    );
+
+    // TIMECHART by hour and outcome.
+    let got = rows(
+        dir.path(),
+        "FROM logs-system.auth-* | TIMECHART SPAN = 1 hour n = count(*) BY event.outcome",
+    );
+    let hour = |e: &Event| e.timestamp().map(|t| t.unix_nanos() / 3_600_000_000_000);
+    let mut counted: BTreeMap<(i64, Option<String>), u64> = BTreeMap::new();
+    for e in &auth {
+        if let Some(h) = hour(e) {
+            *counted.entry((h, outcome(e))).or_default() += 1;
+        }
+    }
+    let first = counted.keys().map(|k| k.0).min().unwrap();
+    let last = counted.keys().map(|k| k.0).max().unwrap();
+    let outcomes: std::collections::BTreeSet<Option<String>> =
+        counted.keys().map(|k| k.1.clone()).collect();
+    let mut expected = Vec::new();
+    for h in first..=last {
+        for o in &outcomes {
+            let n = counted.get(&(h, o.clone())).copied().unwrap_or(0);
+            let time = secops_event::Timestamp::from_unix_nanos(h * 3_600_000_000_000);
+            expected.push((time.unix_nanos(), o.clone(), n));
+        }
+    }
+    assert!(last > first, "the samples span more than an hour");
+    assert!(expected.iter().any(|r| r.2 == 0), "an empty hour is there");
+    let got: Vec<(i64, Option<String>, u64)> = got
+        .iter()
+        .map(|r| {
+            let time = secops_event::Timestamp::parse_rfc3339(r["@timestamp"].as_str().unwrap())
+                .unwrap()
+                .unix_nanos();
+            (
+                time,
+                r["event.outcome"].as_str().map(str::to_string),
+                r["n"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, expected);
+
+    // BUCKET with a count: the smallest usual span giving at most that many buckets over the range
+    // (24 over a day: an hour; 10 over 0-65535: 10,000 wide).
+    let auto = rows(
+        dir.path(),
+        "FROM logs-system.auth-* | STATS n = count(*) BY b = BUCKET(@timestamp, 24, \"2024-05-14\", \"2024-05-15\") | SORT b",
+    );
+    let hourly = rows(
+        dir.path(),
+        "FROM logs-system.auth-* | STATS n = count(*) BY b = BUCKET(@timestamp, 1 hour) | SORT b",
+    );
+    assert!(auto.len() > 1);
+    assert_eq!(auto, hourly);
+    let ports = rows(
+        dir.path(),
+        "FROM logs-system.auth-* | WHERE source.port IS NOT NULL\n\
+         | STATS n = count(*) BY b = BUCKET(source.port, 10, 0, 65535) | SORT b",
+    );
+    let mut by_width: BTreeMap<i64, u64> = BTreeMap::new();
+    for e in &auth {
+        if let Some(port) = e
+            .get("source.port")
+            .and_then(|v| v.to_string().parse::<i64>().ok())
+        {
+            *by_width.entry(port / 10_000 * 10_000).or_default() += 1;
+        }
+    }
+    assert!(!by_width.is_empty());
+    let ports: Vec<(i64, u64)> = ports
+        .iter()
+        .map(|r| (r["b"].as_f64().unwrap() as i64, r["n"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(ports, by_width.into_iter().collect::<Vec<_>>());
 }
