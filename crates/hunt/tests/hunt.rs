@@ -1419,3 +1419,32 @@ fn let_union_and_timechart_answer_as_the_events_say() {
         .collect();
     assert_eq!(ports, by_width.into_iter().collect::<Vec<_>>());
 }
+
+/// A process tree over Security 4688 creations alone (no Sysmon): the ids the reader synthesizes
+/// link SQL Server's shells to the script and the payload they started.
+#[test]
+fn process_trees_follow_security_4688_creations() {
+    let Some(file) = secops_testkit::shared(
+        "corpus/evtx/EVTX-to-MITRE-Attack/TA0002-Execution/T1059.003-Windows Command Shell/ID4688-SQL Server payload injectection for reverse shell (MSF).evtx",
+    ) else {
+        return;
+    };
+    let dir = lake_of_files(&[file.as_path()], &Options::default());
+    let got = rows(
+        dir.path(),
+        "FROM logs-system.security-* | WHERE process.parent.name == \"sqlservr.exe\" | TREE descendants\n\
+         | STATS n = count(*) BY tree.depth, process.name | SORT tree.depth, process.name",
+    );
+    let pairs: Vec<(i64, String)> = got
+        .iter()
+        .map(|r| {
+            (
+                r["tree.depth"].as_i64().unwrap(),
+                r["process.name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(pairs.contains(&(0, "cmd.exe".into())), "{pairs:?}");
+    assert!(pairs.contains(&(1, "cscript.exe".into())), "{pairs:?}");
+    assert!(pairs.contains(&(2, "TVupu.exe".into())), "{pairs:?}");
+}

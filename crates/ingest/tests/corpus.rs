@@ -326,3 +326,48 @@ fn evtx_provenance_names_the_event_record_id_event_viewer_shows() {
     assert_eq!(same + renumbered, 16_181);
     assert!(renumbered > 0 && same > 0, "{renumbered} {same}");
 }
+
+/// Security 4688 creations get entity ids: each its own (host, process id, start), and its parent's
+/// that of the creation of the parent's process id on that host latest before it in the log (checked
+/// here by walking the log), else one no creation of the log has (started before the log).
+#[test]
+fn security_4688_process_creations_are_linked_by_entity_ids() {
+    let Some(path) = shared(
+        "evtx/EVTX-to-MITRE-Attack/TA0002-Execution/T1059.003-Windows Command Shell/ID4688-SQL Server payload injectection for reverse shell (MSF).evtx",
+    ) else {
+        return;
+    };
+    let read = read_path(&path, &Options::default());
+    let creations: Vec<&secops_event::Event> = read
+        .events
+        .iter()
+        .filter(|e| e.get_str("event.code") == Some("4688"))
+        .collect();
+    assert!(creations.len() > 100);
+    let own: std::collections::HashSet<&str> = creations
+        .iter()
+        .map(|e| e.get_str("process.entity_id").unwrap())
+        .collect();
+    assert_eq!(own.len(), creations.len(), "one id per creation");
+    let mut linked = 0;
+    for (n, child) in creations.iter().enumerate() {
+        let host = child.get_str("host.name").unwrap().to_ascii_lowercase();
+        let parent_pid = child
+            .get("process.parent.pid")
+            .and_then(|v| v.as_i64())
+            .unwrap();
+        let parent = child.get_str("process.parent.entity_id").unwrap();
+        let earlier = creations[..n].iter().rev().find(|p| {
+            p.get_str("host.name").unwrap().to_ascii_lowercase() == host
+                && p.get("process.pid").and_then(|v| v.as_i64()) == Some(parent_pid)
+        });
+        match earlier {
+            Some(p) => {
+                assert_eq!(parent, p.get_str("process.entity_id").unwrap());
+                linked += 1;
+            }
+            None => assert!(!own.contains(parent), "{parent} started before the log"),
+        }
+    }
+    assert!(linked > 50, "{linked}");
+}

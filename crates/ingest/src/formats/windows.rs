@@ -89,6 +89,78 @@ pub(crate) fn normalize(mut root: Object, provenance: Provenance) -> Result<Even
     Ok(event)
 }
 
+/// Entity ids for Security 4688 process creations, which carry none (Sysmon's `ProcessGuid` is one):
+/// a GUID-shaped digest of the host, the process id and its start time (the event's). The parent's is
+/// the digest of its own 4688 earlier in the same log (its process id on that host, the latest
+/// before), or, for a parent started before the log begins, of the host and process id with no
+/// start time. Kept per log read, in record order; at most [`ProcessIds::HELD`] starts are held.
+#[derive(Debug, Default)]
+pub struct ProcessIds {
+    started: std::collections::HashMap<(String, i64), i64>,
+}
+
+impl ProcessIds {
+    /// Starts held before the oldest knowledge is let go (all of it: a parent then looks as if
+    /// started before the log).
+    pub const HELD: usize = 1 << 20;
+
+    /// Gives a 4688 event its `process.entity_id` and `process.parent.entity_id`.
+    pub fn link(&mut self, event: &mut Event) {
+        if event.get_str("event.code") != Some("4688")
+            || event.get_str("event.dataset") != Some("windows.security")
+            || event.get("process.entity_id").is_some()
+        {
+            return;
+        }
+        let (Some(host), Some(pid), Some(start)) = (
+            event.get_str("host.name").map(str::to_ascii_lowercase),
+            event.get("process.pid").and_then(Value::as_i64),
+            event.timestamp().map(|t| t.unix_nanos()),
+        ) else {
+            return;
+        };
+        event.insert("process.entity_id", entity_id(&host, pid, Some(start)));
+        if let Some(parent) = event.get("process.parent.pid").and_then(Value::as_i64) {
+            let parent_start = self.started.get(&(host.clone(), parent)).copied();
+            event.insert(
+                "process.parent.entity_id",
+                entity_id(&host, parent, parent_start),
+            );
+        }
+        if self.started.len() >= Self::HELD {
+            self.started.clear();
+        }
+        self.started.insert((host, pid), start);
+    }
+}
+
+/// `{xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx}` from a SHA-1 of host, process id and start.
+fn entity_id(host: &str, pid: i64, start: Option<i64>) -> String {
+    use sha1::{Digest, Sha1};
+    let mut hash = Sha1::new();
+    hash.update(host.as_bytes());
+    hash.update([0]);
+    hash.update(pid.to_string().as_bytes());
+    hash.update([0]);
+    hash.update(
+        start
+            .map_or_else(|| "-".to_string(), |s| s.to_string())
+            .as_bytes(),
+    );
+    let hex: String = hash.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!(
+        "{{{}-{}-{}-{}-{}}}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
 /// `{"#attributes": {...}, "#text": x}` -> `x`, with `<key>_attributes` beside it, and an element holding
 /// only its text, `{"#text": x}` -> `x`; recursive. The second is how the EVTX reader renders `<Data>`
 /// elements without a `Name` (classic PowerShell, MSSQL, ESENT, MsiInstaller: `Data: {"#text": [v1, v2]}`),
@@ -405,6 +477,12 @@ fn fill_event_data(event: &mut Event, data: &Object, event_id: i64) {
     ] {
         if let Some(ip) = text(key).and_then(Value::ip) {
             event.insert(ecs, ip);
+        }
+    }
+    // 4688: `ProcessId` is the creator's (the new process is `NewProcessId`).
+    if event_id == 4688 {
+        if let Some(n) = data.get("ProcessId").and_then(integer) {
+            event.insert("process.parent.pid", n);
         }
     }
     if let Some(port) = data.get("IpPort").and_then(integer).filter(|&p| p > 0) {

@@ -135,6 +135,8 @@ fn read_seekable<R: Read + Seek + Send>(
     let mut tally = Tally::default();
     let mut ordinal = 0u64;
     let mut mapper = Mapper::new(shared);
+    // 4688 creations get entity ids from the log's earlier creations: one log's, in record order.
+    let mut processes = super::windows::ProcessIds::default();
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         // the crate clones this closure for every chunk: the mapper's state is one chunk's
         let items = parser.serialized_records(move |record| Ok(mapper.map(record)));
@@ -142,7 +144,10 @@ fn read_seekable<R: Read + Seek + Send>(
             ordinal += 1;
             match item {
                 Ok(item) => match tally.item(item, promised) {
-                    Verdict::Event(event) => emit.event(event),
+                    Verdict::Event(mut event) => {
+                        processes.link(&mut event);
+                        emit.event(event)
+                    }
                     Verdict::Reject(location, reason) => emit.reject(location, reason),
                     Verdict::Skip => {}
                 },
