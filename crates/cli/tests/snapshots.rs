@@ -399,28 +399,19 @@ fn hunt_explain_max_rows_and_lenient() {
         | STATS n = count(*) BY event.dataset | SORT event.dataset";
     let mut text = s.run(&["hunt", "explain", day, "--lake", &lake]);
     let by_dataset = "FROM events | STATS n = count(*) BY event.dataset | SORT event.dataset";
-    text += &s.run(&[
-        "hunt",
-        "run",
-        by_dataset,
-        "--lake",
-        &lake,
-        "--output",
-        "csv",
-        "--max-rows",
-        "3",
-    ]);
-    text += &s.run(&[
-        "hunt",
-        "run",
-        by_dataset,
-        "--lake",
-        &lake,
-        "--output",
-        "csv",
-        "--max-rows",
-        "100",
-    ]);
+    for max in ["3", "100"] {
+        text += &s.run(&[
+            "hunt",
+            "run",
+            by_dataset,
+            "--lake",
+            &lake,
+            "--output",
+            "csv",
+            "--max-rows",
+            max,
+        ]);
+    }
     text += &s.run(&[
         "hunt",
         "run",

@@ -797,27 +797,15 @@ impl Planner<'_> {
         left_keys.extend(renamed.iter().map(String::as_str));
         let mut right_keys = vec!["__bucket"];
         right_keys.extend(by.iter().map(Name::as_str));
-        let (state, left) = grid.into_parts();
-        let joined = LogicalPlanBuilder::from(left)
-            .join_detailed(
-                figures.into_unoptimized_plan(),
-                JoinType::Left,
-                (
-                    left_keys
-                        .iter()
-                        .map(|k| Column::new_unqualified(*k))
-                        .collect::<Vec<_>>(),
-                    right_keys
-                        .iter()
-                        .map(|k| Column::new_unqualified(*k))
-                        .collect::<Vec<_>>(),
-                ),
-                None,
-                NullEquality::NullEqualsNull,
-            )
-            .and_then(LogicalPlanBuilder::build)
-            .map_err(self.df(span))?;
-        let joined = DataFrame::new(state, joined);
+        let joined = join_keys(
+            grid,
+            figures,
+            JoinType::Left,
+            (&left_keys, &right_keys),
+            None,
+            NullEquality::NullEqualsNull,
+        )
+        .map_err(self.df(span))?;
         let mut select = vec![ident("__grid").alias(TIME)];
         select.extend(
             by.iter()
@@ -2160,7 +2148,7 @@ fn with_filter(aggregate: DfExpr, condition: DfExpr) -> DfExpr {
     }
 }
 
-/// Joins two relations on columns named by their bare (dotted) names.
+/// Joins two relations on columns named by their bare (dotted) names (null keys match nothing).
 fn join_on(
     left: DataFrame,
     right: DataFrame,
@@ -2169,10 +2157,29 @@ fn join_on(
     right_keys: &[&str],
     filter: Option<DfExpr>,
 ) -> datafusion::error::Result<DataFrame> {
+    join_keys(
+        left,
+        right,
+        join_type,
+        (left_keys, right_keys),
+        filter,
+        NullEquality::NullEqualsNothing,
+    )
+}
+
+/// [`join_on`], saying whether null keys match each other (as STATS groups them).
+fn join_keys(
+    left: DataFrame,
+    right: DataFrame,
+    join_type: JoinType,
+    (left_keys, right_keys): (&[&str], &[&str]),
+    filter: Option<DfExpr>,
+    nulls: NullEquality,
+) -> datafusion::error::Result<DataFrame> {
     let (state, left) = left.into_parts();
     let right = right.into_unoptimized_plan();
     let plan = LogicalPlanBuilder::from(left)
-        .join(
+        .join_detailed(
             right,
             join_type,
             (
@@ -2186,6 +2193,7 @@ fn join_on(
                     .collect::<Vec<_>>(),
             ),
             filter,
+            nulls,
         )?
         .build()?;
     Ok(DataFrame::new(state, plan))
