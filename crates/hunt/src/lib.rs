@@ -259,8 +259,12 @@ fn produce(
     limits: &Limits,
     sink: Sink<'_>,
 ) -> Result<(Vec<String>, Vec<String>), HuntError> {
-    let query = secops_hunt_lang::parse(text).map_err(|e| HuntError::Parse(e.describe(text)))?;
-    let raw_paths = raw_sources(&query);
+    let query = if planning.sql {
+        None
+    } else {
+        Some(secops_hunt_lang::parse(text).map_err(|e| HuntError::Parse(e.describe(text)))?)
+    };
+    let raw_paths = query.as_ref().map(raw_sources).unwrap_or_default();
     if lake.is_none() && raw_paths.is_empty() {
         return Err(HuntError::Run(
             "no lake to read: give --lake, or FROM log files or folders (a path with a /)".into(),
@@ -299,7 +303,10 @@ fn produce(
                 .map_err(|e| HuntError::Run(e.to_string()))?;
             raw.insert(path.clone(), frame);
         }
-        let planned = plan::plan(&ctx, text, &query, planning, &raw).await?;
+        let planned = match &query {
+            Some(query) => plan::plan(&ctx, text, query, planning, &raw).await?,
+            None => sql(&ctx, text).await?,
+        };
         Ok((ctx, planned))
     }));
     let (ctx, planned) = match planned {
@@ -374,6 +381,23 @@ fn produce(
         *slot = Some(explained);
     }
     Ok((notes, planned.warnings))
+}
+
+/// Plain SQL over the `events` table, read-only: no DDL (`CREATE EXTERNAL TABLE` would read any
+/// file), no DML (`COPY ... TO` would write one), no statements (`SET`).
+async fn sql(ctx: &SessionContext, text: &str) -> Result<plan::Planned, HuntError> {
+    let options = datafusion::execution::context::SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false);
+    let frame = ctx
+        .sql_with_options(text, options)
+        .await
+        .map_err(|e| HuntError::Parse(format!("SQL: {}", plan::short(&e))))?;
+    Ok(plan::Planned {
+        frame,
+        warnings: Vec::new(),
+    })
 }
 
 /// `work`'s result, or [`HuntError::Stopped`] as soon as the limits say stop.
@@ -543,6 +567,17 @@ pub fn validate(text: &str, planning: &Planning) -> Result<Vec<String>, HuntErro
 }
 
 fn validate_here(text: &str, planning: &Planning) -> Result<Vec<String>, HuntError> {
+    if planning.sql {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .map_err(|e| HuntError::Run(e.to_string()))?;
+        return runtime.block_on(async {
+            let ctx = SessionContext::new();
+            ctx.register_batch(EVENTS, RecordBatch::new_empty(table_schema()))
+                .map_err(|e| HuntError::Run(e.to_string()))?;
+            sql(&ctx, text).await.map(|planned| planned.warnings)
+        });
+    }
     let query = secops_hunt_lang::parse(text).map_err(|e| HuntError::Parse(e.describe(text)))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()

@@ -39,6 +39,9 @@ pub struct Planning {
     /// A field nothing resolves is planned as null with a warning instead of refused (such a
     /// query does not count as planned).
     pub lenient: bool,
+    /// The query is plain SQL over the `events` table (DataFusion's dialect, read-only), not the hunt
+    /// language.
+    pub sql: bool,
 }
 
 /// A planned query, and what lenient planning let through.
@@ -2568,7 +2571,7 @@ fn output_name(a: &Assign) -> String {
 }
 
 /// A DataFusion error without its list of every valid field (the lake has dozens).
-fn short(e: &datafusion::error::DataFusionError) -> String {
+pub(crate) fn short(e: &datafusion::error::DataFusionError) -> String {
     let text = e.to_string();
     let text = match text.find("Valid fields are") {
         Some(at) => text[..at]

@@ -55,6 +55,7 @@ fn now() -> Planning {
             .unwrap()
             .unix_nanos(),
         lenient: false,
+        sql: false,
     }
 }
 
@@ -899,6 +900,7 @@ fn the_hunt_families_give_exactly_the_rows_duckdb_gives_over_the_same_parquet() 
             .unwrap()
             .unix_nanos(),
         lenient: false,
+        sql: false,
     };
     let script = secops_testkit::repo_root().join("crates/hunt/tests/ask_duckdb.py");
     for asked in ASKED {
@@ -1447,4 +1449,51 @@ fn process_trees_follow_security_4688_creations() {
     assert!(pairs.contains(&(0, "cmd.exe".into())), "{pairs:?}");
     assert!(pairs.contains(&(1, "cscript.exe".into())), "{pairs:?}");
     assert!(pairs.contains(&(2, "TVupu.exe".into())), "{pairs:?}");
+}
+
+/// Plain SQL over `events` gives what the hunt language gives; it is read-only: no DDL (a table over
+/// any file), no DML (`COPY ... TO` a file), no statements.
+#[test]
+fn plain_sql_answers_as_the_language_does_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    lake(dir.path(), &sample_events());
+    let sql = Planning { sql: true, ..now() };
+    let (stats, got) = run_limited(
+        "SELECT \"event.dataset\" AS dataset, count(*) AS n FROM events WHERE \"event.dataset\" IS NOT NULL GROUP BY 1 ORDER BY 1",
+        dir.path(),
+        &sql,
+        &Default::default(),
+    );
+    stats.unwrap();
+    let expected = rows(
+        dir.path(),
+        "FROM events | WHERE event.dataset IS NOT NULL | STATS n = count(*) BY dataset = event.dataset | SORT dataset",
+    );
+    assert!(expected.len() > 5);
+    let pairs = |rows: &[serde_json::Value]| -> Vec<(String, i64)> {
+        rows.iter()
+            .map(|r| {
+                (
+                    r["dataset"].as_str().unwrap().to_string(),
+                    r["n"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(pairs(&got), pairs(&expected));
+    let written = dir.path().join("copied.csv");
+    for statement in [
+        format!("COPY (SELECT 1) TO '{}'", written.display()),
+        "CREATE EXTERNAL TABLE etc STORED AS CSV LOCATION '/etc/hostname'".to_string(),
+        "SET datafusion.execution.batch_size = 1".to_string(),
+    ] {
+        let (result, _) = run_limited(&statement, dir.path(), &sql, &Default::default());
+        assert!(
+            matches!(result, Err(HuntError::Parse(ref m)) if m.starts_with("SQL: ")),
+            "{statement}: {result:?}"
+        );
+    }
+    assert!(!written.exists());
+    assert!(secops_hunt::validate("SELECT count(*) FROM events", &sql).is_ok());
+    assert!(secops_hunt::validate("SELECT nosuch FROM events", &sql).is_err());
 }

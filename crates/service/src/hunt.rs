@@ -14,6 +14,8 @@ pub struct HuntOptions {
     pub now: Option<secops_event::Timestamp>,
     /// Fields nothing resolves planned as null, with a warning each.
     pub lenient: bool,
+    /// The query is plain SQL over `events` (read-only), not the hunt language.
+    pub sql: bool,
     pub limits: Limits,
 }
 
@@ -25,6 +27,7 @@ impl HuntOptions {
                 .unwrap_or_else(secops_event::Timestamp::now)
                 .unix_nanos(),
             lenient: self.lenient,
+            sql: self.sql,
         }
     }
 }
@@ -121,6 +124,7 @@ pub fn validate(
     let planning = secops_hunt::Planning {
         now: now.unix_nanos(),
         lenient,
+        sql: false,
     };
     let mut validation = Validation::default();
     for file in secops_hunt_lang::files::toml_files(paths) {

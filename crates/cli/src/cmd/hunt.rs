@@ -43,6 +43,10 @@ pub struct QueryArgs {
     /// Plan a field nothing resolves as null, with a warning, instead of refusing the query.
     #[arg(long)]
     lenient: bool,
+    /// The query is plain SQL over the table `events` (read-only: no DDL, DML or SET), columns by their
+    /// dotted names in double quotes (`SELECT "host.name", count(*) FROM events GROUP BY 1`).
+    #[arg(long, conflicts_with = "lenient")]
+    sql: bool,
     /// Stop the query after this long (`30s`, `5m`).
     #[arg(long)]
     timeout: Option<String>,
@@ -61,6 +65,7 @@ impl QueryArgs {
         Ok(secops_service::hunt::HuntOptions {
             now: self.now,
             lenient: self.lenient,
+            sql: self.sql,
             limits: secops_service::hunt::Limits {
                 timeout,
                 ..Default::default()

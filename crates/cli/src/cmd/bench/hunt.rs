@@ -246,6 +246,7 @@ pub fn run(args: HuntArgs) -> anyhow::Result<Outcome> {
     let planning = secops_hunt::Planning {
         now: NOW,
         lenient: false,
+        sql: false,
     };
     let lake = secops_lake::Lake::folder(&lake);
     for (name, query) in HUNTS {
