@@ -427,6 +427,54 @@ fn hunt_explain_max_rows_and_lenient() {
     );
 }
 
+/// `in_set(value, "list")` over MISP warninglists: the RFC 1918 list answers as `cidr_match` over its
+/// three blocks; an unknown list is refused with the lists there are.
+#[test]
+fn hunt_in_set_reads_warninglists() {
+    let Some(lists) = shared("corpus/intel/warninglists") else {
+        return;
+    };
+    let lists = lists.to_string_lossy().into_owned();
+    let s = Session::new();
+    let lake = s.path("lake");
+    s.run(&["ingest", "samples", "--year", "2024", "--lake", &lake]);
+    let ask = |test: &str| {
+        let query = format!(
+            "FROM events | WHERE source.ip IS NOT NULL | EVAL inside = {test} | STATS n = count(*) BY inside | SORT inside"
+        );
+        s.run(&[
+            "hunt",
+            "run",
+            &query,
+            "--lake",
+            &lake,
+            "--warninglists",
+            &lists,
+            "--output",
+            "csv",
+        ])
+    };
+    let listed = ask("in_set(source.ip, \"List of RFC 1918 CIDR blocks\")");
+    let blocks =
+        ask("cidr_match(source.ip, \"10.0.0.0/8\", \"172.16.0.0/12\", \"192.168.0.0/16\")");
+    let answer = |t: &str| t.split("--- stdout\n").nth(1).map(str::to_string);
+    assert!(
+        answer(&listed).is_some_and(|a| a.contains("true") && a.contains("false")),
+        "{listed}"
+    );
+    assert_eq!(answer(&listed), answer(&blocks));
+    let unknown = s.run(&[
+        "hunt",
+        "run",
+        "FROM events | WHERE in_set(source.ip, \"no such list\")",
+        "--lake",
+        &lake,
+        "--warninglists",
+        &lists,
+    ]);
+    snapshot("hunt_in_set", &format!("{listed}{unknown}"));
+}
+
 /// Logs into the event lake at `lake`, twice (the second run finds every event already there); two
 /// runs into one partition, merged by compaction; then retention.
 fn lake_transcript(s: &Session, lake: &str) -> String {

@@ -244,6 +244,20 @@ pub fn is_private() -> ScalarUDF {
     })
 }
 
+/// `in_set(value, "name")`: whether the named set holds the value (null for a null value).
+pub fn in_set(sets: Arc<dyn crate::plan::Sets>, name: String) -> ScalarUDF {
+    // Named by its set: two calls over two sets are two functions to the optimizer.
+    let function = format!("in_set[{name}]");
+    row_udf(&function, 1, Out::Bool, move |row| {
+        Value::Bool(
+            row.first()
+                .copied()
+                .flatten()
+                .and_then(|value| sets.contains(&name, value)),
+        )
+    })
+}
+
 /// `to_ip(text)`: the address in its canonical form, null when the text is none.
 pub fn to_ip() -> ScalarUDF {
     row_udf("to_ip", 1, Out::Text, |row| {

@@ -27,7 +27,7 @@ use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
 
-pub use plan::{Planned, Planning, EVENTS};
+pub use plan::{Planned, Planning, Sets, EVENTS};
 
 mod explain;
 pub use explain::{explain, Explained};

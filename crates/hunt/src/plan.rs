@@ -42,6 +42,18 @@ pub struct Planning {
     /// The query is plain SQL over the `events` table (DataFusion's dialect, read-only), not the hunt
     /// language.
     pub sql: bool,
+    /// The named sets `in_set(value, "name")` asks (warninglists, from the service).
+    pub sets: Option<Arc<dyn Sets>>,
+}
+
+/// Named sets of values a hunt can test membership in (`in_set(value, "name")`): the MISP
+/// warninglists in force, given by the service.
+pub trait Sets: std::fmt::Debug + Send + Sync {
+    /// The sets' names.
+    fn names(&self) -> Vec<String>;
+    /// Whether the set `name` holds `value` (as the set judges values: a network list an address
+    /// in it, a host-name list a subdomain); `None` when there is no such set.
+    fn contains(&self, name: &str, value: &str) -> Option<bool>;
 }
 
 /// A planned query, and what lenient planning let through.
@@ -1777,6 +1789,30 @@ impl Planner<'_> {
             "st_distance" => {
                 arity(2..=2)?;
                 udf(functions::st_distance(), vec![text(0), text(1)])
+            }
+            "in_set" => {
+                arity(2..=2)?;
+                let set = match args.get(1).map(|e| &e.kind) {
+                    Some(ExprKind::Literal(Literal::String(name))) => name.clone(),
+                    _ => return Err(self.at.error("in_set's set is named by a string", span)),
+                };
+                let sets = self.planning.sets.clone().ok_or_else(|| {
+                    self.at.error(
+                        "in_set: no sets are loaded (give --warninglists or $SECOPS_WARNINGLISTS)",
+                        span,
+                    )
+                })?;
+                let names = sets.names();
+                if !names.iter().any(|n| n == &set) {
+                    let mut known = names;
+                    known.sort();
+                    known.truncate(20);
+                    return Err(self.at.error(
+                        format!("in_set: no set {set:?} (sets: {})", known.join(", ")),
+                        span,
+                    ));
+                }
+                udf(functions::in_set(sets, set), vec![text(0)])
             }
             "cidr_match" => {
                 arity(2..=256)?;

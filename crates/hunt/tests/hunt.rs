@@ -56,6 +56,7 @@ fn now() -> Planning {
             .unix_nanos(),
         lenient: false,
         sql: false,
+        sets: None,
     }
 }
 
@@ -901,6 +902,7 @@ fn the_hunt_families_give_exactly_the_rows_duckdb_gives_over_the_same_parquet() 
             .unix_nanos(),
         lenient: false,
         sql: false,
+        sets: None,
     };
     let script = secops_testkit::repo_root().join("crates/hunt/tests/ask_duckdb.py");
     for asked in ASKED {

@@ -1,6 +1,9 @@
 //! Hunts: a query of the hunt language over the event lake, its rows written as they come.
 
 use std::io::Write;
+use std::sync::Arc;
+
+use secops_intel::warninglist::Warninglists;
 
 pub use secops_hunt::{Explained, Limits, Output, RunStats};
 
@@ -16,7 +19,37 @@ pub struct HuntOptions {
     pub lenient: bool,
     /// The query is plain SQL over `events` (read-only), not the hunt language.
     pub sql: bool,
+    /// The warninglists `in_set(value, "list name")` reads.
+    pub warninglists: Option<Arc<Warninglists>>,
     pub limits: Limits,
+}
+
+/// Warninglists as the hunt language's named sets: a list by its name; a value judged by its kind
+/// as the intelligence side judges it (an address in a network list, a subdomain in a host-name
+/// list), a value of no kind by its text.
+#[derive(Debug)]
+struct ListSets(Arc<Warninglists>);
+
+impl secops_hunt::Sets for ListSets {
+    fn names(&self) -> Vec<String> {
+        self.0.lists.iter().map(|l| l.name.clone()).collect()
+    }
+
+    fn contains(&self, name: &str, value: &str) -> Option<bool> {
+        let list = self.0.lists.iter().find(|l| l.name == name)?;
+        let value = value.trim();
+        let kind = secops_intel::kind::guess(value);
+        Some(match kind {
+            Some(kind) => {
+                let normal =
+                    secops_intel::normalize(kind, value).unwrap_or_else(|_| value.to_string());
+                list.covers(kind, &normal)
+            }
+            None => secops_intel::Kind::ALL
+                .into_iter()
+                .any(|kind| list.covers(kind, value)),
+        })
+    }
 }
 
 impl HuntOptions {
@@ -28,6 +61,10 @@ impl HuntOptions {
                 .unix_nanos(),
             lenient: self.lenient,
             sql: self.sql,
+            sets: self
+                .warninglists
+                .clone()
+                .map(|lists| Arc::new(ListSets(lists)) as Arc<dyn secops_hunt::Sets>),
         }
     }
 }
@@ -125,6 +162,7 @@ pub fn validate(
         now: now.unix_nanos(),
         lenient,
         sql: false,
+        sets: None,
     };
     let mut validation = Validation::default();
     for file in secops_hunt_lang::files::toml_files(paths) {

@@ -50,6 +50,10 @@ pub struct QueryArgs {
     /// Stop the query after this long (`30s`, `5m`).
     #[arg(long)]
     timeout: Option<String>,
+    /// MISP warninglists for `in_set(value, "list name")`: a folder of `<name>/list.json` (default:
+    /// $SECOPS_WARNINGLISTS).
+    #[arg(long)]
+    warninglists: Option<PathBuf>,
 }
 
 impl QueryArgs {
@@ -62,8 +66,17 @@ impl QueryArgs {
             }
             None => None,
         };
+        let judges = crate::args::JudgeArgs {
+            warninglists: self.warninglists.clone(),
+            decay_models: None,
+        }
+        .load()?;
+        for (file, reason) in &judges.refused {
+            eprintln!("warninglist {}: {}", safe(file), safe(reason));
+        }
         Ok(secops_service::hunt::HuntOptions {
             now: self.now,
+            warninglists: judges.lists,
             lenient: self.lenient,
             sql: self.sql,
             limits: secops_service::hunt::Limits {

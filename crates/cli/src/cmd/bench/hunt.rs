@@ -247,6 +247,7 @@ pub fn run(args: HuntArgs) -> anyhow::Result<Outcome> {
         now: NOW,
         lenient: false,
         sql: false,
+        sets: None,
     };
     let lake = secops_lake::Lake::folder(&lake);
     for (name, query) in HUNTS {
