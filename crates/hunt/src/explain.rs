@@ -11,8 +11,7 @@ use datafusion::dataframe::DataFrame;
 use datafusion::datasource::physical_plan::FileScanConfig;
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::physical_plan::metrics::MetricValue;
-use datafusion::physical_plan::{displayable, execute_stream, ExecutionPlan};
-use datafusion::prelude::SessionContext;
+use datafusion::physical_plan::{displayable, ExecutionPlan};
 use futures::StreamExt;
 use secops_lake::Lake;
 
@@ -78,19 +77,16 @@ pub fn explain(
 
 /// Executes the planned frame, counting its rows, and gathers the plan's figures.
 pub(crate) async fn measure(
-    ctx: &SessionContext,
     frame: DataFrame,
     stopping: &Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<Explained, HuntError> {
     let run = |e: datafusion::error::DataFusionError| HuntError::Run(e.to_string());
     let started = Instant::now();
-    let planned = frame.create_physical_plan().await.map_err(run)?;
+    let (planned, plan, mut stream) = crate::stop::execute(frame, stopping).await.map_err(run)?;
     let mut explained = Explained {
         plan: short_file_lists(&displayable(planned.as_ref()).indent(true).to_string()),
         ..Explained::default()
     };
-    let plan = crate::stop::stoppable(planned, stopping).map_err(run)?;
-    let mut stream = execute_stream(Arc::clone(&plan), ctx.task_ctx()).map_err(run)?;
     while let Some(batch) = stream.next().await {
         explained.rows_out += batch.map_err(run)?.num_rows() as u64;
     }

@@ -259,11 +259,7 @@ fn produce(
     limits: &Limits,
     sink: Sink<'_>,
 ) -> Result<(Vec<String>, Vec<String>), HuntError> {
-    let query = if planning.sql {
-        None
-    } else {
-        Some(secops_hunt_lang::parse(text).map_err(|e| HuntError::Parse(e.describe(text)))?)
-    };
+    let query = parsed(text, planning)?;
     let raw_paths = query.as_ref().map(raw_sources).unwrap_or_default();
     if lake.is_none() && raw_paths.is_empty() {
         return Err(HuntError::Run(
@@ -303,13 +299,12 @@ fn produce(
                 .map_err(|e| HuntError::Run(e.to_string()))?;
             raw.insert(path.clone(), frame);
         }
-        let planned = match &query {
-            Some(query) => plan::plan(&ctx, text, query, planning, &raw).await?,
-            None => sql(&ctx, text).await?,
-        };
-        Ok((ctx, planned))
+        match &query {
+            Some(query) => plan::plan(&ctx, text, query, planning, &raw).await,
+            None => sql(&ctx, text).await,
+        }
     }));
-    let (ctx, planned) = match planned {
+    let planned = match planned {
         Ok(planned) => planned,
         Err(e) => {
             runtime.shutdown_background();
@@ -328,12 +323,9 @@ fn produce(
             // this thread, so the writer's channel closes when this returns, whatever the task.
             let (batches, mut received) = tokio::sync::mpsc::channel::<RecordBatch>(2);
             let task = runtime.spawn(async move {
-                let run = |e: datafusion::error::DataFusionError| HuntError::Run(e.to_string());
-                let context = Arc::new(frame.task_ctx());
-                let plan = frame.create_physical_plan().await.map_err(run)?;
-                let plan = stop::stoppable(plan, &flag).map_err(run)?;
-                let mut stream =
-                    datafusion::physical_plan::execute_stream(plan, context).map_err(run)?;
+                let (_, _, mut stream) = stop::execute(frame, &flag)
+                    .await
+                    .map_err(|e| HuntError::Run(e.to_string()))?;
                 while let Some(batch) = stream.next().await {
                     let batch = batch.map_err(|e| HuntError::Run(e.to_string()))?;
                     if batches.send(batch).await.is_err() {
@@ -351,18 +343,14 @@ fn produce(
                     }
                 }
                 drop(received);
-                task.await
-                    .map_err(|e| HuntError::Run(format!("the query stopped unexpectedly: {e}")))?
+                ended(task).await
             }));
             (outcome.map(|()| None), abort)
         }
         Sink::Explain(slot) => {
-            let task = runtime.spawn(async move { explain::measure(&ctx, frame, &flag).await });
+            let task = runtime.spawn(async move { explain::measure(frame, &flag).await });
             let abort = task.abort_handle();
-            let outcome = runtime.block_on(until_stopped(limits, async {
-                task.await
-                    .map_err(|e| HuntError::Run(format!("the query stopped unexpectedly: {e}")))?
-            }));
+            let outcome = runtime.block_on(until_stopped(limits, ended(task)));
             (outcome.map(|explained| Some((slot, explained))), abort)
         }
     };
@@ -383,6 +371,16 @@ fn produce(
     Ok((notes, planned.warnings))
 }
 
+/// The query of the hunt language, parsed; `None` for SQL (DataFusion parses it).
+fn parsed(text: &str, planning: &Planning) -> Result<Option<secops_hunt_lang::Query>, HuntError> {
+    if planning.sql {
+        return Ok(None);
+    }
+    secops_hunt_lang::parse(text)
+        .map(Some)
+        .map_err(|e| HuntError::Parse(e.describe(text)))
+}
+
 /// Plain SQL over the `events` table, read-only: no DDL (`CREATE EXTERNAL TABLE` would read any
 /// file), no DML (`COPY ... TO` would write one), no statements (`SET`).
 async fn sql(ctx: &SessionContext, text: &str) -> Result<plan::Planned, HuntError> {
@@ -398,6 +396,12 @@ async fn sql(ctx: &SessionContext, text: &str) -> Result<plan::Planned, HuntErro
         frame,
         warnings: Vec::new(),
     })
+}
+
+/// What the query's task gave (a task that panicked or was aborted is an error).
+async fn ended<T>(task: tokio::task::JoinHandle<Result<T, HuntError>>) -> Result<T, HuntError> {
+    task.await
+        .map_err(|e| HuntError::Run(format!("the query stopped unexpectedly: {e}")))?
 }
 
 /// `work`'s result, or [`HuntError::Stopped`] as soon as the limits say stop.
@@ -567,18 +571,7 @@ pub fn validate(text: &str, planning: &Planning) -> Result<Vec<String>, HuntErro
 }
 
 fn validate_here(text: &str, planning: &Planning) -> Result<Vec<String>, HuntError> {
-    if planning.sql {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .map_err(|e| HuntError::Run(e.to_string()))?;
-        return runtime.block_on(async {
-            let ctx = SessionContext::new();
-            ctx.register_batch(EVENTS, RecordBatch::new_empty(table_schema()))
-                .map_err(|e| HuntError::Run(e.to_string()))?;
-            sql(&ctx, text).await.map(|planned| planned.warnings)
-        });
-    }
-    let query = secops_hunt_lang::parse(text).map_err(|e| HuntError::Parse(e.describe(text)))?;
+    let query = parsed(text, planning)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .map_err(|e| HuntError::Run(e.to_string()))?;
@@ -586,6 +579,9 @@ fn validate_here(text: &str, planning: &Planning) -> Result<Vec<String>, HuntErr
         let ctx = SessionContext::new();
         ctx.register_batch(EVENTS, RecordBatch::new_empty(table_schema()))
             .map_err(|e| HuntError::Run(e.to_string()))?;
+        let Some(query) = query else {
+            return sql(&ctx, text).await.map(|planned| planned.warnings);
+        };
         // Raw sources plan as the lake's schema without reading them.
         let events = ctx
             .table(EVENTS)

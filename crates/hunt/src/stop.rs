@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::dataframe::DataFrame;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
@@ -20,8 +21,25 @@ use futures::StreamExt;
 /// The message of the error a stopped operator gives.
 pub(crate) const STOPPED: &str = "the query was stopped";
 
+/// Plans `frame` physically and starts it with every operator checked against `flag`: the plan as
+/// planned (for display), the plan as run (its nodes carry the metrics) and its rows.
+pub(crate) async fn execute(
+    frame: DataFrame,
+    flag: &Arc<AtomicBool>,
+) -> Result<(
+    Arc<dyn ExecutionPlan>,
+    Arc<dyn ExecutionPlan>,
+    SendableRecordBatchStream,
+)> {
+    let context = Arc::new(frame.task_ctx());
+    let planned = frame.create_physical_plan().await?;
+    let running = stoppable(Arc::clone(&planned), flag)?;
+    let rows = datafusion::physical_plan::execute_stream(Arc::clone(&running), context)?;
+    Ok((planned, running, rows))
+}
+
 /// `plan` with every operator's output checked against `flag`.
-pub(crate) fn stoppable(
+fn stoppable(
     plan: Arc<dyn ExecutionPlan>,
     flag: &Arc<AtomicBool>,
 ) -> Result<Arc<dyn ExecutionPlan>> {

@@ -15,7 +15,7 @@ pub mod write;
 use std::path::{Path, PathBuf};
 
 pub use maintain::{compact, prune, CompactStats, PruneStats};
-pub use store::{is_bucket, Lake, LakeFile};
+pub use store::{Lake, LakeFile};
 pub use write::{event_id, prepare, LakeWriter, Prepared, WriteStats};
 
 /// What went wrong, with the file.
@@ -61,23 +61,25 @@ pub fn partition_files(dir: &Path) -> Result<Vec<PathBuf>, LakeError> {
     Ok(entries(dir)?
         .into_iter()
         .filter(|p| {
-            p.extension().is_some_and(|e| e == "parquet")
-                && !p
-                    .file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            p.file_name()
+                .is_some_and(|n| is_lake_file(&n.to_string_lossy()))
         })
         .collect())
 }
 
-/// Every Parquet file of the lake at `root`, partition by partition.
+/// Whether a file name is one of the lake's files: Parquet, and not one being written (`.name.tmp`)
+/// or hidden. The same rule in a folder and in a bucket.
+pub(crate) fn is_lake_file(name: &str) -> bool {
+    name.ends_with(".parquet") && !name.starts_with('.')
+}
+
+/// Every Parquet file of the lake folder at `root`, partition by partition.
 pub fn lake_files(root: &Path) -> Result<Vec<PathBuf>, LakeError> {
-    let mut files = Vec::new();
-    for day in sorted_dirs(root)? {
-        for source in sorted_dirs(&day)? {
-            files.extend(partition_files(&source)?);
-        }
-    }
-    Ok(files)
+    Ok(Lake::folder(root)
+        .all_files()?
+        .into_iter()
+        .filter_map(|f| f.path().map(Path::to_path_buf))
+        .collect())
 }
 
 /// The sub-folders of a folder, sorted.

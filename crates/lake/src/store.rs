@@ -105,11 +105,6 @@ impl LakeFile {
     }
 }
 
-/// Whether `location` names a bucket (`s3://...`) rather than a folder.
-pub fn is_bucket(location: &str) -> bool {
-    location.starts_with("s3://")
-}
-
 impl Lake {
     /// The lake at `location`: `s3://bucket[/prefix]`, or a folder (created when written to).
     pub fn open(location: &str) -> Result<Lake, LakeError> {
@@ -231,7 +226,7 @@ impl Lake {
                 // (SeaweedFS does), and a day without files is no day of the lake.
                 let prefix = object_path(&b.prefix, parts);
                 let objects = self.objects(b, &prefix)?;
-                let names: Vec<String> = objects
+                objects
                     .iter()
                     .filter_map(|path| {
                         let rest: Vec<String> = path
@@ -241,8 +236,7 @@ impl Lake {
                         // A folder below: its name and at least a file under it.
                         (rest.len() >= 2).then(|| rest.into_iter().next()).flatten()
                     })
-                    .collect();
-                names
+                    .collect()
             }
         };
         names.retain(|n| n.starts_with(key));
@@ -290,7 +284,7 @@ impl Lake {
                     .into_iter()
                     .filter_map(|o| {
                         let name = o.location.filename()?.to_string();
-                        (name.ends_with(".parquet") && !name.starts_with('.')).then(|| {
+                        crate::is_lake_file(&name).then(|| {
                             file(
                                 name,
                                 At::Object {
