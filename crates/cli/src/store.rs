@@ -21,7 +21,7 @@ pub struct StoreArgs {
 
 impl StoreArgs {
     /// The store named: `--database-url`, `--db`, `$SECOPS_DATABASE_URL`, `$SECOPS_DB`, else `secops.db`.
-    fn target(&self) -> String {
+    pub fn target(&self) -> String {
         match (&self.database_url, &self.db) {
             (Some(url), _) => url.clone(),
             (None, Some(path)) => path.display().to_string(),

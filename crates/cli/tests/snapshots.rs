@@ -1158,3 +1158,82 @@ fn entity_check_and_show_explain_each_mapping() {
     ]);
     snapshot("entity", &text);
 }
+
+/// Hunts read what the store keeps besides events (alerts, indicators), the inventory's assets and
+/// the warninglists, as tables for FROM, LOOKUP JOIN and ENRICH; a table with nothing to read it
+/// from is an error saying so.
+#[test]
+fn hunts_read_the_store_the_inventory_and_the_lists_as_tables() {
+    let s = Session::new();
+    let db = s.path("secops.db");
+    let lake = s.path("lake");
+    s.run(&["detect", "samples", "--year", "2024", "--db", &db]);
+    s.run(&["ingest", "samples", "--year", "2024", "--lake", &lake]);
+    let inventory = s.path("inventory.toml");
+    std::fs::write(
+        &inventory,
+        "format = 1\n\n[[host]]\nid = \"bastion\"\nnames = [\"bastion.corp.example\"]\ncriticality = \"high\"\n\
+         owner = \"platform\"\ntags = [\"ssh\"]\n\n[[host]]\nid = \"dc01\"\nnames = [\"DC01.corp.example.com\"]\n\
+         criticality = \"critical\"\nexposure = \"internal\"\n",
+    )
+    .unwrap();
+    let listed = s.path("listed.txt");
+    std::fs::write(&listed, "198.51.100.23\n203.0.113.61\n").unwrap();
+    let mut text = s.run(&["intel", "import", &listed, "--db", &db]);
+    let hunt = |query: &str, extra: &[&str]| {
+        let mut args = vec!["hunt", "run", query, "--lake", &lake, "--db", &db];
+        args.extend_from_slice(extra);
+        s.run(&args)
+    };
+    let by_severity = hunt(
+        "FROM alerts | STATS alerts = count(*), rules = count_distinct(rule.id) BY rule.severity | SORT rule.severity",
+        &[],
+    );
+    // As many alerts as the store lists.
+    let stored = s
+        .run(&[
+            "alerts", "list", "--db", &db, "--limit", "10000", "--output", "jsonl",
+        ])
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .count();
+    let counted = hunt("FROM alerts | STATS n = count(*)", &["--output", "csv"]);
+    assert!(
+        counted.contains(&format!("\nn\n{stored}\n")),
+        "{counted} vs {stored}"
+    );
+    text += &by_severity;
+    text += &hunt(
+        "FROM events | WHERE host.name IS NOT NULL\n\
+         | ENRICH assets ON host.name WITH criticality = asset.criticality, asset.owner\n\
+         | STATS events = count(*) BY host.name, criticality, asset.owner | SORT host.name",
+        &["--inventory", &inventory],
+    );
+    text += &hunt(
+        "FROM events | WHERE source.ip IS NOT NULL\n\
+         | ENRICH indicators ON source.ip WITH threat.indicator.type, threat.indicator.state\n\
+         | WHERE threat.indicator.state IS NOT NULL\n\
+         | STATS events = count(*) BY source.ip, threat.indicator.type, threat.indicator.state | SORT source.ip",
+        &[],
+    );
+    text += &hunt(
+        "FROM events | WHERE host.name == \"bastion\" | LOOKUP JOIN alerts ON host.name\n\
+         | STATS pairs = count(*), events = count_distinct(_id) BY rule.name | SORT rule.name",
+        &[],
+    );
+    text += &hunt(
+        "FROM assets | KEEP asset.identifier, asset.kind, asset.id, asset.criticality | SORT asset.identifier",
+        &["--inventory", &inventory],
+    );
+    text += &hunt("FROM assets | KEEP asset.identifier", &[]);
+    text += &s.run(&[
+        "hunt",
+        "run",
+        "FROM cases | KEEP case.number",
+        "--lake",
+        &lake,
+        "--db",
+        &s.path("missing.db"),
+    ]);
+    snapshot("hunt_tables", &text);
+}

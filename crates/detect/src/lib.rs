@@ -34,7 +34,9 @@ pub use engine::{
 pub use logsource::LogSourceFilter;
 pub use rule::{CompiledRule, RuleStats, Runtime, Selection, Selector};
 pub use secops_rules::Duration;
+pub use sequence::SequenceState;
 pub use threat_match::IndicatorSet;
+pub use threshold::Crossing;
 
 /// Why a rule could not be compiled: one variant per cause. Engines report them with the rule's id.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -209,6 +209,10 @@ pub enum Command {
         aggregates: Vec<Aggregate>,
         by: Vec<Name>,
     },
+    /// `SEQUENCE "by key with maxspan=5m [category where condition] [...] until [...]"`: the rows
+    /// that form an EQL sequence, in the EQL of the rules (a leading `sequence` may be written), run
+    /// by the detection engine's sequence matcher; each row with its sequence's number and its step.
+    Sequence(String),
     /// `COMPLETION [name =] prompt WITH { "key": value, ... }`: a call to a language model. It parses
     /// (the corpus has it) and is refused when planned.
     Completion {
@@ -248,6 +252,7 @@ impl Command {
             Command::Let { .. } => "LET",
             Command::Union(_) => "UNION",
             Command::Timechart { .. } => "TIMECHART",
+            Command::Sequence(_) => "SEQUENCE",
         }
     }
 }

@@ -362,6 +362,7 @@ impl<'a> Parser<'a> {
                 Command::Union(queries)
             }
             "timechart" => self.timechart()?,
+            "sequence" => Command::Sequence(self.string()?),
             "tree" => {
                 let ancestors = if self.keyword("ancestors")? {
                     true

@@ -252,6 +252,10 @@ impl fmt::Display for Command {
                 Ok(())
             }
             Command::Limit(n) => write!(f, " {n}"),
+            Command::Sequence(eql) => {
+                f.write_str(" ")?;
+                string(f, eql)
+            }
             Command::Dissect {
                 field,
                 pattern,

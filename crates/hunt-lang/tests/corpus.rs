@@ -208,7 +208,7 @@ fn precedence_and_quoting_survive_printing() {
 }
 
 /// The commands ES|QL lacks (JOIN, IN subquery, STREAM, TOP, RARE, DEDUP, TREE, LET, UNION,
-/// TIMECHART) parse, print and parse back to the same tree.
+/// TIMECHART, SEQUENCE) parse, print and parse back to the same tree.
 #[test]
 fn our_commands_beyond_esql_round_trip() {
     let queries = [
@@ -227,6 +227,7 @@ fn our_commands_beyond_esql_round_trip() {
         "FROM logs-system.auth-* | KEEP user.name | UNION (FROM logs-aws.cloudtrail-* | KEEP user.name), (FROM events | KEEP user.name)",
         "FROM logs-system.auth-* | TIMECHART SPAN = 1 hour n = count(*), u = count_distinct(user.name) WHERE event.outcome == \"failure\" BY host.name",
         "FROM events | TIMECHART count(*)",
+        "FROM logs-system.auth-* | SEQUENCE \"\"\"by source.ip with maxspan=5m\n  [authentication where event.outcome == \"failure\"] with runs=3\n  [authentication where event.outcome == \"success\"]\"\"\" | KEEP sequence.id, user.name",
     ];
     for text in queries {
         let query = parse(text).unwrap_or_else(|e| panic!("{text}: {}", e.describe(text)));
@@ -247,4 +248,5 @@ fn our_commands_beyond_esql_round_trip() {
     assert!(error("FROM events | TIMECHART BY host.name").contains("needs an aggregate"));
     assert!(error("FROM events | TIMECHART count(*) BY h = host.name").contains("BY fields"));
     assert!(error("LET x FROM events").contains("(stage 1, LET)"));
+    assert!(error("FROM events | SEQUENCE [any where true]").contains("(stage 2, SEQUENCE)"));
 }

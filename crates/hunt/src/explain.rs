@@ -80,7 +80,7 @@ pub(crate) async fn measure(
     frame: DataFrame,
     stopping: &Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<Explained, HuntError> {
-    let run = |e: datafusion::error::DataFusionError| HuntError::Run(e.to_string());
+    let run = |e: datafusion::error::DataFusionError| HuntError::Run(crate::plan::short(&e));
     let started = Instant::now();
     let (planned, plan, mut stream) = crate::stop::execute(frame, stopping).await.map_err(run)?;
     let mut explained = Explained {

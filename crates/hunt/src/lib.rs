@@ -9,7 +9,9 @@ pub mod fields;
 mod functions;
 pub mod plan;
 mod raw;
+mod sequence;
 mod stop;
+pub mod tables;
 
 use secops_lake::Lake;
 use std::io::Write;
@@ -28,6 +30,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
 
 pub use plan::{Planned, Planning, Sets, EVENTS};
+pub use tables::{Cell, ColumnType, Registered, Rows, TableInfo, TABLE_NAMES};
 
 mod explain;
 pub use explain::{explain, Explained};
@@ -289,6 +292,9 @@ fn produce(
     // them.
     let planned = runtime.block_on(until_stopped(limits, async {
         let ctx = session(lake, limits.memory.unwrap_or_else(memory_limit)).await?;
+        if let Some(registered) = &planning.tables {
+            tables::register(&ctx, registered)?;
+        }
         let mut raw = std::collections::HashMap::new();
         for (n, (path, dir)) in raw_lakes.iter().enumerate() {
             let name = format!("__raw{n}");
@@ -325,9 +331,18 @@ fn produce(
             let task = runtime.spawn(async move {
                 let (_, _, mut stream) = stop::execute(frame, &flag)
                     .await
-                    .map_err(|e| HuntError::Run(e.to_string()))?;
+                    .map_err(|e| HuntError::Run(plan::short(&e)))?;
+                // The columns first, rows or none: a table or CSV without rows still has its
+                // header, a Parquet file its schema.
+                if batches
+                    .send(RecordBatch::new_empty(stream.schema()))
+                    .await
+                    .is_err()
+                {
+                    return Ok(());
+                }
                 while let Some(batch) = stream.next().await {
-                    let batch = batch.map_err(|e| HuntError::Run(e.to_string()))?;
+                    let batch = batch.map_err(|e| HuntError::Run(plan::short(&e)))?;
                     if batches.send(batch).await.is_err() {
                         break;
                     }
@@ -579,6 +594,10 @@ fn validate_here(text: &str, planning: &Planning) -> Result<Vec<String>, HuntErr
         let ctx = SessionContext::new();
         ctx.register_batch(EVENTS, RecordBatch::new_empty(table_schema()))
             .map_err(|e| HuntError::Run(e.to_string()))?;
+        // The service's tables plan from their columns; nothing is read.
+        if let Some(registered) = &planning.tables {
+            tables::register(&ctx, registered)?;
+        }
         let Some(query) = query else {
             return sql(&ctx, text).await.map(|planned| planned.warnings);
         };

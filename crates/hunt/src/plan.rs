@@ -29,6 +29,7 @@ use secops_hunt_lang::Query;
 use crate::extract::{Dissect, Grok};
 use crate::fields::{self, like_escape, Scope};
 use crate::functions::{self, Parser};
+use crate::tables::{Registered, TableInfo, ORDINAL, TABLE_NAMES};
 use crate::HuntError;
 
 /// What the planner needs besides the query.
@@ -44,6 +45,9 @@ pub struct Planning {
     pub sql: bool,
     /// The named sets `in_set(value, "name")` asks (warninglists, from the service).
     pub sets: Option<Arc<dyn Sets>>,
+    /// The tables FROM, LOOKUP JOIN and ENRICH read besides events (alerts, cases, indicators,
+    /// warninglists, assets), from the service.
+    pub tables: Option<Arc<dyn Registered>>,
 }
 
 /// Named sets of values a hunt can test membership in (`in_set(value, "name")`): the MISP
@@ -82,9 +86,24 @@ pub async fn plan(
         stage: 1,
         command: "FROM".into(),
     })?;
+    let mut registered = HashMap::new();
+    for info in planning.tables.iter().flat_map(|t| t.tables()) {
+        if !TABLE_NAMES.contains(&info.name) {
+            continue;
+        }
+        let frame = ctx.table(info.name).await.map_err(|e| HuntError::Plan {
+            message: format!("the table {}: {e}", info.name),
+            line: 1,
+            column: 1,
+            stage: 1,
+            command: "FROM".into(),
+        })?;
+        registered.insert(info.name.to_string(), (info, frame));
+    }
     let tables = Tables {
         base: &base,
         raw,
+        registered,
         warnings: RefCell::new(Vec::new()),
         lets: RefCell::new(HashMap::new()),
     };
@@ -99,10 +118,33 @@ pub async fn plan(
 struct Tables<'a> {
     base: &'a DataFrame,
     raw: &'a HashMap<String, DataFrame>,
+    /// The service's tables, by name.
+    registered: HashMap<String, (TableInfo, DataFrame)>,
     /// What lenient planning let through, subqueries included.
     warnings: RefCell<Vec<String>>,
     /// The queries LET named so far.
     lets: RefCell<HashMap<String, DataFrame>>,
+}
+
+impl Tables<'_> {
+    /// The service's table `name`, with its hidden ordinal column.
+    fn registered(&self, name: &str) -> Result<(&TableInfo, DataFrame), String> {
+        match self.registered.get(name) {
+            Some((info, frame)) => Ok((info, frame.clone())),
+            None if TABLE_NAMES.contains(&name) => {
+                let from = match name {
+                    "assets" => "the asset inventory",
+                    "warninglists" => "the warninglists",
+                    _ => "the store",
+                };
+                Err(format!("the table {name} reads {from}, and none was given"))
+            }
+            None => Err(format!(
+                "no table {name:?} (the tables: {})",
+                TABLE_NAMES.join(", ")
+            )),
+        }
+    }
 }
 
 /// Plans a query (or a subquery of JOIN and IN) over the lake's table.
@@ -229,14 +271,21 @@ fn from(
     span: Span,
 ) -> Result<(DataFrame, Scope), HuntError> {
     let lets = tables.lets.borrow();
-    let (own, lake): (Vec<&String>, Vec<&String>) = sources
-        .iter()
-        .partition(|s| tables.raw.contains_key(*s) || lets.contains_key(*s));
+    let (own, lake): (Vec<&String>, Vec<&String>) = sources.iter().partition(|s| {
+        tables.raw.contains_key(*s) || lets.contains_key(*s) || TABLE_NAMES.contains(&s.as_str())
+    });
     let lake: Vec<String> = lake.into_iter().cloned().collect();
-    let mut frames: Vec<DataFrame> = own
-        .iter()
-        .filter_map(|s| lets.get(*s).or_else(|| tables.raw.get(*s)).cloned())
-        .collect();
+    let mut frames: Vec<DataFrame> = Vec::new();
+    for source in own {
+        let frame = match lets.get(source).or_else(|| tables.raw.get(source)) {
+            Some(frame) => frame.clone(),
+            None => tables
+                .registered(source)
+                .and_then(|(_, frame)| frame.without(&[ORDINAL]).map_err(|e| short(&e)))
+                .map_err(|message| at.error(message, span))?,
+        };
+        frames.push(frame);
+    }
     let scope = if lake.is_empty() {
         // Raw logs carry whatever their fields are.
         Scope {
@@ -360,7 +409,7 @@ impl Planner<'_> {
                     names.extend(found);
                 }
                 let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-                frame.drop_columns(&refs).map_err(self.df(span))
+                frame.without(&refs).map_err(self.df(span))
             }
             Command::Rename(pairs) => {
                 let mut frame = frame;
@@ -432,6 +481,11 @@ impl Planner<'_> {
                 on,
                 within,
             } => self.join(frame, *kind, query, on, within.as_ref(), span),
+            Command::LookupJoin { table, on } => self.lookup_join(frame, table, on, span),
+            Command::Sequence(eql) => self.sequence(frame, eql, span),
+            Command::Enrich { policy, on, with } => {
+                self.enrich(frame, policy, on.as_ref(), with, span)
+            }
             Command::Stream { items, by, sort } => self.stream(frame, items, by, sort, span),
             Command::Top {
                 rare,
@@ -460,7 +514,7 @@ impl Planner<'_> {
                 frame
                     .window(vec![rank])
                     .and_then(|f| f.filter(ident("__rank").eq(lit(1u64))))
-                    .and_then(|f| f.drop_columns(&["__rank"]))
+                    .and_then(|f| f.without(&["__rank"]))
                     .map_err(self.df(span))
             }
             Command::Tree { ancestors, depth } => self.tree(frame, *ancestors, *depth, span),
@@ -552,6 +606,231 @@ impl Planner<'_> {
             .borrow_mut()
             .push(format!("{error}; planned as null (--lenient)"));
         Ok(lit(ScalarValue::Utf8(None)))
+    }
+
+    /// `SEQUENCE "..."`: the rows that form the EQL sequence, each with its sequence's number and
+    /// step, in that order (see [`crate::sequence`]).
+    fn sequence(&self, frame: DataFrame, eql: &str, span: Span) -> Result<DataFrame, HuntError> {
+        use crate::sequence::{self as seq, MEMBER, SEQUENCE_ID, SEQUENCE_STEP};
+        let sequence = seq::parse(eql).map_err(|m| self.at.error(m, span))?;
+        let id = secops_lake::schema::ID;
+        if !self.has(id) || !self.has("@timestamp") {
+            return Err(self.at.error(
+                format!("SEQUENCE follows events: it needs their {id} and @timestamp columns (put it before STATS, KEEP and the like)"),
+                span,
+            ));
+        }
+        let mut select = vec![
+            cast(ident(id), DataType::Utf8).alias(id),
+            ident("@timestamp").alias("@timestamp"),
+        ];
+        for name in seq::fields(&sequence) {
+            let value = self.field(&Name(name.clone()), span)?;
+            select.push(value.alias(name));
+        }
+        let input = frame
+            .clone()
+            .select(select)
+            .and_then(|f| {
+                f.sort(vec![
+                    ident("@timestamp").sort(true, false),
+                    ident(id).sort(true, false),
+                ])
+            })
+            .map_err(self.df(span))?;
+        let table = seq::matches(sequence, input).map_err(|m| self.at.error(m, span))?;
+        let (state, plan) = frame.into_parts();
+        let scan = LogicalPlanBuilder::scan(
+            "__sequence",
+            datafusion::datasource::provider_as_source(Arc::new(table)),
+            None,
+        )
+        .and_then(LogicalPlanBuilder::build)
+        .map_err(self.df(span))?;
+        let matches = DataFrame::new(state.clone(), scan)
+            .select(
+                [MEMBER, SEQUENCE_ID, SEQUENCE_STEP]
+                    .iter()
+                    .map(|c| ident(*c).alias(*c))
+                    .collect::<Vec<DfExpr>>(),
+            )
+            .map_err(self.df(span))?;
+        let frame = DataFrame::new(state, plan);
+        let kept: Vec<String> = frame
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .filter(|n| n != SEQUENCE_ID && n != SEQUENCE_STEP)
+            .collect();
+        let mut out: Vec<DfExpr> = kept
+            .iter()
+            .map(|n| ident(n.as_str()).alias(n.as_str()))
+            .collect();
+        out.push(ident(SEQUENCE_ID).alias(SEQUENCE_ID));
+        out.push(ident(SEQUENCE_STEP).alias(SEQUENCE_STEP));
+        let frame = frame
+            .with_column(id, cast(ident(id), DataType::Utf8))
+            .map_err(self.df(span))?;
+        join_on(matches, frame, JoinType::Inner, &[MEMBER], &[id], None)
+            .and_then(|f| f.select(out))
+            .and_then(|f| {
+                f.sort(vec![
+                    ident(SEQUENCE_ID).sort(true, false),
+                    ident(SEQUENCE_STEP).sort(true, false),
+                ])
+            })
+            .map_err(self.df(span))
+    }
+
+    /// `LOOKUP JOIN table ON key, ...`: every row, with the table's columns of the entries whose
+    /// keys equal the row's (a row once per such entry; the table's columns replace the row's of
+    /// the same name, as in ES|QL).
+    fn lookup_join(
+        &self,
+        frame: DataFrame,
+        table: &str,
+        on: &[Name],
+        span: Span,
+    ) -> Result<DataFrame, HuntError> {
+        let (_, right) = self
+            .base
+            .registered(table)
+            .map_err(|m| self.at.error(m, span))?;
+        let right_schema = right.schema().clone();
+        let mut frame = frame;
+        let mut left_keys = Vec::new();
+        let mut right_keys = Vec::new();
+        let mut right_select = Vec::new();
+        for (i, key) in on.iter().enumerate() {
+            let Ok(column) = right_schema.field_with_unqualified_name(key.as_str()) else {
+                return Err(self.at.error(
+                    format!(
+                        "{} is not a column of {table} (its columns: {})",
+                        key.as_str(),
+                        columns_of(&right_schema)
+                    ),
+                    span,
+                ));
+            };
+            let value = self.over(&frame).field(key, span)?;
+            let left = format!("__lk{i}");
+            frame = frame
+                .with_column(&left, cast(value, column.data_type().clone()))
+                .map_err(self.df(span))?;
+            let right = format!("__rk{i}");
+            right_select.push(ident(key.as_str()).alias(right.as_str()));
+            left_keys.push(left);
+            right_keys.push(right);
+        }
+        let others: Vec<String> = right_schema
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .filter(|n| n != ORDINAL && !on.iter().any(|k| k.as_str() == n))
+            .collect();
+        let replaced: Vec<&str> = others
+            .iter()
+            .map(String::as_str)
+            .filter(|n| self.over(&frame).has(n))
+            .collect();
+        let frame = frame.without(&replaced).map_err(self.df(span))?;
+        right_select.extend(others.iter().map(|n| ident(n.as_str()).alias(n.as_str())));
+        let right = right.select(right_select).map_err(self.df(span))?;
+        let left_refs: Vec<&str> = left_keys.iter().map(String::as_str).collect();
+        let right_refs: Vec<&str> = right_keys.iter().map(String::as_str).collect();
+        join_on(frame, right, JoinType::Left, &left_refs, &right_refs, None)
+            .and_then(|f| f.without(&left_refs))
+            .and_then(|f| f.without(&right_refs))
+            .map_err(self.df(span))
+    }
+
+    /// `ENRICH table [ON field] [WITH [name =] column, ...]`: every row once, with the columns of
+    /// the table's first entry (in the table's order) whose key equals the field (the key's own
+    /// name when there is no ON; every column when there is no WITH).
+    fn enrich(
+        &self,
+        frame: DataFrame,
+        table: &str,
+        on: Option<&Name>,
+        with: &[(Option<Name>, Name)],
+        span: Span,
+    ) -> Result<DataFrame, HuntError> {
+        let (info, right) = self
+            .base
+            .registered(table)
+            .map_err(|m| self.at.error(m, span))?;
+        let right_schema = right.schema().clone();
+        let key_type = right_schema
+            .field_with_unqualified_name(info.key)
+            .map_err(|e| self.at.error(short(&e), span))?
+            .data_type()
+            .clone();
+        let on = on.cloned().unwrap_or_else(|| Name(info.key.to_string()));
+        let mut value = cast(self.field(&on, span)?, key_type);
+        if info.folded {
+            value = f::lower(value);
+        }
+        let frame = frame.with_column("__ek", value).map_err(self.df(span))?;
+        let picks: Vec<(String, String)> = if with.is_empty() {
+            right_schema
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .filter(|n| n != ORDINAL && n != info.key)
+                .map(|n| (n.clone(), n))
+                .collect()
+        } else {
+            with.iter()
+                .map(|(name, column)| {
+                    let column = column.as_str().to_string();
+                    (
+                        name.as_ref().map_or(column.clone(), |n| n.0.clone()),
+                        column,
+                    )
+                })
+                .collect()
+        };
+        for (_, column) in &picks {
+            if column == ORDINAL || right_schema.field_with_unqualified_name(column).is_err() {
+                return Err(self.at.error(
+                    format!(
+                        "{column} is not a column of {table} (its columns: {})",
+                        columns_of(&right_schema)
+                    ),
+                    span,
+                ));
+            }
+        }
+        // The first entry of each key, in the table's order.
+        let rank = window(
+            datafusion::functions_window::expr_fn::row_number(),
+            vec![ident(info.key)],
+            vec![ident(ORDINAL).sort(true, false)],
+            None,
+        )
+        .map_err(self.df(span))?
+        .alias("__rank");
+        let mut select = vec![ident(info.key).alias("__ekr")];
+        select.extend(
+            picks
+                .iter()
+                .map(|(name, column)| ident(column.as_str()).alias(name.as_str())),
+        );
+        let firsts = right
+            .window(vec![rank])
+            .and_then(|f| f.filter(ident("__rank").eq(lit(1u64))))
+            .and_then(|f| f.select(select))
+            .map_err(self.df(span))?;
+        let replaced: Vec<&str> = picks
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .filter(|n| self.over(&frame).has(n))
+            .collect();
+        let frame = frame.without(&replaced).map_err(self.df(span))?;
+        join_on(frame, firsts, JoinType::Left, &["__ek"], &["__ekr"], None)
+            .and_then(|f| f.without(&["__ek", "__ekr"]))
+            .map_err(self.df(span))
     }
 
     /// The same planner over another relation (after a stage changed it).
@@ -679,7 +958,7 @@ impl Planner<'_> {
             .map(|(n, _)| n.as_str())
             .filter(|n| self.over(&frame).has(n) && !keys.iter().any(|k| k == n))
             .collect();
-        let left = frame.drop_columns(&shadowed).map_err(self.df(span))?;
+        let left = frame.without(&shadowed).map_err(self.df(span))?;
         let (state, left_plan) = left.into_parts();
         let right_plan = LogicalPlanBuilder::from(figures.into_unoptimized_plan())
             .alias("__inline")
@@ -702,7 +981,7 @@ impl Planner<'_> {
             .map_err(self.df(span))?;
         let joined = DataFrame::new(state, joined);
         let drop: Vec<&str> = renamed.iter().map(String::as_str).collect();
-        joined.drop_columns(&drop).map_err(self.df(span))
+        joined.without(&drop).map_err(self.df(span))
     }
 
     /// TIMECHART: STATS by time bucket (`@timestamp`, the span's bucket start) and keys, then every
@@ -956,9 +1235,7 @@ impl Planner<'_> {
             .map_err(self.df(span))?;
         match kind {
             JoinKind::Anti | JoinKind::Semi => Ok(joined),
-            JoinKind::Inner | JoinKind::Left => {
-                joined.drop_columns(&right_refs).map_err(self.df(span))
-            }
+            JoinKind::Inner | JoinKind::Left => joined.without(&right_refs).map_err(self.df(span)),
         }
     }
 
@@ -1252,7 +1529,7 @@ impl Planner<'_> {
                 .map_err(self.df(span))?;
         }
         let drop: Vec<&str> = staged.iter().map(String::as_str).collect();
-        frame.drop_columns(&drop).map_err(self.df(span))
+        frame.without(&drop).map_err(self.df(span))
     }
 
     /// Two sides of a comparison or arithmetic made comparable as ES|QL would: a multi-value is its
@@ -2187,6 +2464,38 @@ fn with_filter(aggregate: DfExpr, condition: DfExpr) -> DfExpr {
     }
 }
 
+/// Dropping columns by their bare names. (DataFusion's `drop_columns` reads `user.name` as
+/// column `name` of a relation `user`.)
+trait Without: Sized {
+    fn without(self, names: &[&str]) -> datafusion::error::Result<Self>;
+}
+
+impl Without for DataFrame {
+    fn without(self, names: &[&str]) -> datafusion::error::Result<DataFrame> {
+        if names.is_empty() {
+            return Ok(self);
+        }
+        let keep: Vec<DfExpr> = self
+            .schema()
+            .iter()
+            .filter(|(_, f)| !names.contains(&f.name().as_str()))
+            .map(|(q, f)| DfExpr::Column(Column::from((q, f))))
+            .collect();
+        self.select(keep)
+    }
+}
+
+/// A table's columns, for an error (the hidden ordinal left out).
+fn columns_of(schema: &datafusion::common::DFSchema) -> String {
+    schema
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .filter(|n| *n != ORDINAL)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Joins two relations on columns named by their bare (dotted) names (null keys match nothing).
 fn join_on(
     left: DataFrame,
@@ -2617,4 +2926,5 @@ pub(crate) fn short(e: &datafusion::error::DataFusionError) -> String {
     };
     text.replace("Schema error: ", "")
         .replace("Error during planning: ", "")
+        .replace("External error: ", "")
 }

@@ -57,6 +57,7 @@ fn now() -> Planning {
         lenient: false,
         sql: false,
         sets: None,
+        tables: None,
     }
 }
 
@@ -903,6 +904,7 @@ fn the_hunt_families_give_exactly_the_rows_duckdb_gives_over_the_same_parquet() 
         lenient: false,
         sql: false,
         sets: None,
+        tables: None,
     };
     let script = secops_testkit::repo_root().join("crates/hunt/tests/ask_duckdb.py");
     for asked in ASKED {
@@ -1498,4 +1500,302 @@ fn plain_sql_answers_as_the_language_does_and_writes_nothing() {
     assert!(!written.exists());
     assert!(secops_hunt::validate("SELECT count(*) FROM events", &sql).is_ok());
     assert!(secops_hunt::validate("SELECT nosuch FROM events", &sql).is_err());
+}
+
+/// SSH logins as a shipper sends them: three failures then a success from one address within a
+/// minute; a failure and a success ten minutes apart from another; a success alone from a third.
+const LOGINS: &str = r#"{"@timestamp":"2024-05-14T10:00:00Z","event":{"category":["authentication"],"outcome":"failure","action":"ssh_login"},"source":{"ip":"203.0.113.9"},"user":{"name":"root"},"host":{"name":"web-1"}}
+{"@timestamp":"2024-05-14T10:00:10Z","event":{"category":["authentication"],"outcome":"failure","action":"ssh_login"},"source":{"ip":"203.0.113.9"},"user":{"name":"admin"},"host":{"name":"web-1"}}
+{"@timestamp":"2024-05-14T10:00:20Z","event":{"category":["authentication"],"outcome":"failure","action":"ssh_login"},"source":{"ip":"203.0.113.9"},"user":{"name":"deploy"},"host":{"name":"web-1"}}
+{"@timestamp":"2024-05-14T10:00:40Z","event":{"category":["authentication"],"outcome":"success","action":"ssh_login"},"source":{"ip":"203.0.113.9"},"user":{"name":"deploy"},"host":{"name":"web-1"}}
+{"@timestamp":"2024-05-14T10:05:00Z","event":{"category":["authentication"],"outcome":"failure","action":"ssh_login"},"source":{"ip":"198.51.100.4"},"user":{"name":"alice"},"host":{"name":"web-2"}}
+{"@timestamp":"2024-05-14T10:15:00Z","event":{"category":["authentication"],"outcome":"success","action":"ssh_login"},"source":{"ip":"198.51.100.4"},"user":{"name":"alice"},"host":{"name":"web-2"}}
+{"@timestamp":"2024-05-14T10:20:00Z","event":{"category":["authentication"],"outcome":"success","action":"ssh_login"},"source":{"ip":"192.0.2.77"},"user":{"name":"bob"},"host":{"name":"web-1"}}
+"#;
+
+/// SEQUENCE runs the rules' EQL sequences: the latest failure before the success from the same
+/// address within the span, the pair ten minutes apart left out; and over real EVTX logs, exactly
+/// the sequences the detection engine's matcher finds in the events read directly.
+#[test]
+fn sequences_are_the_events_the_rules_sequence_matcher_finds() {
+    let (dir, _) = lake_of(LOGINS);
+    let got = rows(
+        dir.path(),
+        r#"FROM events | WHERE event.action == "ssh_login"
+           | SEQUENCE """by source.ip with maxspan=5m
+               [authentication where event.outcome == "failure"]
+               [authentication where event.outcome == "success"]"""
+           | KEEP sequence.id, sequence.step, source.ip, user.name"#,
+    );
+    let got: Vec<(i64, i64, String, String)> = got
+        .iter()
+        .map(|r| {
+            (
+                r["sequence.id"].as_i64().unwrap(),
+                r["sequence.step"].as_i64().unwrap(),
+                r["source.ip"].as_str().unwrap().to_string(),
+                r["user.name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (1, 1, "203.0.113.9".into(), "deploy".into()),
+            (1, 2, "203.0.113.9".into(), "deploy".into()),
+        ]
+    );
+    // `until` cancels: a success from the address ends its partial sequences.
+    let none = rows(
+        dir.path(),
+        r#"FROM events | SEQUENCE """sequence by source.ip with maxspan=5m
+               [authentication where event.outcome == "failure"] with runs=3
+               [authentication where user.name == "nobody"]
+             until [authentication where event.outcome == "success"]""""#,
+    );
+    assert!(none.is_empty(), "{none:?}");
+    // Not a sequence, or a field nothing resolves: planning errors naming the stage.
+    for (query, says, stage) in [
+        (
+            r#"FROM events | SEQUENCE "process where true""#,
+            "the sequence, line 1, column 1 of its text: a sequence needs at least two steps",
+            "stage 2",
+        ),
+        (
+            r#"FROM events | STATS n = count(*) BY host.name | SEQUENCE "by host.name [any where host.name == \"a\"] [any where host.name == \"b\"]""#,
+            "_id and @timestamp",
+            "stage 3",
+        ),
+    ] {
+        let error = run(query, dir.path(), &now(), Output::Jsonl, &mut Vec::new())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains(says), "{query}: {error}");
+        assert!(error.contains(stage), "{query}: {error}");
+    }
+
+    // Real logs: every sequence the matcher finds over the events themselves, in time order.
+    let Some(evtx) = secops_testkit::shared("corpus/evtx/EVTX-ATTACK-SAMPLES") else {
+        return;
+    };
+    let options = Options::default();
+    let dir = lake_of_files(&[evtx.as_path()], &options);
+    let mut events = Vec::new();
+    let (inputs, _) = secops_ingest::expand(&[evtx.display().to_string()]);
+    for input in &inputs {
+        let _ = read_input(input, &options, &mut |r| events.extend(r.ok()));
+    }
+    events.retain(|e| e.timestamp().is_some());
+    events.sort_by_cached_key(|e| (e.timestamp(), secops_lake::event_id(e)));
+    let eql = r#"sequence by host.name with maxspan=1m
+        [process where process.name : "cmd.exe"]
+        [any where event.code == "3"]"#;
+    let secops_rules::eql::EqlQuery::Sequence(sequence) = secops_rules::eql::parse(eql).unwrap()
+    else {
+        panic!("a sequence")
+    };
+    let mut state = secops_detect::SequenceState::new(&sequence).unwrap();
+    let mut expected = Vec::new();
+    for event in &events {
+        if let Some(crossing) = state.observe(event) {
+            let number = expected.len() as i64 / 2 + 1;
+            for (step, e) in crossing.events.iter().enumerate() {
+                expected.push((number, step as i64 + 1, secops_lake::event_id(e)));
+            }
+        }
+    }
+    assert!(!expected.is_empty(), "the corpus has such sequences");
+    let got: Vec<(i64, i64, String)> = rows(
+        dir.path(),
+        &format!("FROM events | SEQUENCE {eql:?} | KEEP sequence.id, sequence.step, _id"),
+    )
+    .iter()
+    .map(|r| {
+        (
+            r["sequence.id"].as_i64().unwrap(),
+            r["sequence.step"].as_i64().unwrap(),
+            r["_id"].as_str().unwrap().to_string(),
+        )
+    })
+    .collect();
+    assert_eq!(got, expected);
+}
+
+/// Tables as a service gives them: rows from memory in the declared column order.
+#[derive(Debug)]
+struct Given(Vec<(secops_hunt::TableInfo, Vec<Vec<secops_hunt::Cell>>)>);
+
+impl secops_hunt::Registered for Given {
+    fn tables(&self) -> Vec<secops_hunt::TableInfo> {
+        self.0.iter().map(|(info, _)| info.clone()).collect()
+    }
+
+    fn rows(&self, name: &str) -> Result<secops_hunt::Rows, String> {
+        let rows = self
+            .0
+            .iter()
+            .find(|(info, _)| info.name == name)
+            .map(|(_, rows)| rows.clone())
+            .ok_or("no such table")?;
+        Ok(Box::new(rows.into_iter().map(Ok)))
+    }
+}
+
+/// FROM a registered table reads its rows; LOOKUP JOIN adds the table's columns to every row (one
+/// row per matching entry, the table's value replacing the row's); ENRICH adds the first entry's
+/// columns by its key, folded where the table says, never changing the number of rows.
+#[test]
+fn registered_tables_are_read_joined_and_enriched_as_their_rows_say() {
+    use secops_hunt::{Cell, ColumnType, TableInfo};
+    let (dir, events) = lake_of(LOGINS);
+    let text = |s: &str| Cell::Text(s.to_string());
+    let assets = TableInfo {
+        name: "assets",
+        columns: vec![
+            ("asset.identifier", ColumnType::Text),
+            ("asset.criticality", ColumnType::Text),
+            ("asset.tags", ColumnType::TextList),
+        ],
+        key: "asset.identifier",
+        folded: true,
+    };
+    let alerts = TableInfo {
+        name: "alerts",
+        columns: vec![
+            ("host.name", ColumnType::Text),
+            ("rule.name", ColumnType::Text),
+            ("rule.risk_score", ColumnType::Integer),
+            ("user.name", ColumnType::Text),
+        ],
+        key: "host.name",
+        folded: false,
+    };
+    let given = Given(vec![
+        (
+            assets,
+            vec![
+                vec![
+                    text("web-1"),
+                    text("high"),
+                    Cell::TextList(vec!["dmz".into()]),
+                ],
+                // A second entry of the key: ENRICH takes the first.
+                vec![text("web-1"), text("low"), Cell::Null],
+                vec![text("192.0.2.77"), text("medium"), Cell::Null],
+            ],
+        ),
+        (
+            alerts,
+            vec![
+                vec![
+                    text("web-1"),
+                    text("SSH brute force"),
+                    Cell::Integer(73),
+                    text("svc"),
+                ],
+                vec![
+                    text("web-1"),
+                    text("New admin"),
+                    Cell::Integer(47),
+                    Cell::Null,
+                ],
+            ],
+        ),
+    ]);
+    let planning = Planning {
+        tables: Some(std::sync::Arc::new(given)),
+        ..now()
+    };
+    let query = |q: &str| -> Vec<serde_json::Value> {
+        let mut out = Vec::new();
+        run(q, dir.path(), &planning, Output::Jsonl, &mut out)
+            .unwrap_or_else(|e| panic!("{q}: {e}"));
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let logins = events
+        .iter()
+        .filter(|e| e.get_str("event.action") == Some("ssh_login"))
+        .count();
+
+    let table =
+        query("FROM assets | STATS n = count(*) BY asset.criticality | SORT asset.criticality");
+    assert_eq!(
+        table,
+        vec![
+            serde_json::json!({"asset.criticality": "high", "n": 1}),
+            serde_json::json!({"asset.criticality": "low", "n": 1}),
+            serde_json::json!({"asset.criticality": "medium", "n": 1}),
+        ]
+    );
+
+    // ENRICH: one row per login; the host's first entry, matched in lower case.
+    let enriched = query(
+        r#"FROM events | WHERE event.action == "ssh_login" | EVAL host.name = to_upper(host.name)
+           | ENRICH assets ON host.name WITH criticality = asset.criticality, asset.tags
+           | KEEP host.name, criticality, asset.tags"#,
+    );
+    assert_eq!(enriched.len(), logins);
+    for row in &enriched {
+        let (criticality, tags) = match row["host.name"].as_str().unwrap() {
+            "WEB-1" => (serde_json::json!("high"), serde_json::json!(["dmz"])),
+            _ => (serde_json::Value::Null, serde_json::Value::Null),
+        };
+        assert_eq!(row["criticality"], criticality, "{row}");
+        assert_eq!(row["asset.tags"], tags, "{row}");
+    }
+
+    // LOOKUP JOIN: a row per matching alert; the table's user.name replaces the login's.
+    let joined = query(
+        r#"FROM events | WHERE event.action == "ssh_login" AND host.name LIKE "web-?"
+           | LOOKUP JOIN alerts ON host.name
+           | STATS n = count(*), users = count_distinct(user.name) BY host.name, rule.name
+           | SORT host.name, rule.name"#,
+    );
+    let on_web1 = events
+        .iter()
+        .filter(|e| e.get_str("host.name") == Some("web-1"))
+        .count() as i64;
+    let on_web2 = events
+        .iter()
+        .filter(|e| e.get_str("host.name") == Some("web-2"))
+        .count() as i64;
+    assert_eq!(
+        joined,
+        vec![
+            serde_json::json!({"host.name": "web-1", "rule.name": "New admin", "n": on_web1, "users": 0}),
+            serde_json::json!({"host.name": "web-1", "rule.name": "SSH brute force", "n": on_web1, "users": 1}),
+            serde_json::json!({"host.name": "web-2", "rule.name": null, "n": on_web2, "users": 0}),
+        ]
+    );
+
+    // What is not there is said, with the stage.
+    for (q, says) in [
+        (
+            "FROM events | LOOKUP JOIN alerts ON source.ip",
+            "source.ip is not a column of alerts",
+        ),
+        (
+            "FROM events | ENRICH assets ON host.name WITH owner",
+            "owner is not a column of assets",
+        ),
+        (
+            "FROM cases",
+            "the table cases reads the store, and none was given",
+        ),
+        (
+            "FROM events | ENRICH geoip ON source.ip",
+            "no table \"geoip\"",
+        ),
+    ] {
+        let error = run(q, dir.path(), &planning, Output::Jsonl, &mut Vec::new())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains(says), "{q}: {error}");
+    }
 }

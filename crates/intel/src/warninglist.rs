@@ -119,6 +119,16 @@ impl Warninglist {
     }
 
     /// Whether the list covers a value of this kind (the value in its normal form).
+    /// The list's MISP type: `cidr`, `string`, `hostname` or `substring`.
+    pub fn list_type(&self) -> &'static str {
+        match self.entries {
+            Entries::Networks(_) => "cidr",
+            Entries::Strings(_) => "string",
+            Entries::Hostnames(_) => "hostname",
+            Entries::Substrings(_) => "substring",
+        }
+    }
+
     pub fn covers(&self, kind: Kind, value: &str) -> bool {
         if !self.kinds.contains(&kind) {
             return false;

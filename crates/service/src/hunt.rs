@@ -19,8 +19,13 @@ pub struct HuntOptions {
     pub lenient: bool,
     /// The query is plain SQL over `events` (read-only), not the hunt language.
     pub sql: bool,
-    /// The warninglists `in_set(value, "list name")` reads.
+    /// The warninglists `in_set(value, "list name")` and the `warninglists` table read.
     pub warninglists: Option<Arc<Warninglists>>,
+    /// The store the `alerts`, `cases` and `indicators` tables read (as `--db` or
+    /// `--database-url` name it), opened only when a query reads one.
+    pub store: Option<String>,
+    /// The asset and identity inventory the `assets` table reads.
+    pub inventory: Option<Arc<secops_entity::inventory::Inventory>>,
     pub limits: Limits,
 }
 
@@ -54,11 +59,20 @@ impl secops_hunt::Sets for ListSets {
 
 impl HuntOptions {
     fn planning(&self) -> secops_hunt::Planning {
+        let now = self
+            .now
+            .unwrap_or_else(secops_event::Timestamp::now)
+            .unix_nanos();
+        let tables = crate::hunt_tables::HuntTables {
+            store: self.store.clone(),
+            warninglists: self.warninglists.clone(),
+            inventory: self.inventory.clone(),
+            now,
+            declare_all: false,
+        };
         secops_hunt::Planning {
-            now: self
-                .now
-                .unwrap_or_else(secops_event::Timestamp::now)
-                .unix_nanos(),
+            now,
+            tables: Some(Arc::new(tables) as Arc<dyn secops_hunt::Registered>),
             lenient: self.lenient,
             sql: self.sql,
             sets: self
@@ -158,11 +172,17 @@ pub fn validate(
     now: secops_event::Timestamp,
     lenient: bool,
 ) -> Validation {
+    // Every table plans from its columns; nothing is read.
+    let tables = crate::hunt_tables::HuntTables {
+        declare_all: true,
+        ..Default::default()
+    };
     let planning = secops_hunt::Planning {
         now: now.unix_nanos(),
         lenient,
         sql: false,
         sets: None,
+        tables: Some(Arc::new(tables)),
     };
     let mut validation = Validation::default();
     for file in secops_hunt_lang::files::toml_files(paths) {

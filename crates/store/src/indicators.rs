@@ -88,6 +88,8 @@ pub struct IndicatorFilter {
     pub active_at: Option<i64>,
     /// Only those that became known (imported or updated) at or after this time.
     pub changed_since: Option<i64>,
+    /// Only those stored after this one (by id, the listing's order): the next page.
+    pub after_id: Option<i64>,
     pub limit: Option<u32>,
 }
 
@@ -145,6 +147,10 @@ impl Store {
         if let Some(since) = filter.changed_since {
             sql.push_str(" AND updated_at >= ?");
             params.push(Value::Int(since));
+        }
+        if let Some(after) = filter.after_id {
+            sql.push_str(" AND id > ?");
+            params.push(Value::Int(after));
         }
         sql.push_str(" ORDER BY id");
         if let Some(limit) = filter.limit {

@@ -54,6 +54,13 @@ pub struct QueryArgs {
     /// $SECOPS_WARNINGLISTS).
     #[arg(long)]
     warninglists: Option<PathBuf>,
+    /// The asset and identity inventory the `assets` table reads (TOML or CSV files, or a folder).
+    #[arg(long)]
+    inventory: Option<PathBuf>,
+    /// The store the `alerts`, `cases` and `indicators` tables read (opened only when a query
+    /// reads one of them).
+    #[command(flatten)]
+    store: crate::store::StoreArgs,
 }
 
 impl QueryArgs {
@@ -74,9 +81,18 @@ impl QueryArgs {
         for (file, reason) in &judges.refused {
             eprintln!("warninglist {}: {}", safe(file), safe(reason));
         }
+        let inventory = match &self.inventory {
+            Some(path) => Some(std::sync::Arc::new(
+                secops_service::entities::load_inventory(path)
+                    .map_err(|e| anyhow::anyhow!("--inventory {}: {e}", path.display()))?,
+            )),
+            None => None,
+        };
         Ok(secops_service::hunt::HuntOptions {
             now: self.now,
             warninglists: judges.lists,
+            store: Some(self.store.target()),
+            inventory,
             lenient: self.lenient,
             sql: self.sql,
             limits: secops_service::hunt::Limits {

@@ -248,6 +248,7 @@ pub fn run(args: HuntArgs) -> anyhow::Result<Outcome> {
         lenient: false,
         sql: false,
         sets: None,
+        tables: None,
     };
     let lake = secops_lake::Lake::folder(&lake);
     for (name, query) in HUNTS {
