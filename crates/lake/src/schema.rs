@@ -108,6 +108,16 @@ pub const COLUMNS: &[Column] = &[
     text("message"),
 ];
 
+/// Columns whose values are (nearly) unique per event: written without dictionary encoding.
+pub const UNIQUE_VALUED: &[&str] = &[
+    ID,
+    SOURCE,
+    FIELDS,
+    "message",
+    "process.entity_id",
+    "process.parent.entity_id",
+];
+
 /// The event's id: stable across runs (a digest of where it was read and what it says), so the
 /// same file ingested twice adds nothing.
 pub const ID: &str = "_id";

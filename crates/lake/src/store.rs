@@ -410,10 +410,18 @@ impl Lake {
         name: &str,
         batch: &RecordBatch,
     ) -> Result<(), LakeError> {
-        let properties = WriterProperties::builder()
+        let mut properties = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::default()))
-            .set_max_row_group_row_count(Some(ROW_GROUP))
-            .build();
+            .set_max_row_group_row_count(Some(ROW_GROUP));
+        // Columns whose values rarely repeat: a dictionary would be built for every page only to be
+        // given up.
+        for column in crate::schema::UNIQUE_VALUED {
+            properties = properties.set_column_dictionary_enabled(
+                parquet::schema::types::ColumnPath::from(*column),
+                false,
+            );
+        }
+        let properties = properties.build();
         match &self.place {
             Place::Folder(root) => {
                 let dir = partition_dir(root, day, source);

@@ -331,7 +331,7 @@ impl LakeWriter {
 
     /// Adds one event already [`prepare`]d (on another thread, typically).
     pub fn write_prepared(&mut self, row: Prepared) -> Result<(), LakeError> {
-        let key = row.partition.clone();
+        let key = row.partition;
         let needs_ids = self.partitions.get(&key).is_none_or(|p| p.ids.is_none());
         if needs_ids {
             let ids = read_ids(&self.lake, &key)?;
