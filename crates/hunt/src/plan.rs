@@ -746,7 +746,7 @@ impl Planner<'_> {
     }
 
     /// `ENRICH table [ON field] [WITH [name =] column, ...]`: every row once, with the columns of
-    /// the table's first entry (in the table's order) whose key equals the field (the key's own
+    /// the table's first entry (by its preference, then its order) whose key equals the field (the key's own
     /// name when there is no ON; every column when there is no WITH).
     fn enrich(
         &self,
@@ -806,7 +806,11 @@ impl Planner<'_> {
         let rank = window(
             datafusion::functions_window::expr_fn::row_number(),
             vec![ident(info.key)],
-            vec![ident(ORDINAL).sort(true, false)],
+            info.prefer
+                .iter()
+                .map(|(column, descending)| ident(*column).sort(!descending, false))
+                .chain([ident(ORDINAL).sort(true, false)])
+                .collect(),
             None,
         )
         .map_err(self.df(span))?

@@ -84,6 +84,9 @@ pub struct TableInfo {
     /// The key is kept in lower case and the field is lowered before the comparison (host and
     /// user names, whose case differs between sources).
     pub folded: bool,
+    /// Which of a key's entries ENRICH takes: the first by these columns (`true`: descending,
+    /// nulls last), then by the table's own order.
+    pub prefer: Vec<(&'static str, bool)>,
 }
 
 impl TableInfo {

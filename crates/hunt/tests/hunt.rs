@@ -1644,7 +1644,8 @@ impl secops_hunt::Registered for Given {
 
 /// FROM a registered table reads its rows; LOOKUP JOIN adds the table's columns to every row (one
 /// row per matching entry, the table's value replacing the row's); ENRICH adds the first entry's
-/// columns by its key, folded where the table says, never changing the number of rows.
+/// columns by its key (by the table's preference, then its order), folded where the table says,
+/// never changing the number of rows.
 #[test]
 fn registered_tables_are_read_joined_and_enriched_as_their_rows_say() {
     use secops_hunt::{Cell, ColumnType, TableInfo};
@@ -1659,6 +1660,7 @@ fn registered_tables_are_read_joined_and_enriched_as_their_rows_say() {
         ],
         key: "asset.identifier",
         folded: true,
+        prefer: Vec::new(),
     };
     let alerts = TableInfo {
         name: "alerts",
@@ -1670,6 +1672,7 @@ fn registered_tables_are_read_joined_and_enriched_as_their_rows_say() {
         ],
         key: "host.name",
         folded: false,
+        prefer: vec![("rule.risk_score", true)],
     };
     let given = Given(vec![
         (
@@ -1688,17 +1691,18 @@ fn registered_tables_are_read_joined_and_enriched_as_their_rows_say() {
         (
             alerts,
             vec![
-                vec![
-                    text("web-1"),
-                    text("SSH brute force"),
-                    Cell::Integer(73),
-                    text("svc"),
-                ],
+                // Stored first, but ENRICH prefers the higher risk score.
                 vec![
                     text("web-1"),
                     text("New admin"),
                     Cell::Integer(47),
                     Cell::Null,
+                ],
+                vec![
+                    text("web-1"),
+                    text("SSH brute force"),
+                    Cell::Integer(73),
+                    text("svc"),
                 ],
             ],
         ),
@@ -1748,6 +1752,16 @@ fn registered_tables_are_read_joined_and_enriched_as_their_rows_say() {
         assert_eq!(row["criticality"], criticality, "{row}");
         assert_eq!(row["asset.tags"], tags, "{row}");
     }
+
+    // ENRICH takes the table's preferred entry of a key (the highest risk score here).
+    let preferred = query(
+        r#"FROM events | WHERE event.action == "ssh_login" AND host.name == "web-1"
+           | ENRICH alerts ON host.name WITH rule.name | STATS n = count(*) BY rule.name"#,
+    );
+    assert_eq!(
+        preferred,
+        vec![serde_json::json!({"rule.name": "SSH brute force", "n": 5})]
+    );
 
     // LOOKUP JOIN: a row per matching alert; the table's user.name replaces the login's.
     let joined = query(

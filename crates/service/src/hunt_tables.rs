@@ -57,6 +57,7 @@ fn alerts_info() -> TableInfo {
         ],
         key: "alert.id",
         folded: false,
+        prefer: Vec::new(),
     }
 }
 
@@ -79,6 +80,7 @@ fn cases_info() -> TableInfo {
         ],
         key: "case.number",
         folded: false,
+        prefer: Vec::new(),
     }
 }
 
@@ -102,6 +104,12 @@ fn indicators_info() -> TableInfo {
         ],
         key: "threat.indicator.name",
         folded: false,
+        // The indicator that would match now ("active" sorts first), the surest, the latest seen.
+        prefer: vec![
+            ("threat.indicator.state", false),
+            ("threat.indicator.confidence", true),
+            ("threat.indicator.last_seen", true),
+        ],
     }
 }
 
@@ -116,6 +124,7 @@ fn warninglists_info() -> TableInfo {
         ],
         key: "warninglist.name",
         folded: false,
+        prefer: Vec::new(),
     }
 }
 
@@ -134,6 +143,7 @@ fn assets_info() -> TableInfo {
         ],
         key: "asset.identifier",
         folded: true,
+        prefer: Vec::new(),
     }
 }
 
