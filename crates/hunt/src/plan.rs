@@ -503,19 +503,7 @@ impl Planner<'_> {
                 } else {
                     Vec::new()
                 };
-                let rank = window(
-                    datafusion::functions_window::expr_fn::row_number(),
-                    keys,
-                    order,
-                    None,
-                )
-                .map_err(self.df(span))?
-                .alias("__rank");
-                frame
-                    .window(vec![rank])
-                    .and_then(|f| f.filter(ident("__rank").eq(lit(1u64))))
-                    .and_then(|f| f.without(&["__rank"]))
-                    .map_err(self.df(span))
+                first_per(frame, keys, order).map_err(self.df(span))
             }
             Command::Tree { ancestors, depth } => self.tree(frame, *ancestors, *depth, span),
             Command::Union(queries) => {
@@ -704,14 +692,7 @@ impl Planner<'_> {
         let mut right_select = Vec::new();
         for (i, key) in on.iter().enumerate() {
             let Ok(column) = right_schema.field_with_unqualified_name(key.as_str()) else {
-                return Err(self.at.error(
-                    format!(
-                        "{} is not a column of {table} (its columns: {})",
-                        key.as_str(),
-                        columns_of(&right_schema)
-                    ),
-                    span,
-                ));
+                return Err(self.not_a_column(key.as_str(), table, &right_schema, span));
             };
             let value = self.over(&frame).field(key, span)?;
             let left = format!("__lk{i}");
@@ -793,37 +774,23 @@ impl Planner<'_> {
         };
         for (_, column) in &picks {
             if column == ORDINAL || right_schema.field_with_unqualified_name(column).is_err() {
-                return Err(self.at.error(
-                    format!(
-                        "{column} is not a column of {table} (its columns: {})",
-                        columns_of(&right_schema)
-                    ),
-                    span,
-                ));
+                return Err(self.not_a_column(column, table, &right_schema, span));
             }
         }
-        // The first entry of each key, in the table's order.
-        let rank = window(
-            datafusion::functions_window::expr_fn::row_number(),
-            vec![ident(info.key)],
-            info.prefer
-                .iter()
-                .map(|(column, descending)| ident(*column).sort(!descending, false))
-                .chain([ident(ORDINAL).sort(true, false)])
-                .collect(),
-            None,
-        )
-        .map_err(self.df(span))?
-        .alias("__rank");
+        // The first entry of each key: by the table's preference, then its order.
+        let order = info
+            .prefer
+            .iter()
+            .map(|(column, descending)| ident(*column).sort(!descending, false))
+            .chain([ident(ORDINAL).sort(true, false)])
+            .collect();
         let mut select = vec![ident(info.key).alias("__ekr")];
         select.extend(
             picks
                 .iter()
                 .map(|(name, column)| ident(column.as_str()).alias(name.as_str())),
         );
-        let firsts = right
-            .window(vec![rank])
-            .and_then(|f| f.filter(ident("__rank").eq(lit(1u64))))
+        let firsts = first_per(right, vec![ident(info.key)], order)
             .and_then(|f| f.select(select))
             .map_err(self.df(span))?;
         let replaced: Vec<&str> = picks
@@ -835,6 +802,30 @@ impl Planner<'_> {
         join_on(frame, firsts, JoinType::Left, &["__ek"], &["__ekr"], None)
             .and_then(|f| f.without(&["__ek", "__ekr"]))
             .map_err(self.df(span))
+    }
+
+    /// `column` is not one of the registered table's, whose columns (the hidden ordinal left out)
+    /// the error lists.
+    fn not_a_column(
+        &self,
+        column: &str,
+        table: &str,
+        schema: &datafusion::common::DFSchema,
+        span: Span,
+    ) -> HuntError {
+        let columns: Vec<&str> = schema
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .filter(|n| *n != ORDINAL)
+            .collect();
+        self.at.error(
+            format!(
+                "{column} is not a column of {table} (its columns: {})",
+                columns.join(", ")
+            ),
+            span,
+        )
     }
 
     /// The same planner over another relation (after a stage changed it).
@@ -2489,15 +2480,23 @@ impl Without for DataFrame {
     }
 }
 
-/// A table's columns, for an error (the hidden ordinal left out).
-fn columns_of(schema: &datafusion::common::DFSchema) -> String {
-    schema
-        .fields()
-        .iter()
-        .map(|f| f.name().as_str())
-        .filter(|n| *n != ORDINAL)
-        .collect::<Vec<_>>()
-        .join(", ")
+/// The first row of each combination of `keys` in `order` (DEDUP, ENRICH's entry per key).
+fn first_per(
+    frame: DataFrame,
+    keys: Vec<DfExpr>,
+    order: Vec<SortExpr>,
+) -> datafusion::error::Result<DataFrame> {
+    let rank = window(
+        datafusion::functions_window::expr_fn::row_number(),
+        keys,
+        order,
+        None,
+    )?
+    .alias("__rank");
+    frame
+        .window(vec![rank])
+        .and_then(|f| f.filter(ident("__rank").eq(lit(1u64))))
+        .and_then(|f| f.without(&["__rank"]))
 }
 
 /// Joins two relations on columns named by their bare (dotted) names (null keys match nothing).

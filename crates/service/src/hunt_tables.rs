@@ -11,7 +11,8 @@ use secops_entity::inventory::Inventory;
 use secops_hunt::{Cell, ColumnType, Registered, Rows, TableInfo};
 use secops_intel::warninglist::Warninglists;
 use secops_store::{
-    AlertFilter, AlertRecord, CaseFilter, CaseRecord, IndicatorFilter, IndicatorRecord, Store,
+    AlertCursor, AlertFilter, AlertRecord, CaseFilter, CaseRecord, IndicatorFilter,
+    IndicatorRecord, Store,
 };
 
 /// Rows read from the store per page.
@@ -207,20 +208,20 @@ impl Registered for HuntTables {
     }
 }
 
-/// A table read from the store a page at a time: `page` gives the rows after a position and
-/// the position of its last row.
-struct Pages<F> {
+/// A table read from the store a page at a time: `page` gives the rows after a position `C` (the
+/// listing's own cursor) and the position of its last row.
+struct Pages<C, F> {
     store: Store,
     page: F,
-    after: Option<(i64, i64)>,
+    after: Option<C>,
     rows: std::vec::IntoIter<Vec<Cell>>,
     done: bool,
 }
 
-type Page = Result<(Vec<Vec<Cell>>, Option<(i64, i64)>), String>;
+type Page<C> = Result<(Vec<Vec<Cell>>, Option<C>), String>;
 
-impl<F: FnMut(&mut Store, Option<(i64, i64)>) -> Page> Pages<F> {
-    fn new(store: Store, page: F) -> Pages<F> {
+impl<C: Copy, F: FnMut(&mut Store, Option<C>) -> Page<C>> Pages<C, F> {
+    fn new(store: Store, page: F) -> Pages<C, F> {
         Pages {
             store,
             page,
@@ -231,7 +232,7 @@ impl<F: FnMut(&mut Store, Option<(i64, i64)>) -> Page> Pages<F> {
     }
 }
 
-impl<F: FnMut(&mut Store, Option<(i64, i64)>) -> Page> Iterator for Pages<F> {
+impl<C: Copy, F: FnMut(&mut Store, Option<C>) -> Page<C>> Iterator for Pages<C, F> {
     type Item = Result<Vec<Cell>, String>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -270,15 +271,15 @@ fn time(value: Option<i64>) -> Cell {
 }
 
 /// Alerts newest first, paged by (last seen, id).
-fn alert_page(store: &mut Store, after: Option<(i64, i64)>) -> Page {
+fn alert_page(store: &mut Store, after: Option<AlertCursor>) -> Page<AlertCursor> {
     let records = store
         .alerts(&AlertFilter {
-            after: after.map(|(last_seen, id)| secops_store::AlertCursor { last_seen, id }),
+            after,
             limit: Some(PAGE),
             ..AlertFilter::default()
         })
         .map_err(|e| format!("reading alerts: {e}"))?;
-    let last = records.last().map(|r| (r.last_seen, r.id));
+    let last = records.last().map(AlertRecord::cursor);
     Ok((records.iter().map(alert_row).collect(), last))
 }
 
@@ -291,11 +292,31 @@ fn alert_row(record: &AlertRecord) -> Vec<Cell> {
             .as_ref()
             .map_or(Cell::Null, |d| Cell::TextList(pick(d).clone()))
     };
+    // The first event as the engine reads events: flat and nested keys alike.
+    let first = document
+        .as_ref()
+        .and_then(|d| d.events.first())
+        .map(|e| secops_event::Value::from(e.clone()));
     let entity = |field: &str| {
         document
             .as_ref()
-            .and_then(|d| entity_of(d, field))
-            .map_or(Cell::Null, Cell::Text)
+            .and_then(|d| d.group.get(field))
+            .map(|v| secops_event::Value::from(v.clone()))
+            .or_else(|| {
+                first
+                    .as_ref()
+                    .and_then(|e| e.as_object())
+                    .and_then(|o| o.lookup(field))
+                    .cloned()
+            })
+            .and_then(|v| match v {
+                secops_event::Value::Str(_)
+                | secops_event::Value::Int(_)
+                | secops_event::Value::Float(_)
+                | secops_event::Value::Ip(_) => Some(Cell::Text(v.to_string())),
+                _ => None,
+            })
+            .unwrap_or(Cell::Null)
     };
     vec![
         Cell::Integer(record.id),
@@ -318,38 +339,16 @@ fn alert_row(record: &AlertRecord) -> Vec<Cell> {
     ]
 }
 
-/// An entity of an alert: its group's value for the field, else the first event's.
-fn entity_of(document: &secops_alert::AlertDocument, field: &str) -> Option<String> {
-    let plain = |v: &serde_json::Value| match v {
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    };
-    if let Some(value) = document.group.get(field).and_then(plain) {
-        return Some(value);
-    }
-    let event = document.events.first()?;
-    // Flat (`"host.name": ...`) or nested (`"host": {"name": ...}`).
-    if let Some(value) = event.get(field).and_then(plain) {
-        return Some(value);
-    }
-    let mut at = event;
-    for part in field.split('.') {
-        at = at.get(part)?;
-    }
-    plain(at)
-}
-
 /// Cases newest first, paged by number.
-fn case_page(store: &mut Store, after: Option<(i64, i64)>) -> Page {
+fn case_page(store: &mut Store, before_number: Option<i64>) -> Page<i64> {
     let records = store
         .cases(&CaseFilter {
-            before_number: after.map(|(number, _)| number),
+            before_number,
             limit: Some(PAGE),
             ..CaseFilter::default()
         })
         .map_err(|e| format!("reading cases: {e}"))?;
-    let last = records.last().map(|r| (r.number, r.id));
+    let last = records.last().map(|r| r.number);
     Ok((records.iter().map(case_row).collect(), last))
 }
 
@@ -371,15 +370,15 @@ fn case_row(record: &CaseRecord) -> Vec<Cell> {
 }
 
 /// Indicators in the order they were stored, paged by id.
-fn indicator_page(store: &mut Store, after: Option<(i64, i64)>, now: i64) -> Page {
+fn indicator_page(store: &mut Store, after_id: Option<i64>, now: i64) -> Page<i64> {
     let records = store
         .indicators(&IndicatorFilter {
-            after_id: after.map(|(id, _)| id),
+            after_id,
             limit: Some(PAGE),
             ..IndicatorFilter::default()
         })
         .map_err(|e| format!("reading indicators: {e}"))?;
-    let last = records.last().map(|r| (r.id, r.id));
+    let last = records.last().map(|r| r.id);
     Ok((
         records.iter().map(|r| indicator_row(r, now)).collect(),
         last,
