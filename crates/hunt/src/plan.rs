@@ -1267,6 +1267,11 @@ impl Planner<'_> {
                 })
                 .collect::<Result<_, HuntError>>()?
         };
+        let shifts_only = !partition.is_empty()
+            && items.iter().all(|i| {
+                matches!(&i.expr.kind, ExprKind::Call { name, .. } if name == "lag" || name == "lead")
+            });
+        let mut shifts = Shifts::new(partition.clone(), order.clone());
         let mut windows = Vec::new();
         for item in items {
             let ExprKind::Call { name, args, star } = &item.expr.kind else {
@@ -1297,6 +1302,17 @@ impl Planner<'_> {
                 WindowFrameBound::Preceding(ScalarValue::UInt64(None)),
                 WindowFrameBound::CurrentRow,
             ));
+            if shifts_only {
+                shifts
+                    .add(
+                        name == "lead",
+                        arg(0)?,
+                        offset.unwrap_or(1),
+                        output_name(item),
+                    )
+                    .map_err(self.df(span))?;
+                continue;
+            }
             let (function, frame_bounds) = match name.as_str() {
                 // The offset is 1 unless given (a null offset would mean 0 to DataFusion).
                 "lag" => (
@@ -1324,6 +1340,9 @@ impl Planner<'_> {
             let value = window(function, partition.clone(), order.clone(), frame_bounds)
                 .map_err(self.df(span))?;
             windows.push(value.alias(output_name(item)));
+        }
+        if shifts_only {
+            return shifts.apply(frame).map_err(self.df(span));
         }
         // One window node per figure: DataFusion's physical planner wants one set of sort keys
         // per node.
@@ -2461,6 +2480,112 @@ fn with_filter(aggregate: DfExpr, condition: DfExpr) -> DfExpr {
 
 /// Dropping columns by their bare names. (DataFusion's `drop_columns` reads `user.name` as
 /// column `name` of a relation `user`.)
+/// STREAM of lag and lead alone, planned as one window over all rows in group-then-order order
+/// instead of a window per group: a row's shifted value is kept when the row it came from has the
+/// same group keys (sorted by group, the rows between them do too), else null. The same values as
+/// `PARTITION BY` gives, without the per-group state DataFusion's window keeps (millions of
+/// groups, such as source and destination pairs, made it the slowest part of a beaconing hunt).
+struct Shifts {
+    keys: Vec<DfExpr>,
+    order: Vec<SortExpr>,
+    /// The window columns: each figure's shifted value, and each (direction, offset)'s shifted keys.
+    windows: Vec<DfExpr>,
+    /// Each figure: its name, its shifted value's column, its direction and offset.
+    figures: Vec<(String, String, bool, i64)>,
+    /// The (direction, offset) pairs whose keys are shifted.
+    shifted_keys: Vec<(bool, i64)>,
+}
+
+impl Shifts {
+    fn new(keys: Vec<DfExpr>, order: Vec<SortExpr>) -> Shifts {
+        let mut by_group: Vec<SortExpr> = keys.iter().map(|k| k.clone().sort(true, true)).collect();
+        by_group.extend(order);
+        Shifts {
+            keys,
+            order: by_group,
+            windows: Vec::new(),
+            figures: Vec::new(),
+            shifted_keys: Vec::new(),
+        }
+    }
+
+    fn shift(&self, lead: bool, value: DfExpr, offset: i64) -> datafusion::error::Result<DfExpr> {
+        let function = if lead {
+            datafusion::functions_window::expr_fn::lead(value, Some(offset), None)
+        } else {
+            datafusion::functions_window::expr_fn::lag(value, Some(offset), None)
+        };
+        window(function, Vec::new(), self.order.clone(), None)
+    }
+
+    fn add(
+        &mut self,
+        lead: bool,
+        value: DfExpr,
+        offset: i64,
+        name: String,
+    ) -> datafusion::error::Result<()> {
+        let column = format!("__shift{}", self.figures.len());
+        self.windows
+            .push(self.shift(lead, value, offset)?.alias(&column));
+        if !self.shifted_keys.contains(&(lead, offset)) {
+            for (i, key) in self.keys.clone().into_iter().enumerate() {
+                let shifted = self.shift(lead, key, offset)?;
+                self.windows
+                    .push(shifted.alias(Shifts::key_column(lead, offset, i)));
+            }
+            self.shifted_keys.push((lead, offset));
+        }
+        self.figures.push((name, column, lead, offset));
+        Ok(())
+    }
+
+    fn key_column(lead: bool, offset: i64, i: usize) -> String {
+        format!(
+            "__shift_{}{offset}_key{i}",
+            if lead { "lead" } else { "lag" }
+        )
+    }
+
+    fn apply(self, frame: DataFrame) -> datafusion::error::Result<DataFrame> {
+        let frame = frame.window(self.windows)?;
+        let helpers: Vec<String> = frame
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .filter(|n| n.starts_with("__shift"))
+            .collect();
+        let mut values = Vec::new();
+        for (name, column, lead, offset) in &self.figures {
+            let same_group = self
+                .keys
+                .iter()
+                .enumerate()
+                .map(|(i, key)| {
+                    binary_expr(
+                        ident(Shifts::key_column(*lead, *offset, i)),
+                        Operator::IsNotDistinctFrom,
+                        key.clone(),
+                    )
+                })
+                .reduce(DfExpr::and)
+                .unwrap_or_else(|| lit(true));
+            values.push(when(same_group, ident(column)).end()?.alias(name));
+        }
+        let mut dropped: Vec<&str> = helpers.iter().map(String::as_str).collect();
+        dropped.extend(self.figures.iter().map(|(name, ..)| name.as_str()));
+        let keep: Vec<DfExpr> = frame
+            .schema()
+            .iter()
+            .filter(|(_, f)| !dropped.contains(&f.name().as_str()))
+            .map(|(q, f)| DfExpr::Column(Column::from((q, f))))
+            .chain(values)
+            .collect();
+        frame.select(keep)
+    }
+}
+
 trait Without: Sized {
     fn without(self, names: &[&str]) -> datafusion::error::Result<Self>;
 }

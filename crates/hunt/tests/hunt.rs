@@ -800,6 +800,20 @@ const ASKED: &[Asked] = &[
               WHERE gap IS NOT NULL GROUP BY \"source.ip\" HAVING count(*) >= 20",
     },
     Asked {
+        name: "beaconing pairs: two back and one ahead per address and account (nulls a group)",
+        hunt: "FROM logs-system.auth-*\n\
+               | STREAM back2 = lag(@timestamp, 2), next = lead(@timestamp) BY source.ip, user.name SORT @timestamp\n\
+               | EVAL b = date_diff(\"seconds\", back2, @timestamp), f = date_diff(\"seconds\", @timestamp, next)\n\
+               | STATS n = count(*), nb = count(b), sb = sum(b), nf = count(f), sf = sum(f) BY source.ip, user.name",
+        sql: "WITH g AS (SELECT \"source.ip\", \"user.name\",
+                  (epoch_ns(\"@timestamp\") - epoch_ns(lag(\"@timestamp\", 2) OVER w)) // 1000000000 AS b,
+                  (epoch_ns(lead(\"@timestamp\") OVER w) - epoch_ns(\"@timestamp\")) // 1000000000 AS f
+                FROM lake WHERE source = 'system.auth'
+                WINDOW w AS (PARTITION BY \"source.ip\", \"user.name\" ORDER BY \"@timestamp\"))
+              SELECT count(*) AS n, count(b) AS nb, sum(b) AS sb, count(f) AS nf, sum(f) AS sf,
+                \"source.ip\", \"user.name\" FROM g GROUP BY \"source.ip\", \"user.name\"",
+    },
+    Asked {
         name: "process tree: everything three levels below cmd.exe (Sysmon ProcessGuid)",
         hunt: "FROM logs-windows.sysmon_operational-* | WHERE process.name == \"cmd.exe\"\n\
                | TREE descendants DEPTH 3 | KEEP process.entity_id, process.name, tree.depth",

@@ -6,12 +6,13 @@
 //! [`MAX_BUFFERED`] rows wait across partitions the largest is written out, and the ids of idle
 //! partitions are let go past [`MAX_IDS`] (read back from their files if they are written to again).
 
-use std::collections::{HashMap, HashSet};
+use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
 use arrow_array::builder::{Int64Builder, StringBuilder, TimestampNanosecondBuilder};
 use arrow_array::{ArrayRef, RecordBatch, StringArray, UInt32Array};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use secops_event::{Event, Value};
 use sha2::{Digest, Sha256};
 
@@ -116,6 +117,8 @@ pub struct LakeWriter {
 #[derive(Debug)]
 pub struct Prepared {
     partition: (String, String),
+    /// The id's 128 bits (what the partition's set of ids holds).
+    bits: u128,
     id: String,
     time: Option<i64>,
     source: String,
@@ -139,7 +142,7 @@ static COLUMN_INDEX: std::sync::LazyLock<HashMap<&'static str, usize>> =
 /// event's JSON text is written twice without building a JSON value: whole into the id's digest,
 /// and without the fields the columns took as `_fields`.
 pub fn prepare(event: &Event) -> Prepared {
-    let id = id_of(event);
+    let bits = id_of(event);
     let fields = event.fields();
     let mut cells: Vec<Option<Cell>> = vec![None; COLUMNS.len()];
     let mut seen = vec![false; COLUMNS.len()];
@@ -196,10 +199,20 @@ pub fn prepare(event: &Event) -> Prepared {
     let mut rest = Vec::with_capacity(256);
     // Writing to memory cannot fail; a value serde cannot write would leave `_fields` short, never
     // the row.
-    let _ = event.write_json(false, &|k| taken.contains(&k), &mut rest);
+    // The taken keys are the event's own keys, found by where they are (no text compared).
+    let _ = event.write_json(
+        false,
+        &|k| {
+            taken
+                .iter()
+                .any(|t| std::ptr::eq(t.as_ptr(), k.as_ptr()) && t.len() == k.len())
+        },
+        &mut rest,
+    );
     Prepared {
         partition: partition_of(event),
-        id,
+        bits,
+        id: hex(bits),
         time: event.timestamp().map(|t| t.unix_nanos()),
         source: event.provenance().to_string(),
         cells,
@@ -211,24 +224,20 @@ pub fn prepare(event: &Event) -> Prepared {
 /// The id of an event: a digest of the name of the file it was read from, where in it, and its
 /// fields (its JSON text), so the same file read again (from anywhere) gives the same ids.
 pub fn event_id(event: &Event) -> String {
-    id_of(event)
+    hex(id_of(event))
 }
 
-/// Feeds what is written into a digest.
-struct Digesting<'a>(&'a mut Sha256);
-
-impl std::io::Write for Digesting<'_> {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.update(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+/// An id's 128 bits as its 32 hex digits.
+fn hex(bits: u128) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    (0..32)
+        .rev()
+        .map(|i| char::from(DIGITS[((bits >> (4 * i)) & 0xf) as usize]))
+        .collect()
 }
 
-fn id_of(event: &Event) -> String {
+/// The first 16 bytes of the digest of the event's file name, location and JSON text.
+fn id_of(event: &Event) -> u128 {
     let provenance = event.provenance();
     let name = Path::new(provenance.source.as_ref())
         .file_name()
@@ -236,15 +245,23 @@ fn id_of(event: &Event) -> String {
             || provenance.source.to_string(),
             |n| n.to_string_lossy().into_owned(),
         );
-    let mut hash = Sha256::new();
-    hash.update(name.as_bytes());
-    hash.update([0]);
-    hash.update(provenance.location.to_string().as_bytes());
-    hash.update([0]);
-    // The event's JSON text, as `to_json().to_string()` gives it, streamed into the digest.
-    let _ = event.write_json(true, &|_| false, Digesting(&mut hash));
-    let digest = hash.finalize();
-    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    let mut text = Vec::with_capacity(512);
+    text.extend_from_slice(name.as_bytes());
+    text.push(0);
+    let _ = write!(text, "{}", provenance.location);
+    text.push(0);
+    // The event's JSON text, as `to_json().to_string()` gives it (written whole, then digested at
+    // once: the digest fed piece by piece cost more than the text).
+    let _ = event.write_json(true, &|_| false, &mut text);
+    bits_of(&Sha256::digest(&text))
+}
+
+/// A digest's first 16 bytes as a number.
+fn bits_of(digest: &[u8]) -> u128 {
+    digest
+        .iter()
+        .take(16)
+        .fold(0u128, |acc, b| (acc << 8) | u128::from(*b))
 }
 
 /// The partition of an event: its UTC day (`unknown` without a time) and its source (the dataset,
@@ -316,7 +333,7 @@ impl LakeWriter {
     pub fn open(lake: Lake) -> LakeWriter {
         LakeWriter {
             lake,
-            partitions: HashMap::new(),
+            partitions: HashMap::default(),
             buffered: 0,
             ids_held: 0,
             stats: WriteStats::default(),
@@ -350,7 +367,7 @@ impl LakeWriter {
         let Some(ids) = partition.ids.as_mut() else {
             return Ok(());
         };
-        if !ids.insert(id_bits(&row.id)) {
+        if !ids.insert(row.bits) {
             self.stats.duplicates += 1;
             return Ok(());
         }
@@ -492,17 +509,12 @@ fn sorted_batch(rows: Pending) -> Result<RecordBatch, LakeError> {
 
 /// An id's 32 hex digits as its 128 bits (ids that are not, from an older writer, are hashed).
 fn id_bits(id: &str) -> u128 {
-    u128::from_str_radix(id, 16).unwrap_or_else(|_| {
-        let digest = Sha256::digest(id.as_bytes());
-        digest[..16]
-            .iter()
-            .fold(0u128, |acc, b| (acc << 8) | u128::from(*b))
-    })
+    u128::from_str_radix(id, 16).unwrap_or_else(|_| bits_of(&Sha256::digest(id.as_bytes())))
 }
 
 /// The ids a partition's files hold (none when it has no files yet).
 fn read_ids(lake: &Lake, (day, source): &(String, String)) -> Result<HashSet<u128>, LakeError> {
-    let mut ids = HashSet::new();
+    let mut ids = HashSet::default();
     for file in lake.files(day, source)? {
         for batch in lake.read(&file, Some(&[ID]))? {
             if let Some(column) = batch

@@ -12,9 +12,10 @@
 //!   2 s of jitter, for the whole week (10,080 beats each, about 2 million connections in all).
 //!
 //! The first `--json-events` are written as ECS JSON lines and ingested as `ingest --lake` does (the
-//! write rate from JSON lines); the rest go to the lake's writer as events. Then three hunts run, each
-//! three times: stacking (distinct hosts per executable over the 7 days), a day-bounded lookup of one
-//! user, and beaconing (lag between one pair's connections, per pair).
+//! write rate from JSON lines, and per CPU-second, which other load on the machine moves less); the
+//! rest go to the lake's writer as events. Then three hunts run, each three times in a process of its
+//! own (so each peak memory is the hunt's): stacking (distinct hosts per executable over the 7 days),
+//! a day-bounded lookup of one user, and beaconing (lag between one pair's connections, per pair).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -26,7 +27,7 @@ use secops_ingest::{Input, Options};
 use secops_lake::LakeWriter;
 
 use super::reset_peak;
-use crate::memory::peak_rss_bytes;
+use crate::memory::{cpu_seconds, peak_rss_bytes};
 use crate::Outcome;
 
 #[derive(Debug, clap::Args)]
@@ -43,6 +44,10 @@ pub struct HuntArgs {
     /// Query the lake already at --lake instead of generating one.
     #[arg(long, requires = "lake")]
     reuse: bool,
+    /// Run only this hunt (its place in the list, from 0) in this process: each hunt runs in its
+    /// own process, so its peak memory is its own.
+    #[arg(long, requires = "reuse", hide = true)]
+    only: Option<usize>,
 }
 
 /// 2026-12-01T00:00:00Z in nanoseconds: `now()` for the hunts, the end of the generated week.
@@ -250,34 +255,62 @@ pub fn run(args: HuntArgs) -> anyhow::Result<Outcome> {
         sets: None,
         tables: None,
     };
-    let lake = secops_lake::Lake::folder(&lake);
-    for (name, query) in HUNTS {
-        let mut times = Vec::new();
-        let mut rows = 0;
-        reset_peak();
-        for _ in 0..3 {
-            let start = Instant::now();
-            let mut sink = Vec::new();
-            let stats = secops_hunt::run(
-                query,
-                &lake,
-                &planning,
-                secops_hunt::Output::Jsonl,
-                &mut sink,
-            )?;
-            times.push(start.elapsed().as_secs_f64());
-            rows = stats.rows;
+    let Some(only) = args.only else {
+        // Each hunt in a process of its own (this program, asked for that hunt alone), so a hunt's
+        // peak memory is neither the writer's nor an earlier hunt's left with the allocator.
+        let program = std::env::current_exe().context("finding this program")?;
+        for (i, (name, _)) in HUNTS.iter().enumerate() {
+            let ran = std::process::Command::new(&program)
+                .args([
+                    "bench",
+                    "hunt",
+                    "--reuse",
+                    "--only",
+                    &i.to_string(),
+                    "--lake",
+                ])
+                .arg(&lake)
+                .stdout(std::process::Stdio::inherit())
+                .status()
+                .context("running a hunt")?;
+            if !ran.success() {
+                anyhow::bail!("the hunt \"{name}\" failed ({ran})");
+            }
         }
-        times.sort_by(f64::total_cmp);
-        writeln!(
-            out,
-            "{name}: {rows} rows; {:.3} s median of 3 ({:.3} to {:.3} s); peak {:.0} MB",
-            times[1],
-            times[0],
-            times[2],
-            peak_rss_bytes().unwrap_or(0) as f64 / 1e6
+        return Ok(Outcome::Clean);
+    };
+    // As `hunt run` does.
+    crate::memory::return_freed_memory_promptly();
+    let hunt = HUNTS
+        .get(only)
+        .with_context(|| format!("there are {} hunts", HUNTS.len()))?;
+    let lake = secops_lake::Lake::folder(&lake);
+    let (name, query) = hunt;
+    let mut times = Vec::new();
+    let mut rows = 0;
+    reset_peak();
+    for _ in 0..3 {
+        let start = Instant::now();
+        let mut sink = Vec::new();
+        let stats = secops_hunt::run(
+            query,
+            &lake,
+            &planning,
+            secops_hunt::Output::Jsonl,
+            &mut sink,
         )?;
+        times.push(start.elapsed().as_secs_f64());
+        rows = stats.rows;
     }
+    times.sort_by(f64::total_cmp);
+    writeln!(
+        out,
+        "{name}: {rows} rows; {:.3} s median of 3 ({:.3} to {:.3} s); peak {:.0} MB",
+        times[1],
+        times[0],
+        times[2],
+        peak_rss_bytes().unwrap_or(0) as f64 / 1e6
+    )?;
     Ok(Outcome::Clean)
 }
 
@@ -298,6 +331,7 @@ fn write_lake(args: &HuntArgs, lake: &Path, out: &mut dyn Write) -> anyhow::Resu
         file.flush()?;
     }
     reset_peak();
+    let cpu = cpu_seconds();
     let start = Instant::now();
     let run = secops_service::lake::ingest(
         &[Input::File(json.clone())],
@@ -308,9 +342,19 @@ fn write_lake(args: &HuntArgs, lake: &Path, out: &mut dyn Write) -> anyhow::Resu
         &secops_service::Cancel::new(),
     )?;
     let seconds = start.elapsed().as_secs_f64();
+    // Events per second of CPU (all threads): the work, apart from what else the machine ran.
+    let per_cpu = match (cpu, cpu_seconds()) {
+        (Some(before), Some(after)) if after > before => {
+            format!(
+                " ({:.0} per CPU-second)",
+                run.stats.written as f64 / (after - before)
+            )
+        }
+        _ => String::new(),
+    };
     writeln!(
         out,
-        "lake from JSON lines: {} events in {seconds:.2} s = {:.0} events/s; peak {:.0} MB",
+        "lake from JSON lines: {} events in {seconds:.2} s = {:.0} events/s{per_cpu}; peak {:.0} MB",
         run.stats.written,
         run.stats.written as f64 / seconds,
         peak_rss_bytes().unwrap_or(0) as f64 / 1e6
