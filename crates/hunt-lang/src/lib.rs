@@ -21,10 +21,12 @@
 
 pub mod ast;
 pub mod files;
+pub mod hunt_file;
 pub mod parse;
 pub mod print;
 
 pub use ast::{Command, Expr, ExprKind, Literal, Name, Query, Span, Stage};
+pub use hunt_file::{HuntFile, HuntTest, Problem};
 pub use parse::{first_command, is_esql, parse, ParseError};
 
 /// The version of the language this crate reads. Saved hunts record the version they were written
