@@ -656,8 +656,8 @@ fn detect_lake_writes_events_and_alerts_once_and_hunts_read_the_alerts() {
     snapshot("detect_lake", &text);
 }
 
-/// `hunt validate` over hunt files in Elastic's shapes: one line per query that fails to parse or plan,
-/// EQL beside ES|QL skipped and counted.
+/// `hunt validate` over hunt files in Elastic's shapes and ours: one line per query that fails to
+/// parse or plan, EQL beside ES|QL skipped and counted, and our files' own problems.
 #[test]
 fn hunt_validate_reports_each_failing_query_and_the_counts() {
     let s = Session::new();
@@ -670,6 +670,21 @@ fn hunt_validate_reports_each_failing_query_and_the_counts() {
     std::fs::write(
         s.path("hunts/rule.toml"),
         "[rule]\nname = \"Broken\"\nlanguage = \"esql\"\nquery = '''\nfrom logs-*\n| where event.action = \"x\"\n'''\n",
+    )
+    .unwrap();
+    // One of ours: its query plans, its technique id and its test do not hold.
+    std::fs::write(
+        s.path("hunts/ours.toml"),
+        "[hunt]\nuuid = \"5b0f3d7e-8a51-4c55-9a43-0c9c2a8f6a11\"\nname = \"Failed logons by source\"\n\
+         description = \"Sources failing to log on.\"\nmitre = [\"T1110\", \"T111\"]\nlanguage_version = 1\n\
+         query = ['''\nFROM logs-system.auth-* | WHERE event.outcome == \"failure\" | STATS n = count(*) BY source.ip\n''']\n\n\
+         [[test]]\nname = \"three failures\"\nnow = \"2024-12-10T12:00:00Z\"\nquery = 1\nraw = [\"x\"]\nexpect_count = 1\n",
+    )
+    .unwrap();
+    // Ours with a misspelt key: unreadable, with the line.
+    std::fs::write(
+        s.path("hunts/misspelt.toml"),
+        "[hunt]\nuuid = \"5b0f3d7e-8a51-4c55-9a43-0c9c2a8f6a12\"\nname = \"n\"\ndescription = \"d\"\nlanguage_version = 1\nquerys = []\n",
     )
     .unwrap();
     snapshot(

@@ -160,9 +160,20 @@ impl std::fmt::Display for Problem {
 }
 
 impl HuntFile {
-    /// Reads a hunt file's text; the error has the line and column TOML gives.
+    /// Reads a hunt file's text; the error is one line with the line and column.
     pub fn parse(text: &str) -> Result<HuntFile, String> {
-        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())
+        toml::from_str(text).map_err(|e| {
+            let message = e.message().trim_end();
+            match e.span() {
+                Some(span) => {
+                    let before = &text[..span.start.min(text.len())];
+                    let line = before.matches('\n').count() + 1;
+                    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                    format!("line {line}, column {column}: {message}")
+                }
+                None => message.to_string(),
+            }
+        })
     }
 
     /// Whether a TOML text is a hunt file of ours rather than a rule or Elastic's hunt: it has a

@@ -141,6 +141,9 @@ pub struct Validation {
     pub skipped: usize,
     /// Files that could not be read as TOML, with the reason.
     pub unreadable: Vec<String>,
+    /// What is wrong in our hunt files besides their queries (ids, techniques, tests), each with
+    /// its file and key.
+    pub problems: Vec<String>,
 }
 
 impl Validation {
@@ -165,8 +168,8 @@ impl Validation {
 }
 
 /// Reads hunt files (Elastic's hunting TOML: `[hunt] query = [...]`; ES|QL rule TOML: `[rule] query`
-/// with `language = "esql"`), folders walked for `.toml`, and parses and plans every ES|QL query
-/// without data; with `lenient`, a field nothing resolves is planned as null and the query noted.
+/// with `language = "esql"`; ours, checked whole as well), folders walked for `.toml`, and parses
+/// and plans every ES|QL query without data; with `lenient`, a field nothing resolves is planned as null and the query noted.
 pub fn validate(
     paths: &[std::path::PathBuf],
     now: secops_event::Timestamp,
@@ -186,10 +189,27 @@ pub fn validate(
     };
     let mut validation = Validation::default();
     for file in secops_hunt_lang::files::toml_files(paths) {
-        let found = match std::fs::read_to_string(&file)
-            .map_err(|e| e.to_string())
-            .and_then(|t| secops_hunt_lang::files::queries_in(&t))
-        {
+        let text = std::fs::read_to_string(&file).map_err(|e| e.to_string());
+        // Our hunt files are checked whole; their queries are planned below with the rest.
+        if let Ok(text) = &text {
+            if secops_hunt_lang::HuntFile::is_ours(text) {
+                match secops_hunt_lang::HuntFile::parse(text) {
+                    Ok(hunt) => validation.problems.extend(
+                        hunt.problems()
+                            .into_iter()
+                            .filter(|p| !p.at.starts_with("hunt.query["))
+                            .map(|p| format!("{}: {p}", file.display())),
+                    ),
+                    Err(e) => {
+                        validation
+                            .unreadable
+                            .push(format!("{}: {e}", file.display()));
+                        continue;
+                    }
+                }
+            }
+        }
+        let found = match text.and_then(|t| secops_hunt_lang::files::queries_in(&t)) {
             Ok(found) => found,
             Err(e) => {
                 validation

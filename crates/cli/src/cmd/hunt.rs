@@ -136,7 +136,7 @@ pub fn run(command: Hunt) -> anyhow::Result<Outcome> {
     match command {
         Hunt::Validate { paths, lenient } => {
             let v = secops_service::hunt::validate(&paths, Timestamp::now(), lenient);
-            for e in &v.unreadable {
+            for e in v.unreadable.iter().chain(&v.problems) {
                 println!("{}", safe(e));
             }
             for c in &v.checked {
@@ -155,18 +155,21 @@ pub fn run(command: Hunt) -> anyhow::Result<Outcome> {
                 String::new()
             };
             println!(
-                "{} parsed, {} planned, {} failed{lenient_note} ({} in another language skipped, {} unreadable file(s))",
+                "{} parsed, {} planned, {} failed{lenient_note} ({} in another language skipped, {} unreadable file(s), {} problem(s) in hunt files)",
                 v.parsed(),
                 v.planned(),
                 failed,
                 v.skipped,
-                v.unreadable.len()
+                v.unreadable.len(),
+                v.problems.len()
             );
-            Ok(if failed > 0 || !v.unreadable.is_empty() {
-                Outcome::Failures
-            } else {
-                Outcome::Clean
-            })
+            Ok(
+                if failed > 0 || !v.unreadable.is_empty() || !v.problems.is_empty() {
+                    Outcome::Failures
+                } else {
+                    Outcome::Clean
+                },
+            )
         }
         Hunt::Explain(args) => {
             let q = &args.query;
