@@ -233,7 +233,7 @@ impl HuntFile {
         }
         for (i, query) in hunt.query.iter().enumerate() {
             if let Err(e) = crate::parse(query) {
-                problem(format!("hunt.query[{i}]"), e.to_string());
+                problem(format!("hunt.query[{i}]"), e.describe(query));
             }
         }
         for (i, test) in self.tests.iter().enumerate() {
@@ -442,7 +442,13 @@ query = ['from logs-aws.cloudtrail-* | where event.action == "DescribeInstances"
             "{got:#?}"
         );
         assert!(got[1].contains("1 to 1"), "{}", got[1]);
-        assert!(got[3].contains("expected an expression"), "{}", got[3]);
+        assert!(
+            got[3].ends_with(
+                "line 3, column 1 (stage 4, WHERE): expected an expression but the query ends"
+            ),
+            "{}",
+            got[3]
+        );
         assert!(got[4].contains("2, but expect_rows lists 1"), "{}", got[4]);
     }
 
