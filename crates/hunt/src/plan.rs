@@ -1271,7 +1271,7 @@ impl Planner<'_> {
             && items.iter().all(|i| {
                 matches!(&i.expr.kind, ExprKind::Call { name, .. } if name == "lag" || name == "lead")
             });
-        let mut shifts = Shifts::new(partition.clone(), order.clone());
+        let mut shifts = shifts_only.then(|| Shifts::new(partition.clone(), order.clone()));
         let mut windows = Vec::new();
         for item in items {
             let ExprKind::Call { name, args, star } = &item.expr.kind else {
@@ -1302,7 +1302,7 @@ impl Planner<'_> {
                 WindowFrameBound::Preceding(ScalarValue::UInt64(None)),
                 WindowFrameBound::CurrentRow,
             ));
-            if shifts_only {
+            if let Some(shifts) = shifts.as_mut() {
                 shifts
                     .add(
                         name == "lead",
@@ -1341,7 +1341,7 @@ impl Planner<'_> {
                 .map_err(self.df(span))?;
             windows.push(value.alias(output_name(item)));
         }
-        if shifts_only {
+        if let Some(shifts) = shifts {
             return shifts.apply(frame).map_err(self.df(span));
         }
         // One window node per figure: DataFusion's physical planner wants one set of sort keys
@@ -2478,8 +2478,6 @@ fn with_filter(aggregate: DfExpr, condition: DfExpr) -> DfExpr {
     }
 }
 
-/// Dropping columns by their bare names. (DataFusion's `drop_columns` reads `user.name` as
-/// column `name` of a relation `user`.)
 /// STREAM of lag and lead alone, planned as one window over all rows in group-then-order order
 /// instead of a window per group: a row's shifted value is kept when the row it came from has the
 /// same group keys (sorted by group, the rows between them do too), else null. The same values as
@@ -2492,8 +2490,6 @@ struct Shifts {
     windows: Vec<DfExpr>,
     /// Each figure: its name, its shifted value's column, its direction and offset.
     figures: Vec<(String, String, bool, i64)>,
-    /// The (direction, offset) pairs whose keys are shifted.
-    shifted_keys: Vec<(bool, i64)>,
 }
 
 impl Shifts {
@@ -2505,7 +2501,6 @@ impl Shifts {
             order: by_group,
             windows: Vec::new(),
             figures: Vec::new(),
-            shifted_keys: Vec::new(),
         }
     }
 
@@ -2528,13 +2523,17 @@ impl Shifts {
         let column = format!("__shift{}", self.figures.len());
         self.windows
             .push(self.shift(lead, value, offset)?.alias(&column));
-        if !self.shifted_keys.contains(&(lead, offset)) {
+        // The keys shifted the same way once, for every figure shifted that way.
+        let keys_shifted = self
+            .figures
+            .iter()
+            .any(|&(_, _, l, o)| (l, o) == (lead, offset));
+        if !keys_shifted {
             for (i, key) in self.keys.clone().into_iter().enumerate() {
                 let shifted = self.shift(lead, key, offset)?;
                 self.windows
                     .push(shifted.alias(Shifts::key_column(lead, offset, i)));
             }
-            self.shifted_keys.push((lead, offset));
         }
         self.figures.push((name, column, lead, offset));
         Ok(())
@@ -2586,6 +2585,8 @@ impl Shifts {
     }
 }
 
+/// Dropping columns by their bare names. (DataFusion's `drop_columns` reads `user.name` as
+/// column `name` of a relation `user`.)
 trait Without: Sized {
     fn without(self, names: &[&str]) -> datafusion::error::Result<Self>;
 }

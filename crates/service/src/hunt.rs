@@ -169,7 +169,8 @@ impl Validation {
 
 /// Reads hunt files (Elastic's hunting TOML: `[hunt] query = [...]`; ES|QL rule TOML: `[rule] query`
 /// with `language = "esql"`; ours, checked whole as well), folders walked for `.toml`, and parses
-/// and plans every ES|QL query without data; with `lenient`, a field nothing resolves is planned as null and the query noted.
+/// and plans every ES|QL query without data; with `lenient`, a field nothing resolves is planned as
+/// null and the query noted.
 pub fn validate(
     paths: &[std::path::PathBuf],
     now: secops_event::Timestamp,

@@ -248,13 +248,6 @@ pub fn run(args: HuntArgs) -> anyhow::Result<Outcome> {
         }
         write_lake(&args, &lake, &mut out)?;
     }
-    let planning = secops_hunt::Planning {
-        now: NOW,
-        lenient: false,
-        sql: false,
-        sets: None,
-        tables: None,
-    };
     let Some(only) = args.only else {
         // Each hunt in a process of its own (this program, asked for that hunt alone), so a hunt's
         // peak memory is neither the writer's nor an earlier hunt's left with the allocator.
@@ -281,14 +274,19 @@ pub fn run(args: HuntArgs) -> anyhow::Result<Outcome> {
     };
     // As `hunt run` does.
     crate::memory::return_freed_memory_promptly();
-    let hunt = HUNTS
+    let (name, query) = HUNTS
         .get(only)
         .with_context(|| format!("there are {} hunts", HUNTS.len()))?;
     let lake = secops_lake::Lake::folder(&lake);
-    let (name, query) = hunt;
+    let planning = secops_hunt::Planning {
+        now: NOW,
+        lenient: false,
+        sql: false,
+        sets: None,
+        tables: None,
+    };
     let mut times = Vec::new();
     let mut rows = 0;
-    reset_peak();
     for _ in 0..3 {
         let start = Instant::now();
         let mut sink = Vec::new();
