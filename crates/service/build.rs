@@ -1,4 +1,5 @@
-//! Embeds the bundled rule pack (`rules/` at the repository root) into the binary.
+//! Embeds the bundled rule pack (`rules/` at the repository root) and the bundled hunt library
+//! (`hunts/`) into the binary.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -7,23 +8,39 @@ fn main() {
     // The manifest folder as cargo gives it to this run, not as it was when the script was compiled: a
     // build script reused from another checkout must not read that checkout's (or no) rules.
     let manifest = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into());
-    let root = Path::new(&manifest).join("../../rules");
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap_or_else(|_| ".".into()));
+    embed(
+        &Path::new(&manifest).join("../../rules"),
+        "BUNDLED_RULES",
+        "The bundled rules: (path below `rules/`, file text).",
+        &out.join("bundled_rules.rs"),
+    );
+    embed(
+        &Path::new(&manifest).join("../../hunts"),
+        "BUNDLED_HUNTS",
+        "The bundled hunts: (path below `hunts/`, file text).",
+        &out.join("bundled_hunts.rs"),
+    );
+}
+
+/// Writes `name`, a constant of every TOML file below `root` as (relative path, text), to `out`.
+fn embed(root: &Path, name: &str, doc: &str, out: &Path) {
     println!("cargo:rerun-if-changed={}", root.display());
     let mut files = Vec::new();
-    collect(&root, &mut files);
+    collect(root, &mut files);
     files.sort();
     if files.is_empty() {
         eprintln!(
-            "error: no rule files under {}: the bundled pack would be empty",
+            "error: no TOML files under {}: the bundled {name} would be empty",
             root.display()
         );
         std::process::exit(1);
     }
-    let mut code = String::from("/// The bundled rules: (path below `rules/`, file text).\npub const BUNDLED_RULES: &[(&str, &str)] = &[\n");
+    let mut code = format!("/// {doc}\npub const {name}: &[(&str, &str)] = &[\n");
     for file in &files {
         println!("cargo:rerun-if-changed={}", file.display());
         let relative = file
-            .strip_prefix(&root)
+            .strip_prefix(root)
             .unwrap_or(file)
             .display()
             .to_string();
@@ -34,9 +51,7 @@ fn main() {
         );
     }
     code.push_str("];\n");
-    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap_or_else(|_| ".".into()))
-        .join("bundled_rules.rs");
-    if let Err(e) = std::fs::write(&out, code) {
+    if let Err(e) = std::fs::write(out, code) {
         println!("cargo:warning=cannot write {}: {e}", out.display());
     }
 }

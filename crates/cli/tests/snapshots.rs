@@ -693,6 +693,71 @@ fn hunt_validate_reports_each_failing_query_and_the_counts() {
     );
 }
 
+/// `hunt list`: the bundled library, one line per hunt with its id, file, techniques and tests.
+#[test]
+fn hunt_list_shows_the_bundled_library() {
+    snapshot("hunt_list", &Session::new().run(&["hunt", "list"]));
+}
+
+/// `hunt show`: a hunt as an analyst reads it before running it, found by its file name.
+#[test]
+fn hunt_show_prints_the_hypothesis_queries_and_notes() {
+    snapshot(
+        "hunt_show",
+        &Session::new().run(&["hunt", "show", "event_logs_cleared"]),
+    );
+}
+
+/// `hunt test`: a case that passes, and two that fail (a count, a row), each failure with what
+/// differs and the rows the query gave; log text in rows escaped.
+#[test]
+fn hunt_test_reports_what_differs_and_the_rows() {
+    let s = Session::new();
+    std::fs::create_dir_all(s.path("hunts")).unwrap();
+    let line = |second: u32, user: &str, ip: &str| {
+        format!("\"Dec 09 08:00:{second:02} LabSZ sshd[1]: Failed password for {user} from {ip} port 5000{second} ssh2\"")
+    };
+    // The last account name carries an escape sequence, as a hostile client can send.
+    let raw = [
+        line(1, "root", "192.0.2.10"),
+        line(2, "root", "192.0.2.10"),
+        line(3, "adm\\u001b[31min", "198.51.100.7"),
+    ]
+    .join(", ");
+    let case = |name: &str, expect: &str| {
+        format!("\n[[test]]\nname = \"{name}\"\nnow = \"2024-12-10T12:00:00Z\"\nparser = \"syslog\"\nraw = [{raw}]\n{expect}\n")
+    };
+    let text = [
+        r#"[hunt]
+uuid = "5b0f3d7e-8a51-4c55-9a43-0c9c2a8f6a11"
+name = "Failed logons by source"
+description = "Sources failing to log on."
+mitre = ["T1110"]
+language_version = 1
+query = ['''
+FROM logs-system.auth-* | WHERE event.outcome == "failure"
+| STATS n = count(*) BY source.ip, user.name | SORT n DESC, source.ip
+''']
+"#
+        .to_string(),
+        case(
+            "two sources",
+            r#"expect_rows = [{ "source.ip" = "192.0.2.10", n = 2 }, { "source.ip" = "198.51.100.7", n = 1 }]"#,
+        ),
+        case("a count that is wrong", "expect_count = 3"),
+        case(
+            "a row that is wrong",
+            "ordered = true\nexpect_rows = [{ \"source.ip\" = \"192.0.2.10\", n = 2 }, { \"source.ip\" = \"198.51.100.7\", n = 5 }]",
+        ),
+    ]
+    .concat();
+    std::fs::write(s.path("hunts/failures.toml"), text).unwrap();
+    snapshot(
+        "hunt_test_failures",
+        &s.run(&["hunt", "test", &s.path("hunts")]),
+    );
+}
+
 #[test]
 fn formats_lists_every_reader() {
     snapshot("formats", &Session::new().run(&["formats"]));

@@ -18,6 +18,8 @@ pub struct RuleFiles {
     /// TOML rules as (path, text).
     pub toml: Vec<(PathBuf, String)>,
     pub sigma: Vec<PathBuf>,
+    /// Hunt files found beside the rules, as (path, text): the hunt commands check and test them.
+    pub hunts: Vec<(PathBuf, String)>,
     /// Files that could not be read, as schema findings.
     pub unreadable: Vec<Finding>,
 }
@@ -55,6 +57,9 @@ impl RuleFiles {
             for file in files_with(path, &["toml", "yml", "yaml"], &mut walk_errors) {
                 if file.extension().is_some_and(|e| e == "toml") {
                     match std::fs::read_to_string(&file) {
+                        Ok(text) if secops_rules::load::is_hunt(&text) => {
+                            found.hunts.push((file, text));
+                        }
                         Ok(text) => found.toml.push((file, text)),
                         Err(e) => walk_errors.push(RuleError {
                             file,

@@ -16,16 +16,34 @@ pub fn load_file(path: &Path) -> Result<CheckedRule, RuleError> {
 }
 
 /// Every `*.toml` below `dir` (sorted), each loaded on its own: one bad rule does not stop the others.
+/// Hunt files among them ([`is_hunt`]) are left out.
 pub fn load_dir(dir: &Path) -> (Vec<CheckedRule>, Vec<RuleError>) {
     let mut rules = Vec::new();
     let mut errors = Vec::new();
     for path in files_with(dir, &["toml"], &mut errors) {
-        match load_file(&path) {
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) => {
+                errors.push(io_error(&path, &e));
+                continue;
+            }
+        };
+        if is_hunt(&text) {
+            continue;
+        }
+        match load_text(&path, &text) {
             Ok(rule) => rules.push(rule),
             Err(e) => errors.push(e),
         }
     }
     (rules, errors)
+}
+
+/// Whether a TOML text is a hunt file (a top-level `[hunt]` table and no `[rule]`): hunts live beside
+/// the rules, and the rule loaders leave them to the hunt commands.
+pub fn is_hunt(text: &str) -> bool {
+    let header = |name: &str| text.lines().any(|l| l.trim_end() == name);
+    header("[hunt]") && !header("[rule]")
 }
 
 fn io_error(path: &Path, e: &std::io::Error) -> RuleError {
@@ -102,4 +120,25 @@ pub fn load_sigma(
         }
     }
     (documents, errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hunt_files_beside_rules_are_told_apart_and_left_out_of_a_folder_of_rules() {
+        assert!(is_hunt("[hunt]\nname = \"x\"\n"));
+        assert!(is_hunt("# a hunt\n[hunt]  \nquery = []\n[[test]]\n"));
+        assert!(!is_hunt("[rule]\nname = \"x\"\n"));
+        assert!(!is_hunt("[rule]\nnote = '''\n[hunt]\n'''\n"));
+        assert!(!is_hunt("[hunting]\n"));
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("h.toml"), "[hunt]\nname = \"x\"\n").unwrap();
+        std::fs::write(dir.path().join("broken.toml"), "[rule\n").unwrap();
+        let (rules, errors) = load_dir(dir.path());
+        assert!(rules.is_empty());
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].file.ends_with("broken.toml"));
+    }
 }

@@ -176,6 +176,22 @@ pub fn validate(
     now: secops_event::Timestamp,
     lenient: bool,
 ) -> Validation {
+    let files: Vec<_> = secops_hunt_lang::files::toml_files(paths)
+        .into_iter()
+        .map(|file| {
+            let text = std::fs::read_to_string(&file).map_err(|e| e.to_string());
+            (file, text)
+        })
+        .collect();
+    validate_texts(files, now, lenient)
+}
+
+/// [`validate`] over texts already read (each with its file, or why it could not be read).
+pub fn validate_texts(
+    files: Vec<(std::path::PathBuf, Result<String, String>)>,
+    now: secops_event::Timestamp,
+    lenient: bool,
+) -> Validation {
     // Every table plans from its columns; nothing is read.
     let tables = crate::hunt_tables::HuntTables {
         declare_all: true,
@@ -189,8 +205,7 @@ pub fn validate(
         tables: Some(Arc::new(tables)),
     };
     let mut validation = Validation::default();
-    for file in secops_hunt_lang::files::toml_files(paths) {
-        let text = std::fs::read_to_string(&file).map_err(|e| e.to_string());
+    for (file, text) in files {
         // Our hunt files are checked whole; their queries are planned below with the rest.
         if let Ok(text) = &text {
             if secops_hunt_lang::HuntFile::is_ours(text) {

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 use secops_detect::sigma::{self, CompiledSigma, FieldCheck, Mapping};
-use secops_rules::load::{files_with, load_file, load_sigma_file, load_text};
+use secops_rules::load::{files_with, load_sigma_file, load_text};
 use secops_rules::lock::Lock;
 use secops_rules::sigma::{Placeholders, SigmaDocument, SigmaError};
 use secops_rules::{CheckedRule, LogSource, RuleError};
@@ -208,7 +208,23 @@ pub fn load(args: &RuleSelection) -> Result<Loaded, ServiceError> {
             .iter()
             .partition(|f| f.extension().is_some_and(|e| e == "toml"));
         for file in toml {
-            match load_file(file) {
+            let text = match std::fs::read_to_string(file) {
+                Ok(text) => text,
+                Err(e) => {
+                    native_errors.push(RuleError {
+                        file: file.clone(),
+                        line: None,
+                        key: None,
+                        message: e.to_string(),
+                    });
+                    continue;
+                }
+            };
+            // Hunts beside the rules are the hunt commands' (`rules test` runs their cases).
+            if secops_rules::load::is_hunt(&text) {
+                continue;
+            }
+            match load_text(file, &text) {
                 Ok(rule) => native.push(locked(rule, &lock)),
                 Err(e) => native_errors.push(e),
             }

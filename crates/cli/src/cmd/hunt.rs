@@ -11,7 +11,32 @@ use crate::Outcome;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Hunt {
-    /// Run a query over the event lake (`FROM events | WHERE ... | STATS ... BY ...`).
+    /// The hunts of the library (bundled, or hunt files below --hunts): id, name, techniques, tests.
+    List {
+        #[command(flatten)]
+        library: LibraryArgs,
+    },
+    /// One hunt of the library: hypothesis, description, data sources, techniques, queries, notes.
+    Show {
+        /// The hunt's id, file name (without `.toml`) or name.
+        hunt: String,
+        #[command(flatten)]
+        library: LibraryArgs,
+    },
+    /// Run the `[[test]]` cases of hunt files (default: the bundled library): each case's events
+    /// into a scratch lake, its query with its pinned now, its rows against the expected ones.
+    Test {
+        /// Hunt files or folders (default: the bundled library).
+        paths: Vec<PathBuf>,
+        /// Only hunts or cases whose name contains this (case-insensitive).
+        #[arg(long)]
+        filter: Option<String>,
+        /// The folder `file = "shared/..."` paths start from (default: the parent of the current folder).
+        #[arg(long = "data-root", default_value = "..")]
+        data_root: PathBuf,
+    },
+    /// Run a query over the event lake (`FROM events | WHERE ... | STATS ... BY ...`), or a hunt
+    /// of the library by its id, file name or name.
     Run(RunArgs),
     /// Run a query with its rows counted, not shown, and say what it cost: the plan, partitions and
     /// row groups pruned, rows and bytes scanned, spill to disk.
@@ -28,10 +53,28 @@ pub enum Hunt {
     },
 }
 
+/// Where the hunt library is.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LibraryArgs {
+    /// Hunt files or folders (repeatable; default: the bundled library).
+    #[arg(long = "hunts")]
+    hunts: Vec<PathBuf>,
+}
+
+impl LibraryArgs {
+    fn load(&self) -> anyhow::Result<secops_service::hunt_library::Library> {
+        let library = secops_service::hunt_library::Library::load(&self.hunts)?;
+        for e in &library.unreadable {
+            eprintln!("{}", safe(e));
+        }
+        Ok(library)
+    }
+}
+
 /// What `run` and `explain` share.
 #[derive(Debug, clap::Args)]
 pub struct QueryArgs {
-    /// The query.
+    /// The query, or (with `run`) a hunt of the library: its id, file name or name.
     query: String,
     /// The lake, a folder or `s3://bucket/prefix` (written by `ingest --lake`); not needed when
     /// every FROM names log files or folders (`FROM "logs/Security.evtx"`).
@@ -128,12 +171,30 @@ pub struct RunArgs {
     /// asked for.
     #[arg(long = "max-rows")]
     max_rows: Option<u64>,
+    /// Which of the hunt's queries runs (from 1), when a hunt of the library is named.
+    #[arg(long, default_value_t = 1)]
+    number: usize,
+    #[command(flatten)]
+    library: LibraryArgs,
 }
 
 pub fn run(command: Hunt) -> anyhow::Result<Outcome> {
     // Hunts churn through batches: memory goes back as soon as it is freed (peak memory halved).
     crate::memory::return_freed_memory_promptly();
     match command {
+        Hunt::List { library } => list(&library.load()?),
+        Hunt::Show { hunt, library } => show(library.load()?.find(&hunt)?),
+        Hunt::Test {
+            paths,
+            filter,
+            data_root,
+        } => {
+            // Unreadable files are reported with the cases.
+            let library = secops_service::hunt_library::Library::load(&paths)?;
+            let tally = test_hunts(&library, filter.as_deref(), &data_root);
+            println!("{} passed, {} failed", tally.passed, tally.failed);
+            Ok(tally.outcome())
+        }
         Hunt::Validate { paths, lenient } => {
             let v = secops_service::hunt::validate(&paths, Timestamp::now(), lenient);
             for e in v.unreadable.iter().chain(&v.problems) {
@@ -215,11 +276,12 @@ pub fn run(command: Hunt) -> anyhow::Result<Outcome> {
                     Output::Parquet
                 }
             };
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             let mut options = args.query.options()?;
             options.limits.max_rows = args.max_rows;
+            let query = library_query(&args)?;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             let stats = secops_service::hunt::run(
-                &args.query.query,
+                &query,
                 args.query.lake.as_deref(),
                 &options,
                 output,
@@ -239,4 +301,220 @@ pub fn run(command: Hunt) -> anyhow::Result<Outcome> {
             Ok(Outcome::Clean)
         }
     }
+}
+
+/// The query `run` was given, or the query of the library's hunt it names.
+fn library_query(args: &RunArgs) -> anyhow::Result<String> {
+    let text = args.query.query.trim();
+    // A query is never a hunt's id, file name or name; only a text without a pipe is looked up.
+    if text.contains('|') || text.contains('\n') {
+        return Ok(args.query.query.clone());
+    }
+    let library = args.library.load()?;
+    let Ok(entry) = library.find(text) else {
+        return Ok(args.query.query.clone());
+    };
+    let hunt = &entry.file.hunt;
+    let query = args
+        .number
+        .checked_sub(1)
+        .and_then(|i| hunt.query.get(i))
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "--number {}: the hunt {:?} has {} quer{} in the hunt language",
+                args.number,
+                hunt.name,
+                hunt.query.len(),
+                if hunt.query.len() == 1 { "y" } else { "ies" }
+            )
+        })?;
+    eprintln!("hunt: {} ({})", safe(&hunt.name), safe(&hunt.uuid));
+    Ok(query.clone())
+}
+
+/// `hunt list`: one line per hunt, sorted by file.
+fn list(library: &secops_service::hunt_library::Library) -> anyhow::Result<Outcome> {
+    let mut hunts: Vec<_> = library.hunts.iter().collect();
+    hunts.sort_by(|a, b| a.path.cmp(&b.path));
+    let rows: Vec<[String; 4]> = hunts
+        .iter()
+        .map(|entry| {
+            let hunt = &entry.file.hunt;
+            [
+                safe(&hunt.uuid).into_owned(),
+                safe(&entry.stem()).into_owned(),
+                if hunt.mitre.is_empty() {
+                    "-".to_string()
+                } else {
+                    safe(&hunt.mitre.join(",")).into_owned()
+                },
+                safe(&hunt.name).into_owned(),
+            ]
+        })
+        .collect();
+    let width = |i: usize| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0);
+    let (file_width, technique_width) = (width(1), width(2));
+    for (row, entry) in rows.iter().zip(&hunts) {
+        println!(
+            "{}  {:<file_width$}  {:<technique_width$}  {:>2} test(s)  {}",
+            row[0],
+            row[1],
+            row[2],
+            entry.file.tests.len(),
+            row[3]
+        );
+    }
+    println!(
+        "{} hunt(s), {} test case(s){}",
+        hunts.len(),
+        hunts.iter().map(|h| h.file.tests.len()).sum::<usize>(),
+        if library.unreadable.is_empty() {
+            String::new()
+        } else {
+            format!(", {} unreadable file(s)", library.unreadable.len())
+        }
+    );
+    Ok(if library.unreadable.is_empty() {
+        Outcome::Clean
+    } else {
+        Outcome::Failures
+    })
+}
+
+/// `hunt show`: the hunt as an analyst reads it before running it.
+fn show(entry: &secops_service::hunt_library::HuntEntry) -> anyhow::Result<Outcome> {
+    let hunt = &entry.file.hunt;
+    let list = |items: &[String]| {
+        items
+            .iter()
+            .map(|i| safe(i).into_owned())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let block = |text: &str| {
+        for line in text.trim().lines() {
+            println!("  {}", safe(line));
+        }
+    };
+    println!("{}", safe(&hunt.name));
+    println!("id:           {}", safe(&hunt.uuid));
+    println!("file:         {}", safe(&entry.path.display().to_string()));
+    if !hunt.author.is_empty() {
+        println!("author:       {}", list(&hunt.author));
+    }
+    if !hunt.mitre.is_empty() {
+        println!("techniques:   {}", list(&hunt.mitre));
+    }
+    if !hunt.integration.is_empty() {
+        println!("data sources: {}", list(&hunt.integration));
+    }
+    println!("tests:        {}", entry.file.tests.len());
+    if let Some(hypothesis) = &hunt.hypothesis {
+        println!("\nhypothesis:");
+        block(hypothesis);
+    }
+    println!("\ndescription:");
+    block(&hunt.description);
+    for (i, query) in hunt.query.iter().enumerate() {
+        println!("\nquery {} (hunt language):", i + 1);
+        block(query);
+    }
+    for (i, query) in hunt.sql.iter().enumerate() {
+        println!("\nquery {} (SQL):", i + 1);
+        block(query);
+    }
+    if !hunt.notes.is_empty() {
+        println!("\nnotes:");
+        for note in &hunt.notes {
+            println!("  - {}", safe(note));
+        }
+    }
+    if !hunt.references.is_empty() {
+        println!("\nreferences:");
+        for reference in &hunt.references {
+            println!("  - {}", safe(reference));
+        }
+    }
+    Ok(Outcome::Clean)
+}
+
+/// Cases passed and failed, and files that did not read.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Tally {
+    pub passed: usize,
+    pub failed: usize,
+    pub unreadable: usize,
+}
+
+impl Tally {
+    pub fn outcome(&self) -> Outcome {
+        if self.failed > 0 || self.unreadable > 0 {
+            Outcome::Failures
+        } else {
+            Outcome::Clean
+        }
+    }
+}
+
+/// Runs the library's cases, one line each (`ok`, or `FAIL` with what differs and the rows the
+/// query gave), as `rules test` prints rule cases.
+pub fn test_hunts(
+    library: &secops_service::hunt_library::Library,
+    filter: Option<&str>,
+    data_root: &std::path::Path,
+) -> Tally {
+    let filter = filter.map(str::to_lowercase);
+    let mut tally = Tally {
+        unreadable: library.unreadable.len(),
+        ..Tally::default()
+    };
+    for e in &library.unreadable {
+        println!("ERROR {}", safe(e));
+    }
+    for entry in &library.hunts {
+        let name = entry.file.hunt.name.to_lowercase();
+        if let Some(f) = &filter {
+            if !name.contains(f)
+                && !entry
+                    .file
+                    .tests
+                    .iter()
+                    .any(|t| t.name.to_lowercase().contains(f))
+            {
+                continue;
+            }
+        }
+        for outcome in secops_service::hunt_library::run_tests(entry, data_root) {
+            if let Some(f) = &filter {
+                if !name.contains(f) && !outcome.test.to_lowercase().contains(f) {
+                    continue;
+                }
+            }
+            let label = format!("hunt: {} / {}", outcome.hunt, outcome.test);
+            if outcome.passed() {
+                tally.passed += 1;
+                println!("ok    {}", safe(&label));
+                continue;
+            }
+            tally.failed += 1;
+            println!("FAIL  {}", safe(&label));
+            for line in &outcome.failures {
+                println!("      {}", safe(line));
+            }
+            if outcome.rows == 0 {
+                println!("      actual: no rows");
+            } else {
+                let shown = if outcome.rows > outcome.actual.len() {
+                    format!(", the first {}", outcome.actual.len())
+                } else {
+                    String::new()
+                };
+                println!("      actual: {} row(s){shown}", outcome.rows);
+                for row in &outcome.actual {
+                    println!("        {}", safe(row));
+                }
+            }
+        }
+    }
+    tally
 }

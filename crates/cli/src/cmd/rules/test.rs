@@ -1,5 +1,6 @@
 //! `secops rules test`: every rule's embedded `[[test]]` cases, pass or fail, with expected against
-//! actual alerts for each failure, ending with `N passed, N failed`.
+//! actual alerts for each failure, then the cases of the hunts beside the rules, ending with one
+//! `N passed, N failed`.
 
 use std::path::PathBuf;
 
@@ -68,6 +69,13 @@ pub fn run(mut args: TestArgs) -> anyhow::Result<Outcome> {
             }
         }
     }
+    // Hunts beside the rules (the bundled library with the bundled pack) are tested with them.
+    let hunts = secops_service::hunt_library::Library::read(
+        secops_service::hunt_library::find_texts(&args.rules.rules)?,
+    );
+    let tally = crate::cmd::hunt::test_hunts(&hunts, args.filter.as_deref(), &args.data_root);
+    passed += tally.passed;
+    failed += tally.failed + tally.unreadable;
     if skipped > 0 {
         println!("{skipped} skipped (their data is not present)");
     }

@@ -73,7 +73,10 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<Outcome> {
         lock: lock.as_ref(),
         events: events.as_deref(),
     };
-    let report = validate_files(&files, &options);
+    let mut report = validate_files(&files, &options);
+    let hunts = hunt_findings(&args, &files, now)?;
+    report.checked += hunts.0;
+    report.findings.extend(hunts.1);
     let (findings, errors, warnings) = (&report.findings, report.errors(), report.warnings());
     let (checked, valid, sigma_count) = (report.checked, report.valid, report.sigma_files);
     match args.format {
@@ -87,7 +90,8 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<Outcome> {
                 println!("{}[{}] {place}{}", f.level.as_str(), f.check, f.message);
             }
             println!(
-                "{checked} rule files checked ({valid} TOML rules loaded, {sigma_count} Sigma files): {errors} errors, {warnings} warnings"
+                "{checked} rule files checked ({valid} TOML rules loaded, {sigma_count} Sigma files, {} hunt files): {errors} errors, {warnings} warnings",
+                hunts.0
             );
         }
         ValidateFormat::Json => {
@@ -120,6 +124,65 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<Outcome> {
     })
 }
 
+/// The hunt files beside the rules (the bundled library with the bundled pack), checked as `hunt
+/// validate` checks them and, unless `--no-tests`, their cases run: how many, and the findings.
+fn hunt_findings(
+    args: &ValidateArgs,
+    files: &secops_lab::files::RuleFiles,
+    now: secops_event::Timestamp,
+) -> anyhow::Result<(usize, Vec<Finding>)> {
+    let texts = if args.paths.is_empty() {
+        secops_service::hunt_library::bundled_texts()
+    } else {
+        files.hunts.clone()
+    };
+    let count = texts.len();
+    let finding = |check: &'static str, file: PathBuf, message: String| Finding {
+        level: validate::Level::Error,
+        check,
+        file,
+        line: None,
+        column: None,
+        message,
+    };
+    let mut findings = Vec::new();
+    let checked = secops_service::hunt::validate_texts(
+        texts
+            .iter()
+            .map(|(p, t)| (p.clone(), Ok(t.clone())))
+            .collect(),
+        now,
+        false,
+    );
+    for line in checked.unreadable.iter().chain(&checked.problems) {
+        findings.push(finding("hunt", PathBuf::new(), line.clone()));
+    }
+    for c in &checked.checked {
+        if let Some(error) = &c.error {
+            findings.push(finding(
+                "hunt",
+                c.file.clone(),
+                format!("query {}: {error}", c.number),
+            ));
+        }
+    }
+    if !args.no_tests {
+        let library = secops_service::hunt_library::Library::read(texts);
+        for entry in &library.hunts {
+            for case in secops_service::hunt_library::run_tests(entry, &args.data_root) {
+                if !case.passed() {
+                    findings.push(finding(
+                        "hunt-test",
+                        entry.path.clone(),
+                        format!("{}: {}", case.test, case.failures.join("; ")),
+                    ));
+                }
+            }
+        }
+    }
+    Ok((count, findings))
+}
+
 /// Every event in the sample logs.
 fn read_events(paths: &[String], year: Option<i32>) -> anyhow::Result<Vec<secops_event::Event>> {
     let mut events = Vec::new();
@@ -135,10 +198,17 @@ fn read_events(paths: &[String], year: Option<i32>) -> anyhow::Result<Vec<secops
 fn sarif(findings: &[Finding]) -> serde_json::Value {
     let rules: Vec<serde_json::Value> = validate::CHECKS
         .iter()
-        .chain(&[(
-            "sigma",
-            "Sigma rules load and can run on the mapped log sources",
-        )])
+        .chain(&[
+            (
+                "sigma",
+                "Sigma rules load and can run on the mapped log sources",
+            ),
+            (
+                "hunt",
+                "Hunt files read, name their ids, techniques and tests rightly, and their queries plan",
+            ),
+            ("hunt-test", "Hunt files' test cases give the rows they expect"),
+        ])
         .map(|(id, text)| serde_json::json!({"id": id, "shortDescription": {"text": text}}))
         .collect();
     let results: Vec<serde_json::Value> = findings
