@@ -3263,3 +3263,187 @@ fn risk_carries_over_from_earlier_runs_through_the_store() {
         stderr(&shown)
     );
 }
+
+/// `hunt run` of a library hunt over a lake, as JSON rows.
+fn hunt_rows(hunt: &str, lake: &str) -> Vec<serde_json::Value> {
+    detect_alerts(&[
+        "hunt",
+        "run",
+        hunt,
+        "--lake",
+        lake,
+        "--now",
+        "2024-12-10T12:00:00Z",
+        "--output",
+        "jsonl",
+    ])
+}
+
+/// The values of `field` in `rows`, as a sorted set of text.
+fn values_of(rows: &[serde_json::Value], field: &str) -> std::collections::BTreeSet<String> {
+    rows.iter()
+        .filter_map(|r| r.get(field).and_then(|v| v.as_str()).map(str::to_string))
+        .collect()
+}
+
+/// The acceptance of hunt-to-rule: the stacking, first-seen and filter hunts of the library become a
+/// threshold, a new_terms and a query rule that load, pass the cases carried from the hunt, and on
+/// the shared corpora raise the alerts the hunt's rows predict: one threshold group per stacked
+/// source, one new term per source first seen in the hunt's week, one alert per log clearing.
+#[test]
+fn promoted_hunts_raise_on_the_corpora_the_alerts_their_rows_predict() {
+    let (Some(linux), Some(evtx), Some(attack)) = (
+        shared("corpus/linux"),
+        shared("corpus/evtx"),
+        shared("corpus/attack"),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = |p: &str| dir.path().join(p).display().to_string();
+    let (ssh, syslog) = (
+        linux.join("OpenSSH_2k.log").display().to_string(),
+        linux.join("Linux_2k.log").display().to_string(),
+    );
+    let evtx = evtx.display().to_string();
+    let attack = attack.display().to_string();
+    for hunt in [
+        "ssh_failures_by_source",
+        "new_ssh_source_addresses",
+        "event_logs_cleared",
+    ] {
+        let out = secops(&[
+            "hunt",
+            "promote",
+            hunt,
+            "--to",
+            &path("rules"),
+            "--attack",
+            &attack,
+        ]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(out.status.code(), Some(0), "{hunt}: {text}{}", stderr(&out));
+        assert!(text.contains("1 passed, 0 failed"), "{hunt}: {text}");
+    }
+    // The rules load and their carried cases pass where the rules are tested.
+    let out = secops(&["rules", "test", "--rules", &path("rules")]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr(&out));
+    assert!(text.ends_with("3 passed, 0 failed\n"), "{text}");
+    let stacked = std::fs::read_to_string(path(
+        "rules/credential_access/credential_access_sources_with_many_failed_ssh_logons.toml",
+    ))
+    .unwrap();
+    assert!(stacked.contains("type = \"threshold\""));
+    assert!(stacked.contains("original_id = \"619f438e-2259-4e2f-8619-d760f1cc7469\""));
+
+    // The hunts' answers over a lake of the corpora.
+    let out = secops(&[
+        "ingest",
+        &ssh,
+        &syslog,
+        &evtx,
+        "--year",
+        "2024",
+        "--lake",
+        &path("lake"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lake = path("lake");
+    let stacks = hunt_rows("ssh_failures_by_source", &lake);
+    let new_sources = hunt_rows("new_ssh_source_addresses", &lake);
+    let clearings = hunt_rows("event_logs_cleared", &lake);
+    assert!(stacks.len() >= 5 && new_sources.len() >= 5 && clearings.len() >= 5);
+
+    // The rules' alerts over the same logs.
+    let alerts = detect_alerts(&[
+        "detect",
+        &ssh,
+        &syslog,
+        &evtx,
+        "--year",
+        "2024",
+        "--rules",
+        &path("rules"),
+        "--output",
+        "jsonl",
+        "--aggregate",
+        "none",
+    ]);
+    let of = |name: &str| -> Vec<serde_json::Value> {
+        alerts
+            .iter()
+            .filter(|a| a["rule.name"] == name)
+            .cloned()
+            .collect()
+    };
+    // Every stacked source, and only those, crosses the threshold.
+    assert_eq!(
+        values_of(&of("Sources with many failed SSH logons"), "source.ip"),
+        values_of(&stacks, "source.ip")
+    );
+    // Within the hunt's week, one alert per source first seen, each once.
+    let week: Vec<serde_json::Value> = of("SSH sources first seen in the last week")
+        .into_iter()
+        .filter(|a| {
+            a["@timestamp"]
+                .as_str()
+                .is_some_and(|t| t >= "2024-12-03T12:00:00")
+        })
+        .collect();
+    assert_eq!(week.len(), new_sources.len());
+    assert_eq!(
+        values_of(&week, "source.ip"),
+        values_of(&new_sources, "source.ip")
+    );
+    // One alert per clearing: the same hosts at the same times (a log exported twice in the corpus
+    // is one event in the lake and two in the files, hence sets).
+    // The host and time of a row, or of an alert's first event.
+    let at = |rows: &[serde_json::Value]| -> std::collections::BTreeSet<(String, String)> {
+        rows.iter()
+            .map(|r| r.get("events").and_then(|e| e.get(0)).unwrap_or(r))
+            .map(|r| {
+                (
+                    r["host.name"].as_str().unwrap_or("").to_string(),
+                    r["@timestamp"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    };
+    let cleared = of("Windows event logs cleared");
+    assert!(
+        cleared.len() >= clearings.len(),
+        "{} alerts, {} rows",
+        cleared.len(),
+        clearings.len()
+    );
+    assert_eq!(at(&cleared), at(&clearings));
+}
+
+/// A hunt whose shape has no rule form is refused with the stage and the reason, and nothing is
+/// written.
+#[test]
+fn hunt_promote_refuses_a_shape_without_a_rule_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let to = dir.path().join("rules").display().to_string();
+    let out = secops(&[
+        "hunt",
+        "promote",
+        "rare_executables_across_hosts",
+        "--to",
+        &to,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("does not become a rule: WHERE (stage 3) hosts == 1: an upper bound"),
+        "{err}"
+    );
+    assert!(!dir.path().join("rules").exists());
+    let out = secops(&["hunt", "promote", "lsass_memory_access", "--to", &to]);
+    assert!(
+        stderr(&out).contains("the function ends_with() has no KQL form"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -758,6 +758,28 @@ FROM logs-system.auth-* | WHERE event.outcome == "failure"
     );
 }
 
+/// `hunt promote --dry-run`: the rule a filter hunt becomes (its id fresh each time, shown as a
+/// marker), the notes on what the translation decided, the carried case run; then a refusal.
+#[test]
+fn hunt_promote_prints_the_rule_and_runs_the_carried_cases() {
+    let s = Session::new();
+    let fresh_id = regex::Regex::new(r#"(?m)^id = "[0-9a-f-]{36}""#).unwrap();
+    let promoted = s.run(&["hunt", "promote", "event_logs_cleared", "--dry-run"]);
+    let refused = s.run(&[
+        "hunt",
+        "promote",
+        "rare_executables_across_hosts",
+        "--dry-run",
+    ]);
+    snapshot(
+        "hunt_promote",
+        &format!(
+            "{}{refused}",
+            fresh_id.replace_all(&promoted, "id = \"[FRESH UUID]\"")
+        ),
+    );
+}
+
 #[test]
 fn formats_lists_every_reader() {
     snapshot("formats", &Session::new().run(&["formats"]));

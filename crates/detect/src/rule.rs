@@ -270,7 +270,15 @@ impl CompiledRule {
                         Kind::Threshold(ThresholdState::new(spec, window))
                     }
                     (RuleType::NewTerms, _, Some(window)) => match &rule.new_terms {
-                        Some(spec) => Kind::NewTerms(NewTermsState::new(&spec.fields, window)),
+                        Some(spec) => {
+                            // Checked when the rule loaded: a duration no longer than the window.
+                            let learning = spec
+                                .learning
+                                .as_ref()
+                                .and_then(|l| l.get_ref().parse::<crate::Duration>().ok())
+                                .unwrap_or(window);
+                            Kind::NewTerms(NewTermsState::new(&spec.fields, window, learning))
+                        }
                         None => {
                             return Err(unsupported("a new_terms rule without [rule.new_terms]"))
                         }

@@ -24,6 +24,7 @@ pub mod files;
 pub mod hunt_file;
 pub mod parse;
 pub mod print;
+pub mod promote;
 
 pub use ast::{Command, Expr, ExprKind, Literal, Name, Query, Span, Stage};
 pub use hunt_file::{HuntFile, HuntTest, Problem};

@@ -353,48 +353,73 @@ pub struct Scope {
     pub every_namespace: bool,
 }
 
+/// What one index pattern of a FROM reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatternSources {
+    /// Lake source names (`windows.security`), a trailing `*` for every source with that start.
+    pub sources: Vec<String>,
+    /// Only events of this `event.category`.
+    pub category: Option<&'static str>,
+    /// Field namespaces (each ending in `.`) the data carries beyond ECS.
+    pub namespaces: Vec<String>,
+}
+
+/// What an index pattern reads: `None` for every source (`events`, `logs-*`); `Err` names a
+/// pattern nothing reads.
+pub fn pattern_sources(source: &str) -> Result<Option<PatternSources>, String> {
+    let source = source.trim();
+    if matches!(
+        source,
+        "events" | "logs-*" | "*" | "filebeat-*" | "logs-*-*"
+    ) {
+        return Ok(None);
+    }
+    let key = source.trim_end_matches('*').trim_end_matches(['-', '.']);
+    if let Some(p) = INDEX_PATTERNS.iter().find(|p| p.elastic == key) {
+        return Ok(Some(PatternSources {
+            sources: p.sources.iter().map(|s| (*s).to_string()).collect(),
+            category: p.category,
+            namespaces: p.namespaces.iter().map(|s| (*s).to_string()).collect(),
+        }));
+    }
+    let Some(dataset) = key.strip_prefix("logs-") else {
+        return Err(format!(
+            "unknown source {source:?}: use events, or an index pattern such as logs-* or logs-system.auth-* (the README lists them)"
+        ));
+    };
+    if dataset.is_empty() || dataset.contains(['*', ',', ' ']) {
+        return Err(format!("unknown source {source:?}"));
+    }
+    let package = dataset.split('.').next().unwrap_or(dataset);
+    // `logs-okta*` reads every okta dataset; `logs-okta.system-*` one.
+    let name = if source.ends_with("-*") && dataset.contains('.') {
+        dataset.to_string()
+    } else {
+        format!("{dataset}*")
+    };
+    Ok(Some(PatternSources {
+        sources: vec![name],
+        category: None,
+        namespaces: vec![format!("{package}.")],
+    }))
+}
+
 /// The scope of a FROM's source list; `Err` names the source no rule reads.
 pub fn scope(sources: &[String]) -> Result<Scope, String> {
     let mut scope = Scope::default();
     let mut filters: Vec<DfExpr> = Vec::new();
     let mut everything = false;
     for source in sources {
-        let source = source.trim();
-        if matches!(
-            source,
-            "events" | "logs-*" | "*" | "filebeat-*" | "logs-*-*"
-        ) {
+        let Some(PatternSources {
+            sources,
+            category,
+            namespaces,
+        }) = pattern_sources(source)?
+        else {
             everything = true;
             scope.every_namespace = true;
             continue;
-        }
-        let key = source.trim_end_matches('*').trim_end_matches(['-', '.']);
-        let (sources, category, namespaces): (Vec<String>, Option<&str>, Vec<String>) =
-            match INDEX_PATTERNS.iter().find(|p| p.elastic == key) {
-                Some(p) => (
-                    p.sources.iter().map(|s| (*s).to_string()).collect(),
-                    p.category,
-                    p.namespaces.iter().map(|s| (*s).to_string()).collect(),
-                ),
-                None => {
-                    let Some(dataset) = key.strip_prefix("logs-") else {
-                        return Err(format!(
-                            "unknown source {source:?}: use events, or an index pattern such as logs-* or logs-system.auth-* (the README lists them)"
-                        ));
-                    };
-                    if dataset.is_empty() || dataset.contains(['*', ',', ' ']) {
-                        return Err(format!("unknown source {source:?}"));
-                    }
-                    let package = dataset.split('.').next().unwrap_or(dataset);
-                    // `logs-okta*` reads every okta dataset; `logs-okta.system-*` one.
-                    let name = if source.ends_with("-*") && dataset.contains('.') {
-                        dataset.to_string()
-                    } else {
-                        format!("{dataset}*")
-                    };
-                    (vec![name], None, vec![format!("{package}.")])
-                }
-            };
+        };
         let mut any: Option<DfExpr> = None;
         for s in &sources {
             let test = match s.strip_suffix('*') {
@@ -592,6 +617,33 @@ fn mapped(name: &str, has: &dyn Fn(&str) -> bool) -> Option<DfExpr> {
             return None;
         }
     })
+}
+
+/// The name an event carries (what a rule reads) for a field a hunt names: Windows event data under
+/// the EVTX reader's `Event.EventData.*`, CloudTrail's `aws.cloudtrail.*` under the record's own
+/// names, the rest as named. Fields the field map derives (`winlog.logon.type` as a word,
+/// `host.os.type` from the source) have no single field to read: `Err` says so.
+pub fn event_field(name: &str) -> Result<String, String> {
+    if let Some(rest) = name.strip_prefix("winlog.event_data.") {
+        return Ok(format!("Event.EventData.{rest}"));
+    }
+    if let Some(rest) = name.strip_prefix("aws.cloudtrail.") {
+        let rest = rest.strip_prefix("flattened.").unwrap_or(rest);
+        return Ok(rest
+            .split('.')
+            .map(camel_case)
+            .collect::<Vec<_>>()
+            .join("."));
+    }
+    match name {
+        "data_stream.dataset" => Ok("event.dataset".into()),
+        "winlog.logon.id" => Ok("Event.EventData.TargetLogonId".into()),
+        "powershell.file.script_block_text" => Ok("powershell.file.script_block_text".into()),
+        _ if MAPPED_NAMES.contains(&name) || name.starts_with('_') => Err(format!(
+            "the hunt language derives {name} from other fields; a rule reads the fields themselves"
+        )),
+        _ => Ok(name.to_string()),
+    }
 }
 
 /// The names the field map gives explicitly (a KEEP pattern materializes those it covers).

@@ -794,6 +794,14 @@ const ASKED: &[Asked] = &[
               HAVING count(DISTINCT \"host.name\") = 1 AND count(*) <= 2"),
     },
     Asked {
+        name: "stacking: sources with twenty failed SSH logons or more",
+        hunt: "hunts/stacking/ssh_failures_by_source.toml",
+        then: "| DROP first, last",
+        sql: "SELECT count(*) AS failures, count(DISTINCT \"user.name\") AS accounts, \"source.ip\" FROM lake
+              WHERE source = 'system.auth' AND \"event.outcome\" = 'failure' AND \"source.ip\" IS NOT NULL
+              GROUP BY \"source.ip\" HAVING count(*) >= 20",
+    },
+    Asked {
         name: "long tail: each parent's five rarest children with their share",
         hunt: "hunts/long_tail/rare_child_processes_by_parent.toml",
         then: "",

@@ -453,6 +453,11 @@ pub struct Cardinality {
 pub struct NewTerms {
     pub fields: Vec<String>,
     pub history_window_start: Spanned<String>,
+    /// Ours: how long the rule learns from the first event it sees before it calls anything new
+    /// (`"7d"`; default: the whole history window). A rule promoted from a first-seen hunt learns
+    /// for the hunt's own range and remembers the history the hunt compared against.
+    #[serde(default)]
+    pub learning: Option<Spanned<String>>,
 }
 
 /// Per-entity event rate against a learned baseline (ours; not an Elastic type).
@@ -781,6 +786,17 @@ impl RuleFile {
                         },
                     )?;
                     window = Some(d);
+                    if let Some(learning) = &n.learning {
+                        let l = parse_window(learning, "rule.new_terms.learning", path, text)?;
+                        if l.as_nanos() > d.as_nanos() {
+                            return Err(error(
+                                "rule.new_terms.learning",
+                                Some(learning.span().start),
+                                "is longer than the history window: the rule would forget what it learnt"
+                                    .into(),
+                            ));
+                        }
+                    }
                     if n.fields.is_empty() || n.fields.len() > 3 {
                         return Err(error(
                             "rule.new_terms.fields",
