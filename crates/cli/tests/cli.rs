@@ -3447,3 +3447,94 @@ fn hunt_promote_refuses_a_shape_without_a_rule_form() {
         stderr(&out)
     );
 }
+
+/// Scheduled hunts: a run covers its look-back the first time; the same range again raises nothing
+/// new (nothing is due, and a range run again by hand finds its alerts already raised); after
+/// downtime the next run starts where the last ended, so the gap is covered: a source active only in
+/// the gap is raised.
+#[test]
+fn a_scheduled_hunt_raises_once_per_range_and_fills_a_gap() {
+    let Some(linux) = shared("corpus/linux") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = |p: &str| dir.path().join(p).display().to_string();
+    let ssh = linux.join("OpenSSH_2k.log").display().to_string();
+    let out = secops(&["ingest", &ssh, "--year", "2024", "--lake", &path("lake")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (lake, db) = (path("lake"), path("hunts.db"));
+    let schedule = |extra: &[&str]| -> String {
+        let mut args = vec![
+            "hunt",
+            "schedule",
+            "ssh_failures_by_source",
+            "--once",
+            "--lake",
+            &lake,
+            "--db",
+            &db,
+            "--look-back",
+            "2h",
+        ];
+        args.extend_from_slice(extra);
+        let out = secops(&args);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let stored = || -> Vec<serde_json::Value> {
+        detect_alerts(&[
+            "alerts", "list", "--db", &db, "--output", "jsonl", "--limit", "1000",
+        ])
+    };
+    let first = schedule(&["--now", "2024-12-10T08:00:00Z"]);
+    assert!(
+        first.contains("2024-12-10T06:00:00Z to 2024-12-10T08:00:00Z: 1 row(s), 1 new alert(s)"),
+        "{first}"
+    );
+    assert_eq!(stored().len(), 1);
+    let again = schedule(&["--now", "2024-12-10T08:00:00Z"]);
+    assert!(
+        again.contains("nothing due (covered to 2024-12-10T08:00:00Z)"),
+        "{again}"
+    );
+    let by_hand = schedule(&[
+        "--now",
+        "2024-12-10T08:00:00Z",
+        "--from",
+        "2024-12-10T06:00:00Z",
+    ]);
+    assert!(
+        by_hand.contains("0 new alert(s), 1 already raised"),
+        "{by_hand}"
+    );
+    assert_eq!(stored().len(), 1);
+    // Down from 08:00 to 11:30: the run covers all of it, not only its last two hours.
+    let after = schedule(&["--now", "2024-12-10T11:30:00Z"]);
+    assert!(
+        after.contains(
+            "2024-12-10T08:00:00Z to 2024-12-10T11:30:00Z (a gap of 90m since the last run filled)"
+        ),
+        "{after}"
+    );
+    let alerts = stored();
+    let sources: std::collections::BTreeSet<String> = alerts
+        .iter()
+        .filter_map(|a| a["source.ip"].as_str().map(str::to_string))
+        .collect();
+    // Active 09:12-09:20 only: inside the gap, before the last two hours.
+    assert!(sources.contains("187.141.143.180"), "{sources:?}");
+    assert_eq!(sources.len(), alerts.len(), "each source raised once");
+    let status = secops(&["hunt", "schedule", "--status", "--db", &db]);
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        status.contains(
+            "619f438e-2259-4e2f-8619-d760f1cc7469#1  covered to 2024-12-10T11:30:00Z  look-back 2h"
+        ),
+        "{status}"
+    );
+    // A run with nothing due is not counted.
+    assert!(
+        status.contains(&format!("3 run(s), {} alert(s)", alerts.len())),
+        "{status}"
+    );
+}

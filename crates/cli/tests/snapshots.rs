@@ -780,6 +780,55 @@ fn hunt_promote_prints_the_rule_and_runs_the_carried_cases() {
     );
 }
 
+/// `hunt schedule --once`: the range each hunt covered and what it raised, a second run with
+/// nothing due, a run after downtime naming the gap it filled; `--status`: each hunt's record.
+#[test]
+fn hunt_schedule_reports_ranges_alerts_and_gaps() {
+    let s = Session::new();
+    std::fs::write(
+        s.path("auth.log"),
+        "Dec 10 07:10:00 web1 sshd[100]: Failed password for root from 192.0.2.10 port 50000 ssh2\n\
+         Dec 10 07:20:00 web1 sshd[101]: Accepted password for deploy from 198.51.100.7 port 50001 ssh2\n\
+         Dec 10 09:40:00 web1 sshd[102]: Failed password for admin from 203.0.113.5 port 50002 ssh2\n",
+    )
+    .unwrap();
+    let ingest = s.run(&[
+        "ingest",
+        &s.path("auth.log"),
+        "--year",
+        "2024",
+        "--lake",
+        &s.path("lake"),
+    ]);
+    assert!(ingest.contains("exit: 0"), "{ingest}");
+    let (lake, db) = (s.path("lake"), s.path("s.db"));
+    let run = |now: &str| {
+        s.run(&[
+            "hunt",
+            "schedule",
+            "new_ssh_source_addresses",
+            "event_logs_cleared",
+            "--once",
+            "--lake",
+            &lake,
+            "--db",
+            &db,
+            "--look-back",
+            "1h",
+            "--now",
+            now,
+        ])
+    };
+    let transcript = [
+        run("2024-12-10T08:00:00Z"),
+        run("2024-12-10T08:00:00Z"),
+        run("2024-12-10T10:00:00Z"),
+        s.run(&["hunt", "schedule", "--status", "--db", &db]),
+    ]
+    .concat();
+    snapshot("hunt_schedule", &transcript);
+}
+
 #[test]
 fn formats_lists_every_reader() {
     snapshot("formats", &Session::new().run(&["formats"]));

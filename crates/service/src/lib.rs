@@ -48,6 +48,7 @@ pub mod feeds;
 pub mod hunt;
 pub mod hunt_library;
 pub mod hunt_promote;
+pub mod hunt_schedule;
 pub mod hunt_tables;
 pub mod intel;
 pub mod lake;

@@ -29,6 +29,7 @@
 mod alerts;
 pub mod backend;
 mod cases;
+mod hunts;
 mod indicators;
 pub mod migrate;
 mod postgres;
@@ -43,6 +44,7 @@ pub use alerts::{
 };
 pub use backend::{Backend, Dialect, Row, Tx, Value};
 pub use cases::{CaseEvent, CaseFilter, CaseRecord, CaseUpdate, NewCase};
+pub use hunts::HuntSchedule;
 pub use indicators::{IndicatorFilter, IndicatorRecord, IndicatorState, NewIndicator, Stored};
 pub use postgres::Postgres;
 pub use risk::RiskContribution;

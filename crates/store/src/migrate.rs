@@ -206,6 +206,20 @@ const MIGRATIONS: &[Migration] = &[
         // The log sources of a contribution's alert, for risk by distinct sources across runs.
         statements: &["ALTER TABLE risk_contributions ADD COLUMN sources TEXT NOT NULL DEFAULT ''"],
     },
+    Migration {
+        version: 8,
+        name: "scheduled hunts",
+        // Per scheduled hunt (and query), the end of the event time its runs have covered: the next
+        // run starts there, so a gap after downtime is filled, not skipped.
+        statements: &["CREATE TABLE hunt_schedule (
+                hunt TEXT PRIMARY KEY,
+                covered_to BIGINT NOT NULL,
+                look_back BIGINT NOT NULL,
+                last_run BIGINT NOT NULL,
+                runs BIGINT NOT NULL,
+                alerts BIGINT NOT NULL
+            )"],
+    },
 ];
 
 /// The newest schema version this program knows.

@@ -93,7 +93,41 @@ conformance!(
     any_number_of_alert_ids_can_be_asked_for,
     repeats_folded_in_after_recording_move_the_alert_on_and_are_logged,
     risk_contributions_are_kept_once_per_entity_and_alert,
+    a_scheduled_hunt_keeps_the_end_of_what_it_covered,
 );
+
+/// A scheduled hunt's record: created by its first run, moved on by later ones, never moved back by
+/// a run over an earlier range; runs and alerts added up.
+fn a_scheduled_hunt_keeps_the_end_of_what_it_covered(place: &Place) {
+    let mut store = place.open();
+    assert_eq!(store.hunt_schedule("h#1").unwrap(), None);
+    let first = store.record_hunt_run("h#1", 1_000, 600, 5, 3).unwrap();
+    assert_eq!(
+        (
+            first.covered_to,
+            first.look_back,
+            first.last_run,
+            first.runs,
+            first.alerts
+        ),
+        (1_000, 600, 5, 1, 3)
+    );
+    let later = store.record_hunt_run("h#1", 4_000, 600, 9, 2).unwrap();
+    assert_eq!((later.covered_to, later.runs, later.alerts), (4_000, 2, 5));
+    let earlier = store.record_hunt_run("h#1", 2_000, 600, 12, 0).unwrap();
+    assert_eq!(
+        (earlier.covered_to, earlier.last_run, earlier.runs),
+        (4_000, 12, 3)
+    );
+    store.record_hunt_run("g#1", 7, 1, 1, 0).unwrap();
+    let all: Vec<String> = store
+        .hunt_schedules()
+        .unwrap()
+        .into_iter()
+        .map(|h| h.hunt)
+        .collect();
+    assert_eq!(all, ["g#1", "h#1"]);
+}
 
 /// Risk contributions: recorded once per entity and alert, read back by entity and time.
 fn risk_contributions_are_kept_once_per_entity_and_alert(place: &Place) {

@@ -1,0 +1,102 @@
+//! Scheduled hunts: for each hunt (and query) run on a schedule, the end of the event time its runs
+//! have covered, the look-back of its first run, when it last ran, and what it raised. The next run
+//! starts where the last one ended, so downtime leaves no gap.
+
+use crate::backend::Value;
+use crate::{Store, StoreError};
+
+/// A scheduled hunt's record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HuntSchedule {
+    /// The hunt's id and query (`<uuid>#1`).
+    pub hunt: String,
+    /// Event time (UTC nanoseconds) up to which the runs have covered.
+    pub covered_to: i64,
+    /// The look-back of a run without an earlier one, nanoseconds.
+    pub look_back: i64,
+    /// When it last ran (wall clock, UTC nanoseconds).
+    pub last_run: i64,
+    pub runs: i64,
+    /// Alerts raised over all runs (new ones, not repeats).
+    pub alerts: i64,
+}
+
+impl Store {
+    /// The record of a scheduled hunt, if it has run.
+    pub fn hunt_schedule(&mut self, hunt: &str) -> Result<Option<HuntSchedule>, StoreError> {
+        self.transaction(false, |tx| {
+            tx.query_one(
+                "SELECT hunt, covered_to, look_back, last_run, runs, alerts FROM hunt_schedule WHERE hunt = ?",
+                &[Value::from(hunt)],
+            )?
+            .map(|row| {
+                Ok(HuntSchedule {
+                    hunt: row.text(0)?,
+                    covered_to: row.int(1)?,
+                    look_back: row.int(2)?,
+                    last_run: row.int(3)?,
+                    runs: row.int(4)?,
+                    alerts: row.int(5)?,
+                })
+            })
+            .transpose()
+        })
+    }
+
+    /// Every scheduled hunt's record, by hunt.
+    pub fn hunt_schedules(&mut self) -> Result<Vec<HuntSchedule>, StoreError> {
+        self.transaction(false, |tx| {
+            tx.query(
+                "SELECT hunt, covered_to, look_back, last_run, runs, alerts FROM hunt_schedule ORDER BY hunt",
+                &[],
+            )?
+            .into_iter()
+            .map(|row| {
+                Ok(HuntSchedule {
+                    hunt: row.text(0)?,
+                    covered_to: row.int(1)?,
+                    look_back: row.int(2)?,
+                    last_run: row.int(3)?,
+                    runs: row.int(4)?,
+                    alerts: row.int(5)?,
+                })
+            })
+            .collect()
+        })
+    }
+
+    /// Records a run that covered event time up to `covered_to` and raised `alerts` new alerts. The
+    /// covered end never moves back (a run over an earlier range, asked for by hand, leaves it).
+    pub fn record_hunt_run(
+        &mut self,
+        hunt: &str,
+        covered_to: i64,
+        look_back: i64,
+        now: i64,
+        alerts: i64,
+    ) -> Result<HuntSchedule, StoreError> {
+        self.transaction(true, |tx| {
+            tx.execute(
+                "INSERT INTO hunt_schedule (hunt, covered_to, look_back, last_run, runs, alerts)
+                 VALUES (?, ?, ?, ?, 1, ?)
+                 ON CONFLICT (hunt) DO UPDATE SET
+                   covered_to = CASE WHEN excluded.covered_to > hunt_schedule.covered_to
+                                THEN excluded.covered_to ELSE hunt_schedule.covered_to END,
+                   look_back = excluded.look_back,
+                   last_run = excluded.last_run,
+                   runs = hunt_schedule.runs + 1,
+                   alerts = hunt_schedule.alerts + excluded.alerts",
+                &[
+                    Value::from(hunt),
+                    Value::Int(covered_to),
+                    Value::Int(look_back),
+                    Value::Int(now),
+                    Value::Int(alerts),
+                ],
+            )?;
+            Ok(())
+        })?;
+        self.hunt_schedule(hunt)?
+            .ok_or_else(|| StoreError::Database("the hunt's run was not recorded".into()))
+    }
+}
