@@ -21,6 +21,8 @@ pub struct CaseFile {
     pub tasks: Vec<TaskRecord>,
     pub observables: Vec<ObservableRecord>,
     pub timeline: Vec<TimelineRecord>,
+    /// Evidence attached (a hunt's rows), with the file and its SHA-256.
+    pub evidence: Vec<secops_store::EvidenceRecord>,
     pub comments: Vec<CommentRecord>,
     pub events: Vec<EventLine>,
 }
@@ -43,6 +45,7 @@ impl CaseFile {
             tasks: store.tasks(number)?,
             observables: store.observables(number)?,
             timeline: store.timeline(number)?,
+            evidence: store.evidence(number)?,
             comments: store.comments(number)?,
             events: store.case_events(number)?,
             case,
@@ -248,6 +251,24 @@ pub fn markdown(file: &CaseFile) -> String {
             if o.is_ioc { "yes" } else { "no" },
             cell(&o.description)
         );
+    }
+    if !file.evidence.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n## Evidence\n\n| # | what | rows | query | file | SHA-256 |\n| --- | --- | --- | --- | --- | --- |"
+        );
+        for e in &file.evidence {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} |",
+                e.id,
+                cell(&e.title),
+                e.rows,
+                code_cell(&e.query),
+                code_cell(&e.path),
+                code_cell(&e.sha256)
+            );
+        }
     }
     let _ = writeln!(out, "\n## Alerts\n\n| id | rule | severity | group | events | first seen | status |\n| --- | --- | --- | --- | --- | --- | --- |");
     for a in &file.alerts {
@@ -463,6 +484,26 @@ pub fn html(file: &CaseFile) -> String {
             })
             .collect(),
     );
+    if !file.evidence.is_empty() {
+        out.push_str("<h2>Evidence</h2>");
+        table(
+            &mut out,
+            &["#", "what", "rows", "query", "file", "SHA-256"],
+            file.evidence
+                .iter()
+                .map(|e| {
+                    vec![
+                        e.id.to_string(),
+                        e.title.clone(),
+                        e.rows.to_string(),
+                        e.query.clone(),
+                        e.path.clone(),
+                        e.sha256.clone(),
+                    ]
+                })
+                .collect(),
+        );
+    }
     out.push_str("<h2>Alerts</h2>");
     table(
         &mut out,

@@ -829,6 +829,66 @@ fn hunt_schedule_reports_ranges_alerts_and_gaps() {
     snapshot("hunt_schedule", &transcript);
 }
 
+/// `hunt run --case`: the rows as a CSV file of evidence on the case (its SHA-256, the query, the
+/// row count), a timeline entry; `case show` and the report list the evidence.
+#[test]
+fn hunt_rows_become_evidence_on_a_case() {
+    let s = Session::new();
+    std::fs::write(
+        s.path("auth.log"),
+        "Dec 10 07:10:00 web1 sshd[100]: Failed password for root from 192.0.2.10 port 50000 ssh2\n\
+         Dec 10 07:20:00 web1 sshd[101]: Accepted password for deploy from 198.51.100.7 port 50001 ssh2\n",
+    )
+    .unwrap();
+    let ingest = s.run(&[
+        "ingest",
+        &s.path("auth.log"),
+        "--year",
+        "2024",
+        "--lake",
+        &s.path("lake"),
+    ]);
+    assert!(ingest.contains("exit: 0"), "{ingest}");
+    let db = s.path("c.db");
+    let transcript = [
+        s.run(&["case", "--db", &db, "new", "--title", "Odd SSH sources"]),
+        s.run(&[
+            "hunt",
+            "run",
+            "new_ssh_source_addresses",
+            "--lake",
+            &s.path("lake"),
+            "--now",
+            "2024-12-10T12:00:00Z",
+            "--case",
+            "1",
+            "--db",
+            &db,
+            "--evidence-dir",
+            &s.path("evidence"),
+        ]),
+        s.run(&["case", "--db", &db, "show", "1"]),
+    ]
+    .concat();
+    snapshot("hunt_evidence", &transcript);
+    let file = std::fs::read_dir(s.path("evidence/case-1"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(text.lines().count(), 3, "a header and two rows: {text}");
+    // A changed evidence file is called out.
+    std::fs::write(&file, text.replace("192.0.2.10", "192.0.2.11")).unwrap();
+    let shown = s.run(&["case", "--db", &db, "show", "1"]);
+    assert!(shown.contains("CHANGED since it was attached"), "{shown}");
+    std::fs::remove_file(&file).unwrap();
+    assert!(s
+        .run(&["case", "--db", &db, "show", "1"])
+        .contains("  MISSING"));
+}
+
 #[test]
 fn formats_lists_every_reader() {
     snapshot("formats", &Session::new().run(&["formats"]));

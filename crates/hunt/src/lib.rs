@@ -9,6 +9,7 @@ pub mod fields;
 mod functions;
 pub mod plan;
 mod raw;
+pub use raw::is_path as raw_path;
 mod sequence;
 mod stop;
 pub mod tables;

@@ -248,3 +248,84 @@ pub fn validate_texts(
     }
     validation
 }
+
+/// One index pattern a query reads and the lake sources behind it (`logs-windows.sysmon_operational-*`:
+/// `windows.sysmon`; a trailing `*` for every source with that start).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Needed {
+    pub pattern: String,
+    pub sources: Vec<String>,
+}
+
+impl Needed {
+    /// Whether any of `have` (lake source names, or events' `event.dataset`) is one of the sources.
+    pub fn seen_in(&self, have: &std::collections::BTreeSet<String>) -> bool {
+        self.sources.iter().any(|s| match s.strip_suffix('*') {
+            Some(prefix) => have.iter().any(|h| h.starts_with(prefix)),
+            None => have.contains(s),
+        })
+    }
+}
+
+/// The index patterns a query reads (its subqueries' too), each with its sources; patterns of every
+/// source (`events`, `logs-*`) and log file paths need nothing in particular.
+pub fn sources_needed(query: &str) -> Result<Vec<Needed>, String> {
+    let parsed = secops_hunt_lang::parse(query).map_err(|e| e.describe(query))?;
+    let mut patterns: Vec<String> = Vec::new();
+    parsed.visit_queries(&mut |q| {
+        for stage in &q.stages {
+            if let secops_hunt_lang::Command::From { sources, .. } = &stage.command {
+                for s in sources {
+                    if !patterns.contains(s) {
+                        patterns.push(s.clone());
+                    }
+                }
+            }
+        }
+    });
+    let mut out = Vec::new();
+    for pattern in patterns {
+        if secops_hunt::raw_path(&pattern) || secops_hunt::TABLE_NAMES.contains(&pattern.as_str()) {
+            continue;
+        }
+        if let Some(read) = secops_hunt::fields::pattern_sources(&pattern)? {
+            out.push(Needed {
+                pattern,
+                sources: read.sources,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The source names the lake holds on any day.
+pub fn lake_sources(lake: &str) -> Result<std::collections::BTreeSet<String>, ServiceError> {
+    let lake = secops_lake::Lake::open(lake)?;
+    let mut out = std::collections::BTreeSet::new();
+    for day in lake.days()? {
+        out.extend(lake.sources(&day)?);
+    }
+    Ok(out)
+}
+
+/// The visibility gaps of a query over a lake: one sentence per index pattern whose sources the
+/// lake holds no events of. A query whose sources do not resolve has none to report (running it
+/// said why).
+pub fn visibility_gaps(query: &str, lake: &str) -> Result<Vec<String>, ServiceError> {
+    let needed = sources_needed(query).unwrap_or_default();
+    if needed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let have = lake_sources(lake)?;
+    Ok(needed
+        .iter()
+        .filter(|n| !n.seen_in(&have))
+        .map(|n| {
+            format!(
+                "the lake holds no events of {} (source {}): the hunt cannot see what it looks for there",
+                n.pattern,
+                n.sources.join(", ")
+            )
+        })
+        .collect())
+}

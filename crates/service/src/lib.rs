@@ -46,6 +46,7 @@ pub mod detect;
 pub mod entities;
 pub mod feeds;
 pub mod hunt;
+pub mod hunt_evidence;
 pub mod hunt_library;
 pub mod hunt_promote;
 pub mod hunt_schedule;

@@ -29,6 +29,7 @@
 mod alerts;
 pub mod backend;
 mod cases;
+mod evidence;
 mod hunts;
 mod indicators;
 pub mod migrate;
@@ -44,6 +45,7 @@ pub use alerts::{
 };
 pub use backend::{Backend, Dialect, Row, Tx, Value};
 pub use cases::{CaseEvent, CaseFilter, CaseRecord, CaseUpdate, NewCase};
+pub use evidence::{EvidenceRecord, NewEvidence};
 pub use hunts::HuntSchedule;
 pub use indicators::{IndicatorFilter, IndicatorRecord, IndicatorState, NewIndicator, Stored};
 pub use postgres::Postgres;

@@ -220,6 +220,31 @@ const MIGRATIONS: &[Migration] = &[
                 alerts BIGINT NOT NULL
             )"],
     },
+    Migration {
+        version: 9,
+        name: "case evidence",
+        // What a hunt (or another producer) attached to a case: what it ran, over which data, how
+        // many rows, and the file that holds them with its SHA-256, so a changed file is noticed.
+        statements: &[
+            "CREATE TABLE evidence (
+                id {id},
+                case_id BIGINT NOT NULL,
+                kind TEXT NOT NULL,
+                title TEXT NOT NULL,
+                query TEXT NOT NULL,
+                data_from BIGINT,
+                data_to BIGINT,
+                query_now BIGINT NOT NULL,
+                row_count BIGINT NOT NULL,
+                path TEXT NOT NULL,
+                format TEXT NOT NULL,
+                sha256 TEXT NOT NULL,
+                added_by TEXT NOT NULL,
+                added_at BIGINT NOT NULL
+            )",
+            "CREATE INDEX evidence_by_case ON evidence (case_id, id)",
+        ],
+    },
 ];
 
 /// The newest schema version this program knows.

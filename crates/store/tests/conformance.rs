@@ -94,7 +94,57 @@ conformance!(
     repeats_folded_in_after_recording_move_the_alert_on_and_are_logged,
     risk_contributions_are_kept_once_per_entity_and_alert,
     a_scheduled_hunt_keeps_the_end_of_what_it_covered,
+    evidence_comes_with_its_timeline_entry_and_log_line,
 );
+
+/// Evidence on a case: read back whole, with its timeline entry and its line in the case's log; on a
+/// case that does not exist, nothing is added.
+fn evidence_comes_with_its_timeline_entry_and_log_line(place: &Place) {
+    let mut store = place.open();
+    store
+        .create_case(&new_case("Case", vec![]), "ana", 1)
+        .unwrap();
+    let evidence = secops_store::NewEvidence {
+        kind: "hunt".into(),
+        title: "SSH sources first seen".into(),
+        query: "FROM logs-system.auth-* | LIMIT 3".into(),
+        data_from: Some(100),
+        data_to: None,
+        query_now: 500,
+        rows: 3,
+        path: "evidence/case-1/rows.csv".into(),
+        format: "csv".into(),
+        sha256: "ab".repeat(32),
+    };
+    let entry = NewTimelineEntry {
+        at: 500,
+        title: "Hunt: SSH sources first seen (3 rows)".into(),
+        body: String::new(),
+        source: "hunt".into(),
+        tactic: None,
+        technique: Some("T1078".into()),
+    };
+    let added = store.add_evidence(1, &evidence, &entry, "ana", 7).unwrap();
+    assert_eq!(
+        (added.rows, added.data_from, added.data_to),
+        (3, Some(100), None)
+    );
+    let listed = store.evidence(1).unwrap();
+    assert_eq!(listed, vec![added]);
+    assert_eq!(listed[0].added_by, "ana");
+    let timeline = store.timeline(1).unwrap();
+    assert_eq!(timeline.len(), 1);
+    assert_eq!(timeline[0].source, "hunt");
+    let log: Vec<String> = store
+        .case_events(1)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert!(log.contains(&"evidence_added".to_string()), "{log:?}");
+    assert!(store.add_evidence(9, &evidence, &entry, "ana", 8).is_err());
+    assert_eq!(store.evidence(1).unwrap().len(), 1);
+}
 
 /// A scheduled hunt's record: created by its first run, moved on by later ones, never moved back by
 /// a run over an earlier range; runs and alerts added up.

@@ -184,6 +184,34 @@ pub struct RunArgs {
     number: usize,
     #[command(flatten)]
     library: LibraryArgs,
+    /// Run over these log files, folders or globs instead of a lake (read into a lake of their own
+    /// for the run, as `ingest --lake` reads them).
+    #[arg(long = "logs", conflicts_with = "lake")]
+    logs: Vec<String>,
+    /// Year of the first line of syslog files without years (with --logs).
+    #[arg(long)]
+    year: Option<i32>,
+    /// Attach the rows to this case as evidence (a file below --evidence-dir, its SHA-256, the query,
+    /// the data's span, the row count) with a timeline entry, instead of printing them.
+    #[arg(long)]
+    case: Option<i64>,
+    /// The evidence file's format.
+    #[arg(
+        long = "evidence-format",
+        value_enum,
+        default_value = "csv",
+        requires = "case"
+    )]
+    evidence_format: EvidenceFormatArg,
+    /// Where evidence files are kept (default: $SECOPS_EVIDENCE, else `evidence` here).
+    #[arg(long = "evidence-dir", requires = "case")]
+    evidence_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EvidenceFormatArg {
+    Csv,
+    Parquet,
 }
 
 #[derive(Debug, clap::Args)]
@@ -356,17 +384,30 @@ pub fn run(command: Hunt) -> anyhow::Result<Outcome> {
             let mut options = args.query.options()?;
             options.limits.max_rows = args.max_rows;
             let query = library_query(&args)?;
+            // Raw logs go into a lake of their own for the run.
+            let scratch = if args.logs.is_empty() {
+                None
+            } else {
+                Some(logs_lake(&args.logs, args.year)?)
+            };
+            let lake = match &scratch {
+                Some(dir) => Some(dir.path().display().to_string()),
+                None => args.query.lake.clone(),
+            };
+            if let Some(case) = args.case {
+                return attach_evidence(&args, case, &query, lake.as_deref(), options);
+            }
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            let stats = secops_service::hunt::run(
-                &query,
-                args.query.lake.as_deref(),
-                &options,
-                output,
-                &mut out,
-            )?;
+            let stats =
+                secops_service::hunt::run(&query, lake.as_deref(), &options, output, &mut out)?;
             out.flush()?;
             for note in stats.notes.iter().chain(&stats.warnings) {
                 eprintln!("{}", safe(note));
+            }
+            if let Some(lake) = &lake {
+                for gap in secops_service::hunt::visibility_gaps(&query, lake)? {
+                    eprintln!("visibility: {}", safe(&gap));
+                }
             }
             match args.max_rows {
                 Some(max) if stats.capped => eprintln!(
@@ -771,4 +812,99 @@ fn seconds_text(nanos: i64) -> String {
         }
     }
     format!("{seconds}s")
+}
+
+/// The logs read into a temporary lake, with what could not be read or was rejected said.
+fn logs_lake(logs: &[String], year: Option<i32>) -> anyhow::Result<tempfile::TempDir> {
+    let dir = tempfile::tempdir()?;
+    let (inputs, errors) = secops_ingest::expand(logs);
+    for e in &errors {
+        eprintln!("{}", safe(&e.to_string()));
+    }
+    if inputs.is_empty() {
+        anyhow::bail!("--logs: no log files to read");
+    }
+    let options = secops_ingest::Options {
+        year,
+        ..secops_ingest::Options::default()
+    };
+    let lake = dir.path().display().to_string();
+    let ingested = secops_service::lake::ingest(
+        &inputs,
+        &options,
+        0,
+        &lake,
+        &secops_service::NoProgress,
+        &secops_service::Cancel::new(),
+    )?;
+    for (_, summary) in &ingested.summaries {
+        match summary {
+            Ok(s) if s.rejected > 0 => eprintln!(
+                "{}: {} record(s) rejected (`secops ingest` names them)",
+                safe(&s.source),
+                s.rejected
+            ),
+            Ok(_) => {}
+            Err(e) => eprintln!("{}", safe(&e.to_string())),
+        }
+    }
+    Ok(dir)
+}
+
+/// `hunt run --case N`: the rows as evidence on the case.
+fn attach_evidence(
+    args: &RunArgs,
+    case: i64,
+    query: &str,
+    lake: Option<&str>,
+    options: secops_service::hunt::HuntOptions,
+) -> anyhow::Result<Outcome> {
+    let text = args.query.query.trim();
+    let library = if text.contains('|') || text.contains('\n') {
+        None
+    } else {
+        args.library.load().ok()
+    };
+    let hunt = library
+        .as_ref()
+        .and_then(|l| l.find(text).ok())
+        .map(|e| &e.file.hunt);
+    let title = match hunt {
+        Some(h) => h.name.clone(),
+        None => query.lines().next().unwrap_or("hunt").trim().to_string(),
+    };
+    let request = secops_service::hunt_evidence::EvidenceRequest {
+        case,
+        title,
+        query: query.to_string(),
+        lake: lake.map(str::to_string),
+        options,
+        format: match args.evidence_format {
+            EvidenceFormatArg::Csv => secops_service::hunt_evidence::EvidenceFormat::Csv,
+            EvidenceFormatArg::Parquet => secops_service::hunt_evidence::EvidenceFormat::Parquet,
+        },
+        dir: args
+            .evidence_dir
+            .clone()
+            .or_else(|| std::env::var_os("SECOPS_EVIDENCE").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("evidence")),
+        technique: hunt.and_then(|h| h.mitre.first().cloned()),
+        store: args.query.store.target(),
+        actor: crate::store::actor(None).name,
+    };
+    let evidence = secops_service::hunt_evidence::attach(&request)?;
+    println!(
+        "{} row(s) attached to case {} as evidence {}: {} (SHA-256 {})",
+        evidence.rows,
+        case,
+        evidence.id,
+        safe(&evidence.path),
+        evidence.sha256
+    );
+    if let Some(lake) = lake {
+        for gap in secops_service::hunt::visibility_gaps(query, lake)? {
+            eprintln!("visibility: {}", safe(&gap));
+        }
+    }
+    Ok(Outcome::Clean)
 }

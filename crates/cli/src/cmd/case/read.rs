@@ -127,6 +127,28 @@ pub fn show(store: &mut Store, number: i64) -> anyhow::Result<String> {
             safe(&t.title)
         )?;
     }
+    if !file.evidence.is_empty() {
+        writeln!(out, "\nevidence:")?;
+        for e in &file.evidence {
+            // The file is checked against the digest taken when it was attached.
+            let check =
+                match secops_service::hunt_evidence::file_sha256(std::path::Path::new(&e.path)) {
+                    Ok(now) if now == e.sha256 => "",
+                    Ok(_) => "  CHANGED since it was attached",
+                    Err(_) => "  MISSING",
+                };
+            writeln!(
+                out,
+                "  {:>4}  {}  {} row(s)  {}  {} (SHA-256 {}){check}",
+                e.id,
+                e.kind,
+                e.rows,
+                safe(&e.title),
+                safe(&e.path),
+                e.sha256
+            )?;
+        }
+    }
     writeln!(
         out,
         "\nalerts: {}",
