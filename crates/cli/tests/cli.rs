@@ -3538,3 +3538,49 @@ fn a_scheduled_hunt_raises_once_per_range_and_fills_a_gap() {
         "{status}"
     );
 }
+
+/// A library hunt runs over raw logs (read into a lake of their own) as over a lake of them, and a
+/// hunt whose sources the lake lacks says so: a visibility gap, not a silent empty answer.
+#[test]
+fn hunts_run_over_raw_logs_and_name_the_sources_a_lake_lacks() {
+    let Some(linux) = shared("corpus/linux") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake").display().to_string();
+    let ssh = linux.join("OpenSSH_2k.log").display().to_string();
+    let out = secops(&["ingest", &ssh, "--year", "2024", "--lake", &lake]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let over_lake = hunt_rows("ssh_failures_by_source", &lake);
+    let over_logs = detect_alerts(&[
+        "hunt",
+        "run",
+        "ssh_failures_by_source",
+        "--logs",
+        &ssh,
+        "--year",
+        "2024",
+        "--now",
+        "2024-12-10T12:00:00Z",
+        "--output",
+        "jsonl",
+    ]);
+    assert!(over_lake.len() >= 5);
+    assert_eq!(over_logs, over_lake);
+    let out = secops(&[
+        "hunt",
+        "run",
+        "aws_iam_changes_by_identity",
+        "--lake",
+        &lake,
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "visibility: the lake holds no events of logs-aws.cloudtrail-* (source aws.cloudtrail)"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("0 row(s)"), "{err}");
+}

@@ -38,6 +38,9 @@ pub struct Args {
     /// Year of the first line of syslog files without years (with --logs).
     #[arg(long)]
     year: Option<i32>,
+    /// Hunt files or folders counted as "hunted" (repeatable; default: the bundled library).
+    #[arg(long = "hunts")]
+    hunts: Vec<PathBuf>,
 }
 
 /// Where ATT&CK data comes from.
@@ -139,10 +142,23 @@ pub fn run(mut args: Args) -> anyhow::Result<Outcome> {
             }
         }
     }
-    if !args.logs.is_empty() {
-        visibility(&loaded, &args.logs, args.year)?;
+    let library = secops_service::hunt_library::Library::load(&args.hunts)?;
+    for e in &library.unreadable {
+        eprintln!("{}", safe(e));
     }
-    write_reports(&coverage, &args.out, &args.platforms)?;
+    // A technique is detected when a rule maps it, or one of its sub-techniques.
+    let detected: BTreeSet<String> = coverage
+        .rules()
+        .iter()
+        .flat_map(|r| r.techniques.iter())
+        .flat_map(|(_, id)| [id.clone(), id.split('.').next().unwrap_or(id).to_string()])
+        .collect();
+    let hunted = hunted(&library, &catalogue, &args.platforms);
+    print_hunted(&hunted, &detected, &library);
+    if !args.logs.is_empty() {
+        visibility(&loaded, &library, &args.logs, args.year)?;
+    }
+    write_reports(&coverage, &hunted, &detected, &catalogue, &args.out, &args.platforms)?;
     Ok(if loaded.rejected.is_empty() {
         Outcome::Clean
     } else {
@@ -150,14 +166,74 @@ pub fn run(mut args: Args) -> anyhow::Result<Outcome> {
     })
 }
 
-/// Reads the logs and lists, by log source, the rules no event of them could reach.
+/// Techniques the hunts look for (live in the catalogue, on the platforms asked for), each with the
+/// hunts' names.
+fn hunted(
+    library: &secops_service::hunt_library::Library,
+    catalogue: &Catalogue,
+    platforms: &[String],
+) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut out: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for entry in &library.hunts {
+        for id in &entry.file.hunt.mitre {
+            let Some(technique) = catalogue.technique(id).filter(|t| t.is_live()) else {
+                continue;
+            };
+            let on_platform = platforms.is_empty()
+                || technique
+                    .platforms
+                    .iter()
+                    .any(|p| platforms.iter().any(|q| q.eq_ignore_ascii_case(p)));
+            if on_platform {
+                out.entry(technique.id.clone())
+                    .or_default()
+                    .push(entry.file.hunt.name.clone());
+            }
+        }
+    }
+    out
+}
+
+/// Hunted techniques apart from detected ones: how many, and those no rule detects.
+fn print_hunted(
+    hunted: &std::collections::BTreeMap<String, Vec<String>>,
+    detected: &BTreeSet<String>,
+    library: &secops_service::hunt_library::Library,
+) {
+    let only: Vec<(&String, &Vec<String>)> = hunted
+        .iter()
+        .filter(|(id, _)| !detected.contains(*id))
+        .collect();
+    println!(
+        "Hunted: {} techniques by {} hunts; {} of them also detected, {} hunted only",
+        hunted.len(),
+        library.hunts.len(),
+        hunted.len() - only.len(),
+        only.len()
+    );
+    for (id, hunts) in only {
+        println!("  {id}: {}", safe(&hunts.join("; ")));
+    }
+}
+
+/// Reads the logs and lists, by log source, the rules no event of them could reach, and the hunts
+/// whose sources the logs hold no events of.
 fn visibility(
     loaded: &secops_service::ruleset::Loaded,
+    library: &secops_service::hunt_library::Library,
     logs: &[String],
     year: Option<i32>,
 ) -> anyhow::Result<()> {
     let mut check = Visibility::new(&loaded.native, &loaded.sigma);
-    let counts = crate::cmd::each_event(logs, year, &mut |event| check.see(&event))?;
+    let mut datasets: BTreeSet<String> = BTreeSet::new();
+    let counts = crate::cmd::each_event(logs, year, &mut |event| {
+        if let Some(dataset) = event.get_str("event.dataset") {
+            if !datasets.contains(dataset) {
+                datasets.insert(dataset.to_string());
+            }
+        }
+        check.see(&event);
+    })?;
     let blind = check.blind();
     let total: usize = blind.iter().map(|(_, rules)| rules.len()).sum();
     println!(
@@ -185,10 +261,44 @@ fn visibility(
             );
         }
     }
+    let mut blind_hunts = Vec::new();
+    for entry in &library.hunts {
+        let mut missing: Vec<String> = Vec::new();
+        for query in &entry.file.hunt.query {
+            for needed in secops_service::hunt::sources_needed(query).unwrap_or_default() {
+                let named = format!("{} ({})", needed.pattern, needed.sources.join(", "));
+                if !needed.seen_in(&datasets) && !missing.contains(&named) {
+                    missing.push(named);
+                }
+            }
+        }
+        if !missing.is_empty() {
+            blind_hunts.push((entry.file.hunt.name.clone(), missing));
+        }
+    }
+    println!(
+        "{} of {} hunts need sources these logs lack:",
+        blind_hunts.len(),
+        library.hunts.len()
+    );
+    for (hunt, missing) in &blind_hunts {
+        println!(
+            "  {}: no events for {}",
+            safe(hunt),
+            safe(&missing.join(", "))
+        );
+    }
     Ok(())
 }
 
-fn write_reports(coverage: &Coverage<'_>, out: &Path, platforms: &[String]) -> anyhow::Result<()> {
+fn write_reports(
+    coverage: &Coverage<'_>,
+    hunted: &std::collections::BTreeMap<String, Vec<String>>,
+    detected: &BTreeSet<String>,
+    catalogue: &Catalogue,
+    out: &Path,
+    platforms: &[String],
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let description = if platforms.is_empty() {
         "Rules per technique, from secops coverage".to_string()
@@ -198,12 +308,15 @@ fn write_reports(coverage: &Coverage<'_>, out: &Path, platforms: &[String]) -> a
             platforms.join(", ")
         )
     };
-    let layer = coverage.layer("secops rule coverage", &description);
+    let mut layer = coverage.layer("secops rule coverage", &description);
+    mark_hunted(&mut layer, hunted, catalogue);
     let layer_path = out.join("layer.json");
     std::fs::write(&layer_path, serde_json::to_string_pretty(&layer)?)
         .with_context(|| format!("writing {}", layer_path.display()))?;
     let markdown_path = out.join("coverage.md");
-    std::fs::write(&markdown_path, coverage.markdown(platforms))
+    let mut markdown = coverage.markdown(platforms);
+    markdown.push_str(&hunted_markdown(hunted, detected, catalogue));
+    std::fs::write(&markdown_path, markdown)
         .with_context(|| format!("writing {}", markdown_path.display()))?;
     let html_path = out.join("coverage.html");
     std::fs::write(
@@ -218,4 +331,70 @@ fn write_reports(coverage: &Coverage<'_>, out: &Path, platforms: &[String]) -> a
         markdown_path.display()
     );
     Ok(())
+}
+
+/// The layer's techniques the hunts look for carry the hunts in their metadata; a technique hunted
+/// but detected by no rule gets an entry of its own (score 0) under each of its tactics.
+fn mark_hunted(
+    layer: &mut secops_attack::coverage::Layer,
+    hunted: &std::collections::BTreeMap<String, Vec<String>>,
+    catalogue: &Catalogue,
+) {
+    use secops_attack::coverage::{LayerTechnique, NameValue};
+    let hunt_values = |hunts: &Vec<String>| -> Vec<NameValue> {
+        hunts
+            .iter()
+            .map(|h| NameValue {
+                name: "hunt".into(),
+                value: h.clone(),
+            })
+            .collect()
+    };
+    for (id, hunts) in hunted {
+        let mut found = false;
+        for t in layer.techniques.iter_mut().filter(|t| t.technique_id == *id) {
+            found = true;
+            t.comment = format!("{}; hunted by {} hunt(s)", t.comment, hunts.len());
+            t.metadata.extend(hunt_values(hunts));
+        }
+        if found {
+            continue;
+        }
+        let Some(technique) = catalogue.technique(id) else {
+            continue;
+        };
+        for tactic in &technique.tactics {
+            layer.techniques.push(LayerTechnique {
+                technique_id: id.clone(),
+                tactic: tactic.clone(),
+                score: 0,
+                comment: format!("no rule; hunted by {} hunt(s)", hunts.len()),
+                enabled: true,
+                metadata: hunt_values(hunts),
+                show_subtechniques: false,
+            });
+        }
+    }
+}
+
+/// The hunted techniques as a Markdown section of `coverage.md`.
+fn hunted_markdown(
+    hunted: &std::collections::BTreeMap<String, Vec<String>>,
+    detected: &BTreeSet<String>,
+    catalogue: &Catalogue,
+) -> String {
+    let cell = |t: &str| t.replace('|', "\\|");
+    let mut out = String::from(
+        "\n## Hunted\n\nTechniques the hunt library looks for, apart from those rules detect.\n\n| technique | name | hunts | detected by a rule |\n| --- | --- | --- | --- |\n",
+    );
+    for (id, hunts) in hunted {
+        let name = catalogue.technique(id).map_or("", |t| t.name.as_str());
+        out.push_str(&format!(
+            "| {id} | {} | {} | {} |\n",
+            cell(name),
+            cell(&hunts.join("; ")),
+            if detected.contains(id) { "yes" } else { "no" }
+        ));
+    }
+    out
 }
