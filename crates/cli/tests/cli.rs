@@ -3418,6 +3418,42 @@ fn promoted_hunts_raise_on_the_corpora_the_alerts_their_rows_predict() {
         clearings.len()
     );
     assert_eq!(at(&cleared), at(&clearings));
+
+    // SigmaHQ's threat-hunting rules run as hunts over the same lake: each match a row, the same
+    // matches detection finds in the files (by rule and where the event was read).
+    let Some(hunting) = shared("corpus/sigma/rules-threat-hunting/windows") else {
+        return;
+    };
+    let hunting = hunting.display().to_string();
+    let rows = detect_alerts(&[
+        "hunt", "sigma", &hunting, "--lake", &lake, "--output", "jsonl",
+    ]);
+    let alerts = detect_alerts(&[
+        "detect",
+        &evtx,
+        "--rules",
+        &hunting,
+        "--output",
+        "jsonl",
+        "--aggregate",
+        "none",
+    ]);
+    let matches = |docs: &[serde_json::Value]| -> std::collections::BTreeSet<(String, String)> {
+        docs.iter()
+            .map(|d| {
+                let at = match &d["event.provenance"] {
+                    serde_json::Value::Array(places) => places[0].as_str().unwrap_or(""),
+                    other => other.as_str().unwrap_or(""),
+                };
+                (
+                    d["rule.name"].as_str().unwrap_or("").to_string(),
+                    at.to_string(),
+                )
+            })
+            .collect()
+    };
+    assert!(rows.len() >= 100, "{} matches", rows.len());
+    assert_eq!(matches(&rows), matches(&alerts));
 }
 
 /// A hunt whose shape has no rule form is refused with the stage and the reason, and nothing is

@@ -889,6 +889,41 @@ fn hunt_rows_become_evidence_on_a_case() {
         .contains("  MISSING"));
 }
 
+/// `hunt sigma`: a Sigma rule over the lake of the bundled samples, a match per row (time, rule,
+/// host, event code, where the event was read), a rule that cannot run named, and the counts.
+#[test]
+fn hunt_sigma_runs_sigma_rules_over_the_lake() {
+    let s = Session::new();
+    let ingest = s.run(&[
+        "ingest",
+        "samples",
+        "--year",
+        "2024",
+        "--lake",
+        &s.path("lake"),
+    ]);
+    assert!(ingest.contains("exit: 0"), "{ingest}");
+    std::fs::create_dir_all(s.path("sigma")).unwrap();
+    std::fs::write(
+        s.path("sigma/powershell.yml"),
+        "title: PowerShell Started\nid: 6b8b3c1e-2d4a-4f6b-9c7e-1a2b3c4d5e60\nstatus: test\nlevel: low\n\
+         logsource:\n  product: windows\n  category: process_creation\n\
+         detection:\n  selection:\n    Image|endswith: '\\powershell.exe'\n  condition: selection\n",
+    )
+    .unwrap();
+    std::fs::write(
+        s.path("sigma/rename.yml"),
+        "title: Renamed To DLL\nid: 6b8b3c1e-2d4a-4f6b-9c7e-1a2b3c4d5e61\nstatus: test\nlevel: low\n\
+         logsource:\n  product: windows\n  category: file_rename\n\
+         detection:\n  selection:\n    TargetFilename|endswith: '.dll'\n  condition: selection\n",
+    )
+    .unwrap();
+    snapshot(
+        "hunt_sigma",
+        &s.run(&["hunt", "sigma", &s.path("sigma"), "--lake", &s.path("lake")]),
+    );
+}
+
 #[test]
 fn formats_lists_every_reader() {
     snapshot("formats", &Session::new().run(&["formats"]));

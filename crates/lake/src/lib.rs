@@ -7,6 +7,7 @@
 //! `maintain.rs` (small files merged, old days removed), `store.rs` (a folder or an S3-compatible
 //! bucket: listing, reading, writing and removing files the same way for both).
 
+pub mod events;
 pub mod maintain;
 pub mod schema;
 pub mod store;

@@ -50,6 +50,7 @@ pub mod hunt_evidence;
 pub mod hunt_library;
 pub mod hunt_promote;
 pub mod hunt_schedule;
+pub mod hunt_sigma;
 pub mod hunt_tables;
 pub mod intel;
 pub mod lake;

@@ -158,7 +158,14 @@ pub fn run(mut args: Args) -> anyhow::Result<Outcome> {
     if !args.logs.is_empty() {
         visibility(&loaded, &library, &args.logs, args.year)?;
     }
-    write_reports(&coverage, &hunted, &detected, &catalogue, &args.out, &args.platforms)?;
+    write_reports(
+        &coverage,
+        &hunted,
+        &detected,
+        &catalogue,
+        &args.out,
+        &args.platforms,
+    )?;
     Ok(if loaded.rejected.is_empty() {
         Outcome::Clean
     } else {
@@ -352,7 +359,11 @@ fn mark_hunted(
     };
     for (id, hunts) in hunted {
         let mut found = false;
-        for t in layer.techniques.iter_mut().filter(|t| t.technique_id == *id) {
+        for t in layer
+            .techniques
+            .iter_mut()
+            .filter(|t| t.technique_id == *id)
+        {
             found = true;
             t.comment = format!("{}; hunted by {} hunt(s)", t.comment, hunts.len());
             t.metadata.extend(hunt_values(hunts));
