@@ -325,3 +325,57 @@ fn only_rules_that_read_resolved_entities_have_their_events_enriched_first() {
         readers.len()
     );
 }
+
+/// The bundled hunt library: every hunt reads, has no problems and at least one case, and every case
+/// passes (its events through the parsers into a lake of its own, its query, its rows); the six
+/// hunt families and the attack classes the shared corpora hold are there.
+#[test]
+fn every_bundled_hunt_reads_and_passes_its_cases() {
+    let library = secops_service::hunt_library::Library::load(&[]).unwrap();
+    assert!(library.unreadable.is_empty(), "{:?}", library.unreadable);
+    let folders: std::collections::BTreeSet<String> = library
+        .hunts
+        .iter()
+        .filter_map(|h| h.path.parent()?.file_name()?.to_str().map(str::to_string))
+        .collect();
+    for family in [
+        "stacking",
+        "long_tail",
+        "first_seen",
+        "beaconing",
+        "process_tree",
+        "lateral_movement",
+        "credential_access",
+        "persistence",
+        "defense_evasion",
+        "cloud",
+    ] {
+        assert!(folders.contains(family), "no {family} hunt: {folders:?}");
+    }
+    let mut cases = 0;
+    for entry in &library.hunts {
+        let problems = entry.file.problems();
+        assert!(
+            problems.is_empty(),
+            "{}: {problems:?}",
+            entry.path.display()
+        );
+        assert!(
+            !entry.file.tests.is_empty(),
+            "{} has no cases",
+            entry.path.display()
+        );
+        for outcome in secops_service::hunt_library::run_tests(entry, &repo_root().join("..")) {
+            assert!(
+                outcome.passed(),
+                "{} / {}: {:?}\n{:?}",
+                outcome.hunt,
+                outcome.test,
+                outcome.failures,
+                outcome.actual
+            );
+            cases += 1;
+        }
+    }
+    assert!(cases >= library.hunts.len());
+}
