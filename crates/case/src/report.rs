@@ -258,10 +258,10 @@ pub fn markdown(file: &CaseFile) -> String {
             "\n## Evidence\n\n| # | what | rows | query | file | SHA-256 |\n| --- | --- | --- | --- | --- | --- |"
         );
         for e in &file.evidence {
+            let (id, e) = (e.id, &e.evidence);
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} |",
-                e.id,
+                "| {id} | {} | {} | {} | {} | {} |",
                 cell(&e.title),
                 e.rows,
                 code_cell(&e.query),
@@ -492,8 +492,9 @@ pub fn html(file: &CaseFile) -> String {
             file.evidence
                 .iter()
                 .map(|e| {
+                    let (id, e) = (e.id, &e.evidence);
                     vec![
-                        e.id.to_string(),
+                        id.to_string(),
                         e.title.clone(),
                         e.rows.to_string(),
                         e.query.clone(),

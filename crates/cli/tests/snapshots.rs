@@ -780,18 +780,9 @@ fn hunt_promote_prints_the_rule_and_runs_the_carried_cases() {
     );
 }
 
-/// `hunt schedule --once`: the range each hunt covered and what it raised, a second run with
-/// nothing due, a run after downtime naming the gap it filled; `--status`: each hunt's record.
-#[test]
-fn hunt_schedule_reports_ranges_alerts_and_gaps() {
-    let s = Session::new();
-    std::fs::write(
-        s.path("auth.log"),
-        "Dec 10 07:10:00 web1 sshd[100]: Failed password for root from 192.0.2.10 port 50000 ssh2\n\
-         Dec 10 07:20:00 web1 sshd[101]: Accepted password for deploy from 198.51.100.7 port 50001 ssh2\n\
-         Dec 10 09:40:00 web1 sshd[102]: Failed password for admin from 203.0.113.5 port 50002 ssh2\n",
-    )
-    .unwrap();
+/// The session's `lake/`, of these auth log lines (as 2024).
+fn auth_lake(s: &Session, lines: &str) {
+    std::fs::write(s.path("auth.log"), lines).unwrap();
     let ingest = s.run(&[
         "ingest",
         &s.path("auth.log"),
@@ -801,6 +792,19 @@ fn hunt_schedule_reports_ranges_alerts_and_gaps() {
         &s.path("lake"),
     ]);
     assert!(ingest.contains("exit: 0"), "{ingest}");
+}
+
+/// `hunt schedule --once`: the range each hunt covered and what it raised, a second run with
+/// nothing due, a run after downtime naming the gap it filled; `--status`: each hunt's record.
+#[test]
+fn hunt_schedule_reports_ranges_alerts_and_gaps() {
+    let s = Session::new();
+    auth_lake(
+        &s,
+        "Dec 10 07:10:00 web1 sshd[100]: Failed password for root from 192.0.2.10 port 50000 ssh2\n\
+         Dec 10 07:20:00 web1 sshd[101]: Accepted password for deploy from 198.51.100.7 port 50001 ssh2\n\
+         Dec 10 09:40:00 web1 sshd[102]: Failed password for admin from 203.0.113.5 port 50002 ssh2\n",
+    );
     let (lake, db) = (s.path("lake"), s.path("s.db"));
     let run = |now: &str| {
         s.run(&[
@@ -834,21 +838,11 @@ fn hunt_schedule_reports_ranges_alerts_and_gaps() {
 #[test]
 fn hunt_rows_become_evidence_on_a_case() {
     let s = Session::new();
-    std::fs::write(
-        s.path("auth.log"),
+    auth_lake(
+        &s,
         "Dec 10 07:10:00 web1 sshd[100]: Failed password for root from 192.0.2.10 port 50000 ssh2\n\
          Dec 10 07:20:00 web1 sshd[101]: Accepted password for deploy from 198.51.100.7 port 50001 ssh2\n",
-    )
-    .unwrap();
-    let ingest = s.run(&[
-        "ingest",
-        &s.path("auth.log"),
-        "--year",
-        "2024",
-        "--lake",
-        &s.path("lake"),
-    ]);
-    assert!(ingest.contains("exit: 0"), "{ingest}");
+    );
     let db = s.path("c.db");
     let transcript = [
         s.run(&["case", "--db", &db, "new", "--title", "Odd SSH sources"]),

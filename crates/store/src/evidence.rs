@@ -30,20 +30,12 @@ pub struct NewEvidence {
     pub sha256: String,
 }
 
+/// Evidence as the case holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EvidenceRecord {
     pub id: i64,
     pub case_id: i64,
-    pub kind: String,
-    pub title: String,
-    pub query: String,
-    pub data_from: Option<i64>,
-    pub data_to: Option<i64>,
-    pub query_now: i64,
-    pub rows: u64,
-    pub path: String,
-    pub format: String,
-    pub sha256: String,
+    pub evidence: NewEvidence,
     pub added_by: String,
     pub added_at: i64,
 }
@@ -95,8 +87,9 @@ impl Store {
                 "evidence_added",
                 None,
                 Some(
-                    json!({"kind": record.kind, "title": record.title, "rows": record.rows,
-                           "path": record.path, "sha256": record.sha256})
+                    json!({"kind": record.evidence.kind, "title": record.evidence.title,
+                           "rows": record.evidence.rows, "path": record.evidence.path,
+                           "sha256": record.evidence.sha256})
                     .to_string(),
                 ),
             )?;
@@ -119,16 +112,18 @@ fn evidence_of(row: &Row) -> Result<EvidenceRecord, StoreError> {
     Ok(EvidenceRecord {
         id: row.int(0)?,
         case_id: row.int(1)?,
-        kind: row.text(2)?,
-        title: row.text(3)?,
-        query: row.text(4)?,
-        data_from: row.opt_int(5)?,
-        data_to: row.opt_int(6)?,
-        query_now: row.int(7)?,
-        rows: u64::try_from(row.int(8)?).unwrap_or(0),
-        path: row.text(9)?,
-        format: row.text(10)?,
-        sha256: row.text(11)?,
+        evidence: NewEvidence {
+            kind: row.text(2)?,
+            title: row.text(3)?,
+            query: row.text(4)?,
+            data_from: row.opt_int(5)?,
+            data_to: row.opt_int(6)?,
+            query_now: row.int(7)?,
+            rows: u64::try_from(row.int(8)?).unwrap_or(0),
+            path: row.text(9)?,
+            format: row.text(10)?,
+            sha256: row.text(11)?,
+        },
         added_by: row.text(12)?,
         added_at: row.int(13)?,
     })

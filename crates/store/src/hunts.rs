@@ -2,7 +2,7 @@
 //! have covered, the look-back of its first run, when it last ran, and what it raised. The next run
 //! starts where the last one ended, so downtime leaves no gap.
 
-use crate::backend::Value;
+use crate::backend::{Row, Value};
 use crate::{Store, StoreError};
 
 /// A scheduled hunt's record.
@@ -21,24 +21,28 @@ pub struct HuntSchedule {
     pub alerts: i64,
 }
 
+const COLUMNS: &str = "hunt, covered_to, look_back, last_run, runs, alerts";
+
+fn schedule_of(row: &Row) -> Result<HuntSchedule, StoreError> {
+    Ok(HuntSchedule {
+        hunt: row.text(0)?,
+        covered_to: row.int(1)?,
+        look_back: row.int(2)?,
+        last_run: row.int(3)?,
+        runs: row.int(4)?,
+        alerts: row.int(5)?,
+    })
+}
+
 impl Store {
     /// The record of a scheduled hunt, if it has run.
     pub fn hunt_schedule(&mut self, hunt: &str) -> Result<Option<HuntSchedule>, StoreError> {
         self.transaction(false, |tx| {
             tx.query_one(
-                "SELECT hunt, covered_to, look_back, last_run, runs, alerts FROM hunt_schedule WHERE hunt = ?",
+                &format!("SELECT {COLUMNS} FROM hunt_schedule WHERE hunt = ?"),
                 &[Value::from(hunt)],
             )?
-            .map(|row| {
-                Ok(HuntSchedule {
-                    hunt: row.text(0)?,
-                    covered_to: row.int(1)?,
-                    look_back: row.int(2)?,
-                    last_run: row.int(3)?,
-                    runs: row.int(4)?,
-                    alerts: row.int(5)?,
-                })
-            })
+            .map(|row| schedule_of(&row))
             .transpose()
         })
     }
@@ -47,20 +51,11 @@ impl Store {
     pub fn hunt_schedules(&mut self) -> Result<Vec<HuntSchedule>, StoreError> {
         self.transaction(false, |tx| {
             tx.query(
-                "SELECT hunt, covered_to, look_back, last_run, runs, alerts FROM hunt_schedule ORDER BY hunt",
+                &format!("SELECT {COLUMNS} FROM hunt_schedule ORDER BY hunt"),
                 &[],
             )?
-            .into_iter()
-            .map(|row| {
-                Ok(HuntSchedule {
-                    hunt: row.text(0)?,
-                    covered_to: row.int(1)?,
-                    look_back: row.int(2)?,
-                    last_run: row.int(3)?,
-                    runs: row.int(4)?,
-                    alerts: row.int(5)?,
-                })
-            })
+            .iter()
+            .map(schedule_of)
             .collect()
         })
     }

@@ -129,7 +129,8 @@ pub fn show(store: &mut Store, number: i64) -> anyhow::Result<String> {
     }
     if !file.evidence.is_empty() {
         writeln!(out, "\nevidence:")?;
-        for e in &file.evidence {
+        for record in &file.evidence {
+            let (id, e) = (record.id, &record.evidence);
             // The file is checked against the digest taken when it was attached.
             let check =
                 match secops_service::hunt_evidence::file_sha256(std::path::Path::new(&e.path)) {
@@ -139,8 +140,7 @@ pub fn show(store: &mut Store, number: i64) -> anyhow::Result<String> {
                 };
             writeln!(
                 out,
-                "  {:>4}  {}  {} row(s)  {}  {} (SHA-256 {}){check}",
-                e.id,
+                "  {id:>4}  {}  {} row(s)  {}  {} (SHA-256 {}){check}",
                 e.kind,
                 e.rows,
                 safe(&e.title),

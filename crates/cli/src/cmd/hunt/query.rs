@@ -381,11 +381,11 @@ fn attach_evidence(
     let evidence = secops_service::hunt_evidence::attach(&request)?;
     println!(
         "{} row(s) attached to case {} as evidence {}: {} (SHA-256 {})",
-        evidence.rows,
+        evidence.evidence.rows,
         case,
         evidence.id,
-        safe(&evidence.path),
-        evidence.sha256
+        safe(&evidence.evidence.path),
+        evidence.evidence.sha256
     );
     if let Some(lake) = lake {
         for gap in secops_service::hunt::visibility_gaps(query, lake)? {
