@@ -67,6 +67,19 @@ enum Command {
     /// Hunt over the event lake with a pipe query language (ES|QL-shaped).
     #[command(subcommand)]
     Hunt(cmd::hunt::Hunt),
+    /// Users who sign in to the server: add, list, set a password or role, disable.
+    User(cmd::users::UserArgs),
+    /// API keys for programs: create (shown once), list, revoke.
+    Key(cmd::users::KeyArgs),
+    /// Roles and the permissions they grant (built-in, and custom ones from --roles).
+    #[command(subcommand)]
+    Role(RoleCommand),
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum RoleCommand {
+    /// Every role with its permissions.
+    List(cmd::users::RoleArgs),
 }
 
 /// How a command ended, when it did not fail outright.
@@ -96,6 +109,9 @@ fn main() -> ExitCode {
         Command::Entity(command) => cmd::entity::run(command),
         Command::Lake(command) => cmd::lake::run(command),
         Command::Hunt(command) => cmd::hunt::run(command),
+        Command::User(args) => cmd::users::user(args),
+        Command::Key(args) => cmd::users::key(args),
+        Command::Role(RoleCommand::List(args)) => cmd::users::role(args),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

@@ -35,7 +35,13 @@ impl Session {
 
     /// The transcript of one command.
     fn run(&self, args: &[&str]) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_secops"))
+        self.run_with_input(args, None)
+    }
+
+    /// The transcript of one command given `input` on standard input (shown as `< input`).
+    fn run_with_input(&self, args: &[&str], input: Option<&str>) -> String {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_secops"));
+        command
             .args(args)
             .current_dir(repo_root())
             .env("SECOPS_USER", "analyst")
@@ -44,10 +50,22 @@ impl Session {
             .env_remove("SECOPS_ATTACK")
             .env_remove("SECOPS_WARNINGLISTS")
             .env_remove("SECOPS_DECAY_MODELS")
+            .env_remove("SECOPS_ROLES")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .output()
-            .expect("the secops binary runs");
-        let mut text = format!("$ secops {}\n", args.join(" "));
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = command.spawn().expect("the secops binary runs");
+        if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
+            use std::io::Write as _;
+            stdin
+                .write_all(text.as_bytes())
+                .expect("stdin takes the input");
+        }
+        drop(child.stdin.take());
+        let out = child.wait_with_output().expect("the secops binary runs");
+        let shown_input = input.map(|_| " < input").unwrap_or_default();
+        let mut text = format!("$ secops {}{shown_input}\n", args.join(" "));
         let _ = writeln!(text, "exit: {}", out.status.code().unwrap_or(-1));
         for (name, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
             if !bytes.is_empty() {
@@ -916,6 +934,81 @@ fn hunt_sigma_runs_sigma_rules_over_the_lake() {
         "hunt_sigma",
         &s.run(&["hunt", "sigma", &s.path("sigma"), "--lake", &s.path("lake")]),
     );
+}
+
+/// `user`, `key` and `role`: a user added with a password from standard input, refusals (short
+/// password, unknown role, taken name), the list; a key made (printed once), listed, revoked; the
+/// roles, built in and custom by inheritance.
+#[test]
+fn users_keys_and_roles() {
+    let s = Session::new();
+    let db = s.path("u.db");
+    let mut transcript = [
+        s.run_with_input(
+            &[
+                "user",
+                "add",
+                "ana",
+                "--role",
+                "admin",
+                "--password-stdin",
+                "--db",
+                &db,
+            ],
+            Some("a long passphrase\n"),
+        ),
+        s.run_with_input(
+            &["user", "add", "bob", "--password-stdin", "--db", &db],
+            Some("short\n"),
+        ),
+        s.run_with_input(
+            &[
+                "user",
+                "add",
+                "bob",
+                "--role",
+                "wizard",
+                "--password-stdin",
+                "--db",
+                &db,
+            ],
+            Some("a long passphrase\n"),
+        ),
+        s.run_with_input(
+            &["user", "add", "ana", "--password-stdin", "--db", &db],
+            Some("a long passphrase\n"),
+        ),
+        s.run(&["user", "disable", "ana", "--db", &db]),
+        s.run(&["user", "list", "--db", &db]),
+        s.run(&[
+            "key",
+            "create",
+            "--name",
+            "soar",
+            "--role",
+            "analyst",
+            "--expires",
+            "1d",
+            "--db",
+            &db,
+        ]),
+    ]
+    .concat();
+    let key = regex::Regex::new(r"secops_([0-9a-f]{8})_[0-9a-f]{64}").unwrap();
+    let id = key.captures(&transcript).expect("a key printed")[1].to_string();
+    transcript = key
+        .replace_all(&transcript, "secops_[KEY ID]_[SECRET]")
+        .into_owned();
+    transcript.push_str(&s.run(&["key", "list", "--db", &db]));
+    transcript.push_str(&s.run(&["key", "revoke", &id, "--db", &db]));
+    transcript.push_str(&s.run(&["key", "list", "--db", &db]));
+    std::fs::write(
+        s.path("roles.toml"),
+        "[role.tier1]\ndescription = \"first-line analysts\"\ninherits = [\"viewer\"]\npermissions = [\"alerts:triage\"]\n",
+    )
+    .unwrap();
+    transcript.push_str(&s.run(&["role", "list", "--roles", &s.path("roles.toml")]));
+    snapshot("users_keys_roles", &transcript.replace(&id, "[KEY ID]"));
 }
 
 #[test]

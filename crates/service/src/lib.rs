@@ -60,6 +60,7 @@ pub mod retro_hunt;
 pub mod risk;
 pub mod ruleset;
 mod spill;
+pub mod users;
 
 pub use context::{Actor, ActorKind, Cancel, Clock, FixedClock, NoProgress, Progress, SystemClock};
 pub use error::ServiceError;

@@ -379,3 +379,97 @@ fn every_bundled_hunt_reads_and_passes_its_cases() {
     }
     assert!(cases >= library.hunts.len());
 }
+
+/// Signing in: a right password signs in; five wrong ones in a row lock the user out (the right
+/// password is refused while locked, and works after); an unknown user gets the wrong-password answer;
+/// a disabled user is refused. Keys: shown once, kept as a digest, refused once revoked or expired.
+#[test]
+fn logins_lock_out_after_five_failures_and_keys_stop_when_revoked() {
+    use secops_service::users::{self, AuthError, LOCKOUT_FOR};
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("s.db").display().to_string()).unwrap();
+    let roles = secops_auth::Roles::built_in();
+    users::add_user(&mut store, &roles, "ana", "analyst", "a long passphrase", 1).unwrap();
+    assert!(users::add_user(&mut store, &roles, "bob", "wizard", "a long passphrase", 1).is_err());
+    assert!(users::add_user(
+        &mut store,
+        &roles,
+        "Bob Smith",
+        "viewer",
+        "a long passphrase",
+        1
+    )
+    .is_err());
+    assert!(users::add_user(&mut store, &roles, "bob", "viewer", "short", 1).is_err());
+    let ana = users::login(&mut store, "ana", "a long passphrase", 10).unwrap();
+    assert_eq!((ana.name.as_str(), ana.role.as_str()), ("ana", "analyst"));
+    assert_eq!(
+        users::login(&mut store, "nobody", "a long passphrase", 11),
+        Err(AuthError::BadCredentials)
+    );
+    for n in 1..=4 {
+        assert_eq!(
+            users::login(&mut store, "ana", "wrong", 20 + n),
+            Err(AuthError::BadCredentials)
+        );
+    }
+    assert_eq!(
+        users::login(&mut store, "ana", "wrong", 30),
+        Err(AuthError::LockedNow)
+    );
+    assert!(matches!(
+        users::login(&mut store, "ana", "a long passphrase", 31),
+        Err(AuthError::Locked(_))
+    ));
+    assert!(users::login(&mut store, "ana", "a long passphrase", 30 + LOCKOUT_FOR).is_ok());
+    users::set_disabled(&mut store, "ana", true, 40).unwrap();
+    assert_eq!(
+        users::login(&mut store, "ana", "a long passphrase", 41),
+        Err(AuthError::Disabled)
+    );
+    let (key, text) = users::create_key(
+        &mut store,
+        &roles,
+        "soar",
+        "analyst",
+        "ana",
+        Some(1_000),
+        50,
+    )
+    .unwrap();
+    assert!(!Store::open(&dir.path().join("s.db").display().to_string())
+        .unwrap()
+        .api_key_digest(&key.key_id)
+        .unwrap()
+        .unwrap()
+        .1
+        .contains(&text[10..]));
+    let who = users::authenticate_key(&mut store, &text, "10.0.0.5", 60).unwrap();
+    assert_eq!((who.name.as_str(), who.role.as_str()), ("ana", "analyst"));
+    assert_eq!(
+        store
+            .api_key_digest(&key.key_id)
+            .unwrap()
+            .unwrap()
+            .0
+            .last_used_from
+            .as_deref(),
+        Some("10.0.0.5")
+    );
+    let mut forged = text.clone();
+    forged.pop();
+    forged.push(if text.ends_with('0') { '1' } else { '0' });
+    assert_eq!(
+        users::authenticate_key(&mut store, &forged, "x", 61),
+        Err(AuthError::BadKey)
+    );
+    assert_eq!(
+        users::authenticate_key(&mut store, &text, "x", 1_000),
+        Err(AuthError::Expired)
+    );
+    store.revoke_api_key(&key.key_id, 70).unwrap();
+    assert_eq!(
+        users::authenticate_key(&mut store, &text, "x", 71),
+        Err(AuthError::Revoked)
+    );
+}

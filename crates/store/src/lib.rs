@@ -36,6 +36,7 @@ pub mod migrate;
 mod postgres;
 mod risk;
 mod sqlite;
+mod users;
 mod work;
 
 use std::path::Path;
@@ -51,6 +52,7 @@ pub use indicators::{IndicatorFilter, IndicatorRecord, IndicatorState, NewIndica
 pub use postgres::Postgres;
 pub use risk::RiskContribution;
 pub use sqlite::Sqlite;
+pub use users::{ApiKeyRecord, UserRecord};
 pub use work::{
     CommentRecord, NewObservable, NewTask, NewTimelineEntry, ObservableRecord, TaskRecord,
     TimelineRecord,

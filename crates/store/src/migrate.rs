@@ -245,6 +245,33 @@ const MIGRATIONS: &[Migration] = &[
             "CREATE INDEX evidence_by_case ON evidence (case_id, id)",
         ],
     },
+    Migration {
+        version: 10,
+        name: "users and API keys",
+        // Users sign in with a password (an Argon2id PHC string) and act with a role; failed logins
+        // count towards a lockout. API keys are kept as the SHA-256 of the key, found by their id.
+        statements: &[
+            "ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'viewer'",
+            "ALTER TABLE users ADD COLUMN password_hash TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE users ADD COLUMN disabled BIGINT NOT NULL DEFAULT 0",
+            "ALTER TABLE users ADD COLUMN failed_logins BIGINT NOT NULL DEFAULT 0",
+            "ALTER TABLE users ADD COLUMN locked_until BIGINT",
+            "ALTER TABLE users ADD COLUMN last_login BIGINT",
+            "ALTER TABLE users ADD COLUMN updated_at BIGINT NOT NULL DEFAULT 0",
+            "CREATE TABLE api_keys (
+                key_id TEXT PRIMARY KEY,
+                digest TEXT NOT NULL,
+                name TEXT NOT NULL,
+                role TEXT NOT NULL,
+                owner TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                expires_at BIGINT,
+                revoked_at BIGINT,
+                last_used_at BIGINT,
+                last_used_from TEXT
+            )",
+        ],
+    },
 ];
 
 /// The newest schema version this program knows.

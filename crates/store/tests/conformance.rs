@@ -95,7 +95,72 @@ conformance!(
     risk_contributions_are_kept_once_per_entity_and_alert,
     a_scheduled_hunt_keeps_the_end_of_what_it_covered,
     evidence_comes_with_its_timeline_entry_and_log_line,
+    users_and_api_keys_are_kept_and_changed_whole,
 );
+
+/// Users: added once, changed in one transaction; API keys: found by id with their digest, revoked
+/// once (the first time kept), their use recorded.
+fn users_and_api_keys_are_kept_and_changed_whole(place: &Place) {
+    let mut store = place.open();
+    let ana = store
+        .add_user("ana", "analyst", "$argon2id$hash", 10)
+        .unwrap();
+    assert_eq!(
+        (ana.role.as_str(), ana.disabled, ana.failed_logins),
+        ("analyst", false, 0)
+    );
+    assert!(store.add_user("ana", "admin", "$x", 11).is_err());
+    store.add_user("bob", "viewer", "$y", 12).unwrap();
+    let changed = store
+        .update_user("ana", 20, |u| {
+            u.failed_logins = 3;
+            u.locked_until = Some(99);
+            u.disabled = true;
+        })
+        .unwrap();
+    assert_eq!(store.user("ana").unwrap(), Some(changed.clone()));
+    assert_eq!(
+        (
+            changed.failed_logins,
+            changed.locked_until,
+            changed.updated_at
+        ),
+        (3, Some(99), 20)
+    );
+    let names: Vec<String> = store.users().unwrap().into_iter().map(|u| u.name).collect();
+    assert_eq!(names, ["ana", "bob"]);
+    assert!(store.update_user("nobody", 21, |_| {}).is_err());
+    let key = secops_store::ApiKeyRecord {
+        key_id: "0a1b2c3d".into(),
+        name: "soar".into(),
+        role: "analyst".into(),
+        owner: "ana".into(),
+        created_at: 30,
+        expires_at: Some(1_000),
+        revoked_at: None,
+        last_used_at: None,
+        last_used_from: None,
+    };
+    store.add_api_key(&key, "d1g3st").unwrap();
+    let (found, digest) = store.api_key_digest("0a1b2c3d").unwrap().unwrap();
+    assert_eq!((found, digest.as_str()), (key.clone(), "d1g3st"));
+    store.touch_api_key("0a1b2c3d", 40, "10.0.0.5").unwrap();
+    assert_eq!(
+        store.revoke_api_key("0a1b2c3d", 50).unwrap().revoked_at,
+        Some(50)
+    );
+    let again = store.revoke_api_key("0a1b2c3d", 60).unwrap();
+    assert_eq!(
+        (
+            again.revoked_at,
+            again.last_used_at,
+            again.last_used_from.as_deref()
+        ),
+        (Some(50), Some(40), Some("10.0.0.5"))
+    );
+    assert!(store.revoke_api_key("ffffffff", 60).is_err());
+    assert_eq!(store.api_keys().unwrap().len(), 1);
+}
 
 /// Evidence on a case: read back whole, with its timeline entry and its line in the case's log; on a
 /// case that does not exist, nothing is added.

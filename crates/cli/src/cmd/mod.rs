@@ -13,6 +13,7 @@ pub mod intel;
 pub mod lake;
 pub mod rules;
 pub mod sigma;
+pub mod users;
 
 use secops_event::Event;
 use secops_service::pipeline::{PipelineOptions, PipelineRun};
