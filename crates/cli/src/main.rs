@@ -74,6 +74,8 @@ enum Command {
     /// Roles and the permissions they grant (built-in, and custom ones from --roles).
     #[command(subcommand)]
     Role(RoleCommand),
+    /// The tamper-evident audit log: verify the chain, print its head, export it as ECS.
+    Audit(cmd::audit::AuditArgs),
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -112,6 +114,7 @@ fn main() -> ExitCode {
         Command::User(args) => cmd::users::user(args),
         Command::Key(args) => cmd::users::key(args),
         Command::Role(RoleCommand::List(args)) => cmd::users::role(args),
+        Command::Audit(args) => cmd::audit::run(args),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

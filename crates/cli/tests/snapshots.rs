@@ -1008,6 +1008,17 @@ fn users_keys_and_roles() {
     )
     .unwrap();
     transcript.push_str(&s.run(&["role", "list", "--roles", &s.path("roles.toml")]));
+    // Each change above is in the audit log, chained.
+    transcript.push_str(&s.run(&["audit", "verify", "--db", &db]));
+    let head = s.run(&["audit", "head", "--db", &db, "--write", &s.path("head")]);
+    assert!(head.contains("exit: 0"), "{head}");
+    transcript.push_str(&s.run(&["audit", "verify", "--db", &db, "--head", &s.path("head")]));
+    let export = s.run(&["audit", "export", "--db", &db]);
+    assert_eq!(
+        export.matches("\"event.dataset\":\"secops.audit\"").count(),
+        4,
+        "{export}"
+    );
     snapshot("users_keys_roles", &transcript.replace(&id, "[KEY ID]"));
 }
 

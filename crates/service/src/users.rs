@@ -5,7 +5,7 @@
 //! time as a wrong password, so neither tells a guesser anything.
 
 use secops_auth::{hash_password, same_digest, verify_password, ApiKeySecret, Roles};
-use secops_store::{ApiKeyRecord, Store, UserRecord};
+use secops_store::{ApiKeyRecord, AuditKey, Audited, NewAudit, Store, UserRecord};
 
 use crate::ServiceError;
 
@@ -13,6 +13,43 @@ use crate::ServiceError;
 pub const LOCKOUT_AFTER: i64 = 5;
 /// How long a lockout lasts (nanoseconds).
 pub const LOCKOUT_FOR: i64 = 15 * 60 * 1_000_000_000;
+
+/// The audit chain's key, who acts and from where: each change is recorded in the audit log in the
+/// transaction that makes it.
+#[derive(Debug, Clone, Copy)]
+pub struct AuditContext<'a> {
+    pub key: &'a AuditKey,
+    pub actor: &'a str,
+    /// `cli`, or the address a request came from.
+    pub source: &'a str,
+}
+
+impl AuditContext<'_> {
+    fn audited(&self, now: i64, action: &str, target: String, outcome: &str) -> Audited<'_> {
+        Audited {
+            key: self.key,
+            record: NewAudit {
+                at: now,
+                actor: self.actor.to_string(),
+                source: self.source.to_string(),
+                action: action.to_string(),
+                target,
+                outcome: outcome.to_string(),
+                before: None,
+                after: None,
+            },
+        }
+    }
+}
+
+fn audited<'a>(
+    audit: Option<&'a AuditContext<'a>>,
+    now: i64,
+    action: &str,
+    target: String,
+) -> Option<Audited<'a>> {
+    audit.map(|a| a.audited(now, action, target, "success"))
+}
 
 /// Who is acting, once signed in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,11 +131,13 @@ pub fn add_user(
     role: &str,
     password: &str,
     now: i64,
+    audit: Option<&AuditContext<'_>>,
 ) -> Result<UserRecord, ServiceError> {
     check_name(name)?;
     check_role(roles, role)?;
     let hash = hash_password(password).map_err(password_error)?;
-    Ok(store.add_user(name, role, &hash, now)?)
+    let record = audited(audit, now, "user.add", format!("user {name}"));
+    Ok(store.add_user(name, role, &hash, now, record.as_ref())?)
 }
 
 /// Sets a user's password (and lifts a lockout: the administrator has just spoken to them).
@@ -107,13 +146,20 @@ pub fn set_password(
     name: &str,
     password: &str,
     now: i64,
+    audit: Option<&AuditContext<'_>>,
 ) -> Result<UserRecord, ServiceError> {
     let hash = hash_password(password).map_err(password_error)?;
-    Ok(store.update_user(name, now, |u| {
-        u.password_hash = hash.clone();
-        u.failed_logins = 0;
-        u.locked_until = None;
-    })?)
+    let record = audited(audit, now, "user.password", format!("user {name}"));
+    Ok(store.update_user(
+        name,
+        now,
+        |u| {
+            u.password_hash = hash.clone();
+            u.failed_logins = 0;
+            u.locked_until = None;
+        },
+        record.as_ref(),
+    )?)
 }
 
 pub fn set_role(
@@ -122,9 +168,11 @@ pub fn set_role(
     name: &str,
     role: &str,
     now: i64,
+    audit: Option<&AuditContext<'_>>,
 ) -> Result<UserRecord, ServiceError> {
     check_role(roles, role)?;
-    Ok(store.update_user(name, now, |u| u.role = role.to_string())?)
+    let record = audited(audit, now, "user.role", format!("user {name}"));
+    Ok(store.update_user(name, now, |u| u.role = role.to_string(), record.as_ref())?)
 }
 
 pub fn set_disabled(
@@ -132,8 +180,15 @@ pub fn set_disabled(
     name: &str,
     disabled: bool,
     now: i64,
+    audit: Option<&AuditContext<'_>>,
 ) -> Result<UserRecord, ServiceError> {
-    Ok(store.update_user(name, now, |u| u.disabled = disabled)?)
+    let action = if disabled {
+        "user.disable"
+    } else {
+        "user.enable"
+    };
+    let record = audited(audit, now, action, format!("user {name}"));
+    Ok(store.update_user(name, now, |u| u.disabled = disabled, record.as_ref())?)
 }
 
 /// A hash of a password no one signs in with, verified against when the user is unknown so that the
@@ -143,44 +198,71 @@ fn decoy_hash() -> &'static str {
     DECOY.get_or_init(|| hash_password("the decoy of an unknown user").unwrap_or_default())
 }
 
-/// Signs a user in with a password.
+/// Signs a user in with a password; every attempt, failed or not, is in the audit log.
 pub fn login(
     store: &mut Store,
     name: &str,
     password: &str,
     now: i64,
+    audit: Option<&AuditContext<'_>>,
 ) -> Result<Principal, AuthError> {
+    let target = format!("user {name}");
+    // A refusal that changes nothing is recorded on its own.
+    let refused = |store: &mut Store, why: &AuthError| -> Result<(), AuthError> {
+        if let Some(a) = audit {
+            let mut record = a.audited(now, "login", target.clone(), "failure").record;
+            record.after = Some(serde_json::json!({ "reason": why.to_string() }).to_string());
+            store.audit(a.key, &record)?;
+        }
+        Ok(())
+    };
     let Some(user) = store.user(name)? else {
         verify_password(password, decoy_hash());
+        refused(store, &AuthError::BadCredentials)?;
         return Err(AuthError::BadCredentials);
     };
-    if user.disabled {
-        return Err(AuthError::Disabled);
-    }
-    if let Some(until) = user.locked_until.filter(|&u| u > now) {
-        return Err(AuthError::Locked(
-            secops_event::Timestamp::from_unix_nanos(until).to_rfc3339(),
-        ));
+    let refusal = if user.disabled {
+        Some(AuthError::Disabled)
+    } else {
+        user.locked_until.filter(|&u| u > now).map(|until| {
+            AuthError::Locked(secops_event::Timestamp::from_unix_nanos(until).to_rfc3339())
+        })
+    };
+    if let Some(why) = refusal {
+        refused(store, &why)?;
+        return Err(why);
     }
     if verify_password(password, &user.password_hash) {
-        store.update_user(name, now, |u| {
-            u.failed_logins = 0;
-            u.locked_until = None;
-            u.last_login = Some(now);
-        })?;
+        let record = audit.map(|a| a.audited(now, "login", target.clone(), "success"));
+        store.update_user(
+            name,
+            now,
+            |u| {
+                u.failed_logins = 0;
+                u.locked_until = None;
+                u.last_login = Some(now);
+            },
+            record.as_ref(),
+        )?;
         return Ok(Principal {
             name: user.name,
             role: user.role,
             key_id: None,
         });
     }
-    let after = store.update_user(name, now, |u| {
-        u.failed_logins += 1;
-        if u.failed_logins >= LOCKOUT_AFTER {
-            u.failed_logins = 0;
-            u.locked_until = Some(now + LOCKOUT_FOR);
-        }
-    })?;
+    let record = audit.map(|a| a.audited(now, "login", target.clone(), "failure"));
+    let after = store.update_user(
+        name,
+        now,
+        |u| {
+            u.failed_logins += 1;
+            if u.failed_logins >= LOCKOUT_AFTER {
+                u.failed_logins = 0;
+                u.locked_until = Some(now + LOCKOUT_FOR);
+            }
+        },
+        record.as_ref(),
+    )?;
     Err(if after.locked_until.is_some_and(|u| u > now) {
         AuthError::LockedNow
     } else {
@@ -188,16 +270,29 @@ pub fn login(
     })
 }
 
-/// Makes an API key acting with `role`; the key's text is in the answer and nowhere else.
+/// What a new API key is: what it is for, the role it acts with, the user responsible, its expiry.
+#[derive(Debug, Clone)]
+pub struct NewKey<'a> {
+    pub name: &'a str,
+    pub role: &'a str,
+    pub owner: &'a str,
+    pub expires_at: Option<i64>,
+}
+
+/// Makes an API key; the key's text is in the answer and nowhere else.
 pub fn create_key(
     store: &mut Store,
     roles: &Roles,
-    name: &str,
-    role: &str,
-    owner: &str,
-    expires_at: Option<i64>,
+    new: &NewKey<'_>,
     now: i64,
+    audit: Option<&AuditContext<'_>>,
 ) -> Result<(ApiKeyRecord, String), ServiceError> {
+    let NewKey {
+        name,
+        role,
+        owner,
+        expires_at,
+    } = *new;
     check_role(roles, role)?;
     if name.trim().is_empty() {
         return Err(ServiceError::invalid("--name", "an API key needs a name"));
@@ -214,7 +309,8 @@ pub fn create_key(
         last_used_at: None,
         last_used_from: None,
     };
-    store.add_api_key(&record, &secret.digest)?;
+    let audit_record = audited(audit, now, "key.create", format!("key {}", record.key_id));
+    store.add_api_key(&record, &secret.digest, audit_record.as_ref())?;
     Ok((record, secret.text))
 }
 
@@ -244,4 +340,15 @@ pub fn authenticate_key(
         role: key.role,
         key_id: Some(key.key_id),
     })
+}
+
+/// Revokes a key: it stops working at once.
+pub fn revoke_key(
+    store: &mut Store,
+    key_id: &str,
+    now: i64,
+    audit: Option<&AuditContext<'_>>,
+) -> Result<ApiKeyRecord, ServiceError> {
+    let record = audited(audit, now, "key.revoke", format!("key {key_id}"));
+    Ok(store.revoke_api_key(key_id, now, record.as_ref())?)
 }

@@ -389,57 +389,87 @@ fn logins_lock_out_after_five_failures_and_keys_stop_when_revoked() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(&dir.path().join("s.db").display().to_string()).unwrap();
     let roles = secops_auth::Roles::built_in();
-    users::add_user(&mut store, &roles, "ana", "analyst", "a long passphrase", 1).unwrap();
-    assert!(users::add_user(&mut store, &roles, "bob", "wizard", "a long passphrase", 1).is_err());
+    let key = secops_store::AuditKey::from_hex(&"42".repeat(32)).unwrap();
+    let context = users::AuditContext {
+        key: &key,
+        actor: "admin",
+        source: "10.0.0.1",
+    };
+    let audit = Some(&context);
+    users::add_user(
+        &mut store,
+        &roles,
+        "ana",
+        "analyst",
+        "a long passphrase",
+        1,
+        audit,
+    )
+    .unwrap();
+    assert!(users::add_user(
+        &mut store,
+        &roles,
+        "bob",
+        "wizard",
+        "a long passphrase",
+        1,
+        audit
+    )
+    .is_err());
     assert!(users::add_user(
         &mut store,
         &roles,
         "Bob Smith",
         "viewer",
         "a long passphrase",
-        1
+        1,
+        audit
     )
     .is_err());
-    assert!(users::add_user(&mut store, &roles, "bob", "viewer", "short", 1).is_err());
-    let ana = users::login(&mut store, "ana", "a long passphrase", 10).unwrap();
+    assert!(users::add_user(&mut store, &roles, "bob", "viewer", "short", 1, audit).is_err());
+    let ana = users::login(&mut store, "ana", "a long passphrase", 10, audit).unwrap();
     assert_eq!((ana.name.as_str(), ana.role.as_str()), ("ana", "analyst"));
     assert_eq!(
-        users::login(&mut store, "nobody", "a long passphrase", 11),
+        users::login(&mut store, "nobody", "a long passphrase", 11, audit),
         Err(AuthError::BadCredentials)
     );
     for n in 1..=4 {
         assert_eq!(
-            users::login(&mut store, "ana", "wrong", 20 + n),
+            users::login(&mut store, "ana", "wrong", 20 + n, audit),
             Err(AuthError::BadCredentials)
         );
     }
     assert_eq!(
-        users::login(&mut store, "ana", "wrong", 30),
+        users::login(&mut store, "ana", "wrong", 30, audit),
         Err(AuthError::LockedNow)
     );
     assert!(matches!(
-        users::login(&mut store, "ana", "a long passphrase", 31),
+        users::login(&mut store, "ana", "a long passphrase", 31, audit),
         Err(AuthError::Locked(_))
     ));
-    assert!(users::login(&mut store, "ana", "a long passphrase", 30 + LOCKOUT_FOR).is_ok());
-    users::set_disabled(&mut store, "ana", true, 40).unwrap();
+    assert!(users::login(
+        &mut store,
+        "ana",
+        "a long passphrase",
+        30 + LOCKOUT_FOR,
+        audit
+    )
+    .is_ok());
+    users::set_disabled(&mut store, "ana", true, 40, audit).unwrap();
     assert_eq!(
-        users::login(&mut store, "ana", "a long passphrase", 41),
+        users::login(&mut store, "ana", "a long passphrase", 41, audit),
         Err(AuthError::Disabled)
     );
-    let (key, text) = users::create_key(
-        &mut store,
-        &roles,
-        "soar",
-        "analyst",
-        "ana",
-        Some(1_000),
-        50,
-    )
-    .unwrap();
+    let new = users::NewKey {
+        name: "soar",
+        role: "analyst",
+        owner: "ana",
+        expires_at: Some(1_000),
+    };
+    let (api, text) = users::create_key(&mut store, &roles, &new, 50, audit).unwrap();
     assert!(!Store::open(&dir.path().join("s.db").display().to_string())
         .unwrap()
-        .api_key_digest(&key.key_id)
+        .api_key_digest(&api.key_id)
         .unwrap()
         .unwrap()
         .1
@@ -448,7 +478,7 @@ fn logins_lock_out_after_five_failures_and_keys_stop_when_revoked() {
     assert_eq!((who.name.as_str(), who.role.as_str()), ("ana", "analyst"));
     assert_eq!(
         store
-            .api_key_digest(&key.key_id)
+            .api_key_digest(&api.key_id)
             .unwrap()
             .unwrap()
             .0
@@ -467,9 +497,32 @@ fn logins_lock_out_after_five_failures_and_keys_stop_when_revoked() {
         users::authenticate_key(&mut store, &text, "x", 1_000),
         Err(AuthError::Expired)
     );
-    store.revoke_api_key(&key.key_id, 70).unwrap();
+    users::revoke_key(&mut store, &api.key_id, 70, audit).unwrap();
     assert_eq!(
         users::authenticate_key(&mut store, &text, "x", 71),
         Err(AuthError::Revoked)
     );
+    // Every change and every sign-in attempt is in the audit log, and the chain holds.
+    let check = store.verify_audit(&key, None).unwrap();
+    assert_eq!(check.broken, None);
+    let actions: Vec<(String, String)> = store
+        .audit_records(0, 100)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.record.action, r.record.outcome))
+        .collect();
+    let count = |action: &str, outcome: &str| {
+        actions
+            .iter()
+            .filter(|(a, o)| a == action && o == outcome)
+            .count()
+    };
+    assert_eq!(count("user.add", "success"), 1);
+    assert_eq!(count("login", "success"), 2);
+    // Unknown user, five wrong passwords, one while locked, one disabled.
+    assert_eq!(count("login", "failure"), 8);
+    assert_eq!(count("user.disable", "success"), 1);
+    assert_eq!(count("key.create", "success"), 1);
+    assert_eq!(count("key.revoke", "success"), 1);
+    assert_eq!(check.records as usize, actions.len());
 }

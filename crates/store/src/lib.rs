@@ -27,6 +27,7 @@
 //! ```
 
 mod alerts;
+mod audit;
 pub mod backend;
 mod cases;
 mod evidence;
@@ -44,6 +45,7 @@ use std::path::Path;
 pub use alerts::{
     AlertCursor, AlertFilter, AlertFold, AlertRecord, AlertStatus, EventLine, NewAlert, Recorded,
 };
+pub use audit::{AuditBreak, AuditCheck, AuditKey, AuditRecord, Audited, NewAudit};
 pub use backend::{Backend, Dialect, Row, Tx, Value};
 pub use cases::{CaseEvent, CaseFilter, CaseRecord, CaseUpdate, NewCase};
 pub use evidence::{EvidenceRecord, NewEvidence};

@@ -272,6 +272,24 @@ const MIGRATIONS: &[Migration] = &[
             )",
         ],
     },
+    Migration {
+        version: 11,
+        name: "audit log",
+        // Append-only; each record's HMAC covers it and the previous record's HMAC.
+        statements: &["CREATE TABLE audit_log (
+                id {id},
+                at BIGINT NOT NULL,
+                actor TEXT NOT NULL,
+                source TEXT NOT NULL,
+                action TEXT NOT NULL,
+                target TEXT NOT NULL,
+                outcome TEXT NOT NULL,
+                before TEXT,
+                after TEXT,
+                prev_mac TEXT NOT NULL,
+                mac TEXT NOT NULL
+            )"],
+    },
 ];
 
 /// The newest schema version this program knows.

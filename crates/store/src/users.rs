@@ -1,8 +1,44 @@
 //! Users and API keys as the store keeps them. The rules (which role, when a user is locked out, when
 //! a key has expired) are the service's; here each change is one transaction.
 
-use crate::backend::{Row, Value};
+use crate::audit::{append, Audited};
+use crate::backend::{Row, Tx, Value};
 use crate::{Store, StoreError};
+
+/// Appends the audit record of a change, when one is asked for, with what the change did.
+fn audit(
+    tx: &mut dyn Tx,
+    audited: Option<&Audited<'_>>,
+    before: Option<String>,
+    after: Option<String>,
+) -> Result<(), StoreError> {
+    if let Some(a) = audited {
+        let mut record = a.record.clone();
+        record.before = before;
+        record.after = after;
+        append(tx, a.key, &record)?;
+    }
+    Ok(())
+}
+
+/// A user as the audit log shows it (no password hash).
+fn user_json(u: &UserRecord) -> String {
+    serde_json::json!({
+        "name": u.name, "role": u.role, "disabled": u.disabled,
+        "failed_logins": u.failed_logins, "locked_until": u.locked_until,
+        "password_changed": u.updated_at,
+    })
+    .to_string()
+}
+
+/// A key as the audit log shows it.
+fn key_json(k: &ApiKeyRecord) -> String {
+    serde_json::json!({
+        "key_id": k.key_id, "name": k.name, "role": k.role, "owner": k.owner,
+        "expires_at": k.expires_at, "revoked_at": k.revoked_at,
+    })
+    .to_string()
+}
 
 /// A user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +114,7 @@ impl Store {
         role: &str,
         password_hash: &str,
         now: i64,
+        audited: Option<&Audited<'_>>,
     ) -> Result<UserRecord, StoreError> {
         self.transaction(true, |tx| {
             if tx
@@ -101,7 +138,8 @@ impl Store {
                     Value::Int(now),
                 ],
             )?;
-            Ok(())
+            let after = serde_json::json!({"name": name, "role": role}).to_string();
+            audit(tx, audited, None, Some(after))
         })?;
         self.user(name)?.ok_or_else(|| StoreError::NotFound {
             what: "user",
@@ -140,6 +178,7 @@ impl Store {
         name: &str,
         now: i64,
         change: impl Fn(&mut UserRecord),
+        audited: Option<&Audited<'_>>,
     ) -> Result<UserRecord, StoreError> {
         self.transaction(true, |tx| {
             let mut user = tx
@@ -153,6 +192,7 @@ impl Store {
                     what: "user",
                     id: name.to_string(),
                 })?;
+            let before = user_json(&user);
             change(&mut user);
             user.updated_at = now;
             tx.execute(
@@ -169,12 +209,18 @@ impl Store {
                     Value::from(name),
                 ],
             )?;
+            audit(tx, audited, Some(before), Some(user_json(&user)))?;
             Ok(user)
         })
     }
 
     /// Keeps a new API key (its digest, never the key).
-    pub fn add_api_key(&mut self, key: &ApiKeyRecord, digest: &str) -> Result<(), StoreError> {
+    pub fn add_api_key(
+        &mut self,
+        key: &ApiKeyRecord,
+        digest: &str,
+        audited: Option<&Audited<'_>>,
+    ) -> Result<(), StoreError> {
         self.transaction(true, |tx| {
             tx.execute(
                 &format!(
@@ -193,7 +239,7 @@ impl Store {
                     Value::from(digest),
                 ],
             )?;
-            Ok(())
+            audit(tx, audited, None, Some(key_json(key)))
         })
     }
 
@@ -226,7 +272,12 @@ impl Store {
     }
 
     /// Revokes a key at `now` (a key revoked before keeps its first time).
-    pub fn revoke_api_key(&mut self, key_id: &str, now: i64) -> Result<ApiKeyRecord, StoreError> {
+    pub fn revoke_api_key(
+        &mut self,
+        key_id: &str,
+        now: i64,
+        audited: Option<&Audited<'_>>,
+    ) -> Result<ApiKeyRecord, StoreError> {
         self.transaction(true, |tx| {
             let changed = tx.execute(
                 "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE key_id = ?",
@@ -238,7 +289,8 @@ impl Store {
                     id: key_id.to_string(),
                 });
             }
-            Ok(())
+            let after = serde_json::json!({"key_id": key_id, "revoked_at": now}).to_string();
+            audit(tx, audited, None, Some(after))
         })?;
         self.api_key_digest(key_id)?
             .map(|(k, _)| k)

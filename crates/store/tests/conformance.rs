@@ -96,27 +96,142 @@ conformance!(
     a_scheduled_hunt_keeps_the_end_of_what_it_covered,
     evidence_comes_with_its_timeline_entry_and_log_line,
     users_and_api_keys_are_kept_and_changed_whole,
+    the_audit_chain_breaks_where_the_log_was_edited_deleted_or_recomputed,
 );
+
+/// Runs SQL on the test database with the database's own client, behind the store's back.
+fn tamper(place: &Place, sql: &str) {
+    match place {
+        Place::Sqlite(dir) => {
+            let c = rusqlite::Connection::open(dir.path().join("secops.db")).unwrap();
+            c.execute_batch(sql).unwrap();
+        }
+        Place::Postgres { url, schema } => {
+            let mut c = postgres_client(url).unwrap();
+            c.batch_execute(&format!("SET search_path TO {schema}; {sql}"))
+                .unwrap();
+        }
+    }
+}
+
+/// The audit chain: a normal log verifies; editing a record, deleting one in the middle, deleting
+/// the newest (against the exported head) and recomputing the chain without the key each fail,
+/// naming the first bad record.
+fn the_audit_chain_breaks_where_the_log_was_edited_deleted_or_recomputed(place: &Place) {
+    let key = secops_store::AuditKey::from_hex(&"5a".repeat(32)).unwrap();
+    let append = |store: &mut Store, n: i64| {
+        store
+            .audit(
+                &key,
+                &secops_store::NewAudit {
+                    at: n,
+                    actor: "ana".into(),
+                    source: "cli".into(),
+                    action: "case.move".into(),
+                    target: format!("case {n}"),
+                    outcome: "success".into(),
+                    before: Some("{\"state\":\"new\"}".into()),
+                    after: None,
+                },
+            )
+            .unwrap()
+    };
+    let fresh = |place: &Place| {
+        let mut store = place.open();
+        tamper(place, "DELETE FROM audit_log");
+        let records: Vec<_> = (1..=5).map(|n| append(&mut store, n)).collect();
+        (store, records)
+    };
+    let (mut store, records) = fresh(place);
+    let head = store.audit_head().unwrap().unwrap();
+    assert_eq!(head, (records[4].id, records[4].mac.clone()));
+    let ok = store.verify_audit(&key, Some((head.0, &head.1))).unwrap();
+    assert_eq!((ok.records, ok.broken.clone()), (5, None));
+    // Another key does not verify it.
+    let other = secops_store::AuditKey::from_hex(&"a5".repeat(32)).unwrap();
+    assert!(store.verify_audit(&other, None).unwrap().broken.is_some());
+    let broken_at = |store: &mut Store, head: Option<(i64, &str)>| match store
+        .verify_audit(&key, head)
+        .unwrap()
+        .broken
+    {
+        Some(secops_store::AuditBreak::Record { id, .. }) => id,
+        Some(secops_store::AuditBreak::Head { id }) => -id,
+        None => 0,
+    };
+    // An edited record.
+    tamper(
+        place,
+        &format!(
+            "UPDATE audit_log SET actor = 'mallory' WHERE id = {}",
+            records[2].id
+        ),
+    );
+    assert_eq!(broken_at(&mut store, None), records[2].id);
+    // A record deleted in the middle: the next one's link fails.
+    let (mut store, records) = fresh(place);
+    tamper(
+        place,
+        &format!("DELETE FROM audit_log WHERE id = {}", records[1].id),
+    );
+    assert_eq!(broken_at(&mut store, None), records[2].id);
+    // The newest deleted: only the exported head tells.
+    let (mut store, records) = fresh(place);
+    let head = store.audit_head().unwrap().unwrap();
+    tamper(
+        place,
+        &format!("DELETE FROM audit_log WHERE id = {}", records[4].id),
+    );
+    assert_eq!(broken_at(&mut store, None), 0);
+    assert_eq!(
+        broken_at(&mut store, Some((head.0, &head.1))),
+        -records[4].id
+    );
+    // The chain recomputed without the key (a plain digest in place of the HMAC) from record 2 on.
+    let (mut store, records) = fresh(place);
+    tamper(
+        place,
+        &format!(
+            "UPDATE audit_log SET actor = 'mallory', mac = '{}' WHERE id = {}",
+            "0".repeat(64),
+            records[1].id
+        ),
+    );
+    tamper(
+        place,
+        &format!(
+            "UPDATE audit_log SET prev_mac = '{}' WHERE id = {}",
+            "0".repeat(64),
+            records[2].id
+        ),
+    );
+    assert_eq!(broken_at(&mut store, None), records[1].id);
+}
 
 /// Users: added once, changed in one transaction; API keys: found by id with their digest, revoked
 /// once (the first time kept), their use recorded.
 fn users_and_api_keys_are_kept_and_changed_whole(place: &Place) {
     let mut store = place.open();
     let ana = store
-        .add_user("ana", "analyst", "$argon2id$hash", 10)
+        .add_user("ana", "analyst", "$argon2id$hash", 10, None)
         .unwrap();
     assert_eq!(
         (ana.role.as_str(), ana.disabled, ana.failed_logins),
         ("analyst", false, 0)
     );
-    assert!(store.add_user("ana", "admin", "$x", 11).is_err());
-    store.add_user("bob", "viewer", "$y", 12).unwrap();
+    assert!(store.add_user("ana", "admin", "$x", 11, None).is_err());
+    store.add_user("bob", "viewer", "$y", 12, None).unwrap();
     let changed = store
-        .update_user("ana", 20, |u| {
-            u.failed_logins = 3;
-            u.locked_until = Some(99);
-            u.disabled = true;
-        })
+        .update_user(
+            "ana",
+            20,
+            |u| {
+                u.failed_logins = 3;
+                u.locked_until = Some(99);
+                u.disabled = true;
+            },
+            None,
+        )
         .unwrap();
     assert_eq!(store.user("ana").unwrap(), Some(changed.clone()));
     assert_eq!(
@@ -129,7 +244,7 @@ fn users_and_api_keys_are_kept_and_changed_whole(place: &Place) {
     );
     let names: Vec<String> = store.users().unwrap().into_iter().map(|u| u.name).collect();
     assert_eq!(names, ["ana", "bob"]);
-    assert!(store.update_user("nobody", 21, |_| {}).is_err());
+    assert!(store.update_user("nobody", 21, |_| {}, None).is_err());
     let key = secops_store::ApiKeyRecord {
         key_id: "0a1b2c3d".into(),
         name: "soar".into(),
@@ -141,15 +256,18 @@ fn users_and_api_keys_are_kept_and_changed_whole(place: &Place) {
         last_used_at: None,
         last_used_from: None,
     };
-    store.add_api_key(&key, "d1g3st").unwrap();
+    store.add_api_key(&key, "d1g3st", None).unwrap();
     let (found, digest) = store.api_key_digest("0a1b2c3d").unwrap().unwrap();
     assert_eq!((found, digest.as_str()), (key.clone(), "d1g3st"));
     store.touch_api_key("0a1b2c3d", 40, "10.0.0.5").unwrap();
     assert_eq!(
-        store.revoke_api_key("0a1b2c3d", 50).unwrap().revoked_at,
+        store
+            .revoke_api_key("0a1b2c3d", 50, None)
+            .unwrap()
+            .revoked_at,
         Some(50)
     );
-    let again = store.revoke_api_key("0a1b2c3d", 60).unwrap();
+    let again = store.revoke_api_key("0a1b2c3d", 60, None).unwrap();
     assert_eq!(
         (
             again.revoked_at,
@@ -158,7 +276,7 @@ fn users_and_api_keys_are_kept_and_changed_whole(place: &Place) {
         ),
         (Some(50), Some(40), Some("10.0.0.5"))
     );
-    assert!(store.revoke_api_key("ffffffff", 60).is_err());
+    assert!(store.revoke_api_key("ffffffff", 60, None).is_err());
     assert_eq!(store.api_keys().unwrap().len(), 1);
 }
 

@@ -1,6 +1,7 @@
 //! One file per subcommand.
 
 pub mod alerts;
+pub mod audit;
 pub mod bench;
 pub mod case;
 pub mod coverage;

@@ -42,6 +42,10 @@ impl RolesArgs {
 pub struct UserArgs {
     #[command(flatten)]
     store: StoreArgs,
+    /// The audit key file (default: $SECOPS_AUDIT_KEY, else the SQLite store's path with
+    /// `.audit-key` added; made on first use).
+    #[arg(long = "audit-key", global = true)]
+    audit_key: Option<PathBuf>,
     #[command(flatten)]
     roles: RolesArgs,
     #[command(subcommand)]
@@ -79,6 +83,9 @@ enum UserCommand {
 pub struct KeyArgs {
     #[command(flatten)]
     store: StoreArgs,
+    /// The audit key file (as for `secops user`).
+    #[arg(long = "audit-key", global = true)]
+    audit_key: Option<PathBuf>,
     #[command(flatten)]
     roles: RolesArgs,
     #[command(subcommand)]
@@ -137,9 +144,23 @@ fn read_password(from_stdin: bool) -> anyhow::Result<String> {
     Ok(first)
 }
 
+/// The audit key (made on first use) and who acts: every change these commands make is audited.
+fn audit_key(given: Option<&PathBuf>, store: &StoreArgs) -> anyhow::Result<secops_store::AuditKey> {
+    let path = crate::cmd::audit::key_path(given, store)?;
+    Ok(secops_store::AuditKey::load_or_create(&path)?)
+}
+
 pub fn user(args: UserArgs) -> anyhow::Result<Outcome> {
     let roles = args.roles.load()?;
     let mut store = args.store.open()?;
+    let key = audit_key(args.audit_key.as_ref(), &args.store)?;
+    let actor = crate::store::actor(None).name;
+    let audit = secops_service::users::AuditContext {
+        key: &key,
+        actor: &actor,
+        source: "cli",
+    };
+    let audit = Some(&audit);
     let state = |u: &secops_store::UserRecord| {
         if u.disabled {
             "disabled".to_string()
@@ -163,6 +184,7 @@ pub fn user(args: UserArgs) -> anyhow::Result<Outcome> {
                 &role,
                 &password,
                 now(),
+                audit,
             )?;
             println!("user {} added, role {}", safe(&user.name), safe(&user.role));
         }
@@ -188,19 +210,20 @@ pub fn user(args: UserArgs) -> anyhow::Result<Outcome> {
             password_stdin,
         } => {
             let password = read_password(password_stdin)?;
-            secops_service::users::set_password(&mut store, &name, &password, now())?;
+            secops_service::users::set_password(&mut store, &name, &password, now(), audit)?;
             println!("password of {} set", safe(&name));
         }
         UserCommand::Role { name, role } => {
-            let user = secops_service::users::set_role(&mut store, &roles, &name, &role, now())?;
+            let user =
+                secops_service::users::set_role(&mut store, &roles, &name, &role, now(), audit)?;
             println!("{} now has the role {}", safe(&user.name), safe(&user.role));
         }
         UserCommand::Disable { name } => {
-            secops_service::users::set_disabled(&mut store, &name, true, now())?;
+            secops_service::users::set_disabled(&mut store, &name, true, now(), audit)?;
             println!("{} disabled", safe(&name));
         }
         UserCommand::Enable { name } => {
-            secops_service::users::set_disabled(&mut store, &name, false, now())?;
+            secops_service::users::set_disabled(&mut store, &name, false, now(), audit)?;
             println!("{} enabled", safe(&name));
         }
     }
@@ -210,6 +233,14 @@ pub fn user(args: UserArgs) -> anyhow::Result<Outcome> {
 pub fn key(args: KeyArgs) -> anyhow::Result<Outcome> {
     let roles = args.roles.load()?;
     let mut store = args.store.open()?;
+    let key = audit_key(args.audit_key.as_ref(), &args.store)?;
+    let actor = crate::store::actor(None).name;
+    let audit = secops_service::users::AuditContext {
+        key: &key,
+        actor: &actor,
+        source: "cli",
+    };
+    let audit = Some(&audit);
     match args.command {
         KeyCommand::Create {
             name,
@@ -227,15 +258,14 @@ pub fn key(args: KeyArgs) -> anyhow::Result<Outcome> {
                 None => None,
             };
             let owner = owner.unwrap_or_else(|| crate::store::actor(None).name);
-            let (key, text) = secops_service::users::create_key(
-                &mut store,
-                &roles,
-                &name,
-                &role,
-                &owner,
+            let new = secops_service::users::NewKey {
+                name: &name,
+                role: &role,
+                owner: &owner,
                 expires_at,
-                now(),
-            )?;
+            };
+            let (key, text) =
+                secops_service::users::create_key(&mut store, &roles, &new, now(), audit)?;
             println!("{text}");
             eprintln!(
                 "API key {} ({}, role {}, expires {}): keep it now, it is not shown again",
@@ -270,7 +300,7 @@ pub fn key(args: KeyArgs) -> anyhow::Result<Outcome> {
             println!("{} key(s)", keys.len());
         }
         KeyCommand::Revoke { id } => {
-            let key = store.revoke_api_key(id.trim(), now())?;
+            let key = secops_service::users::revoke_key(&mut store, id.trim(), now(), audit)?;
             println!("API key {} ({}) revoked", key.key_id, safe(&key.name));
         }
     }

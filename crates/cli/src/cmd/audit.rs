@@ -1,0 +1,141 @@
+//! `secops audit ...`: the tamper-evident audit log. `verify` walks the HMAC chain with the key (and,
+//! given the head exported earlier, checks that no newest record went missing) and names the first bad
+//! record; `head` prints the newest record's id and HMAC (to keep elsewhere: a file, a ticket, syslog);
+//! `export` writes the records as ECS JSON lines.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use secops_store::AuditKey;
+
+use crate::output::safe;
+use crate::store::StoreArgs;
+use crate::Outcome;
+
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// The audit key file (default: $SECOPS_AUDIT_KEY, else the SQLite store's path with
+    /// `.audit-key` added).
+    #[arg(long = "audit-key", global = true)]
+    key: Option<PathBuf>,
+    #[command(subcommand)]
+    command: AuditCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum AuditCommand {
+    /// Check the chain: every record's HMAC and link; with --head, that the head exported then is
+    /// still there.
+    Verify {
+        /// A head as `audit head` printed it (`ID MAC`), or a file holding one.
+        #[arg(long)]
+        head: Option<String>,
+    },
+    /// The newest record's id and HMAC.
+    Head {
+        /// Also write it to this file.
+        #[arg(long)]
+        write: Option<PathBuf>,
+    },
+    /// Every record as an ECS JSON line.
+    Export,
+}
+
+/// Where the audit key is: the option, the variable, or beside a SQLite store.
+pub fn key_path(given: Option<&PathBuf>, store: &StoreArgs) -> anyhow::Result<PathBuf> {
+    if let Some(path) = given {
+        return Ok(path.clone());
+    }
+    if let Some(path) = std::env::var_os("SECOPS_AUDIT_KEY") {
+        return Ok(PathBuf::from(path));
+    }
+    let target = store.target();
+    if target.starts_with("postgres://") || target.starts_with("postgresql://") {
+        anyhow::bail!(
+            "a PostgreSQL store's audit key is named with --audit-key or $SECOPS_AUDIT_KEY"
+        );
+    }
+    Ok(PathBuf::from(format!("{target}.audit-key")))
+}
+
+/// `ID MAC`, from the text or a file holding it.
+fn parse_head(text: &str) -> anyhow::Result<(i64, String)> {
+    let content = match std::fs::read_to_string(text) {
+        Ok(file) => file,
+        Err(_) => text.to_string(),
+    };
+    let mut parts = content.split_whitespace();
+    let (Some(id), Some(mac), None) = (parts.next(), parts.next(), parts.next()) else {
+        anyhow::bail!("--head: expected `ID MAC` as `secops audit head` prints it");
+    };
+    let id = id
+        .parse::<i64>()
+        .map_err(|_| anyhow::anyhow!("--head: {id:?} is not a record id"))?;
+    Ok((id, mac.to_string()))
+}
+
+pub fn run(args: AuditArgs) -> anyhow::Result<Outcome> {
+    let mut store = args.store.open_existing()?;
+    match args.command {
+        AuditCommand::Verify { head } => {
+            let key = AuditKey::load(&key_path(args.key.as_ref(), &args.store)?)?;
+            let exported = head.as_deref().map(parse_head).transpose()?;
+            let check =
+                store.verify_audit(&key, exported.as_ref().map(|(i, m)| (*i, m.as_str())))?;
+            match &check.broken {
+                None => {
+                    println!(
+                        "{} audit record(s): the chain holds{}",
+                        check.records,
+                        match (&exported, &check.head) {
+                            (Some((id, _)), _) =>
+                                format!(", and the exported head (record {id}) is in it"),
+                            (None, Some((id, _))) => format!("; head: record {id}"),
+                            (None, None) => String::new(),
+                        }
+                    );
+                    Ok(Outcome::Clean)
+                }
+                Some(broken) => {
+                    println!("BROKEN: {}", safe(&broken.to_string()));
+                    println!(
+                        "{} record(s) read before the break",
+                        check.records.saturating_sub(1)
+                    );
+                    Ok(Outcome::Failures)
+                }
+            }
+        }
+        AuditCommand::Head { write } => {
+            let text = match store.audit_head()? {
+                Some((id, mac)) => format!("{id} {mac}"),
+                None => anyhow::bail!("the audit log is empty"),
+            };
+            println!("{text}");
+            if let Some(path) = write {
+                std::fs::write(&path, format!("{text}\n"))
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            }
+            Ok(Outcome::Clean)
+        }
+        AuditCommand::Export => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let mut after = 0;
+            loop {
+                let page = store.audit_records(after, 1000)?;
+                let Some(last) = page.last() else {
+                    break;
+                };
+                after = last.id;
+                for record in &page {
+                    // JSON escapes control characters itself.
+                    writeln!(out, "{}", record.to_ecs())?;
+                }
+            }
+            out.flush()?;
+            Ok(Outcome::Clean)
+        }
+    }
+}
