@@ -74,72 +74,40 @@ pub const PERMISSIONS: &[Permission] = &[
     AUDIT_READ,
 ];
 
-/// What the built-in roles may do. Each builds on the one named first in its list.
-const BUILT_IN: &[(&str, &str, &[Permission])] = &[
+/// The built-in roles: each builds on the role it names (none for viewer; admin holds every
+/// permission) and adds its own.
+const BUILT_IN: &[(&str, &str, Option<&str>, &[Permission])] = &[
     (
         "viewer",
         "reads alerts, cases, rules, intelligence and vulnerabilities",
+        None,
         &[ALERTS_READ, CASES_READ, RULES_READ, INTEL_READ, VULNS_READ],
     ),
     (
         "analyst",
         "a viewer who triages alerts, works cases and runs hunts",
-        &[
-            ALERTS_READ,
-            CASES_READ,
-            RULES_READ,
-            INTEL_READ,
-            VULNS_READ,
-            ALERTS_TRIAGE,
-            CASES_WRITE,
-            HUNTS_RUN,
-        ],
+        Some("viewer"),
+        &[ALERTS_TRIAGE, CASES_WRITE, HUNTS_RUN],
     ),
     (
         "responder",
         "an analyst who closes cases, saves hunts and requests responses",
-        &[
-            ALERTS_READ,
-            CASES_READ,
-            RULES_READ,
-            INTEL_READ,
-            VULNS_READ,
-            ALERTS_TRIAGE,
-            CASES_WRITE,
-            HUNTS_RUN,
-            CASES_CLOSE,
-            HUNTS_SAVE,
-            RESPONSES_REQUEST,
-        ],
+        Some("analyst"),
+        &[CASES_CLOSE, HUNTS_SAVE, RESPONSES_REQUEST],
     ),
     (
         "engineer",
         "a viewer who writes rules, hunts and intelligence",
-        &[
-            ALERTS_READ,
-            CASES_READ,
-            RULES_READ,
-            INTEL_READ,
-            VULNS_READ,
-            RULES_WRITE,
-            HUNTS_RUN,
-            HUNTS_SAVE,
-            INTEL_WRITE,
-        ],
+        Some("viewer"),
+        &[RULES_WRITE, HUNTS_RUN, HUNTS_SAVE, INTEL_WRITE],
     ),
     (
         "auditor",
         "reads everything, the audit log included, and changes nothing",
-        &[
-            ALERTS_READ,
-            CASES_READ,
-            RULES_READ,
-            INTEL_READ,
-            VULNS_READ,
-            AUDIT_READ,
-        ],
+        Some("viewer"),
+        &[AUDIT_READ],
     ),
-    ("admin", "every permission", PERMISSIONS),
+    ("admin", "every permission", None, PERMISSIONS),
 ];
 
 /// Why a roles file cannot be used.
@@ -199,17 +167,20 @@ impl Default for Roles {
 impl Roles {
     /// viewer, analyst, responder, engineer, auditor, admin.
     pub fn built_in() -> Roles {
-        Roles {
-            roles: BUILT_IN
-                .iter()
-                .map(|(name, description, permissions)| Role {
-                    name: (*name).to_string(),
-                    description: (*description).to_string(),
-                    built_in: true,
-                    permissions: permissions.iter().copied().collect(),
-                })
-                .collect(),
+        let mut roles = Roles { roles: Vec::new() };
+        for (name, description, parent, own) in BUILT_IN {
+            let mut permissions: BTreeSet<Permission> = own.iter().copied().collect();
+            if let Some(parent) = parent.and_then(|p| roles.get(p)) {
+                permissions.extend(parent.permissions.iter().copied());
+            }
+            roles.roles.push(Role {
+                name: (*name).to_string(),
+                description: (*description).to_string(),
+                built_in: true,
+                permissions,
+            });
         }
+        roles
     }
 
     /// The built-in roles and the custom roles of a roles file's text.

@@ -144,17 +144,20 @@ fn read_password(from_stdin: bool) -> anyhow::Result<String> {
     Ok(first)
 }
 
-/// The audit key (made on first use) and who acts: every change these commands make is audited.
-fn audit_key(given: Option<&PathBuf>, store: &StoreArgs) -> anyhow::Result<secops_store::AuditKey> {
-    let path = crate::cmd::audit::key_path(given, store)?;
-    Ok(secops_store::AuditKey::load_or_create(&path)?)
+/// The store, its audit key (made on first use) and who acts: every change these commands make is
+/// audited.
+fn open(
+    store: &StoreArgs,
+    audit_key: Option<&PathBuf>,
+) -> anyhow::Result<(secops_store::Store, secops_store::AuditKey, String)> {
+    let path = crate::cmd::audit::key_path(audit_key, store)?;
+    let key = secops_store::AuditKey::load_or_create(&path)?;
+    Ok((store.open()?, key, crate::store::actor(None).name))
 }
 
 pub fn user(args: UserArgs) -> anyhow::Result<Outcome> {
     let roles = args.roles.load()?;
-    let mut store = args.store.open()?;
-    let key = audit_key(args.audit_key.as_ref(), &args.store)?;
-    let actor = crate::store::actor(None).name;
+    let (mut store, key, actor) = open(&args.store, args.audit_key.as_ref())?;
     let audit = secops_service::users::AuditContext {
         key: &key,
         actor: &actor,
@@ -232,9 +235,7 @@ pub fn user(args: UserArgs) -> anyhow::Result<Outcome> {
 
 pub fn key(args: KeyArgs) -> anyhow::Result<Outcome> {
     let roles = args.roles.load()?;
-    let mut store = args.store.open()?;
-    let key = audit_key(args.audit_key.as_ref(), &args.store)?;
-    let actor = crate::store::actor(None).name;
+    let (mut store, key, actor) = open(&args.store, args.audit_key.as_ref())?;
     let audit = secops_service::users::AuditContext {
         key: &key,
         actor: &actor,
