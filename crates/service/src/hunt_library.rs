@@ -355,7 +355,7 @@ fn value_matches(want: &toml::Value, got: &Json) -> bool {
 }
 
 /// A time as the engine writes it (RFC 3339, or without its zone for UTC).
-fn instant(text: &str) -> Option<Timestamp> {
+pub(crate) fn instant(text: &str) -> Option<Timestamp> {
     if text.len() < 19 || !text.as_bytes()[..4].iter().all(u8::is_ascii_digit) {
         return None;
     }

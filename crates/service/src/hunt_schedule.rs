@@ -193,11 +193,7 @@ fn alert_of(entry: &HuntEntry, row: &Json, from: Timestamp, to: Timestamp) -> Ne
     let time = fields
         .get("@timestamp")
         .and_then(Json::as_str)
-        .and_then(|t| {
-            Timestamp::parse_rfc3339(t)
-                .or_else(|_| Timestamp::parse_rfc3339(&format!("{t}Z")))
-                .ok()
-        });
+        .and_then(crate::hunt_library::instant);
     let first = time.unwrap_or(from);
     // The alert document's own keys stay its own; such columns are still in the row (its event).
     let reserved = |k: &str| {

@@ -15,11 +15,7 @@ use crate::Outcome;
 #[derive(Debug, clap::Args)]
 pub struct AuditArgs {
     #[command(flatten)]
-    store: StoreArgs,
-    /// The audit key file (default: $SECOPS_AUDIT_KEY, else the SQLite store's path with
-    /// `.audit-key` added).
-    #[arg(long = "audit-key", global = true)]
-    key: Option<PathBuf>,
+    store: AuditedStoreArgs,
     #[command(subcommand)]
     command: AuditCommand,
 }
@@ -43,21 +39,34 @@ enum AuditCommand {
     Export,
 }
 
-/// Where the audit key is: the option, the variable, or beside a SQLite store.
-pub fn key_path(given: Option<&PathBuf>, store: &StoreArgs) -> anyhow::Result<PathBuf> {
-    if let Some(path) = given {
-        return Ok(path.clone());
+/// A store and the audit key its changes are chained with (`user`, `key` and `audit` take both).
+#[derive(Debug, clap::Args)]
+pub struct AuditedStoreArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The audit key file (default: $SECOPS_AUDIT_KEY, else the SQLite store's path with
+    /// `.audit-key` added; `user` and `key` make it on first use).
+    #[arg(long = "audit-key", global = true)]
+    pub audit_key: Option<PathBuf>,
+}
+
+impl AuditedStoreArgs {
+    /// Where the audit key is: the option, the variable, or beside a SQLite store.
+    pub fn key_path(&self) -> anyhow::Result<PathBuf> {
+        if let Some(path) = &self.audit_key {
+            return Ok(path.clone());
+        }
+        if let Some(path) = std::env::var_os("SECOPS_AUDIT_KEY") {
+            return Ok(PathBuf::from(path));
+        }
+        let target = self.store.target();
+        if target.starts_with("postgres://") || target.starts_with("postgresql://") {
+            anyhow::bail!(
+                "a PostgreSQL store's audit key is named with --audit-key or $SECOPS_AUDIT_KEY"
+            );
+        }
+        Ok(PathBuf::from(format!("{target}.audit-key")))
     }
-    if let Some(path) = std::env::var_os("SECOPS_AUDIT_KEY") {
-        return Ok(PathBuf::from(path));
-    }
-    let target = store.target();
-    if target.starts_with("postgres://") || target.starts_with("postgresql://") {
-        anyhow::bail!(
-            "a PostgreSQL store's audit key is named with --audit-key or $SECOPS_AUDIT_KEY"
-        );
-    }
-    Ok(PathBuf::from(format!("{target}.audit-key")))
 }
 
 /// `ID MAC`, from the text or a file holding it.
@@ -77,10 +86,10 @@ fn parse_head(text: &str) -> anyhow::Result<(i64, String)> {
 }
 
 pub fn run(args: AuditArgs) -> anyhow::Result<Outcome> {
-    let mut store = args.store.open_existing()?;
+    let mut store = args.store.store.open_existing()?;
     match args.command {
         AuditCommand::Verify { head } => {
-            let key = AuditKey::load(&key_path(args.key.as_ref(), &args.store)?)?;
+            let key = AuditKey::load(&args.store.key_path()?)?;
             let exported = head.as_deref().map(parse_head).transpose()?;
             let check =
                 store.verify_audit(&key, exported.as_ref().map(|(i, m)| (*i, m.as_str())))?;

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use secops_auth::Roles;
 use secops_event::Timestamp;
 
+use crate::cmd::audit::AuditedStoreArgs;
 use crate::output::safe;
-use crate::store::StoreArgs;
 use crate::Outcome;
 
 /// Where custom roles come from.
@@ -41,11 +41,7 @@ impl RolesArgs {
 #[derive(Debug, clap::Args)]
 pub struct UserArgs {
     #[command(flatten)]
-    store: StoreArgs,
-    /// The audit key file (default: $SECOPS_AUDIT_KEY, else the SQLite store's path with
-    /// `.audit-key` added; made on first use).
-    #[arg(long = "audit-key", global = true)]
-    audit_key: Option<PathBuf>,
+    store: AuditedStoreArgs,
     #[command(flatten)]
     roles: RolesArgs,
     #[command(subcommand)]
@@ -82,10 +78,7 @@ enum UserCommand {
 #[derive(Debug, clap::Args)]
 pub struct KeyArgs {
     #[command(flatten)]
-    store: StoreArgs,
-    /// The audit key file (as for `secops user`).
-    #[arg(long = "audit-key", global = true)]
-    audit_key: Option<PathBuf>,
+    store: AuditedStoreArgs,
     #[command(flatten)]
     roles: RolesArgs,
     #[command(subcommand)]
@@ -147,17 +140,15 @@ fn read_password(from_stdin: bool) -> anyhow::Result<String> {
 /// The store, its audit key (made on first use) and who acts: every change these commands make is
 /// audited.
 fn open(
-    store: &StoreArgs,
-    audit_key: Option<&PathBuf>,
+    args: &AuditedStoreArgs,
 ) -> anyhow::Result<(secops_store::Store, secops_store::AuditKey, String)> {
-    let path = crate::cmd::audit::key_path(audit_key, store)?;
-    let key = secops_store::AuditKey::load_or_create(&path)?;
-    Ok((store.open()?, key, crate::store::actor(None).name))
+    let key = secops_store::AuditKey::load_or_create(&args.key_path()?)?;
+    Ok((args.store.open()?, key, crate::store::actor(None).name))
 }
 
 pub fn user(args: UserArgs) -> anyhow::Result<Outcome> {
     let roles = args.roles.load()?;
-    let (mut store, key, actor) = open(&args.store, args.audit_key.as_ref())?;
+    let (mut store, key, actor) = open(&args.store)?;
     let audit = secops_service::users::AuditContext {
         key: &key,
         actor: &actor,
@@ -235,7 +226,7 @@ pub fn user(args: UserArgs) -> anyhow::Result<Outcome> {
 
 pub fn key(args: KeyArgs) -> anyhow::Result<Outcome> {
     let roles = args.roles.load()?;
-    let (mut store, key, actor) = open(&args.store, args.audit_key.as_ref())?;
+    let (mut store, key, actor) = open(&args.store)?;
     let audit = secops_service::users::AuditContext {
         key: &key,
         actor: &actor,
