@@ -310,6 +310,46 @@ impl AlertDocument {
     }
 }
 
+/// Most entities kept for one alert (its group's first, then its events' in order).
+pub const MAX_ENTITIES: usize = 100;
+
+/// The ECS fields an alert's entities are read from, and the kind each gives.
+const ENTITY_FIELDS: &[(&str, &str)] = &[
+    ("host.name", "host"),
+    ("host.hostname", "host"),
+    ("user.name", "user"),
+    ("user.target.name", "user"),
+    ("source.ip", "ip"),
+    ("destination.ip", "ip"),
+    ("client.ip", "ip"),
+];
+
+impl AlertDocument {
+    /// The hosts, users and addresses the alert names (its group's, then its events'), each once,
+    /// at most [`MAX_ENTITIES`]; host and user names lower-cased, as entity resolution compares them.
+    pub fn entities(&self) -> Vec<(&'static str, String)> {
+        let mut out: Vec<(&'static str, String)> = Vec::new();
+        for (field, value) in self.fields() {
+            let Some((_, kind)) = ENTITY_FIELDS.iter().find(|(f, _)| *f == field) else {
+                continue;
+            };
+            let value = match *kind {
+                "ip" => value.trim().to_string(),
+                _ => value.trim().to_lowercase(),
+            };
+            if value.is_empty() || value == "-" || out.iter().any(|(k, v)| k == kind && *v == value)
+            {
+                continue;
+            }
+            out.push((kind, value));
+            if out.len() == MAX_ENTITIES {
+                break;
+            }
+        }
+        out
+    }
+}
+
 /// A value's text: a string or number, or the strings and numbers of a list.
 fn texts(value: &Value) -> Vec<String> {
     match value {

@@ -56,6 +56,41 @@ impl ApiKeySecret {
     }
 }
 
+/// A session's secret: the cookie's value (64 hex digits), kept as its digest; the CSRF token a page
+/// sends back with each change is derived from it, so a site that cannot read the cookie cannot make
+/// the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSecret {
+    pub text: String,
+    pub digest: String,
+}
+
+impl SessionSecret {
+    pub fn generate() -> Result<SessionSecret, KeyError> {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|e| KeyError::Random(e.to_string()))?;
+        let text = hex(&bytes);
+        Ok(SessionSecret {
+            digest: digest(&text),
+            text,
+        })
+    }
+
+    /// A presented cookie's digest; a value not shaped as a session secret is refused.
+    pub fn presented(text: &str) -> Result<String, KeyError> {
+        if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            Ok(digest(&text.to_ascii_lowercase()))
+        } else {
+            Err(KeyError::Malformed)
+        }
+    }
+
+    /// The CSRF token of the session whose secret is `text`.
+    pub fn csrf(text: &str) -> String {
+        digest(&format!("secops csrf\0{}", text.to_ascii_lowercase()))
+    }
+}
+
 /// The digest kept for a key.
 pub fn digest(text: &str) -> String {
     hex(&Sha256::digest(text.as_bytes()))

@@ -8,6 +8,6 @@ pub mod key;
 pub mod password;
 pub mod role;
 
-pub use key::{same_digest, ApiKeySecret, KeyError};
+pub use key::{same_digest, ApiKeySecret, KeyError, SessionSecret};
 pub use password::{hash_password, verify_password, PasswordError, MIN_PASSWORD_CHARS};
 pub use role::{Permission, Role, RoleError, Roles, PERMISSIONS};

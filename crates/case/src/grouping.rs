@@ -106,6 +106,8 @@ mod tests {
             created_at: 0,
             updated_at: 0,
             document: doc.to_string(),
+            assignee: None,
+            tags: Vec::new(),
         }
     }
 

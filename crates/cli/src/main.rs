@@ -76,6 +76,8 @@ enum Command {
     Role(RoleCommand),
     /// The tamper-evident audit log: verify the chain, print its head, export it as ECS.
     Audit(cmd::audit::AuditArgs),
+    /// The HTTP API for analysts and programs: users, roles, API keys, sessions, the audit log.
+    Serve(Box<cmd::serve::Args>),
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -115,6 +117,7 @@ fn main() -> ExitCode {
         Command::Key(args) => cmd::users::key(args),
         Command::Role(RoleCommand::List(args)) => cmd::users::role(args),
         Command::Audit(args) => cmd::audit::run(args),
+        Command::Serve(args) => cmd::serve::run(*args),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use secops_service::Actor;
-use secops_store::Store;
+use secops_store::{AuditKey, Auditor, Store};
 
 /// The store options shared by `detect`, `alerts`, `case` and `rules stats`.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -17,6 +17,11 @@ pub struct StoreArgs {
     /// ?schema=NAME (default schema: secops). Also $SECOPS_DATABASE_URL.
     #[arg(long = "database-url", global = true)]
     pub database_url: Option<String>,
+    /// The audit key file every change is chained with (default: $SECOPS_AUDIT_KEY, else the
+    /// SQLite store's path with `.audit-key` added, made on first use; a PostgreSQL store's must be
+    /// named, the same file wherever the store is changed from).
+    #[arg(long = "audit-key", global = true)]
+    pub audit_key: Option<PathBuf>,
 }
 
 impl StoreArgs {
@@ -31,9 +36,44 @@ impl StoreArgs {
         }
     }
 
-    /// Opens (and migrates) the store, creating it on first use: for commands that record.
+    /// Opens (and migrates) the store, creating it on first use: for commands that record. Every
+    /// change is audited as the user acting ($SECOPS_USER, else $USER).
     pub fn open(&self) -> anyhow::Result<Store> {
-        Store::open(&self.target()).context("opening the store")
+        self.open_as(&actor(None))
+    }
+
+    /// Opens the store as [`StoreArgs::open`] does, auditing changes as `who`.
+    pub fn open_as(&self, who: &Actor) -> anyhow::Result<Store> {
+        let mut store = Store::open(&self.target()).context("opening the store")?;
+        store.set_auditor(Some(Auditor {
+            key: self.audit_key()?,
+            actor: who.name.clone(),
+            source: "cli".into(),
+        }));
+        Ok(store)
+    }
+
+    /// Where the audit key is: the option, the variable, or beside a SQLite store.
+    pub fn key_path(&self) -> anyhow::Result<PathBuf> {
+        if let Some(path) = &self.audit_key {
+            return Ok(path.clone());
+        }
+        if let Some(path) = std::env::var_os("SECOPS_AUDIT_KEY") {
+            return Ok(PathBuf::from(path));
+        }
+        let target = self.target();
+        if target.starts_with("postgres://") || target.starts_with("postgresql://") {
+            anyhow::bail!(
+                "changes to a PostgreSQL store are audited: name its audit key with --audit-key or \
+                 $SECOPS_AUDIT_KEY (the same file wherever the store is changed from)"
+            );
+        }
+        Ok(PathBuf::from(format!("{target}.audit-key")))
+    }
+
+    /// The audit key, made on first use.
+    pub fn audit_key(&self) -> anyhow::Result<AuditKey> {
+        Ok(AuditKey::load_or_create(&self.key_path()?)?)
     }
 
     /// Opens a store that exists: for commands that only read.

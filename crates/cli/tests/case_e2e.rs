@@ -309,6 +309,43 @@ fn incident_response(secops: &Secops, log: &Path) {
     assert!(secops
         .ok(&["case", "list", "--open"])
         .contains("in_progress"));
+
+    // Every change above is in the audit log, as the user who made it, and the chain holds.
+    let verify = secops.ok(&["audit", "verify"]);
+    assert!(verify.contains("the chain holds"), "{verify}");
+    let export = secops.ok(&["audit", "export"]);
+    let records: Vec<serde_json::Value> = export
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let actions: Vec<&str> = records
+        .iter()
+        .map(|r| r["event.action"].as_str().unwrap())
+        .collect();
+    for wanted in [
+        "alert.created",
+        "case.case_created",
+        "alert.linked_to_case",
+        "case.state_changed",
+        "case.comment_created",
+    ] {
+        assert!(
+            actions.iter().any(|a| a.contains(wanted)),
+            "{wanted} not audited: {actions:#?}"
+        );
+    }
+    assert!(records
+        .iter()
+        .all(|r| r["user.name"] == "ana" && r["source.address"] == "cli"));
+    // A second detection run changed nothing, so it left no record.
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| a.starts_with("alert.created"))
+            .count(),
+        1,
+        "{actions:#?}"
+    );
 }
 
 #[test]
@@ -330,9 +367,15 @@ fn incident_response_on_postgres() {
     };
     let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
     let schema = format!("e2e_{}", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
     let secops = Secops {
-        store: vec!["--database-url".into(), format!("{url}?schema={schema}")],
-        dir: tempfile::tempdir().unwrap(),
+        store: vec![
+            "--database-url".into(),
+            format!("{url}?schema={schema}"),
+            "--audit-key".into(),
+            dir.path().join("audit-key").display().to_string(),
+        ],
+        dir,
     };
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         incident_response(&secops, &log)

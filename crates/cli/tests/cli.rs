@@ -2120,12 +2120,18 @@ fn ten_first_uses_of_a_new_postgres_schema_at_once_all_succeed() {
     };
     let tag = std::process::id();
     let schema = |round: usize| format!("first_use_{tag}_{round}");
+    let keys = tempfile::tempdir().unwrap();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         concurrent_first_use(
             &|round| {
                 vec![
                     "--database-url".into(),
                     format!("{url}?schema={}", schema(round)),
+                    "--audit-key".into(),
+                    keys.path()
+                        .join(format!("key-{round}"))
+                        .display()
+                        .to_string(),
                 ]
             },
             20,

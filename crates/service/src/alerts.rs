@@ -2,7 +2,7 @@
 //! millions of alerts at the same cost per page), acknowledged and closed by an actor. Every change is
 //! in the alert's event log.
 
-use secops_store::{AlertCursor, AlertFilter, AlertRecord, Store};
+use secops_store::{AlertCursor, AlertFilter, AlertRecord, BulkChange, Store};
 
 use crate::{Actor, Clock, ServiceError};
 
@@ -54,4 +54,48 @@ pub fn close(
     clock: &dyn Clock,
 ) -> Result<AlertRecord, ServiceError> {
     Ok(store.close_alert(id, &actor.name, resolution, clock.now().unix_nanos())?)
+}
+
+/// One alert changed as a bulk change changes many: refused with the reason when it cannot be.
+fn change_one(
+    store: &mut Store,
+    id: i64,
+    change: BulkChange<'_>,
+    actor: &Actor,
+    clock: &dyn Clock,
+) -> Result<AlertRecord, ServiceError> {
+    let mut done =
+        store.bulk_change_alerts(&[id], change, &actor.name, clock.now().unix_nanos())?;
+    if let Some((_, why)) = done.refused.pop() {
+        return Err(match store.alert(id) {
+            Err(e) => e.into(),
+            Ok(_) => ServiceError::invalid("alert", why),
+        });
+    }
+    done.changed
+        .pop()
+        .ok_or_else(|| ServiceError::Missing(format!("alert {id} was not changed")))
+}
+
+/// Assigns an alert to a user, or (`None`) to no one.
+pub fn assign(
+    store: &mut Store,
+    id: i64,
+    assignee: Option<&str>,
+    actor: &Actor,
+    clock: &dyn Clock,
+) -> Result<AlertRecord, ServiceError> {
+    change_one(store, id, BulkChange::Assign { assignee }, actor, clock)
+}
+
+/// Adds and removes tags.
+pub fn tag(
+    store: &mut Store,
+    id: i64,
+    add: &[String],
+    remove: &[String],
+    actor: &Actor,
+    clock: &dyn Clock,
+) -> Result<AlertRecord, ServiceError> {
+    change_one(store, id, BulkChange::Tag { add, remove }, actor, clock)
 }

@@ -127,6 +127,18 @@ impl Desk<'_> {
         Ok(secops_case::assign(self.store, number, user, actor)?)
     }
 
+    /// Merges more alerts into the case (none may be in another case).
+    pub fn add_alerts(
+        &mut self,
+        number: i64,
+        alert_ids: &[i64],
+    ) -> Result<CaseRecord, ServiceError> {
+        let now = self.clock.now().unix_nanos();
+        self.store
+            .link_alerts(number, alert_ids, &self.actor.name, now)?;
+        Ok(self.store.case(number)?)
+    }
+
     /// Moves the case along its lifecycle (closing is [`Desk::close`]).
     pub fn move_to(&mut self, number: i64, to: CaseState) -> Result<CaseRecord, ServiceError> {
         let actor = act(self.actor, self.clock);

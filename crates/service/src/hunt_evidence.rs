@@ -44,14 +44,14 @@ pub struct EvidenceRequest {
     pub dir: PathBuf,
     /// The technique the timeline entry names (the hunt's first).
     pub technique: Option<String>,
-    /// The store (`--db` or `--database-url`).
-    pub store: String,
     pub actor: String,
 }
 
-/// Runs the query into the evidence file and records it on the case.
-pub fn attach(request: &EvidenceRequest) -> Result<EvidenceRecord, ServiceError> {
-    let mut store = secops_store::Store::open(&request.store)?;
+/// Runs the query into the evidence file and records it on the case in `store`.
+pub fn attach(
+    request: &EvidenceRequest,
+    store: &mut secops_store::Store,
+) -> Result<EvidenceRecord, ServiceError> {
     // A case that does not exist is found before the query runs.
     store.case(request.case)?;
     let now = request.options.now.unwrap_or_else(Timestamp::now);

@@ -26,7 +26,7 @@ pub struct ScheduleOptions {
     pub from: Option<Timestamp>,
     /// The lake (a folder or `s3://bucket/prefix`).
     pub lake: String,
-    /// The store (`--db` or `--database-url`).
+    /// The store's target (`--db` or `--database-url`), for the query's tables.
     pub store: String,
     /// Who the alerts are recorded by.
     pub actor: String,
@@ -59,6 +59,7 @@ pub struct ScheduledRun {
 pub fn run_once(
     entry: &HuntEntry,
     options: &ScheduleOptions,
+    store: &mut secops_store::Store,
 ) -> Result<ScheduledRun, ServiceError> {
     let hunt = &entry.file.hunt;
     let text = hunt.query.get(options.query).ok_or_else(|| {
@@ -72,7 +73,6 @@ pub fn run_once(
         )
     })?;
     let key = format!("{}#{}", hunt.uuid, options.query + 1);
-    let mut store = secops_store::Store::open(&options.store)?;
     let last = store.hunt_schedule(&key)?;
     let to = options.now;
     let first_from = to.unix_nanos().saturating_sub(options.look_back);

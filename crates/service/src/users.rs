@@ -4,8 +4,10 @@
 //! or disabled user is refused before the password is looked at, and an unknown user costs the same
 //! time as a wrong password, so neither tells a guesser anything.
 
-use secops_auth::{hash_password, same_digest, verify_password, ApiKeySecret, Roles};
-use secops_store::{ApiKeyRecord, AuditKey, Audited, NewAudit, Store, UserRecord};
+use secops_auth::{
+    hash_password, same_digest, verify_password, ApiKeySecret, Roles, SessionSecret,
+};
+use secops_store::{ApiKeyRecord, AuditKey, Audited, NewAudit, SessionRecord, Store, UserRecord};
 
 use crate::ServiceError;
 
@@ -78,6 +80,10 @@ pub enum AuthError {
     Revoked,
     #[error("the API key has expired")]
     Expired,
+    #[error("not a session of this server")]
+    BadSession,
+    #[error("the session has ended ({0})")]
+    SessionEnded(&'static str),
     #[error("{0}")]
     Store(String),
 }
@@ -150,7 +156,7 @@ pub fn set_password(
 ) -> Result<UserRecord, ServiceError> {
     let hash = hash_password(password).map_err(password_error)?;
     let record = audited(audit, now, "user.password", format!("user {name}"));
-    Ok(store.update_user(
+    let user = store.update_user(
         name,
         now,
         |u| {
@@ -159,7 +165,10 @@ pub fn set_password(
             u.locked_until = None;
         },
         record.as_ref(),
-    )?)
+    )?;
+    // Whoever knew the old password is signed out.
+    store.revoke_sessions(name, None, now)?;
+    Ok(user)
 }
 
 pub fn set_role(
@@ -188,7 +197,11 @@ pub fn set_disabled(
         "user.enable"
     };
     let record = audited(audit, now, action, format!("user {name}"));
-    Ok(store.update_user(name, now, |u| u.disabled = disabled, record.as_ref())?)
+    let user = store.update_user(name, now, |u| u.disabled = disabled, record.as_ref())?;
+    if disabled {
+        store.revoke_sessions(name, None, now)?;
+    }
+    Ok(user)
 }
 
 /// A hash of a password no one signs in with, verified against when the user is unknown so that the
@@ -334,7 +347,16 @@ pub fn authenticate_key(
     if key.expires_at.is_some_and(|e| e <= now) {
         return Err(AuthError::Expired);
     }
-    store.touch_api_key(&id, now, from)?;
+    // A disabled user's keys stop with them.
+    if store.user(&key.owner)?.is_some_and(|u| u.disabled) {
+        return Err(AuthError::Disabled);
+    }
+    // The last use is kept to the minute: a busy key does not write on every request.
+    if key.last_used_at.is_none_or(|t| now - t >= TOUCH_EVERY)
+        || key.last_used_from.as_deref() != Some(from)
+    {
+        store.touch_api_key(&id, now, from)?;
+    }
     Ok(Principal {
         name: key.owner,
         role: key.role,
@@ -351,4 +373,94 @@ pub fn revoke_key(
 ) -> Result<ApiKeyRecord, ServiceError> {
     let record = audited(audit, now, "key.revoke", format!("key {key_id}"));
     Ok(store.revoke_api_key(key_id, now, record.as_ref())?)
+}
+
+/// How often a key's or a session's last use is written (nanoseconds).
+const TOUCH_EVERY: i64 = 60 * 1_000_000_000;
+
+/// How long a session lasts: idle, and at most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionPolicy {
+    /// Ended after this long without a request (nanoseconds).
+    pub idle: i64,
+    /// Ended this long after sign-in whatever happens (nanoseconds).
+    pub absolute: i64,
+}
+
+impl Default for SessionPolicy {
+    /// 30 minutes idle, 12 hours at most (a shift).
+    fn default() -> Self {
+        SessionPolicy {
+            idle: 30 * 60 * 1_000_000_000,
+            absolute: 12 * 3600 * 1_000_000_000,
+        }
+    }
+}
+
+/// A new session: its record, the cookie's secret and the CSRF token (both handed over once).
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub record: SessionRecord,
+    pub secret: String,
+    pub csrf: String,
+}
+
+/// Opens a session for a user who has just signed in.
+pub fn open_session(
+    store: &mut Store,
+    user: &str,
+    source: &str,
+    now: i64,
+    policy: SessionPolicy,
+) -> Result<NewSession, ServiceError> {
+    let secret = SessionSecret::generate().map_err(|e| ServiceError::invalid("session", e))?;
+    let record = store.add_session(
+        &secret.digest,
+        user,
+        now,
+        now.saturating_add(policy.absolute),
+        source,
+    )?;
+    Ok(NewSession {
+        record,
+        csrf: SessionSecret::csrf(&secret.text),
+        secret: secret.text,
+    })
+}
+
+/// The user a session cookie signs in, if the session holds: not revoked, not idle past the limit,
+/// not past its end, its user neither gone nor disabled. The role is the user's now.
+pub fn authenticate_session(
+    store: &mut Store,
+    secret: &str,
+    now: i64,
+    policy: SessionPolicy,
+) -> Result<(Principal, SessionRecord), AuthError> {
+    let digest = SessionSecret::presented(secret).map_err(|_| AuthError::BadSession)?;
+    let Some((session, user)) = store.session_by_digest(&digest)? else {
+        return Err(AuthError::BadSession);
+    };
+    if session.revoked_at.is_some() {
+        return Err(AuthError::SessionEnded("signed out or revoked"));
+    }
+    if session.expires_at <= now {
+        return Err(AuthError::SessionEnded("expired"));
+    }
+    if session.last_seen.saturating_add(policy.idle) <= now {
+        return Err(AuthError::SessionEnded("idle too long"));
+    }
+    if user.disabled {
+        return Err(AuthError::Disabled);
+    }
+    if now - session.last_seen >= TOUCH_EVERY {
+        store.touch_session(session.id, now)?;
+    }
+    Ok((
+        Principal {
+            name: user.name,
+            role: user.role,
+            key_id: None,
+        },
+        session,
+    ))
 }

@@ -474,6 +474,12 @@ fn logins_lock_out_after_five_failures_and_keys_stop_when_revoked() {
         .unwrap()
         .1
         .contains(&text[10..]));
+    // A disabled user's keys stop with them, and work again when they are enabled.
+    assert_eq!(
+        users::authenticate_key(&mut store, &text, "10.0.0.5", 55),
+        Err(AuthError::Disabled)
+    );
+    users::set_disabled(&mut store, "ana", false, 56, audit).unwrap();
     let who = users::authenticate_key(&mut store, &text, "10.0.0.5", 60).unwrap();
     assert_eq!((who.name.as_str(), who.role.as_str()), ("ana", "analyst"));
     assert_eq!(
@@ -522,6 +528,7 @@ fn logins_lock_out_after_five_failures_and_keys_stop_when_revoked() {
     // Unknown user, five wrong passwords, one while locked, one disabled.
     assert_eq!(count("login", "failure"), 8);
     assert_eq!(count("user.disable", "success"), 1);
+    assert_eq!(count("user.enable", "success"), 1);
     assert_eq!(count("key.create", "success"), 1);
     assert_eq!(count("key.revoke", "success"), 1);
     assert_eq!(check.records as usize, actions.len());

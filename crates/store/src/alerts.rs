@@ -8,7 +8,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::backend::{Row, Tx, Value};
+use crate::backend::{Change, Row, Tx, Value};
 use crate::{Store, StoreError};
 
 /// An alert to record.
@@ -100,6 +100,10 @@ pub struct AlertRecord {
     pub created_at: i64,
     pub updated_at: i64,
     pub document: String,
+    /// The user working it.
+    pub assignee: Option<String>,
+    /// Labels analysts gave it, sorted.
+    pub tags: Vec<String>,
 }
 
 /// Which alerts to list (all conditions hold; newest first).
@@ -113,6 +117,12 @@ pub struct AlertFilter {
     /// Only alerts after this one in the listing's order (newest first): the next page.
     pub after: Option<AlertCursor>,
     pub limit: Option<u32>,
+    pub severity: Option<String>,
+    /// Assigned to this user; `Some("")`: assigned to no one.
+    pub assignee: Option<String>,
+    pub tag: Option<String>,
+    /// Naming this entity: its kind (`host`, `user`, `ip`) and value.
+    pub entity: Option<(String, String)>,
 }
 
 /// A position in the alert listing (newest first, by last seen then id): where a page ended.
@@ -143,7 +153,8 @@ pub struct EventLine {
 }
 
 const COLUMNS: &str = "id, rule_id, rule_name, rule_version, severity, risk_score, group_key, \
-    first_seen, last_seen, event_count, status, resolution, case_id, created_at, updated_at, document";
+    first_seen, last_seen, event_count, status, resolution, case_id, created_at, updated_at, document, \
+    assignee";
 
 impl Store {
     /// Records alerts in one transaction (all or none), deduplicating as the module says.
@@ -181,6 +192,7 @@ impl Store {
                 let set_document = match &fold.document {
                     Some(document) => {
                         params.push(Value::from(document.as_str()));
+                        keep_entities(tx, fold.id, document)?;
                         ", document = ?"
                     }
                     None => "",
@@ -256,6 +268,29 @@ impl Store {
                 Value::Int(after.id),
             ]);
         }
+        if let Some(severity) = &filter.severity {
+            sql.push_str(" AND severity = ?");
+            params.push(Value::from(severity.as_str()));
+        }
+        match filter.assignee.as_deref() {
+            Some("") => sql.push_str(" AND assignee IS NULL"),
+            Some(user) => {
+                sql.push_str(" AND assignee = ?");
+                params.push(Value::from(user));
+            }
+            None => {}
+        }
+        if let Some(tag) = &filter.tag {
+            sql.push_str(" AND id IN (SELECT alert_id FROM alert_tags WHERE tag = ?)");
+            params.push(Value::from(tag.as_str()));
+        }
+        if let Some((kind, value)) = &filter.entity {
+            sql.push_str(
+                " AND id IN (SELECT alert_id FROM alert_entities WHERE kind = ? AND value = ?)",
+            );
+            params.push(Value::from(kind.as_str()));
+            params.push(Value::from(value.as_str()));
+        }
         if !filter.ids.is_empty() {
             sql.push_str(" AND id IN (");
             sql.push_str(&vec!["?"; filter.ids.len()].join(", "));
@@ -268,7 +303,8 @@ impl Store {
             params.push(Value::Int(limit.into()));
         }
         self.transaction(false, |tx| {
-            tx.query(&sql, &params)?.iter().map(alert_of).collect()
+            let rows = tx.query(&sql, &params)?;
+            alerts_of(tx, &rows)
         })
     }
 
@@ -351,6 +387,19 @@ impl Store {
         Ok(())
     }
 
+    /// The entities an alert names (kind, value), as kept when it was recorded.
+    pub fn alert_entities(&mut self, id: i64) -> Result<Vec<(String, String)>, StoreError> {
+        self.transaction(false, |tx| {
+            tx.query(
+                "SELECT kind, value FROM alert_entities WHERE alert_id = ? ORDER BY kind, value",
+                &[Value::Int(id)],
+            )?
+            .iter()
+            .map(|r| Ok((r.text(0)?, r.text(1)?)))
+            .collect()
+        })
+    }
+
     /// The alert's event log, oldest first.
     pub fn alert_events(&mut self, id: i64) -> Result<Vec<EventLine>, StoreError> {
         self.transaction(false, |tx| {
@@ -362,6 +411,143 @@ impl Store {
             .iter()
             .map(event_line)
             .collect()
+        })
+    }
+
+    /// Acknowledges or closes many alerts in one transaction (one audit record): each alert is
+    /// checked as [`Store::acknowledge_alert`] and [`Store::close_alert`] check one, those refused are
+    /// answered with the reason and left as they are, the rest changed by set-based statements (a
+    /// thousand alerts are a few statements, not thousands).
+    pub fn bulk_change_alerts(
+        &mut self,
+        ids: &[i64],
+        change: BulkChange<'_>,
+        actor: &str,
+        now: i64,
+    ) -> Result<BulkChanged, StoreError> {
+        const CHUNK: usize = 500;
+        let kind = match change {
+            BulkChange::Acknowledge => "acknowledged",
+            BulkChange::Close { resolution } => {
+                if resolution.trim().is_empty() {
+                    return Err(StoreError::Invalid(
+                        "closing an alert needs a resolution".into(),
+                    ));
+                }
+                "closed"
+            }
+            BulkChange::Assign { .. } => "assigned",
+            BulkChange::Tag { add, remove } => {
+                if add.is_empty() && remove.is_empty() {
+                    return Err(StoreError::Invalid("no tag to add or remove".into()));
+                }
+                if add.len() + remove.len() > MAX_TAG_CHANGES {
+                    return Err(StoreError::Invalid(format!(
+                        "at most {MAX_TAG_CHANGES} tags added and removed at once"
+                    )));
+                }
+                for tag in add.iter().chain(remove) {
+                    check_tag(tag)?;
+                }
+                "tagged"
+            }
+        };
+        let mut wanted: Vec<i64> = ids.to_vec();
+        wanted.sort_unstable();
+        wanted.dedup();
+        self.transaction(true, |tx| {
+            let mut outcome = BulkChanged::default();
+            for chunk in wanted.chunks(CHUNK) {
+                let marks = vec!["?"; chunk.len()].join(", ");
+                let params: Vec<Value> = chunk.iter().map(|&id| Value::Int(id)).collect();
+                let rows = tx.query(
+                    &format!("SELECT {COLUMNS} FROM alerts WHERE id IN ({marks})"),
+                    &params,
+                )?;
+                let found = alerts_of(tx, &rows)?;
+                let mut eligible: Vec<&AlertRecord> = Vec::new();
+                for &id in chunk {
+                    let Some(alert) = found.iter().find(|a| a.id == id) else {
+                        outcome
+                            .refused
+                            .push((id, format!("alert {id} does not exist")));
+                        continue;
+                    };
+                    match bulk_refusal(change, alert) {
+                        Some(why) => outcome.refused.push((id, why)),
+                        None => eligible.push(alert),
+                    }
+                }
+                if eligible.is_empty() {
+                    continue;
+                }
+                let marks = vec!["?"; eligible.len()].join(", ");
+                let ids: Vec<Value> = eligible.iter().map(|a| Value::Int(a.id)).collect();
+                let mut params = vec![Value::Int(now)];
+                let set = match change {
+                    BulkChange::Acknowledge => {
+                        params.push(Value::from("acknowledged"));
+                        ", status = ?"
+                    }
+                    BulkChange::Close { resolution } => {
+                        params.push(Value::from("closed"));
+                        params.push(Value::from(resolution));
+                        ", status = ?, resolution = ?"
+                    }
+                    BulkChange::Assign { assignee: Some(user) } => {
+                        params.push(Value::from(user));
+                        ", assignee = ?"
+                    }
+                    BulkChange::Assign { assignee: None } => ", assignee = NULL",
+                    BulkChange::Tag { add, remove } => {
+                        retag(tx, &ids, add, remove)?;
+                        ""
+                    }
+                };
+                params.extend(ids.iter().cloned());
+                tx.execute(
+                    &format!("UPDATE alerts SET updated_at = ?{set} WHERE id IN ({marks})"),
+                    &params,
+                )?;
+                let mut rows = Vec::with_capacity(eligible.len());
+                let mut values = Vec::with_capacity(eligible.len() * 6);
+                for before in eligible {
+                    let after = changed(before, change, now);
+                    let (was, is) = match change {
+                        BulkChange::Tag { .. } => (
+                            serde_json::json!({ "tags": before.tags }).to_string(),
+                            serde_json::json!({ "tags": after.tags }).to_string(),
+                        ),
+                        _ => (state_json(before), state_json(&after)),
+                    };
+                    rows.push("(?, ?, ?, ?, ?, ?)");
+                    values.extend([
+                        Value::Int(before.id),
+                        Value::Int(now),
+                        Value::from(actor),
+                        Value::from(kind),
+                        Value::from(was.clone()),
+                        Value::from(is.clone()),
+                    ]);
+                    tx.changed(Change {
+                        object: "alert",
+                        id: before.id.to_string(),
+                        kind: kind.to_string(),
+                        at: now,
+                        before: Some(was),
+                        after: Some(is),
+                    });
+                    outcome.changed.push(after);
+                }
+                tx.execute(
+                    &format!(
+                        "INSERT INTO alert_events (alert_id, at, actor, kind, before, after) VALUES {}",
+                        rows.join(", ")
+                    ),
+                    &values,
+                )?;
+            }
+            Ok(outcome)
         })
     }
 
@@ -479,6 +665,7 @@ fn record_one(
                 )?
                 .ok_or_else(|| StoreError::Database("INSERT returned no id".into()))?;
             let id = row.int(0)?;
+            keep_entities(tx, id, &alert.document)?;
             log(tx, id, actor, now, "created", None, None)?;
             Recorded::Inserted(id)
         }
@@ -505,13 +692,18 @@ fn fingerprint(alert: &NewAlert) -> String {
 }
 
 fn fetch(tx: &mut dyn Tx, id: i64) -> Result<AlertRecord, StoreError> {
-    fetch_one(
-        tx,
-        &format!("SELECT {COLUMNS} FROM alerts WHERE id = ?"),
-        id,
-        "alert",
-        alert_of,
-    )
+    let row = tx
+        .query_one(
+            &format!("SELECT {COLUMNS} FROM alerts WHERE id = ?"),
+            &[Value::Int(id)],
+        )?
+        .ok_or_else(|| StoreError::NotFound {
+            what: "alert",
+            id: id.to_string(),
+        })?;
+    alerts_of(tx, &[row])?
+        .pop()
+        .ok_or_else(|| StoreError::Database("an alert read as nothing".into()))
 }
 
 /// The one row `sql` selects by `key`, read by `read`; `NotFound` naming `what` when there is none.
@@ -551,17 +743,102 @@ fn alert_of(row: &Row) -> Result<AlertRecord, StoreError> {
         created_at: row.int(13)?,
         updated_at: row.int(14)?,
         document: row.text(15)?,
+        assignee: row.opt_text(16)?,
+        tags: Vec::new(),
     })
+}
+
+/// Reads the rows into alerts with their tags (one more query for all of them).
+fn alerts_of(tx: &mut dyn Tx, rows: &[Row]) -> Result<Vec<AlertRecord>, StoreError> {
+    let mut alerts: Vec<AlertRecord> = rows.iter().map(alert_of).collect::<Result<_, _>>()?;
+    for chunk in alerts.chunks_mut(500) {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let ids: Vec<Value> = chunk.iter().map(|a| Value::Int(a.id)).collect();
+        for row in tx.query(
+            &format!(
+                "SELECT alert_id, tag FROM alert_tags WHERE alert_id IN ({marks}) ORDER BY tag"
+            ),
+            &ids,
+        )? {
+            let id = row.int(0)?;
+            if let Some(alert) = chunk.iter_mut().find(|a| a.id == id) {
+                alert.tags.push(row.text(1)?);
+            }
+        }
+    }
+    Ok(alerts)
+}
+
+/// Keeps the entities an alert's document names (any already kept stay).
+fn keep_entities(tx: &mut dyn Tx, id: i64, document: &str) -> Result<(), StoreError> {
+    let Ok(doc) = secops_alert::AlertDocument::parse(document) else {
+        // A document that is not an alert document names no entities; it is kept as it is.
+        return Ok(());
+    };
+    let entities = doc.entities();
+    if entities.is_empty() {
+        return Ok(());
+    }
+    let mut params = Vec::with_capacity(entities.len() * 3);
+    for (kind, value) in &entities {
+        params.extend([
+            Value::Int(id),
+            Value::from(*kind),
+            Value::from(value.as_str()),
+        ]);
+    }
+    tx.execute(
+        &format!(
+            "INSERT INTO alert_entities (alert_id, kind, value) VALUES {} ON CONFLICT DO NOTHING",
+            vec!["(?, ?, ?)"; entities.len()].join(", ")
+        ),
+        &params,
+    )?;
+    Ok(())
+}
+
+/// Reads the entities of every alert recorded before alerts kept them (migration 13).
+pub(crate) fn backfill_entities(tx: &mut dyn Tx) -> Result<(), StoreError> {
+    let mut after = 0;
+    loop {
+        let rows = tx.query(
+            "SELECT id, document FROM alerts WHERE id > ? ORDER BY id LIMIT 1000",
+            &[Value::Int(after)],
+        )?;
+        let Some(last) = rows.last() else {
+            return Ok(());
+        };
+        after = last.int(0)?;
+        for row in &rows {
+            keep_entities(tx, row.int(0)?, &row.text(1)?)?;
+        }
+    }
 }
 
 /// The parts of an alert people change, as JSON for the event log.
 fn state_json(alert: &AlertRecord) -> String {
-    serde_json::json!({
+    let mut state = serde_json::json!({
         "status": alert.status.as_str(),
         "resolution": alert.resolution,
         "case_id": alert.case_id,
-    })
-    .to_string()
+    });
+    if let (Some(user), Some(map)) = (&alert.assignee, state.as_object_mut()) {
+        map.insert("assignee".into(), user.as_str().into());
+    }
+    state.to_string()
+}
+
+/// Tags one change may add and remove.
+pub const MAX_TAG_CHANGES: usize = 16;
+
+/// A tag as kept: 1 to 64 characters, none of them control characters.
+pub fn check_tag(tag: &str) -> Result<(), StoreError> {
+    if tag.is_empty() || tag.chars().count() > 64 || tag.chars().any(char::is_control) {
+        return Err(StoreError::Invalid(format!(
+            "tag {tag:?}: 1 to 64 characters, none of them control characters"
+        )));
+    }
+    Ok(())
 }
 
 fn log(
@@ -574,6 +851,112 @@ fn log(
     after: Option<String>,
 ) -> Result<(), StoreError> {
     append_event(tx, EventLog::Alert, id, actor, now, kind, before, after)
+}
+
+/// Why an alert cannot take a bulk change, if it cannot.
+fn bulk_refusal(change: BulkChange<'_>, alert: &AlertRecord) -> Option<String> {
+    let id = alert.id;
+    match (change, alert.status) {
+        (BulkChange::Acknowledge, AlertStatus::Open) => None,
+        (BulkChange::Acknowledge, other) => Some(format!(
+            "alert {id} is {}: only open alerts can be acknowledged",
+            other.as_str()
+        )),
+        (BulkChange::Close { .. }, AlertStatus::Closed) => {
+            Some(format!("alert {id} is closed already"))
+        }
+        (BulkChange::Assign { .. }, AlertStatus::Closed) => Some(format!(
+            "alert {id} is closed: reopen work in a case instead"
+        )),
+        (BulkChange::Assign { assignee }, _) if alert.assignee.as_deref() == assignee => {
+            Some(format!("alert {id} is assigned so already"))
+        }
+        _ => None,
+    }
+}
+
+/// An alert as a bulk change leaves it.
+fn changed(before: &AlertRecord, change: BulkChange<'_>, now: i64) -> AlertRecord {
+    let mut after = before.clone();
+    after.updated_at = now;
+    match change {
+        BulkChange::Acknowledge => after.status = AlertStatus::Acknowledged,
+        BulkChange::Close { resolution } => {
+            after.status = AlertStatus::Closed;
+            after.resolution = Some(resolution.to_string());
+        }
+        BulkChange::Assign { assignee } => after.assignee = assignee.map(str::to_string),
+        BulkChange::Tag { add, remove } => {
+            after.tags.extend(add.iter().cloned());
+            after.tags.retain(|t| !remove.contains(t));
+            after.tags.sort();
+            after.tags.dedup();
+        }
+    }
+    after
+}
+
+/// Adds and removes tags on alerts.
+fn retag(
+    tx: &mut dyn Tx,
+    ids: &[Value],
+    add: &[String],
+    remove: &[String],
+) -> Result<(), StoreError> {
+    if !remove.is_empty() {
+        let mut params = ids.to_vec();
+        params.extend(remove.iter().map(|t| Value::from(t.as_str())));
+        tx.execute(
+            &format!(
+                "DELETE FROM alert_tags WHERE alert_id IN ({}) AND tag IN ({})",
+                vec!["?"; ids.len()].join(", "),
+                vec!["?"; remove.len()].join(", ")
+            ),
+            &params,
+        )?;
+    }
+    let add: Vec<&String> = add.iter().filter(|t| !remove.contains(t)).collect();
+    if !add.is_empty() {
+        let mut params = Vec::with_capacity(ids.len() * add.len() * 2);
+        for id in ids {
+            for tag in &add {
+                params.push(id.clone());
+                params.push(Value::from(tag.as_str()));
+            }
+        }
+        tx.execute(
+            &format!(
+                "INSERT INTO alert_tags (alert_id, tag) VALUES {} ON CONFLICT DO NOTHING",
+                vec!["(?, ?)"; ids.len() * add.len()].join(", ")
+            ),
+            &params,
+        )?;
+    }
+    Ok(())
+}
+
+/// A change made to many alerts at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BulkChange<'a> {
+    Acknowledge,
+    Close {
+        resolution: &'a str,
+    },
+    /// To a user, or (`None`) to no one.
+    Assign {
+        assignee: Option<&'a str>,
+    },
+    Tag {
+        add: &'a [String],
+        remove: &'a [String],
+    },
+}
+
+/// What a bulk change did: the alerts changed (as they are now) and those refused, with why.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BulkChanged {
+    pub changed: Vec<AlertRecord>,
+    pub refused: Vec<(i64, String)>,
 }
 
 /// The two append-only event logs.
@@ -611,10 +994,33 @@ pub(crate) fn append_event(
             Value::Int(now),
             Value::from(actor),
             Value::from(kind),
-            Value::from(before),
-            Value::from(after),
+            Value::from(before.clone()),
+            Value::from(after.clone()),
         ],
     )?;
+    let (object, id) = match log {
+        EventLog::Alert => ("alert", owner.to_string()),
+        // A case is named by the number people know it by.
+        EventLog::Case => (
+            "case",
+            tx.query_one(
+                "SELECT number FROM cases WHERE id = ?",
+                &[Value::Int(owner)],
+            )?
+            .map(|row| row.int(0))
+            .transpose()?
+            .unwrap_or(owner)
+            .to_string(),
+        ),
+    };
+    tx.changed(Change {
+        object,
+        id,
+        kind: kind.to_string(),
+        at: now,
+        before,
+        after,
+    });
     Ok(())
 }
 

@@ -7,7 +7,7 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::backend::{Row, Tx, Value};
+use crate::backend::{Change, Row, Tx, Value};
 use crate::{Store, StoreError};
 
 /// The secret the chain is keyed by: 32 bytes, kept in a file as 64 hex digits.
@@ -21,21 +21,30 @@ impl std::fmt::Debug for AuditKey {
 }
 
 impl AuditKey {
-    /// The key in `path`, or a new random one written there (readable by its owner alone).
+    /// The key in `path`, or a new random one written there (readable by its owner alone). Two
+    /// processes making it at once end with the same key: it is written whole to a file of its own
+    /// and linked into place, so the first link wins and the other reads it.
     pub fn load_or_create(path: &std::path::Path) -> Result<AuditKey, StoreError> {
         let io =
             |e: std::io::Error| StoreError::Invalid(format!("audit key {}: {e}", path.display()));
         match std::fs::read_to_string(path) {
-            Ok(text) => AuditKey::from_hex(text.trim())
-                .map_err(|why| StoreError::Invalid(format!("audit key {}: {why}", path.display()))),
+            Ok(_) => AuditKey::load(path),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut bytes = [0u8; 32];
                 getrandom::fill(&mut bytes).map_err(|e| {
                     StoreError::Invalid(format!("audit key: no random numbers: {e}"))
                 })?;
-                let key = AuditKey(bytes);
-                write_private(path, &hex(&key.0)).map_err(io)?;
-                Ok(key)
+                let mut name = path.as_os_str().to_owned();
+                name.push(format!(".{}-{}.new", std::process::id(), hex(&bytes[..4])));
+                let fresh = std::path::PathBuf::from(name);
+                write_private(&fresh, &hex(&bytes)).map_err(io)?;
+                let linked = std::fs::hard_link(&fresh, path);
+                let _ = std::fs::remove_file(&fresh);
+                match linked {
+                    Ok(()) => Ok(AuditKey(bytes)),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => AuditKey::load(path),
+                    Err(e) => Err(io(e)),
+                }
             }
             Err(e) => Err(io(e)),
         }
@@ -135,6 +144,162 @@ pub struct NewAudit {
 pub struct Audited<'a> {
     pub key: &'a AuditKey,
     pub record: NewAudit,
+}
+
+/// Who is acting on a store, from where, and the key their changes are chained with: set on a
+/// [`Store`] (by the CLI for a command, by the server for a request), each transaction that changes
+/// something appends one record naming every target it changed (a bulk action is one record).
+#[derive(Debug, Clone)]
+pub struct Auditor {
+    pub key: AuditKey,
+    pub actor: String,
+    /// Where from: `cli`, a client's address.
+    pub source: String,
+}
+
+/// Changes listed in a record's before and after, at most; beyond, the record names the targets
+/// and each alert's and case's own event log holds the detail.
+const DETAILED: usize = 1000;
+
+/// A transaction that notes its changes (see [`Tx::changed`]).
+pub(crate) struct Recording<'a> {
+    tx: &'a mut dyn Tx,
+    changes: Vec<Change>,
+}
+
+impl<'a> Recording<'a> {
+    pub(crate) fn new(tx: &'a mut dyn Tx) -> Self {
+        Recording {
+            tx,
+            changes: Vec::new(),
+        }
+    }
+
+    /// Appends the record of what changed, if anything did.
+    pub(crate) fn finish(self, auditor: &Auditor) -> Result<(), StoreError> {
+        if self.changes.is_empty() {
+            return Ok(());
+        }
+        let record = summarize(auditor, &self.changes);
+        append(self.tx, &auditor.key, &record).map(|_| ())
+    }
+}
+
+impl Tx for Recording<'_> {
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
+        self.tx.execute(sql, params)
+    }
+
+    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
+        self.tx.query(sql, params)
+    }
+
+    fn changed(&mut self, change: Change) {
+        self.changes.push(change);
+    }
+}
+
+/// One record for a transaction's changes: the actions in the order they first happened
+/// (`alert.closed`), the targets by kind (`alerts 3-5, 9; case 2`), and before and after as JSON
+/// lists of `{target, action, value}` (one change: its own before and after).
+fn summarize(auditor: &Auditor, changes: &[Change]) -> NewAudit {
+    let mut actions: Vec<String> = Vec::new();
+    let mut objects: Vec<(&'static str, Vec<&str>)> = Vec::new();
+    for c in changes {
+        let action = format!("{}.{}", c.object, c.kind);
+        if !actions.contains(&action) {
+            actions.push(action);
+        }
+        match objects.iter_mut().find(|(o, _)| *o == c.object) {
+            Some((_, ids)) => {
+                if !ids.contains(&c.id.as_str()) {
+                    ids.push(&c.id)
+                }
+            }
+            None => objects.push((c.object, vec![&c.id])),
+        }
+    }
+    let target = objects
+        .iter()
+        .map(|(object, ids)| {
+            let plural = if ids.len() == 1 { "" } else { "s" };
+            format!("{object}{plural} {}", id_ranges(ids))
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let (before, after) = match changes {
+        [one] => (one.before.clone(), one.after.clone()),
+        many if many.len() <= DETAILED => {
+            let list = |side: fn(&Change) -> &Option<String>| {
+                let items: Vec<serde_json::Value> = many
+                    .iter()
+                    .filter_map(|c| {
+                        side(c).as_ref().map(|v| {
+                            serde_json::json!({
+                                "target": format!("{} {}", c.object, c.id),
+                                "action": c.kind,
+                                "value": v,
+                            })
+                        })
+                    })
+                    .collect();
+                (!items.is_empty()).then(|| serde_json::Value::from(items).to_string())
+            };
+            (list(|c| &c.before), list(|c| &c.after))
+        }
+        many => (
+            None,
+            Some(
+                serde_json::json!({
+                    "changes": many.len(),
+                    "detail": "in each alert's and case's event log",
+                })
+                .to_string(),
+            ),
+        ),
+    };
+    NewAudit {
+        at: changes.iter().map(|c| c.at).max().unwrap_or_default(),
+        actor: auditor.actor.clone(),
+        source: auditor.source.clone(),
+        action: actions.join(", "),
+        target,
+        outcome: "success".into(),
+        before,
+        after,
+    }
+}
+
+/// Ids as runs: `1-3, 7`; ids that are not numbers as they are.
+fn id_ranges(ids: &[&str]) -> String {
+    let mut numbers: Vec<i64> = Vec::new();
+    let mut others: Vec<&str> = Vec::new();
+    for id in ids {
+        match id.parse::<i64>() {
+            Ok(n) => numbers.push(n),
+            Err(_) => others.push(id),
+        }
+    }
+    numbers.sort_unstable();
+    numbers.dedup();
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < numbers.len() {
+        let start = numbers[i];
+        let mut end = start;
+        while i + 1 < numbers.len() && numbers[i + 1] == end + 1 {
+            i += 1;
+            end = numbers[i];
+        }
+        parts.push(if end == start {
+            start.to_string()
+        } else {
+            format!("{start}-{end}")
+        });
+        i += 1;
+    }
+    parts.extend(others.iter().map(|s| s.to_string()));
+    parts.join(", ")
 }
 
 /// A record as kept.
@@ -260,6 +425,34 @@ impl Store {
     /// Appends a record on its own (a login, a refusal: actions that change nothing else).
     pub fn audit(&mut self, key: &AuditKey, record: &NewAudit) -> Result<AuditRecord, StoreError> {
         self.transaction(true, |tx| append(tx, key, record))
+    }
+
+    /// Records an action that changes nothing in the store (a hunt query, a refused request) as the
+    /// store's auditor; without one, nothing is recorded.
+    pub fn audit_action(
+        &mut self,
+        at: i64,
+        action: &str,
+        target: &str,
+        outcome: &str,
+        detail: Option<String>,
+    ) -> Result<(), StoreError> {
+        let Some(auditor) = self.auditor.clone() else {
+            return Ok(());
+        };
+        let record = NewAudit {
+            at,
+            actor: auditor.actor.clone(),
+            source: auditor.source.clone(),
+            action: action.to_string(),
+            target: target.to_string(),
+            outcome: outcome.to_string(),
+            before: None,
+            after: detail,
+        };
+        // The transaction notes no change, so this is its one record.
+        self.transaction(true, |tx| append(tx, &auditor.key, &record))
+            .map(|_| ())
     }
 
     /// Records after `after_id`, oldest first, at most `limit`.

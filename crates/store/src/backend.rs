@@ -122,6 +122,25 @@ pub trait Tx {
     fn query_one(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>, StoreError> {
         Ok(self.query(sql, params)?.into_iter().next())
     }
+
+    /// Notes a change the transaction made, for the one audit record the store writes before it
+    /// commits (see [`crate::Auditor`]). A backend's own transaction ignores it.
+    fn changed(&mut self, _change: Change) {}
+}
+
+/// A change to one thing, as the audit record of its transaction names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// What was changed: `alert`, `case`, `indicators`, `hunt`.
+    pub object: &'static str,
+    /// Which one: an alert's id, a case's number, a hunt's id.
+    pub id: String,
+    /// What happened to it: `created`, `closed`, `linked_to_case`.
+    pub kind: String,
+    /// When (UTC nanoseconds), as the change itself records it.
+    pub at: i64,
+    pub before: Option<String>,
+    pub after: Option<String>,
 }
 
 /// A database connection.

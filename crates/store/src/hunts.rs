@@ -2,7 +2,7 @@
 //! have covered, the look-back of its first run, when it last ran, and what it raised. The next run
 //! starts where the last one ended, so downtime leaves no gap.
 
-use crate::backend::{Row, Value};
+use crate::backend::{Change, Row, Value};
 use crate::{Store, StoreError};
 
 /// A scheduled hunt's record.
@@ -89,6 +89,16 @@ impl Store {
                     Value::Int(alerts),
                 ],
             )?;
+            tx.changed(Change {
+                object: "hunt",
+                id: hunt.to_string(),
+                kind: "scheduled_run".into(),
+                at: now,
+                before: None,
+                after: Some(
+                    serde_json::json!({"covered_to": covered_to, "alerts": alerts}).to_string(),
+                ),
+            });
             Ok(())
         })?;
         self.hunt_schedule(hunt)?

@@ -5,7 +5,7 @@
 use secops_intel::{Indicator, Kind, Tlp};
 
 use crate::alerts::fetch_one;
-use crate::backend::{Row, Tx, Value};
+use crate::backend::{Change, Row, Tx, Value};
 use crate::{Store, StoreError};
 
 /// A stored indicator.
@@ -109,10 +109,34 @@ impl Store {
         expiry: Expiry<'_>,
     ) -> Result<Vec<Stored>, StoreError> {
         self.transaction(true, |tx| {
-            indicators
+            let stored = indicators
                 .iter()
                 .map(|n| store_one(tx, n, now, expiry))
-                .collect()
+                .collect::<Result<Vec<_>, _>>()?;
+            let added = stored
+                .iter()
+                .filter(|s| matches!(s, Stored::Added(_)))
+                .count();
+            let mut sources: Vec<&str> = indicators
+                .iter()
+                .map(|n| n.indicator.source.as_str())
+                .collect();
+            sources.sort_unstable();
+            sources.dedup();
+            if !stored.is_empty() {
+                tx.changed(Change {
+                    object: "indicators",
+                    id: format!("from {}", sources.join(", ")),
+                    kind: "stored".into(),
+                    at: now,
+                    before: None,
+                    after: Some(
+                        serde_json::json!({"added": added, "refreshed": stored.len() - added})
+                            .to_string(),
+                    ),
+                });
+            }
+            Ok(stored)
         })
     }
 
@@ -177,10 +201,21 @@ impl Store {
     /// Deletes indicators that expired before `before`; returns how many.
     pub fn prune_indicators(&mut self, before: i64) -> Result<u64, StoreError> {
         self.transaction(true, |tx| {
-            tx.execute(
+            let pruned = tx.execute(
                 "DELETE FROM indicators WHERE expires_at <= ?",
                 &[Value::Int(before)],
-            )
+            )?;
+            if pruned > 0 {
+                tx.changed(Change {
+                    object: "indicators",
+                    id: "expired".into(),
+                    kind: "pruned".into(),
+                    at: before,
+                    before: None,
+                    after: Some(serde_json::json!({ "deleted": pruned }).to_string()),
+                });
+            }
+            Ok(pruned)
         })
     }
 
@@ -203,6 +238,14 @@ impl Store {
                  ON CONFLICT (name) DO UPDATE SET value = excluded.value",
                 &[Value::from(name), Value::from(value)],
             )?;
+            tx.changed(Change {
+                object: "intel_state",
+                id: name.to_string(),
+                kind: "set".into(),
+                at: secops_event::Timestamp::now().unix_nanos(),
+                before: None,
+                after: Some(value.to_string()),
+            });
             Ok(())
         })
     }

@@ -36,6 +36,7 @@ mod indicators;
 pub mod migrate;
 mod postgres;
 mod risk;
+mod sessions;
 mod sqlite;
 mod users;
 mod work;
@@ -43,16 +44,18 @@ mod work;
 use std::path::Path;
 
 pub use alerts::{
-    AlertCursor, AlertFilter, AlertFold, AlertRecord, AlertStatus, EventLine, NewAlert, Recorded,
+    AlertCursor, AlertFilter, AlertFold, AlertRecord, AlertStatus, BulkChange, BulkChanged,
+    EventLine, NewAlert, Recorded,
 };
-pub use audit::{AuditBreak, AuditCheck, AuditKey, AuditRecord, Audited, NewAudit};
-pub use backend::{Backend, Dialect, Row, Tx, Value};
+pub use audit::{AuditBreak, AuditCheck, AuditKey, AuditRecord, Audited, Auditor, NewAudit};
+pub use backend::{Backend, Change, Dialect, Row, Tx, Value};
 pub use cases::{CaseEvent, CaseFilter, CaseRecord, CaseUpdate, NewCase};
 pub use evidence::{EvidenceRecord, NewEvidence};
 pub use hunts::HuntSchedule;
 pub use indicators::{IndicatorFilter, IndicatorRecord, IndicatorState, NewIndicator, Stored};
 pub use postgres::Postgres;
 pub use risk::RiskContribution;
+pub use sessions::SessionRecord;
 pub use sqlite::Sqlite;
 pub use users::{ApiKeyRecord, UserRecord};
 pub use work::{
@@ -84,6 +87,9 @@ pub enum StoreError {
 /// The store: a migrated database and the operations on it.
 pub struct Store {
     backend: Box<dyn Backend>,
+    /// Who acts and with which key their changes are chained: set, every transaction that changes
+    /// something appends one audit record before it commits.
+    auditor: Option<Auditor>,
 }
 
 impl std::fmt::Debug for Store {
@@ -136,23 +142,42 @@ impl Store {
             backend.as_mut(),
             secops_event::Timestamp::now().unix_nanos(),
         )?;
-        Ok(Store { backend })
+        Ok(Store {
+            backend,
+            auditor: None,
+        })
+    }
+
+    /// Audits every change from now on as `auditor` (or, with `None`, no longer).
+    pub fn set_auditor(&mut self, auditor: Option<Auditor>) {
+        self.auditor = auditor;
+    }
+
+    pub fn auditor(&self) -> Option<&Auditor> {
+        self.auditor.as_ref()
     }
 
     pub fn dialect(&self) -> Dialect {
         self.backend.dialect()
     }
 
-    /// Runs `work` in one transaction.
+    /// Runs `work` in one transaction; with an auditor, the changes it made are one audit record,
+    /// appended before the commit (so the change and its record are kept together or not at all).
     fn transaction<T>(
         &mut self,
         exclusive: bool,
         mut work: impl FnMut(&mut dyn Tx) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut out = None;
+        let auditor = self.auditor.as_ref();
         self.backend.transaction(exclusive, &mut |tx| {
-            out = Some(work(tx)?);
-            Ok(())
+            let Some(auditor) = auditor else {
+                out = Some(work(tx)?);
+                return Ok(());
+            };
+            let mut recording = audit::Recording::new(tx);
+            out = Some(work(&mut recording)?);
+            recording.finish(auditor)
         })?;
         out.ok_or_else(|| StoreError::Database("the transaction returned nothing".into()))
     }

@@ -290,7 +290,57 @@ const MIGRATIONS: &[Migration] = &[
                 mac TEXT NOT NULL
             )"],
     },
+    Migration {
+        version: 12,
+        name: "sessions",
+        // A signed-in browser: kept as the SHA-256 of its cookie's secret; ended by revocation, by
+        // idleness past the server's limit, or at its absolute expiry.
+        statements: &[
+            "CREATE TABLE sessions (
+                id {id},
+                digest TEXT NOT NULL UNIQUE,
+                user_name TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                last_seen BIGINT NOT NULL,
+                expires_at BIGINT NOT NULL,
+                source TEXT NOT NULL,
+                revoked_at BIGINT
+            )",
+            "CREATE INDEX sessions_user ON sessions (user_name)",
+        ],
+    },
+    Migration {
+        version: 13,
+        name: "alert assignees, tags and entities",
+        // What the API filters and groups alerts by. Entities (host, user, ip) are read from each
+        // alert's document when it is recorded; alerts recorded before are read by the backfill.
+        statements: &[
+            "ALTER TABLE alerts ADD COLUMN assignee TEXT",
+            "CREATE INDEX alerts_by_assignee ON alerts (assignee, last_seen)",
+            "CREATE TABLE alert_tags (
+                alert_id BIGINT NOT NULL,
+                tag TEXT NOT NULL,
+                PRIMARY KEY (alert_id, tag)
+            )",
+            "CREATE INDEX alert_tags_by_tag ON alert_tags (tag, alert_id)",
+            "CREATE TABLE alert_entities (
+                alert_id BIGINT NOT NULL,
+                kind TEXT NOT NULL,
+                value TEXT NOT NULL,
+                PRIMARY KEY (alert_id, kind, value)
+            )",
+            "CREATE INDEX alert_entities_by_value ON alert_entities (kind, value, alert_id)",
+        ],
+    },
 ];
+
+/// Work a migration needs beyond its statements, run in its transaction after them.
+fn backfill(version: i64, tx: &mut dyn crate::backend::Tx) -> Result<(), StoreError> {
+    if version == 13 {
+        crate::alerts::backfill_entities(tx)?;
+    }
+    Ok(())
+}
 
 /// The newest schema version this program knows.
 pub fn latest() -> i64 {
@@ -329,6 +379,10 @@ pub fn migrate(backend: &mut dyn Backend, now: i64) -> Result<Vec<i64>, StoreErr
                         message: e.to_string(),
                     })?;
             }
+            backfill(migration.version, tx).map_err(|e| StoreError::Migration {
+                version: migration.version,
+                message: e.to_string(),
+            })?;
             tx.execute(
                 "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
                 &[

@@ -2,7 +2,7 @@
 //! recorded once (by entity and alert id), so a run over newer logs starts from what earlier runs
 //! added and a second run over the same logs adds nothing.
 
-use crate::backend::Value;
+use crate::backend::{Change, Value};
 use crate::{Store, StoreError};
 
 /// One alert's part in an entity's risk.
@@ -44,6 +44,20 @@ impl Store {
                         Value::from(c.sources.join(",")),
                     ],
                 )?;
+            }
+            if added > 0 {
+                let mut entities: Vec<String> =
+                    items.iter().map(|c| format!("{} {}", c.kind, c.entity)).collect();
+                entities.sort_unstable();
+                entities.dedup();
+                tx.changed(Change {
+                    object: "risk",
+                    id: entities.join(", "),
+                    kind: "recorded".into(),
+                    at: items.iter().map(|c| c.at).max().unwrap_or_default(),
+                    before: None,
+                    after: Some(serde_json::json!({ "contributions": added }).to_string()),
+                });
             }
             Ok(added)
         })

@@ -97,6 +97,9 @@ conformance!(
     evidence_comes_with_its_timeline_entry_and_log_line,
     users_and_api_keys_are_kept_and_changed_whole,
     the_audit_chain_breaks_where_the_log_was_edited_deleted_or_recomputed,
+    every_change_made_with_an_auditor_is_one_audit_record_in_its_transaction,
+    alerts_keep_assignees_tags_and_entities_and_are_filtered_by_them,
+    alerts_recorded_before_entities_were_kept_are_read_when_the_store_migrates,
 );
 
 /// Runs SQL on the test database with the database's own client, behind the store's back.
@@ -112,6 +115,287 @@ fn tamper(place: &Place, sql: &str) {
                 .unwrap();
         }
     }
+}
+
+/// An alert document naming a source address, a user and a host (its group, then its events).
+fn named(rule: &str, ip: &str, user: &str, host: &str) -> NewAlert {
+    let mut a = alert(rule, ip, 0, 0, 1, 0);
+    a.document = serde_json::json!({
+        "@timestamp": "2024-05-14T09:21:13Z", "alert.id": format!("{rule}-{ip}"),
+        "alert.first": "2024-05-14T09:21:13Z", "rule.id": rule, "rule.name": rule,
+        "source.ip": ip,
+        "events": [
+            {"user.name": user, "host.name": host, "source.ip": ip},
+            {"user.name": user.to_uppercase(), "host.name": "-"},
+        ],
+    })
+    .to_string();
+    a
+}
+
+/// Entities are read from the documents when alerts are recorded; assignments and tags change in
+/// bulk (refusals answered per alert); each narrows a listing.
+fn alerts_keep_assignees_tags_and_entities_and_are_filtered_by_them(place: &Place) {
+    let mut store = place.open();
+    let ids: Vec<i64> = store
+        .record_alerts(
+            &[
+                named("spray", "203.0.113.7", "Ana", "WEB1"),
+                named("spray", "198.51.100.9", "bob", "web1"),
+                named("brute", "203.0.113.7", "root", "db1"),
+            ],
+            "detect",
+            10,
+        )
+        .unwrap()
+        .iter()
+        .map(|r| match r {
+            Recorded::Inserted(id) => *id,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        store.alert_entities(ids[0]).unwrap(),
+        [
+            ("host".to_string(), "web1".to_string()),
+            ("ip".into(), "203.0.113.7".into()),
+            ("user".into(), "ana".into()),
+        ]
+    );
+    let listed = |store: &mut Store, filter: AlertFilter| -> Vec<i64> {
+        let mut ids: Vec<i64> = store
+            .alerts(&filter)
+            .unwrap()
+            .iter()
+            .map(|a| a.id)
+            .collect();
+        ids.sort();
+        ids
+    };
+    let entity = |kind: &str, value: &str| AlertFilter {
+        entity: Some((kind.into(), value.into())),
+        ..AlertFilter::default()
+    };
+    assert_eq!(
+        listed(&mut store, entity("ip", "203.0.113.7")),
+        [ids[0], ids[2]]
+    );
+    assert_eq!(listed(&mut store, entity("host", "web1")), [ids[0], ids[1]]);
+    assert_eq!(listed(&mut store, entity("user", "root")), [ids[2]]);
+
+    use secops_store::BulkChange;
+    let assigned = store
+        .bulk_change_alerts(
+            &ids[..2],
+            BulkChange::Assign {
+                assignee: Some("ana"),
+            },
+            "lead",
+            20,
+        )
+        .unwrap();
+    assert_eq!(assigned.changed.len(), 2);
+    store.close_alert(ids[2], "lead", "benign", 21).unwrap();
+    let again = store
+        .bulk_change_alerts(
+            &ids,
+            BulkChange::Assign {
+                assignee: Some("ana"),
+            },
+            "lead",
+            22,
+        )
+        .unwrap();
+    assert!(again.changed.is_empty());
+    assert_eq!(again.refused.len(), 3, "{:?}", again.refused);
+    let tags = ["spray".to_string(), "ticket-42".to_string()];
+    let tagged = store
+        .bulk_change_alerts(
+            &ids,
+            BulkChange::Tag {
+                add: &tags,
+                remove: &[],
+            },
+            "ana",
+            23,
+        )
+        .unwrap();
+    assert_eq!(tagged.changed.len(), 3);
+    store
+        .bulk_change_alerts(
+            &[ids[1]],
+            BulkChange::Tag {
+                add: &[],
+                remove: &tags[..1],
+            },
+            "ana",
+            24,
+        )
+        .unwrap();
+    let first = store.alert(ids[0]).unwrap();
+    assert_eq!(
+        (first.assignee.as_deref(), first.tags.clone()),
+        (Some("ana"), tags.to_vec())
+    );
+    assert_eq!(store.alert(ids[1]).unwrap().tags, ["ticket-42"]);
+    let by = |assignee: Option<&str>, tag: Option<&str>| AlertFilter {
+        assignee: assignee.map(str::to_string),
+        tag: tag.map(str::to_string),
+        ..AlertFilter::default()
+    };
+    assert_eq!(listed(&mut store, by(Some("ana"), None)), [ids[0], ids[1]]);
+    assert_eq!(listed(&mut store, by(Some(""), None)), [ids[2]]);
+    assert_eq!(
+        listed(&mut store, by(None, Some("spray"))),
+        [ids[0], ids[2]]
+    );
+    assert_eq!(listed(&mut store, by(Some("ana"), Some("spray"))), [ids[0]]);
+    // Each change is in the alert's log.
+    let kinds: Vec<String> = store
+        .alert_events(ids[1])
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, ["created", "assigned", "tagged", "tagged"]);
+    // Bad tags and empty changes are refused before anything changes.
+    for bad in [
+        vec![String::new()],
+        vec!["a\nb".to_string()],
+        vec!["x".repeat(65)],
+    ] {
+        assert!(store
+            .bulk_change_alerts(
+                &ids,
+                BulkChange::Tag {
+                    add: &bad,
+                    remove: &[]
+                },
+                "ana",
+                30
+            )
+            .is_err());
+    }
+}
+
+/// A store whose alerts were recorded before migration 13 gets their entities when it migrates.
+fn alerts_recorded_before_entities_were_kept_are_read_when_the_store_migrates(place: &Place) {
+    let mut store = place.open();
+    let recorded = store
+        .record_alerts(
+            &[named("spray", "203.0.113.7", "ana", "web1")],
+            "detect",
+            10,
+        )
+        .unwrap();
+    let Recorded::Inserted(id) = recorded[0] else {
+        panic!("{recorded:?}")
+    };
+    drop(store);
+    // Back to schema 12, as an older secops left it.
+    tamper(
+        place,
+        "DROP INDEX alerts_by_assignee; ALTER TABLE alerts DROP COLUMN assignee; \
+         DROP TABLE alert_tags; DROP TABLE alert_entities; \
+         DELETE FROM schema_migrations WHERE version >= 13",
+    );
+    let mut store = place.open();
+    assert_eq!(store.alert_entities(id).unwrap().len(), 3);
+    assert_eq!(store.alert(id).unwrap().assignee, None);
+}
+
+/// With an auditor set, each transaction that changes something appends one record naming every
+/// target (a bulk change is one record); reads and refused changes append none; the chain verifies.
+fn every_change_made_with_an_auditor_is_one_audit_record_in_its_transaction(place: &Place) {
+    let key = secops_store::AuditKey::from_hex(&"3c".repeat(32)).unwrap();
+    let mut store = place.open();
+    // Without an auditor nothing is recorded.
+    store
+        .record_alerts(&[alert("quiet", "0", 0, 0, 1, 0)], "detect", 1)
+        .unwrap();
+    assert!(store.audit_records(0, 10).unwrap().is_empty());
+    store.set_auditor(Some(secops_store::Auditor {
+        key: key.clone(),
+        actor: "ana".into(),
+        source: "192.0.2.7".into(),
+    }));
+    let ids: Vec<i64> = store
+        .record_alerts(
+            &[
+                alert("a", "1", 0, 0, 1, 0),
+                alert("a", "2", 0, 0, 1, 0),
+                alert("a", "3", 0, 0, 1, 0),
+            ],
+            "detect",
+            10,
+        )
+        .unwrap()
+        .iter()
+        .map(|r| match r {
+            Recorded::Inserted(id) => *id,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    store.acknowledge_alert(ids[1], "ana", 20).unwrap();
+    // Refused: nothing recorded.
+    assert!(store.close_alert(ids[1], "ana", "", 25).is_err());
+    store.close_alert(ids[0], "ana", "benign", 30).unwrap();
+    assert!(store.close_alert(ids[0], "ana", "benign", 31).is_err());
+    store.alerts(&AlertFilter::default()).unwrap();
+    let case = store
+        .create_case(&new_case("Spray", vec![ids[1], ids[2]]), "ana", 40)
+        .unwrap();
+    let records = store.audit_records(0, 10).unwrap();
+    let seen: Vec<(i64, &str, &str, &str, &str)> = records
+        .iter()
+        .map(|r| {
+            let r = &r.record;
+            (
+                r.at,
+                r.actor.as_str(),
+                r.source.as_str(),
+                r.action.as_str(),
+                r.target.as_str(),
+            )
+        })
+        .collect();
+    let (a, b, c) = (ids[0], ids[1], ids[2]);
+    assert_eq!(seen.len(), 4, "{seen:#?}");
+    assert_eq!(
+        seen[0],
+        (
+            10,
+            "ana",
+            "192.0.2.7",
+            "alert.created",
+            format!("alerts {a}-{c}").as_str()
+        )
+    );
+    assert_eq!(
+        seen[1],
+        (
+            20,
+            "ana",
+            "192.0.2.7",
+            "alert.acknowledged",
+            format!("alert {b}").as_str()
+        )
+    );
+    assert_eq!(seen[2].3, "alert.closed");
+    assert_eq!(seen[3].4, format!("case {}; alerts {b}-{c}", case.number));
+    assert!(seen[3].3.starts_with("case.case_created"), "{}", seen[3].3);
+    assert!(seen[3].3.contains("alert.linked_to_case"), "{}", seen[3].3);
+    // One change: its own before and after; several: each named.
+    let ack = &records[1].record;
+    assert!(ack.before.as_deref().unwrap().contains("\"open\""));
+    assert!(ack.after.as_deref().unwrap().contains("\"acknowledged\""));
+    let linked = records[3].record.after.as_deref().unwrap();
+    assert!(
+        linked.contains(&format!("\"target\":\"alert {c}\"")),
+        "{linked}"
+    );
+    let check = store.verify_audit(&key, None).unwrap();
+    assert_eq!((check.records, check.broken), (4, None));
 }
 
 /// The audit chain: a normal log verifies; editing a record, deleting one in the middle, deleting

@@ -195,8 +195,8 @@ fn change(
     args: &ChangeArgs,
     apply: impl Fn(&mut secops_store::Store, i64, &Actor) -> Result<AlertRecord, ServiceError>,
 ) -> anyhow::Result<Outcome> {
-    let mut store = args.store.open()?;
     let who = actor(args.actor.as_deref());
+    let mut store = args.store.open_as(&who)?;
     let mut failed = 0;
     for &id in &args.ids {
         match apply(&mut store, id, &who) {

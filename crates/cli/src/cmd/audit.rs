@@ -15,7 +15,7 @@ use crate::Outcome;
 #[derive(Debug, clap::Args)]
 pub struct AuditArgs {
     #[command(flatten)]
-    store: AuditedStoreArgs,
+    store: StoreArgs,
     #[command(subcommand)]
     command: AuditCommand,
 }
@@ -39,36 +39,6 @@ enum AuditCommand {
     Export,
 }
 
-/// A store and the audit key its changes are chained with (`user`, `key` and `audit` take both).
-#[derive(Debug, clap::Args)]
-pub struct AuditedStoreArgs {
-    #[command(flatten)]
-    pub store: StoreArgs,
-    /// The audit key file (default: $SECOPS_AUDIT_KEY, else the SQLite store's path with
-    /// `.audit-key` added; `user` and `key` make it on first use).
-    #[arg(long = "audit-key", global = true)]
-    pub audit_key: Option<PathBuf>,
-}
-
-impl AuditedStoreArgs {
-    /// Where the audit key is: the option, the variable, or beside a SQLite store.
-    pub fn key_path(&self) -> anyhow::Result<PathBuf> {
-        if let Some(path) = &self.audit_key {
-            return Ok(path.clone());
-        }
-        if let Some(path) = std::env::var_os("SECOPS_AUDIT_KEY") {
-            return Ok(PathBuf::from(path));
-        }
-        let target = self.store.target();
-        if target.starts_with("postgres://") || target.starts_with("postgresql://") {
-            anyhow::bail!(
-                "a PostgreSQL store's audit key is named with --audit-key or $SECOPS_AUDIT_KEY"
-            );
-        }
-        Ok(PathBuf::from(format!("{target}.audit-key")))
-    }
-}
-
 /// `ID MAC`, from the text or a file holding it.
 fn parse_head(text: &str) -> anyhow::Result<(i64, String)> {
     let content = match std::fs::read_to_string(text) {
@@ -86,7 +56,7 @@ fn parse_head(text: &str) -> anyhow::Result<(i64, String)> {
 }
 
 pub fn run(args: AuditArgs) -> anyhow::Result<Outcome> {
-    let mut store = args.store.store.open_existing()?;
+    let mut store = args.store.open_existing()?;
     match args.command {
         AuditCommand::Verify { head } => {
             let key = AuditKey::load(&args.store.key_path()?)?;

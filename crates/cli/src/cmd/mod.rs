@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod intel;
 pub mod lake;
 pub mod rules;
+pub mod serve;
 pub mod sigma;
 pub mod users;
 

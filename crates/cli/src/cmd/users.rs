@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use secops_auth::Roles;
 use secops_event::Timestamp;
 
-use crate::cmd::audit::AuditedStoreArgs;
 use crate::output::safe;
 use crate::Outcome;
 
@@ -41,7 +40,7 @@ impl RolesArgs {
 #[derive(Debug, clap::Args)]
 pub struct UserArgs {
     #[command(flatten)]
-    store: AuditedStoreArgs,
+    store: crate::store::StoreArgs,
     #[command(flatten)]
     roles: RolesArgs,
     #[command(subcommand)]
@@ -78,7 +77,7 @@ enum UserCommand {
 #[derive(Debug, clap::Args)]
 pub struct KeyArgs {
     #[command(flatten)]
-    store: AuditedStoreArgs,
+    store: crate::store::StoreArgs,
     #[command(flatten)]
     roles: RolesArgs,
     #[command(subcommand)]
@@ -140,10 +139,10 @@ fn read_password(from_stdin: bool) -> anyhow::Result<String> {
 /// The store, its audit key (made on first use) and who acts: every change these commands make is
 /// audited.
 fn open(
-    args: &AuditedStoreArgs,
+    args: &crate::store::StoreArgs,
 ) -> anyhow::Result<(secops_store::Store, secops_store::AuditKey, String)> {
-    let key = secops_store::AuditKey::load_or_create(&args.key_path()?)?;
-    Ok((args.store.open()?, key, crate::store::actor(None).name))
+    let store = args.open()?;
+    Ok((store, args.audit_key()?, crate::store::actor(None).name))
 }
 
 pub fn user(args: UserArgs) -> anyhow::Result<Outcome> {

@@ -175,12 +175,12 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             | Command::Report { .. }
             | Command::Metrics { .. }
     );
+    let who = actor(args.actor.as_deref());
     let mut store = if reading {
         args.store.open_existing()?
     } else {
-        args.store.open()?
+        args.store.open_as(&who)?
     };
-    let who = actor(args.actor.as_deref());
     let playbooks = match &args.playbooks {
         Some(dir) => Playbooks::with_folder(dir)?,
         None => Playbooks::bundled()?,

@@ -375,10 +375,10 @@ fn attach_evidence(
             .or_else(|| std::env::var_os("SECOPS_EVIDENCE").map(PathBuf::from))
             .unwrap_or_else(|| PathBuf::from("evidence")),
         technique: hunt.and_then(|h| h.mitre.first().cloned()),
-        store: args.query.store.target(),
         actor: crate::store::actor(None).name,
     };
-    let evidence = secops_service::hunt_evidence::attach(&request)?;
+    let mut store = args.query.store.open()?;
+    let evidence = secops_service::hunt_evidence::attach(&request, &mut store)?;
     println!(
         "{} row(s) attached to case {} as evidence {}: {} (SHA-256 {})",
         evidence.evidence.rows,

@@ -81,11 +81,12 @@ pub fn schedule(args: &ScheduleArgs) -> anyhow::Result<Outcome> {
         actor: crate::store::actor(None).name,
         max_rows: args.max_rows,
     };
+    let mut store = args.store.open()?;
     let mut failed = false;
     for key in &args.names {
         let entry = library.find(key)?;
         let name = safe(&entry.file.hunt.name).into_owned();
-        match secops_service::hunt_schedule::run_once(entry, &options) {
+        match secops_service::hunt_schedule::run_once(entry, &options, &mut store) {
             Ok(run) if run.nothing_due => {
                 println!("{name}: nothing due (covered to {})", run.from.to_rfc3339())
             }

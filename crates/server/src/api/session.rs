@@ -1,0 +1,269 @@
+//! Signing in and out with a password, the caller's own profile, and sessions (a user's own; an
+//! administrator's view of everyone's).
+
+use axum::extract::State;
+use axum::http::header::SET_COOKIE;
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::IntoResponse;
+use axum::{Extension, Json};
+use secops_service::users::{self, AuditContext, AuthError};
+use secops_store::{Auditor, SessionRecord};
+
+use super::{as_caller, time, Body, Path, Query};
+use crate::auth::{Caller, Client, SESSION_COOKIE};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    pub user: String,
+    pub password: String,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignedIn {
+    pub user: String,
+    pub role: String,
+    /// Send back as `X-CSRF-Token` with every change made with the session cookie.
+    pub csrf_token: String,
+    pub session: i64,
+    /// The session's absolute end.
+    pub expires_at: String,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Me {
+    pub user: String,
+    pub role: String,
+    /// The permissions the role holds.
+    pub permissions: Vec<String>,
+    /// The API key the request came with, if any.
+    pub key_id: Option<String>,
+    /// The session the request came with, if any.
+    pub session: Option<i64>,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Session {
+    pub id: i64,
+    pub user: String,
+    pub created_at: String,
+    pub last_seen: String,
+    pub expires_at: String,
+    /// The address it was opened from.
+    pub source: String,
+}
+
+impl From<SessionRecord> for Session {
+    fn from(s: SessionRecord) -> Self {
+        Session {
+            id: s.id,
+            user: s.user,
+            created_at: time(s.created_at),
+            last_seen: time(s.last_seen),
+            expires_at: time(s.expires_at),
+            source: s.source,
+        }
+    }
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Sessions {
+    pub sessions: Vec<Session>,
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SessionQuery {
+    /// Another user's sessions (needs users:admin).
+    pub user: Option<String>,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Revoked {
+    /// Sessions or keys that stopped working.
+    pub revoked: u64,
+}
+
+fn cookie(state: &AppState, value: &str, max_age: i64) -> Result<HeaderValue, ApiError> {
+    let secure = if state.settings.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+    ))
+    .map_err(ApiError::internal)
+}
+
+/// Signs in with a password: a session cookie (HttpOnly, SameSite=Strict, Secure under TLS) and the
+/// CSRF token to send with changes. Five failures in a row lock the user out for 15 minutes; every
+/// attempt is audited.
+#[utoipa::path(post, path = "/api/v1/login", tag = "session", security(()), request_body = Login,
+    responses((status = 200, description = "Signed in; the cookie is set", body = SignedIn),
+              (status = 401, description = "Wrong user or password, locked out, or disabled", body = crate::error::Problem)))]
+pub async fn login(
+    State(state): State<AppState>,
+    Client(address): Client,
+    Body(login): Body<Login>,
+) -> Result<impl IntoResponse, ApiError> {
+    let now = state.now();
+    let key = state.settings.audit_key.clone();
+    let policy = state.settings.sessions;
+    let source = address;
+    let (principal, session) = state
+        .pool
+        .run(None, move |store| {
+            let audit = AuditContext {
+                key: &key,
+                actor: &login.user,
+                source: &source,
+            };
+            let principal = users::login(store, &login.user, &login.password, now, Some(&audit))
+                .map_err(|e| match e {
+                    AuthError::Store(detail) => ApiError::internal(detail),
+                    other => ApiError::unauthenticated(other.to_string()),
+                })?;
+            store.set_auditor(Some(Auditor {
+                key: key.clone(),
+                actor: principal.name.clone(),
+                source: source.clone(),
+            }));
+            let session = users::open_session(store, &principal.name, &source, now, policy)?;
+            Ok((principal, session))
+        })
+        .await?;
+    let mut headers = HeaderMap::new();
+    let max_age = policy.absolute / 1_000_000_000;
+    headers.insert(SET_COOKIE, cookie(&state, &session.secret, max_age)?);
+    Ok((
+        headers,
+        Json(SignedIn {
+            user: principal.name,
+            role: principal.role,
+            csrf_token: session.csrf,
+            session: session.record.id,
+            expires_at: time(session.record.expires_at),
+        }),
+    ))
+}
+
+/// Ends the caller's session and clears the cookie.
+#[utoipa::path(post, path = "/api/v1/logout", tag = "session", security(("api_key" = [])),
+    responses((status = 200, description = "Signed out", body = Revoked)))]
+pub async fn logout(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<impl IntoResponse, ApiError> {
+    let now = state.now();
+    let user = caller.principal.name.clone();
+    let session = caller.session;
+    let revoked = match session {
+        Some(id) => {
+            as_caller(&state, &caller, move |store| {
+                Ok(store.revoke_sessions(&user, Some(id), now)?)
+            })
+            .await?
+        }
+        None => 0,
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(SET_COOKIE, cookie(&state, "", 0)?);
+    Ok((headers, Json(Revoked { revoked })))
+}
+
+/// Who the caller is and what their role allows.
+#[utoipa::path(get, path = "/api/v1/me", tag = "session", security(("api_key" = [])),
+    responses((status = 200, description = "The caller", body = Me)))]
+pub async fn me(State(state): State<AppState>, Extension(caller): Extension<Caller>) -> Json<Me> {
+    let permissions = state
+        .settings
+        .roles
+        .get(&caller.principal.role)
+        .map(|r| {
+            r.permissions
+                .iter()
+                .map(|p| p.as_str().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    Json(Me {
+        user: caller.principal.name.clone(),
+        role: caller.principal.role.clone(),
+        permissions,
+        key_id: caller.principal.key_id.clone(),
+        session: caller.session,
+    })
+}
+
+/// Open sessions: the caller's own, or with `user` (users:admin) another user's.
+#[utoipa::path(get, path = "/api/v1/sessions", tag = "session", security(("api_key" = [])),
+    params(SessionQuery),
+    responses((status = 200, description = "Open sessions, newest first", body = Sessions)))]
+pub async fn sessions(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Query(query): Query<SessionQuery>,
+) -> Result<Json<Sessions>, ApiError> {
+    let user = whose(&state, &caller, query.user)?;
+    let now = state.now();
+    let list = as_caller(&state, &caller, move |store| {
+        Ok(store.sessions(Some(&user), now)?)
+    })
+    .await?;
+    Ok(Json(Sessions {
+        sessions: list.into_iter().map(Session::from).collect(),
+    }))
+}
+
+/// The user whose sessions a request concerns: the caller's own, or another's for an administrator.
+fn whose(state: &AppState, caller: &Caller, user: Option<String>) -> Result<String, ApiError> {
+    match user {
+        Some(user) if user != caller.principal.name => {
+            if state
+                .settings
+                .roles
+                .allows(&caller.principal.role, secops_auth::role::USERS_ADMIN)
+            {
+                Ok(user)
+            } else {
+                Err(ApiError::forbidden(
+                    "another user's sessions need users:admin",
+                ))
+            }
+        }
+        _ => Ok(caller.principal.name.clone()),
+    }
+}
+
+/// Revokes a session (the caller's own, or with `user` (users:admin) another user's): it stops
+/// working at its next request.
+#[utoipa::path(delete, path = "/api/v1/sessions/{id}", tag = "session", security(("api_key" = [])),
+    params(("id" = i64, Path, description = "The session's id"), SessionQuery),
+    responses((status = 200, description = "Revoked", body = Revoked),
+              (status = 404, description = "No such open session", body = crate::error::Problem)))]
+pub async fn revoke_session(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<i64>,
+    Query(query): Query<SessionQuery>,
+) -> Result<Json<Revoked>, ApiError> {
+    let user = whose(&state, &caller, query.user)?;
+    let now = state.now();
+    let revoked = as_caller(&state, &caller, move |store| {
+        Ok(store.revoke_sessions(&user, Some(id), now)?)
+    })
+    .await?;
+    if revoked == 0 {
+        return Err(ApiError::not_found(format!("no open session {id}")));
+    }
+    Ok(Json(Revoked { revoked }))
+}

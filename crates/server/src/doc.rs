@@ -1,0 +1,174 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations together with the router (one
+//! list of routes for both), then completed: every protected operation may also be called with the
+//! session cookie (same permission), and every operation lists the failures any request may meet
+//! (`400`, `401`/`403` when protected, `408`, `413`, `500`) with the `Problem` body. The server reads
+//! each route's permission from this document.
+
+use std::sync::OnceLock;
+
+use axum::Router;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::api::{admin, alerts, cases, session, system};
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "secops",
+        description = "The secops API: alerts, cases, users, keys and the audit log. Authenticate with an API key (`Authorization: Bearer secops_<id>_<secret>`) or a session cookie from `POST /api/v1/login` (then send the session's `X-CSRF-Token` with every change). Each operation's security scope is the permission it needs."
+    ),
+    components(schemas(crate::error::Problem)),
+    modifiers(&Schemes),
+    tags(
+        (name = "system", description = "Health, readiness, this document"),
+        (name = "session", description = "Signing in and out, sessions"),
+        (name = "alerts", description = "Alert triage"),
+        (name = "cases", description = "Incident response cases"),
+        (name = "admin", description = "Users, API keys, the audit log"),
+    )
+)]
+struct ApiDoc;
+
+struct Schemes;
+
+impl Modify for Schemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("secops_<id>_<secret>")
+                    .description(Some(
+                        "An API key from `secops key create` or POST /api/v1/keys",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::auth::SESSION_COOKIE,
+                "The cookie POST /api/v1/login sets; changes also need the X-CSRF-Token header",
+            ))),
+        );
+    }
+}
+
+/// The router and its document, from one list of routes.
+pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(system::health))
+        .routes(routes!(system::ready))
+        .routes(routes!(system::openapi))
+        .routes(routes!(session::login))
+        .routes(routes!(session::logout))
+        .routes(routes!(session::me))
+        .routes(routes!(session::sessions))
+        .routes(routes!(session::revoke_session))
+        .routes(routes!(alerts::list))
+        .routes(routes!(alerts::show))
+        .routes(routes!(alerts::acknowledge))
+        .routes(routes!(alerts::close))
+        .routes(routes!(alerts::assign))
+        .routes(routes!(alerts::tag))
+        .routes(routes!(alerts::bulk))
+        .routes(routes!(cases::list, cases::open))
+        .routes(routes!(cases::show))
+        .routes(routes!(cases::add_alerts))
+        .routes(routes!(cases::move_to))
+        .routes(routes!(cases::assign))
+        .routes(routes!(cases::add_note))
+        .routes(routes!(cases::close))
+        .routes(routes!(cases::reopen))
+        .routes(routes!(admin::list_users, admin::add_user))
+        .routes(routes!(admin::change_user))
+        .routes(routes!(admin::list_keys, admin::create_key))
+        .routes(routes!(admin::revoke_key))
+        .routes(routes!(admin::audit))
+        .routes(routes!(admin::verify_audit))
+        .split_for_parts()
+}
+
+/// The completed document.
+pub fn document() -> &'static serde_json::Value {
+    static DOCUMENT: OnceLock<serde_json::Value> = OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        let mut doc = serde_json::to_value(routes().1).unwrap_or_default();
+        complete(&mut doc);
+        doc
+    })
+}
+
+/// The completed document as JSON text.
+pub fn document_text() -> &'static str {
+    static TEXT: OnceLock<String> = OnceLock::new();
+    TEXT.get_or_init(|| serde_json::to_string_pretty(document()).unwrap_or_default())
+}
+
+fn problem(description: &str) -> serde_json::Value {
+    serde_json::json!({
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    })
+}
+
+fn complete(doc: &mut serde_json::Value) {
+    if let Some(info) = doc.get_mut("info").and_then(|i| i.as_object_mut()) {
+        info.insert("version".into(), env!("CARGO_PKG_VERSION").into());
+        info.remove("license");
+        info.remove("contact");
+    }
+    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    for item in paths.values_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for operation in item.values_mut() {
+            let Some(operation) = operation.as_object_mut() else {
+                continue;
+            };
+            let mut protected = false;
+            let has_body = operation.contains_key("requestBody");
+            if let Some(security) = operation.get_mut("security").and_then(|s| s.as_array_mut()) {
+                let scopes = security.iter().find_map(|r| r.get("api_key").cloned());
+                if let Some(scopes) = scopes {
+                    protected = true;
+                    security.push(serde_json::json!({ "session": scopes }));
+                }
+            }
+            let responses = operation
+                .entry("responses")
+                .or_insert_with(|| serde_json::json!({}));
+            let Some(responses) = responses.as_object_mut() else {
+                continue;
+            };
+            let mut add = |status: &str, description: &str| {
+                responses
+                    .entry(status.to_string())
+                    .or_insert_with(|| problem(description));
+            };
+            add("400", "The request is not valid: the message says why");
+            if protected {
+                add("401", "No credentials, or credentials no longer valid");
+                add(
+                    "403",
+                    "The role lacks the permission, or a cookie request lacks its CSRF token",
+                );
+            }
+            add("408", "The request took longer than the server allows");
+            if has_body {
+                add("413", "The request body is larger than the server accepts");
+                add("415", "The request body is not `application/json`");
+            }
+            add("500", "The server failed; the error is in its log");
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! What every request shares: the configuration, the roles, the audit key, and a pool of store
+//! connections on which the synchronous service layer runs (on tokio's blocking threads, never on the
+//! threads that serve connections).
+
+use std::sync::{Arc, Mutex};
+
+use secops_auth::Roles;
+use secops_service::users::SessionPolicy;
+use secops_service::Clock;
+use secops_store::{AuditKey, Auditor, Store};
+use tokio::sync::Semaphore;
+
+use crate::error::ApiError;
+
+/// How the server runs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The store: a SQLite path or a `postgres://` URL.
+    pub store: String,
+    pub audit_key: AuditKey,
+    pub roles: Roles,
+    pub sessions: SessionPolicy,
+    /// Session cookies marked `Secure` (the server speaks TLS, or a proxy in front of it does).
+    pub secure_cookies: bool,
+    /// Largest request body accepted (bytes).
+    pub body_limit: usize,
+    /// A request's whole time limit.
+    pub request_timeout: std::time::Duration,
+    /// Store connections at once (and so service calls at once).
+    pub connections: usize,
+    /// A JSON line per request on standard error.
+    pub access_log: bool,
+}
+
+impl Settings {
+    /// The defaults for a store: 1 MiB bodies, 30 s per request, 8 connections, 30 minutes idle and
+    /// 12 hours at most per session, an access log.
+    pub fn new(store: String, audit_key: AuditKey, roles: Roles) -> Settings {
+        Settings {
+            store,
+            audit_key,
+            roles,
+            sessions: SessionPolicy::default(),
+            secure_cookies: false,
+            body_limit: 1 << 20,
+            request_timeout: std::time::Duration::from_secs(30),
+            connections: 8,
+            access_log: true,
+        }
+    }
+}
+
+/// The state handlers see.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub clock: Arc<dyn Clock>,
+    pub pool: Pool,
+    /// Each route's permission, read from the OpenAPI document (`None`: public).
+    pub permissions: Arc<crate::permissions::RoutePermissions>,
+    pub playbooks: Arc<secops_case::playbook::Playbooks>,
+}
+
+impl AppState {
+    pub fn now(&self) -> i64 {
+        self.clock.now().unix_nanos()
+    }
+}
+
+/// Store connections, opened as needed up to a limit and kept for reuse.
+#[derive(Debug, Clone)]
+pub struct Pool {
+    target: Arc<str>,
+    idle: Arc<Mutex<Idle>>,
+    limit: Arc<Semaphore>,
+}
+
+/// The connections not in use. The PostgreSQL client blocks when it closes, which a runtime's
+/// thread may not do: they are closed on a thread of their own.
+#[derive(Debug, Default)]
+struct Idle(Vec<Store>);
+
+impl Drop for Idle {
+    fn drop(&mut self) {
+        let stores = std::mem::take(&mut self.0);
+        if stores.is_empty() {
+            return;
+        }
+        if let Ok(closing) = std::thread::Builder::new()
+            .name("secops-store-close".into())
+            .spawn(move || drop(stores))
+        {
+            let _ = closing.join();
+        }
+    }
+}
+
+impl Pool {
+    pub fn new(target: &str, connections: usize) -> Pool {
+        Pool {
+            target: target.into(),
+            idle: Arc::new(Mutex::new(Idle::default())),
+            limit: Arc::new(Semaphore::new(connections.max(1))),
+        }
+    }
+
+    /// Runs `work` on a blocking thread with a store connection, its changes audited as `auditor`.
+    /// A connection whose work failed on the database is dropped rather than reused.
+    pub async fn run<T, F>(&self, auditor: Option<Auditor>, work: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Store) -> Result<T, ApiError> + Send + 'static,
+    {
+        let permit = self
+            .limit
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(ApiError::internal)?;
+        let pool = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let idle = pool.idle.lock().ok().and_then(|mut idle| idle.0.pop());
+            let mut store = match idle {
+                Some(store) => store,
+                None => Store::open(&pool.target).map_err(ApiError::internal)?,
+            };
+            store.set_auditor(auditor);
+            let out = work(&mut store);
+            store.set_auditor(None);
+            let healthy = !matches!(&out, Err(e) if e.code == "internal");
+            if healthy {
+                if let Ok(mut idle) = pool.idle.lock() {
+                    idle.0.push(store);
+                }
+            }
+            out
+        })
+        .await
+        .map_err(ApiError::internal)?
+    }
+}
