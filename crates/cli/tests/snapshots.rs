@@ -1023,6 +1023,11 @@ fn users_keys_and_roles() {
 }
 
 #[test]
+fn serve_lists_its_routes_and_their_permissions() {
+    snapshot("serve_routes", &Session::new().run(&["serve", "--routes"]));
+}
+
+#[test]
 fn formats_lists_every_reader() {
     snapshot("formats", &Session::new().run(&["formats"]));
 }

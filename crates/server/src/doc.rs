@@ -1,7 +1,8 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations together with the router (one
 //! list of routes for both), then completed: every protected operation may also be called with the
 //! session cookie (same permission), and every operation lists the failures any request may meet
-//! (`400`, `401`/`403` when protected, `408`, `413`, `500`) with the `Problem` body. The server reads
+//! (`400`; when protected `401`, `403`, `404` when it names something, `409` when it changes
+//! something; `408`; `413` and `415` with a body; `500`) with the `Problem` body. The server reads
 //! each route's permission from this document.
 
 use std::sync::OnceLock;
@@ -86,6 +87,12 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(cases::add_note))
         .routes(routes!(cases::close))
         .routes(routes!(cases::reopen))
+        .routes(routes!(cases::add_task))
+        .routes(routes!(cases::set_task))
+        .routes(routes!(cases::add_observable))
+        .routes(routes!(cases::add_timeline_entry))
+        .routes(routes!(cases::report))
+        .routes(routes!(cases::metrics))
         .routes(routes!(admin::list_users, admin::add_user))
         .routes(routes!(admin::change_user))
         .routes(routes!(admin::list_keys, admin::create_key))
@@ -131,10 +138,15 @@ fn complete(doc: &mut serde_json::Value) {
         let Some(item) = item.as_object_mut() else {
             continue;
         };
-        for operation in item.values_mut() {
+        for (method, operation) in item.iter_mut() {
+            let mutating = matches!(method.as_str(), "post" | "put" | "patch" | "delete");
             let Some(operation) = operation.as_object_mut() else {
                 continue;
             };
+            let names_something = operation
+                .get("parameters")
+                .and_then(|p| p.as_array())
+                .is_some_and(|p| p.iter().any(|p| p["in"] == "path"));
             let mut protected = false;
             let has_body = operation.contains_key("requestBody");
             if let Some(security) = operation.get_mut("security").and_then(|s| s.as_array_mut()) {
@@ -156,6 +168,15 @@ fn complete(doc: &mut serde_json::Value) {
                     .or_insert_with(|| problem(description));
             };
             add("400", "The request is not valid: the message says why");
+            if protected && (names_something || has_body) {
+                add("404", "Something the request names does not exist");
+            }
+            if protected && mutating {
+                add(
+                    "409",
+                    "The change conflicts with the state of what it changes",
+                );
+            }
             if protected {
                 add("401", "No credentials, or credentials no longer valid");
                 add(

@@ -157,6 +157,75 @@ pub fn run(
     runtime.block_on(serve(app, address, tls, shutdown_signal(), ready))
 }
 
+/// A server running on a thread of its own (benchmarks, tests): stopped gracefully when dropped.
+#[derive(Debug)]
+pub struct Background {
+    pub address: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<Result<(), ServeError>>>,
+}
+
+impl Background {
+    /// Stops the server after the requests in flight and waits for it.
+    pub fn stop(mut self) -> Result<(), ServeError> {
+        self.finish()
+    }
+
+    fn finish(&mut self) -> Result<(), ServeError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(ServeError::Config("the server's thread panicked".into())),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.finish();
+    }
+}
+
+/// Starts `app` on `address` on a thread of its own with a runtime of its own.
+pub fn spawn(
+    app: Router,
+    address: SocketAddr,
+    tls: Option<TlsFiles>,
+) -> Result<Background, ServeError> {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (bound_tx, bound_rx) = std::sync::mpsc::channel();
+    let thread = std::thread::Builder::new()
+        .name("secops-serve".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            runtime.block_on(serve(app, address, tls, shutdown, move |bound| {
+                let _ = bound_tx.send(bound);
+            }))
+        })?;
+    match bound_rx.recv() {
+        Ok(address) => Ok(Background {
+            address,
+            stop: Some(stop),
+            thread: Some(thread),
+        }),
+        // The thread ended before listening: its error says why.
+        Err(_) => match thread.join() {
+            Ok(Err(e)) => Err(e),
+            _ => Err(ServeError::Config(
+                "the server stopped before listening".into(),
+            )),
+        },
+    }
+}
+
 /// SIGINT or SIGTERM.
 pub async fn shutdown_signal() {
     let interrupt = async {

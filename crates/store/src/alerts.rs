@@ -261,12 +261,10 @@ impl Store {
             params.push(Value::Int(since));
         }
         if let Some(after) = filter.after {
-            sql.push_str(" AND (last_seen < ? OR (last_seen = ? AND id < ?))");
-            params.extend([
-                Value::Int(after.last_seen),
-                Value::Int(after.last_seen),
-                Value::Int(after.id),
-            ]);
+            // A row comparison: both databases read it as a range of the (…, last_seen, id)
+            // indexes, so a deep page starts where the last ended instead of counting up to it.
+            sql.push_str(" AND (last_seen, id) < (?, ?)");
+            params.extend([Value::Int(after.last_seen), Value::Int(after.id)]);
         }
         if let Some(severity) = &filter.severity {
             sql.push_str(" AND severity = ?");

@@ -330,6 +330,10 @@ const MIGRATIONS: &[Migration] = &[
                 PRIMARY KEY (alert_id, kind, value)
             )",
             "CREATE INDEX alert_entities_by_value ON alert_entities (kind, value, alert_id)",
+            // Pages of alerts in one status, newest first, from where the last page ended (it
+            // replaces the index without the id).
+            "CREATE INDEX alerts_by_status_page ON alerts (status, last_seen, id)",
+            "DROP INDEX alerts_by_status",
         ],
     },
 ];

@@ -296,7 +296,8 @@ fn alerts_recorded_before_entities_were_kept_are_read_when_the_store_migrates(pl
     tamper(
         place,
         "DROP INDEX alerts_by_assignee; ALTER TABLE alerts DROP COLUMN assignee; \
-         DROP TABLE alert_tags; DROP TABLE alert_entities; \
+         DROP TABLE alert_tags; DROP TABLE alert_entities; DROP INDEX alerts_by_status_page; \
+         CREATE INDEX alerts_by_status ON alerts (status, last_seen); \
          DELETE FROM schema_migrations WHERE version >= 13",
     );
     let mut store = place.open();

@@ -46,9 +46,13 @@ pub struct Users {
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
+    /// 1 to 64 of lower-case letters, digits, `.`, `_`, `-`, `@`.
+    #[schema(pattern = "^[a-z0-9._@-]{1,64}$")]
     pub name: String,
+    /// A role that exists (`GET /api/v1/me` lists the caller's; `secops role list` all).
     pub role: String,
     /// At least 12 characters.
+    #[schema(min_length = 12)]
     pub password: String,
 }
 
@@ -102,6 +106,7 @@ pub struct Keys {
 #[serde(deny_unknown_fields)]
 pub struct NewApiKey {
     /// What it is for (`soar`, `shipper-web1`).
+    #[schema(min_length = 1)]
     pub name: String,
     pub role: String,
     /// When it stops working (RFC 3339); absent: never.

@@ -178,6 +178,7 @@ pub struct AlertDetail {
 #[serde(deny_unknown_fields)]
 pub struct Close {
     /// `false_positive`, `true_positive`, `benign`, `duplicate`, ...
+    #[schema(min_length = 1)]
     pub resolution: String,
 }
 
@@ -194,17 +195,20 @@ pub enum BulkAction {
 #[serde(deny_unknown_fields)]
 pub struct Bulk {
     /// 1 to 10,000 alert ids.
+    #[schema(min_items = 1, max_items = 10000)]
     pub ids: Vec<i64>,
     pub action: BulkAction,
     /// Needed to close.
     pub resolution: Option<String>,
     /// To assign to (`assign`; absent or null: to no one).
     pub assignee: Option<String>,
-    /// Tags to add (`tag`).
+    /// Tags to add (`tag`; 1 to 64 characters each, at most 16 added and removed).
     #[serde(default)]
+    #[schema(max_items = 16)]
     pub add_tags: Vec<String>,
     /// Tags to remove (`tag`).
     #[serde(default)]
+    #[schema(max_items = 16)]
     pub remove_tags: Vec<String>,
 }
 
@@ -218,9 +222,12 @@ pub struct Assign {
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Tags {
+    /// Tags to add (1 to 64 characters each, at most 16 added and removed).
     #[serde(default)]
+    #[schema(max_items = 16)]
     pub add: Vec<String>,
     #[serde(default)]
+    #[schema(max_items = 16)]
     pub remove: Vec<String>,
 }
 

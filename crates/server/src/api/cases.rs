@@ -209,6 +209,7 @@ pub struct OpenCase {
 #[serde(deny_unknown_fields)]
 pub struct AddAlerts {
     /// Alerts to merge into the case (none may be in another case).
+    #[schema(min_items = 1, max_items = 10000)]
     pub alert_ids: Vec<i64>,
 }
 
@@ -228,6 +229,7 @@ pub struct Assign {
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddNote {
+    #[schema(min_length = 1)]
     pub text: String,
 }
 
@@ -242,6 +244,7 @@ pub struct CloseCase {
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Reopen {
+    #[schema(min_length = 1)]
     pub reason: String,
 }
 
@@ -570,4 +573,327 @@ pub async fn reopen(
     })
     .await?;
     Ok(Json(Case::from(&case)))
+}
+
+/// Where a task stands.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    Todo,
+    InProgress,
+    Blocked,
+    Done,
+    Cancelled,
+}
+
+impl From<TaskStatus> for secops_case::TaskStatus {
+    fn from(s: TaskStatus) -> Self {
+        match s {
+            TaskStatus::Todo => secops_case::TaskStatus::Todo,
+            TaskStatus::InProgress => secops_case::TaskStatus::InProgress,
+            TaskStatus::Blocked => secops_case::TaskStatus::Blocked,
+            TaskStatus::Done => secops_case::TaskStatus::Done,
+            TaskStatus::Cancelled => secops_case::TaskStatus::Cancelled,
+        }
+    }
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddTask {
+    /// The phase it belongs to (`identification`, `containment`, ...).
+    #[schema(min_length = 1)]
+    pub group: String,
+    #[schema(min_length = 1)]
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetTask {
+    pub status: TaskStatus,
+    pub assignee: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddObservable {
+    /// A MISP kind: `ip-src`, `ip-dst`, `domain`, `url`, `md5`, `sha256`, `email`, `filename`, ...
+    #[schema(min_length = 1)]
+    pub kind: String,
+    /// The value (defanged values are accepted).
+    #[schema(min_length = 1)]
+    pub value: String,
+    /// An indicator of compromise (default: as the kind suggests).
+    pub ioc: Option<bool>,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddedObservable {
+    pub observable: Observable,
+    /// False when the case had it already.
+    pub new: bool,
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddTimelineEntry {
+    /// When it happened (RFC 3339).
+    pub at: String,
+    #[schema(min_length = 1)]
+    pub title: String,
+    #[serde(default)]
+    pub body: String,
+    /// An ATT&CK tactic (`TA0006`).
+    pub tactic: Option<String>,
+    /// An ATT&CK technique (`T1110.003`).
+    pub technique: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportFormat {
+    Markdown,
+    Html,
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ReportQuery {
+    /// `markdown` (default) or `html`.
+    pub format: Option<ReportFormat>,
+}
+
+/// Durations of one group of cases: how many, median and 90th percentile, in seconds.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Durations {
+    pub n: usize,
+    pub median_seconds: Option<i64>,
+    pub p90_seconds: Option<i64>,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsGroup {
+    /// `all`, `severity=high`, `playbook=brute_force`.
+    pub group: String,
+    pub cases: usize,
+    /// Mean time to detect: incident start to detection.
+    pub mttd: Durations,
+    /// To acknowledge: detection to the first move out of `new`.
+    pub mtta: Durations,
+    /// To contain.
+    pub mttc: Durations,
+    /// To resolve.
+    pub mttr: Durations,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Metrics {
+    pub groups: Vec<MetricsGroup>,
+}
+
+fn task_view(t: secops_store::TaskRecord) -> Task {
+    Task {
+        id: t.id,
+        group: t.group,
+        title: t.title,
+        description: t.description,
+        status: t.status,
+        assignee: t.assignee,
+    }
+}
+
+/// Adds a task.
+#[utoipa::path(post, path = "/api/v1/cases/{number}/tasks", tag = "cases",
+    security(("api_key" = ["cases:write"])), request_body = AddTask,
+    params(("number" = i64, Path, description = "The case's number")),
+    responses((status = 201, description = "Added", body = Task)))]
+pub async fn add_task(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(number): Path<i64>,
+    Body(body): Body<AddTask>,
+) -> Result<(axum::http::StatusCode, Json<Task>), ApiError> {
+    let task = at_desk(&state, &caller, move |desk, _| {
+        desk.add_task(
+            number,
+            &secops_store::NewTask {
+                group: body.group.clone(),
+                title: body.title.clone(),
+                description: body.description.clone(),
+            },
+        )
+    })
+    .await?;
+    Ok((axum::http::StatusCode::CREATED, Json(task_view(task))))
+}
+
+/// Sets a task's status (and assignee).
+#[utoipa::path(post, path = "/api/v1/cases/{number}/tasks/{task}", tag = "cases",
+    security(("api_key" = ["cases:write"])), request_body = SetTask,
+    params(("number" = i64, Path, description = "The case's number"),
+           ("task" = i64, Path, description = "The task's id")),
+    responses((status = 200, description = "Set", body = Task)))]
+pub async fn set_task(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((number, task)): Path<(i64, i64)>,
+    Body(body): Body<SetTask>,
+) -> Result<Json<Task>, ApiError> {
+    let task = at_desk(&state, &caller, move |desk, _| {
+        desk.set_task(number, task, body.status.into(), body.assignee.as_deref())
+    })
+    .await?;
+    Ok(Json(task_view(task)))
+}
+
+/// Adds an observable (defanged values are accepted and kept refanged).
+#[utoipa::path(post, path = "/api/v1/cases/{number}/observables", tag = "cases",
+    security(("api_key" = ["cases:write"])), request_body = AddObservable,
+    params(("number" = i64, Path, description = "The case's number")),
+    responses((status = 200, description = "Added, or there already", body = AddedObservable)))]
+pub async fn add_observable(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(number): Path<i64>,
+    Body(body): Body<AddObservable>,
+) -> Result<Json<AddedObservable>, ApiError> {
+    let (o, new) = at_desk(&state, &caller, move |desk, _| {
+        desk.add_observable(number, &body.kind, &body.value, body.ioc, &body.description)
+    })
+    .await?;
+    Ok(Json(AddedObservable {
+        observable: Observable {
+            id: o.id,
+            kind: o.kind,
+            value: o.value,
+            is_ioc: o.is_ioc,
+            tlp: o.tlp,
+            description: o.description,
+        },
+        new,
+    }))
+}
+
+/// Adds an entry to the case's timeline.
+#[utoipa::path(post, path = "/api/v1/cases/{number}/timeline", tag = "cases",
+    security(("api_key" = ["cases:write"])), request_body = AddTimelineEntry,
+    params(("number" = i64, Path, description = "The case's number")),
+    responses((status = 201, description = "Added", body = TimelineEntry)))]
+pub async fn add_timeline_entry(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(number): Path<i64>,
+    Body(body): Body<AddTimelineEntry>,
+) -> Result<(axum::http::StatusCode, Json<TimelineEntry>), ApiError> {
+    let at = super::parse_time("at", &body.at)?;
+    let source = format!("api:{}", caller.principal.name);
+    let entry = at_desk(&state, &caller, move |desk, _| {
+        desk.add_timeline_entry(
+            number,
+            &secops_store::NewTimelineEntry {
+                at,
+                title: body.title.clone(),
+                body: body.body.clone(),
+                source: source.clone(),
+                tactic: body.tactic.clone(),
+                technique: body.technique.clone(),
+            },
+        )
+    })
+    .await?;
+    Ok((
+        axum::http::StatusCode::CREATED,
+        Json(TimelineEntry {
+            at: time(entry.at),
+            title: entry.title,
+            body: entry.body,
+            source: entry.source,
+            tactic: entry.tactic,
+            technique: entry.technique,
+        }),
+    ))
+}
+
+/// The case's report, as a download: Markdown, or HTML (every value escaped).
+#[utoipa::path(get, path = "/api/v1/cases/{number}/report", tag = "cases",
+    security(("api_key" = ["cases:read"])),
+    params(("number" = i64, Path, description = "The case's number"), ReportQuery),
+    responses((status = 200, description = "The report",
+        content((String = "text/markdown"), (String = "text/html")))))]
+pub async fn report(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(number): Path<i64>,
+    Query(query): Query<ReportQuery>,
+) -> Result<impl axum::response::IntoResponse, ApiError> {
+    let format = query.format.unwrap_or(ReportFormat::Markdown);
+    let file = as_caller(&state, &caller, move |store| {
+        Ok(secops_service::cases::file(store, number)?)
+    })
+    .await?;
+    let (text, kind, extension) = match format {
+        ReportFormat::Markdown => (
+            secops_case::report::markdown(&file),
+            "text/markdown; charset=utf-8",
+            "md",
+        ),
+        ReportFormat::Html => (
+            secops_case::report::html(&file),
+            "text/html; charset=utf-8",
+            "html",
+        ),
+    };
+    // The name is ours (the case's number), never the case's title.
+    let disposition = format!("attachment; filename=\"case-{number}.{extension}\"");
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, kind.to_string()),
+            (axum::http::header::CONTENT_DISPOSITION, disposition),
+        ],
+        text,
+    ))
+}
+
+/// MTTD, MTTA, MTTC and MTTR from the case event logs: overall, per severity, per playbook.
+#[utoipa::path(get, path = "/api/v1/cases/metrics", tag = "cases",
+    security(("api_key" = ["cases:read"])),
+    responses((status = 200, description = "The metrics", body = Metrics)))]
+pub async fn metrics(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<Metrics>, ApiError> {
+    let groups = as_caller(&state, &caller, |store| {
+        Ok(secops_service::cases::metrics(store)?)
+    })
+    .await?;
+    let seconds = |stat: secops_case::metrics::Stat| Durations {
+        n: stat.n,
+        median_seconds: stat.median.map(|n| n / 1_000_000_000),
+        p90_seconds: stat.p90.map(|n| n / 1_000_000_000),
+    };
+    Ok(Json(Metrics {
+        groups: groups
+            .into_iter()
+            .map(|(group, s)| MetricsGroup {
+                group,
+                cases: s.cases,
+                mttd: seconds(s.detect),
+                mtta: seconds(s.acknowledge),
+                mttc: seconds(s.contain),
+                mttr: seconds(s.resolve),
+            })
+            .collect(),
+    }))
 }

@@ -9,6 +9,7 @@ mod generate;
 mod hunt;
 mod ingest;
 mod intel;
+mod serve;
 mod store;
 
 use std::fs::File;
@@ -48,6 +49,10 @@ pub enum Bench {
     /// connections with stated distributions) written to a lake from JSON lines and directly, then a
     /// stacking hunt, a one-user lookup and a beaconing hunt with lag, timed with peak memory.
     Hunt(hunt::HuntArgs),
+    /// The API under load: a store of generated alerts (a million by default), the server on
+    /// loopback, the first and a deep page of open alerts (alone and with a host filter) timed with
+    /// oha, and bulk closes of 1,000 alerts; on SQLite, and on PostgreSQL with --database-url.
+    Serve(serve::ServeBenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -120,6 +125,7 @@ pub fn run(bench: Bench) -> anyhow::Result<Outcome> {
         Bench::Store(args) => store::run(args),
         Bench::Generate(args) => generate::run(args),
         Bench::Hunt(args) => hunt::run(args),
+        Bench::Serve(args) => serve::run(args),
     }
 }
 
