@@ -117,6 +117,17 @@ fn tamper(place: &Place, sql: &str) {
     }
 }
 
+/// The ids of alerts recorded as new (any other outcome fails the test).
+fn inserted(recorded: &[Recorded]) -> Vec<i64> {
+    recorded
+        .iter()
+        .map(|r| match r {
+            Recorded::Inserted(id) => *id,
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
 /// An alert document naming a source address, a user and a host (its group, then its events).
 fn named(rule: &str, ip: &str, user: &str, host: &str) -> NewAlert {
     let mut a = alert(rule, ip, 0, 0, 1, 0);
@@ -137,7 +148,7 @@ fn named(rule: &str, ip: &str, user: &str, host: &str) -> NewAlert {
 /// bulk (refusals answered per alert); each narrows a listing.
 fn alerts_keep_assignees_tags_and_entities_and_are_filtered_by_them(place: &Place) {
     let mut store = place.open();
-    let ids: Vec<i64> = store
+    let ids = store
         .record_alerts(
             &[
                 named("spray", "203.0.113.7", "Ana", "WEB1"),
@@ -147,13 +158,8 @@ fn alerts_keep_assignees_tags_and_entities_and_are_filtered_by_them(place: &Plac
             "detect",
             10,
         )
-        .unwrap()
-        .iter()
-        .map(|r| match r {
-            Recorded::Inserted(id) => *id,
-            other => panic!("{other:?}"),
-        })
-        .collect();
+        .unwrap();
+    let ids = inserted(&ids);
     assert_eq!(
         store.alert_entities(ids[0]).unwrap(),
         [
@@ -320,7 +326,7 @@ fn every_change_made_with_an_auditor_is_one_audit_record_in_its_transaction(plac
         actor: "ana".into(),
         source: "192.0.2.7".into(),
     }));
-    let ids: Vec<i64> = store
+    let ids = store
         .record_alerts(
             &[
                 alert("a", "1", 0, 0, 1, 0),
@@ -330,13 +336,8 @@ fn every_change_made_with_an_auditor_is_one_audit_record_in_its_transaction(plac
             "detect",
             10,
         )
-        .unwrap()
-        .iter()
-        .map(|r| match r {
-            Recorded::Inserted(id) => *id,
-            other => panic!("{other:?}"),
-        })
-        .collect();
+        .unwrap();
+    let ids = inserted(&ids);
     store.acknowledge_alert(ids[1], "ana", 20).unwrap();
     // Refused: nothing recorded.
     assert!(store.close_alert(ids[1], "ana", "", 25).is_err());

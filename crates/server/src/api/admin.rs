@@ -167,6 +167,15 @@ pub struct AuditVerification {
     pub head_mac: Option<String>,
 }
 
+/// The service's audit context for identity changes, as the caller.
+fn context(auditor: &secops_store::Auditor) -> AuditContext<'_> {
+    AuditContext {
+        key: &auditor.key,
+        actor: &auditor.actor,
+        source: &auditor.source,
+    }
+}
+
 /// Every user.
 #[utoipa::path(get, path = "/api/v1/users", tag = "admin", security(("api_key" = ["users:admin"])),
     responses((status = 200, description = "The users", body = Users)))]
@@ -193,11 +202,7 @@ pub async fn add_user(
     let roles = state.settings.roles.clone();
     let auditor = caller.auditor(&state);
     let user = as_caller(&state, &caller, move |store| {
-        let audit = AuditContext {
-            key: &auditor.key,
-            actor: &auditor.actor,
-            source: &auditor.source,
-        };
+        let audit = context(&auditor);
         Ok(users::add_user(
             store,
             &roles,
@@ -229,11 +234,7 @@ pub async fn change_user(
     let roles = state.settings.roles.clone();
     let auditor = caller.auditor(&state);
     let user = as_caller(&state, &caller, move |store| {
-        let audit = AuditContext {
-            key: &auditor.key,
-            actor: &auditor.actor,
-            source: &auditor.source,
-        };
+        let audit = context(&auditor);
         if store.user(&name)?.is_none() {
             return Err(ApiError::not_found(format!("user {name} does not exist")));
         }
@@ -286,11 +287,7 @@ pub async fn create_key(
     let auditor = caller.auditor(&state);
     let owner = caller.principal.name.clone();
     let (key, secret) = as_caller(&state, &caller, move |store| {
-        let audit = AuditContext {
-            key: &auditor.key,
-            actor: &auditor.actor,
-            source: &auditor.source,
-        };
+        let audit = context(&auditor);
         Ok(users::create_key(
             store,
             &roles,
@@ -328,11 +325,7 @@ pub async fn revoke_key(
     let now = state.now();
     let auditor = caller.auditor(&state);
     let key = as_caller(&state, &caller, move |store| {
-        let audit = AuditContext {
-            key: &auditor.key,
-            actor: &auditor.actor,
-            source: &auditor.source,
-        };
+        let audit = context(&auditor);
         Ok(users::revoke_key(store, &key_id, now, Some(&audit))?)
     })
     .await?;

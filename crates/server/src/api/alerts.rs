@@ -148,7 +148,7 @@ pub struct Event {
     pub fields: Vec<Field>,
 }
 
-/// A line of the alert's history.
+/// A line of an alert's or a case's history.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryLine {
@@ -158,6 +158,18 @@ pub struct HistoryLine {
     /// The state before, as JSON text.
     pub before: Option<String>,
     pub after: Option<String>,
+}
+
+impl From<secops_store::EventLine> for HistoryLine {
+    fn from(l: secops_store::EventLine) -> Self {
+        HistoryLine {
+            at: time(l.at),
+            actor: l.actor,
+            kind: l.kind,
+            before: l.before,
+            after: l.after,
+        }
+    }
 }
 
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
@@ -366,16 +378,7 @@ fn detail(
                     .collect()
             })
             .unwrap_or_default(),
-        history: history
-            .into_iter()
-            .map(|l| HistoryLine {
-                at: time(l.at),
-                actor: l.actor,
-                kind: l.kind,
-                before: l.before,
-                after: l.after,
-            })
-            .collect(),
+        history: history.into_iter().map(HistoryLine::from).collect(),
     }
 }
 

@@ -301,42 +301,9 @@ pub async fn show(
     Ok(Json(CaseDetail {
         case: Case::from(&file.case),
         alerts: file.alerts.iter().map(Alert::from).collect(),
-        tasks: file
-            .tasks
-            .into_iter()
-            .map(|t| Task {
-                id: t.id,
-                group: t.group,
-                title: t.title,
-                description: t.description,
-                status: t.status,
-                assignee: t.assignee,
-            })
-            .collect(),
-        observables: file
-            .observables
-            .into_iter()
-            .map(|o| Observable {
-                id: o.id,
-                kind: o.kind,
-                value: o.value,
-                is_ioc: o.is_ioc,
-                tlp: o.tlp,
-                description: o.description,
-            })
-            .collect(),
-        timeline: file
-            .timeline
-            .into_iter()
-            .map(|t| TimelineEntry {
-                at: time(t.at),
-                title: t.title,
-                body: t.body,
-                source: t.source,
-                tactic: t.tactic,
-                technique: t.technique,
-            })
-            .collect(),
+        tasks: file.tasks.into_iter().map(Task::from).collect(),
+        observables: file.observables.into_iter().map(Observable::from).collect(),
+        timeline: file.timeline.into_iter().map(TimelineEntry::from).collect(),
         evidence: file
             .evidence
             .into_iter()
@@ -352,26 +319,11 @@ pub async fn show(
                 added_at: time(e.added_at),
             })
             .collect(),
-        notes: file
-            .comments
-            .into_iter()
-            .map(|c| Note {
-                id: c.id,
-                author: c.author,
-                body: c.body,
-                created_at: time(c.created_at),
-            })
-            .collect(),
+        notes: file.comments.into_iter().map(Note::from).collect(),
         history: file
             .events
             .into_iter()
-            .map(|l| super::alerts::HistoryLine {
-                at: time(l.at),
-                actor: l.actor,
-                kind: l.kind,
-                before: l.before,
-                after: l.after,
-            })
+            .map(super::alerts::HistoryLine::from)
             .collect(),
     }))
 }
@@ -520,15 +472,7 @@ pub async fn add_note(
         desk.add_note(number, &body.text)
     })
     .await?;
-    Ok((
-        axum::http::StatusCode::CREATED,
-        Json(Note {
-            id: note.id,
-            author: note.author,
-            body: note.body,
-            created_at: time(note.created_at),
-        }),
-    ))
+    Ok((axum::http::StatusCode::CREATED, Json(Note::from(note))))
 }
 
 /// Closes a case: a resolution, the root cause, the lessons learned, every task finished.
@@ -703,14 +647,53 @@ pub struct Metrics {
     pub groups: Vec<MetricsGroup>,
 }
 
-fn task_view(t: secops_store::TaskRecord) -> Task {
-    Task {
-        id: t.id,
-        group: t.group,
-        title: t.title,
-        description: t.description,
-        status: t.status,
-        assignee: t.assignee,
+impl From<secops_store::TaskRecord> for Task {
+    fn from(t: secops_store::TaskRecord) -> Self {
+        Task {
+            id: t.id,
+            group: t.group,
+            title: t.title,
+            description: t.description,
+            status: t.status,
+            assignee: t.assignee,
+        }
+    }
+}
+
+impl From<secops_store::ObservableRecord> for Observable {
+    fn from(o: secops_store::ObservableRecord) -> Self {
+        Observable {
+            id: o.id,
+            kind: o.kind,
+            value: o.value,
+            is_ioc: o.is_ioc,
+            tlp: o.tlp,
+            description: o.description,
+        }
+    }
+}
+
+impl From<secops_store::TimelineRecord> for TimelineEntry {
+    fn from(t: secops_store::TimelineRecord) -> Self {
+        TimelineEntry {
+            at: time(t.at),
+            title: t.title,
+            body: t.body,
+            source: t.source,
+            tactic: t.tactic,
+            technique: t.technique,
+        }
+    }
+}
+
+impl From<secops_store::CommentRecord> for Note {
+    fn from(c: secops_store::CommentRecord) -> Self {
+        Note {
+            id: c.id,
+            author: c.author,
+            body: c.body,
+            created_at: time(c.created_at),
+        }
     }
 }
 
@@ -736,7 +719,7 @@ pub async fn add_task(
         )
     })
     .await?;
-    Ok((axum::http::StatusCode::CREATED, Json(task_view(task))))
+    Ok((axum::http::StatusCode::CREATED, Json(Task::from(task))))
 }
 
 /// Sets a task's status (and assignee).
@@ -755,7 +738,7 @@ pub async fn set_task(
         desk.set_task(number, task, body.status.into(), body.assignee.as_deref())
     })
     .await?;
-    Ok(Json(task_view(task)))
+    Ok(Json(Task::from(task)))
 }
 
 /// Adds an observable (defanged values are accepted and kept refanged).
@@ -774,14 +757,7 @@ pub async fn add_observable(
     })
     .await?;
     Ok(Json(AddedObservable {
-        observable: Observable {
-            id: o.id,
-            kind: o.kind,
-            value: o.value,
-            is_ioc: o.is_ioc,
-            tlp: o.tlp,
-            description: o.description,
-        },
+        observable: Observable::from(o),
         new,
     }))
 }
@@ -815,14 +791,7 @@ pub async fn add_timeline_entry(
     .await?;
     Ok((
         axum::http::StatusCode::CREATED,
-        Json(TimelineEntry {
-            at: time(entry.at),
-            title: entry.title,
-            body: entry.body,
-            source: entry.source,
-            tactic: entry.tactic,
-            technique: entry.technique,
-        }),
+        Json(TimelineEntry::from(entry)),
     ))
 }
 
