@@ -985,6 +985,9 @@ pub(crate) fn append_event(
             "INSERT INTO case_events (case_id, at, actor, kind, before, after) VALUES (?, ?, ?, ?, ?, ?)"
         }
     };
+    // The audit record's copies, only when there is one to write.
+    let recording = tx.recording();
+    let noted = recording.then(|| (before.clone(), after.clone()));
     tx.execute(
         sql,
         &[
@@ -992,10 +995,13 @@ pub(crate) fn append_event(
             Value::Int(now),
             Value::from(actor),
             Value::from(kind),
-            Value::from(before.clone()),
-            Value::from(after.clone()),
+            Value::from(before),
+            Value::from(after),
         ],
     )?;
+    let Some((before, after)) = noted else {
+        return Ok(());
+    };
     let (object, id) = match log {
         EventLog::Alert => ("alert", owner.to_string()),
         // A case is named by the number people know it by.

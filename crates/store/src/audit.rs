@@ -197,6 +197,10 @@ impl Tx for Recording<'_> {
     fn changed(&mut self, change: Change) {
         self.changes.push(change);
     }
+
+    fn recording(&self) -> bool {
+        true
+    }
 }
 
 /// One record for a transaction's changes: the actions in the order they first happened

@@ -126,6 +126,12 @@ pub trait Tx {
     /// Notes a change the transaction made, for the one audit record the store writes before it
     /// commits (see [`crate::Auditor`]). A backend's own transaction ignores it.
     fn changed(&mut self, _change: Change) {}
+
+    /// Whether [`Tx::changed`] is heard (an auditor is set): what only the audit record needs is
+    /// looked up only then.
+    fn recording(&self) -> bool {
+        false
+    }
 }
 
 /// A change to one thing, as the audit record of its transaction names it.
