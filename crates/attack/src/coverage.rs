@@ -32,6 +32,7 @@ pub struct Coverage<'c> {
 
 /// The Navigator's layer document.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Layer {
     pub name: String,
@@ -53,6 +54,7 @@ pub struct Layer {
 }
 
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LayerVersions {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attack: Option<String>,
@@ -61,6 +63,7 @@ pub struct LayerVersions {
 }
 
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct LayerLayout {
     pub layout: String,
@@ -74,6 +77,7 @@ pub struct LayerLayout {
 }
 
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct LayerTechnique {
     #[serde(rename = "techniqueID")]
@@ -87,6 +91,7 @@ pub struct LayerTechnique {
 }
 
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Gradient {
     pub colors: Vec<String>,
@@ -95,12 +100,14 @@ pub struct Gradient {
 }
 
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LegendItem {
     pub label: String,
     pub color: String,
 }
 
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NameValue {
     pub name: String,
     pub value: String,

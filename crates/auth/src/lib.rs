@@ -7,7 +7,9 @@
 pub mod key;
 pub mod password;
 pub mod role;
+pub mod totp;
 
 pub use key::{same_digest, ApiKeySecret, KeyError, SessionSecret};
 pub use password::{hash_password, verify_password, PasswordError, MIN_PASSWORD_CHARS};
 pub use role::{Permission, Role, RoleError, Roles, PERMISSIONS};
+pub use totp::{TotpError, TotpSecret};

@@ -62,8 +62,13 @@ pub struct JudgeArgs {
 impl JudgeArgs {
     /// Loads the judges, from the options or the environment.
     pub fn load(&self) -> anyhow::Result<Judges> {
+        Ok(Judges::load(&self.sources())?)
+    }
+
+    /// Where the judges come from: the options, else the environment.
+    pub fn sources(&self) -> JudgeSources {
         let env = |name: &str| std::env::var_os(name).map(PathBuf::from);
-        let sources = JudgeSources {
+        JudgeSources {
             warninglists: self
                 .warninglists
                 .clone()
@@ -72,7 +77,6 @@ impl JudgeArgs {
                 .decay_models
                 .clone()
                 .or_else(|| env("SECOPS_DECAY_MODELS")),
-        };
-        Ok(Judges::load(&sources)?)
+        }
     }
 }

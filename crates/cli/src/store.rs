@@ -80,6 +80,23 @@ impl StoreArgs {
     pub fn open_existing(&self) -> anyhow::Result<Store> {
         Store::open_existing(&self.target()).context("opening the store")
     }
+
+    /// Opens a store that exists, its records audited as the user acting; `None` when there is no
+    /// store to open (a SQLite file not made yet).
+    pub fn open_existing_audited(&self) -> anyhow::Result<Option<Store>> {
+        let target = self.target();
+        let postgres = target.starts_with("postgres://") || target.starts_with("postgresql://");
+        if !postgres && !std::path::Path::new(&target).exists() {
+            return Ok(None);
+        }
+        let mut store = self.open_existing()?;
+        store.set_auditor(Some(Auditor {
+            key: self.audit_key()?,
+            actor: actor(None).name,
+            source: "cli".into(),
+        }));
+        Ok(Some(store))
+    }
 }
 
 /// The person acting: `--as`, else $SECOPS_USER, else $USER.

@@ -3626,3 +3626,103 @@ fn hunts_run_over_raw_logs_and_name_the_sources_a_lake_lacks() {
     );
     assert!(err.contains("0 row(s)"), "{err}");
 }
+
+/// `user totp`: the secret and its URI printed, a code of it read from standard input turns it on
+/// (the secret never in the audit log); `hunt run` on an existing store records the query in its
+/// audit log, as the API does.
+#[test]
+fn a_one_time_password_is_set_up_with_a_code_and_hunt_queries_are_audited() {
+    use std::io::{BufRead, Write};
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("secops.db").display().to_string();
+    let run_with_input = |args: &[&str], input: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_secops"))
+            .args(args)
+            .current_dir(repo())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .as_mut()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        drop(child.stdin.take());
+        child.wait_with_output().unwrap()
+    };
+    let added = run_with_input(
+        &[
+            "user",
+            "add",
+            "ana",
+            "--role",
+            "analyst",
+            "--password-stdin",
+            "--db",
+            &db,
+        ],
+        "a long passphrase\n",
+    );
+    assert_eq!(added.status.code(), Some(0), "{}", stderr(&added));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_secops"))
+        .args(["user", "totp", "ana", "--db", &db])
+        .current_dir(repo())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut secret = String::new();
+    lines.read_line(&mut secret).unwrap();
+    let secret = secret.trim().strip_prefix("secret: ").unwrap().to_string();
+    let mut uri = String::new();
+    lines.read_line(&mut uri).unwrap();
+    assert!(
+        uri.starts_with(&format!("uri: otpauth://totp/secops:ana?secret={secret}&")),
+        "{uri}"
+    );
+    let totp = secops_auth::TotpSecret::from_base32(&secret).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    writeln!(child.stdin.as_mut().unwrap(), "{}", totp.code_at(now)).unwrap();
+    drop(child.stdin.take());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut lines, &mut rest).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        rest.contains("one-time password of ana turned on"),
+        "{rest}"
+    );
+    let hunted = secops(&[
+        "hunt",
+        "run",
+        "FROM logs-* | STATS n = COUNT(*)",
+        "--logs",
+        "samples/auth.log",
+        "--year",
+        "2023",
+        "--db",
+        &db,
+    ]);
+    assert_eq!(hunted.status.code(), Some(0), "{}", stderr(&hunted));
+    let export = secops(&["audit", "export", "--db", &db]);
+    let text = String::from_utf8(export.stdout).unwrap();
+    assert!(!text.contains(&secret));
+    assert_eq!(text.matches("\"user.totp\"").count(), 2, "{text}");
+    let hunt = text
+        .lines()
+        .find(|l| l.contains("\"hunt.run\""))
+        .expect("the hunt in the audit log");
+    assert!(hunt.contains("FROM logs-* | STATS n = COUNT(*)"), "{hunt}");
+    assert!(hunt.contains("success"), "{hunt}");
+    let verify = secops(&["audit", "verify", "--db", &db]);
+    assert_eq!(verify.status.code(), Some(0), "{}", stderr(&verify));
+}

@@ -1011,8 +1011,32 @@ fn users_keys_and_roles() {
     transcript.push_str(&s.run(&["role", "list", "--roles", &s.path("roles.toml")]));
     // Each change above is in the audit log, chained.
     transcript.push_str(&s.run(&["audit", "verify", "--db", &db]));
-    let head = s.run(&["audit", "head", "--db", &db, "--write", &s.path("head")]);
+    // The head goes to a file and to syslog (a UDP listener here).
+    let listener = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    listener
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let to = listener.local_addr().unwrap().to_string();
+    let head = s.run(&[
+        "audit",
+        "head",
+        "--db",
+        &db,
+        "--write",
+        &s.path("head"),
+        "--syslog",
+        &to,
+    ]);
     assert!(head.contains("exit: 0"), "{head}");
+    let mut datagram = [0u8; 2048];
+    let n = listener.recv(&mut datagram).unwrap();
+    let message = String::from_utf8_lossy(&datagram[..n]).into_owned();
+    let written = std::fs::read_to_string(s.path("head")).unwrap();
+    assert!(message.starts_with("<109>1 "), "{message}");
+    assert!(
+        message.ends_with(&format!(" audit-head - audit head {}", written.trim())),
+        "{message}"
+    );
     transcript.push_str(&s.run(&["audit", "verify", "--db", &db, "--head", &s.path("head")]));
     let export = s.run(&["audit", "export", "--db", &db]);
     assert_eq!(

@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations together with the router (one
 //! list of routes for both), then completed: every protected operation may also be called with the
 //! session cookie (same permission), and every operation lists the failures any request may meet
-//! (`400`; when protected `401`, `403`, `404` when it names something, `409` when it changes
+//! (`400`, `414`; when protected `401`, `403`, `404` when it names something, `409` when it changes
 //! something; `408`; `413` and `415` with a body; `500`) with the `Problem` body. The server reads
 //! each route's permission from this document.
 
@@ -13,14 +13,14 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::{admin, alerts, cases, session, system};
+use crate::api::{admin, alerts, cases, entities, hunts, intel, rules, session, system};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "secops",
-        description = "The secops API: alerts, cases, users, keys and the audit log. Authenticate with an API key (`Authorization: Bearer secops_<id>_<secret>`) or a session cookie from `POST /api/v1/login` (then send the session's `X-CSRF-Token` with every change). Each operation's security scope is the permission it needs."
+        description = "The secops API: alerts, cases, rules, hunts, intelligence, entities and risk, users, keys and the audit log. Authenticate with an API key (`Authorization: Bearer secops_<id>_<secret>`) or a session cookie from `POST /api/v1/login` (then send the session's `X-CSRF-Token` with every change). Each operation's security scope is the permission it needs."
     ),
     components(schemas(crate::error::Problem)),
     modifiers(&Schemes),
@@ -29,6 +29,10 @@ use crate::state::AppState;
         (name = "session", description = "Signing in and out, sessions"),
         (name = "alerts", description = "Alert triage"),
         (name = "cases", description = "Incident response cases"),
+        (name = "rules", description = "The loaded rules, their tests, their ATT&CK coverage"),
+        (name = "hunts", description = "Hunts over the event lake; saved hunts"),
+        (name = "intel", description = "Indicators: search, import, counts"),
+        (name = "entities", description = "Hosts, users and addresses; risk"),
         (name = "admin", description = "Users, API keys, the audit log"),
     )
 )]
@@ -72,6 +76,10 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(session::me))
         .routes(routes!(session::sessions))
         .routes(routes!(session::revoke_session))
+        .routes(routes!(session::change_password))
+        .routes(routes!(session::begin_totp))
+        .routes(routes!(session::confirm_totp))
+        .routes(routes!(session::reset_totp))
         .routes(routes!(alerts::list))
         .routes(routes!(alerts::show))
         .routes(routes!(alerts::acknowledge))
@@ -79,6 +87,18 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(alerts::assign))
         .routes(routes!(alerts::tag))
         .routes(routes!(alerts::bulk))
+        .routes(routes!(entities::volume))
+        .routes(routes!(entities::leaders))
+        .routes(routes!(entities::show))
+        .routes(routes!(rules::list))
+        .routes(routes!(rules::tests))
+        .routes(routes!(rules::coverage))
+        .routes(routes!(hunts::run))
+        .routes(routes!(hunts::list_saved, hunts::save))
+        .routes(routes!(hunts::delete_saved))
+        .routes(routes!(intel::search))
+        .routes(routes!(intel::import))
+        .routes(routes!(intel::stats))
         .routes(routes!(cases::list, cases::open))
         .routes(routes!(cases::show))
         .routes(routes!(cases::add_alerts))
@@ -162,12 +182,17 @@ fn complete(doc: &mut serde_json::Value) {
             let Some(responses) = responses.as_object_mut() else {
                 continue;
             };
+            // The HTTP layer refuses a request line past its limit before the API sees it.
+            responses
+                .entry("414".to_string())
+                .or_insert_with(|| serde_json::json!({"description": "The URI is too long"}));
             let mut add = |status: &str, description: &str| {
                 responses
                     .entry(status.to_string())
                     .or_insert_with(|| problem(description));
             };
             add("400", "The request is not valid: the message says why");
+
             if protected && (names_something || has_body) {
                 add("404", "Something the request names does not exist");
             }

@@ -11,8 +11,8 @@ use secops_store::StoreError;
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Problem {
-    /// A stable code: `unauthenticated`, `forbidden`, `csrf`, `not_found`, `invalid`, `conflict`,
-    /// `too_large`, `timeout`, `unavailable`, `internal`.
+    /// A stable code: `unauthenticated`, `totp_required`, `forbidden`, `csrf`, `not_found`,
+    /// `invalid`, `conflict`, `too_large`, `timeout`, `busy`, `unavailable`, `internal`.
     pub error: String,
     /// What was wrong, for a person.
     pub message: String,

@@ -51,12 +51,27 @@ pub enum ServeError {
 /// The application: every route, its permission checked, with body limits, timeouts and the access
 /// log.
 pub fn app(settings: Settings, clock: Arc<dyn Clock>) -> Result<Router, ServeError> {
+    app_with_state(settings, clock).map(|(router, _)| router)
+}
+
+/// The application and the state its handlers share (the store pool, the hunt slots), for a
+/// caller that watches or holds them.
+pub fn app_with_state(
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+) -> Result<(Router, AppState), ServeError> {
     let permissions =
         RoutePermissions::from_openapi(doc::document()).map_err(ServeError::Config)?;
     let playbooks = secops_case::playbook::Playbooks::bundled()
         .map_err(|e| ServeError::Config(format!("the bundled playbooks: {e}")))?;
+    let judges = secops_service::intel::Judges::load(&settings.judges)
+        .map_err(|e| ServeError::Config(format!("warninglists and decay models: {e}")))?;
     let settings = Arc::new(settings);
     let state = AppState {
+        rules: Arc::default(),
+        attack: Arc::default(),
+        hunt_slots: Arc::new(tokio::sync::Semaphore::new(settings.hunts.max(1))),
+        judges: Arc::new(judges),
         pool: Pool::new(&settings.store, settings.connections),
         settings: settings.clone(),
         clock,
@@ -64,7 +79,7 @@ pub fn app(settings: Settings, clock: Arc<dyn Clock>) -> Result<Router, ServeErr
         playbooks: Arc::new(playbooks),
     };
     let (router, _) = doc::routes();
-    Ok(router
+    let router = router
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::authorize,
@@ -77,7 +92,8 @@ pub fn app(settings: Settings, clock: Arc<dyn Clock>) -> Result<Router, ServeErr
         ))
         .layer(middleware::from_fn(headers))
         .layer(middleware::from_fn_with_state(state.clone(), log::access))
-        .with_state(state))
+        .with_state(state.clone());
+    Ok((router, state))
 }
 
 async fn not_found() -> ApiError {

@@ -30,6 +30,21 @@ pub struct Settings {
     pub connections: usize,
     /// A JSON line per request on standard error.
     pub access_log: bool,
+    /// The rules the rules routes show (none: the bundled pack), loaded at their first request.
+    pub rules: secops_service::ruleset::RuleSelection,
+    /// The folder rule tests' `corpus = "shared/..."` paths start from.
+    pub data_root: std::path::PathBuf,
+    /// The ATT&CK Enterprise STIX bundle (or a folder holding it) the coverage layer needs.
+    pub attack: Option<std::path::PathBuf>,
+    /// The event lake hunts read (a folder or `s3://bucket/prefix`); none: hunts read only the
+    /// store's tables.
+    pub lake: Option<String>,
+    /// Hunts running at once; a hunt beyond is refused (429) rather than queued.
+    pub hunts: usize,
+    /// A hunt's longest run (a request may ask for less); kept under the request's time limit.
+    pub hunt_timeout: std::time::Duration,
+    /// How indicators imported through the API are judged (warninglists, decay).
+    pub judges: secops_service::intel::JudgeSources,
 }
 
 impl Settings {
@@ -46,7 +61,26 @@ impl Settings {
             request_timeout: std::time::Duration::from_secs(30),
             connections: 8,
             access_log: true,
+            rules: secops_service::ruleset::RuleSelection::default(),
+            data_root: std::path::PathBuf::from(".."),
+            attack: None,
+            lake: None,
+            hunts: 2,
+            hunt_timeout: std::time::Duration::from_secs(25),
+            judges: secops_service::intel::JudgeSources::default(),
         }
+    }
+
+    /// A hunt's time limit: what was asked (else the server's), under the request's own limit.
+    pub fn hunt_limit(&self, asked: Option<std::time::Duration>) -> std::time::Duration {
+        let most = self
+            .hunt_timeout
+            .min(
+                self.request_timeout
+                    .saturating_sub(std::time::Duration::from_secs(1)),
+            )
+            .max(std::time::Duration::from_secs(1));
+        asked.map_or(most, |a| a.min(most))
     }
 }
 
@@ -59,6 +93,13 @@ pub struct AppState {
     /// Each route's permission, read from the OpenAPI document (`None`: public).
     pub permissions: Arc<crate::permissions::RoutePermissions>,
     pub playbooks: Arc<secops_case::playbook::Playbooks>,
+    /// The rules, loaded at the first request that needs them.
+    pub rules: Arc<tokio::sync::OnceCell<Arc<crate::api::rules::Rules>>>,
+    /// ATT&CK, loaded at the first request that needs it.
+    pub attack: Arc<tokio::sync::OnceCell<Arc<secops_attack::Catalogue>>>,
+    /// A permit per hunt that may run at once.
+    pub hunt_slots: Arc<Semaphore>,
+    pub judges: Arc<secops_service::intel::Judges>,
 }
 
 impl AppState {

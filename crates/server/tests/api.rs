@@ -66,6 +66,7 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
 /// logs, and the app over it.
 struct Harness {
     app: axum::Router,
+    state: secops_server::state::AppState,
     clock: Arc<TestClock>,
     target: String,
     key: AuditKey,
@@ -104,9 +105,14 @@ impl Harness {
         if let Some(limit) = tune.body_limit {
             settings.body_limit = limit;
         }
-        let app = secops_server::app(settings, clock.clone()).unwrap();
+        settings.lake = tune.lake;
+        settings.attack = tune.attack;
+        // Rule tests read `shared/...` from beside the repository.
+        settings.data_root = secops_testkit::repo_root().parent().unwrap().to_path_buf();
+        let (app, state) = secops_server::app_with_state(settings, clock.clone()).unwrap();
         Harness {
             app,
+            state,
             clock,
             target,
             key,
@@ -209,6 +215,8 @@ impl Harness {
 #[derive(Default)]
 struct Settings {
     body_limit: Option<usize>,
+    lake: Option<String>,
+    attack: Option<std::path::PathBuf>,
 }
 
 enum Auth {
@@ -267,6 +275,7 @@ fn concrete(path: &str) -> String {
         .replace("{name}", "ana")
         .replace("{key_id}", "00000000")
         .replace("{task}", "1")
+        .replace("{kind}", "user")
 }
 
 fn method(name: &str) -> Method {
@@ -815,6 +824,7 @@ async fn bad_requests_are_refused_with_a_reason() {
         dir,
         Settings {
             body_limit: Some(4096),
+            ..Settings::default()
         },
     );
     let auth = Auth::Key(h.key_for("ana", "admin"));
@@ -985,27 +995,13 @@ fn serves_https_and_records_where_a_key_was_used() {
     );
     let h = Harness::sqlite();
     let api_key = h.key_for("ana", "analyst");
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let (bound_tx, bound_rx) = std::sync::mpsc::channel();
     let tls = secops_server::TlsFiles {
         certificate: cert.clone(),
         key,
     };
-    let app = h.app.clone();
-    let server = runtime.spawn(async move {
-        secops_server::serve(
-            app,
-            "127.0.0.1:0".parse().unwrap(),
-            Some(tls),
-            async {
-                let _ = stopped.await;
-            },
-            move |bound| bound_tx.send(bound).unwrap(),
-        )
-        .await
-    });
-    let bound = bound_rx.recv().unwrap();
+    let server =
+        secops_server::spawn(h.app.clone(), "127.0.0.1:0".parse().unwrap(), Some(tls)).unwrap();
+    let bound = server.address;
     let pem = std::fs::read(&cert).unwrap();
     let root = ureq::tls::Certificate::from_pem(&pem).unwrap();
     let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -1037,8 +1033,7 @@ fn serves_https_and_records_where_a_key_was_used() {
     let keys = h.store().api_keys().unwrap();
     let used = keys.iter().find(|k| api_key.contains(&k.key_id)).unwrap();
     assert_eq!(used.last_used_from.as_deref(), Some("127.0.0.1"));
-    stop.send(()).unwrap();
-    runtime.block_on(server).unwrap().unwrap();
+    server.stop().unwrap();
 }
 
 /// The API fuzzed from its own OpenAPI document by schemathesis (PyPI): no 5xx, no response that
@@ -1061,23 +1056,8 @@ fn schemathesis_finds_no_server_error_and_no_response_outside_the_document() {
     let h = Harness::sqlite();
     // Owned by no user, so no fuzzed change to a user can stop it.
     let key = h.key_for("schemathesis", "admin");
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let (bound_tx, bound_rx) = std::sync::mpsc::channel();
-    let app = h.app.clone();
-    let server = runtime.spawn(async move {
-        secops_server::serve(
-            app,
-            "127.0.0.1:0".parse().unwrap(),
-            None,
-            async {
-                let _ = stopped.await;
-            },
-            move |bound| bound_tx.send(bound).unwrap(),
-        )
-        .await
-    });
-    let bound = bound_rx.recv().unwrap();
+    let server = secops_server::spawn(h.app.clone(), "127.0.0.1:0".parse().unwrap(), None).unwrap();
+    let bound = server.address;
     let reports = tempfile::tempdir().unwrap();
     let out = std::process::Command::new("schemathesis")
         .arg("run")
@@ -1105,19 +1085,26 @@ fn schemathesis_finds_no_server_error_and_no_response_outside_the_document() {
         .env("NO_COLOR", "1")
         .output()
         .unwrap();
-    stop.send(()).unwrap();
-    runtime.block_on(server).unwrap().unwrap();
+    server.stop().unwrap();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "schemathesis found problems:\n{text}");
-    // Only signing in with generated passwords is refused throughout: the key held everywhere.
+    // Only generated passwords are refused throughout (signing in, and the current password of a
+    // change): the key held everywhere.
     if text.contains("Authentication failed") {
         assert!(
             text.contains("401 Unauthorized (1 operation)")
-                && text.contains("- POST /api/v1/login"),
+                && text.contains("- POST /api/v1/login")
+                && !text.contains("401 Unauthorized (2")
+                && !text.contains("403 Forbidden (2"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("403 Forbidden (1 operation)")
+                || text.contains("- POST /api/v1/me/password"),
             "{text}"
         );
     }
@@ -1137,4 +1124,684 @@ fn schemathesis_finds_no_server_error_and_no_response_outside_the_document() {
     assert_eq!(selected + 2, all, "{text}");
     assert!(all >= 30, "{text}");
     assert!(text.contains(&format!("Tested: {selected}")), "{text}");
+}
+
+/// The repository's sample logs as a lake in `dir`.
+fn sample_lake(dir: &std::path::Path) -> String {
+    let samples = secops_testkit::repo_root().join("samples");
+    let (inputs, errors) = secops_ingest::input::expand(&[samples.display().to_string()]);
+    assert!(errors.is_empty(), "{errors:?}");
+    let lake = dir.join("lake").display().to_string();
+    let options = secops_ingest::Options {
+        year: Some(2023),
+        ..secops_ingest::Options::default()
+    };
+    secops_service::lake::ingest(
+        &inputs,
+        &options,
+        0,
+        &lake,
+        &secops_service::NoProgress,
+        &secops_service::Cancel::new(),
+    )
+    .unwrap();
+    lake
+}
+
+/// The audit records of an action, oldest first.
+fn audited(h: &Harness, action: &str) -> Vec<secops_store::NewAudit> {
+    h.with_store(|s| s.audit_records(0, 100_000))
+        .unwrap()
+        .into_iter()
+        .map(|r| r.record)
+        .filter(|r| r.action == action)
+        .collect()
+}
+
+/// Hunts through the API: rows from the lake as the CLI gives them, limits kept (rows, files on the
+/// server's disk refused), every query audited with its outcome (refused ones too); saved hunts
+/// kept, replaced and deleted, each change audited.
+#[tokio::test(flavor = "multi_thread")]
+async fn hunts_run_over_the_lake_within_limits_and_every_query_is_audited() {
+    let scratch = tempfile::tempdir().unwrap();
+    let lake = blocking(|| sample_lake(scratch.path()));
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("secops.db").display().to_string();
+    let h = Harness::on(
+        target,
+        dir,
+        Settings {
+            lake: Some(lake.clone()),
+            ..Settings::default()
+        },
+    );
+    let hunter = Auth::Key(h.key_for("ana", "analyst"));
+    let query = "FROM logs-* | WHERE event.outcome == \"failure\" AND source.ip IS NOT NULL \
+                 | STATS attempts = COUNT(*) BY source.ip | SORT attempts DESC, source.ip";
+    let run = h
+        .call(
+            Method::POST,
+            "/api/v1/hunts/run",
+            &hunter,
+            Some(json!({"query": query})),
+        )
+        .await;
+    assert_eq!(run.status, StatusCode::OK, "{}", run.body);
+    assert_eq!(run.body["columns"], json!(["attempts", "source.ip"]));
+    let rows = run.body["rows"].as_array().unwrap();
+    assert!(!rows.is_empty());
+    assert_eq!(run.body["capped"], false);
+    // The same rows as the service gives the command line.
+    let mut out = Vec::new();
+    let options = secops_service::hunt::HuntOptions {
+        now: Some(h.clock.now()),
+        ..Default::default()
+    };
+    blocking(|| {
+        secops_service::hunt::run(
+            query,
+            Some(&lake),
+            &options,
+            secops_service::hunt::Output::Jsonl,
+            &mut out,
+        )
+        .unwrap()
+    });
+    let expected: Vec<Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let row: Value = serde_json::from_str(l).unwrap();
+            json!([row["attempts"].to_string(), row["source.ip"]])
+        })
+        .collect();
+    assert_eq!(rows, &expected);
+    // At most max_rows, and it says there were more.
+    let capped = h
+        .call(
+            Method::POST,
+            "/api/v1/hunts/run",
+            &hunter,
+            Some(json!({"query": "FROM logs-* | KEEP @timestamp", "max_rows": 2})),
+        )
+        .await;
+    assert_eq!(capped.status, StatusCode::OK, "{}", capped.body);
+    assert_eq!(capped.body["rows"].as_array().unwrap().len(), 2);
+    assert_eq!(capped.body["capped"], true);
+    // Files on the server's disk are not a hunt's to read; a query that does not parse says where.
+    let files = h
+        .call(
+            Method::POST,
+            "/api/v1/hunts/run",
+            &hunter,
+            Some(json!({"query": "FROM \"/etc/passwd\" | LIMIT 1"})),
+        )
+        .await;
+    assert_eq!(files.status, StatusCode::BAD_REQUEST, "{}", files.body);
+    assert!(files.body["message"]
+        .as_str()
+        .unwrap()
+        .contains("reads files"));
+    let broken = h
+        .call(
+            Method::POST,
+            "/api/v1/hunts/run",
+            &hunter,
+            Some(json!({"query": "FROM logs-* | WHERE"})),
+        )
+        .await;
+    assert_eq!(broken.status, StatusCode::BAD_REQUEST, "{}", broken.body);
+    let too_many = h
+        .call(
+            Method::POST,
+            "/api/v1/hunts/run",
+            &hunter,
+            Some(json!({"query": query, "max_rows": 10001})),
+        )
+        .await;
+    assert_eq!(too_many.status, StatusCode::BAD_REQUEST);
+    // As many hunts as the server allows are running (both slots held here): one more is refused,
+    // not queued.
+    let held = h
+        .state
+        .hunt_slots
+        .clone()
+        .try_acquire_many_owned(2)
+        .unwrap();
+    let busy = h
+        .call(
+            Method::POST,
+            "/api/v1/hunts/run",
+            &hunter,
+            Some(json!({"query": query})),
+        )
+        .await;
+    assert_eq!(busy.status, StatusCode::TOO_MANY_REQUESTS, "{}", busy.body);
+    assert_eq!(busy.body["error"], "busy");
+    drop(held);
+    // A hunt's time: what it asks, at most the server's limit, kept under the request's.
+    let limits = &h.state.settings;
+    let secs = std::time::Duration::from_secs;
+    assert_eq!(limits.hunt_limit(None), secs(25));
+    assert_eq!(limits.hunt_limit(Some(secs(5))), secs(5));
+    assert_eq!(limits.hunt_limit(Some(secs(600))), secs(25));
+    let mut tight = (**limits).clone();
+    tight.request_timeout = secs(10);
+    assert_eq!(tight.hunt_limit(None), secs(9));
+    // Every query is in the audit log as the caller, with how it ended.
+    let records = audited(&h, "hunt.run");
+    assert_eq!(records.len(), 6, "{records:#?}");
+    assert!(records.iter().all(|r| r.actor == "ana"));
+    let outcomes: Vec<&str> = records.iter().map(|r| r.outcome.as_str()).collect();
+    assert_eq!(
+        outcomes,
+        ["success", "success", "failure", "failure", "failure", "failure"]
+    );
+    let first: Value = serde_json::from_str(records[0].after.as_deref().unwrap()).unwrap();
+    assert_eq!(first["query"], query);
+    assert_eq!(first["rows"], rows.len());
+    let refused: Value = serde_json::from_str(records[2].after.as_deref().unwrap()).unwrap();
+    assert!(refused["error"].as_str().unwrap().contains("/etc/passwd"));
+    // Saved hunts: kept, replaced under the same name, listed, deleted; running them needs only
+    // hunts:run, saving needs hunts:save.
+    let saver = Auth::Key(h.key_for("ana", "engineer"));
+    let save =
+        |name: &str, query: &str| json!({"name": name, "query": query, "description": "ssh"});
+    let saved = h
+        .call(
+            Method::POST,
+            "/api/v1/hunts/saved",
+            &saver,
+            Some(save("failures", query)),
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    let id = saved.body["id"].as_i64().unwrap();
+    let replaced = h
+        .call(
+            Method::POST,
+            "/api/v1/hunts/saved",
+            &saver,
+            Some(save("failures", "FROM logs-* | LIMIT 5")),
+        )
+        .await;
+    assert_eq!(replaced.body["id"], id);
+    let unparsed = h
+        .call(
+            Method::POST,
+            "/api/v1/hunts/saved",
+            &saver,
+            Some(save("bad", "FROM |")),
+        )
+        .await;
+    assert_eq!(unparsed.status, StatusCode::BAD_REQUEST);
+    let list = h
+        .call(Method::GET, "/api/v1/hunts/saved", &hunter, None)
+        .await;
+    assert_eq!(list.body["hunts"].as_array().unwrap().len(), 1);
+    assert_eq!(list.body["hunts"][0]["query"], "FROM logs-* | LIMIT 5");
+    let path = format!("/api/v1/hunts/saved/{id}");
+    assert_eq!(
+        h.call(Method::DELETE, &path, &hunter, None).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        h.call(Method::DELETE, &path, &saver, None).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        h.call(Method::DELETE, &path, &saver, None).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let kinds: Vec<String> = h
+        .with_store(|s| s.audit_records(0, 100_000))
+        .unwrap()
+        .into_iter()
+        .map(|r| r.record.action)
+        .filter(|a| a.starts_with("saved_hunt"))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "saved_hunt.saved",
+            "saved_hunt.replaced",
+            "saved_hunt.deleted"
+        ]
+    );
+    // Without a lake the server says so.
+    let bare = Harness::sqlite();
+    let none = bare
+        .call(
+            Method::POST,
+            "/api/v1/hunts/run",
+            &Auth::Key(bare.key_for("ana", "analyst")),
+            Some(json!({"query": query})),
+        )
+        .await;
+    assert_eq!(none.status, StatusCode::CONFLICT, "{}", none.body);
+}
+
+/// Rules, their tests and their ATT&CK coverage; intelligence imported, searched and counted;
+/// entities' risk and the alerts naming them; alert volume per rule over time.
+#[tokio::test(flavor = "multi_thread")]
+async fn rules_intel_entities_and_volume_through_the_api() {
+    let attack = secops_testkit::shared("corpus/attack");
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("secops.db").display().to_string();
+    let h = Harness::on(
+        target,
+        dir,
+        Settings {
+            attack: attack.clone(),
+            ..Settings::default()
+        },
+    );
+    let reader = Auth::Key(h.key_for("ana", "analyst"));
+    // The rules: the bundled pack, every rule loaded.
+    let rules = h.call(Method::GET, "/api/v1/rules", &reader, None).await;
+    assert_eq!(rules.status, StatusCode::OK, "{}", rules.body);
+    let loaded = blocking(|| {
+        secops_service::ruleset::load(&secops_service::ruleset::RuleSelection::default()).unwrap()
+    });
+    let listed = rules.body["rules"].as_array().unwrap();
+    assert_eq!(listed.len(), loaded.rule_count());
+    assert_eq!(rules.body["rejected"], json!([]));
+    let brute = listed
+        .iter()
+        .find(|r| {
+            r["techniques"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t == "T1110")
+        })
+        .expect("a rule mapped to T1110 (brute force)");
+    assert!(brute["tests"].as_u64().unwrap() > 0);
+    // Their tests pass.
+    let tests = h
+        .call(Method::GET, "/api/v1/rules/tests", &reader, None)
+        .await;
+    assert_eq!(tests.status, StatusCode::OK, "{}", tests.body);
+    assert!(tests.body["passed"].as_u64().unwrap() > 0, "{}", tests.body);
+    assert_eq!(tests.body["failed"], 0, "{}", tests.body);
+    let cases = tests.body["cases"].as_array().unwrap();
+    assert_eq!(
+        cases.len() as u64,
+        tests.body["passed"].as_u64().unwrap()
+            + tests.body["failed"].as_u64().unwrap()
+            + tests.body["skipped"].as_u64().unwrap()
+    );
+    // The coverage layer: the Navigator's format, brute force scored by the rules that map it.
+    let layer = h
+        .call(Method::GET, "/api/v1/rules/coverage", &reader, None)
+        .await;
+    match attack {
+        Some(_) => {
+            assert_eq!(layer.status, StatusCode::OK, "{}", layer.body);
+            assert_eq!(layer.body["domain"], "enterprise-attack");
+            assert_eq!(layer.body["versions"]["layer"], "4.5");
+            let mapping = listed
+                .iter()
+                .filter(|r| {
+                    r["techniques"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|t| t == "T1110")
+                })
+                .count() as u64;
+            let scored = layer.body["techniques"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|t| t["techniqueID"] == "T1110" && t["tactic"] == "credential-access")
+                .expect("T1110 in the layer");
+            assert_eq!(scored["score"].as_u64().unwrap(), mapping);
+        }
+        None => assert_eq!(layer.status, StatusCode::CONFLICT, "{}", layer.body),
+    }
+    // Intelligence: a list imported (a line that is no indicator rejected with its place), found
+    // by search, counted; imported again, refreshed rather than doubled.
+    let intel = Auth::Key(h.key_for("ana", "engineer"));
+    let text = "203.0.113.77\nevil.example\nnot an indicator at all\n\
+                44d88612fea8a8f36de82e1278abb02f\n";
+    let body = json!({"source": "analyst list", "format": "list", "text": text});
+    let imported = h
+        .call(
+            Method::POST,
+            "/api/v1/intel/import",
+            &intel,
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(imported.status, StatusCode::OK, "{}", imported.body);
+    assert_eq!(imported.body["added"], 3, "{}", imported.body);
+    assert_eq!(imported.body["rejected_count"], 1, "{}", imported.body);
+    assert!(imported.body["rejected"][0]["location"]
+        .as_str()
+        .unwrap()
+        .contains('3'));
+    let again = h
+        .call(Method::POST, "/api/v1/intel/import", &intel, Some(body))
+        .await;
+    assert_eq!(again.body["added"], 0);
+    assert_eq!(again.body["updated"], 3);
+    let found = h
+        .call(
+            Method::GET,
+            "/api/v1/intel/indicators?search=EVIL",
+            &reader,
+            None,
+        )
+        .await;
+    assert_eq!(found.status, StatusCode::OK, "{}", found.body);
+    let hits = found.body["indicators"].as_array().unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0]["kind"], "domain");
+    assert_eq!(hits[0]["state"], "active");
+    let ips = h
+        .call(
+            Method::GET,
+            "/api/v1/intel/indicators?kind=ip",
+            &reader,
+            None,
+        )
+        .await;
+    assert!(ips.body["indicators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|i| i["value"] == "203.0.113.77"));
+    let bad_kind = h
+        .call(
+            Method::GET,
+            "/api/v1/intel/indicators?kind=planet",
+            &reader,
+            None,
+        )
+        .await;
+    assert_eq!(bad_kind.status, StatusCode::BAD_REQUEST);
+    let stats = h
+        .call(Method::GET, "/api/v1/intel/stats", &reader, None)
+        .await;
+    let in_store = h
+        .with_store(|s| s.indicators(&Default::default()))
+        .unwrap()
+        .len() as i64;
+    assert_eq!(stats.body["total"], in_store);
+    assert!(stats.body["active"].as_i64().unwrap() >= 3);
+    // The import is one audited change, as the caller.
+    let stored = audited(&h, "indicators.stored");
+    assert_eq!(stored.len(), 2);
+    assert_eq!(stored[0].actor, "ana");
+    // Entities: a host the alerts name, with those alerts.
+    let host = h
+        .with_store(|s| {
+            s.alerts(&Default::default())
+                .unwrap()
+                .into_iter()
+                .find_map(|a| {
+                    s.alert_entities(a.id)
+                        .unwrap()
+                        .into_iter()
+                        .find(|(k, _)| k == "host")
+                })
+        })
+        .expect("an alert naming a host")
+        .1;
+    let entity = h
+        .call(
+            Method::GET,
+            &format!("/api/v1/entities/host/{host}"),
+            &reader,
+            None,
+        )
+        .await;
+    assert_eq!(entity.status, StatusCode::OK, "{}", entity.body);
+    let naming = entity.body["alerts"].as_array().unwrap();
+    assert!(!naming.is_empty());
+    for a in naming {
+        let id = a["id"].as_i64().unwrap();
+        let entities = h.with_store(|s| s.alert_entities(id)).unwrap();
+        assert!(entities.contains(&("host".to_string(), host.clone())));
+    }
+    // Risk: contributions recorded for two hosts rank them by decayed points.
+    let at = h.clock.now().unix_nanos();
+    let contribution =
+        |entity: &str, alert: &str, points: f64, hours_ago: i64| secops_store::RiskContribution {
+            kind: "host".into(),
+            entity: entity.into(),
+            alert_id: alert.into(),
+            rule: "rule-a".into(),
+            points,
+            at: at - hours_ago * 60 * MINUTE,
+            tactics: vec![],
+            sources: vec![],
+        };
+    h.with_store(|s| {
+        s.record_risk(&[
+            contribution("web-1", "a1", 40.0, 48),
+            contribution("web-1", "a2", 40.0, 48),
+            contribution("db-1", "a3", 50.0, 1),
+        ])
+    })
+    .unwrap();
+    let leaders = h
+        .call(Method::GET, "/api/v1/risk?kind=host", &reader, None)
+        .await;
+    assert_eq!(leaders.status, StatusCode::OK, "{}", leaders.body);
+    let names: Vec<&str> = leaders.body["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["entity"].as_str().unwrap())
+        .collect();
+    // 80 points two half-lives ago are 20 now; 50 an hour ago are more.
+    assert_eq!(names, ["db-1", "web-1"]);
+    let web = &leaders.body["entities"][1];
+    assert!(
+        (web["score"].as_f64().unwrap() - 20.0).abs() < 0.01,
+        "{web}"
+    );
+    assert_eq!(web["alerts"], 2);
+    let detail = h
+        .call(Method::GET, "/api/v1/entities/host/web-1", &reader, None)
+        .await;
+    assert_eq!(detail.body["risk"]["rules"][0]["rule"], "rule-a");
+    // Alert volume: every alert counted once, per rule and period, over the span of them all.
+    let all = h.with_store(|s| s.alerts(&Default::default())).unwrap();
+    let start = all.iter().map(|a| a.first_seen).min().unwrap();
+    let end = all.iter().map(|a| a.first_seen).max().unwrap() + 1;
+    let volume = h
+        .call(
+            Method::GET,
+            &format!(
+                "/api/v1/alerts/volume?since={}&until={}&period=30d&top=3",
+                Timestamp::from_unix_nanos(start).to_rfc3339(),
+                Timestamp::from_unix_nanos(end).to_rfc3339()
+            ),
+            &reader,
+            None,
+        )
+        .await;
+    assert_eq!(volume.status, StatusCode::OK, "{}", volume.body);
+    let in_span = all.len() as i64;
+    let counted: i64 = volume.body["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["total"].as_i64().unwrap())
+        .sum::<i64>()
+        + volume.body["others"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_i64().unwrap())
+            .sum::<i64>();
+    assert_eq!(counted, in_span);
+    assert!(volume.body["rules"].as_array().unwrap().len() <= 3);
+    let periods = volume.body["periods"].as_array().unwrap().len();
+    assert!(volume.body["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["counts"].as_array().unwrap().len() == periods));
+    let too_fine = h
+        .call(
+            Method::GET,
+            "/api/v1/alerts/volume?since=2020-01-01T00:00:00Z&until=2024-01-01T00:00:00Z&period=1m",
+            &reader,
+            None,
+        )
+        .await;
+    assert_eq!(too_fine.status, StatusCode::BAD_REQUEST);
+}
+
+/// A user changes their own password with the current one: a wrong one is refused (and counts as a
+/// failed sign-in), the right one ends every session of theirs, and the new password signs in.
+#[tokio::test(flavor = "multi_thread")]
+async fn users_change_their_own_password_and_their_sessions_end() {
+    let h = Harness::sqlite();
+    let (secret, csrf) = h.login("ana").await;
+    let cookie = || Auth::Cookie {
+        secret: secret.clone(),
+        csrf: Some(csrf.clone()),
+    };
+    let new = "a much longer passphrase now";
+    let wrong = h
+        .call(
+            Method::POST,
+            "/api/v1/me/password",
+            &cookie(),
+            Some(json!({"current_password": "not it at all", "new_password": new})),
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN, "{}", wrong.body);
+    let user = h.with_store(|s| s.user("ana")).unwrap().unwrap();
+    assert_eq!(user.failed_logins, 1);
+    let short = h
+        .call(
+            Method::POST,
+            "/api/v1/me/password",
+            &cookie(),
+            Some(json!({"current_password": PASSWORD, "new_password": "short"})),
+        )
+        .await;
+    assert_eq!(short.status, StatusCode::BAD_REQUEST, "{}", short.body);
+    let changed = h
+        .call(
+            Method::POST,
+            "/api/v1/me/password",
+            &cookie(),
+            Some(json!({"current_password": PASSWORD, "new_password": new})),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    let after = h.call(Method::GET, "/api/v1/me", &cookie(), None).await;
+    assert_eq!(after.status, StatusCode::UNAUTHORIZED);
+    let old = h
+        .call(
+            Method::POST,
+            "/api/v1/login",
+            &Auth::None,
+            Some(json!({"user": "ana", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(old.status, StatusCode::UNAUTHORIZED);
+    let fresh = h
+        .call(
+            Method::POST,
+            "/api/v1/login",
+            &Auth::None,
+            Some(json!({"user": "ana", "password": new})),
+        )
+        .await;
+    assert_eq!(fresh.status, StatusCode::OK, "{}", fresh.body);
+    assert_eq!(audited(&h, "user.password").len(), 1);
+}
+
+/// One-time passwords through the API: set up with the password again, confirmed with a code; then
+/// signing in asks for a code (`totp_required`) and takes one once; an administrator turns it off.
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_in_with_a_one_time_password() {
+    let h = Harness::sqlite();
+    let (secret, csrf) = h.login("ana").await;
+    let cookie = Auth::Cookie {
+        secret,
+        csrf: Some(csrf),
+    };
+    let wrong = h
+        .call(
+            Method::POST,
+            "/api/v1/me/totp",
+            &cookie,
+            Some(json!({"password": "not the password"})),
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN, "{}", wrong.body);
+    let begun = h
+        .call(
+            Method::POST,
+            "/api/v1/me/totp",
+            &cookie,
+            Some(json!({"password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(begun.status, StatusCode::OK, "{}", begun.body);
+    assert!(begun.body["uri"]
+        .as_str()
+        .unwrap()
+        .starts_with("otpauth://totp/secops:ana?secret="));
+    let totp =
+        secops_auth::TotpSecret::from_base32(begun.body["secret"].as_str().unwrap()).unwrap();
+    let code = || totp.code_at(h.clock.now().unix_nanos() / 1_000_000_000);
+    let confirmed = h
+        .call(
+            Method::POST,
+            "/api/v1/me/totp/confirm",
+            &cookie,
+            Some(json!({"code": code()})),
+        )
+        .await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
+    assert_eq!(confirmed.body["totp"], "on");
+    h.clock.advance(MINUTE);
+    let sign_in = |totp: Option<String>| {
+        let mut body = json!({"user": "ana", "password": PASSWORD});
+        if let Some(code) = totp {
+            body["totp"] = json!(code);
+        }
+        h.call(Method::POST, "/api/v1/login", &Auth::None, Some(body))
+    };
+    let asked = sign_in(None).await;
+    assert_eq!(asked.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(asked.body["error"], "totp_required");
+    assert_eq!(sign_in(Some(code())).await.status, StatusCode::OK);
+    // The same code again is refused.
+    let again = sign_in(Some(code())).await;
+    assert_eq!(again.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(again.body["error"], "unauthenticated");
+    // An administrator turns it off; the password alone signs in again.
+    let admin = Auth::Key(h.key_for("root", "admin"));
+    let users = h.call(Method::GET, "/api/v1/users", &admin, None).await;
+    let ana = users.body["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "ana")
+        .unwrap()
+        .clone();
+    assert_eq!(ana["totp"], "on");
+    let reset = h
+        .call(
+            Method::PATCH,
+            "/api/v1/users/ana",
+            &admin,
+            Some(json!({"reset_totp": true})),
+        )
+        .await;
+    assert_eq!(reset.status, StatusCode::OK, "{}", reset.body);
+    assert_eq!(reset.body["totp"], "off");
+    assert_eq!(sign_in(None).await.status, StatusCode::OK);
+    assert!(!audited(&h, "user.totp").is_empty());
 }

@@ -99,3 +99,78 @@ pub fn tag(
 ) -> Result<AlertRecord, ServiceError> {
     change_one(store, id, BulkChange::Tag { add, remove }, actor, clock)
 }
+
+/// Alerts per rule over a period, in periods of equal length.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Volume {
+    /// Each period's start (UTC nanoseconds), oldest first, every period of the span (empty ones too).
+    pub periods: Vec<i64>,
+    /// The rules with most alerts over the span, most first: (id, name, alerts per period).
+    pub rules: Vec<(String, String, Vec<i64>)>,
+    /// Alerts per period of the rules beyond the `top` shown.
+    pub others: Vec<i64>,
+}
+
+/// Most periods one volume request may span.
+pub const VOLUME_PERIODS: i64 = 1000;
+
+/// Alert volume from `since` to `until` in periods of `period` nanoseconds (at most
+/// [`VOLUME_PERIODS`]), the `top` rules by count shown apart and the rest summed.
+pub fn volume(
+    store: &mut Store,
+    since: i64,
+    until: i64,
+    period: i64,
+    top: usize,
+) -> Result<Volume, ServiceError> {
+    if period <= 0 {
+        return Err(ServiceError::invalid("period", "must be longer than zero"));
+    }
+    if until <= since {
+        return Err(ServiceError::invalid("until", "must be after since"));
+    }
+    let first = since - since.rem_euclid(period);
+    // In 128 bits: the span between two extreme times does not fit in 64.
+    let count =
+        (i128::from(until) - i128::from(first) + i128::from(period) - 1) / i128::from(period);
+    if count > i128::from(VOLUME_PERIODS) {
+        return Err(ServiceError::invalid(
+            "period",
+            format!("{count} periods; at most {VOLUME_PERIODS} (choose a longer period)"),
+        ));
+    }
+    let periods: Vec<i64> = (0..count as i64).map(|i| first + i * period).collect();
+    let rows = store.alert_volume(since, until, period)?;
+    let mut per_rule: std::collections::HashMap<String, (String, Vec<i64>, i64)> =
+        std::collections::HashMap::new();
+    for row in rows {
+        let slot = usize::try_from((row.start - first) / period).unwrap_or(usize::MAX);
+        let entry = per_rule
+            .entry(row.rule_id)
+            .or_insert_with(|| (row.rule_name, vec![0; periods.len()], 0));
+        if let Some(n) = entry.1.get_mut(slot) {
+            *n += row.alerts;
+        }
+        entry.2 += row.alerts;
+    }
+    let mut rules: Vec<(String, String, Vec<i64>, i64)> = per_rule
+        .into_iter()
+        .map(|(id, (name, counts, total))| (id, name, counts, total))
+        .collect();
+    rules.sort_by(|a, b| b.3.cmp(&a.3).then_with(|| a.0.cmp(&b.0)));
+    let mut others = vec![0; periods.len()];
+    for (_, _, counts, _) in rules.iter().skip(top) {
+        for (o, n) in others.iter_mut().zip(counts) {
+            *o += n;
+        }
+    }
+    rules.truncate(top);
+    Ok(Volume {
+        periods,
+        rules: rules
+            .into_iter()
+            .map(|(id, name, counts, _)| (id, name, counts))
+            .collect(),
+        others,
+    })
+}

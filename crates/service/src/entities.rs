@@ -176,3 +176,28 @@ pub fn stored_risk(
         rules,
     }))
 }
+
+/// The entities of a kind (`host`, `user`) with the highest risk at `at`, highest first, at most
+/// `limit`. Candidates are those with most points recorded over the ten half-lives before `at`
+/// (three times `limit` of them), then ranked by their risk decayed to `at`.
+pub fn risk_leaders(
+    store: &mut secops_store::Store,
+    kind: &str,
+    at: i64,
+    model: &secops_entity::RiskModel,
+    limit: u32,
+) -> Result<Vec<(String, StoredRisk)>, ServiceError> {
+    let since = at.saturating_sub(model.half_life.saturating_mul(10));
+    let candidates = store.risk_leaders(kind, since, limit.saturating_mul(3))?;
+    let mut out = Vec::new();
+    for candidate in candidates {
+        if let Some(risk) = stored_risk(store, kind, &candidate.entity, Some(at), model)? {
+            if risk.alerts > 0 {
+                out.push((candidate.entity, risk));
+            }
+        }
+    }
+    out.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then_with(|| a.0.cmp(&b.0)));
+    out.truncate(limit as usize);
+    Ok(out)
+}

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use secops_intel::warninglist::Warninglists;
 
-pub use secops_hunt::{Explained, Limits, Output, RunStats};
+pub use secops_hunt::{Explained, HuntError, Limits, Output, RunStats};
 
 use crate::ServiceError;
 
@@ -296,6 +296,44 @@ pub fn sources_needed(query: &str) -> Result<Vec<Needed>, String> {
         }
     }
     Ok(out)
+}
+
+/// The log files, folders and globs a query reads (`FROM "logs/Security.evtx"`), its subqueries'
+/// too. A server refuses these: its hunts read the lake, never files on its own disk.
+pub fn file_sources(query: &str) -> Result<Vec<String>, String> {
+    let parsed = secops_hunt_lang::parse(query).map_err(|e| e.describe(query))?;
+    let mut out: Vec<String> = Vec::new();
+    parsed.visit_queries(&mut |q| {
+        for stage in &q.stages {
+            if let secops_hunt_lang::Command::From { sources, .. } = &stage.command {
+                for s in sources {
+                    if secops_hunt::raw_path(s) && !out.contains(s) {
+                        out.push(s.clone());
+                    }
+                }
+            }
+        }
+    });
+    Ok(out)
+}
+
+/// Records a hunt query in the audit log as the store's auditor: the query, who ran it and how it
+/// ended (`success` with its rows, or `failure` with why). Every hunt query is recorded, run from
+/// the command line or the API.
+pub fn audit_query(
+    store: &mut secops_store::Store,
+    at: i64,
+    query: &str,
+    result: Result<&RunStats, &str>,
+) -> Result<(), ServiceError> {
+    let (outcome, detail) = match result {
+        Ok(stats) => (
+            "success",
+            serde_json::json!({"query": query, "rows": stats.rows, "capped": stats.capped}),
+        ),
+        Err(why) => ("failure", serde_json::json!({"query": query, "error": why})),
+    };
+    Ok(store.audit_action(at, "hunt.run", "hunt", outcome, Some(detail.to_string()))?)
 }
 
 /// The source names the lake holds on any day.

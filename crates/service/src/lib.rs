@@ -58,6 +58,7 @@ pub mod pipeline;
 pub mod record;
 pub mod retro_hunt;
 pub mod risk;
+pub mod rules;
 pub mod ruleset;
 mod spill;
 pub mod users;

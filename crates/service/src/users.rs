@@ -5,7 +5,7 @@
 //! time as a wrong password, so neither tells a guesser anything.
 
 use secops_auth::{
-    hash_password, same_digest, verify_password, ApiKeySecret, Roles, SessionSecret,
+    hash_password, same_digest, verify_password, ApiKeySecret, Roles, SessionSecret, TotpSecret,
 };
 use secops_store::{ApiKeyRecord, AuditKey, Audited, NewAudit, SessionRecord, Store, UserRecord};
 
@@ -74,6 +74,11 @@ pub enum AuthError {
     Locked(String),
     #[error("the user is disabled")]
     Disabled,
+    /// The password was right and the user signs in with a one-time code too: ask for it.
+    #[error("a one-time code (TOTP) is needed as well")]
+    CodeNeeded,
+    #[error("wrong or already used one-time code")]
+    BadCode,
     #[error("not a valid API key")]
     BadKey,
     #[error("the API key was revoked")]
@@ -211,11 +216,25 @@ fn decoy_hash() -> &'static str {
     DECOY.get_or_init(|| hash_password("the decoy of an unknown user").unwrap_or_default())
 }
 
-/// Signs a user in with a password; every attempt, failed or not, is in the audit log.
+/// Signs a user in with a password; every attempt, failed or not, is in the audit log. A user with
+/// a one-time password needs [`login_with_code`].
 pub fn login(
     store: &mut Store,
     name: &str,
     password: &str,
+    now: i64,
+    audit: Option<&AuditContext<'_>>,
+) -> Result<Principal, AuthError> {
+    login_with_code(store, name, password, None, now, audit)
+}
+
+/// Signs a user in with a password and, for a user with a TOTP secret, a one-time code (asked for
+/// only once the password is right; a wrong code counts as a failed sign-in, a code is good once).
+pub fn login_with_code(
+    store: &mut Store,
+    name: &str,
+    password: &str,
+    code: Option<&str>,
     now: i64,
     audit: Option<&AuditContext<'_>>,
 ) -> Result<Principal, AuthError> {
@@ -245,23 +264,40 @@ pub fn login(
         refused(store, &why)?;
         return Err(why);
     }
+    let mut wrong_code = false;
     if verify_password(password, &user.password_hash) {
-        let record = audit.map(|a| a.audited(now, "login", target.clone(), "success"));
-        store.update_user(
-            name,
-            now,
-            |u| {
-                u.failed_logins = 0;
-                u.locked_until = None;
-                u.last_login = Some(now);
-            },
-            record.as_ref(),
-        )?;
-        return Ok(Principal {
-            name: user.name,
-            role: user.role,
-            key_id: None,
-        });
+        let mut step = None;
+        if let Some(secret) = &user.totp_secret {
+            let Some(code) = code else {
+                refused(store, &AuthError::CodeNeeded)?;
+                return Err(AuthError::CodeNeeded);
+            };
+            step = TotpSecret::from_base32(secret)
+                .ok()
+                .and_then(|s| s.verify(code, now.div_euclid(1_000_000_000), user.totp_last_step));
+            wrong_code = step.is_none();
+        }
+        if !wrong_code {
+            let record = audit.map(|a| a.audited(now, "login", target.clone(), "success"));
+            store.update_user(
+                name,
+                now,
+                |u| {
+                    u.failed_logins = 0;
+                    u.locked_until = None;
+                    u.last_login = Some(now);
+                    if step.is_some() {
+                        u.totp_last_step = step;
+                    }
+                },
+                record.as_ref(),
+            )?;
+            return Ok(Principal {
+                name: user.name,
+                role: user.role,
+                key_id: None,
+            });
+        }
     }
     let record = audit.map(|a| a.audited(now, "login", target.clone(), "failure"));
     let after = store.update_user(
@@ -278,9 +314,84 @@ pub fn login(
     )?;
     Err(if after.locked_until.is_some_and(|u| u > now) {
         AuthError::LockedNow
+    } else if wrong_code {
+        AuthError::BadCode
     } else {
         AuthError::BadCredentials
     })
+}
+
+/// A TOTP secret given to a user to enrol their authenticator with: kept as pending (sign-in does
+/// not need it) until [`confirm_totp`] sees a code of it.
+pub fn begin_totp(
+    store: &mut Store,
+    name: &str,
+    now: i64,
+    audit: Option<&AuditContext<'_>>,
+) -> Result<TotpSecret, ServiceError> {
+    let secret = TotpSecret::generate().map_err(|e| ServiceError::invalid("TOTP", e))?;
+    let text = secret.base32();
+    let record = audited(audit, now, "user.totp", format!("user {name}"));
+    store.update_user(
+        name,
+        now,
+        |u| u.totp_pending = Some(text.clone()),
+        record.as_ref(),
+    )?;
+    Ok(secret)
+}
+
+/// Turns the pending TOTP secret on, given a code of it: from then on, sign-in needs a code.
+pub fn confirm_totp(
+    store: &mut Store,
+    name: &str,
+    code: &str,
+    now: i64,
+    audit: Option<&AuditContext<'_>>,
+) -> Result<UserRecord, ServiceError> {
+    let user = store
+        .user(name)?
+        .ok_or_else(|| ServiceError::Missing(format!("user {name} does not exist")))?;
+    let Some(pending) = user.totp_pending.as_deref() else {
+        return Err(ServiceError::invalid(
+            "code",
+            "no one-time password is being set up for this user (begin first)",
+        ));
+    };
+    let step = TotpSecret::from_base32(pending)
+        .ok()
+        .and_then(|s| s.verify(code, now.div_euclid(1_000_000_000), None))
+        .ok_or_else(|| ServiceError::invalid("code", "not the current code of the new secret"))?;
+    let record = audited(audit, now, "user.totp", format!("user {name}"));
+    Ok(store.update_user(
+        name,
+        now,
+        |u| {
+            u.totp_secret = u.totp_pending.take();
+            u.totp_last_step = Some(step);
+        },
+        record.as_ref(),
+    )?)
+}
+
+/// Turns a user's one-time password off (they lost their device, or chose to).
+pub fn reset_totp(
+    store: &mut Store,
+    name: &str,
+    now: i64,
+    audit: Option<&AuditContext<'_>>,
+) -> Result<UserRecord, ServiceError> {
+    let record = audited(audit, now, "user.totp", format!("user {name}"));
+    Ok(store.update_user(
+        name,
+        now,
+        |u| {
+            u.totp_secret = None;
+            u.totp_pending = None;
+            u.totp_last_step = None;
+        },
+        record.as_ref(),
+    )?)
 }
 
 /// What a new API key is: what it is for, the role it acts with, the user responsible, its expiry.

@@ -380,6 +380,89 @@ fn every_bundled_hunt_reads_and_passes_its_cases() {
     assert!(cases >= library.hunts.len());
 }
 
+/// One-time passwords: a secret given out is pending (sign-in needs no code) until a code of it is
+/// confirmed; then sign-in needs a code after the password (asked for only once the password is
+/// right), a wrong code counts as a failed sign-in, a code is good once; a reset turns it off.
+#[test]
+fn a_user_with_a_one_time_password_signs_in_with_a_code_used_once() {
+    use secops_service::users::{self, AuthError};
+    const SECOND: i64 = 1_000_000_000;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("s.db").display().to_string()).unwrap();
+    let roles = secops_auth::Roles::built_in();
+    let key = secops_store::AuditKey::from_hex(&"42".repeat(32)).unwrap();
+    let context = users::AuditContext {
+        key: &key,
+        actor: "ana",
+        source: "cli",
+    };
+    let audit = Some(&context);
+    let pass = "a long passphrase";
+    users::add_user(&mut store, &roles, "ana", "analyst", pass, 1, audit).unwrap();
+    let now = 1_700_000_000 * SECOND;
+    let secret = users::begin_totp(&mut store, "ana", now, audit).unwrap();
+    // Pending: the password alone still signs in.
+    assert!(users::login(&mut store, "ana", pass, now, audit).is_ok());
+    let code = |at: i64| secret.code_at(at / SECOND);
+    let wrong = if code(now) == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    assert!(users::confirm_totp(&mut store, "ana", wrong, now, audit).is_err());
+    users::confirm_totp(&mut store, "ana", &code(now), now, audit).unwrap();
+    let later = now + 90 * SECOND;
+    assert_eq!(
+        users::login(&mut store, "ana", pass, later, audit),
+        Err(AuthError::CodeNeeded)
+    );
+    // A wrong password says nothing of the code.
+    assert_eq!(
+        users::login_with_code(&mut store, "ana", "wrong", Some(&code(later)), later, audit),
+        Err(AuthError::BadCredentials)
+    );
+    let wrong = if code(later) == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    assert_eq!(
+        users::login_with_code(&mut store, "ana", pass, Some(wrong), later, audit),
+        Err(AuthError::BadCode)
+    );
+    assert_eq!(store.user("ana").unwrap().unwrap().failed_logins, 2);
+    assert!(
+        users::login_with_code(&mut store, "ana", pass, Some(&code(later)), later, audit).is_ok()
+    );
+    // The same code again, within its step: refused.
+    assert_eq!(
+        users::login_with_code(
+            &mut store,
+            "ana",
+            pass,
+            Some(&code(later)),
+            later + SECOND,
+            audit
+        ),
+        Err(AuthError::BadCode)
+    );
+    let user = store.user("ana").unwrap().unwrap();
+    assert_eq!(user.totp_secret.as_deref(), Some(secret.base32().as_str()));
+    users::reset_totp(&mut store, "ana", later, audit).unwrap();
+    assert!(users::login(&mut store, "ana", pass, later + 2 * SECOND, audit).is_ok());
+    // The secret is never in the audit log; that it is on, pending or off is.
+    let records = store.audit_records(0, 1000).unwrap();
+    assert!(records
+        .iter()
+        .all(|r| { !format!("{:?}", r.record).contains(&secret.base32()) }));
+    assert!(records.iter().any(|r| r.record.action == "user.totp"
+        && r.record
+            .after
+            .as_deref()
+            .unwrap_or("")
+            .contains("\"totp\":\"on\"")));
+}
+
 /// Signing in: a right password signs in; five wrong ones in a row lock the user out (the right
 /// password is refused while locked, and works after); an unknown user gets the wrong-password answer;
 /// a disabled user is refused. Keys: shown once, kept as a digest, refused once revoked or expired.

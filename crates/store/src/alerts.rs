@@ -705,6 +705,60 @@ fn fetch(tx: &mut dyn Tx, id: i64) -> Result<AlertRecord, StoreError> {
 }
 
 /// The one row `sql` selects by `key`, read by `read`; `NotFound` naming `what` when there is none.
+/// Alerts of one rule that began in one period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeCount {
+    pub rule_id: String,
+    pub rule_name: String,
+    /// The period's start (UTC nanoseconds, a multiple of the period's length).
+    pub start: i64,
+    pub alerts: i64,
+}
+
+impl Store {
+    /// Alerts counted per rule and per period of `bucket` nanoseconds, by when they began (first
+    /// seen), from `since` up to (not including) `until`; by period, then rule.
+    pub fn alert_volume(
+        &mut self,
+        since: i64,
+        until: i64,
+        bucket: i64,
+    ) -> Result<Vec<VolumeCount>, StoreError> {
+        if bucket <= 0 {
+            return Err(StoreError::Invalid(
+                "a period must be longer than zero".into(),
+            ));
+        }
+        self.transaction(false, |tx| {
+            // Periods start at multiples of the length (floor division of times before 1970 too).
+            tx.query(
+                "SELECT rule_id, MAX(rule_name), start, COUNT(*) FROM (
+                     SELECT rule_id, rule_name,
+                         (first_seen - ((first_seen % ?) + ?) % ?) AS start
+                     FROM alerts WHERE first_seen >= ? AND first_seen < ?
+                 ) AS periods GROUP BY start, rule_id ORDER BY start, rule_id",
+                &[
+                    Value::Int(bucket),
+                    Value::Int(bucket),
+                    Value::Int(bucket),
+                    Value::Int(since),
+                    Value::Int(until),
+                ],
+            )?
+            .iter()
+            .map(|row| {
+                Ok(VolumeCount {
+                    rule_id: row.text(0)?,
+                    rule_name: row.text(1)?,
+                    start: row.int(2)?,
+                    alerts: row.int(3)?,
+                })
+            })
+            .collect()
+        })
+    }
+}
+
 pub(crate) fn fetch_one<T>(
     tx: &mut dyn Tx,
     sql: &str,

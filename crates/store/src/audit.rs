@@ -28,7 +28,7 @@ impl AuditKey {
         let io =
             |e: std::io::Error| StoreError::Invalid(format!("audit key {}: {e}", path.display()));
         match std::fs::read_to_string(path) {
-            Ok(_) => AuditKey::load(path),
+            Ok(text) => AuditKey::parse(path, &text),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut bytes = [0u8; 32];
                 getrandom::fill(&mut bytes).map_err(|e| {
@@ -54,6 +54,10 @@ impl AuditKey {
     pub fn load(path: &std::path::Path) -> Result<AuditKey, StoreError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| StoreError::Invalid(format!("audit key {}: {e}", path.display())))?;
+        AuditKey::parse(path, &text)
+    }
+
+    fn parse(path: &std::path::Path, text: &str) -> Result<AuditKey, StoreError> {
         AuditKey::from_hex(text.trim())
             .map_err(|why| StoreError::Invalid(format!("audit key {}: {why}", path.display())))
     }
@@ -214,20 +218,18 @@ fn summarize(auditor: &Auditor, changes: &[Change]) -> NewAudit {
         if !actions.contains(&action) {
             actions.push(action);
         }
+        // Repeats are removed by `id_ranges`, which sorts (a bulk change names thousands).
         match objects.iter_mut().find(|(o, _)| *o == c.object) {
-            Some((_, ids)) => {
-                if !ids.contains(&c.id.as_str()) {
-                    ids.push(&c.id)
-                }
-            }
+            Some((_, ids)) => ids.push(&c.id),
             None => objects.push((c.object, vec![&c.id])),
         }
     }
     let target = objects
         .iter()
         .map(|(object, ids)| {
-            let plural = if ids.len() == 1 { "" } else { "s" };
-            format!("{object}{plural} {}", id_ranges(ids))
+            let (count, ranges) = id_ranges(ids);
+            let plural = if count == 1 { "" } else { "s" };
+            format!("{object}{plural} {ranges}")
         })
         .collect::<Vec<_>>()
         .join("; ");
@@ -274,8 +276,9 @@ fn summarize(auditor: &Auditor, changes: &[Change]) -> NewAudit {
     }
 }
 
-/// Ids as runs: `1-3, 7`; ids that are not numbers as they are.
-fn id_ranges(ids: &[&str]) -> String {
+/// Ids as runs: `1-3, 7`; ids that are not numbers after them, sorted; each id once. Also how many
+/// distinct ids there were.
+fn id_ranges(ids: &[&str]) -> (usize, String) {
     let mut numbers: Vec<i64> = Vec::new();
     let mut others: Vec<&str> = Vec::new();
     for id in ids {
@@ -286,6 +289,9 @@ fn id_ranges(ids: &[&str]) -> String {
     }
     numbers.sort_unstable();
     numbers.dedup();
+    others.sort_unstable();
+    others.dedup();
+    let count = numbers.len() + others.len();
     let mut parts: Vec<String> = Vec::new();
     let mut i = 0;
     while i < numbers.len() {
@@ -303,7 +309,7 @@ fn id_ranges(ids: &[&str]) -> String {
         i += 1;
     }
     parts.extend(others.iter().map(|s| s.to_string()));
-    parts.join(", ")
+    (count, parts.join(", "))
 }
 
 /// A record as kept.

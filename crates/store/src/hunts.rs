@@ -105,3 +105,125 @@ impl Store {
             .ok_or_else(|| StoreError::Database("the hunt's run was not recorded".into()))
     }
 }
+
+/// A query kept by name to run again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedHunt {
+    pub id: i64,
+    pub name: String,
+    pub query: String,
+    pub description: String,
+    /// Who saved it last.
+    pub owner: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const SAVED_COLUMNS: &str = "id, name, query, description, owner, created_at, updated_at";
+
+fn saved_of(row: &Row) -> Result<SavedHunt, StoreError> {
+    Ok(SavedHunt {
+        id: row.int(0)?,
+        name: row.text(1)?,
+        query: row.text(2)?,
+        description: row.text(3)?,
+        owner: row.text(4)?,
+        created_at: row.int(5)?,
+        updated_at: row.int(6)?,
+    })
+}
+
+impl Store {
+    /// Saves a query under `name`, replacing the query of that name if there is one (its id and
+    /// creation time stay).
+    pub fn save_hunt(
+        &mut self,
+        name: &str,
+        query: &str,
+        description: &str,
+        owner: &str,
+        now: i64,
+    ) -> Result<SavedHunt, StoreError> {
+        self.transaction(true, |tx| {
+            let before = tx
+                .query_one(
+                    &format!("SELECT {SAVED_COLUMNS} FROM saved_hunts WHERE name = ?"),
+                    &[Value::from(name)],
+                )?
+                .map(|row| saved_of(&row))
+                .transpose()?;
+            let row = tx
+                .query_one(
+                    &format!(
+                        "INSERT INTO saved_hunts (name, query, description, owner, created_at, updated_at)
+                         VALUES (?, ?, ?, ?, ?, ?)
+                         ON CONFLICT (name) DO UPDATE SET query = excluded.query,
+                             description = excluded.description, owner = excluded.owner,
+                             updated_at = excluded.updated_at
+                         RETURNING {SAVED_COLUMNS}"
+                    ),
+                    &[
+                        Value::from(name),
+                        Value::from(query),
+                        Value::from(description),
+                        Value::from(owner),
+                        Value::Int(now),
+                        Value::Int(now),
+                    ],
+                )?
+                .ok_or_else(|| StoreError::Database("INSERT returned nothing".into()))?;
+            let saved = saved_of(&row)?;
+            let text = |h: &SavedHunt| {
+                serde_json::json!({"name": h.name, "query": h.query, "description": h.description})
+                    .to_string()
+            };
+            tx.changed(Change {
+                object: "saved_hunt",
+                id: saved.id.to_string(),
+                kind: if before.is_some() { "replaced" } else { "saved" }.into(),
+                at: now,
+                before: before.as_ref().map(text),
+                after: Some(text(&saved)),
+            });
+            Ok(saved)
+        })
+    }
+
+    /// The saved hunts, by name.
+    pub fn saved_hunts(&mut self) -> Result<Vec<SavedHunt>, StoreError> {
+        self.transaction(false, |tx| {
+            tx.query(
+                &format!("SELECT {SAVED_COLUMNS} FROM saved_hunts ORDER BY name"),
+                &[],
+            )?
+            .iter()
+            .map(saved_of)
+            .collect()
+        })
+    }
+
+    /// Deletes a saved hunt; an unknown id is `NotFound`.
+    pub fn delete_saved_hunt(&mut self, id: i64, now: i64) -> Result<(), StoreError> {
+        self.transaction(true, |tx| {
+            let before = crate::alerts::fetch_one(
+                tx,
+                &format!("SELECT {SAVED_COLUMNS} FROM saved_hunts WHERE id = ?"),
+                id,
+                "saved hunt",
+                saved_of,
+            )?;
+            tx.execute("DELETE FROM saved_hunts WHERE id = ?", &[Value::Int(id)])?;
+            tx.changed(Change {
+                object: "saved_hunt",
+                id: id.to_string(),
+                kind: "deleted".into(),
+                at: now,
+                before: Some(
+                    serde_json::json!({"name": before.name, "query": before.query}).to_string(),
+                ),
+                after: None,
+            });
+            Ok(())
+        })
+    }
+}

@@ -59,6 +59,16 @@ impl IndicatorRecord {
     }
 }
 
+/// How many indicators of a kind from a source are in a state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndicatorCount {
+    pub kind: String,
+    pub source: String,
+    /// `listed`, `expired`, `context` or `active` (as [`IndicatorState`]).
+    pub state: String,
+    pub count: i64,
+}
+
 /// An indicator to store, with the warninglists that cover it.
 #[derive(Debug, Clone)]
 pub struct NewIndicator {
@@ -195,6 +205,32 @@ impl Store {
                 "indicator",
                 record_of,
             )
+        })
+    }
+
+    /// Indicators counted by kind, source and state at `now` (listed, expired, context, active).
+    pub fn indicator_counts(&mut self, now: i64) -> Result<Vec<IndicatorCount>, StoreError> {
+        self.transaction(false, |tx| {
+            tx.query(
+                "SELECT kind, source,
+                     CASE WHEN warninglists <> '' THEN 'listed'
+                          WHEN expires_at <= ? THEN 'expired'
+                          WHEN to_ids = 0 THEN 'context'
+                          ELSE 'active' END AS state,
+                     COUNT(*)
+                 FROM indicators GROUP BY kind, source, state ORDER BY kind, source, state",
+                &[Value::Int(now)],
+            )?
+            .iter()
+            .map(|row| {
+                Ok(IndicatorCount {
+                    kind: row.text(0)?,
+                    source: row.text(1)?,
+                    state: row.text(2)?,
+                    count: row.int(3)?,
+                })
+            })
+            .collect()
         })
     }
 

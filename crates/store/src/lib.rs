@@ -45,16 +45,18 @@ use std::path::Path;
 
 pub use alerts::{
     AlertCursor, AlertFilter, AlertFold, AlertRecord, AlertStatus, BulkChange, BulkChanged,
-    EventLine, NewAlert, Recorded,
+    EventLine, NewAlert, Recorded, VolumeCount,
 };
 pub use audit::{AuditBreak, AuditCheck, AuditKey, AuditRecord, Audited, Auditor, NewAudit};
 pub use backend::{Backend, Change, Dialect, Row, Tx, Value};
 pub use cases::{CaseEvent, CaseFilter, CaseRecord, CaseUpdate, NewCase};
 pub use evidence::{EvidenceRecord, NewEvidence};
-pub use hunts::HuntSchedule;
-pub use indicators::{IndicatorFilter, IndicatorRecord, IndicatorState, NewIndicator, Stored};
+pub use hunts::{HuntSchedule, SavedHunt};
+pub use indicators::{
+    IndicatorCount, IndicatorFilter, IndicatorRecord, IndicatorState, NewIndicator, Stored,
+};
 pub use postgres::Postgres;
-pub use risk::RiskContribution;
+pub use risk::{RiskContribution, RiskLeader};
 pub use sessions::SessionRecord;
 pub use sqlite::Sqlite;
 pub use users::{ApiKeyRecord, UserRecord};

@@ -105,4 +105,47 @@ impl Store {
             .collect()
         })
     }
+
+    /// The entities of a kind (`host`, `user`) with the most points recorded from `since` on, most
+    /// first, at most `limit`: candidates for a ranking by decayed risk (points as recorded, not
+    /// decayed).
+    pub fn risk_leaders(
+        &mut self,
+        kind: &str,
+        since: i64,
+        limit: u32,
+    ) -> Result<Vec<RiskLeader>, StoreError> {
+        self.transaction(false, |tx| {
+            tx.query(
+                "SELECT entity, CAST(SUM(points_milli) AS BIGINT) AS points, COUNT(*), MAX(at)
+                 FROM risk_contributions WHERE entity_kind = ? AND at >= ?
+                 GROUP BY entity ORDER BY points DESC, entity LIMIT ?",
+                &[
+                    Value::from(kind),
+                    Value::Int(since),
+                    Value::Int(limit.into()),
+                ],
+            )?
+            .iter()
+            .map(|row| {
+                Ok(RiskLeader {
+                    entity: row.text(0)?,
+                    points: row.int(1)? as f64 / 1000.0,
+                    contributions: row.int(2)?,
+                    latest: row.int(3)?,
+                })
+            })
+            .collect()
+        })
+    }
+}
+
+/// An entity's recorded points over a period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RiskLeader {
+    pub entity: String,
+    pub points: f64,
+    pub contributions: i64,
+    /// Its latest contribution's time.
+    pub latest: i64,
 }

@@ -27,6 +27,7 @@ fn user_json(u: &UserRecord) -> String {
         "name": u.name, "role": u.role, "disabled": u.disabled,
         "failed_logins": u.failed_logins, "locked_until": u.locked_until,
         "password_changed": u.updated_at,
+        "totp": if u.totp_secret.is_some() { "on" } else if u.totp_pending.is_some() { "pending" } else { "off" },
     })
     .to_string()
 }
@@ -55,6 +56,12 @@ pub struct UserRecord {
     pub last_login: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The TOTP secret (base32) sign-in also needs a code of; none: a password is enough.
+    pub totp_secret: Option<String>,
+    /// A TOTP secret given out and not yet confirmed with a code (sign-in does not need it yet).
+    pub totp_pending: Option<String>,
+    /// The last TOTP step a code was accepted for (a code is good once).
+    pub totp_last_step: Option<i64>,
 }
 
 /// An API key (its digest apart: see [`Store::api_key_digest`]).
@@ -74,7 +81,7 @@ pub struct ApiKeyRecord {
 }
 
 const USER_COLUMNS: &str = "name, role, password_hash, disabled, failed_logins, locked_until, \
-    last_login, created_at, updated_at";
+    last_login, created_at, updated_at, totp_secret, totp_pending, totp_last_step";
 const KEY_COLUMNS: &str =
     "key_id, name, role, owner, created_at, expires_at, revoked_at, last_used_at, last_used_from";
 
@@ -89,6 +96,9 @@ fn user_of(row: &Row) -> Result<UserRecord, StoreError> {
         last_login: row.opt_int(6)?,
         created_at: row.int(7)?,
         updated_at: row.int(8)?,
+        totp_secret: row.opt_text(9)?,
+        totp_pending: row.opt_text(10)?,
+        totp_last_step: row.opt_int(11)?,
     })
 }
 
@@ -197,7 +207,8 @@ impl Store {
             user.updated_at = now;
             tx.execute(
                 "UPDATE users SET role = ?, password_hash = ?, disabled = ?, failed_logins = ?,
-                    locked_until = ?, last_login = ?, updated_at = ? WHERE name = ?",
+                    locked_until = ?, last_login = ?, updated_at = ?, totp_secret = ?,
+                    totp_pending = ?, totp_last_step = ? WHERE name = ?",
                 &[
                     Value::from(user.role.as_str()),
                     Value::from(user.password_hash.as_str()),
@@ -206,6 +217,9 @@ impl Store {
                     Value::from(user.locked_until),
                     Value::from(user.last_login),
                     Value::Int(now),
+                    Value::from(user.totp_secret.clone()),
+                    Value::from(user.totp_pending.clone()),
+                    Value::from(user.totp_last_step),
                     Value::from(name),
                 ],
             )?;

@@ -100,6 +100,8 @@ conformance!(
     every_change_made_with_an_auditor_is_one_audit_record_in_its_transaction,
     alerts_keep_assignees_tags_and_entities_and_are_filtered_by_them,
     alerts_recorded_before_entities_were_kept_are_read_when_the_store_migrates,
+    what_the_api_counts_is_counted_alike,
+    saved_hunts_are_kept_by_name_replaced_and_deleted,
 );
 
 /// Runs SQL on the test database with the database's own client, behind the store's back.
@@ -298,10 +300,13 @@ fn alerts_recorded_before_entities_were_kept_are_read_when_the_store_migrates(pl
         panic!("{recorded:?}")
     };
     drop(store);
-    // Back to schema 12, as an older secops left it.
+    // Back to schema 12, as an older secops left it (undoing the migrations after 13 too).
     tamper(
         place,
-        "DROP INDEX alerts_by_assignee; ALTER TABLE alerts DROP COLUMN assignee; \
+        "DROP INDEX alerts_by_first_seen; DROP TABLE saved_hunts; \
+         ALTER TABLE users DROP COLUMN totp_secret; ALTER TABLE users DROP COLUMN totp_pending; \
+         ALTER TABLE users DROP COLUMN totp_last_step; \
+         DROP INDEX alerts_by_assignee; ALTER TABLE alerts DROP COLUMN assignee; \
          DROP TABLE alert_tags; DROP TABLE alert_entities; DROP INDEX alerts_by_status_page; \
          CREATE INDEX alerts_by_status ON alerts (status, last_seen); \
          DELETE FROM schema_migrations WHERE version >= 13",
@@ -1587,5 +1592,151 @@ fn indicators_are_refreshed_not_duplicated_and_expire(place: &Place) {
     assert_eq!(
         store.intel_state("taxii").unwrap().as_deref(),
         Some("2024-02-01T00:00:00Z")
+    );
+}
+
+/// Alert volume per rule and period (times before 1970 too), entities by recorded points, and
+/// indicators by kind, source and state: the same on both databases.
+fn what_the_api_counts_is_counted_alike(place: &Place) {
+    let mut store = place.open();
+    let hour = 60 * MINUTE;
+    let alerts = vec![
+        alert("a", "g1", -hour / 2, -hour / 2, 1, 0),
+        alert("a", "g2", hour / 2, hour / 2, 1, 0),
+        alert("a", "g3", hour + 1, hour + 1, 1, 0),
+        alert("b", "g1", hour + 2, hour + 2, 1, 0),
+        alert("b", "g2", 5 * hour, 5 * hour, 1, 0),
+    ];
+    store.record_alerts(&alerts, "detect", 1).unwrap();
+    let counts: Vec<(String, i64, i64)> = store
+        .alert_volume(-hour, 2 * hour, hour)
+        .unwrap()
+        .into_iter()
+        .map(|v| (v.rule_id, v.start, v.alerts))
+        .collect();
+    assert_eq!(
+        counts,
+        vec![
+            ("a".to_string(), -hour, 1),
+            ("a".to_string(), 0, 1),
+            ("a".to_string(), hour, 1),
+            ("b".to_string(), hour, 1),
+        ]
+    );
+    let c = |entity: &str, alert: &str, points: f64, at: i64| secops_store::RiskContribution {
+        kind: "host".into(),
+        entity: entity.into(),
+        alert_id: alert.into(),
+        rule: "r".into(),
+        points,
+        at,
+        tactics: vec![],
+        sources: vec![],
+    };
+    store
+        .record_risk(&[
+            c("web1", "a1", 10.5, 100),
+            c("web1", "a2", 10.25, 200),
+            c("db1", "a3", 30.0, 300),
+            c("old", "a4", 99.0, 10),
+        ])
+        .unwrap();
+    let leaders: Vec<(String, f64, i64, i64)> = store
+        .risk_leaders("host", 50, 10)
+        .unwrap()
+        .into_iter()
+        .map(|l| (l.entity, l.points, l.contributions, l.latest))
+        .collect();
+    assert_eq!(
+        leaders,
+        vec![
+            ("db1".to_string(), 30.0, 1, 300),
+            ("web1".to_string(), 20.75, 2, 200)
+        ]
+    );
+    let mut listed = ioc(Kind::Ip, "8.8.8.8", "feed-a", 10_000);
+    listed.warninglists = vec!["public DNS".into()];
+    let mut context = ioc(Kind::Domain, "example.org", "feed-b", 10_000);
+    context.indicator.to_ids = false;
+    store
+        .store_indicators(
+            &[
+                ioc(Kind::Ip, "203.0.113.7", "feed-a", 10_000),
+                ioc(Kind::Ip, "203.0.113.8", "feed-a", 10_000),
+                ioc(Kind::Ip, "203.0.113.9", "feed-a", 500),
+                listed,
+                context,
+            ],
+            100,
+            &validity,
+        )
+        .unwrap();
+    let counts: Vec<(String, String, String, i64)> = store
+        .indicator_counts(1_000)
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.kind, c.source, c.state, c.count))
+        .collect();
+    let row =
+        |k: &str, s: &str, st: &str, n: i64| (k.to_string(), s.to_string(), st.to_string(), n);
+    assert_eq!(
+        counts,
+        vec![
+            row("domain", "feed-b", "context", 1),
+            row("ip", "feed-a", "active", 2),
+            row("ip", "feed-a", "expired", 1),
+            row("ip", "feed-a", "listed", 1),
+        ]
+    );
+}
+
+/// A saved hunt is kept by name: saving under the name again replaces its query (same id, first
+/// creation time), deleting an unknown one is `NotFound`; each change is audited.
+fn saved_hunts_are_kept_by_name_replaced_and_deleted(place: &Place) {
+    let mut store = place.open();
+    store.set_auditor(Some(secops_store::Auditor {
+        key: secops_store::AuditKey::from_hex(&"ab".repeat(32)).unwrap(),
+        actor: "ana".into(),
+        source: "test".into(),
+    }));
+    let first = store
+        .save_hunt("ssh failures", "FROM logs-* | LIMIT 1", "first", "ana", 100)
+        .unwrap();
+    let other = store
+        .save_hunt("a hunt", "FROM logs-* | LIMIT 2", "", "bo", 150)
+        .unwrap();
+    let replaced = store
+        .save_hunt("ssh failures", "FROM logs-* | LIMIT 3", "second", "bo", 200)
+        .unwrap();
+    assert_eq!(replaced.id, first.id);
+    assert_eq!(replaced.created_at, 100);
+    assert_eq!(replaced.updated_at, 200);
+    assert_eq!(replaced.owner, "bo");
+    let names: Vec<String> = store
+        .saved_hunts()
+        .unwrap()
+        .into_iter()
+        .map(|h| h.name)
+        .collect();
+    assert_eq!(names, ["a hunt", "ssh failures"]);
+    store.delete_saved_hunt(other.id, 300).unwrap();
+    assert!(matches!(
+        store.delete_saved_hunt(other.id, 300),
+        Err(StoreError::NotFound { .. })
+    ));
+    let actions: Vec<String> = store
+        .audit_records(0, 100)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.record.action)
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "saved_hunt.saved",
+            "saved_hunt.saved",
+            "saved_hunt.replaced",
+            "saved_hunt.deleted"
+        ]
     );
 }

@@ -1,6 +1,7 @@
 //! `secops audit ...`: the tamper-evident audit log. `verify` walks the HMAC chain with the key (and,
 //! given the head exported earlier, checks that no newest record went missing) and names the first bad
-//! record; `head` prints the newest record's id and HMAC (to keep elsewhere: a file, a ticket, syslog);
+//! record; `head` prints the newest record's id and HMAC (to keep elsewhere: a file, a ticket; sent to
+//! syslog with `--syslog`);
 //! `export` writes the records as ECS JSON lines.
 
 use std::io::Write;
@@ -34,6 +35,10 @@ enum AuditCommand {
         /// Also write it to this file.
         #[arg(long)]
         write: Option<PathBuf>,
+        /// Also send it to syslog: `HOST:PORT` over UDP, or a Unix datagram socket (`/dev/log`); one
+        /// RFC 5424 message, facility log audit (13), severity notice.
+        #[arg(long, value_name = "HOST:PORT|SOCKET")]
+        syslog: Option<String>,
     },
     /// Every record as an ECS JSON line.
     Export,
@@ -87,7 +92,7 @@ pub fn run(args: AuditArgs) -> anyhow::Result<Outcome> {
                 }
             }
         }
-        AuditCommand::Head { write } => {
+        AuditCommand::Head { write, syslog } => {
             let text = match store.audit_head()? {
                 Some((id, mac)) => format!("{id} {mac}"),
                 None => anyhow::bail!("the audit log is empty"),
@@ -96,6 +101,9 @@ pub fn run(args: AuditArgs) -> anyhow::Result<Outcome> {
             if let Some(path) = write {
                 std::fs::write(&path, format!("{text}\n"))
                     .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            }
+            if let Some(to) = syslog {
+                send_syslog(&to, &text).map_err(|e| anyhow::anyhow!("--syslog {to}: {e}"))?;
             }
             Ok(Outcome::Clean)
         }
@@ -117,4 +125,32 @@ pub fn run(args: AuditArgs) -> anyhow::Result<Outcome> {
             Ok(Outcome::Clean)
         }
     }
+}
+
+/// Sends the head as one RFC 5424 message: `<PRI>1 TIME HOST secops PID audit-head - MSG`, facility
+/// 13 (log audit), severity 5 (notice).
+fn send_syslog(to: &str, head: &str) -> std::io::Result<()> {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
+        .unwrap_or_else(|| "-".into());
+    let message = format!(
+        "<{}>1 {} {host} secops {} audit-head - audit head {head}",
+        13 * 8 + 5,
+        secops_event::Timestamp::now().to_rfc3339(),
+        std::process::id()
+    );
+    if to.starts_with('/') {
+        let socket = std::os::unix::net::UnixDatagram::unbound()?;
+        socket.send_to(message.as_bytes(), to)?;
+    } else {
+        let socket = std::net::UdpSocket::bind(if to.starts_with('[') {
+            "[::]:0"
+        } else {
+            "0.0.0.0:0"
+        })?;
+        socket.send_to(message.as_bytes(), to)?;
+    }
+    Ok(())
 }

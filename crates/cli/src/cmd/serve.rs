@@ -45,6 +45,25 @@ pub struct Args {
     /// No access log on standard error.
     #[arg(long)]
     no_access_log: bool,
+    /// The rules the rules routes show and test (default: the bundled pack).
+    #[command(flatten)]
+    rules: crate::args::RuleArgs,
+    /// The folder rule tests' `corpus = "shared/..."` paths start from.
+    #[arg(long = "data-root", default_value = "..")]
+    data_root: PathBuf,
+    #[command(flatten)]
+    attack: crate::cmd::coverage::AttackArgs,
+    #[command(flatten)]
+    judges: crate::args::JudgeArgs,
+    /// The event lake hunts read (a folder or `s3://bucket/prefix`, written by `ingest --lake`).
+    #[arg(long, value_name = "DIR|S3_URL")]
+    lake: Option<String>,
+    /// Hunts running at once (one more is refused with 429, not queued).
+    #[arg(long, default_value_t = 2)]
+    hunts: usize,
+    /// A hunt's longest run, in seconds (kept under --timeout).
+    #[arg(long = "hunt-timeout", default_value_t = 25)]
+    hunt_timeout: u64,
     /// Print every route with the permission it needs, and exit.
     #[arg(long)]
     routes: bool,
@@ -108,6 +127,13 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     settings.request_timeout = std::time::Duration::from_secs(args.timeout.max(1));
     settings.connections = args.connections.max(1);
     settings.access_log = !args.no_access_log;
+    settings.rules = args.rules.selection();
+    settings.data_root = args.data_root.clone();
+    settings.attack = args.attack.path();
+    settings.judges = args.judges.sources();
+    settings.lake = args.lake.clone();
+    settings.hunts = args.hunts.max(1);
+    settings.hunt_timeout = std::time::Duration::from_secs(args.hunt_timeout.max(1));
     let scheme = if tls.is_some() { "https" } else { "http" };
     let app = secops_server::app(settings, Arc::new(secops_service::SystemClock))?;
     secops_server::run(app, args.listen, tls, |bound| {

@@ -72,6 +72,14 @@ enum UserCommand {
     Disable { name: String },
     /// Let a disabled user sign in again.
     Enable { name: String },
+    /// Set up a one-time password (TOTP) for a user: the secret and its otpauth:// URI are printed,
+    /// then a code from the authenticator is read (a prompt, or the first line of standard input)
+    /// to turn it on; from then on signing in also needs a code. `--reset` turns it off.
+    Totp {
+        name: String,
+        #[arg(long)]
+        reset: bool,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -218,6 +226,22 @@ pub fn user(args: UserArgs) -> anyhow::Result<Outcome> {
         UserCommand::Enable { name } => {
             secops_service::users::set_disabled(&mut store, &name, false, now(), audit)?;
             println!("{} enabled", safe(&name));
+        }
+        UserCommand::Totp { name, reset: true } => {
+            secops_service::users::reset_totp(&mut store, &name, now(), audit)?;
+            println!("one-time password of {} turned off", safe(&name));
+        }
+        UserCommand::Totp { name, reset: false } => {
+            let secret = secops_service::users::begin_totp(&mut store, &name, now(), audit)?;
+            println!("secret: {}", secret.base32());
+            println!("uri: {}", secret.uri("secops", &name));
+            use std::io::Write as _;
+            print!("code from the authenticator: ");
+            std::io::stdout().flush()?;
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line)?;
+            secops_service::users::confirm_totp(&mut store, &name, line.trim(), now(), audit)?;
+            println!("\none-time password of {} turned on", safe(&name));
         }
     }
     Ok(Outcome::Clean)

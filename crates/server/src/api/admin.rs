@@ -21,6 +21,8 @@ pub struct User {
     pub locked_until: Option<String>,
     pub last_login: Option<String>,
     pub created_at: String,
+    /// One-time password: `on`, `pending` or `off`.
+    pub totp: String,
 }
 
 impl From<&UserRecord> for User {
@@ -33,6 +35,7 @@ impl From<&UserRecord> for User {
             locked_until: opt_time(u.locked_until),
             last_login: opt_time(u.last_login),
             created_at: time(u.created_at),
+            totp: super::session::totp_state(u).to_string(),
         }
     }
 }
@@ -63,6 +66,8 @@ pub struct UserChange {
     pub role: Option<String>,
     pub disabled: Option<bool>,
     pub password: Option<String>,
+    /// `true`: turn the user's one-time password off (a lost authenticator).
+    pub reset_totp: Option<bool>,
 }
 
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
@@ -246,6 +251,9 @@ pub async fn change_user(
         }
         if let Some(password) = &body.password {
             users::set_password(store, &name, password, now, Some(&audit))?;
+        }
+        if body.reset_totp == Some(true) {
+            users::reset_totp(store, &name, now, Some(&audit))?;
         }
         store
             .user(&name)?

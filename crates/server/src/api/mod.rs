@@ -4,6 +4,10 @@
 pub mod admin;
 pub mod alerts;
 pub mod cases;
+pub mod entities;
+pub mod hunts;
+pub mod intel;
+pub mod rules;
 pub mod session;
 pub mod system;
 

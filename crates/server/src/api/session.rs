@@ -19,6 +19,8 @@ use crate::state::AppState;
 pub struct Login {
     pub user: String,
     pub password: String,
+    /// The one-time code (TOTP) of a user who has one (a `401` with `totp_required` asks for it).
+    pub totp: Option<String>,
 }
 
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
@@ -127,11 +129,15 @@ pub async fn login(
                 actor: &login.user,
                 source: &source,
             };
-            let principal = users::login(store, &login.user, &login.password, now, Some(&audit))
-                .map_err(|e| match e {
-                    AuthError::Store(detail) => ApiError::internal(detail),
-                    other => ApiError::unauthenticated(other.to_string()),
-                })?;
+            let principal = users::login_with_code(
+                store,
+                &login.user,
+                &login.password,
+                login.totp.as_deref(),
+                now,
+                Some(&audit),
+            )
+            .map_err(sign_in_error)?;
             store.set_auditor(Some(Auditor {
                 key: key.clone(),
                 actor: principal.name.clone(),
@@ -154,6 +160,19 @@ pub async fn login(
             expires_at: time(session.record.expires_at),
         }),
     ))
+}
+
+/// A refused sign-in: `totp_required` when only the one-time code is missing.
+fn sign_in_error(e: AuthError) -> ApiError {
+    match e {
+        AuthError::Store(detail) => ApiError::internal(detail),
+        AuthError::CodeNeeded => ApiError::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "totp_required",
+            e.to_string(),
+        ),
+        other => ApiError::unauthenticated(other.to_string()),
+    }
 }
 
 /// Ends the caller's session and clears the cookie.
@@ -266,4 +285,226 @@ pub async fn revoke_session(
         return Err(ApiError::not_found(format!("no open session {id}")));
     }
     Ok(Json(Revoked { revoked }))
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    pub current_password: String,
+    /// The one-time code, for a user who has one.
+    pub totp: Option<String>,
+    /// At least 12 characters.
+    #[schema(min_length = 12)]
+    pub new_password: String,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChanged {
+    pub user: String,
+    /// Every session of the user ended with the change (this one too): sign in again.
+    pub sessions_ended: bool,
+}
+
+/// Changes the caller's own password, given the current one (a wrong one counts towards the
+/// lockout as a failed sign-in does). Every session of theirs ends; their API keys stay.
+#[utoipa::path(post, path = "/api/v1/me/password", tag = "session", security(("api_key" = [])),
+    request_body = PasswordChange,
+    responses((status = 200, description = "Changed", body = PasswordChanged),
+              (status = 403, description = "The current password is wrong, or the caller is locked out", body = crate::error::Problem)))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Body(change): Body<PasswordChange>,
+) -> Result<Json<PasswordChanged>, ApiError> {
+    let now = state.now();
+    let name = caller.principal.name.clone();
+    let auditor = caller.auditor(&state);
+    let user = name.clone();
+    as_caller(&state, &caller, move |store| {
+        let audit = AuditContext {
+            key: &auditor.key,
+            actor: &auditor.actor,
+            source: &auditor.source,
+        };
+        reauthenticate(
+            store,
+            &user,
+            &change.current_password,
+            change.totp.as_deref(),
+            now,
+            &audit,
+        )?;
+        users::set_password(store, &user, &change.new_password, now, Some(&audit))?;
+        Ok(())
+    })
+    .await?;
+    Ok(Json(PasswordChanged {
+        user: name,
+        sessions_ended: true,
+    }))
+}
+
+/// The caller's own password (and code, when they have one) checked again before a change to how
+/// they sign in; a wrong one counts towards the lockout as a failed sign-in does.
+fn reauthenticate(
+    store: &mut secops_store::Store,
+    user: &str,
+    password: &str,
+    code: Option<&str>,
+    now: i64,
+    audit: &AuditContext<'_>,
+) -> Result<(), ApiError> {
+    users::login_with_code(store, user, password, code, now, Some(audit))
+        .map(|_| ())
+        .map_err(|e| match e {
+            AuthError::Store(detail) => ApiError::internal(detail),
+            // The caller is signed in; what they gave is what is refused.
+            other => ApiError::forbidden(format!("the current password: {other}")),
+        })
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Reauthenticate {
+    pub password: String,
+    /// The current one-time code, for a user who has one already.
+    pub totp: Option<String>,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TotpEnrolment {
+    /// The secret in base32, to type into an authenticator.
+    pub secret: String,
+    /// The `otpauth://` URI, for a QR code.
+    pub uri: String,
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TotpCode {
+    /// Six digits from the authenticator.
+    pub code: String,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TotpState {
+    pub user: String,
+    /// `on`, `pending` (given out, not confirmed) or `off`.
+    pub totp: String,
+}
+
+fn auditor_context(auditor: &Auditor) -> AuditContext<'_> {
+    AuditContext {
+        key: &auditor.key,
+        actor: &auditor.actor,
+        source: &auditor.source,
+    }
+}
+
+/// Sets up a one-time password for the caller (given their password again): a new secret, pending
+/// until `POST /api/v1/me/totp/confirm` sees a code of it.
+#[utoipa::path(post, path = "/api/v1/me/totp", tag = "session", security(("api_key" = [])),
+    request_body = Reauthenticate,
+    responses((status = 200, description = "The secret, shown this once", body = TotpEnrolment),
+              (status = 403, description = "The password or code is wrong", body = crate::error::Problem)))]
+pub async fn begin_totp(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Body(body): Body<Reauthenticate>,
+) -> Result<Json<TotpEnrolment>, ApiError> {
+    let now = state.now();
+    let user = caller.principal.name.clone();
+    let auditor = caller.auditor(&state);
+    let secret = as_caller(&state, &caller, move |store| {
+        let audit = auditor_context(&auditor);
+        reauthenticate(
+            store,
+            &user,
+            &body.password,
+            body.totp.as_deref(),
+            now,
+            &audit,
+        )?;
+        Ok(users::begin_totp(store, &user, now, Some(&audit))?)
+    })
+    .await?;
+    Ok(Json(TotpEnrolment {
+        secret: secret.base32(),
+        uri: secret.uri("secops", &caller.principal.name),
+    }))
+}
+
+/// Turns the caller's pending one-time password on, given a code of it.
+#[utoipa::path(post, path = "/api/v1/me/totp/confirm", tag = "session", security(("api_key" = [])),
+    request_body = TotpCode,
+    responses((status = 200, description = "On", body = TotpState)))]
+pub async fn confirm_totp(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Body(body): Body<TotpCode>,
+) -> Result<Json<TotpState>, ApiError> {
+    let now = state.now();
+    let user = caller.principal.name.clone();
+    let auditor = caller.auditor(&state);
+    let record = as_caller(&state, &caller, move |store| {
+        let audit = auditor_context(&auditor);
+        Ok(users::confirm_totp(
+            store,
+            &user,
+            &body.code,
+            now,
+            Some(&audit),
+        )?)
+    })
+    .await?;
+    Ok(Json(TotpState {
+        user: record.name.clone(),
+        totp: totp_state(&record).into(),
+    }))
+}
+
+/// Turns the caller's one-time password off (given their password and a code again).
+#[utoipa::path(post, path = "/api/v1/me/totp/reset", tag = "session", security(("api_key" = [])),
+    request_body = Reauthenticate,
+    responses((status = 200, description = "Off", body = TotpState),
+              (status = 403, description = "The password or code is wrong", body = crate::error::Problem)))]
+pub async fn reset_totp(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Body(body): Body<Reauthenticate>,
+) -> Result<Json<TotpState>, ApiError> {
+    let now = state.now();
+    let user = caller.principal.name.clone();
+    let auditor = caller.auditor(&state);
+    let record = as_caller(&state, &caller, move |store| {
+        let audit = auditor_context(&auditor);
+        reauthenticate(
+            store,
+            &user,
+            &body.password,
+            body.totp.as_deref(),
+            now,
+            &audit,
+        )?;
+        Ok(users::reset_totp(store, &user, now, Some(&audit))?)
+    })
+    .await?;
+    Ok(Json(TotpState {
+        user: record.name.clone(),
+        totp: totp_state(&record).into(),
+    }))
+}
+
+/// A user's one-time password: `on`, `pending` or `off`.
+pub fn totp_state(u: &secops_store::UserRecord) -> &'static str {
+    if u.totp_secret.is_some() {
+        "on"
+    } else if u.totp_pending.is_some() {
+        "pending"
+    } else {
+        "off"
+    }
 }

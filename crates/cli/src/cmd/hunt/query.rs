@@ -2,6 +2,8 @@
 //! raw logs; the rows printed or attached to a case as evidence.
 
 use std::io::Write;
+
+use anyhow::Context;
 use std::path::PathBuf;
 
 use secops_event::Timestamp;
@@ -188,7 +190,30 @@ pub fn validate(paths: &[PathBuf], lenient: bool) -> anyhow::Result<Outcome> {
 /// `hunt explain`: the plan and what the query cost.
 pub fn explain(args: &ExplainArgs) -> anyhow::Result<Outcome> {
     let q = &args.query;
-    let e = secops_service::hunt::explain(&q.query, q.lake.as_deref(), &q.options()?)?;
+    let explained = secops_service::hunt::explain(&q.query, q.lake.as_deref(), &q.options()?);
+    // Explaining runs the query: it is recorded as `run` records one.
+    if let Some(mut store) = q.store.open_existing_audited()? {
+        let why = explained.as_ref().err().map(ToString::to_string);
+        let stats = explained
+            .as_ref()
+            .ok()
+            .map(|e| secops_service::hunt::RunStats {
+                rows: e.rows_out,
+                ..Default::default()
+            });
+        let outcome = match (&stats, &why) {
+            (Some(stats), _) => Ok(stats),
+            (None, why) => Err(why.as_deref().unwrap_or_default()),
+        };
+        secops_service::hunt::audit_query(
+            &mut store,
+            Timestamp::now().unix_nanos(),
+            &q.query,
+            outcome,
+        )
+        .context("recording the hunt in the audit log")?;
+    }
+    let e = explained?;
     for line in e.plan.lines() {
         println!("{}", safe(line));
     }
@@ -251,8 +276,24 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Outcome> {
         return attach_evidence(args, case, &query, lake.as_deref(), options);
     }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let stats = secops_service::hunt::run(&query, lake.as_deref(), &options, output, &mut out)?;
+    let ran = secops_service::hunt::run(&query, lake.as_deref(), &options, output, &mut out);
     out.flush()?;
+    // Every hunt query is in the store's audit log, failed ones too (when there is a store).
+    if let Some(mut store) = args.query.store.open_existing_audited()? {
+        let why = ran.as_ref().err().map(ToString::to_string);
+        let outcome = match (&ran, &why) {
+            (Ok(stats), _) => Ok(stats),
+            (Err(_), why) => Err(why.as_deref().unwrap_or_default()),
+        };
+        secops_service::hunt::audit_query(
+            &mut store,
+            Timestamp::now().unix_nanos(),
+            &query,
+            outcome,
+        )
+        .context("recording the hunt in the audit log")?;
+    }
+    let stats = ran?;
     for note in stats.notes.iter().chain(&stats.warnings) {
         eprintln!("{}", safe(note));
     }

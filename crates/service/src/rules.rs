@@ -1,0 +1,124 @@
+//! The loaded rules as an interface shows them: a line per rule (type, severity, ATT&CK ids, what
+//! the field check says), the results of their embedded tests, and their ATT&CK coverage as a
+//! Navigator layer.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use secops_attack::coverage::{Coverage, Layer};
+use secops_attack::Catalogue;
+use secops_detect::sigma::FieldCheck;
+use secops_detect::RuleInfo;
+use secops_event::Timestamp;
+use secops_lab::testing::{run_tests_in, TestResult};
+
+use crate::ruleset::Loaded;
+
+/// One loaded rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleSummary {
+    pub id: String,
+    pub name: String,
+    /// The rule's type (`query`, `threshold`, `eql`, ..., a Sigma rule's `sigma`).
+    pub rule_type: String,
+    pub severity: String,
+    pub risk_score: u8,
+    pub version: u32,
+    pub techniques: Vec<String>,
+    /// `proven` or `unverified` (the mapping lists no fields for some of those it needs).
+    pub field_check: String,
+    /// Test cases embedded in the rule (Sigma rules carry none).
+    pub tests: usize,
+}
+
+/// Every loaded rule in listing order: native rules, Sigma rules, Sigma correlations.
+pub fn summaries(loaded: &Loaded) -> Vec<RuleSummary> {
+    let mut infos: Vec<(Arc<RuleInfo>, usize)> = Vec::new();
+    infos.extend(
+        loaded
+            .native
+            .iter()
+            .map(|rule| (Arc::new(RuleInfo::of_rule(rule)), rule.file.tests.len())),
+    );
+    infos.extend(loaded.sigma.rules.iter().map(|info| (info.clone(), 0)));
+    infos.extend(
+        loaded
+            .sigma
+            .correlations
+            .iter()
+            .map(|c| (c.info.clone(), 0)),
+    );
+    infos
+        .into_iter()
+        .zip(loaded.field_checks())
+        .map(|((info, tests), (_, check))| RuleSummary {
+            id: info.id.clone(),
+            name: info.name.clone(),
+            rule_type: info.rule_type.as_str().to_string(),
+            severity: info.severity.as_str().to_string(),
+            risk_score: info.risk_score,
+            version: info.version,
+            techniques: info.techniques().iter().map(|t| t.to_string()).collect(),
+            field_check: match check {
+                FieldCheck::Proven => "proven",
+                FieldCheck::Unverified(_) => "unverified",
+            }
+            .to_string(),
+            tests,
+        })
+        .collect()
+}
+
+/// One test case's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestCase {
+    pub rule_id: String,
+    pub rule: String,
+    pub test: String,
+    /// `passed`, `failed` or `skipped`.
+    pub result: &'static str,
+    /// Why it failed (expected against actual) or was skipped.
+    pub details: Vec<String>,
+    /// The alerts the case raised, a line each (at most ten).
+    pub actual: Vec<String>,
+}
+
+/// Runs every native rule's embedded test cases. `shared` is the folder `corpus = "shared/..."`
+/// paths start from; `now` decides which exceptions have expired.
+pub fn test_results(loaded: &Loaded, shared: &Path, now: Timestamp) -> Vec<TestCase> {
+    let mut out = Vec::new();
+    for rule in &loaded.native {
+        for outcome in run_tests_in(rule, &loaded.native, shared, now) {
+            let (result, details) = match outcome.result {
+                TestResult::Passed => ("passed", Vec::new()),
+                TestResult::Failed(why) => ("failed", why),
+                TestResult::Skipped(why) => ("skipped", vec![why]),
+            };
+            out.push(TestCase {
+                rule_id: rule.file.rule.id.clone(),
+                rule: outcome.rule,
+                test: outcome.test,
+                result,
+                details,
+                actual: outcome.actual.into_iter().take(10).collect(),
+            });
+        }
+    }
+    out
+}
+
+/// The rules' ATT&CK coverage as a Navigator layer (format 4.5): a technique's score is the number
+/// of rules that map it.
+pub fn coverage_layer(catalogue: &Catalogue, loaded: &Loaded) -> Layer {
+    let coverage = Coverage::new(
+        catalogue,
+        secops_lab::coverage::mappings(&loaded.native, &loaded.sigma),
+    );
+    coverage.layer(
+        "secops coverage",
+        &format!(
+            "ATT&CK techniques covered by {} loaded rules",
+            loaded.rule_count()
+        ),
+    )
+}
