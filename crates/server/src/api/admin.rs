@@ -3,7 +3,7 @@
 
 use axum::extract::State;
 use axum::{Extension, Json};
-use secops_service::users::{self, AuditContext, NewKey};
+use secops_service::users::{self, NewKey};
 use secops_store::{ApiKeyRecord, UserRecord};
 
 use super::{as_caller, opt_time, time, Body, Path, Query};
@@ -172,15 +172,6 @@ pub struct AuditVerification {
     pub head_mac: Option<String>,
 }
 
-/// The service's audit context for identity changes, as the caller.
-fn context(auditor: &secops_store::Auditor) -> AuditContext<'_> {
-    AuditContext {
-        key: &auditor.key,
-        actor: &auditor.actor,
-        source: &auditor.source,
-    }
-}
-
 /// Every user.
 #[utoipa::path(get, path = "/api/v1/users", tag = "admin", security(("api_key" = ["users:admin"])),
     responses((status = 200, description = "The users", body = Users)))]
@@ -207,7 +198,7 @@ pub async fn add_user(
     let roles = state.settings.roles.clone();
     let auditor = caller.auditor(&state);
     let user = as_caller(&state, &caller, move |store| {
-        let audit = context(&auditor);
+        let audit = super::audit_context(&auditor);
         Ok(users::add_user(
             store,
             &roles,
@@ -239,7 +230,7 @@ pub async fn change_user(
     let roles = state.settings.roles.clone();
     let auditor = caller.auditor(&state);
     let user = as_caller(&state, &caller, move |store| {
-        let audit = context(&auditor);
+        let audit = super::audit_context(&auditor);
         if store.user(&name)?.is_none() {
             return Err(ApiError::not_found(format!("user {name} does not exist")));
         }
@@ -295,7 +286,7 @@ pub async fn create_key(
     let auditor = caller.auditor(&state);
     let owner = caller.principal.name.clone();
     let (key, secret) = as_caller(&state, &caller, move |store| {
-        let audit = context(&auditor);
+        let audit = super::audit_context(&auditor);
         Ok(users::create_key(
             store,
             &roles,
@@ -333,7 +324,7 @@ pub async fn revoke_key(
     let now = state.now();
     let auditor = caller.auditor(&state);
     let key = as_caller(&state, &caller, move |store| {
-        let audit = context(&auditor);
+        let audit = super::audit_context(&auditor);
         Ok(users::revoke_key(store, &key_id, now, Some(&audit))?)
     })
     .await?;

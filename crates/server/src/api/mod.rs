@@ -95,3 +95,34 @@ pub fn actor(caller: &Caller) -> secops_service::Actor {
         None => secops_service::Actor::user(caller.principal.name.clone()),
     }
 }
+
+/// The service's audit context for identity changes, as the caller's auditor.
+pub fn audit_context(auditor: &secops_store::Auditor) -> secops_service::users::AuditContext<'_> {
+    secops_service::users::AuditContext {
+        key: &auditor.key,
+        actor: &auditor.actor,
+        source: &auditor.source,
+    }
+}
+
+/// Runs work on the caller's own user (their name, the time, the audit context), as the caller.
+pub async fn on_self<T, F>(state: &AppState, caller: &Caller, work: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(
+            &mut Store,
+            &str,
+            i64,
+            &secops_service::users::AuditContext<'_>,
+        ) -> Result<T, ApiError>
+        + Send
+        + 'static,
+{
+    let now = state.now();
+    let user = caller.principal.name.clone();
+    let auditor = caller.auditor(state);
+    as_caller(state, caller, move |store| {
+        work(store, &user, now, &audit_context(&auditor))
+    })
+    .await
+}

@@ -9,7 +9,7 @@ use axum::{Extension, Json};
 use secops_service::users::{self, AuditContext, AuthError};
 use secops_store::{Auditor, SessionRecord};
 
-use super::{as_caller, time, Body, Path, Query};
+use super::{as_caller, on_self, time, Body, Path, Query};
 use crate::auth::{Caller, Client, SESSION_COOKIE};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -317,30 +317,21 @@ pub async fn change_password(
     Extension(caller): Extension<Caller>,
     Body(change): Body<PasswordChange>,
 ) -> Result<Json<PasswordChanged>, ApiError> {
-    let now = state.now();
-    let name = caller.principal.name.clone();
-    let auditor = caller.auditor(&state);
-    let user = name.clone();
-    as_caller(&state, &caller, move |store| {
-        let audit = AuditContext {
-            key: &auditor.key,
-            actor: &auditor.actor,
-            source: &auditor.source,
-        };
+    on_self(&state, &caller, move |store, user, now, audit| {
         reauthenticate(
             store,
-            &user,
+            user,
             &change.current_password,
             change.totp.as_deref(),
             now,
-            &audit,
+            audit,
         )?;
-        users::set_password(store, &user, &change.new_password, now, Some(&audit))?;
+        users::set_password(store, user, &change.new_password, now, Some(audit))?;
         Ok(())
     })
     .await?;
     Ok(Json(PasswordChanged {
-        user: name,
+        user: caller.principal.name.clone(),
         sessions_ended: true,
     }))
 }
@@ -372,6 +363,25 @@ pub struct Reauthenticate {
     pub totp: Option<String>,
 }
 
+impl Reauthenticate {
+    fn check(
+        &self,
+        store: &mut secops_store::Store,
+        user: &str,
+        now: i64,
+        audit: &AuditContext<'_>,
+    ) -> Result<(), ApiError> {
+        reauthenticate(
+            store,
+            user,
+            &self.password,
+            self.totp.as_deref(),
+            now,
+            audit,
+        )
+    }
+}
+
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TotpEnrolment {
@@ -396,11 +406,12 @@ pub struct TotpState {
     pub totp: String,
 }
 
-fn auditor_context(auditor: &Auditor) -> AuditContext<'_> {
-    AuditContext {
-        key: &auditor.key,
-        actor: &auditor.actor,
-        source: &auditor.source,
+impl From<&secops_store::UserRecord> for TotpState {
+    fn from(u: &secops_store::UserRecord) -> Self {
+        TotpState {
+            user: u.name.clone(),
+            totp: totp_state(u).into(),
+        }
     }
 }
 
@@ -415,20 +426,9 @@ pub async fn begin_totp(
     Extension(caller): Extension<Caller>,
     Body(body): Body<Reauthenticate>,
 ) -> Result<Json<TotpEnrolment>, ApiError> {
-    let now = state.now();
-    let user = caller.principal.name.clone();
-    let auditor = caller.auditor(&state);
-    let secret = as_caller(&state, &caller, move |store| {
-        let audit = auditor_context(&auditor);
-        reauthenticate(
-            store,
-            &user,
-            &body.password,
-            body.totp.as_deref(),
-            now,
-            &audit,
-        )?;
-        Ok(users::begin_totp(store, &user, now, Some(&audit))?)
+    let secret = on_self(&state, &caller, move |store, user, now, audit| {
+        body.check(store, user, now, audit)?;
+        Ok(users::begin_totp(store, user, now, Some(audit))?)
     })
     .await?;
     Ok(Json(TotpEnrolment {
@@ -446,24 +446,17 @@ pub async fn confirm_totp(
     Extension(caller): Extension<Caller>,
     Body(body): Body<TotpCode>,
 ) -> Result<Json<TotpState>, ApiError> {
-    let now = state.now();
-    let user = caller.principal.name.clone();
-    let auditor = caller.auditor(&state);
-    let record = as_caller(&state, &caller, move |store| {
-        let audit = auditor_context(&auditor);
+    let record = on_self(&state, &caller, move |store, user, now, audit| {
         Ok(users::confirm_totp(
             store,
-            &user,
+            user,
             &body.code,
             now,
-            Some(&audit),
+            Some(audit),
         )?)
     })
     .await?;
-    Ok(Json(TotpState {
-        user: record.name.clone(),
-        totp: totp_state(&record).into(),
-    }))
+    Ok(Json(TotpState::from(&record)))
 }
 
 /// Turns the caller's one-time password off (given their password and a code again).
@@ -476,26 +469,12 @@ pub async fn reset_totp(
     Extension(caller): Extension<Caller>,
     Body(body): Body<Reauthenticate>,
 ) -> Result<Json<TotpState>, ApiError> {
-    let now = state.now();
-    let user = caller.principal.name.clone();
-    let auditor = caller.auditor(&state);
-    let record = as_caller(&state, &caller, move |store| {
-        let audit = auditor_context(&auditor);
-        reauthenticate(
-            store,
-            &user,
-            &body.password,
-            body.totp.as_deref(),
-            now,
-            &audit,
-        )?;
-        Ok(users::reset_totp(store, &user, now, Some(&audit))?)
+    let record = on_self(&state, &caller, move |store, user, now, audit| {
+        body.check(store, user, now, audit)?;
+        Ok(users::reset_totp(store, user, now, Some(audit))?)
     })
     .await?;
-    Ok(Json(TotpState {
-        user: record.name.clone(),
-        totp: totp_state(&record).into(),
-    }))
+    Ok(Json(TotpState::from(&record)))
 }
 
 /// A user's one-time password: `on`, `pending` or `off`.
