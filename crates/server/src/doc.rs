@@ -87,6 +87,7 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(alerts::assign))
         .routes(routes!(alerts::tag))
         .routes(routes!(alerts::bulk))
+        .routes(routes!(alerts::groups))
         .routes(routes!(entities::volume))
         .routes(routes!(entities::leaders))
         .routes(routes!(entities::show))

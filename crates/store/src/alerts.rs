@@ -247,54 +247,7 @@ impl Store {
     fn alerts_in(&mut self, filter: &AlertFilter) -> Result<Vec<AlertRecord>, StoreError> {
         let mut sql = format!("SELECT {COLUMNS} FROM alerts WHERE 1 = 1");
         let mut params = Vec::new();
-        if let Some(status) = filter.status {
-            sql.push_str(" AND status = ?");
-            params.push(Value::from(status.as_str()));
-        }
-        if let Some(rule) = &filter.rule {
-            sql.push_str(" AND (rule_id = ? OR rule_name = ?)");
-            params.push(Value::from(rule.as_str()));
-            params.push(Value::from(rule.as_str()));
-        }
-        if let Some(since) = filter.since {
-            sql.push_str(" AND last_seen >= ?");
-            params.push(Value::Int(since));
-        }
-        if let Some(after) = filter.after {
-            // A row comparison: both databases read it as a range of the (…, last_seen, id)
-            // indexes, so a deep page starts where the last ended instead of counting up to it.
-            sql.push_str(" AND (last_seen, id) < (?, ?)");
-            params.extend([Value::Int(after.last_seen), Value::Int(after.id)]);
-        }
-        if let Some(severity) = &filter.severity {
-            sql.push_str(" AND severity = ?");
-            params.push(Value::from(severity.as_str()));
-        }
-        match filter.assignee.as_deref() {
-            Some("") => sql.push_str(" AND assignee IS NULL"),
-            Some(user) => {
-                sql.push_str(" AND assignee = ?");
-                params.push(Value::from(user));
-            }
-            None => {}
-        }
-        if let Some(tag) = &filter.tag {
-            sql.push_str(" AND id IN (SELECT alert_id FROM alert_tags WHERE tag = ?)");
-            params.push(Value::from(tag.as_str()));
-        }
-        if let Some((kind, value)) = &filter.entity {
-            sql.push_str(
-                " AND id IN (SELECT alert_id FROM alert_entities WHERE kind = ? AND value = ?)",
-            );
-            params.push(Value::from(kind.as_str()));
-            params.push(Value::from(value.as_str()));
-        }
-        if !filter.ids.is_empty() {
-            sql.push_str(" AND id IN (");
-            sql.push_str(&vec!["?"; filter.ids.len()].join(", "));
-            sql.push(')');
-            params.extend(filter.ids.iter().map(|&id| Value::Int(id)));
-        }
+        conditions(filter, &mut sql, &mut params);
         sql.push_str(" ORDER BY last_seen DESC, id DESC");
         if let Some(limit) = filter.limit {
             sql.push_str(" LIMIT ?");
@@ -705,6 +658,151 @@ fn fetch(tx: &mut dyn Tx, id: i64) -> Result<AlertRecord, StoreError> {
 }
 
 /// The one row `sql` selects by `key`, read by `read`; `NotFound` naming `what` when there is none.
+/// The conditions of a filter (all but its limit) after a `WHERE`, over the `alerts` table's own
+/// column names.
+fn conditions(filter: &AlertFilter, sql: &mut String, params: &mut Vec<Value>) {
+    if let Some(status) = filter.status {
+        sql.push_str(" AND status = ?");
+        params.push(Value::from(status.as_str()));
+    }
+    if let Some(rule) = &filter.rule {
+        sql.push_str(" AND (rule_id = ? OR rule_name = ?)");
+        params.push(Value::from(rule.as_str()));
+        params.push(Value::from(rule.as_str()));
+    }
+    if let Some(since) = filter.since {
+        sql.push_str(" AND last_seen >= ?");
+        params.push(Value::Int(since));
+    }
+    if let Some(after) = filter.after {
+        // A row comparison: both databases read it as a range of the (…, last_seen, id)
+        // indexes, so a deep page starts where the last ended instead of counting up to it.
+        sql.push_str(" AND (last_seen, id) < (?, ?)");
+        params.extend([Value::Int(after.last_seen), Value::Int(after.id)]);
+    }
+    if let Some(severity) = &filter.severity {
+        sql.push_str(" AND severity = ?");
+        params.push(Value::from(severity.as_str()));
+    }
+    match filter.assignee.as_deref() {
+        Some("") => sql.push_str(" AND assignee IS NULL"),
+        Some(user) => {
+            sql.push_str(" AND assignee = ?");
+            params.push(Value::from(user));
+        }
+        None => {}
+    }
+    if let Some(tag) = &filter.tag {
+        sql.push_str(" AND id IN (SELECT alert_id FROM alert_tags WHERE tag = ?)");
+        params.push(Value::from(tag.as_str()));
+    }
+    if let Some((kind, value)) = &filter.entity {
+        sql.push_str(
+            " AND id IN (SELECT alert_id FROM alert_entities WHERE kind = ? AND value = ?)",
+        );
+        params.push(Value::from(kind.as_str()));
+        params.push(Value::from(value.as_str()));
+    }
+    if !filter.ids.is_empty() {
+        sql.push_str(" AND id IN (");
+        sql.push_str(&vec!["?"; filter.ids.len()].join(", "));
+        sql.push(')');
+        params.extend(filter.ids.iter().map(|&id| Value::Int(id)));
+    }
+}
+
+/// A field alerts are grouped by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertField {
+    Rule,
+    Severity,
+    Status,
+    Assignee,
+    Tag,
+    Host,
+    User,
+    Ip,
+}
+
+/// Alerts sharing values of the fields grouped by (`None`: the alert has none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertGroup {
+    pub values: Vec<Option<String>>,
+    pub alerts: i64,
+}
+
+impl Store {
+    /// The alerts matching `filter` grouped by up to three fields, biggest group first, at most
+    /// `limit` groups. An alert with several values of a field (tags, hosts) counts in each of
+    /// their groups; one with none counts in the group of no value.
+    pub fn alert_groups(
+        &mut self,
+        filter: &AlertFilter,
+        by: &[AlertField],
+        limit: u32,
+    ) -> Result<Vec<AlertGroup>, StoreError> {
+        if by.is_empty() || by.len() > 3 {
+            return Err(StoreError::Invalid(
+                "alerts are grouped by one to three fields".into(),
+            ));
+        }
+        let mut joins = String::new();
+        let mut columns: Vec<String> = Vec::new();
+        for (i, field) in by.iter().enumerate() {
+            // Kinds are the enum's own words, never the caller's text.
+            let entity = |kind: &str, joins: &mut String| {
+                joins.push_str(&format!(
+                    " LEFT JOIN alert_entities g{i} ON g{i}.alert_id = alerts.id AND g{i}.kind = '{kind}'"
+                ));
+                format!("g{i}.value")
+            };
+            columns.push(match field {
+                AlertField::Rule => "alerts.rule_name".into(),
+                AlertField::Severity => "alerts.severity".into(),
+                AlertField::Status => "alerts.status".into(),
+                AlertField::Assignee => "alerts.assignee".into(),
+                AlertField::Tag => {
+                    joins.push_str(&format!(
+                        " LEFT JOIN alert_tags g{i} ON g{i}.alert_id = alerts.id"
+                    ));
+                    format!("g{i}.tag")
+                }
+                AlertField::Host => entity("host", &mut joins),
+                AlertField::User => entity("user", &mut joins),
+                AlertField::Ip => entity("ip", &mut joins),
+            });
+        }
+        let list = columns.join(", ");
+        let order = columns
+            .iter()
+            .map(|c| format!("({c} IS NULL), {c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut sql =
+            format!("SELECT {list}, COUNT(DISTINCT alerts.id) AS n FROM alerts{joins} WHERE 1 = 1");
+        let mut params = Vec::new();
+        conditions(filter, &mut sql, &mut params);
+        sql.push_str(&format!(
+            " GROUP BY {list} ORDER BY n DESC, {order} LIMIT ?"
+        ));
+        params.push(Value::Int(limit.into()));
+        let width = by.len();
+        self.transaction(false, |tx| {
+            tx.query(&sql, &params)?
+                .iter()
+                .map(|row| {
+                    Ok(AlertGroup {
+                        values: (0..width)
+                            .map(|i| row.opt_text(i))
+                            .collect::<Result<_, _>>()?,
+                        alerts: row.int(width)?,
+                    })
+                })
+                .collect()
+        })
+    }
+}
+
 /// Alerts of one rule that began in one period.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VolumeCount {

@@ -44,8 +44,8 @@ mod work;
 use std::path::Path;
 
 pub use alerts::{
-    AlertCursor, AlertFilter, AlertFold, AlertRecord, AlertStatus, BulkChange, BulkChanged,
-    EventLine, NewAlert, Recorded, VolumeCount,
+    AlertCursor, AlertField, AlertFilter, AlertFold, AlertGroup, AlertRecord, AlertStatus,
+    BulkChange, BulkChanged, EventLine, NewAlert, Recorded, VolumeCount,
 };
 pub use audit::{AuditBreak, AuditCheck, AuditKey, AuditRecord, Audited, Auditor, NewAudit};
 pub use backend::{Backend, Change, Dialect, Row, Tx, Value};

@@ -102,6 +102,7 @@ conformance!(
     alerts_recorded_before_entities_were_kept_are_read_when_the_store_migrates,
     what_the_api_counts_is_counted_alike,
     saved_hunts_are_kept_by_name_replaced_and_deleted,
+    alerts_are_grouped_by_up_to_three_fields,
 );
 
 /// Runs SQL on the test database with the database's own client, behind the store's back.
@@ -1739,4 +1740,81 @@ fn saved_hunts_are_kept_by_name_replaced_and_deleted(place: &Place) {
             "saved_hunt.deleted"
         ]
     );
+}
+
+/// Groups of alerts by their own columns and by their tags and entities (an alert in each group of
+/// its values, in the group of no value without one), biggest first, filtered as listings are.
+fn alerts_are_grouped_by_up_to_three_fields(place: &Place) {
+    use secops_store::{AlertField, AlertGroup, BulkChange};
+    let mut store = place.open();
+    let ids = inserted(
+        &store
+            .record_alerts(
+                &[
+                    named("spray", "203.0.113.7", "ana", "web1"),
+                    named("spray", "203.0.113.8", "bo", "web1"),
+                    named("brute", "203.0.113.9", "root", "db1"),
+                ],
+                "detect",
+                10,
+            )
+            .unwrap(),
+    );
+    let tags = ["a".to_string(), "b".to_string()];
+    store
+        .bulk_change_alerts(
+            &ids[..1],
+            BulkChange::Tag {
+                add: &tags,
+                remove: &[],
+            },
+            "ana",
+            20,
+        )
+        .unwrap();
+    let group = |values: &[Option<&str>], alerts: i64| AlertGroup {
+        values: values.iter().map(|v| v.map(str::to_string)).collect(),
+        alerts,
+    };
+    let all = AlertFilter::default();
+    assert_eq!(
+        store.alert_groups(&all, &[AlertField::Rule], 10).unwrap(),
+        [
+            group(&[Some("Rule spray")], 2),
+            group(&[Some("Rule brute")], 1)
+        ]
+    );
+    assert_eq!(
+        store
+            .alert_groups(&all, &[AlertField::Host, AlertField::Rule], 10)
+            .unwrap(),
+        [
+            group(&[Some("web1"), Some("Rule spray")], 2),
+            group(&[Some("db1"), Some("Rule brute")], 1)
+        ]
+    );
+    // Two tags on one alert: it counts in each; alerts without tags in the group of none.
+    assert_eq!(
+        store.alert_groups(&all, &[AlertField::Tag], 10).unwrap(),
+        [
+            group(&[None], 2),
+            group(&[Some("a")], 1),
+            group(&[Some("b")], 1)
+        ]
+    );
+    assert_eq!(
+        store
+            .alert_groups(
+                &AlertFilter {
+                    rule: Some("spray".into()),
+                    ..AlertFilter::default()
+                },
+                &[AlertField::Status, AlertField::Assignee, AlertField::User],
+                1,
+            )
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(store.alert_groups(&all, &[], 10).is_err());
 }

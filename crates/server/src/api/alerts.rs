@@ -276,6 +276,156 @@ fn parse_cursor(text: &str) -> Result<AlertCursor, ApiError> {
     })
 }
 
+/// The filters alert lists and groups share.
+struct Filters {
+    status: Option<Status>,
+    rule: Option<String>,
+    since: Option<String>,
+    severity: Option<String>,
+    assignee: Option<String>,
+    tag: Option<String>,
+    host: Option<String>,
+    user: Option<String>,
+    ip: Option<String>,
+}
+
+impl Filters {
+    fn filter(self) -> Result<AlertFilter, ApiError> {
+        let entities: Vec<(String, String)> =
+            [("host", self.host), ("user", self.user), ("ip", self.ip)]
+                .into_iter()
+                .filter_map(|(kind, value)| value.map(|v| (kind.to_string(), v)))
+                .collect();
+        if entities.len() > 1 {
+            return Err(ApiError::invalid("one of host, user and ip at a time"));
+        }
+        Ok(AlertFilter {
+            status: self.status.map(Into::into),
+            rule: self.rule,
+            since: self.since.map(|s| parse_time("since", &s)).transpose()?,
+            severity: self.severity,
+            assignee: self.assignee,
+            tag: self.tag,
+            entity: entities.into_iter().next(),
+            ..AlertFilter::default()
+        })
+    }
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct GroupQuery {
+    /// One to three of `rule`, `severity`, `status`, `assignee`, `tag`, `host`, `user`, `ip`,
+    /// comma-separated.
+    pub by: String,
+    pub status: Option<Status>,
+    /// A rule's id or name.
+    pub rule: Option<String>,
+    /// Alerts last seen at or after this time (RFC 3339).
+    pub since: Option<String>,
+    pub severity: Option<String>,
+    /// Assigned to this user; empty: assigned to no one.
+    pub assignee: Option<String>,
+    pub tag: Option<String>,
+    pub host: Option<String>,
+    pub user: Option<String>,
+    pub ip: Option<String>,
+    /// Groups listed, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+}
+
+/// Alerts sharing values of the fields grouped by.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Group {
+    /// One value per field grouped by, in their order; null: the alerts have none.
+    pub values: Vec<Option<String>>,
+    pub alerts: i64,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Groups {
+    /// The fields grouped by.
+    pub by: Vec<String>,
+    /// Biggest first.
+    pub groups: Vec<Group>,
+    /// There are more groups than listed.
+    pub more: bool,
+}
+
+/// The alerts matching the filters grouped by up to three fields with their counts, biggest group
+/// first. An alert with several values of a field (tags, hosts) counts in the group of each.
+#[utoipa::path(get, path = "/api/v1/alerts/groups", tag = "alerts", security(("api_key" = ["alerts:read"])),
+    params(GroupQuery),
+    responses((status = 200, description = "The groups", body = Groups)))]
+pub async fn groups(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Query(query): Query<GroupQuery>,
+) -> Result<Json<Groups>, ApiError> {
+    use secops_store::AlertField;
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::invalid("limit: 1 to 500"));
+    }
+    let names: Vec<String> = query.by.split(',').map(|f| f.trim().to_string()).collect();
+    let by = names
+        .iter()
+        .map(|name| {
+            Ok(match name.as_str() {
+                "rule" => AlertField::Rule,
+                "severity" => AlertField::Severity,
+                "status" => AlertField::Status,
+                "assignee" => AlertField::Assignee,
+                "tag" => AlertField::Tag,
+                "host" => AlertField::Host,
+                "user" => AlertField::User,
+                "ip" => AlertField::Ip,
+                other => {
+                    return Err(ApiError::invalid(format!(
+                        "by: {other:?} is not one of rule, severity, status, assignee, tag, host, user, ip"
+                    )))
+                }
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    if by.len() > 3 {
+        return Err(ApiError::invalid("by: at most three fields"));
+    }
+    let filter = Filters {
+        status: query.status,
+        rule: query.rule,
+        since: query.since,
+        severity: query.severity,
+        assignee: query.assignee,
+        tag: query.tag,
+        host: query.host,
+        user: query.user,
+        ip: query.ip,
+    }
+    .filter()?;
+    let mut found = as_caller(&state, &caller, move |store| {
+        Ok(store.alert_groups(&filter, &by, limit + 1)?)
+    })
+    .await?;
+    let more = found.len() > limit as usize;
+    found.truncate(limit as usize);
+    Ok(Json(Groups {
+        by: names,
+        groups: found
+            .into_iter()
+            .map(|g| Group {
+                values: g.values,
+                alerts: g.alerts,
+            })
+            .collect(),
+        more,
+    }))
+}
+
 /// Alerts newest first (by last seen), filtered, a page at a time.
 #[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", security(("api_key" = ["alerts:read"])),
     params(AlertQuery),
@@ -289,24 +439,20 @@ pub async fn list(
     if !(1..=500).contains(&limit) {
         return Err(ApiError::invalid("limit: 1 to 500"));
     }
-    let entities: Vec<(String, String)> =
-        [("host", query.host), ("user", query.user), ("ip", query.ip)]
-            .into_iter()
-            .filter_map(|(kind, value)| value.map(|v| (kind.to_string(), v)))
-            .collect();
-    if entities.len() > 1 {
-        return Err(ApiError::invalid("one of host, user and ip at a time"));
-    }
     let filter = AlertFilter {
-        status: query.status.map(Into::into),
-        rule: query.rule,
-        since: query.since.map(|s| parse_time("since", &s)).transpose()?,
         after: query.after.as_deref().map(parse_cursor).transpose()?,
-        severity: query.severity,
-        assignee: query.assignee,
-        tag: query.tag,
-        entity: entities.into_iter().next(),
-        ..AlertFilter::default()
+        ..Filters {
+            status: query.status,
+            rule: query.rule,
+            since: query.since,
+            severity: query.severity,
+            assignee: query.assignee,
+            tag: query.tag,
+            host: query.host,
+            user: query.user,
+            ip: query.ip,
+        }
+        .filter()?
     };
     let page = as_caller(&state, &caller, move |store| {
         Ok(secops_service::alerts::list(store, &filter, limit)?)
