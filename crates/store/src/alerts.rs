@@ -165,10 +165,15 @@ impl Store {
         now: i64,
     ) -> Result<Vec<Recorded>, StoreError> {
         self.transaction(true, |tx| {
-            alerts
+            // The entities of the new alerts are written together at the end: one statement per
+            // few hundred alerts rather than one each (a network round trip each on PostgreSQL).
+            let mut entities = Entities::default();
+            let recorded = alerts
                 .iter()
-                .map(|alert| record_one(tx, alert, actor, now))
-                .collect()
+                .map(|alert| record_one(tx, alert, actor, now, &mut entities))
+                .collect::<Result<Vec<_>, _>>()?;
+            entities.write(tx)?;
+            Ok(recorded)
         })
     }
 
@@ -540,6 +545,7 @@ fn record_one(
     alert: &NewAlert,
     actor: &str,
     now: i64,
+    entities: &mut Entities,
 ) -> Result<Recorded, StoreError> {
     let fingerprint = fingerprint(alert);
     if let Some(row) = tx.query_one(
@@ -616,7 +622,7 @@ fn record_one(
                 )?
                 .ok_or_else(|| StoreError::Database("INSERT returned no id".into()))?;
             let id = row.int(0)?;
-            keep_entities(tx, id, &alert.document)?;
+            entities.add(id, &alert.document);
             log(tx, id, actor, now, "created", None, None)?;
             Recorded::Inserted(id)
         }
@@ -919,32 +925,46 @@ fn alerts_of(tx: &mut dyn Tx, rows: &[Row]) -> Result<Vec<AlertRecord>, StoreErr
     Ok(alerts)
 }
 
+/// Entities of alerts to keep, written in multi-row statements.
+#[derive(Default)]
+struct Entities(Vec<Value>);
+
+impl Entities {
+    /// Rows per statement (three parameters each, well under either database's limit).
+    const ROWS: usize = 300;
+
+    /// The entities an alert's document names; a document that is not an alert document names
+    /// none (it is kept as it is).
+    fn add(&mut self, id: i64, document: &str) {
+        let Ok(doc) = secops_alert::AlertDocument::parse(document) else {
+            return;
+        };
+        for (kind, value) in doc.entities() {
+            self.0
+                .extend([Value::Int(id), Value::from(kind), Value::from(value)]);
+        }
+    }
+
+    /// Writes them (any already kept stay).
+    fn write(self, tx: &mut dyn Tx) -> Result<(), StoreError> {
+        for chunk in self.0.chunks(3 * Self::ROWS) {
+            tx.execute(
+                &format!(
+                    "INSERT INTO alert_entities (alert_id, kind, value) VALUES {} ON CONFLICT DO NOTHING",
+                    vec!["(?, ?, ?)"; chunk.len() / 3].join(", ")
+                ),
+                chunk,
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// Keeps the entities an alert's document names (any already kept stay).
 fn keep_entities(tx: &mut dyn Tx, id: i64, document: &str) -> Result<(), StoreError> {
-    let Ok(doc) = secops_alert::AlertDocument::parse(document) else {
-        // A document that is not an alert document names no entities; it is kept as it is.
-        return Ok(());
-    };
-    let entities = doc.entities();
-    if entities.is_empty() {
-        return Ok(());
-    }
-    let mut params = Vec::with_capacity(entities.len() * 3);
-    for (kind, value) in &entities {
-        params.extend([
-            Value::Int(id),
-            Value::from(*kind),
-            Value::from(value.as_str()),
-        ]);
-    }
-    tx.execute(
-        &format!(
-            "INSERT INTO alert_entities (alert_id, kind, value) VALUES {} ON CONFLICT DO NOTHING",
-            vec!["(?, ?, ?)"; entities.len()].join(", ")
-        ),
-        &params,
-    )?;
-    Ok(())
+    let mut entities = Entities::default();
+    entities.add(id, document);
+    entities.write(tx)
 }
 
 /// Reads the entities of every alert recorded before alerts kept them (migration 13).
@@ -959,9 +979,11 @@ pub(crate) fn backfill_entities(tx: &mut dyn Tx) -> Result<(), StoreError> {
             return Ok(());
         };
         after = last.int(0)?;
+        let mut entities = Entities::default();
         for row in &rows {
-            keep_entities(tx, row.int(0)?, &row.text(1)?)?;
+            entities.add(row.int(0)?, &row.text(1)?);
         }
+        entities.write(tx)?;
     }
 }
 
