@@ -50,8 +50,9 @@ pub enum Bench {
     /// stacking hunt, a one-user lookup and a beaconing hunt with lag, timed with peak memory.
     Hunt(hunt::HuntArgs),
     /// The API under load: a store of generated alerts (a million by default), the server on
-    /// loopback, the first and a deep page of open alerts (alone and with a host filter) timed with
-    /// oha, and bulk closes of 1,000 alerts; on SQLite, and on PostgreSQL with --database-url.
+    /// loopback, the first and a deep page of open alerts (alone and with a host filter) and the open
+    /// alerts grouped by rule timed with oha, and bulk closes of 1,000 alerts; on SQLite, and on
+    /// PostgreSQL with --database-url.
     Serve(serve::ServeBenchArgs),
 }
 
