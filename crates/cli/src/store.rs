@@ -62,7 +62,7 @@ impl StoreArgs {
             return Ok(PathBuf::from(path));
         }
         let target = self.target();
-        if target.starts_with("postgres://") || target.starts_with("postgresql://") {
+        if secops_store::is_postgres(&target) {
             anyhow::bail!(
                 "changes to a PostgreSQL store are audited: name its audit key with --audit-key or \
                  $SECOPS_AUDIT_KEY (the same file wherever the store is changed from)"
@@ -84,9 +84,7 @@ impl StoreArgs {
     /// Opens a store that exists, its records audited as the user acting; `None` when there is no
     /// store to open (a SQLite file not made yet).
     pub fn open_existing_audited(&self) -> anyhow::Result<Option<Store>> {
-        let target = self.target();
-        let postgres = target.starts_with("postgres://") || target.starts_with("postgresql://");
-        if !postgres && !std::path::Path::new(&target).exists() {
+        if !Store::exists(&self.target()) {
             return Ok(None);
         }
         let mut store = self.open_existing()?;

@@ -141,25 +141,27 @@ pub fn volume(
     }
     let periods: Vec<i64> = (0..count as i64).map(|i| first + i * period).collect();
     let rows = store.alert_volume(since, until, period)?;
-    let mut per_rule: std::collections::HashMap<String, (String, Vec<i64>, i64)> =
+    let mut per_rule: std::collections::HashMap<String, (String, Vec<i64>)> =
         std::collections::HashMap::new();
     for row in rows {
         let slot = usize::try_from((row.start - first) / period).unwrap_or(usize::MAX);
-        let entry = per_rule
+        let (_, counts) = per_rule
             .entry(row.rule_id)
-            .or_insert_with(|| (row.rule_name, vec![0; periods.len()], 0));
-        if let Some(n) = entry.1.get_mut(slot) {
+            .or_insert_with(|| (row.rule_name, vec![0; periods.len()]));
+        if let Some(n) = counts.get_mut(slot) {
             *n += row.alerts;
         }
-        entry.2 += row.alerts;
     }
-    let mut rules: Vec<(String, String, Vec<i64>, i64)> = per_rule
+    let mut rules: Vec<(String, String, Vec<i64>)> = per_rule
         .into_iter()
-        .map(|(id, (name, counts, total))| (id, name, counts, total))
+        .map(|(id, (name, counts))| (id, name, counts))
         .collect();
-    rules.sort_by(|a, b| b.3.cmp(&a.3).then_with(|| a.0.cmp(&b.0)));
+    // Most alerts over the span first, then by id.
+    rules.sort_by_cached_key(|(id, _, counts)| {
+        (std::cmp::Reverse(counts.iter().sum::<i64>()), id.clone())
+    });
     let mut others = vec![0; periods.len()];
-    for (_, _, counts, _) in rules.iter().skip(top) {
+    for (_, _, counts) in rules.iter().skip(top) {
         for (o, n) in others.iter_mut().zip(counts) {
             *o += n;
         }
@@ -167,10 +169,7 @@ pub fn volume(
     rules.truncate(top);
     Ok(Volume {
         periods,
-        rules: rules
-            .into_iter()
-            .map(|(id, name, counts, _)| (id, name, counts))
-            .collect(),
+        rules,
         others,
     })
 }

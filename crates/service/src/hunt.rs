@@ -270,21 +270,8 @@ impl Needed {
 /// The index patterns a query reads (its subqueries' too), each with its sources; patterns of every
 /// source (`events`, `logs-*`) and log file paths need nothing in particular.
 pub fn sources_needed(query: &str) -> Result<Vec<Needed>, String> {
-    let parsed = secops_hunt_lang::parse(query).map_err(|e| e.describe(query))?;
-    let mut patterns: Vec<String> = Vec::new();
-    parsed.visit_queries(&mut |q| {
-        for stage in &q.stages {
-            if let secops_hunt_lang::Command::From { sources, .. } = &stage.command {
-                for s in sources {
-                    if !patterns.contains(s) {
-                        patterns.push(s.clone());
-                    }
-                }
-            }
-        }
-    });
     let mut out = Vec::new();
-    for pattern in patterns {
+    for pattern in from_sources(query)? {
         if secops_hunt::raw_path(&pattern) || secops_hunt::TABLE_NAMES.contains(&pattern.as_str()) {
             continue;
         }
@@ -301,13 +288,20 @@ pub fn sources_needed(query: &str) -> Result<Vec<Needed>, String> {
 /// The log files, folders and globs a query reads (`FROM "logs/Security.evtx"`), its subqueries'
 /// too. A server refuses these: its hunts read the lake, never files on its own disk.
 pub fn file_sources(query: &str) -> Result<Vec<String>, String> {
+    let mut sources = from_sources(query)?;
+    sources.retain(|s| secops_hunt::raw_path(s));
+    Ok(sources)
+}
+
+/// Every source a query's FROMs name (its subqueries' too), each once, in the order first named.
+fn from_sources(query: &str) -> Result<Vec<String>, String> {
     let parsed = secops_hunt_lang::parse(query).map_err(|e| e.describe(query))?;
     let mut out: Vec<String> = Vec::new();
     parsed.visit_queries(&mut |q| {
         for stage in &q.stages {
             if let secops_hunt_lang::Command::From { sources, .. } = &stage.command {
                 for s in sources {
-                    if secops_hunt::raw_path(s) && !out.contains(s) {
+                    if !out.contains(s) {
                         out.push(s.clone());
                     }
                 }

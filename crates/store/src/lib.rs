@@ -105,20 +105,31 @@ impl std::fmt::Debug for Store {
 /// The PostgreSQL schema used unless a URL's `?schema=` names another.
 pub const DEFAULT_SCHEMA: &str = "secops";
 
+/// Whether a store target names PostgreSQL (a `postgres://` or `postgresql://` URL) rather than a
+/// SQLite file.
+pub fn is_postgres(target: &str) -> bool {
+    target.starts_with("postgres://") || target.starts_with("postgresql://")
+}
+
 impl Store {
+    /// Whether there is a store at `target` to open without making one: a SQLite file that exists,
+    /// or any PostgreSQL URL (its schema is made on first use, as by [`Store::open`]).
+    pub fn exists(target: &str) -> bool {
+        is_postgres(target) || Path::new(target).is_file()
+    }
+
     /// Opens `target`: a `postgres://` or `postgresql://` URL (optionally with a `schema=NAME` query
     /// parameter beside the driver's own), or
     /// else the path of a SQLite file (created when missing; its folder must exist). Other URL schemes
     /// and key=value connection strings are refused. Brings the schema up to date.
     pub fn open(target: &str) -> Result<Store, StoreError> {
         refuse_unknown(target)?;
-        let backend: Box<dyn Backend> =
-            if target.starts_with("postgres://") || target.starts_with("postgresql://") {
-                let (url, schema) = split_schema(target);
-                Box::new(Postgres::connect(&url, &schema)?)
-            } else {
-                Box::new(Sqlite::open(Path::new(target))?)
-            };
+        let backend: Box<dyn Backend> = if is_postgres(target) {
+            let (url, schema) = split_schema(target);
+            Box::new(Postgres::connect(&url, &schema)?)
+        } else {
+            Box::new(Sqlite::open(Path::new(target))?)
+        };
         Store::with_backend(backend)
     }
 
@@ -126,8 +137,7 @@ impl Store {
     /// error, not a new empty store. (A PostgreSQL target is opened as by [`Store::open`].)
     pub fn open_existing(target: &str) -> Result<Store, StoreError> {
         refuse_unknown(target)?;
-        let is_postgres = target.starts_with("postgres://") || target.starts_with("postgresql://");
-        if !is_postgres && !Path::new(target).is_file() {
+        if !Store::exists(target) {
             return Err(StoreError::Open {
                 target: target.to_string(),
                 message: "no store there (record alerts with `secops detect --store`, or name the \

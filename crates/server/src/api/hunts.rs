@@ -53,8 +53,14 @@ pub struct HuntResult {
     pub notes: Vec<String>,
 }
 
-fn refused(message: String) -> ApiError {
-    ApiError::invalid(message)
+/// A query's text within the API's bounds, or why not.
+fn check_query(query: &str) -> Result<(), ApiError> {
+    if query.trim().is_empty() || query.len() > MAX_QUERY {
+        return Err(ApiError::invalid(format!(
+            "query: 1 to {MAX_QUERY} bytes of the hunt language"
+        )));
+    }
+    Ok(())
 }
 
 /// Runs a hunt over the server's lake within limits; the query and its outcome are audited.
@@ -124,11 +130,7 @@ fn check(
     state: &AppState,
     request: &HuntRequest,
 ) -> Result<(HuntOptions, tokio::sync::OwnedSemaphorePermit), ApiError> {
-    if request.query.trim().is_empty() || request.query.len() > MAX_QUERY {
-        return Err(refused(format!(
-            "query: 1 to {MAX_QUERY} bytes of the hunt language"
-        )));
-    }
+    check_query(&request.query)?;
     if state.settings.lake.is_none() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -138,12 +140,12 @@ fn check(
     }
     let max_rows = request.max_rows.unwrap_or(1000);
     if !(1..=MAX_ROWS).contains(&max_rows) {
-        return Err(refused(format!("max_rows: 1 to {MAX_ROWS}")));
+        return Err(ApiError::invalid(format!("max_rows: 1 to {MAX_ROWS}")));
     }
     let files = secops_service::hunt::file_sources(&request.query)
-        .map_err(|e| refused(format!("the query: {e}")))?;
+        .map_err(|e| ApiError::invalid(format!("the query: {e}")))?;
     if !files.is_empty() {
-        return Err(refused(format!(
+        return Err(ApiError::invalid(format!(
             "the query reads files ({}): hunts through the API read the lake and the store",
             files.join(", ")
         )));
@@ -307,20 +309,16 @@ pub async fn save(
 ) -> Result<Json<SavedHunt>, ApiError> {
     let name = hunt.name.trim().to_string();
     if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-        return Err(refused(
-            "name: 1 to 200 characters, no control characters".into(),
+        return Err(ApiError::invalid(
+            "name: 1 to 200 characters, no control characters",
         ));
     }
-    if hunt.query.trim().is_empty() || hunt.query.len() > MAX_QUERY {
-        return Err(refused(format!(
-            "query: 1 to {MAX_QUERY} bytes of the hunt language"
-        )));
-    }
+    check_query(&hunt.query)?;
     if hunt.description.chars().count() > 4000 {
-        return Err(refused("description: at most 4,000 characters".into()));
+        return Err(ApiError::invalid("description: at most 4,000 characters"));
     }
     secops_service::hunt::sources_needed(&hunt.query)
-        .map_err(|e| refused(format!("the query: {e}")))?;
+        .map_err(|e| ApiError::invalid(format!("the query: {e}")))?;
     let now = state.now();
     let owner = caller.principal.name.clone();
     let saved = as_caller(&state, &caller, move |store| {

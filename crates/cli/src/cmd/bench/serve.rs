@@ -2,7 +2,8 @@
 //! the server started on loopback, and the pages analysts ask for timed with a load generator
 //! (`oha`, from crates.io: `cargo install oha`): the first and a deep page of 100 open alerts newest
 //! first, alone and with a host filter; the open alerts grouped by rule (the queue's grouping); then
-//! bulk actions on 1,000 alerts at a time, each request a different thousand. On SQLite, and on PostgreSQL with `--database-url`.
+//! bulk actions on 1,000 alerts at a time, each request a different thousand. On SQLite, and on
+//! PostgreSQL with `--database-url`.
 //!
 //! The alerts: alert `n` (0-based) comes from rule `n % 50`, has severity low, medium, high and
 //! critical in turn, names host `host-(n % 500)`, user `user-(n % 2000)` and a source address from

@@ -192,27 +192,17 @@ pub fn explain(args: &ExplainArgs) -> anyhow::Result<Outcome> {
     let q = &args.query;
     let explained = secops_service::hunt::explain(&q.query, q.lake.as_deref(), &q.options()?);
     // Explaining runs the query: it is recorded as `run` records one.
-    if let Some(mut store) = q.store.open_existing_audited()? {
-        let why = explained.as_ref().err().map(ToString::to_string);
-        let stats = explained
-            .as_ref()
-            .ok()
-            .map(|e| secops_service::hunt::RunStats {
+    record_query(
+        &q.store,
+        &q.query,
+        match &explained {
+            Ok(e) => Ok(secops_service::hunt::RunStats {
                 rows: e.rows_out,
                 ..Default::default()
-            });
-        let outcome = match (&stats, &why) {
-            (Some(stats), _) => Ok(stats),
-            (None, why) => Err(why.as_deref().unwrap_or_default()),
-        };
-        secops_service::hunt::audit_query(
-            &mut store,
-            Timestamp::now().unix_nanos(),
-            &q.query,
-            outcome,
-        )
-        .context("recording the hunt in the audit log")?;
-    }
+            }),
+            Err(e) => Err(e.to_string()),
+        },
+    )?;
     let e = explained?;
     for line in e.plan.lines() {
         println!("{}", safe(line));
@@ -241,6 +231,25 @@ pub fn explain(args: &ExplainArgs) -> anyhow::Result<Outcome> {
         eprintln!("{}", safe(line));
     }
     Ok(Outcome::Clean)
+}
+
+/// Records a hunt query and how it ended in the store's audit log, when there is a store: every
+/// hunt query is, failed ones too.
+fn record_query(
+    store: &crate::store::StoreArgs,
+    query: &str,
+    outcome: Result<secops_service::hunt::RunStats, String>,
+) -> anyhow::Result<()> {
+    let Some(mut store) = store.open_existing_audited()? else {
+        return Ok(());
+    };
+    secops_service::hunt::audit_query(
+        &mut store,
+        Timestamp::now().unix_nanos(),
+        query,
+        outcome.as_ref().map_err(String::as_str),
+    )
+    .context("recording the hunt in the audit log")
 }
 
 /// `hunt run`: the rows printed (or attached to a case), then the counts and visibility gaps.
@@ -278,21 +287,11 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Outcome> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let ran = secops_service::hunt::run(&query, lake.as_deref(), &options, output, &mut out);
     out.flush()?;
-    // Every hunt query is in the store's audit log, failed ones too (when there is a store).
-    if let Some(mut store) = args.query.store.open_existing_audited()? {
-        let why = ran.as_ref().err().map(ToString::to_string);
-        let outcome = match (&ran, &why) {
-            (Ok(stats), _) => Ok(stats),
-            (Err(_), why) => Err(why.as_deref().unwrap_or_default()),
-        };
-        secops_service::hunt::audit_query(
-            &mut store,
-            Timestamp::now().unix_nanos(),
-            &query,
-            outcome,
-        )
-        .context("recording the hunt in the audit log")?;
-    }
+    record_query(
+        &args.query.store,
+        &query,
+        ran.as_ref().map(Clone::clone).map_err(ToString::to_string),
+    )?;
     let stats = ran?;
     for note in stats.notes.iter().chain(&stats.warnings) {
         eprintln!("{}", safe(note));
