@@ -30,6 +30,8 @@ pub struct Caller {
     pub address: String,
     /// The session the request came with, if a cookie signed it in.
     pub session: Option<i64>,
+    /// That session's CSRF token (the console's forms carry it).
+    pub csrf: Option<String>,
 }
 
 impl Caller {
@@ -136,7 +138,8 @@ pub async fn authorize(
     mut request: Request,
     next: Next,
 ) -> Response {
-    match check(&state, &mut request).await {
+    let token = header_token(request.headers());
+    match identify(&state, &mut request, token).await {
         Ok(caller) => {
             let name = caller.as_ref().map(|c| c.principal.name.clone());
             if let Some(caller) = caller {
@@ -152,22 +155,47 @@ pub async fn authorize(
     }
 }
 
-async fn check(state: &AppState, request: &mut Request) -> Result<Option<Caller>, ApiError> {
+/// The CSRF token a request sent as a header.
+pub fn header_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// The route's permission, read from the request as the router matched it; a route the table does
+/// not know is refused (fail closed).
+pub fn access(state: &AppState, request: &Request) -> Result<Access, ApiError> {
+    let path = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_default();
+    state
+        .permissions
+        .get(request.method(), &path)
+        .ok_or_else(|| ApiError::forbidden("this route declares no permission"))
+}
+
+/// Who is calling and whether they may: the credential checked, a change made with a session
+/// cookie checked against `token` (the session's CSRF token, from a header or a form), the route's
+/// permission checked against the caller's role as it is now.
+pub async fn identify(
+    state: &AppState,
+    request: &mut Request,
+    token: Option<String>,
+) -> Result<Option<Caller>, ApiError> {
     let path = request
         .extensions()
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_string())
         .unwrap_or_default();
     let method = request.method().clone();
-    // A route the document does not know is refused (fail closed).
-    let access = state
-        .permissions
-        .get(&method, &path)
-        .ok_or_else(|| ApiError::forbidden("this route declares no permission"))?;
+    let access = access(state, &*request)?;
     if access == Access::Public {
         return Ok(None);
     }
-    let address = address(request);
+    let address = address(&*request);
     let now = state.now();
     let caller = match credential(request.headers())? {
         None => {
@@ -187,15 +215,12 @@ async fn check(state: &AppState, request: &mut Request) -> Result<Option<Caller>
                 principal,
                 address,
                 session: None,
+                csrf: None,
             }
         }
         Some(Credential::Session(secret)) => {
             let policy = state.settings.sessions;
-            let token = request
-                .headers()
-                .get(CSRF_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
+            let csrf = SessionSecret::csrf(&secret);
             let check_csrf = !safe_method(&method);
             let (principal, session) = state
                 .pool
@@ -219,6 +244,7 @@ async fn check(state: &AppState, request: &mut Request) -> Result<Option<Caller>
                 principal,
                 address,
                 session: Some(session.id),
+                csrf: Some(csrf),
             }
         }
     };

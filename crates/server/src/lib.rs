@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod console;
 pub mod doc;
 pub mod error;
 pub mod log;
@@ -60,8 +61,14 @@ pub fn app_with_state(
     settings: Settings,
     clock: Arc<dyn Clock>,
 ) -> Result<(Router, AppState), ServeError> {
-    let permissions =
+    let mut permissions =
         RoutePermissions::from_openapi(doc::document()).map_err(ServeError::Config)?;
+    let pages = console::pages();
+    for (method, path, access) in pages.table() {
+        permissions
+            .insert(method, path, *access)
+            .map_err(ServeError::Config)?;
+    }
     let playbooks = secops_case::playbook::Playbooks::bundled()
         .map_err(|e| ServeError::Config(format!("the bundled playbooks: {e}")))?;
     let judges = secops_service::intel::Judges::load(&settings.judges)
@@ -84,6 +91,7 @@ pub fn app_with_state(
             state.clone(),
             auth::authorize,
         ))
+        .merge(pages.into_router(state.clone()))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(settings.body_limit))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
@@ -96,27 +104,34 @@ pub fn app_with_state(
     Ok((router, state))
 }
 
-async fn not_found() -> ApiError {
-    ApiError::not_found("no such route (the routes: GET /api/v1/openapi.json)")
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    if uri.path().starts_with("/api/") {
+        ApiError::not_found("no such route (the routes: GET /api/v1/openapi.json)").into_response()
+    } else {
+        console::not_found()
+    }
 }
 
-/// Headers on every answer: nothing cached, nothing sniffed, nothing framed.
+/// Headers on every answer: nothing sniffed, nothing framed; nothing cached and nothing loaded
+/// unless the answer says otherwise (the console's assets are cached, its pages load their own
+/// scripts and styles).
 async fn headers(
     request: axum::extract::Request,
     next: middleware::Next,
 ) -> axum::response::Response {
     let mut response = next.run(request).await;
     let h = response.headers_mut();
-    h.insert("cache-control", HeaderValue::from_static("no-store"));
+    h.entry("cache-control")
+        .or_insert(HeaderValue::from_static("no-store"));
     h.insert(
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
     );
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    h.insert(
-        "content-security-policy",
-        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
-    );
+    h.entry("content-security-policy")
+        .or_insert(HeaderValue::from_static(
+            "default-src 'none'; frame-ancestors 'none'",
+        ));
     response.into_response()
 }
 

@@ -47,6 +47,17 @@ impl RoutePermissions {
         Ok(RoutePermissions { routes })
     }
 
+    /// Adds a route the OpenAPI document does not describe (the console's pages); a route that is
+    /// there already is an error.
+    pub fn insert(&mut self, method: &str, path: &str, access: Access) -> Result<(), String> {
+        let key = (method.to_ascii_lowercase(), path.to_string());
+        if self.routes.contains_key(&key) {
+            return Err(format!("{} {path}: declared twice", method.to_uppercase()));
+        }
+        self.routes.insert(key, access);
+        Ok(())
+    }
+
     /// The access of a route as the router matched it (`/api/v1/alerts/{id}`).
     pub fn get(&self, method: &Method, path: &str) -> Option<Access> {
         let method = method.as_str().to_ascii_lowercase();

@@ -19,6 +19,8 @@ use secops_store::{AuditKey, Store};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
+mod console;
+
 const MINUTE: i64 = 60 * 1_000_000_000;
 const PASSWORD: &str = "correct horse battery staple";
 

@@ -122,3 +122,29 @@ pub fn coverage_layer(catalogue: &Catalogue, loaded: &Loaded) -> Layer {
         ),
     )
 }
+
+/// What an analyst reads about a rule while triaging its alerts (native rules carry it; Sigma
+/// rules are known here by their id and name only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Guide {
+    pub description: String,
+    /// The investigation guide (the rule's `note`).
+    pub note: Option<String>,
+    pub false_positives: Vec<String>,
+    pub references: Vec<String>,
+}
+
+/// The guide of the loaded rule `id`, if it is a native rule.
+pub fn guide(loaded: &Loaded, id: &str) -> Option<Guide> {
+    loaded
+        .native
+        .iter()
+        .map(|checked| &checked.file.rule)
+        .find(|rule| rule.id == id)
+        .map(|rule| Guide {
+            description: rule.description.trim().to_string(),
+            note: rule.note.as_ref().map(|n| n.trim().to_string()),
+            false_positives: rule.false_positives.clone(),
+            references: rule.references.clone(),
+        })
+}

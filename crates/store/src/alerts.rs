@@ -264,6 +264,50 @@ impl Store {
         })
     }
 
+    /// The ids of the alerts matching the filter, newest first (what a bulk change over a filter
+    /// changes), at most `filter.limit`.
+    pub fn alert_ids(&mut self, filter: &AlertFilter) -> Result<Vec<i64>, StoreError> {
+        let mut sql = String::from("SELECT id FROM alerts WHERE 1 = 1");
+        let mut params = Vec::new();
+        conditions(filter, &mut sql, &mut params);
+        sql.push_str(" ORDER BY last_seen DESC, id DESC");
+        if let Some(limit) = filter.limit {
+            sql.push_str(" LIMIT ?");
+            params.push(Value::Int(limit.into()));
+        }
+        self.transaction(false, |tx| {
+            tx.query(&sql, &params)?
+                .iter()
+                .map(|row| row.int(0))
+                .collect()
+        })
+    }
+
+    /// Adds a comment to an alert's history.
+    pub fn comment_alert(
+        &mut self,
+        id: i64,
+        text: &str,
+        actor: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        if text.trim().is_empty() {
+            return Err(StoreError::Invalid("an empty comment".into()));
+        }
+        self.transaction(true, |tx| {
+            fetch(tx, id)?;
+            log(
+                tx,
+                id,
+                actor,
+                now,
+                "commented",
+                None,
+                Some(text.to_string()),
+            )
+        })
+    }
+
     /// One alert by id.
     pub fn alert(&mut self, id: i64) -> Result<AlertRecord, StoreError> {
         self.transaction(false, |tx| fetch(tx, id))

@@ -94,6 +94,8 @@ pub struct CaseFilter {
     /// Only cases numbered below this one (the listing is newest first): the next page.
     pub before_number: Option<i64>,
     pub limit: Option<u32>,
+    /// Only these cases (by their store ids); empty: any.
+    pub ids: Vec<i64>,
 }
 
 const CASE_COLUMNS: &str = "id, number, title, description, severity, tlp, pap, state, resolution, \
@@ -226,6 +228,14 @@ impl Store {
         }
         if filter.open_only {
             sql.push_str(" AND closed_at IS NULL");
+        }
+        if !filter.ids.is_empty() {
+            sql.push_str(" AND id IN (");
+            for (i, id) in filter.ids.iter().enumerate() {
+                sql.push_str(if i == 0 { "?" } else { ", ?" });
+                params.push(Value::Int(*id));
+            }
+            sql.push(')');
         }
         if let Some(number) = filter.before_number {
             sql.push_str(" AND number < ?");

@@ -38,6 +38,7 @@ mod postgres;
 mod risk;
 mod sessions;
 mod sqlite;
+mod tuning;
 mod users;
 mod work;
 
@@ -59,6 +60,7 @@ pub use postgres::Postgres;
 pub use risk::{RiskContribution, RiskLeader};
 pub use sessions::SessionRecord;
 pub use sqlite::Sqlite;
+pub use tuning::{ExceptionRecord, NewException, NewTicket, TuningTicket};
 pub use users::{ApiKeyRecord, UserRecord};
 pub use work::{
     CommentRecord, NewObservable, NewTask, NewTimelineEntry, ObservableRecord, TaskRecord,

@@ -366,6 +366,49 @@ const MIGRATIONS: &[Migration] = &[
             "ALTER TABLE users ADD COLUMN totp_last_step BIGINT",
         ],
     },
+    Migration {
+        version: 16,
+        name: "the console: exceptions, tuning tickets, default views",
+        // Exceptions analysts add to a rule from an alert (applied when rules load, until they
+        // expire), requests to detection engineering to tune a rule, and each user's default view
+        // of a page (its query string).
+        statements: &[
+            "CREATE TABLE rule_exceptions (
+                id {id},
+                rule_id TEXT NOT NULL,
+                field TEXT NOT NULL,
+                value TEXT NOT NULL,
+                reason TEXT NOT NULL,
+                alert_id BIGINT,
+                created_by TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                expires_at BIGINT,
+                removed_at BIGINT
+            )",
+            "CREATE INDEX rule_exceptions_by_rule ON rule_exceptions (rule_id)",
+            "CREATE TABLE tuning_tickets (
+                id {id},
+                rule_id TEXT NOT NULL,
+                rule_name TEXT NOT NULL,
+                alert_id BIGINT,
+                reason TEXT NOT NULL,
+                opened_by TEXT NOT NULL,
+                opened_at BIGINT NOT NULL,
+                state TEXT NOT NULL,
+                closed_by TEXT,
+                closed_at BIGINT,
+                outcome TEXT
+            )",
+            "CREATE INDEX tuning_tickets_by_state ON tuning_tickets (state, id)",
+            "CREATE TABLE user_views (
+                user_name TEXT NOT NULL,
+                page TEXT NOT NULL,
+                query TEXT NOT NULL,
+                updated_at BIGINT NOT NULL,
+                PRIMARY KEY (user_name, page)
+            )",
+        ],
+    },
 ];
 
 /// Work a migration needs beyond its statements, run in its transaction after them.

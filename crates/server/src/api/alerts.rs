@@ -263,11 +263,11 @@ pub struct BulkResult {
 pub const BULK_MAX: usize = 10_000;
 
 /// Encodes a page's end as `after` text.
-fn cursor_text(c: &AlertCursor) -> String {
+pub(crate) fn cursor_text(c: &AlertCursor) -> String {
     format!("{}.{}", c.last_seen, c.id)
 }
 
-fn parse_cursor(text: &str) -> Result<AlertCursor, ApiError> {
+pub(crate) fn parse_cursor(text: &str) -> Result<AlertCursor, ApiError> {
     let bad = || ApiError::invalid(format!("after: {text:?} is not a page's `next`"));
     let (last, id) = text.split_once('.').ok_or_else(bad)?;
     Ok(AlertCursor {
@@ -276,21 +276,22 @@ fn parse_cursor(text: &str) -> Result<AlertCursor, ApiError> {
     })
 }
 
-/// The filters alert lists and groups share.
-struct Filters {
-    status: Option<Status>,
-    rule: Option<String>,
-    since: Option<String>,
-    severity: Option<String>,
-    assignee: Option<String>,
-    tag: Option<String>,
-    host: Option<String>,
-    user: Option<String>,
-    ip: Option<String>,
+/// The filters alert lists and groups share (the API's and the console's).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Filters {
+    pub status: Option<Status>,
+    pub rule: Option<String>,
+    pub since: Option<String>,
+    pub severity: Option<String>,
+    pub assignee: Option<String>,
+    pub tag: Option<String>,
+    pub host: Option<String>,
+    pub user: Option<String>,
+    pub ip: Option<String>,
 }
 
 impl Filters {
-    fn filter(self) -> Result<AlertFilter, ApiError> {
+    pub(crate) fn filter(self) -> Result<AlertFilter, ApiError> {
         let entities: Vec<(String, String)> =
             [("host", self.host), ("user", self.user), ("ip", self.ip)]
                 .into_iter()
@@ -356,22 +357,13 @@ pub struct Groups {
     pub more: bool,
 }
 
-/// The alerts matching the filters grouped by up to three fields with their counts, biggest group
-/// first. An alert with several values of a field (tags, hosts) counts in the group of each.
-#[utoipa::path(get, path = "/api/v1/alerts/groups", tag = "alerts", security(("api_key" = ["alerts:read"])),
-    params(GroupQuery),
-    responses((status = 200, description = "The groups", body = Groups)))]
-pub async fn groups(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    Query(query): Query<GroupQuery>,
-) -> Result<Json<Groups>, ApiError> {
+/// The fields to group by, from `rule,host` (one to three of rule, severity, status, assignee,
+/// tag, host, user, ip).
+pub(crate) fn group_fields(
+    text: &str,
+) -> Result<(Vec<String>, Vec<secops_store::AlertField>), ApiError> {
     use secops_store::AlertField;
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::invalid("limit: 1 to 500"));
-    }
-    let names: Vec<String> = query.by.split(',').map(|f| f.trim().to_string()).collect();
+    let names: Vec<String> = text.split(',').map(|f| f.trim().to_string()).collect();
     let by = names
         .iter()
         .map(|name| {
@@ -395,6 +387,24 @@ pub async fn groups(
     if by.len() > 3 {
         return Err(ApiError::invalid("by: at most three fields"));
     }
+    Ok((names, by))
+}
+
+/// The alerts matching the filters grouped by up to three fields with their counts, biggest group
+/// first. An alert with several values of a field (tags, hosts) counts in the group of each.
+#[utoipa::path(get, path = "/api/v1/alerts/groups", tag = "alerts", security(("api_key" = ["alerts:read"])),
+    params(GroupQuery),
+    responses((status = 200, description = "The groups", body = Groups)))]
+pub async fn groups(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Query(query): Query<GroupQuery>,
+) -> Result<Json<Groups>, ApiError> {
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::invalid("limit: 1 to 500"));
+    }
+    let (names, by) = group_fields(&query.by)?;
     let filter = Filters {
         status: query.status,
         rule: query.rule,
@@ -485,7 +495,7 @@ pub async fn show(
     Ok(Json(detail(&alert, history, entities)))
 }
 
-fn detail(
+pub(crate) fn detail(
     alert: &AlertRecord,
     history: Vec<secops_store::EventLine>,
     entities: Vec<(String, String)>,

@@ -269,6 +269,7 @@ pub async fn list(
         open_only: query.open.unwrap_or(false),
         before_number: query.before,
         limit: Some(limit + 1),
+        ..CaseFilter::default()
     };
     let mut cases = as_caller(&state, &caller, move |store| Ok(store.cases(&filter)?)).await?;
     let more = cases.len() > limit as usize;

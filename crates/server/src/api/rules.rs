@@ -21,6 +21,13 @@ pub struct Rules {
     tests: tokio::sync::OnceCell<Arc<TestReport>>,
 }
 
+impl Rules {
+    /// The investigation guide of a loaded rule.
+    pub fn guide(&self, id: &str) -> Option<secops_service::rules::Guide> {
+        secops_service::rules::guide(&self.loaded, id)
+    }
+}
+
 impl std::fmt::Debug for Rules {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Rules")
@@ -30,7 +37,7 @@ impl std::fmt::Debug for Rules {
 }
 
 /// The rules, loaded on a blocking thread at the first call.
-async fn rules(state: &AppState) -> Result<Arc<Rules>, ApiError> {
+pub(crate) async fn rules(state: &AppState) -> Result<Arc<Rules>, ApiError> {
     let selection = state.settings.rules.clone();
     state
         .rules

@@ -117,39 +117,10 @@ pub async fn login(
     Client(address): Client,
     Body(login): Body<Login>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let now = state.now();
-    let key = state.settings.audit_key.clone();
-    let policy = state.settings.sessions;
-    let source = address;
-    let (principal, session) = state
-        .pool
-        .run(None, move |store| {
-            let audit = AuditContext {
-                key: &key,
-                actor: &login.user,
-                source: &source,
-            };
-            let principal = users::login_with_code(
-                store,
-                &login.user,
-                &login.password,
-                login.totp.as_deref(),
-                now,
-                Some(&audit),
-            )
-            .map_err(sign_in_error)?;
-            store.set_auditor(Some(Auditor {
-                key: key.clone(),
-                actor: principal.name.clone(),
-                source: source.clone(),
-            }));
-            let session = users::open_session(store, &principal.name, &source, now, policy)?;
-            Ok((principal, session))
-        })
-        .await?;
+    let (principal, session) =
+        sign_in(&state, address, login.user, login.password, login.totp).await?;
     let mut headers = HeaderMap::new();
-    let max_age = policy.absolute / 1_000_000_000;
-    headers.insert(SET_COOKIE, cookie(&state, &session.secret, max_age)?);
+    headers.insert(SET_COOKIE, session_cookie(&state, &session.secret)?);
     Ok((
         headers,
         Json(SignedIn {
@@ -160,6 +131,55 @@ pub async fn login(
             expires_at: time(session.record.expires_at),
         }),
     ))
+}
+
+/// Checks a password (and one-time code) and opens a session, every attempt audited: the API's
+/// and the console's sign-in.
+pub(crate) async fn sign_in(
+    state: &AppState,
+    address: String,
+    user: String,
+    password: String,
+    totp: Option<String>,
+) -> Result<(users::Principal, users::NewSession), ApiError> {
+    let now = state.now();
+    let key = state.settings.audit_key.clone();
+    let policy = state.settings.sessions;
+    let source = address;
+    state
+        .pool
+        .run(None, move |store| {
+            let audit = AuditContext {
+                key: &key,
+                actor: &user,
+                source: &source,
+            };
+            let principal =
+                users::login_with_code(store, &user, &password, totp.as_deref(), now, Some(&audit))
+                    .map_err(sign_in_error)?;
+            store.set_auditor(Some(Auditor {
+                key: key.clone(),
+                actor: principal.name.clone(),
+                source: source.clone(),
+            }));
+            let session = users::open_session(store, &principal.name, &source, now, policy)?;
+            Ok((principal, session))
+        })
+        .await
+}
+
+/// The cookie that carries a new session.
+pub(crate) fn session_cookie(state: &AppState, secret: &str) -> Result<HeaderValue, ApiError> {
+    cookie(
+        state,
+        secret,
+        state.settings.sessions.absolute / 1_000_000_000,
+    )
+}
+
+/// The cookie that clears the session's.
+pub(crate) fn cleared_cookie(state: &AppState) -> Result<HeaderValue, ApiError> {
+    cookie(state, "", 0)
 }
 
 /// A refused sign-in: `totp_required` when only the one-time code is missing.
@@ -195,7 +215,7 @@ pub async fn logout(
         None => 0,
     };
     let mut headers = HeaderMap::new();
-    headers.insert(SET_COOKIE, cookie(&state, "", 0)?);
+    headers.insert(SET_COOKIE, cleared_cookie(&state)?);
     Ok((headers, Json(Revoked { revoked })))
 }
 

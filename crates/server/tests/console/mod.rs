@@ -1,0 +1,1006 @@
+//! The console as a browser without JavaScript meets it: pages and their forms over HTTP, in process,
+//! on the same harness as the API (a real store filled by detection over the sample logs). Every
+//! page's access is walked; forms are posted as browsers post them (url-encoded, the CSRF token a
+//! hidden field); attacker-written alert text is checked to come out inert on every page and in the
+//! CSV export.
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use secops_server::permissions::Access;
+use secops_service::users;
+use secops_service::Clock;
+use tower::ServiceExt;
+
+use super::{Harness, PASSWORD};
+
+/// A page as the server answered it.
+#[derive(Debug)]
+struct Page {
+    status: StatusCode,
+    headers: HeaderMap,
+    text: String,
+}
+
+impl Page {
+    fn location(&self) -> &str {
+        self.headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+}
+
+/// A signed-in browser: its cookie and the CSRF token its pages carry.
+#[derive(Debug, Clone)]
+struct Session {
+    cookie: String,
+    csrf: String,
+}
+
+fn encode(form: &[(&str, &str)]) -> String {
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in form {
+        out.append_pair(k, v);
+    }
+    out.finish()
+}
+
+impl Harness {
+    async fn page(
+        &self,
+        method: Method,
+        path: &str,
+        session: Option<&Session>,
+        form: Option<&[(&str, &str)]>,
+        headers: &[(&str, &str)],
+    ) -> Page {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(s) = session {
+            request = request.header("cookie", format!("secops_session={}", s.cookie));
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = match form {
+            Some(form) => request
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from(encode(form))),
+            None => request.body(Body::empty()),
+        }
+        .unwrap();
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        Page {
+            status,
+            headers,
+            text: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    async fn get(&self, path: &str, session: &Session) -> Page {
+        self.page(Method::GET, path, Some(session), None, &[]).await
+    }
+
+    /// Posts a form with the session's CSRF token in it, as the console's forms do.
+    async fn post(&self, path: &str, session: &Session, form: &[(&str, &str)]) -> Page {
+        let mut fields = vec![("csrf", session.csrf.as_str())];
+        fields.extend_from_slice(form);
+        self.page(Method::POST, path, Some(session), Some(&fields), &[])
+            .await
+    }
+
+    /// Signs in through the sign-in form; the CSRF token is read off a page, as a browser has it.
+    async fn sign_in(&self, user: &str) -> Session {
+        let answer = self
+            .page(
+                Method::POST,
+                "/login",
+                None,
+                Some(&[("user", user), ("password", PASSWORD), ("next", "/cases")]),
+                &[],
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.text);
+        assert_eq!(answer.location(), "/cases");
+        let cookie = answer.headers["set-cookie"].to_str().unwrap().to_string();
+        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+        let cookie = cookie
+            .split(';')
+            .next()
+            .unwrap()
+            .strip_prefix("secops_session=")
+            .unwrap()
+            .to_string();
+        let mut session = Session {
+            cookie,
+            csrf: String::new(),
+        };
+        let page = self.get("/alerts?status=open", &session).await;
+        session.csrf = match attribute(&page.text, "data-csrf") {
+            Some(token) => token,
+            // A role that may open no page still has its session's token.
+            None => secops_auth::SessionSecret::csrf(&session.cookie),
+        };
+        session
+    }
+
+    fn alert_ids(&self, filter: secops_store::AlertFilter) -> Vec<i64> {
+        self.with_store(|s| s.alert_ids(&filter)).unwrap()
+    }
+}
+
+/// The value of the first `name="..."` attribute in a page.
+fn attribute(text: &str, name: &str) -> Option<String> {
+    let start = text.find(&format!("{name}=\""))? + name.len() + 2;
+    let end = text[start..].find('"')? + start;
+    Some(text[start..end].to_string())
+}
+
+fn concrete(path: &str) -> String {
+    path.replace("{id}", "1")
+        .replace("{number}", "1")
+        .replace("{task}", "1")
+        .replace("{name}", "console.css")
+}
+
+fn open_alerts() -> secops_store::AlertFilter {
+    secops_store::AlertFilter {
+        status: Some(secops_store::AlertStatus::Open),
+        ..secops_store::AlertFilter::default()
+    }
+}
+
+/// Every page and form: someone not signed in is sent to the sign-in page (back to the page after),
+/// a role without the page's permission is refused with a page naming it (and audited), the role
+/// with exactly that permission is let through; a change without the CSRF token is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_console_route_declares_its_access_and_the_guard_enforces_it() {
+    let h = Harness::sqlite();
+    let pages = secops_server::console::pages();
+    let table = pages.table().to_vec();
+    assert!(table.len() >= 25, "{} console routes", table.len());
+    let now = h.clock.now().unix_nanos();
+    let mut sessions: HashMap<String, Session> = HashMap::new();
+    let mut roles = vec!["nothing".to_string()];
+    roles.extend(
+        secops_auth::PERMISSIONS
+            .iter()
+            .map(|p| super::role_of(p.as_str())),
+    );
+    for role in &roles {
+        let user = format!("u-{}", role.replace('_', "-"));
+        h.with_store(|s| users::add_user(s, &h.roles, &user, role, PASSWORD, now, None))
+            .unwrap();
+        sessions.insert(role.clone(), h.sign_in(&user).await);
+    }
+    let denied_before = denials(&h);
+    let mut denied_elsewhere = 0;
+    for (method, path, access) in &table {
+        let m = super::method(&method.to_uppercase());
+        let uri = concrete(path);
+        let form: Option<&[(&str, &str)]> = (m == Method::POST).then_some(&[]);
+        let anonymous = h.page(m.clone(), &uri, None, form, &[]).await;
+        let call = |role: &str| {
+            let session = sessions[role].clone();
+            let m = m.clone();
+            let uri = uri.clone();
+            let h = &h;
+            async move {
+                if m == Method::POST {
+                    h.post(&uri, &session, &[]).await
+                } else {
+                    h.get(&uri, &session).await
+                }
+            }
+        };
+        let to_login =
+            |p: &Page| p.status == StatusCode::SEE_OTHER && p.location().starts_with("/login");
+        match access {
+            Access::Public => {
+                assert!(!to_login(&anonymous), "{method} {path}");
+                assert_ne!(anonymous.status, StatusCode::FORBIDDEN, "{method} {path}");
+            }
+            Access::SignedIn => {
+                assert!(
+                    to_login(&anonymous),
+                    "{method} {path}: {:?}",
+                    anonymous.status
+                );
+                if *path == "/logout" {
+                    // Signing out goes to the sign-in page by design: a session of its own.
+                    let before = denials(&h);
+                    let own = h.sign_in("u-nothing").await;
+                    // Signing in reads a page the role may not open.
+                    denied_elsewhere += denials(&h) - before;
+                    let out = h.post(path, &own, &[]).await;
+                    assert!(out.headers["set-cookie"]
+                        .to_str()
+                        .unwrap()
+                        .contains("Max-Age=0"));
+                } else {
+                    let any = call("nothing").await;
+                    assert!(
+                        !to_login(&any) && any.status != StatusCode::FORBIDDEN,
+                        "{method} {path}"
+                    );
+                }
+            }
+            Access::Needs(permission) => {
+                assert!(
+                    to_login(&anonymous),
+                    "{method} {path}: {:?}",
+                    anonymous.status
+                );
+                if m == Method::GET && !path.contains('{') {
+                    let back = form_urlencoded::parse(
+                        anonymous.location().split_once('?').unwrap().1.as_bytes(),
+                    )
+                    .find(|(k, _)| k == "next")
+                    .map(|(_, v)| v.into_owned());
+                    assert_eq!(back.as_deref(), Some(uri.as_str()), "{method} {path}");
+                }
+                let denied = call("nothing").await;
+                assert_eq!(denied.status, StatusCode::FORBIDDEN, "{method} {path}");
+                assert!(denied.text.contains(permission.as_str()), "{method} {path}");
+                assert!(
+                    denied.text.contains("<h1"),
+                    "a refusal is a page: {method} {path}"
+                );
+                let allowed = call(&super::role_of(permission.as_str())).await;
+                assert!(
+                    !to_login(&allowed) && allowed.status != StatusCode::FORBIDDEN,
+                    "{method} {path} with {permission}: {:?} {}",
+                    allowed.status,
+                    allowed.text.chars().take(300).collect::<String>()
+                );
+            }
+        }
+        if m == Method::POST && *access != Access::Public {
+            // The cookie alone is not enough: a page on another site could make the browser send it.
+            let forged = h
+                .page(
+                    m.clone(),
+                    &uri,
+                    Some(&sessions["only_alerts_triage"]),
+                    Some(&[("x", "1")]),
+                    &[],
+                )
+                .await;
+            assert_eq!(forged.status, StatusCode::FORBIDDEN, "{method} {path}");
+            assert!(
+                forged.text.contains("CSRF") || forged.text.contains("csrf"),
+                "{method} {path}"
+            );
+        }
+    }
+    // Refusals for want of a permission are audited, as the API's are.
+    let protected = table
+        .iter()
+        .filter(|(_, _, a)| matches!(a, Access::Needs(_)))
+        .count();
+    assert_eq!(denials(&h) - denied_before - denied_elsewhere, protected);
+    // A page nobody serves is a page too.
+    let stray = h.get("/nothing-here", &sessions["nothing"]).await;
+    assert_eq!(stray.status, StatusCode::NOT_FOUND);
+    assert!(stray.text.contains("<h1"));
+}
+
+fn denials(h: &Harness) -> usize {
+    h.with_store(|s| s.audit_records(0, 100_000))
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.record.action == "access.denied")
+        .count()
+}
+
+/// Signing in: a wrong password shows the form again with why; the one-time code is asked for when
+/// the user has one; the page asked for is where the browser goes next, never another site; a
+/// sign-in form posted from another site is refused; signing out ends the session.
+#[tokio::test(flavor = "multi_thread")]
+async fn signing_in_and_out_through_the_form() {
+    let h = Harness::sqlite();
+    let form = h
+        .page(
+            Method::GET,
+            "/login?next=%2Falerts%3Fstatus%3Dclosed",
+            None,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.text.contains(r#"name="password""#));
+    assert!(form.text.contains(r#"value="/alerts?status=closed""#));
+    let wrong = h
+        .page(
+            Method::POST,
+            "/login",
+            None,
+            Some(&[("user", "ana"), ("password", "nope")]),
+            &[],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.text.contains("wrong user name or password"));
+    assert!(
+        !wrong.text.contains("nope"),
+        "the password is never sent back"
+    );
+    assert!(!wrong.headers.contains_key("set-cookie"));
+    for (next, expected) in [
+        ("//evil.example/x", "/alerts"),
+        ("https://evil.example/", "/alerts"),
+        ("/cases/1", "/cases/1"),
+    ] {
+        let ok = h
+            .page(
+                Method::POST,
+                "/login",
+                None,
+                Some(&[("user", "ana"), ("password", PASSWORD), ("next", next)]),
+                &[],
+            )
+            .await;
+        assert_eq!(ok.status, StatusCode::SEE_OTHER);
+        assert_eq!(ok.location(), expected, "next={next}");
+    }
+    let cross = h
+        .page(
+            Method::POST,
+            "/login",
+            None,
+            Some(&[("user", "ana"), ("password", PASSWORD)]),
+            &[("sec-fetch-site", "cross-site")],
+        )
+        .await;
+    assert_eq!(cross.status, StatusCode::FORBIDDEN);
+    // A user with a one-time password is asked for the code, then let in with it.
+    let now = h.clock.now().unix_nanos();
+    let secret = h
+        .with_store(|s| users::begin_totp(s, "ana", now, None))
+        .unwrap();
+    let code = secret.code_at(now / 1_000_000_000);
+    h.with_store(|s| users::confirm_totp(s, "ana", &code, now, None))
+        .unwrap();
+    h.clock.advance(super::MINUTE);
+    let asked = h
+        .page(
+            Method::POST,
+            "/login",
+            None,
+            Some(&[("user", "ana"), ("password", PASSWORD)]),
+            &[],
+        )
+        .await;
+    assert_eq!(asked.status, StatusCode::UNAUTHORIZED);
+    assert!(asked.text.contains("one-time code"));
+    assert!(asked.text.contains(r#"name="totp""#) && asked.text.contains("required autofocus"));
+    let code = secret.code_at(h.clock.now().unix_nanos() / 1_000_000_000);
+    let let_in = h
+        .page(
+            Method::POST,
+            "/login",
+            None,
+            Some(&[("user", "ana"), ("password", PASSWORD), ("totp", &code)]),
+            &[],
+        )
+        .await;
+    assert_eq!(let_in.status, StatusCode::SEE_OTHER, "{}", let_in.text);
+    // Signing out ends the session: the cookie no longer opens a page.
+    let session = h.sign_in("root").await;
+    let out = h.post("/logout", &session, &[]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert!(out.headers["set-cookie"]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
+    let after = h.get("/alerts", &session).await;
+    assert_eq!(after.status, StatusCode::SEE_OTHER);
+    assert!(after.location().starts_with("/login"));
+}
+
+/// The queue without JavaScript: filters in the address, groups with counts that drill down, pages
+/// by keyset, a default view kept per user, and bulk changes by the boxes checked or by every alert
+/// the filters match, each saying what it did.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_queue_filters_groups_pages_and_triages_in_bulk() {
+    let h = Harness::sqlite();
+    let ana = h.sign_in("ana").await;
+    let open = h.alert_ids(open_alerts());
+    assert!(open.len() >= 10, "{} open alerts", open.len());
+    let queue = h.get("/alerts", &ana).await;
+    assert_eq!(queue.status, StatusCode::OK);
+    let rows = queue.text.matches("data-alert=\"").count();
+    assert_eq!(rows, open.len().min(50));
+    assert!(queue.text.contains(&format!("id=\"alert-{}\"", open[0])));
+    // Grouped by rule: each group's count is the number of its alerts, and its link narrows to them.
+    let grouped = h.get("/alerts?status=open&group=rule", &ana).await;
+    assert!(
+        grouped.text.contains("Alerts grouped by rule"),
+        "{}",
+        grouped.text
+    );
+    let all = h.with_store(|s| s.alerts(&open_alerts())).unwrap();
+    let first_rule = all[0].rule_name.clone();
+    let in_rule = all.iter().filter(|a| a.rule_name == first_rule).count();
+    assert!(
+        grouped.text.contains(&format!(">{in_rule}</a>")),
+        "{first_rule}: {in_rule}"
+    );
+    // Paging: two a page, the next page starts after the last row.
+    let page1 = h.get("/alerts?status=open&limit=2", &ana).await;
+    assert_eq!(page1.text.matches("data-alert=\"").count(), 2);
+    let next = attribute(
+        &page1.text[page1
+            .text
+            .find("rel=\"next\"")
+            .map(|i| i.saturating_sub(400))
+            .unwrap()..],
+        "href",
+    )
+    .unwrap()
+    .replace("&amp;", "&");
+    let page2 = h.get(&next, &ana).await;
+    assert!(
+        page2.text.contains(&format!("id=\"alert-{}\"", open[2])),
+        "{next}"
+    );
+    // A default view per user, kept in the store.
+    let saved = h
+        .post(
+            "/alerts/view",
+            &ana,
+            &[("status", "open"), ("severity", "high"), ("group", "rule")],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER);
+    let mine = h.get("/alerts", &ana).await;
+    assert!(mine.text.contains("Alerts grouped by rule"));
+    assert!(mine.text.contains(r#"<option value="high" selected>"#));
+    let root = h.sign_in("root").await;
+    let theirs = h.get("/alerts", &root).await;
+    assert!(
+        !theirs.text.contains("Alerts grouped by"),
+        "a view is its owner's"
+    );
+    // Bulk: the two boxes checked are closed with the reason, the page says so.
+    let (a, b) = (open[0].to_string(), open[1].to_string());
+    let closed = h
+        .post(
+            "/alerts/bulk",
+            &ana,
+            &[
+                ("return", "/alerts?status=open"),
+                ("scope", "selected"),
+                ("action", "close"),
+                ("resolution", "false_positive"),
+                ("id", &a),
+                ("id", &b),
+            ],
+        )
+        .await;
+    assert_eq!(closed.status, StatusCode::SEE_OTHER, "{}", closed.text);
+    assert_eq!(closed.location(), "/alerts?status=open&done=closed&n=2");
+    let after = h.get(closed.location(), &ana).await;
+    assert!(after.text.contains("2 alerts closed"));
+    assert!(!after.text.contains(&format!("id=\"alert-{a}\"")));
+    let record = h.with_store(|s| s.alert(open[0])).unwrap();
+    assert_eq!(record.resolution.as_deref(), Some("false_positive"));
+    // Closing without a reason is refused, and says why.
+    let refused = h
+        .post(
+            "/alerts/bulk",
+            &ana,
+            &[("action", "close"), ("id", &open[2].to_string())],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.text.contains("choose a reason"));
+    // Every alert a filter matches: the rule's open alerts, acknowledged at once.
+    let rule = all[2].rule_id.clone();
+    let matching = h.alert_ids(secops_store::AlertFilter {
+        rule: Some(rule.clone()),
+        ..open_alerts()
+    });
+    let acked = h
+        .post(
+            "/alerts/bulk",
+            &ana,
+            &[
+                ("scope", "matching"),
+                ("status", "open"),
+                ("rule", &rule),
+                ("action", "acknowledge"),
+            ],
+        )
+        .await;
+    assert_eq!(acked.status, StatusCode::SEE_OTHER, "{}", acked.text);
+    assert!(acked
+        .location()
+        .contains(&format!("done=acknowledged&n={}", matching.len())));
+    for id in matching {
+        assert_eq!(
+            h.with_store(|s| s.alert(id)).unwrap().status,
+            secops_store::AlertStatus::Acknowledged
+        );
+    }
+    // Escalated in bulk to a new case, then more merged into it, with a comment.
+    let rest = h.alert_ids(open_alerts());
+    let (c, d) = (rest[0].to_string(), rest[1].to_string());
+    let escalated = h
+        .post(
+            "/alerts/bulk",
+            &ana,
+            &[
+                ("action", "escalate"),
+                ("id", &c),
+                ("comment", "same source, same hour"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        escalated.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        escalated.text
+    );
+    let number: i64 = escalated
+        .location()
+        .rsplit("case=")
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let merged = h
+        .post(
+            "/alerts/bulk",
+            &ana,
+            &[
+                ("action", "merge"),
+                ("case", &format!("#{number}")),
+                ("id", &d),
+            ],
+        )
+        .await;
+    assert_eq!(merged.status, StatusCode::SEE_OTHER, "{}", merged.text);
+    let linked = h.with_store(|s| s.case_alert_ids(number)).unwrap();
+    assert!(linked.contains(&rest[0]) && linked.contains(&rest[1]));
+    let case = h.get(&format!("/cases/{number}"), &ana).await;
+    assert!(case.text.contains("same source, same hour"));
+}
+
+/// Alert text is attacker-written: script tags, attribute breakouts, terminal escapes and
+/// spreadsheet formulas come out as text on every page that shows them, and neutralized in the CSV.
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_alert_text_renders_inert_everywhere() {
+    let h = Harness::sqlite();
+    let id = hostile_alert(&h);
+    let ana = h.sign_in("ana").await;
+    let pages = [
+        "/alerts?status=open".to_string(),
+        "/alerts?status=open&group=rule,user".to_string(),
+        format!("/alerts/{id}"),
+        format!("/alerts/{id}/top?field=user.name"),
+    ];
+    for path in &pages {
+        let page = h.get(path, &ana).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        assert_inert(&page.text, path);
+        assert!(
+            page.text.contains("&#60;script&#62;") || page.text.contains("&lt;script&gt;"),
+            "{path}: the text is shown, escaped: {}",
+            &page.text[page.text.find("HYPERLINK").unwrap_or(0)..][..400.min(page.text.len())]
+        );
+    }
+    // The alert's case page too, once it is escalated.
+    let escalated = h
+        .post(
+            &format!("/alerts/{id}/escalate"),
+            &ana,
+            &[("comment", HOSTILE)],
+        )
+        .await;
+    assert_eq!(
+        escalated.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        escalated.text
+    );
+    let number: i64 = escalated
+        .location()
+        .rsplit("case=")
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let case = h.get(&format!("/cases/{number}"), &ana).await;
+    assert_inert(&case.text, "the case");
+    let export = h.get("/alerts/export.csv?status=", &ana).await;
+    assert_eq!(export.headers["content-type"], "text/csv; charset=utf-8");
+    assert_eq!(
+        export.headers["content-disposition"],
+        "attachment; filename=\"alerts.csv\""
+    );
+    let line = export
+        .text
+        .lines()
+        .find(|l| l.contains("HYPERLINK"))
+        .unwrap();
+    assert!(line.contains(",\"'=HYPERLINK"), "{line}");
+    assert!(line.contains(",\"'@SUM"), "{line}");
+    assert!(!export.text.contains('\u{1b}'));
+}
+
+/// Attacker-written text as an alert would carry it.
+const HOSTILE: &str = "<script>window.__pwned=1</script>\"><img src=x onerror=\"window.__pwned=2\">\u{1b}[31mred\u{1b}[0m";
+
+/// An alert whose rule name, key, group and event fields hold hostile text (recorded as detection
+/// records alerts, from a real alert's document).
+fn hostile_alert(h: &Harness) -> i64 {
+    let real = h
+        .with_store(|s| s.alerts(&open_alerts()))
+        .unwrap()
+        .remove(0);
+    let mut document: serde_json::Value = serde_json::from_str(&real.document).unwrap();
+    document["group"] = serde_json::json!({ "user.name": HOSTILE });
+    document["events"] = serde_json::json!([{
+        "@timestamp": "2026-12-06T08:00:00Z",
+        "message": HOSTILE,
+        "user": {"name": format!("=HYPERLINK(\"http://evil.example\",\"x\"){HOSTILE}")},
+        "host": {"name": "web-1"},
+        "source": {"ip": "198.51.100.7"}
+    }]);
+    let now = h.clock.now().unix_nanos();
+    let alert = secops_store::NewAlert {
+        rule_id: real.rule_id.clone(),
+        rule_name: format!("=HYPERLINK(\"http://evil.example\",\"x\") {HOSTILE}"),
+        rule_version: 1,
+        severity: "high".into(),
+        risk_score: 73,
+        group_key: format!("@SUM(1+1)*cmd|' /C calc'!A0 {HOSTILE}"),
+        first_seen: now - super::MINUTE,
+        last_seen: now,
+        event_count: 1,
+        dedupe_window: 0,
+        document: document.to_string(),
+    };
+    let recorded = h
+        .with_store(|s| s.record_alerts(&[alert], "test", now))
+        .unwrap();
+    match recorded[0] {
+        secops_store::Recorded::Inserted(id) => id,
+        other => panic!("the hostile alert was not recorded anew: {other:?}"),
+    }
+}
+
+/// No markup from the hostile text survives as markup, and no terminal escape reaches the page raw.
+fn assert_inert(text: &str, place: &str) {
+    assert!(!text.contains("<script>window"), "{place}: a script tag");
+    assert!(!text.contains("<img src=x"), "{place}: an image tag");
+    assert!(!text.contains("onerror=\"window"), "{place}: an attribute");
+    assert!(!text.contains('\u{1b}'), "{place}: a raw escape character");
+    // Scripts come from this server's files only.
+    for (at, _) in text.match_indices("<script") {
+        let tag = &text[at..at + text[at..].find('>').unwrap()];
+        assert!(tag.contains("src=\"/static/"), "{place}: {tag}");
+    }
+}
+
+/// An alert's page: its events field by field with hunts to pivot to, the top values of a field,
+/// similar alerts by shared entities, the rule's guide; an exception with an expiry and a tuning
+/// ticket from it; triage forms that work without JavaScript; htmx gets the row back.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alert_page_pivots_tunes_and_triages() {
+    let h = Harness::sqlite();
+    let ana = h.sign_in("ana").await;
+    let all = h.with_store(|s| s.alerts(&open_alerts())).unwrap();
+    // An alert naming an entity other alerts name too.
+    let (alert, shared) = all
+        .iter()
+        .find_map(|a| {
+            let entities = h.with_store(|s| s.alert_entities(a.id)).unwrap();
+            entities.into_iter().find_map(|(kind, value)| {
+                let others = h.alert_ids(secops_store::AlertFilter {
+                    entity: Some((kind, value)),
+                    ..secops_store::AlertFilter::default()
+                });
+                (others.len() > 1).then(|| (a.clone(), others))
+            })
+        })
+        .unwrap();
+    let page = h.get(&format!("/alerts/{}", alert.id), &ana).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains("Similar alerts"));
+    let similar = shared.iter().find(|id| **id != alert.id).unwrap();
+    assert!(
+        page.text.contains(&format!("id=\"alert-{similar}\"")),
+        "a similar alert is listed"
+    );
+    assert!(
+        page.text.contains("/hunts?q=FROM+events"),
+        "fields pivot to hunts"
+    );
+    assert!(page.text.contains("Investigation guide"));
+    // Top values of a field of the alert's events, over the rule's alerts.
+    let field = attribute(
+        &page.text[page.text.find("top?field=").unwrap() - 40..],
+        "href",
+    )
+    .unwrap()
+    .replace("&amp;", "&");
+    let top = h
+        .page(
+            Method::GET,
+            &field,
+            Some(&ana),
+            None,
+            &[("hx-request", "true")],
+        )
+        .await;
+    assert_eq!(top.status, StatusCode::OK);
+    assert!(top.text.contains("Top values of"));
+    assert!(!top.text.contains("<html"), "htmx gets the fragment");
+    assert!(top.text.contains("%</td>"));
+    // An exception with an expiry, shown on the alert's page, kept in the store.
+    let exception = h
+        .post(
+            &format!("/alerts/{}/exception", alert.id),
+            &ana,
+            &[
+                ("field", "host.name"),
+                ("value", "build-server-7"),
+                ("days", "30"),
+                ("reason", "the nightly build"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        exception.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        exception.text
+    );
+    let kept = h
+        .with_store(|s| s.exceptions(Some(&alert.rule_id), None))
+        .unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(
+        kept[0].expires_at,
+        Some(h.clock.now().unix_nanos() + 30 * 86_400 * 1_000_000_000)
+    );
+    let again = h.get(exception.location(), &ana).await;
+    assert!(again.text.contains("build-server-7") && again.text.contains("Exception added"));
+    // "This rule is noisy": a ticket for detection engineering.
+    let noisy = h
+        .post(
+            &format!("/alerts/{}/noisy", alert.id),
+            &ana,
+            &[("reason", "fires on every backup")],
+        )
+        .await;
+    assert_eq!(noisy.status, StatusCode::SEE_OTHER);
+    let tickets = h.with_store(|s| s.tickets(true)).unwrap();
+    assert_eq!(tickets[0].rule_id, alert.rule_id);
+    assert_eq!(tickets[0].reason, "fires on every backup");
+    // The keyboard's acknowledge, as htmx sends it: the row comes back, acknowledged.
+    let row = h
+        .page(
+            Method::POST,
+            &format!("/alerts/{}/acknowledge", alert.id),
+            Some(&ana),
+            Some(&[]),
+            &[
+                ("hx-request", "true"),
+                ("hx-target", &format!("alert-{}", alert.id)),
+                ("x-csrf-token", &ana.csrf),
+            ],
+        )
+        .await;
+    assert_eq!(row.status, StatusCode::OK, "{}", row.text);
+    assert!(row.text.trim_start().starts_with("<tr id=\"alert-"));
+    assert!(row.text.contains("acknowledged"));
+    // The close form without JavaScript: back to the alert, closed, the comment in its history.
+    let closed = h
+        .post(
+            &format!("/alerts/{}/close", alert.id),
+            &ana,
+            &[
+                ("resolution", "benign"),
+                ("comment", "expected admin work"),
+                ("return", &format!("/alerts/{}", alert.id)),
+            ],
+        )
+        .await;
+    assert_eq!(closed.status, StatusCode::SEE_OTHER, "{}", closed.text);
+    let shown = h.get(closed.location(), &ana).await;
+    assert!(shown.text.contains("1 alert closed"));
+    assert!(shown.text.contains("expected admin work"));
+}
+
+/// A case worked through its forms: tasks, an observable, a timeline entry, a note, alerts merged in;
+/// closing refused while something it needs is missing (the page says what), then closed; its
+/// report downloads with a safe name.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_case_is_worked_and_closed_through_its_forms() {
+    let h = Harness::sqlite();
+    let ana = h.sign_in("ana").await;
+    let opened = h
+        .post(
+            "/cases",
+            &ana,
+            &[
+                ("title", "Password spraying from 203.0.113.9"),
+                ("severity", "high"),
+            ],
+        )
+        .await;
+    assert_eq!(opened.status, StatusCode::SEE_OTHER, "{}", opened.text);
+    let path = opened.location().to_string();
+    let number: i64 = path.rsplit('/').next().unwrap().parse().unwrap();
+    let open = h.alert_ids(open_alerts());
+    let ids = format!("{}, {}", open[0], open[1]);
+    for (to, form) in [
+        (
+            "tasks",
+            vec![("group", "containment"), ("title", "Block the source")],
+        ),
+        (
+            "observables",
+            vec![("kind", "ip-src"), ("value", "203.0.113.9"), ("ioc", "1")],
+        ),
+        (
+            "timeline",
+            vec![
+                ("at", "2026-12-06T08:30"),
+                ("title", "First failed logon"),
+                ("technique", "T1110.003"),
+            ],
+        ),
+        ("notes", vec![("text", "The source is a VPS")]),
+        ("alerts", vec![("ids", ids.as_str())]),
+        ("state", vec![("state", "triage")]),
+        ("assign", vec![("assignee", "ana")]),
+    ] {
+        let done = h.post(&format!("/cases/{number}/{to}"), &ana, &form).await;
+        assert_eq!(done.status, StatusCode::SEE_OTHER, "{to}: {}", done.text);
+    }
+    let page = h.get(&path, &ana).await;
+    for text in [
+        "Block the source",
+        "203.0.113.9",
+        "First failed logon",
+        "T1110.003",
+        "The source is a VPS",
+        "triage",
+    ] {
+        assert!(page.text.contains(text), "{text}");
+    }
+    assert!(page.text.contains(&format!("id=\"alert-{}\"", open[0])));
+    // An analyst cannot close (cases:close); a responder can, once what closing needs is there.
+    assert!(!page.text.contains("Close the case"));
+    let root = h.sign_in("root").await;
+    let refused = h
+        .post(
+            &format!("/cases/{number}/close"),
+            &root,
+            &[
+                ("resolution", "true_positive_without_impact"),
+                ("root_cause", "weak passwords"),
+                ("lessons_learned", "MFA"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.text);
+    assert!(
+        refused.text.contains("task"),
+        "the page says what is missing: {}",
+        refused.text
+    );
+    let tasks = h.with_store(|s| s.tasks(number)).unwrap();
+    for task in &tasks {
+        let set = h
+            .post(
+                &format!("/cases/{number}/tasks/{}", task.id),
+                &root,
+                &[("status", "done")],
+            )
+            .await;
+        assert_eq!(set.status, StatusCode::SEE_OTHER, "{}", set.text);
+    }
+    let closed = h
+        .post(
+            &format!("/cases/{number}/close"),
+            &root,
+            &[
+                ("resolution", "true_positive_without_impact"),
+                ("root_cause", "weak passwords"),
+                ("lessons_learned", "MFA"),
+            ],
+        )
+        .await;
+    assert_eq!(closed.status, StatusCode::SEE_OTHER, "{}", closed.text);
+    let page = h.get(closed.location(), &root).await;
+    assert!(page.text.contains("The case is closed") && page.text.contains("weak passwords"));
+    let report = h
+        .get(&format!("/api/v1/cases/{number}/report?format=html"), &root)
+        .await;
+    assert_eq!(report.status, StatusCode::OK);
+    assert_eq!(
+        report.headers["content-disposition"],
+        format!("attachment; filename=\"case-{number}.html\"").as_str()
+    );
+    // An alert names its case by the store's id: the link finds the case.
+    let via = h
+        .get(
+            &format!("/cases/id/{}", h.with_store(|s| s.case(number)).unwrap().id),
+            &root,
+        )
+        .await;
+    assert_eq!(via.location(), path);
+}
+
+/// Every page: a strict Content-Security-Policy (no inline script or style), `Vary: HX-Request`, HTML
+/// as UTF-8; htmx's requests get the fragment, not the page; the assets are the embedded ones.
+#[tokio::test(flavor = "multi_thread")]
+async fn pages_carry_a_strict_policy_and_htmx_gets_fragments() {
+    let h = Harness::sqlite();
+    let ana = h.sign_in("ana").await;
+    let id = h.alert_ids(open_alerts())[0];
+    for path in ["/alerts", "/cases", "/login", &format!("/alerts/{id}")] {
+        let page = h.get(path, &ana).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        let policy = page.headers["content-security-policy"].to_str().unwrap();
+        assert!(
+            policy.contains("script-src 'self'") && policy.contains("style-src 'self'"),
+            "{policy}"
+        );
+        assert!(!policy.contains("unsafe-inline") && !policy.contains("unsafe-eval"));
+        assert!(policy.contains("frame-ancestors 'none'"));
+        assert_eq!(page.headers["vary"], "HX-Request");
+        assert_eq!(page.headers["content-type"], "text/html; charset=utf-8");
+        assert!(!page.text.contains("style=\""), "{path}: an inline style");
+        for handler in [
+            " onclick=",
+            " onload=",
+            " onsubmit=",
+            " onerror=",
+            "javascript:",
+        ] {
+            assert!(!page.text.contains(handler), "{path}: {handler}");
+        }
+    }
+    let fragment = h
+        .page(
+            Method::GET,
+            "/alerts?status=open",
+            Some(&ana),
+            None,
+            &[("hx-request", "true")],
+        )
+        .await;
+    assert!(fragment
+        .text
+        .trim_start()
+        .starts_with("<div id=\"results\">"));
+    assert!(!fragment.text.contains("<html"));
+    for (name, kind) in [
+        ("htmx-2.0.11.min.js", "text/javascript; charset=utf-8"),
+        ("console.js", "text/javascript; charset=utf-8"),
+        ("console.css", "text/css; charset=utf-8"),
+    ] {
+        let asset = h
+            .page(Method::GET, &format!("/static/{name}"), None, None, &[])
+            .await;
+        assert_eq!(asset.status, StatusCode::OK, "{name}");
+        assert_eq!(asset.headers["content-type"], kind);
+    }
+    let htmx = h
+        .page(Method::GET, "/static/htmx-2.0.11.min.js", None, None, &[])
+        .await;
+    assert!(htmx.text.contains("2.0.11"));
+}
