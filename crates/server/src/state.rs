@@ -45,6 +45,8 @@ pub struct Settings {
     pub hunt_timeout: std::time::Duration,
     /// How indicators imported through the API are judged (warninglists, decay).
     pub judges: secops_service::intel::JudgeSources,
+    /// Where hunt results attached to cases as evidence are written.
+    pub evidence_dir: std::path::PathBuf,
 }
 
 impl Settings {
@@ -68,6 +70,7 @@ impl Settings {
             hunts: 2,
             hunt_timeout: std::time::Duration::from_secs(25),
             judges: secops_service::intel::JudgeSources::default(),
+            evidence_dir: std::path::PathBuf::from("evidence"),
         }
     }
 

@@ -109,6 +109,7 @@ impl Harness {
         }
         settings.lake = tune.lake;
         settings.attack = tune.attack;
+        settings.evidence_dir = dir.path().join("evidence");
         // Rule tests read `shared/...` from beside the repository.
         settings.data_root = secops_testkit::repo_root().parent().unwrap().to_path_buf();
         let (app, state) = secops_server::app_with_state(settings, clock.clone()).unwrap();

@@ -81,6 +81,12 @@ pub enum Notice {
     Pipeline(String),
     /// Entities are resolved though not asked for: a loaded rule reads them.
     EntitiesForRules,
+    /// Exceptions from the store added to the rules they name; `missing`: rules named that are
+    /// not loaded native rules (their exceptions do not apply).
+    StoreExceptions {
+        applied: usize,
+        missing: Vec<String>,
+    },
 }
 
 impl fmt::Display for Notice {
@@ -108,6 +114,17 @@ impl fmt::Display for Notice {
             Notice::EntitiesForRules => f.write_str(
                 "entities: resolved, since a loaded rule reads secops.entity.* (as with --entities)",
             ),
+            Notice::StoreExceptions { applied, missing } => {
+                write!(f, "exceptions: {applied} from the store applied")?;
+                if !missing.is_empty() {
+                    write!(
+                        f,
+                        "; those for {} not applied (not a loaded native rule: a Sigma rule takes filters in its file)",
+                        missing.join(", ")
+                    )?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -190,7 +207,15 @@ pub fn detect(
     observer: &mut dyn Observer,
     progress: &dyn Progress,
 ) -> Result<DetectReport, ServiceError> {
-    let loaded = ruleset::load(&request.rules)?;
+    let mut loaded = ruleset::load(&request.rules)?;
+    if let Some(store) = context.store.as_deref_mut() {
+        // Exceptions analysts added from alerts apply from the rules' next load until they expire.
+        let records = store.exceptions(None, Some(context.clock.now().unix_nanos()))?;
+        let (applied, missing) = crate::rules::apply_exceptions(&mut loaded, &records);
+        if applied > 0 || !missing.is_empty() {
+            observer.notice(Notice::StoreExceptions { applied, missing });
+        }
+    }
     let suppressions = suppressions(&loaded.native);
     let rules_rejected = loaded.rejected.len();
     for rejection in &loaded.rejected {

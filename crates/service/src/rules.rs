@@ -148,3 +148,146 @@ pub fn guide(loaded: &Loaded, id: &str) -> Option<Guide> {
             references: rule.references.clone(),
         })
 }
+
+/// The exceptions analysts keep in the store, added to the native rules they name (as
+/// `[[exceptions]]` items of the rule, with their expiry), so detection skips such events from the
+/// rules' next load. Returns how many were applied and the ids of the rules named that are not
+/// loaded native rules (a Sigma rule takes its filters in its own file).
+pub fn apply_exceptions(
+    loaded: &mut Loaded,
+    records: &[secops_store::ExceptionRecord],
+) -> (usize, Vec<String>) {
+    let mut applied = 0;
+    let mut missing = Vec::new();
+    for record in records {
+        match loaded
+            .native
+            .iter_mut()
+            .find(|checked| checked.file.rule.id == record.rule_id)
+        {
+            Some(checked) => {
+                checked.file.rule.exceptions.push(exception_item(record));
+                applied += 1;
+            }
+            None => {
+                if !missing.contains(&record.rule_id) {
+                    missing.push(record.rule_id.clone());
+                }
+            }
+        }
+    }
+    (applied, missing)
+}
+
+/// A stored exception as a rule's exception item.
+fn exception_item(record: &secops_store::ExceptionRecord) -> secops_rules::ExceptionItem {
+    secops_rules::ExceptionItem {
+        description: record.reason.clone(),
+        comment: Some(comment(record)),
+        expire_time: record
+            .expires_at
+            .map(|at| secops_event::Timestamp::from_unix_nanos(at).to_rfc3339()),
+        entries: vec![secops_rules::ExceptionEntry {
+            field: record.field.clone(),
+            entry_type: secops_rules::ExceptionType::Match,
+            operator: "included".into(),
+            value: Some(toml::Value::String(record.value.clone())),
+        }],
+    }
+}
+
+fn comment(record: &secops_store::ExceptionRecord) -> String {
+    let mut text = format!(
+        "added by {} on {}",
+        record.created_by,
+        secops_event::Timestamp::from_unix_nanos(record.created_at).to_rfc3339()
+    );
+    if let Some(alert) = record.alert_id {
+        text.push_str(&format!(" from alert {alert}"));
+    }
+    text
+}
+
+/// Stored exceptions as rule TOML: for each rule, a comment naming it and its `[[exceptions]]`
+/// items, ready to paste into the rule's file (where they then travel with the rule as code).
+pub fn exceptions_toml(
+    records: &[secops_store::ExceptionRecord],
+) -> Result<String, crate::ServiceError> {
+    let mut out = String::new();
+    let mut rules: Vec<&str> = records.iter().map(|r| r.rule_id.as_str()).collect();
+    rules.sort_unstable();
+    rules.dedup();
+    for rule in rules {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        // A rule id is ours to print, but a comment line ends at a line break: keep it on one.
+        let shown: String = rule.chars().filter(|c| !c.is_control()).collect();
+        out.push_str(&format!("# rule {shown}\n"));
+        for record in records.iter().filter(|r| r.rule_id == rule) {
+            let mut item = toml::Table::new();
+            item.insert("description".into(), record.reason.clone().into());
+            item.insert("comment".into(), comment(record).into());
+            if let Some(at) = record.expires_at {
+                item.insert(
+                    "expire_time".into(),
+                    secops_event::Timestamp::from_unix_nanos(at)
+                        .to_rfc3339()
+                        .into(),
+                );
+            }
+            let mut entry = toml::Table::new();
+            entry.insert("field".into(), record.field.clone().into());
+            entry.insert("type".into(), "match".into());
+            entry.insert("value".into(), record.value.clone().into());
+            item.insert(
+                "entries".into(),
+                toml::Value::Array(vec![toml::Value::Table(entry)]),
+            );
+            let mut document = toml::Table::new();
+            document.insert(
+                "exceptions".into(),
+                toml::Value::Array(vec![toml::Value::Table(item)]),
+            );
+            out.push_str(
+                &toml::to_string(&document)
+                    .map_err(|e| crate::ServiceError::invalid("exception", e))?,
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// A technique of the coverage matrix and how many loaded rules cover it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatrixCell {
+    pub id: String,
+    pub name: String,
+    pub rules: usize,
+}
+
+/// The ATT&CK matrix (tactics in order, each with its live techniques) with the number of loaded
+/// rules covering each technique: what a heatmap shows.
+pub fn coverage_matrix(catalogue: &Catalogue, loaded: &Loaded) -> Vec<(String, Vec<MatrixCell>)> {
+    let coverage = Coverage::new(
+        catalogue,
+        secops_lab::coverage::mappings(&loaded.native, &loaded.sigma),
+    );
+    coverage
+        .matrix(&[])
+        .into_iter()
+        .map(|(tactic, cells)| {
+            (
+                tactic.name.clone(),
+                cells
+                    .into_iter()
+                    .map(|(technique, rules)| MatrixCell {
+                        id: technique.id.clone(),
+                        name: technique.name.clone(),
+                        rules,
+                    })
+                    .collect(),
+            )
+        })
+        .collect()
+}

@@ -64,6 +64,11 @@ pub struct Args {
     /// A hunt's longest run, in seconds (kept under --timeout).
     #[arg(long = "hunt-timeout", default_value_t = 25)]
     hunt_timeout: u64,
+
+    /// Where hunt results attached to cases are written (`case-<n>/` below it; default
+    /// `$SECOPS_EVIDENCE`, else `evidence`).
+    #[arg(long, value_name = "DIR")]
+    evidence_dir: Option<PathBuf>,
     /// Print every route with the permission it needs, and exit.
     #[arg(long)]
     routes: bool,
@@ -132,6 +137,11 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     settings.attack = args.attack.path();
     settings.judges = args.judges.sources();
     settings.lake = args.lake.clone();
+    settings.evidence_dir = args
+        .evidence_dir
+        .clone()
+        .or_else(|| std::env::var_os("SECOPS_EVIDENCE").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("evidence"));
     settings.hunts = args.hunts.max(1);
     settings.hunt_timeout = std::time::Duration::from_secs(args.hunt_timeout.max(1));
     let scheme = if tls.is_some() { "https" } else { "http" };

@@ -75,8 +75,48 @@ pub async fn run(
     Extension(caller): Extension<Caller>,
     Body(request): Body<HuntRequest>,
 ) -> Result<Json<HuntResult>, ApiError> {
+    let ran = run_audited(&state, &caller, &request).await?;
+    Ok(Json(HuntResult {
+        rows: ran
+            .rows
+            .into_iter()
+            .map(|row| row.into_iter().map(|cell| cell.map(text_of)).collect())
+            .collect(),
+        columns: ran.columns,
+        capped: ran.capped,
+        warnings: ran.warnings,
+        notes: ran.notes,
+    }))
+}
+
+/// A hunt's rows as its JSON gave them (the console tells text from numbers by them).
+#[derive(Debug)]
+pub(crate) struct Ran {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Option<serde_json::Value>>>,
+    pub capped: bool,
+    pub warnings: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+/// A cell as text: a string as it is, numbers, times and lists as JSON writes them.
+pub(crate) fn text_of(value: serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s,
+        other => other.to_string(),
+    }
+}
+
+/// Runs a hunt within the server's limits and records the query and how it ended in the audit
+/// log (the API's and the console's hunts alike); a hunt whose record cannot be written returns
+/// nothing.
+pub(crate) async fn run_audited(
+    state: &AppState,
+    caller: &Caller,
+    request: &HuntRequest,
+) -> Result<Ran, ApiError> {
     let query = request.query.clone();
-    let checked = check(&state, &request);
+    let checked = check(state, request);
     let result = match checked {
         Ok((options, slot)) => {
             let lake = state.settings.lake.clone();
@@ -99,15 +139,13 @@ pub async fn run(
         }
         Err(e) => Err(e),
     };
-    // Every query is recorded, refused ones too; a hunt whose record cannot be written returns
-    // nothing.
     let now = state.now();
     let audited = query.clone();
     let outcome: Result<secops_service::hunt::RunStats, String> = match &result {
         Ok((stats, _)) => Ok(stats.clone()),
         Err(e) => Err(e.message.clone()),
     };
-    as_caller(&state, &caller, move |store| {
+    as_caller(state, caller, move |store| {
         let outcome = outcome.as_ref().map_err(String::as_str);
         Ok(secops_service::hunt::audit_query(
             store, now, &audited, outcome,
@@ -116,17 +154,17 @@ pub async fn run(
     .await?;
     let (stats, out) = result?;
     let (columns, rows) = table(&out)?;
-    Ok(Json(HuntResult {
+    Ok(Ran {
         columns,
         rows,
         capped: stats.capped,
         warnings: stats.warnings,
         notes: stats.notes,
-    }))
+    })
 }
 
 /// The request's limits, or why it cannot run: a query naming files, a bad time, no free slot.
-fn check(
+pub(crate) fn check(
     state: &AppState,
     request: &HuntRequest,
 ) -> Result<(HuntOptions, tokio::sync::OwnedSemaphorePermit), ApiError> {
@@ -204,10 +242,10 @@ fn hunt_error(e: secops_service::ServiceError) -> ApiError {
     }
 }
 
-/// A row of text cells (null: empty).
-type Row = Vec<Option<String>>;
+/// A row of cells (null: empty).
+type Row = Vec<Option<serde_json::Value>>;
 
-/// JSON lines into columns (in the order first met) and rows of text cells.
+/// JSON lines into columns (in the order first met) and rows of cells.
 fn table(out: &[u8]) -> Result<(Vec<String>, Vec<Row>), ApiError> {
     let mut columns: Vec<String> = Vec::new();
     let mut objects = Vec::new();
@@ -228,13 +266,41 @@ fn table(out: &[u8]) -> Result<(Vec<String>, Vec<Row>), ApiError> {
                 .iter()
                 .map(|c| match object.remove(c) {
                     None | Some(serde_json::Value::Null) => None,
-                    Some(serde_json::Value::String(s)) => Some(s),
-                    Some(other) => Some(other.to_string()),
+                    Some(value) => Some(value),
                 })
                 .collect()
         })
         .collect();
     Ok((columns, rows))
+}
+
+/// Saves a query by name once its name, text and description are within bounds and it parses (the
+/// API's and the console's saving alike).
+pub(crate) async fn save_checked(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    query: String,
+    description: String,
+) -> Result<SavedRecord, ApiError> {
+    let name = name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(ApiError::invalid(
+            "name: 1 to 200 characters, no control characters",
+        ));
+    }
+    check_query(&query)?;
+    if description.chars().count() > 4000 {
+        return Err(ApiError::invalid("description: at most 4,000 characters"));
+    }
+    secops_service::hunt::sources_needed(&query)
+        .map_err(|e| ApiError::invalid(format!("the query: {e}")))?;
+    let now = state.now();
+    let owner = caller.principal.name.clone();
+    as_caller(state, caller, move |store| {
+        Ok(store.save_hunt(&name, &query, &description, &owner, now)?)
+    })
+    .await
 }
 
 /// A query kept by name.
@@ -307,24 +373,7 @@ pub async fn save(
     Extension(caller): Extension<Caller>,
     Body(hunt): Body<SaveHunt>,
 ) -> Result<Json<SavedHunt>, ApiError> {
-    let name = hunt.name.trim().to_string();
-    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-        return Err(ApiError::invalid(
-            "name: 1 to 200 characters, no control characters",
-        ));
-    }
-    check_query(&hunt.query)?;
-    if hunt.description.chars().count() > 4000 {
-        return Err(ApiError::invalid("description: at most 4,000 characters"));
-    }
-    secops_service::hunt::sources_needed(&hunt.query)
-        .map_err(|e| ApiError::invalid(format!("the query: {e}")))?;
-    let now = state.now();
-    let owner = caller.principal.name.clone();
-    let saved = as_caller(&state, &caller, move |store| {
-        Ok(store.save_hunt(&name, &hunt.query, &hunt.description, &owner, now)?)
-    })
-    .await?;
+    let saved = save_checked(&state, &caller, &hunt.name, hunt.query, hunt.description).await?;
     Ok(Json(saved.into()))
 }
 

@@ -22,6 +22,28 @@ pub struct Rules {
 }
 
 impl Rules {
+    /// Every loaded rule in listing order.
+    pub fn listing(&self) -> &[secops_service::rules::RuleSummary] {
+        &self.listing
+    }
+
+    /// The rule files that did not load, each with why.
+    pub fn rejected(&self) -> Vec<String> {
+        self.loaded
+            .rejected
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    /// The ATT&CK matrix with the number of rules covering each technique.
+    pub fn matrix(
+        &self,
+        catalogue: &secops_attack::Catalogue,
+    ) -> Vec<(String, Vec<secops_service::rules::MatrixCell>)> {
+        secops_service::rules::coverage_matrix(catalogue, &self.loaded)
+    }
+
     /// The investigation guide of a loaded rule.
     pub fn guide(&self, id: &str) -> Option<secops_service::rules::Guide> {
         secops_service::rules::guide(&self.loaded, id)
@@ -57,6 +79,30 @@ pub(crate) async fn rules(state: &AppState) -> Result<Arc<Rules>, ApiError> {
         })
         .await
         .cloned()
+}
+
+/// ATT&CK, loaded at the first call; `409` when the server has none.
+pub(crate) async fn attack(state: &AppState) -> Result<Arc<secops_attack::Catalogue>, ApiError> {
+    let Some(path) = state.settings.attack.clone() else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            "the server has no ATT&CK data (start it with --attack PATH or SECOPS_ATTACK)",
+        ));
+    };
+    Ok(state
+        .attack
+        .get_or_try_init(|| async move {
+            tokio::task::spawn_blocking(move || {
+                secops_attack::Catalogue::load(&path)
+                    .map(Arc::new)
+                    .map_err(|e| ApiError::internal(format!("ATT&CK {}: {e}", path.display())))
+            })
+            .await
+            .map_err(ApiError::internal)?
+        })
+        .await?
+        .clone())
 }
 
 /// A loaded rule.
@@ -196,26 +242,7 @@ pub async fn coverage(
     State(state): State<AppState>,
     Extension(_caller): Extension<Caller>,
 ) -> Result<Json<secops_attack::coverage::Layer>, ApiError> {
-    let Some(path) = state.settings.attack.clone() else {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "conflict",
-            "the server has no ATT&CK data (start it with --attack PATH or SECOPS_ATTACK)",
-        ));
-    };
-    let catalogue = state
-        .attack
-        .get_or_try_init(|| async move {
-            tokio::task::spawn_blocking(move || {
-                secops_attack::Catalogue::load(&path)
-                    .map(Arc::new)
-                    .map_err(|e| ApiError::internal(format!("ATT&CK {}: {e}", path.display())))
-            })
-            .await
-            .map_err(ApiError::internal)?
-        })
-        .await?
-        .clone();
+    let catalogue = attack(&state).await?;
     let rules = rules(&state).await?;
     let layer = tokio::task::spawn_blocking(move || {
         secops_service::rules::coverage_layer(&catalogue, &rules.loaded)

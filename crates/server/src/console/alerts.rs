@@ -18,6 +18,7 @@ use secops_auth::role;
 use secops_store::{AlertFilter, AlertRecord, BulkChange, CaseFilter, Store};
 
 use super::form::{query_fields, Fields};
+use super::hunts::{column, literal};
 use super::view::{self, html, may, shown, when, Chrome};
 use super::{wants_fragment, PageError};
 use crate::api::alerts::{cursor_text, group_fields, parse_cursor, Filters, Status, BULK_MAX};
@@ -1050,42 +1051,12 @@ struct AlertPage<'a> {
     a: &'a AlertView,
 }
 
-/// A hunt query's text for a value (a string literal, quotes and backslashes escaped).
-fn literal(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('"');
-    for c in value.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// A field name as the hunt language reads it (backquoted unless plain).
-fn field_name(name: &str) -> String {
-    if name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@'))
-    {
-        name.to_string()
-    } else {
-        format!("`{}`", name.replace('`', "``"))
-    }
-}
-
 fn hunt_href(query: &str) -> String {
     format!("/hunts?{}", view::query([("q", query)]))
 }
 
 fn field_row(alert_id: i64, name: &str, value: &str) -> FieldRow {
-    let field = field_name(name);
+    let field = column(name);
     let lit = literal(value);
     FieldRow {
         hunt_in: hunt_href(&format!("FROM events\n| WHERE {field} == {lit}\n| LIMIT 100")),

@@ -9,10 +9,14 @@
 //! page), `view.rs` (the layout and the text a page shows), `form.rs` (form fields), then one module
 //! per area.
 
+mod admin;
 mod alerts;
 pub mod assets;
 mod cases;
 mod form;
+mod hunts;
+mod insight;
+mod rules;
 mod session;
 mod view;
 
@@ -192,6 +196,49 @@ pub fn pages() -> Pages {
             Needs(role::CASES_CLOSE),
             cases::reopen,
         )
+        .get("/hunts", Needs(role::HUNTS_RUN), hunts::form)
+        .post("/hunts", Needs(role::HUNTS_RUN), hunts::run)
+        .post("/hunts/save", Needs(role::HUNTS_SAVE), hunts::save)
+        .post("/hunts/attach", Needs(role::CASES_WRITE), hunts::attach)
+        .get("/rules", Needs(role::RULES_READ), rules::list)
+        .get("/rules/coverage", Needs(role::RULES_READ), rules::coverage)
+        .get(
+            "/rules/exceptions.toml",
+            Needs(role::RULES_READ),
+            rules::export_exceptions,
+        )
+        .post(
+            "/rules/tickets/{id}/close",
+            Needs(role::RULES_WRITE),
+            rules::close_ticket,
+        )
+        .post(
+            "/rules/exceptions/{id}/remove",
+            Needs(role::RULES_WRITE),
+            rules::remove_exception,
+        )
+        .get("/intel", Needs(role::INTEL_READ), insight::intel)
+        .get("/risk", Needs(role::ALERTS_READ), insight::risk)
+        .get(
+            "/entities/{kind}/{name}",
+            Needs(role::ALERTS_READ),
+            insight::entity,
+        )
+        .get("/metrics", Needs(role::CASES_READ), insight::metrics)
+        .get("/admin/users", Needs(role::USERS_ADMIN), admin::list)
+        .post("/admin/users", Needs(role::USERS_ADMIN), admin::add)
+        .post(
+            "/admin/users/{name}",
+            Needs(role::USERS_ADMIN),
+            admin::change,
+        )
+        .post("/admin/keys", Needs(role::USERS_ADMIN), admin::create_key)
+        .post(
+            "/admin/keys/{key_id}/revoke",
+            Needs(role::USERS_ADMIN),
+            admin::revoke_key,
+        )
+        .get("/admin/audit", Needs(role::AUDIT_READ), admin::audit)
 }
 
 /// A request htmx made for a fragment (not a boosted page load).

@@ -40,6 +40,13 @@ pub struct Chrome {
 const NAV: &[(&str, &str, Permission)] = &[
     ("/alerts", "Alerts", role::ALERTS_READ),
     ("/cases", "Cases", role::CASES_READ),
+    ("/hunts", "Hunts", role::HUNTS_RUN),
+    ("/rules", "Rules", role::RULES_READ),
+    ("/intel", "Intel", role::INTEL_READ),
+    ("/risk", "Entities", role::ALERTS_READ),
+    ("/metrics", "Metrics", role::CASES_READ),
+    ("/admin/users", "Users", role::USERS_ADMIN),
+    ("/admin/audit", "Audit", role::AUDIT_READ),
 ];
 
 impl Chrome {

@@ -1004,3 +1004,398 @@ async fn pages_carry_a_strict_policy_and_htmx_gets_fragments() {
         .await;
     assert!(htmx.text.contains("2.0.11"));
 }
+
+/// Hunts from the console: a pivot fills the query box, a run shows the rows with their value
+/// actions (and is audited), a query's fault is shown beside it, the hunt is saved by name and
+/// attached to a case as evidence; the audit page lists the runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn hunts_run_save_and_attach_from_the_console() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = super::sample_lake(dir.path());
+    let target = dir.path().join("secops.db").display().to_string();
+    let h = Harness::on(
+        target,
+        dir,
+        super::Settings {
+            lake: Some(lake),
+            ..super::Settings::default()
+        },
+    );
+    let root = h.sign_in("root").await;
+    let pivot = h.get("/hunts?q=FROM+events+%7C+LIMIT+5", &root).await;
+    assert!(pivot.text.contains(">FROM events | LIMIT 5</textarea>"));
+    let query = "FROM events\n| WHERE event.outcome == \"failure\"\n| STATS n = count(*) BY source.ip\n| SORT n DESC";
+    let ran = h
+        .post("/hunts", &root, &[("q", query), ("max_rows", "100")])
+        .await;
+    assert_eq!(ran.status, StatusCode::OK, "{}", ran.text);
+    assert!(
+        ran.text.contains("<th scope=\"col\">source.ip</th>"),
+        "{}",
+        ran.text
+    );
+    assert!(ran.text.contains("title=\"Only rows with this value\""));
+    // Text values are quoted in the queries the actions lead to; numbers are not.
+    assert!(
+        ran.text.contains("WHERE+source.ip+%3D%3D+%22"),
+        "{}",
+        ran.text
+    );
+    assert!(ran.text.contains("WHERE+n+%3D%3D+") && !ran.text.contains("WHERE+n+%3D%3D+%22"));
+    let fault = h
+        .post("/hunts", &root, &[("q", "FROM events | WHERE")])
+        .await;
+    assert_eq!(fault.status, StatusCode::OK);
+    assert!(
+        fault.text.contains("problem-text"),
+        "the query's fault is shown beside it"
+    );
+    let saved = h
+        .post(
+            "/hunts/save",
+            &root,
+            &[
+                ("q", query),
+                ("name", "Failed logons by source"),
+                ("description", "spraying"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.text);
+    let listed = h.get(saved.location(), &root).await;
+    assert!(listed.text.contains("Failed logons by source") && listed.text.contains("Hunt saved"));
+    let opened = h.post("/cases", &root, &[("title", "Spraying")]).await;
+    let number = opened.location().rsplit('/').next().unwrap().to_string();
+    let attached = h
+        .post(
+            "/hunts/attach",
+            &root,
+            &[
+                ("q", query),
+                ("case", &number),
+                ("title", "Failed logons by source"),
+            ],
+        )
+        .await;
+    assert_eq!(attached.status, StatusCode::SEE_OTHER, "{}", attached.text);
+    let case = h.get(attached.location(), &root).await;
+    assert!(case.text.contains("attached as evidence"));
+    assert!(case.text.contains("Failed logons by source"));
+    let evidence = h
+        .with_store(|s| s.evidence(number.parse().unwrap()))
+        .unwrap();
+    assert_eq!(evidence.len(), 1);
+    assert!(evidence[0].evidence.rows > 0);
+    // The rows are in the file the evidence names, below the server's evidence folder.
+    let path = std::path::Path::new(&evidence[0].evidence.path);
+    assert!(
+        path.starts_with(&h.state.settings.evidence_dir),
+        "{}",
+        path.display()
+    );
+    assert!(std::fs::read_to_string(path).unwrap().contains("source.ip"));
+    // Every run is in the audit log, shown to auditors.
+    let audit = h.get("/admin/audit?action=hunt.run", &root).await;
+    assert_eq!(audit.status, StatusCode::OK);
+    assert!(
+        audit.text.matches("<td>hunt.run</td>").count() >= 3,
+        "{}",
+        audit.text
+    );
+    let verified = h.get("/admin/audit?verify=1", &root).await;
+    assert!(verified.text.contains("is intact"));
+}
+
+/// Rules: the tickets analysts opened (closed with an outcome), the exceptions in force (exported
+/// as rule TOML that the rule format reads back, removed), the coverage heatmap from ATT&CK.
+#[tokio::test(flavor = "multi_thread")]
+async fn rules_pages_show_tickets_exceptions_and_coverage() {
+    let attack = secops_testkit::repo_root()
+        .parent()
+        .unwrap()
+        .join("shared/corpus/attack");
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("secops.db").display().to_string();
+    let have_attack = attack.exists();
+    if !have_attack && std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!(
+            "{} is missing: the coverage page needs the ATT&CK corpus",
+            attack.display()
+        );
+    }
+    let h = Harness::on(
+        target,
+        dir,
+        super::Settings {
+            attack: have_attack.then_some(attack),
+            ..super::Settings::default()
+        },
+    );
+    let ana = h.sign_in("ana").await;
+    let alert = h
+        .with_store(|s| s.alerts(&open_alerts()))
+        .unwrap()
+        .remove(0);
+    h.post(
+        &format!("/alerts/{}/noisy", alert.id),
+        &ana,
+        &[("reason", "backups")],
+    )
+    .await;
+    h.post(
+        &format!("/alerts/{}/exception", alert.id),
+        &ana,
+        &[
+            ("field", "user.name"),
+            ("value", "svc_backup \"nightly\""),
+            ("days", "7"),
+            ("reason", "the backup account"),
+        ],
+    )
+    .await;
+    let root = h.sign_in("root").await;
+    let rules = h.get("/rules", &root).await;
+    assert_eq!(rules.status, StatusCode::OK);
+    assert!(rules.text.contains("backups") && rules.text.contains("the backup account"));
+    let toml_text = h
+        .get(
+            &format!("/rules/exceptions.toml?rule={}", alert.rule_id),
+            &root,
+        )
+        .await;
+    assert_eq!(
+        toml_text.headers["content-disposition"],
+        "attachment; filename=\"exceptions.toml\""
+    );
+    #[derive(serde::Deserialize)]
+    struct Items {
+        exceptions: Vec<secops_rules::ExceptionItem>,
+    }
+    let items: Items = toml::from_str(&toml_text.text).unwrap();
+    assert_eq!(items.exceptions.len(), 1);
+    let item = &items.exceptions[0];
+    assert_eq!(item.entries[0].field, "user.name");
+    assert_eq!(
+        item.entries[0].value,
+        Some(toml::Value::String("svc_backup \"nightly\"".into()))
+    );
+    assert!(item.expire_time.is_some());
+    let ticket = h.with_store(|s| s.tickets(true)).unwrap().remove(0);
+    let closed = h
+        .post(
+            &format!("/rules/tickets/{}/close", ticket.id),
+            &root,
+            &[("outcome", "excluded the backup host")],
+        )
+        .await;
+    assert_eq!(closed.status, StatusCode::SEE_OTHER);
+    assert!(h.with_store(|s| s.tickets(true)).unwrap().is_empty());
+    let exception = h
+        .with_store(|s| s.exceptions(None, None))
+        .unwrap()
+        .remove(0);
+    let removed = h
+        .post(
+            &format!("/rules/exceptions/{}/remove", exception.id),
+            &root,
+            &[],
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::SEE_OTHER);
+    assert!(h
+        .with_store(|s| s.exceptions(None, None))
+        .unwrap()
+        .is_empty());
+    let coverage = h.get("/rules/coverage", &root).await;
+    assert_eq!(coverage.status, StatusCode::OK);
+    if have_attack {
+        assert!(
+            coverage.text.contains("Credential Access"),
+            "tactics as columns"
+        );
+        assert!(
+            coverage.text.contains("class=\"heat-1\"")
+                || coverage.text.contains("class=\"heat-2\"")
+        );
+        assert!(coverage.text.contains("T1110"));
+    }
+}
+
+/// An exception kept in the store applies when detection next loads the rules (with a store), and
+/// not once it has expired.
+#[test]
+fn store_exceptions_apply_when_detection_loads_the_rules() {
+    let reference = tempfile::tempdir().unwrap();
+    let mut store =
+        secops_store::Store::open(&reference.path().join("a.db").display().to_string()).unwrap();
+    super::detect_samples(&mut store);
+    let alerts = store.alerts(&secops_store::AlertFilter::default()).unwrap();
+    // A native rule's alert and a value of one of its events.
+    let (rule, field, value) = alerts
+        .iter()
+        .find_map(|a| {
+            let document: serde_json::Value = serde_json::from_str(&a.document).ok()?;
+            // Events are kept with their fields flat, by their dotted names.
+            let ip = document["events"][0]["source.ip"].as_str()?.to_string();
+            Some((a.rule_id.clone(), "source.ip".to_string(), ip))
+        })
+        .unwrap();
+    let count = |s: &mut secops_store::Store| {
+        s.alerts(&secops_store::AlertFilter {
+            rule: Some(rule.clone()),
+            ..secops_store::AlertFilter::default()
+        })
+        .unwrap()
+        .len()
+    };
+    let before = count(&mut store);
+    let run = |expires_at: Option<i64>| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store =
+            secops_store::Store::open(&dir.path().join("b.db").display().to_string()).unwrap();
+        store
+            .add_exception(
+                &secops_store::NewException {
+                    rule_id: rule.clone(),
+                    field: field.clone(),
+                    value: value.clone(),
+                    reason: "test".into(),
+                    alert_id: None,
+                    expires_at,
+                },
+                "ana",
+                0,
+            )
+            .unwrap();
+        super::detect_samples(&mut store);
+        count(&mut store)
+    };
+    let excepted = run(None);
+    assert!(
+        excepted < before,
+        "{rule}: {excepted} alerts with the exception, {before} without"
+    );
+    let expired = run(Some(1));
+    assert_eq!(expired, before, "an expired exception changes nothing");
+}
+
+/// Intel search, the risk ranking and an entity's page, the metrics with the volume chart, the
+/// users page (a user added, a key whose secret is shown once, then revoked).
+#[tokio::test(flavor = "multi_thread")]
+async fn intel_entities_metrics_and_administration_pages() {
+    let h = Harness::sqlite();
+    let root = h.sign_in("root").await;
+    let engineer = super::Auth::Key(h.key_for("root", "engineer"));
+    let body = serde_json::json!({"source": "feed", "format": "list", "text": "203.0.113.9\nevil.example\n"});
+    let imported = h
+        .call(Method::POST, "/api/v1/intel/import", &engineer, Some(body))
+        .await;
+    assert_eq!(imported.status, StatusCode::OK, "{}", imported.body);
+    let intel = h.get("/intel?value=203.0.113", &root).await;
+    assert_eq!(intel.status, StatusCode::OK, "{}", intel.text);
+    assert!(intel.text.contains("203.0.113.9") && !intel.text.contains("evil.example"));
+    // Risk as detection with entities records it, on a host the alerts name.
+    let host = h
+        .with_store(|s| s.alerts(&open_alerts()))
+        .unwrap()
+        .iter()
+        .find_map(|a| {
+            h.with_store(|s| s.alert_entities(a.id))
+                .unwrap()
+                .into_iter()
+                .find(|(k, _)| k == "host")
+        })
+        .unwrap()
+        .1;
+    h.with_store(|s| {
+        s.record_risk(&[secops_store::RiskContribution {
+            kind: "host".into(),
+            entity: host.clone(),
+            alert_id: "a1".into(),
+            rule: "Brute force <b>".into(),
+            points: 40.0,
+            at: h.clock.now().unix_nanos() - super::MINUTE,
+            tactics: vec![],
+            sources: vec![],
+        }])
+    })
+    .unwrap();
+    let risk = h.get("/risk?kind=host", &root).await;
+    assert!(
+        risk.text.contains("Brute force &#60;b&#62;")
+            || risk.text.contains("Brute force &lt;b&gt;")
+    );
+    assert_eq!(risk.status, StatusCode::OK);
+    let href = attribute(
+        &risk.text[risk.text.find("/entities/host/").unwrap() - 10..],
+        "href",
+    )
+    .unwrap();
+    let entity = h.get(&href, &root).await;
+    assert_eq!(entity.status, StatusCode::OK);
+    assert!(
+        entity.text.contains("Newest alerts naming it") && entity.text.contains("data-alert=\"")
+    );
+    let metrics = h.get("/metrics?days=90", &root).await;
+    assert_eq!(metrics.status, StatusCode::OK);
+    assert!(metrics.text.contains("MTTD"));
+    let users = h
+        .post(
+            "/admin/users",
+            &root,
+            &[
+                ("name", "bob"),
+                ("role", "responder"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(users.status, StatusCode::SEE_OTHER, "{}", users.text);
+    let key = h
+        .post(
+            "/admin/keys",
+            &root,
+            &[("name", "soar"), ("role", "analyst"), ("days", "30")],
+        )
+        .await;
+    assert_eq!(key.status, StatusCode::OK, "{}", key.text);
+    let secret = attribute(
+        &format!("x=\"{}", &key.text[key.text.find("secops_").unwrap()..]),
+        "x",
+    )
+    .unwrap();
+    let secret = secret.split('<').next().unwrap().to_string();
+    assert!(secret.starts_with("secops_"));
+    let again = h.get("/admin/users", &root).await;
+    assert!(
+        !again.text.contains(&secret),
+        "a key's secret is shown once"
+    );
+    assert!(again.text.contains(">bob<"));
+    let key_id = h
+        .with_store(|s| s.api_keys())
+        .unwrap()
+        .into_iter()
+        .find(|k| k.name == "soar")
+        .unwrap()
+        .key_id;
+    let revoked = h
+        .post(&format!("/admin/keys/{key_id}/revoke"), &root, &[])
+        .await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER);
+    assert!(h
+        .with_store(|s| s.api_keys())
+        .unwrap()
+        .iter()
+        .any(|k| k.key_id == key_id && k.revoked_at.is_some()));
+    // An analyst sees neither page.
+    let ana = h.sign_in("ana").await;
+    assert_eq!(
+        h.get("/admin/users", &ana).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        h.get("/admin/audit", &ana).await.status,
+        StatusCode::FORBIDDEN
+    );
+}
