@@ -29,6 +29,11 @@ pub const ASSETS: &[(&str, &str, &[u8])] = &[
         "text/css; charset=utf-8",
         include_bytes!("../../assets/console.css"),
     ),
+    (
+        "favicon.svg",
+        "image/svg+xml",
+        include_bytes!("../../assets/favicon.svg"),
+    ),
 ];
 
 /// `GET /static/{name}`.
@@ -46,4 +51,9 @@ pub async fn serve(axum::extract::Path(name): axum::extract::Path<String>) -> Re
         }
         None => PageError::from(ApiError::not_found("no such file")).into_response(),
     }
+}
+
+/// `GET /favicon.ico`: browsers ask for it whatever the page says; the icon is the SVG one.
+pub async fn favicon() -> Response {
+    serve(axum::extract::Path("favicon.svg".to_string())).await
 }

@@ -25,6 +25,8 @@ const SHOWN: usize = 500;
 pub struct Cell {
     pub text: String,
     pub null: bool,
+    /// A number (set right, to compare down a column).
+    pub numeric: bool,
     pub include: String,
     pub exclude: String,
     pub count: String,
@@ -238,6 +240,7 @@ fn fill(view: &mut HuntView, query: &str, result: Ran) {
                     };
                     Cell {
                         null: cell.is_none(),
+                        numeric: matches!(cell, Some(serde_json::Value::Number(_))),
                         text,
                         include: hunt_link(&then(query, &condition_in)),
                         exclude: hunt_link(&then(query, &condition_out)),

@@ -93,6 +93,7 @@ pub fn pages() -> Pages {
     use Access::{Needs, Public, SignedIn};
     Pages::new()
         .get("/static/{name}", Public, assets::serve)
+        .get("/favicon.ico", Public, assets::favicon)
         .get("/login", Public, session::login_page)
         .post("/login", Public, session::login)
         .post("/logout", SignedIn, session::logout)

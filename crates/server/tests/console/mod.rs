@@ -1399,3 +1399,143 @@ async fn intel_entities_metrics_and_administration_pages() {
         StatusCode::FORBIDDEN
     );
 }
+
+/// Alerts of a rule made for a drill: `n` of them, each from its own source address, last seen
+/// `age` before now (recorded as detection records alerts, from a real alert's document).
+fn drill_alerts(h: &Harness, rule_id: &str, rule_name: &str, n: usize, age: i64) {
+    let real = h.with_store(|s| s.alerts(&open_alerts())).unwrap().remove(0);
+    let now = h.clock.now().unix_nanos();
+    let alerts: Vec<secops_store::NewAlert> = (0..n)
+        .map(|i| {
+            let ip = format!("203.0.113.{}", i % 250 + 1);
+            let user = format!("vpn-user-{i:03}");
+            let mut document: serde_json::Value = serde_json::from_str(&real.document).unwrap();
+            document["group"] = serde_json::json!({ "source.ip": ip });
+            document["events"] = serde_json::json!([{
+                "@timestamp": "2026-12-06T08:00:00Z",
+                "event.outcome": "failure",
+                "source.ip": ip,
+                "user.name": user,
+                "host.name": "vpn-gw-1",
+            }]);
+            let at = now - age - i as i64 * 1_000_000_000;
+            secops_store::NewAlert {
+                rule_id: rule_id.into(),
+                rule_name: rule_name.into(),
+                rule_version: 1,
+                severity: if i % 3 == 0 { "high" } else { "medium" }.into(),
+                risk_score: 60,
+                group_key: format!("source.ip={ip}"),
+                first_seen: at - super::MINUTE,
+                last_seen: at,
+                event_count: 5 + i as u64 % 7,
+                dedupe_window: 0,
+                document: document.to_string(),
+            }
+        })
+        .collect();
+    h.with_store(|s| s.record_alerts(&alerts, "drill", now)).unwrap();
+}
+
+/// Where the browser test's npm packages are.
+fn browser_dir() -> std::path::PathBuf {
+    secops_testkit::repo_root().join("crates/server/tests/browser")
+}
+
+/// An analyst's session in headless Chromium (Playwright from npm, Debian's chromium): signing in,
+/// keyboard triage (30 acknowledged, timed), a close and an escalation from the dialogs, a merge
+/// into an existing case, 100 alerts closed in bulk with a reason, an alert's page, a hunt run and
+/// attached, the case worked, its report downloaded and the case closed, the audit entries, and
+/// the same queue without JavaScript; attacker-written text checked inert in the DOM. The store
+/// is checked afterwards for every change the session made.
+#[test]
+fn the_console_in_a_real_browser() {
+    let dir = browser_dir();
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let ready = dir.join("node_modules/playwright-core").exists()
+        && std::path::Path::new(&chromium).exists();
+    if !ready {
+        let why = format!(
+            "the browser test needs `npm ci` in {} and Chromium at {chromium} (.ci/run installs both)",
+            dir.display()
+        );
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{why}");
+        }
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let lake = super::sample_lake(work.path());
+    let target = work.path().join("secops.db").display().to_string();
+    let h = Harness::on(
+        target,
+        work,
+        super::Settings {
+            lake: Some(lake),
+            ..super::Settings::default()
+        },
+    );
+    // The hostile alert first: it takes the rule of the newest sample alert, not a drill's.
+    let hostile = hostile_alert(&h);
+    drill_alerts(&h, "console-keyboard-drill", "VPN logon failures (keyboard drill)", 40, super::MINUTE);
+    drill_alerts(&h, "console-bulk-drill", "VPN logon failures (bulk drill)", 100, 2 * 86_400 * 1_000_000_000);
+    let server = secops_server::spawn(h.app.clone(), "127.0.0.1:0".parse().unwrap(), None).unwrap();
+    let mut node = std::process::Command::new("node");
+    // Screenshots for the README when asked (SECOPS_SHOTS=docs/console).
+    if let Ok(shots) = std::env::var("SECOPS_SHOTS") {
+        node.env("SECOPS_SHOTS", secops_testkit::repo_root().join(shots));
+    }
+    let output = node
+        .arg(dir.join("console.mjs"))
+        .env("SECOPS_URL", format!("http://{}", server.address))
+        .env("SECOPS_USER", "root")
+        .env("SECOPS_PASSWORD", PASSWORD)
+        .env("SECOPS_KB_RULE", "console-keyboard-drill")
+        .env("SECOPS_BULK_RULE", "console-bulk-drill")
+        .env("SECOPS_HOSTILE", hostile.to_string())
+        .env(
+            "SECOPS_HUNT",
+            "FROM events\n| WHERE event.outcome == \"failure\"\n| STATS n = count(*) BY source.ip\n| SORT n DESC",
+        )
+        .env("CHROMIUM", &chromium)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the browser session failed:\n{stderr}");
+    let measured: serde_json::Value =
+        serde_json::from_slice(output.stdout.trim_ascii()).unwrap();
+    eprintln!("{stderr}measured: {measured}");
+    // The keyboard keeps up with an analyst: at least 30 triage actions a minute.
+    assert!(measured["triage_per_minute"].as_f64().unwrap() >= 30.0, "{measured}");
+    // What the session did is in the store.
+    let of = |rule: &str, status| {
+        h.alert_ids(secops_store::AlertFilter {
+            rule: Some(rule.into()),
+            status: Some(status),
+            ..secops_store::AlertFilter::default()
+        })
+        .len()
+    };
+    use secops_store::AlertStatus::{Acknowledged, Closed};
+    assert_eq!(of("console-bulk-drill", Closed), 100);
+    let closed = h
+        .with_store(|s| {
+            s.alerts(&secops_store::AlertFilter {
+                rule: Some("console-bulk-drill".into()),
+                ..secops_store::AlertFilter::default()
+            })
+        })
+        .unwrap();
+    assert!(closed.iter().all(|a| a.resolution.as_deref() == Some("benign")));
+    // 30 from the keyboard, one through the form without JavaScript.
+    assert_eq!(of("console-keyboard-drill", Acknowledged), 31);
+    // One closed from the dialog; the two merged into the case closed with it.
+    assert_eq!(of("console-keyboard-drill", Closed), 3);
+    let number = measured["case"].as_i64().unwrap();
+    let case = h.with_store(|s| s.case(number)).unwrap();
+    assert_eq!(case.state, "closed");
+    assert_eq!(h.with_store(|s| s.case_alert_ids(number)).unwrap().len(), 2);
+    assert_eq!(h.with_store(|s| s.evidence(number)).unwrap().len(), 1);
+    server.stop().unwrap();
+}
