@@ -828,8 +828,14 @@ impl Store {
             .map(|c| format!("({c} IS NULL), {c}"))
             .collect::<Vec<_>>()
             .join(", ");
-        let mut sql =
-            format!("SELECT {list}, COUNT(DISTINCT alerts.id) AS n FROM alerts{joins} WHERE 1 = 1");
+        // An alert is one row unless a join gives it several (tags, entities): then it is counted
+        // once per group, by its id.
+        let count = if joins.is_empty() {
+            "COUNT(*)"
+        } else {
+            "COUNT(DISTINCT alerts.id)"
+        };
+        let mut sql = format!("SELECT {list}, {count} AS n FROM alerts{joins} WHERE 1 = 1");
         let mut params = Vec::new();
         conditions(filter, &mut sql, &mut params);
         sql.push_str(&format!(

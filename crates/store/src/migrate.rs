@@ -368,11 +368,13 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 16,
-        name: "the console: exceptions, tuning tickets, default views",
+        name: "the console: exceptions, tuning tickets, default views, the queue by rule",
         // Exceptions analysts add to a rule from an alert (applied when rules load, until they
-        // expire), requests to detection engineering to tune a rule, and each user's default view
-        // of a page (its query string).
+        // expire), requests to detection engineering to tune a rule, each user's default view of a
+        // page (its query string); the queue grouped by rule counts alerts of a status from an
+        // index instead of the table.
         statements: &[
+            "CREATE INDEX alerts_by_status_rule ON alerts (status, rule_name)",
             "CREATE TABLE rule_exceptions (
                 id {id},
                 rule_id TEXT NOT NULL,

@@ -103,6 +103,7 @@ conformance!(
     what_the_api_counts_is_counted_alike,
     saved_hunts_are_kept_by_name_replaced_and_deleted,
     alerts_are_grouped_by_up_to_three_fields,
+    exceptions_tickets_and_views_are_kept_and_audited,
 );
 
 /// Runs SQL on the test database with the database's own client, behind the store's back.
@@ -304,7 +305,9 @@ fn alerts_recorded_before_entities_were_kept_are_read_when_the_store_migrates(pl
     // Back to schema 12, as an older secops left it (undoing the migrations after 13 too).
     tamper(
         place,
-        "DROP INDEX alerts_by_first_seen; DROP TABLE saved_hunts; \
+        "DROP INDEX alerts_by_status_rule; DROP TABLE rule_exceptions; DROP TABLE tuning_tickets; \
+         DROP TABLE user_views; \
+         DROP INDEX alerts_by_first_seen; DROP TABLE saved_hunts; \
          ALTER TABLE users DROP COLUMN totp_secret; ALTER TABLE users DROP COLUMN totp_pending; \
          ALTER TABLE users DROP COLUMN totp_last_step; \
          DROP INDEX alerts_by_assignee; ALTER TABLE alerts DROP COLUMN assignee; \
@@ -1817,4 +1820,94 @@ fn alerts_are_grouped_by_up_to_three_fields(place: &Place) {
         1
     );
     assert!(store.alert_groups(&all, &[], 10).is_err());
+}
+
+/// The console's records: exceptions (in force until they expire, removed ones kept aside),
+/// tuning tickets (closed once, with an outcome), each user's default view (replaced, forgotten);
+/// every change one audit record.
+fn exceptions_tickets_and_views_are_kept_and_audited(place: &Place) {
+    let key = secops_store::AuditKey::from_hex(&"5d".repeat(32)).unwrap();
+    let mut store = place.open();
+    store.set_auditor(Some(secops_store::Auditor {
+        key: key.clone(),
+        actor: "ana".into(),
+        source: "192.0.2.7".into(),
+    }));
+    let exception = |rule: &str, value: &str, expires_at| secops_store::NewException {
+        rule_id: rule.into(),
+        field: "user.name".into(),
+        value: value.into(),
+        reason: "the backup account".into(),
+        alert_id: Some(7),
+        expires_at,
+    };
+    let kept = store
+        .add_exception(&exception("spray", "svc_backup", Some(100)), "ana", 10)
+        .unwrap();
+    store
+        .add_exception(&exception("spray", "svc_scan", None), "ana", 11)
+        .unwrap();
+    store
+        .add_exception(&exception("other", "x", None), "ana", 12)
+        .unwrap();
+    assert_eq!(kept.expires_at, Some(100));
+    assert_eq!(store.exceptions(Some("spray"), None).unwrap().len(), 2);
+    // At 100 the first has expired.
+    let in_force = store.exceptions(Some("spray"), Some(100)).unwrap();
+    assert_eq!(in_force.len(), 1);
+    assert_eq!(in_force[0].value, "svc_scan");
+    assert_eq!(store.exceptions(None, Some(50)).unwrap().len(), 3);
+    let removed = store.remove_exception(kept.id, 20).unwrap();
+    assert_eq!(removed.removed_at, Some(20));
+    assert_eq!(store.exceptions(None, None).unwrap().len(), 2);
+    assert!(matches!(
+        store.remove_exception(kept.id, 21),
+        Err(StoreError::NotFound { .. })
+    ));
+    let ticket = store
+        .open_ticket(
+            &secops_store::NewTicket {
+                rule_id: "spray".into(),
+                rule_name: "Password spraying".into(),
+                alert_id: Some(7),
+                reason: "fires on every backup".into(),
+            },
+            "ana",
+            30,
+        )
+        .unwrap();
+    assert_eq!(store.tickets(true).unwrap(), vec![ticket.clone()]);
+    let closed = store
+        .close_ticket(ticket.id, "excluded the backup host", "eve", 40)
+        .unwrap();
+    assert_eq!(closed.state, "closed");
+    assert_eq!(closed.closed_by.as_deref(), Some("eve"));
+    assert!(store.tickets(true).unwrap().is_empty());
+    assert_eq!(store.tickets(false).unwrap().len(), 1);
+    assert!(store.close_ticket(ticket.id, "again", "eve", 41).is_err());
+    assert_eq!(store.view("ana", "alerts").unwrap(), None);
+    store
+        .save_view("ana", "alerts", "status=open&group=rule", 50)
+        .unwrap();
+    store
+        .save_view("ana", "alerts", "status=open&severity=high", 51)
+        .unwrap();
+    store
+        .save_view("bob", "alerts", "status=closed", 52)
+        .unwrap();
+    assert_eq!(
+        store.view("ana", "alerts").unwrap().as_deref(),
+        Some("status=open&severity=high")
+    );
+    store.save_view("ana", "alerts", "", 53).unwrap();
+    assert_eq!(store.view("ana", "alerts").unwrap(), None);
+    assert_eq!(
+        store.view("bob", "alerts").unwrap().as_deref(),
+        Some("status=closed")
+    );
+    // Each change above is one audit record (the refused ones none), and the chain verifies.
+    let records = store.audit_records(0, 100).unwrap();
+    let actions: Vec<&str> = records.iter().map(|r| r.record.action.as_str()).collect();
+    assert_eq!(records.len(), 10, "{actions:?}");
+    assert!(store.verify_audit(&key, None).unwrap().broken.is_none());
 }

@@ -691,13 +691,14 @@ pub async fn bulk(
             None,
             Vec::new(),
         ),
-        "assign" => ("assigned", None, fields.get("assignee"), Vec::new()),
+        // The form echoes the filters under their own names: the change's fields are named apart.
+        "assign" => ("assigned", None, fields.get("assign_to"), Vec::new()),
         "tag" => (
             "tagged",
             None,
             None,
             fields
-                .get("tag")
+                .get("add_tags")
                 .map(|t| {
                     t.split(',')
                         .map(|t| t.trim().to_string())

@@ -501,6 +501,40 @@ async fn the_queue_filters_groups_pages_and_triages_in_bulk() {
         .await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     assert!(refused.text.contains("choose a reason"));
+    // Assigned and tagged in bulk, from the queue's form (which also echoes the filters, an
+    // empty assignee and tag among them).
+    let c = open[2].to_string();
+    for (action, field, value) in [
+        ("assign", "assign_to", "ana"),
+        ("tag", "add_tags", "vpn, spraying"),
+    ] {
+        let done = h
+            .post(
+                "/alerts/bulk",
+                &ana,
+                &[
+                    ("status", "open"),
+                    ("assignee", ""),
+                    ("tag", ""),
+                    ("action", action),
+                    (field, value),
+                    ("id", &c),
+                ],
+            )
+            .await;
+        assert_eq!(
+            done.status,
+            StatusCode::SEE_OTHER,
+            "{action}: {}",
+            done.text
+        );
+    }
+    let changed = h.with_store(|s| s.alert(open[2])).unwrap();
+    assert_eq!(changed.assignee.as_deref(), Some("ana"));
+    assert_eq!(
+        changed.tags,
+        vec!["spraying".to_string(), "vpn".to_string()]
+    );
     // Every alert a filter matches: the rule's open alerts, acknowledged at once.
     let rule = all[2].rule_id.clone();
     let matching = h.alert_ids(secops_store::AlertFilter {
@@ -1403,7 +1437,10 @@ async fn intel_entities_metrics_and_administration_pages() {
 /// Alerts of a rule made for a drill: `n` of them, each from its own source address, last seen
 /// `age` before now (recorded as detection records alerts, from a real alert's document).
 fn drill_alerts(h: &Harness, rule_id: &str, rule_name: &str, n: usize, age: i64) {
-    let real = h.with_store(|s| s.alerts(&open_alerts())).unwrap().remove(0);
+    let real = h
+        .with_store(|s| s.alerts(&open_alerts()))
+        .unwrap()
+        .remove(0);
     let now = h.clock.now().unix_nanos();
     let alerts: Vec<secops_store::NewAlert> = (0..n)
         .map(|i| {
@@ -1434,7 +1471,8 @@ fn drill_alerts(h: &Harness, rule_id: &str, rule_name: &str, n: usize, age: i64)
             }
         })
         .collect();
-    h.with_store(|s| s.record_alerts(&alerts, "drill", now)).unwrap();
+    h.with_store(|s| s.record_alerts(&alerts, "drill", now))
+        .unwrap();
 }
 
 /// Where the browser test's npm packages are.
@@ -1478,8 +1516,20 @@ fn the_console_in_a_real_browser() {
     );
     // The hostile alert first: it takes the rule of the newest sample alert, not a drill's.
     let hostile = hostile_alert(&h);
-    drill_alerts(&h, "console-keyboard-drill", "VPN logon failures (keyboard drill)", 40, super::MINUTE);
-    drill_alerts(&h, "console-bulk-drill", "VPN logon failures (bulk drill)", 100, 2 * 86_400 * 1_000_000_000);
+    drill_alerts(
+        &h,
+        "console-keyboard-drill",
+        "VPN logon failures (keyboard drill)",
+        40,
+        super::MINUTE,
+    );
+    drill_alerts(
+        &h,
+        "console-bulk-drill",
+        "VPN logon failures (bulk drill)",
+        100,
+        2 * 86_400 * 1_000_000_000,
+    );
     let server = secops_server::spawn(h.app.clone(), "127.0.0.1:0".parse().unwrap(), None).unwrap();
     let mut node = std::process::Command::new("node");
     // Screenshots for the README when asked (SECOPS_SHOTS=docs/console).
@@ -1502,12 +1552,17 @@ fn the_console_in_a_real_browser() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "the browser session failed:\n{stderr}");
-    let measured: serde_json::Value =
-        serde_json::from_slice(output.stdout.trim_ascii()).unwrap();
+    assert!(
+        output.status.success(),
+        "the browser session failed:\n{stderr}"
+    );
+    let measured: serde_json::Value = serde_json::from_slice(output.stdout.trim_ascii()).unwrap();
     eprintln!("{stderr}measured: {measured}");
     // The keyboard keeps up with an analyst: at least 30 triage actions a minute.
-    assert!(measured["triage_per_minute"].as_f64().unwrap() >= 30.0, "{measured}");
+    assert!(
+        measured["triage_per_minute"].as_f64().unwrap() >= 30.0,
+        "{measured}"
+    );
     // What the session did is in the store.
     let of = |rule: &str, status| {
         h.alert_ids(secops_store::AlertFilter {
@@ -1527,7 +1582,9 @@ fn the_console_in_a_real_browser() {
             })
         })
         .unwrap();
-    assert!(closed.iter().all(|a| a.resolution.as_deref() == Some("benign")));
+    assert!(closed
+        .iter()
+        .all(|a| a.resolution.as_deref() == Some("benign")));
     // 30 from the keyboard, one through the form without JavaScript.
     assert_eq!(of("console-keyboard-drill", Acknowledged), 31);
     // One closed from the dialog; the two merged into the case closed with it.
@@ -1538,4 +1595,83 @@ fn the_console_in_a_real_browser() {
     assert_eq!(h.with_store(|s| s.case_alert_ids(number)).unwrap().len(), 2);
     assert_eq!(h.with_store(|s| s.evidence(number)).unwrap().len(), 1);
     server.stop().unwrap();
+}
+
+/// The pages as a person reads them, kept as snapshots: the sign-in page, a queue grouped and
+/// listed, an alert's page, a case's page, a refusal. Ids, the CSRF token and the build's version
+/// are masked; the data is the drill's, the clock the harness's.
+#[tokio::test(flavor = "multi_thread")]
+async fn pages_read_as_their_snapshots() {
+    let h = Harness::sqlite();
+    drill_alerts(
+        &h,
+        "console-keyboard-drill",
+        "VPN logon failures (keyboard drill)",
+        6,
+        super::MINUTE,
+    );
+    let ana = h.sign_in("ana").await;
+    let drill = h.alert_ids(secops_store::AlertFilter {
+        rule: Some("console-keyboard-drill".into()),
+        ..secops_store::AlertFilter::default()
+    });
+    let opened = h
+        .post(
+            "/cases",
+            &ana,
+            &[
+                ("title", "Password spraying against the VPN"),
+                ("severity", "high"),
+            ],
+        )
+        .await;
+    let case = opened.location().to_string();
+    h.post(
+        &format!("{case}/notes"),
+        &ana,
+        &[("text", "Source 203.0.113.9 tried 40 accounts.")],
+    )
+    .await;
+    h.post(
+        &format!("{case}/alerts"),
+        &ana,
+        &[("ids", &drill[0].to_string())],
+    )
+    .await;
+    let login = h.page(Method::GET, "/login", None, None, &[]).await;
+    let queue = h
+        .get(
+            "/alerts?status=open&rule=console-keyboard-drill&group=severity&limit=4",
+            &ana,
+        )
+        .await;
+    let alert = h.get(&format!("/alerts/{}", drill[1]), &ana).await;
+    let case_page = h.get(&case, &ana).await;
+    let refused = h.get("/admin/audit", &ana).await;
+    let filters = vec![
+        (r#"data-csrf="[0-9a-f]+""#, r#"data-csrf="[csrf]""#),
+        (
+            r#"X-CSRF-Token": "[0-9a-f]+""#,
+            r#"X-CSRF-Token": "[csrf]""#,
+        ),
+        (
+            r#"name="csrf" value="[0-9a-f]+""#,
+            r#"name="csrf" value="[csrf]""#,
+        ),
+        (r"\?v=[0-9.]+", "?v=[version]"),
+        (r"alert-\d+", "alert-[id]"),
+        (r"/alerts/\d+", "/alerts/[id]"),
+        (r"/cases/id/\d+", "/cases/id/[id]"),
+        (r#"value="\d+""#, r#"value="[id]""#),
+        (r"Select alert \d+", "Select alert [id]"),
+        (r"(alert|Alert) \d+", "$1 [id]"),
+        (r"after=[0-9.]+", "after=[cursor]"),
+    ];
+    insta::with_settings!({ filters => filters }, {
+        insta::assert_snapshot!("login", login.text);
+        insta::assert_snapshot!("queue", queue.text);
+        insta::assert_snapshot!("alert", alert.text);
+        insta::assert_snapshot!("case", case_page.text);
+        insta::assert_snapshot!("refused", refused.text);
+    });
 }

@@ -263,7 +263,8 @@ pub fn run(args: ServeBenchArgs) -> anyhow::Result<Outcome> {
         settings.access_log = false;
         let app = secops_server::app(settings, Arc::new(secops_service::SystemClock))?;
         let server = secops_server::spawn(app, "127.0.0.1:0".parse()?, None)?;
-        let base = format!("http://{}/api/v1", server.address);
+        let site = format!("http://{}", server.address);
+        let base = format!("{site}/api/v1");
         let pages = [
             (
                 "first page, open".to_string(),
@@ -290,6 +291,19 @@ pub fn run(args: ServeBenchArgs) -> anyhow::Result<Outcome> {
             (
                 "open alerts grouped by rule".to_string(),
                 format!("{base}/alerts/groups?by=rule&status=open&limit=50"),
+            ),
+            // The console's queue page, as the browser gets it (the HTML, rendered).
+            (
+                "console: queue page, open".to_string(),
+                format!("{site}/alerts?status=open"),
+            ),
+            (
+                "console: queue page, open, host".to_string(),
+                format!("{site}/alerts?status=open&host=host-7"),
+            ),
+            (
+                "console: queue grouped by rule".to_string(),
+                format!("{site}/alerts?status=open&group=rule"),
             ),
         ];
         for (what, url) in &pages {
