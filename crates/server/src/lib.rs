@@ -61,14 +61,8 @@ pub fn app_with_state(
     settings: Settings,
     clock: Arc<dyn Clock>,
 ) -> Result<(Router, AppState), ServeError> {
-    let mut permissions =
-        RoutePermissions::from_openapi(doc::document()).map_err(ServeError::Config)?;
     let pages = console::pages();
-    for (method, path, access) in pages.table() {
-        permissions
-            .insert(method, path, *access)
-            .map_err(ServeError::Config)?;
-    }
+    let permissions = route_permissions(&pages)?;
     let playbooks = secops_case::playbook::Playbooks::bundled()
         .map_err(|e| ServeError::Config(format!("the bundled playbooks: {e}")))?;
     let judges = secops_service::intel::Judges::load(&settings.judges)
@@ -102,6 +96,19 @@ pub fn app_with_state(
         .layer(middleware::from_fn_with_state(state.clone(), log::access))
         .with_state(state.clone());
     Ok((router, state))
+}
+
+/// Every route's permission: the API's from its OpenAPI document, the console's pages from their
+/// table.
+pub fn route_permissions(pages: &console::Pages) -> Result<RoutePermissions, ServeError> {
+    let mut permissions =
+        RoutePermissions::from_openapi(doc::document()).map_err(ServeError::Config)?;
+    for (method, path, access) in pages.table() {
+        permissions
+            .insert(method, path, *access)
+            .map_err(ServeError::Config)?;
+    }
+    Ok(permissions)
 }
 
 async fn not_found(uri: axum::http::Uri) -> axum::response::Response {

@@ -90,10 +90,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         return Ok(Outcome::Clean);
     }
     if args.routes {
-        let routes = secops_server::permissions::RoutePermissions::from_openapi(
-            secops_server::doc::document(),
-        )
-        .map_err(|e| anyhow::anyhow!(e))?;
+        let routes = secops_server::route_permissions(&secops_server::console::pages())?;
         for (method, path, access) in routes.all() {
             let access = match access {
                 secops_server::permissions::Access::Public => "public".to_string(),

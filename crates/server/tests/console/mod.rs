@@ -838,6 +838,27 @@ async fn an_alert_page_pivots_tunes_and_triages() {
     assert_eq!(row.status, StatusCode::OK, "{}", row.text);
     assert!(row.text.trim_start().starts_with("<tr id=\"alert-"));
     assert!(row.text.contains("acknowledged"));
+    // Assign and tag through the alert page's forms.
+    let here = format!("/alerts/{}", alert.id);
+    let assigned = h
+        .post(
+            &format!("/alerts/{}/assign", alert.id),
+            &ana,
+            &[("assignee", "ana"), ("return", &here)],
+        )
+        .await;
+    assert_eq!(assigned.status, StatusCode::SEE_OTHER, "{}", assigned.text);
+    let tagged = h
+        .post(
+            &format!("/alerts/{}/tags", alert.id),
+            &ana,
+            &[("add", "vpn, noisy"), ("remove", ""), ("return", &here)],
+        )
+        .await;
+    assert_eq!(tagged.status, StatusCode::SEE_OTHER, "{}", tagged.text);
+    let record = h.with_store(|s| s.alert(alert.id)).unwrap();
+    assert_eq!(record.assignee.as_deref(), Some("ana"));
+    assert_eq!(record.tags, vec!["noisy".to_string(), "vpn".to_string()]);
     // The close form without JavaScript: back to the alert, closed, the comment in its history.
     let closed = h
         .post(
@@ -960,6 +981,28 @@ async fn a_case_is_worked_and_closed_through_its_forms() {
     assert_eq!(closed.status, StatusCode::SEE_OTHER, "{}", closed.text);
     let page = h.get(closed.location(), &root).await;
     assert!(page.text.contains("The case is closed") && page.text.contains("weak passwords"));
+    // Reopened with the reason, then closed again.
+    let reopened = h
+        .post(
+            &format!("/cases/{number}/reopen"),
+            &root,
+            &[("reason", "the source came back")],
+        )
+        .await;
+    assert_eq!(reopened.status, StatusCode::SEE_OTHER, "{}", reopened.text);
+    assert_ne!(h.with_store(|s| s.case(number)).unwrap().state, "closed");
+    let closed = h
+        .post(
+            &format!("/cases/{number}/close"),
+            &root,
+            &[
+                ("resolution", "true_positive_without_impact"),
+                ("root_cause", "weak passwords"),
+                ("lessons_learned", "MFA"),
+            ],
+        )
+        .await;
+    assert_eq!(closed.status, StatusCode::SEE_OTHER, "{}", closed.text);
     let report = h
         .get(&format!("/api/v1/cases/{number}/report?format=html"), &root)
         .await;
@@ -1385,6 +1428,18 @@ async fn intel_entities_metrics_and_administration_pages() {
         )
         .await;
     assert_eq!(users.status, StatusCode::SEE_OTHER, "{}", users.text);
+    // Bob's role changed and his account disabled through the row's form.
+    let changed = h
+        .post(
+            "/admin/users/bob",
+            &root,
+            &[("role", "viewer"), ("disabled", "1")],
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::SEE_OTHER, "{}", changed.text);
+    let bob = h.with_store(|s| s.user("bob")).unwrap().unwrap();
+    assert_eq!(bob.role, "viewer");
+    assert!(bob.disabled);
     let key = h
         .post(
             "/admin/keys",
