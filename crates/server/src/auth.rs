@@ -140,19 +140,23 @@ pub async fn authorize(
 ) -> Response {
     let token = header_token(request.headers());
     match identify(&state, &mut request, token).await {
-        Ok(caller) => {
-            let name = caller.as_ref().map(|c| c.principal.name.clone());
-            if let Some(caller) = caller {
-                request.extensions_mut().insert(caller);
-            }
-            let mut response = next.run(request).await;
-            if let Some(name) = name {
-                response.extensions_mut().insert(CallerName(name));
-            }
-            response
-        }
+        Ok(caller) => admit(request, next, caller).await,
         Err(e) => e.into_response(),
     }
+}
+
+/// Passes a request that was let in to its handler with the caller beside it, and leaves the
+/// caller's name on the response for the access log.
+pub async fn admit(mut request: Request, next: Next, caller: Option<Caller>) -> Response {
+    let name = caller.as_ref().map(|c| c.principal.name.clone());
+    if let Some(caller) = caller {
+        request.extensions_mut().insert(caller);
+    }
+    let mut response = next.run(request).await;
+    if let Some(name) = name {
+        response.extensions_mut().insert(CallerName(name));
+    }
+    response
 }
 
 /// The CSRF token a request sent as a header.

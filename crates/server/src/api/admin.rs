@@ -194,19 +194,15 @@ pub async fn add_user(
     Extension(caller): Extension<Caller>,
     Body(body): Body<NewUser>,
 ) -> Result<(axum::http::StatusCode, Json<User>), ApiError> {
-    let now = state.now();
-    let roles = state.settings.roles.clone();
-    let auditor = caller.auditor(&state);
-    let user = as_caller(&state, &caller, move |store| {
-        let audit = super::audit_context(&auditor);
+    let user = super::administer(&state, &caller, move |store, roles, now, audit| {
         Ok(users::add_user(
             store,
-            &roles,
+            roles,
             &body.name,
             &body.role,
             &body.password,
             now,
-            Some(&audit),
+            Some(audit),
         )?)
     })
     .await?;
@@ -226,25 +222,21 @@ pub async fn change_user(
     Path(name): Path<String>,
     Body(body): Body<UserChange>,
 ) -> Result<Json<User>, ApiError> {
-    let now = state.now();
-    let roles = state.settings.roles.clone();
-    let auditor = caller.auditor(&state);
-    let user = as_caller(&state, &caller, move |store| {
-        let audit = super::audit_context(&auditor);
+    let user = super::administer(&state, &caller, move |store, roles, now, audit| {
         if store.user(&name)?.is_none() {
             return Err(ApiError::not_found(format!("user {name} does not exist")));
         }
         if let Some(role) = &body.role {
-            users::set_role(store, &roles, &name, role, now, Some(&audit))?;
+            users::set_role(store, roles, &name, role, now, Some(audit))?;
         }
         if let Some(disabled) = body.disabled {
-            users::set_disabled(store, &name, disabled, now, Some(&audit))?;
+            users::set_disabled(store, &name, disabled, now, Some(audit))?;
         }
         if let Some(password) = &body.password {
-            users::set_password(store, &name, password, now, Some(&audit))?;
+            users::set_password(store, &name, password, now, Some(audit))?;
         }
         if body.reset_totp == Some(true) {
-            users::reset_totp(store, &name, now, Some(&audit))?;
+            users::reset_totp(store, &name, now, Some(audit))?;
         }
         store
             .user(&name)?
@@ -276,31 +268,12 @@ pub async fn create_key(
     Extension(caller): Extension<Caller>,
     Body(body): Body<NewApiKey>,
 ) -> Result<(axum::http::StatusCode, Json<CreatedKey>), ApiError> {
-    let now = state.now();
     let expires_at = body
         .expires_at
         .as_deref()
         .map(|t| super::parse_time("expires_at", t))
         .transpose()?;
-    let roles = state.settings.roles.clone();
-    let auditor = caller.auditor(&state);
-    let owner = caller.principal.name.clone();
-    let (key, secret) = as_caller(&state, &caller, move |store| {
-        let audit = super::audit_context(&auditor);
-        Ok(users::create_key(
-            store,
-            &roles,
-            &NewKey {
-                name: &body.name,
-                role: &body.role,
-                owner: &owner,
-                expires_at,
-            },
-            now,
-            Some(&audit),
-        )?)
-    })
-    .await?;
+    let (key, secret) = make_key(&state, &caller, body.name, body.role, expires_at).await?;
     Ok((
         axum::http::StatusCode::CREATED,
         Json(CreatedKey {
@@ -321,14 +294,37 @@ pub async fn revoke_key(
     Extension(caller): Extension<Caller>,
     Path(key_id): Path<String>,
 ) -> Result<Json<Key>, ApiError> {
-    let now = state.now();
-    let auditor = caller.auditor(&state);
-    let key = as_caller(&state, &caller, move |store| {
-        let audit = super::audit_context(&auditor);
-        Ok(users::revoke_key(store, &key_id, now, Some(&audit))?)
+    let key = super::administer(&state, &caller, move |store, _, now, audit| {
+        Ok(users::revoke_key(store, &key_id, now, Some(audit))?)
     })
     .await?;
     Ok(Json(Key::from(&key)))
+}
+
+/// Makes an API key owned by the caller: its record and its secret (shown once).
+pub(crate) async fn make_key(
+    state: &AppState,
+    caller: &Caller,
+    name: String,
+    role: String,
+    expires_at: Option<i64>,
+) -> Result<(secops_store::ApiKeyRecord, String), ApiError> {
+    let owner = caller.principal.name.clone();
+    super::administer(state, caller, move |store, roles, now, audit| {
+        Ok(users::create_key(
+            store,
+            roles,
+            &NewKey {
+                name: &name,
+                role: &role,
+                owner: &owner,
+                expires_at,
+            },
+            now,
+            Some(audit),
+        )?)
+    })
+    .await
 }
 
 /// The audit log, oldest first, a page at a time.

@@ -126,3 +126,26 @@ where
     })
     .await
 }
+
+/// Runs identity work as the caller with what it needs: the roles, the time, the audit context
+/// (users and keys changed by an administrator, from the API or the console).
+pub async fn administer<T, F>(state: &AppState, caller: &Caller, work: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(
+            &mut Store,
+            &secops_auth::Roles,
+            i64,
+            &secops_service::users::AuditContext<'_>,
+        ) -> Result<T, ApiError>
+        + Send
+        + 'static,
+{
+    let now = state.now();
+    let roles = state.settings.roles.clone();
+    let auditor = caller.auditor(state);
+    as_caller(state, caller, move |store| {
+        work(store, &roles, now, &audit_context(&auditor))
+    })
+    .await
+}

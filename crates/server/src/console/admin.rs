@@ -6,12 +6,12 @@ use axum::extract::State;
 use axum::http::Uri;
 use axum::response::Response;
 use axum::Extension;
-use secops_service::users::{self, NewKey};
+use secops_service::users;
 
 use super::form::{query_fields, Fields};
 use super::view::{self, html, shown, when, Chrome};
 use super::PageError;
-use crate::api::{as_caller, audit_context};
+use crate::api::{administer, as_caller};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -148,19 +148,15 @@ pub async fn add(
     let name = fields.text("name").trim().to_string();
     let role = fields.text("role");
     let password = fields.text("password");
-    let now = state.now();
-    let roles = state.settings.roles.clone();
-    let auditor = caller.auditor(&state);
-    as_caller(&state, &caller, move |store| {
-        let audit = audit_context(&auditor);
+    administer(&state, &caller, move |store, roles, now, audit| {
         Ok(users::add_user(
             store,
-            &roles,
+            roles,
             &name,
             &role,
             &password,
             now,
-            Some(&audit),
+            Some(audit),
         )?)
     })
     .await?;
@@ -177,22 +173,18 @@ pub async fn change(
     let role = fields.get("role");
     let disabled = fields.get("disabled").is_some();
     let reset_totp = fields.get("reset_totp").is_some();
-    let now = state.now();
-    let roles = state.settings.roles.clone();
-    let auditor = caller.auditor(&state);
-    as_caller(&state, &caller, move |store| {
-        let audit = audit_context(&auditor);
+    administer(&state, &caller, move |store, roles, now, audit| {
         let user = store
             .user(&name)?
             .ok_or_else(|| ApiError::not_found(format!("user {name} does not exist")))?;
         if let Some(role) = role.filter(|r| *r != user.role) {
-            users::set_role(store, &roles, &name, &role, now, Some(&audit))?;
+            users::set_role(store, roles, &name, &role, now, Some(audit))?;
         }
         if disabled != user.disabled {
-            users::set_disabled(store, &name, disabled, now, Some(&audit))?;
+            users::set_disabled(store, &name, disabled, now, Some(audit))?;
         }
         if reset_totp {
-            users::reset_totp(store, &name, now, Some(&audit))?;
+            users::reset_totp(store, &name, now, Some(audit))?;
         }
         Ok(())
     })
@@ -215,25 +207,7 @@ pub async fn create_key(
         Some(d) if (1..=3650).contains(&d) => Some(now.saturating_add(d * 86_400 * 1_000_000_000)),
         Some(_) => return Err(PageError::invalid("days: 1 to 3,650")),
     };
-    let roles = state.settings.roles.clone();
-    let auditor = caller.auditor(&state);
-    let owner = caller.principal.name.clone();
-    let (_, secret) = as_caller(&state, &caller, move |store| {
-        let audit = audit_context(&auditor);
-        Ok(users::create_key(
-            store,
-            &roles,
-            &NewKey {
-                name: &name,
-                role: &role,
-                owner: &owner,
-                expires_at,
-            },
-            now,
-            Some(&audit),
-        )?)
-    })
-    .await?;
+    let (_, secret) = crate::api::admin::make_key(&state, &caller, name, role, expires_at).await?;
     users_page(
         &state,
         &caller,
@@ -249,11 +223,8 @@ pub async fn revoke_key(
     Extension(caller): Extension<Caller>,
     axum::extract::Path(key_id): axum::extract::Path<String>,
 ) -> Result<Response, PageError> {
-    let now = state.now();
-    let auditor = caller.auditor(&state);
-    as_caller(&state, &caller, move |store| {
-        let audit = audit_context(&auditor);
-        Ok(users::revoke_key(store, &key_id, now, Some(&audit))?)
+    administer(&state, &caller, move |store, _, now, audit| {
+        Ok(users::revoke_key(store, &key_id, now, Some(audit))?)
     })
     .await?;
     Ok(view::see_other("/admin/users?done=revoked"))

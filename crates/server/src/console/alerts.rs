@@ -693,20 +693,7 @@ pub async fn bulk(
         ),
         // The form echoes the filters under their own names: the change's fields are named apart.
         "assign" => ("assigned", None, fields.get("assign_to"), Vec::new()),
-        "tag" => (
-            "tagged",
-            None,
-            None,
-            fields
-                .get("add_tags")
-                .map(|t| {
-                    t.split(',')
-                        .map(|t| t.trim().to_string())
-                        .filter(|t| !t.is_empty())
-                        .collect()
-                })
-                .unwrap_or_default(),
-        ),
+        "tag" => ("tagged", None, None, fields.list("add_tags")),
         "" => return Err(PageError::invalid("choose an action")),
         other => {
             return Err(PageError::invalid(format!(
@@ -768,6 +755,33 @@ async fn changed(
     Ok(view::see_other(&with_done(&target, done, 1, 0, case)))
 }
 
+/// One alert changed through the service as the caller, then its row or the page it came from.
+async fn change_one<F>(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    fields: &Fields,
+    done: &str,
+    work: F,
+) -> Result<Response, PageError>
+where
+    F: FnOnce(
+            &mut Store,
+            &secops_service::Actor,
+            &dyn secops_service::Clock,
+        ) -> Result<AlertRecord, secops_service::ServiceError>
+        + Send
+        + 'static,
+{
+    let who = actor(caller);
+    let clock = state.clock.clone();
+    let alert = as_caller(state, caller, move |store| {
+        Ok(work(store, &who, clock.as_ref())?)
+    })
+    .await?;
+    changed(state, caller, headers, fields, alert, done, None).await
+}
+
 /// `POST /alerts/{id}/acknowledge`.
 pub async fn acknowledge(
     State(state): State<AppState>,
@@ -776,25 +790,13 @@ pub async fn acknowledge(
     headers: HeaderMap,
     fields: Fields,
 ) -> Result<Response, PageError> {
-    let who = actor(&caller);
-    let clock = state.clock.clone();
-    let alert = as_caller(&state, &caller, move |store| {
-        Ok(secops_service::alerts::acknowledge(
-            store,
-            id,
-            &who,
-            clock.as_ref(),
-        )?)
-    })
-    .await?;
-    changed(
+    change_one(
         &state,
         &caller,
         &headers,
         &fields,
-        alert,
         "acknowledged",
-        None,
+        move |store, who, clock| secops_service::alerts::acknowledge(store, id, who, clock),
     )
     .await
 }
@@ -811,17 +813,21 @@ pub async fn close(
         PageError::invalid("close: choose a reason (false positive, true positive, ...)")
     })?;
     let comment = fields.get("comment");
-    let who = actor(&caller);
-    let clock = state.clock.clone();
-    let alert = as_caller(&state, &caller, move |store| {
-        let alert = secops_service::alerts::close(store, id, &resolution, &who, clock.as_ref())?;
-        if let Some(comment) = comment {
-            store.comment_alert(id, &comment, &who.name, clock.now().unix_nanos())?;
-        }
-        Ok(alert)
-    })
-    .await?;
-    changed(&state, &caller, &headers, &fields, alert, "closed", None).await
+    change_one(
+        &state,
+        &caller,
+        &headers,
+        &fields,
+        "closed",
+        move |store, who, clock| {
+            let alert = secops_service::alerts::close(store, id, &resolution, who, clock)?;
+            if let Some(comment) = comment {
+                store.comment_alert(id, &comment, &who.name, clock.now().unix_nanos())?;
+            }
+            Ok(alert)
+        },
+    )
+    .await
 }
 
 /// `POST /alerts/{id}/assign`: to a user, or (empty) to no one.
@@ -833,19 +839,17 @@ pub async fn assign(
     fields: Fields,
 ) -> Result<Response, PageError> {
     let assignee = fields.get("assignee");
-    let who = actor(&caller);
-    let clock = state.clock.clone();
-    let alert = as_caller(&state, &caller, move |store| {
-        Ok(secops_service::alerts::assign(
-            store,
-            id,
-            assignee.as_deref(),
-            &who,
-            clock.as_ref(),
-        )?)
-    })
-    .await?;
-    changed(&state, &caller, &headers, &fields, alert, "assigned", None).await
+    change_one(
+        &state,
+        &caller,
+        &headers,
+        &fields,
+        "assigned",
+        move |store, who, clock| {
+            secops_service::alerts::assign(store, id, assignee.as_deref(), who, clock)
+        },
+    )
+    .await
 }
 
 /// `POST /alerts/{id}/tags`: tags to add and to remove, comma-separated.
@@ -856,35 +860,19 @@ pub async fn tag(
     headers: HeaderMap,
     fields: Fields,
 ) -> Result<Response, PageError> {
-    let list = |name: &str| -> Vec<String> {
-        fields
-            .get(name)
-            .map(|t| {
-                t.split(',')
-                    .map(|t| t.trim().to_string())
-                    .filter(|t| !t.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let (add, remove) = (list("add"), list("remove"));
+    let (add, remove) = (fields.list("add"), fields.list("remove"));
     if add.is_empty() && remove.is_empty() {
         return Err(PageError::invalid("tags: none to add or remove"));
     }
-    let who = actor(&caller);
-    let clock = state.clock.clone();
-    let alert = as_caller(&state, &caller, move |store| {
-        Ok(secops_service::alerts::tag(
-            store,
-            id,
-            &add,
-            &remove,
-            &who,
-            clock.as_ref(),
-        )?)
-    })
-    .await?;
-    changed(&state, &caller, &headers, &fields, alert, "tagged", None).await
+    change_one(
+        &state,
+        &caller,
+        &headers,
+        &fields,
+        "tagged",
+        move |store, who, clock| secops_service::alerts::tag(store, id, &add, &remove, who, clock),
+    )
+    .await
 }
 
 /// `POST /alerts/{id}/escalate`: to a new case, or merged into the case numbered `case`, with a

@@ -100,6 +100,18 @@ impl Fields {
             .collect()
     }
 
+    /// A comma-separated field's items, trimmed, the empty ones left out (`vpn, spraying`).
+    pub fn list(&self, name: &str) -> Vec<String> {
+        self.get(name)
+            .map(|text| {
+                text.split(',')
+                    .map(|t| t.trim().to_string())
+                    .filter(|t| !t.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Every value of a field as ids; a value that is not one is refused, naming it.
     pub fn ids(&self, name: &str) -> Result<Vec<i64>, PageError> {
         self.all(name)

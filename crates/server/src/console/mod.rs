@@ -28,7 +28,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use secops_auth::role;
 
-use crate::auth::{self, CallerName};
+use crate::auth;
 use crate::error::ApiError;
 use crate::permissions::Access;
 use crate::state::AppState;
@@ -257,17 +257,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         Err(e) => return e.into_response(),
     };
     match auth::identify(&state, &mut request, token).await {
-        Ok(caller) => {
-            let name = caller.as_ref().map(|c| c.principal.name.clone());
-            if let Some(caller) = caller {
-                request.extensions_mut().insert(caller);
-            }
-            let mut response = next.run(request).await;
-            if let Some(name) = name {
-                response.extensions_mut().insert(CallerName(name));
-            }
-            response
-        }
+        Ok(caller) => auth::admit(request, next, caller).await,
         Err(e) if e.status == StatusCode::UNAUTHORIZED => {
             let back = if request.method() == Method::GET {
                 request
