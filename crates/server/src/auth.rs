@@ -167,20 +167,6 @@ pub fn header_token(headers: &HeaderMap) -> Option<String> {
         .map(str::to_string)
 }
 
-/// The route's permission, read from the request as the router matched it; a route the table does
-/// not know is refused (fail closed).
-pub fn access(state: &AppState, request: &Request) -> Result<Access, ApiError> {
-    let path = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_string())
-        .unwrap_or_default();
-    state
-        .permissions
-        .get(request.method(), &path)
-        .ok_or_else(|| ApiError::forbidden("this route declares no permission"))
-}
-
 /// Who is calling and whether they may: the credential checked, a change made with a session
 /// cookie checked against `token` (the session's CSRF token, from a header or a form), the route's
 /// permission checked against the caller's role as it is now.
@@ -195,7 +181,11 @@ pub async fn identify(
         .map(|m| m.as_str().to_string())
         .unwrap_or_default();
     let method = request.method().clone();
-    let access = access(state, &*request)?;
+    // A route the table does not know is refused (fail closed).
+    let access = state
+        .permissions
+        .get(&method, &path)
+        .ok_or_else(|| ApiError::forbidden("this route declares no permission"))?;
     if access == Access::Public {
         return Ok(None);
     }

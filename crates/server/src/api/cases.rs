@@ -329,8 +329,8 @@ pub async fn show(
     }))
 }
 
-/// Runs case work at a desk as the caller.
-async fn at_desk<T, F>(state: &AppState, caller: &Caller, work: F) -> Result<T, ApiError>
+/// Runs case work at a desk as the caller (the API's and the console's).
+pub(crate) async fn at_desk<T, F>(state: &AppState, caller: &Caller, work: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
     F: FnOnce(

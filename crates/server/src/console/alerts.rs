@@ -22,6 +22,7 @@ use super::hunts::{column, literal};
 use super::view::{self, html, may, shown, when, Chrome};
 use super::{wants_fragment, PageError};
 use crate::api::alerts::{cursor_text, group_fields, parse_cursor, Filters, Status, BULK_MAX};
+use crate::api::cases::at_desk;
 use crate::api::{actor, as_caller};
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -583,7 +584,7 @@ fn strip_notice(target: &str) -> String {
 }
 
 /// A case's number from the form (`#12` or `12`).
-fn case_number(fields: &Fields) -> Result<Option<i64>, PageError> {
+pub(crate) fn case_number(fields: &Fields) -> Result<Option<i64>, PageError> {
     fields
         .get("case")
         .map(|c| {
@@ -604,19 +605,11 @@ async fn escalate_to_case(
     title: Option<String>,
     comment: Option<String>,
 ) -> Result<i64, PageError> {
-    let who = actor(caller);
-    let clock = state.clock.clone();
-    let playbooks = state.playbooks.clone();
-    let number = as_caller(state, caller, move |store| {
-        let mut desk = secops_service::cases::Desk {
-            store,
-            actor: &who,
-            clock: clock.as_ref(),
-        };
+    let number = at_desk(state, caller, move |desk, playbooks| {
         let record = match case {
             Some(number) => desk.add_alerts(number, &ids)?,
             None => desk.open_from_alerts(
-                &playbooks,
+                playbooks,
                 &secops_case::FromAlerts {
                     alert_ids: ids.clone(),
                     title,
@@ -1129,11 +1122,7 @@ pub async fn detail(
                     "/alerts?{}",
                     view::query([("status", ""), (e.kind.as_str(), e.value.as_str())])
                 ),
-                page: format!(
-                    "/entities/{}/{}",
-                    e.kind,
-                    form_urlencoded::byte_serialize(e.value.as_bytes()).collect::<String>()
-                ),
+                page: super::insight::entity_href(&e.kind, &e.value),
             })
             .collect(),
         tactics: detail

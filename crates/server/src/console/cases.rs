@@ -9,16 +9,15 @@ use axum::http::Uri;
 use axum::response::Response;
 use axum::Extension;
 use secops_auth::role;
-use secops_case::playbook::Playbooks;
 use secops_case::{CaseState, Resolution, Severity, TaskStatus};
-use secops_service::cases::Desk;
 use secops_store::CaseFilter;
 
 use super::alerts::Row;
 use super::form::{query_fields, Fields};
 use super::view::{self, html, may, shown, when, Chrome};
 use super::PageError;
-use crate::api::{actor, as_caller};
+use crate::api::as_caller;
+use crate::api::cases::at_desk;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -150,28 +149,6 @@ pub async fn by_id(
         .first()
         .ok_or_else(|| PageError(ApiError::not_found(format!("no case with id {id}"))))?;
     Ok(view::see_other(&format!("/cases/{}", case.number)))
-}
-
-/// Runs case work at a desk as the caller.
-async fn at_desk<T, F>(state: &AppState, caller: &Caller, work: F) -> Result<T, PageError>
-where
-    T: Send + 'static,
-    F: FnOnce(&mut Desk<'_>, &Playbooks) -> Result<T, secops_service::ServiceError>
-        + Send
-        + 'static,
-{
-    let who = actor(caller);
-    let clock = state.clock.clone();
-    let playbooks = state.playbooks.clone();
-    Ok(as_caller(state, caller, move |store| {
-        let mut desk = Desk {
-            store,
-            actor: &who,
-            clock: clock.as_ref(),
-        };
-        Ok(work(&mut desk, &playbooks)?)
-    })
-    .await?)
 }
 
 /// `POST /cases`: a case opened by hand.

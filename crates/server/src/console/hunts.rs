@@ -290,14 +290,7 @@ pub async fn attach(
     fields: Fields,
 ) -> Result<Response, PageError> {
     let query = fields.text("q");
-    let case = fields
-        .get("case")
-        .map(|c| {
-            c.trim_start_matches('#')
-                .parse::<i64>()
-                .map_err(|_| PageError::invalid(format!("case: {c:?} is not a case number")))
-        })
-        .transpose()?
+    let case = super::alerts::case_number(&fields)?
         .ok_or_else(|| PageError::invalid("attach: to which case? (its number)"))?;
     if !may(&state, &caller, role::HUNTS_RUN) {
         return Err(PageError(ApiError::forbidden(format!(
@@ -312,6 +305,7 @@ pub async fn attach(
         now: None,
         lenient: false,
     };
+    let now = state.now();
     let (options, slot) = check(&state, &request)?;
     let title = fields.get("title").unwrap_or_else(|| {
         query
@@ -334,23 +328,21 @@ pub async fn attach(
         technique: fields.get("technique"),
         actor: caller.principal.name.clone(),
     };
-    let now = state.now();
     as_caller(&state, &caller, move |store| {
         let _slot = slot;
         let attached = secops_service::hunt_evidence::attach(&evidence, store);
-        let stats = attached.as_ref().map(|e| secops_service::hunt::RunStats {
-            rows: e.evidence.rows,
-            ..Default::default()
-        });
-        let outcome = match &stats {
-            Ok(stats) => Ok(stats),
+        let outcome = match &attached {
+            Ok(e) => Ok(secops_service::hunt::RunStats {
+                rows: e.evidence.rows,
+                ..Default::default()
+            }),
             Err(e) => Err(e.to_string()),
         };
         secops_service::hunt::audit_query(
             store,
             now,
             &evidence.query,
-            outcome.as_ref().map(|s| *s).map_err(String::as_str),
+            outcome.as_ref().map_err(String::as_str),
         )?;
         Ok(attached?)
     })

@@ -157,7 +157,8 @@ struct RiskPage {
     rows: Vec<RiskRow>,
 }
 
-fn entity_href(kind: &str, name: &str) -> String {
+/// An entity's page.
+pub(crate) fn entity_href(kind: &str, name: &str) -> String {
     format!(
         "/entities/{kind}/{}",
         form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>()

@@ -276,12 +276,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
 /// To the sign-in page, coming back to `back` afterwards.
 fn to_sign_in(back: Option<&str>, fragment: bool) -> Response {
     let target = match back.filter(|b| view::local_path(b)) {
-        Some(back) if back != "/" => format!(
-            "/login?{}",
-            form_urlencoded::Serializer::new(String::new())
-                .append_pair("next", back)
-                .finish()
-        ),
+        Some(back) if back != "/" => format!("/login?{}", view::query([("next", back)])),
         _ => "/login".to_string(),
     };
     if fragment {

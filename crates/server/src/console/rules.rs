@@ -85,6 +85,10 @@ pub async fn list(
     })
     .await?;
     let needle = filter.to_lowercase();
+    let mut open_tickets: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for t in tickets.iter().filter(|t| t.state == "open") {
+        *open_tickets.entry(t.rule_id.as_str()).or_default() += 1;
+    }
     let listing = rules.listing();
     let view = RulesView {
         total: listing.len(),
@@ -107,10 +111,7 @@ pub async fn list(
                 techniques: r.techniques.join(", "),
                 tests: r.tests,
                 field_check: r.field_check.clone(),
-                tickets: tickets
-                    .iter()
-                    .filter(|t| t.rule_id == r.id && t.state == "open")
-                    .count(),
+                tickets: open_tickets.get(r.id.as_str()).copied().unwrap_or(0),
                 alerts: format!(
                     "/alerts?{}",
                     view::query([("status", ""), ("rule", r.id.as_str())])
@@ -305,23 +306,13 @@ pub async fn coverage(
                 .collect(),
         })
         .collect();
-    let mut ids: Vec<(&str, bool)> = columns
-        .iter()
-        .flat_map(|c| {
-            c.cells
-                .iter()
-                .map(|cell| (cell.id.as_str(), cell.rules > 0))
-        })
-        .collect();
-    ids.sort_unstable();
-    ids.dedup_by(|a, b| {
-        a.0 == b.0 && {
-            b.1 |= a.1;
-            true
-        }
-    });
-    let covered = ids.iter().filter(|(_, c)| *c).count();
-    let total = ids.len();
+    // A technique serving several tactics is one technique, covered if any of its cells is.
+    let mut techniques: std::collections::BTreeMap<&str, bool> = std::collections::BTreeMap::new();
+    for cell in columns.iter().flat_map(|c| &c.cells) {
+        *techniques.entry(cell.id.as_str()).or_default() |= cell.rules > 0;
+    }
+    let covered = techniques.values().filter(|c| **c).count();
+    let total = techniques.len();
     Ok(html(&CoveragePage {
         chrome,
         columns,
