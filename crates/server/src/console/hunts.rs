@@ -306,7 +306,23 @@ pub async fn attach(
         lenient: false,
     };
     let now = state.now();
-    let (options, slot) = check(&state, &request)?;
+    let (options, slot) = match check(&state, &request) {
+        Ok(checked) => checked,
+        Err(e) => {
+            // A refused query is recorded too, as the API's hunts record theirs.
+            let (text, why) = (query.clone(), e.message.clone());
+            as_caller(&state, &caller, move |store| {
+                Ok(secops_service::hunt::audit_query(
+                    store,
+                    now,
+                    &text,
+                    Err(&why),
+                )?)
+            })
+            .await?;
+            return Err(e.into());
+        }
+    };
     let title = fields.get("title").unwrap_or_else(|| {
         query
             .lines()

@@ -1171,6 +1171,34 @@ async fn hunts_run_save_and_attach_from_the_console() {
         path.display()
     );
     assert!(std::fs::read_to_string(path).unwrap().contains("source.ip"));
+    // A query the server refuses to attach (it reads a file on the server's disk) attaches nothing
+    // and is audited as a failure, as every refused hunt is.
+    let refused = h
+        .post(
+            "/hunts/attach",
+            &root,
+            &[("q", "FROM \"/etc/passwd\" | LIMIT 1"), ("case", &number)],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.text);
+    assert!(refused.text.contains("reads files"));
+    let failed = super::audited(&h, "hunt.run")
+        .into_iter()
+        .filter(|r| {
+            r.outcome == "failure"
+                && r.after
+                    .as_deref()
+                    .unwrap_or_default()
+                    .contains("/etc/passwd")
+        })
+        .count();
+    assert_eq!(failed, 1);
+    assert_eq!(
+        h.with_store(|s| s.evidence(number.parse().unwrap()))
+            .unwrap()
+            .len(),
+        1
+    );
     // Every run is in the audit log, shown to auditors.
     let audit = h.get("/admin/audit?action=hunt.run", &root).await;
     assert_eq!(audit.status, StatusCode::OK);
