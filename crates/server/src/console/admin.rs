@@ -72,10 +72,7 @@ async fn users_page(
         users: list
             .iter()
             .map(|u| UserRow {
-                action: format!(
-                    "/admin/users/{}",
-                    form_urlencoded::byte_serialize(u.name.as_bytes()).collect::<String>()
-                ),
+                action: format!("/admin/users/{}", view::segment(&u.name)),
                 name: shown(&u.name).into_owned(),
                 roles: roles.iter().map(|r| (r.clone(), *r == u.role)).collect(),
                 disabled: u.disabled,

@@ -159,10 +159,7 @@ struct RiskPage {
 
 /// An entity's page.
 pub(crate) fn entity_href(kind: &str, name: &str) -> String {
-    format!(
-        "/entities/{kind}/{}",
-        form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>()
-    )
+    format!("/entities/{kind}/{}", view::segment(name))
 }
 
 /// `GET /risk?kind=host|user`: the riskiest hosts or users now.

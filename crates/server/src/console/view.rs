@@ -150,6 +150,13 @@ pub fn when(nanos: i64) -> String {
     text.trim_end_matches('Z').replacen('T', " ", 1)
 }
 
+/// Text as one segment of a path (`/entities/user/NT%20AUTHORITY%5CSYSTEM`): everything but
+/// letters and digits percent-encoded, which the router decodes back (a form's `+` for a space
+/// would not be).
+pub fn segment(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
 /// A query string from pairs, empty values left out.
 pub fn query<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
     let mut out = form_urlencoded::Serializer::new(String::new());

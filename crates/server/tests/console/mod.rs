@@ -1433,6 +1433,33 @@ async fn intel_entities_metrics_and_administration_pages() {
     assert!(
         entity.text.contains("Newest alerts naming it") && entity.text.contains("data-alert=\"")
     );
+    // A name with a space and a backslash links to its own page, not to a name with a `+`.
+    h.with_store(|s| {
+        s.record_risk(&[secops_store::RiskContribution {
+            kind: "host".into(),
+            entity: "build host\\7".into(),
+            alert_id: "a2".into(),
+            rule: "Brute force".into(),
+            points: 10.0,
+            at: h.clock.now().unix_nanos() - super::MINUTE,
+            tactics: vec![],
+            sources: vec![],
+        }])
+    })
+    .unwrap();
+    let risk = h.get("/risk?kind=host", &root).await;
+    assert!(
+        risk.text
+            .contains("href=\"/entities/host/build%20host%5C7\""),
+        "{}",
+        risk.text
+    );
+    let spaced = h.get("/entities/host/build%20host%5C7", &root).await;
+    assert!(
+        spaced.text.contains("build host\\7") && spaced.text.contains("<dd>10.0</dd>"),
+        "{}",
+        spaced.text
+    );
     let metrics = h.get("/metrics?days=90", &root).await;
     assert_eq!(metrics.status, StatusCode::OK);
     assert!(metrics.text.contains("MTTD"));
