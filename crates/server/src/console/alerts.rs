@@ -917,38 +917,43 @@ pub async fn export(
         limit: Some(BULK_MAX as u32 + 1),
         ..QueueFilters::read(&fields).filter(state.now())?
     };
-    let mut alerts = as_caller(&state, &caller, move |store| Ok(store.alerts(&filter)?)).await?;
-    let more = alerts.len() > BULK_MAX;
-    alerts.truncate(BULK_MAX);
-    let cell = secops_intel::csv::cell;
-    let mut out = String::from(
-        "id,rule_id,rule_name,severity,risk_score,status,resolution,assignee,tags,group_key,first_seen,last_seen,events,case_id\n",
-    );
-    for a in &alerts {
-        let row = [
-            a.id.to_string(),
-            cell(&a.rule_id),
-            cell(&a.rule_name),
-            cell(&a.severity),
-            a.risk_score.to_string(),
-            a.status.as_str().to_string(),
-            cell(a.resolution.as_deref().unwrap_or_default()),
-            cell(a.assignee.as_deref().unwrap_or_default()),
-            cell(&a.tags.join(";")),
-            cell(&a.group_key),
-            crate::api::time(a.first_seen),
-            crate::api::time(a.last_seen),
-            a.event_count.to_string(),
-            a.case_id.map(|c| c.to_string()).unwrap_or_default(),
-        ];
-        out.push_str(&row.join(","));
-        out.push('\n');
-    }
-    if more {
-        out.push_str(&format!(
-            "# more than {BULK_MAX} alerts match: this file holds the newest {BULK_MAX}; narrow the filters for the rest\n"
-        ));
-    }
+    // Read and written on the blocking pool, beside the store.
+    let out = as_caller(&state, &caller, move |store| {
+        let mut alerts = store.alerts(&filter)?;
+        let more = alerts.len() > BULK_MAX;
+        alerts.truncate(BULK_MAX);
+        let cell = secops_intel::csv::cell;
+        let mut out = String::from(
+            "id,rule_id,rule_name,severity,risk_score,status,resolution,assignee,tags,group_key,first_seen,last_seen,events,case_id\n",
+        );
+        for a in &alerts {
+            let row = [
+                a.id.to_string(),
+                cell(&a.rule_id),
+                cell(&a.rule_name),
+                cell(&a.severity),
+                a.risk_score.to_string(),
+                a.status.as_str().to_string(),
+                cell(a.resolution.as_deref().unwrap_or_default()),
+                cell(a.assignee.as_deref().unwrap_or_default()),
+                cell(&a.tags.join(";")),
+                cell(&a.group_key),
+                crate::api::time(a.first_seen),
+                crate::api::time(a.last_seen),
+                a.event_count.to_string(),
+                a.case_id.map(|c| c.to_string()).unwrap_or_default(),
+            ];
+            out.push_str(&row.join(","));
+            out.push('\n');
+        }
+        if more {
+            out.push_str(&format!(
+                "# more than {BULK_MAX} alerts match: this file holds the newest {BULK_MAX}; narrow the filters for the rest\n"
+            ));
+        }
+        Ok(out)
+    })
+    .await?;
     let mut response = out.into_response();
     let h = response.headers_mut();
     h.insert(
@@ -1271,27 +1276,29 @@ pub async fn top_values(
     let field = fields
         .get("field")
         .ok_or_else(|| PageError::invalid("field: which field?"))?;
-    let (rule, alerts) = as_caller(&state, &caller, move |store| {
+    // The alerts' documents are read and counted on the blocking pool, beside the store.
+    let wanted = field.clone();
+    let (rule, alerts, events, counts) = as_caller(&state, &caller, move |store| {
         let alert = store.alert(id)?;
         let alerts = store.alerts(&AlertFilter {
             rule: Some(alert.rule_id.clone()),
             limit: Some(TOP_OVER),
             ..AlertFilter::default()
         })?;
-        Ok((alert.rule_name, alerts))
-    })
-    .await?;
-    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    let mut events = 0;
-    for alert in &alerts {
-        let detail = crate::api::alerts::detail(alert, Vec::new(), Vec::new());
-        for event in &detail.events {
-            events += 1;
-            for f in event.fields.iter().filter(|f| f.name == field) {
-                *counts.entry(f.value.clone()).or_default() += 1;
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        let mut events = 0;
+        for alert in &alerts {
+            let detail = crate::api::alerts::detail(alert, Vec::new(), Vec::new());
+            for event in &detail.events {
+                events += 1;
+                for f in event.fields.iter().filter(|f| f.name == wanted) {
+                    *counts.entry(f.value.clone()).or_default() += 1;
+                }
             }
         }
-    }
+        Ok((alert.rule_name, alerts.len(), events, counts))
+    })
+    .await?;
     let mut top: Vec<(String, usize)> = counts.into_iter().collect();
     top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     top.truncate(10);
@@ -1314,7 +1321,7 @@ pub async fn top_values(
     let view = TopView {
         field: shown(&field).into_owned(),
         rule: shown(&rule).into_owned(),
-        alerts: alerts.len(),
+        alerts,
         events,
         values,
         back: format!("/alerts/{id}"),
