@@ -150,11 +150,18 @@ pub fn when(nanos: i64) -> String {
     text.trim_end_matches('Z').replacen('T', " ", 1)
 }
 
+/// What a path segment keeps as it is: RFC 3986's unreserved characters.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// Text as one segment of a path (`/entities/user/NT%20AUTHORITY%5CSYSTEM`): everything but
-/// letters and digits percent-encoded, which the router decodes back (a form's `+` for a space
+/// unreserved characters percent-encoded, which the router decodes back (a form's `+` for a space
 /// would not be).
 pub fn segment(text: &str) -> String {
-    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+    percent_encoding::utf8_percent_encode(text, SEGMENT).to_string()
 }
 
 /// A query string from pairs, empty values left out.
