@@ -11,5 +11,5 @@ pub mod totp;
 
 pub use key::{same_digest, ApiKeySecret, KeyError, SessionSecret};
 pub use password::{hash_password, verify_password, PasswordError, MIN_PASSWORD_CHARS};
-pub use role::{Permission, Role, RoleError, Roles, PERMISSIONS};
+pub use role::{Permission, Role, RoleError, Roles, EVENTS_WRITE, PERMISSIONS};
 pub use totp::{TotpError, TotpSecret};

@@ -52,6 +52,8 @@ pub const VULNS_READ: Permission = Permission("vulns:read");
 pub const VULNS_ACCEPT: Permission = Permission("vulns:accept");
 pub const USERS_ADMIN: Permission = Permission("users:admin");
 pub const AUDIT_READ: Permission = Permission("audit:read");
+/// Sending events to `secops run`'s HTTP ingest.
+pub const EVENTS_WRITE: Permission = Permission("events:write");
 
 /// Every permission, in the order they are listed.
 pub const PERMISSIONS: &[Permission] = &[
@@ -72,6 +74,7 @@ pub const PERMISSIONS: &[Permission] = &[
     VULNS_ACCEPT,
     USERS_ADMIN,
     AUDIT_READ,
+    EVENTS_WRITE,
 ];
 
 /// The built-in roles: each builds on the role it names (none for viewer; admin holds every
@@ -106,6 +109,12 @@ const BUILT_IN: &[(&str, &str, Option<&str>, &[Permission])] = &[
         "reads everything, the audit log included, and changes nothing",
         Some("viewer"),
         &[AUDIT_READ],
+    ),
+    (
+        "shipper",
+        "a program that sends events to HTTP ingest, and nothing else",
+        None,
+        &[EVENTS_WRITE],
     ),
     ("admin", "every permission", None, PERMISSIONS),
 ];

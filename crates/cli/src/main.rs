@@ -78,6 +78,11 @@ enum Command {
     Audit(cmd::audit::AuditArgs),
     /// The HTTP API for analysts and programs: users, roles, API keys, sessions, the audit log.
     Serve(Box<cmd::serve::Args>),
+    /// Listen for logs (syslog over UDP, TCP, TLS; HTTP; followed files) and detect continuously,
+    /// restart-safe.
+    Run(cmd::run::Args),
+    /// What a running `secops run` last reported: rates, drops, spool, checkpoint age, latency.
+    Status(cmd::run::StatusArgs),
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -118,6 +123,8 @@ fn main() -> ExitCode {
         Command::Role(RoleCommand::List(args)) => cmd::users::role(args),
         Command::Audit(args) => cmd::audit::run(args),
         Command::Serve(args) => cmd::serve::run(*args),
+        Command::Run(args) => cmd::run::run(args),
+        Command::Status(args) => cmd::run::status(args),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

@@ -1,8 +1,11 @@
 //! The `secops` binary as a user runs it.
 
-#![allow(clippy::expect_used)] // test helpers outside #[test] functions
+#![allow(clippy::expect_used, clippy::panic)] // test helpers outside #[test] functions
 
 use secops_testkit::shared;
+
+#[path = "cli/live.rs"]
+mod live;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

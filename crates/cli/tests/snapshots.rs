@@ -1611,3 +1611,38 @@ fn hunts_read_the_store_the_inventory_and_the_lists_as_tables() {
     ]);
     snapshot("hunt_tables", &text);
 }
+
+/// `secops status`: what a `secops run` process last wrote, as a person reads it.
+#[test]
+fn live_status() {
+    let session = Session::new();
+    let state = session.dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    let source = |name: &str, kind: &str, received: u64, dropped: u64, refused: u64| {
+        serde_json::json!({
+            "name": name, "kind": kind, "received": received, "events": received - refused,
+            "rejected": 0, "received_per_second": received as f64 / 10.0,
+            "events_per_second": received as f64 / 10.0, "oversize": refused, "malformed": 0,
+            "dropped_full": dropped, "dropped_eps": 0, "refused_senders": 0, "kernel_drops": 0,
+            "connections_open": 2, "connections_refused": 0, "idle_closed": 0, "items_refused": 0,
+            "spool_bytes": 4096, "torn_records": 0
+        })
+    };
+    let status = serde_json::json!({
+        "name": "edge", "pid": 4242, "started_at": 1_735_689_600_000_000_000i64,
+        "written_at": 1_735_693_200_000_000_000i64, "events": 1_250_000,
+        "events_per_second": 48_211.5, "late": 12, "alerts": 311, "commits": 14_400,
+        "commit_failures": 1, "checkpoint_at": 1_735_693_199_750_000_000i64,
+        "checkpoint_age_seconds": 0.25, "checkpoint_bytes": 183_224, "latency_p50_ms": 256,
+        "latency_p99_ms": 512, "latency_samples": 311,
+        "sources": [
+            source("edge-udp", "syslog-udp", 800_000, 120, 3),
+            source("shippers \u{1b}[31mred", "http", 400_000, 0, 7),
+            source("auth", "tail", 50_000, 0, 0)
+        ],
+        "listeners": [["edge-udp", "0.0.0.0:5514"]]
+    });
+    std::fs::write(state.join("status.json"), status.to_string()).unwrap();
+    let state = state.to_string_lossy().into_owned();
+    insta::assert_snapshot!(session.run(&["status", "--state", &state]));
+}

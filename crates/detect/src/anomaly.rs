@@ -37,7 +37,7 @@ enum Method {
     Ewma,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct Entity {
     bucket: i64,
     count: u64,
@@ -47,6 +47,7 @@ struct Entity {
     mean: f64,
     variance: f64,
     fed: usize,
+    #[serde(with = "secops_event::codec::events")]
     events: Vec<Event>,
     provenance: Vec<secops_event::Provenance>,
     first: Option<secops_event::Timestamp>,
@@ -70,6 +71,19 @@ impl AnomalyState {
     }
 
     /// Entities evicted because too many were live, since the last call.
+    /// What a checkpoint keeps of the state (see `snapshot.rs`).
+    pub(crate) fn save(&self, out: &mut Vec<u8>) -> Result<(), postcard::Error> {
+        self.entities.save(out)
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.entities.clear();
+    }
+
+    pub(crate) fn restore<'a>(&mut self, bytes: &'a [u8]) -> Result<&'a [u8], postcard::Error> {
+        self.entities.restore(bytes)
+    }
+
     pub fn take_evicted(&mut self) -> u64 {
         self.entities.take_evicted()
     }

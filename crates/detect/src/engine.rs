@@ -7,7 +7,7 @@
 use secops_event::{Event, Timestamp};
 use secops_rules::CheckedRule;
 
-use crate::alert::AlertSink;
+use crate::alert::{Alert, AlertSink};
 use crate::rule::{CompiledRule, Runtime, Selection, Selector};
 use crate::sigma::set::sort_dedup_from;
 use std::collections::HashMap;
@@ -287,6 +287,15 @@ impl Engine {
 
     pub fn rules(&self) -> &[CompiledRule] {
         &self.rules
+    }
+
+    /// Every alert still open for repeats (see [`crate::Raised`]), with its repeats so far.
+    pub fn open_alerts(&self) -> impl Iterator<Item = &Alert> {
+        self.rules.iter().flat_map(|r| r.runtime().open_alerts())
+    }
+
+    pub(crate) fn rules_mut(&mut self) -> &mut [CompiledRule] {
+        &mut self.rules
     }
 
     /// Per engine index: whether the rule's state, or a correlation over its matches, reads resolved

@@ -23,7 +23,7 @@ pub(crate) struct Entities<V> {
     evicted: u64,
 }
 
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct Entry<V> {
     latest: i64,
     value: V,
@@ -77,6 +77,33 @@ impl<V> Entities<V> {
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.map.len()
+    }
+
+    /// What a checkpoint keeps: the entities, the last sweep and the evictions not yet counted (the
+    /// window and the cap are the rule's, given again when it is compiled).
+    pub fn save<W: std::io::Write>(&self, out: W) -> Result<(), postcard::Error>
+    where
+        V: serde::Serialize,
+    {
+        postcard::to_io(&(&self.map, self.swept, self.evicted), out).map(|_| ())
+    }
+
+    /// Puts back what [`Entities::save`] kept; returns the bytes after it.
+    pub fn restore<'a>(&mut self, bytes: &'a [u8]) -> Result<&'a [u8], postcard::Error>
+    where
+        V: serde::de::DeserializeOwned,
+    {
+        let ((map, swept, evicted), rest): ((HashMap<Vec<String>, Entry<V>>, _, _), _) =
+            postcard::take_from_bytes(bytes)?;
+        (self.map, self.swept, self.evicted) = (map, swept, evicted);
+        Ok(rest)
+    }
+
+    /// Forgets every entity (a state that could not be restored starts afresh).
+    pub fn clear(&mut self) {
+        self.map.clear();
+        self.swept = None;
+        self.evicted = 0;
     }
 
     fn sweep(&mut self, now: i64) {

@@ -23,6 +23,7 @@ mod new_terms;
 mod rule;
 mod sequence;
 pub mod sigma;
+mod snapshot;
 mod threat_match;
 mod threshold;
 
@@ -35,6 +36,7 @@ pub use logsource::LogSourceFilter;
 pub use rule::{CompiledRule, RuleStats, Runtime, Selection, Selector};
 pub use secops_rules::Duration;
 pub use sequence::SequenceState;
+pub use snapshot::{Restored, StateError, STATE_FORMAT};
 pub use threat_match::IndicatorSet;
 pub use threshold::Crossing;
 

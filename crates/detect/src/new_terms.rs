@@ -35,6 +35,23 @@ impl NewTermsState {
     }
 
     /// Combinations forgotten because too many were live, since the last call.
+    /// What a checkpoint keeps of the state (see `snapshot.rs`): when learning started, and the terms.
+    pub(crate) fn save(&self, out: &mut Vec<u8>) -> Result<(), postcard::Error> {
+        postcard::to_io(&self.started, &mut *out)?;
+        self.seen.save(out)
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.started = None;
+        self.seen.clear();
+    }
+
+    pub(crate) fn restore<'a>(&mut self, bytes: &'a [u8]) -> Result<&'a [u8], postcard::Error> {
+        let (started, rest) = postcard::take_from_bytes(bytes)?;
+        self.started = started;
+        self.seen.restore(rest)
+    }
+
     pub fn take_evicted(&mut self) -> u64 {
         self.seen.take_evicted()
     }

@@ -92,7 +92,7 @@ pub enum Selection {
 }
 
 /// What happened to the events a rule saw.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RuleStats {
     pub matched: u64,
     pub excepted: u64,
@@ -403,6 +403,14 @@ impl CompiledRule {
         )
     }
 
+    pub(crate) fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    pub(crate) fn runtime_mut(&mut self) -> &mut Runtime {
+        &mut self.runtime
+    }
+
     /// Both halves at once: the selector to share with workers, the runtime to feed.
     pub fn split(&mut self) -> (&Selector, &mut Runtime) {
         (&self.selector, &mut self.runtime)
@@ -531,6 +539,13 @@ impl Runtime {
         }
     }
 
+    /// The alerts still open for repeats, with what has folded into them so far.
+    pub fn open_alerts(&self) -> impl Iterator<Item = &Alert> {
+        self.suppression
+            .iter()
+            .flat_map(|s| s.open.values().map(|o| &o.alert))
+    }
+
     /// The time of the earliest alert still open for repeats (nothing raised later can be earlier than
     /// it once it closes).
     pub fn earliest_open(&self) -> Option<Timestamp> {
@@ -543,6 +558,94 @@ impl Runtime {
         if let Some(s) = &mut self.suppression {
             s.close_all(out);
         }
+    }
+
+    /// What a checkpoint keeps of the rule (see `snapshot.rs`): its counts, its type's state and its
+    /// open alerts. `shape` says which type and whether alerts fold, so that a rule changed in between
+    /// is not given a state of another shape.
+    pub(crate) fn save(&self, out: &mut Vec<u8>) -> Result<(), postcard::Error> {
+        postcard::to_io(&self.stats, &mut *out)?;
+        match &self.kind {
+            Kind::Query | Kind::ThreatMatch(_) => {}
+            Kind::Threshold(state) => state.save(out)?,
+            Kind::Sequence(state) => state.save(out)?,
+            Kind::NewTerms(state) => state.save(out)?,
+            Kind::Anomaly(state) => state.save(out)?,
+            Kind::Correlation(state) => state.save(out)?,
+        }
+        if let Some(s) = &self.suppression {
+            let open: Vec<(&OpenKey, i64, crate::snapshot::AlertOut<'_>)> = s
+                .open
+                .iter()
+                .map(|(key, open)| (key, open.opened, crate::snapshot::AlertOut::of(&open.alert)))
+                .collect();
+            postcard::to_io(&(s.next_close, s.held, open), &mut *out)?;
+        }
+        Ok(())
+    }
+
+    /// The shape of the state [`Runtime::save`] writes: the type, and whether alerts fold.
+    pub(crate) fn shape(&self) -> u8 {
+        let kind = match &self.kind {
+            Kind::Query => 0,
+            Kind::ThreatMatch(_) => 1,
+            Kind::Threshold(_) => 2,
+            Kind::Sequence(_) => 3,
+            Kind::NewTerms(_) => 4,
+            Kind::Anomaly(_) => 5,
+            Kind::Correlation(_) => 6,
+        };
+        kind | if self.suppression.is_some() { 0x80 } else { 0 }
+    }
+
+    /// Forgets everything (a state that could not be restored starts afresh).
+    pub(crate) fn reset(&mut self) {
+        self.stats = RuleStats::default();
+        match &mut self.kind {
+            Kind::Query | Kind::ThreatMatch(_) => {}
+            Kind::Threshold(state) => state.reset(),
+            Kind::Sequence(state) => state.reset(),
+            Kind::NewTerms(state) => state.reset(),
+            Kind::Anomaly(state) => state.reset(),
+            Kind::Correlation(state) => state.reset(),
+        }
+        if let Some(s) = &mut self.suppression {
+            s.open.clear();
+            s.next_close = None;
+            s.held = 0;
+        }
+    }
+
+    /// Puts back what [`Runtime::save`] kept (the caller has checked the shape).
+    pub(crate) fn restore(&mut self, bytes: &[u8]) -> Result<(), postcard::Error> {
+        let (stats, rest) = postcard::take_from_bytes(bytes)?;
+        self.stats = stats;
+        let rest = match &mut self.kind {
+            Kind::Query | Kind::ThreatMatch(_) => rest,
+            Kind::Threshold(state) => state.restore(rest)?,
+            Kind::Sequence(state) => state.restore(rest)?,
+            Kind::NewTerms(state) => state.restore(rest)?,
+            Kind::Anomaly(state) => state.restore(rest)?,
+            Kind::Correlation(state) => state.restore(rest)?,
+        };
+        if let Some(s) = &mut self.suppression {
+            type Saved = (
+                Option<i64>,
+                usize,
+                Vec<(OpenKey, i64, crate::snapshot::AlertIn)>,
+            );
+            let ((next_close, held, open), _): (Saved, _) = postcard::take_from_bytes(rest)?;
+            s.next_close = next_close;
+            s.held = held;
+            s.open = open
+                .into_iter()
+                .map(|(key, opened, alert)| {
+                    let alert = alert.into_alert(self.info.clone());
+                    (key, Open { opened, alert })
+                })
+                .collect();
+        }
+        Ok(())
     }
 
     /// The stateful part, for a selected event (events in time order): raises any alert, and says whether

@@ -25,9 +25,10 @@ pub struct SequenceState {
     partials: Entities<Vec<Option<Partial>>>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Partial {
     start: Timestamp,
+    #[serde(with = "secops_event::codec::events")]
     events: Vec<Event>,
     provenance: Vec<Provenance>,
 }
@@ -55,6 +56,19 @@ impl SequenceState {
     }
 
     /// Join keys dropped because too many were live, since the last call.
+    /// What a checkpoint keeps of the state (see `snapshot.rs`).
+    pub(crate) fn save(&self, out: &mut Vec<u8>) -> Result<(), postcard::Error> {
+        self.partials.save(out)
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.partials.clear();
+    }
+
+    pub(crate) fn restore<'a>(&mut self, bytes: &'a [u8]) -> Result<&'a [u8], postcard::Error> {
+        self.partials.restore(bytes)
+    }
+
     pub fn take_evicted(&mut self) -> u64 {
         self.partials.take_evicted()
     }

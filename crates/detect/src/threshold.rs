@@ -36,13 +36,14 @@ pub struct ThresholdState {
     groups: Entities<Group>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct Group {
     /// (time, weight, cardinality value, provenance), oldest first.
     entries: VecDeque<(Timestamp, u64, Option<String>, Provenance)>,
     total: u64,
     /// Events per distinct cardinality value in the window, kept as entries come and go.
     distinct: HashMap<String, u64>,
+    #[serde(with = "secops_event::codec::events")]
     samples: Vec<Event>,
     bucket: Option<i64>,
     fired: bool,
@@ -106,6 +107,19 @@ impl ThresholdState {
     }
 
     /// Groups evicted because too many were live, since the last call.
+    /// What a checkpoint keeps of the state (see `snapshot.rs`).
+    pub(crate) fn save(&self, out: &mut Vec<u8>) -> Result<(), postcard::Error> {
+        self.groups.save(out)
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.groups.clear();
+    }
+
+    pub(crate) fn restore<'a>(&mut self, bytes: &'a [u8]) -> Result<&'a [u8], postcard::Error> {
+        self.groups.restore(bytes)
+    }
+
     pub fn take_evicted(&mut self) -> u64 {
         self.groups.take_evicted()
     }

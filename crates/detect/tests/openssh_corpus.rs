@@ -83,3 +83,80 @@ fn brute_force_rule_flags_heavy_sources_and_not_light_ones() {
         assert_eq!(alert.rule.techniques(), ["T1110", "T1110.001"]);
     }
 }
+
+/// The bundled pack over the real OpenSSH and Linux logs, stopped at several points: the rules' state
+/// saved, put into an engine compiled afresh, and the rest of the log fed to it. The alerts are exactly
+/// those of one uninterrupted run: the brute-force thresholds, sequences and folded repeats whose
+/// windows span the stop included.
+#[test]
+fn a_run_restored_from_its_checkpoint_gives_the_alerts_of_an_uninterrupted_one() {
+    let mut events = Vec::new();
+    for log in ["OpenSSH_2k.log", "Linux_2k.log"] {
+        let Some(corpus) = secops_testkit::shared(&format!("corpus/linux/{log}")) else {
+            return;
+        };
+        let options = Options {
+            year: Some(2016),
+            ..Options::default()
+        };
+        read_input(&Input::File(corpus), &options, &mut |r| {
+            events.extend(r.ok())
+        })
+        .unwrap();
+    }
+    let rules_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules");
+    let (rules, errors) = secops_rules::load::load_dir(&rules_dir);
+    assert!(errors.is_empty(), "{errors:?}");
+    let now = Timestamp::parse_rfc3339("2026-11-22T00:00:00Z").unwrap();
+    let engine = || {
+        let (mut engine, errors) = Engine::new(&rules, now);
+        assert!(errors.is_empty(), "{errors:?}");
+        engine.aggregate(&secops_detect::AggregatePolicy::default());
+        engine
+    };
+    let fingerprint = |alerts: &[secops_detect::Alert]| {
+        alerts
+            .iter()
+            .map(|a| {
+                let provenance: Vec<String> = a.provenance.iter().map(|p| p.to_string()).collect();
+                (a.id.clone(), a.count, a.suppressed, a.last_seen, provenance)
+            })
+            .collect::<Vec<_>>()
+    };
+
+    let mut whole = engine();
+    let mut reference = Vec::new();
+    for event in &events {
+        whole.process(event, &mut reference);
+    }
+    whole.finish(&mut reference);
+    assert!(reference.len() > 20, "{}", reference.len());
+    assert!(reference.iter().any(|a| a.suppressed > 0));
+
+    for stop in [1, 357, 1000, 2001, 3333] {
+        let mut first = engine();
+        let mut alerts = Vec::new();
+        for event in &events[..stop] {
+            first.process(event, &mut alerts);
+        }
+        let saved = first.save_state().unwrap();
+        drop(first);
+        let mut second = engine();
+        let restored = second.restore_state(&saved).unwrap();
+        assert!(restored.fresh.is_empty(), "{restored:?}");
+        assert_eq!(restored.restored, rules.len());
+        for event in &events[stop..] {
+            second.process(event, &mut alerts);
+        }
+        second.finish(&mut alerts);
+        assert_eq!(
+            fingerprint(&alerts),
+            fingerprint(&reference),
+            "stopped at {stop}"
+        );
+        // A second restore of the same bytes agrees, and damaged bytes are refused, not half-read.
+        let mut third = engine();
+        assert!(third.restore_state(&saved).is_ok());
+        assert!(engine().restore_state(&saved[..saved.len() / 2]).is_err());
+    }
+}

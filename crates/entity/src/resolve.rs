@@ -17,7 +17,9 @@ use crate::inventory::{Host, Inventory, User};
 use crate::names::{self, UserName};
 
 /// What a mapping rests on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum EvidenceKind {
     Inventory,
     Dhcp,
@@ -42,7 +44,7 @@ impl EvidenceKind {
 }
 
 /// One piece of evidence: what, when (UTC nanoseconds), where it was read (`dhcp.log:3`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Evidence {
     pub kind: EvidenceKind,
     pub at: i64,
@@ -50,7 +52,7 @@ pub struct Evidence {
 }
 
 /// An address held by a host over a window, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Claim {
     pub host: String,
     pub from: Option<i64>,
@@ -67,7 +69,7 @@ impl Claim {
 }
 
 /// A user seen working from a host or address.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Seen {
     pub user: String,
     pub from: String,
@@ -419,6 +421,19 @@ impl Resolver {
             seen: Vec::new(),
             times: HashMap::new(),
         }
+    }
+
+    /// What the resolver learned from logs (claims on addresses, users seen, entities' times), as
+    /// bytes a long-running process checkpoints; the inventory is read again at start.
+    pub fn save_learned(&self) -> Result<Vec<u8>, postcard::Error> {
+        postcard::to_stdvec(&(&self.claims, &self.seen, &self.times))
+    }
+
+    /// Puts back what [`Resolver::save_learned`] kept (the inventory's own claims are in it too).
+    pub fn restore_learned(&mut self, bytes: &[u8]) -> Result<(), postcard::Error> {
+        let (claims, seen, times) = postcard::from_bytes(bytes)?;
+        (self.claims, self.seen, self.times) = (claims, seen, times);
+        Ok(())
     }
 
     /// The inventory's indexes, to share with other threads.

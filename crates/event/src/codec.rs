@@ -1,6 +1,7 @@
 //! A compact binary form of an [`Event`] that reads back exactly (JSON would lose the difference between a
 //! text and an address or a time), for events set aside on disk while a run sorts more of them than it
-//! keeps in memory. Not a storage or exchange format: written and read by the same build, within one run.
+//! keeps in memory, and inside the engine's rule state checkpoints (`events`), which carry a format
+//! version of their own and are refused by a build that reads them differently. Not an exchange format.
 //!
 //! Layout, little-endian: a flag byte and the timestamp's nanoseconds when set; the provenance (source
 //! text, location tag and numbers); the fields as a count and key/value pairs. Values are a tag byte and
@@ -346,6 +347,90 @@ mod tests {
             flipped[i] ^= 0xff;
             let mut input = flipped.as_slice();
             let _ = Decoder::new().decode(&mut input);
+        }
+    }
+}
+
+/// Events inside serde data, each as its encoded bytes: `#[serde(with = "secops_event::codec::events")]`
+/// on a `Vec<Event>` or `VecDeque<Event>` (the engine's rule state checkpoints). Bound to the build's
+/// codec as the rest of this module; the checkpoint that holds them carries its own format version.
+pub mod events {
+    use serde::de::{Error, SeqAccess, Visitor};
+    use serde::{Deserializer, Serialize, Serializer};
+
+    use super::{encode, Decoder};
+    use crate::Event;
+
+    /// One event, serialized as its encoded bytes (for a borrowed list: `Vec<Packed>`).
+    #[derive(Debug)]
+    pub struct Packed<'a>(pub &'a Event);
+
+    impl Serialize for Packed<'_> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let mut bytes = Vec::new();
+            encode(self.0, &mut bytes);
+            serializer.serialize_bytes(&bytes)
+        }
+    }
+
+    pub fn serialize<'a, T, S>(events: &'a T, serializer: S) -> Result<S::Ok, S::Error>
+    where
+        &'a T: IntoIterator<Item = &'a Event>,
+        S: Serializer,
+    {
+        serializer.collect_seq(events.into_iter().map(Packed))
+    }
+
+    pub fn deserialize<'de, T, D>(deserializer: D) -> Result<T, D::Error>
+    where
+        T: FromIterator<Event>,
+        D: Deserializer<'de>,
+    {
+        struct Events<T>(std::marker::PhantomData<T>);
+        impl<'de, T: FromIterator<Event>> Visitor<'de> for Events<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a sequence of encoded events")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<T, A::Error> {
+                let mut decoder = Decoder::new();
+                let mut events = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+                while let Some(bytes) = seq.next_element::<Bytes>()? {
+                    let mut input = bytes.0.as_slice();
+                    events.push(decoder.decode(&mut input).map_err(A::Error::custom)?);
+                }
+                Ok(events.into_iter().collect())
+            }
+        }
+        deserializer.deserialize_seq(Events(std::marker::PhantomData))
+    }
+
+    /// Bytes, whether the format hands them over whole or as a sequence.
+    struct Bytes(Vec<u8>);
+
+    impl<'de> serde::Deserialize<'de> for Bytes {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct Visit;
+            impl<'de> Visitor<'de> for Visit {
+                type Value = Bytes;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("bytes")
+                }
+                fn visit_bytes<E: Error>(self, v: &[u8]) -> Result<Bytes, E> {
+                    Ok(Bytes(v.to_vec()))
+                }
+                fn visit_byte_buf<E: Error>(self, v: Vec<u8>) -> Result<Bytes, E> {
+                    Ok(Bytes(v))
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Bytes, A::Error> {
+                    let mut out = Vec::new();
+                    while let Some(b) = seq.next_element::<u8>()? {
+                        out.push(b);
+                    }
+                    Ok(Bytes(out))
+                }
+            }
+            deserializer.deserialize_bytes(Visit)
         }
     }
 }

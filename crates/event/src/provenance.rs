@@ -4,7 +4,9 @@ use std::fmt;
 use std::sync::Arc;
 
 /// The position of a record inside its source.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Location {
     /// A 1-based line number (text formats).
     Line(u64),
@@ -73,5 +75,19 @@ impl Provenance {
 impl fmt::Display for Provenance {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.source, self.location)
+    }
+}
+
+/// As the source's text and the location (rule state checkpoints keep provenance this way).
+impl serde::Serialize for Provenance {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (&*self.source, self.location).serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Provenance {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (source, location) = <(String, Location)>::deserialize(deserializer)?;
+        Ok(Provenance::new(source, location))
     }
 }

@@ -5,7 +5,10 @@ use std::fmt;
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, TimeZone, Utc};
 
 /// Nanoseconds since the Unix epoch, UTC. Covers the years 1678 to 2262, which is every log we will read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct Timestamp(i64);
 
 /// Why text could not be read as a timestamp.

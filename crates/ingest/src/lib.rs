@@ -32,12 +32,15 @@ pub mod input;
 mod lines;
 pub mod parallel;
 mod read;
-mod sniff;
+pub mod sniff;
+mod stream;
 mod summary;
 
 pub use error::{IngestError, Reason, Rejection};
 pub use format::{Format, FormatInfo, FORMATS};
+pub use formats::syslog::Zone;
 pub use input::{expand, Input};
 pub use lines::MAX_LINE;
 pub use read::{read_bytes, read_input, Counters, Options};
+pub use stream::LineStream;
 pub use summary::{Loss, RejectionGroup, Summary, MAX_LOSSES};

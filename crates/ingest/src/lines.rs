@@ -110,6 +110,14 @@ pub(crate) trait LineParser {
 
     /// Called once after the last line (for records still being assembled).
     fn finish(&mut self, _emit: &mut Emit<'_>) {}
+
+    /// The year RFC 3164 lines are in and the month of the last one, for formats that track it.
+    fn years(&self) -> Option<(i32, u32)> {
+        None
+    }
+
+    /// Carries on from [`LineParser::years`] saved earlier.
+    fn resume_years(&mut self, _years: (i32, u32)) {}
 }
 
 /// A format whose lines are independent: one function from a line to an event.
@@ -140,19 +148,7 @@ pub(crate) fn read_lines(
                 Location::Line(number),
                 Reason::LineTooLong { limit: MAX_LINE },
             ),
-            Ok(LineRead::Line) => {
-                // A crash can leave a run of NUL bytes (space the file system gave the file but the
-                // writer never filled) with the next real record right after it, on the same line.
-                let line = trim_line_end(&buf);
-                let line = &line[line.iter().take_while(|&&b| b == 0).count()..];
-                if line.iter().all(u8::is_ascii_whitespace) {
-                    continue;
-                }
-                match std::str::from_utf8(line) {
-                    Ok(text) => parser.line(text, number, emit),
-                    Err(_) => parser.line(&String::from_utf8_lossy(line), number, emit),
-                }
-            }
+            Ok(LineRead::Line) => one_line(&buf, number, parser, emit),
             Err(e) => {
                 emit.reject(Location::Line(number), Reason::Io(e.to_string()));
                 break;
@@ -160,6 +156,26 @@ pub(crate) fn read_lines(
         }
     }
     parser.finish(emit);
+}
+
+/// Hands one line's bytes (its end of line not yet trimmed) to `parser`, unless blank.
+pub(crate) fn one_line(
+    bytes: &[u8],
+    number: u64,
+    parser: &mut dyn LineParser,
+    emit: &mut Emit<'_>,
+) {
+    // A crash can leave a run of NUL bytes (space the file system gave the file but the writer never
+    // filled) with the next real record right after it, on the same line.
+    let line = trim_line_end(bytes);
+    let line = &line[line.iter().take_while(|&&b| b == 0).count()..];
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return;
+    }
+    match std::str::from_utf8(line) {
+        Ok(text) => parser.line(text, number, emit),
+        Err(_) => parser.line(&String::from_utf8_lossy(line), number, emit),
+    }
 }
 
 enum LineRead {

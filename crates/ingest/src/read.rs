@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use secops_event::Event;
 
-use crate::formats::syslog::YearHint;
+use crate::formats::syslog::{YearHint, Zone};
 use crate::formats::{apache_access, apache_error, cef, evtx, json, syslog, zeek};
 use crate::input::{open, Opened};
 use crate::lines::{read_lines, Emit, Item, LineParser, PerLine};
@@ -20,6 +20,8 @@ pub struct Options {
     /// The year of the first line of RFC 3164 syslog (which carries none). Without it, the year comes from
     /// the file's modification time.
     pub year: Option<i32>,
+    /// The zone RFC 3164 syslog times are in (they carry none; default UTC).
+    pub timezone: Option<Zone>,
     /// EVTX: also read what the checksums cannot vouch for (records of chunks whose header or records
     /// fail their CRC32) and carve records from chunks' unused space; such events are tagged `recovered`.
     pub evtx_recover: bool,
@@ -142,15 +144,24 @@ fn read_text(
         Some(year) => YearHint::given(year),
         None => file_year.unwrap_or_else(|| YearHint::from_time(std::time::SystemTime::now())),
     };
-    let mut parser: Box<dyn LineParser> = match format {
-        Format::Syslog => Box::new(syslog::SyslogParser::new(year)),
-        Format::Cef => Box::new(cef::CefParser::new(year)),
+    let mut parser = line_parser(format, year, options.timezone);
+    read_lines(reader, parser.as_mut(), emit);
+}
+
+/// The parser of a text format (EVTX's rendered JSON for EVTX).
+pub(crate) fn line_parser(
+    format: Format,
+    year: YearHint,
+    zone: Option<Zone>,
+) -> Box<dyn LineParser + Send> {
+    match format {
+        Format::Syslog => Box::new(syslog::SyslogParser::new(year, zone)),
+        Format::Cef => Box::new(cef::CefParser::new(year, zone)),
         Format::ApacheAccess => Box::new(PerLine(apache_access::parse)),
         Format::ApacheError => Box::new(PerLine(apache_error::parse)),
         Format::Zeek => Box::new(zeek::ZeekParser::default()),
         Format::Json => Box::new(json::JsonParser::new(json::Shape::Detect)),
         Format::CloudTrail => Box::new(json::JsonParser::new(json::Shape::CloudTrail)),
         Format::Evtx => Box::new(json::JsonParser::new(json::Shape::Windows)),
-    };
-    read_lines(reader, parser.as_mut(), emit);
+    }
 }

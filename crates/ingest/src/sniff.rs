@@ -9,10 +9,10 @@ use crate::{Format, FORMATS};
 pub(crate) const EVTX_MAGIC: &[u8] = b"ElfFile\0";
 
 /// Why a format could not be detected.
-pub(crate) type Undetected = &'static str;
+pub type Undetected = &'static str;
 
 /// Detects the format of `head`, the first bytes of an input (after gzip), named `name`.
-pub(crate) fn detect(name: &str, head: &[u8]) -> Result<Format, Undetected> {
+pub fn detect(name: &str, head: &[u8]) -> Result<Format, Undetected> {
     if head.starts_with(EVTX_MAGIC) {
         return Ok(Format::Evtx);
     }

@@ -104,6 +104,7 @@ fn a_gzip_bomb_is_read_in_bounded_memory() {
     let options = Options {
         year: Some(2016),
         format: Some(Format::Syslog),
+        timezone: None,
         evtx_recover: false,
         counters: None,
     };

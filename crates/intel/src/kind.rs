@@ -6,7 +6,9 @@ use std::net::IpAddr;
 use crate::IntelError;
 
 /// What an indicator's value is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Kind {
     /// An address or a network (`203.0.113.7`, `223.166.0.0/15`).
     Ip,

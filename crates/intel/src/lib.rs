@@ -43,7 +43,7 @@ pub enum IntelError {
 }
 
 /// One indicator: a normalized value of a kind, with where it came from and how far to trust it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Indicator {
     pub kind: Kind,
     pub value: String,

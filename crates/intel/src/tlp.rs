@@ -4,7 +4,19 @@
 use std::fmt;
 
 /// A TLP 2.0 level, stored and shown in one spelling (`amber+strict`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub enum Tlp {
     /// Anyone (TLP 1.0's white).
     #[default]

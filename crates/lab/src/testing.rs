@@ -441,6 +441,7 @@ fn options(format: Format, year: Option<i32>) -> Options {
     Options {
         format: Some(format),
         year,
+        timezone: None,
         evtx_recover: false,
         counters: None,
     }

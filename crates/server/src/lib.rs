@@ -287,20 +287,36 @@ pub async fn shutdown_signal() {
 }
 
 fn tls_acceptor(files: &TlsFiles) -> Result<tokio_rustls::TlsAcceptor, ServeError> {
+    let mut config = tls_config(files, None)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// A TLS server configuration from PEM files: the certificate chain and its key, and, for mutual TLS,
+/// the certificate authorities whose client certificates are accepted (a client without one is
+/// refused). Each error names the file.
+pub fn tls_config(
+    files: &TlsFiles,
+    client_ca: Option<&std::path::Path>,
+) -> Result<tokio_rustls::rustls::ServerConfig, ServeError> {
     use rustls_pemfile::Item;
-    let read = |path: &PathBuf| {
+    let read = |path: &std::path::Path| {
         std::fs::read(path).map_err(|e| ServeError::Tls(format!("{}: {e}", path.display())))
     };
-    let certificate = read(&files.certificate)?;
-    let chain: Vec<_> = rustls_pemfile::certs(&mut certificate.as_slice())
-        .collect::<Result<_, _>>()
-        .map_err(|e| ServeError::Tls(format!("{}: {e}", files.certificate.display())))?;
-    if chain.is_empty() {
-        return Err(ServeError::Tls(format!(
-            "{}: no PEM certificate in it",
-            files.certificate.display()
-        )));
-    }
+    let certs = |path: &std::path::Path| -> Result<Vec<_>, ServeError> {
+        let text = read(path)?;
+        let chain: Vec<_> = rustls_pemfile::certs(&mut text.as_slice())
+            .collect::<Result<_, _>>()
+            .map_err(|e| ServeError::Tls(format!("{}: {e}", path.display())))?;
+        if chain.is_empty() {
+            return Err(ServeError::Tls(format!(
+                "{}: no PEM certificate in it",
+                path.display()
+            )));
+        }
+        Ok(chain)
+    };
+    let chain = certs(&files.certificate)?;
     let key_text = read(&files.key)?;
     let key = rustls_pemfile::read_all(&mut key_text.as_slice())
         .filter_map(Result::ok)
@@ -314,14 +330,31 @@ fn tls_acceptor(files: &TlsFiles) -> Result<tokio_rustls::TlsAcceptor, ServeErro
             ServeError::Tls(format!("{}: no PEM private key in it", files.key.display()))
         })?;
     let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-    let mut config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+    let builder = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| ServeError::Tls(e.to_string()))?
-        .with_no_client_auth()
+        .map_err(|e| ServeError::Tls(e.to_string()))?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+            for cert in certs(ca)? {
+                roots
+                    .add(cert)
+                    .map_err(|e| ServeError::Tls(format!("{}: {e}", ca.display())))?;
+            }
+            let verifier =
+                tokio_rustls::rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider,
+                )
+                .build()
+                .map_err(|e| ServeError::Tls(format!("{}: {e}", ca.display())))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    builder
         .with_single_cert(chain, key)
-        .map_err(|e| ServeError::Tls(format!("the certificate and key: {e}")))?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+        .map_err(|e| ServeError::Tls(format!("the certificate and key: {e}")))
 }
 
 async fn serve_tls(

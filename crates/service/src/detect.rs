@@ -207,74 +207,27 @@ pub fn detect(
     observer: &mut dyn Observer,
     progress: &dyn Progress,
 ) -> Result<DetectReport, ServiceError> {
-    let mut loaded = ruleset::load(&request.rules)?;
-    if let Some(store) = context.store.as_deref_mut() {
-        // Exceptions analysts added from alerts apply from the rules' next load until they expire.
-        let records = store.exceptions(None, Some(context.clock.now().unix_nanos()))?;
-        let (applied, missing) = crate::rules::apply_exceptions(&mut loaded, &records);
-        if applied > 0 || !missing.is_empty() {
-            observer.notice(Notice::StoreExceptions { applied, missing });
-        }
-    }
-    let suppressions = suppressions(&loaded.native);
-    let rules_rejected = loaded.rejected.len();
-    for rejection in &loaded.rejected {
-        observer.notice(Notice::RuleRejected(rejection.clone()));
-    }
-    if request.strict && rules_rejected > 0 {
-        return Err(ServiceError::Strict {
-            count: rules_rejected,
-            what: "failed to load",
-        });
-    }
+    let Prepared {
+        mut engine,
+        suppressions,
+        indicators,
+        rules_total,
+        rules_failed,
+        reads_entities,
+    } = prepare(
+        &RulesRequest {
+            rules: request.rules.clone(),
+            indicators: request.indicators.clone(),
+            strict: request.strict,
+            aggregate: request.aggregate.clone(),
+        },
+        context.store.as_deref_mut(),
+        context.judges,
+        context.clock,
+        observer,
+    )?;
     let now = context.clock.now();
     let judges = context.judges;
-    for (file, reason) in &judges.refused {
-        observer.notice(Notice::WarninglistRefused {
-            file: file.clone(),
-            reason: reason.clone(),
-        });
-    }
-    let built = indicator_set(
-        context.store.as_deref_mut(),
-        &request.indicators,
-        judges,
-        now.unix_nanos(),
-    )?;
-    for note in &built.notes {
-        observer.notice(Notice::Indicators(note.clone()));
-    }
-    if built.from_store + built.from_files + built.from_ecs > 0 || built.left_out > 0 {
-        observer.notice(Notice::IndicatorSet {
-            total: built.set.len(),
-            from_store: built.from_store,
-            from_files: built.from_files,
-            from_ecs: built.from_ecs,
-            left_out: built.left_out,
-        });
-    }
-    let indicators = built.set;
-    let rules_total = loaded.rule_count() + rules_rejected;
-    let reads_entities = loaded.reads_entities();
-    let (mut engine, compile_errors) =
-        Engine::with_sigma(&loaded.native, loaded.sigma, now, &indicators);
-    engine.aggregate(&request.aggregate);
-    let not_compiled = compile_errors.len();
-    for (rule, error) in compile_errors {
-        observer.notice(Notice::RuleNotRunning { rule, error });
-    }
-    if request.strict && not_compiled > 0 {
-        return Err(ServiceError::Strict {
-            count: not_compiled,
-            what: "cannot run",
-        });
-    }
-    if rules_total == rules_rejected + not_compiled {
-        // Reading the logs would check nothing, and a clean exit would say they were clean.
-        return Err(ServiceError::Missing(
-            "no rule can run, so nothing would be checked (see the rejections above)".into(),
-        ));
-    }
     let (inputs, input_errors) = expand(&request.paths);
     let unusable = input_errors.len();
     for error in input_errors {
@@ -418,7 +371,7 @@ pub fn detect(
         skipped,
         input_errors: unusable,
         rules_total,
-        rules_failed: rules_rejected + not_compiled,
+        rules_failed,
         activity,
         warninglisted_matches: indicators.suppressed(),
         recorded,
@@ -426,6 +379,112 @@ pub fn detect(
         cases,
         lake,
         cancelled: run.cancelled,
+    })
+}
+
+/// What detection over any input starts from: the rules loaded (the store's exceptions applied),
+/// compiled with the indicator set, aggregation applied.
+#[derive(Debug, Clone, Default)]
+pub struct RulesRequest {
+    pub rules: RuleSelection,
+    pub indicators: IndicatorSources,
+    /// Fail when any rule fails to load or compile.
+    pub strict: bool,
+    pub aggregate: AggregatePolicy,
+}
+
+/// The engine [`prepare`] built, and what went into it.
+#[derive(Debug)]
+pub struct Prepared {
+    pub engine: Engine,
+    /// Each native rule's suppression window, for recording its alerts.
+    pub suppressions: HashMap<String, Suppression>,
+    pub indicators: secops_detect::IndicatorSet,
+    /// Rules loaded, and of them how many cannot run (rejected or not compiled).
+    pub rules_total: usize,
+    pub rules_failed: usize,
+    /// Whether a loaded rule reads resolved entities.
+    pub reads_entities: bool,
+}
+
+/// Loads and compiles the rules as `detect` does, telling `observer` what it noticed (see
+/// [`Notice`]); an error when nothing could run or `strict` refuses a failure.
+pub fn prepare(
+    request: &RulesRequest,
+    mut store: Option<&mut Store>,
+    judges: &Judges,
+    clock: &dyn Clock,
+    observer: &mut dyn Observer,
+) -> Result<Prepared, ServiceError> {
+    let mut loaded = ruleset::load(&request.rules)?;
+    if let Some(store) = store.as_deref_mut() {
+        // Exceptions analysts added from alerts apply from the rules' next load until they expire.
+        let records = store.exceptions(None, Some(clock.now().unix_nanos()))?;
+        let (applied, missing) = crate::rules::apply_exceptions(&mut loaded, &records);
+        if applied > 0 || !missing.is_empty() {
+            observer.notice(Notice::StoreExceptions { applied, missing });
+        }
+    }
+    let suppressions = suppressions(&loaded.native);
+    let rules_rejected = loaded.rejected.len();
+    for rejection in &loaded.rejected {
+        observer.notice(Notice::RuleRejected(rejection.clone()));
+    }
+    if request.strict && rules_rejected > 0 {
+        return Err(ServiceError::Strict {
+            count: rules_rejected,
+            what: "failed to load",
+        });
+    }
+    let now = clock.now();
+    for (file, reason) in &judges.refused {
+        observer.notice(Notice::WarninglistRefused {
+            file: file.clone(),
+            reason: reason.clone(),
+        });
+    }
+    let built = indicator_set(store, &request.indicators, judges, now.unix_nanos())?;
+    for note in &built.notes {
+        observer.notice(Notice::Indicators(note.clone()));
+    }
+    if built.from_store + built.from_files + built.from_ecs > 0 || built.left_out > 0 {
+        observer.notice(Notice::IndicatorSet {
+            total: built.set.len(),
+            from_store: built.from_store,
+            from_files: built.from_files,
+            from_ecs: built.from_ecs,
+            left_out: built.left_out,
+        });
+    }
+    let indicators = built.set;
+    let rules_total = loaded.rule_count() + rules_rejected;
+    let reads_entities = loaded.reads_entities();
+    let (mut engine, compile_errors) =
+        Engine::with_sigma(&loaded.native, loaded.sigma, now, &indicators);
+    engine.aggregate(&request.aggregate);
+    let not_compiled = compile_errors.len();
+    for (rule, error) in compile_errors {
+        observer.notice(Notice::RuleNotRunning { rule, error });
+    }
+    if request.strict && not_compiled > 0 {
+        return Err(ServiceError::Strict {
+            count: not_compiled,
+            what: "cannot run",
+        });
+    }
+    if rules_total == rules_rejected + not_compiled {
+        // Reading the logs would check nothing, and a clean exit would say they were clean.
+        return Err(ServiceError::Missing(
+            "no rule can run, so nothing would be checked (see the rejections above)".into(),
+        ));
+    }
+    Ok(Prepared {
+        engine,
+        suppressions,
+        indicators,
+        rules_total,
+        rules_failed: rules_rejected + not_compiled,
+        reads_entities,
     })
 }
 

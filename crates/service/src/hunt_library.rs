@@ -200,6 +200,7 @@ fn run_case(hunt: &HuntEntry, test: &HuntTest, data_root: &Path) -> Result<Vec<J
         format,
         // Syslog without years: the case's own year.
         year: now.to_rfc3339().get(..4).and_then(|y| y.parse().ok()),
+        timezone: None,
         evtx_recover: false,
         counters: None,
     };

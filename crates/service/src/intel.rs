@@ -205,6 +205,7 @@ fn load_ecs(
         &secops_ingest::Options {
             format: Some(secops_ingest::Format::Json),
             year: None,
+            timezone: None,
             evtx_recover: false,
             counters: None,
         },

@@ -54,6 +54,7 @@ pub mod hunt_sigma;
 pub mod hunt_tables;
 pub mod intel;
 pub mod lake;
+pub mod live;
 pub mod pipeline;
 pub mod record;
 pub mod retro_hunt;

@@ -63,6 +63,7 @@ fn samples_request() -> DetectRequest {
             read: Options {
                 format: None,
                 year: Some(2023),
+                timezone: None,
                 evtx_recover: false,
                 counters: None,
             },

@@ -164,17 +164,7 @@ impl Store {
         actor: &str,
         now: i64,
     ) -> Result<Vec<Recorded>, StoreError> {
-        self.transaction(true, |tx| {
-            // The entities of the new alerts are written together at the end: one statement per
-            // few hundred alerts rather than one each (a network round trip each on PostgreSQL).
-            let mut entities = Entities::default();
-            let recorded = alerts
-                .iter()
-                .map(|alert| record_one(tx, alert, actor, now, &mut entities))
-                .collect::<Result<Vec<_>, _>>()?;
-            entities.write(tx)?;
-            Ok(recorded)
-        })
+        self.transaction(true, |tx| record_in(tx, alerts, actor, now))
     }
 
     /// Folds repeats into recorded alerts in one transaction: last seen moves on, the count grows, the
@@ -185,45 +175,7 @@ impl Store {
         actor: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        self.transaction(true, |tx| {
-            for fold in folds {
-                let before = fetch(tx, fold.id)?;
-                let count = i64::try_from(fold.events).unwrap_or(i64::MAX);
-                let (last, events) = secops_alert::fold(
-                    (before.last_seen, i64::try_from(before.event_count).unwrap_or(i64::MAX)),
-                    (fold.last_seen, count),
-                );
-                let mut params = vec![Value::Int(last), Value::Int(events), Value::Int(now)];
-                let set_document = match &fold.document {
-                    Some(document) => {
-                        params.push(Value::from(document.as_str()));
-                        keep_entities(tx, fold.id, document)?;
-                        ", document = ?"
-                    }
-                    None => "",
-                };
-                params.push(Value::Int(fold.id));
-                tx.execute(
-                    &format!(
-                        "UPDATE alerts SET last_seen = ?, event_count = ?, updated_at = ?{set_document} WHERE id = ?"
-                    ),
-                    &params,
-                )?;
-                log(
-                    tx,
-                    fold.id,
-                    actor,
-                    now,
-                    "merged",
-                    Some(format!(
-                        "{{\"last_seen\":{},\"event_count\":{}}}",
-                        before.last_seen, before.event_count
-                    )),
-                    Some(format!("{{\"last_seen\":{last},\"event_count\":{events}}}")),
-                )?;
-            }
-            Ok(())
-        })
+        self.transaction(true, |tx| fold_in(tx, folds, actor, now))
     }
 
     /// Alerts matching the filter, newest first. Any number of `ids` (an incident of 60,000 alerts):
@@ -1260,4 +1212,71 @@ pub(crate) fn event_line(row: &Row) -> Result<EventLine, StoreError> {
         before: row.opt_text(3)?,
         after: row.opt_text(4)?,
     })
+}
+
+/// [`Store::fold_into_alerts`] inside a transaction.
+pub(crate) fn fold_in(
+    tx: &mut dyn Tx,
+    folds: &[AlertFold],
+    actor: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    for fold in folds {
+        let before = fetch(tx, fold.id)?;
+        let count = i64::try_from(fold.events).unwrap_or(i64::MAX);
+        let (last, events) = secops_alert::fold(
+            (
+                before.last_seen,
+                i64::try_from(before.event_count).unwrap_or(i64::MAX),
+            ),
+            (fold.last_seen, count),
+        );
+        let mut params = vec![Value::Int(last), Value::Int(events), Value::Int(now)];
+        let set_document = match &fold.document {
+            Some(document) => {
+                params.push(Value::from(document.as_str()));
+                keep_entities(tx, fold.id, document)?;
+                ", document = ?"
+            }
+            None => "",
+        };
+        params.push(Value::Int(fold.id));
+        tx.execute(
+                &format!(
+                    "UPDATE alerts SET last_seen = ?, event_count = ?, updated_at = ?{set_document} WHERE id = ?"
+                ),
+                &params,
+            )?;
+        log(
+            tx,
+            fold.id,
+            actor,
+            now,
+            "merged",
+            Some(format!(
+                "{{\"last_seen\":{},\"event_count\":{}}}",
+                before.last_seen, before.event_count
+            )),
+            Some(format!("{{\"last_seen\":{last},\"event_count\":{events}}}")),
+        )?;
+    }
+    Ok(())
+}
+
+/// [`Store::record_alerts`] inside a transaction.
+pub(crate) fn record_in(
+    tx: &mut dyn Tx,
+    alerts: &[NewAlert],
+    actor: &str,
+    now: i64,
+) -> Result<Vec<Recorded>, StoreError> {
+    // The entities of the new alerts are written together at the end: one statement per few hundred
+    // alerts rather than one each (a network round trip each on PostgreSQL).
+    let mut entities = Entities::default();
+    let recorded = alerts
+        .iter()
+        .map(|alert| record_one(tx, alert, actor, now, &mut entities))
+        .collect::<Result<Vec<_>, _>>()?;
+    entities.write(tx)?;
+    Ok(recorded)
 }

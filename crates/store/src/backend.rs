@@ -12,6 +12,7 @@ pub enum Value {
     Int(i64),
     Float(f64),
     Text(String),
+    Bytes(Vec<u8>),
 }
 
 impl Value {
@@ -85,6 +86,15 @@ impl Row {
         }
     }
 
+    pub fn bytes(&self, i: usize) -> Result<Vec<u8>, StoreError> {
+        match self.0.get(i) {
+            Some(Value::Bytes(v)) => Ok(v.clone()),
+            other => Err(StoreError::Corrupt(format!(
+                "column {i}: expected bytes, found {other:?}"
+            ))),
+        }
+    }
+
     pub fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
         match self.0.get(i) {
             Some(Value::Null) => Ok(None),
@@ -101,13 +111,14 @@ pub enum Dialect {
 }
 
 impl Dialect {
-    /// Replaces `{id}` with the dialect's auto-numbered primary key column type.
+    /// Replaces `{id}` with the dialect's auto-numbered primary key column type, and `{bytes}` with
+    /// its type for bytes.
     pub fn ddl(self, sql: &str) -> String {
-        let id = match self {
-            Dialect::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
-            Dialect::Postgres => "BIGSERIAL PRIMARY KEY",
+        let (id, bytes) = match self {
+            Dialect::Sqlite => ("INTEGER PRIMARY KEY AUTOINCREMENT", "BLOB"),
+            Dialect::Postgres => ("BIGSERIAL PRIMARY KEY", "BYTEA"),
         };
-        sql.replace("{id}", id)
+        sql.replace("{id}", id).replace("{bytes}", bytes)
     }
 }
 

@@ -33,6 +33,7 @@ mod cases;
 mod evidence;
 mod hunts;
 mod indicators;
+mod live;
 pub mod migrate;
 mod postgres;
 mod risk;
@@ -56,6 +57,7 @@ pub use hunts::{HuntSchedule, SavedHunt};
 pub use indicators::{
     IndicatorCount, IndicatorFilter, IndicatorRecord, IndicatorState, NewIndicator, Stored,
 };
+pub use live::Checkpoint;
 pub use postgres::Postgres;
 pub use risk::{RiskContribution, RiskLeader};
 pub use sessions::SessionRecord;

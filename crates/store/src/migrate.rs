@@ -411,6 +411,18 @@ const MIGRATIONS: &[Migration] = &[
             )",
         ],
     },
+    Migration {
+        version: 17,
+        name: "live checkpoints",
+        // `secops run`: per process name, the rules' state and the input positions it covers, saved in
+        // the transaction that records the alerts it raised (see `live.rs`).
+        statements: &["CREATE TABLE live_checkpoints (
+                name TEXT PRIMARY KEY,
+                state {bytes} NOT NULL,
+                sequence BIGINT NOT NULL,
+                saved_at BIGINT NOT NULL
+            )"],
+    },
 ];
 
 /// Work a migration needs beyond its statements, run in its transaction after them.

@@ -140,6 +140,9 @@ impl Tx for PostgresTx<'_> {
                         } else if ty == Type::INT4 {
                             row.try_get::<_, Option<i32>>(i)
                                 .map(|v| v.map(|v| Value::Int(v.into())))
+                        } else if ty == Type::BYTEA {
+                            row.try_get::<_, Option<Vec<u8>>>(i)
+                                .map(|v| v.map(Value::Bytes))
                         } else if ty == Type::FLOAT8 {
                             row.try_get::<_, Option<f64>>(i)
                                 .map(|v| v.map(Value::Float))
@@ -193,6 +196,7 @@ impl ToSql for Param<'_> {
             Value::Int(v) => v.to_sql(ty, out),
             Value::Float(v) => v.to_sql(ty, out),
             Value::Text(v) => v.as_str().to_sql(ty, out),
+            Value::Bytes(v) => v.as_slice().to_sql(ty, out),
         }
     }
 
@@ -203,6 +207,7 @@ impl ToSql for Param<'_> {
             Type::FLOAT8,
             Type::TEXT,
             Type::VARCHAR,
+            Type::BYTEA,
         ]
         .contains(ty)
     }

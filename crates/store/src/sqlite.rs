@@ -110,7 +110,7 @@ impl Tx for SqliteTx<'_> {
                     ValueRef::Integer(v) => Value::Int(v),
                     ValueRef::Real(v) => Value::Float(v),
                     ValueRef::Text(v) => Value::Text(String::from_utf8_lossy(v).into_owned()),
-                    ValueRef::Blob(v) => Value::Text(String::from_utf8_lossy(v).into_owned()),
+                    ValueRef::Blob(v) => Value::Bytes(v.to_vec()),
                 });
             }
             out.push(Row(values));
@@ -128,6 +128,7 @@ impl rusqlite::ToSql for Param<'_> {
             Value::Int(v) => ToSqlOutput::Owned(rusqlite::types::Value::Integer(*v)),
             Value::Float(v) => ToSqlOutput::Owned(rusqlite::types::Value::Real(*v)),
             Value::Text(v) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
+            Value::Bytes(v) => ToSqlOutput::Borrowed(ValueRef::Blob(v)),
         })
     }
 }

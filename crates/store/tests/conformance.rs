@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use secops_intel::{Indicator, Kind};
 use secops_store::{
-    AlertFilter, AlertFold, AlertStatus, CaseFilter, CaseUpdate, IndicatorFilter, NewAlert,
-    NewCase, NewIndicator, NewObservable, NewTask, NewTimelineEntry, Recorded, Store, StoreError,
-    Stored,
+    AlertFilter, AlertFold, AlertStatus, CaseFilter, CaseUpdate, Checkpoint, IndicatorFilter,
+    NewAlert, NewCase, NewIndicator, NewObservable, NewTask, NewTimelineEntry, Recorded, Store,
+    StoreError, Stored,
 };
 
 /// Where a test's store lives; dropping it removes a PostgreSQL schema.
@@ -104,6 +104,7 @@ conformance!(
     saved_hunts_are_kept_by_name_replaced_and_deleted,
     alerts_are_grouped_by_up_to_three_fields,
     exceptions_tickets_and_views_are_kept_and_audited,
+    a_checkpoint_is_saved_with_its_alerts_or_not_at_all,
 );
 
 /// Runs SQL on the test database with the database's own client, behind the store's back.
@@ -1910,4 +1911,89 @@ fn exceptions_tickets_and_views_are_kept_and_audited(place: &Place) {
     let actions: Vec<&str> = records.iter().map(|r| r.record.action.as_str()).collect();
     assert_eq!(records.len(), 10, "{actions:?}");
     assert!(store.verify_audit(&key, None).unwrap().broken.is_none());
+}
+
+/// `secops run`'s commits: alerts, folds and the checkpoint in one transaction; a checkpoint out of
+/// sequence (a second process under the name) refused with nothing written; bytes kept exactly.
+fn a_checkpoint_is_saved_with_its_alerts_or_not_at_all(place: &Place) {
+    let mut store = place.open();
+    assert_eq!(store.checkpoint("edge").unwrap(), None);
+    let state: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    let checkpoint = |sequence| Checkpoint {
+        name: "edge".into(),
+        state: Vec::new(),
+        sequence,
+        saved_at: 1_000 + sequence,
+    };
+    let mut seen = Vec::new();
+    let recorded = store
+        .commit_checkpoint(
+            &[alert("r", "g1", 0, 10, 1, 60 * MINUTE)],
+            &[],
+            &checkpoint(1),
+            "run",
+            &mut |results| {
+                seen = results.to_vec();
+                Ok(state.clone())
+            },
+            None,
+        )
+        .unwrap();
+    assert_eq!(
+        recorded, seen,
+        "the state is made knowing what became of the alerts"
+    );
+    let Recorded::Inserted(id) = recorded[0] else {
+        panic!("{recorded:?}")
+    };
+    let saved = store.checkpoint("edge").unwrap().unwrap();
+    assert_eq!((saved.sequence, saved.saved_at), (1, 1_001));
+    assert_eq!(saved.state, state, "bytes come back exactly");
+
+    // Out of sequence: refused, nothing of it written.
+    let refused = store.commit_checkpoint(
+        &[alert("r", "g2", 0, 10, 1, 60 * MINUTE)],
+        &[],
+        &checkpoint(5),
+        "run",
+        &mut |_| Ok(vec![1]),
+        None,
+    );
+    assert!(refused.is_err());
+    // The state cannot be made: refused too.
+    let failed = store.commit_checkpoint(
+        &[alert("r", "g3", 0, 10, 1, 60 * MINUTE)],
+        &[],
+        &checkpoint(2),
+        "run",
+        &mut |_| Err("no state".into()),
+        None,
+    );
+    assert!(failed.unwrap_err().to_string().contains("no state"));
+    assert_eq!(store.alerts(&AlertFilter::default()).unwrap().len(), 1);
+    assert_eq!(store.checkpoint("edge").unwrap().unwrap().sequence, 1);
+
+    // The next one: a fold into the first alert, a new alert, the state replaced.
+    let fold = AlertFold {
+        id,
+        last_seen: 20,
+        events: 4,
+        document: None,
+    };
+    store
+        .commit_checkpoint(
+            &[alert("r", "g4", 0, 10, 1, 60 * MINUTE)],
+            &[fold],
+            &checkpoint(2),
+            "run",
+            &mut |_| Ok(vec![7; 3]),
+            None,
+        )
+        .unwrap();
+    assert_eq!(store.alert(id).unwrap().event_count, 5);
+    assert_eq!(store.alerts(&AlertFilter::default()).unwrap().len(), 2);
+    let saved = store.checkpoint("edge").unwrap().unwrap();
+    assert_eq!((saved.sequence, saved.state), (2, vec![7; 3]));
+    assert!(store.drop_checkpoint("edge").unwrap());
+    assert_eq!(store.checkpoint("edge").unwrap(), None);
 }

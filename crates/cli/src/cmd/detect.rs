@@ -2,6 +2,7 @@
 //! service's (`secops_service::detect`); this file turns arguments into its request and prints what it
 //! reports.
 
+use crate::cmd::parse_zone;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
@@ -103,6 +104,10 @@ pub struct Args {
     /// Year of the first line of syslog files without years.
     #[arg(long)]
     year: Option<i32>,
+    /// The time zone of syslog lines without one (RFC 3164): `+02:00` or an IANA name such as
+    /// `Europe/Berlin` (default UTC).
+    #[arg(long, value_parser = parse_zone)]
+    timezone: Option<secops_ingest::Zone>,
     /// EVTX: also read records the checksums cannot vouch for (chunks whose header or records fail
     /// their CRC32) and carve records from unused chunk space, tagged `recovered`.
     #[arg(long)]
@@ -292,6 +297,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             read: Options {
                 format: args.format,
                 year: args.year,
+                timezone: args.timezone,
                 evtx_recover: args.evtx_recover,
                 counters: None,
             },

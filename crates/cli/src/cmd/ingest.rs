@@ -1,5 +1,6 @@
 //! `secops ingest PATH...`: read logs, print normalized events, end with a summary per input.
 
+use crate::cmd::parse_zone;
 use std::io::{BufWriter, Write};
 
 use anyhow::Context;
@@ -24,6 +25,10 @@ pub struct Args {
     /// Year of the first line of syslog files without years (default: the file's modification time).
     #[arg(long)]
     year: Option<i32>,
+    /// The time zone of syslog lines without one (RFC 3164): `+02:00` or an IANA name such as
+    /// `Europe/Berlin` (default UTC).
+    #[arg(long, value_parser = parse_zone)]
+    timezone: Option<secops_ingest::Zone>,
     /// EVTX: also read records the checksums cannot vouch for (chunks whose header or records fail
     /// their CRC32) and carve records from unused chunk space, tagged `recovered`.
     #[arg(long)]
@@ -98,6 +103,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let options = Options {
         format: args.format,
         year: args.year,
+        timezone: args.timezone,
         evtx_recover: args.evtx_recover,
         counters: None,
     };

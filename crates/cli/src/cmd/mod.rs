@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod intel;
 pub mod lake;
 pub mod rules;
+pub mod run;
 pub mod serve;
 pub mod sigma;
 pub mod users;
@@ -110,6 +111,7 @@ pub fn each_event(
     let options = secops_ingest::Options {
         format: None,
         year,
+        timezone: None,
         evtx_recover: false,
         counters: None,
     };
@@ -137,4 +139,9 @@ pub fn each_event(
         }
     }
     Ok(counts)
+}
+
+/// `--timezone`: an offset or an IANA zone name.
+pub fn parse_zone(text: &str) -> Result<secops_ingest::Zone, String> {
+    secops_ingest::Zone::parse(text)
 }

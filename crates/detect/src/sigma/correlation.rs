@@ -61,13 +61,14 @@ pub struct CorrelationState {
     groups: HashMap<Vec<String>, Group>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 struct Group {
     /// (time, value) of events in the window (value: the aggregated field, when there is one).
     entries: VecDeque<(Timestamp, Option<String>)>,
     /// temporal: the last time each reference matched; temporal_ordered: the start time of the chain
     /// that reached each stage.
     stages: Vec<Option<Timestamp>>,
+    #[serde(with = "secops_event::codec::events")]
     events: VecDeque<Event>,
     provenance: Vec<Provenance>,
     first: Option<Timestamp>,
@@ -86,6 +87,21 @@ pub enum CorrelationError {
 }
 
 impl CorrelationState {
+    /// What a checkpoint keeps of the state (see `snapshot.rs`): the groups.
+    pub(crate) fn save(&self, out: &mut Vec<u8>) -> Result<(), postcard::Error> {
+        postcard::to_io(&self.groups, out).map(|_| ())
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.groups.clear();
+    }
+
+    pub(crate) fn restore<'a>(&mut self, bytes: &'a [u8]) -> Result<&'a [u8], postcard::Error> {
+        let (groups, rest) = postcard::take_from_bytes(bytes)?;
+        self.groups = groups;
+        Ok(rest)
+    }
+
     pub fn new(
         c: &SigmaCorrelation,
         refs: Vec<RefSpec>,

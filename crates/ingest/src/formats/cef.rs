@@ -21,10 +21,10 @@ pub(crate) struct CefParser {
 }
 
 impl CefParser {
-    pub fn new(hint: YearHint) -> Self {
-        CefParser {
-            years: YearTracker::new(hint),
-        }
+    pub fn new(hint: YearHint, zone: Option<super::syslog::Zone>) -> Self {
+        let mut years = YearTracker::new(hint);
+        years.zone = zone;
+        CefParser { years }
     }
 
     fn parse(&mut self, line: &str, emit: &Emit<'_>, number: u64) -> Result<Event, Reason> {
@@ -49,6 +49,14 @@ impl LineParser for CefParser {
     fn line(&mut self, line: &str, number: u64, emit: &mut Emit<'_>) {
         let result = self.parse(line, emit, number);
         emit.result(Location::Line(number), result.map(Some));
+    }
+
+    fn years(&self) -> Option<(i32, u32)> {
+        self.years.current()
+    }
+
+    fn resume_years(&mut self, years: (i32, u32)) {
+        self.years.resume(years);
     }
 }
 

@@ -65,11 +65,81 @@ pub(crate) fn year_of(time: SystemTime) -> YearHint {
     YearHint::from_time(time)
 }
 
-/// Tracks the year across the lines of one file.
+/// The time zone RFC 3164 times (which carry none) are read in: a fixed offset (`+02:00`, `-0530`,
+/// `UTC`) or a zone of the IANA database (`Europe/Berlin`), daylight saving time included. A local time
+/// that occurs twice (the hour clocks go back) is taken the first time; one that never occurs (the hour
+/// they go forward) is taken an hour later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Zone {
+    Fixed(chrono::FixedOffset),
+    Named(chrono_tz::Tz),
+}
+
+impl Zone {
+    pub fn parse(text: &str) -> Result<Zone, String> {
+        let t = text.trim();
+        if t.eq_ignore_ascii_case("utc") || t == "Z" {
+            return chrono::FixedOffset::east_opt(0)
+                .map(Zone::Fixed)
+                .ok_or_else(|| "UTC".to_string());
+        }
+        if let Some(sign) = t.chars().next().filter(|c| *c == '+' || *c == '-') {
+            let digits: String = t[1..].chars().filter(|c| *c != ':').collect();
+            let (h, m) = match digits.len() {
+                2 => (digits.parse::<i32>().ok(), Some(0)),
+                4 => (
+                    digits[..2].parse::<i32>().ok(),
+                    digits[2..].parse::<i32>().ok(),
+                ),
+                _ => (None, None),
+            };
+            let seconds = h
+                .zip(m)
+                .filter(|(h, m)| *h <= 23 && *m <= 59)
+                .map(|(h, m)| h * 3600 + m * 60);
+            let seconds =
+                seconds.ok_or_else(|| format!("{text:?} is not an offset such as +02:00"))?;
+            let seconds = if sign == '-' { -seconds } else { seconds };
+            return chrono::FixedOffset::east_opt(seconds)
+                .map(Zone::Fixed)
+                .ok_or_else(|| format!("{text:?}: offset out of range"));
+        }
+        t.parse::<chrono_tz::Tz>().map(Zone::Named).map_err(|_| {
+            format!("{text:?} is neither an offset (+02:00) nor an IANA zone (Europe/Berlin)")
+        })
+    }
+
+    /// The UTC time of a local time in this zone.
+    pub fn to_utc(&self, local: &chrono::NaiveDateTime) -> Option<Timestamp> {
+        use chrono::{LocalResult, TimeZone};
+        fn pick<T: TimeZone>(
+            zone: &T,
+            local: &chrono::NaiveDateTime,
+        ) -> Option<chrono::NaiveDateTime> {
+            match zone.from_local_datetime(local) {
+                LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => Some(t.naive_utc()),
+                LocalResult::None => match zone
+                    .from_local_datetime(&(*local + chrono::Duration::hours(1)))
+                {
+                    LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => Some(t.naive_utc()),
+                    LocalResult::None => None,
+                },
+            }
+        }
+        let utc = match self {
+            Zone::Fixed(offset) => pick(offset, local)?,
+            Zone::Named(tz) => pick(tz, local)?,
+        };
+        Timestamp::from_naive_utc(&utc)
+    }
+}
+
+/// Tracks the year across the lines of one file, and the zone its times are in.
 #[derive(Debug)]
 pub(crate) struct YearTracker {
     hint: YearHint,
     current: Option<(i32, u32)>,
+    pub zone: Option<Zone>,
 }
 
 impl YearTracker {
@@ -77,7 +147,17 @@ impl YearTracker {
         YearTracker {
             hint,
             current: None,
+            zone: None,
         }
+    }
+
+    /// The year and month of the last line, once there is one.
+    pub fn current(&self) -> Option<(i32, u32)> {
+        self.current
+    }
+
+    pub fn resume(&mut self, current: (i32, u32)) {
+        self.current = Some(current);
     }
 
     /// The year of a line dated `month`/`day`.
@@ -126,7 +206,13 @@ pub(crate) fn parse_header<'a>(
     }
     let (timestamp, rest) = match parse_bsd_time(rest) {
         Some((month, day, clock, rest)) => (
-            bsd_timestamp(years.year_for(month, day), month, day, clock)?,
+            bsd_timestamp(
+                years.year_for(month, day),
+                month,
+                day,
+                clock,
+                years.zone.as_ref(),
+            )?,
             rest,
         ),
         None => {
@@ -191,10 +277,14 @@ fn bsd_timestamp(
     month: u32,
     day: u32,
     (h, m, s, nanos): (u32, u32, u32, u32),
+    zone: Option<&Zone>,
 ) -> Result<Timestamp, Reason> {
     NaiveDate::from_ymd_opt(year, month, day)
         .and_then(|d| d.and_hms_nano_opt(h, m, s.min(59), nanos))
-        .and_then(|dt| Timestamp::from_naive_utc(&dt))
+        .and_then(|dt| match zone {
+            Some(zone) => zone.to_utc(&dt),
+            None => Timestamp::from_naive_utc(&dt),
+        })
         .ok_or(Reason::malformed(
             FORMAT,
             "day does not exist in that month",
@@ -373,10 +463,10 @@ pub(crate) struct SyslogParser {
 }
 
 impl SyslogParser {
-    pub fn new(hint: YearHint) -> Self {
-        SyslogParser {
-            years: YearTracker::new(hint),
-        }
+    pub fn new(hint: YearHint, zone: Option<Zone>) -> Self {
+        let mut years = YearTracker::new(hint);
+        years.zone = zone;
+        SyslogParser { years }
     }
 
     fn parse(&mut self, line: &str, emit: &Emit<'_>, number: u64) -> Result<Option<Event>, Reason> {
@@ -401,11 +491,65 @@ impl LineParser for SyslogParser {
         let result = self.parse(line, emit, number);
         emit.result(Location::Line(number), result);
     }
+
+    fn years(&self) -> Option<(i32, u32)> {
+        self.years.current()
+    }
+
+    fn resume_years(&mut self, years: (i32, u32)) {
+        self.years.resume(years);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc_3164_times_in_a_named_zone_follow_its_daylight_saving_time() {
+        let zone = Zone::parse("Europe/Berlin").unwrap();
+        let mut years = YearTracker::new(YearHint::given(2026));
+        years.zone = Some(zone);
+        let at = |line: &str, years: &mut YearTracker| {
+            parse_header(line, years)
+                .unwrap()
+                .timestamp
+                .unwrap()
+                .to_rfc3339()
+        };
+        assert_eq!(
+            at("Jan 10 12:00:00 h p: x", &mut years),
+            "2026-01-10T11:00:00Z"
+        );
+        assert_eq!(
+            at("Jul 10 12:00:00 h p: x", &mut years),
+            "2026-07-10T10:00:00Z"
+        );
+        // 25 October 2026, 02:30 happens twice: the first (summer time).
+        assert_eq!(
+            at("Oct 25 02:30:00 h p: x", &mut years),
+            "2026-10-25T00:30:00Z"
+        );
+        // 29 March 2026, 02:30 never happens: an hour later.
+        let mut spring = YearTracker::new(YearHint::given(2026));
+        spring.zone = Some(zone);
+        assert_eq!(
+            at("Mar 29 02:30:00 h p: x", &mut spring),
+            "2026-03-29T01:30:00Z"
+        );
+        // Offsets, and RFC 3339 times keep their own.
+        years.zone = Some(Zone::parse("-05:30").unwrap());
+        assert_eq!(
+            at("Dec 10 06:55:46 h p: x", &mut years),
+            "2026-12-10T12:25:46Z"
+        );
+        assert_eq!(
+            at("2026-12-10T06:55:46+01:00 h p: x", &mut years),
+            "2026-12-10T05:55:46Z"
+        );
+        assert!(Zone::parse("Mars/Olympus").is_err() && Zone::parse("+25:00").is_err());
+        assert_eq!(Zone::parse("utc").unwrap(), Zone::parse("+0000").unwrap());
+    }
 
     fn header(line: &str) -> Result<Header<'_>, Reason> {
         parse_header(line, &mut YearTracker::new(YearHint::given(2016)))

@@ -9,6 +9,7 @@ mod generate;
 mod hunt;
 mod ingest;
 mod intel;
+mod live;
 mod serve;
 mod store;
 
@@ -54,6 +55,10 @@ pub enum Bench {
     /// alerts grouped by rule timed with oha, and bulk closes of 1,000 alerts; on SQLite, and on
     /// PostgreSQL with --database-url.
     Serve(serve::ServeBenchArgs),
+    /// `secops run` end to end: syslog over TCP on loopback through the journal, the bundled pack
+    /// and a SQLite store with checkpoints, the load generator in the same process; events/s at full
+    /// rate, then ingest-to-alert latency at half that rate.
+    Live(live::LiveBenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -127,6 +132,7 @@ pub fn run(bench: Bench) -> anyhow::Result<Outcome> {
         Bench::Generate(args) => generate::run(args),
         Bench::Hunt(args) => hunt::run(args),
         Bench::Serve(args) => serve::run(args),
+        Bench::Live(args) => live::run(args),
     }
 }
 

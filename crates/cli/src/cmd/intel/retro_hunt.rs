@@ -40,6 +40,7 @@ pub fn run(
             read: Options {
                 format: None,
                 year: hunt.year,
+                timezone: None,
                 evtx_recover: false,
                 counters: None,
             },

@@ -46,6 +46,7 @@ pub fn run(args: FpArgs) -> anyhow::Result<Outcome> {
     let options = secops_ingest::Options {
         format: None,
         year: args.year,
+        timezone: None,
         evtx_recover: false,
         counters: None,
     };

@@ -1,0 +1,461 @@
+//! `secops run --config FILE`: the TOML file (documented in `docs/run.md`, example in
+//! `etc/secops.example.toml`). Unknown keys are errors, each naming the file, line and key.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The checkpoint's name in the store: one running process per name.
+    #[serde(default = "default_name")]
+    pub name: String,
+    /// Where journals and the status file live (default: `secops-state` beside the config file).
+    pub state_dir: Option<PathBuf>,
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub rules: RulesConfig,
+    #[serde(default)]
+    pub engine: EngineConfig,
+    #[serde(default)]
+    pub listen: Vec<Listen>,
+    pub metrics: Option<MetricsConfig>,
+    /// The HTTP API and the web console in the same process (as `secops serve`).
+    pub server: Option<ServerConfig>,
+}
+
+/// `[server]`: what `secops serve` takes, for the API and console beside the listeners.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub address: SocketAddr,
+    /// PEM certificate chain and key: HTTPS (needed beyond loopback unless `behind_proxy`).
+    pub certificate: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    #[serde(default)]
+    pub behind_proxy: bool,
+    /// Where hunt results attached to cases are written.
+    pub evidence_dir: Option<PathBuf>,
+    /// The event lake hunts read.
+    pub lake: Option<String>,
+}
+
+fn default_name() -> String {
+    "secops".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    pub db: Option<PathBuf>,
+    pub database_url: Option<String>,
+    /// The audit log's key (else `SECOPS_AUDIT_KEY` or the key file beside the database).
+    pub audit_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulesConfig {
+    /// Rule folders or files (none: the bundled pack).
+    #[serde(default)]
+    pub paths: Vec<PathBuf>,
+    /// Intelligence files for threat_match rules, besides the store's indicators.
+    #[serde(default)]
+    pub intel: Vec<PathBuf>,
+    /// MISP warninglists folder.
+    pub warninglists: Option<PathBuf>,
+    /// The asset and identity inventory (entities are resolved when given or when a rule reads them).
+    pub inventory: Option<PathBuf>,
+    /// Only alerts of this severity or higher are recorded.
+    pub min_severity: Option<String>,
+    /// `default` (rules' own aggregation, else by entity over an hour), `declared`, `per-event`.
+    #[serde(default)]
+    pub aggregate: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    /// How often what was raised is recorded with a checkpoint (milliseconds).
+    #[serde(default = "default_commit_ms")]
+    pub commit_ms: u64,
+    /// Events older than the newest by more than this (seconds) are counted as late.
+    #[serde(default = "default_lateness")]
+    pub lateness_seconds: u64,
+    /// Journal bytes waiting for the engine past which listeners push back (TCP, HTTP) or drop (UDP).
+    #[serde(default = "default_spool")]
+    pub max_spool_mb: u64,
+    /// Ask the disk to keep each journal write (survives power loss, not only a crash).
+    #[serde(default)]
+    pub fsync: bool,
+    /// Records the engine takes from one input before turning to the next.
+    #[serde(default = "default_batch")]
+    pub batch: usize,
+}
+
+fn default_batch() -> usize {
+    4096
+}
+
+fn default_commit_ms() -> u64 {
+    250
+}
+fn default_lateness() -> u64 {
+    300
+}
+fn default_spool() -> u64 {
+    1024
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            commit_ms: default_commit_ms(),
+            lateness_seconds: default_lateness(),
+            max_spool_mb: default_spool(),
+            fsync: false,
+            batch: default_batch(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Where the Prometheus endpoint listens (`/metrics`).
+    pub address: SocketAddr,
+}
+
+/// The kinds of listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    SyslogUdp,
+    SyslogTcp,
+    SyslogTls,
+    Http,
+    Tail,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::SyslogUdp => "syslog-udp",
+            Kind::SyslogTcp => "syslog-tcp",
+            Kind::SyslogTls => "syslog-tls",
+            Kind::Http => "http",
+            Kind::Tail => "tail",
+        }
+    }
+}
+
+/// One `[[listen]]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listen {
+    pub kind: Kind,
+    /// A name for status and provenance (default: kind and address or path).
+    pub name: Option<String>,
+    pub address: Option<SocketAddr>,
+    pub path: Option<PathBuf>,
+    /// The format of the messages (default: syslog for syslog listeners, JSON for HTTP; for a tailed
+    /// file, detected from its name and first lines).
+    pub format: Option<String>,
+    /// The year of RFC 3164 lines (which carry none); default: the year they arrive in.
+    pub year: Option<i32>,
+    /// The time zone of RFC 3164 lines (which carry none): `+02:00` or an IANA name such as
+    /// `Europe/Berlin`; default UTC.
+    pub timezone: Option<String>,
+    /// The character encoding of the messages (a WHATWG label: `utf-8`, `latin1`, `windows-1252`,
+    /// `shift_jis`, ...); default UTF-8 (invalid bytes replaced).
+    pub encoding: Option<String>,
+    /// Bytes of one message past which it is refused and counted.
+    #[serde(default = "default_max_message")]
+    pub max_message: usize,
+    /// Senders allowed (addresses or CIDR blocks); empty: anyone.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Messages per second accepted from this listener; beyond, refused and counted.
+    pub eps: Option<u64>,
+    /// Connections open at once (TCP, TLS, HTTP).
+    #[serde(default = "default_connections")]
+    pub max_connections: usize,
+    /// A connection that sends nothing for this long is closed (seconds).
+    #[serde(default = "default_idle")]
+    pub idle_seconds: u64,
+    /// TLS: the certificate chain and key (PEM); with `client_ca`, clients must present a
+    /// certificate it signed (mutual TLS).
+    pub certificate: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub client_ca: Option<PathBuf>,
+}
+
+fn default_max_message() -> usize {
+    64 * 1024
+}
+fn default_connections() -> usize {
+    1024
+}
+fn default_idle() -> u64 {
+    300
+}
+
+/// A config that cannot be used: the file and, where known, the line.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: {source}")]
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("{file}: {message}")]
+    Invalid { file: String, message: String },
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: file.clone(),
+            source,
+        })?;
+        Config::parse(&file, &text)
+    }
+
+    pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            file: file.to_string(),
+            message,
+        };
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+            let message = e.message().to_string();
+            invalid(match line {
+                Some(line) => format!("line {line}: {message}"),
+                None => message,
+            })
+        })?;
+        if config.store.db.is_some() == config.store.database_url.is_some() {
+            return Err(invalid(
+                "[store]: give exactly one of db (a SQLite file) and database_url".into(),
+            ));
+        }
+        if let Some(server) = &config.server {
+            if server.certificate.is_some() != server.key.is_some() {
+                return Err(invalid(
+                    "[server]: give both certificate and key, or neither".into(),
+                ));
+            }
+            if server.certificate.is_none()
+                && !server.address.ip().is_loopback()
+                && !server.behind_proxy
+            {
+                return Err(invalid(format!(
+                    "[server]: {} is beyond loopback: give a certificate and key, or behind_proxy = true \
+                     when a TLS-terminating proxy is in front",
+                    server.address
+                )));
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, listen) in config.listen.iter().enumerate() {
+            let which = format!("[[listen]] {} ({})", i + 1, listen.kind.as_str());
+            let needs_address = listen.kind != Kind::Tail;
+            if needs_address && listen.address.is_none() {
+                return Err(invalid(format!("{which}: needs an address")));
+            }
+            if !needs_address && listen.path.is_none() {
+                return Err(invalid(format!("{which}: needs a path")));
+            }
+            if listen.kind == Kind::SyslogTls
+                && (listen.certificate.is_none() || listen.key.is_none())
+            {
+                return Err(invalid(format!("{which}: needs a certificate and a key")));
+            }
+            if let Some(format) = &listen.format {
+                if secops_ingest::FORMATS
+                    .iter()
+                    .all(|f| f.format.name() != format)
+                {
+                    return Err(invalid(format!("{which}: format {format:?} unknown")));
+                }
+            }
+            if let Some(zone) = &listen.timezone {
+                secops_ingest::Zone::parse(zone)
+                    .map_err(|e| invalid(format!("{which}: timezone: {e}")))?;
+            }
+            if let Some(label) = &listen.encoding {
+                if encoding_rs::Encoding::for_label(label.as_bytes()).is_none() {
+                    return Err(invalid(format!("{which}: encoding {label:?} unknown")));
+                }
+            }
+            for allowed in &listen.allow {
+                parse_allowed(allowed).map_err(|e| invalid(format!("{which}: allow: {e}")))?;
+            }
+            if !names.insert(listen.display_name()) {
+                return Err(invalid(format!(
+                    "{which}: the name {:?} is taken by another listener",
+                    listen.display_name()
+                )));
+            }
+        }
+        Ok(config)
+    }
+
+    /// Where journals and the status live.
+    pub fn state_dir(&self, config_file: &Path) -> PathBuf {
+        match &self.state_dir {
+            Some(dir) if dir.is_absolute() => dir.clone(),
+            Some(dir) => config_file.parent().unwrap_or(Path::new(".")).join(dir),
+            None => config_file
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join("secops-state"),
+        }
+    }
+}
+
+impl Listen {
+    pub fn display_name(&self) -> String {
+        if let Some(name) = &self.name {
+            return name.clone();
+        }
+        match (&self.address, &self.path) {
+            (Some(address), _) => format!("{}://{address}", self.kind.as_str()),
+            (None, Some(path)) => format!("tail:{}", path.display()),
+            (None, None) => self.kind.as_str().to_string(),
+        }
+    }
+
+    /// The folder name of its journal: the name with anything but letters, digits, `-` and `_`
+    /// replaced.
+    pub fn journal_name(&self) -> String {
+        self.display_name()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    }
+
+    /// The zone of RFC 3164 times (checked when the file was read).
+    pub fn zone(&self) -> Option<secops_ingest::Zone> {
+        self.timezone
+            .as_deref()
+            .and_then(|z| secops_ingest::Zone::parse(z).ok())
+    }
+
+    /// The messages' encoding when not UTF-8 (checked when the file was read).
+    pub fn decoder(&self) -> Option<&'static encoding_rs::Encoding> {
+        self.encoding
+            .as_deref()
+            .and_then(|l| encoding_rs::Encoding::for_label(l.as_bytes()))
+            .filter(|e| *e != encoding_rs::UTF_8)
+    }
+
+    /// The senders allowed, parsed (checked when the file was read).
+    pub fn allowed(&self) -> Vec<(IpAddr, u8)> {
+        self.allow
+            .iter()
+            .filter_map(|a| parse_allowed(a).ok())
+            .collect()
+    }
+}
+
+/// An address or CIDR block.
+pub fn parse_allowed(text: &str) -> Result<(IpAddr, u8), String> {
+    let (address, bits) = match text.split_once('/') {
+        Some((a, b)) => (a, Some(b)),
+        None => (text, None),
+    };
+    let ip: IpAddr = address
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not an address or CIDR block"))?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    let bits = match bits {
+        Some(b) => b
+            .trim()
+            .parse::<u8>()
+            .ok()
+            .filter(|b| *b <= max)
+            .ok_or_else(|| format!("{text:?}: prefix length"))?,
+        None => max,
+    };
+    Ok((ip, bits))
+}
+
+/// Whether `ip` is in one of the blocks (an IPv4-mapped IPv6 address counts as its IPv4 address).
+pub fn allowed(blocks: &[(IpAddr, u8)], ip: IpAddr) -> bool {
+    if blocks.is_empty() {
+        return true;
+    }
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    blocks.iter().any(|&(block, bits)| match (block, ip) {
+        (IpAddr::V4(b), IpAddr::V4(a)) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(bits)).unwrap_or(0);
+            u32::from(b) & mask == u32::from(a) & mask
+        }
+        (IpAddr::V6(b), IpAddr::V6(a)) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(bits)).unwrap_or(0);
+            u128::from(b) & mask == u128::from(a) & mask
+        }
+        _ => false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_key_names_its_line() {
+        let text = "[store]\ndb = \"x.db\"\n\n[[listen]]\nkind = \"syslog-udp\"\naddres = \"127.0.0.1:1\"\n";
+        let e = Config::parse("secops.toml", text).unwrap_err().to_string();
+        assert!(
+            e.starts_with("secops.toml: line 6: unknown field `addres`"),
+            "{e}"
+        );
+        let e = Config::parse(
+            "s.toml",
+            "[store]\n[[listen]]\nkind = \"tail\"\npath = \"a\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("exactly one of db"), "{e}");
+    }
+
+    #[test]
+    fn the_shipped_example_is_a_valid_config() {
+        let text = include_str!("../../../etc/secops.example.toml");
+        let config = Config::parse("etc/secops.example.toml", text).unwrap();
+        assert_eq!(config.listen.len(), 5);
+        assert!(config.metrics.is_some());
+    }
+
+    #[test]
+    fn allowed_blocks() {
+        let blocks = vec![
+            parse_allowed("10.0.0.0/8").unwrap(),
+            parse_allowed("::1").unwrap(),
+        ];
+        assert!(allowed(&blocks, "10.2.3.4".parse().unwrap()));
+        assert!(allowed(&blocks, "::ffff:10.2.3.4".parse().unwrap()));
+        assert!(allowed(&blocks, "::1".parse().unwrap()));
+        assert!(!allowed(&blocks, "11.0.0.1".parse().unwrap()));
+        assert!(allowed(&[], "11.0.0.1".parse().unwrap()));
+        assert!(parse_allowed("10.0.0.0/33").is_err());
+    }
+}

@@ -1,0 +1,560 @@
+//! Detection that never ends (`secops run`): the rules as `detect` loads them, fed events as they
+//! arrive, and committed now and then: the alerts raised since the last commit, the repeats folded into
+//! alerts recorded before, and a checkpoint (every rule's state, what the resolver learned, the alerts
+//! still open for repeats, and the caller's input positions) in one store transaction. A process killed
+//! anywhere restarts from its last commit: the events after it are read again and give the same alerts,
+//! none of which was recorded; none before it is read twice.
+//!
+//! Events of one source reach the rules in the order they arrived, as `detect` reads one file; events
+//! older than the newest seen by more than the allowed lateness still reach the rules, and are counted
+//! as late.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use secops_detect::{feed, Alert, AlertSink, Engine, Raised, Restored};
+use secops_entity::Resolver;
+use secops_event::{Event, Timestamp};
+use secops_rules::Severity;
+use secops_store::{AlertFold, Checkpoint, Recorded, Store};
+use serde::{Deserialize, Serialize};
+
+use crate::detect::{prepare, Observer, Prepared, RulesRequest};
+use crate::intel::Judges;
+use crate::record::{new_alert, RecordSummary, Suppression};
+use crate::{Actor, Clock, ServiceError};
+
+/// What a long-running detection runs.
+#[derive(Debug, Clone, Default)]
+pub struct LiveRequest {
+    /// The checkpoint's name in the store: one process per name.
+    pub name: String,
+    pub rules: RulesRequest,
+    /// Only alerts of this severity or higher are recorded.
+    pub min_severity: Option<Severity>,
+    /// Resolve entities: `Some` with the inventory file, if any (on anyway when a rule reads them).
+    pub entities: Option<Option<PathBuf>>,
+    /// Events older than the newest by more than this (nanoseconds) are counted as late.
+    pub lateness: i64,
+    /// Start afresh: the saved checkpoint is dropped (and the inputs read from their beginnings).
+    pub reset: bool,
+}
+
+/// What the last checkpoint gave back at start.
+#[derive(Debug, Clone)]
+pub struct Resumed {
+    /// The caller's input positions, as it gave them.
+    pub positions: Vec<u8>,
+    pub sequence: i64,
+    pub saved_at: i64,
+    pub restored: Restored,
+}
+
+/// What a commit recorded.
+#[derive(Debug, Clone, Default)]
+pub struct Committed {
+    pub recorded: RecordSummary,
+    pub folds: usize,
+    /// The time each newly recorded alert's event arrived (UTC nanoseconds), for ingest-to-alert
+    /// latency.
+    pub received: Vec<i64>,
+    pub sequence: i64,
+    pub bytes: usize,
+}
+
+/// Counts since start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LiveCounts {
+    pub events: u64,
+    /// Events some rule selected.
+    pub selected: u64,
+    pub late: u64,
+    /// Alerts raised (each once, at least the minimum severity).
+    pub alerts: u64,
+}
+
+/// The checkpoint's layout (its own version; the rules' state carries another).
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    format: u32,
+    engine: Vec<u8>,
+    resolver: Option<Vec<u8>>,
+    /// Alerts recorded while still open for repeats: id, whether inserted (else merged), store id,
+    /// and the repeats' events already folded into the stored alert.
+    open: Vec<(String, bool, i64, u64)>,
+    latest: Option<i64>,
+    positions: Vec<u8>,
+}
+
+const SAVED_FORMAT: u32 = 1;
+
+/// How a recorded alert still open for repeats stands in the store.
+#[derive(Debug, Clone, Copy)]
+enum Stored {
+    Inserted(i64),
+    Merged(i64),
+}
+
+/// An alert raised since the last commit.
+#[derive(Debug)]
+struct Pending {
+    alert: Alert,
+    /// Still open for repeats (raised as opened, not yet closed).
+    open: bool,
+    received: i64,
+}
+
+/// One long-running detection (see the module's documentation).
+#[derive(Debug)]
+pub struct Session {
+    name: String,
+    engine: Engine,
+    suppressions: HashMap<String, Suppression>,
+    resolver: Option<Resolver>,
+    readers: Vec<bool>,
+    suppressing: Vec<usize>,
+    min_severity: Option<Severity>,
+    lateness: i64,
+    pending: Vec<Pending>,
+    closed: Vec<(Alert, i64)>,
+    /// Alerts recorded while still open for repeats, and the repeats' events folded in so far.
+    open: HashMap<String, (Stored, u64)>,
+    sequence: i64,
+    latest: Option<Timestamp>,
+    counts: LiveCounts,
+    /// Scratch for selections.
+    selected: Vec<u32>,
+    excepted: Vec<u32>,
+}
+
+impl Session {
+    /// Loads the rules (telling `observer` what `detect` would) and resumes from the checkpoint saved
+    /// under the request's name, if any.
+    pub fn start(
+        request: &LiveRequest,
+        store: &mut Store,
+        judges: &Judges,
+        clock: &dyn Clock,
+        observer: &mut dyn Observer,
+    ) -> Result<(Session, Option<Resumed>), ServiceError> {
+        let Prepared {
+            mut engine,
+            suppressions,
+            reads_entities,
+            ..
+        } = prepare(&request.rules, Some(&mut *store), judges, clock, observer)?;
+        let entities = match &request.entities {
+            Some(inventory) => Some(inventory.clone()),
+            None if reads_entities => {
+                observer.notice(crate::detect::Notice::EntitiesForRules);
+                Some(None)
+            }
+            None => None,
+        };
+        let mut resolver = entities
+            .map(|inventory| match inventory {
+                Some(path) => crate::entities::load_inventory(&path),
+                None => Ok(secops_entity::Inventory::default()),
+            })
+            .transpose()?
+            .map(Resolver::new);
+        if request.reset {
+            store.drop_checkpoint(&request.name)?;
+        }
+        let mut resumed = None;
+        let (mut open, mut latest, mut sequence) = (HashMap::new(), None, 0);
+        if let Some(checkpoint) = store.checkpoint(&request.name)? {
+            let broken = |what: String| {
+                ServiceError::invalid(
+                    &format!("checkpoint {:?}", request.name),
+                    format!(
+                        "saved at {}: {what}; start with a reset to read the inputs from their \
+                         beginnings",
+                        Timestamp::from_unix_nanos(checkpoint.saved_at).to_rfc3339()
+                    ),
+                )
+            };
+            let saved: Saved =
+                postcard::from_bytes(&checkpoint.state).map_err(|e| broken(e.to_string()))?;
+            if saved.format != SAVED_FORMAT {
+                return Err(broken(format!("format {} unknown", saved.format)));
+            }
+            let restored = engine
+                .restore_state(&saved.engine)
+                .map_err(|e| broken(e.to_string()))?;
+            if let (Some(resolver), Some(bytes)) = (&mut resolver, &saved.resolver) {
+                resolver
+                    .restore_learned(bytes)
+                    .map_err(|e| broken(format!("entities: {e}")))?;
+            }
+            open = saved
+                .open
+                .into_iter()
+                .map(|(id, inserted, row, folded)| {
+                    let stored = if inserted {
+                        Stored::Inserted(row)
+                    } else {
+                        Stored::Merged(row)
+                    };
+                    (id, (stored, folded))
+                })
+                .collect();
+            latest = saved.latest.map(Timestamp::from_unix_nanos);
+            sequence = checkpoint.sequence;
+            resumed = Some(Resumed {
+                positions: saved.positions,
+                sequence,
+                saved_at: checkpoint.saved_at,
+                restored,
+            });
+        }
+        let readers = engine.entity_readers().to_vec();
+        let suppressing = {
+            let (_, runtimes) = engine.split();
+            (0..runtimes.len())
+                .filter(|&i| runtimes[i].suppresses())
+                .collect()
+        };
+        let session = Session {
+            name: request.name.clone(),
+            engine,
+            suppressions,
+            resolver,
+            readers,
+            suppressing,
+            min_severity: request.min_severity,
+            lateness: request.lateness,
+            pending: Vec::new(),
+            closed: Vec::new(),
+            open,
+            sequence,
+            latest,
+            counts: LiveCounts::default(),
+            selected: Vec::new(),
+            excepted: Vec::new(),
+        };
+        Ok((session, resumed))
+    }
+
+    pub fn counts(&self) -> LiveCounts {
+        self.counts
+    }
+
+    /// Alerts and folds waiting for the next commit (repeats folded into open alerts included).
+    pub fn waiting(&self) -> usize {
+        let progress = self
+            .engine
+            .open_alerts()
+            .filter(|a| {
+                self.open
+                    .get(&a.id)
+                    .is_some_and(|(_, folded)| a.suppressed_count > *folded)
+            })
+            .count();
+        self.pending.len() + self.closed.len() + progress
+    }
+
+    /// The newest event time seen.
+    pub fn latest(&self) -> Option<Timestamp> {
+        self.latest
+    }
+
+    /// Runs the rules over events in the order given, each with the time it arrived (UTC
+    /// nanoseconds); windows event time has passed are closed at the end.
+    pub fn feed(&mut self, events: impl IntoIterator<Item = (Event, i64)>) {
+        let (selector, mut runtimes) = self.engine.split();
+        let mut received_last = 0;
+        for (mut event, received) in events {
+            self.counts.events += 1;
+            let time = event.timestamp();
+            if let (Some(time), Some(latest)) = (time, self.latest) {
+                if time.unix_nanos() < latest.unix_nanos().saturating_sub(self.lateness) {
+                    self.counts.late += 1;
+                }
+            }
+            if let Some(time) = time {
+                self.latest = Some(self.latest.map_or(time, |l| l.max(time)));
+            }
+            self.selected.clear();
+            self.excepted.clear();
+            selector.select(&event, &mut self.selected, &mut self.excepted);
+            if let Some(resolver) = self.resolver.as_mut() {
+                if Resolver::carries_evidence(&event) {
+                    resolver.learn(&event);
+                }
+                if !self.selected.is_empty()
+                    && self
+                        .selected
+                        .iter()
+                        .any(|&r| self.readers.get(r as usize).copied().unwrap_or(true))
+                {
+                    resolver.enrich(&mut event);
+                }
+            }
+            if self.selected.is_empty() && self.excepted.is_empty() {
+                continue;
+            }
+            self.counts.selected += u64::from(!self.selected.is_empty());
+            received_last = received;
+            let mut sink = Sink {
+                pending: &mut self.pending,
+                closed: &mut self.closed,
+                open: &mut self.open,
+                min_severity: self.min_severity,
+                received,
+                alerts: &mut self.counts.alerts,
+                resolver: self.resolver.as_ref(),
+            };
+            feed(
+                &mut runtimes,
+                &event,
+                &self.selected,
+                &self.excepted,
+                &mut sink,
+            );
+        }
+        if let Some(latest) = self.latest {
+            let mut sink = Sink {
+                pending: &mut self.pending,
+                closed: &mut self.closed,
+                open: &mut self.open,
+                min_severity: self.min_severity,
+                received: received_last,
+                alerts: &mut self.counts.alerts,
+                resolver: self.resolver.as_ref(),
+            };
+            for &index in &self.suppressing {
+                if let Some(runtime) = runtimes.get_mut(index) {
+                    runtime.advance(latest, &mut sink);
+                }
+            }
+        }
+    }
+
+    /// Records what was raised since the last commit and saves the checkpoint with `positions` (the
+    /// caller's input positions, covering every event fed so far), in one transaction. `hook` runs
+    /// inside it, after the writes and before the commit (fault injection for tests).
+    pub fn commit(
+        &mut self,
+        store: &mut Store,
+        positions: Vec<u8>,
+        clock: &dyn Clock,
+        hook: Option<&dyn Fn()>,
+    ) -> Result<Committed, ServiceError> {
+        let now = clock.now().unix_nanos();
+        let actor = Actor::service("run");
+        // An alert opened and closed within one commit is recorded once, as it closed. Nothing is
+        // changed here until the commit has succeeded: a failed one is tried again as it was.
+        let mut plan: Vec<(&Alert, bool, i64)> = self
+            .pending
+            .iter()
+            .map(|p| (&p.alert, p.open, p.received))
+            .collect();
+        let mut closed_here = Vec::new();
+        for (alert, received) in &self.closed {
+            match plan.iter_mut().find(|(a, ..)| a.id == alert.id) {
+                Some(entry) => {
+                    entry.0 = alert;
+                    entry.1 = false;
+                }
+                None => closed_here.push((alert, *received)),
+            }
+        }
+        // Closed alerts fold what is left; alerts still open fold their repeats so far, so that the
+        // store's counts follow within a commit.
+        let fold = |alert: &Alert| {
+            let (stored, folded) = self.open.get(&alert.id)?;
+            if alert.suppressed_count <= *folded
+                && !closed_here.iter().any(|(a, _)| a.id == alert.id)
+            {
+                return None;
+            }
+            let (id, document) = match stored {
+                Stored::Inserted(id) => (*id, Some(alert.document().to_line())),
+                Stored::Merged(id) => (*id, None),
+            };
+            Some((
+                alert.id.clone(),
+                alert.suppressed_count,
+                AlertFold {
+                    id,
+                    last_seen: alert.last_seen.unix_nanos(),
+                    events: alert.suppressed_count.saturating_sub(*folded),
+                    document,
+                },
+            ))
+        };
+        let (folded_to, folds): (Vec<(String, u64)>, Vec<AlertFold>) = closed_here
+            .iter()
+            .map(|(alert, _)| *alert)
+            .chain(self.engine.open_alerts())
+            .filter_map(fold)
+            .map(|(id, to, fold)| ((id, to), fold))
+            .unzip();
+        let new: Vec<_> = plan
+            .iter()
+            .map(|(alert, ..)| new_alert(alert, &self.suppressions))
+            .collect();
+        let engine = self
+            .engine
+            .save_state()
+            .map_err(|e| ServiceError::invalid("checkpoint", e))?;
+        let resolver = self
+            .resolver
+            .as_ref()
+            .map(Resolver::save_learned)
+            .transpose()
+            .map_err(|e| ServiceError::invalid("checkpoint", format!("entities not saved: {e}")))?;
+        let sequence = self.sequence + 1;
+        let closed_ids: Vec<&str> = closed_here.iter().map(|(a, _)| a.id.as_str()).collect();
+        let (pending, open_before) = (&plan, &self.open);
+        let latest = self.latest.map(Timestamp::unix_nanos);
+        let mut bytes = 0;
+        let mut state = |results: &[Recorded]| {
+            let mut open: Vec<(String, bool, i64, u64)> = open_before
+                .iter()
+                .filter(|(id, _)| !closed_ids.contains(&id.as_str()))
+                .map(|(id, (stored, folded))| {
+                    let folded = folded_to
+                        .iter()
+                        .find(|(f, _)| f == id)
+                        .map_or(*folded, |(_, to)| *to);
+                    match stored {
+                        Stored::Inserted(row) => (id.clone(), true, *row, folded),
+                        Stored::Merged(row) => (id.clone(), false, *row, folded),
+                    }
+                })
+                .collect();
+            for ((alert, still_open, _), result) in pending.iter().zip(results) {
+                let folded = alert.suppressed_count;
+                match (still_open, result) {
+                    (true, Recorded::Inserted(row)) => {
+                        open.push((alert.id.clone(), true, *row, folded))
+                    }
+                    (true, Recorded::Merged(row)) => {
+                        open.push((alert.id.clone(), false, *row, folded))
+                    }
+                    _ => {}
+                }
+            }
+            let saved = Saved {
+                format: SAVED_FORMAT,
+                engine: engine.clone(),
+                resolver: resolver.clone(),
+                open,
+                latest,
+                positions: positions.clone(),
+            };
+            let out = postcard::to_stdvec(&saved).map_err(|e| e.to_string())?;
+            bytes = out.len();
+            Ok(out)
+        };
+        let checkpoint = Checkpoint {
+            name: self.name.clone(),
+            state: Vec::new(),
+            sequence,
+            saved_at: now,
+        };
+        let results =
+            store.commit_checkpoint(&new, &folds, &checkpoint, &actor.name, &mut state, hook)?;
+        let mut recorded = RecordSummary::default();
+        let mut opened = Vec::new();
+        for ((alert, still_open, _), result) in plan.iter().zip(&results) {
+            let stored = match result {
+                Recorded::Inserted(row) => {
+                    recorded.inserted += 1;
+                    Stored::Inserted(*row)
+                }
+                Recorded::Merged(row) => {
+                    recorded.merged += 1;
+                    Stored::Merged(*row)
+                }
+                Recorded::Duplicate(_) => {
+                    recorded.known += 1;
+                    continue;
+                }
+            };
+            if *still_open {
+                opened.push((alert.id.clone(), (stored, alert.suppressed_count)));
+            }
+        }
+        // Latency is to an alert's first recording (a close only updates it).
+        let received: Vec<i64> = plan.iter().map(|(.., r)| *r).collect();
+        let closed: Vec<String> = closed_ids.iter().map(|id| id.to_string()).collect();
+        for id in closed {
+            self.open.remove(&id);
+        }
+        for (id, to) in folded_to {
+            if let Some((_, folded)) = self.open.get_mut(&id) {
+                *folded = to;
+            }
+        }
+        self.open.extend(opened);
+        self.pending.clear();
+        self.closed.clear();
+        self.sequence = sequence;
+        Ok(Committed {
+            recorded,
+            folds: folds.len(),
+            received,
+            sequence,
+            bytes,
+        })
+    }
+}
+
+/// Where the rules' alerts go between commits.
+struct Sink<'a> {
+    pending: &'a mut Vec<Pending>,
+    closed: &'a mut Vec<(Alert, i64)>,
+    open: &'a mut HashMap<String, (Stored, u64)>,
+    min_severity: Option<Severity>,
+    received: i64,
+    alerts: &'a mut u64,
+    resolver: Option<&'a Resolver>,
+}
+
+impl AlertSink for Sink<'_> {
+    fn raise(&mut self, mut raised: Raised) {
+        if let Some(resolver) = self.resolver {
+            for event in &mut raised.alert_mut().events {
+                resolver.enrich(event);
+            }
+        }
+        let alert = raised.alert();
+        if self
+            .min_severity
+            .is_some_and(|min| alert.rule.severity < min)
+        {
+            return;
+        }
+        let received = self.received;
+        match raised {
+            Raised::Final(alert) => {
+                *self.alerts += 1;
+                self.pending.push(Pending {
+                    alert,
+                    open: false,
+                    received,
+                });
+            }
+            Raised::Opened(alert) => {
+                *self.alerts += 1;
+                self.pending.push(Pending {
+                    alert,
+                    open: true,
+                    received,
+                });
+            }
+            Raised::Closed(alert) if alert.is_update() => self.closed.push((alert, received)),
+            Raised::Closed(alert) => {
+                // Nothing folded in: what was recorded (or is about to be) stands.
+                if self.open.remove(&alert.id).is_none() {
+                    for pending in self.pending.iter_mut().filter(|p| p.alert.id == alert.id) {
+                        pending.open = false;
+                    }
+                }
+            }
+        }
+    }
+}
