@@ -430,11 +430,23 @@ impl LakeWriter {
 
     /// Writes out everything still waiting; returns what the writer did.
     pub fn finish(mut self) -> Result<WriteStats, LakeError> {
+        self.flush_all()?;
+        Ok(self.stats)
+    }
+
+    /// Writes out everything waiting now and goes on (a long-running writer that must be able to say
+    /// what is in the lake: `secops run` before a checkpoint).
+    pub fn flush_all(&mut self) -> Result<(), LakeError> {
         let keys: Vec<(String, String)> = self.partitions.keys().cloned().collect();
         for key in keys {
             self.flush(&key)?;
         }
-        Ok(self.stats)
+        Ok(())
+    }
+
+    /// What the writer did so far.
+    pub fn stats(&self) -> &WriteStats {
+        &self.stats
     }
 
     /// Writes a partition's waiting rows as one file, sorted by time (stable: a file's order kept

@@ -25,6 +25,59 @@ pub struct Config {
     pub metrics: Option<MetricsConfig>,
     /// The HTTP API and the web console in the same process (as `secops serve`).
     pub server: Option<ServerConfig>,
+    /// Every event read, into the event lake.
+    pub lake: Option<LakeConfig>,
+    /// Hunts of the library run on a schedule over the lake, each row an alert.
+    #[serde(default)]
+    pub hunt: Vec<HuntConfig>,
+}
+
+/// `[lake]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LakeConfig {
+    /// A folder or `s3://bucket/prefix` (settings from the `AWS_*` variables).
+    pub path: String,
+    /// How often what waits is written out (and the checkpoint says the lake holds it), seconds.
+    #[serde(default = "default_lake_flush")]
+    pub flush_seconds: u64,
+}
+
+fn default_lake_flush() -> u64 {
+    60
+}
+
+/// One `[[hunt]]`: a hunt of the library run over the lake every so often (as `hunt schedule`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HuntConfig {
+    /// The hunt's id, file name or name.
+    pub name: String,
+    /// How often it runs, minutes.
+    #[serde(default = "default_every")]
+    pub every_minutes: u64,
+    /// How far back its first run looks (`1d`, `12h`).
+    #[serde(default = "default_look_back")]
+    pub look_back: String,
+    /// Which of its queries (from 1).
+    #[serde(default = "default_number")]
+    pub number: usize,
+    /// Rows raised as alerts at most per run.
+    #[serde(default = "default_max_rows")]
+    pub max_rows: u64,
+}
+
+fn default_every() -> u64 {
+    60
+}
+fn default_look_back() -> String {
+    "1d".into()
+}
+fn default_number() -> usize {
+    1
+}
+fn default_max_rows() -> u64 {
+    10_000
 }
 
 /// `[server]`: what `secops serve` takes, for the API and console beside the listeners.
@@ -262,6 +315,22 @@ impl Config {
                 )));
             }
         }
+        if !config.hunt.is_empty() && config.lake.is_none() {
+            return Err(invalid(
+                "[[hunt]]: scheduled hunts read the lake: add a [lake]".into(),
+            ));
+        }
+        for hunt in &config.hunt {
+            if hunt.number == 0 {
+                return Err(invalid(format!(
+                    "[[hunt]] {}: number counts from 1",
+                    hunt.name
+                )));
+            }
+            if let Err(e) = hunt.look_back.parse::<secops_rules::Duration>() {
+                return Err(invalid(format!("[[hunt]] {}: look_back: {e}", hunt.name)));
+            }
+        }
         let mut names = std::collections::HashSet::new();
         for (i, listen) in config.listen.iter().enumerate() {
             let which = format!("[[listen]] {} ({})", i + 1, listen.kind.as_str());
@@ -442,7 +511,8 @@ mod tests {
         let text = include_str!("../../../etc/secops.example.toml");
         let config = Config::parse("etc/secops.example.toml", text).unwrap();
         assert_eq!(config.listen.len(), 5);
-        assert!(config.metrics.is_some());
+        assert!(config.metrics.is_some() && config.lake.is_some() && config.server.is_some());
+        assert_eq!(config.hunt.len(), 1);
     }
 
     #[test]

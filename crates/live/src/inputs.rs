@@ -81,7 +81,13 @@ fn parse_line(
 }
 
 /// A record or a rejection, with the time its bytes arrived.
-pub type Parsed = (Result<Event, Rejection>, i64);
+#[derive(Debug)]
+pub struct Parsed {
+    pub record: Result<Event, Rejection>,
+    pub received: i64,
+    /// Read again after a restart for the lake only: the rules saw it before the checkpoint.
+    pub replay: bool,
+}
 
 /// Something the engine reads.
 pub trait Input: std::fmt::Debug + Send {
@@ -91,6 +97,8 @@ pub trait Input: std::fmt::Debug + Send {
     fn position(&self) -> Position;
     /// The checkpoint covering [`Input::position`] is saved: what it covers may go.
     fn committed(&mut self, position: &Position) -> Result<(), InputError>;
+    /// Records before `engine` (read again for the lake, which lags the rules) are marked replays.
+    fn replay_until(&mut self, engine: &Position);
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +123,8 @@ pub struct JournalInput {
     encoding: Option<&'static encoding_rs::Encoding>,
     records: u64,
     metrics: Arc<SourceMetrics>,
+    /// Records before this offset are replays.
+    engine_from: Option<u64>,
 }
 
 impl JournalInput {
@@ -153,6 +163,7 @@ impl JournalInput {
             encoding: reading.encoding,
             records,
             metrics,
+            engine_from: None,
         }
     }
 }
@@ -164,12 +175,22 @@ impl Input for JournalInput {
 
     fn poll(&mut self, max: usize, out: &mut Vec<Parsed>) -> Result<usize, InputError> {
         let (stream, records, metrics) = (&mut self.stream, &mut self.records, &self.metrics);
-        let encoding = self.encoding;
-        let read = self.reader.read(max, &mut |received, message| {
+        let (encoding, engine_from) = (self.encoding, &mut self.engine_from);
+        let read = self.reader.read(max, &mut |offset, received, message| {
             *records += 1;
+            let replay = engine_from.is_some_and(|e| offset < e);
+            if !replay {
+                *engine_from = None;
+            }
             parse_line(stream, encoding, message, *records, &mut |record| {
-                count(metrics, &record);
-                out.push((record, received));
+                if !replay {
+                    count(metrics, &record);
+                }
+                out.push(Parsed {
+                    record,
+                    received,
+                    replay,
+                });
             });
         })?;
         Ok(read)
@@ -189,6 +210,12 @@ impl Input for JournalInput {
             Writer::release(&self.dir, *offset)?;
         }
         Ok(())
+    }
+
+    fn replay_until(&mut self, engine: &Position) {
+        if let Position::Journal { offset, .. } = engine {
+            self.engine_from = Some(*offset);
+        }
     }
 }
 
@@ -212,6 +239,8 @@ pub struct TailInput {
     metrics: Arc<SourceMetrics>,
     /// Truncations seen.
     pub truncations: u64,
+    /// Lines before this place (device, inode, offset) are replays.
+    engine_from: Option<(u64, u64, u64)>,
 }
 
 #[derive(Debug)]
@@ -246,6 +275,7 @@ impl TailInput {
             rotated: None,
             metrics,
             truncations: 0,
+            engine_from: None,
         };
         if let Some(Position::Tail {
             file: Some(id),
@@ -266,7 +296,7 @@ impl TailInput {
     }
 
     fn resume(
-        &self,
+        &mut self,
         path: &Path,
         id: FileId,
         offset: u64,
@@ -356,7 +386,7 @@ impl TailInput {
     /// Reads up to `limit` bytes from `open`, parsing its complete lines into `out`; returns the bytes
     /// read.
     fn read_lines(
-        &self,
+        &mut self,
         open: &mut Open,
         limit: usize,
         out: &mut Vec<Parsed>,
@@ -367,7 +397,7 @@ impl TailInput {
     /// [`TailInput::read_lines`], stopping after `lines` lines (the bytes after them are read again
     /// next time).
     fn read_some(
-        &self,
+        &mut self,
         open: &mut Open,
         limit: usize,
         lines: usize,
@@ -394,29 +424,33 @@ impl TailInput {
             open.line += 1;
             records += 1;
             let length = open.partial.len() + line.len();
-            if open.partial.is_empty() {
-                emit(
-                    &mut open.stream,
-                    self.reading.encoding,
-                    line,
-                    open.line,
-                    now,
-                    &self.metrics,
-                    out,
-                );
-            } else {
-                let mut whole = std::mem::take(&mut open.partial);
-                whole.extend_from_slice(line);
-                emit(
-                    &mut open.stream,
-                    self.reading.encoding,
-                    &whole,
-                    open.line,
-                    now,
-                    &self.metrics,
-                    out,
-                );
+            let replay = self.engine_from.is_some_and(|(dev, ino, offset)| {
+                (dev, ino) != (open.id.dev, open.id.ino) || open.done < offset
+            });
+            if !replay {
+                self.engine_from = None;
             }
+            let metrics = (!replay).then_some(&*self.metrics);
+            let whole;
+            let line = if open.partial.is_empty() {
+                line
+            } else {
+                let mut joined = std::mem::take(&mut open.partial);
+                joined.extend_from_slice(line);
+                whole = joined;
+                &whole[..]
+            };
+            let encoding = self.reading.encoding;
+            emit(
+                &mut open.stream,
+                encoding,
+                line,
+                open.line,
+                now,
+                metrics,
+                replay,
+                out,
+            );
             open.done += length as u64;
         }
         // A line longer than the line limit is handed on cut (and rejected as too long).
@@ -430,37 +464,54 @@ impl TailInput {
     }
 
     /// Hands on the last line of a file that will not grow again (rotated away).
-    fn finish(&self, mut open: Open, out: &mut Vec<Parsed>) {
+    fn finish(&mut self, mut open: Open, out: &mut Vec<Parsed>) {
         let now = secops_event::Timestamp::now().unix_nanos();
         if !open.partial.is_empty() {
             open.line += 1;
             let partial = std::mem::take(&mut open.partial);
+            let encoding = self.reading.encoding;
+            let metrics = Some(&*self.metrics);
             emit(
                 &mut open.stream,
-                self.reading.encoding,
+                encoding,
                 &partial,
                 open.line,
                 now,
-                &self.metrics,
+                metrics,
+                false,
                 out,
             );
         }
-        open.stream.finish(&mut |record| out.push((record, now)));
+        open.stream.finish(&mut |record| {
+            out.push(Parsed {
+                record,
+                received: now,
+                replay: false,
+            })
+        });
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn emit(
     stream: &mut LineStream,
     encoding: Option<&'static encoding_rs::Encoding>,
     line: &[u8],
     number: u64,
     received: i64,
-    metrics: &SourceMetrics,
+    metrics: Option<&SourceMetrics>,
+    replay: bool,
     out: &mut Vec<Parsed>,
 ) {
     parse_line(stream, encoding, line, number, &mut |record| {
-        count(metrics, &record);
-        out.push((record, received));
+        if let Some(metrics) = metrics {
+            count(metrics, &record);
+        }
+        out.push(Parsed {
+            record,
+            received,
+            replay,
+        });
     });
 }
 
@@ -534,6 +585,17 @@ impl Input for TailInput {
 
     fn committed(&mut self, _position: &Position) -> Result<(), InputError> {
         Ok(())
+    }
+
+    fn replay_until(&mut self, engine: &Position) {
+        if let Position::Tail {
+            file: Some(id),
+            offset,
+            ..
+        } = engine
+        {
+            self.engine_from = Some((id.dev, id.ino, *offset));
+        }
     }
 }
 

@@ -280,11 +280,12 @@ impl Reader {
         self.position
     }
 
-    /// Hands up to `max` records to `each` (received time, message); returns how many.
+    /// Hands up to `max` records to `each` (the record's offset, received time, message); returns how
+    /// many.
     pub fn read(
         &mut self,
         max: usize,
-        each: &mut dyn FnMut(i64, &[u8]),
+        each: &mut dyn FnMut(u64, i64, &[u8]),
     ) -> Result<usize, JournalError> {
         let mut count = 0;
         while count < max {
@@ -305,7 +306,7 @@ impl Reader {
                         *at = self.position;
                     }
                     count += 1;
-                    each(received, &self.buf);
+                    each(position, received, &self.buf);
                 }
                 // The end of a segment: the next one starts here.
                 Ok(None) => {
@@ -361,7 +362,7 @@ mod tests {
     fn read_all(reader: &mut Reader) -> Vec<(i64, Vec<u8>)> {
         let mut out = Vec::new();
         reader
-            .read(usize::MAX, &mut |t, m| out.push((t, m.to_vec())))
+            .read(usize::MAX, &mut |_, t, m| out.push((t, m.to_vec())))
             .unwrap();
         out
     }

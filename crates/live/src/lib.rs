@@ -10,11 +10,13 @@
 //! In reading order: `config.rs` (the TOML file), `framing.rs` (RFC 6587), `journal.rs` (the spool),
 //! `listen.rs` and `tls.rs` (the sockets), `http.rs` (JSON lines and Elasticsearch `_bulk`),
 //! `inputs.rs` (journals and followed files as the engine reads them), `runner.rs` (the engine loop,
-//! commits, stopping), `metrics.rs` (status and Prometheus), `log.rs`.
+//! commits, the lake's writer, stopping), `hunts.rs` (scheduled hunts), `metrics.rs` (status and
+//! Prometheus), `log.rs`.
 
 pub mod config;
 pub mod framing;
 pub mod http;
+pub mod hunts;
 pub mod inputs;
 pub mod journal;
 pub mod listen;
@@ -25,4 +27,4 @@ pub mod tls;
 
 pub use config::{Config, ConfigError};
 pub use metrics::Status;
-pub use runner::{read_status, run, Bound, Control, RunError, RunReport};
+pub use runner::{read_status, run, Bound, Control, Reopen, RunError, RunReport};

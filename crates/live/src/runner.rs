@@ -7,7 +7,7 @@
 //!
 //! Fault injection for the tests: `SECOPS_TEST_ABORT=events:N` aborts the process once N events have
 //! reached the rules (before their commit); `commit:N` aborts inside the N-th commit's transaction,
-//! after its writes. `SECOPS_TEST_HOLD_MS=N` holds the engine back for N ms after the listeners start
+//! after its writes; `lake:N` aborts after the N-th lake flush, before the commit that would record it. `SECOPS_TEST_HOLD_MS=N` holds the engine back for N ms after the listeners start
 //! (so that a test's input is journaled before the engine reads it).
 
 use std::path::{Path, PathBuf};
@@ -26,7 +26,7 @@ use support::{clock_now, parse_aggregate, parse_severity, Inputs, Notices, Wake,
 use tokio::sync::mpsc;
 
 use crate::config::{Config, Kind, Listen};
-use crate::inputs::{InputError, JournalInput, Position, Reading, TailInput};
+use crate::inputs::{Input, InputError, JournalInput, Parsed, Position, Reading, TailInput};
 use crate::journal::{Marks, Writer};
 use crate::listen::{Batch, Handoff};
 use crate::log::{self, Warnings};
@@ -131,6 +131,8 @@ mod support {
 enum Abort {
     AfterEvents(u64),
     InCommit(u64),
+    /// After the N-th lake flush, before the commit that would say so.
+    AfterLakeFlush(u64),
 }
 
 fn abort_point() -> Option<Abort> {
@@ -140,6 +142,7 @@ fn abort_point() -> Option<Abort> {
     match what {
         "events" => Some(Abort::AfterEvents(n)),
         "commit" => Some(Abort::InCommit(n)),
+        "lake" => Some(Abort::AfterLakeFlush(n)),
         _ => None,
     }
 }
@@ -156,11 +159,24 @@ pub fn read_status(state_dir: &Path) -> Result<Status, String> {
     serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// What the caller keeps of a run: the flag that stops it, and its counters (read while it runs).
-#[derive(Debug, Clone, Default)]
+/// Opens the store again (with its auditor), for work on threads of their own.
+pub type Reopen = Arc<dyn Fn() -> Result<Store, String> + Send + Sync>;
+
+/// What the caller keeps of a run: the flag that stops it, its counters (read while it runs), and
+/// how to open the store again (scheduled hunts need it).
+#[derive(Clone, Default)]
 pub struct Control {
     pub stop: Arc<AtomicBool>,
     pub metrics: Arc<Metrics>,
+    pub reopen: Option<Reopen>,
+}
+
+impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Control")
+            .field("stop", &self.stop)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A listener bound, and where.
@@ -226,11 +242,18 @@ pub fn run(
     let clock = SystemClock;
     let (mut session, resumed) =
         Session::start(&request, &mut store, &judges, &clock, &mut Notices)?;
-    let positions: Vec<(String, Position)> = match &resumed {
+    let saved: Saved = match &resumed {
         Some(resumed) => postcard::from_bytes(&resumed.positions)
             .map_err(|e| RunError::Other(format!("checkpoint positions unreadable: {e}")))?,
-        None => Vec::new(),
+        None => Saved::default(),
     };
+    // With a lake, inputs start where the lake's last flush left off (it lags the rules); what
+    // comes before the rules' position is for the lake only.
+    let lake_start = match (&config.lake, &saved.lake) {
+        (Some(_), Some(lake)) => Some(lake.clone()),
+        _ => None,
+    };
+    let positions = lake_start.clone().unwrap_or_else(|| saved.engine.clone());
     if let Some(resumed) = &resumed {
         log::info(
             &config.name,
@@ -271,6 +294,11 @@ pub fn run(
                 .map(|i| i.format),
             None => None,
         };
+        let engine_at = saved
+            .engine
+            .iter()
+            .find(|(n, _)| n == &name)
+            .map(|(_, p)| p.clone());
         let saved = positions.iter().find(|(n, _)| n == &name).map(|(_, p)| p);
         let reading = |format| Reading {
             format,
@@ -281,13 +309,11 @@ pub fn run(
         let source = metrics.source(&name, listen.kind.as_str());
         if listen.kind == Kind::Tail {
             let path = listen.path.clone().unwrap_or_default();
-            inputs.push(Box::new(TailInput::new(
-                &name,
-                &path,
-                reading(format),
-                saved,
-                source,
-            )?));
+            let mut input = TailInput::new(&name, &path, reading(format), saved, source)?;
+            if let (Some(_), Some(engine_at)) = (&lake_start, &engine_at) {
+                input.replay_until(engine_at);
+            }
+            inputs.push(Box::new(input));
             bound.push(Bound {
                 name,
                 kind: listen.kind,
@@ -333,7 +359,7 @@ pub fn run(
         } else {
             Format::Syslog
         };
-        inputs.push(Box::new(JournalInput::new(
+        let mut input = JournalInput::new(
             &name,
             &dir,
             marks.clone(),
@@ -341,7 +367,11 @@ pub fn run(
             reading(format),
             saved,
             source.clone(),
-        )));
+        );
+        if let (Some(_), Some(engine_at)) = (&lake_start, &engine_at) {
+            input.replay_until(engine_at);
+        }
+        inputs.push(Box::new(input));
         let (sender, receiver) = mpsc::channel::<Batch>(64);
         writers.push(spawn_writer(
             &name,
@@ -456,6 +486,28 @@ pub fn run(
     {
         std::thread::sleep(Duration::from_millis(hold));
     }
+    let lake = match &config.lake {
+        Some(lake) => Some(LakeThread::start(&lake.path, config_path)?),
+        None => None,
+    };
+    let hunts = match (&config.lake, config.hunt.is_empty(), &control.reopen) {
+        (Some(lake), false, Some(reopen)) => Some(crate::hunts::start(
+            &config.hunt,
+            &lake_path(&lake.path, config_path),
+            &store_target(config)?,
+            reopen.clone(),
+            stop.clone(),
+            Duration::from_secs(lake.flush_seconds.max(1) + 1),
+        )?),
+        (_, false, None) => {
+            return Err(RunError::Other(
+                "scheduled hunts need a way to open the store again".into(),
+            ))
+        }
+        _ => None,
+    };
+    let lake_every =
+        Duration::from_secs(config.lake.as_ref().map_or(60, |l| l.flush_seconds.max(1)));
     let mut engine = Engine {
         session: &mut session,
         store: &mut store,
@@ -467,6 +519,11 @@ pub fn run(
         committed: None,
         failing: false,
         batch: config.engine.batch.max(1),
+        lake,
+        lake_positions: lake_start.or_else(|| config.lake.as_ref().map(|_| saved.engine.clone())),
+        next_lake_flush: Instant::now() + lake_every,
+        lake_every,
+        lake_flushes: 0,
     };
     let commit_every = Duration::from_millis(config.engine.commit_ms.max(10));
     let mut next_commit = Instant::now() + commit_every;
@@ -503,13 +560,24 @@ pub fn run(
             continue;
         }
         if stopping.is_some() && read == 0 && !engine.failing && engine.session.waiting() == 0 {
+            engine.flush_lake();
             engine.commit();
             break;
+        }
+        if engine.lake.is_some() && now >= engine.next_lake_flush && !engine.failing {
+            engine.flush_lake();
+            engine.commit();
         }
         if read == 0 {
             let until_commit = next_commit.saturating_duration_since(Instant::now());
             wake.wait(until_commit.min(Duration::from_millis(50)));
         }
+    }
+    if let Some(lake) = engine.lake.take() {
+        lake.stop();
+    }
+    if let Some(hunts) = hunts {
+        let _ = hunts.join();
     }
     let report = RunReport {
         events: engine.session.counts().events,
@@ -527,14 +595,18 @@ fn is_loopback(ip: std::net::IpAddr) -> bool {
     ip.is_loopback()
 }
 
+/// The store the config names.
+fn store_target(config: &Config) -> Result<String, RunError> {
+    match (&config.store.db, &config.store.database_url) {
+        (Some(db), _) => Ok(db.display().to_string()),
+        (None, Some(url)) => Ok(url.clone()),
+        (None, None) => Err(RunError::Other("[store] names no database".into())),
+    }
+}
+
 /// The store connection HTTP ingest checks API keys against (its own: the engine's is busy).
 fn open_store_for_keys(config: &Config) -> Result<Arc<Mutex<Store>>, RunError> {
-    let target = match (&config.store.db, &config.store.database_url) {
-        (Some(db), _) => db.display().to_string(),
-        (None, Some(url)) => url.clone(),
-        (None, None) => return Err(RunError::Other("[store] names no database".into())),
-    };
-    Ok(Arc::new(Mutex::new(Store::open(&target)?)))
+    Ok(Arc::new(Mutex::new(Store::open(&store_target(config)?)?)))
 }
 
 enum Sockets {
@@ -644,6 +716,13 @@ struct Engine<'a> {
     failing: bool,
     /// Records per poll of one input.
     batch: usize,
+    /// The lake's writer, when events go into the lake too.
+    lake: Option<LakeThread>,
+    /// The positions the lake holds everything before (its last flush).
+    lake_positions: Option<Vec<(String, Position)>>,
+    next_lake_flush: Instant,
+    lake_every: Duration,
+    lake_flushes: u64,
 }
 
 impl Engine<'_> {
@@ -662,9 +741,22 @@ impl Engine<'_> {
             };
             total += read;
             let mut events = Vec::with_capacity(parsed.len());
-            for (record, received) in parsed.drain(..) {
+            for Parsed {
+                record,
+                received,
+                replay,
+            } in parsed.drain(..)
+            {
                 match record {
-                    Ok(event) => events.push((event, received)),
+                    Ok(event) => {
+                        if let Some(lake) = &self.lake {
+                            lake.send(&event);
+                        }
+                        if !replay {
+                            events.push((event, received));
+                        }
+                    }
+                    Err(_) if replay => {}
                     Err(rejection) => self.warnings.warn(
                         input.name(),
                         "rejected",
@@ -691,6 +783,26 @@ impl Engine<'_> {
         Ok(total)
     }
 
+    /// Writes out what the lake's writer holds; from now on the lake holds everything read so far.
+    fn flush_lake(&mut self) {
+        let Some(lake) = &self.lake else { return };
+        self.next_lake_flush = Instant::now() + self.lake_every;
+        match lake.flush() {
+            Ok(()) => {
+                self.lake_flushes += 1;
+                if matches!(self.abort, Some(Abort::AfterLakeFlush(n)) if n == self.lake_flushes) {
+                    std::process::abort();
+                }
+                self.lake_positions = Some(self.positions());
+            }
+            Err(e) => self.warnings.warn(
+                "lake",
+                "lake",
+                &format!("lake not written (tried again): {e}"),
+            ),
+        }
+    }
+
     fn positions(&self) -> Vec<(String, Position)> {
         self.inputs
             .iter()
@@ -704,7 +816,11 @@ impl Engine<'_> {
         if self.session.waiting() == 0 && self.committed.as_ref() == Some(&positions) {
             return;
         }
-        let bytes = match postcard::to_stdvec(&positions) {
+        let saved = Saved {
+            engine: positions.clone(),
+            lake: self.lake_positions.clone(),
+        };
+        let bytes = match postcard::to_stdvec(&saved) {
             Ok(bytes) => bytes,
             Err(e) => {
                 log::line("error", "engine", "checkpoint", &e.to_string(), 0);
@@ -728,7 +844,9 @@ impl Engine<'_> {
                     let millis = (now - received).max(0) / 1_000_000;
                     m.latency.record(millis as u64);
                 }
-                for (input, (_, position)) in self.inputs.iter_mut().zip(&positions) {
+                // What is released is what both the rules and the lake have.
+                let covered = self.lake_positions.as_ref().unwrap_or(&positions);
+                for (input, (_, position)) in self.inputs.iter_mut().zip(covered) {
                     if let Err(e) = input.committed(position) {
                         self.warnings.warn(input.name(), "journal", &e.to_string());
                     }
@@ -760,4 +878,97 @@ pub fn source_metrics(metrics: &Metrics, name: &str) -> Option<Arc<SourceMetrics
         .iter()
         .find(|(n, ..)| n == name)
         .map(|(.., m)| m.clone())
+}
+
+/// The input positions a checkpoint keeps: the rules', and the lake's (its last flush).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+struct Saved {
+    engine: Vec<(String, Position)>,
+    lake: Option<Vec<(String, Position)>>,
+}
+
+/// A lake path as the config gives it, relative ones from the config's folder.
+fn lake_path(path: &str, config_path: &Path) -> String {
+    if path.starts_with("s3://") || Path::new(path).is_absolute() {
+        path.to_string()
+    } else {
+        config_path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(path)
+            .display()
+            .to_string()
+    }
+}
+
+enum LakeMessage {
+    Event(Box<secops_event::Event>),
+    Flush(std::sync::mpsc::SyncSender<Result<(), String>>),
+}
+
+/// The lake's writer on a thread of its own, fed through a bounded channel (the engine waits for it
+/// rather than memory growing).
+struct LakeThread {
+    sender: std::sync::mpsc::SyncSender<LakeMessage>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for LakeThread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LakeThread").finish_non_exhaustive()
+    }
+}
+
+impl LakeThread {
+    fn start(path: &str, config_path: &Path) -> Result<LakeThread, RunError> {
+        let lake = secops_lake::Lake::open(&lake_path(path, config_path))
+            .map_err(|e| RunError::Other(format!("[lake] {path}: {e}")))?;
+        let mut writer = secops_lake::LakeWriter::open(lake);
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<LakeMessage>(8192);
+        let thread = std::thread::Builder::new()
+            .name("lake".into())
+            .spawn(move || {
+                let mut failed: Option<String> = None;
+                for message in receiver {
+                    match message {
+                        LakeMessage::Event(event) => {
+                            if let Err(e) = writer.write(&event) {
+                                failed.get_or_insert(e.to_string());
+                            }
+                        }
+                        LakeMessage::Flush(reply) => {
+                            let result = match failed.take() {
+                                Some(e) => Err(e),
+                                None => writer.flush_all().map_err(|e| e.to_string()),
+                            };
+                            let _ = reply.send(result);
+                        }
+                    }
+                }
+            })
+            .map_err(|e| RunError::Other(format!("starting the lake writer: {e}")))?;
+        Ok(LakeThread { sender, thread })
+    }
+
+    fn send(&self, event: &secops_event::Event) {
+        // A writer that stopped answers the next flush with its error.
+        let _ = self
+            .sender
+            .send(LakeMessage::Event(Box::new(event.clone())));
+    }
+
+    fn flush(&self) -> Result<(), String> {
+        let (reply, answer) = std::sync::mpsc::sync_channel(1);
+        self.sender
+            .send(LakeMessage::Flush(reply))
+            .map_err(|_| "the lake writer stopped".to_string())?;
+        answer
+            .recv()
+            .map_err(|_| "the lake writer stopped".to_string())?
+    }
+
+    fn stop(self) {
+        drop(self.sender);
+        let _ = self.thread.join();
+    }
 }

@@ -105,7 +105,15 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             Some(background)
         }
     };
-    let control = secops_live::Control::default();
+    let reopen_args = store_args.clone();
+    let control = secops_live::Control {
+        reopen: Some(std::sync::Arc::new(move || {
+            reopen_args
+                .open_as(&Actor::service("run"))
+                .map_err(|e| format!("{e:#}"))
+        })),
+        ..Default::default()
+    };
     let report = secops_live::run(
         &config,
         &args.config,
