@@ -378,8 +378,9 @@ impl EngineSelector<'_> {
     /// exception covered it onto `excepted`.
     pub fn select(&self, event: &Event, selected: &mut Vec<u32>, excepted: &mut Vec<u32>) {
         let mut dependents: Vec<u32> = Vec::new();
+        let keys = crate::logsource::SourceKeys::of(event);
         for (index, selector) in self.native.iter().enumerate() {
-            match selector.select(event) {
+            match selector.select_keyed(event, &keys) {
                 Selection::Selected => {
                     selected.push(index as u32);
                     if let Some(list) = self.dependents.get(index) {

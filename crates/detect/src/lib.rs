@@ -32,7 +32,7 @@ pub use alert::{Alert, AlertSink, Enrichment, Raised, RuleInfo, MAX_EVENTS, MAX_
 pub use engine::{
     correlation_reads_entities, feed, reads_entities, Engine, EngineSelector, ENTITY_FIELDS,
 };
-pub use logsource::LogSourceFilter;
+pub use logsource::{LogSourceFilter, SourceKeys};
 pub use rule::{CompiledRule, RuleStats, Runtime, Selection, Selector};
 pub use secops_rules::Duration;
 pub use sequence::SequenceState;

@@ -12,6 +12,26 @@
 use secops_event::{Event, Value};
 use secops_rules::LogSource;
 
+/// The fields log sources are told apart by, read once per event for every rule's filter.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SourceKeys<'a> {
+    pub module: Option<&'a str>,
+    pub dataset: Option<&'a str>,
+    pub process_name: Option<&'a str>,
+    pub category: Option<&'a Value>,
+}
+
+impl<'a> SourceKeys<'a> {
+    pub fn of(event: &'a Event) -> Self {
+        SourceKeys {
+            module: event.get_str("event.module"),
+            dataset: event.get_str("event.dataset"),
+            process_name: event.get_str("process.name"),
+            category: event.get("event.category"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct LogSourceFilter {
     module: Option<String>,
@@ -56,19 +76,24 @@ impl LogSourceFilter {
     }
 
     pub fn matches(&self, event: &Event) -> bool {
-        let module = event.get_str("event.module");
+        self.matches_keys(&SourceKeys::of(event))
+    }
+
+    /// [`LogSourceFilter::matches`] over the fields read once for all rules.
+    pub fn matches_keys(&self, keys: &SourceKeys<'_>) -> bool {
+        let module = keys.module;
         if let Some(wanted) = &self.module {
             if module != Some(wanted.as_str()) {
                 return false;
             }
         }
         if let Some(service) = &self.service {
-            let dataset = event.get_str("event.dataset").unwrap_or("");
+            let dataset = keys.dataset.unwrap_or("");
             let ok = if self.linux {
                 match service.as_str() {
                     "auth" => dataset == "system.auth",
                     "syslog" => dataset.starts_with("system."),
-                    name => event.get_str("process.name") == Some(name),
+                    name => keys.process_name == Some(name),
                 }
             } else {
                 dataset.split_once('.').is_some_and(|(_, s)| s == service)
@@ -79,12 +104,8 @@ impl LogSourceFilter {
         }
         match self.category.as_deref() {
             None => true,
-            Some("webserver") => matches!(
-                event.get_str("event.dataset"),
-                Some("apache.access" | "zeek.http")
-            ),
-            // ECS `event.category` is a list (`["authentication", "session"]`); one name will do.
-            Some(category) => match event.get("event.category") {
+            Some("webserver") => matches!(keys.dataset, Some("apache.access" | "zeek.http")),
+            Some(category) => match keys.category {
                 Some(Value::Array(items)) => items.iter().any(|v| v.as_str() == Some(category)),
                 Some(value) => value.as_str() == Some(category),
                 None => false,

@@ -455,7 +455,16 @@ impl Selector {
 
     /// Does the event reach the rule's state?
     pub fn select(&self, event: &Event) -> Selection {
-        if self.source.matches(event) {
+        self.select_keyed(event, &crate::logsource::SourceKeys::of(event))
+    }
+
+    /// [`Selector::select`] with the event's log-source fields read once for every rule.
+    pub fn select_keyed(
+        &self,
+        event: &Event,
+        keys: &crate::logsource::SourceKeys<'_>,
+    ) -> Selection {
+        if self.source.matches_keys(keys) {
             self.select_routed(event)
         } else {
             Selection::Skipped

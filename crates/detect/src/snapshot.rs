@@ -61,12 +61,21 @@ struct RuleHeader {
 impl Engine {
     /// The state of every rule (see the module's documentation).
     pub fn save_state(&self) -> Result<Vec<u8>, StateError> {
-        let mut out = MAGIC.to_vec();
+        let mut out = Vec::new();
+        self.save_state_into(&mut out)?;
+        Ok(out)
+    }
+
+    /// [`Engine::save_state`] into `out` (cleared first; its allocation reused from one checkpoint to
+    /// the next).
+    pub fn save_state_into(&self, out: &mut Vec<u8>) -> Result<(), StateError> {
+        out.clear();
+        out.extend_from_slice(MAGIC);
         let header = Header {
             format: STATE_FORMAT,
             rules: self.rules().len() as u32,
         };
-        postcard::to_io(&header, &mut out).map_err(damaged)?;
+        postcard::to_io(&header, &mut *out).map_err(damaged)?;
         let mut state = Vec::new();
         for rule in self.rules() {
             state.clear();
@@ -81,10 +90,10 @@ impl Engine {
                 shape: runtime.shape(),
                 len: state.len() as u64,
             };
-            postcard::to_io(&header, &mut out).map_err(damaged)?;
+            postcard::to_io(&header, &mut *out).map_err(damaged)?;
             out.extend_from_slice(&state);
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Gives each rule the state [`Engine::save_state`] kept of the rule with the same id (the n-th

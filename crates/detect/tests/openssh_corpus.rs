@@ -10,6 +10,15 @@ use secops_event::Timestamp;
 use secops_ingest::{read_input, Input, Options};
 use secops_rules::RuleFile;
 
+/// The events of a corpus log whose lines are of 2016.
+fn read_2016(path: std::path::PathBuf, events: &mut Vec<secops_event::Event>) {
+    let options = Options {
+        year: Some(2016),
+        ..Options::default()
+    };
+    read_input(&Input::File(path), &options, &mut |r| events.extend(r.ok())).unwrap();
+}
+
 #[test]
 fn brute_force_rule_flags_heavy_sources_and_not_light_ones() {
     let Some(corpus) = secops_testkit::shared("corpus/linux/OpenSSH_2k.log") else {
@@ -28,14 +37,7 @@ fn brute_force_rule_flags_heavy_sources_and_not_light_ones() {
     assert!(errors.is_empty(), "{errors:?}");
 
     let mut events = Vec::new();
-    let options = Options {
-        year: Some(2016),
-        ..Options::default()
-    };
-    read_input(&Input::File(corpus), &options, &mut |r| {
-        events.extend(r.ok())
-    })
-    .unwrap();
+    read_2016(corpus, &mut events);
     let mut alerts = Vec::new();
     for event in &events {
         engine.process(event, &mut alerts);
@@ -95,14 +97,7 @@ fn a_run_restored_from_its_checkpoint_gives_the_alerts_of_an_uninterrupted_one()
         let Some(corpus) = secops_testkit::shared(&format!("corpus/linux/{log}")) else {
             return;
         };
-        let options = Options {
-            year: Some(2016),
-            ..Options::default()
-        };
-        read_input(&Input::File(corpus), &options, &mut |r| {
-            events.extend(r.ok())
-        })
-        .unwrap();
+        read_2016(corpus, &mut events);
     }
     let rules_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules");
     let (rules, errors) = secops_rules::load::load_dir(&rules_dir);

@@ -76,6 +76,9 @@ pub struct Seen {
     pub evidence: Evidence,
 }
 
+/// Users seen from hosts or addresses kept at most (see [`Resolver::remember`]).
+pub const MAX_SEEN: usize = 200_000;
+
 /// A DHCP lease without a stated time is taken to last a day.
 const DEFAULT_LEASE: i64 = 86_400_000_000_000;
 
@@ -423,6 +426,15 @@ impl Resolver {
         }
     }
 
+    /// Keeps a user seen working from somewhere; past [`MAX_SEEN`] the oldest half is let go (a
+    /// process that runs for months keeps the recent past, in bounded memory).
+    fn remember(&mut self, seen: Seen) {
+        if self.seen.len() >= MAX_SEEN {
+            self.seen.drain(..MAX_SEEN / 2);
+        }
+        self.seen.push(seen);
+    }
+
     /// What the resolver learned from logs (claims on addresses, users seen, entities' times), as
     /// bytes a long-running process checkpoints; the inventory is read again at start.
     pub fn save_learned(&self) -> Result<Vec<u8>, postcard::Error> {
@@ -674,7 +686,7 @@ impl Resolver {
                         None => ip.to_string(),
                     };
                     let user = self.user(&user);
-                    self.seen.push(Seen {
+                    self.remember(Seen {
                         user,
                         from,
                         evidence: evidence(kind),
@@ -686,7 +698,7 @@ impl Resolver {
                 let workstation = data("Workstation").and_then(|w| self.host(&w));
                 if let (Some(user), Some(host)) = (user, workstation) {
                     let user = self.user(&user);
-                    self.seen.push(Seen {
+                    self.remember(Seen {
                         user,
                         from: host,
                         evidence: evidence(kind),

@@ -11,7 +11,7 @@
 //! with its own status while the rest are taken.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -94,27 +94,30 @@ async fn guard(
     next: axum::middleware::Next,
 ) -> Response {
     let m = &shared.handoff.metrics;
+    let refuse = |counter: &AtomicU64, kind: &'static str, why: &str, status, error, reason| {
+        counter.fetch_add(1, Ordering::Relaxed);
+        let message = format!("request from {} refused: {why}", peer.ip());
+        shared
+            .handoff
+            .warnings
+            .warn(&shared.handoff.name, kind, &message);
+        problem(status, error, reason)
+    };
     if !allowed(&shared.blocks, peer.ip()) {
-        m.refused_senders.fetch_add(1, Ordering::Relaxed);
-        shared.handoff.warnings.warn(
-            &shared.handoff.name,
+        return refuse(
+            &m.refused_senders,
             "sender",
-            &format!("request from {} refused: not an allowed sender", peer.ip()),
-        );
-        return problem(
+            "not an allowed sender",
             StatusCode::FORBIDDEN,
             "security_exception",
             "sender not allowed",
         );
     }
     let Ok(_permit) = shared.requests.clone().try_acquire_owned() else {
-        m.connections_refused.fetch_add(1, Ordering::Relaxed);
-        shared.handoff.warnings.warn(
-            &shared.handoff.name,
+        return refuse(
+            &m.connections_refused,
             "connections",
-            &format!("request from {} refused: too many at once", peer.ip()),
-        );
-        return problem(
+            "too many at once",
             StatusCode::TOO_MANY_REQUESTS,
             "es_rejected_execution_exception",
             "too many requests at once; retry later",

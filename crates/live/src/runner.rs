@@ -442,7 +442,7 @@ pub fn run(
         let stop = stop.clone();
         let wake = wake.clone();
         runtime.spawn(async move {
-            shutdown_signal().await;
+            secops_server::shutdown_signal().await;
             stop.store(true, Ordering::SeqCst);
             wake.ring();
         });
@@ -669,25 +669,6 @@ fn spawn_writer(
             wake.ring();
         })
         .map_err(|e| RunError::Other(format!("starting the journal writer: {e}")))
-}
-
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = interrupt => {},
-        _ = terminate => {},
-    }
 }
 
 fn write_status(state_dir: &Path, status: &Status) {

@@ -233,21 +233,7 @@ pub fn detect(
     for error in input_errors {
         observer.notice(Notice::InputUnusable(error));
     }
-    let entities = match &request.entities {
-        Some(inventory) => Some(inventory.clone()),
-        None if reads_entities => {
-            observer.notice(Notice::EntitiesForRules);
-            Some(None)
-        }
-        None => None,
-    };
-    let mut resolver = entities
-        .map(|inventory| match inventory {
-            Some(path) => crate::entities::load_inventory(&path),
-            None => Ok(secops_entity::Inventory::default()),
-        })
-        .transpose()?
-        .map(secops_entity::Resolver::new);
+    let mut resolver = resolver_for(&request.entities, reads_entities, observer)?;
     // The lake's writer runs on its own thread, fed through a bounded channel: readers wait for it
     // rather than memory growing. A writer that fails drops its end; the error is reported at the end.
     let (lake_sender, lake_writer) = match &request.lake {
@@ -380,6 +366,30 @@ pub fn detect(
         lake,
         cancelled: run.cancelled,
     })
+}
+
+/// The entity resolver a run needs: with `entities` (an inventory file or none), or because a loaded
+/// rule reads resolved entities (said to `observer`); none otherwise.
+pub fn resolver_for(
+    entities: &Option<Option<std::path::PathBuf>>,
+    reads_entities: bool,
+    observer: &mut dyn Observer,
+) -> Result<Option<secops_entity::Resolver>, ServiceError> {
+    let entities = match entities {
+        Some(inventory) => Some(inventory.clone()),
+        None if reads_entities => {
+            observer.notice(Notice::EntitiesForRules);
+            Some(None)
+        }
+        None => None,
+    };
+    Ok(entities
+        .map(|inventory| match inventory {
+            Some(path) => crate::entities::load_inventory(&path),
+            None => Ok(secops_entity::Inventory::default()),
+        })
+        .transpose()?
+        .map(secops_entity::Resolver::new))
 }
 
 /// What detection over any input starts from: the rules loaded (the store's exceptions applied),

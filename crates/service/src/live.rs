@@ -73,8 +73,19 @@ pub struct LiveCounts {
     pub alerts: u64,
 }
 
+/// The checkpoint's layout as written (borrowing what it saves), field for field [`Saved`].
+#[derive(Serialize)]
+struct SavedRef<'a> {
+    format: u32,
+    engine: &'a [u8],
+    resolver: Option<&'a [u8]>,
+    open: &'a [(String, bool, i64, u64)],
+    latest: Option<i64>,
+    positions: &'a [u8],
+}
+
 /// The checkpoint's layout (its own version; the rules' state carries another).
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct Saved {
     format: u32,
     engine: Vec<u8>,
@@ -125,6 +136,8 @@ pub struct Session {
     /// Scratch for selections.
     selected: Vec<u32>,
     excepted: Vec<u32>,
+    /// The rules' state at the last commit (its allocation reused).
+    engine_state: Vec<u8>,
 }
 
 impl Session {
@@ -143,21 +156,8 @@ impl Session {
             reads_entities,
             ..
         } = prepare(&request.rules, Some(&mut *store), judges, clock, observer)?;
-        let entities = match &request.entities {
-            Some(inventory) => Some(inventory.clone()),
-            None if reads_entities => {
-                observer.notice(crate::detect::Notice::EntitiesForRules);
-                Some(None)
-            }
-            None => None,
-        };
-        let mut resolver = entities
-            .map(|inventory| match inventory {
-                Some(path) => crate::entities::load_inventory(&path),
-                None => Ok(secops_entity::Inventory::default()),
-            })
-            .transpose()?
-            .map(Resolver::new);
+        let mut resolver =
+            crate::detect::resolver_for(&request.entities, reads_entities, observer)?;
         if request.reset {
             store.drop_checkpoint(&request.name)?;
         }
@@ -232,6 +232,7 @@ impl Session {
             counts: LiveCounts::default(),
             selected: Vec::new(),
             excepted: Vec::new(),
+            engine_state: Vec::new(),
         };
         Ok((session, resumed))
     }
@@ -395,9 +396,9 @@ impl Session {
             .iter()
             .map(|(alert, ..)| new_alert(alert, &self.suppressions))
             .collect();
-        let engine = self
-            .engine
-            .save_state()
+        let mut engine = std::mem::take(&mut self.engine_state);
+        self.engine
+            .save_state_into(&mut engine)
             .map_err(|e| ServiceError::invalid("checkpoint", e))?;
         let resolver = self
             .resolver
@@ -437,13 +438,13 @@ impl Session {
                     _ => {}
                 }
             }
-            let saved = Saved {
+            let saved = SavedRef {
                 format: SAVED_FORMAT,
-                engine: engine.clone(),
-                resolver: resolver.clone(),
-                open,
+                engine: &engine,
+                resolver: resolver.as_deref(),
+                open: &open,
                 latest,
-                positions: positions.clone(),
+                positions: &positions,
             };
             let out = postcard::to_stdvec(&saved).map_err(|e| e.to_string())?;
             bytes = out.len();
@@ -456,7 +457,9 @@ impl Session {
             saved_at: now,
         };
         let results =
-            store.commit_checkpoint(&new, &folds, &checkpoint, &actor.name, &mut state, hook)?;
+            store.commit_checkpoint(&new, &folds, &checkpoint, &actor.name, &mut state, hook);
+        self.engine_state = engine;
+        let results = results?;
         let mut recorded = RecordSummary::default();
         let mut opened = Vec::new();
         for ((alert, still_open, _), result) in plan.iter().zip(&results) {

@@ -185,18 +185,11 @@ fn canonical(v: &Value) -> String {
 
 /// The stored alerts' documents.
 fn alerts(db: &Path) -> Vec<Value> {
-    let out = secops(&[
-        "alerts",
-        "list",
-        "--db",
-        db.to_str().expect("path"),
-        "--output",
-        "jsonl",
-        "--limit",
-        "1000000",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    String::from_utf8_lossy(&out.stdout)
+    let out = on_store(
+        db,
+        &["alerts", "list", "--output", "jsonl", "--limit", "1000000"],
+    );
+    String::from_utf8_lossy(&out)
         .lines()
         .map(|l| serde_json::from_str(l).expect("alert JSON"))
         .collect()
@@ -396,19 +389,28 @@ fn http(
     (status, body)
 }
 
-fn make_key(db: &Path) -> String {
-    let out = secops(&[
-        "key",
-        "create",
-        "--db",
-        db.to_str().expect("path"),
-        "--name",
-        "shipper-test",
-        "--role",
-        "shipper",
-    ]);
+/// `secops ARGS --db DB`, which must succeed: its standard output.
+fn on_store(db: &Path, args: &[&str]) -> Vec<u8> {
+    let mut all = args.to_vec();
+    all.extend(["--db", db.to_str().expect("path")]);
+    let out = secops(&all);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    out.stdout
+}
+
+fn make_key(db: &Path) -> String {
+    let out = on_store(
+        db,
+        &[
+            "key",
+            "create",
+            "--name",
+            "shipper-test",
+            "--role",
+            "shipper",
+        ],
+    );
+    let text = String::from_utf8_lossy(&out).into_owned();
     text.split_whitespace()
         .find(|w| w.starts_with("secops_"))
         .expect("the key is printed")
