@@ -76,7 +76,7 @@ pub struct Seen {
     pub evidence: Evidence,
 }
 
-/// Users seen from hosts or addresses kept at most (see [`Resolver::remember`]).
+/// Users seen from hosts or addresses kept at most; past it the oldest half is let go.
 pub const MAX_SEEN: usize = 200_000;
 
 /// A DHCP lease without a stated time is taken to last a day.

@@ -45,7 +45,7 @@ pub struct FileId {
 }
 
 /// Bytes of a file's start its identity covers.
-const HEAD: usize = 1024;
+pub const HEAD: usize = 1024;
 
 /// How an input's bytes are read: the format (a followed file's is detected when not given), the
 /// year and zone of RFC 3164 times, the encoding when not UTF-8.

@@ -1093,6 +1093,7 @@ year = 2016
         .iter()
         .find(|l| l.contains("Sources with many failed SSH logons:") && l.contains("new alert(s)"))
         .unwrap_or_else(|| panic!("the hunt did not run: {}", log.join("\n")));
+    assert!(hunt_line.contains(" row(s), "), "{hunt_line}");
     // The rules' alerts are detect's; the hunt's rows are alerts of their own on top.
     let hunt_alerts: Vec<String> = alert_keys(&d.join("secops.db"))
         .into_iter()
