@@ -306,7 +306,8 @@ fn alerts_recorded_before_entities_were_kept_are_read_when_the_store_migrates(pl
     // Back to schema 12, as an older secops left it (undoing the migrations after 13 too).
     tamper(
         place,
-        "DROP INDEX alerts_by_status_rule; DROP TABLE rule_exceptions; DROP TABLE tuning_tickets; \
+        "DROP TABLE live_checkpoints; \
+         DROP INDEX alerts_by_status_rule; DROP TABLE rule_exceptions; DROP TABLE tuning_tickets; \
          DROP TABLE user_views; \
          DROP INDEX alerts_by_first_seen; DROP TABLE saved_hunts; \
          ALTER TABLE users DROP COLUMN totp_secret; ALTER TABLE users DROP COLUMN totp_pending; \
