@@ -439,10 +439,21 @@ pub fn run(
         }
     }
     {
-        let stop = stop.clone();
-        let wake = wake.clone();
+        // The handlers are registered here, before anyone is told the listeners are up: a SIGTERM
+        // right after must stop the run cleanly, not kill it.
+        let _guard = runtime.enter();
+        let signals = [
+            tokio::signal::unix::SignalKind::terminate(),
+            tokio::signal::unix::SignalKind::interrupt(),
+        ]
+        .map(|kind| tokio::signal::unix::signal(kind).ok());
+        let (stop, wake) = (stop.clone(), wake.clone());
         runtime.spawn(async move {
-            secops_server::shutdown_signal().await;
+            let [mut terminate, mut interrupt] = signals;
+            tokio::select! {
+                _ = next_signal(terminate.as_mut()) => {},
+                _ = next_signal(interrupt.as_mut()) => {},
+            }
             stop.store(true, Ordering::SeqCst);
             wake.ring();
         });
@@ -859,6 +870,16 @@ pub fn source_metrics(metrics: &Metrics, name: &str) -> Option<Arc<SourceMetrics
         .iter()
         .find(|(n, ..)| n == name)
         .map(|(.., m)| m.clone())
+}
+
+/// The next delivery of a signal whose handler is registered (never, when it could not be).
+async fn next_signal(signal: Option<&mut tokio::signal::unix::Signal>) {
+    match signal {
+        Some(signal) => {
+            signal.recv().await;
+        }
+        None => std::future::pending::<()>().await,
+    }
 }
 
 /// The input positions a checkpoint keeps: the rules', and the lake's (its last flush).
