@@ -83,6 +83,9 @@ enum Command {
     Run(cmd::run::Args),
     /// What a running `secops run` last reported: rates, drops, spool, checkpoint age, latency.
     Status(cmd::run::StatusArgs),
+    /// Run the rules over what `secops run` publishes to the bus (`[bus]` in the config): one of
+    /// several processes sharing the partitions.
+    Worker(cmd::run::WorkerArgs),
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -125,6 +128,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => cmd::serve::run(*args),
         Command::Run(args) => cmd::run::run(args),
         Command::Status(args) => cmd::run::status(args),
+        Command::Worker(args) => cmd::run::worker(args),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

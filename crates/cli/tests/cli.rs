@@ -4,6 +4,8 @@
 
 use secops_testkit::shared;
 
+#[path = "cli/bus.rs"]
+mod bus;
 #[path = "cli/live.rs"]
 mod live;
 use std::path::{Path, PathBuf};

@@ -54,6 +54,11 @@ struct Entity {
 }
 
 impl AnomalyState {
+    /// The fields an entity's baseline is kept by.
+    pub fn by(&self) -> &[String] {
+        &self.by
+    }
+
     pub fn new(spec: &Anomaly, bucket: Duration) -> Self {
         AnomalyState {
             by: spec.by.clone(),

@@ -294,6 +294,11 @@ impl Engine {
         self.rules.iter().flat_map(|r| r.runtime().open_alerts())
     }
 
+    /// Per engine index, the correlations that read the rule's matches.
+    pub(crate) fn dependents(&self) -> &[Vec<u32>] {
+        &self.dependents
+    }
+
     pub(crate) fn rules_mut(&mut self) -> &mut [CompiledRule] {
         &mut self.rules
     }
@@ -434,6 +439,38 @@ impl EngineSelector<'_> {
             let end = selected.len();
             selected.extend_from_slice(&dependents);
             sort_dedup_from(selected, end);
+        }
+    }
+}
+
+/// Like [`feed`], where only the runtimes `active` marks take the event (the rest run elsewhere:
+/// see [`crate::Placement`]); the rules that matched are still told to the correlations that read
+/// them.
+pub fn feed_masked(
+    runtimes: &mut [&mut Runtime],
+    event: &Event,
+    selected: &[u32],
+    excepted: &[u32],
+    active: &[bool],
+    out: &mut dyn AlertSink,
+) {
+    let on = |i: u32| active.get(i as usize).copied().unwrap_or(false);
+    let mut matched: Vec<u32> = selected
+        .iter()
+        .copied()
+        .filter(|&i| runtimes.get(i as usize).is_some_and(|r| r.matches_alone()))
+        .collect();
+    for &index in selected.iter().filter(|&&i| on(i)) {
+        if let Some(runtime) = runtimes.get_mut(index as usize) {
+            let fired = runtime.take_in(Selection::Selected, event, &matched, out);
+            if fired && !runtime.matches_alone() {
+                matched.push(index);
+            }
+        }
+    }
+    for &index in excepted.iter().filter(|&&i| on(i)) {
+        if let Some(runtime) = runtimes.get_mut(index as usize) {
+            runtime.take(Selection::Excepted, event, out);
         }
     }
 }

@@ -20,6 +20,7 @@ mod glob;
 mod logsource;
 pub mod matcher;
 mod new_terms;
+mod placement;
 mod rule;
 mod sequence;
 pub mod sigma;
@@ -30,9 +31,11 @@ mod threshold;
 pub use aggregation::{AggregatePolicy, Aggregation, Declared, DEFAULT_ENTITY, DEFAULT_WINDOW};
 pub use alert::{Alert, AlertSink, Enrichment, Raised, RuleInfo, MAX_EVENTS, MAX_PROVENANCE};
 pub use engine::{
-    correlation_reads_entities, feed, reads_entities, Engine, EngineSelector, ENTITY_FIELDS,
+    correlation_reads_entities, feed, feed_masked, reads_entities, Engine, EngineSelector,
+    ENTITY_FIELDS,
 };
 pub use logsource::{LogSourceFilter, SourceKeys};
+pub use placement::{partition_of, Placement, RekeyKey};
 pub use rule::{CompiledRule, RuleStats, Runtime, Selection, Selector};
 pub use secops_rules::Duration;
 pub use sequence::SequenceState;

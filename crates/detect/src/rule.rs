@@ -407,6 +407,11 @@ impl CompiledRule {
         &self.runtime
     }
 
+    /// What alerts say of the rule (id, name, version, severity, ...).
+    pub fn info(&self) -> &RuleInfo {
+        &self.info
+    }
+
     pub(crate) fn runtime_mut(&mut self) -> &mut Runtime {
         &mut self.runtime
     }
@@ -529,6 +534,32 @@ impl Runtime {
     /// sequence, ...) matches, for the correlations that read it, only when it fires.
     pub fn matches_alone(&self) -> bool {
         matches!(self.kind, Kind::Query)
+    }
+
+    /// Where the rule runs when events are partitioned by `field` (see [`crate::Placement`]).
+    pub fn placement(&self, field: &str) -> crate::Placement {
+        use crate::RekeyKey;
+        let grouping = match &self.kind {
+            Kind::Query | Kind::ThreatMatch(_) => None,
+            Kind::Threshold(state) => Some(match state.fields() {
+                [] => RekeyKey::Constant,
+                fields => RekeyKey::Fields(fields.to_vec()),
+            }),
+            Kind::Anomaly(state) => Some(match state.by() {
+                [] => RekeyKey::Constant,
+                by => RekeyKey::Fields(by.to_vec()),
+            }),
+            Kind::Sequence(state) => Some(match state.join_fields() {
+                Some(fields) if !fields.is_empty() => RekeyKey::Fields(fields.to_vec()),
+                _ => RekeyKey::Constant,
+            }),
+            Kind::NewTerms(_) | Kind::Correlation(_) => Some(RekeyKey::Constant),
+        };
+        crate::placement::place(
+            field,
+            grouping,
+            self.suppression.as_ref().map(|s| &s.aggregation),
+        )
     }
 
     /// Whether the rule holds alerts open for repeats to fold into (alert aggregation).

@@ -55,7 +55,14 @@ impl SequenceState {
         })
     }
 
-    /// Join keys dropped because too many were live, since the last call.
+    /// The join fields, when every step (and `until`) joins on the same ones.
+    pub fn join_fields(&self) -> Option<&[String]> {
+        let first = &self.steps.first()?.1;
+        let same = self.steps.iter().all(|(_, f)| f == first)
+            && self.until.as_ref().is_none_or(|(_, f)| f == first);
+        same.then_some(first.as_slice())
+    }
+
     /// What a checkpoint keeps of the state (see `snapshot.rs`).
     pub(crate) fn save(&self, out: &mut Vec<u8>) -> Result<(), postcard::Error> {
         self.partials.save(out)

@@ -93,6 +93,11 @@ pub struct Crossing {
 }
 
 impl ThresholdState {
+    /// The fields the counts are grouped by.
+    pub fn fields(&self) -> &[String] {
+        &self.fields
+    }
+
     pub fn new(spec: &Threshold, window: Duration) -> Self {
         ThresholdState {
             fields: spec.field.clone(),

@@ -30,6 +30,108 @@ pub struct Config {
     /// Hunts of the library run on a schedule over the lake, each row an alert.
     #[serde(default)]
     pub hunt: Vec<HuntConfig>,
+    /// Detection spread over workers on NATS JetStream: `secops run` publishes what it reads,
+    /// `secops worker` processes run the rules.
+    pub bus: Option<BusConfig>,
+}
+
+/// `[bus]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusConfig {
+    /// NATS server addresses (a cluster's several).
+    #[serde(default = "default_servers")]
+    pub servers: Vec<String>,
+    /// The streams' and bucket's name prefix (`SECOPS`: `SECOPS_EVENTS`, `SECOPS_REKEY`,
+    /// `SECOPS_MEMBERS`); the workers' checkpoints are named after it too.
+    #[serde(default = "default_bus_name")]
+    pub name: String,
+    /// The subjects' prefix.
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+    /// Partitions of the events (and of re-keyed events): units of work spread over workers.
+    #[serde(default = "default_partitions")]
+    pub partitions: u32,
+    /// The field events are partitioned by.
+    #[serde(default = "default_key")]
+    pub key: String,
+    /// Copies of each stream in a cluster (1 or 3).
+    #[serde(default = "default_replicas")]
+    pub replicas: usize,
+    /// Each stream's size limit.
+    #[serde(default = "default_bus_bytes")]
+    pub max_mb: u64,
+    /// Events per frame at most.
+    #[serde(default = "default_frame_events")]
+    pub frame_events: usize,
+    /// How often frames not yet full go out (milliseconds).
+    #[serde(default = "default_flush")]
+    pub flush_ms: u64,
+    /// How long a delivered frame waits for its ack before it is delivered again (milliseconds).
+    #[serde(default = "default_ack_wait")]
+    pub ack_wait_ms: u64,
+    /// A worker silent for this long has left and its partitions move (milliseconds).
+    #[serde(default = "default_member_ttl")]
+    pub member_ttl_ms: u64,
+}
+
+fn default_servers() -> Vec<String> {
+    vec!["nats://127.0.0.1:4222".into()]
+}
+fn default_bus_name() -> String {
+    "SECOPS".into()
+}
+fn default_prefix() -> String {
+    "secops".into()
+}
+fn default_partitions() -> u32 {
+    4
+}
+fn default_key() -> String {
+    "host.name".into()
+}
+fn default_replicas() -> usize {
+    1
+}
+fn default_bus_bytes() -> u64 {
+    8192
+}
+fn default_frame_events() -> usize {
+    1000
+}
+fn default_flush() -> u64 {
+    100
+}
+fn default_ack_wait() -> u64 {
+    30_000
+}
+fn default_member_ttl() -> u64 {
+    10_000
+}
+
+impl BusConfig {
+    /// The settings the bus crate takes.
+    pub fn settings(&self) -> secops_bus::BusSettings {
+        secops_bus::BusSettings {
+            servers: self.servers.clone(),
+            name: self.name.clone(),
+            prefix: self.prefix.clone(),
+            partitions: self.partitions,
+            replicas: self.replicas,
+            max_bytes: i64::try_from(self.max_mb.saturating_mul(1 << 20)).unwrap_or(i64::MAX),
+            ack_wait: std::time::Duration::from_millis(self.ack_wait_ms.max(100)),
+            member_ttl: std::time::Duration::from_millis(self.member_ttl_ms.max(500)),
+            ..secops_bus::BusSettings::default()
+        }
+    }
+}
+
+/// A NATS subject token or stream name: letters, digits, `-` and `_` only.
+fn is_token(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// `[lake]`.
@@ -329,6 +431,38 @@ impl Config {
             }
             if let Err(e) = hunt.look_back.parse::<secops_rules::Duration>() {
                 return Err(invalid(format!("[[hunt]] {}: look_back: {e}", hunt.name)));
+            }
+        }
+        if let Some(bus) = &config.bus {
+            if !is_token(&config.name) {
+                return Err(invalid(format!(
+                    "[bus]: name {:?} (the process's name, a subject token on the bus) may hold \
+                     only letters, digits, - and _",
+                    config.name
+                )));
+            }
+            for (what, value) in [("name", &bus.name), ("prefix", &bus.prefix)] {
+                if !is_token(value) {
+                    return Err(invalid(format!(
+                        "[bus]: {what} {value:?} may hold only letters, digits, - and _"
+                    )));
+                }
+            }
+            if !(1..=1024).contains(&bus.partitions) {
+                return Err(invalid("[bus]: partitions from 1 to 1024".into()));
+            }
+            if bus.servers.is_empty() {
+                return Err(invalid("[bus]: servers names no server".into()));
+            }
+            if bus.frame_events == 0 {
+                return Err(invalid("[bus]: frame_events must be at least 1".into()));
+            }
+            if config.lake.is_some() || !config.hunt.is_empty() {
+                return Err(invalid(
+                    "[bus]: the lake and scheduled hunts are not yet written from the bus: run \
+                     them in a process without [bus]"
+                        .into(),
+                ));
             }
         }
         let mut names = std::collections::HashSet::new();

@@ -22,8 +22,10 @@ pub mod journal;
 pub mod listen;
 pub mod log;
 pub mod metrics;
+pub mod publish;
 pub mod runner;
 pub mod tls;
+pub mod worker;
 
 pub use config::{Config, ConfigError};
 pub use metrics::Status;

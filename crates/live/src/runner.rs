@@ -18,11 +18,12 @@ use std::time::{Duration, Instant};
 use secops_ingest::Format;
 use secops_service::detect::RulesRequest;
 use secops_service::intel::{IndicatorSources, JudgeSources, Judges};
-use secops_service::live::{LiveRequest, Session};
+use secops_service::live::{LiveCounts, LiveRequest, Resumed, Session};
 use secops_service::ruleset::RuleSelection;
 use secops_service::SystemClock;
 use secops_store::Store;
-use support::{clock_now, parse_aggregate, parse_severity, Inputs, Notices, Wake, ABORT_VARIABLE};
+use support::{clock_now, Inputs, Wake, ABORT_VARIABLE};
+pub(crate) use support::{parse_aggregate, parse_severity, Notices};
 use tokio::sync::mpsc;
 
 use crate::config::{Config, Kind, Listen};
@@ -128,14 +129,14 @@ mod support {
 
 /// What the fault injection asks for.
 #[derive(Debug, Clone, Copy)]
-enum Abort {
+pub(crate) enum Abort {
     AfterEvents(u64),
     InCommit(u64),
     /// After the N-th lake flush, before the commit that would say so.
     AfterLakeFlush(u64),
 }
 
-fn abort_point() -> Option<Abort> {
+pub(crate) fn abort_point() -> Option<Abort> {
     let value = std::env::var(ABORT_VARIABLE).ok()?;
     let (what, n) = value.split_once(':')?;
     let n = n.parse().ok()?;
@@ -235,17 +236,54 @@ pub fn run(
             .saturating_mul(1_000_000_000),
         reset,
     };
-    let judges = Judges::load(&JudgeSources {
-        warninglists: config.rules.warninglists.clone(),
-        decay_models: None,
-    })?;
     let clock = SystemClock;
-    let (mut session, resumed) =
-        Session::start(&request, &mut store, &judges, &clock, &mut Notices)?;
-    let saved: Saved = match &resumed {
-        Some(resumed) => postcard::from_bytes(&resumed.positions)
-            .map_err(|e| RunError::Other(format!("checkpoint positions unreadable: {e}")))?,
-        None => Saved::default(),
+    let mut session = None;
+    let mut published = None;
+    let (resumed, saved): (Option<Resumed>, Saved) = match &config.bus {
+        None => {
+            let judges = Judges::load(&JudgeSources {
+                warninglists: config.rules.warninglists.clone(),
+                decay_models: None,
+            })?;
+            let (started, resumed) =
+                Session::start(&request, &mut store, &judges, &clock, &mut Notices)?;
+            session = Some(started);
+            let saved = match &resumed {
+                Some(resumed) => postcard::from_bytes(&resumed.positions).map_err(|e| {
+                    RunError::Other(format!("checkpoint positions unreadable: {e}"))
+                })?,
+                None => Saved::default(),
+            };
+            (resumed, saved)
+        }
+        Some(_) => {
+            // Publishing only: the checkpoint holds the inputs' positions and numbering.
+            if reset {
+                store.drop_checkpoint(&config.name)?;
+            }
+            match store.checkpoint(&config.name)? {
+                Some(checkpoint) => {
+                    let (saved, numbering): (Saved, crate::publish::Numbering) =
+                        postcard::from_bytes(&checkpoint.state).map_err(|e| {
+                            RunError::Other(format!(
+                                "checkpoint {:?} unreadable: {e}; start with --reset",
+                                config.name
+                            ))
+                        })?;
+                    published = Some((numbering, checkpoint.sequence));
+                    (
+                        Some(Resumed {
+                            positions: Vec::new(),
+                            sequence: checkpoint.sequence,
+                            saved_at: checkpoint.saved_at,
+                            restored: secops_detect::Restored::default(),
+                        }),
+                        saved,
+                    )
+                }
+                None => (None, Saved::default()),
+            }
+        }
     };
     // With a lake, inputs start where the lake's last flush left off (it lags the rules); what
     // comes before the rules' position is for the lake only.
@@ -519,8 +557,46 @@ pub fn run(
     };
     let lake_every =
         Duration::from_secs(config.lake.as_ref().map_or(60, |l| l.flush_seconds.max(1)));
+    let mut publisher = match &config.bus {
+        Some(bus) => {
+            let names: Vec<String> = inputs.iter().map(|i| i.name().to_string()).collect();
+            let (numbering, sequence) = match published {
+                Some((numbering, sequence)) => (Some(numbering), sequence),
+                None => (None, 0),
+            };
+            let publisher = crate::publish::Publisher::start(
+                bus,
+                &config.name,
+                &names,
+                numbering,
+                reset,
+                stop.clone(),
+            )
+            .map_err(|e| RunError::Other(format!("[bus]: {e}")))?;
+            log::info(
+                &config.name,
+                &format!(
+                    "publishing to {} partitions by {} on {}",
+                    bus.partitions,
+                    bus.key,
+                    bus.servers.join(",")
+                ),
+            );
+            Some((publisher, sequence))
+        }
+        None => None,
+    };
+    let work = match (session.as_mut(), publisher.as_mut()) {
+        (Some(session), _) => Work::Detect(session),
+        (None, Some((publisher, sequence))) => Work::Publish {
+            publisher,
+            sequence: *sequence,
+            name: config.name.clone(),
+        },
+        (None, None) => return Err(RunError::Other("nothing to run".into())),
+    };
     let mut engine = Engine {
-        session: &mut session,
+        work,
         store: &mut store,
         inputs,
         metrics: &metrics,
@@ -536,7 +612,11 @@ pub fn run(
         lake_every,
         lake_flushes: 0,
     };
-    let commit_every = Duration::from_millis(config.engine.commit_ms.max(10));
+    let commit_ms = match &config.bus {
+        Some(bus) => config.engine.commit_ms.min(bus.flush_ms),
+        None => config.engine.commit_ms,
+    };
+    let commit_every = Duration::from_millis(commit_ms.max(10));
     let mut next_commit = Instant::now() + commit_every;
     let mut next_status = Instant::now() + Duration::from_secs(1);
     let mut stopping: Option<Instant> = None;
@@ -570,7 +650,7 @@ pub fn run(
             // One more pass over the runtime-free state: read and commit below.
             continue;
         }
-        if stopping.is_some() && read == 0 && !engine.failing && engine.session.waiting() == 0 {
+        if stopping.is_some() && read == 0 && !engine.failing && engine.waiting() == 0 {
             engine.flush_lake();
             engine.commit();
             break;
@@ -590,9 +670,10 @@ pub fn run(
     if let Some(hunts) = hunts {
         let _ = hunts.join();
     }
+    let counts = engine.counts();
     let report = RunReport {
-        events: engine.session.counts().events,
-        alerts: engine.session.counts().alerts,
+        events: counts.events,
+        alerts: counts.alerts,
         commits: engine.commits,
         resumed: resumed.is_some(),
     };
@@ -693,9 +774,21 @@ fn write_status(state_dir: &Path, status: &Status) {
     }
 }
 
+/// What the engine does with the events read.
+enum Work<'a> {
+    /// Runs the rules.
+    Detect(&'a mut Session),
+    /// Publishes them to the bus (workers run the rules); `sequence` is the last checkpoint's.
+    Publish {
+        publisher: &'a mut crate::publish::Publisher,
+        sequence: i64,
+        name: String,
+    },
+}
+
 /// The engine's half of the loop.
 struct Engine<'a> {
-    session: &'a mut Session,
+    work: Work<'a>,
     store: &'a mut Store,
     inputs: Inputs,
     metrics: &'a Metrics,
@@ -722,7 +815,7 @@ impl Engine<'_> {
     fn read(&mut self) -> Result<usize, RunError> {
         let mut total = 0;
         let mut parsed = Vec::with_capacity(self.batch);
-        for input in &mut self.inputs {
+        for (index, input) in self.inputs.iter_mut().enumerate() {
             parsed.clear();
             let read = match input.poll(self.batch, &mut parsed) {
                 Ok(read) => read,
@@ -756,9 +849,23 @@ impl Engine<'_> {
                     ),
                 }
             }
-            let before = self.session.counts();
-            self.session.feed(events);
-            let after = self.session.counts();
+            let (before, after) = match &mut self.work {
+                Work::Detect(session) => {
+                    let before = session.counts();
+                    session.feed(events);
+                    (before, session.counts())
+                }
+                Work::Publish { publisher, .. } => {
+                    let before = publisher.counts.events + publisher.waiting() as u64;
+                    let n = events.len() as u64;
+                    publisher.add(index, events);
+                    let counts = |events| LiveCounts {
+                        events,
+                        ..LiveCounts::default()
+                    };
+                    (counts(before), counts(before + n))
+                }
+            };
             let m = &self.metrics.engine;
             m.events
                 .fetch_add(after.events - before.events, Ordering::Relaxed);
@@ -767,7 +874,7 @@ impl Engine<'_> {
             m.alerts
                 .fetch_add(after.alerts - before.alerts, Ordering::Relaxed);
             if let Some(Abort::AfterEvents(n)) = self.abort {
-                if after.events >= n {
+                if self.metrics.engine.events.load(Ordering::Relaxed) >= n {
                     std::process::abort();
                 }
             }
@@ -802,12 +909,37 @@ impl Engine<'_> {
             .collect()
     }
 
+    /// Counts since start.
+    fn counts(&self) -> LiveCounts {
+        match &self.work {
+            Work::Detect(session) => session.counts(),
+            Work::Publish { publisher, .. } => LiveCounts {
+                events: publisher.counts.events,
+                ..LiveCounts::default()
+            },
+        }
+    }
+
+    /// What waits for the next commit.
+    fn waiting(&self) -> usize {
+        match &self.work {
+            Work::Detect(session) => session.waiting(),
+            Work::Publish { publisher, .. } => publisher.waiting(),
+        }
+    }
+
     /// Records what was raised with a checkpoint, if anything changed since the last.
     fn commit(&mut self) {
         let positions = self.positions();
-        if self.session.waiting() == 0 && self.committed.as_ref() == Some(&positions) {
+        if self.waiting() == 0 && self.committed.as_ref() == Some(&positions) {
             return;
         }
+        if let Work::Publish { .. } = self.work {
+            return self.commit_published(positions);
+        }
+        let Work::Detect(session) = &mut self.work else {
+            return;
+        };
         let saved = Saved {
             engine: positions.clone(),
             lake: self.lake_positions.clone(),
@@ -822,7 +954,7 @@ impl Engine<'_> {
         let abort_now = matches!(self.abort, Some(Abort::InCommit(n)) if n == self.commits + 1);
         let abort = || std::process::abort();
         let hook: Option<&dyn Fn()> = if abort_now { Some(&abort) } else { None };
-        match self.session.commit(self.store, bytes, &SystemClock, hook) {
+        match session.commit(self.store, bytes, &SystemClock, hook) {
             Ok(committed) => {
                 self.commits += 1;
                 self.failing = false;
@@ -861,6 +993,81 @@ impl Engine<'_> {
     }
 }
 
+impl Engine<'_> {
+    /// With `[bus]`: once the bus holds everything read, the inputs' positions and numbering are
+    /// saved (nothing is recorded here: the workers record alerts).
+    fn commit_published(&mut self, positions: Vec<(String, Position)>) {
+        let Work::Publish {
+            publisher,
+            sequence,
+            name,
+        } = &mut self.work
+        else {
+            return;
+        };
+        if !publisher.flush() {
+            self.failing = true;
+            return;
+        }
+        let saved = Saved {
+            engine: positions.clone(),
+            lake: None,
+        };
+        let state = match postcard::to_stdvec(&(&saved, publisher.numbering())) {
+            Ok(state) => state,
+            Err(e) => {
+                log::line("error", "engine", "checkpoint", &e.to_string(), 0);
+                return;
+            }
+        };
+        let abort_now = matches!(self.abort, Some(Abort::InCommit(n)) if n == self.commits + 1);
+        let abort = || std::process::abort();
+        let hook: Option<&dyn Fn()> = if abort_now { Some(&abort) } else { None };
+        let now = clock_now();
+        let checkpoint = secops_store::Checkpoint {
+            name: name.clone(),
+            state: Vec::new(),
+            sequence: *sequence + 1,
+            saved_at: now,
+        };
+        let bytes = state.len();
+        let mut state = Some(state);
+        let mut make = |_: &[secops_store::Recorded]| Ok(state.take().unwrap_or_default());
+        match self
+            .store
+            .commit_checkpoint(&[], &[], &checkpoint, "run", &mut make, hook)
+        {
+            Ok(_) => {
+                *sequence += 1;
+                self.commits += 1;
+                self.failing = false;
+                let m = &self.metrics.engine;
+                m.commits.fetch_add(1, Ordering::Relaxed);
+                m.checkpoint_at.store(now as u64, Ordering::Relaxed);
+                m.checkpoint_bytes.store(bytes as u64, Ordering::Relaxed);
+                for (input, (_, position)) in self.inputs.iter_mut().zip(&positions) {
+                    if let Err(e) = input.committed(position) {
+                        self.warnings.warn(input.name(), "journal", &e.to_string());
+                    }
+                }
+                self.committed = Some(positions);
+            }
+            Err(e) => {
+                self.failing = true;
+                self.metrics
+                    .engine
+                    .commit_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                self.warnings.warn(
+                    "engine",
+                    "commit",
+                    &format!("commit failed (reading paused, tried again): {e}"),
+                );
+            }
+        }
+    }
+}
+
 /// For the tests and `secops status`: the counters of one source.
 pub fn source_metrics(metrics: &Metrics, name: &str) -> Option<Arc<SourceMetrics>> {
     metrics
@@ -873,7 +1080,7 @@ pub fn source_metrics(metrics: &Metrics, name: &str) -> Option<Arc<SourceMetrics
 }
 
 /// The next delivery of a signal whose handler is registered (never, when it could not be).
-async fn next_signal(signal: Option<&mut tokio::signal::unix::Signal>) {
+pub(crate) async fn next_signal(signal: Option<&mut tokio::signal::unix::Signal>) {
     match signal {
         Some(signal) => {
             signal.recv().await;

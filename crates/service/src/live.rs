@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use secops_detect::{feed, Alert, AlertSink, Engine, Raised, Restored};
+use secops_detect::{feed, feed_masked, Alert, AlertSink, Engine, Placement, Raised, Restored};
 use secops_entity::Resolver;
 use secops_event::{Event, Timestamp};
 use secops_rules::Severity;
@@ -38,6 +38,26 @@ pub struct LiveRequest {
     pub lateness: i64,
     /// Start afresh: the saved checkpoint is dropped (and the inputs read from their beginnings).
     pub reset: bool,
+}
+
+/// Where a partitioned run's events go besides this session's rules.
+pub trait Route {
+    /// Per engine index: whether the rule runs here.
+    fn active(&self) -> &[bool];
+    /// An event that some rule running elsewhere selected (or whose exception covered it), as the
+    /// rules saw it (entities resolved), with the selections.
+    fn forward(&mut self, event: &Event, received: i64, selected: &[u32], excepted: &[u32]);
+}
+
+/// An event another partition selected, with its selections (see [`Session::feed_selected`]).
+#[derive(Debug, Clone)]
+pub struct SelectedEvent {
+    pub event: Event,
+    pub received: i64,
+    pub selected: Vec<u32>,
+    pub excepted: Vec<u32>,
+    /// The rules that run it here.
+    pub rules: Vec<u32>,
 }
 
 /// What the last checkpoint gave back at start.
@@ -263,19 +283,20 @@ impl Session {
     /// Runs the rules over events in the order given, each with the time it arrived (UTC
     /// nanoseconds); windows event time has passed are closed at the end.
     pub fn feed(&mut self, events: impl IntoIterator<Item = (Event, i64)>) {
+        self.feed_routed(events, None);
+    }
+
+    /// Like [`Session::feed`], where only the rules `route` marks active run here and the events the
+    /// others select are handed to it (a partitioned run: see `secops_detect::Placement`).
+    pub fn feed_routed(
+        &mut self,
+        events: impl IntoIterator<Item = (Event, i64)>,
+        mut route: Option<&mut dyn Route>,
+    ) {
         let (selector, mut runtimes) = self.engine.split();
-        let mut received_last = 0;
+        let mut received_last = None;
         for (mut event, received) in events {
-            self.counts.events += 1;
-            let time = event.timestamp();
-            if let (Some(time), Some(latest)) = (time, self.latest) {
-                if time.unix_nanos() < latest.unix_nanos().saturating_sub(self.lateness) {
-                    self.counts.late += 1;
-                }
-            }
-            if let Some(time) = time {
-                self.latest = Some(self.latest.map_or(time, |l| l.max(time)));
-            }
+            observe_time(&mut self.counts, &mut self.latest, self.lateness, &event);
             self.selected.clear();
             self.excepted.clear();
             selector.select(&event, &mut self.selected, &mut self.excepted);
@@ -296,7 +317,7 @@ impl Session {
                 continue;
             }
             self.counts.selected += u64::from(!self.selected.is_empty());
-            received_last = received;
+            received_last = Some(received);
             let mut sink = Sink {
                 pending: &mut self.pending,
                 closed: &mut self.closed,
@@ -306,30 +327,122 @@ impl Session {
                 alerts: &mut self.counts.alerts,
                 resolver: self.resolver.as_ref(),
             };
-            feed(
-                &mut runtimes,
-                &event,
-                &self.selected,
-                &self.excepted,
-                &mut sink,
-            );
+            let (selected, excepted) = (&self.selected, &self.excepted);
+            match route.as_deref_mut() {
+                None => feed(&mut runtimes, &event, selected, excepted, &mut sink),
+                Some(route) => {
+                    let active = route.active();
+                    let on = |i: &u32| active.get(*i as usize).copied().unwrap_or(false);
+                    let elsewhere = !selected.iter().chain(excepted).all(on);
+                    if selected.iter().chain(excepted).any(on) {
+                        feed_masked(&mut runtimes, &event, selected, excepted, active, &mut sink);
+                    }
+                    if elsewhere {
+                        route.forward(&event, received, selected, excepted);
+                    }
+                }
+            }
         }
-        if let Some(latest) = self.latest {
+        self.advance(received_last.unwrap_or(0));
+    }
+
+    /// Runs each event's `rules` over events another partition selected (and resolved), in the order
+    /// given, with the selections it made (engine indices of the same rules).
+    pub fn feed_selected(&mut self, events: impl IntoIterator<Item = SelectedEvent>) {
+        let (_, mut runtimes) = self.engine.split();
+        let mut active = vec![false; runtimes.len()];
+        let mut received_last = None;
+        for item in events {
+            for &r in &item.rules {
+                if let Some(a) = active.get_mut(r as usize) {
+                    *a = true;
+                }
+            }
+            observe_time(
+                &mut self.counts,
+                &mut self.latest,
+                self.lateness,
+                &item.event,
+            );
+            self.counts.selected += u64::from(!item.selected.is_empty());
+            received_last = Some(item.received);
             let mut sink = Sink {
                 pending: &mut self.pending,
                 closed: &mut self.closed,
                 open: &mut self.open,
                 min_severity: self.min_severity,
-                received: received_last,
+                received: item.received,
                 alerts: &mut self.counts.alerts,
                 resolver: self.resolver.as_ref(),
             };
-            for &index in &self.suppressing {
-                if let Some(runtime) = runtimes.get_mut(index) {
-                    runtime.advance(latest, &mut sink);
+            feed_masked(
+                &mut runtimes,
+                &item.event,
+                &item.selected,
+                &item.excepted,
+                &active,
+                &mut sink,
+            );
+            for &r in &item.rules {
+                if let Some(a) = active.get_mut(r as usize) {
+                    *a = false;
                 }
             }
         }
+        self.advance(received_last.unwrap_or(0));
+    }
+
+    /// Closes the aggregation windows event time has passed.
+    fn advance(&mut self, received: i64) {
+        let Some(latest) = self.latest else { return };
+        let (_, mut runtimes) = self.engine.split();
+        let mut sink = Sink {
+            pending: &mut self.pending,
+            closed: &mut self.closed,
+            open: &mut self.open,
+            min_severity: self.min_severity,
+            received,
+            alerts: &mut self.counts.alerts,
+            resolver: self.resolver.as_ref(),
+        };
+        for &index in &self.suppressing {
+            if let Some(runtime) = runtimes.get_mut(index) {
+                runtime.advance(latest, &mut sink);
+            }
+        }
+    }
+
+    /// Per engine index, where the rule runs when events are partitioned by `field`.
+    pub fn placements(&self, field: &str) -> Vec<Placement> {
+        self.engine.placements(field)
+    }
+
+    /// Per engine index, the rule's name.
+    pub fn rule_names(&self) -> Vec<String> {
+        self.engine
+            .rules()
+            .iter()
+            .map(|r| r.info().name.clone())
+            .collect()
+    }
+
+    /// A digest of the rules in engine order (ids and versions): partitions exchange engine indices
+    /// only under the same digest.
+    pub fn rules_digest(&self) -> u64 {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for rule in self.engine.rules() {
+            let info = rule.info();
+            for byte in info
+                .id
+                .bytes()
+                .chain(info.version.to_le_bytes())
+                .chain([0xff])
+            {
+                hash ^= u64::from(byte);
+                hash = hash.wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        hash
     }
 
     /// Records what was raised since the last commit and saves the checkpoint with `positions` (the
@@ -503,6 +616,26 @@ impl Session {
             sequence,
             bytes,
         })
+    }
+}
+
+/// Counts an event and the time it carries (late when older than the newest by more than the allowed
+/// lateness).
+fn observe_time(
+    counts: &mut LiveCounts,
+    latest: &mut Option<Timestamp>,
+    lateness: i64,
+    event: &Event,
+) {
+    counts.events += 1;
+    let time = event.timestamp();
+    if let (Some(time), Some(newest)) = (time, *latest) {
+        if time.unix_nanos() < newest.unix_nanos().saturating_sub(lateness) {
+            counts.late += 1;
+        }
+    }
+    if let Some(time) = time {
+        *latest = Some(latest.map_or(time, |l| l.max(time)));
     }
 }
 

@@ -10,6 +10,8 @@
 
 pub mod events;
 pub mod mutate;
+pub mod nats;
+pub use nats::{nats, Nats};
 
 use std::path::{Path, PathBuf};
 

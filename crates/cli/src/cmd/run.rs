@@ -138,6 +138,50 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct WorkerArgs {
+    /// The TOML file `secops run` reads (its `[store]`, `[rules]`, `[engine]` and `[bus]`).
+    #[arg(long)]
+    config: PathBuf,
+    /// This worker's name among the live workers (default: the host's name and the process id).
+    #[arg(long)]
+    id: Option<String>,
+}
+
+pub fn worker(args: WorkerArgs) -> anyhow::Result<Outcome> {
+    let config = Config::load(&args.config)?;
+    let store_args = store_args(&config, &args.config);
+    let store = store_args.open_as(&Actor::service("worker"))?;
+    let id = match args.id {
+        Some(id) => id,
+        None => {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_else(|_| "worker".into());
+            format!("{host}-{}", std::process::id())
+        }
+    };
+    if !id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        || id.is_empty()
+    {
+        anyhow::bail!("--id {:?}: letters, digits, - and _ only", safe(&id));
+    }
+    eprintln!("secops worker {}: starting", safe(&id));
+    let control = secops_live::Control::default();
+    let report = secops_live::worker::work(&config, &args.config, store, &id, &control)?;
+    eprintln!(
+        "secops worker {}: stopped after {} events, {} alerts, {} commits, {} units taken on",
+        safe(&id),
+        report.events,
+        report.alerts,
+        report.commits,
+        report.claims
+    );
+    Ok(Outcome::Clean)
+}
+
+#[derive(Debug, clap::Args)]
 pub struct StatusArgs {
     /// The run's TOML file (its state folder holds the status).
     #[arg(long, required_unless_present = "state")]

@@ -137,7 +137,7 @@ impl Drop for Live {
     }
 }
 
-fn corpus_lines(name: &str) -> Option<Vec<String>> {
+pub(super) fn corpus_lines(name: &str) -> Option<Vec<String>> {
     let path = secops_testkit::shared(&format!("corpus/linux/{name}"))?;
     let text = std::fs::read_to_string(path).expect("corpus file");
     Some(text.lines().map(str::to_string).collect())
@@ -185,10 +185,16 @@ fn canonical(v: &Value) -> String {
 
 /// The stored alerts' documents.
 fn alerts(db: &Path) -> Vec<Value> {
-    let out = on_store(
-        db,
-        &["alerts", "list", "--output", "jsonl", "--limit", "1000000"],
-    );
+    alerts_in(&["--db", db.to_str().expect("path")])
+}
+
+/// The alerts' documents in the store the arguments name (`--db F`, `--database-url U ...`).
+pub(super) fn alerts_in(store: &[&str]) -> Vec<Value> {
+    let mut args = vec!["alerts", "list", "--output", "jsonl", "--limit", "1000000"];
+    args.extend_from_slice(store);
+    let out = secops(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = out.stdout;
     String::from_utf8_lossy(&out)
         .lines()
         .map(|l| serde_json::from_str(l).expect("alert JSON"))
@@ -196,8 +202,13 @@ fn alerts(db: &Path) -> Vec<Value> {
 }
 
 /// What identifies an alert and its counts, for comparing runs.
-fn alert_keys(db: &Path) -> Vec<String> {
-    let mut keys: Vec<String> = alerts(db)
+pub(super) fn alert_keys(db: &Path) -> Vec<String> {
+    keys_of(&alerts(db))
+}
+
+/// What identifies each alert and its counts, sorted.
+pub(super) fn keys_of(alerts: &[Value]) -> Vec<String> {
+    let mut keys: Vec<String> = alerts
         .iter()
         .map(|a| {
             let pick = [
@@ -262,7 +273,7 @@ risk_score = 21
 product = "PRODUCT"
 "#;
 
-fn write_config(dir: &Path, text: &str) {
+pub(super) fn write_config(dir: &Path, text: &str) {
     std::fs::write(dir.join("secops.toml"), text).expect("config");
 }
 
@@ -598,7 +609,7 @@ year = 2016
 }
 
 /// `secops detect` over `file` (a name in `dir`) into `dir/reference.db`: the reference alerts.
-fn detected(dir: &Path, file: &str) {
+pub(super) fn detected(dir: &Path, file: &str) {
     let out = Command::new(env!("CARGO_BIN_EXE_secops"))
         .args(["detect", "--year", "2016", "--db", "reference.db", file])
         .current_dir(dir)

@@ -1,0 +1,274 @@
+//! One bus message: events of one subject, as a postcard header and the events in the event crate's
+//! binary form, compressed with zstd. Events come from inputs (a listener or file of an ingest
+//! process), each numbering its events; a frame's marks say, per input, through which number the
+//! subject is complete: every event of the input up to it that belongs on the subject is in this frame
+//! or an earlier one. The last frame of a subject thus tells a writer that starts again what the
+//! subject already holds; a frame with no events only moves the marks on (an idle partition must not
+//! hold back the merge of re-keyed events).
+
+use secops_event::codec::{encode, Decoder};
+use secops_event::Event;
+use serde::{Deserialize, Serialize};
+
+/// The layout's version (a frame of another is refused, never misread).
+pub const FRAME_VERSION: u8 = 1;
+
+/// zstd level: fast, and still several times smaller than the events.
+const LEVEL: i32 = 1;
+
+/// A frame's contents.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frame {
+    /// Per input (`<ingest>/<listener>@<epoch>`: a reset starts a new epoch), the sequence number
+    /// through which the subject holds its events.
+    pub marks: Vec<Mark>,
+    /// Re-keyed frames: where the events came from.
+    pub source: Option<Source>,
+    pub events: Vec<Framed>,
+}
+
+/// An input and the number through which a subject holds its events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mark {
+    pub input: String,
+    pub through: u64,
+}
+
+/// Where a re-keyed frame's events came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    /// The events partition whose unit selected them.
+    pub partition: u32,
+    /// The stream sequence of the events frame they were in.
+    pub sequence: u64,
+    /// The rule set's digest (engine indices mean the same on both sides only for the same rules).
+    pub rules: u64,
+}
+
+/// One event in a frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Framed {
+    /// The event's input: an index into the frame's marks.
+    pub input: u16,
+    /// The event's sequence number in its input.
+    pub seq: u64,
+    /// When it arrived (UTC nanoseconds).
+    pub received: i64,
+    pub event: Event,
+    /// Re-keyed frames: the engine indices of the rules that selected the event and whose exceptions
+    /// covered it (as the events unit found them), and of the rules it is for here.
+    pub selected: Vec<u32>,
+    pub excepted: Vec<u32>,
+    pub rules: Vec<u32>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Header<'a> {
+    version: u8,
+    marks: std::borrow::Cow<'a, [Mark]>,
+    source: Option<Source>,
+    count: u32,
+}
+
+#[derive(Serialize, Deserialize)]
+struct EventHeader<'a> {
+    input: u16,
+    seq: u64,
+    received: i64,
+    selected: std::borrow::Cow<'a, [u32]>,
+    excepted: std::borrow::Cow<'a, [u32]>,
+    rules: std::borrow::Cow<'a, [u32]>,
+    len: u32,
+}
+
+/// Why a frame could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("not zstd: {0}")]
+    Compression(String),
+    #[error("header: {0}")]
+    Header(String),
+    #[error("frame version {0}, this build reads {FRAME_VERSION}")]
+    Version(u8),
+    #[error("event {index}: {reason}")]
+    Event { index: usize, reason: String },
+}
+
+impl Frame {
+    /// The frame as a message payload.
+    pub fn encode(&self) -> Result<Vec<u8>, FrameError> {
+        let mut raw = Vec::with_capacity(256 * (self.events.len() + 1));
+        let header = Header {
+            version: FRAME_VERSION,
+            marks: (&self.marks[..]).into(),
+            source: self.source,
+            count: u32::try_from(self.events.len()).unwrap_or(u32::MAX),
+        };
+        postcard::to_io(&header, &mut raw).map_err(|e| FrameError::Header(e.to_string()))?;
+        let mut body = Vec::new();
+        for framed in &self.events {
+            body.clear();
+            encode(&framed.event, &mut body);
+            let head = EventHeader {
+                input: framed.input,
+                seq: framed.seq,
+                received: framed.received,
+                selected: (&framed.selected[..]).into(),
+                excepted: (&framed.excepted[..]).into(),
+                rules: (&framed.rules[..]).into(),
+                len: u32::try_from(body.len()).unwrap_or(u32::MAX),
+            };
+            postcard::to_io(&head, &mut raw).map_err(|e| FrameError::Header(e.to_string()))?;
+            raw.extend_from_slice(&body);
+        }
+        zstd::bulk::compress(&raw, LEVEL).map_err(|e| FrameError::Compression(e.to_string()))
+    }
+
+    /// Reads a payload [`Frame::encode`] made. At most `limit` bytes are decompressed (a frame that
+    /// claims more is refused, not allocated).
+    pub fn decode(payload: &[u8], limit: usize) -> Result<Frame, FrameError> {
+        let raw = zstd::bulk::decompress(payload, limit)
+            .map_err(|e| FrameError::Compression(e.to_string()))?;
+        let (header, mut rest): (Header<'_>, &[u8]) =
+            postcard::take_from_bytes(&raw).map_err(|e| FrameError::Header(e.to_string()))?;
+        if header.version != FRAME_VERSION {
+            return Err(FrameError::Version(header.version));
+        }
+        let mut decoder = Decoder::new();
+        let mut events = Vec::with_capacity((header.count as usize).min(1 << 16));
+        for index in 0..header.count as usize {
+            let broken = |reason: String| FrameError::Event { index, reason };
+            let (head, after): (EventHeader<'_>, &[u8]) =
+                postcard::take_from_bytes(rest).map_err(|e| broken(e.to_string()))?;
+            if usize::from(head.input) >= header.marks.len() {
+                return Err(broken(format!(
+                    "input {} of {}",
+                    head.input,
+                    header.marks.len()
+                )));
+            }
+            let len = head.len as usize;
+            if after.len() < len {
+                return Err(broken(format!(
+                    "{len} bytes announced, {} left",
+                    after.len()
+                )));
+            }
+            let (mut body, tail) = after.split_at(len);
+            let event = decoder
+                .decode(&mut body)
+                .map_err(|e| broken(e.to_string()))?;
+            events.push(Framed {
+                input: head.input,
+                seq: head.seq,
+                received: head.received,
+                event,
+                selected: head.selected.into_owned(),
+                excepted: head.excepted.into_owned(),
+                rules: head.rules.into_owned(),
+            });
+            rest = tail;
+        }
+        Ok(Frame {
+            marks: header.marks.into_owned(),
+            source: header.source,
+            events,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secops_event::{Location, Provenance, Timestamp};
+
+    fn event(i: u64) -> Event {
+        let mut e = Event::new(Provenance::new("auth.log", Location::Line(i)));
+        e.set_timestamp(Timestamp::from_unix_nanos(
+            1_700_000_000_000_000_000 + i as i64,
+        ));
+        e.insert("host.name", "web1");
+        e.insert(
+            "message",
+            "Failed password for root from 203.0.113.9 port 22 ssh2",
+        );
+        e
+    }
+
+    #[test]
+    fn a_frame_reads_back_exactly_and_compresses() {
+        let frame = Frame {
+            marks: vec![
+                Mark {
+                    input: "edge/auth@1".into(),
+                    through: 900,
+                },
+                Mark {
+                    input: "edge/syslog@1".into(),
+                    through: 12,
+                },
+            ],
+            source: Some(Source {
+                partition: 3,
+                sequence: 77,
+                rules: 0xfeed,
+            }),
+            events: (0..500)
+                .map(|i| Framed {
+                    input: (i % 2) as u16,
+                    seq: i,
+                    received: 5,
+                    event: event(i),
+                    selected: vec![1, 4],
+                    excepted: vec![],
+                    rules: vec![4],
+                })
+                .collect(),
+        };
+        let bytes = frame.encode().unwrap();
+        let raw_size: usize = frame
+            .events
+            .iter()
+            .map(|f| {
+                let mut out = Vec::new();
+                encode(&f.event, &mut out);
+                out.len()
+            })
+            .sum();
+        assert!(bytes.len() * 4 < raw_size, "{} vs {raw_size}", bytes.len());
+        assert_eq!(Frame::decode(&bytes, 64 << 20).unwrap(), frame);
+    }
+
+    #[test]
+    fn damaged_frames_are_refused_with_the_reason() {
+        let frame = Frame {
+            marks: vec![Mark {
+                input: "i".into(),
+                through: 1,
+            }],
+            source: None,
+            events: vec![Framed {
+                input: 0,
+                seq: 1,
+                received: 0,
+                event: event(1),
+                selected: vec![],
+                excepted: vec![],
+                rules: vec![],
+            }],
+        };
+        let bytes = frame.encode().unwrap();
+        assert!(matches!(
+            Frame::decode(b"not a frame", 1 << 20),
+            Err(FrameError::Compression(_))
+        ));
+        assert!(Frame::decode(&bytes, 8).is_err(), "over the limit");
+        let mut raw = zstd::bulk::decompress(&bytes, 1 << 20).unwrap();
+        raw.truncate(raw.len() - 10);
+        let cut = zstd::bulk::compress(&raw, 1).unwrap();
+        assert!(matches!(
+            Frame::decode(&cut, 1 << 20),
+            Err(FrameError::Event { index: 0, .. })
+        ));
+    }
+}
