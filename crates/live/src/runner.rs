@@ -211,31 +211,7 @@ pub fn run(
     }
     std::fs::create_dir_all(&state_dir)
         .map_err(|e| RunError::Other(format!("{}: {e}", state_dir.display())))?;
-    let invalid = |e: String| crate::ConfigError::Invalid {
-        file: config_path.display().to_string(),
-        message: e,
-    };
-    let request = LiveRequest {
-        name: config.name.clone(),
-        rules: RulesRequest {
-            rules: RuleSelection {
-                rules: config.rules.paths.clone(),
-                ..RuleSelection::default()
-            },
-            indicators: IndicatorSources {
-                files: config.rules.intel.clone(),
-                ecs_files: Vec::new(),
-            },
-            strict: false,
-            aggregate: parse_aggregate(config.rules.aggregate.as_deref()).map_err(invalid)?,
-        },
-        min_severity: parse_severity(config.rules.min_severity.as_deref()).map_err(invalid)?,
-        entities: config.rules.inventory.clone().map(Some),
-        lateness: i64::try_from(config.engine.lateness_seconds)
-            .unwrap_or(i64::MAX / 1_000_000_000)
-            .saturating_mul(1_000_000_000),
-        reset,
-    };
+    let request = live_request(config, config_path, config.name.clone(), reset)?;
     let clock = SystemClock;
     let mut session = None;
     let mut published = None;
@@ -687,6 +663,40 @@ fn is_loopback(ip: std::net::IpAddr) -> bool {
     ip.is_loopback()
 }
 
+/// What a detection session of this config runs, under checkpoint `name`.
+pub(crate) fn live_request(
+    config: &Config,
+    config_path: &Path,
+    name: String,
+    reset: bool,
+) -> Result<LiveRequest, RunError> {
+    let invalid = |e: String| crate::ConfigError::Invalid {
+        file: config_path.display().to_string(),
+        message: e,
+    };
+    Ok(LiveRequest {
+        name,
+        rules: RulesRequest {
+            rules: RuleSelection {
+                rules: config.rules.paths.clone(),
+                ..RuleSelection::default()
+            },
+            indicators: IndicatorSources {
+                files: config.rules.intel.clone(),
+                ecs_files: Vec::new(),
+            },
+            strict: false,
+            aggregate: parse_aggregate(config.rules.aggregate.as_deref()).map_err(invalid)?,
+        },
+        min_severity: parse_severity(config.rules.min_severity.as_deref()).map_err(invalid)?,
+        entities: config.rules.inventory.clone().map(Some),
+        lateness: i64::try_from(config.engine.lateness_seconds)
+            .unwrap_or(i64::MAX / 1_000_000_000)
+            .saturating_mul(1_000_000_000),
+        reset,
+    })
+}
+
 /// The store the config names.
 fn store_target(config: &Config) -> Result<String, RunError> {
     match (&config.store.db, &config.store.database_url) {
@@ -909,6 +919,20 @@ impl Engine<'_> {
             .collect()
     }
 
+    /// A commit failed: reading pauses until one succeeds.
+    fn commit_failed(&mut self, error: &str) {
+        self.failing = true;
+        self.metrics
+            .engine
+            .commit_failures
+            .fetch_add(1, Ordering::Relaxed);
+        self.warnings.warn(
+            "engine",
+            "commit",
+            &format!("commit failed (reading paused, tried again): {error}"),
+        );
+    }
+
     /// Counts since start.
     fn counts(&self) -> LiveCounts {
         match &self.work {
@@ -977,18 +1001,7 @@ impl Engine<'_> {
                 }
                 self.committed = Some(positions);
             }
-            Err(e) => {
-                self.failing = true;
-                self.metrics
-                    .engine
-                    .commit_failures
-                    .fetch_add(1, Ordering::Relaxed);
-                self.warnings.warn(
-                    "engine",
-                    "commit",
-                    &format!("commit failed (reading paused, tried again): {e}"),
-                );
-            }
+            Err(e) => self.commit_failed(&e.to_string()),
         }
     }
 }
@@ -1052,18 +1065,7 @@ impl Engine<'_> {
                 }
                 self.committed = Some(positions);
             }
-            Err(e) => {
-                self.failing = true;
-                self.metrics
-                    .engine
-                    .commit_failures
-                    .fetch_add(1, Ordering::Relaxed);
-                self.warnings.warn(
-                    "engine",
-                    "commit",
-                    &format!("commit failed (reading paused, tried again): {e}"),
-                );
-            }
+            Err(e) => self.commit_failed(&e.to_string()),
         }
     }
 }

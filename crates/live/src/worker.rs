@@ -28,10 +28,8 @@ use secops_bus::{
 };
 use secops_detect::{Placement, RekeyKey};
 use secops_event::Event;
-use secops_service::detect::RulesRequest;
-use secops_service::intel::{IndicatorSources, JudgeSources, Judges};
+use secops_service::intel::{JudgeSources, Judges};
 use secops_service::live::{LiveRequest, Route, SelectedEvent, Session};
-use secops_service::ruleset::RuleSelection;
 use secops_service::SystemClock;
 use secops_store::Store;
 use serde::{Deserialize, Serialize};
@@ -186,35 +184,7 @@ pub fn work(
         warninglists: config.rules.warninglists.clone(),
         decay_models: None,
     })?;
-    let request = |name: String| -> Result<LiveRequest, RunError> {
-        let invalid = |e: String| crate::ConfigError::Invalid {
-            file: config_path.display().to_string(),
-            message: e,
-        };
-        Ok(LiveRequest {
-            name,
-            rules: RulesRequest {
-                rules: RuleSelection {
-                    rules: config.rules.paths.clone(),
-                    ..RuleSelection::default()
-                },
-                indicators: IndicatorSources {
-                    files: config.rules.intel.clone(),
-                    ecs_files: Vec::new(),
-                },
-                strict: false,
-                aggregate: crate::runner::parse_aggregate(config.rules.aggregate.as_deref())
-                    .map_err(invalid)?,
-            },
-            min_severity: crate::runner::parse_severity(config.rules.min_severity.as_deref())
-                .map_err(invalid)?,
-            entities: config.rules.inventory.clone().map(Some),
-            lateness: i64::try_from(config.engine.lateness_seconds)
-                .unwrap_or(i64::MAX / 1_000_000_000)
-                .saturating_mul(1_000_000_000),
-            reset: false,
-        })
-    };
+    let request = |name: String| crate::runner::live_request(config, config_path, name, false);
     let plan = {
         let probe_name = format!("bus.{}.rules", bus_config.name);
         let (probe, _) = Session::start(
