@@ -271,4 +271,51 @@ mod tests {
             Err(FrameError::Event { index: 0, .. })
         ));
     }
+
+    #[test]
+    fn damaged_frames_never_panic_and_damaged_payloads_never_misread_silently() {
+        use secops_testkit::mutate::{bytes, Rng};
+        let frame = Frame {
+            marks: vec![Mark {
+                input: "edge/auth@1".into(),
+                through: 40,
+            }],
+            source: None,
+            events: (0..40)
+                .map(|i| Framed {
+                    input: 0,
+                    seq: i,
+                    received: 7,
+                    event: event(i),
+                    selected: vec![],
+                    excepted: vec![],
+                    rules: vec![],
+                })
+                .collect(),
+        };
+        let payload = frame.encode().unwrap();
+        let raw = zstd::bulk::decompress(&payload, 1 << 20).unwrap();
+        let mut rng = Rng::new(23);
+        let (mut refused, mut read) = (0, 0);
+        for _ in 0..3000 {
+            // Damage to the compressed payload and to what it holds, recompressed.
+            for damaged in [
+                bytes(&mut rng, &payload, &[]),
+                zstd::bulk::compress(&bytes(&mut rng, &raw, &[]), 1).unwrap(),
+            ] {
+                match Frame::decode(&damaged, 1 << 20) {
+                    Ok(back) => {
+                        read += 1;
+                        assert!(back.events.len() <= 1 << 16);
+                        assert!(back
+                            .events
+                            .iter()
+                            .all(|e| usize::from(e.input) < back.marks.len()));
+                    }
+                    Err(_) => refused += 1,
+                }
+            }
+        }
+        assert!(refused > 1000, "{refused} refused, {read} read");
+    }
 }

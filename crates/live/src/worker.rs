@@ -246,6 +246,7 @@ pub fn work(
     let mut next_beat = Instant::now();
     let mut next_flush = Instant::now() + flush_every;
     let mut assigned: Vec<UnitId> = Vec::new();
+    let mut idle = 0u64;
     while !stop.load(Ordering::SeqCst) {
         let now = Instant::now();
         if now >= next_beat {
@@ -267,8 +268,13 @@ pub fn work(
             }
         }
         worker.commit_due(&mut store, commit_every);
+        // Idle, the units are asked less and less often (each ask is a round trip per consumer),
+        // up to every 100 ms.
         if progress == 0 {
-            std::thread::sleep(Duration::from_millis(5));
+            idle = (idle * 2).clamp(5, 100);
+            std::thread::sleep(Duration::from_millis(idle));
+        } else {
+            idle = 0;
         }
     }
     log::info(id, "stopping: committing the units and leaving");
