@@ -408,22 +408,30 @@ pub fn fold(open: (i64, i64), repeat: (i64, i64)) -> (i64, i64) {
     (last.max(repeat_last), events.saturating_add(repeat_events))
 }
 
-/// FNV-1a, 64 bits: small, stable across runs and platforms.
-struct Fnv(u64);
+/// FNV-1a, 64 bits: small, stable across runs and platforms (alert ids, the bus's partitions and
+/// message ids, rule-set digests).
+#[derive(Debug, Clone, Copy)]
+pub struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv::new()
+    }
+}
 
 impl Fnv {
-    fn new() -> Self {
+    pub fn new() -> Self {
         Fnv(0xcbf2_9ce4_8422_2325)
     }
 
-    fn write(&mut self, bytes: &[u8]) {
+    pub fn write(&mut self, bytes: &[u8]) {
         for b in bytes {
             self.0 ^= u64::from(*b);
             self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
         }
     }
 
-    fn finish(&self) -> u64 {
+    pub fn finish(&self) -> u64 {
         self.0
     }
 }

@@ -126,7 +126,6 @@ pub struct Consumer {
 #[derive(Debug)]
 pub struct Bus {
     runtime: tokio::runtime::Runtime,
-    client: async_nats::Client,
     js: jetstream::Context,
     members: kv::Store,
     pub settings: BusSettings,
@@ -176,7 +175,6 @@ impl Bus {
         };
         Ok(Bus {
             runtime,
-            client,
             js,
             members,
             settings: settings.clone(),
@@ -451,19 +449,6 @@ impl Bus {
         })
     }
 
-    /// Frames the consumer has not yet been delivered (its lag).
-    pub fn pending(&self, consumer: &mut Consumer) -> Result<u64, BusError> {
-        let name = consumer.name.clone();
-        self.runtime.block_on(async {
-            consumer
-                .inner
-                .info()
-                .await
-                .map(|i| i.num_pending)
-                .map_err(|e| nats(format!("consumer {name}"))(e.to_string()))
-        })
-    }
-
     /// Says worker `id` is alive (see [`BusSettings::member_ttl`]).
     pub fn heartbeat(&self, id: &str, about: &[u8]) -> Result<(), BusError> {
         self.bounded("heartbeat", async {
@@ -514,16 +499,6 @@ impl Bus {
                 Err(_) => Err(nats(what)("no answer within 10 seconds".into())),
             }
         })
-    }
-
-    /// Whether the connection is up.
-    pub fn connected(&self) -> bool {
-        self.client.connection_state() == async_nats::connection::State::Connected
-    }
-
-    /// Which stream a consumer reads.
-    pub fn stream_of(consumer: &Consumer) -> Subject {
-        consumer.stream
     }
 }
 

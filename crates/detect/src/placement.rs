@@ -10,6 +10,7 @@
 //! whose steps join on different fields), since only a single place sees those exactly as one process
 //! would.
 
+use secops_alert::Fnv;
 use secops_event::{Event, Value};
 
 use crate::aggregation::Aggregation;
@@ -42,7 +43,7 @@ impl RekeyKey {
         match self {
             RekeyKey::Fields(fields) => {
                 for field in fields {
-                    hash.value(event.get(field));
+                    write_value(&mut hash, event.get(field));
                 }
             }
             RekeyKey::Entity(aggregation) => {
@@ -60,7 +61,7 @@ impl RekeyKey {
             }
             RekeyKey::Constant => {}
         }
-        hash.0
+        hash.finish()
     }
 }
 
@@ -68,8 +69,8 @@ impl RekeyKey {
 /// the empty text). Ingest and workers both use it.
 pub fn partition_of(value: Option<&Value>, partitions: u32) -> u32 {
     let mut hash = Fnv::new();
-    hash.value(value);
-    (hash.0 % u64::from(partitions.max(1))) as u32
+    write_value(&mut hash, value);
+    (hash.finish() % u64::from(partitions.max(1))) as u32
 }
 
 /// What [`partition_of`] reads: the field's text, missing and null alike empty.
@@ -81,25 +82,10 @@ fn text_of(value: Option<&Value>) -> std::borrow::Cow<'_, str> {
     }
 }
 
-struct Fnv(u64);
-
-impl Fnv {
-    fn new() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 ^= u64::from(*b);
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-
-    fn value(&mut self, value: Option<&Value>) {
-        let text = text_of(value);
-        self.write(text.as_bytes());
-        self.write(&[0xff]);
-    }
+/// A value's text into the hash, ended by a byte no text holds.
+fn write_value(hash: &mut Fnv, value: Option<&Value>) {
+    hash.write(text_of(value).as_bytes());
+    hash.write(&[0xff]);
 }
 
 impl Engine {

@@ -389,7 +389,7 @@ impl Publisher {
         Ok(())
     }
 
-    /// Frames in the last flush interval's waiting (for the status).
+    /// Events waiting for their frame to go out.
     pub fn waiting(&self) -> usize {
         self.partitions.iter().map(|p| p.events.len()).sum()
     }
@@ -398,17 +398,12 @@ impl Publisher {
 /// A frame's message id: the writer, partition, marks and events (the same frame sent twice has the
 /// same id, so the stream's duplicate window drops the second).
 fn message_id(name: &str, partition: usize, marks: &[Mark], events: &[Framed]) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut write = |bytes: &[u8]| {
-        for b in bytes {
-            hash ^= u64::from(*b);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-    };
+    let mut hash = secops_alert::Fnv::new();
     for mark in marks {
-        write(mark.input.as_bytes());
-        write(&mark.through.to_le_bytes());
+        hash.write(mark.input.as_bytes());
+        hash.write(&mark.through.to_le_bytes());
     }
+    let hash = hash.finish();
     match (events.first(), events.last()) {
         (Some(first), Some(last)) => format!(
             "{name}.{partition}.{}.{}-{}.{hash:016x}",

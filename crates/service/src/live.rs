@@ -429,20 +429,14 @@ impl Session {
     /// A digest of the rules in engine order (ids and versions): partitions exchange engine indices
     /// only under the same digest.
     pub fn rules_digest(&self) -> u64 {
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut hash = secops_alert::Fnv::new();
         for rule in self.engine.rules() {
             let info = rule.info();
-            for byte in info
-                .id
-                .bytes()
-                .chain(info.version.to_le_bytes())
-                .chain([0xff])
-            {
-                hash ^= u64::from(byte);
-                hash = hash.wrapping_mul(0x0100_0000_01b3);
-            }
+            hash.write(info.id.as_bytes());
+            hash.write(&info.version.to_le_bytes());
+            hash.write(&[0xff]);
         }
-        hash
+        hash.finish()
     }
 
     /// Records what was raised since the last commit and saves the checkpoint with `positions` (the
