@@ -20,4 +20,7 @@ pub mod nats;
 
 pub use frame::{Frame, FrameError, Framed, Mark, Source};
 pub use merge::Merge;
-pub use nats::{Bus, BusError, BusSettings, Chain, Consumer, Delivery, Last, Published, Subject};
+pub use nats::{
+    Bus, BusError, BusSettings, Chain, Consumer, ConsumerInfo, Delivery, Last, Published,
+    StreamState, Subject,
+};

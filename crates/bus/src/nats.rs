@@ -114,6 +114,26 @@ pub struct Published {
     pub error: Option<BusError>,
 }
 
+/// One durable consumer as the server sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerInfo {
+    pub name: String,
+    /// Frames on its subjects not yet delivered.
+    pub pending: u64,
+    /// Frames delivered and not yet acknowledged.
+    pub unacknowledged: u64,
+    /// The last stream sequence delivered.
+    pub delivered: u64,
+}
+
+/// A stream's size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamState {
+    pub frames: u64,
+    pub bytes: u64,
+    pub last: u64,
+}
+
 /// A durable pull consumer the caller owns.
 #[derive(Debug)]
 pub struct Consumer {
@@ -474,6 +494,73 @@ impl Bus {
             }
             out.sort();
             Ok(out)
+        })
+    }
+
+    /// The workers alive, sorted, with what each said in its last heartbeat.
+    pub fn members_about(&self) -> Result<Vec<(String, Bytes)>, BusError> {
+        let members = self.members()?;
+        self.bounded("members", async {
+            let mut out = Vec::new();
+            for id in members {
+                // Gone between the listing and the read: left.
+                if let Some(about) = self
+                    .members
+                    .get(&id)
+                    .await
+                    .map_err(|e| nats("members")(e.to_string()))?
+                {
+                    out.push((id, about));
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// The durable consumers of a stream: name, frames not yet delivered, delivered but not
+    /// acknowledged, and the last stream sequence delivered.
+    pub fn consumers(&self, stream: Subject) -> Result<Vec<ConsumerInfo>, BusError> {
+        let name = stream_name(&self.settings, stream);
+        self.bounded("consumers", async {
+            let stream = self
+                .js
+                .get_stream(&name)
+                .await
+                .map_err(|e| nats(format!("stream {name}"))(e.to_string()))?;
+            let mut list = stream.consumers();
+            let mut out = Vec::new();
+            while let Some(info) = list.next().await {
+                let info = info.map_err(|e| nats(format!("consumers of {name}"))(e.to_string()))?;
+                out.push(ConsumerInfo {
+                    name: info.name.clone(),
+                    pending: info.num_pending,
+                    unacknowledged: info.num_ack_pending as u64,
+                    delivered: info.delivered.stream_sequence,
+                });
+            }
+            out.sort_by(|a, b| a.name.cmp(&b.name));
+            Ok(out)
+        })
+    }
+
+    /// A stream's frames, bytes and last sequence.
+    pub fn stream_state(&self, stream: Subject) -> Result<StreamState, BusError> {
+        let name = stream_name(&self.settings, stream);
+        self.bounded("stream", async {
+            let mut stream = self
+                .js
+                .get_stream(&name)
+                .await
+                .map_err(|e| nats(format!("stream {name}"))(e.to_string()))?;
+            let info = stream
+                .info()
+                .await
+                .map_err(|e| nats(format!("stream {name}"))(e.to_string()))?;
+            Ok(StreamState {
+                frames: info.state.messages,
+                bytes: info.state.bytes,
+                last: info.state.last_sequence,
+            })
         })
     }
 

@@ -1646,3 +1646,58 @@ fn live_status() {
     let state = state.to_string_lossy().into_owned();
     insta::assert_snapshot!(session.run(&["status", "--state", &state]));
 }
+
+/// `secops status` with `[bus]` (a status saved with `--json`, shown again with `--saved`): the
+/// ingest process's publishing, every unit's owner, lag and checkpoint age, every worker's rates and
+/// the bus's share of its time; a worker name with terminal escapes shown inert.
+#[test]
+fn bus_status() {
+    let session = Session::new();
+    let bus_counters = |out: u64, inn: u64, rekeyed: u64, bus: f64, rules: f64, units: &[&str]| {
+        serde_json::json!({
+            "frames_out": out, "bytes_out": out * 9_000, "frames_in": inn, "bytes_in": inn * 9_000,
+            "rekeyed": rekeyed, "forwarded": rekeyed, "held": 0, "retries": 1,
+            "bus_seconds": bus, "rules_seconds": rules, "commit_seconds": 1.5,
+            "rekeyed_per_second": rekeyed as f64 / 100.0, "units": units
+        })
+    };
+    let status = |name: &str, events: u64, alerts: u64, bus: serde_json::Value| {
+        serde_json::json!({
+            "name": name, "pid": 4242, "started_at": 1_735_689_600_000_000_000i64,
+            "written_at": 1_735_693_200_000_000_000i64, "events": events,
+            "events_per_second": events as f64 / 100.0, "late": 0, "alerts": alerts,
+            "commits": 720, "commit_failures": 0, "checkpoint_at": 1_735_693_199_750_000_000i64,
+            "checkpoint_age_seconds": 0.25, "checkpoint_bytes": 2_048, "latency_p50_ms": 128,
+            "latency_p99_ms": 512, "latency_samples": alerts, "sources": [], "listeners": [],
+            "bus": bus
+        })
+    };
+    let unit = |unit: &str, owner: Option<&str>, pending: Option<u64>, age: Option<f64>| {
+        serde_json::json!({
+            "unit": unit, "owner": owner, "pending": pending, "unacknowledged": pending.map(|_| 0),
+            "checkpoint_age_seconds": age, "checkpoints": age.map(|_| 240)
+        })
+    };
+    let report = serde_json::json!({
+        "process": status("edge", 1_000_000, 0, bus_counters(5_000, 0, 0, 4.0, 0.0, &[])),
+        "bus": {
+            "name": "SECOPS", "servers": ["nats://10.0.0.5:4222", "nats://10.0.0.6:4222"],
+            "partitions": 2, "key": "host.name",
+            "events_stream": [5_000, 45_000_000, 5_000], "rekey_stream": [1_200, 3_000_000, 1_200],
+            "units": [
+                unit("events.0", Some("w1"), Some(3), Some(0.4)),
+                unit("events.1", Some("w2\u{1b}[31m"), Some(0), Some(0.2)),
+                unit("rekey.0", Some("w1"), Some(0), Some(0.4)),
+                unit("rekey.1", None, None, None)
+            ],
+            "workers": [
+                ["w1", status("w1", 600_000, 40, bus_counters(700, 3_000, 90_000, 6.0, 30.0, &["events.0", "rekey.0"]))],
+                ["w2\u{1b}[31m", status("w2", 400_000, 25, bus_counters(500, 2_000, 0, 3.0, 20.0, &["events.1"]))],
+                ["w3", null]
+            ]
+        }
+    });
+    let path = session.path("status.json");
+    std::fs::write(&path, report.to_string()).unwrap();
+    insta::assert_snapshot!(session.run(&["status", "--saved", &path]));
+}

@@ -98,11 +98,48 @@ pub struct EngineMetrics {
     pub latency: Latency,
 }
 
+/// The bus's counters (`[bus]`): `secops run` publishing, or a worker taking frames, running their
+/// events and forwarding re-keyed selections.
+#[derive(Debug, Default)]
+pub struct BusMetrics {
+    /// Frames published and their compressed bytes (events frames by `secops run`, re-keyed frames
+    /// and marks by a worker).
+    pub frames_out: AtomicU64,
+    pub bytes_out: AtomicU64,
+    /// Frames taken from the bus and their bytes (a worker).
+    pub frames_in: AtomicU64,
+    pub bytes_in: AtomicU64,
+    /// Events run by a worker's re-key units (its events units' are the engine's events), and
+    /// events its events units forwarded to re-key units.
+    pub rekeyed: AtomicU64,
+    pub forwarded: AtomicU64,
+    /// Events the bus already held, not published again (read again after a restart).
+    pub held: AtomicU64,
+    /// Publishes or fetches that failed and were tried again.
+    pub retries: AtomicU64,
+    /// Nanoseconds of the engine thread in the bus's own work (framing, compressing, publishing,
+    /// fetching, decoding, acknowledging), in running rules, and in commits: the bus's overhead is
+    /// the first against the three.
+    pub bus_nanos: AtomicU64,
+    pub rules_nanos: AtomicU64,
+    pub commit_nanos: AtomicU64,
+    /// The units a worker runs now (`events.0`, `rekey.3`).
+    pub units: Mutex<Vec<String>>,
+}
+
+impl BusMetrics {
+    /// Adds the time since `since` to `counter`.
+    pub fn time(counter: &AtomicU64, since: std::time::Instant) {
+        counter.fetch_add(since.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    }
+}
+
 /// Everything, by source name.
 #[derive(Debug, Default)]
 pub struct Metrics {
     pub sources: Mutex<Vec<(String, String, Arc<SourceMetrics>)>>,
     pub engine: EngineMetrics,
+    pub bus: BusMetrics,
 }
 
 impl Metrics {
@@ -164,6 +201,45 @@ pub struct Status {
     /// Each listener's name and bound address (port 0 in the config picks one).
     #[serde(default)]
     pub listeners: Vec<(String, Option<String>)>,
+    /// With `[bus]`: the bus's counters.
+    #[serde(default)]
+    pub bus: BusStatus,
+}
+
+/// The bus's counters in the status (all zero without `[bus]`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BusStatus {
+    pub frames_out: u64,
+    pub bytes_out: u64,
+    pub frames_in: u64,
+    pub bytes_in: u64,
+    pub rekeyed: u64,
+    pub forwarded: u64,
+    pub held: u64,
+    pub retries: u64,
+    pub bus_seconds: f64,
+    pub rules_seconds: f64,
+    pub commit_seconds: f64,
+    /// Per second over the last interval: events of the re-key units.
+    pub rekeyed_per_second: f64,
+    pub units: Vec<String>,
+}
+
+impl BusStatus {
+    /// Whether the process uses a bus at all.
+    pub fn active(&self) -> bool {
+        self.frames_out + self.frames_in > 0 || !self.units.is_empty()
+    }
+
+    /// The bus's share of the engine thread's busy time (bus work, rules, commits), 0 to 1.
+    pub fn overhead(&self) -> f64 {
+        let busy = self.bus_seconds + self.rules_seconds + self.commit_seconds;
+        if busy > 0.0 {
+            self.bus_seconds / busy
+        } else {
+            0.0
+        }
+    }
 }
 
 impl Metrics {
@@ -209,6 +285,24 @@ impl Metrics {
                 });
             }
         }
+        let b = &self.bus;
+        let seconds_of = |a: &AtomicU64| load(a) as f64 / 1e9;
+        let rekeyed = load(&b.rekeyed);
+        let bus = BusStatus {
+            frames_out: load(&b.frames_out),
+            bytes_out: load(&b.bytes_out),
+            frames_in: load(&b.frames_in),
+            bytes_in: load(&b.bytes_in),
+            rekeyed,
+            forwarded: load(&b.forwarded),
+            held: load(&b.held),
+            retries: load(&b.retries),
+            bus_seconds: seconds_of(&b.bus_nanos),
+            rules_seconds: seconds_of(&b.rules_nanos),
+            commit_seconds: seconds_of(&b.commit_nanos),
+            rekeyed_per_second: rate(rekeyed, before.map(|b| b.bus.rekeyed)),
+            units: b.units.lock().map(|u| u.clone()).unwrap_or_default(),
+        };
         let e = &self.engine;
         let events = load(&e.events);
         let checkpoint_at = load(&e.checkpoint_at) as i64;
@@ -235,6 +329,7 @@ impl Metrics {
             latency_samples: e.latency.count(),
             sources,
             listeners: Vec::new(),
+            bus,
         }
     }
 }
@@ -386,7 +481,94 @@ pub fn prometheus(status: &Status) -> String {
         "From arrival to the alert recorded (bucket upper bounds).",
         latency,
     );
+    let bus = &status.bus;
+    if bus.active() {
+        let bus_counters: [(&str, &str, f64); 11] = [
+            (
+                "bus_frames_out_total",
+                "Frames published to the bus.",
+                bus.frames_out as f64,
+            ),
+            (
+                "bus_bytes_out_total",
+                "Compressed frame bytes published.",
+                bus.bytes_out as f64,
+            ),
+            (
+                "bus_frames_in_total",
+                "Frames taken from the bus.",
+                bus.frames_in as f64,
+            ),
+            (
+                "bus_bytes_in_total",
+                "Compressed frame bytes taken.",
+                bus.bytes_in as f64,
+            ),
+            (
+                "bus_rekeyed_events_total",
+                "Events run by re-key units.",
+                bus.rekeyed as f64,
+            ),
+            (
+                "bus_forwarded_events_total",
+                "Events forwarded to re-key units.",
+                bus.forwarded as f64,
+            ),
+            (
+                "bus_held_events_total",
+                "Events the bus already held, not published again.",
+                bus.held as f64,
+            ),
+            (
+                "bus_retries_total",
+                "Bus calls that failed and were tried again.",
+                bus.retries as f64,
+            ),
+            (
+                "bus_seconds_total",
+                "Engine thread time in the bus's own work.",
+                bus.bus_seconds,
+            ),
+            (
+                "bus_rules_seconds_total",
+                "Engine thread time running rules.",
+                bus.rules_seconds,
+            ),
+            (
+                "bus_commit_seconds_total",
+                "Engine thread time in commits.",
+                bus.commit_seconds,
+            ),
+        ];
+        for (name, help, value) in bus_counters {
+            metric(name, "counter", help, one(value));
+        }
+        metric(
+            "bus_units",
+            "gauge",
+            "Units this worker runs.",
+            one(bus.units.len() as f64),
+        );
+    }
     out
+}
+
+/// Serves `/metrics` on `address` from a runtime of its own (a process without listeners: `secops
+/// worker`), until the runtime returned is dropped; the address bound (port 0 picks one).
+pub fn serve_on(
+    address: std::net::SocketAddr,
+    metrics: Arc<Metrics>,
+    name: String,
+) -> std::io::Result<(tokio::runtime::Runtime, std::net::SocketAddr)> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("metrics")
+        .enable_all()
+        .build()?;
+    let listener = runtime.block_on(tokio::net::TcpListener::bind(address))?;
+    let bound = listener.local_addr()?;
+    runtime.spawn(serve(listener, metrics, name));
+    Ok((runtime, bound))
 }
 
 /// Serves `/metrics` (the Prometheus text format) on `listener` until the runtime ends.

@@ -41,6 +41,17 @@ pub struct PublishCounts {
     pub retries: u64,
 }
 
+impl PublishCounts {
+    /// Copies the counts into the process's bus metrics.
+    pub fn report(&self, metrics: &crate::metrics::BusMetrics) {
+        use std::sync::atomic::Ordering::Relaxed;
+        metrics.frames_out.store(self.frames, Relaxed);
+        metrics.bytes_out.store(self.bytes, Relaxed);
+        metrics.held.store(self.held, Relaxed);
+        metrics.retries.store(self.retries, Relaxed);
+    }
+}
+
 /// One partition's subject as this process writes it.
 #[derive(Debug, Default)]
 struct Partition {

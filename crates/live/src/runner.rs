@@ -31,7 +31,7 @@ use crate::inputs::{Input, InputError, JournalInput, Parsed, Position, Reading, 
 use crate::journal::{Marks, Writer};
 use crate::listen::{Batch, Handoff};
 use crate::log::{self, Warnings};
-use crate::metrics::{Metrics, SourceMetrics, Status};
+use crate::metrics::{BusMetrics, Metrics, SourceMetrics, Status};
 
 /// Why the process could not run, or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -868,7 +868,10 @@ impl Engine<'_> {
                 Work::Publish { publisher, .. } => {
                     let before = publisher.counts.events + publisher.waiting() as u64;
                     let n = events.len() as u64;
+                    let started = Instant::now();
                     publisher.add(index, events);
+                    BusMetrics::time(&self.metrics.bus.bus_nanos, started);
+                    publisher.counts.report(&self.metrics.bus);
                     let counts = |events| LiveCounts {
                         events,
                         ..LiveCounts::default()
@@ -1018,10 +1021,15 @@ impl Engine<'_> {
         else {
             return;
         };
-        if !publisher.flush() {
+        let started = Instant::now();
+        let flushed = publisher.flush();
+        BusMetrics::time(&self.metrics.bus.bus_nanos, started);
+        publisher.counts.report(&self.metrics.bus);
+        if !flushed {
             self.failing = true;
             return;
         }
+        let started = Instant::now();
         let saved = Saved {
             engine: positions.clone(),
             lake: None,
@@ -1046,10 +1054,11 @@ impl Engine<'_> {
         let bytes = state.len();
         let mut state = Some(state);
         let mut make = |_: &[secops_store::Recorded]| Ok(state.take().unwrap_or_default());
-        match self
+        let result = self
             .store
-            .commit_checkpoint(&[], &[], &checkpoint, "run", &mut make, hook)
-        {
+            .commit_checkpoint(&[], &[], &checkpoint, "run", &mut make, hook);
+        BusMetrics::time(&self.metrics.bus.commit_nanos, started);
+        match result {
             Ok(_) => {
                 *sequence += 1;
                 self.commits += 1;

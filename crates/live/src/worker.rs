@@ -36,6 +36,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{BusConfig, Config};
 use crate::log;
+use crate::metrics::{BusMetrics, Metrics};
 use crate::runner::{Control, RunError};
 
 /// What a worker did, when it stopped.
@@ -243,6 +244,8 @@ pub fn work(
         abort,
         processed: 0,
     };
+    let started_at = secops_event::Timestamp::now().unix_nanos();
+    let mut status: Option<crate::Status> = None;
     let mut next_beat = Instant::now();
     let mut next_flush = Instant::now() + flush_every;
     let mut assigned: Vec<UnitId> = Vec::new();
@@ -251,7 +254,16 @@ pub fn work(
         let now = Instant::now();
         if now >= next_beat {
             next_beat = now + beat_every;
-            match worker.membership(&all) {
+            // The heartbeat carries this worker's status (`secops status` shows every worker's).
+            let fresh = control.metrics.status(
+                id,
+                started_at,
+                secops_event::Timestamp::now().unix_nanos(),
+                status.as_ref(),
+            );
+            let about = serde_json::to_vec(&fresh).unwrap_or_default();
+            status = Some(fresh);
+            match worker.membership(&all, &about) {
                 Ok(mine) => assigned = mine,
                 Err(e) => log::line("warning", id, "bus", &e.to_string(), 0),
             }
@@ -302,9 +314,17 @@ struct Worker {
 }
 
 impl Worker {
+    /// Shows the units run now in the metrics.
+    fn publish_units(&self) {
+        if let Ok(mut units) = self.metrics.bus.units.lock() {
+            *units = self.units.iter().map(|u| u.id.to_string()).collect();
+            units.sort();
+        }
+    }
+
     /// Says this worker is alive and returns the units that are its own now.
-    fn membership(&self, all: &[UnitId]) -> Result<Vec<UnitId>, BusError> {
-        self.bus.heartbeat(&self.id, b"{}")?;
+    fn membership(&self, all: &[UnitId], about: &[u8]) -> Result<Vec<UnitId>, BusError> {
+        self.bus.heartbeat(&self.id, about)?;
         let members = self.bus.members()?;
         let Some(me) = members.iter().position(|m| m == &self.id) else {
             return Ok(Vec::new());
@@ -357,6 +377,7 @@ impl Worker {
                 ),
             }
         }
+        self.publish_units();
     }
 
     /// Starts a unit from its checkpoint: a claim committed at once, then its consumers.
@@ -473,19 +494,24 @@ impl Worker {
         let Some(unit) = self.units.get_mut(index) else {
             return 0;
         };
-        let alerts_before = unit.session.counts().alerts;
+        let before = unit.session.counts();
+        let m = &self.metrics;
         let result = match &mut unit.kind {
-            Kind::Events { .. } => step_events(&self.bus, &self.plan, &self.bus_config.name, unit),
-            Kind::Rekey { .. } => step_rekey(&self.bus, &self.plan, unit),
+            Kind::Events { .. } => {
+                step_events(&self.bus, &self.plan, &self.bus_config.name, unit, m)
+            }
+            Kind::Rekey { .. } => step_rekey(&self.bus, &self.plan, unit, m),
         };
-        self.report.alerts += unit.session.counts().alerts.saturating_sub(alerts_before);
+        let after = unit.session.counts();
+        let raised = after.alerts.saturating_sub(before.alerts);
+        self.report.alerts += raised;
+        let m = &self.metrics.engine;
+        m.alerts.fetch_add(raised, Ordering::Relaxed);
+        m.late
+            .fetch_add(after.late.saturating_sub(before.late), Ordering::Relaxed);
         match result {
             Ok((frames, events)) => {
                 self.processed += events;
-                self.metrics
-                    .engine
-                    .events
-                    .fetch_add(events, Ordering::Relaxed);
                 if let Some(crate::runner::Abort::AfterEvents(n)) = self.abort {
                     if self.processed >= n {
                         std::process::abort();
@@ -509,6 +535,8 @@ impl Worker {
                     0,
                 );
                 self.units.remove(index);
+                self.metrics.bus.retries.fetch_add(1, Ordering::Relaxed);
+                self.publish_units();
                 0
             }
         }
@@ -561,7 +589,16 @@ impl Worker {
                 )
             })
             .collect();
-        if let Err(e) = publish_forwards(&self.bus, &self.bus_config.name, forwards, frames) {
+        let started = Instant::now();
+        let published = publish_forwards(
+            &self.bus,
+            &self.bus_config.name,
+            forwards,
+            frames,
+            &self.metrics.bus,
+        );
+        BusMetrics::time(&self.metrics.bus.bus_nanos, started);
+        if let Err(e) = published {
             log::line(
                 "warning",
                 &self.id,
@@ -598,6 +635,7 @@ impl Worker {
                     ),
                     0,
                 );
+                self.publish_units();
             }
         }
     }
@@ -622,7 +660,10 @@ impl Worker {
         );
         let abort = || std::process::abort();
         let hook: Option<&dyn Fn()> = if abort_now { Some(&abort) } else { None };
-        match unit.session.commit(store, bytes, &SystemClock, hook) {
+        let started = Instant::now();
+        let result = unit.session.commit(store, bytes, &SystemClock, hook);
+        BusMetrics::time(&self.metrics.bus.commit_nanos, started);
+        match result {
             Ok(committed) => {
                 self.report.commits += 1;
                 let now = secops_event::Timestamp::now().unix_nanos();
@@ -633,12 +674,14 @@ impl Worker {
                     m.latency
                         .record(((now - received).max(0) / 1_000_000) as u64);
                 }
+                let started = Instant::now();
                 for delivery in unit.unacked.iter_mut() {
                     if let Some(delivery) = delivery.take() {
                         // A lost ack only means a redelivery, which is skipped by sequence.
                         let _ = self.bus.ack(&delivery);
                     }
                 }
+                BusMetrics::time(&self.metrics.bus.bus_nanos, started);
                 unit.dirty = false;
                 unit.last_commit = Instant::now();
                 true
@@ -690,11 +733,13 @@ fn publish_forwards(
     name: &str,
     forwards: &mut [Forward],
     frames: Vec<(u32, Frame)>,
+    metrics: &BusMetrics,
 ) -> Result<(), BusError> {
     let mut pending = frames;
     for _attempt in 0..5 {
         let mut chains = Vec::new();
         let mut sent = Vec::new();
+        let mut sizes = Vec::new();
         for (q, frame) in &pending {
             let forward = &forwards[*q as usize];
             let Some(source) = frame.source else { continue };
@@ -715,11 +760,13 @@ fn publish_forwards(
                 source.sequence,
                 frame.events.len()
             );
+            let size = payload.len() as u64;
             chains.push(Chain {
                 subject: forward.subject.clone(),
                 expected: forward.last,
                 frames: vec![(id, Bytes::from(payload))],
             });
+            sizes.push(size);
             sent.push((*q, frame.clone()));
         }
         if chains.is_empty() {
@@ -728,9 +775,11 @@ fn publish_forwards(
         let results = bus.publish(chains);
         let mut retry = Vec::new();
         let mut error = None;
-        for ((q, frame), result) in sent.into_iter().zip(results) {
+        for (((q, frame), result), size) in sent.into_iter().zip(results).zip(sizes) {
             let forward = &mut forwards[q as usize];
             if let Some(&last) = result.sequences.last() {
+                metrics.frames_out.fetch_add(1, Ordering::Relaxed);
+                metrics.bytes_out.fetch_add(size, Ordering::Relaxed);
                 forward.last = last;
                 forward.through = frame.source.map_or(forward.through, |s| s.sequence);
                 forward.sent = frame
@@ -748,6 +797,9 @@ fn publish_forwards(
         if retry.is_empty() {
             return Ok(());
         }
+        metrics
+            .retries
+            .fetch_add(retry.len() as u64, Ordering::Relaxed);
         pending = retry;
         if let Some(e) = &error {
             if !matches!(e, BusError::Conflict { .. }) {
@@ -818,7 +870,9 @@ fn step_events(
     plan: &Plan,
     name: &str,
     unit: &mut Unit,
+    metrics: &Metrics,
 ) -> Result<(usize, u64), BusError> {
+    let m = &metrics.bus;
     let UnitId::Events(p) = unit.id else {
         return Ok((0, 0));
     };
@@ -831,14 +885,25 @@ fn step_events(
     else {
         return Ok((0, 0));
     };
+    let started = Instant::now();
     let deliveries = bus.fetch(consumer, FETCH)?;
+    if !deliveries.is_empty() {
+        // An empty fetch is idle time, not the bus's cost.
+        BusMetrics::time(&m.bus_nanos, started);
+    }
     let frames = deliveries.len();
     let mut events_run = 0;
     for delivery in deliveries {
         if delivery.sequence <= state.consumed {
             continue;
         }
-        let frame = match Frame::decode(&delivery.payload, bus.settings.frame_limit) {
+        m.frames_in.fetch_add(1, Ordering::Relaxed);
+        m.bytes_in
+            .fetch_add(delivery.payload.len() as u64, Ordering::Relaxed);
+        let started = Instant::now();
+        let decoded = Frame::decode(&delivery.payload, bus.settings.frame_limit);
+        BusMetrics::time(&m.bus_nanos, started);
+        let frame = match decoded {
             Ok(frame) => frame,
             Err(e) => {
                 log::line(
@@ -880,8 +945,11 @@ fn step_events(
             ran += 1;
             Some((framed.event, framed.received))
         });
+        let started = Instant::now();
         unit.session.feed_routed(events, Some(&mut forwarder));
+        BusMetrics::time(&m.rules_nanos, started);
         events_run += ran;
+        metrics.engine.events.fetch_add(ran, Ordering::Relaxed);
         for mark in &frame.marks {
             let through = marks.entry(mark.input.clone()).or_insert(0);
             *through = (*through).max(mark.through);
@@ -908,7 +976,11 @@ fn step_events(
                     )
                 })
                 .collect();
-            publish_forwards(bus, name, forwards, out)?;
+            let started = Instant::now();
+            let forwarded: usize = out.iter().map(|(_, f)| f.events.len()).sum();
+            publish_forwards(bus, name, forwards, out, m)?;
+            BusMetrics::time(&m.bus_nanos, started);
+            m.forwarded.fetch_add(forwarded as u64, Ordering::Relaxed);
         }
         state.consumed = delivery.sequence;
         unit.unacked[0] = Some(delivery);
@@ -919,23 +991,40 @@ fn step_events(
 
 /// Takes the re-keyed frames waiting for a re-key unit into its merge and runs what the merge
 /// releases; returns the frames taken and events run.
-fn step_rekey(bus: &Bus, plan: &Plan, unit: &mut Unit) -> Result<(usize, u64), BusError> {
+fn step_rekey(
+    bus: &Bus,
+    plan: &Plan,
+    unit: &mut Unit,
+    metrics: &Metrics,
+) -> Result<(usize, u64), BusError> {
     let Kind::Rekey { state, consumers } = &mut unit.kind else {
         return Ok((0, 0));
     };
+    let m = &metrics.bus;
     let mut frames = 0;
     for (from, consumer) in consumers.iter().enumerate() {
         if state.merge.waiting_from(from as u32) >= MAX_WAITING {
             continue;
         }
-        for delivery in bus.fetch(consumer, FETCH)? {
+        let started = Instant::now();
+        let deliveries = bus.fetch(consumer, FETCH)?;
+        if !deliveries.is_empty() {
+            BusMetrics::time(&m.bus_nanos, started);
+        }
+        for delivery in deliveries {
             frames += 1;
             let slot = &mut state.consumed[from];
             if delivery.sequence <= *slot {
                 continue;
             }
             *slot = delivery.sequence;
-            match Frame::decode(&delivery.payload, bus.settings.frame_limit) {
+            m.frames_in.fetch_add(1, Ordering::Relaxed);
+            m.bytes_in
+                .fetch_add(delivery.payload.len() as u64, Ordering::Relaxed);
+            let started = Instant::now();
+            let decoded = Frame::decode(&delivery.payload, bus.settings.frame_limit);
+            BusMetrics::time(&m.bus_nanos, started);
+            match decoded {
                 Ok(frame) if frame.source.is_some_and(|s| s.rules != plan.digest) => {
                     log::line(
                         "error",
@@ -986,7 +1075,10 @@ fn step_rekey(bus: &Bus, plan: &Plan, unit: &mut Unit) -> Result<(usize, u64), B
     }
     let ran = events.len() as u64;
     if ran > 0 {
+        let started = Instant::now();
         unit.session.feed_selected(events);
+        BusMetrics::time(&m.rules_nanos, started);
+        m.rekeyed.fetch_add(ran, Ordering::Relaxed);
         unit.dirty = true;
     }
     Ok((frames, ran))
@@ -1018,4 +1110,119 @@ fn install_signals(
         stop.store(true, Ordering::SeqCst);
     });
     Ok(runtime)
+}
+
+/// One unit as `secops status` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnitView {
+    /// `events.0`, `rekey.3`.
+    pub unit: String,
+    /// The live worker whose consumer it is (none: waiting for one).
+    pub owner: Option<String>,
+    /// Frames on its subjects not yet delivered, and delivered but not acknowledged (none: no
+    /// consumer).
+    pub pending: Option<u64>,
+    pub unacknowledged: Option<u64>,
+    /// Seconds since its checkpoint was saved, and how many it has saved (none: never run).
+    pub checkpoint_age_seconds: Option<f64>,
+    pub checkpoints: Option<i64>,
+}
+
+/// The bus as `secops status` shows it: streams, units, workers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BusView {
+    pub name: String,
+    pub servers: Vec<String>,
+    pub partitions: u32,
+    pub key: String,
+    /// Frames, bytes and last sequence of the events and re-key streams.
+    pub events_stream: (u64, u64, u64),
+    pub rekey_stream: (u64, u64, u64),
+    pub units: Vec<UnitView>,
+    /// The live workers, with the status their last heartbeat carried (none: unreadable).
+    pub workers: Vec<(String, Option<crate::Status>)>,
+}
+
+/// Reads the bus's state: the streams, every unit's consumer (lag) and checkpoint (age) and the
+/// live workers' statuses.
+pub fn bus_view(config: &BusConfig, store: &mut Store, now: i64) -> Result<BusView, RunError> {
+    let bus = Bus::connect(&config.settings(), "secops status")
+        .map_err(|e| RunError::Other(format!("[bus]: {e}")))?;
+    let fail = |e: BusError| RunError::Other(format!("[bus]: {e}"));
+    let state = |s: secops_bus::StreamState| (s.frames, s.bytes, s.last);
+    let events_stream = state(bus.stream_state(Subject::Events).map_err(fail)?);
+    let rekey_stream = state(bus.stream_state(Subject::Rekey).map_err(fail)?);
+    let workers: Vec<(String, Option<crate::Status>)> = bus
+        .members_about()
+        .map_err(fail)?
+        .into_iter()
+        .map(|(id, about)| {
+            let status = serde_json::from_slice(&about).ok();
+            (id, status)
+        })
+        .collect();
+    let live = |owner: &str| workers.iter().any(|(id, _)| id == owner);
+    let mut consumers = bus.consumers(Subject::Events).map_err(fail)?;
+    consumers.extend(bus.consumers(Subject::Rekey).map_err(fail)?);
+    let name = &config.name;
+    let mut ids: Vec<UnitId> = (0..config.partitions).map(UnitId::Events).collect();
+    let rekeyed = rekey_stream.0 > 0
+        || store
+            .checkpoint(&UnitId::Rekey(0).checkpoint(name))
+            .map_err(|e| RunError::Other(e.to_string()))?
+            .is_some();
+    if rekeyed {
+        ids.extend((0..config.partitions).map(UnitId::Rekey));
+    }
+    let mut units = Vec::new();
+    for id in ids {
+        // Consumer names: `<name>-events-<p>-<worker>`, `<name>-rekey-<q>-<from>-<worker>`.
+        let family = match id {
+            UnitId::Events(p) => format!("{name}-events-{p}-"),
+            UnitId::Rekey(q) => format!("{name}-rekey-{q}-"),
+        };
+        let mut owner: Option<String> = None;
+        let (mut pending, mut unacknowledged) = (None::<u64>, None::<u64>);
+        for consumer in &consumers {
+            let Some(rest) = consumer.name.strip_prefix(&family) else {
+                continue;
+            };
+            let worker = match id {
+                UnitId::Events(_) => rest,
+                UnitId::Rekey(_) => match rest.split_once('-') {
+                    Some((from, worker)) if from.chars().all(|c| c.is_ascii_digit()) => worker,
+                    _ => continue,
+                },
+            };
+            if !live(worker) {
+                continue;
+            }
+            owner = Some(worker.to_string());
+            *pending.get_or_insert(0) += consumer.pending;
+            *unacknowledged.get_or_insert(0) += consumer.unacknowledged;
+        }
+        let checkpoint = store
+            .checkpoint(&id.checkpoint(name))
+            .map_err(|e| RunError::Other(e.to_string()))?;
+        units.push(UnitView {
+            unit: id.to_string(),
+            owner,
+            pending,
+            unacknowledged,
+            checkpoint_age_seconds: checkpoint
+                .as_ref()
+                .map(|c| (now - c.saved_at).max(0) as f64 / 1e9),
+            checkpoints: checkpoint.map(|c| c.sequence),
+        });
+    }
+    Ok(BusView {
+        name: name.clone(),
+        servers: config.servers.clone(),
+        partitions: config.partitions,
+        key: config.key.clone(),
+        events_stream,
+        rekey_stream,
+        units,
+        workers,
+    })
 }

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use secops_live::worker::BusView;
 use secops_live::{Config, Status};
 use secops_service::Actor;
 
@@ -145,6 +146,10 @@ pub struct WorkerArgs {
     /// This worker's name among the live workers (default: the host's name and the process id).
     #[arg(long)]
     id: Option<String>,
+    /// Serve this worker's counters for Prometheus at `/metrics` on this address (port 0 picks one;
+    /// the log says which).
+    #[arg(long)]
+    metrics: Option<std::net::SocketAddr>,
 }
 
 pub fn worker(args: WorkerArgs) -> anyhow::Result<Outcome> {
@@ -169,6 +174,19 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<Outcome> {
     }
     eprintln!("secops worker {}: starting", safe(&id));
     let control = secops_live::Control::default();
+    let _metrics = match args.metrics {
+        Some(address) => {
+            let (runtime, bound) =
+                secops_live::metrics::serve_on(address, control.metrics.clone(), id.clone())
+                    .map_err(|e| anyhow::anyhow!("--metrics {address}: {e}"))?;
+            eprintln!(
+                "secops worker {}: metrics on http://{bound}/metrics",
+                safe(&id)
+            );
+            Some(runtime)
+        }
+        None => None,
+    };
     let report = secops_live::worker::work(&config, &args.config, store, &id, &control)?;
     eprintln!(
         "secops worker {}: stopped after {} events, {} alerts, {} commits, {} units taken on",
@@ -184,7 +202,7 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<Outcome> {
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
     /// The run's TOML file (its state folder holds the status).
-    #[arg(long, required_unless_present = "state")]
+    #[arg(long, required_unless_present_any = ["state", "saved"])]
     config: Option<PathBuf>,
     /// The state folder itself.
     #[arg(long)]
@@ -192,24 +210,190 @@ pub struct StatusArgs {
     /// Print the status as JSON.
     #[arg(long)]
     json: bool,
+    /// Show a status saved earlier with --json (attached to a ticket, say) instead of a live one.
+    #[arg(long, conflicts_with_all = ["config", "state", "json"])]
+    saved: Option<PathBuf>,
+}
+
+/// With `[bus]`: the ingest process's status (this machine's, if it runs here) and the bus's.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct BusReport {
+    process: Option<Status>,
+    bus: BusView,
 }
 
 pub fn status(args: StatusArgs) -> anyhow::Result<Outcome> {
-    let state = match (&args.state, &args.config) {
-        (Some(state), _) => state.clone(),
-        (None, Some(config_path)) => Config::load(config_path)?.state_dir(config_path),
-        (None, None) => anyhow::bail!("give --config or --state"),
-    };
-    let status = secops_live::read_status(&state).map_err(anyhow::Error::msg)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&status)?);
+    let now = secops_event::Timestamp::now().unix_nanos();
+    if let Some(path) = &args.saved {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}: not a saved status: {e}", path.display()))?;
+        let shown = if value.get("bus").is_some_and(|b| b.get("units").is_some()) {
+            let report: BusReport = serde_json::from_value(value)
+                .map_err(|e| anyhow::anyhow!("{}: not a saved status: {e}", path.display()))?;
+            render_bus(&report, now)
+        } else {
+            let status: Status = serde_json::from_value(value)
+                .map_err(|e| anyhow::anyhow!("{}: not a saved status: {e}", path.display()))?;
+            render(&status, now)
+        };
+        print!("{shown}");
         return Ok(Outcome::Clean);
     }
-    print!(
-        "{}",
-        render(&status, secops_event::Timestamp::now().unix_nanos())
-    );
+    let (state, config) = match (&args.state, &args.config) {
+        (Some(state), _) => (state.clone(), None),
+        (None, Some(config_path)) => {
+            let config = Config::load(config_path)?;
+            (config.state_dir(config_path), Some((config, config_path)))
+        }
+        (None, None) => anyhow::bail!("give --config or --state"),
+    };
+    let status = secops_live::read_status(&state);
+    let bus = config.as_ref().and_then(|(c, path)| {
+        c.bus
+            .as_ref()
+            .map(|bus| (bus, store_args(c, path), path.display().to_string()))
+    });
+    let Some((bus, store_args, config_name)) = bus else {
+        let status = status.map_err(anyhow::Error::msg)?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&status)?);
+        } else {
+            print!("{}", render(&status, now));
+        }
+        return Ok(Outcome::Clean);
+    };
+    // Workers may run elsewhere: the bus and the shared store say what they do.
+    let mut store = store_args.open_as(&Actor::service("status"))?;
+    let view = secops_live::worker::bus_view(bus, &mut store, now)
+        .map_err(|e| anyhow::anyhow!("{config_name}: {e}"))?;
+    let report = BusReport {
+        process: status.ok(),
+        bus: view,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", render_bus(&report, now));
+    }
     Ok(Outcome::Clean)
+}
+
+/// Bytes as a person reads them.
+fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
+/// What `secops status` prints with `[bus]`: the ingest process here (if any), the streams, every
+/// unit's owner, lag and checkpoint age, and every live worker's rates and bus overhead.
+pub fn render_bus(report: &BusReport, now: i64) -> String {
+    use std::fmt::Write as _;
+    let mut out = match &report.process {
+        Some(status) => render(status, now),
+        None => "no secops run process status here (ingest may run on another machine)\n".into(),
+    };
+    if let Some(status) = &report.process {
+        let b = &status.bus;
+        if b.frames_out > 0 {
+            let per_event = if status.events > 0 {
+                format!("{:.0}", b.bytes_out as f64 / status.events as f64)
+            } else {
+                "-".into()
+            };
+            let _ = writeln!(
+                out,
+                "publish  {} frames, {} ({per_event} bytes an event), {} events the bus already held, {} retries; {:.1} s publishing, {:.1} s committing",
+                b.frames_out,
+                megabytes(b.bytes_out),
+                b.held,
+                b.retries,
+                b.bus_seconds,
+                b.commit_seconds
+            );
+        }
+    }
+    let v = &report.bus;
+    let _ = writeln!(
+        out,
+        "\nbus {} on {}: {} partitions by {}; events stream {} frames ({}), re-key stream {} frames ({})",
+        safe(&v.name),
+        safe(&v.servers.join(", ")),
+        v.partitions,
+        safe(&v.key),
+        v.events_stream.0,
+        megabytes(v.events_stream.1),
+        v.rekey_stream.0,
+        megabytes(v.rekey_stream.1)
+    );
+    let _ = writeln!(
+        out,
+        "{} {} {:>9} {:>9} {:>15} {:>12}",
+        cell("unit", 10),
+        cell("owner", 20),
+        "pending",
+        "unacked",
+        "checkpoint age",
+        "checkpoints"
+    );
+    let or_dash = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
+    for unit in &v.units {
+        let _ = writeln!(
+            out,
+            "{} {} {:>9} {:>9} {:>15} {:>12}",
+            cell(&unit.unit, 10),
+            cell(unit.owner.as_deref().unwrap_or("(none)"), 20),
+            or_dash(unit.pending),
+            or_dash(unit.unacknowledged),
+            unit.checkpoint_age_seconds
+                .map_or("never".to_string(), |a| format!("{a:.1}s")),
+            unit.checkpoints.map_or("-".to_string(), |c| c.to_string())
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{} {:>8} {:>6} {:>10} {:>8} {:>10} {:>8} {:>7} {:>8} {:>9} {:>9}",
+        cell("worker", 20),
+        "pid",
+        "units",
+        "events",
+        "per sec",
+        "re-keyed",
+        "per sec",
+        "alerts",
+        "commits",
+        "bus share",
+        "p99"
+    );
+    if v.workers.is_empty() {
+        let _ = writeln!(out, "(no live workers)");
+    }
+    for (id, status) in &v.workers {
+        match status {
+            Some(s) => {
+                let _ = writeln!(
+                    out,
+                    "{} {:>8} {:>6} {:>10} {:>8.0} {:>10} {:>8.0} {:>7} {:>8} {:>8.1}% {:>9}",
+                    cell(id, 20),
+                    s.pid,
+                    s.bus.units.len(),
+                    s.events,
+                    s.events_per_second,
+                    s.bus.rekeyed,
+                    s.bus.rekeyed_per_second,
+                    s.alerts,
+                    s.commits,
+                    s.bus.overhead() * 100.0,
+                    s.latency_p99_ms
+                        .map_or("-".to_string(), |p| format!("{p} ms"))
+                );
+            }
+            None => {
+                let _ = writeln!(out, "{} (its heartbeat is unreadable)", cell(id, 20));
+            }
+        }
+    }
+    out
 }
 
 /// What `secops status` prints (log text never appears: names come from the config, escaped all the

@@ -46,7 +46,16 @@ impl Proc {
     }
 
     fn worker(dir: &Path, id: &str, env: &[(&str, &str)]) -> Proc {
-        Proc::start(dir, &["worker", "--config", "secops.toml", "--id", id], env)
+        let args = [
+            "worker",
+            "--config",
+            "secops.toml",
+            "--id",
+            id,
+            "--metrics",
+            "127.0.0.1:0",
+        ];
+        Proc::start(dir, &args, env)
     }
 
     fn ingest(dir: &Path, env: &[(&str, &str)]) -> Proc {
@@ -295,11 +304,117 @@ fn two_workers_on_the_bus_record_exactly_the_alerts_of_detect() {
     let (mut w1, mut w2) = two_workers(&d, &[]);
     let mut ingest = Proc::ingest(&d, &[]);
     setup.settle(&mut [&mut w1, &mut w2, &mut ingest]);
+    status_shows_the_bus_caught_up(&d);
+    worker_metrics_for_prometheus(&w1);
     for proc in [ingest, w1, w2] {
         let (code, log) = proc.stop();
         assert_eq!(code, Some(0), "{log}");
     }
     assert_eq!(setup.alert_keys(), setup.reference);
+}
+
+/// `secops status` with `[bus]`: every unit owned (half each), nothing pending once the alerts are
+/// in, every unit checkpointed, and the workers' events adding up to what ingest published.
+fn status_shows_the_bus_caught_up(d: &Path) {
+    let status = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_secops"))
+            .args(["status", "--config", "secops.toml", "--json"])
+            .current_dir(d)
+            .output()
+            .expect("secops status runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("JSON")
+    };
+    let start = Instant::now();
+    let report = loop {
+        let report = status();
+        let units = report["bus"]["units"].as_array().expect("units").clone();
+        let published = report["process"]["events"].as_u64().unwrap_or(0);
+        let run: u64 = report["bus"]["workers"]
+            .as_array()
+            .expect("workers")
+            .iter()
+            .map(|w| w[1]["events"].as_u64().unwrap_or(0))
+            .sum();
+        let caught_up = units
+            .iter()
+            .all(|u| u["pending"] == 0 && u["unacknowledged"] == 0);
+        if caught_up && published > 0 && run == published {
+            break report;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the bus did not catch up: {report:#}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let units = report["bus"]["units"].as_array().expect("units");
+    assert_eq!(units.len(), 8, "{report:#}");
+    for owner in ["w1", "w2"] {
+        let owned = units.iter().filter(|u| u["owner"] == owner).count();
+        assert_eq!(owned, 4, "{owner}: {report:#}");
+    }
+    assert!(
+        units.iter().all(|u| u["checkpoints"].as_i64() > Some(0)),
+        "{report:#}"
+    );
+    // Re-keyed events ran, their frames went through the re-key stream.
+    let rekeyed: u64 = report["bus"]["workers"]
+        .as_array()
+        .expect("workers")
+        .iter()
+        .map(|w| w[1]["bus"]["rekeyed"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(rekeyed > 0, "{report:#}");
+    assert!(
+        report["bus"]["rekey_stream"][0].as_u64() > Some(0),
+        "{report:#}"
+    );
+    // And as a person reads it.
+    let out = Command::new(env!("CARGO_BIN_EXE_secops"))
+        .args(["status", "--config", "secops.toml"])
+        .current_dir(d)
+        .output()
+        .expect("secops status runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in ["events.0 ", "rekey.3 ", "\nw1 ", "\nw2 ", "publish  "] {
+        assert!(text.contains(needle), "{needle:?} in {text}");
+    }
+}
+
+/// A worker's `/metrics` (`--metrics`): its events, re-keyed events and bus counters.
+fn worker_metrics_for_prometheus(worker: &Proc) {
+    use std::io::{Read, Write};
+    worker.wait_log(&["metrics on http://"], 1);
+    let log = worker.log();
+    let address = log
+        .split("metrics on http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .expect("the metrics address in the log");
+    let mut stream = std::net::TcpStream::connect(address).expect("connects");
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut text = String::new();
+    stream.read_to_string(&mut text).expect("response");
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("secops_{name} ")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("secops_{name} in {text}"))
+    };
+    assert!(value("engine_events_total") > 0.0, "{text}");
+    assert!(value("bus_frames_in_total") > 0.0, "{text}");
+    assert!(value("bus_rules_seconds_total") > 0.0, "{text}");
+    assert_eq!(value("bus_units"), 4.0, "{text}");
 }
 
 #[test]
