@@ -6,6 +6,8 @@
 //! subject already holds; a frame with no events only moves the marks on (an idle partition must not
 //! hold back the merge of re-keyed events).
 
+use std::cell::RefCell;
+
 use secops_event::codec::{encode, Decoder};
 use secops_event::Event;
 use serde::{Deserialize, Serialize};
@@ -15,6 +17,56 @@ pub const FRAME_VERSION: u8 = 1;
 
 /// zstd level: fast, and still several times smaller than the events.
 const LEVEL: i32 = 1;
+
+thread_local! {
+    /// Each thread's zstd contexts and decompression buffer, made once: a context costs more to
+    /// set up than a frame to compress.
+    static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
+    static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { RefCell::new(None) };
+    static RAW: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Compresses `raw` with this thread's context.
+fn compress(raw: &[u8]) -> Result<Vec<u8>, FrameError> {
+    let failed = |e: std::io::Error| FrameError::Compression(e.to_string());
+    COMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let compressor = match slot.as_mut() {
+            Some(c) => c,
+            None => slot.insert(zstd::bulk::Compressor::new(LEVEL).map_err(failed)?),
+        };
+        compressor.compress(raw).map_err(failed)
+    })
+}
+
+/// Decompresses `payload` into `raw` with this thread's context: as many bytes as the frame's
+/// header says it holds (at most `limit`; without a size, up to `limit`).
+fn decompress(payload: &[u8], limit: usize, raw: &mut Vec<u8>) -> Result<(), FrameError> {
+    let size = match zstd::zstd_safe::get_frame_content_size(payload) {
+        Ok(Some(size)) if size <= limit as u64 => size as usize,
+        Ok(Some(size)) => {
+            return Err(FrameError::Compression(format!(
+                "the frame holds {size} bytes, over the limit of {limit}"
+            )))
+        }
+        Ok(None) => limit,
+        Err(_) => return Err(FrameError::Compression("not a zstd frame".into())),
+    };
+    raw.clear();
+    raw.reserve(size);
+    let failed = |e: std::io::Error| FrameError::Compression(e.to_string());
+    DECOMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let decompressor = match slot.as_mut() {
+            Some(d) => d,
+            None => slot.insert(zstd::bulk::Decompressor::new().map_err(failed)?),
+        };
+        decompressor
+            .decompress_to_buffer(payload, raw)
+            .map(|_| ())
+            .map_err(failed)
+    })
+}
 
 /// A frame's contents.
 #[derive(Debug, Clone, PartialEq)]
@@ -121,16 +173,34 @@ impl Frame {
             postcard::to_io(&head, &mut raw).map_err(|e| FrameError::Header(e.to_string()))?;
             raw.extend_from_slice(&body);
         }
-        zstd::bulk::compress(&raw, LEVEL).map_err(|e| FrameError::Compression(e.to_string()))
+        compress(&raw)
     }
 
     /// Reads a payload [`Frame::encode`] made. At most `limit` bytes are decompressed (a frame that
     /// claims more is refused, not allocated).
     pub fn decode(payload: &[u8], limit: usize) -> Result<Frame, FrameError> {
-        let raw = zstd::bulk::decompress(payload, limit)
-            .map_err(|e| FrameError::Compression(e.to_string()))?;
+        RAW.with(|cell| {
+            // A frame decoded while another is (not done here) gets a buffer of its own.
+            let mut own = Vec::new();
+            let mut borrowed = cell.try_borrow_mut();
+            let raw = match borrowed.as_mut() {
+                Ok(raw) => &mut **raw,
+                Err(_) => &mut own,
+            };
+            decompress(payload, limit, raw)?;
+            let frame = Frame::parse(raw);
+            // A buffer grown for a large frame is not kept.
+            if raw.capacity() > 4 << 20 {
+                *raw = Vec::new();
+            }
+            frame
+        })
+    }
+
+    /// Reads a decompressed frame.
+    fn parse(raw: &[u8]) -> Result<Frame, FrameError> {
         let (header, mut rest): (Header<'_>, &[u8]) =
-            postcard::take_from_bytes(&raw).map_err(|e| FrameError::Header(e.to_string()))?;
+            postcard::take_from_bytes(raw).map_err(|e| FrameError::Header(e.to_string()))?;
         if header.version != FRAME_VERSION {
             return Err(FrameError::Version(header.version));
         }

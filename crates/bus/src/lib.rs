@@ -2,7 +2,7 @@
 //! compressed batches of normalized events to one subject per partition of a key field (the host by
 //! default) and ingest process: `<prefix>.events.<partition>.<ingest>`. Workers own units: an events
 //! unit per partition (the rules whose every group lies within a partition: see
-//! [`secops_detect::Placement`]) and a re-key unit per partition, where the events re-keyed rules
+//! `secops_detect::Placement`) and a re-key unit per partition, where the events re-keyed rules
 //! select arrive from every events unit (`<prefix>.rekey.<partition>.<source partition>`) and are
 //! merged back into the order ingest read them before the rules see them.
 //!
@@ -16,10 +16,12 @@
 
 pub mod frame;
 pub mod merge;
+#[cfg(feature = "nats")]
 pub mod nats;
 
 pub use frame::{Frame, FrameError, Framed, Mark, Source};
 pub use merge::Merge;
+#[cfg(feature = "nats")]
 pub use nats::{
     Bus, BusError, BusSettings, Chain, Consumer, ConsumerInfo, Delivery, Last, Published,
     StreamState, Subject,

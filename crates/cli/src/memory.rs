@@ -19,7 +19,12 @@ pub fn format_peak() -> String {
 /// CPU time this process has used (user and system, all threads), in seconds, if the platform
 /// tells (Linux `/proc/self/stat`, in the kernel's 100 ticks a second).
 pub fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    cpu_seconds_of("self")
+}
+
+/// CPU time process `pid` (`self`: this one) has used, as [`cpu_seconds`].
+pub fn cpu_seconds_of(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The fields after the command name (which may hold spaces, so read from its closing paren).
     let rest = stat.get(stat.rfind(')')? + 1..)?;
     let fields: Vec<&str> = rest.split_whitespace().collect();

@@ -1640,7 +1640,11 @@ fn live_status() {
             source("shippers \u{1b}[31mred", "http", 400_000, 0, 7),
             source("auth", "tail", 50_000, 0, 0)
         ],
-        "listeners": [["edge-udp", "0.0.0.0:5514"]]
+        "listeners": [["edge-udp", "0.0.0.0:5514"]],
+        "late_rules": [
+            ["Successful su to root", 3], ["SSH brute force \u{1b}[2J", 12], ["a", 1], ["b", 1],
+            ["c", 1], ["d", 1]
+        ]
     });
     std::fs::write(state.join("status.json"), status.to_string()).unwrap();
     let state = state.to_string_lossy().into_owned();

@@ -240,6 +240,10 @@ pub struct EngineConfig {
     /// Events older than the newest by more than this (seconds) are counted as late.
     #[serde(default = "default_lateness")]
     pub lateness_seconds: u64,
+    /// Rules (by id or name) allowed another lateness (seconds): the events each selects later than
+    /// that are counted against it (`[engine.rule_lateness_seconds]`, `"rule id" = 30`).
+    #[serde(default)]
+    pub rule_lateness_seconds: std::collections::BTreeMap<String, u64>,
     /// Journal bytes waiting for the engine past which listeners push back (TCP, HTTP) or drop (UDP).
     #[serde(default = "default_spool")]
     pub max_spool_mb: u64,
@@ -270,6 +274,7 @@ impl Default for EngineConfig {
         EngineConfig {
             commit_ms: default_commit_ms(),
             lateness_seconds: default_lateness(),
+            rule_lateness_seconds: std::collections::BTreeMap::new(),
             max_spool_mb: default_spool(),
             fsync: false,
             batch: default_batch(),
@@ -456,13 +461,6 @@ impl Config {
             }
             if bus.frame_events == 0 {
                 return Err(invalid("[bus]: frame_events must be at least 1".into()));
-            }
-            if config.lake.is_some() || !config.hunt.is_empty() {
-                return Err(invalid(
-                    "[bus]: the lake and scheduled hunts are not yet written from the bus: run \
-                     them in a process without [bus]"
-                        .into(),
-                ));
             }
         }
         let mut names = std::collections::HashSet::new();

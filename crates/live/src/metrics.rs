@@ -67,7 +67,13 @@ impl Latency {
     /// how many.
     pub fn quantile_since(&self, before: &[u64; 32], q: f64) -> (Option<u64>, u64) {
         let now = self.snapshot();
-        let counts: Vec<u64> = now.iter().zip(before).map(|(n, b)| n - b).collect();
+        let counts: [u64; 32] = std::array::from_fn(|i| now[i].saturating_sub(before[i]));
+        Latency::quantile_of(&counts, q)
+    }
+
+    /// Quantile `q` of bucket counts (added up from several processes' snapshots, say) and how many
+    /// they hold.
+    pub fn quantile_of(counts: &[u64; 32], q: f64) -> (Option<u64>, u64) {
         let total: u64 = counts.iter().sum();
         if total == 0 {
             return (None, 0);
@@ -96,6 +102,29 @@ pub struct EngineMetrics {
     pub checkpoint_at: AtomicU64,
     pub checkpoint_bytes: AtomicU64,
     pub latency: Latency,
+    /// Per rule name, the events it selected later than its allowed lateness.
+    pub late_rules: Mutex<std::collections::BTreeMap<String, u64>>,
+}
+
+impl EngineMetrics {
+    /// Adds what a session counted per rule since `reported` (what it counted at the last call,
+    /// updated here).
+    pub fn report_late_rules(
+        &self,
+        now: Vec<(String, u64)>,
+        reported: &mut std::collections::HashMap<String, u64>,
+    ) {
+        if now.is_empty() {
+            return;
+        }
+        let Ok(mut late) = self.late_rules.lock() else {
+            return;
+        };
+        for (rule, count) in now {
+            let before = reported.insert(rule.clone(), count).unwrap_or(0);
+            *late.entry(rule).or_insert(0) += count.saturating_sub(before);
+        }
+    }
 }
 
 /// The bus's counters (`[bus]`): `secops run` publishing, or a worker taking frames, running their
@@ -204,6 +233,9 @@ pub struct Status {
     /// With `[bus]`: the bus's counters.
     #[serde(default)]
     pub bus: BusStatus,
+    /// Rules that selected events later than their allowed lateness: name, count.
+    #[serde(default)]
+    pub late_rules: Vec<(String, u64)>,
 }
 
 /// The bus's counters in the status (all zero without `[bus]`).
@@ -330,6 +362,11 @@ impl Metrics {
             sources,
             listeners: Vec::new(),
             bus,
+            late_rules: e
+                .late_rules
+                .lock()
+                .map(|l| l.iter().map(|(r, n)| (r.clone(), *n)).collect())
+                .unwrap_or_default(),
         }
     }
 }
@@ -481,6 +518,18 @@ pub fn prometheus(status: &Status) -> String {
         "From arrival to the alert recorded (bucket upper bounds).",
         latency,
     );
+    if !status.late_rules.is_empty() {
+        metric(
+            "rule_late_events_total",
+            "counter",
+            "Events a rule selected later than its allowed lateness (run all the same).",
+            status
+                .late_rules
+                .iter()
+                .map(|(rule, n)| (format!("{{rule=\"{}\"}}", label(rule)), *n as f64))
+                .collect(),
+        );
+    }
     let bus = &status.bus;
     if bus.active() {
         let bus_counters: [(&str, &str, f64); 11] = [

@@ -587,6 +587,7 @@ pub fn run(
         next_lake_flush: Instant::now() + lake_every,
         lake_every,
         lake_flushes: 0,
+        late_reported: std::collections::HashMap::new(),
     };
     let commit_ms = match &config.bus {
         Some(bus) => config.engine.commit_ms.min(bus.flush_ms),
@@ -690,11 +691,22 @@ pub(crate) fn live_request(
         },
         min_severity: parse_severity(config.rules.min_severity.as_deref()).map_err(invalid)?,
         entities: config.rules.inventory.clone().map(Some),
-        lateness: i64::try_from(config.engine.lateness_seconds)
-            .unwrap_or(i64::MAX / 1_000_000_000)
-            .saturating_mul(1_000_000_000),
+        lateness: nanos(config.engine.lateness_seconds),
+        rule_lateness: config
+            .engine
+            .rule_lateness_seconds
+            .iter()
+            .map(|(rule, seconds)| (rule.clone(), nanos(*seconds)))
+            .collect(),
         reset,
     })
+}
+
+/// Seconds as nanoseconds, saturating.
+fn nanos(seconds: u64) -> i64 {
+    i64::try_from(seconds)
+        .unwrap_or(i64::MAX / 1_000_000_000)
+        .saturating_mul(1_000_000_000)
 }
 
 /// The store the config names.
@@ -818,6 +830,8 @@ struct Engine<'a> {
     next_lake_flush: Instant,
     lake_every: Duration,
     lake_flushes: u64,
+    /// Per rule, the late events last reported to the metrics.
+    late_reported: std::collections::HashMap<String, u64>,
 }
 
 impl Engine<'_> {
@@ -995,6 +1009,21 @@ impl Engine<'_> {
                     let millis = (now - received).max(0) / 1_000_000;
                     m.latency.record(millis as u64);
                 }
+                for (rule, count) in session.late_rules() {
+                    let before = self.late_reported.get(&rule).copied().unwrap_or(0);
+                    if count > before {
+                        self.warnings.warn(
+                            &rule,
+                            "late",
+                            &format!(
+                                "rule {rule:?}: {} events later than its allowed lateness since \
+                                 the last commit (run all the same; {count} since start)",
+                                count - before
+                            ),
+                        );
+                    }
+                }
+                m.report_late_rules(session.late_rules(), &mut self.late_reported);
                 // What is released is what both the rules and the lake have.
                 let covered = self.lake_positions.as_ref().unwrap_or(&positions);
                 for (input, (_, position)) in self.inputs.iter_mut().zip(covered) {
@@ -1032,7 +1061,7 @@ impl Engine<'_> {
         let started = Instant::now();
         let saved = Saved {
             engine: positions.clone(),
-            lake: None,
+            lake: self.lake_positions.clone(),
         };
         let state = match postcard::to_stdvec(&(&saved, publisher.numbering())) {
             Ok(state) => state,
@@ -1067,7 +1096,9 @@ impl Engine<'_> {
                 m.commits.fetch_add(1, Ordering::Relaxed);
                 m.checkpoint_at.store(now as u64, Ordering::Relaxed);
                 m.checkpoint_bytes.store(bytes as u64, Ordering::Relaxed);
-                for (input, (_, position)) in self.inputs.iter_mut().zip(&positions) {
+                // What is released is what both the bus and the lake have.
+                let covered = self.lake_positions.as_ref().unwrap_or(&positions);
+                for (input, (_, position)) in self.inputs.iter_mut().zip(covered) {
                     if let Err(e) = input.committed(position) {
                         self.warnings.warn(input.name(), "journal", &e.to_string());
                     }

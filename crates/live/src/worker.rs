@@ -50,7 +50,43 @@ pub struct WorkReport {
 }
 
 /// Frames fetched from one consumer at a time.
-const FETCH: usize = 32;
+const FETCH: usize = 64;
+
+/// A consumer whose last fetch came back empty is asked again after this long, doubling up to
+/// [`IDLE_MAX`] while it stays empty: an empty fetch is a round trip through the server, and
+/// a busy worker would otherwise ask its idle consumers as often as its busy ones.
+const IDLE_FIRST: Duration = Duration::from_millis(2);
+const IDLE_MAX: Duration = Duration::from_millis(50);
+
+/// When a consumer is asked next.
+#[derive(Debug, Clone, Copy)]
+struct Idle {
+    until: Instant,
+    wait: Duration,
+}
+
+impl Idle {
+    fn new() -> Idle {
+        Idle {
+            until: Instant::now(),
+            wait: Duration::ZERO,
+        }
+    }
+
+    fn due(&self) -> bool {
+        Instant::now() >= self.until
+    }
+
+    /// After a fetch that took `frames`.
+    fn fetched(&mut self, frames: usize) {
+        if frames > 0 {
+            self.wait = Duration::ZERO;
+            return;
+        }
+        self.wait = (self.wait * 2).clamp(IDLE_FIRST, IDLE_MAX);
+        self.until = Instant::now() + self.wait;
+    }
+}
 
 /// Events a re-key unit holds from one partition before it stops pulling from it (the others catch
 /// up meanwhile: memory stays bounded).
@@ -130,9 +166,13 @@ struct Unit {
     kind: Kind,
     /// The deliveries to acknowledge after the next commit (one per consumer: acks cover all before).
     unacked: Vec<Option<Delivery>>,
+    /// Per consumer, when it is asked next.
+    idle: Vec<Idle>,
     /// Anything run since the last commit.
     dirty: bool,
     last_commit: Instant,
+    /// Per rule, the late events last reported to the metrics.
+    late_reported: std::collections::HashMap<String, u64>,
 }
 
 /// What all units share: the rules' placements.
@@ -472,8 +512,10 @@ impl Worker {
             session,
             kind,
             unacked: (0..state).map(|_| None).collect(),
+            idle: (0..state).map(|_| Idle::new()).collect(),
             dirty: false,
             last_commit: Instant::now(),
+            late_reported: std::collections::HashMap::new(),
         })
     }
 
@@ -674,6 +716,7 @@ impl Worker {
                     m.latency
                         .record(((now - received).max(0) / 1_000_000) as u64);
                 }
+                m.report_late_rules(unit.session.late_rules(), &mut unit.late_reported);
                 let started = Instant::now();
                 for delivery in unit.unacked.iter_mut() {
                     if let Some(delivery) = delivery.take() {
@@ -864,6 +907,34 @@ impl Route for Forwarder<'_> {
     }
 }
 
+/// Up to [`FETCH`] frames from `consumer`, its idle wait updated; the time counted as the bus's
+/// when frames came (an empty fetch is idle time, not the bus's cost).
+fn fetch(
+    bus: &Bus,
+    consumer: &Consumer,
+    idle: &mut Idle,
+    m: &BusMetrics,
+) -> Result<Vec<Delivery>, BusError> {
+    let started = Instant::now();
+    let deliveries = bus.fetch(consumer, FETCH)?;
+    idle.fetched(deliveries.len());
+    if !deliveries.is_empty() {
+        BusMetrics::time(&m.bus_nanos, started);
+    }
+    Ok(deliveries)
+}
+
+/// A delivered frame decoded, counted and timed.
+fn decode(bus: &Bus, delivery: &Delivery, m: &BusMetrics) -> Result<Frame, secops_bus::FrameError> {
+    m.frames_in.fetch_add(1, Ordering::Relaxed);
+    m.bytes_in
+        .fetch_add(delivery.payload.len() as u64, Ordering::Relaxed);
+    let started = Instant::now();
+    let decoded = Frame::decode(&delivery.payload, bus.settings.frame_limit);
+    BusMetrics::time(&m.bus_nanos, started);
+    decoded
+}
+
 /// Runs the frames waiting for an events unit; returns the frames and events run.
 fn step_events(
     bus: &Bus,
@@ -885,25 +956,17 @@ fn step_events(
     else {
         return Ok((0, 0));
     };
-    let started = Instant::now();
-    let deliveries = bus.fetch(consumer, FETCH)?;
-    if !deliveries.is_empty() {
-        // An empty fetch is idle time, not the bus's cost.
-        BusMetrics::time(&m.bus_nanos, started);
+    if !unit.idle[0].due() {
+        return Ok((0, 0));
     }
+    let deliveries = fetch(bus, consumer, &mut unit.idle[0], m)?;
     let frames = deliveries.len();
     let mut events_run = 0;
     for delivery in deliveries {
         if delivery.sequence <= state.consumed {
             continue;
         }
-        m.frames_in.fetch_add(1, Ordering::Relaxed);
-        m.bytes_in
-            .fetch_add(delivery.payload.len() as u64, Ordering::Relaxed);
-        let started = Instant::now();
-        let decoded = Frame::decode(&delivery.payload, bus.settings.frame_limit);
-        BusMetrics::time(&m.bus_nanos, started);
-        let frame = match decoded {
+        let frame = match decode(bus, &delivery, m) {
             Ok(frame) => frame,
             Err(e) => {
                 log::line(
@@ -1003,28 +1066,17 @@ fn step_rekey(
     let m = &metrics.bus;
     let mut frames = 0;
     for (from, consumer) in consumers.iter().enumerate() {
-        if state.merge.waiting_from(from as u32) >= MAX_WAITING {
+        if state.merge.waiting_from(from as u32) >= MAX_WAITING || !unit.idle[from].due() {
             continue;
         }
-        let started = Instant::now();
-        let deliveries = bus.fetch(consumer, FETCH)?;
-        if !deliveries.is_empty() {
-            BusMetrics::time(&m.bus_nanos, started);
-        }
-        for delivery in deliveries {
+        for delivery in fetch(bus, consumer, &mut unit.idle[from], m)? {
             frames += 1;
             let slot = &mut state.consumed[from];
             if delivery.sequence <= *slot {
                 continue;
             }
             *slot = delivery.sequence;
-            m.frames_in.fetch_add(1, Ordering::Relaxed);
-            m.bytes_in
-                .fetch_add(delivery.payload.len() as u64, Ordering::Relaxed);
-            let started = Instant::now();
-            let decoded = Frame::decode(&delivery.payload, bus.settings.frame_limit);
-            BusMetrics::time(&m.bus_nanos, started);
-            match decoded {
+            match decode(bus, &delivery, m) {
                 Ok(frame) if frame.source.is_some_and(|s| s.rules != plan.digest) => {
                     log::line(
                         "error",

@@ -7,7 +7,8 @@
 //!
 //! Events of one source reach the rules in the order they arrived, as `detect` reads one file; events
 //! older than the newest seen by more than the allowed lateness still reach the rules, and are counted
-//! as late.
+//! as late: in all, and per rule against each rule's own allowed lateness (the request's, or one
+//! given for the rule).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -36,6 +37,10 @@ pub struct LiveRequest {
     pub entities: Option<Option<PathBuf>>,
     /// Events older than the newest by more than this (nanoseconds) are counted as late.
     pub lateness: i64,
+    /// Rules (by id or name) allowed another lateness (nanoseconds): an event such a rule selects
+    /// older than the newest by more than its own lateness is counted late for it (and still run).
+    /// Other rules allow `lateness`.
+    pub rule_lateness: Vec<(String, i64)>,
     /// Start afresh: the saved checkpoint is dropped (and the inputs read from their beginnings).
     pub reset: bool,
 }
@@ -146,6 +151,9 @@ pub struct Session {
     suppressing: Vec<usize>,
     min_severity: Option<Severity>,
     lateness: i64,
+    /// Per engine index: the rule's allowed lateness, and the events it selected later than that.
+    rule_lateness: Vec<i64>,
+    rule_late: Vec<u64>,
     pending: Vec<Pending>,
     closed: Vec<(Alert, i64)>,
     /// Alerts recorded while still open for repeats, and the repeats' events folded in so far.
@@ -229,6 +237,24 @@ impl Session {
             });
         }
         let readers = engine.entity_readers().to_vec();
+        let mut rule_lateness = vec![request.lateness; engine.rules().len()];
+        for (rule, lateness) in &request.rule_lateness {
+            let mut found = false;
+            for (i, compiled) in engine.rules().iter().enumerate() {
+                let info = compiled.info();
+                if &info.id == rule || &info.name == rule {
+                    rule_lateness[i] = *lateness;
+                    found = true;
+                }
+            }
+            if !found {
+                return Err(ServiceError::invalid(
+                    &format!("allowed lateness of rule {rule:?}"),
+                    "no rule loaded has this id or name".to_string(),
+                ));
+            }
+        }
+        let rule_late = vec![0; rule_lateness.len()];
         let suppressing = {
             let (_, runtimes) = engine.split();
             (0..runtimes.len())
@@ -244,6 +270,8 @@ impl Session {
             suppressing,
             min_severity: request.min_severity,
             lateness: request.lateness,
+            rule_lateness,
+            rule_late,
             pending: Vec::new(),
             closed: Vec::new(),
             open,
@@ -259,6 +287,19 @@ impl Session {
 
     pub fn counts(&self) -> LiveCounts {
         self.counts
+    }
+
+    /// The rules that selected events later than their allowed lateness since start: name, count.
+    pub fn late_rules(&self) -> Vec<(String, u64)> {
+        self.rule_late
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .filter_map(|(i, n)| {
+                let rule = self.engine.rules().get(i)?;
+                Some((rule.info().name.clone(), *n))
+            })
+            .collect()
     }
 
     /// Alerts and folds waiting for the next commit (repeats folded into open alerts included).
@@ -316,6 +357,16 @@ impl Session {
             if self.selected.is_empty() && self.excepted.is_empty() {
                 continue;
             }
+            let here = route.as_deref().map(|r| r.active());
+            count_late(
+                &mut self.rule_late,
+                &self.rule_lateness,
+                self.latest,
+                &event,
+                self.selected
+                    .iter()
+                    .filter(|&&r| here.is_none_or(|a| a.get(r as usize).copied().unwrap_or(false))),
+            );
             self.counts.selected += u64::from(!self.selected.is_empty());
             received_last = Some(received);
             let mut sink = Sink {
@@ -363,6 +414,13 @@ impl Session {
                 &mut self.latest,
                 self.lateness,
                 &item.event,
+            );
+            count_late(
+                &mut self.rule_late,
+                &self.rule_lateness,
+                self.latest,
+                &item.event,
+                item.rules.iter().filter(|r| item.selected.contains(r)),
             );
             self.counts.selected += u64::from(!item.selected.is_empty());
             received_last = Some(item.received);
@@ -630,6 +688,32 @@ fn observe_time(
     }
     if let Some(time) = time {
         *latest = Some(latest.map_or(time, |l| l.max(time)));
+    }
+}
+
+/// Counts `event` late for each of `rules` it is older than the newest by more than the rule's own
+/// allowed lateness.
+fn count_late<'a>(
+    late: &mut [u64],
+    lateness: &[i64],
+    latest: Option<Timestamp>,
+    event: &Event,
+    rules: impl Iterator<Item = &'a u32>,
+) {
+    let (Some(time), Some(newest)) = (event.timestamp(), latest) else {
+        return;
+    };
+    let behind = newest.unix_nanos().saturating_sub(time.unix_nanos());
+    if behind <= 0 {
+        return;
+    }
+    for &rule in rules {
+        let i = rule as usize;
+        if lateness.get(i).is_some_and(|allowed| behind > *allowed) {
+            if let Some(count) = late.get_mut(i) {
+                *count += 1;
+            }
+        }
     }
 }
 

@@ -24,7 +24,7 @@ pub struct Args {
     check: bool,
 }
 
-fn store_args(config: &Config, config_path: &std::path::Path) -> StoreArgs {
+pub(crate) fn store_args(config: &Config, config_path: &std::path::Path) -> StoreArgs {
     let beside = |p: &PathBuf| {
         if p.is_absolute() {
             p.clone()
@@ -427,6 +427,26 @@ pub fn render(status: &Status, now: i64) -> String {
         ms(status.latency_p99_ms),
         status.latency_samples
     );
+    if !status.late_rules.is_empty() {
+        let mut late = status.late_rules.clone();
+        late.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let shown: Vec<String> = late
+            .iter()
+            .take(5)
+            .map(|(rule, n)| format!("{} ({n})", safe(rule)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "late     past their rules' allowed lateness (run all the same): {}{}",
+            shown.join(", "),
+            if late.len() > 5 {
+                let more = late.len() - 5;
+                format!(" and {more} more rule{}", if more == 1 { "" } else { "s" })
+            } else {
+                String::new()
+            }
+        );
+    }
     let _ = writeln!(
         out,
         "{} {} {:>12} {:>10} {:>12} {:>10} {:>9} {:>9} {:>12} {:>6}",

@@ -9,7 +9,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::live::{alert_keys, alerts_in, corpus_lines, detected, keys_of, write_config};
+use super::live::{
+    alert_keys, alerts_in, corpus_lines, detected, keys_of, lake_count, write_config,
+};
 
 /// A `secops run` or `secops worker` process, its log kept.
 struct Proc {
@@ -448,6 +450,12 @@ fn the_ingest_process_killed_and_restarted_publishes_every_event_once() {
             return;
         };
         let d = setup.path();
+        // The ingest process writes the lake too.
+        let config = std::fs::read_to_string(d.join("secops.toml")).expect("config");
+        write_config(
+            &d,
+            &format!("{config}\n[lake]\npath = \"lake\"\nflush_seconds = 1\n"),
+        );
         let (mut w1, mut w2) = two_workers(&d, &[]);
         let ingest = Proc::ingest(&d, &[("SECOPS_TEST_ABORT", abort)]);
         let code = ingest.ended();
@@ -463,6 +471,8 @@ fn the_ingest_process_killed_and_restarted_publishes_every_event_once() {
             assert!(!log.contains("frame unreadable"), "{log}");
         }
         assert_eq!(setup.alert_keys(), setup.reference, "{abort}");
+        // And the lake holds every line once.
+        assert_eq!(lake_count(&d), 2_000, "{abort}");
     }
 }
 

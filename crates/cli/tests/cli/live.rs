@@ -1024,7 +1024,7 @@ address = "127.0.0.1:0"
 }
 
 /// Events in the lake at `dir/lake`, by `hunt run` (each event once: the lake keeps an event's id once).
-fn lake_count(dir: &Path) -> u64 {
+pub(super) fn lake_count(dir: &Path) -> u64 {
     let out = Command::new(env!("CARGO_BIN_EXE_secops"))
         .args([
             "hunt",
@@ -1116,4 +1116,60 @@ year = 2016
         .filter(|a| reference.contains(a))
         .collect();
     assert_eq!(rule_alerts, reference);
+}
+
+/// Per-rule allowed lateness: su lines ten seconds apart, then ten from over three minutes earlier.
+/// Against an hour of lateness for the run nothing is late; against the minute allowed the su rule,
+/// the ten are late for it, counted (status, log) and still run (their alerts recorded). A rule the
+/// config names that is not loaded stops the start with its name.
+#[test]
+fn events_later_than_a_rules_allowed_lateness_are_counted_against_it_and_still_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let su = |seconds: u32, i: u32| {
+        format!(
+            "Mar  3 {:02}:{:02}:{:02} bastion su: (to root) deploy{i} on pts/0",
+            seconds / 3600,
+            seconds / 60 % 60,
+            seconds % 60
+        )
+    };
+    let mut lines: Vec<String> = (0..20).map(|i| su(43_200 + 10 * i, i)).collect();
+    lines.extend((0..10).map(|i| su(43_140 + i, 20 + i)));
+    std::fs::write(d.join("auth.log"), lines.join("\n") + "\n").expect("write");
+    let config = |rule: &str| {
+        format!(
+            "[store]\ndb = \"secops.db\"\n\n[engine]\ncommit_ms = 20\nlateness_seconds = 3600\n\n\
+             [engine.rule_lateness_seconds]\n\"{rule}\" = 60\n\n\
+             [[listen]]\nkind = \"tail\"\npath = \"auth.log\"\nname = \"auth\"\nyear = 2016\n"
+        )
+    };
+    write_config(d, &config("Successful su to root"));
+    let live = Live::start(d, &[]);
+    live.wait("the late su lines counted", |s| {
+        s["events"] == 30 && s["late_rules"] == serde_json::json!([["Successful su to root", 10]])
+    });
+    assert_eq!(live.status()["late"], 0);
+    let (code, log) = live.stop();
+    assert_eq!(code, Some(0), "{log:?}");
+    assert!(
+        log.iter()
+            .any(|l| l.contains("Successful su to root") && l.contains("allowed lateness")),
+        "{log:?}"
+    );
+    // Still run: the alerts `secops detect` records over the same file.
+    detected(d, "auth.log");
+    let reference = alert_keys(&d.join("reference.db"));
+    assert!(reference.len() >= 10, "{reference:?}");
+    assert_eq!(alert_keys(&d.join("secops.db")), reference);
+
+    write_config(d, &config("no such rule"));
+    let out = Command::new(env!("CARGO_BIN_EXE_secops"))
+        .args(["run", "--config", "secops.toml"])
+        .current_dir(d)
+        .output()
+        .expect("secops run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no such rule"), "{stderr}");
 }

@@ -37,7 +37,7 @@ pub struct LiveBenchArgs {
 }
 
 /// Messages without their syslog timestamps (`host program[pid]: text`).
-fn messages(corpus: &Path) -> anyhow::Result<Vec<String>> {
+pub(super) fn messages(corpus: &Path) -> anyhow::Result<Vec<String>> {
     let mut out = Vec::new();
     for name in ["OpenSSH_2k.log", "Linux_2k.log"] {
         let path = corpus.join(name);
@@ -56,8 +56,9 @@ fn messages(corpus: &Path) -> anyhow::Result<Vec<String>> {
     Ok(out)
 }
 
-/// The `index`-th line: an RFC 3164 header 20 ms of event time after the one before.
-fn line(messages: &[String], index: u64, out: &mut Vec<u8>) {
+/// The `index`-th line: an RFC 3164 header 20 ms of event time after the one before; with `hosts`
+/// above 0, from host `srv<n>` (`n` below `hosts`, by the line's number) instead of the message's own.
+fn line(messages: &[String], index: u64, hosts: u64, out: &mut Vec<u8>) {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
@@ -68,26 +69,35 @@ fn line(messages: &[String], index: u64, out: &mut Vec<u8>) {
     let (month, day_of_month) = ((day / 28) % 12, day % 28 + 1);
     let (h, m, s) = ((seconds / 3600) % 24, (seconds / 60) % 60, seconds % 60);
     let message = &messages[(index as usize) % messages.len()];
-    let _ = writeln!(
+    let _ = write!(
         out,
-        "<38>{} {day_of_month:>2} {h:02}:{m:02}:{s:02} {message}",
+        "<38>{} {day_of_month:>2} {h:02}:{m:02}:{s:02} ",
         MONTHS[month as usize]
     );
+    match message.split_once(' ') {
+        Some((_, rest)) if hosts > 0 => {
+            let _ = writeln!(out, "srv{} {rest}", index % hosts);
+        }
+        _ => {
+            let _ = writeln!(out, "{message}");
+        }
+    }
 }
 
-/// Sends lines `from..to` (every `step`-th from `from`) over one connection, at most `rate` a
-/// second when given.
-fn send(
+/// Sends lines `lines` over one connection (from `hosts` hosts, 0: the messages' own), at most
+/// `rate` a second when given.
+pub(super) fn send(
     address: std::net::SocketAddr,
     messages: &[String],
     lines: impl Iterator<Item = u64>,
+    hosts: u64,
     rate: Option<f64>,
 ) -> anyhow::Result<u64> {
     let mut stream = TcpStream::connect(address)?;
     let mut buf = Vec::with_capacity(1 << 16);
     let (start, mut sent) = (Instant::now(), 0u64);
     for index in lines {
-        line(messages, index, &mut buf);
+        line(messages, index, hosts, &mut buf);
         sent += 1;
         let pace = rate.is_some() && sent % 100 == 0;
         if buf.len() >= 60_000 || pace {
@@ -159,7 +169,13 @@ pub fn run(args: LiveBenchArgs) -> anyhow::Result<Outcome> {
         .map(|c| {
             let (messages, step) = (messages.clone(), args.connections as u64);
             std::thread::spawn(move || {
-                send(address, &messages, (c..total).step_by(step as usize), None)
+                send(
+                    address,
+                    &messages,
+                    (c..total).step_by(step as usize),
+                    0,
+                    None,
+                )
             })
         })
         .collect();
@@ -198,6 +214,7 @@ pub fn run(args: LiveBenchArgs) -> anyhow::Result<Outcome> {
                     address,
                     &messages,
                     (total + c..total + count).step_by(step as usize),
+                    0,
                     Some(per),
                 )
             })

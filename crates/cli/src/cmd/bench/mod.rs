@@ -3,6 +3,7 @@
 //! rule folders), `intel` (indicator matching), `store` (alerts recorded and listed). This file holds
 //! what they share: the measured run, the peak-memory reset and the input generators.
 
+mod bus;
 mod detect;
 mod evtx_log;
 mod generate;
@@ -59,6 +60,10 @@ pub enum Bench {
     /// and a SQLite store with checkpoints, the load generator in the same process; events/s at full
     /// rate, then ingest-to-alert latency at half that rate.
     Live(live::LiveBenchArgs),
+    /// Detection spread over workers on NATS JetStream (`[bus]`) against one process on the same
+    /// input: events/s and CPU seconds per million events (this process, NATS and PostgreSQL) with
+    /// one process, one worker and two workers, and ingest-to-alert latency at half rate.
+    Bus(bus::BusBenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -133,6 +138,7 @@ pub fn run(bench: Bench) -> anyhow::Result<Outcome> {
         Bench::Hunt(args) => hunt::run(args),
         Bench::Serve(args) => serve::run(args),
         Bench::Live(args) => live::run(args),
+        Bench::Bus(args) => bus::run(args),
     }
 }
 

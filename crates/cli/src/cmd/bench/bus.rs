@@ -1,0 +1,561 @@
+//! `secops bench bus`: the cost of spreading detection over workers on NATS JetStream (`[bus]`),
+//! against one `secops run` doing everything, on the same input: syslog lines over TCP on loopback
+//! (the shared OpenSSH and Linux messages from `hosts` hosts, as `secops bench live` sends them), the
+//! bundled pack, PostgreSQL as the store.
+//!
+//! Three runs, each on a scratch schema of its own: one process; `secops run` publishing to the bus
+//! with one worker; with two workers (all threads of this process, as separate processes would run
+//! them, each with its own connections). For each: events/s from the first byte sent until every
+//! event has run through the rules (re-keyed ones included), and the CPU seconds per million events
+//! of this process, the NATS server and PostgreSQL's processes together; then ingest-to-alert latency
+//! at half the single process's rate. On a machine with few cores, everything shares them: the bus's
+//! cost shows as CPU per event, not as speed-up.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use secops_live::metrics::Latency;
+use secops_live::{Config, Control};
+use secops_service::Actor;
+
+use super::live::{messages, send};
+use crate::memory::{cpu_seconds_of, format_peak};
+use crate::Outcome;
+
+#[derive(Debug, clap::Args)]
+pub struct BusBenchArgs {
+    /// Events sent at full rate, in each run.
+    #[arg(long, default_value_t = 1_000_000)]
+    events: u64,
+    /// Connections the senders use (with one, every run reads the same lines in the same order,
+    /// so the alerts raised must be the same).
+    #[arg(long, default_value_t = 1)]
+    connections: usize,
+    /// Seconds sent at half the single process's rate, for latency.
+    #[arg(long, default_value_t = 15)]
+    seconds: u64,
+    /// Hosts the lines come from (the bus partitions by host).
+    #[arg(long, default_value_t = 16)]
+    hosts: u64,
+    /// The bus's partitions.
+    #[arg(long, default_value_t = 4)]
+    partitions: u32,
+    /// The runs, in order: 0 is one process without the bus, N the bus with N workers (the others
+    /// are compared with the first).
+    #[arg(long, value_delimiter = ',', default_values_t = [0, 1, 2])]
+    runs: Vec<usize>,
+    /// A NATS server with JetStream to use (default: one started here from the PATH's
+    /// `nats-server`, its data in a scratch folder; its CPU time is counted).
+    #[arg(long)]
+    nats: Option<String>,
+    /// The PostgreSQL server (scratch schemas, dropped after).
+    #[arg(
+        long = "database-url",
+        default_value = "postgres://postgres@127.0.0.1:5432/test"
+    )]
+    database_url: String,
+    /// Where the messages come from (the shared corpus's Linux logs).
+    #[arg(long, default_value = "../shared/corpus/linux")]
+    corpus: PathBuf,
+}
+
+/// A NATS server this bench started (killed when dropped).
+struct NatsServer {
+    child: Child,
+    url: String,
+}
+
+impl NatsServer {
+    fn start(dir: &Path) -> anyhow::Result<NatsServer> {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let data = dir.join("nats");
+        let child = Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(&data)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("nats-server (on the PATH; or give --nats URL)")?;
+        let mut server = NatsServer {
+            child,
+            url: format!("nats://127.0.0.1:{port}"),
+        };
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                bail!("nats-server ended at start: {status}");
+            }
+            if start.elapsed() > Duration::from_secs(20) {
+                bail!("nats-server did not listen within 20 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(server)
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// CPU seconds so far of this process, the NATS server (when started here) and PostgreSQL's
+/// processes (by process id: a backend that ended between two readings is not counted).
+#[derive(Debug, Clone, Default)]
+struct Cpu {
+    own: f64,
+    nats: f64,
+    postgres: HashMap<u32, f64>,
+}
+
+impl Cpu {
+    fn now(nats: Option<u32>) -> Cpu {
+        let mut postgres = HashMap::new();
+        if let Ok(entries) = std::fs::read_dir("/proc") {
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                    continue;
+                };
+                let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+                if comm.trim() == "postgres" {
+                    if let Some(cpu) = cpu_seconds_of(&pid.to_string()) {
+                        postgres.insert(pid, cpu);
+                    }
+                }
+            }
+        }
+        Cpu {
+            own: cpu_seconds_of("self").unwrap_or(0.0),
+            nats: nats
+                .and_then(|pid| cpu_seconds_of(&pid.to_string()))
+                .unwrap_or(0.0),
+            postgres,
+        }
+    }
+
+    /// Seconds since `before`: this process, NATS, PostgreSQL.
+    fn since(&self, before: &Cpu) -> (f64, f64, f64) {
+        let postgres = self
+            .postgres
+            .iter()
+            .map(|(pid, now)| now - before.postgres.get(pid).copied().unwrap_or(0.0))
+            .sum();
+        (self.own - before.own, self.nats - before.nats, postgres)
+    }
+}
+
+/// One run's figures.
+#[derive(Debug, Default)]
+struct Measured {
+    label: String,
+    rate: f64,
+    /// CPU seconds per million events: this process, NATS, PostgreSQL.
+    cpu: (f64, f64, f64),
+    alerts: u64,
+    rekeyed: u64,
+    bytes_per_event: f64,
+    half_rate: f64,
+    p50: Option<u64>,
+    p99: Option<u64>,
+    samples: u64,
+}
+
+impl Measured {
+    fn cpu_total(&self) -> f64 {
+        self.cpu.0 + self.cpu.1 + self.cpu.2
+    }
+}
+
+/// What a run's threads share: the ingest process's control and each worker's.
+struct Running {
+    ingest: Control,
+    workers: Vec<Control>,
+    threads: Vec<std::thread::JoinHandle<anyhow::Result<()>>>,
+    address: SocketAddr,
+}
+
+impl Running {
+    /// Events run through the rules where the events are (one process: all of them).
+    fn events(&self) -> u64 {
+        if self.workers.is_empty() {
+            return self.ingest.metrics.engine.events.load(Ordering::Relaxed);
+        }
+        self.sum(|c| c.metrics.engine.events.load(Ordering::Relaxed))
+    }
+
+    fn sum(&self, f: impl Fn(&Control) -> u64) -> u64 {
+        self.workers.iter().map(f).sum()
+    }
+
+    /// Re-keyed events forwarded and run (equal once every re-key unit has caught up).
+    fn rekeyed(&self) -> (u64, u64) {
+        (
+            self.sum(|c| c.metrics.bus.forwarded.load(Ordering::Relaxed)),
+            self.sum(|c| c.metrics.bus.rekeyed.load(Ordering::Relaxed)),
+        )
+    }
+
+    fn alerts(&self) -> u64 {
+        if self.workers.is_empty() {
+            return self.ingest.metrics.engine.alerts.load(Ordering::Relaxed);
+        }
+        self.sum(|c| c.metrics.engine.alerts.load(Ordering::Relaxed))
+    }
+
+    /// The latency buckets of whoever records the alerts.
+    fn latency(&self) -> [u64; 32] {
+        let recorders: Vec<&Control> = if self.workers.is_empty() {
+            vec![&self.ingest]
+        } else {
+            self.workers.iter().collect()
+        };
+        let mut sum = [0u64; 32];
+        for control in recorders {
+            for (total, count) in sum
+                .iter_mut()
+                .zip(control.metrics.engine.latency.snapshot())
+            {
+                *total += count;
+            }
+        }
+        sum
+    }
+
+    /// Waits until everything sent (`total` events) has run, re-keyed events included.
+    fn wait_for(&self, total: u64) -> anyhow::Result<()> {
+        let start = Instant::now();
+        loop {
+            let (forwarded, rekeyed) = self.rekeyed();
+            if self.events() >= total && rekeyed >= forwarded {
+                return Ok(());
+            }
+            if self.threads.iter().any(|t| t.is_finished()) {
+                bail!("a thread of the run ended early (see the log above)");
+            }
+            if start.elapsed() > Duration::from_secs(1800) {
+                bail!(
+                    "{} of {total} events run after 30 minutes ({rekeyed} of {forwarded} re-keyed)",
+                    self.events()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    fn stop(self) -> anyhow::Result<()> {
+        for control in self.workers.iter().chain([&self.ingest]) {
+            control.stop.store(true, Ordering::SeqCst);
+        }
+        for thread in self.threads {
+            thread
+                .join()
+                .map_err(|_| anyhow::anyhow!("a thread of the run panicked"))??;
+        }
+        Ok(())
+    }
+}
+
+/// Starts a run: `workers` workers (0: one process, no bus), then `secops run`.
+fn start(
+    dir: &Path,
+    url: &str,
+    nats: &str,
+    workers: usize,
+    args: &BusBenchArgs,
+) -> anyhow::Result<Running> {
+    std::fs::create_dir_all(dir)?;
+    let bus = if workers == 0 {
+        String::new()
+    } else {
+        format!(
+            "[bus]\nservers = [\"{nats}\"]\nname = \"BENCH{workers}_{pid}\"\nprefix = \"bench{workers}p{pid}\"\n\
+             partitions = {}\n\n",
+            args.partitions,
+            pid = std::process::id()
+        )
+    };
+    let text = format!(
+        "name = \"bench\"\n\n[store]\ndatabase_url = \"{url}\"\naudit_key = \"audit-key\"\n\n{bus}\
+         [[listen]]\nkind = \"syslog-tcp\"\nname = \"tcp\"\naddress = \"127.0.0.1:0\"\nyear = 2016\n\
+         max_connections = 64\n"
+    );
+    let config_path = dir.join("secops.toml");
+    std::fs::write(&config_path, text)?;
+    let config = Config::load(&config_path)?;
+    let open = |who: &str| {
+        crate::cmd::run::store_args(&config, &config_path).open_as(&Actor::service(who))
+    };
+    let mut running = Running {
+        ingest: Control::default(),
+        workers: Vec::new(),
+        threads: Vec::new(),
+        address: SocketAddr::from(([127, 0, 0, 1], 0)),
+    };
+    for i in 0..workers {
+        let control = Control::default();
+        let store = open("worker")?;
+        let (config, config_path, thread_control) =
+            (config.clone(), config_path.clone(), control.clone());
+        running.threads.push(
+            std::thread::Builder::new()
+                .name(format!("worker w{i}"))
+                .spawn(move || {
+                    secops_live::worker::work(
+                        &config,
+                        &config_path,
+                        store,
+                        &format!("w{i}"),
+                        &thread_control,
+                    )?;
+                    Ok(())
+                })?,
+        );
+        running.workers.push(control);
+    }
+    if workers > 0 {
+        // Every unit owned once (events and re-key units of every partition) before the first
+        // event, as in a running deployment.
+        let units = 2 * args.partitions as usize;
+        let start = Instant::now();
+        loop {
+            let owned: Vec<usize> = running
+                .workers
+                .iter()
+                .map(|c| c.metrics.bus.units.lock().map_or(0, |u| u.len()))
+                .collect();
+            if owned.iter().sum::<usize>() == units && owned.iter().all(|n| *n == units / workers) {
+                break;
+            }
+            if start.elapsed() > Duration::from_secs(120) {
+                bail!("the workers did not settle on the units within 120 s ({owned:?})");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let store = open("run")?;
+    let (address_sender, address) = std::sync::mpsc::channel();
+    let (thread_control, thread_config) = (running.ingest.clone(), config.clone());
+    running.threads.push(
+        std::thread::Builder::new()
+            .name("secops run".into())
+            .spawn(move || {
+                secops_live::run(
+                    &thread_config,
+                    &config_path,
+                    store,
+                    false,
+                    &thread_control,
+                    &mut |bound| {
+                        let _ = address_sender.send(bound.iter().find_map(|b| b.address));
+                    },
+                )?;
+                Ok(())
+            })?,
+    );
+    let Some(address) = address.recv_timeout(Duration::from_secs(120))? else {
+        bail!("the listener did not start");
+    };
+    running.address = address;
+    Ok(running)
+}
+
+/// Sends `lines` spread over the connections, at `rate` a second in all when given.
+fn send_all(
+    running: &Running,
+    messages: &Arc<Vec<String>>,
+    lines: std::ops::Range<u64>,
+    args: &BusBenchArgs,
+    rate: Option<f64>,
+) -> anyhow::Result<()> {
+    let connections = args.connections.max(1) as u64;
+    let senders: Vec<_> = (0..connections)
+        .map(|c| {
+            let (messages, address, hosts) = (messages.clone(), running.address, args.hosts);
+            let lines = (lines.start + c..lines.end).step_by(connections as usize);
+            let per = rate.map(|r| r / connections as f64);
+            std::thread::spawn(move || send(address, &messages, lines, hosts, per))
+        })
+        .collect();
+    for sender in senders {
+        sender
+            .join()
+            .map_err(|_| anyhow::anyhow!("a sender failed"))??;
+    }
+    Ok(())
+}
+
+/// One run: full rate, then `half` events a second (the single process's half rate; none: this is
+/// the single process, half its own).
+#[allow(clippy::too_many_arguments)]
+fn measure(
+    label: &str,
+    dir: &Path,
+    url: &str,
+    nats: &NatsTarget,
+    workers: usize,
+    half: Option<f64>,
+    messages: &Arc<Vec<String>>,
+    args: &BusBenchArgs,
+) -> anyhow::Result<Measured> {
+    let running = start(dir, url, &nats.url, workers, args)?;
+    let total = args.events;
+    let cpu0 = Cpu::now(nats.pid);
+    let start = Instant::now();
+    send_all(&running, messages, 0..total, args, None)?;
+    running.wait_for(total)?;
+    let elapsed = start.elapsed().as_secs_f64();
+    let cpu = Cpu::now(nats.pid).since(&cpu0);
+    let millions = total as f64 / 1e6;
+    let rate = total as f64 / elapsed;
+    let half = half.unwrap_or(rate / 2.0);
+    let count = (half * args.seconds as f64) as u64;
+    // The full rate's last alerts committed before latency is measured (their events waited in a
+    // backlog that the half rate does not have).
+    std::thread::sleep(Duration::from_secs(2));
+    let before = running.latency();
+    send_all(&running, messages, total..total + count, args, Some(half))?;
+    running.wait_for(total + count)?;
+    // The last alerts' commit.
+    std::thread::sleep(Duration::from_millis(800));
+    let after = running.latency();
+    let counts: [u64; 32] = std::array::from_fn(|i| after[i].saturating_sub(before[i]));
+    let (p50, samples) = Latency::quantile_of(&counts, 0.5);
+    let (p99, _) = Latency::quantile_of(&counts, 0.99);
+    let bus = &running.ingest.metrics.bus;
+    let published = running.ingest.metrics.engine.events.load(Ordering::Relaxed);
+    let measured = Measured {
+        label: label.to_string(),
+        rate,
+        cpu: (cpu.0 / millions, cpu.1 / millions, cpu.2 / millions),
+        alerts: running.alerts(),
+        rekeyed: running.rekeyed().1,
+        bytes_per_event: if published > 0 {
+            bus.bytes_out.load(Ordering::Relaxed) as f64 / published as f64
+        } else {
+            0.0
+        },
+        half_rate: half,
+        p50,
+        p99,
+        samples,
+    };
+    running.stop()?;
+    Ok(measured)
+}
+
+/// The NATS server used: its URL, and its process id when started here.
+struct NatsTarget {
+    url: String,
+    pid: Option<u32>,
+}
+
+pub fn run(args: BusBenchArgs) -> anyhow::Result<Outcome> {
+    let messages = Arc::new(messages(&args.corpus)?);
+    let dir = tempfile::tempdir()?;
+    let server = match &args.nats {
+        Some(_) => None,
+        None => Some(NatsServer::start(dir.path())?),
+    };
+    let nats = NatsTarget {
+        url: args
+            .nats
+            .clone()
+            .or_else(|| server.as_ref().map(|s| s.url.clone()))
+            .unwrap_or_default(),
+        pid: server.as_ref().map(|s| s.child.id()),
+    };
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "secops run over syslog/TCP on loopback, the bundled pack, PostgreSQL; {} events from {} hosts, {} connection(s), {} partitions; {cores} cores shared by everything (generator, ingest, workers, NATS, PostgreSQL)",
+        args.events, args.hosts, args.connections, args.partitions
+    );
+    let mut client = postgres::Client::connect(&args.database_url, postgres::NoTls)
+        .with_context(|| format!("{} (--database-url)", args.database_url))?;
+    let separator = if args.database_url.contains('?') {
+        '&'
+    } else {
+        '?'
+    };
+    let mut results: Vec<Measured> = Vec::new();
+    let mut outcome = Ok(());
+    for &workers in &args.runs {
+        let label = match workers {
+            0 => "one process".to_string(),
+            1 => "bus, 1 worker".to_string(),
+            n => format!("bus, {n} workers"),
+        };
+        let label = label.as_str();
+        let schema = format!("bench_bus_{}_{workers}", std::process::id());
+        let url = format!("{}{separator}schema={schema}", args.database_url);
+        let half = results.first().map(|m| m.half_rate);
+        let result = measure(
+            label,
+            &dir.path().join(format!("run{workers}")),
+            &url,
+            &nats,
+            workers,
+            half,
+            &messages,
+            &args,
+        );
+        let _ = client.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+        match result {
+            Ok(m) => {
+                println!(
+                    "{:<15} {:>9.0} events/s; CPU per million events {:>6.2} s (secops {:.2}, NATS {:.2}, PostgreSQL {:.2}); {} alerts{}; ingest-to-alert at {:.0}/s p50 {} p99 {} ({} alerts)",
+                    m.label,
+                    m.rate,
+                    m.cpu_total(),
+                    m.cpu.0,
+                    m.cpu.1,
+                    m.cpu.2,
+                    m.alerts,
+                    if workers > 0 {
+                        format!(
+                            ", {} re-keyed events, {:.0} bytes an event on the bus",
+                            m.rekeyed, m.bytes_per_event
+                        )
+                    } else {
+                        String::new()
+                    },
+                    m.half_rate,
+                    m.p50.map_or("-".into(), |v| format!("<= {v} ms")),
+                    m.p99.map_or("-".into(), |v| format!("<= {v} ms")),
+                    m.samples
+                );
+                results.push(m);
+            }
+            Err(e) => {
+                outcome = Err(e.context(label.to_string()));
+                break;
+            }
+        }
+    }
+    outcome?;
+    if let Some(single) = results.first() {
+        for m in &results[1..] {
+            println!(
+                "{}: CPU per event {:+.0}% against {} (target: at most +20%); {}",
+                m.label,
+                (m.cpu_total() / single.cpu_total() - 1.0) * 100.0,
+                single.label,
+                if m.alerts == single.alerts {
+                    "the same alerts raised".to_string()
+                } else {
+                    format!("{} alerts raised against {}", m.alerts, single.alerts)
+                }
+            );
+        }
+    }
+    println!("peak memory of this process (every run): {}", format_peak());
+    Ok(Outcome::Clean)
+}
