@@ -524,7 +524,7 @@ impl Bus {
         self.bounded("consumers", async {
             let stream = self
                 .js
-                .get_stream(&name)
+                .get_stream_no_info(&name)
                 .await
                 .map_err(|e| nats(format!("stream {name}"))(e.to_string()))?;
             let mut list = stream.consumers();
@@ -547,15 +547,13 @@ impl Bus {
     pub fn stream_state(&self, stream: Subject) -> Result<StreamState, BusError> {
         let name = stream_name(&self.settings, stream);
         self.bounded("stream", async {
-            let mut stream = self
+            // The stream as fetched carries its state: no second request.
+            let stream = self
                 .js
                 .get_stream(&name)
                 .await
                 .map_err(|e| nats(format!("stream {name}"))(e.to_string()))?;
-            let info = stream
-                .info()
-                .await
-                .map_err(|e| nats(format!("stream {name}"))(e.to_string()))?;
+            let info = stream.cached_info();
             Ok(StreamState {
                 frames: info.state.messages,
                 bytes: info.state.bytes,

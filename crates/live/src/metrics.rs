@@ -108,22 +108,27 @@ pub struct EngineMetrics {
 
 impl EngineMetrics {
     /// Adds what a session counted per rule since `reported` (what it counted at the last call,
-    /// updated here).
+    /// updated here); returns the rules that grew: name, events since the last call, since start.
     pub fn report_late_rules(
         &self,
         now: Vec<(String, u64)>,
         reported: &mut std::collections::HashMap<String, u64>,
-    ) {
+    ) -> Vec<(String, u64, u64)> {
+        let mut grew = Vec::new();
         if now.is_empty() {
-            return;
+            return grew;
         }
         let Ok(mut late) = self.late_rules.lock() else {
-            return;
+            return grew;
         };
         for (rule, count) in now {
-            let before = reported.insert(rule.clone(), count).unwrap_or(0);
-            *late.entry(rule).or_insert(0) += count.saturating_sub(before);
+            let added = count.saturating_sub(reported.insert(rule.clone(), count).unwrap_or(0));
+            if added > 0 {
+                *late.entry(rule.clone()).or_insert(0) += added;
+                grew.push((rule, added, count));
+            }
         }
+        grew
     }
 }
 

@@ -997,44 +997,45 @@ impl Engine<'_> {
         let hook: Option<&dyn Fn()> = if abort_now { Some(&abort) } else { None };
         match session.commit(self.store, bytes, &SystemClock, hook) {
             Ok(committed) => {
-                self.commits += 1;
-                self.failing = false;
                 let now = clock_now();
                 let m = &self.metrics.engine;
-                m.commits.fetch_add(1, Ordering::Relaxed);
-                m.checkpoint_at.store(now as u64, Ordering::Relaxed);
-                m.checkpoint_bytes
-                    .store(committed.bytes as u64, Ordering::Relaxed);
                 for received in committed.received {
                     let millis = (now - received).max(0) / 1_000_000;
                     m.latency.record(millis as u64);
                 }
-                for (rule, count) in session.late_rules() {
-                    let before = self.late_reported.get(&rule).copied().unwrap_or(0);
-                    if count > before {
-                        self.warnings.warn(
-                            &rule,
-                            "late",
-                            &format!(
-                                "rule {rule:?}: {} events later than its allowed lateness since \
-                                 the last commit (run all the same; {count} since start)",
-                                count - before
-                            ),
-                        );
-                    }
+                let grew = m.report_late_rules(session.late_rules(), &mut self.late_reported);
+                for (rule, added, count) in grew {
+                    self.warnings.warn(
+                        &rule,
+                        "late",
+                        &format!(
+                            "rule {rule:?}: {added} events later than its allowed lateness since \
+                             the last commit (run all the same; {count} since start)"
+                        ),
+                    );
                 }
-                m.report_late_rules(session.late_rules(), &mut self.late_reported);
-                // What is released is what both the rules and the lake have.
-                let covered = self.lake_positions.as_ref().unwrap_or(&positions);
-                for (input, (_, position)) in self.inputs.iter_mut().zip(covered) {
-                    if let Err(e) = input.committed(position) {
-                        self.warnings.warn(input.name(), "journal", &e.to_string());
-                    }
-                }
-                self.committed = Some(positions);
+                self.committed(now, committed.bytes, positions);
             }
             Err(e) => self.commit_failed(&e.to_string()),
         }
+    }
+
+    /// A commit succeeded: counted, and the inputs released up to what both the rules (or the bus)
+    /// and the lake have.
+    fn committed(&mut self, now: i64, bytes: usize, positions: Vec<(String, Position)>) {
+        self.commits += 1;
+        self.failing = false;
+        let m = &self.metrics.engine;
+        m.commits.fetch_add(1, Ordering::Relaxed);
+        m.checkpoint_at.store(now as u64, Ordering::Relaxed);
+        m.checkpoint_bytes.store(bytes as u64, Ordering::Relaxed);
+        let covered = self.lake_positions.as_ref().unwrap_or(&positions);
+        for (input, (_, position)) in self.inputs.iter_mut().zip(covered) {
+            if let Err(e) = input.committed(position) {
+                self.warnings.warn(input.name(), "journal", &e.to_string());
+            }
+        }
+        self.committed = Some(positions);
     }
 }
 
@@ -1090,20 +1091,7 @@ impl Engine<'_> {
         match result {
             Ok(_) => {
                 *sequence += 1;
-                self.commits += 1;
-                self.failing = false;
-                let m = &self.metrics.engine;
-                m.commits.fetch_add(1, Ordering::Relaxed);
-                m.checkpoint_at.store(now as u64, Ordering::Relaxed);
-                m.checkpoint_bytes.store(bytes as u64, Ordering::Relaxed);
-                // What is released is what both the bus and the lake have.
-                let covered = self.lake_positions.as_ref().unwrap_or(&positions);
-                for (input, (_, position)) in self.inputs.iter_mut().zip(covered) {
-                    if let Err(e) = input.committed(position) {
-                        self.warnings.warn(input.name(), "journal", &e.to_string());
-                    }
-                }
-                self.committed = Some(positions);
+                self.committed(now, bytes, positions);
             }
             Err(e) => self.commit_failed(&e.to_string()),
         }
