@@ -3,8 +3,9 @@
 //! process), each numbering its events; a frame's marks say, per input, through which number the
 //! subject is complete: every event of the input up to it that belongs on the subject is in this frame
 //! or an earlier one. The last frame of a subject thus tells a writer that starts again what the
-//! subject already holds; a frame with no events only moves the marks on (an idle partition must not
-//! hold back the merge of re-keyed events).
+//! subject already holds. Each event carries the selections ingest made (the engine indices of the
+//! rules that selected it, of those whose exceptions covered it, and of those it is for on this
+//! subject), valid under the rule set whose digest the frame names.
 
 use std::cell::RefCell;
 
@@ -13,7 +14,7 @@ use secops_event::Event;
 use serde::{Deserialize, Serialize};
 
 /// The layout's version (a frame of another is refused, never misread).
-pub const FRAME_VERSION: u8 = 1;
+pub const FRAME_VERSION: u8 = 2;
 
 /// zstd level: fast, and still several times smaller than the events.
 const LEVEL: i32 = 1;
@@ -74,8 +75,9 @@ pub struct Frame {
     /// Per input (`<ingest>/<listener>@<epoch>`: a reset starts a new epoch), the sequence number
     /// through which the subject holds its events.
     pub marks: Vec<Mark>,
-    /// Re-keyed frames: where the events came from.
-    pub source: Option<Source>,
+    /// The digest of the rule set the selections were made under (engine indices mean the same on
+    /// both sides only for the same rules).
+    pub rules: u64,
     pub events: Vec<Framed>,
 }
 
@@ -84,17 +86,6 @@ pub struct Frame {
 pub struct Mark {
     pub input: String,
     pub through: u64,
-}
-
-/// Where a re-keyed frame's events came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Source {
-    /// The events partition whose unit selected them.
-    pub partition: u32,
-    /// The stream sequence of the events frame they were in.
-    pub sequence: u64,
-    /// The rule set's digest (engine indices mean the same on both sides only for the same rules).
-    pub rules: u64,
 }
 
 /// One event in a frame.
@@ -107,18 +98,38 @@ pub struct Framed {
     /// When it arrived (UTC nanoseconds).
     pub received: i64,
     pub event: Event,
-    /// Re-keyed frames: the engine indices of the rules that selected the event and whose exceptions
-    /// covered it (as the events unit found them), and of the rules it is for here.
+    /// The engine indices of the rules that selected the event and of those whose exceptions covered
+    /// it (as ingest found them), and of the rules it is for on this subject.
     pub selected: Vec<u32>,
     pub excepted: Vec<u32>,
     pub rules: Vec<u32>,
+}
+
+/// An event as a writer queues it for a frame, encoded once in the event crate's binary form: an
+/// event that goes to several subjects shares its bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Encoded {
+    pub input: u16,
+    pub seq: u64,
+    pub received: i64,
+    pub body: std::sync::Arc<[u8]>,
+    pub selected: Vec<u32>,
+    pub excepted: Vec<u32>,
+    pub rules: Vec<u32>,
+}
+
+/// The bytes of one event's encoding, made with `encode` into a buffer reused between events.
+pub fn event_bytes(event: &Event, buffer: &mut Vec<u8>) -> std::sync::Arc<[u8]> {
+    buffer.clear();
+    encode(event, buffer);
+    std::sync::Arc::from(&buffer[..])
 }
 
 #[derive(Serialize, Deserialize)]
 struct Header<'a> {
     version: u8,
     marks: std::borrow::Cow<'a, [Mark]>,
-    source: Option<Source>,
+    rules: u64,
     count: u32,
 }
 
@@ -149,29 +160,51 @@ pub enum FrameError {
 impl Frame {
     /// The frame as a message payload.
     pub fn encode(&self) -> Result<Vec<u8>, FrameError> {
-        let mut raw = Vec::with_capacity(256 * (self.events.len() + 1));
-        let header = Header {
-            version: FRAME_VERSION,
-            marks: (&self.marks[..]).into(),
-            source: self.source,
-            count: u32::try_from(self.events.len()).unwrap_or(u32::MAX),
-        };
-        postcard::to_io(&header, &mut raw).map_err(|e| FrameError::Header(e.to_string()))?;
         let mut body = Vec::new();
-        for framed in &self.events {
-            body.clear();
-            encode(&framed.event, &mut body);
-            let head = EventHeader {
+        let events: Vec<Encoded> = self
+            .events
+            .iter()
+            .map(|framed| Encoded {
                 input: framed.input,
                 seq: framed.seq,
                 received: framed.received,
-                selected: (&framed.selected[..]).into(),
-                excepted: (&framed.excepted[..]).into(),
-                rules: (&framed.rules[..]).into(),
-                len: u32::try_from(body.len()).unwrap_or(u32::MAX),
+                body: event_bytes(&framed.event, &mut body),
+                selected: framed.selected.clone(),
+                excepted: framed.excepted.clone(),
+                rules: framed.rules.clone(),
+            })
+            .collect();
+        Frame::encode_parts(&self.marks, self.rules, &events)
+    }
+
+    /// A payload of events encoded beforehand: what [`Frame::encode`] makes of a frame with these
+    /// marks, digest and events.
+    pub fn encode_parts(
+        marks: &[Mark],
+        rules: u64,
+        events: &[Encoded],
+    ) -> Result<Vec<u8>, FrameError> {
+        let size: usize = events.iter().map(|e| e.body.len() + 32).sum();
+        let mut raw = Vec::with_capacity(size + 64 * (marks.len() + 1));
+        let header = Header {
+            version: FRAME_VERSION,
+            marks: marks.into(),
+            rules,
+            count: u32::try_from(events.len()).unwrap_or(u32::MAX),
+        };
+        postcard::to_io(&header, &mut raw).map_err(|e| FrameError::Header(e.to_string()))?;
+        for event in events {
+            let head = EventHeader {
+                input: event.input,
+                seq: event.seq,
+                received: event.received,
+                selected: (&event.selected[..]).into(),
+                excepted: (&event.excepted[..]).into(),
+                rules: (&event.rules[..]).into(),
+                len: u32::try_from(event.body.len()).unwrap_or(u32::MAX),
             };
             postcard::to_io(&head, &mut raw).map_err(|e| FrameError::Header(e.to_string()))?;
-            raw.extend_from_slice(&body);
+            raw.extend_from_slice(&event.body);
         }
         compress(&raw)
     }
@@ -241,7 +274,7 @@ impl Frame {
         }
         Ok(Frame {
             marks: header.marks.into_owned(),
-            source: header.source,
+            rules: header.rules,
             events,
         })
     }
@@ -278,11 +311,7 @@ mod tests {
                     through: 12,
                 },
             ],
-            source: Some(Source {
-                partition: 3,
-                sequence: 77,
-                rules: 0xfeed,
-            }),
+            rules: 0xfeed,
             events: (0..500)
                 .map(|i| Framed {
                     input: (i % 2) as u16,
@@ -316,7 +345,7 @@ mod tests {
                 input: "i".into(),
                 through: 1,
             }],
-            source: None,
+            rules: 0,
             events: vec![Framed {
                 input: 0,
                 seq: 1,
@@ -350,7 +379,7 @@ mod tests {
                 input: "edge/auth@1".into(),
                 through: 40,
             }],
-            source: None,
+            rules: 0,
             events: (0..40)
                 .map(|i| Framed {
                     input: 0,

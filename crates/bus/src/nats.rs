@@ -252,9 +252,14 @@ impl Bus {
         format!("{}.events.{partition}.>", self.settings.prefix)
     }
 
-    /// The subject of re-key partition `partition`'s events from events partition `from`.
-    pub fn rekey_subject(&self, partition: u32, from: u32) -> String {
-        format!("{}.rekey.{partition}.{from}", self.settings.prefix)
+    /// The subject of re-key partition `partition` written by ingest process `writer`.
+    pub fn rekey_subject(&self, partition: u32, writer: &str) -> String {
+        format!("{}.rekey.{partition}.{writer}", self.settings.prefix)
+    }
+
+    /// Every re-key subject of a partition.
+    pub fn rekey_filter(&self, partition: u32) -> String {
+        format!("{}.rekey.{partition}.>", self.settings.prefix)
     }
 
     /// The last frame on `subject`, if any.

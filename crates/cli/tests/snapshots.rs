@@ -1657,11 +1657,18 @@ fn live_status() {
 #[test]
 fn bus_status() {
     let session = Session::new();
-    let bus_counters = |out: u64, inn: u64, rekeyed: u64, bus: f64, rules: f64, units: &[&str]| {
+    // Frames out and in; events published to the events and re-key partitions (ingest), re-keyed
+    // events run (a worker); seconds in the bus's work and in rules (ingest: selecting).
+    let bus_counters = |frames: (u64, u64),
+                        sent: (u64, u64),
+                        rekeyed: u64,
+                        seconds: (f64, f64),
+                        units: &[&str]| {
         serde_json::json!({
-            "frames_out": out, "bytes_out": out * 9_000, "frames_in": inn, "bytes_in": inn * 9_000,
-            "rekeyed": rekeyed, "forwarded": rekeyed, "held": 0, "retries": 1,
-            "bus_seconds": bus, "rules_seconds": rules, "commit_seconds": 1.5,
+            "frames_out": frames.0, "bytes_out": frames.0 * 9_000, "frames_in": frames.1,
+            "bytes_in": frames.1 * 9_000, "rekeyed": rekeyed, "published": sent.0,
+            "forwarded": sent.1, "held": 0, "retries": 1, "bus_seconds": seconds.0,
+            "rules_seconds": seconds.1, "commit_seconds": 1.5,
             "rekeyed_per_second": rekeyed as f64 / 100.0, "units": units
         })
     };
@@ -1683,7 +1690,10 @@ fn bus_status() {
         })
     };
     let report = serde_json::json!({
-        "process": status("edge", 1_000_000, 0, bus_counters(5_000, 0, 0, 4.0, 0.0, &[])),
+        "process": status(
+            "edge", 1_000_000, 0,
+            bus_counters((6_200, 0), (600_000, 90_000), 0, (4.0, 12.0), &[])
+        ),
         "bus": {
             "name": "SECOPS", "servers": ["nats://10.0.0.5:4222", "nats://10.0.0.6:4222"],
             "partitions": 2, "key": "host.name",
@@ -1695,8 +1705,12 @@ fn bus_status() {
                 unit("rekey.1", None, None, None)
             ],
             "workers": [
-                ["w1", status("w1", 600_000, 40, bus_counters(700, 3_000, 90_000, 6.0, 30.0, &["events.0", "rekey.0"]))],
-                ["w2\u{1b}[31m", status("w2", 400_000, 25, bus_counters(500, 2_000, 0, 3.0, 20.0, &["events.1"]))],
+                ["w1", status("w1", 360_000, 40, bus_counters(
+                    (0, 4_200), (0, 0), 90_000, (6.0, 30.0), &["events.0", "rekey.0"]
+                ))],
+                ["w2\u{1b}[31m", status("w2", 240_000, 25, bus_counters(
+                    (0, 2_000), (0, 0), 0, (3.0, 20.0), &["events.1"]
+                ))],
                 ["w3", null]
             ]
         }

@@ -143,10 +143,13 @@ pub struct BusMetrics {
     /// Frames taken from the bus and their bytes (a worker).
     pub frames_in: AtomicU64,
     pub bytes_in: AtomicU64,
-    /// Events run by a worker's re-key units (its events units' are the engine's events), and
-    /// events its events units forwarded to re-key units.
+    /// Events run by a worker's re-key units (its events units' are the engine's events).
     pub rekeyed: AtomicU64,
+    /// Events `secops run` published to the events partitions, and to the re-key partitions, and
+    /// those framed but not yet published.
+    pub published: AtomicU64,
     pub forwarded: AtomicU64,
+    pub waiting: AtomicU64,
     /// Events the bus already held, not published again (read again after a restart).
     pub held: AtomicU64,
     /// Publishes or fetches that failed and were tried again.
@@ -251,6 +254,8 @@ pub struct BusStatus {
     pub frames_in: u64,
     pub bytes_in: u64,
     pub rekeyed: u64,
+    #[serde(default)]
+    pub published: u64,
     pub forwarded: u64,
     pub held: u64,
     pub retries: u64,
@@ -331,6 +336,7 @@ impl Metrics {
             frames_in: load(&b.frames_in),
             bytes_in: load(&b.bytes_in),
             rekeyed,
+            published: load(&b.published),
             forwarded: load(&b.forwarded),
             held: load(&b.held),
             retries: load(&b.retries),
@@ -537,7 +543,7 @@ pub fn prometheus(status: &Status) -> String {
     }
     let bus = &status.bus;
     if bus.active() {
-        let bus_counters: [(&str, &str, f64); 11] = [
+        let bus_counters: [(&str, &str, f64); 12] = [
             (
                 "bus_frames_out_total",
                 "Frames published to the bus.",
@@ -564,8 +570,13 @@ pub fn prometheus(status: &Status) -> String {
                 bus.rekeyed as f64,
             ),
             (
+                "bus_published_events_total",
+                "Events published to the events partitions.",
+                bus.published as f64,
+            ),
+            (
                 "bus_forwarded_events_total",
-                "Events forwarded to re-key units.",
+                "Events published to the re-key partitions.",
                 bus.forwarded as f64,
             ),
             (

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use secops_ingest::Format;
 use secops_service::detect::RulesRequest;
 use secops_service::intel::{IndicatorSources, JudgeSources, Judges};
-use secops_service::live::{LiveCounts, LiveRequest, Resumed, Session};
+use secops_service::live::{LiveCounts, LiveRequest, Session};
 use secops_service::ruleset::RuleSelection;
 use secops_service::SystemClock;
 use secops_store::Store;
@@ -213,54 +213,29 @@ pub fn run(
         .map_err(|e| RunError::Other(format!("{}: {e}", state_dir.display())))?;
     let request = live_request(config, config_path, config.name.clone(), reset)?;
     let clock = SystemClock;
-    let mut session = None;
-    let mut published = None;
-    let (resumed, saved): (Option<Resumed>, Saved) = match &config.bus {
-        None => {
-            let judges = Judges::load(&JudgeSources {
-                warninglists: config.rules.warninglists.clone(),
-                decay_models: None,
-            })?;
-            let (started, resumed) =
-                Session::start(&request, &mut store, &judges, &clock, &mut Notices)?;
-            session = Some(started);
-            let saved = match &resumed {
-                Some(resumed) => postcard::from_bytes(&resumed.positions).map_err(|e| {
-                    RunError::Other(format!("checkpoint positions unreadable: {e}"))
-                })?,
-                None => Saved::default(),
-            };
-            (resumed, saved)
-        }
-        Some(_) => {
-            // Publishing only: the checkpoint holds the inputs' positions and numbering.
-            if reset {
-                store.drop_checkpoint(&config.name)?;
+    // With `[bus]` the session selects (no rule runs here) and the checkpoint's positions hold the
+    // publisher's numbering too.
+    let judges = Judges::load(&JudgeSources {
+        warninglists: config.rules.warninglists.clone(),
+        decay_models: None,
+    })?;
+    let (mut session, resumed) =
+        Session::start(&request, &mut store, &judges, &clock, &mut Notices)?;
+    let unreadable =
+        |e: postcard::Error| RunError::Other(format!("checkpoint positions unreadable: {e}"));
+    let (saved, numbering): (Saved, Option<crate::publish::Numbering>) =
+        match (&resumed, &config.bus) {
+            (Some(resumed), None) => (
+                postcard::from_bytes(&resumed.positions).map_err(unreadable)?,
+                None,
+            ),
+            (Some(resumed), Some(_)) => {
+                let (saved, numbering) =
+                    postcard::from_bytes(&resumed.positions).map_err(unreadable)?;
+                (saved, Some(numbering))
             }
-            match store.checkpoint(&config.name)? {
-                Some(checkpoint) => {
-                    let (saved, numbering): (Saved, crate::publish::Numbering) =
-                        postcard::from_bytes(&checkpoint.state).map_err(|e| {
-                            RunError::Other(format!(
-                                "checkpoint {:?} unreadable: {e}; start with --reset",
-                                config.name
-                            ))
-                        })?;
-                    published = Some((numbering, checkpoint.sequence));
-                    (
-                        Some(Resumed {
-                            positions: Vec::new(),
-                            sequence: checkpoint.sequence,
-                            saved_at: checkpoint.saved_at,
-                            restored: secops_detect::Restored::default(),
-                        }),
-                        saved,
-                    )
-                }
-                None => (None, Saved::default()),
-            }
-        }
-    };
+            (None, _) => (Saved::default(), None),
+        };
     // With a lake, inputs start where the lake's last flush left off (it lags the rules); what
     // comes before the rules' position is for the lake only.
     let lake_start = match (&config.lake, &saved.lake) {
@@ -536,14 +511,13 @@ pub fn run(
     let mut publisher = match &config.bus {
         Some(bus) => {
             let names: Vec<String> = inputs.iter().map(|i| i.name().to_string()).collect();
-            let (numbering, sequence) = match published {
-                Some((numbering, sequence)) => (Some(numbering), sequence),
-                None => (None, 0),
-            };
+            let plan = crate::publish::Plan::of(&session, &bus.key);
+            plan.log(&config.name, bus.partitions, &bus.key);
             let publisher = crate::publish::Publisher::start(
                 bus,
                 &config.name,
                 &names,
+                plan,
                 numbering,
                 reset,
                 stop.clone(),
@@ -558,18 +532,16 @@ pub fn run(
                     bus.servers.join(",")
                 ),
             );
-            Some((publisher, sequence))
+            Some(publisher)
         }
         None => None,
     };
-    let work = match (session.as_mut(), publisher.as_mut()) {
-        (Some(session), _) => Work::Detect(session),
-        (None, Some((publisher, sequence))) => Work::Publish {
+    let work = match publisher.as_mut() {
+        None => Work::Detect(&mut session),
+        Some(publisher) => Work::Publish {
             publisher,
-            sequence: *sequence,
-            name: config.name.clone(),
+            session: &mut session,
         },
-        (None, None) => return Err(RunError::Other("nothing to run".into())),
     };
     let mut engine = Engine {
         work,
@@ -800,12 +772,19 @@ fn write_status(state_dir: &Path, status: &Status) {
 enum Work<'a> {
     /// Runs the rules.
     Detect(&'a mut Session),
-    /// Publishes them to the bus (workers run the rules); `sequence` is the last checkpoint's.
+    /// Runs the rules' selection and publishes what they select to the bus (workers run the rules).
     Publish {
         publisher: &'a mut crate::publish::Publisher,
-        sequence: i64,
-        name: String,
+        session: &'a mut Session,
     },
+}
+
+impl Work<'_> {
+    fn session(&self) -> &Session {
+        match self {
+            Work::Detect(session) | Work::Publish { session, .. } => session,
+        }
+    }
 }
 
 /// The engine's half of the loop.
@@ -873,26 +852,24 @@ impl Engine<'_> {
                     ),
                 }
             }
-            let (before, after) = match &mut self.work {
-                Work::Detect(session) => {
-                    let before = session.counts();
-                    session.feed(events);
-                    (before, session.counts())
-                }
-                Work::Publish { publisher, .. } => {
-                    let before = publisher.counts.events + publisher.waiting() as u64;
-                    let n = events.len() as u64;
+            let before = self.work.session().counts();
+            match &mut self.work {
+                Work::Detect(session) => session.feed(events),
+                Work::Publish { publisher, session } => {
+                    // Selection is the rules' time; framing and publishing the bus's.
                     let started = Instant::now();
-                    publisher.add(index, events);
-                    BusMetrics::time(&self.metrics.bus.bus_nanos, started);
-                    publisher.counts.report(&self.metrics.bus);
-                    let counts = |events| LiveCounts {
-                        events,
-                        ..LiveCounts::default()
-                    };
-                    (counts(before), counts(before + n))
+                    let sending = publisher.send_nanos;
+                    publisher.add(session, index, events);
+                    let sent = publisher.send_nanos - sending;
+                    let total = started.elapsed().as_nanos() as u64;
+                    let bus = &self.metrics.bus;
+                    bus.bus_nanos.fetch_add(sent, Ordering::Relaxed);
+                    bus.rules_nanos
+                        .fetch_add(total.saturating_sub(sent), Ordering::Relaxed);
+                    publisher.counts.report(bus);
                 }
-            };
+            }
+            let after = self.work.session().counts();
             let m = &self.metrics.engine;
             m.events
                 .fetch_add(after.events - before.events, Ordering::Relaxed);
@@ -952,13 +929,7 @@ impl Engine<'_> {
 
     /// Counts since start.
     fn counts(&self) -> LiveCounts {
-        match &self.work {
-            Work::Detect(session) => session.counts(),
-            Work::Publish { publisher, .. } => LiveCounts {
-                events: publisher.counts.events,
-                ..LiveCounts::default()
-            },
-        }
+        self.work.session().counts()
     }
 
     /// What waits for the next commit.
@@ -975,17 +946,28 @@ impl Engine<'_> {
         if self.waiting() == 0 && self.committed.as_ref() == Some(&positions) {
             return;
         }
-        if let Work::Publish { .. } = self.work {
-            return self.commit_published(positions);
-        }
-        let Work::Detect(session) = &mut self.work else {
-            return;
-        };
         let saved = Saved {
             engine: positions.clone(),
             lake: self.lake_positions.clone(),
         };
-        let bytes = match postcard::to_stdvec(&saved) {
+        let publishing = matches!(self.work, Work::Publish { .. });
+        let (session, bytes) = match &mut self.work {
+            Work::Detect(session) => (session, postcard::to_stdvec(&saved)),
+            Work::Publish { publisher, session } => {
+                // The checkpoint covers what the bus holds: everything read is sent first.
+                let started = Instant::now();
+                let flushed = publisher.flush();
+                BusMetrics::time(&self.metrics.bus.bus_nanos, started);
+                publisher.counts.report(&self.metrics.bus);
+                if !flushed {
+                    self.failing = true;
+                    return;
+                }
+                let numbering = publisher.numbering();
+                (session, postcard::to_stdvec(&(&saved, numbering)))
+            }
+        };
+        let bytes = match bytes {
             Ok(bytes) => bytes,
             Err(e) => {
                 log::line("error", "engine", "checkpoint", &e.to_string(), 0);
@@ -995,7 +977,12 @@ impl Engine<'_> {
         let abort_now = matches!(self.abort, Some(Abort::InCommit(n)) if n == self.commits + 1);
         let abort = || std::process::abort();
         let hook: Option<&dyn Fn()> = if abort_now { Some(&abort) } else { None };
-        match session.commit(self.store, bytes, &SystemClock, hook) {
+        let started = Instant::now();
+        let result = session.commit(self.store, bytes, &SystemClock, hook);
+        if publishing {
+            BusMetrics::time(&self.metrics.bus.commit_nanos, started);
+        }
+        match result {
             Ok(committed) => {
                 let now = clock_now();
                 let m = &self.metrics.engine;
@@ -1036,65 +1023,6 @@ impl Engine<'_> {
             }
         }
         self.committed = Some(positions);
-    }
-}
-
-impl Engine<'_> {
-    /// With `[bus]`: once the bus holds everything read, the inputs' positions and numbering are
-    /// saved (nothing is recorded here: the workers record alerts).
-    fn commit_published(&mut self, positions: Vec<(String, Position)>) {
-        let Work::Publish {
-            publisher,
-            sequence,
-            name,
-        } = &mut self.work
-        else {
-            return;
-        };
-        let started = Instant::now();
-        let flushed = publisher.flush();
-        BusMetrics::time(&self.metrics.bus.bus_nanos, started);
-        publisher.counts.report(&self.metrics.bus);
-        if !flushed {
-            self.failing = true;
-            return;
-        }
-        let started = Instant::now();
-        let saved = Saved {
-            engine: positions.clone(),
-            lake: self.lake_positions.clone(),
-        };
-        let state = match postcard::to_stdvec(&(&saved, publisher.numbering())) {
-            Ok(state) => state,
-            Err(e) => {
-                log::line("error", "engine", "checkpoint", &e.to_string(), 0);
-                return;
-            }
-        };
-        let abort_now = matches!(self.abort, Some(Abort::InCommit(n)) if n == self.commits + 1);
-        let abort = || std::process::abort();
-        let hook: Option<&dyn Fn()> = if abort_now { Some(&abort) } else { None };
-        let now = clock_now();
-        let checkpoint = secops_store::Checkpoint {
-            name: name.clone(),
-            state: Vec::new(),
-            sequence: *sequence + 1,
-            saved_at: now,
-        };
-        let bytes = state.len();
-        let mut state = Some(state);
-        let mut make = |_: &[secops_store::Recorded]| Ok(state.take().unwrap_or_default());
-        let result = self
-            .store
-            .commit_checkpoint(&[], &[], &checkpoint, "run", &mut make, hook);
-        BusMetrics::time(&self.metrics.bus.commit_nanos, started);
-        match result {
-            Ok(_) => {
-                *sequence += 1;
-                self.committed(now, bytes, positions);
-            }
-            Err(e) => self.commit_failed(&e.to_string()),
-        }
     }
 }
 

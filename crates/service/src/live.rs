@@ -50,11 +50,12 @@ pub trait Route {
     /// Per engine index: whether the rule runs here.
     fn active(&self) -> &[bool];
     /// An event that some rule running elsewhere selected (or whose exception covered it), as the
-    /// rules saw it (entities resolved), with the selections.
-    fn forward(&mut self, event: &Event, received: i64, selected: &[u32], excepted: &[u32]);
+    /// rules see it (entities resolved), with the selections.
+    fn forward(&mut self, event: Event, received: i64, selected: &[u32], excepted: &[u32]);
 }
 
-/// An event another partition selected, with its selections (see [`Session::feed_selected`]).
+/// An event selected elsewhere (by the publishing process), with its selections (see
+/// [`Session::feed_selected`]).
 #[derive(Debug, Clone)]
 pub struct SelectedEvent {
     pub event: Event,
@@ -345,12 +346,16 @@ impl Session {
                 if Resolver::carries_evidence(&event) {
                     resolver.learn(&event);
                 }
-                if !self.selected.is_empty()
-                    && self
-                        .selected
+                // Rules elsewhere raise their alerts where this resolver is not: what they select
+                // goes with the entities it knows now (here, the alert is enriched when raised).
+                let reads = |selected: &[u32]| {
+                    selected
                         .iter()
                         .any(|&r| self.readers.get(r as usize).copied().unwrap_or(true))
-                {
+                };
+                let elsewhere =
+                    route.is_some() && !(self.selected.is_empty() && self.excepted.is_empty());
+                if elsewhere || (!self.selected.is_empty() && reads(&self.selected)) {
                     resolver.enrich(&mut event);
                 }
             }
@@ -389,7 +394,7 @@ impl Session {
                         feed_masked(&mut runtimes, &event, selected, excepted, active, &mut sink);
                     }
                     if elsewhere {
-                        route.forward(&event, received, selected, excepted);
+                        route.forward(event, received, selected, excepted);
                     }
                 }
             }

@@ -296,18 +296,23 @@ pub fn render_bus(report: &BusReport, now: i64) -> String {
     if let Some(status) = &report.process {
         let b = &status.bus;
         if b.frames_out > 0 {
-            let per_event = if status.events > 0 {
-                format!("{:.0}", b.bytes_out as f64 / status.events as f64)
+            let sent = b.published + b.forwarded;
+            let per_event = if sent > 0 {
+                format!("{:.0}", b.bytes_out as f64 / sent as f64)
             } else {
                 "-".into()
             };
             let _ = writeln!(
                 out,
-                "publish  {} frames, {} ({per_event} bytes an event), {} events the bus already held, {} retries; {:.1} s publishing, {:.1} s committing",
+                "publish  {} of {} events read to the events partitions, {} to the re-key partitions\n         {} frames, {} ({per_event} bytes an event), {} events the bus already held, {} retries; {:.1} s selecting, {:.1} s publishing, {:.1} s committing",
+                b.published,
+                status.events,
+                b.forwarded,
                 b.frames_out,
                 megabytes(b.bytes_out),
                 b.held,
                 b.retries,
+                b.rules_seconds,
                 b.bus_seconds,
                 b.commit_seconds
             );

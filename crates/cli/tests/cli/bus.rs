@@ -316,7 +316,8 @@ fn two_workers_on_the_bus_record_exactly_the_alerts_of_detect() {
 }
 
 /// `secops status` with `[bus]`: every unit owned (half each), nothing pending once the alerts are
-/// in, every unit checkpointed, and the workers' events adding up to what ingest published.
+/// in, every unit checkpointed, and the workers' events adding up to what ingest published to each
+/// kind of unit; events no rule selects were not published.
 fn status_shows_the_bus_caught_up(d: &Path) {
     let status = || {
         let out = Command::new(env!("CARGO_BIN_EXE_secops"))
@@ -335,17 +336,21 @@ fn status_shows_the_bus_caught_up(d: &Path) {
     let report = loop {
         let report = status();
         let units = report["bus"]["units"].as_array().expect("units").clone();
-        let published = report["process"]["events"].as_u64().unwrap_or(0);
-        let run: u64 = report["bus"]["workers"]
-            .as_array()
-            .expect("workers")
+        let published = report["process"]["bus"]["published"].as_u64().unwrap_or(0);
+        let forwarded = report["process"]["bus"]["forwarded"].as_u64().unwrap_or(0);
+        let workers = report["bus"]["workers"].as_array().expect("workers");
+        let run: u64 = workers
             .iter()
             .map(|w| w[1]["events"].as_u64().unwrap_or(0))
+            .sum();
+        let rekeyed: u64 = workers
+            .iter()
+            .map(|w| w[1]["bus"]["rekeyed"].as_u64().unwrap_or(0))
             .sum();
         let caught_up = units
             .iter()
             .all(|u| u["pending"] == 0 && u["unacknowledged"] == 0);
-        if caught_up && published > 0 && run == published {
+        if caught_up && published > 0 && run == published && rekeyed == forwarded {
             break report;
         }
         assert!(
@@ -356,6 +361,11 @@ fn status_shows_the_bus_caught_up(d: &Path) {
     };
     let units = report["bus"]["units"].as_array().expect("units");
     assert_eq!(units.len(), 8, "{report:#}");
+    // Ingest read every line and published only what some rule selected.
+    let read = report["process"]["events"].as_u64().unwrap_or(0);
+    let published = report["process"]["bus"]["published"].as_u64().unwrap_or(0);
+    assert_eq!(read, 2_000, "{report:#}");
+    assert!(published > 0 && published < read, "{report:#}");
     for owner in ["w1", "w2"] {
         let owned = units.iter().filter(|u| u["owner"] == owner).count();
         assert_eq!(owned, 4, "{owner}: {report:#}");

@@ -161,6 +161,8 @@ struct Measured {
     /// CPU seconds per million events: this process, NATS, PostgreSQL.
     cpu: (f64, f64, f64),
     alerts: u64,
+    /// Events published to the events partitions and run by the re-key units.
+    published: u64,
     rekeyed: u64,
     bytes_per_event: f64,
     half_rate: f64,
@@ -196,12 +198,24 @@ impl Running {
         self.workers.iter().map(f).sum()
     }
 
-    /// Re-keyed events forwarded and run (equal once every re-key unit has caught up).
-    fn rekeyed(&self) -> (u64, u64) {
-        (
-            self.sum(|c| c.metrics.bus.forwarded.load(Ordering::Relaxed)),
-            self.sum(|c| c.metrics.bus.rekeyed.load(Ordering::Relaxed)),
-        )
+    /// Events run by the workers' re-key units.
+    fn rekeyed(&self) -> u64 {
+        self.sum(|c| c.metrics.bus.rekeyed.load(Ordering::Relaxed))
+    }
+
+    /// Whether everything sent (`total` events) has run: read by the ingest process and, with
+    /// workers, every event it published run by them (events and re-key units).
+    fn caught_up(&self, total: u64) -> bool {
+        let ingest = &self.ingest.metrics;
+        if self.workers.is_empty() {
+            return ingest.engine.events.load(Ordering::Relaxed) >= total;
+        }
+        // In this order: the counters published are final once nothing waits after all is read.
+        let read = ingest.engine.events.load(Ordering::Relaxed) >= total;
+        let waiting = ingest.bus.waiting.load(Ordering::Relaxed);
+        let published = ingest.bus.published.load(Ordering::Relaxed);
+        let forwarded = ingest.bus.forwarded.load(Ordering::Relaxed);
+        read && waiting == 0 && self.events() >= published && self.rekeyed() >= forwarded
     }
 
     fn alerts(&self) -> u64 {
@@ -234,17 +248,22 @@ impl Running {
     fn wait_for(&self, total: u64) -> anyhow::Result<()> {
         let start = Instant::now();
         loop {
-            let (forwarded, rekeyed) = self.rekeyed();
-            if self.events() >= total && rekeyed >= forwarded {
+            if self.caught_up(total) {
                 return Ok(());
             }
             if self.threads.iter().any(|t| t.is_finished()) {
                 bail!("a thread of the run ended early (see the log above)");
             }
             if start.elapsed() > Duration::from_secs(1800) {
+                let bus = &self.ingest.metrics.bus;
                 bail!(
-                    "{} of {total} events run after 30 minutes ({rekeyed} of {forwarded} re-keyed)",
-                    self.events()
+                    "not caught up after 30 minutes: {} events read of {total}; {} of {} \
+                     published run, {} of {} re-keyed",
+                    self.ingest.metrics.engine.events.load(Ordering::Relaxed),
+                    self.events(),
+                    bus.published.load(Ordering::Relaxed),
+                    self.rekeyed(),
+                    bus.forwarded.load(Ordering::Relaxed)
                 );
             }
             std::thread::sleep(Duration::from_millis(2));
@@ -431,13 +450,14 @@ fn measure(
     let (p50, samples) = Latency::quantile_of(&counts, 0.5);
     let (p99, _) = Latency::quantile_of(&counts, 0.99);
     let bus = &running.ingest.metrics.bus;
-    let published = running.ingest.metrics.engine.events.load(Ordering::Relaxed);
+    let published = bus.published.load(Ordering::Relaxed) + bus.forwarded.load(Ordering::Relaxed);
     let measured = Measured {
         label: label.to_string(),
         rate,
         cpu: (cpu.0 / millions, cpu.1 / millions, cpu.2 / millions),
         alerts: running.alerts(),
-        rekeyed: running.rekeyed().1,
+        published: bus.published.load(Ordering::Relaxed),
+        rekeyed: running.rekeyed(),
         bytes_per_event: if published > 0 {
             bus.bytes_out.load(Ordering::Relaxed) as f64 / published as f64
         } else {
@@ -521,8 +541,9 @@ pub fn run(args: BusBenchArgs) -> anyhow::Result<Outcome> {
                     m.alerts,
                     if workers > 0 {
                         format!(
-                            ", {} re-keyed events, {:.0} bytes an event on the bus",
-                            m.rekeyed, m.bytes_per_event
+                            ", {} events to the events units and {} re-keyed, {:.0} bytes an \
+                             event on the bus",
+                            m.published, m.rekeyed, m.bytes_per_event
                         )
                     } else {
                         String::new()
