@@ -86,6 +86,9 @@ enum Command {
     /// Run the rules over what `secops run` publishes to the bus (`[bus]` in the config): one of
     /// several processes sharing the partitions.
     Worker(cmd::run::WorkerArgs),
+    /// Vulnerability management: import scanner reports, refresh KEV/EPSS/SSVC, the findings queue
+    /// by risk and deadline, accept risk, close.
+    Vuln(cmd::vuln::Args),
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -129,6 +132,7 @@ fn main() -> ExitCode {
         Command::Run(args) => cmd::run::run(args),
         Command::Status(args) => cmd::run::status(args),
         Command::Worker(args) => cmd::run::worker(args),
+        Command::Vuln(args) => cmd::vuln::run(args),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

@@ -1719,3 +1719,101 @@ fn bus_status() {
     std::fs::write(&path, report.to_string()).unwrap();
     insta::assert_snapshot!(session.run(&["status", "--saved", &path]));
 }
+
+#[test]
+fn vuln_imports_prioritises_and_works_findings() {
+    let Some(vuln) = shared("corpus/vuln") else {
+        return;
+    };
+    let s = Session::new();
+    let db = s.path("secops.db");
+    // A fixed time long past: no date in the transcript is near the day the test runs.
+    let with_db = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--now", "2025-06-01T00:00:00Z"]);
+        s.run_on(&db, &all)
+    };
+    let file = |name: &str| vuln.join(name).to_string_lossy().into_owned();
+    let inventory = s.path("inventory.toml");
+    std::fs::write(
+        &inventory,
+        "format = 1\n\n[[host]]\nid = \"testphp\"\nnames = [\"testphp.vulnweb.com\"]\n\
+         criticality = \"high\"\nexposure = \"internet\"\nowner = \"web team\"\n",
+    )
+    .unwrap();
+    // A Trivy report with one damaged entry (no package name) and a value made to look like a
+    // terminal escape: rejected with its place, the rest imported, the text inert.
+    let mut damaged: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(vuln.join("trivy/alpine-310.json")).unwrap())
+            .unwrap();
+    let entries = damaged["Results"][0]["Vulnerabilities"]
+        .as_array_mut()
+        .unwrap();
+    entries[1].as_object_mut().unwrap().remove("PkgName");
+    entries[2]["Title"] = serde_json::Value::from("evil \u{1b}[31mred\u{1b}[0m title");
+    let damaged_path = s.path("damaged.json");
+    std::fs::write(&damaged_path, serde_json::to_vec(&damaged).unwrap()).unwrap();
+    let mut text = with_db(&[
+        "vuln",
+        "import",
+        &file("trivy/alpine-310.json"),
+        &file("grype/dd-many_vulns_with_epss_values.json"),
+        &file("sarif/dd-gitleaks_7.5.0.sarif"),
+        &file("nessus/dd-nessus_with_cvssv3.nessus"),
+        "--inventory",
+        &inventory,
+    ]);
+    text += &with_db(&[
+        "vuln",
+        "refresh",
+        &file("kev/known_exploited_vulnerabilities.json"),
+        &file("ssvc/cisa_bod_26_04_1_0_0.csv"),
+        "--inventory",
+        &inventory,
+    ]);
+    text += &with_db(&["vuln", "list", "--limit", "8"]);
+    text += &with_db(&["vuln", "list", "--kev"]);
+    text += &with_db(&["vuln", "show", "45"]);
+    text += &with_db(&[
+        "vuln",
+        "accept",
+        "5",
+        "--owner",
+        "platform team",
+        "--reason",
+        "not exposed",
+        "--until",
+        "30d",
+    ]);
+    text += &with_db(&[
+        "vuln",
+        "close",
+        "6",
+        "7",
+        "--as",
+        "false-positive",
+        "--note",
+        "test data",
+    ]);
+    text += &with_db(&["vuln", "close", "6", "--as", "fixed"]);
+    text += &with_db(&[
+        "vuln", "list", "--status", "all", "--output", "jsonl", "--limit", "2",
+    ]);
+    text += &with_db(&[
+        "vuln",
+        "list",
+        "--tool",
+        "sarif:gitleaks",
+        "--output",
+        "csv",
+        "--limit",
+        "2",
+    ]);
+    text += &with_db(&["vuln", "import", &damaged_path]);
+    text += &with_db(&["vuln", "list", "--id", "CVE-2019-1549"]);
+    text += &with_db(&["vuln", "show", "3"]);
+    snapshot(
+        "vuln",
+        &text.replace(&vuln.to_string_lossy().into_owned(), "[VULN]"),
+    );
+}

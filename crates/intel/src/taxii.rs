@@ -217,6 +217,15 @@ fn encode(text: &str) -> String {
 
 /// The body of an http(s) GET (a feed published at a URL), up to 512 MiB.
 pub fn fetch(url: &str) -> Result<String, IntelError> {
+    let bytes = fetch_bytes(url)?;
+    String::from_utf8(bytes).map_err(|e| IntelError::Source {
+        origin: format!("reading {url}"),
+        message: format!("not UTF-8 text: {e}"),
+    })
+}
+
+/// The body of an http(s) GET as bytes (a compressed file), up to 512 MiB.
+pub fn fetch_bytes(url: &str) -> Result<Vec<u8>, IntelError> {
     let failed = |what: &str, e: &dyn std::fmt::Display| IntelError::Source {
         origin: format!("{what} {url}"),
         message: e.to_string(),
@@ -226,7 +235,7 @@ pub fn fetch(url: &str) -> Result<String, IntelError> {
         .body_mut()
         .with_config()
         .limit(512 * 1024 * 1024)
-        .read_to_string()
+        .read_to_vec()
         .map_err(|e| failed("reading", &e))
 }
 

@@ -18,6 +18,8 @@ pub enum ServiceError {
     Lake(#[from] secops_lake::LakeError),
     #[error(transparent)]
     Hunt(#[from] secops_hunt::HuntError),
+    #[error(transparent)]
+    Vuln(#[from] secops_vuln::VulnError),
     #[error("reading {}: {source}", path.display())]
     Read {
         path: PathBuf,

@@ -63,6 +63,8 @@ pub mod rules;
 pub mod ruleset;
 mod spill;
 pub mod users;
+pub mod vuln_refresh;
+pub mod vulns;
 
 pub use context::{Actor, ActorKind, Cancel, Clock, FixedClock, NoProgress, Progress, SystemClock};
 pub use error::ServiceError;

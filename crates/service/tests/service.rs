@@ -18,6 +18,9 @@ use secops_service::{Actor, Cancel, FixedClock, NoProgress};
 use secops_store::{AlertFilter, Store};
 use secops_testkit::repo_root;
 
+#[path = "service/vulns.rs"]
+mod vulns;
+
 /// The command line's snapshot `name`, without its header.
 fn cli_snapshot(name: &str) -> String {
     let path = repo_root().join(format!("crates/cli/tests/snapshots/{name}.snap"));

@@ -101,6 +101,24 @@ impl Row {
             _ => self.text(i).map(Some),
         }
     }
+
+    /// A float in column `i` (an integer is taken as one: SQLite stores whole REALs as such).
+    pub fn float(&self, i: usize) -> Result<f64, StoreError> {
+        match self.0.get(i) {
+            Some(Value::Float(v)) => Ok(*v),
+            Some(Value::Int(v)) => Ok(*v as f64),
+            other => Err(StoreError::Corrupt(format!(
+                "column {i}: expected a number, found {other:?}"
+            ))),
+        }
+    }
+
+    pub fn opt_float(&self, i: usize) -> Result<Option<f64>, StoreError> {
+        match self.0.get(i) {
+            Some(Value::Null) => Ok(None),
+            _ => self.float(i).map(Some),
+        }
+    }
 }
 
 /// The SQL dialect, for the few statements that differ (identity columns).

@@ -41,6 +41,9 @@ mod sessions;
 mod sqlite;
 mod tuning;
 mod users;
+mod vuln_catalogs;
+mod vuln_import;
+mod vulns;
 mod work;
 
 use std::path::Path;
@@ -64,6 +67,11 @@ pub use sessions::SessionRecord;
 pub use sqlite::Sqlite;
 pub use tuning::{ExceptionRecord, NewException, NewTicket, TuningTicket};
 pub use users::{ApiKeyRecord, UserRecord};
+pub use vuln_catalogs::{EpssRow, KevRow};
+pub use vulns::{
+    due_at, AcceptanceRecord, DetectionRecord, FindingEvent, FindingFilter, FindingRecord,
+    FindingTrail, ImportCounts, ImportRecord, Imported, NewFinding, PriorityColumns,
+};
 pub use work::{
     CommentRecord, NewObservable, NewTask, NewTimelineEntry, ObservableRecord, TaskRecord,
     TimelineRecord,

@@ -423,6 +423,139 @@ const MIGRATIONS: &[Migration] = &[
                 saved_at BIGINT NOT NULL
             )"],
     },
+    Migration {
+        version: 18,
+        name: "vulnerability findings",
+        // Findings merged across tools and scans (`identity`), each tool's sighting of one in a
+        // scope (`vuln_detections`: what a re-import of the scope closes or reopens), imports with
+        // their counts, each finding's history and risk acceptances, and the catalogs `vuln
+        // refresh` loads (KEV, EPSS, SSVC tables, OSV records).
+        statements: &[
+            "CREATE TABLE vuln_findings (
+                id {id},
+                identity TEXT NOT NULL UNIQUE,
+                kind TEXT NOT NULL,
+                primary_id TEXT NOT NULL,
+                vuln_id TEXT NOT NULL,
+                title TEXT NOT NULL,
+                severity TEXT NOT NULL,
+                fix_state TEXT NOT NULL,
+                asset_kind TEXT NOT NULL,
+                asset_name TEXT NOT NULL,
+                asset_address TEXT,
+                package TEXT,
+                package_version TEXT,
+                location TEXT,
+                tools TEXT NOT NULL,
+                status TEXT NOT NULL,
+                resolution TEXT,
+                first_seen BIGINT NOT NULL,
+                last_seen BIGINT NOT NULL,
+                closed_at BIGINT,
+                sla_start BIGINT NOT NULL,
+                paused BIGINT NOT NULL,
+                accepted_until BIGINT,
+                sla_days BIGINT,
+                kev_due BIGINT,
+                due_at BIGINT,
+                risk DOUBLE PRECISION NOT NULL,
+                vuln_risk DOUBLE PRECISION NOT NULL,
+                epss DOUBLE PRECISION,
+                in_kev BIGINT NOT NULL,
+                timeline TEXT,
+                priority TEXT NOT NULL,
+                case_id BIGINT,
+                document TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL
+            )",
+            "CREATE INDEX vuln_findings_by_status_risk ON vuln_findings (status, risk)",
+            "CREATE INDEX vuln_findings_by_asset ON vuln_findings (asset_name, status)",
+            "CREATE INDEX vuln_findings_by_due ON vuln_findings (status, due_at)",
+            "CREATE TABLE vuln_finding_cves (
+                finding_id BIGINT NOT NULL REFERENCES vuln_findings (id),
+                cve TEXT NOT NULL,
+                PRIMARY KEY (cve, finding_id)
+            )",
+            "CREATE TABLE vuln_detections (
+                id {id},
+                finding_id BIGINT NOT NULL REFERENCES vuln_findings (id),
+                tool TEXT NOT NULL,
+                scope TEXT NOT NULL,
+                detection_key TEXT NOT NULL,
+                present BIGINT NOT NULL,
+                first_seen BIGINT NOT NULL,
+                last_seen BIGINT NOT NULL,
+                last_import BIGINT NOT NULL,
+                record TEXT NOT NULL,
+                UNIQUE (tool, scope, detection_key)
+            )",
+            "CREATE INDEX vuln_detections_by_finding ON vuln_detections (finding_id)",
+            "CREATE INDEX vuln_detections_by_scope ON vuln_detections (tool, scope, last_import)",
+            "CREATE TABLE vuln_imports (
+                id {id},
+                at BIGINT NOT NULL,
+                actor TEXT NOT NULL,
+                file TEXT NOT NULL,
+                format TEXT NOT NULL,
+                read BIGINT NOT NULL,
+                new BIGINT NOT NULL,
+                merged BIGINT NOT NULL,
+                rejected BIGINT NOT NULL,
+                closed BIGINT NOT NULL,
+                reopened BIGINT NOT NULL,
+                scopes TEXT NOT NULL,
+                finished_at BIGINT
+            )",
+            "CREATE TABLE vuln_finding_events (
+                id {id},
+                finding_id BIGINT NOT NULL REFERENCES vuln_findings (id),
+                at BIGINT NOT NULL,
+                actor TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                before TEXT,
+                after TEXT
+            )",
+            "CREATE INDEX vuln_finding_events_by_finding ON vuln_finding_events (finding_id, id)",
+            "CREATE TABLE vuln_acceptances (
+                id {id},
+                finding_id BIGINT NOT NULL REFERENCES vuln_findings (id),
+                owner TEXT NOT NULL,
+                reason TEXT NOT NULL,
+                expires_at BIGINT NOT NULL,
+                created_by TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                ended_at BIGINT
+            )",
+            "CREATE INDEX vuln_acceptances_by_finding ON vuln_acceptances (finding_id, id)",
+            "CREATE TABLE vuln_kev (
+                cve TEXT PRIMARY KEY,
+                vendor TEXT NOT NULL,
+                product TEXT NOT NULL,
+                name TEXT NOT NULL,
+                date_added TEXT NOT NULL,
+                due_date TEXT,
+                ransomware BIGINT NOT NULL,
+                required_action TEXT NOT NULL,
+                catalog TEXT,
+                loaded_at BIGINT NOT NULL
+            )",
+            "CREATE TABLE vuln_epss (
+                cve TEXT PRIMARY KEY,
+                score DOUBLE PRECISION NOT NULL,
+                percentile DOUBLE PRECISION NOT NULL,
+                scored_on TEXT NOT NULL,
+                loaded_at BIGINT NOT NULL
+            )",
+            "CREATE TABLE vuln_catalogs (
+                kind TEXT NOT NULL,
+                name TEXT NOT NULL,
+                document TEXT NOT NULL,
+                loaded_at BIGINT NOT NULL,
+                PRIMARY KEY (kind, name)
+            )",
+        ],
+    },
 ];
 
 /// Work a migration needs beyond its statements, run in its transaction after them.

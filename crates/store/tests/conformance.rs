@@ -9,8 +9,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use secops_intel::{Indicator, Kind};
 use secops_store::{
-    AlertFilter, AlertFold, AlertStatus, CaseFilter, CaseUpdate, Checkpoint, IndicatorFilter,
-    NewAlert, NewCase, NewIndicator, NewObservable, NewTask, NewTimelineEntry, Recorded, Store,
+    AlertFilter, AlertFold, AlertStatus, CaseFilter, CaseUpdate, Checkpoint, EpssRow,
+    FindingFilter, ImportCounts, Imported, IndicatorFilter, KevRow, NewAlert, NewCase, NewFinding,
+    NewIndicator, NewObservable, NewTask, NewTimelineEntry, PriorityColumns, Recorded, Store,
     StoreError, Stored,
 };
 
@@ -105,6 +106,8 @@ conformance!(
     alerts_are_grouped_by_up_to_three_fields,
     exceptions_tickets_and_views_are_kept_and_audited,
     a_checkpoint_is_saved_with_its_alerts_or_not_at_all,
+    findings_merge_close_reopen_and_keep_their_history,
+    catalogs_replace_their_entries_and_findings_are_reprioritised,
 );
 
 /// Runs SQL on the test database with the database's own client, behind the store's back.
@@ -1997,4 +2000,243 @@ fn a_checkpoint_is_saved_with_its_alerts_or_not_at_all(place: &Place) {
     assert_eq!((saved.sequence, saved.state), (2, vec![7; 3]));
     assert!(store.drop_checkpoint("edge").unwrap());
     assert_eq!(store.checkpoint("edge").unwrap(), None);
+}
+
+const DAY: i64 = 86_400 * 1_000_000_000;
+
+fn finding(cve: &str, asset: &str, tool: &str, scope: &str, key: &str) -> NewFinding {
+    NewFinding {
+        identity: format!("{asset}|{cve}"),
+        detection_key: key.into(),
+        kind: "vulnerability".into(),
+        primary_id: cve.into(),
+        vuln_id: cve.into(),
+        cves: vec![cve.into()],
+        title: format!("{cve} in openssl"),
+        severity: "high".into(),
+        fix_state: "fixed".into(),
+        asset_kind: "image".into(),
+        asset_name: asset.into(),
+        package: Some("openssl".into()),
+        package_version: Some("1.1.1c".into()),
+        tool: tool.into(),
+        scope: scope.into(),
+        record: "Results[0].Vulnerabilities[0]".into(),
+        priority: PriorityColumns {
+            risk: 12.5,
+            vuln_risk: 12.5,
+            epss: Some(0.2),
+            sla_days: Some(30),
+            detail: "{}".into(),
+            ..PriorityColumns::default()
+        },
+        document: "{}".into(),
+        ..NewFinding::default()
+    }
+}
+
+fn statuses(store: &mut Store) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = store
+        .vuln_findings(&FindingFilter::default())
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.primary_id, f.status))
+        .collect();
+    out.sort();
+    out
+}
+
+fn findings_merge_close_reopen_and_keep_their_history(place: &Place) {
+    let mut store = place.open();
+    let scope = vec![("trivy".to_string(), "app:1".to_string())];
+    // Import 1: two CVEs from Trivy, the first also from Grype (another tool, one finding).
+    let import = store.begin_vuln_import("a.json", "trivy", "t", 0).unwrap();
+    let done = store
+        .import_findings(
+            import,
+            &[
+                finding("CVE-1", "app:1", "trivy", "app:1", "k1"),
+                finding("CVE-2", "app:1", "trivy", "app:1", "k2"),
+            ],
+            "t",
+            0,
+        )
+        .unwrap();
+    assert!(matches!(done[..], [Imported::New(_), Imported::New(_)]));
+    store
+        .finish_vuln_import(import, &scope, ImportCounts::default(), "t", 0)
+        .unwrap();
+    let grype = store.begin_vuln_import("g.json", "grype", "t", 0).unwrap();
+    let merged = store
+        .import_findings(
+            grype,
+            &[finding("CVE-1", "app:1", "grype", "app:1", "g1")],
+            "t",
+            0,
+        )
+        .unwrap();
+    assert_eq!(merged, vec![Imported::Merged(done[0].id())]);
+    // Import 2 of Trivy's scope without CVE-2: CVE-2 closes; CVE-1 stays (Trivy still has it).
+    let import = store
+        .begin_vuln_import("b.json", "trivy", "t", DAY)
+        .unwrap();
+    store
+        .import_findings(
+            import,
+            &[finding("CVE-1", "app:1", "trivy", "app:1", "k1")],
+            "t",
+            DAY,
+        )
+        .unwrap();
+    let closed = store
+        .finish_vuln_import(import, &scope, ImportCounts::default(), "t", DAY)
+        .unwrap();
+    assert_eq!(closed, 1);
+    assert_eq!(
+        statuses(&mut store),
+        [
+            ("CVE-1".into(), "open".into()),
+            ("CVE-2".into(), "mitigated".into())
+        ]
+    );
+    // Import 3: CVE-2 back: reopened; its deadline still from day 0.
+    let import = store
+        .begin_vuln_import("c.json", "trivy", "t", 2 * DAY)
+        .unwrap();
+    let back = store
+        .import_findings(
+            import,
+            &[finding("CVE-2", "app:1", "trivy", "app:1", "k2")],
+            "t",
+            2 * DAY,
+        )
+        .unwrap();
+    assert_eq!(back, vec![Imported::Reopened(done[1].id())]);
+    let f = store.vuln_finding(done[1].id()).unwrap();
+    assert_eq!((f.status.as_str(), f.due_at), ("open", Some(30 * DAY)));
+    assert_eq!(f.priority.epss, Some(0.2));
+    let trail = store.vuln_finding_trail(f.id).unwrap();
+    let kinds: Vec<&str> = trail.events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["created", "mitigated", "reopened"]);
+    assert_eq!(trail.detections.len(), 1);
+    // Accepted for 5 days from day 3; expired on day 8: open, the deadline 5 days later.
+    store
+        .accept_finding(f.id, "owner", "reason", 8 * DAY, "t", 3 * DAY)
+        .unwrap();
+    assert_eq!(
+        store.expire_acceptances("t", 7 * DAY).unwrap(),
+        Vec::<i64>::new()
+    );
+    assert_eq!(store.expire_acceptances("t", 9 * DAY).unwrap(), vec![f.id]);
+    let f = store.vuln_finding(f.id).unwrap();
+    assert_eq!(
+        (f.status.as_str(), f.paused, f.due_at),
+        ("open", 5 * DAY, Some(35 * DAY))
+    );
+    // Overdue on day 40, ordered by deadline; closed as a false positive it is not.
+    let overdue = store
+        .vuln_findings(&FindingFilter {
+            due_before: Some(40 * DAY),
+            by_due: true,
+            ..FindingFilter::default()
+        })
+        .unwrap();
+    assert_eq!(
+        overdue
+            .iter()
+            .map(|f| f.primary_id.as_str())
+            .collect::<Vec<_>>(),
+        ["CVE-1", "CVE-2"]
+    );
+    store
+        .close_finding(f.id, "false_positive", "test", "t", 41 * DAY)
+        .unwrap();
+    assert!(store
+        .close_finding(f.id, "fixed", "", "t", 41 * DAY)
+        .is_err());
+    let by_cve = store
+        .vuln_findings(&FindingFilter {
+            vuln_id: Some("CVE-1".into()),
+            ..FindingFilter::default()
+        })
+        .unwrap();
+    assert_eq!(by_cve.len(), 1);
+    assert_eq!(by_cve[0].tools, ["trivy", "grype"]);
+    let imports = store.vuln_imports(10).unwrap();
+    assert_eq!(imports.len(), 4);
+    assert_eq!(imports[1].closed, 1);
+}
+
+fn catalogs_replace_their_entries_and_findings_are_reprioritised(place: &Place) {
+    let mut store = place.open();
+    let kev = |cve: &str, ransomware: bool| KevRow {
+        cve: cve.into(),
+        vendor: "v".into(),
+        product: "p".into(),
+        name: "n".into(),
+        date_added: "2025-01-01".into(),
+        due_date: Some("2025-01-22".into()),
+        ransomware,
+        required_action: "patch".into(),
+    };
+    assert_eq!(
+        store
+            .store_kev(&[kev("CVE-1", false), kev("CVE-2", false)], Some("v1"), 0)
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .store_kev(&[kev("CVE-1", true)], Some("v2"), 1)
+            .unwrap(),
+        0
+    );
+    let all = store.kev_entries().unwrap();
+    assert_eq!(all.len(), 2);
+    assert!(all["CVE-1"].ransomware);
+    let epss = |cve: &str, score: f64| EpssRow {
+        cve: cve.into(),
+        score,
+        percentile: 0.5,
+        scored_on: "2026-08-20".into(),
+    };
+    store
+        .store_epss(&[epss("CVE-1", 0.1), epss("CVE-3", 0.3)], 0)
+        .unwrap();
+    store.store_epss(&[epss("CVE-1", 0.9)], 1).unwrap();
+    let scores = store.epss_scores(&["CVE-1", "CVE-3", "CVE-4"]).unwrap();
+    assert_eq!(scores.len(), 2);
+    assert_eq!(scores["CVE-1"].score, 0.9);
+    store.store_vuln_catalog("ssvc", "bod", "{}", 0).unwrap();
+    store
+        .store_vuln_catalog("ssvc", "bod", "{\"v\":2}", 1)
+        .unwrap();
+    assert_eq!(store.vuln_catalog("ssvc").unwrap()["bod"], "{\"v\":2}");
+    let import = store.begin_vuln_import("a.json", "trivy", "t", 0).unwrap();
+    let id = store
+        .import_findings(
+            import,
+            &[finding("CVE-1", "app:1", "trivy", "app:1", "k1")],
+            "t",
+            0,
+        )
+        .unwrap()[0]
+        .id();
+    let priority = PriorityColumns {
+        risk: 99.0,
+        vuln_risk: 99.0,
+        in_kev: true,
+        timeline: Some("3DF".into()),
+        sla_days: Some(3),
+        kev_due: Some(DAY),
+        detail: "{}".into(),
+        ..PriorityColumns::default()
+    };
+    store.reprioritise_findings(&[(id, priority)], 5).unwrap();
+    let f = store.vuln_finding(id).unwrap();
+    assert_eq!(
+        (f.priority.risk, f.priority.in_kev, f.due_at),
+        (99.0, true, Some(DAY))
+    );
+    assert_eq!(f.priority.epss, None);
 }

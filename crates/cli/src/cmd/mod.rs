@@ -17,6 +17,7 @@ pub mod run;
 pub mod serve;
 pub mod sigma;
 pub mod users;
+pub mod vuln;
 
 use secops_event::Event;
 use secops_service::pipeline::{PipelineOptions, PipelineRun};

@@ -13,6 +13,7 @@ mod intel;
 mod live;
 mod serve;
 mod store;
+mod vuln;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -64,6 +65,10 @@ pub enum Bench {
     /// input: events/s and CPU seconds per million events (this process, NATS and PostgreSQL) with
     /// one process, one worker and two workers, and ingest-to-alert latency at half rate.
     Bus(bus::BusBenchArgs),
+    /// Vulnerability findings: a 100,000-finding Trivy report (built from the shared corpus)
+    /// imported and imported again, seconds and peak memory; a large `.nessus` with --nessus-mb;
+    /// on SQLite, and on PostgreSQL with --database-url.
+    Vuln(vuln::VulnBenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -139,6 +144,7 @@ pub fn run(bench: Bench) -> anyhow::Result<Outcome> {
         Bench::Serve(args) => serve::run(args),
         Bench::Live(args) => live::run(args),
         Bench::Bus(args) => bus::run(args),
+        Bench::Vuln(args) => vuln::run(args),
     }
 }
 

@@ -1,0 +1,443 @@
+//! Vulnerability management: scanner reports into the store (each finding prioritised with the
+//! catalogs the store holds and the asset inventory), the findings queue, a finding's detail,
+//! risk acceptance and closing. Catalogs are loaded by `vuln_refresh.rs`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use secops_store::{
+    AcceptanceRecord, DetectionRecord, EpssRow, FindingEvent, FindingFilter, FindingRecord,
+    ImportCounts, Imported, KevRow, NewFinding, PriorityColumns, Store,
+};
+use secops_vuln::assets::AssetIndex;
+use secops_vuln::risk::{self, Exploit, Priority, SlaPolicy, Weights};
+use secops_vuln::{Finding, FindingKind, FixState, Format, KevMark, Sink, Tally, VulnError};
+use serde::{Deserialize, Serialize};
+
+use crate::{Actor, Clock, Progress, ServiceError};
+
+/// Findings stored per transaction.
+const BATCH: usize = 1000;
+
+/// How findings are prioritised: asset weights and SLA days (`[vuln]` in the configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VulnPolicy {
+    pub weights: Weights,
+    pub sla: SlaPolicy,
+}
+
+/// What to import.
+#[derive(Debug, Default)]
+pub struct ImportOptions<'a> {
+    pub files: Vec<PathBuf>,
+    /// The format of every file (detected per file when not given).
+    pub format: Option<Format>,
+    /// Names what was scanned when the report does not (a SARIF run without its repository): the
+    /// scope and asset of every finding.
+    pub target: Option<String>,
+    pub assets: Option<&'a AssetIndex>,
+    pub policy: VulnPolicy,
+}
+
+/// What one file's import did.
+#[derive(Debug, Clone, Default)]
+pub struct FileImport {
+    pub file: String,
+    pub tally: Tally,
+    pub new: u64,
+    pub merged: u64,
+    pub reopened: u64,
+    /// Findings closed as gone from the scopes this file covered.
+    pub closed: u64,
+    /// Nothing was closed because entries were rejected (one of them may be a finding still
+    /// there).
+    pub closing_skipped: bool,
+    /// Findings of the file's kinds kept apart from the read count (misconfigurations, secrets).
+    pub scopes: Vec<(String, String)>,
+    /// Why the file could not be read at all.
+    pub error: Option<String>,
+}
+
+impl FileImport {
+    pub fn rejected(&self) -> u64 {
+        self.tally.rejected.len() as u64
+    }
+}
+
+/// An import of several files.
+#[derive(Debug, Clone, Default)]
+pub struct ImportReport {
+    pub files: Vec<FileImport>,
+}
+
+impl ImportReport {
+    /// Totals over the files: read, new, merged, rejected, reopened, closed.
+    pub fn totals(&self) -> ImportCounts {
+        let mut t = ImportCounts::default();
+        for f in &self.files {
+            t.read += f.tally.read;
+            t.rejected += f.rejected();
+            t.reopened += f.reopened;
+        }
+        // New and merged count the findings read (vulnerabilities), not those kept apart.
+        for f in &self.files {
+            t.new += f.new;
+            t.merged += f.merged;
+        }
+        t
+    }
+
+    pub fn closed(&self) -> u64 {
+        self.files.iter().map(|f| f.closed).sum()
+    }
+}
+
+/// What prioritising needs from the store: the KEV catalog and, per batch, EPSS scores.
+pub struct Knowledge {
+    pub kev: BTreeMap<String, KevRow>,
+}
+
+impl std::fmt::Debug for Knowledge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Knowledge")
+            .field("kev", &self.kev.len())
+            .finish()
+    }
+}
+
+impl Knowledge {
+    pub fn load(store: &mut Store) -> Result<Knowledge, ServiceError> {
+        Ok(Knowledge {
+            kev: store.kev_entries()?,
+        })
+    }
+
+    /// The finding's KEV entry (of any CVE it names) and highest EPSS score.
+    fn exploit(&self, finding: &Finding, epss: &BTreeMap<String, EpssRow>) -> Exploit {
+        let cves = finding.cves();
+        let kev = cves.iter().find_map(|c| self.kev.get(*c)).map(|k| KevMark {
+            cve: k.cve.clone(),
+            ransomware: k.ransomware,
+            date_added: Some(k.date_added.clone()),
+            due_date: k.due_date.clone(),
+        });
+        let epss = cves
+            .iter()
+            .filter_map(|c| epss.get(*c))
+            .map(|e| e.score)
+            .reduce(f64::max);
+        Exploit { kev, epss }
+    }
+}
+
+/// A finding's priority, and the columns the store keeps of it.
+pub fn prioritise(
+    finding: &Finding,
+    knowledge: &Knowledge,
+    epss: &BTreeMap<String, EpssRow>,
+    assets: Option<&AssetIndex>,
+    policy: &VulnPolicy,
+) -> (Priority, PriorityColumns) {
+    let context = assets
+        .map(|a| a.context(&finding.asset))
+        .unwrap_or_default();
+    let priority = risk::prioritise(
+        finding,
+        &knowledge.exploit(finding, epss),
+        context,
+        &policy.weights,
+        &policy.sla,
+    );
+    let columns = PriorityColumns {
+        risk: priority.risk,
+        vuln_risk: priority.vuln_risk,
+        epss: priority.epss,
+        in_kev: priority.in_kev,
+        timeline: priority.timeline.map(|t| t.key().to_string()),
+        sla_days: priority.sla_days,
+        kev_due: priority.kev_due,
+        detail: serde_json::to_string(&priority).unwrap_or_default(),
+    };
+    (priority, columns)
+}
+
+/// Imports reports into the store: per file, its findings stored in batches, then the scopes it
+/// covered closed of what it no longer reports. A file that cannot be read is reported and the
+/// others imported.
+pub fn import(
+    store: &mut Store,
+    options: &ImportOptions<'_>,
+    actor: &Actor,
+    clock: &dyn Clock,
+    progress: &dyn Progress,
+) -> Result<ImportReport, ServiceError> {
+    let knowledge = Knowledge::load(store)?;
+    expire_acceptances(store, actor, clock)?;
+    let mut report = ImportReport::default();
+    progress.start(options.files.len() as u64);
+    for path in &options.files {
+        let now = clock.now().unix_nanos();
+        let name = path.display().to_string();
+        let format = options.format.map_or("detected", Format::as_str);
+        let import = store.begin_vuln_import(&name, format, &actor.name, now)?;
+        let mut sink = StoreSink {
+            store,
+            import,
+            knowledge: &knowledge,
+            options,
+            actor: &actor.name,
+            now,
+            batch: Vec::new(),
+            scopes: Vec::new(),
+            seen_scopes: BTreeSet::new(),
+            file: FileImport {
+                file: name.clone(),
+                ..FileImport::default()
+            },
+        };
+        let result = secops_vuln::import_path(path, options.format, &mut sink);
+        let result = result.and_then(|tally| sink.flush().map(|()| tally));
+        let mut file = std::mem::take(&mut sink.file);
+        let scopes = std::mem::take(&mut sink.scopes);
+        match result {
+            Ok(tally) => {
+                file.tally = tally;
+                let counts = ImportCounts {
+                    read: file.tally.read,
+                    new: file.new,
+                    merged: file.merged,
+                    rejected: file.rejected(),
+                    reopened: file.reopened,
+                };
+                // A rejected entry may be a finding still there: with rejections, nothing in the
+                // file's scopes is closed (the next clean import of them will).
+                file.closing_skipped = counts.rejected > 0;
+                let closing: &[(String, String)] = if file.closing_skipped { &[] } else { &scopes };
+                file.closed =
+                    store.finish_vuln_import(import, closing, counts, &actor.name, now)?;
+                file.scopes = scopes;
+            }
+            // The store failing stops everything; a file that cannot be read is its own error.
+            Err(e @ VulnError::Sink(_)) => return Err(e.into()),
+            Err(e) => file.error = Some(e.to_string()),
+        }
+        report.files.push(file);
+        progress.advance();
+    }
+    progress.finish();
+    Ok(report)
+}
+
+struct StoreSink<'a> {
+    store: &'a mut Store,
+    import: i64,
+    knowledge: &'a Knowledge,
+    options: &'a ImportOptions<'a>,
+    actor: &'a str,
+    now: i64,
+    batch: Vec<Finding>,
+    scopes: Vec<(String, String)>,
+    seen_scopes: BTreeSet<(String, String)>,
+    file: FileImport,
+}
+
+impl StoreSink<'_> {
+    fn flush(&mut self) -> Result<(), VulnError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.batch);
+        let cves: BTreeSet<&str> = batch.iter().flat_map(Finding::cves).collect();
+        let cves: Vec<&str> = cves.into_iter().collect();
+        let sink_error = |e: secops_store::StoreError| VulnError::Sink(e.to_string());
+        let epss = self.store.epss_scores(&cves).map_err(sink_error)?;
+        let new: Vec<NewFinding> = batch
+            .iter()
+            .map(|f| {
+                let (_, priority) = prioritise(
+                    f,
+                    self.knowledge,
+                    &epss,
+                    self.options.assets,
+                    &self.options.policy,
+                );
+                new_finding(f, priority)
+            })
+            .collect();
+        let outcomes = self
+            .store
+            .import_findings(self.import, &new, self.actor, self.now)
+            .map_err(sink_error)?;
+        for (finding, outcome) in batch.iter().zip(outcomes) {
+            // Only what the read count counts is split into new and merged.
+            if !counted(finding) {
+                continue;
+            }
+            match outcome {
+                Imported::New(_) => self.file.new += 1,
+                Imported::Merged(_) => self.file.merged += 1,
+                Imported::Reopened(_) => {
+                    self.file.merged += 1;
+                    self.file.reopened += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether a finding is one the tally's `read` counts (vulnerabilities and malicious packages, and
+/// every SARIF result), as opposed to the misconfigurations and secrets counted apart.
+fn counted(finding: &Finding) -> bool {
+    matches!(
+        finding.kind,
+        FindingKind::Vulnerability | FindingKind::Malicious
+    ) || finding.tool.starts_with("sarif:")
+}
+
+impl Sink for StoreSink<'_> {
+    fn scope(&mut self, tool: &str, scope: &str) -> Result<(), VulnError> {
+        let scope = self.options.target.as_deref().unwrap_or(scope);
+        let key = (tool.to_string(), scope.to_string());
+        if self.seen_scopes.insert(key.clone()) {
+            self.scopes.push(key);
+        }
+        Ok(())
+    }
+
+    fn finding(&mut self, mut finding: Finding) -> Result<(), VulnError> {
+        if let Some(target) = &self.options.target {
+            finding.scope = target.clone();
+            finding.asset.name = target.clone();
+        }
+        self.batch.push(finding);
+        if self.batch.len() >= BATCH {
+            self.flush()?;
+        }
+        Ok(())
+    }
+}
+
+fn new_finding(f: &Finding, priority: PriorityColumns) -> NewFinding {
+    NewFinding {
+        identity: f.identity(),
+        detection_key: f.detection_key(),
+        kind: f.kind.as_str().to_string(),
+        primary_id: f.primary_id().to_string(),
+        vuln_id: f.id.clone(),
+        cves: f.cves().into_iter().map(str::to_string).collect(),
+        title: f.title.clone(),
+        severity: f.severity.as_str().to_string(),
+        fix_state: f.fix_state.as_str().to_string(),
+        asset_kind: f.asset.kind.as_str().to_string(),
+        asset_name: f.asset.name.clone(),
+        asset_address: f.asset.address.clone(),
+        package: f.package.as_ref().map(|p| p.name.clone()),
+        package_version: f.package.as_ref().map(|p| p.version.clone()),
+        location: f.location.clone(),
+        tool: f.tool.clone(),
+        scope: f.scope.clone(),
+        record: f.record.clone(),
+        not_affected: f.fix_state == FixState::NotAffected,
+        priority,
+        document: serde_json::to_string(f).unwrap_or_default(),
+    }
+}
+
+/// Ends risk acceptances past their expiry (their findings open again, the SLA resumed).
+pub fn expire_acceptances(
+    store: &mut Store,
+    actor: &Actor,
+    clock: &dyn Clock,
+) -> Result<Vec<i64>, ServiceError> {
+    Ok(store.expire_acceptances(&actor.name, clock.now().unix_nanos())?)
+}
+
+/// The findings queue (acceptances past their expiry ended first).
+pub fn list(
+    store: &mut Store,
+    filter: &FindingFilter,
+    actor: &Actor,
+    clock: &dyn Clock,
+) -> Result<Vec<FindingRecord>, ServiceError> {
+    expire_acceptances(store, actor, clock)?;
+    Ok(store.vuln_findings(filter)?)
+}
+
+/// One finding with its history, detections, acceptances and the report's own document.
+#[derive(Debug, Clone)]
+pub struct FindingDetail {
+    pub record: FindingRecord,
+    pub finding: Option<Finding>,
+    pub priority: Option<Priority>,
+    pub events: Vec<FindingEvent>,
+    pub detections: Vec<DetectionRecord>,
+    pub acceptances: Vec<AcceptanceRecord>,
+}
+
+pub fn show(
+    store: &mut Store,
+    id: i64,
+    actor: &Actor,
+    clock: &dyn Clock,
+) -> Result<FindingDetail, ServiceError> {
+    expire_acceptances(store, actor, clock)?;
+    let record = store.vuln_finding(id)?;
+    let trail = store.vuln_finding_trail(id)?;
+    Ok(FindingDetail {
+        finding: serde_json::from_str(&record.document).ok(),
+        priority: serde_json::from_str(&record.priority.detail).ok(),
+        record,
+        events: trail.events,
+        detections: trail.detections,
+        acceptances: trail.acceptances,
+    })
+}
+
+/// Accepts the risk of findings until `expires_at` (owner and reason required).
+pub fn accept(
+    store: &mut Store,
+    ids: &[i64],
+    owner: &str,
+    reason: &str,
+    expires_at: i64,
+    actor: &Actor,
+    clock: &dyn Clock,
+) -> Result<Vec<Result<FindingRecord, String>>, ServiceError> {
+    if owner.trim().is_empty() || reason.trim().is_empty() {
+        return Err(ServiceError::invalid(
+            "accept",
+            "a risk acceptance names its owner and its reason",
+        ));
+    }
+    let now = clock.now().unix_nanos();
+    Ok(ids
+        .iter()
+        .map(|id| {
+            store
+                .accept_finding(*id, owner, reason, expires_at, &actor.name, now)
+                .map_err(|e| e.to_string())
+        })
+        .collect())
+}
+
+/// Closes findings: `fixed`, `mitigated` or `false_positive`.
+pub fn close(
+    store: &mut Store,
+    ids: &[i64],
+    resolution: &str,
+    note: &str,
+    actor: &Actor,
+    clock: &dyn Clock,
+) -> Result<Vec<Result<FindingRecord, String>>, ServiceError> {
+    let now = clock.now().unix_nanos();
+    Ok(ids
+        .iter()
+        .map(|id| {
+            store
+                .close_finding(*id, resolution, note, &actor.name, now)
+                .map_err(|e| e.to_string())
+        })
+        .collect())
+}
