@@ -45,7 +45,8 @@ pub struct Stat {
 }
 
 impl Stat {
-    fn of(mut values: Vec<i64>) -> Stat {
+    /// Count, median and 90th percentile (nearest rank) of `values`.
+    pub fn of(mut values: Vec<i64>) -> Stat {
         values.sort_unstable();
         let rank = |q: f64| -> Option<i64> {
             if values.is_empty() {

@@ -5,7 +5,9 @@
 use std::fmt::Write as _;
 
 use secops_alert::{AlertDocument, EntityRisk};
-use secops_event::escape::html as h;
+use secops_event::escape::{
+    html as h, markdown as md, markdown_cell as cell, markdown_code_cell as code_cell,
+};
 use secops_store::{
     AlertFilter, AlertRecord, CaseRecord, CommentRecord, EventLine, ObservableRecord, Store,
     TaskRecord, TimelineRecord,
@@ -124,56 +126,6 @@ fn time(nanos: i64) -> String {
 
 fn opt_time(nanos: Option<i64>) -> String {
     nanos.map(time).unwrap_or_else(|| "-".into())
-}
-
-/// A Markdown table cell: line breaks as spaces, other control characters shown as escapes, and what
-/// would start markup (pipes, HTML, links and images) escaped. Case text comes from logs.
-fn cell(text: &str) -> String {
-    let flat = text.replace(['\n', '\r'], " ");
-    let mut out = String::with_capacity(flat.len());
-    for c in secops_event::escape::terminal(&flat).chars() {
-        // `<` opens HTML and autolinks (a lone `>` opens nothing), `[` links and images.
-        if matches!(c, '\\' | '|' | '<' | '[' | ']') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// A Markdown table cell holding a code span: what is inside shows as it is (markup, links and backslash
-/// escapes are inert in code), so only the table's `|` is escaped, control characters are shown as
-/// escapes, and the fence is longer than any run of backticks in the text.
-fn code_cell(text: &str) -> String {
-    let flat = text.replace(['\n', '\r'], " ");
-    let shown = secops_event::escape::terminal(&flat).replace('|', "\\|");
-    let mut longest = 0;
-    let mut run = 0;
-    for c in shown.chars() {
-        run = if c == '`' { run + 1 } else { 0 };
-        longest = longest.max(run);
-    }
-    if longest == 0 {
-        return format!("`{shown}`");
-    }
-    let fence = "`".repeat(longest + 1);
-    format!("{fence} {shown} {fence}")
-}
-
-/// Markdown text outside tables: control characters shown as escapes, characters that would start
-/// markup escaped.
-fn md(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in secops_event::escape::terminal(text).chars() {
-        if matches!(
-            c,
-            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '#' | '|'
-        ) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 pub fn markdown(file: &CaseFile) -> String {

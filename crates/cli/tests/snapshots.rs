@@ -1812,6 +1812,33 @@ fn vuln_imports_prioritises_and_works_findings() {
     text += &with_db(&["vuln", "import", &damaged_path]);
     text += &with_db(&["vuln", "list", "--id", "CVE-2019-1549"]);
     text += &with_db(&["vuln", "show", "3"]);
+    let vex = s.path("vex.json");
+    std::fs::write(
+        &vex,
+        r#"{"@context": "https://openvex.dev/ns/v0.2.0", "@id": "https://example.org/vex/1",
+            "author": "platform team", "timestamp": "2025-06-01T00:00:00Z", "version": 1,
+            "statements": [{"vulnerability": {"name": "CVE-2019-1549"},
+              "products": [{"@id": "pkg:apk/alpine/libcrypto1.1"}], "status": "not_affected",
+              "justification": "vulnerable_code_not_in_execute_path"}]}"#,
+    )
+    .unwrap();
+    text += &with_db(&["vuln", "import", &vex]);
+    text += &with_db(&["vuln", "sla", "--inventory", &inventory]);
+    text += &with_db(&[
+        "vuln",
+        "report",
+        "--top",
+        "5",
+        "--days",
+        "3",
+        "--inventory",
+        &inventory,
+    ]);
+    let html = s.path("report.html");
+    text += &with_db(&[
+        "vuln", "report", "--format", "html", "--top", "3", "--days", "3", "-o", &html,
+    ]);
+    text += &s.file(std::path::Path::new(&html));
     snapshot(
         "vuln",
         &text.replace(&vuln.to_string_lossy().into_owned(), "[VULN]"),

@@ -199,6 +199,56 @@ pub fn terminal_cell(text: &str, width: usize) -> String {
     cell
 }
 
+/// A Markdown table cell: line breaks as spaces, other control characters shown as escapes, and what
+/// would start markup (pipes, HTML, links and images) escaped. Case text comes from logs.
+pub fn markdown_cell(text: &str) -> String {
+    let flat = text.replace(['\n', '\r'], " ");
+    let mut out = String::with_capacity(flat.len());
+    for c in terminal(&flat).chars() {
+        // `<` opens HTML and autolinks (a lone `>` opens nothing), `[` links and images.
+        if matches!(c, '\\' | '|' | '<' | '[' | ']') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A Markdown table cell holding a code span: what is inside shows as it is (markup, links and backslash
+/// escapes are inert in code), so only the table's `|` is escaped, control characters are shown as
+/// escapes, and the fence is longer than any run of backticks in the text.
+pub fn markdown_code_cell(text: &str) -> String {
+    let flat = text.replace(['\n', '\r'], " ");
+    let shown = terminal(&flat).replace('|', "\\|");
+    let mut longest = 0;
+    let mut run = 0;
+    for c in shown.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    if longest == 0 {
+        return format!("`{shown}`");
+    }
+    let fence = "`".repeat(longest + 1);
+    format!("{fence} {shown} {fence}")
+}
+
+/// Markdown text outside tables: control characters shown as escapes, characters that would start
+/// markup escaped.
+pub fn markdown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in terminal(text).chars() {
+        if matches!(
+            c,
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '#' | '|'
+        ) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -64,6 +64,7 @@ pub mod ruleset;
 mod spill;
 pub mod users;
 pub mod vuln_refresh;
+pub mod vuln_report;
 pub mod vulns;
 
 pub use context::{Actor, ActorKind, Cancel, Clock, FixedClock, NoProgress, Progress, SystemClock};

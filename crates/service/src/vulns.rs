@@ -53,10 +53,20 @@ pub struct FileImport {
     /// Nothing was closed because entries were rejected (one of them may be a finding still
     /// there).
     pub closing_skipped: bool,
-    /// Findings of the file's kinds kept apart from the read count (misconfigurations, secrets).
+    /// The scopes (tool, what was scanned) the file covered.
     pub scopes: Vec<(String, String)>,
     /// Why the file could not be read at all.
     pub error: Option<String>,
+    /// What a file of VEX statements did.
+    pub vex: Option<VexApplied>,
+}
+
+/// What VEX statements did: statements read, those saying not affected, the findings they marked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VexApplied {
+    pub statements: u64,
+    pub not_affected: u64,
+    pub marked: u64,
 }
 
 impl FileImport {
@@ -75,13 +85,14 @@ impl ImportReport {
     /// Totals over the files: read, new, merged, rejected, reopened, closed.
     pub fn totals(&self) -> ImportCounts {
         let mut t = ImportCounts::default();
-        for f in &self.files {
+        // VEX files hold statements, not findings: not in the counts of findings read.
+        for f in self.files.iter().filter(|f| f.vex.is_none()) {
             t.read += f.tally.read;
             t.rejected += f.rejected();
             t.reopened += f.reopened;
         }
         // New and merged count the findings read (vulnerabilities), not those kept apart.
-        for f in &self.files {
+        for f in self.files.iter().filter(|f| f.vex.is_none()) {
             t.new += f.new;
             t.merged += f.merged;
         }
@@ -179,6 +190,11 @@ pub fn import(
     for path in &options.files {
         let now = clock.now().unix_nanos();
         let name = path.display().to_string();
+        if options.format.is_none() && secops_vuln::import::is_vex(path) {
+            report.files.push(import_vex(store, path, actor, now)?);
+            progress.advance();
+            continue;
+        }
         let format = options.format.map_or("detected", Format::as_str);
         let import = store.begin_vuln_import(&name, format, &actor.name, now)?;
         let mut sink = StoreSink {
@@ -343,6 +359,100 @@ fn new_finding(f: &Finding, priority: PriorityColumns) -> NewFinding {
         priority,
         document: serde_json::to_string(f).unwrap_or_default(),
     }
+}
+
+/// Applies a file of VEX statements: each `not_affected` statement marks the open findings of its
+/// vulnerability (by any id they name) in its products (package URLs, with or without the version,
+/// or asset names; every finding of the vulnerability when it names none).
+fn import_vex(
+    store: &mut Store,
+    path: &std::path::Path,
+    actor: &Actor,
+    now: i64,
+) -> Result<FileImport, ServiceError> {
+    let name = path.display().to_string();
+    let mut file = FileImport {
+        file: name.clone(),
+        tally: Tally {
+            format: Some(Format::Vex),
+            ..Tally::default()
+        },
+        ..FileImport::default()
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) => {
+            file.error = Some(format!("{name}: {e}"));
+            return Ok(file);
+        }
+    };
+    let (statements, rejected) = match secops_vuln::import::vex::read(&name, &text) {
+        Ok(read) => read,
+        Err(e) => {
+            file.error = Some(e.to_string());
+            return Ok(file);
+        }
+    };
+    file.tally.rejected = rejected;
+    let mut applied = VexApplied {
+        statements: statements.len() as u64,
+        ..VexApplied::default()
+    };
+    for statement in &statements {
+        if statement.status != secops_vuln::import::vex::VexStatus::NotAffected {
+            continue;
+        }
+        applied.not_affected += 1;
+        let candidates = store.vuln_findings(&FindingFilter {
+            statuses: vec!["open".into(), "accepted".into()],
+            vuln_id: Some(statement.vulnerability.clone()),
+            ..FindingFilter::default()
+        })?;
+        let ids: Vec<i64> = candidates
+            .iter()
+            .filter(|f| statement.products.is_empty() || in_products(f, &statement.products))
+            .map(|f| f.id)
+            .collect();
+        let why = format!(
+            "VEX {}: not affected{}",
+            statement.record,
+            statement
+                .justification
+                .as_deref()
+                .map(|j| format!(" ({j})"))
+                .unwrap_or_default()
+        );
+        applied.marked += store.mark_not_affected(&ids, &why, &actor.name, now)?;
+    }
+    file.vex = Some(applied);
+    Ok(file)
+}
+
+/// Whether a finding is in one of a statement's products: its package URL (the version and
+/// qualifiers of a product left out match every version) or its asset's name.
+fn in_products(f: &FindingRecord, products: &[String]) -> bool {
+    let purl = serde_json::from_str::<Finding>(&f.document)
+        .ok()
+        .and_then(|d| d.package.and_then(|p| p.purl));
+    let bare = |p: &str| p.split(['?', '#']).next().unwrap_or(p).to_string();
+    let unversioned = |p: &str| {
+        let p = bare(p);
+        match p.rfind('@') {
+            Some(at) if at > p.rfind('/').unwrap_or(0) => p[..at].to_string(),
+            _ => p,
+        }
+    };
+    products.iter().any(|product| {
+        if *product == f.asset_name {
+            return true;
+        }
+        let Some(purl) = &purl else { return false };
+        if bare(product) == bare(purl) {
+            return true;
+        }
+        // A product without a version names every version.
+        unversioned(product) == bare(product) && unversioned(product) == unversioned(purl)
+    })
 }
 
 /// Ends risk acceptances past their expiry (their findings open again, the SLA resumed).

@@ -70,7 +70,8 @@ pub use users::{ApiKeyRecord, UserRecord};
 pub use vuln_catalogs::{EpssRow, KevRow};
 pub use vulns::{
     due_at, AcceptanceRecord, DetectionRecord, FindingEvent, FindingFilter, FindingRecord,
-    FindingTrail, ImportCounts, ImportRecord, Imported, NewFinding, PriorityColumns,
+    FindingTrail, ImportCounts, ImportRecord, Imported, NewFinding, PriorityColumns, SlaRow,
+    StatusChange,
 };
 pub use work::{
     CommentRecord, NewObservable, NewTask, NewTimelineEntry, ObservableRecord, TaskRecord,

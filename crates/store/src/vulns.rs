@@ -698,6 +698,37 @@ impl Store {
         })
     }
 
+    /// Marks findings not affected (a VEX statement): open or accepted ones leave the queue, with
+    /// the statement's justification in their history. Returns how many changed.
+    pub fn mark_not_affected(
+        &mut self,
+        ids: &[i64],
+        why: &str,
+        actor: &str,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        self.transaction(true, |tx| {
+            let mut changed = 0;
+            for id in ids {
+                let before = tx
+                    .query_one("SELECT status FROM vuln_findings WHERE id = ?", &[Value::Int(*id)])?
+                    .map(|r| r.text(0))
+                    .transpose()?;
+                let Some(before) = before.filter(|s| s == "open" || s == "accepted") else {
+                    continue;
+                };
+                tx.execute(
+                    "UPDATE vuln_findings SET status = 'not_affected', fix_state = 'not_affected', \
+                     resolution = ?, closed_at = ?, accepted_until = NULL, updated_at = ? WHERE id = ?",
+                    &[Value::from(why), Value::Int(now), Value::Int(now), Value::Int(*id)],
+                )?;
+                event(tx, *id, actor, now, "not affected", Some(before), Some(why.to_string()))?;
+                changed += 1;
+            }
+            Ok(changed)
+        })
+    }
+
     /// New priorities for findings (after `vuln refresh` loaded new catalogs); each deadline
     /// recomputed from its SLA start.
     pub fn reprioritise_findings(
@@ -766,6 +797,85 @@ impl Store {
                 out.insert((r.text(0)?, r.text(1)?), r.int(2)?);
             }
             Ok(out)
+        })
+    }
+}
+
+/// One line of a finding's history, as the burn-down replays it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusChange {
+    pub at: i64,
+    pub finding: i64,
+    /// `created`, `mitigated`, `reopened`, `accepted`, `acceptance expired`, `closed`, `not affected`.
+    pub kind: String,
+    pub after: Option<String>,
+}
+
+/// What the SLA report reads of a finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlaRow {
+    pub id: i64,
+    pub kind: String,
+    pub severity: String,
+    pub status: String,
+    pub resolution: Option<String>,
+    pub asset_kind: String,
+    pub asset_name: String,
+    pub asset_address: Option<String>,
+    pub first_seen: i64,
+    pub closed_at: Option<i64>,
+    pub due_at: Option<i64>,
+    pub in_kev: bool,
+}
+
+impl Store {
+    /// Every finding's SLA columns (light rows: for reports over all findings).
+    pub fn vuln_sla_rows(&mut self) -> Result<Vec<SlaRow>, StoreError> {
+        self.transaction(false, |tx| {
+            tx.query(
+                "SELECT id, kind, severity, status, resolution, asset_kind, asset_name, \
+                 asset_address, first_seen, closed_at, due_at, in_kev FROM vuln_findings ORDER BY id",
+                &[],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(SlaRow {
+                    id: r.int(0)?,
+                    kind: r.text(1)?,
+                    severity: r.text(2)?,
+                    status: r.text(3)?,
+                    resolution: r.opt_text(4)?,
+                    asset_kind: r.text(5)?,
+                    asset_name: r.text(6)?,
+                    asset_address: r.opt_text(7)?,
+                    first_seen: r.int(8)?,
+                    closed_at: r.opt_int(9)?,
+                    due_at: r.opt_int(10)?,
+                    in_kev: r.int(11)? != 0,
+                })
+            })
+            .collect()
+        })
+    }
+
+    /// Every line of the findings' history, oldest first: what counting the open findings at any
+    /// time replays.
+    pub fn vuln_status_changes(&mut self) -> Result<Vec<StatusChange>, StoreError> {
+        self.transaction(false, |tx| {
+            tx.query(
+                "SELECT at, finding_id, kind, after FROM vuln_finding_events ORDER BY at, id",
+                &[],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(StatusChange {
+                    at: r.int(0)?,
+                    finding: r.int(1)?,
+                    kind: r.text(2)?,
+                    after: r.opt_text(3)?,
+                })
+            })
+            .collect()
         })
     }
 }

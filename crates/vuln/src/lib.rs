@@ -29,6 +29,7 @@ pub mod cvss;
 pub mod finding;
 pub mod import;
 pub mod osv;
+pub mod report;
 pub mod risk;
 pub mod ssvc;
 

@@ -269,3 +269,126 @@ fn two_tools_on_one_image_merge_and_acceptance_pauses_the_sla_until_it_expires()
     .unwrap();
     assert!(refused[0].is_err());
 }
+
+#[test]
+fn vex_statements_mark_exactly_the_findings_they_name_not_affected() {
+    if secops_testkit::shared("corpus/vuln").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("s.db").display().to_string()).unwrap();
+    let corpus = secops_testkit::shared("corpus/vuln").unwrap();
+    import(&mut store, &[corpus.join("trivy/alpine-310.json")], 0);
+    // OpenVEX (openvex.dev spec 0.2.0): CVE-2019-1549 does not affect libcrypto1.1 (any version);
+    // it still affects libssl1.1. A statement without a vulnerability is rejected, with its place.
+    let openvex = dir.path().join("vex.json");
+    std::fs::write(
+        &openvex,
+        r#"{"@context": "https://openvex.dev/ns/v0.2.0", "@id": "https://example.org/vex/1",
+            "author": "platform team", "timestamp": "2026-12-01T00:00:00Z", "version": 1,
+            "statements": [
+              {"vulnerability": {"name": "CVE-2019-1549"},
+               "products": [{"@id": "pkg:apk/alpine/libcrypto1.1"}],
+               "status": "not_affected", "justification": "vulnerable_code_not_in_execute_path"},
+              {"vulnerability": {"name": "CVE-2019-1551"}, "products": [], "status": "affected"},
+              {"products": [], "status": "not_affected"}
+            ]}"#,
+    )
+    .unwrap();
+    let report = import(&mut store, &[openvex], 1);
+    let vex = report.files[0].vex.clone().unwrap();
+    assert_eq!((vex.statements, vex.not_affected, vex.marked), (2, 1, 1));
+    assert_eq!(report.files[0].tally.rejected.len(), 1);
+    assert_eq!(report.totals().read, 0);
+    let marked = store
+        .vuln_findings(&FindingFilter {
+            statuses: vec!["not_affected".into()],
+            ..FindingFilter::default()
+        })
+        .unwrap();
+    assert_eq!(marked.len(), 1);
+    assert_eq!(
+        (marked[0].primary_id.as_str(), marked[0].package.as_deref()),
+        ("CVE-2019-1549", Some("libcrypto1.1"))
+    );
+    assert_eq!(
+        open_ids(
+            &mut store,
+            "ghcr.io/aquasecurity/trivy-test-images:alpine-310"
+        )
+        .len(),
+        3
+    );
+    // CycloneDX VEX naming the exact package URL of libssl1.1.
+    let cdx = dir.path().join("bom.json");
+    std::fs::write(
+        &cdx,
+        r#"{"bomFormat": "CycloneDX", "specVersion": "1.5", "version": 1,
+            "vulnerabilities": [{"id": "CVE-2019-1549",
+              "analysis": {"state": "not_affected", "justification": "code_not_reachable"},
+              "affects": [{"ref": "pkg:apk/alpine/libssl1.1@1.1.1c-r0?arch=x86_64&distro=3.10.2"}]}]}"#,
+    )
+    .unwrap();
+    let report = import(&mut store, &[cdx], 2);
+    assert_eq!(report.files[0].vex.as_ref().unwrap().marked, 1);
+    assert_eq!(
+        open_ids(
+            &mut store,
+            "ghcr.io/aquasecurity/trivy-test-images:alpine-310"
+        )
+        .len(),
+        2
+    );
+}
+
+#[test]
+fn the_report_counts_the_sla_and_replays_the_open_findings_per_day() {
+    if secops_testkit::shared("corpus/vuln").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("s.db").display().to_string()).unwrap();
+    let a = "registry.example/app-a:1";
+    // Day 0: four findings; day 2: two gone (closed); day 40: the report.
+    import(
+        &mut store,
+        &[trivy_variant(dir.path(), "a0.json", a, &[0, 1, 2, 3])],
+        0,
+    );
+    import(
+        &mut store,
+        &[trivy_variant(dir.path(), "a1.json", a, &[1, 3])],
+        2,
+    );
+    let report = secops_service::vuln_report::report(
+        &mut store,
+        None,
+        10,
+        45,
+        &Actor::user("analyst"),
+        &clock(40),
+    )
+    .unwrap();
+    let burn: Vec<i64> = report.burn.iter().map(|p| p.open).collect();
+    assert_eq!(burn.len(), 41, "day 0 to day 40");
+    assert_eq!(&burn[..4], &[4, 4, 2, 2]);
+    assert_eq!(*burn.last().unwrap(), 2);
+    let (open, overdue, _, _) = report.totals();
+    assert_eq!(open, 2);
+    // Medium findings on an unlisted image: 60 days by SSVC (automatable, partial impact) or 90 by
+    // severity; none overdue on day 40. Both closed ones closed on day 2, in time.
+    assert_eq!(overdue, 0);
+    let closed: u64 = report.severities.iter().map(|l| l.closed_in_time).sum();
+    assert_eq!(closed, 2);
+    let median = report
+        .severities
+        .iter()
+        .find_map(|l| l.remediation.median)
+        .unwrap();
+    assert_eq!(median, 2 * DAY);
+    assert_eq!(report.top.len(), 2);
+    let html = secops_vuln::report::html(&report);
+    assert!(html.contains("<svg") && html.matches("<circle").count() == 41);
+    let md = secops_vuln::report::markdown(&report);
+    assert!(md.contains("| severity | open | overdue |"));
+}

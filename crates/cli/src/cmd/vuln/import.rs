@@ -52,6 +52,12 @@ pub fn import(
     }
     let totals = report.totals();
     let failed = report.files.iter().filter(|f| f.error.is_some()).count();
+    let vex_rejected: u64 = report
+        .files
+        .iter()
+        .filter(|f| f.vex.is_some())
+        .map(|f| f.rejected())
+        .sum();
     if report.files.len() > 1 || totals.reopened > 0 || report.closed() > 0 {
         let _ = writeln!(
             out,
@@ -72,7 +78,7 @@ pub fn import(
         totals.read, totals.new, totals.merged, totals.rejected
     );
     print!("{out}");
-    Ok(if totals.rejected > 0 || failed > 0 {
+    Ok(if totals.rejected > 0 || failed > 0 || vex_rejected > 0 {
         Outcome::Rejections
     } else {
         Outcome::Clean
@@ -85,6 +91,20 @@ fn summary(file: &FileImport) -> String {
     let name = safe(&file.file);
     if let Some(error) = &file.error {
         let _ = writeln!(out, "{name}: not imported: {}", safe(error));
+        return out;
+    }
+    if let Some(vex) = &file.vex {
+        let _ = writeln!(
+            out,
+            "{name} (vex): {} statement(s), {} not affected, {} finding(s) marked not affected, {} rejected",
+            vex.statements,
+            vex.not_affected,
+            vex.marked,
+            file.rejected()
+        );
+        for r in &file.tally.rejected {
+            let _ = writeln!(out, "  rejected {}: {}", safe(&r.record), safe(&r.reason));
+        }
         return out;
     }
     let format = file.tally.format.map_or("?", Format::as_str);

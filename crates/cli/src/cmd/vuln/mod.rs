@@ -4,6 +4,7 @@
 
 mod import;
 mod list;
+mod report;
 
 use std::path::PathBuf;
 
@@ -72,6 +73,24 @@ enum Command {
         #[arg(long, required = true)]
         until: String,
     },
+    /// Where the findings stand against their deadlines: per severity (open, overdue, due within 7
+    /// days, accepted, closed in time or late, median and p90 time to remediate) and per owner.
+    Sla,
+    /// The report: SLA standing, overdue by owner, top risks, open findings over time (a chart in
+    /// HTML), as Markdown or one self-contained HTML page.
+    Report {
+        #[arg(long, default_value = "md", value_parser = ["md", "html"])]
+        format: String,
+        /// Write to this file instead of standard output.
+        #[arg(long, short = 'o')]
+        out: Option<PathBuf>,
+        /// How many of the highest risks to list.
+        #[arg(long, default_value_t = 20)]
+        top: u32,
+        /// Days of history in the burn-down.
+        #[arg(long, default_value_t = 90)]
+        days: i64,
+    },
     /// Close findings: fixed, mitigated (a control the scanner cannot see) or false-positive.
     Close {
         #[arg(required = true)]
@@ -84,7 +103,10 @@ enum Command {
 }
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
-    let reading = matches!(args.command, Command::List(_) | Command::Show { .. });
+    let reading = matches!(
+        args.command,
+        Command::List(_) | Command::Show { .. } | Command::Sla | Command::Report { .. }
+    );
     let mut store = if reading {
         args.store
             .open_existing_audited()?
@@ -136,6 +158,22 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         ),
         Command::List(list) => list::list(&mut store, &list, &who, clock.as_ref()),
         Command::Show { id } => list::show(&mut store, id, &who, clock.as_ref()),
+        Command::Sla => report::sla(&mut store, assets.as_ref(), &who, clock.as_ref()),
+        Command::Report {
+            format,
+            out,
+            top,
+            days,
+        } => report::report(
+            &mut store,
+            assets.as_ref(),
+            &format,
+            out,
+            top,
+            days,
+            &who,
+            clock.as_ref(),
+        ),
         Command::Accept {
             ids,
             owner,
