@@ -1839,6 +1839,20 @@ fn vuln_imports_prioritises_and_works_findings() {
         "vuln", "report", "--format", "html", "--top", "3", "--days", "3", "-o", &html,
     ]);
     text += &s.file(std::path::Path::new(&html));
+    // Findings are a table hunts read (here with an empty lake: no events needed).
+    let lake = s.path("lake");
+    std::fs::create_dir_all(&lake).unwrap();
+    text += &s.run(&[
+        "hunt",
+        "run",
+        "FROM findings | WHERE finding.status == \"open\"\n\
+         | STATS findings = count(*) BY vulnerability.severity, vulnerability.kev\n\
+         | SORT vulnerability.severity, vulnerability.kev",
+        "--lake",
+        &lake,
+        "--db",
+        &db,
+    ]);
     snapshot(
         "vuln",
         &text.replace(&vuln.to_string_lossy().into_owned(), "[VULN]"),

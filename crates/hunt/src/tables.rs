@@ -24,7 +24,14 @@ use datafusion::prelude::SessionContext;
 use crate::HuntError;
 
 /// The names a registered table may have: FROM reads these from the service, never the lake.
-pub const TABLE_NAMES: &[&str] = &["alerts", "cases", "indicators", "warninglists", "assets"];
+pub const TABLE_NAMES: &[&str] = &[
+    "alerts",
+    "cases",
+    "indicators",
+    "findings",
+    "warninglists",
+    "assets",
+];
 
 /// The hidden column of every registered table: the row's place in the table's own order (ENRICH
 /// takes the first entry of a key by it).

@@ -1,5 +1,5 @@
-//! The tables hunts read besides events: the store's alerts, cases and indicators, the
-//! warninglists and the asset inventory. Columns carry ECS names where ECS has one, so a
+//! The tables hunts read besides events: the store's alerts, cases, indicators and vulnerability
+//! findings, the warninglists and the asset inventory. Columns carry ECS names where ECS has one, so a
 //! `LOOKUP JOIN alerts ON host.name` or an `ENRICH assets ON host.name` needs no renaming.
 //!
 //! Rows are read page by page from the store as the query consumes them (bounded memory), on a
@@ -11,8 +11,8 @@ use secops_entity::inventory::Inventory;
 use secops_hunt::{Cell, ColumnType, Registered, Rows, TableInfo};
 use secops_intel::warninglist::Warninglists;
 use secops_store::{
-    AlertCursor, AlertFilter, AlertRecord, CaseFilter, CaseRecord, IndicatorFilter,
-    IndicatorRecord, Store,
+    AlertCursor, AlertFilter, AlertRecord, CaseFilter, CaseRecord, FindingFilter, FindingRecord,
+    IndicatorFilter, IndicatorRecord, Store,
 };
 
 /// Rows read from the store per page.
@@ -114,6 +114,36 @@ fn indicators_info() -> TableInfo {
     }
 }
 
+fn findings_info() -> TableInfo {
+    TableInfo {
+        name: "findings",
+        columns: vec![
+            ("finding.id", Integer),
+            ("@timestamp", Time),
+            ("finding.first_seen", Time),
+            ("finding.kind", Text),
+            ("finding.status", Text),
+            ("finding.due", Time),
+            ("finding.title", Text),
+            ("finding.tools", TextList),
+            ("vulnerability.id", Text),
+            ("vulnerability.severity", Text),
+            ("vulnerability.risk", ColumnType::Float),
+            ("vulnerability.epss", ColumnType::Float),
+            ("vulnerability.kev", ColumnType::Bool),
+            ("package.name", Text),
+            ("package.version", Text),
+            ("host.name", Text),
+            ("host.ip", Text),
+            ("container.image.name", Text),
+        ],
+        key: "host.name",
+        folded: true,
+        // A host's riskiest finding first.
+        prefer: vec![("vulnerability.risk", true)],
+    }
+}
+
 fn warninglists_info() -> TableInfo {
     TableInfo {
         name: "warninglists",
@@ -152,7 +182,12 @@ impl Registered for HuntTables {
     fn tables(&self) -> Vec<TableInfo> {
         let mut tables = Vec::new();
         if self.store.is_some() || self.declare_all {
-            tables.extend([alerts_info(), cases_info(), indicators_info()]);
+            tables.extend([
+                alerts_info(),
+                cases_info(),
+                indicators_info(),
+                findings_info(),
+            ]);
         }
         if self.warninglists.is_some() || self.declare_all {
             tables.push(warninglists_info());
@@ -165,13 +200,14 @@ impl Registered for HuntTables {
 
     fn rows(&self, name: &str) -> Result<Rows, String> {
         match name {
-            "alerts" | "cases" | "indicators" => {
+            "alerts" | "cases" | "indicators" | "findings" => {
                 let target = self.store.as_deref().ok_or("no store was given")?;
                 let store = Store::open_existing(target)
                     .map_err(|e| format!("opening the store {target}: {e}"))?;
                 Ok(match name {
                     "alerts" => Box::new(Pages::new(store, alert_page)),
                     "cases" => Box::new(Pages::new(store, case_page)),
+                    "findings" => Box::new(Pages::new(store, finding_page)),
                     _ => {
                         let now = self.now;
                         Box::new(Pages::new(store, move |store, after| {
@@ -370,6 +406,56 @@ fn case_row(record: &CaseRecord) -> Vec<Cell> {
 }
 
 /// Indicators in the order they were stored, paged by id.
+/// Findings in id order, every status.
+fn finding_page(store: &mut Store, after_id: Option<i64>) -> Page<i64> {
+    let records = store
+        .vuln_findings(&FindingFilter {
+            after_id,
+            by_id: true,
+            limit: Some(PAGE),
+            ..FindingFilter::default()
+        })
+        .map_err(|e| format!("reading findings: {e}"))?;
+    let last = records.last().map(|r| r.id);
+    Ok((records.iter().map(finding_row).collect(), last))
+}
+
+fn finding_row(f: &FindingRecord) -> Vec<Cell> {
+    let host = f.asset_kind == "host";
+    vec![
+        Cell::Integer(f.id),
+        Cell::Time(f.last_seen),
+        Cell::Time(f.first_seen),
+        text(&f.kind),
+        text(&f.status),
+        time(f.due_at),
+        text(&f.title),
+        Cell::TextList(f.tools.clone()),
+        text(&f.primary_id),
+        text(&f.severity),
+        Cell::Float(f.priority.risk),
+        f.priority.epss.map_or(Cell::Null, Cell::Float),
+        Cell::Bool(f.priority.in_kev),
+        optional_text(f.package.as_deref()),
+        optional_text(f.package_version.as_deref()),
+        if host {
+            text(&secops_entity::names::host(&f.asset_name))
+        } else {
+            Cell::Null
+        },
+        if host {
+            optional_text(f.asset_address.as_deref())
+        } else {
+            Cell::Null
+        },
+        if f.asset_kind == "image" {
+            text(&f.asset_name)
+        } else {
+            Cell::Null
+        },
+    ]
+}
+
 fn indicator_page(store: &mut Store, after_id: Option<i64>, now: i64) -> Page<i64> {
     let records = store
         .indicators(&IndicatorFilter {
