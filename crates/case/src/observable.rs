@@ -22,6 +22,7 @@ pub const KINDS: &[(&str, bool)] = &[
     ("filename", true),
     ("target-user", false),
     ("target-machine", false),
+    ("vulnerability", false),
 ];
 
 /// Whether values of this kind are indicators by default.
@@ -43,6 +44,16 @@ pub fn normalize(kind: &str, value: &str) -> Result<String, CaseError> {
         "sha256" => Some(Kind::Sha256),
         "email-src" => Some(Kind::Email),
         "user-agent" | "filename" | "target-user" | "target-machine" => None,
+        // A CVE or advisory id (MISP `vulnerability`), in its usual upper case.
+        "vulnerability" => {
+            let id = value.trim().to_ascii_uppercase();
+            if id.is_empty() || id.contains(char::is_whitespace) {
+                return Err(CaseError::Invalid(format!(
+                    "observable vulnerability: {value:?} is not an id (CVE-2021-44228)"
+                )));
+            }
+            return Ok(id);
+        }
         other => {
             return Err(CaseError::Invalid(format!(
                 "unknown observable kind {other:?}; use one of {}",

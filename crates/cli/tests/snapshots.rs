@@ -1839,6 +1839,9 @@ fn vuln_imports_prioritises_and_works_findings() {
         "vuln", "report", "--format", "html", "--top", "3", "--days", "3", "-o", &html,
     ]);
     text += &s.file(std::path::Path::new(&html));
+    text += &s.run_on(&db, &["case", "new", "--from-finding", "45"]);
+    text += &s.run_on(&db, &["case", "new", "--from-finding", "45"]);
+    text += &s.run_on(&db, &["case", "show", "1"]);
     // Findings are a table hunts read (here with an empty lake: no events needed).
     let lake = s.path("lake");
     std::fs::create_dir_all(&lake).unwrap();

@@ -551,3 +551,103 @@ pub fn close(
         })
         .collect())
 }
+
+/// Opens a case for a finding: its title, severity and description from the finding (what to fix,
+/// where, by when, and why it ranks), linked so the finding names its case.
+pub fn open_case(
+    store: &mut Store,
+    playbooks: &secops_case::playbook::Playbooks,
+    id: i64,
+    playbook: Option<String>,
+    actor: &Actor,
+    clock: &dyn Clock,
+) -> Result<secops_store::CaseRecord, ServiceError> {
+    let f = store.vuln_finding(id)?;
+    if let Some(case) = f.case_id {
+        return Err(ServiceError::invalid(
+            "--from-finding",
+            format!("finding {id} is in case {case} already"),
+        ));
+    }
+    let severity = secops_case::vocabulary::Severity::parse(&f.severity)
+        .unwrap_or(secops_case::vocabulary::Severity::Medium);
+    let mut description = format!(
+        "Finding {id}: {} ({}) on {} {}.\n",
+        f.title, f.primary_id, f.asset_kind, f.asset_name
+    );
+    if let (Some(p), Some(v)) = (&f.package, &f.package_version) {
+        description.push_str(&format!("Package: {p} {v}.\n"));
+    }
+    if let Some(l) = &f.location {
+        description.push_str(&format!("Location: {l}.\n"));
+    }
+    description.push_str(&format!(
+        "Risk {:.2}{}{}; severity {}.\n",
+        f.priority.risk,
+        if f.priority.in_kev {
+            ", in CISA KEV"
+        } else {
+            ""
+        },
+        f.priority
+            .epss
+            .map(|e| format!(", EPSS {e:.4}"))
+            .unwrap_or_default(),
+        f.severity
+    ));
+    if let Some(due) = f.due_at {
+        description.push_str(&format!(
+            "Due {}{}.\n",
+            secops_event::Timestamp::from_unix_nanos(due).to_seconds(),
+            f.priority
+                .timeline
+                .as_deref()
+                .map(|t| format!(" (BOD 26-04 timeline {t})"))
+                .unwrap_or_default()
+        ));
+    }
+    let case = secops_case::open(
+        store,
+        playbooks,
+        &secops_case::ByHand {
+            title: format!("{} on {}: {}", f.primary_id, f.asset_name, f.title),
+            description,
+            severity: Some(severity),
+            tlp: None,
+            playbook,
+        },
+        secops_case::Actor {
+            name: &actor.name,
+            now: clock.now().unix_nanos(),
+        },
+    )?;
+    let now = clock.now().unix_nanos();
+    store.link_finding_case(id, case.number, &actor.name, now)?;
+    // The vulnerability's ids and the host as the case's observables.
+    let mut ids = vec![f.primary_id.clone()];
+    if let Ok(finding) = serde_json::from_str::<Finding>(&f.document) {
+        ids.extend(finding.cves().into_iter().map(str::to_string));
+    }
+    ids.sort();
+    ids.dedup();
+    let mut observables: Vec<(&str, String)> =
+        ids.into_iter().map(|i| ("vulnerability", i)).collect();
+    if f.asset_kind == "host" {
+        observables.push(("target-machine", f.asset_name.clone()));
+    }
+    for (kind, value) in observables {
+        secops_case::add_observable(
+            store,
+            case.number,
+            kind,
+            &value,
+            Some(false),
+            &format!("from finding {id}"),
+            secops_case::Actor {
+                name: &actor.name,
+                now,
+            },
+        )?;
+    }
+    Ok(store.case(case.number)?)
+}

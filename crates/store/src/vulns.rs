@@ -729,6 +729,28 @@ impl Store {
         })
     }
 
+    /// Records that a case was opened for a finding (a finding belongs to one case).
+    pub fn link_finding_case(
+        &mut self,
+        id: i64,
+        case_number: i64,
+        actor: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.transaction(true, |tx| {
+            let changed = tx.execute(
+                "UPDATE vuln_findings SET case_id = ?, updated_at = ? WHERE id = ? AND case_id IS NULL",
+                &[Value::Int(case_number), Value::Int(now), Value::Int(id)],
+            )?;
+            if changed == 0 {
+                return Err(StoreError::Invalid(format!(
+                    "finding {id} does not exist or is in a case already"
+                )));
+            }
+            event(tx, id, actor, now, "case opened", None, Some(format!("case {case_number}")))
+        })
+    }
+
     /// New priorities for findings (after `vuln refresh` loaded new catalogs); each deadline
     /// recomputed from its SLA start.
     pub fn reprioritise_findings(

@@ -37,6 +37,9 @@ enum Command {
     New {
         #[arg(long = "from-alerts", value_delimiter = ',')]
         from_alerts: Vec<i64>,
+        /// Open the case for a vulnerability finding (`secops vuln list` gives the ids).
+        #[arg(long = "from-finding", conflicts_with = "from_alerts")]
+        from_finding: Option<i64>,
         #[arg(long)]
         title: Option<String>,
         #[arg(long, default_value = "")]

@@ -13,7 +13,23 @@ use crate::output::safe;
 pub fn run(desk: &mut Desk<'_>, playbooks: &Playbooks, command: Command) -> anyhow::Result<()> {
     match command {
         Command::New {
+            from_finding: Some(finding),
+            playbook,
+            ..
+        } => {
+            let case = secops_service::vulns::open_case(
+                desk.store, playbooks, finding, playbook, desk.actor, desk.clock,
+            )?;
+            println!(
+                "case {}: {} ({}, for finding {finding})",
+                case.number,
+                safe(&case.title),
+                case.severity
+            );
+        }
+        Command::New {
             from_alerts,
+            from_finding: None,
             title,
             description,
             playbook,

@@ -333,6 +333,9 @@ fn detail_text(d: &FindingDetail, now: i64) -> String {
             .unwrap_or_default()
     );
     let _ = writeln!(out, "  severity:  {}", f.severity);
+    if let Some(case) = f.case_id {
+        let _ = writeln!(out, "  case:      {case}");
+    }
     if let Some(finding) = &d.finding {
         for s in &finding.cvss {
             let score = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
