@@ -94,9 +94,9 @@ const BUILT_IN: &[(&str, &str, Option<&str>, &[Permission])] = &[
     ),
     (
         "responder",
-        "an analyst who closes cases, saves hunts and requests responses",
+        "an analyst who closes cases, saves hunts, requests responses and accepts vulnerability risk",
         Some("analyst"),
-        &[CASES_CLOSE, HUNTS_SAVE, RESPONSES_REQUEST],
+        &[CASES_CLOSE, HUNTS_SAVE, RESPONSES_REQUEST, VULNS_ACCEPT],
     ),
     (
         "engineer",

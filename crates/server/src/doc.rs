@@ -13,14 +13,14 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::{admin, alerts, cases, entities, hunts, intel, rules, session, system};
+use crate::api::{admin, alerts, cases, entities, hunts, intel, rules, session, system, vulns};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "secops",
-        description = "The secops API: alerts, cases, rules, hunts, intelligence, entities and risk, users, keys and the audit log. Authenticate with an API key (`Authorization: Bearer secops_<id>_<secret>`) or a session cookie from `POST /api/v1/login` (then send the session's `X-CSRF-Token` with every change). Each operation's security scope is the permission it needs."
+        description = "The secops API: alerts, cases, rules, hunts, intelligence, vulnerability findings, entities and risk, users, keys and the audit log. Authenticate with an API key (`Authorization: Bearer secops_<id>_<secret>`) or a session cookie from `POST /api/v1/login` (then send the session's `X-CSRF-Token` with every change). Each operation's security scope is the permission it needs."
     ),
     components(schemas(crate::error::Problem)),
     modifiers(&Schemes),
@@ -32,6 +32,7 @@ use crate::state::AppState;
         (name = "rules", description = "The loaded rules, their tests, their ATT&CK coverage"),
         (name = "hunts", description = "Hunts over the event lake; saved hunts"),
         (name = "intel", description = "Indicators: search, import, counts"),
+        (name = "vulns", description = "Vulnerability findings: the queue, risk acceptance, closing, the SLA"),
         (name = "entities", description = "Hosts, users and addresses; risk"),
         (name = "admin", description = "Users, API keys, the audit log"),
     )
@@ -100,6 +101,11 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(intel::search))
         .routes(routes!(intel::import))
         .routes(routes!(intel::stats))
+        .routes(routes!(vulns::list))
+        .routes(routes!(vulns::sla))
+        .routes(routes!(vulns::show))
+        .routes(routes!(vulns::accept))
+        .routes(routes!(vulns::close))
         .routes(routes!(cases::list, cases::open))
         .routes(routes!(cases::show))
         .routes(routes!(cases::add_alerts))

@@ -108,6 +108,9 @@ impl From<ServiceError> for ApiError {
             ServiceError::Invalid { .. } | ServiceError::Missing(_) => {
                 ApiError::invalid(e.to_string())
             }
+            ServiceError::Vuln(e @ secops_vuln::VulnError::Format { .. }) => {
+                ApiError::invalid(e.to_string())
+            }
             other => ApiError::internal(other),
         }
     }

@@ -1865,3 +1865,153 @@ async fn sign_in_with_a_one_time_password() {
     assert_eq!(sign_in(None).await.status, StatusCode::OK);
     assert!(!audited(&h, "user.totp").is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vulnerability_findings_through_the_api() {
+    let Some(corpus) = secops_testkit::shared("corpus/vuln") else {
+        return;
+    };
+    let h = Harness::sqlite();
+    let files = vec![
+        corpus.join("nessus/dd-nessus_with_cvssv3.nessus"),
+        corpus.join("trivy/alpine-310.json"),
+    ];
+    blocking(|| {
+        h.with_store(|store| {
+            secops_service::vulns::import(
+                store,
+                &secops_service::vulns::ImportOptions {
+                    files,
+                    ..Default::default()
+                },
+                &secops_service::Actor::user("importer"),
+                &secops_service::SystemClock,
+                &secops_service::NoProgress,
+            )
+            .unwrap()
+        })
+    });
+    let viewer = Auth::Key(h.key_for("vic", "viewer"));
+    let responder = Auth::Key(h.key_for("rita", "responder"));
+    // The queue: open findings, highest risk first; filtered by severity and tool.
+    let queue = h
+        .call(Method::GET, "/api/v1/vulns?limit=5", &viewer, None)
+        .await;
+    assert_eq!(queue.status, StatusCode::OK, "{}", queue.body);
+    let rows = queue.body["findings"].as_array().unwrap();
+    assert_eq!(rows.len(), 5);
+    let risks: Vec<f64> = rows.iter().map(|r| r["risk"].as_f64().unwrap()).collect();
+    assert!(risks.windows(2).all(|w| w[0] >= w[1]), "{risks:?}");
+    let trivy = h
+        .call(
+            Method::GET,
+            "/api/v1/vulns?tool=trivy&severity=medium,low",
+            &viewer,
+            None,
+        )
+        .await;
+    let trivy = trivy.body["findings"].as_array().unwrap();
+    assert!(!trivy.is_empty());
+    assert!(trivy.iter().all(|f| f["tools"][0] == "trivy"));
+    // Every finding a page at a time by id: as many as the store holds.
+    let mut seen = 0;
+    let mut after: Option<i64> = None;
+    loop {
+        let path = match after {
+            Some(a) => format!("/api/v1/vulns?status=all&sort=id&limit=7&after={a}"),
+            None => "/api/v1/vulns?status=all&sort=id&limit=7".to_string(),
+        };
+        let page = h.call(Method::GET, &path, &viewer, None).await;
+        seen += page.body["findings"].as_array().unwrap().len();
+        match page.body["next"].as_i64() {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    let stored = h.with_store(|s| s.vuln_findings(&Default::default()).unwrap().len());
+    assert_eq!(seen, stored);
+    // One finding with its inputs and history.
+    let id = rows[0]["id"].as_i64().unwrap();
+    let one = h
+        .call(Method::GET, &format!("/api/v1/vulns/{id}"), &viewer, None)
+        .await;
+    assert_eq!(one.status, StatusCode::OK, "{}", one.body);
+    assert_eq!(one.body["history"][0]["kind"], "created");
+    assert_eq!(one.body["detections"][0]["present"], true);
+    assert!(one.body["priority"]["severity_factor"].as_f64().unwrap() > 0.0);
+    let missing = h
+        .call(Method::GET, "/api/v1/vulns/999999", &viewer, None)
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    // Accepting needs vulns:accept: a viewer is refused, a responder accepts; the finding leaves
+    // the open queue; a second acceptance of it is refused for that finding only.
+    let until = "2099-01-01T00:00:00Z";
+    let body =
+        json!({"ids": [id, 999999], "owner": "web team", "reason": "WAF rule", "until": until});
+    let refused = h
+        .call(
+            Method::POST,
+            "/api/v1/vulns/accept",
+            &viewer,
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let accepted = h
+        .call(Method::POST, "/api/v1/vulns/accept", &responder, Some(body))
+        .await;
+    assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.body);
+    assert_eq!(accepted.body["changed"], 1);
+    assert_eq!(accepted.body["results"][0]["status"], "accepted");
+    assert_eq!(accepted.body["results"][1]["done"], false);
+    let open = h
+        .call(
+            Method::GET,
+            "/api/v1/vulns?status=open&limit=500",
+            &viewer,
+            None,
+        )
+        .await;
+    assert!(open.body["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["id"] != id));
+    let past = json!({"ids": [id], "owner": "x", "reason": "y", "until": "2001-01-01T00:00:00Z"});
+    let bad = h
+        .call(Method::POST, "/api/v1/vulns/accept", &responder, Some(past))
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    // Closing in bulk as false positives; the SLA standing counts what is left.
+    let second = rows[1]["id"].as_i64().unwrap();
+    let closed = h
+        .call(
+            Method::POST,
+            "/api/v1/vulns/close",
+            &responder,
+            Some(json!({"ids": [second], "resolution": "false_positive", "note": "lab host"})),
+        )
+        .await;
+    assert_eq!(
+        closed.body["results"][0]["status"], "false_positive",
+        "{}",
+        closed.body
+    );
+    let sla = h
+        .call(Method::GET, "/api/v1/vulns/sla", &viewer, None)
+        .await;
+    assert_eq!(sla.status, StatusCode::OK, "{}", sla.body);
+    let open_now = h.with_store(|s| {
+        s.vuln_findings(&secops_store::FindingFilter {
+            statuses: vec!["open".into()],
+            ..Default::default()
+        })
+        .unwrap()
+        .len() as u64
+    });
+    assert_eq!(sla.body["open"].as_u64().unwrap(), open_now);
+    // Both changes are audited as the responder.
+    let accepts = audited(&h, "finding.accepted");
+    assert_eq!(accepts.len(), 1);
+    assert_eq!(accepts[0].actor, "rita");
+}

@@ -10,6 +10,7 @@ pub mod intel;
 pub mod rules;
 pub mod session;
 pub mod system;
+pub mod vulns;
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts};
