@@ -226,9 +226,14 @@ struct EntityPage {
     rules: Vec<(String, String)>,
     alerts: Vec<Row>,
     queue: String,
+    /// The host's or address's open vulnerability findings, riskiest first (with `vulns:read`).
+    findings: Vec<super::vulns::FindingRow>,
+    findings_href: String,
+    show_findings: bool,
 }
 
-/// `GET /entities/{kind}/{name}`: an entity's risk and the newest alerts naming it.
+/// `GET /entities/{kind}/{name}`: an entity's risk and the newest alerts naming it, and for a host
+/// or an address its open vulnerability findings beside them.
 pub async fn entity(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -240,7 +245,19 @@ pub async fn entity(
         )));
     }
     let (k, n) = (kind.clone(), name.clone());
-    let (stored, alerts) = as_caller(&state, &caller, move |store| {
+    let show_findings = kind != "user" && view::may(&state, &caller, secops_auth::role::VULNS_READ);
+    let now = state.now();
+    let (stored, alerts, findings) = as_caller(&state, &caller, move |store| {
+        let findings = if show_findings {
+            store.vuln_findings(&secops_store::FindingFilter {
+                statuses: vec!["open".into()],
+                asset: Some(n.clone()),
+                limit: Some(20),
+                ..secops_store::FindingFilter::default()
+            })?
+        } else {
+            Vec::new()
+        };
         let stored = if k == "ip" {
             None
         } else {
@@ -255,10 +272,13 @@ pub async fn entity(
             },
             20,
         )?;
-        Ok((stored, page.items))
+        Ok((stored, page.items, findings))
     })
     .await?;
     Ok(html(&EntityPage {
+        findings: findings.iter().map(|f| super::vulns::row(f, now)).collect(),
+        findings_href: format!("/vulns?{}", view::query([("asset", name.as_str())])),
+        show_findings,
         chrome: Chrome::new(&state, &caller, "/risk", format!("{kind} {name}")),
         score: stored
             .as_ref()

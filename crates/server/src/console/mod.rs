@@ -19,6 +19,7 @@ mod insight;
 mod rules;
 mod session;
 mod view;
+mod vulns;
 
 use axum::extract::{Request, State};
 use axum::handler::Handler;
@@ -143,6 +144,9 @@ pub fn pages() -> Pages {
             Needs(role::ALERTS_TRIAGE),
             alerts::noisy,
         )
+        .get("/vulns", Needs(role::VULNS_READ), vulns::queue)
+        .post("/vulns/bulk", Needs(role::VULNS_ACCEPT), vulns::bulk)
+        .get("/vulns/{id}", Needs(role::VULNS_READ), vulns::detail)
         .get("/cases", Needs(role::CASES_READ), cases::list)
         .post("/cases", Needs(role::CASES_WRITE), cases::open)
         .get("/cases/id/{id}", Needs(role::CASES_READ), cases::by_id)

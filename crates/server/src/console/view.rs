@@ -43,6 +43,7 @@ const NAV: &[(&str, &str, Permission)] = &[
     ("/hunts", "Hunts", role::HUNTS_RUN),
     ("/rules", "Rules", role::RULES_READ),
     ("/intel", "Intel", role::INTEL_READ),
+    ("/vulns", "Vulns", role::VULNS_READ),
     ("/risk", "Entities", role::ALERTS_READ),
     ("/metrics", "Metrics", role::CASES_READ),
     ("/admin/users", "Users", role::USERS_ADMIN),

@@ -1775,3 +1775,201 @@ async fn pages_read_as_their_snapshots() {
         insta::assert_snapshot!("refused", refused.text);
     });
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vulnerability_pages_filter_accept_close_and_show_findings_inert() {
+    let Some(corpus) = secops_testkit::shared("corpus/vuln") else {
+        return;
+    };
+    let h = Harness::sqlite();
+    // The real Nessus scan, and a Trivy report whose first title is markup and a terminal escape.
+    let dir = tempfile::tempdir().unwrap();
+    let mut trivy: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(corpus.join("trivy/alpine-310.json")).unwrap())
+            .unwrap();
+    trivy["Results"][0]["Vulnerabilities"][0]["Title"] =
+        serde_json::Value::from("<script>alert(1)</script> \u{1b}[31mred");
+    let hostile = dir.path().join("trivy.json");
+    std::fs::write(&hostile, serde_json::to_vec(&trivy).unwrap()).unwrap();
+    let files = vec![corpus.join("nessus/dd-nessus_with_cvssv3.nessus"), hostile];
+    super::blocking(|| {
+        h.with_store(|store| {
+            secops_service::vulns::import(
+                store,
+                &secops_service::vulns::ImportOptions {
+                    files,
+                    ..Default::default()
+                },
+                &secops_service::Actor::user("importer"),
+                &secops_service::SystemClock,
+                &secops_service::NoProgress,
+            )
+            .unwrap();
+            secops_service::vuln_refresh::refresh(
+                store,
+                &corpus
+                    .join("kev/known_exploited_vulnerabilities.json")
+                    .display()
+                    .to_string(),
+                None,
+                &Default::default(),
+                &secops_service::Actor::user("importer"),
+                &secops_service::SystemClock,
+            )
+            .unwrap()
+        })
+    });
+    let now = h.clock.now().unix_nanos();
+    h.with_store(|s| users::add_user(s, &h.roles, "rita", "responder", PASSWORD, now, None))
+        .unwrap();
+    let rita = h.sign_in("rita").await;
+    let ana = h.sign_in("ana").await;
+    // The queue, riskiest first; the KEV filter leaves the one KEV finding.
+    let queue = h.get("/vulns", &rita).await;
+    assert_eq!(queue.status, StatusCode::OK, "{}", queue.text);
+    assert!(queue.text.contains("CVE-2012-1823"));
+    assert!(queue
+        .text
+        .contains("<legend>Change the findings checked</legend>"));
+    let kev = h.get("/vulns?kev=1", &rita).await;
+    assert_eq!(
+        kev.text.matches("class=\"pick\"><label>").count(),
+        1,
+        "{}",
+        kev.text
+    );
+    // An analyst reads the queue but has no controls to change it.
+    let read_only = h.get("/vulns", &ana).await;
+    assert_eq!(read_only.status, StatusCode::OK);
+    assert!(!read_only.text.contains("Change the findings checked"));
+    // Hostile text from a report is inert on the queue and the finding's page.
+    let hostile_id = h.with_store(|s| {
+        s.vuln_findings(&secops_store::FindingFilter {
+            tool: Some("trivy".into()),
+            ..Default::default()
+        })
+        .unwrap()
+        .into_iter()
+        .find(|f| f.title.contains("<script>"))
+        .unwrap()
+        .id
+    });
+    let all = h.get("/vulns?tool=trivy", &rita).await;
+    for page in [&all, &h.get(&format!("/vulns/{hostile_id}"), &rita).await] {
+        assert_inert(&page.text, "a finding's title");
+        assert!(!page.text.contains("<script>alert(1)"), "{}", page.text);
+        assert!(
+            page.text.contains("alert(1)"),
+            "the title is shown, as text"
+        );
+    }
+    // Bulk: two accepted until a date, then one closed as a false positive; the page says so.
+    let ids = h.with_store(|s| {
+        s.vuln_findings(&secops_store::FindingFilter {
+            statuses: vec!["open".into()],
+            tool: Some("nessus".into()),
+            limit: Some(3),
+            ..Default::default()
+        })
+        .unwrap()
+        .into_iter()
+        .map(|f| f.id.to_string())
+        .collect::<Vec<_>>()
+    });
+    let accepted = h
+        .post(
+            "/vulns/bulk",
+            &rita,
+            &[
+                ("action", "accept"),
+                ("id", &ids[0]),
+                ("id", &ids[1]),
+                ("owner", "web team"),
+                ("reason", "behind the WAF"),
+                ("until", "2099-12-31"),
+                ("return", "/vulns?tool=nessus"),
+            ],
+        )
+        .await;
+    assert_eq!(accepted.status, StatusCode::SEE_OTHER, "{}", accepted.text);
+    let back = h.get(accepted.location(), &rita).await;
+    assert!(back.text.contains("2 findings accepted"), "{}", back.text);
+    let closed = h
+        .post(
+            "/vulns/bulk",
+            &rita,
+            &[
+                ("action", "close"),
+                ("id", &ids[2]),
+                ("id", &ids[0]),
+                ("resolution", "false_positive"),
+                ("note", "lab"),
+            ],
+        )
+        .await;
+    let back = h.get(closed.location(), &rita).await;
+    assert!(back.text.contains("2 findings closed"), "{}", back.text);
+    let statuses: Vec<String> = ids
+        .iter()
+        .map(|id| h.with_store(|s| s.vuln_finding(id.parse().unwrap()).unwrap().status))
+        .collect();
+    assert_eq!(statuses, ["false_positive", "accepted", "false_positive"]);
+    // The analyst's bulk change is refused by the guard.
+    let refused = h
+        .post(
+            "/vulns/bulk",
+            &ana,
+            &[
+                ("action", "close"),
+                ("id", &ids[1]),
+                ("resolution", "fixed"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    // The finding's page shows why it ranks and its history; the host's page its findings.
+    let detail = h.get(&format!("/vulns/{}", ids[1]), &rita).await;
+    assert!(detail.text.contains("Why this risk") && detail.text.contains("accepted"));
+    let host = h.get("/entities/host/testphp.vulnweb.com", &rita).await;
+    assert_eq!(host.status, StatusCode::OK, "{}", host.text);
+    assert!(host.text.contains("Open vulnerability findings"));
+    let still_open = h.with_store(|s| {
+        s.vuln_findings(&secops_store::FindingFilter {
+            statuses: vec!["open".into()],
+            tool: Some("nessus".into()),
+            limit: Some(1),
+            ..Default::default()
+        })
+        .unwrap()[0]
+            .id
+    });
+    assert!(
+        host.text.contains(&format!("/vulns/{still_open}\"")),
+        "{}",
+        host.text
+    );
+    assert!(
+        !host.text.contains("CVE-2012-1823"),
+        "closed findings are not listed"
+    );
+    let filters = vec![
+        (r#"data-csrf="[0-9a-f]+""#, r#"data-csrf="[csrf]""#),
+        (
+            r#"X-CSRF-Token": "[0-9a-f]+""#,
+            r#"X-CSRF-Token": "[csrf]""#,
+        ),
+        (
+            r#"name="csrf" value="[0-9a-f]+""#,
+            r#"name="csrf" value="[csrf]""#,
+        ),
+        (r"\?v=[0-9.]+", "?v=[version]"),
+        (r"\d{4}-\d\d-\d\d( \d\d:\d\d:\d\d)?", "[date]"),
+        (r"\d+ days late", "[n] days late"),
+    ];
+    let kev_page = h.get("/vulns?kev=1", &rita).await;
+    let one = h.get(&format!("/vulns/{}", ids[1]), &rita).await;
+    insta::with_settings!({ filters => filters }, {
+        insta::assert_snapshot!("vulns", kev_page.text);
+        insta::assert_snapshot!("vuln", one.text);
+    });
+}
