@@ -156,6 +156,14 @@ pub struct AlertDocument {
         default
     )]
     pub user_risk_norm: Option<f64>,
+    /// The open vulnerability findings the alert's hosts carry that attackers are known or likely
+    /// to exploit (in CISA's KEV catalog, or an EPSS probability of at least 0.1), riskiest first.
+    #[serde(
+        rename = "secops.vulnerabilities",
+        skip_serializing_if = "Vec::is_empty",
+        default
+    )]
+    pub vulnerabilities: Vec<HostFinding>,
     /// Where every counted event came from (`file:line`, `file:record 7`).
     #[serde(rename = "event.provenance", default)]
     pub provenance: Vec<String>,
@@ -173,6 +181,22 @@ fn first_version() -> u32 {
 
 fn is_first_version(version: &u32) -> bool {
     *version == 1
+}
+
+/// A vulnerability finding on a host an alert names (`secops vuln`), as the alert carries it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostFinding {
+    /// The host or address as the finding names it.
+    pub host: String,
+    /// The finding's id in the store.
+    pub finding: i64,
+    /// The vulnerability (a CVE when there is one).
+    pub id: String,
+    pub severity: String,
+    pub kev: bool,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub epss: Option<f64>,
+    pub risk: f64,
 }
 
 /// A host's or user's risk score when an alert was raised: the decayed sum of what its alerts added,

@@ -61,6 +61,7 @@ impl Alert {
             host_risk_norm: risk_of("host").map(|r| r.score_norm),
             user_risk_level: risk_of("user").map(|r| r.level.clone()),
             user_risk_norm: risk_of("user").map(|r| r.score_norm),
+            vulnerabilities: Vec::new(),
             provenance: self.provenance.iter().map(|p| p.to_string()).collect(),
             events: self.events.iter().map(|e| e.to_json()).collect(),
             schema_version: secops_alert::SCHEMA_VERSION,

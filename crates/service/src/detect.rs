@@ -563,7 +563,7 @@ impl Recorder<'_, '_> {
             }
         }
         let closed = std::mem::take(&mut self.closed);
-        let folds: Vec<AlertFold> = closed
+        let mut folds: Vec<AlertFold> = closed
             .iter()
             .filter_map(|alert| {
                 let (id, document) = match self.open.remove(&alert.id)? {
@@ -581,6 +581,10 @@ impl Recorder<'_, '_> {
             })
             .collect();
         if !folds.is_empty() {
+            crate::vulns::add_exposure(
+                store,
+                folds.iter_mut().filter_map(|f| f.document.as_mut()),
+            )?;
             store.fold_into_alerts(&folds, &detect.name, at)?;
         }
         let sighted = record_sightings(store, alerts.iter().chain(&closed), self.judges, self.now)?;

@@ -248,6 +248,7 @@ fn alert_of(entry: &HuntEntry, row: &Json, from: Timestamp, to: Timestamp) -> Ne
         host_risk_norm: None,
         user_risk_level: None,
         user_risk_norm: None,
+        vulnerabilities: Vec::new(),
         provenance: vec![format!(
             "hunt {} over {} to {}",
             hunt.uuid,

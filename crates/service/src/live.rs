@@ -555,17 +555,23 @@ impl Session {
                 },
             ))
         };
-        let (folded_to, folds): (Vec<(String, u64)>, Vec<AlertFold>) = closed_here
+        let (folded_to, mut folds): (Vec<(String, u64)>, Vec<AlertFold>) = closed_here
             .iter()
             .map(|(alert, _)| *alert)
             .chain(self.engine.open_alerts())
             .filter_map(fold)
             .map(|(id, to, fold)| ((id, to), fold))
             .unzip();
-        let new: Vec<_> = plan
+        let mut new: Vec<_> = plan
             .iter()
             .map(|(alert, ..)| new_alert(alert, &self.suppressions))
             .collect();
+        crate::vulns::add_exposure(
+            store,
+            new.iter_mut()
+                .map(|a| &mut a.document)
+                .chain(folds.iter_mut().filter_map(|f| f.document.as_mut())),
+        )?;
         let mut engine = std::mem::take(&mut self.engine_state);
         self.engine
             .save_state_into(&mut engine)

@@ -112,7 +112,8 @@ pub fn record_each(
     actor: &Actor,
     now: i64,
 ) -> Result<(RecordSummary, Vec<Recorded>), ServiceError> {
-    let new: Vec<NewAlert> = alerts.iter().map(|a| new_alert(a, suppressions)).collect();
+    let mut new: Vec<NewAlert> = alerts.iter().map(|a| new_alert(a, suppressions)).collect();
+    crate::vulns::add_exposure(store, new.iter_mut().map(|a| &mut a.document))?;
     let mut summary = RecordSummary::default();
     let results = store.record_alerts(&new, &actor.name, now)?;
     for r in &results {

@@ -651,3 +651,67 @@ pub fn open_case(
     }
     Ok(store.case(case.number)?)
 }
+
+/// The EPSS probability from which an alert carries its host's finding (with every KEV finding).
+pub const EXPOSURE_EPSS: f64 = 0.1;
+
+/// Alert documents given the open KEV and high-EPSS findings of the hosts and addresses they name
+/// (`secops.vulnerabilities`, at most five per host). Documents of alerts on no such host are left
+/// as they are (not even parsed twice).
+pub fn add_exposure<'a>(
+    store: &mut Store,
+    documents: impl IntoIterator<Item = &'a mut String>,
+) -> Result<(), ServiceError> {
+    let mut parsed: Vec<(&'a mut String, secops_alert::AlertDocument)> = documents
+        .into_iter()
+        .filter_map(|text| {
+            let doc = secops_alert::AlertDocument::parse(text).ok()?;
+            Some((text, doc))
+        })
+        .collect();
+    let mut assets: Vec<String> = parsed
+        .iter()
+        .flat_map(|(_, d)| d.entities())
+        .filter(|(kind, _)| matches!(*kind, "host" | "ip"))
+        .map(|(_, value)| value.to_lowercase())
+        .collect();
+    assets.sort();
+    assets.dedup();
+    if assets.is_empty() {
+        return Ok(());
+    }
+    let found = store.vuln_exposure(&assets, EXPOSURE_EPSS, 5)?;
+    if found.is_empty() {
+        return Ok(());
+    }
+    for (text, doc) in parsed.iter_mut() {
+        let names: Vec<String> = doc
+            .entities()
+            .into_iter()
+            .filter(|(kind, _)| matches!(*kind, "host" | "ip"))
+            .map(|(_, v)| v.to_lowercase())
+            .collect();
+        let carried: Vec<secops_alert::HostFinding> = found
+            .iter()
+            .filter(|f| {
+                names.contains(&f.asset_name.to_lowercase())
+                    || f.asset_address.as_ref().is_some_and(|a| names.contains(a))
+            })
+            .map(|f| secops_alert::HostFinding {
+                host: f.asset_name.clone(),
+                finding: f.id,
+                id: f.primary_id.clone(),
+                severity: f.severity.clone(),
+                kev: f.priority.in_kev,
+                epss: f.priority.epss,
+                risk: f.priority.risk,
+            })
+            .collect();
+        if carried.is_empty() {
+            continue;
+        }
+        doc.vulnerabilities = carried;
+        **text = doc.to_line();
+    }
+    Ok(())
+}

@@ -729,6 +729,41 @@ impl Store {
         })
     }
 
+    /// The open findings on these hosts or addresses (compared in lower case) that are in KEV or
+    /// have an EPSS probability of at least `epss`, riskiest first, at most `per_asset` each.
+    pub fn vuln_exposure(
+        &mut self,
+        assets: &[String],
+        epss: f64,
+        per_asset: usize,
+    ) -> Result<Vec<FindingRecord>, StoreError> {
+        let mut out: Vec<FindingRecord> = Vec::new();
+        for chunk in assets.chunks(200) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql = format!(
+                "SELECT {COLUMNS} FROM vuln_findings WHERE status = 'open' \
+                 AND (in_kev = 1 OR epss >= ?) \
+                 AND (LOWER(asset_name) IN ({marks}) OR asset_address IN ({marks})) \
+                 ORDER BY risk DESC, id"
+            );
+            let mut params = vec![Value::Float(epss)];
+            for _ in 0..2 {
+                params.extend(chunk.iter().map(|a| Value::from(a.to_lowercase())));
+            }
+            let rows = self.transaction(false, |tx| tx.query(&sql, &params))?;
+            for row in &rows {
+                out.push(record_of(row)?);
+            }
+        }
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        out.retain(|f| {
+            let n = counts.entry(f.asset_name.to_lowercase()).or_default();
+            *n += 1;
+            *n <= per_asset
+        });
+        Ok(out)
+    }
+
     /// Records that a case was opened for a finding (a finding belongs to one case).
     pub fn link_finding_case(
         &mut self,

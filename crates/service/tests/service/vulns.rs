@@ -392,3 +392,43 @@ fn the_report_counts_the_sla_and_replays_the_open_findings_per_day() {
     let md = secops_vuln::report::markdown(&report);
     assert!(md.contains("| severity | open | overdue |"));
 }
+
+#[test]
+fn alerts_carry_their_hosts_kev_and_likely_exploited_findings() {
+    let Some(corpus) = secops_testkit::shared("corpus/vuln") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("s.db").display().to_string()).unwrap();
+    import(
+        &mut store,
+        &[corpus.join("nessus/dd-nessus_with_cvssv3.nessus")],
+        0,
+    );
+    let mut on_host =
+        r#"{"rule.id":"r1","host.name":"TESTPHP.vulnweb.com","events":[]}"#.to_string();
+    let mut elsewhere = r#"{"rule.id":"r1","host.name":"other.example","events":[]}"#.to_string();
+    let untouched = elsewhere.clone();
+    // Nothing in KEV yet, no EPSS: nothing to carry.
+    vulns::add_exposure(&mut store, [&mut on_host, &mut elsewhere]).unwrap();
+    assert!(!on_host.contains("secops.vulnerabilities"));
+    secops_service::vuln_refresh::refresh(
+        &mut store,
+        &corpus
+            .join("kev/known_exploited_vulnerabilities.json")
+            .display()
+            .to_string(),
+        None,
+        &Default::default(),
+        &Actor::user("analyst"),
+        &clock(1),
+    )
+    .unwrap();
+    vulns::add_exposure(&mut store, [&mut on_host, &mut elsewhere]).unwrap();
+    let doc = secops_alert::AlertDocument::parse(&on_host).unwrap();
+    assert_eq!(doc.vulnerabilities.len(), 1, "{on_host}");
+    let carried = &doc.vulnerabilities[0];
+    assert_eq!((carried.id.as_str(), carried.kev), ("CVE-2012-1823", true));
+    assert_eq!(carried.host, "testphp.vulnweb.com");
+    assert_eq!(elsewhere, untouched);
+}
