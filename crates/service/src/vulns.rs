@@ -715,3 +715,141 @@ pub fn add_exposure<'a>(
     }
     Ok(())
 }
+
+/// The rule id of the alerts a finding past its deadline raises.
+pub const BREACH_RULE: &str = "secops-vuln-sla-breach";
+
+/// What raising SLA breaches did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Breaches {
+    /// Open findings past their deadline.
+    pub overdue: usize,
+    /// Alerts raised for them now.
+    pub raised: usize,
+    /// Raised before (the same finding and deadline).
+    pub known: usize,
+}
+
+/// Raises an alert for each open finding past its deadline (rule `secops-vuln-sla-breach`), once
+/// per finding and deadline: what a rule, a case or response automation acts on like any alert.
+pub fn raise_breaches(
+    store: &mut Store,
+    actor: &Actor,
+    clock: &dyn Clock,
+) -> Result<Breaches, ServiceError> {
+    expire_acceptances(store, actor, clock)?;
+    let now = clock.now().unix_nanos();
+    let mut out = Breaches::default();
+    let mut after = None;
+    loop {
+        let page = store.vuln_findings(&FindingFilter {
+            statuses: vec!["open".into()],
+            due_before: Some(now),
+            by_id: true,
+            after_id: after,
+            limit: Some(1000),
+            ..FindingFilter::default()
+        })?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        out.overdue += page.len();
+        let alerts: Vec<secops_store::NewAlert> =
+            page.iter().filter_map(|f| breach(f, now)).collect();
+        for r in store.record_alerts(&alerts, &actor.name, now)? {
+            match r {
+                secops_store::Recorded::Inserted(_) => out.raised += 1,
+                _ => out.known += 1,
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn breach(f: &FindingRecord, now: i64) -> Option<secops_store::NewAlert> {
+    let due = f.due_at?;
+    let severity = match f.severity.as_str() {
+        s @ ("critical" | "high" | "medium" | "low") => s,
+        _ => "low",
+    };
+    let risk_score = match severity {
+        "critical" => 99,
+        "high" => 73,
+        "medium" => 47,
+        _ => 21,
+    };
+    let mut group: Vec<(String, String)> = vec![
+        ("secops.finding.id".into(), f.id.to_string()),
+        ("vulnerability.id".into(), f.primary_id.clone()),
+    ];
+    match f.asset_kind.as_str() {
+        "host" => {
+            group.push(("host.name".into(), f.asset_name.clone()));
+            if let Some(ip) = &f.asset_address {
+                group.push(("host.ip".into(), ip.clone()));
+            }
+        }
+        "image" => group.push(("container.image.name".into(), f.asset_name.clone())),
+        _ => group.push(("secops.asset".into(), f.asset_name.clone())),
+    }
+    let rule_name = "Vulnerability past its remediation deadline";
+    let id = secops_alert::alert_id(BREACH_RULE, &group, due, None);
+    let time = |n: i64| secops_event::Timestamp::from_unix_nanos(n).to_rfc3339();
+    let document = secops_alert::AlertDocument {
+        timestamp: time(now),
+        id: id.clone(),
+        first: time(due),
+        rule_id: BREACH_RULE.into(),
+        rule_name: rule_name.into(),
+        rule_author: vec!["secops".into()],
+        rule_version: 1,
+        rule_type: "vulnerability_sla".into(),
+        severity: severity.into(),
+        risk_score,
+        tactics: Vec::new(),
+        techniques: Vec::new(),
+        threshold_count: None,
+        terms: Vec::new(),
+        group: group
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect(),
+        suppressed_alerts: None,
+        suppressed_events: None,
+        suppression_terms: Vec::new(),
+        suppression_duration: None,
+        last_seen: None,
+        enrichments: Vec::new(),
+        risk: Vec::new(),
+        host_risk_level: None,
+        host_risk_norm: None,
+        user_risk_level: None,
+        user_risk_norm: None,
+        vulnerabilities: Vec::new(),
+        provenance: vec![format!("finding {} due {}", f.id, time(due))],
+        events: vec![serde_json::json!({
+            "@timestamp": time(due),
+            "event.kind": "alert",
+            "event.action": "vulnerability-sla-breach",
+            "vulnerability.id": f.primary_id,
+            "vulnerability.severity": f.severity,
+            "secops.finding.id": f.id,
+            "secops.finding.title": f.title,
+            "secops.finding.risk": f.priority.risk,
+            "secops.finding.kev": f.priority.in_kev,
+        })],
+        schema_version: secops_alert::SCHEMA_VERSION,
+    };
+    Some(secops_store::NewAlert {
+        rule_id: BREACH_RULE.into(),
+        rule_name: rule_name.into(),
+        rule_version: 1,
+        severity: severity.into(),
+        risk_score: risk_score.into(),
+        group_key: secops_alert::group_key(&group, &id),
+        first_seen: due,
+        last_seen: now,
+        event_count: 1,
+        dedupe_window: 0,
+        document: document.to_line(),
+    })
+}

@@ -432,3 +432,37 @@ fn alerts_carry_their_hosts_kev_and_likely_exploited_findings() {
     assert_eq!(carried.host, "testphp.vulnweb.com");
     assert_eq!(elsewhere, untouched);
 }
+
+#[test]
+fn findings_past_their_deadline_raise_one_alert_each() {
+    if secops_testkit::shared("corpus/vuln").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("s.db").display().to_string()).unwrap();
+    let a = "registry.example/app-a:1";
+    import(
+        &mut store,
+        &[trivy_variant(dir.path(), "a0.json", a, &[0, 1, 2, 3])],
+        0,
+    );
+    let actor = Actor::user("analyst");
+    // Day 10: nothing is due yet.
+    let early = vulns::raise_breaches(&mut store, &actor, &clock(10)).unwrap();
+    assert_eq!((early.overdue, early.raised), (0, 0));
+    // Day 200: every open finding is past its deadline (60 or 90 days): one alert each, once.
+    let late = vulns::raise_breaches(&mut store, &actor, &clock(200)).unwrap();
+    assert_eq!((late.overdue, late.raised, late.known), (4, 4, 0));
+    let again = vulns::raise_breaches(&mut store, &actor, &clock(201)).unwrap();
+    assert_eq!((again.overdue, again.raised, again.known), (4, 0, 4));
+    let alerts = store
+        .alerts(&secops_store::AlertFilter {
+            rule: Some(vulns::BREACH_RULE.into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(alerts.len(), 4);
+    let doc = secops_alert::AlertDocument::parse(&alerts[0].document).unwrap();
+    assert_eq!(doc.group["container.image.name"], a);
+    assert!(doc.group.contains_key("vulnerability.id"));
+}

@@ -75,7 +75,12 @@ enum Command {
     },
     /// Where the findings stand against their deadlines: per severity (open, overdue, due within 7
     /// days, accepted, closed in time or late, median and p90 time to remediate) and per owner.
-    Sla,
+    Sla {
+        /// Also raise an alert (rule `secops-vuln-sla-breach`) for each open finding past its
+        /// deadline, once per finding and deadline, for cases and response automation to act on.
+        #[arg(long)]
+        raise: bool,
+    },
     /// The report: SLA standing, overdue by owner, top risks, open findings over time (a chart in
     /// HTML), as Markdown or one self-contained HTML page.
     Report {
@@ -105,7 +110,7 @@ enum Command {
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
     let reading = matches!(
         args.command,
-        Command::List(_) | Command::Show { .. } | Command::Sla | Command::Report { .. }
+        Command::List(_) | Command::Show { .. } | Command::Sla { .. } | Command::Report { .. }
     );
     let mut store = if reading {
         args.store
@@ -158,7 +163,9 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         ),
         Command::List(list) => list::list(&mut store, &list, &who, clock.as_ref()),
         Command::Show { id } => list::show(&mut store, id, &who, clock.as_ref()),
-        Command::Sla => report::sla(&mut store, assets.as_ref(), &who, clock.as_ref()),
+        Command::Sla { raise } => {
+            report::sla(&mut store, assets.as_ref(), raise, &who, clock.as_ref())
+        }
         Command::Report {
             format,
             out,

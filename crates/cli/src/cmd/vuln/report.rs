@@ -17,11 +17,22 @@ const DAY: i64 = 86_400 * 1_000_000_000;
 pub fn sla(
     store: &mut Store,
     assets: Option<&AssetIndex>,
+    raise: bool,
     actor: &Actor,
     clock: &dyn Clock,
 ) -> anyhow::Result<Outcome> {
     let r = secops_service::vuln_report::report(store, assets, 0, 1, actor, clock)?;
     print!("{}", sla_text(&r));
+    if raise {
+        let b = secops_service::vulns::raise_breaches(store, actor, clock)?;
+        println!(
+            "{} finding(s) past their deadline: {} alert(s) raised ({}), {} raised before",
+            b.overdue,
+            b.raised,
+            secops_service::vulns::BREACH_RULE,
+            b.known
+        );
+    }
     Ok(Outcome::Clean)
 }
 
