@@ -844,7 +844,7 @@ fn breach(f: &FindingRecord, now: i64) -> Option<secops_store::NewAlert> {
         rule_name: rule_name.into(),
         rule_version: 1,
         severity: severity.into(),
-        risk_score: risk_score.into(),
+        risk_score,
         group_key: secops_alert::group_key(&group, &id),
         first_seen: due,
         last_seen: now,
