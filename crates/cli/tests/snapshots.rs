@@ -1823,7 +1823,8 @@ fn vuln_imports_prioritises_and_works_findings() {
     )
     .unwrap();
     text += &with_db(&["vuln", "import", &vex]);
-    text += &with_db(&["vuln", "sla", "--inventory", &inventory]);
+    text += &with_db(&["vuln", "sla", "--inventory", &inventory, "--raise"]);
+    text += &with_db(&["vuln", "sla", "--raise"]);
     text += &with_db(&[
         "vuln",
         "report",
