@@ -491,6 +491,9 @@ const MIGRATIONS: &[Migration] = &[
                 UNIQUE (tool, scope, detection_key)
             )",
             "CREATE INDEX vuln_detections_by_finding ON vuln_detections (finding_id)",
+            // An import looks a batch's detections up by key: a generic plan on PostgreSQL would
+            // otherwise walk the whole scope (by_scope) for each batch.
+            "CREATE INDEX vuln_detections_by_key ON vuln_detections (detection_key)",
             "CREATE INDEX vuln_detections_by_scope ON vuln_detections (tool, scope, last_import)",
             "CREATE TABLE vuln_imports (
                 id {id},

@@ -5,6 +5,7 @@
 use serde_json::Value;
 
 use super::json::{at, list, number, string, strings, text, text_at};
+use super::lazy::Fields;
 use super::{Format, Sink, Tally};
 use crate::cvss::{CvssScore, CvssVersion};
 use crate::finding::{
@@ -15,9 +16,14 @@ use crate::VulnError;
 
 const TOOL: &str = "grype";
 
-pub(super) fn import(file: &str, report: &Value, sink: &mut dyn Sink) -> Result<Tally, VulnError> {
+pub(super) fn import(
+    file: &str,
+    report: &Fields<'_>,
+    sink: &mut dyn Sink,
+) -> Result<Tally, VulnError> {
     let mut tally = Tally::new(Format::Grype);
-    let source = report.get("source").unwrap_or(&Value::Null);
+    let source = report.value("source").unwrap_or(Value::Null);
+    let source = &source;
     let (kind, name) = match text(source, "type") {
         Some("image") => (
             AssetKind::Image,
@@ -48,10 +54,11 @@ pub(super) fn import(file: &str, report: &Value, sink: &mut dyn Sink) -> Result<
         name: name.clone(),
         address: None,
     };
-    for (i, entry) in list(report, "matches").iter().enumerate() {
+    for (i, entry) in report.items("matches").into_iter().enumerate() {
         tally.read += 1;
         let record = format!("matches[{i}]");
-        match finding(entry, &name, &asset, record.clone()) {
+        let entry = entry.value().unwrap_or(Value::Null);
+        match finding(&entry, &name, &asset, record.clone()) {
             Ok(f) => sink.finding(f)?,
             Err(reason) => tally.reject(record, reason),
         }

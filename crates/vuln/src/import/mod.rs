@@ -11,6 +11,7 @@
 
 mod grype;
 mod json;
+mod lazy;
 mod nessus;
 mod openvas;
 mod osv_scanner;
@@ -181,15 +182,15 @@ pub fn import_reader(
     reader
         .read_to_end(&mut bytes)
         .map_err(|e| VulnError::io(name, e))?;
-    let value: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| VulnError::Format {
-            file: name.to_string(),
-            reason: format!("not JSON: {e}"),
-        })?;
-    drop(bytes);
+    // Checked whole once, then read field by field: the findings are parsed one at a time.
+    let document = lazy::Raw::document(&bytes).map_err(|e| VulnError::Format {
+        file: name.to_string(),
+        reason: format!("not JSON: {e}"),
+    })?;
+    let fields = document.fields();
     let format = match format {
         Some(f) => f,
-        None => detect_json(&value).ok_or_else(|| VulnError::Format {
+        None => detect_fields(&fields).ok_or_else(|| VulnError::Format {
             file: name.to_string(),
             reason: "JSON that is none of the formats read (Trivy, Grype, SARIF, osv-scanner, \
                      CycloneDX or OpenVEX VEX); KEV, EPSS and OSV records load through \
@@ -198,10 +199,16 @@ pub fn import_reader(
         })?,
     };
     match format {
-        Format::Trivy => trivy::import(name, &value, sink),
-        Format::Grype => grype::import(name, &value, sink),
-        Format::Sarif => sarif::import(name, &value, sink),
-        Format::OsvScanner => osv_scanner::import(name, &value, sink),
+        Format::Trivy => trivy::import(name, &fields, sink),
+        Format::Grype => grype::import(name, &fields, sink),
+        Format::Sarif | Format::OsvScanner => {
+            let value = document.value().unwrap_or(serde_json::Value::Null);
+            if format == Format::Sarif {
+                sarif::import(name, &value, sink)
+            } else {
+                osv_scanner::import(name, &value, sink)
+            }
+        }
         Format::Vex => Err(VulnError::Format {
             file: name.to_string(),
             reason: "VEX statements mark findings, they are not findings: read them with \
@@ -215,30 +222,9 @@ pub fn import_reader(
     }
 }
 
-/// Whether a file is VEX statements rather than a scanner report (by its first 64 KiB: a CycloneDX
-/// document with vulnerability analyses, or an OpenVEX document).
-pub fn is_vex(path: &Path) -> bool {
-    use std::io::Read as _;
-    let mut head = vec![0; 64 * 1024];
-    let n = std::fs::File::open(path)
-        .and_then(|mut f| f.read(&mut head))
-        .unwrap_or(0);
-    let text = String::from_utf8_lossy(&head[..n]);
-    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-    (compact.contains("\"bomFormat\":\"CycloneDX\"") && compact.contains("\"analysis\""))
-        || (compact.contains("\"@context\":\"https://openvex.dev")
-            && compact.contains("\"statements\""))
-}
-
-fn first_byte(head: &[u8]) -> Option<u8> {
-    let head = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
-    head.iter().copied().find(|b| !b.is_ascii_whitespace())
-}
-
 /// Which JSON report this is, by its top-level keys.
-pub fn detect_json(value: &serde_json::Value) -> Option<Format> {
-    let object = value.as_object()?;
-    let has = |key: &str| object.contains_key(key);
+fn detect_fields(fields: &lazy::Fields<'_>) -> Option<Format> {
+    let has = |key: &str| fields.has(key);
     if has("SchemaVersion") && (has("Results") || has("ArtifactName"))
         || has("ClusterName") && (has("Vulnerabilities") || has("Misconfigurations"))
         || has("ClusterName") && has("Resources")
@@ -252,19 +238,27 @@ pub fn detect_json(value: &serde_json::Value) -> Option<Format> {
         return Some(Format::Sarif);
     }
     if has("results")
-        && object["results"]
-            .as_array()
-            .is_some_and(|r| r.iter().all(|r| r.get("packages").is_some()))
+        && fields
+            .raw("results")
+            .is_some_and(|r| r.value().is_some_and(|v| v.is_array()))
+        && fields
+            .items("results")
+            .into_iter()
+            .all(|r| r.fields().has("packages"))
     {
         return Some(Format::OsvScanner);
     }
-    if object.get("bomFormat").and_then(|v| v.as_str()) == Some("CycloneDX")
-        || object
-            .get("@context")
-            .and_then(|v| v.as_str())
-            .is_some_and(|c| c.contains("openvex"))
+    let text = |key: &str| fields.value(key).and_then(|v| v.as_str().map(str::to_string));
+    if text("bomFormat").as_deref() == Some("CycloneDX")
+        || text("@context").is_some_and(|c| c.contains("openvex"))
     {
         return Some(Format::Vex);
     }
     None
 }
+
+fn first_byte(head: &[u8]) -> Option<u8> {
+    let head = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
+    head.iter().copied().find(|b| !b.is_ascii_whitespace())
+}
+

@@ -7,6 +7,7 @@
 use serde_json::Value;
 
 use super::json::{list, number, string, strings, text, text_at, time};
+use super::lazy::Fields;
 use super::{Format, Sink, Tally};
 use crate::cvss::{CvssScore, CvssVersion};
 use crate::finding::{
@@ -16,17 +17,23 @@ use crate::VulnError;
 
 const TOOL: &str = "trivy";
 
-pub(super) fn import(file: &str, report: &Value, sink: &mut dyn Sink) -> Result<Tally, VulnError> {
+pub(super) fn import(
+    file: &str,
+    report: &Fields<'_>,
+    sink: &mut dyn Sink,
+) -> Result<Tally, VulnError> {
     let mut tally = Tally::new(Format::Trivy);
-    if let Some(cluster) = text(report, "ClusterName") {
-        let scope = format!("cluster:{cluster}");
+    if let Some(cluster) = report.value("ClusterName").as_ref().and_then(Value::as_str) {
+        let scope = format!("cluster:{}", cluster.trim());
         sink.scope(TOOL, &scope)?;
         for key in ["Resources", "Vulnerabilities", "Misconfigurations"] {
-            for (i, resource) in list(report, key).iter().enumerate() {
+            for (i, resource) in report.items(key).into_iter().enumerate() {
+                let resource = resource.fields();
+                let small = resource.small(&["Results"]);
                 let workload = [
-                    text(resource, "Namespace").unwrap_or("-"),
-                    text(resource, "Kind").unwrap_or("-"),
-                    text(resource, "Name").unwrap_or("-"),
+                    text(&small, "Namespace").unwrap_or("-"),
+                    text(&small, "Kind").unwrap_or("-"),
+                    text(&small, "Name").unwrap_or("-"),
                 ]
                 .join("/");
                 let place = Place {
@@ -35,12 +42,13 @@ pub(super) fn import(file: &str, report: &Value, sink: &mut dyn Sink) -> Result<
                     workload: Some(&workload),
                     record: format!("{key}[{i}]"),
                 };
-                results(resource, &place, &mut tally, sink)?;
+                results(&resource, &place, &mut tally, sink)?;
             }
         }
         return Ok(tally);
     }
-    let metadata = report.get("Metadata").unwrap_or(&Value::Null);
+    let top = report.small(&["Results"]);
+    let metadata = top.get("Metadata").unwrap_or(&Value::Null);
     let first_tag = list(metadata, "RepoTags")
         .iter()
         .filter_map(Value::as_str)
@@ -48,11 +56,17 @@ pub(super) fn import(file: &str, report: &Value, sink: &mut dyn Sink) -> Result<
         .find(|t| !t.is_empty());
     // The first result's target names the image when the report leaves ArtifactName empty
     // (`example-app:main-159 (debian 10.13)`).
-    let first_target = list(report, "Results")
+    let first_target = report
+        .items("Results")
         .first()
-        .and_then(|r| text(r, "Target"))
-        .map(|t| t.split(" (").next().unwrap_or(t));
-    let Some(artifact) = text(report, "ArtifactName").or(first_tag).or(first_target) else {
+        .and_then(|r| r.fields().value("Target"))
+        .and_then(|t| t.as_str().map(|t| t.split(" (").next().unwrap_or(t).trim().to_string()))
+        .filter(|t| !t.is_empty());
+    let Some(artifact) = text(&top, "ArtifactName")
+        .map(str::to_string)
+        .or(first_tag.map(str::to_string))
+        .or(first_target)
+    else {
         return Err(VulnError::Format {
             file: file.to_string(),
             reason: "a Trivy report that names no artifact (ArtifactName, RepoTags, a target) \
@@ -60,25 +74,26 @@ pub(super) fn import(file: &str, report: &Value, sink: &mut dyn Sink) -> Result<
                 .into(),
         });
     };
-    let kind = match text(report, "ArtifactType") {
+    let kind = match text(&top, "ArtifactType") {
         Some("container_image") | Some("vm") => AssetKind::Image,
         Some("repository") => AssetKind::Repository,
         _ => AssetKind::Path,
     };
     // An image is known by the name it was pulled as when the report was made from an archive.
     let name = if kind == AssetKind::Image {
-        text_at(report, "Metadata.Reference")
+        text_at(&top, "Metadata.Reference")
             .or(first_tag)
-            .unwrap_or(artifact)
+            .unwrap_or(&artifact)
+            .to_string()
     } else {
-        artifact
+        artifact.clone()
     };
-    sink.scope(TOOL, artifact)?;
+    sink.scope(TOOL, &artifact)?;
     let place = Place {
-        scope: artifact,
+        scope: &artifact,
         artifact: Some(Asset {
             kind,
-            name: name.to_string(),
+            name,
             address: None,
         }),
         workload: None,
@@ -128,40 +143,45 @@ impl Place<'_> {
 }
 
 fn results(
-    holder: &Value,
+    holder: &Fields<'_>,
     place: &Place<'_>,
     tally: &mut Tally,
     sink: &mut dyn Sink,
 ) -> Result<(), VulnError> {
-    for (r, result) in list(holder, "Results").iter().enumerate() {
-        let target = text(result, "Target").unwrap_or("");
-        let ecosystem = text(result, "Type");
-        for (v, entry) in list(result, "Vulnerabilities").iter().enumerate() {
+    for (r, result) in holder.items("Results").into_iter().enumerate() {
+        let result = result.fields();
+        let small = result.small(&["Vulnerabilities", "Misconfigurations", "Secrets", "Packages"]);
+        let target = text(&small, "Target").unwrap_or("");
+        let ecosystem = text(&small, "Type");
+        for (v, entry) in result.items("Vulnerabilities").into_iter().enumerate() {
             tally.read += 1;
             let record = place.record(format!("Results[{r}].Vulnerabilities[{v}]"));
-            match vulnerability(entry, place, target, ecosystem, record.clone()) {
+            let entry = entry.value().unwrap_or(Value::Null);
+            match vulnerability(&entry, place, target, ecosystem, record.clone()) {
                 Ok(finding) => sink.finding(finding)?,
                 Err(reason) => tally.reject(record, reason),
             }
         }
-        for (m, entry) in list(result, "Misconfigurations").iter().enumerate() {
+        for (m, entry) in result.items("Misconfigurations").into_iter().enumerate() {
             let record = place.record(format!("Results[{r}].Misconfigurations[{m}]"));
-            match text(entry, "Status") {
+            let entry = entry.value().unwrap_or(Value::Null);
+            match text(&entry, "Status") {
                 Some("PASS") => tally.apart("passed check"),
                 Some("EXCEPTION") => tally.apart("excepted check"),
                 _ => {
                     tally.apart("misconfiguration");
-                    match misconfiguration(entry, place, target, record.clone()) {
+                    match misconfiguration(&entry, place, target, record.clone()) {
                         Ok(finding) => sink.finding(finding)?,
                         Err(reason) => tally.reject(record, reason),
                     }
                 }
             }
         }
-        for (s, entry) in list(result, "Secrets").iter().enumerate() {
+        for (s, entry) in result.items("Secrets").into_iter().enumerate() {
             tally.apart("secret");
             let record = place.record(format!("Results[{r}].Secrets[{s}]"));
-            match secret(entry, place, target, record.clone()) {
+            let entry = entry.value().unwrap_or(Value::Null);
+            match secret(&entry, place, target, record.clone()) {
                 Ok(finding) => sink.finding(finding)?,
                 Err(reason) => tally.reject(record, reason),
             }
