@@ -257,6 +257,21 @@ fn detect_fields(fields: &lazy::Fields<'_>) -> Option<Format> {
     None
 }
 
+/// Whether a file is VEX statements rather than a scanner report (by its first 64 KiB: a CycloneDX
+/// document with vulnerability analyses, or an OpenVEX document).
+pub fn is_vex(path: &Path) -> bool {
+    use std::io::Read as _;
+    let mut head = vec![0; 64 * 1024];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    let text = String::from_utf8_lossy(&head[..n]);
+    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    (compact.contains("\"bomFormat\":\"CycloneDX\"") && compact.contains("\"analysis\""))
+        || (compact.contains("\"@context\":\"https://openvex.dev")
+            && compact.contains("\"statements\""))
+}
+
 fn first_byte(head: &[u8]) -> Option<u8> {
     let head = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
     head.iter().copied().find(|b| !b.is_ascii_whitespace())
