@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use crate::backend::{Row, Tx, Value};
-use crate::vulns::{due_at, event, Imported, NewFinding};
+use crate::vulns::{due_at, event, priority_params, Imported, NewFinding};
 use crate::StoreError;
 
 /// Rows per multi-row statement (SQLite allows 32,766 parameters, PostgreSQL 65,535).
@@ -411,30 +411,21 @@ fn seen(
     let status = if reopen { "open" } else { k.status.as_str() };
     let p = &f.priority;
     let due = due_at(k.sla_start, k.paused, p.sla_days, p.kev_due);
+    let mut params = vec![
+        Value::from(f.title.as_str()),
+        Value::from(f.severity.as_str()),
+        Value::from(f.fix_state.as_str()),
+        Value::from(tools),
+        Value::from(status),
+        Value::Int(now),
+        Value::from(f.document.as_str()),
+    ];
+    params.extend(priority_params(p, due, now, k.id));
     tx.execute(
         "UPDATE vuln_findings SET title = ?, severity = ?, fix_state = ?, tools = ?, status = ?, \
          last_seen = ?, document = ?, risk = ?, vuln_risk = ?, epss = ?, in_kev = ?, timeline = ?, \
          sla_days = ?, kev_due = ?, due_at = ?, priority = ?, updated_at = ? WHERE id = ?",
-        &[
-            Value::from(f.title.as_str()),
-            Value::from(f.severity.as_str()),
-            Value::from(f.fix_state.as_str()),
-            Value::from(tools),
-            Value::from(status),
-            Value::Int(now),
-            Value::from(f.document.as_str()),
-            Value::Float(p.risk),
-            Value::Float(p.vuln_risk),
-            p.epss.map_or(Value::Null, Value::Float),
-            Value::Int(p.in_kev.into()),
-            Value::from(p.timeline.clone()),
-            Value::from(p.sla_days),
-            Value::from(p.kev_due),
-            Value::from(due),
-            Value::from(p.detail.as_str()),
-            Value::Int(now),
-            Value::Int(k.id),
-        ],
+        &params,
     )?;
     if !reopen {
         return Ok(Imported::Merged(k.id));

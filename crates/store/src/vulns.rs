@@ -937,7 +937,12 @@ impl Store {
     }
 }
 
-fn priority_params(p: &PriorityColumns, due: Option<i64>, now: i64, id: i64) -> Vec<Value> {
+pub(crate) fn priority_params(
+    p: &PriorityColumns,
+    due: Option<i64>,
+    now: i64,
+    id: i64,
+) -> Vec<Value> {
     vec![
         Value::Float(p.risk),
         Value::Float(p.vuln_risk),

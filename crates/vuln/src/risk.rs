@@ -281,6 +281,49 @@ pub fn prioritise(
 }
 
 impl Priority {
+    /// Why the risk is what it is, in one line: `threat 1 (in KEV) x severity 0.7500 x 1.05 (KEV)`.
+    pub fn explain_risk(&self) -> String {
+        let threat = if self.in_kev {
+            "1 (in KEV)".to_string()
+        } else {
+            self.epss
+                .map_or("0 (no EPSS)".into(), |e| format!("{e} (EPSS)"))
+        };
+        let modifier = if self.ransomware {
+            " x 1.10 (ransomware)"
+        } else if self.in_kev {
+            " x 1.05 (KEV)"
+        } else {
+            ""
+        };
+        format!(
+            "threat {threat} x severity {:.4}{modifier}",
+            self.severity_factor
+        )
+    }
+
+    /// Why the deadline is what it is: the BOD 26-04 inputs, or the days and what set them.
+    pub fn explain_deadline(&self) -> String {
+        match (self.ssvc, self.timeline) {
+            (Some(i), Some(t)) => {
+                let yes = |b: bool| if b { "yes" } else { "no" };
+                format!(
+                    "{t} (BOD 26-04: in KEV {}, exposed {}, automatable {}, impact {})",
+                    yes(i.in_kev),
+                    yes(i.publicly_exposed),
+                    yes(i.automatable),
+                    if i.total_impact { "total" } else { "partial" }
+                )
+            }
+            _ => format!(
+                "{} by {} (BOD 26-04 not decided: no CVSS v3 or v4 vector)",
+                self.sla_days
+                    .map_or("no days".into(), |d| format!("{d} days")),
+                self.basis.map_or("nothing", DeadlineBasis::as_str)
+            ),
+        }
+    }
+
     /// The deadline (UTC nanoseconds) of a finding first detected at `start`: its SLA days on,
     /// or the KEV due date when earlier.
     pub fn deadline(&self, start: i64) -> Option<i64> {

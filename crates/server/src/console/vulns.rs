@@ -379,21 +379,8 @@ pub async fn detail(
         facts.push(FactRow {
             label: "Why this risk",
             value: format!(
-                "threat {} x severity {:.4}{} = {:.4}; x criticality {} x exposure {}",
-                if p.in_kev {
-                    "1 (in KEV)".to_string()
-                } else {
-                    p.epss
-                        .map_or("0 (no EPSS)".into(), |e| format!("{e} (EPSS)"))
-                },
-                p.severity_factor,
-                if p.ransomware {
-                    " x 1.10 (ransomware)"
-                } else if p.in_kev {
-                    " x 1.05 (KEV)"
-                } else {
-                    ""
-                },
+                "{} = {:.4}; x criticality {} x exposure {}",
+                p.explain_risk(),
                 p.vuln_risk,
                 p.criticality_weight,
                 p.exposure_weight
@@ -401,20 +388,7 @@ pub async fn detail(
         });
         facts.push(FactRow {
             label: "Why this deadline",
-            value: match (p.ssvc, p.timeline) {
-                (Some(i), Some(t)) => format!(
-                    "BOD 26-04: {t} (in KEV {}, exposed {}, automatable {}, impact {})",
-                    i.in_kev,
-                    i.publicly_exposed,
-                    i.automatable,
-                    if i.total_impact { "total" } else { "partial" }
-                ),
-                _ => format!(
-                    "{} days by {}",
-                    p.sla_days.map_or("no".into(), |d| d.to_string()),
-                    p.basis.map_or("nothing", |b| b.as_str())
-                ),
-            },
+            value: p.explain_deadline(),
         });
     }
     if let Some(case) = f.case_id {

@@ -248,7 +248,11 @@ fn detect_fields(fields: &lazy::Fields<'_>) -> Option<Format> {
     {
         return Some(Format::OsvScanner);
     }
-    let text = |key: &str| fields.value(key).and_then(|v| v.as_str().map(str::to_string));
+    let text = |key: &str| {
+        fields
+            .value(key)
+            .and_then(|v| v.as_str().map(str::to_string))
+    };
     if text("bomFormat").as_deref() == Some("CycloneDX")
         || text("@context").is_some_and(|c| c.contains("openvex"))
     {
@@ -276,4 +280,3 @@ fn first_byte(head: &[u8]) -> Option<u8> {
     let head = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
     head.iter().copied().find(|b| !b.is_ascii_whitespace())
 }
-

@@ -60,7 +60,10 @@ pub(super) fn import(
         .items("Results")
         .first()
         .and_then(|r| r.fields().value("Target"))
-        .and_then(|t| t.as_str().map(|t| t.split(" (").next().unwrap_or(t).trim().to_string()))
+        .and_then(|t| {
+            t.as_str()
+                .map(|t| t.split(" (").next().unwrap_or(t).trim().to_string())
+        })
         .filter(|t| !t.is_empty());
     let Some(artifact) = text(&top, "ArtifactName")
         .map(str::to_string)
@@ -150,7 +153,12 @@ fn results(
 ) -> Result<(), VulnError> {
     for (r, result) in holder.items("Results").into_iter().enumerate() {
         let result = result.fields();
-        let small = result.small(&["Vulnerabilities", "Misconfigurations", "Secrets", "Packages"]);
+        let small = result.small(&[
+            "Vulnerabilities",
+            "Misconfigurations",
+            "Secrets",
+            "Packages",
+        ]);
         let target = text(&small, "Target").unwrap_or("");
         let ecosystem = text(&small, "Type");
         for (v, entry) in result.items("Vulnerabilities").into_iter().enumerate() {

@@ -360,40 +360,13 @@ fn detail_text(d: &FindingDetail, now: i64) -> String {
             "  risk:      {:.2} = vuln risk {:.4} x criticality {} x exposure {}",
             p.risk, p.vuln_risk, p.criticality_weight, p.exposure_weight
         );
-        let _ = writeln!(
-            out,
-            "  vuln risk: threat {} x severity {:.4}{}",
-            if p.in_kev {
-                "1 (in KEV)".to_string()
-            } else {
-                p.epss
-                    .map_or("0 (no EPSS)".into(), |e| format!("{e} (EPSS)"))
-            },
-            p.severity_factor,
-            if p.ransomware {
-                " x 1.10 (ransomware)"
-            } else if p.in_kev {
-                " x 1.05 (KEV)"
-            } else {
-                ""
-            }
-        );
-        match (&p.ssvc, p.timeline) {
-            (Some(i), Some(t)) => {
-                let yes = |b: bool| if b { "yes" } else { "no" };
-                let _ = writeln!(
-                    out,
-                    "  ssvc:      {t} (BOD 26-04: in KEV {}, exposed {}, automatable {}, impact {})",
-                    yes(i.in_kev),
-                    yes(i.publicly_exposed),
-                    yes(i.automatable),
-                    if i.total_impact { "total" } else { "partial" }
-                );
-            }
-            _ => {
-                let _ = writeln!(out, "  ssvc:      not decided (no CVSS v3 or v4 vector)");
-            }
-        }
+        let _ = writeln!(out, "  vuln risk: {}", p.explain_risk());
+        let decided = if p.ssvc.is_some() {
+            p.explain_deadline()
+        } else {
+            "not decided (no CVSS v3 or v4 vector)".to_string()
+        };
+        let _ = writeln!(out, "  ssvc:      {decided}");
         let basis = p.basis.map_or("none", |b| b.as_str());
         let _ = writeln!(
             out,
