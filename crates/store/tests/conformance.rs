@@ -309,7 +309,10 @@ fn alerts_recorded_before_entities_were_kept_are_read_when_the_store_migrates(pl
     // Back to schema 12, as an older secops left it (undoing the migrations after 13 too).
     tamper(
         place,
-        "DROP TABLE live_checkpoints; \
+        "DROP TABLE vuln_catalogs; DROP TABLE vuln_epss; DROP TABLE vuln_kev; \
+         DROP TABLE vuln_acceptances; DROP TABLE vuln_finding_events; DROP TABLE vuln_imports; \
+         DROP TABLE vuln_detections; DROP TABLE vuln_finding_cves; DROP TABLE vuln_findings; \
+         DROP TABLE live_checkpoints; \
          DROP INDEX alerts_by_status_rule; DROP TABLE rule_exceptions; DROP TABLE tuning_tickets; \
          DROP TABLE user_views; \
          DROP INDEX alerts_by_first_seen; DROP TABLE saved_hunts; \
