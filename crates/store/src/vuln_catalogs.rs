@@ -106,18 +106,37 @@ impl Store {
     /// Stores EPSS scores (each replacing the CVE's earlier one), in one transaction.
     pub fn store_epss(&mut self, rows: &[EpssRow], now: i64) -> Result<(), StoreError> {
         self.transaction(true, |tx| {
-            for r in rows {
-                tx.execute("DELETE FROM vuln_epss WHERE cve = ?", &[Value::from(r.cve.as_str())])?;
-                tx.execute(
-                    "INSERT INTO vuln_epss (cve, score, percentile, scored_on, loaded_at) VALUES (?, ?, ?, ?, ?)",
-                    &[
+            // Many rows a statement (a day's file is about 300,000 CVEs); a CVE listed twice
+            // keeps its last row (one statement may not update a row twice).
+            let mut last: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+            for (i, r) in rows.iter().enumerate() {
+                last.insert(r.cve.as_str(), i);
+            }
+            let unique: Vec<&EpssRow> = rows
+                .iter()
+                .enumerate()
+                .filter(|(i, r)| last.get(r.cve.as_str()) == Some(i))
+                .map(|(_, r)| r)
+                .collect();
+            for chunk in unique.chunks(500) {
+                let sql = format!(
+                    "INSERT INTO vuln_epss (cve, score, percentile, scored_on, loaded_at) VALUES {} \
+                     ON CONFLICT (cve) DO UPDATE SET score = excluded.score, \
+                     percentile = excluded.percentile, scored_on = excluded.scored_on, \
+                     loaded_at = excluded.loaded_at",
+                    vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ")
+                );
+                let mut params = Vec::with_capacity(chunk.len() * 5);
+                for r in chunk {
+                    params.extend([
                         Value::from(r.cve.as_str()),
                         Value::Float(r.score),
                         Value::Float(r.percentile),
                         Value::from(r.scored_on.as_str()),
                         Value::Int(now),
-                    ],
-                )?;
+                    ]);
+                }
+                tx.execute(&sql, &params)?;
             }
             if let Some(first) = rows.first() {
                 tx.changed(Change {

@@ -2206,7 +2206,9 @@ fn catalogs_replace_their_entries_and_findings_are_reprioritised(place: &Place) 
     store
         .store_epss(&[epss("CVE-1", 0.1), epss("CVE-3", 0.3)], 0)
         .unwrap();
-    store.store_epss(&[epss("CVE-1", 0.9)], 1).unwrap();
+    store
+        .store_epss(&[epss("CVE-1", 0.5), epss("CVE-1", 0.9)], 1)
+        .unwrap();
     let scores = store.epss_scores(&["CVE-1", "CVE-3", "CVE-4"]).unwrap();
     assert_eq!(scores.len(), 2);
     assert_eq!(scores["CVE-1"].score, 0.9);
