@@ -77,16 +77,20 @@ pub(crate) fn import_batch(
             .or_default()
             .push(&f.detection_key);
     }
+    // By key alone: PostgreSQL's generic plan for `tool = ? AND scope = ? AND key IN (...)` walks
+    // the whole scope through its index instead; the tool and scope are checked here.
     for ((tool, scope), keys) in &by_scope {
         for chunk in keys.chunks(ROWS) {
             let sql = format!(
-                "SELECT id, finding_id, detection_key, record FROM vuln_detections \
-                 WHERE tool = ? AND scope = ? AND detection_key IN ({})",
+                "SELECT id, finding_id, detection_key, record, tool, scope FROM vuln_detections \
+                 WHERE detection_key IN ({})",
                 marks(chunk.len())
             );
-            let mut params = vec![Value::from(*tool), Value::from(*scope)];
-            params.extend(chunk.iter().map(|k| Value::from(*k)));
+            let params: Vec<Value> = chunk.iter().map(|k| Value::from(*k)).collect();
             for row in tx.query(&sql, &params)? {
+                if row.text(4)? != *tool || row.text(5)? != *scope {
+                    continue;
+                }
                 detections.insert(
                     (tool.to_string(), scope.to_string(), row.text(2)?),
                     (row.int(0)?, row.int(1)?, row.text(3)?),
