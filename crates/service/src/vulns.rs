@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Actor, Clock, Progress, ServiceError};
 
 /// Findings stored per transaction.
-const BATCH: usize = 1000;
+const BATCH: usize = 5000;
 
 /// How findings are prioritised: asset weights and SLA days (`[vuln]` in the configuration).
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
