@@ -179,6 +179,45 @@ fn first_version() -> u32 {
     1
 }
 
+/// An empty document of the current version: what alerts raised outside the engine (a scheduled
+/// hunt, a vulnerability past its deadline) start from, naming only what they set.
+impl Default for AlertDocument {
+    fn default() -> AlertDocument {
+        AlertDocument {
+            timestamp: String::new(),
+            id: String::new(),
+            first: String::new(),
+            rule_id: String::new(),
+            rule_name: String::new(),
+            rule_author: Vec::new(),
+            rule_version: 1,
+            rule_type: String::new(),
+            severity: String::new(),
+            risk_score: 0,
+            tactics: Vec::new(),
+            techniques: Vec::new(),
+            threshold_count: None,
+            terms: Vec::new(),
+            group: Map::new(),
+            suppressed_alerts: None,
+            suppressed_events: None,
+            suppression_terms: Vec::new(),
+            suppression_duration: None,
+            last_seen: None,
+            enrichments: Vec::new(),
+            risk: Vec::new(),
+            host_risk_level: None,
+            host_risk_norm: None,
+            user_risk_level: None,
+            user_risk_norm: None,
+            vulnerabilities: Vec::new(),
+            provenance: Vec::new(),
+            events: Vec::new(),
+            schema_version: SCHEMA_VERSION,
+        }
+    }
+}
+
 fn is_first_version(version: &u32) -> bool {
     *version == 1
 }

@@ -1738,7 +1738,8 @@ fn vuln_imports_prioritises_and_works_findings() {
     std::fs::write(
         &inventory,
         "format = 1\n\n[[host]]\nid = \"testphp\"\nnames = [\"testphp.vulnweb.com\"]\n\
-         criticality = \"high\"\nexposure = \"internet\"\nowner = \"web team\"\n",
+         criticality = \"high\"\nexposure = \"internet\"\nowner = \"web team\"\n\n\
+         [[image]]\nname = \"ghcr.io/aquasecurity/trivy-test-images\"\ncriticality = \"low\"\nowner = \"platform team\"\n",
     )
     .unwrap();
     // A Trivy report with one damaged entry (no package name) and a value made to look like a

@@ -216,12 +216,68 @@ pub struct Network {
     pub place: Place,
 }
 
+/// A container image or a source repository: what vulnerability scanners name as scanned, with
+/// the owner and weights their findings take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Software {
+    /// An image's repository without tag or digest (`registry.example.com/shop/web`), or a
+    /// repository's address without scheme or `.git` (`github.com/example/shop`); lower case.
+    pub name: String,
+    pub owner: Option<String>,
+    pub criticality: Criticality,
+    pub exposure: Exposure,
+    pub place: Place,
+}
+
+/// An image reference's repository: the tag (after the last `:` past the last `/`) and the digest
+/// (`@sha256:…`) left out, lower case. `alpine:3.10` and `alpine@sha256:…` are both `alpine`.
+pub fn image_repository(reference: &str) -> String {
+    let name = reference.trim();
+    let name = name.split('@').next().unwrap_or(name);
+    let slash = name.rfind('/').map_or(0, |i| i + 1);
+    let name = match name[slash..].rfind(':') {
+        Some(colon) => &name[..slash + colon],
+        None => name,
+    };
+    name.to_ascii_lowercase()
+}
+
+/// A repository's address as compared: scheme, user, `.git` and a trailing `/` left out, lower
+/// case (`https://github.com/Example/shop.git` and `git@github.com:example/shop` are
+/// `github.com/example/shop`).
+pub fn repository_name(address: &str) -> String {
+    let mut name = address.trim();
+    let mut scheme = false;
+    if let Some((_, rest)) = name.split_once("://") {
+        name = rest;
+        scheme = true;
+    }
+    if let Some((user, rest)) = name.split_once('@') {
+        if !user.contains('/') {
+            name = rest;
+        }
+    }
+    let name = name.trim_end_matches('/');
+    let name = name.strip_suffix(".git").unwrap_or(name);
+    // `git@host:owner/repo` (no scheme): the first `:` before any `/` separates host and path;
+    // with a scheme it is a port.
+    let name = match (name.find(':'), name.find('/')) {
+        (Some(colon), Some(slash)) if colon < slash && !scheme => {
+            format!("{}/{}", &name[..colon], &name[colon + 1..])
+        }
+        _ => name.to_string(),
+    };
+    name.to_ascii_lowercase()
+}
+
 /// A whole inventory, checked.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Inventory {
     pub hosts: Vec<Host>,
     pub users: Vec<User>,
     pub networks: Vec<Network>,
+    pub images: Vec<Software>,
+    pub repositories: Vec<Software>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -234,6 +290,21 @@ struct FileDoc {
     user: Vec<UserDoc>,
     #[serde(default)]
     network: Vec<NetworkDoc>,
+    #[serde(default)]
+    image: Vec<SoftwareDoc>,
+    #[serde(default)]
+    repository: Vec<SoftwareDoc>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SoftwareDoc {
+    pub(crate) name: String,
+    pub(crate) owner: Option<String>,
+    #[serde(default)]
+    pub(crate) criticality: Criticality,
+    #[serde(default)]
+    pub(crate) exposure: Exposure,
 }
 
 #[derive(Debug, Deserialize)]
@@ -333,6 +404,8 @@ pub(crate) struct Entries {
     pub(crate) hosts: Vec<(Place, HostDoc)>,
     pub(crate) users: Vec<(Place, UserDoc)>,
     pub(crate) networks: Vec<(Place, NetworkDoc)>,
+    pub(crate) images: Vec<(Place, SoftwareDoc)>,
+    pub(crate) repositories: Vec<(Place, SoftwareDoc)>,
 }
 
 impl Entries {
@@ -340,6 +413,8 @@ impl Entries {
         self.hosts.extend(other.hosts);
         self.users.extend(other.users);
         self.networks.extend(other.networks);
+        self.images.extend(other.images);
+        self.repositories.extend(other.repositories);
     }
 }
 
@@ -373,6 +448,8 @@ fn read_toml(file: &str, text: &str) -> Result<Entries, Vec<InventoryError>> {
         entry_lines(text, "user"),
         entry_lines(text, "network"),
     );
+    let (image_lines, repository_lines) =
+        (entry_lines(text, "image"), entry_lines(text, "repository"));
     Ok(Entries {
         hosts: doc
             .host
@@ -391,6 +468,18 @@ fn read_toml(file: &str, text: &str) -> Result<Entries, Vec<InventoryError>> {
             .into_iter()
             .enumerate()
             .map(|(n, net)| (place(&network_lines, n), net))
+            .collect(),
+        images: doc
+            .image
+            .into_iter()
+            .enumerate()
+            .map(|(n, i)| (place(&image_lines, n), i))
+            .collect(),
+        repositories: doc
+            .repository
+            .into_iter()
+            .enumerate()
+            .map(|(n, r)| (place(&repository_lines, n), r))
             .collect(),
     })
 }
@@ -622,6 +711,46 @@ impl Inventory {
                 )),
             }
         }
+        for (kind, list, key) in [
+            (
+                "image",
+                entries.images,
+                image_repository as fn(&str) -> String,
+            ),
+            ("repository", entries.repositories, repository_name),
+        ] {
+            let mut seen: HashMap<String, Place> = HashMap::new();
+            for (place, doc) in list {
+                let name = key(&doc.name);
+                if name.is_empty() {
+                    let what = if kind == "image" {
+                        "an image"
+                    } else {
+                        "a repository"
+                    };
+                    errors.push(error(&place, format!("{what} without a name")));
+                    continue;
+                }
+                if let Some(first) = seen.insert(name.clone(), place.clone()) {
+                    errors.push(error(
+                        &place,
+                        format!("{kind} {name} is also defined at {}", other(&place, &first)),
+                    ));
+                    continue;
+                }
+                let software = Software {
+                    name,
+                    owner: doc.owner,
+                    criticality: doc.criticality,
+                    exposure: doc.exposure,
+                    place,
+                };
+                match kind {
+                    "image" => inventory.images.push(software),
+                    _ => inventory.repositories.push(software),
+                }
+            }
+        }
         inventory
     }
 
@@ -648,5 +777,67 @@ mod tests {
             .unwrap()
             .contains("8.8.8.8".parse().unwrap()));
         assert!(Cidr::parse("10.0.0.0/33").is_none());
+    }
+
+    #[test]
+    fn images_and_repositories_are_named_without_tags_schemes_or_git() {
+        for (reference, repository) in [
+            ("alpine:3.10", "alpine"),
+            (
+                "Registry.Example.com:5000/shop/Web:1.4.2",
+                "registry.example.com:5000/shop/web",
+            ),
+            ("ghcr.io/org/app@sha256:0123abcd", "ghcr.io/org/app"),
+            ("ghcr.io/org/app:v2@sha256:0123abcd", "ghcr.io/org/app"),
+            ("localhost:5000/app", "localhost:5000/app"),
+        ] {
+            assert_eq!(image_repository(reference), repository, "{reference}");
+        }
+        for (address, name) in [
+            (
+                "https://github.com/Example/shop.git",
+                "github.com/example/shop",
+            ),
+            ("git@github.com:example/shop.git", "github.com/example/shop"),
+            ("github.com/example/shop/", "github.com/example/shop"),
+            (
+                "ssh://git@gitlab.example.com:2222/team/app",
+                "gitlab.example.com:2222/team/app",
+            ),
+        ] {
+            assert_eq!(repository_name(address), name, "{address}");
+        }
+    }
+
+    #[test]
+    fn images_and_repositories_are_read_and_checked() {
+        let text = r#"
+[[image]]
+name = "registry.example.com/shop/web:1.4"
+owner = "team-shop"
+criticality = "high"
+exposure = "internet"
+
+[[repository]]
+name = "https://github.com/example/shop.git"
+
+[[image]]
+name = "registry.example.com/shop/web@sha256:00"
+"#;
+        let errors = Inventory::parse("assets.toml", text).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(
+            errors[0].to_string(),
+            "assets.toml:11: image registry.example.com/shop/web is also defined at line 2"
+        );
+        let ok = &text[..text.rfind("[[image]]").unwrap()];
+        let inventory = Inventory::parse("assets.toml", ok).unwrap();
+        assert_eq!(inventory.images.len(), 1);
+        assert_eq!(inventory.images[0].name, "registry.example.com/shop/web");
+        assert_eq!(inventory.images[0].owner.as_deref(), Some("team-shop"));
+        assert_eq!(inventory.images[0].criticality, Criticality::High);
+        assert_eq!(inventory.images[0].exposure, Exposure::Internet);
+        assert_eq!(inventory.repositories[0].name, "github.com/example/shop");
+        assert_eq!(inventory.repositories[0].criticality, Criticality::Medium);
     }
 }

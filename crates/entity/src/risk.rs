@@ -8,8 +8,13 @@
 //! Defaults: scores as rules state them (21, 47, 73, 99 by severity in the bundled pack), a 24-hour
 //! half-life, a threshold of 100, three distinct tactics or three distinct log sources (the alerts'
 //! `event.dataset`) within 24 hours, criticality weights low 0.5,
-//! medium 1, high 1.5, critical 2. An entity that fired is re-armed once its score falls below half the
-//! threshold.
+//! medium 1, high 1.5, critical 2. An entity that fired is re-armed once its alerts' score falls below
+//! half the threshold.
+//!
+//! A host's open vulnerability findings add to the same score (one score per entity): their risk as
+//! the findings queue ranks them, summed and halved, at most half the threshold, standing (not
+//! decaying) while they are open. Vulnerabilities alone never raise a risk alert; a host carrying a
+//! known-exploited one needs about half the alerts to cross.
 
 use std::collections::HashMap;
 
@@ -50,6 +55,17 @@ impl RiskModel {
             return points;
         }
         points * 0.5f64.powf((to - from) as f64 / self.half_life as f64)
+    }
+}
+
+/// The share of a host's open findings' summed risk that its score carries.
+pub const VULNERABILITY_SHARE: f64 = 0.5;
+
+impl RiskModel {
+    /// What open findings whose risks sum to `summed` add to a host's score: their share, at most
+    /// half the threshold.
+    pub fn vulnerability_points(&self, summed: f64) -> f64 {
+        (summed.max(0.0) * VULNERABILITY_SHARE).min(self.threshold / 2.0)
     }
 }
 
@@ -94,13 +110,18 @@ pub struct RiskCrossing {
     pub top: Vec<Contribution>,
     /// All the alerts counted while it was armed.
     pub alerts: usize,
+    /// The part of `score` its open vulnerabilities add.
+    pub vulnerabilities: f64,
 }
 
 #[derive(Debug, Default)]
 struct State {
+    /// What alerts added, decayed to `at`.
     score: f64,
     at: i64,
     armed: bool,
+    /// What its open vulnerabilities add (not decaying), as a contribution to name.
+    standing: Option<Contribution>,
     /// The contributions still worth naming (bounded).
     recent: Vec<Contribution>,
     alerts: usize,
@@ -110,6 +131,22 @@ struct State {
 const KEPT: usize = 64;
 /// Contributors a risk alert names.
 const NAMED: usize = 10;
+
+/// An entity's state, made armed at `at` when it has none yet.
+fn state_of<'a>(
+    entities: &'a mut HashMap<(&'static str, String), State>,
+    kind: &'static str,
+    entity: &str,
+    at: i64,
+) -> &'a mut State {
+    entities
+        .entry((kind, entity.to_string()))
+        .or_insert_with(|| State {
+            armed: true,
+            at,
+            ..State::default()
+        })
+}
 
 /// Scores per entity, fed alerts in time order.
 #[derive(Debug, Default)]
@@ -130,11 +167,23 @@ impl RiskLedger {
         &self.model
     }
 
-    /// The score of an entity at `now` (decayed).
+    /// The score of an entity at `now`: its alerts' points decayed, and its vulnerabilities'.
     pub fn score(&self, kind: &'static str, entity: &str, now: i64) -> f64 {
         self.entities
             .get(&(kind, entity.to_string()))
-            .map_or(0.0, |s| self.model.decayed(s.score, s.at, now))
+            .map_or(0.0, |s| {
+                self.model.decayed(s.score, s.at, now)
+                    + s.standing.as_ref().map_or(0.0, |c| c.points)
+            })
+    }
+
+    /// Sets what an entity's open vulnerabilities add to its score (`exposure.points`, already
+    /// `RiskModel::vulnerability_points`; capped here again at half the threshold). It raises
+    /// nothing by itself: the next alert on the entity is judged with it counted.
+    pub fn expose(&mut self, kind: &'static str, entity: &str, mut exposure: Contribution) {
+        exposure.points = exposure.points.clamp(0.0, self.model.threshold / 2.0);
+        let state = state_of(&mut self.entities, kind, entity, exposure.at);
+        state.standing = (exposure.points > 0.0).then_some(exposure);
     }
 
     /// Whether an entity has state in this ledger yet.
@@ -150,14 +199,7 @@ impl RiskLedger {
             return;
         };
         let model = &self.model;
-        let state = self
-            .entities
-            .entry((kind, entity.to_string()))
-            .or_insert_with(|| State {
-                armed: true,
-                at: first,
-                ..State::default()
-            });
+        let state = state_of(&mut self.entities, kind, entity, first);
         for c in earlier {
             let at = c.at.max(state.at);
             state.score = model.decayed(state.score, state.at, at) + c.points;
@@ -179,17 +221,12 @@ impl RiskLedger {
         contribution: Contribution,
     ) -> Option<RiskCrossing> {
         let model = self.model.clone();
-        let state = self
-            .entities
-            .entry((kind, entity.to_string()))
-            .or_insert_with(|| State {
-                armed: true,
-                at: contribution.at,
-                ..State::default()
-            });
+        let state = state_of(&mut self.entities, kind, entity, contribution.at);
         let at = contribution.at.max(state.at);
         state.score = model.decayed(state.score, state.at, at) + contribution.points;
         state.at = at;
+        let standing = state.standing.as_ref().map_or(0.0, |c| c.points);
+        let total = state.score + standing;
         if !state.armed && state.score < model.threshold / 2.0 {
             state.armed = true;
             state.alerts = 0;
@@ -219,10 +256,16 @@ impl RiskLedger {
         if !state.armed {
             return None;
         }
-        let reason = if state.score >= model.threshold {
+        let reason = if total >= model.threshold && standing > 0.0 {
             format!(
-                "risk score {:.0} reached the threshold {:.0}",
-                state.score, model.threshold
+                "risk score {total:.0} reached the threshold {:.0} ({standing:.0} from open \
+                 vulnerabilities)",
+                model.threshold
+            )
+        } else if total >= model.threshold {
+            format!(
+                "risk score {total:.0} reached the threshold {:.0}",
+                model.threshold
             )
         } else if model.tactics > 0 && tactics.len() >= model.tactics {
             format!(
@@ -241,18 +284,20 @@ impl RiskLedger {
         };
         state.armed = false;
         let mut top = state.recent.clone();
+        top.extend(state.standing.clone());
         top.sort_by(|a, b| b.points.total_cmp(&a.points).then(a.at.cmp(&b.at)));
         top.truncate(NAMED);
         Some(RiskCrossing {
             kind,
             entity: entity.to_string(),
-            score: state.score,
+            score: total,
             at,
             tactics,
             sources,
             reason,
             top,
             alerts: state.alerts,
+            vulnerabilities: standing,
         })
     }
 }
@@ -290,6 +335,59 @@ mod tests {
             .is_none());
         // A day and a half later the score has halved and more: the entity is re-armed.
         assert!(one.score("host", "web1", 10 * HOUR + 48 * HOUR) < 50.0);
+    }
+
+    #[test]
+    fn open_vulnerabilities_bring_a_host_closer_but_never_cross_alone() {
+        let model = RiskModel::default();
+        // One known-exploited critical (risk 95) and some others: 60 halved... capped at 50.
+        assert_eq!(model.vulnerability_points(95.0), 47.5);
+        assert_eq!(model.vulnerability_points(400.0), 50.0);
+        let exposure = |points: f64| Contribution {
+            alert_id: String::new(),
+            rule: "open vulnerabilities: CVE-2021-44228".into(),
+            provenance: None,
+            points,
+            at: 0,
+            tactics: Vec::new(),
+            sources: Vec::new(),
+        };
+        let mut exposed = RiskLedger::default();
+        exposed.expose("host", "web1", exposure(model.vulnerability_points(95.0)));
+        assert_eq!(
+            exposed.score("host", "web1", 100 * HOUR),
+            47.5,
+            "it does not decay"
+        );
+        // Alone it has raised nothing; three lows an hour apart now cross (six without it).
+        let crossings: Vec<RiskCrossing> = (0..10)
+            .filter_map(|n| exposed.add("host", "web1", low(n, n * HOUR)))
+            .collect();
+        assert_eq!(crossings.len(), 1);
+        assert_eq!(crossings[0].alerts, 3);
+        assert_eq!(crossings[0].vulnerabilities, 47.5);
+        assert!(crossings[0].score >= 100.0);
+        assert!(
+            crossings[0]
+                .reason
+                .ends_with("(48 from open vulnerabilities)"),
+            "{}",
+            crossings[0].reason
+        );
+        assert_eq!(
+            crossings[0].top[0].rule,
+            "open vulnerabilities: CVE-2021-44228"
+        );
+        // More than half the threshold is never carried.
+        let mut capped = RiskLedger::default();
+        capped.expose("host", "db1", exposure(500.0));
+        assert_eq!(capped.score("host", "db1", 0), 50.0);
+        capped.expose("host", "db1", exposure(0.0));
+        assert_eq!(
+            capped.score("host", "db1", 0),
+            0.0,
+            "all fixed: nothing stands"
+        );
     }
 
     #[test]

@@ -33,6 +33,22 @@ pub struct Config {
     /// Detection spread over workers on NATS JetStream: `secops run` publishes what it reads,
     /// `secops worker` processes run the rules.
     pub bus: Option<BusConfig>,
+    /// Vulnerability findings' deadlines watched: breaches raise alerts.
+    pub vuln: Option<VulnConfig>,
+}
+
+/// `[vuln]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VulnConfig {
+    /// How often open findings past their deadline raise alerts (rule `secops-vuln-sla-breach`,
+    /// once per finding and deadline), minutes; the first time at the start.
+    #[serde(default = "default_sla_every")]
+    pub sla_every_minutes: u64,
+}
+
+fn default_sla_every() -> u64 {
+    60
 }
 
 /// `[bus]`.

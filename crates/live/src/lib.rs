@@ -10,8 +10,8 @@
 //! In reading order: `config.rs` (the TOML file), `framing.rs` (RFC 6587), `journal.rs` (the spool),
 //! `listen.rs` and `tls.rs` (the sockets), `http.rs` (JSON lines and Elasticsearch `_bulk`),
 //! `inputs.rs` (journals and followed files as the engine reads them), `runner.rs` (the engine loop,
-//! commits, the lake's writer, stopping), `hunts.rs` (scheduled hunts), `metrics.rs` (status and
-//! Prometheus), `log.rs`.
+//! commits, the lake's writer, stopping), `hunts.rs` (scheduled hunts), `vuln_sla.rs` (findings past
+//! their deadline raising alerts), `metrics.rs` (status and Prometheus), `log.rs`.
 
 pub mod config;
 pub mod framing;
@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod publish;
 pub mod runner;
 pub mod tls;
+pub mod vuln_sla;
 pub mod worker;
 
 pub use config::{Config, ConfigError};

@@ -506,6 +506,17 @@ pub fn run(
         }
         _ => None,
     };
+    let vuln_sla = match (&config.vuln, &control.reopen) {
+        (Some(vuln), Some(reopen)) => {
+            Some(crate::vuln_sla::start(vuln, reopen.clone(), stop.clone())?)
+        }
+        (Some(_), None) => {
+            return Err(RunError::Other(
+                "[vuln]: watching deadlines needs a way to open the store again".into(),
+            ))
+        }
+        _ => None,
+    };
     let lake_every =
         Duration::from_secs(config.lake.as_ref().map_or(60, |l| l.flush_seconds.max(1)));
     let mut publisher = match &config.bus {
@@ -615,6 +626,9 @@ pub fn run(
     }
     if let Some(lake) = engine.lake.take() {
         lake.stop();
+    }
+    if let Some(watch) = vuln_sla {
+        let _ = watch.join();
     }
     if let Some(hunts) = hunts {
         let _ = hunts.join();

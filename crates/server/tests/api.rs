@@ -2010,6 +2010,11 @@ async fn vulnerability_findings_through_the_api() {
         .len() as u64
     });
     assert_eq!(sla.body["open"].as_u64().unwrap(), open_now);
+    // Per owner: imported without an inventory, every open finding is nobody's yet.
+    let owners = sla.body["owners"].as_array().unwrap();
+    assert_eq!(owners.len(), 1, "{}", sla.body);
+    assert_eq!(owners[0]["owner"], "(no owner in the inventory)");
+    assert_eq!(owners[0]["open"].as_u64().unwrap(), open_now);
     // Both changes are audited as the responder.
     let accepts = audited(&h, "finding.accepted");
     assert_eq!(accepts.len(), 1);

@@ -138,10 +138,14 @@ pub struct StoredRisk {
     pub alerts: usize,
     /// Rules by the points they added (decayed to `at`), most first.
     pub rules: Vec<(String, f64)>,
+    /// What a host's open vulnerability findings add (in `score`; they stand while open, so as
+    /// they are now), and what they are.
+    pub vulnerabilities: Option<secops_entity::Contribution>,
 }
 
-/// The stored risk of a host or user (`kind`), at `at` or at its latest contribution; `None` when the
-/// store has none.
+/// The stored risk of a host or user (`kind`), at `at` or at its latest contribution, a host's open
+/// vulnerability findings counted; `None` when it has no contributions and, at the time asked, no
+/// open findings.
 pub fn stored_risk(
     store: &mut secops_store::Store,
     kind: &str,
@@ -151,10 +155,17 @@ pub fn stored_risk(
 ) -> Result<Option<StoredRisk>, ServiceError> {
     let until = at.map_or(i64::MAX, |t| t.saturating_add(1));
     let all = store.risk_contributions(kind, entity, i64::MIN, until)?;
-    let Some(latest) = all.last().map(|c| c.at) else {
+    // Without a time asked, the risk is taken at the latest contribution: none, no risk.
+    let Some(at) = at.or(all.last().map(|c| c.at)) else {
         return Ok(None);
     };
-    let at = at.unwrap_or(latest);
+    let vulnerabilities = match kind {
+        "host" => crate::risk::vulnerability_contribution(store, entity, model, at)?,
+        _ => None,
+    };
+    if all.is_empty() && vulnerabilities.is_none() {
+        return Ok(None);
+    }
     let since = at.saturating_sub(model.half_life.saturating_mul(10));
     let mut score = 0.0;
     let mut alerts = 0;
@@ -169,12 +180,30 @@ pub fn stored_risk(
         }
     }
     rules.sort_by(|a, b| b.1.total_cmp(&a.1));
+    score += vulnerabilities.as_ref().map_or(0.0, |v| v.points);
     Ok(Some(StoredRisk {
         score,
         at,
         alerts,
         rules,
+        vulnerabilities,
     }))
+}
+
+/// `stored_risk` as a page shows it: at `at` when asked, else at the latest contribution, else (a host
+/// with open findings and no alerts) now.
+pub fn current_risk(
+    store: &mut secops_store::Store,
+    kind: &str,
+    entity: &str,
+    at: Option<i64>,
+    now: i64,
+    model: &secops_entity::RiskModel,
+) -> Result<Option<StoredRisk>, ServiceError> {
+    match stored_risk(store, kind, entity, at, model)? {
+        None if at.is_none() => stored_risk(store, kind, entity, Some(now), model),
+        risk => Ok(risk),
+    }
 }
 
 /// The entities of a kind (`host`, `user`) with the highest risk at `at`, highest first, at most

@@ -229,26 +229,11 @@ fn alert_of(entry: &HuntEntry, row: &Json, from: Timestamp, to: Timestamp) -> Ne
         rule_type: "hunt".into(),
         severity: "medium".into(),
         risk_score: 47,
-        tactics: Vec::new(),
         techniques: hunt.mitre.clone(),
-        threshold_count: None,
-        terms: Vec::new(),
         group: group
             .iter()
             .map(|(k, v)| (k.clone(), Json::String(v.clone())))
             .collect(),
-        suppressed_alerts: None,
-        suppressed_events: None,
-        suppression_terms: Vec::new(),
-        suppression_duration: None,
-        last_seen: None,
-        enrichments: Vec::new(),
-        risk: Vec::new(),
-        host_risk_level: None,
-        host_risk_norm: None,
-        user_risk_level: None,
-        user_risk_norm: None,
-        vulnerabilities: Vec::new(),
         provenance: vec![format!(
             "hunt {} over {} to {}",
             hunt.uuid,
@@ -256,7 +241,7 @@ fn alert_of(entry: &HuntEntry, row: &Json, from: Timestamp, to: Timestamp) -> Ne
             to.to_rfc3339()
         )],
         events: vec![row.clone()],
-        schema_version: secops_alert::SCHEMA_VERSION,
+        ..secops_alert::AlertDocument::default()
     };
     NewAlert {
         rule_id: hunt.uuid.clone(),

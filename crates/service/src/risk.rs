@@ -155,6 +155,13 @@ impl Risk {
                     })
                     .collect();
                 self.ledger.seed(kind, &id, earlier);
+                if kind == "host" {
+                    if let Some(exposure) =
+                        vulnerability_contribution(store, &id, self.ledger.model(), at)?
+                    {
+                        self.ledger.expose(kind, &id, exposure);
+                    }
+                }
             }
             if store.is_some() {
                 // Kept for the store only when there is one: a run without it holds nothing more.
@@ -201,17 +208,26 @@ impl Risk {
             .iter()
             .enumerate()
             .map(|(n, c)| {
-                // A contribution an earlier run stored names its alert, not its event.
-                let provenance = c.provenance.clone().unwrap_or_else(|| {
-                    Provenance::new("earlier run", Location::Ordinal(n as u64 + 1))
-                });
+                // A contribution an earlier run stored names its alert, not its event; the
+                // host's open vulnerabilities name no alert.
+                let origin = if c.alert_id.is_empty() {
+                    "vulnerability findings"
+                } else {
+                    "earlier run"
+                };
+                let provenance = c
+                    .provenance
+                    .clone()
+                    .unwrap_or_else(|| Provenance::new(origin, Location::Ordinal(n as u64 + 1)));
                 let mut e = Event::new(provenance);
                 e.set_timestamp(Timestamp::from_unix_nanos(c.at));
                 e.insert("event.kind", "signal");
                 e.insert(field.as_str(), crossing.entity.as_str());
                 e.insert("risk.reason", crossing.reason.as_str());
                 e.insert("risk.score", (crossing.score * 10.0).round() / 10.0);
-                e.insert("risk.contributor.alert_id", c.alert_id.as_str());
+                if !c.alert_id.is_empty() {
+                    e.insert("risk.contributor.alert_id", c.alert_id.as_str());
+                }
                 e.insert("risk.contributor.rule", c.rule.as_str());
                 e.insert("risk.contributor.points", c.points);
                 for (field, list) in [
@@ -246,4 +262,38 @@ impl Risk {
         ));
         alert
     }
+}
+
+/// What a host's open vulnerability findings add to its risk (`RiskModel::vulnerability_points`
+/// of their summed risk), named by the riskiest of them; none when it has none.
+pub fn vulnerability_contribution(
+    store: &mut Store,
+    host: &str,
+    model: &RiskModel,
+    at: i64,
+) -> Result<Option<Contribution>, ServiceError> {
+    let found = store.vuln_host_risk(host)?;
+    let points = model.vulnerability_points(found.risk);
+    if found.open == 0 || points <= 0.0 {
+        return Ok(None);
+    }
+    let more = found.open.saturating_sub(found.riskiest.len() as u64);
+    let mut rule = format!(
+        "{} open vulnerabilit{}: {}",
+        found.open,
+        if found.open == 1 { "y" } else { "ies" },
+        found.riskiest.join(", ")
+    );
+    if more > 0 {
+        rule.push_str(&format!(" and {more} more"));
+    }
+    Ok(Some(Contribution {
+        alert_id: String::new(),
+        rule,
+        provenance: None,
+        points,
+        at,
+        tactics: Vec::new(),
+        sources: Vec::new(),
+    }))
 }

@@ -13,7 +13,7 @@ use secops_vuln::ssvc::DecisionTable;
 use secops_vuln::{catalog, osv, Finding, VulnError};
 
 use crate::vulns::{prioritise, Knowledge, VulnPolicy};
-use crate::{Actor, Clock, ServiceError};
+use crate::{Clock, ServiceError};
 
 /// The catalogs `refresh` recognises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +59,6 @@ pub fn refresh(
     source: &str,
     assets: Option<&AssetIndex>,
     policy: &VulnPolicy,
-    actor: &Actor,
     clock: &dyn Clock,
 ) -> Result<Refreshed, ServiceError> {
     let bytes = read(source)?;
@@ -168,7 +167,6 @@ pub fn refresh(
         }
     };
     refreshed.reprioritised = reprioritise(store, assets, policy, now)?;
-    let _ = actor;
     Ok(refreshed)
 }
 

@@ -122,10 +122,12 @@ fn owners(rows: &[SlaRow], assets: Option<&AssetIndex>, now: i64) -> Vec<OwnerLi
                     name: r.asset_name.clone(),
                     address: r.asset_address.clone(),
                 };
-                assets
-                    .and_then(|a| a.find(&asset))
-                    .and_then(|m| m.owner.clone())
-                    .unwrap_or_else(|| "(no owner in the inventory)".into())
+                // The inventory given now, else the one the finding was last prioritised with.
+                match assets {
+                    Some(a) => a.find(&asset).and_then(|m| m.owner.clone()),
+                    None => r.owner.clone(),
+                }
+                .unwrap_or_else(|| "(no owner in the inventory)".into())
             })
             .clone();
         let line = by.entry(owner.clone()).or_insert_with(|| OwnerLine {

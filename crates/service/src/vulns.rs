@@ -169,6 +169,9 @@ pub fn prioritise(
         sla_days: priority.sla_days,
         kev_due: priority.kev_due,
         detail: serde_json::to_string(&priority).unwrap_or_default(),
+        owner: assets
+            .and_then(|a| a.find(&finding.asset))
+            .and_then(|m| m.owner.clone()),
     };
     (priority, columns)
 }
@@ -197,25 +200,20 @@ pub fn import(
         }
         let format = options.format.map_or("detected", Format::as_str);
         let import = store.begin_vuln_import(&name, format, &actor.name, now)?;
-        let mut sink = StoreSink {
+        let mut writer = Writer {
             store,
             import,
             knowledge: &knowledge,
             options,
             actor: &actor.name,
             now,
-            batch: Vec::new(),
-            scopes: Vec::new(),
-            seen_scopes: BTreeSet::new(),
             file: FileImport {
                 file: name.clone(),
                 ..FileImport::default()
             },
         };
-        let result = secops_vuln::import_path(path, options.format, &mut sink);
-        let result = result.and_then(|tally| sink.flush().map(|()| tally));
-        let mut file = std::mem::take(&mut sink.file);
-        let scopes = std::mem::take(&mut sink.scopes);
+        let (result, scopes) = writer.read_and_store(path)?;
+        let mut file = writer.file;
         match result {
             Ok(tally) => {
                 file.tally = tally;
@@ -234,8 +232,6 @@ pub fn import(
                     store.finish_vuln_import(import, closing, counts, &actor.name, now)?;
                 file.scopes = scopes;
             }
-            // The store failing stops everything; a file that cannot be read is its own error.
-            Err(e @ VulnError::Sink(_)) => return Err(e.into()),
             Err(e) => file.error = Some(e.to_string()),
         }
         report.files.push(file);
@@ -245,47 +241,96 @@ pub fn import(
     Ok(report)
 }
 
-struct StoreSink<'a> {
+/// A finding read, with what the store keeps of it but its priority (which needs the store's
+/// EPSS scores).
+type Prepared = (Finding, NewFinding);
+
+/// Batches of findings on their way from the reading thread to the store.
+const IN_FLIGHT: usize = 2;
+
+/// Stores one file's findings as a second thread reads them: reading a report (parsing, digests,
+/// documents) and writing the store take about as long each, so the two overlap.
+struct Writer<'a> {
     store: &'a mut Store,
     import: i64,
     knowledge: &'a Knowledge,
     options: &'a ImportOptions<'a>,
     actor: &'a str,
     now: i64,
-    batch: Vec<Finding>,
-    scopes: Vec<(String, String)>,
-    seen_scopes: BTreeSet<(String, String)>,
     file: FileImport,
 }
 
-impl StoreSink<'_> {
-    fn flush(&mut self) -> Result<(), VulnError> {
-        if self.batch.is_empty() {
-            return Ok(());
-        }
-        let batch = std::mem::take(&mut self.batch);
-        let cves: BTreeSet<&str> = batch.iter().flat_map(Finding::cves).collect();
+impl Writer<'_> {
+    /// The file read on another thread and its batches stored here: the reader's outcome and the
+    /// scopes it covered. The store failing stops both (the reader's next batch finds nobody to
+    /// take it) and is the error returned.
+    #[allow(clippy::type_complexity)]
+    fn read_and_store(
+        &mut self,
+        path: &std::path::Path,
+    ) -> Result<(Result<Tally, VulnError>, Vec<(String, String)>), ServiceError> {
+        let (sender, batches) = std::sync::mpsc::sync_channel::<Vec<Prepared>>(IN_FLIGHT);
+        let format = self.options.format;
+        let target = self.options.target.as_deref();
+        std::thread::scope(|threads| {
+            let reader = threads.spawn(move || {
+                let mut sink = ReadSink {
+                    sender,
+                    target,
+                    batch: Vec::with_capacity(BATCH),
+                    scopes: Vec::new(),
+                    seen_scopes: BTreeSet::new(),
+                };
+                let result = secops_vuln::import_path(path, format, &mut sink);
+                // What was read before a file broke stays stored; the last part batch only when
+                // the file was read to its end.
+                let result = result.and_then(|tally| sink.send().map(|()| tally));
+                (result, sink.scopes)
+            });
+            let mut failed = None;
+            for batch in batches.iter() {
+                if let Err(e) = self.store_batch(batch) {
+                    failed = Some(e);
+                    break;
+                }
+            }
+            drop(batches);
+            // A reader that panicked is that file's failure; the other files are still imported.
+            let read = reader.join().unwrap_or_else(|_| {
+                let reason = "reading stopped unexpectedly".to_string();
+                let file = path.display().to_string();
+                (Err(VulnError::Format { file, reason }), Vec::new())
+            });
+            match failed {
+                Some(e) => Err(e),
+                None => Ok(read),
+            }
+        })
+    }
+
+    /// One batch prioritised (with the EPSS scores of the CVEs it names) and stored.
+    fn store_batch(&mut self, batch: Vec<Prepared>) -> Result<(), ServiceError> {
+        let cves: BTreeSet<&str> = batch.iter().flat_map(|(f, _)| f.cves()).collect();
         let cves: Vec<&str> = cves.into_iter().collect();
-        let sink_error = |e: secops_store::StoreError| VulnError::Sink(e.to_string());
-        let epss = self.store.epss_scores(&cves).map_err(sink_error)?;
-        let new: Vec<NewFinding> = batch
-            .iter()
-            .map(|f| {
-                let (_, priority) = prioritise(
-                    f,
-                    self.knowledge,
-                    &epss,
-                    self.options.assets,
-                    &self.options.policy,
-                );
-                new_finding(f, priority)
-            })
-            .collect();
+        let epss = self.store.epss_scores(&cves)?;
+        let mut findings = Vec::with_capacity(batch.len());
+        let mut new = Vec::with_capacity(batch.len());
+        for (finding, mut stored) in batch {
+            let (_, priority) = prioritise(
+                &finding,
+                self.knowledge,
+                &epss,
+                self.options.assets,
+                &self.options.policy,
+            );
+            stored.priority = priority;
+            new.push(stored);
+            findings.push(finding);
+        }
         let outcomes = self
             .store
-            .import_findings(self.import, &new, self.actor, self.now)
-            .map_err(sink_error)?;
-        for (finding, outcome) in batch.iter().zip(outcomes) {
+            .import_findings(self.import, &new, self.actor, self.now)?;
+        for (finding, outcome) in findings.iter().zip(outcomes) {
             // Only what the read count counts is split into new and merged.
             if !counted(finding) {
                 continue;
@@ -303,6 +348,28 @@ impl StoreSink<'_> {
     }
 }
 
+/// The reading side: findings prepared for the store and sent on in batches.
+struct ReadSink<'a> {
+    sender: std::sync::mpsc::SyncSender<Vec<Prepared>>,
+    /// Names what was scanned when the report does not (`ImportOptions::target`).
+    target: Option<&'a str>,
+    batch: Vec<Prepared>,
+    scopes: Vec<(String, String)>,
+    seen_scopes: BTreeSet<(String, String)>,
+}
+
+impl ReadSink<'_> {
+    fn send(&mut self) -> Result<(), VulnError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        self.sender
+            .send(batch)
+            .map_err(|_| VulnError::Sink("the store stopped taking findings".into()))
+    }
+}
+
 /// Whether a finding is one the tally's `read` counts (vulnerabilities and malicious packages, and
 /// every SARIF result), as opposed to the misconfigurations and secrets counted apart.
 fn counted(finding: &Finding) -> bool {
@@ -312,9 +379,9 @@ fn counted(finding: &Finding) -> bool {
     ) || finding.tool.starts_with("sarif:")
 }
 
-impl Sink for StoreSink<'_> {
+impl Sink for ReadSink<'_> {
     fn scope(&mut self, tool: &str, scope: &str) -> Result<(), VulnError> {
-        let scope = self.options.target.as_deref().unwrap_or(scope);
+        let scope = self.target.unwrap_or(scope);
         let key = (tool.to_string(), scope.to_string());
         if self.seen_scopes.insert(key.clone()) {
             self.scopes.push(key);
@@ -323,19 +390,21 @@ impl Sink for StoreSink<'_> {
     }
 
     fn finding(&mut self, mut finding: Finding) -> Result<(), VulnError> {
-        if let Some(target) = &self.options.target {
-            finding.scope = target.clone();
-            finding.asset.name = target.clone();
+        if let Some(target) = self.target {
+            finding.scope = target.to_string();
+            finding.asset.name = target.to_string();
         }
-        self.batch.push(finding);
+        let stored = new_finding(&finding, PriorityColumns::default());
+        self.batch.push((finding, stored));
         if self.batch.len() >= BATCH {
-            self.flush()?;
+            self.send()?;
         }
         Ok(())
     }
 }
 
 fn new_finding(f: &Finding, priority: PriorityColumns) -> NewFinding {
+    let documents = f.documents();
     NewFinding {
         identity: f.identity(),
         detection_key: f.detection_key(),
@@ -357,7 +426,9 @@ fn new_finding(f: &Finding, priority: PriorityColumns) -> NewFinding {
         record: f.record.clone(),
         not_affected: f.fix_state == FixState::NotAffected,
         priority,
-        document: serde_json::to_string(f).unwrap_or_default(),
+        document: documents.finding,
+        advisory: documents.advisory,
+        advisory_digest: documents.advisory_digest,
     }
 }
 
@@ -505,7 +576,30 @@ pub fn show(
     })
 }
 
-/// Accepts the risk of findings until `expires_at` (owner and reason required).
+/// Most findings one accept or close changes (the CLI, the API and the console alike).
+pub const MAX_AT_ONCE: usize = 1000;
+
+fn checked_ids(ids: &[i64]) -> Result<(), ServiceError> {
+    if ids.is_empty() || ids.len() > MAX_AT_ONCE {
+        return Err(ServiceError::invalid("ids", "1 to 1,000 findings at once"));
+    }
+    Ok(())
+}
+
+/// The text trimmed, when it has 1 to `max` characters.
+fn checked_text<'t>(name: &str, text: &'t str, max: usize) -> Result<&'t str, ServiceError> {
+    let text = text.trim();
+    if text.is_empty() || text.chars().count() > max {
+        return Err(ServiceError::invalid(
+            name,
+            format!("1 to {max} characters"),
+        ));
+    }
+    Ok(text)
+}
+
+/// Accepts the risk of findings until `expires_at`, a time to come: the owner (up to 200
+/// characters) and the reason (up to 2,000) are required. Each finding's outcome, in order.
 pub fn accept(
     store: &mut Store,
     ids: &[i64],
@@ -515,13 +609,13 @@ pub fn accept(
     actor: &Actor,
     clock: &dyn Clock,
 ) -> Result<Vec<Result<FindingRecord, String>>, ServiceError> {
-    if owner.trim().is_empty() || reason.trim().is_empty() {
-        return Err(ServiceError::invalid(
-            "accept",
-            "a risk acceptance names its owner and its reason",
-        ));
-    }
+    checked_ids(ids)?;
+    let owner = checked_text("owner", owner, 200)?;
+    let reason = checked_text("reason", reason, 2000)?;
     let now = clock.now().unix_nanos();
+    if expires_at <= now {
+        return Err(ServiceError::invalid("until", "a time in the future"));
+    }
     Ok(ids
         .iter()
         .map(|id| {
@@ -532,7 +626,8 @@ pub fn accept(
         .collect())
 }
 
-/// Closes findings: `fixed`, `mitigated` or `false_positive`.
+/// Closes findings as `fixed`, `mitigated` or `false_positive`, with a note of up to 2,000
+/// characters. Each finding's outcome, in order.
 pub fn close(
     store: &mut Store,
     ids: &[i64],
@@ -541,6 +636,17 @@ pub fn close(
     actor: &Actor,
     clock: &dyn Clock,
 ) -> Result<Vec<Result<FindingRecord, String>>, ServiceError> {
+    checked_ids(ids)?;
+    if !matches!(resolution, "fixed" | "mitigated" | "false_positive") {
+        return Err(ServiceError::invalid(
+            "resolution",
+            "fixed, mitigated or false_positive",
+        ));
+    }
+    let note = note.trim();
+    if note.chars().count() > 2000 {
+        return Err(ServiceError::invalid("note", "at most 2,000 characters"));
+    }
     let now = clock.now().unix_nanos();
     Ok(ids
         .iter()
@@ -653,15 +759,18 @@ pub fn open_case(
 }
 
 /// The EPSS probability from which an alert carries its host's finding (with every KEV finding).
-pub const EXPOSURE_EPSS: f64 = 0.1;
+pub use secops_store::EXPOSURE_EPSS;
 
 /// Alert documents given the open KEV and high-EPSS findings of the hosts and addresses they name
 /// (`secops.vulnerabilities`, at most five per host). Documents of alerts on no such host are left
-/// as they are (not even parsed twice).
+/// as they are (not even parsed twice), and none is parsed when the store has no such finding.
 pub fn add_exposure<'a>(
     store: &mut Store,
     documents: impl IntoIterator<Item = &'a mut String>,
 ) -> Result<(), ServiceError> {
+    if !store.any_vuln_exposure()? {
+        return Ok(());
+    }
     let mut parsed: Vec<(&'a mut String, secops_alert::AlertDocument)> = documents
         .into_iter()
         .filter_map(|text| {
@@ -680,7 +789,7 @@ pub fn add_exposure<'a>(
     if assets.is_empty() {
         return Ok(());
     }
-    let found = store.vuln_exposure(&assets, EXPOSURE_EPSS, 5)?;
+    let found = store.vuln_exposure(&assets, 5)?;
     if found.is_empty() {
         return Ok(());
     }
@@ -805,26 +914,10 @@ fn breach(f: &FindingRecord, now: i64) -> Option<secops_store::NewAlert> {
         rule_type: "vulnerability_sla".into(),
         severity: severity.into(),
         risk_score,
-        tactics: Vec::new(),
-        techniques: Vec::new(),
-        threshold_count: None,
-        terms: Vec::new(),
         group: group
             .iter()
             .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
             .collect(),
-        suppressed_alerts: None,
-        suppressed_events: None,
-        suppression_terms: Vec::new(),
-        suppression_duration: None,
-        last_seen: None,
-        enrichments: Vec::new(),
-        risk: Vec::new(),
-        host_risk_level: None,
-        host_risk_norm: None,
-        user_risk_level: None,
-        user_risk_norm: None,
-        vulnerabilities: Vec::new(),
         provenance: vec![format!("finding {} due {}", f.id, time(due))],
         events: vec![serde_json::json!({
             "@timestamp": time(due),
@@ -837,7 +930,7 @@ fn breach(f: &FindingRecord, now: i64) -> Option<secops_store::NewAlert> {
             "secops.finding.risk": f.priority.risk,
             "secops.finding.kev": f.priority.in_kev,
         })],
-        schema_version: secops_alert::SCHEMA_VERSION,
+        ..secops_alert::AlertDocument::default()
     };
     Some(secops_store::NewAlert {
         rule_id: BREACH_RULE.into(),

@@ -70,8 +70,8 @@ pub use users::{ApiKeyRecord, UserRecord};
 pub use vuln_catalogs::{EpssRow, KevRow};
 pub use vulns::{
     due_at, AcceptanceRecord, DetectionRecord, FindingEvent, FindingFilter, FindingRecord,
-    FindingTrail, ImportCounts, ImportRecord, Imported, NewFinding, PriorityColumns, SlaRow,
-    StatusChange,
+    FindingTrail, HostVulnRisk, ImportCounts, ImportRecord, Imported, NewFinding, PriorityColumns,
+    SlaRow, StatusChange, EXPOSURE_EPSS,
 };
 pub use work::{
     CommentRecord, NewObservable, NewTask, NewTimelineEntry, ObservableRecord, TaskRecord,

@@ -559,6 +559,34 @@ const MIGRATIONS: &[Migration] = &[
             )",
         ],
     },
+    Migration {
+        version: 19,
+        name: "vulnerability advisories stored once",
+        // The advisory text every finding of one vulnerability repeats (title, CVSS, CWEs,
+        // description, references: four fifths of a finding's document) is kept once per distinct
+        // content; a finding names its advisory's digest. Findings stored before keep their whole
+        // document and no advisory.
+        statements: &[
+            "CREATE TABLE vuln_advisories (
+                digest TEXT PRIMARY KEY,
+                document TEXT NOT NULL
+            )",
+            "ALTER TABLE vuln_findings ADD COLUMN advisory TEXT",
+            // The owner the inventory gave the finding's asset when it was last prioritised: the
+            // SLA by owner without the inventory at hand (the server's).
+            "ALTER TABLE vuln_findings ADD COLUMN owner TEXT",
+            // A host's findings by its name (in lower case) or address: what alerts on it carry
+            // (`vuln_exposure`) and what they add to its risk (`vuln_host_risk`), asked on every
+            // commit of alerts; the queue's asset filter too.
+            "DROP INDEX vuln_findings_by_asset",
+            "CREATE INDEX vuln_findings_by_host ON vuln_findings (LOWER(asset_name), status)",
+            "CREATE INDEX vuln_findings_by_address ON vuln_findings (asset_address, status)",
+            // Whether any open finding is exposed at all (known exploited, or an EPSS probability
+            // of at least 0.1): a commit of alerts asks first and skips the rest when none is.
+            "CREATE INDEX vuln_findings_exposed ON vuln_findings (status) \
+             WHERE in_kev = 1 OR epss >= 0.1",
+        ],
+    },
 ];
 
 /// Work a migration needs beyond its statements, run in its transaction after them.

@@ -21,6 +21,8 @@ struct Known {
     paused: i64,
     resolution: Option<String>,
     document: String,
+    advisory: Option<String>,
+    owner: Option<String>,
     detail: String,
     severity: String,
     fix_state: String,
@@ -42,12 +44,14 @@ fn known_of(row: &Row) -> Result<(String, Known), StoreError> {
             severity: row.text(9)?,
             fix_state: row.text(10)?,
             title: row.text(11)?,
+            advisory: row.opt_text(12)?,
+            owner: row.opt_text(13)?,
         },
     ))
 }
 
 const KNOWN: &str = "SELECT id, identity, status, tools, sla_start, paused, resolution, document, \
-    priority, severity, fix_state, title FROM vuln_findings";
+    priority, severity, fix_state, title, advisory, owner FROM vuln_findings";
 
 /// Where each finding of the batch goes.
 enum Target {
@@ -147,7 +151,8 @@ pub(crate) fn import_batch(
         };
         targets.push(target);
     }
-    // 4. New findings, then their ids.
+    // 4. The advisories not stored yet (each distinct one once), new findings, then their ids.
+    insert_advisories(tx, findings)?;
     let new_ids = insert_new(tx, &new, actor, now)?;
     // 5. Findings seen again: updated alone when something changed or they reopen; the rest
     //    moved on together.
@@ -260,6 +265,40 @@ pub(crate) fn import_batch(
     Ok(outcomes)
 }
 
+/// Stores the batch's advisories the store does not hold yet: a report names a few hundred
+/// distinct ones for its thousands of findings.
+fn insert_advisories(tx: &mut dyn Tx, findings: &[NewFinding]) -> Result<(), StoreError> {
+    let mut distinct: HashMap<&str, &str> = HashMap::new();
+    for f in findings {
+        distinct.insert(&f.advisory_digest, &f.advisory);
+    }
+    let digests: Vec<&str> = distinct.keys().copied().collect();
+    for chunk in digests.chunks(ROWS) {
+        let sql = format!(
+            "SELECT digest FROM vuln_advisories WHERE digest IN ({})",
+            marks(chunk.len())
+        );
+        let params: Vec<Value> = chunk.iter().map(|d| Value::from(*d)).collect();
+        for row in tx.query(&sql, &params)? {
+            distinct.remove(row.text(0)?.as_str());
+        }
+    }
+    let mut missing: Vec<(&str, &str)> = distinct.into_iter().collect();
+    missing.sort_unstable();
+    for chunk in missing.chunks(ROWS) {
+        let sql = format!(
+            "INSERT INTO vuln_advisories (digest, document) VALUES {} ON CONFLICT DO NOTHING",
+            vec!["(?, ?)"; chunk.len()].join(", ")
+        );
+        let params: Vec<Value> = chunk
+            .iter()
+            .flat_map(|(digest, document)| [Value::from(*digest), Value::from(*document)])
+            .collect();
+        tx.execute(&sql, &params)?;
+    }
+    Ok(())
+}
+
 /// Inserts findings new to the store, with their `created` history lines; returns their ids.
 fn insert_new(
     tx: &mut dyn Tx,
@@ -267,14 +306,15 @@ fn insert_new(
     actor: &str,
     now: i64,
 ) -> Result<Vec<i64>, StoreError> {
-    const COLUMNS: usize = 30;
+    const COLUMNS: usize = 32;
     for chunk in new.chunks(ROWS) {
         let row = format!("({}, 0)", marks(COLUMNS));
         let sql = format!(
             "INSERT INTO vuln_findings (identity, kind, primary_id, vuln_id, title, severity, \
              fix_state, asset_kind, asset_name, asset_address, package, package_version, location, \
              tools, status, first_seen, last_seen, sla_start, sla_days, kev_due, due_at, risk, \
-             vuln_risk, epss, in_kev, timeline, priority, document, created_at, updated_at, paused) \
+             vuln_risk, epss, in_kev, timeline, priority, document, advisory, owner, created_at, \
+             updated_at, paused) \
              VALUES {}",
             vec![row; chunk.len()].join(", ")
         );
@@ -315,6 +355,8 @@ fn insert_new(
                 Value::from(p.timeline.clone()),
                 Value::from(p.detail.as_str()),
                 Value::from(f.document.as_str()),
+                Value::from(f.advisory_digest.as_str()),
+                Value::from(p.owner.clone()),
                 Value::Int(now),
                 Value::Int(now),
             ]);
@@ -399,7 +441,9 @@ fn seen(
     let changed = reopen
         || new_tool
         || k.document != f.document
+        || k.advisory.as_deref() != Some(f.advisory_digest.as_str())
         || k.detail != f.priority.detail
+        || k.owner != f.priority.owner
         || k.severity != f.severity
         || k.fix_state != f.fix_state
         || k.title != f.title;
@@ -423,12 +467,13 @@ fn seen(
         Value::from(status),
         Value::Int(now),
         Value::from(f.document.as_str()),
+        Value::from(f.advisory_digest.as_str()),
     ];
     params.extend(priority_params(p, due, now, k.id));
     tx.execute(
         "UPDATE vuln_findings SET title = ?, severity = ?, fix_state = ?, tools = ?, status = ?, \
-         last_seen = ?, document = ?, risk = ?, vuln_risk = ?, epss = ?, in_kev = ?, timeline = ?, \
-         sla_days = ?, kev_due = ?, due_at = ?, priority = ?, updated_at = ? WHERE id = ?",
+         last_seen = ?, document = ?, advisory = ?, risk = ?, vuln_risk = ?, epss = ?, in_kev = ?, timeline = ?, \
+         sla_days = ?, kev_due = ?, due_at = ?, priority = ?, owner = ?, updated_at = ? WHERE id = ?",
         &params,
     )?;
     if !reopen {

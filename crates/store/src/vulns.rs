@@ -27,6 +27,8 @@ pub struct PriorityColumns {
     pub kev_due: Option<i64>,
     /// The priority with its inputs, as JSON.
     pub detail: String,
+    /// The asset's owner in the inventory it was prioritised with.
+    pub owner: Option<String>,
 }
 
 /// A finding as an import offers it.
@@ -54,7 +56,12 @@ pub struct NewFinding {
     /// The vendor says not affected: stored as such, never open.
     pub not_affected: bool,
     pub priority: PriorityColumns,
+    /// The finding's own fields, a JSON object.
     pub document: String,
+    /// The advisory's fields, a JSON object stored once per `advisory_digest`; read back joined to
+    /// `document` (`FindingRecord::document` is the whole finding).
+    pub advisory: String,
+    pub advisory_digest: String,
 }
 
 /// What an import did with one finding.
@@ -132,6 +139,16 @@ pub struct FindingRecord {
     pub updated_at: i64,
 }
 
+/// A host's open findings, summed (`Store::vuln_host_risk`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HostVulnRisk {
+    pub open: u64,
+    /// Their risk (as the queue ranks them), summed.
+    pub risk: f64,
+    /// The primary ids of the riskiest three.
+    pub riskiest: Vec<String>,
+}
+
 /// One line of a finding's history.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FindingEvent {
@@ -196,10 +213,18 @@ pub struct FindingFilter {
     pub limit: Option<u32>,
 }
 
+/// The EPSS probability from which an open finding counts as exposed (with every KEV finding).
+pub const EXPOSURE_EPSS: f64 = 0.1;
+
+/// Exposed open findings, written as the partial index of migration 19 is (so the planner uses
+/// it); the literal is `EXPOSURE_EPSS`.
+const EXPOSED: &str = "status = 'open' AND (in_kev = 1 OR epss >= 0.1)";
+
 const COLUMNS: &str = "id, kind, primary_id, vuln_id, title, severity, fix_state, asset_kind, \
     asset_name, asset_address, package, package_version, location, tools, status, resolution, \
     first_seen, last_seen, closed_at, sla_start, paused, accepted_until, due_at, risk, vuln_risk, \
-    epss, in_kev, timeline, sla_days, kev_due, priority, case_id, document, updated_at";
+    epss, in_kev, timeline, sla_days, kev_due, priority, case_id, document, updated_at, \
+    (SELECT a.document FROM vuln_advisories a WHERE a.digest = vuln_findings.advisory), owner";
 
 fn record_of(row: &Row) -> Result<FindingRecord, StoreError> {
     Ok(FindingRecord {
@@ -240,11 +265,28 @@ fn record_of(row: &Row) -> Result<FindingRecord, StoreError> {
             sla_days: row.opt_int(28)?,
             kev_due: row.opt_int(29)?,
             detail: row.text(30)?,
+            owner: row.opt_text(35)?,
         },
         case_id: row.opt_int(31)?,
-        document: row.text(32)?,
+        document: joined(row.text(32)?, row.opt_text(34)?),
         updated_at: row.int(33)?,
     })
+}
+
+/// A finding's whole document: the JSON object of its own fields joined with its advisory's (the
+/// two never share a key). A finding stored before advisories were kept apart has no advisory.
+pub(crate) fn joined(document: String, advisory: Option<String>) -> String {
+    let Some(advisory) = advisory else {
+        return document;
+    };
+    let own = document.trim_end();
+    let other = advisory.trim_start();
+    match (own.strip_suffix('}'), other.strip_prefix('{')) {
+        (Some(head), Some(tail)) if head.trim() == "{" => format!("{{{tail}"),
+        (Some(_), Some(tail)) if tail.trim() == "}" => document,
+        (Some(head), Some(tail)) => format!("{head},{tail}"),
+        _ => document,
+    }
 }
 
 /// The deadline: the SLA's days from its start, moved on by the time acceptances paused it, or the
@@ -448,8 +490,8 @@ impl Store {
         any_of(&mut sql, "kind", &filter.kinds);
         any_of(&mut sql, "severity", &filter.severities);
         if let Some(asset) = &filter.asset {
-            sql.push_str(" AND (asset_name = ? OR asset_address = ?)");
-            params.push(Value::from(asset.as_str()));
+            sql.push_str(" AND (LOWER(asset_name) = ? OR asset_address = ?)");
+            params.push(Value::from(asset.to_lowercase()));
             params.push(Value::from(asset.as_str()));
         }
         if let Some(tool) = &filter.tool {
@@ -729,38 +771,93 @@ impl Store {
         })
     }
 
-    /// The open findings on these hosts or addresses (compared in lower case) that are in KEV or
-    /// have an EPSS probability of at least `epss`, riskiest first, at most `per_asset` each.
+    /// Whether any open finding is exposed (in KEV, or an EPSS probability of at least
+    /// `EXPOSURE_EPSS`): one look at a partial index, so a commit of alerts skips the rest when
+    /// none is.
+    pub fn any_vuln_exposure(&mut self) -> Result<bool, StoreError> {
+        let rows = self.transaction(false, |tx| {
+            tx.query(
+                &format!("SELECT 1 FROM vuln_findings WHERE {EXPOSED} LIMIT 1"),
+                &[],
+            )
+        })?;
+        Ok(!rows.is_empty())
+    }
+
+    /// The exposed open findings (see `any_vuln_exposure`) on these hosts or addresses (compared
+    /// in lower case), riskiest first, at most `per_asset` each.
     pub fn vuln_exposure(
         &mut self,
         assets: &[String],
-        epss: f64,
         per_asset: usize,
     ) -> Result<Vec<FindingRecord>, StoreError> {
         let mut out: Vec<FindingRecord> = Vec::new();
-        for chunk in assets.chunks(200) {
+        let mut seen = std::collections::BTreeSet::new();
+        for chunk in assets.chunks(400) {
             let marks = vec!["?"; chunk.len()].join(", ");
-            let sql = format!(
-                "SELECT {COLUMNS} FROM vuln_findings WHERE status = 'open' \
-                 AND (in_kev = 1 OR epss >= ?) \
-                 AND (LOWER(asset_name) IN ({marks}) OR asset_address IN ({marks})) \
-                 ORDER BY risk DESC, id"
-            );
-            let mut params = vec![Value::Float(epss)];
-            for _ in 0..2 {
-                params.extend(chunk.iter().map(|a| Value::from(a.to_lowercase())));
-            }
-            let rows = self.transaction(false, |tx| tx.query(&sql, &params))?;
-            for row in &rows {
-                out.push(record_of(row)?);
+            let params: Vec<Value> = chunk
+                .iter()
+                .map(|a| Value::from(a.to_lowercase()))
+                .collect();
+            // By name, then by address: each through its own index.
+            for column in ["LOWER(asset_name)", "asset_address"] {
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM vuln_findings WHERE {EXPOSED} AND {column} IN ({marks})"
+                );
+                let rows = self.transaction(false, |tx| tx.query(&sql, &params))?;
+                for row in &rows {
+                    let record = record_of(row)?;
+                    if seen.insert(record.id) {
+                        out.push(record);
+                    }
+                }
             }
         }
+        out.sort_by(|a, b| {
+            b.priority
+                .risk
+                .total_cmp(&a.priority.risk)
+                .then(a.id.cmp(&b.id))
+        });
         let mut counts: BTreeMap<String, usize> = BTreeMap::new();
         out.retain(|f| {
             let n = counts.entry(f.asset_name.to_lowercase()).or_default();
             *n += 1;
             *n <= per_asset
         });
+        Ok(out)
+    }
+
+    /// A host's open findings (by its name, in lower case, or its address): how many, their
+    /// summed risk, and the ids of the riskiest three. What they add to its entity risk.
+    pub fn vuln_host_risk(&mut self, host: &str) -> Result<HostVulnRisk, StoreError> {
+        let key = host.to_lowercase();
+        let params = [Value::from(key.as_str()), Value::from(key.as_str())];
+        let on_host = "status = 'open' AND (LOWER(asset_name) = ? OR asset_address = ?)";
+        let (totals, top) = self.transaction(false, |tx| {
+            let totals = tx.query(
+                &format!(
+                    "SELECT COUNT(*), COALESCE(SUM(risk), 0) FROM vuln_findings WHERE {on_host}"
+                ),
+                &params,
+            )?;
+            let top = tx.query(
+                &format!(
+                    "SELECT primary_id FROM vuln_findings WHERE {on_host} \
+                     ORDER BY risk DESC, id LIMIT 3"
+                ),
+                &params,
+            )?;
+            Ok((totals, top))
+        })?;
+        let mut out = HostVulnRisk::default();
+        if let Some(row) = totals.first() {
+            out.open = u64::try_from(row.int(0)?).unwrap_or(0);
+            out.risk = row.float(1)?;
+        }
+        for row in &top {
+            out.riskiest.push(row.text(0)?);
+        }
         Ok(out)
     }
 
@@ -803,8 +900,8 @@ impl Store {
                 let due = due_at(row.int(0)?, row.int(1)?, p.sla_days, p.kev_due);
                 tx.execute(
                     "UPDATE vuln_findings SET risk = ?, vuln_risk = ?, epss = ?, in_kev = ?, \
-                     timeline = ?, sla_days = ?, kev_due = ?, due_at = ?, priority = ?, updated_at = ? \
-                     WHERE id = ?",
+                     timeline = ?, sla_days = ?, kev_due = ?, due_at = ?, priority = ?, owner = ?, \
+                     updated_at = ? WHERE id = ?",
                     &priority_params(p, due, now, *id),
                 )?;
             }
@@ -883,6 +980,8 @@ pub struct SlaRow {
     pub closed_at: Option<i64>,
     pub due_at: Option<i64>,
     pub in_kev: bool,
+    /// The asset's owner when it was last prioritised (`PriorityColumns::owner`).
+    pub owner: Option<String>,
 }
 
 impl Store {
@@ -891,7 +990,8 @@ impl Store {
         self.transaction(false, |tx| {
             tx.query(
                 "SELECT id, kind, severity, status, resolution, asset_kind, asset_name, \
-                 asset_address, first_seen, closed_at, due_at, in_kev FROM vuln_findings ORDER BY id",
+                 asset_address, first_seen, closed_at, due_at, in_kev, owner FROM vuln_findings \
+                 ORDER BY id",
                 &[],
             )?
             .iter()
@@ -909,6 +1009,7 @@ impl Store {
                     closed_at: r.opt_int(9)?,
                     due_at: r.opt_int(10)?,
                     in_kev: r.int(11)? != 0,
+                    owner: r.opt_text(12)?,
                 })
             })
             .collect()
@@ -953,6 +1054,7 @@ pub(crate) fn priority_params(
         Value::from(p.kev_due),
         Value::from(due),
         Value::from(p.detail.as_str()),
+        Value::from(p.owner.clone()),
         Value::Int(now),
         Value::Int(id),
     ]
@@ -1022,4 +1124,36 @@ fn acceptances(tx: &mut dyn Tx, finding: Option<i64>) -> Result<Vec<AcceptanceRe
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::{joined, EXPOSED, EXPOSURE_EPSS};
+
+    #[test]
+    fn the_exposure_condition_names_the_exposure_threshold() {
+        assert!(EXPOSED.ends_with(&format!("epss >= {EXPOSURE_EPSS})")));
+    }
+
+    #[test]
+    fn a_document_and_its_advisory_join_into_one_object() {
+        let whole = joined(
+            r#"{"id":"CVE-1","package":null}"#.into(),
+            Some(r#"{"title":"t","cvss":[]}"#.into()),
+        );
+        let value: serde_json::Value = serde_json::from_str(&whole).unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!({"id": "CVE-1", "package": null, "title": "t", "cvss": []})
+        );
+        assert_eq!(joined("{}".into(), Some(r#"{"a":1}"#.into())), r#"{"a":1}"#);
+        assert_eq!(
+            joined(r#"{"a":1}"#.into(), Some("{ }".into())),
+            r#"{"a":1}"#
+        );
+        // Stored before advisories were kept apart: the document is whole already.
+        assert_eq!(joined(r#"{"a":1}"#.into(), None), r#"{"a":1}"#);
+    }
 }

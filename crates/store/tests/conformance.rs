@@ -309,7 +309,7 @@ fn alerts_recorded_before_entities_were_kept_are_read_when_the_store_migrates(pl
     // Back to schema 12, as an older secops left it (undoing the migrations after 13 too).
     tamper(
         place,
-        "DROP TABLE vuln_catalogs; DROP TABLE vuln_epss; DROP TABLE vuln_kev; \
+        "DROP TABLE vuln_advisories; DROP TABLE vuln_catalogs; DROP TABLE vuln_epss; DROP TABLE vuln_kev; \
          DROP TABLE vuln_acceptances; DROP TABLE vuln_finding_events; DROP TABLE vuln_imports; \
          DROP TABLE vuln_detections; DROP TABLE vuln_finding_cves; DROP TABLE vuln_findings; \
          DROP TABLE live_checkpoints; \
@@ -2033,7 +2033,9 @@ fn finding(cve: &str, asset: &str, tool: &str, scope: &str, key: &str) -> NewFin
             detail: "{}".into(),
             ..PriorityColumns::default()
         },
-        document: "{}".into(),
+        document: format!(r#"{{"id":"{cve}","asset":"{asset}"}}"#),
+        advisory: format!(r#"{{"title":"{cve} in openssl"}}"#),
+        advisory_digest: format!("advisory-{cve}"),
         ..NewFinding::default()
     }
 }
@@ -2079,6 +2081,13 @@ fn findings_merge_close_reopen_and_keep_their_history(place: &Place) {
         )
         .unwrap();
     assert_eq!(merged, vec![Imported::Merged(done[0].id())]);
+    // The advisory, stored once, is read back joined to the finding's own document.
+    let whole: serde_json::Value =
+        serde_json::from_str(&store.vuln_finding(done[0].id()).unwrap().document).unwrap();
+    assert_eq!(
+        whole,
+        serde_json::json!({"id": "CVE-1", "asset": "app:1", "title": "CVE-1 in openssl"})
+    );
     // Import 2 of Trivy's scope without CVE-2: CVE-2 closes; CVE-1 stays (Trivy still has it).
     let import = store
         .begin_vuln_import("b.json", "trivy", "t", DAY)

@@ -1,13 +1,17 @@
-//! Findings matched to the one asset and identity inventory: a host by any of its names (or its
-//! first label) or addresses, else an address by the most specific network that holds it.
+//! Findings matched to the one asset and identity inventory: an image by its repository (any tag or
+//! digest), a source repository by its address (any scheme, with or without `.git`), a host by any
+//! of its names (or its first label) or addresses, else an address by the most specific network
+//! that holds it.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use secops_entity::inventory::{Cidr, Criticality, Exposure, Inventory};
+use secops_entity::inventory::{
+    image_repository, repository_name, Cidr, Criticality, Exposure, Inventory, Software,
+};
 use secops_entity::names;
 
-use crate::finding::Asset;
+use crate::finding::{Asset, AssetKind};
 use crate::risk::AssetContext;
 
 /// What the inventory says of one asset.
@@ -25,6 +29,20 @@ pub struct AssetIndex {
     by_name: HashMap<String, Match>,
     by_ip: HashMap<IpAddr, Match>,
     networks: Vec<(Cidr, Match)>,
+    images: HashMap<String, Match>,
+    repositories: HashMap<String, Match>,
+}
+
+fn software(s: &Software) -> (String, Match) {
+    let m = Match {
+        id: s.name.clone(),
+        owner: s.owner.clone(),
+        context: AssetContext {
+            criticality: Some(s.criticality),
+            exposure: Some(s.exposure),
+        },
+    };
+    (s.name.clone(), m)
 }
 
 impl AssetIndex {
@@ -46,6 +64,8 @@ impl AssetIndex {
                 index.by_ip.insert(lease.ip, m.clone());
             }
         }
+        index.images = inventory.images.iter().map(software).collect();
+        index.repositories = inventory.repositories.iter().map(software).collect();
         for network in &inventory.networks {
             index.networks.push((
                 network.cidr,
@@ -64,6 +84,11 @@ impl AssetIndex {
 
     /// The inventory's entry for an asset, when it lists it.
     pub fn find(&self, asset: &Asset) -> Option<&Match> {
+        match asset.kind {
+            AssetKind::Image => return self.images.get(&image_repository(&asset.name)),
+            AssetKind::Repository => return self.repositories.get(&repository_name(&asset.name)),
+            AssetKind::Host | AssetKind::Path | AssetKind::Workload => {}
+        }
         if let Some(m) = self.by_name.get(&names::host(&asset.name)) {
             return Some(m);
         }

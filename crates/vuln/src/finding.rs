@@ -278,6 +278,7 @@ pub struct Finding {
     pub id: String,
     /// Other ids of the same problem (CVE for a GHSA, the CVEs a plugin checks).
     pub aliases: Vec<String>,
+    #[serde(default)]
     pub title: String,
     pub package: Option<Package>,
     /// Where outside a package: a file and line, a port and protocol.
@@ -285,17 +286,64 @@ pub struct Finding {
     pub fixed_version: Option<String>,
     pub fix_state: FixState,
     pub severity: Severity,
+    #[serde(default)]
     pub cvss: Vec<CvssScore>,
+    #[serde(default)]
     pub cwes: Vec<String>,
+    #[serde(default)]
     pub description: String,
+    #[serde(default)]
     pub references: Vec<String>,
     pub exploitation: Exploitation,
     /// UTC nanoseconds, when the tool gives the advisory's publication date.
+    #[serde(default)]
     pub published: Option<i64>,
     /// The tool's own stable id for this finding (Trivy `Fingerprint`, SARIF fingerprints).
     pub tool_key: Option<String>,
     /// Where in the report it was (`Results[0].Vulnerabilities[3]`, `ReportHost[1]/ReportItem[7]`).
     pub record: String,
+}
+
+/// A finding as stored: what is particular to this sighting (the asset, the package, the tool's
+/// place for it) apart from the advisory text that every finding of the same vulnerability from the
+/// same source repeats (title, CVSS, CWEs, description, references, publication date: four fifths
+/// of a Trivy entry), which the store keeps once per distinct content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Documents {
+    /// A JSON object of the finding's own fields.
+    pub finding: String,
+    /// A JSON object of the advisory's fields; with `finding`'s, every field of the `Finding`.
+    pub advisory: String,
+    /// The advisory's digest (of its JSON), the key it is stored under.
+    pub advisory_digest: String,
+}
+
+#[derive(Serialize)]
+struct SightingPart<'a> {
+    kind: FindingKind,
+    tool: &'a str,
+    scope: &'a str,
+    asset: &'a Asset,
+    id: &'a str,
+    aliases: &'a [String],
+    package: &'a Option<Package>,
+    location: &'a Option<String>,
+    fixed_version: &'a Option<String>,
+    fix_state: FixState,
+    severity: Severity,
+    exploitation: &'a Exploitation,
+    tool_key: &'a Option<String>,
+    record: &'a str,
+}
+
+#[derive(Serialize)]
+struct AdvisoryPart<'a> {
+    title: &'a str,
+    cvss: &'a [CvssScore],
+    cwes: &'a [String],
+    description: &'a str,
+    references: &'a [String],
+    published: Option<i64>,
 }
 
 /// Ids that name vulnerabilities across databases, in the order one is preferred as a finding's
@@ -361,6 +409,43 @@ impl Finding {
         ])
     }
 
+    /// The finding split for storage (see `Documents`).
+    pub fn documents(&self) -> Documents {
+        let sighting = SightingPart {
+            kind: self.kind,
+            tool: &self.tool,
+            scope: &self.scope,
+            asset: &self.asset,
+            id: &self.id,
+            aliases: &self.aliases,
+            package: &self.package,
+            location: &self.location,
+            fixed_version: &self.fixed_version,
+            fix_state: self.fix_state,
+            severity: self.severity,
+            exploitation: &self.exploitation,
+            tool_key: &self.tool_key,
+            record: &self.record,
+        };
+        let advisory = AdvisoryPart {
+            title: &self.title,
+            cvss: &self.cvss,
+            cwes: &self.cwes,
+            description: &self.description,
+            references: &self.references,
+            published: self.published,
+        };
+        // Serialising borrowed strings, numbers and derived enums cannot fail.
+        let finding = serde_json::to_string(&sighting).unwrap_or_else(|_| "{}".into());
+        let advisory = serde_json::to_string(&advisory).unwrap_or_else(|_| "{}".into());
+        let advisory_digest = digest(&["advisory", &advisory]);
+        Documents {
+            finding,
+            advisory,
+            advisory_digest,
+        }
+    }
+
     /// The tool's stable id for it in its scope: its own fingerprint when it gives one, else a hash
     /// of the fields that name it (DefectDojo's `hash_code`, without the severity, which a database
     /// update may change).
@@ -399,9 +484,11 @@ pub(crate) fn digest(parts: &[&str]) -> String {
         hash.update(part.as_bytes());
     }
     let bytes = hash.finalize();
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(32);
     for b in &bytes[..16] {
-        out.push_str(&format!("{b:02x}"));
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
     }
     out
 }

@@ -34,8 +34,8 @@ pub mod risk;
 pub mod ssvc;
 
 pub use finding::{
-    Asset, AssetKind, Epss, Exploitation, Finding, FindingKind, FixState, KevMark, Package,
-    Severity,
+    Asset, AssetKind, Documents, Epss, Exploitation, Finding, FindingKind, FixState, KevMark,
+    Package, Severity,
 };
 pub use import::{import_path, import_reader, Format, Sink, Tally};
 

@@ -152,6 +152,29 @@ fn every_report_imports_whole_with_the_formats_own_count() {
                 "{file}: {}",
                 f.record
             );
+            // Stored apart, the finding's and the advisory's fields are disjoint and together the
+            // whole finding.
+            let docs = f.documents();
+            let mut whole: serde_json::Map<String, Value> =
+                serde_json::from_str(&docs.finding).unwrap();
+            let advisory: serde_json::Map<String, Value> =
+                serde_json::from_str(&docs.advisory).unwrap();
+            for (key, value) in advisory {
+                assert!(
+                    whole.insert(key.clone(), value).is_none(),
+                    "{file}: {key} twice"
+                );
+            }
+            // Every field is in one part or the other (an omitted one would read back as its
+            // default and could still compare equal).
+            let mut stored: Vec<&String> = whole.keys().collect();
+            let own = serde_json::to_value(f).unwrap();
+            let mut all: Vec<&String> = own.as_object().unwrap().keys().collect();
+            stored.sort();
+            all.sort();
+            assert_eq!(stored, all, "{file}");
+            let back: secops_vuln::Finding = serde_json::from_value(Value::Object(whole)).unwrap();
+            assert_eq!(&back, f, "{file}: {}", f.record);
         }
     }
 }

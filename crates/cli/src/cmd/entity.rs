@@ -166,8 +166,14 @@ fn risk_line(
                     .take(3)
                     .map(|(rule, points)| format!("{} {points:.1}", safe(rule)))
                     .collect();
+                // A host's open vulnerabilities stand in the score while they are open.
+                let standing = r
+                    .vulnerabilities
+                    .as_ref()
+                    .map(|v| format!("; {:.1} standing from {}", v.points, safe(&v.rule)))
+                    .unwrap_or_default();
                 format!(
-                    "  risk         {:.1} at {} from {} alert(s) (halving every 24 h; {})\n",
+                    "  risk         {:.1} at {} from {} alert(s) (halving every 24 h; {}){standing}\n",
                     r.score,
                     time(r.at),
                     r.alerts,

@@ -1173,3 +1173,85 @@ fn events_later_than_a_rules_allowed_lateness_are_counted_against_it_and_still_r
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("no such rule"), "{stderr}");
 }
+
+/// `[vuln]`: open findings past their deadline (KEV due dates long gone) raise the alerts `secops
+/// vuln sla --raise` raises over the same findings, once each: a restart raises none again.
+#[test]
+fn findings_past_their_deadline_raise_the_breach_alerts_of_vuln_sla_while_running() {
+    let Some(vuln) = secops_testkit::shared("corpus/vuln") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let file = |name: &str| vuln.join(name).to_string_lossy().into_owned();
+    for db in ["secops.db", "reference.db"] {
+        let db = d.join(db);
+        on_store(
+            &db,
+            &[
+                "vuln",
+                "import",
+                &file("nessus/dd-nessus_with_cvssv3.nessus"),
+                &file("grype/dd-many_vulns_with_epss_values.json"),
+            ],
+        );
+        on_store(
+            &db,
+            &[
+                "vuln",
+                "refresh",
+                &file("kev/known_exploited_vulnerabilities.json"),
+            ],
+        );
+    }
+    on_store(&d.join("reference.db"), &["vuln", "sla", "--raise"]);
+    let reference = alert_keys(&d.join("reference.db"));
+    assert!(
+        !reference.is_empty(),
+        "the corpus has findings in KEV past their due date"
+    );
+    std::fs::write(d.join("auth.log"), "").expect("write");
+    write_config(
+        d,
+        r#"
+[store]
+db = "secops.db"
+
+[vuln]
+sla_every_minutes = 1
+
+[[listen]]
+kind = "tail"
+path = "auth.log"
+name = "auth.log"
+"#,
+    );
+    let breaches = |log: &[String]| {
+        log.iter()
+            .find(|l| l.contains("past their deadline"))
+            .cloned()
+    };
+    for round in ["first", "again"] {
+        let live = Live::start(d, &[]);
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(60) && breaches(&live.log()).is_none() {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let (code, log) = live.stop();
+        assert_eq!(code, Some(0), "{}", log.join("\n"));
+        let line = breaches(&log).unwrap_or_else(|| panic!("no SLA round: {}", log.join("\n")));
+        let (new, before) = match round {
+            "first" => (reference.len(), 0),
+            _ => (0, reference.len()),
+        };
+        assert!(
+            line.contains(&format!(
+                "{} finding(s) past their deadline: {new} new SLA breach alert(s), {before} raised \
+                 before",
+                reference.len()
+            )),
+            "{round}: {line}"
+        );
+        assert_eq!(alert_keys(&d.join("secops.db")), reference, "{round}");
+    }
+}

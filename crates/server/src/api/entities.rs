@@ -34,6 +34,17 @@ pub struct Risk {
     pub alerts: usize,
     /// Rules by the points they added, most first.
     pub rules: Vec<RulePoints>,
+    /// What a host's open vulnerability findings add to `score` (they stand while open).
+    pub vulnerabilities: Option<VulnerabilityPoints>,
+}
+
+/// A host's open findings in its risk.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VulnerabilityPoints {
+    pub points: f64,
+    /// How many, and the riskiest (`3 open vulnerabilities: CVE-…`).
+    pub findings: String,
 }
 
 fn risk(kind: &str, entity: String, r: secops_service::entities::StoredRisk) -> Risk {
@@ -51,6 +62,10 @@ fn risk(kind: &str, entity: String, r: secops_service::entities::StoredRisk) -> 
                 points: (points * 1000.0).round() / 1000.0,
             })
             .collect(),
+        vulnerabilities: r.vulnerabilities.map(|v| VulnerabilityPoints {
+            points: (v.points * 1000.0).round() / 1000.0,
+            findings: v.rule,
+        }),
     }
 }
 
@@ -154,13 +169,14 @@ pub async fn show(
         )));
     }
     let at = query.at.map(|t| parse_time("at", &t)).transpose()?;
+    let now = state.now();
     let (k, n) = (kind.clone(), name.clone());
     let (stored, alerts) = as_caller(&state, &caller, move |store| {
         let stored = if k == "ip" {
             None
         } else {
             let model = secops_entity::RiskModel::default();
-            secops_service::entities::stored_risk(store, &k, &n, at, &model)?
+            secops_service::entities::current_risk(store, &k, &n, at, now, &model)?
         };
         let filter = AlertFilter {
             entity: Some((k, n)),

@@ -483,21 +483,6 @@ pub struct FindingsChanged {
     pub results: Vec<FindingChange>,
 }
 
-fn checked_ids(ids: &[i64]) -> Result<(), ApiError> {
-    if ids.is_empty() || ids.len() > 1000 {
-        return Err(ApiError::invalid("ids: 1 to 1,000 findings"));
-    }
-    Ok(())
-}
-
-fn text_field(name: &str, text: &str, max: usize) -> Result<String, ApiError> {
-    let text = text.trim();
-    if text.is_empty() || text.chars().count() > max {
-        return Err(ApiError::invalid(format!("{name}: 1 to {max} characters")));
-    }
-    Ok(text.to_string())
-}
-
 fn bulk(ids: &[i64], results: Vec<Result<FindingRecord, String>>) -> FindingsChanged {
     let results: Vec<FindingChange> = ids
         .iter()
@@ -532,16 +517,13 @@ pub async fn accept(
     Extension(caller): Extension<Caller>,
     Body(request): Body<FindingAcceptRequest>,
 ) -> Result<Json<FindingsChanged>, ApiError> {
-    checked_ids(&request.ids)?;
-    let owner = text_field("owner", &request.owner, 200)?;
-    let reason = text_field("reason", &request.reason, 2000)?;
     let until = parse_time("until", &request.until)?;
-    if until <= state.now() {
-        return Err(ApiError::invalid("until: a time in the future"));
-    }
+    let FindingAcceptRequest {
+        ids, owner, reason, ..
+    } = request;
     let who = actor(&caller);
     let clock = state.clock.clone();
-    let ids = request.ids.clone();
+    let asked = ids.clone();
     let results = as_caller(&state, &caller, move |store| {
         Ok(secops_service::vulns::accept(
             store,
@@ -554,7 +536,7 @@ pub async fn accept(
         )?)
     })
     .await?;
-    Ok(Json(bulk(&request.ids, results)))
+    Ok(Json(bulk(&asked, results)))
 }
 
 /// Closes findings: fixed, mitigated or a false positive.
@@ -566,11 +548,7 @@ pub async fn close(
     Extension(caller): Extension<Caller>,
     Body(request): Body<FindingCloseRequest>,
 ) -> Result<Json<FindingsChanged>, ApiError> {
-    checked_ids(&request.ids)?;
-    let note = request.note.unwrap_or_default();
-    if note.chars().count() > 2000 {
-        return Err(ApiError::invalid("note: at most 2,000 characters"));
-    }
+    let note = request.note.clone().unwrap_or_default();
     let resolution = match request.resolution {
         FindingResolution::Fixed => "fixed",
         FindingResolution::Mitigated => "mitigated",
@@ -584,7 +562,7 @@ pub async fn close(
             store,
             &ids,
             resolution,
-            note.trim(),
+            &note,
             &who,
             clock.as_ref(),
         )?)
@@ -616,6 +594,21 @@ pub struct FindingSla {
     pub open: u64,
     pub overdue: u64,
     pub severities: Vec<FindingSlaLine>,
+    /// Open findings per owner (the inventory's owner of their asset when they were last
+    /// prioritised), most overdue first.
+    pub owners: Vec<FindingOwnerLine>,
+}
+
+/// One owner's open findings.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FindingOwnerLine {
+    pub owner: String,
+    pub open: u64,
+    pub overdue: u64,
+    pub kev: u64,
+    /// Days the oldest of their overdue findings is late.
+    pub oldest_overdue_days: i64,
 }
 
 /// Where the findings stand against their deadlines, per severity, with the time to remediate as
@@ -658,6 +651,17 @@ pub async fn sla(
                 remediated: l.remediation.n,
                 median_days: days(l.remediation.median),
                 p90_days: days(l.remediation.p90),
+            })
+            .collect(),
+        owners: report
+            .owners
+            .iter()
+            .map(|o| FindingOwnerLine {
+                owner: o.owner.clone(),
+                open: o.open,
+                overdue: o.overdue,
+                kev: o.kev,
+                oldest_overdue_days: o.oldest_days,
             })
             .collect(),
     }))

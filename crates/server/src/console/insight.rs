@@ -224,6 +224,8 @@ struct EntityPage {
     score: String,
     contributions: usize,
     rules: Vec<(String, String)>,
+    /// What a host's open vulnerability findings add to the score (and, with `vulns:read`, which).
+    vulnerabilities: Option<String>,
     alerts: Vec<Row>,
     queue: String,
     /// The host's or address's open vulnerability findings, riskiest first (with `vulns:read`).
@@ -262,7 +264,7 @@ pub async fn entity(
             None
         } else {
             let model = secops_entity::RiskModel::default();
-            secops_service::entities::stored_risk(store, &k, &n, None, &model)?
+            secops_service::entities::current_risk(store, &k, &n, None, now, &model)?
         };
         let page = secops_service::alerts::list(
             store,
@@ -285,6 +287,13 @@ pub async fn entity(
             .map(|r| format!("{:.1}", r.score))
             .unwrap_or_else(|| "none recorded".into()),
         contributions: stored.as_ref().map_or(0, |r| r.alerts),
+        vulnerabilities: stored
+            .as_ref()
+            .and_then(|r| r.vulnerabilities.as_ref())
+            .map(|v| match show_findings {
+                true => format!("{:.1} ({})", v.points, shown(&v.rule)),
+                false => format!("{:.1}", v.points),
+            }),
         rules: stored
             .map(|r| {
                 r.rules

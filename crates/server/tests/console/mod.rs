@@ -1813,7 +1813,6 @@ async fn vulnerability_pages_filter_accept_close_and_show_findings_inert() {
                     .to_string(),
                 None,
                 &Default::default(),
-                &secops_service::Actor::user("importer"),
                 &secops_service::SystemClock,
             )
             .unwrap()
@@ -1824,6 +1823,32 @@ async fn vulnerability_pages_filter_accept_close_and_show_findings_inert() {
         .unwrap();
     let rita = h.sign_in("rita").await;
     let ana = h.sign_in("ana").await;
+    // No alert on the scanned host: its risk is what its open findings add (half their summed
+    // risk: the KEV one's, the rest having no EPSS score), named by the riskiest.
+    let (open_risk, open_count) = h.with_store(|s| {
+        let open = s
+            .vuln_findings(&secops_store::FindingFilter {
+                statuses: vec!["open".into()],
+                asset: Some("testphp.vulnweb.com".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        (
+            open.iter().map(|f| f.priority.risk).sum::<f64>(),
+            open.len(),
+        )
+    });
+    assert!(open_risk > 0.0);
+    let host = h.get("/entities/host/testphp.vulnweb.com", &rita).await;
+    assert!(
+        host.text.contains(&format!(
+            "<dt>From open vulnerabilities</dt><dd>{:.1} ({open_count} open vulnerabilities: \
+             CVE-2012-1823",
+            (open_risk / 2.0).min(50.0)
+        )),
+        "{}",
+        host.text
+    );
     // The queue, riskiest first; the KEV filter leaves the one KEV finding.
     let queue = h.get("/vulns", &rita).await;
     assert_eq!(queue.status, StatusCode::OK, "{}", queue.text);

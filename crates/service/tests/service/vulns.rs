@@ -76,6 +76,21 @@ fn import(store: &mut Store, files: &[PathBuf], day: i64) -> vulns::ImportReport
     .unwrap()
 }
 
+/// The corpus's KEV catalog loaded on day 1 (the open findings prioritised again).
+fn refresh_kev(store: &mut Store, corpus: &Path) {
+    secops_service::vuln_refresh::refresh(
+        store,
+        &corpus
+            .join("kev/known_exploited_vulnerabilities.json")
+            .display()
+            .to_string(),
+        None,
+        &Default::default(),
+        &clock(1),
+    )
+    .unwrap();
+}
+
 fn open_ids(store: &mut Store, asset: &str) -> Vec<String> {
     let mut ids: Vec<String> = store
         .vuln_findings(&FindingFilter {
@@ -412,18 +427,7 @@ fn alerts_carry_their_hosts_kev_and_likely_exploited_findings() {
     // Nothing in KEV yet, no EPSS: nothing to carry.
     vulns::add_exposure(&mut store, [&mut on_host, &mut elsewhere]).unwrap();
     assert!(!on_host.contains("secops.vulnerabilities"));
-    secops_service::vuln_refresh::refresh(
-        &mut store,
-        &corpus
-            .join("kev/known_exploited_vulnerabilities.json")
-            .display()
-            .to_string(),
-        None,
-        &Default::default(),
-        &Actor::user("analyst"),
-        &clock(1),
-    )
-    .unwrap();
+    refresh_kev(&mut store, &corpus);
     vulns::add_exposure(&mut store, [&mut on_host, &mut elsewhere]).unwrap();
     let doc = secops_alert::AlertDocument::parse(&on_host).unwrap();
     assert_eq!(doc.vulnerabilities.len(), 1, "{on_host}");
@@ -465,4 +469,53 @@ fn findings_past_their_deadline_raise_one_alert_each() {
     let doc = secops_alert::AlertDocument::parse(&alerts[0].document).unwrap();
     assert_eq!(doc.group["container.image.name"], a);
     assert!(doc.group.contains_key("vulnerability.id"));
+}
+
+#[test]
+fn a_hosts_open_findings_stand_in_its_risk_score() {
+    let Some(corpus) = secops_testkit::shared("corpus/vuln") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("s.db").display().to_string()).unwrap();
+    import(
+        &mut store,
+        &[corpus.join("nessus/dd-nessus_with_cvssv3.nessus")],
+        0,
+    );
+    let model = secops_entity::RiskModel::default();
+    let at = Some(clock(1).0.unix_nanos());
+    let risk = |store: &mut Store, host: &str| {
+        secops_service::entities::stored_risk(store, "host", host, at, &model).unwrap()
+    };
+    // Without a KEV entry or an EPSS score every finding's risk is 0: nothing stands.
+    assert_eq!(risk(&mut store, "testphp.vulnweb.com"), None);
+    refresh_kev(&mut store, &corpus);
+    let open = store
+        .vuln_findings(&FindingFilter {
+            statuses: vec!["open".into()],
+            asset: Some("testphp.vulnweb.com".into()),
+            ..FindingFilter::default()
+        })
+        .unwrap();
+    let summed: f64 = open.iter().map(|f| f.priority.risk).sum();
+    assert!(summed > 0.0);
+    // In any case of spelling, by its name.
+    let stood = risk(&mut store, "TESTPHP.vulnweb.com").expect("a score");
+    let vulnerabilities = stood.vulnerabilities.expect("the findings' part");
+    assert_eq!(vulnerabilities.points, (summed / 2.0).min(50.0));
+    assert_eq!(
+        stood.score, vulnerabilities.points,
+        "no alerts: the findings alone"
+    );
+    assert_eq!(stood.alerts, 0);
+    assert!(
+        vulnerabilities
+            .rule
+            .starts_with(&format!("{} open vulnerabilit", open.len()))
+            && vulnerabilities.rule.contains("CVE-2012-1823"),
+        "{}",
+        vulnerabilities.rule
+    );
+    assert_eq!(risk(&mut store, "other.example"), None);
 }

@@ -25,6 +25,11 @@ impl<'a> Raw<'a> {
         serde_json::from_str(self.0.get()).ok()
     }
 
+    /// Whether it is an array (told by its first byte, without parsing it).
+    pub(super) fn is_array(self) -> bool {
+        self.0.get().trim_start().starts_with('[')
+    }
+
     /// An object's fields (empty for anything else).
     pub(super) fn fields(self) -> Fields<'a> {
         Fields(

@@ -201,14 +201,8 @@ pub fn import_reader(
     match format {
         Format::Trivy => trivy::import(name, &fields, sink),
         Format::Grype => grype::import(name, &fields, sink),
-        Format::Sarif | Format::OsvScanner => {
-            let value = document.value().unwrap_or(serde_json::Value::Null);
-            if format == Format::Sarif {
-                sarif::import(name, &value, sink)
-            } else {
-                osv_scanner::import(name, &value, sink)
-            }
-        }
+        Format::Sarif => sarif::import(name, &fields, sink),
+        Format::OsvScanner => osv_scanner::import(name, &fields, sink),
         Format::Vex => Err(VulnError::Format {
             file: name.to_string(),
             reason: "VEX statements mark findings, they are not findings: read them with \
@@ -237,10 +231,7 @@ fn detect_fields(fields: &lazy::Fields<'_>) -> Option<Format> {
     if has("runs") && (has("version") || has("$schema")) {
         return Some(Format::Sarif);
     }
-    if has("results")
-        && fields
-            .raw("results")
-            .is_some_and(|r| r.value().is_some_and(|v| v.is_array()))
+    if fields.raw("results").is_some_and(lazy::Raw::is_array)
         && fields
             .items("results")
             .into_iter()

@@ -5,6 +5,7 @@
 use serde_json::Value;
 
 use super::json::{list, string, strings, text};
+use super::lazy::Fields;
 use super::{Format, Sink, Tally};
 use crate::finding::{Asset, AssetKind, Exploitation, Finding, FixState, Package, Severity};
 use crate::osv::Record;
@@ -12,15 +13,22 @@ use crate::VulnError;
 
 const TOOL: &str = "osv-scanner";
 
-pub(super) fn import(file: &str, report: &Value, sink: &mut dyn Sink) -> Result<Tally, VulnError> {
+/// Reads the report lazily: one package (with its records) parsed at a time.
+pub(super) fn import(
+    file: &str,
+    report: &Fields<'_>,
+    sink: &mut dyn Sink,
+) -> Result<Tally, VulnError> {
     let mut tally = Tally::new(Format::OsvScanner);
-    if report.get("results").and_then(Value::as_array).is_none() {
+    let Some(results) = report.raw("results").filter(|r| r.is_array()) else {
         return Err(VulnError::Format {
             file: file.to_string(),
             reason: "an osv-scanner report without results".into(),
         });
-    }
-    for (r, result) in list(report, "results").iter().enumerate() {
+    };
+    for (r, raw_result) in results.items().into_iter().enumerate() {
+        let result_fields = raw_result.fields();
+        let result = &result_fields.small(&["packages"]);
         let source = result.get("source").unwrap_or(&Value::Null);
         let path = text(source, "path").unwrap_or(".");
         let kind = match text(source, "type") {
@@ -33,7 +41,8 @@ pub(super) fn import(file: &str, report: &Value, sink: &mut dyn Sink) -> Result<
             name: path.to_string(),
             address: None,
         };
-        for (p, package) in list(result, "packages").iter().enumerate() {
+        for (p, raw_package) in result_fields.items("packages").into_iter().enumerate() {
+            let package = &raw_package.value().unwrap_or(Value::Null);
             let groups = list(package, "groups");
             for (v, entry) in list(package, "vulnerabilities").iter().enumerate() {
                 tally.read += 1;

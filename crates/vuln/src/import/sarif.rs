@@ -7,6 +7,7 @@
 use serde_json::Value;
 
 use super::json::{at, list, number, string, text, text_at};
+use super::lazy::Fields;
 use super::{Format, Sink, Tally};
 use crate::cvss::{CvssScore, CvssVersion};
 use crate::finding::{
@@ -17,16 +18,23 @@ use crate::VulnError;
 const VULNERABILITY_IDS: &[&str] = &["CVE-", "GHSA-", "GO-", "RUSTSEC-", "PYSEC-", "OSV-"];
 const SECRET_SCANNERS: &[&str] = &["gitleaks", "trufflehog", "detect-secrets", "ggshield"];
 
-pub(super) fn import(file: &str, report: &Value, sink: &mut dyn Sink) -> Result<Tally, VulnError> {
+/// Reads the log lazily: each run without its results parsed whole (its tool, rules and
+/// provenance), then its results one at a time.
+pub(super) fn import(
+    file: &str,
+    report: &Fields<'_>,
+    sink: &mut dyn Sink,
+) -> Result<Tally, VulnError> {
     let mut tally = Tally::new(Format::Sarif);
-    let runs = list(report, "runs");
-    if report.get("runs").and_then(Value::as_array).is_none() {
+    let Some(runs) = report.raw("runs").filter(|r| r.is_array()) else {
         return Err(VulnError::Format {
             file: file.to_string(),
             reason: "a SARIF log without runs".into(),
         });
-    }
-    for (r, run) in runs.iter().enumerate() {
+    };
+    for (r, raw_run) in runs.items().into_iter().enumerate() {
+        let run_fields = raw_run.fields();
+        let run = &run_fields.small(&["results"]);
         let driver = at(run, "tool.driver").unwrap_or(&Value::Null);
         let tool_name = text(driver, "name").unwrap_or("sarif");
         let tool = format!("sarif:{}", tool_name.to_ascii_lowercase());
@@ -45,10 +53,11 @@ pub(super) fn import(file: &str, report: &Value, sink: &mut dyn Sink) -> Result<
             asset: &asset,
             rules: &rules,
         };
-        for (i, result) in list(run, "results").iter().enumerate() {
+        for (i, raw) in run_fields.items("results").into_iter().enumerate() {
             tally.read += 1;
             let record = format!("runs[{r}].results[{i}]");
-            match finding(result, &run_tool, record.clone()) {
+            let result = raw.value().unwrap_or(Value::Null);
+            match finding(&result, &run_tool, record.clone()) {
                 Ok(f) => sink.finding(f)?,
                 Err(reason) => tally.reject(record, reason),
             }

@@ -180,12 +180,11 @@ pub fn refresh(
     sources: &[String],
     assets: Option<&AssetIndex>,
     policy: &VulnPolicy,
-    actor: &Actor,
     clock: &dyn Clock,
 ) -> anyhow::Result<Outcome> {
     let mut rejected = 0;
     for source in sources {
-        let r = secops_service::vuln_refresh::refresh(store, source, assets, policy, actor, clock)?;
+        let r = secops_service::vuln_refresh::refresh(store, source, assets, policy, clock)?;
         let version = r
             .version
             .as_deref()

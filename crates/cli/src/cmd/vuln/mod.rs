@@ -158,7 +158,6 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             &sources,
             assets.as_ref(),
             &policy,
-            &who,
             clock.as_ref(),
         ),
         Command::List(list) => list::list(&mut store, &list, &who, clock.as_ref()),
