@@ -36,6 +36,7 @@ mod indicators;
 mod live;
 pub mod migrate;
 mod postgres;
+mod responses;
 mod risk;
 mod sessions;
 mod sqlite;
@@ -62,6 +63,9 @@ pub use indicators::{
 };
 pub use live::Checkpoint;
 pub use postgres::Postgres;
+pub use responses::{
+    Decision, NewResponseRun, ResponseCounts, ResponseEvaluation, ResponseFilter, ResponseRun,
+};
 pub use risk::{RiskContribution, RiskLeader};
 pub use sessions::SessionRecord;
 pub use sqlite::Sqlite;

@@ -587,6 +587,62 @@ const MIGRATIONS: &[Migration] = &[
              WHERE in_kev = 1 OR epss >= 0.1",
         ],
     },
+    Migration {
+        version: 20,
+        name: "response automation",
+        // Every run of a response action (and of its inverse at rollback), keyed by action,
+        // target and what asked for it so that a run is recorded once whatever restarts; and every
+        // evaluation of one (fired, stopped by a guard, awaiting approval, a duplicate).
+        statements: &[
+            "CREATE TABLE response_runs (
+                id {id},
+                run_key TEXT NOT NULL UNIQUE,
+                action_id TEXT NOT NULL,
+                operation TEXT NOT NULL,
+                target_kind TEXT NOT NULL,
+                target TEXT NOT NULL,
+                alert_id BIGINT,
+                case_number BIGINT,
+                workflow TEXT,
+                state TEXT NOT NULL,
+                dry_run INTEGER NOT NULL,
+                requested_by TEXT NOT NULL,
+                requested_at BIGINT NOT NULL,
+                approval_due BIGINT,
+                decided_by TEXT,
+                decided_at BIGINT,
+                decision_note TEXT,
+                request TEXT,
+                response TEXT,
+                attempts BIGINT NOT NULL DEFAULT 0,
+                started_at BIGINT,
+                ended_at BIGINT,
+                hold_ns BIGINT,
+                rollback_at BIGINT,
+                rollback_of BIGINT,
+                rolled_back_by BIGINT,
+                updated_at BIGINT NOT NULL
+            )",
+            "CREATE INDEX response_runs_by_state ON response_runs (state, rollback_at)",
+            "CREATE INDEX response_runs_by_alert ON response_runs (alert_id)",
+            "CREATE INDEX response_runs_by_target ON response_runs (target_kind, target, action_id, requested_at)",
+            "CREATE INDEX response_runs_by_action ON response_runs (action_id, requested_at)",
+            "CREATE TABLE response_evaluations (
+                id {id},
+                at BIGINT NOT NULL,
+                alert_id BIGINT,
+                case_number BIGINT,
+                workflow TEXT,
+                action_id TEXT NOT NULL,
+                target TEXT,
+                outcome TEXT NOT NULL,
+                guard TEXT,
+                detail TEXT NOT NULL,
+                run_id BIGINT
+            )",
+            "CREATE INDEX response_evaluations_by_alert ON response_evaluations (alert_id)",
+        ],
+    },
 ];
 
 /// Work a migration needs beyond its statements, run in its transaction after them.

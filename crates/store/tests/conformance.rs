@@ -108,6 +108,7 @@ conformance!(
     a_checkpoint_is_saved_with_its_alerts_or_not_at_all,
     findings_merge_close_reopen_and_keep_their_history,
     catalogs_replace_their_entries_and_findings_are_reprioritised,
+    response_runs_are_keyed_claimed_once_and_rolled_back,
 );
 
 /// Runs SQL on the test database with the database's own client, behind the store's back.
@@ -309,7 +310,8 @@ fn alerts_recorded_before_entities_were_kept_are_read_when_the_store_migrates(pl
     // Back to schema 12, as an older secops left it (undoing the migrations after 13 too).
     tamper(
         place,
-        "DROP TABLE vuln_advisories; DROP TABLE vuln_catalogs; DROP TABLE vuln_epss; DROP TABLE vuln_kev; \
+        "DROP TABLE response_evaluations; DROP TABLE response_runs; \
+         DROP TABLE vuln_advisories; DROP TABLE vuln_catalogs; DROP TABLE vuln_epss; DROP TABLE vuln_kev; \
          DROP TABLE vuln_acceptances; DROP TABLE vuln_finding_events; DROP TABLE vuln_imports; \
          DROP TABLE vuln_detections; DROP TABLE vuln_finding_cves; DROP TABLE vuln_findings; \
          DROP TABLE live_checkpoints; \
@@ -2253,4 +2255,179 @@ fn catalogs_replace_their_entries_and_findings_are_reprioritised(place: &Place) 
         (99.0, true, Some(DAY))
     );
     assert_eq!(f.priority.epss, None);
+}
+
+/// A response run's life: recorded once per key, approved (not twice), claimed by one process,
+/// finished with its rollback time, undone by its inverse; waiting ones expire; every change a
+/// line in the alert's log; the counts guards read.
+fn response_runs_are_keyed_claimed_once_and_rolled_back(place: &Place) {
+    use secops_store::{Decision, NewResponseRun, ResponseEvaluation, ResponseFilter};
+    let mut store = place.open();
+    let recorded = store
+        .record_alerts(
+            &[alert("ssh", "185.220.101.47", 10, 20, 12, 0)],
+            "detect",
+            30,
+        )
+        .unwrap();
+    let alert_id = inserted(&recorded)[0];
+    let new = |key: &str, state: &str| NewResponseRun {
+        run_key: key.into(),
+        action_id: "block-source".into(),
+        operation: "do".into(),
+        target_kind: "ip".into(),
+        target: "185.220.101.47".into(),
+        alert_id: Some(alert_id),
+        state: state.into(),
+        requested_by: "secops-run".into(),
+        approval_due: Some(1_000),
+        hold_ns: Some(3_600),
+        ..NewResponseRun::default()
+    };
+    let (run, fresh) = store
+        .add_response_run(&new("k1", "awaiting_approval"), "secops-run", 100)
+        .unwrap();
+    assert!(fresh);
+    let (again, fresh) = store
+        .add_response_run(&new("k1", "awaiting_approval"), "secops-run", 101)
+        .unwrap();
+    assert!(!fresh);
+    assert_eq!(again.id, run.id);
+    let approved = store
+        .decide_response(run.id, Decision::Approve, "bob", Some("ok"), 200)
+        .unwrap();
+    assert_eq!(
+        (approved.state.as_str(), approved.decided_by.as_deref()),
+        ("approved", Some("bob"))
+    );
+    assert!(store
+        .decide_response(run.id, Decision::Reject, "carol", None, 210)
+        .is_err());
+    assert_eq!(store.runnable_responses().unwrap(), vec![run.id]);
+    let claimed = store
+        .claim_response(run.id, "{}", "secops-run", 300)
+        .unwrap()
+        .unwrap();
+    assert_eq!((claimed.state.as_str(), claimed.attempts), ("running", 1));
+    assert!(store
+        .claim_response(run.id, "{}", "other", 301)
+        .unwrap()
+        .is_none());
+    let done = store
+        .finish_response(
+            run.id,
+            true,
+            "{\"status\":\"exit 0\"}",
+            Some(3_900),
+            "secops-run",
+            400,
+        )
+        .unwrap();
+    assert_eq!(done.state, "succeeded");
+    assert!(store.rollbacks_due(3_899).unwrap().is_empty());
+    assert_eq!(store.rollbacks_due(3_900).unwrap()[0].id, run.id);
+    let (undo, _) = store
+        .add_response_run(
+            &NewResponseRun {
+                operation: "undo".into(),
+                action_id: "unblock-source".into(),
+                state: "queued".into(),
+                rollback_of: Some(run.id),
+                approval_due: None,
+                hold_ns: None,
+                ..new("k1/undo", "queued")
+            },
+            "secops-run",
+            3_900,
+        )
+        .unwrap();
+    store
+        .claim_response(undo.id, "{}", "secops-run", 3_901)
+        .unwrap()
+        .unwrap();
+    store
+        .finish_response(undo.id, true, "{}", None, "secops-run", 3_902)
+        .unwrap();
+    let undone = store.response_run(run.id).unwrap();
+    assert_eq!(
+        (undone.state.as_str(), undone.rolled_back_by),
+        ("rolled_back", Some(undo.id))
+    );
+    assert!(store.rollbacks_due(i64::MAX).unwrap().is_empty());
+
+    // A request nobody decides expires unrun, and cannot be approved after.
+    let (waiting, _) = store
+        .add_response_run(&new("k2", "awaiting_approval"), "secops-run", 500)
+        .unwrap();
+    assert!(store
+        .expire_responses(999, "secops-run")
+        .unwrap()
+        .is_empty());
+    let expired = store.expire_responses(1_000, "secops-run").unwrap();
+    assert_eq!(
+        expired.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![waiting.id]
+    );
+    assert!(store
+        .decide_response(waiting.id, Decision::Approve, "bob", None, 1_001)
+        .is_err());
+
+    // Counts: the succeeded (rolled back) run counts, the expired request does not.
+    let counts = store
+        .response_counts("block-source", "ip", "185.220.101.47", 0, 0, 3)
+        .unwrap();
+    assert_eq!(
+        (
+            counts.action_runs,
+            counts.target_runs,
+            counts.target_successes
+        ),
+        (1, 1, 1)
+    );
+    assert_eq!(counts.latest_outcomes[0].0, "rolled_back");
+
+    let listed = store
+        .response_runs(&ResponseFilter {
+            alert_id: Some(alert_id),
+            ..ResponseFilter::default()
+        })
+        .unwrap();
+    assert_eq!(listed.len(), 3);
+    store
+        .add_response_evaluation(&ResponseEvaluation {
+            at: 100,
+            alert_id: Some(alert_id),
+            action_id: "block-source".into(),
+            target: Some("ip 10.0.0.5".into()),
+            outcome: "stopped".into(),
+            guard: Some("special range".into()),
+            detail: "10.0.0.0/8 (private, RFC 1918)".into(),
+            ..ResponseEvaluation::default()
+        })
+        .unwrap();
+    let evaluations = store.response_evaluations(alert_id).unwrap();
+    assert_eq!(evaluations[0].guard.as_deref(), Some("special range"));
+    // Every change is in the alert's event log.
+    let kinds: Vec<String> = store
+        .alert_events(alert_id)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .filter(|k| k.starts_with("response."))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "response.awaiting_approval",
+            "response.approved",
+            "response.running",
+            "response.succeeded",
+            "response.queued",
+            "response.running",
+            "response.succeeded",
+            "response.rolled_back",
+            "response.awaiting_approval",
+            "response.expired",
+        ]
+    );
 }

