@@ -94,9 +94,15 @@ const BUILT_IN: &[(&str, &str, Option<&str>, &[Permission])] = &[
     ),
     (
         "responder",
-        "an analyst who closes cases, saves hunts, requests responses and accepts vulnerability risk",
+        "an analyst who closes cases, saves hunts, requests and approves responses (another's request, never their own) and accepts vulnerability risk",
         Some("analyst"),
-        &[CASES_CLOSE, HUNTS_SAVE, RESPONSES_REQUEST, VULNS_ACCEPT],
+        &[
+            CASES_CLOSE,
+            HUNTS_SAVE,
+            RESPONSES_REQUEST,
+            RESPONSES_APPROVE,
+            VULNS_ACCEPT,
+        ],
     ),
     (
         "engineer",

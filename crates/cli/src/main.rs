@@ -89,6 +89,9 @@ enum Command {
     /// Vulnerability management: import scanner reports, refresh KEV/EPSS/SSVC, the findings queue
     /// by risk and deadline, accept risk, close.
     Vuln(cmd::vuln::Args),
+    /// Response automation: request actions, evaluate alerts against the workflows, carry out
+    /// what is due, explain an alert's actions, replay alerts in dry run.
+    Respond(Box<cmd::respond::Args>),
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -133,6 +136,7 @@ fn main() -> ExitCode {
         Command::Status(args) => cmd::run::status(args),
         Command::Worker(args) => cmd::run::worker(args),
         Command::Vuln(args) => cmd::vuln::run(args),
+        Command::Respond(args) => cmd::respond::run(*args),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,

@@ -1863,3 +1863,93 @@ fn vuln_imports_prioritises_and_works_findings() {
         &text.replace(&vuln.to_string_lossy().into_owned(), "[VULN]"),
     );
 }
+
+#[test]
+fn respond_evaluates_guards_runs_and_explains() {
+    let Some(linux) = shared("corpus/linux") else {
+        return;
+    };
+    let s = Session::new();
+    let db = s.path("secops.db");
+    let config = s.path("respond.toml");
+    std::fs::write(
+        &config,
+        r#"[guards]
+never = ["112.95.230.3"]
+
+[[connector]]
+name = "firewall-ticket"
+kind = "command"
+program = "/usr/bin/python3"
+args = ["-c", "import sys; print(' '.join(sys.argv[1:]))"]
+
+[[action]]
+id = "block-source"
+name = "Ask the firewall team to block the source"
+target = "ip"
+connector = "firewall-ticket"
+params = { options = ["--queue=soc"], args = ["block", "{{ target }}", "{{ alert.rule.name }}"] }
+inverse = "unblock-source"
+duration = "1h"
+rate_per_action = "3/h"
+
+[[action]]
+id = "unblock-source"
+target = "ip"
+connector = "firewall-ticket"
+params = { args = ["unblock", "{{ target }}"] }
+
+[[workflow]]
+id = "contain-ssh-brute-force"
+on = "alert"
+rules = ["SSH Password Brute Force from a Single Source"]
+steps = [{ action = "block-source" }]
+"#,
+    )
+    .unwrap();
+    let log = linux.join("OpenSSH_2k.log").to_string_lossy().into_owned();
+    let mut text = s
+        .run_on(
+            &db,
+            &[
+                "detect", &log, "--year", "2015", "--store", "--output", "jsonl",
+            ],
+        )
+        .lines()
+        .take(2)
+        .map(|l| format!("{l}\n"))
+        .collect::<String>();
+    let respond = |args: &[&str], now: &str| {
+        let mut all = vec!["respond"];
+        all.extend_from_slice(args);
+        all.extend(["--config", &config, "--now", now]);
+        s.run_on(&db, &all)
+    };
+    let t0 = "2025-06-01T00:00:00Z";
+    text += &respond(&["check"], t0);
+    text += &respond(&["simulate", "--since", "5000d"], t0);
+    text += &respond(&["evaluate"], t0);
+    text += &respond(&["tick"], t0);
+    text += &respond(&["show", "1"], t0);
+    text += &respond(&["why", "3"], t0);
+    text += &respond(&["run", "block-source", "--target", "10.1.2.3"], t0);
+    text += &respond(&["rollback", "1"], t0);
+    let later = "2025-06-01T01:00:30Z";
+    text += &respond(&["tick"], later);
+    text += &respond(
+        &[
+            "run",
+            "block-source",
+            "--target",
+            "45.33.32.156",
+            "--alert",
+            "3",
+            "--dry-run",
+        ],
+        later,
+    );
+    text += &respond(&["list", "--limit", "8"], later);
+    // How long a program took varies from run to run.
+    let took = regex::Regex::new(r#""duration_ms": \d+"#).unwrap();
+    snapshot("respond", &took.replace_all(&text, "\"duration_ms\": [MS]"));
+}

@@ -35,6 +35,31 @@ pub struct Config {
     pub bus: Option<BusConfig>,
     /// Vulnerability findings' deadlines watched: breaches raise alerts.
     pub vuln: Option<VulnConfig>,
+    /// Response automation: alerts evaluated against the response workflows, runs carried out,
+    /// holds rolled back when they end.
+    pub respond: Option<RespondConfig>,
+}
+
+/// `[respond]`. Paths are relative to the configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RespondConfig {
+    /// The response configuration: a TOML file or a folder of them.
+    pub config: PathBuf,
+    /// The connectors' secrets (only its owner may read it).
+    pub secrets: Option<PathBuf>,
+    /// MISP warninglists: values they cover are never acted on.
+    pub warninglists: Option<PathBuf>,
+    /// The asset and identity inventory: its networks, hosts and VIP accounts are never acted on.
+    #[serde(default)]
+    pub inventory: Vec<PathBuf>,
+    /// How often new alerts are evaluated and due runs carried out, seconds.
+    #[serde(default = "default_respond_every")]
+    pub every_seconds: u64,
+}
+
+fn default_respond_every() -> u64 {
+    5
 }
 
 /// `[vuln]`.

@@ -11,7 +11,7 @@
 //! `listen.rs` and `tls.rs` (the sockets), `http.rs` (JSON lines and Elasticsearch `_bulk`),
 //! `inputs.rs` (journals and followed files as the engine reads them), `runner.rs` (the engine loop,
 //! commits, the lake's writer, stopping), `hunts.rs` (scheduled hunts), `vuln_sla.rs` (findings past
-//! their deadline raising alerts), `metrics.rs` (status and Prometheus), `log.rs`.
+//! their deadline raising alerts), `respond.rs` (response automation), `metrics.rs` (status and Prometheus), `log.rs`.
 
 pub mod config;
 pub mod framing;
@@ -23,6 +23,7 @@ pub mod listen;
 pub mod log;
 pub mod metrics;
 pub mod publish;
+pub mod respond;
 pub mod runner;
 pub mod tls;
 pub mod vuln_sla;

@@ -517,6 +517,20 @@ pub fn run(
         }
         _ => None,
     };
+    let respond = match (&config.respond, &control.reopen) {
+        (Some(respond), Some(reopen)) => Some(crate::respond::start(
+            respond,
+            config_path,
+            reopen.clone(),
+            stop.clone(),
+        )?),
+        (Some(_), None) => {
+            return Err(RunError::Other(
+                "[respond]: response automation needs a way to open the store again".into(),
+            ))
+        }
+        _ => None,
+    };
     let lake_every =
         Duration::from_secs(config.lake.as_ref().map_or(60, |l| l.flush_seconds.max(1)));
     let mut publisher = match &config.bus {
@@ -629,6 +643,9 @@ pub fn run(
     }
     if let Some(watch) = vuln_sla {
         let _ = watch.join();
+    }
+    if let Some(respond) = respond {
+        let _ = respond.join();
     }
     if let Some(hunts) = hunts {
         let _ = hunts.join();

@@ -5,7 +5,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::process::Command;
 use std::sync::mpsc;
@@ -14,6 +13,7 @@ use std::time::Duration;
 use secops_respond::connector::{deliver, verify, Operation, Prepare, Request};
 use secops_respond::template::Context;
 use secops_respond::{Config, Secrets, Target, TargetKind};
+use secops_testkit::{http_receiver, Received};
 use serde_json::{json, Value};
 
 /// A value an attacker could write into a log line.
@@ -24,67 +24,10 @@ fn under_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
 }
 
-/// One HTTP request as a receiver saw it.
-#[derive(Debug)]
-struct Received {
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Received {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
 /// Answers each request with the next status, handing over what it got.
 fn receiver(statuses: Vec<u16>) -> (String, mpsc::Receiver<Received>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for status in statuses {
-            let Ok((stream, _)) = listener.accept() else {
-                return;
-            };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut headers = Vec::new();
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            loop {
-                line.clear();
-                reader.read_line(&mut line).unwrap();
-                let l = line.trim_end();
-                if l.is_empty() {
-                    break;
-                }
-                let (k, v) = l.split_once(':').unwrap();
-                headers.push((k.trim().to_string(), v.trim().to_string()));
-            }
-            let length: usize = headers
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-                .map(|(_, v)| v.parse().unwrap())
-                .unwrap_or(0);
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).unwrap();
-            let mut stream = stream;
-            write!(
-                stream,
-                "HTTP/1.1 {status} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
-            )
-            .unwrap();
-            tx.send(Received {
-                headers,
-                body: String::from_utf8(body).unwrap(),
-            })
-            .unwrap();
-        }
-    });
-    (url, rx)
+    let (base, rx) = http_receiver(statuses);
+    (format!("{base}/hook"), rx)
 }
 
 fn context() -> Context {

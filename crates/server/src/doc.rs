@@ -13,14 +13,16 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::{admin, alerts, cases, entities, hunts, intel, rules, session, system, vulns};
+use crate::api::{
+    admin, alerts, cases, entities, hunts, intel, responses, rules, session, system, vulns,
+};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "secops",
-        description = "The secops API: alerts, cases, rules, hunts, intelligence, vulnerability findings, entities and risk, users, keys and the audit log. Authenticate with an API key (`Authorization: Bearer secops_<id>_<secret>`) or a session cookie from `POST /api/v1/login` (then send the session's `X-CSRF-Token` with every change). Each operation's security scope is the permission it needs."
+        description = "The secops API: alerts, cases, rules, hunts, intelligence, vulnerability findings, response automation, entities and risk, users, keys and the audit log. Authenticate with an API key (`Authorization: Bearer secops_<id>_<secret>`) or a session cookie from `POST /api/v1/login` (then send the session's `X-CSRF-Token` with every change). Each operation's security scope is the permission it needs."
     ),
     components(schemas(crate::error::Problem)),
     modifiers(&Schemes),
@@ -33,6 +35,7 @@ use crate::state::AppState;
         (name = "hunts", description = "Hunts over the event lake; saved hunts"),
         (name = "intel", description = "Indicators: search, import, counts"),
         (name = "vulns", description = "Vulnerability findings: the queue, risk acceptance, closing, the SLA"),
+        (name = "responses", description = "Response automation: runs, requests, approvals, rollbacks, what happened to an alert's actions, replays"),
         (name = "entities", description = "Hosts, users and addresses; risk"),
         (name = "admin", description = "Users, API keys, the audit log"),
     )
@@ -106,6 +109,13 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(vulns::show))
         .routes(routes!(vulns::accept))
         .routes(routes!(vulns::close))
+        .routes(routes!(responses::list, responses::request))
+        .routes(routes!(responses::show))
+        .routes(routes!(responses::approve))
+        .routes(routes!(responses::reject))
+        .routes(routes!(responses::rollback))
+        .routes(routes!(responses::simulate))
+        .routes(routes!(responses::why))
         .routes(routes!(cases::list, cases::open))
         .routes(routes!(cases::show))
         .routes(routes!(cases::add_alerts))

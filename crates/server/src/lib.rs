@@ -67,8 +67,16 @@ pub fn app_with_state(
         .map_err(|e| ServeError::Config(format!("the bundled playbooks: {e}")))?;
     let judges = secops_service::intel::Judges::load(&settings.judges)
         .map_err(|e| ServeError::Config(format!("warninglists and decay models: {e}")))?;
+    let responder = match &settings.respond {
+        Some(sources) => Some(Arc::new(
+            secops_service::respond::Responder::load(sources)
+                .map_err(|e| ServeError::Config(format!("response automation: {e}")))?,
+        )),
+        None => None,
+    };
     let settings = Arc::new(settings);
     let state = AppState {
+        responder,
         rules: Arc::default(),
         attack: Arc::default(),
         hunt_slots: Arc::new(tokio::sync::Semaphore::new(settings.hunts.max(1))),

@@ -47,6 +47,9 @@ pub struct Settings {
     pub judges: secops_service::intel::JudgeSources,
     /// Where hunt results attached to cases as evidence are written.
     pub evidence_dir: std::path::PathBuf,
+    /// Response automation's configuration, secrets and never-act lists (none: runs are listed
+    /// and decided, but nothing is requested, rolled back or replayed here).
+    pub respond: Option<secops_service::respond::ResponderSources>,
 }
 
 impl Settings {
@@ -71,6 +74,7 @@ impl Settings {
             hunt_timeout: std::time::Duration::from_secs(25),
             judges: secops_service::intel::JudgeSources::default(),
             evidence_dir: std::path::PathBuf::from("evidence"),
+            respond: None,
         }
     }
 
@@ -103,6 +107,8 @@ pub struct AppState {
     /// A permit per hunt that may run at once.
     pub hunt_slots: Arc<Semaphore>,
     pub judges: Arc<secops_service::intel::Judges>,
+    /// Response automation, when configured.
+    pub responder: Option<Arc<secops_service::respond::Responder>>,
 }
 
 impl AppState {

@@ -109,6 +109,7 @@ impl Harness {
         }
         settings.lake = tune.lake;
         settings.attack = tune.attack;
+        settings.respond = tune.respond;
         settings.evidence_dir = dir.path().join("evidence");
         // Rule tests read `shared/...` from beside the repository.
         settings.data_root = secops_testkit::repo_root().join("..");
@@ -220,6 +221,7 @@ struct Settings {
     body_limit: Option<usize>,
     lake: Option<String>,
     attack: Option<std::path::PathBuf>,
+    respond: Option<secops_service::respond::ResponderSources>,
 }
 
 enum Auth {
@@ -2019,4 +2021,207 @@ async fn vulnerability_findings_through_the_api() {
     let accepts = audited(&h, "finding.accepted");
     assert_eq!(accepts.len(), 1);
     assert_eq!(accepts[0].actor, "rita");
+}
+
+/// Response automation through the API: a request by hand waits for approval; its requester
+/// cannot approve it, nor can an API key; another signed-in responder can; the run's record holds
+/// the exact request; an alert's responses explain it; a guard's refusal is named; a replay counts.
+#[tokio::test(flavor = "multi_thread")]
+async fn responses_are_requested_approved_by_another_person_and_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("respond.toml");
+    std::fs::write(
+        &config,
+        r#"
+[[connector]]
+name = "helpdesk"
+kind = "command"
+program = "/usr/bin/python3"
+args = ["-c", "import sys; print(sys.argv[1:])"]
+
+[[action]]
+id = "disable-account"
+target = "user"
+connector = "helpdesk"
+approval = "always"
+params = { args = ["{{ target }}", "{{ alert.rule.name }}"] }
+
+[[action]]
+id = "block-source"
+target = "ip"
+connector = "helpdesk"
+params = { args = ["block", "{{ target }}"] }
+
+[[workflow]]
+id = "block-everything"
+on = "alert"
+steps = [{ action = "block-source" }]
+"#,
+    )
+    .unwrap();
+    let h = Harness::on(
+        dir.path().join("secops.db").display().to_string(),
+        dir,
+        Settings {
+            respond: Some(secops_service::respond::ResponderSources {
+                config,
+                ..Default::default()
+            }),
+            ..Settings::default()
+        },
+    );
+    let now = h.clock.now().unix_nanos();
+    h.with_store(|store| {
+        users::add_user(store, &h.roles, "rita", "responder", PASSWORD, now, None).unwrap()
+    });
+    let (root_secret, root_csrf) = h.login("root").await;
+    let root = Auth::Cookie {
+        secret: root_secret,
+        csrf: Some(root_csrf),
+    };
+    let (rita_secret, rita_csrf) = h.login("rita").await;
+    let rita = Auth::Cookie {
+        secret: rita_secret,
+        csrf: Some(rita_csrf),
+    };
+    let asked = h
+        .call(
+            Method::POST,
+            "/api/v1/responses",
+            &root,
+            Some(json!({"action": "disable-account", "target": "svc-backup", "alert": 1})),
+        )
+        .await;
+    assert_eq!(asked.status, StatusCode::OK, "{}", asked.body);
+    assert_eq!(asked.body["outcome"], "awaiting_approval");
+    let run = asked.body["run"]["id"].as_i64().unwrap();
+    assert_eq!(asked.body["run"]["requested_by"], "root");
+    let approve = format!("/api/v1/responses/{run}/approve");
+    let own = h
+        .call(Method::POST, &approve, &root, Some(json!({"note": "mine"})))
+        .await;
+    assert_eq!(own.status, StatusCode::BAD_REQUEST, "{}", own.body);
+    assert!(own.body["message"]
+        .as_str()
+        .unwrap()
+        .contains("cannot approve"));
+    let key = Auth::Key(h.key_for("rita", "responder"));
+    let by_key = h.call(Method::POST, &approve, &key, Some(json!({}))).await;
+    assert_eq!(by_key.status, StatusCode::BAD_REQUEST, "{}", by_key.body);
+    let viewer = Auth::Key(h.key_for("vic", "viewer"));
+    let forbidden = h
+        .call(Method::POST, &approve, &viewer, Some(json!({})))
+        .await;
+    assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
+    let approved = h
+        .call(
+            Method::POST,
+            &approve,
+            &rita,
+            Some(json!({"note": "owner confirmed"})),
+        )
+        .await;
+    assert_eq!(approved.status, StatusCode::OK, "{}", approved.body);
+    assert_eq!(
+        (
+            approved.body["state"].as_str(),
+            approved.body["decided_by"].as_str()
+        ),
+        (Some("approved"), Some("rita"))
+    );
+    // Approved once: a second decision is refused.
+    let again = h
+        .call(
+            Method::POST,
+            &format!("/api/v1/responses/{run}/reject"),
+            &rita,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+
+    // `secops run` carries it out; the record holds what was sent.
+    let responder = h.state.responder.clone().unwrap();
+    blocking(|| {
+        h.with_store(|store| {
+            secops_service::respond::tick(
+                store,
+                &responder,
+                secops_service::respond::Recover::Stale,
+                &secops_service::Actor::service("secops-run"),
+                h.clock.as_ref(),
+                &secops_service::Cancel::new(),
+            )
+            .unwrap()
+        })
+    });
+    let shown = h
+        .call(
+            Method::GET,
+            &format!("/api/v1/responses/{run}"),
+            &viewer,
+            None,
+        )
+        .await;
+    assert_eq!(shown.body["state"], "succeeded", "{}", shown.body);
+    let argv = &shown.body["request"]["invocations"][0]["argv"];
+    assert_eq!(argv[2], "--");
+    assert_eq!(argv[3], "svc-backup");
+    let why = h
+        .call(Method::GET, "/api/v1/alerts/1/responses", &viewer, None)
+        .await;
+    assert_eq!(
+        why.body["evaluations"][0]["outcome"], "awaiting_approval",
+        "{}",
+        why.body
+    );
+    assert_eq!(why.body["runs"][0]["id"], run);
+
+    // A guard's refusal names the guard; nothing is recorded to run.
+    let private = h
+        .call(
+            Method::POST,
+            "/api/v1/responses",
+            &rita,
+            Some(json!({"action": "block-source", "target": "192.168.1.20"})),
+        )
+        .await;
+    assert_eq!(private.body["outcome"], "stopped", "{}", private.body);
+    assert_eq!(private.body["guard"], "special range");
+    assert!(private.body["run"].is_null());
+    let bad = h
+        .call(
+            Method::POST,
+            "/api/v1/responses",
+            &rita,
+            Some(json!({"action": "block-source", "target": "1.2.3.4; rm -rf /"})),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+
+    let listed = h
+        .call(
+            Method::GET,
+            "/api/v1/responses?state=succeeded",
+            &viewer,
+            None,
+        )
+        .await;
+    assert_eq!(
+        listed.body["runs"].as_array().unwrap().len(),
+        1,
+        "{}",
+        listed.body
+    );
+    let sim = h
+        .call(
+            Method::POST,
+            "/api/v1/responses/simulate",
+            &rita,
+            Some(json!({"since": "100000d"})),
+        )
+        .await;
+    assert_eq!(sim.status, StatusCode::OK, "{}", sim.body);
+    assert_eq!(sim.body["actions"][0]["action"], "block-source");
+    assert!(sim.body["alerts_read"].as_u64().unwrap() > 0);
 }

@@ -57,6 +57,7 @@ pub mod lake;
 pub mod live;
 pub mod pipeline;
 pub mod record;
+pub mod respond;
 pub mod retro_hunt;
 pub mod risk;
 pub mod rules;

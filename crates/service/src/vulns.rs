@@ -19,6 +19,11 @@ use crate::{Actor, Clock, Progress, ServiceError};
 /// Findings stored per transaction.
 const BATCH: usize = 5000;
 
+/// A batch is sent on before its findings' documents reach this many bytes: findings with long
+/// texts (a Nessus plugin's output) make smaller batches, and the pipeline's memory stays near
+/// `IN_FLIGHT + 2` batches of this size whatever the report.
+const BATCH_BYTES: usize = 8 << 20;
+
 /// How findings are prioritised: asset weights and SLA days (`[vuln]` in the configuration).
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -278,6 +283,7 @@ impl Writer<'_> {
                     sender,
                     target,
                     batch: Vec::with_capacity(BATCH),
+                    bytes: 0,
                     scopes: Vec::new(),
                     seen_scopes: BTreeSet::new(),
                 };
@@ -354,6 +360,8 @@ struct ReadSink<'a> {
     /// Names what was scanned when the report does not (`ImportOptions::target`).
     target: Option<&'a str>,
     batch: Vec<Prepared>,
+    /// The batch's documents' bytes.
+    bytes: usize,
     scopes: Vec<(String, String)>,
     seen_scopes: BTreeSet<(String, String)>,
 }
@@ -364,6 +372,7 @@ impl ReadSink<'_> {
             return Ok(());
         }
         let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        self.bytes = 0;
         self.sender
             .send(batch)
             .map_err(|_| VulnError::Sink("the store stopped taking findings".into()))
@@ -395,8 +404,9 @@ impl Sink for ReadSink<'_> {
             finding.asset.name = target.to_string();
         }
         let stored = new_finding(&finding, PriorityColumns::default());
+        self.bytes += stored.document.len() + stored.advisory.len();
         self.batch.push((finding, stored));
-        if self.batch.len() >= BATCH {
+        if self.batch.len() >= BATCH || self.bytes >= BATCH_BYTES {
             self.send()?;
         }
         Ok(())

@@ -18,6 +18,8 @@ use secops_service::{Actor, Cancel, FixedClock, NoProgress};
 use secops_store::{AlertFilter, Store};
 use secops_testkit::repo_root;
 
+#[path = "service/respond.rs"]
+mod respond;
 #[path = "service/vulns.rs"]
 mod vulns;
 

@@ -214,6 +214,19 @@ impl Store {
         self.transaction(false, |tx| case_by_number(tx, number))
     }
 
+    /// A case by its row id (what an alert's `case_id` holds).
+    pub fn case_by_id(&mut self, id: i64) -> Result<CaseRecord, StoreError> {
+        self.transaction(false, |tx| {
+            crate::alerts::fetch_one(
+                tx,
+                &format!("SELECT {CASE_COLUMNS} FROM cases WHERE id = ?"),
+                id,
+                "case",
+                case_of,
+            )
+        })
+    }
+
     /// Cases matching the filter, newest first.
     pub fn cases(&mut self, filter: &CaseFilter) -> Result<Vec<CaseRecord>, StoreError> {
         let mut sql = format!("SELECT {CASE_COLUMNS} FROM cases WHERE 1 = 1");

@@ -641,6 +641,12 @@ const MIGRATIONS: &[Migration] = &[
                 run_id BIGINT
             )",
             "CREATE INDEX response_evaluations_by_alert ON response_evaluations (alert_id)",
+            // How far each long-running evaluator has read (alerts by id, case events by id).
+            "CREATE TABLE response_cursors (
+                name TEXT PRIMARY KEY,
+                position BIGINT NOT NULL,
+                updated_at BIGINT NOT NULL
+            )",
         ],
     },
 ];

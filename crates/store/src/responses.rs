@@ -680,4 +680,139 @@ impl Store {
             })
         })
     }
+
+    /// Where the evaluator `name` has read up to (an alert's or a case event's id; 0 before its
+    /// first).
+    pub fn response_cursor(&mut self, name: &str) -> Result<i64, StoreError> {
+        self.transaction(false, |tx| {
+            Ok(tx
+                .query_one(
+                    "SELECT position FROM response_cursors WHERE name = ?",
+                    &[Value::from(name)],
+                )?
+                .map(|r| r.int(0))
+                .transpose()?
+                .unwrap_or(0))
+        })
+    }
+
+    /// Moves the evaluator `name` on to `position`.
+    pub fn set_response_cursor(
+        &mut self,
+        name: &str,
+        position: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.transaction(true, |tx| {
+            tx.execute(
+                "INSERT INTO response_cursors (name, position, updated_at) VALUES (?, ?, ?)
+                 ON CONFLICT (name) DO UPDATE SET position = excluded.position,
+                     updated_at = excluded.updated_at",
+                &[Value::from(name), Value::Int(position), Value::Int(now)],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Cases' moves along their lifecycle after the case event `after_id`, oldest first: (the
+    /// event's id, the case's number, the state it moved to).
+    pub fn case_moves_after(
+        &mut self,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<Vec<(i64, i64, String)>, StoreError> {
+        self.transaction(false, |tx| {
+            let rows = tx.query(
+                &format!(
+                    "SELECT e.id, c.number, e.after FROM case_events e JOIN cases c ON c.id = e.case_id
+                     WHERE e.id > ? AND e.kind = 'state_changed' ORDER BY e.id LIMIT {limit}"
+                ),
+                &[Value::Int(after_id)],
+            )?;
+            let mut moves = Vec::new();
+            for row in rows {
+                let after: serde_json::Value =
+                    serde_json::from_str(&row.opt_text(2)?.unwrap_or_default())
+                        .unwrap_or(serde_json::Value::Null);
+                let state = after
+                    .get("state")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_string();
+                moves.push((row.int(0)?, row.int(1)?, state));
+            }
+            Ok(moves)
+        })
+    }
+
+    /// The newest case event's id (where an evaluator that starts now begins).
+    pub fn last_case_event_id(&mut self) -> Result<i64, StoreError> {
+        self.transaction(false, |tx| {
+            Ok(tx
+                .query_one("SELECT MAX(id) FROM case_events", &[])?
+                .map(|r| r.opt_int(0))
+                .transpose()?
+                .flatten()
+                .unwrap_or(0))
+        })
+    }
+
+    /// Alerts by id after `after_id`, oldest first, up to `limit`; with `since`, only those last
+    /// seen then or later.
+    pub fn alerts_after_id(
+        &mut self,
+        after_id: i64,
+        since: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<crate::AlertRecord>, StoreError> {
+        let ids: Vec<i64> = self.transaction(false, |tx| {
+            let mut sql = "SELECT id FROM alerts WHERE id > ?".to_string();
+            let mut params = vec![Value::Int(after_id)];
+            if let Some(s) = since {
+                sql.push_str(" AND last_seen >= ?");
+                params.push(Value::Int(s));
+            }
+            sql.push_str(&format!(" ORDER BY id LIMIT {limit}"));
+            tx.query(&sql, &params)?.iter().map(|r| r.int(0)).collect()
+        })?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut alerts = self.alerts(&crate::AlertFilter {
+            ids,
+            ..crate::AlertFilter::default()
+        })?;
+        alerts.sort_by_key(|a| a.id);
+        Ok(alerts)
+    }
+
+    /// A run of the action on the target still pending or in effect (waiting, queued, running, or
+    /// succeeded with a hold not yet rolled back), if any: the newest.
+    pub fn active_response(
+        &mut self,
+        action_id: &str,
+        target_kind: &str,
+        target: &str,
+    ) -> Result<Option<ResponseRun>, StoreError> {
+        self.transaction(false, |tx| {
+            tx.query_one(
+                &format!(
+                    "SELECT {COLUMNS} FROM response_runs
+                     WHERE target_kind = ? AND target = ? AND action_id = ? AND operation = 'do'
+                       AND dry_run = 0
+                       AND (state IN ('awaiting_approval', 'approved', 'queued', 'running')
+                            OR (state = 'succeeded' AND rollback_at IS NOT NULL
+                                AND rolled_back_by IS NULL))
+                     ORDER BY id DESC LIMIT 1"
+                ),
+                &[
+                    Value::from(target_kind),
+                    Value::from(target),
+                    Value::from(action_id),
+                ],
+            )?
+            .map(|r| run_of(&r))
+            .transpose()
+        })
+    }
 }

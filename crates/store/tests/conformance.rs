@@ -310,7 +310,7 @@ fn alerts_recorded_before_entities_were_kept_are_read_when_the_store_migrates(pl
     // Back to schema 12, as an older secops left it (undoing the migrations after 13 too).
     tamper(
         place,
-        "DROP TABLE response_evaluations; DROP TABLE response_runs; \
+        "DROP TABLE response_cursors; DROP TABLE response_evaluations; DROP TABLE response_runs; \
          DROP TABLE vuln_advisories; DROP TABLE vuln_catalogs; DROP TABLE vuln_epss; DROP TABLE vuln_kev; \
          DROP TABLE vuln_acceptances; DROP TABLE vuln_finding_events; DROP TABLE vuln_imports; \
          DROP TABLE vuln_detections; DROP TABLE vuln_finding_cves; DROP TABLE vuln_findings; \

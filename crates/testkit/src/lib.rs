@@ -208,3 +208,84 @@ fn start_seaweed() -> Result<Seaweed, String> {
         std::thread::sleep(std::time::Duration::from_millis(250));
     }
 }
+
+/// One HTTP request as [`http_receiver`] saw it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// An HTTP receiver on loopback (a webhook's far end): answers each request with the next of
+/// `statuses` (the last one again once they run out) and hands over what it got. Returns its
+/// base URL (`http://127.0.0.1:PORT`).
+pub fn http_receiver(statuses: Vec<u16>) -> (String, std::sync::mpsc::Receiver<Received>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let url = match listener.local_addr() {
+        Ok(a) => format!("http://{a}"),
+        Err(e) => panic!("{e}"),
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { return };
+            let status = statuses.get(n).or(statuses.last()).copied().unwrap_or(200);
+            let Ok(clone) = stream.try_clone() else {
+                return;
+            };
+            let mut reader = BufReader::new(clone);
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            let path = line.split(' ').nth(1).unwrap_or("").to_string();
+            let mut headers = Vec::new();
+            loop {
+                line.clear();
+                if reader.read_line(&mut line).is_err() {
+                    break;
+                }
+                let l = line.trim_end();
+                if l.is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = l.split_once(':') {
+                    headers.push((k.trim().to_string(), v.trim().to_string()));
+                }
+            }
+            let length: usize = headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(0);
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_err() {
+                continue;
+            }
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
+            );
+            let received = Received {
+                path,
+                headers,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            };
+            if tx.send(received).is_err() {
+                return;
+            }
+        }
+    });
+    (url, rx)
+}

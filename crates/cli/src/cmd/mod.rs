@@ -12,6 +12,7 @@ pub mod hunt;
 pub mod ingest;
 pub mod intel;
 pub mod lake;
+pub mod respond;
 pub mod rules;
 pub mod run;
 pub mod serve;

@@ -99,6 +99,18 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                 .as_ref()
                 .map(beside)
                 .unwrap_or_else(|| beside(&PathBuf::from("evidence")));
+            // With `[respond]`, the server requests, rolls back and replays with the same
+            // configuration the run carries runs out with.
+            settings.respond =
+                config
+                    .respond
+                    .as_ref()
+                    .map(|r| secops_service::respond::ResponderSources {
+                        config: beside(&r.config),
+                        secrets: r.secrets.as_ref().map(beside),
+                        warninglists: r.warninglists.as_ref().map(beside),
+                        inventory: r.inventory.iter().map(beside).collect(),
+                    });
             let app =
                 secops_server::app(settings, std::sync::Arc::new(secops_service::SystemClock))?;
             let background = secops_server::spawn(app, server.address, tls)?;

@@ -69,6 +69,16 @@ pub struct Args {
     /// `$SECOPS_EVIDENCE`, else `evidence`).
     #[arg(long, value_name = "DIR")]
     evidence_dir: Option<PathBuf>,
+    /// Response automation's configuration (a TOML file or folder): with it, actions are requested,
+    /// rolled back and replayed here (`secops run` with `[respond]` carries runs out).
+    #[arg(long, value_name = "FILE|DIR")]
+    respond_config: Option<PathBuf>,
+    /// The response connectors' secrets (only its owner may read it).
+    #[arg(long, value_name = "FILE", requires = "respond_config")]
+    respond_secrets: Option<PathBuf>,
+    /// The asset and identity inventory the response guards keep out of reach.
+    #[arg(long, value_name = "FILE", requires = "respond_config")]
+    respond_inventory: Vec<PathBuf>,
     /// Print every route with the permission it needs, and exit.
     #[arg(long)]
     routes: bool,
@@ -139,6 +149,15 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
         .clone()
         .or_else(|| std::env::var_os("SECOPS_EVIDENCE").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("evidence"));
+    settings.respond =
+        args.respond_config
+            .clone()
+            .map(|config| secops_service::respond::ResponderSources {
+                config,
+                secrets: args.respond_secrets.clone(),
+                warninglists: settings.judges.warninglists.clone(),
+                inventory: args.respond_inventory.clone(),
+            });
     settings.hunts = args.hunts.max(1);
     settings.hunt_timeout = std::time::Duration::from_secs(args.hunt_timeout.max(1));
     let scheme = if tls.is_some() { "https" } else { "http" };

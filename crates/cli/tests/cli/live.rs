@@ -1255,3 +1255,227 @@ name = "auth.log"
         assert_eq!(alert_keys(&d.join("secops.db")), reference, "{round}");
     }
 }
+
+/// `[respond]` beside `[server]`: brute-force alerts wait for approval; a second person approves
+/// one through the API; the process is killed (-9) before it runs it, then aborts right after
+/// claiming it; after the next restart it is sent exactly once (signed), and never again.
+#[test]
+fn an_approved_response_runs_exactly_once_through_kill_9_and_restarts() {
+    let Some(linux) = secops_testkit::shared("corpus/linux") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let db = d.join("secops.db");
+    let log_file = linux.join("OpenSSH_2k.log").to_string_lossy().into_owned();
+    on_store(
+        &db,
+        &[
+            "detect", &log_file, "--year", "2015", "--store", "--output", "jsonl",
+        ],
+    );
+    let mut add = Command::new(env!("CARGO_BIN_EXE_secops"))
+        .args([
+            "user",
+            "add",
+            "rita",
+            "--role",
+            "responder",
+            "--password-stdin",
+            "--db",
+        ])
+        .arg(&db)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("user add");
+    add.stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"a long passphrase\n")
+        .expect("password");
+    assert!(add.wait().expect("user add").success());
+    let (hook, deliveries) = secops_testkit::http_receiver(vec![200]);
+    std::fs::write(
+        d.join("respond.toml"),
+        format!(
+            r#"
+[[connector]]
+name = "soc"
+kind = "webhook"
+url = "{hook}/hook"
+signing_secret = "soc"
+
+[[action]]
+id = "notify-soc"
+target = "ip"
+connector = "soc"
+approval = "always"
+params = {{ rule = "{{{{ alert.rule.name }}}}" }}
+
+[[workflow]]
+id = "ssh"
+on = "alert"
+rules = ["SSH Password Brute Force from a Single Source"]
+steps = [{{ action = "notify-soc" }}]
+"#
+        ),
+    )
+    .expect("respond.toml");
+    let secrets = d.join("secrets.toml");
+    std::fs::write(
+        &secrets,
+        "soc = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n",
+    )
+    .expect("secrets");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+    std::fs::write(d.join("auth.log"), "").expect("write");
+    write_config(
+        d,
+        r#"
+[store]
+db = "secops.db"
+
+[server]
+address = "127.0.0.1:0"
+
+[respond]
+config = "respond.toml"
+secrets = "secrets.toml"
+every_seconds = 3600
+
+[[listen]]
+kind = "tail"
+path = "auth.log"
+name = "auth.log"
+"#,
+    );
+    let waiting = |log: &[String]| log.iter().any(|l| l.contains("awaiting approval"));
+    let live = Live::start(d, &[]);
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(60) && !waiting(&live.log()) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(waiting(&live.log()), "{}", live.log().join("\n"));
+    // Rita signs in and approves the first request through the API.
+    let base = format!("http://{}", live.address("server"));
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut login = agent
+        .post(format!("{base}/api/v1/login"))
+        .header("content-type", "application/json")
+        .send(serde_json::json!({"user": "rita", "password": "a long passphrase"}).to_string())
+        .expect("login");
+    let cookie = login
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("session cookie")
+        .to_string();
+    let login: Value =
+        serde_json::from_str(&login.body_mut().read_to_string().expect("login body"))
+            .expect("json");
+    let csrf = login["csrf_token"].as_str().expect("csrf").to_string();
+    let listed: Value = serde_json::from_str(
+        &agent
+            .get(format!("{base}/api/v1/responses?state=awaiting_approval"))
+            .header("cookie", &cookie)
+            .call()
+            .expect("list")
+            .body_mut()
+            .read_to_string()
+            .expect("runs"),
+    )
+    .expect("json");
+    let runs = listed["runs"].as_array().expect("runs");
+    assert!(runs.len() >= 3, "{listed}");
+    let run = runs.last().expect("a run")["id"].as_i64().expect("id");
+    let mut approved = agent
+        .post(format!("{base}/api/v1/responses/{run}/approve"))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .header("content-type", "application/json")
+        .send(serde_json::json!({"note": "confirmed"}).to_string())
+        .expect("approve");
+    assert_eq!(approved.status().as_u16(), 200);
+    let approved: Value =
+        serde_json::from_str(&approved.body_mut().read_to_string().expect("run")).expect("json");
+    assert_eq!(approved["state"], "approved");
+    // Killed (-9: what dropping it does) before its next round: approved, not run.
+    drop(live);
+    assert!(deliveries.recv_timeout(Duration::from_millis(300)).is_err());
+
+    // Aborts right after claiming it (as a kill -9 between claim and send would leave it).
+    let live = Live::start(d, &[("SECOPS_RESPOND_FAULT", "claimed")]);
+    let code = live.ended();
+    assert_ne!(code, Some(0));
+    assert!(deliveries.recv_timeout(Duration::from_millis(300)).is_err());
+
+    // Restarted: the run cut off is sent again (the receiver dedupes by id), once.
+    let sent = |log: &[String]| {
+        log.iter().any(|l| {
+            l.contains(&format!("run {run} notify-soc do on ip")) && l.contains("succeeded")
+        })
+    };
+    let live = Live::start(d, &[]);
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(60) && !sent(&live.log()) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (code, log) = live.stop();
+    assert_eq!(code, Some(0), "{}", log.join("\n"));
+    assert!(sent(&log), "{}", log.join("\n"));
+    let got = deliveries
+        .recv_timeout(Duration::from_secs(5))
+        .expect("one delivery");
+    let timestamp: i64 = got
+        .header("webhook-timestamp")
+        .expect("ts")
+        .parse()
+        .expect("ts");
+    assert!(secops_respond::connector::verify(
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        got.header("webhook-id").expect("id"),
+        timestamp,
+        &got.body,
+        got.header("webhook-signature").expect("signature"),
+        timestamp,
+    ));
+    let body: Value = serde_json::from_str(&got.body).expect("json");
+    assert_eq!(body["data"]["run"]["id"], run);
+    assert_eq!(body["data"]["run"]["requested_by"], "secops-run");
+    assert_eq!(
+        body["data"]["params"]["rule"],
+        "SSH Password Brute Force from a Single Source"
+    );
+
+    // Once more: nothing is sent again; the others still wait for approval.
+    let live = Live::start(d, &[]);
+    std::thread::sleep(Duration::from_secs(2));
+    let (code, _) = live.stop();
+    assert_eq!(code, Some(0));
+    assert!(deliveries.recv_timeout(Duration::from_millis(500)).is_err());
+    let shown = on_store(
+        &db,
+        &[
+            "respond",
+            "list",
+            "--state",
+            "succeeded",
+            "--config",
+            &d.join("respond.toml").to_string_lossy(),
+        ],
+    );
+    let shown = String::from_utf8_lossy(&shown);
+    assert_eq!(
+        shown.lines().filter(|l| l.contains("notify-soc")).count(),
+        1,
+        "{shown}"
+    );
+}

@@ -60,6 +60,7 @@ pub(super) fn prepare_command(
         invocations: vec![Invocation {
             program: program.to_string(),
             argv,
+            absent_ok: false,
         }],
     })
 }
@@ -87,11 +88,13 @@ fn in_netns(netns: Option<&str>, program: &str, args: Vec<String>) -> Invocation
             Invocation {
                 program: "ip".into(),
                 argv,
+                absent_ok: false,
             }
         }
         None => Invocation {
             program: program.to_string(),
             argv: args,
+            absent_ok: false,
         },
     }
 }
@@ -133,7 +136,7 @@ pub(super) fn prepare_nft(p: &Prepare<'_>, nft: &Nft<'_>) -> Result<Request, Res
             ]),
         ));
     }
-    invocations.push(in_netns(
+    let mut change = in_netns(
         nft.netns,
         nft.program,
         words(&[
@@ -144,7 +147,9 @@ pub(super) fn prepare_nft(p: &Prepare<'_>, nft: &Nft<'_>) -> Result<Request, Res
             set,
             &format!("{{ {ip} }}"),
         ]),
-    ));
+    );
+    change.absent_ok = operation == "delete";
+    invocations.push(change);
     Ok(Request::Exec { invocations })
 }
 
@@ -263,6 +268,13 @@ fn run_one(inv: &Invocation, timeout: Duration) -> Result<Reply, Failure> {
         Ok(Reply {
             status: "exit 0".into(),
             body: bounded(&stdout),
+        })
+    } else if inv.absent_ok
+        && String::from_utf8_lossy(&stderr).contains("No such file or directory")
+    {
+        Ok(Reply {
+            status: format!("{status}: already absent"),
+            body: bounded(&stderr),
         })
     } else {
         Err(permanent(format!(

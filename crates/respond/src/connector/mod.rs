@@ -51,6 +51,10 @@ impl Operation {
 pub struct Invocation {
     pub program: String,
     pub argv: Vec<String>,
+    /// Removing what is already gone counts as done (nft's "No such file or directory" for an
+    /// element someone removed by hand): an inverse run is not stuck on it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub absent_ok: bool,
 }
 
 /// The exact request a run sends.

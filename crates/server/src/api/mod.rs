@@ -7,6 +7,7 @@ pub mod cases;
 pub mod entities;
 pub mod hunts;
 pub mod intel;
+pub mod responses;
 pub mod rules;
 pub mod session;
 pub mod system;

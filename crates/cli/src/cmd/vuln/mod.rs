@@ -209,7 +209,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     }
 }
 
-fn clock(now: Option<&str>) -> anyhow::Result<Box<dyn secops_service::Clock>> {
+pub fn clock(now: Option<&str>) -> anyhow::Result<Box<dyn secops_service::Clock>> {
     Ok(match now {
         Some(text) => Box::new(secops_service::FixedClock(
             secops_event::Timestamp::parse_rfc3339(text)
