@@ -16,6 +16,7 @@ mod cases;
 mod form;
 mod hunts;
 mod insight;
+mod responses;
 mod rules;
 mod session;
 mod view;
@@ -143,6 +144,22 @@ pub fn pages() -> Pages {
             "/alerts/{id}/noisy",
             Needs(role::ALERTS_TRIAGE),
             alerts::noisy,
+        )
+        .get("/responses", Needs(role::ALERTS_READ), responses::list)
+        .get(
+            "/responses/{id}",
+            Needs(role::ALERTS_READ),
+            responses::detail,
+        )
+        .post(
+            "/responses/{id}/decide",
+            Needs(role::RESPONSES_APPROVE),
+            responses::decide,
+        )
+        .post(
+            "/responses/{id}/rollback",
+            Needs(role::RESPONSES_REQUEST),
+            responses::rollback,
         )
         .get("/vulns", Needs(role::VULNS_READ), vulns::queue)
         .post("/vulns/bulk", Needs(role::VULNS_ACCEPT), vulns::bulk)

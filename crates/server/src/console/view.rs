@@ -44,6 +44,7 @@ const NAV: &[(&str, &str, Permission)] = &[
     ("/rules", "Rules", role::RULES_READ),
     ("/intel", "Intel", role::INTEL_READ),
     ("/vulns", "Vulns", role::VULNS_READ),
+    ("/responses", "Responses", role::ALERTS_READ),
     ("/risk", "Entities", role::ALERTS_READ),
     ("/metrics", "Metrics", role::CASES_READ),
     ("/admin/users", "Users", role::USERS_ADMIN),

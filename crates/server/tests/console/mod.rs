@@ -1998,3 +1998,151 @@ async fn vulnerability_pages_filter_accept_close_and_show_findings_inert() {
         insta::assert_snapshot!("vuln", one.text);
     });
 }
+
+/// Response automation's pages: the runs, an alert's evaluations with the guard that stopped one,
+/// a run whole with its exact request (hostile alert text inert in it), approval refused to the
+/// requester and to a role without it, given by another responder, and the notice that follows.
+#[tokio::test(flavor = "multi_thread")]
+async fn response_pages_list_explain_and_take_another_persons_approval() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("respond.toml");
+    std::fs::write(
+        &config,
+        r#"
+[[connector]]
+name = "helpdesk"
+kind = "command"
+program = "/usr/bin/python3"
+args = ["-c", "import sys; print(sys.argv[1:])"]
+
+[[action]]
+id = "disable-account"
+target = "user"
+connector = "helpdesk"
+approval = "always"
+params = { args = ["{{ target }}", "for {{ alert.user.name }}"] }
+
+[[action]]
+id = "block-source"
+target = "ip"
+connector = "helpdesk"
+params = { args = ["block", "{{ target }}"] }
+
+[[workflow]]
+id = "block-everything"
+on = "alert"
+steps = [{ action = "block-source" }]
+"#,
+    )
+    .unwrap();
+    let h = Harness::on(
+        dir.path().join("secops.db").display().to_string(),
+        dir,
+        super::Settings {
+            respond: Some(secops_service::respond::ResponderSources {
+                config,
+                ..Default::default()
+            }),
+            ..super::Settings::default()
+        },
+    );
+    let hostile = hostile_alert(&h);
+    let now = h.clock.now().unix_nanos();
+    h.with_store(|s| users::add_user(s, &h.roles, "rita", "responder", PASSWORD, now, None))
+        .unwrap();
+    let responder = h.state.responder.clone().unwrap();
+    let clock = h.clock.clone();
+    let (asked, evaluated) = super::blocking(|| {
+        h.with_store(|store| {
+            let asked = secops_service::respond::request(
+                store,
+                &responder,
+                &secops_service::respond::HandRequest {
+                    action: "disable-account".into(),
+                    target: "svc-backup".into(),
+                    alert_id: Some(hostile),
+                    ..Default::default()
+                },
+                &secops_service::Actor::user("root"),
+                clock.as_ref(),
+            )
+            .unwrap();
+            let alert = store.alert(hostile).unwrap();
+            let evaluated = secops_service::respond::evaluate_alert(
+                store,
+                &responder,
+                &alert,
+                &secops_service::Actor::service("secops-run"),
+                clock.as_ref(),
+            )
+            .unwrap();
+            (asked, evaluated)
+        })
+    });
+    let run = asked.run.unwrap().id;
+    // The hostile alert's source is a documentation address: the guard stops the block.
+    assert_eq!(evaluated[0].guard.as_deref(), Some("special range"));
+    let root = h.sign_in("root").await;
+    let rita = h.sign_in("rita").await;
+    let ana = h.sign_in("ana").await;
+
+    let list = h.get("/responses", &rita).await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.text);
+    assert!(list.text.contains(&format!("href=\"/responses/{run}\"")));
+    let why = h.get(&format!("/responses?alert={hostile}"), &rita).await;
+    assert!(why.text.contains("special range") && why.text.contains("awaiting_approval"));
+    assert_inert(&why.text, "an alert's responses");
+    let one = h.get(&format!("/responses/{run}"), &rita).await;
+    assert!(one.text.contains("data-request") && one.text.contains("svc-backup"));
+    assert!(one.text.contains("Approve"), "{}", one.text);
+    assert_inert(&one.text, "a run's request");
+    // The alert's page links to it.
+    let alert_page = h.get(&format!("/alerts/{hostile}"), &rita).await;
+    assert!(alert_page
+        .text
+        .contains(&format!("/responses?alert={hostile}")));
+
+    let decide = format!("/responses/{run}/decide");
+    let own = h.post(&decide, &root, &[("decision", "approve")]).await;
+    assert_eq!(own.status, StatusCode::BAD_REQUEST);
+    assert!(own.text.contains("cannot approve it"), "{}", own.text);
+    let analyst = h.post(&decide, &ana, &[("decision", "approve")]).await;
+    assert_eq!(analyst.status, StatusCode::FORBIDDEN);
+    let approved = h
+        .post(
+            &decide,
+            &rita,
+            &[("decision", "approve"), ("note", "owner confirmed")],
+        )
+        .await;
+    assert_eq!(approved.status, StatusCode::SEE_OTHER, "{}", approved.text);
+    assert_eq!(
+        approved.location(),
+        format!("/responses/{run}?done=approved")
+    );
+    let after = h.get(approved.location(), &rita).await;
+    assert!(after.text.contains("Approved: secops run carries it out"));
+    assert!(after.text.contains("owner confirmed"));
+    assert!(
+        !after.text.contains("name=\"decision\""),
+        "no second decision"
+    );
+
+    let filters = vec![
+        (r#"data-csrf="[0-9a-f]+""#, r#"data-csrf="[csrf]""#),
+        (
+            r#"X-CSRF-Token": "[0-9a-f]+""#,
+            r#"X-CSRF-Token": "[csrf]""#,
+        ),
+        (
+            r#"name="csrf" value="[0-9a-f]+""#,
+            r#"name="csrf" value="[csrf]""#,
+        ),
+        (r"\?v=[0-9.]+", "?v=[version]"),
+        (r"\d{4}-\d\d-\d\d( \d\d:\d\d:\d\d)?", "[date]"),
+    ];
+    insta::with_settings!({ filters => filters }, {
+        insta::assert_snapshot!("responses", why.text);
+        insta::assert_snapshot!("response", after.text);
+    });
+}
