@@ -285,3 +285,69 @@ fn run_one(inv: &Invocation, timeout: Duration) -> Result<Reply, Failure> {
         )))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::action::Config;
+    use crate::connector::{Operation, Prepare};
+    use crate::secret::Secrets;
+    use crate::target::{Target, TargetKind};
+    use crate::template::Context;
+
+    #[test]
+    fn iptables_gets_the_parsed_address_alone_in_its_own_argument() {
+        let config = Config::parse(
+            "respond.toml",
+            "[[connector]]\nname = \"fw\"\nkind = \"iptables\"\nnetns = \"lab\"\n\
+             [[action]]\nid = \"drop\"\ntarget = \"ip\"\nconnector = \"fw\"\nparams = { operation = \"add\" }\n\
+             inverse = \"undrop\"\n[[action]]\nid = \"undrop\"\ntarget = \"ip\"\nconnector = \"fw\"\n\
+             params = { operation = \"delete\" }\n",
+        )
+        .unwrap();
+        let request = |action: &str, ip: &str| {
+            let target = Target::parse(TargetKind::Ip, ip).unwrap();
+            config.connectors["fw"]
+                .prepare(&Prepare {
+                    action: &config.actions[action],
+                    operation: Operation::Do,
+                    target: &target,
+                    context: &Context::new(),
+                    delivery_id: "d",
+                    at_unix: 0,
+                    secrets: &Secrets::default(),
+                })
+                .unwrap()
+        };
+        let Request::Exec { invocations } = request("drop", "185.220.101.47") else {
+            panic!()
+        };
+        assert_eq!(invocations[0].program, "ip");
+        assert_eq!(
+            invocations[0].argv,
+            [
+                "netns",
+                "exec",
+                "lab",
+                "iptables",
+                "-I",
+                "INPUT",
+                "-s",
+                "185.220.101.47",
+                "-j",
+                "DROP",
+                "-m",
+                "comment",
+                "--comment",
+                "secops"
+            ]
+        );
+        let Request::Exec { invocations } = request("undrop", "2001:4860::8888") else {
+            panic!()
+        };
+        assert_eq!(invocations[0].argv[3..6], ["ip6tables", "-D", "INPUT"]);
+        assert_eq!(invocations[0].argv[7], "2001:4860::8888");
+        // Anything but an address never becomes a target.
+        assert!(Target::parse(TargetKind::Ip, "1.2.3.4 -j ACCEPT").is_err());
+    }
+}

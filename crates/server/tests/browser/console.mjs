@@ -8,6 +8,7 @@
 //   SECOPS_BULK_RULE    a rule whose 100 open alerts are closed in bulk
 //   SECOPS_HOSTILE      the id of an alert whose text is attacker-written
 //   SECOPS_HUNT         a hunt query over the server's lake
+//   SECOPS_RUN          a response run another user requested, awaiting approval
 //   SECOPS_SHOTS        (optional) a folder for screenshots of the queue, an alert, a case, a hunt
 //
 // It prints one JSON line of what it measured and exits 0, or names the step that failed and
@@ -24,6 +25,7 @@ const kbRule = process.env.SECOPS_KB_RULE;
 const bulkRule = process.env.SECOPS_BULK_RULE;
 const hostile = process.env.SECOPS_HOSTILE;
 const huntQuery = process.env.SECOPS_HUNT;
+const responseRun = process.env.SECOPS_RUN;
 const shots = process.env.SECOPS_SHOTS || '';
 
 const FLAGS = [
@@ -257,6 +259,18 @@ async function main() {
       await page.goto(`${url}/admin/audit?verify=1`);
       await page.locator('.notice', { hasText: 'is intact' }).waitFor();
       measured.audit_rows_shown = await page.locator('table.audit tbody tr').count();
+    });
+
+    await step('a response another user requested: its exact request read, then approved', async () => {
+      await page.goto(`${url}/responses?state=awaiting_approval`);
+      await page.locator(`tr[data-run="${responseRun}"]`).getByRole('link', { name: 'decide' }).click();
+      await page.waitForURL(new RegExp(`/responses/${responseRun}$`));
+      const request = await page.locator('pre[data-request]').innerText();
+      check(request.includes('svc-backup'), `the request shown: ${request}`);
+      await page.getByLabel('Note').fill('owner confirmed by phone');
+      await page.getByRole('button', { name: 'Approve' }).click();
+      await page.locator('.notice', { hasText: 'Approved' }).waitFor();
+      check((await page.locator('button', { hasText: 'Approve' }).count()) === 0, 'no second decision');
     });
 
     check(scriptErrors.length === 0, `script errors in the page: ${scriptErrors.join('; ')}`);

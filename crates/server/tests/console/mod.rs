@@ -1606,14 +1606,59 @@ fn the_console_in_a_real_browser() {
     let work = tempfile::tempdir().unwrap();
     let lake = super::sample_lake(work.path());
     let target = work.path().join("secops.db").display().to_string();
+    let respond = work.path().join("respond.toml");
+    std::fs::write(
+        &respond,
+        r#"
+[[connector]]
+name = "helpdesk"
+kind = "command"
+program = "/usr/bin/python3"
+args = ["-c", "pass"]
+
+[[action]]
+id = "disable-account"
+target = "user"
+connector = "helpdesk"
+approval = "always"
+params = { args = ["{{ target }}"] }
+"#,
+    )
+    .unwrap();
     let h = Harness::on(
         target,
         work,
         super::Settings {
             lake: Some(lake),
+            respond: Some(secops_service::respond::ResponderSources {
+                config: respond,
+                ..Default::default()
+            }),
             ..super::Settings::default()
         },
     );
+    // A response ana asked for, for root to approve in the browser.
+    let responder = h.state.responder.clone().unwrap();
+    let clock = h.clock.clone();
+    let response_run = super::blocking(|| {
+        h.with_store(|store| {
+            secops_service::respond::request(
+                store,
+                &responder,
+                &secops_service::respond::HandRequest {
+                    action: "disable-account".into(),
+                    target: "svc-backup".into(),
+                    ..Default::default()
+                },
+                &secops_service::Actor::user("ana"),
+                clock.as_ref(),
+            )
+            .unwrap()
+            .run
+            .unwrap()
+            .id
+        })
+    });
     // The hostile alert first: it takes the rule of the newest sample alert, not a drill's.
     let hostile = hostile_alert(&h);
     drill_alerts(
@@ -1644,6 +1689,7 @@ fn the_console_in_a_real_browser() {
         .env("SECOPS_KB_RULE", "console-keyboard-drill")
         .env("SECOPS_BULK_RULE", "console-bulk-drill")
         .env("SECOPS_HOSTILE", hostile.to_string())
+        .env("SECOPS_RUN", response_run.to_string())
         .env(
             "SECOPS_HUNT",
             "FROM events\n| WHERE event.outcome == \"failure\"\n| STATS n = count(*) BY source.ip\n| SORT n DESC",
@@ -1694,6 +1740,15 @@ fn the_console_in_a_real_browser() {
     assert_eq!(case.state, "closed");
     assert_eq!(h.with_store(|s| s.case_alert_ids(number)).unwrap().len(), 2);
     assert_eq!(h.with_store(|s| s.evidence(number)).unwrap().len(), 1);
+    let approved = h.with_store(|s| s.response_run(response_run)).unwrap();
+    assert_eq!(
+        (approved.state.as_str(), approved.decided_by.as_deref()),
+        ("approved", Some("root"))
+    );
+    assert_eq!(
+        approved.decision_note.as_deref(),
+        Some("owner confirmed by phone")
+    );
     server.stop().unwrap();
 }
 

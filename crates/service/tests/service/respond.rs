@@ -831,3 +831,140 @@ steps = [{ action = "block-source" }]
             .is_empty()
     );
 }
+
+/// Three failed runs in a row open the circuit: the next request is stopped until the cooldown
+/// after the last failure has passed. A case at PAP:RED, or above an action's TLP ceiling, is never
+/// acted on.
+#[test]
+fn repeated_failures_open_the_circuit_and_case_markings_set_ceilings() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("secops.db").to_string_lossy()).unwrap();
+    let config = write(
+        dir.path(),
+        "respond.toml",
+        r#"
+[[connector]]
+name = "broken"
+kind = "command"
+program = "/usr/bin/python3"
+args = ["-c", "import sys; sys.exit(3)"]
+
+[[connector]]
+name = "fine"
+kind = "command"
+program = "/usr/bin/python3"
+args = ["-c", "pass"]
+
+[[action]]
+id = "flaky"
+target = "ip"
+connector = "broken"
+retries = 0
+circuit_failures = 3
+circuit_cooldown = "10m"
+
+[[action]]
+id = "share"
+target = "ip"
+connector = "fine"
+max_tlp = "green"
+"#,
+    );
+    let responder = Responder::load(&ResponderSources {
+        config,
+        ..ResponderSources::default()
+    })
+    .unwrap();
+    let ana = Actor::user("ana");
+    let service = Actor::service("secops-run");
+    let ask =
+        |store: &mut Store, action: &str, target: &str, case: Option<i64>, clock: &FixedClock| {
+            respond::request(
+                store,
+                &responder,
+                &HandRequest {
+                    action: action.into(),
+                    target: target.into(),
+                    case_number: case,
+                    ..HandRequest::default()
+                },
+                &ana,
+                clock,
+            )
+            .unwrap()
+        };
+    let t = |s: &str| at(s);
+    for (i, target) in ["45.33.32.1", "45.33.32.2", "45.33.32.3"]
+        .iter()
+        .enumerate()
+    {
+        let clock = t(&format!("2026-12-01T10:0{i}:00Z"));
+        assert_eq!(
+            ask(&mut store, "flaky", target, None, &clock).outcome,
+            "fired"
+        );
+        let tick = respond::tick(
+            &mut store,
+            &responder,
+            Recover::Stale,
+            &service,
+            &clock,
+            &Cancel::new(),
+        )
+        .unwrap();
+        assert_eq!(tick.ran[0].state, "failed");
+        let reply: Value = serde_json::from_str(tick.ran[0].response.as_deref().unwrap()).unwrap();
+        assert!(
+            reply["status"].as_str().unwrap().contains("exit status: 3"),
+            "{reply}"
+        );
+    }
+    let stopped = ask(
+        &mut store,
+        "flaky",
+        "45.33.32.4",
+        None,
+        &t("2026-12-01T10:05:00Z"),
+    );
+    assert_eq!(
+        (stopped.outcome.as_str(), stopped.guard.as_deref()),
+        ("stopped", Some("circuit breaker"))
+    );
+    let later = ask(
+        &mut store,
+        "flaky",
+        "45.33.32.4",
+        None,
+        &t("2026-12-01T10:12:01Z"),
+    );
+    assert_eq!(later.outcome, "fired", "{later:?}");
+
+    // Cases marked PAP:RED, or TLP above the action's ceiling.
+    let clock = t("2026-12-01T11:00:00Z");
+    let case = |store: &mut Store, tlp: &str, pap: &str| {
+        store
+            .create_case(
+                &secops_store::NewCase {
+                    title: format!("TLP {tlp} PAP {pap}"),
+                    severity: "high".into(),
+                    tlp: tlp.into(),
+                    pap: pap.into(),
+                    state: "new".into(),
+                    ..secops_store::NewCase::default()
+                },
+                "ana",
+                clock.0.unix_nanos(),
+            )
+            .unwrap()
+            .number
+    };
+    let red = case(&mut store, "green", "red");
+    let amber = case(&mut store, "amber", "green");
+    let green = case(&mut store, "green", "green");
+    let e = ask(&mut store, "share", "45.33.32.9", Some(red), &clock);
+    assert_eq!(e.guard.as_deref(), Some("pap"), "{e:?}");
+    let e = ask(&mut store, "share", "45.33.32.9", Some(amber), &clock);
+    assert_eq!(e.guard.as_deref(), Some("tlp"), "{e:?}");
+    let e = ask(&mut store, "share", "45.33.32.9", Some(green), &clock);
+    assert_eq!(e.outcome, "fired", "{e:?}");
+}
