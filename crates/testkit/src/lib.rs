@@ -289,3 +289,52 @@ pub fn http_receiver(statuses: Vec<u16>) -> (String, std::sync::mpsc::Receiver<R
     });
     (url, rx)
 }
+
+/// A network namespace made for a test (`ip netns add`), removed when dropped: where nftables and
+/// iptables rules are changed without touching the machine's own.
+#[derive(Debug)]
+pub struct Netns(pub String);
+
+impl Netns {
+    /// A new namespace `secops-<tag>-<pid>`; `None` (with a message) when `nft` or `ip` is missing
+    /// outside CI, a failure under CI.
+    pub fn new(tag: &str) -> Option<Netns> {
+        let works = |program: &str, arg: &str| {
+            std::process::Command::new(program)
+                .arg(arg)
+                .output()
+                .is_ok_and(|o| o.status.success())
+        };
+        let ready = works("nft", "--version") && works("ip", "-V");
+        require(ready.then_some(()), || {
+            "nft and ip are needed (Debian's nftables and iproute2; .ci/run installs nftables)"
+                .into()
+        })?;
+        let name = format!("secops-{tag}-{}", std::process::id());
+        let made = std::process::Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(made, "ip netns add {name} (the test needs root)");
+        Some(Netns(name))
+    }
+
+    /// `nft list set FAMILY TABLE SET` inside the namespace.
+    pub fn nft_set(&self, family: &str, table: &str, set: &str) -> String {
+        let out = std::process::Command::new("ip")
+            .args([
+                "netns", "exec", &self.0, "nft", "list", "set", family, table, set,
+            ])
+            .output();
+        out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.0])
+            .status();
+    }
+}

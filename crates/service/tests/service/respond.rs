@@ -7,7 +7,6 @@
 //! independent SQL count.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use secops_event::Timestamp;
@@ -95,33 +94,6 @@ fn variant(store: &mut Store, template: &secops_store::AlertRecord, ip: &str, sh
     match recorded[0] {
         Recorded::Inserted(id) => id,
         ref other => panic!("{other:?}"),
-    }
-}
-
-fn nft_ready() -> bool {
-    Command::new("nft")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-struct Netns(String);
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
-impl Netns {
-    fn blocked(&self) -> String {
-        let out = Command::new("ip")
-            .args([
-                "netns", "exec", &self.0, "nft", "list", "set", "inet", "secops", "blocked",
-            ])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }
 
@@ -223,17 +195,9 @@ fn a_brute_force_alert_blocks_its_source_once_and_the_block_is_lifted_when_it_en
         return;
     };
     let warninglists = secops_testkit::shared("corpus/intel/warninglists").unwrap();
-    if !nft_ready() {
-        assert!(!secops_testkit::under_ci(), "nft is needed under CI");
-        eprintln!("skipped: nft missing");
+    let Some(netns) = secops_testkit::Netns::new("service") else {
         return;
-    }
-    let netns = Netns(format!("secops-service-{}", std::process::id()));
-    assert!(Command::new("ip")
-        .args(["netns", "add", &netns.0])
-        .status()
-        .unwrap()
-        .success());
+    };
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(&dir.path().join("secops.db").to_string_lossy()).unwrap();
     ssh_alerts(&mut store, &corpus);
@@ -360,7 +324,7 @@ fn a_brute_force_alert_blocks_its_source_once_and_the_block_is_lifted_when_it_en
     notified.sort();
     notified.dedup();
     assert_eq!(notified, sources);
-    let set = netns.blocked();
+    let set = netns.nft_set("inet", "secops", "blocked");
     for ip in &sources {
         assert!(set.contains(ip.as_str()), "{ip} not in {set}");
     }
@@ -393,7 +357,7 @@ fn a_brute_force_alert_blocks_its_source_once_and_the_block_is_lifted_when_it_en
         .ran
         .iter()
         .all(|r| r.operation == "undo" && r.state == "succeeded"));
-    let set = netns.blocked();
+    let set = netns.nft_set("inet", "secops", "blocked");
     for ip in &sources {
         assert!(!set.contains(ip.as_str()), "{ip} still in {set}");
     }
@@ -438,7 +402,9 @@ fn a_brute_force_alert_blocks_its_source_once_and_the_block_is_lifted_when_it_en
     )
     .unwrap();
     assert!(tick.ran.iter().all(|r| r.state == "succeeded"));
-    assert!(netns.blocked().contains(repeat_ip.as_str()));
+    assert!(netns
+        .nft_set("inet", "secops", "blocked")
+        .contains(repeat_ip.as_str()));
     let undone = respond::tick(
         &mut store,
         &responder,
@@ -459,7 +425,9 @@ fn a_brute_force_alert_blocks_its_source_once_and_the_block_is_lifted_when_it_en
     )
     .unwrap();
     assert_eq!(undone.ran.len(), 1);
-    assert!(!netns.blocked().contains(repeat_ip.as_str()));
+    assert!(!netns
+        .nft_set("inet", "secops", "blocked")
+        .contains(repeat_ip.as_str()));
 
     // Every step is in the alert's event log.
     let kinds: Vec<String> = store
@@ -616,7 +584,9 @@ fn a_brute_force_alert_blocks_its_source_once_and_the_block_is_lifted_when_it_en
             "{ 183.62.140.253 }"
         ])
     );
-    assert!(!netns.blocked().contains("183.62.140.253"));
+    assert!(!netns
+        .nft_set("inet", "secops", "blocked")
+        .contains("183.62.140.253"));
 }
 
 #[test]
