@@ -1,6 +1,7 @@
 //! Response automation in `secops run` (`[respond]`): on a thread of its own with its own store
 //! connection, every `every_seconds` the alerts recorded since the last round, and the cases moved
-//! along their lifecycle since, are evaluated against the response workflows (the evaluator's place
+//! along their lifecycle since, are evaluated (its first start begins with what comes next: turning
+//! automation on never acts on a store's past) against the response workflows (the evaluator's place
 //! kept in the store); then what is due is carried out: approved and queued runs, inverse runs for
 //! holds that ended, requests nobody approved in time expired. At the start, runs a stopped process
 //! left mid-run are recovered first (sent again through a connector whose receiver dedupes, failed
@@ -13,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use secops_service::respond::{self, Recover, Responder, ResponderSources};
+use secops_service::respond::{self, FirstLook, Recover, Responder, ResponderSources};
 use secops_service::{Actor, Cancel, SystemClock};
 
 use crate::config::RespondConfig;
@@ -66,6 +67,13 @@ pub fn start(
                     return;
                 }
             };
+            if let Ok(None) = store.response_cursor_if_any("respond-run") {
+                log::info(
+                    "respond",
+                    "first start of response automation on this store: alerts recorded from now \
+                     on are evaluated, earlier ones are not acted on",
+                );
+            }
             let actor = Actor::service("secops-run");
             let cancel = Cancel::new();
             let mut recover = Recover::All;
@@ -98,8 +106,15 @@ fn round(
             0,
         )
     };
-    match respond::evaluate_new_alerts(store, responder, "respond-run", actor, &SystemClock, cancel)
-    {
+    match respond::evaluate_new_alerts(
+        store,
+        responder,
+        "respond-run",
+        FirstLook::Newest,
+        actor,
+        &SystemClock,
+        cancel,
+    ) {
         Ok((0, _)) => {}
         Ok((read, evaluated)) => {
             let fired = evaluated.iter().filter(|e| e.outcome == "fired").count();

@@ -1041,17 +1041,36 @@ pub fn runs(store: &mut Store, filter: &ResponseFilter) -> Result<Vec<ResponseRu
 /// Alerts read per page by the evaluator and the simulation.
 const PAGE: u32 = 500;
 
+/// Where an evaluator that has never looked starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstLook {
+    /// Every alert in the store (an evaluation asked for by hand).
+    Oldest,
+    /// Only alerts recorded from now on (`secops run`: turning automation on never acts on a
+    /// store's past).
+    Newest,
+}
+
 /// Evaluates the alerts recorded since the evaluator `name` last looked (by id), then moves it on.
 /// Returns how many alerts were read and what was decided.
 pub fn evaluate_new_alerts(
     store: &mut Store,
     responder: &Responder,
     name: &str,
+    first: FirstLook,
     actor: &Actor,
     clock: &dyn Clock,
     cancel: &Cancel,
 ) -> Result<(u64, Vec<Evaluated>), ServiceError> {
-    let mut after = store.response_cursor(name)?;
+    let mut after = match (store.response_cursor_if_any(name)?, first) {
+        (Some(at), _) => at,
+        (None, FirstLook::Oldest) => 0,
+        (None, FirstLook::Newest) => {
+            let newest = store.last_alert_id()?;
+            store.set_response_cursor(name, newest, clock.now().unix_nanos())?;
+            return Ok((0, Vec::new()));
+        }
+    };
     let mut read = 0u64;
     let mut out = Vec::new();
     loop {

@@ -684,14 +684,29 @@ impl Store {
     /// Where the evaluator `name` has read up to (an alert's or a case event's id; 0 before its
     /// first).
     pub fn response_cursor(&mut self, name: &str) -> Result<i64, StoreError> {
+        Ok(self.response_cursor_if_any(name)?.unwrap_or(0))
+    }
+
+    /// Where the evaluator `name` has read up to; `None` before its first look.
+    pub fn response_cursor_if_any(&mut self, name: &str) -> Result<Option<i64>, StoreError> {
+        self.transaction(false, |tx| {
+            tx.query_one(
+                "SELECT position FROM response_cursors WHERE name = ?",
+                &[Value::from(name)],
+            )?
+            .map(|r| r.int(0))
+            .transpose()
+        })
+    }
+
+    /// The newest alert's id (0 with none).
+    pub fn last_alert_id(&mut self) -> Result<i64, StoreError> {
         self.transaction(false, |tx| {
             Ok(tx
-                .query_one(
-                    "SELECT position FROM response_cursors WHERE name = ?",
-                    &[Value::from(name)],
-                )?
-                .map(|r| r.int(0))
+                .query_one("SELECT MAX(id) FROM alerts", &[])?
+                .map(|r| r.opt_int(0))
                 .transpose()?
+                .flatten()
                 .unwrap_or(0))
         })
     }

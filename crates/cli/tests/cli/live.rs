@@ -1268,12 +1268,6 @@ fn an_approved_response_runs_exactly_once_through_kill_9_and_restarts() {
     let d = dir.path();
     let db = d.join("secops.db");
     let log_file = linux.join("OpenSSH_2k.log").to_string_lossy().into_owned();
-    on_store(
-        &db,
-        &[
-            "detect", &log_file, "--year", "2015", "--store", "--output", "jsonl",
-        ],
-    );
     let mut add = Command::new(env!("CARGO_BIN_EXE_secops"))
         .args([
             "user",
@@ -1352,6 +1346,25 @@ kind = "tail"
 path = "auth.log"
 name = "auth.log"
 "#,
+    );
+    // Turned on for the first time: the store's past is not acted on; what comes after is.
+    let live = Live::start(d, &[]);
+    let first = |log: &[String]| {
+        log.iter()
+            .any(|l| l.contains("first start of response automation"))
+    };
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(60) && !first(&live.log()) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (code, log) = live.stop();
+    assert_eq!(code, Some(0), "{}", log.join("\n"));
+    assert!(first(&log), "{}", log.join("\n"));
+    on_store(
+        &db,
+        &[
+            "detect", &log_file, "--year", "2015", "--store", "--output", "jsonl",
+        ],
     );
     let waiting = |log: &[String]| log.iter().any(|l| l.contains("awaiting approval"));
     let live = Live::start(d, &[]);

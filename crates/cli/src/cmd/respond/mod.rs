@@ -178,6 +178,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
                 &mut store,
                 &responder,
                 "cli",
+                respond::FirstLook::Oldest,
                 &Actor::service("secops-respond"),
                 clock.as_ref(),
                 &cancel,
