@@ -80,3 +80,15 @@ impl JudgeArgs {
         }
     }
 }
+
+/// The clock an `--now` option gives (RFC 3339), else the system's: a command acting as of a
+/// fixed time (`vuln`, `respond`).
+pub fn clock(now: Option<&str>) -> anyhow::Result<Box<dyn secops_service::Clock>> {
+    Ok(match now {
+        Some(text) => Box::new(secops_service::FixedClock(
+            secops_event::Timestamp::parse_rfc3339(text)
+                .map_err(|e| anyhow::anyhow!("--now {text:?}: {e}"))?,
+        )),
+        None => Box::new(secops_service::SystemClock),
+    })
+}

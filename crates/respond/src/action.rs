@@ -31,7 +31,7 @@
 //! steps = [{ action = "block-source" }]
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use secops_case::vocabulary::Pap;
@@ -287,50 +287,45 @@ pub struct Subject<'a> {
     pub severity: &'a str,
     /// The rule's tags, the alert's tactics and techniques.
     pub tags: Vec<&'a str>,
-    /// The case's new state, for case triggers.
-    pub case_state: Option<&'a str>,
 }
 
 impl Workflow {
-    /// Whether a subject of this trigger starts it.
-    pub fn matches(&self, on: Trigger, subject: &Subject<'_>) -> bool {
-        if self.on != on {
-            return false;
-        }
-        if !self.rules.is_empty()
-            && !self
+    /// Whether an alert of this rule is one it acts on (any, when `rules` is empty).
+    pub fn takes_rule(&self, id: &str, name: &str) -> bool {
+        self.rules.is_empty()
+            || self
                 .rules
                 .iter()
-                .any(|r| r == subject.rule_id || r.eq_ignore_ascii_case(subject.rule_name))
-        {
-            return false;
-        }
-        if !self.tags.is_empty()
-            && !self
-                .tags
-                .iter()
-                .any(|t| subject.tags.iter().any(|s| s.eq_ignore_ascii_case(t)))
-        {
-            return false;
-        }
-        if let Some(min) = self.min_severity {
-            if severity_rank(subject.severity).is_none_or(|s| s < min) {
-                return false;
-            }
-        }
-        if on == Trigger::Case && !self.case_states.is_empty() {
-            let Some(state) = subject.case_state else {
-                return false;
-            };
-            if !self
-                .case_states
-                .iter()
-                .any(|s| s.eq_ignore_ascii_case(state))
-            {
-                return false;
-            }
-        }
-        true
+                .any(|r| r == id || r.eq_ignore_ascii_case(name))
+    }
+
+    /// Whether a severity reaches its `min_severity` (any, when none is set).
+    pub fn takes_severity(&self, severity: &str) -> bool {
+        self.min_severity
+            .is_none_or(|min| severity_rank(severity).is_some_and(|s| s >= min))
+    }
+
+    /// Whether a case moving to `state` starts it (`on = "case"`; any state when `case_states` is
+    /// empty).
+    pub fn starts_on_case(&self, state: &str) -> bool {
+        self.on == Trigger::Case
+            && (self.case_states.is_empty()
+                || self
+                    .case_states
+                    .iter()
+                    .any(|s| s.eq_ignore_ascii_case(state)))
+    }
+
+    /// Whether an alert (of an alert or SLA breach trigger) starts it.
+    pub fn matches(&self, on: Trigger, subject: &Subject<'_>) -> bool {
+        self.on == on
+            && self.takes_rule(subject.rule_id, subject.rule_name)
+            && (self.tags.is_empty()
+                || self
+                    .tags
+                    .iter()
+                    .any(|t| subject.tags.iter().any(|s| s.eq_ignore_ascii_case(t))))
+            && self.takes_severity(subject.severity)
     }
 }
 
@@ -689,7 +684,6 @@ impl Config {
                 undo.undoes = Some(of);
             }
         }
-        let mut seen = BTreeSet::new();
         for w in &self.workflows {
             for step in &w.steps {
                 let action = self.actions.get(&step.action).ok_or_else(|| {
@@ -702,7 +696,6 @@ impl Config {
                     )));
                 }
             }
-            seen.insert(w.id.clone());
         }
         Ok(())
     }

@@ -496,6 +496,47 @@ fn alert_tags(alert: &AlertRecord) -> Vec<String> {
     tags
 }
 
+/// What a workflow is matched against for an alert (`tags` from [`alert_tags`]).
+fn subject_of<'a>(alert: &'a AlertRecord, tags: &'a [String]) -> Subject<'a> {
+    Subject {
+        rule_id: &alert.rule_id,
+        rule_name: &alert.rule_name,
+        severity: &alert.severity,
+        tags: tags.iter().map(String::as_str).collect(),
+    }
+}
+
+/// Why a workflow step has no target for an alert.
+enum NoTarget {
+    /// A condition of the step does not hold (the field it reads).
+    Condition(String),
+    /// The target's field is missing or is not a value of the action's kind.
+    Unusable(String),
+}
+
+/// A workflow step's target for an alert (and its case): the step's conditions checked, the
+/// action's `target_value` rendered and checked as its kind.
+fn step_target(
+    action: &ActionDef,
+    step: &secops_respond::WorkflowStep,
+    alert: &AlertRecord,
+    case: Option<&CaseRecord>,
+) -> Result<Target, NoTarget> {
+    let placeholder = Target {
+        kind: action.target,
+        value: String::new(),
+    };
+    let context = context_for(Some(alert), case, &placeholder);
+    if let Some(c) = step.when.iter().find(|c| !c.holds(&context)) {
+        return Err(NoTarget::Condition(c.field.clone()));
+    }
+    let raw = action
+        .target_value
+        .render_text(&context)
+        .map_err(|e| NoTarget::Unusable(format!("no target: {e}")))?;
+    Target::parse(action.target, &raw).map_err(|e| NoTarget::Unusable(e.to_string()))
+}
+
 /// What one trigger is: which alert, which case, how it started.
 fn trigger_of(alert: &AlertRecord) -> Trigger {
     if alert.rule_id == crate::vulns::BREACH_RULE {
@@ -517,13 +558,7 @@ pub fn evaluate_alert(
     let now = clock.now().unix_nanos();
     let case = case_of(store, alert)?;
     let tags = alert_tags(alert);
-    let subject = Subject {
-        rule_id: &alert.rule_id,
-        rule_name: &alert.rule_name,
-        severity: &alert.severity,
-        tags: tags.iter().map(String::as_str).collect(),
-        case_state: None,
-    };
+    let subject = subject_of(alert, &tags);
     let mut out = Vec::new();
     for workflow in responder.config.workflows_for(trigger_of(alert), &subject) {
         for step in &workflow.steps {
@@ -571,34 +606,24 @@ fn evaluate_step(
     actor: &Actor,
     now: i64,
 ) -> Result<Evaluated, ServiceError> {
-    let placeholder = Target {
-        kind: action.target,
-        value: String::new(),
-    };
-    let context = context_for(Some(alert), case, &placeholder);
-    let early = |outcome: &str, target: Option<String>, detail: String| Evaluated {
+    let early = |outcome: &str, detail: String| Evaluated {
         workflow: Some(workflow.id.clone()),
         action: action.id.clone(),
-        target,
+        target: None,
         outcome: outcome.into(),
         guard: None,
         detail,
         run: None,
     };
-    if let Some(c) = step.when.iter().find(|c| !c.holds(&context)) {
-        return Ok(early(
-            "skipped",
-            None,
-            format!("the condition on {} does not hold", c.field),
-        ));
-    }
-    let raw = match action.target_value.render_text(&context) {
-        Ok(r) => r,
-        Err(e) => return Ok(early("error", None, format!("no target: {e}"))),
-    };
-    let target = match Target::parse(action.target, &raw) {
+    let target = match step_target(action, step, alert, case) {
         Ok(t) => t,
-        Err(e) => return Ok(early("error", None, e.to_string())),
+        Err(NoTarget::Condition(field)) => {
+            return Ok(early(
+                "skipped",
+                format!("the condition on {field} does not hold"),
+            ))
+        }
+        Err(NoTarget::Unusable(why)) => return Ok(early("error", why)),
     };
     let run_key = format!("{}|{}|alert:{}", action.id, target, alert.id);
     plan(
@@ -1112,14 +1137,7 @@ pub fn evaluate_case_move(
         .config
         .workflows
         .iter()
-        .filter(|w| w.on == Trigger::Case)
-        .filter(|w| {
-            w.case_states.is_empty() || w.case_states.iter().any(|s| s.eq_ignore_ascii_case(state))
-        })
-        .filter(|w| {
-            w.min_severity
-                .is_none_or(|min| severity_rank(&case.severity).is_some_and(|s| s >= min))
-        })
+        .filter(|w| w.starts_on_case(state) && w.takes_severity(&case.severity))
         .collect();
     if workflows.is_empty() {
         return Ok(Vec::new());
@@ -1139,13 +1157,7 @@ pub fn evaluate_case_move(
     for workflow in workflows {
         let of_rules: Vec<&AlertRecord> = alerts
             .iter()
-            .filter(|a| {
-                workflow.rules.is_empty()
-                    || workflow
-                        .rules
-                        .iter()
-                        .any(|r| *r == a.rule_id || r.eq_ignore_ascii_case(&a.rule_name))
-            })
+            .filter(|a| workflow.takes_rule(&a.rule_id, &a.rule_name))
             .collect();
         for step in &workflow.steps {
             let action = responder.action(&step.action)?;
@@ -1165,22 +1177,9 @@ pub fn evaluate_case_move(
                 continue;
             }
             for alert in &of_rules {
-                let placeholder = Target {
-                    kind: action.target,
-                    value: String::new(),
-                };
-                let context = context_for(Some(alert), Some(&case), &placeholder);
-                if step.when.iter().any(|c| !c.holds(&context)) {
+                // An alert of the case that gives no target leaves it to the others.
+                let Ok(target) = step_target(action, step, alert, Some(&case)) else {
                     continue;
-                }
-                let target = match action
-                    .target_value
-                    .render_text(&context)
-                    .map_err(|e| e.to_string())
-                    .and_then(|raw| Target::parse(action.target, &raw).map_err(|e| e.to_string()))
-                {
-                    Ok(t) => t,
-                    Err(_) => continue,
                 };
                 if !seen.insert(target.to_string()) {
                     continue;
@@ -1304,35 +1303,19 @@ pub fn simulate(
         for alert in &page {
             sim.alerts_read += 1;
             let tags = alert_tags(alert);
-            let subject = Subject {
-                rule_id: &alert.rule_id,
-                rule_name: &alert.rule_name,
-                severity: &alert.severity,
-                tags: tags.iter().map(String::as_str).collect(),
-                case_state: None,
-            };
+            let subject = subject_of(alert, &tags);
             for workflow in responder.config.workflows_for(trigger_of(alert), &subject) {
                 for step in &workflow.steps {
                     let action = responder.action(&step.action)?;
                     let entry = sim.actions.entry(action.id.clone()).or_default();
                     entry.alerts += 1;
-                    let placeholder = Target {
-                        kind: action.target,
-                        value: String::new(),
-                    };
-                    let context = context_for(Some(alert), None, &placeholder);
-                    if step.when.iter().any(|c| !c.holds(&context)) {
-                        entry.skipped += 1;
-                        continue;
-                    }
-                    let target = match action
-                        .target_value
-                        .render_text(&context)
-                        .ok()
-                        .and_then(|raw| Target::parse(action.target, &raw).ok())
-                    {
-                        Some(t) => t,
-                        None => {
+                    let target = match step_target(action, step, alert, None) {
+                        Ok(t) => t,
+                        Err(NoTarget::Condition(_)) => {
+                            entry.skipped += 1;
+                            continue;
+                        }
+                        Err(NoTarget::Unusable(_)) => {
                             entry.errors += 1;
                             continue;
                         }

@@ -110,7 +110,7 @@ fn load(args: &Args) -> anyhow::Result<Responder> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<Outcome> {
-    let clock = crate::cmd::vuln::clock(args.now.as_deref())?;
+    let clock = crate::args::clock(args.now.as_deref())?;
     // Listing and explaining read the store alone; everything else needs the configuration.
     if args.config.is_none()
         && matches!(

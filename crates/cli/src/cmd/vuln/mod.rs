@@ -119,7 +119,7 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
     } else {
         args.store.open()?
     };
-    let clock = clock(args.now.as_deref())?;
+    let clock = crate::args::clock(args.now.as_deref())?;
     let policy = match &args.policy {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -207,14 +207,4 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             clock.as_ref(),
         ),
     }
-}
-
-pub fn clock(now: Option<&str>) -> anyhow::Result<Box<dyn secops_service::Clock>> {
-    Ok(match now {
-        Some(text) => Box::new(secops_service::FixedClock(
-            secops_event::Timestamp::parse_rfc3339(text)
-                .map_err(|e| anyhow::anyhow!("--now {text:?}: {e}"))?,
-        )),
-        None => Box::new(secops_service::SystemClock),
-    })
 }
