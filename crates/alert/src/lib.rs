@@ -69,6 +69,9 @@ pub struct AlertDocument {
     /// Techniques and sub-techniques.
     #[serde(rename = "threat.technique.id", default)]
     pub techniques: Vec<String>,
+    /// The rule's own tags, as its file writes them (what response workflows trigger on by tag).
+    #[serde(rename = "rule.tags", skip_serializing_if = "Vec::is_empty", default)]
+    pub rule_tags: Vec<String>,
     /// Events counted, for alerts over a group (threshold and correlation rules).
     #[serde(
         rename = "threshold.count",
@@ -196,6 +199,7 @@ impl Default for AlertDocument {
             risk_score: 0,
             tactics: Vec::new(),
             techniques: Vec::new(),
+            rule_tags: Vec::new(),
             threshold_count: None,
             terms: Vec::new(),
             group: Map::new(),

@@ -20,6 +20,8 @@ pub struct RuleInfo {
     pub severity: Severity,
     pub risk_score: u8,
     pub threat: Vec<Threat>,
+    /// The rule's own tags (Sigma's `tags`, a TOML rule's `tags`), as written.
+    pub tags: Vec<String>,
 }
 
 impl RuleInfo {
@@ -35,6 +37,7 @@ impl RuleInfo {
             severity: rule.severity,
             risk_score: rule.risk_score,
             threat: rule.threat.clone(),
+            tags: rule.tags.clone(),
         }
     }
 

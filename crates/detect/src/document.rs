@@ -27,6 +27,7 @@ impl Alert {
             risk_score: rule.risk_score,
             tactics: rule.tactics().into_iter().map(str::to_string).collect(),
             techniques: rule.techniques().into_iter().map(str::to_string).collect(),
+            rule_tags: rule.tags.clone(),
             threshold_count: grouped.then_some(self.count),
             terms: self
                 .group

@@ -316,16 +316,20 @@ impl Workflow {
                     .any(|s| s.eq_ignore_ascii_case(state)))
     }
 
-    /// Whether an alert (of an alert or SLA breach trigger) starts it.
-    pub fn matches(&self, on: Trigger, subject: &Subject<'_>) -> bool {
-        self.on == on
-            && self.takes_rule(subject.rule_id, subject.rule_name)
+    /// Whether an alert's rule and tags are ones it acts on (`rules` and `tags`; its severity is
+    /// left to the caller: a case workflow weighs the case's).
+    pub fn takes_alert(&self, subject: &Subject<'_>) -> bool {
+        self.takes_rule(subject.rule_id, subject.rule_name)
             && (self.tags.is_empty()
                 || self
                     .tags
                     .iter()
                     .any(|t| subject.tags.iter().any(|s| s.eq_ignore_ascii_case(t))))
-            && self.takes_severity(subject.severity)
+    }
+
+    /// Whether an alert (of an alert or SLA breach trigger) starts it.
+    pub fn matches(&self, on: Trigger, subject: &Subject<'_>) -> bool {
+        self.on == on && self.takes_alert(subject) && self.takes_severity(subject.severity)
     }
 }
 

@@ -168,6 +168,10 @@ pub fn alert_event(alert: &Alert) -> Event {
             Value::Array(techniques),
         );
     }
+    if !rule.tags.is_empty() {
+        let tags: Vec<Value> = rule.tags.iter().map(|t| Value::from(t.as_str())).collect();
+        fields.insert("kibana.alert.rule.tags", Value::Array(tags));
+    }
     let mut event = Event::from_fields(
         fields,
         Provenance::new(format!("alert {}", alert.id), Location::Line(1)),

@@ -482,11 +482,11 @@ fn record(
     Ok(())
 }
 
-/// The tags a workflow's `tags` are matched against: the alert's ATT&CK tactics and techniques
-/// and the labels analysts gave it.
+/// The tags a workflow's `tags` are matched against: the rule's own tags (`rule.tags`), the
+/// alert's ATT&CK tactics and techniques, and the labels analysts gave it.
 fn alert_tags(alert: &AlertRecord) -> Vec<String> {
     let doc: Value = serde_json::from_str(&alert.document).unwrap_or(Value::Null);
-    let mut tags: Vec<String> = ["threat.tactic.id", "threat.technique.id"]
+    let mut tags: Vec<String> = ["rule.tags", "threat.tactic.id", "threat.technique.id"]
         .iter()
         .filter_map(|k| doc.get(*k).and_then(Value::as_array))
         .flatten()
@@ -594,6 +594,26 @@ fn case_of(store: &mut Store, alert: &AlertRecord) -> Result<Option<CaseRecord>,
     }
 }
 
+/// The evaluation of a step that has no target for an alert: `skipped` when a condition does not
+/// hold, `error` when the target's field is missing or unusable.
+fn no_target(workflow: &secops_respond::Workflow, action: &ActionDef, no: NoTarget) -> Evaluated {
+    let (outcome, detail) = match no {
+        NoTarget::Condition(field) => {
+            ("skipped", format!("the condition on {field} does not hold"))
+        }
+        NoTarget::Unusable(why) => ("error", why),
+    };
+    Evaluated {
+        workflow: Some(workflow.id.clone()),
+        action: action.id.clone(),
+        target: None,
+        outcome: outcome.into(),
+        guard: None,
+        detail,
+        run: None,
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn evaluate_step(
     store: &mut Store,
@@ -606,24 +626,9 @@ fn evaluate_step(
     actor: &Actor,
     now: i64,
 ) -> Result<Evaluated, ServiceError> {
-    let early = |outcome: &str, detail: String| Evaluated {
-        workflow: Some(workflow.id.clone()),
-        action: action.id.clone(),
-        target: None,
-        outcome: outcome.into(),
-        guard: None,
-        detail,
-        run: None,
-    };
     let target = match step_target(action, step, alert, case) {
         Ok(t) => t,
-        Err(NoTarget::Condition(field)) => {
-            return Ok(early(
-                "skipped",
-                format!("the condition on {field} does not hold"),
-            ))
-        }
-        Err(NoTarget::Unusable(why)) => return Ok(early("error", why)),
+        Err(no) => return Ok(no_target(workflow, action, no)),
     };
     let run_key = format!("{}|{}|alert:{}", action.id, target, alert.id);
     plan(
@@ -1157,7 +1162,10 @@ pub fn evaluate_case_move(
     for workflow in workflows {
         let of_rules: Vec<&AlertRecord> = alerts
             .iter()
-            .filter(|a| workflow.takes_rule(&a.rule_id, &a.rule_name))
+            .filter(|a| {
+                let tags = alert_tags(a);
+                workflow.takes_alert(&subject_of(a, &tags))
+            })
             .collect();
         for step in &workflow.steps {
             let action = responder.action(&step.action)?;
@@ -1177,9 +1185,16 @@ pub fn evaluate_case_move(
                 continue;
             }
             for alert in &of_rules {
-                // An alert of the case that gives no target leaves it to the others.
-                let Ok(target) = step_target(action, step, alert, Some(&case)) else {
-                    continue;
+                // An alert of the case that gives no target leaves it to the others (recorded
+                // against that alert, so `why` tells).
+                let target = match step_target(action, step, alert, Some(&case)) {
+                    Ok(target) => target,
+                    Err(no) => {
+                        let e = no_target(workflow, action, no);
+                        record(store, &e, Some(alert.id), Some(number), now)?;
+                        out.push(e);
+                        continue;
+                    }
                 };
                 if !seen.insert(target.to_string()) {
                     continue;

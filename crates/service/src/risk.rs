@@ -48,6 +48,7 @@ impl Risk {
                 severity: Severity::High,
                 risk_score: 73,
                 threat: Vec::new(),
+                tags: Vec::new(),
             }),
             pending: Vec::new(),
             opened: HashMap::new(),

@@ -227,6 +227,40 @@ fn log_run(
     Ok(())
 }
 
+/// An evaluation that made no run (a guard stopped it, it was rate-limited, it had no usable
+/// target...) as a line in its case's event log (`response.<outcome>`); one that made or found a
+/// run is told by the run's own lines, and a step whose condition did not hold by none.
+fn log_evaluation(tx: &mut dyn Tx, e: &ResponseEvaluation) -> Result<(), StoreError> {
+    if e.run_id.is_some() || e.outcome == "skipped" {
+        return Ok(());
+    }
+    let Some(number) = e.case_number else {
+        return Ok(());
+    };
+    let Some(row) = tx.query_one(
+        "SELECT id FROM cases WHERE number = ?",
+        &[Value::Int(number)],
+    )?
+    else {
+        return Ok(());
+    };
+    let line = serde_json::json!({
+        "action": e.action_id, "workflow": e.workflow, "target": e.target, "alert": e.alert_id,
+        "outcome": e.outcome, "guard": e.guard, "detail": e.detail,
+    })
+    .to_string();
+    append_event(
+        tx,
+        EventLog::Case,
+        row.int(0)?,
+        "secops-respond",
+        e.at,
+        &format!("response.{}", e.outcome),
+        None,
+        Some(line),
+    )
+}
+
 fn fetch(tx: &mut dyn Tx, id: i64) -> Result<ResponseRun, StoreError> {
     crate::alerts::fetch_one(
         tx,
@@ -360,7 +394,9 @@ impl Store {
                     ],
                 )?
                 .ok_or_else(|| StoreError::Database("INSERT returned nothing".into()))?;
-            row.int(0)
+            let id = row.int(0)?;
+            log_evaluation(tx, e)?;
+            Ok(id)
         })
     }
 

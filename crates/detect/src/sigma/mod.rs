@@ -449,5 +449,6 @@ fn info(meta: &Meta, file: PathBuf, rule_type: RuleType) -> RuleInfo {
         severity,
         risk_score,
         threat: attack_from_tags(&meta.tags),
+        tags: meta.tags.clone(),
     }
 }

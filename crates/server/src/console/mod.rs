@@ -146,6 +146,16 @@ pub fn pages() -> Pages {
             alerts::noisy,
         )
         .get("/responses", Needs(role::ALERTS_READ), responses::list)
+        .post(
+            "/responses",
+            Needs(role::RESPONSES_REQUEST),
+            responses::request,
+        )
+        .get(
+            "/responses/simulate",
+            Needs(role::RESPONSES_REQUEST),
+            responses::simulate,
+        )
         .get(
             "/responses/{id}",
             Needs(role::ALERTS_READ),

@@ -1,6 +1,7 @@
 //! Response automation in the console: the runs (filtered by state or alert, with an alert's
-//! evaluations above them: what fired, what a guard stopped and which), approval and rejection by
-//! another person, one run whole (the exact request and what came back), and rollback.
+//! evaluations above them: what fired, what a guard stopped and which), a request by hand (the
+//! guards apply as to automatic runs), approval and rejection by another person, one run whole
+//! (the exact request and what came back), rollback, and a replay of past alerts in dry run.
 
 use askama::Template;
 use axum::extract::State;
@@ -8,6 +9,7 @@ use axum::http::Uri;
 use axum::response::Response;
 use axum::Extension;
 use secops_auth::role;
+use secops_service::respond::HandRequest;
 use secops_store::{Decision, ResponseFilter, ResponseRun};
 
 use super::form::{query_fields, Fields};
@@ -82,10 +84,51 @@ struct ListPage {
     rows: Vec<RunRow>,
     notice: String,
     can_approve: bool,
+    /// The actions a person may request by hand (none when automation is not configured here or
+    /// the caller may not request).
+    actions: Vec<ActionChoice>,
+}
+
+/// An action offered in the request form.
+pub struct ActionChoice {
+    pub id: String,
+    pub label: String,
+}
+
+/// The actions `caller` may request by hand on this server (inverses are not requested: their
+/// runs are rolled back).
+fn choices(state: &AppState, caller: &Caller) -> Vec<ActionChoice> {
+    match &state.responder {
+        Some(responder) if may(state, caller, role::RESPONSES_REQUEST) => responder
+            .config
+            .actions
+            .values()
+            .filter(|a| a.undoes.is_none())
+            .map(|a| ActionChoice {
+                id: shown(&a.id).into_owned(),
+                label: shown(&format!("{} ({}, {})", a.name, a.id, a.target.as_str())).into_owned(),
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 fn notice(fields: &Fields) -> String {
     match fields.get("done").as_deref() {
+        Some("requested") => "Requested: secops run carries it out at its next round.".into(),
+        Some("awaiting") => "Requested: it waits for another person's approval.".into(),
+        Some("dry_run") => {
+            "Dry run: the request below was built and recorded, nothing sent.".into()
+        }
+        Some("in_effect") => "Not run again: an earlier run on this target still holds.".into(),
+        Some("stopped") => format!(
+            "Not run: {}",
+            shown(
+                &fields
+                    .get("why")
+                    .unwrap_or_else(|| "a guard stopped it".into())
+            )
+        ),
         Some("approved") => "Approved: secops run carries it out at its next round.".into(),
         Some("rejected") => "Rejected: it will not run.".into(),
         Some("rolled_back") => "Rolled back: the inverse action ran.".into(),
@@ -145,6 +188,175 @@ pub async fn list(
         rows: runs.iter().map(row).collect(),
         notice: notice(&fields),
         can_approve: may(&state, &caller, role::RESPONSES_APPROVE),
+        actions: choices(&state, &caller),
+    }))
+}
+
+/// `POST /responses`: an action by hand (`action`, `target`, `alert`, `case`, `dry_run`); on to
+/// its run, or back to the runs saying what stopped it.
+pub async fn request(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    fields: Fields,
+) -> Result<Response, PageError> {
+    let responder = state.responder.clone().ok_or_else(|| {
+        PageError::invalid("response automation is not configured on this server")
+    })?;
+    let hand = HandRequest {
+        action: fields
+            .get("action")
+            .ok_or_else(|| PageError::invalid("action: choose one"))?,
+        target: fields
+            .get("target")
+            .ok_or_else(|| PageError::invalid("target: give the value to act on"))?,
+        alert_id: fields.number("alert")?,
+        case_number: fields.number("case")?,
+        dry_run: fields.get("dry_run").is_some(),
+    };
+    let who = actor(&caller);
+    let clock = state.clock.clone();
+    let e = as_caller(&state, &caller, move |store| {
+        Ok(secops_service::respond::request(
+            store,
+            &responder,
+            &hand,
+            &who,
+            clock.as_ref(),
+        )?)
+    })
+    .await?;
+    let done = match e.outcome.as_str() {
+        "fired" => "requested",
+        "awaiting_approval" => "awaiting",
+        "dry_run" => "dry_run",
+        "in_effect" => "in_effect",
+        _ => "stopped",
+    };
+    Ok(match &e.run {
+        Some(run) => see_other(&format!("/responses/{}?done={done}", run.id)),
+        None => {
+            let why = match &e.guard {
+                Some(guard) => format!("the {guard} guard: {}", e.detail),
+                None => e.detail.clone(),
+            };
+            let why: String = why.chars().take(300).collect();
+            see_other(&format!(
+                "/responses?{}",
+                super::view::query([("done", done), ("why", why.as_str())])
+            ))
+        }
+    })
+}
+
+/// One action's row of a replay.
+pub struct SimulatedRow {
+    pub action: String,
+    pub alerts: u64,
+    pub would_run: u64,
+    pub awaiting: u64,
+    pub in_effect: u64,
+    pub stopped: u64,
+    /// Each guard that stopped it, with how often.
+    pub guards: String,
+    pub skipped: u64,
+    pub errors: u64,
+    pub targets: u64,
+    /// The stacked bar's segments (x, width, class), out of 100.
+    pub segments: Vec<(u32, u32, &'static str)>,
+}
+
+#[derive(Template)]
+#[template(path = "responses_simulate.html")]
+struct SimulatePage {
+    chrome: Chrome,
+    since: String,
+    from: String,
+    alerts_read: u64,
+    rows: Vec<SimulatedRow>,
+}
+
+/// The segments of a stacked bar of `parts` (each a count and its class), 100 wide in all.
+fn segments(parts: &[(u64, &'static str)]) -> Vec<(u32, u32, &'static str)> {
+    let total: u64 = parts.iter().map(|(n, _)| n).sum();
+    let mut out = Vec::new();
+    if total == 0 {
+        return out;
+    }
+    let mut x = 0u32;
+    let mut sum = 0u64;
+    for (n, class) in parts.iter().filter(|(n, _)| *n > 0) {
+        sum += n;
+        // Rounded at each running total, so the segments always end at 100.
+        let end = u32::try_from(sum * 100 / total).unwrap_or(100);
+        out.push((x, end.saturating_sub(x).max(1), *class));
+        x = end;
+    }
+    out
+}
+
+/// `GET /responses/simulate?since=30d`: the alerts of a period replayed through the workflows in
+/// dry run: per action, what would have run, against how many targets, and what stopped it.
+pub async fn simulate(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    uri: Uri,
+) -> Result<Response, PageError> {
+    let responder = state.responder.clone().ok_or_else(|| {
+        PageError::invalid("response automation is not configured on this server")
+    })?;
+    let fields = query_fields(uri.query());
+    let since_text = fields.get("since").unwrap_or_else(|| "30d".into());
+    let span = secops_respond::action::parse_duration(&since_text)
+        .map_err(|m| PageError::invalid(format!("since: {m}")))?;
+    let from = state.now().saturating_sub(span);
+    let sim = as_caller(&state, &caller, move |store| {
+        Ok(secops_service::respond::simulate(
+            store,
+            &responder,
+            from,
+            &secops_service::Cancel::new(),
+        )?)
+    })
+    .await?;
+    let rows = sim
+        .actions
+        .iter()
+        .map(|(action, s)| {
+            let stopped: u64 = s.stopped.values().sum();
+            SimulatedRow {
+                action: shown(action).into_owned(),
+                alerts: s.alerts,
+                would_run: s.would_run,
+                awaiting: s.awaiting_approval,
+                in_effect: s.in_effect,
+                stopped,
+                guards: shown(
+                    &s.stopped
+                        .iter()
+                        .map(|(g, n)| format!("{g} {n}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                )
+                .into_owned(),
+                skipped: s.skipped,
+                errors: s.errors,
+                targets: s.targets,
+                segments: segments(&[
+                    (s.would_run, "run"),
+                    (s.awaiting_approval, "awaiting"),
+                    (s.in_effect, "held"),
+                    (stopped, "stopped"),
+                    (s.skipped + s.errors, "skipped"),
+                ]),
+            }
+        })
+        .collect();
+    Ok(html(&SimulatePage {
+        chrome: Chrome::new(&state, &caller, "/responses", "Response replay"),
+        since: shown(&since_text).into_owned(),
+        from: when(from),
+        alerts_read: sim.alerts_read,
+        rows,
     }))
 }
 

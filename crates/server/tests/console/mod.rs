@@ -2183,6 +2183,117 @@ steps = [{ action = "block-source" }]
         "no second decision"
     );
 
+    // A request by hand from the form: offered to a responder, not to an analyst; a documentation
+    // address stopped by its guard (the notice says which), a dry run on to its recorded request.
+    assert!(list.text.contains("data-request-form"), "{}", list.text);
+    assert!(
+        list.text.contains("value=\"block-source\"") && !list.text.contains("value=\"unblock"),
+        "{}",
+        list.text
+    );
+    let analyst_list = h.get("/responses", &ana).await;
+    assert!(!analyst_list.text.contains("data-request-form"));
+    let by_analyst = h
+        .post(
+            "/responses",
+            &ana,
+            &[("action", "block-source"), ("target", "203.0.113.50")],
+        )
+        .await;
+    assert_eq!(by_analyst.status, StatusCode::FORBIDDEN);
+    let stopped = h
+        .post(
+            "/responses",
+            &rita,
+            &[("action", "block-source"), ("target", "203.0.113.50")],
+        )
+        .await;
+    assert_eq!(stopped.status, StatusCode::SEE_OTHER, "{}", stopped.text);
+    assert!(stopped.location().starts_with("/responses?done=stopped"));
+    let told = h.get(stopped.location(), &rita).await;
+    assert!(
+        told.text.contains("Not run: the special range guard")
+            && told.text.contains("203.0.113.0/24"),
+        "{}",
+        told.text
+    );
+    let unusable = h
+        .post(
+            "/responses",
+            &rita,
+            &[("action", "block-source"), ("target", "not an address")],
+        )
+        .await;
+    assert_eq!(
+        unusable.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        unusable.text
+    );
+    let dry = h
+        .post(
+            "/responses",
+            &rita,
+            &[
+                ("action", "disable-account"),
+                ("target", "svc-<b>report</b>"),
+                ("alert", &hostile.to_string()),
+                ("dry_run", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(dry.status, StatusCode::SEE_OTHER, "{}", dry.text);
+    assert!(
+        dry.location().ends_with("?done=dry_run"),
+        "{}",
+        dry.location()
+    );
+    let dry_page = h.get(dry.location(), &rita).await;
+    assert!(dry_page
+        .text
+        .contains("Dry run: the request below was built"));
+    assert!(
+        dry_page.text.contains("svc-&#60;b&#62;report"),
+        "{}",
+        dry_page.text
+    );
+    assert!(!dry_page.text.contains("<b>report"));
+    assert_inert(&dry_page.text, "a dry run's request");
+
+    // The replay: per action, what would have run and what stopped it; nothing recorded.
+    let runs_before = h.with_store(|s| s.response_runs(&Default::default()).unwrap().len());
+    let replay = h.get("/responses/simulate?since=3650d", &rita).await;
+    assert_eq!(replay.status, StatusCode::OK, "{}", replay.text);
+    assert!(
+        replay.text.contains("data-action=\"block-source\""),
+        "{}",
+        replay.text
+    );
+    // Every stored alert starts the catch-all workflow; the documentation addresses among their
+    // sources are stopped by the special-range guard.
+    let total = h.with_store(|s| s.alerts(&Default::default()).unwrap().len());
+    assert!(
+        replay.text.contains(&format!(
+            "<td>block-source</td><td class=\"num\">{total}</td>"
+        )),
+        "{}",
+        replay.text
+    );
+    assert!(
+        replay.text.contains("<td>special range "),
+        "{}",
+        replay.text
+    );
+    assert!(replay.text.contains("class=\"stopped\""), "{}", replay.text);
+    let runs_after = h.with_store(|s| s.response_runs(&Default::default()).unwrap().len());
+    assert_eq!(runs_before, runs_after);
+    let bad_period = h.get("/responses/simulate?since=soon", &rita).await;
+    assert_eq!(bad_period.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        h.get("/responses/simulate", &ana).await.status,
+        StatusCode::FORBIDDEN
+    );
+
     let filters = vec![
         (r#"data-csrf="[0-9a-f]+""#, r#"data-csrf="[csrf]""#),
         (
@@ -2199,5 +2310,6 @@ steps = [{ action = "block-source" }]
     insta::with_settings!({ filters => filters }, {
         insta::assert_snapshot!("responses", why.text);
         insta::assert_snapshot!("response", after.text);
+        insta::assert_snapshot!("responses_simulate", replay.text);
     });
 }

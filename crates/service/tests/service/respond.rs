@@ -681,6 +681,99 @@ fn a_replay_of_the_corpus_alerts_counts_what_an_independent_sql_count_finds() {
         .is_empty());
 }
 
+/// A workflow started by a rule tag: the bundled rules' own tags travel in their alerts
+/// (`rule.tags`), so a workflow on `Data Source: OpenSSH` starts on exactly the alerts of the rules
+/// that carry it (read from the rule files), and one on a tag no rule has starts on none.
+#[test]
+fn a_workflow_on_a_rule_tag_starts_on_the_alerts_of_the_rules_that_carry_it() {
+    let Some(corpus) = secops_testkit::shared("corpus/linux") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("secops.db");
+    let mut store = Store::open(&db.to_string_lossy()).unwrap();
+    ssh_alerts(&mut store, &corpus);
+    let config = write(
+        dir.path(),
+        "respond.toml",
+        r#"
+[[connector]]
+name = "soc"
+kind = "webhook"
+url = "http://127.0.0.1:9/secops"
+
+[[action]]
+id = "page-oncall"
+target = "ip"
+connector = "soc"
+
+[[action]]
+id = "open-ticket"
+target = "ip"
+connector = "soc"
+
+[[workflow]]
+id = "openssh"
+on = "alert"
+tags = ["data source: openssh"]
+steps = [{ action = "page-oncall" }]
+
+[[workflow]]
+id = "nothing-carries-this"
+on = "alert"
+tags = ["Data Source: Mainframe"]
+steps = [{ action = "open-ticket" }]
+"#,
+    );
+    let responder = Responder::load(&ResponderSources {
+        config,
+        secrets: None,
+        warninglists: None,
+        inventory: Vec::new(),
+    })
+    .unwrap();
+    let simulated = respond::simulate(&mut store, &responder, 0, &Cancel::new()).unwrap();
+
+    // The rules carrying the tag, from their files.
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules");
+    let mut tagged = Vec::new();
+    for dir in std::fs::read_dir(&rules).unwrap() {
+        let dir = dir.unwrap().path();
+        if !dir.is_dir() {
+            continue;
+        }
+        for file in std::fs::read_dir(&dir).unwrap() {
+            let text = std::fs::read_to_string(file.unwrap().path()).unwrap();
+            let rule: toml::Table = toml::from_str(&text).unwrap();
+            let rule = rule["rule"].as_table().unwrap();
+            let carries = rule
+                .get("tags")
+                .and_then(|t| t.as_array())
+                .is_some_and(|t| t.iter().any(|t| t.as_str() == Some("Data Source: OpenSSH")));
+            if carries {
+                tagged.push(rule["name"].as_str().unwrap().to_string());
+            }
+        }
+    }
+    assert!(tagged.iter().any(|r| r == RULE), "{tagged:?}");
+    let db = rusqlite::Connection::open(&db).unwrap();
+    let names = tagged
+        .iter()
+        .map(|n| format!("'{}'", n.replace('\'', "''")))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let expected: i64 = db
+        .query_row(
+            &format!("SELECT COUNT(*) FROM alerts WHERE rule_name IN ({names})"),
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(expected > 0);
+    assert_eq!(simulated.actions["page-oncall"].alerts, expected as u64);
+    assert!(!simulated.actions.contains_key("open-ticket"));
+}
+
 /// A case workflow: when a case reaches containment, each distinct source of its alerts is blocked
 /// (once), and a case at PAP:RED is never acted on.
 #[test]
@@ -940,4 +1033,15 @@ max_tlp = "green"
     assert_eq!(e.guard.as_deref(), Some("tlp"), "{e:?}");
     let e = ask(&mut store, "share", "45.33.32.9", Some(green), &clock);
     assert_eq!(e.outcome, "fired", "{e:?}");
+    // What a guard stopped is on the case's timeline, the guard named.
+    let stopped: Vec<_> = store
+        .case_events(red)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "response.stopped")
+        .collect();
+    assert_eq!(stopped.len(), 1, "{stopped:?}");
+    let line: Value = serde_json::from_str(stopped[0].after.as_deref().unwrap()).unwrap();
+    assert_eq!(line["guard"], "pap");
+    assert_eq!(line["target"], "ip 45.33.32.9");
 }
