@@ -1577,6 +1577,12 @@ fn hunts_read_the_store_the_inventory_and_the_lists_as_tables() {
         "{counted} vs {stored}"
     );
     text += &by_severity;
+    // The rules' own tags, one row per tag.
+    text += &hunt(
+        "FROM alerts | MV_EXPAND rule.tags | WHERE rule.tags LIKE \"Data Source: *\"\n\
+         | STATS alerts = count(*) BY rule.tags | SORT rule.tags",
+        &[],
+    );
     text += &hunt(
         "FROM events | WHERE host.name IS NOT NULL\n\
          | ENRICH assets ON host.name WITH criticality = asset.criticality, asset.owner\n\
