@@ -325,6 +325,12 @@ impl Drop for Smtpd {
 }
 
 fn smtpd(maildir: &std::path::Path) -> Option<Smtpd> {
+    smtpd_with(maildir, &[])
+}
+
+/// The same, with aiosmtpd's TLS options (`--tlscert`/`--tlskey` for STARTTLS, required unless
+/// `--no-requiretls`; `--smtpscert`/`--smtpskey` for TLS from the start).
+fn smtpd_with(maildir: &std::path::Path, tls: &[&std::ffi::OsStr]) -> Option<Smtpd> {
     let ok = Command::new("python3")
         .args(["-c", "import aiosmtpd"])
         .status()
@@ -339,15 +345,9 @@ fn smtpd(maildir: &std::path::Path) -> Option<Smtpd> {
         .unwrap()
         .port();
     let child = Command::new("python3")
-        .args([
-            "-m",
-            "aiosmtpd",
-            "-n",
-            "-l",
-            &format!("127.0.0.1:{port}"),
-            "-c",
-            "aiosmtpd.handlers.Mailbox",
-        ])
+        .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+        .args(tls)
+        .args(["-c", "aiosmtpd.handlers.Mailbox"])
         .arg(maildir)
         .spawn()
         .unwrap();
@@ -380,6 +380,7 @@ kind = "smtp"
 server = "127.0.0.1:{}"
 from = "secops@soc.example"
 to = ["oncall@soc.example"]
+tls = "none"
 
 [[action]]
 id = "page"
@@ -439,4 +440,171 @@ params = {{ subject = "Blocked {{{{ target }}}} for {{{{ alert.user.name }}}}", 
         .decode(encoded.trim())
         .unwrap();
     assert_eq!(String::from_utf8(decoded).unwrap(), *body);
+}
+
+/// A certificate for 127.0.0.1 made here (openssl), as a private relay's.
+fn certificate(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key) = (dir.join("relay.pem"), dir.join("relay.key"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=relay.soc.example"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .args(["-addext", "extendedKeyUsage=serverAuth"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    (cert, key)
+}
+
+/// The messages a maildir holds, after waiting a little for the first.
+fn messages(maildir: &std::path::Path, at_least: usize) -> usize {
+    let new = maildir.join("new");
+    for _ in 0..200 {
+        let n = std::fs::read_dir(&new).map_or(0, |r| r.count());
+        if n >= at_least {
+            return n;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    std::fs::read_dir(&new).map_or(0, |r| r.count())
+}
+
+/// One connector `mail` on `port` with the given extra keys, and an action `page` through it.
+fn mail_config(port: u16, keys: &str) -> Config {
+    Config::parse(
+        "respond.toml",
+        &format!(
+            "[[connector]]\nname = \"mail\"\nkind = \"smtp\"\nserver = \"127.0.0.1:{port}\"\n\
+             from = \"secops@soc.example\"\nto = [\"oncall@soc.example\"]\n{keys}\n\n\
+             [[action]]\nid = \"page\"\ntarget = \"ip\"\nconnector = \"mail\"\n\
+             params = {{ subject = \"Blocked {{{{ target }}}}\" }}\n"
+        ),
+    )
+    .unwrap()
+}
+
+fn send_mail(config: &Config) -> secops_respond::connector::Delivery {
+    let secrets = Secrets::new_for_tests();
+    let request = prepare(config, "page", &secrets, Operation::Do);
+    deliver(
+        &config.connectors["mail"],
+        &request,
+        &secrets,
+        &config.actions["page"],
+    )
+}
+
+/// STARTTLS by default: a relay that requires it gets the message inside TLS when its certificate
+/// is trusted (`ca_file`); with the public roots only, the certificate is refused and nothing is
+/// sent (no retry); a relay that does not offer STARTTLS is never written to in the clear; TLS from
+/// the first byte (port 465 style) works the same.
+#[test]
+fn an_email_goes_inside_tls_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = certificate(dir.path());
+    let maildir = dir.path().join("mail");
+    let starttls = [
+        std::ffi::OsStr::new("--tlscert"),
+        cert.as_os_str(),
+        std::ffi::OsStr::new("--tlskey"),
+        key.as_os_str(),
+    ];
+    let Some(server) = smtpd_with(&maildir, &starttls) else {
+        eprintln!("skipped: aiosmtpd missing");
+        return;
+    };
+    let ca = format!("ca_file = {:?}", cert.display().to_string());
+
+    let trusted = mail_config(server.port, &ca);
+    let request = prepare(&trusted, "page", &Secrets::new_for_tests(), Operation::Do);
+    let recorded = serde_json::to_value(&request).unwrap();
+    assert_eq!(recorded["tls"], "starttls", "{recorded}");
+    let d = send_mail(&trusted);
+    assert!(d.ok, "{d:?}");
+    assert_eq!(messages(&maildir, 1), 1);
+
+    // The relay refuses mail before STARTTLS: what went through above went inside TLS.
+    let clear = send_mail(&mail_config(server.port, "tls = \"none\""));
+    assert!(!clear.ok && clear.status.contains("STARTTLS"), "{clear:?}");
+
+    // Its certificate is no public CA's: refused, once, and nothing sent.
+    let untrusted = send_mail(&mail_config(server.port, ""));
+    assert!(!untrusted.ok, "{untrusted:?}");
+    assert!(
+        untrusted.status.to_lowercase().contains("certificate"),
+        "{untrusted:?}"
+    );
+    assert_eq!(
+        untrusted.attempts, 1,
+        "a refused certificate is not retried"
+    );
+    assert_eq!(messages(&maildir, 1), 1);
+    drop(server);
+
+    // A relay without STARTTLS: asked for it, nothing is sent in the clear.
+    let plain_dir = dir.path().join("plain");
+    let plain = smtpd(&plain_dir).unwrap();
+    let refused = send_mail(&mail_config(plain.port, &ca));
+    assert!(
+        !refused.ok && refused.status.contains("does not offer STARTTLS"),
+        "{refused:?}"
+    );
+    assert_eq!(messages(&plain_dir, 0), 0);
+    drop(plain);
+
+    // TLS from the first byte.
+    let smtps_dir = dir.path().join("smtps");
+    let smtps = [
+        std::ffi::OsStr::new("--smtpscert"),
+        cert.as_os_str(),
+        std::ffi::OsStr::new("--smtpskey"),
+        key.as_os_str(),
+    ];
+    let implicit = smtpd_with(&smtps_dir, &smtps).unwrap();
+    let d = send_mail(&mail_config(implicit.port, &format!("tls = \"tls\"\n{ca}")));
+    assert!(d.ok, "{d:?}");
+    assert_eq!(messages(&smtps_dir, 1), 1);
+}
+
+/// A password is never configured to cross a network in the clear.
+#[test]
+fn a_password_without_tls_is_refused_beyond_loopback() {
+    let config = |server: &str| {
+        Config::parse(
+            "respond.toml",
+            &format!(
+                "[[connector]]\nname = \"mail\"\nkind = \"smtp\"\nserver = \"{server}\"\n\
+                 from = \"secops@soc.example\"\nto = [\"oncall@soc.example\"]\ntls = \"none\"\n\
+                 username = \"secops\"\npassword_secret = \"relay-password\"\n"
+            ),
+        )
+    };
+    let refused = config("mail.soc.example:25").unwrap_err().to_string();
+    assert!(refused.contains("in the clear"), "{refused}");
+    assert!(config("127.0.0.1:25").is_ok());
+    assert!(config("[::1]:25").is_ok());
+    let bad = Config::parse(
+        "respond.toml",
+        "[[connector]]\nname = \"mail\"\nkind = \"smtp\"\nserver = \"127.0.0.1:25\"\n\
+         from = \"secops@soc.example\"\nto = [\"oncall@soc.example\"]\ntls = \"ssl\"\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(bad.contains("one of starttls, tls, none"), "{bad}");
 }

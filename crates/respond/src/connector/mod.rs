@@ -9,11 +9,13 @@
 //! | `command` | an allow-listed program with an argument vector, no shell | `options` (constants), `args` (templates, after `--`) |
 //! | `nftables` | `nft add/delete element` on a set (in a network namespace if named) | `operation` (`add`, `delete`) |
 //! | `iptables` | `iptables -I/-D INPUT -s ADDR -j DROP` (iptables-nft where nftables is not) | `operation` |
-//! | `smtp` | an e-mail over SMTP | `subject`, `body` |
+//! | `smtp` | an e-mail over SMTP: STARTTLS by default, TLS from the start, or none (loopback) | `subject`, `body` |
 
 mod exec;
 mod smtp;
 mod webhook;
+
+pub use smtp::MailTls;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -85,6 +87,11 @@ pub enum Request {
         username: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         password_secret: Option<String>,
+        /// How the connection is protected.
+        tls: smtp::MailTls,
+        /// Trusted instead of the public web roots (a private relay's CA).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        ca_file: Option<String>,
     },
 }
 
@@ -147,6 +154,8 @@ pub enum ConnectorDef {
         to: Vec<String>,
         username: Option<String>,
         password_secret: Option<String>,
+        tls: smtp::MailTls,
+        ca_file: Option<String>,
     },
 }
 
@@ -218,7 +227,15 @@ impl ConnectorDef {
             "command" => &["program", "args"],
             "nftables" => &["program", "table", "set", "set6", "netns", "create"],
             "iptables" => &["program", "program6", "chain", "netns"],
-            "smtp" => &["server", "from", "to", "username", "password_secret"],
+            "smtp" => &[
+                "server",
+                "from",
+                "to",
+                "username",
+                "password_secret",
+                "tls",
+                "ca_file",
+            ],
             other => {
                 return Err(format!(
                     "kind {other:?}: one of webhook, slack, command, nftables, iptables, smtp"
@@ -357,6 +374,22 @@ impl ConnectorDef {
                 {
                     return Err("username: one line".into());
                 }
+                let tls = match text(table, "tls")?.as_deref() {
+                    None | Some("starttls") => smtp::MailTls::Starttls,
+                    Some("tls") => smtp::MailTls::Tls,
+                    Some("none") => smtp::MailTls::None,
+                    Some(other) => {
+                        return Err(format!("tls {other:?}: one of starttls, tls, none"))
+                    }
+                };
+                // A password never crosses a network in the clear: without TLS, only to a relay
+                // on this machine.
+                if tls == smtp::MailTls::None && username.is_some() && !smtp::loopback(&server) {
+                    return Err(format!(
+                        "username with tls = \"none\": the password would cross the network in the \
+                         clear to {server}; use starttls or tls (none only for a relay on loopback)"
+                    ));
+                }
                 ConnectorDef::Smtp {
                     name,
                     server,
@@ -364,6 +397,8 @@ impl ConnectorDef {
                     to,
                     username,
                     password_secret: text(table, "password_secret")?,
+                    tls,
+                    ca_file: text(table, "ca_file")?,
                 }
             }
         })
@@ -529,14 +564,20 @@ impl ConnectorDef {
                 to,
                 username,
                 password_secret,
+                tls,
+                ca_file,
                 ..
             } => smtp::prepare(
                 p,
-                server,
-                from,
-                to,
-                username.as_deref(),
-                password_secret.as_deref(),
+                &smtp::Relay {
+                    server,
+                    from,
+                    to,
+                    username: username.as_deref(),
+                    password_secret: password_secret.as_deref(),
+                    tls: *tls,
+                    ca_file: ca_file.as_deref(),
+                },
             ),
         }
     }
