@@ -442,36 +442,6 @@ params = {{ subject = "Blocked {{{{ target }}}} for {{{{ alert.user.name }}}}", 
     assert_eq!(String::from_utf8(decoded).unwrap(), *body);
 }
 
-/// A certificate for 127.0.0.1 made here (openssl), as a private relay's.
-fn certificate(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    let (cert, key) = (dir.join("relay.pem"), dir.join("relay.key"));
-    let made = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ])
-        .args(["-nodes", "-days", "1", "-subj", "/CN=relay.soc.example"])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
-        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-        .args(["-addext", "extendedKeyUsage=serverAuth"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl");
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    (cert, key)
-}
-
 /// The messages a maildir holds, after waiting a little for the first.
 fn messages(maildir: &std::path::Path, at_least: usize) -> usize {
     let new = maildir.join("new");
@@ -517,7 +487,7 @@ fn send_mail(config: &Config) -> secops_respond::connector::Delivery {
 #[test]
 fn an_email_goes_inside_tls_or_not_at_all() {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = certificate(dir.path());
+    let (cert, key) = secops_testkit::tls_certificate(dir.path());
     let maildir = dir.path().join("mail");
     let starttls = [
         std::ffi::OsStr::new("--tlscert"),

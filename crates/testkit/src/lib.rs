@@ -338,3 +338,33 @@ impl Drop for Netns {
             .status();
     }
 }
+
+/// A self-signed server certificate for `localhost` and 127.0.0.1 (P-256, a day long), made by
+/// openssl in `dir`: `(certificate, key)`, both PEM. For tests of TLS on loopback (the HTTPS
+/// server, the SMTP connector's STARTTLS).
+pub fn tls_certificate(dir: &Path) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("localhost.pem"), dir.join("localhost.key"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .args(["-addext", "extendedKeyUsage=serverAuth"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output();
+    match made {
+        Ok(out) if out.status.success() => (cert, key),
+        Ok(out) => panic!("openssl req: {}", String::from_utf8_lossy(&out.stderr)),
+        Err(e) => panic!("openssl (Debian's package) is needed: {e}"),
+    }
+}
