@@ -1158,14 +1158,15 @@ pub fn evaluate_case_move(
         })?
     };
     alerts.sort_by_key(|a| a.id);
+    // Each alert's tags read from its document once, whatever the number of workflows.
+    let tags: Vec<Vec<String>> = alerts.iter().map(alert_tags).collect();
     let mut out = Vec::new();
     for workflow in workflows {
         let of_rules: Vec<&AlertRecord> = alerts
             .iter()
-            .filter(|a| {
-                let tags = alert_tags(a);
-                workflow.takes_alert(&subject_of(a, &tags))
-            })
+            .zip(&tags)
+            .filter(|(a, tags)| workflow.takes_alert(&subject_of(a, tags)))
+            .map(|(a, _)| a)
             .collect();
         for step in &workflow.steps {
             let action = responder.action(&step.action)?;

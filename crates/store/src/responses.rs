@@ -181,6 +181,16 @@ fn summary(run: &ResponseRun) -> String {
     .to_string()
 }
 
+/// The row id of case `number` (none when there is no such case).
+fn case_id(tx: &mut dyn Tx, number: i64) -> Result<Option<i64>, StoreError> {
+    tx.query_one(
+        "SELECT id FROM cases WHERE number = ?",
+        &[Value::Int(number)],
+    )?
+    .map(|row| row.int(0))
+    .transpose()
+}
+
 /// The run's line in its alert's and case's event logs.
 fn log_run(
     tx: &mut dyn Tx,
@@ -208,14 +218,11 @@ fn log_run(
         }
     }
     if let Some(number) = run.case_number {
-        if let Some(row) = tx.query_one(
-            "SELECT id FROM cases WHERE number = ?",
-            &[Value::Int(number)],
-        )? {
+        if let Some(case_id) = case_id(tx, number)? {
             append_event(
                 tx,
                 EventLog::Case,
-                row.int(0)?,
+                case_id,
                 actor,
                 now,
                 &kind,
@@ -234,14 +241,7 @@ fn log_evaluation(tx: &mut dyn Tx, e: &ResponseEvaluation) -> Result<(), StoreEr
     if e.run_id.is_some() || e.outcome == "skipped" {
         return Ok(());
     }
-    let Some(number) = e.case_number else {
-        return Ok(());
-    };
-    let Some(row) = tx.query_one(
-        "SELECT id FROM cases WHERE number = ?",
-        &[Value::Int(number)],
-    )?
-    else {
+    let Some(case_id) = e.case_number.map(|n| case_id(tx, n)).transpose()?.flatten() else {
         return Ok(());
     };
     let line = serde_json::json!({
@@ -252,7 +252,7 @@ fn log_evaluation(tx: &mut dyn Tx, e: &ResponseEvaluation) -> Result<(), StoreEr
     append_event(
         tx,
         EventLog::Case,
-        row.int(0)?,
+        case_id,
         "secops-respond",
         e.at,
         &format!("response.{}", e.outcome),

@@ -15,7 +15,7 @@ mod exec;
 mod smtp;
 mod webhook;
 
-pub use smtp::MailTls;
+pub use smtp::{MailTls, Relay};
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -149,13 +149,7 @@ pub enum ConnectorDef {
     },
     Smtp {
         name: String,
-        server: String,
-        from: String,
-        to: Vec<String>,
-        username: Option<String>,
-        password_secret: Option<String>,
-        tls: smtp::MailTls,
-        ca_file: Option<String>,
+        relay: Relay,
     },
 }
 
@@ -392,13 +386,15 @@ impl ConnectorDef {
                 }
                 ConnectorDef::Smtp {
                     name,
-                    server,
-                    from,
-                    to,
-                    username,
-                    password_secret: text(table, "password_secret")?,
-                    tls,
-                    ca_file: text(table, "ca_file")?,
+                    relay: Relay {
+                        server,
+                        from,
+                        to,
+                        username,
+                        password_secret: text(table, "password_secret")?,
+                        tls,
+                        ca_file: text(table, "ca_file")?,
+                    },
                 }
             }
         })
@@ -439,9 +435,9 @@ impl ConnectorDef {
                 .map(String::as_str)
                 .collect(),
             ConnectorDef::Slack { url_secret, .. } => vec![url_secret.as_str()],
-            ConnectorDef::Smtp {
-                password_secret, ..
-            } => password_secret.iter().map(String::as_str).collect(),
+            ConnectorDef::Smtp { relay, .. } => {
+                relay.password_secret.iter().map(String::as_str).collect()
+            }
             _ => Vec::new(),
         }
     }
@@ -558,27 +554,7 @@ impl ConnectorDef {
                 netns,
                 ..
             } => exec::prepare_iptables(p, program, program6, chain, netns.as_deref()),
-            ConnectorDef::Smtp {
-                server,
-                from,
-                to,
-                username,
-                password_secret,
-                tls,
-                ca_file,
-                ..
-            } => smtp::prepare(
-                p,
-                &smtp::Relay {
-                    server,
-                    from,
-                    to,
-                    username: username.as_deref(),
-                    password_secret: password_secret.as_deref(),
-                    tls: *tls,
-                    ca_file: ca_file.as_deref(),
-                },
-            ),
+            ConnectorDef::Smtp { relay, .. } => smtp::prepare(p, relay),
         }
     }
 }

@@ -46,15 +46,19 @@ fn host_of(server: &str) -> &str {
     host.trim_start_matches('[').trim_end_matches(']')
 }
 
-/// A connector's relay and envelope.
-pub(super) struct Relay<'a> {
-    pub server: &'a str,
-    pub from: &'a str,
-    pub to: &'a [String],
-    pub username: Option<&'a str>,
-    pub password_secret: Option<&'a str>,
+/// An `smtp` connector's relay and envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relay {
+    /// `host:port`.
+    pub server: String,
+    pub from: String,
+    pub to: Vec<String>,
+    pub username: Option<String>,
+    /// The secret holding the password.
+    pub password_secret: Option<String>,
     pub tls: MailTls,
-    pub ca_file: Option<&'a str>,
+    /// Trusted instead of the public web roots.
+    pub ca_file: Option<String>,
 }
 
 fn one_line(text: &str) -> String {
@@ -73,16 +77,7 @@ fn header_value(text: &str) -> String {
     }
 }
 
-pub(super) fn prepare(p: &Prepare<'_>, relay: &Relay<'_>) -> Result<Request, RespondError> {
-    let Relay {
-        server,
-        from,
-        to,
-        username,
-        password_secret,
-        tls,
-        ca_file,
-    } = *relay;
+pub(super) fn prepare(p: &Prepare<'_>, relay: &Relay) -> Result<Request, RespondError> {
     let params = p.action.render_params(p.context, None)?;
     let text = |name: &str| match params.get(name) {
         Some(Value::String(s)) => s.clone(),
@@ -115,23 +110,24 @@ pub(super) fn prepare(p: &Prepare<'_>, relay: &Relay<'_>) -> Result<Request, Res
         lines.push_str("\r\n");
     }
     let message = format!(
-        "From: {from}\r\nTo: {}\r\nSubject: {}\r\nMessage-ID: <{}@secops>\r\nMIME-Version: 1.0\r\n\
+        "From: {}\r\nTo: {}\r\nSubject: {}\r\nMessage-ID: <{}@secops>\r\nMIME-Version: 1.0\r\n\
          Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{lines}",
-        to.join(", "),
+        relay.from,
+        relay.to.join(", "),
         header_value(&subject),
         p.delivery_id,
     );
     Ok(Request::Mail {
-        server: server.to_string(),
-        from: from.to_string(),
-        to: to.to_vec(),
+        server: relay.server.clone(),
+        from: relay.from.clone(),
+        to: relay.to.clone(),
         subject,
         body,
         message,
-        username: username.map(str::to_string),
-        password_secret: password_secret.map(str::to_string),
-        tls,
-        ca_file: ca_file.map(str::to_string),
+        username: relay.username.clone(),
+        password_secret: relay.password_secret.clone(),
+        tls: relay.tls,
+        ca_file: relay.ca_file.clone(),
     })
 }
 

@@ -258,8 +258,8 @@ pub struct SimulatedRow {
     pub stopped: u64,
     /// Each guard that stopped it, with how often.
     pub guards: String,
-    pub skipped: u64,
-    pub errors: u64,
+    /// A step's condition did not hold, or the alert gave no usable target.
+    pub no_target: u64,
     pub targets: u64,
     /// The stacked bar's segments (x, width, class), out of 100.
     pub segments: Vec<(u32, u32, &'static str)>,
@@ -323,6 +323,7 @@ pub async fn simulate(
         .iter()
         .map(|(action, s)| {
             let stopped: u64 = s.stopped.values().sum();
+            let no_target = s.skipped + s.errors;
             SimulatedRow {
                 action: shown(action).into_owned(),
                 alerts: s.alerts,
@@ -338,15 +339,14 @@ pub async fn simulate(
                         .join(", "),
                 )
                 .into_owned(),
-                skipped: s.skipped,
-                errors: s.errors,
+                no_target,
                 targets: s.targets,
                 segments: segments(&[
                     (s.would_run, "run"),
                     (s.awaiting_approval, "awaiting"),
                     (s.in_effect, "held"),
                     (stopped, "stopped"),
-                    (s.skipped + s.errors, "skipped"),
+                    (no_target, "skipped"),
                 ]),
             }
         })

@@ -199,17 +199,9 @@ pub fn run(args: Args) -> anyhow::Result<Outcome> {
             Ok(Outcome::Clean)
         }
         Command::Tick => tick(&mut store, &responder, &who, clock.as_ref(), &cancel),
-        Command::List {
-            state,
-            alert,
-            limit,
-        } => list(&mut store, state, alert, limit),
-        Command::Show { id } => {
-            let run = store.response_run(id)?;
-            show(&run);
-            Ok(Outcome::Clean)
+        command @ (Command::List { .. } | Command::Show { .. } | Command::Why { .. }) => {
+            read(&mut store, command)
         }
-        Command::Why { alert } => why(&mut store, alert),
         Command::Rollback { id } => {
             let undo = respond::roll_back(&mut store, &responder, id, &who, clock.as_ref())?;
             print_runs(std::slice::from_ref(&undo));
@@ -273,17 +265,22 @@ fn read_only(args: Args) -> anyhow::Result<Outcome> {
         .store
         .open_existing_audited()?
         .context("no store: record alerts with `secops detect --store` first")?;
-    match args.command {
+    read(&mut store, args.command)
+}
+
+/// `list`, `show` and `why`, which read the store alone.
+fn read(store: &mut secops_store::Store, command: Command) -> anyhow::Result<Outcome> {
+    match command {
         Command::List {
             state,
             alert,
             limit,
-        } => list(&mut store, state, alert, limit),
+        } => list(store, state, alert, limit),
         Command::Show { id } => {
             show(&store.response_run(id)?);
             Ok(Outcome::Clean)
         }
-        Command::Why { alert } => why(&mut store, alert),
+        Command::Why { alert } => why(store, alert),
         _ => anyhow::bail!("--config: the response configuration (a TOML file or folder)"),
     }
 }
