@@ -85,6 +85,7 @@ pub struct Committed {
     /// latency.
     pub received: Vec<i64>,
     pub sequence: i64,
+    /// The checkpoint's size as stored (compressed).
     pub bytes: usize,
 }
 
@@ -124,6 +125,39 @@ struct Saved {
 }
 
 const SAVED_FORMAT: u32 = 1;
+
+/// Checkpoints are stored compressed (zstd, fast level): the rules' state runs to megabytes and is
+/// saved several times a second, and the store would otherwise compress it again on every save
+/// (PostgreSQL's pglz, slower by far) or write it whole.
+const CHECKPOINT_LEVEL: i32 = 1;
+
+/// The first bytes of a zstd frame; a checkpoint saved before compression (a postcard `Saved`)
+/// starts with its format number instead.
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// A compressed checkpoint that claims to hold more than this is refused, not allocated.
+const CHECKPOINT_LIMIT: u64 = 1 << 32;
+
+/// The stored form of a checkpoint's bytes.
+fn pack_checkpoint(raw: &[u8]) -> Result<Vec<u8>, String> {
+    zstd::bulk::compress(raw, CHECKPOINT_LEVEL).map_err(|e| format!("not compressed: {e}"))
+}
+
+/// A checkpoint's bytes as [`pack_checkpoint`] stored them (or as saved before compression).
+fn unpack_checkpoint(stored: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, String> {
+    if !stored.starts_with(&ZSTD_MAGIC) {
+        return Ok(std::borrow::Cow::Borrowed(stored));
+    }
+    let size = match zstd::zstd_safe::get_frame_content_size(stored) {
+        Ok(Some(size)) if size <= CHECKPOINT_LIMIT => size,
+        Ok(Some(size)) => return Err(format!("it claims {size} bytes, over the limit")),
+        Ok(None) | Err(_) => return Err("compressed without its size".into()),
+    };
+    let size = usize::try_from(size).map_err(|_| "too large for this machine".to_string())?;
+    zstd::bulk::decompress(stored, size)
+        .map(std::borrow::Cow::Owned)
+        .map_err(|e| format!("not decompressed: {e}"))
+}
 
 /// How a recorded alert still open for repeats stands in the store.
 #[derive(Debug, Clone, Copy)]
@@ -203,8 +237,8 @@ impl Session {
                     ),
                 )
             };
-            let saved: Saved =
-                postcard::from_bytes(&checkpoint.state).map_err(|e| broken(e.to_string()))?;
+            let raw = unpack_checkpoint(&checkpoint.state).map_err(broken)?;
+            let saved: Saved = postcard::from_bytes(&raw).map_err(|e| broken(e.to_string()))?;
             if saved.format != SAVED_FORMAT {
                 return Err(broken(format!("format {} unknown", saved.format)));
             }
@@ -622,7 +656,8 @@ impl Session {
                 latest,
                 positions: &positions,
             };
-            let out = postcard::to_stdvec(&saved).map_err(|e| e.to_string())?;
+            let raw = postcard::to_stdvec(&saved).map_err(|e| e.to_string())?;
+            let out = pack_checkpoint(&raw)?;
             bytes = out.len();
             Ok(out)
         };
@@ -781,5 +816,57 @@ impl AlertSink for Sink<'_> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn saved(engine: Vec<u8>) -> Vec<u8> {
+        let saved = SavedRef {
+            format: SAVED_FORMAT,
+            engine: &engine,
+            resolver: None,
+            open: &[("a1".into(), true, 7, 2)],
+            latest: Some(1_700_000_000_000_000_000),
+            positions: b"journal@42",
+        };
+        postcard::to_stdvec(&saved).unwrap()
+    }
+
+    #[test]
+    fn a_checkpoint_is_stored_compressed_and_reads_back_exactly() {
+        // Rule state repeats itself (the same fields and values group after group).
+        let raw = saved(b"source.ip=203.0.113.9 user.name=root ".repeat(20_000));
+        let stored = pack_checkpoint(&raw).unwrap();
+        assert!(stored.starts_with(&ZSTD_MAGIC));
+        assert!(stored.len() * 20 < raw.len(), "{} of {}", stored.len(), raw.len());
+        assert_eq!(unpack_checkpoint(&stored).unwrap().as_ref(), raw.as_slice());
+        let back: Saved = postcard::from_bytes(&unpack_checkpoint(&stored).unwrap()).unwrap();
+        assert_eq!(back.positions, b"journal@42");
+        assert_eq!(back.open, vec![("a1".to_string(), true, 7, 2)]);
+    }
+
+    #[test]
+    fn a_checkpoint_saved_before_compression_still_reads() {
+        let raw = saved(vec![1, 2, 3]);
+        assert_eq!(raw[0], 1, "a postcard checkpoint starts with its format");
+        let read = unpack_checkpoint(&raw).unwrap();
+        assert!(matches!(read, std::borrow::Cow::Borrowed(_)));
+        assert_eq!(read.as_ref(), raw.as_slice());
+    }
+
+    #[test]
+    fn a_damaged_or_oversized_checkpoint_is_refused_not_allocated() {
+        let stored = pack_checkpoint(&saved(vec![9; 10_000])).unwrap();
+        let cut = &stored[..stored.len() - 3];
+        assert!(unpack_checkpoint(cut).unwrap_err().contains("not decompressed"));
+        // A frame header claiming 1 TiB (single-segment frame, 8-byte content size).
+        let mut huge = ZSTD_MAGIC.to_vec();
+        huge.push(0b1110_0000);
+        huge.extend_from_slice(&(1u64 << 40).to_le_bytes());
+        huge.extend_from_slice(&[1, 0, 0]);
+        assert!(unpack_checkpoint(&huge).unwrap_err().contains("over the limit"));
     }
 }
