@@ -48,7 +48,15 @@ pub struct DecodeError(&'static str);
 #[derive(Debug, Default)]
 pub struct Decoder {
     sources: HashMap<Box<str>, Arc<str>>,
+    last_source: Option<Arc<str>>,
+    /// Per position among an event's top-level fields, the key and short text value last read
+    /// there: events of one source repeat their keys in the same order and many of their values
+    /// (an application name, an outcome), and a repeat is copied instead of checked and built again.
+    recent: Vec<(Str, Option<Str>)>,
 }
+
+/// Texts up to this long are held inline (no allocation), so a repeat costs a copy.
+const INLINE: usize = 24;
 
 impl Decoder {
     pub fn new() -> Self {
@@ -64,12 +72,21 @@ impl Decoder {
             )?))),
             _ => return Err(DecodeError("timestamp flag")),
         };
-        let source = text(input)?;
-        let source = match self.sources.get(source) {
-            Some(shared) => shared.clone(),
-            None => {
-                let shared: Arc<str> = Arc::from(source);
-                self.sources.insert(source.into(), shared.clone());
+        let raw = raw_text(input)?;
+        let source = match &self.last_source {
+            // Events come in runs from one source.
+            Some(last) if last.as_bytes() == raw => last.clone(),
+            _ => {
+                let source = utf8(raw)?;
+                let shared = match self.sources.get(source) {
+                    Some(shared) => shared.clone(),
+                    None => {
+                        let shared: Arc<str> = Arc::from(source);
+                        self.sources.insert(source.into(), shared.clone());
+                        shared
+                    }
+                };
+                self.last_source = Some(shared.clone());
                 shared
             }
         };
@@ -88,12 +105,54 @@ impl Decoder {
             },
             _ => return Err(DecodeError("location tag")),
         };
-        let fields = read_object(input, 0)?;
+        let fields = self.read_fields(input)?;
         let mut event = Event::from_fields(fields, Provenance::new(source, location));
         if let Some(t) = timestamp {
             event.set_timestamp(t);
         }
         Ok(event)
+    }
+}
+
+impl Decoder {
+    /// An event's top-level fields, as [`read_object`] reads them, with repeats copied from the
+    /// previous event's (see [`Decoder::recent`]).
+    fn read_fields(&mut self, input: &mut &[u8]) -> Result<Object, DecodeError> {
+        let n = count(input)?;
+        if self.recent.len() < n {
+            self.recent.resize(n, (Str::default(), None));
+        }
+        let mut fields = Object::with_capacity(n);
+        for (key_seen, value_seen) in self.recent.iter_mut().take(n) {
+            let raw = raw_text(input)?;
+            let key = if key_seen.as_bytes() == raw {
+                key_seen.clone()
+            } else {
+                let key = Str::from(utf8(raw)?);
+                if raw.len() <= INLINE {
+                    *key_seen = key.clone();
+                }
+                key
+            };
+            let value = if input.first() == Some(&4) {
+                *input = &input[1..];
+                let raw = raw_text(input)?;
+                match value_seen {
+                    Some(seen) if seen.as_bytes() == raw => Value::Str(seen.clone()),
+                    _ => {
+                        let text = Str::from(utf8(raw)?);
+                        if raw.len() <= INLINE {
+                            *value_seen = Some(text.clone());
+                        }
+                        Value::Str(text)
+                    }
+                }
+            } else {
+                read_value(input, 1)?
+            };
+            fields.push(key, value);
+        }
+        Ok(fields)
     }
 }
 
@@ -198,13 +257,22 @@ fn varint(input: &mut &[u8]) -> Result<u64, DecodeError> {
 }
 
 fn text<'a>(input: &mut &'a [u8]) -> Result<&'a str, DecodeError> {
+    utf8(raw_text(input)?)
+}
+
+/// A text's bytes, not yet checked.
+fn raw_text<'a>(input: &mut &'a [u8]) -> Result<&'a [u8], DecodeError> {
     let len = usize::try_from(varint(input)?).map_err(|_| DecodeError("length"))?;
     if input.len() < len {
         return Err(DecodeError("cut short"));
     }
     let (head, rest) = input.split_at(len);
     *input = rest;
-    std::str::from_utf8(head).map_err(|_| DecodeError("text is not UTF-8"))
+    Ok(head)
+}
+
+fn utf8(bytes: &[u8]) -> Result<&str, DecodeError> {
+    std::str::from_utf8(bytes).map_err(|_| DecodeError("text is not UTF-8"))
 }
 
 fn count(input: &mut &[u8]) -> Result<usize, DecodeError> {
@@ -310,6 +378,59 @@ mod tests {
             assert_eq!(read.fields(), written.fields());
         }
         assert!(Arc::ptr_eq(&x.provenance().source, &y.provenance().source));
+    }
+
+    #[test]
+    fn one_decoder_over_a_run_of_events_reads_each_exactly() {
+        // Keys and short values repeat at their positions, then move, change or vanish; sources
+        // alternate; every event must still read back as written.
+        let mut written = Vec::new();
+        for i in 0..40_i64 {
+            let source = if i % 7 == 3 { "b.log" } else { "a.log" };
+            let mut e = Event::new(Provenance::new(source, Location::Line(i as u64)));
+            if i % 5 != 4 {
+                e.insert("host.name", if i < 20 { "web1" } else { "web2" });
+            }
+            e.insert(
+                "event.outcome",
+                if i % 3 == 0 { "failure" } else { "success" },
+            );
+            e.insert(
+                "message",
+                format!("Failed password for root from 203.0.113.{i} port 22 ssh2").as_str(),
+            );
+            if i % 4 == 0 {
+                e.insert("process.pid", Value::Int(i));
+                e.insert("event.outcome.reason", "bad password");
+            } else {
+                e.insert("event.outcome.reason", Value::Int(i));
+            }
+            e.insert(
+                "a.key.long.enough.to.live.on.the.heap",
+                "and a value that does too",
+            );
+            written.push(e);
+        }
+        let mut bytes = Vec::new();
+        for e in &written {
+            encode(e, &mut bytes);
+        }
+        let mut decoder = Decoder::new();
+        let mut input = bytes.as_slice();
+        for e in &written {
+            let read = decoder
+                .decode(&mut input)
+                .unwrap_or_else(|err| panic!("{err}"));
+            assert_eq!(read.fields(), e.fields());
+            assert_eq!(read.provenance(), e.provenance());
+        }
+        assert!(input.is_empty());
+        // A repeat with a damaged byte is refused, as from a fresh decoder.
+        let mut one = Vec::new();
+        encode(&written[1], &mut one);
+        let at = one.windows(4).position(|w| w == b"web1").unwrap_or(0);
+        one[at] = 0xff;
+        assert!(decoder.decode(&mut one.as_slice()).is_err());
     }
 
     #[test]

@@ -841,7 +841,12 @@ mod tests {
         let raw = saved(b"source.ip=203.0.113.9 user.name=root ".repeat(20_000));
         let stored = pack_checkpoint(&raw).unwrap();
         assert!(stored.starts_with(&ZSTD_MAGIC));
-        assert!(stored.len() * 20 < raw.len(), "{} of {}", stored.len(), raw.len());
+        assert!(
+            stored.len() * 20 < raw.len(),
+            "{} of {}",
+            stored.len(),
+            raw.len()
+        );
         assert_eq!(unpack_checkpoint(&stored).unwrap().as_ref(), raw.as_slice());
         let back: Saved = postcard::from_bytes(&unpack_checkpoint(&stored).unwrap()).unwrap();
         assert_eq!(back.positions, b"journal@42");
@@ -861,12 +866,16 @@ mod tests {
     fn a_damaged_or_oversized_checkpoint_is_refused_not_allocated() {
         let stored = pack_checkpoint(&saved(vec![9; 10_000])).unwrap();
         let cut = &stored[..stored.len() - 3];
-        assert!(unpack_checkpoint(cut).unwrap_err().contains("not decompressed"));
+        assert!(unpack_checkpoint(cut)
+            .unwrap_err()
+            .contains("not decompressed"));
         // A frame header claiming 1 TiB (single-segment frame, 8-byte content size).
         let mut huge = ZSTD_MAGIC.to_vec();
         huge.push(0b1110_0000);
         huge.extend_from_slice(&(1u64 << 40).to_le_bytes());
         huge.extend_from_slice(&[1, 0, 0]);
-        assert!(unpack_checkpoint(&huge).unwrap_err().contains("over the limit"));
+        assert!(unpack_checkpoint(&huge)
+            .unwrap_err()
+            .contains("over the limit"));
     }
 }
