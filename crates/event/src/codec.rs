@@ -52,7 +52,7 @@ pub struct Decoder {
     /// Per position among an event's top-level fields, the key and short text value last read
     /// there: events of one source repeat their keys in the same order and many of their values
     /// (an application name, an outcome), and a repeat is copied instead of checked and built again.
-    recent: Vec<(Str, Option<Str>)>,
+    recent: Vec<(Str, Str)>,
 }
 
 /// Texts up to this long are held inline (no allocation), so a repeat costs a copy.
@@ -120,33 +120,14 @@ impl Decoder {
     fn read_fields(&mut self, input: &mut &[u8]) -> Result<Object, DecodeError> {
         let n = count(input)?;
         if self.recent.len() < n {
-            self.recent.resize(n, (Str::default(), None));
+            self.recent.resize(n, (Str::default(), Str::default()));
         }
         let mut fields = Object::with_capacity(n);
         for (key_seen, value_seen) in self.recent.iter_mut().take(n) {
-            let raw = raw_text(input)?;
-            let key = if key_seen.as_bytes() == raw {
-                key_seen.clone()
-            } else {
-                let key = Str::from(utf8(raw)?);
-                if raw.len() <= INLINE {
-                    *key_seen = key.clone();
-                }
-                key
-            };
+            let key = repeated(key_seen, raw_text(input)?)?;
             let value = if input.first() == Some(&4) {
                 *input = &input[1..];
-                let raw = raw_text(input)?;
-                match value_seen {
-                    Some(seen) if seen.as_bytes() == raw => Value::Str(seen.clone()),
-                    _ => {
-                        let text = Str::from(utf8(raw)?);
-                        if raw.len() <= INLINE {
-                            *value_seen = Some(text.clone());
-                        }
-                        Value::Str(text)
-                    }
-                }
+                Value::Str(repeated(value_seen, raw_text(input)?)?)
             } else {
                 read_value(input, 1)?
             };
@@ -154,6 +135,19 @@ impl Decoder {
         }
         Ok(fields)
     }
+}
+
+/// The text of `raw`: a copy of `seen` when the bytes are the same, else read (and remembered in
+/// `seen` when short enough to copy cheaply).
+fn repeated(seen: &mut Str, raw: &[u8]) -> Result<Str, DecodeError> {
+    if seen.as_bytes() == raw {
+        return Ok(seen.clone());
+    }
+    let text = Str::from(utf8(raw)?);
+    if raw.len() <= INLINE {
+        *seen = text.clone();
+    }
+    Ok(text)
 }
 
 fn tagged(tag: u8, numbers: &[u64], out: &mut Vec<u8>) {
