@@ -5,7 +5,9 @@
 //! or an earlier one. The last frame of a subject thus tells a writer that starts again what the
 //! subject already holds. Each event carries the selections ingest made (the engine indices of the
 //! rules that selected it, of those whose exceptions covered it, and of those it is for on this
-//! subject), valid under the rule set whose digest the frame names.
+//! subject), valid under the rule set whose digest the frame names. Events of one source mostly
+//! repeat a few such selections, so a frame holds each distinct one once, in a table its events
+//! point into, and a reader shares it between them.
 
 use std::cell::RefCell;
 
@@ -13,8 +15,21 @@ use secops_event::codec::{encode, Decoder};
 use secops_event::Event;
 use serde::{Deserialize, Serialize};
 
-/// The layout's version (a frame of another is refused, never misread).
-pub const FRAME_VERSION: u8 = 2;
+/// The layout's version (a frame of another is refused, never misread). Version 2 (each event
+/// carrying its selections itself) is still read, so frames published before an upgrade are run.
+pub const FRAME_VERSION: u8 = 3;
+
+/// Engine indices of rules (an event's selections), shared by the events that have the same.
+pub type Indices = std::sync::Arc<[u32]>;
+
+/// `now` as shared indices: `recent` itself when it holds the same (events in a run mostly have the
+/// same selections), else a new one, remembered in `recent`.
+pub fn shared(recent: &mut Indices, now: &[u32]) -> Indices {
+    if recent[..] != *now {
+        *recent = Indices::from(now);
+    }
+    recent.clone()
+}
 
 /// zstd level: fast, and still several times smaller than the events.
 const LEVEL: i32 = 1;
@@ -100,9 +115,9 @@ pub struct Framed {
     pub event: Event,
     /// The engine indices of the rules that selected the event and of those whose exceptions covered
     /// it (as ingest found them), and of the rules it is for on this subject.
-    pub selected: Vec<u32>,
-    pub excepted: Vec<u32>,
-    pub rules: Vec<u32>,
+    pub selected: Indices,
+    pub excepted: Indices,
+    pub rules: Indices,
 }
 
 /// An event as a writer queues it for a frame, encoded once in the event crate's binary form: an
@@ -113,9 +128,9 @@ pub struct Encoded {
     pub seq: u64,
     pub received: i64,
     pub body: std::sync::Arc<[u8]>,
-    pub selected: Vec<u32>,
-    pub excepted: Vec<u32>,
-    pub rules: Vec<u32>,
+    pub selected: Indices,
+    pub excepted: Indices,
+    pub rules: Indices,
 }
 
 /// The bytes of one event's encoding, made with `encode` into a buffer reused between events.
@@ -131,10 +146,40 @@ struct Header<'a> {
     marks: std::borrow::Cow<'a, [Mark]>,
     rules: u64,
     count: u32,
+    /// The distinct selections of the frame's events (version 3 on).
+    sets: Vec<Selections<'a>>,
 }
 
+/// One entry of a frame's table of selections.
 #[derive(Serialize, Deserialize)]
-struct EventHeader<'a> {
+struct Selections<'a> {
+    selected: std::borrow::Cow<'a, [u32]>,
+    excepted: std::borrow::Cow<'a, [u32]>,
+    rules: std::borrow::Cow<'a, [u32]>,
+}
+
+/// An event's header: its input, number, arrival, entry in the table of selections, and length.
+#[derive(Serialize, Deserialize)]
+struct EventHeader {
+    input: u16,
+    seq: u64,
+    received: i64,
+    set: u32,
+    len: u32,
+}
+
+/// Version 2's header, without the table.
+#[derive(Serialize, Deserialize)]
+struct HeaderV2<'a> {
+    version: u8,
+    marks: std::borrow::Cow<'a, [Mark]>,
+    rules: u64,
+    count: u32,
+}
+
+/// Version 2's event header, with the event's selections.
+#[derive(Serialize, Deserialize)]
+struct EventHeaderV2<'a> {
     input: u16,
     seq: u64,
     received: i64,
@@ -184,23 +229,49 @@ impl Frame {
         rules: u64,
         events: &[Encoded],
     ) -> Result<Vec<u8>, FrameError> {
-        let size: usize = events.iter().map(|e| e.body.len() + 32).sum();
+        let size: usize = events.iter().map(|e| e.body.len() + 24).sum();
         let mut raw = Vec::with_capacity(size + 64 * (marks.len() + 1));
+        // The table of selections: an event's is looked for among the last few entries (events
+        // of one source come in runs); one not found there gets an entry of its own, even if an
+        // older entry holds the same.
+        let mut sets: Vec<Selections<'_>> = Vec::new();
+        let mut entries: Vec<u32> = Vec::with_capacity(events.len());
+        for event in events {
+            let same = |s: &Selections<'_>| {
+                *s.selected == event.selected[..]
+                    && *s.excepted == event.excepted[..]
+                    && *s.rules == event.rules[..]
+            };
+            let found = sets
+                .iter()
+                .rev()
+                .take(8)
+                .position(same)
+                .map(|back| sets.len() - 1 - back);
+            let entry = found.unwrap_or_else(|| {
+                sets.push(Selections {
+                    selected: (&event.selected[..]).into(),
+                    excepted: (&event.excepted[..]).into(),
+                    rules: (&event.rules[..]).into(),
+                });
+                sets.len() - 1
+            });
+            entries.push(u32::try_from(entry).unwrap_or(u32::MAX));
+        }
         let header = Header {
             version: FRAME_VERSION,
             marks: marks.into(),
             rules,
             count: u32::try_from(events.len()).unwrap_or(u32::MAX),
+            sets,
         };
         postcard::to_io(&header, &mut raw).map_err(|e| FrameError::Header(e.to_string()))?;
-        for event in events {
+        for (event, set) in events.iter().zip(entries) {
             let head = EventHeader {
                 input: event.input,
                 seq: event.seq,
                 received: event.received,
-                selected: (&event.selected[..]).into(),
-                excepted: (&event.excepted[..]).into(),
-                rules: (&event.rules[..]).into(),
+                set,
                 len: u32::try_from(event.body.len()).unwrap_or(u32::MAX),
             };
             postcard::to_io(&head, &mut raw).map_err(|e| FrameError::Header(e.to_string()))?;
@@ -232,43 +303,48 @@ impl Frame {
 
     /// Reads a decompressed frame.
     fn parse(raw: &[u8]) -> Result<Frame, FrameError> {
+        match raw.first() {
+            Some(&FRAME_VERSION) => Frame::parse_v3(raw),
+            Some(2) => Frame::parse_v2(raw),
+            Some(&other) => Err(FrameError::Version(other)),
+            None => Err(FrameError::Header("empty".into())),
+        }
+    }
+
+    fn parse_v3(raw: &[u8]) -> Result<Frame, FrameError> {
         let (header, mut rest): (Header<'_>, &[u8]) =
             postcard::take_from_bytes(raw).map_err(|e| FrameError::Header(e.to_string()))?;
-        if header.version != FRAME_VERSION {
-            return Err(FrameError::Version(header.version));
-        }
+        let sets: Vec<(Indices, Indices, Indices)> = header
+            .sets
+            .iter()
+            .map(|s| {
+                (
+                    Indices::from(&s.selected[..]),
+                    Indices::from(&s.excepted[..]),
+                    Indices::from(&s.rules[..]),
+                )
+            })
+            .collect();
         let mut decoder = Decoder::new();
         let mut events = Vec::with_capacity((header.count as usize).min(1 << 16));
         for index in 0..header.count as usize {
             let broken = |reason: String| FrameError::Event { index, reason };
-            let (head, after): (EventHeader<'_>, &[u8]) =
+            let (head, after): (EventHeader, &[u8]) =
                 postcard::take_from_bytes(rest).map_err(|e| broken(e.to_string()))?;
-            if usize::from(head.input) >= header.marks.len() {
-                return Err(broken(format!(
-                    "input {} of {}",
-                    head.input,
-                    header.marks.len()
-                )));
-            }
-            let len = head.len as usize;
-            if after.len() < len {
-                return Err(broken(format!(
-                    "{len} bytes announced, {} left",
-                    after.len()
-                )));
-            }
-            let (mut body, tail) = after.split_at(len);
-            let event = decoder
-                .decode(&mut body)
-                .map_err(|e| broken(e.to_string()))?;
+            let Some((selected, excepted, rules)) = sets.get(head.set as usize) else {
+                return Err(broken(format!("selections {} of {}", head.set, sets.len())));
+            };
+            let (event, tail) =
+                read_event(&mut decoder, &header.marks, head.input, head.len, after)
+                    .map_err(broken)?;
             events.push(Framed {
                 input: head.input,
                 seq: head.seq,
                 received: head.received,
                 event,
-                selected: head.selected.into_owned(),
-                excepted: head.excepted.into_owned(),
-                rules: head.rules.into_owned(),
+                selected: selected.clone(),
+                excepted: excepted.clone(),
+                rules: rules.clone(),
             });
             rest = tail;
         }
@@ -278,6 +354,58 @@ impl Frame {
             events,
         })
     }
+
+    fn parse_v2(raw: &[u8]) -> Result<Frame, FrameError> {
+        let (header, mut rest): (HeaderV2<'_>, &[u8]) =
+            postcard::take_from_bytes(raw).map_err(|e| FrameError::Header(e.to_string()))?;
+        debug_assert_eq!(header.version, 2);
+        let mut decoder = Decoder::new();
+        let mut events = Vec::with_capacity((header.count as usize).min(1 << 16));
+        for index in 0..header.count as usize {
+            let broken = |reason: String| FrameError::Event { index, reason };
+            let (head, after): (EventHeaderV2<'_>, &[u8]) =
+                postcard::take_from_bytes(rest).map_err(|e| broken(e.to_string()))?;
+            let (event, tail) =
+                read_event(&mut decoder, &header.marks, head.input, head.len, after)
+                    .map_err(broken)?;
+            events.push(Framed {
+                input: head.input,
+                seq: head.seq,
+                received: head.received,
+                event,
+                selected: Indices::from(&head.selected[..]),
+                excepted: Indices::from(&head.excepted[..]),
+                rules: Indices::from(&head.rules[..]),
+            });
+            rest = tail;
+        }
+        Ok(Frame {
+            marks: header.marks.into_owned(),
+            rules: header.rules,
+            events,
+        })
+    }
+}
+
+/// The event of `len` bytes at the start of `after` (from input `input` of `marks`), and what
+/// follows it.
+fn read_event<'a>(
+    decoder: &mut Decoder,
+    marks: &[Mark],
+    input: u16,
+    len: u32,
+    after: &'a [u8],
+) -> Result<(Event, &'a [u8]), String> {
+    if usize::from(input) >= marks.len() {
+        return Err(format!("input {input} of {}", marks.len()));
+    }
+    let len = len as usize;
+    if after.len() < len {
+        return Err(format!("{len} bytes announced, {} left", after.len()));
+    }
+    let (mut body, tail) = after.split_at(len);
+    let event = decoder.decode(&mut body).map_err(|e| e.to_string())?;
+    Ok((event, tail))
 }
 
 #[cfg(test)]
@@ -318,9 +446,9 @@ mod tests {
                     seq: i,
                     received: 5,
                     event: event(i),
-                    selected: vec![1, 4],
-                    excepted: vec![],
-                    rules: vec![4],
+                    selected: vec![1, 4].into(),
+                    excepted: vec![].into(),
+                    rules: vec![4].into(),
                 })
                 .collect(),
         };
@@ -351,9 +479,9 @@ mod tests {
                 seq: 1,
                 received: 0,
                 event: event(1),
-                selected: vec![],
-                excepted: vec![],
-                rules: vec![],
+                selected: vec![].into(),
+                excepted: vec![].into(),
+                rules: vec![].into(),
             }],
         };
         let bytes = frame.encode().unwrap();
@@ -386,9 +514,9 @@ mod tests {
                     seq: i,
                     received: 7,
                     event: event(i),
-                    selected: vec![],
-                    excepted: vec![],
-                    rules: vec![],
+                    selected: vec![].into(),
+                    excepted: vec![].into(),
+                    rules: vec![].into(),
                 })
                 .collect(),
         };
@@ -416,5 +544,116 @@ mod tests {
             }
         }
         assert!(refused > 1000, "{refused} refused, {read} read");
+    }
+
+    #[test]
+    fn events_share_their_selections_through_the_table_and_each_keeps_its_own() {
+        // Runs of events with the same selections, a set seen long before, and every kind empty.
+        let kinds: [(&[u32], &[u32], &[u32]); 4] = [
+            (&[1, 4], &[], &[4]),
+            (&[1, 4], &[9], &[4]),
+            (&[], &[], &[]),
+            (&[2], &[], &[2]),
+        ];
+        let pick = |i: u64| match i % 40 {
+            0..=14 => 0,
+            15..=19 => 1,
+            20..=29 => 3,
+            30..=34 => 2,
+            _ => (i % 4) as usize,
+        };
+        let frame = Frame {
+            marks: vec![Mark {
+                input: "edge/auth@1".into(),
+                through: 400,
+            }],
+            rules: 7,
+            events: (0..400)
+                .map(|i| {
+                    let (selected, excepted, rules) = kinds[pick(i)];
+                    Framed {
+                        input: 0,
+                        seq: i,
+                        received: i as i64,
+                        event: event(i),
+                        selected: selected.into(),
+                        excepted: excepted.into(),
+                        rules: rules.into(),
+                    }
+                })
+                .collect(),
+        };
+        let back = Frame::decode(&frame.encode().unwrap(), 64 << 20).unwrap();
+        assert_eq!(back, frame);
+        // Read once per entry, not once per event.
+        let distinct: std::collections::HashSet<*const u32> =
+            back.events.iter().map(|e| e.selected.as_ptr()).collect();
+        assert!(distinct.len() < 40, "{} distinct", distinct.len());
+        // A pointer to an entry the table does not have is refused with the event named.
+        let raw = zstd::bulk::decompress(&frame.encode().unwrap(), 1 << 20).unwrap();
+        let (header, rest): (Header<'_>, &[u8]) = postcard::take_from_bytes(&raw).unwrap();
+        let entries = header.sets.len() as u32;
+        let (head, after): (EventHeader, &[u8]) = postcard::take_from_bytes(rest).unwrap();
+        let mut damaged = postcard::to_stdvec(&header).unwrap();
+        damaged.extend(
+            postcard::to_stdvec(&EventHeader {
+                set: entries,
+                ..head
+            })
+            .unwrap(),
+        );
+        damaged.extend_from_slice(after);
+        let error = Frame::decode(&zstd::bulk::compress(&damaged, 1).unwrap(), 1 << 20);
+        assert!(
+            matches!(&error, Err(FrameError::Event { index: 0, reason }) if reason.contains("selections")),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn frames_of_version_2_still_read() {
+        // As a build before the table wrote them: each event with its selections.
+        let mut raw = postcard::to_stdvec(&HeaderV2 {
+            version: 2,
+            marks: vec![Mark {
+                input: "edge/auth@1".into(),
+                through: 2,
+            }]
+            .into(),
+            rules: 0xfeed,
+            count: 2,
+        })
+        .unwrap();
+        for i in 1..=2u64 {
+            let mut body = Vec::new();
+            encode(&event(i), &mut body);
+            let selected = [1, 3 + i as u32];
+            raw.extend(
+                postcard::to_stdvec(&EventHeaderV2 {
+                    input: 0,
+                    seq: i,
+                    received: 10,
+                    selected: selected[..].into(),
+                    excepted: (&[][..]).into(),
+                    rules: (&selected[1..]).into(),
+                    len: body.len() as u32,
+                })
+                .unwrap(),
+            );
+            raw.extend(body);
+        }
+        let frame = Frame::decode(&zstd::bulk::compress(&raw, 1).unwrap(), 1 << 20).unwrap();
+        assert_eq!(frame.rules, 0xfeed);
+        assert_eq!(frame.events.len(), 2);
+        assert_eq!(frame.events[1].event, event(2));
+        assert_eq!(&frame.events[1].selected[..], &[1, 5]);
+        assert_eq!(&frame.events[1].rules[..], &[5]);
+        assert!(frame.events[1].excepted.is_empty());
+        // A version this build does not know is refused, not misread.
+        raw[0] = 9;
+        assert!(matches!(
+            Frame::decode(&zstd::bulk::compress(&raw, 1).unwrap(), 1 << 20),
+            Err(FrameError::Version(9))
+        ));
     }
 }

@@ -20,7 +20,7 @@ pub mod frame;
 #[cfg(feature = "nats")]
 pub mod nats;
 
-pub use frame::{event_bytes, Encoded, Frame, FrameError, Framed, Mark};
+pub use frame::{event_bytes, shared, Encoded, Frame, FrameError, Framed, Indices, Mark};
 #[cfg(feature = "nats")]
 pub use nats::{
     Bus, BusError, BusSettings, Chain, Consumer, ConsumerInfo, Delivery, Last, Published,

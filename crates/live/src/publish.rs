@@ -18,7 +18,9 @@ use std::cell::Cell;
 use std::time::Duration;
 
 use bytes::Bytes;
-use secops_bus::{event_bytes, Bus, BusError, Chain, Encoded, Frame, Mark, Subject};
+use secops_bus::{
+    event_bytes, shared, Bus, BusError, Chain, Encoded, Frame, Indices, Mark, Subject,
+};
 use secops_detect::{partition_of, Placement, RekeyKey};
 use secops_event::Event;
 use secops_service::live::{Route, Session};
@@ -154,6 +156,8 @@ struct Partition {
     held: Vec<u64>,
     /// Events waiting for the next frame.
     events: Vec<Encoded>,
+    /// The rules of the last event framed here (shared with the next that has the same).
+    recent_rules: Indices,
 }
 
 /// The ingest side of the bus (see the module's documentation).
@@ -176,6 +180,9 @@ pub struct Publisher {
     /// Scratch: (subject, rule) pairs of one event, and an event's encoding.
     scratch: Vec<(u32, u32)>,
     buffer: Vec<u8>,
+    rule_scratch: Vec<u32>,
+    /// The last event's selections (shared with the next that has the same).
+    recent: (Indices, Indices),
 }
 
 impl std::fmt::Debug for Publisher {
@@ -258,6 +265,7 @@ impl Publisher {
                 last: 0,
                 held: vec![0; inputs.len()],
                 events: Vec::new(),
+                recent_rules: Indices::from([]),
             })
             .collect();
         let mut publisher = Publisher {
@@ -275,6 +283,8 @@ impl Publisher {
             stop,
             scratch: Vec::new(),
             buffer: Vec::new(),
+            rule_scratch: Vec::new(),
+            recent: (Indices::from([]), Indices::from([])),
         };
         for s in 0..publisher.subjects.len() {
             publisher.resync(s)?;
@@ -305,6 +315,8 @@ impl Publisher {
             frame_events: self.frame_events,
             scratch: &mut self.scratch,
             buffer: &mut self.buffer,
+            rule_scratch: &mut self.rule_scratch,
+            recent: &mut self.recent,
             held: &mut self.counts.held,
             full: Vec::new(),
         };
@@ -500,6 +512,8 @@ struct Router<'a> {
     scratch: &'a mut Vec<(u32, u32)>,
     /// Scratch for encoding an event.
     buffer: &'a mut Vec<u8>,
+    rule_scratch: &'a mut Vec<u32>,
+    recent: &'a mut (Indices, Indices),
     held: &'a mut u64,
     /// Subjects whose waiting events fill a frame.
     full: Vec<usize>,
@@ -530,6 +544,7 @@ impl Route for Router<'_> {
         self.scratch.dedup();
         // Encoded once, whatever the subjects it goes to.
         let mut body = None;
+        let mut selections = None;
         let mut start = 0;
         while start < self.scratch.len() {
             let s = self.scratch[start].0;
@@ -537,7 +552,9 @@ impl Route for Router<'_> {
                 .iter()
                 .position(|(other, _)| *other != s)
                 .map_or(self.scratch.len(), |n| start + n);
-            let rules = self.scratch[start..end].iter().map(|(_, r)| *r).collect();
+            self.rule_scratch.clear();
+            self.rule_scratch
+                .extend(self.scratch[start..end].iter().map(|(_, r)| *r));
             start = end;
             let Some(subject) = self.subjects.get_mut(s as usize) else {
                 continue;
@@ -554,14 +571,22 @@ impl Route for Router<'_> {
             let body = body
                 .get_or_insert_with(|| event_bytes(&event, self.buffer))
                 .clone();
+            let (selected, excepted) = selections
+                .get_or_insert_with(|| {
+                    (
+                        shared(&mut self.recent.0, selected),
+                        shared(&mut self.recent.1, excepted),
+                    )
+                })
+                .clone();
             subject.events.push(Encoded {
                 input: self.input,
                 seq,
                 received,
                 body,
-                selected: selected.to_vec(),
-                excepted: excepted.to_vec(),
-                rules,
+                selected,
+                excepted,
+                rules: shared(&mut subject.recent_rules, self.rule_scratch),
             });
             if subject.events.len() >= self.frame_events && !self.full.contains(&(s as usize)) {
                 self.full.push(s as usize);

@@ -60,10 +60,11 @@ pub trait Route {
 pub struct SelectedEvent {
     pub event: Event,
     pub received: i64,
-    pub selected: Vec<u32>,
-    pub excepted: Vec<u32>,
+    /// Indices shared by the events that have the same (see `secops_bus::Indices`).
+    pub selected: std::sync::Arc<[u32]>,
+    pub excepted: std::sync::Arc<[u32]>,
     /// The rules that run it here.
-    pub rules: Vec<u32>,
+    pub rules: std::sync::Arc<[u32]>,
 }
 
 /// What the last checkpoint gave back at start.
@@ -443,7 +444,7 @@ impl Session {
         let mut active = vec![false; runtimes.len()];
         let mut received_last = None;
         for item in events {
-            for &r in &item.rules {
+            for &r in item.rules.iter() {
                 if let Some(a) = active.get_mut(r as usize) {
                     *a = true;
                 }
@@ -480,7 +481,7 @@ impl Session {
                 &active,
                 &mut sink,
             );
-            for &r in &item.rules {
+            for &r in item.rules.iter() {
                 if let Some(a) = active.get_mut(r as usize) {
                     *a = false;
                 }

@@ -288,15 +288,18 @@ fn start(
     dir: &Path,
     url: &str,
     nats: &str,
+    run: usize,
     workers: usize,
     args: &BusBenchArgs,
 ) -> anyhow::Result<Running> {
     std::fs::create_dir_all(dir)?;
+    // Streams, subjects, schema and folder of this run's own: a run repeated later in the same
+    // invocation starts from nothing, as the first did.
     let bus = if workers == 0 {
         String::new()
     } else {
         format!(
-            "[bus]\nservers = [\"{nats}\"]\nname = \"BENCH{workers}_{pid}\"\nprefix = \"bench{workers}p{pid}\"\n\
+            "[bus]\nservers = [\"{nats}\"]\nname = \"BENCH{run}_{pid}\"\nprefix = \"bench{run}p{pid}\"\n\
              partitions = {}\n\n",
             args.partitions,
             pid = std::process::id()
@@ -420,12 +423,13 @@ fn measure(
     dir: &Path,
     url: &str,
     nats: &NatsTarget,
+    run: usize,
     workers: usize,
     half: Option<f64>,
     messages: &Arc<Vec<String>>,
     args: &BusBenchArgs,
 ) -> anyhow::Result<Measured> {
-    let running = start(dir, url, &nats.url, workers, args)?;
+    let running = start(dir, url, &nats.url, run, workers, args)?;
     let total = args.events;
     let cpu0 = Cpu::now(nats.pid);
     let start = Instant::now();
@@ -505,23 +509,25 @@ pub fn run(args: BusBenchArgs) -> anyhow::Result<Outcome> {
     } else {
         '?'
     };
-    let mut results: Vec<Measured> = Vec::new();
+    // Each run with the number of workers it had (0: one process).
+    let mut results: Vec<(usize, Measured)> = Vec::new();
     let mut outcome = Ok(());
-    for &workers in &args.runs {
+    for (run, &workers) in args.runs.iter().enumerate() {
         let label = match workers {
             0 => "one process".to_string(),
             1 => "bus, 1 worker".to_string(),
             n => format!("bus, {n} workers"),
         };
         let label = label.as_str();
-        let schema = format!("bench_bus_{}_{workers}", std::process::id());
+        let schema = format!("bench_bus_{}_{run}", std::process::id());
         let url = format!("{}{separator}schema={schema}", args.database_url);
-        let half = results.first().map(|m| m.half_rate);
+        let half = results.first().map(|(_, m)| m.half_rate);
         let result = measure(
             label,
-            &dir.path().join(format!("run{workers}")),
+            &dir.path().join(format!("run{run}")),
             &url,
             &nats,
+            run,
             workers,
             half,
             &messages,
@@ -553,7 +559,7 @@ pub fn run(args: BusBenchArgs) -> anyhow::Result<Outcome> {
                     m.p99.map_or("-".into(), |v| format!("<= {v} ms")),
                     m.samples
                 );
-                results.push(m);
+                results.push((workers, m));
             }
             Err(e) => {
                 outcome = Err(e.context(label.to_string()));
@@ -562,21 +568,136 @@ pub fn run(args: BusBenchArgs) -> anyhow::Result<Outcome> {
         }
     }
     outcome?;
-    if let Some(single) = results.first() {
-        for m in &results[1..] {
-            println!(
-                "{}: CPU per event {:+.0}% against {} (target: at most +20%); {}",
-                m.label,
-                (m.cpu_total() / single.cpu_total() - 1.0) * 100.0,
-                single.label,
-                if m.alerts == single.alerts {
-                    "the same alerts raised".to_string()
-                } else {
-                    format!("{} alerts raised against {}", m.alerts, single.alerts)
-                }
-            );
-        }
+    for line in comparisons(&results) {
+        println!("{line}");
     }
     println!("peak memory of this process (every run): {}", format_peak());
     Ok(Outcome::Clean)
+}
+
+/// Each bus run against the one-process run before it (or the first run), and, when a kind of run
+/// was repeated, the medians of each kind and of the rounds' ratios: the machine's speed drifts
+/// between runs, and runs taken in turns (`--runs 0,1,2,0,1,2,...`) share the drift.
+fn comparisons(results: &[(usize, Measured)]) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut single: Option<&Measured> = None;
+    // Per number of workers: the CPU per event of each run, and its ratio to its one process.
+    let mut kinds: std::collections::BTreeMap<usize, (Vec<f64>, Vec<f64>)> = Default::default();
+    for (workers, m) in results {
+        let kind = kinds.entry(*workers).or_default();
+        kind.0.push(m.cpu_total());
+        if *workers == 0 {
+            single = Some(m);
+            continue;
+        }
+        let Some(base) = single.or(results.first().map(|(_, m)| m)) else {
+            continue;
+        };
+        let ratio = m.cpu_total() / base.cpu_total() - 1.0;
+        kind.1.push(ratio);
+        lines.push(format!(
+            "{}: CPU per event {:+.0}% against {} before it (target: at most +20%); {}",
+            m.label,
+            ratio * 100.0,
+            base.label,
+            if m.alerts == base.alerts {
+                "the same alerts raised".to_string()
+            } else {
+                format!("{} alerts raised against {}", m.alerts, base.alerts)
+            }
+        ));
+    }
+    if kinds.values().any(|(cpu, _)| cpu.len() > 1) {
+        let parts: Vec<String> = kinds
+            .iter()
+            .map(|(workers, (cpu, ratios))| {
+                let what = match workers {
+                    0 => "one process".to_string(),
+                    1 => "1 worker".to_string(),
+                    n => format!("{n} workers"),
+                };
+                let mut part = format!(
+                    "{what} {:.2} s ({} runs, {:.2} to {:.2})",
+                    median(cpu),
+                    cpu.len(),
+                    cpu.iter().copied().fold(f64::INFINITY, f64::min),
+                    cpu.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+                );
+                if !ratios.is_empty() {
+                    part.push_str(&format!(
+                        ", {:+.0}% against its one process (rounds {:+.0}% to {:+.0}%)",
+                        median(ratios) * 100.0,
+                        ratios.iter().copied().fold(f64::INFINITY, f64::min) * 100.0,
+                        ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max) * 100.0
+                    ));
+                }
+                part
+            })
+            .collect();
+        lines.push(format!(
+            "medians of CPU per million events: {}",
+            parts.join("; ")
+        ));
+    }
+    lines
+}
+
+/// The middle value (the mean of the two middle ones for an even count); 0 for none.
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    match n {
+        0 => 0.0,
+        _ if n % 2 == 1 => sorted[n / 2],
+        _ => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(label: &str, cpu: f64, alerts: u64) -> Measured {
+        Measured {
+            label: label.to_string(),
+            rate: 1.0,
+            cpu: (cpu, 0.0, 0.0),
+            alerts,
+            published: 0,
+            rekeyed: 0,
+            bytes_per_event: 0.0,
+            half_rate: 1.0,
+            p50: None,
+            p99: None,
+            samples: 0,
+        }
+    }
+
+    #[test]
+    fn each_bus_run_is_compared_with_the_one_process_run_before_it_and_rounds_get_medians() {
+        let results = vec![
+            (0, run("one process", 10.0, 5)),
+            (1, run("bus, 1 worker", 12.0, 5)),
+            (0, run("one process", 6.0, 5)),
+            (1, run("bus, 1 worker", 9.0, 4)),
+            (0, run("one process", 8.0, 5)),
+            (1, run("bus, 1 worker", 8.8, 5)),
+        ];
+        let lines = comparisons(&results);
+        assert_eq!(lines.len(), 4, "{lines:#?}");
+        assert!(lines[0].starts_with("bus, 1 worker: CPU per event +20% against one process"));
+        assert!(lines[1].contains("+50%") && lines[1].contains("4 alerts raised against 5"));
+        assert!(lines[2].contains("+10%") && lines[2].ends_with("the same alerts raised"));
+        assert_eq!(
+            lines[3],
+            "medians of CPU per million events: one process 8.00 s (3 runs, 6.00 to 10.00); \
+             1 worker 9.00 s (3 runs, 8.80 to 12.00), +20% against its one process (rounds +10% \
+             to +50%)"
+        );
+        // One round: no medians line.
+        assert_eq!(comparisons(&results[..2]).len(), 1);
+        assert_eq!(median(&[3.0, 1.0, 2.0, 10.0]), 2.5);
+        assert_eq!(median(&[]), 0.0);
+    }
 }
