@@ -312,9 +312,9 @@ impl Frame {
     }
 
     fn parse_v3(raw: &[u8]) -> Result<Frame, FrameError> {
-        let (header, mut rest): (Header<'_>, &[u8]) =
+        let (header, rest): (Header<'_>, &[u8]) =
             postcard::take_from_bytes(raw).map_err(|e| FrameError::Header(e.to_string()))?;
-        let sets: Vec<(Indices, Indices, Indices)> = header
+        let sets: Vec<Selected> = header
             .sets
             .iter()
             .map(|s| {
@@ -325,29 +325,15 @@ impl Frame {
                 )
             })
             .collect();
-        let mut decoder = Decoder::new();
-        let mut events = Vec::with_capacity((header.count as usize).min(1 << 16));
-        for index in 0..header.count as usize {
-            let broken = |reason: String| FrameError::Event { index, reason };
+        let events = read_events(rest, header.count, &header.marks, |rest| {
             let (head, after): (EventHeader, &[u8]) =
-                postcard::take_from_bytes(rest).map_err(|e| broken(e.to_string()))?;
-            let Some((selected, excepted, rules)) = sets.get(head.set as usize) else {
-                return Err(broken(format!("selections {} of {}", head.set, sets.len())));
+                postcard::take_from_bytes(rest).map_err(|e| e.to_string())?;
+            let Some(selections) = sets.get(head.set as usize) else {
+                return Err(format!("selections {} of {}", head.set, sets.len()));
             };
-            let (event, tail) =
-                read_event(&mut decoder, &header.marks, head.input, head.len, after)
-                    .map_err(broken)?;
-            events.push(Framed {
-                input: head.input,
-                seq: head.seq,
-                received: head.received,
-                event,
-                selected: selected.clone(),
-                excepted: excepted.clone(),
-                rules: rules.clone(),
-            });
-            rest = tail;
-        }
+            let place = (head.input, head.seq, head.received, head.len);
+            Ok((place, selections.clone(), after))
+        })?;
         Ok(Frame {
             marks: header.marks.into_owned(),
             rules: header.rules,
@@ -356,35 +342,59 @@ impl Frame {
     }
 
     fn parse_v2(raw: &[u8]) -> Result<Frame, FrameError> {
-        let (header, mut rest): (HeaderV2<'_>, &[u8]) =
+        let (header, rest): (HeaderV2<'_>, &[u8]) =
             postcard::take_from_bytes(raw).map_err(|e| FrameError::Header(e.to_string()))?;
-        debug_assert_eq!(header.version, 2);
-        let mut decoder = Decoder::new();
-        let mut events = Vec::with_capacity((header.count as usize).min(1 << 16));
-        for index in 0..header.count as usize {
-            let broken = |reason: String| FrameError::Event { index, reason };
+        let events = read_events(rest, header.count, &header.marks, |rest| {
             let (head, after): (EventHeaderV2<'_>, &[u8]) =
-                postcard::take_from_bytes(rest).map_err(|e| broken(e.to_string()))?;
-            let (event, tail) =
-                read_event(&mut decoder, &header.marks, head.input, head.len, after)
-                    .map_err(broken)?;
-            events.push(Framed {
-                input: head.input,
-                seq: head.seq,
-                received: head.received,
-                event,
-                selected: Indices::from(&head.selected[..]),
-                excepted: Indices::from(&head.excepted[..]),
-                rules: Indices::from(&head.rules[..]),
-            });
-            rest = tail;
-        }
+                postcard::take_from_bytes(rest).map_err(|e| e.to_string())?;
+            let selections = (
+                Indices::from(&head.selected[..]),
+                Indices::from(&head.excepted[..]),
+                Indices::from(&head.rules[..]),
+            );
+            let place = (head.input, head.seq, head.received, head.len);
+            Ok((place, selections, after))
+        })?;
         Ok(Frame {
             marks: header.marks.into_owned(),
             rules: header.rules,
             events,
         })
     }
+}
+
+/// An event's selections: the rules that selected it, whose exceptions covered it, and it is for.
+type Selected = (Indices, Indices, Indices);
+
+/// An event header as read: input, number, arrival and length; selections; and what follows it.
+type Head<'a> = ((u16, u64, i64, u32), Selected, &'a [u8]);
+
+/// The `count` events after a frame's header, each header read by `head` (per version).
+fn read_events<'a>(
+    mut rest: &'a [u8],
+    count: u32,
+    marks: &[Mark],
+    mut head: impl FnMut(&'a [u8]) -> Result<Head<'a>, String>,
+) -> Result<Vec<Framed>, FrameError> {
+    let mut decoder = Decoder::new();
+    let mut events = Vec::with_capacity((count as usize).min(1 << 16));
+    for index in 0..count as usize {
+        let broken = |reason: String| FrameError::Event { index, reason };
+        let ((input, seq, received, len), (selected, excepted, rules), after) =
+            head(rest).map_err(broken)?;
+        let (event, tail) = read_event(&mut decoder, marks, input, len, after).map_err(broken)?;
+        events.push(Framed {
+            input,
+            seq,
+            received,
+            event,
+            selected,
+            excepted,
+            rules,
+        });
+        rest = tail;
+    }
+    Ok(events)
 }
 
 /// The event of `len` bytes at the start of `after` (from input `input` of `marks`), and what
