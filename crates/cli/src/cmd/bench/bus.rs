@@ -300,9 +300,13 @@ fn start(
     } else {
         format!(
             "[bus]\nservers = [\"{nats}\"]\nname = \"BENCH{run}_{pid}\"\nprefix = \"bench{run}p{pid}\"\n\
-             partitions = {}\n\n",
+             partitions = {}\nmax_mb = {max_mb}\n\n",
             args.partitions,
-            pid = std::process::id()
+            pid = std::process::id(),
+            // The streams sized for the run (a few dozen bytes an event, with room), not the
+            // default 8 GB each: the server reserves each stream's limit from its storage, and
+            // a run repeated in one invocation makes streams of its own.
+            max_mb = 256 + args.events / 5_000
         )
     };
     let text = format!(
